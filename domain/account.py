@@ -1,0 +1,282 @@
+"""Account: a client of the API, its credentials and how it wants to be told.
+
+Stream: one per login. The password is stored as `sha1(password)` in hex and nothing
+else: WAPI's auth token is `sha1(login + sha1(password) + HH)`, so the server must hold
+exactly `sha1(password)` to check it. A slow salted hash cannot be used by this protocol;
+the stored value is still not the password itself.
+"""
+
+import re
+from datetime import datetime
+
+from msgspec import Struct
+from msgspec.structs import replace
+
+from .codes import Code
+from .rejection import Rejection, reject
+from .retry import RetryPolicy, policy_problem
+from .values import Channel, PollChannel, channel_problem, login_problem
+
+__all__ = [
+    "AccountCommand",
+    "AccountEvent",
+    "AccountOpened",
+    "AccountResumed",
+    "AccountState",
+    "AccountSuspended",
+    "ChangePassword",
+    "ChannelConfigured",
+    "ConfigureChannel",
+    "IpAllowListSet",
+    "OpenAccount",
+    "PasswordChanged",
+    "ResumeAccount",
+    "RetryPolicySet",
+    "RotateSecret",
+    "SecretRotated",
+    "SetIpAllowList",
+    "SetRetryPolicy",
+    "SuspendAccount",
+    "decide",
+    "evolve",
+    "initial",
+]
+
+_SHA1_HEX = re.compile(r"[0-9a-f]{40}")
+
+
+# --- Commands -------------------------------------------------------------------------
+class OpenAccount(Struct, frozen=True, kw_only=True, tag="OpenAccount"):
+    login: str
+    password_sha1: str
+    signing_secret: str
+    channel: Channel = PollChannel()
+    retry_policy: RetryPolicy = RetryPolicy()
+    allowed_ips: tuple[str, ...] = ()
+
+
+class ChangePassword(Struct, frozen=True, tag="ChangePassword"):
+    password_sha1: str
+
+
+class ConfigureChannel(Struct, frozen=True, tag="ConfigureChannel"):
+    channel: Channel
+
+
+class SetRetryPolicy(Struct, frozen=True, tag="SetRetryPolicy"):
+    retry_policy: RetryPolicy
+
+
+class RotateSecret(Struct, frozen=True, tag="RotateSecret"):
+    signing_secret: str
+
+
+class SetIpAllowList(Struct, frozen=True, tag="SetIpAllowList"):
+    """An empty list allows every address."""
+
+    allowed_ips: tuple[str, ...]
+
+
+class SuspendAccount(Struct, frozen=True, tag="SuspendAccount"):
+    reason: str
+
+
+class ResumeAccount(Struct, frozen=True, tag="ResumeAccount"):
+    pass
+
+
+AccountCommand = (
+    OpenAccount
+    | ChangePassword
+    | ConfigureChannel
+    | SetRetryPolicy
+    | RotateSecret
+    | SetIpAllowList
+    | SuspendAccount
+    | ResumeAccount
+)
+
+
+# --- Events ---------------------------------------------------------------------------
+class AccountOpened(Struct, frozen=True, kw_only=True, tag="AccountOpened"):
+    login: str
+    password_sha1: str
+    signing_secret: str
+    channel: Channel
+    retry_policy: RetryPolicy
+    allowed_ips: tuple[str, ...]
+    at: datetime
+
+
+class PasswordChanged(Struct, frozen=True, kw_only=True, tag="PasswordChanged"):
+    password_sha1: str
+    at: datetime
+
+
+class ChannelConfigured(Struct, frozen=True, kw_only=True, tag="ChannelConfigured"):
+    channel: Channel
+    at: datetime
+
+
+class RetryPolicySet(Struct, frozen=True, kw_only=True, tag="RetryPolicySet"):
+    retry_policy: RetryPolicy
+    at: datetime
+
+
+class SecretRotated(Struct, frozen=True, kw_only=True, tag="SecretRotated"):
+    signing_secret: str
+    at: datetime
+
+
+class IpAllowListSet(Struct, frozen=True, kw_only=True, tag="IpAllowListSet"):
+    allowed_ips: tuple[str, ...]
+    at: datetime
+
+
+class AccountSuspended(Struct, frozen=True, kw_only=True, tag="AccountSuspended"):
+    reason: str
+    at: datetime
+
+
+class AccountResumed(Struct, frozen=True, kw_only=True, tag="AccountResumed"):
+    at: datetime
+
+
+AccountEvent = (
+    AccountOpened
+    | PasswordChanged
+    | ChannelConfigured
+    | RetryPolicySet
+    | SecretRotated
+    | IpAllowListSet
+    | AccountSuspended
+    | AccountResumed
+)
+
+
+# --- State ----------------------------------------------------------------------------
+class AccountState(Struct, frozen=True, kw_only=True):
+    opened: bool = False
+    login: str = ""
+    password_sha1: str = ""
+    signing_secret: str = ""
+    channel: Channel = PollChannel()
+    retry_policy: RetryPolicy = RetryPolicy()
+    allowed_ips: tuple[str, ...] = ()
+    suspended: bool = False
+    suspended_reason: str = ""
+
+    @property
+    def polls(self) -> bool:
+        return isinstance(self.channel, PollChannel)
+
+
+initial = AccountState()
+
+
+# --- Decisions ------------------------------------------------------------------------
+def _secret_problem(secret: str) -> str | None:
+    if len(secret) < 16:
+        return "a signing secret has at least 16 characters"
+    return None
+
+
+def _ips_problem(ips: tuple[str, ...]) -> str | None:
+    if any(not ip or len(ip) > 64 or " " in ip for ip in ips):
+        return "allowed_ips holds addresses or CIDR networks"
+    return None
+
+
+def _open(state: AccountState, c: OpenAccount, now: datetime) -> list[AccountEvent] | Rejection:
+    if state.opened:
+        return reject(Code.OBJECT_EXISTS, f"account {c.login!r} exists")
+    problem = (
+        login_problem(c.login)
+        or (None if _SHA1_HEX.fullmatch(c.password_sha1) else "password_sha1 is 40 hex digits")
+        or _secret_problem(c.signing_secret)
+        or channel_problem(c.channel)
+        or policy_problem(c.retry_policy)
+        or _ips_problem(c.allowed_ips)
+    )
+    if problem:
+        return reject(Code.INVALID_PARAMETER, problem)
+    return [
+        AccountOpened(
+            login=c.login,
+            password_sha1=c.password_sha1,
+            signing_secret=c.signing_secret,
+            channel=c.channel,
+            retry_policy=c.retry_policy,
+            allowed_ips=c.allowed_ips,
+            at=now,
+        )
+    ]
+
+
+def decide(
+    state: AccountState, command: AccountCommand, now: datetime
+) -> list[AccountEvent] | Rejection:
+    """Decide what a command does to an account.
+
+    Rejections: 2302 opening twice; 2303 any other command on an account never opened;
+    2101 invalid settings. Suspending a suspended account, or resuming an active one,
+    changes nothing (no events).
+    """
+    if isinstance(command, OpenAccount):
+        return _open(state, command, now)
+    if not state.opened:
+        return reject(Code.OBJECT_NOT_FOUND, "account does not exist")
+    match command:
+        case ChangePassword(password_sha1=digest):
+            if not _SHA1_HEX.fullmatch(digest):
+                return reject(Code.INVALID_PARAMETER, "password_sha1 is 40 hex digits")
+            return [PasswordChanged(password_sha1=digest, at=now)]
+        case ConfigureChannel(channel=channel):
+            if problem := channel_problem(channel):
+                return reject(Code.INVALID_PARAMETER, problem)
+            return [ChannelConfigured(channel=channel, at=now)]
+        case SetRetryPolicy(retry_policy=policy):
+            if problem := policy_problem(policy):
+                return reject(Code.INVALID_PARAMETER, problem)
+            return [RetryPolicySet(retry_policy=policy, at=now)]
+        case RotateSecret(signing_secret=secret):
+            if problem := _secret_problem(secret):
+                return reject(Code.INVALID_PARAMETER, problem)
+            return [SecretRotated(signing_secret=secret, at=now)]
+        case SetIpAllowList(allowed_ips=ips):
+            if problem := _ips_problem(ips):
+                return reject(Code.INVALID_PARAMETER, problem)
+            return [IpAllowListSet(allowed_ips=ips, at=now)]
+        case SuspendAccount(reason=reason):
+            return [] if state.suspended else [AccountSuspended(reason=reason, at=now)]
+        case ResumeAccount():
+            return [AccountResumed(at=now)] if state.suspended else []
+
+
+def evolve(state: AccountState, event: AccountEvent) -> AccountState:
+    """Apply one account event."""
+    match event:
+        case AccountOpened():
+            return AccountState(
+                opened=True,
+                login=event.login,
+                password_sha1=event.password_sha1,
+                signing_secret=event.signing_secret,
+                channel=event.channel,
+                retry_policy=event.retry_policy,
+                allowed_ips=event.allowed_ips,
+            )
+        case PasswordChanged(password_sha1=digest):
+            return replace(state, password_sha1=digest)
+        case ChannelConfigured(channel=channel):
+            return replace(state, channel=channel)
+        case RetryPolicySet(retry_policy=policy):
+            return replace(state, retry_policy=policy)
+        case SecretRotated(signing_secret=secret):
+            return replace(state, signing_secret=secret)
+        case IpAllowListSet(allowed_ips=ips):
+            return replace(state, allowed_ips=ips)
+        case AccountSuspended(reason=reason):
+            return replace(state, suspended=True, suspended_reason=reason)
+        case AccountResumed():
+            return replace(state, suspended=False, suspended_reason="")

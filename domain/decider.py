@@ -1,0 +1,48 @@
+"""The shape every stream's rules share, so stores and tests treat them alike."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from . import account, delivery, mailbox, operation
+from .rejection import Rejection
+
+__all__ = ["ACCOUNT", "DELIVERY", "MAILBOX", "OPERATION", "Decider", "fold"]
+
+S = TypeVar("S")
+C = TypeVar("C")
+E = TypeVar("E")
+
+
+@dataclass(frozen=True, slots=True)
+class Decider(Generic[S, C, E]):
+    """Chassaing's decider: `category` names the stream kind; `decide` and `evolve` are
+    pure; folding `evolve` over a stream's events from `initial` gives its state."""
+
+    category: str
+    initial: S
+    decide: Callable[[S, C, datetime], list[E] | Rejection]
+    evolve: Callable[[S, E], S]
+
+
+def fold(decider: Decider[S, C, E], events: list[E], state: S | None = None) -> S:
+    """The state after `events`, starting from `state` (default: the initial state)."""
+    current = decider.initial if state is None else state
+    for event in events:
+        current = decider.evolve(current, event)
+    return current
+
+
+ACCOUNT: Decider[account.AccountState, account.AccountCommand, account.AccountEvent] = Decider(
+    "account", account.initial, account.decide, account.evolve
+)
+OPERATION: Decider[
+    operation.OperationState, operation.OperationCommand, operation.OperationEvent
+] = Decider("operation", operation.initial, operation.decide, operation.evolve)
+MAILBOX: Decider[mailbox.MailboxState, mailbox.MailboxCommand, mailbox.MailboxEvent] = Decider(
+    "mailbox", mailbox.initial, mailbox.decide, mailbox.evolve
+)
+DELIVERY: Decider[delivery.DeliveryState, delivery.DeliveryCommand, delivery.DeliveryEvent] = (
+    Decider("delivery", delivery.initial, delivery.decide, delivery.evolve)
+)

@@ -1,0 +1,175 @@
+"""Mailbox: one per account, the ordered queue of its notifications.
+
+Rules (WAPI poll, with RFC 5730's EPP poll as tie-breaker):
+- enqueue gives the next id, strictly increasing per account;
+- poll returns the oldest unacked notification with the queue count (1000), 1003 when
+  the queue is empty, 2150 when the account does not poll; the first poll that returns
+  a notification is recorded (time, svTRID of the poll);
+- ack of the head's id answers 1002 and removes it; ack of any other id (another
+  account's, an unknown one, a malformed one) answers 2151 and changes nothing, so the
+  answer never tells whether an id exists; a re-ack of the id acked last answers 1002
+  again and changes nothing, so a client that lost the answer can retry.
+"""
+
+import re
+from datetime import datetime
+
+from msgspec import Struct
+from msgspec.structs import replace
+
+from .codes import Code
+from .rejection import Rejection, reject
+from .values import Notification, Outcome
+
+__all__ = [
+    "AckNotification",
+    "EnqueueNotification",
+    "MailboxCommand",
+    "MailboxEvent",
+    "MailboxSnapshotted",
+    "MailboxState",
+    "NotificationAcked",
+    "NotificationQueued",
+    "NotificationRetrieved",
+    "PollNotification",
+    "Polled",
+    "decide",
+    "evolve",
+    "initial",
+    "parse_id",
+    "peek",
+]
+
+# Ids are positive and fit a signed 64-bit integer; anything else cannot exist.
+_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
+# --- Commands -------------------------------------------------------------------------
+class EnqueueNotification(Struct, frozen=True, tag="EnqueueNotification"):
+    outcome: Outcome
+
+
+class PollNotification(Struct, frozen=True, kw_only=True, tag="PollNotification"):
+    """`polls` says whether the account's channel is the poll queue (from its state)."""
+
+    svtrid: str
+    polls: bool
+
+
+class AckNotification(Struct, frozen=True, kw_only=True, tag="AckNotification"):
+    """`notification_id` is the id as the client sent it, so the core judges malformed ids."""
+
+    notification_id: str
+    polls: bool
+
+
+MailboxCommand = EnqueueNotification | PollNotification | AckNotification
+
+
+# --- State ----------------------------------------------------------------------------
+class MailboxState(Struct, frozen=True, kw_only=True):
+    next_id: int = 1
+    queue: tuple[Notification, ...] = ()
+    last_acked: int | None = None
+
+
+initial = MailboxState()
+
+
+# --- Events ---------------------------------------------------------------------------
+class NotificationQueued(Struct, frozen=True, kw_only=True, tag="NotificationQueued"):
+    notification: Notification
+    at: datetime
+
+
+class NotificationRetrieved(Struct, frozen=True, kw_only=True, tag="NotificationRetrieved"):
+    id: int
+    svtrid: str
+    at: datetime
+
+
+class NotificationAcked(Struct, frozen=True, kw_only=True, tag="NotificationAcked"):
+    id: int
+    at: datetime
+
+
+class MailboxSnapshotted(Struct, frozen=True, kw_only=True, tag="MailboxSnapshotted"):
+    """The whole state at a version, so loading costs the backlog, not the history."""
+
+    state: MailboxState
+    at: datetime
+
+
+MailboxEvent = NotificationQueued | NotificationRetrieved | NotificationAcked | MailboxSnapshotted
+
+
+class Polled(Struct, frozen=True):
+    """The answer to a successful poll: the head and how many are queued (head included)."""
+
+    notification: Notification
+    count: int
+
+
+def parse_id(raw: str) -> int | None:
+    """The id a client sent, or None when it cannot name any notification."""
+    raw = raw.strip()
+    return int(raw) if _ID.fullmatch(raw) else None
+
+
+def peek(state: MailboxState) -> Polled | None:
+    """The head of the queue with the queue count, or None when empty."""
+    return Polled(state.queue[0], len(state.queue)) if state.queue else None
+
+
+# --- Decisions ------------------------------------------------------------------------
+def decide(
+    state: MailboxState, command: MailboxCommand, now: datetime
+) -> list[MailboxEvent] | Rejection:
+    """Decide what a command does to a mailbox (rules in the module docstring).
+
+    A poll that succeeds yields its answer through `peek` on the evolved state; its events
+    are `[NotificationRetrieved]` the first time the head is returned, else `[]`.
+    Rejections: 1003 empty queue; 2150 poll or ack when the account does not poll;
+    2151 ack of anything but the head or the id acked last.
+    """
+    match command:
+        case EnqueueNotification(outcome=outcome):
+            notification = Notification(id=state.next_id, outcome=outcome)
+            return [NotificationQueued(notification=notification, at=now)]
+        case PollNotification(svtrid=svtrid, polls=polls):
+            if not polls:
+                return reject(Code.POLL_NOT_ALLOWED)
+            if not state.queue:
+                return reject(Code.QUEUE_EMPTY)
+            head = state.queue[0]
+            if head.retrieved_at is not None:
+                return []
+            return [NotificationRetrieved(id=head.id, svtrid=svtrid, at=now)]
+        case AckNotification(notification_id=raw, polls=polls):
+            if not polls:
+                return reject(Code.POLL_NOT_ALLOWED)
+            wanted = parse_id(raw)
+            if wanted is not None and state.queue and state.queue[0].id == wanted:
+                return [NotificationAcked(id=wanted, at=now)]
+            if wanted is not None and wanted == state.last_acked:
+                return []
+            return reject(Code.NOTIFICATION_NOT_FOUND)
+
+
+def evolve(state: MailboxState, event: MailboxEvent) -> MailboxState:
+    """Apply one mailbox event."""
+    match event:
+        case NotificationQueued(notification=notification):
+            return replace(state, next_id=notification.id + 1, queue=(*state.queue, notification))
+        case NotificationRetrieved(id=id_, svtrid=svtrid, at=at):
+            head, *rest = state.queue
+            if head.id != id_:
+                raise ValueError(f"retrieval of {id_} but the head is {head.id}")
+            retrieved = replace(head, retrieved_at=at, retrieved_by=svtrid)
+            return replace(state, queue=(retrieved, *rest))
+        case NotificationAcked(id=id_):
+            if state.queue[0].id != id_:
+                raise ValueError(f"ack of {id_} but the head is {state.queue[0].id}")
+            return replace(state, queue=state.queue[1:], last_acked=id_)
+        case MailboxSnapshotted(state=snapshot):
+            return snapshot

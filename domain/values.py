@@ -1,0 +1,150 @@
+"""Values shared by the deciders: channels, the init request, outcomes, notifications."""
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from msgspec import Struct
+
+__all__ = [
+    "BatchState",
+    "BodyFormat",
+    "Channel",
+    "EmailChannel",
+    "InitRequest",
+    "Notification",
+    "Outcome",
+    "PollChannel",
+    "UrlChannel",
+    "channel_problem",
+    "is_error_outcome",
+    "login_problem",
+    "push_target",
+]
+
+# The Merchants API spells the success state "Successfull"; we keep its spelling.
+BatchState = Literal["Failed", "PartiallyFailed", "Successfull"]
+BodyFormat = Literal["wapi-form", "jobresult"]
+
+_LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+
+
+class PollChannel(Struct, frozen=True, tag="poll"):
+    """Notifications wait in the mailbox for poll-req / poll-ack (the default)."""
+
+
+class UrlChannel(Struct, frozen=True, kw_only=True, tag="url"):
+    """Notifications are POSTed to a URL.
+
+    Success outcomes go to `success_url`, error outcomes to `error_url` (or to
+    `success_url` when no error URL is set); an account that set only an error URL hears
+    about errors only. A delivery succeeds only on a status in `expected_status`.
+    """
+
+    success_url: str | None = None
+    error_url: str | None = None
+    expected_status: frozenset[int] = frozenset({200})
+    body_format: BodyFormat = "wapi-form"
+
+
+class EmailChannel(Struct, frozen=True, tag="email"):
+    """Notifications are sent as XML by e-mail."""
+
+    address: str
+
+
+Channel = PollChannel | UrlChannel | EmailChannel
+
+
+class InitRequest(Struct, frozen=True, kw_only=True):
+    """The original HTTP request of a JobResult client, returned in full in the JobResult."""
+
+    method: str
+    uri: str
+    content_type: str
+    client_ip: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str = ""
+
+
+class Outcome(Struct, frozen=True, kw_only=True):
+    """How an operation ended, shaped like the response the request would have had."""
+
+    code: int
+    result: str
+    timestamp: datetime
+    cltrid: str
+    svtrid: str
+    command: str
+    data: dict[str, Any] | None = None
+    batch_state: BatchState | None = None
+    init_request: InitRequest | None = None
+
+
+class Notification(Struct, frozen=True, kw_only=True):
+    """An outcome queued in a mailbox under its id (unique per account, increasing).
+
+    `retrieved_at` / `retrieved_by` record the first poll that returned it: when, and
+    under which svTRID.
+    """
+
+    id: int
+    outcome: Outcome
+    retrieved_at: datetime | None = None
+    retrieved_by: str | None = None
+
+
+def login_problem(login: str) -> str | None:
+    """What is wrong with a login, or None."""
+    if not _LOGIN.fullmatch(login):
+        return "a login is 1-64 characters: letters, digits, '.', '_', '@', '-'"
+    return None
+
+
+def _url_problem(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"not an http(s) URL with a host: {url!r}"
+    return None
+
+
+def channel_problem(channel: Channel) -> str | None:
+    """What is wrong with a channel's settings, or None."""
+    match channel:
+        case PollChannel():
+            return None
+        case UrlChannel(success_url=None, error_url=None):
+            return "a url channel needs a success URL, an error URL or both"
+        case UrlChannel():
+            for url in (channel.success_url, channel.error_url):
+                if url is not None and (problem := _url_problem(url)):
+                    return problem
+            if not channel.expected_status:
+                return "expected_status must name at least one HTTP status"
+            if any(not 100 <= status <= 599 for status in channel.expected_status):
+                return "expected_status holds HTTP statuses (100-599)"
+            return None
+        case EmailChannel(address=address):
+            if not _EMAIL.fullmatch(address):
+                return f"not an e-mail address: {address!r}"
+            return None
+
+
+def is_error_outcome(outcome: Outcome) -> bool:
+    """An outcome is an error when its code is not a success or its batch did not succeed."""
+    return outcome.code >= 2000 or outcome.batch_state in ("Failed", "PartiallyFailed")
+
+
+def push_target(channel: Channel, outcome: Outcome) -> str | None:
+    """Where a push channel sends this outcome: a URL, an address, or None (not pushed)."""
+    match channel:
+        case PollChannel():
+            return None
+        case UrlChannel():
+            if is_error_outcome(outcome):
+                return channel.error_url or channel.success_url
+            return channel.success_url
+        case EmailChannel(address=address):
+            return address
