@@ -18,6 +18,7 @@ corrected spelling because clients match the code, never the text.
 | 2004 | Invalid request - only one data element is allowed| duplicate elements                   |
 | 2005 | Invalid request - clTRID parameter is too long    | clTRID over 64 characters            |
 | 2007 | Invalid request - maximum request size exceeded   | body over the size limit             |
+| 2008 | Invalid request - request is too complex          | too deep or too many elements        |
 | 2009 | Invalid request - request is empty                | empty body / no `request` field      |
 | 2010 | Unknown command                                   | command not known                    |
 | 2050 | Authentication failure                            | bad login or auth (same answer)      |
@@ -53,6 +54,7 @@ class Code(IntEnum):
     DUPLICATE_ELEMENT = 2004
     CLTRID_TOO_LONG = 2005
     TOO_LARGE = 2007
+    TOO_COMPLEX = 2008
     EMPTY_REQUEST = 2009
     UNKNOWN_COMMAND = 2010
     AUTH_FAILED = 2050
@@ -89,6 +91,7 @@ _TEXTS: dict[Code, str] = {
     Code.DUPLICATE_ELEMENT: "Invalid request - only one data element is allowed",
     Code.CLTRID_TOO_LONG: "Invalid request - clTRID parameter is too long",
     Code.TOO_LARGE: "Invalid request - maximum request size exceeded",
+    Code.TOO_COMPLEX: "Invalid request - request is too complex",
     Code.EMPTY_REQUEST: "Invalid request - request is empty",
     Code.UNKNOWN_COMMAND: "Unknown command",
     Code.AUTH_FAILED: "Authentication failure",

@@ -4,6 +4,8 @@ Jitter is an argument in [-1, 1] (the adapter draws it), so the same inputs alwa
 the same delay and tests need no random seed.
 """
 
+import math
+
 from msgspec import Struct
 
 __all__ = ["DEFAULT_SCHEDULE", "RetryPolicy", "next_delay", "policy_problem"]
@@ -49,7 +51,8 @@ def next_delay(
 
     Returns None when the schedule is used up: the delivery gives up. `jitter` in [-1, 1]
     scales the policy's jitter; a `retry_after` (seconds) from the receiver replaces the
-    scheduled delay, clamped to the policy's bounds, but never extends the schedule.
+    scheduled delay, clamped to the policy's bounds, but never extends the schedule; a NaN
+    `retry_after` is no answer at all, so the schedule applies.
 
     Raises ValueError for `failures < 1` or `jitter` outside [-1, 1].
     """
@@ -59,6 +62,6 @@ def next_delay(
         raise ValueError("jitter must be in [-1, 1]")
     if failures > len(policy.schedule):
         return None
-    if retry_after is not None:
+    if retry_after is not None and not math.isnan(retry_after):
         return min(max(retry_after, policy.retry_after_min), policy.retry_after_max)
     return policy.schedule[failures - 1] * (1.0 + policy.jitter * jitter)

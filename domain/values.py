@@ -104,8 +104,12 @@ def login_problem(login: str) -> str | None:
 
 
 def _url_problem(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # urlsplit refuses some strings, e.g. "http://[::1" (no "]")
+        usable = False
+    if not usable:
         return f"not an http(s) URL with a host: {url!r}"
     return None
 

@@ -1,0 +1,115 @@
+"""The audit side: trails, past states and open operations, all rebuilt from the log."""
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from msgspec import Struct
+from tidings.domain import ACCOUNT, DELIVERY, MAILBOX, OPERATION, Decider
+from tidings.domain import mailbox as mbx
+from tidings.domain import operation as op
+
+from .codec import topic_of
+from .store import Store, stream_id
+
+__all__ = ["DECIDERS", "Audit", "TrailEntry"]
+
+DECIDERS: dict[str, Decider[Any, Any, Any]] = {
+    d.category: d for d in (ACCOUNT, OPERATION, MAILBOX, DELIVERY)
+}
+
+
+class TrailEntry(Struct, frozen=True, kw_only=True):
+    """One event of an audit trail: where it stands in the log, in which stream, when."""
+
+    position: int
+    stream: str
+    version: int
+    at: datetime
+    kind: str
+    event: Any
+
+
+class Audit:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def _entries(self, decider: Decider[Any, Any, Any], key: str) -> list[TrailEntry]:
+        positions = self.store.recorder.select_positions(stream_id(decider.category, key))
+        return [
+            TrailEntry(
+                position=positions[e.originator_version],
+                stream=f"{decider.category}/{key}",
+                version=e.originator_version,
+                at=e.event.at,
+                kind=topic_of(e.event),
+                event=e.event,
+            )
+            for e in self.store.stream(decider, key)
+        ]
+
+    def _notification_entries(self, login: str, ident: int) -> list[TrailEntry]:
+        def concerns(event: Any) -> bool:
+            match event:
+                case mbx.NotificationQueued(notification=n):
+                    return n.id == ident
+                case mbx.NotificationRetrieved(id=i) | mbx.NotificationAcked(id=i):
+                    return i == ident
+            return False
+
+        mailbox = [e for e in self._entries(MAILBOX, login) if concerns(e.event)]
+        return mailbox + self._entries(DELIVERY, f"{login}/{ident}")
+
+    def _operation_entries(self, svtrid: str) -> list[TrailEntry]:
+        entries = self._entries(OPERATION, svtrid)
+        if not entries:
+            return []
+        accepted = entries[0].event
+        assert isinstance(accepted, op.OperationAccepted)
+        for entry in self._entries(MAILBOX, accepted.login):
+            event = entry.event
+            if (
+                isinstance(event, mbx.NotificationQueued)
+                and event.notification.outcome.svtrid == svtrid
+            ):
+                return entries + self._notification_entries(accepted.login, event.notification.id)
+        return entries
+
+    def _accepted(self) -> Iterable[op.OperationAccepted]:
+        recorder = self.store.recorder
+        position: int | None = 1
+        while position is not None:
+            page = recorder.select_notifications(position, 1000, topics=["OperationAccepted"])
+            for item in page:
+                yield self.store.decode(item).event
+            position = page[-1].id + 1 if len(page) == 1000 else None
+
+    def trail(self, key: str) -> list[TrailEntry]:
+        """Events about a svTRID, a clTRID, or a notification named `<login>/<id>`."""
+        entries = self._operation_entries(key)
+        if not entries and "/" in key:
+            login, _, ident = key.rpartition("/")
+            if ident.isdigit():
+                entries = self._notification_entries(login, int(ident))
+        if not entries:
+            for accepted in self._accepted():
+                if accepted.cltrid == key:
+                    entries += self._operation_entries(accepted.svtrid)
+        return sorted(entries, key=lambda e: e.position)
+
+    def state_at(self, category: str, key: str, at: datetime) -> Any:
+        """The state of a stream as it was at `at`: its events up to then, folded."""
+        decider = DECIDERS.get(category)
+        if decider is None:
+            raise ValueError(f"unknown stream category {category!r}; one of {sorted(DECIDERS)}")
+        state = decider.initial
+        for envelope in self.store.stream(decider, key):
+            if envelope.event.at > at:
+                break
+            state = decider.evolve(state, envelope.event)
+        return state
+
+    def open_operations(self, command: str | None) -> list[str]:
+        """svTRIDs of accepted operations (of `command`, if given), oldest first; the
+        caller checks which of them have not ended."""
+        return [a.svtrid for a in self._accepted() if command is None or a.command == command]

@@ -1,0 +1,86 @@
+"""How domain events are stored: msgspec MessagePack inside eventsourcing's StoredEvent.
+
+The domain has no eventsourcing import, so each stored object is an `Envelope` holding a
+pure domain event with the two attributes eventsourcing needs (`originator_id`,
+`originator_version`). The stored topic is the event's msgspec tag, a string fixed in
+the domain (`tag="NotificationQueued"`), not a Python path: renaming or moving a class
+does not orphan the events already stored.
+"""
+
+from typing import Any, Union, get_args
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from tidings.domain import account, delivery, mailbox, operation
+
+__all__ = ["DomainEvent", "Envelope", "MsgspecMapper", "decode_event", "encode_event", "topic_of"]
+
+DomainEvent = Union[  # noqa: UP007 - built from unions, not written out
+    account.AccountEvent, operation.OperationEvent, mailbox.MailboxEvent, delivery.DeliveryEvent
+]
+
+_TYPES: dict[str, type[msgspec.Struct]] = {
+    cls.__struct_config__.tag: cls for cls in get_args(DomainEvent)
+}
+_DECODERS = {topic: msgspec.msgpack.Decoder(cls) for topic, cls in _TYPES.items()}
+_ENCODER = msgspec.msgpack.Encoder()
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    """A domain event at its place in a stream: what eventsourcing saves and reads."""
+
+    originator_id: UUID
+    originator_version: int
+    event: Any
+
+
+def topic_of(event: msgspec.Struct) -> str:
+    """The stable stored topic of an event (its msgspec tag)."""
+    tag = event.__struct_config__.tag
+    if not isinstance(tag, str) or tag not in _TYPES:
+        raise TypeError(f"{type(event).__name__} is not a stored domain event")
+    return tag
+
+
+def encode_event(event: msgspec.Struct) -> bytes:
+    return _ENCODER.encode(event)
+
+
+def decode_event(topic: str, state: bytes) -> Any:
+    """The domain event stored under `topic`; KeyError for a topic we do not know."""
+    return _DECODERS[topic].decode(state)
+
+
+class _NullTranscoder(Transcoder):
+    """eventsourcing's Mapper wants a transcoder; ours encodes with msgspec instead."""
+
+    def encode(self, obj: Any) -> bytes:
+        raise NotImplementedError("MsgspecMapper encodes events itself")
+
+    def decode(self, data: bytes) -> Any:
+        raise NotImplementedError("MsgspecMapper decodes events itself")
+
+
+class MsgspecMapper(Mapper[UUID]):
+    """Maps envelopes to stored events and back with msgspec MessagePack."""
+
+    def __init__(self) -> None:
+        super().__init__(transcoder=_NullTranscoder())
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        envelope: Envelope = domain_event
+        return StoredEvent(
+            originator_id=envelope.originator_id,
+            originator_version=envelope.originator_version,
+            topic=topic_of(envelope.event),
+            state=_ENCODER.encode(envelope.event),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        originator_id = stored_event.originator_id
+        return Envelope(
+            originator_id=originator_id if isinstance(originator_id, UUID) else UUID(originator_id),
+            originator_version=stored_event.originator_version,
+            event=decode_event(stored_event.topic, stored_event.state),
+        )

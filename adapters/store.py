@@ -1,0 +1,259 @@
+"""The event store: an eventsourcing application that saves what the deciders decide.
+
+Streams are named `(category, key)` (`("mailbox", "tester")`) and stored under a UUID5 of
+that name. Loading a stream folds its events over the newest snapshot (mailboxes only)
+or over an in-process cached state, reading just the events saved after it; several
+streams changed by one command are saved in one transaction. A version conflict (another
+writer got there first) surfaces as `eventsourcing.persistence.IntegrityError` and is
+retried by the caller (`library`).
+"""
+
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID, uuid5
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, Mapper
+from eventsourcing.utils import Environment, EnvType
+from tidings.domain import MAILBOX, Decider
+from tidings.domain.mailbox import MailboxSnapshotted, MailboxState
+
+from .codec import Envelope, MsgspecMapper
+
+__all__ = ["Change", "Loaded", "LogEntry", "Store", "environment", "is_postgres", "stream_id"]
+
+_NAMESPACE = UUID("6b1d9c8e-2f1a-5c3e-9f47-0d1e2a3b4c5d")
+
+
+def stream_id(category: str, key: str) -> UUID:
+    """The stored id of a stream: stable, so any process finds the same stream."""
+    return uuid5(_NAMESPACE, f"{category}/{key}")
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def environment(url: str) -> dict[str, str]:
+    """eventsourcing settings for a database URL or SQLite file path.
+
+    SQLite: eventsourcing switches the file to WAL; we keep SQLite's default
+    `synchronous=FULL` for WAL, so a committed transaction survives power loss.
+    PostgreSQL: `postgresql://user[:password]@host:port/dbname[?schema=name]`.
+    """
+    env = {
+        "IS_SNAPSHOTTING_ENABLED": "y",
+        "CREATE_TABLE": "y",
+    }
+    if is_postgres(url):
+        parts = urlsplit(url)
+        schema = parse_qs(parts.query).get("schema", ["public"])[0]
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            # eventsourcing insists on a password even where trust auth needs none.
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_SCHEMA": schema,
+            "POSTGRES_LOCK_TIMEOUT": "30",
+            "POSTGRES_POOL_SIZE": "4",
+            "POSTGRES_MAX_OVERFLOW": "16",
+            "APPLICATION_RECORDER_TOPIC": "tidings.adapters.chain:ChainedPostgresRecorder",
+        }
+    else:
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": url,
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "APPLICATION_RECORDER_TOPIC": "tidings.adapters.chain:ChainedSQLiteRecorder",
+        }
+    return env
+
+
+class _Application(Application[UUID]):
+    """eventsourcing's application, with our mapper and only our settings."""
+
+    name = "tidings"
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        # Settings come from the database URL alone, never from stray process variables.
+        return Environment(name, dict(env or {}))
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return MsgspecMapper()
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A stream's state and the version it is at (0: nothing stored yet)."""
+
+    state: Any
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Events to append to one stream, expected to be at `version` before them."""
+
+    decider: Decider[Any, Any, Any]
+    key: str
+    version: int
+    events: Sequence[Any]
+    state: Any  # the state after the events, kept in the cache once saved
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One entry of the global notification log."""
+
+    position: int
+    stream: UUID
+    version: int
+    topic: str
+    event: Any
+
+
+class Store:
+    """Load and save decider streams in SQLite or PostgreSQL.
+
+    Thread-safe. `snapshot_every`: a mailbox is snapshotted each time its version crosses
+    a multiple of it, so a cold load reads at most that many events after the snapshot.
+    """
+
+    def __init__(self, url: str, *, snapshot_every: int = 200, cache_size: int = 20_000):
+        self.url = url
+        self._app = _Application(env=environment(url))
+        self._snapshot_every = snapshot_every
+        self._cache: OrderedDict[UUID, Loaded] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        # Stored events read to load streams: lets tests show what a load costs.
+        self.events_read = 0
+
+    @property
+    def recorder(self) -> Any:
+        return self._app.recorder
+
+    def close(self) -> None:
+        self._app.close()
+
+    # --- loading --------------------------------------------------------------------
+    def load(self, decider: Decider[Any, Any, Any], key: str) -> Loaded:
+        """The current state of a stream: cached or snapshot state plus newer events."""
+        sid = stream_id(decider.category, key)
+        with self._lock:
+            start = self._cache.get(sid)
+        if start is None:
+            start = self._snapshot(decider, sid)
+        state, version, read = start.state, start.version, 0
+        for envelope in self._events(sid, gt=version):
+            state = decider.evolve(state, envelope.event)
+            version = envelope.originator_version
+            read += 1
+        loaded = Loaded(state, version) if read else start
+        with self._lock:
+            self.events_read += read
+            self._remember(sid, loaded)
+        return loaded
+
+    def _snapshot(self, decider: Decider[Any, Any, Any], sid: UUID) -> Loaded:
+        if decider.category != MAILBOX.category or self._app.snapshots is None:
+            return Loaded(decider.initial, 0)
+        found = self._app.snapshots.get(sid, desc=True, limit=1)
+        for envelope in cast(Iterator[Envelope], found):
+            return Loaded(envelope.event.state, envelope.originator_version)
+        return Loaded(decider.initial, 0)
+
+    def _remember(self, sid: UUID, loaded: Loaded) -> None:
+        self._cache[sid] = loaded
+        self._cache.move_to_end(sid)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def forget(self, changes: Sequence[Change]) -> None:
+        """Drop cached states, e.g. after a version conflict showed them stale."""
+        with self._lock:
+            for change in changes:
+                self._cache.pop(stream_id(change.decider.category, change.key), None)
+
+    # --- saving ---------------------------------------------------------------------
+    def save(self, changes: Sequence[Change]) -> list[int]:
+        """Append every change in one transaction; returns the log positions.
+
+        Raises `eventsourcing.persistence.IntegrityError` when a stream is no longer at
+        the expected version: nothing is then written.
+        """
+        envelopes = [
+            Envelope(stream_id(c.decider.category, c.key), c.version + n, event)
+            for c in changes
+            for n, event in enumerate(c.events, start=1)
+        ]
+        if not envelopes:
+            return []
+        recordings = self._app.save(*envelopes)
+        with self._lock:
+            for c in changes:
+                if c.events:
+                    loaded = Loaded(c.state, c.version + len(c.events))
+                    self._remember(stream_id(c.decider.category, c.key), loaded)
+        for c in changes:
+            self._maybe_snapshot(c)
+        return [r.notification.id for r in recordings]
+
+    def _maybe_snapshot(self, change: Change) -> None:
+        if change.decider.category != MAILBOX.category or not change.events:
+            return
+        every = self._snapshot_every
+        new_version = change.version + len(change.events)
+        if new_version // every == change.version // every or self._app.snapshots is None:
+            return
+        state: MailboxState = change.state
+        at = change.events[-1].at
+        snapshot = Envelope(
+            stream_id(change.decider.category, change.key),
+            new_version,
+            MailboxSnapshotted(state=state, at=at),
+        )
+        # Another process may have snapshotted this very version: the same state.
+        with contextlib.suppress(IntegrityError):
+            self._app.snapshots.put([snapshot])
+
+    # --- reading the log ------------------------------------------------------------
+    def stream(self, decider: Decider[Any, Any, Any], key: str) -> list[Envelope]:
+        """Every event of one stream, oldest first (snapshots ignored)."""
+        return list(self._events(stream_id(decider.category, key)))
+
+    def _events(self, sid: UUID, gt: int | None = None) -> Iterator[Envelope]:
+        return cast(Iterator[Envelope], self._app.events.get(sid, gt=gt))
+
+    def decode(self, item: Any) -> Envelope:
+        """The envelope of a stored event or log notification."""
+        return cast(Envelope, self._app.mapper.to_domain_event(item))
+
+    def log(self, start: int = 1, page_size: int = 1000) -> Iterator[LogEntry]:
+        """The notification log from position `start`, fetched `page_size` at a time."""
+        position = start
+        while True:
+            page = self._app.recorder.select_notifications(position, page_size)
+            for item in page:
+                envelope = self.decode(item)
+                yield LogEntry(
+                    item.id,
+                    envelope.originator_id,
+                    item.originator_version,
+                    item.topic,
+                    envelope.event,
+                )
+            if len(page) < page_size:
+                return
+            position = page[-1].id + 1
+
+    def max_position(self) -> int:
+        return self._app.recorder.max_notification_id() or 0
