@@ -14,7 +14,15 @@ import msgspec
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from tidings.domain import account, delivery, mailbox, operation
 
-__all__ = ["DomainEvent", "Envelope", "MsgspecMapper", "decode_event", "encode_event", "topic_of"]
+__all__ = [
+    "DomainEvent",
+    "Envelope",
+    "MsgspecMapper",
+    "decode_event",
+    "encode_event",
+    "event_types",
+    "topic_of",
+]
 
 DomainEvent = Union[  # noqa: UP007 - built from unions, not written out
     account.AccountEvent, operation.OperationEvent, mailbox.MailboxEvent, delivery.DeliveryEvent
@@ -25,6 +33,19 @@ _TYPES: dict[str, type[msgspec.Struct]] = {
 }
 _DECODERS = {topic: msgspec.msgpack.Decoder(cls) for topic, cls in _TYPES.items()}
 _ENCODER = msgspec.msgpack.Encoder()
+
+
+_CATEGORY_UNIONS = {
+    "account": account.AccountEvent,
+    "operation": operation.OperationEvent,
+    "mailbox": mailbox.MailboxEvent,
+    "delivery": delivery.DeliveryEvent,
+}
+
+
+def event_types(category: str) -> list[str]:
+    """The stored topics of one stream category's events."""
+    return [cls.__struct_config__.tag for cls in get_args(_CATEGORY_UNIONS[category])]
 
 
 class Envelope(msgspec.Struct, frozen=True):

@@ -163,6 +163,16 @@ class Store:
             self._remember(sid, loaded)
         return loaded
 
+    def load_cold(self, decider: Decider[Any, Any, Any], sid: UUID) -> Loaded:
+        """A stream's state as a fresh process would load it: snapshot plus newer events,
+        bypassing (and not filling) the cache."""
+        start = self._snapshot(decider, sid)
+        state, version = start.state, start.version
+        for envelope in self._events(sid, gt=version):
+            state = decider.evolve(state, envelope.event)
+            version = envelope.originator_version
+        return Loaded(state, version)
+
     def _snapshot(self, decider: Decider[Any, Any, Any], sid: UUID) -> Loaded:
         if decider.category != MAILBOX.category or self._app.snapshots is None:
             return Loaded(decider.initial, 0)

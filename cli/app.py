@@ -35,3 +35,7 @@ def _root(
 
 def main() -> None:
     app()
+
+
+# Command modules register themselves on `app`; importing them here makes them visible.
+from . import integrity  # noqa: E402
