@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
@@ -31,16 +32,16 @@ __all__ = [
 ]
 
 GENESIS = bytes(32)
-LogRow = tuple[int, UUID, int, str, bytes]  # position, stream, version, topic, state
+LogRow = tuple[int, bytes, int, str, bytes]  # position, stream id bytes, version, topic, state
 
 
 def link(
-    previous: bytes, position: int, stream: UUID, version: int, topic: str, state: bytes
+    previous: bytes, position: int, stream: bytes, version: int, topic: str, state: bytes
 ) -> bytes:
     """The digest of one log entry, committing to the digest before it."""
     h = hashlib.sha256(previous)
     h.update(struct.pack(">QQ", position, version))
-    h.update(stream.bytes)
+    h.update(stream)
     h.update(topic.encode())
     h.update(b"\0")
     h.update(state)
@@ -53,9 +54,9 @@ def _links(
     rows = []
     for position, event in zip(ids, events, strict=True):
         stream = (
-            event.originator_id
+            event.originator_id.bytes
             if isinstance(event.originator_id, UUID)
-            else UUID(event.originator_id)
+            else bytes.fromhex(event.originator_id)
         )
         previous = link(
             previous, position, stream, event.originator_version, event.topic, event.state
@@ -106,7 +107,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 f"FROM {self.events_table_name} WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
                 (start, stop),
             )
-            return [(r[0], UUID(r[1]), r[2], r[3], bytes(r[4])) for r in c.fetchall()]
+            return [(r[0], bytes.fromhex(r[1]), r[2], r[3], bytes(r[4])) for r in c.fetchall()]
 
     def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
         with self.datastore.transaction(commit=False) as c:
@@ -137,6 +138,32 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 "(position bigint PRIMARY KEY, digest bytea NOT NULL)"
             ).format(*self._chain)
         )
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """eventsourcing's insert, except that an error raised after the INSERT rolls
+        the transaction back: the base class commits and re-raises afterwards, which
+        would keep events whose chain links were never written."""
+        if not stored_events:
+            return []
+        failure: Exception | None = None
+        ids: Sequence[int] | None = None
+        with self.datastore.get_connection() as conn:
+            with conn.pipeline() as pipeline, conn.transaction() as tx, conn.cursor() as curs:
+                try:
+                    self._insert_stored_events(curs, stored_events, **kwargs)
+                    pipeline.sync()
+                    ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+                    pipeline.sync()
+                except Exception as error:
+                    failure = error
+                    raise psycopg.Rollback(tx) from None
+            if failure is not None:
+                # Raised inside get_connection, which maps psycopg errors to
+                # eventsourcing's (a version conflict becomes IntegrityError).
+                raise failure
+        return ids
 
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -181,7 +208,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         return [
             (
                 r["notification_id"],
-                r["originator_id"],
+                r["originator_id"].bytes,
                 r["originator_version"],
                 r["topic"],
                 bytes(r["state"]),

@@ -42,7 +42,7 @@ def replay(store: Store, progress: Progress | None = None) -> ReplayReport:
     the store loads (snapshot plus newer events). `progress(n)` is told of n more
     events folded."""
     report = ReplayReport()
-    folded: dict[UUID, tuple[Decider[Any, Any, Any], Any]] = {}
+    folded: dict[bytes, tuple[Decider[Any, Any, Any], Any]] = {}
     pending = 0
     for _, sid, _, topic, state in scan_all(store.recorder):
         decider = _DECIDER_OF_TOPIC[topic]
@@ -58,9 +58,10 @@ def replay(store: Store, progress: Progress | None = None) -> ReplayReport:
         progress(pending)
     report.streams = len(folded)
     for sid, (decider, rebuilt) in folded.items():
-        live = store.load_cold(decider, sid).state
+        stream = UUID(bytes=sid)
+        live = store.load_cold(decider, stream).state
         if live != rebuilt:
-            report.mismatches.append(Mismatch(sid, decider.category, rebuilt, live))
+            report.mismatches.append(Mismatch(stream, decider.category, rebuilt, live))
     return report
 
 

@@ -38,4 +38,3 @@ def main() -> None:
 
 
 # Command modules register themselves on `app`; importing them here makes them visible.
-from . import integrity  # noqa: E402

@@ -3,7 +3,6 @@
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
 from tidings.adapters.integrity import replay, verify
 from tidings.adapters.store import Store
 
