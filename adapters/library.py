@@ -75,6 +75,10 @@ class Answer(Struct, frozen=True):
     text: str
 
 
+# One counter per process, shared by every instance: with the pid it keeps svTRIDs unique.
+_SVTRID_COUNTER = itertools.count(1)
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -104,7 +108,6 @@ class Tidings:
         self.store = Store(db, snapshot_every=snapshot_every)
         self.clock = clock
         self.audit = Audit(self.store)
-        self._counter = itertools.count(1)
 
     def close(self) -> None:
         self.store.close()
@@ -177,7 +180,7 @@ class Tidings:
     # --- operations -----------------------------------------------------------------
     def new_svtrid(self) -> str:
         """A server transaction id in WAPI's shape `<unix>.<process>.<counter>`."""
-        return f"{int(self.clock().timestamp())}.{os.getpid()}.{next(self._counter)}"
+        return f"{int(self.clock().timestamp())}.{os.getpid()}.{next(_SVTRID_COUNTER)}"
 
     def accept(
         self,
@@ -196,15 +199,21 @@ class Tidings:
                 raise Rejected(Code.OBJECT_NOT_FOUND, f"account {login!r} does not exist")
             if account.suspended:
                 raise Rejected(Code.ACCOUNT_SUSPENDED, Code.ACCOUNT_SUSPENDED.text)
-            svtrid = self.new_svtrid()
-            accept = op.AcceptOperation(
-                svtrid=svtrid,
-                cltrid=cltrid,
-                command=command,
-                login=login,
-                init_request=init_request,
-            )
-            work.must(OPERATION, svtrid, accept)
+            while True:
+                # A reused pid may meet an old svTRID: the core says so, we draw again.
+                svtrid = self.new_svtrid()
+                accept = op.AcceptOperation(
+                    svtrid=svtrid,
+                    cltrid=cltrid,
+                    command=command,
+                    login=login,
+                    init_request=init_request,
+                )
+                decided = work.decide(OPERATION, svtrid, accept)
+                if not isinstance(decided, Rejection):
+                    break
+                if decided.code != Code.OBJECT_EXISTS:
+                    raise Rejected.of(decided)
             return Pending(
                 code=Code.PENDING,
                 text=Code.PENDING.text,

@@ -90,6 +90,29 @@ class _Application(Application[UUID]):
         return MsgspecMapper()
 
 
+def _construct(url: str) -> _Application:
+    """The application, its tables created if missing.
+
+    On PostgreSQL, processes starting together would race on `CREATE ... IF NOT EXISTS`
+    ("tuple concurrently updated"); an advisory lock lets one create while others wait.
+    """
+    if not is_postgres(url):
+        return _Application(env=environment(url))
+    import psycopg
+
+    plain = url.split("?", 1)[0]
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_LOCK,))
+        try:
+            return _Application(env=environment(url))
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_CREATE_LOCK,))
+
+
+# Any fixed 64-bit key: "tidings" in ASCII.
+_CREATE_LOCK = 0x74696469_6E6773
+
+
 @dataclass(frozen=True, slots=True)
 class Loaded:
     """A stream's state and the version it is at (0: nothing stored yet)."""
@@ -129,7 +152,7 @@ class Store:
 
     def __init__(self, url: str, *, snapshot_every: int = 200, cache_size: int = 20_000):
         self.url = url
-        self._app = _Application(env=environment(url))
+        self._app = _construct(url)
         self._snapshot_every = snapshot_every
         self._cache: OrderedDict[UUID, Loaded] = OrderedDict()
         self._cache_size = cache_size

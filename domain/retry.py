@@ -33,7 +33,7 @@ class RetryPolicy(Struct, frozen=True, kw_only=True):
 
 def policy_problem(policy: RetryPolicy) -> str | None:
     """What is wrong with `policy`, or None when it is usable."""
-    if any(delay <= 0 for delay in policy.schedule):
+    if not all(delay > 0 for delay in policy.schedule):  # also refuses NaN
         return "every delay of the retry schedule must be positive"
     if len(policy.schedule) > 100:
         return "a retry schedule has at most 100 steps"

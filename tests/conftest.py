@@ -17,7 +17,8 @@ POSTGRES = os.environ.get("TIDINGS_TEST_POSTGRES", "")
 REQUIRE_POSTGRES = os.environ.get("TIDINGS_REQUIRE_POSTGRES") == "1"
 
 
-def _postgres_schema() -> Iterator[str]:
+def postgres_schema() -> Iterator[str]:
+    """A URL of a fresh schema on the test server, dropped afterwards (or skip/fail)."""
     if not POSTGRES:
         if REQUIRE_POSTGRES:
             pytest.fail("TIDINGS_REQUIRE_POSTGRES=1 but TIDINGS_TEST_POSTGRES is not set")
@@ -44,7 +45,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "tidings.db")
     else:
-        yield from _postgres_schema()
+        yield from postgres_schema()
 
 
 @pytest.fixture

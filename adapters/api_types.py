@@ -1,0 +1,205 @@
+"""Request and response bodies of the JSON API for backends.
+
+Settings travel as the library's own domain values (`Channel`, `RetryPolicy`,
+`InitRequest`, `Notification`) and `accept` answers with the library's `Pending`, so the
+API and the library cannot drift apart; the views below only leave out what a backend
+must not read back (the password digest) or flatten what it needs (an operation).
+Unknown fields are refused, so a typo is an error rather than a silent default.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from msgspec import Struct, to_builtins
+from tidings.domain import BatchState, Channel, InitRequest, PollChannel, RetryPolicy
+from tidings.domain.account import AccountState
+from tidings.domain.operation import OperationState, Step
+
+from .library import TrailEntry
+
+__all__ = [
+    "AccountView",
+    "AllowedIps",
+    "ApiError",
+    "ChannelSetting",
+    "Done",
+    "Ending",
+    "EndingView",
+    "NewAccount",
+    "NewOperation",
+    "NewPassword",
+    "NewStep",
+    "OpenedAccount",
+    "OperationView",
+    "SigningSecret",
+    "Suspension",
+    "TrailEntryView",
+    "account_view",
+    "operation_view",
+    "trail_view",
+]
+
+
+# --- requests --------------------------------------------------------------------------
+class NewAccount(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Open an account. Only `sha1(password)` is stored (WAPI's auth needs exactly it)."""
+
+    login: str
+    password: str
+    channel: Channel = PollChannel()
+    retry_policy: RetryPolicy = RetryPolicy()
+    allowed_ips: tuple[str, ...] = ()
+
+
+class ChannelSetting(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    channel: Channel
+
+
+class AllowedIps(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Addresses or CIDR networks; empty allows every address."""
+
+    allowed_ips: tuple[str, ...]
+
+
+class NewPassword(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    password: str
+
+
+class Suspension(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    reason: str
+
+
+class NewOperation(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Accept an asynchronous operation: answered with the library's `Pending` (1001)."""
+
+    login: str
+    command: str
+    cltrid: str = ""
+    init_request: InitRequest | None = None
+
+
+class NewStep(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    text: str
+
+
+class Ending(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """End an operation: `code` 1000-5999, `data` XML-safe names, `batch_state` for
+    batch jobs (Failed, PartiallyFailed, Successfull)."""
+
+    code: int
+    result: str
+    data: dict[str, Any] | None = None
+    batch_state: BatchState | None = None
+
+
+# --- responses -------------------------------------------------------------------------
+class ApiError(Struct, frozen=True):
+    """Every error answer: a result code of `tidings.domain.Code` and a text."""
+
+    code: int
+    text: str
+
+
+class Done(Struct, frozen=True):
+    code: int
+    text: str
+
+
+class AccountView(Struct, frozen=True, kw_only=True):
+    login: str
+    channel: Channel
+    retry_policy: RetryPolicy
+    allowed_ips: tuple[str, ...]
+    suspended: bool
+    suspended_reason: str
+
+
+class OpenedAccount(AccountView, frozen=True, kw_only=True):
+    """A new account, with the secret its pushed notifications will be signed with."""
+
+    signing_secret: str
+
+
+class SigningSecret(Struct, frozen=True):
+    """The secret pushed notifications are signed with (shown when made, at rotation)."""
+
+    signing_secret: str
+
+
+class EndingView(Struct, frozen=True, kw_only=True):
+    code: int
+    result: str
+    data: dict[str, Any] | None
+    batch_state: BatchState | None
+    at: datetime
+
+
+class OperationView(Struct, frozen=True, kw_only=True):
+    svtrid: str
+    cltrid: str
+    command: str
+    login: str
+    accepted_at: datetime
+    init_request: InitRequest | None
+    steps: tuple[Step, ...]
+    ended: EndingView | None
+
+
+class TrailEntryView(Struct, frozen=True, kw_only=True):
+    """One audit-trail event; `event` is the stored event with its `type` tag."""
+
+    position: int
+    stream: str
+    version: int
+    at: datetime
+    kind: str
+    event: dict[str, Any]
+
+
+def account_view(state: AccountState) -> AccountView:
+    return AccountView(
+        login=state.login,
+        channel=state.channel,
+        retry_policy=state.retry_policy,
+        allowed_ips=state.allowed_ips,
+        suspended=state.suspended,
+        suspended_reason=state.suspended_reason,
+    )
+
+
+def operation_view(state: OperationState) -> OperationView:
+    """The view of an accepted operation. Raises ValueError for one never accepted."""
+    accepted = state.accepted
+    if accepted is None:
+        raise ValueError("only an accepted operation has a view")
+    ended = state.ended
+    return OperationView(
+        svtrid=accepted.svtrid,
+        cltrid=accepted.cltrid,
+        command=accepted.command,
+        login=accepted.login,
+        accepted_at=accepted.at,
+        init_request=accepted.init_request,
+        steps=state.steps,
+        ended=None
+        if ended is None
+        else EndingView(
+            code=ended.code,
+            result=ended.result,
+            data=ended.data,
+            batch_state=ended.batch_state,
+            at=ended.at,
+        ),
+    )
+
+
+def trail_view(entry: TrailEntry) -> TrailEntryView:
+    event = to_builtins(entry.event)
+    return TrailEntryView(
+        position=entry.position,
+        stream=entry.stream,
+        version=entry.version,
+        at=entry.at,
+        kind=entry.kind,
+        event=event if isinstance(event, dict) else {"value": event},
+    )

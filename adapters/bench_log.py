@@ -1,0 +1,236 @@
+"""A long history written in bulk, and the replay fold over it.
+
+One account (`HISTORY_LOGIN`) gets a mailbox history of at least the asked number of
+events: each notification is accepted and ended as an operation (2 events) and queued,
+retrieved and acked in the mailbox (3 events), `_BATCH` at a time, as a client that
+polls now and then would leave it. The events are the domain's own, encoded by the
+codec, chained, and snapshotted every `snapshot_every` mailbox versions, exactly as the
+store writes them; only the transactions differ (100,000 rows each instead of one per
+command), so a million events take seconds instead of an hour. A second account
+(`EMPTY_LOGIN`) in the same file has no history: polling both compares a mailbox's own
+history, not the size of the database around it.
+"""
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from msgspec import Struct
+from tidings.domain import MAILBOX, OPERATION, Decider, Notification
+from tidings.domain import mailbox as mbx
+from tidings.domain import operation as op
+
+from .audit import DECIDERS
+from .bench_results import COMMAND, RESULT_TEXT, Result
+from .chain import GENESIS, link, scan_all
+from .codec import decode_event, encode_event, event_types, topic_of
+from .library import Tidings
+from .store import stream_id
+
+__all__ = [
+    "EMPTY_LOGIN",
+    "HISTORY_LOGIN",
+    "History",
+    "build_history",
+    "notifications_for",
+    "replay",
+]
+
+HISTORY_LOGIN = "history"
+EMPTY_LOGIN = "empty"
+PASSWORD = "bench-password"
+
+_BATCH = 4  # notifications queued before the client polls and acks them
+_FLUSH = 100_000  # log rows per bulk transaction
+_BASE = datetime(2026, 1, 1, tzinfo=UTC)
+_TICK = timedelta(milliseconds=1)
+# eventsourcing's SQLite factory names the snapshot store's table "stored_" + purpose.
+_SNAPSHOTS_TABLE = "stored_snapshots"
+
+# Which decider folds each stored topic, as `tidings replay` has it.
+_DECIDER_OF_TOPIC: dict[str, Decider[Any, Any, Any]] = {
+    topic: decider for decider in DECIDERS.values() for topic in event_types(decider.category)
+}
+
+
+# A stream's stored id as the chain hashes it (raw bytes) and as the table keeps it (hex),
+# computed once per stream rather than once per event.
+_StreamId = tuple[bytes, str]
+
+
+def _stream(category: str, key: str) -> _StreamId:
+    sid = stream_id(category, key)
+    return sid.bytes, sid.hex
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """A database holding a long history, ready for the replay and poll benches."""
+
+    path: Path
+    snapshot_every: int
+    log_events: int  # entries in the whole log
+    mailbox_events: int  # events in HISTORY_LOGIN's mailbox
+    seconds: float  # time it took to write
+
+
+def notifications_for(history: int, snapshot_every: int) -> int:
+    """How many notifications (3 mailbox events each) make at least `history` events and
+    leave the mailbox, once the poll bench has queued and retrieved one more, at
+    `snapshot_every - 1` events past its newest snapshot: the most a cold load folds,
+    so the bench meets the worst case rather than a lucky one."""
+    n = -(-history // 3)
+    while (3 * n + 2) % snapshot_every != snapshot_every - 1:
+        n += 1  # ends within snapshot_every steps: n = -1 (mod snapshot_every) fits
+    return n
+
+
+class _BulkLog:
+    """Log rows and snapshots, buffered and written many to a transaction, with the
+    chain links the recorder would write next to them."""
+
+    def __init__(self, recorder: Any):
+        self._recorder = recorder
+        self._events: list[tuple[_StreamId, int, str, bytes]] = []
+        self._snapshots: list[tuple[str, int, str, bytes]] = []
+        self.written = 0
+
+    def add(self, stream: _StreamId, version: int, event: Struct) -> None:
+        self._events.append((stream, version, topic_of(event), encode_event(event)))
+        if len(self._events) >= _FLUSH:
+            self.flush()
+
+    def snapshot(self, stream: _StreamId, version: int, event: Struct) -> None:
+        self._snapshots.append((stream[1], version, topic_of(event), encode_event(event)))
+
+    def flush(self) -> None:
+        table = self._recorder.events_table_name
+        with self._recorder.datastore.transaction(commit=True) as c:
+            # Inside the write transaction: positions and the chain tail cannot move.
+            c.execute(f"SELECT max(rowid) FROM {table}")
+            position = int(c.fetchone()[0] or 0)
+            c.execute("SELECT digest FROM tidings_chain ORDER BY position DESC LIMIT 1")
+            row = c.fetchone()
+            previous = bytes(row[0]) if row else GENESIS
+            rows, links = [], []
+            for (raw, hex_id), version, topic, state in self._events:
+                position += 1
+                previous = link(previous, position, raw, version, topic, state)
+                rows.append((position, hex_id, version, topic, state))
+                links.append((position, previous))
+            c.executemany(
+                f"INSERT INTO {table} (rowid, originator_id, originator_version, topic, state) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            c.executemany("INSERT INTO tidings_chain VALUES (?, ?)", links)
+            c.executemany(f"INSERT INTO {_SNAPSHOTS_TABLE} VALUES (?, ?, ?, ?)", self._snapshots)
+        self.written += len(rows)
+        self._events, self._snapshots = [], []
+
+
+class _Mailbox:
+    """The history mailbox as the store keeps it: evolved event by event, snapshotted
+    each time its version reaches a multiple of `every`."""
+
+    def __init__(self, log: _BulkLog, login: str, every: int):
+        self.log, self.every = log, every
+        self.stream = _stream(MAILBOX.category, login)
+        self.state, self.version = mbx.initial, 0
+
+    def add(self, event: mbx.MailboxEvent) -> None:
+        self.version += 1
+        self.state = mbx.evolve(self.state, event)
+        self.log.add(self.stream, self.version, event)
+        if self.version % self.every == 0:
+            snapshot = mbx.MailboxSnapshotted(state=self.state, at=event.at)
+            self.log.snapshot(self.stream, self.version, snapshot)
+
+
+def _write_notifications(log: _BulkLog, mailbox: _Mailbox, login: str, count: int) -> None:
+    at = _BASE
+    unix = int(_BASE.timestamp())
+    for first in range(1, count + 1, _BATCH):
+        batch = range(first, min(first + _BATCH, count + 1))
+        accepted = {
+            n: op.OperationAccepted(
+                svtrid=f"{unix}.0.{n}",
+                cltrid=f"bench-{n}",
+                command=COMMAND,
+                login=login,
+                init_request=None,
+                at=at,
+            )
+            for n in batch
+        }
+        streams = {n: _stream(OPERATION.category, event.svtrid) for n, event in accepted.items()}
+        for n, event in accepted.items():
+            log.add(streams[n], 1, event)
+        for n, event in accepted.items():
+            ended = op.OperationEnded(
+                code=1000, result=RESULT_TEXT, data=None, batch_state=None, at=at
+            )
+            log.add(streams[n], 2, ended)
+            outcome = op.outcome(op.OperationState(accepted=event, ended=ended))
+            notification = Notification(id=n, outcome=outcome)
+            mailbox.add(mbx.NotificationQueued(notification=notification, at=at))
+        for n in batch:
+            mailbox.add(mbx.NotificationRetrieved(id=n, svtrid=f"{unix}.1.{n}", at=at))
+            mailbox.add(mbx.NotificationAcked(id=n, at=at))
+        at += _TICK
+
+
+def build_history(path: Path, history: int, snapshot_every: int) -> History:
+    """A fresh database at `path` with both bench accounts and a mailbox history of at
+    least `history` events (see `notifications_for`)."""
+    start = time.perf_counter()
+    with Tidings(str(path), snapshot_every=snapshot_every) as tidings:
+        tidings.open_account(HISTORY_LOGIN, PASSWORD)
+        tidings.open_account(EMPTY_LOGIN, PASSWORD)
+        log = _BulkLog(tidings.store.recorder)
+        mailbox = _Mailbox(log, HISTORY_LOGIN, snapshot_every)
+        count = notifications_for(history, snapshot_every)
+        _write_notifications(log, mailbox, HISTORY_LOGIN, count)
+        log.flush()
+        log_events = tidings.store.max_position()
+    # Fold the bulk writes into the main file, as SQLite's auto-checkpoint would have
+    # done along the way, so no bench pays for a WAL of hundreds of megabytes.
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return History(
+        path=path,
+        snapshot_every=snapshot_every,
+        log_events=log_events,
+        mailbox_events=mailbox.version,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def replay(history: History) -> Result:
+    """Fold every stream from the log, as `tidings replay` does: read the raw rows,
+    decode each event with msgspec, `evolve` it onto its stream's state."""
+    with Tidings(str(history.path), snapshot_every=history.snapshot_every) as tidings:
+        start = time.perf_counter()
+        folded: dict[bytes, Any] = {}
+        events = 0
+        for _, stream, _, topic, state in scan_all(tidings.store.recorder):
+            decider = _DECIDER_OF_TOPIC[topic]
+            current = folded.get(stream, decider.initial)
+            folded[stream] = decider.evolve(current, decode_event(topic, state))
+            events += 1
+        seconds = time.perf_counter() - start
+        # A fold that ends in the wrong state measures nothing: check the longest stream.
+        rebuilt = folded[stream_id(MAILBOX.category, HISTORY_LOGIN).bytes]
+        if rebuilt != tidings.mailbox(HISTORY_LOGIN):
+            raise RuntimeError("replayed mailbox differs from the live one")
+    return Result(
+        scenario="replay",
+        subject="tidings",
+        durability="equal",
+        ops_per_s=events / seconds,
+        ops=events,
+        seconds=seconds,
+    )

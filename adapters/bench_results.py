@@ -1,0 +1,191 @@
+"""What `tidings bench` measures and reports: results, our durability, the targets.
+
+Every subject runs on a fresh SQLite file. `durability` says how: `"default"` is what
+the subject's users get out of the box, `"equal"` is forced to ours (WAL with
+`synchronous=FULL`), so every ratio can be read at equal durability. Each result also
+carries the journal mode and `synchronous` read back from the subject's own connection,
+so the report shows what was in force, not what was asked for.
+"""
+
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from msgspec import Struct
+
+__all__ = [
+    "COMMAND",
+    "DURABILITY_WHY",
+    "JOURNAL_MODE",
+    "RESULT_TEXT",
+    "SYNCHRONOUS",
+    "Durability",
+    "Result",
+    "Settings",
+    "Target",
+    "notification_payload",
+    "read_durability",
+    "sqlite_query",
+    "targets",
+]
+
+Durability = Literal["default", "equal"]
+
+# Ours, as `tidings.adapters.store` sets them: eventsourcing switches files to WAL and
+# we keep SQLite's `synchronous=FULL`.
+JOURNAL_MODE = "wal"
+SYNCHRONOUS = "FULL"
+DURABILITY_WHY = (
+    "WAL with synchronous=FULL: every commit fsyncs the write-ahead log before it "
+    "returns, so an operation answered 1001, a queued notification and an ack survive "
+    "a crash or power loss, and readers never block the writer. synchronous=NORMAL "
+    "(litequeue's default) syncs only at checkpoints: the last commits can vanish on "
+    "power loss (the file stays consistent), so a client told its request is pending "
+    "might never hear how it ended, or be sent a notification it already acked."
+)
+
+COMMAND = "domain-renew"
+RESULT_TEXT = "Command completed successfully"
+
+_SYNCHRONOUS_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+
+
+class Result(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One measurement. Throughput scenarios: `ops` in `seconds`. Poll latency
+    scenarios: `ops_per_s` is 1 / median latency, `latency_ms` that median."""
+
+    scenario: str  # enqueue, poll+ack, replay, poll-cold, poll-warm
+    subject: str  # tidings, persist-queue, litequeue, sqlite3
+    durability: Durability
+    ops_per_s: float
+    ops: int
+    seconds: float
+    journal_mode: str | None = None
+    synchronous: str | None = None
+    latency_ms: float | None = None
+    history_events: int | None = None  # poll-*: the polled mailbox's events before its head
+    events_read: int | None = None  # poll-cold: stored events folded to answer one poll
+
+
+class Settings(Struct, frozen=True, kw_only=True):
+    """How a run was made: sizes, our durability and why, the machine, the versions."""
+
+    quick: bool
+    size: int  # operations per throughput scenario and subject
+    rounds: int  # slices of `size`, interleaving the subjects (see bench_queue)
+    history_events: int  # events of history in the polled mailbox (at least as asked)
+    log_events: int  # entries in the replayed log (that history and its operations)
+    snapshot_every: int  # the library's default: a cold load folds fewer events than this
+    cold_polls: int
+    journal_mode: str
+    synchronous: str
+    durability_why: str
+    build_seconds: float  # writing the history in bulk (not measured)
+    run_seconds: float
+    sqlite_version: str
+    python: str
+    machine: str
+    cpus: int
+    load_average: tuple[float, float, float]  # at the start: other work skews results
+    versions: dict[str, str]
+
+
+class Target(Struct, frozen=True, kw_only=True):
+    """One of the issue's targets, at equal durability, and whether this run met it."""
+
+    name: str
+    wanted: str
+    measured: float
+    met: bool
+
+
+def notification_payload(n: int) -> dict[str, Any]:
+    """What a peer queue stores per message: the fields of one notification, so the
+    peers carry as much as tidings does."""
+    return {
+        "id": n,
+        "code": 1000,
+        "result": RESULT_TEXT,
+        "timestamp": time.time(),
+        "clTRID": f"bench-{n}",
+        "svTRID": f"{int(time.time())}.0.{n}",
+        "command": COMMAND,
+    }
+
+
+def read_durability(query: Callable[[str], Any]) -> tuple[str, str]:
+    """(journal mode, synchronous) in force on a connection; `query` runs a PRAGMA on it
+    and returns the first column of its row."""
+    journal = str(query("PRAGMA journal_mode")).lower()
+    synchronous = int(query("PRAGMA synchronous"))
+    return journal, _SYNCHRONOUS_NAMES.get(synchronous, str(synchronous))
+
+
+def sqlite_query(connection: sqlite3.Connection) -> Callable[[str], Any]:
+    """A `read_durability` query over a plain sqlite3 connection."""
+    return lambda sql: connection.execute(sql).fetchone()[0]
+
+
+def _find(results: list[Result], scenario: str, subject: str, **where: Any) -> Result | None:
+    for result in results:
+        if (
+            result.scenario == scenario
+            and result.subject == subject
+            and all(getattr(result, key) == value for key, value in where.items())
+        ):
+            return result
+    return None
+
+
+def _ratio(target: Result | None, peer: Result | None) -> float:
+    if target is None or peer is None or peer.ops_per_s == 0:
+        return 0.0
+    return target.ops_per_s / peer.ops_per_s
+
+
+def targets(results: list[Result], replay_wanted: float = 300_000.0) -> list[Target]:
+    """The issue's targets, judged on this run's results."""
+    ours = {s: _find(results, s, "tidings") for s in ("enqueue", "poll+ack", "replay")}
+    enqueue = _ratio(
+        ours["enqueue"], _find(results, "enqueue", "persist-queue", durability="equal")
+    )
+    peers = [
+        _find(results, "poll+ack", p, durability="equal") for p in ("persist-queue", "litequeue")
+    ]
+    fastest = max((p for p in peers if p is not None), key=lambda p: p.ops_per_s, default=None)
+    replay = ours["replay"].ops_per_s if ours["replay"] is not None else 0.0
+    found = [
+        Target(
+            name="enqueue vs persist-queue put",
+            wanted=">= 2.0x",
+            measured=enqueue,
+            met=enqueue >= 2.0,
+        ),
+        Target(
+            name=f"poll+ack vs the faster peer ({fastest.subject if fastest else '-'})",
+            wanted=">= 2.0x",
+            measured=_ratio(ours["poll+ack"], fastest),
+            met=_ratio(ours["poll+ack"], fastest) >= 2.0,
+        ),
+        Target(
+            name="replay events/s",
+            wanted=f">= {replay_wanted:,.0f}",
+            measured=replay,
+            met=replay >= replay_wanted,
+        ),
+    ]
+    for scenario in ("poll-cold", "poll-warm"):
+        deep = [r for r in results if r.scenario == scenario and r.history_events]
+        empty = _find(results, scenario, "tidings", history_events=0)
+        # Latency ratio: how much longer a poll takes on the mailbox with a history.
+        slower = _ratio(empty, deep[0]) if deep else 0.0
+        found.append(
+            Target(
+                name=f"{scenario}: history-deep / empty latency",
+                wanted="<= 1.2x",
+                measured=slower,
+                met=0.0 < slower <= 1.2,
+            )
+        )
+    return found

@@ -1,0 +1,126 @@
+"""tidings under `tidings bench`: enqueue, poll + ack, and poll on a long history.
+
+Everything goes through the library a backend embeds (`Tidings`), with its defaults:
+one transaction per command, fsynced before the call returns.
+"""
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from tidings.domain import Code
+
+from .bench_log import EMPTY_LOGIN, HISTORY_LOGIN, PASSWORD, History
+from .bench_results import COMMAND, RESULT_TEXT, Durability, Result, read_durability
+from .library import Tidings
+
+__all__ = ["TidingsQueue", "run_history_polls", "tidings_durability"]
+
+LOGIN = "bench"
+
+
+def tidings_durability(tidings: Tidings) -> tuple[str, str]:
+    """Journal mode and `synchronous` on the store's own connection."""
+    with tidings.store.recorder.datastore.transaction(commit=False) as cursor:
+
+        def query(sql: str) -> Any:
+            cursor.execute(sql)
+            return cursor.fetchone()[0]
+
+        return read_durability(query)
+
+
+class TidingsQueue:
+    """tidings on a fresh database: enqueue is accept + end (the notification is
+    queued), a drain cycle is poll + ack, each call a transaction of its own."""
+
+    name = "tidings"
+    durability: Durability = "equal"
+    drains = True
+
+    def __init__(self, path: Path):
+        self._tidings = Tidings(str(path))
+        self._tidings.open_account(LOGIN, PASSWORD)
+        self._next = 0
+
+    def enqueue(self, count: int) -> None:
+        tidings = self._tidings
+        for n in range(self._next, self._next + count):
+            pending = tidings.accept(LOGIN, f"bench-{n}", COMMAND)
+            tidings.end(pending.svtrid, 1000, RESULT_TEXT)
+        self._next += count
+
+    def drain(self, count: int) -> None:
+        tidings = self._tidings
+        for _ in range(count):
+            answer = tidings.poll(LOGIN, svtrid=tidings.new_svtrid())
+            if answer.notification is None:
+                raise RuntimeError(f"poll found no notification: {answer.code} {answer.text}")
+            tidings.ack(LOGIN, str(answer.notification.id))
+
+    def durability_in_force(self) -> tuple[str, str]:
+        return tidings_durability(self._tidings)
+
+    def close(self) -> None:
+        self._tidings.close()
+
+
+def _poll(tidings: Tidings, login: str) -> float:
+    """One poll's latency in seconds; it must find the head."""
+    start = time.perf_counter()
+    answer = tidings.poll(login, svtrid=tidings.new_svtrid())
+    elapsed = time.perf_counter() - start
+    if answer.code != Code.OK:
+        raise RuntimeError(f"poll of {login} answered {answer.code} {answer.text}")
+    return elapsed
+
+
+def run_history_polls(history: History, polls: int, cold_polls: int) -> list[Result]:
+    """Poll latency on the mailbox with a long history and on the empty one.
+
+    Each mailbox first gets one pending notification, polled once so its retrieval is
+    recorded: every measured poll then answers the same head and writes nothing, so
+    what differs between the two mailboxes is only what loading them costs. Cold: a
+    fresh `Tidings` per poll (snapshot plus newer events); warm: one instance, states
+    cached. The two mailboxes alternate so drifting machine load hits both alike.
+    """
+    path, every = str(history.path), history.snapshot_every
+    logins = {HISTORY_LOGIN: history.mailbox_events, EMPTY_LOGIN: 0}
+    with Tidings(path, snapshot_every=every) as tidings:
+        for login in logins:
+            pending = tidings.accept(login, "bench-pending", COMMAND)
+            tidings.end(pending.svtrid, 1000, RESULT_TEXT)
+            _poll(tidings, login)
+    cold: dict[str, list[float]] = {login: [] for login in logins}
+    events_read: dict[str, int] = {}
+    for _ in range(cold_polls):
+        for login in logins:
+            with Tidings(path, snapshot_every=every) as fresh:
+                cold[login].append(_poll(fresh, login))
+                events_read[login] = fresh.store.events_read
+    warm: dict[str, list[float]] = {login: [] for login in logins}
+    with Tidings(path, snapshot_every=every) as tidings:
+        for login in logins:
+            _poll(tidings, login)  # fills the cache
+        for _ in range(polls):
+            for login in logins:
+                warm[login].append(_poll(tidings, login))
+    results = []
+    for scenario, latencies in (("poll-cold", cold), ("poll-warm", warm)):
+        for login, history_events in logins.items():
+            median = statistics.median(latencies[login])
+            results.append(
+                Result(
+                    scenario=scenario,
+                    subject="tidings",
+                    durability="equal",
+                    ops_per_s=1 / median,
+                    ops=len(latencies[login]),
+                    seconds=sum(latencies[login]),
+                    latency_ms=median * 1000,
+                    history_events=history_events,
+                    events_read=events_read[login] if scenario == "poll-cold" else None,
+                )
+            )
+    return results

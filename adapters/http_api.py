@@ -1,0 +1,211 @@
+"""The JSON API for backends: accounts, operations, the audit trail.
+
+Every route needs `Authorization: Bearer <TIDINGS_ADMIN_TOKEN>`. Bodies and answers are
+the msgspec types of `api_types` (and the library's `Pending` and `Notification`); one
+table, `ENDPOINTS`, drives both the routing and the OpenAPI document, so the document
+cannot describe a route that does not exist. Errors answer `ApiError` (`code`, `text`)
+with an HTTP status that says the same as the code.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from tidings.domain import Code, Notification, RetryPolicy
+
+from .api_types import (
+    AccountView,
+    AllowedIps,
+    ApiError,
+    ChannelSetting,
+    Done,
+    Ending,
+    NewAccount,
+    NewOperation,
+    NewPassword,
+    NewStep,
+    OpenedAccount,
+    OperationView,
+    SigningSecret,
+    Suspension,
+    TrailEntryView,
+    account_view,
+    operation_view,
+    trail_view,
+)
+from .http_body import TooLarge, read_body
+from .http_context import Context
+from .library import Pending, Rejected, Tidings
+
+__all__ = ["ENDPOINTS", "MAX_API_BODY", "Endpoint", "api_routes"]
+
+MAX_API_BODY = 1024 * 1024
+_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*")
+_STATUS = {
+    Code.AUTH_FAILED: 401,
+    Code.ACCOUNT_SUSPENDED: 403,
+    Code.OBJECT_NOT_FOUND: 404,
+    Code.OBJECT_EXISTS: 409,
+    Code.STATUS_PROHIBITS: 409,
+    Code.TOO_LARGE: 413,
+    Code.PARSE_ERROR: 400,
+    Code.COMMAND_FAILED: 503,
+}
+Params = dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One route: `run(tidings, path params, decoded body)` runs in a worker thread."""
+
+    method: str
+    path: str
+    summary: str
+    answer: Any
+    run: Callable[[Tidings, Params, Any], Any]
+    body: type | None = None
+    status: int = 200
+
+
+def _account(t: Tidings, login: str) -> AccountView:
+    state = t.account(login)
+    if state is None:
+        raise Rejected(Code.OBJECT_NOT_FOUND, f"account {login!r} does not exist")
+    return account_view(state)
+
+
+def _open(t: Tidings, _: Params, body: NewAccount) -> OpenedAccount:
+    state = t.open_account(
+        body.login,
+        body.password,
+        channel=body.channel,
+        retry_policy=body.retry_policy,
+        allowed_ips=body.allowed_ips,
+    )
+    view = account_view(state)
+    fields = {name: getattr(view, name) for name in view.__struct_fields__}
+    return OpenedAccount(**fields, signing_secret=state.signing_secret)
+
+
+def _operation(t: Tidings, svtrid: str) -> OperationView:
+    state = t.operation(svtrid)
+    if state is None:
+        raise Rejected(Code.OBJECT_NOT_FOUND, f"operation {svtrid!r} does not exist")
+    return operation_view(state)
+
+
+def _xml_safe(data: Any) -> bool:
+    """Whether every key of `data` can be an XML element name (notifications go out as
+    WAPI XML, where keys become elements)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if not all(isinstance(k, str) and _XML_NAME.fullmatch(k) for k in item):
+                return False
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+def _end(t: Tidings, p: Params, body: Ending) -> Notification:
+    if body.data is not None and not _xml_safe(body.data):
+        raise Rejected(Code.INVALID_PARAMETER, "data keys must be XML names: [A-Za-z_][\\w.-]*")
+    return t.end(p["svtrid"], body.code, body.result, data=body.data, batch_state=body.batch_state)
+
+
+def _step(t: Tidings, p: Params, body: NewStep) -> Done:
+    t.step(p["svtrid"], body.text)
+    return Done(Code.OK, Code.OK.text)
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("POST", "/api/accounts", "Open an account", OpenedAccount, _open, NewAccount, 201),
+    Endpoint("GET", "/api/accounts/{login}", "Read an account", AccountView,
+             lambda t, p, _: _account(t, p["login"])),
+    Endpoint("PUT", "/api/accounts/{login}/channel", "Set the delivery channel", AccountView,
+             lambda t, p, b: account_view(t.configure_channel(p["login"], b.channel)),
+             ChannelSetting),
+    Endpoint("PUT", "/api/accounts/{login}/retry-policy", "Set the push retry policy",
+             AccountView, lambda t, p, b: account_view(t.set_retry_policy(p["login"], b)),
+             RetryPolicy),
+    Endpoint("PUT", "/api/accounts/{login}/allowed-ips", "Set the IP allow-list", AccountView,
+             lambda t, p, b: account_view(t.set_allowed_ips(p["login"], b.allowed_ips)),
+             AllowedIps),
+    Endpoint("PUT", "/api/accounts/{login}/password", "Change the password", AccountView,
+             lambda t, p, b: account_view(t.change_password(p["login"], b.password)),
+             NewPassword),
+    Endpoint("POST", "/api/accounts/{login}/suspend", "Suspend an account", AccountView,
+             lambda t, p, b: account_view(t.suspend(p["login"], b.reason)), Suspension),
+    Endpoint("POST", "/api/accounts/{login}/resume", "Resume an account", AccountView,
+             lambda t, p, _: account_view(t.resume(p["login"]))),
+    Endpoint("POST", "/api/accounts/{login}/secret", "Rotate the signing secret",
+             SigningSecret, lambda t, p, _: SigningSecret(t.rotate_secret(p["login"]))),
+    Endpoint("POST", "/api/operations", "Accept an operation (1001)", Pending,
+             lambda t, _, b: t.accept(b.login, b.cltrid, b.command, init_request=b.init_request),
+             NewOperation, 201),
+    Endpoint("GET", "/api/operations/pending", "Operations accepted and not ended",
+             list[OperationView],
+             lambda t, _, __: [operation_view(s) for s in t.pending_operations()]),
+    Endpoint("GET", "/api/operations/{svtrid}", "Read an operation", OperationView,
+             lambda t, p, _: _operation(t, p["svtrid"])),
+    Endpoint("POST", "/api/operations/{svtrid}/steps", "Record a step", Done, _step, NewStep),
+    Endpoint("POST", "/api/operations/{svtrid}/end", "End an operation: queues its "
+             "notification", Notification, _end, Ending),
+    Endpoint("GET", "/api/trail/{key:path}", "Audit trail of a svTRID, a clTRID or "
+             "<login>/<notification id>", list[TrailEntryView],
+             lambda t, p, _: [trail_view(e) for e in t.trail(p["key"])]),
+]  # fmt: skip
+
+
+def _error(code: Code, text: str | None = None, status: int | None = None) -> Response:
+    status = status or _STATUS.get(code, 422)
+    headers = {"www-authenticate": "Bearer"} if status == 401 else None
+    body = msgspec.json.encode(ApiError(int(code), text or code.text))
+    return Response(body, status, headers=headers, media_type="application/json")
+
+
+def _decode(raw: bytes, body_type: type) -> Any:
+    try:
+        return msgspec.json.decode(raw, type=body_type)
+    except msgspec.ValidationError as error:
+        missing = str(error).startswith("Object missing required field")
+        code = Code.MISSING_PARAMETER if missing else Code.INVALID_PARAMETER
+        raise Rejected(code, str(error)) from None
+    except msgspec.DecodeError as error:
+        raise Rejected(Code.PARSE_ERROR, f"not JSON: {error}") from None
+
+
+def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
+    async def handle(request: Request) -> Response:
+        authorization = request.headers.get("authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not context.settings.admits(token.strip()):
+            return _error(Code.AUTH_FAILED)
+        try:
+            body = None
+            if endpoint.body is not None:
+                body = _decode(await read_body(request, MAX_API_BODY), endpoint.body)
+            params = dict(request.path_params)
+            result = await run_in_threadpool(endpoint.run, context.tidings, params, body)
+        except TooLarge:
+            return _error(Code.TOO_LARGE)
+        except Rejected as rejected:
+            return _error(rejected.code, rejected.text)
+        encoded = msgspec.json.encode(result)
+        return Response(encoded, endpoint.status, media_type="application/json")
+
+    handle.__name__ = f"{endpoint.method.lower()}_{endpoint.path}"
+    return handle
+
+
+def api_routes(context: Context) -> list[Route]:
+    """The routes of `ENDPOINTS`, bound to a server."""
+    return [Route(e.path, _handler(e, context), methods=[e.method]) for e in ENDPOINTS]

@@ -1,0 +1,75 @@
+"""What every endpoint of the server shares: its settings, the library, the endings."""
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from .http_endings import Endings
+from .library import Tidings
+
+__all__ = ["ADMIN_TOKEN_ENV", "Context", "Settings", "token_digest"]
+
+ADMIN_TOKEN_ENV = "TIDINGS_ADMIN_TOKEN"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def token_digest(token: str) -> bytes:
+    """The sha256 of a bearer token: all the server keeps of it."""
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """How a server runs.
+
+    `admin_digest` is the sha256 of the JSON API's bearer token (None: the API answers
+    401 to everyone). `ping_delay` / `job_delay` are the seconds after which ping-async
+    and Merchants jobs end. `clock` returns aware UTC datetimes.
+    """
+
+    db: str
+    admin_digest: bytes | None = None
+    ping_delay: float = 1.0
+    job_delay: float = 1.0
+    clock: Callable[[], datetime] = _utcnow
+
+    @classmethod
+    def from_env(cls, db: str, *, ping_delay: float = 1.0, job_delay: float = 1.0) -> "Settings":
+        """Settings with the admin token read from TIDINGS_ADMIN_TOKEN, now; the token
+        itself is not kept."""
+        token = os.environ.get(ADMIN_TOKEN_ENV) or None
+        digest = token_digest(token) if token else None
+        return cls(db=db, admin_digest=digest, ping_delay=ping_delay, job_delay=job_delay)
+
+    def admits(self, token: str) -> bool:
+        """Whether a bearer token is the admin token (constant-time)."""
+        if self.admin_digest is None:
+            return False
+        return hmac.compare_digest(token_digest(token), self.admin_digest)
+
+
+@dataclass
+class Context:
+    """The running server's parts; `tidings` and `endings` exist between start and stop."""
+
+    settings: Settings
+    _tidings: Tidings | None = field(default=None, repr=False)
+    _endings: Endings | None = field(default=None, repr=False)
+
+    @property
+    def tidings(self) -> Tidings:
+        if self._tidings is None:
+            raise RuntimeError("the server has not started")
+        return self._tidings
+
+    @property
+    def endings(self) -> Endings:
+        if self._endings is None:
+            raise RuntimeError("the server has not started")
+        return self._endings

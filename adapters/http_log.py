@@ -1,0 +1,69 @@
+"""The access log: one JSON line per request on the `tidings.access` logger."""
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["AccessLog", "JsonLines"]
+
+_log = logging.getLogger("tidings.access")
+
+
+class JsonLines(logging.Formatter):
+    """Formats a record whose message is a dict as one JSON object per line; other
+    records become `{"at", "level", "logger", "message"}`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if isinstance(record.msg, dict):
+            line = dict(record.msg)
+        else:
+            line = {
+                "at": datetime.fromtimestamp(record.created, UTC).isoformat(),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+            if record.exc_info:
+                line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class AccessLog:
+    """ASGI middleware: method, path, status, WAPI code (when there is one), duration,
+    client. Query strings are left out: they may carry tokens."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        seen: dict[str, object] = {"status": 500}
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+                for name, value in message.get("headers", []):
+                    if name == b"x-wapi-code":
+                        seen["wapi_code"] = int(value)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            client = scope.get("client")
+            _log.info(
+                {
+                    "at": datetime.now(UTC).isoformat(),
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    **seen,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "client": client[0] if client else None,
+                }
+            )

@@ -1,0 +1,184 @@
+"""A Merchants-style asynchronous endpoint, so the JobResult path runs end to end.
+
+`POST`/`PUT` `/merchants/products` (single jobs) and `/merchants/files` (batches) take an
+XML or JSON document, authenticate by the headers of the Ozon spec's example
+(`x-ApplicationId`: the login, `x-Token`: the password), record the whole request as the
+operation's `InitRequest`, answer `202` with the job `Id` (its svTRID) and end the job
+after the server's job delay.
+
+How a job ends is read from the submitted document itself, so every ending can be
+produced on purpose: a batch ends in its top-level `State` (`Failed`, `PartiallyFailed`,
+`Successfull`; default `Successfull`); a single job fails when the document has a
+top-level `ErrorCode` (with an optional `ErrorData`), and succeeds otherwise. "Top
+level" is a child element of the XML root or a member of the JSON object.
+
+The recorded headers are those the client sent, minus the values of `x-Token` and
+`Authorization`, replaced by `[redacted]`: the log is append-only and kept for ever,
+credentials must not be in it.
+"""
+
+import hashlib
+import hmac
+import json
+from typing import Any, get_args
+
+import defusedxml.ElementTree as SafeET
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from tidings.domain import BatchState, Code, InitRequest
+from tidings.domain.account import AccountState
+from tidings.domain.operation import OperationState
+
+from .http_body import TooLarge, client_ip, read_body
+from .http_context import Context
+from .http_endings import Ending
+from .library import Rejected
+from .wapi_auth import ip_allowed
+
+__all__ = ["JOB_COMMANDS", "MAX_JOB_BODY", "job_ending", "merchants_routes"]
+
+PRODUCTS, FILES = "merchants-products", "merchants-files"
+JOB_COMMANDS = (PRODUCTS, FILES)
+MAX_JOB_BODY = 1024 * 1024
+_SECRET_HEADERS = frozenset({"x-token", "authorization"})
+_STATES: tuple[str, ...] = get_args(BatchState)
+_STATUS = {Code.AUTH_FAILED: 401, Code.IP_NOT_ALLOWED: 403, Code.ACCOUNT_SUSPENDED: 403}
+
+
+def _is_json(content_type: str) -> bool:
+    return "json" in content_type.lower()
+
+
+def _top_level(body: str, content_type: str) -> dict[str, str]:
+    """The document's top-level text fields. Raises ValueError when it is not a
+    well-formed XML or JSON document (DTDs and entities refused)."""
+    if _is_json(content_type):
+        try:
+            document = json.loads(body)
+        except RecursionError as error:
+            raise ValueError("document too deep") from error
+        if not isinstance(document, dict):
+            return {}
+        return {k: str(v) for k, v in document.items() if isinstance(v, str | int)}
+    root = SafeET.fromstring(body, forbid_dtd=True)
+    return {child.tag: child.text or "" for child in root if isinstance(child.tag, str)}
+
+
+class _BadState(ValueError):
+    """A batch document names a State that does not exist."""
+
+
+def _ending(command: str, fields: dict[str, str]) -> Ending:
+    """How a job whose document has these top-level fields ends. _BadState for a
+    batch state that does not exist."""
+    if command == FILES:
+        state = fields.get("State", "Successfull")
+        if state not in _STATES:
+            raise _BadState(f"State is one of {', '.join(_STATES)}")
+        if state == "Successfull":
+            return Ending(Code.OK, Code.OK.text, batch_state="Successfull")
+        text = "Batch failed" if state == "Failed" else "Batch partially failed"
+        return Ending(Code.COMMAND_FAILED, text, batch_state=state)  # type: ignore[arg-type]
+    if "ErrorCode" in fields:
+        error_data = fields.get("ErrorData") or Code.COMMAND_FAILED.text
+        data = {"ErrorCode": fields["ErrorCode"], "ErrorData": error_data}
+        return Ending(Code.COMMAND_FAILED, error_data, data=data)
+    return Ending(Code.OK, Code.OK.text)
+
+
+def job_ending(operation: OperationState) -> Ending:
+    """How an accepted job ends, read again from its recorded request."""
+    accepted = operation.accepted
+    request = accepted.init_request if accepted else None
+    if accepted is None or request is None:
+        return Ending(Code.COMMAND_FAILED, "the job has no recorded request")
+    try:
+        return _ending(accepted.command, _top_level(request.body, request.content_type))
+    except Exception:  # accepted documents parsed; this guards a store edited by hand
+        return Ending(Code.COMMAND_FAILED, "the job's request cannot be read")
+
+
+def _answer(content_type: str, status: int, fields: dict[str, Any], root: str) -> Response:
+    if _is_json(content_type):
+        return Response(msgspec.json.encode(fields), status, media_type="application/json")
+    inner = "".join(f"<{name}>{_escape(str(value))}</{name}>" for name, value in fields.items())
+    body = f'<?xml version="1.0" encoding="utf-8"?>\n<{root}>{inner}</{root}>'
+    return Response(body.encode(), status, media_type="application/xml")
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _error(content_type: str, code: Code, text: str | None = None) -> Response:
+    status = _STATUS.get(code, 413 if code is Code.TOO_LARGE else 400)
+    return _answer(content_type, status, {"Code": int(code), "Text": text or code.text}, "Error")
+
+
+def _token_ok(account: AccountState | None, token: str) -> bool:
+    digest = hashlib.sha1(token.encode("utf-8", "replace")).hexdigest().encode()
+    known = account.password_sha1.encode() if account is not None else b"0" * 40
+    return hmac.compare_digest(digest, known) and account is not None
+
+
+def _headers(request: Request) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (name, "[redacted]" if name.lower() in _SECRET_HEADERS else value)
+        for name, value in request.headers.items()
+    )
+
+
+def _submit(command: str, context: Context) -> Any:
+    async def submit(request: Request) -> Response:
+        content_type = request.headers.get("content-type", "application/xml")
+        tidings = context.tidings
+        try:
+            body = await read_body(request, MAX_JOB_BODY)
+        except TooLarge:
+            return _error(content_type, Code.TOO_LARGE)
+        login = request.headers.get("x-applicationid", "")
+        account = await run_in_threadpool(tidings.account, login) if login else None
+        if not _token_ok(account, request.headers.get("x-token", "")) or account is None:
+            return _error(content_type, Code.AUTH_FAILED)
+        if not ip_allowed(account.allowed_ips, client_ip(request)):
+            return _error(content_type, Code.IP_NOT_ALLOWED)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return _error(content_type, Code.ENCODING_MISMATCH)
+        try:
+            _ending(command, _top_level(text, content_type))
+        except _BadState as error:
+            return _error(content_type, Code.INVALID_PARAMETER, str(error))
+        except Exception as error:  # any parser's complaint is the client's 2000
+            return _error(content_type, Code.PARSE_ERROR, f"{Code.PARSE_ERROR.text}: {error}")
+        init = InitRequest(
+            method=request.method,
+            uri=str(request.url),
+            content_type=content_type,
+            client_ip=client_ip(request) or "",
+            headers=_headers(request),
+            body=text,
+        )
+        try:
+            pending = await run_in_threadpool(
+                lambda: tidings.accept(login, "", command, init_request=init)
+            )
+            operation = await run_in_threadpool(tidings.operation, pending.svtrid)
+        except Rejected as rejected:
+            return _error(content_type, rejected.code, rejected.text)
+        if operation is not None:
+            context.endings.schedule(operation)
+        return _answer(content_type, 202, {"Id": pending.svtrid}, "Job")
+
+    return submit
+
+
+def merchants_routes(context: Context) -> list[Route]:
+    return [
+        Route("/merchants/products", _submit(PRODUCTS, context), methods=["POST", "PUT"]),
+        Route("/merchants/files", _submit(FILES, context), methods=["POST", "PUT"]),
+    ]

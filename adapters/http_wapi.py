@@ -1,0 +1,161 @@
+"""The WAPI endpoint: `POST /wapi/xml` and `POST /wapi/json`.
+
+Every request gets a WAPI answer with HTTP 200, the protocol's own way of saying what
+went wrong; an unexpected failure on our side answers 2400 and is logged. The checks run
+in WAPI's order: the document (20xx), then authentication, which says the same for an
+unknown login and a wrong token and changes no state (2050), the IP allow-list (2051),
+suspension (2053), and only then the command (2010) and its parameters (21xx), so an
+unauthenticated client learns nothing about accounts or commands.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from msgspec.structs import replace
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from tidings.domain import Code
+from tidings.domain.operation import OperationState
+
+from .http_body import TooLarge, client_ip, read_body
+from .http_context import Context
+from .http_endings import Ending
+from .library import Rejected, Tidings
+from .wapi import MAX_BODY, Dialect, WapiError, WapiReply, WapiRequest, parse_request
+from .wapi_auth import ip_allowed, token_matches
+from .wapi_write import notify_fields
+from .wapi_write import render_reply as render
+
+__all__ = ["PING_ASYNC", "WapiEndpoint", "answer", "ping_ending"]
+
+PING_ASYNC = "ping-async"
+_POLL = frozenset({"poll-req", "notify-poll-req"})
+_ACK = frozenset({"poll-ack", "notify-poll-ack"})
+_MEDIA = {Dialect.XML: "text/xml; charset=utf-8", Dialect.JSON: "application/json"}
+_log = logging.getLogger("tidings.wapi")
+
+
+def ping_ending(_: OperationState) -> Ending:
+    """How every ping-async ends."""
+    return Ending(Code.OK, Code.OK.text)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    reply: WapiReply
+    accepted: OperationState | None = None  # a ping-async to schedule the ending of
+
+
+def _reply(
+    code: Code, svtrid: str, now: datetime, request: WapiRequest, text: str | None = None
+) -> WapiReply:
+    return WapiReply(
+        code=code,
+        result=text or code.text,
+        timestamp=int(now.timestamp()),
+        svtrid=svtrid,
+        cltrid=request.cltrid,
+        command=request.command,
+    )
+
+
+def _ack_id(request: WapiRequest) -> str | Code:
+    """The id poll-ack names (`data.id`, any case), or the code saying why there is none."""
+    ids = [value for key, value in request.data.items() if key.lower() == "id"]
+    if not ids or ids[0] is None or ids[0] == "":
+        return Code.MISSING_PARAMETER
+    value = ids[0]
+    if len(ids) > 1 or isinstance(value, list):  # XML reads a repeated <id> as a list
+        return Code.DUPLICATE_ELEMENT
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return Code.INVALID_PARAMETER
+    return str(value)  # the core judges malformed and unknown ids alike (2151)
+
+
+def answer(tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime) -> _Answered:
+    """Authenticate and run one well-formed request (blocking: call it in a thread)."""
+    svtrid = tidings.new_svtrid()
+    account = tidings.account(request.user)
+    # token_matches does the same work for an unknown login, so timing tells nothing.
+    if not token_matches(account, request.user, request.auth, now) or account is None:
+        return _Answered(_reply(Code.AUTH_FAILED, svtrid, now, request))
+    if not ip_allowed(account.allowed_ips, ip):
+        return _Answered(_reply(Code.IP_NOT_ALLOWED, svtrid, now, request))
+    if account.suspended:
+        return _Answered(_reply(Code.ACCOUNT_SUSPENDED, svtrid, now, request))
+    command = request.command.lower()
+    try:
+        if command == "ping":
+            return _Answered(_reply(Code.OK, svtrid, now, request))
+        if command == PING_ASYNC:
+            pending = tidings.accept(request.user, request.cltrid or "", PING_ASYNC)
+            operation = tidings.operation(pending.svtrid)
+            reply = _reply(Code.PENDING, pending.svtrid, pending.timestamp, request)
+            return _Answered(reply, operation)
+        if command in _POLL:
+            polled = tidings.poll(request.user, svtrid=svtrid)
+            reply = _reply(polled.code, svtrid, now, request, polled.text)
+            if polled.notification is not None:
+                data = {"notify": notify_fields(polled.notification)}
+                reply = replace(reply, data=data)
+            return _Answered(reply)
+        if command in _ACK:
+            wanted = _ack_id(request)
+            if isinstance(wanted, Code):
+                return _Answered(_reply(wanted, svtrid, now, request))
+            acked = tidings.ack(request.user, wanted)
+            return _Answered(_reply(acked.code, svtrid, now, request, acked.text))
+    except Rejected as rejected:
+        return _Answered(_reply(rejected.code, svtrid, now, request, rejected.text))
+    return _Answered(_reply(Code.UNKNOWN_COMMAND, svtrid, now, request))
+
+
+class WapiEndpoint:
+    """The ASGI endpoint of one dialect."""
+
+    def __init__(self, dialect: Dialect, context: Context) -> None:
+        self.dialect = dialect
+        self._context = context
+
+    async def handle(self, request: Request) -> Response:
+        tidings = self._context.tidings
+        now = self._context.settings.clock()
+        try:
+            body = await read_body(request, MAX_BODY)
+            parsed = parse_request(self.dialect, body, request.headers.get("content-type", ""))
+        except (TooLarge, WapiError) as error:
+            code = error.code if isinstance(error, WapiError) else Code.TOO_LARGE
+            reply = WapiReply(
+                code=code,
+                result=code.text,
+                timestamp=int(now.timestamp()),
+                svtrid=tidings.new_svtrid(),
+                cltrid=error.cltrid if isinstance(error, WapiError) else None,
+                command=error.command if isinstance(error, WapiError) else None,
+            )
+            return self._respond(reply)
+        except Exception:  # a reader bug must not become a 500; the fuzz tests look for 2400
+            _log.exception("reading a WAPI request failed")
+            return self._respond(
+                WapiReply(
+                    code=Code.COMMAND_FAILED,
+                    result=Code.COMMAND_FAILED.text,
+                    timestamp=int(now.timestamp()),
+                    svtrid=tidings.new_svtrid(),
+                )
+            )
+        try:
+            answered = await run_in_threadpool(answer, tidings, parsed, client_ip(request), now)
+        except Exception:
+            _log.exception("WAPI %s failed", parsed.command)
+            return self._respond(_reply(Code.COMMAND_FAILED, tidings.new_svtrid(), now, parsed))
+        if answered.accepted is not None:
+            self._context.endings.schedule(answered.accepted)
+        return self._respond(answered.reply)
+
+    def _respond(self, reply: WapiReply) -> Response:
+        response = Response(render(reply, self.dialect), media_type=_MEDIA[self.dialect])
+        response.headers["x-wapi-code"] = str(reply.code)  # for the access log and proxies
+        return response

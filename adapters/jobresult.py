@@ -1,0 +1,240 @@
+"""The JobResult document: how an asynchronous Merchants-style job ended, pushed to the
+client's success or error callback URL in the format of its original request.
+
+From the Ozon push-notification spec (the body is escaped, as the spec's text says)::
+
+    <?xml version="1.0" encoding="utf-8"?>
+    <JobResult>
+    <Id>102220</Id>
+    <ErrorData>(Russian text: the product with this SKU does not exist)</ErrorData>
+    <ErrorCode>40015</ErrorCode>
+    <InitRequest Method="PUT" Uri="https://api.ozon.ru/merchants/products/id">
+    <ContentType>application/xml</ContentType>
+    <Ip>10.17.32.74</Ip>
+    <HttpHeaders>
+    <HttpHeader Name="Accept">application/xml</HttpHeader>
+    </HttpHeaders>
+    <Body>&lt;Product MerchantSKU="TestSKU_Agiiuef_dd0"&gt;...&lt;/Product&gt;</Body>
+    </InitRequest>
+    </JobResult>
+
+`ErrorData`/`ErrorCode` appear only when the job failed. A batch job (files) reports only
+its overall `State` (`Failed`, `PartiallyFailed`, `Successfull`), written right after
+`Id`. The JSON form has the same names: `{"Id": ..., "State": ..., "ErrorData": ...,
+"ErrorCode": ..., "InitRequest": {"Method", "Uri", "ContentType", "Ip",
+"HttpHeaders": [{"Name", "Value"}], "Body"}}`; the spec shows no JSON example, so that
+shape is ours. `Id` is the job's svTRID.
+"""
+
+import re
+from xml.etree.ElementTree import Element
+
+import defusedxml.ElementTree as SafeET
+import msgspec
+from msgspec import Struct
+from tidings.domain import BatchState, InitRequest, Outcome
+from tidings.domain.values import is_error_outcome
+
+__all__ = ["JobResult", "encode", "from_json", "from_outcome", "from_xml", "to_json", "to_xml"]
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_BATCH_STATES: tuple[str, ...] = ("Failed", "PartiallyFailed", "Successfull")
+
+
+class JobResult(Struct, frozen=True, kw_only=True):
+    """One JobResult document. `init_request` is None only for jobs accepted without one."""
+
+    id: str
+    state: BatchState | None = None
+    error_data: str | None = None
+    error_code: str | None = None
+    init_request: InitRequest | None = None
+
+
+def from_outcome(outcome: Outcome) -> JobResult:
+    """The JobResult of an ended job.
+
+    A failed single job carries `ErrorCode`/`ErrorData` from its `data` when the backend
+    put them there, else its result code and text; a batch carries only its state.
+    """
+    error_code = error_data = None
+    if outcome.batch_state is None and is_error_outcome(outcome):
+        data = outcome.data or {}
+        error_code = str(data.get("ErrorCode", outcome.code))
+        error_data = str(data.get("ErrorData", outcome.result))
+    return JobResult(
+        id=outcome.svtrid,
+        state=outcome.batch_state,
+        error_code=error_code,
+        error_data=error_data,
+        init_request=outcome.init_request,
+    )
+
+
+# --- XML -------------------------------------------------------------------------------
+def _text(value: str) -> str:
+    value = _NOT_XML.sub("\ufffd", value)
+    # \r is escaped so a parser's line-end normalisation cannot change the body.
+    return (
+        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    )
+
+
+def _attribute(value: str) -> str:
+    # Attribute values lose raw tabs and newlines to normalisation; escape them too.
+    escaped = _text(value).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;")
+    return f'"{escaped}"'
+
+
+def to_xml(job: JobResult) -> bytes:
+    """The document as UTF-8 XML, laid out like the spec's example."""
+    lines = ['<?xml version="1.0" encoding="utf-8"?>', "<JobResult>", f"<Id>{_text(job.id)}</Id>"]
+    if job.state is not None:
+        lines.append(f"<State>{_text(job.state)}</State>")
+    if job.error_data is not None:
+        lines.append(f"<ErrorData>{_text(job.error_data)}</ErrorData>")
+    if job.error_code is not None:
+        lines.append(f"<ErrorCode>{_text(job.error_code)}</ErrorCode>")
+    request = job.init_request
+    if request is not None:
+        lines += [
+            f"<InitRequest Method={_attribute(request.method)} Uri={_attribute(request.uri)}>",
+            f"<ContentType>{_text(request.content_type)}</ContentType>",
+            f"<Ip>{_text(request.client_ip)}</Ip>",
+            "<HttpHeaders>",
+            *(
+                f"<HttpHeader Name={_attribute(name)}>{_text(value)}</HttpHeader>"
+                for name, value in request.headers
+            ),
+            "</HttpHeaders>",
+            f"<Body>{_text(request.body)}</Body>",
+            "</InitRequest>",
+        ]
+    lines.append("</JobResult>")
+    return "\n".join(lines).encode("utf-8")
+
+
+def _child_text(parent: Element, tag: str) -> str | None:
+    child = parent.find(tag)
+    return None if child is None else (child.text or "")
+
+
+def _state(value: str | None) -> BatchState | None:
+    if value is None:
+        return None
+    if value not in _BATCH_STATES:
+        raise ValueError(f"unknown batch state {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def from_xml(document: bytes) -> JobResult:
+    """Read a JobResult written by `to_xml` (or by Ozon). Raises ValueError when the
+    document is not a JobResult; DTDs and entities are refused."""
+    try:
+        root = SafeET.fromstring(document, forbid_dtd=True)
+    except Exception as error:  # defusedxml raises ParseError or its own ValueErrors
+        raise ValueError(f"not a JobResult document: {error}") from error
+    if root.tag != "JobResult" or root.find("Id") is None:
+        raise ValueError("not a JobResult document")
+    init = root.find("InitRequest")
+    request = None
+    if init is not None:
+        headers = init.find("HttpHeaders")
+        request = InitRequest(
+            method=init.get("Method", ""),
+            uri=init.get("Uri", ""),
+            content_type=_child_text(init, "ContentType") or "",
+            client_ip=_child_text(init, "Ip") or "",
+            headers=tuple(
+                (header.get("Name", ""), header.text or "")
+                for header in (headers if headers is not None else [])
+            ),
+            body=_child_text(init, "Body") or "",
+        )
+    return JobResult(
+        id=_child_text(root, "Id") or "",
+        state=_state(_child_text(root, "State")),
+        error_data=_child_text(root, "ErrorData"),
+        error_code=_child_text(root, "ErrorCode"),
+        init_request=request,
+    )
+
+
+# --- JSON ------------------------------------------------------------------------------
+class _Header(Struct, frozen=True, rename="pascal"):
+    name: str
+    value: str
+
+
+class _Request(Struct, frozen=True, kw_only=True, rename="pascal"):
+    method: str
+    uri: str
+    content_type: str
+    ip: str
+    http_headers: tuple[_Header, ...] = ()
+    body: str = ""
+
+
+class _Document(Struct, frozen=True, kw_only=True, rename="pascal", omit_defaults=True):
+    id: str
+    state: BatchState | None = None
+    error_data: str | None = None
+    error_code: str | None = None
+    init_request: _Request | None = None
+
+
+def to_json(job: JobResult) -> bytes:
+    """The document as JSON; absent parts are left out."""
+    request = job.init_request
+    wire = _Document(
+        id=job.id,
+        state=job.state,
+        error_data=job.error_data,
+        error_code=job.error_code,
+        init_request=None
+        if request is None
+        else _Request(
+            method=request.method,
+            uri=request.uri,
+            content_type=request.content_type,
+            ip=request.client_ip,
+            http_headers=tuple(_Header(name, value) for name, value in request.headers),
+            body=request.body,
+        ),
+    )
+    return msgspec.json.encode(wire)
+
+
+def from_json(document: bytes) -> JobResult:
+    """Read a JobResult written by `to_json`. Raises ValueError when it is not one."""
+    try:
+        wire = msgspec.json.decode(document, type=_Document)
+    except msgspec.DecodeError as error:
+        raise ValueError(f"not a JobResult document: {error}") from error
+    request = wire.init_request
+    return JobResult(
+        id=wire.id,
+        state=wire.state,
+        error_data=wire.error_data,
+        error_code=wire.error_code,
+        init_request=None
+        if request is None
+        else InitRequest(
+            method=request.method,
+            uri=request.uri,
+            content_type=request.content_type,
+            client_ip=request.ip,
+            headers=tuple((h.name, h.value) for h in request.http_headers),
+            body=request.body,
+        ),
+    )
+
+
+def encode(outcome: Outcome) -> tuple[str, bytes]:
+    """(content type, body) of the JobResult for `outcome`: JSON when the original request
+    was JSON, XML otherwise, as the spec says ("the same format as the initial request")."""
+    job = from_outcome(outcome)
+    content_type = outcome.init_request.content_type if outcome.init_request else ""
+    if "json" in content_type.lower():
+        return "application/json", to_json(job)
+    return "application/xml; charset=utf-8", to_xml(job)

@@ -1,0 +1,318 @@
+"""The WAPI wire format: request documents in, response and notify documents out.
+
+A request, XML (form field `request` or raw body) or JSON (with or without the
+`{"request": ...}` wrapper)::
+
+    <request>
+     <user>tester</user>
+     <auth>fb82be1466331148816bdbac855a6b1bd4e24b81</auth>
+     <command>ping-async</command>
+     <clTRID>AvrX87Kqk6h3</clTRID>
+    </request>
+
+its response, and the notification the operation produces once it ends (pushed with
+`<ID>`; inside poll-req's `<data>` the same fields end with a lowercase `<id>`)::
+
+    <response>
+     <code>1001</code>
+     <result>Request pending</result>
+     <timestamp>1286957874</timestamp>
+     <clTRID>AvrX87Kqk6h3</clTRID>
+     <svTRID>1286957874.1271.15706</svTRID>
+     <command>ping-async</command>
+    </response>
+
+    <notify>
+     <code>1000</code>
+     <result>OK</result>
+     <timestamp>1286957932</timestamp>
+     <clTRID>AvrX87Kqk6h3</clTRID>
+     <svTRID>1286957874.1271.15706</svTRID>
+     <command>ping-async</command>
+     <ID>2691</ID>
+    </notify>
+
+We are exact in what we send (the shapes above, one-space indentation, no XML
+declaration; JSON `{"response": {...}}` with integer `code`/`timestamp`) and liberal in
+what we accept: field names in any case, `data` as an object, absent or an empty list,
+a `test` flag as a boolean, a number or a string. Anything unusable becomes a `WapiError`
+carrying its WAPI code; nothing here raises anything else for client input. Writing the
+documents is `wapi_write`.
+"""
+
+import json
+import re
+from enum import StrEnum
+from typing import Any, NoReturn
+
+import defusedxml.ElementTree as SafeET
+import msgspec
+import xmltodict
+from defusedxml.common import DefusedXmlException
+from tidings.domain import Code
+from tidings.domain.operation import MAX_CLTRID
+
+from .wapi_form import FormError, request_document
+
+__all__ = [
+    "MAX_BODY",
+    "NOT_XML",
+    "Dialect",
+    "WapiError",
+    "WapiReply",
+    "WapiRequest",
+    "parse_request",
+]
+
+MAX_BODY = 64 * 1024
+# Real requests are a handful of elements two or three levels deep; these bounds only
+# stop documents built to burn CPU or recursion.
+MAX_DEPTH = 12
+MAX_NODES = 1000
+
+_FIELDS = ("user", "auth", "command", "cltrid", "data", "test")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+# Characters XML 1.0 cannot carry at all, not even escaped.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+class Dialect(StrEnum):
+    XML = "xml"
+    JSON = "json"
+
+
+class WapiError(Exception):
+    """A request WAPI answers with an error code.
+
+    `cltrid` and `command` are what was understood before the error, echoed when known.
+    """
+
+    def __init__(
+        self, code: Code, *, cltrid: str | None = None, command: str | None = None
+    ) -> None:
+        super().__init__(f"{code.value} {code.text}")
+        self.code = code
+        self.cltrid = cltrid
+        self.command = command
+
+
+class WapiRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A well-formed request. `cltrid` is None when the client sent none."""
+
+    user: str
+    auth: str
+    command: str
+    cltrid: str | None = None
+    data: dict[str, Any] = {}
+    test: bool = False
+
+
+class WapiReply(msgspec.Struct, frozen=True, kw_only=True):
+    """A response; `cltrid`/`command` None are left out, `data` None or empty too."""
+
+    code: int
+    result: str
+    timestamp: int
+    svtrid: str
+    cltrid: str | None = None
+    command: str | None = None
+    data: dict[str, Any] | None = None
+
+
+# --- Reading ---------------------------------------------------------------------------
+def _fail(code: Code) -> NoReturn:
+    raise WapiError(code)
+
+
+def _check_shape(root: Any, children: Any) -> None:
+    """2008 when the tree is deeper than MAX_DEPTH or larger than MAX_NODES (no recursion)."""
+    stack = [(root, 1)]
+    nodes = 0
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_DEPTH or nodes > MAX_NODES:
+            _fail(Code.TOO_COMPLEX)
+        stack.extend((child, depth + 1) for child in children(node))
+
+
+def _json_children(node: Any) -> list[Any]:
+    if isinstance(node, dict):
+        return list(node.values())
+    return list(node) if isinstance(node, list) else []
+
+
+def _simplify(node: Any) -> Any:
+    """xmltodict's tree without attributes and without blank text between elements."""
+    if isinstance(node, list):
+        return [_simplify(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    children = {k: _simplify(v) for k, v in node.items() if not k.startswith(("@", "#"))}
+    if children:
+        return children
+    return node.get("#text")
+
+
+def _xml_members(text: str) -> Any:
+    try:
+        root = SafeET.fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (DefusedXmlException, SafeET.ParseError, ValueError):
+        _fail(Code.PARSE_ERROR)
+    _check_shape(root, list)
+    if root.tag != "request":
+        _fail(Code.PARSE_ERROR)
+    names = [child.tag.lower() for child in root if child.tag.lower() in _FIELDS]
+    if len(names) != len(set(names)):
+        _fail(Code.DUPLICATE_ELEMENT)
+    # Whitespace is kept so a clTRID is echoed exactly; _simplify drops blank filler.
+    tree = xmltodict.parse(text, strip_whitespace=False, disable_entities=True)
+    return _simplify(tree["request"])
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        _fail(Code.DUPLICATE_ELEMENT)
+    return members
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_members(text: str) -> Any:
+    try:
+        document = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+    except RecursionError:
+        _fail(Code.TOO_COMPLEX)
+    except ValueError:
+        _fail(Code.PARSE_ERROR)
+    _check_shape(document, _json_children)
+    if not isinstance(document, dict):
+        _fail(Code.PARSE_ERROR)
+    inner = document.get("request")
+    return inner if isinstance(inner, dict) else document
+
+
+def _utf8_everywhere(node: Any) -> None:
+    """2102 for strings that cannot be sent back as UTF-8 (JSON's lone surrogates)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                _fail(Code.ENCODING_MISMATCH)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _fields(members: Any) -> dict[str, Any]:
+    """The request's own fields by lowercase name; 2004 when one comes twice."""
+    if not isinstance(members, dict):
+        return {}
+    found: dict[str, Any] = {}
+    for key, value in members.items():
+        name = key.lower()
+        if name in _FIELDS:
+            if name in found:
+                _fail(Code.DUPLICATE_ELEMENT)
+            found[name] = value
+    return found
+
+
+def _echo(value: Any) -> str | None:
+    """A clTRID or command as it can be echoed: str, a JSON integer as text, else None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _text(value: Any, missing: Code) -> str:
+    if value is None or value == "":
+        _fail(missing)
+    if not isinstance(value, str):
+        _fail(Code.INVALID_PARAMETER)
+    return value
+
+
+def _data(value: Any) -> dict[str, Any]:
+    if value is None or value == [] or value == {}:
+        return {}
+    if isinstance(value, str) and not value.strip():
+        return {}  # <data>\n </data>
+    if isinstance(value, dict):
+        return value
+    _fail(Code.INVALID_PARAMETER)
+
+
+def _test(value: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    _fail(Code.INVALID_PARAMETER)
+
+
+def _request(members: Any) -> WapiRequest:
+    fields = _fields(members)
+    present = "cltrid" in fields
+    # <clTRID/> is present and empty: echoed as such.
+    cltrid = "" if present and fields["cltrid"] is None else _echo(fields.get("cltrid"))
+    echo = cltrid
+    if cltrid is not None and (len(cltrid) > MAX_CLTRID or NOT_XML.search(cltrid)):
+        echo = None
+    command = _echo(fields.get("command"))
+    try:
+        user = _text(fields.get("user"), Code.MISSING_USER)
+        auth = _text(fields.get("auth"), Code.MISSING_AUTH)
+        command_name = _text(fields.get("command"), Code.MISSING_COMMAND)
+        if present and cltrid is None:
+            _fail(Code.INVALID_PARAMETER)
+        if cltrid is not None and len(cltrid) > MAX_CLTRID:
+            _fail(Code.CLTRID_TOO_LONG)
+        if cltrid is not None and NOT_XML.search(cltrid):
+            _fail(Code.INVALID_PARAMETER)
+        return WapiRequest(
+            user=user,
+            auth=auth,
+            command=command_name,
+            cltrid=cltrid,
+            data=_data(fields.get("data")),
+            test=_test(fields.get("test")),
+        )
+    except WapiError as error:
+        raise WapiError(error.code, cltrid=echo, command=command) from None
+
+
+def parse_request(dialect: Dialect, body: bytes, content_type: str) -> WapiRequest:
+    """Read a request from an HTTP body of the given content type.
+
+    Raises WapiError: 2007 over MAX_BODY; 2009 empty; 2102 not UTF-8; 2000 not a
+    well-formed document, a DTD, an entity or an external reference; 2008 too deep or
+    too large a tree; 2004 a field twice; 2001/2002/2003 no user/auth/command; 2005 a
+    clTRID over 64 characters; 2101 a field of the wrong type.
+    """
+    if len(body) > MAX_BODY:
+        _fail(Code.TOO_LARGE)
+    try:
+        document = request_document(body, content_type)
+    except FormError as error:
+        _fail(error.code)
+    try:
+        text = document.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        _fail(Code.ENCODING_MISMATCH)
+    members = _xml_members(text) if dialect is Dialect.XML else _json_members(text)
+    _utf8_everywhere(members)
+    return _request(members)

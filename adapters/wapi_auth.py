@@ -1,0 +1,83 @@
+"""WAPI authentication: the hourly token, and the per-account IP allow-list.
+
+The token is `sha1(login + sha1(password) + HH)` in hex, HH the hour (00-23) in
+Europe/Prague, WAPI's own clock. A client whose clock or request straddles the turn of
+the hour would fail for no fault of its own, so the previous hour's token is accepted for
+the first `GRACE` after it; "previous hour" is the Prague hour of `now - GRACE`, which is
+also right across the daylight-saving changes.
+
+Example (WAPI's check value): login `tester`, password `123456`, hour 11 gives
+`ac28237e80e68efa3bfd07f42dca3d41c5986e01`.
+"""
+
+import hashlib
+import hmac
+import ipaddress
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tidings.domain.account import AccountState
+
+__all__ = ["GRACE", "PRAGUE", "auth_token", "ip_allowed", "password_sha1", "token_matches"]
+
+PRAGUE = ZoneInfo("Europe/Prague")
+GRACE = timedelta(minutes=5)
+# Compared against when the login is unknown, so an unknown login costs the same work
+# as a wrong token and the answer's timing does not tell whether a login exists.
+_NO_PASSWORD = "0" * 40
+
+
+def password_sha1(password: str) -> str:
+    """`sha1(password)` in hex: what an account stores and the token is built from."""
+    return hashlib.sha1(password.encode("utf-8")).hexdigest()
+
+
+def auth_token(login: str, password_digest: str, hour: int) -> str:
+    """The WAPI token for `login` at `hour` (0-23, Prague), from `sha1(password)` in hex."""
+    text = f"{login}{password_digest}{hour:02d}"
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def token_matches(account: AccountState | None, login: str, token: str, now: datetime) -> bool:
+    """Whether `token` authenticates `login` at `now` (an aware datetime).
+
+    False for an unknown login (`account` None or never opened), after the same work as
+    for a known one. Comparisons are constant-time.
+    """
+    known = account is not None and account.opened and account.login == login
+    digest = account.password_sha1 if known and account is not None else _NO_PASSWORD
+    hours = {now.astimezone(PRAGUE).hour, (now - GRACE).astimezone(PRAGUE).hour}
+    given = token.strip().lower().encode("ascii", "replace")
+    matched = False
+    for hour in sorted(hours):
+        expected = auth_token(login, digest, hour).encode("ascii")
+        matched |= hmac.compare_digest(expected, given)
+    return matched and known
+
+
+def ip_allowed(allowed: tuple[str, ...], client_ip: str | None) -> bool:
+    """Whether `client_ip` is on the allow-list (addresses or CIDR networks).
+
+    An empty list allows every address. An unknown or unparsable client address is
+    refused by a non-empty list; malformed list entries match nothing.
+    """
+    if not allowed:
+        return True
+    if client_ip is None:
+        return False
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    for entry in allowed:
+        try:
+            network = ipaddress.ip_network(entry.strip(), strict=False)
+        except ValueError:
+            continue
+        if address in network:
+            return True
+        # An IPv4 client seen through an IPv6 socket arrives as ::ffff:a.b.c.d.
+        mapped = getattr(address, "ipv4_mapped", None)
+        if mapped is not None and mapped in network:
+            return True
+    return False

@@ -1,0 +1,95 @@
+"""Writing WAPI documents: responses in either dialect, notifications for poll and push.
+
+The shapes are those of the specs' examples (see `wapi`): `<response>` with one-space
+indentation and no XML declaration, fields in the order `code`, `result`, `timestamp`,
+`clTRID`, `svTRID`, `command`, `data`; absent `clTRID`/`command` and empty `data` are left
+out. JSON is `{"response": {...}}` with the same names and integer `code`/`timestamp`.
+"""
+
+import re
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import xmltodict
+from tidings.domain import Notification
+
+from .wapi import NOT_XML, Dialect, WapiReply
+
+__all__ = ["notify_fields", "render_notify", "render_reply"]
+
+_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*")
+
+
+def _unix(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def notify_fields(notification: Notification, *, id_name: str = "id") -> dict[str, Any]:
+    """The fields of a notification in WAPI order: poll-req's `notify` (lowercase `id`)
+    or, with `id_name="ID"`, a pushed `<notify>`."""
+    outcome = notification.outcome
+    fields: dict[str, Any] = {
+        "code": outcome.code,
+        "result": outcome.result,
+        "timestamp": _unix(outcome.timestamp),
+        "clTRID": outcome.cltrid,
+        "svTRID": outcome.svtrid,
+        "command": outcome.command,
+    }
+    if outcome.data:
+        fields["data"] = outcome.data
+    fields[id_name] = notification.id
+    return fields
+
+
+def _reply_fields(reply: WapiReply) -> dict[str, Any]:
+    fields: dict[str, Any] = {"code": reply.code, "result": reply.result}
+    fields["timestamp"] = reply.timestamp
+    if reply.cltrid is not None:
+        fields["clTRID"] = reply.cltrid
+    fields["svTRID"] = reply.svtrid
+    if reply.command is not None:
+        fields["command"] = reply.command
+    if reply.data:
+        fields["data"] = reply.data
+    return fields
+
+
+def _xml_name(key: Any) -> str:
+    name = str(key)
+    return name if _XML_NAME.fullmatch(name) else "_" + re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+def _xml_value(value: Any) -> Any:
+    """Values as XML text; names and characters XML cannot carry are replaced, so a
+    backend's odd `data` can never produce a document a client cannot parse."""
+    if isinstance(value, dict):
+        return {_xml_name(k): _xml_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_xml_value(item) for item in value]
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return NOT_XML.sub("\ufffd", str(value))
+
+
+def _xml(root: str, fields: dict[str, Any]) -> bytes:
+    text = xmltodict.unparse(
+        {root: _xml_value(fields)}, pretty=True, indent=" ", newl="\n", full_document=False
+    )
+    return str(text).encode("utf-8")
+
+
+def render_reply(reply: WapiReply, dialect: Dialect) -> bytes:
+    """A response document, UTF-8, in the dialect of the request."""
+    fields = _reply_fields(reply)
+    if dialect is Dialect.XML:
+        return _xml("response", fields)
+    return msgspec.json.encode({"response": fields})
+
+
+def render_notify(notification: Notification) -> bytes:
+    """A pushed notification: always XML, `<notify>` ending with `<ID>`."""
+    return _xml("notify", notify_fields(notification, id_name="ID"))

@@ -1,0 +1,213 @@
+"""`tidings bench`: tidings next to its peers, on this machine, in one run.
+
+Each subject works on a fresh SQLite file in a temporary directory, one after another
+in this process, so they share the same disk, CPU and moment. The table gives ops/s and
+tidings' ratio to each peer, at the peer's defaults and at our durability.
+"""
+
+import os
+import platform
+import sqlite3
+import sys
+import tempfile
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from tidings.adapters.bench_log import build_history, replay
+from tidings.adapters.bench_peers import LiteQueueSubject, PersistQueueSubject, SqliteInserts
+from tidings.adapters.bench_queue import QueueSubject, measure_queues
+from tidings.adapters.bench_results import (
+    DURABILITY_WHY,
+    JOURNAL_MODE,
+    SYNCHRONOUS,
+    Result,
+    Settings,
+    Target,
+    targets,
+)
+from tidings.adapters.bench_tidings import TidingsQueue, run_history_polls
+
+from .app import app
+
+__all__ = ["bench_command"]
+
+# The library's default: what a backend embedding `Tidings()` gets.
+SNAPSHOT_EVERY = 200
+# (operations per throughput scenario, rounds, events of mailbox history, cold polls)
+_QUICK = (200, 2, 100_000, 10)
+_FULL = (2_000, 5, 1_000_000, 30)
+
+_err = Console(stderr=True)
+
+
+class _Report(msgspec.Struct, frozen=True):
+    settings: Settings
+    results: list[Result]
+    targets: list[Target]
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in ("tidings", "eventsourcing", "msgspec", "persist-queue", "litequeue"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def _measure(
+    directory: Path, size: int, rounds: int, history_events: int, cold_polls: int
+) -> tuple[list[Result], int, int, float]:
+    """Every scenario; returns the results, the log size, the history's actual size and
+    the time spent writing it."""
+    subjects: list[QueueSubject] = [TidingsQueue(directory / "tidings.db")]
+    for durability in ("default", "equal"):
+        subjects.append(PersistQueueSubject(directory / f"persist-queue-{durability}", durability))
+        subjects.append(LiteQueueSubject(directory / f"litequeue-{durability}.db", durability))
+    subjects.append(SqliteInserts(directory / "sqlite3.db"))
+    with _err.status(f"enqueue and poll + ack: {len(subjects)} subjects, {rounds} rounds"):
+        results = measure_queues(subjects, size, rounds)
+    with _err.status(f"writing a mailbox history of {history_events:,} events"):
+        history = build_history(directory / "history.db", history_events, SNAPSHOT_EVERY)
+    with _err.status(f"replaying {history.log_events:,} events"):
+        results.append(replay(history))
+    with _err.status("polling the history-deep and the empty mailbox"):
+        results += run_history_polls(history, size, cold_polls)
+    return results, history.log_events, history.mailbox_events, history.seconds
+
+
+def _subject(result: Result) -> str:
+    if result.history_events is None:
+        return result.subject
+    return f"{result.subject} ({'deep' if result.history_events else 'empty'})"
+
+
+def _ratio(result: Result, results: list[Result]) -> str:
+    """tidings' ops/s over this row's, for peers; the history-deep poll's latency over
+    the empty mailbox's, for polls."""
+    if result.history_events:
+        empty = [r for r in results if r.scenario == result.scenario and r.history_events == 0]
+        return f"{empty[0].ops_per_s / result.ops_per_s:.2f}x empty" if empty else ""
+    if result.subject == "tidings":
+        return ""
+    ours = [r for r in results if r.scenario == result.scenario and r.subject == "tidings"]
+    return f"{ours[0].ops_per_s / result.ops_per_s:.2f}x" if ours else ""
+
+
+def _notes(result: Result) -> str:
+    notes = []
+    if result.history_events:
+        notes.append(f"history {result.history_events:,} events")
+    if result.latency_ms is not None:
+        notes.append(f"{result.latency_ms:.2f} ms")
+    if result.events_read is not None:
+        notes.append(f"{result.events_read} events read")
+    return "; ".join(notes)
+
+
+def _table(results: list[Result]) -> Table:
+    table = Table(title="tidings bench: ops/s (poll rows: 1 / median latency)", box=box.SIMPLE)
+    table.add_column("scenario")
+    table.add_column("subject")
+    table.add_column("durability")
+    table.add_column("ops/s", justify="right")
+    table.add_column("tidings ÷ it", justify="right")
+    table.add_column("notes")
+    for r in results:
+        durability: str = r.durability
+        if r.journal_mode is not None:
+            durability += f" {r.journal_mode}/{r.synchronous}"
+        table.add_row(
+            r.scenario,
+            _subject(r),
+            durability,
+            f"{r.ops_per_s:,.0f}",
+            _ratio(r, results),
+            _notes(r),
+        )
+    return table
+
+
+def _targets_table(found: list[Target]) -> Table:
+    table = Table(title="targets (equal durability)", box=box.SIMPLE)
+    for column in ("target", "wanted", "measured", "met"):
+        table.add_column(column)
+    for t in found:
+        measured = f"{t.measured:,.0f}" if t.measured >= 1000 else f"{t.measured:.2f}x"
+        table.add_row(t.name, t.wanted, measured, "yes" if t.met else "NO")
+    return table
+
+
+@app.command("bench")
+def bench_command(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Small sizes for CI: well under a minute.")
+    ] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the results as JSON here.")
+    ] = None,
+    size: Annotated[
+        int | None,
+        typer.Option(
+            "--size",
+            min=1,
+            help="Operations per throughput scenario and subject "
+            f"[default: {_QUICK[0]} with --quick, else {_FULL[0]}].",
+        ),
+    ] = None,
+) -> None:
+    """Enqueue, poll + ack, replay and poll on a long history, next to persist-queue,
+    litequeue and raw sqlite3 inserts, each on a fresh SQLite file."""
+    default_size, rounds, history_events, cold_polls = _QUICK if quick else _FULL
+    size = size or default_size
+    started, load = time.perf_counter(), os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="tidings-bench-") as directory:
+        results, log_events, mailbox_events, build = _measure(
+            Path(directory), size, rounds, history_events, cold_polls
+        )
+    settings = Settings(
+        quick=quick,
+        size=size,
+        rounds=rounds,
+        history_events=mailbox_events,
+        log_events=log_events,
+        snapshot_every=SNAPSHOT_EVERY,
+        cold_polls=cold_polls,
+        journal_mode=JOURNAL_MODE,
+        synchronous=SYNCHRONOUS,
+        durability_why=DURABILITY_WHY,
+        build_seconds=build,
+        run_seconds=time.perf_counter() - started,
+        sqlite_version=sqlite3.sqlite_version,
+        python=sys.version.split()[0],
+        machine=platform.platform(),
+        cpus=os.cpu_count() or 0,
+        load_average=load,
+        versions=_versions(),
+    )
+    found = targets(results)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)  # a file or CI log: keep each row on one line
+    console.print(_table(results))
+    console.print(_targets_table(found))
+    console.print(
+        f"ours: journal_mode={JOURNAL_MODE}, synchronous={SYNCHRONOUS}. {DURABILITY_WHY}",
+        soft_wrap=False,
+    )
+    console.print(
+        f"{size} ops per scenario; log of {log_events:,} events written in {build:.1f} s; "
+        f"load average at start {load[0]:.2f} on {settings.cpus} CPUs; "
+        f"run took {settings.run_seconds:.1f} s"
+    )
+    if json_path is not None:
+        report = _Report(settings=settings, results=results, targets=found)
+        json_path.write_bytes(msgspec.json.format(msgspec.json.encode(report)) + b"\n")

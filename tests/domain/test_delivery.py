@@ -1,0 +1,409 @@
+"""Delivery: scheduled -> attempt started -> succeeded, or failed and due again later,
+until the schedule is used up and the delivery gives up; a given-up delivery can be
+requeued, which starts a fresh schedule."""
+
+from datetime import datetime, timedelta
+
+import pytest
+from tidings.domain import DEFAULT_SCHEDULE, DELIVERY, Code, RetryPolicy
+from tidings.domain.delivery import (
+    Attempt,
+    AttemptFailed,
+    AttemptStarted,
+    AttemptSucceeded,
+    DeliveryCommand,
+    DeliveryEvent,
+    DeliveryGaveUp,
+    DeliveryRequeued,
+    DeliveryScheduled,
+    DeliveryState,
+    GiveUp,
+    RecordAttempt,
+    RequeueDelivery,
+    ScheduleDelivery,
+    StartAttempt,
+    is_terminal,
+)
+
+from tests.gwt import T0, spec
+
+TARGET = "https://client.example/notify"
+OK = frozenset({200})
+DEFAULT_POLICY = RetryPolicy()
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+delivery = spec(DELIVERY)
+
+
+def schedule(
+    *,
+    notification_id: int = 2691,
+    target: str = TARGET,
+    expected_status: frozenset[int] = OK,
+    retry_policy: RetryPolicy = DEFAULT_POLICY,
+) -> ScheduleDelivery:
+    return ScheduleDelivery(
+        login="tester",
+        notification_id=notification_id,
+        medium="url",
+        target=target,
+        expected_status=expected_status,
+        retry_policy=retry_policy,
+    )
+
+
+def scheduled(
+    retry_policy: RetryPolicy = DEFAULT_POLICY, expected_status: frozenset[int] = OK
+) -> DeliveryScheduled:
+    return DeliveryScheduled(
+        login="tester",
+        notification_id=2691,
+        medium="url",
+        target=TARGET,
+        expected_status=expected_status,
+        retry_policy=retry_policy,
+        at=T0,
+    )
+
+
+def started(number: int, seconds: float = 0) -> AttemptStarted:
+    return AttemptStarted(number=number, at=at(seconds))
+
+
+def failed(number: int, seconds: float, next_in: float | None) -> AttemptFailed:
+    return AttemptFailed(
+        number=number,
+        status=500,
+        error="unexpected status 500",
+        duration_ms=12.0,
+        next_attempt_at=None if next_in is None else at(seconds + next_in),
+        at=at(seconds),
+    )
+
+
+def answered(
+    status: int | None,
+    *,
+    error: str | None = None,
+    jitter: float = 0.0,
+    retry_after: float | None = None,
+) -> RecordAttempt:
+    return RecordAttempt(
+        status=status, error=error, duration_ms=12.0, jitter=jitter, retry_after=retry_after
+    )
+
+
+IN_FLIGHT: tuple[DeliveryEvent, ...] = (scheduled(), started(1))
+SUCCEEDED: tuple[DeliveryEvent, ...] = (
+    *IN_FLIGHT,
+    AttemptSucceeded(number=1, status=200, duration_ms=12.0, at=T0),
+)
+GAVE_UP: tuple[DeliveryEvent, ...] = (scheduled(), DeliveryGaveUp(reason="operator", at=T0))
+
+
+# --- Scheduling -------------------------------------------------------------------------
+def test_scheduling_records_where_and_how_to_push_at_now() -> None:
+    delivery.given().when(schedule(), now=T0).then(scheduled())
+
+
+def test_a_scheduled_delivery_is_due_at_once_with_no_failures() -> None:
+    state = delivery.given(scheduled()).state
+    assert (state.status, state.next_attempt_at, state.failures, state.attempts) == (
+        "scheduled",
+        T0,
+        0,
+        (),
+    )
+
+
+def test_scheduling_twice_is_2302() -> None:
+    delivery.given(scheduled()).when(schedule()).then_rejected(Code.OBJECT_EXISTS)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [schedule(notification_id=0), schedule(notification_id=-5), schedule(target="")],
+    ids=["id 0", "id -5", "no target"],
+)
+def test_scheduling_without_a_notification_id_or_target_is_2101(command: ScheduleDelivery) -> None:
+    delivery.given().when(command).then_rejected(Code.INVALID_PARAMETER)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [StartAttempt(), answered(200), GiveUp("operator"), RequeueDelivery()],
+    ids=lambda c: type(c).__name__,
+)
+def test_anything_on_a_delivery_never_scheduled_is_2303(command: DeliveryCommand) -> None:
+    delivery.given().when(command).then_rejected(Code.OBJECT_NOT_FOUND)
+
+
+# --- Starting an attempt ----------------------------------------------------------------
+def test_starting_a_due_attempt_puts_it_in_flight() -> None:
+    when = delivery.given(scheduled()).when(StartAttempt(), now=at(1)).then(started(1, 1))
+    assert when.state.status == "in_flight"
+    assert when.state.attempts == (Attempt(number=1, started_at=at(1)),)
+
+
+def test_starting_while_an_attempt_is_in_flight_is_2304() -> None:
+    delivery.given(*IN_FLIGHT).when(StartAttempt()).then_rejected(Code.STATUS_PROHIBITS)
+
+
+def test_starting_before_the_next_attempt_is_due_is_2304() -> None:
+    given = delivery.given(*IN_FLIGHT, failed(1, 0, next_in=5))
+    given.when(StartAttempt(), now=at(4.999)).then_rejected(
+        Code.STATUS_PROHIBITS, "next attempt is not due yet"
+    )
+
+
+@pytest.mark.parametrize("seconds", [5, 6, 3600])
+def test_starting_once_the_next_attempt_is_due_is_accepted(seconds: float) -> None:
+    given = delivery.given(*IN_FLIGHT, failed(1, 0, next_in=5))
+    given.when(StartAttempt(), now=at(seconds)).then(started(2, seconds))
+
+
+def test_starting_after_success_is_2304() -> None:
+    delivery.given(*SUCCEEDED).when(StartAttempt()).then_rejected(Code.STATUS_PROHIBITS)
+
+
+def test_starting_after_giving_up_is_2304() -> None:
+    delivery.given(*GAVE_UP).when(StartAttempt(), now=at(10**6)).then_rejected(
+        Code.STATUS_PROHIBITS
+    )
+
+
+# --- Recording what an attempt returned -------------------------------------------------
+def test_an_expected_status_is_a_success() -> None:
+    when = delivery.given(*IN_FLIGHT).when(answered(200), now=at(1))
+    when.then(AttemptSucceeded(number=1, status=200, duration_ms=12.0, at=at(1)))
+    assert when.state.status == "succeeded"
+    assert when.state.next_attempt_at is None
+    assert when.state.attempts == (
+        Attempt(number=1, started_at=T0, status=200, duration_ms=12.0, succeeded=True),
+    )
+    assert is_terminal(when.state)
+
+
+def test_any_status_the_account_expects_is_a_success() -> None:
+    given = delivery.given(scheduled(expected_status=frozenset({200, 204})), started(1))
+    assert given.when(answered(204)).state.status == "succeeded"
+
+
+@pytest.mark.parametrize("status", [201, 204, 301, 404, 500, 503])
+def test_any_status_the_account_does_not_expect_is_a_failure(status: int) -> None:
+    when = delivery.given(*IN_FLIGHT).when(answered(status), now=at(1))
+    (event,) = when.events
+    assert isinstance(event, AttemptFailed)
+    assert (event.status, event.error) == (status, f"unexpected status {status}")
+    assert when.state.status == "scheduled"
+    assert not is_terminal(when.state)
+
+
+def test_a_transport_error_is_a_failure_even_with_an_expected_status() -> None:
+    (event,) = delivery.given(*IN_FLIGHT).when(answered(200, error="TLS: bad certificate")).events
+    assert isinstance(event, AttemptFailed)
+    assert event.error == "TLS: bad certificate"
+
+
+def test_no_answer_at_all_is_a_failure_with_the_transport_error() -> None:
+    (event,) = delivery.given(*IN_FLIGHT).when(answered(None, error="connect timeout")).events
+    assert isinstance(event, AttemptFailed)
+    assert (event.status, event.error) == (None, "connect timeout")
+
+
+def test_no_status_and_no_error_is_still_a_failure() -> None:
+    (event,) = delivery.given(*IN_FLIGHT).when(answered(None)).events
+    assert isinstance(event, AttemptFailed)
+    assert event.error == "unexpected status None"
+
+
+@pytest.mark.parametrize(("jitter", "delay"), [(-1.0, 4.0), (0.0, 5.0), (1.0, 6.0)])
+def test_the_first_failure_schedules_the_next_attempt_at_now_plus_the_first_delay(
+    jitter: float, delay: float
+) -> None:
+    when = delivery.given(*IN_FLIGHT).when(answered(500, jitter=jitter), now=at(2))
+    when.then(failed(1, 2, next_in=delay))
+    state = when.state
+    assert (state.status, state.failures, state.next_attempt_at) == ("scheduled", 1, at(2 + delay))
+    assert state.attempts == (
+        Attempt(
+            number=1,
+            started_at=T0,
+            status=500,
+            error="unexpected status 500",
+            duration_ms=12.0,
+            succeeded=False,
+        ),
+    )
+
+
+def test_the_nth_failure_waits_the_nth_delay_of_the_accounts_schedule() -> None:
+    policy = RetryPolicy(schedule=(10.0, 20.0, 30.0), jitter=0.0)
+    events: list[DeliveryEvent] = [scheduled(policy)]
+    now = 0.0
+    for number, delay in enumerate(policy.schedule, start=1):
+        events.append(started(number, now))
+        when = delivery.given(*events).when(answered(500), now=at(now))
+        (event,) = when.events
+        assert isinstance(event, AttemptFailed)
+        assert event.next_attempt_at == at(now + delay)
+        events.append(event)
+        now += delay
+
+
+def test_a_receivers_retry_after_replaces_the_scheduled_delay() -> None:
+    when = delivery.given(*IN_FLIGHT).when(answered(503, retry_after=120.0, jitter=1.0), now=T0)
+    assert when.state.next_attempt_at == at(120)
+
+
+def test_a_receivers_retry_after_is_clamped_to_the_policys_bounds() -> None:
+    when = delivery.given(*IN_FLIGHT).when(answered(503, retry_after=10.0**9))
+    assert when.state.next_attempt_at == at(86400)
+    when = delivery.given(*IN_FLIGHT).when(answered(503, retry_after=0.0))
+    assert when.state.next_attempt_at == at(1)
+
+
+def test_a_retry_after_that_is_not_a_number_falls_back_to_the_schedule() -> None:
+    when = delivery.given(*IN_FLIGHT).when(answered(503, retry_after=float("nan")))
+    assert when.state.next_attempt_at == at(5)
+
+
+@pytest.mark.parametrize("jitter", [-1.5, 1.01, float("nan"), float("inf")])
+def test_jitter_outside_minus_one_to_one_is_2101_and_the_attempt_stays_in_flight(
+    jitter: float,
+) -> None:
+    delivery.given(*IN_FLIGHT).when(answered(500, jitter=jitter)).then_rejected(
+        Code.INVALID_PARAMETER
+    )
+
+
+def test_recording_when_no_attempt_is_in_flight_is_2304() -> None:
+    delivery.given(scheduled()).when(answered(200)).then_rejected(
+        Code.STATUS_PROHIBITS, "no attempt in flight"
+    )
+
+
+@pytest.mark.parametrize("history", [SUCCEEDED, GAVE_UP], ids=["succeeded", "gave up"])
+def test_recording_on_a_finished_delivery_is_2304(history: tuple[DeliveryEvent, ...]) -> None:
+    delivery.given(*history).when(answered(200)).then_rejected(Code.STATUS_PROHIBITS)
+
+
+# --- Giving up --------------------------------------------------------------------------
+def test_the_failure_that_uses_up_the_schedule_gives_up() -> None:
+    policy = RetryPolicy(schedule=(5.0,), jitter=0.0)
+    given = delivery.given(scheduled(policy), started(1), failed(1, 0, 5), started(2, 5))
+    when = given.when(answered(500), now=at(5)).then(
+        failed(2, 5, next_in=None),
+        DeliveryGaveUp(reason="retry schedule used up; last: unexpected status 500", at=at(5)),
+    )
+    assert (when.state.status, when.state.next_attempt_at) == ("gave_up", None)
+    assert not is_terminal(when.state)
+
+
+def test_with_an_empty_schedule_the_first_failure_gives_up() -> None:
+    given = delivery.given(scheduled(RetryPolicy(schedule=())), started(1))
+    assert given.when(answered(500)).state.status == "gave_up"
+
+
+def test_the_default_schedule_makes_eight_attempts_then_gives_up() -> None:
+    state = delivery.given(scheduled()).state
+    now = T0
+    while state.status == "scheduled":
+        assert state.next_attempt_at is not None
+        now = state.next_attempt_at
+        state = delivery.given_state(state).when(StartAttempt(), now=now).state
+        state = delivery.given_state(state).when(answered(500), now=now).state
+    assert state.status == "gave_up"
+    assert len(state.attempts) == len(DEFAULT_SCHEDULE) + 1 == 8
+    assert now - T0 == timedelta(seconds=sum(DEFAULT_SCHEDULE))
+
+
+def test_a_retry_after_never_extends_the_schedule() -> None:
+    policy = RetryPolicy(schedule=(5.0,))
+    given = delivery.given(scheduled(policy), started(1), failed(1, 0, 5), started(2, 5))
+    assert given.when(answered(503, retry_after=60.0), now=at(5)).state.status == "gave_up"
+
+
+@pytest.mark.parametrize(
+    "history",
+    [(scheduled(),), IN_FLIGHT, (*IN_FLIGHT, failed(1, 0, 5))],
+    ids=["scheduled", "in flight", "waiting"],
+)
+def test_an_operator_can_give_up_an_unfinished_delivery(
+    history: tuple[DeliveryEvent, ...],
+) -> None:
+    when = delivery.given(*history).when(GiveUp("client gone"), now=at(1))
+    when.then(DeliveryGaveUp(reason="client gone", at=at(1)))
+    assert (when.state.status, when.state.next_attempt_at) == ("gave_up", None)
+
+
+@pytest.mark.parametrize("history", [SUCCEEDED, GAVE_UP], ids=["succeeded", "gave up"])
+def test_giving_up_a_finished_delivery_is_2304(history: tuple[DeliveryEvent, ...]) -> None:
+    delivery.given(*history).when(GiveUp("again")).then_rejected(Code.STATUS_PROHIBITS)
+
+
+# --- Requeue: redelivery with a fresh schedule ------------------------------------------
+def test_requeueing_a_delivery_that_gave_up_makes_it_due_at_once_with_no_failures() -> None:
+    when = (
+        delivery.given(*GAVE_UP)
+        .when(RequeueDelivery(), now=at(99))
+        .then(DeliveryRequeued(at=at(99)))
+    )
+    assert (when.state.status, when.state.failures, when.state.next_attempt_at) == (
+        "scheduled",
+        0,
+        at(99),
+    )
+
+
+def test_after_giving_up_and_requeueing_the_schedule_starts_afresh() -> None:
+    policy = RetryPolicy(schedule=(5.0, 60.0), jitter=0.0)
+    history: list[DeliveryEvent] = [
+        scheduled(policy),
+        started(1),
+        failed(1, 0, 5),
+        started(2, 5),
+        failed(2, 5, 60),
+        started(3, 65),
+        failed(3, 65, None),
+        DeliveryGaveUp(reason="retry schedule used up", at=at(65)),
+        DeliveryRequeued(at=at(1000)),
+    ]
+    given = delivery.given(*history)
+    assert given.state.failures == 0
+    when = given.when(StartAttempt(), now=at(1000)).then(started(4, 1000))
+    # the attempt numbers go on, the delay starts again from the schedule's first step
+    failure = delivery.given_state(when.state).when(answered(500), now=at(1001))
+    failure.then(failed(4, 1001, next_in=5))
+
+
+@pytest.mark.parametrize(
+    "history",
+    [(scheduled(),), IN_FLIGHT, (*IN_FLIGHT, failed(1, 0, 5)), SUCCEEDED],
+    ids=["scheduled", "in flight", "waiting", "succeeded"],
+)
+def test_requeueing_a_delivery_that_has_not_given_up_is_2304(
+    history: tuple[DeliveryEvent, ...],
+) -> None:
+    delivery.given(*history).when(RequeueDelivery()).then_rejected(Code.STATUS_PROHIBITS)
+
+
+def test_only_success_is_terminal() -> None:
+    assert not is_terminal(DeliveryState())
+    assert not is_terminal(delivery.given(*IN_FLIGHT).state)
+    assert not is_terminal(delivery.given(*GAVE_UP).state)
+    assert is_terminal(delivery.given(*SUCCEEDED).state)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=OverflowError,
+    reason="known gap: policy_problem has no upper bound, so a delay can run past year 9999",
+)
+def test_a_delay_the_account_was_allowed_to_set_never_makes_decide_raise() -> None:
+    policy = RetryPolicy(schedule=(1e12,))  # accepted by SetRetryPolicy today
+    delivery.given(scheduled(policy), started(1)).when(answered(500)).events  # noqa: B018

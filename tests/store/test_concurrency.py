@@ -1,0 +1,115 @@
+"""Optimistic concurrency: lost races are decided again; many processes, one mailbox."""
+
+import multiprocessing
+from typing import Any
+
+import pytest
+from tidings.adapters.library import Conflict, Tidings
+from tidings.adapters.store import Store
+from tidings.domain import MAILBOX, Code
+from tidings.domain.mailbox import NotificationAcked
+
+
+class RacedStore(Store):
+    """A real store where a second writer, also real, gets in before each of our saves."""
+
+    def __init__(self, url: str, rival: Tidings, races: int):
+        super().__init__(url)
+        self.rival, self.races = rival, races
+
+    def save(self, changes: Any) -> list[int]:
+        if self.races > 0:
+            self.races -= 1
+            rival = self.rival.accept("tester", "rival", "op")
+            self.rival.end(rival.svtrid, 1000, "OK")  # moves the mailbox on
+        return super().save(changes)
+
+
+def _raced(db_url: str, races: int) -> tuple[Tidings, Tidings]:
+    rival = Tidings(db_url)
+    rival.open_account("tester", "pw")
+    ours = Tidings(db_url)
+    ours.store.close()
+    ours.store = RacedStore(db_url, rival, races)
+    ours.audit.store = ours.store
+    return ours, rival
+
+
+def test_a_version_conflict_is_decided_again(db_url: str) -> None:
+    ours, rival = _raced(db_url, races=0)
+    svtrid = ours.accept("tester", "mine", "op").svtrid
+    assert isinstance(ours.store, RacedStore)
+    ours.store.races = 2
+    notification = ours.end(svtrid, 1000, "OK")
+    # Two rivals queued first; our notification was decided again on fresh state.
+    assert notification.id == 3
+    assert [n.outcome.cltrid for n in ours.mailbox("tester").queue] == ["rival", "rival", "mine"]
+    ours.close()
+    rival.close()
+
+
+def test_endless_conflicts_fail_clearly_and_write_nothing(db_url: str) -> None:
+    ours, rival = _raced(db_url, races=0)
+    svtrid = ours.accept("tester", "mine", "op").svtrid
+    assert isinstance(ours.store, RacedStore)
+    ours.store.races = 1000
+    with pytest.raises(Conflict) as failed:
+        ours.end(svtrid, 1000, "OK")
+    assert failed.value.code == Code.COMMAND_FAILED
+    operation = rival.operation(svtrid)
+    assert operation is not None and operation.ended is None
+    assert all(n.outcome.cltrid == "rival" for n in rival.mailbox("tester").queue)
+    ours.close()
+    rival.close()
+
+
+def _worker(db_url: str, worker: int, operations: int, done: Any) -> None:
+    """Enqueue `operations` notifications, then poll and ack until all are gone."""
+    with Tidings(db_url) as t:
+        for i in range(operations):
+            t.end(t.accept("tester", f"w{worker}-{i}", "op").svtrid, 1000, "OK")
+        with done.get_lock():
+            done.value += 1
+        while True:
+            answer = t.poll("tester", svtrid=t.new_svtrid())
+            if answer.code == Code.QUEUE_EMPTY:
+                with done.get_lock():
+                    if done.value == -1 or (done.value >= 4 and _empty(t)):
+                        return
+                continue
+            assert answer.code == Code.OK and answer.notification is not None
+            assert t.ack("tester", str(answer.notification.id)).code in (
+                Code.ACKED,
+                Code.NOTIFICATION_NOT_FOUND,  # another process acked it first
+            )
+
+
+def _empty(t: Tidings) -> bool:
+    return not t.mailbox("tester").queue
+
+
+@pytest.mark.slow
+def test_processes_enqueue_poll_and_ack_one_account(db_url: str) -> None:
+    workers, operations = 4, 25
+    with Tidings(db_url) as t:
+        t.open_account("tester", "pw")
+    context = multiprocessing.get_context("spawn")
+    done = context.Value("i", 0)
+    processes = [
+        context.Process(target=_worker, args=(db_url, w, operations, done)) for w in range(workers)
+    ]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=240)
+        assert p.exitcode == 0
+    with Tidings(db_url) as t:
+        events = [e.event for e in t.store.stream(MAILBOX, "tester")]
+        acked = [e.id for e in events if isinstance(e, NotificationAcked)]
+        total = workers * operations
+        assert acked == list(range(1, total + 1))  # each exactly once, in order
+        queued = {n.outcome.cltrid for n in t.mailbox("tester").queue}
+        assert queued == set()
+        cltrids = [e.notification.outcome.cltrid for e in events if hasattr(e, "notification")]
+        assert len(set(cltrids)) == total  # no event lost
+        assert t.store.max_position() >= 1 + total * 5

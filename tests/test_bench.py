@@ -1,0 +1,93 @@
+"""`tidings bench --quick --json`: every scenario and subject is measured and reported.
+
+Timings depend on the machine and its load, so nothing here asserts a speed: only that
+each measurement happened (ops/s > 0) and that the JSON keeps its documented shape.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from tidings.adapters.bench_log import build_history
+from tidings.adapters.integrity import replay, verify
+from tidings.adapters.store import Store
+from tidings.cli.app import app
+from typer.testing import CliRunner
+
+# (scenario, subject, durability): the rows every run must report.
+EXPECTED = {
+    ("enqueue", "tidings", "equal"),
+    ("poll+ack", "tidings", "equal"),
+    *(
+        (scenario, peer, durability)
+        for scenario in ("enqueue", "poll+ack")
+        for peer in ("persist-queue", "litequeue")
+        for durability in ("default", "equal")
+    ),
+    ("enqueue", "sqlite3", "equal"),
+    ("replay", "tidings", "equal"),
+    ("poll-cold", "tidings", "equal"),
+    ("poll-warm", "tidings", "equal"),
+}
+
+
+@pytest.mark.slow
+def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    run = CliRunner().invoke(app, ["bench", "--quick", "--size", "30", "--json", str(out)])
+    assert run.exit_code == 0, run.output
+    report = json.loads(out.read_text())
+
+    assert set(report) == {"settings", "results", "targets"}
+    settings = report["settings"]
+    assert settings["quick"] is True
+    assert settings["size"] == 30
+    assert (settings["journal_mode"], settings["synchronous"]) == ("wal", "FULL")
+    assert settings["durability_why"]
+    assert settings["log_events"] > settings["history_events"] >= 100_000
+
+    results = report["results"]
+    assert {(r["scenario"], r["subject"], r["durability"]) for r in results} == EXPECTED
+    for r in results:
+        assert r["ops_per_s"] > 0, r
+        assert r["ops"] > 0, r
+    # What each subject had in force, read back from its own connection.
+    synchronous = {
+        (r["subject"], r["durability"]): r["synchronous"] for r in results if "synchronous" in r
+    }
+    assert synchronous[("litequeue", "default")] == "NORMAL"
+    assert synchronous[("litequeue", "equal")] == "FULL"
+    assert synchronous[("persist-queue", "equal")] == "FULL"
+    assert synchronous[("tidings", "equal")] == "FULL"
+    # The poll scenarios compare the mailbox with a long history with an empty one.
+    for scenario in ("poll-cold", "poll-warm"):
+        histories = sorted(r["history_events"] for r in results if r["scenario"] == scenario)
+        assert histories[0] == 0
+        assert histories[1] == settings["history_events"]
+    assert {t["name"].split(" ")[0] for t in report["targets"]} == {
+        "enqueue",
+        "poll+ack",
+        "replay",
+        "poll-cold:",
+        "poll-warm:",
+    }
+    assert "tidings bench" in run.output
+
+
+def test_bulk_history_is_a_log_the_store_could_have_written(tmp_path: Path) -> None:
+    """The bench writes its long history in big transactions; the result must still be a
+    valid log: an intact hash chain, and every stream (the mailbox loaded from its
+    snapshots) equal to its replay."""
+    history = build_history(tmp_path / "history.db", 3_000, snapshot_every=200)
+    assert history.mailbox_events >= 3_000
+    assert (history.mailbox_events + 2) % 200 == 199  # the worst case for a cold load
+    store = Store(str(history.path))
+    try:
+        checked, broken = verify(store)
+        assert broken is None
+        assert checked == history.log_events
+        report = replay(store)
+        assert report.mismatches == []
+        assert report.events == history.log_events
+    finally:
+        store.close()

@@ -1,0 +1,95 @@
+"""WAPI's hourly token and the IP allow-list."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from tidings.adapters.wapi_auth import (
+    PRAGUE,
+    auth_token,
+    ip_allowed,
+    password_sha1,
+    token_matches,
+)
+from tidings.domain.account import AccountState
+
+TESTER = AccountState(opened=True, login="tester", password_sha1=password_sha1("123456"))
+
+
+def prague(hour: int, minute: int, day: int = 15, month: int = 1) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=PRAGUE).astimezone(UTC)
+
+
+def test_wapi_check_value() -> None:
+    assert auth_token("tester", password_sha1("123456"), 11) == (
+        "ac28237e80e68efa3bfd07f42dca3d41c5986e01"
+    )
+
+
+def test_token_of_the_current_prague_hour() -> None:
+    token = auth_token("tester", TESTER.password_sha1, 11)
+    assert token_matches(TESTER, "tester", token, prague(11, 30))
+    assert token_matches(TESTER, "tester", token.upper(), prague(11, 30))
+    assert not token_matches(TESTER, "tester", token, prague(10, 30))
+    assert not token_matches(TESTER, "tester", token, prague(12, 30))
+
+
+@pytest.mark.parametrize(
+    ("minute", "second", "accepted"),
+    [(0, 0, True), (4, 59, True), (5, 0, False), (30, 0, False)],
+)
+def test_previous_hour_for_the_first_five_minutes(minute: int, second: int, accepted: bool) -> None:
+    previous = auth_token("tester", TESTER.password_sha1, 11)
+    now = prague(12, minute) + timedelta(seconds=second)
+    assert token_matches(TESTER, "tester", previous, now) is accepted
+    assert token_matches(TESTER, "tester", auth_token("tester", TESTER.password_sha1, 12), now)
+
+
+def test_prague_hour_not_utc() -> None:
+    utc_noon = datetime(2026, 7, 1, 12, 30, tzinfo=UTC)  # 14:30 in Prague (summer time)
+    assert token_matches(TESTER, "tester", auth_token("tester", TESTER.password_sha1, 14), utc_noon)
+    assert not token_matches(
+        TESTER, "tester", auth_token("tester", TESTER.password_sha1, 12), utc_noon
+    )
+
+
+def test_across_the_autumn_clock_change() -> None:
+    # 2026-10-25 03:00 CEST becomes 02:00 CET: the hour "02" comes twice.
+    second_two = datetime(2026, 10, 25, 1, 2, tzinfo=UTC)  # 02:02 CET
+    assert second_two.astimezone(PRAGUE).hour == 2
+    # Five minutes earlier is 02:57 CEST: also hour 02, so only "02" is accepted.
+    assert token_matches(
+        TESTER, "tester", auth_token("tester", TESTER.password_sha1, 2), second_two
+    )
+    assert not token_matches(
+        TESTER, "tester", auth_token("tester", TESTER.password_sha1, 1), second_two
+    )
+
+
+def test_wrong_token_wrong_login_unknown_login() -> None:
+    now = prague(11, 30)
+    token = auth_token("tester", TESTER.password_sha1, 11)
+    assert not token_matches(TESTER, "tester", "0" * 40, now)
+    assert not token_matches(TESTER, "other", token, now)
+    assert not token_matches(None, "tester", token, now)
+    assert not token_matches(AccountState(), "tester", token, now)
+    assert not token_matches(TESTER, "tester", "\u010d" * 40, now)
+
+
+@pytest.mark.parametrize(
+    ("allowed", "ip", "expected"),
+    [
+        ((), "203.0.113.9", True),
+        ((), None, True),
+        (("203.0.113.9",), "203.0.113.9", True),
+        (("203.0.113.9",), "203.0.113.10", False),
+        (("203.0.113.0/24",), "203.0.113.77", True),
+        (("2001:db8::/32",), "2001:db8::1", True),
+        (("127.0.0.1",), "::ffff:127.0.0.1", True),
+        (("not an ip", "10.0.0.0/8"), "10.1.2.3", True),
+        (("not an ip",), "10.1.2.3", False),
+        (("10.0.0.0/8",), None, False),
+        (("10.0.0.0/8",), "garbage", False),
+    ],
+)
+def test_ip_allow_list(allowed: tuple[str, ...], ip: str | None, expected: bool) -> None:
+    assert ip_allowed(allowed, ip) is expected
