@@ -24,10 +24,10 @@ S = TypeVar("S")
 C = TypeVar("C")
 E = TypeVar("E")
 
-MAX_ATTEMPTS = 16
-# Backoff after a lost race: up to 1 ms, 2 ms, 4 ms ... capped at 100 ms, randomised so
+MAX_ATTEMPTS = 40
+# Backoff after a lost race: up to 1 ms, 2 ms, 4 ms ... capped at 200 ms, randomised so
 # the writers that collided do not collide again in lockstep.
-_BACKOFF_BASE, _BACKOFF_CAP = 0.001, 0.1
+_BACKOFF_BASE, _BACKOFF_CAP = 0.001, 0.2
 
 
 class Rejected(Exception):
