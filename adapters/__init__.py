@@ -1,3 +1,5 @@
-"""The edges of tidings: storage, wire formats, HTTP, SMTP."""
+"""The edges of tidings: storage, wire formats, HTTP. `Tidings` is the embeddable library."""
 
-__all__: list[str] = []
+from .library import Answer, Conflict, Pending, PollAnswer, Rejected, Tidings, TrailEntry
+
+__all__ = ["Answer", "Conflict", "Pending", "PollAnswer", "Rejected", "Tidings", "TrailEntry"]

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from tidings.domain import Decider
 
 from .audit import DECIDERS
@@ -12,7 +13,7 @@ from .chain import GENESIS, link, scan_all
 from .codec import decode_event, event_types
 from .store import Store
 
-__all__ = ["Break", "Mismatch", "ReplayReport", "replay", "verify"]
+__all__ = ["Break", "CorruptEvent", "Mismatch", "ReplayReport", "replay", "verify"]
 
 Progress = Callable[[int], None]
 
@@ -20,6 +21,14 @@ Progress = Callable[[int], None]
 _DECIDER_OF_TOPIC: dict[str, Decider[Any, Any, Any]] = {
     topic: decider for decider in DECIDERS.values() for topic in event_types(decider.category)
 }
+
+
+class CorruptEvent(Exception):
+    """A stored event that cannot be decoded as its topic says."""
+
+    def __init__(self, position: int, topic: str, error: Exception):
+        super().__init__(f"log entry at position {position} ({topic}) cannot be decoded: {error}")
+        self.position = position
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +53,15 @@ def replay(store: Store, progress: Progress | None = None) -> ReplayReport:
     report = ReplayReport()
     folded: dict[bytes, tuple[Decider[Any, Any, Any], Any]] = {}
     pending = 0
-    for _, sid, _, topic, state in scan_all(store.recorder):
-        decider = _DECIDER_OF_TOPIC[topic]
+    for position, sid, _, topic, state in scan_all(store.recorder):
+        try:
+            decider = _DECIDER_OF_TOPIC[topic]
+            event = decode_event(topic, state)
+        except (KeyError, msgspec.DecodeError) as error:
+            raise CorruptEvent(position, topic, error) from error
         entry = folded.get(sid)
         current = decider.initial if entry is None else entry[1]
-        folded[sid] = (decider, decider.evolve(current, decode_event(topic, state)))
+        folded[sid] = (decider, decider.evolve(current, event))
         report.events += 1
         pending += 1
         if progress is not None and pending == 10_000:

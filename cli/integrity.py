@@ -3,7 +3,7 @@
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from tidings.adapters.integrity import replay, verify
+from tidings.adapters.integrity import CorruptEvent, replay, verify
 from tidings.adapters.store import Store
 
 from .app import app
@@ -45,6 +45,9 @@ def replay_command(db: Db = "tidings.db") -> None:
         with _progress(total, "replaying") as bar:
             task = bar.add_task("replay", total=total)
             report = replay(store, lambda n: bar.advance(task, n))
+    except CorruptEvent as corrupt:
+        typer.echo(f"CORRUPT: {corrupt}", err=True)
+        raise typer.Exit(1) from corrupt
     finally:
         store.close()
     typer.echo(f"replayed {report.events} events in {report.streams} streams")

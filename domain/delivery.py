@@ -15,7 +15,7 @@ from msgspec.structs import replace
 
 from .codes import Code
 from .rejection import Rejection, reject
-from .retry import RetryPolicy, next_delay
+from .retry import RetryPolicy, next_delay, policy_problem
 
 __all__ = [
     "Attempt",
@@ -191,7 +191,8 @@ def decide(
 ) -> list[DeliveryEvent] | Rejection:
     """Decide what a command does to a delivery.
 
-    Rejections: 2302 scheduling twice; 2101 scheduling without id or target; 2303
+    Rejections: 2302 scheduling twice; 2101 scheduling without id, target or
+    expected statuses, or with an unusable retry policy; 2303
     anything on a delivery never scheduled; 2304
     starting an attempt that is not due, or while one is in flight, or after success;
     recording an attempt none was started for; giving up a finished delivery; requeueing
@@ -202,6 +203,10 @@ def decide(
             return reject(Code.OBJECT_EXISTS, "delivery already scheduled")
         if command.notification_id < 1 or not command.target:
             return reject(Code.INVALID_PARAMETER, "a delivery needs a notification id and target")
+        if not command.expected_status:
+            return reject(Code.INVALID_PARAMETER, "a delivery needs the statuses that mean success")
+        if problem := policy_problem(command.retry_policy):
+            return reject(Code.INVALID_PARAMETER, problem)
         return [
             DeliveryScheduled(
                 login=command.login,

@@ -8,11 +8,16 @@ import math
 
 from msgspec import Struct
 
-__all__ = ["DEFAULT_SCHEDULE", "RetryPolicy", "next_delay", "policy_problem"]
+__all__ = ["DEFAULT_SCHEDULE", "MAX_DELAY", "RetryPolicy", "next_delay", "policy_problem"]
 
 # Seconds to wait after the 1st, 2nd, ... failed attempt: 5 s, 5 min, 30 min, 2 h, 5 h,
 # 10 h, 10 h. Eight attempts over about 28 hours, like Svix's default schedule.
 DEFAULT_SCHEDULE: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
+
+# No wait is longer than 30 days: longer ones are refused in a policy and capped in
+# `next_delay`, so a stored policy can never push a time past what datetime holds.
+MAX_DELAY = 30 * 86400.0
 
 
 class RetryPolicy(Struct, frozen=True, kw_only=True):
@@ -35,12 +40,14 @@ def policy_problem(policy: RetryPolicy) -> str | None:
     """What is wrong with `policy`, or None when it is usable."""
     if not all(delay > 0 for delay in policy.schedule):  # also refuses NaN
         return "every delay of the retry schedule must be positive"
+    if any(delay > MAX_DELAY for delay in policy.schedule):
+        return "no delay of the retry schedule is longer than 30 days"
     if len(policy.schedule) > 100:
         return "a retry schedule has at most 100 steps"
     if not 0 <= policy.jitter < 1:
         return "jitter must be in [0, 1)"
-    if not 0 < policy.retry_after_min <= policy.retry_after_max:
-        return "Retry-After bounds must satisfy 0 < min <= max"
+    if not 0 < policy.retry_after_min <= policy.retry_after_max <= MAX_DELAY:
+        return "Retry-After bounds must satisfy 0 < min <= max <= 30 days"
     return None
 
 
@@ -63,5 +70,5 @@ def next_delay(
     if failures > len(policy.schedule):
         return None
     if retry_after is not None and not math.isnan(retry_after):
-        return min(max(retry_after, policy.retry_after_min), policy.retry_after_max)
-    return policy.schedule[failures - 1] * (1.0 + policy.jitter * jitter)
+        return min(max(retry_after, policy.retry_after_min), policy.retry_after_max, MAX_DELAY)
+    return min(policy.schedule[failures - 1] * (1.0 + policy.jitter * jitter), MAX_DELAY)

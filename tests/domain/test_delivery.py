@@ -399,11 +399,8 @@ def test_only_success_is_terminal() -> None:
     assert is_terminal(delivery.given(*SUCCEEDED).state)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="known gap: policy_problem has no upper bound, so a delay can run past year 9999",
-)
-def test_a_delay_the_account_was_allowed_to_set_never_makes_decide_raise() -> None:
-    policy = RetryPolicy(schedule=(1e12,))  # accepted by SetRetryPolicy today
-    delivery.given(scheduled(policy), started(1)).when(answered(500)).events  # noqa: B018
+def test_a_stored_delay_beyond_30_days_is_capped_so_decide_never_raises() -> None:
+    policy = RetryPolicy(schedule=(1e12,))  # refused by policy_problem, but say it got in
+    failed = delivery.given(scheduled(policy), started(1)).when(answered(500)).events[0]
+    assert isinstance(failed, AttemptFailed) and failed.next_attempt_at is not None
+    assert failed.next_attempt_at - failed.at == timedelta(days=30)

@@ -1,0 +1,58 @@
+"""All or nothing: a process killed inside the save of a multi-stream command leaves
+neither half visible (operation ended, notification queued)."""
+
+import subprocess
+import sys
+import textwrap
+
+from tidings.adapters.integrity import verify
+from tidings.adapters.library import Tidings
+from tidings.domain import Code
+
+# Runs `end` in a child that SIGKILLs itself once the events are inserted in the open
+# transaction, after the chain links are written, before the commit.
+_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    from tidings.adapters import chain
+    from tidings.adapters.library import Tidings
+
+    url, svtrid = sys.argv[1], sys.argv[2]
+    if url.startswith("postgresql://"):
+        cls, name = chain.ChainedPostgresRecorder, "_fetch_ids_after_insert_events"
+    else:
+        cls, name = chain.ChainedSQLiteRecorder, "_insert_events"
+    inserted = getattr(cls, name)
+
+    def die_before_commit(self, *args, **kwargs):
+        ids = inserted(self, *args, **kwargs)
+        if len(ids) >= 2:  # the multi-stream save: operation ended + notification queued
+            os.kill(os.getpid(), signal.SIGKILL)
+        return ids
+
+    setattr(cls, name, die_before_commit)
+    Tidings(url).end(svtrid, 1000, "OK")
+    """
+)
+
+
+def test_killed_between_decide_and_commit_leaves_nothing(db_url: str) -> None:
+    with Tidings(db_url) as t:
+        t.open_account("tester", "pw")
+        svtrid = t.accept("tester", "c", "op").svtrid
+        before = t.store.max_position()
+
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, db_url, svtrid], capture_output=True, timeout=120
+    )
+    assert child.returncode == -9, child.stderr.decode()
+
+    with Tidings(db_url) as t:
+        operation = t.operation(svtrid)
+        assert operation is not None and operation.ended is None
+        assert t.mailbox("tester").queue == ()
+        assert t.poll("tester", svtrid="p").code == Code.QUEUE_EMPTY
+        assert t.store.max_position() == before
+        assert verify(t.store)[1] is None
+        # And the operation can still end, exactly once.
+        assert t.end(svtrid, 1000, "OK").id == 1
