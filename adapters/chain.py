@@ -65,8 +65,16 @@ def _links(
     return rows
 
 
+def _hex(event: StoredEvent) -> str:
+    stream = event.originator_id
+    return stream.hex if isinstance(stream, UUID) else stream
+
+
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
-    """eventsourcing's SQLite recorder, plus the chain table."""
+    """eventsourcing's SQLite recorder, plus the chain table; it also writes the
+    snapshots passed as `snapshots=` into `snapshots_table`, in the same transaction."""
+
+    snapshots_table = "stored_snapshots"
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -87,6 +95,13 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         c.executemany(
             "INSERT INTO tidings_chain VALUES (?, ?)", _links(previous, ids, stored_events)
         )
+        snapshots: Sequence[StoredEvent] = kwargs.get("snapshots", ())
+        if snapshots:
+            # Same transaction as the events: a snapshot never runs ahead of its stream.
+            c.executemany(
+                f"INSERT OR IGNORE INTO {self.snapshots_table} VALUES (?, ?, ?, ?)",
+                [(_hex(s), s.originator_version, s.topic, s.state) for s in snapshots],
+            )
         return ids
 
     def select_positions(self, stream: UUID) -> dict[int, int]:
@@ -126,7 +141,10 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
 
 
 class ChainedPostgresRecorder(PostgresApplicationRecorder):
-    """eventsourcing's PostgreSQL recorder, plus the chain table."""
+    """eventsourcing's PostgreSQL recorder, plus the chain table; it also writes the
+    snapshots passed as `snapshots=` into `snapshots_table`, in the same transaction."""
+
+    snapshots_table = "tidings_snapshots"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -181,6 +199,15 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             SQL("INSERT INTO {}.{} (position, digest) VALUES (%s, %s)").format(*self._chain),
             _links(previous, ids, stored_events),
         )
+        snapshots: Sequence[StoredEvent] = kwargs.get("snapshots", ())
+        if snapshots:
+            curs.executemany(
+                SQL(
+                    "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
+                ).format(Identifier(self.datastore.schema), Identifier(self.snapshots_table)),
+                [(s.originator_id, s.originator_version, s.topic, s.state) for s in snapshots],
+            )
         return ids
 
     def _select(self, query: Composed, params: tuple[Any, ...]) -> list[Any]:

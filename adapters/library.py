@@ -43,7 +43,7 @@ from tidings.domain import operation as op
 from tidings.domain.values import EmailChannel, UrlChannel
 
 from .audit import Audit, TrailEntry
-from .store import LogEntry, Store
+from .store import SNAPSHOT_EVERY, LogEntry, Store
 from .work import Conflict, Rejected, Work, run
 
 __all__ = ["Answer", "Conflict", "Pending", "PollAnswer", "Rejected", "Tidings", "TrailEntry"]
@@ -103,7 +103,7 @@ class Tidings:
         db: str = "tidings.db",
         *,
         clock: Callable[[], datetime] = _utcnow,
-        snapshot_every: int = 200,
+        snapshot_every: int = SNAPSHOT_EVERY,
     ):
         self.store = Store(db, snapshot_every=snapshot_every)
         self.clock = clock

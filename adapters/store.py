@@ -8,7 +8,7 @@ writer got there first) surfaces as `eventsourcing.persistence.IntegrityError` a
 retried by the caller (`library`).
 """
 
-import contextlib
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -18,20 +18,36 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID, uuid5
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, Mapper
+from eventsourcing.persistence import Mapper
 from eventsourcing.utils import Environment, EnvType
 from tidings.domain import MAILBOX, Decider
 from tidings.domain.mailbox import MailboxSnapshotted, MailboxState
 
 from .codec import Envelope, MsgspecMapper
 
-__all__ = ["Change", "Loaded", "LogEntry", "Store", "environment", "is_postgres", "stream_id"]
+__all__ = [
+    "SNAPSHOT_EVERY",
+    "Change",
+    "Loaded",
+    "LogEntry",
+    "Store",
+    "environment",
+    "is_postgres",
+    "stream_id",
+]
+
+# Mailbox snapshot interval: a cold load folds fewer events than this after the snapshot.
+# Snapshots are written in the events' transaction (no extra commit); each costs an encode
+# of the backlog, so the interval trades write cost for a short cold load.
+SNAPSHOT_EVERY = 16
 
 _NAMESPACE = UUID("6b1d9c8e-2f1a-5c3e-9f47-0d1e2a3b4c5d")
 
 
+@functools.lru_cache(maxsize=65_536)
 def stream_id(category: str, key: str) -> UUID:
-    """The stored id of a stream: stable, so any process finds the same stream."""
+    """The stored id of a stream: stable, so any process finds the same stream.
+    Cached: uuid5 costs more than the rest of a cached load."""
     return uuid5(_NAMESPACE, f"{category}/{key}")
 
 
@@ -150,9 +166,14 @@ class Store:
     a multiple of it, so a cold load reads at most that many events after the snapshot.
     """
 
-    def __init__(self, url: str, *, snapshot_every: int = 200, cache_size: int = 20_000):
+    def __init__(self, url: str, *, snapshot_every: int = SNAPSHOT_EVERY, cache_size: int = 20_000):
         self.url = url
         self._app = _construct(url)
+        self._mapper = self._app.mapper
+        assert self._app.snapshots is not None  # IS_SNAPSHOTTING_ENABLED is always set
+        # The recorder writes snapshots inside the events' transaction (see chain.py).
+        snapshots_recorder: Any = self._app.snapshots.recorder
+        self.recorder.snapshots_table = snapshots_recorder.events_table_name
         self._snapshot_every = snapshot_every
         self._cache: OrderedDict[UUID, Loaded] = OrderedDict()
         self._cache_size = cache_size
@@ -220,6 +241,7 @@ class Store:
     def save(self, changes: Sequence[Change]) -> list[int]:
         """Append every change in one transaction; returns the log positions.
 
+        Mailbox snapshots due with these changes are written in the same transaction.
         Raises `eventsourcing.persistence.IntegrityError` when a stream is no longer at
         the expected version: nothing is then written.
         """
@@ -230,33 +252,31 @@ class Store:
         ]
         if not envelopes:
             return []
-        recordings = self._app.save(*envelopes)
+        snapshots = [self._mapper.to_stored_event(s) for c in changes if (s := self._due(c))]
+        # EventStore.put, not Application.save: the latter's runtime Protocol check per
+        # event costs more than the encoding, and it has nothing else to add here.
+        recordings = self._app.events.put(envelopes, snapshots=snapshots)
         with self._lock:
             for c in changes:
                 if c.events:
                     loaded = Loaded(c.state, c.version + len(c.events))
                     self._remember(stream_id(c.decider.category, c.key), loaded)
-        for c in changes:
-            self._maybe_snapshot(c)
         return [r.notification.id for r in recordings]
 
-    def _maybe_snapshot(self, change: Change) -> None:
+    def _due(self, change: Change) -> Envelope | None:
+        """The mailbox snapshot to write with this change, if it crosses an interval."""
         if change.decider.category != MAILBOX.category or not change.events:
-            return
+            return None
         every = self._snapshot_every
         new_version = change.version + len(change.events)
-        if new_version // every == change.version // every or self._app.snapshots is None:
-            return
+        if new_version // every == change.version // every:
+            return None
         state: MailboxState = change.state
-        at = change.events[-1].at
-        snapshot = Envelope(
+        return Envelope(
             stream_id(change.decider.category, change.key),
             new_version,
-            MailboxSnapshotted(state=state, at=at),
+            MailboxSnapshotted(state=state, at=change.events[-1].at),
         )
-        # Another process may have snapshotted this very version: the same state.
-        with contextlib.suppress(IntegrityError):
-            self._app.snapshots.put([snapshot])
 
     # --- reading the log ------------------------------------------------------------
     def stream(self, decider: Decider[Any, Any, Any], key: str) -> list[Envelope]:

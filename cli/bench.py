@@ -33,13 +33,13 @@ from tidings.adapters.bench_results import (
     targets,
 )
 from tidings.adapters.bench_tidings import TidingsQueue, run_history_polls
+from tidings.adapters.store import SNAPSHOT_EVERY
 
 from .app import app
 
 __all__ = ["bench_command"]
 
 # The library's default: what a backend embedding `Tidings()` gets.
-SNAPSHOT_EVERY = 200
 # (operations per throughput scenario, rounds, events of mailbox history, cold polls)
 _QUICK = (200, 2, 100_000, 10)
 _FULL = (2_000, 5, 1_000_000, 30)
