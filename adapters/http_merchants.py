@@ -20,6 +20,7 @@ credentials must not be in it.
 import hashlib
 import hmac
 import json
+import re
 from typing import Any, get_args
 
 import defusedxml.ElementTree as SafeET
@@ -61,28 +62,42 @@ def _top_level(body: str, content_type: str) -> dict[str, str]:
         except RecursionError as error:
             raise ValueError("document too deep") from error
         if not isinstance(document, dict):
-            return {}
-        return {k: str(v) for k, v in document.items() if isinstance(v, str | int)}
+            raise ValueError("the document is not a JSON object")
+        return {k: _scalar(v) for k, v in document.items()}
     root = SafeET.fromstring(body, forbid_dtd=True)
     return {child.tag: child.text or "" for child in root if isinstance(child.tag, str)}
 
 
-class _BadState(ValueError):
-    """A batch document names a State that does not exist."""
+# Stands for a JSON value that is not a string or a number where one is needed.
+_NOT_SCALAR = "\0not a string or a number"
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _NOT_SCALAR
+
+
+class _BadDocument(ValueError):
+    """A document whose State or ErrorCode cannot be what it says."""
 
 
 def _ending(command: str, fields: dict[str, str]) -> Ending:
-    """How a job whose document has these top-level fields ends. _BadState for a
-    batch state that does not exist."""
+    """How a job whose document has these top-level fields ends. _BadDocument for a
+    batch state that does not exist or an ErrorCode that is not a whole number."""
     if command == FILES:
         state = fields.get("State", "Successfull")
         if state not in _STATES:
-            raise _BadState(f"State is one of {', '.join(_STATES)}")
+            raise _BadDocument(f"State is one of {', '.join(_STATES)}")
         if state == "Successfull":
             return Ending(Code.OK, Code.OK.text, batch_state="Successfull")
         text = "Batch failed" if state == "Failed" else "Batch partially failed"
         return Ending(Code.COMMAND_FAILED, text, batch_state=state)  # type: ignore[arg-type]
     if "ErrorCode" in fields:
+        if not re.fullmatch(r"[0-9]{1,9}", fields["ErrorCode"]):
+            raise _BadDocument("ErrorCode is a whole number of at most 9 digits")
         error_data = fields.get("ErrorData") or Code.COMMAND_FAILED.text
         data = {"ErrorCode": fields["ErrorCode"], "ErrorData": error_data}
         return Ending(Code.COMMAND_FAILED, error_data, data=data)
@@ -151,7 +166,7 @@ def _submit(command: str, context: Context) -> Any:
             return _error(content_type, Code.ENCODING_MISMATCH)
         try:
             _ending(command, _top_level(text, content_type))
-        except _BadState as error:
+        except _BadDocument as error:
             return _error(content_type, Code.INVALID_PARAMETER, str(error))
         except Exception as error:  # any parser's complaint is the client's 2000
             return _error(content_type, Code.PARSE_ERROR, f"{Code.PARSE_ERROR.text}: {error}")

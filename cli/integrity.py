@@ -4,10 +4,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from tidings.adapters.integrity import CorruptEvent, replay, verify
-from tidings.adapters.store import Store
 
 from .app import app
-from .options import Db
+from .options import Db, open_store
 
 __all__ = ["replay_command", "verify_command"]
 
@@ -25,21 +24,13 @@ def _progress(total: int, what: str) -> Progress:
     )
 
 
-def _open(db: str) -> Store:
-    try:
-        return Store(db)
-    except Exception as error:  # any driver's "cannot open" becomes one clear line
-        typer.echo(f"error: cannot open {db}: {error}", err=True)
-        raise typer.Exit(2) from error
-
-
 @app.command("replay")
 def replay_command(db: Db = "tidings.db") -> None:
     """Rebuild every stream from the log and compare it with the live state.
 
     Exit code 1 when any stream differs.
     """
-    store = _open(db)
+    store = open_store(db, must_exist=True)
     try:
         total = store.max_position()
         with _progress(total, "replaying") as bar:
@@ -69,7 +60,7 @@ def verify_command(db: Db = "tidings.db") -> None:
 
     Exit code 1 when the chain is broken.
     """
-    store = _open(db)
+    store = open_store(db, must_exist=True)
     try:
         total = store.max_position()
         with _progress(total, "verifying") as bar:

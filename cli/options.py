@@ -1,10 +1,13 @@
 """Options shared by the shell's commands."""
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from tidings.adapters.library import Tidings
+from tidings.adapters.store import Store, is_postgres
 
-__all__ = ["Db"]
+__all__ = ["Db", "open_store", "open_tidings"]
 
 Db = Annotated[
     str,
@@ -15,3 +18,31 @@ Db = Annotated[
         show_default=True,
     ),
 ]
+
+
+def _refuse(db: str, why: object) -> typer.Exit:
+    typer.echo(f"error: cannot open {db}: {why}", err=True)
+    return typer.Exit(2)
+
+
+def _check(db: str, must_exist: bool) -> None:
+    if must_exist and not is_postgres(db) and not Path(db).is_file():
+        raise _refuse(db, "no such database file")
+
+
+def open_store(db: str, *, must_exist: bool = False) -> Store:
+    """The store at `db`, or exit 2 with one clear line (never a traceback)."""
+    _check(db, must_exist)
+    try:
+        return Store(db)
+    except Exception as error:  # every driver's "cannot open" becomes one clear line
+        raise _refuse(db, error) from error
+
+
+def open_tidings(db: str, *, must_exist: bool = False) -> Tidings:
+    """The library on `db`, or exit 2 with one clear line (never a traceback)."""
+    _check(db, must_exist)
+    try:
+        return Tidings(db)
+    except Exception as error:
+        raise _refuse(db, error) from error

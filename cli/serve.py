@@ -7,10 +7,10 @@ import typer
 import uvicorn
 from tidings.adapters.http import Settings, create_app
 from tidings.adapters.http_log import JsonLines
-from tidings.adapters.library import Rejected, Tidings
+from tidings.adapters.library import Rejected
 
 from .app import app
-from .options import Db
+from .options import Db, open_store, open_tidings
 
 __all__ = ["account_add_command", "account_app", "serve_command"]
 
@@ -39,6 +39,7 @@ def serve_command(
     """Serve WAPI (/wapi/xml, /wapi/json), the JSON API (/api, token from
     TIDINGS_ADMIN_TOKEN), Merchants jobs (/merchants) and /healthz until SIGINT/SIGTERM;
     requests in flight are finished before the store is closed."""
+    open_store(db).close()  # a database that cannot be opened is one clear line, not a log
     _log_json_lines(log_level)
     settings = Settings.from_env(db, ping_delay=ping_delay, job_delay=job_delay)
     if settings.admin_digest is None:
@@ -74,7 +75,7 @@ def account_add_command(
         typer.echo("error: the password is empty", err=True)
         raise typer.Exit(2)
     try:
-        with Tidings(db) as tidings:
+        with open_tidings(db) as tidings:
             tidings.open_account(login, password)
     except Rejected as rejected:
         typer.echo(f"error: {int(rejected.code)} {rejected.text}", err=True)

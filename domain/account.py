@@ -6,6 +6,7 @@ exactly `sha1(password)` to check it. A slow salted hash cannot be used by this 
 the stored value is still not the password itself.
 """
 
+import ipaddress
 import re
 from datetime import datetime
 
@@ -182,8 +183,11 @@ def _secret_problem(secret: str) -> str | None:
 
 
 def _ips_problem(ips: tuple[str, ...]) -> str | None:
-    if any(not ip or len(ip) > 64 or " " in ip for ip in ips):
-        return "allowed_ips holds addresses or CIDR networks"
+    for ip in ips:
+        try:
+            ipaddress.ip_network(ip, strict=False)
+        except ValueError:
+            return f"allowed_ips holds IP addresses or CIDR networks, not {ip!r}"
     return None
 
 

@@ -204,7 +204,10 @@ def test_opening_with_an_unusable_retry_policy_is_2101(policy: RetryPolicy) -> N
     account.given().when(open_account(retry_policy=policy)).then_rejected(Code.INVALID_PARAMETER)
 
 
-@pytest.mark.parametrize("ips", [("",), ("192.0.2.1", ""), ("a" * 65,), ("192.0.2.1 /24",)])
+@pytest.mark.parametrize(
+    "ips",
+    [("",), ("192.0.2.1", ""), ("a" * 65,), ("192.0.2.1 /24",), ("999.1.1.1",), ("10.0.0.0/33",)],
+)
 def test_opening_with_an_invalid_ip_allow_list_is_2101(ips: tuple[str, ...]) -> None:
     account.given().when(open_account(allowed_ips=ips)).then_rejected(Code.INVALID_PARAMETER)
 

@@ -136,6 +136,14 @@ def test_pending_job_is_ended_after_a_restart(db_url: str) -> None:
         ({"body": "[" * 100000, "content_type": "application/json"}, 400, 2000),
         ({"body": "x" * (1024 * 1024 + 1)}, 413, 2007),
         ({"path": "/merchants/files", "body": "<B><State>Done</State></B>"}, 400, 2101),
+        ({"body": "[1]", "content_type": "application/json"}, 400, 2000),
+        ({"body": '{"ErrorCode": {"a": 1}}', "content_type": "application/json"}, 400, 2101),
+        (
+            {"body": '{"ErrorCode": 99999999999999999999}', "content_type": "application/json"},
+            400,
+            2101,
+        ),
+        ({"body": "<Product><ErrorCode>abc</ErrorCode></Product>"}, 400, 2101),
     ],
 )
 def test_errors(server: Running, kwargs: dict[str, Any], status: int, code: int) -> None:
