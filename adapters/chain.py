@@ -8,12 +8,12 @@ has exactly one order. Editing or deleting a stored row breaks the chain from th
 position on; `verify` finds the first break.
 
 The recorders also answer two reads the library needs and eventsourcing does not give:
-the log positions of one stream's events, and a raw scan of the log for fast replay.
+the log positions of one stream's events, and a raw scan of the log in pages (`verify`).
 """
 
 import hashlib
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -256,12 +256,3 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     def max_chained(self) -> int:
         rows = self._select(SQL("SELECT max(position) AS m FROM {}.{}").format(*self._chain), ())
         return int(rows[0]["m"] or 0)
-
-
-def scan_all(recorder: Any, start: int = 1, page: int = 10_000) -> Iterator[LogRow]:
-    """Every log row from `start`, in pages."""
-    top = recorder.max_notification_id() or 0
-    while start <= top:
-        stop = start + page - 1
-        yield from recorder.scan(start, stop)
-        start = stop + 1
