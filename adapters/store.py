@@ -23,7 +23,7 @@ from eventsourcing.utils import Environment, EnvType
 from tidings.domain import MAILBOX, Decider
 from tidings.domain.mailbox import MailboxSnapshotted, MailboxState
 
-from .codec import Envelope, MsgspecMapper
+from .codec import Envelope, MsgspecMapper, decode_event
 
 __all__ = [
     "SNAPSHOT_EVERY",
@@ -187,6 +187,7 @@ class Store:
         return self._app.recorder
 
     def close(self) -> None:
+        self.recorder.close_readers()
         self._app.close()
 
     # --- loading --------------------------------------------------------------------
@@ -221,10 +222,11 @@ class Store:
     def _snapshot(self, decider: Decider[Any, Any, Any], sid: UUID) -> Loaded:
         if decider.category != MAILBOX.category or self._app.snapshots is None:
             return Loaded(decider.initial, 0)
-        found = self._app.snapshots.get(sid, desc=True, limit=1)
-        for envelope in cast(Iterator[Envelope], found):
-            return Loaded(envelope.event.state, envelope.originator_version)
-        return Loaded(decider.initial, 0)
+        newest = self.recorder.select_snapshot(sid)
+        if newest is None:
+            return Loaded(decider.initial, 0)
+        version, topic, state = newest
+        return Loaded(decode_event(topic, state).state, version)
 
     def _remember(self, sid: UUID, loaded: Loaded) -> None:
         self._cache[sid] = loaded
@@ -285,7 +287,8 @@ class Store:
         return list(self._events(stream_id(decider.category, key)))
 
     def _events(self, sid: UUID, gt: int | None = None) -> Iterator[Envelope]:
-        return cast(Iterator[Envelope], self._app.events.get(sid, gt=gt))
+        for version, topic, state in self.recorder.select_after(sid, gt or 0):
+            yield Envelope(sid, version, decode_event(topic, state))
 
     def decode(self, item: Any) -> Envelope:
         """The envelope of a stored event or log notification."""
