@@ -119,7 +119,6 @@ ANY_ACCOUNT_COMMAND: st.SearchStrategy[acc.AccountCommand] = st.one_of(
     ),
     st.builds(acc.ChangePassword, ANY_TEXT),
     st.builds(acc.ConfigureChannel, ANY_CHANNEL),
-    st.builds(acc.ConfigureChannel, ANY_CHANNEL),
     st.builds(acc.SetRetryPolicy, ANY_POLICY),
     st.builds(acc.RotateSecret, ANY_TEXT),
     st.builds(acc.SetIpAllowList, ANY_IPS),

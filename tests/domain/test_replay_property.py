@@ -199,8 +199,6 @@ ACCOUNT_COMMANDS: st.SearchStrategy[acc.AccountCommand] = st.one_of(
     st.builds(acc.RotateSecret, SECRETS),
     st.builds(acc.SetIpAllowList, IPS),
     st.builds(acc.SuspendAccount, SHORT_TEXT),
-    st.builds(acc.SuspendAccount, SHORT_TEXT),
-    st.just(acc.ResumeAccount()),
     st.just(acc.ResumeAccount()),
 )
 
