@@ -20,9 +20,9 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
 __all__ = [
@@ -31,11 +31,13 @@ __all__ = [
     "ChainedSQLiteRecorder",
     "LogRow",
     "StreamRow",
+    "TailRow",
     "link",
 ]
 
 GENESIS = bytes(32)
 StreamRow = tuple[int, str, bytes]  # version, topic, state
+TailRow = tuple[UUID, int, int]  # stream, version, position
 LogRow = tuple[int, bytes, int, str, bytes]  # position, stream id bytes, version, topic, state
 
 
@@ -75,8 +77,9 @@ def _hex(event: StoredEvent) -> str:
 
 
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
-    """eventsourcing's SQLite recorder, plus the chain table; it also writes the
-    snapshots passed as `snapshots=` into `snapshots_table`, in the same transaction."""
+    """eventsourcing's SQLite recorder and tables, plus the chain table. `write` appends
+    on one dedicated connection: eventsourcing's pooled insert costs a connection
+    checkout and a statement per event, more than the rest of a command together."""
 
     snapshots_table = "stored_snapshots"
 
@@ -87,40 +90,113 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             "(position INTEGER PRIMARY KEY, digest BLOB NOT NULL)",
         ]
 
-    def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        ids = super()._insert_events(c, stored_events, **kwargs)
-        assert ids is not None
-        # The inserts above took SQLite's write lock: no other writer can move the tail.
-        c.execute("SELECT digest FROM tidings_chain ORDER BY position DESC LIMIT 1")
-        row = c.fetchone()
-        previous = bytes(row[0]) if row else GENESIS
-        c.executemany(
-            "INSERT INTO tidings_chain VALUES (?, ?)", _links(previous, ids, stored_events)
-        )
-        snapshots: Sequence[StoredEvent] = kwargs.get("snapshots", ())
-        if snapshots:
-            # Same transaction as the events: a snapshot never runs ahead of its stream.
-            c.executemany(
-                f"INSERT OR IGNORE INTO {self.snapshots_table} VALUES (?, ?, ?, ?)",
-                [(_hex(s), s.originator_version, s.topic, s.state) for s in snapshots],
-            )
-        return ids
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._readers = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
+        self._writer: sqlite3.Connection | None = None
+        self._data_version: int | None = None
 
-    def close_readers(self) -> None:
-        """Close the per-thread read connections (when the store closes)."""
+    def _connect(self) -> sqlite3.Connection:
+        # Autocommit: we issue BEGIN ourselves. WAL (set on the file by eventsourcing)
+        # lets readers work beside the writer; FULL fsyncs the WAL at every commit.
+        connection = sqlite3.connect(
+            self.datastore.pool.db_name,
+            uri=True,
+            isolation_level=None,
+            timeout=30,
+            check_same_thread=False,
+        )
+        connection.execute("PRAGMA synchronous=FULL")
+        with self._opened_lock:
+            self._opened.append(connection)
+        return connection
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        """The one connection this recorder writes on (callers serialise its use)."""
+        if self._writer is None:
+            self._writer = self._connect()
+        return self._writer
+
+    def close_connections(self) -> None:
+        """Close the writer and the per-thread read connections (when the store closes)."""
         with self._opened_lock:
             for connection in self._opened:
                 connection.close()
             self._opened.clear()
         self._readers = threading.local()
+        self._writer = None
+
+    def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
+        """Append `events` (and the mailbox `snapshots` taken with them) in one
+        transaction, with their chain links; returns their log positions.
+
+        Raises eventsourcing's `IntegrityError` when a (stream, version) is taken by
+        then: nothing is written.
+        """
+        connection = self._writer_connection()
+        # IMMEDIATE: take the write lock now, so the tail read below cannot go stale.
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            positions = self._append(connection, events, snapshots)
+            connection.execute("COMMIT")
+        except BaseException as error:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            if isinstance(error, sqlite3.IntegrityError):
+                raise IntegrityError(str(error)) from error
+            raise
+        return positions
+
+    def _append(
+        self,
+        connection: sqlite3.Connection,
+        events: Sequence[StoredEvent],
+        snapshots: Sequence[StoredEvent],
+    ) -> list[int]:
+        """The inserts of `write`, under SQLite's write lock: nobody else moves the tail."""
+        table = self.events_table_name
+        tail = connection.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
+        positions = list(range(tail + 1, tail + 1 + len(events)))
+        connection.executemany(
+            f"INSERT INTO {table} (rowid, originator_id, originator_version, topic, state) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [
+                (position, _hex(e), e.originator_version, e.topic, e.state)
+                for position, e in zip(positions, events, strict=True)
+            ],
+        )
+        row = connection.execute(
+            "SELECT digest FROM tidings_chain ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        previous = bytes(row[0]) if row else GENESIS
+        connection.executemany(
+            "INSERT INTO tidings_chain VALUES (?, ?)", _links(previous, positions, events)
+        )
+        if snapshots:
+            # Same transaction as the events: a snapshot never runs ahead of its stream.
+            connection.executemany(
+                f"INSERT OR IGNORE INTO {self.snapshots_table} VALUES (?, ?, ?, ?)",
+                [(_hex(s), s.originator_version, s.topic, s.state) for s in snapshots],
+            )
+        return positions
+
+    def changed(self) -> bool:
+        """Whether another connection committed since the last call (`data_version`)."""
+        version: int = self._writer_connection().execute("PRAGMA data_version").fetchone()[0]
+        changed = version != self._data_version
+        self._data_version = version
+        return changed
+
+    def tail(self, after: int) -> list[TailRow]:
+        """(stream, version, position) of every log entry after position `after`."""
+        rows = self._writer_connection().execute(
+            f"SELECT originator_id, originator_version, rowid FROM {self.events_table_name} "
+            "WHERE rowid > ? ORDER BY rowid",
+            (after,),
+        )
+        return [(UUID(hex=r[0]), r[1], r[2]) for r in rows]
 
     def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
         """One stream's events after `version`, oldest first.
@@ -129,41 +205,34 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         pool's BEGIN/SELECT/ROLLBACK and row objects cost ten times the query, and this
         read runs before every command. WAL lets it read beside the writer.
         """
-        reader = self._reader()
-        if reader is None:
-            events = self.select_events(stream, gt=version)
-            return [(e.originator_version, e.topic, e.state) for e in events]
-        return reader.execute(
-            f"SELECT originator_version, topic, state FROM {self.events_table_name} "
-            "WHERE originator_id = ? AND originator_version > ? ORDER BY originator_version",
-            (stream.hex, version),
-        ).fetchall()
+        return (
+            self._reader()
+            .execute(
+                f"SELECT originator_version, topic, state FROM {self.events_table_name} "
+                "WHERE originator_id = ? AND originator_version > ? ORDER BY originator_version",
+                (stream.hex, version),
+            )
+            .fetchall()
+        )
 
     def select_snapshot(self, stream: UUID) -> StreamRow | None:
         """The newest snapshot of a stream, read like `select_after`."""
-        reader = self._reader()
-        if reader is None:
-            return None  # in-memory databases keep no snapshots worth reading apart
-        row: StreamRow | None = reader.execute(
-            f"SELECT originator_version, topic, state FROM {self.snapshots_table} "
-            "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1",
-            (stream.hex,),
-        ).fetchone()
+        row: StreamRow | None = (
+            self._reader()
+            .execute(
+                f"SELECT originator_version, topic, state FROM {self.snapshots_table} "
+                "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1",
+                (stream.hex,),
+            )
+            .fetchone()
+        )
         return row
 
-    def _reader(self) -> sqlite3.Connection | None:
-        """This thread's read connection (None for an in-memory database)."""
-        pool = self.datastore.pool  # holds the database name and memory mode
-        if pool.is_sqlite_memory_mode:
-            return None
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection."""
         reader: sqlite3.Connection | None = getattr(self._readers, "connection", None)
         if reader is None:
-            reader = sqlite3.connect(
-                pool.db_name, uri=True, isolation_level=None, timeout=30, check_same_thread=False
-            )
-            self._readers.connection = reader
-            with self._opened_lock:
-                self._opened.append(reader)
+            reader = self._readers.connection = self._connect()
         return reader
 
     def select_positions(self, stream: UUID) -> dict[int, int]:
@@ -277,8 +346,28 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(query, params)
             return list(curs.fetchall())
 
-    def close_readers(self) -> None:
-        """Nothing to close: reads use eventsourcing's pool."""
+    def close_connections(self) -> None:
+        """Nothing to close: reads and writes use eventsourcing's pool."""
+
+    def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
+        """Append `events` (and `snapshots`) in one transaction; their log positions.
+        eventsourcing's `IntegrityError` when a (stream, version) is taken."""
+        return list(self.insert_events(events, snapshots=snapshots) or ())
+
+    def changed(self) -> bool:
+        """PostgreSQL has no cheap change counter: `tail` is always read."""
+        return True
+
+    def tail(self, after: int) -> list[TailRow]:
+        """(stream, version, position) of every log entry after position `after`."""
+        rows = self._select(
+            SQL(
+                "SELECT originator_id, originator_version, notification_id FROM {}.{} "
+                "WHERE notification_id > %s ORDER BY notification_id"
+            ).format(*self._events),
+            (after,),
+        )
+        return [(r["originator_id"], r["originator_version"], r["notification_id"]) for r in rows]
 
     def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
         """One stream's events after `version`, oldest first."""

@@ -7,7 +7,9 @@
     answer = t.poll("tester", svtrid=t.new_svtrid())  # 1000 + the oldest notification
     t.ack("tester", str(answer.notification.id))    # 1002
 
-Every method is synchronous and thread-safe. Commands the core refuses raise `Rejected`
+Every method is synchronous and thread-safe; a method that changes something returns
+once that change is durable. Calls from many threads at once are saved together, one
+transaction for all of them (group commit). Commands the core refuses raise `Rejected`
 (with `.code` and `.text`) and change nothing; poll and ack instead return their
 protocol answer (1000/1003/2150, 1002/2150/2151), because those are normal replies.
 """
@@ -43,8 +45,9 @@ from tidings.domain import operation as op
 from tidings.domain.values import EmailChannel, UrlChannel
 
 from .audit import Audit, TrailEntry
+from .commit import GroupCommit
 from .store import SNAPSHOT_EVERY, LogEntry, Store
-from .work import Conflict, Rejected, Work, run
+from .work import Conflict, Rejected, Work
 
 __all__ = ["Answer", "Conflict", "Pending", "PollAnswer", "Rejected", "Tidings", "TrailEntry"]
 
@@ -106,6 +109,7 @@ class Tidings:
         snapshot_every: int = SNAPSHOT_EVERY,
     ):
         self.store = Store(db, snapshot_every=snapshot_every)
+        self.committer = GroupCommit(self.store)
         self.clock = clock
         self.audit = Audit(self.store)
 
@@ -119,7 +123,7 @@ class Tidings:
         self.close()
 
     def _run(self, body: Callable[[Work], Any]) -> Any:
-        return run(self.store, self.clock, body)
+        return self.committer.execute(self.clock, body)
 
     # --- accounts -------------------------------------------------------------------
     def open_account(
@@ -174,7 +178,7 @@ class Tidings:
 
     def account(self, login: str) -> acc.AccountState | None:
         """The account's current state, or None when it was never opened."""
-        state: acc.AccountState = self.store.load(ACCOUNT, login).state
+        state: acc.AccountState = self._run(lambda work: work.state(ACCOUNT, login))
         return state if state.opened else None
 
     # --- operations -----------------------------------------------------------------
@@ -209,7 +213,7 @@ class Tidings:
                     login=login,
                     init_request=init_request,
                 )
-                decided = work.decide(OPERATION, svtrid, accept)
+                decided = work.decide(OPERATION, svtrid, accept, new=True)
                 if not isinstance(decided, Rejection):
                     break
                 if decided.code != Code.OBJECT_EXISTS:
@@ -273,14 +277,14 @@ class Tidings:
                     expected_status=expected,
                     retry_policy=account.retry_policy,
                 )
-                work.must(DELIVERY, f"{login}/{notification.id}", schedule)
+                work.must(DELIVERY, f"{login}/{notification.id}", schedule, new=True)
             return notification
 
         notification: Notification = self._run(body)
         return notification
 
     def operation(self, svtrid: str) -> op.OperationState | None:
-        state: op.OperationState = self.store.load(OPERATION, svtrid).state
+        state: op.OperationState = self._run(lambda work: work.state(OPERATION, svtrid))
         return state if state.accepted is not None else None
 
     def pending_operations(self, command: str | None = None) -> list[op.OperationState]:
@@ -336,11 +340,12 @@ class Tidings:
         return account.polls
 
     def mailbox(self, login: str) -> mbx.MailboxState:
-        state: mbx.MailboxState = self.store.load(MAILBOX, login).state
+        state: mbx.MailboxState = self._run(lambda work: work.state(MAILBOX, login))
         return state
 
     def delivery(self, login: str, notification_id: int) -> dlv.DeliveryState:
-        state: dlv.DeliveryState = self.store.load(DELIVERY, f"{login}/{notification_id}").state
+        key = f"{login}/{notification_id}"
+        state: dlv.DeliveryState = self._run(lambda work: work.state(DELIVERY, key))
         return state
 
     # --- audit ----------------------------------------------------------------------

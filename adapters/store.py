@@ -1,17 +1,16 @@
 """The event store: an eventsourcing application that saves what the deciders decide.
 
 Streams are named `(category, key)` (`("mailbox", "tester")`) and stored under a UUID5 of
-that name. Loading a stream folds its events over the newest snapshot (mailboxes only)
-or over an in-process cached state, reading just the events saved after it; several
-streams changed by one command are saved in one transaction. A version conflict (another
-writer got there first) surfaces as `eventsourcing.persistence.IntegrityError` and is
-retried by the caller (`library`).
+that name. Loading a stream folds its events over the newest snapshot (mailboxes only);
+loaded and saved states are cached for the process and kept honest by following the log
+(`Store.refresh`). Everything one batch of commands changed is saved in one transaction.
+A version conflict (another writer got there first) surfaces as
+`eventsourcing.persistence.IntegrityError` and is retried by the caller (`commit`).
 """
 
 import functools
-import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -21,7 +20,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper
 from eventsourcing.utils import Environment, EnvType
 from tidings.domain import MAILBOX, Decider
-from tidings.domain.mailbox import MailboxSnapshotted, MailboxState
+from tidings.domain.mailbox import MailboxState
 
 from .codec import Envelope, MsgspecMapper, decode_event
 
@@ -33,13 +32,14 @@ __all__ = [
     "Store",
     "environment",
     "is_postgres",
+    "snapshot_due",
     "stream_id",
 ]
 
-# Mailbox snapshot interval: a cold load folds fewer events than this after the snapshot.
-# Snapshots are written in the events' transaction (no extra commit); each costs an encode
-# of the backlog. At 4, `tidings bench` measured a cold poll on a mailbox with 1,000,000
-# events of history at 1.13x an empty one, with no visible cost to enqueue or poll+ack.
+# Least mailbox snapshot spacing: a cold load of a short queue folds fewer events than
+# this after the snapshot. Snapshots are written in the events' transaction (no extra
+# commit). At 4, `tidings bench` measured a cold poll on a mailbox with 1,000,000 events
+# of history at 1.06x an empty one.
 SNAPSHOT_EVERY = 4
 
 _NAMESPACE = UUID("6b1d9c8e-2f1a-5c3e-9f47-0d1e2a3b4c5d")
@@ -50,6 +50,10 @@ def stream_id(category: str, key: str) -> UUID:
     """The stored id of a stream: stable, so any process finds the same stream.
     Cached: uuid5 costs more than the rest of a cached load."""
     return uuid5(_NAMESPACE, f"{category}/{key}")
+
+
+def _in_memory(url: str) -> bool:
+    return url == ":memory:" or "mode=memory" in url
 
 
 def is_postgres(url: str) -> bool:
@@ -132,10 +136,12 @@ _CREATE_LOCK = 0x74696469_6E6773
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """A stream's state and the version it is at (0: nothing stored yet)."""
+    """A stream's state, the version it is at (0: nothing stored yet) and the version of
+    its newest snapshot (0: none)."""
 
     state: Any
     version: int
+    snapshot_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,14 +166,34 @@ class LogEntry:
     event: Any
 
 
-class Store:
-    """Load and save decider streams in SQLite or PostgreSQL.
+def snapshot_due(loaded: Loaded, version: int, every: int) -> bool:
+    """Whether a mailbox now at `version` (state in `loaded`) gets a snapshot.
 
-    Thread-safe. `snapshot_every`: a mailbox is snapshotted each time its version crosses
-    a multiple of it, so a cold load reads at most that many events after the snapshot.
+    Once `every` events have passed since the last one, and never before the events
+    since then outnumber the queued notifications: a snapshot holds the backlog, so
+    spacing them by the backlog keeps their cost at one notification per event, and a
+    cold load still reads the backlog once and at most as many events again.
+    """
+    state: MailboxState = loaded.state
+    return version - loaded.snapshot_version >= max(every, len(state.queue))
+
+
+class Store:
+    """Load and save decider streams in SQLite or PostgreSQL, for one process.
+
+    States are cached and trusted: before each batch of commands `refresh` reads the log
+    entries other writers appended since the last look (on SQLite only when
+    `PRAGMA data_version` says there are any) and drops the cached states they moved on.
+    A state that went stale in between is caught by the save: the events' (stream,
+    version) is already taken, `IntegrityError` is raised, nothing is written.
+
+    Not thread-safe by itself: `commit.GroupCommit` serialises every use.
+    `snapshot_every`: the least spacing of mailbox snapshots (see `snapshot_due`).
     """
 
     def __init__(self, url: str, *, snapshot_every: int = SNAPSHOT_EVERY, cache_size: int = 20_000):
+        if _in_memory(url):
+            raise ValueError(f"{url!r}: an event log must outlive the process; give a file")
         self.url = url
         self._app = _construct(url)
         self._mapper = self._app.mapper
@@ -178,7 +204,9 @@ class Store:
         self._snapshot_every = snapshot_every
         self._cache: OrderedDict[UUID, Loaded] = OrderedDict()
         self._cache_size = cache_size
-        self._lock = threading.Lock()
+        # The log position up to which the cache has seen every change.
+        self._seen = self.recorder.max_notification_id() or 0
+        self.recorder.changed()  # from here on, a change by another writer shows
         # Stored events read to load streams: lets tests show what a load costs.
         self.events_read = 0
 
@@ -187,99 +215,88 @@ class Store:
         return self._app.recorder
 
     def close(self) -> None:
-        self.recorder.close_readers()
+        self.recorder.close_connections()
         self._app.close()
 
-    # --- loading --------------------------------------------------------------------
-    def load(self, decider: Decider[Any, Any, Any], key: str) -> Loaded:
-        """The current state of a stream: cached or snapshot state plus newer events."""
-        sid = stream_id(decider.category, key)
-        with self._lock:
-            start = self._cache.get(sid)
-        if start is None:
-            start = self._snapshot(decider, sid)
-        state, version, read = start.state, start.version, 0
-        for envelope in self._events(sid, gt=version):
-            state = decider.evolve(state, envelope.event)
-            version = envelope.originator_version
-            read += 1
-        loaded = Loaded(state, version) if read else start
-        with self._lock:
-            self.events_read += read
-            self._remember(sid, loaded)
+    # --- states ---------------------------------------------------------------------
+    def cached(self, sid: UUID) -> Loaded | None:
+        loaded = self._cache.get(sid)
+        if loaded is not None:
+            self._cache.move_to_end(sid)
+        return loaded
+
+    def load(self, decider: Decider[Any, Any, Any], sid: UUID) -> Loaded:
+        """A stream's state from the database (snapshot plus newer events), cached."""
+        loaded = self.load_cold(decider, sid)
+        self.remember(sid, loaded)
         return loaded
 
     def load_cold(self, decider: Decider[Any, Any, Any], sid: UUID) -> Loaded:
         """A stream's state as a fresh process would load it: snapshot plus newer events,
         bypassing (and not filling) the cache."""
         start = self._snapshot(decider, sid)
-        state, version = start.state, start.version
+        state, version, read = start.state, start.version, 0
         for envelope in self._events(sid, gt=version):
             state = decider.evolve(state, envelope.event)
             version = envelope.originator_version
-        return Loaded(state, version)
+            read += 1
+        self.events_read += read
+        return Loaded(state, version, start.snapshot_version)
 
     def _snapshot(self, decider: Decider[Any, Any, Any], sid: UUID) -> Loaded:
-        if decider.category != MAILBOX.category or self._app.snapshots is None:
+        if decider.category != MAILBOX.category:
             return Loaded(decider.initial, 0)
         newest = self.recorder.select_snapshot(sid)
         if newest is None:
             return Loaded(decider.initial, 0)
         version, topic, state = newest
-        return Loaded(decode_event(topic, state).state, version)
+        return Loaded(decode_event(topic, state).state, version, version)
 
-    def _remember(self, sid: UUID, loaded: Loaded) -> None:
+    def remember(self, sid: UUID, loaded: Loaded) -> None:
         self._cache[sid] = loaded
         self._cache.move_to_end(sid)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    def forget(self, changes: Sequence[Change]) -> None:
+    def forget(self, sids: Iterable[UUID]) -> None:
         """Drop cached states, e.g. after a version conflict showed them stale."""
-        with self._lock:
-            for change in changes:
-                self._cache.pop(stream_id(change.decider.category, change.key), None)
+        for sid in sids:
+            self._cache.pop(sid, None)
+
+    def refresh(self) -> None:
+        """Drop the cached states that other writers have moved on since the last look."""
+        if not self.recorder.changed():
+            return
+        for sid, version, position in self.recorder.tail(self._seen):
+            cached = self._cache.get(sid)
+            if cached is not None and cached.version < version:
+                del self._cache[sid]
+            self._seen = max(self._seen, position)
 
     # --- saving ---------------------------------------------------------------------
-    def save(self, changes: Sequence[Change]) -> list[int]:
-        """Append every change in one transaction; returns the log positions.
+    def snapshot_due(self, loaded: Loaded, version: int) -> bool:
+        return snapshot_due(loaded, version, self._snapshot_every)
 
-        Mailbox snapshots due with these changes are written in the same transaction.
+    def save(self, changes: Sequence[Change], snapshots: Sequence[Envelope]) -> list[int]:
+        """Append every change, and the mailbox snapshots taken with them, in one
+        transaction; returns the log positions.
+
         Raises `eventsourcing.persistence.IntegrityError` when a stream is no longer at
         the expected version: nothing is then written.
         """
-        envelopes = [
-            Envelope(stream_id(c.decider.category, c.key), c.version + n, event)
+        to_stored = self._mapper.to_stored_event
+        stored = [
+            to_stored(Envelope(stream_id(c.decider.category, c.key), c.version + n, event))
             for c in changes
             for n, event in enumerate(c.events, start=1)
         ]
-        if not envelopes:
+        if not stored:
             return []
-        snapshots = [self._mapper.to_stored_event(s) for c in changes if (s := self._due(c))]
-        # EventStore.put, not Application.save: the latter's runtime Protocol check per
-        # event costs more than the encoding, and it has nothing else to add here.
-        recordings = self._app.events.put(envelopes, snapshots=snapshots)
-        with self._lock:
-            for c in changes:
-                if c.events:
-                    loaded = Loaded(c.state, c.version + len(c.events))
-                    self._remember(stream_id(c.decider.category, c.key), loaded)
-        return [r.notification.id for r in recordings]
-
-    def _due(self, change: Change) -> Envelope | None:
-        """The mailbox snapshot to write with this change, if it crosses an interval."""
-        if change.decider.category != MAILBOX.category or not change.events:
-            return None
-        every = self._snapshot_every
-        new_version = change.version + len(change.events)
-        if new_version // every == change.version // every:
-            return None
-        state: MailboxState = change.state
-        return Envelope(
-            stream_id(change.decider.category, change.key),
-            new_version,
-            MailboxSnapshotted(state=state, at=change.events[-1].at),
-        )
+        positions: list[int] = self.recorder.write(stored, [to_stored(s) for s in snapshots])
+        if positions[0] == self._seen + 1:
+            # Nobody else wrote in between: the cache has seen everything up to here.
+            self._seen = positions[-1]
+        return positions
 
     # --- reading the log ------------------------------------------------------------
     def stream(self, decider: Decider[Any, Any, Any], key: str) -> list[Envelope]:

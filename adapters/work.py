@@ -1,33 +1,27 @@
-"""A unit of work: load streams, decide, keep the events, save them all at once.
+"""A unit of work: the streams one command reads and changes, and what it decided.
 
 A command that touches several streams (ending an operation queues its notification
-and may schedule its delivery) decides on each stream inside one `Work`; `run` saves
-every change in one transaction and, when another writer moved a stream meanwhile,
-drops the stale states and decides again, a bounded number of times.
+and may schedule its delivery) decides on each stream inside one `Work`. Works run one
+after another on a `View`, the states of one batch (`commit.GroupCommit`): each work
+sees what the works before it in the batch decided, and the batch is saved in one
+transaction.
 """
 
-import random
-import time
-from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
+from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
-from tidings.domain import Code, Decider, Rejection
+from tidings.domain import MAILBOX, Code, Decider, Rejection
+from tidings.domain.mailbox import MailboxSnapshotted
 
-from .store import Change, Store
+from .codec import Envelope
+from .store import Change, Loaded, Store, stream_id
 
-__all__ = ["Conflict", "Rejected", "Work", "run"]
+__all__ = ["Conflict", "Rejected", "View", "Work"]
 
-T = TypeVar("T")
 S = TypeVar("S")
 C = TypeVar("C")
 E = TypeVar("E")
-
-MAX_ATTEMPTS = 40
-# Backoff after a lost race: up to 1 ms, 2 ms, 4 ms ... capped at 200 ms, randomised so
-# the writers that collided do not collide again in lockstep.
-_BACKOFF_BASE, _BACKOFF_CAP = 0.001, 0.2
 
 
 class Rejected(Exception):
@@ -47,30 +41,80 @@ class Conflict(Rejected):
     """Other writers kept changing the same streams; nothing was written. Try again."""
 
 
+class View:
+    """The states of streams as one batch of works leaves them, before it is saved.
+
+    `trust_new`: a work may say a stream is one it creates (a fresh svTRID) so that it
+    is not looked up; were it stored after all, the save fails on its version and the
+    batch runs again without that trust.
+    """
+
+    def __init__(self, store: Store, *, trust_new: bool):
+        self.store = store
+        self.trust_new = trust_new
+        self._states: dict[UUID, Loaded] = {}
+        self.changes: list[Change] = []
+        self.snapshots: list[Envelope] = []
+
+    def get(self, decider: Decider[Any, Any, Any], key: str, *, new: bool) -> Loaded:
+        sid = stream_id(decider.category, key)
+        loaded = self._states.get(sid)
+        if loaded is None:
+            loaded = self.store.cached(sid)
+            if loaded is None:
+                if new and self.trust_new:
+                    loaded = Loaded(decider.initial, 0)
+                else:
+                    loaded = self.store.load(decider, sid)
+            self._states[sid] = loaded
+        return loaded
+
+    def absorb(self, work: "Work") -> None:
+        """Keep a finished work's changes: later works see them, the save writes them."""
+        for change in work.changes:
+            sid = stream_id(change.decider.category, change.key)
+            version = change.version + len(change.events)
+            loaded = Loaded(change.state, version, self._states[sid].snapshot_version)
+            if change.decider is MAILBOX and self.store.snapshot_due(loaded, version):
+                snapshot = MailboxSnapshotted(state=change.state, at=change.events[-1].at)
+                self.snapshots.append(Envelope(sid, version, snapshot))
+                loaded = Loaded(change.state, version, version)
+            self._states[sid] = loaded
+            self.changes.append(change)
+
+    def touched(self) -> list[UUID]:
+        return list(self._states)
+
+    def keep(self) -> None:
+        """Once saved: the batch's states become the cached ones."""
+        for sid, loaded in self._states.items():
+            self.store.remember(sid, loaded)
+
+
 class Work:
     """The streams one command reads and changes, with the events decided so far."""
 
-    def __init__(self, store: Store, now: datetime):
-        self.store = store
+    def __init__(self, view: View, now: datetime):
+        self.view = view
         self.now = now
         self._changes: dict[tuple[str, str], Change] = {}
 
-    def state(self, decider: Decider[S, C, E], key: str) -> S:
-        """The stream's state, including what this work already decided on it."""
+    def state(self, decider: Decider[S, C, E], key: str, *, new: bool = False) -> S:
+        """The stream's state, including what this work already decided on it. `new`:
+        the caller has just made the key up (see `View`)."""
         change = self._changes.get((decider.category, key))
-        if change is not None:
-            state: S = change.state
-            return state
-        loaded = self.store.load(decider, key)
-        self._changes[(decider.category, key)] = Change(
-            decider, key, loaded.version, (), loaded.state
-        )
-        result: S = loaded.state
-        return result
+        if change is None:
+            loaded = self.view.get(decider, key, new=new)
+            change = Change(decider, key, loaded.version, (), loaded.state)
+            self._changes[(decider.category, key)] = change
+        state: S = change.state
+        return state
 
-    def decide(self, decider: Decider[S, C, E], key: str, command: C) -> list[E] | Rejection:
+    def decide(
+        self, decider: Decider[S, C, E], key: str, command: C, *, new: bool = False
+    ) -> list[E] | Rejection:
         """Decide `command` on the stream; on success its events are kept for saving."""
-        state = self.state(decider, key)
+        state = self.state(decider, key, new=new)
         outcome = decider.decide(state, command, self.now)
         if isinstance(outcome, Rejection) or not outcome:
             return outcome
@@ -82,9 +126,11 @@ class Work:
         )
         return outcome
 
-    def must(self, decider: Decider[S, C, E], key: str, command: C) -> list[E]:
+    def must(
+        self, decider: Decider[S, C, E], key: str, command: C, *, new: bool = False
+    ) -> list[E]:
         """Like `decide`, but a rejection aborts the whole work with `Rejected`."""
-        outcome = self.decide(decider, key, command)
+        outcome = self.decide(decider, key, command, new=new)
         if isinstance(outcome, Rejection):
             raise Rejected.of(outcome)
         return outcome
@@ -92,26 +138,3 @@ class Work:
     @property
     def changes(self) -> list[Change]:
         return [c for c in self._changes.values() if c.events]
-
-
-def run(store: Store, clock: Callable[[], datetime], body: Callable[[Work], T]) -> T:
-    """Run `body` in a fresh `Work` and save its changes atomically, retrying conflicts.
-
-    Raises whatever `body` raises (nothing is saved then), or `Conflict` after
-    `MAX_ATTEMPTS` lost races.
-    """
-    touched: list[Change] = []
-    for attempt in range(MAX_ATTEMPTS):
-        work = Work(store, clock())
-        result = body(work)
-        touched = work.changes
-        if not touched:
-            return result
-        try:
-            store.save(touched)
-        except IntegrityError:
-            store.forget(touched)
-            time.sleep(random.random() * min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))
-            continue
-        return result
-    raise Conflict(Code.COMMAND_FAILED, f"gave up after {MAX_ATTEMPTS} version conflicts")

@@ -21,7 +21,7 @@ _CHILD = textwrap.dedent(
     if url.startswith("postgresql://"):
         cls, name = chain.ChainedPostgresRecorder, "_fetch_ids_after_insert_events"
     else:
-        cls, name = chain.ChainedSQLiteRecorder, "_insert_events"
+        cls, name = chain.ChainedSQLiteRecorder, "_append"
     inserted = getattr(cls, name)
 
     def die_before_commit(self, *args, **kwargs):

@@ -17,12 +17,12 @@ class RacedStore(Store):
         super().__init__(url)
         self.rival, self.races = rival, races
 
-    def save(self, changes: Any) -> list[int]:
+    def save(self, changes: Any, snapshots: Any) -> list[int]:
         if self.races > 0:
             self.races -= 1
             rival = self.rival.accept("tester", "rival", "op")
             self.rival.end(rival.svtrid, 1000, "OK")  # moves the mailbox on
-        return super().save(changes)
+        return super().save(changes, snapshots)
 
 
 def _raced(db_url: str, races: int) -> tuple[Tidings, Tidings]:
@@ -31,7 +31,7 @@ def _raced(db_url: str, races: int) -> tuple[Tidings, Tidings]:
     ours = Tidings(db_url)
     ours.store.close()
     ours.store = RacedStore(db_url, rival, races)
-    ours.audit.store = ours.store
+    ours.audit.store = ours.committer.store = ours.store
     return ours, rival
 
 

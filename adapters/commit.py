@@ -1,0 +1,152 @@
+"""Group commit: commands from many threads saved together, one transaction a batch.
+
+A command is a body run on a `Work`. Its caller queues the body; if no other caller is
+leading, it leads: it runs every queued body (its own and those of the callers queued
+behind it), in arrival order, on one `View`, saves all their events in one transaction,
+fsynced once, and only then wakes each caller to return its answer. A lone caller runs
+its own body at once, with no hand-off to another thread; under load, one fsync serves
+many commands, so a server or a backend with many threads commits more commands per
+second than the disk can fsync.
+
+When another writer moved a stream meanwhile (another process), the save fails on a
+version, nothing is written, and the whole batch runs again on fresh states, a bounded
+number of times.
+"""
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from eventsourcing.persistence import IntegrityError
+from tidings.domain import Code
+
+from .store import Store
+from .work import Conflict, View, Work
+
+__all__ = ["MAX_ATTEMPTS", "MAX_BATCH", "GroupCommit"]
+
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 40
+# Bodies per transaction: bounds how long the callers at the front of a long queue wait.
+MAX_BATCH = 256
+# Backoff after a lost race: up to 1 ms, 2 ms, 4 ms ... capped at 200 ms, randomised so
+# the writers that collided do not collide again in lockstep.
+_BACKOFF_BASE, _BACKOFF_CAP = 0.001, 0.2
+
+_Outcome = tuple[Any, Exception | None]
+
+
+class _Call:
+    """One queued command. `wake` is held until the caller may go on: its command is
+    done, or it is to lead the next batch."""
+
+    __slots__ = ("body", "clock", "done", "error", "result", "wake")
+
+    def __init__(self, body: Callable[[Work], Any], clock: Callable[[], datetime]):
+        self.body = body
+        self.clock = clock
+        self.done = False
+        self.result: Any = None
+        self.error: Exception | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()
+
+
+class GroupCommit:
+    """Runs commands against one `Store`, batching the callers that arrive together.
+
+    At most one caller leads at a time: it saves batches until its own command is
+    done, then hands the lead to the oldest waiting caller, so no caller serves others
+    for longer than its own batch takes.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._queued: list[_Call] = []
+        self._mutex = threading.Lock()
+        self._leading = False
+        # Transactions saved and commands in them: shows how much grouping happened.
+        self.transactions = 0
+        self.commands = 0
+
+    def execute(self, clock: Callable[[], datetime], body: Callable[[Work], T]) -> T:
+        """Run `body` on current states and save what it decided, atomically.
+
+        Returns what `body` returns once its events are durable. Raises what `body`
+        raises (nothing of it is saved), `Conflict` after `MAX_ATTEMPTS` lost races, or
+        the database's error when the save fails (nothing of the batch is saved).
+        """
+        call = _Call(body, clock)
+        with self._mutex:
+            self._queued.append(call)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            call.wake.acquire()  # until done, or handed the lead
+        if not call.done:
+            self._lead(call)
+        if call.error is not None:
+            raise call.error
+        result: T = call.result
+        return result
+
+    def _lead(self, call: _Call) -> None:
+        """Save batches until `call` is done, then pass the lead on (or lay it down)."""
+        while not call.done:
+            with self._mutex:
+                batch = self._queued[:MAX_BATCH]
+                del self._queued[:MAX_BATCH]
+            self._run(batch, call)
+        with self._mutex:
+            if self._queued:
+                self._queued[0].wake.release()
+            else:
+                self._leading = False
+
+    def _run(self, batch: list[_Call], leader: _Call) -> None:
+        interrupted = RuntimeError("interrupted while saving: the command may not be saved")
+        outcomes: list[_Outcome] = [(None, interrupted)] * len(batch)
+        try:
+            outcomes = self._attempts(batch)
+        except Exception as failure:  # the database failed: every caller hears of it
+            outcomes = [(None, failure)] * len(batch)
+        finally:
+            for call, (result, error) in zip(batch, outcomes, strict=True):
+                call.result, call.error, call.done = result, error, True
+                if call is not leader:
+                    call.wake.release()
+
+    def _attempts(self, batch: list[_Call]) -> list[_Outcome]:
+        store = self.store
+        for attempt in range(MAX_ATTEMPTS):
+            store.refresh()
+            view = View(store, trust_new=attempt == 0)
+            outcomes = [_run_one(view, call) for call in batch]
+            try:
+                store.save(view.changes, view.snapshots)
+            except IntegrityError:
+                store.forget(view.touched())
+                time.sleep(random.random() * min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))
+                continue
+            view.keep()
+            if view.changes:
+                self.transactions += 1
+                self.commands += len(batch)
+            return outcomes
+        text = f"gave up after {MAX_ATTEMPTS} version conflicts"
+        return [(None, Conflict(Code.COMMAND_FAILED, text)) for _ in batch]
+
+
+def _run_one(view: View, call: _Call) -> _Outcome:
+    """One body on the batch's view; its changes join the batch only if it succeeds."""
+    work = Work(view, call.clock())
+    try:
+        result = call.body(work)
+    except Exception as error:
+        return None, error
+    view.absorb(work)
+    return result, None
