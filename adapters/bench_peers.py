@@ -8,11 +8,18 @@
 - raw sqlite3: one INSERT per commit at our durability, the limit for any design that
   commits each enqueue on its own.
 
+With several clients (threads), each peer is shared the way its README allows:
+persist-queue with `multithreading=True`; litequeue's one connection cannot hold two
+transactions at once, so its callers take turns on a lock; raw sqlite3 gets a
+connection per thread.
+
 Peers are the `bench` extra, never runtime dependencies: imported here only.
 """
 
+import itertools
 import json
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any, cast
 
@@ -39,26 +46,23 @@ class PersistQueueSubject:
     name = "persist-queue"
     drains = True
 
-    def __init__(self, directory: Path, durability: Durability):
+    def __init__(self, directory: Path, durability: Durability, clients: int = 1):
         from persistqueue import SQLiteAckQueue
 
-        self.durability = durability
-        self._queue = SQLiteAckQueue(str(directory))
-        # One connection serves put and get unless multithreading=True (not the default).
+        self.durability, self.clients = durability, clients
+        self._queue = SQLiteAckQueue(str(directory), multithreading=clients > 1)
+        # Every write goes through this connection (under persist-queue's own lock).
         self._connection = cast(sqlite3.Connection, self._queue._putter)
         if durability == "equal":
             _our_durability(self._connection)
-        self._next = 0
+        self._numbers = itertools.count()
 
-    def enqueue(self, count: int) -> None:
-        for n in range(self._next, self._next + count):
-            self._queue.put(notification_payload(n))
-        self._next += count
+    def put(self, client: int) -> None:
+        self._queue.put(notification_payload(next(self._numbers)))
 
-    def drain(self, count: int) -> None:
-        for _ in range(count):
-            item: dict[str, Any] = self._queue.get(block=False, raw=True)
-            self._queue.ack(id=item["pqid"])
+    def take(self, client: int) -> None:
+        item: dict[str, Any] = self._queue.get(block=False, raw=True)
+        self._queue.ack(id=item["pqid"])
 
     def durability_in_force(self) -> tuple[str, str]:
         return read_durability(sqlite_query(self._connection))
@@ -73,23 +77,24 @@ class LiteQueueSubject:
     name = "litequeue"
     drains = True
 
-    def __init__(self, path: Path, durability: Durability):
+    def __init__(self, path: Path, durability: Durability, clients: int = 1):
         from litequeue import LiteQueue
 
-        self.durability = durability
+        self.durability, self.clients = durability, clients
         self._queue = LiteQueue(str(path))
         self._connection: sqlite3.Connection = self._queue.conn
         if durability == "equal":
             _our_durability(self._connection)
-        self._next = 0
+        self._numbers = itertools.count()
+        self._turn = threading.Lock()
 
-    def enqueue(self, count: int) -> None:
-        for n in range(self._next, self._next + count):
-            self._queue.put(json.dumps(notification_payload(n)))
-        self._next += count
+    def put(self, client: int) -> None:
+        body = json.dumps(notification_payload(next(self._numbers)))
+        with self._turn:
+            self._queue.put(body)
 
-    def drain(self, count: int) -> None:
-        for _ in range(count):
+    def take(self, client: int) -> None:
+        with self._turn:
             message = self._queue.pop()
             self._queue.done(message.message_id)
 
@@ -107,26 +112,38 @@ class SqliteInserts:
     durability: Durability = "equal"
     drains = False
 
-    def __init__(self, path: Path):
-        # isolation_level=None: autocommit, so each INSERT commits (and fsyncs) by itself.
-        self._connection = sqlite3.connect(path, isolation_level=None)
-        _our_durability(self._connection)
-        self._connection.execute(
+    def __init__(self, path: Path, clients: int = 1):
+        self.clients = clients
+        self._path = path
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._connection().execute(
             "CREATE TABLE notification (id INTEGER PRIMARY KEY, body BLOB NOT NULL)"
         )
-        self._next = 0
+        self._numbers = itertools.count()
 
-    def enqueue(self, count: int) -> None:
-        for n in range(self._next, self._next + count):
-            body = json.dumps(notification_payload(n)).encode()
-            self._connection.execute("INSERT INTO notification (body) VALUES (?)", (body,))
-        self._next += count
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            # isolation_level=None: autocommit, so each INSERT commits (and fsyncs) alone.
+            connection = sqlite3.connect(
+                self._path, isolation_level=None, timeout=30, check_same_thread=False
+            )
+            _our_durability(connection)
+            self._local.connection = connection
+            self._opened.append(connection)
+        return connection
 
-    def drain(self, count: int) -> None:
+    def put(self, client: int) -> None:
+        body = json.dumps(notification_payload(next(self._numbers))).encode()
+        self._connection().execute("INSERT INTO notification (body) VALUES (?)", (body,))
+
+    def take(self, client: int) -> None:
         raise NotImplementedError("raw inserts are the enqueue limit only")
 
     def durability_in_force(self) -> tuple[str, str]:
-        return read_durability(sqlite_query(self._connection))
+        return read_durability(sqlite_query(self._connection()))
 
     def close(self) -> None:
-        self._connection.close()
+        for connection in self._opened:
+            connection.close()

@@ -6,32 +6,62 @@ next a busy one; instead every subject does a slice of its work in each round, i
 order that rotates, and its rate is its total operations over its total time.
 """
 
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from .bench_results import Durability, Result
 
-__all__ = ["QueueSubject", "measure_queues"]
+__all__ = ["QueueSubject", "measure_queues", "spread"]
 
 
 class QueueSubject(Protocol):
-    """A queue on its own fresh SQLite file."""
+    """A queue on its own fresh SQLite file, used by `clients` threads at once."""
 
     name: str
     durability: Durability
+    clients: int
     drains: bool  # False for raw inserts: there is nothing to poll
 
-    def enqueue(self, count: int) -> None:
-        """Queue `count` more notifications, each committed on its own."""
+    def put(self, client: int) -> None:
+        """Queue one more notification, committed before it returns."""
 
-    def drain(self, count: int) -> None:
-        """Take and acknowledge the `count` oldest notifications, one at a time."""
+    def take(self, client: int) -> None:
+        """Take and acknowledge the oldest notification (of this client's queue)."""
 
     def durability_in_force(self) -> tuple[str, str]:
         """(journal mode, synchronous) read back from the subject's connection."""
 
     def close(self) -> None: ...
+
+
+def spread(clients: int, count: int, one: Callable[[int], None]) -> None:
+    """`one(client)` `count` times in all, shared evenly by `clients` threads started
+    together; with one client, in this thread. An error in any thread is raised here."""
+    if clients == 1:
+        for _ in range(count):
+            one(0)
+        return
+    share, extra = divmod(count, clients)
+    start = threading.Barrier(clients)
+    failures: list[BaseException] = []
+
+    def client(number: int) -> None:
+        start.wait()
+        try:
+            for _ in range(share + (1 if number < extra else 0)):
+                one(number)
+        except BaseException as error:  # reported by the caller, not lost in a thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
 
 
 def _slices(size: int, rounds: int) -> list[int]:
@@ -57,11 +87,9 @@ def measure_queues(subjects: Sequence[QueueSubject], size: int, rounds: int) -> 
                 for subject in _rotated(subjects, number):
                     if phase == "poll+ack" and not subject.drains:
                         continue
+                    one = subject.put if phase == "enqueue" else subject.take
                     start = time.perf_counter()
-                    if phase == "enqueue":
-                        subject.enqueue(count)
-                    else:
-                        subject.drain(count)
+                    spread(subject.clients, count, one)
                     key = (id(subject), phase)
                     spent[key] = spent.get(key, 0.0) + time.perf_counter() - start
         results = []
@@ -81,6 +109,7 @@ def measure_queues(subjects: Sequence[QueueSubject], size: int, rounds: int) -> 
                         seconds=seconds,
                         journal_mode=journal,
                         synchronous=synchronous,
+                        clients=subject.clients,
                     )
                 )
         return results

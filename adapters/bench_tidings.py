@@ -1,13 +1,14 @@
 """tidings under `tidings bench`: enqueue, poll + ack, and poll on a long history.
 
 Everything goes through the library a backend embeds (`Tidings`), with its defaults:
-one transaction per command, fsynced before the call returns.
+every call returns once its command is fsynced; calls from several threads at once share
+transactions (group commit).
 """
 
+import itertools
 import statistics
 import time
 from pathlib import Path
-from typing import Any
 
 from tidings.domain import Code
 
@@ -21,43 +22,38 @@ LOGIN = "bench"
 
 
 def tidings_durability(tidings: Tidings) -> tuple[str, str]:
-    """Journal mode and `synchronous` on the store's own connection."""
-    with tidings.store.recorder.datastore.transaction(commit=False) as cursor:
-
-        def query(sql: str) -> Any:
-            cursor.execute(sql)
-            return cursor.fetchone()[0]
-
-        return read_durability(query)
+    """Journal mode and `synchronous` on the connection the store commits on."""
+    return read_durability(tidings.store.recorder.pragma)
 
 
 class TidingsQueue:
     """tidings on a fresh database: enqueue is accept + end (the notification is
-    queued), a drain cycle is poll + ack, each call a transaction of its own."""
+    queued), a drain cycle is poll + ack, each call a command of its own. Each client
+    has an account of its own (a registrar's clients each poll their own queue)."""
 
     name = "tidings"
     durability: Durability = "equal"
     drains = True
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, clients: int = 1):
+        self.clients = clients
         self._tidings = Tidings(str(path))
-        self._tidings.open_account(LOGIN, PASSWORD)
-        self._next = 0
+        self._logins = [f"{LOGIN}-{n}" for n in range(clients)]
+        for login in self._logins:
+            self._tidings.open_account(login, PASSWORD)
+        self._numbers = itertools.count()
 
-    def enqueue(self, count: int) -> None:
+    def put(self, client: int) -> None:
         tidings = self._tidings
-        for n in range(self._next, self._next + count):
-            pending = tidings.accept(LOGIN, f"bench-{n}", COMMAND)
-            tidings.end(pending.svtrid, 1000, RESULT_TEXT)
-        self._next += count
+        pending = tidings.accept(self._logins[client], f"bench-{next(self._numbers)}", COMMAND)
+        tidings.end(pending.svtrid, 1000, RESULT_TEXT)
 
-    def drain(self, count: int) -> None:
-        tidings = self._tidings
-        for _ in range(count):
-            answer = tidings.poll(LOGIN, svtrid=tidings.new_svtrid())
-            if answer.notification is None:
-                raise RuntimeError(f"poll found no notification: {answer.code} {answer.text}")
-            tidings.ack(LOGIN, str(answer.notification.id))
+    def take(self, client: int) -> None:
+        tidings, login = self._tidings, self._logins[client]
+        answer = tidings.poll(login, svtrid=tidings.new_svtrid())
+        if answer.notification is None:
+            raise RuntimeError(f"poll found no notification: {answer.code} {answer.text}")
+        tidings.ack(login, str(answer.notification.id))
 
     def durability_in_force(self) -> tuple[str, str]:
         return tidings_durability(self._tidings)

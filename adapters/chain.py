@@ -37,7 +37,7 @@ __all__ = [
 
 GENESIS = bytes(32)
 StreamRow = tuple[int, str, bytes]  # version, topic, state
-TailRow = tuple[UUID, int, int]  # stream, version, position
+TailRow = tuple[str, int, int]  # stream id in hex, version, position
 LogRow = tuple[int, bytes, int, str, bytes]  # position, stream id bytes, version, topic, state
 
 
@@ -182,6 +182,11 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             )
         return positions
 
+    def pragma(self, statement: str) -> Any:
+        """The first value a PRAGMA gives on the writer connection (while no command
+        runs: the connection is not locked here)."""
+        return self._writer_connection().execute(statement).fetchone()[0]
+
     def changed(self) -> bool:
         """Whether another connection committed since the last call (`data_version`)."""
         version: int = self._writer_connection().execute("PRAGMA data_version").fetchone()[0]
@@ -196,7 +201,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             "WHERE rowid > ? ORDER BY rowid",
             (after,),
         )
-        return [(UUID(hex=r[0]), r[1], r[2]) for r in rows]
+        return rows.fetchall()
 
     def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
         """One stream's events after `version`, oldest first.
@@ -367,7 +372,9 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             ).format(*self._events),
             (after,),
         )
-        return [(r["originator_id"], r["originator_version"], r["notification_id"]) for r in rows]
+        return [
+            (r["originator_id"].hex, r["originator_version"], r["notification_id"]) for r in rows
+        ]
 
     def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
         """One stream's events after `version`, oldest first."""

@@ -19,6 +19,7 @@ from uuid import UUID, uuid5
 from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper
 from eventsourcing.utils import Environment, EnvType
+from msgspec import Struct
 from tidings.domain import MAILBOX, Decider
 from tidings.domain.mailbox import MailboxState
 
@@ -50,6 +51,13 @@ def stream_id(category: str, key: str) -> UUID:
     """The stored id of a stream: stable, so any process finds the same stream.
     Cached: uuid5 costs more than the rest of a cached load."""
     return uuid5(_NAMESPACE, f"{category}/{key}")
+
+
+@functools.lru_cache(maxsize=65_536)
+def stream_hex(category: str, key: str) -> str:
+    """`stream_id` in hex, as SQLite stores it: the key of cached states, because a
+    `UUID` hashes in Python and a `str` in C."""
+    return stream_id(category, key).hex
 
 
 def _in_memory(url: str) -> bool:
@@ -134,8 +142,7 @@ def _construct(url: str) -> _Application:
 _CREATE_LOCK = 0x74696469_6E6773
 
 
-@dataclass(frozen=True, slots=True)
-class Loaded:
+class Loaded(Struct, frozen=True):
     """A stream's state, the version it is at (0: nothing stored yet) and the version of
     its newest snapshot (0: none)."""
 
@@ -144,15 +151,13 @@ class Loaded:
     snapshot_version: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(Struct, frozen=True):
     """Events to append to one stream, expected to be at `version` before them."""
 
     decider: Decider[Any, Any, Any]
     key: str
     version: int
     events: Sequence[Any]
-    state: Any  # the state after the events, kept in the cache once saved
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +207,7 @@ class Store:
         snapshots_recorder: Any = self._app.snapshots.recorder
         self.recorder.snapshots_table = snapshots_recorder.events_table_name
         self._snapshot_every = snapshot_every
-        self._cache: OrderedDict[UUID, Loaded] = OrderedDict()
+        self._cache: OrderedDict[str, Loaded] = OrderedDict()
         self._cache_size = cache_size
         # The log position up to which the cache has seen every change.
         self._seen = self.recorder.max_notification_id() or 0
@@ -219,16 +224,17 @@ class Store:
         self._app.close()
 
     # --- states ---------------------------------------------------------------------
-    def cached(self, sid: UUID) -> Loaded | None:
-        loaded = self._cache.get(sid)
+    def cached(self, key: str) -> Loaded | None:
+        """The cached state of the stream `stream_hex` names, if any."""
+        loaded = self._cache.get(key)
         if loaded is not None:
-            self._cache.move_to_end(sid)
+            self._cache.move_to_end(key)
         return loaded
 
-    def load(self, decider: Decider[Any, Any, Any], sid: UUID) -> Loaded:
+    def load(self, decider: Decider[Any, Any, Any], key: str) -> Loaded:
         """A stream's state from the database (snapshot plus newer events), cached."""
-        loaded = self.load_cold(decider, sid)
-        self.remember(sid, loaded)
+        loaded = self.load_cold(decider, stream_id(decider.category, key))
+        self.remember(stream_hex(decider.category, key), loaded)
         return loaded
 
     def load_cold(self, decider: Decider[Any, Any, Any], sid: UUID) -> Loaded:
@@ -252,25 +258,25 @@ class Store:
         version, topic, state = newest
         return Loaded(decode_event(topic, state).state, version, version)
 
-    def remember(self, sid: UUID, loaded: Loaded) -> None:
-        self._cache[sid] = loaded
-        self._cache.move_to_end(sid)
-        while len(self._cache) > self._cache_size:
+    def remember(self, key: str, loaded: Loaded) -> None:
+        self._cache[key] = loaded
+        self._cache.move_to_end(key)
+        if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    def forget(self, sids: Iterable[UUID]) -> None:
+    def forget(self, keys: Iterable[str]) -> None:
         """Drop cached states, e.g. after a version conflict showed them stale."""
-        for sid in sids:
-            self._cache.pop(sid, None)
+        for key in keys:
+            self._cache.pop(key, None)
 
     def refresh(self) -> None:
         """Drop the cached states that other writers have moved on since the last look."""
         if not self.recorder.changed():
             return
-        for sid, version, position in self.recorder.tail(self._seen):
-            cached = self._cache.get(sid)
+        for key, version, position in self.recorder.tail(self._seen):
+            cached = self._cache.get(key)
             if cached is not None and cached.version < version:
-                del self._cache[sid]
+                del self._cache[key]
             self._seen = max(self._seen, position)
 
     # --- saving ---------------------------------------------------------------------

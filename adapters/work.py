@@ -9,13 +9,12 @@ transaction.
 
 from datetime import datetime
 from typing import Any, TypeVar
-from uuid import UUID
 
 from tidings.domain import MAILBOX, Code, Decider, Rejection
 from tidings.domain.mailbox import MailboxSnapshotted
 
 from .codec import Envelope
-from .store import Change, Loaded, Store, stream_id
+from .store import Change, Loaded, Store, stream_hex, stream_id
 
 __all__ = ["Conflict", "Rejected", "View", "Work"]
 
@@ -41,6 +40,9 @@ class Conflict(Rejected):
     """Other writers kept changing the same streams; nothing was written. Try again."""
 
 
+Name = tuple[str, str]  # (category, key)
+
+
 class View:
     """The states of streams as one batch of works leaves them, before it is saved.
 
@@ -52,62 +54,66 @@ class View:
     def __init__(self, store: Store, *, trust_new: bool):
         self.store = store
         self.trust_new = trust_new
-        self._states: dict[UUID, Loaded] = {}
+        self._states: dict[Name, Loaded] = {}
         self.changes: list[Change] = []
         self.snapshots: list[Envelope] = []
 
     def get(self, decider: Decider[Any, Any, Any], key: str, *, new: bool) -> Loaded:
-        sid = stream_id(decider.category, key)
-        loaded = self._states.get(sid)
+        name = (decider.category, key)
+        loaded = self._states.get(name)
         if loaded is None:
-            loaded = self.store.cached(sid)
+            loaded = self.store.cached(stream_hex(*name))
             if loaded is None:
                 if new and self.trust_new:
                     loaded = Loaded(decider.initial, 0)
                 else:
-                    loaded = self.store.load(decider, sid)
-            self._states[sid] = loaded
+                    loaded = self.store.load(decider, key)
+            self._states[name] = loaded
         return loaded
 
     def absorb(self, work: "Work") -> None:
         """Keep a finished work's changes: later works see them, the save writes them."""
-        for change in work.changes:
-            sid = stream_id(change.decider.category, change.key)
-            version = change.version + len(change.events)
-            loaded = Loaded(change.state, version, self._states[sid].snapshot_version)
-            if change.decider is MAILBOX and self.store.snapshot_due(loaded, version):
-                snapshot = MailboxSnapshotted(state=change.state, at=change.events[-1].at)
-                self.snapshots.append(Envelope(sid, version, snapshot))
-                loaded = Loaded(change.state, version, version)
-            self._states[sid] = loaded
-            self.changes.append(change)
+        for name, (decider, events) in work.decided.items():
+            before = self._states[name]
+            state = work.states[name]
+            version = before.version + len(events)
+            loaded = Loaded(state, version, before.snapshot_version)
+            if decider is MAILBOX and self.store.snapshot_due(loaded, version):
+                snapshot = MailboxSnapshotted(state=state, at=events[-1].at)
+                self.snapshots.append(Envelope(stream_id(*name), version, snapshot))
+                loaded = Loaded(state, version, version)
+            self._states[name] = loaded
+            self.changes.append(Change(decider, name[1], before.version, events))
 
-    def touched(self) -> list[UUID]:
-        return list(self._states)
+    def touched(self) -> list[str]:
+        return [stream_hex(*name) for name in self._states]
 
     def keep(self) -> None:
         """Once saved: the batch's states become the cached ones."""
-        for sid, loaded in self._states.items():
-            self.store.remember(sid, loaded)
+        remember = self.store.remember
+        for name, loaded in self._states.items():
+            remember(stream_hex(*name), loaded)
 
 
 class Work:
     """The streams one command reads and changes, with the events decided so far."""
 
+    __slots__ = ("decided", "now", "states", "view")
+
     def __init__(self, view: View, now: datetime):
         self.view = view
         self.now = now
-        self._changes: dict[tuple[str, str], Change] = {}
+        self.states: dict[Name, Any] = {}  # as this work leaves them
+        self.decided: dict[Name, tuple[Decider[Any, Any, Any], list[Any]]] = {}
 
     def state(self, decider: Decider[S, C, E], key: str, *, new: bool = False) -> S:
         """The stream's state, including what this work already decided on it. `new`:
         the caller has just made the key up (see `View`)."""
-        change = self._changes.get((decider.category, key))
-        if change is None:
-            loaded = self.view.get(decider, key, new=new)
-            change = Change(decider, key, loaded.version, (), loaded.state)
-            self._changes[(decider.category, key)] = change
-        state: S = change.state
+        name = (decider.category, key)
+        try:
+            state: S = self.states[name]
+        except KeyError:
+            state = self.states[name] = self.view.get(decider, key, new=new).state
         return state
 
     def decide(
@@ -120,10 +126,12 @@ class Work:
             return outcome
         for event in outcome:
             state = decider.evolve(state, event)
-        before = self._changes[(decider.category, key)]
-        self._changes[(decider.category, key)] = Change(
-            decider, key, before.version, (*before.events, *outcome), state
-        )
+        name = (decider.category, key)
+        self.states[name] = state
+        if name in self.decided:
+            self.decided[name][1].extend(outcome)
+        else:
+            self.decided[name] = (decider, list(outcome))
         return outcome
 
     def must(
@@ -134,7 +142,3 @@ class Work:
         if isinstance(outcome, Rejection):
             raise Rejected.of(outcome)
         return outcome
-
-    @property
-    def changes(self) -> list[Change]:
-        return [c for c in self._changes.values() if c.events]

@@ -42,6 +42,10 @@ __all__ = ["bench_command"]
 # The library's default: what a backend embedding `Tidings()` gets.
 # (operations per throughput scenario, rounds, events of mailbox history, cold polls)
 _QUICK = (200, 2, 100_000, 10)
+# Threads calling each subject at once: one, and as many as a busy server has requests
+# in flight. With many, tidings saves the commands that arrive together in one
+# transaction; the peers commit each call on its own.
+CLIENTS = (1, 16)
 _FULL = (2_000, 5, 1_000_000, 30)
 
 _err = Console(stderr=True)
@@ -68,11 +72,14 @@ def _measure(
 ) -> tuple[list[Result], int, int, float]:
     """Every scenario; returns the results, the log size, the history's actual size and
     the time spent writing it."""
-    subjects: list[QueueSubject] = [TidingsQueue(directory / "tidings.db")]
-    for durability in ("default", "equal"):
-        subjects.append(PersistQueueSubject(directory / f"persist-queue-{durability}", durability))
-        subjects.append(LiteQueueSubject(directory / f"litequeue-{durability}.db", durability))
-    subjects.append(SqliteInserts(directory / "sqlite3.db"))
+    subjects: list[QueueSubject] = []
+    for n in CLIENTS:
+        subjects.append(TidingsQueue(directory / f"tidings-{n}.db", n))
+        for durability in ("default", "equal"):
+            peer = f"{durability}-{n}"
+            subjects.append(PersistQueueSubject(directory / f"persist-queue-{peer}", durability, n))
+            subjects.append(LiteQueueSubject(directory / f"litequeue-{peer}.db", durability, n))
+        subjects.append(SqliteInserts(directory / f"sqlite3-{n}.db", n))
     with _err.status(f"enqueue and poll + ack: {len(subjects)} subjects, {rounds} rounds"):
         results = measure_queues(subjects, size, rounds)
     with _err.status(f"writing a mailbox history of {history_events:,} events"):
@@ -98,7 +105,11 @@ def _ratio(result: Result, results: list[Result]) -> str:
         return f"{empty[0].ops_per_s / result.ops_per_s:.2f}x empty" if empty else ""
     if result.subject == "tidings":
         return ""
-    ours = [r for r in results if r.scenario == result.scenario and r.subject == "tidings"]
+    ours = [
+        r
+        for r in results
+        if r.scenario == result.scenario and r.subject == "tidings" and r.clients == result.clients
+    ]
     return f"{ours[0].ops_per_s / result.ops_per_s:.2f}x" if ours else ""
 
 
@@ -117,6 +128,7 @@ def _table(results: list[Result]) -> Table:
     table = Table(title="tidings bench: ops/s (poll rows: 1 / median latency)", box=box.SIMPLE)
     table.add_column("scenario")
     table.add_column("subject")
+    table.add_column("clients", justify="right")
     table.add_column("durability")
     table.add_column("ops/s", justify="right")
     table.add_column("tidings ÷ it", justify="right")
@@ -128,6 +140,7 @@ def _table(results: list[Result]) -> Table:
         table.add_row(
             r.scenario,
             _subject(r),
+            str(r.clients),
             durability,
             f"{r.ops_per_s:,.0f}",
             _ratio(r, results),
@@ -193,7 +206,7 @@ def bench_command(
         load_average=load,
         versions=_versions(),
     )
-    found = targets(results)
+    found = targets(results, CLIENTS)
     console = Console()
     if not console.is_terminal:
         console = Console(width=120)  # a file or CI log: keep each row on one line
