@@ -194,12 +194,12 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self._data_version = version
         return changed
 
-    def tail(self, after: int) -> list[TailRow]:
-        """(stream, version, position) of every log entry after position `after`."""
+    def tail(self, after: int, limit: int) -> list[TailRow]:
+        """(stream, version, position) of the first `limit` log entries after `after`."""
         rows = self._writer_connection().execute(
             f"SELECT originator_id, originator_version, rowid FROM {self.events_table_name} "
-            "WHERE rowid > ? ORDER BY rowid",
-            (after,),
+            "WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (after, limit),
         )
         return rows.fetchall()
 
@@ -363,14 +363,14 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         """PostgreSQL has no cheap change counter: `tail` is always read."""
         return True
 
-    def tail(self, after: int) -> list[TailRow]:
-        """(stream, version, position) of every log entry after position `after`."""
+    def tail(self, after: int, limit: int) -> list[TailRow]:
+        """(stream, version, position) of the first `limit` log entries after `after`."""
         rows = self._select(
             SQL(
                 "SELECT originator_id, originator_version, notification_id FROM {}.{} "
-                "WHERE notification_id > %s ORDER BY notification_id"
+                "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
             ).format(*self._events),
-            (after,),
+            (after, limit),
         )
         return [
             (r["originator_id"].hex, r["originator_version"], r["notification_id"]) for r in rows

@@ -273,7 +273,14 @@ class Store:
         """Drop the cached states that other writers have moved on since the last look."""
         if not self.recorder.changed():
             return
-        for key, version, position in self.recorder.tail(self._seen):
+        limit = self._cache_size
+        rows = self.recorder.tail(self._seen, limit + 1)
+        if len(rows) > limit:
+            # More news than the cache holds: forgetting it all is cheaper than reading on.
+            self._cache.clear()
+            self._seen = self.recorder.max_notification_id() or 0
+            return
+        for key, version, position in rows:
             cached = self._cache.get(key)
             if cached is not None and cached.version < version:
                 del self._cache[key]

@@ -55,6 +55,7 @@ class View:
         self.store = store
         self.trust_new = trust_new
         self._states: dict[Name, Loaded] = {}
+        self._assumed: set[Name] = set()  # taken as new, not looked up
         self.changes: list[Change] = []
         self.snapshots: list[Envelope] = []
 
@@ -66,6 +67,7 @@ class View:
             if loaded is None:
                 if new and self.trust_new:
                     loaded = Loaded(decider.initial, 0)
+                    self._assumed.add(name)
                 else:
                     loaded = self.store.load(decider, key)
             self._states[name] = loaded
@@ -83,16 +85,19 @@ class View:
                 self.snapshots.append(Envelope(stream_id(*name), version, snapshot))
                 loaded = Loaded(state, version, version)
             self._states[name] = loaded
+            self._assumed.discard(name)  # saving its version 1 proves it new
             self.changes.append(Change(decider, name[1], before.version, events))
 
     def touched(self) -> list[str]:
         return [stream_hex(*name) for name in self._states]
 
     def keep(self) -> None:
-        """Once saved: the batch's states become the cached ones."""
+        """Once saved: the batch's states become the cached ones, except streams taken
+        as new that nothing was saved to (they were never checked)."""
         remember = self.store.remember
         for name, loaded in self._states.items():
-            remember(stream_hex(*name), loaded)
+            if name not in self._assumed:
+                remember(stream_hex(*name), loaded)
 
 
 class Work:
