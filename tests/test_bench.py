@@ -51,6 +51,13 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
     for r in results:
         assert r["ops_per_s"] > 0, r
         assert r["ops"] > 0, r
+    # The queue scenarios run with one client and with 16 threads at once (JSON omits 1).
+    queues = ("enqueue", "poll+ack")
+    assert {
+        (r["scenario"], r["subject"], r["durability"], r.get("clients", 1))
+        for r in results
+        if r["scenario"] in queues
+    } == {(*row, n) for row in EXPECTED if row[0] in queues for n in (1, 16)}
     # What each subject had in force, read back from its own connection.
     synchronous = {
         (r["subject"], r["durability"]): r["synchronous"] for r in results if "synchronous" in r
