@@ -92,7 +92,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._readers = threading.local()
+        self._reader_connection: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
@@ -120,13 +121,12 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         return self._writer
 
     def close_connections(self) -> None:
-        """Close the writer and the per-thread read connections (when the store closes)."""
+        """Close the writer and reader connections (when the store closes)."""
         with self._opened_lock:
             for connection in self._opened:
                 connection.close()
             self._opened.clear()
-        self._readers = threading.local()
-        self._writer = None
+        self._reader_connection = self._writer = None
 
     def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
         """Append `events` (and the mailbox `snapshots` taken with them) in one
@@ -206,39 +206,32 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
         """One stream's events after `version`, oldest first.
 
-        A plain autocommit connection per thread answers this in one statement: the
-        pool's BEGIN/SELECT/ROLLBACK and row objects cost ten times the query, and this
-        read runs before every command. WAL lets it read beside the writer.
+        On one plain autocommit connection, in one statement: the pool's
+        BEGIN/SELECT/ROLLBACK and row objects cost ten times the query. WAL lets it read
+        beside the writer.
         """
-        return (
-            self._reader()
-            .execute(
-                f"SELECT originator_version, topic, state FROM {self.events_table_name} "
-                "WHERE originator_id = ? AND originator_version > ? ORDER BY originator_version",
-                (stream.hex, version),
-            )
-            .fetchall()
+        return self._read(
+            f"SELECT originator_version, topic, state FROM {self.events_table_name} "
+            "WHERE originator_id = ? AND originator_version > ? ORDER BY originator_version",
+            (stream.hex, version),
         )
 
     def select_snapshot(self, stream: UUID) -> StreamRow | None:
         """The newest snapshot of a stream, read like `select_after`."""
-        row: StreamRow | None = (
-            self._reader()
-            .execute(
-                f"SELECT originator_version, topic, state FROM {self.snapshots_table} "
-                "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1",
-                (stream.hex,),
-            )
-            .fetchone()
+        rows = self._read(
+            f"SELECT originator_version, topic, state FROM {self.snapshots_table} "
+            "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1",
+            (stream.hex,),
         )
-        return row
+        return rows[0] if rows else None
 
-    def _reader(self) -> sqlite3.Connection:
-        """This thread's read connection."""
-        reader: sqlite3.Connection | None = getattr(self._readers, "connection", None)
-        if reader is None:
-            reader = self._readers.connection = self._connect()
-        return reader
+    def _read(self, query: str, params: tuple[Any, ...]) -> list[StreamRow]:
+        """Rows of a query on the read connection, shared by every thread in turn (reads
+        are short; a connection per thread would grow with a thread-per-request server)."""
+        with self._read_lock:
+            if self._reader_connection is None:
+                self._reader_connection = self._connect()
+            return self._reader_connection.execute(query, params).fetchall()
 
     def select_positions(self, stream: UUID) -> dict[int, int]:
         """Log position of each version of one stream."""

@@ -37,7 +37,7 @@ MAX_BATCH = 256
 # the writers that collided do not collide again in lockstep.
 _BACKOFF_BASE, _BACKOFF_CAP = 0.001, 0.2
 
-_Outcome = tuple[Any, Exception | None]
+_Outcome = tuple[Any, BaseException | None]
 
 
 class _Call:
@@ -51,7 +51,7 @@ class _Call:
         self.clock = clock
         self.done = False
         self.result: Any = None
-        self.error: Exception | None = None
+        self.error: BaseException | None = None
         self.wake = threading.Lock()
         self.wake.acquire()
 
@@ -69,7 +69,8 @@ class GroupCommit:
         self._queued: list[_Call] = []
         self._mutex = threading.Lock()
         self._leading = False
-        # Transactions saved and commands in them: shows how much grouping happened.
+        # Transactions saved and the commands run in them (refused ones included): shows
+        # how much grouping happened.
         self.transactions = 0
         self.commands = 0
 
@@ -95,17 +96,20 @@ class GroupCommit:
         return result
 
     def _lead(self, call: _Call) -> None:
-        """Save batches until `call` is done, then pass the lead on (or lay it down)."""
-        while not call.done:
+        """Save batches until `call` is done, then pass the lead on (or lay it down),
+        even when this thread is interrupted: a lost lead would stall every caller."""
+        try:
+            while not call.done:
+                with self._mutex:
+                    batch = self._queued[:MAX_BATCH]
+                    del self._queued[:MAX_BATCH]
+                self._run(batch, call)
+        finally:
             with self._mutex:
-                batch = self._queued[:MAX_BATCH]
-                del self._queued[:MAX_BATCH]
-            self._run(batch, call)
-        with self._mutex:
-            if self._queued:
-                self._queued[0].wake.release()
-            else:
-                self._leading = False
+                if self._queued:
+                    self._queued[0].wake.release()
+                else:
+                    self._leading = False
 
     def _run(self, batch: list[_Call], leader: _Call) -> None:
         interrupted = RuntimeError("interrupted while saving: the command may not be saved")
@@ -146,7 +150,7 @@ def _run_one(view: View, call: _Call) -> _Outcome:
     work = Work(view, call.clock())
     try:
         result = call.body(work)
-    except Exception as error:
+    except BaseException as error:  # even SystemExit: raised in its caller's thread, not here
         return None, error
     view.absorb(work)
     return result, None

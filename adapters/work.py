@@ -62,6 +62,10 @@ class View:
     def get(self, decider: Decider[Any, Any, Any], key: str, *, new: bool) -> Loaded:
         name = (decider.category, key)
         loaded = self._states.get(name)
+        if loaded is not None and not new and name in self._assumed:
+            # Taken as new by a work that saved nothing to it: never checked, look it up.
+            self._assumed.discard(name)
+            loaded = None
         if loaded is None:
             loaded = self.store.cached(stream_hex(*name))
             if loaded is None:

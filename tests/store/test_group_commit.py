@@ -1,0 +1,535 @@
+"""Group commit and the trusted state cache, seen from outside.
+
+Callers that arrive together are saved in one transaction, yet each hears only of its
+own command; states cached between batches stay fresh when another instance writes; a
+svTRID trusted to be new is drawn again when it was not; mailbox snapshots are spaced by
+the backlog; a database error reaches the whole batch and writes nothing.
+
+To make a batch deterministic, a `HeldLeader` leads a batch of its own, a body that only
+waits until it is released, once the callers under test have queued up behind it: they are
+then all run by the next leader, in the order they queued, and saved together.
+"""
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from functools import partial
+from typing import Any, Generic, TypeVar, cast
+
+import eventsourcing.persistence
+import psycopg
+import pytest
+from psycopg.sql import SQL, Identifier
+from tidings.adapters.codec import Envelope
+from tidings.adapters.integrity import verify
+from tidings.adapters.library import Rejected, Tidings
+from tidings.adapters.store import Change, is_postgres, stream_id
+from tidings.adapters.work import Work
+from tidings.domain import MAILBOX, OPERATION, Code, Notification
+from tidings.domain.mailbox import NotificationQueued
+from tidings.domain.operation import EndOperation
+
+T = TypeVar("T")
+
+DEADLINE = 60.0  # seconds: only reached when something is stuck
+
+
+def wait_until(predicate: Callable[[], bool], what: str) -> None:
+    """Return once `predicate` holds; fail after `DEADLINE` seconds."""
+    deadline = time.monotonic() + DEADLINE
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting until {what}")
+        time.sleep(0.001)
+
+
+class Caller(threading.Thread, Generic[T]):
+    """A thread making one call; keeps what it returned or raised."""
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        super().__init__(daemon=True)
+        self._call = call
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self._call()
+        except BaseException as error:  # handed to the test
+            self.error = error
+
+    def value(self) -> T:
+        """What the call returned; re-raises what it raised."""
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+def queued(t: Tidings, callers: int) -> Callable[[], bool]:
+    """Whether at least `callers` callers wait in the queue (the batch running excluded)."""
+    return lambda: len(t.committer._queued) >= callers
+
+
+def finish(*callers: threading.Thread) -> None:
+    for caller in callers:
+        caller.join(DEADLINE)
+        assert not caller.is_alive(), f"{caller} is stuck"
+
+
+class HeldLeader:
+    """A caller that leads a batch of its own, a body that waits until `release`: the
+    callers that queue meanwhile are then run together by the next leader."""
+
+    def __init__(self, t: Tidings) -> None:
+        running, self._released = threading.Event(), threading.Event()
+
+        def hold(work: Work) -> None:
+            running.set()
+            assert self._released.wait(DEADLINE), "the held leader was never released"
+
+        self.caller = Caller(partial(t.committer.execute, t.clock, hold))
+        self.caller.start()
+        assert running.wait(DEADLINE), "the held leader never ran"
+        assert t.committer._queued == []  # its batch was taken: nobody else in it
+
+    def release(self) -> None:
+        self._released.set()
+        finish(self.caller)
+        assert self.caller.error is None, self.caller.error
+
+
+def queue_up(t: Tidings, calls: Sequence[Callable[[], T]]) -> list[Caller[T]]:
+    """Start one caller per call, each once the one before it is queued (behind a held
+    leader): they queue, and so run, in the order given."""
+    callers = []
+    for n, call in enumerate(calls, start=1):
+        caller = Caller(call)
+        caller.start()
+        wait_until(queued(t, n), f"caller {n} queues")
+        callers.append(caller)
+    return callers
+
+
+# --- 1. grouping --------------------------------------------------------------------
+
+
+def test_concurrent_callers_share_transactions(db_url: str) -> None:
+    threads, rounds = 8, 25
+    logins = [f"account{i}" for i in range(threads)]
+    with Tidings(db_url) as t:
+        for login in logins:
+            t.open_account(login, "pw")
+        transactions, commands = t.committer.transactions, t.committer.commands
+
+        def client(login: str) -> list[Notification]:
+            ended = []
+            for i in range(rounds):
+                svtrid = t.accept(login, f"{login}-{i}", "op").svtrid
+                ended.append(t.end(svtrid, 1000, "OK"))
+            return ended
+
+        # when: every client's first command arrives while a leader is busy
+        held = HeldLeader(t)
+        clients = [Caller(partial(client, login)) for login in logins]
+        for caller in clients:
+            caller.start()
+        wait_until(queued(t, threads), "every client queues")
+        held.release()
+        finish(*clients)
+
+        # then: each client's notifications, in the order it ended them, ids 1..25
+        for login, caller in zip(logins, clients, strict=True):
+            ended = caller.value()
+            assert [n.id for n in ended] == list(range(1, rounds + 1))
+            assert [n.outcome.cltrid for n in ended] == [f"{login}-{i}" for i in range(rounds)]
+        # and: saved exactly once each, as a fresh process reads them
+        with Tidings(db_url) as cold:
+            for login, caller in zip(logins, clients, strict=True):
+                events = [e.event for e in cold.store.stream(MAILBOX, login)]
+                assert all(isinstance(e, NotificationQueued) for e in events)
+                stored = [(e.notification.id, e.notification.outcome.cltrid) for e in events]
+                assert stored == [(n.id, n.outcome.cltrid) for n in caller.value()]
+                assert cold.mailbox(login).queue == tuple(caller.value())
+        # and: the clients' first commands, held up together, were saved in one transaction
+        saved = t.committer.commands - commands
+        assert saved == threads * rounds * 2
+        assert t.committer.transactions - transactions <= saved - (threads - 1)
+
+
+# --- 2. isolation inside a batch ----------------------------------------------------
+
+
+def test_a_rejected_or_crashing_command_leaves_the_rest_of_its_batch_saved(db_url: str) -> None:
+    with Tidings(db_url) as t:
+        t.open_account("tester", "pw")
+        first, crashed, second = (t.accept("tester", c, "op").svtrid for c in ("1", "x", "2"))
+        before, transactions = t.store.max_position(), t.committer.transactions
+
+        def crash(work: Work) -> None:
+            work.must(OPERATION, crashed, EndOperation(code=1000, result="OK"))
+            raise RuntimeError("a bug in a command body")
+
+        # when: four commands run in one batch, the middle two failing
+        held = HeldLeader(t)
+        ends = queue_up(
+            t,
+            [
+                partial(t.end, first, 1000, "OK"),
+                partial(t.end, "no-such-svtrid", 1000, "OK"),
+                partial(t.committer.execute, t.clock, crash),
+                partial(t.end, second, 1000, "OK"),
+            ],
+        )
+        held.release()
+        finish(*ends)
+        ended_first, unknown, crashing, ended_second = ends
+
+        # then: each failing caller got its own exception
+        assert isinstance(unknown.error, Rejected)
+        assert unknown.error.code == Code.OBJECT_NOT_FOUND
+        assert type(crashing.error) is RuntimeError
+        assert str(crashing.error) == "a bug in a command body"
+        # and: the two real ends were saved, in one transaction, one after the other
+        assert (ended_first.value().id, ended_second.value().id) == (1, 2)
+        assert t.committer.transactions == transactions + 1
+        written = list(t.log(before + 1))  # 2 x (operation ended, notification queued)
+        assert [entry.position for entry in written] == list(range(before + 1, before + 5))
+        assert {entry.stream for entry in written} == {
+            stream_id(OPERATION.category, first),
+            stream_id(OPERATION.category, second),
+            stream_id(MAILBOX.category, "tester"),
+        }
+        # and: nothing of the crashed body, in the cache or in the database
+        with Tidings(db_url) as cold:
+            for instance in (t, cold):
+                operation = instance.operation(crashed)
+                assert operation is not None and operation.ended is None
+                queue = instance.mailbox("tester").queue
+                assert [(n.id, n.outcome.cltrid) for n in queue] == [(1, "1"), (2, "2")]
+
+
+# --- 3. freshness across instances ---------------------------------------------------
+
+
+def test_an_instance_sees_what_another_wrote_to_a_state_it_cached(db_url: str) -> None:
+    with Tidings(db_url) as a, Tidings(db_url) as b:
+        a.open_account("tester", "pw")
+        # given: B has the empty mailbox cached
+        assert b.poll("tester", svtrid="b-1").code == Code.QUEUE_EMPTY
+
+        # when: A queues a notification
+        theirs = a.end(a.accept("tester", "from-a", "op").svtrid, 1000, "OK")
+        # then: B's next poll returns it
+        answer = b.poll("tester", svtrid="b-2")
+        assert answer.code == Code.OK and answer.count == 1
+        assert answer.notification is not None
+        assert (answer.notification.id, answer.notification.outcome.cltrid) == (1, "from-a")
+
+        # when: B acks it (A has the one-notification mailbox cached)
+        assert b.ack("tester", str(theirs.id)).code == Code.ACKED
+        # then: A sees the queue empty
+        assert a.poll("tester", svtrid="a-1").code == Code.QUEUE_EMPTY
+        assert a.mailbox("tester").last_acked == 1
+
+
+def test_a_write_between_cache_fill_and_command_is_not_lost(db_url: str) -> None:
+    with Tidings(db_url) as a, Tidings(db_url) as b:
+        a.open_account("tester", "pw")
+        mine = b.accept("tester", "from-b", "op").svtrid
+        # given: B has the empty mailbox cached
+        assert b.poll("tester", svtrid="b-1").code == Code.QUEUE_EMPTY
+
+        # when: A queues a notification, then B ends its operation
+        theirs = a.end(a.accept("tester", "from-a", "op").svtrid, 1000, "OK")
+        ours = b.end(mine, 1000, "OK")
+
+        # then: both are queued, B's after A's
+        assert (theirs.id, ours.id) == (1, 2)
+        for instance in (a, b):
+            queue = instance.mailbox("tester").queue
+            assert [(n.id, n.outcome.cltrid) for n in queue] == [(1, "from-a"), (2, "from-b")]
+
+
+def test_a_write_after_the_refresh_is_caught_by_the_save(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Tidings(db_url) as a, Tidings(db_url) as b:
+        a.open_account("tester", "pw")
+        mine = b.accept("tester", "from-b", "op").svtrid
+        assert b.poll("tester", svtrid="b-1").code == Code.QUEUE_EMPTY  # cached: empty
+        transactions = b.committer.transactions
+        # given: A writes once B has refreshed its cache, before B decides and saves
+        refresh = b.store.refresh
+        raced: list[Notification] = []
+
+        def refresh_then_race() -> None:
+            refresh()
+            if not raced:
+                raced.append(a.end(a.accept("tester", "from-a", "op").svtrid, 1000, "OK"))
+
+        monkeypatch.setattr(b.store, "refresh", refresh_then_race)
+
+        # when
+        ours = b.end(mine, 1000, "OK")
+
+        # then: B decided on the stale mailbox, lost the save, decided again on fresh state
+        assert (raced[0].id, ours.id) == (1, 2)
+        assert b.committer.transactions == transactions + 1
+        with Tidings(db_url) as cold:
+            queue = cold.mailbox("tester").queue
+            assert [(n.id, n.outcome.cltrid) for n in queue] == [(1, "from-a"), (2, "from-b")]
+
+
+# --- 4. a trusted new svTRID that exists -------------------------------------------
+
+
+class FixedSvtrids(Tidings):
+    """Draws the given svTRIDs first, then fresh ones; remembers every draw."""
+
+    def __init__(self, db: str, *svtrids: str) -> None:
+        super().__init__(db)
+        self._fixed = list(svtrids)
+        self.drawn: list[str] = []
+
+    def new_svtrid(self) -> str:
+        svtrid = self._fixed.pop(0) if self._fixed else super().new_svtrid()
+        self.drawn.append(svtrid)
+        return svtrid
+
+
+def test_a_trusted_new_svtrid_that_exists_is_drawn_again(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = "1700000000.1.1"
+    a = FixedSvtrids(db_url, taken)
+    with a:
+        a.open_account("tester", "pw")
+        assert a.accept("tester", "first", "op").svtrid == taken
+    # given: a fresh instance (nothing cached) that draws the taken svTRID, twice
+    b = FixedSvtrids(db_url, taken, taken)
+    with b:
+        before = b.store.max_position()
+        save = b.store.save
+        saves: list[str] = []
+
+        def spied_save(changes: Sequence[Change], snapshots: Sequence[Envelope]) -> list[int]:
+            try:
+                positions = save(changes, snapshots)
+            except eventsourcing.persistence.IntegrityError:
+                saves.append("conflict")
+                raise
+            saves.append("saved")
+            return positions
+
+        monkeypatch.setattr(b.store, "save", spied_save)
+
+        # when
+        pending = b.accept("tester", "second", "op")
+
+        # then: trusted new, not looked up: the save failed on the stored operation
+        assert saves == ["conflict", "saved"]
+        # and: the batch ran again: looked up this time, found (2302), drawn afresh
+        assert b.drawn[:2] == [taken, taken] and len(b.drawn) == 3
+        assert pending.svtrid == b.drawn[2] != taken
+        # (PostgreSQL: the failed insert used up a position, so count the entries)
+        assert [entry.event for entry in b.log(before + 1)] == [
+            b.store.stream(OPERATION, pending.svtrid)[0].event
+        ]
+        # and: the operation that was there is untouched
+        with Tidings(db_url) as cold:
+            for instance in (b, cold):
+                existing = instance.operation(taken)
+                assert existing is not None and existing.accepted is not None
+                assert existing.accepted.cltrid == "first"
+                assert [e.event for e in instance.store.stream(OPERATION, taken)] == [
+                    existing.accepted
+                ]
+                created = instance.operation(pending.svtrid)
+                assert created is not None and created.accepted is not None
+                assert created.accepted.cltrid == "second"
+
+
+def test_a_rejected_accept_does_not_hide_an_existing_operation(db_url: str) -> None:
+    taken = "1700000000.1.1"
+    a = FixedSvtrids(db_url, taken)
+    with a:
+        a.open_account("tester", "pw")
+        assert a.accept("tester", "first", "op").svtrid == taken
+    # given: a fresh instance that draws the taken svTRID
+    b = FixedSvtrids(db_url, taken)
+    with b:
+        # when: its accept is refused after trusting the svTRID to be new (clTRID too long)
+        with pytest.raises(Rejected) as refused:
+            b.accept("tester", "c" * 65, "op")
+        assert refused.value.code == Code.CLTRID_TOO_LONG
+        # then: the existing operation is still seen: the trusted state was not cached
+        existing = b.operation(taken)
+        assert existing is not None and existing.accepted is not None
+        assert existing.accepted.cltrid == "first"
+
+
+# --- 5. snapshot spacing ---------------------------------------------------------------
+
+
+def _snapshots(t: Tidings, db_url: str) -> int:
+    """Rows in the snapshots table, read straight from the database."""
+    table = t.store.recorder.snapshots_table
+    if is_postgres(db_url):
+        schema = t.store.recorder.datastore.schema
+        query = SQL("SELECT count(*) FROM {}.{}").format(Identifier(schema), Identifier(table))
+        with psycopg.connect(db_url.split("?", 1)[0]) as conn:
+            row = conn.execute(query).fetchone()
+    else:
+        with closing(sqlite3.connect(db_url)) as conn:
+            row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_snapshot_spacing_follows_the_backlog(db_url: str) -> None:
+    every, backlog = 4, 200
+    with Tidings(db_url, snapshot_every=every) as t:
+        t.open_account("tester", "pw")
+        # when: notifications pile up, nobody polling
+        for i in range(backlog):
+            t.end(t.accept("tester", f"c{i}", "op").svtrid, 1000, "OK")
+        snapshots = _snapshots(t, db_url)
+
+    # then: far fewer snapshots than one every 4 events (each would hold the backlog)
+    assert 1 <= snapshots < 15, snapshots
+    # and: a fresh process reads the backlog at most twice to answer
+    with Tidings(db_url, snapshot_every=every) as cold:
+        answer = cold.poll("tester", svtrid="cold")
+        assert answer.code == Code.OK and answer.count == backlog
+        assert answer.notification is not None and answer.notification.id == 1
+        assert 0 < cold.store.events_read <= 2 * backlog + every
+
+
+# --- 6. a database error --------------------------------------------------------------
+
+
+def _fail_next_write(t: Tidings, db_url: str, monkeypatch: pytest.MonkeyPatch) -> type[Exception]:
+    """Make the next save fail inside its transaction, after its rows are inserted, as a
+    full disk would; returns the error type callers are to see."""
+    recorder = t.store.recorder
+    failed: list[bool] = []
+
+    def fail_once() -> None:
+        if not failed:
+            failed.append(True)
+            if is_postgres(db_url):
+                raise psycopg.errors.DiskFull("could not extend file")
+            raise sqlite3.OperationalError("database or disk is full")
+
+    if is_postgres(db_url):
+        inserted = recorder._fetch_ids_after_insert_events
+
+        def fetch_ids_then_fail(curs: Any, stored_events: Any, **kwargs: Any) -> Any:
+            ids = inserted(curs, stored_events, **kwargs)
+            fail_once()
+            return ids
+
+        monkeypatch.setattr(recorder, "_fetch_ids_after_insert_events", fetch_ids_then_fail)
+        return eventsourcing.persistence.OperationalError
+    append = recorder._append
+
+    def append_then_fail(connection: sqlite3.Connection, events: Any, snapshots: Any) -> Any:
+        positions = append(connection, events, snapshots)
+        fail_once()
+        return positions
+
+    monkeypatch.setattr(recorder, "_append", append_then_fail)
+    return sqlite3.OperationalError
+
+
+def test_a_database_error_reaches_the_whole_batch_and_writes_nothing(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Tidings(db_url) as t:
+        t.open_account("tester", "pw")
+        svtrids = [t.accept("tester", f"c{i}", "op").svtrid for i in range(3)]
+        before = t.store.max_position()
+        # given: the next save fails after inserting its rows
+        expected = _fail_next_write(t, db_url, monkeypatch)
+
+        # when: three ends are saved in one batch
+        held = HeldLeader(t)
+        ends = queue_up(t, [partial(t.end, svtrid, 1000, "OK") for svtrid in svtrids])
+        held.release()
+        finish(*ends)
+
+        # then: every caller hears of the error
+        for caller in ends:
+            assert isinstance(caller.error, expected), caller.error
+        # and: nothing was written, nor cached
+        assert t.store.max_position() == before
+        with Tidings(db_url) as cold:
+            for instance in (t, cold):
+                assert instance.mailbox("tester").queue == ()
+                operations = [instance.operation(svtrid) for svtrid in svtrids]
+                assert all(o is not None and o.ended is None for o in operations)
+            assert verify(cold.store)[1] is None
+
+        # and: the next command is saved as if nothing happened
+        assert t.end(svtrids[0], 1000, "OK").id == 1
+        # (PostgreSQL: the failed insert used up positions, so count the entries)
+        assert len(list(t.log(before + 1))) == 2
+        assert [n.outcome.cltrid for n in t.mailbox("tester").queue] == ["c0"]
+        assert verify(t.store)[1] is None
+
+
+# --- found in review, fixed ------------------------------------------------------------
+
+
+def test_a_rejected_accept_does_not_hide_an_existing_operation_from_its_batch(
+    db_url: str,
+) -> None:
+    taken = "1700000000.1.1"
+    a = FixedSvtrids(db_url, taken)
+    with a:
+        a.open_account("tester", "pw")
+        assert a.accept("tester", "first", "op").svtrid == taken
+    b = FixedSvtrids(db_url, taken)
+    with b:
+        # when: in one batch, an accept that trusts the taken svTRID and is refused, then
+        # the end of the operation that svTRID names
+        calls: list[Callable[[], object]] = [
+            partial(b.accept, "tester", "c" * 65, "op"),
+            partial(b.end, taken, 1000, "OK"),
+        ]
+        held = HeldLeader(b)
+        refused, ended = queue_up(b, calls)
+        held.release()
+        finish(refused, ended)
+
+        # then: the refused accept hears why; the end is saved
+        assert isinstance(refused.error, Rejected)
+        assert refused.error.code == Code.CLTRID_TOO_LONG
+        notification = cast(Notification, ended.value())
+        assert notification.outcome.cltrid == "first"
+
+
+class Interrupt(BaseException):
+    """Like KeyboardInterrupt or SystemExit: not an `Exception`."""
+
+
+def test_a_base_exception_in_a_body_does_not_keep_the_lead(sqlite_url: str) -> None:
+    with Tidings(sqlite_url) as t:
+        t.open_account("tester", "pw")
+
+        def interrupted(work: Work) -> None:
+            raise Interrupt
+
+        # when
+        with pytest.raises(Interrupt):
+            t.committer.execute(t.clock, interrupted)
+
+        # then: the lead was laid down, and the next caller is served
+        assert not t.committer._leading
+        caller = Caller(partial(t.account, "tester"))
+        caller.start()
+        finish(caller)
+        assert caller.value() is not None
