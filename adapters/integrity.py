@@ -1,23 +1,31 @@
 """Replay and verify: is the live state what the log says, and is the log untouched?
 
 Replay folds every stream from the log (`fold_log`), reading it through `log_read`'s
-lean path in one process, then compares each with the state the store loads
-(`compare_live`). Two processes each folding a share of the streams were tried and were
-slower here: one mailbox is most of a long log and cannot be split, and the other
-share's folded states cost more to send back than its fold saves.
+packed pages, then compares each with the state the store loads (`compare_live`). With
+two CPUs the fold is split by category: a forked process folds the mailboxes, most of a
+long log's events but few and small states to send back, while this one folds the other
+streams (one state per operation ever made: too many to send back cheaply). Should
+either share fail, the whole log is folded again here, in log order, so that the error
+raised is the earliest one, as a single fold would find it.
 """
 
+import gc
+import multiprocessing
+import os
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection
 from typing import Any, get_args
 from uuid import UUID
 
 import msgspec
+from tidings.domain import MAILBOX
 
 from .audit import DECIDERS
 from .chain import GENESIS, link
 from .codec import DomainEvent, event_types
-from .log_read import LogRead, Share, position_at, read_log
+from .log_read import KINDS, LogRead, Page, Row, Share, read_pages, read_rows
 from .store import Store
 
 __all__ = [
@@ -36,9 +44,14 @@ Progress = Callable[[int], None]
 # category -> stream id (as `log_read` gives it) -> the state its events fold to
 Folded = dict[str, dict[str, Any]]
 
-_DECODERS = {
-    cls.__struct_config__.tag: msgspec.msgpack.Decoder(cls) for cls in get_args(DomainEvent)
-}
+_TYPES = {cls.__struct_config__.tag: cls for cls in get_args(DomainEvent)}
+_DECODERS = {topic: msgspec.msgpack.Decoder(cls) for topic, cls in _TYPES.items()}
+# A page's states back to back, behind a MessagePack array header, are one list of
+# events: one decoder call per page instead of one per row. The events' tags say which
+# type each is; the fold checks that against the row's topic. What it cannot see is a
+# page that decodes whole although its rows were re-cut (one state's tail moved into
+# the next row): `verify`'s hash chain finds that.
+_PAGE_DECODER = msgspec.msgpack.Decoder(list[DomainEvent])
 _CATEGORY_OF_TOPIC = {topic: category for category in DECIDERS for topic in event_types(category)}
 
 
@@ -67,13 +80,60 @@ class ReplayReport:
     mismatches: list[Mismatch] = field(default_factory=list)
 
 
+# Per topic, everything one row needs, bound once: the event type its topic names, that
+# type's decoder, the category's evolve and initial state, and its folded states (with
+# their `get`), so the loops below make no call but the evolve and the dictionary's own.
+_Step = tuple[type, Callable[[bytes], Any], Callable[[Any, Any], Any], Any, Any, dict[str, Any]]
+
+
+def _fold_page(page: Page, steps: dict[str, _Step]) -> int:
+    """Fold a packed page, its rows' steps found by kind; returns how many of its rows,
+    from the first, were folded: all, or those before the first the packed form cannot
+    vouch for (the caller folds the rest row by row)."""
+    if page.streams is None or page.kinds is None or page.states is None:
+        return 0
+    streams = page.streams.split(",")
+    if len(streams) != page.count:
+        return 0  # an id was NULL or held a comma
+    try:
+        events = _PAGE_DECODER.decode(b"\xdd" + page.count.to_bytes(4, "big") + page.states)
+    except msgspec.DecodeError:
+        return 0
+    for sid, kind, event in zip(streams, page.kinds, events, strict=True):
+        step = steps.get(kind)
+        if step is None or type(event) is not step[0]:
+            break  # an unknown topic, or a state that is not the event its topic names
+        states = step[5]
+        states[sid] = step[2](step[4](sid, step[3]), event)
+    else:
+        return page.count
+    return next(
+        i
+        for i, (kind, event) in enumerate(zip(page.kinds, events, strict=True))
+        if kind not in steps or type(event) is not steps[kind][0]
+    )
+
+
+def _fold_rows(rows: list[Row], steps: dict[str, _Step]) -> None:
+    """Fold rows one by one, each decoded as its topic says."""
+    for position, sid, topic, state in rows:
+        step = steps.get(topic)
+        if step is None:
+            raise CorruptEvent(position, topic, KeyError(topic))
+        try:
+            event = step[1](state)
+        except msgspec.DecodeError as error:
+            raise CorruptEvent(position, topic, error) from error
+        states = step[5]
+        states[sid] = step[2](step[4](sid, step[3]), event)
+
+
 def _fold_share(log: LogRead, share: Share, progress: Progress | None) -> tuple[int, Folded]:
     """Fold the streams of one share of the log, in this process."""
     folded: Folded = {category: {} for category in DECIDERS}
-    # Per topic, everything one row needs, bound once: the loop below makes no call
-    # but the decode, the evolve and the dictionary's own.
-    steps = {
+    steps: dict[str, _Step] = {
         topic: (
+            _TYPES[topic],
             _DECODERS[topic].decode,
             DECIDERS[category].evolve,
             DECIDERS[category].initial,
@@ -82,29 +142,108 @@ def _fold_share(log: LogRead, share: Share, progress: Progress | None) -> tuple[
         )
         for topic, category in _CATEGORY_OF_TOPIC.items()
     }
+    # Only the topics this share can hold: the database tells them apart in that order.
+    topics = [topic for topic in steps if (topic in share.topics) != share.exclude]
+    by_kind = {KINDS[i]: steps[topic] for i, topic in enumerate(topics)}
     events = 0
-    rows: Any = ()
-    topic, state = "", b""
+    # The fold keeps every state and each page's events: millions of objects that live
+    # on, which the cycle collector would walk again and again, finding no garbage.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        for rows in read_log(log, share):
-            for sid, topic, state in rows:
-                decode, evolve, initial, get, states = steps[topic]
-                states[sid] = evolve(get(sid, initial), decode(state))
-            events += len(rows)
+        for page in read_pages(log, share, topics):
+            done = _fold_page(page, by_kind)
+            if done < page.count:
+                _fold_rows(read_rows(log, share, page.first, page.last, done), steps)
+            events += page.count
             if progress is not None:
-                progress(len(rows))
-    except (KeyError, msgspec.DecodeError) as error:
-        if isinstance(error, KeyError) and topic in steps:
-            raise  # not the topic lookup: the domain's own error
-        index = events + next(i for i, row in enumerate(rows) if row[2] is state)
-        raise CorruptEvent(position_at(log, share, index), topic, error) from error
+                progress(page.count)
+    finally:
+        if collecting:
+            gc.enable()
     return events, folded
+
+
+def _fold_child(log: LogRead, share: Share, send: Connection) -> None:
+    """In a forked process: fold a share, telling the parent of progress per page, then
+    of the result, or of a failure (which the parent reproduces to raise it)."""
+    try:
+        send.send(("done", _fold_share(log, share, lambda n: send.send(("progress", n)))))
+    except BaseException:
+        send.send(("failed", None))
+    finally:
+        # Leave without Python's exit handlers: they would flush and close what this
+        # process shares with its parent (its stdout, its database connections).
+        os._exit(0)
+
+
+def _fold_split(log: LogRead, progress: Progress | None) -> tuple[int, Folded] | None:
+    """Fold the mailboxes in a forked process and the other streams here; None when
+    either share failed. A mailbox's state is its backlog, small to send back however
+    long its history, which is most of the log."""
+    mailboxes = Share(tuple(event_types(MAILBOX.category)), exclude=False)
+    receive, send = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(
+        target=_fold_child, args=(log, mailboxes, send), daemon=True
+    )
+    with warnings.catch_warnings():
+        # Python 3.12+ warns of fork() while threads run (the CLI's progress bar). The
+        # child touches none of their state: it opens its own connection, reports through
+        # the pipe and leaves by os._exit.
+        warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+        child.start()
+    send.close()
+    result: tuple[int, Folded] | None = None
+
+    def drain(block: bool) -> bool:
+        """Pass on the child's progress; True once it has ended (with its result, or None
+        if it failed)."""
+        nonlocal result
+        while block or receive.poll():
+            try:
+                what, value = receive.recv()
+            except EOFError:  # it died without a word
+                return True
+            if what != "progress":
+                result = value
+                return True
+            if progress is not None:
+                progress(value)
+        return False
+
+    def told(n: int) -> None:
+        if progress is not None:
+            progress(n)
+        drain(block=False)
+
+    try:
+        events, folded = _fold_share(log, replace(mailboxes, exclude=True), told)
+    except Exception:
+        return None
+    finally:
+        drain(block=True)
+        child.join()
+        receive.close()
+    if result is None:
+        return None
+    child_events, child_folded = result
+    for category, states in child_folded.items():
+        folded[category].update(states)
+    return events + child_events, folded
 
 
 def fold_log(store: Store, progress: Progress | None = None) -> tuple[int, Folded]:
     """Fold every stream from the notification log; returns (events folded, states).
     `progress(n)` is told of n more events folded."""
-    return _fold_share(LogRead(store.url, store.recorder.events_table_name), Share(), progress)
+    log = LogRead(store.url, store.recorder.events_table_name)
+    if (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        split = _fold_split(log, progress)
+        if split is not None:
+            return split
+        # A share failed: fold the whole log in log order (progress was told already), so
+        # the error raised is the one at the earliest position, as in a single fold.
+        progress = None
+    return _fold_share(log, Share(), progress)
 
 
 def compare_live(store: Store, folded: Folded) -> list[Mismatch]:

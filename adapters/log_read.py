@@ -2,16 +2,24 @@
 
 The recorders' `scan` reads through eventsourcing (a transaction per page, dict rows,
 `bytes.fromhex`, copies): fine for `verify`'s pages, slow for a replay of millions of
-events. Here one read-only connection runs one ordered SELECT and hands out plain tuples
-`(stream, topic, state)`, 50,000 at a time, with no conversion: `stream` is the stored
-stream id as text (SQLite: 32 hex digits; PostgreSQL: the uuid's text), good as a
-dictionary key and as `UUID(stream)`.
+events. Even a plain cursor is slow here: the driver builds a tuple and three objects per
+row, which costs more than decoding the event. So the database packs each page of the log
+itself (`read_pages`): one row per `PAGE` positions, holding, in log order, the page's
+stream ids joined by commas, one character per row for its topic (a `KINDS` character,
+fast to look up, where a topic string would be hashed and compared), and its states back
+to back. A stream id is the stored one as text (SQLite: 32 hex digits; PostgreSQL: the
+uuid's text), good as a dictionary key and as `UUID(stream)`.
+
+A page whose packed form cannot be trusted (a NULL, a comma in an id, a topic not known,
+a state that is not one whole event) is read again row by row (`read_rows`), with each
+row's position, so that an error is found, and reported, where it lies.
 
 A read can be limited to some topics (or to all but some), so that processes folding
 different streams each read only their share of the log.
 """
 
 import sqlite3
+import string
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -21,10 +29,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from .store import is_postgres
 
-__all__ = ["LogRead", "Row", "Share", "position_at", "read_log"]
+__all__ = ["KINDS", "PAGE", "UNKNOWN", "LogRead", "Page", "Row", "Share", "read_pages", "read_rows"]
 
-Row = tuple[str, str, bytes]  # stream id (text), topic, state
-PAGE = 50_000
+Row = tuple[int, str, str, bytes]  # position, stream id (text), topic, state
+PAGE = 50_000  # log positions per page
+# A page's kind of row: KINDS[i] for the i-th topic the read was given, else UNKNOWN.
+# Python keeps one object per ASCII character, so iterating `Page.kinds` allocates nothing.
+KINDS = string.ascii_letters + string.digits
+UNKNOWN = "?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +56,20 @@ class LogRead:
     table: str
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    """The `count` rows of a share at positions `first` to `last`, packed in log order:
+    `streams` joined by commas, `kinds` one character a row, `states` back to back. The
+    database skips NULLs when it joins, so a field is None when all of its values are."""
+
+    first: int
+    last: int
+    count: int
+    streams: str | None
+    kinds: str | None
+    states: bytes | None
+
+
 def _sqlite_uri(path: str) -> str:
     return f"{Path(path).absolute().as_uri()}?mode=ro"
 
@@ -61,72 +87,114 @@ def _postgres(url: str) -> tuple[str, str]:
     return url.split("?", 1)[0], schema
 
 
-def _postgres_query(log: LogRead, share: Share, select: str) -> tuple[Any, tuple[Any, ...]]:
+def _postgres_query(log: LogRead, share: Share, select: str, tail: str) -> tuple[Any, list[Any]]:
+    """`SELECT select FROM the table WHERE (the share) tail`, and the share's parameters."""
     from psycopg.sql import SQL, Identifier
 
     _, schema = _postgres(log.url)
-    params: tuple[Any, ...]
+    params: list[Any]
     if not share.topics:
-        where, params = SQL("TRUE" if share.exclude else "FALSE"), ()
+        where, params = SQL("TRUE" if share.exclude else "FALSE"), []
     else:
         op = "<> ALL" if share.exclude else "= ANY"
-        where, params = SQL(f"topic {op}(%s)"), (list(share.topics),)
-    query = SQL("SELECT {} FROM {}.{} WHERE {} ORDER BY notification_id").format(
-        SQL(select), Identifier(schema), Identifier(log.table), where
+        where, params = SQL(f"topic {op}(%s)"), [list(share.topics)]
+    query = SQL("SELECT {} FROM {}.{} WHERE {} {}").format(
+        SQL(select), Identifier(schema), Identifier(log.table), where, SQL(tail)
     )
     return query, params
 
 
-def read_log(log: LogRead, share: Share = Share()) -> Iterator[Sequence[Row]]:
-    """The log's rows in log order, a page at a time."""
+def _kind_case(topics: Sequence[str], mark: str) -> str:
+    """SQL for a row's kind character, with `topics` as parameters written `mark`."""
+    if len(topics) > len(KINDS):
+        raise ValueError(f"a read tells at most {len(KINDS)} topics apart")
+    whens = " ".join(f"WHEN {mark} THEN '{KINDS[i]}'" for i in range(len(topics)))
+    return f"CASE topic {whens} ELSE '{UNKNOWN}' END" if topics else f"'{UNKNOWN}'"
+
+
+def read_pages(log: LogRead, share: Share, topics: Sequence[str]) -> Iterator[Page]:
+    """The share's rows in log order, a packed page at a time (empty pages skipped); a
+    row's kind tells which of `topics` it has."""
     if is_postgres(log.url):
-        yield from _read_postgres(log, share)
+        yield from _pages_postgres(log, share, topics)
     else:
-        yield from _read_sqlite(log, share)
+        yield from _pages_sqlite(log, share, topics)
 
 
-def _read_sqlite(log: LogRead, share: Share) -> Iterator[Sequence[Row]]:
+def read_rows(log: LogRead, share: Share, first: int, last: int, skip: int) -> list[Row]:
+    """The share's rows at positions `first` to `last` in log order, but the first `skip`."""
+    if is_postgres(log.url):
+        return _rows_postgres(log, share, first, last, skip)
+    return _rows_sqlite(log, share, first, last, skip)
+
+
+# SQLite has no ordered aggregate before 3.44, but an aggregate takes the rows in the
+# order the scan gives them, and a rowid range is scanned in rowid order. group_concat
+# copies a BLOB's bytes as they are, so the CAST gives the states back unchanged.
+_SQLITE_PAGE = (
+    "SELECT count(*), group_concat(originator_id, ','), group_concat({kind}, ''), "
+    "CAST(group_concat(state, '') AS BLOB) FROM {table} WHERE rowid BETWEEN ? AND ? AND {where}"
+)
+
+
+def _pages_sqlite(log: LogRead, share: Share, topics: Sequence[str]) -> Iterator[Page]:
+    where, params = _sqlite_where(share)
+    query = _SQLITE_PAGE.format(kind=_kind_case(topics, "?"), table=log.table, where=where)
+    with closing(sqlite3.connect(_sqlite_uri(log.url), uri=True)) as conn:
+        # Each in its own SELECT: SQLite answers a lone min() or max() from the b-tree's
+        # ends, but scans the whole table for the two together.
+        bottom, top = conn.execute(
+            f"SELECT (SELECT min(rowid) FROM {log.table}), (SELECT max(rowid) FROM {log.table})"
+        ).fetchone()
+        for first in range(bottom or 1, (top or 0) + 1, PAGE):
+            last = first + PAGE - 1
+            row = conn.execute(query, (*topics, first, last, *params)).fetchone()
+            if row[0]:
+                yield Page(first, last, *row)
+
+
+def _rows_sqlite(log: LogRead, share: Share, first: int, last: int, skip: int) -> list[Row]:
     where, params = _sqlite_where(share)
     with closing(sqlite3.connect(_sqlite_uri(log.url), uri=True)) as conn:
-        cursor = conn.execute(
-            f"SELECT originator_id, topic, state FROM {log.table} WHERE {where} ORDER BY rowid",
-            params,
-        )
-        fetch = cursor.fetchmany
-        while rows := fetch(PAGE):
-            yield rows
+        rows: list[Row] = conn.execute(
+            f"SELECT rowid, originator_id, topic, state FROM {log.table} "
+            f"WHERE rowid BETWEEN ? AND ? AND {where} ORDER BY rowid LIMIT -1 OFFSET ?",
+            (first, last, *params, skip),
+        ).fetchall()
+    return rows
 
 
-def _read_postgres(log: LogRead, share: Share) -> Iterator[Sequence[Row]]:
+def _pages_postgres(log: LogRead, share: Share, topics: Sequence[str]) -> Iterator[Page]:
     import psycopg
 
     plain, _ = _postgres(log.url)
-    query, params = _postgres_query(log, share, "originator_id::text, topic, state")
-    with psycopg.connect(plain) as conn, conn.cursor(name="tidings_log_read") as cursor:
-        cursor.itersize = PAGE
-        cursor.execute(query, params)
-        while rows := cursor.fetchmany(PAGE):
-            yield rows
+    ends_query, _ = _postgres_query(log, Share(), "min(notification_id), max(notification_id)", "")
+    query, params = _postgres_query(
+        log,
+        share,
+        "count(*), string_agg(originator_id::text, ',' ORDER BY notification_id), "
+        f"string_agg({_kind_case(topics, '%s')}, '' ORDER BY notification_id), "
+        "string_agg(state, ''::bytea ORDER BY notification_id)",
+        "AND notification_id BETWEEN %s AND %s",
+    )
+    with psycopg.connect(plain) as conn, conn.cursor() as cursor:
+        bottom, top = cursor.execute(ends_query).fetchone() or (None, None)
+        for first in range(bottom or 1, (top or 0) + 1, PAGE):
+            last = first + PAGE - 1
+            row = cursor.execute(query, (*topics, *params, first, last)).fetchone()
+            if row is not None and row[0]:
+                yield Page(first, last, *row)
 
 
-def position_at(log: LogRead, share: Share, index: int) -> int:
-    """The log position of the `index`-th row (from 0) that `read_log(log, share)` gives:
-    where an error found while folding that read lies."""
-    if is_postgres(log.url):
-        import psycopg
+def _rows_postgres(log: LogRead, share: Share, first: int, last: int, skip: int) -> list[Row]:
+    import psycopg
 
-        plain, _ = _postgres(log.url)
-        query, params = _postgres_query(log, share, "notification_id")
-        with psycopg.connect(plain) as conn, conn.cursor() as cursor:
-            cursor.execute(query + psycopg.sql.SQL(" OFFSET %s LIMIT 1"), (*params, index))
-            row = cursor.fetchone()
-    else:
-        where, sparams = _sqlite_where(share)
-        with closing(sqlite3.connect(_sqlite_uri(log.url), uri=True)) as lite:
-            row = lite.execute(
-                f"SELECT rowid FROM {log.table} WHERE {where} ORDER BY rowid LIMIT 1 OFFSET ?",
-                (*sparams, index),
-            ).fetchone()
-    if row is None:
-        raise LookupError(f"the log has no row {index} in that read")
-    return int(row[0])
+    plain, _ = _postgres(log.url)
+    query, params = _postgres_query(
+        log,
+        share,
+        "notification_id, originator_id::text, topic, state",
+        "AND notification_id BETWEEN %s AND %s ORDER BY notification_id OFFSET %s",
+    )
+    with psycopg.connect(plain) as conn, conn.cursor() as cursor:
+        return cursor.execute(query, (*params, first, last, skip)).fetchall()
