@@ -300,14 +300,19 @@ class FixedSvtrids(Tidings):
         return svtrid
 
 
+def _operation_first(db_url: str) -> str:
+    """An account "tester" with one operation, clTRID "first"; returns its svTRID."""
+    taken = "1700000000.1.1"
+    with FixedSvtrids(db_url, taken) as a:
+        a.open_account("tester", "pw")
+        assert a.accept("tester", "first", "op").svtrid == taken
+    return taken
+
+
 def test_a_trusted_new_svtrid_that_exists_is_drawn_again(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    taken = "1700000000.1.1"
-    a = FixedSvtrids(db_url, taken)
-    with a:
-        a.open_account("tester", "pw")
-        assert a.accept("tester", "first", "op").svtrid == taken
+    taken = _operation_first(db_url)
     # given: a fresh instance (nothing cached) that draws the taken svTRID, twice
     b = FixedSvtrids(db_url, taken, taken)
     with b:
@@ -353,11 +358,7 @@ def test_a_trusted_new_svtrid_that_exists_is_drawn_again(
 
 
 def test_a_rejected_accept_does_not_hide_an_existing_operation(db_url: str) -> None:
-    taken = "1700000000.1.1"
-    a = FixedSvtrids(db_url, taken)
-    with a:
-        a.open_account("tester", "pw")
-        assert a.accept("tester", "first", "op").svtrid == taken
+    taken = _operation_first(db_url)
     # given: a fresh instance that draws the taken svTRID
     b = FixedSvtrids(db_url, taken)
     with b:
@@ -487,11 +488,7 @@ def test_a_database_error_reaches_the_whole_batch_and_writes_nothing(
 def test_a_rejected_accept_does_not_hide_an_existing_operation_from_its_batch(
     db_url: str,
 ) -> None:
-    taken = "1700000000.1.1"
-    a = FixedSvtrids(db_url, taken)
-    with a:
-        a.open_account("tester", "pw")
-        assert a.accept("tester", "first", "op").svtrid == taken
+    taken = _operation_first(db_url)
     b = FixedSvtrids(db_url, taken)
     with b:
         # when: in one batch, an accept that trusts the taken svTRID and is refused, then
