@@ -33,7 +33,13 @@ def test_checks_refuse_a_file_that_is_not_a_database(command: str, not_a_databas
 
 
 @pytest.mark.parametrize(
-    "db", ["{tmp}/no/such/dir/x.db", "{notes}", "postgresql://postgres@127.0.0.1:1/postgres"]
+    "db",
+    [
+        "{tmp}/no/such/dir/x.db",
+        "{notes}",
+        "postgresql://postgres@127.0.0.1:1/postgres",
+        ":memory:",  # an event log that would vanish with the process
+    ],
 )
 def test_account_add_and_serve_refuse_a_database_they_cannot_open(
     db: str, tmp_path: Path, not_a_database: Path
