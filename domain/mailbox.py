@@ -158,21 +158,28 @@ def decide(
 
 def evolve(state: MailboxState, event: MailboxEvent) -> MailboxState:
     """Apply one mailbox event."""
-    # A replay runs every event of the log through here: an isinstance test per kind
-    # costs much less than `match` with captured attributes.
-    if isinstance(event, NotificationQueued):
+    # A replay runs every event of the log through here: comparing the exact type (the
+    # event structs are final) costs less than `isinstance`, and much less than `match`
+    # with captured attributes.
+    if type(event) is NotificationQueued:
         notification = event.notification
         return replace(state, next_id=notification.id + 1, queue=(*state.queue, notification))
-    if isinstance(event, NotificationRetrieved):
-        if not state.queue:
-            raise ValueError(f"retrieval of {event.id} but the queue is empty")
-        head = state.queue[0]
-        if head.id != event.id:
-            raise ValueError(f"retrieval of {event.id} but the head is {head.id}")
+    if type(event) is NotificationRetrieved:
+        head = _head(state, event.id, "retrieval")
         retrieved = replace(head, retrieved_at=event.at, retrieved_by=event.svtrid)
         return replace(state, queue=(retrieved, *state.queue[1:]))
-    if isinstance(event, NotificationAcked):
-        if state.queue[0].id != event.id:
-            raise ValueError(f"ack of {event.id} but the head is {state.queue[0].id}")
+    if type(event) is NotificationAcked:
+        _head(state, event.id, "ack")
         return replace(state, queue=state.queue[1:], last_acked=event.id)
+    assert type(event) is MailboxSnapshotted
     return event.state
+
+
+def _head(state: MailboxState, wanted: int, what: str) -> Notification:
+    """The head of the queue, which an event about `wanted` says is `wanted`."""
+    if not state.queue:
+        raise ValueError(f"{what} of {wanted} but the queue is empty")
+    head = state.queue[0]
+    if head.id != wanted:
+        raise ValueError(f"{what} of {wanted} but the head is {head.id}")
+    return head

@@ -186,10 +186,10 @@ def decide(
 
 def evolve(state: OperationState, event: OperationEvent) -> OperationState:
     """Apply one operation event."""
-    # A replay runs every event of the log through here: an isinstance test per kind
-    # costs much less than `match`.
-    if isinstance(event, OperationAccepted):
+    # A replay runs every event of the log through here: comparing the exact type (the
+    # event structs are final) costs less than `isinstance`, and much less than `match`.
+    if type(event) is OperationAccepted:
         return replace(state, accepted=event)
-    if isinstance(event, StepRecorded):
+    if type(event) is StepRecorded:
         return replace(state, steps=(*state.steps, Step(event.text, event.at)))
     return replace(state, ended=event)
