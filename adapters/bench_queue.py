@@ -81,6 +81,9 @@ def measure_queues(subjects: Sequence[QueueSubject], size: int, rounds: int) -> 
     stay short and alike. Closes the subjects.
     """
     spent: dict[tuple[int, str], float] = {}
+    # Process CPU time (user + system, every thread): the subjects take turns, so what
+    # the process spends during a subject's slice is that subject's.
+    cpu: dict[tuple[int, str], float] = {}
     try:
         for number, count in enumerate(_slices(size, rounds)):
             for phase in ("enqueue", "poll+ack"):
@@ -88,10 +91,11 @@ def measure_queues(subjects: Sequence[QueueSubject], size: int, rounds: int) -> 
                     if phase == "poll+ack" and not subject.drains:
                         continue
                     one = subject.put if phase == "enqueue" else subject.take
-                    start = time.perf_counter()
+                    start, start_cpu = time.perf_counter(), time.process_time()
                     spread(subject.clients, count, one)
                     key = (id(subject), phase)
                     spent[key] = spent.get(key, 0.0) + time.perf_counter() - start
+                    cpu[key] = cpu.get(key, 0.0) + time.process_time() - start_cpu
         results = []
         for subject in subjects:
             journal, synchronous = subject.durability_in_force()
@@ -110,6 +114,7 @@ def measure_queues(subjects: Sequence[QueueSubject], size: int, rounds: int) -> 
                         journal_mode=journal,
                         synchronous=synchronous,
                         clients=subject.clients,
+                        cpu_us=cpu[(id(subject), phase)] / size * 1e6,
                     )
                 )
         return results

@@ -67,6 +67,9 @@ class Result(Struct, frozen=True, kw_only=True, omit_defaults=True):
     history_events: int | None = None  # poll-*: the polled mailbox's events before its head
     events_read: int | None = None  # poll-cold: stored events folded to answer one poll
     clients: int = 1  # threads calling the subject at once
+    # Throughput scenarios: CPU time (user + system, all threads) per operation. Times
+    # ops_per_s, the CPUs kept busy: near 1 means Python-bound (one GIL), not disk-bound.
+    cpu_us: float | None = None
 
 
 class Settings(Struct, frozen=True, kw_only=True):

@@ -121,6 +121,9 @@ def _notes(result: Result) -> str:
         notes.append(f"{result.latency_ms:.2f} ms")
     if result.events_read is not None:
         notes.append(f"{result.events_read} events read")
+    if result.cpu_us is not None:
+        busy = result.cpu_us * result.ops_per_s / 1e6
+        notes.append(f"CPU {result.cpu_us:,.0f} µs/op ({busy:.2f} busy)")
     return "; ".join(notes)
 
 

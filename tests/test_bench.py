@@ -58,6 +58,8 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
         for r in results
         if r["scenario"] in queues
     } == {(*row, n) for row in EXPECTED if row[0] in queues for n in (1, 16)}
+    # Each queue row says what CPU its operations took (the process was never idle).
+    assert all(r["cpu_us"] > 0 for r in results if r["scenario"] in queues)
     # What each subject had in force, read back from its own connection.
     synchronous = {
         (r["subject"], r["durability"]): r["synchronous"] for r in results if "synchronous" in r
