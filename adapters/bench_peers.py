@@ -40,7 +40,14 @@ def _our_durability(connection: sqlite3.Connection) -> None:
     connection.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
 
 
-class PersistQueueSubject:
+class _CommitsEachCall:
+    """A peer commits each call in a transaction of its own and does not count them."""
+
+    def transactions(self) -> None:
+        return None
+
+
+class PersistQueueSubject(_CommitsEachCall):
     """persist-queue's `SQLiteAckQueue` in a fresh directory."""
 
     name = "persist-queue"
@@ -71,7 +78,7 @@ class PersistQueueSubject:
         self._queue.close()
 
 
-class LiteQueueSubject:
+class LiteQueueSubject(_CommitsEachCall):
     """litequeue's `LiteQueue` on a fresh file."""
 
     name = "litequeue"
@@ -105,7 +112,7 @@ class LiteQueueSubject:
         self._queue.close()
 
 
-class SqliteInserts:
+class SqliteInserts(_CommitsEachCall):
     """Single-row INSERTs on a fresh file, each its own transaction, at our durability."""
 
     name = "sqlite3"

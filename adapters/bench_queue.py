@@ -33,6 +33,10 @@ class QueueSubject(Protocol):
     def durability_in_force(self) -> tuple[str, str]:
         """(journal mode, synchronous) read back from the subject's connection."""
 
+    def transactions(self) -> int | None:
+        """Transactions committed so far, where the subject counts them (tidings); None
+        for the peers, which commit each call on its own."""
+
     def close(self) -> None: ...
 
 
@@ -84,6 +88,7 @@ def measure_queues(subjects: Sequence[QueueSubject], size: int, rounds: int) -> 
     # Process CPU time (user + system, every thread): the subjects take turns, so what
     # the process spends during a subject's slice is that subject's.
     cpu: dict[tuple[int, str], float] = {}
+    commits: dict[tuple[int, str], int] = {}
     try:
         for number, count in enumerate(_slices(size, rounds)):
             for phase in ("enqueue", "poll+ack"):
@@ -91,16 +96,21 @@ def measure_queues(subjects: Sequence[QueueSubject], size: int, rounds: int) -> 
                     if phase == "poll+ack" and not subject.drains:
                         continue
                     one = subject.put if phase == "enqueue" else subject.take
+                    committed = subject.transactions()
                     start, start_cpu = time.perf_counter(), time.process_time()
                     spread(subject.clients, count, one)
                     key = (id(subject), phase)
                     spent[key] = spent.get(key, 0.0) + time.perf_counter() - start
                     cpu[key] = cpu.get(key, 0.0) + time.process_time() - start_cpu
+                    if committed is not None:
+                        done = subject.transactions() or 0
+                        commits[key] = commits.get(key, 0) + done - committed
         results = []
         for subject in subjects:
             journal, synchronous = subject.durability_in_force()
             for phase in ("enqueue", "poll+ack"):
-                seconds = spent.get((id(subject), phase))
+                key = (id(subject), phase)
+                seconds = spent.get(key)
                 if seconds is None:
                     continue
                 results.append(
@@ -114,7 +124,8 @@ def measure_queues(subjects: Sequence[QueueSubject], size: int, rounds: int) -> 
                         journal_mode=journal,
                         synchronous=synchronous,
                         clients=subject.clients,
-                        cpu_us=cpu[(id(subject), phase)] / size * 1e6,
+                        cpu_us=cpu[key] / size * 1e6,
+                        commits_per_op=commits[key] / size if key in commits else None,
                     )
                 )
         return results

@@ -70,6 +70,8 @@ class Result(Struct, frozen=True, kw_only=True, omit_defaults=True):
     # Throughput scenarios: CPU time (user + system, all threads) per operation. Times
     # ops_per_s, the CPUs kept busy: near 1 means Python-bound (one GIL), not disk-bound.
     cpu_us: float | None = None
+    # tidings: transactions (each one fsync) per operation, as its group commit counted.
+    commits_per_op: float | None = None
 
 
 class Settings(Struct, frozen=True, kw_only=True):

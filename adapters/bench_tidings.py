@@ -58,6 +58,9 @@ class TidingsQueue:
     def durability_in_force(self) -> tuple[str, str]:
         return tidings_durability(self._tidings)
 
+    def transactions(self) -> int:
+        return self._tidings.committer.transactions
+
     def close(self) -> None:
         self._tidings.close()
 

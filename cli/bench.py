@@ -124,6 +124,8 @@ def _notes(result: Result) -> str:
     if result.cpu_us is not None:
         busy = result.cpu_us * result.ops_per_s / 1e6
         notes.append(f"CPU {result.cpu_us:,.0f} µs/op ({busy:.2f} busy)")
+    if result.commits_per_op is not None:
+        notes.append(f"{result.commits_per_op:.2f} commits/op")
     return "; ".join(notes)
 
 

@@ -60,6 +60,16 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
     } == {(*row, n) for row in EXPECTED if row[0] in queues for n in (1, 16)}
     # Each queue row says what CPU its operations took (the process was never idle).
     assert all(r["cpu_us"] > 0 for r in results if r["scenario"] in queues)
+    # tidings counts its transactions: one per command alone (accept, end; poll, ack),
+    # fewer with 16 callers sharing them.
+    commits = {
+        (r["scenario"], r.get("clients", 1)): r["commits_per_op"]
+        for r in results
+        if r["subject"] == "tidings" and r["scenario"] in queues
+    }
+    assert commits[("enqueue", 1)] == commits[("poll+ack", 1)] == 2.0
+    assert 0 < commits[("enqueue", 16)] <= 2.0
+    assert all("commits_per_op" not in r for r in results if r["subject"] != "tidings")
     # What each subject had in force, read back from its own connection.
     synchronous = {
         (r["subject"], r["durability"]): r["synchronous"] for r in results if "synchronous" in r
