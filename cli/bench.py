@@ -20,7 +20,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from tidings.adapters.bench_log import build_history, replay
+from tidings.adapters.bench_log import REPLAY_FOLDS, build_history, replay
 from tidings.adapters.bench_peers import LiteQueueSubject, PersistQueueSubject, SqliteInserts
 from tidings.adapters.bench_queue import QueueSubject, measure_queues
 from tidings.adapters.bench_results import (
@@ -84,7 +84,7 @@ def _measure(
         results = measure_queues(subjects, size, rounds)
     with _err.status(f"writing a mailbox history of {history_events:,} events"):
         history = build_history(directory / "history.db", history_events, SNAPSHOT_EVERY)
-    with _err.status(f"replaying {history.log_events:,} events"):
+    with _err.status(f"replaying {history.log_events:,} events, {REPLAY_FOLDS} times"):
         results.append(replay(history))
     with _err.status("polling the history-deep and the empty mailbox"):
         results += run_history_polls(history, size, cold_polls)
