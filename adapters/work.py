@@ -56,6 +56,7 @@ class View:
         self.trust_new = trust_new
         self._states: dict[Name, Loaded] = {}
         self._assumed: set[Name] = set()  # taken as new, not looked up
+        self._changed: set[Name] = set()
         self.changes: list[Change] = []
         self.snapshots: list[Envelope] = []
 
@@ -90,18 +91,19 @@ class View:
                 loaded = Loaded(state, version, version)
             self._states[name] = loaded
             self._assumed.discard(name)  # saving its version 1 proves it new
+            self._changed.add(name)
             self.changes.append(Change(decider, name[1], before.version, events))
 
     def touched(self) -> list[str]:
         return [stream_hex(*name) for name in self._states]
 
     def keep(self) -> None:
-        """Once saved: the batch's states become the cached ones, except streams taken
-        as new that nothing was saved to (they were never checked)."""
-        remember = self.store.remember
-        for name, loaded in self._states.items():
-            if name not in self._assumed:
-                remember(stream_hex(*name), loaded)
+        """Once saved: the states the batch changed become the cached ones. The others
+        are cached already (a cache hit or a load put them there), except streams taken
+        as new that nothing was saved to: they were never checked, so never cached."""
+        remember, states = self.store.remember, self._states
+        for name in self._changed:
+            remember(stream_hex(*name), states[name])
 
 
 class Work:
