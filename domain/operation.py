@@ -186,8 +186,8 @@ def decide(
 
 def evolve(state: OperationState, event: OperationEvent) -> OperationState:
     """Apply one operation event."""
-    # A replay runs every event of the log through here: comparing the exact type (the
-    # event structs are final) costs less than `isinstance`, and much less than `match`.
+    # A replay runs every event of the log through here: comparing the exact type (no
+    # event struct is subclassed) costs less than `isinstance`, and much less than `match`.
     if type(event) is OperationAccepted:
         return replace(state, accepted=event)
     if type(event) is StepRecorded:

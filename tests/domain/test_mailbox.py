@@ -283,3 +283,9 @@ def test_evolve_refuses_an_ack_of_anything_but_the_head() -> None:
     state = mailbox.given(queued(1), queued(2)).state
     with pytest.raises(ValueError, match="head"):
         evolve(state, acked(2))
+
+
+@pytest.mark.parametrize("event", [retrieved(1), acked(1)], ids=["retrieval", "ack"])
+def test_evolve_refuses_a_retrieval_or_ack_on_an_empty_queue(event: MailboxEvent) -> None:
+    with pytest.raises(ValueError, match="queue is empty"):
+        evolve(mailbox.given().state, event)
