@@ -9,6 +9,10 @@ store writes them; only the transactions differ (100,000 rows each instead of on
 command), so a million events take seconds instead of an hour. A second account
 (`EMPTY_LOGIN`) in the same file has no history: polling both compares a mailbox's own
 history, not the size of the database around it.
+
+A second database (`build_backlog`) holds one mailbox whose client never polls: its
+notifications pile up, and replaying it shows what a fold costs per event when the queue
+is long.
 """
 
 import sqlite3
@@ -29,13 +33,15 @@ from .chain import GENESIS, link
 from .codec import encode_event, topic_of
 from .integrity import fold_log
 from .library import Tidings
-from .store import stream_id
+from .store import Loaded, snapshot_due, stream_id
 
 __all__ = [
+    "BACKLOG_LOGIN",
     "EMPTY_LOGIN",
     "HISTORY_LOGIN",
     "REPLAY_FOLDS",
     "History",
+    "build_backlog",
     "build_history",
     "notifications_for",
     "replay",
@@ -43,6 +49,7 @@ __all__ = [
 
 HISTORY_LOGIN = "history"
 EMPTY_LOGIN = "empty"
+BACKLOG_LOGIN = "backlog"
 PASSWORD = "bench-password"
 
 _BATCH = 4  # notifications queued before the client polls and acks them
@@ -69,7 +76,8 @@ class History:
     path: Path
     snapshot_every: int
     log_events: int  # entries in the whole log
-    mailbox_events: int  # events in HISTORY_LOGIN's mailbox
+    login: str  # the account whose mailbox has the history
+    mailbox_events: int  # events in that mailbox
     seconds: float  # time it took to write
 
 
@@ -130,23 +138,28 @@ class _BulkLog:
 
 class _Mailbox:
     """The history mailbox as the store keeps it: evolved event by event, snapshotted
-    each time its version reaches a multiple of `every`."""
+    when the store would (`snapshot_due`)."""
 
     def __init__(self, log: _BulkLog, login: str, every: int):
         self.log, self.every = log, every
         self.stream = _stream(MAILBOX.category, login)
-        self.state, self.version = mbx.initial, 0
+        self.state, self.version, self.snapshot_version = mbx.initial, 0, 0
 
     def add(self, event: mbx.MailboxEvent) -> None:
         self.version += 1
         self.state = mbx.evolve(self.state, event)
         self.log.add(self.stream, self.version, event)
-        if self.version % self.every == 0:
-            snapshot = mbx.MailboxSnapshotted(state=self.state, at=event.at)
-            self.log.snapshot(self.stream, self.version, snapshot)
+        loaded = Loaded(self.state, self.version, self.snapshot_version)
+        if snapshot_due(loaded, self.version, self.every):
+            self.log.snapshot(self.stream, self.version, mbx.snapshot(self.state, event.at))
+            self.snapshot_version = self.version
 
 
-def _write_notifications(log: _BulkLog, mailbox: _Mailbox, login: str, count: int) -> None:
+def _write_notifications(
+    log: _BulkLog, mailbox: _Mailbox, login: str, count: int, *, polled: bool = True
+) -> None:
+    """`count` operations accepted and ended, their notifications queued and, when the
+    client polls, retrieved and acked `_BATCH` at a time."""
     at = _BASE
     unix = int(_BASE.timestamp())
     for first in range(1, count + 1, _BATCH):
@@ -173,23 +186,25 @@ def _write_notifications(log: _BulkLog, mailbox: _Mailbox, login: str, count: in
             outcome = op.outcome(op.OperationState(accepted=event, ended=ended))
             notification = Notification(id=n, outcome=outcome)
             mailbox.add(mbx.NotificationQueued(notification=notification, at=at))
-        for n in batch:
+        for n in batch if polled else ():
             mailbox.add(mbx.NotificationRetrieved(id=n, svtrid=f"{unix}.1.{n}", at=at))
             mailbox.add(mbx.NotificationAcked(id=n, at=at))
         at += _TICK
 
 
-def build_history(path: Path, history: int, snapshot_every: int) -> History:
-    """A fresh database at `path` with both bench accounts and a mailbox history of at
-    least `history` events (see `notifications_for`)."""
+def _build(
+    path: Path, snapshot_every: int, logins: tuple[str, ...], count: int, *, polled: bool
+) -> History:
+    """A fresh database at `path` with the accounts `logins`, the first of them with
+    `count` notifications (see `_write_notifications`)."""
     start = time.perf_counter()
+    login = logins[0]
     with Tidings(str(path), snapshot_every=snapshot_every) as tidings:
-        tidings.open_account(HISTORY_LOGIN, PASSWORD)
-        tidings.open_account(EMPTY_LOGIN, PASSWORD)
+        for each in logins:
+            tidings.open_account(each, PASSWORD)
         log = _BulkLog(tidings.store.recorder)
-        mailbox = _Mailbox(log, HISTORY_LOGIN, snapshot_every)
-        count = notifications_for(history, snapshot_every)
-        _write_notifications(log, mailbox, HISTORY_LOGIN, count)
+        mailbox = _Mailbox(log, login, snapshot_every)
+        _write_notifications(log, mailbox, login, count, polled=polled)
         log.flush()
         log_events = tidings.store.max_position()
     # Fold the bulk writes into the main file, as SQLite's auto-checkpoint would have
@@ -200,9 +215,23 @@ def build_history(path: Path, history: int, snapshot_every: int) -> History:
         path=path,
         snapshot_every=snapshot_every,
         log_events=log_events,
+        login=login,
         mailbox_events=mailbox.version,
         seconds=time.perf_counter() - start,
     )
+
+
+def build_history(path: Path, history: int, snapshot_every: int) -> History:
+    """A fresh database at `path` with both bench accounts and a mailbox history of at
+    least `history` events (see `notifications_for`)."""
+    count = notifications_for(history, snapshot_every)
+    return _build(path, snapshot_every, (HISTORY_LOGIN, EMPTY_LOGIN), count, polled=True)
+
+
+def build_backlog(path: Path, notifications: int, snapshot_every: int) -> History:
+    """A fresh database at `path` with one account whose client never polls: its
+    `notifications` are all still queued."""
+    return _build(path, snapshot_every, (BACKLOG_LOGIN,), notifications, polled=False)
 
 
 # Folds of the whole log per replay result: a fold is one measurement of a few seconds,
@@ -210,10 +239,11 @@ def build_history(path: Path, history: int, snapshot_every: int) -> History:
 REPLAY_FOLDS = 3
 
 
-def replay(history: History, folds: int = REPLAY_FOLDS) -> Result:
+def replay(history: History, folds: int = REPLAY_FOLDS, *, backlog: int | None = None) -> Result:
     """Fold every stream from the log through `tidings replay`'s own fold (`fold_log`),
     `folds` times: events folded per second in the median fold. The comparison with
-    the live state that `tidings replay` does afterwards is not part of this figure."""
+    the live state that `tidings replay` does afterwards is not part of this figure.
+    `backlog`: the history is `build_backlog`'s, with this many notifications queued."""
     with Tidings(str(history.path), snapshot_every=history.snapshot_every) as tidings:
         timed = []
         for _ in range(folds):
@@ -221,16 +251,17 @@ def replay(history: History, folds: int = REPLAY_FOLDS) -> Result:
             events, folded = fold_log(tidings.store)
             timed.append(time.perf_counter() - start)
             # A fold that ends in the wrong state measures nothing: check the longest stream.
-            rebuilt = folded[MAILBOX.category][stream_id(MAILBOX.category, HISTORY_LOGIN).hex]
-            if rebuilt != tidings.mailbox(HISTORY_LOGIN):
+            rebuilt = folded[MAILBOX.category][stream_id(MAILBOX.category, history.login).hex]
+            if rebuilt != tidings.mailbox(history.login):
                 raise RuntimeError("replayed mailbox differs from the live one")
             del folded
     seconds = statistics.median(timed)
     return Result(
-        scenario="replay",
+        scenario="replay" if backlog is None else "replay-backlog",
         subject="tidings",
         durability="equal",
         ops_per_s=events / seconds,
         ops=events,
         seconds=seconds,
+        backlog=backlog,
     )

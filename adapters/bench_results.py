@@ -55,7 +55,7 @@ class Result(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One measurement. Throughput scenarios: `ops` in `seconds`. Poll latency
     scenarios: `ops_per_s` is 1 / median latency, `latency_ms` that median."""
 
-    scenario: str  # enqueue, poll+ack, replay, poll-cold, poll-warm
+    scenario: str  # enqueue, poll+ack, replay, replay-backlog, poll-cold, poll-warm
     subject: str  # tidings, persist-queue, litequeue, sqlite3
     durability: Durability
     ops_per_s: float
@@ -66,6 +66,7 @@ class Result(Struct, frozen=True, kw_only=True, omit_defaults=True):
     latency_ms: float | None = None
     history_events: int | None = None  # poll-*: the polled mailbox's events before its head
     events_read: int | None = None  # poll-cold: stored events folded to answer one poll
+    backlog: int | None = None  # replay-backlog: notifications queued, never polled
     clients: int = 1  # threads calling the subject at once
     # Throughput scenarios: CPU time (user + system, all threads) per operation. Times
     # ops_per_s, the CPUs kept busy: near 1 means Python-bound (one GIL), not disk-bound.
@@ -82,6 +83,7 @@ class Settings(Struct, frozen=True, kw_only=True):
     rounds: int  # slices of `size`, interleaving the subjects (see bench_queue)
     history_events: int  # events of history in the polled mailbox (at least as asked)
     log_events: int  # entries in the replayed log (that history and its operations)
+    backlog: int  # notifications in the never-polled mailbox that replay-backlog folds
     snapshot_every: int  # the library's default: a cold load folds fewer events than this
     cold_polls: int
     journal_mode: str

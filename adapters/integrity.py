@@ -21,6 +21,7 @@ from uuid import UUID
 
 import msgspec
 from tidings.domain import MAILBOX
+from tidings.domain import mailbox as mbx
 
 from .audit import DECIDERS
 from .chain import GENESIS, link
@@ -164,11 +165,29 @@ def _fold_share(log: LogRead, share: Share, progress: Progress | None) -> tuple[
     return events, folded
 
 
+_MAILBOXES = msgspec.msgpack.Encoder()
+_MAILBOXES_DECODER = msgspec.msgpack.Decoder(dict[str, mbx.MailboxSnapshot])
+
+
+def _pack_mailboxes(folded: Folded) -> bytes:
+    """The folded mailboxes as MessagePack: pickling a long queue's notifications one
+    object at a time would cost more than folding them."""
+    if any(states for category, states in folded.items() if category != MAILBOX.category):
+        raise ValueError("a mailbox share folded other streams")
+    stored = {sid: mbx.MailboxSnapshot.of(state) for sid, state in folded[MAILBOX.category].items()}
+    return _MAILBOXES.encode(stored)
+
+
+def _unpack_mailboxes(packed: bytes) -> dict[str, mbx.MailboxState]:
+    return {sid: stored.restored() for sid, stored in _MAILBOXES_DECODER.decode(packed).items()}
+
+
 def _fold_child(log: LogRead, share: Share, send: Connection) -> None:
-    """In a forked process: fold a share, telling the parent of progress per page, then
-    of the result, or of a failure (which the parent reproduces to raise it)."""
+    """In a forked process: fold the mailboxes, telling the parent of progress per page,
+    then of the result, or of a failure (which the parent reproduces to raise it)."""
     try:
-        send.send(("done", _fold_share(log, share, lambda n: send.send(("progress", n)))))
+        events, folded = _fold_share(log, share, lambda n: send.send(("progress", n)))
+        send.send(("done", (events, _pack_mailboxes(folded))))
     except BaseException:
         send.send(("failed", None))
     finally:
@@ -193,7 +212,7 @@ def _fold_split(log: LogRead, progress: Progress | None) -> tuple[int, Folded] |
         warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
         child.start()
     send.close()
-    result: tuple[int, Folded] | None = None
+    result: tuple[int, bytes] | None = None
 
     def drain(block: bool) -> bool:
         """Pass on the child's progress; True once it has ended (with its result, or None
@@ -226,9 +245,8 @@ def _fold_split(log: LogRead, progress: Progress | None) -> tuple[int, Folded] |
         receive.close()
     if result is None:
         return None
-    child_events, child_folded = result
-    for category, states in child_folded.items():
-        folded[category].update(states)
+    child_events, packed = result
+    folded[MAILBOX.category].update(_unpack_mailboxes(packed))
     return events + child_events, folded
 
 

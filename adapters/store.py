@@ -256,7 +256,8 @@ class Store:
         if newest is None:
             return Loaded(decider.initial, 0)
         version, topic, state = newest
-        return Loaded(decode_event(topic, state).state, version, version)
+        # A snapshot event folds to the state it holds, whatever came before it.
+        return Loaded(decider.evolve(decider.initial, decode_event(topic, state)), version, version)
 
     def remember(self, key: str, loaded: Loaded) -> None:
         self._cache[key] = loaded

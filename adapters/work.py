@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from tidings.domain import MAILBOX, Code, Decider, Rejection
-from tidings.domain.mailbox import MailboxSnapshotted
+from tidings.domain.mailbox import snapshot
 
 from .codec import Envelope
 from .store import Change, Loaded, Store, stream_hex, stream_id
@@ -86,8 +86,8 @@ class View:
             version = before.version + len(events)
             loaded = Loaded(state, version, before.snapshot_version)
             if decider is MAILBOX and self.store.snapshot_due(loaded, version):
-                snapshot = MailboxSnapshotted(state=state, at=events[-1].at)
-                self.snapshots.append(Envelope(stream_id(*name), version, snapshot))
+                taken = snapshot(state, events[-1].at)
+                self.snapshots.append(Envelope(stream_id(*name), version, taken))
                 loaded = Loaded(state, version, version)
             self._states[name] = loaded
             self._assumed.discard(name)  # saving its version 1 proves it new

@@ -20,7 +20,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from tidings.adapters.bench_log import REPLAY_FOLDS, build_history, replay
+from tidings.adapters.bench_log import REPLAY_FOLDS, build_backlog, build_history, replay
 from tidings.adapters.bench_peers import LiteQueueSubject, PersistQueueSubject, SqliteInserts
 from tidings.adapters.bench_queue import QueueSubject, measure_queues
 from tidings.adapters.bench_results import (
@@ -39,14 +39,21 @@ from .app import app
 
 __all__ = ["bench_command"]
 
-# The library's default: what a backend embedding `Tidings()` gets.
-# (operations per throughput scenario, rounds, events of mailbox history, cold polls)
-_QUICK = (200, 2, 100_000, 10)
+
+class _Sizes(msgspec.Struct, frozen=True):
+    size: int  # operations per throughput scenario and subject
+    rounds: int
+    history_events: int  # events of mailbox history (the replay and poll scenarios)
+    backlog: int  # notifications in the never-polled mailbox (replay-backlog)
+    cold_polls: int
+
+
+_QUICK = _Sizes(200, 2, 100_000, 20_000, 10)
+_FULL = _Sizes(2_000, 5, 1_000_000, 200_000, 30)
 # Threads calling each subject at once: one, and as many as a busy server has requests
 # in flight. With many, tidings saves the commands that arrive together in one
 # transaction; the peers commit each call on its own.
 CLIENTS = (1, 16)
-_FULL = (2_000, 5, 1_000_000, 30)
 
 _err = Console(stderr=True)
 
@@ -67,11 +74,10 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _measure(
-    directory: Path, size: int, rounds: int, history_events: int, cold_polls: int
-) -> tuple[list[Result], int, int, float]:
+def _measure(directory: Path, sizes: _Sizes) -> tuple[list[Result], int, int, float]:
     """Every scenario; returns the results, the log size, the history's actual size and
-    the time spent writing it."""
+    the time spent writing the histories."""
+    size, rounds, history_events = sizes.size, sizes.rounds, sizes.history_events
     subjects: list[QueueSubject] = []
     for n in CLIENTS:
         subjects.append(TidingsQueue(directory / f"tidings-{n}.db", n))
@@ -87,8 +93,12 @@ def _measure(
     with _err.status(f"replaying {history.log_events:,} events, {REPLAY_FOLDS} times"):
         results.append(replay(history))
     with _err.status("polling the history-deep and the empty mailbox"):
-        results += run_history_polls(history, size, cold_polls)
-    return results, history.log_events, history.mailbox_events, history.seconds
+        results += run_history_polls(history, size, sizes.cold_polls)
+    with _err.status(f"writing and replaying a backlog of {sizes.backlog:,} notifications"):
+        backlog = build_backlog(directory / "backlog.db", sizes.backlog, SNAPSHOT_EVERY)
+        results.append(replay(backlog, backlog=sizes.backlog))
+    built = history.seconds + backlog.seconds
+    return results, history.log_events, history.mailbox_events, built
 
 
 def _subject(result: Result) -> str:
@@ -121,6 +131,8 @@ def _notes(result: Result) -> str:
         notes.append(f"{result.latency_ms:.2f} ms")
     if result.events_read is not None:
         notes.append(f"{result.events_read} events read")
+    if result.backlog is not None:
+        notes.append(f"one mailbox, {result.backlog:,} notifications queued, never polled")
     if result.cpu_us is not None:
         busy = result.cpu_us * result.ops_per_s / 1e6
         notes.append(f"CPU {result.cpu_us:,.0f} µs/op ({busy:.2f} busy)")
@@ -178,27 +190,29 @@ def bench_command(
             "--size",
             min=1,
             help="Operations per throughput scenario and subject "
-            f"[default: {_QUICK[0]} with --quick, else {_FULL[0]}].",
+            f"[default: {_QUICK.size} with --quick, else {_FULL.size}].",
         ),
     ] = None,
 ) -> None:
     """Enqueue, poll + ack, replay and poll on a long history, next to persist-queue,
-    litequeue and raw sqlite3 inserts, each on a fresh SQLite file."""
-    default_size, rounds, history_events, cold_polls = _QUICK if quick else _FULL
-    size = size or default_size
+    litequeue and raw sqlite3 inserts, each on a fresh SQLite file; and replay of a
+    mailbox whose client never polls."""
+    sizes = _QUICK if quick else _FULL
+    if size is not None:
+        sizes = msgspec.structs.replace(sizes, size=size)
     started, load = time.perf_counter(), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tidings-bench-") as directory:
-        results, log_events, mailbox_events, build = _measure(
-            Path(directory), size, rounds, history_events, cold_polls
-        )
+        results, log_events, mailbox_events, build = _measure(Path(directory), sizes)
+    size = sizes.size
     settings = Settings(
         quick=quick,
         size=size,
-        rounds=rounds,
+        rounds=sizes.rounds,
         history_events=mailbox_events,
         log_events=log_events,
+        backlog=sizes.backlog,
         snapshot_every=SNAPSHOT_EVERY,
-        cold_polls=cold_polls,
+        cold_polls=sizes.cold_polls,
         journal_mode=JOURNAL_MODE,
         synchronous=SYNCHRONOUS,
         durability_why=DURABILITY_WHY,

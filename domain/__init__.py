@@ -6,6 +6,7 @@ module holding its commands, events, state, `initial`, `decide` and `evolve`:
 """
 
 from . import account, delivery, mailbox, operation
+from .backlog import Backlog
 from .codes import Code
 from .decider import ACCOUNT, DELIVERY, MAILBOX, OPERATION, Decider, fold
 from .rejection import Rejection, reject
@@ -29,6 +30,7 @@ __all__ = [
     "DELIVERY",
     "MAILBOX",
     "OPERATION",
+    "Backlog",
     "BatchState",
     "BodyFormat",
     "Channel",

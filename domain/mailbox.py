@@ -17,6 +17,7 @@ from datetime import datetime
 from msgspec import Struct
 from msgspec.structs import replace
 
+from .backlog import Backlog
 from .codes import Code
 from .rejection import Rejection, reject
 from .values import Notification, Outcome
@@ -26,6 +27,7 @@ __all__ = [
     "EnqueueNotification",
     "MailboxCommand",
     "MailboxEvent",
+    "MailboxSnapshot",
     "MailboxSnapshotted",
     "MailboxState",
     "NotificationAcked",
@@ -38,6 +40,7 @@ __all__ = [
     "initial",
     "parse_id",
     "peek",
+    "snapshot",
 ]
 
 # Ids are positive and fit a signed 64-bit integer; anything else cannot exist.
@@ -68,8 +71,11 @@ MailboxCommand = EnqueueNotification | PollNotification | AckNotification
 
 # --- State ----------------------------------------------------------------------------
 class MailboxState(Struct, frozen=True, kw_only=True):
+    """`queue`: the unacked notifications, oldest first (a `Backlog`, so each event costs
+    the same however long the queue)."""
+
     next_id: int = 1
-    queue: tuple[Notification, ...] = ()
+    queue: Backlog[Notification] = Backlog()
     last_acked: int | None = None
 
 
@@ -93,10 +99,29 @@ class NotificationAcked(Struct, frozen=True, kw_only=True, tag="NotificationAcke
     at: datetime
 
 
-class MailboxSnapshotted(Struct, frozen=True, kw_only=True, tag="MailboxSnapshotted"):
-    """The whole state at a version, so loading costs the backlog, not the history."""
+class MailboxSnapshot(Struct, frozen=True, kw_only=True):
+    """A `MailboxState` in a form MessagePack holds as it is: the queue a plain array,
+    oldest first. What a snapshot stores."""
 
-    state: MailboxState
+    next_id: int = 1
+    queue: tuple[Notification, ...] = ()
+    last_acked: int | None = None
+
+    @classmethod
+    def of(cls, state: MailboxState) -> "MailboxSnapshot":
+        return cls(next_id=state.next_id, queue=tuple(state.queue), last_acked=state.last_acked)
+
+    def restored(self) -> MailboxState:
+        """The state this was taken of."""
+        queue = Backlog.of(self.queue)
+        return MailboxState(next_id=self.next_id, queue=queue, last_acked=self.last_acked)
+
+
+class MailboxSnapshotted(Struct, frozen=True, kw_only=True, tag="MailboxSnapshotted"):
+    """The whole state at a version, so loading costs the backlog, not the history.
+    Built by `snapshot`."""
+
+    state: MailboxSnapshot
     at: datetime
 
 
@@ -116,9 +141,15 @@ def parse_id(raw: str) -> int | None:
     return int(raw) if _ID.fullmatch(raw) else None
 
 
+def snapshot(state: MailboxState, at: datetime) -> MailboxSnapshotted:
+    """The snapshot event of `state`, taken at `at`."""
+    return MailboxSnapshotted(state=MailboxSnapshot.of(state), at=at)
+
+
 def peek(state: MailboxState) -> Polled | None:
     """The head of the queue with the queue count, or None when empty."""
-    return Polled(state.queue[0], len(state.queue)) if state.queue else None
+    queue = state.queue
+    return Polled(queue.head, queue.size) if queue.size else None
 
 
 # --- Decisions ------------------------------------------------------------------------
@@ -139,9 +170,9 @@ def decide(
         case PollNotification(svtrid=svtrid, polls=polls):
             if not polls:
                 return reject(Code.POLL_NOT_ALLOWED)
-            if not state.queue:
+            if not state.queue.size:
                 return reject(Code.QUEUE_EMPTY)
-            head = state.queue[0]
+            head = state.queue.head
             if head.retrieved_at is not None:
                 return []
             return [NotificationRetrieved(id=head.id, svtrid=svtrid, at=now)]
@@ -149,7 +180,7 @@ def decide(
             if not polls:
                 return reject(Code.POLL_NOT_ALLOWED)
             wanted = parse_id(raw)
-            if wanted is not None and state.queue and state.queue[0].id == wanted:
+            if wanted is not None and state.queue.size and state.queue.head.id == wanted:
                 return [NotificationAcked(id=wanted, at=now)]
             if wanted is not None and wanted == state.last_acked:
                 return []
@@ -163,24 +194,24 @@ def evolve(state: MailboxState, event: MailboxEvent) -> MailboxState:
     # `match` with captured attributes; the checks are inline, a call costing as much.
     if type(event) is NotificationQueued:
         notification = event.notification
-        return replace(state, next_id=notification.id + 1, queue=(*state.queue, notification))
+        return replace(state, next_id=notification.id + 1, queue=state.queue.pushed(notification))
     if type(event) is NotificationRetrieved:
         queue = state.queue
-        if not queue or queue[0].id != event.id:
+        if not queue.size or queue.head.id != event.id:
             raise _not_head("retrieval", event.id, queue)
-        retrieved = replace(queue[0], retrieved_at=event.at, retrieved_by=event.svtrid)
-        return replace(state, queue=(retrieved, *queue[1:]))
+        retrieved = replace(queue.head, retrieved_at=event.at, retrieved_by=event.svtrid)
+        return replace(state, queue=queue.with_head(retrieved))
     if type(event) is NotificationAcked:
         queue = state.queue
-        if not queue or queue[0].id != event.id:
+        if not queue.size or queue.head.id != event.id:
             raise _not_head("ack", event.id, queue)
-        return replace(state, queue=queue[1:], last_acked=event.id)
+        return replace(state, queue=queue.popped(), last_acked=event.id)
     assert type(event) is MailboxSnapshotted
-    return event.state
+    return event.state.restored()
 
 
-def _not_head(what: str, wanted: int, queue: tuple[Notification, ...]) -> ValueError:
+def _not_head(what: str, wanted: int, queue: Backlog[Notification]) -> ValueError:
     """The error of an event about `wanted` when the queue's head is not `wanted`."""
-    if not queue:
+    if not queue.size:
         return ValueError(f"{what} of {wanted} but the queue is empty")
-    return ValueError(f"{what} of {wanted} but the head is {queue[0].id}")
+    return ValueError(f"{what} of {wanted} but the head is {queue.head.id}")

@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from tidings.adapters.bench_log import build_history
+from tidings.adapters.bench_log import BACKLOG_LOGIN, build_backlog, build_history
 from tidings.adapters.integrity import replay, verify
+from tidings.adapters.library import Tidings
 from tidings.adapters.store import Store
 from tidings.cli.app import app
 from typer.testing import CliRunner
@@ -26,6 +27,7 @@ EXPECTED = {
     ),
     ("enqueue", "sqlite3", "equal"),
     ("replay", "tidings", "equal"),
+    ("replay-backlog", "tidings", "equal"),
     ("poll-cold", "tidings", "equal"),
     ("poll-warm", "tidings", "equal"),
 }
@@ -45,6 +47,7 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
     assert (settings["journal_mode"], settings["synchronous"]) == ("wal", "FULL")
     assert settings["durability_why"]
     assert settings["log_events"] > settings["history_events"] >= 100_000
+    assert settings["backlog"] == 20_000
 
     results = report["results"]
     assert {(r["scenario"], r["subject"], r["durability"]) for r in results} == EXPECTED
@@ -90,6 +93,11 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
         "poll-cold:",
         "poll-warm:",
     }
+    # The backlog replay folds a mailbox whose 20,000 notifications are all still queued:
+    # each one's operation (accepted, ended) and its queueing, plus the account.
+    (backlog,) = [r for r in results if r["scenario"] == "replay-backlog"]
+    assert (backlog["backlog"], backlog["ops"]) == (20_000, 3 * 20_000 + 1)
+    assert "never polled" in run.output
     assert "tidings bench" in run.output
 
 
@@ -110,3 +118,20 @@ def test_bulk_history_is_a_log_the_store_could_have_written(tmp_path: Path) -> N
         assert report.events == history.log_events
     finally:
         store.close()
+
+
+def test_bulk_backlog_is_a_log_the_store_could_have_written(tmp_path: Path) -> None:
+    """The never-polled mailbox: every notification still queued, snapshots spaced as
+    the store spaces them, and the log as valid as one the store wrote."""
+    backlog = build_backlog(tmp_path / "backlog.db", 1_000, snapshot_every=4)
+    assert backlog.mailbox_events == 1_000
+    store = Store(str(backlog.path))
+    try:
+        checked, broken = verify(store)
+        assert (checked, broken) == (backlog.log_events, None)
+        report = replay(store)
+        assert (report.mismatches, report.events) == ([], backlog.log_events)
+    finally:
+        store.close()
+    with Tidings(str(backlog.path)) as tidings:
+        assert [n.id for n in tidings.mailbox(BACKLOG_LOGIN).queue] == list(range(1, 1_001))

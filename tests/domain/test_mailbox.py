@@ -8,7 +8,6 @@ from tidings.domain.mailbox import (
     AckNotification,
     EnqueueNotification,
     MailboxEvent,
-    MailboxSnapshotted,
     MailboxState,
     NotificationAcked,
     NotificationQueued,
@@ -18,6 +17,7 @@ from tidings.domain.mailbox import (
     evolve,
     parse_id,
     peek,
+    snapshot,
 )
 
 from tests.gwt import T0, spec
@@ -71,7 +71,7 @@ def test_each_notification_gets_the_next_id() -> None:
 
 def test_ids_are_never_reused_after_acks() -> None:
     given = mailbox.given(queued(1), queued(2), acked(1), acked(2))
-    assert given.state.queue == ()
+    assert not given.state.queue
     given.when(EnqueueNotification(outcome(3))).then(queued(3))
 
 
@@ -257,10 +257,10 @@ def test_ack_when_the_account_does_not_poll_is_2150_whatever_the_id(raw: str) ->
 def test_a_snapshot_replaces_the_state_and_later_events_apply_on_top() -> None:
     history: list[MailboxEvent] = [queued(1), queued(2), retrieved(1), acked(1), queued(3)]
     full = mailbox.given(*history).state
-    snapshotted = mailbox.given(MailboxSnapshotted(state=full, at=T3)).state
+    snapshotted = mailbox.given(snapshot(full, T3)).state
     assert snapshotted == full
     after: list[MailboxEvent] = [retrieved(2, "sv-2", T3), acked(2)]
-    assert mailbox.given(MailboxSnapshotted(state=full, at=T3), *after).state == (
+    assert mailbox.given(snapshot(full, T3), *after).state == (
         mailbox.given(*history, *after).state
     )
 
@@ -268,7 +268,7 @@ def test_a_snapshot_replaces_the_state_and_later_events_apply_on_top() -> None:
 def test_decisions_after_a_snapshot_match_decisions_on_the_full_history() -> None:
     history: list[MailboxEvent] = [queued(1), queued(2), acked(1)]
     state = mailbox.given(*history).state
-    from_snapshot = mailbox.given(MailboxSnapshotted(state=state, at=T3))
+    from_snapshot = mailbox.given(snapshot(state, T3))
     assert from_snapshot.when(ack("1")).result == mailbox.given(*history).when(ack("1")).result
     from_snapshot.when(EnqueueNotification(outcome(3))).then(queued(3))
 

@@ -297,7 +297,7 @@ def test_a_mailbox_snapshot_then_later_events_replay_to_the_live_state(
 ) -> None:
     snapshot_state, _ = play(MAILBOX, before)
     live, later = play(MAILBOX, after, snapshot_state)
-    snapshot = mbx.MailboxSnapshotted(state=snapshot_state, at=T0)
+    snapshot = mbx.snapshot(snapshot_state, T0)
     assert fold(MAILBOX, [snapshot, *later]) == live
     stored = msgspec.msgpack.encode([snapshot, *later])
     assert fold(MAILBOX, msgspec.msgpack.decode(stored, type=list[mbx.MailboxEvent])) == live

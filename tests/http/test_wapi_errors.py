@@ -36,7 +36,7 @@ def post_raw(server: Running, body: bytes, content_type: str = "text/xml") -> An
 
 def no_state_change(server: Running) -> None:
     assert server.tidings.pending_operations() == []
-    assert server.tidings.mailbox(server.login).queue == ()
+    assert not server.tidings.mailbox(server.login).queue
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,7 @@ def test_killed_between_decide_and_commit_leaves_nothing(db_url: str) -> None:
     with Tidings(db_url) as t:
         operation = t.operation(svtrid)
         assert operation is not None and operation.ended is None
-        assert t.mailbox("tester").queue == ()
+        assert not t.mailbox("tester").queue
         assert t.poll("tester", svtrid="p").code == Code.QUEUE_EMPTY
         assert t.store.max_position() == before
         assert verify(t.store)[1] is None

@@ -8,7 +8,8 @@ import msgspec
 import pytest
 from tidings.adapters.codec import DomainEvent, decode_event, encode_event, topic_of
 from tidings.adapters.library import Tidings
-from tidings.domain.mailbox import NotificationAcked
+from tidings.domain import Backlog, Notification, Outcome
+from tidings.domain.mailbox import MailboxState, NotificationAcked, snapshot
 
 
 def test_every_event_type_has_an_explicit_unique_topic() -> None:
@@ -42,3 +43,45 @@ def test_rows_store_the_topic_and_msgpack_state(sqlite_url: str) -> None:
         "NotificationQueued",
     ]
     assert msgspec.msgpack.decode(rows[-1][1])["type"] == "NotificationQueued"
+
+
+# A mailbox snapshot as the store wrote it before the queue became a `Backlog`: its
+# shape is fixed, so snapshots already stored stay readable and new ones read the same.
+_T = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+_STORED_SNAPSHOT = bytes.fromhex(
+    "83a474797065b24d61696c626f78536e617073686f74746564a5737461746583a76e6578745f696404a5"
+    "71756575659284a2696402a76f7574636f6d6589a4636f6465cd03e8a6726573756c74a24f4ba974696d"
+    "657374616d70d6ff695735a5a6636c74726964a4636c2d32a6737674726964a5312e322e32a7636f6d6d"
+    "616e64aa70696e672d6173796e63a464617461c0ab62617463685f7374617465c0ac696e69745f726571"
+    "75657374c0ac7265747269657665645f6174d6ff695735a5ac7265747269657665645f6279a473762d39"
+    "84a2696403a76f7574636f6d6589a4636f6465cd03e8a6726573756c74a24f4ba974696d657374616d70"
+    "d6ff695735a5a6636c74726964a4636c2d33a6737674726964a5312e322e33a7636f6d6d616e64aa7069"
+    "6e672d6173796e63a464617461c0ab62617463685f7374617465c0ac696e69745f72657175657374c0ac"
+    "7265747269657665645f6174c0ac7265747269657665645f6279c0aa6c6173745f61636b656401a26174"
+    "d6ff695735a5"
+)
+
+
+def _outcome(n: int) -> Outcome:
+    return Outcome(
+        code=1000,
+        result="OK",
+        timestamp=_T,
+        cltrid=f"cl-{n}",
+        svtrid=f"1.2.{n}",
+        command="ping-async",
+    )
+
+
+def test_a_mailbox_snapshot_keeps_its_stored_shape() -> None:
+    head = Notification(id=2, outcome=_outcome(2), retrieved_at=_T, retrieved_by="sv-9")
+    # Split between the backlog's two lists, as a live mailbox holds it.
+    queue = Backlog.of([Notification(id=1, outcome=_outcome(1))]).pushed(head).popped()
+    state = MailboxState(
+        next_id=4, queue=queue.pushed(Notification(id=3, outcome=_outcome(3))), last_acked=1
+    )
+    event = snapshot(state, _T)
+    assert encode_event(event) == _STORED_SNAPSHOT
+    stored = decode_event("MailboxSnapshotted", _STORED_SNAPSHOT)
+    assert stored == event
+    assert stored.state.restored() == state

@@ -7,7 +7,7 @@ from pathlib import Path
 from tidings.adapters.codec import encode_event
 from tidings.adapters.library import Tidings
 from tidings.cli.app import app
-from tidings.domain.mailbox import MailboxSnapshotted, MailboxState
+from tidings.domain.mailbox import MailboxState, snapshot
 from typer.testing import CliRunner
 
 runner = CliRunner()
@@ -67,7 +67,7 @@ def test_replay_matches_the_live_state(db_url: str) -> None:
 def test_replay_reports_a_live_state_that_differs(sqlite_url: str) -> None:
     _history(sqlite_url)
     # A forged snapshot: the live mailbox now disagrees with its own events.
-    forged = MailboxSnapshotted(state=MailboxState(next_id=99), at=datetime.now(UTC))
+    forged = snapshot(MailboxState(next_id=99), datetime.now(UTC))
     with sqlite3.connect(sqlite_url) as db:
         db.execute("UPDATE stored_snapshots SET state = ?", (encode_event(forged),))
     result = runner.invoke(app, ["replay", "--db", sqlite_url])

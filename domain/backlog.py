@@ -1,0 +1,127 @@
+"""Backlog: the immutable first-in first-out queue a mailbox holds.
+
+A mailbox grows at the back and shrinks at the front, one notification per event. A
+tuple rebuilt at every event makes each event cost the whole backlog, and a replay of a
+mailbox whose client never polls quadratic in it. A backlog instead shares its structure
+with the backlog it came from: pushing, popping and replacing the head cost O(1)
+(popping amortized: the newest items are turned around once, when the oldest run out),
+and every version stays valid, so a state once built never changes.
+
+It is two singly linked lists of pairs `(item, rest)`: `front` holds the oldest items,
+oldest first; `back` the newest, newest first. `front` is empty only when the whole
+backlog is, so the head is always at hand. Equality, hashing, `repr` and pickling look
+at the items in order, never at how they are split between the lists; storage keeps
+them as a plain array (`adapters.codec`).
+"""
+
+from collections.abc import Iterable, Iterator
+from typing import Any, Generic, TypeVar, overload
+
+from msgspec import Struct
+
+__all__ = ["Backlog"]
+
+T = TypeVar("T")
+
+# `(item, rest)` with rest another pair or None. Typed `Any` for msgspec, which would
+# otherwise have to resolve a recursive type it never encodes (storage goes through
+# `Backlog.of` and iteration).
+_Pairs = Any
+
+
+class Backlog(Struct, Generic[T], frozen=True, eq=False):
+    """An immutable queue: `pushed`, `popped` and `with_head` return new backlogs."""
+
+    front: _Pairs = None
+    back: _Pairs = None
+    size: int = 0
+
+    @classmethod
+    def of(cls, items: Iterable[T]) -> "Backlog[T]":
+        """The backlog holding `items`, the first of them at the head."""
+        front: _Pairs = None
+        size = 0
+        for item in reversed(list(items)):
+            front = (item, front)
+            size += 1
+        return cls(front, None, size)
+
+    @property
+    def head(self) -> T:
+        """The oldest item; IndexError when empty."""
+        if self.front is None:
+            raise IndexError("the backlog is empty")
+        head: T = self.front[0]
+        return head
+
+    def pushed(self, item: T) -> "Backlog[T]":
+        """This backlog with `item` behind the newest."""
+        if self.front is None:
+            return Backlog((item, None), None, 1)
+        return Backlog(self.front, (item, self.back), self.size + 1)
+
+    def popped(self) -> "Backlog[T]":
+        """This backlog without its head; IndexError when empty."""
+        if self.front is None:
+            raise IndexError("the backlog is empty")
+        rest = self.front[1]
+        if rest is not None:
+            return Backlog(rest, self.back, self.size - 1)
+        # The oldest ran out: the newest, turned around, are the oldest now.
+        front: _Pairs = None
+        back = self.back
+        while back is not None:
+            front = (back[0], front)
+            back = back[1]
+        return Backlog(front, None, self.size - 1)
+
+    def with_head(self, item: T) -> "Backlog[T]":
+        """This backlog with its head replaced by `item`; IndexError when empty."""
+        if self.front is None:
+            raise IndexError("the backlog is empty")
+        return Backlog((item, self.front[1]), self.back, self.size)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[T]:
+        """Oldest first."""
+        pairs = self.front
+        while pairs is not None:
+            yield pairs[0]
+            pairs = pairs[1]
+        newest: list[T] = []
+        pairs = self.back
+        while pairs is not None:
+            newest.append(pairs[0])
+            pairs = pairs[1]
+        yield from reversed(newest)
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[T, ...]: ...
+    def __getitem__(self, index: int | slice) -> T | tuple[T, ...]:
+        """By position, oldest first: the head at once, any other by walking."""
+        if index == 0:
+            return self.head
+        return tuple(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Backlog):
+            return NotImplemented
+        return self.size == other.size and all(a == b for a, b in zip(self, other, strict=True))
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Backlog.of({list(self)!r})"
+
+    def __reduce__(self) -> tuple[Any, tuple[tuple[T, ...]]]:
+        # Flat: pickling the nested pairs would recurse once per item.
+        return Backlog.of, (tuple(self),)
