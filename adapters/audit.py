@@ -1,4 +1,4 @@
-"""The audit side: trails, past states and open operations, all rebuilt from the log."""
+"""The audit side: trails and past states, rebuilt from the log."""
 
 from collections.abc import Iterable
 from datetime import datetime
@@ -108,8 +108,3 @@ class Audit:
                 break
             state = decider.evolve(state, envelope.event)
         return state
-
-    def open_operations(self, command: str | None) -> list[str]:
-        """svTRIDs of accepted operations (of `command`, if given), oldest first; the
-        caller checks which of them have not ended."""
-        return [a.svtrid for a in self._accepted() if command is None or a.command == command]

@@ -94,7 +94,8 @@ def notifications_for(history: int, snapshot_every: int) -> int:
 
 class _BulkLog:
     """Log rows and snapshots, buffered and written many to a transaction, with the
-    chain links the recorder would write next to them."""
+    chain links the recorder would write next to them. Every operation it writes is
+    ended, so the store's open operations stay as they were: none."""
 
     def __init__(self, recorder: Any):
         self._recorder = recorder

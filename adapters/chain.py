@@ -7,15 +7,22 @@ the insert transaction of the events, while the writer holds the log's write loc
 has exactly one order. Editing or deleting a stored row breaks the chain from that
 position on; `verify` finds the first break.
 
-The recorders also answer two reads the library needs and eventsourcing does not give:
-the log positions of one stream's events, and a raw scan of the log in pages (`verify`).
+The recorders also answer reads the library needs and eventsourcing does not give: the
+log positions of one stream's events, a raw scan of the log in pages (`verify`), and the
+operations still open.
+
+Open operations (accepted, not yet ended) are kept in a table of their own,
+`tidings_open_operations (svtrid, position of the acceptance)`, written in the events'
+transaction: a server starting up resumes them without reading the whole log. A database
+from before the table existed gets it filled from the log once, under the write lock
+(`ensure_open_operations`).
 """
 
 import hashlib
 import sqlite3
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -27,9 +34,11 @@ from psycopg.sql import SQL, Composed, Identifier
 
 __all__ = [
     "GENESIS",
+    "OPEN_OPERATIONS",
     "ChainedPostgresRecorder",
     "ChainedSQLiteRecorder",
     "LogRow",
+    "Openings",
     "StreamRow",
     "TailRow",
     "link",
@@ -39,6 +48,23 @@ GENESIS = bytes(32)
 StreamRow = tuple[int, str, bytes]  # version, topic, state
 TailRow = tuple[str, int, int]  # stream id in hex, version, position
 LogRow = tuple[int, bytes, int, str, bytes]  # position, stream id bytes, version, topic, state
+
+OPEN_OPERATIONS = "tidings_open_operations"
+
+
+class Openings:
+    """What a write does to the open operations: `opened` pairs an svTRID with the index,
+    among the written events, of its acceptance; `closed` lists svTRIDs that ended."""
+
+    __slots__ = ("closed", "opened")
+
+    def __init__(self) -> None:
+        self.opened: list[tuple[str, int]] = []
+        self.closed: list[str] = []
+
+
+# How the backfill tells the two events apart, and reads an acceptance's svTRID.
+Backfill = tuple[str, str, Callable[[bytes], str]]  # accepted topic, ended topic, svtrid_of
 
 
 def link(
@@ -128,9 +154,12 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             self._opened.clear()
         self._reader_connection = self._writer = None
 
-    def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
+    def write(
+        self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent], openings: Openings
+    ) -> list[int]:
         """Append `events` (and the mailbox `snapshots` taken with them) in one
-        transaction, with their chain links; returns their log positions.
+        transaction, with their chain links and the `openings`; returns their log
+        positions.
 
         Raises eventsourcing's `IntegrityError` when a (stream, version) is taken by
         then: nothing is written.
@@ -139,7 +168,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         # IMMEDIATE: take the write lock now, so the tail read below cannot go stale.
         connection.execute("BEGIN IMMEDIATE")
         try:
-            positions = self._append(connection, events, snapshots)
+            positions = self._append(connection, events, snapshots, openings)
             connection.execute("COMMIT")
         except BaseException as error:
             if connection.in_transaction:
@@ -154,6 +183,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         connection: sqlite3.Connection,
         events: Sequence[StoredEvent],
         snapshots: Sequence[StoredEvent],
+        openings: Openings,
     ) -> list[int]:
         """The inserts of `write`, under SQLite's write lock: nobody else moves the tail."""
         table = self.events_table_name
@@ -180,7 +210,52 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 f"INSERT OR IGNORE INTO {self.snapshots_table} VALUES (?, ?, ?, ?)",
                 [(_hex(s), s.originator_version, s.topic, s.state) for s in snapshots],
             )
+        if openings.opened:
+            connection.executemany(
+                f"INSERT INTO {OPEN_OPERATIONS} VALUES (?, ?)",
+                [(svtrid, positions[index]) for svtrid, index in openings.opened],
+            )
+        if openings.closed:
+            connection.executemany(
+                f"DELETE FROM {OPEN_OPERATIONS} WHERE svtrid = ?",
+                [(svtrid,) for svtrid in openings.closed],
+            )
         return positions
+
+    def ensure_open_operations(self, backfill: Backfill) -> None:
+        """Create the open-operations table unless it exists, filled from the log."""
+        connection = self._writer_connection()
+        exists = f"SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{OPEN_OPERATIONS}'"
+        if connection.execute(exists).fetchone():
+            return
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if not connection.execute(exists).fetchone():  # nobody made it meanwhile
+                connection.execute(
+                    f"CREATE TABLE {OPEN_OPERATIONS} "
+                    "(svtrid TEXT PRIMARY KEY, position INTEGER NOT NULL)"
+                )
+                accepted, ended, svtrid_of = backfill
+                table = self.events_table_name
+                query = f"SELECT rowid, originator_id, state FROM {table} WHERE topic = ?"
+                done = {row[1] for row in connection.execute(query, (ended,))}
+                connection.executemany(
+                    f"INSERT INTO {OPEN_OPERATIONS} VALUES (?, ?)",
+                    [
+                        (svtrid_of(state), position)
+                        for position, stream, state in connection.execute(query, (accepted,))
+                        if stream not in done
+                    ],
+                )
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+    def open_operations(self) -> list[str]:
+        """svTRIDs of the operations accepted and not ended, oldest first."""
+        rows = self._read(f"SELECT svtrid FROM {OPEN_OPERATIONS} ORDER BY position", ())
+        return [row[0] for row in rows]
 
     def pragma(self, statement: str) -> Any:
         """The first value a PRAGMA gives on the writer connection (while no command
@@ -225,7 +300,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         )
         return rows[0] if rows else None
 
-    def _read(self, query: str, params: tuple[Any, ...]) -> list[StreamRow]:
+    def _read(self, query: str, params: tuple[Any, ...]) -> list[Any]:
         """Rows of a query on the read connection, shared by every thread in turn (reads
         are short; a connection per thread would grow with a thread-per-request server)."""
         with self._read_lock:
@@ -279,6 +354,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(*args, **kwargs)
         self._chain = Identifier(self.datastore.schema), Identifier("tidings_chain")
         self._events = Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        self._open = Identifier(self.datastore.schema), Identifier(OPEN_OPERATIONS)
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {}.{} "
@@ -328,6 +404,17 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             SQL("INSERT INTO {}.{} (position, digest) VALUES (%s, %s)").format(*self._chain),
             _links(previous, ids, stored_events),
         )
+        openings: Openings | None = kwargs.get("openings")
+        if openings is not None and openings.opened:
+            curs.executemany(
+                SQL("INSERT INTO {}.{} (svtrid, position) VALUES (%s, %s)").format(*self._open),
+                [(svtrid, ids[index]) for svtrid, index in openings.opened],
+            )
+        if openings is not None and openings.closed:
+            curs.executemany(
+                SQL("DELETE FROM {}.{} WHERE svtrid = %s").format(*self._open),
+                [(svtrid,) for svtrid in openings.closed],
+            )
         snapshots: Sequence[StoredEvent] = kwargs.get("snapshots", ())
         if snapshots:
             curs.executemany(
@@ -347,10 +434,55 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     def close_connections(self) -> None:
         """Nothing to close: reads and writes use eventsourcing's pool."""
 
-    def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
-        """Append `events` (and `snapshots`) in one transaction; their log positions.
-        eventsourcing's `IntegrityError` when a (stream, version) is taken."""
-        return list(self.insert_events(events, snapshots=snapshots) or ())
+    def write(
+        self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent], openings: Openings
+    ) -> list[int]:
+        """Append `events` (and `snapshots`, and the `openings`) in one transaction; their
+        log positions. eventsourcing's `IntegrityError` when a (stream, version) is taken."""
+        return list(self.insert_events(events, snapshots=snapshots, openings=openings) or ())
+
+    def ensure_open_operations(self, backfill: Backfill) -> None:
+        """Create the open-operations table unless it exists, filled from the log."""
+        name = f"{self.datastore.schema}.{OPEN_OPERATIONS}"
+
+        def exists(curs: Any) -> bool:
+            curs.execute(SQL("SELECT to_regclass(%s) AS found"), (name,))
+            return curs.fetchone()["found"] is not None
+
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            if exists(curs):
+                return
+            # Writers append under this lock too: none can slip between backfill and table.
+            curs.execute(SQL("LOCK TABLE {}.{} IN EXCLUSIVE MODE").format(*self._events))
+            if exists(curs):  # made meanwhile
+                return
+            curs.execute(
+                SQL(
+                    "CREATE TABLE {}.{} (svtrid text PRIMARY KEY, position bigint NOT NULL)"
+                ).format(*self._open)
+            )
+            accepted, ended, svtrid_of = backfill
+            query = SQL(
+                "SELECT notification_id, originator_id, state FROM {}.{} WHERE topic = %s"
+            ).format(*self._events)
+            curs.execute(query, (ended,))
+            done = {row["originator_id"] for row in curs.fetchall()}
+            curs.execute(query, (accepted,))
+            rows = [
+                (svtrid_of(bytes(row["state"])), row["notification_id"])
+                for row in curs.fetchall()
+                if row["originator_id"] not in done
+            ]
+            if rows:
+                curs.executemany(
+                    SQL("INSERT INTO {}.{} (svtrid, position) VALUES (%s, %s)").format(*self._open),
+                    rows,
+                )
+
+    def open_operations(self) -> list[str]:
+        """svTRIDs of the operations accepted and not ended, oldest first."""
+        query = SQL("SELECT svtrid FROM {}.{} ORDER BY position").format(*self._open)
+        return [row["svtrid"] for row in self._select(query, ())]
 
     def changed(self) -> bool:
         """PostgreSQL has no cheap change counter: `tail` is always read."""

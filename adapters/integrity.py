@@ -20,14 +20,14 @@ from typing import Any, get_args
 from uuid import UUID
 
 import msgspec
-from tidings.domain import MAILBOX
+from tidings.domain import MAILBOX, OPERATION
 from tidings.domain import mailbox as mbx
 
 from .audit import DECIDERS
 from .chain import GENESIS, link
 from .codec import DomainEvent, event_types
 from .log_read import KINDS, LogRead, Page, Row, Share, read_pages, read_rows
-from .store import Store
+from .store import Store, stream_id
 
 __all__ = [
     "Break",
@@ -36,6 +36,7 @@ __all__ = [
     "Mismatch",
     "ReplayReport",
     "compare_live",
+    "compare_open",
     "fold_log",
     "replay",
     "verify",
@@ -278,15 +279,35 @@ def compare_live(store: Store, folded: Folded) -> list[Mismatch]:
     return mismatches
 
 
+def compare_open(store: Store, folded: Folded) -> list[Mismatch]:
+    """The operations the log and the store's open operations disagree on: open (accepted,
+    not ended) in one and not in the other."""
+    rebuilt = {
+        state.accepted.svtrid
+        for state in folded[OPERATION.category].values()
+        if state.accepted is not None and state.ended is None
+    }
+    live = set(store.open_operations())
+    return [
+        Mismatch(
+            stream_id(OPERATION.category, svtrid),
+            f"open operation {svtrid}",
+            "open" if svtrid in rebuilt else "not open",
+            "open" if svtrid in live else "not open",
+        )
+        for svtrid in sorted(rebuilt ^ live)
+    ]
+
+
 def replay(store: Store, progress: Progress | None = None) -> ReplayReport:
     """Fold every stream from the notification log, then compare each with the state
-    the store loads (snapshot plus newer events). `progress(n)` is told of n more
-    events folded."""
+    the store loads (snapshot plus newer events), and the operations open by the log
+    with those the store lists as open. `progress(n)` is told of n more events folded."""
     events, folded = fold_log(store, progress)
     return ReplayReport(
         events=events,
         streams=sum(len(states) for states in folded.values()),
-        mismatches=compare_live(store, folded),
+        mismatches=compare_live(store, folded) + compare_open(store, folded),
     )
 
 

@@ -78,6 +78,9 @@ class Answer(Struct, frozen=True):
     text: str
 
 
+# Open operations loaded per command by `pending_operations`.
+_PENDING_CHUNK = 100
+
 # One counter per process, shared by every instance: with the pid it keeps svTRIDs unique.
 _SVTRID_COUNTER = itertools.count(1)
 
@@ -288,12 +291,27 @@ class Tidings:
         return state if state.accepted is not None else None
 
     def pending_operations(self, command: str | None = None) -> list[op.OperationState]:
-        """Operations accepted and not yet ended (optionally of one command), oldest first."""
+        """Operations accepted and not yet ended (optionally of one command), oldest first.
+
+        Read from the open operations the store keeps beside the log, so it costs what
+        is open, not every operation ever made; loaded `_PENDING_CHUNK` to a command, so
+        a long list does not hold up the writers queued behind it."""
+        svtrids = self.store.open_operations()
         pending = []
-        for svtrid in self.audit.open_operations(command):
-            state = self.operation(svtrid)
-            if state is not None and state.ended is None:
-                pending.append(state)
+        for start in range(0, len(svtrids), _PENDING_CHUNK):
+            chunk = svtrids[start : start + _PENDING_CHUNK]
+
+            def load(work: Work, chunk: list[str] = chunk) -> list[op.OperationState]:
+                return [work.state(OPERATION, svtrid) for svtrid in chunk]
+
+            states: list[op.OperationState] = self._run(load)
+            pending += [
+                state
+                for state in states
+                if state.accepted is not None
+                and state.ended is None
+                and (command is None or state.accepted.command == command)
+            ]
         return pending
 
     # --- poll queue -----------------------------------------------------------------

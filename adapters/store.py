@@ -17,12 +17,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID, uuid5
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper
+from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import Environment, EnvType
 from msgspec import Struct
 from tidings.domain import MAILBOX, Decider
 from tidings.domain.mailbox import MailboxState
+from tidings.domain.operation import OperationAccepted, OperationEnded
 
+from .chain import Openings
 from .codec import Envelope, MsgspecMapper, decode_event
 
 __all__ = [
@@ -142,6 +144,11 @@ def _construct(url: str) -> _Application:
 _CREATE_LOCK = 0x74696469_6E6773
 
 
+def _svtrid_of_acceptance(state: bytes) -> str:
+    accepted: OperationAccepted = decode_event("OperationAccepted", state)
+    return accepted.svtrid
+
+
 class Loaded(Struct, frozen=True):
     """A stream's state, the version it is at (0: nothing stored yet) and the version of
     its newest snapshot (0: none)."""
@@ -209,6 +216,9 @@ class Store:
         self._snapshot_every = snapshot_every
         self._cache: OrderedDict[str, Loaded] = OrderedDict()
         self._cache_size = cache_size
+        self.recorder.ensure_open_operations(
+            ("OperationAccepted", "OperationEnded", _svtrid_of_acceptance)
+        )
         # The log position up to which the cache has seen every change.
         self._seen = self.recorder.max_notification_id() or 0
         self.recorder.changed()  # from here on, a change by another writer shows
@@ -293,20 +303,27 @@ class Store:
 
     def save(self, changes: Sequence[Change], snapshots: Sequence[Envelope]) -> list[int]:
         """Append every change, and the mailbox snapshots taken with them, in one
-        transaction; returns the log positions.
+        transaction; returns the log positions. Operations accepted or ended join or
+        leave the open ones in the same transaction.
 
         Raises `eventsourcing.persistence.IntegrityError` when a stream is no longer at
         the expected version: nothing is then written.
         """
         to_stored = self._mapper.to_stored_event
-        stored = [
-            to_stored(Envelope(stream_id(c.decider.category, c.key), c.version + n, event))
-            for c in changes
-            for n, event in enumerate(c.events, start=1)
-        ]
+        stored: list[StoredEvent] = []
+        openings = Openings()
+        for c in changes:
+            sid = stream_id(c.decider.category, c.key)
+            for n, event in enumerate(c.events, start=1):
+                if type(event) is OperationAccepted:
+                    openings.opened.append((c.key, len(stored)))
+                elif type(event) is OperationEnded:
+                    openings.closed.append(c.key)
+                stored.append(to_stored(Envelope(sid, c.version + n, event)))
         if not stored:
             return []
-        positions: list[int] = self.recorder.write(stored, [to_stored(s) for s in snapshots])
+        snapshots_stored = [to_stored(s) for s in snapshots]
+        positions: list[int] = self.recorder.write(stored, snapshots_stored, openings)
         if positions[0] == self._seen + 1:
             # Nobody else wrote in between: the cache has seen everything up to here.
             self._seen = positions[-1]
@@ -342,6 +359,11 @@ class Store:
             if len(page) < page_size:
                 return
             position = page[-1].id + 1
+
+    def open_operations(self) -> list[str]:
+        """svTRIDs of the operations accepted and not yet ended, oldest first."""
+        svtrids: list[str] = self.recorder.open_operations()
+        return svtrids
 
     def max_position(self) -> int:
         return self._app.recorder.max_notification_id() or 0

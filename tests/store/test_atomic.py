@@ -10,7 +10,8 @@ from tidings.adapters.library import Tidings
 from tidings.domain import Code
 
 # Runs `end` in a child that SIGKILLs itself once the events are inserted in the open
-# transaction, after the chain links are written, before the commit.
+# transaction, after the chain links are written and the operation is taken off the open
+# ones, before the commit.
 _CHILD = textwrap.dedent(
     """
     import os, signal, sys
@@ -53,6 +54,7 @@ def test_killed_between_decide_and_commit_leaves_nothing(db_url: str) -> None:
         assert not t.mailbox("tester").queue
         assert t.poll("tester", svtrid="p").code == Code.QUEUE_EMPTY
         assert t.store.max_position() == before
+        assert t.store.open_operations() == [svtrid]
         assert verify(t.store)[1] is None
         # And the operation can still end, exactly once.
         assert t.end(svtrid, 1000, "OK").id == 1

@@ -437,8 +437,8 @@ def _fail_next_write(t: Tidings, db_url: str, monkeypatch: pytest.MonkeyPatch) -
         return eventsourcing.persistence.OperationalError
     append = recorder._append
 
-    def append_then_fail(connection: sqlite3.Connection, events: Any, snapshots: Any) -> Any:
-        positions = append(connection, events, snapshots)
+    def append_then_fail(connection: sqlite3.Connection, *args: Any) -> Any:
+        positions = append(connection, *args)
         fail_once()
         return positions
 
