@@ -191,19 +191,22 @@ def evolve(state: MailboxState, event: MailboxEvent) -> MailboxState:
     """Apply one mailbox event."""
     # A replay runs every event of the log through here: comparing the exact type (no
     # event struct is subclassed) costs less than `isinstance`, and much less than
-    # `match` with captured attributes; the checks are inline, a call costing as much.
+    # `match` with captured attributes; the checks are inline, a call costing as much,
+    # and read the head from the backlog's `front` pair rather than through `head`.
     if type(event) is NotificationQueued:
         notification = event.notification
         return replace(state, next_id=notification.id + 1, queue=state.queue.pushed(notification))
     if type(event) is NotificationRetrieved:
         queue = state.queue
-        if not queue.size or queue.head.id != event.id:
+        front = queue.front
+        if front is None or front[0].id != event.id:
             raise _not_head("retrieval", event.id, queue)
-        retrieved = replace(queue.head, retrieved_at=event.at, retrieved_by=event.svtrid)
+        retrieved = replace(front[0], retrieved_at=event.at, retrieved_by=event.svtrid)
         return replace(state, queue=queue.with_head(retrieved))
     if type(event) is NotificationAcked:
         queue = state.queue
-        if not queue.size or queue.head.id != event.id:
+        front = queue.front
+        if front is None or front[0].id != event.id:
             raise _not_head("ack", event.id, queue)
         return replace(state, queue=queue.popped(), last_acked=event.id)
     assert type(event) is MailboxSnapshotted
