@@ -2,21 +2,28 @@
 
 Replay folds every stream from the log (`fold_log`), reading it through `log_read`'s
 packed pages, then compares each with the state the store loads (`compare_live`). With
-two CPUs the fold is split by category: a forked process folds the mailboxes, most of a
-long log's events but few and small states to send back, while this one folds the other
-streams (one state per operation ever made: too many to send back cheaply). Should
-either share fail, the whole log is folded again here, in log order, so that the error
-raised is the earliest one, as a single fold would find it.
+several CPUs the fold is split: this process folds the operations and accounts (one
+state per operation ever made: too many to send back cheaply), while forked processes
+fold the mailboxes, most of a long log's events but few and small states to send back.
+A mailbox can hold most of the log by itself, so the mailboxes are cut by position into
+one stretch per CPU: a later stretch starts each mailbox from its stored snapshot before
+the stretch (plus the events after that snapshot), and the split counts only if every
+such start equals what the stretches before it folded, so the result is the single
+fold's. Should a share fail, or a start differ, the whole log is folded again here, in
+log order, so that the error raised is the earliest one, as a single fold would find it.
 """
 
 import gc
+import itertools
 import multiprocessing
+import multiprocessing.connection
 import os
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
-from typing import Any, get_args
+from typing import Any, cast, get_args
 from uuid import UUID
 
 import msgspec
@@ -26,7 +33,19 @@ from tidings.domain import mailbox as mbx
 from .audit import DECIDERS
 from .chain import GENESIS, link
 from .codec import DomainEvent, event_types
-from .log_read import KINDS, LogRead, Page, Row, Share, read_pages, read_rows
+from .log_read import (
+    KINDS,
+    PAGE,
+    LogRead,
+    Page,
+    Row,
+    Share,
+    Start,
+    bounds,
+    read_pages,
+    read_rows,
+    read_start,
+)
 from .store import Store, stream_id
 
 __all__ = [
@@ -45,6 +64,9 @@ __all__ = [
 Progress = Callable[[int], None]
 # category -> stream id (as `log_read` gives it) -> the state its events fold to
 Folded = dict[str, dict[str, Any]]
+# stream id -> the mailbox state a later stretch of the log started it from
+Seeds = dict[str, mbx.MailboxState]
+Starts = Callable[[str, int], Start]
 
 _TYPES = {cls.__struct_config__.tag: cls for cls in get_args(DomainEvent)}
 _DECODERS = {topic: msgspec.msgpack.Decoder(cls) for topic, cls in _TYPES.items()}
@@ -130,9 +152,14 @@ def _fold_rows(rows: list[Row], steps: dict[str, _Step]) -> None:
         states[sid] = step[2](step[4](sid, step[3]), event)
 
 
-def _fold_share(log: LogRead, share: Share, progress: Progress | None) -> tuple[int, Folded]:
-    """Fold the streams of one share of the log, in this process."""
+def _fold_share(
+    log: LogRead, share: Share, progress: Progress | None, start: Starts | None = None
+) -> tuple[int, Folded, Seeds]:
+    """Fold the streams of one share of the log, in this process; returns the events
+    folded, the states, and (with `start`) the mailboxes' states before the share's first
+    position that the fold started from."""
     folded: Folded = {category: {} for category in DECIDERS}
+    seeds: Seeds = {}
     steps: dict[str, _Step] = {
         topic: (
             _TYPES[topic],
@@ -154,6 +181,8 @@ def _fold_share(log: LogRead, share: Share, progress: Progress | None) -> tuple[
     gc.disable()
     try:
         for page in read_pages(log, share, topics):
+            if start is not None:
+                _seed(page, share.first, start, folded[MAILBOX.category], seeds)
             done = _fold_page(page, by_kind)
             if done < page.count:
                 _fold_rows(read_rows(log, share, page.first, page.last, done), steps)
@@ -163,32 +192,62 @@ def _fold_share(log: LogRead, share: Share, progress: Progress | None) -> tuple[
     finally:
         if collecting:
             gc.enable()
-    return events, folded
+    return events, folded, seeds
+
+
+def _seed(page: Page, before: int, start: Starts, states: dict[str, Any], seeds: Seeds) -> None:
+    """Start each mailbox this page brings to a later stretch of the log from its state
+    before the stretch: its newest snapshot there, then the events after it. The seed is
+    kept, to be checked against the fold of the stretches before."""
+    streams = page.streams.split(",") if page.streams is not None else []
+    if len(streams) != page.count:
+        raise ValueError(f"the streams of positions {page.first}-{page.last} cannot be read")
+    for sid in set(streams).difference(states):
+        snapshot, events = start(sid, before)
+        state = mbx.initial
+        if snapshot is not None:
+            state = mbx.evolve(state, _DECODERS[snapshot[1]].decode(snapshot[2]))
+        for _, topic, raw in events:
+            state = mbx.evolve(state, _DECODERS[topic].decode(raw))
+        states[sid] = seeds[sid] = state
 
 
 _MAILBOXES = msgspec.msgpack.Encoder()
 _MAILBOXES_DECODER = msgspec.msgpack.Decoder(dict[str, mbx.MailboxSnapshot])
 
 
-def _pack_mailboxes(folded: Folded) -> bytes:
-    """The folded mailboxes as MessagePack: pickling a long queue's notifications one
-    object at a time would cost more than folding them."""
-    if any(states for category, states in folded.items() if category != MAILBOX.category):
-        raise ValueError("a mailbox share folded other streams")
-    stored = {sid: mbx.MailboxSnapshot.of(state) for sid, state in folded[MAILBOX.category].items()}
-    return _MAILBOXES.encode(stored)
+def _pack_mailboxes(states: dict[str, mbx.MailboxState]) -> bytes:
+    """Mailbox states as MessagePack: pickling a long queue's notifications one object at
+    a time would cost more than folding them."""
+    return _MAILBOXES.encode({sid: mbx.MailboxSnapshot.of(state) for sid, state in states.items()})
 
 
 def _unpack_mailboxes(packed: bytes) -> dict[str, mbx.MailboxState]:
     return {sid: stored.restored() for sid, stored in _MAILBOXES_DECODER.decode(packed).items()}
 
 
-def _fold_child(log: LogRead, share: Share, send: Connection) -> None:
-    """In a forked process: fold the mailboxes, telling the parent of progress per page,
-    then of the result, or of a failure (which the parent reproduces to raise it)."""
+# What a child sends back: events folded, its mailboxes' final states, and their seeds.
+_Stretch = tuple[int, bytes, bytes]
+
+
+def _fold_child(log: LogRead, share: Share, seeded: bool, send: Connection) -> None:
+    """In a forked process: fold the mailboxes in one stretch of the log (`seeded`: a
+    stretch after the first, its mailboxes started from their states before it), telling
+    the parent of progress per page, then of the result, or of a failure (which the
+    parent reproduces to raise it)."""
     try:
-        events, folded = _fold_share(log, share, lambda n: send.send(("progress", n)))
-        send.send(("done", (events, _pack_mailboxes(folded))))
+        with read_start(log) if seeded else nullcontext() as start:
+            events, folded, seeds = _fold_share(
+                log, share, lambda n: send.send(("progress", n)), start
+            )
+        if any(states for category, states in folded.items() if category != MAILBOX.category):
+            raise ValueError("a mailbox share folded other streams")
+        stretch: _Stretch = (
+            events,
+            _pack_mailboxes(folded[MAILBOX.category]),
+            _pack_mailboxes(seeds),
+        )
+        send.send(("done", stretch))
     except BaseException:
         send.send(("failed", None))
     finally:
@@ -197,39 +256,77 @@ def _fold_child(log: LogRead, share: Share, send: Connection) -> None:
         os._exit(0)
 
 
-def _fold_split(log: LogRead, progress: Progress | None) -> tuple[int, Folded] | None:
-    """Fold the mailboxes in a forked process and the other streams here; None when
-    either share failed. A mailbox's state is its backlog, small to send back however
-    long its history, which is most of the log."""
+def _stretches(log: LogRead, count: int, least: int) -> list[tuple[int, int | None]]:
+    """The log's positions cut into at most `count` stretches of at least `least`
+    positions each (the last one open-ended)."""
+    ends = bounds(log)
+    if ends is None:
+        return [(1, None)]
+    bottom, top = ends
+    count = max(1, min(count, (top - bottom + 1) // max(least, 1)))
+    cuts = [bottom + i * (top - bottom + 1) // count for i in range(count)]
+    return [(cut, after - 1) for cut, after in itertools.pairwise(cuts)] + [(cuts[-1], None)]
+
+
+def _joined(stretches: list[_Stretch]) -> tuple[int, dict[str, mbx.MailboxState]] | None:
+    """The mailboxes folded stretch by stretch, joined in log order; None when a stretch
+    started a mailbox from a state that the stretches before it do not end in (a stored
+    snapshot that differs from its events)."""
+    events, joined = 0, dict[str, mbx.MailboxState]()
+    for folded_events, finals, seeds in stretches:
+        for sid, seed in _unpack_mailboxes(seeds).items():
+            if joined.get(sid, mbx.initial) != seed:
+                return None
+        joined.update(_unpack_mailboxes(finals))
+        events += folded_events
+    return events, joined
+
+
+def _fold_split(
+    log: LogRead, progress: Progress | None, cpus: int, least_stretch: int
+) -> tuple[int, Folded] | None:
+    """Fold the mailboxes in forked processes, one stretch of the log each, and the other
+    streams here; None when a share failed or the stretches do not join up. A mailbox's
+    state is its backlog, small to send back however long its history, which is most of
+    the log; a long history is cut into stretches so that it is folded on every CPU."""
     mailboxes = Share(tuple(event_types(MAILBOX.category)), exclude=False)
-    receive, send = multiprocessing.Pipe(duplex=False)
-    child = multiprocessing.get_context("fork").Process(
-        target=_fold_child, args=(log, mailboxes, send), daemon=True
-    )
+    fork = multiprocessing.get_context("fork")
+    receivers: list[Connection] = []
     with warnings.catch_warnings():
         # Python 3.12+ warns of fork() while threads run (the CLI's progress bar). The
-        # child touches none of their state: it opens its own connection, reports through
-        # the pipe and leaves by os._exit.
+        # children touch none of their state: each opens its own connection, reports
+        # through its pipe and leaves by os._exit.
         warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
-        child.start()
-    send.close()
-    result: tuple[int, bytes] | None = None
+        children = []
+        for n, (first, last) in enumerate(_stretches(log, cpus, least_stretch)):
+            receive, send = multiprocessing.Pipe(duplex=False)
+            share = replace(mailboxes, first=first, last=last)
+            child = fork.Process(target=_fold_child, args=(log, share, n > 0, send), daemon=True)
+            child.start()
+            send.close()
+            children.append(child)
+            receivers.append(receive)
+    results: dict[Connection, _Stretch | None] = {}
 
-    def drain(block: bool) -> bool:
-        """Pass on the child's progress; True once it has ended (with its result, or None
-        if it failed)."""
-        nonlocal result
-        while block or receive.poll():
-            try:
-                what, value = receive.recv()
-            except EOFError:  # it died without a word
-                return True
-            if what != "progress":
-                result = value
-                return True
-            if progress is not None:
-                progress(value)
-        return False
+    def drain(block: bool) -> None:
+        """Pass on the children's progress, and take the result (None if it failed) of
+        each that has ended."""
+        waiting = [r for r in receivers if r not in results]
+        while waiting:
+            ready = multiprocessing.connection.wait(waiting, timeout=None if block else 0)
+            if not ready:
+                return
+            for receive in cast(list[Connection], ready):
+                try:
+                    what, value = receive.recv()
+                except EOFError:  # it died without a word
+                    what, value = "failed", None
+                if what == "progress":
+                    if progress is not None:
+                        progress(value)
+                    continue
+                results[receive] = value
+                waiting.remove(receive)
 
     def told(n: int) -> None:
         if progress is not None:
@@ -237,32 +334,41 @@ def _fold_split(log: LogRead, progress: Progress | None) -> tuple[int, Folded] |
         drain(block=False)
 
     try:
-        events, folded = _fold_share(log, replace(mailboxes, exclude=True), told)
+        events, folded, _ = _fold_share(log, replace(mailboxes, exclude=True), told)
     except Exception:
         return None
     finally:
         drain(block=True)
-        child.join()
-        receive.close()
-    if result is None:
+        for child, receive in zip(children, receivers, strict=True):
+            child.join()
+            receive.close()
+    stretches = [results[r] for r in receivers]
+    if any(stretch is None for stretch in stretches):
         return None
-    child_events, packed = result
-    folded[MAILBOX.category].update(_unpack_mailboxes(packed))
-    return events + child_events, folded
+    joined = _joined(cast(list[_Stretch], stretches))
+    if joined is None:
+        return None
+    folded[MAILBOX.category].update(joined[1])
+    return events + joined[0], folded
 
 
-def fold_log(store: Store, progress: Progress | None = None) -> tuple[int, Folded]:
+def fold_log(
+    store: Store, progress: Progress | None = None, *, least_stretch: int = PAGE
+) -> tuple[int, Folded]:
     """Fold every stream from the notification log; returns (events folded, states).
-    `progress(n)` is told of n more events folded."""
-    log = LogRead(store.url, store.recorder.events_table_name)
-    if (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods():
-        split = _fold_split(log, progress)
+    `progress(n)` is told of n more events folded. With several CPUs the mailboxes are
+    folded in stretches of at least `least_stretch` positions, one process each."""
+    log = LogRead(store.url, store.recorder.events_table_name, store.recorder.snapshots_table)
+    cpus = os.cpu_count() or 1
+    if cpus > 1 and "fork" in multiprocessing.get_all_start_methods():
+        split = _fold_split(log, progress, cpus, least_stretch)
         if split is not None:
             return split
         # A share failed: fold the whole log in log order (progress was told already), so
         # the error raised is the one at the earliest position, as in a single fold.
         progress = None
-    return _fold_share(log, Share(), progress)
+    events, folded, _ = _fold_share(log, Share(), progress)
+    return events, folded
 
 
 def compare_live(store: Store, folded: Folded) -> list[Mismatch]:

@@ -14,14 +14,17 @@ A page whose packed form cannot be trusted (a NULL, a comma in an id, a topic no
 a state that is not one whole event) is read again row by row (`read_rows`), with each
 row's position, so that an error is found, and reported, where it lies.
 
-A read can be limited to some topics (or to all but some), so that processes folding
-different streams each read only their share of the log.
+A read can be limited to some topics (or to all but some), and to a range of positions,
+so that processes folding different streams, or different stretches of the same streams,
+each read only their share of the log. A process that folds a later stretch starts each
+stream from its state before that stretch (`read_start`: the newest snapshot there, and
+the events after it).
 """
 
 import sqlite3
 import string
-from collections.abc import Iterator, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +32,24 @@ from urllib.parse import parse_qs, urlsplit
 
 from .store import is_postgres
 
-__all__ = ["KINDS", "PAGE", "UNKNOWN", "LogRead", "Page", "Row", "Share", "read_pages", "read_rows"]
+__all__ = [
+    "KINDS",
+    "PAGE",
+    "UNKNOWN",
+    "LogRead",
+    "Page",
+    "Row",
+    "Share",
+    "Start",
+    "StreamRow",
+    "bounds",
+    "read_pages",
+    "read_rows",
+    "read_start",
+]
 
 Row = tuple[int, str, str, bytes]  # position, stream id (text), topic, state
+StreamRow = tuple[int, str, bytes]  # version, topic, state
 PAGE = 50_000  # log positions per page
 # A page's kind of row: KINDS[i] for the i-th topic the read was given, else UNKNOWN.
 # Python keeps one object per ASCII character, so iterating `Page.kinds` allocates nothing.
@@ -44,19 +62,24 @@ _MMAP_BYTES = 1 << 40
 
 @dataclass(frozen=True, slots=True)
 class Share:
-    """Which rows a read returns: those whose topic is in `topics`, or (`exclude`) those
-    whose topic is not. The default, nothing excluded, is the whole log."""
+    """Which rows a read returns: those at positions `first` to `last` (None: the end)
+    whose topic is in `topics`, or (`exclude`) whose topic is not. The default, nothing
+    excluded, is the whole log."""
 
     topics: tuple[str, ...] = ()
     exclude: bool = True
+    first: int = 1
+    last: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class LogRead:
-    """Where the log is: a SQLite file path or a PostgreSQL URL, and the events table."""
+    """Where the log is: a SQLite file path or a PostgreSQL URL, the events table, and
+    the snapshots table."""
 
     url: str
     table: str
+    snapshots: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,16 +170,29 @@ def _pages_sqlite(log: LogRead, share: Share, topics: Sequence[str]) -> Iterator
         # Mapped, the scan reads the file's pages in place instead of copying each one
         # into SQLite's cache: a whole-log read spends a tenth less.
         conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
-        # Each in its own SELECT: SQLite answers a lone min() or max() from the b-tree's
-        # ends, but scans the whole table for the two together.
-        bottom, top = conn.execute(
-            f"SELECT (SELECT min(rowid) FROM {log.table}), (SELECT max(rowid) FROM {log.table})"
-        ).fetchone()
-        for first in range(bottom or 1, (top or 0) + 1, PAGE):
-            last = first + PAGE - 1
+        for first, last in _spans(_bounds_sqlite(conn, log), share):
             row = conn.execute(query, (*topics, first, last, *params)).fetchone()
             if row[0]:
                 yield Page(first, last, *row)
+
+
+def _bounds_sqlite(conn: sqlite3.Connection, log: LogRead) -> tuple[int, int] | None:
+    # Each in its own SELECT: SQLite answers a lone min() or max() from the b-tree's
+    # ends, but scans the whole table for the two together.
+    bottom, top = conn.execute(
+        f"SELECT (SELECT min(rowid) FROM {log.table}), (SELECT max(rowid) FROM {log.table})"
+    ).fetchone()
+    return None if bottom is None else (bottom, top)
+
+
+def _spans(ends: tuple[int, int] | None, share: Share) -> Iterator[tuple[int, int]]:
+    """The first and last position of each page the share covers within the log's ends."""
+    if ends is None:
+        return
+    start = max(ends[0], share.first)
+    stop = ends[1] if share.last is None else min(ends[1], share.last)
+    for first in range(start, stop + 1, PAGE):
+        yield first, min(first + PAGE - 1, stop)
 
 
 def _rows_sqlite(log: LogRead, share: Share, first: int, last: int, skip: int) -> list[Row]:
@@ -174,7 +210,6 @@ def _pages_postgres(log: LogRead, share: Share, topics: Sequence[str]) -> Iterat
     import psycopg
 
     plain, _ = _postgres(log.url)
-    ends_query, _ = _postgres_query(log, Share(), "min(notification_id), max(notification_id)", "")
     query, params = _postgres_query(
         log,
         share,
@@ -184,12 +219,16 @@ def _pages_postgres(log: LogRead, share: Share, topics: Sequence[str]) -> Iterat
         "AND notification_id BETWEEN %s AND %s",
     )
     with psycopg.connect(plain) as conn, conn.cursor() as cursor:
-        bottom, top = cursor.execute(ends_query).fetchone() or (None, None)
-        for first in range(bottom or 1, (top or 0) + 1, PAGE):
-            last = first + PAGE - 1
+        for first, last in _spans(_bounds_postgres(cursor, log), share):
             row = cursor.execute(query, (*topics, *params, first, last)).fetchone()
             if row is not None and row[0]:
                 yield Page(first, last, *row)
+
+
+def _bounds_postgres(cursor: Any, log: LogRead) -> tuple[int, int] | None:
+    query, _ = _postgres_query(log, Share(), "min(notification_id), max(notification_id)", "")
+    row = cursor.execute(query).fetchone()
+    return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
 
 
 def _rows_postgres(log: LogRead, share: Share, first: int, last: int, skip: int) -> list[Row]:
@@ -204,3 +243,88 @@ def _rows_postgres(log: LogRead, share: Share, first: int, last: int, skip: int)
     )
     with psycopg.connect(plain) as conn, conn.cursor() as cursor:
         return cursor.execute(query, (*params, first, last, skip)).fetchall()
+
+
+def bounds(log: LogRead) -> tuple[int, int] | None:
+    """The first and last position in the log, or None when it is empty."""
+    if is_postgres(log.url):
+        import psycopg
+
+        with psycopg.connect(_postgres(log.url)[0]) as pg, pg.cursor() as cursor:
+            return _bounds_postgres(cursor, log)
+    with closing(sqlite3.connect(_sqlite_uri(log.url), uri=True)) as conn:
+        return _bounds_sqlite(conn, log)
+
+
+# A stream's start before a position: its newest snapshot of a version it reached before
+# there, then its events after that snapshot and before there. A stream's versions grow
+# with its positions, so "before there" is a version bound, found in the primary key.
+_SQLITE_START_SNAPSHOT = (
+    "SELECT originator_version, topic, state FROM {snapshots} WHERE originator_id = ? "
+    "AND originator_version <= (SELECT coalesce(max(originator_version), 0) FROM {table} "
+    "WHERE originator_id = ? AND rowid < ?) ORDER BY originator_version DESC LIMIT 1"
+)
+_SQLITE_START_EVENTS = (
+    "SELECT originator_version, topic, state FROM {table} WHERE originator_id = ? "
+    "AND originator_version > ? AND rowid < ? ORDER BY originator_version"
+)
+_POSTGRES_START_SNAPSHOT = (
+    "SELECT originator_version, topic, state FROM {schema}.{snapshots} "
+    "WHERE originator_id = %s::uuid AND originator_version <= (SELECT "
+    "coalesce(max(originator_version), 0) FROM {schema}.{table} WHERE originator_id = %s::uuid "
+    "AND notification_id < %s) ORDER BY originator_version DESC LIMIT 1"
+)
+_POSTGRES_START_EVENTS = (
+    "SELECT originator_version, topic, state FROM {schema}.{table} WHERE originator_id = "
+    "%s::uuid AND originator_version > %s AND notification_id < %s ORDER BY originator_version"
+)
+
+Start = tuple[StreamRow | None, list[StreamRow]]  # newest snapshot, events after it
+
+
+@contextmanager
+def read_start(log: LogRead) -> Iterator[Callable[[str, int], Start]]:
+    """A reader of streams' starts: `start(stream, before)` is the stream's newest
+    snapshot among the versions it reached at positions before `before` (None: none),
+    and its events after that snapshot and before `before`, oldest first."""
+    if is_postgres(log.url):
+        with _starts_postgres(log) as start:
+            yield start
+    else:
+        with _starts_sqlite(log) as start:
+            yield start
+
+
+@contextmanager
+def _starts_sqlite(log: LogRead) -> Iterator[Callable[[str, int], Start]]:
+    snapshot_sql = _SQLITE_START_SNAPSHOT.format(table=log.table, snapshots=log.snapshots)
+    events_sql = _SQLITE_START_EVENTS.format(table=log.table)
+    with closing(sqlite3.connect(_sqlite_uri(log.url), uri=True)) as conn:
+
+        def start(stream: str, before: int) -> Start:
+            snapshot = conn.execute(snapshot_sql, (stream, stream, before)).fetchone()
+            after = snapshot[0] if snapshot else 0
+            return snapshot, conn.execute(events_sql, (stream, after, before)).fetchall()
+
+        yield start
+
+
+@contextmanager
+def _starts_postgres(log: LogRead) -> Iterator[Callable[[str, int], Start]]:
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    plain, schema = _postgres(log.url)
+    schema_id, table_id = Identifier(schema), Identifier(log.table)
+    snapshot_query = SQL(_POSTGRES_START_SNAPSHOT).format(
+        schema=schema_id, table=table_id, snapshots=Identifier(log.snapshots)
+    )
+    events_query = SQL(_POSTGRES_START_EVENTS).format(schema=schema_id, table=table_id)
+    with psycopg.connect(plain) as conn, conn.cursor() as cursor:
+
+        def start(stream: str, before: int) -> Start:
+            snapshot = cursor.execute(snapshot_query, (stream, stream, before)).fetchone()
+            after = snapshot[0] if snapshot else 0
+            return snapshot, cursor.execute(events_query, (stream, after, before)).fetchall()
+
+        yield start

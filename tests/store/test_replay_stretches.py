@@ -1,0 +1,109 @@
+"""Replay's parallel fold: the mailboxes are folded in stretches of the log, one process
+each, a later stretch starting each mailbox from its stored snapshot; the result must be
+the single fold's, and a start that differs from the stretches before must not count."""
+
+import sqlite3
+from uuid import UUID
+
+import pytest
+from msgspec.structs import replace
+from tidings.adapters.codec import decode_event, encode_event
+from tidings.adapters.integrity import Folded, _fold_share, _fold_split, fold_log
+from tidings.adapters.library import Tidings
+from tidings.adapters.log_read import LogRead, Share, bounds
+from tidings.adapters.store import Store, stream_id
+
+# Three mailboxes: "busy" has events all along the log, "early" at its start and end
+# only (untouched in the middle stretches), "late" only from the middle on.
+LOGINS = ("busy", "early", "late")
+
+
+def _history(url: str) -> None:
+    with Tidings(url, snapshot_every=4) as t:
+        for login in LOGINS:
+            t.open_account(login, "pw")
+        for i in range(40):
+            active = ["busy"]
+            active += ["early"] if i < 8 or i >= 36 else []
+            active += ["late"] if i >= 20 else []
+            for login in active:
+                t.end(t.accept(login, f"{login}-{i}", "op").svtrid, 1000, "OK")
+                if i % 3 == 0:
+                    answer = t.poll(login, svtrid=t.new_svtrid())
+                    assert answer.notification is not None
+                    t.ack(login, str(answer.notification.id))
+
+
+def _log(store: Store) -> LogRead:
+    recorder = store.recorder
+    return LogRead(store.url, recorder.events_table_name, recorder.snapshots_table)
+
+
+def _single_fold(store: Store) -> tuple[int, Folded]:
+    events, folded, seeds = _fold_share(_log(store), Share(), None)
+    assert not seeds
+    return events, folded
+
+
+@pytest.mark.parametrize("cpus", [2, 3, 7])
+def test_stretches_join_up_to_the_single_fold(db_url: str, cpus: int) -> None:
+    # Given a log whose mailboxes have snapshots and events on both sides of every cut
+    _history(db_url)
+    with Tidings(db_url) as t:
+        log = _log(t.store)
+        ends = bounds(log)
+        assert ends is not None
+        # When the mailboxes are folded in `cpus` stretches, each at least one position
+        split = _fold_split(log, None, cpus, least_stretch=1)
+        # Then the stretches joined up, and the states are those of one fold in log order
+        assert split is not None
+        assert split == _single_fold(t.store)
+        # (keyed by the stream id as each database writes it)
+        mailboxes = {UUID(sid): state for sid, state in split[1]["mailbox"].items()}
+        for login in LOGINS:
+            assert mailboxes[stream_id("mailbox", login)] == t.mailbox(login)
+
+
+def _forge_snapshots(path: str, login: str) -> None:
+    """Rewrite every stored snapshot of `login`'s mailbox with its notifications' result
+    texts changed: each still decodes and folds on, to a state its events never reach."""
+    sid = stream_id("mailbox", login).hex
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT originator_version, topic, state FROM stored_snapshots WHERE originator_id = ?",
+            (sid,),
+        ).fetchall()
+        for version, topic, state in rows:
+            event = decode_event(topic, state)
+            queue = tuple(
+                replace(n, outcome=replace(n.outcome, result="forged")) for n in event.state.queue
+            )
+            forged = replace(event, state=replace(event.state, queue=queue))
+            db.execute(
+                "UPDATE stored_snapshots SET state = ? "
+                "WHERE originator_id = ? AND originator_version = ?",
+                (encode_event(forged), sid, version),
+            )
+
+
+def test_a_snapshot_that_differs_from_its_events_is_not_trusted(sqlite_url: str) -> None:
+    # Given the snapshots of "busy" forged: they fold on without error, to wrong states
+    _history(sqlite_url)
+    _forge_snapshots(sqlite_url, "busy")
+    with Tidings(sqlite_url) as t:
+        # When the mailboxes are folded in stretches, the later one starting from a snapshot
+        split = _fold_split(_log(t.store), None, 2, least_stretch=1)
+        # Then the stretches do not join up, and replay's fold falls back to one fold
+        assert split is None
+        assert fold_log(t.store, least_stretch=1) == _single_fold(t.store)
+
+
+def test_progress_counts_every_event_once(db_url: str) -> None:
+    # Given a log folded in three stretches of mailboxes beside the other streams
+    _history(db_url)
+    told: list[int] = []
+    with Tidings(db_url) as t:
+        # When replay's fold tells its progress
+        events, _ = fold_log(t.store, told.append, least_stretch=1)
+        # Then the events told add up to the log, each once
+        assert sum(told) == events == t.store.max_position()
