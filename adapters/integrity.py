@@ -45,6 +45,7 @@ from .log_read import (
     read_pages,
     read_rows,
     read_start,
+    sample_topics,
 )
 from .store import Store, stream_id
 
@@ -256,23 +257,52 @@ def _fold_child(log: LogRead, share: Share, seeded: bool, send: Connection) -> N
         os._exit(0)
 
 
-def _stretches(log: LogRead, count: int, least: int) -> list[tuple[int, int | None]]:
-    """The log's positions cut into at most `count` stretches of at least `least`
-    positions each (the last one open-ended)."""
+# Entries sampled to estimate how much of the log the mailboxes hold.
+_SAMPLES = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Who folds the mailboxes' events where: this process those from the log's `bottom`
+    to before `here` (beside every other stream), each child one of `stretches` (the last
+    open-ended)."""
+
+    bottom: int
+    here: int
+    stretches: list[tuple[int, int | None]]
+
+
+def _plan(log: LogRead, mailboxes: Share, cpus: int, least: int) -> _Plan:
+    """Shares of about equal events for `cpus` processes, a child's stretch at least
+    `least` positions long. Events cost about the same whatever their stream, and the
+    mailboxes' spread evenly along the log, so a share's cost is its count of positions
+    times the mailboxes' part of the log, estimated from a sample."""
     ends = bounds(log)
     if ends is None:
-        return [(1, None)]
+        return _Plan(1, 1, [(1, None)])
     bottom, top = ends
-    count = max(1, min(count, (top - bottom + 1) // max(least, 1)))
-    cuts = [bottom + i * (top - bottom + 1) // count for i in range(count)]
-    return [(cut, after - 1) for cut, after in itertools.pairwise(cuts)] + [(cuts[-1], None)]
+    span = top - bottom + 1
+    picks = [bottom + i * span // _SAMPLES for i in range(min(span, _SAMPLES))]
+    topics = sample_topics(log, picks)
+    part = sum(topic in mailboxes.topics for topic in topics) / max(len(topics), 1)
+    # This process folds the other streams (they cannot be sent back cheaply), and the
+    # first mailboxes' events too when the others are less than its even share.
+    extra = span / cpus - (1 - part) * span
+    here = bottom + (int(extra / part) if part and extra >= least * part else 0)
+    count = max(1, min(cpus - 1, (top - here + 1) // max(least, 1)))
+    cuts = [here + i * (top - here + 1) // count for i in range(count)]
+    ranges = [(cut, after - 1) for cut, after in itertools.pairwise(cuts)]
+    return _Plan(bottom, here, [*ranges, (cuts[-1], None)])
 
 
-def _joined(stretches: list[_Stretch]) -> tuple[int, dict[str, mbx.MailboxState]] | None:
-    """The mailboxes folded stretch by stretch, joined in log order; None when a stretch
-    started a mailbox from a state that the stretches before it do not end in (a stored
-    snapshot that differs from its events)."""
-    events, joined = 0, dict[str, mbx.MailboxState]()
+def _joined(
+    first: dict[str, mbx.MailboxState], stretches: list[_Stretch]
+) -> tuple[int, dict[str, mbx.MailboxState]] | None:
+    """The mailboxes folded stretch by stretch, joined in log order after `first` (those
+    folded before the stretches); None when a stretch started a mailbox from a state that
+    the stretches before it do not end in (a stored snapshot that differs from its
+    events)."""
+    events, joined = 0, dict(first)
     for folded_events, finals, seeds in stretches:
         for sid, seed in _unpack_mailboxes(seeds).items():
             if joined.get(sid, mbx.initial) != seed:
@@ -285,23 +315,25 @@ def _joined(stretches: list[_Stretch]) -> tuple[int, dict[str, mbx.MailboxState]
 def _fold_split(
     log: LogRead, progress: Progress | None, cpus: int, least_stretch: int
 ) -> tuple[int, Folded] | None:
-    """Fold the mailboxes in forked processes, one stretch of the log each, and the other
-    streams here; None when a share failed or the stretches do not join up. A mailbox's
-    state is its backlog, small to send back however long its history, which is most of
-    the log; a long history is cut into stretches so that it is folded on every CPU."""
+    """Fold the other streams here and the mailboxes in forked processes, one stretch of
+    the log each (this one folding the first stretch when that evens the work out);
+    None when a share failed or the stretches do not join up. A mailbox's state is its
+    backlog, small to send back however long its history, which is most of the log; a
+    long history is cut into stretches so that it is folded on every CPU."""
     mailboxes = Share(tuple(event_types(MAILBOX.category)), exclude=False)
+    plan = _plan(log, mailboxes, cpus, least_stretch)
     fork = multiprocessing.get_context("fork")
-    receivers: list[Connection] = []
+    children, receivers = [], []
     with warnings.catch_warnings():
         # Python 3.12+ warns of fork() while threads run (the CLI's progress bar). The
         # children touch none of their state: each opens its own connection, reports
         # through its pipe and leaves by os._exit.
         warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
-        children = []
-        for n, (first, last) in enumerate(_stretches(log, cpus, least_stretch)):
+        for first, last in plan.stretches:
             receive, send = multiprocessing.Pipe(duplex=False)
             share = replace(mailboxes, first=first, last=last)
-            child = fork.Process(target=_fold_child, args=(log, share, n > 0, send), daemon=True)
+            seeded = first > plan.bottom
+            child = fork.Process(target=_fold_child, args=(log, share, seeded, send), daemon=True)
             child.start()
             send.close()
             children.append(child)
@@ -335,6 +367,10 @@ def _fold_split(
 
     try:
         events, folded, _ = _fold_share(log, replace(mailboxes, exclude=True), told)
+        if plan.here > plan.bottom:
+            early, early_folded, _ = _fold_share(log, replace(mailboxes, last=plan.here - 1), told)
+            events += early
+            folded[MAILBOX.category] = early_folded[MAILBOX.category]
     except Exception:
         return None
     finally:
@@ -345,10 +381,10 @@ def _fold_split(
     stretches = [results[r] for r in receivers]
     if any(stretch is None for stretch in stretches):
         return None
-    joined = _joined(cast(list[_Stretch], stretches))
+    joined = _joined(folded[MAILBOX.category], cast(list[_Stretch], stretches))
     if joined is None:
         return None
-    folded[MAILBOX.category].update(joined[1])
+    folded[MAILBOX.category] = joined[1]
     return events + joined[0], folded
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "read_pages",
     "read_rows",
     "read_start",
+    "sample_topics",
 ]
 
 Row = tuple[int, str, str, bytes]  # position, stream id (text), topic, state
@@ -328,3 +329,17 @@ def _starts_postgres(log: LogRead) -> Iterator[Callable[[str, int], Start]]:
             return snapshot, cursor.execute(events_query, (stream, after, before)).fetchall()
 
         yield start
+
+
+def sample_topics(log: LogRead, positions: Sequence[int]) -> list[str]:
+    """The topics of the entries at `positions` (those that exist), by point lookups."""
+    if is_postgres(log.url):
+        import psycopg
+
+        query, _ = _postgres_query(log, Share(), "topic", "AND notification_id = ANY(%s)")
+        with psycopg.connect(_postgres(log.url)[0]) as pg, pg.cursor() as cursor:
+            return [row[0] for row in cursor.execute(query, (list(positions),)).fetchall()]
+    marks = ", ".join("?" for _ in positions)
+    with closing(sqlite3.connect(_sqlite_uri(log.url), uri=True)) as conn:
+        rows = conn.execute(f"SELECT topic FROM {log.table} WHERE rowid IN ({marks})", positions)
+        return [row[0] for row in rows]

@@ -3,12 +3,14 @@ each, a later stretch starting each mailbox from its stored snapshot; the result
 the single fold's, and a start that differs from the stretches before must not count."""
 
 import sqlite3
+from pathlib import Path
 from uuid import UUID
 
 import pytest
 from msgspec.structs import replace
-from tidings.adapters.codec import decode_event, encode_event
-from tidings.adapters.integrity import Folded, _fold_share, _fold_split, fold_log
+from tidings.adapters.bench_log import build_history
+from tidings.adapters.codec import decode_event, encode_event, event_types
+from tidings.adapters.integrity import Folded, _fold_share, _fold_split, _plan, fold_log
 from tidings.adapters.library import Tidings
 from tidings.adapters.log_read import LogRead, Share, bounds
 from tidings.adapters.store import Store, stream_id
@@ -16,6 +18,7 @@ from tidings.adapters.store import Store, stream_id
 # Three mailboxes: "busy" has events all along the log, "early" at its start and end
 # only (untouched in the middle stretches), "late" only from the middle on.
 LOGINS = ("busy", "early", "late")
+MAILBOXES = Share(tuple(event_types("mailbox")), exclude=False)
 
 
 def _history(url: str) -> None:
@@ -91,11 +94,36 @@ def test_a_snapshot_that_differs_from_its_events_is_not_trusted(sqlite_url: str)
     _history(sqlite_url)
     _forge_snapshots(sqlite_url, "busy")
     with Tidings(sqlite_url) as t:
-        # When the mailboxes are folded in stretches, the later one starting from a snapshot
-        split = _fold_split(_log(t.store), None, 2, least_stretch=1)
+        # When the mailboxes are folded in stretches, a later one starting from a snapshot
+        plan = _plan(_log(t.store), MAILBOXES, 3, 1)
+        assert any(first > plan.bottom for first, _ in plan.stretches)
+        split = _fold_split(_log(t.store), None, 3, least_stretch=1)
         # Then the stretches do not join up, and replay's fold falls back to one fold
         assert split is None
         assert fold_log(t.store, least_stretch=1) == _single_fold(t.store)
+
+
+@pytest.mark.parametrize("cpus", [2, 3, 4])
+def test_the_plan_shares_out_every_position_once(tmp_path: Path, cpus: int) -> None:
+    # Given the bench's history: most of the log is one mailbox's events
+    history = build_history(tmp_path / "history.db", 3000, 4)
+    with Tidings(str(history.path)) as t:
+        log = _log(t.store)
+        # When the fold is planned for `cpus` processes
+        plan = _plan(log, MAILBOXES, cpus, 100)
+        # Then this process and the children take the mailboxes' positions in turn, each
+        # stretch at least 100 long, the first at the log's start and the last open-ended
+        assert plan.bottom == 1
+        ends = [plan.here - 1] + [last for _, last in plan.stretches[:-1]]
+        assert [first for first, _ in plan.stretches] == [end + 1 for end in ends]
+        assert plan.stretches[-1][1] is None
+        assert len(plan.stretches) <= cpus - 1
+        assert all(last - first + 1 >= 100 for first, last in plan.stretches if last is not None)
+        # and with two processes this one folds a first stretch: the mailboxes hold more
+        # than half the log, the other streams less
+        assert (plan.here > plan.bottom) == (cpus == 2)
+        # And the split folds to the single fold
+        assert _fold_split(log, None, cpus, 100) == _single_fold(t.store)
 
 
 def test_progress_counts_every_event_once(db_url: str) -> None:
