@@ -19,8 +19,8 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import warnings
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any, cast, get_args
@@ -176,11 +176,7 @@ def _fold_share(
     topics = [topic for topic in steps if (topic in share.topics) != share.exclude]
     by_kind = {KINDS[i]: steps[topic] for i, topic in enumerate(topics)}
     events = 0
-    # The fold keeps every state and each page's events: millions of objects that live
-    # on, which the cycle collector would walk again and again, finding no garbage.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with _no_cycle_collection():
         for page in read_pages(log, share, topics):
             if start is not None:
                 _seed(page, share.first, start, folded[MAILBOX.category], seeds)
@@ -190,10 +186,21 @@ def _fold_share(
             events += page.count
             if progress is not None:
                 progress(page.count)
+    return events, folded, seeds
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The cycle collector paused: a fold keeps every state and each page's events, and
+    unpacking the mailboxes makes a long queue's notifications, millions of objects that
+    live on, which the collector would walk again and again, finding no garbage."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
     finally:
         if collecting:
             gc.enable()
-    return events, folded, seeds
 
 
 def _seed(page: Page, before: int, start: Starts, states: dict[str, Any], seeds: Seeds) -> None:
@@ -381,7 +388,8 @@ def _fold_split(
     stretches = [results[r] for r in receivers]
     if any(stretch is None for stretch in stretches):
         return None
-    joined = _joined(folded[MAILBOX.category], cast(list[_Stretch], stretches))
+    with _no_cycle_collection():
+        joined = _joined(folded[MAILBOX.category], cast(list[_Stretch], stretches))
     if joined is None:
         return None
     folded[MAILBOX.category] = joined[1]
