@@ -266,6 +266,7 @@ def _fold_child(log: LogRead, share: Share, seeded: bool, send: Connection) -> N
 
 # Entries sampled to estimate how much of the log the mailboxes hold.
 _SAMPLES = 500
+_GOLDEN = (5**0.5 - 1) / 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +290,9 @@ def _plan(log: LogRead, mailboxes: Share, cpus: int, least: int) -> _Plan:
         return _Plan(1, 1, [(1, None)])
     bottom, top = ends
     span = top - bottom + 1
-    picks = [bottom + i * span // _SAMPLES for i in range(min(span, _SAMPLES))]
+    # Spread by the golden ratio, not evenly: a log written in a repeating pattern (an
+    # acceptance, an end, a queued notification) would put every even pick on one kind.
+    picks = sorted({bottom + int((i * _GOLDEN) % 1 * span) for i in range(_SAMPLES)})
     topics = sample_topics(log, picks)
     part = sum(topic in mailboxes.topics for topic in topics) / max(len(topics), 1)
     # This process folds the other streams (they cannot be sent back cheaply), and the
