@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 from msgspec.structs import replace
-from tidings.adapters.bench_log import build_history
+from tidings.adapters.bench_log import build_backlog, build_history
 from tidings.adapters.codec import decode_event, encode_event, event_types
 from tidings.adapters.integrity import Folded, _fold_share, _fold_split, _plan, fold_log
 from tidings.adapters.library import Tidings
@@ -124,6 +124,19 @@ def test_the_plan_shares_out_every_position_once(tmp_path: Path, cpus: int) -> N
         assert (plan.here > plan.bottom) == (cpus == 2)
         # And the split folds to the single fold
         assert _fold_split(log, None, cpus, 100) == _single_fold(t.store)
+
+
+def test_the_plan_sees_the_part_of_a_log_written_in_a_repeating_pattern(tmp_path: Path) -> None:
+    # Given a never-polled mailbox: acceptance, end, queued notification, over and over,
+    # so the mailboxes hold a third of the log and the other streams two thirds
+    backlog = build_backlog(tmp_path / "backlog.db", 3000, 4)
+    with Tidings(str(backlog.path)) as t:
+        # When the fold is planned for two processes
+        plan = _plan(_log(t.store), MAILBOXES, 2, 100)
+        # Then this process folds only the other streams (already more than half), and
+        # one child every mailbox event
+        assert plan.here == plan.bottom
+        assert plan.stretches == [(plan.bottom, None)]
 
 
 def test_progress_counts_every_event_once(db_url: str) -> None:
