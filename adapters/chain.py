@@ -231,9 +231,11 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         connection.execute("BEGIN IMMEDIATE")
         try:
             if not connection.execute(exists).fetchone():  # nobody made it meanwhile
+                # WITHOUT ROWID: one b-tree keyed by svTRID, not a table and an index, so
+                # an acceptance or an end writes one page of it, not two.
                 connection.execute(
                     f"CREATE TABLE {OPEN_OPERATIONS} "
-                    "(svtrid TEXT PRIMARY KEY, position INTEGER NOT NULL)"
+                    "(svtrid TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID"
                 )
                 accepted, ended, svtrid_of = backfill
                 table = self.events_table_name
