@@ -5,11 +5,12 @@ packed pages, then compares each with the state the store loads (`compare_live`)
 several CPUs the fold is split: this process folds the operations and accounts (one
 state per operation ever made: too many to send back cheaply), while forked processes
 fold the mailboxes, most of a long log's events but few and small states to send back.
-A mailbox can hold most of the log by itself, so the mailboxes are cut by position into
-one stretch per CPU: a later stretch starts each mailbox from its stored snapshot before
-the stretch (plus the events after that snapshot), and the split counts only if every
-such start equals what the stretches before it folded, so the result is the single
-fold's. Should a share fail, or a start differ, the whole log is folded again here, in
+A mailbox can hold most of the log by itself, so the mailboxes' events are cut by
+position into stretches of about one CPU's work each (this process taking the first when
+the other streams leave it room): a later stretch starts each mailbox from its stored
+snapshot before the stretch (plus the events after that snapshot), and the split counts
+only if every such start equals what the stretches before it folded, so the result is the
+single fold's. Should a share fail, or a start differ, the whole log is folded again here, in
 log order, so that the error raised is the earliest one, as a single fold would find it.
 """
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .chain import StreamRow
 from .store import is_postgres
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
 ]
 
 Row = tuple[int, str, str, bytes]  # position, stream id (text), topic, state
-StreamRow = tuple[int, str, bytes]  # version, topic, state
 PAGE = 50_000  # log positions per page
 # A page's kind of row: KINDS[i] for the i-th topic the read was given, else UNKNOWN.
 # Python keeps one object per ASCII character, so iterating `Page.kinds` allocates nothing.
