@@ -340,15 +340,29 @@ def _fold_split(
         # children touch none of their state: each opens its own connection, reports
         # through its pipe and leaves by os._exit.
         warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
-        for first, last in plan.stretches:
-            receive, send = multiprocessing.Pipe(duplex=False)
-            share = replace(mailboxes, first=first, last=last)
-            seeded = first > plan.bottom
-            child = fork.Process(target=_fold_child, args=(log, share, seeded, send), daemon=True)
-            child.start()
-            send.close()
-            children.append(child)
-            receivers.append(receive)
+        try:
+            for first, last in plan.stretches:
+                receive, send = multiprocessing.Pipe(duplex=False)
+                receivers.append(receive)
+                share = replace(mailboxes, first=first, last=last)
+                seeded = first > plan.bottom
+                child = fork.Process(
+                    target=_fold_child, args=(log, share, seeded, send), daemon=True
+                )
+                try:
+                    child.start()
+                finally:
+                    send.close()
+                children.append(child)
+        except OSError:
+            # No process to be had (a limit on processes, or on memory): stop those
+            # started, and let the caller fold the whole log here.
+            for child in children:
+                child.kill()
+                child.join()
+            for receive in receivers:
+                receive.close()
+            return None
     results: dict[Connection, _Stretch | None] = {}
 
     def drain(block: bool) -> None:
@@ -412,8 +426,9 @@ def fold_log(
         split = _fold_split(log, progress, cpus, least_stretch)
         if split is not None:
             return split
-        # A share failed: fold the whole log in log order (progress was told already), so
-        # the error raised is the one at the earliest position, as in a single fold.
+        # A share failed, or no process could be started: fold the whole log in log order
+        # (progress may have been told of part of it already, so it is not told again),
+        # so that the error raised is the one at the earliest position, as in a single fold.
         progress = None
     events, folded, _ = _fold_share(log, Share(), progress)
     return events, folded

@@ -2,6 +2,7 @@
 each, a later stretch starting each mailbox from its stored snapshot; the result must be
 the single fold's, and a start that differs from the stretches before must not count."""
 
+import multiprocessing
 import sqlite3
 from pathlib import Path
 from uuid import UUID
@@ -114,7 +115,7 @@ def test_the_plan_shares_out_every_position_once(tmp_path: Path, cpus: int) -> N
         # Then this process and the children take the mailboxes' positions in turn, each
         # stretch at least 100 long, the first at the log's start and the last open-ended
         assert plan.bottom == 1
-        ends = [plan.here - 1] + [last for _, last in plan.stretches[:-1]]
+        ends = [plan.here - 1] + [last for _, last in plan.stretches[:-1] if last is not None]
         assert [first for first, _ in plan.stretches] == [end + 1 for end in ends]
         assert plan.stretches[-1][1] is None
         assert len(plan.stretches) <= cpus - 1
@@ -137,6 +138,32 @@ def test_the_plan_sees_the_part_of_a_log_written_in_a_repeating_pattern(tmp_path
         # one child every mailbox event
         assert plan.here == plan.bottom
         assert plan.stretches == [(plan.bottom, None)]
+
+
+def test_no_process_to_be_had_folds_the_log_here(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a machine that refuses a second process (a limit on processes)
+    _history(sqlite_url)
+    forked = multiprocessing.get_context("fork").Process
+    start = forked.start
+    started: list[object] = []
+
+    def refuse_the_second(self: multiprocessing.process.BaseProcess) -> None:
+        if started:
+            raise OSError(11, "Resource temporarily unavailable")
+        started.append(self)
+        start(self)
+
+    monkeypatch.setattr(forked, "start", refuse_the_second)
+    with Tidings(sqlite_url) as t:
+        # When replay's fold plans two children
+        assert len(_plan(_log(t.store), MAILBOXES, 3, 1).stretches) == 2
+        split = _fold_split(_log(t.store), None, 3, least_stretch=1)
+        # Then it gives up the split, stops the child it started, and folds the log here
+        assert split is None
+        assert not any(p.is_alive() for p in multiprocessing.active_children())
+        assert fold_log(t.store, least_stretch=1) == _single_fold(t.store)
 
 
 def test_progress_counts_every_event_once(db_url: str) -> None:
