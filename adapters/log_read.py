@@ -42,7 +42,6 @@ __all__ = [
     "Row",
     "Share",
     "Start",
-    "StreamRow",
     "bounds",
     "read_pages",
     "read_rows",
