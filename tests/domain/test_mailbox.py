@@ -15,6 +15,7 @@ from tidings.domain.mailbox import (
     Polled,
     PollNotification,
     evolve,
+    evolve_all,
     parse_id,
     peek,
     snapshot,
@@ -289,3 +290,11 @@ def test_evolve_refuses_an_ack_of_anything_but_the_head() -> None:
 def test_evolve_refuses_a_retrieval_or_ack_on_an_empty_queue(event: MailboxEvent) -> None:
     with pytest.raises(ValueError, match="queue is empty"):
         evolve(mailbox.given().state, event)
+
+
+def test_a_run_of_events_refuses_an_ack_of_anything_but_the_head_it_has_reached() -> None:
+    # Given a run in which the head is acked, then acked again
+    run = [queued(1), queued(2), acked(1), acked(1)]
+    # When it is applied at once, Then the second ack is refused: the head is 2 by then
+    with pytest.raises(ValueError, match="ack of 1 but the head is 2"):
+        evolve_all(mailbox.given().state, run)

@@ -290,6 +290,22 @@ def test_mailbox_replay_gives_the_live_state(script: list[tuple[int, mbx.Mailbox
     replay_agrees(MAILBOX, mbx.MailboxEvent, script)
 
 
+@SETTINGS
+@given(steps(MAILBOX_COMMANDS), st.data())
+def test_a_mailbox_folds_alike_in_runs_cut_anywhere(
+    script: list[tuple[int, mbx.MailboxCommand]], data: st.DataObject
+) -> None:
+    # Given the events a script produced, and the state they led to event by event
+    live, produced = play(MAILBOX, script)
+    # When they are applied in runs, cut at any points (a replay cuts them at its pages)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(produced)), max_size=4)))
+    state = mbx.initial
+    for start, end in zip([0, *cuts], [*cuts, len(produced)], strict=True):
+        state = mbx.evolve_all(state, produced[start:end])
+    # Then they reach the same state
+    assert state == live
+
+
 @settings(max_examples=50, deadline=None)
 @given(steps(MAILBOX_COMMANDS), steps(MAILBOX_COMMANDS))
 def test_a_mailbox_snapshot_then_later_events_replay_to_the_live_state(
