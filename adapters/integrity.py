@@ -82,13 +82,28 @@ _CATEGORY_OF_TOPIC = {topic: category for category in DECIDERS for topic in even
 
 
 class CorruptEvent(Exception):
-    """A stored event that cannot be decoded as its topic says."""
+    """A stored event that cannot be decoded as its topic says, or that cannot follow the
+    events before it in its stream (`evolve` refuses it: an ack of a notification that is
+    not the head)."""
 
-    def __init__(self, position: int, topic: str, error: Exception):
-        super().__init__(f"log entry at position {position} ({topic}) cannot be decoded: {error}")
+    def __init__(
+        self, position: int, topic: str, error: Exception, what: str = "cannot be decoded"
+    ):
+        super().__init__(f"log entry at position {position} ({topic}) {what}: {error}")
         self.position = position
         self.topic = topic
         self.error = error
+
+
+_OUT_OF_ORDER = "cannot follow the events before it in its stream"
+
+
+class _RunsRefused(Exception):
+    """`evolve_all` refused the runs of events of these streams in a page."""
+
+    def __init__(self, streams: list[str]):
+        super().__init__(", ".join(streams))
+        self.streams = streams
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,16 +179,25 @@ def _fold_page(page: Page, steps: dict[str, _Step]) -> int:
 
 
 def _apply_runs(steps: Iterable[_Step]) -> None:
-    """Fold the mailboxes' runs of events on to their states, and forget the runs."""
+    """Fold the mailboxes' runs of events on to their states, and forget the runs. A
+    stream whose run is refused keeps its state from before the run, and `_RunsRefused`
+    names it once every other run is folded."""
+    refused = []
     for _, _, _, _, _, states, runs in steps:
         if runs:
             for sid, events in runs.items():
-                states[sid] = mbx.evolve_all(states.get(sid, mbx.initial), events)
+                try:
+                    states[sid] = mbx.evolve_all(states.get(sid, mbx.initial), events)
+                except ValueError:
+                    refused.append(sid)
             runs.clear()
+    if refused:
+        raise _RunsRefused(refused)
 
 
 def _fold_rows(rows: list[Row], steps: dict[str, _Step]) -> None:
-    """Fold rows one by one, each decoded as its topic says."""
+    """Fold rows one by one, each decoded as its topic says; the first that cannot be
+    decoded or cannot be folded is reported at its position."""
     for position, sid, topic, state in rows:
         step = steps.get(topic)
         if step is None:
@@ -183,7 +207,10 @@ def _fold_rows(rows: list[Row], steps: dict[str, _Step]) -> None:
         except msgspec.DecodeError as error:
             raise CorruptEvent(position, topic, error) from error
         states = step[5]
-        states[sid] = step[2](step[4](sid, step[3]), event)
+        try:
+            states[sid] = step[2](step[4](sid, step[3]), event)
+        except ValueError as error:
+            raise CorruptEvent(position, topic, error, _OUT_OF_ORDER) from error
 
 
 def _fold_share(
@@ -215,7 +242,15 @@ def _fold_share(
         for page in read_pages(log, share, topics):
             if start is not None:
                 _seed(page, share.first, start, folded[MAILBOX.category], seeds)
-            done = _fold_page(page, by_kind)
+            try:
+                done = _fold_page(page, by_kind)
+            except _RunsRefused as refused:
+                # Fold the refused streams' rows one by one, from their states before the
+                # page, to report the first refused event at its position.
+                streams = set(refused.streams)
+                rows = read_rows(log, share, page.first, page.last, 0)
+                _fold_rows([row for row in rows if row[1] in streams], steps)
+                raise
             if done < page.count:
                 _fold_rows(read_rows(log, share, page.first, page.last, done), steps)
             events += page.count
@@ -473,13 +508,17 @@ def fold_log(
 
 def compare_live(store: Store, folded: Folded) -> list[Mismatch]:
     """The streams whose live state (snapshot plus newer events, as a fresh process
-    loads it) differs from the folded one."""
+    loads it) differs from the folded one, or cannot be loaded at all."""
     mismatches = []
     for category, states in folded.items():
         decider = DECIDERS[category]
         for sid, rebuilt in states.items():
             stream = UUID(sid)
-            live = store.load_cold(decider, stream).state
+            live: Any
+            try:
+                live = store.load_cold(decider, stream).state
+            except ValueError as error:  # a snapshot its later events cannot follow
+                live = f"cannot be loaded: {error}"
             if live != rebuilt:
                 mismatches.append(Mismatch(stream, category, rebuilt, live))
     return mismatches

@@ -294,7 +294,7 @@ def test_evolve_refuses_a_retrieval_or_ack_on_an_empty_queue(event: MailboxEvent
 
 def test_a_run_of_events_refuses_an_ack_of_anything_but_the_head_it_has_reached() -> None:
     # Given a run in which the head is acked, then acked again
-    run = [queued(1), queued(2), acked(1), acked(1)]
+    run: list[MailboxEvent] = [queued(1), queued(2), acked(1), acked(1)]
     # When it is applied at once, Then the second ack is refused: the head is 2 by then
     with pytest.raises(ValueError, match="ack of 1 but the head is 2"):
         evolve_all(mailbox.given().state, run)

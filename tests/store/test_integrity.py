@@ -4,7 +4,8 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tidings.adapters.codec import encode_event
+import msgspec
+from tidings.adapters.codec import decode_event, encode_event
 from tidings.adapters.library import Tidings
 from tidings.cli.app import app
 from tidings.domain.mailbox import MailboxState, snapshot
@@ -83,6 +84,53 @@ def test_replay_reports_an_undecodable_event(sqlite_url: str) -> None:
     result = runner.invoke(app, ["replay", "--db", sqlite_url])
     assert result.exit_code == 1
     assert "position 3" in result.output and "cannot be decoded" in result.output
+
+
+def _acked_history(db: str) -> None:
+    """Four notifications queued (a snapshot at the fourth), the first polled and acked."""
+    with Tidings(db, snapshot_every=4) as t:
+        t.open_account("tester", "pw")
+        for i in range(4):
+            t.end(t.accept("tester", f"c{i}", "op").svtrid, 1000, "OK")
+        polled = t.poll("tester", svtrid="poll-1")
+        assert polled.notification is not None
+        t.ack("tester", str(polled.notification.id))
+
+
+def test_replay_reports_an_event_that_cannot_follow_its_stream(sqlite_url: str) -> None:
+    # Given a log in which the ack names notification 2 while 1 is the head: it decodes,
+    # but the mailbox's rules refuse it where it stands
+    _acked_history(sqlite_url)
+    with sqlite3.connect(sqlite_url) as db:
+        position, state = db.execute(
+            "SELECT rowid, state FROM stored_events WHERE topic = 'NotificationAcked'"
+        ).fetchone()
+        acked = decode_event("NotificationAcked", state)
+        forged = encode_event(msgspec.structs.replace(acked, id=2))
+        db.execute("UPDATE stored_events SET state = ? WHERE rowid = ?", (forged, position))
+    # When it is replayed
+    result = runner.invoke(app, ["replay", "--db", sqlite_url])
+    # Then the event is reported at its position, with why, and no traceback
+    assert result.exit_code == 1
+    assert f"CORRUPT: log entry at position {position} (NotificationAcked)" in result.output
+    assert "cannot follow the events before it in its stream" in result.output
+    assert "ack of 2 but the head is 1" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_replay_reports_a_live_state_that_cannot_be_loaded(sqlite_url: str) -> None:
+    # Given a snapshot forged empty: the retrieval and the ack after it cannot follow it
+    _acked_history(sqlite_url)
+    forged = snapshot(MailboxState(next_id=5), datetime.now(UTC))
+    with sqlite3.connect(sqlite_url) as db:
+        db.execute("UPDATE stored_snapshots SET state = ?", (encode_event(forged),))
+    # When the log is replayed
+    result = runner.invoke(app, ["replay", "--db", sqlite_url])
+    # Then the mailbox is reported as differing: its live state cannot be loaded
+    assert result.exit_code == 1
+    assert "live:    cannot be loaded: retrieval of 1 but the queue is empty" in result.output
+    assert "1 stream(s) differ from the log" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
