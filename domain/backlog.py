@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from msgspec import Struct
 
-__all__ = ["Backlog"]
+__all__ = ["Backlog", "turned"]
 
 T = TypeVar("T")
 
@@ -68,12 +68,7 @@ class Backlog(Struct, Generic[T], frozen=True, eq=False):
         if rest is not None:
             return Backlog(rest, self.back, self.size - 1)
         # The oldest ran out: the newest, turned around, are the oldest now.
-        front: _Pairs = None
-        back = self.back
-        while back is not None:
-            front = (back[0], front)
-            back = back[1]
-        return Backlog(front, None, self.size - 1)
+        return Backlog(turned(self.back), None, self.size - 1)
 
     def with_head(self, item: T) -> "Backlog[T]":
         """This backlog with its head replaced by `item`; IndexError when empty."""
@@ -125,3 +120,13 @@ class Backlog(Struct, Generic[T], frozen=True, eq=False):
     def __reduce__(self) -> tuple[Any, tuple[tuple[T, ...]]]:
         # Flat: pickling the nested pairs would recurse once per item.
         return Backlog.of, (tuple(self),)
+
+
+def turned(pairs: _Pairs) -> _Pairs:
+    """The same items in the opposite order: `back` (newest first) made a `front`
+    (oldest first), when the front runs out."""
+    front: _Pairs = None
+    while pairs is not None:
+        front = (pairs[0], front)
+        pairs = pairs[1]
+    return front

@@ -18,7 +18,7 @@ from datetime import datetime
 from msgspec import Struct
 from msgspec.structs import replace
 
-from .backlog import Backlog
+from .backlog import Backlog, turned
 from .codes import Code
 from .rejection import Rejection, reject
 from .values import Notification, Outcome
@@ -226,11 +226,8 @@ def evolve_all(state: MailboxState, events: Iterable[MailboxEvent]) -> MailboxSt
             size -= 1
             last_acked = event.id
             if front is None:
-                # The oldest ran out: the newest, turned around, are the oldest now (as
-                # `Backlog.popped` does).
-                while back is not None:
-                    front = (back[0], front)
-                    back = back[1]
+                # The oldest ran out: the newest, turned around, are the oldest now.
+                front, back = turned(back), None
         else:
             assert type(event) is MailboxSnapshotted
             restored = event.state.restored()
