@@ -44,10 +44,10 @@ from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
 from tidings.domain.values import EmailChannel, UrlChannel
 
-from .audit import Audit, TrailEntry
-from .commit import GroupCommit
-from .store import SNAPSHOT_EVERY, LogEntry, Store
-from .work import Conflict, Rejected, Work
+from .audit.trail import Audit, TrailEntry
+from .store.application import SNAPSHOT_EVERY, LogEntry, Store
+from .store.commit import GroupCommit
+from .store.work import Conflict, Rejected, Work
 
 __all__ = ["Answer", "Conflict", "Pending", "PollAnswer", "Rejected", "Tidings", "TrailEntry"]
 

@@ -3,7 +3,7 @@
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from tidings.adapters.integrity import CorruptEvent, replay, verify
+from tidings.adapters.audit.integrity import CorruptEvent, replay, verify
 
 from .app import app
 from .options import Db, open_store

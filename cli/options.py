@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 from tidings.adapters.library import Tidings
-from tidings.adapters.store import Store, is_postgres
+from tidings.adapters.store.application import Store, is_postgres
 
 __all__ = ["Db", "open_store", "open_tidings"]
 

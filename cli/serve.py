@@ -5,8 +5,8 @@ import sys
 
 import typer
 import uvicorn
-from tidings.adapters.http import Settings, create_app
-from tidings.adapters.http_log import JsonLines
+from tidings.adapters.http.access_log import JsonLines
+from tidings.adapters.http.app import Settings, create_app
 from tidings.adapters.library import Rejected
 
 from .app import app

@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from tidings.adapters.bench_log import BACKLOG_LOGIN, build_backlog, build_history
-from tidings.adapters.integrity import replay, verify
+from tidings.adapters.audit.integrity import replay, verify
 from tidings.adapters.library import Tidings
-from tidings.adapters.store import Store
+from tidings.adapters.store.application import Store
 from tidings.cli.app import app
+from tidings.cli.bench.log import BACKLOG_LOGIN, build_backlog, build_history
 from typer.testing import CliRunner
 
 # (scenario, subject, durability): the rows every run must report.

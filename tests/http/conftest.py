@@ -19,10 +19,10 @@ import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
-from tidings.adapters.http import Settings, create_app
-from tidings.adapters.http_context import Context, token_digest
+from tidings.adapters.http.app import Settings, create_app
+from tidings.adapters.http.context import Context, token_digest
 from tidings.adapters.library import Tidings
-from tidings.adapters.wapi_auth import PRAGUE, auth_token, password_sha1
+from tidings.adapters.wapi.auth import PRAGUE, auth_token, password_sha1
 
 from tests.conftest import postgres_schema
 

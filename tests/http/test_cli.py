@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 from tidings.adapters.library import Tidings
-from tidings.adapters.wapi_auth import password_sha1
+from tidings.adapters.wapi.auth import password_sha1
 from tidings.cli.app import app
 from typer.testing import CliRunner
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tidings.adapters import jobresult
+from tidings.adapters.merchants import jobresult
 from tidings.domain import Code, Notification
 from tidings.domain.operation import outcome
 

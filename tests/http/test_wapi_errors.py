@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 import pytest
-from tidings.adapters.wapi import MAX_BODY
+from tidings.adapters.wapi.request import MAX_BODY
 from tidings.domain import Code
 
 from tests.http.conftest import Running, call_until, wapi_auth
@@ -118,7 +118,7 @@ def test_unknown_login_and_wrong_token_answer_alike(server: Running) -> None:
 def test_a_token_of_another_hour_fails(server: Running) -> None:
     from datetime import datetime, timedelta
 
-    from tidings.adapters.wapi_auth import PRAGUE
+    from tidings.adapters.wapi.auth import PRAGUE
 
     stale = wapi_auth(server.login, server.password, datetime.now(PRAGUE) - timedelta(hours=2))
     assert code_of(server.wapi("xml", request(server, auth=stale))) == Code.AUTH_FAILED

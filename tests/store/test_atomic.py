@@ -5,7 +5,7 @@ import subprocess
 import sys
 import textwrap
 
-from tidings.adapters.integrity import verify
+from tidings.adapters.audit.integrity import verify
 from tidings.adapters.library import Tidings
 from tidings.domain import Code
 
@@ -15,7 +15,7 @@ from tidings.domain import Code
 _CHILD = textwrap.dedent(
     """
     import os, signal, sys
-    from tidings.adapters import chain
+    from tidings.adapters.store import chain
     from tidings.adapters.library import Tidings
 
     url, svtrid = sys.argv[1], sys.argv[2]

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 from tidings.adapters.library import Conflict, Tidings
-from tidings.adapters.store import Store
+from tidings.adapters.store.application import Store
 from tidings.domain import MAILBOX, Code
 from tidings.domain.mailbox import NotificationAcked
 

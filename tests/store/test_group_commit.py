@@ -22,11 +22,11 @@ import eventsourcing.persistence
 import psycopg
 import pytest
 from psycopg.sql import SQL, Identifier
-from tidings.adapters.codec import Envelope
-from tidings.adapters.integrity import verify
+from tidings.adapters.audit.integrity import verify
 from tidings.adapters.library import Rejected, Tidings
-from tidings.adapters.store import Change, is_postgres, stream_id
-from tidings.adapters.work import Work
+from tidings.adapters.store.application import Change, is_postgres, stream_id
+from tidings.adapters.store.codec import Envelope
+from tidings.adapters.store.work import Work
 from tidings.domain import MAILBOX, OPERATION, Code, Notification
 from tidings.domain.mailbox import NotificationQueued
 from tidings.domain.operation import EndOperation

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from tidings.adapters.codec import decode_event, encode_event
 from tidings.adapters.library import Tidings
+from tidings.adapters.store.codec import decode_event, encode_event
 from tidings.cli.app import app
 from tidings.domain.mailbox import MailboxState, snapshot
 from typer.testing import CliRunner

@@ -6,8 +6,8 @@ import sqlite3
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
-from tidings.adapters.chain import OPEN_OPERATIONS
 from tidings.adapters.library import Tidings
+from tidings.adapters.store.chain import OPEN_OPERATIONS
 from tidings.cli.app import app
 from typer.testing import CliRunner
 

@@ -9,12 +9,12 @@ from uuid import UUID
 
 import pytest
 from msgspec.structs import replace
-from tidings.adapters.bench_log import build_backlog, build_history
-from tidings.adapters.codec import decode_event, encode_event, event_types
-from tidings.adapters.integrity import Folded, _fold_share, _fold_split, _plan, fold_log
+from tidings.adapters.audit.integrity import Folded, _fold_share, _fold_split, _plan, fold_log
+from tidings.adapters.audit.log_read import LogRead, Share, bounds
 from tidings.adapters.library import Tidings
-from tidings.adapters.log_read import LogRead, Share, bounds
-from tidings.adapters.store import Store, stream_id
+from tidings.adapters.store.application import Store, stream_id
+from tidings.adapters.store.codec import decode_event, encode_event, event_types
+from tidings.cli.bench.log import build_backlog, build_history
 
 # Three mailboxes: "busy" has events all along the log, "early" at its start and end
 # only (untouched in the middle stretches), "late" only from the middle on.

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tidings.adapters.wapi_auth import (
+from tidings.adapters.wapi.auth import (
     PRAGUE,
     auth_token,
     ip_allowed,

@@ -7,7 +7,7 @@ import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tidings.adapters.jobresult import (
+from tidings.adapters.merchants.jobresult import (
     JobResult,
     encode,
     from_json,

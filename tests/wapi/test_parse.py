@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tidings.adapters.wapi import (
+from tidings.adapters.wapi.request import (
     MAX_BODY,
     MAX_DEPTH,
     Dialect,

@@ -3,8 +3,8 @@
 import json
 from datetime import UTC, datetime
 
-from tidings.adapters.wapi import Dialect, WapiReply
-from tidings.adapters.wapi_write import notify_fields, render_notify, render_reply
+from tidings.adapters.wapi.request import Dialect, WapiReply
+from tidings.adapters.wapi.response import notify_fields, render_notify, render_reply
 from tidings.domain import Notification, Outcome
 
 PENDING = WapiReply(

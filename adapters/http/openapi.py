@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .api import ENDPOINTS
 from .api_types import ApiError
-from .http_api import ENDPOINTS
 
 __all__ = ["openapi_document", "openapi_route"]
 

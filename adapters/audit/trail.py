@@ -9,8 +9,8 @@ from tidings.domain import ACCOUNT, DELIVERY, MAILBOX, OPERATION, Decider
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
 
-from .codec import topic_of
-from .store import Store, stream_id
+from ..store.application import Store, stream_id
+from ..store.codec import topic_of
 
 __all__ = ["DECIDERS", "Audit", "TrailEntry"]
 

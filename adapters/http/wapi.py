@@ -19,14 +19,14 @@ from starlette.responses import Response
 from tidings.domain import Code
 from tidings.domain.operation import OperationState
 
-from .http_body import TooLarge, client_ip, read_body
-from .http_context import Context
-from .http_endings import Ending
-from .library import Rejected, Tidings
-from .wapi import MAX_BODY, Dialect, WapiError, WapiReply, WapiRequest, parse_request
-from .wapi_auth import ip_allowed, token_matches
-from .wapi_write import notify_fields
-from .wapi_write import render_reply as render
+from ..library import Rejected, Tidings
+from ..wapi.auth import ip_allowed, token_matches
+from ..wapi.request import MAX_BODY, Dialect, WapiError, WapiReply, WapiRequest, parse_request
+from ..wapi.response import notify_fields
+from ..wapi.response import render_reply as render
+from .body import TooLarge, client_ip, read_body
+from .context import Context
+from .endings import Ending
 
 __all__ = ["PING_ASYNC", "WapiEndpoint", "answer", "ping_ending"]
 

@@ -15,7 +15,7 @@ from tidings.domain import BatchState, Channel, InitRequest, PollChannel, RetryP
 from tidings.domain.account import AccountState
 from tidings.domain.operation import OperationState, Step
 
-from .library import TrailEntry
+from ..library import TrailEntry
 
 __all__ = [
     "AccountView",

@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 from tidings.domain import MAILBOX, Code, Decider, Rejection
 from tidings.domain.mailbox import snapshot
 
+from .application import Change, Loaded, Store, stream_hex, stream_id
 from .codec import Envelope
-from .store import Change, Loaded, Store, stream_hex, stream_id
 
 __all__ = ["Conflict", "Rejected", "View", "Work"]
 

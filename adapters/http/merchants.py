@@ -33,11 +33,11 @@ from tidings.domain import BatchState, Code, InitRequest
 from tidings.domain.account import AccountState
 from tidings.domain.operation import OperationState
 
-from .http_body import TooLarge, client_ip, read_body
-from .http_context import Context
-from .http_endings import Ending
-from .library import Rejected
-from .wapi_auth import ip_allowed
+from ..library import Rejected
+from ..wapi.auth import ip_allowed
+from .body import TooLarge, client_ip, read_body
+from .context import Context
+from .endings import Ending
 
 __all__ = ["JOB_COMMANDS", "MAX_JOB_BODY", "job_ending", "merchants_routes"]
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from .bench_results import Durability, Result
+from .results import Durability, Result
 
 __all__ = ["QueueSubject", "measure_queues", "spread"]
 

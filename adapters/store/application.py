@@ -96,14 +96,14 @@ def environment(url: str) -> dict[str, str]:
             "POSTGRES_LOCK_TIMEOUT": "30",
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "16",
-            "APPLICATION_RECORDER_TOPIC": "tidings.adapters.chain:ChainedPostgresRecorder",
+            "APPLICATION_RECORDER_TOPIC": "tidings.adapters.store.chain:ChainedPostgresRecorder",
         }
     else:
         env |= {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": url,
             "SQLITE_LOCK_TIMEOUT": "30",
-            "APPLICATION_RECORDER_TOPIC": "tidings.adapters.chain:ChainedSQLiteRecorder",
+            "APPLICATION_RECORDER_TOPIC": "tidings.adapters.store.chain:ChainedSQLiteRecorder",
         }
     return env
 

@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any, cast
 
-from .bench_results import (
+from .results import (
     JOURNAL_MODE,
     SYNCHRONOUS,
     Durability,

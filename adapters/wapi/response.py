@@ -14,7 +14,7 @@ import msgspec
 import xmltodict
 from tidings.domain import Notification
 
-from .wapi import NOT_XML, Dialect, WapiReply
+from .request import NOT_XML, Dialect, WapiReply
 
 __all__ = ["notify_fields", "render_notify", "render_reply"]
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from eventsourcing.persistence import IntegrityError
 from tidings.domain import Code
 
-from .store import Store
+from .application import Store
 from .work import Conflict, View, Work
 
 __all__ = ["MAX_ATTEMPTS", "MAX_BATCH", "GroupCommit"]

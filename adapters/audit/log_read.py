@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .chain import StreamRow
-from .store import is_postgres
+from ..store.application import is_postgres
+from ..store.chain import StreamRow
 
 __all__ = [
     "KINDS",

@@ -32,7 +32,7 @@ __all__ = [
 
 Durability = Literal["default", "equal"]
 
-# Ours, as `tidings.adapters.store` sets them: eventsourcing switches files to WAL and
+# Ours, as `tidings.adapters.store.application` sets them: eventsourcing switches files to WAL and
 # we keep SQLite's `synchronous=FULL`.
 JOURNAL_MODE = "wal"
 SYNCHRONOUS = "FULL"

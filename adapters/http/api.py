@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from tidings.domain import Code, Notification, RetryPolicy
 
+from ..library import Pending, Rejected, Tidings
 from .api_types import (
     AccountView,
     AllowedIps,
@@ -39,9 +40,8 @@ from .api_types import (
     operation_view,
     trail_view,
 )
-from .http_body import TooLarge, read_body
-from .http_context import Context
-from .library import Pending, Rejected, Tidings
+from .body import TooLarge, read_body
+from .context import Context
 
 __all__ = ["ENDPOINTS", "MAX_API_BODY", "Endpoint", "api_routes"]
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from .http_endings import Endings
-from .library import Tidings
+from ..library import Tidings
+from .endings import Endings
 
 __all__ = ["ADMIN_TOKEN_ENV", "Context", "Settings", "token_digest"]
 

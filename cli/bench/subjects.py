@@ -10,11 +10,11 @@ import statistics
 import time
 from pathlib import Path
 
+from tidings.adapters.library import Tidings
 from tidings.domain import Code
 
-from .bench_log import EMPTY_LOGIN, HISTORY_LOGIN, PASSWORD, History
-from .bench_results import COMMAND, RESULT_TEXT, Durability, Result, read_durability
-from .library import Tidings
+from .log import EMPTY_LOGIN, HISTORY_LOGIN, PASSWORD, History
+from .results import COMMAND, RESULT_TEXT, Durability, Result, read_durability
 
 __all__ = ["TidingsQueue", "run_history_polls", "tidings_durability"]
 

@@ -31,9 +31,9 @@ import msgspec
 from tidings.domain import MAILBOX, OPERATION
 from tidings.domain import mailbox as mbx
 
-from .audit import DECIDERS
-from .chain import GENESIS, link
-from .codec import DomainEvent, event_types
+from ..store.application import Store, stream_id
+from ..store.chain import GENESIS, link
+from ..store.codec import DomainEvent, event_types
 from .log_read import (
     KINDS,
     PAGE,
@@ -48,7 +48,7 @@ from .log_read import (
     read_start,
     sample_topics,
 )
-from .store import Store, stream_id
+from .trail import DECIDERS
 
 __all__ = [
     "Break",

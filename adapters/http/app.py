@@ -22,15 +22,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .http_api import api_routes
-from .http_context import Context, Settings
-from .http_endings import EndingRule, Endings
-from .http_log import AccessLog
-from .http_merchants import JOB_COMMANDS, job_ending, merchants_routes
-from .http_openapi import openapi_route
-from .http_wapi import PING_ASYNC, WapiEndpoint, ping_ending
-from .library import Tidings
-from .wapi import Dialect
+from ..library import Tidings
+from ..wapi.request import Dialect
+from .access_log import AccessLog
+from .api import api_routes
+from .context import Context, Settings
+from .endings import EndingRule, Endings
+from .merchants import JOB_COMMANDS, job_ending, merchants_routes
+from .openapi import openapi_route
+from .wapi import PING_ASYNC, WapiEndpoint, ping_ending
 
 __all__ = ["Settings", "create_app"]
 

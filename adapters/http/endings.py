@@ -20,7 +20,7 @@ from anyio.abc import TaskGroup
 from tidings.domain import BatchState, Code
 from tidings.domain.operation import OperationState
 
-from .library import Rejected, Tidings
+from ..library import Rejected, Tidings
 
 __all__ = ["Ending", "EndingRule", "Endings"]
 

@@ -52,7 +52,7 @@ from defusedxml.common import DefusedXmlException
 from tidings.domain import Code
 from tidings.domain.operation import MAX_CLTRID
 
-from .wapi_form import FormError, request_document
+from .form import FormError, request_document
 
 __all__ = [
     "MAX_BODY",

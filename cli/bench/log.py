@@ -24,16 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from msgspec import Struct
+from tidings.adapters.audit.integrity import fold_log
+from tidings.adapters.library import Tidings
+from tidings.adapters.store.application import Loaded, snapshot_due, stream_id
+from tidings.adapters.store.chain import GENESIS, link
+from tidings.adapters.store.codec import encode_event, topic_of
 from tidings.domain import MAILBOX, OPERATION, Notification
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
 
-from .bench_results import COMMAND, RESULT_TEXT, Result
-from .chain import GENESIS, link
-from .codec import encode_event, topic_of
-from .integrity import fold_log
-from .library import Tidings
-from .store import Loaded, snapshot_due, stream_id
+from .results import COMMAND, RESULT_TEXT, Result
 
 __all__ = [
     "BACKLOG_LOGIN",

@@ -20,10 +20,11 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from tidings.adapters.bench_log import REPLAY_FOLDS, build_backlog, build_history, replay
-from tidings.adapters.bench_peers import LiteQueueSubject, PersistQueueSubject, SqliteInserts
-from tidings.adapters.bench_queue import QueueSubject, measure_queues
-from tidings.adapters.bench_results import (
+from tidings.adapters.store.application import SNAPSHOT_EVERY
+from tidings.cli.bench.log import REPLAY_FOLDS, build_backlog, build_history, replay
+from tidings.cli.bench.peers import LiteQueueSubject, PersistQueueSubject, SqliteInserts
+from tidings.cli.bench.queue import QueueSubject, measure_queues
+from tidings.cli.bench.results import (
     DURABILITY_WHY,
     JOURNAL_MODE,
     SYNCHRONOUS,
@@ -32,10 +33,9 @@ from tidings.adapters.bench_results import (
     Target,
     targets,
 )
-from tidings.adapters.bench_tidings import TidingsQueue, run_history_polls
-from tidings.adapters.store import SNAPSHOT_EVERY
+from tidings.cli.bench.subjects import TidingsQueue, run_history_polls
 
-from .app import app
+from ..app import app
 
 __all__ = ["bench_command"]
 

@@ -1,0 +1,1 @@
+"""Audit: trails, `state_at`, replay and verify over the notification log."""

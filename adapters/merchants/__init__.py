@@ -1,0 +1,1 @@
+"""The Merchants API's push document: JobResult, in XML and JSON."""
