@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from ..library import Tidings
 from .endings import Endings
+from .limits import DEFAULT_LIMITS, Limits
+from .throttle import AuthGate, Throttle
 
 __all__ = ["ADMIN_TOKEN_ENV", "Context", "Settings", "token_digest"]
 
@@ -30,7 +32,8 @@ class Settings:
 
     `admin_digest` is the sha256 of the JSON API's bearer token (None: the API answers
     401 to everyone). `ping_delay` / `job_delay` are the seconds after which ping-async
-    and Merchants jobs end. `clock` returns aware UTC datetimes.
+    and Merchants jobs end. `clock` returns aware UTC datetimes. `limits`: deadlines,
+    caps and the authentication throttle (`limits.Limits`).
     """
 
     db: str
@@ -38,14 +41,24 @@ class Settings:
     ping_delay: float = 1.0
     job_delay: float = 1.0
     clock: Callable[[], datetime] = _utcnow
+    limits: Limits = DEFAULT_LIMITS
 
     @classmethod
-    def from_env(cls, db: str, *, ping_delay: float = 1.0, job_delay: float = 1.0) -> "Settings":
+    def from_env(
+        cls,
+        db: str,
+        *,
+        ping_delay: float = 1.0,
+        job_delay: float = 1.0,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> "Settings":
         """Settings with the admin token read from TIDINGS_ADMIN_TOKEN, now; the token
         itself is not kept."""
         token = os.environ.get(ADMIN_TOKEN_ENV) or None
         digest = token_digest(token) if token else None
-        return cls(db=db, admin_digest=digest, ping_delay=ping_delay, job_delay=job_delay)
+        return cls(
+            db=db, admin_digest=digest, ping_delay=ping_delay, job_delay=job_delay, limits=limits
+        )
 
     def admits(self, token: str) -> bool:
         """Whether a bearer token is the admin token (constant-time)."""
@@ -54,13 +67,28 @@ class Settings:
         return hmac.compare_digest(token_digest(token), self.admin_digest)
 
 
+def _gate(limits: Limits) -> AuthGate:
+    throttle = Throttle(
+        per_address=limits.auth_failures_per_address,
+        per_login=limits.auth_failures_per_login,
+        window=limits.auth_window,
+    )
+    return AuthGate(throttle, limits.auth_floor)
+
+
 @dataclass
 class Context:
-    """The running server's parts; `tidings` and `endings` exist between start and stop."""
+    """The running server's parts; `tidings` and `endings` exist between start and stop.
+    `gate` throttles failed authentications (its `throttle` counts failures and
+    refusals, for metrics)."""
 
     settings: Settings
     _tidings: Tidings | None = field(default=None, repr=False)
     _endings: Endings | None = field(default=None, repr=False)
+    gate: AuthGate = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.gate = _gate(self.settings.limits)
 
     @property
     def tidings(self) -> Tidings:

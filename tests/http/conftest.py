@@ -21,6 +21,7 @@ import uvicorn
 from starlette.applications import Starlette
 from tidings.adapters.http.app import Settings, create_app
 from tidings.adapters.http.context import Context, token_digest
+from tidings.adapters.http.limits import Limits
 from tidings.adapters.library import Tidings
 from tidings.adapters.wapi.auth import PRAGUE, auth_token, password_sha1
 
@@ -31,6 +32,10 @@ __all__ = ["ADMIN_TOKEN", "Running", "call_until", "serve", "wait_until", "wapi_
 ADMIN_TOKEN = "admin-token-for-tests"
 # Short, so a full cycle is quick; long enough that a poll right after 1001 is empty.
 PING_DELAY = 0.15
+# Tests share one server and address: guessing is throttled only where a test says so.
+UNTHROTTLED = Limits(
+    auth_failures_per_address=10**9, auth_failures_per_login=10**9, auth_floor=0.0
+)
 T = TypeVar("T")
 
 
@@ -130,6 +135,7 @@ def settings_for(db: str, **overrides: Any) -> Settings:
         "admin_digest": token_digest(ADMIN_TOKEN),
         "ping_delay": PING_DELAY,
         "job_delay": PING_DELAY,
+        "limits": UNTHROTTLED,
     }
     fields.update(overrides)
     return Settings(**fields)
