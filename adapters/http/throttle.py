@@ -68,7 +68,7 @@ class Throttle:
                 waits.append(seen[-self.per_address] + self.window - now)
         tried = self._logins.get(login)
         if tried is not None:
-            while tried and tried[0][0] < since:
+            while tried and tried[0][0] <= since:
                 tried.popleft()
             if len(tried) >= self.per_login:
                 mine = [at for at, by in tried if by == (address or "")]
@@ -100,7 +100,7 @@ def _remember(table: OrderedDict[str, deque[_T]], key: str, limit: int, keep: in
 
 
 def _drop_before(times: deque[float], since: float) -> None:
-    while times and times[0] < since:
+    while times and times[0] <= since:
         times.popleft()
 
 
