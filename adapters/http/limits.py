@@ -59,7 +59,7 @@ def too_deep_json(raw: bytes, limit: int) -> bool:
 
     Malformed text is not judged here (False): the decoder refuses it as it would."""
     brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
-    if len(brackets) <= 2 * limit:
+    if len(brackets) <= limit:
         return False
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
 
