@@ -11,6 +11,7 @@ A version conflict (another writer got there first) surfaces as
 import functools
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -298,6 +299,13 @@ class Store:
             self._seen = max(self._seen, position)
 
     # --- saving ---------------------------------------------------------------------
+    def locked(self) -> AbstractContextManager[None]:
+        """Hold the log's write lock for a block (SQLite's `BEGIN IMMEDIATE`,
+        PostgreSQL's table lock): a `refresh`, loads and a `save` inside it cannot be
+        overtaken by another writer; the save commits when the block ends."""
+        held: AbstractContextManager[None] = self.recorder.locked()
+        return held
+
     def snapshot_due(self, loaded: Loaded, version: int) -> bool:
         return snapshot_due(loaded, version, self._snapshot_every)
 

@@ -18,11 +18,14 @@ from before the table existed gets it filled from the log once, under the write 
 (`ensure_open_operations`).
 """
 
+import fcntl
 import hashlib
+import os
 import sqlite3
 import struct
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -124,6 +127,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self._opened_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._data_version: int | None = None
+        self._held = False  # inside `locked`: writes join its transaction
+        self._turns: int | None = None  # the lock file writers queue on
 
     def _connect(self) -> sqlite3.Connection:
         # Autocommit: we issue BEGIN ourselves. WAL (set on the file by eventsourcing)
@@ -153,30 +158,78 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 connection.close()
             self._opened.clear()
         self._reader_connection = self._writer = None
+        if self._turns is not None:
+            os.close(self._turns)
+            self._turns = None
 
     def write(
         self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent], openings: Openings
     ) -> list[int]:
         """Append `events` (and the mailbox `snapshots` taken with them) in one
         transaction, with their chain links and the `openings`; returns their log
-        positions.
+        positions. Inside `locked`, the write joins its transaction.
 
         Raises eventsourcing's `IntegrityError` when a (stream, version) is taken by
         then: nothing is written.
         """
+        if not self._held:
+            with self.locked():
+                return self.write(events, snapshots, openings)
         connection = self._writer_connection()
-        # IMMEDIATE: take the write lock now, so the tail read below cannot go stale.
-        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("SAVEPOINT write")  # undoes a failed write, not the block
         try:
             positions = self._append(connection, events, snapshots, openings)
-            connection.execute("COMMIT")
+            connection.execute("RELEASE write")
         except BaseException as error:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
+            connection.execute("ROLLBACK TO write")
+            connection.execute("RELEASE write")
             if isinstance(error, sqlite3.IntegrityError):
                 raise IntegrityError(str(error)) from error
             raise
         return positions
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the write lock for the block: nobody else appends meanwhile, so what the
+        block reads stays current until its `write`, which joins the block's
+        transaction; that commits when the block ends (rolls back if it raises).
+
+        Writers first queue for a lock file beside the database (`flock`, which wakes a
+        waiter as soon as the holder lets go): SQLite's own busy handler polls with
+        sleeps of up to 100 ms, so a process that commits in a loop would take the lock
+        again and again while another one sleeps (measured: 3,936 commands against 2 in
+        3 s, on one account).
+        """
+        with self._turn():
+            connection = self._writer_connection()
+            # IMMEDIATE: take the write lock now, so nothing read under it goes stale.
+            connection.execute("BEGIN IMMEDIATE")
+            self._held = True
+            try:
+                yield
+            except BaseException:
+                self._held = False
+                connection.execute("ROLLBACK")
+                raise
+            self._held = False
+            try:
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:  # e.g. the disk is full: nothing is kept
+                    connection.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This process's turn among the writers that queue on the lock file."""
+        if self._turns is None:
+            path = self.datastore.pool.db_name.removeprefix("file:").split("?", 1)[0]
+            self._turns = os.open(f"{path}-writers", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._turns, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._turns, fcntl.LOCK_UN)
 
     def _append(
         self,
@@ -357,6 +410,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         self._chain = Identifier(self.datastore.schema), Identifier("tidings_chain")
         self._events = Identifier(self.datastore.schema), Identifier(self.events_table_name)
         self._open = Identifier(self.datastore.schema), Identifier(OPEN_OPERATIONS)
+        self._held: Any = None  # inside `locked`: its connection, which writes join
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {}.{} "
@@ -441,7 +495,33 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     ) -> list[int]:
         """Append `events` (and `snapshots`, and the `openings`) in one transaction; their
         log positions. eventsourcing's `IntegrityError` when a (stream, version) is taken."""
-        return list(self.insert_events(events, snapshots=snapshots, openings=openings) or ())
+        if self._held is None:
+            return list(self.insert_events(events, snapshots=snapshots, openings=openings) or ())
+        conn = self._held
+        try:
+            with conn.transaction(), conn.cursor() as curs:  # a savepoint in `locked`'s
+                self._insert_stored_events(curs, events, snapshots=snapshots, openings=openings)
+                ids = self._fetch_ids_after_insert_events(
+                    curs, events, snapshots=snapshots, openings=openings
+                )
+        except psycopg.IntegrityError as error:
+            raise IntegrityError(str(error)) from error
+        return list(ids or ())
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the events table's write lock (the `LOCK TABLE ... IN EXCLUSIVE MODE`
+        every insert takes) for the block: nobody else appends meanwhile, so what the
+        block reads stays current until its `write`, which joins the block's
+        transaction; that commits when the block ends (rolls back if it raises)."""
+        with self.datastore.get_connection() as conn, conn.transaction():
+            with conn.cursor() as curs:
+                self._lock_table(curs)
+            self._held = conn
+            try:
+                yield
+            finally:
+                self._held = None
 
     def ensure_open_operations(self, backfill: Backfill) -> None:
         """Create the open-operations table unless it exists, filled from the log."""

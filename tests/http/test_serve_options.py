@@ -4,6 +4,7 @@ from the proxies `--trusted-proxies` names."""
 from pathlib import Path
 
 import pytest
+import typer
 from tidings.adapters.http.server import trusted_networks
 from tidings.cli.app import app
 from typer.testing import CliRunner
@@ -62,3 +63,14 @@ def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
             headers={**forwarded, "x-ApplicationId": "tester", "x-Token": "123456"},
         )
         assert job.status_code == (403 if code == 2051 else 202)
+
+
+def test_the_readme_names_every_limit_and_its_setting() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Running it in production", 1)[1].split("\n## ", 1)[0]
+    serve = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    general = {"--db", "--host", "--port", "--ping-delay", "--job-delay", "--log-level", "--help"}
+    limits = [name for param in serve.params for name in param.opts if name not in general]
+    assert len(limits) >= 10
+    for option in limits:
+        assert f"`{option}" in section, f"README's production section lacks {option}"
