@@ -75,7 +75,11 @@ class _HeadDeadline(HttpToolsProtocol):
 
     def _head_expired(self) -> None:
         self._head_timer = None
-        if not self.transport.is_closing():
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head waits behind a response still being written: the 408
+            # would cut into it. Its deadline starts again; the app's time is bounded.
+            self._arm()
+        elif not self.transport.is_closing():
             self.transport.write(_TIMEOUT)
             self.transport.close()
 

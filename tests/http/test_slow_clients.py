@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tidings.adapters.http.limits import Limits
+from tidings.adapters.http.server import FILES_RESERVE, connections_that_fit
 
 from tests.http.conftest import (
     ADMIN_TOKEN,
@@ -194,3 +195,16 @@ def test_a_client_that_hangs_up_mid_body_is_one_info_line(
     access = [r.msg for r in mine if r.name == "tidings.access"]
     assert access == [access[0]] and isinstance(access[0], dict)
     assert access[0]["status"] == 499 and "wapi_code" not in access[0]
+
+
+def test_serve_makes_room_for_its_connection_cap() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(4096, hard - FILES_RESERVE) if hard != resource.RLIM_INFINITY else 4096
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        assert connections_that_fit(wanted) == wanted
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= wanted + FILES_RESERVE
+        if hard != resource.RLIM_INFINITY:  # past the hard limit, the cap shrinks to fit
+            assert connections_that_fit(hard) == hard - FILES_RESERVE
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
