@@ -57,6 +57,7 @@ def serve_command(
     head_timeout: float = typer.Option(
         _DEFAULT.head_timeout, help="Seconds a request's head may take to arrive."
     ),
+    max_head: int = typer.Option(_DEFAULT.max_head, help="Bytes a request's head may take."),
     body_timeout: float = typer.Option(
         _DEFAULT.body_timeout, help="Seconds a request's body may take, after its head."
     ),
@@ -92,6 +93,7 @@ def serve_command(
         (ping_delay, 0, "--ping-delay"),
         (job_delay, 0, "--job-delay"),
         (head_timeout, 0.1, "--head-timeout"),
+        (max_head, 1024, "--max-head"),
         (body_timeout, 0.1, "--body-timeout"),
         (keep_alive, 1, "--keep-alive"),
         (max_connections, 1, "--max-connections"),
@@ -114,6 +116,7 @@ def serve_command(
         log.warning("only %d connections fit the open-files limit: the cap is %d", fit, fit)
     limits = Limits(
         head_timeout=head_timeout,
+        max_head=max_head,
         body_timeout=body_timeout,
         keep_alive=keep_alive,
         max_connections=fit,

@@ -8,7 +8,8 @@ that gap, each at the layer that sees the bytes:
 
 - the head: `head_deadline_protocol` is uvicorn's httptools protocol with a timer from
   the moment a connection opens (or, on a kept-alive connection, the next request's
-  first byte) to the end of the head; past it the connection answers 408 and is closed.
+  first byte) to the end of the head; past it the connection answers 408 and is closed
+  (and a head past its size cap, 431).
 - the body: `BodyDeadline`, ASGI middleware, gives every `receive` of the body what is
   left of the body's time; past it the app sees `BodyTooSlow` and the client gets a 408.
 
@@ -31,26 +32,51 @@ from .body import BodyTooSlow, ClientGone, Unfinished
 __all__ = ["BodyDeadline", "head_deadline_protocol"]
 
 _log = logging.getLogger("tidings.server")
-_HEAD_TOO_SLOW = b"the request's head came too slow"
-_TIMEOUT = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_HEAD_TOO_SLOW), _HEAD_TOO_SLOW)
-)
+
+
+def _closing(status: bytes, text: bytes) -> bytes:
+    """A whole response that ends the connection."""
+    return (
+        b"HTTP/1.1 %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (status, len(text), text)
+    )
+
+
+_TIMEOUT = _closing(b"408 Request Timeout", b"the request's head came too slow")
+_TOO_LARGE = _closing(b"431 Request Header Fields Too Large", b"the request's head is too large")
 
 
 class _HeadDeadline(HttpToolsProtocol):
     """uvicorn's httptools protocol, closing a connection whose request head does not
-    arrive within `head_timeout` seconds."""
+    arrive within `head_timeout` seconds (408) or grows past `max_head` bytes (431;
+    httptools itself takes a head of any size)."""
 
     head_timeout = 10.0
+    max_head = 64 * 1024
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
 
     def _arm(self) -> None:
         if self._head_timer is None:
             self._head_timer = self.loop.call_later(self.head_timeout, self._head_expired)
+            self._head_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_timer is not None:  # inside a head: count it
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_head:
+                self._disarm()
+                self._refuse(_TOO_LARGE)
+                return
+        super().data_received(data)
+
+    def _refuse(self, response: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(response)
+            self.transport.close()
 
     def _disarm(self) -> None:
         if self._head_timer is not None:
@@ -79,14 +105,14 @@ class _HeadDeadline(HttpToolsProtocol):
             # A pipelined head waits behind a response still being written: the 408
             # would cut into it. Its deadline starts again; the app's time is bounded.
             self._arm()
-        elif not self.transport.is_closing():
-            self.transport.write(_TIMEOUT)
-            self.transport.close()
+        else:
+            self._refuse(_TIMEOUT)
 
 
-def head_deadline_protocol(head_timeout: float) -> type[asyncio.Protocol]:
+def head_deadline_protocol(head_timeout: float, max_head: int) -> type[asyncio.Protocol]:
     """The protocol class to pass uvicorn as `http=`."""
-    return type("HeadDeadline", (_HeadDeadline,), {"head_timeout": head_timeout})
+    limits = {"head_timeout": head_timeout, "max_head": max_head}
+    return type("HeadDeadline", (_HeadDeadline,), limits)
 
 
 class BodyDeadline:

@@ -6,6 +6,7 @@ Every limit has a default meant for production and a `tidings serve` option (REA
 | limit | default | option |
 |---|---|---|
 | a request's head must arrive within | 10 s | `--head-timeout` |
+| and be no larger than | 64 KiB | `--max-head` |
 | its body, after the head, within | 30 s | `--body-timeout` |
 | an idle keep-alive connection is closed after | 5 s | `--keep-alive` |
 | open connections (beyond: 503 to each request) | 2,048 | `--max-connections` |
@@ -34,6 +35,7 @@ class Limits:
     """The limits a server runs with (seconds, counts); see the table above."""
 
     head_timeout: float = 10.0
+    max_head: int = 64 * 1024
     body_timeout: float = 30.0
     keep_alive: int = 5
     max_connections: int = 2048

@@ -208,3 +208,15 @@ def test_serve_makes_room_for_its_connection_cap() -> None:
             assert connections_that_fit(hard) == hard - FILES_RESERVE
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_head_past_its_size_cap_gets_431(tmp_path: Path) -> None:
+    with _server(tmp_path, max_head=4096) as running:
+        with _connect(running) as sock:
+            # All of it at once: the server reads it whole, so its close is clean.
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nx-filler: " + b"y" * 5000)
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 431 "), answer
+        assert httpx.get(f"{running.url}/healthz").status_code == 200  # the server is fine
