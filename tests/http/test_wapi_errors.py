@@ -36,7 +36,7 @@ def post_raw(server: Running, body: bytes, content_type: str = "text/xml") -> An
 
 def no_state_change(server: Running) -> None:
     assert server.tidings.pending_operations() == []
-    assert not server.tidings.mailbox(server.login).queue
+    assert not server.tidings.mailbox(server.login).notifications
 
 
 @pytest.mark.parametrize(
@@ -146,14 +146,14 @@ def test_ack_of_anything_but_the_head_is_2151(server: Running) -> None:
     for cltrid in ("a1", "a2"):
         server.wapi("xml", request(server, "ping-async", clTRID=cltrid))
     call_until(
-        lambda: len(server.tidings.mailbox(server.login).queue),
+        lambda: len(server.tidings.mailbox(server.login).notifications),
         lambda count: count == 2,
         what="two notifications",
     )
-    head, second = server.tidings.mailbox(server.login).queue
+    head, second = server.tidings.mailbox(server.login).notifications
     ack = f"<data><id>{second.id}</id></data>"
     assert code_of(server.wapi("xml", request(server, "poll-ack", ack))) == 2151
-    assert server.tidings.mailbox(server.login).queue[0].id == head.id
+    assert server.tidings.mailbox(server.login).notifications[0].id == head.id
 
 
 @pytest.mark.parametrize(

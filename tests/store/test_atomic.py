@@ -41,7 +41,7 @@ def test_killed_between_decide_and_commit_leaves_nothing(db_url: str) -> None:
     with Tidings(db_url) as t:
         t.open_account("tester", "pw")
         svtrid = t.accept("tester", "c", "op").svtrid
-        before = t.store.max_position()
+        before = t._store.max_position()
 
     child = subprocess.run(
         [sys.executable, "-c", _CHILD, db_url, svtrid], capture_output=True, timeout=120
@@ -51,10 +51,10 @@ def test_killed_between_decide_and_commit_leaves_nothing(db_url: str) -> None:
     with Tidings(db_url) as t:
         operation = t.operation(svtrid)
         assert operation is not None and operation.ended is None
-        assert not t.mailbox("tester").queue
+        assert not t.mailbox("tester").notifications
         assert t.poll("tester", svtrid="p").code == Code.QUEUE_EMPTY
-        assert t.store.max_position() == before
-        assert t.store.open_operations() == [svtrid]
-        assert verify(t.store)[1] is None
+        assert t._store.max_position() == before
+        assert t._store.open_operations() == [svtrid]
+        assert verify(t._store)[1] is None
         # And the operation can still end, exactly once.
         assert t.end(svtrid, 1000, "OK").id == 1

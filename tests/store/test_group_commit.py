@@ -23,6 +23,7 @@ import psycopg
 import pytest
 from psycopg.sql import SQL, Identifier
 from tidings.adapters.audit.integrity import verify
+from tidings.adapters.errors import StorageError
 from tidings.adapters.library import Rejected, Tidings
 from tidings.adapters.store.application import Change, is_postgres, stream_id
 from tidings.adapters.store.codec import Envelope
@@ -70,7 +71,7 @@ class Caller(threading.Thread, Generic[T]):
 
 def queued(t: Tidings, callers: int) -> Callable[[], bool]:
     """Whether at least `callers` callers wait in the queue (the batch running excluded)."""
-    return lambda: len(t.committer._queued) >= callers
+    return lambda: len(t._committer._queued) >= callers
 
 
 def finish(*callers: threading.Thread) -> None:
@@ -90,10 +91,10 @@ class HeldLeader:
             running.set()
             assert self._released.wait(DEADLINE), "the held leader was never released"
 
-        self.caller = Caller(partial(t.committer.execute, t.clock, hold))
+        self.caller = Caller(partial(t._committer.execute, t._clock, hold))
         self.caller.start()
         assert running.wait(DEADLINE), "the held leader never ran"
-        assert t.committer._queued == []  # its batch was taken: nobody else in it
+        assert t._committer._queued == []  # its batch was taken: nobody else in it
 
     def release(self) -> None:
         self._released.set()
@@ -122,7 +123,7 @@ def test_concurrent_callers_share_transactions(db_url: str) -> None:
     with Tidings(db_url) as t:
         for login in logins:
             t.open_account(login, "pw")
-        transactions, commands = t.committer.transactions, t.committer.commands
+        transactions, commands = t._committer.transactions, t._committer.commands
 
         def client(login: str) -> list[Notification]:
             ended = []
@@ -148,15 +149,15 @@ def test_concurrent_callers_share_transactions(db_url: str) -> None:
         # and: saved exactly once each, as a fresh process reads them
         with Tidings(db_url) as cold:
             for login, caller in zip(logins, clients, strict=True):
-                events = [e.event for e in cold.store.stream(MAILBOX, login)]
+                events = [e.event for e in cold._store.stream(MAILBOX, login)]
                 assert all(isinstance(e, NotificationQueued) for e in events)
                 stored = [(e.notification.id, e.notification.outcome.cltrid) for e in events]
                 assert stored == [(n.id, n.outcome.cltrid) for n in caller.value()]
-                assert tuple(cold.mailbox(login).queue) == tuple(caller.value())
+                assert tuple(cold.mailbox(login).notifications) == tuple(caller.value())
         # and: the clients' first commands, held up together, were saved in one transaction
-        saved = t.committer.commands - commands
+        saved = t._committer.commands - commands
         assert saved == threads * rounds * 2
-        assert t.committer.transactions - transactions <= saved - (threads - 1)
+        assert t._committer.transactions - transactions <= saved - (threads - 1)
 
 
 # --- 2. isolation inside a batch ----------------------------------------------------
@@ -166,7 +167,7 @@ def test_a_rejected_or_crashing_command_leaves_the_rest_of_its_batch_saved(db_ur
     with Tidings(db_url) as t:
         t.open_account("tester", "pw")
         first, crashed, second = (t.accept("tester", c, "op").svtrid for c in ("1", "x", "2"))
-        before, transactions = t.store.max_position(), t.committer.transactions
+        before, transactions = t._store.max_position(), t._committer.transactions
 
         def crash(work: Work) -> None:
             work.must(OPERATION, crashed, EndOperation(code=1000, result="OK"))
@@ -179,7 +180,7 @@ def test_a_rejected_or_crashing_command_leaves_the_rest_of_its_batch_saved(db_ur
             [
                 partial(t.end, first, 1000, "OK"),
                 partial(t.end, "no-such-svtrid", 1000, "OK"),
-                partial(t.committer.execute, t.clock, crash),
+                partial(t._committer.execute, t._clock, crash),
                 partial(t.end, second, 1000, "OK"),
             ],
         )
@@ -194,7 +195,7 @@ def test_a_rejected_or_crashing_command_leaves_the_rest_of_its_batch_saved(db_ur
         assert str(crashing.error) == "a bug in a command body"
         # and: the two real ends were saved, in one transaction, one after the other
         assert (ended_first.value().id, ended_second.value().id) == (1, 2)
-        assert t.committer.transactions == transactions + 1
+        assert t._committer.transactions == transactions + 1
         written = list(t.log(before + 1))  # 2 x (operation ended, notification queued)
         assert [entry.position for entry in written] == list(range(before + 1, before + 5))
         assert {entry.stream for entry in written} == {
@@ -207,7 +208,7 @@ def test_a_rejected_or_crashing_command_leaves_the_rest_of_its_batch_saved(db_ur
             for instance in (t, cold):
                 operation = instance.operation(crashed)
                 assert operation is not None and operation.ended is None
-                queue = instance.mailbox("tester").queue
+                queue = instance.mailbox("tester").notifications
                 assert [(n.id, n.outcome.cltrid) for n in queue] == [(1, "1"), (2, "2")]
 
 
@@ -232,7 +233,8 @@ def test_an_instance_sees_what_another_wrote_to_a_state_it_cached(db_url: str) -
         assert b.ack("tester", str(theirs.id)).code == Code.ACKED
         # then: A sees the queue empty
         assert a.poll("tester", svtrid="a-1").code == Code.QUEUE_EMPTY
-        assert a.mailbox("tester").last_acked == 1
+        # and: knows 1 was acked last, so a re-ack of it answers 1002 again
+        assert a.ack("tester", theirs.id).code == Code.ACKED
 
 
 def test_a_write_between_cache_fill_and_command_is_not_lost(db_url: str) -> None:
@@ -249,7 +251,7 @@ def test_a_write_between_cache_fill_and_command_is_not_lost(db_url: str) -> None
         # then: both are queued, B's after A's
         assert (theirs.id, ours.id) == (1, 2)
         for instance in (a, b):
-            queue = instance.mailbox("tester").queue
+            queue = instance.mailbox("tester").notifications
             assert [(n.id, n.outcome.cltrid) for n in queue] == [(1, "from-a"), (2, "from-b")]
 
 
@@ -260,9 +262,9 @@ def test_a_write_after_the_refresh_is_caught_by_the_save(
         a.open_account("tester", "pw")
         mine = b.accept("tester", "from-b", "op").svtrid
         assert b.poll("tester", svtrid="b-1").code == Code.QUEUE_EMPTY  # cached: empty
-        transactions = b.committer.transactions
+        transactions = b._committer.transactions
         # given: A writes once B has refreshed its cache, before B decides and saves
-        refresh = b.store.refresh
+        refresh = b._store.refresh
         raced: list[Notification] = []
 
         def refresh_then_race() -> None:
@@ -270,16 +272,16 @@ def test_a_write_after_the_refresh_is_caught_by_the_save(
             if not raced:
                 raced.append(a.end(a.accept("tester", "from-a", "op").svtrid, 1000, "OK"))
 
-        monkeypatch.setattr(b.store, "refresh", refresh_then_race)
+        monkeypatch.setattr(b._store, "refresh", refresh_then_race)
 
         # when
         ours = b.end(mine, 1000, "OK")
 
         # then: B decided on the stale mailbox, lost the save, decided again on fresh state
         assert (raced[0].id, ours.id) == (1, 2)
-        assert b.committer.transactions == transactions + 1
+        assert b._committer.transactions == transactions + 1
         with Tidings(db_url) as cold:
-            queue = cold.mailbox("tester").queue
+            queue = cold.mailbox("tester").notifications
             assert [(n.id, n.outcome.cltrid) for n in queue] == [(1, "from-a"), (2, "from-b")]
 
 
@@ -316,8 +318,8 @@ def test_a_trusted_new_svtrid_that_exists_is_drawn_again(
     # given: a fresh instance (nothing cached) that draws the taken svTRID, twice
     b = FixedSvtrids(db_url, taken, taken)
     with b:
-        before = b.store.max_position()
-        save = b.store.save
+        before = b._store.max_position()
+        save = b._store.save
         saves: list[str] = []
 
         def spied_save(changes: Sequence[Change], snapshots: Sequence[Envelope]) -> list[int]:
@@ -329,7 +331,7 @@ def test_a_trusted_new_svtrid_that_exists_is_drawn_again(
             saves.append("saved")
             return positions
 
-        monkeypatch.setattr(b.store, "save", spied_save)
+        monkeypatch.setattr(b._store, "save", spied_save)
 
         # when
         pending = b.accept("tester", "second", "op")
@@ -341,7 +343,7 @@ def test_a_trusted_new_svtrid_that_exists_is_drawn_again(
         assert pending.svtrid == b.drawn[2] != taken
         # (PostgreSQL: the failed insert used up a position, so count the entries)
         assert [entry.event for entry in b.log(before + 1)] == [
-            b.store.stream(OPERATION, pending.svtrid)[0].event
+            b._store.stream(OPERATION, pending.svtrid)[0].event
         ]
         # and: the operation that was there is untouched
         with Tidings(db_url) as cold:
@@ -349,7 +351,7 @@ def test_a_trusted_new_svtrid_that_exists_is_drawn_again(
                 existing = instance.operation(taken)
                 assert existing is not None and existing.accepted is not None
                 assert existing.accepted.cltrid == "first"
-                assert [e.event for e in instance.store.stream(OPERATION, taken)] == [
+                assert [e.event for e in instance._store.stream(OPERATION, taken)] == [
                     existing.accepted
                 ]
                 created = instance.operation(pending.svtrid)
@@ -377,9 +379,9 @@ def test_a_rejected_accept_does_not_hide_an_existing_operation(db_url: str) -> N
 
 def _snapshots(t: Tidings, db_url: str) -> int:
     """Rows in the snapshots table, read straight from the database."""
-    table = t.store.recorder.snapshots_table
+    table = t._store.recorder.snapshots_table
     if is_postgres(db_url):
-        schema = t.store.recorder.datastore.schema
+        schema = t._store.recorder.datastore.schema
         query = SQL("SELECT count(*) FROM {}.{}").format(Identifier(schema), Identifier(table))
         with psycopg.connect(db_url.split("?", 1)[0]) as conn:
             row = conn.execute(query).fetchone()
@@ -406,7 +408,7 @@ def test_snapshot_spacing_follows_the_backlog(db_url: str) -> None:
         answer = cold.poll("tester", svtrid="cold")
         assert answer.code == Code.OK and answer.count == backlog
         assert answer.notification is not None and answer.notification.id == 1
-        assert 0 < cold.store.events_read <= 2 * backlog + every
+        assert 0 < cold._store.events_read <= 2 * backlog + every
 
 
 # --- 6. a database error --------------------------------------------------------------
@@ -415,7 +417,7 @@ def test_snapshot_spacing_follows_the_backlog(db_url: str) -> None:
 def _fail_next_write(t: Tidings, db_url: str, monkeypatch: pytest.MonkeyPatch) -> type[Exception]:
     """Make the next save fail inside its transaction, after its rows are inserted, as a
     full disk would; returns the error type callers are to see."""
-    recorder = t.store.recorder
+    recorder = t._store.recorder
     failed: list[bool] = []
 
     def fail_once() -> None:
@@ -452,7 +454,7 @@ def test_a_database_error_reaches_the_whole_batch_and_writes_nothing(
     with Tidings(db_url) as t:
         t.open_account("tester", "pw")
         svtrids = [t.accept("tester", f"c{i}", "op").svtrid for i in range(3)]
-        before = t.store.max_position()
+        before = t._store.max_position()
         # given: the next save fails after inserting its rows
         expected = _fail_next_write(t, db_url, monkeypatch)
 
@@ -464,22 +466,23 @@ def test_a_database_error_reaches_the_whole_batch_and_writes_nothing(
 
         # then: every caller hears of the error
         for caller in ends:
-            assert isinstance(caller.error, expected), caller.error
+            assert isinstance(caller.error, StorageError), caller.error
+            assert isinstance(caller.error.__cause__, expected), caller.error.__cause__
         # and: nothing was written, nor cached
-        assert t.store.max_position() == before
+        assert t._store.max_position() == before
         with Tidings(db_url) as cold:
             for instance in (t, cold):
-                assert not instance.mailbox("tester").queue
+                assert not instance.mailbox("tester").notifications
                 operations = [instance.operation(svtrid) for svtrid in svtrids]
                 assert all(o is not None and o.ended is None for o in operations)
-            assert verify(cold.store)[1] is None
+            assert verify(cold._store)[1] is None
 
         # and: the next command is saved as if nothing happened
         assert t.end(svtrids[0], 1000, "OK").id == 1
         # (PostgreSQL: the failed insert used up positions, so count the entries)
         assert len(list(t.log(before + 1))) == 2
-        assert [n.outcome.cltrid for n in t.mailbox("tester").queue] == ["c0"]
-        assert verify(t.store)[1] is None
+        assert [n.outcome.cltrid for n in t.mailbox("tester").notifications] == ["c0"]
+        assert verify(t._store)[1] is None
 
 
 # --- found in review, fixed ------------------------------------------------------------
@@ -522,10 +525,10 @@ def test_a_base_exception_in_a_body_does_not_keep_the_lead(sqlite_url: str) -> N
 
         # when
         with pytest.raises(Interrupt):
-            t.committer.execute(t.clock, interrupted)
+            t._committer.execute(t._clock, interrupted)
 
         # then: the lead was laid down, and the next caller is served
-        assert not t.committer._leading
+        assert not t._committer._leading
         caller = Caller(partial(t.account, "tester"))
         caller.start()
         finish(caller)

@@ -4,8 +4,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from tidings.adapters.library import Rejected, Tidings
-from tidings.domain import Code, UrlChannel
+from tidings.adapters import ACCOUNT, MAILBOX, Code, Rejected, Tidings, UrlChannel
 
 from tests.clock import FakeClock
 
@@ -65,7 +64,7 @@ def test_only_the_head_can_be_acked_and_reack_is_safe(t: Tidings) -> None:
     assert t.ack("tester", "abc").code == Code.NOTIFICATION_NOT_FOUND
     assert t.ack("tester", "1").code == Code.ACKED
     assert t.ack("tester", "1").code == Code.ACKED  # the lost answer, asked again
-    assert t.mailbox("tester").queue[0].id == 2
+    assert t.mailbox("tester").notifications[0].id == 2
 
 
 def test_poll_second_time_keeps_the_first_retrieval(t: Tidings) -> None:
@@ -89,7 +88,7 @@ def test_push_account_cannot_poll_and_gets_a_delivery(t: Tidings) -> None:
 def test_rejections_raise_and_change_nothing(t: Tidings) -> None:
     svtrid = t.accept("tester", "c", "op").svtrid
     t.end(svtrid, 1000, "OK")
-    before = t.store.max_position()
+    before = t._store.max_position()
     with pytest.raises(Rejected) as ended_twice:
         t.end(svtrid, 1000, "OK")
     assert ended_twice.value.code == Code.STATUS_PROHIBITS
@@ -102,7 +101,7 @@ def test_rejections_raise_and_change_nothing(t: Tidings) -> None:
     with pytest.raises(Rejected) as twice:
         t.open_account("tester", "x")
     assert twice.value.code == Code.OBJECT_EXISTS
-    assert t.store.max_position() == before
+    assert t._store.max_position() == before
 
 
 def test_a_suspended_account_cannot_start_operations(t: Tidings) -> None:
@@ -130,13 +129,16 @@ def test_trail_by_svtrid_cltrid_and_notification(t: Tidings, clock: FakeClock) -
         "NotificationRetrieved",
         "NotificationAcked",
     ]
-    for key in (pending.svtrid, "my-cl"):
-        trail = t.trail(key)
+    for trail in (t.trail(pending.svtrid), t.trail(cltrid="my-cl")):
         assert [e.kind for e in trail] == kinds
         assert [e.position for e in trail] == sorted(e.position for e in trail)
         assert [e.at for e in trail] == sorted(e.at for e in trail)
-    assert [e.kind for e in t.trail(f"tester/{notification.id}")] == kinds[3:]
+    assert [e.kind for e in t.trail(notification=("tester", notification.id))] == kinds[3:]
     assert t.trail("no-such-key") == []
+    assert t.trail(cltrid="no-such-key") == []
+    for wrong in ({}, {"svtrid": "a", "cltrid": "b"}):
+        with pytest.raises(ValueError, match="exactly one"):
+            t.trail(**wrong)  # type: ignore[arg-type]
 
 
 def test_state_at_rebuilds_the_past(t: Tidings, clock: FakeClock) -> None:
@@ -144,10 +146,11 @@ def test_state_at_rebuilds_the_past(t: Tidings, clock: FakeClock) -> None:
     queued_at = clock.now
     clock.advance(60)
     t.ack("tester", "1")
-    assert len(t.state_at("mailbox", "tester", queued_at).queue) == 1
-    assert len(t.state_at("mailbox", "tester", clock.now).queue) == 0
-    with pytest.raises(ValueError, match="unknown stream category"):
-        t.state_at("nonsense", "tester", clock.now)
+    assert len(t.state_at(MAILBOX, "tester", queued_at).queue) == 1
+    assert len(t.state_at(MAILBOX, "tester", clock.now).queue) == 0
+    assert t.state_at(ACCOUNT, "tester", clock.now).opened
+    with pytest.raises(ValueError, match="aware datetime"):
+        t.state_at(MAILBOX, "tester", clock.now.replace(tzinfo=None))
 
 
 def test_log_pages_through_every_entry_in_order(t: Tidings) -> None:
