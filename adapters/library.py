@@ -24,7 +24,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from msgspec import Struct
 from tidings.domain import (
@@ -174,10 +174,29 @@ class Tidings:
         snapshot_every: int = SNAPSHOT_EVERY,
     ):
         with storage_errors():
-            self._store = Store(db, snapshot_every=snapshot_every)
-        self._committer = GroupCommit(self._store)
+            store = Store(db, snapshot_every=snapshot_every)
+        self._attach(store, GroupCommit(store), clock)
+
+    @classmethod
+    def over(
+        cls,
+        store: Store,
+        *,
+        committer: GroupCommit | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> Self:
+        """A `Tidings` on a store already open, its commands run by `committer` (a new
+        one by default): for tools and tests that work on the store or the group commit
+        beside the library. Closing it closes the store."""
+        tidings = cls.__new__(cls)
+        tidings._attach(store, committer or GroupCommit(store), clock)
+        return tidings
+
+    def _attach(self, store: Store, committer: GroupCommit, clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._committer = committer
         self._clock = clock
-        self._audit = Audit(self._store)
+        self._audit = Audit(store)
 
     def close(self) -> None:
         self._store.close()

@@ -9,6 +9,8 @@ from tidings.adapters.store.application import Store
 from tidings.domain import MAILBOX, Code
 from tidings.domain.mailbox import NotificationAcked
 
+from tests.store.opened import opened
+
 
 class RacedStore(Store):
     """A real store where a second writer, also real, gets in before each of our saves."""
@@ -25,21 +27,18 @@ class RacedStore(Store):
         return super().save(changes, snapshots)
 
 
-def _raced(db_url: str, races: int) -> tuple[Tidings, Tidings]:
+def _raced(db_url: str, races: int) -> tuple[Tidings, RacedStore, Tidings]:
+    """Ours, on a store a rival races `races` times, and the rival."""
     rival = Tidings(db_url)
     rival.open_account("tester", "pw")
-    ours = Tidings(db_url)
-    ours._store.close()
-    ours._store = RacedStore(db_url, rival, races)
-    ours._audit.store = ours._committer.store = ours._store
-    return ours, rival
+    raced = RacedStore(db_url, rival, races)
+    return Tidings.over(raced), raced, rival
 
 
 def test_a_version_conflict_is_decided_again(db_url: str) -> None:
-    ours, rival = _raced(db_url, races=0)
+    ours, raced, rival = _raced(db_url, races=0)
     svtrid = ours.accept("tester", "mine", "op").svtrid
-    assert isinstance(ours._store, RacedStore)
-    ours._store.races = 2
+    raced.races = 2
     notification = ours.end(svtrid, 1000, "OK")
     # Two rivals queued first; our notification was decided again on fresh state.
     assert notification.id == 3
@@ -53,10 +52,9 @@ def test_a_version_conflict_is_decided_again(db_url: str) -> None:
 
 
 def test_endless_conflicts_fail_clearly_and_write_nothing(db_url: str) -> None:
-    ours, rival = _raced(db_url, races=0)
+    ours, raced, rival = _raced(db_url, races=0)
     svtrid = ours.accept("tester", "mine", "op").svtrid
-    assert isinstance(ours._store, RacedStore)
-    ours._store.races = 1000
+    raced.races = 1000
     with pytest.raises(Conflict) as failed:
         ours.end(svtrid, 1000, "OK")
     assert "conflicts" in str(failed.value) and not isinstance(failed.value, Rejected)
@@ -112,8 +110,8 @@ def test_processes_enqueue_poll_and_ack_one_account(db_url: str) -> None:
         if p.exitcode is None:
             p.kill()
     assert [p.exitcode for p in processes] == [0] * workers
-    with Tidings(db_url) as t:
-        events = [e.event for e in t._store.stream(MAILBOX, "tester")]
+    with opened(db_url) as (t, store, _):
+        events = [e.event for e in store.stream(MAILBOX, "tester")]
         acked = [e.id for e in events if isinstance(e, NotificationAcked)]
         total = workers * operations
         assert acked == list(range(1, total + 1))  # each exactly once, in order
@@ -121,4 +119,4 @@ def test_processes_enqueue_poll_and_ack_one_account(db_url: str) -> None:
         assert queued == set()
         cltrids = [e.notification.outcome.cltrid for e in events if hasattr(e, "notification")]
         assert len(set(cltrids)) == total  # no event lost
-        assert t._store.max_position() >= 1 + total * 5
+        assert store.max_position() >= 1 + total * 5
