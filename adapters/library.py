@@ -187,7 +187,7 @@ class Tidings:
     ) -> Self:
         """A `Tidings` on a store already open, its commands run by `committer` (a new
         one by default): for tools and tests that work on the store or the group commit
-        beside the library. Closing it closes the store."""
+        beside the library. Closing it closes the store. Raises nothing."""
         tidings = cls.__new__(cls)
         tidings._attach(store, committer or GroupCommit(store), clock)
         return tidings
@@ -199,7 +199,12 @@ class Tidings:
         self._audit = Audit(store)
 
     def close(self) -> None:
-        self._store.close()
+        """Close the database connections.
+
+        Raises `StorageError`.
+        """
+        with storage_errors():
+            self._store.close()
 
     def __enter__(self) -> "Tidings":
         return self
@@ -212,7 +217,7 @@ class Tidings:
             return self._committer.execute(self._clock, body)
 
     def stats(self) -> Stats:
-        """Counters of this instance's work (see `Stats`)."""
+        """Counters of this instance's work (see `Stats`). Raises nothing."""
         committer = self._committer
         return Stats(
             transactions=committer.transactions,
@@ -335,7 +340,7 @@ class Tidings:
     # --- operations -----------------------------------------------------------------
     def new_svtrid(self) -> str:
         """A server transaction id in WAPI's shape `<unix>.<process>.<counter>`,
-        `process` drawn at random per process (see `_SvtridSource`)."""
+        `process` drawn at random per process (see `_SvtridSource`). Raises nothing."""
         return _SVTRIDS.mint(self._clock())
 
     def accept(
@@ -430,10 +435,8 @@ class Tidings:
     def _save(work: Work, svtrid: str, ending: Ending) -> None:
         work.record(OPERATION, svtrid, ending.operation)
         work.record(MAILBOX, ending.login, ending.mailbox)
-        if ending.delivery:
-            key = f"{ending.login}/{ending.notification.id}"
-            work.state(DELIVERY, key, new=True)
-            work.record(DELIVERY, key, ending.delivery)
+        key = f"{ending.login}/{ending.notification.id}"
+        work.record(DELIVERY, key, ending.delivery, new=True)
 
     def operation(self, svtrid: str) -> op.OperationState | None:
         """The operation, or None when it was never accepted.

@@ -22,7 +22,17 @@ from typing import Any, Generic, TypeVar
 
 from tidings.domain import Code, Decider, Rejection, fold
 
-__all__ = ["T0", "Given", "Process", "Spec", "When", "process", "spec"]
+__all__ = [
+    "T0",
+    "Given",
+    "Process",
+    "ProcessGiven",
+    "ProcessWhen",
+    "Spec",
+    "When",
+    "process",
+    "spec",
+]
 
 S = TypeVar("S")
 C = TypeVar("C")

@@ -33,7 +33,7 @@ from tidings.domain import BatchState, Code, InitRequest
 from tidings.domain.account import AccountState
 from tidings.domain.operation import OperationState
 
-from ..library import Rejected
+from ..library import Conflict, Rejected
 from .body import TooLarge, client_ip, read_body
 from .context import Context
 from .endings import Ending
@@ -190,6 +190,8 @@ def _submit(command: str, context: Context) -> Any:
             operation = await run_in_threadpool(tidings.operation, pending.svtrid)
         except Rejected as rejected:
             return _error(content_type, rejected.code, rejected.text)
+        except Conflict:  # other writers kept winning: nothing was written, the client retries
+            return _error(content_type, Code.COMMAND_FAILED)
         if operation is not None:
             context.endings.schedule(operation)
         return _answer(content_type, 202, {"Id": pending.svtrid}, "Job")

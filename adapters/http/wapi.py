@@ -19,7 +19,7 @@ from starlette.responses import Response
 from tidings.domain import Code
 from tidings.domain.operation import OperationState
 
-from ..library import Rejected, Tidings
+from ..library import Conflict, Rejected, Tidings
 from ..wapi.auth import token_matches
 from ..wapi.request import MAX_BODY, Dialect, WapiError, WapiReply, WapiRequest, parse_request
 from ..wapi.response import notify_fields
@@ -108,6 +108,8 @@ def answer(tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime
             return _Answered(_reply(acked.code, svtrid, now, request, acked.text))
     except Rejected as rejected:
         return _Answered(_reply(rejected.code, svtrid, now, request, rejected.text))
+    except Conflict:  # other writers kept winning: nothing was written, the client retries
+        return _Answered(_reply(Code.COMMAND_FAILED, svtrid, now, request))
     return _Answered(_reply(Code.UNKNOWN_COMMAND, svtrid, now, request))
 
 

@@ -117,16 +117,18 @@ class Work:
         """Decide `command` on the stream; on success its events are kept for saving."""
         outcome = decider.decide(self.state(decider, key, new=new), command, self.now)
         if not isinstance(outcome, Rejection):
-            self.record(decider, key, outcome)
+            self.record(decider, key, outcome, new=new)
         return outcome
 
-    def record(self, decider: Decider[S, C, E], key: str, events: list[E]) -> None:
+    def record(
+        self, decider: Decider[S, C, E], key: str, events: list[E], *, new: bool = False
+    ) -> None:
         """Keep events decided on the stream (by a process over several streams) for
-        saving; the stream's state is read first (`state`)."""
+        saving. `new`: as for `state`."""
         if not events:
             return
         name = (decider.category, key)
-        state = self.states[name]
+        state = self.state(decider, key, new=new)
         for event in events:
             state = decider.evolve(state, event)
         self.states[name] = state
