@@ -2,8 +2,9 @@
 
 Rules (WAPI poll, with RFC 5730's EPP poll as tie-breaker):
 - enqueue gives the next id, strictly increasing per account; a notification pushed
-  instead of polled (`IssueNotification`) takes its id from the same counter without
-  entering the queue, so ids stay unique per account whatever the channel was;
+  instead of polled (`NotificationIssued`, decided by the `ending` process) takes its
+  id from the same counter without entering the queue, so ids stay unique per account
+  whatever the channel was;
 - poll returns the oldest unacked notification with the queue count (1000), 1003 when
   the queue is empty, 2150 when the account does not poll; the first poll that returns
   a notification is recorded (time, svTRID of the poll);
@@ -15,7 +16,8 @@ Rules (WAPI poll, with RFC 5730's EPP poll as tie-breaker):
 `evolve` applies any event and never raises: a retrieval or an ack that does not name
 the head (which `decide` never produces, so only a forged or misplaced stored event can
 be one) is ignored. `check` says whether an event may follow a state; replay uses it to
-report such events, `replayed` folds a run of events checking each.
+report such events. `replayed` folds a run of events checking each, on the backlog's
+internals: a replay's way through a long mailbox, private to this module.
 """
 
 import re
@@ -225,27 +227,36 @@ def check(state: MailboxState, event: MailboxEvent) -> str | None:
 
 
 def evolve(state: MailboxState, event: MailboxEvent) -> MailboxState:
-    """Apply one mailbox event: never raises; a retrieval or an ack that does not name
-    the head changes nothing (see `check`)."""
-    return _evolve_run(state, (event,), checked=False)
+    """Apply one mailbox event. Never raises: a retrieval or an ack that does not name
+    the head changes nothing (`check` says why it cannot follow); anything that is not a
+    mailbox event is ignored."""
+    match event:
+        case NotificationQueued(notification=notification):
+            return replace(
+                state, next_id=notification.id + 1, queue=state.queue.pushed(notification)
+            )
+        case NotificationIssued(notification=notification):
+            return replace(state, next_id=notification.id + 1)
+        case NotificationRetrieved(svtrid=svtrid, at=at) if check(state, event) is None:
+            head = replace(state.queue.head, retrieved_at=at, retrieved_by=svtrid)
+            return replace(state, queue=state.queue.with_head(head))
+        case NotificationAcked(id=acked) if check(state, event) is None:
+            return replace(state, queue=state.queue.popped(), last_acked=acked)
+        case MailboxSnapshotted(state=stored):
+            return stored.restored()
+        case _:
+            return state
 
 
 def replayed(state: MailboxState, events: Iterable[MailboxEvent]) -> MailboxState:
-    """The state `evolve` reaches over `events`, folded a run at a time (a replay's way
-    through a long mailbox). Raises ValueError, saying why, at the first event `check`
-    refuses: a retrieval or an ack of anything but the head."""
-    return _evolve_run(state, events, checked=True)
+    """The state `evolve` reaches over `events`, one event at a time. Raises ValueError,
+    saying why, at the first event `check` refuses: a retrieval or an ack of anything but
+    the head.
 
-
-def _evolve_run(
-    state: MailboxState, events: Iterable[MailboxEvent], *, checked: bool
-) -> MailboxState:
-    """Apply `events` in order: the state `evolve` would reach one event at a time.
-
-    The run works on the backlog's pairs and the counters directly, and builds one state
-    at its end, not one per event; it compares exact types (no event struct is
-    subclassed), which costs less than `isinstance` and much less than `match`.
-    `checked`: a misplaced retrieval or ack raises ValueError instead of being ignored.
+    A replay runs every event of the log through here, a run of one mailbox's events at
+    a time. The run works on the backlog's pairs and the counters directly, and builds
+    one state at its end, not one per event; it compares exact types (no event struct
+    is subclassed), which costs less than `isinstance` and much less than `match`.
     """
     next_id, last_acked = state.next_id, state.last_acked
     queue = state.queue
@@ -263,16 +274,12 @@ def _evolve_run(
             next_id = event.notification.id + 1
         elif type(event) is NotificationRetrieved:
             if front is None or front[0].id != event.id:
-                if checked:
-                    raise ValueError(_not_head("retrieval", event.id, Backlog(front, back, size)))
-                continue
+                raise ValueError(_not_head("retrieval", event.id, Backlog(front, back, size)))
             retrieved = replace(front[0], retrieved_at=event.at, retrieved_by=event.svtrid)
             front = (retrieved, front[1])
         elif type(event) is NotificationAcked:
             if front is None or front[0].id != event.id:
-                if checked:
-                    raise ValueError(_not_head("ack", event.id, Backlog(front, back, size)))
-                continue
+                raise ValueError(_not_head("ack", event.id, Backlog(front, back, size)))
             front = front[1]
             size -= 1
             last_acked = event.id
@@ -283,7 +290,7 @@ def _evolve_run(
             restored = event.state.restored()
             next_id, last_acked = restored.next_id, restored.last_acked
             front, back, size = restored.queue.front, restored.queue.back, restored.queue.size
-        # Anything else is no mailbox event: ignored, so a fold never fails on it.
+        # Anything else is no mailbox event: ignored, as `evolve` ignores it.
     return replace(state, next_id=next_id, queue=Backlog(front, back, size), last_acked=last_acked)
 
 
