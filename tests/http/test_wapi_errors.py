@@ -134,7 +134,8 @@ def test_ip_allow_list(server: Running) -> None:
 
 def test_suspended_account(server: Running) -> None:
     server.tidings.suspend(server.login, "unpaid")
-    assert code_of(server.wapi("xml", request(server, "ping-async"))) == Code.ACCOUNT_SUSPENDED
+    for command in ("ping-async", "poll-req", "ping"):
+        assert code_of(server.wapi("xml", request(server, command))) == Code.ACCOUNT_SUSPENDED
     no_state_change(server)
     wrong = server.wapi("xml", request(server, auth="0" * 40))
     assert code_of(wrong) == Code.AUTH_FAILED  # suspension is not told to strangers
