@@ -14,8 +14,9 @@ once that change is durable. Calls from many threads at once are saved together,
 transaction for all of them (group commit). Errors are `TidingsError`s: commands the
 core refuses raise `Rejected` (with `.code` and `.text`) and change nothing; poll and
 ack instead return their protocol answer (1000/1003/2150, 1002/2150/2151), because those
-are normal replies. Views returned carry no secret: only `open_account` and
-`rotate_secret` answer the signing secret.
+are normal replies (an unknown or a suspended account's poll and ack raise `Rejected`,
+2303 / 2053, as accept does: the domain's access rule). Views returned carry no secret:
+only `open_account` and `rotate_secret` answer the signing secret.
 """
 
 import hashlib
@@ -320,9 +321,11 @@ class Tidings:
     def admit(
         self, login: str, *, proof: Callable[[acc.AccountState | None], bool], client_ip: str | None
     ) -> None:
-        """Whether a client over the network may run a command on `login`: `proof` says
-        whether its credentials match the account (None when the login is unknown: it
-        should cost the same work), then the domain's access rule answers.
+        """Whether a client over the network may run a command on `login`, in the same
+        unit of work: `proof` says whether its credentials match the stored account (it
+        holds the password digest a token is checked against; None when the login is
+        unknown, and it should then cost the same work), then the domain's access rule
+        answers.
 
         Raises `Rejected` (2050 authentication failure, 2051 address not allowed, 2053
         suspended), `StorageError`.
