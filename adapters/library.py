@@ -239,7 +239,8 @@ class Tidings:
         """Open an account; only `sha1(password)` is stored. The answer carries the
         signing secret of its pushed notifications: shown here, and at `rotate_secret`.
 
-        Raises `Rejected` (2302 the login exists, 2101 invalid settings), `StorageError`.
+        Raises `Rejected` (2302 the login exists, 2101 invalid settings), `Conflict`,
+        `StorageError`.
         """
         command = acc.OpenAccount(
             login=login,
@@ -264,49 +265,49 @@ class Tidings:
     def configure_channel(self, login: str, channel: Channel) -> AccountView:
         """Set how the account is told: the poll queue, a URL or e-mail.
 
-        Raises `Rejected` (2303 unknown account, 2101 invalid channel), `StorageError`.
+        Raises `Rejected` (2303 unknown account, 2101 invalid channel), `Conflict`, `StorageError`.
         """
         return account_view(self._account_command(login, acc.ConfigureChannel(channel)))
 
     def set_retry_policy(self, login: str, policy: RetryPolicy) -> AccountView:
         """Set how pushed notifications are retried.
 
-        Raises `Rejected` (2303 unknown account, 2101 invalid policy), `StorageError`.
+        Raises `Rejected` (2303 unknown account, 2101 invalid policy), `Conflict`, `StorageError`.
         """
         return account_view(self._account_command(login, acc.SetRetryPolicy(policy)))
 
     def set_allowed_ips(self, login: str, ips: tuple[str, ...]) -> AccountView:
         """Set the addresses (or CIDR networks) clients may call from; empty: any.
 
-        Raises `Rejected` (2303 unknown account, 2101 not an address), `StorageError`.
+        Raises `Rejected` (2303 unknown account, 2101 not an address), `Conflict`, `StorageError`.
         """
         return account_view(self._account_command(login, acc.SetIpAllowList(ips)))
 
     def change_password(self, login: str, password: str) -> AccountView:
         """Set a new password (only its sha1 is stored).
 
-        Raises `Rejected` (2303 unknown account), `StorageError`.
+        Raises `Rejected` (2303 unknown account), `Conflict`, `StorageError`.
         """
         return account_view(self._account_command(login, acc.ChangePassword(_sha1(password))))
 
     def rotate_secret(self, login: str) -> str:
         """A new signing secret for pushed notifications; returns it.
 
-        Raises `Rejected` (2303 unknown account), `StorageError`.
+        Raises `Rejected` (2303 unknown account), `Conflict`, `StorageError`.
         """
         return self._account_command(login, acc.RotateSecret(_secret())).signing_secret
 
     def suspend(self, login: str, reason: str) -> AccountView:
         """Suspend an account: its client commands answer 2053 until `resume`.
 
-        Raises `Rejected` (2303 unknown account), `StorageError`.
+        Raises `Rejected` (2303 unknown account), `Conflict`, `StorageError`.
         """
         return account_view(self._account_command(login, acc.SuspendAccount(reason)))
 
     def resume(self, login: str) -> AccountView:
         """Lift a suspension.
 
-        Raises `Rejected` (2303 unknown account), `StorageError`.
+        Raises `Rejected` (2303 unknown account), `Conflict`, `StorageError`.
         """
         return account_view(self._account_command(login, acc.ResumeAccount()))
 
