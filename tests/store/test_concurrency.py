@@ -13,6 +13,8 @@ from tidings.adapters.store.application import Store
 from tidings.domain import MAILBOX, Code
 from tidings.domain.mailbox import NotificationAcked
 
+from tests.store.opened import opened
+
 
 class RacedStore(Store):
     """A real store where a second writer, also real, tries to get in before each of
@@ -50,31 +52,27 @@ class RacedStore(Store):
         self.rival.end(rival.svtrid, 1000, "OK")  # moves the mailbox on
 
 
-def _raced(db_url: str, races: int) -> tuple[Tidings, Tidings]:
+def _raced(db_url: str, races: int) -> tuple[Tidings, RacedStore, Tidings]:
+    """Ours, on a store a rival races `races` times, and the rival."""
     rival = Tidings(db_url)
     rival.open_account("tester", "pw")
-    ours = Tidings(db_url)
-    ours.store.close()
-    ours.store = RacedStore(db_url, rival, races)
-    ours.audit.store = ours.committer.store = ours.store
-    return ours, rival
+    raced = RacedStore(db_url, rival, races)
+    return Tidings.over(raced), raced, rival
 
 
 @pytest.mark.parametrize("races", [2, 1000])
 def test_a_lost_race_is_decided_again_under_the_lock_and_wins(db_url: str, races: int) -> None:
-    ours, rival = _raced(db_url, races=0)
+    ours, raced, rival = _raced(db_url, races=0)
     svtrid = ours.accept("tester", "mine", "op").svtrid
-    store = ours.store
-    assert isinstance(store, RacedStore)
-    store.races = races
+    raced.races = races
     notification = ours.end(svtrid, 1000, "OK")
     # The rival got in before our first save; our retry held the lock, so the rival's
     # second move waited for it: ours was decided again on fresh state, and won.
     assert notification.id == 2
-    assert store.races == races - 2
-    for waiting in store.waiting:
+    assert raced.races == races - 2
+    for waiting in raced.waiting:
         waiting.join(timeout=30)
-    queue = [n.outcome.cltrid for n in rival.mailbox("tester").queue]
+    queue = [n.outcome.cltrid for n in rival.mailbox("tester").notifications]
     assert queue == ["rival", "mine", "rival"]
     ours.close()
     rival.close()
@@ -125,13 +123,13 @@ def test_processes_enqueue_poll_and_ack_one_account(db_url: str) -> None:
         if p.exitcode is None:
             p.kill()
     assert [p.exitcode for p in processes] == [0] * workers
-    with Tidings(db_url) as t:
-        events = [e.event for e in t.store.stream(MAILBOX, "tester")]
+    with opened(db_url) as (t, store, _):
+        events = [e.event for e in store.stream(MAILBOX, "tester")]
         acked = [e.id for e in events if isinstance(e, NotificationAcked)]
         total = workers * operations
         assert acked == list(range(1, total + 1))  # each exactly once, in order
-        queued = {n.outcome.cltrid for n in t.mailbox("tester").queue}
+        queued = {n.outcome.cltrid for n in t.mailbox("tester").notifications}
         assert queued == set()
         cltrids = [e.notification.outcome.cltrid for e in events if hasattr(e, "notification")]
         assert len(set(cltrids)) == total  # no event lost
-        assert t.store.max_position() >= 1 + total * 5
+        assert store.max_position() >= 1 + total * 5

@@ -6,8 +6,7 @@ import multiprocessing
 import time
 from multiprocessing.synchronize import Barrier
 
-from tidings.adapters.library import Tidings
-from tidings.adapters.store.work import Rejected
+from tidings.adapters.library import Conflict, Rejected, Tidings
 
 SECONDS = 4.0
 LOGIN = "shared"
@@ -15,7 +14,7 @@ LOGIN = "shared"
 
 def _writer(db: str, name: str, go: Barrier, results: "multiprocessing.Queue[object]") -> None:
     """Accept and end operations on the shared account until the time is up; reports
-    (name, commands done, failures as "code text")."""
+    (name, commands done, failures)."""
     done, failures = 0, []
     with Tidings(db) as tidings:
         tidings.account(LOGIN)  # warm: the first load is not part of the race
@@ -28,8 +27,8 @@ def _writer(db: str, name: str, go: Barrier, results: "multiprocessing.Queue[obj
                 pending = tidings.accept(LOGIN, f"{name}-{n}", "domain-renew")
                 tidings.end(pending.svtrid, 1000, "OK")
                 done += 2
-            except Rejected as rejected:
-                failures.append(f"{int(rejected.code)} {rejected.text}")
+            except (Rejected, Conflict) as failed:
+                failures.append(str(failed))
     results.put((name, done, failures))
 
 
