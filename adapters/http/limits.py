@@ -11,7 +11,7 @@ Every limit has a default meant for production and a `tidings serve` option (REA
 | an idle keep-alive connection is closed after | 5 s | `--keep-alive` |
 | open connections (beyond: 503 to each request) | 2,048 | `--max-connections` |
 | connections waiting to be accepted (listen backlog) | 2,048 | `--backlog` |
-| nesting of a JSON or XML body | 32 levels | `--max-depth` |
+| nesting of an API or Merchants body | 64 levels | `--max-depth` |
 | failed authentications per client address | 30 a minute | `--auth-failures` |
 | failed authentications per login | 30 a minute | `--auth-failures` |
 | a refused authentication is answered after at least | 0.1 s | `--auth-floor` |
@@ -40,7 +40,9 @@ class Limits:
     keep_alive: int = 5
     max_connections: int = 2048
     backlog: int = 2048
-    max_depth: int = 32
+    # Above the domain's 32 levels for operation data and init requests, so that rule
+    # gives its own answer (2101); this one only keeps parsers from recursing.
+    max_depth: int = 64
     auth_failures_per_address: int = 30
     auth_failures_per_login: int = 30
     auth_window: float = 60.0

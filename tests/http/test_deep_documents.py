@@ -90,3 +90,15 @@ def test_merchants_answer_400_with_2008(server: Running, content_type: str, dept
     )  # fmt: skip
     assert answer.status_code == 400, answer.text
     assert "2008" in answer.text
+
+
+def test_between_the_domain_rule_and_the_limit_the_domain_answers(server: Running) -> None:
+    svtrid = server.tidings.accept(server.login, "deeper", "domain-renew").svtrid
+    data: dict[str, object] = {"leaf": 1}
+    for _ in range(40):  # past the domain's 32 levels, within the server's 64
+        data = {"x": data}
+    answer = server.admin(
+        "POST", f"/api/operations/{svtrid}/end", json={"code": 1000, "result": "OK", "data": data}
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["code"] == 2101 and "32 levels" in answer.json()["text"]
