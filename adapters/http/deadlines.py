@@ -153,13 +153,13 @@ class BodyDeadline:
         try:
             await self.app(scope, timed_receive, watch)
         except (Unfinished, ClientDisconnect) as error:
-            if isinstance(error, BodyTooSlow) and not started:
-                _log.info("%s %s: the body came too slow, answered 408", scope["method"],
-                          scope["path"])  # fmt: skip
+            request = f"{scope['method']} {scope['path']}"
+            if not isinstance(error, BodyTooSlow):
+                _log.info("%s: the client hung up before its body was whole", request)
+                return
+            _log.info("%s: the body came too slow, answered 408", request)
+            if not started:
                 await _send_408(send)
-            else:
-                _log.info("%s %s: the client hung up before its body was whole",
-                          scope["method"], scope["path"])  # fmt: skip
 
 
 async def _send_408(send: Send) -> None:
