@@ -12,12 +12,16 @@ and a login under attack from many addresses at most `per_login` plus one per fu
 address. The refusal says when to come back (`retry_after`, whole seconds, when the
 oldest failure that counts leaves the window).
 
+An IPv6 client counts as its /64 network: one host usually holds a whole /64, and
+would otherwise get a fresh budget from each of its addresses.
+
 The counts live in this process (see ARCHITECTURE.md on several processes); at most
 `max_keys` addresses and logins are remembered, the least recently failed forgotten
 first, so random logins cannot grow memory without bound. Not thread-safe: the server
 calls it from its event loop only.
 """
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict, deque
@@ -61,7 +65,8 @@ class Throttle:
         now = self._clock()
         since = now - self.window
         waits: list[float] = []
-        seen = self._addresses.get(address or "")
+        client = _client(address)
+        seen = self._addresses.get(client)
         if seen is not None:
             _drop_before(seen, since)
             if len(seen) >= self.per_address:
@@ -71,7 +76,7 @@ class Throttle:
             while tried and tried[0][0] <= since:
                 tried.popleft()
             if len(tried) >= self.per_login:
-                mine = [at for at, by in tried if by == (address or "")]
+                mine = [at for at, by in tried if by == client]
                 if mine:
                     waits.append(mine[-1] + self.window - now)
         if not waits:
@@ -83,10 +88,22 @@ class Throttle:
         """Count one failed authentication of `login` from `address`."""
         now = self._clock()
         self.failures += 1
-        key = address or ""
+        key = _client(address)
         # Only the newest failures can refuse anything: older ones need not be kept.
         _remember(self._addresses, key, self._max_keys, self.per_address).append(now)
         _remember(self._logins, login, self._max_keys, 8 * self.per_login).append((now, key))
+
+
+def _client(address: str | None) -> str:
+    """What failures are counted against: the address, an IPv6 one as its /64."""
+    if not address or ":" not in address:
+        return address or ""
+    try:
+        network = ipaddress.IPv6Network(f"{address}/64", strict=False)
+    except ValueError:
+        return address
+    mapped = ipaddress.IPv6Address(address).ipv4_mapped
+    return str(mapped) if mapped is not None else str(network)
 
 
 def _remember(table: OrderedDict[str, deque[_T]], key: str, limit: int, keep: int) -> deque[_T]:

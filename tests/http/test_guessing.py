@@ -125,3 +125,17 @@ def test_the_api_bearer_token_is_throttled(guarded: Running) -> None:
         assert refused.status_code == 429 and refused.json()["code"] == 2050
         assert int(refused.headers["retry-after"]) > 0
         assert backend.get("/api/accounts/tester", headers=right).status_code == 200
+
+
+def test_an_ipv6_client_counts_as_its_64() -> None:
+    ticks = Ticks()
+    throttle = _throttle(ticks)
+    for n in range(BUDGET):
+        throttle.failed(f"login{n}", f"2001:db8:1:2::{n + 1:x}")
+    assert throttle.retry_after("x", "2001:db8:1:2:ffff::1") is not None  # same /64
+    assert throttle.retry_after("x", "2001:db8:1:3::1") is None  # another network
+    throttle.failed("y", "::ffff:10.1.2.3")  # an IPv4 client seen on an IPv6 socket
+    assert throttle.retry_after("z", "10.1.2.3") is None
+    for n in range(BUDGET - 1):
+        throttle.failed(f"y{n}", "10.1.2.3")
+    assert throttle.retry_after("z", "::ffff:10.1.2.3") is not None
