@@ -15,7 +15,7 @@ def test_json_depth_counts_brackets_outside_strings_only() -> None:
     assert not too_deep_json(b'{"a": "[[[[[[[[ \\" [[[[[[[[["}', 3)
     assert too_deep_json(b"[" * 5, 4)  # malformed, but deep all the same
     assert not too_deep_json(b"[]" * 10_000, 1)  # long, not deep
-    assert too_deep_json(b'{"a": "[[[[\\\\", "b": [[[[]]]]}', 3)  # \\ ends no string
+    assert too_deep_json(b'{"a": "[[[[\\\\", "b": [[[[]]]]}', 3)  # \\: no escaped quote
     assert not too_deep_json(b'["\\"[[[["]', 3)  # an escaped quote ends no string
     # An unterminated string of escaped quotes: one pass (a regex for strings, restarted
     # at each quote, took 4.9 s for 40 kB of this).
