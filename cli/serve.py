@@ -7,6 +7,7 @@ import typer
 import uvicorn
 from tidings.adapters.http.access_log import JsonLines
 from tidings.adapters.http.app import Settings, create_app
+from tidings.adapters.http.limits import DEFAULT_LIMITS as _DEFAULT
 from tidings.adapters.http.limits import Limits
 from tidings.adapters.http.server import connections_that_fit, server_config, trusted_networks
 from tidings.adapters.library import Rejected
@@ -30,7 +31,6 @@ def _log_json_lines(level: str) -> None:
 
 
 _LEVELS = ("debug", "info", "warning", "error")
-_DEFAULT = Limits()
 
 
 def _refuse(text: str) -> typer.Exit:
