@@ -85,16 +85,17 @@ def _links(
 ) -> list[tuple[int, bytes]]:
     rows = []
     for position, event in zip(ids, events, strict=True):
-        stream = (
-            event.originator_id.bytes
-            if isinstance(event.originator_id, UUID)
-            else bytes.fromhex(event.originator_id)
-        )
+        stream = _raw(event.originator_id)
         previous = link(
             previous, position, stream, event.originator_version, event.topic, event.state
         )
         rows.append((position, previous))
     return rows
+
+
+def _raw(stream: UUID | str) -> bytes:
+    """A stream id's 16 bytes, as the chain hashes them (SQLite's recorder gives hex)."""
+    return stream.bytes if isinstance(stream, UUID) else bytes.fromhex(stream)
 
 
 def _hex(event: StoredEvent) -> str:
@@ -321,14 +322,18 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             return {row[0]: row[1] for row in c.fetchall()}
 
     def scan(self, start: int, stop: int) -> list[LogRow]:
-        """Log rows with positions in [start, stop], in order, as stored."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                "SELECT rowid, originator_id, originator_version, topic, state "
-                f"FROM {self.events_table_name} WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
-                (start, stop),
-            )
-            return [(r[0], bytes.fromhex(r[1]), r[2], r[3], bytes(r[4])) for r in c.fetchall()]
+        """Log rows with positions in [start, stop], in order, as stored: what `verify`
+        and `replay` walk the whole log with.
+
+        One query, not eventsourcing's `select_notifications`, which builds a UUID and a
+        frozen notification per row: on the bench's history (1.67 M events) replay's
+        fold ran at 115,000 to 150,000 events/s over it, and at 380,000 over this."""
+        rows = self._read(
+            "SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {self.events_table_name} WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
+            (start, stop),
+        )
+        return [(p, bytes.fromhex(s), v, t, state) for p, s, v, t, state in rows]
 
     def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
         with self.datastore.transaction(commit=False) as c:
@@ -531,22 +536,11 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         return {r["originator_version"]: r["notification_id"] for r in rows}
 
     def scan(self, start: int, stop: int) -> list[LogRow]:
-        rows = self._select(
-            SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state "
-                "FROM {}.{} WHERE notification_id BETWEEN %s AND %s ORDER BY notification_id"
-            ).format(*self._events),
-            (start, stop),
-        )
+        """Log rows with positions in [start, stop], in order, as stored: eventsourcing's
+        own read of the log (what `verify` and `replay` walk it with)."""
         return [
-            (
-                r["notification_id"],
-                r["originator_id"].bytes,
-                r["originator_version"],
-                r["topic"],
-                bytes(r["state"]),
-            )
-            for r in rows
+            (n.id, _raw(n.originator_id), n.originator_version, n.topic, n.state)
+            for n in self.select_notifications(start, stop - start + 1, stop)
         ]
 
     def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
