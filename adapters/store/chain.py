@@ -8,8 +8,8 @@ has exactly one order. Editing or deleting a stored row breaks the chain from th
 position on; `verify` finds the first break.
 
 The recorders also answer reads the library needs and eventsourcing does not give: the
-log positions of one stream's events, a raw scan of the log in pages (`verify`), and the
-operations still open.
+events of one stream with their log positions (trails), a raw scan of the log in pages
+(`verify`, `replay`), and the operations still open.
 
 Open operations (accepted, not yet ended) are kept in a table of their own,
 `tidings_open_operations (svtrid, position of the acceptance)`, written in the events'
@@ -39,6 +39,7 @@ __all__ = [
     "ChainedSQLiteRecorder",
     "LogRow",
     "Openings",
+    "PlacedRow",
     "StreamRow",
     "TailRow",
     "link",
@@ -46,6 +47,7 @@ __all__ = [
 
 GENESIS = bytes(32)
 StreamRow = tuple[int, str, bytes]  # version, topic, state
+PlacedRow = tuple[int, int, str, bytes]  # position, version, topic, state
 TailRow = tuple[str, int, int]  # stream id in hex, version, position
 LogRow = tuple[int, bytes, int, str, bytes]  # position, stream id bytes, version, topic, state
 
@@ -311,15 +313,14 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 self._reader_connection = self._connect()
             return self._reader_connection.execute(query, params).fetchall()
 
-    def select_positions(self, stream: UUID) -> dict[int, int]:
-        """Log position of each version of one stream."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                f"SELECT originator_version, rowid FROM {self.events_table_name} "
-                "WHERE originator_id = ?",
-                (stream.hex,),
-            )
-            return {row[0]: row[1] for row in c.fetchall()}
+    def select_placed(self, stream: UUID, upto: int) -> list[PlacedRow]:
+        """One stream's events at log positions up to `upto`, oldest first, with their
+        positions: one query, so events and positions come from one snapshot."""
+        return self._read(
+            f"SELECT rowid, originator_version, topic, state FROM {self.events_table_name} "
+            "WHERE originator_id = ? AND rowid <= ? ORDER BY originator_version",
+            (stream.hex, upto),
+        )
 
     def scan(self, start: int, stop: int) -> list[LogRow]:
         """Log rows with positions in [start, stop], in order, as stored: what `verify`
@@ -526,14 +527,20 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             return None
         return rows[0]["originator_version"], rows[0]["topic"], bytes(rows[0]["state"])
 
-    def select_positions(self, stream: UUID) -> dict[int, int]:
+    def select_placed(self, stream: UUID, upto: int) -> list[PlacedRow]:
+        """One stream's events at log positions up to `upto`, oldest first, with their
+        positions: one query, so events and positions come from one snapshot."""
         rows = self._select(
             SQL(
-                "SELECT originator_version, notification_id FROM {}.{} WHERE originator_id = %s"
+                "SELECT notification_id, originator_version, topic, state FROM {}.{} "
+                "WHERE originator_id = %s AND notification_id <= %s ORDER BY originator_version"
             ).format(*self._events),
-            (stream,),
+            (stream, upto),
         )
-        return {r["originator_version"]: r["notification_id"] for r in rows}
+        return [
+            (r["notification_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+            for r in rows
+        ]
 
     def scan(self, start: int, stop: int) -> list[LogRow]:
         """Log rows with positions in [start, stop], in order, as stored: eventsourcing's
