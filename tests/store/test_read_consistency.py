@@ -4,22 +4,14 @@ notification queued, together) for a bounded time."""
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 from tidings.adapters.library import Tidings
-
-from tests.conftest import postgres_schema
 
 # How long the readers race the writers: the issue's 20 seconds, at most.
 DURATION = 20.0
 LOGINS = ("first", "second")
 WHOLE = ["OperationAccepted", "OperationEnded", "NotificationQueued"]
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    yield from postgres_schema()
 
 
 class _Race:
