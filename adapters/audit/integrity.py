@@ -24,7 +24,7 @@ import msgspec
 from tidings.domain import OPERATION
 
 from ..store.application import Store, stream_id
-from ..store.chain import GENESIS, link
+from ..store.chain import GENESIS, LogRow, link
 from ..store.codec import decoder_of, event_types
 from .trail import DECIDERS
 
@@ -42,8 +42,8 @@ __all__ = [
 ]
 
 Progress = Callable[[int], None]
-# category -> stream id (its 16 bytes, as `scan` gives it) -> the state its events fold to
-Folded = dict[str, dict[bytes, Any]]
+# category -> stream id (in hex, as `scan` gives it) -> the state its events fold to
+Folded = dict[str, dict[str, Any]]
 
 # Log positions read at a time: a page's rows in memory, and a progress step.
 PAGE = 10_000
@@ -84,7 +84,7 @@ class ReplayReport:
 # Per topic, what a row of it needs: its decoder, its stream kind's evolve and initial
 # state, and that kind's folded states; bound once, so a row costs a lookup, a decode
 # and an evolve.
-_Step = tuple[Callable[[bytes], Any], Callable[[Any, Any], Any], Any, dict[bytes, Any]]
+_Step = tuple[Callable[[bytes], Any], Callable[[Any, Any], Any], Any, dict[str, Any]]
 
 
 def fold_log(store: Store, progress: Progress | None = None) -> tuple[int, Folded]:
@@ -142,7 +142,7 @@ def compare_live(store: Store, folded: Folded) -> list[Mismatch]:
     for category, states in folded.items():
         decider = DECIDERS[category]
         for sid, rebuilt in states.items():
-            stream = UUID(bytes=sid)
+            stream = UUID(hex=sid)
             live: Any
             try:
                 live = store.load_cold(decider, stream).state
@@ -193,6 +193,16 @@ class Break:
     reason: str
 
 
+def _link(previous: bytes, row: LogRow) -> bytes | None:
+    """The chain link `row` should have; None when its stream id is not one (edited)."""
+    position, stream, version, topic, state = row
+    try:
+        raw = bytes.fromhex(stream)
+    except (TypeError, ValueError):
+        return None
+    return link(previous, position, raw, version, topic, state)
+
+
 def verify(store: Store, progress: Progress | None = None) -> tuple[int, Break | None]:
     """Walk the log and its hash chain; returns (entries checked, first break or None)."""
     recorder = store.recorder
@@ -208,7 +218,7 @@ def verify(store: Store, progress: Progress | None = None) -> tuple[int, Break |
                 return checked, Break(position, "log entry deleted (its chain link remains)")
             if digest is None:
                 return checked, Break(position, "log entry has no chain link")
-            if link(previous, *row) != digest:
+            if _link(previous, row) != digest:
                 return checked, Break(position, "log entry or its chain link was altered")
             previous = digest
             checked += 1

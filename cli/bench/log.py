@@ -252,7 +252,7 @@ def replay(history: History, folds: int = REPLAY_FOLDS, *, backlog: int | None =
             events, folded = fold_log(tidings.store)
             timed.append(time.perf_counter() - start)
             # A fold that ends in the wrong state measures nothing: check the longest stream.
-            rebuilt = folded[MAILBOX.category][stream_id(MAILBOX.category, history.login).bytes]
+            rebuilt = folded[MAILBOX.category][stream_id(MAILBOX.category, history.login).hex]
             if rebuilt != tidings.mailbox(history.login):
                 raise RuntimeError("replayed mailbox differs from the live one")
             del folded
