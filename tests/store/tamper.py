@@ -40,6 +40,12 @@ class Tamper:
     def set_state(self, position: int, state: bytes) -> None:
         self._run("UPDATE {events} SET state = {mark} WHERE {position} = {mark}", state, position)
 
+    def set_stream(self, position: int, stream: str) -> None:
+        """The row at `position` moved to the stream `stream` (its id as text)."""
+        self._run(
+            "UPDATE {events} SET originator_id = {mark} WHERE {position} = {mark}", stream, position
+        )
+
     def delete(self, position: int, *, with_link: bool = False) -> None:
         self._run("DELETE FROM {events} WHERE {position} = {mark}", position)
         if with_link:

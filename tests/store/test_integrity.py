@@ -39,8 +39,9 @@ def test_verify_passes_on_an_untouched_log(db_url: str) -> None:
         (lambda log: log.delete(5, with_link=True), "BROKEN at position 6"),
         (lambda log: log.swap(4, 5), "BROKEN at position 4"),
         (lambda log: log.recut(4, 3), "BROKEN at position 4"),
+        (lambda log: log.set_stream(6, "0" * 32), "BROKEN at position 6"),
     ],
-    ids=["edited", "deleted", "deleted-with-link", "swapped", "re-cut"],
+    ids=["edited", "deleted", "deleted-with-link", "swapped", "re-cut", "moved"],
 )
 def test_verify_finds_a_tampered_row(
     db_url: str, edit: Callable[[Tamper], None], shown: str
@@ -54,6 +55,17 @@ def test_verify_finds_a_tampered_row(
     # Then the first position that does not hold is named
     assert result.exit_code == 1
     assert shown in result.output
+
+
+def test_verify_finds_a_stream_id_that_is_not_one(sqlite_url: str) -> None:
+    # Given a SQLite log (its ids are text) with a row whose stream id is not hex
+    _history(sqlite_url)
+    with tamper(sqlite_url) as log:
+        log.set_stream(6, "not a stream id")
+    # When its chain is verified, then that row is the break, and no traceback
+    result = runner.invoke(app, ["verify", "--db", sqlite_url])
+    assert result.exit_code == 1
+    assert "BROKEN at position 6: log entry or its chain link was altered" in result.output
 
 
 def test_replay_matches_the_live_state(db_url: str) -> None:
