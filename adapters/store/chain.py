@@ -557,7 +557,12 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
 
     def scan(self, start: int, stop: int) -> list[LogRow]:
         """Log rows with positions in [start, stop], in order, as stored: eventsourcing's
-        own read of the log (what `verify` and `replay` walk it with)."""
+        own read of the log (what `verify` and `replay` walk it with).
+
+        A plain query with tuple rows would be faster: on 300,000 events of the bench's
+        history, the server on the same two busy CPUs (load 5), replay's fold ran at
+        160,000-210,000 events/s over one against 110,000-125,000 over this. Neither
+        meets the 300,000 of SQLite's target here, so the library's read stays."""
         return [
             (n.id, _hex(n.originator_id), n.originator_version, n.topic, n.state)
             for n in self.select_notifications(start, stop - start + 1, stop)
