@@ -166,7 +166,7 @@ def _missing_tables(url: str) -> list[str]:
     if is_postgres(url):
         import psycopg
 
-        schema = parse_qs(urlsplit(url).query).get("schema", ["public"])[0]
+        schema = environment(url)["POSTGRES_SCHEMA"]
         with psycopg.connect(url.split("?", 1)[0], autocommit=True) as conn:
             return [
                 table
