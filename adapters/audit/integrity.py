@@ -29,6 +29,7 @@ from ..store.codec import decoder_of, event_types
 from .trail import DECIDERS
 
 __all__ = [
+    "PAGE",
     "Break",
     "CorruptEvent",
     "Folded",

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from tidings.adapters.audit.integrity import PAGE, replay
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.codec import decode_event, encode_event
 from tidings.cli.app import app
+from tidings.cli.bench.log import build_history
 from tidings.domain.mailbox import MailboxState, snapshot
 from typer.testing import CliRunner
 
@@ -164,3 +166,16 @@ def test_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["verify", "--db", str(tmp_path / "no" / "such.db")])
     assert result.exit_code == 2
     assert "cannot open" in result.output
+
+
+def test_replay_tells_its_progress_a_page_at_a_time(tmp_path: Path) -> None:
+    # Given a log of several pages (the bench's history, written in bulk)
+    history = build_history(tmp_path / "history.db", 25_000, 4)
+    told: list[int] = []
+    with Tidings(str(history.path)) as t:
+        # When it is replayed
+        report = replay(t.store, told.append)
+        # Then the events told add up to the log, each once, a page at a time
+        assert sum(told) == report.events == t.store.max_position() == history.log_events
+        assert len(told) == -(-history.log_events // PAGE) > 1
+        assert report.mismatches == []
