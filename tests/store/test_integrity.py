@@ -70,6 +70,19 @@ def test_verify_finds_a_stream_id_that_is_not_one(sqlite_url: str) -> None:
     assert "BROKEN at position 6: log entry or its chain link was altered" in result.output
 
 
+def test_replay_names_a_row_whose_stream_id_is_not_one(sqlite_url: str) -> None:
+    # Given a SQLite log (its ids are text) with a row whose stream id is not hex
+    _history(sqlite_url)
+    with tamper(sqlite_url) as log:
+        log.set_stream(6, "not a stream id")
+    # When it is replayed, then that row is named, and no traceback
+    result = runner.invoke(app, ["replay", "--db", sqlite_url])
+    assert result.exit_code == 1
+    assert "CORRUPT: log entry at position 6" in result.output
+    assert "(OperationEnded) names no stream" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 def test_replay_matches_the_live_state(db_url: str) -> None:
     _history(db_url)
     result = runner.invoke(app, ["replay", "--db", db_url])
