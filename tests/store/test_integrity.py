@@ -1,6 +1,7 @@
 """tidings verify (hash chain) and tidings replay (log vs live state), through the CLI."""
 
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import msgspec
 import pytest
 from tidings.adapters.audit.integrity import PAGE, replay
 from tidings.adapters.library import Tidings
+from tidings.adapters.store.application import Store
 from tidings.adapters.store.codec import decode_event, encode_event
 from tidings.cli.app import app
 from tidings.cli.bench.log import build_history
@@ -70,16 +72,27 @@ def test_verify_finds_a_stream_id_that_is_not_one(sqlite_url: str) -> None:
     assert "BROKEN at position 6: log entry or its chain link was altered" in result.output
 
 
-def test_replay_names_a_row_whose_stream_id_is_not_one(sqlite_url: str) -> None:
+@pytest.mark.parametrize(
+    ("position", "shown"),
+    [
+        # Its stream's rules refuse what follows: the ending's operation was never accepted
+        (6, "(OperationEnded) cannot follow the events before it in its stream"),
+        # Nothing follows it (the log's last row): its id is found not to be one
+        (16, "(NotificationQueued) names no stream"),
+    ],
+    ids=["mid-stream", "last-of-its-stream"],
+)
+def test_replay_names_a_row_whose_stream_id_is_not_one(
+    sqlite_url: str, position: int, shown: str
+) -> None:
     # Given a SQLite log (its ids are text) with a row whose stream id is not hex
     _history(sqlite_url)
     with tamper(sqlite_url) as log:
-        log.set_stream(6, "not a stream id")
+        log.set_stream(position, "not a stream id")
     # When it is replayed, then that row is named, and no traceback
     result = runner.invoke(app, ["replay", "--db", sqlite_url])
     assert result.exit_code == 1
-    assert "CORRUPT: log entry at position 6" in result.output
-    assert "(OperationEnded) names no stream" in result.output
+    assert f"CORRUPT: log entry at position {position} {shown}" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
@@ -185,10 +198,10 @@ def test_replay_tells_its_progress_a_page_at_a_time(tmp_path: Path) -> None:
     # Given a log of several pages (the bench's history, written in bulk)
     history = build_history(tmp_path / "history.db", 25_000, 4)
     told: list[int] = []
-    with Tidings(str(history.path)) as t:
+    with closing(Store(str(history.path), read_only=True)) as store:
         # When it is replayed
-        report = replay(t.store, told.append)
+        report = replay(store, told.append)
         # Then the events told add up to the log, each once, a page at a time
-        assert sum(told) == report.events == t.store.max_position() == history.log_events
+        assert sum(told) == report.events == store.max_position() == history.log_events
         assert len(told) == -(-history.log_events // PAGE) > 1
         assert report.mismatches == []

@@ -24,6 +24,7 @@ class _Race:
         self.svtrids: list[str] = []
         self.partial: list[str] = []
         self.reads = 0
+        self.seen = 0  # the last log position the log reader saw
         self.errors: list[BaseException] = []
 
     def running(self) -> bool:
@@ -55,13 +56,16 @@ class _Race:
             self.reads += 1
 
     def read_log(self, tidings: Tidings) -> None:
-        """The log's newest entries, read to its end: an ending is never the last one
-        seen, nor without its notification right after it."""
-        start = max(tidings.store.max_position() - 30, 1)
-        topics = [entry.topic for entry in tidings.log(start, page_size=7)]
+        """The log's newest entries (from a little before the end of the last read), read
+        to its end: an ending is never the last one seen, nor without its notification
+        right after it."""
+        start = max(self.seen - 30, 1)
+        entries = list(tidings.log(start, page_size=7))
+        topics = [entry.topic for entry in entries]
         for i, topic in enumerate(topics):
             if topic == "OperationEnded" and topics[i + 1 : i + 2] != ["NotificationQueued"]:
                 self.partial.append(f"log from {start}: {topics}")
+        self.seen = entries[-1].position if entries else self.seen
         self.reads += 1
 
 
