@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.application import NotTidings, Store, is_postgres
+from tidings.adapters.store.application import Store, is_postgres
 
 __all__ = ["Db", "open_store", "open_tidings"]
 
@@ -36,9 +36,6 @@ def open_store(db: str, *, read_only: bool = False) -> Store:
     _check(db, must_exist=read_only)
     try:
         return Store(db, read_only=read_only)
-    except NotTidings as error:
-        typer.echo(f"error: {db} is {error}", err=True)
-        raise typer.Exit(2) from error
     except Exception as error:  # every driver's "cannot open" becomes one clear line
         raise _refuse(db, error) from error
 

@@ -81,7 +81,7 @@ def test_checks_refuse_a_sqlite_file_that_is_not_tidings_and_change_nothing(
     result = runner.invoke(app, [command, "--db", str(path)])
     # Then it says so in one line, exits 2, and leaves every file as it was
     assert result.exit_code == 2, result.output
-    assert result.output.startswith(f"error: {path} is not a tidings database")
+    assert result.output.startswith(f"error: cannot open {path}: not a tidings database")
     assert "Traceback" not in result.output
     assert sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir()) == before
 
@@ -95,7 +95,7 @@ def test_checks_refuse_an_empty_postgres_database_and_create_nothing(
     result = runner.invoke(app, [command, "--db", postgres_url])
     # Then it says so in one line, exits 2, and no table was created
     assert result.exit_code == 2, result.output
-    assert result.output.startswith(f"error: {postgres_url} is not a tidings database")
+    assert result.output.startswith(f"error: cannot open {postgres_url}: not a tidings database")
     schema = postgres_url.rsplit("schema=", 1)[1]
     with psycopg.connect(POSTGRES) as db:
         tables = db.execute(
