@@ -44,6 +44,7 @@ from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
 from tidings.domain.values import EmailChannel, UrlChannel
 
+from .audit.checkpoint import Cadence, signer_for
 from .audit.trail import Audit, TrailEntry
 from .store.application import SNAPSHOT_EVERY, LogEntry, Store
 from .store.commit import GroupCommit
@@ -110,8 +111,14 @@ class Tidings:
         *,
         clock: Callable[[], datetime] = _utcnow,
         snapshot_every: int = SNAPSHOT_EVERY,
+        signing_key: str | None = None,
+        cadence: Cadence | None = None,
     ):
-        self.store = Store(db, snapshot_every=snapshot_every)
+        # Checkpoints are signed with the key file `signing_key`, else the one
+        # TIDINGS_SIGNING_KEY names; without either, nothing is signed.
+        self.store = Store(
+            db, snapshot_every=snapshot_every, signer=signer_for(signing_key, cadence)
+        )
         self.committer = GroupCommit(self.store)
         self.clock = clock
         self.audit = Audit(self.store)

@@ -24,6 +24,7 @@ from tidings.domain import MAILBOX, Decider
 from tidings.domain.mailbox import MailboxState
 from tidings.domain.operation import OperationAccepted, OperationEnded
 
+from ..audit.checkpoint import Signer
 from .chain import Openings
 from .codec import Envelope, MsgspecMapper, decode_event
 
@@ -201,9 +202,18 @@ class Store:
 
     Not thread-safe by itself: `commit.GroupCommit` serialises every use.
     `snapshot_every`: the least spacing of mailbox snapshots (see `snapshot_due`).
+    `signer`: signs checkpoints of the log's Merkle tree (`audit.checkpoint`).
     """
 
-    def __init__(self, url: str, *, snapshot_every: int = SNAPSHOT_EVERY, cache_size: int = 20_000):
+    def __init__(
+        self,
+        url: str,
+        *,
+        snapshot_every: int = SNAPSHOT_EVERY,
+        cache_size: int = 20_000,
+        signer: Signer | None = None,
+        tree: bool = True,
+    ):
         if _in_memory(url):
             raise ValueError(f"{url!r}: an event log must outlive the process; give a file")
         self.url = url
@@ -219,6 +229,10 @@ class Store:
         self.recorder.ensure_open_operations(
             ("OperationAccepted", "OperationEnded", _svtrid_of_acceptance)
         )
+        # The Merkle tree and signed checkpoints (`merkle_tables`): `signer` signs them;
+        # `tree=False` only for the bench's row without them.
+        self.recorder.tree.signer, self.recorder.tree.enabled = signer, tree
+        self.recorder.ensure_tree()
         # The log position up to which the cache has seen every change.
         self._seen = self.recorder.max_notification_id() or 0
         self.recorder.changed()  # from here on, a change by another writer shows
