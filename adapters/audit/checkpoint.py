@@ -120,8 +120,8 @@ def signer_for(key_file: str | None = None, cadence: Cadence | None = None) -> S
     if cadence is None:
         try:
             cadence = Cadence(
-                int(os.environ.get("TIDINGS_CHECKPOINT_ENTRIES", Cadence.entries)),
-                float(os.environ.get("TIDINGS_CHECKPOINT_SECONDS", Cadence.seconds)),
+                int(os.environ.get("TIDINGS_CHECKPOINT_ENTRIES", _DEFAULT.entries)),
+                float(os.environ.get("TIDINGS_CHECKPOINT_SECONDS", _DEFAULT.seconds)),
             )
         except ValueError:
             raise BadKey("TIDINGS_CHECKPOINT_ENTRIES/_SECONDS must be numbers") from None
