@@ -5,7 +5,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from cryptography.hazmat.primitives import serialization
 from tidings.adapters.audit.checkpoint import Cadence, Checkpoint
+from tidings.adapters.audit.keys import load_key
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.chain import GENESIS, link
 from tidings.adapters.store.codec import decode_event, encode_event
@@ -219,10 +221,6 @@ def test_without_a_key_nothing_is_signed_and_verify_says_so(sqlite_url: str) -> 
 
 
 def test_the_private_key_is_nowhere_in_the_database(sqlite_url: str, key: tuple[Path, str]) -> None:
-    from cryptography.hazmat.primitives import serialization
-
-    from tidings.adapters.audit.keys import load_key
-
     _history(sqlite_url, key[0])
     assert key[0].stat().st_mode & 0o777 == 0o600
     private = load_key(key[0]).private_bytes(
