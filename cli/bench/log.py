@@ -207,6 +207,7 @@ def _build(
         mailbox = _Mailbox(log, login, snapshot_every)
         _write_notifications(log, mailbox, login, count, polled=polled)
         log.flush()
+        tidings.store.recorder.ensure_tree()  # the Merkle tree the store would have grown
         log_events = tidings.store.max_position()
     # Fold the bulk writes into the main file, as SQLite's auto-checkpoint would have
     # done along the way, so no bench pays for a WAL of hundreds of megabytes.
