@@ -231,10 +231,9 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             "SELECT digest FROM tidings_chain ORDER BY position DESC LIMIT 1"
         ).fetchone()
         previous = bytes(row[0]) if row else GENESIS
-        connection.executemany(
-            "INSERT INTO tidings_chain VALUES (?, ?)", _links(previous, positions, events)
-        )
-        self.tree.grow(_sqlite_db(connection), positions, events)
+        links = _links(previous, positions, events)
+        connection.executemany("INSERT INTO tidings_chain VALUES (?, ?)", links)
+        self.tree.grow(_sqlite_db(connection), positions, events, (previous, links[-1][1]))
         if snapshots:
             # Same transaction as the events: a snapshot never runs ahead of its stream.
             connection.executemany(
@@ -461,11 +460,12 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         )
         row = curs.fetchone()
         previous = bytes(row["digest"]) if row else GENESIS
+        links = _links(previous, ids, stored_events)
         curs.executemany(
             SQL("INSERT INTO {}.{} (position, digest) VALUES (%s, %s)").format(*self._chain),
-            _links(previous, ids, stored_events),
+            links,
         )
-        self.tree.grow(_postgres_db(curs), ids, stored_events)
+        self.tree.grow(_postgres_db(curs), ids, stored_events, (previous, links[-1][1]))
         openings: Openings | None = kwargs.get("openings")
         if openings is not None and openings.opened:
             curs.executemany(

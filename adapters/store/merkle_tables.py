@@ -64,7 +64,12 @@ class Tables:
         self._postgres = postgres
         self.signer: Signer | None = None
         self.enabled = True
-        self._kept: tuple[int, bytes, Tree] | None = None  # size, last row's nodes, tree
+        # The tree as this process last wrote it, and the chain digest the log ended in
+        # then: while the log still ends in it, nobody appended since, and the tree
+        # needs no reading. The latest checkpoint as last seen (read again only when
+        # one seems due, to learn of other writers' checkpoints).
+        self._kept: tuple[bytes, Tree] | None = None
+        self._last: Checkpoint | None = None
 
     def sql(self, query: str) -> str:
         return query.replace("?", "%s") if self._postgres else query
@@ -80,8 +85,15 @@ class Tables:
         ]
 
     # --- writing, under the log's write lock ------------------------------------------
-    def grow(self, db: Db, positions: Sequence[int], events: Sequence[StoredEvent]) -> None:
-        """Append the entries just inserted to the tree, and a checkpoint if one is due."""
+    def grow(
+        self,
+        db: Db,
+        positions: Sequence[int],
+        events: Sequence[StoredEvent],
+        chained: tuple[bytes, bytes],
+    ) -> None:
+        """Append the entries just inserted to the tree, and a checkpoint if one is due.
+        `chained`: the chain digest the log ended in before them, and after."""
         if not self.enabled:
             return
         entries = [
@@ -93,7 +105,11 @@ class Tables:
             )
             for p, e in zip(positions, events, strict=True)
         ]
-        self._append(db, self._frontier(db), entries)
+        before, after = chained
+        kept = self._kept
+        tree = Tree(kept[1].size, kept[1].hashes) if kept and kept[0] == before else None
+        self._append(db, tree or self._frontier(db), entries)
+        self._kept = (after, self._kept[1]) if self._kept else None
 
     def _append(self, db: Db, tree: Tree, entries: Iterable[tuple[int, bytes]]) -> None:
         rows = []
@@ -102,20 +118,19 @@ class Tables:
         if not rows:
             return
         db.many(self.sql(f"INSERT INTO {self.tree} VALUES (?, ?, ?)"), rows)
-        self._kept = tree.size, rows[-1][2], Tree(tree.size, tree.hashes)
-        if self.signer is not None:
-            last = self.latest(db.rows)
-            if self.signer.due(last, tree.size):
-                self._insert(db, self.signer.sign(tree.size, rows[-1][1], tree.root()))
+        self._kept = b"", Tree(tree.size, tree.hashes)
+        if self.signer is not None and self.signer.due(self._last, tree.size):
+            self._last = self.latest(db.rows)  # another writer may have signed since
+            if self.signer.due(self._last, tree.size):
+                self._last = self.signer.sign(tree.size, rows[-1][1], tree.root())
+                self._insert(db, self._last)
 
     def _frontier(self, db: Db) -> Tree:
-        """The tree as it stands, as its frontier."""
-        last = db.rows(f"SELECT leaf, nodes FROM {self.tree} ORDER BY leaf DESC LIMIT 1", ())
+        """The tree as it stands, as its frontier, read from its table."""
+        last = db.rows(f"SELECT leaf FROM {self.tree} ORDER BY leaf DESC LIMIT 1", ())
         if not last:
             return Tree()
-        size, nodes = last[0][0] + 1, bytes(last[0][1])
-        if self._kept is not None and self._kept[:2] == (size, nodes):
-            return Tree(size, self._kept[2].hashes)
+        size = last[0][0] + 1
         wanted = frontier(size)
         found = self.nodes(db.rows, wanted)
         return Tree(size, [found[node] for node in wanted])
