@@ -1,0 +1,74 @@
+"""When the store signs, and a tree caught up from a log written without one."""
+
+from pathlib import Path
+
+import pytest
+from tidings.adapters.audit.checkpoint import Cadence, Signer
+from tidings.adapters.audit.keys import load_key, new_key
+from tidings.adapters.library import Tidings
+from tidings.cli.app import app
+from typer.testing import CliRunner
+
+from ..clock import FakeClock
+from .forge import forger
+
+runner = CliRunner()
+
+
+def _sizes(t: Tidings) -> list[int]:
+    recorder = t.store.recorder
+    return [c.size for c in recorder.tree.checkpoints_stored(recorder.tree_rows)]
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    new_key(tmp_path / "signing.key")
+    return tmp_path / "signing.key"
+
+
+def test_a_checkpoint_is_signed_every_n_entries(sqlite_url: str, key_file: Path) -> None:
+    with Tidings(sqlite_url, signing_key=str(key_file), cadence=Cadence(5, 3600)) as t:
+        t.open_account("tester", "pw")  # the first write is signed: 1 entry
+        for i in range(4):
+            t.end(t.accept("tester", f"c{i}", "op").svtrid, 1000, "OK")  # 1, then 2 entries
+        assert _sizes(t) == [1, 7, 13]
+
+
+def test_a_checkpoint_is_signed_t_seconds_after_the_last_while_the_log_grows(
+    db_url: str, key_file: Path
+) -> None:
+    clock = FakeClock()
+    with Tidings(db_url, clock=clock) as t:
+        signer = Signer(load_key(key_file), Cadence(1000, 60), clock=lambda: clock().timestamp())
+        t.store.recorder.tree.signer = signer
+        t.open_account("tester", "pw")
+        clock.advance(59)
+        t.accept("tester", "c0", "op")
+        assert _sizes(t) == [1]
+        clock.advance(120)  # nothing written meanwhile: nothing signed
+        assert _sizes(t) == [1]
+        t.accept("tester", "c1", "op")
+        assert _sizes(t) == [1, 3]
+
+
+def test_a_log_written_without_a_tree_gets_one_when_opened(
+    db_url: str, key_file: Path, tmp_path: Path
+) -> None:
+    """A database from before the tree (here: its table emptied) is caught up from the
+    log at the next open, under the write lock; then signed and witnessed as any."""
+    with Tidings(db_url) as t:
+        t.open_account("tester", "pw")
+        for i in range(3):
+            t.end(t.accept("tester", f"c{i}", "op").svtrid, 1000, "OK")
+    with forger(db_url) as forge:
+        forge.run("DELETE FROM tidings_tree")
+    witness = tmp_path / "witness.json"
+    env = {"TIDINGS_SIGNING_KEY": str(key_file)}
+    taken = runner.invoke(app, ["checkpoint", "--db", db_url, "--out", str(witness)], env=env)
+    assert taken.exit_code == 0, taken.output
+    assert '"size": 10' in witness.read_text()
+    with Tidings(db_url, signing_key=str(key_file)) as t:
+        t.accept("tester", "c9", "op")
+    verified = runner.invoke(app, ["verify", "--db", db_url, "--witness", str(witness)])
+    assert verified.exit_code == 0, verified.output
+    assert "1 of 1 witnessed checkpoints: the log extends them" in verified.output
