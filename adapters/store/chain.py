@@ -120,7 +120,7 @@ def _postgres_db(curs: Any) -> Db:
 
 def _lags(tree: Tables, rows: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]) -> bool:
     """Whether the log holds entries after the tree's last."""
-    found = rows(f"SELECT max(position) FROM {tree.tree}", ())[0][0] or 0
+    found = tree.last_position(rows)
     after = f"SELECT 1 FROM {tree.events} WHERE {tree.position} > ? LIMIT 1"
     return bool(rows(tree.sql(after), (found,)))
 

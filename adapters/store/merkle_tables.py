@@ -157,7 +157,7 @@ class Tables:
             return
         while True:
             tree = self._frontier(db)
-            last = db.rows(f"SELECT max(position) FROM {self.tree}", ())[0][0] or 0
+            last = self.last_position(db.rows)
             page = db.rows(
                 self.sql(
                     f"SELECT {self.position}, originator_id, originator_version, topic, state "
@@ -219,6 +219,11 @@ class Tables:
             r[0]: bytes(r[1]) if isinstance(r[1], memoryview | bytes) else r[1]
             for r in rows(query, tuple(leaves))
         }
+
+    def last_position(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> int:
+        """The log position of the tree's last leaf (0: the tree is empty); by the key."""
+        found = rows(f"SELECT position FROM {self.tree} ORDER BY leaf DESC LIMIT 1", ())
+        return int(found[0][0]) if found else 0
 
     def size(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> int:
         found = rows(f"SELECT max(leaf) FROM {self.tree}", ())
