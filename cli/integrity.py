@@ -68,16 +68,16 @@ def verify_command(db: Db = "tidings.db", witness: Witnesses = None, key: Truste
         with _progress(total, "verifying") as bar:
             task = bar.add_task("verify", total=total)
             checked, broken = verify(store, lambda n: bar.advance(task, n))
+        if broken is not None:
+            typer.echo(
+                f"BROKEN at position {broken.position}: {broken.reason} "
+                f"({checked} entries before it are intact)",
+                err=True,
+            )
+        else:
+            typer.echo(f"chain intact: {checked} entries")
         holds = report(store, witness or [], key)
     finally:
         store.close()
-    if broken is not None:
-        typer.echo(
-            f"BROKEN at position {broken.position}: {broken.reason} "
-            f"({checked} entries before it are intact)",
-            err=True,
-        )
-        raise typer.Exit(1)
-    typer.echo(f"chain intact: {checked} entries")
-    if not holds:
+    if broken is not None or not holds:
         raise typer.Exit(1)
