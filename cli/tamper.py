@@ -80,6 +80,17 @@ def _signing_store(db: str) -> Store:
     return store
 
 
+def _head(store: Store) -> Checkpoint | None:
+    """The latest checkpoint; with a signer, of the log as it stands (signed now if the
+    latest does not reach it). Without one, nothing is written or locked."""
+    recorder = store.recorder
+    if recorder.tree.signer is None:
+        latest: Checkpoint | None = recorder.tree.latest(recorder.tree_rows)
+        return latest
+    signed: Checkpoint | None = recorder.sign_head()
+    return signed
+
+
 @app.command("checkpoint")
 def checkpoint_command(db: Db = "tidings.db", out: Out = None) -> None:
     """Print the latest signed checkpoint of the log as JSON, for an auditor to keep.
@@ -87,7 +98,7 @@ def checkpoint_command(db: Db = "tidings.db", out: Out = None) -> None:
     With TIDINGS_SIGNING_KEY set, the log as it stands is signed first."""
     store = _signing_store(db)
     try:
-        latest = store.recorder.sign_head()
+        latest = _head(store)
     finally:
         store.close()
     if latest is None:
@@ -108,7 +119,7 @@ def prove_command(target: str, db: Db = "tidings.db", out: Out = None) -> None:
         entries = Audit(store).trail(key)
         if not entries:
             raise _fail(f"no log entry concerns {target}")
-        store.recorder.sign_head()
+        _head(store)
         proof = prove(store, [entry.position for entry in entries])
     except NotProvable as error:
         raise _fail(str(error)) from None
