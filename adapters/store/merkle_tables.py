@@ -12,10 +12,11 @@ Two tables beside the chain (one SQL for SQLite and PostgreSQL; `Tables` words i
   checkpoint when one is due (`checkpoint.Cadence`); none without a signing key.
 
 `grow` runs inside the recorder's insert, under the log's write lock, so the tree has
-the log's one order. It reads the tree's frontier (the last row, plus at most one row per
-level) unless the row it wrote last is still the tree's last, when it reuses what it
-kept. The private key stays in the process (`checkpoint.Signer`); only public keys and
-signatures reach the database.
+the log's one order. It reads the tree's frontier (at most one row per level) only when
+another writer appended since its last write (the chain then ends in a digest it did not
+write); else it goes on from the frontier it kept, and a write costs one INSERT. The
+private key stays in the process (`checkpoint.Signer`); only public keys and signatures
+reach the database.
 """
 
 from collections.abc import Callable, Iterable, Sequence
