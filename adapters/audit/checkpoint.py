@@ -15,6 +15,7 @@ about the log, and an event would be a leaf of the tree it signs. `tidings check
 prints the latest as JSON, what an auditor keeps elsewhere (a witness).
 """
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -70,6 +71,12 @@ class Cadence(msgspec.Struct, frozen=True):
 _DEFAULT = Cadence()
 
 
+@functools.lru_cache(maxsize=8)
+def _timestamp(iso: str) -> float:
+    """Seconds since the epoch of a checkpoint's time (asked at every write)."""
+    return datetime.fromisoformat(iso).timestamp()
+
+
 def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -94,8 +101,7 @@ class Signer:
         grown = size - last.size
         if grown >= self.cadence.entries:
             return True
-        signed = datetime.fromisoformat(last.time).timestamp()
-        return grown > 0 and self.clock() - signed >= self.cadence.seconds
+        return grown > 0 and self.clock() - _timestamp(last.time) >= self.cadence.seconds
 
     def sign(self, size: int, position: int, root: bytes) -> Checkpoint:
         unsigned = Checkpoint(

@@ -71,6 +71,7 @@ class Tables:
         # one seems due, to learn of other writers' checkpoints).
         self._kept: tuple[bytes, Tree] | None = None
         self._last: Checkpoint | None = None
+        self._insert_leaves = self.sql(f"INSERT INTO {self.tree} VALUES (?, ?, ?)")
 
     def sql(self, query: str) -> str:
         return query.replace("?", "%s") if self._postgres else query
@@ -107,10 +108,10 @@ class Tables:
             for p, e in zip(positions, events, strict=True)
         ]
         before, after = chained
-        kept = self._kept
-        tree = Tree(kept[1].size, kept[1].hashes) if kept and kept[0] == before else None
-        self._append(db, tree or self._frontier(db), entries)
-        self._kept = (after, self._kept[1]) if self._kept else None
+        kept, self._kept = self._kept, None  # not to be trusted while it changes
+        tree = kept[1] if kept is not None and kept[0] == before else self._frontier(db)
+        self._append(db, tree, entries)
+        self._kept = after, tree
 
     def _append(self, db: Db, tree: Tree, entries: Iterable[tuple[int, bytes]]) -> None:
         rows = []
@@ -118,8 +119,7 @@ class Tables:
             rows.append((tree.size, position, b"".join(tree.append(leaf_hash(entry)))))
         if not rows:
             return
-        db.many(self.sql(f"INSERT INTO {self.tree} VALUES (?, ?, ?)"), rows)
-        self._kept = b"", Tree(tree.size, tree.hashes)
+        db.many(self._insert_leaves, rows)
         if self.signer is not None and self.signer.due(self._last, tree.size):
             self._last = self.latest(db.rows)  # another writer may have signed since
             if self.signer.due(self._last, tree.size):
@@ -156,6 +156,7 @@ class Tables:
         or written with it off), a page at a time."""
         if not self.enabled:
             return
+        self._kept = None
         while True:
             tree = self._frontier(db)
             last = self.last_position(db.rows)
