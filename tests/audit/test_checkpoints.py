@@ -72,3 +72,27 @@ def test_a_log_written_without_a_tree_gets_one_when_opened(
     verified = runner.invoke(app, ["verify", "--db", db_url, "--witness", str(witness)])
     assert verified.exit_code == 0, verified.output
     assert "1 of 1 witnessed checkpoints: the log extends them" in verified.output
+
+
+def test_the_library_signs_with_the_key_the_environment_names(
+    db_url: str, key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIDINGS_SIGNING_KEY", str(key_file))
+    monkeypatch.setenv("TIDINGS_CHECKPOINT_ENTRIES", "2")
+    with Tidings(db_url) as t:
+        t.open_account("tester", "pw")
+        t.end(t.accept("tester", "c0", "op").svtrid, 1000, "OK")
+        assert _sizes(t) == [1, 4]
+
+
+def test_a_signing_key_that_cannot_be_read_is_one_clear_line(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "not-a-key").write_text("secret-looking text")
+    env = {"TIDINGS_SIGNING_KEY": str(tmp_path / "not-a-key")}
+    with Tidings(sqlite_url):
+        pass
+    result = runner.invoke(app, ["checkpoint", "--db", sqlite_url], env=env)
+    assert result.exit_code == 2
+    assert "holds no unencrypted PEM private key" in result.output
+    assert "secret-looking" not in result.output and "Traceback" not in result.output
