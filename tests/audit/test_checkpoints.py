@@ -96,3 +96,24 @@ def test_a_signing_key_that_cannot_be_read_is_one_clear_line(
     assert result.exit_code == 2
     assert "holds no unencrypted PEM private key" in result.output
     assert "secret-looking" not in result.output and "Traceback" not in result.output
+
+
+def test_two_writers_grow_one_tree(db_url: str, key_file: Path, tmp_path: Path) -> None:
+    """Each store keeps the frontier it wrote; a write by the other shows in the chain's
+    last digest, and the frontier is read again: the tree stays the log's."""
+    with (
+        Tidings(db_url, signing_key=str(key_file)) as one,
+        Tidings(db_url, signing_key=str(key_file)) as two,
+    ):
+        one.open_account("tester", "pw")
+        for i in range(6):
+            writer = one if i % 3 else two
+            writer.end(writer.accept("tester", f"c{i}", "op").svtrid, 1000, "OK")
+    witness = tmp_path / "witness.json"
+    env = {"TIDINGS_SIGNING_KEY": str(key_file)}
+    taken = runner.invoke(app, ["checkpoint", "--db", db_url, "--out", str(witness)], env=env)
+    assert taken.exit_code == 0, taken.output
+    assert '"size": 19' in witness.read_text()
+    verified = runner.invoke(app, ["verify", "--db", db_url, "--witness", str(witness)])
+    assert verified.exit_code == 0, verified.output
+    assert "1 of 1 witnessed checkpoints: the log extends them" in verified.output
