@@ -113,10 +113,13 @@ def prove_command(target: str, db: Db = "tidings.db", out: Out = None) -> None:
 
     With TIDINGS_SIGNING_KEY set, the log as it stands is signed first."""
     login, colon, ident = target.rpartition(":")
-    key = f"{login}/{ident}" if colon and ident.isdigit() else target
     store = _signing_store(db)
     try:
-        entries = Audit(store).trail(key)
+        audit = Audit(store)
+        if colon and ident.isdigit():
+            entries = audit.by_notification(login, int(ident))
+        else:
+            entries = audit.by_svtrid(target)
         if not entries:
             raise _fail(f"no log entry concerns {target}")
         _head(store)

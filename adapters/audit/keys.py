@@ -11,12 +11,14 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ..errors import TidingsError
+
 __all__ = ["SIGNING_KEY_ENV", "BadKey", "load_key", "new_key", "public_hex", "public_key"]
 
 SIGNING_KEY_ENV = "TIDINGS_SIGNING_KEY"
 
 
-class BadKey(Exception):
+class BadKey(TidingsError):
     """A key file or public key that cannot be used; the message says why, in one line."""
 
 

@@ -6,6 +6,7 @@ import pytest
 from tidings.adapters.audit.checkpoint import Cadence, Signer
 from tidings.adapters.audit.keys import load_key, new_key
 from tidings.adapters.library import Tidings
+from tidings.adapters.store.application import Store
 from tidings.cli.app import app
 from typer.testing import CliRunner
 
@@ -15,9 +16,14 @@ from .forge import forger
 runner = CliRunner()
 
 
-def _sizes(t: Tidings) -> list[int]:
-    recorder = t.store.recorder
-    return [c.size for c in recorder.tree.checkpoints_stored(recorder.tree_rows)]
+def _sizes(db: str) -> list[int]:
+    """The tree sizes of the checkpoints stored in `db`, read beside the writer."""
+    store = Store(db)
+    try:
+        recorder = store.recorder
+        return [c.size for c in recorder.tree.checkpoints_stored(recorder.tree_rows)]
+    finally:
+        store.close()
 
 
 @pytest.fixture
@@ -31,24 +37,23 @@ def test_a_checkpoint_is_signed_every_n_entries(sqlite_url: str, key_file: Path)
         t.open_account("tester", "pw")  # the first write is signed: 1 entry
         for i in range(4):
             t.end(t.accept("tester", f"c{i}", "op").svtrid, 1000, "OK")  # 1, then 2 entries
-        assert _sizes(t) == [1, 7, 13]
+    assert _sizes(sqlite_url) == [1, 7, 13]
 
 
 def test_a_checkpoint_is_signed_t_seconds_after_the_last_while_the_log_grows(
     db_url: str, key_file: Path
 ) -> None:
     clock = FakeClock()
-    with Tidings(db_url, clock=clock) as t:
-        signer = Signer(load_key(key_file), Cadence(1000, 60), clock=lambda: clock().timestamp())
-        t.store.recorder.tree.signer = signer
+    signer = Signer(load_key(key_file), Cadence(1000, 60), clock=lambda: clock().timestamp())
+    with Tidings.over(Store(db_url, signer=signer), clock=clock) as t:
         t.open_account("tester", "pw")
         clock.advance(59)
         t.accept("tester", "c0", "op")
-        assert _sizes(t) == [1]
+        assert _sizes(db_url) == [1]
         clock.advance(120)  # nothing written meanwhile: nothing signed
-        assert _sizes(t) == [1]
+        assert _sizes(db_url) == [1]
         t.accept("tester", "c1", "op")
-        assert _sizes(t) == [1, 3]
+        assert _sizes(db_url) == [1, 3]
 
 
 def test_a_log_written_without_a_tree_gets_one_when_opened(
@@ -82,7 +87,7 @@ def test_the_library_signs_with_the_key_the_environment_names(
     with Tidings(db_url) as t:
         t.open_account("tester", "pw")
         t.end(t.accept("tester", "c0", "op").svtrid, 1000, "OK")
-        assert _sizes(t) == [1, 4]
+    assert _sizes(db_url) == [1, 4]
 
 
 def test_a_signing_key_that_cannot_be_read_is_one_clear_line(
