@@ -237,3 +237,15 @@ def test_key_new_refuses_to_overwrite_a_file(key: tuple[Path, str]) -> None:
     again = runner.invoke(app, ["key", "new", str(key[0])])
     assert again.exit_code == 2
     assert "cannot create" in again.output and "Traceback" not in again.output
+
+
+def test_a_witness_that_cannot_be_read_is_one_clear_line(
+    sqlite_url: str, key: tuple[Path, str], tmp_path: Path
+) -> None:
+    _history(sqlite_url, key[0])
+    witness = tmp_path / "witness.json"
+    witness.write_text("{not json")
+    code, output = _verify(sqlite_url, key[1], witness)
+    assert code == 1
+    assert f"FAILED: witness {witness} cannot be read" in output
+    assert "Traceback" not in output
