@@ -28,6 +28,7 @@ from eventsourcing.persistence import StoredEvent
 
 from ..audit.checkpoint import Checkpoint, Signer
 from ..audit.merkle import Tree, entry_bytes, frontier, leaf_hash
+from ..errors import StorageError
 
 __all__ = ["CHECKPOINTS", "TREE", "Db", "Tables"]
 
@@ -134,6 +135,12 @@ class Tables:
         size = last[0][0] + 1
         wanted = frontier(size)
         found = self.nodes(db.rows, wanted)
+        if len(found) < len(wanted):
+            # Rows deleted by hand: growing on would sign a tree that is not the log's.
+            raise StorageError(
+                f"the Merkle tree table lacks rows below leaf {size}: the database was "
+                "edited (see `tidings verify`); nothing was written"
+            )
         return Tree(size, [found[node] for node in wanted])
 
     def _insert(self, db: Db, checkpoint: Checkpoint) -> None:

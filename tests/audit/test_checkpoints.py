@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from tidings.adapters.audit.checkpoint import Cadence, Signer
 from tidings.adapters.audit.keys import load_key, new_key
+from tidings.adapters.errors import StorageError
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
 from tidings.cli.app import app
@@ -122,3 +123,14 @@ def test_two_writers_grow_one_tree(db_url: str, key_file: Path, tmp_path: Path) 
     verified = runner.invoke(app, ["verify", "--db", db_url, "--witness", str(witness)])
     assert verified.exit_code == 0, verified.output
     assert "1 of 1 witnessed checkpoints: the log extends them" in verified.output
+
+
+def test_a_tree_with_rows_deleted_refuses_writes_in_one_clear_error(sqlite_url: str) -> None:
+    with Tidings(sqlite_url) as t:
+        t.open_account("tester", "pw")
+        t.accept("tester", "c0", "op")
+        t.accept("tester", "c1", "op")
+    with forger(sqlite_url) as forge:
+        forge.run("DELETE FROM tidings_tree WHERE leaf = 1")
+    with Tidings(sqlite_url) as t, pytest.raises(StorageError, match="Merkle tree table lacks"):
+        t.accept("tester", "c2", "op")
