@@ -70,12 +70,16 @@ def key_new(path: Path) -> None:
 
 
 def _signing_store(db: str) -> Store:
-    """The store, signing with TIDINGS_SIGNING_KEY's key if set."""
+    """The store of an existing tidings database: signing with TIDINGS_SIGNING_KEY's key
+    if set, else read only."""
     try:
         signer = signer_for()
     except BadKey as error:
         raise _fail(str(error), 2) from None
-    store = open_store(db, must_exist=True)
+    if signer is None:
+        return open_store(db, read_only=True)
+    open_store(db, read_only=True).close()  # not to create a database: one clear line
+    store = open_store(db)
     store.recorder.tree.signer = signer
     return store
 
@@ -85,6 +89,8 @@ def _head(store: Store) -> Checkpoint | None:
     latest does not reach it). Without one, nothing is written or locked."""
     recorder = store.recorder
     if recorder.tree.signer is None:
+        if not recorder.tree.present(recorder.tree_rows):
+            return None
         latest: Checkpoint | None = recorder.tree.latest(recorder.tree_rows)
         return latest
     signed: Checkpoint | None = recorder.sign_head()
@@ -144,7 +150,11 @@ def report(store: Store, witnesses: list[Path], trusted: str | None) -> bool:
     found = check(store, kept, trusted)
     for failure in found.failures:
         typer.echo(f"FAILED: {failure}", err=True)
-    if found.signed == 0:
+    if not found.tree:
+        typer.echo(
+            "no Merkle tree yet (a database from before it): tidings builds it when it next writes"
+        )
+    elif found.signed == 0:
         typer.echo("no signed checkpoints: nothing is signed without TIDINGS_SIGNING_KEY")
     else:
         typer.echo(f"{found.signed} signed checkpoints hold")

@@ -55,7 +55,7 @@ def prove(store: Store, positions: Sequence[int]) -> InclusionProof:
     checkpoint (sign one first: `tidings checkpoint` with the key)."""
     recorder = store.recorder
     tables, rows = recorder.tree, recorder.tree_rows
-    checkpoint = tables.latest(rows)
+    checkpoint = tables.latest(rows) if tables.present(rows) else None
     if checkpoint is None:
         raise NotProvable("no signed checkpoint: the log is signed only with a signing key")
     proofs = []
@@ -72,7 +72,7 @@ def prove(store: Store, positions: Sequence[int]) -> InclusionProof:
             EntryProof(
                 position=position,
                 version=version,
-                stream=stream.hex(),
+                stream=stream,
                 topic=topic,
                 state=state.hex(),
                 index=index,

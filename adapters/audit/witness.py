@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..store.application import Store
+from ..store.merkle_tables import stream_bytes
 from .checkpoint import Checkpoint, refused
 from .merkle import Tree, consistency_path, entry_bytes, leaf_hash, needed, verify_consistency
 
@@ -39,6 +40,7 @@ class TamperReport:
     entries: int = 0
     signed: int = 0  # stored checkpoints whose signature holds
     witnessed: int = 0  # witnesses whose signature holds and that the log extends
+    tree: bool = True  # False: a database from before the tree, opened read only
     failures: list[str] = field(default_factory=list)
 
 
@@ -83,7 +85,7 @@ def _walk(store: Store, sizes: set[int]) -> _Pass:
         first = rebuilt.size
         held = {row[0]: row for row in tables.page(rows, first, first + len(entries) - 1)}
         for index, (position, stream, version, topic, state) in enumerate(entries, first):
-            hashed = leaf_hash(entry_bytes(position, stream, version, topic, state))
+            hashed = leaf_hash(entry_bytes(position, stream_bytes(stream), version, topic, state))
             take(index, held.get(index), hashed, position)
     # Stored leaves beyond the log's end: what a truncation took away.
     end = min(tables.size(rows), max(sizes, default=0))
@@ -166,6 +168,12 @@ def check(
     stored or witnessed (named in `witnesses`), whose signature holds with `trusted`
     (a public key in hex; None: the key each names)."""
     report = TamperReport()
+    if not store.recorder.tree.present(store.recorder.tree_rows):
+        report.tree = False
+        report.failures += [
+            f"witness {name}: this database has no Merkle tree" for name, _ in witnesses
+        ]
+        return report
     signed: list[Checkpoint] = []
     for stored in store.recorder.tree.checkpoints_stored(store.recorder.tree_rows):
         why = refused(stored, trusted)

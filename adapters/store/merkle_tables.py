@@ -30,7 +30,7 @@ from ..audit.checkpoint import Checkpoint, Signer
 from ..audit.merkle import Tree, entry_bytes, frontier, leaf_hash
 from ..errors import StorageError
 
-__all__ = ["CHECKPOINTS", "TREE", "Db", "Tables"]
+__all__ = ["CHECKPOINTS", "TREE", "Db", "Tables", "stream_bytes"]
 
 TREE = "tidings_tree"
 CHECKPOINTS = "tidings_checkpoints"
@@ -49,7 +49,9 @@ class Db:
     many: Callable[[str, list[tuple[Any, ...]]], None]
 
 
-def _stream_bytes(stream: Any) -> bytes:
+def stream_bytes(stream: UUID | str) -> bytes:
+    """A stream id's 16 bytes, as the chain and the tree hash them (SQLite's recorder
+    gives hex, PostgreSQL's a UUID)."""
     return stream.bytes if isinstance(stream, UUID) else bytes.fromhex(stream)
 
 
@@ -103,7 +105,7 @@ class Tables:
             (
                 p,
                 entry_bytes(
-                    p, _stream_bytes(e.originator_id), e.originator_version, e.topic, e.state
+                    p, stream_bytes(e.originator_id), e.originator_version, e.topic, e.state
                 ),
             )
             for p, e in zip(positions, events, strict=True)
@@ -179,7 +181,7 @@ class Tables:
                 db,
                 tree,
                 (
-                    (r[0], entry_bytes(r[0], _stream_bytes(r[1]), r[2], r[3], bytes(r[4])))
+                    (r[0], entry_bytes(r[0], stream_bytes(r[1]), r[2], r[3], bytes(r[4])))
                     for r in page
                 ),
             )
@@ -228,6 +230,15 @@ class Tables:
             r[0]: bytes(r[1]) if isinstance(r[1], memoryview | bytes) else r[1]
             for r in rows(query, tuple(leaves))
         }
+
+    def present(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> bool:
+        """Whether the database has the tree's tables: one from before them, opened read
+        only, has not."""
+        if self._postgres:
+            found = rows("SELECT to_regclass(%s) IS NOT NULL", (self.checkpoints,))
+        else:
+            found = rows("SELECT count(*) FROM sqlite_master WHERE name = ?", (CHECKPOINTS,))
+        return bool(found[0][0])
 
     def last_position(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> int:
         """The log position of the tree's last leaf (0: the tree is empty); by the key."""

@@ -12,7 +12,7 @@ from tidings.cli.app import app
 from typer.testing import CliRunner
 
 from ..clock import FakeClock
-from .forge import forger
+from ..store.tamper import tamper
 
 runner = CliRunner()
 
@@ -66,7 +66,7 @@ def test_a_log_written_without_a_tree_gets_one_when_opened(
         t.open_account("tester", "pw")
         for i in range(3):
             t.end(t.accept("tester", f"c{i}", "op").svtrid, 1000, "OK")
-    with forger(db_url) as forge:
+    with tamper(db_url) as forge:
         forge.run("DELETE FROM tidings_tree")
     witness = tmp_path / "witness.json"
     env = {"TIDINGS_SIGNING_KEY": str(key_file)}
@@ -130,7 +130,20 @@ def test_a_tree_with_rows_deleted_refuses_writes_in_one_clear_error(sqlite_url: 
         t.open_account("tester", "pw")
         t.accept("tester", "c0", "op")
         t.accept("tester", "c1", "op")
-    with forger(sqlite_url) as forge:
+    with tamper(sqlite_url) as forge:
         forge.run("DELETE FROM tidings_tree WHERE leaf = 1")
     with Tidings(sqlite_url) as t, pytest.raises(StorageError, match="Merkle tree table lacks"):
         t.accept("tester", "c2", "op")
+
+
+def test_verify_reads_a_database_from_before_the_tree_and_says_so(db_url: str) -> None:
+    with Tidings(db_url) as t:
+        t.open_account("tester", "pw")
+    with tamper(db_url) as forge:
+        forge.run("DROP TABLE tidings_tree")
+        forge.run("DROP TABLE tidings_checkpoints")
+    verified = runner.invoke(app, ["verify", "--db", db_url])
+    assert verified.exit_code == 0, verified.output
+    assert "no Merkle tree yet" in verified.output
+    unsigned = runner.invoke(app, ["checkpoint", "--db", db_url])
+    assert unsigned.exit_code == 1 and "no signed checkpoint" in unsigned.output

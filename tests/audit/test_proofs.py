@@ -13,7 +13,7 @@ from tidings.adapters.store.codec import decode_event, encode_event
 from tidings.cli.app import app
 from typer.testing import CliRunner
 
-from .forge import forger
+from ..store.tamper import tamper
 
 runner = CliRunner()
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -80,14 +80,14 @@ def test_an_entry_altered_after_the_checkpoint_is_refused(
     signed: tuple[str, str, str], tmp_path: Path
 ) -> None:
     db, public, svtrid = signed
-    with forger(db) as forge:
+    with tamper(db) as forge:
         [(position, state)] = forge.run(
-            "SELECT {pos}, state FROM {events} WHERE topic = 'OperationEnded' "
-            "ORDER BY {pos} LIMIT 1 OFFSET 1"
+            "SELECT {position}, state FROM {events} WHERE topic = 'OperationEnded' "
+            "ORDER BY {position} LIMIT 1 OFFSET 1"
         )
         ended = decode_event("OperationEnded", bytes(state))
         forged = encode_event(msgspec.structs.replace(ended, result="KO"))
-        forge.run("UPDATE {events} SET state = ? WHERE {pos} = ?", (forged, position))
+        forge.run("UPDATE {events} SET state = {mark} WHERE {position} = {mark}", forged, position)
     proved = runner.invoke(app, ["prove", svtrid, "--db", db])
     assert proved.exit_code == 0, proved.output
     with pytest.raises(ValueError, match=f"position {position} is not what checkpoint signed"):

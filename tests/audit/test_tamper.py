@@ -9,12 +9,11 @@ from cryptography.hazmat.primitives import serialization
 from tidings.adapters.audit.checkpoint import Cadence, Checkpoint
 from tidings.adapters.audit.keys import load_key
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.chain import GENESIS, link
 from tidings.adapters.store.codec import decode_event, encode_event
 from tidings.cli.app import app
 from typer.testing import CliRunner
 
-from .forge import Forger, forger
+from ..store.tamper import Tamper, tamper
 
 runner = CliRunner()
 
@@ -53,18 +52,6 @@ def _verify(db: str, public: str, *witnesses: Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def _recompute_chain(forge: Forger) -> None:
-    """Every chain digest recomputed with the published `link`, as a forger would."""
-    rows = forge.run("SELECT {pos}, originator_id, originator_version, topic, state "
-                     "FROM {events} ORDER BY {pos}")  # fmt: skip
-    forge.run("DELETE FROM tidings_chain")
-    previous = GENESIS
-    for position, stream, version, topic, state in rows:
-        sid = stream.bytes if hasattr(stream, "bytes") else bytes.fromhex(stream)
-        previous = link(previous, position, sid, version, topic, bytes(state))
-        forge.run("INSERT INTO tidings_chain VALUES (?, ?)", (position, previous))
-
-
 def test_an_untouched_log_extends_its_witness(
     db_url: str, key: tuple[Path, str], tmp_path: Path
 ) -> None:
@@ -83,10 +70,8 @@ def test_the_newest_entries_deleted_are_caught_by_a_witness(
     _history(db_url, key[0])
     witness = tmp_path / "witness.json"
     _witness(db_url, key[0], witness)
-    with forger(db_url) as forge:
-        forge.run("DELETE FROM {events} WHERE {pos} > 13")
-        forge.run("DELETE FROM tidings_chain WHERE position > 13")
-        forge.run("DELETE FROM {snapshots}")
+    with tamper(db_url) as forge:
+        forge.truncate(after=13)
         forge.run("DELETE FROM tidings_checkpoints WHERE position > 13")
     replayed = runner.invoke(app, ["verify", "--db", db_url, "--key", key[1]])
     assert "chain intact: 13 entries" in replayed.output  # what the forger counted on
@@ -102,9 +87,8 @@ def test_deleting_the_tree_rows_too_still_names_where_the_log_ends(
     _history(db_url, key[0])
     witness = tmp_path / "witness.json"
     _witness(db_url, key[0], witness)
-    with forger(db_url) as forge:
-        forge.run("DELETE FROM {events} WHERE {pos} > 13")
-        forge.run("DELETE FROM tidings_chain WHERE position > 13")
+    with tamper(db_url) as forge:
+        forge.truncate(after=13)
         forge.run("DELETE FROM tidings_tree WHERE position > 13")
         forge.run("DELETE FROM tidings_checkpoints WHERE position > 13")
     code, output = _verify(db_url, key[1], witness)
@@ -112,18 +96,18 @@ def test_deleting_the_tree_rows_too_still_names_where_the_log_ends(
     assert "the entries after position 13 are missing" in output
 
 
-def _forge_a_result(forge: Forger) -> int:
+def _forge_a_result(forge: Tamper) -> int:
     """The second operation's OperationEnded says KO instead of OK; every later chain
     digest recomputed. Returns its position."""
     [(position, state)] = forge.run(
-        "SELECT {pos}, state FROM {events} WHERE topic = 'OperationEnded' ORDER BY {pos} "
+        "SELECT {position}, state FROM {events} WHERE topic = 'OperationEnded' ORDER BY {position} "
         "LIMIT 1 OFFSET 1"
     )
     ended = decode_event("OperationEnded", bytes(state))
     assert ended.result == "OK"
     forged = encode_event(msgspec.structs.replace(ended, result="KO"))
-    forge.run("UPDATE {events} SET state = ? WHERE {pos} = ?", (forged, position))
-    _recompute_chain(forge)
+    forge.run("UPDATE {events} SET state = {mark} WHERE {position} = {mark}", forged, position)
+    forge.relink()
     return int(position)
 
 
@@ -133,7 +117,7 @@ def test_an_edited_result_with_the_chain_recomputed_is_caught_by_a_witness(
     _history(db_url, key[0])
     witness = tmp_path / "witness.json"
     _witness(db_url, key[0], witness)
-    with forger(db_url) as forge:
+    with tamper(db_url) as forge:
         position = _forge_a_result(forge)
         forge.run("DELETE FROM tidings_checkpoints")
     unwitnessed = runner.invoke(app, ["verify", "--db", db_url, "--key", key[1]])
@@ -147,7 +131,7 @@ def test_an_edited_result_is_caught_by_the_stored_checkpoints_alone(
     db_url: str, key: tuple[Path, str]
 ) -> None:
     _history(db_url, key[0])
-    with forger(db_url) as forge:
+    with tamper(db_url) as forge:
         position = _forge_a_result(forge)
     code, output = _verify(db_url, key[1])
     assert code == 1
@@ -162,7 +146,7 @@ def test_a_rewritten_tree_is_caught_and_narrowed_between_checkpoints(
     _history(sqlite_url, key[0])
     witness = tmp_path / "witness.json"
     _witness(sqlite_url, key[0], witness)
-    with forger(sqlite_url) as forge:
+    with tamper(sqlite_url) as forge:
         position = _forge_a_result(forge)
         forge.run("DELETE FROM tidings_tree")
     Tidings(sqlite_url).close()  # a store opened catches the tree up: from the forged log
@@ -189,10 +173,12 @@ def test_an_edited_checkpoint_is_refused(
     code, output = _verify(db_url, key[1], witness)
     assert code == 1
     assert f"witness {witness} refused: its signature does not match its fields" in output
-    with forger(db_url) as forge:
+    with tamper(db_url) as forge:
         column = {"signature": "signature", "position": "position", "size": "size", "root": "root"}
         value = {"signature": b"\0" * 64, "position": 99, "size": 99, "root": b"\0" * 32}[field]
-        forge.run(f"UPDATE tidings_checkpoints SET {column[field]} = ? WHERE size = 5", (value,))
+        forge.run(
+            f"UPDATE tidings_checkpoints SET {column[field]} = {{mark}} WHERE size = 5", value
+        )
     code, output = _verify(db_url, key[1])
     assert code == 1
     assert "refused: its signature does not match its fields" in output
