@@ -2,13 +2,13 @@
 
 No I/O, no clock, no randomness: time and jitter are arguments. Each stream kind has one
 module holding its commands, events, state, `initial`, `decide` and `evolve`:
-`account`, `operation`, `mailbox`, `delivery`. `Decider` bundles them for the store.
+`account`, `operation`, `mailbox`, `delivery`, `endpoint`. `Decider` bundles them for the store.
 """
 
-from . import account, delivery, mailbox, operation
+from . import account, delivery, endpoint, mailbox, operation
 from .backlog import Backlog
 from .codes import Code
-from .decider import ACCOUNT, DELIVERY, MAILBOX, OPERATION, Decider, fold
+from .decider import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Decider, fold
 from .rejection import Rejection, reject
 from .retry import DEFAULT_SCHEDULE, RetryPolicy, next_delay
 from .values import (
@@ -28,6 +28,7 @@ __all__ = [
     "ACCOUNT",
     "DEFAULT_SCHEDULE",
     "DELIVERY",
+    "ENDPOINT",
     "MAILBOX",
     "OPERATION",
     "Backlog",
@@ -46,6 +47,7 @@ __all__ = [
     "UrlChannel",
     "account",
     "delivery",
+    "endpoint",
     "fold",
     "mailbox",
     "next_delay",

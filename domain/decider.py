@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from . import account, delivery, mailbox, operation
+from . import account, delivery, endpoint, mailbox, operation
 from .rejection import Rejection
 
-__all__ = ["ACCOUNT", "DELIVERY", "MAILBOX", "OPERATION", "Decider", "fold"]
+__all__ = ["ACCOUNT", "DELIVERY", "ENDPOINT", "MAILBOX", "OPERATION", "Decider", "fold"]
 
 S = TypeVar("S")
 C = TypeVar("C")
@@ -59,5 +59,10 @@ MAILBOX: Decider[mailbox.MailboxState, mailbox.MailboxCommand, mailbox.MailboxEv
 DELIVERY: Decider[delivery.DeliveryState, delivery.DeliveryCommand, delivery.DeliveryEvent] = (
     Decider(
         "delivery", delivery.initial, delivery.decide, delivery.evolve, one_by_one(delivery.evolve)
+    )
+)
+ENDPOINT: Decider[endpoint.EndpointState, endpoint.EndpointCommand, endpoint.EndpointEvent] = (
+    Decider(
+        "endpoint", endpoint.initial, endpoint.decide, endpoint.evolve, one_by_one(endpoint.evolve)
     )
 )

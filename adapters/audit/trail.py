@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from msgspec import Struct
-from tidings.domain import ACCOUNT, DELIVERY, MAILBOX, OPERATION, Decider
+from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Decider
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
 
@@ -15,7 +15,7 @@ from ..store.codec import topic_of
 __all__ = ["DECIDERS", "Audit", "TrailEntry"]
 
 DECIDERS: dict[str, Decider[Any, Any, Any]] = {
-    d.category: d for d in (ACCOUNT, OPERATION, MAILBOX, DELIVERY)
+    d.category: d for d in (ACCOUNT, OPERATION, MAILBOX, DELIVERY, ENDPOINT)
 }
 
 
