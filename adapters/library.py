@@ -14,6 +14,8 @@ transaction for all of them (group commit). Commands the core refuses raise `Rej
 protocol answer (1000/1003/2150, 1002/2150/2151), because those are normal replies.
 """
 
+import base64
+import functools
 import hashlib
 import itertools
 import os
@@ -26,6 +28,7 @@ from msgspec import Struct
 from tidings.domain import (
     ACCOUNT,
     DELIVERY,
+    ENDPOINT,
     MAILBOX,
     OPERATION,
     BatchState,
@@ -40,11 +43,15 @@ from tidings.domain import (
 )
 from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
+from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
 from tidings.domain.values import EmailChannel, UrlChannel
 
 from .audit.trail import Audit, TrailEntry
+from .push.deliverer import Reply
+from .push.guard import AddressGuard, Refused
+from .push.views import Claim, DeliveryView, EndpointView, Held, delivery_view, endpoint_view
 from .store.application import SNAPSHOT_EVERY, LogEntry, Store
 from .store.commit import GroupCommit
 from .store.work import Conflict, Rejected, Work
@@ -94,7 +101,8 @@ def _sha1(text: str) -> str:
 
 
 def _secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(24)
+    # Standard Webhooks: "whsec_" and the key in standard base64.
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
 
 
 class Tidings:
@@ -138,7 +146,9 @@ class Tidings:
         retry_policy: RetryPolicy = RetryPolicy(),
         allowed_ips: tuple[str, ...] = (),
     ) -> acc.AccountState:
-        """Open an account; only `sha1(password)` is stored. 2302 if it exists."""
+        """Open an account; only `sha1(password)` is stored. 2302 if it exists; 2101
+        for bad settings, a push URL to a non-public address among them."""
+        self._check_push_target(channel)
         command = acc.OpenAccount(
             login=login,
             password_sha1=_sha1(password),
@@ -158,6 +168,7 @@ class Tidings:
         return result
 
     def configure_channel(self, login: str, channel: Channel) -> acc.AccountState:
+        self._check_push_target(channel)
         return self._account_command(login, acc.ConfigureChannel(channel))
 
     def set_retry_policy(self, login: str, policy: RetryPolicy) -> acc.AccountState:
@@ -279,6 +290,7 @@ class Tidings:
                     target=target,
                     expected_status=expected,
                     retry_policy=account.retry_policy,
+                    notification=notification,
                 )
                 work.must(DELIVERY, f"{login}/{notification.id}", schedule, new=True)
             return notification
@@ -380,3 +392,202 @@ class Tidings:
     def log(self, start: int = 1, page_size: int = 1000) -> Iterator[LogEntry]:
         """The notification log from position `start` on, read `page_size` at a time."""
         return self.store.log(start, page_size)
+
+    # --- push delivery --------------------------------------------------------------
+    # Used by the due-work runner (`adapters.push.due`), the shell and the JSON API.
+    # Views carry no secret; a `Claim` does (the runner signs with it) and is never shown.
+
+    @functools.cached_property
+    def guard(self) -> AddressGuard:
+        """The address guard, with the networks of TIDINGS_PUSH_ALLOW read once."""
+        return AddressGuard()
+
+    def _check_push_target(self, channel: Channel) -> None:
+        """Refuse (2101) a URL channel whose host is, or resolves to, a non-public
+        address (see `adapters.push.guard`)."""
+        if isinstance(channel, UrlChannel):
+            for url in (channel.success_url, channel.error_url):
+                if url is None:
+                    continue
+                try:
+                    self.guard.check_url(url)
+                except (Refused, ValueError) as refused:
+                    raise Rejected(Code.INVALID_PARAMETER, f"push URL refused: {refused}") from None
+
+    def claim_attempt(
+        self, login: str, notification_id: int, *, claimant: str
+    ) -> Claim | Held | None:
+        """Claim the next attempt of a delivery for `claimant`, with a lease of twice the
+        account's attempt timeout. None when it is not due or another process holds it;
+        `Held` when its endpoint is paused (and this is not the interval's probe) or an
+        earlier delivery of an ordered account is not done."""
+
+        def body(work: Work) -> Claim | Held | None:
+            key = f"{login}/{notification_id}"
+            state: dlv.DeliveryState = work.state(DELIVERY, key)
+            account: acc.AccountState = work.state(ACCOUNT, login)
+            scheduled = state.scheduled
+            if scheduled is None or scheduled.notification is None:
+                return None
+            channel = account.channel
+            timeout = channel.timeout if isinstance(channel, UrlChannel | EmailChannel) else 15.0
+            start = dlv.StartAttempt(claimant=claimant, lease=2 * timeout)
+            if isinstance(DELIVERY.decide(state, start, work.now), Rejection):
+                return None
+            if isinstance(channel, UrlChannel) and channel.ordered and notification_id > 1:
+                earlier_key = f"{login}/{notification_id - 1}"
+                earlier: dlv.DeliveryState = work.state(DELIVERY, earlier_key)
+                if dlv.holds_back(earlier):
+                    until = dlv.due_at(earlier) or work.now
+                    return Held(
+                        until=max(until, work.now), category=DELIVERY.category, key=earlier_key
+                    )
+            endpoint_key = ept.key(login, scheduled.target)
+            probe = work.decide(ENDPOINT, endpoint_key, ept.ClaimProbe())
+            if isinstance(probe, Rejection):
+                paused: ept.EndpointState = work.state(ENDPOINT, endpoint_key)
+                until = paused.next_probe_at or work.now
+                return Held(until=until, category=ENDPOINT.category, key=endpoint_key)
+            work.must(DELIVERY, key, start)
+            claimed: dlv.DeliveryState = work.state(DELIVERY, key)
+            assert claimed.lease_until is not None
+            return Claim(
+                number=len(claimed.attempts),
+                scheduled=scheduled,
+                notification=scheduled.notification,
+                account=account,
+                lease_until=claimed.lease_until,
+            )
+
+        result: Claim | Held | None = self._run(body)
+        return result
+
+    def record_attempt(
+        self, login: str, notification_id: int, number: int, answer: Reply, *, jitter: float
+    ) -> dlv.DeliveryState | None:
+        """Record what attempt `number` got, and count it for its endpoint's health.
+        None when the attempt was taken over meanwhile (nothing recorded)."""
+
+        def body(work: Work) -> dlv.DeliveryState | None:
+            key = f"{login}/{notification_id}"
+            record = dlv.RecordAttempt(
+                status=answer.status,
+                error=answer.error,
+                duration_ms=answer.duration_ms,
+                jitter=jitter,
+                retry_after=answer.retry_after,
+                number=number,
+                answer=answer.answer,
+            )
+            decided = work.decide(DELIVERY, key, record)
+            if isinstance(decided, Rejection):
+                return None
+            state: dlv.DeliveryState = work.state(DELIVERY, key)
+            assert state.scheduled is not None
+            channel = work.state(ACCOUNT, login).channel
+            settings = channel if isinstance(channel, UrlChannel) else UrlChannel()
+            outcome = ept.RecordOutcome(
+                ok=state.status == "succeeded",
+                pause_after=settings.pause_after,
+                probe_every=settings.probe_every,
+            )
+            work.must(ENDPOINT, ept.key(login, state.scheduled.target), outcome)
+            return state
+
+        result: dlv.DeliveryState | None = self._run(body)
+        return result
+
+    def deliveries(
+        self, login: str, *, status: dlv.DeliveryStatus | None = None
+    ) -> list[DeliveryView]:
+        """The account's pushed notifications (optionally only those in `status`, e.g.
+        "gave_up"), oldest first. 2303 for an unknown account."""
+
+        def ids(work: Work) -> int:
+            self._polls(work, login)  # 2303 for an unknown account
+            mailbox: mbx.MailboxState = work.state(MAILBOX, login)
+            return mailbox.next_id
+
+        next_id: int = self._run(ids)
+        views: list[DeliveryView] = []
+        for start in range(1, next_id, _PENDING_CHUNK):
+            keys = [f"{login}/{n}" for n in range(start, min(start + _PENDING_CHUNK, next_id))]
+
+            def load(work: Work, keys: list[str] = keys) -> list[dlv.DeliveryState]:
+                return [work.state(DELIVERY, key) for key in keys]
+
+            states: list[dlv.DeliveryState] = self._run(load)
+            views += [
+                delivery_view(state)
+                for state in states
+                if state.scheduled is not None and status in (None, state.status)
+            ]
+        return views
+
+    def redeliver(
+        self, login: str, notification_id: int | None = None, *, since: datetime | None = None
+    ) -> list[int]:
+        """Requeue given-up deliveries with a fresh schedule: one (`notification_id`;
+        2304 when it has not given up, 2303 when it does not exist), or every one that
+        gave up at or after `since`, or all. Returns the ids requeued."""
+        if notification_id is not None:
+            key = f"{login}/{notification_id}"
+            self._run(lambda work: work.must(DELIVERY, key, dlv.RequeueDelivery()))
+            return [notification_id]
+        given_up = self.deliveries(login, status="gave_up")
+        chosen = [v.notification_id for v in given_up if since is None or v.scheduled_at >= since]
+        if since is not None:
+            chosen = [n for n in chosen if self._gave_up_since(login, n, since)]
+
+        def requeue(work: Work) -> list[int]:
+            done = []
+            for n in chosen:
+                if not isinstance(
+                    work.decide(DELIVERY, f"{login}/{n}", dlv.RequeueDelivery()), Rejection
+                ):
+                    done.append(n)
+            return done
+
+        requeued: list[int] = self._run(requeue)
+        return requeued
+
+    def _gave_up_since(self, login: str, notification_id: int, since: datetime) -> bool:
+        events = self.store.stream(DELIVERY, f"{login}/{notification_id}")
+        gave_up = [e.event.at for e in events if isinstance(e.event, dlv.DeliveryGaveUp)]
+        return bool(gave_up) and gave_up[-1] >= since
+
+    def endpoints(self, login: str) -> list[EndpointView]:
+        """The health of the account's current push targets. 2303 for an unknown account."""
+
+        def body(work: Work) -> list[EndpointView]:
+            self._polls(work, login)
+            targets = _targets(work.state(ACCOUNT, login).channel)
+            return [
+                endpoint_view(login, t, work.state(ENDPOINT, ept.key(login, t))) for t in targets
+            ]
+
+        views: list[EndpointView] = self._run(body)
+        return views
+
+    def resume_endpoint(self, login: str, target: str | None = None) -> list[str]:
+        """Resume a paused endpoint of the account (`target`), or all of its current
+        targets; returns the targets that were paused and now are not."""
+
+        def body(work: Work) -> list[str]:
+            self._polls(work, login)
+            targets = [target] if target else _targets(work.state(ACCOUNT, login).channel)
+            return [
+                t for t in targets if work.decide(ENDPOINT, ept.key(login, t), ept.ResumeEndpoint())
+            ]
+
+        resumed: list[str] = self._run(body)
+        return resumed
+
+
+def _targets(channel: Channel) -> list[str]:
+    match channel:
+        case UrlChannel(success_url=success, error_url=error):
+            return [url for url in dict.fromkeys((success, error)) if url]
+        case EmailChannel(address=address):
+            return [address]
+    return []

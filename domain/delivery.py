@@ -49,6 +49,7 @@ __all__ = [
     "decide",
     "due_at",
     "evolve",
+    "holds_back",
     "initial",
     "is_terminal",
 ]
@@ -211,6 +212,12 @@ def due_at(state: DeliveryState) -> datetime | None:
     if state.status == "in_flight":
         return state.lease_until
     return None
+
+
+def holds_back(earlier: DeliveryState) -> bool:
+    """Whether, on an ordered account, this delivery keeps the next one waiting: it is
+    not done yet (succeeded or given up). A delivery never scheduled holds nothing."""
+    return earlier.status in ("scheduled", "in_flight")
 
 
 def _stops_at_once(medium: Medium, status: int | None) -> str | None:

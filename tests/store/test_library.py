@@ -75,7 +75,10 @@ def test_poll_second_time_keeps_the_first_retrieval(t: Tidings) -> None:
     assert answer.notification is not None and answer.notification.retrieved_by == "first"
 
 
-def test_push_account_cannot_poll_and_gets_a_delivery(t: Tidings) -> None:
+def test_push_account_cannot_poll_and_gets_a_delivery(
+    t: Tidings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIDINGS_PUSH_ALLOW", "127.0.0.1/32")  # loopback is refused otherwise
     t.open_account("pusher", "pw", channel=UrlChannel(success_url="http://127.0.0.1:9/hook"))
     notification = t.end(t.accept("pusher", "c", "op").svtrid, 1000, "OK")
     assert t.poll("pusher", svtrid="p").code == Code.POLL_NOT_ALLOWED

@@ -1,0 +1,88 @@
+"""What the library tells about push delivery: views without secrets, and the claims the
+due-work runner works on."""
+
+from datetime import datetime
+
+from msgspec import Struct
+from tidings.domain import Notification
+from tidings.domain.account import AccountState
+from tidings.domain.delivery import DeliveryScheduled, DeliveryState, DeliveryStatus
+from tidings.domain.endpoint import EndpointState
+
+__all__ = ["Claim", "DeliveryView", "EndpointView", "Held", "delivery_view", "endpoint_view"]
+
+
+class DeliveryView(Struct, frozen=True, kw_only=True):
+    """One pushed notification: where to, how it stands, its last attempt's outcome."""
+
+    login: str
+    notification_id: int
+    medium: str
+    target: str
+    status: DeliveryStatus
+    attempts: int
+    scheduled_at: datetime
+    next_attempt_at: datetime | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    gave_up_reason: str = ""
+
+
+class EndpointView(Struct, frozen=True, kw_only=True):
+    login: str
+    target: str
+    paused: bool
+    consecutive_failures: int
+    paused_at: datetime | None = None
+    next_probe_at: datetime | None = None
+
+
+class Claim(Struct, frozen=True, kw_only=True):
+    """An attempt this process now holds: make it and record its outcome before
+    `lease_until`. Carries the account (with its signing secrets): never shown."""
+
+    number: int
+    scheduled: DeliveryScheduled
+    notification: Notification
+    account: AccountState
+    lease_until: datetime
+
+
+class Held(Struct, frozen=True, kw_only=True):
+    """The delivery may not start yet (its endpoint is paused, or an earlier one of an
+    ordered account is not done); look again at `until`, or when the stream
+    (`category`, `key`) that holds it (the endpoint, or the earlier delivery) moves on."""
+
+    until: datetime
+    category: str
+    key: str
+
+
+def delivery_view(state: DeliveryState) -> DeliveryView:
+    scheduled = state.scheduled
+    assert scheduled is not None
+    last = state.attempts[-1] if state.attempts else None
+    return DeliveryView(
+        login=scheduled.login,
+        notification_id=scheduled.notification_id,
+        medium=scheduled.medium,
+        target=scheduled.target,
+        status=state.status,
+        attempts=len(state.attempts),
+        scheduled_at=scheduled.at,
+        next_attempt_at=state.next_attempt_at,
+        last_status=None if last is None else last.status,
+        last_error=None if last is None else last.error,
+        gave_up_reason=state.gave_up_reason,
+    )
+
+
+def endpoint_view(login: str, target: str, state: EndpointState) -> EndpointView:
+    return EndpointView(
+        login=login,
+        target=target,
+        paused=state.paused,
+        consecutive_failures=state.consecutive_failures,
+        paused_at=state.paused_at,
+        next_probe_at=state.next_probe_at,
+    )
