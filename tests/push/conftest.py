@@ -2,8 +2,8 @@
 
 The receiver answers by path: `/ok` 200; `/flaky/N` 500 to the first N requests of a
 notification, then 200; `/hang` never answers (until the test ends); `/gone` 410;
-`/busy` 429 with `Retry-After: 1`; `/redirect` 302 to `/ok`. It records every request
-(path, headers, body, when it started and ended).
+`/busy` 429 with `Retry-After: 1`; `/redirect` 302 to `/ok`; `/slow` 200 after 50 ms.
+It records every request (path, headers, body, when it started and ended).
 """
 
 import threading
@@ -70,6 +70,8 @@ def _handler(state: Receiver) -> type[BaseHTTPRequestHandler]:
                 status = 410
             elif path == "/busy":
                 status, headers = (429, {"Retry-After": "1"}) if count == 1 else (200, {})
+            elif path == "/slow":
+                state.release.wait(0.05)
             elif path == "/redirect":
                 status, headers = 302, {"Location": "/ok"}
             reply = b"thanks" if status == 200 else b"no"
@@ -96,12 +98,17 @@ def _handler(state: Receiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a sender that was killed or timed out resets its connection: expected
+
+
 @pytest.fixture
 def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
     """A receiver on 127.0.0.1, and TIDINGS_PUSH_ALLOW set to let pushes reach it."""
     monkeypatch.setenv("TIDINGS_PUSH_ALLOW", "127.0.0.1/32")
     state = Receiver(base="")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server = _QuietServer(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
     state.base = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
