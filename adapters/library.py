@@ -46,6 +46,7 @@ from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
+from tidings.domain.redaction import SECRET_PARAMS, redacted
 from tidings.domain.values import EmailChannel, UrlChannel
 
 from .audit.trail import Audit, TrailEntry
@@ -123,6 +124,9 @@ class Tidings:
         self.committer = GroupCommit(self.store)
         self.clock = clock
         self.audit = Audit(self.store)
+        # Query parameters redacted from recorded init requests: ours and TIDINGS_REDACT_PARAMS.
+        extra = os.environ.get("TIDINGS_REDACT_PARAMS", "")
+        self.secret_params = SECRET_PARAMS + tuple(p.strip() for p in extra.split(",") if p.strip())
 
     def close(self) -> None:
         self.store.close()
@@ -211,6 +215,9 @@ class Tidings:
         """Accept an asynchronous operation: answers `1001 Request pending` with a new
         svTRID. 2303 for an unknown account, 2053 for a suspended one."""
 
+        # Credentials never enter the log (a JobResult returns the rest of it).
+        stored_request = init_request and redacted(init_request, self.secret_params)
+
         def body(work: Work) -> Pending:
             account = work.state(ACCOUNT, login)
             if not account.opened:
@@ -225,7 +232,7 @@ class Tidings:
                     cltrid=cltrid,
                     command=command,
                     login=login,
-                    init_request=init_request,
+                    init_request=stored_request,
                 )
                 decided = work.decide(OPERATION, svtrid, accept, new=True)
                 if not isinstance(decided, Rejection):

@@ -3,11 +3,12 @@
 Schedules are made fast through the account's retry policy, never by patching."""
 
 from collections.abc import Iterator
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pytest
 import xmltodict
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 from tidings.adapters.library import Rejected, Tidings
 from tidings.domain import Code, RetryPolicy, UrlChannel
 
@@ -146,3 +147,23 @@ def test_redeliver_one_that_has_not_given_up_is_2304(tidings: Tidings, receiver:
     with pytest.raises(Rejected) as refused:
         tidings.redeliver(login, n)
     assert refused.value.code == Code.STATUS_PROHIBITS
+
+
+def test_after_a_rotation_both_secrets_sign_for_the_grace_period(
+    tidings: Tidings, receiver: Receiver
+) -> None:
+    login = url_account(tidings, receiver, "/ok")
+    old = tidings.account(login).signing_secret  # type: ignore[union-attr]
+    new = tidings.rotate_secret(login)
+    first = ended(tidings, login)
+    with running(tidings):
+        wait_until(lambda: status_of(tidings, login, first, "succeeded"), what="delivery")
+    second = ended(tidings, login)
+    with running(tidings, rotation_grace=timedelta(0)):
+        wait_until(lambda: status_of(tidings, login, second, "succeeded"), what="delivery")
+    within, after = receiver.to("/ok")
+    for secret in (old, new):
+        Webhook(secret).verify(within.body, within.headers, json_parse=False)
+    Webhook(new).verify(after.body, after.headers, json_parse=False)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(old).verify(after.body, after.headers, json_parse=False)
