@@ -387,8 +387,9 @@ class Tidings:
 
     # --- audit ----------------------------------------------------------------------
     def trail(self, key: str) -> list[TrailEntry]:
-        """Every event about a svTRID, a clTRID or a notification (`"<login>/<id>"`), in
-        log order, each with its position and time. Empty when nothing matches."""
+        """Every event about a svTRID, a clTRID, a notification (`"<login>/<id>"`) or a
+        push endpoint (`"<login>/<url or address>"`), in log order, each with its
+        position and time. Empty when nothing matches."""
         return self.audit.trail(key)
 
     def state_at(self, category: str, key: str, at: datetime) -> Any:

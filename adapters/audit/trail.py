@@ -85,12 +85,15 @@ class Audit:
             position = page[-1].id + 1 if len(page) == 1000 else None
 
     def trail(self, key: str) -> list[TrailEntry]:
-        """Events about a svTRID, a clTRID, or a notification named `<login>/<id>`."""
+        """Events about a svTRID, a clTRID, a notification named `<login>/<id>`, or a
+        push endpoint named `<login>/<target>`."""
         entries = self._operation_entries(key)
         if not entries and "/" in key:
-            login, _, ident = key.rpartition("/")
+            login, _, ident = key.partition("/")  # a login holds no "/"; a URL does
             if ident.isdigit():
                 entries = self._notification_entries(login, int(ident))
+            else:  # an endpoint, `<login>/<url or address>`: its failures, pauses, resumes
+                entries = self._entries(ENDPOINT, key)
         if not entries:
             for accepted in self._accepted():
                 if accepted.cltrid == key:

@@ -2,7 +2,8 @@
 
 The receiver answers by path: `/ok` 200; `/flaky/N` 500 to the first N requests of a
 notification, then 200; `/hang` never answers (until the test ends); `/gone` 410;
-`/busy` 429 with `Retry-After: 1`; `/redirect` 302 to `/ok`; `/slow` 200 after 50 ms.
+`/busy` 429 with `Retry-After: 1`; `/redirect` 302 to `/ok`; `/slow` 200 after 50 ms;
+`/down/N` 503 to the first N requests, whichever notification, then 200.
 It records every request (path, headers, body, when it started and ended).
 """
 
@@ -62,7 +63,11 @@ def _handler(state: Receiver) -> type[BaseHTTPRequestHandler]:
             with state.lock:
                 count = state.seen[key] = state.seen.get(key, 0) + 1
             status, headers = 200, {}
-            if path.startswith("/flaky/"):
+            with state.lock:
+                total = state.seen[(path, "")] = state.seen.get((path, ""), 0) + 1
+            if path.startswith("/down/"):
+                status = 503 if total <= int(path.rsplit("/", 1)[1]) else 200
+            elif path.startswith("/flaky/"):
                 status = 500 if count <= int(path.rsplit("/", 1)[1]) else 200
             elif path == "/hang":
                 state.release.wait(20)

@@ -2,6 +2,7 @@
 
 Schedules are made fast through the account's retry policy, never by patching."""
 
+import itertools
 from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import parse_qs
@@ -167,3 +168,23 @@ def test_after_a_rotation_both_secrets_sign_for_the_grace_period(
     Webhook(new).verify(after.body, after.headers, json_parse=False)
     with pytest.raises(WebhookVerificationError):
         Webhook(old).verify(after.body, after.headers, json_parse=False)
+
+
+def test_an_ordered_account_gets_one_delivery_at_a_time_in_id_order(
+    tidings: Tidings, receiver: Receiver
+) -> None:
+    login = url_account(tidings, receiver, "/flaky/2", ordered=True)
+    ids = [ended(tidings, login) for _ in range(3)]
+    with running(tidings):
+        wait_until(
+            lambda: all(status_of(tidings, login, n, "succeeded") for n in ids), what="all three"
+        )
+    order = [
+        int(parse_qs(r.body.decode())["request"][0].split("<ID>")[1].split("<")[0])
+        for r in receiver.to("/flaky/2")
+    ]
+    # The first one failed twice and held the others back; each then went alone, in order.
+    assert order == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    requests = receiver.to("/flaky/2")
+    for before, after in itertools.pairwise(requests):
+        assert after.started >= before.ended
