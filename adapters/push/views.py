@@ -9,7 +9,18 @@ from tidings.domain.account import AccountState
 from tidings.domain.delivery import DeliveryScheduled, DeliveryState, DeliveryStatus
 from tidings.domain.endpoint import EndpointState
 
-__all__ = ["Claim", "DeliveryView", "EndpointView", "Held", "delivery_view", "endpoint_view"]
+__all__ = [
+    "Claim",
+    "DeliveryView",
+    "EndpointView",
+    "Held",
+    "Redelivered",
+    "Redelivery",
+    "ResumeTarget",
+    "Resumed",
+    "delivery_view",
+    "endpoint_view",
+]
 
 
 class DeliveryView(Struct, frozen=True, kw_only=True):
@@ -35,6 +46,28 @@ class EndpointView(Struct, frozen=True, kw_only=True):
     consecutive_failures: int
     paused_at: datetime | None = None
     next_probe_at: datetime | None = None
+
+
+class Redelivery(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Which given-up deliveries to requeue: one (`notification_id`), those that gave up
+    since `since`, or (neither) all."""
+
+    notification_id: int | None = None
+    since: datetime | None = None
+
+
+class Redelivered(Struct, frozen=True, kw_only=True):
+    requeued: list[int]
+
+
+class ResumeTarget(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The endpoint to resume (a URL or address of the account); None: all of them."""
+
+    target: str | None = None
+
+
+class Resumed(Struct, frozen=True, kw_only=True):
+    resumed: list[str]
 
 
 class Claim(Struct, frozen=True, kw_only=True):
