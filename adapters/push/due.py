@@ -147,6 +147,7 @@ class DueWork:
         self._wake = anyio.Event()
         # Counters, for tests and the bench.
         self.attempts = 0
+        self.delivered = 0
         self.ended = 0
 
     # --- the index ------------------------------------------------------------------
@@ -300,11 +301,13 @@ class DueWork:
             return  # not due, or another process holds it: the log will say
         self.attempts += 1
         reply = await self._send(login, claim)
-        await anyio.to_thread.run_sync(
+        state = await anyio.to_thread.run_sync(
             lambda: self._tidings.record_attempt(
                 login, notification_id, claim.number, reply, jitter=self._jitter()
             )
         )
+        if state is not None and state.status == "succeeded":
+            self.delivered += 1
 
     async def _send(self, login: str, claim: Claim) -> Reply:
         scheduled, account = claim.scheduled, claim.account
