@@ -7,6 +7,7 @@ when to try again, is the domain's call.
 """
 
 import itertools
+import logging
 import socket
 import time
 from datetime import datetime
@@ -90,6 +91,8 @@ class HttpDeliverer:
     """POSTs pushes through pooled `httpx.AsyncClient`s (close them with `aclose`)."""
 
     def __init__(self, guard: AddressGuard, *, max_connections: int = 256) -> None:
+        # httpx logs every request's URL at INFO; a receiver's URL may carry a token.
+        logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
         self._guard = guard
         # No proxy from the environment may see our pushes; no redirect is followed.
         self._clients = sharded_clients(max_connections, follow_redirects=False, trust_env=False)

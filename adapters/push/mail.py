@@ -69,7 +69,9 @@ def message_for(login: str, notification: Notification, sender: str, to: str) ->
     message["Subject"] = f"{outcome.command} {outcome.svtrid}: {outcome.code} {outcome.result}"
     domain = sender.rpartition("@")[2] or "tidings"
     message["Message-ID"] = f"<{notification.id}.{login}.{outcome.svtrid}@{domain}>"
-    message.set_content(render_notify(notification), maintype="application", subtype="xml")
+    # Quoted-printable keeps the XML readable in a mail client and safe in transit.
+    xml = render_notify(notification)
+    message.set_content(xml, maintype="application", subtype="xml", cte="quoted-printable")
     message.replace_header("Content-Type", "application/xml; charset=utf-8")
     return message
 
