@@ -543,26 +543,22 @@ class Tidings:
             self._run(lambda work: work.must(DELIVERY, key, dlv.RequeueDelivery()))
             return [notification_id]
         given_up = self.deliveries(login, status="gave_up")
-        chosen = [v.notification_id for v in given_up if since is None or v.scheduled_at >= since]
-        if since is not None:
-            chosen = [n for n in chosen if self._gave_up_since(login, n, since)]
+        chosen = [
+            v.notification_id
+            for v in given_up
+            if since is None or (v.gave_up_at is not None and v.gave_up_at >= since)
+        ]
 
         def requeue(work: Work) -> list[int]:
-            done = []
-            for n in chosen:
-                if not isinstance(
-                    work.decide(DELIVERY, f"{login}/{n}", dlv.RequeueDelivery()), Rejection
-                ):
-                    done.append(n)
-            return done
+            requeued = dlv.RequeueDelivery()
+            return [
+                n
+                for n in chosen
+                if not isinstance(work.decide(DELIVERY, f"{login}/{n}", requeued), Rejection)
+            ]
 
-        requeued: list[int] = self._run(requeue)
-        return requeued
-
-    def _gave_up_since(self, login: str, notification_id: int, since: datetime) -> bool:
-        events = self.store.stream(DELIVERY, f"{login}/{notification_id}")
-        gave_up = [e.event.at for e in events if isinstance(e.event, dlv.DeliveryGaveUp)]
-        return bool(gave_up) and gave_up[-1] >= since
+        done: list[int] = self._run(requeue)
+        return done
 
     def endpoints(self, login: str) -> list[EndpointView]:
         """The health of the account's current push targets. 2303 for an unknown account."""

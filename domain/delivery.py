@@ -195,6 +195,7 @@ class DeliveryState(Struct, frozen=True, kw_only=True):
     next_attempt_at: datetime | None = None
     lease_until: datetime | None = None  # while in flight: when the claim runs out
     gave_up_reason: str = ""
+    gave_up_at: datetime | None = None
 
 
 initial = DeliveryState()
@@ -378,9 +379,16 @@ def evolve(state: DeliveryState, event: DeliveryEvent) -> DeliveryState:
                 failures=state.failures + 1,
                 next_attempt_at=event.next_attempt_at,
             )
-        case DeliveryGaveUp(reason=reason):
-            return replace(state, status="gave_up", next_attempt_at=None, gave_up_reason=reason)
+        case DeliveryGaveUp(reason=reason, at=at):
+            return replace(
+                state, status="gave_up", next_attempt_at=None, gave_up_reason=reason, gave_up_at=at
+            )
         case DeliveryRequeued(at=at):
             return replace(
-                state, status="scheduled", failures=0, next_attempt_at=at, gave_up_reason=""
+                state,
+                status="scheduled",
+                failures=0,
+                next_attempt_at=at,
+                gave_up_reason="",
+                gave_up_at=None,
             )

@@ -37,6 +37,7 @@ class DeliveryView(Struct, frozen=True, kw_only=True):
     last_status: int | None = None
     last_error: str | None = None
     gave_up_reason: str = ""
+    gave_up_at: datetime | None = None
 
 
 class EndpointView(Struct, frozen=True, kw_only=True):
@@ -107,6 +108,7 @@ def delivery_view(state: DeliveryState) -> DeliveryView:
         last_status=None if last is None else last.status,
         last_error=None if last is None else last.error,
         gave_up_reason=state.gave_up_reason,
+        gave_up_at=state.gave_up_at,
     )
 
 

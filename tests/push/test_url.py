@@ -188,3 +188,20 @@ def test_an_ordered_account_gets_one_delivery_at_a_time_in_id_order(
     requests = receiver.to("/flaky/2")
     for before, after in itertools.pairwise(requests):
         assert after.started >= before.ended
+
+
+def test_redeliver_since_requeues_only_what_gave_up_from_then_on(
+    tidings: Tidings, receiver: Receiver
+) -> None:
+    login = url_account(tidings, receiver, "/gone")
+    first = ended(tidings, login)
+    with running(tidings):
+        wait_until(lambda: status_of(tidings, login, first, "gave_up"), what="the first")
+        cut = tidings.delivery(login, first).gave_up_at
+        assert cut is not None
+        second = ended(tidings, login)
+        wait_until(lambda: status_of(tidings, login, second, "gave_up"), what="the second")
+        later = tidings.delivery(login, second).gave_up_at
+        assert later is not None and later > cut
+        assert tidings.redeliver(login, since=later) == [second]
+    assert status_of(tidings, login, first, "gave_up")
