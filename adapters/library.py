@@ -426,36 +426,42 @@ class Tidings:
         self, login: str, notification_id: int, *, claimant: str
     ) -> Claim | Held | None:
         """Claim the next attempt of a delivery for `claimant`, with a lease of twice the
-        account's attempt timeout. None when it is not due or another process holds it;
-        `Held` when its endpoint is paused (and this is not the interval's probe) or an
-        earlier delivery of an ordered account is not done."""
+        account's attempt timeout. `Held` when it may not start now: not due yet, claimed
+        by another process (until its lease runs out), its endpoint paused (and this is
+        not the interval's probe), or an earlier delivery of an ordered account not done.
+        None when nothing is left to do (done, or never scheduled). A delivery scheduled
+        before deliveries kept their notification is given up, saying so."""
 
         def body(work: Work) -> Claim | Held | None:
             key = f"{login}/{notification_id}"
             state: dlv.DeliveryState = work.state(DELIVERY, key)
             account: acc.AccountState = work.state(ACCOUNT, login)
             scheduled = state.scheduled
-            if scheduled is None or scheduled.notification is None:
+            due = dlv.due_at(state)
+            if scheduled is None or due is None:
+                return None
+            if scheduled.notification is None:
+                work.must(DELIVERY, key, dlv.GiveUp("its notification was not recorded"))
                 return None
             channel = account.channel
             timeout = channel.timeout if isinstance(channel, UrlChannel | EmailChannel) else 15.0
             start = dlv.StartAttempt(claimant=claimant, lease=2 * timeout)
             if isinstance(DELIVERY.decide(state, start, work.now), Rejection):
-                return None
+                return Held(until=max(due, work.now))
             if isinstance(channel, UrlChannel) and channel.ordered and notification_id > 1:
                 earlier_key = f"{login}/{notification_id - 1}"
                 earlier: dlv.DeliveryState = work.state(DELIVERY, earlier_key)
                 if dlv.holds_back(earlier):
                     until = dlv.due_at(earlier) or work.now
                     return Held(
-                        until=max(until, work.now), category=DELIVERY.category, key=earlier_key
+                        until=max(until, work.now), waits_on=(DELIVERY.category, earlier_key)
                     )
             endpoint_key = ept.key(login, scheduled.target)
             probe = work.decide(ENDPOINT, endpoint_key, ept.ClaimProbe())
             if isinstance(probe, Rejection):
                 paused: ept.EndpointState = work.state(ENDPOINT, endpoint_key)
                 until = paused.next_probe_at or work.now
-                return Held(until=until, category=ENDPOINT.category, key=endpoint_key)
+                return Held(until=until, waits_on=(ENDPOINT.category, endpoint_key))
             work.must(DELIVERY, key, start)
             claimed: dlv.DeliveryState = work.state(DELIVERY, key)
             assert claimed.lease_until is not None

@@ -205,7 +205,8 @@ class DueWork:
                 self._schedule("delivery", key, now)
 
     def _hold(self, key: str, held: Held) -> None:
-        self._held.setdefault(stream_id(held.category, held.key), set()).add(key)
+        if held.waits_on is not None:
+            self._held.setdefault(stream_id(*held.waits_on), set()).add(key)
         self._schedule("delivery", key, held.until)
 
     def _read(self) -> list[LogEntry]:
@@ -298,7 +299,8 @@ class DueWork:
             self._hold(key, claim)
             return
         if claim is None:
-            return  # not due, or another process holds it: the log will say
+            self._schedule("delivery", key, None)  # nothing left to do
+            return
         self.attempts += 1
         reply = await self._send(login, claim)
         state = await anyio.to_thread.run_sync(

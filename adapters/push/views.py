@@ -83,13 +83,12 @@ class Claim(Struct, frozen=True, kw_only=True):
 
 
 class Held(Struct, frozen=True, kw_only=True):
-    """The delivery may not start yet (its endpoint is paused, or an earlier one of an
-    ordered account is not done); look again at `until`, or when the stream
-    (`category`, `key`) that holds it (the endpoint, or the earlier delivery) moves on."""
+    """The delivery may not start now; look again at `until`, or as soon as the stream
+    it `waits_on` (category, key: its paused endpoint, or the earlier delivery of an
+    ordered account) moves on."""
 
     until: datetime
-    category: str
-    key: str
+    waits_on: tuple[str, str] | None = None
 
 
 def delivery_view(state: DeliveryState) -> DeliveryView:

@@ -55,8 +55,9 @@ def test_an_ending_that_failed_once_is_tried_again(tmp_path: Path) -> None:
         t.open_account("tester", "123456")
         svtrid = t.accept("tester", "c", "ping-async").svtrid
         with running(t, endings={"ping-async": EndingRule(0.0, fails_once)}) as runner:
-            wait_until(lambda: (op := t.operation(svtrid)) and op.ended, what="the retry")
-            assert runner.ended == 1
+            wait_until(lambda: runner.ended == 1, what="the retry")
+            operation = t.operation(svtrid)
+            assert operation is not None and operation.ended is not None
     assert calls == [svtrid, svtrid]
 
 
