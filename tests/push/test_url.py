@@ -61,8 +61,15 @@ def test_a_notification_is_posted_as_the_wapi_form_signed(
     Webhook(secret).verify(request.body, request.headers, json_parse=False)  # raises if wrong
     state = tidings.delivery(login, n)
     assert state.attempts[-1].status == 200
-    kinds = [e.kind for e in tidings.trail(f"{login}/{n}")]
-    assert kinds[-3:] == ["DeliveryScheduled", "AttemptStarted", "AttemptSucceeded"]
+    trail = tidings.trail(f"{login}/{n}")
+    assert [e.kind for e in trail][-3:] == [
+        "DeliveryScheduled",
+        "AttemptStarted",
+        "AttemptSucceeded",
+    ]
+    succeeded = trail[-1].event
+    assert (succeeded.status, succeeded.answer) == (200, "thanks")  # what the receiver said
+    assert succeeded.duration_ms > 0
 
 
 def test_a_failing_receiver_is_tried_again_on_the_schedule_with_one_webhook_id(
