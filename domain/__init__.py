@@ -1,11 +1,25 @@
 """The pure core of tidings: commands, events, state and the rules between them.
 
 No I/O, no clock, no randomness: time and jitter are arguments. Each stream kind has one
-module holding its commands, events, state, `initial`, `decide` and `evolve`:
-`account`, `operation`, `mailbox`, `delivery`, `endpoint`. `Decider` bundles them for the store.
+module holding its commands, events, state, `initial`, `decide`, `evolve` and `check`:
+`account`, `operation`, `mailbox`, `delivery`, `endpoint`. `Decider` bundles them for the
+store.
+The rules that span streams or paths have their own modules: `ending` (the process that
+ends an operation), `access` (who may run a client command), `document` (what a
+notification's data may hold), `allowlist` (an account's IP allow-list).
 """
 
-from . import account, delivery, endpoint, mailbox, operation
+from . import (
+    access,
+    account,
+    allowlist,
+    delivery,
+    document,
+    ending,
+    endpoint,
+    mailbox,
+    operation,
+)
 from .backlog import Backlog
 from .codes import Code
 from .decider import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Decider, fold
@@ -45,8 +59,12 @@ __all__ = [
     "Rejection",
     "RetryPolicy",
     "UrlChannel",
+    "access",
     "account",
+    "allowlist",
     "delivery",
+    "document",
+    "ending",
     "endpoint",
     "fold",
     "mailbox",

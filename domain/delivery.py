@@ -343,12 +343,14 @@ def decide(
 
 
 def _close_attempt(state: DeliveryState, **outcome: object) -> tuple[Attempt, ...]:
+    if not state.attempts:  # an outcome with no attempt before it (a forged log): kept out
+        return state.attempts
     *done, last = state.attempts
     return (*done, replace(last, **outcome))
 
 
 def evolve(state: DeliveryState, event: DeliveryEvent) -> DeliveryState:
-    """Apply one delivery event."""
+    """Apply one delivery event; anything else changes nothing."""
     match event:
         case DeliveryScheduled(at=at):
             return DeliveryState(status="scheduled", scheduled=event, next_attempt_at=at)
@@ -392,3 +394,5 @@ def evolve(state: DeliveryState, event: DeliveryEvent) -> DeliveryState:
                 gave_up_reason="",
                 gave_up_at=None,
             )
+        case _:  # not a delivery event: evolve is total
+            return state

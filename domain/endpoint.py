@@ -143,7 +143,7 @@ def decide(
 
 
 def evolve(state: EndpointState, event: EndpointEvent) -> EndpointState:
-    """Apply one endpoint event."""
+    """Apply one endpoint event; anything else changes nothing."""
     match event:
         case EndpointFailed(consecutive=count):
             return replace(state, consecutive_failures=count)
@@ -157,3 +157,5 @@ def evolve(state: EndpointState, event: EndpointEvent) -> EndpointState:
             return replace(state, next_probe_at=next_probe)
         case EndpointResumed():
             return EndpointState()
+        case _:  # not an endpoint event: evolve is total
+            return state

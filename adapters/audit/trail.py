@@ -2,10 +2,11 @@
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from msgspec import Struct
 from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Decider
+from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
 
@@ -13,6 +14,8 @@ from ..store.application import Store, stream_id
 from ..store.codec import topic_of
 
 __all__ = ["DECIDERS", "Audit", "TrailEntry"]
+
+S = TypeVar("S")
 
 DECIDERS: dict[str, Decider[Any, Any, Any]] = {
     d.category: d for d in (ACCOUNT, OPERATION, MAILBOX, DELIVERY, ENDPOINT)
@@ -51,7 +54,9 @@ class Audit:
     def _notification_entries(self, login: str, ident: int) -> list[TrailEntry]:
         def concerns(event: Any) -> bool:
             match event:
-                case mbx.NotificationQueued(notification=n):
+                case (
+                    mbx.NotificationQueued(notification=n) | mbx.NotificationIssued(notification=n)
+                ):
                     return n.id == ident
                 case mbx.NotificationRetrieved(id=i) | mbx.NotificationAcked(id=i):
                     return i == ident
@@ -65,11 +70,12 @@ class Audit:
         if not entries:
             return []
         accepted = entries[0].event
-        assert isinstance(accepted, op.OperationAccepted)
+        if not isinstance(accepted, op.OperationAccepted):
+            return entries
         for entry in self._entries(MAILBOX, accepted.login):
             event = entry.event
             if (
-                isinstance(event, mbx.NotificationQueued)
+                isinstance(event, mbx.NotificationQueued | mbx.NotificationIssued)
                 and event.notification.outcome.svtrid == svtrid
             ):
                 return entries + self._notification_entries(accepted.login, event.notification.id)
@@ -84,27 +90,29 @@ class Audit:
                 yield self.store.decode(item).event
             position = page[-1].id + 1 if len(page) == 1000 else None
 
-    def trail(self, key: str) -> list[TrailEntry]:
-        """Events about a svTRID, a clTRID, a notification named `<login>/<id>`, or a
-        push endpoint named `<login>/<target>`."""
-        entries = self._operation_entries(key)
-        if not entries and "/" in key:
-            login, _, ident = key.partition("/")  # a login holds no "/"; a URL does
-            if ident.isdigit():
-                entries = self._notification_entries(login, int(ident))
-            else:  # an endpoint, `<login>/<url or address>`: its failures, pauses, resumes
-                entries = self._entries(ENDPOINT, key)
-        if not entries:
-            for accepted in self._accepted():
-                if accepted.cltrid == key:
-                    entries += self._operation_entries(accepted.svtrid)
+    def by_svtrid(self, svtrid: str) -> list[TrailEntry]:
+        """The events of one operation, then of its notification, in log order."""
+        return sorted(self._operation_entries(svtrid), key=lambda e: e.position)
+
+    def by_cltrid(self, cltrid: str) -> list[TrailEntry]:
+        """The events of every operation a client sent under `cltrid`, in log order."""
+        entries = []
+        for accepted in self._accepted():
+            if accepted.cltrid == cltrid:
+                entries += self._operation_entries(accepted.svtrid)
         return sorted(entries, key=lambda e: e.position)
 
-    def state_at(self, category: str, key: str, at: datetime) -> Any:
+    def by_endpoint(self, login: str, target: str) -> list[TrailEntry]:
+        """The health events of one push endpoint of an account (failures, pauses,
+        probes, resumes), in log order."""
+        return self._entries(ENDPOINT, ept.key(login, target))
+
+    def by_notification(self, login: str, ident: int) -> list[TrailEntry]:
+        """The events of one notification of an account (mailbox, delivery), in log order."""
+        return sorted(self._notification_entries(login, ident), key=lambda e: e.position)
+
+    def state_at(self, decider: Decider[S, Any, Any], key: str, at: datetime) -> S:
         """The state of a stream as it was at `at`: its events up to then, folded."""
-        decider = DECIDERS.get(category)
-        if decider is None:
-            raise ValueError(f"unknown stream category {category!r}; one of {sorted(DECIDERS)}")
         state = decider.initial
         for envelope in self.store.stream(decider, key):
             if envelope.event.at > at:

@@ -12,13 +12,11 @@ from typing import Any
 
 from msgspec import Struct, to_builtins
 from tidings.domain import BatchState, Channel, InitRequest, PollChannel, RetryPolicy
-from tidings.domain.account import AccountState
 from tidings.domain.operation import OperationState, Step
 
 from ..library import TrailEntry
 
 __all__ = [
-    "AccountView",
     "AllowedIps",
     "ApiError",
     "ChannelSetting",
@@ -29,12 +27,10 @@ __all__ = [
     "NewOperation",
     "NewPassword",
     "NewStep",
-    "OpenedAccount",
     "OperationView",
     "SigningSecret",
     "Suspension",
     "TrailEntryView",
-    "account_view",
     "operation_view",
     "trail_view",
 ]
@@ -105,21 +101,6 @@ class Done(Struct, frozen=True):
     text: str
 
 
-class AccountView(Struct, frozen=True, kw_only=True):
-    login: str
-    channel: Channel
-    retry_policy: RetryPolicy
-    allowed_ips: tuple[str, ...]
-    suspended: bool
-    suspended_reason: str
-
-
-class OpenedAccount(AccountView, frozen=True, kw_only=True):
-    """A new account, with the secret its pushed notifications will be signed with."""
-
-    signing_secret: str
-
-
 class SigningSecret(Struct, frozen=True):
     """The secret pushed notifications are signed with (shown when made, at rotation)."""
 
@@ -154,17 +135,6 @@ class TrailEntryView(Struct, frozen=True, kw_only=True):
     at: datetime
     kind: str
     event: dict[str, Any]
-
-
-def account_view(state: AccountState) -> AccountView:
-    return AccountView(
-        login=state.login,
-        channel=state.channel,
-        retry_policy=state.retry_policy,
-        allowed_ips=state.allowed_ips,
-        suspended=state.suspended,
-        suspended_reason=state.suspended_reason,
-    )
 
 
 def operation_view(state: OperationState) -> OperationView:

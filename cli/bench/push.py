@@ -12,6 +12,7 @@ import asyncio
 import multiprocessing
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
@@ -63,15 +64,15 @@ def _deliver_with_tidings(
     the bare loop to send the same)."""
     with Tidings(str(db)) as t:
         channel = UrlChannel(success_url=url, pause_after=1_000_000)
-        t.open_account(_LOGIN, "bench-password", channel=channel, retry_policy=RetryPolicy())
-        account = t.account(_LOGIN)
-        assert account is not None
+        account = t.open_account(
+            _LOGIN, "bench-password", channel=channel, retry_policy=RetryPolicy()
+        )
         sent = []
         for _ in range(size):
             notification = t.end(t.accept(_LOGIN, "bench", COMMAND).svtrid, 1000, RESULT_TEXT)
             content_type, body = http_body(notification, "wapi-form")
             headers = signed_headers(
-                webhook_id(_LOGIN, notification.id), body, t.clock(), account.signing_secret
+                webhook_id(_LOGIN, notification.id), body, datetime.now(UTC), account.signing_secret
             )
             sent.append((content_type, body, headers))
         runner = DueWork(t, in_flight=IN_FLIGHT)

@@ -6,10 +6,11 @@ import signal
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from tidings.adapters.library import Tidings
+from tidings.adapters import ACCOUNT, Tidings
 from tidings.adapters.wapi.auth import password_sha1
 from tidings.cli.app import app
 from typer.testing import CliRunner
@@ -25,8 +26,8 @@ def test_account_add_reads_the_password_from_stdin(db_url: str) -> None:
     assert result.exit_code == 0, result.output
     assert "opened account tester" in result.output
     with Tidings(db_url) as tidings:
-        account = tidings.account("tester")
-    assert account is not None and account.password_sha1 == password_sha1("s3cret")
+        account = tidings.state_at(ACCOUNT, "tester", datetime.now(UTC))
+    assert account.password_sha1 == password_sha1("s3cret")
     again = runner.invoke(app, ["account", "add", "tester", "--password-stdin", "--db", db_url],
                           input="other\n")  # fmt: skip
     assert again.exit_code == 1 and "2302" in again.output

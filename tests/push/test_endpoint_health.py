@@ -37,7 +37,7 @@ def test_a_paused_endpoint_is_probed_once_per_interval_and_a_success_resumes_it(
             lambda: all(t.delivery("shaky", n).status == "succeeded" for n in ids),
             what="both deliveries, after the pause",
         )
-    trail = [e.event for e in t.trail(f"shaky/{url}")]
+    trail = [e.event for e in t.trail(endpoint=("shaky", url))]
     kinds = [type(event).__name__ for event in trail]
     assert kinds.count("EndpointPaused") == 1
     assert kinds[-1] == "EndpointResumed" and trail[-1].by == "probe"
@@ -62,6 +62,6 @@ def test_an_operator_resumes_a_paused_endpoint(t: Tidings, receiver: Receiver) -
             lambda: all(t.delivery("shaky", n).status == "succeeded" for n in ids),
             what="the deliveries after the resume",
         )
-    resumed = [e.event for e in t.trail(f"shaky/{url}") if e.kind == "EndpointResumed"]
+    resumed = [e.event for e in t.trail(endpoint=("shaky", url)) if e.kind == "EndpointResumed"]
     assert [event.by for event in resumed] == ["operator"]
     assert t.resume_endpoint("shaky") == []  # not paused any more: nothing to resume

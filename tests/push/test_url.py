@@ -11,6 +11,7 @@ import pytest
 import xmltodict
 from standardwebhooks import Webhook, WebhookVerificationError
 from tidings.adapters.library import Rejected, Tidings
+from tidings.adapters.views import OpenedAccount
 from tidings.domain import Code, RetryPolicy, UrlChannel
 
 from tests.http.conftest import wait_until
@@ -25,11 +26,13 @@ def tidings(db_url: str, receiver: Receiver) -> Iterator[Tidings]:
         yield t
 
 
-def url_account(t: Tidings, receiver: Receiver, path: str, **settings: object) -> str:
-    login = "pushed"
+def opened(t: Tidings, receiver: Receiver, path: str, **settings: object) -> OpenedAccount:
     channel = UrlChannel(success_url=receiver.url(path), **settings)  # type: ignore[arg-type]
-    t.open_account(login, "123456", channel=channel, retry_policy=FAST)
-    return login
+    return t.open_account("pushed", "123456", channel=channel, retry_policy=FAST)
+
+
+def url_account(t: Tidings, receiver: Receiver, path: str, **settings: object) -> str:
+    return opened(t, receiver, path, **settings).login
 
 
 def ended(t: Tidings, login: str, cltrid: str = "AvrX87Kqk6h3") -> int:
@@ -44,7 +47,8 @@ def status_of(t: Tidings, login: str, n: int, wanted: str) -> bool:
 def test_a_notification_is_posted_as_the_wapi_form_signed(
     tidings: Tidings, receiver: Receiver
 ) -> None:
-    login = url_account(tidings, receiver, "/ok")
+    account = opened(tidings, receiver, "/ok")
+    login = account.login
     n = ended(tidings, login)
     with running(tidings):
         wait_until(lambda: status_of(tidings, login, n, "succeeded"), what="delivery")
@@ -57,11 +61,12 @@ def test_a_notification_is_posted_as_the_wapi_form_signed(
         "ping-async",
         str(n),
     )
-    secret = tidings.account(login).signing_secret  # type: ignore[union-attr]
-    Webhook(secret).verify(request.body, request.headers, json_parse=False)  # raises if wrong
+    Webhook(account.signing_secret).verify(
+        request.body, request.headers, json_parse=False
+    )  # raises if wrong
     state = tidings.delivery(login, n)
     assert state.attempts[-1].status == 200
-    trail = tidings.trail(f"{login}/{n}")
+    trail = tidings.trail(notification=(login, n))
     assert [e.kind for e in trail][-3:] == [
         "DeliveryScheduled",
         "AttemptStarted",
@@ -82,7 +87,7 @@ def test_a_failing_receiver_is_tried_again_on_the_schedule_with_one_webhook_id(
     requests = receiver.to("/flaky/2")
     assert len(requests) == 3
     assert len({r.headers["webhook-id"] for r in requests}) == 1
-    kinds = [e.kind for e in tidings.trail(f"{login}/{n}") if e.kind.startswith("Attempt")]
+    kinds = [e.kind for e in tidings.trail(notification=(login, n)) if e.kind.startswith("Attempt")]
     assert kinds == ["AttemptStarted", "AttemptFailed"] * 2 + ["AttemptStarted", "AttemptSucceeded"]
     failed = tidings.delivery(login, n).attempts[0]
     assert (failed.status, failed.error) == (500, "unexpected status 500")
@@ -121,7 +126,9 @@ def test_retry_after_on_429_sets_the_next_attempt(tidings: Tidings, receiver: Re
     n = ended(tidings, login)
     with running(tidings):
         wait_until(lambda: status_of(tidings, login, n, "succeeded"), what="second attempt")
-    failed = next(e.event for e in tidings.trail(f"{login}/{n}") if e.kind == "AttemptFailed")
+    failed = next(
+        e.event for e in tidings.trail(notification=(login, n)) if e.kind == "AttemptFailed"
+    )
     assert (failed.next_attempt_at - failed.at).total_seconds() == 1.0
     first, second = receiver.to("/busy")
     assert second.started - first.ended >= 0.9
@@ -160,8 +167,8 @@ def test_redeliver_one_that_has_not_given_up_is_2304(tidings: Tidings, receiver:
 def test_after_a_rotation_both_secrets_sign_for_the_grace_period(
     tidings: Tidings, receiver: Receiver
 ) -> None:
-    login = url_account(tidings, receiver, "/ok")
-    old = tidings.account(login).signing_secret  # type: ignore[union-attr]
+    account = opened(tidings, receiver, "/ok")
+    login, old = account.login, account.signing_secret
     new = tidings.rotate_secret(login)
     first = ended(tidings, login)
     with running(tidings):
