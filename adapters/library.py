@@ -55,6 +55,7 @@ from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
 from tidings.domain.access import Caller, Remote, Trusted, refusal
 from tidings.domain.ending import Ending, end
+from tidings.domain.fallback import fall_back
 from tidings.domain.redaction import SECRET_PARAMS, redacted
 
 from .audit.trail import Audit, TrailEntry
@@ -691,8 +692,10 @@ class Tidings:
     def record_attempt(
         self, login: str, notification_id: int, number: int, answer: Reply, *, jitter: float
     ) -> dlv.DeliveryState | None:
-        """Record what attempt `number` got, and count it for its endpoint's health.
-        None when the attempt was taken over meanwhile (nothing recorded)."""
+        """Record what attempt `number` got, and count it for its endpoint's health; a
+        delivery that gives up falls back to the poll queue when its account says so
+        (the domain's `fallback`). None when the attempt was taken over meanwhile
+        (nothing recorded)."""
 
         def body(work: Work) -> dlv.DeliveryState | None:
             key = f"{login}/{notification_id}"
@@ -718,6 +721,10 @@ class Tidings:
                 probe_every=settings.probe_every,
             )
             work.must(ENDPOINT, ept.key(login, state.scheduled.target), outcome)
+            mailbox = work.state(MAILBOX, login)
+            work.record(
+                MAILBOX, login, fall_back(work.state(ACCOUNT, login), state, mailbox, work.now)
+            )
             return state
 
         result: dlv.DeliveryState | None = self._run(body)
