@@ -69,9 +69,9 @@ def message_for(login: str, notification: Notification, sender: str, to: str) ->
     message["Subject"] = f"{outcome.command} {outcome.svtrid}: {outcome.code} {outcome.result}"
     domain = sender.rpartition("@")[2] or "tidings"
     message["Message-ID"] = f"<{notification.id}.{login}.{outcome.svtrid}@{domain}>"
-    # Quoted-printable keeps the XML readable in a mail client and safe in transit.
-    xml = render_notify(notification)
-    message.set_content(xml, maintype="application", subtype="xml", cte="quoted-printable")
+    # Set as text, so its lines stay lines (8-bit or quoted-printable as it needs), then
+    # labelled as what it is.
+    message.set_content(render_notify(notification).decode("utf-8"), subtype="xml")
     message.replace_header("Content-Type", "application/xml; charset=utf-8")
     return message
 
