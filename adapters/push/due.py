@@ -23,6 +23,7 @@ each of its own attempts).
 """
 
 import heapq
+import itertools
 import logging
 import os
 import random
@@ -57,6 +58,8 @@ Kind = Literal["delivery", "ending"]
 # How long to wait before trying again work that failed for a reason of ours (the store
 # was unreachable, an ending raised): short, and doubled up to a minute.
 _RETRY_FIRST, _RETRY_MOST = 0.5, 60.0
+# Log entries read into the index at a time.
+_PAGE = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +187,8 @@ class DueWork:
                 state = _compact(dlv.evolve(state, event))
                 self._deliveries[stream] = (key, state)
                 self._schedule("delivery", key, dlv.due_at(state))
+                if state.status == "succeeded":  # for good: forgotten, memory stays bounded
+                    del self._deliveries[stream]
                 if state.status in ("succeeded", "gave_up"):
                     self._release(stream)
             case op.OperationAccepted(svtrid=svtrid, command=command, at=at):
@@ -210,8 +215,9 @@ class DueWork:
         self._schedule("delivery", key, held.until)
 
     def _read(self) -> list[LogEntry]:
-        """The log entries appended since the last look (blocking: a worker thread's)."""
-        return list(self._tidings.log(self._position + 1))
+        """Up to `_PAGE` log entries appended since the last look (blocking: a worker
+        thread's)."""
+        return list(itertools.islice(self._tidings.log(self._position + 1, _PAGE), _PAGE))
 
     def _take(self, entries: list[LogEntry]) -> None:
         """Fold entries into the index (in the event loop's thread: the index is its)."""
@@ -220,11 +226,15 @@ class DueWork:
             self._position = max(self._position, entry.position)
 
     async def follow(self) -> int:
-        """Read what the log gained since the last look into the index; returns how many
-        entries that was."""
-        entries = await anyio.to_thread.run_sync(self._read)
-        self._take(entries)
-        return len(entries)
+        """Read what the log gained since the last look into the index, a page at a time
+        (a rebuild never holds the whole log); returns how many entries that was."""
+        read = 0
+        while True:
+            entries = await anyio.to_thread.run_sync(self._read)
+            self._take(entries)
+            read += len(entries)
+            if len(entries) < _PAGE:
+                return read
 
     def due_count(self) -> int:
         """How many pieces of work the index holds a time for."""
