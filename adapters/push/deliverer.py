@@ -6,7 +6,6 @@ reports what happened (`Reply`) and decides nothing: whether that was a success,
 when to try again, is the domain's call.
 """
 
-import itertools
 import logging
 import socket
 import time
@@ -96,7 +95,9 @@ class HttpDeliverer:
         self._guard = guard
         # No proxy from the environment may see our pushes; no redirect is followed.
         self._clients = sharded_clients(max_connections, follow_redirects=False, trust_env=False)
-        self._next = itertools.cycle(self._clients)
+        # Requests under way per client: each request goes to the least busy one, so no
+        # pool is asked for more connections than it keeps while another idles.
+        self._load = [0] * len(self._clients)
 
     async def aclose(self) -> None:
         for client in self._clients:
@@ -125,31 +126,36 @@ class HttpDeliverer:
             return Reply(status=None, error=f"refused: {refused}", duration_ms=took())
         parts = urlsplit(url)
         default_port = 443 if parts.scheme == "https" else 80
-        host_header = host if port == default_port else f"{host}:{port}"
-        if ":" in host and port == default_port:
-            host_header = f"[{host}]"
+        bracketed = f"[{host}]" if ":" in host else host
+        host_header = bracketed if port == default_port else f"{bracketed}:{port}"
         request_headers = {**headers, "content-type": content_type, "host": host_header}
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+        shard = self._load.index(min(self._load))
+        self._load[shard] += 1
         try:
             with anyio.fail_after(timeout):
-                response = await next(self._next).post(
+                request = self._clients[shard].stream(
+                    "POST",
                     _pinned(url, address, port),
                     content=body,
                     headers=request_headers,
                     timeout=httpx.Timeout(timeout, connect=connect_timeout),
                     extensions=extensions,
                 )
-                kept = b""
-                async for chunk in response.aiter_bytes():
-                    kept += chunk
-                    if len(kept) >= ANSWER_KEPT:
-                        break
-                await response.aclose()
+                async with request as response:
+                    # Read to the end (the connection is kept for the next push), within
+                    # the timeout; keep the first KiB.
+                    kept = b""
+                    async for chunk in response.aiter_bytes():
+                        if len(kept) < ANSWER_KEPT:
+                            kept += chunk
         except TimeoutError:
             return Reply(status=None, error=f"timed out after {timeout} s", duration_ms=took())
         except httpx.HTTPError as error:
             text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             return Reply(status=None, error=text, duration_ms=took())
+        finally:
+            self._load[shard] -= 1
         return Reply(
             status=response.status_code,
             duration_ms=took(),

@@ -84,6 +84,10 @@ class AddressGuard:
         """(host, checked address, port) to connect to; `Refused` when any address the
         host resolves to is not permitted, or it does not resolve."""
         host, port = self._host_port(url)
+        try:  # an address written out needs no resolver (nor a thread to wait for it)
+            return host, self._check(host, [str(ipaddress.ip_address(host))]), port
+        except ValueError:
+            pass  # a name, or a spelling only the resolver reads (`2130706433`)
         try:
             infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as error:
