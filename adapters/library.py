@@ -25,7 +25,7 @@ import hashlib
 import itertools
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
 
@@ -60,9 +60,16 @@ from tidings.domain.redaction import SECRET_PARAMS, redacted
 
 from .audit.trail import Audit, TrailEntry
 from .errors import Conflict, Rejected, StorageError, TidingsError, storage_errors
-from .push.deliverer import Reply
 from .push.guard import AddressGuard, Refused
-from .push.views import Claim, DeliveryView, EndpointView, Held, delivery_view, endpoint_view
+from .push.views import (
+    Attempted,
+    Claim,
+    DeliveryView,
+    EndpointView,
+    Held,
+    delivery_view,
+    endpoint_view,
+)
 from .store.application import SNAPSHOT_EVERY, LogEntry, Store
 from .store.commit import GroupCommit
 from .store.work import Work
@@ -635,17 +642,22 @@ class Tidings:
                 except (Refused, ValueError) as refused:
                     raise Rejected(Code.INVALID_PARAMETER, f"push URL refused: {refused}") from None
 
-    def claim_attempt(
-        self, login: str, notification_id: int, *, claimant: str
-    ) -> Claim | Held | None:
-        """Claim the next attempt of a delivery for `claimant`, with a lease of twice the
-        account's attempt timeout. `Held` when it may not start now: not due yet, claimed
-        by another process (until its lease runs out), its endpoint paused (and this is
-        not the interval's probe), or an earlier delivery of an ordered account not done.
-        None when nothing is left to do (done, or never scheduled). A delivery scheduled
-        before deliveries kept their notification is given up, saying so."""
+    def claim_attempts(
+        self, wanted: Sequence[tuple[str, int]], *, claimant: str
+    ) -> list[Claim | Held | None]:
+        """Claim the next attempt of each delivery `(login, notification id)` for
+        `claimant`, with a lease of twice the account's attempt timeout, in one
+        transaction; one answer per delivery, in order. `Held` when it may not start
+        now: not due yet, claimed by another process (until its lease runs out), its
+        endpoint paused (and this is not the interval's probe), or an earlier delivery of
+        an ordered account not done. None when nothing is left to do (done, or never
+        scheduled). A delivery scheduled before deliveries kept their notification is
+        given up, saying so.
 
-        def body(work: Work) -> Claim | Held | None:
+        Raises `Conflict`, `StorageError`.
+        """
+
+        def claim(work: Work, login: str, notification_id: int) -> Claim | Held | None:
             key = f"{login}/{notification_id}"
             state: dlv.DeliveryState = work.state(DELIVERY, key)
             account: acc.AccountState = work.state(ACCOUNT, login)
@@ -686,26 +698,28 @@ class Tidings:
                 lease_until=claimed.lease_until,
             )
 
-        result: Claim | Held | None = self._run(body)
-        return result
+        return self._run(lambda work: [claim(work, *one) for one in wanted])
 
-    def record_attempt(
-        self, login: str, notification_id: int, number: int, answer: Reply, *, jitter: float
-    ) -> dlv.DeliveryState | None:
-        """Record what attempt `number` got, and count it for its endpoint's health; a
-        delivery that gives up falls back to the poll queue when its account says so
-        (the domain's `fallback`). None when the attempt was taken over meanwhile
-        (nothing recorded)."""
+    def record_attempts(self, attempts: Sequence[Attempted]) -> list[dlv.DeliveryState | None]:
+        """Record what each attempt got, and count it for its endpoint's health, in one
+        transaction; a delivery that gives up falls back to the poll queue when its
+        account says so (the domain's `fallback`). One answer per attempt, in order: the
+        delivery's state, or None when the attempt was taken over meanwhile (nothing
+        recorded for it).
 
-        def body(work: Work) -> dlv.DeliveryState | None:
-            key = f"{login}/{notification_id}"
+        Raises `Conflict`, `StorageError`.
+        """
+
+        def record_one(work: Work, attempt: Attempted) -> dlv.DeliveryState | None:
+            login, answer = attempt.login, attempt.reply
+            key = f"{login}/{attempt.notification_id}"
             record = dlv.RecordAttempt(
                 status=answer.status,
                 error=answer.error,
                 duration_ms=answer.duration_ms,
-                jitter=jitter,
+                jitter=attempt.jitter,
                 retry_after=answer.retry_after,
-                number=number,
+                number=attempt.number,
                 answer=answer.answer,
             )
             decided = work.decide(DELIVERY, key, record)
@@ -727,8 +741,7 @@ class Tidings:
             )
             return state
 
-        result: dlv.DeliveryState | None = self._run(body)
-        return result
+        return self._run(lambda work: [record_one(work, one) for one in attempts])
 
     def deliveries(
         self, login: str, *, status: dlv.DeliveryStatus | None = None

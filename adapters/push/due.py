@@ -43,12 +43,13 @@ from tidings.domain.operation import OperationState
 
 from ..library import Rejected, Tidings
 from ..store.application import LogEntry, stream_id
+from .batched import Batched
 from .bodies import http_body
 from .deliverer import HttpDeliverer, Reply
 from .guard import AddressGuard
 from .mail import MailSender, SmtpServer
 from .signer import ROTATION_GRACE, signed_headers, webhook_id
-from .views import Claim, Held
+from .views import Attempted, Claim, Held
 
 __all__ = ["DueWork", "Ending", "EndingRule"]
 
@@ -148,6 +149,12 @@ class DueWork:
         self._busy: set[tuple[Kind, str]] = set()
         self._failures: dict[tuple[Kind, str], int] = {}
         self._wake = anyio.Event()
+        self._claim: Batched[tuple[str, int], Claim | Held | None] = Batched(
+            lambda wanted: tidings.claim_attempts(wanted, claimant=self.claimant)
+        )
+        self._record: Batched[Attempted, dlv.DeliveryState | None] = Batched(
+            tidings.record_attempts
+        )
         # Counters, for tests and the bench.
         self.attempts = 0
         self.delivered = 0
@@ -302,9 +309,7 @@ class DueWork:
     async def _deliver(self, key: str) -> None:
         login, _, number = key.rpartition("/")
         notification_id = int(number)
-        claim = await anyio.to_thread.run_sync(
-            lambda: self._tidings.claim_attempt(login, notification_id, claimant=self.claimant)
-        )
+        claim = await self._claim((login, notification_id))
         if isinstance(claim, Held):
             self._hold(key, claim)
             return
@@ -313,11 +318,14 @@ class DueWork:
             return
         self.attempts += 1
         reply = await self._send(login, claim)
-        state = await anyio.to_thread.run_sync(
-            lambda: self._tidings.record_attempt(
-                login, notification_id, claim.number, reply, jitter=self._jitter()
-            )
+        attempted = Attempted(
+            login=login,
+            notification_id=notification_id,
+            number=claim.number,
+            reply=reply,
+            jitter=self._jitter(),
         )
+        state = await self._record(attempted)
         if state is not None and state.status == "succeeded":
             self.delivered += 1
 

@@ -9,7 +9,10 @@ from tidings.domain.account import AccountState
 from tidings.domain.delivery import DeliveryScheduled, DeliveryState, DeliveryStatus
 from tidings.domain.endpoint import EndpointState
 
+from .deliverer import Reply
+
 __all__ = [
+    "Attempted",
     "Claim",
     "DeliveryView",
     "EndpointView",
@@ -80,6 +83,17 @@ class Claim(Struct, frozen=True, kw_only=True):
     notification: Notification
     account: AccountState
     lease_until: datetime
+
+
+class Attempted(Struct, frozen=True, kw_only=True):
+    """What attempt `number` of a delivery got; `jitter` in [-1, 1], drawn by the caller
+    for the next attempt's delay."""
+
+    login: str
+    notification_id: int
+    number: int
+    reply: Reply
+    jitter: float
 
 
 class Held(Struct, frozen=True, kw_only=True):
