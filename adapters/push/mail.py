@@ -10,11 +10,11 @@ the attempt's status (250 success, 4xx tried again, 5xx given up: the domain dec
 
 import os
 import time
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
-from msgspec import Struct
 from tidings.domain import Notification
 
 from ..wapi.response import render_notify
@@ -26,13 +26,16 @@ SMTP_ENV = "TIDINGS_SMTP_URL"
 FROM_ENV = "TIDINGS_SMTP_FROM"
 
 
-class SmtpServer(Struct, frozen=True, kw_only=True):
+@dataclass(frozen=True, kw_only=True)
+class SmtpServer:
+    """Where mail goes; the password never shows in a repr (a log, a traceback)."""
+
     host: str
     port: int
     use_tls: bool = False
     start_tls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     sender: str = "tidings@localhost"
 
     @classmethod

@@ -104,3 +104,19 @@ def test_a_5xx_reply_gives_up(db_url: str, inbox: tuple[Inbox, SmtpServer]) -> N
         assert len(state.attempts) == 1
         assert state.gave_up_reason == "the mail server refused it for good (550)"
     assert handler.messages == []
+
+
+def test_the_smtp_url_gives_starttls_and_login_and_hides_the_password() -> None:
+    server = SmtpServer.from_url("smtp://robot%40x:s3cr3t@mail.example:587?starttls=1")
+    assert (server.host, server.port, server.start_tls, server.use_tls) == (
+        "mail.example",
+        587,
+        True,
+        False,
+    )
+    assert (server.username, server.password) == ("robot@x", "s3cr3t")
+    assert "s3cr3t" not in repr(server)
+    assert SmtpServer.from_url("smtps://mail.example").port == 465
+    with pytest.raises(ValueError) as refused:
+        SmtpServer.from_url("http://u:s3cr3t@mail.example")
+    assert "s3cr3t" not in str(refused.value)

@@ -3,6 +3,7 @@
 Schedules are made fast through the account's retry policy, never by patching."""
 
 import itertools
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import parse_qs
@@ -219,3 +220,19 @@ def test_redeliver_since_requeues_only_what_gave_up_from_then_on(
         assert later is not None and later > cut
         assert tidings.redeliver(login, since=later) == [second]
     assert status_of(tidings, login, first, "gave_up")
+
+
+def test_a_refused_connection_is_a_failed_attempt_with_its_error(
+    tidings: Tidings, receiver: Receiver
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    channel = UrlChannel(success_url=f"http://127.0.0.1:{port}/hook")
+    tidings.open_account("refused", "123456", channel=channel, retry_policy=FAST)
+    n = ended(tidings, "refused")
+    with running(tidings):
+        wait_until(lambda: tidings.delivery("refused", n).failures >= 1, what="a failed attempt")
+    attempt = tidings.delivery("refused", n).attempts[0]
+    assert attempt.status is None
+    assert attempt.error is not None and attempt.error.startswith("ConnectError")
