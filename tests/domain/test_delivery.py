@@ -25,6 +25,7 @@ from tidings.domain.delivery import (
     ScheduleDelivery,
     StartAttempt,
     due_at,
+    holds_back,
     is_terminal,
 )
 
@@ -504,3 +505,12 @@ def test_a_transient_smtp_reply_is_tried_again() -> None:
 def test_an_email_delivery_succeeds_on_250() -> None:
     when = delivery.given(email_scheduled(), started(1)).when(answered(250), now=at(1))
     assert when.state.status == "succeeded"
+
+
+def test_on_an_ordered_account_only_a_delivery_not_done_holds_the_next_back() -> None:
+    assert holds_back(delivery.given(scheduled()).state)
+    assert holds_back(delivery.given(*IN_FLIGHT).state)
+    assert holds_back(delivery.given(*IN_FLIGHT, failed(1, 0, 5)).state)
+    assert not holds_back(delivery.given(*SUCCEEDED).state)
+    assert not holds_back(delivery.given(*GAVE_UP).state)
+    assert not holds_back(DeliveryState())  # never scheduled (not pushed): holds nothing
