@@ -256,8 +256,14 @@ class DueWork:
         task_status.started()
         try:
             async with anyio.create_task_group() as group:
+                followed = anyio.current_time()
                 while True:
-                    await self.follow()
+                    # The log is read every `follow_every`; a finished attempt wakes the
+                    # loop sooner only to start the next (reading the log on each of
+                    # them would cost a query per attempt).
+                    if anyio.current_time() - followed >= self._follow_every:
+                        await self.follow()
+                        followed = anyio.current_time()
                     self._dispatch(group)
                     await self._nap()
         finally:
