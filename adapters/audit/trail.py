@@ -38,6 +38,9 @@ class Audit:
         self.store = store
 
     def _entries(self, decider: Decider[Any, Any, Any], key: str) -> list[TrailEntry]:
+        # The events first, then their positions: an event appended in between (a push
+        # or an ending running beside this read) then has a position, never no position.
+        events = self.store.stream(decider, key)
         positions = self.store.recorder.select_positions(stream_id(decider.category, key))
         return [
             TrailEntry(
@@ -48,7 +51,7 @@ class Audit:
                 kind=topic_of(e.event),
                 event=e.event,
             )
-            for e in self.store.stream(decider, key)
+            for e in events
         ]
 
     def _notification_entries(self, login: str, ident: int) -> list[TrailEntry]:
