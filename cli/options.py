@@ -30,11 +30,12 @@ def _check(db: str, must_exist: bool) -> None:
         raise _refuse(db, "no such database file")
 
 
-def open_store(db: str, *, must_exist: bool = False) -> Store:
-    """The store at `db`, or exit 2 with one clear line (never a traceback)."""
-    _check(db, must_exist)
+def open_store(db: str, *, read_only: bool = False) -> Store:
+    """The store at `db`, or exit 2 with one clear line (never a traceback).
+    `read_only`: an existing tidings database only, left as it is found."""
+    _check(db, must_exist=read_only)
     try:
-        return Store(db)
+        return Store(db, read_only=read_only)
     except Exception as error:  # every driver's "cannot open" becomes one clear line
         raise _refuse(db, error) from error
 
