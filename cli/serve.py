@@ -51,6 +51,9 @@ def serve_command(
     ping_delay: float = typer.Option(1.0, help="Seconds until a ping-async ends."),
     job_delay: float = typer.Option(1.0, help="Seconds until a Merchants job ends."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    no_worker: bool = typer.Option(
+        False, "--no-worker", help="Leave pushes and endings to `tidings worker` processes."
+    ),
     trusted_proxies: str = typer.Option(
         "", help="CIDR,... of proxies whose X-Forwarded-For is believed (default: none)."
     ),
@@ -127,7 +130,9 @@ def serve_command(
         auth_floor=auth_floor,
         ready_interval=ready_interval,
     )
-    settings = Settings.from_env(db, ping_delay=ping_delay, job_delay=job_delay, limits=limits)
+    settings = Settings.from_env(
+        db, ping_delay=ping_delay, job_delay=job_delay, worker=not no_worker, limits=limits
+    )
     if settings.admin_digest is None:
         log.warning("TIDINGS_ADMIN_TOKEN is not set: the JSON API answers 401 to every request")
     config = server_config(

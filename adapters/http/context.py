@@ -1,4 +1,4 @@
-"""What every endpoint of the server shares: its settings, the library, the endings."""
+"""What every endpoint of the server shares: its settings, the library, the due work."""
 
 import hashlib
 import hmac
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..library import Tidings
-from .endings import Endings
+from ..push.due import DueWork
 from .limits import DEFAULT_LIMITS, Limits
 from .throttle import AuthGate, Throttle
 
@@ -32,8 +32,9 @@ class Settings:
 
     `admin_digest` is the sha256 of the JSON API's bearer token (None: the API answers
     401 to everyone). `ping_delay` / `job_delay` are the seconds after which ping-async
-    and Merchants jobs end. `clock` returns aware UTC datetimes. `limits`: deadlines,
-    caps and the authentication throttle (`limits.Limits`).
+    and Merchants jobs end. `clock` returns aware UTC datetimes. `worker`: run the
+    due-work runner (pushes, endings) in this process (else a `tidings worker` does).
+    `limits`: deadlines, caps and the authentication throttle (`limits.Limits`).
     """
 
     db: str
@@ -41,6 +42,7 @@ class Settings:
     ping_delay: float = 1.0
     job_delay: float = 1.0
     clock: Callable[[], datetime] = _utcnow
+    worker: bool = True
     limits: Limits = DEFAULT_LIMITS
 
     @classmethod
@@ -50,6 +52,7 @@ class Settings:
         *,
         ping_delay: float = 1.0,
         job_delay: float = 1.0,
+        worker: bool = True,
         limits: Limits = DEFAULT_LIMITS,
     ) -> "Settings":
         """Settings with the admin token read from TIDINGS_ADMIN_TOKEN, now; the token
@@ -57,7 +60,12 @@ class Settings:
         token = os.environ.get(ADMIN_TOKEN_ENV) or None
         digest = token_digest(token) if token else None
         return cls(
-            db=db, admin_digest=digest, ping_delay=ping_delay, job_delay=job_delay, limits=limits
+            db=db,
+            admin_digest=digest,
+            ping_delay=ping_delay,
+            job_delay=job_delay,
+            worker=worker,
+            limits=limits,
         )
 
     def admits(self, token: str) -> bool:
@@ -78,13 +86,13 @@ def _gate(limits: Limits) -> AuthGate:
 
 @dataclass
 class Context:
-    """The running server's parts; `tidings` and `endings` exist between start and stop.
-    `gate` throttles failed authentications (its `throttle` counts failures and
-    refusals, for metrics)."""
+    """The running server's parts; `tidings` (and `due`, when this process runs the
+    due work) exist between start and stop. `gate` throttles failed authentications (its
+    `throttle` counts failures and refusals, for metrics)."""
 
     settings: Settings
     _tidings: Tidings | None = field(default=None, repr=False)
-    _endings: Endings | None = field(default=None, repr=False)
+    due: DueWork | None = field(default=None, repr=False)
     gate: AuthGate = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -95,9 +103,3 @@ class Context:
         if self._tidings is None:
             raise RuntimeError("the server has not started")
         return self._tidings
-
-    @property
-    def endings(self) -> Endings:
-        if self._endings is None:
-            raise RuntimeError("the server has not started")
-        return self._endings
