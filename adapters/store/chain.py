@@ -161,6 +161,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
+        self._writer_db: Db | None = None  # the writer as the tree's `Db` (`_tree_db`)
         self._data_version: int | None = None
         self.tree = Tables("", self.events_table_name, "rowid", postgres=False)
         self.create_table_statements += self.tree.create()
@@ -193,6 +194,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 connection.close()
             self._opened.clear()
         self._reader_connection = self._writer = None
+        self._writer_db = None
 
     def write(
         self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent], openings: Openings
@@ -243,7 +245,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         previous = bytes(row[0]) if row else GENESIS
         links, entries = _links(previous, positions, events)
         connection.executemany("INSERT INTO tidings_chain VALUES (?, ?)", links)
-        self.tree.grow(_sqlite_db(connection), entries, (previous, links[-1][1]))
+        self.tree.grow(self._tree_db(), entries, (previous, links[-1][1]))
         if snapshots:
             # Same transaction as the events: a snapshot never runs ahead of its stream.
             connection.executemany(
@@ -307,11 +309,17 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         """Sign the tree as it stands, if not yet signed; the latest checkpoint."""
         return self._tree_transaction(self.tree.sign_head)
 
+    def _tree_db(self) -> Db:
+        """The writer connection as the tree's `Db`, made once: every write uses it."""
+        if self._writer_db is None:
+            self._writer_db = _sqlite_db(self._writer_connection())
+        return self._writer_db
+
     def _tree_transaction(self, body: Callable[[Db], _T]) -> _T:
         connection = self._writer_connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
-            result = body(_sqlite_db(connection))
+            result = body(self._tree_db())
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
