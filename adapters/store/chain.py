@@ -32,7 +32,6 @@ import fcntl
 import hashlib
 import os
 import sqlite3
-import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -46,6 +45,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
 from ..audit.checkpoint import Checkpoint
+from ..audit.merkle import entry_bytes
 from .merkle_tables import Db, Tables, stream_bytes
 
 __all__ = [
@@ -88,27 +88,29 @@ Backfill = tuple[str, str, Callable[[bytes], str]]  # accepted topic, ended topi
 def link(
     previous: bytes, position: int, stream: bytes, version: int, topic: str, state: bytes
 ) -> bytes:
-    """The digest of one log entry, committing to the digest before it."""
-    h = hashlib.sha256(previous)
-    h.update(struct.pack(">QQ", position, version))
-    h.update(stream)
-    h.update(topic.encode())
-    h.update(b"\0")
-    h.update(state)
-    return h.digest()
+    """The digest of one log entry, committing to the digest before it: SHA-256 of the
+    previous digest and the entry's canonical bytes (`merkle.entry_bytes`)."""
+    return hashlib.sha256(previous + entry_bytes(position, stream, version, topic, state)).digest()
 
 
 def _links(
     previous: bytes, ids: Sequence[int], events: Sequence[StoredEvent]
-) -> list[tuple[int, bytes]]:
-    rows = []
+) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]:
+    """The chain rows (position, digest) of `events` at `ids`, and their entries
+    (position, canonical bytes): built once here, hashed by the chain and the tree."""
+    links, entries = [], []
     for position, event in zip(ids, events, strict=True):
-        stream = stream_bytes(event.originator_id)
-        previous = link(
-            previous, position, stream, event.originator_version, event.topic, event.state
+        entry = entry_bytes(
+            position,
+            stream_bytes(event.originator_id),
+            event.originator_version,
+            event.topic,
+            event.state,
         )
-        rows.append((position, previous))
-    return rows
+        previous = hashlib.sha256(previous + entry).digest()
+        links.append((position, previous))
+        entries.append((position, entry))
+    return links, entries
 
 
 _T = TypeVar("_T")
@@ -162,6 +164,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
+        self._writer_db: Db | None = None  # the writer as the tree's `Db` (`_tree_db`)
         self._data_version: int | None = None
         self._held = False  # inside `locked`: writes join its transaction
         self._turns: int | None = None  # the lock file writers queue on
@@ -196,6 +199,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 connection.close()
             self._opened.clear()
         self._reader_connection = self._writer = None
+        self._writer_db = None
         if self._turns is not None:
             os.close(self._turns)
             self._turns = None
@@ -319,9 +323,9 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             "SELECT digest FROM tidings_chain ORDER BY position DESC LIMIT 1"
         ).fetchone()
         previous = bytes(row[0]) if row else GENESIS
-        links = _links(previous, positions, events)
+        links, entries = _links(previous, positions, events)
         connection.executemany("INSERT INTO tidings_chain VALUES (?, ?)", links)
-        self.tree.grow(_sqlite_db(connection), positions, events, (previous, links[-1][1]))
+        self.tree.grow(self._tree_db(), entries, (previous, links[-1][1]))
         if snapshots:
             # Same transaction as the events: a snapshot never runs ahead of its stream.
             connection.executemany(
@@ -385,11 +389,17 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         """Sign the tree as it stands, if not yet signed; the latest checkpoint."""
         return self._tree_transaction(self.tree.sign_head)
 
+    def _tree_db(self) -> Db:
+        """The writer connection as the tree's `Db`, made once: every write uses it."""
+        if self._writer_db is None:
+            self._writer_db = _sqlite_db(self._writer_connection())
+        return self._writer_db
+
     def _tree_transaction(self, body: Callable[[Db], _T]) -> _T:
         connection = self._writer_connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
-            result = body(_sqlite_db(connection))
+            result = body(self._tree_db())
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
@@ -555,12 +565,12 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         )
         row = curs.fetchone()
         previous = bytes(row["digest"]) if row else GENESIS
-        links = _links(previous, ids, stored_events)
+        links, entries = _links(previous, ids, stored_events)
         curs.executemany(
             SQL("INSERT INTO {}.{} (position, digest) VALUES (%s, %s)").format(*self._chain),
             links,
         )
-        self.tree.grow(_postgres_db(curs), ids, stored_events, (previous, links[-1][1]))
+        self.tree.grow(_postgres_db(curs), entries, (previous, links[-1][1]))
         openings: Openings | None = kwargs.get("openings")
         if openings is not None and openings.opened:
             curs.executemany(
