@@ -38,12 +38,6 @@ def fold(decider: Decider[S, C, E], events: Iterable[E], state: S | None = None)
     return folded
 
 
-def _any_may_follow(_state: object, _event: object) -> None:
-    """The check of a delivery or an endpoint: their events are applied in any order
-    (see their `evolve`)."""
-    return None
-
-
 ACCOUNT: Decider[account.AccountState, account.AccountCommand, account.AccountEvent] = Decider(
     "account", account.initial, account.decide, account.evolve, account.check
 )
@@ -54,8 +48,8 @@ MAILBOX: Decider[mailbox.MailboxState, mailbox.MailboxCommand, mailbox.MailboxEv
     "mailbox", mailbox.initial, mailbox.decide, mailbox.evolve, mailbox.check
 )
 DELIVERY: Decider[delivery.DeliveryState, delivery.DeliveryCommand, delivery.DeliveryEvent] = (
-    Decider("delivery", delivery.initial, delivery.decide, delivery.evolve, _any_may_follow)
+    Decider("delivery", delivery.initial, delivery.decide, delivery.evolve, delivery.check)
 )
 ENDPOINT: Decider[endpoint.EndpointState, endpoint.EndpointCommand, endpoint.EndpointEvent] = (
-    Decider("endpoint", endpoint.initial, endpoint.decide, endpoint.evolve, _any_may_follow)
+    Decider("endpoint", endpoint.initial, endpoint.decide, endpoint.evolve, endpoint.check)
 )

@@ -46,6 +46,7 @@ __all__ = [
     "RequeueDelivery",
     "ScheduleDelivery",
     "StartAttempt",
+    "check",
     "decide",
     "due_at",
     "evolve",
@@ -342,15 +343,72 @@ def decide(
             return [DeliveryRequeued(at=now)]
 
 
+def _last_number(state: DeliveryState) -> int:
+    # The last attempt's own number, not a count: the push index folds on a state that
+    # keeps only the last attempt.
+    return state.attempts[-1].number if state.attempts else 0
+
+
+def _outcome_problem(state: DeliveryState, what: str, number: int) -> str | None:
+    if state.status != "in_flight":
+        return f"{what} of attempt {number} with no attempt in flight"
+    if number != _last_number(state):
+        return f"{what} of attempt {number} while attempt {_last_number(state)} is in flight"
+    return None
+
+
+def check(state: DeliveryState, event: DeliveryEvent) -> str | None:
+    """Why `event` cannot follow `state`, or None when it may: what `decide` could have
+    produced there. The scheduling first, once; an attempt starts, numbered next, on a
+    scheduled delivery once it is due; its outcome or its expiry (once its lease ran out)
+    names the attempt in flight; giving up ends a delivery not yet finished; a requeue
+    follows a give-up. Anything that is not a delivery event may not follow."""
+    if isinstance(event, DeliveryScheduled):
+        return "scheduled twice" if state.scheduled is not None else None
+    if state.scheduled is None:
+        return "a delivery's first event is its scheduling"
+    match event:
+        case AttemptStarted(number=number, at=at):
+            if state.status != "scheduled":
+                return f"attempt {number} started on a delivery {state.status}"
+            if number != _last_number(state) + 1:
+                return f"attempt {number} started after attempt {_last_number(state)}"
+            if state.next_attempt_at is not None and at < state.next_attempt_at:
+                return f"attempt {number} started before it was due"
+            return None
+        case AttemptExpired(number=number, at=at):
+            if problem := _outcome_problem(state, "expiry", number):
+                return problem
+            if state.lease_until is not None and at < state.lease_until:
+                return f"attempt {number} expired before its lease ran out"
+            return None
+        case AttemptSucceeded(number=number):
+            return _outcome_problem(state, "success", number)
+        case AttemptFailed(number=number):
+            return _outcome_problem(state, "failure", number)
+        case DeliveryGaveUp():
+            if state.status in ("succeeded", "gave_up"):
+                return f"a delivery {state.status} gave up"
+            return None
+        case DeliveryRequeued():
+            return None if state.status == "gave_up" else "requeued without giving up"
+        case _:
+            return "not a delivery event"
+
+
 def _close_attempt(state: DeliveryState, **outcome: object) -> tuple[Attempt, ...]:
-    if not state.attempts:  # an outcome with no attempt before it (a forged log): kept out
+    if not state.attempts:  # a state built in flight without its attempt: nothing to close
         return state.attempts
     *done, last = state.attempts
     return (*done, replace(last, **outcome))
 
 
 def evolve(state: DeliveryState, event: DeliveryEvent) -> DeliveryState:
-    """Apply one delivery event; anything else changes nothing."""
+    """Apply one delivery event. Never raises: an event `check` refuses (an outcome of no
+    attempt in flight, a second scheduling, ...: only a forged log holds one) changes
+    nothing, and so does anything that is not a delivery event."""
+    if check(state, event) is not None:
+        return state
     match event:
         case DeliveryScheduled(at=at):
             return DeliveryState(status="scheduled", scheduled=event, next_attempt_at=at)
@@ -394,5 +452,4 @@ def evolve(state: DeliveryState, event: DeliveryEvent) -> DeliveryState:
                 gave_up_reason="",
                 gave_up_at=None,
             )
-        case _:  # not a delivery event: evolve is total
-            return state
+    return state

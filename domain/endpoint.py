@@ -30,6 +30,7 @@ __all__ = [
     "ProbeClaimed",
     "RecordOutcome",
     "ResumeEndpoint",
+    "check",
     "decide",
     "evolve",
     "initial",
@@ -142,8 +143,43 @@ def decide(
             return [EndpointResumed(by="operator", at=now)] if state.paused else []
 
 
+def check(state: EndpointState, event: EndpointEvent) -> str | None:
+    """Why `event` cannot follow `state`, or None when it may: what `decide` could have
+    produced there. A failure counts one more than the failures before it; a recovery
+    ends failures of a live endpoint; a pause follows a failure of a live one; a probe is
+    claimed on a paused endpoint once it is due; a resume ends a pause. (Which failure
+    pauses is the account's setting of that moment, so any may.) Anything that is not
+    an endpoint event may not follow."""
+    match event:
+        case EndpointFailed(consecutive=count):
+            expected = state.consecutive_failures + 1
+            return None if count == expected else f"failure {count} in a row after {expected - 1}"
+        case EndpointRecovered():
+            if state.paused:
+                return "a paused endpoint recovers only by a resume"
+            return None if state.consecutive_failures else "recovered with no failure before"
+        case EndpointPaused():
+            if state.paused:
+                return "paused twice"
+            return None if state.consecutive_failures else "paused with no failure before"
+        case ProbeClaimed(at=at):
+            if not state.paused:
+                return "a probe claimed on a live endpoint"
+            if state.next_probe_at is not None and at < state.next_probe_at:
+                return "a probe claimed before it was due"
+            return None
+        case EndpointResumed():
+            return None if state.paused else "resumed while not paused"
+        case _:
+            return "not an endpoint event"
+
+
 def evolve(state: EndpointState, event: EndpointEvent) -> EndpointState:
-    """Apply one endpoint event; anything else changes nothing."""
+    """Apply one endpoint event. Never raises: an event `check` refuses (a resume of a
+    live endpoint, a failure counted wrong, ...: only a forged log holds one) changes
+    nothing, and so does anything that is not an endpoint event."""
+    if check(state, event) is not None:
+        return state
     match event:
         case EndpointFailed(consecutive=count):
             return replace(state, consecutive_failures=count)
@@ -157,5 +193,4 @@ def evolve(state: EndpointState, event: EndpointEvent) -> EndpointState:
             return replace(state, next_probe_at=next_probe)
         case EndpointResumed():
             return EndpointState()
-        case _:  # not an endpoint event: evolve is total
-            return state
+    return state
