@@ -3,6 +3,7 @@ until the schedule is used up and the delivery gives up; a given-up delivery can
 requeued, which starts a fresh schedule."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import msgspec
 import pytest
@@ -24,6 +25,7 @@ from tidings.domain.delivery import (
     RequeueDelivery,
     ScheduleDelivery,
     StartAttempt,
+    check,
     due_at,
     holds_back,
     is_terminal,
@@ -514,3 +516,65 @@ def test_on_an_ordered_account_only_a_delivery_not_done_holds_the_next_back() ->
     assert not holds_back(delivery.given(*SUCCEEDED).state)
     assert not holds_back(delivery.given(*GAVE_UP).state)
     assert not holds_back(DeliveryState())  # never scheduled (not pushed): holds nothing
+
+
+# --- evolve is total; check says what may follow -----------------------------------------
+def succeeded(number: int, seconds: float = 1) -> AttemptSucceeded:
+    return AttemptSucceeded(number=number, status=200, duration_ms=12.0, at=at(seconds))
+
+
+@pytest.mark.parametrize(
+    ("given", "event", "problem"),
+    [
+        ((), succeeded(1), "a delivery's first event is its scheduling"),
+        ((scheduled(),), scheduled(), "scheduled twice"),
+        ((scheduled(),), succeeded(1), "success of attempt 1 with no attempt in flight"),
+        (IN_FLIGHT, succeeded(2), "success of attempt 2 while attempt 1 is in flight"),
+        (IN_FLIGHT, started(2, 1), "attempt 2 started on a delivery in_flight"),
+        ((scheduled(), started(1)), started(3), "attempt 3 started on a delivery in_flight"),
+        (
+            (scheduled(), started(1), failed(1, 1, next_in=30)),
+            started(2, 10),
+            "attempt 2 started before it was due",
+        ),
+        (
+            (scheduled(), started(1), failed(1, 1, next_in=30)),
+            started(3, 31),
+            "attempt 3 started after attempt 1",
+        ),
+        (
+            IN_FLIGHT,
+            AttemptExpired(number=1, at=at(LEASE - 1)),
+            "attempt 1 expired before its lease ran out",
+        ),
+        (SUCCEEDED, DeliveryGaveUp(reason="r", at=at(2)), "a delivery succeeded gave up"),
+        ((scheduled(),), DeliveryRequeued(at=at(2)), "requeued without giving up"),
+    ],
+)
+def test_check_refuses_what_decide_never_produces(
+    given: tuple[DeliveryEvent, ...], event: DeliveryEvent, problem: str
+) -> None:
+    state = delivery.given(*given).state
+    assert check(state, event) == problem
+    assert DELIVERY.evolve(state, event) == state  # and evolve leaves the state as it was
+
+
+def test_an_outcome_on_a_fresh_delivery_changes_nothing() -> None:
+    assert DELIVERY.evolve(DELIVERY.initial, succeeded(1)) == DELIVERY.initial
+
+
+def test_evolve_ignores_an_event_of_another_stream() -> None:
+    state = delivery.given(*IN_FLIGHT).state
+    stranger: Any = object()
+    assert DELIVERY.evolve(state, stranger) == state
+    assert check(state, stranger) == "not a delivery event"
+
+
+def test_check_lets_the_events_decide_produces_follow() -> None:
+    # A takeover: the abandoned attempt expires and the next starts, in one decision
+    when = delivery.given(*IN_FLIGHT).when(StartAttempt(lease=LEASE), now=at(LEASE))
+    state = when.before
+    for event in when.events:
+        assert check(state, event) is None
+        state = DELIVERY.evolve(state, event)
+    assert state == when.state

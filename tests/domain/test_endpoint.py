@@ -2,10 +2,13 @@
 interval, a success or an operator resumes it."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
+import pytest
 from tidings.domain import ENDPOINT, Code
 from tidings.domain.endpoint import (
     ClaimProbe,
+    EndpointEvent,
     EndpointFailed,
     EndpointPaused,
     EndpointRecovered,
@@ -13,6 +16,7 @@ from tidings.domain.endpoint import (
     ProbeClaimed,
     RecordOutcome,
     ResumeEndpoint,
+    check,
     key,
 )
 
@@ -104,3 +108,40 @@ def test_settings_out_of_range_are_2101() -> None:
     endpoint.given().when(RecordOutcome(ok=False, pause_after=0)).then_rejected(
         Code.INVALID_PARAMETER
     )
+
+
+# --- evolve is total; check says what may follow -----------------------------------------
+@pytest.mark.parametrize(
+    ("given", "event", "problem"),
+    [
+        ((failed(1),), failed(3), "failure 3 in a row after 1"),
+        ((), EndpointRecovered(at=T0), "recovered with no failure before"),
+        (PAUSED, EndpointRecovered(at=at(1)), "a paused endpoint recovers only by a resume"),
+        ((), PAUSED[-1], "paused with no failure before"),
+        (PAUSED, PAUSED[-1], "paused twice"),
+        (
+            (failed(1),),
+            ProbeClaimed(next_probe_at=at(60), at=T0),
+            "a probe claimed on a live endpoint",
+        ),
+        (
+            PAUSED,
+            ProbeClaimed(next_probe_at=at(59), at=at(29)),
+            "a probe claimed before it was due",
+        ),
+        ((failed(1),), EndpointResumed(by="operator", at=T0), "resumed while not paused"),
+    ],
+)
+def test_check_refuses_what_decide_never_produces(
+    given: tuple[EndpointEvent, ...], event: EndpointEvent, problem: str
+) -> None:
+    state = endpoint.given(*given).state
+    assert check(state, event) == problem
+    assert ENDPOINT.evolve(state, event) == state  # and evolve leaves the state as it was
+
+
+def test_evolve_ignores_an_event_of_another_stream() -> None:
+    state = endpoint.given(*PAUSED).state
+    stranger: Any = object()
+    assert ENDPOINT.evolve(state, stranger) == state
+    assert check(state, stranger) == "not an endpoint event"
