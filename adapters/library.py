@@ -18,7 +18,7 @@ import hashlib
 import itertools
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,7 +42,7 @@ from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
-from tidings.domain.values import EmailChannel, UrlChannel
+from tidings.domain.values import EmailChannel, UrlChannel, password_problem
 
 from .audit.trail import Audit, TrailEntry
 from .store.application import SNAPSHOT_EVERY, LogEntry, Store
@@ -93,6 +93,14 @@ def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+def _password_sha1(password: str) -> str:
+    """The digest an account keeps; raises `Rejected` (2101) for a password the core
+    refuses."""
+    if problem := password_problem(password):
+        raise Rejected(Code.INVALID_PARAMETER, problem)
+    return _sha1(password)
+
+
 def _secret() -> str:
     return "whsec_" + secrets.token_urlsafe(24)
 
@@ -138,10 +146,11 @@ class Tidings:
         retry_policy: RetryPolicy = RetryPolicy(),
         allowed_ips: tuple[str, ...] = (),
     ) -> acc.AccountState:
-        """Open an account; only `sha1(password)` is stored. 2302 if it exists."""
+        """Open an account; only `sha1(password)` is stored. 2302 if it exists, 2101 for
+        an empty or whitespace-only password or other invalid settings."""
         command = acc.OpenAccount(
             login=login,
-            password_sha1=_sha1(password),
+            password_sha1=_password_sha1(password),
             signing_secret=_secret(),
             channel=channel,
             retry_policy=retry_policy,
@@ -167,7 +176,7 @@ class Tidings:
         return self._account_command(login, acc.SetIpAllowList(ips))
 
     def change_password(self, login: str, password: str) -> acc.AccountState:
-        return self._account_command(login, acc.ChangePassword(_sha1(password)))
+        return self._account_command(login, acc.ChangePassword(_password_sha1(password)))
 
     def rotate_secret(self, login: str) -> str:
         """A new signing secret for pushed notifications; returns it."""
@@ -377,6 +386,9 @@ class Tidings:
         log. `category` is one of account, operation, mailbox, delivery."""
         return self.audit.state_at(category, key, at)
 
-    def log(self, start: int = 1, page_size: int = 1000) -> Iterator[LogEntry]:
-        """The notification log from position `start` on, read `page_size` at a time."""
-        return self.store.log(start, page_size)
+    def log(
+        self, start: int = 1, page_size: int = 1000, *, topics: Sequence[str] = ()
+    ) -> Iterator[LogEntry]:
+        """The notification log from position `start` on, read `page_size` at a time;
+        only the entries of `topics` (event type names) when given."""
+        return self.store.log(start, page_size, topics)

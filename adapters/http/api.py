@@ -20,6 +20,7 @@ from starlette.routing import Route
 from tidings.domain import Code, Notification, RetryPolicy
 
 from ..library import Pending, Rejected, Tidings
+from ..metrics import AUTH_FAILURES
 from .api_types import (
     AccountView,
     AllowedIps,
@@ -188,6 +189,7 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
         authorization = request.headers.get("authorization", "")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not context.settings.admits(token.strip()):
+            AUTH_FAILURES.labels("api").inc()
             return _error(Code.AUTH_FAILED)
         try:
             body = None

@@ -4,7 +4,8 @@ Routes:
 - `POST /wapi/xml`, `POST /wapi/json`: WAPI (see `http_wapi`);
 - `/api/...`: the JSON API for backends, bearer token (see `http_api`);
 - `POST|PUT /merchants/products`, `/merchants/files`: Merchants-style jobs (`http_merchants`);
-- `GET /openapi.json`: the JSON API's OpenAPI document; `GET /healthz`.
+- `GET /openapi.json`: the JSON API's OpenAPI document; `GET /healthz`;
+- `GET /metrics`: Prometheus text (see `http.metrics`).
 
 Startup opens the store and schedules the endings of operations the server runs itself
 that a previous run left pending; shutdown (after uvicorn has let in-flight requests
@@ -29,6 +30,7 @@ from .api import api_routes
 from .context import Context, Settings
 from .endings import EndingRule, Endings
 from .merchants import JOB_COMMANDS, job_ending, merchants_routes
+from .metrics import metrics_route
 from .openapi import openapi_route
 from .wapi import PING_ASYNC, WapiEndpoint, ping_ending
 
@@ -83,6 +85,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/wapi/json", WapiEndpoint(Dialect.JSON, context).handle, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         openapi_route(),
+        metrics_route(context),
         *api_routes(context),
         *merchants_routes(context),
     ]

@@ -20,6 +20,7 @@ from tidings.domain import Code
 from tidings.domain.operation import OperationState
 
 from ..library import Rejected, Tidings
+from ..metrics import AUTH_FAILURES
 from ..wapi.auth import ip_allowed, token_matches
 from ..wapi.request import MAX_BODY, Dialect, WapiError, WapiReply, WapiRequest, parse_request
 from ..wapi.response import notify_fields
@@ -80,6 +81,7 @@ def answer(tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime
     account = tidings.account(request.user)
     # token_matches does the same work for an unknown login, so timing tells nothing.
     if not token_matches(account, request.user, request.auth, now) or account is None:
+        AUTH_FAILURES.labels("wapi").inc()
         return _Answered(_reply(Code.AUTH_FAILED, svtrid, now, request))
     if not ip_allowed(account.allowed_ips, ip):
         return _Answered(_reply(Code.IP_NOT_ALLOWED, svtrid, now, request))

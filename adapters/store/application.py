@@ -342,11 +342,14 @@ class Store:
         """The envelope of a stored event or log notification."""
         return cast(Envelope, self._app.mapper.to_domain_event(item))
 
-    def log(self, start: int = 1, page_size: int = 1000) -> Iterator[LogEntry]:
-        """The notification log from position `start`, fetched `page_size` at a time."""
+    def log(
+        self, start: int = 1, page_size: int = 1000, topics: Sequence[str] = ()
+    ) -> Iterator[LogEntry]:
+        """The notification log from position `start`, fetched `page_size` at a time;
+        only the entries of `topics` when given."""
         position = start
         while True:
-            page = self._app.recorder.select_notifications(position, page_size)
+            page = self._app.recorder.select_notifications(position, page_size, topics=topics)
             for item in page:
                 envelope = self.decode(item)
                 yield LogEntry(

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from eventsourcing.persistence import IntegrityError
 from tidings.domain import Code
 
+from ..metrics import BATCH_COMMANDS, COMMIT_SECONDS
 from .application import Store
 from .work import Conflict, View, Work
 
@@ -130,6 +131,7 @@ class GroupCommit:
             store.refresh()
             view = View(store, trust_new=attempt == 0)
             outcomes = [_run_one(view, call) for call in batch]
+            started = time.perf_counter()
             try:
                 store.save(view.changes, view.snapshots)
             except IntegrityError:
@@ -138,6 +140,8 @@ class GroupCommit:
                 continue
             view.keep()
             if view.changes:
+                COMMIT_SECONDS.observe(time.perf_counter() - started)
+                BATCH_COMMANDS.observe(len(batch))
                 self.transactions += 1
                 self.commands += len(batch)
             return outcomes

@@ -1,0 +1,75 @@
+"""What every command prints: rich tables for people, exact JSON with `--json`, and one
+line on stderr (credentials redacted) with a non-zero exit for a user's error."""
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.table import Table
+from tidings.adapters.library import Rejected
+from tidings.adapters.redaction import redacted
+
+__all__ = [
+    "Json",
+    "age",
+    "emit",
+    "fail",
+    "table",
+    "user_errors",
+]
+
+Json = Annotated[
+    bool, typer.Option("--json", help="Print exact JSON (for scripts) instead of a table.")
+]
+
+_out = Console(highlight=False, soft_wrap=True)
+_encoder = msgspec.json.Encoder()
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print `error: message` on stderr (credentials redacted); raise what it returns."""
+    typer.echo(f"error: {redacted(message)}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """A refusal of the core (`Rejected`) becomes one line and exit 1, not a traceback."""
+    try:
+        yield
+    except Rejected as rejected:
+        raise fail(f"{int(rejected.code)} {rejected.text}") from None
+
+
+def emit(value: Any, as_json: bool, people: Callable[[], Any]) -> None:
+    """Print `value` as JSON, or what `people()` renders (a rich table or text)."""
+    if as_json:
+        typer.echo(_encoder.encode(value).decode())
+    else:
+        _out.print(people())
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    """A table of `rows` under `columns`; None shows as an empty cell."""
+    shown = Table(title=title, title_justify="left")
+    for column in columns:
+        shown.add_column(column)
+    for row in rows:
+        shown.add_row(*("" if cell is None else str(cell) for cell in row))
+    return shown
+
+
+def age(since: datetime | None, now: datetime | None = None) -> str:
+    """How long ago `since` was, to the second (`3m 05s`); empty for None."""
+    if since is None:
+        return ""
+    seconds = int(((now or datetime.now(UTC)) - since) / timedelta(seconds=1))
+    minutes, second = divmod(max(seconds, 0), 60)
+    hours, minute = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h {minute:02d}m"
+    return f"{minute}m {second:02d}s" if minute else f"{second}s"

@@ -1,0 +1,65 @@
+"""`GET /metrics`: Prometheus text that prometheus-client parses, and counters that move
+when traffic flows."""
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.http.conftest import Running, call_until
+from tests.http.test_wapi_cycle import json_request
+
+
+def scrape(server: Running) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics by (name, labels)."""
+    response = server.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def test_counters_move_when_a_notification_is_created_polled_and_acked(server: Running) -> None:
+    before = scrape(server)
+    login = server.login
+    assert (
+        server.wapi("json", json_request(login, "ping-async", "m-1")).json()["response"]["code"]
+        == 1001
+    )
+    polled = call_until(
+        lambda: server.wapi("json", json_request(login, "poll-req", "m-2")).json()["response"],
+        lambda answer: answer["code"] == 1000,
+        what="the ping's notification",
+    )
+    queued = scrape(server)
+    assert queued[("tidings_queue_depth", (("account", login),))] == 1
+    assert queued[("tidings_queue_oldest_age_seconds", (("account", login),))] >= 0
+    ident = polled["data"]["notify"]["id"]
+    ack = json_request(login, "poll-ack", "m-3", {"id": ident})
+    assert server.wapi("json", ack).json()["response"]["code"] == 1002
+    bad = json_request(login, "ping", "m-4").replace(login + '"', login + 'x"', 1)
+    assert server.wapi("json", bad).json()["response"]["code"] == 2050
+
+    after = scrape(server)
+
+    def moved(name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
+        return after[(name, labels)] - before.get((name, labels), 0.0)
+
+    assert moved("tidings_notifications_created_total") == 1
+    assert moved("tidings_notifications_polled_total") == 1
+    assert moved("tidings_notifications_acked_total") == 1
+    assert moved("tidings_auth_failures_total", (("surface", "wapi"),)) == 1
+    assert moved("tidings_store_commit_seconds_count") >= 3  # accept, end, poll, ack
+    assert moved("tidings_store_batch_commands_sum") >= 3
+    assert ("tidings_queue_depth", (("account", login),)) not in after  # its queue is empty
+    assert after[("tidings_accounts", ())] >= 1
+
+
+def test_a_refused_admin_token_counts_as_an_auth_failure(server: Running) -> None:
+    def failures() -> float:
+        return scrape(server).get(("tidings_auth_failures_total", (("surface", "api"),)), 0.0)
+
+    before = failures()
+    refused = server.client.get("/api/accounts/x", headers={"authorization": "Bearer no"})
+    assert refused.status_code == 401
+    assert failures() == before + 1
