@@ -49,7 +49,16 @@ from .store.application import SNAPSHOT_EVERY, LogEntry, Store
 from .store.commit import GroupCommit
 from .store.work import Conflict, Rejected, Work
 
-__all__ = ["Answer", "Conflict", "Pending", "PollAnswer", "Rejected", "Tidings", "TrailEntry"]
+__all__ = [
+    "AccountPage",
+    "Answer",
+    "Conflict",
+    "Pending",
+    "PollAnswer",
+    "Rejected",
+    "Tidings",
+    "TrailEntry",
+]
 
 
 class Pending(Struct, frozen=True, kw_only=True):
@@ -73,11 +82,20 @@ class PollAnswer(Struct, frozen=True, kw_only=True):
     count: int = 0
 
 
+class AccountPage(Struct, frozen=True, kw_only=True):
+    """Accounts in the order they were opened; `next` is the `after` of the next page
+    (None: this page is the last)."""
+
+    accounts: list[acc.AccountState]
+    next: int | None
+
+
 class Answer(Struct, frozen=True):
     code: Code
     text: str
 
 
+_OPENED = ("AccountOpened",)
 # Open operations loaded per command by `pending_operations`.
 _PENDING_CHUNK = 100
 
@@ -192,6 +210,20 @@ class Tidings:
         """The account's current state, or None when it was never opened."""
         state: acc.AccountState = self._run(lambda work: work.state(ACCOUNT, login))
         return state if state.opened else None
+
+    def accounts(self, *, after: int = 0, limit: int = 100) -> AccountPage:
+        """A page of accounts in the order they were opened: up to `limit` (1-1000) of
+        those opened after `after` (0, or the `next` of the page before). Raises
+        `Rejected` (2101) for a limit or cursor out of range."""
+        if not 1 <= limit <= 1000 or after < 0:
+            raise Rejected(Code.INVALID_PARAMETER, "limit is 1-1000 and after is 0 or more")
+        openings = list(itertools.islice(self.log(after + 1, limit, topics=_OPENED), limit))
+        logins = [entry.event.login for entry in openings]
+        states: list[acc.AccountState] = self._run(
+            lambda work: [work.state(ACCOUNT, login) for login in logins]
+        )
+        last = openings[-1].position if len(openings) == limit else None
+        return AccountPage(accounts=states, next=last)
 
     # --- operations -----------------------------------------------------------------
     def new_svtrid(self) -> str:

@@ -11,13 +11,22 @@ from datetime import datetime
 from typing import Any
 
 from msgspec import Struct, to_builtins
-from tidings.domain import BatchState, Channel, InitRequest, PollChannel, RetryPolicy
+from tidings.domain import (
+    BatchState,
+    Channel,
+    InitRequest,
+    Notification,
+    PollChannel,
+    RetryPolicy,
+)
 from tidings.domain.account import AccountState
+from tidings.domain.mailbox import MailboxState
 from tidings.domain.operation import OperationState, Step
 
 from ..library import TrailEntry
 
 __all__ = [
+    "AccountList",
     "AccountView",
     "AllowedIps",
     "ApiError",
@@ -31,11 +40,13 @@ __all__ = [
     "NewStep",
     "OpenedAccount",
     "OperationView",
+    "QueueView",
     "SigningSecret",
     "Suspension",
     "TrailEntryView",
     "account_view",
     "operation_view",
+    "queue_view",
     "trail_view",
 ]
 
@@ -120,6 +131,24 @@ class OpenedAccount(AccountView, frozen=True, kw_only=True):
     signing_secret: str
 
 
+class AccountList(Struct, frozen=True, kw_only=True):
+    """A page of accounts, in the order they were opened; pass `next` as `after` for
+    the next page (null: this is the last)."""
+
+    accounts: list[AccountView]
+    next: int | None
+
+
+class QueueView(Struct, frozen=True, kw_only=True):
+    """An account's poll queue: how many notifications wait, since when the oldest, and
+    the first of them, oldest first."""
+
+    login: str
+    count: int
+    oldest_at: datetime | None
+    notifications: list[Notification]
+
+
 class SigningSecret(Struct, frozen=True):
     """The secret pushed notifications are signed with (shown when made, at rotation)."""
 
@@ -164,6 +193,17 @@ def account_view(state: AccountState) -> AccountView:
         allowed_ips=state.allowed_ips,
         suspended=state.suspended,
         suspended_reason=state.suspended_reason,
+    )
+
+
+def queue_view(login: str, state: MailboxState, limit: int) -> QueueView:
+    """The view of a mailbox with its first `limit` notifications."""
+    first = list(state.queue[:limit])
+    return QueueView(
+        login=login,
+        count=len(state.queue),
+        oldest_at=first[0].outcome.timestamp if first else None,
+        notifications=first,
     )
 
 

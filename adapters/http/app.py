@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -26,7 +27,7 @@ from starlette.routing import Route
 from ..library import Tidings
 from ..wapi.request import Dialect
 from .access_log import AccessLog
-from .api import api_routes
+from .api import api_routes, http_error
 from .context import Context, Settings
 from .endings import EndingRule, Endings
 from .merchants import JOB_COMMANDS, job_ending, merchants_routes
@@ -89,7 +90,9 @@ def create_app(settings: Settings) -> Starlette:
         *api_routes(context),
         *merchants_routes(context),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+    )
     app.state.context = context
     app.add_middleware(AccessLog)
     return app
