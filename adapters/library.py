@@ -184,6 +184,32 @@ class Tidings:
         result: acc.AccountState = self._run(body)
         return result
 
+    def configure(
+        self,
+        login: str,
+        *,
+        channel: Channel | None = None,
+        retry_policy: RetryPolicy | None = None,
+        allowed_ips: tuple[str, ...] | None = None,
+    ) -> acc.AccountState:
+        """Change any of an account's settings at once: all of them or, when one is
+        refused (`Rejected`: 2303 unknown account, 2101 invalid setting), none."""
+        commands: list[acc.AccountCommand] = []
+        if channel is not None:
+            commands.append(acc.ConfigureChannel(channel))
+        if retry_policy is not None:
+            commands.append(acc.SetRetryPolicy(retry_policy))
+        if allowed_ips is not None:
+            commands.append(acc.SetIpAllowList(allowed_ips))
+
+        def body(work: Work) -> acc.AccountState:
+            for command in commands:
+                work.must(ACCOUNT, login, command)
+            return work.state(ACCOUNT, login)
+
+        result: acc.AccountState = self._run(body)
+        return result
+
     def configure_channel(self, login: str, channel: Channel) -> acc.AccountState:
         return self._account_command(login, acc.ConfigureChannel(channel))
 

@@ -10,7 +10,6 @@ app = typer.Typer(
     name="tidings",
     help="Tell API clients how their asynchronous operations ended.",
     no_args_is_help=True,
-    add_completion=False,
 )
 
 
@@ -38,4 +37,4 @@ def main() -> None:
 
 
 # Command modules register themselves on `app`; importing them here makes them visible.
-from . import bench, integrity, serve  # noqa: E402, F401
+from . import accounts, bench, integrity, log, queue, serve, state, stats, trail  # noqa: E402, F401

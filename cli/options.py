@@ -7,6 +7,8 @@ import typer
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store, is_postgres
 
+from .output import fail
+
 __all__ = ["Db", "open_store", "open_tidings"]
 
 Db = Annotated[
@@ -21,8 +23,7 @@ Db = Annotated[
 
 
 def _refuse(db: str, why: object) -> typer.Exit:
-    typer.echo(f"error: cannot open {db}: {why}", err=True)
-    return typer.Exit(2)
+    return fail(f"cannot open {db}: {why}", 2)
 
 
 def _check(db: str, must_exist: bool) -> None:

@@ -18,9 +18,10 @@ from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
 from tidings.domain import mailbox as mbx
 
+from ..library import Tidings
 from ..store.application import LogEntry, stream_id
 
-__all__ = ["ATTEMPT_BUCKETS", "RECENT", "TOPICS", "RecentAttempt", "Tally"]
+__all__ = ["ATTEMPT_BUCKETS", "RECENT", "TOPICS", "RecentAttempt", "Tally", "oldest_queued"]
 
 TOPICS = (
     "AccountOpened",
@@ -138,3 +139,9 @@ class Tally:
         """The `n` logins with the most unacked notifications (more first, then by login)."""
         waiting = [(login, count) for login, count in self.queued.items() if count > 0]
         return sorted(waiting, key=lambda item: (-item[1], item[0]))[:n]
+
+
+def oldest_queued(tidings: Tidings, login: str) -> datetime | None:
+    """When the oldest unacked notification of `login` was queued (None: none is)."""
+    queue = tidings.mailbox(login).queue
+    return queue.head.outcome.timestamp if len(queue) else None

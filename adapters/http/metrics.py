@@ -24,22 +24,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..audit.tally import ATTEMPT_BUCKETS, TOPICS, Tally
+from ..audit.tally import ATTEMPT_BUCKETS, TOPICS, Tally, oldest_queued
 from ..library import Tidings
 from ..metrics import REGISTRY
 from .context import Context
 
-__all__ = ["TOP_ACCOUNTS", "LogMetrics", "metrics_route", "oldest_queued"]
+__all__ = ["TOP_ACCOUNTS", "LogMetrics", "metrics_route"]
 
 # Accounts shown one by one in the queue gauges: a label per account would let a large
 # installation swamp the scraper, so the deepest queues are named and the rest summed.
 TOP_ACCOUNTS = 10
-
-
-def oldest_queued(tidings: Tidings, login: str) -> datetime | None:
-    """When the oldest unacked notification of `login` was queued (None: none is)."""
-    queue = tidings.mailbox(login).queue
-    return queue.head.outcome.timestamp if len(queue) else None
 
 
 class LogMetrics(Collector):
