@@ -24,7 +24,7 @@ def _progress(total: int, what: str) -> Progress:
     )
 
 
-@app.command("replay")
+@app.command("replay", epilog="Example: tidings replay --db tidings.db")
 def replay_command(db: Db = "tidings.db") -> None:
     """Rebuild every stream from the log and compare it with the live state.
 
@@ -54,7 +54,9 @@ def replay_command(db: Db = "tidings.db") -> None:
     typer.echo("every stream matches the log")
 
 
-@app.command("verify")
+@app.command(
+    "verify", epilog="Example: tidings verify --db postgresql://tidings@db.internal/tidings"
+)
 def verify_command(db: Db = "tidings.db") -> None:
     """Check the hash chain over the log; reports the first broken position.
 

@@ -26,13 +26,13 @@ Json = Annotated[
     bool, typer.Option("--json", help="Print exact JSON (for scripts) instead of a table.")
 ]
 
-_out = Console(highlight=False, soft_wrap=True)
 _encoder = msgspec.json.Encoder()
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print `error: message` on stderr (credentials redacted); raise what it returns."""
-    typer.echo(f"error: {redacted(message)}", err=True)
+    """Print `error: message` on stderr, on one line (a driver's message may have
+    several) with credentials redacted; raise what it returns."""
+    typer.echo(f"error: {redacted(' '.join(message.split()))}", err=True)
     return typer.Exit(code)
 
 
@@ -49,8 +49,8 @@ def emit(value: Any, as_json: bool, people: Callable[[], Any]) -> None:
     """Print `value` as JSON, or what `people()` renders (a rich table or text)."""
     if as_json:
         typer.echo(_encoder.encode(value).decode())
-    else:
-        _out.print(people())
+    else:  # a console per call: it takes the width of the terminal (or COLUMNS) now
+        Console(highlight=False, soft_wrap=True).print(people())
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:

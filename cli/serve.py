@@ -23,7 +23,7 @@ def _log_json_lines(level: str) -> None:
     root.setLevel(level.upper())
 
 
-@app.command("serve")
+@app.command("serve", epilog="Example: TIDINGS_ADMIN_TOKEN=... tidings serve --port 8080")
 def serve_command(
     db: Db = "tidings.db",
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),

@@ -176,7 +176,7 @@ def _targets_table(found: list[Target]) -> Table:
     return table
 
 
-@app.command("bench")
+@app.command("bench", epilog="Example: tidings bench --quick")
 def bench_command(
     quick: Annotated[
         bool, typer.Option("--quick", help="Small sizes for CI: well under a minute.")
