@@ -58,3 +58,17 @@ def test_completion_can_be_installed(tmp_path: Path) -> None:
     shown = subprocess.run([str(script), "--show-completion", "bash"], capture_output=True,
                            text=True, timeout=60, env={"HOME": str(tmp_path)})  # fmt: skip
     assert shown.returncode == 0 and "_TIDINGS_COMPLETE" in shown.stdout
+
+
+def test_bench_without_its_extra_is_one_line() -> None:
+    # The peers made unimportable, as in an install without the `bench` extra.
+    code = (
+        "import sys; sys.modules['persistqueue'] = None; "
+        "from tidings.cli.app import main; sys.argv = ['tidings', 'bench', '--quick']; main()"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.strip().splitlines() == [
+        "error: tidings bench compares with peers it cannot import (persistqueue): "
+        "pip install 'tidings[bench]'"
+    ]
