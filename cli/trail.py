@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 from msgspec import Struct
+from rich.table import Table
 from tidings.adapters.library import TrailEntry
 
 from .app import app
@@ -12,7 +13,7 @@ from .events import describe, public
 from .options import Db, open_tidings
 from .output import Json, emit, fail, table, user_errors
 
-__all__ = ["trail_command"]
+__all__ = ["timeline", "trail_command"]
 
 
 class _Step(Struct, frozen=True, kw_only=True):
@@ -60,9 +61,13 @@ def trail_command(
             entries = tidings.trail(given[0])
     if not entries:
         raise fail(f"nothing in the log about {given[0]!r}")
-    steps = [_step(entry) for entry in entries]
+    emit([_step(entry) for entry in entries], as_json, lambda: timeline(entries))
+
+
+def timeline(entries: list[TrailEntry], title: str | None = None) -> Table:
+    """A trail as people read it: position, time, stream, what happened."""
     rows = [(e.position, e.at.isoformat(), e.stream, describe(e.event)) for e in entries]
-    emit(steps, as_json, lambda: table(None, ("position", "at", "stream", "what"), rows))
+    return table(title, ("position", "at", "stream", "what"), rows)
 
 
 def _step(entry: TrailEntry) -> _Step:
