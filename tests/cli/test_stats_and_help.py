@@ -47,8 +47,10 @@ def test_every_command_has_help_with_an_example(words: list[str]) -> None:
     assert "Example" in result.stdout and "tidings " + " ".join(words) in result.stdout
 
 
-@pytest.mark.parametrize("words", [w for w in _commands() if w[0] not in ("bench",)], ids=" ".join)
-def test_every_command_but_bench_takes_db(words: list[str]) -> None:
+@pytest.mark.parametrize(
+    "words", [w for w in _commands() if w[0] not in ("bench", "demo")], ids=" ".join
+)
+def test_every_command_but_bench_and_demo_takes_db(words: list[str]) -> None:
     assert "--db" in shell(*words, "--help").stdout
 
 
