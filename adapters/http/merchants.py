@@ -34,6 +34,7 @@ from tidings.domain.account import AccountState
 from tidings.domain.operation import OperationState
 
 from ..library import Rejected
+from ..metrics import AUTH_FAILURES
 from ..wapi.auth import ip_allowed
 from .body import TooLarge, client_ip, read_body
 from .context import Context
@@ -157,6 +158,7 @@ def _submit(command: str, context: Context) -> Any:
         login = request.headers.get("x-applicationid", "")
         account = await run_in_threadpool(tidings.account, login) if login else None
         if not _token_ok(account, request.headers.get("x-token", "")) or account is None:
+            AUTH_FAILURES.labels("merchants").inc()
             return _error(content_type, Code.AUTH_FAILED)
         if not ip_allowed(account.allowed_ips, client_ip(request)):
             return _error(content_type, Code.IP_NOT_ALLOWED)

@@ -1,5 +1,11 @@
 """`tidings account ...` on a real database (SQLite file and PostgreSQL)."""
 
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -151,3 +157,40 @@ def test_a_database_password_never_reaches_the_screen() -> None:
     result = shell("account", "list", "--db", url)
     one_line_error(result, 2, "postgresql://tidings:***@127.0.0.1:1/tidings")
     assert "hunter2" not in result.output
+
+
+def test_add_at_a_terminal_asks_twice_and_hides_the_password(tmp_path: Path) -> None:
+    db = str(tmp_path / "t.db")
+    leader, follower = pty.openpty()
+    command = [sys.executable, "-c", "from tidings.cli.app import main; main()",
+               "account", "add", "tester", "--db", db]  # fmt: skip
+    process = subprocess.Popen(command, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    seen = b""
+    try:
+        for answer in (b"s3cret\n", b"s3cret\n"):
+            seen += _read_until(leader, b": ")
+            os.write(leader, answer)
+        seen += _read_until(leader, b"signing secret")
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        os.close(leader)
+    assert b"Password: " in seen and b"Repeat for confirmation: " in seen
+    assert b"s3cret" not in seen  # never echoed
+    with Tidings(db) as tidings:
+        account = tidings.account("tester")
+    assert account is not None and account.password_sha1 == password_sha1("s3cret")
+
+
+def _read_until(fd: int, marker: bytes, timeout: float = 30.0) -> bytes:
+    """What the terminal shows until `marker` (or the deadline: an AssertionError)."""
+    deadline = time.monotonic() + timeout
+    seen = b""
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {marker!r} on the terminal; saw {seen!r}"
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            seen += os.read(fd, 1024)
+    return seen
