@@ -58,7 +58,7 @@ class LogMetrics(Collector):
     def _queues(self, tidings: Tidings, tally: Tally) -> Iterator[Metric]:
         yield GaugeMetricFamily("tidings_accounts", "Accounts opened.", value=tally.accounts)
         yield GaugeMetricFamily(
-            "tidings_queued_total_notifications",
+            "tidings_queued_notifications",
             "Unacked notifications in every account's queue.",
             value=sum(tally.queued.values()),
         )
