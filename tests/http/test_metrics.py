@@ -34,6 +34,7 @@ def test_counters_move_when_a_notification_is_created_polled_and_acked(server: R
     queued = scrape(server)
     assert queued[("tidings_queue_depth", (("account", login),))] == 1
     assert queued[("tidings_queue_oldest_age_seconds", (("account", login),))] >= 0
+    assert queued[("tidings_queued_notifications", ())] >= 1
     ident = polled["data"]["notify"]["id"]
     ack = json_request(login, "poll-ack", "m-3", {"id": ident})
     assert server.wapi("json", ack).json()["response"]["code"] == 1002
