@@ -1,7 +1,10 @@
 """`GET /metrics`: Prometheus text that prometheus-client parses, and counters that move
 when traffic flows."""
 
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from tidings.adapters.http.metrics import LogMetrics
+from tidings.adapters.library import Tidings
 
 from tests.http.conftest import Running, call_until
 from tests.http.test_wapi_cycle import json_request
@@ -64,3 +67,28 @@ def test_a_refused_admin_token_counts_as_an_auth_failure(server: Running) -> Non
     refused = server.client.get("/api/accounts/x", headers={"authorization": "Bearer no"})
     assert refused.status_code == 401
     assert failures() == before + 1
+
+
+def test_only_the_deepest_queues_are_named(db_url: str) -> None:
+    with Tidings(db_url) as tidings:
+        for login, count in (("one", 1), ("two", 2), ("three", 3)):
+            tidings.open_account(login, "s3cret")
+            for _ in range(count):
+                tidings.end(tidings.accept(login, "", "x").svtrid, 1000, "OK")
+        registry = CollectorRegistry()
+        registry.register(LogMetrics(lambda: tidings, top=2))
+        text = generate_latest(registry).decode()
+        samples = {
+            (s.name, tuple(s.labels.values())): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        assert samples[("tidings_queue_depth", ("three",))] == 3
+        assert samples[("tidings_queue_depth", ("two",))] == 2
+        assert ("tidings_queue_depth", ("one",)) not in samples
+        assert samples[("tidings_queued_notifications", ())] == 6
+        # A second scrape reads on from where the first stopped: nothing counted twice.
+        tidings.poll("three", svtrid=tidings.new_svtrid())
+        again = generate_latest(registry).decode()
+        assert "tidings_notifications_created_total 6.0" in again
+        assert "tidings_notifications_polled_total 1.0" in again
