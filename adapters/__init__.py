@@ -1,5 +1,55 @@
-"""The edges of tidings: storage, wire formats, HTTP. `Tidings` is the embeddable library."""
+"""The edges of tidings: storage, wire formats, HTTP. `Tidings` is the embeddable library.
 
-from .library import Answer, Conflict, Pending, PollAnswer, Rejected, Tidings, TrailEntry
+Everything a caller of the library needs is importable from here: `Tidings`, its
+answers and views, its errors, and the domain's value types its calls take (channels,
+the retry policy, the init request) and the stream kinds `state_at` takes.
+"""
 
-__all__ = ["Answer", "Conflict", "Pending", "PollAnswer", "Rejected", "Tidings", "TrailEntry"]
+from tidings.domain import (
+    ACCOUNT,
+    DELIVERY,
+    MAILBOX,
+    OPERATION,
+    Channel,
+    Code,
+    EmailChannel,
+    InitRequest,
+    Notification,
+    Outcome,
+    PollChannel,
+    RetryPolicy,
+    UrlChannel,
+)
+
+from .errors import Conflict, Rejected, StorageError, TidingsError
+from .library import Answer, Pending, PollAnswer, Stats, Tidings, TrailEntry
+from .views import AccountView, MailboxView, OpenedAccount
+
+__all__ = [
+    "ACCOUNT",
+    "DELIVERY",
+    "MAILBOX",
+    "OPERATION",
+    "AccountView",
+    "Answer",
+    "Channel",
+    "Code",
+    "Conflict",
+    "EmailChannel",
+    "InitRequest",
+    "MailboxView",
+    "Notification",
+    "OpenedAccount",
+    "Outcome",
+    "Pending",
+    "PollAnswer",
+    "PollChannel",
+    "Rejected",
+    "RetryPolicy",
+    "Stats",
+    "StorageError",
+    "Tidings",
+    "TidingsError",
+    "TrailEntry",
+    "UrlChannel",
+]

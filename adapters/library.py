@@ -1,17 +1,22 @@
 """`Tidings`: the library a backend embeds.
 
+    from tidings.adapters import Tidings
+
     t = Tidings("tidings.db")                       # or "postgresql://user@host:5432/db"
     t.open_account("tester", "123456")
     pending = t.accept("tester", "AvrX87Kqk6h3", "domain-renew")   # 1001, svTRID
     t.end(pending.svtrid, 1000, "OK")               # queues the notification
-    answer = t.poll("tester", svtrid=t.new_svtrid())  # 1000 + the oldest notification
-    t.ack("tester", str(answer.notification.id))    # 1002
+    answer = t.poll("tester")                       # 1000 + the oldest notification
+    t.ack("tester", answer.notification.id)         # 1002
 
 Every method is synchronous and thread-safe; a method that changes something returns
 once that change is durable. Calls from many threads at once are saved together, one
-transaction for all of them (group commit). Commands the core refuses raise `Rejected`
-(with `.code` and `.text`) and change nothing; poll and ack instead return their
-protocol answer (1000/1003/2150, 1002/2150/2151), because those are normal replies.
+transaction for all of them (group commit). Errors are `TidingsError`s: commands the
+core refuses raise `Rejected` (with `.code` and `.text`) and change nothing; poll and
+ack instead return their protocol answer (1000/1003/2150, 1002/2150/2151), because those
+are normal replies (an unknown or a suspended account's poll and ack raise `Rejected`,
+2303 / 2053, as accept does: the domain's access rule). Views returned carry no secret:
+only `open_account` and `rotate_secret` answer the signing secret.
 """
 
 import hashlib
@@ -20,7 +25,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self, TypeVar
 
 from msgspec import Struct
 from tidings.domain import (
@@ -31,23 +36,27 @@ from tidings.domain import (
     BatchState,
     Channel,
     Code,
+    Decider,
     InitRequest,
     Notification,
     PollChannel,
     Rejection,
     RetryPolicy,
-    push_target,
 )
 from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
-from tidings.domain.values import EmailChannel, UrlChannel, password_problem
+from tidings.domain.access import Caller, Remote, Trusted, refusal
+from tidings.domain.ending import Ending, end
+from tidings.domain.values import password_problem
 
 from .audit.trail import Audit, TrailEntry
+from .errors import Conflict, Rejected, StorageError, TidingsError, storage_errors
 from .store.application import SNAPSHOT_EVERY, LogEntry, Store
 from .store.commit import GroupCommit
-from .store.work import Conflict, Rejected, Work
+from .store.work import Work
+from .views import AccountView, MailboxView, OpenedAccount, account_view, mailbox_view
 
 __all__ = [
     "AccountPage",
@@ -56,9 +65,15 @@ __all__ = [
     "Pending",
     "PollAnswer",
     "Rejected",
+    "Stats",
+    "StorageError",
     "Tidings",
+    "TidingsError",
     "TrailEntry",
 ]
+
+S = TypeVar("S")
+T = TypeVar("T")
 
 
 class Pending(Struct, frozen=True, kw_only=True):
@@ -74,10 +89,12 @@ class Pending(Struct, frozen=True, kw_only=True):
 
 class PollAnswer(Struct, frozen=True, kw_only=True):
     """poll-req's answer: 1000 with the oldest notification and the queue count (head
-    included), 1003 with an empty queue, or 2150 when the account does not poll."""
+    included), 1003 with an empty queue, or 2150 when the account does not poll.
+    `svtrid` is the poll's own (the one given, or one minted for it)."""
 
     code: Code
     text: str
+    svtrid: str
     notification: Notification | None = None
     count: int = 0
 
@@ -86,7 +103,7 @@ class AccountPage(Struct, frozen=True, kw_only=True):
     """Accounts in the order they were opened; `next` is the `after` of the next page
     (None: this page is the last)."""
 
-    accounts: list[acc.AccountState]
+    accounts: list[AccountView]
     next: int | None
 
 
@@ -95,12 +112,40 @@ class Answer(Struct, frozen=True):
     text: str
 
 
+class Stats(Struct, frozen=True, kw_only=True):
+    """What this instance did so far: transactions saved, commands run in them (refused
+    ones included; commands per transaction shows the group commit at work), and events
+    read from the database to load states (what the cache and snapshots spare)."""
+
+    transactions: int
+    commands: int
+    events_read: int
+
+
 _OPENED = ("AccountOpened",)
 # Open operations loaded per command by `pending_operations`.
 _PENDING_CHUNK = 100
 
-# One counter per process, shared by every instance: with the pid it keeps svTRIDs unique.
-_SVTRID_COUNTER = itertools.count(1)
+
+class _SvtridSource:
+    """`<unix>.<process>.<counter>` in WAPI's shape. `process` is drawn at random once
+    per process (again in a forked child), so machines sharing one database, whose pids
+    may well be equal, do not mint the same svTRIDs; the counter is shared by every
+    `Tidings` of the process."""
+
+    def __init__(self) -> None:
+        self._draw()
+        os.register_at_fork(after_in_child=self._draw)
+
+    def _draw(self) -> None:
+        self.process = secrets.randbelow(10**9)
+        self.counter = itertools.count(1)
+
+    def mint(self, now: datetime) -> str:
+        return f"{int(now.timestamp())}.{self.process}.{next(self.counter)}"
+
+
+_SVTRIDS = _SvtridSource()
 
 
 def _utcnow() -> datetime:
@@ -123,11 +168,22 @@ def _secret() -> str:
     return "whsec_" + secrets.token_urlsafe(24)
 
 
+def _admitted(work: Work, login: str, caller: Caller) -> acc.AccountState:
+    """The account, once the access rule lets `caller` run a client command on it."""
+    account = work.state(ACCOUNT, login)
+    refused = refusal(account, caller)
+    if refused is not None:
+        raise Rejected.of(refused)
+    return account
+
+
 class Tidings:
     """Accounts, operations and their notifications, on an append-only event log.
 
     `db` is a SQLite file path or a `postgresql://` URL. `clock` returns aware UTC
     datetimes (tests pass a fake one).
+
+    Raises `StorageError` when the database cannot be opened.
     """
 
     def __init__(
@@ -137,13 +193,38 @@ class Tidings:
         clock: Callable[[], datetime] = _utcnow,
         snapshot_every: int = SNAPSHOT_EVERY,
     ):
-        self.store = Store(db, snapshot_every=snapshot_every)
-        self.committer = GroupCommit(self.store)
-        self.clock = clock
-        self.audit = Audit(self.store)
+        with storage_errors():
+            store = Store(db, snapshot_every=snapshot_every)
+        self._attach(store, GroupCommit(store), clock)
+
+    @classmethod
+    def over(
+        cls,
+        store: Store,
+        *,
+        committer: GroupCommit | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> Self:
+        """A `Tidings` on a store already open, its commands run by `committer` (a new
+        one by default): for tools and tests that work on the store or the group commit
+        beside the library. Closing it closes the store. Raises nothing."""
+        tidings = cls.__new__(cls)
+        tidings._attach(store, committer or GroupCommit(store), clock)
+        return tidings
+
+    def _attach(self, store: Store, committer: GroupCommit, clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._committer = committer
+        self._clock = clock
+        self._audit = Audit(store)
 
     def close(self) -> None:
-        self.store.close()
+        """Close the database connections.
+
+        Raises `StorageError`.
+        """
+        with storage_errors():
+            self._store.close()
 
     def __enter__(self) -> "Tidings":
         return self
@@ -151,8 +232,18 @@ class Tidings:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _run(self, body: Callable[[Work], Any]) -> Any:
-        return self.committer.execute(self.clock, body)
+    def _run(self, body: Callable[[Work], T]) -> T:
+        with storage_errors():
+            return self._committer.execute(self._clock, body)
+
+    def stats(self) -> Stats:
+        """Counters of this instance's work (see `Stats`). Raises nothing."""
+        committer = self._committer
+        return Stats(
+            transactions=committer.transactions,
+            commands=committer.commands,
+            events_read=self._store.events_read,
+        )
 
     # --- accounts -------------------------------------------------------------------
     def open_account(
@@ -163,9 +254,13 @@ class Tidings:
         channel: Channel = PollChannel(),
         retry_policy: RetryPolicy = RetryPolicy(),
         allowed_ips: tuple[str, ...] = (),
-    ) -> acc.AccountState:
-        """Open an account; only `sha1(password)` is stored. 2302 if it exists, 2101 for
-        an empty or whitespace-only password or other invalid settings."""
+    ) -> OpenedAccount:
+        """Open an account; only `sha1(password)` is stored. The answer carries the
+        signing secret of its pushed notifications: shown here, and at `rotate_secret`.
+
+        Raises `Rejected` (2302 the login exists, 2101 invalid settings or a password
+        empty or only whitespace), `Conflict`, `StorageError`.
+        """
         command = acc.OpenAccount(
             login=login,
             password_sha1=_password_sha1(password),
@@ -174,15 +269,17 @@ class Tidings:
             retry_policy=retry_policy,
             allowed_ips=allowed_ips,
         )
-        return self._account_command(login, command)
+        state = self._account_command(login, command)
+        view = account_view(state)
+        fields = {name: getattr(view, name) for name in view.__struct_fields__}
+        return OpenedAccount(**fields, signing_secret=state.signing_secret)
 
     def _account_command(self, login: str, command: acc.AccountCommand) -> acc.AccountState:
         def body(work: Work) -> acc.AccountState:
             work.must(ACCOUNT, login, command)
             return work.state(ACCOUNT, login)
 
-        result: acc.AccountState = self._run(body)
-        return result
+        return self._run(body)
 
     def configure(
         self,
@@ -191,9 +288,13 @@ class Tidings:
         channel: Channel | None = None,
         retry_policy: RetryPolicy | None = None,
         allowed_ips: tuple[str, ...] | None = None,
-    ) -> acc.AccountState:
+    ) -> AccountView:
         """Change any of an account's settings at once: all of them or, when one is
-        refused (`Rejected`: 2303 unknown account, 2101 invalid setting), none."""
+        refused, none.
+
+        Raises `Rejected` (2303 unknown account, 2101 invalid setting), `Conflict`,
+        `StorageError`.
+        """
         commands: list[acc.AccountCommand] = []
         if channel is not None:
             commands.append(acc.ConfigureChannel(channel))
@@ -207,54 +308,108 @@ class Tidings:
                 work.must(ACCOUNT, login, command)
             return work.state(ACCOUNT, login)
 
-        result: acc.AccountState = self._run(body)
-        return result
+        return account_view(self._run(body))
 
-    def configure_channel(self, login: str, channel: Channel) -> acc.AccountState:
-        return self._account_command(login, acc.ConfigureChannel(channel))
+    def configure_channel(self, login: str, channel: Channel) -> AccountView:
+        """Set how the account is told: the poll queue, a URL or e-mail.
 
-    def set_retry_policy(self, login: str, policy: RetryPolicy) -> acc.AccountState:
-        return self._account_command(login, acc.SetRetryPolicy(policy))
+        Raises `Rejected` (2303 unknown account, 2101 invalid channel), `Conflict`, `StorageError`.
+        """
+        return account_view(self._account_command(login, acc.ConfigureChannel(channel)))
 
-    def set_allowed_ips(self, login: str, ips: tuple[str, ...]) -> acc.AccountState:
-        return self._account_command(login, acc.SetIpAllowList(ips))
+    def set_retry_policy(self, login: str, policy: RetryPolicy) -> AccountView:
+        """Set how pushed notifications are retried.
 
-    def change_password(self, login: str, password: str) -> acc.AccountState:
-        return self._account_command(login, acc.ChangePassword(_password_sha1(password)))
+        Raises `Rejected` (2303 unknown account, 2101 invalid policy), `Conflict`, `StorageError`.
+        """
+        return account_view(self._account_command(login, acc.SetRetryPolicy(policy)))
+
+    def set_allowed_ips(self, login: str, ips: tuple[str, ...]) -> AccountView:
+        """Set the addresses (or CIDR networks) clients may call from; empty: any.
+
+        Raises `Rejected` (2303 unknown account, 2101 not an address), `Conflict`, `StorageError`.
+        """
+        return account_view(self._account_command(login, acc.SetIpAllowList(ips)))
+
+    def change_password(self, login: str, password: str) -> AccountView:
+        """Set a new password (only its sha1 is stored).
+
+        Raises `Rejected` (2303 unknown account, 2101 a password empty or only
+        whitespace), `Conflict`, `StorageError`.
+        """
+        change = acc.ChangePassword(_password_sha1(password))
+        return account_view(self._account_command(login, change))
 
     def rotate_secret(self, login: str) -> str:
-        """A new signing secret for pushed notifications; returns it."""
+        """A new signing secret for pushed notifications; returns it.
+
+        Raises `Rejected` (2303 unknown account), `Conflict`, `StorageError`.
+        """
         return self._account_command(login, acc.RotateSecret(_secret())).signing_secret
 
-    def suspend(self, login: str, reason: str) -> acc.AccountState:
-        return self._account_command(login, acc.SuspendAccount(reason))
+    def suspend(self, login: str, reason: str) -> AccountView:
+        """Suspend an account: its client commands answer 2053 until `resume`.
 
-    def resume(self, login: str) -> acc.AccountState:
-        return self._account_command(login, acc.ResumeAccount())
+        Raises `Rejected` (2303 unknown account), `Conflict`, `StorageError`.
+        """
+        return account_view(self._account_command(login, acc.SuspendAccount(reason)))
 
-    def account(self, login: str) -> acc.AccountState | None:
-        """The account's current state, or None when it was never opened."""
-        state: acc.AccountState = self._run(lambda work: work.state(ACCOUNT, login))
-        return state if state.opened else None
+    def resume(self, login: str) -> AccountView:
+        """Lift a suspension.
+
+        Raises `Rejected` (2303 unknown account), `Conflict`, `StorageError`.
+        """
+        return account_view(self._account_command(login, acc.ResumeAccount()))
+
+    def account(self, login: str) -> AccountView | None:
+        """The account's settings and status, or None when it was never opened.
+
+        Raises `StorageError`.
+        """
+        state = self._run(lambda work: work.state(ACCOUNT, login))
+        return account_view(state) if state.opened else None
 
     def accounts(self, *, after: int = 0, limit: int = 100) -> AccountPage:
         """A page of accounts in the order they were opened: up to `limit` (1-1000) of
-        those opened after `after` (0, or the `next` of the page before). Raises
-        `Rejected` (2101) for a limit or cursor out of range."""
+        those opened after `after` (0, or the `next` of the page before).
+
+        Raises `Rejected` (2101 a limit or cursor out of range), `StorageError`.
+        """
         if not 1 <= limit <= 1000 or after < 0:
             raise Rejected(Code.INVALID_PARAMETER, "limit is 1-1000 and after is 0 or more")
         openings = list(itertools.islice(self.log(after + 1, limit, topics=_OPENED), limit))
         logins = [entry.event.login for entry in openings]
-        states: list[acc.AccountState] = self._run(
-            lambda work: [work.state(ACCOUNT, login) for login in logins]
-        )
+        states = self._run(lambda work: [work.state(ACCOUNT, login) for login in logins])
         last = openings[-1].position if len(openings) == limit else None
-        return AccountPage(accounts=states, next=last)
+        return AccountPage(accounts=[account_view(state) for state in states], next=last)
+
+    def admit(
+        self, login: str, *, proof: Callable[[acc.AccountState | None], bool], client_ip: str | None
+    ) -> None:
+        """Whether a client over the network may run a command on `login`, in the same
+        unit of work: `proof` says whether its credentials match the stored account (it
+        holds the password digest a token is checked against; None when the login is
+        unknown, and it should then cost the same work), then the domain's access rule
+        answers.
+
+        Raises `Rejected` (2050 authentication failure, 2051 address not allowed, 2053
+        suspended), `StorageError`.
+        """
+
+        def body(work: Work) -> None:
+            account = work.state(ACCOUNT, login)
+            caller = Remote(
+                authenticated=proof(account if account.opened else None), client_ip=client_ip
+            )
+            _admitted(work, login, caller)
+
+        self._run(body)
 
     # --- operations -----------------------------------------------------------------
     def new_svtrid(self) -> str:
-        """A server transaction id in WAPI's shape `<unix>.<process>.<counter>`."""
-        return f"{int(self.clock().timestamp())}.{os.getpid()}.{next(_SVTRID_COUNTER)}"
+        """A server transaction id in WAPI's shape `<unix>.<process>.<counter>`,
+        `process` drawn at random per process (see `_SvtridSource`). Raises nothing."""
+        return _SVTRIDS.mint(self._clock())
 
     def accept(
         self,
@@ -265,16 +420,17 @@ class Tidings:
         init_request: InitRequest | None = None,
     ) -> Pending:
         """Accept an asynchronous operation: answers `1001 Request pending` with a new
-        svTRID. 2303 for an unknown account, 2053 for a suspended one."""
+        svTRID.
+
+        Raises `Rejected` (2303 unknown account, 2053 suspended, 2005 clTRID too long,
+        2100 no command, 2101 an init request nesting too deep), `Conflict`,
+        `StorageError`.
+        """
 
         def body(work: Work) -> Pending:
-            account = work.state(ACCOUNT, login)
-            if not account.opened:
-                raise Rejected(Code.OBJECT_NOT_FOUND, f"account {login!r} does not exist")
-            if account.suspended:
-                raise Rejected(Code.ACCOUNT_SUSPENDED, Code.ACCOUNT_SUSPENDED.text)
+            _admitted(work, login, Trusted())
             while True:
-                # A reused pid may meet an old svTRID: the core says so, we draw again.
+                # A svTRID met again (another process drew the same) is refused: draw again.
                 svtrid = self.new_svtrid()
                 accept = op.AcceptOperation(
                     svtrid=svtrid,
@@ -297,11 +453,14 @@ class Tidings:
                 timestamp=work.now,
             )
 
-        result: Pending = self._run(body)
-        return result
+        return self._run(body)
 
     def step(self, svtrid: str, text: str) -> None:
-        """Record a step of a running operation (2303 unknown, 2304 ended)."""
+        """Record a step of a running operation.
+
+        Raises `Rejected` (2303 unknown svTRID, 2304 ended, 2100 no text), `Conflict`,
+        `StorageError`.
+        """
         self._run(lambda work: work.must(OPERATION, svtrid, op.RecordStep(text)))
 
     def end(
@@ -313,48 +472,46 @@ class Tidings:
         data: dict[str, Any] | None = None,
         batch_state: BatchState | None = None,
     ) -> Notification:
-        """End an operation: its notification is queued in the account's mailbox and,
-        for a push account, its delivery scheduled, all in one transaction.
+        """End an operation with a final answer (1000, or 2000-5999): its notification
+        is queued in the account's mailbox or, for a push account, its delivery
+        scheduled, all in one transaction (the domain's `ending` process decides).
 
-        Raises `Rejected`: 2303 unknown svTRID, 2304 already ended, 2101 bad code.
+        Raises `Rejected` (2303 unknown svTRID, 2304 already ended, 2100 no result
+        text, 2101 a code that is not final, or `data` whose keys are not XML names or
+        that nests over 32 levels), `Conflict`, `StorageError`.
         """
+        command = op.EndOperation(code=code, result=result, data=data, batch_state=batch_state)
 
         def body(work: Work) -> Notification:
-            end = op.EndOperation(code=code, result=result, data=data, batch_state=batch_state)
-            work.must(OPERATION, svtrid, end)
-            operation: op.OperationState = work.state(OPERATION, svtrid)
-            assert operation.accepted is not None
-            login = operation.accepted.login
-            outcome = op.outcome(operation)
-            queued = work.must(MAILBOX, login, mbx.EnqueueNotification(outcome))
-            event = queued[0]
-            assert isinstance(event, mbx.NotificationQueued)
-            notification = event.notification
-            account = work.state(ACCOUNT, login)
-            target = push_target(account.channel, outcome)
-            if target is not None:
-                medium: dlv.Medium = "email" if isinstance(account.channel, EmailChannel) else "url"
-                expected = (
-                    account.channel.expected_status
-                    if isinstance(account.channel, UrlChannel)
-                    else frozenset({250})
-                )
-                schedule = dlv.ScheduleDelivery(
-                    login=login,
-                    notification_id=notification.id,
-                    medium=medium,
-                    target=target,
-                    expected_status=expected,
-                    retry_policy=account.retry_policy,
-                )
-                work.must(DELIVERY, f"{login}/{notification.id}", schedule, new=True)
-            return notification
+            operation = work.state(OPERATION, svtrid)
+            login = operation.accepted.login if operation.accepted is not None else None
+            decided = end(
+                operation,
+                work.state(ACCOUNT, login) if login is not None else ACCOUNT.initial,
+                work.state(MAILBOX, login) if login is not None else MAILBOX.initial,
+                command,
+                work.now,
+            )
+            if isinstance(decided, Rejection):
+                raise Rejected.of(decided)
+            self._save(work, svtrid, decided)
+            return decided.notification
 
-        notification: Notification = self._run(body)
-        return notification
+        return self._run(body)
+
+    @staticmethod
+    def _save(work: Work, svtrid: str, ending: Ending) -> None:
+        work.record(OPERATION, svtrid, ending.operation)
+        work.record(MAILBOX, ending.login, ending.mailbox)
+        key = f"{ending.login}/{ending.notification.id}"
+        work.record(DELIVERY, key, ending.delivery, new=True)
 
     def operation(self, svtrid: str) -> op.OperationState | None:
-        state: op.OperationState = self._run(lambda work: work.state(OPERATION, svtrid))
+        """The operation, or None when it was never accepted.
+
+        Raises `StorageError`.
+        """
+        state = self._run(lambda work: work.state(OPERATION, svtrid))
         return state if state.accepted is not None else None
 
     def pending_operations(self, command: str | None = None) -> list[op.OperationState]:
@@ -362,8 +519,12 @@ class Tidings:
 
         Read from the open operations the store keeps beside the log, so it costs what
         is open, not every operation ever made; loaded `_PENDING_CHUNK` to a command, so
-        a long list does not hold up the writers queued behind it."""
-        svtrids = self.store.open_operations()
+        a long list does not hold up the writers queued behind it.
+
+        Raises `StorageError`.
+        """
+        with storage_errors():
+            svtrids = self._store.open_operations()
         pending = []
         for start in range(0, len(svtrids), _PENDING_CHUNK):
             chunk = svtrids[start : start + _PENDING_CHUNK]
@@ -371,10 +532,9 @@ class Tidings:
             def load(work: Work, chunk: list[str] = chunk) -> list[op.OperationState]:
                 return [work.state(OPERATION, svtrid) for svtrid in chunk]
 
-            states: list[op.OperationState] = self._run(load)
             pending += [
                 state
-                for state in states
+                for state in self._run(load)
                 if state.accepted is not None
                 and state.ended is None
                 and (command is None or state.accepted.command == command)
@@ -382,71 +542,121 @@ class Tidings:
         return pending
 
     # --- poll queue -----------------------------------------------------------------
-    def poll(self, login: str, *, svtrid: str) -> PollAnswer:
+    def poll(self, login: str, *, svtrid: str | None = None) -> PollAnswer:
         """The oldest unacked notification (1000, with the queue count), 1003 when the
         queue is empty, 2150 when the account does not poll. The first poll that returns
-        a notification is recorded under `svtrid`. 2303 for an unknown account."""
+        a notification is recorded under `svtrid` (one is minted when none is given).
+
+        Raises `Rejected` (2303 unknown account, 2053 suspended), `Conflict`,
+        `StorageError`.
+        """
+        poll_svtrid = svtrid if svtrid is not None else self.new_svtrid()
 
         def body(work: Work) -> PollAnswer:
-            polls = self._polls(work, login)
-            decided = work.decide(MAILBOX, login, mbx.PollNotification(svtrid=svtrid, polls=polls))
+            polls = _admitted(work, login, Trusted()).polls
+            command = mbx.PollNotification(svtrid=poll_svtrid, polls=polls)
+            decided = work.decide(MAILBOX, login, command)
             if isinstance(decided, Rejection):
-                return PollAnswer(code=decided.code, text=decided.text)
+                return PollAnswer(code=decided.code, text=decided.text, svtrid=poll_svtrid)
             head = mbx.peek(work.state(MAILBOX, login))
-            assert head is not None
+            if head is None:  # never: the poll was not refused, so the queue holds one
+                return PollAnswer(
+                    code=Code.QUEUE_EMPTY, text=Code.QUEUE_EMPTY.text, svtrid=poll_svtrid
+                )
             return PollAnswer(
-                code=Code.OK, text=Code.OK.text, notification=head.notification, count=head.count
+                code=Code.OK,
+                text=Code.OK.text,
+                svtrid=poll_svtrid,
+                notification=head.notification,
+                count=head.count,
             )
 
-        answer: PollAnswer = self._run(body)
-        return answer
+        return self._run(body)
 
-    def ack(self, login: str, notification_id: str) -> Answer:
+    def ack(self, login: str, notification_id: int | str) -> Answer:
         """Acknowledge the head of the queue (1002); a repeated ack of the id acked last
-        answers 1002 again. Any other id, known or not, answers 2151; 2150 when the
-        account does not poll."""
+        answers 1002 again. Any other id, known or not (a malformed string too), answers
+        2151; 2150 when the account does not poll.
+
+        Raises `Rejected` (2303 unknown account, 2053 suspended), `Conflict`,
+        `StorageError`.
+        """
 
         def body(work: Work) -> Answer:
-            polls = self._polls(work, login)
+            polls = _admitted(work, login, Trusted()).polls
             command = mbx.AckNotification(notification_id=str(notification_id), polls=polls)
             decided = work.decide(MAILBOX, login, command)
             if isinstance(decided, Rejection):
                 return Answer(decided.code, decided.text)
             return Answer(Code.ACKED, Code.ACKED.text)
 
-        answer: Answer = self._run(body)
-        return answer
+        return self._run(body)
 
-    @staticmethod
-    def _polls(work: Work, login: str) -> bool:
-        account: acc.AccountState = work.state(ACCOUNT, login)
-        if not account.opened:
-            raise Rejected(Code.OBJECT_NOT_FOUND, f"account {login!r} does not exist")
-        return account.polls
+    def mailbox(self, login: str) -> MailboxView:
+        """The account's poll queue: count, the oldest's time, the notifications.
 
-    def mailbox(self, login: str) -> mbx.MailboxState:
-        state: mbx.MailboxState = self._run(lambda work: work.state(MAILBOX, login))
-        return state
+        Raises `StorageError`.
+        """
+        return mailbox_view(self._run(lambda work: work.state(MAILBOX, login)))
 
     def delivery(self, login: str, notification_id: int) -> dlv.DeliveryState:
+        """The push delivery of a notification (status "new" when there is none).
+
+        Raises `StorageError`.
+        """
         key = f"{login}/{notification_id}"
-        state: dlv.DeliveryState = self._run(lambda work: work.state(DELIVERY, key))
-        return state
+        return self._run(lambda work: work.state(DELIVERY, key))
 
     # --- audit ----------------------------------------------------------------------
-    def trail(self, key: str) -> list[TrailEntry]:
-        """Every event about a svTRID, a clTRID or a notification (`"<login>/<id>"`), in
-        log order, each with its position and time. Empty when nothing matches."""
-        return self.audit.trail(key)
+    def trail(
+        self,
+        svtrid: str | None = None,
+        *,
+        cltrid: str | None = None,
+        notification: tuple[str, int] | None = None,
+    ) -> list[TrailEntry]:
+        """Every event about one operation (by `svtrid`), the operations of a clTRID, or
+        one notification (`(login, id)`), in log order, each with its position and
+        time. Empty when nothing matches.
 
-    def state_at(self, category: str, key: str, at: datetime) -> Any:
-        """The state of stream `(category, key)` as it was at time `at`, rebuilt from the
-        log. `category` is one of account, operation, mailbox, delivery."""
-        return self.audit.state_at(category, key, at)
+        Raises ValueError unless exactly one of the three is given; `StorageError`.
+        """
+        given = [key for key in (svtrid, cltrid, notification) if key is not None]
+        if len(given) != 1:
+            raise ValueError("trail takes exactly one of svtrid, cltrid, notification")
+        with storage_errors():
+            if notification is not None:
+                return self._audit.by_notification(*notification)
+            if cltrid is not None:
+                return self._audit.by_cltrid(cltrid)
+            return self._audit.by_svtrid(svtrid or "")
+
+    def state_at(self, kind: Decider[S, Any, Any], key: str, at: datetime) -> S:
+        """The state of stream `(kind, key)` as it was at time `at`, rebuilt from the
+        log; `kind` is one of `tidings.domain`'s ACCOUNT, OPERATION, MAILBOX, DELIVERY.
+
+        Raises ValueError for a naive `at` (no time zone); `StorageError`.
+        """
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("state_at needs an aware datetime (with a time zone)")
+        with storage_errors():
+            return self._audit.state_at(kind, key, at)
 
     def log(
         self, start: int = 1, page_size: int = 1000, *, topics: Sequence[str] = ()
     ) -> Iterator[LogEntry]:
         """The notification log from position `start` on, read `page_size` at a time;
-        only the entries of `topics` (event type names) when given."""
-        return self.store.log(start, page_size, topics)
+        only the entries of `topics` (event type names) when given.
+
+        Raises `StorageError` (while iterating).
+        """
+        with storage_errors():
+            yield from self._store.log(start, page_size, topics)
+
+    def last_position(self) -> int:
+        """The log's last position (0 while it is empty).
+
+        Raises `StorageError`.
+        """
+        with storage_errors():
+            return self._store.max_position()

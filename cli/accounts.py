@@ -4,7 +4,7 @@ import sys
 from typing import Annotated, Literal
 
 import typer
-from tidings.adapters.http.api_types import AccountView, account_view
+from tidings.adapters import AccountView
 from tidings.domain import Channel, EmailChannel, PollChannel, RetryPolicy, UrlChannel
 from tidings.domain.values import BodyFormat
 
@@ -74,9 +74,9 @@ def account_add_command(
     secret its pushed notifications will carry (shown now and at rotation only)."""
     password = _read_password(password_stdin)
     with user_errors(), open_tidings(db) as tidings:
-        state = tidings.open_account(login, password)
-    opened = {"login": login, "signing_secret": state.signing_secret}
-    emit(opened, as_json, lambda: f"opened account {login}\nsigning secret: {state.signing_secret}")
+        secret = tidings.open_account(login, password).signing_secret
+    opened = {"login": login, "signing_secret": secret}
+    emit(opened, as_json, lambda: f"opened account {login}\nsigning secret: {secret}")
 
 
 @account_app.command("list", epilog="Example: tidings account list --json")
@@ -90,7 +90,7 @@ def account_list_command(
         after: int | None = 0
         while after is not None:
             page = tidings.accounts(after=after, limit=1000)
-            views += [account_view(state) for state in page.accounts]
+            views += page.accounts
             after = page.next
     rows = [(v.login, _channel_text(v.channel), "suspended" if v.suspended else "") for v in views]
     emit(views, as_json, lambda: table(None, ("login", "channel", "state"), rows))
@@ -100,10 +100,10 @@ def account_list_command(
 def account_show_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
     """One account's settings (never its password digest or signing secret)."""
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
-        state = tidings.account(login)
-    if state is None:
+        view = tidings.account(login)
+    if view is None:
         raise fail(f"no account {login!r}")
-    _show(account_view(state), as_json)
+    _show(view, as_json)
 
 
 ChannelKind = Literal["poll", "url", "email"]
@@ -205,8 +205,8 @@ def account_set_command(
             )
         if new_channel is None and policy is None and ips is None:
             raise fail("nothing to change: give --channel, --retry-schedule or --allow")
-        state = tidings.configure(login, channel=new_channel, retry_policy=policy, allowed_ips=ips)
-    _show(account_view(state), as_json)
+        view = tidings.configure(login, channel=new_channel, retry_policy=policy, allowed_ips=ips)
+    _show(view, as_json)
 
 
 @account_app.command("rotate-secret", epilog="Example: tidings account rotate-secret tester")
@@ -229,13 +229,13 @@ def account_suspend_command(
 ) -> None:
     """Refuse the account's every request (WAPI answers 2053) until it is resumed."""
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
-        state = tidings.suspend(login, reason)
-    _show(account_view(state), as_json)
+        view = tidings.suspend(login, reason)
+    _show(view, as_json)
 
 
 @account_app.command("resume", epilog="Example: tidings account resume tester")
 def account_resume_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
     """Lift a suspension."""
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
-        state = tidings.resume(login)
-    _show(account_view(state), as_json)
+        view = tidings.resume(login)
+    _show(view, as_json)

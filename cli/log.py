@@ -56,7 +56,7 @@ def _read(tidings: Tidings, start: int, follow: bool) -> Iterator[LogEntry]:
 
 def _with_progress(tidings: Tidings, start: int) -> Iterator[LogEntry]:
     """The log from `start`, with a bar on stderr when it is long."""
-    total = max(tidings.store.max_position() - start + 1, 0)
+    total = max(tidings.last_position() - start + 1, 0)
     with Progress(
         TextColumn("reading the log"),
         BarColumn(),

@@ -10,7 +10,7 @@ import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
-from tidings.adapters.library import Rejected
+from tidings.adapters import Conflict, Rejected, StorageError
 from tidings.adapters.redaction import redacted
 
 __all__ = [
@@ -38,11 +38,16 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """A refusal of the core (`Rejected`) becomes one line and exit 1, not a traceback."""
+    """What the library raises becomes one line, not a traceback: a refusal of the core
+    (`Rejected`) or a lost race (`Conflict`) exits 1, a database that fails exits 2."""
     try:
         yield
     except Rejected as rejected:
         raise fail(f"{int(rejected.code)} {rejected.text}") from None
+    except Conflict as conflict:
+        raise fail(f"{conflict}; nothing was changed, try again") from None
+    except StorageError as failed:
+        raise fail(str(failed), 2) from None
 
 
 def emit(value: Any, as_json: bool, people: Callable[[], Any]) -> None:

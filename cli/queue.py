@@ -51,7 +51,7 @@ def poll_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> 
     """poll-req as the client sends it: the oldest unacked notification (1000), 1003 when
     the queue is empty, 2150 when the account does not poll. Recorded like the client's."""
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
-        answer = tidings.poll(login, svtrid=tidings.new_svtrid())
+        answer = tidings.poll(login)
     notification = answer.notification
 
     def people() -> object:

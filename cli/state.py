@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import typer
+from tidings.domain import ACCOUNT, DELIVERY, MAILBOX, OPERATION, Decider
 from tidings.domain.mailbox import MailboxSnapshot, MailboxState
 
 from .app import app
@@ -15,6 +16,9 @@ __all__ = ["Kind", "parse_time", "state_command"]
 
 
 Kind = Literal["account", "operation", "mailbox", "delivery"]
+_KINDS: dict[str, Decider[Any, Any, Any]] = {
+    d.category: d for d in (ACCOUNT, OPERATION, MAILBOX, DELIVERY)
+}
 
 
 def parse_time(text: str) -> datetime:
@@ -55,7 +59,7 @@ def state_command(
     up to then, folded again from the log. Secrets show as ***."""
     when = parse_time(at) if at is not None else datetime.now(UTC)
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
-        state = _shown(tidings.state_at(kind, key, when))
+        state = _shown(tidings.state_at(_KINDS[kind], key, when))
     rows = [(name, value) for name, value in state.items()]
     title = f"{kind} {key} at {when.isoformat()}"
     emit(state, as_json, lambda: table(title, ("field", "value"), rows))

@@ -36,7 +36,7 @@ def stats_command(db: Db = "tidings.db", as_json: Json = False) -> None:
     tally = Tally()
     now = datetime.now(UTC)
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
-        total = tidings.store.max_position()
+        total = tidings.last_position()
         with Progress(
             TextColumn("reading the log"),
             BarColumn(),

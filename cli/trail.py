@@ -55,10 +55,11 @@ def trail_command(
         raise fail("give one of SVTRID, --cltrid or --notification", 2)
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
         if notification is not None:
-            login, ident = _notification(notification)
-            entries = tidings.trail(f"{login}/{ident}")
+            entries = tidings.trail(notification=_notification(notification))
+        elif cltrid is not None:
+            entries = tidings.trail(cltrid=cltrid)
         else:
-            entries = tidings.trail(given[0])
+            entries = tidings.trail(svtrid)
     if not entries:
         raise fail(f"nothing in the log about {given[0]!r}")
     emit([_step(entry) for entry in entries], as_json, lambda: timeline(entries))

@@ -1,11 +1,14 @@
 """The pure core of tidings: commands, events, state and the rules between them.
 
 No I/O, no clock, no randomness: time and jitter are arguments. Each stream kind has one
-module holding its commands, events, state, `initial`, `decide` and `evolve`:
+module holding its commands, events, state, `initial`, `decide`, `evolve` and `check`:
 `account`, `operation`, `mailbox`, `delivery`. `Decider` bundles them for the store.
+The rules that span streams or paths have their own modules: `ending` (the process that
+ends an operation), `access` (who may run a client command), `document` (what a
+notification's data may hold), `allowlist` (an account's IP allow-list).
 """
 
-from . import account, delivery, mailbox, operation
+from . import access, account, allowlist, delivery, document, ending, mailbox, operation
 from .backlog import Backlog
 from .codes import Code
 from .decider import ACCOUNT, DELIVERY, MAILBOX, OPERATION, Decider, fold
@@ -44,8 +47,12 @@ __all__ = [
     "Rejection",
     "RetryPolicy",
     "UrlChannel",
+    "access",
     "account",
+    "allowlist",
     "delivery",
+    "document",
+    "ending",
     "fold",
     "mailbox",
     "next_delay",

@@ -4,15 +4,20 @@ Stream: one per login. The password is stored as `sha1(password)` in hex and not
 else: WAPI's auth token is `sha1(login + sha1(password) + HH)`, so the server must hold
 exactly `sha1(password)` to check it. A slow salted hash cannot be used by this protocol;
 the stored value is still not the password itself.
+
+`evolve` applies any event and never raises: an opening resets the account to what it
+says, any other event changes its field whatever came before, and anything else is
+ignored. `check` says whether an event may follow a state (replay reports the ones it
+refuses).
 """
 
-import ipaddress
 import re
 from datetime import datetime
 
 from msgspec import Struct
 from msgspec.structs import replace
 
+from .allowlist import ips_problem
 from .codes import Code
 from .rejection import Rejection, reject
 from .retry import RetryPolicy, policy_problem
@@ -38,6 +43,7 @@ __all__ = [
     "SetIpAllowList",
     "SetRetryPolicy",
     "SuspendAccount",
+    "check",
     "decide",
     "evolve",
     "initial",
@@ -182,15 +188,6 @@ def _secret_problem(secret: str) -> str | None:
     return None
 
 
-def _ips_problem(ips: tuple[str, ...]) -> str | None:
-    for ip in ips:
-        try:
-            ipaddress.ip_network(ip, strict=False)
-        except ValueError:
-            return f"allowed_ips holds IP addresses or CIDR networks, not {ip!r}"
-    return None
-
-
 def _open(state: AccountState, c: OpenAccount, now: datetime) -> list[AccountEvent] | Rejection:
     if state.opened:
         return reject(Code.OBJECT_EXISTS, f"account {c.login!r} exists")
@@ -200,7 +197,7 @@ def _open(state: AccountState, c: OpenAccount, now: datetime) -> list[AccountEve
         or _secret_problem(c.signing_secret)
         or channel_problem(c.channel)
         or policy_problem(c.retry_policy)
-        or _ips_problem(c.allowed_ips)
+        or ips_problem(c.allowed_ips)
     )
     if problem:
         return reject(Code.INVALID_PARAMETER, problem)
@@ -248,7 +245,7 @@ def decide(
                 return reject(Code.INVALID_PARAMETER, problem)
             return [SecretRotated(signing_secret=secret, at=now)]
         case SetIpAllowList(allowed_ips=ips):
-            if problem := _ips_problem(ips):
+            if problem := ips_problem(ips):
                 return reject(Code.INVALID_PARAMETER, problem)
             return [IpAllowListSet(allowed_ips=ips, at=now)]
         case SuspendAccount(reason=reason):
@@ -257,8 +254,15 @@ def decide(
             return [AccountResumed(at=now)] if state.suspended else []
 
 
+def check(state: AccountState, event: AccountEvent) -> str | None:
+    """Why `event` cannot follow `state`, or None when it may: the opening first, once."""
+    if isinstance(event, AccountOpened):
+        return "opened twice" if state.opened else None
+    return None if state.opened else "an account's first event is its opening"
+
+
 def evolve(state: AccountState, event: AccountEvent) -> AccountState:
-    """Apply one account event."""
+    """Apply one account event (never raises; see the module docstring)."""
     match event:
         case AccountOpened():
             return AccountState(
@@ -284,3 +288,5 @@ def evolve(state: AccountState, event: AccountEvent) -> AccountState:
             return replace(state, suspended=True, suspended_reason=reason)
         case AccountResumed():
             return replace(state, suspended=False, suspended_reason="")
+        case _:
+            return state

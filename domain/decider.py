@@ -19,45 +19,39 @@ E = TypeVar("E")
 class Decider(Generic[S, C, E]):
     """Chassaing's decider: `category` names the stream kind; `decide` and `evolve` are
     pure; folding `evolve` over a stream's events from `initial` gives its state.
-    `evolve_all` applies a run of events at once, to the state `evolve` reaches one at a
-    time: a replay's way through a long stream."""
+    `evolve` is total: it applies any event and never raises. `check(state, event)` says
+    why an event cannot follow a state (None when it may): what replay reports as a
+    forged or misplaced event."""
 
     category: str
     initial: S
     decide: Callable[[S, C, datetime], list[E] | Rejection]
     evolve: Callable[[S, E], S]
-    evolve_all: Callable[[S, Iterable[E]], S]
+    check: Callable[[S, E], str | None]
 
 
 def fold(decider: Decider[S, C, E], events: Iterable[E], state: S | None = None) -> S:
     """The state after `events`, starting from `state` (default: the initial state)."""
-    return decider.evolve_all(decider.initial if state is None else state, events)
+    folded = decider.initial if state is None else state
+    for event in events:
+        folded = decider.evolve(folded, event)
+    return folded
 
 
-def one_by_one(evolve: Callable[[S, E], S]) -> Callable[[S, Iterable[E]], S]:
-    """`evolve_all` for a stream kind that has no faster way than `evolve` per event."""
-
-    def evolve_all(state: S, events: Iterable[E]) -> S:
-        for event in events:
-            state = evolve(state, event)
-        return state
-
-    return evolve_all
+def _any_may_follow(_state: delivery.DeliveryState, _event: delivery.DeliveryEvent) -> None:
+    """A delivery's check: its events are applied in any order (see `delivery.evolve`)."""
+    return None
 
 
 ACCOUNT: Decider[account.AccountState, account.AccountCommand, account.AccountEvent] = Decider(
-    "account", account.initial, account.decide, account.evolve, one_by_one(account.evolve)
+    "account", account.initial, account.decide, account.evolve, account.check
 )
 OPERATION: Decider[
     operation.OperationState, operation.OperationCommand, operation.OperationEvent
-] = Decider(
-    "operation", operation.initial, operation.decide, operation.evolve, one_by_one(operation.evolve)
-)
+] = Decider("operation", operation.initial, operation.decide, operation.evolve, operation.check)
 MAILBOX: Decider[mailbox.MailboxState, mailbox.MailboxCommand, mailbox.MailboxEvent] = Decider(
-    "mailbox", mailbox.initial, mailbox.decide, mailbox.evolve, mailbox.evolve_all
+    "mailbox", mailbox.initial, mailbox.decide, mailbox.evolve, mailbox.check
 )
 DELIVERY: Decider[delivery.DeliveryState, delivery.DeliveryCommand, delivery.DeliveryEvent] = (
-    Decider(
-        "delivery", delivery.initial, delivery.decide, delivery.evolve, one_by_one(delivery.evolve)
-    )
+    Decider("delivery", delivery.initial, delivery.decide, delivery.evolve, _any_may_follow)
 )

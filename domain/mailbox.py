@@ -1,7 +1,10 @@
 """Mailbox: one per account, the ordered queue of its notifications.
 
 Rules (WAPI poll, with RFC 5730's EPP poll as tie-breaker):
-- enqueue gives the next id, strictly increasing per account;
+- enqueue gives the next id, strictly increasing per account; a notification pushed
+  instead of polled (`NotificationIssued`, decided by the `ending` process) takes its
+  id from the same counter without entering the queue, so ids stay unique per account
+  whatever the channel was;
 - poll returns the oldest unacked notification with the queue count (1000), 1003 when
   the queue is empty, 2150 when the account does not poll; the first poll that returns
   a notification is recorded (time, svTRID of the poll);
@@ -9,6 +12,12 @@ Rules (WAPI poll, with RFC 5730's EPP poll as tie-breaker):
   account's, an unknown one, a malformed one) answers 2151 and changes nothing, so the
   answer never tells whether an id exists; a re-ack of the id acked last answers 1002
   again and changes nothing, so a client that lost the answer can retry.
+
+`evolve` applies any event and never raises: a retrieval or an ack that does not name
+the head (which `decide` never produces, so only a forged or misplaced stored event can
+be one) is ignored. `check` says whether an event may follow a state; replay uses it to
+report such events. `replayed` folds a run of events checking each, on the backlog's
+internals: a replay's way through a long mailbox, private to this module.
 """
 
 import re
@@ -32,16 +41,18 @@ __all__ = [
     "MailboxSnapshotted",
     "MailboxState",
     "NotificationAcked",
+    "NotificationIssued",
     "NotificationQueued",
     "NotificationRetrieved",
     "PollNotification",
     "Polled",
+    "check",
     "decide",
     "evolve",
-    "evolve_all",
     "initial",
     "parse_id",
     "peek",
+    "replayed",
     "snapshot",
 ]
 
@@ -90,6 +101,14 @@ class NotificationQueued(Struct, frozen=True, kw_only=True, tag="NotificationQue
     at: datetime
 
 
+class NotificationIssued(Struct, frozen=True, kw_only=True, tag="NotificationIssued"):
+    """A notification that is pushed, not polled, took the next id: folded into the
+    counter only, it is never in the queue."""
+
+    notification: Notification
+    at: datetime
+
+
 class NotificationRetrieved(Struct, frozen=True, kw_only=True, tag="NotificationRetrieved"):
     id: int
     svtrid: str
@@ -127,7 +146,13 @@ class MailboxSnapshotted(Struct, frozen=True, kw_only=True, tag="MailboxSnapshot
     at: datetime
 
 
-MailboxEvent = NotificationQueued | NotificationRetrieved | NotificationAcked | MailboxSnapshotted
+MailboxEvent = (
+    NotificationQueued
+    | NotificationIssued
+    | NotificationRetrieved
+    | NotificationAcked
+    | MailboxSnapshotted
+)
 
 
 class Polled(Struct, frozen=True):
@@ -189,13 +214,44 @@ def decide(
             return reject(Code.NOTIFICATION_NOT_FOUND)
 
 
+def check(state: MailboxState, event: MailboxEvent) -> str | None:
+    """Why `event` cannot follow `state`, or None when it may: a retrieval or an ack
+    names the head. Any other event may follow any state."""
+    match event:
+        case NotificationRetrieved(id=wanted):
+            return _not_head("retrieval", wanted, state.queue)
+        case NotificationAcked(id=wanted):
+            return _not_head("ack", wanted, state.queue)
+        case _:
+            return None
+
+
 def evolve(state: MailboxState, event: MailboxEvent) -> MailboxState:
-    """Apply one mailbox event."""
-    return evolve_all(state, (event,))
+    """Apply one mailbox event. Never raises: a retrieval or an ack that does not name
+    the head changes nothing (`check` says why it cannot follow); anything that is not a
+    mailbox event is ignored."""
+    match event:
+        case NotificationQueued(notification=notification):
+            return replace(
+                state, next_id=notification.id + 1, queue=state.queue.pushed(notification)
+            )
+        case NotificationIssued(notification=notification):
+            return replace(state, next_id=notification.id + 1)
+        case NotificationRetrieved(svtrid=svtrid, at=at) if check(state, event) is None:
+            head = replace(state.queue.head, retrieved_at=at, retrieved_by=svtrid)
+            return replace(state, queue=state.queue.with_head(head))
+        case NotificationAcked(id=acked) if check(state, event) is None:
+            return replace(state, queue=state.queue.popped(), last_acked=acked)
+        case MailboxSnapshotted(state=stored):
+            return stored.restored()
+        case _:
+            return state
 
 
-def evolve_all(state: MailboxState, events: Iterable[MailboxEvent]) -> MailboxState:
-    """Apply `events` in order: the state `evolve` would reach one event at a time.
+def replayed(state: MailboxState, events: Iterable[MailboxEvent]) -> MailboxState:
+    """The state `evolve` reaches over `events`, one event at a time. Raises ValueError,
+    saying why, at the first event `check` refuses: a retrieval or an ack of anything but
+    the head.
 
     A replay runs every event of the log through here, a run of one mailbox's events at
     a time. The run works on the backlog's pairs and the counters directly, and builds
@@ -214,30 +270,35 @@ def evolve_all(state: MailboxState, events: Iterable[MailboxEvent]) -> MailboxSt
                 back = (notification, back)
             size += 1
             next_id = notification.id + 1
+        elif type(event) is NotificationIssued:
+            next_id = event.notification.id + 1
         elif type(event) is NotificationRetrieved:
             if front is None or front[0].id != event.id:
-                raise _not_head("retrieval", event.id, Backlog(front, back, size))
+                raise ValueError(_not_head("retrieval", event.id, Backlog(front, back, size)))
             retrieved = replace(front[0], retrieved_at=event.at, retrieved_by=event.svtrid)
             front = (retrieved, front[1])
         elif type(event) is NotificationAcked:
             if front is None or front[0].id != event.id:
-                raise _not_head("ack", event.id, Backlog(front, back, size))
+                raise ValueError(_not_head("ack", event.id, Backlog(front, back, size)))
             front = front[1]
             size -= 1
             last_acked = event.id
             if front is None:
                 # The oldest ran out: the newest, turned around, are the oldest now.
                 front, back = turned(back), None
-        else:
-            assert type(event) is MailboxSnapshotted
+        elif type(event) is MailboxSnapshotted:
             restored = event.state.restored()
             next_id, last_acked = restored.next_id, restored.last_acked
             front, back, size = restored.queue.front, restored.queue.back, restored.queue.size
+        # Anything else is no mailbox event: ignored, as `evolve` ignores it.
     return replace(state, next_id=next_id, queue=Backlog(front, back, size), last_acked=last_acked)
 
 
-def _not_head(what: str, wanted: int, queue: Backlog[Notification]) -> ValueError:
-    """The error of an event about `wanted` when the queue's head is not `wanted`."""
+def _not_head(what: str, wanted: int, queue: Backlog[Notification]) -> str | None:
+    """Why an event about `wanted` cannot be applied to `queue`, or None when `wanted`
+    is its head."""
     if not queue.size:
-        return ValueError(f"{what} of {wanted} but the queue is empty")
-    return ValueError(f"{what} of {wanted} but the head is {queue.head.id}")
+        return f"{what} of {wanted} but the queue is empty"
+    if queue.head.id != wanted:
+        return f"{what} of {wanted} but the head is {queue.head.id}"
+    return None

@@ -2,6 +2,16 @@
 
 Stream: one per svTRID. The svTRID is made outside the domain (it reads the clock and a
 counter) and passed in.
+
+Only a final answer ends an operation: a success (1000) or an error (2000-5999). The
+other 1xxx codes (1001 pending, 1002 acquired, 1003 empty queue, and any unassigned
+1xxx) say that a request is still going or answer the poll queue itself; a client
+polling `1001` would be told its operation is still pending while it never will be
+again, so ending with them is refused (2101).
+
+`evolve` applies any event and never raises: a second acceptance replaces the first, a
+step or an end is applied whatever came before, and anything else is ignored. `check`
+says whether an event may follow a state (replay reports the ones it refuses).
 """
 
 from datetime import datetime
@@ -11,6 +21,7 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from .codes import Code
+from .document import data_problem, init_request_problem
 from .rejection import Rejection, reject
 from .values import BatchState, InitRequest, Outcome, login_problem
 
@@ -26,9 +37,11 @@ __all__ = [
     "RecordStep",
     "Step",
     "StepRecorded",
+    "check",
     "decide",
     "evolve",
     "initial",
+    "is_final",
     "is_terminal",
     "outcome",
 ]
@@ -124,6 +137,11 @@ def outcome(state: OperationState) -> Outcome:
     )
 
 
+def is_final(code: int) -> bool:
+    """Whether `code` is a final answer that may end an operation: 1000, or 2000-5999."""
+    return code == 1000 or 2000 <= code <= 5999
+
+
 # --- Decisions ------------------------------------------------------------------------
 def _accept(
     state: OperationState, c: AcceptOperation, now: datetime
@@ -134,7 +152,7 @@ def _accept(
         return reject(Code.MISSING_PARAMETER, "svtrid and command are required")
     if len(c.cltrid) > MAX_CLTRID:
         return reject(Code.CLTRID_TOO_LONG)
-    if problem := login_problem(c.login):
+    if problem := login_problem(c.login) or init_request_problem(c.init_request):
         return reject(Code.INVALID_PARAMETER, problem)
     return [
         OperationAccepted(
@@ -155,7 +173,9 @@ def decide(
 
     Rejections: 2302 accepting a svTRID twice; 2303 a step or end of an operation never
     accepted; 2304 a step or end after the operation ended; 2005 a clTRID over 64
-    characters; 2100 a step or ending without text; 2101 a code outside 1000-5999.
+    characters; 2100 a step or ending without text; 2101 an ending code that is not a
+    final answer (see `is_final`), `data` with a key that is not an XML name or nesting
+    too deep, or an init request nesting too deep (see `document`).
     """
     if isinstance(command, AcceptOperation):
         return _accept(state, command, now)
@@ -169,10 +189,14 @@ def decide(
                 return reject(Code.MISSING_PARAMETER, "a step needs a text")
             return [StepRecorded(text=text, at=now)]
         case EndOperation():
-            if not 1000 <= command.code <= 5999:
-                return reject(Code.INVALID_PARAMETER, "a result code is in 1000-5999")
+            if not is_final(command.code):
+                return reject(
+                    Code.INVALID_PARAMETER, "an ending code is a final answer: 1000 or 2000-5999"
+                )
             if not command.result:
                 return reject(Code.MISSING_PARAMETER, "an ending needs a result text")
+            if problem := data_problem(command.data):
+                return reject(Code.INVALID_PARAMETER, problem)
             return [
                 OperationEnded(
                     code=command.code,
@@ -184,12 +208,26 @@ def decide(
             ]
 
 
+def check(state: OperationState, event: OperationEvent) -> str | None:
+    """Why `event` cannot follow `state`, or None when it may: one acceptance first, then
+    steps, then one end."""
+    if type(event) is OperationAccepted:
+        return "accepted twice" if state.accepted is not None else None
+    if state.accepted is None:
+        return "an operation's first event is its acceptance"
+    if state.ended is not None:
+        return "nothing follows an operation's end"
+    return None
+
+
 def evolve(state: OperationState, event: OperationEvent) -> OperationState:
-    """Apply one operation event."""
+    """Apply one operation event (never raises; see the module docstring)."""
     # A replay runs every event of the log through here: comparing the exact type (no
     # event struct is subclassed) costs less than `isinstance`, and much less than `match`.
     if type(event) is OperationAccepted:
         return replace(state, accepted=event)
     if type(event) is StepRecorded:
         return replace(state, steps=(*state.steps, Step(event.text, event.at)))
-    return replace(state, ended=event)
+    if type(event) is OperationEnded:
+        return replace(state, ended=event)
+    return state

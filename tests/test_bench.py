@@ -134,4 +134,4 @@ def test_bulk_backlog_is_a_log_the_store_could_have_written(tmp_path: Path) -> N
     finally:
         store.close()
     with Tidings(str(backlog.path)) as tidings:
-        assert [n.id for n in tidings.mailbox(BACKLOG_LOGIN).queue] == list(range(1, 1_001))
+        assert [n.id for n in tidings.mailbox(BACKLOG_LOGIN).notifications] == list(range(1, 1_001))

@@ -1,18 +1,38 @@
-"""The README's library example runs as written."""
+"""The README's library example runs as written, in an empty directory, importing only
+from `tidings.adapters`."""
 
-import os
 import re
+import subprocess
+import sys
 from pathlib import Path
-
-import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def test_the_library_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _example() -> str:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     assert blocks, "README has a python example"
-    monkeypatch.chdir(tmp_path)
-    exec(compile(blocks[0], "README.md", "exec"), {})
-    assert (tmp_path / "tidings.db").exists()
-    assert os.path.getsize(tmp_path / "tidings.db") > 0
+    return str(blocks[0])
+
+
+def test_the_library_example_imports_only_from_tidings_adapters() -> None:
+    imports = re.findall(r"^(?:from|import) (\S+)", _example(), re.M)
+    assert [name for name in imports if name.startswith("tidings")] == ["tidings.adapters"]
+
+
+def test_the_library_example_runs_in_an_empty_directory(tmp_path: Path) -> None:
+    # A fresh interpreter, as a reader would run it: nothing of the tests is imported
+    run = subprocess.run(
+        [sys.executable, "-c", _example()],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == "1000 OK 1"
+    assert "OperationAccepted" in run.stdout and "NotificationAcked" in run.stdout
+    assert lines[-1].startswith("2101 an ending code is a final answer")
+    assert (tmp_path / "tidings.db").stat().st_size > 0

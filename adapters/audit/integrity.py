@@ -83,8 +83,8 @@ _CATEGORY_OF_TOPIC = {topic: category for category in DECIDERS for topic in even
 
 class CorruptEvent(Exception):
     """A stored event that cannot be decoded as its topic says, or that cannot follow the
-    events before it in its stream (`evolve` refuses it: an ack of a notification that is
-    not the head)."""
+    events before it in its stream (its stream's `check` refuses it: an ack of a
+    notification that is not the head)."""
 
     def __init__(
         self, position: int, topic: str, error: Exception, what: str = "cannot be decoded"
@@ -99,7 +99,7 @@ _OUT_OF_ORDER = "cannot follow the events before it in its stream"
 
 
 class _RunsRefused(Exception):
-    """`evolve_all` refused the runs of events of these streams in a page."""
+    """`mbx.replayed` refused the runs of events of these streams in a page."""
 
     def __init__(self, streams: list[str]):
         super().__init__(", ".join(streams))
@@ -142,7 +142,7 @@ def _fold_page(page: Page, steps: dict[str, _Step]) -> int:
     vouch for (the caller folds the rest row by row).
 
     A mailbox's rows are gathered in a run per stream and folded at the page's end by
-    `evolve_all`, several times faster than `evolve` event by event; a mailbox is a long
+    `mbx.replayed`, several times faster than `evolve` event by event; a mailbox is a long
     stream, most of a long log. The other streams (an operation's few events) are folded
     row by row."""
     if page.streams is None or page.kinds is None or page.states is None:
@@ -187,7 +187,7 @@ def _apply_runs(steps: Iterable[_Step]) -> None:
         if runs:
             for sid, events in runs.items():
                 try:
-                    states[sid] = mbx.evolve_all(states.get(sid, mbx.initial), events)
+                    states[sid] = mbx.replayed(states.get(sid, mbx.initial), events)
                 except ValueError:
                     refused.append(sid)
             runs.clear()
@@ -207,10 +207,12 @@ def _fold_rows(rows: list[Row], steps: dict[str, _Step]) -> None:
         except msgspec.DecodeError as error:
             raise CorruptEvent(position, topic, error) from error
         states = step[5]
-        try:
-            states[sid] = step[2](step[4](sid, step[3]), event)
-        except ValueError as error:
-            raise CorruptEvent(position, topic, error, _OUT_OF_ORDER) from error
+        state = step[4](sid, step[3])
+        problem = DECIDERS[_CATEGORY_OF_TOPIC[topic]].check(state, event)
+        if problem is not None:
+            refused = ValueError(problem)
+            raise CorruptEvent(position, topic, refused, _OUT_OF_ORDER) from refused
+        states[sid] = step[2](state, event)
 
 
 def _fold_share(
@@ -284,7 +286,7 @@ def _seed(page: Page, before: int, start: Starts, states: dict[str, Any], seeds:
         snapshot, events = start(sid, before)
         stored = [] if snapshot is None else [(snapshot[1], snapshot[2])]
         stored += [(topic, raw) for _, topic, raw in events]
-        state = mbx.evolve_all(mbx.initial, [_DECODERS[t].decode(raw) for t, raw in stored])
+        state = mbx.replayed(mbx.initial, [_DECODERS[t].decode(raw) for t, raw in stored])
         states[sid] = seeds[sid] = state
 
 
@@ -516,7 +518,7 @@ def compare_live(store: Store, folded: Folded) -> list[Mismatch]:
             stream = UUID(sid)
             live: Any
             try:
-                live = store.load_cold(decider, stream).state
+                live = store.load_cold(decider, stream, checked=True).state
             except ValueError as error:  # a snapshot its later events cannot follow
                 live = f"cannot be loaded: {error}"
             if live != rebuilt:

@@ -143,5 +143,4 @@ class Tally:
 
 def oldest_queued(tidings: Tidings, login: str) -> datetime | None:
     """When the oldest unacked notification of `login` was queued (None: none is)."""
-    queue = tidings.mailbox(login).queue
-    return queue.head.outcome.timestamp if len(queue) else None
+    return tidings.mailbox(login).oldest_at

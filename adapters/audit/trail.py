@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from msgspec import Struct
 from tidings.domain import ACCOUNT, DELIVERY, MAILBOX, OPERATION, Decider
@@ -13,6 +13,8 @@ from ..store.application import Store, stream_id
 from ..store.codec import topic_of
 
 __all__ = ["DECIDERS", "Audit", "TrailEntry"]
+
+S = TypeVar("S")
 
 DECIDERS: dict[str, Decider[Any, Any, Any]] = {
     d.category: d for d in (ACCOUNT, OPERATION, MAILBOX, DELIVERY)
@@ -51,7 +53,9 @@ class Audit:
     def _notification_entries(self, login: str, ident: int) -> list[TrailEntry]:
         def concerns(event: Any) -> bool:
             match event:
-                case mbx.NotificationQueued(notification=n):
+                case (
+                    mbx.NotificationQueued(notification=n) | mbx.NotificationIssued(notification=n)
+                ):
                     return n.id == ident
                 case mbx.NotificationRetrieved(id=i) | mbx.NotificationAcked(id=i):
                     return i == ident
@@ -65,11 +69,12 @@ class Audit:
         if not entries:
             return []
         accepted = entries[0].event
-        assert isinstance(accepted, op.OperationAccepted)
+        if not isinstance(accepted, op.OperationAccepted):
+            return entries
         for entry in self._entries(MAILBOX, accepted.login):
             event = entry.event
             if (
-                isinstance(event, mbx.NotificationQueued)
+                isinstance(event, mbx.NotificationQueued | mbx.NotificationIssued)
                 and event.notification.outcome.svtrid == svtrid
             ):
                 return entries + self._notification_entries(accepted.login, event.notification.id)
@@ -84,24 +89,24 @@ class Audit:
                 yield self.store.decode(item).event
             position = page[-1].id + 1 if len(page) == 1000 else None
 
-    def trail(self, key: str) -> list[TrailEntry]:
-        """Events about a svTRID, a clTRID, or a notification named `<login>/<id>`."""
-        entries = self._operation_entries(key)
-        if not entries and "/" in key:
-            login, _, ident = key.rpartition("/")
-            if ident.isdigit():
-                entries = self._notification_entries(login, int(ident))
-        if not entries:
-            for accepted in self._accepted():
-                if accepted.cltrid == key:
-                    entries += self._operation_entries(accepted.svtrid)
+    def by_svtrid(self, svtrid: str) -> list[TrailEntry]:
+        """The events of one operation, then of its notification, in log order."""
+        return sorted(self._operation_entries(svtrid), key=lambda e: e.position)
+
+    def by_cltrid(self, cltrid: str) -> list[TrailEntry]:
+        """The events of every operation a client sent under `cltrid`, in log order."""
+        entries = []
+        for accepted in self._accepted():
+            if accepted.cltrid == cltrid:
+                entries += self._operation_entries(accepted.svtrid)
         return sorted(entries, key=lambda e: e.position)
 
-    def state_at(self, category: str, key: str, at: datetime) -> Any:
+    def by_notification(self, login: str, ident: int) -> list[TrailEntry]:
+        """The events of one notification of an account (mailbox, delivery), in log order."""
+        return sorted(self._notification_entries(login, ident), key=lambda e: e.position)
+
+    def state_at(self, decider: Decider[S, Any, Any], key: str, at: datetime) -> S:
         """The state of a stream as it was at `at`: its events up to then, folded."""
-        decider = DECIDERS.get(category)
-        if decider is None:
-            raise ValueError(f"unknown stream category {category!r}; one of {sorted(DECIDERS)}")
         state = decider.initial
         for envelope in self.store.stream(decider, key):
             if envelope.event.at > at:

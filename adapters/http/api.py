@@ -7,7 +7,6 @@ cannot describe a route that does not exist. Errors answer `ApiError` (`code`, `
 with an HTTP status that says the same as the code.
 """
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +19,11 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from tidings.domain import Code, Notification, RetryPolicy
 
-from ..library import Pending, Rejected, Tidings
+from ..library import Conflict, Pending, Rejected, Tidings, TrailEntry
 from ..metrics import AUTH_FAILURES
+from ..views import AccountView, OpenedAccount
 from .api_types import (
     AccountList,
-    AccountView,
     AllowedIps,
     ApiError,
     ChannelSetting,
@@ -34,13 +33,11 @@ from .api_types import (
     NewOperation,
     NewPassword,
     NewStep,
-    OpenedAccount,
     OperationView,
     QueueView,
     SigningSecret,
     Suspension,
     TrailEntryView,
-    account_view,
     operation_view,
     queue_view,
     trail_view,
@@ -51,7 +48,6 @@ from .context import Context
 __all__ = ["ENDPOINTS", "MAX_API_BODY", "Endpoint", "api_routes", "http_error"]
 
 MAX_API_BODY = 1024 * 1024
-_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*")
 _STATUS = {
     Code.AUTH_FAILED: 401,
     Code.ACCOUNT_SUSPENDED: 403,
@@ -80,23 +76,20 @@ class Endpoint:
 
 
 def _account(t: Tidings, login: str) -> AccountView:
-    state = t.account(login)
-    if state is None:
+    view = t.account(login)
+    if view is None:
         raise Rejected(Code.OBJECT_NOT_FOUND, f"account {login!r} does not exist")
-    return account_view(state)
+    return view
 
 
 def _open(t: Tidings, _: Params, body: NewAccount) -> OpenedAccount:
-    state = t.open_account(
+    return t.open_account(
         body.login,
         body.password,
         channel=body.channel,
         retry_policy=body.retry_policy,
         allowed_ips=body.allowed_ips,
     )
-    view = account_view(state)
-    fields = {name: getattr(view, name) for name in view.__struct_fields__}
-    return OpenedAccount(**fields, signing_secret=state.signing_secret)
 
 
 def _number(p: Params, name: str, default: int) -> int:
@@ -111,7 +104,7 @@ def _number(p: Params, name: str, default: int) -> int:
 
 def _accounts(t: Tidings, p: Params, _: None) -> AccountList:
     page = t.accounts(after=_number(p, "after", 0), limit=_number(p, "limit", 100))
-    return AccountList(accounts=[account_view(a) for a in page.accounts], next=page.next)
+    return AccountList(accounts=page.accounts, next=page.next)
 
 
 def _queue(t: Tidings, p: Params, _: None) -> QueueView:
@@ -130,25 +123,18 @@ def _operation(t: Tidings, svtrid: str) -> OperationView:
     return operation_view(state)
 
 
-def _xml_safe(data: Any) -> bool:
-    """Whether every key of `data` can be an XML element name (notifications go out as
-    WAPI XML, where keys become elements)."""
-    stack = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if not all(isinstance(k, str) and _XML_NAME.fullmatch(k) for k in item):
-                return False
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return True
-
-
 def _end(t: Tidings, p: Params, body: Ending) -> Notification:
-    if body.data is not None and not _xml_safe(body.data):
-        raise Rejected(Code.INVALID_PARAMETER, "data keys must be XML names: [A-Za-z_][\\w.-]*")
     return t.end(p["svtrid"], body.code, body.result, data=body.data, batch_state=body.batch_state)
+
+
+def _trail(t: Tidings, key: str) -> list[TrailEntry]:
+    """The trail of `key`: a svTRID, else a notification `<login>/<id>`, else a clTRID."""
+    login, slash, ident = key.rpartition("/")
+    return (
+        t.trail(key)
+        or (slash and ident.isdigit() and t.trail(notification=(login, int(ident))))
+        or t.trail(cltrid=key)
+    )
 
 
 def _step(t: Tidings, p: Params, body: NewStep) -> Done:
@@ -165,21 +151,21 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/accounts/{login}", "Read an account", AccountView,
              lambda t, p, _: _account(t, p["login"])),
     Endpoint("PUT", "/api/accounts/{login}/channel", "Set the delivery channel", AccountView,
-             lambda t, p, b: account_view(t.configure_channel(p["login"], b.channel)),
+             lambda t, p, b: t.configure_channel(p["login"], b.channel),
              ChannelSetting),
     Endpoint("PUT", "/api/accounts/{login}/retry-policy", "Set the push retry policy",
-             AccountView, lambda t, p, b: account_view(t.set_retry_policy(p["login"], b)),
+             AccountView, lambda t, p, b: t.set_retry_policy(p["login"], b),
              RetryPolicy),
     Endpoint("PUT", "/api/accounts/{login}/allowed-ips", "Set the IP allow-list", AccountView,
-             lambda t, p, b: account_view(t.set_allowed_ips(p["login"], b.allowed_ips)),
+             lambda t, p, b: t.set_allowed_ips(p["login"], b.allowed_ips),
              AllowedIps),
     Endpoint("PUT", "/api/accounts/{login}/password", "Change the password", AccountView,
-             lambda t, p, b: account_view(t.change_password(p["login"], b.password)),
+             lambda t, p, b: t.change_password(p["login"], b.password),
              NewPassword),
     Endpoint("POST", "/api/accounts/{login}/suspend", "Suspend an account", AccountView,
-             lambda t, p, b: account_view(t.suspend(p["login"], b.reason)), Suspension),
+             lambda t, p, b: t.suspend(p["login"], b.reason), Suspension),
     Endpoint("POST", "/api/accounts/{login}/resume", "Resume an account", AccountView,
-             lambda t, p, _: account_view(t.resume(p["login"]))),
+             lambda t, p, _: t.resume(p["login"])),
     Endpoint("POST", "/api/accounts/{login}/secret", "Rotate the signing secret",
              SigningSecret, lambda t, p, _: SigningSecret(t.rotate_secret(p["login"]))),
     Endpoint("POST", "/api/operations", "Accept an operation (1001)", Pending,
@@ -195,7 +181,7 @@ ENDPOINTS: list[Endpoint] = [
              "notification", Notification, _end, Ending),
     Endpoint("GET", "/api/trail/{key:path}", "Audit trail of a svTRID, a clTRID or "
              "<login>/<notification id>", list[TrailEntryView],
-             lambda t, p, _: [trail_view(e) for e in t.trail(p["key"])]),
+             lambda t, p, _: [trail_view(e) for e in _trail(t, p["key"])]),
 ]  # fmt: skip
 
 
@@ -236,6 +222,8 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
             return _error(Code.TOO_LARGE)
         except Rejected as rejected:
             return _error(rejected.code, rejected.text)
+        except Conflict as conflict:
+            return _error(Code.COMMAND_FAILED, str(conflict))
         encoded = msgspec.json.encode(result)
         return Response(encoded, endpoint.status, media_type="application/json")
 

@@ -11,23 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from msgspec import Struct, to_builtins
-from tidings.domain import (
-    BatchState,
-    Channel,
-    InitRequest,
-    Notification,
-    PollChannel,
-    RetryPolicy,
-)
-from tidings.domain.account import AccountState
-from tidings.domain.mailbox import MailboxState
+from tidings.domain import BatchState, Channel, InitRequest, Notification, PollChannel, RetryPolicy
 from tidings.domain.operation import OperationState, Step
 
 from ..library import TrailEntry
+from ..views import AccountView, MailboxView
 
 __all__ = [
     "AccountList",
-    "AccountView",
     "AllowedIps",
     "ApiError",
     "ChannelSetting",
@@ -38,13 +29,11 @@ __all__ = [
     "NewOperation",
     "NewPassword",
     "NewStep",
-    "OpenedAccount",
     "OperationView",
     "QueueView",
     "SigningSecret",
     "Suspension",
     "TrailEntryView",
-    "account_view",
     "operation_view",
     "queue_view",
     "trail_view",
@@ -116,21 +105,6 @@ class Done(Struct, frozen=True):
     text: str
 
 
-class AccountView(Struct, frozen=True, kw_only=True):
-    login: str
-    channel: Channel
-    retry_policy: RetryPolicy
-    allowed_ips: tuple[str, ...]
-    suspended: bool
-    suspended_reason: str
-
-
-class OpenedAccount(AccountView, frozen=True, kw_only=True):
-    """A new account, with the secret its pushed notifications will be signed with."""
-
-    signing_secret: str
-
-
 class AccountList(Struct, frozen=True, kw_only=True):
     """A page of accounts, in the order they were opened; pass `next` as `after` for
     the next page (null: this is the last)."""
@@ -185,25 +159,13 @@ class TrailEntryView(Struct, frozen=True, kw_only=True):
     event: dict[str, Any]
 
 
-def account_view(state: AccountState) -> AccountView:
-    return AccountView(
-        login=state.login,
-        channel=state.channel,
-        retry_policy=state.retry_policy,
-        allowed_ips=state.allowed_ips,
-        suspended=state.suspended,
-        suspended_reason=state.suspended_reason,
-    )
-
-
-def queue_view(login: str, state: MailboxState, limit: int) -> QueueView:
+def queue_view(login: str, mailbox: MailboxView, limit: int) -> QueueView:
     """The view of a mailbox with its first `limit` notifications."""
-    first = list(state.queue[:limit])
     return QueueView(
         login=login,
-        count=len(state.queue),
-        oldest_at=first[0].outcome.timestamp if first else None,
-        notifications=first,
+        count=mailbox.count,
+        oldest_at=mailbox.oldest_at,
+        notifications=list(mailbox.notifications[:limit]),
     )
 
 

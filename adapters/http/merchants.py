@@ -33,9 +33,8 @@ from tidings.domain import BatchState, Code, InitRequest
 from tidings.domain.account import AccountState
 from tidings.domain.operation import OperationState
 
-from ..library import Rejected
+from ..library import Conflict, Rejected
 from ..metrics import AUTH_FAILURES
-from ..wapi.auth import ip_allowed
 from .body import TooLarge, client_ip, read_body
 from .context import Context
 from .endings import Ending
@@ -156,12 +155,19 @@ def _submit(command: str, context: Context) -> Any:
         except TooLarge:
             return _error(content_type, Code.TOO_LARGE)
         login = request.headers.get("x-applicationid", "")
-        account = await run_in_threadpool(tidings.account, login) if login else None
-        if not _token_ok(account, request.headers.get("x-token", "")) or account is None:
-            AUTH_FAILURES.labels("merchants").inc()
-            return _error(content_type, Code.AUTH_FAILED)
-        if not ip_allowed(account.allowed_ips, client_ip(request)):
-            return _error(content_type, Code.IP_NOT_ALLOWED)
+        token = request.headers.get("x-token", "")
+        try:
+            await run_in_threadpool(
+                lambda: tidings.admit(
+                    login,
+                    proof=lambda account: _token_ok(account, token) and bool(login),
+                    client_ip=client_ip(request),
+                )
+            )
+        except Rejected as rejected:
+            if rejected.code == Code.AUTH_FAILED:
+                AUTH_FAILURES.labels("merchants").inc()
+            return _error(content_type, rejected.code, rejected.text)
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -187,6 +193,8 @@ def _submit(command: str, context: Context) -> Any:
             operation = await run_in_threadpool(tidings.operation, pending.svtrid)
         except Rejected as rejected:
             return _error(content_type, rejected.code, rejected.text)
+        except Conflict:  # other writers kept winning: nothing was written, the client retries
+            return _error(content_type, Code.COMMAND_FAILED)
         if operation is not None:
             context.endings.schedule(operation)
         return _answer(content_type, 202, {"Id": pending.svtrid}, "Job")

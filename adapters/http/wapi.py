@@ -19,9 +19,9 @@ from starlette.responses import Response
 from tidings.domain import Code
 from tidings.domain.operation import OperationState
 
-from ..library import Rejected, Tidings
+from ..library import Conflict, Rejected, Tidings
 from ..metrics import AUTH_FAILURES
-from ..wapi.auth import ip_allowed, token_matches
+from ..wapi.auth import token_matches
 from ..wapi.request import MAX_BODY, Dialect, WapiError, WapiReply, WapiRequest, parse_request
 from ..wapi.response import notify_fields
 from ..wapi.response import render_reply as render
@@ -78,17 +78,15 @@ def _ack_id(request: WapiRequest) -> str | Code:
 def answer(tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime) -> _Answered:
     """Authenticate and run one well-formed request (blocking: call it in a thread)."""
     svtrid = tidings.new_svtrid()
-    account = tidings.account(request.user)
-    # token_matches does the same work for an unknown login, so timing tells nothing.
-    if not token_matches(account, request.user, request.auth, now) or account is None:
-        AUTH_FAILURES.labels("wapi").inc()
-        return _Answered(_reply(Code.AUTH_FAILED, svtrid, now, request))
-    if not ip_allowed(account.allowed_ips, ip):
-        return _Answered(_reply(Code.IP_NOT_ALLOWED, svtrid, now, request))
-    if account.suspended:
-        return _Answered(_reply(Code.ACCOUNT_SUSPENDED, svtrid, now, request))
     command = request.command.lower()
     try:
+        # token_matches does the same work for an unknown login, so timing tells nothing;
+        # the domain's access rule says which answer refuses (2050, 2051, 2053).
+        tidings.admit(
+            request.user,
+            proof=lambda account: token_matches(account, request.user, request.auth, now),
+            client_ip=ip,
+        )
         if command == "ping":
             return _Answered(_reply(Code.OK, svtrid, now, request))
         if command == PING_ASYNC:
@@ -110,7 +108,11 @@ def answer(tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime
             acked = tidings.ack(request.user, wanted)
             return _Answered(_reply(acked.code, svtrid, now, request, acked.text))
     except Rejected as rejected:
+        if rejected.code == Code.AUTH_FAILED:
+            AUTH_FAILURES.labels("wapi").inc()
         return _Answered(_reply(rejected.code, svtrid, now, request, rejected.text))
+    except Conflict:  # other writers kept winning: nothing was written, the client retries
+        return _Answered(_reply(Code.COMMAND_FAILED, svtrid, now, request))
     return _Answered(_reply(Code.UNKNOWN_COMMAND, svtrid, now, request))
 
 

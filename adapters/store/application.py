@@ -247,12 +247,17 @@ class Store:
         self.remember(stream_hex(decider.category, key), loaded)
         return loaded
 
-    def load_cold(self, decider: Decider[Any, Any, Any], sid: UUID) -> Loaded:
+    def load_cold(
+        self, decider: Decider[Any, Any, Any], sid: UUID, *, checked: bool = False
+    ) -> Loaded:
         """A stream's state as a fresh process would load it: snapshot plus newer events,
-        bypassing (and not filling) the cache."""
+        bypassing (and not filling) the cache. `checked`: raise ValueError, saying why,
+        at an event the stream's `check` refuses (replay's comparison)."""
         start = self._snapshot(decider, sid)
         state, version, read = start.state, start.version, 0
         for envelope in self._events(sid, gt=version):
+            if checked and (problem := decider.check(state, envelope.event)):
+                raise ValueError(problem)
             state = decider.evolve(state, envelope.event)
             version = envelope.originator_version
             read += 1

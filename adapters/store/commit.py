@@ -21,11 +21,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from eventsourcing.persistence import IntegrityError
-from tidings.domain import Code
 
+from ..errors import Conflict
 from ..metrics import BATCH_COMMANDS, COMMIT_SECONDS
 from .application import Store
-from .work import Conflict, View, Work
+from .work import View, Work
 
 __all__ = ["MAX_ATTEMPTS", "MAX_BATCH", "GroupCommit"]
 
@@ -146,7 +146,7 @@ class GroupCommit:
                 self.commands += len(batch)
             return outcomes
         text = f"gave up after {MAX_ATTEMPTS} version conflicts"
-        return [(None, Conflict(Code.COMMAND_FAILED, text)) for _ in batch]
+        return [(None, Conflict(text)) for _ in batch]
 
 
 def _run_one(view: View, call: _Call) -> _Outcome:

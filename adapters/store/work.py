@@ -10,34 +10,18 @@ transaction.
 from datetime import datetime
 from typing import Any, TypeVar
 
-from tidings.domain import MAILBOX, Code, Decider, Rejection
+from tidings.domain import MAILBOX, Decider, Rejection
 from tidings.domain.mailbox import snapshot
 
+from ..errors import Rejected
 from .application import Change, Loaded, Store, stream_hex, stream_id
 from .codec import Envelope
 
-__all__ = ["Conflict", "Rejected", "View", "Work"]
+__all__ = ["View", "Work"]
 
 S = TypeVar("S")
 C = TypeVar("C")
 E = TypeVar("E")
-
-
-class Rejected(Exception):
-    """The core refused a command. `code` and `text` say why (see `tidings.domain.Code`)."""
-
-    def __init__(self, code: Code, text: str):
-        super().__init__(f"{int(code)} {text}")
-        self.code = code
-        self.text = text
-
-    @classmethod
-    def of(cls, rejection: Rejection) -> "Rejected":
-        return cls(rejection.code, rejection.text)
-
-
-class Conflict(Rejected):
-    """Other writers kept changing the same streams; nothing was written. Try again."""
 
 
 Name = tuple[str, str]  # (category, key)
@@ -131,19 +115,27 @@ class Work:
         self, decider: Decider[S, C, E], key: str, command: C, *, new: bool = False
     ) -> list[E] | Rejection:
         """Decide `command` on the stream; on success its events are kept for saving."""
-        state = self.state(decider, key, new=new)
-        outcome = decider.decide(state, command, self.now)
-        if isinstance(outcome, Rejection) or not outcome:
-            return outcome
-        for event in outcome:
-            state = decider.evolve(state, event)
+        outcome = decider.decide(self.state(decider, key, new=new), command, self.now)
+        if not isinstance(outcome, Rejection):
+            self.record(decider, key, outcome, new=new)
+        return outcome
+
+    def record(
+        self, decider: Decider[S, C, E], key: str, events: list[E], *, new: bool = False
+    ) -> None:
+        """Keep events decided on the stream (by a process over several streams) for
+        saving. `new`: as for `state`."""
+        if not events:
+            return
         name = (decider.category, key)
+        state = self.state(decider, key, new=new)
+        for event in events:
+            state = decider.evolve(state, event)
         self.states[name] = state
         if name in self.decided:
-            self.decided[name][1].extend(outcome)
+            self.decided[name][1].extend(events)
         else:
-            self.decided[name] = (decider, list(outcome))
-        return outcome
+            self.decided[name] = (decider, list(events))
 
     def must(
         self, decider: Decider[S, C, E], key: str, command: C, *, new: bool = False

@@ -1,4 +1,4 @@
-"""WAPI authentication: the hourly token, and the per-account IP allow-list.
+"""WAPI authentication: the hourly token (the allow-list is the domain's `allowlist`).
 
 The token is `sha1(login + sha1(password) + HH)` in hex, HH the hour (00-23) in
 Europe/Prague, WAPI's own clock. A client whose clock or request straddles the turn of
@@ -12,13 +12,12 @@ Example (WAPI's check value): login `tester`, password `123456`, hour 11 gives
 
 import hashlib
 import hmac
-import ipaddress
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tidings.domain.account import AccountState
 
-__all__ = ["GRACE", "PRAGUE", "auth_token", "ip_allowed", "password_sha1", "token_matches"]
+__all__ = ["GRACE", "PRAGUE", "auth_token", "password_sha1", "token_matches"]
 
 PRAGUE = ZoneInfo("Europe/Prague")
 GRACE = timedelta(minutes=5)
@@ -53,31 +52,3 @@ def token_matches(account: AccountState | None, login: str, token: str, now: dat
         expected = auth_token(login, digest, hour).encode("ascii")
         matched |= hmac.compare_digest(expected, given)
     return matched and known
-
-
-def ip_allowed(allowed: tuple[str, ...], client_ip: str | None) -> bool:
-    """Whether `client_ip` is on the allow-list (addresses or CIDR networks).
-
-    An empty list allows every address. An unknown or unparsable client address is
-    refused by a non-empty list; malformed list entries match nothing.
-    """
-    if not allowed:
-        return True
-    if client_ip is None:
-        return False
-    try:
-        address = ipaddress.ip_address(client_ip)
-    except ValueError:
-        return False
-    for entry in allowed:
-        try:
-            network = ipaddress.ip_network(entry.strip(), strict=False)
-        except ValueError:
-            continue
-        if address in network:
-            return True
-        # An IPv4 client seen through an IPv6 socket arrives as ::ffff:a.b.c.d.
-        mapped = getattr(address, "ipv4_mapped", None)
-        if mapped is not None and mapped in network:
-            return True
-    return False

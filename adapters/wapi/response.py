@@ -62,8 +62,10 @@ def _xml_name(key: Any) -> str:
 
 
 def _xml_value(value: Any) -> Any:
-    """Values as XML text; names and characters XML cannot carry are replaced, so a
-    backend's odd `data` can never produce a document a client cannot parse."""
+    """Values as XML text; characters XML cannot carry are replaced. `data` keys are XML
+    names since the domain refuses any other (`tidings.domain.document`); `_xml_name`
+    only still rewrites those of notifications stored before that rule, so an old log
+    can never produce a document a client cannot parse."""
     if isinstance(value, dict):
         return {_xml_name(k): _xml_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -18,6 +18,7 @@ is long.
 import sqlite3
 import statistics
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 from msgspec import Struct
 from tidings.adapters.audit.integrity import fold_log
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.application import Loaded, snapshot_due, stream_id
+from tidings.adapters.store.application import Loaded, Store, snapshot_due, stream_id
 from tidings.adapters.store.chain import GENESIS, link
 from tidings.adapters.store.codec import encode_event, topic_of
 from tidings.domain import MAILBOX, OPERATION, Notification
@@ -203,11 +204,15 @@ def _build(
     with Tidings(str(path), snapshot_every=snapshot_every) as tidings:
         for each in logins:
             tidings.open_account(each, PASSWORD)
-        log = _BulkLog(tidings.store.recorder)
+    store = Store(str(path), snapshot_every=snapshot_every)
+    try:
+        log = _BulkLog(store.recorder)
         mailbox = _Mailbox(log, login, snapshot_every)
         _write_notifications(log, mailbox, login, count, polled=polled)
         log.flush()
-        log_events = tidings.store.max_position()
+        log_events = store.max_position()
+    finally:
+        store.close()
     # Fold the bulk writes into the main file, as SQLite's auto-checkpoint would have
     # done along the way, so no bench pays for a WAL of hundreds of megabytes.
     with sqlite3.connect(path) as connection:
@@ -245,15 +250,19 @@ def replay(history: History, folds: int = REPLAY_FOLDS, *, backlog: int | None =
     `folds` times: events folded per second in the median fold. The comparison with
     the live state that `tidings replay` does afterwards is not part of this figure.
     `backlog`: the history is `build_backlog`'s, with this many notifications queued."""
-    with Tidings(str(history.path), snapshot_every=history.snapshot_every) as tidings:
+    store = Store(str(history.path), snapshot_every=history.snapshot_every)
+    with (
+        closing(store),
+        Tidings(str(history.path), snapshot_every=history.snapshot_every) as tidings,
+    ):
         timed = []
         for _ in range(folds):
             start = time.perf_counter()
-            events, folded = fold_log(tidings.store)
+            events, folded = fold_log(store)
             timed.append(time.perf_counter() - start)
             # A fold that ends in the wrong state measures nothing: check the longest stream.
             rebuilt = folded[MAILBOX.category][stream_id(MAILBOX.category, history.login).hex]
-            if rebuilt != tidings.mailbox(history.login):
+            if tuple(rebuilt.queue) != tidings.mailbox(history.login).notifications:
                 raise RuntimeError("replayed mailbox differs from the live one")
             del folded
     seconds = statistics.median(timed)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from tidings.adapters.library import Tidings
+from tidings.adapters.store.application import Store
 from tidings.domain import Code
 
 from .log import EMPTY_LOGIN, HISTORY_LOGIN, PASSWORD, History
@@ -21,9 +22,14 @@ __all__ = ["TidingsQueue", "run_history_polls", "tidings_durability"]
 LOGIN = "bench"
 
 
-def tidings_durability(tidings: Tidings) -> tuple[str, str]:
-    """Journal mode and `synchronous` on the connection the store commits on."""
-    return read_durability(tidings.store.recorder.pragma)
+def tidings_durability(path: Path) -> tuple[str, str]:
+    """Journal mode and `synchronous` on a connection of the store at `path`, set up
+    as every connection `Tidings` commits on."""
+    store = Store(str(path))
+    try:
+        return read_durability(store.recorder.pragma)
+    finally:
+        store.close()
 
 
 class TidingsQueue:
@@ -37,6 +43,7 @@ class TidingsQueue:
 
     def __init__(self, path: Path, clients: int = 1):
         self.clients = clients
+        self._path = path
         self._tidings = Tidings(str(path))
         self._logins = [f"{LOGIN}-{n}" for n in range(clients)]
         for login in self._logins:
@@ -50,16 +57,16 @@ class TidingsQueue:
 
     def take(self, client: int) -> None:
         tidings, login = self._tidings, self._logins[client]
-        answer = tidings.poll(login, svtrid=tidings.new_svtrid())
+        answer = tidings.poll(login)
         if answer.notification is None:
             raise RuntimeError(f"poll found no notification: {answer.code} {answer.text}")
-        tidings.ack(login, str(answer.notification.id))
+        tidings.ack(login, answer.notification.id)
 
     def durability_in_force(self) -> tuple[str, str]:
-        return tidings_durability(self._tidings)
+        return tidings_durability(self._path)
 
     def transactions(self) -> int:
-        return self._tidings.committer.transactions
+        return self._tidings.stats().transactions
 
     def close(self) -> None:
         self._tidings.close()
@@ -68,7 +75,7 @@ class TidingsQueue:
 def _poll(tidings: Tidings, login: str) -> float:
     """One poll's latency in seconds; it must find the head."""
     start = time.perf_counter()
-    answer = tidings.poll(login, svtrid=tidings.new_svtrid())
+    answer = tidings.poll(login)
     elapsed = time.perf_counter() - start
     if answer.code != Code.OK:
         raise RuntimeError(f"poll of {login} answered {answer.code} {answer.text}")
@@ -97,7 +104,7 @@ def run_history_polls(history: History, polls: int, cold_polls: int) -> list[Res
         for login in logins:
             with Tidings(path, snapshot_every=every) as fresh:
                 cold[login].append(_poll(fresh, login))
-                events_read[login] = fresh.store.events_read
+                events_read[login] = fresh.stats().events_read
     warm: dict[str, list[float]] = {login: [] for login in logins}
     with Tidings(path, snapshot_every=every) as tidings:
         for login in logins:

@@ -6,13 +6,20 @@ import select
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from tidings.adapters.library import Tidings
+from tidings.adapters import ACCOUNT, Tidings
 from tidings.adapters.wapi.auth import password_sha1
+from tidings.domain.account import AccountState
 
 from tests.cli.shell import json_of, one_line_error, shell
+
+
+def stored(tidings: Tidings, login: str) -> AccountState:
+    """The account as stored, secrets and all (what only a test may look at)."""
+    return tidings.state_at(ACCOUNT, login, datetime.now(UTC))
 
 
 def add(db: str, login: str = "tester", password: str = "s3cret") -> None:
@@ -25,8 +32,8 @@ def test_add_reads_the_password_from_stdin_and_shows_the_signing_secret(db_url: 
                    input="s3cret\n")  # fmt: skip
     opened = json_of(result)
     with Tidings(db_url) as tidings:
-        account = tidings.account("tester")
-    assert account is not None and account.password_sha1 == password_sha1("s3cret")
+        account = stored(tidings, "tester")
+    assert account.password_sha1 == password_sha1("s3cret")
     assert opened == {"login": "tester", "signing_secret": account.signing_secret}
     again = shell("account", "add", "tester", "--password-stdin", "--db", db_url, input="x\n")
     one_line_error(again, 1, "2302")
@@ -127,8 +134,7 @@ def test_set_on_an_unknown_account(sqlite_url: str) -> None:
 def test_rotate_suspend_resume(db_url: str) -> None:
     add(db_url)
     with Tidings(db_url) as tidings:
-        old = tidings.account("tester")
-    assert old is not None
+        old = stored(tidings, "tester")
     secret = json_of(shell("account", "rotate-secret", "tester", "--db", db_url, "--json"))
     assert secret["signing_secret"].startswith("whsec_")
     assert secret["signing_secret"] != old.signing_secret
@@ -179,8 +185,7 @@ def test_add_at_a_terminal_asks_twice_and_hides_the_password(tmp_path: Path) -> 
     assert b"Password: " in seen and b"Repeat for confirmation: " in seen
     assert b"s3cret" not in seen  # never echoed
     with Tidings(db) as tidings:
-        account = tidings.account("tester")
-    assert account is not None and account.password_sha1 == password_sha1("s3cret")
+        assert stored(tidings, "tester").password_sha1 == password_sha1("s3cret")
 
 
 def _read_until(fd: int, marker: bytes, timeout: float = 30.0) -> bytes:

@@ -21,7 +21,7 @@ def story(db: str) -> tuple[str, int]:
         pending = tidings.accept("tester", "AvrX87Kqk6h3", "domain-renew")
         tidings.step(pending.svtrid, "sent to the registry")
         notification = tidings.end(pending.svtrid, 1000, "OK")
-        tidings.poll("tester", svtrid=tidings.new_svtrid())
+        tidings.poll("tester")
         tidings.ack("tester", str(notification.id))
     return pending.svtrid, notification.id
 
@@ -73,7 +73,7 @@ def test_trail_user_errors(
 def test_state_at_a_time_and_now(db_url: str) -> None:
     story(db_url)
     with Tidings(db_url) as tidings:
-        queued_at = tidings.trail("AvrX87Kqk6h3")[3].at
+        queued_at = tidings.trail(cltrid="AvrX87Kqk6h3")[3].at
     then = (queued_at + timedelta(microseconds=1)).isoformat()
     mailbox = json_of(shell("state", "mailbox", "tester", "--at", then, "--db", db_url, "--json"))
     assert [n["id"] for n in mailbox["queue"]] == [1]

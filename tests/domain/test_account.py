@@ -2,6 +2,7 @@
 the IP allow-list, suspend and resume."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from tidings.domain import (
@@ -32,7 +33,9 @@ from tidings.domain.account import (
     SetIpAllowList,
     SetRetryPolicy,
     SuspendAccount,
+    check,
 )
+from tidings.domain.operation import StepRecorded
 
 from tests.gwt import T0, spec
 
@@ -362,3 +365,19 @@ def test_the_state_is_the_fold_of_every_setting_in_order() -> None:
         suspended=True,
         suspended_reason="fraud",
     )
+
+
+# --- evolve is total; check says what may follow -----------------------------------------
+def test_evolve_ignores_an_event_of_another_stream() -> None:
+    state = account.given(opened()).state
+    stranger: Any = StepRecorded(text="s", at=T0)
+    assert ACCOUNT.evolve(state, stranger) == state
+
+
+def test_check_refuses_an_event_before_the_opening_and_a_second_opening() -> None:
+    assert check(account.given().state, AccountSuspended(reason="r", at=T0)) == (
+        "an account's first event is its opening"
+    )
+    assert check(account.given(opened()).state, opened()) == "opened twice"
+    assert check(account.given().state, opened()) is None
+    assert check(account.given(opened()).state, AccountSuspended(reason="r", at=T0)) is None

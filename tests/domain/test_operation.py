@@ -1,9 +1,11 @@
 """Operation: accepted with 1001, may record steps, ends once with a result code and text."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from tidings.domain import OPERATION, Code, InitRequest, Outcome
+from tidings.domain.mailbox import NotificationAcked
 from tidings.domain.operation import (
     MAX_CLTRID,
     AcceptOperation,
@@ -11,10 +13,12 @@ from tidings.domain.operation import (
     OperationAccepted,
     OperationCommand,
     OperationEnded,
+    OperationEvent,
     OperationState,
     RecordStep,
     Step,
     StepRecorded,
+    check,
     is_terminal,
     outcome,
 )
@@ -171,15 +175,16 @@ def test_a_step_or_end_of_an_operation_never_accepted_is_2303(command: Operation
     operation.given().when(command).then_rejected(Code.OBJECT_NOT_FOUND)
 
 
-@pytest.mark.parametrize("code", [1000, 1001, 2151, 4000, 5999])
-def test_an_end_code_in_1000_to_5999_is_accepted(code: int) -> None:
+@pytest.mark.parametrize("code", [1000, 2000, 2151, 4000, 5999])
+def test_a_final_end_code_is_accepted(code: int) -> None:
     operation.given(accepted()).when(EndOperation(code=code, result="r"), now=T2).then(
         ended(code, "r")
     )
 
 
-@pytest.mark.parametrize("code", [0, 200, 999, 6000, 40015, -1000])
-def test_an_end_code_outside_1000_to_5999_is_2101(code: int) -> None:
+@pytest.mark.parametrize("code", [0, 200, 999, 1001, 1002, 1003, 1999, 6000, 40015, -1000])
+def test_an_end_code_that_is_not_a_final_answer_is_2101(code: int) -> None:
+    # 1001 would tell a polling client its operation is still pending, forever
     operation.given(accepted()).when(EndOperation(code=code, result="r")).then_rejected(
         Code.INVALID_PARAMETER
     )
@@ -221,3 +226,38 @@ def test_the_outcome_of_an_ended_operation_is_shaped_like_its_response() -> None
 def test_an_operation_that_has_not_ended_has_no_outcome(state: OperationState) -> None:
     with pytest.raises(ValueError, match="ended"):
         outcome(state)
+
+
+# --- evolve is total; check says what may follow -----------------------------------------
+def test_evolve_ignores_an_event_of_another_stream() -> None:
+    state = operation.given(accepted()).state
+    stranger: Any = NotificationAcked(id=1, at=T1)
+    assert OPERATION.evolve(state, stranger) == state
+
+
+@pytest.mark.parametrize(
+    ("given", "event", "problem"),
+    [
+        ((), StepRecorded(text="s", at=T1), "an operation's first event is its acceptance"),
+        ((), ended(), "an operation's first event is its acceptance"),
+        ((accepted(),), accepted(), "accepted twice"),
+        (
+            (accepted(), ended()),
+            StepRecorded(text="s", at=T1),
+            "nothing follows an operation's end",
+        ),
+        ((accepted(), ended()), ended(), "nothing follows an operation's end"),
+    ],
+)
+def test_check_refuses_what_decide_never_produces(
+    given: tuple[OperationEvent, ...], event: OperationEvent, problem: str
+) -> None:
+    state = operation.given(*given).state
+    assert check(state, event) == problem
+    OPERATION.evolve(state, event)  # and evolve applies it all the same, without raising
+
+
+def test_check_lets_the_events_decide_produces_follow() -> None:
+    when = operation.given(accepted()).when(EndOperation(code=1000, result="OK"), now=T2)
+    assert [check(when.before, event) for event in when.events] == [None]
+    assert check(operation.given().state, accepted()) is None

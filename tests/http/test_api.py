@@ -171,6 +171,9 @@ def test_operation_life_and_trail(server: Running) -> None:
     bad = call(server, "POST", f"/api/operations/{svtrid}/end",
                json={"code": 1000, "result": "OK", "data": {"a b": 1}})  # fmt: skip
     assert (bad.status_code, bad.json()["code"]) == (422, 2101)
+    pending_forever = call(server, "POST", f"/api/operations/{svtrid}/end",
+                           json={"code": 1001, "result": "Request pending"})  # fmt: skip
+    assert (pending_forever.status_code, pending_forever.json()["code"]) == (422, 2101)
     ended = call(
         server,
         "POST",

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
-from tidings.adapters.library import Tidings
+from tidings.adapters import Tidings
 
 from tests.http.conftest import call_until, wapi_auth
 

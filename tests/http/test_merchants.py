@@ -51,7 +51,7 @@ def ended(server: Running, svtrid: str) -> Notification:
         lambda operation: operation is not None and operation.ended is not None,
         what="the job to end",
     )
-    for notification in server.tidings.mailbox(server.login).queue:
+    for notification in server.tidings.mailbox(server.login).notifications:
         if notification.outcome.svtrid == svtrid:
             return notification
     raise AssertionError("no notification for the job")

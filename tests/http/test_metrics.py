@@ -88,7 +88,7 @@ def test_only_the_deepest_queues_are_named(db_url: str) -> None:
         assert ("tidings_queue_depth", ("one",)) not in samples
         assert samples[("tidings_queued_notifications", ())] == 6
         # A second scrape reads on from where the first stopped: nothing counted twice.
-        tidings.poll("three", svtrid=tidings.new_svtrid())
+        tidings.poll("three")
         again = generate_latest(registry).decode()
         assert "tidings_notifications_created_total 6.0" in again
         assert "tidings_notifications_polled_total 1.0" in again

@@ -182,7 +182,7 @@ def test_ping_async_ends_through_the_operation_path(server: Running) -> None:
         what="the ending",
     )
     assert kinds[:3] == ["OperationAccepted", "OperationEnded", "NotificationQueued"]
-    assert [e.kind for e in server.tidings.trail("trail-me")] == kinds  # by clTRID too
+    assert [e.kind for e in server.tidings.trail(cltrid="trail-me")] == kinds  # by clTRID too
     operation = server.tidings.operation(svtrid[1])
     assert operation is not None and operation.ended is not None
     assert operation.accepted is not None

@@ -36,7 +36,7 @@ def post_raw(server: Running, body: bytes, content_type: str = "text/xml") -> An
 
 def no_state_change(server: Running) -> None:
     assert server.tidings.pending_operations() == []
-    assert not server.tidings.mailbox(server.login).queue
+    assert not server.tidings.mailbox(server.login).notifications
 
 
 @pytest.mark.parametrize(
@@ -134,7 +134,8 @@ def test_ip_allow_list(server: Running) -> None:
 
 def test_suspended_account(server: Running) -> None:
     server.tidings.suspend(server.login, "unpaid")
-    assert code_of(server.wapi("xml", request(server, "ping-async"))) == Code.ACCOUNT_SUSPENDED
+    for command in ("ping-async", "poll-req", "ping"):
+        assert code_of(server.wapi("xml", request(server, command))) == Code.ACCOUNT_SUSPENDED
     no_state_change(server)
     wrong = server.wapi("xml", request(server, auth="0" * 40))
     assert code_of(wrong) == Code.AUTH_FAILED  # suspension is not told to strangers
@@ -146,14 +147,14 @@ def test_ack_of_anything_but_the_head_is_2151(server: Running) -> None:
     for cltrid in ("a1", "a2"):
         server.wapi("xml", request(server, "ping-async", clTRID=cltrid))
     call_until(
-        lambda: len(server.tidings.mailbox(server.login).queue),
+        lambda: len(server.tidings.mailbox(server.login).notifications),
         lambda count: count == 2,
         what="two notifications",
     )
-    head, second = server.tidings.mailbox(server.login).queue
+    head, second = server.tidings.mailbox(server.login).notifications
     ack = f"<data><id>{second.id}</id></data>"
     assert code_of(server.wapi("xml", request(server, "poll-ack", ack))) == 2151
-    assert server.tidings.mailbox(server.login).queue[0].id == head.id
+    assert server.tidings.mailbox(server.login).notifications[0].id == head.id
 
 
 @pytest.mark.parametrize(

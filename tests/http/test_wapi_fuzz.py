@@ -155,6 +155,8 @@ def test_server_still_answers_after_fuzzing(fuzzed: Running) -> None:
         fuzzed.client.post("/wapi/json", content=body)
     still_answers(fuzzed)
     queue = call_until(
-        lambda: fuzzed.tidings.mailbox(fuzzed.login).queue, lambda q: len(q) == 1, what="queue"
+        lambda: fuzzed.tidings.mailbox(fuzzed.login).notifications,
+        lambda q: len(q) == 1,
+        what="queue",
     )
     assert queue[0].retrieved_by is not None

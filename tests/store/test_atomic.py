@@ -6,8 +6,9 @@ import sys
 import textwrap
 
 from tidings.adapters.audit.integrity import verify
-from tidings.adapters.library import Tidings
 from tidings.domain import Code
+
+from tests.store.opened import opened
 
 # Runs `end` in a child that SIGKILLs itself once the events are inserted in the open
 # transaction, after the chain links are written and the operation is taken off the open
@@ -38,23 +39,23 @@ _CHILD = textwrap.dedent(
 
 
 def test_killed_between_decide_and_commit_leaves_nothing(db_url: str) -> None:
-    with Tidings(db_url) as t:
+    with opened(db_url) as (t, store, _):
         t.open_account("tester", "pw")
         svtrid = t.accept("tester", "c", "op").svtrid
-        before = t.store.max_position()
+        before = store.max_position()
 
     child = subprocess.run(
         [sys.executable, "-c", _CHILD, db_url, svtrid], capture_output=True, timeout=120
     )
     assert child.returncode == -9, child.stderr.decode()
 
-    with Tidings(db_url) as t:
+    with opened(db_url) as (t, store, _):
         operation = t.operation(svtrid)
         assert operation is not None and operation.ended is None
-        assert not t.mailbox("tester").queue
+        assert not t.mailbox("tester").notifications
         assert t.poll("tester", svtrid="p").code == Code.QUEUE_EMPTY
-        assert t.store.max_position() == before
-        assert t.store.open_operations() == [svtrid]
-        assert verify(t.store)[1] is None
+        assert store.max_position() == before
+        assert store.open_operations() == [svtrid]
+        assert verify(store)[1] is None
         # And the operation can still end, exactly once.
         assert t.end(svtrid, 1000, "OK").id == 1

@@ -4,10 +4,12 @@ import multiprocessing
 from typing import Any
 
 import pytest
-from tidings.adapters.library import Conflict, Tidings
+from tidings.adapters.library import Conflict, Rejected, Tidings
 from tidings.adapters.store.application import Store
 from tidings.domain import MAILBOX, Code
 from tidings.domain.mailbox import NotificationAcked
+
+from tests.store.opened import opened
 
 
 class RacedStore(Store):
@@ -25,40 +27,40 @@ class RacedStore(Store):
         return super().save(changes, snapshots)
 
 
-def _raced(db_url: str, races: int) -> tuple[Tidings, Tidings]:
+def _raced(db_url: str, races: int) -> tuple[Tidings, RacedStore, Tidings]:
+    """Ours, on a store a rival races `races` times, and the rival."""
     rival = Tidings(db_url)
     rival.open_account("tester", "pw")
-    ours = Tidings(db_url)
-    ours.store.close()
-    ours.store = RacedStore(db_url, rival, races)
-    ours.audit.store = ours.committer.store = ours.store
-    return ours, rival
+    raced = RacedStore(db_url, rival, races)
+    return Tidings.over(raced), raced, rival
 
 
 def test_a_version_conflict_is_decided_again(db_url: str) -> None:
-    ours, rival = _raced(db_url, races=0)
+    ours, raced, rival = _raced(db_url, races=0)
     svtrid = ours.accept("tester", "mine", "op").svtrid
-    assert isinstance(ours.store, RacedStore)
-    ours.store.races = 2
+    raced.races = 2
     notification = ours.end(svtrid, 1000, "OK")
     # Two rivals queued first; our notification was decided again on fresh state.
     assert notification.id == 3
-    assert [n.outcome.cltrid for n in ours.mailbox("tester").queue] == ["rival", "rival", "mine"]
+    assert [n.outcome.cltrid for n in ours.mailbox("tester").notifications] == [
+        "rival",
+        "rival",
+        "mine",
+    ]
     ours.close()
     rival.close()
 
 
 def test_endless_conflicts_fail_clearly_and_write_nothing(db_url: str) -> None:
-    ours, rival = _raced(db_url, races=0)
+    ours, raced, rival = _raced(db_url, races=0)
     svtrid = ours.accept("tester", "mine", "op").svtrid
-    assert isinstance(ours.store, RacedStore)
-    ours.store.races = 1000
+    raced.races = 1000
     with pytest.raises(Conflict) as failed:
         ours.end(svtrid, 1000, "OK")
-    assert failed.value.code == Code.COMMAND_FAILED
+    assert "conflicts" in str(failed.value) and not isinstance(failed.value, Rejected)
     operation = rival.operation(svtrid)
     assert operation is not None and operation.ended is None
-    assert all(n.outcome.cltrid == "rival" for n in rival.mailbox("tester").queue)
+    assert all(n.outcome.cltrid == "rival" for n in rival.mailbox("tester").notifications)
     ours.close()
     rival.close()
 
@@ -108,13 +110,13 @@ def test_processes_enqueue_poll_and_ack_one_account(db_url: str) -> None:
         if p.exitcode is None:
             p.kill()
     assert [p.exitcode for p in processes] == [0] * workers
-    with Tidings(db_url) as t:
-        events = [e.event for e in t.store.stream(MAILBOX, "tester")]
+    with opened(db_url) as (t, store, _):
+        events = [e.event for e in store.stream(MAILBOX, "tester")]
         acked = [e.id for e in events if isinstance(e, NotificationAcked)]
         total = workers * operations
         assert acked == list(range(1, total + 1))  # each exactly once, in order
-        queued = {n.outcome.cltrid for n in t.mailbox("tester").queue}
+        queued = {n.outcome.cltrid for n in t.mailbox("tester").notifications}
         assert queued == set()
         cltrids = [e.notification.outcome.cltrid for e in events if hasattr(e, "notification")]
         assert len(set(cltrids)) == total  # no event lost
-        assert t.store.max_position() >= 1 + total * 5
+        assert store.max_position() >= 1 + total * 5

@@ -16,20 +16,24 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from functools import partial
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Self, TypeVar, cast
 
 import eventsourcing.persistence
 import psycopg
 import pytest
 from psycopg.sql import SQL, Identifier
 from tidings.adapters.audit.integrity import verify
+from tidings.adapters.errors import StorageError
 from tidings.adapters.library import Rejected, Tidings
-from tidings.adapters.store.application import Change, is_postgres, stream_id
+from tidings.adapters.store.application import Change, Store, is_postgres, stream_id
 from tidings.adapters.store.codec import Envelope
+from tidings.adapters.store.commit import GroupCommit
 from tidings.adapters.store.work import Work
 from tidings.domain import MAILBOX, OPERATION, Code, Notification
 from tidings.domain.mailbox import NotificationQueued
 from tidings.domain.operation import EndOperation
+
+from tests.store.opened import opened, utcnow
 
 T = TypeVar("T")
 
@@ -68,9 +72,9 @@ class Caller(threading.Thread, Generic[T]):
         return self.result
 
 
-def queued(t: Tidings, callers: int) -> Callable[[], bool]:
+def queued(committer: GroupCommit, callers: int) -> Callable[[], bool]:
     """Whether at least `callers` callers wait in the queue (the batch running excluded)."""
-    return lambda: len(t.committer._queued) >= callers
+    return lambda: len(committer._queued) >= callers
 
 
 def finish(*callers: threading.Thread) -> None:
@@ -83,17 +87,17 @@ class HeldLeader:
     """A caller that leads a batch of its own, a body that waits until `release`: the
     callers that queue meanwhile are then run together by the next leader."""
 
-    def __init__(self, t: Tidings) -> None:
+    def __init__(self, committer: GroupCommit) -> None:
         running, self._released = threading.Event(), threading.Event()
 
         def hold(work: Work) -> None:
             running.set()
             assert self._released.wait(DEADLINE), "the held leader was never released"
 
-        self.caller = Caller(partial(t.committer.execute, t.clock, hold))
+        self.caller = Caller(partial(committer.execute, utcnow, hold))
         self.caller.start()
         assert running.wait(DEADLINE), "the held leader never ran"
-        assert t.committer._queued == []  # its batch was taken: nobody else in it
+        assert committer._queued == []  # its batch was taken: nobody else in it
 
     def release(self) -> None:
         self._released.set()
@@ -101,14 +105,14 @@ class HeldLeader:
         assert self.caller.error is None, self.caller.error
 
 
-def queue_up(t: Tidings, calls: Sequence[Callable[[], T]]) -> list[Caller[T]]:
+def queue_up(committer: GroupCommit, calls: Sequence[Callable[[], T]]) -> list[Caller[T]]:
     """Start one caller per call, each once the one before it is queued (behind a held
     leader): they queue, and so run, in the order given."""
     callers = []
     for n, call in enumerate(calls, start=1):
         caller = Caller(call)
         caller.start()
-        wait_until(queued(t, n), f"caller {n} queues")
+        wait_until(queued(committer, n), f"caller {n} queues")
         callers.append(caller)
     return callers
 
@@ -119,10 +123,10 @@ def queue_up(t: Tidings, calls: Sequence[Callable[[], T]]) -> list[Caller[T]]:
 def test_concurrent_callers_share_transactions(db_url: str) -> None:
     threads, rounds = 8, 25
     logins = [f"account{i}" for i in range(threads)]
-    with Tidings(db_url) as t:
+    with opened(db_url) as (t, _, committer):
         for login in logins:
             t.open_account(login, "pw")
-        transactions, commands = t.committer.transactions, t.committer.commands
+        transactions, commands = committer.transactions, committer.commands
 
         def client(login: str) -> list[Notification]:
             ended = []
@@ -132,11 +136,11 @@ def test_concurrent_callers_share_transactions(db_url: str) -> None:
             return ended
 
         # when: every client's first command arrives while a leader is busy
-        held = HeldLeader(t)
+        held = HeldLeader(committer)
         clients = [Caller(partial(client, login)) for login in logins]
         for caller in clients:
             caller.start()
-        wait_until(queued(t, threads), "every client queues")
+        wait_until(queued(committer, threads), "every client queues")
         held.release()
         finish(*clients)
 
@@ -146,40 +150,40 @@ def test_concurrent_callers_share_transactions(db_url: str) -> None:
             assert [n.id for n in ended] == list(range(1, rounds + 1))
             assert [n.outcome.cltrid for n in ended] == [f"{login}-{i}" for i in range(rounds)]
         # and: saved exactly once each, as a fresh process reads them
-        with Tidings(db_url) as cold:
+        with opened(db_url) as (cold, cold_store, _):
             for login, caller in zip(logins, clients, strict=True):
-                events = [e.event for e in cold.store.stream(MAILBOX, login)]
+                events = [e.event for e in cold_store.stream(MAILBOX, login)]
                 assert all(isinstance(e, NotificationQueued) for e in events)
                 stored = [(e.notification.id, e.notification.outcome.cltrid) for e in events]
                 assert stored == [(n.id, n.outcome.cltrid) for n in caller.value()]
-                assert tuple(cold.mailbox(login).queue) == tuple(caller.value())
+                assert tuple(cold.mailbox(login).notifications) == tuple(caller.value())
         # and: the clients' first commands, held up together, were saved in one transaction
-        saved = t.committer.commands - commands
+        saved = committer.commands - commands
         assert saved == threads * rounds * 2
-        assert t.committer.transactions - transactions <= saved - (threads - 1)
+        assert committer.transactions - transactions <= saved - (threads - 1)
 
 
 # --- 2. isolation inside a batch ----------------------------------------------------
 
 
 def test_a_rejected_or_crashing_command_leaves_the_rest_of_its_batch_saved(db_url: str) -> None:
-    with Tidings(db_url) as t:
+    with opened(db_url) as (t, store, committer):
         t.open_account("tester", "pw")
         first, crashed, second = (t.accept("tester", c, "op").svtrid for c in ("1", "x", "2"))
-        before, transactions = t.store.max_position(), t.committer.transactions
+        before, transactions = store.max_position(), committer.transactions
 
         def crash(work: Work) -> None:
             work.must(OPERATION, crashed, EndOperation(code=1000, result="OK"))
             raise RuntimeError("a bug in a command body")
 
         # when: four commands run in one batch, the middle two failing
-        held = HeldLeader(t)
+        held = HeldLeader(committer)
         ends = queue_up(
-            t,
+            committer,
             [
                 partial(t.end, first, 1000, "OK"),
                 partial(t.end, "no-such-svtrid", 1000, "OK"),
-                partial(t.committer.execute, t.clock, crash),
+                partial(committer.execute, utcnow, crash),
                 partial(t.end, second, 1000, "OK"),
             ],
         )
@@ -194,7 +198,7 @@ def test_a_rejected_or_crashing_command_leaves_the_rest_of_its_batch_saved(db_ur
         assert str(crashing.error) == "a bug in a command body"
         # and: the two real ends were saved, in one transaction, one after the other
         assert (ended_first.value().id, ended_second.value().id) == (1, 2)
-        assert t.committer.transactions == transactions + 1
+        assert committer.transactions == transactions + 1
         written = list(t.log(before + 1))  # 2 x (operation ended, notification queued)
         assert [entry.position for entry in written] == list(range(before + 1, before + 5))
         assert {entry.stream for entry in written} == {
@@ -207,7 +211,7 @@ def test_a_rejected_or_crashing_command_leaves_the_rest_of_its_batch_saved(db_ur
             for instance in (t, cold):
                 operation = instance.operation(crashed)
                 assert operation is not None and operation.ended is None
-                queue = instance.mailbox("tester").queue
+                queue = instance.mailbox("tester").notifications
                 assert [(n.id, n.outcome.cltrid) for n in queue] == [(1, "1"), (2, "2")]
 
 
@@ -232,7 +236,8 @@ def test_an_instance_sees_what_another_wrote_to_a_state_it_cached(db_url: str) -
         assert b.ack("tester", str(theirs.id)).code == Code.ACKED
         # then: A sees the queue empty
         assert a.poll("tester", svtrid="a-1").code == Code.QUEUE_EMPTY
-        assert a.mailbox("tester").last_acked == 1
+        # and: knows 1 was acked last, so a re-ack of it answers 1002 again
+        assert a.ack("tester", theirs.id).code == Code.ACKED
 
 
 def test_a_write_between_cache_fill_and_command_is_not_lost(db_url: str) -> None:
@@ -249,20 +254,20 @@ def test_a_write_between_cache_fill_and_command_is_not_lost(db_url: str) -> None
         # then: both are queued, B's after A's
         assert (theirs.id, ours.id) == (1, 2)
         for instance in (a, b):
-            queue = instance.mailbox("tester").queue
+            queue = instance.mailbox("tester").notifications
             assert [(n.id, n.outcome.cltrid) for n in queue] == [(1, "from-a"), (2, "from-b")]
 
 
 def test_a_write_after_the_refresh_is_caught_by_the_save(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with Tidings(db_url) as a, Tidings(db_url) as b:
+    with Tidings(db_url) as a, opened(db_url) as (b, b_store, b_committer):
         a.open_account("tester", "pw")
         mine = b.accept("tester", "from-b", "op").svtrid
         assert b.poll("tester", svtrid="b-1").code == Code.QUEUE_EMPTY  # cached: empty
-        transactions = b.committer.transactions
+        transactions = b_committer.transactions
         # given: A writes once B has refreshed its cache, before B decides and saves
-        refresh = b.store.refresh
+        refresh = b_store.refresh
         raced: list[Notification] = []
 
         def refresh_then_race() -> None:
@@ -270,16 +275,16 @@ def test_a_write_after_the_refresh_is_caught_by_the_save(
             if not raced:
                 raced.append(a.end(a.accept("tester", "from-a", "op").svtrid, 1000, "OK"))
 
-        monkeypatch.setattr(b.store, "refresh", refresh_then_race)
+        monkeypatch.setattr(b_store, "refresh", refresh_then_race)
 
         # when
         ours = b.end(mine, 1000, "OK")
 
         # then: B decided on the stale mailbox, lost the save, decided again on fresh state
         assert (raced[0].id, ours.id) == (1, 2)
-        assert b.committer.transactions == transactions + 1
+        assert b_committer.transactions == transactions + 1
         with Tidings(db_url) as cold:
-            queue = cold.mailbox("tester").queue
+            queue = cold.mailbox("tester").notifications
             assert [(n.id, n.outcome.cltrid) for n in queue] == [(1, "from-a"), (2, "from-b")]
 
 
@@ -289,10 +294,15 @@ def test_a_write_after_the_refresh_is_caught_by_the_save(
 class FixedSvtrids(Tidings):
     """Draws the given svTRIDs first, then fresh ones; remembers every draw."""
 
-    def __init__(self, db: str, *svtrids: str) -> None:
-        super().__init__(db)
-        self._fixed = list(svtrids)
-        self.drawn: list[str] = []
+    _fixed: list[str]
+    drawn: list[str]
+
+    @classmethod
+    def on(cls, store: Store, *svtrids: str, committer: GroupCommit | None = None) -> Self:
+        """On `store` (its commands run by `committer`, a new one by default)."""
+        fixed = cls.over(store, committer=committer)
+        fixed._fixed, fixed.drawn = list(svtrids), []
+        return fixed
 
     def new_svtrid(self) -> str:
         svtrid = self._fixed.pop(0) if self._fixed else super().new_svtrid()
@@ -303,7 +313,7 @@ class FixedSvtrids(Tidings):
 def _operation_first(db_url: str) -> str:
     """An account "tester" with one operation, clTRID "first"; returns its svTRID."""
     taken = "1700000000.1.1"
-    with FixedSvtrids(db_url, taken) as a:
+    with FixedSvtrids.on(Store(db_url), taken) as a:
         a.open_account("tester", "pw")
         assert a.accept("tester", "first", "op").svtrid == taken
     return taken
@@ -314,10 +324,11 @@ def test_a_trusted_new_svtrid_that_exists_is_drawn_again(
 ) -> None:
     taken = _operation_first(db_url)
     # given: a fresh instance (nothing cached) that draws the taken svTRID, twice
-    b = FixedSvtrids(db_url, taken, taken)
+    store = Store(db_url)
+    b = FixedSvtrids.on(store, taken, taken)
     with b:
-        before = b.store.max_position()
-        save = b.store.save
+        before = store.max_position()
+        save = store.save
         saves: list[str] = []
 
         def spied_save(changes: Sequence[Change], snapshots: Sequence[Envelope]) -> list[int]:
@@ -329,7 +340,7 @@ def test_a_trusted_new_svtrid_that_exists_is_drawn_again(
             saves.append("saved")
             return positions
 
-        monkeypatch.setattr(b.store, "save", spied_save)
+        monkeypatch.setattr(store, "save", spied_save)
 
         # when
         pending = b.accept("tester", "second", "op")
@@ -341,17 +352,15 @@ def test_a_trusted_new_svtrid_that_exists_is_drawn_again(
         assert pending.svtrid == b.drawn[2] != taken
         # (PostgreSQL: the failed insert used up a position, so count the entries)
         assert [entry.event for entry in b.log(before + 1)] == [
-            b.store.stream(OPERATION, pending.svtrid)[0].event
+            store.stream(OPERATION, pending.svtrid)[0].event
         ]
         # and: the operation that was there is untouched
-        with Tidings(db_url) as cold:
-            for instance in (b, cold):
+        with opened(db_url) as (cold, cold_store, _):
+            for instance, its_store in ((b, store), (cold, cold_store)):
                 existing = instance.operation(taken)
                 assert existing is not None and existing.accepted is not None
                 assert existing.accepted.cltrid == "first"
-                assert [e.event for e in instance.store.stream(OPERATION, taken)] == [
-                    existing.accepted
-                ]
+                assert [e.event for e in its_store.stream(OPERATION, taken)] == [existing.accepted]
                 created = instance.operation(pending.svtrid)
                 assert created is not None and created.accepted is not None
                 assert created.accepted.cltrid == "second"
@@ -360,7 +369,7 @@ def test_a_trusted_new_svtrid_that_exists_is_drawn_again(
 def test_a_rejected_accept_does_not_hide_an_existing_operation(db_url: str) -> None:
     taken = _operation_first(db_url)
     # given: a fresh instance that draws the taken svTRID
-    b = FixedSvtrids(db_url, taken)
+    b = FixedSvtrids.on(Store(db_url), taken)
     with b:
         # when: its accept is refused after trusting the svTRID to be new (clTRID too long)
         with pytest.raises(Rejected) as refused:
@@ -375,11 +384,11 @@ def test_a_rejected_accept_does_not_hide_an_existing_operation(db_url: str) -> N
 # --- 5. snapshot spacing ---------------------------------------------------------------
 
 
-def _snapshots(t: Tidings, db_url: str) -> int:
+def _snapshots(store: Store, db_url: str) -> int:
     """Rows in the snapshots table, read straight from the database."""
-    table = t.store.recorder.snapshots_table
+    table = store.recorder.snapshots_table
     if is_postgres(db_url):
-        schema = t.store.recorder.datastore.schema
+        schema = store.recorder.datastore.schema
         query = SQL("SELECT count(*) FROM {}.{}").format(Identifier(schema), Identifier(table))
         with psycopg.connect(db_url.split("?", 1)[0]) as conn:
             row = conn.execute(query).fetchone()
@@ -392,30 +401,31 @@ def _snapshots(t: Tidings, db_url: str) -> int:
 
 def test_snapshot_spacing_follows_the_backlog(db_url: str) -> None:
     every, backlog = 4, 200
-    with Tidings(db_url, snapshot_every=every) as t:
+    with opened(db_url, snapshot_every=every) as (t, store, _):
         t.open_account("tester", "pw")
         # when: notifications pile up, nobody polling
         for i in range(backlog):
             t.end(t.accept("tester", f"c{i}", "op").svtrid, 1000, "OK")
-        snapshots = _snapshots(t, db_url)
+        snapshots = _snapshots(store, db_url)
 
     # then: far fewer snapshots than one every 4 events (each would hold the backlog)
     assert 1 <= snapshots < 15, snapshots
     # and: a fresh process reads the backlog at most twice to answer
-    with Tidings(db_url, snapshot_every=every) as cold:
+    with opened(db_url, snapshot_every=every) as (cold, cold_store, _):
         answer = cold.poll("tester", svtrid="cold")
         assert answer.code == Code.OK and answer.count == backlog
         assert answer.notification is not None and answer.notification.id == 1
-        assert 0 < cold.store.events_read <= 2 * backlog + every
+        assert 0 < cold_store.events_read <= 2 * backlog + every
 
 
 # --- 6. a database error --------------------------------------------------------------
 
 
-def _fail_next_write(t: Tidings, db_url: str, monkeypatch: pytest.MonkeyPatch) -> type[Exception]:
+def _fail_next_write(store: Store, db_url: str, monkeypatch: pytest.MonkeyPatch) -> type[Exception]:
     """Make the next save fail inside its transaction, after its rows are inserted, as a
-    full disk would; returns the error type callers are to see."""
-    recorder = t.store.recorder
+    full disk would; returns the type of the driver's error callers are to see the
+    `StorageError` caused by."""
+    recorder = store.recorder
     failed: list[bool] = []
 
     def fail_once() -> None:
@@ -449,37 +459,38 @@ def _fail_next_write(t: Tidings, db_url: str, monkeypatch: pytest.MonkeyPatch) -
 def test_a_database_error_reaches_the_whole_batch_and_writes_nothing(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with Tidings(db_url) as t:
+    with opened(db_url) as (t, store, committer):
         t.open_account("tester", "pw")
         svtrids = [t.accept("tester", f"c{i}", "op").svtrid for i in range(3)]
-        before = t.store.max_position()
+        before = store.max_position()
         # given: the next save fails after inserting its rows
-        expected = _fail_next_write(t, db_url, monkeypatch)
+        expected = _fail_next_write(store, db_url, monkeypatch)
 
         # when: three ends are saved in one batch
-        held = HeldLeader(t)
-        ends = queue_up(t, [partial(t.end, svtrid, 1000, "OK") for svtrid in svtrids])
+        held = HeldLeader(committer)
+        ends = queue_up(committer, [partial(t.end, svtrid, 1000, "OK") for svtrid in svtrids])
         held.release()
         finish(*ends)
 
         # then: every caller hears of the error
         for caller in ends:
-            assert isinstance(caller.error, expected), caller.error
+            assert isinstance(caller.error, StorageError), caller.error
+            assert isinstance(caller.error.__cause__, expected), caller.error.__cause__
         # and: nothing was written, nor cached
-        assert t.store.max_position() == before
-        with Tidings(db_url) as cold:
+        assert store.max_position() == before
+        with opened(db_url) as (cold, cold_store, _):
             for instance in (t, cold):
-                assert not instance.mailbox("tester").queue
+                assert not instance.mailbox("tester").notifications
                 operations = [instance.operation(svtrid) for svtrid in svtrids]
                 assert all(o is not None and o.ended is None for o in operations)
-            assert verify(cold.store)[1] is None
+            assert verify(cold_store)[1] is None
 
         # and: the next command is saved as if nothing happened
         assert t.end(svtrids[0], 1000, "OK").id == 1
         # (PostgreSQL: the failed insert used up positions, so count the entries)
         assert len(list(t.log(before + 1))) == 2
-        assert [n.outcome.cltrid for n in t.mailbox("tester").queue] == ["c0"]
-        assert verify(t.store)[1] is None
+        assert [n.outcome.cltrid for n in t.mailbox("tester").notifications] == ["c0"]
+        assert verify(store)[1] is None
 
 
 # --- found in review, fixed ------------------------------------------------------------
@@ -489,7 +500,9 @@ def test_a_rejected_accept_does_not_hide_an_existing_operation_from_its_batch(
     db_url: str,
 ) -> None:
     taken = _operation_first(db_url)
-    b = FixedSvtrids(db_url, taken)
+    store = Store(db_url)
+    committer = GroupCommit(store)
+    b = FixedSvtrids.on(store, taken, committer=committer)
     with b:
         # when: in one batch, an accept that trusts the taken svTRID and is refused, then
         # the end of the operation that svTRID names
@@ -497,8 +510,8 @@ def test_a_rejected_accept_does_not_hide_an_existing_operation_from_its_batch(
             partial(b.accept, "tester", "c" * 65, "op"),
             partial(b.end, taken, 1000, "OK"),
         ]
-        held = HeldLeader(b)
-        refused, ended = queue_up(b, calls)
+        held = HeldLeader(committer)
+        refused, ended = queue_up(committer, calls)
         held.release()
         finish(refused, ended)
 
@@ -514,7 +527,7 @@ class Interrupt(BaseException):
 
 
 def test_a_base_exception_in_a_body_does_not_keep_the_lead(sqlite_url: str) -> None:
-    with Tidings(sqlite_url) as t:
+    with opened(sqlite_url) as (t, _, committer):
         t.open_account("tester", "pw")
 
         def interrupted(work: Work) -> None:
@@ -522,10 +535,10 @@ def test_a_base_exception_in_a_body_does_not_keep_the_lead(sqlite_url: str) -> N
 
         # when
         with pytest.raises(Interrupt):
-            t.committer.execute(t.clock, interrupted)
+            committer.execute(utcnow, interrupted)
 
         # then: the lead was laid down, and the next caller is served
-        assert not t.committer._leading
+        assert not committer._leading
         caller = Caller(partial(t.account, "tester"))
         caller.start()
         finish(caller)

@@ -1,11 +1,27 @@
 """The library facade on each real backend: the whole poll cycle, rejections, audit."""
 
+import hashlib
+import multiprocessing
 import re
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import msgspec
 import pytest
-from tidings.adapters.library import Rejected, Tidings
-from tidings.domain import Code, UrlChannel
+from tidings.adapters import (
+    ACCOUNT,
+    MAILBOX,
+    Code,
+    MailboxView,
+    Rejected,
+    RetryPolicy,
+    StorageError,
+    Tidings,
+    TidingsError,
+    UrlChannel,
+)
 
 from tests.clock import FakeClock
 
@@ -20,6 +36,10 @@ def t(db_url: str, clock: FakeClock) -> Iterator[Tidings]:
     with Tidings(db_url, clock=clock) as tidings:
         tidings.open_account("tester", "123456")
         yield tidings
+
+
+def log_size(t: Tidings) -> int:
+    return sum(1 for _ in t.log())
 
 
 def test_accept_answers_1001_with_a_wapi_shaped_svtrid(t: Tidings) -> None:
@@ -65,7 +85,7 @@ def test_only_the_head_can_be_acked_and_reack_is_safe(t: Tidings) -> None:
     assert t.ack("tester", "abc").code == Code.NOTIFICATION_NOT_FOUND
     assert t.ack("tester", "1").code == Code.ACKED
     assert t.ack("tester", "1").code == Code.ACKED  # the lost answer, asked again
-    assert t.mailbox("tester").queue[0].id == 2
+    assert t.mailbox("tester").notifications[0].id == 2
 
 
 def test_poll_second_time_keeps_the_first_retrieval(t: Tidings) -> None:
@@ -80,6 +100,10 @@ def test_push_account_cannot_poll_and_gets_a_delivery(t: Tidings) -> None:
     notification = t.end(t.accept("pusher", "c", "op").svtrid, 1000, "OK")
     assert t.poll("pusher", svtrid="p").code == Code.POLL_NOT_ALLOWED
     assert t.ack("pusher", "1").code == Code.POLL_NOT_ALLOWED
+    # its notification took an id but is not in the poll queue
+    assert notification.id == 1 and t.mailbox("pusher").count == 0
+    kinds = [e.kind for e in t.trail(notification=("pusher", 1))]
+    assert kinds == ["NotificationIssued", "DeliveryScheduled"]
     delivery = t.delivery("pusher", notification.id)
     assert delivery.status == "scheduled"
     assert delivery.scheduled is not None
@@ -89,7 +113,7 @@ def test_push_account_cannot_poll_and_gets_a_delivery(t: Tidings) -> None:
 def test_rejections_raise_and_change_nothing(t: Tidings) -> None:
     svtrid = t.accept("tester", "c", "op").svtrid
     t.end(svtrid, 1000, "OK")
-    before = t.store.max_position()
+    before = log_size(t)
     with pytest.raises(Rejected) as ended_twice:
         t.end(svtrid, 1000, "OK")
     assert ended_twice.value.code == Code.STATUS_PROHIBITS
@@ -102,7 +126,7 @@ def test_rejections_raise_and_change_nothing(t: Tidings) -> None:
     with pytest.raises(Rejected) as twice:
         t.open_account("tester", "x")
     assert twice.value.code == Code.OBJECT_EXISTS
-    assert t.store.max_position() == before
+    assert log_size(t) == before
 
 
 def test_a_suspended_account_cannot_start_operations(t: Tidings) -> None:
@@ -130,13 +154,16 @@ def test_trail_by_svtrid_cltrid_and_notification(t: Tidings, clock: FakeClock) -
         "NotificationRetrieved",
         "NotificationAcked",
     ]
-    for key in (pending.svtrid, "my-cl"):
-        trail = t.trail(key)
+    for trail in (t.trail(pending.svtrid), t.trail(cltrid="my-cl")):
         assert [e.kind for e in trail] == kinds
         assert [e.position for e in trail] == sorted(e.position for e in trail)
         assert [e.at for e in trail] == sorted(e.at for e in trail)
-    assert [e.kind for e in t.trail(f"tester/{notification.id}")] == kinds[3:]
+    assert [e.kind for e in t.trail(notification=("tester", notification.id))] == kinds[3:]
     assert t.trail("no-such-key") == []
+    assert t.trail(cltrid="no-such-key") == []
+    for wrong in ({}, {"svtrid": "a", "cltrid": "b"}):
+        with pytest.raises(ValueError, match="exactly one"):
+            t.trail(**wrong)  # type: ignore[arg-type]
 
 
 def test_state_at_rebuilds_the_past(t: Tidings, clock: FakeClock) -> None:
@@ -144,10 +171,11 @@ def test_state_at_rebuilds_the_past(t: Tidings, clock: FakeClock) -> None:
     queued_at = clock.now
     clock.advance(60)
     t.ack("tester", "1")
-    assert len(t.state_at("mailbox", "tester", queued_at).queue) == 1
-    assert len(t.state_at("mailbox", "tester", clock.now).queue) == 0
-    with pytest.raises(ValueError, match="unknown stream category"):
-        t.state_at("nonsense", "tester", clock.now)
+    assert len(t.state_at(MAILBOX, "tester", queued_at).queue) == 1
+    assert len(t.state_at(MAILBOX, "tester", clock.now).queue) == 0
+    assert t.state_at(ACCOUNT, "tester", clock.now).opened
+    with pytest.raises(ValueError, match="aware datetime"):
+        t.state_at(MAILBOX, "tester", clock.now.replace(tzinfo=None))
 
 
 def test_log_pages_through_every_entry_in_order(t: Tidings) -> None:
@@ -167,3 +195,140 @@ def test_pending_operations_lists_those_not_ended(t: Tidings) -> None:
     open_pings = [op.accepted.cltrid for op in t.pending_operations("ping-async") if op.accepted]
     assert open_pings == ["c"]
     assert {op.accepted.svtrid for op in t.pending_operations() if op.accepted} >= {b}
+
+
+# --- One rule on every path: what the library refuses like WAPI and the JSON API ----------
+def test_a_suspended_account_cannot_poll_or_ack(t: Tidings) -> None:
+    t.end(t.accept("tester", "c", "op").svtrid, 1000, "OK")
+    t.suspend("tester", "unpaid")
+    before = log_size(t)
+    for call in (lambda: t.poll("tester"), lambda: t.ack("tester", 1)):
+        with pytest.raises(Rejected) as refused:
+            call()
+        assert (refused.value.code, refused.value.text) == (2053, "Account suspended")
+    assert log_size(t) == before and t.mailbox("tester").count == 1
+    t.resume("tester")
+    assert t.ack("tester", 1).code == Code.ACKED
+
+
+def test_an_unknown_account_cannot_poll_or_ack(t: Tidings) -> None:
+    for call in (lambda: t.poll("nobody"), lambda: t.ack("nobody", 1)):
+        with pytest.raises(Rejected) as refused:
+            call()
+        assert refused.value.code == Code.OBJECT_NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    ("code", "data", "text"),
+    [
+        (1001, None, "an ending code is a final answer: 1000 or 2000-5999"),
+        (1000, {"bad key": 1}, "data keys must be XML names"),
+        (1000, {"ok": {"<b>": 1}}, "data keys must be XML names"),
+        (1000, "deep", "data nests deeper than 32 levels"),
+    ],
+    ids=["1001", "bad-key", "nested-bad-key", "480-levels"],
+)
+def test_an_ending_nothing_could_render_is_refused_and_changes_nothing(
+    t: Tidings, code: int, data: Any, text: str
+) -> None:
+    if data == "deep":  # what once made every XML poll of the account answer HTTP 500
+        data = {"leaf": 1}
+        for _ in range(480):
+            data = {"level": data}
+    svtrid = t.accept("tester", "c", "op").svtrid
+    before = log_size(t)
+    with pytest.raises(Rejected) as refused:
+        t.end(svtrid, code, "OK", data=data)
+    assert refused.value.code == Code.INVALID_PARAMETER
+    assert refused.value.text.startswith(text)
+    assert log_size(t) == before
+    assert t.poll("tester").code == Code.QUEUE_EMPTY
+    assert t.end(svtrid, 1000, "OK").id == 1  # still open: it can end properly
+
+
+# --- Typed calls -------------------------------------------------------------------------
+def test_poll_mints_its_own_svtrid_and_ack_takes_an_int(t: Tidings) -> None:
+    t.end(t.accept("tester", "c", "op").svtrid, 1000, "OK")
+    answer = t.poll("tester")
+    assert re.fullmatch(r"\d+\.\d+\.\d+", answer.svtrid)
+    assert answer.notification is not None
+    assert answer.notification.retrieved_by == answer.svtrid
+    assert t.ack("tester", answer.notification.id).code == Code.ACKED
+
+
+def _child_svtrid(db_url: str, sent: Any) -> None:
+    with Tidings(db_url) as child:
+        sent.send(child.new_svtrid())
+
+
+def test_svtrids_carry_a_random_component_per_process(t: Tidings, db_url: str) -> None:
+    # Two machines on one database may have the same pids: a forked process draws anew
+    ours = t.new_svtrid().split(".")
+    context = multiprocessing.get_context("fork")
+    received, sent = context.Pipe(duplex=False)
+    child = context.Process(target=_child_svtrid, args=(db_url, sent))
+    child.start()
+    theirs = received.recv().split(".")
+    child.join()
+    assert ours[1] != theirs[1]
+    assert t.new_svtrid().split(".")[1] == ours[1]  # one component for the whole process
+
+
+# --- Errors and views --------------------------------------------------------------------
+def test_a_database_that_cannot_be_opened_is_a_storage_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError) as failed:
+        Tidings(str(tmp_path / "no" / "such" / "dir" / "t.db"))
+    assert isinstance(failed.value, TidingsError)
+    assert not isinstance(failed.value, sqlite3.Error)
+
+
+def test_no_returned_view_carries_the_password_digest_or_the_secret(t: Tidings) -> None:
+    opened = t.open_account(
+        "viewed", "hunter2", channel=UrlChannel(success_url="http://127.0.0.1:9/x")
+    )
+    digest = hashlib.sha1(b"hunter2").hexdigest()
+    secrets = {opened.signing_secret, t.rotate_secret("viewed")}
+    svtrid = t.accept("viewed", "c", "op").svtrid
+    t.open_account("poller", "hunter2")
+    polled_svtrid = t.accept("poller", "c", "op").svtrid
+    notification = t.end(polled_svtrid, 1000, "OK")
+    views: list[Any] = [
+        t.account("viewed"),
+        t.configure_channel("viewed", UrlChannel(success_url="http://127.0.0.1:9/y")),
+        t.set_retry_policy("viewed", RetryPolicy()),
+        t.set_allowed_ips("viewed", ("127.0.0.1",)),
+        t.change_password("viewed", "hunter2"),
+        t.suspend("viewed", "r"),
+        t.resume("viewed"),
+        t.end(svtrid, 1000, "OK"),
+        t.mailbox("viewed"),
+        t.operation(svtrid),
+        t.pending_operations(),
+        t.delivery("viewed", 1),
+        t.poll("poller"),
+        t.ack("poller", notification.id),
+        t.mailbox("poller"),
+        t.trail(svtrid),
+        t.trail(polled_svtrid),
+        t.trail(notification=("viewed", 1)),
+        t.stats(),
+    ]
+    for view in views:
+        shown = repr(view) + repr(msgspec.to_builtins(view))
+        assert digest not in shown, view
+        assert not any(secret in shown for secret in secrets), view
+    # the opening shows its secret (once), and never the digest
+    assert digest not in repr(opened) + repr(msgspec.to_builtins(opened))
+
+
+def test_the_mailbox_view_is_a_count_the_oldest_time_and_the_notifications(
+    t: Tidings, clock: FakeClock
+) -> None:
+    assert t.mailbox("tester") == MailboxView(count=0, oldest_at=None, notifications=())
+    first_at = clock.now
+    for i in range(2):
+        t.end(t.accept("tester", f"c{i}", "op").svtrid, 1000, "OK")
+        clock.advance(10)
+    view = t.mailbox("tester")
+    assert (view.count, view.oldest_at) == (2, first_at)
+    assert [n.id for n in view.notifications] == [1, 2]

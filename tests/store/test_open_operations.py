@@ -11,6 +11,8 @@ from tidings.adapters.store.chain import OPEN_OPERATIONS
 from tidings.cli.app import app
 from typer.testing import CliRunner
 
+from tests.store.opened import opened
+
 
 def _history(url: str, ended: int) -> list[str]:
     """`ended` operations accepted and ended, then three left open (one of another
@@ -40,31 +42,31 @@ def _drop_open_operations(url: str) -> None:
 
 def test_pending_operations_reads_only_the_open_ones(db_url: str) -> None:
     open_ones = _history(db_url, ended=40)
-    with Tidings(db_url) as fresh:
+    with opened(db_url) as (fresh, fresh_store, _):
         pending = fresh.pending_operations()
         assert [p.accepted.svtrid for p in pending if p.accepted] == open_ones
         # Three acceptances and one step folded: none of the 41 ended operations.
-        assert fresh.store.events_read == 4
+        assert fresh_store.events_read == 4
         pings = fresh.pending_operations("ping-async")
         assert [p.accepted.cltrid for p in pings if p.accepted] == ["open-1", "open-3"]
 
 
 def test_an_ended_operation_leaves_the_open_ones(db_url: str) -> None:
     first, other, third = _history(db_url, ended=2)
-    with Tidings(db_url) as t:
+    with opened(db_url) as (t, store, _):
         t.end(other, 2400, "Command failed")
-        assert t.store.open_operations() == [first, third]
+        assert store.open_operations() == [first, third]
         assert [p.accepted.svtrid for p in t.pending_operations() if p.accepted] == [first, third]
 
 
 def test_a_database_from_before_gets_its_open_operations_from_the_log(db_url: str) -> None:
     open_ones = _history(db_url, ended=5)
     _drop_open_operations(db_url)
-    with Tidings(db_url) as t:
-        assert t.store.open_operations() == open_ones
+    with opened(db_url) as (t, store, _):
+        assert store.open_operations() == open_ones
         t.end(open_ones[0], 1000, "OK")
-    with Tidings(db_url) as again:  # filled once: the table is kept from then on
-        assert again.store.open_operations() == open_ones[1:]
+    with opened(db_url) as (_, again_store, _):  # filled once: the table is kept from then on
+        assert again_store.open_operations() == open_ones[1:]
 
 
 def test_replay_tells_when_the_open_operations_disagree_with_the_log(sqlite_url: str) -> None:

@@ -16,6 +16,8 @@ from tidings.adapters.store.application import Store, stream_id
 from tidings.adapters.store.codec import decode_event, encode_event, event_types
 from tidings.cli.bench.log import build_backlog, build_history
 
+from tests.store.opened import opened
+
 # Three mailboxes: "busy" has events all along the log, "early" at its start and end
 # only (untouched in the middle stretches), "late" only from the middle on.
 LOGINS = ("busy", "early", "late")
@@ -53,19 +55,20 @@ def _single_fold(store: Store) -> tuple[int, Folded]:
 def test_stretches_join_up_to_the_single_fold(db_url: str, cpus: int) -> None:
     # Given a log whose mailboxes have snapshots and events on both sides of every cut
     _history(db_url)
-    with Tidings(db_url) as t:
-        log = _log(t.store)
+    with opened(db_url) as (t, store, _):
+        log = _log(store)
         ends = bounds(log)
         assert ends is not None
         # When the mailboxes are folded in `cpus` stretches, each at least one position
         split = _fold_split(log, None, cpus, least_stretch=1)
         # Then the stretches joined up, and the states are those of one fold in log order
         assert split is not None
-        assert split == _single_fold(t.store)
+        assert split == _single_fold(store)
         # (keyed by the stream id as each database writes it)
         mailboxes = {UUID(sid): state for sid, state in split[1]["mailbox"].items()}
         for login in LOGINS:
-            assert mailboxes[stream_id("mailbox", login)] == t.mailbox(login)
+            rebuilt = mailboxes[stream_id("mailbox", login)]
+            assert tuple(rebuilt.queue) == t.mailbox(login).notifications
 
 
 def _forge_snapshots(path: str, login: str) -> None:
@@ -94,22 +97,22 @@ def test_a_snapshot_that_differs_from_its_events_is_not_trusted(sqlite_url: str)
     # Given the snapshots of "busy" forged: they fold on without error, to wrong states
     _history(sqlite_url)
     _forge_snapshots(sqlite_url, "busy")
-    with Tidings(sqlite_url) as t:
+    with opened(sqlite_url) as (_, store, _):
         # When the mailboxes are folded in stretches, a later one starting from a snapshot
-        plan = _plan(_log(t.store), MAILBOXES, 3, 1)
+        plan = _plan(_log(store), MAILBOXES, 3, 1)
         assert any(first > plan.bottom for first, _ in plan.stretches)
-        split = _fold_split(_log(t.store), None, 3, least_stretch=1)
+        split = _fold_split(_log(store), None, 3, least_stretch=1)
         # Then the stretches do not join up, and replay's fold falls back to one fold
         assert split is None
-        assert fold_log(t.store, least_stretch=1) == _single_fold(t.store)
+        assert fold_log(store, least_stretch=1) == _single_fold(store)
 
 
 @pytest.mark.parametrize("cpus", [2, 3, 4])
 def test_the_plan_shares_out_every_position_once(tmp_path: Path, cpus: int) -> None:
     # Given the bench's history: most of the log is one mailbox's events
     history = build_history(tmp_path / "history.db", 3000, 4)
-    with Tidings(str(history.path)) as t:
-        log = _log(t.store)
+    with opened(str(history.path)) as (_, store, _):
+        log = _log(store)
         # When the fold is planned for `cpus` processes
         plan = _plan(log, MAILBOXES, cpus, 100)
         # Then this process and the children take the mailboxes' positions in turn, each
@@ -124,16 +127,16 @@ def test_the_plan_shares_out_every_position_once(tmp_path: Path, cpus: int) -> N
         # than half the log, the other streams less
         assert (plan.here > plan.bottom) == (cpus == 2)
         # And the split folds to the single fold
-        assert _fold_split(log, None, cpus, 100) == _single_fold(t.store)
+        assert _fold_split(log, None, cpus, 100) == _single_fold(store)
 
 
 def test_the_plan_sees_the_part_of_a_log_written_in_a_repeating_pattern(tmp_path: Path) -> None:
     # Given a never-polled mailbox: acceptance, end, queued notification, over and over,
     # so the mailboxes hold a third of the log and the other streams two thirds
     backlog = build_backlog(tmp_path / "backlog.db", 3000, 4)
-    with Tidings(str(backlog.path)) as t:
+    with opened(str(backlog.path)) as (_, store, _):
         # When the fold is planned for two processes
-        plan = _plan(_log(t.store), MAILBOXES, 2, 100)
+        plan = _plan(_log(store), MAILBOXES, 2, 100)
         # Then this process folds only the other streams (already more than half), and
         # one child every mailbox event
         assert plan.here == plan.bottom
@@ -156,22 +159,22 @@ def test_no_process_to_be_had_folds_the_log_here(
         start(self)
 
     monkeypatch.setattr(forked, "start", refuse_the_second)
-    with Tidings(sqlite_url) as t:
+    with opened(sqlite_url) as (_, store, _):
         # When replay's fold plans two children
-        assert len(_plan(_log(t.store), MAILBOXES, 3, 1).stretches) == 2
-        split = _fold_split(_log(t.store), None, 3, least_stretch=1)
+        assert len(_plan(_log(store), MAILBOXES, 3, 1).stretches) == 2
+        split = _fold_split(_log(store), None, 3, least_stretch=1)
         # Then it gives up the split, stops the child it started, and folds the log here
         assert split is None
         assert not any(p.is_alive() for p in multiprocessing.active_children())
-        assert fold_log(t.store, least_stretch=1) == _single_fold(t.store)
+        assert fold_log(store, least_stretch=1) == _single_fold(store)
 
 
 def test_progress_counts_every_event_once(db_url: str) -> None:
     # Given a log folded in three stretches of mailboxes beside the other streams
     _history(db_url)
     told: list[int] = []
-    with Tidings(db_url) as t:
+    with opened(db_url) as (_, store, _):
         # When replay's fold tells its progress
-        events, _ = fold_log(t.store, told.append, least_stretch=1)
+        events, _ = fold_log(store, told.append, least_stretch=1)
         # Then the events told add up to the log, each once
-        assert sum(told) == events == t.store.max_position()
+        assert sum(told) == events == store.max_position()

@@ -1,4 +1,4 @@
-"""WAPI's hourly token and the IP allow-list."""
+"""WAPI's hourly token."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -6,7 +6,6 @@ import pytest
 from tidings.adapters.wapi.auth import (
     PRAGUE,
     auth_token,
-    ip_allowed,
     password_sha1,
     token_matches,
 )
@@ -73,23 +72,3 @@ def test_wrong_token_wrong_login_unknown_login() -> None:
     assert not token_matches(None, "tester", token, now)
     assert not token_matches(AccountState(), "tester", token, now)
     assert not token_matches(TESTER, "tester", "\u010d" * 40, now)
-
-
-@pytest.mark.parametrize(
-    ("allowed", "ip", "expected"),
-    [
-        ((), "203.0.113.9", True),
-        ((), None, True),
-        (("203.0.113.9",), "203.0.113.9", True),
-        (("203.0.113.9",), "203.0.113.10", False),
-        (("203.0.113.0/24",), "203.0.113.77", True),
-        (("2001:db8::/32",), "2001:db8::1", True),
-        (("127.0.0.1",), "::ffff:127.0.0.1", True),
-        (("not an ip", "10.0.0.0/8"), "10.1.2.3", True),
-        (("not an ip",), "10.1.2.3", False),
-        (("10.0.0.0/8",), None, False),
-        (("10.0.0.0/8",), "garbage", False),
-    ],
-)
-def test_ip_allow_list(allowed: tuple[str, ...], ip: str | None, expected: bool) -> None:
-    assert ip_allowed(allowed, ip) is expected

@@ -1,0 +1,80 @@
+"""What a notification may carry: data keys that are XML names, no deeper than 32 levels;
+an init request whose JSON body nests no deeper either."""
+
+from typing import Any
+
+import pytest
+from tidings.domain import OPERATION, Code, InitRequest
+from tidings.domain.document import MAX_DEPTH, data_problem, init_request_problem
+from tidings.domain.operation import AcceptOperation
+
+from tests.gwt import spec
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """`data` of exactly `levels` levels of objects."""
+    data: dict[str, Any] = {"leaf": 1}
+    for _ in range(levels - 1):
+        data = {"level": data}
+    return data
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, {}, {"id": 1, "_x": "y", "a.b-c_d": [1, {"e": None}]}, nested(MAX_DEPTH)],
+    ids=["none", "empty", "names", "32-levels"],
+)
+def test_data_of_xml_names_and_at_most_32_levels_is_fine(data: dict[str, Any] | None) -> None:
+    assert data_problem(data) is None
+
+
+@pytest.mark.parametrize("key", ["", "1st", "a b", "a<b", "ü", "-x", ".x"])
+def test_a_key_that_is_not_an_xml_name_is_a_problem(key: str) -> None:
+    assert data_problem({"ok": [{key: 1}]}) == (
+        f"data keys must be XML names ([A-Za-z_][A-Za-z0-9._-]*), not {key!r}"
+    )
+
+
+def test_data_deeper_than_32_levels_is_a_problem_however_deep() -> None:
+    assert data_problem(nested(MAX_DEPTH + 1)) == "data nests deeper than 32 levels"
+    assert data_problem(nested(5_000)) == "data nests deeper than 32 levels"  # no recursion
+
+
+def test_lists_count_as_levels() -> None:
+    data: Any = 1
+    for _ in range(MAX_DEPTH):
+        data = [data]
+    assert data_problem({"list": data}) == "data nests deeper than 32 levels"
+
+
+def request(body: str, content_type: str = "application/json") -> InitRequest:
+    return InitRequest(method="POST", uri="/x", content_type=content_type, client_ip="", body=body)
+
+
+def test_an_init_request_s_json_body_nests_at_most_32_levels() -> None:
+    assert init_request_problem(request("[" * 32 + "]" * 32)) is None
+    assert init_request_problem(request("[" * 33 + "]" * 33)) == (
+        "the init request's body nests deeper than 32 levels"
+    )
+
+
+def test_brackets_inside_json_strings_do_not_count() -> None:
+    assert init_request_problem(request('{"a": "' + "[" * 100 + '\\"[["}')) is None
+
+
+def test_a_body_that_is_not_json_is_carried_as_text() -> None:
+    assert init_request_problem(request("[" * 100, "application/xml")) is None
+    assert init_request_problem(None) is None
+
+
+def test_accepting_with_an_init_request_nesting_too_deep_is_2101() -> None:
+    accept = AcceptOperation(
+        svtrid="sv",
+        cltrid="cl",
+        command="c",
+        login="tester",
+        init_request=request("{" * 40),
+    )
+    spec(OPERATION).given().when(accept).then_rejected(
+        Code.INVALID_PARAMETER, "the init request's body nests deeper than 32 levels"
+    )
