@@ -1,12 +1,13 @@
 """`tidings account ...`: open, list, show and configure accounts."""
 
 import sys
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import typer
 from tidings.adapters import AccountView
 from tidings.domain import Channel, EmailChannel, PollChannel, RetryPolicy, UrlChannel
-from tidings.domain.values import BodyFormat
+from tidings.domain.values import BodyFormat, Fallback
 
 from .app import app
 from .options import Db, open_tidings
@@ -39,9 +40,11 @@ def _channel_text(channel: Channel) -> str:
             urls = [f"success {channel.success_url}"] if channel.success_url else []
             urls += [f"error {channel.error_url}"] if channel.error_url else []
             statuses = ",".join(map(str, sorted(channel.expected_status)))
-            return f"url ({channel.body_format}): {'; '.join(urls)}; expects {statuses}"
-        case EmailChannel(address=address):
-            return f"email: {address}"
+            extra = "; ordered" if channel.ordered else ""
+            extra += f"; fallback {channel.fallback}" if channel.fallback != "none" else ""
+            return f"url ({channel.body_format}): {'; '.join(urls)}; expects {statuses}{extra}"
+        case EmailChannel(address=address, fallback=fallback):
+            return f"email: {address}" + (f"; fallback {fallback}" if fallback != "none" else "")
 
 
 def _rows(view: AccountView) -> list[tuple[str, str]]:
@@ -109,19 +112,29 @@ def account_show_command(login: Login, db: Db = "tidings.db", as_json: Json = Fa
 ChannelKind = Literal["poll", "url", "email"]
 
 
-def _channel(
-    kind: ChannelKind | None,
-    success_url: str | None,
-    error_url: str | None,
-    expected: list[int],
-    body_format: BodyFormat | None,
-    email: str | None,
-) -> Channel | None:
-    url_options = success_url or error_url or expected or body_format
-    if kind != "url" and url_options:
-        raise fail("--success-url, --error-url, --expect and --body-format go with --channel url")
-    if kind != "email" and email:
+@dataclass(frozen=True)
+class _ChannelOptions:
+    """What `account set` was told about the channel."""
+
+    success_url: str | None
+    error_url: str | None
+    expected: list[int]
+    body_format: BodyFormat | None
+    email: str | None
+    fallback: Fallback | None
+    ordered: bool | None
+
+
+def _channel(kind: ChannelKind | None, given: _ChannelOptions) -> Channel | None:
+    url_only = given.success_url or given.error_url or given.expected or given.body_format
+    if kind != "url" and (url_only or given.ordered is not None):
+        raise fail("--success-url, --error-url, --expect, --body-format and --ordered go "
+                   "with --channel url")  # fmt: skip
+    if kind != "email" and given.email:
         raise fail("--email goes with --channel email")
+    if kind not in ("url", "email") and given.fallback:
+        raise fail("--fallback goes with --channel url or email")
+    fallback: Fallback = given.fallback or "none"
     match kind:
         case None:
             return None
@@ -129,15 +142,17 @@ def _channel(
             return PollChannel()
         case "url":
             return UrlChannel(
-                success_url=success_url,
-                error_url=error_url,
-                expected_status=frozenset(expected or (200,)),
-                body_format=body_format or "wapi-form",
+                success_url=given.success_url,
+                error_url=given.error_url,
+                expected_status=frozenset(given.expected or (200,)),
+                body_format=given.body_format or "wapi-form",
+                fallback=fallback,
+                ordered=bool(given.ordered),
             )
         case "email":
-            if not email:
+            if not given.email:
                 raise fail("--channel email needs --email ADDRESS")
-            return EmailChannel(email)
+            return EmailChannel(given.email, fallback=fallback)
 
 
 def _schedule(text: str) -> tuple[float, ...]:
@@ -171,6 +186,14 @@ def account_set_command(
         BodyFormat | None, typer.Option(help="url: wapi-form (default) or jobresult.")
     ] = None,
     email: Annotated[str | None, typer.Option(help="email: the address.")] = None,
+    fallback: Annotated[
+        Fallback | None,
+        typer.Option(help="url, email: poll puts a notification that gave up in the poll queue."),
+    ] = None,
+    ordered: Annotated[
+        bool | None,
+        typer.Option("--ordered/--unordered", help="url: one delivery at a time, in id order."),
+    ] = None,
     retry_schedule: Annotated[
         str | None,
         typer.Option(help="Seconds to wait after the 1st, 2nd, ... failed push: 5,300,1800."),
@@ -185,9 +208,12 @@ def account_set_command(
     db: Db = "tidings.db",
     as_json: Json = False,
 ) -> None:
-    """Change an account's delivery channel, push retry schedule or IP allow-list; every
-    change given is made, or (one refused) none."""
-    new_channel = _channel(channel, success_url, error_url, expect or [], body_format, email)
+    """Change an account's delivery channel (URLs, statuses, body format, e-mail,
+    fallback, ordering), push retry schedule or IP allow-list; every change given is
+    made, or (one refused) none."""
+    given = _ChannelOptions(success_url, error_url, expect or [], body_format, email, fallback,
+                            ordered)  # fmt: skip
+    new_channel = _channel(channel, given)
     if allow and allow_any:
         raise fail("--allow and --allow-any exclude each other")
     ips = tuple(allow) if allow else (() if allow_any else None)

@@ -37,4 +37,17 @@ def main() -> None:
 
 
 # Command modules register themselves on `app`; importing them here makes them visible.
-from . import accounts, bench, demo, integrity, log, queue, serve, state, stats, trail  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    accounts,
+    bench,
+    deliveries,
+    demo,
+    integrity,
+    log,
+    queue,
+    serve,
+    state,
+    stats,
+    trail,
+    worker,
+)

@@ -6,6 +6,7 @@ from typing import Any
 import msgspec
 from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
+from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
 
@@ -45,15 +46,19 @@ def describe(event: Any) -> str:
         case op.OperationEnded(code=code, result=result):
             return f"ended {code} {result}"
         case mbx.NotificationQueued(notification=n):
-            return f"notification {n.id} queued"
+            return f"notification {n.id} queued for poll"
+        case mbx.NotificationIssued(notification=n):
+            return f"notification {n.id} issued, to be pushed"
         case mbx.NotificationRetrieved(id=ident, svtrid=svtrid):
             return f"notification {ident} retrieved by poll {svtrid}"
         case mbx.NotificationAcked(id=ident):
             return f"notification {ident} acked"
         case dlv.DeliveryScheduled(medium=medium, target=target):
             return f"{medium} delivery scheduled to {target}"
-        case dlv.AttemptStarted(number=number):
-            return f"attempt {number} started"
+        case dlv.AttemptStarted(number=number, claimant=claimant):
+            return f"attempt {number} started" + (f" by {claimant}" if claimant else "")
+        case dlv.AttemptExpired(number=number):
+            return f"attempt {number} abandoned: its lease ran out"
         case dlv.AttemptSucceeded(number=number, status=status, duration_ms=ms):
             return f"attempt {number} delivered: status {status}, {_ms(ms)}"
         case dlv.AttemptFailed(number=number, status=status, error=error, duration_ms=ms):
@@ -64,6 +69,16 @@ def describe(event: Any) -> str:
             return f"gave up: {reason}"
         case dlv.DeliveryRequeued():
             return "requeued for redelivery"
+        case ept.EndpointFailed(consecutive=n):
+            return f"endpoint failed {n} time(s) in a row"
+        case ept.EndpointRecovered():
+            return "endpoint recovered"
+        case ept.EndpointPaused(next_probe_at=probe):
+            return f"endpoint paused; probed at {probe.isoformat()}"
+        case ept.ProbeClaimed(next_probe_at=probe):
+            return f"endpoint probed; next probe at {probe.isoformat()}"
+        case ept.EndpointResumed(by=by):
+            return f"endpoint resumed by {by}"
         case acc.AccountOpened(login=login, channel=channel):
             return f"account {login} opened ({type(channel).__name__})"
     fields = public(event)

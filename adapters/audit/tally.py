@@ -26,10 +26,12 @@ __all__ = ["ATTEMPT_BUCKETS", "RECENT", "TOPICS", "RecentAttempt", "Tally", "old
 TOPICS = (
     "AccountOpened",
     "NotificationQueued",
+    "NotificationIssued",
     "NotificationRetrieved",
     "NotificationAcked",
     "DeliveryScheduled",
     "AttemptStarted",
+    "AttemptExpired",
     "AttemptSucceeded",
     "AttemptFailed",
     "DeliveryGaveUp",
@@ -71,6 +73,7 @@ class Tally:
     attempt_seconds: float = 0.0
     recent: deque[RecentAttempt] = field(default_factory=deque)
     _logins: dict[UUID, str] = field(default_factory=dict, repr=False)
+    _last_id: dict[UUID, int] = field(default_factory=dict, repr=False)
     _status: dict[UUID, str] = field(default_factory=dict, repr=False)
 
     def add(self, entries: Iterable[LogEntry]) -> None:
@@ -85,9 +88,11 @@ class Tally:
                 self.accounts += 1
                 self._logins[stream_id(MAILBOX.category, login)] = login
                 self.queued.setdefault(login, 0)
-            case mbx.NotificationQueued():
-                self.created += 1
+            case mbx.NotificationQueued(notification=n):
+                self._issued(stream, n.id)  # a fallback queues an id issued before
                 self._queue(stream, 1)
+            case mbx.NotificationIssued(notification=n):
+                self._issued(stream, n.id)
             case mbx.NotificationRetrieved():
                 self.polled += 1
             case mbx.NotificationAcked():
@@ -97,6 +102,8 @@ class Tally:
                 self._move(stream, "scheduled")
             case dlv.AttemptStarted():
                 self._move(stream, "in_flight")
+            case dlv.AttemptExpired():  # its claimant is gone: due again
+                self._move(stream, "scheduled")
             case dlv.AttemptSucceeded(duration_ms=ms, at=at):
                 self._attempt(ms, at, succeeded=True)
                 self._move(stream, "succeeded")
@@ -106,6 +113,13 @@ class Tally:
             case dlv.DeliveryGaveUp():
                 self.given_up += 1
                 self._move(stream, "gave_up")
+
+    def _issued(self, mailbox: UUID, ident: int) -> None:
+        """Count a notification created, once: ids only grow, so a smaller one is an
+        issued notification entering the queue on fallback, not a new one."""
+        if ident > self._last_id.get(mailbox, 0):
+            self.created += 1
+            self._last_id[mailbox] = ident
 
     def _queue(self, mailbox: UUID, change: int) -> None:
         login = self._logins.get(mailbox)

@@ -12,7 +12,7 @@ from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
-from tidings.domain import account, delivery, mailbox, operation
+from tidings.domain import account, delivery, endpoint, mailbox, operation
 
 __all__ = [
     "DomainEvent",
@@ -25,7 +25,11 @@ __all__ = [
 ]
 
 DomainEvent = Union[  # noqa: UP007 - built from unions, not written out
-    account.AccountEvent, operation.OperationEvent, mailbox.MailboxEvent, delivery.DeliveryEvent
+    account.AccountEvent,
+    operation.OperationEvent,
+    mailbox.MailboxEvent,
+    delivery.DeliveryEvent,
+    endpoint.EndpointEvent,
 ]
 
 _TYPES: dict[str, type[msgspec.Struct]] = {
@@ -40,6 +44,7 @@ _CATEGORY_UNIONS = {
     "operation": operation.OperationEvent,
     "mailbox": mailbox.MailboxEvent,
     "delivery": delivery.DeliveryEvent,
+    "endpoint": endpoint.EndpointEvent,
 }
 
 

@@ -204,13 +204,20 @@ def demo_command(
 
 
 def _drive(out: Console, db: str, server: str, admin: str) -> None:
+    """How to drive the running demo from another shell: a ping-async of your own on the
+    URL account, then its trail."""
+    digest = password_sha1(PASSWORD)
     out.print(f"""
-Still running. In another shell:
+Still running (Ctrl-C stops it all and deletes the database). In another shell:
   export TIDINGS_DB={db} {ADMIN_TOKEN_ENV}={admin}
-  tidings queue demo-poll; tidings stats; tidings log --follow --jsonl
+  AUTH=$(printf %s "demo-url{digest}$(TZ=Europe/Prague date +%H)" | sha1sum | cut -d' ' -f1)
+  curl -s {server}/wapi/xml --data-urlencode \\
+    "request=<request><user>demo-url</user><auth>$AUTH</auth><command>ping-async</command><clTRID>mine-1</clTRID></request>"
+  tidings trail --cltrid mine-1      # a second later: accepted, ended, pushed, delivered
+  tidings queue demo-poll; tidings deliveries; tidings stats; tidings log --follow --jsonl
   curl -s {server}/api/accounts -H "authorization: Bearer ${ADMIN_TOKEN_ENV}"
   curl -s {server}/metrics
-Every account's password is {PASSWORD}. Ctrl-C stops it all and deletes the database.""")
+Every account's password is {PASSWORD}.""")
 
 
 def _wait_for_ctrl_c() -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
 from typing import Any
+from urllib.parse import parse_qs
 
 from aiosmtpd.controller import Controller
 from standardwebhooks import Webhook
@@ -25,7 +26,8 @@ __all__ = ["Arrival", "UrlReceiver", "smtp_sink"]
 @dataclass(frozen=True)
 class Arrival:
     """One pushed notification as it arrived: by `url` (with `verified`: its signature
-    checked against the account's secret) or by `email`."""
+    checked against the account's secret) or by `email`. `body` is the document it
+    carries (a WAPI form's `request` field decoded)."""
 
     channel: str
     login: str
@@ -54,6 +56,8 @@ class UrlReceiver:
             except WebhookVerificationError:
                 verified = False
         content_type = request.headers.get("content-type", "")
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            body = parse_qs(body).get("request", [body])[0]
         self._arrivals.put(Arrival("url", login, content_type, body, verified))
         return Response(status_code=200)
 

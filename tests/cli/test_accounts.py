@@ -83,18 +83,25 @@ def test_set_changes_channel_schedule_and_allow_list_together(db_url: str) -> No
                    "--body-format", "jobresult", "--retry-schedule", "5,60,600",
                    "--allow", "192.0.2.0/24", "--db", db_url, "--json")  # fmt: skip
     shown = json_of(result)
-    assert shown["channel"] == {
-        "type": "url",
-        "success_url": "https://shop.example/wapi",
-        "error_url": None,
-        "expected_status": [200, 204],
-        "body_format": "jobresult",
-    }
+    assert (
+        shown["channel"]
+        | {
+            "type": "url",
+            "success_url": "https://shop.example/wapi",
+            "error_url": None,
+            "expected_status": [200, 204],
+            "body_format": "jobresult",
+        }
+        == shown["channel"]
+    )
     assert shown["retry_policy"]["schedule"] == [5.0, 60.0, 600.0]
     assert shown["allowed_ips"] == ["192.0.2.0/24"]
     email = ("--channel", "email", "--email", "ops@shop.example", "--allow-any")
     emailed = json_of(shell("account", "set", "tester", *email, "--db", db_url, "--json"))
-    assert emailed["channel"] == {"type": "email", "address": "ops@shop.example"}
+    assert (emailed["channel"]["type"], emailed["channel"]["address"]) == (
+        "email",
+        "ops@shop.example",
+    )
     assert emailed["allowed_ips"] == []
     assert json_of(shell("account", "set", "tester", "--channel", "poll", "--db", db_url,
                          "--json"))["channel"] == {"type": "poll"}  # fmt: skip
@@ -199,3 +206,23 @@ def _read_until(fd: int, marker: bytes, timeout: float = 30.0) -> bytes:
         if ready:
             seen += os.read(fd, 1024)
     return seen
+
+
+def test_set_fallback_and_ordering(sqlite_url: str) -> None:
+    add(sqlite_url)
+    url = ("--channel", "url", "--success-url", "https://shop.example/wapi")
+    shown = json_of(shell("account", "set", "tester", *url, "--fallback", "poll", "--ordered",
+                          "--db", sqlite_url, "--json"))  # fmt: skip
+    assert (shown["channel"]["fallback"], shown["channel"]["ordered"]) == ("poll", True)
+    assert "ordered; fallback poll" in shell("account", "show", "tester", "--db", sqlite_url).stdout
+    mail = ("--channel", "email", "--email", "ops@shop.example", "--fallback", "poll")
+    assert (
+        json_of(shell("account", "set", "tester", *mail, "--db", sqlite_url, "--json"))["channel"][
+            "fallback"
+        ]
+        == "poll"
+    )
+    for args, words in ((("--channel", "poll", "--fallback", "poll"), "--fallback"),
+                        (("--channel", "email", "--email", "a@b.example", "--ordered"),
+                         "--ordered")):  # fmt: skip
+        one_line_error(shell("account", "set", "tester", *args, "--db", sqlite_url), 1, words)

@@ -5,9 +5,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from tidings.adapters.http.metrics import LogMetrics
 from tidings.adapters.library import Tidings
+from tidings.domain import RetryPolicy, UrlChannel
 
-from tests.http.conftest import Running, call_until
+from tests.http.conftest import Running, call_until, serve, settings_for, wait_until
 from tests.http.test_wapi_cycle import json_request
+from tests.push.conftest import Receiver, receiver
+
+__all__ = ["receiver"]  # the fixture, used by name below
 
 
 def scrape(server: Running) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -92,3 +96,26 @@ def test_only_the_deepest_queues_are_named(db_url: str) -> None:
         again = generate_latest(registry).decode()
         assert "tidings_notifications_created_total 6.0" in again
         assert "tidings_notifications_polled_total 1.0" in again
+
+
+def test_push_attempts_and_deliveries_move(db_url: str, receiver: Receiver) -> None:
+    with serve(settings_for(db_url)) as server:
+        before = scrape(server)
+        t = server.tidings
+        channel = UrlChannel(success_url=receiver.url("/flaky/1"), pause_after=100)
+        t.open_account("pushed", "s3cret", channel=channel,
+                       retry_policy=RetryPolicy(schedule=(0.05,)))  # fmt: skip
+        n = t.end(t.accept("pushed", "c", "ping-async").svtrid, 1000, "OK").id
+        wait_until(lambda: t.delivery("pushed", n).status == "succeeded", what="the push")
+        after = scrape(server)
+
+    def moved(name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
+        return after.get((name, labels), 0.0) - before.get((name, labels), 0.0)
+
+    assert moved("tidings_delivery_attempts_total", (("outcome", "failed"),)) == 1
+    assert moved("tidings_delivery_attempts_total", (("outcome", "succeeded"),)) == 1
+    assert moved("tidings_deliveries_finished_total", (("outcome", "succeeded"),)) == 1
+    assert moved("tidings_delivery_attempt_seconds_count") == 2
+    assert moved("tidings_delivery_attempt_seconds_bucket", (("le", "+Inf"),)) == 2
+    assert after[("tidings_deliveries", (("state", "succeeded"),))] >= 1
+    assert moved("tidings_notifications_created_total") == 1
