@@ -89,7 +89,7 @@ def account_list_command(
 ) -> None:
     """Every account, in the order they were opened."""
     views: list[AccountView] = []
-    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+    with user_errors(), open_tidings(db, read_only=True) as tidings:
         after: int | None = 0
         while after is not None:
             page = tidings.accounts(after=after, limit=1000)
@@ -102,7 +102,7 @@ def account_list_command(
 @account_app.command("show", epilog="Example: tidings account show tester")
 def account_show_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
     """One account's settings (never its password digest or signing secret)."""
-    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+    with user_errors(), open_tidings(db, read_only=True) as tidings:
         view = tidings.account(login)
     if view is None:
         raise fail(f"no account {login!r}")

@@ -53,7 +53,7 @@ def deliveries_command(
     """Pushed notifications (by URL or e-mail), oldest first per account: where to, how
     each stands, its last attempt and, for one that gave up, why."""
     status: DeliveryStatus | None = "gave_up" if given_up else None
-    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+    with user_errors(), open_tidings(db, read_only=True) as tidings:
         logins = [account] if account is not None else _logins(tidings)
         views = [v for login in logins for v in tidings.deliveries(login, status=status)]
     emit(views, as_json, lambda: table(None, _COLUMNS, [_row(v) for v in views]))
@@ -93,7 +93,7 @@ def _endpoint_rows(views: list[EndpointView]) -> list[tuple[object, ...]]:
 @endpoint_app.command("list", epilog="Example: tidings endpoint list shop")
 def endpoint_list_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
     """The account's push endpoints: paused or not, failures in a row, next probe."""
-    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+    with user_errors(), open_tidings(db, read_only=True) as tidings:
         views = tidings.endpoints(login)
     columns = ("target", "state", "failures in a row", "next probe")
     emit(views, as_json, lambda: table(login, columns, _endpoint_rows(views)))

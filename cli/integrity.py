@@ -30,7 +30,7 @@ def replay_command(db: Db = "tidings.db") -> None:
 
     Exit code 1 when any stream differs.
     """
-    store = open_store(db, must_exist=True)
+    store = open_store(db, read_only=True)
     try:
         total = store.max_position()
         with _progress(total, "replaying") as bar:
@@ -62,7 +62,7 @@ def verify_command(db: Db = "tidings.db") -> None:
 
     Exit code 1 when the chain is broken.
     """
-    store = open_store(db, must_exist=True)
+    store = open_store(db, read_only=True)
     try:
         total = store.max_position()
         with _progress(total, "verifying") as bar:

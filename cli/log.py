@@ -93,7 +93,7 @@ def log_command(
     if as_json and jsonl:
         raise fail("--json and --jsonl exclude each other", 2)
     encode = msgspec.json.Encoder().encode
-    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+    with user_errors(), open_tidings(db, read_only=True) as tidings:
         if jsonl:
             entries = _read(tidings, start, follow) if follow else _with_progress(tidings, start)
             try:

@@ -31,19 +31,24 @@ def _check(db: str, must_exist: bool) -> None:
         raise _refuse(db, "no such database file")
 
 
-def open_store(db: str, *, must_exist: bool = False) -> Store:
-    """The store at `db`, or exit 2 with one clear line (never a traceback)."""
-    _check(db, must_exist)
+def open_store(db: str, *, read_only: bool = False) -> Store:
+    """The store at `db`, or exit 2 with one clear line (never a traceback).
+    `read_only`: an existing tidings database only, left as it is found."""
+    _check(db, must_exist=read_only)
     try:
-        return Store(db)
+        return Store(db, read_only=read_only)
     except Exception as error:  # every driver's "cannot open" becomes one clear line
         raise _refuse(db, error) from error
 
 
-def open_tidings(db: str, *, must_exist: bool = False) -> Tidings:
-    """The library on `db`, or exit 2 with one clear line (never a traceback)."""
-    _check(db, must_exist)
+def open_tidings(db: str, *, must_exist: bool = False, read_only: bool = False) -> Tidings:
+    """The library on `db`, or exit 2 with one clear line (never a traceback).
+    `read_only`: an existing tidings database only, left as it is found (for the
+    commands that only read)."""
+    _check(db, must_exist or read_only)
     try:
+        if read_only:
+            return Tidings.over(Store(db, read_only=True))
         return Tidings(db)
     except Exception as error:
         raise _refuse(db, error) from error

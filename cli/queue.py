@@ -39,7 +39,7 @@ def queue_command(
 ) -> None:
     """An account's poll queue: how many notifications wait, for how long the oldest,
     and the first of them, oldest first. Changes nothing."""
-    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+    with user_errors(), open_tidings(db, read_only=True) as tidings:
         if tidings.account(login) is None:
             raise fail(f"no account {login!r}")
         view = queue_view(login, tidings.mailbox(login), first)

@@ -58,7 +58,7 @@ def state_command(
     """A stream (account, operation, mailbox or delivery) as it was at a time: its events
     up to then, folded again from the log. Secrets show as ***."""
     when = parse_time(at) if at is not None else datetime.now(UTC)
-    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+    with user_errors(), open_tidings(db, read_only=True) as tidings:
         state = _shown(tidings.state_at(_KINDS[kind], key, when))
     rows = [(name, value) for name, value in state.items()]
     title = f"{kind} {key} at {when.isoformat()}"

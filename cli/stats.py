@@ -35,7 +35,7 @@ def stats_command(db: Db = "tidings.db", as_json: Json = False) -> None:
     the last hour's push attempts with their failure rate, read from the log."""
     tally = Tally()
     now = datetime.now(UTC)
-    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+    with user_errors(), open_tidings(db, read_only=True) as tidings:
         total = tidings.last_position()
         with Progress(
             TextColumn("reading the log"),

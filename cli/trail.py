@@ -53,7 +53,7 @@ def trail_command(
     given = [key for key in (svtrid, cltrid, notification) if key is not None]
     if len(given) != 1:
         raise fail("give one of SVTRID, --cltrid or --notification", 2)
-    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+    with user_errors(), open_tidings(db, read_only=True) as tidings:
         if notification is not None:
             entries = tidings.trail(notification=_notification(notification))
         elif cltrid is not None:

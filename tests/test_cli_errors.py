@@ -1,10 +1,15 @@
 """The shell's answer to a database it cannot use: one clear line, exit 2, nothing made."""
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
+import psycopg
 import pytest
 from tidings.cli.app import app
 from typer.testing import CliRunner
+
+from tests.conftest import POSTGRES
 
 runner = CliRunner()
 
@@ -50,3 +55,50 @@ def test_account_add_and_serve_refuse_a_database_they_cannot_open(
         assert result.exit_code == 2, result.output
         assert result.output.startswith(f"error: cannot open {db}")
         assert "Traceback" not in result.output
+
+
+def _foreign(path: Path) -> Path:
+    """Another program's SQLite file: a table of its own, in its own journal mode."""
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TABLE notes (body TEXT)")
+        db.execute("INSERT INTO notes VALUES ('hello')")
+    return path
+
+
+@pytest.mark.parametrize("command", ["verify", "replay"])
+@pytest.mark.parametrize("kind", ["empty-file", "foreign-sqlite"])
+def test_checks_refuse_a_sqlite_file_that_is_not_tidings_and_change_nothing(
+    command: str, kind: str, tmp_path: Path
+) -> None:
+    # Given an empty file, or another program's SQLite database
+    path = tmp_path / "other.db"
+    if kind == "empty-file":
+        path.touch()
+    else:
+        _foreign(path)
+    before = sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir())
+    # When a check is run on it
+    result = runner.invoke(app, [command, "--db", str(path)])
+    # Then it says so in one line, exits 2, and leaves every file as it was
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: cannot open {path}: not a tidings database")
+    assert "Traceback" not in result.output
+    assert sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("command", ["verify", "replay"])
+def test_checks_refuse_an_empty_postgres_database_and_create_nothing(
+    command: str, postgres_url: str
+) -> None:
+    # Given an empty PostgreSQL schema
+    # When a check is run on it
+    result = runner.invoke(app, [command, "--db", postgres_url])
+    # Then it says so in one line, exits 2, and no table was created
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: cannot open {postgres_url}: not a tidings database")
+    schema = postgres_url.rsplit("schema=", 1)[1]
+    with psycopg.connect(POSTGRES) as db:
+        tables = db.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", (schema,)
+        ).fetchone()
+    assert tables == (0,)

@@ -1,4 +1,12 @@
-"""The audit side: trails and past states, rebuilt from the log."""
+"""The audit side: trails and past states, rebuilt from the log.
+
+A trail reads several streams (an operation, its account's mailbox, a delivery), each in
+a query of its own, while writers commit. So that it never shows part of a transaction
+(an operation's notification queued but not its ending, as ending writes both together),
+it first reads the log's last position and keeps only events at or before it: writers
+append under the log's write lock and each commit is visible before the next takes
+positions, so every transaction lies wholly on one side of that position.
+"""
 
 from collections.abc import Iterable
 from datetime import datetime
@@ -11,7 +19,7 @@ from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
 
 from ..store.application import Store, stream_id
-from ..store.codec import topic_of
+from ..store.codec import decode_event
 
 __all__ = ["DECIDERS", "Audit", "TrailEntry"]
 
@@ -37,21 +45,23 @@ class Audit:
     def __init__(self, store: Store):
         self.store = store
 
-    def _entries(self, decider: Decider[Any, Any, Any], key: str) -> list[TrailEntry]:
-        positions = self.store.recorder.select_positions(stream_id(decider.category, key))
-        return [
-            TrailEntry(
-                position=positions[e.originator_version],
+    def _entries(self, decider: Decider[Any, Any, Any], key: str, upto: int) -> list[TrailEntry]:
+        rows = self.store.recorder.select_placed(stream_id(decider.category, key), upto)
+        entries = []
+        for position, version, topic, state in rows:
+            event = decode_event(topic, state)
+            entry = TrailEntry(
+                position=position,
                 stream=f"{decider.category}/{key}",
-                version=e.originator_version,
-                at=e.event.at,
-                kind=topic_of(e.event),
-                event=e.event,
+                version=version,
+                at=event.at,
+                kind=topic,
+                event=event,
             )
-            for e in self.store.stream(decider, key)
-        ]
+            entries.append(entry)
+        return entries
 
-    def _notification_entries(self, login: str, ident: int) -> list[TrailEntry]:
+    def _notification_entries(self, login: str, ident: int, upto: int) -> list[TrailEntry]:
         def concerns(event: Any) -> bool:
             match event:
                 case (
@@ -62,54 +72,64 @@ class Audit:
                     return i == ident
             return False
 
-        mailbox = [e for e in self._entries(MAILBOX, login) if concerns(e.event)]
-        return mailbox + self._entries(DELIVERY, f"{login}/{ident}")
+        mailbox = [e for e in self._entries(MAILBOX, login, upto) if concerns(e.event)]
+        return mailbox + self._entries(DELIVERY, f"{login}/{ident}", upto)
 
-    def _operation_entries(self, svtrid: str) -> list[TrailEntry]:
-        entries = self._entries(OPERATION, svtrid)
+    def _operation_entries(self, svtrid: str, upto: int) -> list[TrailEntry]:
+        entries = self._entries(OPERATION, svtrid, upto)
         if not entries:
             return []
         accepted = entries[0].event
         if not isinstance(accepted, op.OperationAccepted):
             return entries
-        for entry in self._entries(MAILBOX, accepted.login):
+        for entry in self._entries(MAILBOX, accepted.login, upto):
             event = entry.event
             if (
                 isinstance(event, mbx.NotificationQueued | mbx.NotificationIssued)
                 and event.notification.outcome.svtrid == svtrid
             ):
-                return entries + self._notification_entries(accepted.login, event.notification.id)
+                ident = event.notification.id
+                return entries + self._notification_entries(accepted.login, ident, upto)
         return entries
 
-    def _accepted(self) -> Iterable[op.OperationAccepted]:
+    def _accepted(self, upto: int) -> Iterable[op.OperationAccepted]:
         recorder = self.store.recorder
         position: int | None = 1
         while position is not None:
-            page = recorder.select_notifications(position, 1000, topics=["OperationAccepted"])
+            page = recorder.select_notifications(
+                position, 1000, stop=upto, topics=["OperationAccepted"]
+            )
             for item in page:
                 yield self.store.decode(item).event
             position = page[-1].id + 1 if len(page) == 1000 else None
 
     def by_svtrid(self, svtrid: str) -> list[TrailEntry]:
-        """The events of one operation, then of its notification, in log order."""
-        return sorted(self._operation_entries(svtrid), key=lambda e: e.position)
+        """The events of one operation, then of its notification, in log order, as the
+        log stood at one position (see the module docstring)."""
+        upto = self.store.max_position()
+        return sorted(self._operation_entries(svtrid, upto), key=lambda e: e.position)
 
     def by_cltrid(self, cltrid: str) -> list[TrailEntry]:
-        """The events of every operation a client sent under `cltrid`, in log order."""
+        """The events of every operation a client sent under `cltrid`, in log order, as
+        the log stood at one position."""
+        upto = self.store.max_position()
         entries = []
-        for accepted in self._accepted():
+        for accepted in self._accepted(upto):
             if accepted.cltrid == cltrid:
-                entries += self._operation_entries(accepted.svtrid)
+                entries += self._operation_entries(accepted.svtrid, upto)
         return sorted(entries, key=lambda e: e.position)
 
     def by_endpoint(self, login: str, target: str) -> list[TrailEntry]:
         """The health events of one push endpoint of an account (failures, pauses,
         probes, resumes), in log order."""
-        return self._entries(ENDPOINT, ept.key(login, target))
+        return self._entries(ENDPOINT, ept.key(login, target), self.store.max_position())
 
     def by_notification(self, login: str, ident: int) -> list[TrailEntry]:
-        """The events of one notification of an account (mailbox, delivery), in log order."""
-        return sorted(self._notification_entries(login, ident), key=lambda e: e.position)
+        """The events of one notification of an account (mailbox, delivery), in log order,
+        as the log stood at one position."""
+        upto = self.store.max_position()
+        entries = self._notification_entries(login, ident, upto)
+        return sorted(entries, key=lambda e: e.position)
 
     def state_at(self, decider: Decider[S, Any, Any], key: str, at: datetime) -> S:
         """The state of a stream as it was at `at`: its events up to then, folded."""

@@ -9,9 +9,12 @@ A version conflict (another writer got there first) surfaces as
 """
 
 import functools
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID, uuid5
@@ -24,7 +27,7 @@ from tidings.domain import MAILBOX, Decider
 from tidings.domain.mailbox import MailboxState
 from tidings.domain.operation import OperationAccepted, OperationEnded
 
-from .chain import Openings
+from .chain import OPEN_OPERATIONS, Openings
 from .codec import Envelope, MsgspecMapper, decode_event
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "Change",
     "Loaded",
     "LogEntry",
+    "NotTidings",
     "Store",
     "environment",
     "is_postgres",
@@ -70,8 +74,9 @@ def is_postgres(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
 
 
-def environment(url: str) -> dict[str, str]:
-    """eventsourcing settings for a database URL or SQLite file path.
+def environment(url: str, *, create: bool = True) -> dict[str, str]:
+    """eventsourcing settings for a database URL or SQLite file path; `create`: make
+    the tables that are missing.
 
     SQLite: eventsourcing switches the file to WAL; we keep SQLite's default
     `synchronous=FULL` for WAL, so a committed transaction survives power loss.
@@ -79,7 +84,7 @@ def environment(url: str) -> dict[str, str]:
     """
     env = {
         "IS_SNAPSHOTTING_ENABLED": "y",
-        "CREATE_TABLE": "y",
+        "CREATE_TABLE": "y" if create else "n",
     }
     if is_postgres(url):
         parts = urlsplit(url)
@@ -121,14 +126,14 @@ class _Application(Application[UUID]):
         return MsgspecMapper()
 
 
-def _construct(url: str) -> _Application:
-    """The application, its tables created if missing.
+def _construct(url: str, create: bool) -> _Application:
+    """The application, its tables created if missing (with `create`).
 
     On PostgreSQL, processes starting together would race on `CREATE ... IF NOT EXISTS`
     ("tuple concurrently updated"); an advisory lock lets one create while others wait.
     """
-    if not is_postgres(url):
-        return _Application(env=environment(url))
+    if not is_postgres(url) or not create:
+        return _Application(env=environment(url, create=create))
     import psycopg
 
     plain = url.split("?", 1)[0]
@@ -142,6 +147,37 @@ def _construct(url: str) -> _Application:
 
 # Any fixed 64-bit key: "tidings" in ASCII.
 _CREATE_LOCK = 0x74696469_6E6773
+
+# The tables a tidings database has: eventsourcing's events and snapshots (named by its
+# SQLite factory, and after the application on PostgreSQL), and ours (`chain.py`).
+_OURS = ("tidings_chain", OPEN_OPERATIONS)
+_TABLES = ("stored_events", "stored_snapshots", *_OURS)
+_POSTGRES_TABLES = ("tidings_events", "tidings_snapshots", *_OURS)
+
+
+class NotTidings(ValueError):
+    """A database that does not hold a tidings log: a store that only reads leaves it
+    as it found it."""
+
+
+def _missing_tables(url: str) -> list[str]:
+    """The tables of a tidings database that `url` lacks, read without writing (SQLite:
+    a read-only connection, so an empty or foreign file stays as it is)."""
+    if is_postgres(url):
+        import psycopg
+
+        schema = environment(url)["POSTGRES_SCHEMA"]
+        with psycopg.connect(url.split("?", 1)[0], autocommit=True) as conn:
+            return [
+                table
+                for table in _POSTGRES_TABLES
+                if conn.execute("SELECT to_regclass(%s)", (f'"{schema}"."{table}"',)).fetchone()
+                == (None,)
+            ]
+    uri = f"{Path(url).absolute().as_uri()}?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True)) as conn:
+        found = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    return [table for table in _TABLES if table not in found]
 
 
 def _svtrid_of_acceptance(state: bytes) -> str:
@@ -201,13 +237,24 @@ class Store:
 
     Not thread-safe by itself: `commit.GroupCommit` serialises every use.
     `snapshot_every`: the least spacing of mailbox snapshots (see `snapshot_due`).
+    `read_only`: open an existing tidings database only, creating and filling nothing
+    (`NotTidings` for any other database); for the commands that only read.
     """
 
-    def __init__(self, url: str, *, snapshot_every: int = SNAPSHOT_EVERY, cache_size: int = 20_000):
+    def __init__(
+        self,
+        url: str,
+        *,
+        snapshot_every: int = SNAPSHOT_EVERY,
+        cache_size: int = 20_000,
+        read_only: bool = False,
+    ):
         if _in_memory(url):
             raise ValueError(f"{url!r}: an event log must outlive the process; give a file")
+        if read_only and (missing := _missing_tables(url)):
+            raise NotTidings(f"not a tidings database (it has no {', '.join(missing)})")
         self.url = url
-        self._app = _construct(url)
+        self._app = _construct(url, create=not read_only)
         self._mapper = self._app.mapper
         assert self._app.snapshots is not None  # IS_SNAPSHOTTING_ENABLED is always set
         # The recorder writes snapshots inside the events' transaction (see chain.py).
@@ -216,9 +263,10 @@ class Store:
         self._snapshot_every = snapshot_every
         self._cache: OrderedDict[str, Loaded] = OrderedDict()
         self._cache_size = cache_size
-        self.recorder.ensure_open_operations(
-            ("OperationAccepted", "OperationEnded", _svtrid_of_acceptance)
-        )
+        if not read_only:
+            self.recorder.ensure_open_operations(
+                ("OperationAccepted", "OperationEnded", _svtrid_of_acceptance)
+            )
         # The log position up to which the cache has seen every change.
         self._seen = self.recorder.max_notification_id() or 0
         self.recorder.changed()  # from here on, a change by another writer shows

@@ -1,17 +1,22 @@
 """tidings verify (hash chain) and tidings replay (log vs live state), through the CLI."""
 
-import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 import pytest
+from tidings.adapters.audit.integrity import PAGE, replay
 from tidings.adapters.library import Tidings
+from tidings.adapters.store.application import Store
 from tidings.adapters.store.codec import decode_event, encode_event
 from tidings.cli.app import app
+from tidings.cli.bench.log import build_history
 from tidings.domain.mailbox import MailboxState, snapshot
 from typer.testing import CliRunner
+
+from .tamper import Tamper, tamper
 
 runner = CliRunner()
 
@@ -30,33 +35,65 @@ def test_verify_passes_on_an_untouched_log(db_url: str) -> None:
     assert "chain intact: 16 entries" in result.output
 
 
-def test_verify_finds_an_edited_row(sqlite_url: str) -> None:
+@pytest.mark.parametrize(
+    ("edit", "shown"),
+    [
+        (lambda log: log.set_state(7, b"\x00"), "BROKEN at position 7: log entry or its chain"),
+        (lambda log: log.delete(5), "BROKEN at position 5: log entry deleted"),
+        (lambda log: log.delete(5, with_link=True), "BROKEN at position 6"),
+        (lambda log: log.swap(4, 5), "BROKEN at position 4"),
+        (lambda log: log.recut(4, 3), "BROKEN at position 4"),
+        (lambda log: log.set_stream(6, "0" * 32), "BROKEN at position 6"),
+    ],
+    ids=["edited", "deleted", "deleted-with-link", "swapped", "re-cut", "moved"],
+)
+def test_verify_finds_a_tampered_row(
+    db_url: str, edit: Callable[[Tamper], None], shown: str
+) -> None:
+    # Given a log whose rows were edited behind the store's back
+    _history(db_url)
+    with tamper(db_url) as log:
+        edit(log)
+    # When its chain is verified
+    result = runner.invoke(app, ["verify", "--db", db_url])
+    # Then the first position that does not hold is named
+    assert result.exit_code == 1
+    assert shown in result.output
+
+
+def test_verify_finds_a_stream_id_that_is_not_one(sqlite_url: str) -> None:
+    # Given a SQLite log (its ids are text) with a row whose stream id is not hex
     _history(sqlite_url)
-    with sqlite3.connect(sqlite_url) as db:
-        db.execute("UPDATE stored_events SET state = x'00' WHERE rowid = 7")
+    with tamper(sqlite_url) as log:
+        log.set_stream(6, "not a stream id")
+    # When its chain is verified, then that row is the break, and no traceback
     result = runner.invoke(app, ["verify", "--db", sqlite_url])
     assert result.exit_code == 1
-    assert "BROKEN at position 7" in result.output
-    assert "6 entries before it are intact" in result.output
+    assert "BROKEN at position 6: log entry or its chain link was altered" in result.output
 
 
-def test_verify_finds_a_deleted_row(sqlite_url: str) -> None:
+@pytest.mark.parametrize(
+    ("position", "shown"),
+    [
+        # Its stream's rules refuse what follows: the ending's operation was never accepted
+        (6, "(OperationEnded) cannot follow the events before it in its stream"),
+        # Nothing follows it (the log's last row): its id is found not to be one
+        (16, "(NotificationQueued) names no stream"),
+    ],
+    ids=["mid-stream", "last-of-its-stream"],
+)
+def test_replay_names_a_row_whose_stream_id_is_not_one(
+    sqlite_url: str, position: int, shown: str
+) -> None:
+    # Given a SQLite log (its ids are text) with a row whose stream id is not hex
     _history(sqlite_url)
-    with sqlite3.connect(sqlite_url) as db:
-        db.execute("DELETE FROM stored_events WHERE rowid = 5")
-    result = runner.invoke(app, ["verify", "--db", sqlite_url])
+    with tamper(sqlite_url) as log:
+        log.set_stream(position, "not a stream id")
+    # When it is replayed, then that row is named, and no traceback
+    result = runner.invoke(app, ["replay", "--db", sqlite_url])
     assert result.exit_code == 1
-    assert "BROKEN at position 5: log entry deleted" in result.output
-
-
-def test_verify_finds_a_row_deleted_with_its_link(sqlite_url: str) -> None:
-    _history(sqlite_url)
-    with sqlite3.connect(sqlite_url) as db:
-        db.execute("DELETE FROM stored_events WHERE rowid = 5")
-        db.execute("DELETE FROM tidings_chain WHERE position = 5")
-    result = runner.invoke(app, ["verify", "--db", sqlite_url])
-    assert result.exit_code == 1
-    assert "BROKEN at position 6" in result.output
+    assert f"CORRUPT: log entry at position {position} {shown}" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_replay_matches_the_live_state(db_url: str) -> None:
@@ -67,13 +104,29 @@ def test_replay_matches_the_live_state(db_url: str) -> None:
     assert "every stream matches the log" in result.output
 
 
-def test_replay_reports_an_undecodable_event(sqlite_url: str) -> None:
-    _history(sqlite_url)
-    with sqlite3.connect(sqlite_url) as db:
-        db.execute("UPDATE stored_events SET state = x'c1' WHERE rowid = 3")
-    result = runner.invoke(app, ["replay", "--db", sqlite_url])
+@pytest.mark.parametrize(
+    ("edit", "position"),
+    [
+        (lambda log: log.set_state(3, b"\xc1"), 3),
+        # The end of row 4 moved into row 5: the two rows' bytes are all there
+        (lambda log: log.recut(4, 3), 4),
+    ],
+    ids=["edited", "re-cut"],
+)
+def test_replay_names_a_row_that_cannot_be_decoded(
+    db_url: str, edit: Callable[[Tamper], None], position: int
+) -> None:
+    # Given a log with a row that is no longer the event its topic names
+    _history(db_url)
+    with tamper(db_url) as log:
+        edit(log)
+    # When it is replayed
+    result = runner.invoke(app, ["replay", "--db", db_url])
+    # Then that row is named by its position, and no traceback
     assert result.exit_code == 1
-    assert "position 3" in result.output and "cannot be decoded" in result.output
+    assert f"CORRUPT: log entry at position {position}" in result.output
+    assert "cannot be decoded" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def _acked_history(db: str) -> None:
@@ -87,19 +140,16 @@ def _acked_history(db: str) -> None:
         t.ack("tester", str(polled.notification.id))
 
 
-def test_replay_reports_an_event_that_cannot_follow_its_stream(sqlite_url: str) -> None:
+def test_replay_reports_an_event_that_cannot_follow_its_stream(db_url: str) -> None:
     # Given a log in which the ack names notification 2 while 1 is the head: it decodes,
     # but the mailbox's rules refuse it where it stands
-    _acked_history(sqlite_url)
-    with sqlite3.connect(sqlite_url) as db:
-        position, state = db.execute(
-            "SELECT rowid, state FROM stored_events WHERE topic = 'NotificationAcked'"
-        ).fetchone()
-        acked = decode_event("NotificationAcked", state)
-        forged = encode_event(msgspec.structs.replace(acked, id=2))
-        db.execute("UPDATE stored_events SET state = ? WHERE rowid = ?", (forged, position))
+    _acked_history(db_url)
+    with tamper(db_url) as log:
+        position = log.position_of("NotificationAcked")
+        acked = decode_event("NotificationAcked", log.state(position))
+        log.set_state(position, encode_event(msgspec.structs.replace(acked, id=2)))
     # When it is replayed
-    result = runner.invoke(app, ["replay", "--db", sqlite_url])
+    result = runner.invoke(app, ["replay", "--db", db_url])
     # Then the event is reported at its position, with why, and no traceback
     assert result.exit_code == 1
     assert f"CORRUPT: log entry at position {position} (NotificationAcked)" in result.output
@@ -123,15 +173,14 @@ def test_replay_reports_an_event_that_cannot_follow_its_stream(sqlite_url: str) 
     ids=["differs", "cannot-be-loaded"],
 )
 def test_replay_reports_a_live_state_built_on_a_forged_snapshot(
-    sqlite_url: str, history: Callable[[str], None], forged: MailboxState, shown: str
+    db_url: str, history: Callable[[str], None], forged: MailboxState, shown: str
 ) -> None:
     # Given a log whose stored snapshots are rewritten to hold `forged`
-    history(sqlite_url)
-    stored = encode_event(snapshot(forged, datetime.now(UTC)))
-    with sqlite3.connect(sqlite_url) as db:
-        db.execute("UPDATE stored_snapshots SET state = ?", (stored,))
+    history(db_url)
+    with tamper(db_url) as log:
+        log.set_snapshots(encode_event(snapshot(forged, datetime.now(UTC))))
     # When the log is replayed
-    result = runner.invoke(app, ["replay", "--db", sqlite_url])
+    result = runner.invoke(app, ["replay", "--db", db_url])
     # Then the mailbox is reported as differing from the log, and no traceback
     assert result.exit_code == 1
     assert shown in result.output
@@ -143,3 +192,16 @@ def test_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["verify", "--db", str(tmp_path / "no" / "such.db")])
     assert result.exit_code == 2
     assert "cannot open" in result.output
+
+
+def test_replay_tells_its_progress_a_page_at_a_time(tmp_path: Path) -> None:
+    # Given a log of several pages (the bench's history, written in bulk)
+    history = build_history(tmp_path / "history.db", 25_000, 4)
+    told: list[int] = []
+    with closing(Store(str(history.path), read_only=True)) as store:
+        # When it is replayed
+        report = replay(store, told.append)
+        # Then the events told add up to the log, each once, a page at a time
+        assert sum(told) == report.events == store.max_position() == history.log_events
+        assert len(told) == -(-history.log_events // PAGE) > 1
+        assert report.mismatches == []
