@@ -59,6 +59,7 @@ from tidings.domain.fallback import fall_back
 from tidings.domain.redaction import SECRET_PARAMS, redacted
 from tidings.domain.values import password_problem
 
+from .audit.checkpoint import Cadence, signer_for
 from .audit.trail import Audit, TrailEntry
 from .errors import Conflict, Rejected, StorageError, TidingsError, storage_errors
 from .push.guard import AddressGuard, Refused
@@ -202,7 +203,12 @@ class Tidings:
     `db` is a SQLite file path or a `postgresql://` URL. `clock` returns aware UTC
     datetimes (tests pass a fake one).
 
-    Raises `StorageError` when the database cannot be opened.
+    `signing_key`: the file of the Ed25519 key that signs the log's checkpoints (else
+    `TIDINGS_SIGNING_KEY`; neither: nothing is signed), at `cadence` (`Cadence()`:
+    every 1,000 entries or 60 s).
+
+    Raises `StorageError` when the database cannot be opened, `BadKey` when the signing
+    key cannot be read.
     """
 
     def __init__(
@@ -211,9 +217,14 @@ class Tidings:
         *,
         clock: Callable[[], datetime] = _utcnow,
         snapshot_every: int = SNAPSHOT_EVERY,
+        signing_key: str | None = None,
+        cadence: Cadence | None = None,
     ):
+        # Checkpoints are signed with the key file `signing_key`, else the one
+        # TIDINGS_SIGNING_KEY names; without either, nothing is signed.
+        signer = signer_for(signing_key, cadence)
         with storage_errors():
-            store = Store(db, snapshot_every=snapshot_every)
+            store = Store(db, snapshot_every=snapshot_every, signer=signer)
         self._attach(store, GroupCommit(store), clock)
 
     @classmethod

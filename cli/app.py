@@ -48,6 +48,7 @@ from . import (  # noqa: E402, F401
     serve,
     state,
     stats,
+    tamper,
     trail,
     worker,
 )

@@ -7,6 +7,7 @@ from tidings.adapters.audit.integrity import CorruptEvent, replay, verify
 
 from .app import app
 from .options import Db, open_store
+from .tamper import Trusted, Witnesses, report
 
 __all__ = ["replay_command", "verify_command"]
 
@@ -57,10 +58,11 @@ def replay_command(db: Db = "tidings.db") -> None:
 @app.command(
     "verify", epilog="Example: tidings verify --db postgresql://tidings@db.internal/tidings"
 )
-def verify_command(db: Db = "tidings.db") -> None:
-    """Check the hash chain over the log; reports the first broken position.
+def verify_command(db: Db = "tidings.db", witness: Witnesses = None, key: Trusted = None) -> None:
+    """Check the hash chain over the log (reports the first broken position), the signed
+    checkpoints, and that the log extends every witnessed checkpoint (`--witness`).
 
-    Exit code 1 when the chain is broken.
+    Exit code 1 when the chain is broken or a checkpoint does not hold.
     """
     store = open_store(db, read_only=True)
     try:
@@ -68,13 +70,16 @@ def verify_command(db: Db = "tidings.db") -> None:
         with _progress(total, "verifying") as bar:
             task = bar.add_task("verify", total=total)
             checked, broken = verify(store, lambda n: bar.advance(task, n))
+        if broken is not None:
+            typer.echo(
+                f"BROKEN at position {broken.position}: {broken.reason} "
+                f"({checked} entries before it are intact)",
+                err=True,
+            )
+        else:
+            typer.echo(f"chain intact: {checked} entries")
+        holds = report(store, witness or [], key)
     finally:
         store.close()
-    if broken is not None:
-        typer.echo(
-            f"BROKEN at position {broken.position}: {broken.reason} "
-            f"({checked} entries before it are intact)",
-            err=True,
-        )
+    if broken is not None or not holds:
         raise typer.Exit(1)
-    typer.echo(f"chain intact: {checked} entries")

@@ -27,6 +27,7 @@ from tidings.domain import MAILBOX, Decider
 from tidings.domain.mailbox import MailboxState
 from tidings.domain.operation import OperationAccepted, OperationEnded
 
+from ..audit.checkpoint import Signer
 from .chain import OPEN_OPERATIONS, Openings
 from .codec import Envelope, MsgspecMapper, decode_event
 
@@ -239,6 +240,7 @@ class Store:
     `snapshot_every`: the least spacing of mailbox snapshots (see `snapshot_due`).
     `read_only`: open an existing tidings database only, creating and filling nothing
     (`NotTidings` for any other database); for the commands that only read.
+    `signer`: signs checkpoints of the log's Merkle tree (`audit.checkpoint`).
     """
 
     def __init__(
@@ -248,6 +250,8 @@ class Store:
         snapshot_every: int = SNAPSHOT_EVERY,
         cache_size: int = 20_000,
         read_only: bool = False,
+        signer: Signer | None = None,
+        tree: bool = True,
     ):
         if _in_memory(url):
             raise ValueError(f"{url!r}: an event log must outlive the process; give a file")
@@ -263,10 +267,14 @@ class Store:
         self._snapshot_every = snapshot_every
         self._cache: OrderedDict[str, Loaded] = OrderedDict()
         self._cache_size = cache_size
+        # The Merkle tree and signed checkpoints (`merkle_tables`): `signer` signs them;
+        # `tree=False` only for the bench's row without them.
+        self.recorder.tree.signer, self.recorder.tree.enabled = signer, tree and not read_only
         if not read_only:
             self.recorder.ensure_open_operations(
                 ("OperationAccepted", "OperationEnded", _svtrid_of_acceptance)
             )
+            self.recorder.ensure_tree()
         # The log position up to which the cache has seen every change.
         self._seen = self.recorder.max_notification_id() or 0
         self.recorder.changed()  # from here on, a change by another writer shows

@@ -33,7 +33,7 @@ import sqlite3
 import struct
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -41,6 +41,9 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Composed, Identifier
+
+from ..audit.checkpoint import Checkpoint
+from .merkle_tables import Db, Tables, stream_bytes
 
 __all__ = [
     "GENESIS",
@@ -97,7 +100,7 @@ def _links(
 ) -> list[tuple[int, bytes]]:
     rows = []
     for position, event in zip(ids, events, strict=True):
-        stream = _raw(event.originator_id)
+        stream = stream_bytes(event.originator_id)
         previous = link(
             previous, position, stream, event.originator_version, event.topic, event.state
         )
@@ -105,9 +108,29 @@ def _links(
     return rows
 
 
-def _raw(stream: UUID | str) -> bytes:
-    """A stream id's 16 bytes, as the chain hashes them (SQLite's recorder gives hex)."""
-    return stream.bytes if isinstance(stream, UUID) else bytes.fromhex(stream)
+_T = TypeVar("_T")
+
+
+def _sqlite_db(connection: sqlite3.Connection) -> Db:
+    def many(query: str, rows: list[tuple[Any, ...]]) -> None:
+        connection.executemany(query, rows)
+
+    return Db(lambda query, params: connection.execute(query, params).fetchall(), many)
+
+
+def _postgres_db(curs: Any) -> Db:
+    def rows(query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        curs.execute(query, params)
+        return [tuple(row.values()) for row in curs.fetchall()]
+
+    return Db(rows, lambda query, rows: curs.executemany(query, rows))
+
+
+def _lags(tree: Tables, rows: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]) -> bool:
+    """Whether the log holds entries after the tree's last."""
+    found = tree.last_position(rows)
+    after = f"SELECT 1 FROM {tree.events} WHERE {tree.position} > ? LIMIT 1"
+    return bool(rows(tree.sql(after), (found,)))
 
 
 def _hex(stream: UUID | str) -> str:
@@ -137,6 +160,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self._opened_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._data_version: int | None = None
+        self.tree = Tables("", self.events_table_name, "rowid", postgres=False)
+        self.create_table_statements += self.tree.create()
 
     def _connect(self) -> sqlite3.Connection:
         # Autocommit: we issue BEGIN ourselves. WAL (set on the file by eventsourcing)
@@ -214,9 +239,9 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             "SELECT digest FROM tidings_chain ORDER BY position DESC LIMIT 1"
         ).fetchone()
         previous = bytes(row[0]) if row else GENESIS
-        connection.executemany(
-            "INSERT INTO tidings_chain VALUES (?, ?)", _links(previous, positions, events)
-        )
+        links = _links(previous, positions, events)
+        connection.executemany("INSERT INTO tidings_chain VALUES (?, ?)", links)
+        self.tree.grow(_sqlite_db(connection), positions, events, (previous, links[-1][1]))
         if snapshots:
             # Same transaction as the events: a snapshot never runs ahead of its stream.
             connection.executemany(
@@ -269,6 +294,31 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         except BaseException:
             connection.execute("ROLLBACK")
             raise
+
+    # --- the Merkle tree and checkpoints (merkle_tables.py) ------------------------------
+    def ensure_tree(self) -> None:
+        """Catch the tree up with the log, under the write lock, when it lags."""
+        if self.tree.enabled and _lags(self.tree, self._read):
+            self._tree_transaction(self.tree.catch_up)
+
+    def sign_head(self) -> Checkpoint | None:
+        """Sign the tree as it stands, if not yet signed; the latest checkpoint."""
+        return self._tree_transaction(self.tree.sign_head)
+
+    def _tree_transaction(self, body: Callable[[Db], _T]) -> _T:
+        connection = self._writer_connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            result = body(_sqlite_db(connection))
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return result
+
+    def tree_rows(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Rows of a query on the tree's tables (`Tables` words it)."""
+        return self._read(query, params)
 
     def open_operations(self) -> list[str]:
         """svTRIDs of the operations accepted and not ended, oldest first."""
@@ -376,6 +426,9 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         self._chain = Identifier(self.datastore.schema), Identifier("tidings_chain")
         self._events = Identifier(self.datastore.schema), Identifier(self.events_table_name)
         self._open = Identifier(self.datastore.schema), Identifier(OPEN_OPERATIONS)
+        schema = self.datastore.schema.replace('"', '""')
+        self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
+        self.sql_create_statements += [Composed([SQL(q)]) for q in self.tree.create()]
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {}.{} "
@@ -421,10 +474,12 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         )
         row = curs.fetchone()
         previous = bytes(row["digest"]) if row else GENESIS
+        links = _links(previous, ids, stored_events)
         curs.executemany(
             SQL("INSERT INTO {}.{} (position, digest) VALUES (%s, %s)").format(*self._chain),
-            _links(previous, ids, stored_events),
+            links,
         )
+        self.tree.grow(_postgres_db(curs), ids, stored_events, (previous, links[-1][1]))
         openings: Openings | None = kwargs.get("openings")
         if openings is not None and openings.opened:
             curs.executemany(
@@ -454,6 +509,27 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
 
     def close_connections(self) -> None:
         """Nothing to close: reads and writes use eventsourcing's pool."""
+
+    # --- the Merkle tree and checkpoints (merkle_tables.py) ------------------------------
+    def ensure_tree(self) -> None:
+        """Catch the tree up with the log, under the write lock, when it lags."""
+        if self.tree.enabled and _lags(self.tree, self.tree_rows):
+            self._tree_transaction(self.tree.catch_up)
+
+    def sign_head(self) -> Checkpoint | None:
+        """Sign the tree as it stands, if not yet signed; the latest checkpoint."""
+        return self._tree_transaction(self.tree.sign_head)
+
+    def _tree_transaction(self, body: Callable[[Db], _T]) -> _T:
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            # The lock every insert takes: the tree cannot move under us.
+            curs.execute(SQL("LOCK TABLE {}.{} IN EXCLUSIVE MODE").format(*self._events))
+            return body(_postgres_db(curs))
+
+    def tree_rows(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Rows of a query on the tree's tables (`Tables` words it)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            return _postgres_db(curs).rows(query, params)
 
     def write(
         self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent], openings: Openings

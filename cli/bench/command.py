@@ -84,6 +84,7 @@ def _measure(directory: Path, sizes: _Sizes) -> tuple[list[Result], int, int, fl
     subjects: list[QueueSubject] = []
     for n in CLIENTS:
         subjects.append(TidingsQueue(directory / f"tidings-{n}.db", n))
+        subjects.append(TidingsQueue(directory / f"no-tree-{n}.db", n, tamper_evidence=False))
         for durability in ("default", "equal"):
             peer = f"{durability}-{n}"
             subjects.append(PersistQueueSubject(directory / f"persist-queue-{peer}", durability, n))

@@ -210,6 +210,7 @@ def _build(
         mailbox = _Mailbox(log, login, snapshot_every)
         _write_notifications(log, mailbox, login, count, polled=polled)
         log.flush()
+        store.recorder.ensure_tree()  # the Merkle tree the store would have grown
         log_events = store.max_position()
     finally:
         store.close()

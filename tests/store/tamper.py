@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from uuid import UUID
 
 from tidings.adapters.store.application import is_postgres
+from tidings.adapters.store.chain import GENESIS, link
 
 __all__ = ["Tamper", "tamper"]
 
@@ -69,6 +71,32 @@ class Tamper:
         this, after = self.state(position), self.state(position + 1)
         self.set_state(position, this[:-moved])
         self.set_state(position + 1, this[-moved:] + after)
+
+    def run(self, sql: str, *params: Any) -> list[Any]:
+        """Any other edit: `sql` names {events}, {snapshots}, {position} and the
+        placeholder {mark} as this database does."""
+        return self._run(sql, *params)
+
+    def truncate(self, after: int) -> None:
+        """The entries after position `after` gone with their chain links, and the
+        snapshots dropped: the newest rows deleted, as a forger would (issue 19)."""
+        self._run("DELETE FROM {events} WHERE {position} > {mark}", after)
+        self._run("DELETE FROM tidings_chain WHERE position > {mark}", after)
+        self._run("DELETE FROM {snapshots}")
+
+    def relink(self) -> None:
+        """Every chain digest recomputed with the published `link`, over the rows as
+        they now are: an edit the chain alone no longer shows (issue 19)."""
+        rows = self._run(
+            "SELECT {position}, originator_id, originator_version, topic, state "
+            "FROM {events} ORDER BY {position}"
+        )
+        self._run("DELETE FROM tidings_chain")
+        previous = GENESIS
+        for position, stream, version, topic, state in rows:
+            raw = stream.bytes if isinstance(stream, UUID) else bytes.fromhex(stream)
+            previous = link(previous, position, raw, version, topic, bytes(state))
+            self._run("INSERT INTO tidings_chain VALUES ({mark}, {mark})", position, previous)
 
     def set_snapshots(self, state: bytes) -> None:
         """Every stored snapshot rewritten to hold `state`."""

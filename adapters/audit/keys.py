@@ -1,0 +1,68 @@
+"""Ed25519 keys that sign the log's checkpoints; never stored in the database.
+
+`tidings key new PATH` writes a private key file (PKCS#8 PEM, mode 0600) and prints the
+public key, 32 bytes in hex, which auditors keep. Servers and the library read the file
+named by `TIDINGS_SIGNING_KEY`. Errors name the file, never its content.
+"""
+
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ..errors import TidingsError
+
+__all__ = ["SIGNING_KEY_ENV", "BadKey", "load_key", "new_key", "public_hex", "public_key"]
+
+SIGNING_KEY_ENV = "TIDINGS_SIGNING_KEY"
+
+
+class BadKey(TidingsError):
+    """A key file or public key that cannot be used; the message says why, in one line."""
+
+
+def new_key(path: Path) -> str:
+    """Write a new private key to `path` (created 0600, never over an existing file);
+    returns its public key in hex."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise BadKey(f"cannot create {path}: {error.strerror}") from None
+    with os.fdopen(fd, "wb") as file:
+        file.write(pem)
+    return public_hex(key)
+
+
+def load_key(path: str | Path) -> Ed25519PrivateKey:
+    """The private key in the file at `path`."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise BadKey(f"cannot read signing key {path}: {error.strerror}") from None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise BadKey(f"{path} holds no unencrypted PEM private key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise BadKey(f"{path} holds a key that is not Ed25519")
+    return key
+
+
+def public_hex(key: Ed25519PrivateKey) -> str:
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return raw.hex()
+
+
+def public_key(text: str) -> Ed25519PublicKey:
+    """A public key given as 64 hex digits (as `tidings key new` prints it)."""
+    try:
+        return Ed25519PublicKey.from_public_bytes(bytes.fromhex(text.strip()))
+    except ValueError:
+        raise BadKey("a public key is 64 hex digits (32 bytes)") from None

@@ -1,0 +1,299 @@
+"""The Merkle tree and the signed checkpoints, kept in the log's insert transaction.
+
+Two tables beside the chain (one SQL for SQLite and PostgreSQL; `Tables` words it):
+
+- `tidings_tree (leaf, position, nodes)`: one row per log entry, `leaf` its index in the
+  tree (0, 1, ...; a PostgreSQL log may skip positions, the tree does not), `nodes` the
+  hashes of the perfect subtrees that entry completes, lowest first (its leaf hash, then
+  each parent it closes; `merkle.Tree.append`). Node (level, index) is thus in the row
+  of leaf (index + 1) * 2**level - 1, at offset 32 * level: every root and proof is read
+  from O(log n) rows, and an append writes one row, 64 bytes of hashes on average.
+- `tidings_checkpoints (size, position, root, time, key, signature)`: a signed
+  checkpoint when one is due (`checkpoint.Cadence`); none without a signing key.
+
+`grow` runs inside the recorder's insert, under the log's write lock, so the tree has
+the log's one order. It reads the tree's frontier (at most one row per level) only when
+another writer appended since its last write (the chain then ends in a digest it did not
+write); else it goes on from the frontier it kept, and a write costs one INSERT. The
+private key stays in the process (`checkpoint.Signer`); only public keys and signatures
+reach the database.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from ..audit.checkpoint import Checkpoint, Signer
+from ..audit.merkle import Tree, entry_bytes, frontier, leaf_hash
+from ..errors import StorageError
+
+__all__ = ["CHECKPOINTS", "TREE", "Db", "Tables", "stream_bytes"]
+
+TREE = "tidings_tree"
+CHECKPOINTS = "tidings_checkpoints"
+_PAGE = 10_000
+_CHECKPOINT = "size, position, root, time, key, signature"
+
+Rows = list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Db:
+    """How `Tables` talks to one connection or cursor: a query's rows, and a statement
+    run for many parameter rows. Placeholders are written `?`."""
+
+    rows: Callable[[str, tuple[Any, ...]], Rows]
+    many: Callable[[str, list[tuple[Any, ...]]], None]
+
+
+def stream_bytes(stream: UUID | str) -> bytes:
+    """A stream id's 16 bytes, as the chain and the tree hash them (SQLite's recorder
+    gives hex, PostgreSQL's a UUID)."""
+    return stream.bytes if isinstance(stream, UUID) else bytes.fromhex(stream)
+
+
+class Tables:
+    """The tree's and the checkpoints' SQL for one database, and the tree's writer.
+
+    `signer`: signs checkpoints when due (None: nothing is signed). `enabled`: whether
+    writes grow the tree at all; off only for `tidings bench`'s side-by-side row (a
+    store opened with it on catches the tree up from the log, `catch_up`)."""
+
+    def __init__(self, prefix: str, events: str, position: str, *, postgres: bool):
+        self.tree, self.checkpoints = prefix + TREE, prefix + CHECKPOINTS
+        self.events, self.position = prefix + events, position
+        self._postgres = postgres
+        self.signer: Signer | None = None
+        self.enabled = True
+        # The tree as this process last wrote it, and the chain digest the log ended in
+        # then: while the log still ends in it, nobody appended since, and the tree
+        # needs no reading. The latest checkpoint as last seen (read again only when
+        # one seems due, to learn of other writers' checkpoints).
+        self._kept: tuple[bytes, Tree] | None = None
+        self._last: Checkpoint | None = None
+        self._insert_leaves = self.sql(f"INSERT INTO {self.tree} VALUES (?, ?, ?)")
+
+    def sql(self, query: str) -> str:
+        return query.replace("?", "%s") if self._postgres else query
+
+    def create(self) -> list[str]:
+        integer, blob = ("bigint", "bytea") if self._postgres else ("INTEGER", "BLOB")
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.tree} (leaf {integer} PRIMARY KEY, "
+            f"position {integer} NOT NULL, nodes {blob} NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {self.checkpoints} (size {integer} PRIMARY KEY, "
+            f"position {integer} NOT NULL, root {blob} NOT NULL, time TEXT NOT NULL, "
+            f"key {blob} NOT NULL, signature {blob} NOT NULL)",
+        ]
+
+    # --- writing, under the log's write lock ------------------------------------------
+    def grow(
+        self,
+        db: Db,
+        positions: Sequence[int],
+        events: Sequence[StoredEvent],
+        chained: tuple[bytes, bytes],
+    ) -> None:
+        """Append the entries just inserted to the tree, and a checkpoint if one is due.
+        `chained`: the chain digest the log ended in before them, and after."""
+        if not self.enabled:
+            return
+        entries = [
+            (
+                p,
+                entry_bytes(
+                    p, stream_bytes(e.originator_id), e.originator_version, e.topic, e.state
+                ),
+            )
+            for p, e in zip(positions, events, strict=True)
+        ]
+        before, after = chained
+        kept, self._kept = self._kept, None  # not to be trusted while it changes
+        tree = kept[1] if kept is not None and kept[0] == before else self._frontier(db)
+        self._append(db, tree, entries)
+        self._kept = after, tree
+
+    def _append(self, db: Db, tree: Tree, entries: Iterable[tuple[int, bytes]]) -> None:
+        rows = []
+        for position, entry in entries:
+            rows.append((tree.size, position, b"".join(tree.append(leaf_hash(entry)))))
+        if not rows:
+            return
+        db.many(self._insert_leaves, rows)
+        if self.signer is not None and self.signer.due(self._last, tree.size):
+            self._last = self.latest(db.rows)  # another writer may have signed since
+            if self.signer.due(self._last, tree.size):
+                self._last = self.signer.sign(tree.size, rows[-1][1], tree.root())
+                self._insert(db, self._last)
+
+    def _frontier(self, db: Db) -> Tree:
+        """The tree as it stands, as its frontier, read from its table."""
+        last = db.rows(f"SELECT leaf FROM {self.tree} ORDER BY leaf DESC LIMIT 1", ())
+        if not last:
+            return Tree()
+        size = last[0][0] + 1
+        wanted = frontier(size)
+        found = self.nodes(db.rows, wanted)
+        if len(found) < len(wanted):
+            # Rows deleted by hand: growing on would sign a tree that is not the log's.
+            raise StorageError(
+                f"the Merkle tree table lacks rows below leaf {size}: the database was "
+                "edited (see `tidings verify`); nothing was written"
+            )
+        return Tree(size, [found[node] for node in wanted])
+
+    def _insert(self, db: Db, checkpoint: Checkpoint) -> None:
+        db.many(
+            self.sql(f"INSERT INTO {self.checkpoints} VALUES (?, ?, ?, ?, ?, ?)"),
+            [
+                (
+                    checkpoint.size,
+                    checkpoint.position,
+                    bytes.fromhex(checkpoint.root),
+                    checkpoint.time,
+                    bytes.fromhex(checkpoint.key),
+                    bytes.fromhex(checkpoint.signature),
+                )
+            ],
+        )
+
+    def catch_up(self, db: Db) -> None:
+        """Append to the tree the log entries it lacks (a database from before the tree,
+        or written with it off), a page at a time."""
+        if not self.enabled:
+            return
+        self._kept = None
+        while True:
+            tree = self._frontier(db)
+            last = self.last_position(db.rows)
+            page = db.rows(
+                self.sql(
+                    f"SELECT {self.position}, originator_id, originator_version, topic, state "
+                    f"FROM {self.events} WHERE {self.position} > ? "
+                    f"ORDER BY {self.position} LIMIT {_PAGE}"
+                ),
+                (last,),
+            )
+            self._append(
+                db,
+                tree,
+                (
+                    (r[0], entry_bytes(r[0], stream_bytes(r[1]), r[2], r[3], bytes(r[4])))
+                    for r in page
+                ),
+            )
+            if len(page) < _PAGE:
+                return
+
+    def sign_head(self, db: Db) -> Checkpoint | None:
+        """Sign the tree as it stands unless the latest checkpoint already covers it;
+        the latest checkpoint after (None: nothing signed, ever)."""
+        latest = self.latest(db.rows)
+        tree = self._frontier(db)
+        if self.signer is None or tree.size == 0 or (latest and latest.size >= tree.size):
+            return latest
+        position = self.positions(db.rows, [tree.size - 1])[tree.size - 1]
+        checkpoint = self.signer.sign(tree.size, position, tree.root())
+        self._insert(db, checkpoint)
+        return checkpoint
+
+    # --- reading ----------------------------------------------------------------------
+    def nodes(
+        self, rows: Callable[[str, tuple[Any, ...]], Rows], wanted: Iterable[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        """Stored nodes (level, index) -> hash; a node not stored is left out."""
+        holders = {node: ((node[1] + 1) << node[0]) - 1 for node in wanted}
+        found = self._rows(rows, "nodes", sorted(set(holders.values())))
+        return {
+            node: found[leaf][32 * node[0] : 32 * node[0] + 32]
+            for node, leaf in holders.items()
+            if leaf in found and len(found[leaf]) >= 32 * node[0] + 32
+        }
+
+    def positions(
+        self, rows: Callable[[str, tuple[Any, ...]], Rows], leaves: Sequence[int]
+    ) -> dict[int, int]:
+        """Log position of each of these leaves (those stored)."""
+        return self._rows(rows, "position", leaves)
+
+    def _rows(
+        self, rows: Callable[[str, tuple[Any, ...]], Rows], column: str, leaves: Sequence[int]
+    ) -> dict[int, Any]:
+        if not leaves:
+            return {}
+        marks = ", ".join("?" * len(leaves))
+        query = self.sql(f"SELECT leaf, {column} FROM {self.tree} WHERE leaf IN ({marks})")
+        return {
+            r[0]: bytes(r[1]) if isinstance(r[1], memoryview | bytes) else r[1]
+            for r in rows(query, tuple(leaves))
+        }
+
+    def present(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> bool:
+        """Whether the database has the tree's tables: one from before them, opened read
+        only, has not."""
+        if self._postgres:
+            found = rows("SELECT to_regclass(%s) IS NOT NULL", (self.checkpoints,))
+        else:
+            found = rows("SELECT count(*) FROM sqlite_master WHERE name = ?", (CHECKPOINTS,))
+        return bool(found[0][0])
+
+    def last_position(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> int:
+        """The log position of the tree's last leaf (0: the tree is empty); by the key."""
+        found = rows(f"SELECT position FROM {self.tree} ORDER BY leaf DESC LIMIT 1", ())
+        return int(found[0][0]) if found else 0
+
+    def size(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> int:
+        found = rows(f"SELECT max(leaf) FROM {self.tree}", ())
+        return 0 if found[0][0] is None else int(found[0][0]) + 1
+
+    def page(
+        self, rows: Callable[[str, tuple[Any, ...]], Rows], first: int, last: int
+    ) -> list[tuple[int, int, bytes]]:
+        """(leaf, position, nodes) of the leaves in [first, last], in order."""
+        query = self.sql(
+            f"SELECT leaf, position, nodes FROM {self.tree} "
+            "WHERE leaf BETWEEN ? AND ? ORDER BY leaf"
+        )
+        return [(r[0], r[1], bytes(r[2])) for r in rows(query, (first, last))]
+
+    def leaf_at(self, rows: Callable[[str, tuple[Any, ...]], Rows], position: int) -> int | None:
+        """The leaf of a log position: positions grow with leaves, so a binary search
+        over the primary key, O(log n) reads."""
+        low, high = 0, self.size(rows) - 1
+        while low <= high:
+            middle = (low + high) // 2
+            found = self.positions(rows, [middle]).get(middle)
+            if found is None:
+                return None
+            if found == position:
+                return middle
+            if found < position:
+                low = middle + 1
+            else:
+                high = middle - 1
+        return None
+
+    def checkpoints_stored(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> list[Checkpoint]:
+        """Every stored checkpoint, smallest tree first."""
+        query = f"SELECT {_CHECKPOINT} FROM {self.checkpoints} ORDER BY size"
+        return [_checkpoint(r) for r in rows(query, ())]
+
+    def latest(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> Checkpoint | None:
+        """The checkpoint of the largest tree, if any."""
+        query = f"SELECT {_CHECKPOINT} FROM {self.checkpoints} ORDER BY size DESC LIMIT 1"
+        found = rows(query, ())
+        return _checkpoint(found[0]) if found else None
+
+
+def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
+    return Checkpoint(
+        size=row[0],
+        position=row[1],
+        root=bytes(row[2]).hex(),
+        time=row[3],
+        key=bytes(row[4]).hex(),
+        signature=bytes(row[5]).hex(),
+    )
