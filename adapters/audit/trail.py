@@ -121,7 +121,7 @@ class Audit:
 
     def by_endpoint(self, login: str, target: str) -> list[TrailEntry]:
         """The health events of one push endpoint of an account (failures, pauses,
-        probes, resumes), in log order."""
+        probes, resumes), in log order, as the log stood at one position."""
         return self._entries(ENDPOINT, ept.key(login, target), self.store.max_position())
 
     def by_notification(self, login: str, ident: int) -> list[TrailEntry]:

@@ -190,6 +190,12 @@ def demo_command(
         if not polled:
             missing.insert(0, ("poll", "demo-poll"))
         with Tidings(db) as tidings:
+            # The receiver answers before the attempt is recorded: wait for the record.
+            while (
+                tidings.delivery("demo-url", 1).status != "succeeded"
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
             trail = tidings.trail(run.svtrids["demo-url"])
         out.print(timeline(trail, f"tidings trail {run.svtrids['demo-url']} (demo-url)"))
         if keep:

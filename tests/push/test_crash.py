@@ -28,10 +28,10 @@ def postgres() -> Iterator[str]:
     yield from postgres_schema()
 
 
-def worker(db: str) -> subprocess.Popen[bytes]:
+def worker(db: str, in_flight: int = 4) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TIDINGS_PUSH_ALLOW": "127.0.0.1/32"}
     run = "from tidings.cli.app import main; main()"
-    command = [sys.executable, "-c", run, "worker", "--db", db, "--in-flight", "4"]
+    command = [sys.executable, "-c", run, "worker", "--db", db, "--in-flight", str(in_flight)]
     return subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
 
 
@@ -50,11 +50,14 @@ def test_a_killed_worker_strands_nothing(postgres: str, receiver: Receiver) -> N
         t.open_account("burst", "123456", channel=channel, retry_policy=policy)
         for _ in range(BURST):
             t.end(t.accept("burst", "c", "ping-async").svtrid, 1000, "OK")
-        doomed = worker(postgres)
+        # The doomed worker is slow (2 in flight, 50 ms each): while the survivor starts,
+        # it cannot finish the burst, so it is killed with work in hand.
+        doomed = worker(postgres, in_flight=2)
         wait_until(lambda: len(receiver.requests) >= 10, what="the burst to start")
         survivor = worker(postgres)
         try:
             wait_until(lambda: claims_by(t, survivor.pid), what="the second worker to claim")
+            assert len(receiver.requests) < BURST - 20, "the burst ended before the kill"
             doomed.send_signal(signal.SIGKILL)
             doomed.wait(10)
             done = wait_until(
