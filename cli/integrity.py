@@ -1,28 +1,14 @@
 """`tidings replay` and `tidings verify`: check the live state and the log itself."""
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from tidings.adapters.audit.integrity import CorruptEvent, replay, verify
 
 from .app import app
 from .options import Db, open_store
+from .output import progress
 from .tamper import Trusted, Witnesses, report
 
 __all__ = ["replay_command", "verify_command"]
-
-_console = Console(stderr=True)
-
-
-def _progress(total: int, what: str) -> Progress:
-    return Progress(
-        TextColumn(what),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=_console,
-        transient=True,
-        disable=total < 50_000,  # a bar only where a run takes a while
-    )
 
 
 @app.command("replay", epilog="Example: tidings replay --db tidings.db")
@@ -34,7 +20,7 @@ def replay_command(db: Db = "tidings.db") -> None:
     store = open_store(db, read_only=True)
     try:
         total = store.max_position()
-        with _progress(total, "replaying") as bar:
+        with progress(total, "replaying") as bar:
             task = bar.add_task("replay", total=total)
             report = replay(store, lambda n: bar.advance(task, n))
     except CorruptEvent as corrupt:
@@ -67,7 +53,7 @@ def verify_command(db: Db = "tidings.db", witness: Witnesses = None, key: Truste
     store = open_store(db, read_only=True)
     try:
         total = store.max_position()
-        with _progress(total, "verifying") as bar:
+        with progress(total, "verifying") as bar:
             task = bar.add_task("verify", total=total)
             checked, broken = verify(store, lambda n: bar.advance(task, n))
         if broken is not None:

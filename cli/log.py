@@ -8,15 +8,13 @@ from uuid import UUID
 
 import msgspec
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import LogEntry
 
 from .app import app
 from .events import describe, public
 from .options import Db, open_tidings
-from .output import emit, fail, table, user_errors
+from .output import emit, fail, progress, table, user_errors
 
 __all__ = ["FOLLOW_EVERY", "Exported", "log_command"]
 
@@ -57,14 +55,7 @@ def _read(tidings: Tidings, start: int, follow: bool) -> Iterator[LogEntry]:
 def _with_progress(tidings: Tidings, start: int) -> Iterator[LogEntry]:
     """The log from `start`, with a bar on stderr when it is long."""
     total = max(tidings.last_position() - start + 1, 0)
-    with Progress(
-        TextColumn("reading the log"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        disable=total < 50_000,  # a bar only where reading takes a while
-    ) as bar:
+    with progress(total, "reading the log") as bar:
         task = bar.add_task("log", total=total)
         for entry in _read(tidings, start, follow=False):
             bar.advance(task)

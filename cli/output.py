@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import msgspec
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from tidings.adapters import Conflict, Rejected, StorageError
 from tidings.adapters.redaction import redacted
@@ -18,6 +19,7 @@ __all__ = [
     "age",
     "emit",
     "fail",
+    "progress",
     "table",
     "user_errors",
 ]
@@ -56,6 +58,22 @@ def emit(value: Any, as_json: bool, people: Callable[[], Any]) -> None:
         typer.echo(_encoder.encode(value).decode())
     else:  # a console per call: it takes the width of the terminal (or COLUMNS) now
         Console(highlight=False, soft_wrap=True).print(people())
+
+
+# Work below this many log entries takes no bar: it is over before one would help.
+_BAR_FROM = 50_000
+
+
+def progress(total: int, what: str) -> Progress:
+    """A bar on stderr for work over `total` log entries (none when the work is short)."""
+    return Progress(
+        TextColumn(what),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=total < _BAR_FROM,
+    )
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:

@@ -3,13 +3,11 @@
 from datetime import UTC, datetime
 
 from msgspec import Struct
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from tidings.adapters.audit.tally import TOPICS, Tally, oldest_queued
 
 from .app import app
 from .options import Db, open_tidings
-from .output import Json, age, emit, table, user_errors
+from .output import Json, age, emit, progress, table, user_errors
 
 __all__ = ["Stats", "stats_command"]
 
@@ -37,14 +35,7 @@ def stats_command(db: Db = "tidings.db", as_json: Json = False) -> None:
     now = datetime.now(UTC)
     with user_errors(), open_tidings(db, read_only=True) as tidings:
         total = tidings.last_position()
-        with Progress(
-            TextColumn("reading the log"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=Console(stderr=True),
-            transient=True,
-            disable=total < 50_000,
-        ) as bar:
+        with progress(total, "reading the log") as bar:
             task = bar.add_task("stats", total=total)
             for entry in tidings.log(topics=TOPICS):
                 tally.add((entry,))
