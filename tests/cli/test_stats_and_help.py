@@ -59,8 +59,10 @@ def test_every_command_on_a_database_takes_db(words: list[str]) -> None:
 def test_completion_can_be_installed(tmp_path: Path) -> None:
     assert "--install-completion" in shell("--help").stdout
     script = Path(sys.executable).with_name("tidings")
-    shown = subprocess.run([str(script), "--show-completion", "bash"], capture_output=True,
-                           text=True, timeout=60, env={"HOME": str(tmp_path)})  # fmt: skip
+    # Typer detects the shell from the parent process: run it from bash, as a user would.
+    command = ["bash", "-c", f"'{script}' --show-completion; exit $?"]  # bash stays the parent
+    shown = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                           env={"HOME": str(tmp_path)})  # fmt: skip
     assert shown.returncode == 0 and "_TIDINGS_COMPLETE" in shown.stdout
 
 

@@ -3,6 +3,7 @@ when traffic flows."""
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from tidings.adapters.http.limits import Limits
 from tidings.adapters.http.metrics import LogMetrics
 from tidings.adapters.library import Tidings
 from tidings.domain import RetryPolicy, UrlChannel
@@ -119,3 +120,16 @@ def test_push_attempts_and_deliveries_move(db_url: str, receiver: Receiver) -> N
     assert moved("tidings_delivery_attempt_seconds_bucket", (("le", "+Inf"),)) == 2
     assert after[("tidings_deliveries", (("state", "succeeded"),))] >= 1
     assert moved("tidings_notifications_created_total") == 1
+
+
+def test_throttled_requests_are_counted(sqlite_url: str) -> None:
+    limits = Limits(auth_failures_per_address=2, auth_failures_per_login=2)
+    with serve(settings_for(sqlite_url, limits=limits)) as server:
+        before = scrape(server)
+        for n in range(3):  # two failures, then a refusal before the token is looked at
+            server.client.get("/api/accounts/x", headers={"authorization": f"Bearer {n}"})
+        after = scrape(server)
+    key = ("tidings_throttled_requests_total", (("surface", "api"),))
+    assert after[key] - before.get(key, 0.0) == 1
+    failures = ("tidings_auth_failures_total", (("surface", "api"),))
+    assert after[failures] - before.get(failures, 0.0) == 2
