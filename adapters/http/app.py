@@ -55,9 +55,9 @@ def create_app(settings: Settings) -> Starlette:
         tidings = await run_in_threadpool(Tidings, settings.db, clock=settings.clock)
         try:
             async with anyio.create_task_group() as group:
-                context._tidings = tidings
-                context._endings = Endings(tidings, _rules(settings), settings.clock, group)
-                resumed = await context._endings.resume()
+                endings = Endings(tidings, _rules(settings), settings.clock, group)
+                context.start(tidings, endings)
+                resumed = await endings.resume()
                 if resumed:
                     _log.info("scheduled %d operations left pending by a previous run", resumed)
                 try:
@@ -65,8 +65,7 @@ def create_app(settings: Settings) -> Starlette:
                 finally:
                     group.cancel_scope.cancel()
         finally:
-            context._endings = None
-            context._tidings = None
+            context.stop()
             await run_in_threadpool(tidings.close)
 
     async def healthz(_: Request) -> Response:

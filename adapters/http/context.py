@@ -62,6 +62,14 @@ class Context:
     _tidings: Tidings | None = field(default=None, repr=False)
     _endings: Endings | None = field(default=None, repr=False)
 
+    def start(self, tidings: Tidings, endings: Endings) -> None:
+        """The server has started with these parts."""
+        self._tidings, self._endings = tidings, endings
+
+    def stop(self) -> None:
+        """The server is stopping: its parts are no longer to be used."""
+        self._tidings = self._endings = None
+
     @property
     def tidings(self) -> Tidings:
         if self._tidings is None:

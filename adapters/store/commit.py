@@ -74,6 +74,18 @@ class GroupCommit:
         self.transactions = 0
         self.commands = 0
 
+    @property
+    def waiting(self) -> int:
+        """Callers queued for the next batch (the batch being saved excluded): the
+        backlog a monitor or a test watches."""
+        with self._mutex:
+            return len(self._queued)
+
+    @property
+    def leading(self) -> bool:
+        """Whether a caller is leading, i.e. a batch is being run or saved."""
+        return self._leading
+
     def execute(self, clock: Callable[[], datetime], body: Callable[[Work], T]) -> T:
         """Run `body` on current states and save what it decided, atomically.
 
