@@ -426,7 +426,8 @@ def full_disk(store: Store, db_url: str) -> Iterator[type[Exception]]:
     """While inside, every save fails in its transaction once its events are inserted,
     as a full disk would: a trigger on the chain table makes the database raise (on
     PostgreSQL its own disk-full error). Yields the type of the error callers are to see
-    as the cause of their `StorageError`."""
+    as the cause of their `StorageError` (on PostgreSQL after the recorder's retries:
+    the disk stays full)."""
     if is_postgres(db_url):
         schema = Identifier(store.recorder.datastore.schema)
         raising = SQL(
