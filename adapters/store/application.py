@@ -6,6 +6,18 @@ loaded and saved states are cached for the process and kept honest by following 
 (`Store.refresh`). Everything one batch of commands changed is saved in one transaction.
 A version conflict (another writer got there first) surfaces as
 `eventsourcing.persistence.IntegrityError` and is retried by the caller (`commit`).
+
+Two paths stay ours rather than the library's, for what a focused timing measured
+(2026-11-30, two shared CPUs at load 5-6.5, each figure two runs):
+- The trusted, log-following cache (eventsourcing's repository cache trusts itself and
+  does not follow other writers): 600 rounds of accept, end, poll and ack over 50
+  accounts ran 1.50-1.56x as fast with it as with `cache_size=0` on SQLite (862-870
+  against 553-579 commands/s) and 1.30-2.01x on PostgreSQL (170-289 against 131-144).
+- Loading a stream (`load_cold`: newest snapshot, then the events after it, folded by
+  the decider): a cold load of a mailbox of 200 queued notifications took 0.89-0.92 ms,
+  against 1.90-2.33 ms through `Application.repository.get` with the same fold as
+  `projector_func` (its snapshot store and event store, its mapper) on SQLite; on
+  PostgreSQL 3.20-4.09 ms against 3.22-5.80 ms.
 """
 
 import functools

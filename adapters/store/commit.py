@@ -11,6 +11,13 @@ second than the disk can fsync.
 When another writer moved a stream meanwhile (another process), the save fails on a
 version, nothing is written, and the whole batch runs again on fresh states, a bounded
 number of times.
+
+Why our own: eventsourcing saves each `save` call in a transaction of its own and has
+no grouping. What it buys, `tidings bench --quick` on SQLite (WAL, synchronous=FULL),
+two shared CPUs at load 4-5, 2026-11-30: an enqueue at 16 clients ran at 1,246-2,120
+ops/s with 0.27-0.28 commits per enqueue (about seven commands a transaction), against
+215-649 ops/s at one client (2.00 commits per enqueue), and against 140-243 inserts/s
+for plain sqlite3 at 16 clients, one transaction each.
 """
 
 import random
