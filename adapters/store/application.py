@@ -17,7 +17,8 @@ Two paths stay ours rather than the library's, for what a focused timing measure
   the decider): a cold load of a mailbox of 200 queued notifications took 0.89-0.92 ms,
   against 1.90-2.33 ms through `Application.repository.get` with the same fold as
   `projector_func` (its snapshot store and event store, its mapper) on SQLite; on
-  PostgreSQL 3.20-4.09 ms against 3.22-5.80 ms.
+  PostgreSQL 3.20-4.09 ms against 3.22-5.80 ms. One path serves both backends, and on
+  SQLite, the default, it halves a cold load.
 """
 
 import functools
