@@ -14,9 +14,9 @@ __all__: list[str] = []
 
 
 def _decoys(db_url: str, elsewhere: Path, schema: str) -> dict[str, str]:
-    """eventsourcing settings, plain and prefixed with the application's name, naming
-    another database: the other backend (its PostgreSQL on loopback port 1, where
-    nothing listens), another schema, another file."""
+    """eventsourcing settings, plain and prefixed with the application's name, and
+    libpq's, naming another database: the other backend (its PostgreSQL on loopback
+    port 1, where nothing listens), another schema, another file."""
     settings = {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite"
         if is_postgres(db_url)
@@ -32,7 +32,9 @@ def _decoys(db_url: str, elsewhere: Path, schema: str) -> dict[str, str]:
         "IS_SNAPSHOTTING_ENABLED": "n",
         "APPLICATION_RECORDER_TOPIC": "eventsourcing.popo:POPOApplicationRecorder",
     }
-    return settings | {f"TIDINGS_{name}": value for name, value in settings.items()}
+    # libpq's own defaults, which fill in what a connection string leaves out.
+    libpq = {"PGHOST": "127.0.0.1", "PGPORT": "1", "PGDATABASE": "elsewhere", "PGUSER": "elsewhere"}
+    return settings | {f"TIDINGS_{name}": value for name, value in settings.items()} | libpq
 
 
 def test_exported_settings_do_not_change_which_database_opens(
