@@ -19,11 +19,13 @@ are normal replies (an unknown or a suspended account's poll and ack raise `Reje
 only `open_account` and `rotate_secret` answer the signing secret.
 """
 
+import base64
+import functools
 import hashlib
 import itertools
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
 
@@ -31,28 +33,44 @@ from msgspec import Struct
 from tidings.domain import (
     ACCOUNT,
     DELIVERY,
+    ENDPOINT,
     MAILBOX,
     OPERATION,
     BatchState,
     Channel,
     Code,
     Decider,
+    EmailChannel,
     InitRequest,
     Notification,
     PollChannel,
     Rejection,
     RetryPolicy,
+    UrlChannel,
 )
 from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
+from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
 from tidings.domain.access import Caller, Remote, Trusted, refusal
 from tidings.domain.ending import Ending, end
+from tidings.domain.fallback import fall_back
+from tidings.domain.redaction import SECRET_PARAMS, redacted
 
 from .audit.checkpoint import Cadence, signer_for
 from .audit.trail import Audit, TrailEntry
 from .errors import Conflict, Rejected, StorageError, TidingsError, storage_errors
+from .push.guard import AddressGuard, Refused
+from .push.views import (
+    Attempted,
+    Claim,
+    DeliveryView,
+    EndpointView,
+    Held,
+    delivery_view,
+    endpoint_view,
+)
 from .store.application import SNAPSHOT_EVERY, LogEntry, Store
 from .store.commit import GroupCommit
 from .store.work import Work
@@ -147,7 +165,8 @@ def _sha1(text: str) -> str:
 
 
 def _secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(24)
+    # Standard Webhooks: "whsec_" and the key in standard base64.
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
 
 
 def _admitted(work: Work, login: str, caller: Caller) -> acc.AccountState:
@@ -209,6 +228,11 @@ class Tidings:
         self._committer = committer
         self._clock = clock
         self._audit = Audit(store)
+        # Query parameters redacted from recorded init requests: ours and TIDINGS_REDACT_PARAMS.
+        extra = os.environ.get("TIDINGS_REDACT_PARAMS", "")
+        self._secret_params = SECRET_PARAMS + tuple(
+            p.strip() for p in extra.split(",") if p.strip()
+        )
 
     def close(self) -> None:
         """Close the database connections.
@@ -250,9 +274,10 @@ class Tidings:
         """Open an account; only `sha1(password)` is stored. The answer carries the
         signing secret of its pushed notifications: shown here, and at `rotate_secret`.
 
-        Raises `Rejected` (2302 the login exists, 2101 invalid settings), `Conflict`,
-        `StorageError`.
+        Raises `Rejected` (2302 the login exists, 2101 invalid settings, a push URL to a
+        non-public address among them), `Conflict`, `StorageError`.
         """
+        self._check_push_target(channel)
         command = acc.OpenAccount(
             login=login,
             password_sha1=_sha1(password),
@@ -276,8 +301,10 @@ class Tidings:
     def configure_channel(self, login: str, channel: Channel) -> AccountView:
         """Set how the account is told: the poll queue, a URL or e-mail.
 
-        Raises `Rejected` (2303 unknown account, 2101 invalid channel), `Conflict`, `StorageError`.
+        Raises `Rejected` (2303 unknown account, 2101 invalid channel, a push URL to a
+        non-public address among them), `Conflict`, `StorageError`.
         """
+        self._check_push_target(channel)
         return account_view(self._account_command(login, acc.ConfigureChannel(channel)))
 
     def set_retry_policy(self, login: str, policy: RetryPolicy) -> AccountView:
@@ -374,6 +401,9 @@ class Tidings:
         `StorageError`.
         """
 
+        # Credentials never enter the log (a JobResult returns the rest of it).
+        stored_request = init_request and redacted(init_request, self._secret_params)
+
         def body(work: Work) -> Pending:
             _admitted(work, login, Trusted())
             while True:
@@ -384,7 +414,7 @@ class Tidings:
                     cltrid=cltrid,
                     command=command,
                     login=login,
-                    init_request=init_request,
+                    init_request=stored_request,
                 )
                 decided = work.decide(OPERATION, svtrid, accept, new=True)
                 if not isinstance(decided, Rejection):
@@ -561,17 +591,22 @@ class Tidings:
         *,
         cltrid: str | None = None,
         notification: tuple[str, int] | None = None,
+        endpoint: tuple[str, str] | None = None,
     ) -> list[TrailEntry]:
-        """Every event about one operation (by `svtrid`), the operations of a clTRID, or
-        one notification (`(login, id)`), in log order, each with its position and
-        time. Empty when nothing matches.
+        """Every event about one operation (by `svtrid`), the operations of a clTRID,
+        one notification (`(login, id)`: its queueing or its delivery's attempts), or
+        one push endpoint (`(login, url or address)`: failures, pauses, probes,
+        resumes), in log order, each with its position and time. Empty when nothing
+        matches.
 
-        Raises ValueError unless exactly one of the three is given; `StorageError`.
+        Raises ValueError unless exactly one of the four is given; `StorageError`.
         """
-        given = [key for key in (svtrid, cltrid, notification) if key is not None]
+        given = [key for key in (svtrid, cltrid, notification, endpoint) if key is not None]
         if len(given) != 1:
-            raise ValueError("trail takes exactly one of svtrid, cltrid, notification")
+            raise ValueError("trail takes exactly one of svtrid, cltrid, notification, endpoint")
         with storage_errors():
+            if endpoint is not None:
+                return self._audit.by_endpoint(*endpoint)
             if notification is not None:
                 return self._audit.by_notification(*notification)
             if cltrid is not None:
@@ -596,3 +631,224 @@ class Tidings:
         """
         with storage_errors():
             yield from self._store.log(start, page_size)
+
+    # --- push delivery --------------------------------------------------------------
+    # Used by the due-work runner (`adapters.push.due`), the shell and the JSON API.
+    # Views carry no secret; a `Claim` does (the runner signs with it) and is never shown.
+
+    @functools.cached_property
+    def guard(self) -> AddressGuard:
+        """The address guard, with the networks of TIDINGS_PUSH_ALLOW read once."""
+        return AddressGuard()
+
+    def _check_push_target(self, channel: Channel) -> None:
+        """Refuse (2101) a URL channel whose host is, or resolves to, a non-public
+        address (see `adapters.push.guard`)."""
+        if isinstance(channel, UrlChannel):
+            for url in (channel.success_url, channel.error_url):
+                if url is None:
+                    continue
+                try:
+                    self.guard.check_url(url)
+                except (Refused, ValueError) as refused:
+                    raise Rejected(Code.INVALID_PARAMETER, f"push URL refused: {refused}") from None
+
+    def claim_attempts(
+        self, wanted: Sequence[tuple[str, int]], *, claimant: str
+    ) -> list[Claim | Held | None]:
+        """Claim the next attempt of each delivery `(login, notification id)` for
+        `claimant`, with a lease of twice the account's attempt timeout, in one
+        transaction; one answer per delivery, in order. `Held` when it may not start
+        now: not due yet, claimed by another process (until its lease runs out), its
+        endpoint paused (and this is not the interval's probe), or an earlier delivery of
+        an ordered account not done. None when nothing is left to do (done, or never
+        scheduled). A delivery scheduled before deliveries kept their notification is
+        given up, saying so.
+
+        Raises `Conflict`, `StorageError`.
+        """
+
+        def claim(work: Work, login: str, notification_id: int) -> Claim | Held | None:
+            key = f"{login}/{notification_id}"
+            state: dlv.DeliveryState = work.state(DELIVERY, key)
+            account: acc.AccountState = work.state(ACCOUNT, login)
+            scheduled = state.scheduled
+            due = dlv.due_at(state)
+            if scheduled is None or due is None:
+                return None
+            if scheduled.notification is None:
+                work.must(DELIVERY, key, dlv.GiveUp("its notification was not recorded"))
+                return None
+            channel = account.channel
+            timeout = channel.timeout if isinstance(channel, UrlChannel | EmailChannel) else 15.0
+            start = dlv.StartAttempt(claimant=claimant, lease=2 * timeout)
+            if isinstance(DELIVERY.decide(state, start, work.now), Rejection):
+                return Held(until=max(due, work.now))
+            if isinstance(channel, UrlChannel) and channel.ordered and notification_id > 1:
+                earlier_key = f"{login}/{notification_id - 1}"
+                earlier: dlv.DeliveryState = work.state(DELIVERY, earlier_key)
+                if dlv.holds_back(earlier):
+                    until = dlv.due_at(earlier) or work.now
+                    return Held(
+                        until=max(until, work.now), waits_on=(DELIVERY.category, earlier_key)
+                    )
+            endpoint_key = ept.key(login, scheduled.target)
+            probe = work.decide(ENDPOINT, endpoint_key, ept.ClaimProbe())
+            if isinstance(probe, Rejection):
+                paused: ept.EndpointState = work.state(ENDPOINT, endpoint_key)
+                until = paused.next_probe_at or work.now
+                return Held(until=until, waits_on=(ENDPOINT.category, endpoint_key))
+            work.must(DELIVERY, key, start)
+            claimed: dlv.DeliveryState = work.state(DELIVERY, key)
+            assert claimed.lease_until is not None
+            return Claim(
+                number=len(claimed.attempts),
+                scheduled=scheduled,
+                notification=scheduled.notification,
+                account=account,
+                lease_until=claimed.lease_until,
+            )
+
+        return self._run(lambda work: [claim(work, *one) for one in wanted])
+
+    def record_attempts(self, attempts: Sequence[Attempted]) -> list[dlv.DeliveryState | None]:
+        """Record what each attempt got, and count it for its endpoint's health, in one
+        transaction; a delivery that gives up falls back to the poll queue when its
+        account says so (the domain's `fallback`). One answer per attempt, in order: the
+        delivery's state, or None when the attempt was taken over meanwhile (nothing
+        recorded for it).
+
+        Raises `Conflict`, `StorageError`.
+        """
+
+        def record_one(work: Work, attempt: Attempted) -> dlv.DeliveryState | None:
+            login, answer = attempt.login, attempt.reply
+            key = f"{login}/{attempt.notification_id}"
+            record = dlv.RecordAttempt(
+                status=answer.status,
+                error=answer.error,
+                duration_ms=answer.duration_ms,
+                jitter=attempt.jitter,
+                retry_after=answer.retry_after,
+                number=attempt.number,
+                answer=answer.answer,
+            )
+            decided = work.decide(DELIVERY, key, record)
+            if isinstance(decided, Rejection):
+                return None
+            state: dlv.DeliveryState = work.state(DELIVERY, key)
+            assert state.scheduled is not None
+            channel = work.state(ACCOUNT, login).channel
+            settings = channel if isinstance(channel, UrlChannel) else UrlChannel()
+            outcome = ept.RecordOutcome(
+                ok=state.status == "succeeded",
+                pause_after=settings.pause_after,
+                probe_every=settings.probe_every,
+            )
+            work.must(ENDPOINT, ept.key(login, state.scheduled.target), outcome)
+            mailbox = work.state(MAILBOX, login)
+            work.record(
+                MAILBOX, login, fall_back(work.state(ACCOUNT, login), state, mailbox, work.now)
+            )
+            return state
+
+        return self._run(lambda work: [record_one(work, one) for one in attempts])
+
+    def deliveries(
+        self, login: str, *, status: dlv.DeliveryStatus | None = None
+    ) -> list[DeliveryView]:
+        """The account's pushed notifications (optionally only those in `status`, e.g.
+        "gave_up"), oldest first. 2303 for an unknown account."""
+
+        def ids(work: Work) -> int:
+            _existing(work, login)
+            mailbox: mbx.MailboxState = work.state(MAILBOX, login)
+            return mailbox.next_id
+
+        next_id: int = self._run(ids)
+        views: list[DeliveryView] = []
+        for start in range(1, next_id, _PENDING_CHUNK):
+            keys = [f"{login}/{n}" for n in range(start, min(start + _PENDING_CHUNK, next_id))]
+
+            def load(work: Work, keys: list[str] = keys) -> list[dlv.DeliveryState]:
+                return [work.state(DELIVERY, key) for key in keys]
+
+            states: list[dlv.DeliveryState] = self._run(load)
+            views += [
+                delivery_view(state)
+                for state in states
+                if state.scheduled is not None and status in (None, state.status)
+            ]
+        return views
+
+    def redeliver(
+        self, login: str, notification_id: int | None = None, *, since: datetime | None = None
+    ) -> list[int]:
+        """Requeue given-up deliveries with a fresh schedule: one (`notification_id`;
+        2304 when it has not given up, 2303 when it does not exist), or every one that
+        gave up at or after `since`, or all. Returns the ids requeued."""
+        if notification_id is not None:
+            key = f"{login}/{notification_id}"
+            self._run(lambda work: work.must(DELIVERY, key, dlv.RequeueDelivery()))
+            return [notification_id]
+        given_up = self.deliveries(login, status="gave_up")
+        chosen = [
+            v.notification_id
+            for v in given_up
+            if since is None or (v.gave_up_at is not None and v.gave_up_at >= since)
+        ]
+
+        def requeue(work: Work) -> list[int]:
+            requeued = dlv.RequeueDelivery()
+            return [
+                n
+                for n in chosen
+                if not isinstance(work.decide(DELIVERY, f"{login}/{n}", requeued), Rejection)
+            ]
+
+        done: list[int] = self._run(requeue)
+        return done
+
+    def endpoints(self, login: str) -> list[EndpointView]:
+        """The health of the account's current push targets. 2303 for an unknown account."""
+
+        def body(work: Work) -> list[EndpointView]:
+            targets = _targets(_existing(work, login).channel)
+            return [
+                endpoint_view(login, t, work.state(ENDPOINT, ept.key(login, t))) for t in targets
+            ]
+
+        views: list[EndpointView] = self._run(body)
+        return views
+
+    def resume_endpoint(self, login: str, target: str | None = None) -> list[str]:
+        """Resume a paused endpoint of the account (`target`), or all of its current
+        targets; returns the targets that were paused and now are not."""
+
+        def body(work: Work) -> list[str]:
+            channel = _existing(work, login).channel
+            targets = [target] if target else _targets(channel)
+            return [
+                t for t in targets if work.decide(ENDPOINT, ept.key(login, t), ept.ResumeEndpoint())
+            ]
+
+        resumed: list[str] = self._run(body)
+        return resumed
+
+
+def _existing(work: Work, login: str) -> acc.AccountState:
+    """The account; 2303 when it was never opened (suspended or not: these are the
+    operator's calls, not the client's)."""
+    account: acc.AccountState = work.state(ACCOUNT, login)
+    if not account.opened:
+        raise Rejected(Code.OBJECT_NOT_FOUND, f"account {login!r} does not exist")
+    return account
+
+
+def _targets(channel: Channel) -> list[str]:
+    match channel:
+        case UrlChannel(success_url=success, error_url=error):
+            return [url for url in dict.fromkeys((success, error)) if url]
+        case EmailChannel(address=address):
+            return [address]
+    return []

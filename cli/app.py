@@ -38,4 +38,4 @@ def main() -> None:
 
 
 # Command modules register themselves on `app`; importing them here makes them visible.
-from . import bench, integrity, serve, tamper  # noqa: E402, F401
+from . import bench, integrity, serve, tamper, worker  # noqa: E402, F401

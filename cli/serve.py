@@ -35,13 +35,18 @@ def serve_command(
     ping_delay: float = typer.Option(1.0, help="Seconds until a ping-async ends."),
     job_delay: float = typer.Option(1.0, help="Seconds until a Merchants job ends."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    no_worker: bool = typer.Option(
+        False, "--no-worker", help="Leave pushes and endings to `tidings worker` processes."
+    ),
 ) -> None:
     """Serve WAPI (/wapi/xml, /wapi/json), the JSON API (/api, token from
     TIDINGS_ADMIN_TOKEN), Merchants jobs (/merchants) and /healthz until SIGINT/SIGTERM;
     requests in flight are finished before the store is closed."""
     open_store(db).close()  # a database that cannot be opened is one clear line, not a log
     _log_json_lines(log_level)
-    settings = Settings.from_env(db, ping_delay=ping_delay, job_delay=job_delay)
+    settings = Settings.from_env(
+        db, ping_delay=ping_delay, job_delay=job_delay, worker=not no_worker
+    )
     if settings.admin_digest is None:
         logging.getLogger("tidings.server").warning(
             "TIDINGS_ADMIN_TOKEN is not set: the JSON API answers 401 to every request"

@@ -2,16 +2,27 @@
 
 No I/O, no clock, no randomness: time and jitter are arguments. Each stream kind has one
 module holding its commands, events, state, `initial`, `decide`, `evolve` and `check`:
-`account`, `operation`, `mailbox`, `delivery`. `Decider` bundles them for the store.
+`account`, `operation`, `mailbox`, `delivery`, `endpoint`. `Decider` bundles them for the
+store.
 The rules that span streams or paths have their own modules: `ending` (the process that
 ends an operation), `access` (who may run a client command), `document` (what a
 notification's data may hold), `allowlist` (an account's IP allow-list).
 """
 
-from . import access, account, allowlist, delivery, document, ending, mailbox, operation
+from . import (
+    access,
+    account,
+    allowlist,
+    delivery,
+    document,
+    ending,
+    endpoint,
+    mailbox,
+    operation,
+)
 from .backlog import Backlog
 from .codes import Code
-from .decider import ACCOUNT, DELIVERY, MAILBOX, OPERATION, Decider, fold
+from .decider import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Decider, fold
 from .rejection import Rejection, reject
 from .retry import DEFAULT_SCHEDULE, RetryPolicy, next_delay
 from .values import (
@@ -31,6 +42,7 @@ __all__ = [
     "ACCOUNT",
     "DEFAULT_SCHEDULE",
     "DELIVERY",
+    "ENDPOINT",
     "MAILBOX",
     "OPERATION",
     "Backlog",
@@ -53,6 +65,7 @@ __all__ = [
     "delivery",
     "document",
     "ending",
+    "endpoint",
     "fold",
     "mailbox",
     "next_delay",

@@ -172,10 +172,15 @@ class AccountState(Struct, frozen=True, kw_only=True):
     allowed_ips: tuple[str, ...] = ()
     suspended: bool = False
     suspended_reason: str = ""
+    # The secret before the last rotation: pushes carry both signatures for a while.
+    previous_secret: str = ""
+    secret_rotated_at: datetime | None = None
 
     @property
     def polls(self) -> bool:
-        return isinstance(self.channel, PollChannel)
+        """Whether poll-req and poll-ack serve this account: a poll account, or a push
+        account whose given-up notifications fall back to the poll queue."""
+        return isinstance(self.channel, PollChannel) or self.channel.fallback == "poll"
 
 
 initial = AccountState()
@@ -280,8 +285,13 @@ def evolve(state: AccountState, event: AccountEvent) -> AccountState:
             return replace(state, channel=channel)
         case RetryPolicySet(retry_policy=policy):
             return replace(state, retry_policy=policy)
-        case SecretRotated(signing_secret=secret):
-            return replace(state, signing_secret=secret)
+        case SecretRotated(signing_secret=secret, at=at):
+            return replace(
+                state,
+                signing_secret=secret,
+                previous_secret=state.signing_secret,
+                secret_rotated_at=at,
+            )
         case IpAllowListSet(allowed_ips=ips):
             return replace(state, allowed_ips=ips)
         case AccountSuspended(reason=reason):

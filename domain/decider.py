@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from . import account, delivery, mailbox, operation
+from . import account, delivery, endpoint, mailbox, operation
 from .rejection import Rejection
 
-__all__ = ["ACCOUNT", "DELIVERY", "MAILBOX", "OPERATION", "Decider", "fold"]
+__all__ = ["ACCOUNT", "DELIVERY", "ENDPOINT", "MAILBOX", "OPERATION", "Decider", "fold"]
 
 S = TypeVar("S")
 C = TypeVar("C")
@@ -38,8 +38,9 @@ def fold(decider: Decider[S, C, E], events: Iterable[E], state: S | None = None)
     return folded
 
 
-def _any_may_follow(_state: delivery.DeliveryState, _event: delivery.DeliveryEvent) -> None:
-    """A delivery's check: its events are applied in any order (see `delivery.evolve`)."""
+def _any_may_follow(_state: object, _event: object) -> None:
+    """The check of a delivery or an endpoint: their events are applied in any order
+    (see their `evolve`)."""
     return None
 
 
@@ -54,4 +55,7 @@ MAILBOX: Decider[mailbox.MailboxState, mailbox.MailboxCommand, mailbox.MailboxEv
 )
 DELIVERY: Decider[delivery.DeliveryState, delivery.DeliveryCommand, delivery.DeliveryEvent] = (
     Decider("delivery", delivery.initial, delivery.decide, delivery.evolve, _any_may_follow)
+)
+ENDPOINT: Decider[endpoint.EndpointState, endpoint.EndpointCommand, endpoint.EndpointEvent] = (
+    Decider("endpoint", endpoint.initial, endpoint.decide, endpoint.evolve, _any_may_follow)
 )

@@ -5,6 +5,16 @@ succeeded, or failed and due again later, until the retry schedule is used up an
 delivery gives up; a given-up delivery is kept and can be requeued for redelivery, which
 starts a fresh schedule. Whether an attempt succeeded is decided here, from the status
 the account expects, not by the adapter that made the call.
+
+Starting an attempt is a claim with a lease: `AttemptStarted` names the claimant and
+holds until `lease_until`. A process that dies mid-attempt never records its outcome;
+once the lease has run out any process may start the next attempt (the abandoned one is
+closed by `AttemptExpired`, which costs no step of the schedule: the receiver did
+nothing wrong). An outcome is recorded only for the attempt still in flight, so a late
+answer of a taken-over attempt changes nothing.
+
+Some answers end a delivery at once: `410 Gone` from a URL, a permanent (5xx) SMTP
+reply. A receiver's `Retry-After` counts only on 429 and 503, the statuses that carry it.
 """
 
 from datetime import datetime, timedelta
@@ -15,10 +25,12 @@ from msgspec.structs import replace
 
 from .codes import Code
 from .rejection import Rejection, reject
-from .retry import RetryPolicy, next_delay, policy_problem
+from .retry import MAX_DELAY, RetryPolicy, next_delay, policy_problem
+from .values import Notification
 
 __all__ = [
     "Attempt",
+    "AttemptExpired",
     "AttemptFailed",
     "AttemptStarted",
     "AttemptSucceeded",
@@ -35,7 +47,9 @@ __all__ = [
     "ScheduleDelivery",
     "StartAttempt",
     "decide",
+    "due_at",
     "evolve",
+    "holds_back",
     "initial",
     "is_terminal",
 ]
@@ -43,31 +57,44 @@ __all__ = [
 DeliveryStatus = Literal["new", "scheduled", "in_flight", "succeeded", "gave_up"]
 Medium = Literal["url", "email"]
 
+# The statuses whose Retry-After a receiver may use to slow us down (RFC 9110, 10.2.3).
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+
 
 # --- Commands -------------------------------------------------------------------------
 class ScheduleDelivery(Struct, frozen=True, kw_only=True, tag="ScheduleDelivery"):
+    """`notification` is what is pushed; the delivery keeps it so that any process can
+    send it without looking elsewhere."""
+
     login: str
     notification_id: int
     medium: Medium
     target: str
     expected_status: frozenset[int]
     retry_policy: RetryPolicy
+    notification: Notification | None = None
 
 
-class StartAttempt(Struct, frozen=True, tag="StartAttempt"):
-    pass
+class StartAttempt(Struct, frozen=True, kw_only=True, tag="StartAttempt"):
+    """Claim the next attempt for `claimant` (a process) for `lease` seconds."""
+
+    claimant: str = ""
+    lease: float = 60.0
 
 
 class RecordAttempt(Struct, frozen=True, kw_only=True, tag="RecordAttempt"):
     """What one try returned. `status` is the HTTP (or SMTP) status, None when no answer
     came; `error` says what went wrong in transport; `jitter` in [-1, 1] is drawn by the
-    adapter; `retry_after` is the receiver's Retry-After in seconds, if any."""
+    adapter; `retry_after` is the receiver's Retry-After in seconds, if any; `answer` the
+    start of what the receiver said (the adapter keeps at most 1 KiB)."""
 
     status: int | None
     error: str | None = None
     duration_ms: float
     jitter: float = 0.0
     retry_after: float | None = None
+    number: int | None = None  # the attempt this answers; None: the one in flight
+    answer: str = ""
 
 
 class GiveUp(Struct, frozen=True, tag="GiveUp"):
@@ -90,9 +117,21 @@ class DeliveryScheduled(Struct, frozen=True, kw_only=True, tag="DeliverySchedule
     expected_status: frozenset[int]
     retry_policy: RetryPolicy
     at: datetime
+    notification: Notification | None = None  # None in events stored before it was kept
 
 
 class AttemptStarted(Struct, frozen=True, kw_only=True, tag="AttemptStarted"):
+    """A claim: `claimant` makes attempt `number` and holds it until `lease_until`."""
+
+    number: int
+    at: datetime
+    claimant: str = ""
+    lease_until: datetime | None = None
+
+
+class AttemptExpired(Struct, frozen=True, kw_only=True, tag="AttemptExpired"):
+    """Attempt `number` was never recorded and its lease ran out: its claimant is gone."""
+
     number: int
     at: datetime
 
@@ -102,6 +141,7 @@ class AttemptSucceeded(Struct, frozen=True, kw_only=True, tag="AttemptSucceeded"
     status: int | None
     duration_ms: float
     at: datetime
+    answer: str = ""
 
 
 class AttemptFailed(Struct, frozen=True, kw_only=True, tag="AttemptFailed"):
@@ -113,6 +153,7 @@ class AttemptFailed(Struct, frozen=True, kw_only=True, tag="AttemptFailed"):
     duration_ms: float
     next_attempt_at: datetime | None
     at: datetime
+    answer: str = ""
 
 
 class DeliveryGaveUp(Struct, frozen=True, kw_only=True, tag="DeliveryGaveUp"):
@@ -127,6 +168,7 @@ class DeliveryRequeued(Struct, frozen=True, kw_only=True, tag="DeliveryRequeued"
 DeliveryEvent = (
     DeliveryScheduled
     | AttemptStarted
+    | AttemptExpired
     | AttemptSucceeded
     | AttemptFailed
     | DeliveryGaveUp
@@ -151,6 +193,9 @@ class DeliveryState(Struct, frozen=True, kw_only=True):
     # Failures since the schedule (re)started: the retry policy counts these.
     failures: int = 0
     next_attempt_at: datetime | None = None
+    lease_until: datetime | None = None  # while in flight: when the claim runs out
+    gave_up_reason: str = ""
+    gave_up_at: datetime | None = None
 
 
 initial = DeliveryState()
@@ -158,6 +203,33 @@ initial = DeliveryState()
 
 def is_terminal(state: DeliveryState) -> bool:
     return state.status == "succeeded"
+
+
+def due_at(state: DeliveryState) -> datetime | None:
+    """When a process should next act on this delivery: the next attempt, or the end of
+    the lease of the one in flight (to take it over); None when nothing is due."""
+    if state.status == "scheduled":
+        return state.next_attempt_at
+    if state.status == "in_flight":
+        return state.lease_until
+    return None
+
+
+def holds_back(earlier: DeliveryState) -> bool:
+    """Whether, on an ordered account, this delivery keeps the next one waiting: it is
+    not done yet (succeeded or given up). A delivery never scheduled holds nothing."""
+    return earlier.status in ("scheduled", "in_flight")
+
+
+def _stops_at_once(medium: Medium, status: int | None) -> str | None:
+    """Why an answer ends the delivery without a retry, or None."""
+    if status is None:
+        return None
+    if medium == "url" and status == 410:
+        return "the receiver answered 410 Gone"
+    if medium == "email" and 500 <= status <= 599:
+        return f"the mail server refused it for good ({status})"
+    return None
 
 
 # --- Decisions ------------------------------------------------------------------------
@@ -169,9 +241,15 @@ def _record(
         return reject(Code.INVALID_PARAMETER, "jitter must be in [-1, 1]")
     number = len(state.attempts)
     if c.error is None and c.status in state.scheduled.expected_status:
-        return [AttemptSucceeded(number=number, status=c.status, duration_ms=c.duration_ms, at=now)]
+        succeeded = AttemptSucceeded(
+            number=number, status=c.status, duration_ms=c.duration_ms, at=now, answer=c.answer
+        )
+        return [succeeded]
     error = c.error or f"unexpected status {c.status}"
-    delay = next_delay(state.scheduled.retry_policy, state.failures + 1, c.jitter, c.retry_after)
+    stop = _stops_at_once(state.scheduled.medium, c.status)
+    retry_after = c.retry_after if c.status in _RETRY_AFTER_STATUSES else None
+    policy = state.scheduled.retry_policy
+    delay = None if stop else next_delay(policy, state.failures + 1, c.jitter, retry_after)
     next_at = None if delay is None else now + timedelta(seconds=delay)
     failed = AttemptFailed(
         number=number,
@@ -180,10 +258,33 @@ def _record(
         duration_ms=c.duration_ms,
         next_attempt_at=next_at,
         at=now,
+        answer=c.answer,
     )
     if next_at is None:
-        return [failed, DeliveryGaveUp(reason=f"retry schedule used up; last: {error}", at=now)]
+        reason = stop or f"retry schedule used up; last: {error}"
+        return [failed, DeliveryGaveUp(reason=reason, at=now)]
     return [failed]
+
+
+def _start(state: DeliveryState, c: StartAttempt, now: datetime) -> list[DeliveryEvent] | Rejection:
+    if not 0 < c.lease <= MAX_DELAY:
+        return reject(Code.INVALID_PARAMETER, "a lease lasts more than 0 s and at most 30 days")
+    number = len(state.attempts) + 1
+    started = AttemptStarted(
+        number=number,
+        at=now,
+        claimant=c.claimant,
+        lease_until=now + timedelta(seconds=c.lease),
+    )
+    if state.status == "in_flight":
+        if state.lease_until is None or now < state.lease_until:
+            return reject(Code.STATUS_PROHIBITS, "an attempt is in flight")
+        return [AttemptExpired(number=number - 1, at=now), started]
+    if state.status != "scheduled":
+        return reject(Code.STATUS_PROHIBITS, f"delivery is {state.status}")
+    if state.next_attempt_at is not None and now < state.next_attempt_at:
+        return reject(Code.STATUS_PROHIBITS, "next attempt is not due yet")
+    return [started]
 
 
 def decide(
@@ -194,9 +295,10 @@ def decide(
     Rejections: 2302 scheduling twice; 2101 scheduling without id, target or
     expected statuses, or with an unusable retry policy; 2303
     anything on a delivery never scheduled; 2304
-    starting an attempt that is not due, or while one is in flight, or after success;
-    recording an attempt none was started for; giving up a finished delivery; requeueing
-    one that has not given up; 2101 jitter outside [-1, 1].
+    starting an attempt that is not due, or while one is in flight and its lease holds,
+    or after success; recording an attempt none was started for, or one taken over;
+    giving up a finished delivery; requeueing one that has not given up; 2101 jitter
+    outside [-1, 1], a lease outside (0 s, 30 days].
     """
     if isinstance(command, ScheduleDelivery):
         if state.scheduled is not None:
@@ -216,20 +318,19 @@ def decide(
                 expected_status=command.expected_status,
                 retry_policy=command.retry_policy,
                 at=now,
+                notification=command.notification,
             )
         ]
     if state.scheduled is None:
         return reject(Code.OBJECT_NOT_FOUND, "delivery does not exist")
     match command:
         case StartAttempt():
-            if state.status != "scheduled":
-                return reject(Code.STATUS_PROHIBITS, f"delivery is {state.status}")
-            if state.next_attempt_at is not None and now < state.next_attempt_at:
-                return reject(Code.STATUS_PROHIBITS, "next attempt is not due yet")
-            return [AttemptStarted(number=len(state.attempts) + 1, at=now)]
-        case RecordAttempt():
+            return _start(state, command, now)
+        case RecordAttempt(number=number):
             if state.status != "in_flight":
                 return reject(Code.STATUS_PROHIBITS, "no attempt in flight")
+            if number is not None and number != len(state.attempts):
+                return reject(Code.STATUS_PROHIBITS, f"attempt {number} was taken over")
             return _record(state, command, now)
         case GiveUp(reason=reason):
             if state.status in ("succeeded", "gave_up"):
@@ -242,18 +343,24 @@ def decide(
 
 
 def _close_attempt(state: DeliveryState, **outcome: object) -> tuple[Attempt, ...]:
+    if not state.attempts:  # an outcome with no attempt before it (a forged log): kept out
+        return state.attempts
     *done, last = state.attempts
     return (*done, replace(last, **outcome))
 
 
 def evolve(state: DeliveryState, event: DeliveryEvent) -> DeliveryState:
-    """Apply one delivery event."""
+    """Apply one delivery event; anything else changes nothing."""
     match event:
         case DeliveryScheduled(at=at):
             return DeliveryState(status="scheduled", scheduled=event, next_attempt_at=at)
-        case AttemptStarted(number=number, at=at):
+        case AttemptStarted(number=number, at=at, lease_until=lease_until):
             attempt = Attempt(number=number, started_at=at)
-            return replace(state, status="in_flight", attempts=(*state.attempts, attempt))
+            attempts = (*state.attempts, attempt)
+            return replace(state, status="in_flight", attempts=attempts, lease_until=lease_until)
+        case AttemptExpired(at=at):
+            attempts = _close_attempt(state, error="abandoned: its lease ran out", succeeded=False)
+            return replace(state, status="scheduled", attempts=attempts, next_attempt_at=at)
         case AttemptSucceeded():
             attempts = _close_attempt(
                 state, status=event.status, duration_ms=event.duration_ms, succeeded=True
@@ -274,7 +381,18 @@ def evolve(state: DeliveryState, event: DeliveryEvent) -> DeliveryState:
                 failures=state.failures + 1,
                 next_attempt_at=event.next_attempt_at,
             )
-        case DeliveryGaveUp():
-            return replace(state, status="gave_up", next_attempt_at=None)
+        case DeliveryGaveUp(reason=reason, at=at):
+            return replace(
+                state, status="gave_up", next_attempt_at=None, gave_up_reason=reason, gave_up_at=at
+            )
         case DeliveryRequeued(at=at):
-            return replace(state, status="scheduled", failures=0, next_attempt_at=at)
+            return replace(
+                state,
+                status="scheduled",
+                failures=0,
+                next_attempt_at=at,
+                gave_up_reason="",
+                gave_up_at=None,
+            )
+        case _:  # not a delivery event: evolve is total
+            return state

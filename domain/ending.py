@@ -31,7 +31,7 @@ from . import operation as op
 from .account import AccountState
 from .codes import Code
 from .rejection import Rejection, reject
-from .values import EmailChannel, Notification, UrlChannel, push_target
+from .values import EmailChannel, Notification, PollChannel, UrlChannel, push_target
 
 __all__ = ["SMTP_OK", "Ending", "end"]
 
@@ -71,7 +71,7 @@ def end(
         after = op.evolve(after, event)
     outcome = op.outcome(after)
     notification = Notification(id=mailbox.next_id, outcome=outcome)
-    if account.polls:
+    if isinstance(account.channel, PollChannel):  # `polls` is also a push account's fallback
         queued = mbx.NotificationQueued(notification=notification, at=now)
         return Ending(
             login=login, notification=notification, operation=ended, mailbox=[queued], delivery=[]
@@ -88,6 +88,7 @@ def end(
             target=target,
             expected_status=channel.expected_status if isinstance(channel, UrlChannel) else SMTP_OK,
             retry_policy=account.retry_policy,
+            notification=notification,
         )
         decided = dlv.decide(dlv.initial, schedule, now)
         if isinstance(decided, Rejection):

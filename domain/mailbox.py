@@ -4,7 +4,8 @@ Rules (WAPI poll, with RFC 5730's EPP poll as tie-breaker):
 - enqueue gives the next id, strictly increasing per account; a notification pushed
   instead of polled (`NotificationIssued`, decided by the `ending` process) takes its
   id from the same counter without entering the queue, so ids stay unique per account
-  whatever the channel was;
+  whatever the channel was; one whose delivery gave up may enter the queue later under
+  that id (the `fallback` process), ahead of the counter never;
 - poll returns the oldest unacked notification with the queue count (1000), 1003 when
   the queue is empty, 2150 when the account does not poll; the first poll that returns
   a notification is recorded (time, svTRID of the poll);
@@ -232,9 +233,10 @@ def evolve(state: MailboxState, event: MailboxEvent) -> MailboxState:
     mailbox event is ignored."""
     match event:
         case NotificationQueued(notification=notification):
-            return replace(
-                state, next_id=notification.id + 1, queue=state.queue.pushed(notification)
-            )
+            # A pushed notification that fell back to the queue keeps the id it was
+            # issued: the counter never goes back.
+            next_id = max(state.next_id, notification.id + 1)
+            return replace(state, next_id=next_id, queue=state.queue.pushed(notification))
         case NotificationIssued(notification=notification):
             return replace(state, next_id=notification.id + 1)
         case NotificationRetrieved(svtrid=svtrid, at=at) if check(state, event) is None:
@@ -269,7 +271,8 @@ def replayed(state: MailboxState, events: Iterable[MailboxEvent]) -> MailboxStat
             else:
                 back = (notification, back)
             size += 1
-            next_id = notification.id + 1
+            if notification.id >= next_id:  # not so for a fallen-back pushed notification
+                next_id = notification.id + 1
         elif type(event) is NotificationIssued:
             next_id = event.notification.id + 1
         elif type(event) is NotificationRetrieved:

@@ -12,6 +12,7 @@ __all__ = [
     "BodyFormat",
     "Channel",
     "EmailChannel",
+    "Fallback",
     "InitRequest",
     "Notification",
     "Outcome",
@@ -26,6 +27,9 @@ __all__ = [
 # The Merchants API spells the success state "Successfull"; we keep its spelling.
 BatchState = Literal["Failed", "PartiallyFailed", "Successfull"]
 BodyFormat = Literal["wapi-form", "jobresult"]
+# What happens to a pushed notification whose delivery gave up: it is kept and listed
+# ("none"), and with "poll" it also enters the account's poll queue.
+Fallback = Literal["none", "poll"]
 
 _LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
@@ -41,18 +45,31 @@ class UrlChannel(Struct, frozen=True, kw_only=True, tag="url"):
     Success outcomes go to `success_url`, error outcomes to `error_url` (or to
     `success_url` when no error URL is set); an account that set only an error URL hears
     about errors only. A delivery succeeds only on a status in `expected_status`.
+
+    Push settings: `connect_timeout` and `timeout` (the whole attempt) in seconds;
+    `ordered`: one delivery in flight at a time, in id order, a failure holding the ones
+    behind it; `pause_after` consecutive failed attempts pause the endpoint, which is
+    then probed once every `probe_every` seconds until an attempt succeeds.
     """
 
     success_url: str | None = None
     error_url: str | None = None
     expected_status: frozenset[int] = frozenset({200})
     body_format: BodyFormat = "wapi-form"
+    fallback: Fallback = "none"
+    connect_timeout: float = 5.0
+    timeout: float = 15.0
+    ordered: bool = False
+    pause_after: int = 10
+    probe_every: float = 60.0
 
 
 class EmailChannel(Struct, frozen=True, tag="email"):
-    """Notifications are sent as XML by e-mail."""
+    """Notifications are sent as XML by e-mail (`timeout`: seconds per attempt)."""
 
     address: str
+    fallback: Fallback = "none"
+    timeout: float = 30.0
 
 
 Channel = PollChannel | UrlChannel | EmailChannel
@@ -104,13 +121,29 @@ def login_problem(login: str) -> str | None:
 
 
 def _url_problem(url: str) -> str | None:
+    # Control characters (CR/LF above all) could split a request line or a header.
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        return "a URL may not hold control characters (CR, LF, ...)"
     try:
         parts = urlsplit(url)
         usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        userinfo = "@" in parts.netloc
     except ValueError:  # urlsplit refuses some strings, e.g. "http://[::1" (no "]")
-        usable = False
+        usable, userinfo = False, False
     if not usable:
         return f"not an http(s) URL with a host: {url!r}"
+    if userinfo:
+        return "a URL may not carry a user or password; the push is signed instead"
+    return None
+
+
+def _push_problem(channel: "UrlChannel") -> str | None:
+    if not 0 < channel.connect_timeout <= channel.timeout <= 300:
+        return "timeouts must satisfy 0 < connect_timeout <= timeout <= 300 s"
+    if not 1 <= channel.pause_after <= 1_000_000:
+        return "pause_after counts failed attempts: 1 or more"
+    if not 0 < channel.probe_every <= 86400:
+        return "probe_every is more than 0 s and at most a day"
     return None
 
 
@@ -129,10 +162,12 @@ def channel_problem(channel: Channel) -> str | None:
                 return "expected_status must name at least one HTTP status"
             if any(not 100 <= status <= 599 for status in channel.expected_status):
                 return "expected_status holds HTTP statuses (100-599)"
-            return None
+            return _push_problem(channel)
         case EmailChannel(address=address):
             if not _EMAIL.fullmatch(address):
                 return f"not an e-mail address: {address!r}"
+            if not 0 < channel.timeout <= 300:
+                return "timeout is more than 0 s and at most 300 s"
             return None
 
 

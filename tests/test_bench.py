@@ -32,6 +32,8 @@ EXPECTED = {
     ("replay-backlog", "tidings", "equal"),
     ("poll-cold", "tidings", "equal"),
     ("poll-warm", "tidings", "equal"),
+    ("push", "tidings", "equal"),
+    ("push", "httpx", "equal"),
 }
 
 
@@ -94,7 +96,10 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
         "replay",
         "poll-cold:",
         "poll-warm:",
+        "push",
     }
+    # Push: tidings' runner and the bare httpx loop, each with 64 in flight.
+    assert {r.get("clients", 1) for r in results if r["scenario"] == "push"} == {64}
     # The backlog replay folds a mailbox whose 20,000 notifications are all still queued:
     # each one's operation (accepted, ended) and its queueing, plus the account.
     (backlog,) = [r for r in results if r["scenario"] == "replay-backlog"]

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from msgspec import Struct
-from tidings.domain import ACCOUNT, DELIVERY, MAILBOX, OPERATION, Decider
+from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Decider
+from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
 
@@ -25,7 +26,7 @@ __all__ = ["DECIDERS", "Audit", "TrailEntry"]
 S = TypeVar("S")
 
 DECIDERS: dict[str, Decider[Any, Any, Any]] = {
-    d.category: d for d in (ACCOUNT, OPERATION, MAILBOX, DELIVERY)
+    d.category: d for d in (ACCOUNT, OPERATION, MAILBOX, DELIVERY, ENDPOINT)
 }
 
 
@@ -117,6 +118,11 @@ class Audit:
             if accepted.cltrid == cltrid:
                 entries += self._operation_entries(accepted.svtrid, upto)
         return sorted(entries, key=lambda e: e.position)
+
+    def by_endpoint(self, login: str, target: str) -> list[TrailEntry]:
+        """The health events of one push endpoint of an account (failures, pauses,
+        probes, resumes), in log order, as the log stood at one position."""
+        return self._entries(ENDPOINT, ept.key(login, target), self.store.max_position())
 
     def by_notification(self, login: str, ident: int) -> list[TrailEntry]:
         """The events of one notification of an account (mailbox, delivery), in log order,

@@ -19,6 +19,14 @@ from starlette.routing import Route
 from tidings.domain import Code, Notification, RetryPolicy
 
 from ..library import Conflict, Pending, Rejected, Tidings, TrailEntry
+from ..push.views import (
+    DeliveryView,
+    EndpointView,
+    Redelivered,
+    Redelivery,
+    Resumed,
+    ResumeTarget,
+)
 from ..views import AccountView, OpenedAccount
 from .api_types import (
     AllowedIps,
@@ -148,6 +156,23 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/trail/{key:path}", "Audit trail of a svTRID, a clTRID or "
              "<login>/<notification id>", list[TrailEntryView],
              lambda t, p, _: [trail_view(e) for e in _trail(t, p["key"])]),
+]  # fmt: skip
+
+# Push delivery: what was pushed, what gave up, redelivery, endpoint health.
+ENDPOINTS += [
+    Endpoint("GET", "/api/accounts/{login}/deliveries", "Pushed notifications, oldest first",
+             list[DeliveryView], lambda t, p, _: t.deliveries(p["login"])),
+    Endpoint("GET", "/api/accounts/{login}/deliveries/gave-up", "Deliveries that gave up",
+             list[DeliveryView], lambda t, p, _: t.deliveries(p["login"], status="gave_up")),
+    Endpoint("POST", "/api/accounts/{login}/redeliver", "Requeue given-up deliveries",
+             Redelivered, lambda t, p, b: Redelivered(
+                 requeued=t.redeliver(p["login"], b.notification_id, since=b.since)),
+             Redelivery),
+    Endpoint("GET", "/api/accounts/{login}/endpoints", "Health of the push endpoints",
+             list[EndpointView], lambda t, p, _: t.endpoints(p["login"])),
+    Endpoint("POST", "/api/accounts/{login}/endpoints/resume", "Resume paused endpoints",
+             Resumed, lambda t, p, b: Resumed(resumed=t.resume_endpoint(p["login"], b.target)),
+             ResumeTarget),
 ]  # fmt: skip
 
 

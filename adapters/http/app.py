@@ -6,9 +6,10 @@ Routes:
 - `POST|PUT /merchants/products`, `/merchants/files`: Merchants-style jobs (`http_merchants`);
 - `GET /openapi.json`: the JSON API's OpenAPI document; `GET /healthz`.
 
-Startup opens the store and schedules the endings of operations the server runs itself
-that a previous run left pending; shutdown (after uvicorn has let in-flight requests
-finish) cancels the waiting endings, lets a running one finish, and closes the store.
+Startup opens the store and, unless `Settings.worker` is off, starts the due-work runner
+(`push.due`: pushes, and the endings of the operations the server runs itself, rebuilt
+from the log); shutdown (after uvicorn has let in-flight requests finish) stops the
+runner (an attempt in flight is abandoned to its lease) and closes the store.
 """
 
 import logging
@@ -23,23 +24,25 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..library import Tidings
+from ..push.due import DueWork, EndingRule
+from ..push.mail import SmtpServer
 from ..wapi.request import Dialect
 from .access_log import AccessLog
 from .api import api_routes
 from .context import Context, Settings
-from .endings import EndingRule, Endings
 from .merchants import JOB_COMMANDS, job_ending, merchants_routes
 from .openapi import openapi_route
 from .wapi import PING_ASYNC, WapiEndpoint, ping_ending
 
-__all__ = ["Settings", "create_app"]
+__all__ = ["Settings", "create_app", "ending_rules"]
 
 _log = logging.getLogger("tidings.server")
 
 
-def _rules(settings: Settings) -> dict[str, EndingRule]:
-    rules = {PING_ASYNC: EndingRule(settings.ping_delay, ping_ending)}
-    rules.update({command: EndingRule(settings.job_delay, job_ending) for command in JOB_COMMANDS})
+def ending_rules(ping_delay: float, job_delay: float) -> dict[str, EndingRule]:
+    """How the operations the server runs itself end: ping-async and Merchants jobs."""
+    rules = {PING_ASYNC: EndingRule(ping_delay, ping_ending)}
+    rules.update({command: EndingRule(job_delay, job_ending) for command in JOB_COMMANDS})
     return rules
 
 
@@ -55,11 +58,12 @@ def create_app(settings: Settings) -> Starlette:
         tidings = await run_in_threadpool(Tidings, settings.db, clock=settings.clock)
         try:
             async with anyio.create_task_group() as group:
-                endings = Endings(tidings, _rules(settings), settings.clock, group)
-                context.start(tidings, endings)
-                resumed = await endings.resume()
-                if resumed:
-                    _log.info("scheduled %d operations left pending by a previous run", resumed)
+                context.start(tidings)
+                if settings.worker:
+                    rules = ending_rules(settings.ping_delay, settings.job_delay)
+                    smtp = SmtpServer.from_env()
+                    context.due = DueWork(tidings, endings=rules, smtp=smtp, clock=settings.clock)
+                    await group.start(context.due.run)
                 try:
                     yield
                 finally:

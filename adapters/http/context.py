@@ -1,4 +1,4 @@
-"""What every endpoint of the server shares: its settings, the library, the endings."""
+"""What every endpoint of the server shares: its settings, the library, the due work."""
 
 import hashlib
 import hmac
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..library import Tidings
-from .endings import Endings
+from ..push.due import DueWork
 
 __all__ = ["ADMIN_TOKEN_ENV", "Context", "Settings", "token_digest"]
 
@@ -30,7 +30,8 @@ class Settings:
 
     `admin_digest` is the sha256 of the JSON API's bearer token (None: the API answers
     401 to everyone). `ping_delay` / `job_delay` are the seconds after which ping-async
-    and Merchants jobs end. `clock` returns aware UTC datetimes.
+    and Merchants jobs end. `clock` returns aware UTC datetimes. `worker`: run the
+    due-work runner (pushes, endings) in this process (else a `tidings worker` does).
     """
 
     db: str
@@ -38,14 +39,19 @@ class Settings:
     ping_delay: float = 1.0
     job_delay: float = 1.0
     clock: Callable[[], datetime] = _utcnow
+    worker: bool = True
 
     @classmethod
-    def from_env(cls, db: str, *, ping_delay: float = 1.0, job_delay: float = 1.0) -> "Settings":
+    def from_env(
+        cls, db: str, *, ping_delay: float = 1.0, job_delay: float = 1.0, worker: bool = True
+    ) -> "Settings":
         """Settings with the admin token read from TIDINGS_ADMIN_TOKEN, now; the token
         itself is not kept."""
         token = os.environ.get(ADMIN_TOKEN_ENV) or None
         digest = token_digest(token) if token else None
-        return cls(db=db, admin_digest=digest, ping_delay=ping_delay, job_delay=job_delay)
+        return cls(
+            db=db, admin_digest=digest, ping_delay=ping_delay, job_delay=job_delay, worker=worker
+        )
 
     def admits(self, token: str) -> bool:
         """Whether a bearer token is the admin token (constant-time)."""
@@ -56,28 +62,23 @@ class Settings:
 
 @dataclass
 class Context:
-    """The running server's parts; `tidings` and `endings` exist between start and stop."""
+    """The running server's parts; `tidings` (and `due`, when this process runs the
+    due work) exist between start and stop."""
 
     settings: Settings
     _tidings: Tidings | None = field(default=None, repr=False)
-    _endings: Endings | None = field(default=None, repr=False)
+    due: DueWork | None = field(default=None, repr=False)
 
-    def start(self, tidings: Tidings, endings: Endings) -> None:
-        """The server has started with these parts."""
-        self._tidings, self._endings = tidings, endings
+    def start(self, tidings: Tidings) -> None:
+        """The server has started on this library."""
+        self._tidings = tidings
 
     def stop(self) -> None:
         """The server is stopping: its parts are no longer to be used."""
-        self._tidings = self._endings = None
+        self._tidings = self.due = None
 
     @property
     def tidings(self) -> Tidings:
         if self._tidings is None:
             raise RuntimeError("the server has not started")
         return self._tidings
-
-    @property
-    def endings(self) -> Endings:
-        if self._endings is None:
-            raise RuntimeError("the server has not started")
-        return self._endings

@@ -34,9 +34,9 @@ from tidings.domain.account import AccountState
 from tidings.domain.operation import OperationState
 
 from ..library import Conflict, Rejected
+from ..push.due import Ending
 from .body import TooLarge, client_ip, read_body
 from .context import Context
-from .endings import Ending
 
 __all__ = ["JOB_COMMANDS", "MAX_JOB_BODY", "job_ending", "merchants_routes"]
 
@@ -184,16 +184,14 @@ def _submit(command: str, context: Context) -> Any:
             body=text,
         )
         try:
+            # Ended by the due-work runner, which follows the log (`push.due`).
             pending = await run_in_threadpool(
                 lambda: tidings.accept(login, "", command, init_request=init)
             )
-            operation = await run_in_threadpool(tidings.operation, pending.svtrid)
         except Rejected as rejected:
             return _error(content_type, rejected.code, rejected.text)
         except Conflict:  # other writers kept winning: nothing was written, the client retries
             return _error(content_type, Code.COMMAND_FAILED)
-        if operation is not None:
-            context.endings.schedule(operation)
         return _answer(content_type, 202, {"Id": pending.svtrid}, "Job")
 
     return submit

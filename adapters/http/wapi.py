@@ -20,13 +20,13 @@ from tidings.domain import Code
 from tidings.domain.operation import OperationState
 
 from ..library import Conflict, Rejected, Tidings
+from ..push.due import Ending
 from ..wapi.auth import token_matches
 from ..wapi.request import MAX_BODY, Dialect, WapiError, WapiReply, WapiRequest, parse_request
 from ..wapi.response import notify_fields
 from ..wapi.response import render_reply as render
 from .body import TooLarge, client_ip, read_body
 from .context import Context
-from .endings import Ending
 
 __all__ = ["PING_ASYNC", "WapiEndpoint", "answer", "ping_ending"]
 
@@ -45,7 +45,6 @@ def ping_ending(_: OperationState) -> Ending:
 @dataclass(frozen=True, slots=True)
 class _Answered:
     reply: WapiReply
-    accepted: OperationState | None = None  # a ping-async to schedule the ending of
 
 
 def _reply(
@@ -89,10 +88,9 @@ def answer(tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime
         if command == "ping":
             return _Answered(_reply(Code.OK, svtrid, now, request))
         if command == PING_ASYNC:
+            # Ended by the due-work runner, which follows the log (`push.due`).
             pending = tidings.accept(request.user, request.cltrid or "", PING_ASYNC)
-            operation = tidings.operation(pending.svtrid)
-            reply = _reply(Code.PENDING, pending.svtrid, pending.timestamp, request)
-            return _Answered(reply, operation)
+            return _Answered(_reply(Code.PENDING, pending.svtrid, pending.timestamp, request))
         if command in _POLL:
             polled = tidings.poll(request.user, svtrid=svtrid)
             reply = _reply(polled.code, svtrid, now, request, polled.text)
@@ -152,8 +150,6 @@ class WapiEndpoint:
         except Exception:
             _log.exception("WAPI %s failed", parsed.command)
             return self._respond(_reply(Code.COMMAND_FAILED, tidings.new_svtrid(), now, parsed))
-        if answered.accepted is not None:
-            self._context.endings.schedule(answered.accepted)
         return self._respond(answered.reply)
 
     def _respond(self, reply: WapiReply) -> Response:

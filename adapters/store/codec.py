@@ -13,7 +13,7 @@ from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
-from tidings.domain import account, delivery, mailbox, operation
+from tidings.domain import account, delivery, endpoint, mailbox, operation
 
 __all__ = [
     "DomainEvent",
@@ -27,7 +27,11 @@ __all__ = [
 ]
 
 DomainEvent = Union[  # noqa: UP007 - built from unions, not written out
-    account.AccountEvent, operation.OperationEvent, mailbox.MailboxEvent, delivery.DeliveryEvent
+    account.AccountEvent,
+    operation.OperationEvent,
+    mailbox.MailboxEvent,
+    delivery.DeliveryEvent,
+    endpoint.EndpointEvent,
 ]
 
 _TYPES: dict[str, type[msgspec.Struct]] = {
@@ -42,6 +46,7 @@ _CATEGORY_UNIONS = {
     "operation": operation.OperationEvent,
     "mailbox": mailbox.MailboxEvent,
     "delivery": delivery.DeliveryEvent,
+    "endpoint": endpoint.EndpointEvent,
 }
 
 

@@ -23,6 +23,7 @@ from rich.table import Table
 from tidings.adapters.store.application import SNAPSHOT_EVERY
 from tidings.cli.bench.log import REPLAY_FOLDS, build_backlog, build_history, replay
 from tidings.cli.bench.peers import LiteQueueSubject, PersistQueueSubject, SqliteInserts
+from tidings.cli.bench.push import IN_FLIGHT, measure_push
 from tidings.cli.bench.queue import QueueSubject, measure_queues
 from tidings.cli.bench.results import (
     DURABILITY_WHY,
@@ -46,10 +47,11 @@ class _Sizes(msgspec.Struct, frozen=True):
     history_events: int  # events of mailbox history (the replay and poll scenarios)
     backlog: int  # notifications in the never-polled mailbox (replay-backlog)
     cold_polls: int
+    push: int  # notifications pushed by tidings and by the bare httpx loop
 
 
-_QUICK = _Sizes(200, 2, 100_000, 20_000, 10)
-_FULL = _Sizes(2_000, 5, 1_000_000, 200_000, 30)
+_QUICK = _Sizes(200, 2, 100_000, 20_000, 10, 100)
+_FULL = _Sizes(2_000, 5, 1_000_000, 200_000, 30, 2_000)
 # Threads calling each subject at once: one, and as many as a busy server has requests
 # in flight. With many, tidings saves the commands that arrive together in one
 # transaction; the peers commit each call on its own.
@@ -98,6 +100,8 @@ def _measure(directory: Path, sizes: _Sizes) -> tuple[list[Result], int, int, fl
     with _err.status(f"writing and replaying a backlog of {sizes.backlog:,} notifications"):
         backlog = build_backlog(directory / "backlog.db", sizes.backlog, SNAPSHOT_EVERY)
         results.append(replay(backlog, backlog=sizes.backlog))
+    with _err.status(f"pushing {sizes.push:,} notifications, {IN_FLIGHT} in flight"):
+        results += measure_push(directory, sizes.push)
     built = history.seconds + backlog.seconds
     return results, history.log_events, history.mailbox_events, built
 
@@ -196,8 +200,8 @@ def bench_command(
     ] = None,
 ) -> None:
     """Enqueue, poll + ack, replay and poll on a long history, next to persist-queue,
-    litequeue and raw sqlite3 inserts, each on a fresh SQLite file; and replay of a
-    mailbox whose client never polls."""
+    litequeue and raw sqlite3 inserts, each on a fresh SQLite file; replay of a mailbox
+    whose client never polls; and URL push next to a bare httpx loop."""
     sizes = _QUICK if quick else _FULL
     if size is not None:
         sizes = msgspec.structs.replace(sizes, size=size)

@@ -55,8 +55,8 @@ class Result(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One measurement. Throughput scenarios: `ops` in `seconds`. Poll latency
     scenarios: `ops_per_s` is 1 / median latency, `latency_ms` that median."""
 
-    scenario: str  # enqueue, poll+ack, replay, replay-backlog, poll-cold, poll-warm
-    subject: str  # tidings, "tidings, no tree", persist-queue, litequeue, sqlite3
+    scenario: str  # enqueue, poll+ack, replay, replay-backlog, poll-cold, poll-warm, push
+    subject: str  # tidings, "tidings, no tree", persist-queue, litequeue, sqlite3, httpx (push)
     durability: Durability
     ops_per_s: float
     ops: int
@@ -199,6 +199,15 @@ def targets(
             wanted=f">= {replay_wanted:,.0f}",
             measured=replay,
             met=replay >= replay_wanted,
+        )
+    )
+    push = _ratio(_find(results, "push", "tidings"), _find(results, "push", "httpx"))
+    found.append(
+        Target(
+            name="push deliveries/s vs a bare httpx loop, 64 in flight",
+            wanted=">= 0.5x",
+            measured=push,
+            met=push >= 0.5,
         )
     )
     for scenario in ("poll-cold", "poll-warm"):

@@ -364,7 +364,10 @@ def test_the_state_is_the_fold_of_every_setting_in_order() -> None:
         allowed_ips=("192.0.2.1",),
         suspended=True,
         suspended_reason="fraud",
+        previous_secret=state.previous_secret,
+        secret_rotated_at=T1,
     )
+    assert state.previous_secret == opened().signing_secret
 
 
 # --- evolve is total; check says what may follow -----------------------------------------

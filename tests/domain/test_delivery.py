@@ -4,10 +4,12 @@ requeued, which starts a fresh schedule."""
 
 from datetime import datetime, timedelta
 
+import msgspec
 import pytest
 from tidings.domain import DEFAULT_SCHEDULE, DELIVERY, Code, RetryPolicy
 from tidings.domain.delivery import (
     Attempt,
+    AttemptExpired,
     AttemptFailed,
     AttemptStarted,
     AttemptSucceeded,
@@ -22,6 +24,8 @@ from tidings.domain.delivery import (
     RequeueDelivery,
     ScheduleDelivery,
     StartAttempt,
+    due_at,
+    holds_back,
     is_terminal,
 )
 
@@ -70,8 +74,14 @@ def scheduled(
     )
 
 
-def started(number: int, seconds: float = 0) -> AttemptStarted:
-    return AttemptStarted(number=number, at=at(seconds))
+LEASE = 60.0
+
+
+def started(number: int, seconds: float = 0, *, claimant: str = "") -> AttemptStarted:
+    """Attempt `number` claimed at `seconds` for the default lease of `StartAttempt`."""
+    return AttemptStarted(
+        number=number, at=at(seconds), claimant=claimant, lease_until=at(seconds + LEASE)
+    )
 
 
 def failed(number: int, seconds: float, next_in: float | None) -> AttemptFailed:
@@ -404,3 +414,103 @@ def test_a_stored_delay_beyond_30_days_is_capped_so_decide_never_raises() -> Non
     failed = delivery.given(scheduled(policy), started(1)).when(answered(500)).events[0]
     assert isinstance(failed, AttemptFailed) and failed.next_attempt_at is not None
     assert failed.next_attempt_at - failed.at == timedelta(days=30)
+
+
+# --- Claims and their leases -------------------------------------------------------------
+def test_an_attempt_is_a_claim_that_names_its_claimant_and_lease() -> None:
+    command = StartAttempt(claimant="worker-a", lease=30.0)
+    delivery.given(scheduled()).when(command, now=at(1)).then(
+        AttemptStarted(number=1, at=at(1), claimant="worker-a", lease_until=at(31))
+    )
+
+
+def test_while_a_lease_holds_no_other_process_can_start_the_attempt() -> None:
+    given = delivery.given(scheduled(), started(1, claimant="a"))
+    given.when(StartAttempt(claimant="b"), now=at(LEASE - 0.001)).then_rejected(
+        Code.STATUS_PROHIBITS
+    )
+
+
+def test_once_the_lease_ran_out_another_process_takes_the_attempt_over_at_no_cost() -> None:
+    given = delivery.given(scheduled(), started(1, claimant="a"))
+    when = given.when(StartAttempt(claimant="b"), now=at(LEASE))
+    when.then(AttemptExpired(number=1, at=at(LEASE)), started(2, LEASE, claimant="b"))
+    assert when.state.failures == 0  # the receiver did nothing wrong
+    assert when.state.attempts[0].error == "abandoned: its lease ran out"
+
+
+def test_the_late_answer_of_a_taken_over_attempt_is_refused() -> None:
+    given = delivery.given(
+        scheduled(), started(1, claimant="a"), AttemptExpired(number=1, at=at(LEASE))
+    )
+    taken = given.when(StartAttempt(claimant="b"), now=at(LEASE)).state
+    late = RecordAttempt(status=200, duration_ms=1.0, number=1)
+    delivery.given_state(taken).when(late, now=at(LEASE + 1)).then_rejected(
+        Code.STATUS_PROHIBITS, "attempt 1 was taken over"
+    )
+
+
+@pytest.mark.parametrize("lease", [0.0, -1.0, 31 * 86400.0, float("nan")])
+def test_a_lease_outside_0_to_30_days_is_2101(lease: float) -> None:
+    delivery.given(scheduled()).when(StartAttempt(lease=lease)).then_rejected(
+        Code.INVALID_PARAMETER
+    )
+
+
+def test_due_at_is_the_next_attempt_or_the_end_of_the_lease_in_flight() -> None:
+    assert due_at(delivery.given(scheduled()).state) == T0
+    assert due_at(delivery.given(*IN_FLIGHT).state) == at(LEASE)
+    assert due_at(delivery.given(*SUCCEEDED).state) is None
+    assert due_at(delivery.given(*GAVE_UP).state) is None
+
+
+# --- Answers that stop or slow a delivery ------------------------------------------------
+def test_410_gone_gives_up_at_once_whatever_is_left_of_the_schedule() -> None:
+    when = delivery.given(*IN_FLIGHT).when(answered(410), now=at(1))
+    gave_up = when.events[-1]
+    assert isinstance(gave_up, DeliveryGaveUp)
+    assert gave_up.reason == "the receiver answered 410 Gone"
+    assert when.state.status == "gave_up"
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_counts_on_429_and_503(status: int) -> None:
+    when = delivery.given(*IN_FLIGHT).when(answered(status, retry_after=42.0), now=at(1))
+    assert when.state.next_attempt_at == at(43)
+
+
+def test_retry_after_on_another_status_is_ignored() -> None:
+    when = delivery.given(*IN_FLIGHT).when(answered(500, retry_after=42.0), now=at(1))
+    assert when.state.next_attempt_at == at(1 + DEFAULT_SCHEDULE[0])
+
+
+def email_scheduled() -> DeliveryScheduled:
+    return msgspec.structs.replace(
+        scheduled(expected_status=frozenset({250})), medium="email", target="ops@client.example"
+    )
+
+
+def test_a_permanent_smtp_reply_gives_up_an_email_delivery() -> None:
+    when = delivery.given(email_scheduled(), started(1)).when(answered(550), now=at(1))
+    assert when.state.status == "gave_up"
+    assert when.state.gave_up_reason == "the mail server refused it for good (550)"
+
+
+def test_a_transient_smtp_reply_is_tried_again() -> None:
+    when = delivery.given(email_scheduled(), started(1)).when(answered(451), now=at(1))
+    assert when.state.status == "scheduled"
+    assert when.state.next_attempt_at == at(1 + DEFAULT_SCHEDULE[0])
+
+
+def test_an_email_delivery_succeeds_on_250() -> None:
+    when = delivery.given(email_scheduled(), started(1)).when(answered(250), now=at(1))
+    assert when.state.status == "succeeded"
+
+
+def test_on_an_ordered_account_only_a_delivery_not_done_holds_the_next_back() -> None:
+    assert holds_back(delivery.given(scheduled()).state)
+    assert holds_back(delivery.given(*IN_FLIGHT).state)
+    assert holds_back(delivery.given(*IN_FLIGHT, failed(1, 0, 5)).state)
+    assert not holds_back(delivery.given(*SUCCEEDED).state)
+    assert not holds_back(delivery.given(*GAVE_UP).state)
+    assert not holds_back(DeliveryState())  # never scheduled (not pushed): holds nothing

@@ -79,7 +79,9 @@ def scheduled(
     target: str,
     medium: dlv.Medium = "url",
     expected: frozenset[int] = frozenset({200, 204}),
+    pushed: Notification | None = None,
 ) -> dlv.DeliveryScheduled:
+    """The delivery of `pushed` (default: notification `id_`, ended 1000 OK)."""
     return dlv.DeliveryScheduled(
         login="tester",
         notification_id=id_,
@@ -88,6 +90,7 @@ def scheduled(
         expected_status=expected,
         retry_policy=RetryPolicy(),
         at=T1,
+        notification=pushed or notification(id_),
     )
 
 
@@ -139,7 +142,7 @@ def test_a_url_account_s_notification_is_scheduled_to_the_url_of_its_outcome(
             mailbox=[
                 mbx.NotificationIssued(notification=notification(1, code, "r", **more), at=T1)
             ],
-            delivery=[scheduled(1, target)],
+            delivery=[scheduled(1, target, pushed=notification(1, code, "r", **more))],
         )
     )
 
@@ -147,7 +150,8 @@ def test_a_url_account_s_notification_is_scheduled_to_the_url_of_its_outcome(
 def test_an_error_goes_to_the_success_url_when_no_error_url_is_set() -> None:
     channel = UrlChannel(success_url=SUCCESS)
     decided = ending.given(OPEN, account(channel), EMPTY).when(end_with(2400, "x"), now=T1).decided
-    assert decided.delivery == [scheduled(1, SUCCESS, expected=frozenset({200}))]
+    pushed = notification(1, 2400, "x")
+    assert decided.delivery == [scheduled(1, SUCCESS, expected=frozenset({200}), pushed=pushed)]
 
 
 def test_a_success_for_an_error_url_only_account_is_recorded_but_neither_queued_nor_sent() -> None:

@@ -198,10 +198,11 @@ for info in pkgutil.walk_packages(domain.__path__, prefix="tidings.domain."):
     importlib.import_module(info.name)
 
 from tidings.domain import (
-    ACCOUNT, DELIVERY, MAILBOX, OPERATION, Code, EmailChannel, Outcome, Rejection,
+    ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Code, EmailChannel, Outcome, Rejection,
     RetryPolicy, UrlChannel, fold, next_delay, push_target,
 )
 from tidings.domain import account as acc, delivery as dlv, mailbox as mbx, operation as op
+from tidings.domain import endpoint as ept
 
 WATCHED = ("open", "socket.", "os.", "time.", "subprocess.", "shutil.", "sqlite3.",
            "urllib.", "http.", "ctypes.", "glob.", "tempfile.", "import", "exec", "compile")
@@ -275,7 +276,13 @@ commands["delivery"] = [
     dlv.RequeueDelivery(), dlv.StartAttempt(),
     dlv.RecordAttempt(status=200, duration_ms=3.0), dlv.GiveUp("late"),
 ]
-deciders = {"account": ACCOUNT, "operation": OPERATION, "mailbox": MAILBOX, "delivery": DELIVERY}
+commands["endpoint"] = [
+    ept.ClaimProbe(), ept.RecordOutcome(ok=False, pause_after=2, probe_every=5.0),
+    ept.RecordOutcome(ok=False, pause_after=2, probe_every=5.0), ept.ClaimProbe(),
+    ept.RecordOutcome(ok=True), ept.ResumeEndpoint(),
+]
+deciders = {"account": ACCOUNT, "operation": OPERATION, "mailbox": MAILBOX, "delivery": DELIVERY,
+            "endpoint": ENDPOINT}
 
 sys.addaudithook(hook)  # from here on, nothing may touch the outside world
 

@@ -95,7 +95,10 @@ def test_poll_second_time_keeps_the_first_retrieval(t: Tidings) -> None:
     assert answer.notification is not None and answer.notification.retrieved_by == "first"
 
 
-def test_push_account_cannot_poll_and_gets_a_delivery(t: Tidings) -> None:
+def test_push_account_cannot_poll_and_gets_a_delivery(
+    t: Tidings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIDINGS_PUSH_ALLOW", "127.0.0.1/32")  # loopback is refused otherwise
     t.open_account("pusher", "pw", channel=UrlChannel(success_url="http://127.0.0.1:9/hook"))
     notification = t.end(t.accept("pusher", "c", "op").svtrid, 1000, "OK")
     assert t.poll("pusher", svtrid="p").code == Code.POLL_NOT_ALLOWED
@@ -282,7 +285,10 @@ def test_a_database_that_cannot_be_opened_is_a_storage_error(tmp_path: Path) -> 
     assert not isinstance(failed.value, sqlite3.Error)
 
 
-def test_no_returned_view_carries_the_password_digest_or_the_secret(t: Tidings) -> None:
+def test_no_returned_view_carries_the_password_digest_or_the_secret(
+    t: Tidings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIDINGS_PUSH_ALLOW", "127.0.0.1/32")  # loopback is refused otherwise
     opened = t.open_account(
         "viewed", "hunter2", channel=UrlChannel(success_url="http://127.0.0.1:9/x")
     )
@@ -305,6 +311,8 @@ def test_no_returned_view_carries_the_password_digest_or_the_secret(t: Tidings) 
         t.operation(svtrid),
         t.pending_operations(),
         t.delivery("viewed", 1),
+        t.deliveries("viewed"),
+        t.endpoints("viewed"),
         t.poll("poller"),
         t.ack("poller", notification.id),
         t.mailbox("poller"),

@@ -1,0 +1,266 @@
+"""Due work: one runner for everything that must happen at a time, in any live process.
+
+What is due is read from the notification log alone: delivery attempts (a scheduled
+delivery at its next attempt, one in flight at the end of its lease, to take it over)
+and the endings of the operations the server runs itself (`ping-async`, Merchants jobs:
+their rule's delay after acceptance). The runner reads the whole log at start, then
+follows it, keeping what is due in a heap ordered by time; nothing lives only in the
+memory of the process that accepted or scheduled the work, so a process that dies
+strands nothing: any other runner on the same database has the same index.
+
+Several runners may share a database. A delivery attempt is claimed with an event that
+carries a lease (`AttemptStarted`); the store's optimistic concurrency lets one claimer
+win, and the others see the claim in the log and wait for its lease. An ending needs no
+claim: ending twice is refused by the operation (2304), so the first runner wins.
+
+Why not `eventsourcing.projection`: its runner keeps a tracking record of the last
+position processed, durable beside a projection's own writes. This index has no writes of
+its own: it is memory, rebuilt from the log at start in well under a second per 100k
+events, and every decision it leads to is taken and saved through the deciders. On
+SQLite there is no `subscribe()`, so a follower polls `select_notifications` anyway; this
+runner polls both stores the same way, every `follow_every` seconds. The index is in
+`index.py`; this module does the work.
+"""
+
+import logging
+import os
+import random
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+from tidings.domain import BatchState, Code, UrlChannel
+from tidings.domain import delivery as dlv
+from tidings.domain.operation import OperationState
+
+from ..library import Rejected, Tidings
+from .batched import Batched
+from .bodies import http_body
+from .deliverer import HttpDeliverer, Reply
+from .guard import AddressGuard
+from .index import PAGE, DueIndex, Name
+from .mail import MailSender, SmtpServer
+from .signer import ROTATION_GRACE, signed_headers, webhook_id
+from .views import Attempted, Claim, Held
+
+__all__ = ["DueWork", "Ending", "EndingRule"]
+
+_log = logging.getLogger("tidings.push")
+
+# How long to wait before trying again work that failed for a reason of ours (the store
+# was unreachable, an ending raised): short, and doubled up to a minute.
+_RETRY_FIRST, _RETRY_MOST = 0.5, 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """The result an operation ends with (the arguments of `Tidings.end`)."""
+
+    code: int
+    result: str
+    data: dict[str, Any] | None = None
+    batch_state: BatchState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndingRule:
+    """How long after acceptance an operation of one command ends, and how."""
+
+    delay: float
+    ending: Callable[[OperationState], Ending]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DueWork:
+    """The runner. `endings`: command -> rule for the operations this server ends;
+    `in_flight`: attempts made at once; `claimant`: this process's name in its claims.
+    `jitter` draws in [-1, 1] (the domain scales it by the account's policy)."""
+
+    def __init__(
+        self,
+        tidings: Tidings,
+        *,
+        endings: Mapping[str, EndingRule] | None = None,
+        guard: AddressGuard | None = None,
+        smtp: SmtpServer | None = None,
+        in_flight: int = 64,
+        follow_every: float = 0.05,
+        claimant: str | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        jitter: Callable[[], float] = lambda: random.uniform(-1.0, 1.0),
+        rotation_grace: timedelta = ROTATION_GRACE,
+    ) -> None:
+        self._tidings = tidings
+        self._rules = dict(endings or {})
+        self._http = HttpDeliverer(guard or tidings.guard, max_connections=max(in_flight, 16))
+        self._mail = MailSender(smtp)
+        self._in_flight = in_flight
+        self._follow_every = follow_every
+        self.claimant = claimant or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._clock = clock
+        self._jitter = jitter
+        self._grace = rotation_grace
+        self._index = DueIndex({c: rule.delay for c, rule in self._rules.items()}, clock)
+        self._busy: set[Name] = set()
+        self._failures: dict[Name, int] = {}
+        self._wake = anyio.Event()
+        self._claim: Batched[tuple[str, int], Claim | Held | None] = Batched(
+            lambda wanted: tidings.claim_attempts(wanted, claimant=self.claimant)
+        )
+        self._record: Batched[Attempted, dlv.DeliveryState | None] = Batched(
+            tidings.record_attempts
+        )
+        # Counters, for tests and the bench.
+        self.attempts = 0
+        self.delivered = 0
+        self.ended = 0
+
+    async def follow(self) -> int:
+        """Read what the log gained since the last look into the index, a page at a time
+        (a rebuild never holds the whole log); returns how many entries that was."""
+        read = 0
+        while True:
+            entries = await anyio.to_thread.run_sync(self._index.read, self._tidings)
+            self._index.take(entries)
+            read += len(entries)
+            if len(entries) < PAGE:
+                return read
+
+    # --- running ----------------------------------------------------------------------
+    async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        """Rebuild the index from the log, then follow it and do what falls due, until
+        cancelled. Attempts in flight at cancellation are abandoned: their leases run
+        out and they are made again (by this or another process)."""
+        await self.follow()
+        task_status.started()
+        try:
+            async with anyio.create_task_group() as group:
+                followed = anyio.current_time()
+                while True:
+                    # The log is read every `follow_every`; a finished attempt wakes the
+                    # loop sooner only to start the next (reading the log on each of
+                    # them would cost a query per attempt).
+                    if anyio.current_time() - followed >= self._follow_every:
+                        await self.follow()
+                        followed = anyio.current_time()
+                    self._dispatch(group)
+                    await self._nap()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._http.aclose()
+
+    async def _nap(self) -> None:
+        wait = self._follow_every
+        next_at = self._index.next_at()
+        if next_at is not None and len(self._busy) < self._in_flight:
+            wait = max(0.0, min(wait, (next_at - self._clock()).total_seconds()))
+        with anyio.move_on_after(wait):
+            await self._wake.wait()
+        self._wake = anyio.Event()
+
+    def _dispatch(self, group: Any) -> None:
+        now = self._clock()
+        while len(self._busy) < self._in_flight:
+            name = self._index.pop_due(now, self._busy)
+            if name is None:
+                return
+            self._busy.add(name)
+            work = self._deliver if name[0] == "delivery" else self._end
+            group.start_soon(self._guarded, name, work)
+
+    async def _guarded(self, name: Name, work: Callable[[str], Any]) -> None:
+        try:
+            await work(name[1])
+            self._failures.pop(name, None)
+        except Exception:
+            # Ours, not the receiver's (the store failed, a rule raised): try again soon.
+            failures = self._failures[name] = self._failures.get(name, 0) + 1
+            delay = min(_RETRY_MOST, _RETRY_FIRST * 2 ** (failures - 1))
+            _log.exception("%s %s failed; trying again in %.1f s", name[0], name[1], delay)
+            self._index.schedule(name[0], name[1], self._clock() + timedelta(seconds=delay))
+        finally:
+            self._busy.discard(name)
+            self._index.again(name)
+            self._wake.set()
+
+    # --- one delivery attempt ---------------------------------------------------------
+    async def _deliver(self, key: str) -> None:
+        login, _, number = key.rpartition("/")
+        notification_id = int(number)
+        claim = await self._claim((login, notification_id))
+        if isinstance(claim, Held):
+            self._index.hold(key, claim)
+            return
+        if claim is None:
+            self._index.schedule("delivery", key, None)  # nothing left to do
+            return
+        self.attempts += 1
+        reply = await self._send(login, claim)
+        attempted = Attempted(
+            login=login,
+            notification_id=notification_id,
+            number=claim.number,
+            reply=reply,
+            jitter=self._jitter(),
+        )
+        state = await self._record(attempted)
+        if state is not None and state.status == "succeeded":
+            self.delivered += 1
+
+    async def _send(self, login: str, claim: Claim) -> Reply:
+        scheduled, account = claim.scheduled, claim.account
+        channel = account.channel
+        if scheduled.medium == "email":
+            timeout = getattr(channel, "timeout", 30.0)
+            return await self._mail.send(
+                login, claim.notification, scheduled.target, timeout=timeout
+            )
+        settings = channel if isinstance(channel, UrlChannel) else UrlChannel()
+        content_type, body = http_body(claim.notification, settings.body_format)
+        now = self._clock()
+        headers = signed_headers(
+            webhook_id(login, scheduled.notification_id),
+            body,
+            now,
+            account.signing_secret,
+            account.previous_secret,
+            account.secret_rotated_at,
+            self._grace,
+        )
+        return await self._http.post(
+            scheduled.target,
+            content_type,
+            body,
+            headers,
+            connect_timeout=settings.connect_timeout,
+            timeout=settings.timeout,
+            now=now,
+        )
+
+    # --- one ending -------------------------------------------------------------------
+    async def _end(self, svtrid: str) -> None:
+        operation = await anyio.to_thread.run_sync(self._tidings.operation, svtrid)
+        if operation is None or operation.accepted is None or operation.ended is not None:
+            self._index.schedule("ending", svtrid, None)
+            return
+        rule = self._rules[operation.accepted.command]
+        ending = rule.ending(operation)
+
+        def end() -> None:
+            self._tidings.end(
+                svtrid, ending.code, ending.result, data=ending.data, batch_state=ending.batch_state
+            )
+
+        try:
+            await anyio.to_thread.run_sync(end)
+            self.ended += 1
+        except Rejected as rejected:
+            if rejected.code != Code.STATUS_PROHIBITS:  # 2304: another process ended it
+                raise
+        self._index.schedule("ending", svtrid, None)

@@ -1,0 +1,171 @@
+"""What is due when: the due-work runner's index, rebuilt from the log and kept by
+following it.
+
+Delivery attempts are due at their next attempt, or at the end of the lease of one in
+flight (to take it over); the endings of the operations the server runs itself at their
+rule's delay after acceptance. Nothing else is kept: a delivery's state is folded by the
+domain's `evolve` (without its notification or its older attempts), and forgotten once
+it succeeded. Times are kept in a heap; a time superseded stays in the heap and is
+skipped when it comes up.
+"""
+
+import heapq
+import itertools
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+from tidings.domain import delivery as dlv
+from tidings.domain import endpoint as ept
+from tidings.domain import operation as op
+
+from ..library import Tidings
+from ..store.application import LogEntry, stream_id
+from .views import Held
+
+__all__ = ["PAGE", "DueIndex", "Kind", "Name"]
+
+Kind = Literal["delivery", "ending"]
+Name = tuple[Kind, str]  # (kind, key): "<login>/<notification id>" or a svTRID
+# Log entries read into the index at a time.
+PAGE = 5_000
+
+
+def _compact(state: dlv.DeliveryState) -> dlv.DeliveryState:
+    """What the index keeps of a delivery: enough to fold on and find when it is due,
+    without the notification or the history of attempts."""
+    scheduled = state.scheduled
+    if scheduled is not None and scheduled.notification is not None:
+        scheduled = dlv.DeliveryScheduled(
+            login=scheduled.login,
+            notification_id=scheduled.notification_id,
+            medium=scheduled.medium,
+            target=scheduled.target,
+            expected_status=scheduled.expected_status,
+            retry_policy=scheduled.retry_policy,
+            at=scheduled.at,
+        )
+    return dlv.DeliveryState(
+        status=state.status,
+        scheduled=scheduled,
+        attempts=state.attempts[-1:],
+        failures=state.failures,
+        next_attempt_at=state.next_attempt_at,
+        lease_until=state.lease_until,
+    )
+
+
+class DueIndex:
+    """What is due when. `delays`: command -> seconds after acceptance at which the
+    operations this runner ends are due; `clock` gives now (for deliveries released by
+    the stream that held them)."""
+
+    def __init__(self, delays: Mapping[str, float], clock: Callable[[], datetime]) -> None:
+        self._delays = dict(delays)
+        self._clock = clock
+        self.position = 0  # the last log position read
+        self._deliveries: dict[UUID, tuple[str, dlv.DeliveryState]] = {}
+        self._operations: dict[UUID, str] = {}
+        self._due: dict[Name, datetime] = {}
+        self._heap: list[tuple[datetime, int, Kind, str]] = []
+        self._seq = 0
+        self._held: dict[UUID, set[str]] = {}  # endpoint or delivery stream -> keys held
+
+    def schedule(self, kind: Kind, key: str, when: datetime | None) -> None:
+        """Make `(kind, key)` due at `when` (None: not due at all)."""
+        name = (kind, key)
+        if when is None:
+            self._due.pop(name, None)
+            return
+        if self._due.get(name) == when:
+            return
+        self._due[name] = when
+        self._push(when, name)
+
+    def _push(self, when: datetime, name: Name) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (when, self._seq, *name))
+
+    def again(self, name: Name) -> None:
+        """Look at `name` again at its due time: it may have come due while it was
+        being worked on (and been passed over then)."""
+        when = self._due.get(name)
+        if when is not None:
+            self._push(when, name)
+
+    def next_at(self) -> datetime | None:
+        """The earliest time in the heap (it may be superseded)."""
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now: datetime, busy: set[Name]) -> Name | None:
+        """The next piece of work due by `now` and not in `busy`, taken off the heap;
+        None when there is none."""
+        while self._heap and self._heap[0][0] <= now:
+            when, _, kind, key = heapq.heappop(self._heap)
+            name: Name = (kind, key)
+            if self._due.get(name) == when and name not in busy:
+                return name
+            # superseded, or being worked on (`again` puts it back when that is done)
+        return None
+
+    def hold(self, key: str, held: Held) -> None:
+        """A delivery may not start before `held.until`, or before the stream it waits
+        on moves on, whichever comes first."""
+        if held.waits_on is not None:
+            self._held.setdefault(stream_id(*held.waits_on), set()).add(key)
+        self.schedule("delivery", key, held.until)
+
+    def _release(self, stream: UUID) -> None:
+        """Deliveries held by this endpoint or earlier delivery are due now."""
+        now = self._clock()
+        for key in self._held.pop(stream, ()):
+            if ("delivery", key) in self._due:
+                self.schedule("delivery", key, now)
+
+    def read(self, tidings: Tidings) -> list[LogEntry]:
+        """Up to `PAGE` log entries after `position` (blocking: a worker thread's)."""
+        return list(itertools.islice(tidings.log(self.position + 1, PAGE), PAGE))
+
+    def take(self, entries: list[LogEntry]) -> None:
+        """Fold log entries into the index, in log order."""
+        for entry in entries:
+            self._apply(entry.stream, entry.event)
+            self.position = max(self.position, entry.position)
+
+    def _apply(self, stream: UUID, event: Any) -> None:
+        match event:
+            case dlv.DeliveryScheduled(login=login, notification_id=n):
+                key = f"{login}/{n}"
+                state = _compact(dlv.evolve(dlv.initial, event))
+                self._deliveries[stream] = (key, state)
+                self.schedule("delivery", key, dlv.due_at(state))
+            case (
+                dlv.AttemptStarted()
+                | dlv.AttemptExpired()
+                | dlv.AttemptSucceeded()
+                | dlv.AttemptFailed()
+                | dlv.DeliveryGaveUp()
+                | dlv.DeliveryRequeued()
+            ):
+                known = self._deliveries.get(stream)
+                if known is None:
+                    return
+                key, state = known
+                state = _compact(dlv.evolve(state, event))
+                self._deliveries[stream] = (key, state)
+                self.schedule("delivery", key, dlv.due_at(state))
+                if state.status == "succeeded":  # for good: forgotten, memory stays bounded
+                    del self._deliveries[stream]
+                if state.status in ("succeeded", "gave_up"):
+                    self._release(stream)
+            case op.OperationAccepted(svtrid=svtrid, command=command, at=at):
+                delay = self._delays.get(command)
+                if delay is not None:
+                    self._operations[stream] = svtrid
+                    self.schedule("ending", svtrid, at + timedelta(seconds=delay))
+            case op.OperationEnded():
+                if stream in self._operations:
+                    self.schedule("ending", self._operations.pop(stream), None)
+            case ept.EndpointResumed():
+                self._release(stream)

@@ -1,0 +1,122 @@
+"""The e-mail sender: one notification as one message, with aiosmtplib.
+
+The server is `TIDINGS_SMTP_URL`: `smtp://[user:password@]host[:port][?starttls=1]`
+(or `smtps://` for TLS from the start); the sender address is `TIDINGS_SMTP_FROM`. The
+body is the `<notify>` XML as `application/xml; charset=utf-8`, the subject names the
+command and the svTRID, and the `Message-ID` is derived from the notification, so the
+copies a retry may send are recognisably one message. An SMTP reply code is reported as
+the attempt's status (250 success, 4xx tried again, 5xx given up: the domain decides).
+"""
+
+import os
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+from tidings.domain import Notification
+
+from ..wapi.response import render_notify
+from .deliverer import ANSWER_KEPT, Reply
+
+__all__ = ["FROM_ENV", "SMTP_ENV", "MailSender", "SmtpServer", "message_for"]
+
+SMTP_ENV = "TIDINGS_SMTP_URL"
+FROM_ENV = "TIDINGS_SMTP_FROM"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmtpServer:
+    """Where mail goes; the password never shows in a repr (a log, a traceback)."""
+
+    host: str
+    port: int
+    use_tls: bool = False
+    start_tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sender: str = "tidings@localhost"
+
+    @classmethod
+    def from_url(cls, url: str, sender: str = "tidings@localhost") -> "SmtpServer":
+        """Raises ValueError (without the password) for a URL that is not smtp(s)://."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError(f"{SMTP_ENV} must be smtp://host:port or smtps://host:port")
+        query = parse_qs(parts.query)
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (465 if parts.scheme == "smtps" else 25),
+            use_tls=parts.scheme == "smtps",
+            start_tls=query.get("starttls", ["0"])[0] in ("1", "true", "yes"),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            sender=sender,
+        )
+
+    @classmethod
+    def from_env(cls) -> "SmtpServer | None":
+        url = os.environ.get(SMTP_ENV)
+        if not url:
+            return None
+        return cls.from_url(url, os.environ.get(FROM_ENV, "tidings@localhost"))
+
+
+def message_for(login: str, notification: Notification, sender: str, to: str) -> EmailMessage:
+    """The message of one notification; the same notification gives the same Message-ID."""
+    outcome = notification.outcome
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = f"{outcome.command} {outcome.svtrid}: {outcome.code} {outcome.result}"
+    domain = sender.rpartition("@")[2] or "tidings"
+    message["Message-ID"] = f"<{notification.id}.{login}.{outcome.svtrid}@{domain}>"
+    # Set as text, so its lines stay lines (8-bit or quoted-printable as it needs), then
+    # labelled as what it is.
+    message.set_content(render_notify(notification).decode("utf-8"), subtype="xml")
+    message.replace_header("Content-Type", "application/xml; charset=utf-8")
+    return message
+
+
+class MailSender:
+    """Sends notifications through one SMTP server (None: e-mail is not configured and
+    every attempt fails with that reason)."""
+
+    def __init__(self, server: SmtpServer | None) -> None:
+        self._server = server
+
+    async def send(
+        self, login: str, notification: Notification, to: str, *, timeout: float
+    ) -> Reply:
+        started = time.monotonic()
+
+        def took() -> float:
+            return round((time.monotonic() - started) * 1000, 3)
+
+        server = self._server
+        if server is None:
+            return Reply(status=None, error=f"{SMTP_ENV} is not set", duration_ms=took())
+        message = message_for(login, notification, server.sender, to)
+        try:
+            responses, reply = await aiosmtplib.send(
+                message,
+                hostname=server.host,
+                port=server.port,
+                use_tls=server.use_tls,
+                start_tls=server.start_tls,
+                username=server.username,
+                password=server.password,
+                timeout=timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as refused:
+            code, text = next(iter(refused.recipients)).code, str(refused)
+            return Reply(status=code, error=text[:ANSWER_KEPT], duration_ms=took())
+        except aiosmtplib.SMTPResponseException as error:
+            text = f"{error.code} {error.message}"[:ANSWER_KEPT]
+            return Reply(status=error.code, error=text, duration_ms=took())
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            return Reply(status=None, error=f"{type(error).__name__}: {error}", duration_ms=took())
+        for code, text in responses.values():  # a refused recipient of several
+            return Reply(status=code, error=text, duration_ms=took())
+        return Reply(status=250, duration_ms=took(), answer=reply[:ANSWER_KEPT])

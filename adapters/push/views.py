@@ -1,0 +1,136 @@
+"""What the library tells about push delivery: views without secrets, and the claims the
+due-work runner works on."""
+
+from datetime import datetime
+
+from msgspec import Struct
+from tidings.domain import Notification
+from tidings.domain.account import AccountState
+from tidings.domain.delivery import DeliveryScheduled, DeliveryState, DeliveryStatus
+from tidings.domain.endpoint import EndpointState
+
+from .deliverer import Reply
+
+__all__ = [
+    "Attempted",
+    "Claim",
+    "DeliveryView",
+    "EndpointView",
+    "Held",
+    "Redelivered",
+    "Redelivery",
+    "ResumeTarget",
+    "Resumed",
+    "delivery_view",
+    "endpoint_view",
+]
+
+
+class DeliveryView(Struct, frozen=True, kw_only=True):
+    """One pushed notification: where to, how it stands, its last attempt's outcome."""
+
+    login: str
+    notification_id: int
+    medium: str
+    target: str
+    status: DeliveryStatus
+    attempts: int
+    scheduled_at: datetime
+    next_attempt_at: datetime | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    gave_up_reason: str = ""
+    gave_up_at: datetime | None = None
+
+
+class EndpointView(Struct, frozen=True, kw_only=True):
+    login: str
+    target: str
+    paused: bool
+    consecutive_failures: int
+    paused_at: datetime | None = None
+    next_probe_at: datetime | None = None
+
+
+class Redelivery(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Which given-up deliveries to requeue: one (`notification_id`), those that gave up
+    since `since`, or (neither) all."""
+
+    notification_id: int | None = None
+    since: datetime | None = None
+
+
+class Redelivered(Struct, frozen=True, kw_only=True):
+    requeued: list[int]
+
+
+class ResumeTarget(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The endpoint to resume (a URL or address of the account); None: all of them."""
+
+    target: str | None = None
+
+
+class Resumed(Struct, frozen=True, kw_only=True):
+    resumed: list[str]
+
+
+class Claim(Struct, frozen=True, kw_only=True):
+    """An attempt this process now holds: make it and record its outcome before
+    `lease_until`. Carries the account (with its signing secrets): never shown."""
+
+    number: int
+    scheduled: DeliveryScheduled
+    notification: Notification
+    account: AccountState
+    lease_until: datetime
+
+
+class Attempted(Struct, frozen=True, kw_only=True):
+    """What attempt `number` of a delivery got; `jitter` in [-1, 1], drawn by the caller
+    for the next attempt's delay."""
+
+    login: str
+    notification_id: int
+    number: int
+    reply: Reply
+    jitter: float
+
+
+class Held(Struct, frozen=True, kw_only=True):
+    """The delivery may not start now; look again at `until`, or as soon as the stream
+    it `waits_on` (category, key: its paused endpoint, or the earlier delivery of an
+    ordered account) moves on."""
+
+    until: datetime
+    waits_on: tuple[str, str] | None = None
+
+
+def delivery_view(state: DeliveryState) -> DeliveryView:
+    scheduled = state.scheduled
+    assert scheduled is not None
+    last = state.attempts[-1] if state.attempts else None
+    return DeliveryView(
+        login=scheduled.login,
+        notification_id=scheduled.notification_id,
+        medium=scheduled.medium,
+        target=scheduled.target,
+        status=state.status,
+        attempts=len(state.attempts),
+        scheduled_at=scheduled.at,
+        next_attempt_at=state.next_attempt_at,
+        last_status=None if last is None else last.status,
+        last_error=None if last is None else last.error,
+        gave_up_reason=state.gave_up_reason,
+        gave_up_at=state.gave_up_at,
+    )
+
+
+def endpoint_view(login: str, target: str, state: EndpointState) -> EndpointView:
+    return EndpointView(
+        login=login,
+        target=target,
+        paused=state.paused,
+        consecutive_failures=state.consecutive_failures,
+        paused_at=state.paused_at,
+        next_probe_at=state.next_probe_at,
+    )

@@ -1,0 +1,61 @@
+"""`tidings worker`: the due work (pushes, endings) alone, beside `tidings serve --no-worker`
+or beside other workers on one database."""
+
+import logging
+import signal
+import sys
+
+import anyio
+import typer
+from tidings.adapters.http.access_log import JsonLines
+from tidings.adapters.http.app import ending_rules
+from tidings.adapters.push.due import DueWork
+from tidings.adapters.push.mail import SmtpServer
+
+from .app import app
+from .options import Db, open_tidings
+
+__all__ = ["worker_command"]
+
+_log = logging.getLogger("tidings.worker")
+
+
+@app.command("worker")
+def worker_command(
+    db: Db = "tidings.db",
+    in_flight: int = typer.Option(64, min=1, max=4096, help="Attempts made at once."),
+    ping_delay: float = typer.Option(1.0, help="Seconds until a ping-async ends."),
+    job_delay: float = typer.Option(1.0, help="Seconds until a Merchants job ends."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Push notifications (URL, e-mail) and end the server's own operations, until
+    SIGINT/SIGTERM. Any number of workers and servers may share one database: each
+    attempt is claimed with a lease, and a worker that dies leaves its claims to run
+    out, to be taken over by the others. E-mail goes through TIDINGS_SMTP_URL."""
+    try:
+        smtp = SmtpServer.from_env()
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    tidings = open_tidings(db)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines())
+    logging.getLogger().handlers[:] = [handler]
+    logging.getLogger().setLevel(log_level.upper())
+    runner = DueWork(
+        tidings, endings=ending_rules(ping_delay, job_delay), smtp=smtp, in_flight=in_flight
+    )
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            await group.start(runner.run)
+            _log.info("worker %s started", runner.claimant)
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    group.cancel_scope.cancel()
+                    break
+
+    try:
+        anyio.run(main)
+    finally:
+        tidings.close()

@@ -1,0 +1,106 @@
+"""Endpoint health: failures in a row pause a target, a paused one is probed once per
+interval, a success or an operator resumes it."""
+
+from datetime import datetime, timedelta
+
+from tidings.domain import ENDPOINT, Code
+from tidings.domain.endpoint import (
+    ClaimProbe,
+    EndpointFailed,
+    EndpointPaused,
+    EndpointRecovered,
+    EndpointResumed,
+    ProbeClaimed,
+    RecordOutcome,
+    ResumeEndpoint,
+    key,
+)
+
+from tests.gwt import T0, spec
+
+endpoint = spec(ENDPOINT)
+FAIL = RecordOutcome(ok=False, pause_after=3, probe_every=30.0)
+OK = RecordOutcome(ok=True, pause_after=3, probe_every=30.0)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def failed(count: int) -> EndpointFailed:
+    return EndpointFailed(consecutive=count, at=T0)
+
+
+PAUSED = (
+    failed(1),
+    failed(2),
+    failed(3),
+    EndpointPaused(probe_every=30.0, next_probe_at=at(30), at=T0),
+)
+
+
+def test_the_key_names_the_account_and_target() -> None:
+    assert key("tester", "https://a.example/x") == "tester/https://a.example/x"
+
+
+def test_a_success_on_a_healthy_endpoint_writes_nothing() -> None:
+    endpoint.given().when(OK).then_nothing()
+
+
+def test_each_failure_is_counted() -> None:
+    endpoint.given(failed(1)).when(FAIL).then(failed(2))
+
+
+def test_a_success_after_failures_starts_the_count_over() -> None:
+    when = endpoint.given(failed(1), failed(2)).when(OK).then(EndpointRecovered(at=T0))
+    assert when.state.consecutive_failures == 0
+
+
+def test_pause_after_failures_in_a_row_pauses_with_the_first_probe_an_interval_later() -> None:
+    when = endpoint.given(failed(1), failed(2)).when(FAIL)
+    when.then(failed(3), EndpointPaused(probe_every=30.0, next_probe_at=at(30), at=T0))
+    assert when.state.paused
+
+
+def test_a_live_endpoint_lets_every_attempt_go() -> None:
+    endpoint.given(failed(1)).when(ClaimProbe()).then_nothing()
+
+
+def test_a_paused_endpoint_refuses_attempts_until_the_probe_is_due() -> None:
+    endpoint.given(*PAUSED).when(ClaimProbe(), now=at(29)).then_rejected(Code.STATUS_PROHIBITS)
+
+
+def test_one_probe_per_interval() -> None:
+    when = endpoint.given(*PAUSED).when(ClaimProbe(), now=at(30))
+    when.then(ProbeClaimed(next_probe_at=at(60), at=at(30)))
+    endpoint.given_state(when.state).when(ClaimProbe(), now=at(31)).then_rejected(
+        Code.STATUS_PROHIBITS
+    )
+
+
+def test_a_failed_probe_keeps_it_paused() -> None:
+    when = endpoint.given(*PAUSED).when(FAIL, now=at(30))
+    when.then(EndpointFailed(consecutive=4, at=at(30)))
+    assert when.state.paused
+
+
+def test_a_successful_probe_resumes_it() -> None:
+    when = endpoint.given(*PAUSED).when(OK, now=at(30))
+    when.then(EndpointResumed(by="probe", at=at(30)))
+    assert not when.state.paused and when.state.consecutive_failures == 0
+
+
+def test_an_operator_resumes_a_paused_endpoint() -> None:
+    when = endpoint.given(*PAUSED).when(ResumeEndpoint(), now=at(5))
+    when.then(EndpointResumed(by="operator", at=at(5)))
+    assert not when.state.paused
+
+
+def test_resuming_a_live_endpoint_changes_nothing() -> None:
+    endpoint.given(failed(1)).when(ResumeEndpoint()).then_nothing()
+
+
+def test_settings_out_of_range_are_2101() -> None:
+    endpoint.given().when(RecordOutcome(ok=False, pause_after=0)).then_rejected(
+        Code.INVALID_PARAMETER
+    )

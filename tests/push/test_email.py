@@ -1,0 +1,122 @@
+"""E-mail push against a real SMTP server (aiosmtpd) on 127.0.0.1."""
+
+import socket
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import pytest
+import xmltodict
+from aiosmtpd.controller import Controller
+from tidings.adapters.library import Tidings
+from tidings.adapters.push.mail import SmtpServer
+from tidings.domain import EmailChannel, RetryPolicy
+
+from tests.http.conftest import wait_until
+from tests.push.conftest import running
+
+FAST = RetryPolicy(schedule=(0.05, 0.05), jitter=0.0)
+
+
+class Inbox:
+    """Accepts mail, except: `later@` is refused with 451 the first time, `never@` 550."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.tries: dict[str, int] = {}
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        self.tries[address] = self.tries.get(address, 0) + 1
+        if address.startswith("never@"):
+            return "550 5.1.1 no such mailbox"
+        if address.startswith("later@") and self.tries[address] == 1:
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, SmtpServer]]:
+    handler = Inbox()
+    with socket.socket() as probe:  # a free port: the controller cannot report one it drew
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, SmtpServer.from_url(f"smtp://127.0.0.1:{port}", "tidings@tidings.test")
+    finally:
+        controller.stop()
+
+
+def account(t: Tidings, address: str) -> int:
+    t.open_account("mailed", "123456", channel=EmailChannel(address), retry_policy=FAST)
+    return t.end(t.accept("mailed", "AvrX87Kqk6h3", "ping-async").svtrid, 1000, "OK").id
+
+
+def test_a_notification_is_mailed_as_xml_with_a_recognisable_message_id(
+    db_url: str, inbox: tuple[Inbox, SmtpServer]
+) -> None:
+    handler, smtp = inbox
+    with Tidings(db_url) as t:
+        n = account(t, "ops@client.example")
+        svtrid = t.delivery("mailed", n).scheduled.notification.outcome.svtrid  # type: ignore[union-attr]
+        with running(t, smtp=smtp):
+            wait_until(lambda: t.delivery("mailed", n).status == "succeeded", what="the mail")
+        [message] = handler.messages
+        assert message["To"] == "ops@client.example"
+        assert message["Subject"] == f"ping-async {svtrid}: 1000 OK"
+        assert message["Message-ID"] == f"<{n}.mailed.{svtrid}@tidings.test>"
+        assert message.get_content_type() == "application/xml"
+        assert message.get_content_charset() == "utf-8"
+        payload = message.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        notify = xmltodict.parse(payload.decode("utf-8"))["notify"]
+        assert (notify["clTRID"], notify["ID"]) == ("AvrX87Kqk6h3", str(n))
+        assert t.delivery("mailed", n).attempts[-1].status == 250
+
+
+def test_a_4xx_reply_is_tried_again(db_url: str, inbox: tuple[Inbox, SmtpServer]) -> None:
+    handler, smtp = inbox
+    with Tidings(db_url) as t:
+        n = account(t, "later@client.example")
+        with running(t, smtp=smtp):
+            wait_until(lambda: t.delivery("mailed", n).status == "succeeded", what="the retry")
+        first = t.delivery("mailed", n).attempts[0]
+        assert first.status == 451
+    assert len(handler.messages) == 1
+
+
+def test_a_5xx_reply_gives_up(db_url: str, inbox: tuple[Inbox, SmtpServer]) -> None:
+    handler, smtp = inbox
+    with Tidings(db_url) as t:
+        n = account(t, "never@client.example")
+        with running(t, smtp=smtp):
+            wait_until(lambda: t.delivery("mailed", n).status == "gave_up", what="giving up")
+        state = t.delivery("mailed", n)
+        assert len(state.attempts) == 1
+        assert state.gave_up_reason == "the mail server refused it for good (550)"
+    assert handler.messages == []
+
+
+def test_the_smtp_url_gives_starttls_and_login_and_hides_the_password() -> None:
+    server = SmtpServer.from_url("smtp://robot%40x:s3cr3t@mail.example:587?starttls=1")
+    assert (server.host, server.port, server.start_tls, server.use_tls) == (
+        "mail.example",
+        587,
+        True,
+        False,
+    )
+    assert (server.username, server.password) == ("robot@x", "s3cr3t")
+    assert "s3cr3t" not in repr(server)
+    assert SmtpServer.from_url("smtps://mail.example").port == 465
+    with pytest.raises(ValueError) as refused:
+        SmtpServer.from_url("http://u:s3cr3t@mail.example")
+    assert "s3cr3t" not in str(refused.value)

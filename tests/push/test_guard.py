@@ -1,0 +1,84 @@
+"""The address guard: refused when the account is configured, and again before every
+attempt, after DNS, in every spelling of an address."""
+
+import pytest
+from tidings.adapters.library import Rejected, Tidings
+from tidings.adapters.push.guard import AddressGuard
+from tidings.domain import Code, PollChannel, RetryPolicy, UrlChannel
+
+from tests.http.conftest import wait_until
+from tests.push.conftest import Receiver, running
+
+REFUSED = [
+    "http://127.0.0.1/hook",
+    "http://2130706433/hook",  # 127.0.0.1 as one integer
+    "http://0x7f000001/hook",  # ... in hex
+    "http://127.1/hook",  # ... shortened
+    "http://localhost/hook",  # a name that resolves to it
+    "http://[::1]/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://10.1.2.3/hook",
+    "http://192.168.0.1/hook",
+    "http://169.254.169.254/latest/meta-data",
+    "http://0.0.0.0/hook",
+    "http://224.0.0.1/hook",
+    "http://240.0.0.1/hook",
+    "http://100.64.0.1/hook",
+]
+MALFORMED = [
+    "http://user:secret@client.example/hook",
+    "http://client.example/hook\r\nX-Injected: 1",
+    "ftp://client.example/hook",
+    "file:///etc/passwd",
+]
+
+
+@pytest.fixture
+def t(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Tidings:
+    monkeypatch.delenv("TIDINGS_PUSH_ALLOW", raising=False)
+    return Tidings(sqlite_url)
+
+
+@pytest.mark.parametrize("url", REFUSED)
+def test_a_non_public_address_is_refused_when_configured(t: Tidings, url: str) -> None:
+    with pytest.raises(Rejected) as refused:
+        t.open_account("pushed", "123456", channel=UrlChannel(success_url=url))
+    assert refused.value.code == Code.INVALID_PARAMETER
+    assert t.account("pushed") is None
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+def test_userinfo_control_characters_and_other_schemes_are_refused(t: Tidings, url: str) -> None:
+    t.open_account("pushed", "123456")
+    with pytest.raises(Rejected) as refused:
+        t.configure_channel("pushed", UrlChannel(error_url=url))
+    assert refused.value.code == Code.INVALID_PARAMETER
+    assert "secret" not in refused.value.text
+    account = t.account("pushed")
+    assert account is not None and account.channel == PollChannel()
+
+
+def test_a_public_address_passes() -> None:
+    AddressGuard(allow=[]).check_url("http://8.8.8.8/hook")
+
+
+def test_push_allow_lets_a_network_through() -> None:
+    AddressGuard(allow=["127.0.0.1/32"]).check_url("http://127.0.0.1:9/hook")
+    assert not AddressGuard(allow=["127.0.0.1/32"]).permits("127.0.0.2")
+
+
+def test_the_address_is_checked_again_before_each_attempt(
+    sqlite_url: str, receiver: Receiver
+) -> None:
+    """Configured while loopback was allowed; the runner's guard allows nothing: the
+    attempt fails without a connection."""
+    with Tidings(sqlite_url) as t:
+        channel = UrlChannel(success_url=receiver.url("/ok"))
+        policy = RetryPolicy(schedule=(60.0,), jitter=0.0)
+        t.open_account("pushed", "123456", channel=channel, retry_policy=policy)
+        n = t.end(t.accept("pushed", "c", "ping-async").svtrid, 1000, "OK").id
+        with running(t, guard=AddressGuard(allow=[])):
+            wait_until(lambda: t.delivery("pushed", n).failures == 1, what="a refused attempt")
+        error = t.delivery("pushed", n).attempts[0].error
+        assert error is not None and error.startswith("refused:")
+    assert receiver.requests == []
