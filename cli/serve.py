@@ -7,6 +7,9 @@ import typer
 import uvicorn
 from tidings.adapters.http.access_log import JsonLines
 from tidings.adapters.http.app import Settings, create_app
+from tidings.adapters.http.limits import DEFAULT_LIMITS as _DEFAULT
+from tidings.adapters.http.limits import Limits
+from tidings.adapters.http.server import connections_that_fit, server_config, trusted_networks
 from tidings.adapters.library import Rejected
 
 from .app import app
@@ -27,39 +30,125 @@ def _log_json_lines(level: str) -> None:
     root.setLevel(level.upper())
 
 
+_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _refuse(text: str) -> typer.Exit:
+    typer.echo(f"error: {text}", err=True)
+    return typer.Exit(2)
+
+
+def _at_least(value: float, least: float, option: str) -> None:
+    if not value >= least:  # also refuses NaN
+        raise _refuse(f"{option} must be at least {least:g}, not {value:g}")
+
+
 @app.command("serve")
 def serve_command(
     db: Db = "tidings.db",
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8080, help="Port to listen on."),
+    port: int = typer.Option(8080, help="Port to listen on (0: any free port)."),
     ping_delay: float = typer.Option(1.0, help="Seconds until a ping-async ends."),
     job_delay: float = typer.Option(1.0, help="Seconds until a Merchants job ends."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
     no_worker: bool = typer.Option(
         False, "--no-worker", help="Leave pushes and endings to `tidings worker` processes."
     ),
+    trusted_proxies: str = typer.Option(
+        "", help="CIDR,... of proxies whose X-Forwarded-For is believed (default: none)."
+    ),
+    head_timeout: float = typer.Option(
+        _DEFAULT.head_timeout, help="Seconds a request's head may take to arrive."
+    ),
+    max_head: int = typer.Option(_DEFAULT.max_head, help="Bytes a request's head may take."),
+    body_timeout: float = typer.Option(
+        _DEFAULT.body_timeout, help="Seconds a request's body may take, after its head."
+    ),
+    keep_alive: int = typer.Option(
+        _DEFAULT.keep_alive, help="Seconds an idle kept-alive connection stays open."
+    ),
+    max_connections: int = typer.Option(
+        _DEFAULT.max_connections, help="Open connections; past it requests get 503."
+    ),
+    backlog: int = typer.Option(_DEFAULT.backlog, help="Connections waiting to be accepted."),
+    max_depth: int = typer.Option(
+        _DEFAULT.max_depth, help="Deepest nesting of a JSON or XML body."
+    ),
+    auth_failures: int = typer.Option(
+        _DEFAULT.auth_failures_per_address,
+        help="Failed authentications a minute per client address, and per login.",
+    ),
+    auth_floor: float = typer.Option(
+        _DEFAULT.auth_floor, help="Least seconds before a failed authentication is answered."
+    ),
+    ready_interval: float = typer.Option(
+        _DEFAULT.ready_interval, help="Least seconds between /readyz heartbeat writes."
+    ),
 ) -> None:
     """Serve WAPI (/wapi/xml, /wapi/json), the JSON API (/api, token from
-    TIDINGS_ADMIN_TOKEN), Merchants jobs (/merchants) and /healthz until SIGINT/SIGTERM;
-    requests in flight are finished before the store is closed."""
+    TIDINGS_ADMIN_TOKEN), Merchants jobs (/merchants), /healthz and /readyz until
+    SIGINT/SIGTERM; requests in flight are finished before the store is closed."""
+    if log_level.lower() not in _LEVELS:
+        raise _refuse(f"--log-level must be one of {', '.join(_LEVELS)}, not {log_level!r}")
+    if not 0 <= port <= 65535:
+        raise _refuse(f"--port must be 0-65535, not {port}")
+    for value, least, option in [
+        (ping_delay, 0, "--ping-delay"),
+        (job_delay, 0, "--job-delay"),
+        (head_timeout, 0.1, "--head-timeout"),
+        (max_head, 1024, "--max-head"),
+        (body_timeout, 0.1, "--body-timeout"),
+        (keep_alive, 1, "--keep-alive"),
+        (max_connections, 1, "--max-connections"),
+        (backlog, 1, "--backlog"),
+        (max_depth, 1, "--max-depth"),
+        (auth_failures, 1, "--auth-failures"),
+        (auth_floor, 0, "--auth-floor"),
+        (ready_interval, 0, "--ready-interval"),
+    ]:
+        _at_least(value, least, option)
+    try:
+        proxies = trusted_networks(trusted_proxies)
+    except ValueError as error:
+        raise _refuse(f"--trusted-proxies: {error}") from None
     open_store(db).close()  # a database that cannot be opened is one clear line, not a log
     _log_json_lines(log_level)
+    log = logging.getLogger("tidings.server")
+    fit = connections_that_fit(max_connections)
+    if fit < max_connections:
+        log.warning("only %d connections fit the open-files limit: the cap is %d", fit, fit)
+    limits = Limits(
+        head_timeout=head_timeout,
+        max_head=max_head,
+        body_timeout=body_timeout,
+        keep_alive=keep_alive,
+        max_connections=fit,
+        backlog=backlog,
+        max_depth=max_depth,
+        auth_failures_per_address=auth_failures,
+        auth_failures_per_login=auth_failures,
+        auth_floor=auth_floor,
+        ready_interval=ready_interval,
+    )
     settings = Settings.from_env(
-        db, ping_delay=ping_delay, job_delay=job_delay, worker=not no_worker
+        db, ping_delay=ping_delay, job_delay=job_delay, worker=not no_worker, limits=limits
     )
     if settings.admin_digest is None:
-        logging.getLogger("tidings.server").warning(
-            "TIDINGS_ADMIN_TOKEN is not set: the JSON API answers 401 to every request"
-        )
-    uvicorn.run(
+        log.warning("TIDINGS_ADMIN_TOKEN is not set: the JSON API answers 401 to every request")
+    config = server_config(
         create_app(settings),
+        limits,
         host=host,
         port=port,
+        trusted_proxies=proxies,
         log_config=None,  # keep the JSON-lines logging set up above
         access_log=False,  # ours (tidings.access) says more, in JSON
         lifespan="on",
-        timeout_graceful_shutdown=30,
     )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn has logged why (e.g. the port is taken)
 
 
 @account_app.command("add")

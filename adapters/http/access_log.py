@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["AccessLog", "JsonLines"]
 
 _log = logging.getLogger("tidings.access")
+_HUNG_UP = 499  # "client closed request", nginx's word for it
 
 
 class JsonLines(logging.Formatter):
@@ -33,7 +34,9 @@ class JsonLines(logging.Formatter):
 
 class AccessLog:
     """ASGI middleware: method, path, status, WAPI code (when there is one), duration,
-    client. Query strings are left out: they may carry tokens."""
+    client. Query strings are left out: they may carry tokens. A request nobody was
+    answered (the client hung up first) is logged with nginx's status 499; one the app
+    failed on, 500."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -43,7 +46,7 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        seen: dict[str, object] = {"status": 500}
+        seen: dict[str, object] = {"status": _HUNG_UP}
 
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -55,6 +58,9 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, watch)
+        except BaseException:
+            seen["status"] = 500
+            raise
         finally:
             client = scope.get("client")
             _log.info(

@@ -4,9 +4,13 @@ Every route needs `Authorization: Bearer <TIDINGS_ADMIN_TOKEN>`. Bodies and answ
 the msgspec types of `api_types` (and the library's `Pending` and `Notification`); one
 table, `ENDPOINTS`, drives both the routing and the OpenAPI document, so the document
 cannot describe a route that does not exist. Errors answer `ApiError` (`code`, `text`)
-with an HTTP status that says the same as the code.
+with an HTTP status that says the same as the code. Wrong tokens are throttled per
+client address (`throttle`): past the budget, 429 with code 2050 and `Retry-After`.
+A body nested deeper than the server's `max_depth` is refused (400, 2008) before it is
+decoded.
 """
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,8 +49,9 @@ from .api_types import (
     operation_view,
     trail_view,
 )
-from .body import TooLarge, read_body
+from .body import TooLarge, client_ip, read_body
 from .context import Context
+from .limits import too_deep_json
 
 __all__ = ["ENDPOINTS", "MAX_API_BODY", "Endpoint", "api_routes"]
 
@@ -58,10 +63,13 @@ _STATUS = {
     Code.OBJECT_EXISTS: 409,
     Code.STATUS_PROHIBITS: 409,
     Code.TOO_LARGE: 413,
+    Code.TOO_COMPLEX: 400,
     Code.PARSE_ERROR: 400,
     Code.COMMAND_FAILED: 503,
 }
 Params = dict[str, str]
+# The "login" the admin token's failures are counted under (no account can be named so).
+_ADMIN = "\0admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +191,15 @@ def _error(code: Code, text: str | None = None, status: int | None = None) -> Re
     return Response(body, status, headers=headers, media_type="application/json")
 
 
-def _decode(raw: bytes, body_type: type) -> Any:
+def _throttled(retry_after: int) -> Response:
+    response = _error(Code.AUTH_FAILED, "too many failed authentications: retry later", 429)
+    response.headers["retry-after"] = str(retry_after)
+    return response
+
+
+def _decode(raw: bytes, body_type: type, max_depth: int) -> Any:
+    if too_deep_json(raw, max_depth):
+        raise Rejected(Code.TOO_COMPLEX, f"the document nests deeper than {max_depth} levels")
     try:
         return msgspec.json.decode(raw, type=body_type)
     except msgspec.ValidationError as error:
@@ -196,14 +212,22 @@ def _decode(raw: bytes, body_type: type) -> Any:
 
 def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Response:
+        started = time.monotonic()
+        gate, ip = context.gate, client_ip(request)
+        wait = gate.retry_after(_ADMIN, ip)
+        if wait is not None:
+            await gate.refused(started)
+            return _throttled(wait)
         authorization = request.headers.get("authorization", "")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not context.settings.admits(token.strip()):
+            await gate.failed(_ADMIN, ip, started)
             return _error(Code.AUTH_FAILED)
         try:
             body = None
             if endpoint.body is not None:
-                body = _decode(await read_body(request, MAX_API_BODY), endpoint.body)
+                raw = await read_body(request, MAX_API_BODY)
+                body = _decode(raw, endpoint.body, context.settings.limits.max_depth)
             params = dict(request.path_params)
             result = await run_in_threadpool(endpoint.run, context.tidings, params, body)
         except TooLarge:

@@ -4,7 +4,13 @@ Routes:
 - `POST /wapi/xml`, `POST /wapi/json`: WAPI (see `http_wapi`);
 - `/api/...`: the JSON API for backends, bearer token (see `http_api`);
 - `POST|PUT /merchants/products`, `/merchants/files`: Merchants-style jobs (`http_merchants`);
-- `GET /openapi.json`: the JSON API's OpenAPI document; `GET /healthz`.
+- `GET /openapi.json`: the JSON API's OpenAPI document;
+- `GET /healthz` (liveness: the store answers a read), `GET /readyz` (readiness: the
+  store commits a heartbeat; 503 with the reason when it cannot, see `health`).
+
+Every request's body must arrive within the body deadline (`deadlines.BodyDeadline`);
+serve it with `server.server_config`, which adds the head deadline, the connection cap,
+the keep-alive limit and proxy-header trust only for the proxies named.
 
 Startup opens the store and, unless `Settings.worker` is off, starts the due-work runner
 (`push.due`: pushes, and the endings of the operations the server runs itself, rebuilt
@@ -30,6 +36,8 @@ from ..wapi.request import Dialect
 from .access_log import AccessLog
 from .api import api_routes
 from .context import Context, Settings
+from .deadlines import BodyDeadline
+from .health import Readiness
 from .merchants import JOB_COMMANDS, job_ending, merchants_routes
 from .openapi import openapi_route
 from .wapi import PING_ASYNC, WapiEndpoint, ping_ending
@@ -81,15 +89,26 @@ def create_app(settings: Settings) -> Starlette:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    readiness = Readiness(settings.db, settings.limits.ready_interval)
+
+    async def readyz(_: Request) -> Response:
+        reason = await readiness.reason()
+        if reason is not None:
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
     routes = [
         Route("/wapi/xml", WapiEndpoint(Dialect.XML, context).handle, methods=["POST"]),
         Route("/wapi/json", WapiEndpoint(Dialect.JSON, context).handle, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         openapi_route(),
         *api_routes(context),
         *merchants_routes(context),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.context = context
+    app.state.readiness = readiness
+    app.add_middleware(BodyDeadline, timeout=settings.limits.body_timeout)
     app.add_middleware(AccessLog)
     return app

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from ..library import Tidings
 from ..push.due import DueWork
+from .limits import DEFAULT_LIMITS, Limits
+from .throttle import AuthGate, Throttle
 
 __all__ = ["ADMIN_TOKEN_ENV", "Context", "Settings", "token_digest"]
 
@@ -32,6 +34,7 @@ class Settings:
     401 to everyone). `ping_delay` / `job_delay` are the seconds after which ping-async
     and Merchants jobs end. `clock` returns aware UTC datetimes. `worker`: run the
     due-work runner (pushes, endings) in this process (else a `tidings worker` does).
+    `limits`: deadlines, caps and the authentication throttle (`limits.Limits`).
     """
 
     db: str
@@ -40,17 +43,29 @@ class Settings:
     job_delay: float = 1.0
     clock: Callable[[], datetime] = _utcnow
     worker: bool = True
+    limits: Limits = DEFAULT_LIMITS
 
     @classmethod
     def from_env(
-        cls, db: str, *, ping_delay: float = 1.0, job_delay: float = 1.0, worker: bool = True
+        cls,
+        db: str,
+        *,
+        ping_delay: float = 1.0,
+        job_delay: float = 1.0,
+        worker: bool = True,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> "Settings":
         """Settings with the admin token read from TIDINGS_ADMIN_TOKEN, now; the token
         itself is not kept."""
         token = os.environ.get(ADMIN_TOKEN_ENV) or None
         digest = token_digest(token) if token else None
         return cls(
-            db=db, admin_digest=digest, ping_delay=ping_delay, job_delay=job_delay, worker=worker
+            db=db,
+            admin_digest=digest,
+            ping_delay=ping_delay,
+            job_delay=job_delay,
+            worker=worker,
+            limits=limits,
         )
 
     def admits(self, token: str) -> bool:
@@ -60,14 +75,28 @@ class Settings:
         return hmac.compare_digest(token_digest(token), self.admin_digest)
 
 
+def _gate(limits: Limits) -> AuthGate:
+    throttle = Throttle(
+        per_address=limits.auth_failures_per_address,
+        per_login=limits.auth_failures_per_login,
+        window=limits.auth_window,
+    )
+    return AuthGate(throttle, limits.auth_floor)
+
+
 @dataclass
 class Context:
     """The running server's parts; `tidings` (and `due`, when this process runs the
-    due work) exist between start and stop."""
+    due work) exist between start and stop. `gate` throttles failed authentications (its
+    `throttle` counts failures and refusals, for metrics)."""
 
     settings: Settings
     _tidings: Tidings | None = field(default=None, repr=False)
     due: DueWork | None = field(default=None, repr=False)
+    gate: AuthGate = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.gate = _gate(self.settings.limits)
 
     def start(self, tidings: Tidings) -> None:
         """The server has started on this library."""

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from typing import Any, get_args
 
 import defusedxml.ElementTree as SafeET
@@ -37,6 +38,7 @@ from ..library import Conflict, Rejected
 from ..push.due import Ending
 from .body import TooLarge, client_ip, read_body
 from .context import Context
+from .limits import too_deep_json, too_deep_xml
 
 __all__ = ["JOB_COMMANDS", "MAX_JOB_BODY", "job_ending", "merchants_routes"]
 
@@ -132,6 +134,20 @@ def _error(content_type: str, code: Code, text: str | None = None) -> Response:
     return _answer(content_type, status, {"Code": int(code), "Text": text or code.text}, "Error")
 
 
+def _throttled(content_type: str, retry_after: int) -> Response:
+    """Too many failed authentications: 429, the auth code, and when to come back."""
+    text = "too many failed authentications: retry later"
+    response = _answer(content_type, 429, {"Code": int(Code.AUTH_FAILED), "Text": text}, "Error")
+    response.headers["retry-after"] = str(retry_after)
+    return response
+
+
+def _too_deep(body: bytes, content_type: str, limit: int) -> bool:
+    if _is_json(content_type):
+        return too_deep_json(body, limit)
+    return too_deep_xml(body, limit)
+
+
 def _token_ok(account: AccountState | None, token: str) -> bool:
     digest = hashlib.sha1(token.encode("utf-8", "replace")).hexdigest().encode()
     known = account.password_sha1.encode() if account is not None else b"0" * 40
@@ -147,24 +163,34 @@ def _headers(request: Request) -> tuple[tuple[str, str], ...]:
 
 def _submit(command: str, context: Context) -> Any:
     async def submit(request: Request) -> Response:
+        started = time.monotonic()
         content_type = request.headers.get("content-type", "application/xml")
-        tidings = context.tidings
+        tidings, gate = context.tidings, context.gate
         try:
             body = await read_body(request, MAX_JOB_BODY)
         except TooLarge:
             return _error(content_type, Code.TOO_LARGE)
         login = request.headers.get("x-applicationid", "")
+        ip = client_ip(request)
+        wait = gate.retry_after(login, ip)
+        if wait is not None:
+            await gate.refused(started)
+            return _throttled(content_type, wait)
         token = request.headers.get("x-token", "")
         try:
             await run_in_threadpool(
                 lambda: tidings.admit(
                     login,
                     proof=lambda account: _token_ok(account, token) and bool(login),
-                    client_ip=client_ip(request),
+                    client_ip=ip,
                 )
             )
         except Rejected as rejected:
+            if rejected.code == Code.AUTH_FAILED:
+                await gate.failed(login, ip, started)
             return _error(content_type, rejected.code, rejected.text)
+        if _too_deep(body, content_type, context.settings.limits.max_depth):
+            return _error(content_type, Code.TOO_COMPLEX)
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -179,7 +205,7 @@ def _submit(command: str, context: Context) -> Any:
             method=request.method,
             uri=str(request.url),
             content_type=content_type,
-            client_ip=client_ip(request) or "",
+            client_ip=ip or "",
             headers=_headers(request),
             body=text,
         )

@@ -5,10 +5,14 @@ went wrong; an unexpected failure on our side answers 2400 and is logged. The ch
 in WAPI's order: the document (20xx), then authentication, which says the same for an
 unknown login and a wrong token and changes no state (2050), the IP allow-list (2051),
 suspension (2053), and only then the command (2010) and its parameters (21xx), so an
-unauthenticated client learns nothing about accounts or commands.
+unauthenticated client learns nothing about accounts or commands. Failed
+authentications are throttled per address and login (`throttle`): past the budget the
+answer is 2050 with a `Retry-After`, without the token being checked; every 2050 takes
+the same least time.
 """
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,7 +29,7 @@ from ..wapi.auth import token_matches
 from ..wapi.request import MAX_BODY, Dialect, WapiError, WapiReply, WapiRequest, parse_request
 from ..wapi.response import notify_fields
 from ..wapi.response import render_reply as render
-from .body import TooLarge, client_ip, read_body
+from .body import TooLarge, Unfinished, client_ip, read_body
 from .context import Context
 
 __all__ = ["PING_ASYNC", "WapiEndpoint", "answer", "ping_ending"]
@@ -119,7 +123,9 @@ class WapiEndpoint:
         self._context = context
 
     async def handle(self, request: Request) -> Response:
+        started = time.monotonic()
         tidings = self._context.tidings
+        gate = self._context.gate
         now = self._context.settings.clock()
         try:
             body = await read_body(request, MAX_BODY)
@@ -135,6 +141,8 @@ class WapiEndpoint:
                 command=error.command if isinstance(error, WapiError) else None,
             )
             return self._respond(reply)
+        except Unfinished:
+            raise  # no one to answer, or answered by the body deadline
         except Exception:  # a reader bug must not become a 500; the fuzz tests look for 2400
             _log.exception("reading a WAPI request failed")
             return self._respond(
@@ -145,14 +153,24 @@ class WapiEndpoint:
                     svtrid=tidings.new_svtrid(),
                 )
             )
+        ip = client_ip(request)
+        wait = gate.retry_after(parsed.user, ip)
+        if wait is not None:
+            await gate.refused(started)
+            refusal = _reply(Code.AUTH_FAILED, tidings.new_svtrid(), now, parsed)
+            return self._respond(refusal, {"retry-after": str(wait)})
         try:
-            answered = await run_in_threadpool(answer, tidings, parsed, client_ip(request), now)
+            answered = await run_in_threadpool(answer, tidings, parsed, ip, now)
         except Exception:
             _log.exception("WAPI %s failed", parsed.command)
             return self._respond(_reply(Code.COMMAND_FAILED, tidings.new_svtrid(), now, parsed))
+        if answered.reply.code == Code.AUTH_FAILED:
+            await gate.failed(parsed.user, ip, started)
         return self._respond(answered.reply)
 
-    def _respond(self, reply: WapiReply) -> Response:
-        response = Response(render(reply, self.dialect), media_type=_MEDIA[self.dialect])
+    def _respond(self, reply: WapiReply, headers: dict[str, str] | None = None) -> Response:
+        response = Response(
+            render(reply, self.dialect), media_type=_MEDIA[self.dialect], headers=headers
+        )
         response.headers["x-wapi-code"] = str(reply.code)  # for the access log and proxies
         return response

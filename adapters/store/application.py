@@ -25,7 +25,7 @@ import functools
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import closing
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -386,6 +386,13 @@ class Store:
             self._seen = max(self._seen, position)
 
     # --- saving ---------------------------------------------------------------------
+    def locked(self) -> AbstractContextManager[None]:
+        """Hold the log's write lock for a block (SQLite's `BEGIN IMMEDIATE`,
+        PostgreSQL's table lock): a `refresh`, loads and a `save` inside it cannot be
+        overtaken by another writer; the save commits when the block ends."""
+        held: AbstractContextManager[None] = self.recorder.locked()
+        return held
+
     def snapshot_due(self, loaded: Loaded, version: int) -> bool:
         return snapshot_due(loaded, version, self._snapshot_every)
 

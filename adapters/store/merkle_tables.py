@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
-
 from ..audit.checkpoint import Checkpoint, Signer
 from ..audit.merkle import Tree, entry_bytes, frontier, leaf_hash
 from ..errors import StorageError
@@ -91,25 +89,13 @@ class Tables:
 
     # --- writing, under the log's write lock ------------------------------------------
     def grow(
-        self,
-        db: Db,
-        positions: Sequence[int],
-        events: Sequence[StoredEvent],
-        chained: tuple[bytes, bytes],
+        self, db: Db, entries: Sequence[tuple[int, bytes]], chained: tuple[bytes, bytes]
     ) -> None:
-        """Append the entries just inserted to the tree, and a checkpoint if one is due.
-        `chained`: the chain digest the log ended in before them, and after."""
+        """Append the entries just inserted, (position, canonical bytes) as the chain
+        built them, to the tree, and a checkpoint if one is due. `chained`: the chain
+        digest the log ended in before them, and after."""
         if not self.enabled:
             return
-        entries = [
-            (
-                p,
-                entry_bytes(
-                    p, stream_bytes(e.originator_id), e.originator_version, e.topic, e.state
-                ),
-            )
-            for p, e in zip(positions, events, strict=True)
-        ]
         before, after = chained
         kept, self._kept = self._kept, None  # not to be trusted while it changes
         tree = kept[1] if kept is not None and kept[0] == before else self._frontier(db)
@@ -117,9 +103,10 @@ class Tables:
         self._kept = after, tree
 
     def _append(self, db: Db, tree: Tree, entries: Iterable[tuple[int, bytes]]) -> None:
-        rows = []
-        for position, entry in entries:
-            rows.append((tree.size, position, b"".join(tree.append(leaf_hash(entry)))))
+        rows = [
+            (tree.size, position, b"".join(tree.append(leaf_hash(entry))))
+            for position, entry in entries
+        ]
         if not rows:
             return
         db.many(self._insert_leaves, rows)

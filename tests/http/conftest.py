@@ -21,6 +21,8 @@ import uvicorn
 from starlette.applications import Starlette
 from tidings.adapters.http.app import Settings, create_app
 from tidings.adapters.http.context import Context, token_digest
+from tidings.adapters.http.limits import Limits
+from tidings.adapters.http.server import server_config
 from tidings.adapters.library import Tidings
 from tidings.adapters.wapi.auth import PRAGUE, auth_token, password_sha1
 
@@ -31,6 +33,8 @@ __all__ = ["ADMIN_TOKEN", "Running", "call_until", "serve", "wait_until", "wapi_
 ADMIN_TOKEN = "admin-token-for-tests"
 # Short, so a full cycle is quick; long enough that a poll right after 1001 is empty.
 PING_DELAY = 0.15
+# Tests share one server and address: guessing is throttled only where a test says so.
+UNTHROTTLED = Limits(auth_failures_per_address=10**9, auth_failures_per_login=10**9, auth_floor=0.0)
 T = TypeVar("T")
 
 
@@ -97,8 +101,9 @@ class Running:
 
 
 @contextmanager
-def serve(settings: Settings) -> Iterator[Running]:
-    """Run a server until the block ends, then shut it down gracefully."""
+def serve(settings: Settings, trusted_proxies: tuple[str, ...] = ()) -> Iterator[Running]:
+    """Run a server, configured as `tidings serve` configures it, until the block ends,
+    then shut it down gracefully."""
     app = create_app(settings)
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so, and without
     # it every response waits 40 ms for a delayed ACK (uvicorn's own binding says so).
@@ -106,7 +111,16 @@ def serve(settings: Settings) -> Iterator[Running]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    config = server_config(
+        app,
+        settings.limits,
+        host="127.0.0.1",
+        port=port,
+        trusted_proxies=trusted_proxies,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -130,6 +144,7 @@ def settings_for(db: str, **overrides: Any) -> Settings:
         "admin_digest": token_digest(ADMIN_TOKEN),
         "ping_delay": PING_DELAY,
         "job_delay": PING_DELAY,
+        "limits": UNTHROTTLED,
     }
     fields.update(overrides)
     return Settings(**fields)

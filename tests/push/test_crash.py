@@ -14,7 +14,12 @@ import pytest
 from tidings.adapters.library import Tidings
 from tidings.adapters.push.signer import webhook_id
 from tidings.domain import RetryPolicy, UrlChannel
-from tidings.domain.delivery import AttemptExpired, AttemptStarted
+from tidings.domain.delivery import (
+    AttemptExpired,
+    AttemptFailed,
+    AttemptStarted,
+    AttemptSucceeded,
+)
 
 from tests.conftest import postgres_schema
 from tests.http.conftest import wait_until
@@ -42,6 +47,27 @@ def claims_by(t: Tidings, pid: int) -> bool:
     )
 
 
+def holds_a_claim(t: Tidings, pid: int) -> bool:
+    """Whether `pid` claimed an attempt that nothing has closed yet (no outcome, no expiry)."""
+    open_claims: dict[object, bool] = {}
+    for e in t.log():
+        if isinstance(e.event, AttemptStarted):
+            open_claims[e.stream] = e.event.claimant.split(":")[1] == str(pid)
+        elif isinstance(e.event, AttemptSucceeded | AttemptFailed | AttemptExpired):
+            open_claims[e.stream] = False
+    return any(open_claims.values())
+
+
+def freeze_holding_a_claim(t: Tidings, process: subprocess.Popen[bytes]) -> bool:
+    """Stop `process`; keep it stopped only if it holds an open claim (so that a kill now
+    strands one), else let it run on. Frozen, it cannot close the claim under our eyes."""
+    process.send_signal(signal.SIGSTOP)
+    if holds_a_claim(t, process.pid):
+        return True
+    process.send_signal(signal.SIGCONT)
+    return False
+
+
 def test_a_killed_worker_strands_nothing(postgres: str, receiver: Receiver) -> None:
     with Tidings(postgres) as t:
         # A 1 s attempt timeout: a claim's lease runs out 2 s after it was taken.
@@ -58,6 +84,7 @@ def test_a_killed_worker_strands_nothing(postgres: str, receiver: Receiver) -> N
         try:
             wait_until(lambda: claims_by(t, survivor.pid), what="the second worker to claim")
             assert len(receiver.requests) < BURST - 20, "the burst ended before the kill"
+            wait_until(lambda: freeze_holding_a_claim(t, doomed), what="a claim to strand")
             doomed.send_signal(signal.SIGKILL)
             doomed.wait(10)
             done = wait_until(

@@ -1,0 +1,173 @@
+"""Deadlines for slow clients: a request's head, then its body.
+
+uvicorn bounds idle keep-alive connections (`timeout_keep_alive`) and open connections
+(`limit_concurrency`, a 503 to each request past it), but not the time a client takes to
+send a request: a connection that sends half a head and waits is held for as long as the
+client likes, and a few thousand of them take every file descriptor. Two deadlines close
+that gap, each at the layer that sees the bytes:
+
+- the head: `head_deadline_protocol` is uvicorn's httptools protocol with a timer from
+  the moment a connection opens (or, on a kept-alive connection, the next request's
+  first byte) to the end of the head; past it the connection answers 408 and is closed
+  (and a head past its size cap, 431).
+- the body: `BodyDeadline`, ASGI middleware, gives every `receive` of the body what is
+  left of the body's time; past it the app sees `BodyTooSlow` and the client gets a 408.
+
+A client that hangs up before its body is whole is no server error: `BodyDeadline` logs
+one info line and answers nothing (there is no one to answer).
+"""
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import anyio
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .body import BodyTooSlow, ClientGone, Unfinished
+
+__all__ = ["BodyDeadline", "head_deadline_protocol"]
+
+_log = logging.getLogger("tidings.server")
+
+
+def _closing(status: bytes, text: bytes) -> bytes:
+    """A whole response that ends the connection."""
+    return (
+        b"HTTP/1.1 %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (status, len(text), text)
+    )
+
+
+_TIMEOUT = _closing(b"408 Request Timeout", b"the request's head came too slow")
+_TOO_LARGE = _closing(b"431 Request Header Fields Too Large", b"the request's head is too large")
+
+
+class _HeadDeadline(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing a connection whose request head does not
+    arrive within `head_timeout` seconds (408) or grows past `max_head` bytes (431;
+    httptools itself takes a head of any size)."""
+
+    head_timeout = 10.0
+    max_head = 64 * 1024
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
+
+    def _arm(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.head_timeout, self._head_expired)
+            self._head_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_timer is not None:  # inside a head: count it
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_head:
+                self._disarm()
+                self._refuse(_TOO_LARGE)
+                return
+        super().data_received(data)
+
+    def _refuse(self, response: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(response)
+            self.transport.close()
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()  # a kept-alive connection's next request: its first byte is here
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _head_expired(self) -> None:
+        self._head_timer = None
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head waits behind a response still being written: the 408
+            # would cut into it. Its deadline starts again; the app's time is bounded.
+            self._arm()
+        else:
+            self._refuse(_TIMEOUT)
+
+
+def head_deadline_protocol(head_timeout: float, max_head: int) -> type[asyncio.Protocol]:
+    """The protocol class to pass uvicorn as `http=`."""
+    limits = {"head_timeout": head_timeout, "max_head": max_head}
+    return type("HeadDeadline", (_HeadDeadline,), limits)
+
+
+class BodyDeadline:
+    """ASGI middleware: a request's whole body must arrive within `timeout` seconds of
+    its head; a client that hangs up mid-body is logged once, at info."""
+
+    def __init__(self, app: ASGIApp, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = time.monotonic() + self.timeout
+        reading = True
+        started = False
+
+        async def timed_receive() -> Message:
+            nonlocal reading
+            if not reading:  # the body is in: waiting for a disconnect has no deadline
+                return await receive()
+            try:
+                with anyio.fail_after(max(0.0, deadline - time.monotonic())):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTooSlow from None
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            reading = message.get("more_body", False)
+            return message
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, watch)
+        except (Unfinished, ClientDisconnect) as error:
+            request = f"{scope['method']} {scope['path']}"
+            if not isinstance(error, BodyTooSlow):
+                _log.info("%s: the client hung up before its body was whole", request)
+                return
+            _log.info("%s: the body came too slow, answered 408", request)
+            if not started:
+                await _send_408(send)
+
+
+async def _send_408(send: Send) -> None:
+    body = b"the request's body came too slow"
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 408, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,83 @@
+"""uvicorn, configured with the server's limits.
+
+What uvicorn offers is used as it is: the idle keep-alive limit (`timeout_keep_alive`),
+the cap on open connections (`limit_concurrency`: past it every request is answered
+503), the listen backlog, the graceful shutdown. What it lacks, the head deadline, comes
+as its own httptools protocol (`deadlines.head_deadline_protocol`); the body deadline is
+middleware of the app (`deadlines.BodyDeadline`).
+
+Proxy headers (`X-Forwarded-For`, `X-Forwarded-Proto`) are applied only when the peer
+is one of `trusted_proxies` (addresses or CIDR networks); with none named they are
+ignored, so a client cannot choose the address the IP allow-lists and the throttle see.
+"""
+
+import ipaddress
+import resource
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from .deadlines import head_deadline_protocol
+from .limits import Limits
+
+__all__ = ["FILES_RESERVE", "connections_that_fit", "server_config", "trusted_networks"]
+
+# Descriptors kept for what is not a client connection: the database, log files, the
+# listening socket, outgoing pushes.
+FILES_RESERVE = 256
+
+
+def trusted_networks(text: str) -> tuple[str, ...]:
+    """`--trusted-proxies` ("CIDR,CIDR,..." or "") as networks; ValueError names an
+    entry that is not an address or a network."""
+    networks = []
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            networks.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
+
+
+def connections_that_fit(wanted: int) -> int:
+    """Raise this process's soft limit of open files so `wanted` connections and
+    `FILES_RESERVE` fit, as far as the hard limit allows; returns how many connections
+    do fit (what the connection cap must not exceed, or accepting fails with EMFILE
+    and nobody is answered)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = wanted + FILES_RESERVE
+    if soft != resource.RLIM_INFINITY and soft < need:
+        ceiling = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+        soft = ceiling
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - FILES_RESERVE))
+
+
+def server_config(
+    app: ASGIApp,
+    limits: Limits,
+    *,
+    host: str,
+    port: int,
+    trusted_proxies: Sequence[str] = (),
+    **options: Any,
+) -> uvicorn.Config:
+    """The uvicorn configuration of a tidings server; `options` go to uvicorn as they
+    are (logging, lifespan)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=head_deadline_protocol(limits.head_timeout, limits.max_head),
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=list(trusted_proxies) or None,
+        limit_concurrency=limits.max_connections,
+        backlog=limits.backlog,
+        timeout_keep_alive=limits.keep_alive,
+        timeout_graceful_shutdown=30,
+        **options,
+    )
