@@ -69,7 +69,7 @@ def create_app(settings: Settings) -> Starlette:
         tidings = await run_in_threadpool(Tidings, settings.db, clock=settings.clock)
         try:
             async with anyio.create_task_group() as group:
-                context._tidings = tidings
+                context.start(tidings)
                 if settings.worker:
                     rules = ending_rules(settings.ping_delay, settings.job_delay)
                     smtp = SmtpServer.from_env()
@@ -80,8 +80,7 @@ def create_app(settings: Settings) -> Starlette:
                 finally:
                     group.cancel_scope.cancel()
         finally:
-            context.due = None
-            context._tidings = None
+            context.stop()
             await run_in_threadpool(tidings.close)
 
     async def healthz(_: Request) -> Response:
