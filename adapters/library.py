@@ -57,6 +57,7 @@ from tidings.domain.access import Caller, Remote, Trusted, refusal
 from tidings.domain.ending import Ending, end
 from tidings.domain.fallback import fall_back
 from tidings.domain.redaction import SECRET_PARAMS, redacted
+from tidings.domain.values import password_problem
 
 from .audit.checkpoint import Cadence, signer_for
 from .audit.trail import Audit, TrailEntry
@@ -77,6 +78,7 @@ from .store.work import Work
 from .views import AccountView, MailboxView, OpenedAccount, account_view, mailbox_view
 
 __all__ = [
+    "AccountPage",
     "Answer",
     "Conflict",
     "Pending",
@@ -116,6 +118,14 @@ class PollAnswer(Struct, frozen=True, kw_only=True):
     count: int = 0
 
 
+class AccountPage(Struct, frozen=True, kw_only=True):
+    """Accounts in the order they were opened; `next` is the `after` of the next page
+    (None: this page is the last)."""
+
+    accounts: list[AccountView]
+    next: int | None
+
+
 class Answer(Struct, frozen=True):
     code: Code
     text: str
@@ -131,6 +141,7 @@ class Stats(Struct, frozen=True, kw_only=True):
     events_read: int
 
 
+_OPENED = ("AccountOpened",)
 # Open operations loaded per command by `pending_operations`.
 _PENDING_CHUNK = 100
 
@@ -162,6 +173,14 @@ def _utcnow() -> datetime:
 
 def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _password_sha1(password: str) -> str:
+    """The digest an account keeps; raises `Rejected` (2101) for a password the core
+    refuses."""
+    if problem := password_problem(password):
+        raise Rejected(Code.INVALID_PARAMETER, problem)
+    return _sha1(password)
 
 
 def _secret() -> str:
@@ -274,13 +293,14 @@ class Tidings:
         """Open an account; only `sha1(password)` is stored. The answer carries the
         signing secret of its pushed notifications: shown here, and at `rotate_secret`.
 
-        Raises `Rejected` (2302 the login exists, 2101 invalid settings, a push URL to a
-        non-public address among them), `Conflict`, `StorageError`.
+        Raises `Rejected` (2302 the login exists, 2101 invalid settings, a password
+        empty or only whitespace or a push URL to a non-public address among them),
+        `Conflict`, `StorageError`.
         """
         self._check_push_target(channel)
         command = acc.OpenAccount(
             login=login,
-            password_sha1=_sha1(password),
+            password_sha1=_password_sha1(password),
             signing_secret=_secret(),
             channel=channel,
             retry_policy=retry_policy,
@@ -297,6 +317,36 @@ class Tidings:
             return work.state(ACCOUNT, login)
 
         return self._run(body)
+
+    def configure(
+        self,
+        login: str,
+        *,
+        channel: Channel | None = None,
+        retry_policy: RetryPolicy | None = None,
+        allowed_ips: tuple[str, ...] | None = None,
+    ) -> AccountView:
+        """Change any of an account's settings at once: all of them or, when one is
+        refused, none.
+
+        Raises `Rejected` (2303 unknown account, 2101 invalid setting, a push URL to a
+        non-public address among them), `Conflict`, `StorageError`.
+        """
+        commands: list[acc.AccountCommand] = []
+        if channel is not None:
+            self._check_push_target(channel)
+            commands.append(acc.ConfigureChannel(channel))
+        if retry_policy is not None:
+            commands.append(acc.SetRetryPolicy(retry_policy))
+        if allowed_ips is not None:
+            commands.append(acc.SetIpAllowList(allowed_ips))
+
+        def body(work: Work) -> acc.AccountState:
+            for command in commands:
+                work.must(ACCOUNT, login, command)
+            return work.state(ACCOUNT, login)
+
+        return account_view(self._run(body))
 
     def configure_channel(self, login: str, channel: Channel) -> AccountView:
         """Set how the account is told: the poll queue, a URL or e-mail.
@@ -324,9 +374,11 @@ class Tidings:
     def change_password(self, login: str, password: str) -> AccountView:
         """Set a new password (only its sha1 is stored).
 
-        Raises `Rejected` (2303 unknown account), `Conflict`, `StorageError`.
+        Raises `Rejected` (2303 unknown account, 2101 a password empty or only
+        whitespace), `Conflict`, `StorageError`.
         """
-        return account_view(self._account_command(login, acc.ChangePassword(_sha1(password))))
+        change = acc.ChangePassword(_password_sha1(password))
+        return account_view(self._account_command(login, change))
 
     def rotate_secret(self, login: str) -> str:
         """A new signing secret for pushed notifications; returns it.
@@ -356,6 +408,20 @@ class Tidings:
         """
         state = self._run(lambda work: work.state(ACCOUNT, login))
         return account_view(state) if state.opened else None
+
+    def accounts(self, *, after: int = 0, limit: int = 100) -> AccountPage:
+        """A page of accounts in the order they were opened: up to `limit` (1-1000) of
+        those opened after `after` (0, or the `next` of the page before).
+
+        Raises `Rejected` (2101 a limit or cursor out of range), `StorageError`.
+        """
+        if not 1 <= limit <= 1000 or after < 0:
+            raise Rejected(Code.INVALID_PARAMETER, "limit is 1-1000 and after is 0 or more")
+        openings = list(itertools.islice(self.log(after + 1, limit, topics=_OPENED), limit))
+        logins = [entry.event.login for entry in openings]
+        states = self._run(lambda work: [work.state(ACCOUNT, login) for login in logins])
+        last = openings[-1].position if len(openings) == limit else None
+        return AccountPage(accounts=[account_view(state) for state in states], next=last)
 
     def admit(
         self, login: str, *, proof: Callable[[acc.AccountState | None], bool], client_ip: str | None
@@ -624,13 +690,24 @@ class Tidings:
         with storage_errors():
             return self._audit.state_at(kind, key, at)
 
-    def log(self, start: int = 1, page_size: int = 1000) -> Iterator[LogEntry]:
-        """The notification log from position `start` on, read `page_size` at a time.
+    def log(
+        self, start: int = 1, page_size: int = 1000, *, topics: Sequence[str] = ()
+    ) -> Iterator[LogEntry]:
+        """The notification log from position `start` on, read `page_size` at a time;
+        only the entries of `topics` (event type names) when given.
 
         Raises `StorageError` (while iterating).
         """
         with storage_errors():
-            yield from self._store.log(start, page_size)
+            yield from self._store.log(start, page_size, topics)
+
+    def last_position(self) -> int:
+        """The log's last position (0 while it is empty).
+
+        Raises `StorageError`.
+        """
+        with storage_errors():
+            return self._store.max_position()
 
     # --- push delivery --------------------------------------------------------------
     # Used by the due-work runner (`adapters.push.due`), the shell and the JSON API.

@@ -1,5 +1,6 @@
 """The `tidings` command: the root Typer app and its global options."""
 
+import sys
 from importlib.metadata import version
 
 import typer
@@ -10,7 +11,6 @@ app = typer.Typer(
     name="tidings",
     help="Tell API clients how their asynchronous operations ended.",
     no_args_is_help=True,
-    add_completion=False,
 )
 
 
@@ -34,8 +34,32 @@ def _root(
 
 
 def main() -> None:
-    app()
+    """Run the shell. A usage error (an unknown option, a value of the wrong type) is one
+    line on stderr and exit 2, like every other user error, not Click's usage box."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as error:  # Typer's usage errors: bad option, no command
+        print(f"error: {error.format_message()} (see --help)", file=sys.stderr)
+        sys.exit(2 if error.exit_code == 1 else error.exit_code)
+    except typer.Abort:  # Ctrl-C or EOF at a prompt
+        print("error: aborted", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 # Command modules register themselves on `app`; importing them here makes them visible.
-from . import bench, integrity, serve, tamper, worker  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    accounts,
+    bench,
+    deliveries,
+    demo,
+    integrity,
+    log,
+    queue,
+    serve,
+    state,
+    stats,
+    tamper,
+    trail,
+    worker,
+)

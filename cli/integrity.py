@@ -1,31 +1,17 @@
 """`tidings replay` and `tidings verify`: check the live state and the log itself."""
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from tidings.adapters.audit.integrity import CorruptEvent, replay, verify
 
 from .app import app
 from .options import Db, open_store
+from .output import progress
 from .tamper import Trusted, Witnesses, report
 
 __all__ = ["replay_command", "verify_command"]
 
-_console = Console(stderr=True)
 
-
-def _progress(total: int, what: str) -> Progress:
-    return Progress(
-        TextColumn(what),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=_console,
-        transient=True,
-        disable=total < 50_000,  # a bar only where a run takes a while
-    )
-
-
-@app.command("replay")
+@app.command("replay", epilog="Example: tidings replay --db tidings.db")
 def replay_command(db: Db = "tidings.db") -> None:
     """Rebuild every stream from the log and compare it with the live state.
 
@@ -34,7 +20,7 @@ def replay_command(db: Db = "tidings.db") -> None:
     store = open_store(db, read_only=True)
     try:
         total = store.max_position()
-        with _progress(total, "replaying") as bar:
+        with progress(total, "replaying") as bar:
             task = bar.add_task("replay", total=total)
             report = replay(store, lambda n: bar.advance(task, n))
     except CorruptEvent as corrupt:
@@ -55,7 +41,9 @@ def replay_command(db: Db = "tidings.db") -> None:
     typer.echo("every stream matches the log")
 
 
-@app.command("verify")
+@app.command(
+    "verify", epilog="Example: tidings verify --db postgresql://tidings@db.internal/tidings"
+)
 def verify_command(db: Db = "tidings.db", witness: Witnesses = None, key: Trusted = None) -> None:
     """Check the hash chain over the log (reports the first broken position), the signed
     checkpoints, and that the log extends every witnessed checkpoint (`--witness`).
@@ -65,7 +53,7 @@ def verify_command(db: Db = "tidings.db", witness: Witnesses = None, key: Truste
     store = open_store(db, read_only=True)
     try:
         total = store.max_position()
-        with _progress(total, "verifying") as bar:
+        with progress(total, "verifying") as bar:
             task = bar.add_task("verify", total=total)
             checked, broken = verify(store, lambda n: bar.advance(task, n))
         if broken is not None:

@@ -7,6 +7,8 @@ import typer
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store, is_postgres
 
+from .output import fail
+
 __all__ = ["Db", "open_store", "open_tidings"]
 
 Db = Annotated[
@@ -21,8 +23,7 @@ Db = Annotated[
 
 
 def _refuse(db: str, why: object) -> typer.Exit:
-    typer.echo(f"error: cannot open {db}: {why}", err=True)
-    return typer.Exit(2)
+    return fail(f"cannot open {db}: {why}", 2)
 
 
 def _check(db: str, must_exist: bool) -> None:
@@ -40,10 +41,14 @@ def open_store(db: str, *, read_only: bool = False) -> Store:
         raise _refuse(db, error) from error
 
 
-def open_tidings(db: str, *, must_exist: bool = False) -> Tidings:
-    """The library on `db`, or exit 2 with one clear line (never a traceback)."""
-    _check(db, must_exist)
+def open_tidings(db: str, *, must_exist: bool = False, read_only: bool = False) -> Tidings:
+    """The library on `db`, or exit 2 with one clear line (never a traceback).
+    `read_only`: an existing tidings database only, left as it is found (for the
+    commands that only read)."""
+    _check(db, must_exist or read_only)
     try:
+        if read_only:
+            return Tidings.over(Store(db, read_only=True))
         return Tidings(db)
     except Exception as error:
         raise _refuse(db, error) from error

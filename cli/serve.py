@@ -1,4 +1,4 @@
-"""`tidings serve` (the HTTP server) and `tidings account add`."""
+"""`tidings serve`: the HTTP server."""
 
 import logging
 import sys
@@ -10,15 +10,11 @@ from tidings.adapters.http.app import Settings, create_app
 from tidings.adapters.http.limits import DEFAULT_LIMITS as _DEFAULT
 from tidings.adapters.http.limits import Limits
 from tidings.adapters.http.server import connections_that_fit, server_config, trusted_networks
-from tidings.adapters.library import Rejected
 
 from .app import app
-from .options import Db, open_store, open_tidings
+from .options import Db, open_store
 
-__all__ = ["account_add_command", "account_app", "serve_command"]
-
-account_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
-app.add_typer(account_app, name="account")
+__all__ = ["serve_command"]
 
 
 def _log_json_lines(level: str) -> None:
@@ -43,7 +39,7 @@ def _at_least(value: float, least: float, option: str) -> None:
         raise _refuse(f"{option} must be at least {least:g}, not {value:g}")
 
 
-@app.command("serve")
+@app.command("serve", epilog="Example: TIDINGS_ADMIN_TOKEN=... tidings serve --port 8080")
 def serve_command(
     db: Db = "tidings.db",
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
@@ -149,29 +145,3 @@ def serve_command(
     server.run()
     if not server.started:
         raise typer.Exit(3)  # uvicorn has logged why (e.g. the port is taken)
-
-
-@account_app.command("add")
-def account_add_command(
-    login: str = typer.Argument(..., help="The account's login (WAPI user)."),
-    password_stdin: bool = typer.Option(
-        False, "--password-stdin", help="Read the password from standard input."
-    ),
-    db: Db = "tidings.db",
-) -> None:
-    """Open a polling account. The password comes from standard input only, so it never
-    shows in the process list or the shell history."""
-    if not password_stdin:
-        typer.echo("error: give the password on standard input with --password-stdin", err=True)
-        raise typer.Exit(2)
-    password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        typer.echo("error: the password is empty", err=True)
-        raise typer.Exit(2)
-    try:
-        with open_tidings(db) as tidings:
-            tidings.open_account(login, password)
-    except Rejected as rejected:
-        typer.echo(f"error: {int(rejected.code)} {rejected.text}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"opened account {login}")

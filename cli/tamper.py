@@ -16,6 +16,7 @@ from tidings.adapters.store.application import Store
 
 from .app import app
 from .options import Db, open_store
+from .output import fail
 
 __all__ = ["Trusted", "Witnesses", "checkpoint_command", "key_new", "prove_command", "report"]
 
@@ -42,11 +43,6 @@ Trusted = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
 def _emit(document: msgspec.Struct, out: Path | None) -> None:
     text = msgspec.json.format(msgspec.json.encode(document).decode(), indent=2)
     if out is None:
@@ -55,7 +51,7 @@ def _emit(document: msgspec.Struct, out: Path | None) -> None:
         out.write_text(text + "\n")
 
 
-@key_app.command("new")
+@key_app.command("new", epilog="Example: tidings key new /etc/tidings/signing.key")
 def key_new(path: Path) -> None:
     """Write a new Ed25519 private key to PATH (mode 0600) and print its public key.
 
@@ -64,7 +60,7 @@ def key_new(path: Path) -> None:
     try:
         public = new_key(path)
     except BadKey as error:
-        raise _fail(str(error), 2) from None
+        raise fail(str(error), 2) from None
     typer.echo(f"private key written to {path} (0600); its public key:", err=True)
     typer.echo(public)
 
@@ -75,7 +71,7 @@ def _signing_store(db: str) -> Store:
     try:
         signer = signer_for()
     except BadKey as error:
-        raise _fail(str(error), 2) from None
+        raise fail(str(error), 2) from None
     if signer is None:
         return open_store(db, read_only=True)
     open_store(db, read_only=True).close()  # not to create a database: one clear line
@@ -97,7 +93,7 @@ def _head(store: Store) -> Checkpoint | None:
     return signed
 
 
-@app.command("checkpoint")
+@app.command("checkpoint", epilog="Example: tidings checkpoint --out witness.json")
 def checkpoint_command(db: Db = "tidings.db", out: Out = None) -> None:
     """Print the latest signed checkpoint of the log as JSON, for an auditor to keep.
 
@@ -108,11 +104,11 @@ def checkpoint_command(db: Db = "tidings.db", out: Out = None) -> None:
     finally:
         store.close()
     if latest is None:
-        raise _fail("no signed checkpoint: set TIDINGS_SIGNING_KEY to sign the log")
+        raise fail("no signed checkpoint: set TIDINGS_SIGNING_KEY to sign the log")
     _emit(latest, out)
 
 
-@app.command("prove")
+@app.command("prove", epilog="Example: tidings prove 1286957874.1271.15706 --out proof.json")
 def prove_command(target: str, db: Db = "tidings.db", out: Out = None) -> None:
     """Print inclusion proofs of an operation's log entries (TARGET: its svTRID) or a
     notification's (TARGET: LOGIN:ID) against the latest signed checkpoint.
@@ -127,11 +123,11 @@ def prove_command(target: str, db: Db = "tidings.db", out: Out = None) -> None:
         else:
             entries = audit.by_svtrid(target)
         if not entries:
-            raise _fail(f"no log entry concerns {target}")
+            raise fail(f"no log entry concerns {target}")
         _head(store)
         proof = prove(store, [entry.position for entry in entries])
     except NotProvable as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     finally:
         store.close()
     _emit(proof, out)

@@ -20,7 +20,9 @@ __all__ = ["worker_command"]
 _log = logging.getLogger("tidings.worker")
 
 
-@app.command("worker")
+@app.command(
+    "worker", epilog="Example: tidings worker --db postgresql://tidings@db.internal/tidings"
+)
 def worker_command(
     db: Db = "tidings.db",
     in_flight: int = typer.Option(64, min=1, max=4096, help="Attempts made at once."),

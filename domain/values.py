@@ -21,6 +21,7 @@ __all__ = [
     "channel_problem",
     "is_error_outcome",
     "login_problem",
+    "password_problem",
     "push_target",
 ]
 
@@ -117,6 +118,14 @@ def login_problem(login: str) -> str | None:
     """What is wrong with a login, or None."""
     if not _LOGIN.fullmatch(login):
         return "a login is 1-64 characters: letters, digits, '.', '_', '@', '-'"
+    return None
+
+
+def password_problem(password: str) -> str | None:
+    """What is wrong with a password, or None: the same rule for every way an account
+    gets one (the shell, the JSON API, the library)."""
+    if not password.strip():
+        return "a password may not be empty or only whitespace"
     return None
 
 

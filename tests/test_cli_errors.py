@@ -1,6 +1,8 @@
 """The shell's answer to a database it cannot use: one clear line, exit 2, nothing made."""
 
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -102,3 +104,24 @@ def test_checks_refuse_an_empty_postgres_database_and_create_nothing(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", (schema,)
         ).fetchone()
     assert tables == (0,)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["serve", "--port", "abc"], "Invalid value for '--port'"),
+        (["serve", "--bogus"], "No such option: --bogus"),
+        (["no-such-command"], "No such command"),
+    ],
+)
+def test_a_usage_error_is_one_line_and_exit_2(args: list[str], says: str, tmp_path: Path) -> None:
+    # Through the installed entry point's `main`, as a user runs it, not Typer's runner.
+    run = "from tidings.cli.app import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", run, *args], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0]
+    assert list(tmp_path.iterdir()) == []

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..redaction import redacted
+
 __all__ = ["AccessLog", "JsonLines"]
 
 _log = logging.getLogger("tidings.access")
@@ -29,7 +31,8 @@ class JsonLines(logging.Formatter):
             }
             if record.exc_info:
                 line["error"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        # A driver's error may quote the database URL: its password never reaches a log.
+        return redacted(json.dumps(line, ensure_ascii=False, default=str))
 
 
 class AccessLog:

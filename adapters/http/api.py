@@ -17,12 +17,14 @@ from typing import Any
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from tidings.domain import Code, Notification, RetryPolicy
 
 from ..library import Conflict, Pending, Rejected, Tidings, TrailEntry
+from ..metrics import AUTH_FAILURES, THROTTLED
 from ..push.views import (
     DeliveryView,
     EndpointView,
@@ -33,6 +35,7 @@ from ..push.views import (
 )
 from ..views import AccountView, OpenedAccount
 from .api_types import (
+    AccountList,
     AllowedIps,
     ApiError,
     ChannelSetting,
@@ -43,17 +46,19 @@ from .api_types import (
     NewPassword,
     NewStep,
     OperationView,
+    QueueView,
     SigningSecret,
     Suspension,
     TrailEntryView,
     operation_view,
+    queue_view,
     trail_view,
 )
 from .body import TooLarge, client_ip, read_body
 from .context import Context
 from .limits import too_deep_json
 
-__all__ = ["ENDPOINTS", "MAX_API_BODY", "Endpoint", "api_routes"]
+__all__ = ["ENDPOINTS", "MAX_API_BODY", "Endpoint", "api_routes", "http_error"]
 
 MAX_API_BODY = 1024 * 1024
 _STATUS = {
@@ -83,6 +88,7 @@ class Endpoint:
     run: Callable[[Tidings, Params, Any], Any]
     body: type | None = None
     status: int = 200
+    query: tuple[str, ...] = ()  # the query parameters it reads, all optional integers
 
 
 def _account(t: Tidings, login: str) -> AccountView:
@@ -100,6 +106,30 @@ def _open(t: Tidings, _: Params, body: NewAccount) -> OpenedAccount:
         retry_policy=body.retry_policy,
         allowed_ips=body.allowed_ips,
     )
+
+
+def _number(p: Params, name: str, default: int) -> int:
+    """An optional integer query parameter; 2101 when it is not one."""
+    raw = p.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise Rejected(Code.INVALID_PARAMETER, f"{name} is a whole number, not {raw!r}")
+    return int(raw)
+
+
+def _accounts(t: Tidings, p: Params, _: None) -> AccountList:
+    page = t.accounts(after=_number(p, "after", 0), limit=_number(p, "limit", 100))
+    return AccountList(accounts=page.accounts, next=page.next)
+
+
+def _queue(t: Tidings, p: Params, _: None) -> QueueView:
+    login = p["login"]
+    _account(t, login)
+    limit = _number(p, "limit", 10)
+    if not 0 <= limit <= 1000:
+        raise Rejected(Code.INVALID_PARAMETER, "limit is 0-1000")
+    return queue_view(login, t.mailbox(login), limit)
 
 
 def _operation(t: Tidings, svtrid: str) -> OperationView:
@@ -130,6 +160,10 @@ def _step(t: Tidings, p: Params, body: NewStep) -> Done:
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/api/accounts", "Open an account", OpenedAccount, _open, NewAccount, 201),
+    Endpoint("GET", "/api/accounts", "List accounts, a page at a time (in the order "
+             "they were opened)", AccountList, _accounts, query=("after", "limit")),
+    Endpoint("GET", "/api/accounts/{login}/queue", "An account's poll queue: count, "
+             "oldest, the first notifications", QueueView, _queue, query=("limit",)),
     Endpoint("GET", "/api/accounts/{login}", "Read an account", AccountView,
              lambda t, p, _: _account(t, p["login"])),
     Endpoint("PUT", "/api/accounts/{login}/channel", "Set the delivery channel", AccountView,
@@ -192,6 +226,7 @@ def _error(code: Code, text: str | None = None, status: int | None = None) -> Re
 
 
 def _throttled(retry_after: int) -> Response:
+    THROTTLED.labels("api").inc()
     response = _error(Code.AUTH_FAILED, "too many failed authentications: retry later", 429)
     response.headers["retry-after"] = str(retry_after)
     return response
@@ -221,6 +256,7 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
         authorization = request.headers.get("authorization", "")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not context.settings.admits(token.strip()):
+            AUTH_FAILURES.labels("api").inc()
             await gate.failed(_ADMIN, ip, started)
             return _error(Code.AUTH_FAILED)
         try:
@@ -228,7 +264,9 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
             if endpoint.body is not None:
                 raw = await read_body(request, MAX_API_BODY)
                 body = _decode(raw, endpoint.body, context.settings.limits.max_depth)
-            params = dict(request.path_params)
+            params = {name: request.query_params[name] for name in endpoint.query
+                      if name in request.query_params}  # fmt: skip
+            params.update(request.path_params)
             result = await run_in_threadpool(endpoint.run, context.tidings, params, body)
         except TooLarge:
             return _error(Code.TOO_LARGE)
@@ -246,3 +284,16 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
 def api_routes(context: Context) -> list[Route]:
     """The routes of `ENDPOINTS`, bound to a server."""
     return [Route(e.path, _handler(e, context), methods=[e.method]) for e in ENDPOINTS]
+
+
+async def http_error(request: Request, error: Exception) -> Response:
+    """Starlette's own errors (no such route: 404; a route without that method: 405) as
+    `ApiError` JSON under `/api`, so a backend always gets JSON there; plain text
+    elsewhere, as Starlette answers them."""
+    assert isinstance(error, HTTPException)
+    if not request.url.path.startswith("/api/"):
+        return PlainTextResponse(error.detail, error.status_code, headers=error.headers)
+    text = f"{error.detail}: {request.method} {request.url.path}"
+    answer = _error(Code.UNKNOWN_COMMAND, text, error.status_code)
+    answer.headers.update(error.headers or {})
+    return answer

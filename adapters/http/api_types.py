@@ -11,12 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from msgspec import Struct, to_builtins
-from tidings.domain import BatchState, Channel, InitRequest, PollChannel, RetryPolicy
+from tidings.domain import BatchState, Channel, InitRequest, Notification, PollChannel, RetryPolicy
 from tidings.domain.operation import OperationState, Step
 
 from ..library import TrailEntry
+from ..views import AccountView, MailboxView
 
 __all__ = [
+    "AccountList",
     "AllowedIps",
     "ApiError",
     "ChannelSetting",
@@ -28,10 +30,12 @@ __all__ = [
     "NewPassword",
     "NewStep",
     "OperationView",
+    "QueueView",
     "SigningSecret",
     "Suspension",
     "TrailEntryView",
     "operation_view",
+    "queue_view",
     "trail_view",
 ]
 
@@ -101,6 +105,24 @@ class Done(Struct, frozen=True):
     text: str
 
 
+class AccountList(Struct, frozen=True, kw_only=True):
+    """A page of accounts, in the order they were opened; pass `next` as `after` for
+    the next page (null: this is the last)."""
+
+    accounts: list[AccountView]
+    next: int | None
+
+
+class QueueView(Struct, frozen=True, kw_only=True):
+    """An account's poll queue: how many notifications wait, since when the oldest, and
+    the first of them, oldest first."""
+
+    login: str
+    count: int
+    oldest_at: datetime | None
+    notifications: list[Notification]
+
+
 class SigningSecret(Struct, frozen=True):
     """The secret pushed notifications are signed with (shown when made, at rotation)."""
 
@@ -135,6 +157,16 @@ class TrailEntryView(Struct, frozen=True, kw_only=True):
     at: datetime
     kind: str
     event: dict[str, Any]
+
+
+def queue_view(login: str, mailbox: MailboxView, limit: int) -> QueueView:
+    """The view of a mailbox with its first `limit` notifications."""
+    return QueueView(
+        login=login,
+        count=mailbox.count,
+        oldest_at=mailbox.oldest_at,
+        notifications=list(mailbox.notifications[:limit]),
+    )
 
 
 def operation_view(state: OperationState) -> OperationView:

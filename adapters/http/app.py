@@ -4,7 +4,8 @@ Routes:
 - `POST /wapi/xml`, `POST /wapi/json`: WAPI (see `http_wapi`);
 - `/api/...`: the JSON API for backends, bearer token (see `http_api`);
 - `POST|PUT /merchants/products`, `/merchants/files`: Merchants-style jobs (`http_merchants`);
-- `GET /openapi.json`: the JSON API's OpenAPI document;
+- `GET /openapi.json`: the JSON API's OpenAPI document; `GET /metrics`: Prometheus text
+  (see `http.metrics`);
 - `GET /healthz` (liveness: the store answers a read), `GET /readyz` (readiness: the
   store commits a heartbeat; 503 with the reason when it cannot, see `health`).
 
@@ -25,6 +26,7 @@ from contextlib import asynccontextmanager
 import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -34,11 +36,12 @@ from ..push.due import DueWork, EndingRule
 from ..push.mail import SmtpServer
 from ..wapi.request import Dialect
 from .access_log import AccessLog
-from .api import api_routes
+from .api import api_routes, http_error
 from .context import Context, Settings
 from .deadlines import BodyDeadline
 from .health import Readiness
 from .merchants import JOB_COMMANDS, job_ending, merchants_routes
+from .metrics import metrics_route
 from .openapi import openapi_route
 from .wapi import PING_ASYNC, WapiEndpoint, ping_ending
 
@@ -66,7 +69,7 @@ def create_app(settings: Settings) -> Starlette:
         tidings = await run_in_threadpool(Tidings, settings.db, clock=settings.clock)
         try:
             async with anyio.create_task_group() as group:
-                context._tidings = tidings
+                context.start(tidings)
                 if settings.worker:
                     rules = ending_rules(settings.ping_delay, settings.job_delay)
                     smtp = SmtpServer.from_env()
@@ -77,8 +80,7 @@ def create_app(settings: Settings) -> Starlette:
                 finally:
                     group.cancel_scope.cancel()
         finally:
-            context.due = None
-            context._tidings = None
+            context.stop()
             await run_in_threadpool(tidings.close)
 
     async def healthz(_: Request) -> Response:
@@ -104,10 +106,13 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         openapi_route(),
+        metrics_route(context),
         *api_routes(context),
         *merchants_routes(context),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+    )
     app.state.context = context
     app.state.readiness = readiness
     app.add_middleware(BodyDeadline, timeout=settings.limits.body_timeout)

@@ -98,6 +98,14 @@ class Context:
     def __post_init__(self) -> None:
         self.gate = _gate(self.settings.limits)
 
+    def start(self, tidings: Tidings) -> None:
+        """The server has started on this library."""
+        self._tidings = tidings
+
+    def stop(self) -> None:
+        """The server is stopping: its parts are no longer to be used."""
+        self._tidings = self.due = None
+
     @property
     def tidings(self) -> Tidings:
         if self._tidings is None:

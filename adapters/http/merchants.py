@@ -35,6 +35,7 @@ from tidings.domain.account import AccountState
 from tidings.domain.operation import OperationState
 
 from ..library import Conflict, Rejected
+from ..metrics import AUTH_FAILURES, THROTTLED
 from ..push.due import Ending
 from .body import TooLarge, client_ip, read_body
 from .context import Context
@@ -136,6 +137,7 @@ def _error(content_type: str, code: Code, text: str | None = None) -> Response:
 
 def _throttled(content_type: str, retry_after: int) -> Response:
     """Too many failed authentications: 429, the auth code, and when to come back."""
+    THROTTLED.labels("merchants").inc()
     text = "too many failed authentications: retry later"
     response = _answer(content_type, 429, {"Code": int(Code.AUTH_FAILED), "Text": text}, "Error")
     response.headers["retry-after"] = str(retry_after)
@@ -187,6 +189,7 @@ def _submit(command: str, context: Context) -> Any:
             )
         except Rejected as rejected:
             if rejected.code == Code.AUTH_FAILED:
+                AUTH_FAILURES.labels("merchants").inc()
                 await gate.failed(login, ip, started)
             return _error(content_type, rejected.code, rejected.text)
         if _too_deep(body, content_type, context.settings.limits.max_depth):

@@ -59,6 +59,10 @@ def openapi_document() -> dict[str, Any]:
             "parameters": [
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                 for name in re.findall(r"\{(\w+)\}", path)
+            ]
+            + [
+                {"name": name, "in": "query", "required": False, "schema": {"type": "integer"}}
+                for name in endpoint.query
             ],
             "responses": responses,
             "security": [{"bearer": []}],

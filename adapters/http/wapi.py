@@ -24,6 +24,7 @@ from tidings.domain import Code
 from tidings.domain.operation import OperationState
 
 from ..library import Conflict, Rejected, Tidings
+from ..metrics import AUTH_FAILURES, THROTTLED
 from ..push.due import Ending
 from ..wapi.auth import token_matches
 from ..wapi.request import MAX_BODY, Dialect, WapiError, WapiReply, WapiRequest, parse_request
@@ -109,6 +110,8 @@ def answer(tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime
             acked = tidings.ack(request.user, wanted)
             return _Answered(_reply(acked.code, svtrid, now, request, acked.text))
     except Rejected as rejected:
+        if rejected.code == Code.AUTH_FAILED:
+            AUTH_FAILURES.labels("wapi").inc()
         return _Answered(_reply(rejected.code, svtrid, now, request, rejected.text))
     except Conflict:  # other writers kept winning: nothing was written, the client retries
         return _Answered(_reply(Code.COMMAND_FAILED, svtrid, now, request))
@@ -156,6 +159,7 @@ class WapiEndpoint:
         ip = client_ip(request)
         wait = gate.retry_after(parsed.user, ip)
         if wait is not None:
+            THROTTLED.labels("wapi").inc()
             await gate.refused(started)
             refusal = _reply(Code.AUTH_FAILED, tidings.new_svtrid(), now, parsed)
             return self._respond(refusal, {"retry-after": str(wait)})

@@ -6,6 +6,19 @@ loaded and saved states are cached for the process and kept honest by following 
 (`Store.refresh`). Everything one batch of commands changed is saved in one transaction.
 A version conflict (another writer got there first) surfaces as
 `eventsourcing.persistence.IntegrityError` and is retried by the caller (`commit`).
+
+Two paths stay ours rather than the library's, for what a focused timing measured
+(2026-11-30, two shared CPUs at load 5-6.5, each figure two runs):
+- The trusted, log-following cache (eventsourcing's repository cache trusts itself and
+  does not follow other writers): 600 rounds of accept, end, poll and ack over 50
+  accounts ran 1.50-1.56x as fast with it as with `cache_size=0` on SQLite (862-870
+  against 553-579 commands/s) and 1.30-2.01x on PostgreSQL (170-289 against 131-144).
+- Loading a stream (`load_cold`: newest snapshot, then the events after it, folded by
+  the decider): a cold load of a mailbox of 200 queued notifications took 0.89-0.92 ms,
+  against 1.90-2.33 ms through `Application.repository.get` with the same fold as
+  `projector_func` (its snapshot store and event store, its mapper) on SQLite; on
+  PostgreSQL 3.20-4.09 ms against 3.22-5.80 ms. One path serves both backends, and on
+  SQLite, the default, it halves a cold load.
 """
 
 import functools
@@ -77,11 +90,14 @@ def is_postgres(url: str) -> bool:
 
 def environment(url: str, *, create: bool = True) -> dict[str, str]:
     """eventsourcing settings for a database URL or SQLite file path; `create`: make
-    the tables that are missing.
+    the tables that are missing. The one place a URL is parsed: the store's own
+    connections (`_connect`) are opened from these settings too, and the process's
+    variables (an exported PERSISTENCE_MODULE or POSTGRES_PASSWORD) never join them.
 
     SQLite: eventsourcing switches the file to WAL; we keep SQLite's default
     `synchronous=FULL` for WAL, so a committed transaction survives power loss.
-    PostgreSQL: `postgresql://user[:password]@host:port/dbname[?schema=name]`.
+    PostgreSQL: `postgresql://user[:password]@host:port/dbname[?schema=name]`; what the
+    URL leaves out is filled in here, not by libpq's defaults.
     """
     env = {
         "IS_SNAPSHOTTING_ENABLED": "y",
@@ -127,21 +143,33 @@ class _Application(Application[UUID]):
         return MsgspecMapper()
 
 
-def _construct(url: str, create: bool) -> _Application:
-    """The application, its tables created if missing (with `create`).
+def _connect(env: dict[str, str]) -> Any:
+    """A psycopg connection (autocommit) to the PostgreSQL database `env` names, the
+    one eventsourcing's pool connects to."""
+    import psycopg
+
+    return psycopg.connect(
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        dbname=env["POSTGRES_DBNAME"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        autocommit=True,
+    )
+
+
+def _construct(env: dict[str, str]) -> _Application:
+    """The application, its tables created if missing (when `env` says CREATE_TABLE).
 
     On PostgreSQL, processes starting together would race on `CREATE ... IF NOT EXISTS`
     ("tuple concurrently updated"); an advisory lock lets one create while others wait.
     """
-    if not is_postgres(url) or not create:
-        return _Application(env=environment(url, create=create))
-    import psycopg
-
-    plain = url.split("?", 1)[0]
-    with psycopg.connect(plain, autocommit=True) as conn:
+    if "POSTGRES_DBNAME" not in env or env["CREATE_TABLE"] != "y":
+        return _Application(env=env)
+    with _connect(env) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_LOCK,))
         try:
-            return _Application(env=environment(url))
+            return _Application(env=env)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_CREATE_LOCK,))
 
@@ -161,21 +189,19 @@ class NotTidings(ValueError):
     as it found it."""
 
 
-def _missing_tables(url: str) -> list[str]:
-    """The tables of a tidings database that `url` lacks, read without writing (SQLite:
-    a read-only connection, so an empty or foreign file stays as it is)."""
-    if is_postgres(url):
-        import psycopg
-
-        schema = environment(url)["POSTGRES_SCHEMA"]
-        with psycopg.connect(url.split("?", 1)[0], autocommit=True) as conn:
+def _missing_tables(env: dict[str, str]) -> list[str]:
+    """The tables of a tidings database that the one `env` names lacks, read without
+    writing (SQLite: a read-only connection, so an empty or foreign file stays as it is)."""
+    if "POSTGRES_DBNAME" in env:
+        schema = env["POSTGRES_SCHEMA"]
+        with _connect(env) as conn:
             return [
                 table
                 for table in _POSTGRES_TABLES
                 if conn.execute("SELECT to_regclass(%s)", (f'"{schema}"."{table}"',)).fetchone()
                 == (None,)
             ]
-    uri = f"{Path(url).absolute().as_uri()}?mode=ro"
+    uri = f"{Path(env['SQLITE_DBNAME']).absolute().as_uri()}?mode=ro"
     with closing(sqlite3.connect(uri, uri=True)) as conn:
         found = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     return [table for table in _TABLES if table not in found]
@@ -255,10 +281,11 @@ class Store:
     ):
         if _in_memory(url):
             raise ValueError(f"{url!r}: an event log must outlive the process; give a file")
-        if read_only and (missing := _missing_tables(url)):
+        env = environment(url, create=not read_only)
+        if read_only and (missing := _missing_tables(env)):
             raise NotTidings(f"not a tidings database (it has no {', '.join(missing)})")
         self.url = url
-        self._app = _construct(url, create=not read_only)
+        self._app = _construct(env)
         self._mapper = self._app.mapper
         assert self._app.snapshots is not None  # IS_SNAPSHOTTING_ENABLED is always set
         # The recorder writes snapshots inside the events' transaction (see chain.py).
@@ -410,11 +437,14 @@ class Store:
         """The envelope of a stored event or log notification."""
         return cast(Envelope, self._app.mapper.to_domain_event(item))
 
-    def log(self, start: int = 1, page_size: int = 1000) -> Iterator[LogEntry]:
-        """The notification log from position `start`, fetched `page_size` at a time."""
+    def log(
+        self, start: int = 1, page_size: int = 1000, topics: Sequence[str] = ()
+    ) -> Iterator[LogEntry]:
+        """The notification log from position `start`, fetched `page_size` at a time;
+        only the entries of `topics` when given."""
         position = start
         while True:
-            page = self._app.recorder.select_notifications(position, page_size)
+            page = self._app.recorder.select_notifications(position, page_size, topics=topics)
             for item in page:
                 envelope = self.decode(item)
                 yield LogEntry(

@@ -17,6 +17,13 @@ retry after a backoff would race again). For `CONTENDED_FOR` after a lost race, 
 that writes skips the unlocked save it would probably lose and goes straight to the
 locked one; a batch of reads never takes the lock. `MAX_ATTEMPTS` stays as a bound
 against bugs.
+
+Why our own: eventsourcing saves each `save` call in a transaction of its own and has
+no grouping. What it buys, `tidings bench --quick` on SQLite (WAL, synchronous=FULL),
+two shared CPUs at load 4-5, 2026-11-30: an enqueue at 16 clients ran at 1,246-2,120
+ops/s with 0.27-0.28 commits per enqueue (about seven commands a transaction), against
+215-649 ops/s at one client (2.00 commits per enqueue), and against 140-243 inserts/s
+for plain sqlite3 at 16 clients, one transaction each.
 """
 
 import threading
@@ -29,6 +36,7 @@ from typing import Any, TypeVar
 from eventsourcing.persistence import IntegrityError
 
 from ..errors import Conflict
+from ..metrics import BATCH_COMMANDS, COMMIT_SECONDS
 from .application import Store
 from .work import View, Work
 
@@ -81,6 +89,18 @@ class GroupCommit:
         self.transactions = 0
         self.commands = 0
         self._contended_until = 0.0
+
+    @property
+    def waiting(self) -> int:
+        """Callers queued for the next batch (the batch being saved excluded): the
+        backlog a monitor or a test watches."""
+        with self._mutex:
+            return len(self._queued)
+
+    @property
+    def leading(self) -> bool:
+        """Whether a caller is leading, i.e. a batch is being run or saved."""
+        return self._leading
 
     def execute(self, clock: Callable[[], datetime], body: Callable[[Work], T]) -> T:
         """Run `body` on current states and save what it decided, atomically.
@@ -146,6 +166,7 @@ class GroupCommit:
                 outcomes = [_run_one(view, call) for call in batch]
                 if not attempt and view.changes and self._contended():
                     continue  # decided again under the lock, on what refresh leaves fresh
+                started = time.perf_counter()
                 try:
                     store.save(view.changes, view.snapshots)
                     won = True
@@ -158,6 +179,8 @@ class GroupCommit:
                 continue
             view.keep()
             if view.changes:
+                COMMIT_SECONDS.observe(time.perf_counter() - started)
+                BATCH_COMMANDS.observe(len(batch))
                 self.transactions += 1
                 self.commands += len(batch)
             return outcomes

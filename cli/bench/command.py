@@ -37,6 +37,7 @@ from tidings.cli.bench.results import (
 from tidings.cli.bench.subjects import TidingsQueue, run_history_polls
 
 from ..app import app
+from ..output import fail
 
 __all__ = ["bench_command"]
 
@@ -181,7 +182,20 @@ def _targets_table(found: list[Target]) -> Table:
     return table
 
 
-@app.command("bench")
+def _need_the_extra() -> None:
+    """One line, not a traceback, when the peers (the `bench` extra) are not installed."""
+    try:
+        import litequeue  # noqa: F401
+        import persistqueue  # noqa: F401
+    except ImportError as missing:
+        raise fail(
+            f"tidings bench compares with peers it cannot import ({missing.name}): "
+            "pip install 'tidings[bench]'",
+            2,
+        ) from None
+
+
+@app.command("bench", epilog="Example: tidings bench --quick")
 def bench_command(
     quick: Annotated[
         bool, typer.Option("--quick", help="Small sizes for CI: well under a minute.")
@@ -201,7 +215,10 @@ def bench_command(
 ) -> None:
     """Enqueue, poll + ack, replay and poll on a long history, next to persist-queue,
     litequeue and raw sqlite3 inserts, each on a fresh SQLite file; replay of a mailbox
-    whose client never polls; and URL push next to a bare httpx loop."""
+    whose client never polls; and URL push next to a bare httpx loop. Each subject works
+    on its own fresh file in a temporary directory (a bench measures; it never touches a
+    --db)."""
+    _need_the_extra()
     sizes = _QUICK if quick else _FULL
     if size is not None:
         sizes = msgspec.structs.replace(sizes, size=size)

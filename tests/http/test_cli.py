@@ -1,4 +1,4 @@
-"""`tidings account add` and `tidings serve` as a user runs them."""
+"""`tidings serve` as a user runs it (the account commands: tests/cli)."""
 
 import json
 import os
@@ -6,40 +6,12 @@ import signal
 import socket
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from tidings.adapters import ACCOUNT, Tidings
-from tidings.adapters.wapi.auth import password_sha1
-from tidings.cli.app import app
-from typer.testing import CliRunner
+from tidings.adapters import Tidings
 
 from tests.http.conftest import call_until, wapi_auth
-
-runner = CliRunner()
-
-
-def test_account_add_reads_the_password_from_stdin(db_url: str) -> None:
-    result = runner.invoke(app, ["account", "add", "tester", "--password-stdin", "--db", db_url],
-                           input="s3cret\n")  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert "opened account tester" in result.output
-    with Tidings(db_url) as tidings:
-        account = tidings.state_at(ACCOUNT, "tester", datetime.now(UTC))
-    assert account.password_sha1 == password_sha1("s3cret")
-    again = runner.invoke(app, ["account", "add", "tester", "--password-stdin", "--db", db_url],
-                          input="other\n")  # fmt: skip
-    assert again.exit_code == 1 and "2302" in again.output
-
-
-def test_account_add_refuses_passwords_elsewhere(tmp_path: Path) -> None:
-    db = str(tmp_path / "t.db")
-    assert runner.invoke(app, ["account", "add", "tester", "--db", db]).exit_code == 2
-    empty = runner.invoke(app, ["account", "add", "t", "--password-stdin", "--db", db], input="\n")
-    assert empty.exit_code == 2
-    bad = runner.invoke(app, ["account", "add", "a b", "--password-stdin", "--db", db], input="x\n")
-    assert bad.exit_code == 1 and "2101" in bad.output
 
 
 def _free_port() -> int:

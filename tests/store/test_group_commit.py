@@ -13,10 +13,10 @@ then all run by the next leader, in the order they queued, and saved together.
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from functools import partial
-from typing import Any, Generic, Self, TypeVar, cast
+from typing import Generic, Self, TypeVar, cast
 
 import eventsourcing.persistence
 import psycopg
@@ -74,7 +74,7 @@ class Caller(threading.Thread, Generic[T]):
 
 def queued(committer: GroupCommit, callers: int) -> Callable[[], bool]:
     """Whether at least `callers` callers wait in the queue (the batch running excluded)."""
-    return lambda: len(committer._queued) >= callers
+    return lambda: committer.waiting >= callers
 
 
 def finish(*callers: threading.Thread) -> None:
@@ -97,7 +97,7 @@ class HeldLeader:
         self.caller = Caller(partial(committer.execute, utcnow, hold))
         self.caller.start()
         assert running.wait(DEADLINE), "the held leader never ran"
-        assert committer._queued == []  # its batch was taken: nobody else in it
+        assert committer.waiting == 0  # its batch was taken: nobody else in it
 
     def release(self) -> None:
         self._released.set()
@@ -421,56 +421,55 @@ def test_snapshot_spacing_follows_the_backlog(db_url: str) -> None:
 # --- 6. a database error --------------------------------------------------------------
 
 
-def _fail_next_write(store: Store, db_url: str, monkeypatch: pytest.MonkeyPatch) -> type[Exception]:
-    """Make the next save fail inside its transaction, after its rows are inserted, as a
-    full disk would; returns the type of the driver's error callers are to see the
-    `StorageError` caused by."""
-    recorder = store.recorder
-    failed: list[bool] = []
-
-    def fail_once() -> None:
-        if not failed:
-            failed.append(True)
-            if is_postgres(db_url):
-                raise psycopg.errors.DiskFull("could not extend file")
-            raise sqlite3.OperationalError("database or disk is full")
-
+@contextmanager
+def full_disk(store: Store, db_url: str) -> Iterator[type[Exception]]:
+    """While inside, every save fails in its transaction once its events are inserted,
+    as a full disk would: a trigger on the chain table makes the database raise (on
+    PostgreSQL its own disk-full error). Yields the type of the error callers are to see
+    as the cause of their `StorageError` (on PostgreSQL after the recorder's retries:
+    the disk stays full)."""
     if is_postgres(db_url):
-        inserted = recorder._fetch_ids_after_insert_events
+        schema = Identifier(store.recorder.datastore.schema)
+        raising = SQL(
+            "CREATE FUNCTION {}.disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; END $$"
+        ).format(schema)
+        trigger = SQL(
+            "CREATE TRIGGER disk_full AFTER INSERT ON {}.tidings_chain "
+            "FOR EACH STATEMENT EXECUTE FUNCTION {}.disk_full()"
+        ).format(schema, schema)
+        with psycopg.connect(db_url.split("?", 1)[0], autocommit=True) as conn:
+            conn.execute(raising)
+            conn.execute(trigger)
+            try:
+                yield eventsourcing.persistence.OperationalError
+            finally:
+                conn.execute(SQL("DROP FUNCTION {}.disk_full() CASCADE").format(schema))
+        return
+    with closing(sqlite3.connect(db_url, isolation_level=None)) as conn:
+        # SQLite has no RAISE but constraint errors; a malformed JSON is an operational one.
+        conn.execute(
+            "CREATE TRIGGER disk_full AFTER INSERT ON tidings_chain "
+            "BEGIN SELECT json('could not extend file'); END"
+        )
+        try:
+            yield sqlite3.OperationalError
+        finally:
+            conn.execute("DROP TRIGGER disk_full")
 
-        def fetch_ids_then_fail(curs: Any, stored_events: Any, **kwargs: Any) -> Any:
-            ids = inserted(curs, stored_events, **kwargs)
-            fail_once()
-            return ids
 
-        monkeypatch.setattr(recorder, "_fetch_ids_after_insert_events", fetch_ids_then_fail)
-        return eventsourcing.persistence.OperationalError
-    append = recorder._append
-
-    def append_then_fail(connection: sqlite3.Connection, *args: Any) -> Any:
-        positions = append(connection, *args)
-        fail_once()
-        return positions
-
-    monkeypatch.setattr(recorder, "_append", append_then_fail)
-    return sqlite3.OperationalError
-
-
-def test_a_database_error_reaches_the_whole_batch_and_writes_nothing(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_database_error_reaches_the_whole_batch_and_writes_nothing(db_url: str) -> None:
     with opened(db_url) as (t, store, committer):
         t.open_account("tester", "pw")
         svtrids = [t.accept("tester", f"c{i}", "op").svtrid for i in range(3)]
         before = store.max_position()
-        # given: the next save fails after inserting its rows
-        expected = _fail_next_write(store, db_url, monkeypatch)
-
-        # when: three ends are saved in one batch
-        held = HeldLeader(committer)
-        ends = queue_up(committer, [partial(t.end, svtrid, 1000, "OK") for svtrid in svtrids])
-        held.release()
-        finish(*ends)
+        # given: saves fail after inserting their rows
+        with full_disk(store, db_url) as expected:
+            # when: three ends are saved in one batch
+            held = HeldLeader(committer)
+            ends = queue_up(committer, [partial(t.end, svtrid, 1000, "OK") for svtrid in svtrids])
+            held.release()
+            finish(*ends)
 
         # then: every caller hears of the error
         for caller in ends:
@@ -485,7 +484,7 @@ def test_a_database_error_reaches_the_whole_batch_and_writes_nothing(
                 assert all(o is not None and o.ended is None for o in operations)
             assert verify(cold_store)[1] is None
 
-        # and: the next command is saved as if nothing happened
+        # and: once the disk has room, the next command is saved as if nothing happened
         assert t.end(svtrids[0], 1000, "OK").id == 1
         # (PostgreSQL: the failed insert used up positions, so count the entries)
         assert len(list(t.log(before + 1))) == 2
@@ -538,7 +537,7 @@ def test_a_base_exception_in_a_body_does_not_keep_the_lead(sqlite_url: str) -> N
             committer.execute(utcnow, interrupted)
 
         # then: the lead was laid down, and the next caller is served
-        assert not committer._leading
+        assert not committer.leading
         caller = Caller(partial(t.account, "tester"))
         caller.start()
         finish(caller)

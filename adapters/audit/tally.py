@@ -1,0 +1,160 @@
+"""Counts folded from the notification log: what `tidings stats` and `/metrics` show.
+
+A `Tally` reads only the topics it counts and remembers where it stopped, so following
+the log again costs what was appended since. Being read from the log, its figures are
+those of the whole database, whichever process wrote the events: every server sharing
+one database reports the same totals.
+"""
+
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from tidings.domain import MAILBOX
+from tidings.domain import account as acc
+from tidings.domain import delivery as dlv
+from tidings.domain import mailbox as mbx
+
+from ..library import Tidings
+from ..store.application import LogEntry, stream_id
+
+__all__ = ["ATTEMPT_BUCKETS", "RECENT", "TOPICS", "RecentAttempt", "Tally", "oldest_queued"]
+
+TOPICS = (
+    "AccountOpened",
+    "NotificationQueued",
+    "NotificationIssued",
+    "NotificationRetrieved",
+    "NotificationAcked",
+    "DeliveryScheduled",
+    "AttemptStarted",
+    "AttemptExpired",
+    "AttemptSucceeded",
+    "AttemptFailed",
+    "DeliveryGaveUp",
+    "DeliveryRequeued",
+)
+# Upper bounds (seconds) of the attempt-duration histogram: a fast receiver to the 15 s
+# total timeout of a push.
+ATTEMPT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
+# How far back `recent` keeps attempts (stats' "last hour").
+RECENT = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class RecentAttempt:
+    at: datetime
+    succeeded: bool
+
+
+@dataclass
+class Tally:
+    """What the log says so far, up to `position`.
+
+    `queued`: unacked notifications per login; `deliveries`: current count per delivery
+    status (a finished delivery is counted, not kept); `attempts`: per outcome
+    (`succeeded`, `failed`); `attempt_buckets[i]`: attempts that took at most
+    `ATTEMPT_BUCKETS[i]` seconds (not cumulative), the last slot the slower ones.
+    """
+
+    position: int = 0
+    accounts: int = 0
+    created: int = 0
+    polled: int = 0
+    acked: int = 0
+    queued: dict[str, int] = field(default_factory=dict)
+    deliveries: Counter[str] = field(default_factory=Counter)
+    given_up: int = 0
+    attempts: Counter[str] = field(default_factory=Counter)
+    attempt_buckets: list[int] = field(default_factory=lambda: [0] * (len(ATTEMPT_BUCKETS) + 1))
+    attempt_seconds: float = 0.0
+    recent: deque[RecentAttempt] = field(default_factory=deque)
+    _logins: dict[UUID, str] = field(default_factory=dict, repr=False)
+    _last_id: dict[UUID, int] = field(default_factory=dict, repr=False)
+    _status: dict[UUID, str] = field(default_factory=dict, repr=False)
+
+    def add(self, entries: Iterable[LogEntry]) -> None:
+        """Count `entries`, the log's next ones in order (other topics are skipped)."""
+        for entry in entries:
+            self._count(entry.stream, entry.event)
+            self.position = entry.position
+
+    def _count(self, stream: UUID, event: Any) -> None:
+        match event:
+            case acc.AccountOpened(login=login):
+                self.accounts += 1
+                self._logins[stream_id(MAILBOX.category, login)] = login
+                self.queued.setdefault(login, 0)
+            case mbx.NotificationQueued(notification=n):
+                self._issued(stream, n.id)  # a fallback queues an id issued before
+                self._queue(stream, 1)
+            case mbx.NotificationIssued(notification=n):
+                self._issued(stream, n.id)
+            case mbx.NotificationRetrieved():
+                self.polled += 1
+            case mbx.NotificationAcked():
+                self.acked += 1
+                self._queue(stream, -1)
+            case dlv.DeliveryScheduled() | dlv.DeliveryRequeued():
+                self._move(stream, "scheduled")
+            case dlv.AttemptStarted():
+                self._move(stream, "in_flight")
+            case dlv.AttemptExpired():  # its claimant is gone: due again
+                self._move(stream, "scheduled")
+            case dlv.AttemptSucceeded(duration_ms=ms, at=at):
+                self._attempt(ms, at, succeeded=True)
+                self._move(stream, "succeeded")
+            case dlv.AttemptFailed(duration_ms=ms, at=at):
+                self._attempt(ms, at, succeeded=False)
+                self._move(stream, "scheduled")
+            case dlv.DeliveryGaveUp():
+                self.given_up += 1
+                self._move(stream, "gave_up")
+
+    def _issued(self, mailbox: UUID, ident: int) -> None:
+        """Count a notification created, once: ids only grow, so a smaller one is an
+        issued notification entering the queue on fallback, not a new one."""
+        if ident > self._last_id.get(mailbox, 0):
+            self.created += 1
+            self._last_id[mailbox] = ident
+
+    def _queue(self, mailbox: UUID, change: int) -> None:
+        login = self._logins.get(mailbox)
+        if login is not None:
+            self.queued[login] = self.queued.get(login, 0) + change
+
+    def _move(self, delivery: UUID, status: str) -> None:
+        before = self._status.pop(delivery, None)
+        if before is not None:
+            self.deliveries[before] -= 1
+        self.deliveries[status] += 1
+        if status != "succeeded":  # the one state a delivery never leaves
+            self._status[delivery] = status
+
+    def _attempt(self, ms: float, at: datetime, *, succeeded: bool) -> None:
+        self.attempts["succeeded" if succeeded else "failed"] += 1
+        seconds = ms / 1000
+        self.attempt_seconds += seconds
+        slot = next((i for i, b in enumerate(ATTEMPT_BUCKETS) if seconds <= b), -1)
+        self.attempt_buckets[slot] += 1
+        self.recent.append(RecentAttempt(at, succeeded))
+        while self.recent and self.recent[0].at < at - RECENT:
+            self.recent.popleft()
+
+    def recent_attempts(self, now: datetime) -> tuple[int, int]:
+        """Attempts in the hour before `now`, and how many of them failed."""
+        recent = [a for a in self.recent if a.at >= now - RECENT]
+        return len(recent), sum(not a.succeeded for a in recent)
+
+    def busiest(self, n: int) -> list[tuple[str, int]]:
+        """The `n` logins with the most unacked notifications (more first, then by login)."""
+        waiting = [(login, count) for login, count in self.queued.items() if count > 0]
+        return sorted(waiting, key=lambda item: (-item[1], item[0]))[:n]
+
+
+def oldest_queued(tidings: Tidings, login: str) -> datetime | None:
+    """When the oldest unacked notification of `login` was queued (None: none is)."""
+    return tidings.mailbox(login).oldest_at

@@ -1,0 +1,142 @@
+"""`GET /metrics`: Prometheus text, the process's counters and the log's figures.
+
+What the log says (notifications created, polled, acked; deliveries by state and
+outcome; attempts and their durations; queue depths and ages) is folded from it at each
+scrape by `LogMetrics` (a `Tally`, read on from where it stopped): those figures hold for
+the whole database, whichever process did the work. The process's own counters are
+`tidings.adapters.metrics`.
+"""
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..audit.tally import ATTEMPT_BUCKETS, TOPICS, Tally, oldest_queued
+from ..library import Tidings
+from ..metrics import REGISTRY
+from .context import Context
+
+__all__ = ["TOP_ACCOUNTS", "LogMetrics", "metrics_route"]
+
+# Accounts shown one by one in the queue gauges: a label per account would let a large
+# installation swamp the scraper, so the deepest queues are named and the rest summed.
+TOP_ACCOUNTS = 10
+
+
+class LogMetrics(Collector):
+    """The log's figures, brought up to date at each scrape. `tidings` is called for the
+    library at each scrape (a server opens its store only once it has started)."""
+
+    def __init__(self, tidings: Callable[[], Tidings], top: int = TOP_ACCOUNTS):
+        self._tidings = tidings
+        self._top = top
+        self._tally = Tally()
+        self._lock = threading.Lock()
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            tidings = self._tidings()
+            tally = self._tally
+            tally.add(tidings.log(tally.position + 1, topics=TOPICS))
+            yield from self._queues(tidings, tally)
+            yield from self._notifications(tally)
+            yield from self._deliveries(tally)
+
+    def _queues(self, tidings: Tidings, tally: Tally) -> Iterator[Metric]:
+        yield GaugeMetricFamily("tidings_accounts", "Accounts opened.", value=tally.accounts)
+        yield GaugeMetricFamily(
+            "tidings_queued_notifications",
+            "Unacked notifications in every account's queue.",
+            value=sum(tally.queued.values()),
+        )
+        depth = GaugeMetricFamily(
+            "tidings_queue_depth",
+            f"Unacked notifications, for the {self._top} accounts with the most.",
+            labels=["account"],
+        )
+        age = GaugeMetricFamily(
+            "tidings_queue_oldest_age_seconds",
+            f"Age of the oldest unacked notification, for the {self._top} deepest queues.",
+            labels=["account"],
+        )
+        now = datetime.now(UTC)
+        for login, count in tally.busiest(self._top):
+            depth.add_metric([login], count)
+            oldest = oldest_queued(tidings, login)
+            if oldest is not None:
+                age.add_metric([login], (now - oldest).total_seconds())
+        yield depth
+        yield age
+
+    @staticmethod
+    def _notifications(tally: Tally) -> Iterator[Metric]:
+        for name, value, what in (
+            ("created", tally.created, "queued when their operation ended"),
+            ("polled", tally.polled, "returned by a poll-req for the first time"),
+            ("acked", tally.acked, "acknowledged by a poll-ack"),
+        ):
+            yield CounterMetricFamily(
+                f"tidings_notifications_{name}", f"Notifications {what}.", value=value
+            )
+
+    @staticmethod
+    def _deliveries(tally: Tally) -> Iterator[Metric]:
+        states = GaugeMetricFamily(
+            "tidings_deliveries", "Pushed notifications by delivery state.", labels=["state"]
+        )
+        for state in ("scheduled", "in_flight", "succeeded", "gave_up"):
+            states.add_metric([state], tally.deliveries[state])
+        yield states
+        outcomes = CounterMetricFamily(
+            "tidings_deliveries_finished",
+            "Deliveries by outcome: succeeded, or gave up (a requeued one may count again).",
+            labels=["outcome"],
+        )
+        outcomes.add_metric(["succeeded"], tally.attempts["succeeded"])
+        outcomes.add_metric(["gave_up"], tally.given_up)
+        yield outcomes
+        attempts = CounterMetricFamily(
+            "tidings_delivery_attempts", "Push attempts by outcome.", labels=["outcome"]
+        )
+        for outcome in ("succeeded", "failed"):
+            attempts.add_metric([outcome], tally.attempts[outcome])
+        yield attempts
+        cumulative, buckets = 0, []
+        for bound, count in zip(
+            (*map(str, ATTEMPT_BUCKETS), "+Inf"), tally.attempt_buckets, strict=True
+        ):
+            cumulative += count
+            buckets.append((bound, cumulative))
+        yield HistogramMetricFamily(
+            "tidings_delivery_attempt_seconds",
+            "Duration of push attempts.",
+            buckets=buckets,
+            sum_value=tally.attempt_seconds,
+        )
+
+
+def metrics_route(context: Context) -> Route:
+    """`GET /metrics` of a server: its process counters and its database's figures."""
+    own = CollectorRegistry(auto_describe=False)
+    own.register(LogMetrics(lambda: context.tidings))
+
+    def render() -> bytes:
+        return generate_latest(REGISTRY) + generate_latest(own)
+
+    async def serve(_: Request) -> Response:
+        return Response(await run_in_threadpool(render), media_type=CONTENT_TYPE_LATEST)
+
+    return Route("/metrics", serve, methods=["GET"])

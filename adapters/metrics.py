@@ -1,0 +1,45 @@
+"""Prometheus counters of this process, by name, for any module to bump.
+
+`AUTH_FAILURES` (a WAPI 2050, a JSON API or Merchants 401), `THROTTLED` (a request refused by the
+rate limit), `COMMIT_SECONDS` and `BATCH_COMMANDS` (each transaction of the group commit).
+They count what this process did. What the log already says (notifications created,
+polled, acked; deliveries and attempts) is not counted here by hand: `/metrics` folds it
+from the log (`http.metrics`), so nothing needs bumping for it.
+"""
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+__all__ = [
+    "AUTH_FAILURES",
+    "BATCH_COMMANDS",
+    "COMMIT_SECONDS",
+    "REGISTRY",
+    "THROTTLED",
+]
+
+REGISTRY = CollectorRegistry()
+
+AUTH_FAILURES = Counter(
+    "tidings_auth_failures",
+    "Requests refused for their credentials: WAPI 2050, JSON API and Merchants 401.",
+    ["surface"],
+    registry=REGISTRY,
+)
+THROTTLED = Counter(
+    "tidings_throttled_requests",
+    "Requests refused by the rate limit.",
+    ["surface"],
+    registry=REGISTRY,
+)
+COMMIT_SECONDS = Histogram(
+    "tidings_store_commit_seconds",
+    "Time to save one transaction of the group commit (fsync included).",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+    registry=REGISTRY,
+)
+BATCH_COMMANDS = Histogram(
+    "tidings_store_batch_commands",
+    "Commands saved together in one transaction of the group commit.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+    registry=REGISTRY,
+)

@@ -1,0 +1,267 @@
+"""`tidings account ...`: open, list, show and configure accounts."""
+
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import typer
+from tidings.adapters import AccountView
+from tidings.domain import Channel, EmailChannel, PollChannel, RetryPolicy, UrlChannel
+from tidings.domain.values import BodyFormat, Fallback
+
+from .app import app
+from .options import Db, open_tidings
+from .output import Json, emit, fail, table, user_errors
+
+__all__ = ["account_app"]
+
+account_app = typer.Typer(help="Open, list, show and configure accounts.", no_args_is_help=True)
+app.add_typer(account_app, name="account")
+
+Login = Annotated[str, typer.Argument(help="The account's login (its WAPI user).")]
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The password: a hidden prompt, typed twice, at a terminal; else standard input
+    with --password-stdin, so it never shows in the process list or the history."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise fail("give the password on standard input with --password-stdin", 2)
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+def _channel_text(channel: Channel) -> str:
+    match channel:
+        case PollChannel():
+            return "poll"
+        case UrlChannel():
+            urls = [f"success {channel.success_url}"] if channel.success_url else []
+            urls += [f"error {channel.error_url}"] if channel.error_url else []
+            statuses = ",".join(map(str, sorted(channel.expected_status)))
+            extra = "; ordered" if channel.ordered else ""
+            extra += f"; fallback {channel.fallback}" if channel.fallback != "none" else ""
+            return f"url ({channel.body_format}): {'; '.join(urls)}; expects {statuses}{extra}"
+        case EmailChannel(address=address, fallback=fallback):
+            return f"email: {address}" + (f"; fallback {fallback}" if fallback != "none" else "")
+
+
+def _rows(view: AccountView) -> list[tuple[str, str]]:
+    schedule = ", ".join(f"{s:g}" for s in view.retry_policy.schedule)
+    return [
+        ("login", view.login),
+        ("channel", _channel_text(view.channel)),
+        ("retry schedule (s)", f"{schedule} (jitter {view.retry_policy.jitter:g})"),
+        ("allowed IPs", ", ".join(view.allowed_ips) or "any"),
+        ("suspended", f"yes: {view.suspended_reason}" if view.suspended else "no"),
+    ]
+
+
+def _show(view: AccountView, as_json: bool) -> None:
+    emit(view, as_json, lambda: table(None, ("", view.login), _rows(view)[1:]))
+
+
+@account_app.command("add", epilog="Example: echo 's3cret' | tidings account add tester "
+                     "--password-stdin")  # fmt: skip
+def account_add_command(
+    login: Login,
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input."
+    ),
+    db: Db = "tidings.db",
+    as_json: Json = False,
+) -> None:
+    """Open a polling account. At a terminal the password is asked twice, hidden;
+    otherwise it comes from standard input with --password-stdin. Prints the signing
+    secret its pushed notifications will carry (shown now and at rotation only)."""
+    password = _read_password(password_stdin)
+    with user_errors(), open_tidings(db) as tidings:
+        secret = tidings.open_account(login, password).signing_secret
+    opened = {"login": login, "signing_secret": secret}
+    emit(opened, as_json, lambda: f"opened account {login}\nsigning secret: {secret}")
+
+
+@account_app.command("list", epilog="Example: tidings account list --json")
+def account_list_command(
+    db: Db = "tidings.db",
+    as_json: Json = False,
+) -> None:
+    """Every account, in the order they were opened."""
+    views: list[AccountView] = []
+    with user_errors(), open_tidings(db, read_only=True) as tidings:
+        after: int | None = 0
+        while after is not None:
+            page = tidings.accounts(after=after, limit=1000)
+            views += page.accounts
+            after = page.next
+    rows = [(v.login, _channel_text(v.channel), "suspended" if v.suspended else "") for v in views]
+    emit(views, as_json, lambda: table(None, ("login", "channel", "state"), rows))
+
+
+@account_app.command("show", epilog="Example: tidings account show tester")
+def account_show_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
+    """One account's settings (never its password digest or signing secret)."""
+    with user_errors(), open_tidings(db, read_only=True) as tidings:
+        view = tidings.account(login)
+    if view is None:
+        raise fail(f"no account {login!r}")
+    _show(view, as_json)
+
+
+ChannelKind = Literal["poll", "url", "email"]
+
+
+@dataclass(frozen=True)
+class _ChannelOptions:
+    """What `account set` was told about the channel."""
+
+    success_url: str | None
+    error_url: str | None
+    expected: list[int]
+    body_format: BodyFormat | None
+    email: str | None
+    fallback: Fallback | None
+    ordered: bool | None
+
+
+def _channel(kind: ChannelKind | None, given: _ChannelOptions) -> Channel | None:
+    url_only = given.success_url or given.error_url or given.expected or given.body_format
+    if kind != "url" and (url_only or given.ordered is not None):
+        raise fail("--success-url, --error-url, --expect, --body-format and --ordered go "
+                   "with --channel url")  # fmt: skip
+    if kind != "email" and given.email:
+        raise fail("--email goes with --channel email")
+    if kind not in ("url", "email") and given.fallback:
+        raise fail("--fallback goes with --channel url or email")
+    fallback: Fallback = given.fallback or "none"
+    match kind:
+        case None:
+            return None
+        case "poll":
+            return PollChannel()
+        case "url":
+            return UrlChannel(
+                success_url=given.success_url,
+                error_url=given.error_url,
+                expected_status=frozenset(given.expected or (200,)),
+                body_format=given.body_format or "wapi-form",
+                fallback=fallback,
+                ordered=bool(given.ordered),
+            )
+        case "email":
+            if not given.email:
+                raise fail("--channel email needs --email ADDRESS")
+            return EmailChannel(given.email, fallback=fallback)
+
+
+def _schedule(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise fail(f"--retry-schedule is seconds separated by commas, not {text!r}") from None
+
+
+@account_app.command(
+    "set",
+    epilog="Example: tidings account set tester --channel url "
+    "--success-url https://shop.example/wapi --expect 200 --expect 204 --retry-schedule 5,60,600",
+)
+def account_set_command(
+    login: Login,
+    channel: Annotated[
+        ChannelKind | None, typer.Option(help="How notifications leave: poll, url or email.")
+    ] = None,
+    success_url: Annotated[
+        str | None, typer.Option(help="url: where success outcomes are POSTed.")
+    ] = None,
+    error_url: Annotated[
+        str | None, typer.Option(help="url: where error outcomes go (default: success URL).")
+    ] = None,
+    expect: Annotated[
+        list[int] | None,
+        typer.Option(help="url: an HTTP status that means delivered (repeat; default 200)."),
+    ] = None,
+    body_format: Annotated[
+        BodyFormat | None, typer.Option(help="url: wapi-form (default) or jobresult.")
+    ] = None,
+    email: Annotated[str | None, typer.Option(help="email: the address.")] = None,
+    fallback: Annotated[
+        Fallback | None,
+        typer.Option(help="url, email: poll puts a notification that gave up in the poll queue."),
+    ] = None,
+    ordered: Annotated[
+        bool | None,
+        typer.Option("--ordered/--unordered", help="url: one delivery at a time, in id order."),
+    ] = None,
+    retry_schedule: Annotated[
+        str | None,
+        typer.Option(help="Seconds to wait after the 1st, 2nd, ... failed push: 5,300,1800."),
+    ] = None,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(help="An IP address or CIDR network WAPI is used from (repeat)."),
+    ] = None,
+    allow_any: Annotated[
+        bool, typer.Option("--allow-any", help="Clear the IP allow-list.")
+    ] = False,
+    db: Db = "tidings.db",
+    as_json: Json = False,
+) -> None:
+    """Change an account's delivery channel (URLs, statuses, body format, e-mail,
+    fallback, ordering), push retry schedule or IP allow-list; every change given is
+    made, or (one refused) none."""
+    given = _ChannelOptions(success_url, error_url, expect or [], body_format, email, fallback,
+                            ordered)  # fmt: skip
+    new_channel = _channel(channel, given)
+    if allow and allow_any:
+        raise fail("--allow and --allow-any exclude each other")
+    ips = tuple(allow) if allow else (() if allow_any else None)
+    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+        current = tidings.account(login)
+        if current is None:
+            raise fail(f"no account {login!r}")
+        policy = None
+        if retry_schedule is not None:
+            policy = RetryPolicy(
+                schedule=_schedule(retry_schedule),
+                jitter=current.retry_policy.jitter,
+                retry_after_min=current.retry_policy.retry_after_min,
+                retry_after_max=current.retry_policy.retry_after_max,
+            )
+        if new_channel is None and policy is None and ips is None:
+            raise fail("nothing to change: give --channel, --retry-schedule or --allow")
+        view = tidings.configure(login, channel=new_channel, retry_policy=policy, allowed_ips=ips)
+    _show(view, as_json)
+
+
+@account_app.command("rotate-secret", epilog="Example: tidings account rotate-secret tester")
+def account_rotate_secret_command(
+    login: Login, db: Db = "tidings.db", as_json: Json = False
+) -> None:
+    """Give the account a new signing secret for its pushed notifications, and print it
+    (the only time it is shown)."""
+    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+        secret = tidings.rotate_secret(login)
+    emit({"login": login, "signing_secret": secret}, as_json, lambda: secret)
+
+
+@account_app.command("suspend", epilog="Example: tidings account suspend tester --reason unpaid")
+def account_suspend_command(
+    login: Login,
+    reason: Annotated[str, typer.Option(help="Why: kept in the audit log.")] = "",
+    db: Db = "tidings.db",
+    as_json: Json = False,
+) -> None:
+    """Refuse the account's every request (WAPI answers 2053) until it is resumed."""
+    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+        view = tidings.suspend(login, reason)
+    _show(view, as_json)
+
+
+@account_app.command("resume", epilog="Example: tidings account resume tester")
+def account_resume_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
+    """Lift a suspension."""
+    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+        view = tidings.resume(login)
+    _show(view, as_json)

@@ -1,0 +1,115 @@
+"""`tidings deliveries`, `tidings redeliver`, `tidings endpoint ...`: pushed notifications,
+the ones that gave up, and the health of the endpoints they go to."""
+
+from typing import Annotated
+
+import typer
+from tidings.adapters import Tidings
+from tidings.adapters.push.views import DeliveryView, EndpointView
+from tidings.domain.delivery import DeliveryStatus
+
+from .accounts import Login
+from .app import app
+from .options import Db, open_tidings
+from .output import Json, emit, table, user_errors
+from .state import parse_time
+
+__all__ = ["deliveries_command", "endpoint_app", "redeliver_command"]
+
+endpoint_app = typer.Typer(help="The health of push endpoints.", no_args_is_help=True)
+app.add_typer(endpoint_app, name="endpoint")
+
+_COLUMNS = ("account", "id", "medium", "target", "status", "attempts", "last", "next attempt",
+            "gave up")  # fmt: skip
+
+
+def _logins(tidings: Tidings) -> list[str]:
+    logins: list[str] = []
+    after: int | None = 0
+    while after is not None:
+        page = tidings.accounts(after=after, limit=1000)
+        logins += [account.login for account in page.accounts]
+        after = page.next
+    return logins
+
+
+def _row(v: DeliveryView) -> tuple[object, ...]:
+    last = v.last_error or (str(v.last_status) if v.last_status is not None else None)
+    return (v.login, v.notification_id, v.medium, v.target, v.status, v.attempts, last,
+            v.next_attempt_at.isoformat() if v.next_attempt_at else None,
+            v.gave_up_reason or None)  # fmt: skip
+
+
+@app.command(
+    "deliveries",
+    epilog="Examples: tidings deliveries --given-up | tidings deliveries --account shop",
+)
+def deliveries_command(
+    given_up: Annotated[bool, typer.Option("--given-up", help="Only those that gave up.")] = False,
+    account: Annotated[str | None, typer.Option(help="Only this account's.")] = None,
+    db: Db = "tidings.db",
+    as_json: Json = False,
+) -> None:
+    """Pushed notifications (by URL or e-mail), oldest first per account: where to, how
+    each stands, its last attempt and, for one that gave up, why."""
+    status: DeliveryStatus | None = "gave_up" if given_up else None
+    with user_errors(), open_tidings(db, read_only=True) as tidings:
+        logins = [account] if account is not None else _logins(tidings)
+        views = [v for login in logins for v in tidings.deliveries(login, status=status)]
+    emit(views, as_json, lambda: table(None, _COLUMNS, [_row(v) for v in views]))
+
+
+@app.command(
+    "redeliver",
+    epilog="Examples: tidings redeliver shop 2691 | tidings redeliver shop --since "
+    "2026-11-22T10:00:00Z | tidings redeliver shop",
+)
+def redeliver_command(
+    login: Login,
+    notification_id: Annotated[
+        int | None, typer.Argument(metavar="[ID]", help="One notification; else every one.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only those that gave up since (ISO 8601 with zone).")
+    ] = None,
+    db: Db = "tidings.db",
+    as_json: Json = False,
+) -> None:
+    """Push given-up notifications again, on a fresh retry schedule: one, those that gave
+    up since a time, or every one of the account's."""
+    when = parse_time(since) if since is not None else None
+    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+        requeued = tidings.redeliver(login, notification_id, since=when)
+    shown = ", ".join(map(str, requeued)) or "none"
+    emit({"login": login, "requeued": requeued}, as_json, lambda: f"requeued: {shown}")
+
+
+def _endpoint_rows(views: list[EndpointView]) -> list[tuple[object, ...]]:
+    return [(v.target, "paused" if v.paused else "healthy", v.consecutive_failures,
+             v.next_probe_at.isoformat() if v.next_probe_at else None)
+            for v in views]  # fmt: skip
+
+
+@endpoint_app.command("list", epilog="Example: tidings endpoint list shop")
+def endpoint_list_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
+    """The account's push endpoints: paused or not, failures in a row, next probe."""
+    with user_errors(), open_tidings(db, read_only=True) as tidings:
+        views = tidings.endpoints(login)
+    columns = ("target", "state", "failures in a row", "next probe")
+    emit(views, as_json, lambda: table(login, columns, _endpoint_rows(views)))
+
+
+@endpoint_app.command("resume", epilog="Example: tidings endpoint resume shop")
+def endpoint_resume_command(
+    login: Login,
+    target: Annotated[
+        str | None, typer.Option(help="One URL or address; else each of the account's.")
+    ] = None,
+    db: Db = "tidings.db",
+    as_json: Json = False,
+) -> None:
+    """Resume a paused endpoint by hand: its waiting deliveries go out again."""
+    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+        resumed = tidings.resume_endpoint(login, target)
+    shown = ", ".join(resumed) or "none was paused"
+    emit({"login": login, "resumed": resumed}, as_json, lambda: f"resumed: {shown}")

@@ -1,0 +1,5 @@
+"""`tidings demo`: the whole job on this machine, with nothing to set up."""
+
+from . import command
+
+__all__ = ["command"]

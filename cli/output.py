@@ -1,0 +1,98 @@
+"""What every command prints: rich tables for people, exact JSON with `--json`, and one
+line on stderr (credentials redacted) with a non-zero exit for a user's error."""
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from tidings.adapters import Conflict, Rejected, StorageError
+from tidings.adapters.redaction import redacted
+
+__all__ = [
+    "Json",
+    "age",
+    "emit",
+    "fail",
+    "progress",
+    "table",
+    "user_errors",
+]
+
+Json = Annotated[
+    bool, typer.Option("--json", help="Print exact JSON (for scripts) instead of a table.")
+]
+
+_encoder = msgspec.json.Encoder()
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print `error: message` on stderr, on one line (a driver's message may have
+    several) with credentials redacted; raise what it returns."""
+    typer.echo(f"error: {redacted(' '.join(message.split()))}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """What the library raises becomes one line, not a traceback: a refusal of the core
+    (`Rejected`) or a lost race (`Conflict`) exits 1, a database that fails exits 2."""
+    try:
+        yield
+    except Rejected as rejected:
+        raise fail(f"{int(rejected.code)} {rejected.text}") from None
+    except Conflict as conflict:
+        raise fail(f"{conflict}; nothing was changed, try again") from None
+    except StorageError as failed:
+        raise fail(str(failed), 2) from None
+
+
+def emit(value: Any, as_json: bool, people: Callable[[], Any]) -> None:
+    """Print `value` as JSON, or what `people()` renders (a rich table or text)."""
+    if as_json:
+        typer.echo(_encoder.encode(value).decode())
+    else:  # a console per call: it takes the width of the terminal (or COLUMNS) now
+        Console(highlight=False, soft_wrap=True).print(people())
+
+
+# Work below this many log entries takes no bar: it is over before one would help.
+_BAR_FROM = 50_000
+
+
+def progress(total: int, what: str) -> Progress:
+    """A bar on stderr for work over `total` log entries (none when the work is short)."""
+    return Progress(
+        TextColumn(what),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=total < _BAR_FROM,
+    )
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    """A table of `rows` under `columns`; None shows as an empty cell."""
+    shown = Table(title=title, title_justify="left")
+    for column in columns:
+        shown.add_column(column)
+    for row in rows:
+        shown.add_row(*("" if cell is None else str(cell) for cell in row))
+    return shown
+
+
+def age(since: datetime | None, now: datetime | None = None) -> str:
+    """How long ago `since` was, to the second (`3m 05s`); empty for None."""
+    if since is None:
+        return ""
+    seconds = int(((now or datetime.now(UTC)) - since) / timedelta(seconds=1))
+    minutes, second = divmod(max(seconds, 0), 60)
+    hours, minute = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h {minute:02d}m"
+    return f"{minute}m {second:02d}s" if minute else f"{second}s"

@@ -1,0 +1,82 @@
+"""`tidings queue`, `tidings poll`, `tidings ack`: an account's poll queue, seen and
+worked as its client would (for support work)."""
+
+from typing import Annotated
+
+import typer
+from tidings.adapters.http.api_types import QueueView, queue_view
+from tidings.domain import Notification
+
+from .accounts import Login
+from .app import app
+from .options import Db, open_tidings
+from .output import Json, age, emit, fail, table, user_errors
+
+__all__ = ["ack_command", "poll_command", "queue_command"]
+
+_COLUMNS = ("id", "code", "result", "command", "clTRID", "svTRID", "queued", "first polled")
+
+
+def _row(n: Notification) -> tuple[object, ...]:
+    o = n.outcome
+    return (n.id, o.code, o.result, o.command, o.cltrid, o.svtrid, o.timestamp.isoformat(),
+            n.retrieved_at.isoformat() if n.retrieved_at else None)  # fmt: skip
+
+
+def _people(view: QueueView) -> object:
+    title = f"{view.login}: {view.count} queued"
+    if view.oldest_at is not None:
+        title += f", the oldest for {age(view.oldest_at)}"
+    return table(title, _COLUMNS, [_row(n) for n in view.notifications])
+
+
+@app.command("queue", epilog="Example: tidings queue tester --first 20")
+def queue_command(
+    login: Login,
+    first: Annotated[int, typer.Option(min=0, max=1000, help="How many to list.")] = 10,
+    db: Db = "tidings.db",
+    as_json: Json = False,
+) -> None:
+    """An account's poll queue: how many notifications wait, for how long the oldest,
+    and the first of them, oldest first. Changes nothing."""
+    with user_errors(), open_tidings(db, read_only=True) as tidings:
+        if tidings.account(login) is None:
+            raise fail(f"no account {login!r}")
+        view = queue_view(login, tidings.mailbox(login), first)
+    emit(view, as_json, lambda: _people(view))
+
+
+@app.command("poll", epilog="Example: tidings poll tester")
+def poll_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
+    """poll-req as the client sends it: the oldest unacked notification (1000), 1003 when
+    the queue is empty, 2150 when the account does not poll. Recorded like the client's."""
+    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+        answer = tidings.poll(login)
+    notification = answer.notification
+
+    def people() -> object:
+        if notification is None:
+            return f"{int(answer.code)} {answer.text}"
+        shown = table(f"{int(answer.code)} {answer.text}: {answer.count} queued", _COLUMNS,
+                      [_row(notification)])  # fmt: skip
+        return shown
+
+    emit(answer, as_json, people)
+    if not answer.code.is_success:
+        raise typer.Exit(1)
+
+
+@app.command("ack", epilog="Example: tidings ack tester 2691")
+def ack_command(
+    login: Login,
+    notification_id: Annotated[str, typer.Argument(metavar="ID", help="The head's id.")],
+    db: Db = "tidings.db",
+    as_json: Json = False,
+) -> None:
+    """poll-ack as the client sends it: 1002 for the head of the queue (or its re-ack),
+    2151 for any other id, 2150 when the account does not poll."""
+    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+        answer = tidings.ack(login, notification_id)
+    emit(answer, as_json, lambda: f"{int(answer.code)} {answer.text}")
+    if not answer.code.is_success:
+        raise typer.Exit(1)

@@ -1,0 +1,74 @@
+"""`tidings demo` as a newcomer runs it: every channel's notification arrives."""
+
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from tidings.adapters.wapi.auth import PRAGUE, auth_token, password_sha1
+from tidings.cli.demo.command import PASSWORD
+
+from tests.cli.shell import shell
+from tests.http.conftest import call_until
+
+
+@pytest.mark.slow
+def test_the_demo_shows_each_channel_arriving_and_exits_0() -> None:
+    script = Path(sys.executable).with_name("tidings")
+    run = subprocess.run([str(script), "demo"], capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"})  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+
+    def arrived(login: str, channel: str) -> str:
+        found = [line for line in lines if line.startswith(f"arrived  {login} ")]
+        assert found and f"by {channel}" in found[0], run.stdout
+        return found[0]
+
+    assert "signature verified" in arrived("demo-url", "url")
+    assert "signature verified" in arrived("demo-shop", "url")
+    assert "<JobResult>" in arrived("demo-shop", "url")
+    assert "<notify>" in arrived("demo-mail", "email")
+    arrived("demo-poll", "poll")
+    assert any(line.startswith("acked    demo-poll") and "1002" in line for line in lines)
+    assert "AttemptSucceeded" in run.stdout or "delivered: status 200" in run.stdout
+    assert "every notification arrived" in run.stdout
+
+
+@pytest.mark.slow
+def test_keep_leaves_it_running_for_a_ping_of_ones_own_and_its_trail() -> None:
+    script = Path(sys.executable).with_name("tidings")
+    process = subprocess.Popen([str(script), "demo", "--keep"], stdout=subprocess.PIPE,
+                               text=True, env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or ()],
+                     daemon=True).start()  # fmt: skip
+    seen: list[str] = []
+    try:
+        while not any(line.startswith("Every account's password") for line in seen):
+            seen.append(lines.get(timeout=60))
+        text = "".join(seen)
+        db = re.search(r"export TIDINGS_DB=(\S+)", text)
+        server = re.search(r"^server +(\S+)", text, re.M)
+        assert db and server, text
+        hour = datetime.now(PRAGUE).hour
+        request = {"user": "demo-url", "command": "ping-async", "clTRID": "mine-1",
+                   "auth": auth_token("demo-url", password_sha1(PASSWORD), hour)}  # fmt: skip
+        answer = httpx.post(f"{server[1]}/wapi/json", json={"request": request}).json()
+        assert answer["response"]["code"] == 1001
+        call_until(
+            lambda: shell("trail", "--cltrid", "mine-1", "--db", db[1]).stdout,
+            lambda trail: "delivered: status 200" in trail,
+            timeout=30,
+            what="the ping's push in its trail",
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
