@@ -835,7 +835,10 @@ class Tidings:
         self, login: str, *, status: dlv.DeliveryStatus | None = None
     ) -> list[DeliveryView]:
         """The account's pushed notifications (optionally only those in `status`, e.g.
-        "gave_up"), oldest first. 2303 for an unknown account."""
+        "gave_up"), oldest first.
+
+        Raises `Rejected` (2303 unknown account), `Conflict`, `StorageError`.
+        """
 
         def ids(work: Work) -> int:
             _existing(work, login)
@@ -863,7 +866,11 @@ class Tidings:
     ) -> list[int]:
         """Requeue given-up deliveries with a fresh schedule: one (`notification_id`;
         2304 when it has not given up, 2303 when it does not exist), or every one that
-        gave up at or after `since`, or all. Returns the ids requeued."""
+        gave up at or after `since`, or all. Returns the ids requeued.
+
+        Raises `Rejected` (2303 unknown account or delivery, 2304 a delivery that has not
+        given up), `Conflict`, `StorageError`.
+        """
         if notification_id is not None:
             key = f"{login}/{notification_id}"
             self._run(lambda work: work.must(DELIVERY, key, dlv.RequeueDelivery()))
@@ -887,7 +894,10 @@ class Tidings:
         return done
 
     def endpoints(self, login: str) -> list[EndpointView]:
-        """The health of the account's current push targets. 2303 for an unknown account."""
+        """The health of the account's current push targets.
+
+        Raises `Rejected` (2303 unknown account), `Conflict`, `StorageError`.
+        """
 
         def body(work: Work) -> list[EndpointView]:
             targets = _targets(_existing(work, login).channel)
@@ -900,7 +910,10 @@ class Tidings:
 
     def resume_endpoint(self, login: str, target: str | None = None) -> list[str]:
         """Resume a paused endpoint of the account (`target`), or all of its current
-        targets; returns the targets that were paused and now are not."""
+        targets; returns the targets that were paused and now are not.
+
+        Raises `Rejected` (2303 unknown account), `Conflict`, `StorageError`.
+        """
 
         def body(work: Work) -> list[str]:
             channel = _existing(work, login).channel

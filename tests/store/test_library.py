@@ -1,6 +1,7 @@
 """The library facade on each real backend: the whole poll cycle, rejections, audit."""
 
 import hashlib
+import inspect
 import multiprocessing
 import re
 import sqlite3
@@ -340,3 +341,12 @@ def test_the_mailbox_view_is_a_count_the_oldest_time_and_the_notifications(
     view = t.mailbox("tester")
     assert (view.count, view.oldest_at) == (2, first_at)
     assert [n.id for n in view.notifications] == [1, 2]
+
+
+def test_every_public_method_says_what_it_raises() -> None:
+    silent = [
+        name
+        for name, method in inspect.getmembers(Tidings, inspect.isfunction)
+        if not name.startswith("_") and "Raises" not in (method.__doc__ or "")
+    ]
+    assert silent == []
