@@ -7,20 +7,13 @@
      └─ StorageError  the database could not be opened, read or written
 
 A driver's own exception (`sqlite3`, `psycopg`, `eventsourcing`) never reaches a caller:
-`storage_errors` turns it into a `StorageError`, the driver's error kept as its cause.
+`store.failures.storage_errors` turns it into a `StorageError`, the driver's error kept as
+its cause.
 """
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import psycopg
-from eventsourcing.persistence import PersistenceError
 from tidings.domain import Code, Rejection
 
-__all__ = ["Conflict", "Rejected", "StorageError", "TidingsError", "storage_errors"]
-
-_DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, PersistenceError)
+__all__ = ["Conflict", "Rejected", "StorageError", "TidingsError"]
 
 
 class TidingsError(Exception):
@@ -47,12 +40,3 @@ class Conflict(TidingsError):
 class StorageError(TidingsError):
     """The database could not be opened, read or written; the driver's error is the
     `__cause__`. What was being saved was not saved."""
-
-
-@contextmanager
-def storage_errors() -> Iterator[None]:
-    """Turn a database driver's error raised inside into a `StorageError`."""
-    try:
-        yield
-    except _DRIVER_ERRORS as error:
-        raise StorageError(f"the database failed: {type(error).__name__}: {error}") from error

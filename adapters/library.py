@@ -61,7 +61,7 @@ from tidings.domain.values import password_problem
 
 from .audit.checkpoint import Cadence, signer_for
 from .audit.trail import Audit, TrailEntry
-from .errors import Conflict, Rejected, StorageError, TidingsError, storage_errors
+from .errors import Conflict, Rejected, StorageError, TidingsError
 from .push.guard import AddressGuard, Refused
 from .push.views import (
     Attempted,
@@ -74,6 +74,7 @@ from .push.views import (
 )
 from .store.application import SNAPSHOT_EVERY, LogEntry, Store
 from .store.commit import GroupCommit
+from .store.failures import storage_errors
 from .store.work import Work
 from .views import AccountView, MailboxView, OpenedAccount, account_view, mailbox_view
 
