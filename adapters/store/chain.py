@@ -141,6 +141,16 @@ def _lags(tree: Tables, rows: Callable[[str, tuple[Any, ...]], list[tuple[Any, .
     return bool(rows(tree.sql(after), (found,)))
 
 
+@contextmanager
+def _taken_as_integrity_error() -> Iterator[None]:
+    """SQLite's refusal of a taken (stream, version), raised as eventsourcing's
+    `IntegrityError`, as the library's own recorders do."""
+    try:
+        yield
+    except sqlite3.IntegrityError as error:
+        raise IntegrityError(str(error)) from error
+
+
 def _hex(stream: UUID | str) -> str:
     """A stream id in hex, as SQLite stores it (PostgreSQL's recorder gives a UUID)."""
     return stream.hex if isinstance(stream, UUID) else stream
@@ -222,17 +232,16 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             return self._write_held(connection, events, snapshots, openings)
         self._queue()
         try:
-            # IMMEDIATE: take the write lock now, so the tail read below cannot go stale.
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                positions = self._append(connection, events, snapshots, openings)
-                connection.execute("COMMIT")
-            except BaseException as error:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                if isinstance(error, sqlite3.IntegrityError):
-                    raise IntegrityError(str(error)) from error
-                raise
+            with _taken_as_integrity_error():
+                # IMMEDIATE: take the write lock now, so the tail read below cannot go stale.
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    positions = self._append(connection, events, snapshots, openings)
+                    connection.execute("COMMIT")
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    raise
         finally:
             self._leave()
         return positions
@@ -245,16 +254,15 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         openings: Openings,
     ) -> list[int]:
         """`write` inside `locked`: a savepoint undoes a failed write, not the block."""
-        connection.execute("SAVEPOINT write")
-        try:
-            positions = self._append(connection, events, snapshots, openings)
-            connection.execute("RELEASE write")
-        except BaseException as error:
-            connection.execute("ROLLBACK TO write")
-            connection.execute("RELEASE write")
-            if isinstance(error, sqlite3.IntegrityError):
-                raise IntegrityError(str(error)) from error
-            raise
+        with _taken_as_integrity_error():
+            connection.execute("SAVEPOINT write")
+            try:
+                positions = self._append(connection, events, snapshots, openings)
+                connection.execute("RELEASE write")
+            except BaseException:
+                connection.execute("ROLLBACK TO write")
+                connection.execute("RELEASE write")
+                raise
         return positions
 
     @contextmanager
