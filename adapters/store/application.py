@@ -88,6 +88,10 @@ def is_postgres(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
 
 
+# The package the recorders live in, for eventsourcing's recorder topics.
+_HERE = __name__.rpartition(".")[0]
+
+
 def environment(url: str, *, create: bool = True) -> dict[str, str]:
     """eventsourcing settings for a database URL or SQLite file path; `create`: make
     the tables that are missing. The one place a URL is parsed: the store's own
@@ -118,14 +122,14 @@ def environment(url: str, *, create: bool = True) -> dict[str, str]:
             "POSTGRES_LOCK_TIMEOUT": "30",
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "16",
-            "APPLICATION_RECORDER_TOPIC": "tidings.adapters.store.chain:ChainedPostgresRecorder",
+            "APPLICATION_RECORDER_TOPIC": f"{_HERE}.postgres_recorder:ChainedPostgresRecorder",
         }
     else:
         env |= {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": url,
             "SQLITE_LOCK_TIMEOUT": "30",
-            "APPLICATION_RECORDER_TOPIC": "tidings.adapters.store.chain:ChainedSQLiteRecorder",
+            "APPLICATION_RECORDER_TOPIC": f"{_HERE}.sqlite_recorder:ChainedSQLiteRecorder",
         }
     return env
 

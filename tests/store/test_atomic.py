@@ -16,14 +16,14 @@ from tests.store.opened import opened
 _CHILD = textwrap.dedent(
     """
     import os, signal, sys
-    from tidings.adapters.store import chain
+    from tidings.adapters.store import postgres_recorder, sqlite_recorder
     from tidings.adapters.library import Tidings
 
     url, svtrid = sys.argv[1], sys.argv[2]
     if url.startswith("postgresql://"):
-        cls, name = chain.ChainedPostgresRecorder, "_fetch_ids_after_insert_events"
+        cls, name = postgres_recorder.ChainedPostgresRecorder, "_fetch_ids_after_insert_events"
     else:
-        cls, name = chain.ChainedSQLiteRecorder, "_append"
+        cls, name = sqlite_recorder.ChainedSQLiteRecorder, "_append"
     inserted = getattr(cls, name)
 
     def die_before_commit(self, *args, **kwargs):
