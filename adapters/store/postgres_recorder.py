@@ -2,7 +2,7 @@
 operations written in the events' transaction (see `chain`)."""
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -10,7 +10,8 @@ import psycopg
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.pq import TransactionStatus
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from ..audit.checkpoint import Checkpoint
 from .chain import (
@@ -31,6 +32,7 @@ from .merkle_tables import Db, Tables
 __all__ = ["ChainedPostgresRecorder"]
 
 _T = TypeVar("_T")
+Head = tuple[int, bytes]  # where the log ends: its last position and chain digest
 
 
 def _postgres_db(curs: Any) -> Db:
@@ -39,6 +41,29 @@ def _postgres_db(curs: Any) -> Db:
         return [tuple(row.values()) for row in curs.fetchall()]
 
     return Db(rows, lambda query, rows: curs.executemany(query, rows))
+
+
+def _head_of(row: Any) -> Head:
+    """The head `_read_end` read."""
+    return row["last"], bytes(row["digest"]) if row["digest"] is not None else GENESIS
+
+
+@contextmanager
+def _transaction(conn: Any) -> Iterator[Any]:
+    """A cursor whose statements run in one transaction, sent in a pipeline with its
+    BEGIN and COMMIT: nothing waits for an answer unless the block reads one, so a block
+    that only writes costs one round trip. (psycopg's `conn.transaction()` in a
+    pipeline waits for its BEGIN, the block's statements and its COMMIT in turn: three.)
+    A failure, in the block or on the server, rolls the transaction back."""
+    try:
+        with conn.pipeline(), conn.cursor() as curs:
+            curs.execute("BEGIN")
+            yield curs
+            curs.execute("COMMIT")
+    finally:
+        # After an error the server skipped the rest, COMMIT included.
+        if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+            conn.rollback()
 
 
 # eventsourcing's PostgreSQL recorder retries a read or an insert that lost its
@@ -59,6 +84,38 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         self._events = Identifier(self.datastore.schema), Identifier(self.events_table_name)
         self._open = Identifier(self.datastore.schema), Identifier(OPEN_OPERATIONS)
         self._held: Any = None  # inside `locked`: its connection, which writes join
+        # Where the log ended after this process's last append, or as `tail` last saw
+        # it; None: unknown, read under the lock at the next append.
+        self._head: Head | None = None
+        self._held_head: Head | None = None  # inside `locked`: the head once it commits
+        events = SQL("{}.{}").format(*self._events)
+        # A division by zero is how one statement fails its transaction when the log
+        # no longer ends where the writer thought: the divisor comes from the table, so
+        # it is evaluated when run, never folded while planning.
+        self._guard = SQL(
+            "SELECT 1 / (coalesce(max(notification_id), 0) = %s)::int FROM {}"
+        ).format(events)
+        self._read_end = SQL(
+            "SELECT (SELECT coalesce(max(notification_id), 0) FROM {}) AS last, "
+            "(SELECT digest FROM {}.{} ORDER BY position DESC LIMIT 1) AS digest"
+        ).format(events, *self._chain)
+        # eventsourcing's INSERT of its composite rows, with the positions given.
+        self._insert_placed = SQL(
+            "INSERT INTO {} (notification_id, originator_id, originator_version, topic, "
+            "state) SELECT %s::bigint + n, originator_id, originator_version, topic, state "
+            "FROM unnest(%s::{}.{}[]) WITH ORDINALITY "
+            "AS e(originator_id, originator_version, topic, state, n)"
+        ).format(events, Identifier(self.datastore.schema), Identifier(self.stored_event_type_name))
+        table = ".".join(
+            '"' + name.replace('"', '""') + '"'
+            for name in (self.datastore.schema, self.events_table_name)
+        )
+        self._advance_sequence = SQL(
+            "SELECT setval(pg_get_serial_sequence({}, 'notification_id'), %s)"
+        ).format(Literal(table))
+        self._insert_links = SQL(
+            "INSERT INTO {}.{} (position, digest) SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
+        ).format(*self._chain)
         schema = self.datastore.schema.replace('"', '""')
         self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
         self.sql_create_statements += [Composed([SQL(q)]) for q in self.tree.create()]
@@ -73,49 +130,69 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """eventsourcing's insert, except that an error raised after the INSERT rolls
-        the transaction back: the base class commits and re-raises afterwards, which
-        would keep events whose chain links were never written. Retried as the base
-        class's is, on a lost connection."""
+        """Append `stored_events` (and what `_append` adds) in one transaction; their log
+        positions. Retried as the base class's insert is, on a lost connection.
+
+        Replaces eventsourcing's insert, which waits for the INSERT's answer before the
+        rest and the commit (and commits even when what follows fails, which would keep
+        events whose chain links were never written): when this process knows where the
+        log ends, the whole transaction goes out in one round trip (see `_append`); when
+        not, or when another writer appended meanwhile, the end is read under the lock
+        first. An error anywhere rolls everything back."""
         if not stored_events:
             return []
-        failure: Exception | None = None
-        ids: Sequence[int] | None = None
+        head, self._head = self._head, None  # not trusted while it changes
         with self.datastore.get_connection() as conn:
-            with conn.pipeline() as pipeline, conn.transaction() as tx, conn.cursor() as curs:
+            if head is not None:
                 try:
-                    self._insert_stored_events(curs, stored_events, **kwargs)
-                    pipeline.sync()
-                    ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-                    pipeline.sync()
-                except Exception as error:
-                    failure = error
-                    raise psycopg.Rollback(tx) from None
-            if failure is not None:
-                # Raised inside get_connection, which maps psycopg errors to
-                # eventsourcing's (a version conflict becomes IntegrityError).
-                raise failure
+                    with _transaction(conn) as curs:
+                        ids, after = self._append(curs, stored_events, head, locked=False, **kwargs)
+                except psycopg.errors.DivisionByZero:  # `_guard`: the log moved on
+                    head = None
+            if head is None:
+                with _transaction(conn) as curs:
+                    self._lock_table(curs)
+                    head = self._end(curs)
+                    ids, after = self._append(curs, stored_events, head, locked=True, **kwargs)
+        self._head = after
         return ids
 
-    def _fetch_ids_after_insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        assert ids is not None
-        # This transaction holds LOCK TABLE ... IN EXCLUSIVE MODE on the events table,
-        # taken by eventsourcing before the insert: writers are serialized here.
-        curs.execute(
-            SQL("SELECT digest FROM {}.{} ORDER BY position DESC LIMIT 1").format(*self._chain)
-        )
-        row = curs.fetchone()
-        previous = bytes(row["digest"]) if row else GENESIS
+    def _append(
+        self,
+        curs: Any,
+        stored_events: Sequence[StoredEvent],
+        head: Head,
+        *,
+        locked: bool,
+        openings: Openings | None = None,
+        snapshots: Sequence[StoredEvent] = (),
+    ) -> tuple[list[int], Head]:
+        """Queue the statements of an append after `head` (the log's last position and
+        chain digest): nothing waits for an answer, so with psycopg's pipeline the
+        transaction costs one round trip. The events' positions are given, not drawn
+        from the sequence: the chain and the tree hash them before they are sent.
+
+        Unless `locked` (the caller took the lock and read `head` under it), this takes
+        eventsourcing's table lock, then `_guard` fails the transaction if the log no
+        longer ends at `head`. Under the lock positions are handed out and committed in
+        one order, as eventsourcing's own insert guarantees its readers. Returns the
+        positions and the new head."""
+        last, previous = head
+        if not locked:
+            self._lock_table(curs)
+            curs.execute(self._guard, (last,), prepare=True)
+        self._notify_channel(curs)
+        ids = list(range(last + 1, last + 1 + len(stored_events)))
+        rows = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+        curs.execute(self._insert_placed, (last, rows), prepare=True)
+        # eventsourcing's own insert draws from the sequence: keep it past our positions.
+        curs.execute(self._advance_sequence, (ids[-1],), prepare=True)
         links, entries = chain_links(previous, ids, stored_events)
-        curs.executemany(
-            SQL("INSERT INTO {}.{} (position, digest) VALUES (%s, %s)").format(*self._chain),
-            links,
-        )
+        curs.execute(self._insert_links, ([p for p, _ in links], [d for _, d in links]))
         self.tree.grow(_postgres_db(curs), entries, (previous, links[-1][1]))
-        openings: Openings | None = kwargs.get("openings")
         if openings is not None and openings.opened:
             curs.executemany(
                 SQL("INSERT INTO {}.{} (svtrid, position) VALUES (%s, %s)").format(*self._open),
@@ -126,7 +203,6 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 SQL("DELETE FROM {}.{} WHERE svtrid = %s").format(*self._open),
                 [(svtrid,) for svtrid in openings.closed],
             )
-        snapshots: Sequence[StoredEvent] = kwargs.get("snapshots", ())
         if snapshots:
             curs.executemany(
                 SQL(
@@ -135,7 +211,13 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 ).format(Identifier(self.datastore.schema), Identifier(self.snapshots_table)),
                 [(s.originator_id, s.originator_version, s.topic, s.state) for s in snapshots],
             )
-        return ids
+        return ids, links[-1]
+
+    def _end(self, curs: Any) -> Head:
+        """Where the log ends (its last position, 0 when empty, and the chain's last
+        digest), read now: one round trip."""
+        curs.execute(self._read_end, prepare=True)
+        return _head_of(curs.fetchone())
 
     @_reconnecting
     def _select(self, query: Composed, params: tuple[Any, ...]) -> list[Any]:
@@ -176,14 +258,16 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             return list(self.insert_events(events, snapshots=snapshots, openings=openings) or ())
         conn = self._held
         try:
-            with conn.transaction(), conn.cursor() as curs:  # a savepoint in `locked`'s
-                self._insert_stored_events(curs, events, snapshots=snapshots, openings=openings)
-                ids = self._fetch_ids_after_insert_events(
-                    curs, events, snapshots=snapshots, openings=openings
+            # The transaction is a savepoint in `locked`'s.
+            with conn.pipeline() as pipeline, conn.transaction(), conn.cursor() as curs:
+                head = self._end(curs)
+                ids, self._held_head = self._append(
+                    curs, events, head, locked=True, snapshots=snapshots, openings=openings
                 )
+                pipeline.sync()  # a failure shows here, and the savepoint rolls back
         except psycopg.IntegrityError as error:
             raise IntegrityError(str(error)) from error
-        return list(ids or ())
+        return ids
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -191,14 +275,27 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         every insert takes) for the block: nobody else appends meanwhile, so what the
         block reads stays current until its `write`, which joins the block's
         transaction; that commits when the block ends (rolls back if it raises)."""
-        with self.datastore.get_connection() as conn, conn.transaction():
-            with conn.cursor() as curs:
-                self._lock_table(curs)
-            self._held = conn
+        ending, self._held = self._hold_lock()
+        self._held_head = None
+        with ending:
             try:
                 yield
             finally:
                 self._held = None
+        if self._held_head is not None:  # committed
+            self._head = self._held_head
+
+    @_reconnecting
+    def _hold_lock(self) -> tuple[ExitStack, Any]:
+        """A connection in a transaction that holds the table lock, and the stack that
+        ends both. Retried on a lost connection as inserts are: a pooled connection the
+        server ended shows it only when first used, here."""
+        with ExitStack() as stack:
+            conn = stack.enter_context(self.datastore.get_connection())
+            stack.enter_context(conn.transaction())
+            with conn.cursor() as curs:
+                self._lock_table(curs)
+            return stack.pop_all(), conn
 
     def ensure_open_operations(self, backfill: Backfill) -> None:
         """Create the open-operations table unless it exists, filled from the log."""
@@ -256,6 +353,10 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             ).format(*self._events),
             (after, limit),
         )
+        if rows and (self._head is None or rows[-1]["notification_id"] > self._head[0]):
+            # Another writer appended: learn where the log ends now, outside the lock,
+            # so that the next append still goes out in one round trip.
+            self._head = _head_of(self._select(self._read_end, ())[0])
         return [
             (r["originator_id"].hex, r["originator_version"], r["notification_id"]) for r in rows
         ]

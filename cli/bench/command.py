@@ -23,6 +23,7 @@ from rich.table import Table
 from tidings.adapters.store.application import SNAPSHOT_EVERY
 from tidings.cli.bench.log import REPLAY_FOLDS, build_backlog, build_history, replay
 from tidings.cli.bench.peers import LiteQueueSubject, PersistQueueSubject, SqliteInserts
+from tidings.cli.bench.postgres import measure_postgres, problem
 from tidings.cli.bench.push import IN_FLIGHT, measure_push
 from tidings.cli.bench.queue import QueueSubject, measure_queues
 from tidings.cli.bench.results import (
@@ -32,6 +33,7 @@ from tidings.cli.bench.results import (
     Result,
     Settings,
     Target,
+    postgres_targets,
     targets,
 )
 from tidings.cli.bench.subjects import TidingsQueue, run_history_polls
@@ -178,7 +180,10 @@ def _targets_table(found: list[Target]) -> Table:
         table.add_column(column)
     for t in found:
         measured = f"{t.measured:,.0f}" if t.measured >= 1000 else f"{t.measured:.2f}x"
-        table.add_row(t.name, t.wanted, measured, "yes" if t.met else "NO")
+        if t.note is not None:
+            table.add_row(t.name, t.wanted, t.note, "-")
+        else:
+            table.add_row(t.name, t.wanted, measured, "yes" if t.met else "NO")
     return table
 
 
@@ -212,6 +217,15 @@ def bench_command(
             f"[default: {_QUICK.size} with --quick, else {_FULL.size}].",
         ),
     ] = None,
+    postgres: Annotated[
+        str | None,
+        typer.Option(
+            "--postgres",
+            metavar="URL",
+            help="Also measure tidings on this PostgreSQL database, beside raw psycopg "
+            "commits, in fresh schemas dropped afterwards.",
+        ),
+    ] = None,
 ) -> None:
     """Enqueue, poll + ack, replay and poll on a long history, next to persist-queue,
     litequeue and raw sqlite3 inserts, each on a fresh SQLite file; replay of a mailbox
@@ -219,12 +233,19 @@ def bench_command(
     on its own fresh file in a temporary directory (a bench measures; it never touches a
     --db)."""
     _need_the_extra()
+    if postgres is not None and (why := problem(postgres)) is not None:
+        raise fail(why, 2)
     sizes = _QUICK if quick else _FULL
     if size is not None:
         sizes = msgspec.structs.replace(sizes, size=size)
     started, load = time.perf_counter(), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tidings-bench-") as directory:
         results, log_events, mailbox_events, build = _measure(Path(directory), sizes)
+        if postgres is not None:
+            with _err.status("postgres") as status:
+                results += measure_postgres(
+                    postgres, Path(directory), sizes.size, sizes.rounds, status=status.update
+                )
     size = sizes.size
     settings = Settings(
         quick=quick,
@@ -247,7 +268,7 @@ def bench_command(
         load_average=load,
         versions=_versions(),
     )
-    found = targets(results, CLIENTS)
+    found = targets(results, CLIENTS) + postgres_targets(results, postgres is not None)
     console = Console()
     if not console.is_terminal:
         console = Console(width=120)  # a file or CI log: keep each row on one line

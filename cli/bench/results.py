@@ -25,6 +25,7 @@ __all__ = [
     "Settings",
     "Target",
     "notification_payload",
+    "postgres_targets",
     "read_durability",
     "sqlite_query",
     "targets",
@@ -106,6 +107,7 @@ class Target(Struct, frozen=True, kw_only=True):
     wanted: str
     measured: float
     met: bool
+    note: str | None = None  # why it was not measured in this run
 
 
 def notification_payload(n: int) -> dict[str, Any]:
@@ -221,6 +223,39 @@ def targets(
                 wanted="<= 1.2x",
                 measured=slower,
                 met=0.0 < slower <= 1.2,
+            )
+        )
+    return found
+
+
+def postgres_targets(results: list[Result], measured: bool) -> list[Target]:
+    """The PostgreSQL targets (`measured`: whether the run had `--postgres`): enqueue at
+    16 threads against raw psycopg single-row commits at 16 threads; two processes, 16
+    threads each, against one."""
+    pairs = [
+        (
+            "postgres enqueue vs psycopg single-row commits, 16 clients",
+            0.5,
+            _find(results, "postgres enqueue", "tidings", clients=16),
+            _find(results, "postgres enqueue", "psycopg", clients=16),
+        ),
+        *(
+            (
+                f"postgres {phase}: 2 processes vs 1, 16 clients each",
+                1.5,
+                _find(results, f"postgres {phase}", "tidings, 2 processes"),
+                _find(results, f"postgres {phase}", "tidings", clients=16),
+            )
+            for phase in ("enqueue", "poll+ack")
+        ),
+    ]
+    found = []
+    for name, wanted, ours, other in pairs:
+        ratio = _ratio(ours, other)
+        note = None if measured else "not measured (no --postgres)"
+        found.append(
+            Target(
+                name=name, wanted=f">= {wanted}x", measured=ratio, met=ratio >= wanted, note=note
             )
         )
     return found

@@ -21,16 +21,16 @@ _CHILD = textwrap.dedent(
 
     url, svtrid = sys.argv[1], sys.argv[2]
     if url.startswith("postgresql://"):
-        cls, name = postgres_recorder.ChainedPostgresRecorder, "_fetch_ids_after_insert_events"
+        cls, name = postgres_recorder.ChainedPostgresRecorder, "_append"
     else:
         cls, name = sqlite_recorder.ChainedSQLiteRecorder, "_append"
     inserted = getattr(cls, name)
 
-    def die_before_commit(self, *args, **kwargs):
-        ids = inserted(self, *args, **kwargs)
-        if len(ids) >= 2:  # the multi-stream save: operation ended + notification queued
+    def die_before_commit(self, target, events, *args, **kwargs):
+        appended = inserted(self, target, events, *args, **kwargs)
+        if len(events) >= 2:  # the multi-stream save: operation ended + notification queued
             os.kill(os.getpid(), signal.SIGKILL)
-        return ids
+        return appended
 
     setattr(cls, name, die_before_commit)
     Tidings(url).end(svtrid, 1000, "OK")
