@@ -45,7 +45,18 @@ def _postgres_db(curs: Any) -> Db:
 
 def _head_of(row: Any) -> Head:
     """The head `_read_end` read."""
-    return row["last"], bytes(row["digest"]) if row["digest"] is not None else GENESIS
+    last, digest = row["last"], row["digest"]
+    return last, bytes(digest) if digest is not None else GENESIS
+
+
+def _columns(events: Sequence[StoredEvent]) -> list[list[Any]]:
+    """Stored events as the columns `unnest` takes."""
+    return [
+        [e.originator_id for e in events],
+        [e.originator_version for e in events],
+        [e.topic for e in events],
+        [e.state for e in events],
+    ]
 
 
 @contextmanager
@@ -92,30 +103,20 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         # A division by zero is how one statement fails its transaction when the log
         # no longer ends where the writer thought: the divisor comes from the table, so
         # it is evaluated when run, never folded while planning.
-        self._guard = SQL(
-            "SELECT 1 / (coalesce(max(notification_id), 0) = %s)::int FROM {}"
-        ).format(events)
-        self._read_end = SQL(
-            "SELECT (SELECT coalesce(max(notification_id), 0) FROM {}) AS last, "
-            "(SELECT digest FROM {}.{} ORDER BY position DESC LIMIT 1) AS digest"
-        ).format(events, *self._chain)
-        # eventsourcing's INSERT of its composite rows, with the positions given.
-        self._insert_placed = SQL(
-            "INSERT INTO {} (notification_id, originator_id, originator_version, topic, "
-            "state) SELECT %s::bigint + n, originator_id, originator_version, topic, state "
-            "FROM unnest(%s::{}.{}[]) WITH ORDINALITY "
-            "AS e(originator_id, originator_version, topic, state, n)"
-        ).format(events, Identifier(self.datastore.schema), Identifier(self.stored_event_type_name))
-        table = ".".join(
-            '"' + name.replace('"', '""') + '"'
-            for name in (self.datastore.schema, self.events_table_name)
+        self._guard = (
+            SQL("SELECT 1 / (coalesce(max(notification_id), 0) = %s)::int FROM {}")
+            .format(events)
+            .as_bytes(None)
         )
-        self._advance_sequence = SQL(
-            "SELECT setval(pg_get_serial_sequence({}, 'notification_id'), %s)"
-        ).format(Literal(table))
-        self._insert_links = SQL(
-            "INSERT INTO {}.{} (position, digest) SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
-        ).format(*self._chain)
+        self._read_end = (
+            SQL(
+                "SELECT (SELECT coalesce(max(notification_id), 0) FROM {}) AS last, "
+                "(SELECT digest FROM {}.{} ORDER BY position DESC LIMIT 1) AS digest"
+            )
+            .format(events, *self._chain)
+            .as_bytes(None)
+        )
+        self._placing: tuple[str, bytes] | None = None  # `_place`, for its snapshots table
         schema = self.datastore.schema.replace('"', '""')
         self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
         self.sql_create_statements += [Composed([SQL(q)]) for q in self.tree.create()]
@@ -125,6 +126,48 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 "(position bigint PRIMARY KEY, digest bytea NOT NULL)"
             ).format(*self._chain)
         )
+
+    def _place(self) -> bytes:
+        """The one statement that writes an append's rows but the tree's: eventsourcing's
+        events with their positions given, our chain links, the open operations that
+        begin and end, the snapshots; and it keeps eventsourcing's sequence past the
+        positions, for the library's own insert, which draws from it."""
+        if self._placing is not None and self._placing[0] == self.snapshots_table:
+            return self._placing[1]
+        schema = Identifier(self.datastore.schema)
+        table = ".".join(
+            '"' + name.replace('"', '""') + '"'
+            for name in (self.datastore.schema, self.events_table_name)
+        )
+        statement = (
+            SQL(
+                "WITH events AS (INSERT INTO {events} "
+                "(notification_id, originator_id, originator_version, topic, state) "
+                "SELECT %s::bigint + n, originator_id, originator_version, topic, state "
+                "FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
+                "WITH ORDINALITY AS e(originator_id, originator_version, topic, state, n)), "
+                "links AS (INSERT INTO {chain} (position, digest) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bytea[])), "
+                "opened AS (INSERT INTO {open} (svtrid, position) "
+                "SELECT * FROM unnest(%s::text[], %s::bigint[])), "
+                "closed AS (DELETE FROM {open} WHERE svtrid = ANY(%s::text[])), "
+                "snapshots AS (INSERT INTO {snapshots} "
+                "(originator_id, originator_version, topic, state) "
+                "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
+                "ON CONFLICT DO NOTHING) "
+                "SELECT setval(pg_get_serial_sequence({table}, 'notification_id'), %s)"
+            )
+            .format(
+                events=SQL("{}.{}").format(*self._events),
+                chain=SQL("{}.{}").format(*self._chain),
+                open=SQL("{}.{}").format(*self._open),
+                snapshots=SQL("{}.{}").format(schema, Identifier(self.snapshots_table)),
+                table=Literal(table),
+            )
+            .as_bytes(None)
+        )
+        self._placing = self.snapshots_table, statement
+        return statement
 
     @_reconnecting
     def insert_events(
@@ -183,34 +226,28 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(self._guard, (last,), prepare=True)
         self._notify_channel(curs)
         ids = list(range(last + 1, last + 1 + len(stored_events)))
-        rows = [
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-            for e in stored_events
-        ]
-        curs.execute(self._insert_placed, (last, rows), prepare=True)
-        # eventsourcing's own insert draws from the sequence: keep it past our positions.
-        curs.execute(self._advance_sequence, (ids[-1],), prepare=True)
         links, entries = chain_links(previous, ids, stored_events)
-        curs.execute(self._insert_links, ([p for p, _ in links], [d for _, d in links]))
+        opened = openings.opened if openings is not None else []
+        closed = set(openings.closed if openings is not None else ())
+        # One statement's parts do not see each other's rows: an operation that begins
+        # and ends in this append is written in neither table.
+        opened = [(svtrid, index) for svtrid, index in opened if svtrid not in closed]
+        curs.execute(
+            self._place(),
+            (
+                last,
+                *_columns(stored_events),
+                [position for position, _ in links],
+                [digest for _, digest in links],
+                [svtrid for svtrid, _ in opened],
+                [ids[index] for _, index in opened],
+                list(closed),
+                *_columns(snapshots),
+                ids[-1],
+            ),
+            binary=True,
+        )
         self.tree.grow(_postgres_db(curs), entries, (previous, links[-1][1]))
-        if openings is not None and openings.opened:
-            curs.executemany(
-                SQL("INSERT INTO {}.{} (svtrid, position) VALUES (%s, %s)").format(*self._open),
-                [(svtrid, ids[index]) for svtrid, index in openings.opened],
-            )
-        if openings is not None and openings.closed:
-            curs.executemany(
-                SQL("DELETE FROM {}.{} WHERE svtrid = %s").format(*self._open),
-                [(svtrid,) for svtrid in openings.closed],
-            )
-        if snapshots:
-            curs.executemany(
-                SQL(
-                    "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
-                ).format(Identifier(self.datastore.schema), Identifier(self.snapshots_table)),
-                [(s.originator_id, s.originator_version, s.topic, s.state) for s in snapshots],
-            )
         return ids, links[-1]
 
     def _end(self, curs: Any) -> Head:
