@@ -11,6 +11,7 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg.pq import TransactionStatus
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from ..audit.checkpoint import Checkpoint
@@ -44,8 +45,8 @@ def _postgres_db(curs: Any) -> Db:
 
 
 def _head_of(row: Any) -> Head:
-    """The head `_read_end` read."""
-    last, digest = row["last"], row["digest"]
+    """The head `_read_end` read, from its row (a tuple or a dict)."""
+    last, digest = row.values() if isinstance(row, dict) else row
     return last, bytes(digest) if digest is not None else GENESIS
 
 
@@ -114,6 +115,14 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 "(SELECT digest FROM {}.{} ORDER BY position DESC LIMIT 1) AS digest"
             )
             .format(events, *self._chain)
+            .as_bytes(None)
+        )
+        self._tail = (
+            SQL(
+                "SELECT originator_id, originator_version, notification_id FROM {} "
+                "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+            )
+            .format(events)
             .as_bytes(None)
         )
         self._placing: tuple[str, bytes] | None = None  # `_place`, for its snapshots table
@@ -381,22 +390,24 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         """PostgreSQL has no cheap change counter: `tail` is always read."""
         return True
 
+    @_reconnecting
     def tail(self, after: int, limit: int) -> list[TailRow]:
-        """(stream, version, position) of the first `limit` log entries after `after`."""
-        rows = self._select(
-            SQL(
-                "SELECT originator_id, originator_version, notification_id FROM {}.{} "
-                "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-            ).format(*self._events),
-            (after, limit),
-        )
-        if rows and (self._head is None or rows[-1]["notification_id"] > self._head[0]):
-            # Another writer appended: learn where the log ends now, outside the lock,
-            # so that the next append still goes out in one round trip.
-            self._head = _head_of(self._select(self._read_end, ())[0])
-        return [
-            (r["originator_id"].hex, r["originator_version"], r["notification_id"]) for r in rows
-        ]
+        """(stream, version, position) of the first `limit` log entries after `after`.
+
+        Where the log ends is read in the same round trip: when another writer appended,
+        this process learns the head its next append goes after, outside the lock, and
+        that append still goes out in one round trip."""
+        with (
+            self.datastore.get_connection() as conn,
+            conn.pipeline(),
+            conn.cursor(row_factory=tuple_row) as entries,
+            conn.cursor(row_factory=tuple_row) as end,
+        ):
+            entries.execute(self._tail, (after, limit), prepare=True)
+            end.execute(self._read_end, prepare=True)
+            rows = entries.fetchall()
+            self._head = _head_of(end.fetchone())
+        return [(stream.hex, version, position) for stream, version, position in rows]
 
     def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
         """One stream's events after `version`, oldest first."""
