@@ -10,6 +10,7 @@ import psycopg
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
+from psycopg import ClientCursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
@@ -44,6 +45,69 @@ def _postgres_db(curs: Any) -> Db:
     return Db(rows, lambda query, rows: curs.executemany(query, rows))
 
 
+class _Batch:
+    """Statements gathered and sent together, as one query string: a transaction that
+    only writes costs one round trip. psycopg's pipeline would too, but its client work
+    per statement (a wait on the socket, its queues) cost more than the statement.
+
+    Quacks as far as eventsourcing's `_lock_table` and `_notify_channel` need of a
+    cursor; `rows` sends what is gathered with a read and answers the read's rows."""
+
+    def __init__(self, conn: Any):
+        self._cursor = ClientCursor(conn, row_factory=tuple_row)
+        self._gathered: list[str] = []
+
+    def execute(self, query: Any, params: Sequence[Any] | None = None, **_: Any) -> None:
+        self._gathered.append(self._cursor.mogrify(query, params))
+
+    def executemany(self, query: Any, rows: Sequence[Sequence[Any]]) -> None:
+        for params in rows:
+            self.execute(query, params)
+
+    def rows(self, query: Any, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        self.execute(query, params)
+        return self.sets()[-1]
+
+    def sets(self) -> list[list[tuple[Any, ...]]]:
+        """Send what is gathered; the rows of each statement sent that returns rows."""
+        self.send()
+        found = []
+        while True:
+            if self._cursor.description is not None:
+                found.append(list(self._cursor.fetchall()))
+            if not self._cursor.nextset():
+                return found
+
+    def send(self) -> None:
+        if self._gathered:
+            gathered, self._gathered = self._gathered, []
+            self._cursor.execute(";".join(gathered))
+
+    def as_cursor(self) -> Any:
+        """This batch where eventsourcing's hooks type a cursor."""
+        return self
+
+    def db(self) -> Db:
+        """This batch as `Tables` writes through it."""
+        return Db(self.rows, self.executemany)
+
+
+@contextmanager
+def _transaction(conn: Any) -> Iterator[_Batch]:
+    """A batch run in one transaction, its BEGIN and COMMIT sent with it; a failure, in
+    the block or on the server, rolls the transaction back."""
+    batch = _Batch(conn)
+    batch.execute("BEGIN")
+    try:
+        yield batch
+        batch.execute("COMMIT")
+        batch.send()
+    finally:
+        # After an error the server skipped the rest, COMMIT included.
+        if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+            conn.rollback()
+
+
 def _head_of(row: Any) -> Head:
     """The head `_read_end` read, from its row (a tuple or a dict)."""
     last, digest = row.values() if isinstance(row, dict) else row
@@ -58,24 +122,6 @@ def _columns(events: Sequence[StoredEvent]) -> list[list[Any]]:
         [e.topic for e in events],
         [e.state for e in events],
     ]
-
-
-@contextmanager
-def _transaction(conn: Any) -> Iterator[Any]:
-    """A cursor whose statements run in one transaction, sent in a pipeline with its
-    BEGIN and COMMIT: nothing waits for an answer unless the block reads one, so a block
-    that only writes costs one round trip. (psycopg's `conn.transaction()` in a
-    pipeline waits for its BEGIN, the block's statements and its COMMIT in turn: three.)
-    A failure, in the block or on the server, rolls the transaction back."""
-    try:
-        with conn.pipeline(), conn.cursor() as curs:
-            curs.execute("BEGIN")
-            yield curs
-            curs.execute("COMMIT")
-    finally:
-        # After an error the server skipped the rest, COMMIT included.
-        if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
-            conn.rollback()
 
 
 # eventsourcing's PostgreSQL recorder retries a read or an insert that lost its
@@ -197,21 +243,23 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn:
             if head is not None:
                 try:
-                    with _transaction(conn) as curs:
-                        ids, after = self._append(curs, stored_events, head, locked=False, **kwargs)
+                    with _transaction(conn) as batch:
+                        ids, after = self._append(
+                            batch, stored_events, head, locked=False, **kwargs
+                        )
                 except psycopg.errors.DivisionByZero:  # `_guard`: the log moved on
                     head = None
             if head is None:
-                with _transaction(conn) as curs:
-                    self._lock_table(curs)
-                    head = self._end(curs)
-                    ids, after = self._append(curs, stored_events, head, locked=True, **kwargs)
+                with _transaction(conn) as batch:
+                    self._lock_table(batch.as_cursor())
+                    head = _head_of(batch.rows(self._read_end, ())[0])
+                    ids, after = self._append(batch, stored_events, head, locked=True, **kwargs)
         self._head = after
         return ids
 
     def _append(
         self,
-        curs: Any,
+        batch: _Batch,
         stored_events: Sequence[StoredEvent],
         head: Head,
         *,
@@ -219,10 +267,11 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         openings: Openings | None = None,
         snapshots: Sequence[StoredEvent] = (),
     ) -> tuple[list[int], Head]:
-        """Queue the statements of an append after `head` (the log's last position and
-        chain digest): nothing waits for an answer, so with psycopg's pipeline the
-        transaction costs one round trip. The events' positions are given, not drawn
-        from the sequence: the chain and the tree hash them before they are sent.
+        """Gather the statements of an append after `head` (the log's last position and
+        chain digest): nothing waits for an answer (unless the tree must read its
+        frontier, when another writer grew it), so the transaction costs one round
+        trip. The events' positions are given, not drawn from the sequence: the chain
+        and the tree hash them before they are sent.
 
         Unless `locked` (the caller took the lock and read `head` under it), this takes
         eventsourcing's table lock, then `_guard` fails the transaction if the log no
@@ -231,9 +280,9 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         positions and the new head."""
         last, previous = head
         if not locked:
-            self._lock_table(curs)
-            curs.execute(self._guard, (last,), prepare=True)
-        self._notify_channel(curs)
+            self._lock_table(batch.as_cursor())
+            batch.execute(self._guard, (last,))
+        self._notify_channel(batch.as_cursor())
         ids = list(range(last + 1, last + 1 + len(stored_events)))
         links, entries = chain_links(previous, ids, stored_events)
         opened = openings.opened if openings is not None else []
@@ -241,7 +290,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         # One statement's parts do not see each other's rows: an operation that begins
         # and ends in this append is written in neither table.
         opened = [(svtrid, index) for svtrid, index in opened if svtrid not in closed]
-        curs.execute(
+        batch.execute(
             self._place(),
             (
                 last,
@@ -254,16 +303,9 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 *_columns(snapshots),
                 ids[-1],
             ),
-            binary=True,
         )
-        self.tree.grow(_postgres_db(curs), entries, (previous, links[-1][1]))
+        self.tree.grow(batch.db(), entries, (previous, links[-1][1]))
         return ids, links[-1]
-
-    def _end(self, curs: Any) -> Head:
-        """Where the log ends (its last position, 0 when empty, and the chain's last
-        digest), read now: one round trip."""
-        curs.execute(self._read_end, prepare=True)
-        return _head_of(curs.fetchone())
 
     @_reconnecting
     def _select(self, query: Composed, params: tuple[Any, ...]) -> list[Any]:
@@ -304,13 +346,13 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             return list(self.insert_events(events, snapshots=snapshots, openings=openings) or ())
         conn = self._held
         try:
-            # The transaction is a savepoint in `locked`'s.
-            with conn.pipeline() as pipeline, conn.transaction(), conn.cursor() as curs:
-                head = self._end(curs)
+            with conn.transaction():  # a savepoint in `locked`'s
+                batch = _Batch(conn)
+                head = _head_of(batch.rows(self._read_end, ())[0])
                 ids, self._held_head = self._append(
-                    curs, events, head, locked=True, snapshots=snapshots, openings=openings
+                    batch, events, head, locked=True, snapshots=snapshots, openings=openings
                 )
-                pipeline.sync()  # a failure shows here, and the savepoint rolls back
+                batch.send()
         except psycopg.IntegrityError as error:
             raise IntegrityError(str(error)) from error
         return ids
@@ -397,16 +439,12 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         Where the log ends is read in the same round trip: when another writer appended,
         this process learns the head its next append goes after, outside the lock, and
         that append still goes out in one round trip."""
-        with (
-            self.datastore.get_connection() as conn,
-            conn.pipeline(),
-            conn.cursor(row_factory=tuple_row) as entries,
-            conn.cursor(row_factory=tuple_row) as end,
-        ):
-            entries.execute(self._tail, (after, limit), prepare=True)
-            end.execute(self._read_end, prepare=True)
-            rows = entries.fetchall()
-            self._head = _head_of(end.fetchone())
+        with self.datastore.get_connection() as conn:
+            batch = _Batch(conn)
+            batch.execute(self._tail, (after, limit))
+            batch.execute(self._read_end)
+            rows, end = batch.sets()
+        self._head = _head_of(end[0])
         return [(stream.hex, version, position) for stream, version, position in rows]
 
     def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
