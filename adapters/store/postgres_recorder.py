@@ -60,9 +60,14 @@ class _Batch:
     def execute(self, query: Any, params: Sequence[Any] | None = None, **_: Any) -> None:
         self._gathered.append(self._cursor.mogrify(query, params))
 
-    def executemany(self, query: Any, rows: Sequence[Sequence[Any]]) -> None:
-        for params in rows:
-            self.execute(query, params)
+    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        """An `INSERT ... VALUES (...)` for many rows, as one statement (the server
+        parses and plans a statement of a query string each time it runs it)."""
+        into, marker, values = query.rpartition("VALUES")
+        assert marker, query
+        if rows:
+            mogrify = self._cursor.mogrify
+            self._gathered.append(into + "VALUES " + ", ".join(mogrify(values, r) for r in rows))
 
     def rows(self, query: Any, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         self.execute(query, params)
