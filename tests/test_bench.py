@@ -97,7 +97,13 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
         "poll-cold:",
         "poll-warm:",
         "push",
+        "postgres",
     }
+    # Without --postgres, the PostgreSQL targets are there, marked as not measured.
+    unmeasured = [t for t in report["targets"] if t["name"].startswith("postgres")]
+    assert len(unmeasured) == 3
+    assert all(t["note"] == "not measured (no --postgres)" for t in unmeasured)
+    assert "not measured (no --postgres)" in run.output
     # Push: tidings' runner and the bare httpx loop, each with 64 in flight.
     assert {r.get("clients", 1) for r in results if r["scenario"] == "push"} == {64}
     # The backlog replay folds a mailbox whose 20,000 notifications are all still queued:
