@@ -13,7 +13,7 @@ from eventsourcing.utils import retry
 from psycopg import ClientCursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composed, Identifier, Literal
+from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
 from ..audit.checkpoint import Checkpoint
 from .chain import (
@@ -58,7 +58,11 @@ class _Batch:
         self._gathered: list[str] = []
 
     def execute(self, query: Any, params: Sequence[Any] | None = None, **_: Any) -> None:
-        self._gathered.append(self._cursor.mogrify(query, params))
+        if params is None:  # nothing to bind: no need to parse it for placeholders
+            text = query.as_string(self._cursor) if isinstance(query, Composable) else query
+            self._gathered.append(text.decode() if isinstance(text, bytes) else text)
+        else:
+            self._gathered.append(self._cursor.mogrify(query, params))
 
     def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
         """An `INSERT ... VALUES (...)` for many rows, as one statement (the server
@@ -66,8 +70,8 @@ class _Batch:
         into, marker, values = query.rpartition("VALUES")
         assert marker, query
         if rows:
-            mogrify = self._cursor.mogrify
-            self._gathered.append(into + "VALUES " + ", ".join(mogrify(values, r) for r in rows))
+            many = into + "VALUES " + ", ".join([values] * len(rows))
+            self.execute(many, [value for row in rows for value in row])
 
     def rows(self, query: Any, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         self.execute(query, params)
