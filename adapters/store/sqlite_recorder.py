@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from ..audit.checkpoint import Checkpoint
+from ..errors import StorageError
 from .chain import (
     GENESIS,
     OPEN_OPERATIONS,
@@ -27,7 +28,7 @@ from .chain import (
     hex_id,
     tree_lags,
 )
-from .merkle_tables import Db, Tables
+from .merkle_tables import CHAIN, TREE, Db, Tables
 
 __all__ = ["ChainedSQLiteRecorder"]
 
@@ -39,6 +40,29 @@ def _sqlite_db(connection: sqlite3.Connection) -> Db:
         connection.executemany(query, rows)
 
     return Db(lambda query, params: connection.execute(query, params).fetchall(), many)
+
+
+def _tree_into_chain(db: Db) -> None:
+    """A database from before the tree moved into the chain's rows: its chain gains the
+    `nodes` column, filled from the old table, which goes (under the write lock)."""
+    if db.rows(f"SELECT 1 FROM pragma_table_info('{CHAIN}') WHERE name = 'nodes'", ()):
+        return  # another process moved it meanwhile
+    db.rows(f"ALTER TABLE {CHAIN} ADD COLUMN nodes BLOB", ())
+    if not db.rows("SELECT 1 FROM sqlite_master WHERE name = ?", (TREE,)):
+        return  # from before the tree: `catch_up` builds it
+    # SQLite's positions run without gaps, so a leaf sits at position leaf + 1; a table
+    # that says otherwise was edited: refused, nothing changed.
+    if db.rows(f"SELECT leaf FROM {TREE} WHERE position != leaf + 1 LIMIT 1", ()):
+        raise StorageError(
+            f"the Merkle tree table {TREE} does not follow the log's positions: the "
+            "database was edited (see `tidings verify`); nothing was written"
+        )
+    db.rows(
+        f"UPDATE {CHAIN} SET nodes = {TREE}.nodes FROM {TREE} "
+        f"WHERE {TREE}.position = {CHAIN}.position",
+        (),
+    )
+    db.rows(f"DROP TABLE {TREE}", ())
 
 
 @contextmanager
@@ -61,8 +85,9 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
-            "CREATE TABLE IF NOT EXISTS tidings_chain "
-            "(position INTEGER PRIMARY KEY, digest BLOB NOT NULL)",
+            # `nodes`: the Merkle tree's, in the chain's rows (see merkle_tables).
+            f"CREATE TABLE IF NOT EXISTS {CHAIN} "
+            "(position INTEGER PRIMARY KEY, digest BLOB NOT NULL, nodes BLOB)",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -76,7 +101,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self._data_version: int | None = None
         self._held = False  # inside `locked`: writes join its transaction
         self._turns: int | None = None  # the lock file writers queue on
-        self.tree = Tables("", self.events_table_name, "rowid", postgres=False)
+        self.tree = Tables("", self.events_table_name, "rowid", postgres=False, in_chain=True)
         self.create_table_statements += self.tree.create()
 
     def _connect(self) -> sqlite3.Connection:
@@ -226,12 +251,15 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             ],
         )
         row = connection.execute(
-            "SELECT digest FROM tidings_chain ORDER BY position DESC LIMIT 1"
+            f"SELECT digest FROM {CHAIN} ORDER BY position DESC LIMIT 1"
         ).fetchone()
         previous = bytes(row[0]) if row else GENESIS
         links, entries = chain_links(previous, positions, events)
-        connection.executemany("INSERT INTO tidings_chain VALUES (?, ?)", links)
-        self.tree.grow(self._tree_db(), entries, (previous, links[-1][1]))
+        nodes = self.tree.grow(self._tree_db(), entries, (previous, links[-1][1]))
+        connection.executemany(
+            f"INSERT INTO {CHAIN} VALUES (?, ?, ?)",
+            [(position, digest, n) for (position, digest), n in zip(links, nodes, strict=True)],
+        )
         if snapshots:
             # Same transaction as the events: a snapshot never runs ahead of its stream.
             connection.executemany(
@@ -287,7 +315,10 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
 
     # --- the Merkle tree and checkpoints (merkle_tables.py) ------------------------------
     def ensure_tree(self) -> None:
-        """Catch the tree up with the log, under the write lock, when it lags."""
+        """Move a tree kept in a table of its own into the chain's rows, once; catch the
+        tree up with the log, under the write lock, when it lags."""
+        if not self._read(f"SELECT 1 FROM pragma_table_info('{CHAIN}') WHERE name = 'nodes'", ()):
+            self._tree_transaction(_tree_into_chain)
         if self.tree.enabled and tree_lags(self.tree, self._read):
             self._tree_transaction(self.tree.catch_up)
 
