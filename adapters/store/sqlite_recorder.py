@@ -53,10 +53,14 @@ def _sqlite_db(connection: sqlite3.Connection) -> Db:
     return Db(lambda query, params: connection.execute(query, params).fetchall(), many)
 
 
+# Whether the chain has the tree's `nodes` column (it has, unless from before it).
+_HAS_NODES = f"SELECT 1 FROM pragma_table_info('{CHAIN}') WHERE name = 'nodes'"
+
+
 def _tree_into_chain(db: Db) -> None:
     """A database from before the tree moved into the chain's rows: its chain gains the
     `nodes` column, filled from the old table, which goes (under the write lock)."""
-    if db.rows(f"SELECT 1 FROM pragma_table_info('{CHAIN}') WHERE name = 'nodes'", ()):
+    if db.rows(_HAS_NODES, ()):
         return  # another process moved it meanwhile
     db.rows(f"ALTER TABLE {CHAIN} ADD COLUMN nodes BLOB", ())
     if not db.rows("SELECT 1 FROM sqlite_master WHERE name = ?", (TREE,)):
@@ -336,7 +340,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     def ensure_tree(self) -> None:
         """Move a tree kept in a table of its own into the chain's rows, once; catch the
         tree up with the log, under the write lock, when it lags."""
-        if not self._read(f"SELECT 1 FROM pragma_table_info('{CHAIN}') WHERE name = 'nodes'", ()):
+        if not self._read(_HAS_NODES, ()):
             self._tree_transaction(_tree_into_chain)
         if self.tree.enabled and tree_lags(self.tree, self._read):
             self._tree_transaction(self.tree.catch_up)
