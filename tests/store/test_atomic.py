@@ -12,28 +12,22 @@ from tests.store.opened import opened
 
 # Runs `end` in a child that SIGKILLs itself once the events are inserted in the open
 # transaction, after the chain links are written and the operation is taken off the open
-# ones, before the commit.
+# ones, before the commit: through the recorder's public `before_commit`.
 _CHILD = textwrap.dedent(
     """
     import os, signal, sys
-    from tidings.adapters.store import postgres_recorder, sqlite_recorder
+    from tidings.adapters.store.application import Store
     from tidings.adapters.library import Tidings
 
     url, svtrid = sys.argv[1], sys.argv[2]
-    if url.startswith("postgresql://"):
-        cls, name = postgres_recorder.ChainedPostgresRecorder, "_append"
-    else:
-        cls, name = sqlite_recorder.ChainedSQLiteRecorder, "_append"
-    inserted = getattr(cls, name)
 
-    def die_before_commit(self, target, events, *args, **kwargs):
-        appended = inserted(self, target, events, *args, **kwargs)
-        if len(events) >= 2:  # the multi-stream save: operation ended + notification queued
+    def die_before_commit(ids):
+        if len(ids) >= 2:  # the multi-stream save: operation ended + notification queued
             os.kill(os.getpid(), signal.SIGKILL)
-        return appended
 
-    setattr(cls, name, die_before_commit)
-    Tidings(url).end(svtrid, 1000, "OK")
+    store = Store(url)
+    store.recorder.before_commit = die_before_commit
+    Tidings.over(store).end(svtrid, 1000, "OK")
     """
 )
 

@@ -61,7 +61,7 @@ def test_a_failure_after_the_events_insert_leaves_nothing(postgres_url: str) -> 
     store.recorder.tree.enabled = True
     try:
         # when: an append is tried
-        with pytest.raises(StorageError, match="tree table lacks rows"):
+        with pytest.raises(StorageError, match="the Merkle tree lacks rows"):
             store.recorder.write(_events(1), [], Openings())
         # then: nothing of it was committed
         assert store.max_position() == 3
