@@ -1,6 +1,7 @@
 """The PostgreSQL recorder: eventsourcing's tables, plus the chain, the tree and the open
 operations written in the events' transaction (see `chain`)."""
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
@@ -34,6 +35,11 @@ from .merkle_tables import Db, Tables
 __all__ = ["ChainedPostgresRecorder"]
 
 _T = TypeVar("_T")
+# After an append found that another writer had appended since this process last saw
+# the log end, appends skip the one-round-trip try for this long (seconds): while
+# another process keeps appending it mostly fails, and costs a round trip and a
+# rollback before the locked path anyway.
+CONTENDED_FOR = 1.0
 Head = tuple[int, bytes]  # where the log ends: its last position and chain digest
 
 
@@ -160,6 +166,8 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         # it; None: unknown, read under the lock at the next append.
         self._head: Head | None = None
         self._held_head: Head | None = None  # inside `locked`: the head once it commits
+        # After the guard failed, appends read the end under the lock until then.
+        self._contended_until = 0.0
         events = SQL("{}.{}").format(*self._events)
         # A division by zero is how one statement fails its transaction when the log
         # no longer ends where the writer thought: the divisor comes from the table, so
@@ -254,6 +262,8 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         if not stored_events:
             return []
         head, self._head = self._head, None  # not trusted while it changes
+        if time.monotonic() < self._contended_until:
+            head = None  # another writer keeps appending: the guard would mostly fail
         with self.datastore.get_connection() as conn:
             if head is not None:
                 try:
@@ -264,6 +274,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                         self._observe(batch, ids)
                 except psycopg.errors.DivisionByZero:  # `_guard`: the log moved on
                     head = None
+                    self._contended_until = time.monotonic() + CONTENDED_FOR
             if head is None:
                 with _transaction(conn) as batch:
                     self._lock_table(batch.as_cursor())
