@@ -55,12 +55,13 @@ def problem(url: str) -> str | None:
 
 def server_settings(url: str) -> tuple[str, str]:
     """What the server's durability is, as the rows report it: `fsync` and
-    `synchronous_commit`, read back from a connection (both subjects commit alike)."""
+    `synchronous_commit` ("commit"), read back from a connection (both subjects commit
+    alike)."""
     with psycopg.connect(url, autocommit=True) as conn:
         fsync = conn.execute("SHOW fsync").fetchone()
         commit = conn.execute("SHOW synchronous_commit").fetchone()
     assert fsync is not None and commit is not None
-    return f"fsync={fsync[0]}", f"synchronous_commit={commit[0]}"
+    return f"fsync={fsync[0]}", f"commit={commit[0]}"
 
 
 class PsycopgInserts:
