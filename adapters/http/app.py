@@ -19,6 +19,7 @@ from the log); shutdown (after uvicorn has let in-flight requests finish) stops 
 runner (an attempt in flight is abandoned to its lease) and closes the store.
 """
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,7 +46,7 @@ from .metrics import metrics_route
 from .openapi import openapi_route
 from .wapi import PING_ASYNC, WapiEndpoint, ping_ending
 
-__all__ = ["Settings", "create_app", "ending_rules"]
+__all__ = ["Settings", "create_app", "ending_rules", "worker_app"]
 
 _log = logging.getLogger("tidings.server")
 
@@ -118,3 +119,12 @@ def create_app(settings: Settings) -> Starlette:
     app.add_middleware(BodyDeadline, timeout=settings.limits.body_timeout)
     app.add_middleware(AccessLog)
     return app
+
+
+def worker_app(settings: Settings, index: int) -> Starlette:
+    """The app of worker `index` of a server with several processes (`http.workers`):
+    only worker 0 runs the due-work runner. Several runners would be safe (a delivery is
+    claimed under a lease, an operation ends once), but each one reads and indexes the
+    whole log, and they race to end the same operations: the losers' work is wasted and
+    their lost races push every writer onto the locked path for a while."""
+    return create_app(dataclasses.replace(settings, worker=settings.worker and index == 0))
