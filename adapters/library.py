@@ -85,6 +85,7 @@ __all__ = [
     "Pending",
     "PollAnswer",
     "Rejected",
+    "RemoteClient",
     "Stats",
     "StorageError",
     "Tidings",
@@ -117,6 +118,16 @@ class PollAnswer(Struct, frozen=True, kw_only=True):
     svtrid: str
     notification: Notification | None = None
     count: int = 0
+
+
+class RemoteClient(Struct, frozen=True, kw_only=True):
+    """A client calling over the network, let in by the domain's access rule inside the
+    unit of work of the command it runs (no read of the account before it): `proof`
+    says whether its credentials match the stored account (None when the login is
+    unknown: it should then cost the same work), `ip` is its address (None: unknown)."""
+
+    proof: Callable[[acc.AccountState | None], bool]
+    ip: str | None
 
 
 class AccountPage(Struct, frozen=True, kw_only=True):
@@ -189,9 +200,14 @@ def _secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
 
 
-def _admitted(work: Work, login: str, caller: Caller) -> acc.AccountState:
-    """The account, once the access rule lets `caller` run a client command on it."""
+def _admitted(work: Work, login: str, client: RemoteClient | None) -> acc.AccountState:
+    """The account, once the access rule lets the caller run a client command on it:
+    `client` over the network, else the backend itself (`Trusted`)."""
     account = work.state(ACCOUNT, login)
+    caller: Caller = Trusted()
+    if client is not None:
+        proven = client.proof(account if account.opened else None)
+        caller = Remote(authenticated=proven, client_ip=client.ip)
     refused = refusal(account, caller)
     if refused is not None:
         raise Rejected.of(refused)
@@ -424,25 +440,17 @@ class Tidings:
         last = openings[-1].position if len(openings) == limit else None
         return AccountPage(accounts=[account_view(state) for state in states], next=last)
 
-    def admit(
-        self, login: str, *, proof: Callable[[acc.AccountState | None], bool], client_ip: str | None
-    ) -> None:
-        """Whether a client over the network may run a command on `login`, in the same
-        unit of work: `proof` says whether its credentials match the stored account (it
-        holds the password digest a token is checked against; None when the login is
-        unknown, and it should then cost the same work), then the domain's access rule
-        answers.
+    def admit(self, login: str, client: RemoteClient) -> None:
+        """Whether a client over the network may run a command on `login` (see
+        `RemoteClient`); the commands that take a `client` check it themselves, in their
+        own unit of work.
 
         Raises `Rejected` (2050 authentication failure, 2051 address not allowed, 2053
         suspended), `StorageError`.
         """
 
         def body(work: Work) -> None:
-            account = work.state(ACCOUNT, login)
-            caller = Remote(
-                authenticated=proof(account if account.opened else None), client_ip=client_ip
-            )
-            _admitted(work, login, caller)
+            _admitted(work, login, client)
 
         self._run(body)
 
@@ -459,20 +467,21 @@ class Tidings:
         command: str,
         *,
         init_request: InitRequest | None = None,
+        client: RemoteClient | None = None,
     ) -> Pending:
         """Accept an asynchronous operation: answers `1001 Request pending` with a new
-        svTRID.
+        svTRID. `client`: a client over the network, let in first (see `admit`).
 
         Raises `Rejected` (2303 unknown account, 2053 suspended, 2005 clTRID too long,
-        2100 no command, 2101 an init request nesting too deep), `Conflict`,
-        `StorageError`.
+        2100 no command, 2101 an init request nesting too deep; with a `client`, 2050 and
+        2051 as `admit`), `Conflict`, `StorageError`.
         """
 
         # Credentials never enter the log (a JobResult returns the rest of it).
         stored_request = init_request and redacted(init_request, self._secret_params)
 
         def body(work: Work) -> Pending:
-            _admitted(work, login, Trusted())
+            _admitted(work, login, client)
             while True:
                 # A svTRID met again (another process drew the same) is refused: draw again.
                 svtrid = self.new_svtrid()
@@ -586,18 +595,21 @@ class Tidings:
         return pending
 
     # --- poll queue -----------------------------------------------------------------
-    def poll(self, login: str, *, svtrid: str | None = None) -> PollAnswer:
+    def poll(
+        self, login: str, *, svtrid: str | None = None, client: RemoteClient | None = None
+    ) -> PollAnswer:
         """The oldest unacked notification (1000, with the queue count), 1003 when the
         queue is empty, 2150 when the account does not poll. The first poll that returns
         a notification is recorded under `svtrid` (one is minted when none is given).
+        `client`: a client over the network, let in first (see `admit`).
 
-        Raises `Rejected` (2303 unknown account, 2053 suspended), `Conflict`,
-        `StorageError`.
+        Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
+        and 2051 as `admit`), `Conflict`, `StorageError`.
         """
         poll_svtrid = svtrid if svtrid is not None else self.new_svtrid()
 
         def body(work: Work) -> PollAnswer:
-            polls = _admitted(work, login, Trusted()).polls
+            polls = _admitted(work, login, client).polls
             command = mbx.PollNotification(svtrid=poll_svtrid, polls=polls)
             decided = work.decide(MAILBOX, login, command)
             if isinstance(decided, Rejection):
@@ -617,17 +629,20 @@ class Tidings:
 
         return self._run(body)
 
-    def ack(self, login: str, notification_id: int | str) -> Answer:
+    def ack(
+        self, login: str, notification_id: int | str, *, client: RemoteClient | None = None
+    ) -> Answer:
         """Acknowledge the head of the queue (1002); a repeated ack of the id acked last
         answers 1002 again. Any other id, known or not (a malformed string too), answers
-        2151; 2150 when the account does not poll.
+        2151; 2150 when the account does not poll. `client`: a client over the network,
+        let in first (see `admit`).
 
-        Raises `Rejected` (2303 unknown account, 2053 suspended), `Conflict`,
-        `StorageError`.
+        Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
+        and 2051 as `admit`), `Conflict`, `StorageError`.
         """
 
         def body(work: Work) -> Answer:
-            polls = _admitted(work, login, Trusted()).polls
+            polls = _admitted(work, login, client).polls
             command = mbx.AckNotification(notification_id=str(notification_id), polls=polls)
             decided = work.decide(MAILBOX, login, command)
             if isinstance(decided, Rejection):

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from tidings.domain import Code
 from tidings.domain.operation import OperationState
 
-from ..library import Conflict, Rejected, Tidings
+from ..library import Conflict, Rejected, RemoteClient, Tidings
 from ..metrics import AUTH_FAILURES, THROTTLED
 from ..push.due import Ending
 from ..wapi.auth import token_matches
@@ -79,43 +79,44 @@ def _ack_id(request: WapiRequest) -> str | Code:
 
 
 def answer(tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime) -> _Answered:
-    """Authenticate and run one well-formed request (blocking: call it in a thread)."""
+    """Authenticate and run one well-formed request (blocking: call it in a thread).
+
+    ping-async, poll-req and poll-ack are one library command each, the client let in
+    inside its unit of work; ping, an unknown command or a poll-ack without a usable id
+    lets the client in first, so that only an authenticated client learns about them.
+    """
     svtrid = tidings.new_svtrid()
     command = request.command.lower()
+    # token_matches does the same work for an unknown login, so timing tells nothing;
+    # the domain's access rule says which answer refuses (2050, 2051, 2053).
+    client = RemoteClient(
+        proof=lambda account: token_matches(account, request.user, request.auth, now), ip=ip
+    )
     try:
-        # token_matches does the same work for an unknown login, so timing tells nothing;
-        # the domain's access rule says which answer refuses (2050, 2051, 2053).
-        tidings.admit(
-            request.user,
-            proof=lambda account: token_matches(account, request.user, request.auth, now),
-            client_ip=ip,
-        )
-        if command == "ping":
-            return _Answered(_reply(Code.OK, svtrid, now, request))
         if command == PING_ASYNC:
             # Ended by the due-work runner, which follows the log (`push.due`).
-            pending = tidings.accept(request.user, request.cltrid or "", PING_ASYNC)
+            pending = tidings.accept(request.user, request.cltrid or "", PING_ASYNC, client=client)
             return _Answered(_reply(Code.PENDING, pending.svtrid, pending.timestamp, request))
         if command in _POLL:
-            polled = tidings.poll(request.user, svtrid=svtrid)
+            polled = tidings.poll(request.user, svtrid=svtrid, client=client)
             reply = _reply(polled.code, svtrid, now, request, polled.text)
             if polled.notification is not None:
                 data = {"notify": notify_fields(polled.notification)}
                 reply = replace(reply, data=data)
             return _Answered(reply)
-        if command in _ACK:
-            wanted = _ack_id(request)
-            if isinstance(wanted, Code):
-                return _Answered(_reply(wanted, svtrid, now, request))
-            acked = tidings.ack(request.user, wanted)
+        # What an authenticated client is answered when this is no poll-ack with an id.
+        wanted = _ack_id(request) if command in _ACK else Code.UNKNOWN_COMMAND
+        if not isinstance(wanted, Code):
+            acked = tidings.ack(request.user, wanted, client=client)
             return _Answered(_reply(acked.code, svtrid, now, request, acked.text))
+        tidings.admit(request.user, client)
     except Rejected as rejected:
         if rejected.code == Code.AUTH_FAILED:
             AUTH_FAILURES.labels("wapi").inc()
         return _Answered(_reply(rejected.code, svtrid, now, request, rejected.text))
     except Conflict:  # other writers kept winning: nothing was written, the client retries
         return _Answered(_reply(Code.COMMAND_FAILED, svtrid, now, request))
-    return _Answered(_reply(Code.UNKNOWN_COMMAND, svtrid, now, request))
+    return _Answered(_reply(Code.OK if command == "ping" else wanted, svtrid, now, request))
 
 
 class WapiEndpoint:
