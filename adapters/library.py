@@ -19,7 +19,9 @@ are normal replies (an unknown or a suspended account's poll and ack raise `Reje
 only `open_account` and `rotate_secret` answer the signing secret.
 """
 
+import asyncio
 import base64
+import contextlib
 import functools
 import hashlib
 import itertools
@@ -185,6 +187,15 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _settle(future: "asyncio.Future[Any]", result: Any, error: BaseException | None) -> None:
+    if future.cancelled():  # its caller gave up waiting; the command stands
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
 def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
@@ -290,6 +301,23 @@ class Tidings:
     def _run(self, body: Callable[[Work], T]) -> T:
         with storage_errors():
             return self._committer.execute(self._clock, body)
+
+    async def _run_async(self, body: Callable[[Work], T]) -> T:
+        """`_run` for a caller on an asyncio event loop: the command joins the group
+        commit's batches without a thread waiting for it (`GroupCommit.submit`), and the
+        loop is told when it is durable. Handing each command to a thread pool instead
+        cost about 90 µs of CPU a request in a server."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            # RuntimeError: the loop closed meanwhile, and no one is waiting.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+        with storage_errors():
+            self._committer.submit(self._clock, body, settle)
+            return await future
 
     def stats(self) -> Stats:
         """Counters of this instance's work (see `Stats`). Raises nothing."""
@@ -484,10 +512,12 @@ class Tidings:
         suspended), `StorageError`.
         """
 
-        def body(work: Work) -> None:
-            _admitted(work, login, client)
+        self._run(_admitting(login, client))
 
-        self._run(body)
+    async def admit_async(self, login: str, client: RemoteClient) -> None:
+        """`admit` for a caller on an asyncio event loop: no thread waits for the command,
+        which joins the group commit's batches all the same. Raises what `admit` raises."""
+        await self._run_async(_admitting(login, client))
 
     # --- operations -----------------------------------------------------------------
     def new_svtrid(self) -> str:
@@ -512,6 +542,29 @@ class Tidings:
         2051 as `admit`), `Conflict`, `StorageError`.
         """
 
+        return self._run(self._accepting(login, cltrid, command, init_request, client))
+
+    async def accept_async(
+        self,
+        login: str,
+        cltrid: str,
+        command: str,
+        *,
+        init_request: InitRequest | None = None,
+        client: RemoteClient | None = None,
+    ) -> Pending:
+        """`accept` for a caller on an asyncio event loop: no thread waits for the command,
+        which joins the group commit's batches all the same. Raises what `accept` raises."""
+        return await self._run_async(self._accepting(login, cltrid, command, init_request, client))
+
+    def _accepting(
+        self,
+        login: str,
+        cltrid: str,
+        command: str,
+        init_request: InitRequest | None,
+        client: RemoteClient | None,
+    ) -> Callable[[Work], Pending]:
         # Credentials never enter the log (a JobResult returns the rest of it).
         stored_request = init_request and redacted(init_request, self._secret_params)
 
@@ -541,7 +594,7 @@ class Tidings:
                 timestamp=work.now,
             )
 
-        return self._run(body)
+        return body
 
     def step(self, svtrid: str, text: str) -> None:
         """Record a step of a running operation.
@@ -641,6 +694,18 @@ class Tidings:
         Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
         and 2051 as `admit`), `Conflict`, `StorageError`.
         """
+        return self._run(self._polling(login, svtrid, client))
+
+    async def poll_async(
+        self, login: str, *, svtrid: str | None = None, client: RemoteClient | None = None
+    ) -> PollAnswer:
+        """`poll` for a caller on an asyncio event loop: no thread waits for the command,
+        which joins the group commit's batches all the same. Raises what `poll` raises."""
+        return await self._run_async(self._polling(login, svtrid, client))
+
+    def _polling(
+        self, login: str, svtrid: str | None, client: RemoteClient | None
+    ) -> Callable[[Work], PollAnswer]:
         poll_svtrid = svtrid if svtrid is not None else self.new_svtrid()
 
         def body(work: Work) -> PollAnswer:
@@ -662,7 +727,7 @@ class Tidings:
                 count=head.count,
             )
 
-        return self._run(body)
+        return body
 
     def ack(
         self, login: str, notification_id: int | str, *, client: RemoteClient | None = None
@@ -676,15 +741,14 @@ class Tidings:
         and 2051 as `admit`), `Conflict`, `StorageError`.
         """
 
-        def body(work: Work) -> Answer:
-            polls = _admitted(work, login, client).polls
-            command = mbx.AckNotification(notification_id=str(notification_id), polls=polls)
-            decided = work.decide(MAILBOX, login, command)
-            if isinstance(decided, Rejection):
-                return Answer(decided.code, decided.text)
-            return Answer(Code.ACKED, Code.ACKED.text)
+        return self._run(_acking(login, notification_id, client))
 
-        return self._run(body)
+    async def ack_async(
+        self, login: str, notification_id: int | str, *, client: RemoteClient | None = None
+    ) -> Answer:
+        """`ack` for a caller on an asyncio event loop: no thread waits for the command,
+        which joins the group commit's batches all the same. Raises what `ack` raises."""
+        return await self._run_async(_acking(login, notification_id, client))
 
     def mailbox(self, login: str) -> MailboxView:
         """The account's poll queue: count, the oldest's time, the notifications.
@@ -985,6 +1049,27 @@ class Tidings:
 
         resumed: list[str] = self._run(body)
         return resumed
+
+
+def _acking(
+    login: str, notification_id: int | str, client: RemoteClient | None
+) -> Callable[[Work], Answer]:
+    def body(work: Work) -> Answer:
+        polls = _admitted(work, login, client).polls
+        command = mbx.AckNotification(notification_id=str(notification_id), polls=polls)
+        decided = work.decide(MAILBOX, login, command)
+        if isinstance(decided, Rejection):
+            return Answer(decided.code, decided.text)
+        return Answer(Code.ACKED, Code.ACKED.text)
+
+    return body
+
+
+def _admitting(login: str, client: RemoteClient) -> Callable[[Work], None]:
+    def body(work: Work) -> None:
+        _admitted(work, login, client)
+
+    return body
 
 
 def _existing(work: Work, login: str) -> acc.AccountState:

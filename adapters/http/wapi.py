@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from msgspec.structs import replace
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from tidings.domain import Code
@@ -78,8 +77,11 @@ def _ack_id(request: WapiRequest) -> str | Code:
     return str(value)  # the core judges malformed and unknown ids alike (2151)
 
 
-def answer(tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime) -> _Answered:
-    """Authenticate and run one well-formed request (blocking: call it in a thread).
+async def answer(
+    tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime
+) -> _Answered:
+    """Authenticate and run one well-formed request, on the event loop: the library's
+    commands are awaited, no thread waits for them (`Tidings._run_async`).
 
     ping-async, poll-req and poll-ack are one library command each, the client let in
     inside its unit of work; ping, an unknown command or a poll-ack without a usable id
@@ -95,10 +97,12 @@ def answer(tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime
     try:
         if command == PING_ASYNC:
             # Ended by the due-work runner, which follows the log (`push.due`).
-            pending = tidings.accept(request.user, request.cltrid or "", PING_ASYNC, client=client)
+            pending = await tidings.accept_async(
+                request.user, request.cltrid or "", PING_ASYNC, client=client
+            )
             return _Answered(_reply(Code.PENDING, pending.svtrid, pending.timestamp, request))
         if command in _POLL:
-            polled = tidings.poll(request.user, svtrid=svtrid, client=client)
+            polled = await tidings.poll_async(request.user, svtrid=svtrid, client=client)
             reply = _reply(polled.code, svtrid, now, request, polled.text)
             if polled.notification is not None:
                 data = {"notify": notify_fields(polled.notification)}
@@ -107,9 +111,9 @@ def answer(tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime
         # What an authenticated client is answered when this is no poll-ack with an id.
         wanted = _ack_id(request) if command in _ACK else Code.UNKNOWN_COMMAND
         if not isinstance(wanted, Code):
-            acked = tidings.ack(request.user, wanted, client=client)
+            acked = await tidings.ack_async(request.user, wanted, client=client)
             return _Answered(_reply(acked.code, svtrid, now, request, acked.text))
-        tidings.admit(request.user, client)
+        await tidings.admit_async(request.user, client)
     except Rejected as rejected:
         if rejected.code == Code.AUTH_FAILED:
             AUTH_FAILURES.labels("wapi").inc()
@@ -165,7 +169,7 @@ class WapiEndpoint:
             refusal = _reply(Code.AUTH_FAILED, tidings.new_svtrid(), now, parsed)
             return self._respond(refusal, {"retry-after": str(wait)})
         try:
-            answered = await run_in_threadpool(answer, tidings, parsed, ip, now)
+            answered = await answer(tidings, parsed, ip, now)
         except Exception:
             _log.exception("WAPI %s failed", parsed.command)
             return self._respond(_reply(Code.COMMAND_FAILED, tidings.new_svtrid(), now, parsed))
