@@ -19,10 +19,8 @@ one info line and answers nothing (there is no one to answer).
 
 import asyncio
 import logging
-import time
 from typing import Any
 
-import anyio
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -127,7 +125,7 @@ class BodyDeadline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        deadline = time.monotonic() + self.timeout
+        deadline = asyncio.get_running_loop().time() + self.timeout
         reading = True
         started = False
 
@@ -135,8 +133,10 @@ class BodyDeadline:
             nonlocal reading
             if not reading:  # the body is in: waiting for a disconnect has no deadline
                 return await receive()
+            # asyncio's own timeout: anyio's fail_after cost 21 µs a receive against 9 µs
+            # (uvloop, 2026-11), and every request's body is received through here.
             try:
-                with anyio.fail_after(max(0.0, deadline - time.monotonic())):
+                async with asyncio.timeout_at(deadline):
                     message = await receive()
             except TimeoutError:
                 raise BodyTooSlow from None
