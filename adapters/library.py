@@ -622,7 +622,23 @@ class Tidings:
         that nests over 32 levels), `Conflict`, `StorageError`.
         """
         command = op.EndOperation(code=code, result=result, data=data, batch_state=batch_state)
+        return self._run(self._ending(svtrid, command))
 
+    async def end_async(
+        self,
+        svtrid: str,
+        code: int,
+        result: str,
+        *,
+        data: dict[str, Any] | None = None,
+        batch_state: BatchState | None = None,
+    ) -> Notification:
+        """`end` for a caller on an asyncio event loop: no thread waits for the command,
+        which joins the group commit's batches all the same. Raises what `end` raises."""
+        command = op.EndOperation(code=code, result=result, data=data, batch_state=batch_state)
+        return await self._run_async(self._ending(svtrid, command))
+
+    def _ending(self, svtrid: str, command: op.EndOperation) -> Callable[[Work], Notification]:
         def body(work: Work) -> Notification:
             operation = work.state(OPERATION, svtrid)
             login = operation.accepted.login if operation.accepted is not None else None
@@ -638,7 +654,7 @@ class Tidings:
             self._save(work, svtrid, decided)
             return decided.notification
 
-        return self._run(body)
+        return body
 
     @staticmethod
     def _save(work: Work, svtrid: str, ending: Ending) -> None:
@@ -653,6 +669,12 @@ class Tidings:
         Raises `StorageError`.
         """
         state = self._run(lambda work: work.state(OPERATION, svtrid))
+        return state if state.accepted is not None else None
+
+    async def operation_async(self, svtrid: str) -> op.OperationState | None:
+        """`operation` for a caller on an asyncio event loop (see `end_async`). Raises
+        what `operation` raises."""
+        state = await self._run_async(lambda work: work.state(OPERATION, svtrid))
         return state if state.accepted is not None else None
 
     def pending_operations(self, command: str | None = None) -> list[op.OperationState]:

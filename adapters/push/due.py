@@ -245,20 +245,18 @@ class DueWork:
 
     # --- one ending -------------------------------------------------------------------
     async def _end(self, svtrid: str) -> None:
-        operation = await anyio.to_thread.run_sync(self._tidings.operation, svtrid)
+        # The library's awaitable commands: no thread hop for each of them.
+        operation = await self._tidings.operation_async(svtrid)
         if operation is None or operation.accepted is None or operation.ended is not None:
             self._index.schedule("ending", svtrid, None)
             return
         rule = self._rules[operation.accepted.command]
         ending = rule.ending(operation)
 
-        def end() -> None:
-            self._tidings.end(
+        try:
+            await self._tidings.end_async(
                 svtrid, ending.code, ending.result, data=ending.data, batch_state=ending.batch_state
             )
-
-        try:
-            await anyio.to_thread.run_sync(end)
             self.ended += 1
         except Rejected as rejected:
             if rejected.code != Code.STATUS_PROHIBITS:  # 2304: another process ended it
