@@ -102,8 +102,8 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     routes = [
-        Route("/wapi/xml", WapiEndpoint(Dialect.XML, context).handle, methods=["POST"]),
-        Route("/wapi/json", WapiEndpoint(Dialect.JSON, context).handle, methods=["POST"]),
+        Route("/wapi/xml", WapiEndpoint(Dialect.XML, context), methods=["POST"]),
+        Route("/wapi/json", WapiEndpoint(Dialect.JSON, context), methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         openapi_route(),

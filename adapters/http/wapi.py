@@ -19,6 +19,7 @@ from datetime import datetime
 from msgspec.structs import replace
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from tidings.domain import Code
 from tidings.domain.operation import OperationState
 
@@ -124,11 +125,17 @@ async def answer(
 
 
 class WapiEndpoint:
-    """The ASGI endpoint of one dialect."""
+    """The ASGI app of one dialect's endpoint. An app, not a request handler: Starlette
+    wraps a handler in two more layers per request (its `request_response`, exception
+    wrapper and send wrapper), which WAPI, answering every error itself, has no use for."""
 
     def __init__(self, dialect: Dialect, context: Context) -> None:
         self.dialect = dialect
         self._context = context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
         started = time.monotonic()
