@@ -291,12 +291,15 @@ async def _hello_client(connection: _Http, tally: _Tally, codes: Counter[int]) -
 
 
 async def _load(
-    port: int, kind: str, accounts: list[tuple[str, str]], start: float, end: float
+    port: int, kind: str, accounts: list[tuple[str, str]], parent: Connection
 ) -> tuple[int, float, dict[int, int]]:
+    """Connect every client, say so, and run them in the window the parent answers."""
     loop = asyncio.get_running_loop()
+    connections = [(await loop.create_connection(_Http, "127.0.0.1", port))[1] for _ in accounts]
+    parent.send("connected")
+    start, end = parent.recv()  # nothing runs on this loop yet: blocking is harmless
     tally = _Tally(start, end)
     codes: Counter[int] = Counter()
-    connections = [(await loop.create_connection(_Http, "127.0.0.1", port))[1] for _ in accounts]
     if kind == HELLO:
         clients = [_hello_client(c, tally, codes) for c in connections]
     else:
@@ -314,13 +317,12 @@ async def _load(
 
 
 def _load_process(
-    port: int, kind: str, accounts: list[tuple[str, str]], start: float, end: float,
-    answer: Connection,
-) -> None:  # fmt: skip
+    port: int, kind: str, accounts: list[tuple[str, str]], parent: Connection
+) -> None:
     try:
-        answer.send(uvloop.run(_load(port, kind, accounts, start, end)))
+        parent.send(uvloop.run(_load(port, kind, accounts, parent)))
     except Exception as error:  # the parent says what failed, not a hang
-        answer.send(error)
+        parent.send(error)
 
 
 @dataclass(frozen=True)
@@ -336,18 +338,24 @@ def _drive(
 ) -> _Measured:
     """Run the clients (one process, two from 64 clients) for `seconds` after a warm-up."""
     processes = 1 if len(accounts) < 64 else 2
-    start = time.time() + _WARMUP + 0.3 * processes  # after every client has connected
-    end = start + seconds
     parts = [accounts[i::processes] for i in range(processes)]
     pipes, started = [], []
     for part in parts:
-        receive, send = _spawn.Pipe(duplex=False)
-        process = _spawn.Process(
-            target=_load_process, args=(running.port, kind, part, start, end, send)
-        )
+        mine, theirs = _spawn.Pipe()
+        process = _spawn.Process(target=_load_process, args=(running.port, kind, part, theirs))
         process.start()
-        pipes.append(receive)
+        pipes.append(mine)
         started.append(process)
+    for pipe in pipes:  # a client process may take seconds to start on a busy machine
+        if not pipe.poll(_START_TIMEOUT):
+            raise RuntimeError("a bench client did not connect")
+        connected = pipe.recv()
+        if isinstance(connected, Exception):
+            raise RuntimeError(f"a bench client failed: {connected!r}")
+    start = time.time() + _WARMUP
+    end = start + seconds
+    for pipe in pipes:
+        pipe.send((start, end))
     time.sleep(max(0.0, start - time.time()))
     server_before = _tree_cpu(running.pid)
     time.sleep(max(0.0, end - time.time()))
