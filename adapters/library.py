@@ -179,6 +179,10 @@ class _SvtridSource:
     def mint(self, now: datetime) -> str:
         return f"{int(now.timestamp())}.{self.process}.{next(self.counter)}"
 
+    def minted_here(self, svtrid: str) -> bool:
+        parts = svtrid.split(".")
+        return len(parts) == 3 and parts[1] == str(self.process)
+
 
 _SVTRIDS = _SvtridSource()
 
@@ -524,6 +528,11 @@ class Tidings:
         """A server transaction id in WAPI's shape `<unix>.<process>.<counter>`,
         `process` drawn at random per process (see `_SvtridSource`). Raises nothing."""
         return _SVTRIDS.mint(self._clock())
+
+    def minted_here(self, svtrid: str) -> bool:
+        """Whether this process minted `svtrid` (its accepted operations' own). Raises
+        nothing."""
+        return _SVTRIDS.minted_here(svtrid)
 
     def accept(
         self,

@@ -93,7 +93,7 @@ def serve_command(
     workers: int | None = typer.Option(
         None,
         help="Server processes on the one port and database [default: the CPU count]. "
-        "Only the first runs the due work (pushes, endings).",
+        "Each ends the operations it accepted; the first also makes the pushes.",
         show_default=False,
     ),
 ) -> None:
