@@ -107,8 +107,6 @@ def serve_command(
     processes = _cpus() if workers is None else workers
     if not 1 <= processes <= _MOST_WORKERS:
         raise _refuse(f"--workers must be 1-{_MOST_WORKERS}, not {processes}")
-    if processes > 1 and (db == ":memory:" or "mode=memory" in db):
-        raise _refuse("--workers above 1 needs a database file or URL: memory is one process's")
     if log_level.lower() not in _LEVELS:
         raise _refuse(f"--log-level must be one of {', '.join(_LEVELS)}, not {log_level!r}")
     if not 0 <= port <= 65535:

@@ -170,7 +170,6 @@ def test_a_signal_stops_every_worker_cleanly(tmp_path: Path, stop: str) -> None:
         (["--workers", "-3"], "--workers must be 1-64, not -3"),
         (["--workers", "65"], "--workers must be 1-64, not 65"),
         (["--workers", "two"], "Invalid value for '--workers'"),
-        (["--workers", "2", "--db", ":memory:"], "--workers above 1 needs a database file"),
     ],
 )
 def test_a_bad_number_of_workers_is_one_clear_line(options: list[str], said: str) -> None:
