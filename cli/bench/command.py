@@ -162,6 +162,16 @@ def _notes(result: Result) -> str:
     return "; ".join(notes)
 
 
+def _sharing(results: list[Result], cpus: int) -> str:
+    """What the http rows' load generator took of the CPUs the server had to share."""
+    busy = [r.client_cpu_us * r.ops_per_s / 1e6 for r in results if r.client_cpu_us]
+    return (
+        f"http: the servers and their load generator share these {cpus} CPUs; the "
+        f"generator kept {min(busy, default=0):.2f}-{max(busy, default=0):.2f} of a CPU busy "
+        "(its own figure is in each row)"
+    )
+
+
 def _table(results: list[Result]) -> Table:
     table = Table(title="tidings bench: ops/s (poll rows: 1 / median latency)", box=box.SIMPLE)
     table.add_column("scenario")
@@ -277,6 +287,7 @@ def bench_command(
         f"load average at start {load[0]:.2f} on {settings.cpus} CPUs; "
         f"run took {settings.run_seconds:.1f} s"
     )
+    console.print(_sharing(results, settings.cpus), soft_wrap=False)
     if json_path is not None:
         report = _Report(settings=settings, results=results, targets=found)
         json_path.write_bytes(msgspec.json.format(msgspec.json.encode(report)) + b"\n")
