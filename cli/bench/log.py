@@ -262,7 +262,7 @@ def replay(history: History, folds: int = REPLAY_FOLDS, *, backlog: int | None =
             events, folded = fold_log(store)
             timed.append(time.perf_counter() - start)
             # A fold that ends in the wrong state measures nothing: check the longest stream.
-            rebuilt = folded[MAILBOX.category][stream_id(MAILBOX.category, history.login).hex]
+            rebuilt = folded.state(MAILBOX.category, stream_id(MAILBOX.category, history.login).hex)
             if tuple(rebuilt.queue) != tidings.mailbox(history.login).notifications:
                 raise RuntimeError("replayed mailbox differs from the live one")
             del folded
