@@ -123,12 +123,10 @@ class _Kind:
         """The page is done: the states the page before touched and this one did not
         become idle."""
         pack = self.pack
-        if pack is None:
-            self.idle.update(self.previous)
-        else:
-            self.idle.update(
-                (_idle_key(stream), pack(state)) for stream, state in self.previous.items()
-            )
+        self.idle.update(
+            (_idle_key(stream), state if pack is None else pack(state))
+            for stream, state in self.previous.items()
+        )
         self.previous, self.touched = self.touched, {}
 
     def __len__(self) -> int:

@@ -1,0 +1,106 @@
+"""Memory: what a queued notification costs a server, and what a replay peaks at.
+
+Each is measured in a child process of its own (started fresh, `spawn`), so nothing the
+bench did before is counted:
+- `queued`: the child opens the backlog's database, loads a mailbox once (so the code
+  and the store are warm), reads its RSS, loads the backlog's mailbox into the store's
+  cache as a server holds it (`Store.load`), and reads its RSS again: the difference
+  over the notifications queued. It includes the SQLite page cache the load fills
+  (at most 2 MiB), which a server pays once.
+- `replay`: the child runs `tidings replay`'s whole work (`integrity.replay`: the fold,
+  then the comparison with the live states) on the history's log; the figure is the
+  child's peak RSS (Linux's `VmHWM`: `ru_maxrss` of a spawned child counts its parent's
+  RSS too, which survives the exec).
+"""
+
+import multiprocessing
+import resource
+import time
+from contextlib import closing
+
+from tidings.adapters.audit.integrity import replay
+from tidings.adapters.store.application import Store
+from tidings.domain import MAILBOX
+
+from .log import History
+from .results import Result
+
+__all__ = ["measure_memory"]
+
+
+def _status(field: str) -> int | None:
+    """A size from /proc/self/status, in bytes (None where there is no /proc)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _rss() -> int:
+    now = _status("VmRSS")
+    return now if now is not None else _peak()
+
+
+def _peak() -> int:
+    peak = _status("VmHWM")
+    # Without /proc (macOS), ru_maxrss is in bytes and spawn's child starts afresh.
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _load_queued(path: str, login: str) -> tuple[int, int, float]:
+    """(RSS grown, notifications queued, seconds) of loading one mailbox into the cache."""
+    with closing(Store(path, read_only=True)) as store:
+        store.load(MAILBOX, "nobody")  # warm: the code, the decoders, the connections
+        before = _rss()
+        start = time.perf_counter()
+        loaded = store.load(MAILBOX, login)
+        seconds = time.perf_counter() - start
+        grown = _rss() - before
+        return grown, len(loaded.state.queue), seconds
+
+
+def _replay(path: str) -> tuple[int, int, float, int]:
+    """(RSS at start, events, seconds, peak RSS) of `tidings replay` on one log."""
+    start_rss = _rss()
+    with closing(Store(path, read_only=True)) as store:
+        start = time.perf_counter()
+        report = replay(store)
+        seconds = time.perf_counter() - start
+    if report.mismatches:
+        raise RuntimeError("the bench's history does not replay to its live state")
+    return start_rss, report.events, seconds, _peak()
+
+
+def measure_memory(history: History, backlog: History) -> list[Result]:
+    """The memory rows: RSS per queued notification (the backlog's mailbox, loaded and
+    cached), and the peak RSS of replaying the history's log. Each in a fresh child
+    (`maxtasksperchild=1`)."""
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        grown, queued, load_seconds = pool.apply(_load_queued, (str(backlog.path), backlog.login))
+        start_rss, events, seconds, peak = pool.apply(_replay, (str(history.path),))
+    return [
+        Result(
+            scenario="memory-queued",
+            subject="tidings",
+            durability="equal",
+            ops_per_s=queued / load_seconds,
+            ops=queued,
+            seconds=load_seconds,
+            backlog=queued,
+            rss_bytes=grown / queued,
+        ),
+        Result(
+            scenario="memory-replay",
+            subject="tidings",
+            durability="equal",
+            ops_per_s=events / seconds,
+            ops=events,
+            seconds=seconds,
+            rss_bytes=peak,
+            rss_start_bytes=start_rss,
+        ),
+    ]
