@@ -24,7 +24,7 @@ account, and a long queue would cost its length to pack again at every page.
 """
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,72 +92,33 @@ class ReplayReport:
 
 
 class _Kind:
-    """The folded states of one stream kind, by stream id (in hex, as `scan` gives it):
-    those touched in this page (`touched`), in the page before (`previous`), and the
-    rest (`idle`), packed unless the kind is the mailbox, by `_idle_key`."""
+    """The folded states of one stream kind, by stream id (in hex, as `scan` gives it);
+    a state its stream left idle for a page held packed (`pack`), unless the kind is the
+    mailbox (`pack` None)."""
 
-    __slots__ = ("idle", "initial", "pack", "previous", "touched", "unpack")
+    __slots__ = ("initial", "pack", "states", "unpack")
 
     def __init__(self, decider: Decider[Any, Any, Any]):
         self.initial = decider.initial
-        self.touched: dict[str, Any] = {}
-        self.previous: dict[str, Any] = {}
-        self.idle: dict[int | str, Any] = {}
-        self.pack: Callable[[Any], Any] | None = None
-        self.unpack: Callable[[Any], Any] | None = None
+        self.states: dict[str, Any] = {}
+        self.pack: Callable[[Any], bytes] | None = None
+        self.unpack: Callable[[bytes], Any] | None = None
         if decider.category != MAILBOX.category:
             self.pack = msgspec.msgpack.Encoder().encode
             self.unpack = msgspec.msgpack.Decoder(type(decider.initial)).decode
 
-    def fetch(self, stream: str) -> Any:
-        """The state of a stream not touched yet in this page."""
-        state = self.previous.pop(stream, None)
-        if state is not None:
-            return state
-        held = self.idle.pop(_idle_key(stream), None)
-        if held is None:
-            return self.initial
-        return held if self.unpack is None else self.unpack(held)
+    def pack_idle(self, streams: Iterable[str]) -> None:
+        """Pack the states of `streams` (those a page left alone) that are not yet."""
+        pack, states = self.pack, self.states
+        if pack is None:
+            return
+        for stream in streams:
+            state = states.get(stream)
+            if state is not None and type(state) is not bytes:
+                states[stream] = pack(state)
 
-    def turn_page(self) -> None:
-        """The page is done: the states the page before touched and this one did not
-        become idle."""
-        pack = self.pack
-        self.idle.update(
-            (_idle_key(stream), state if pack is None else pack(state))
-            for stream, state in self.previous.items()
-        )
-        self.previous, self.touched = self.touched, {}
-
-    def __len__(self) -> int:
-        return len(self.touched) + len(self.previous) + len(self.idle)
-
-    def items(self) -> Iterator[tuple[str, Any]]:
-        """Every stream's state, unpacked one at a time."""
-        yield from self.touched.items()
-        yield from self.previous.items()
-        unpack = self.unpack
-        for key, held in self.idle.items():
-            stream = key if isinstance(key, str) else f"{key:032x}"
-            yield stream, held if unpack is None else unpack(held)
-
-    def get(self, stream: str) -> Any:
-        for states in (self.touched, self.previous):
-            if stream in states:
-                return states[stream]
-        held = self.idle[_idle_key(stream)]
-        return held if self.unpack is None else self.unpack(held)
-
-
-def _idle_key(stream: str) -> int | str:
-    """An idle stream's key: its id as an int, which costs half the memory of its hex;
-    an id that is not 32 lowercase hex digits (an edited row) stays as it is, so it is
-    named as it was stored."""
-    try:
-        number = int(stream, 16)
-    except (TypeError, ValueError):
-        return stream
-    return number if f"{number:032x}" == stream else stream
+    def state(self, held: Any) -> Any:
+        return self.unpack(held) if type(held) is bytes and self.unpack is not None else held
 
 
 class Folded:
@@ -168,21 +129,31 @@ class Folded:
         self.kinds = {category: _Kind(decider) for category, decider in DECIDERS.items()}
 
     def streams(self) -> int:
-        return sum(len(kind) for kind in self.kinds.values())
+        return sum(len(kind.states) for kind in self.kinds.values())
 
     def states(self, category: str) -> Iterator[tuple[str, Any]]:
-        """(stream id in hex, state) of every stream of a kind."""
-        return self.kinds[category].items()
+        """(stream id in hex, state) of every stream of a kind, in the order the log
+        first named them."""
+        kind = self.kinds[category]
+        for stream, held in kind.states.items():
+            yield stream, kind.state(held)
 
     def state(self, category: str, stream: str) -> Any:
         """One stream's state; KeyError when the log has none of its events."""
-        return self.kinds[category].get(stream)
+        kind = self.kinds[category]
+        return kind.state(kind.states[stream])
 
 
 # Per topic, what a row of it needs: its decoder, how its stream kind applies an event
-# (`_applier`), and that kind's states; bound once, so a row costs a lookup, a decode and
-# an application.
-_Step = tuple[Callable[[bytes], Any], Callable[[Any, Any], Any], _Kind]
+# (`_applier`), that kind's initial state, its states and how a packed one is unpacked;
+# bound once, so a row costs a lookup, a decode and an application.
+_Step = tuple[
+    Callable[[bytes], Any],
+    Callable[[Any, Any], Any],
+    Any,
+    dict[str, Any],
+    Callable[[bytes], Any] | None,
+]
 
 
 def _applier(decider: Decider[Any, Any, Any]) -> Callable[[Any, Any], Any]:
@@ -218,14 +189,21 @@ def fold_log(
     more events folded. Raises `CorruptEvent` at the first row that cannot be decoded
     or folded."""
     folded = Folded()
-    steps: dict[str, _Step] = {
-        topic: (decoder_of(topic), _applier(decider), folded.kinds[category])
-        for category, decider in DECIDERS.items()
-        for topic in event_types(category)
-    }
+    steps: dict[str, _Step] = {}
+    for category, decider in DECIDERS.items():
+        kind = folded.kinds[category]
+        for topic in event_types(category):
+            steps[topic] = (
+                decoder_of(topic),
+                _applier(decider),
+                decider.initial,
+                kind.states,
+                kind.unpack,
+            )
     kinds = folded.kinds.values()
     recorder = store.recorder
     top, events = store.max_position(), 0
+    before: set[str] = set()  # the streams the page before touched
     with _no_cycle_collection():
         for start in range(1, top + 1, page):
             rows = recorder.scan(start, start + page - 1)
@@ -233,21 +211,23 @@ def fold_log(
                 step = steps.get(topic)
                 if step is None:
                     raise CorruptEvent(position, topic, KeyError("no such topic"))
-                decode, apply, kind = step
+                decode, apply, initial, states, unpack = step
                 try:
                     event = decode(state)
                 except (msgspec.DecodeError, TypeError) as error:  # TypeError: not bytes
                     raise CorruptEvent(position, topic, error) from error
-                touched = kind.touched
-                current = touched.get(stream)
-                if current is None:
-                    current = kind.fetch(stream)
+                current = states.get(stream, initial)
+                if type(current) is bytes and unpack is not None:
+                    current = unpack(current)
                 try:
-                    touched[stream] = apply(current, event)
+                    states[stream] = apply(current, event)
                 except ValueError as error:
                     raise CorruptEvent(position, topic, error, _OUT_OF_ORDER) from error
+            touched = {row[1] for row in rows}
+            idle = before - touched
             for kind in kinds:
-                kind.turn_page()
+                kind.pack_idle(idle)
+            before = touched
             events += len(rows)
             if progress is not None:
                 progress(len(rows))
