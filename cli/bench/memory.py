@@ -10,13 +10,14 @@ bench did before is counted:
 - `replay`: the child runs `tidings replay`'s whole work (`integrity.replay`: the fold,
   then the comparison with the live states) on the history's log; the figure is the
   child's peak RSS (Linux's `VmHWM`: `ru_maxrss` of a spawned child counts its parent's
-  RSS too, which survives the exec).
+  RSS too, which survives the exec). Where there is no /proc (not Linux), the rows are
+  left out.
 """
 
 import multiprocessing
-import resource
 import time
 from contextlib import closing
+from pathlib import Path
 
 from tidings.adapters.audit.integrity import replay
 from tidings.adapters.store.application import Store
@@ -28,27 +29,24 @@ from .results import Result
 __all__ = ["measure_memory"]
 
 
-def _status(field: str) -> int | None:
-    """A size from /proc/self/status, in bytes (None where there is no /proc)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(f"{field}:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+_STATUS = Path("/proc/self/status")
+
+
+def _status(field: str) -> int:
+    """A size the kernel keeps for this process (VmRSS, VmHWM), in bytes."""
+    with _STATUS.open() as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) * 1024
+    raise LookupError(f"{_STATUS} has no {field}")
 
 
 def _rss() -> int:
-    now = _status("VmRSS")
-    return now if now is not None else _peak()
+    return _status("VmRSS")
 
 
 def _peak() -> int:
-    peak = _status("VmHWM")
-    # Without /proc (macOS), ru_maxrss is in bytes and spawn's child starts afresh.
-    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return _status("VmHWM")
 
 
 def _load_queued(path: str, login: str) -> tuple[int, int, float]:
@@ -78,7 +76,10 @@ def _replay(path: str) -> tuple[int, int, float, int]:
 def measure_memory(history: History, backlog: History) -> list[Result]:
     """The memory rows: RSS per queued notification (the backlog's mailbox, loaded and
     cached), and the peak RSS of replaying the history's log. Each in a fresh child
-    (`maxtasksperchild=1`)."""
+    (`maxtasksperchild=1`). None where the kernel keeps no /proc/self/status (not
+    Linux): RSS is read there."""
+    if not _STATUS.exists():
+        return []
     with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
         grown, queued, load_seconds = pool.apply(_load_queued, (str(backlog.path), backlog.login))
         start_rss, events, seconds, peak = pool.apply(_replay, (str(history.path),))
