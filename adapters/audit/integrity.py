@@ -104,7 +104,7 @@ class _Kind:
         self.pack: Callable[[Any], bytes] | None = None
         self.unpack: Callable[[bytes], Any] | None = None
         if decider.category != MAILBOX.category:
-            self.pack = msgspec.msgpack.Encoder().encode
+            self.pack = _packer()
             self.unpack = msgspec.msgpack.Decoder(type(decider.initial)).decode
 
     def pack_idle(self, streams: Iterable[str]) -> None:
@@ -119,6 +119,18 @@ class _Kind:
 
     def state(self, held: Any) -> Any:
         return self.unpack(held) if type(held) is bytes and self.unpack is not None else held
+
+
+def _packer() -> Callable[[Any], bytes]:
+    """MessagePack bytes of a state, in a bytes object of their size: the encoder's own
+    keeps the room it grew into (an operation's 237 bytes took 373 of memory)."""
+    encode_into, buffer = msgspec.msgpack.Encoder().encode_into, bytearray()
+
+    def pack(state: Any) -> bytes:
+        encode_into(state, buffer)
+        return bytes(buffer)
+
+    return pack
 
 
 class Folded:
