@@ -22,9 +22,9 @@ internals: a replay's way through a long mailbox, private to this module.
 
 The queue (`Queue`) holds each notification as its MessagePack bytes, decoded when read:
 a server caches every mailbox it serves, and a mailbox of 200,000 queued notifications
-loaded into the cache took 364 bytes of RSS per notification so, against 665 with the
-decoded structs and their strings (540 against 840 at 20,000, where the SQLite page cache
-the load fills weighs more; 2026-11-30). Reading one back costs about 0.5 µs, once or
+loaded into the cache took 338 bytes of RSS per notification so, against 654 with the
+decoded structs and their strings (20,000: 419 against 742; page cache warm, as in
+`tidings bench`'s memory row, 2026-11-30). Reading one back costs about 0.5 µs, once or
 twice per poll. `replayed` pushes notifications as they are: a replay holds its states
 only until it compares them, and packing would cost it about 1.5 µs per notification
 (an encode at its queueing and its retrieval, a decode at each check of the head); the
@@ -314,10 +314,10 @@ def replayed(state: MailboxState, events: Iterable[MailboxEvent]) -> MailboxStat
         elif type(event) is NotificationIssued:
             next_id = event.notification.id + 1
         elif type(event) is NotificationRetrieved:
-            if front is None or item(front[0]).id != event.id:
+            head = None if front is None else item(front[0])
+            if head is None or head.id != event.id:
                 raise ValueError(_not_head("retrieval", event.id, Queue(front, back, size)))
-            retrieved = replace(item(front[0]), retrieved_at=event.at, retrieved_by=event.svtrid)
-            front = (retrieved, front[1])
+            front = (replace(head, retrieved_at=event.at, retrieved_by=event.svtrid), front[1])
         elif type(event) is NotificationAcked:
             if front is None or item(front[0]).id != event.id:
                 raise ValueError(_not_head("ack", event.id, Queue(front, back, size)))
