@@ -26,6 +26,7 @@ cost its length to pack again.
 """
 
 import gc
+import operator
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from tidings.domain import MAILBOX, OPERATION, Decider
+from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Decider
 from tidings.domain import mailbox as mbx
 
 from ..store.application import Store, stream_id
@@ -59,6 +60,7 @@ Progress = Callable[[int], None]
 
 # Log positions read at a time: a page's rows in memory, and a progress step.
 PAGE = 10_000
+_STREAM = operator.itemgetter(1)  # a log row's stream id
 
 
 class CorruptEvent(Exception):
@@ -109,16 +111,6 @@ class _Kind:
             self.pack = _packer()
             self.unpack = msgspec.msgpack.Decoder(type(decider.initial)).decode
 
-    def pack_idle(self, streams: Iterable[str]) -> None:
-        """Pack the states of `streams` (those a page left alone) that are not yet."""
-        pack, states = self.pack, self.states
-        if pack is None:
-            return
-        for stream in streams:
-            state = states.get(stream)
-            if state is not None and type(state) is not bytes:
-                states[stream] = pack(state)
-
     def state(self, held: Any) -> Any:
         return self.unpack(held) if type(held) is bytes and self.unpack is not None else held
 
@@ -141,6 +133,25 @@ class Folded:
 
     def __init__(self) -> None:
         self.kinds = {category: _Kind(decider) for category, decider in DECIDERS.items()}
+        # The kinds whose states are packed, the most numerous first: a stream id names
+        # one stream (a UUID5 of its category and key), so the first kind holding it is
+        # its own.
+        order = (OPERATION.category, DELIVERY.category, ACCOUNT.category, ENDPOINT.category)
+        self._packed = [
+            (kind.states, kind.pack)
+            for kind in map(self.kinds.__getitem__, order)
+            if kind.pack is not None
+        ]
+
+    def pack_idle(self, streams: Iterable[str]) -> None:
+        """Pack the states of `streams` (those a page left alone) not packed yet."""
+        for stream in streams:
+            for states, pack in self._packed:
+                state = states.get(stream)
+                if state is not None:
+                    if type(state) is not bytes:
+                        states[stream] = pack(state)
+                    break
 
     def streams(self) -> int:
         return sum(len(kind.states) for kind in self.kinds.values())
@@ -214,7 +225,6 @@ def fold_log(
                 kind.states,
                 kind.unpack,
             )
-    kinds = folded.kinds.values()
     recorder = store.recorder
     top, events = store.max_position(), 0
     before: set[str] = set()  # the streams the page before touched
@@ -237,10 +247,8 @@ def fold_log(
                     states[stream] = apply(current, event)
                 except ValueError as error:
                     raise CorruptEvent(position, topic, error, _OUT_OF_ORDER) from error
-            touched = {row[1] for row in rows}
-            idle = before - touched
-            for kind in kinds:
-                kind.pack_idle(idle)
+            touched = set(map(_STREAM, rows))
+            folded.pack_idle(before - touched)
             before = touched
             events += len(rows)
             if progress is not None:
