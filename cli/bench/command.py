@@ -23,6 +23,7 @@ from rich.table import Table
 from tidings.adapters.store.application import SNAPSHOT_EVERY
 from tidings.cli.bench.http import HTTP_CLIENTS, WAPI, measure_http, more_workers
 from tidings.cli.bench.log import REPLAY_FOLDS, build_backlog, build_history, replay
+from tidings.cli.bench.memory import measure_memory
 from tidings.cli.bench.peers import LiteQueueSubject, PersistQueueSubject, SqliteInserts
 from tidings.cli.bench.postgres import measure_postgres, problem
 from tidings.cli.bench.push import IN_FLIGHT, measure_push
@@ -105,6 +106,8 @@ def _measure(directory: Path, sizes: _Sizes) -> tuple[list[Result], int, int, fl
     with _err.status(f"writing and replaying a backlog of {sizes.backlog:,} notifications"):
         backlog = build_backlog(directory / "backlog.db", sizes.backlog, SNAPSHOT_EVERY)
         results.append(replay(backlog, backlog=sizes.backlog))
+    with _err.status("memory: a queued notification, and a replay's peak, each in a child"):
+        results += measure_memory(history, backlog)
     with _err.status(f"pushing {sizes.push:,} notifications, {IN_FLIGHT} in flight"):
         results += measure_push(directory, sizes.push)
     rows, workers = 2 * 2 * len(HTTP_CLIENTS), more_workers()
@@ -152,6 +155,10 @@ def _notes(result: Result) -> str:
         notes.append(f"{result.events_read} events read")
     if result.backlog is not None:
         notes.append(f"one mailbox, {result.backlog:,} notifications queued, never polled")
+    if result.rss_bytes is not None and result.scenario == "memory-queued":
+        notes.append(f"RSS {result.rss_bytes:,.0f} B per queued notification")
+    elif result.rss_bytes is not None:
+        notes.append(f"peak RSS {result.rss_bytes / 2**20:,.0f} MiB")
     if result.cpu_us is not None:
         busy = result.cpu_us * result.ops_per_s / 1e6
         whose = "server " if result.client_cpu_us is not None else ""
@@ -204,11 +211,16 @@ def _targets_table(found: list[Target]) -> Table:
     for column in ("target", "wanted", "measured", "met"):
         table.add_column(column)
     for t in found:
-        measured = f"{t.measured:,.0f}" if t.measured >= 1000 else f"{t.measured:.2f}x"
         if t.note is not None:
             table.add_row(t.name, t.wanted, t.note, "-")
+            continue
+        if t.unit is not None:
+            measured = f"{t.measured:,.0f} {t.unit}"
+        elif t.measured >= 1000:
+            measured = f"{t.measured:,.0f}"
         else:
-            table.add_row(t.name, t.wanted, measured, "yes" if t.met else "NO")
+            measured = f"{t.measured:.2f}x"
+        table.add_row(t.name, t.wanted, measured, "yes" if t.met else "NO")
     return table
 
 
