@@ -14,7 +14,8 @@ on average. Where the rows live (one SQL for both; `Tables` words it):
   one-event commit against 4.56 (raw sqlite3, this layout, 1,000 commits, 2026-11-30);
   a database with the old table is moved over once (`sqlite_recorder`).
 - PostgreSQL: `tidings_tree (leaf, position, nodes)`: its positions may skip (a
-  sequence), the tree does not.
+  sequence), the tree does not. Its frontier is read with where the log ends, in one
+  statement (`frontier_columns`, `keep`).
 - `tidings_checkpoints (size, position, root, time, key, signature)`: a signed
   checkpoint when one is due (`checkpoint.Cadence`); none without a signing key.
 
@@ -151,6 +152,35 @@ class Tables:
                 self._last = self.signer.sign(tree.size, rows[-1][1], tree.root())
                 self._insert(db, self._last)
         return rows
+
+    def frontier_columns(self) -> str:
+        """A FROM item of one row: the tree's size, its last leaf's log position and its
+        frontier's hashes (largest first), in one statement (PostgreSQL's table). The
+        recorder reads it in the statement that reads where the log ends, and hands the
+        row to `keep`: after another writer appended, `grow` then reads nothing, where
+        `_frontier` costs two round trips with the log's lock held."""
+        assert self._postgres and not self.in_chain
+        # Node (level k, index i) is in the row of leaf (i + 1) * 2**k - 1; the frontier
+        # of n leaves has one node per bit k set in n, its leaves starting where n's
+        # bits above k end (`merkle.frontier`).
+        return (
+            "(SELECT coalesce(t.leaf + 1, 0) AS size, coalesce(t.position, 0) AS at, "
+            "ARRAY(SELECT substring(f.nodes FROM 32 * k + 1 FOR 32) "
+            "FROM generate_series(62, 0, -1) AS k "
+            f"JOIN {self.tree} f ON f.leaf = "
+            "(((t.leaf + 1) >> (k + 1)) << (k + 1)) + (1::bigint << k) - 1 "
+            "WHERE (((t.leaf + 1) >> k) & 1) = 1 ORDER BY k DESC) AS hashes "
+            f"FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT leaf, position FROM {self.tree} "
+            "ORDER BY leaf DESC LIMIT 1) AS t ON true) AS frontier"
+        )
+
+    def keep(self, digest: bytes, last: int, size: int, at: int, hashes: Sequence[bytes]) -> None:
+        """The tree as `frontier_columns` read it, in the statement that found the log
+        ending at `last` in chain `digest`: kept for the next `grow` after that digest,
+        if it is the whole log's tree (not lagging, no rows missing); else `grow` reads
+        it, and refuses what is missing."""
+        if self.enabled and at == last and len(hashes) == size.bit_count():
+            self._kept = digest, Tree(size, [bytes(h) for h in hashes])
 
     def _frontier(self, db: Db) -> Tree:
         """The tree as it stands, as its frontier, read from its table."""

@@ -145,12 +145,6 @@ def _transaction(conn: Any) -> Iterator[_Batch]:
             conn.rollback()
 
 
-def _head_of(row: Any) -> Head:
-    """The head `_read_end` read, from its row (a tuple or a dict)."""
-    last, digest = row.values() if isinstance(row, dict) else row
-    return last, bytes(digest) if digest is not None else GENESIS
-
-
 def _columns(events: Sequence[StoredEvent]) -> list[list[Any]]:
     """Stored events as the columns `unnest` takes."""
     return [
@@ -199,12 +193,17 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             .format(events)
             .as_bytes(None)
         )
+        schema = self.datastore.schema.replace('"', '""')
+        self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
+        # The tree's frontier comes in the same statement (one snapshot): an append
+        # after another writer's then reads nothing more (`_end`).
         self._read_end = (
             SQL(
                 "SELECT (SELECT coalesce(max(notification_id), 0) FROM {}) AS last, "
-                "(SELECT digest FROM {}.{} ORDER BY position DESC LIMIT 1) AS digest"
+                "(SELECT digest FROM {}.{} ORDER BY position DESC LIMIT 1) AS digest, "
+                "frontier.* FROM {}"
             )
-            .format(events, *self._chain)
+            .format(events, *self._chain, SQL(self.tree.frontier_columns()))
             .as_bytes(None)
         )
         self._tail = (
@@ -216,8 +215,6 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             .as_bytes(None)
         )
         self._placing: tuple[str, bytes] | None = None  # `_place`, for its snapshots table
-        schema = self.datastore.schema.replace('"', '""')
-        self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
         self.sql_create_statements += [Composed([SQL(q)]) for q in self.tree.create()]
         self.sql_create_statements.append(
             SQL(
@@ -300,11 +297,18 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             if head is None:
                 with _transaction(conn) as batch:
                     self._lock_table(batch.as_cursor())
-                    head = _head_of(batch.rows(self._read_end, ())[0])
+                    head = self._end(batch.rows(self._read_end, ())[0])
                     ids, after = self._append(batch, stored_events, head, locked=True, **kwargs)
                     self._observe(batch, ids)
         self._head = after
         return ids
+
+    def _end(self, row: tuple[Any, ...]) -> Head:
+        """The head a `_read_end` row gives; the tree keeps the frontier read with it."""
+        last, digest, size, at, hashes = row
+        head = last, bytes(digest) if digest is not None else GENESIS
+        self.tree.keep(head[1], last, size, at, hashes)
+        return head
 
     def _observe(self, batch: _Batch, ids: list[int]) -> None:
         """`before_commit`, if set, once the batch's rows are sent."""
@@ -403,7 +407,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         try:
             with conn.transaction():  # a savepoint in `locked`'s
                 batch = _Batch(conn)
-                head = _head_of(batch.rows(self._read_end, ())[0])
+                head = self._end(batch.rows(self._read_end, ())[0])
                 ids, self._held_head = self._append(
                     batch, events, head, locked=True, snapshots=snapshots, openings=openings
                 )
@@ -500,7 +504,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             batch.execute(self._tail, (after, limit))
             batch.execute(self._read_end)
             rows, end = batch.sets()
-        self._head = _head_of(end[0])
+        self._head = self._end(end[0])
         return [(stream.hex, version, position) for stream, version, position in rows]
 
     def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
