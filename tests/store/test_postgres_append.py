@@ -2,15 +2,19 @@
 log end, yet correct when another writer appended meanwhile; all or nothing when
 something fails after the events' INSERT; the locked path survives lost connections."""
 
+from pathlib import Path
 from uuid import uuid4
 
 import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
 from tidings.adapters.audit.integrity import verify
+from tidings.adapters.audit.keys import new_key
 from tidings.adapters.errors import StorageError
 from tidings.adapters.store.application import Store
 from tidings.adapters.store.chain import Openings
+from tidings.cli.app import app
+from typer.testing import CliRunner
 
 from tests.store.dropped import terminate_connections
 
@@ -45,6 +49,35 @@ def test_appends_interleaved_by_two_writers_keep_one_gapless_chained_log(
     finally:
         first.close()
         second.close()
+
+
+def test_writers_that_learn_the_end_from_tail_grow_the_log_s_tree(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """`tail` reads the tree's frontier with the log's end: the next append goes on from
+    it, outside the lock, and the tree stays the log's."""
+    new_key(tmp_path / "signing.key")
+    env = {"TIDINGS_SIGNING_KEY": str(tmp_path / "signing.key")}
+    first, second = Store(postgres_url), Store(postgres_url)
+    try:
+        # when: each reads the log's end, as its poller would, then appends after the
+        # other's append (trees of 1 to 11 leaves, frontiers of every shape up to 8)
+        for count in (1, 2, 1, 3, 1, 1, 2):
+            for writer in (first, second) if count % 2 else (second, first):
+                writer.recorder.tail(writer.max_position(), 1)
+                writer.recorder.write(_events(count), [], Openings())
+    finally:
+        first.close()
+        second.close()
+    # then: a checkpoint of the tree as stored is one the log's own tree extends
+    witness = tmp_path / "witness.json"
+    runner = CliRunner()
+    taken = runner.invoke(app, ["checkpoint", "--db", postgres_url, "--out", str(witness)], env=env)
+    assert taken.exit_code == 0, taken.output
+    assert '"size": 22' in witness.read_text()
+    verified = runner.invoke(app, ["verify", "--db", postgres_url, "--witness", str(witness)])
+    assert verified.exit_code == 0, verified.output
+    assert "1 of 1 witnessed checkpoints: the log extends them" in verified.output
 
 
 def test_a_failure_after_the_events_insert_leaves_nothing(postgres_url: str) -> None:
