@@ -22,7 +22,9 @@ on average. Where the rows live (one SQL for both; `Tables` words it):
 `grow` runs inside the recorder's insert, under the log's write lock, so the tree has
 the log's one order. It reads the tree's frontier (at most one row per level) only when
 another writer appended since its last write (the chain then ends in a digest it did not
-write); else it goes on from the frontier it kept, and a write costs no read. The
+write); else it goes on from the frontier it kept, and a write costs no read. On
+PostgreSQL the recorder reads that frontier with where the log ends (`keep`), so even
+then `grow` reads nothing. The
 private key stays in the process (`checkpoint.Signer`); only public keys and signatures
 reach the database.
 """

@@ -8,10 +8,12 @@ eventsourcing's sequence); one for the tree's leaves; COMMIT, gathered into one 
 string (`_Batch`). It can be sent at once because the positions are given, not drawn
 from the sequence: the process knows where the log ends (after its own last append, or
 as `tail` read it with the entries after the cache's position), so the chain and the
-tree hash the positions before anything is sent. The guard, under the lock, fails the
-transaction if the log no longer ends there; the append then reads the end under the
-lock first. Under the lock positions are handed out and committed in one order, so
-readers of the log never skip one, as with eventsourcing's own insert.
+tree hash the positions before anything is sent (the statement that reads where the log
+ends also reads the tree's frontier, when the chain no longer ends where this process's
+tree does, so an append after another writer's reads nothing more). The guard, under the
+lock, fails the transaction if the log no longer ends there; the append then reads the
+end under the lock first. Under the lock positions are handed out and committed in one
+order, so readers of the log never skip one, as with eventsourcing's own insert.
 
 Why not eventsourcing's `insert_events` with its hooks: it waits for its INSERT's
 answer before the rest (the chain needs the positions), then for the COMMIT, each with
@@ -328,10 +330,11 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         snapshots: Sequence[StoredEvent] = (),
     ) -> tuple[list[int], Head]:
         """Gather the statements of an append after `head` (the log's last position and
-        chain digest): nothing waits for an answer (unless the tree must read its
-        frontier, when another writer grew it), so the transaction costs one round
-        trip. The events' positions are given, not drawn from the sequence: the chain
-        and the tree hash them before they are sent.
+        chain digest): nothing waits for an answer, so the transaction costs one round
+        trip: the tree's frontier came with `head` when another writer grew it
+        (`_read_end`; else `grow` reads it, two round trips more). The events' positions
+        are given, not drawn from the sequence: the chain and the tree hash them before
+        they are sent.
 
         Unless `locked` (the caller took the lock and read `head` under it), this takes
         eventsourcing's table lock, then `_guard` fails the transaction if the log no
