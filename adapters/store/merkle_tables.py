@@ -155,15 +155,14 @@ class Tables:
                 self._insert(db, self._last)
         return rows
 
-    def frontier_columns(self, digest: str) -> str:
+    def frontier_columns(self) -> str:
         """A FROM item of one row: the tree's size, its last leaf's log position and its
         frontier's hashes (largest first), in one statement (PostgreSQL's table); all
-        NULL when `digest` (an SQL expression: where the chain ends) is the one the
-        kept tree goes with (`kept_digest`, the statement's one parameter), which
-        spares the server the reads. The recorder reads it in the statement that reads
-        where the log ends, and hands the row to `keep`: after another writer appended,
-        `grow` then reads nothing, where `_frontier` costs two round trips with the
-        log's lock held."""
+        NULL unless the tree has more leaves than the one kept (`kept_size`, the
+        statement's one parameter), which spares the server the reads. The recorder
+        reads it in the statement that reads where the log ends, and hands the row to
+        `keep`: after another writer appended, `grow` then reads nothing, where
+        `_frontier` costs two round trips with the log's lock held."""
         assert self._postgres and not self.in_chain
         # Node (level k, index i) is in the row of leaf (i + 1) * 2**k - 1; the frontier
         # of n leaves has one node per bit k set in n, its leaves starting where n's
@@ -177,23 +176,31 @@ class Tables:
             "WHERE t.leaf IS NOT NULL AND (((t.leaf + 1) >> k) & 1) = 1 "
             "ORDER BY k DESC) AS hashes "
             "FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT leaf, position "
-            f"FROM {self.tree} WHERE {digest} IS DISTINCT FROM %s::bytea "
-            "ORDER BY leaf DESC LIMIT 1) AS t ON true) AS frontier"
+            f"FROM {self.tree} WHERE leaf >= %s ORDER BY leaf DESC LIMIT 1) AS t ON true) "
+            "AS frontier"
         )
 
-    def kept_digest(self) -> bytes | None:
-        """The chain digest the kept tree goes with (None: none kept)."""
+    def kept_size(self) -> int:
+        """The size of the tree kept (0: none): `frontier_columns` reads a larger one."""
         kept = self._kept
-        return kept[0] if kept is not None else None
+        return kept[1].size if kept is not None else 0
 
     def keep(
         self, digest: bytes, last: int, size: int | None, at: int | None, hashes: Sequence[bytes]
     ) -> None:
         """The tree as `frontier_columns` read it, in the statement that found the log
         ending at `last` in chain `digest`: kept for the next `grow` after that digest,
-        if it is the whole log's tree (not lagging, no rows missing); else (or when not
-        read: `size` None) `grow` reads it, and refuses what is missing."""
-        if self.enabled and size is not None and at == last and len(hashes) == size.bit_count():
+        if it is the whole log's tree (not lagging, no rows missing) and larger than the
+        one kept (a read that ran before this process's own append committed must not
+        replace the tree that append left); else (or when not read: `size` None) `grow`
+        reads it, and refuses what is missing."""
+        if (
+            self.enabled
+            and size is not None
+            and size > self.kept_size()
+            and at == last
+            and len(hashes) == size.bit_count()
+        ):
             self._kept = digest, Tree(size, [bytes(h) for h in hashes])
 
     def _frontier(self, db: Db) -> Tree:

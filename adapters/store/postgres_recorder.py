@@ -201,12 +201,11 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         # after another writer's then reads nothing more (`_end`).
         self._read_end = (
             SQL(
-                "SELECT e.*, frontier.* FROM "
-                "(SELECT (SELECT coalesce(max(notification_id), 0) FROM {}) AS last, "
-                "(SELECT digest FROM {}.{} ORDER BY position DESC LIMIT 1) AS digest) AS e, "
-                "LATERAL {}"
+                "SELECT (SELECT coalesce(max(notification_id), 0) FROM {}) AS last, "
+                "(SELECT digest FROM {}.{} ORDER BY position DESC LIMIT 1) AS digest, "
+                "frontier.* FROM {}"
             )
-            .format(events, *self._chain, SQL(self.tree.frontier_columns("e.digest")))
+            .format(events, *self._chain, SQL(self.tree.frontier_columns()))
             .as_bytes(None)
         )
         self._tail = (
@@ -300,7 +299,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             if head is None:
                 with _transaction(conn) as batch:
                     self._lock_table(batch.as_cursor())
-                    head = self._end(batch.rows(self._read_end, (self.tree.kept_digest(),))[0])
+                    head = self._end(batch.rows(self._read_end, (self.tree.kept_size(),))[0])
                     ids, after = self._append(batch, stored_events, head, locked=True, **kwargs)
                     self._observe(batch, ids)
         self._head = after
@@ -411,7 +410,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         try:
             with conn.transaction():  # a savepoint in `locked`'s
                 batch = _Batch(conn)
-                head = self._end(batch.rows(self._read_end, (self.tree.kept_digest(),))[0])
+                head = self._end(batch.rows(self._read_end, (self.tree.kept_size(),))[0])
                 ids, self._held_head = self._append(
                     batch, events, head, locked=True, snapshots=snapshots, openings=openings
                 )
@@ -506,7 +505,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn:
             batch = _Batch(conn)
             batch.execute(self._tail, (after, limit))
-            batch.execute(self._read_end, (self.tree.kept_digest(),))
+            batch.execute(self._read_end, (self.tree.kept_size(),))
             rows, end = batch.sets()
         self._head = self._end(end[0])
         return [(stream.hex, version, position) for stream, version, position in rows]
