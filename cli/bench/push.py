@@ -4,8 +4,9 @@ tidings (the due-work runner: a claim and a record saved per attempt, signed WAP
 bodies, the address guard) beside a bare `httpx.AsyncClient` loop posting the same
 bodies with the same headers to the same receiver, in the same run: the loop is the
 limit, what HTTP alone costs here (both through clients of one connection each). Both
-keep `IN_FLIGHT` requests going, and each row states its CPU time per delivery. The receiver is a minimal asyncio HTTP/1.1 server in a
-process of its own, answering 200 at once, so it takes no CPU from the process measured.
+keep `IN_FLIGHT` requests going, and each row states its CPU time per delivery. The
+receiver is a minimal asyncio HTTP/1.1 server in a process of its own, answering 200 at
+once, so it takes no CPU from the process measured.
 """
 
 import asyncio
