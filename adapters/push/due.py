@@ -234,7 +234,10 @@ class DueWork:
         finally:
             self._busy.discard(name)
             self._index.again(name)
-            self._wake.set()
+            # Hand out more once the workers' waiting half is drawn down, not after every
+            # piece of work (the loop's turn cost as much as a tenth of an attempt).
+            if len(self._busy) <= self._in_flight:
+                self._wake.set()
 
     # --- one delivery attempt ---------------------------------------------------------
     def _settle(self, steps: Sequence[_Step]) -> list[_Settled]:
