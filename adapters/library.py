@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
 
 from msgspec import Struct
+from msgspec.structs import replace
 from tidings.domain import (
     ACCOUNT,
     DELIVERY,
@@ -75,6 +76,7 @@ from .push.views import (
 from .store.application import SNAPSHOT_EVERY, LogEntry, Store
 from .store.commit import GroupCommit
 from .store.failures import storage_errors
+from .store.secrets import Secrets
 from .store.work import Work
 from .views import AccountView, MailboxView, OpenedAccount, account_view, mailbox_view
 
@@ -248,6 +250,7 @@ class Tidings:
         self._committer = committer
         self._clock = clock
         self._audit = Audit(store)
+        self._secrets = Secrets(store)
         # Query parameters redacted from recorded init requests: ours and TIDINGS_REDACT_PARAMS.
         extra = os.environ.get("TIDINGS_REDACT_PARAMS", "")
         self._secret_params = SECRET_PARAMS + tuple(
@@ -299,18 +302,48 @@ class Tidings:
         `Conflict`, `StorageError`.
         """
         self._check_push_target(channel)
+        secret = _secret()
         command = acc.OpenAccount(
             login=login,
             password_sha1=_password_sha1(password),
-            signing_secret=_secret(),
+            signing_secret=secret,
             channel=channel,
             retry_policy=retry_policy,
             allowed_ips=allowed_ips,
         )
-        state = self._account_command(login, command)
+        state = self._with_secret(login, command, secret)
         view = account_view(state)
         fields = {name: getattr(view, name) for name in view.__struct_fields__}
-        return OpenedAccount(**fields, signing_secret=state.signing_secret)
+        return OpenedAccount(**fields, signing_secret=secret)
+
+    def _with_secret(
+        self, login: str, command: acc.OpenAccount | acc.RotateSecret, secret: str
+    ) -> acc.AccountState:
+        """Run a command that names a new signing secret: the secret is kept beside the
+        log first (`store.secrets`), and dropped again if the command is refused."""
+        secret_id = acc.secret_id(secret)
+        with storage_errors():
+            self._secrets.keep(secret_id, secret)
+        try:
+            return self._account_command(login, command)
+        except Rejected:
+            with storage_errors():
+                self._secrets.forget(secret_id)
+            raise
+
+    def _signing_secret(self, account: acc.AccountState, secret_id: str) -> str:
+        """The secret `secret_id` names ("" for none): from a legacy log's events, or the
+        store. Raises `StorageError` when the store has lost it."""
+        if not secret_id:
+            return ""
+        legacy = dict(account.legacy_secrets)
+        if secret_id in legacy:
+            return legacy[secret_id]
+        with storage_errors():
+            found = self._secrets.find(secret_id)
+        if found is None:
+            raise StorageError(f"the signing secret of account {account.login!r} is missing")
+        return found
 
     def _account_command(self, login: str, command: acc.AccountCommand) -> acc.AccountState:
         def body(work: Work) -> acc.AccountState:
@@ -386,7 +419,9 @@ class Tidings:
 
         Raises `Rejected` (2303 unknown account), `Conflict`, `StorageError`.
         """
-        return self._account_command(login, acc.RotateSecret(_secret())).signing_secret
+        secret = _secret()
+        self._with_secret(login, acc.RotateSecret(secret), secret)
+        return secret
 
     def suspend(self, login: str, reason: str) -> AccountView:
         """Suspend an account: its client commands answer 2053 until `resume`.
@@ -762,9 +797,19 @@ class Tidings:
             recorded = [_record_attempt(work, attempt) for attempt in attempts]
             return recorded, [_claim_attempt(work, claimant, *one) for one in wanted]
 
-        settled: tuple[list[dlv.DeliveryState | None], list[Claim | Held | None]]
-        settled = self._run(body)
-        return settled
+        recorded, claims = self._run(body)
+        # The secrets are kept beside the log, not in it (`store.secrets`): read after
+        # the transaction, from the store's cache.
+        return recorded, [
+            replace(
+                one,
+                signing_secret=self._signing_secret(one.account, one.account.secret_id),
+                previous_secret=self._signing_secret(one.account, one.account.previous_secret_id),
+            )
+            if isinstance(one, Claim)
+            else one
+            for one in claims
+        ]
 
     def deliveries(
         self, login: str, *, status: dlv.DeliveryStatus | None = None

@@ -5,12 +5,18 @@ else: WAPI's auth token is `sha1(login + sha1(password) + HH)`, so the server mu
 exactly `sha1(password)` to check it. A slow salted hash cannot be used by this protocol;
 the stored value is still not the password itself.
 
+The signing secret of pushed notifications never enters the log: a command carries it,
+the event carries its `secret_id` (a SHA-256 fingerprint, one-way; the secret itself is
+random and long), and the store keeps the secret beside the log under that id. Logs
+written before this carry the secret itself in `signing_secret`; `evolve` reads that too.
+
 `evolve` applies any event and never raises: an opening resets the account to what it
 says, any other event changes its field whatever came before, and anything else is
 ignored. `check` says whether an event may follow a state (replay reports the ones it
 refuses).
 """
 
+import hashlib
 import re
 from datetime import datetime
 
@@ -47,6 +53,7 @@ __all__ = [
     "decide",
     "evolve",
     "initial",
+    "secret_id",
 ]
 
 _SHA1_HEX = re.compile(r"[0-9a-f]{40}")
@@ -105,10 +112,12 @@ AccountCommand = (
 
 
 # --- Events ---------------------------------------------------------------------------
-class AccountOpened(Struct, frozen=True, kw_only=True, tag="AccountOpened"):
+# omit_defaults: new events never carry the legacy `signing_secret` field, not even empty.
+class AccountOpened(Struct, frozen=True, kw_only=True, omit_defaults=True, tag="AccountOpened"):
     login: str
     password_sha1: str
-    signing_secret: str
+    secret_id: str = ""
+    signing_secret: str = ""  # legacy: only in logs written before secrets left the log
     channel: Channel
     retry_policy: RetryPolicy
     allowed_ips: tuple[str, ...]
@@ -130,8 +139,9 @@ class RetryPolicySet(Struct, frozen=True, kw_only=True, tag="RetryPolicySet"):
     at: datetime
 
 
-class SecretRotated(Struct, frozen=True, kw_only=True, tag="SecretRotated"):
-    signing_secret: str
+class SecretRotated(Struct, frozen=True, kw_only=True, omit_defaults=True, tag="SecretRotated"):
+    secret_id: str = ""
+    signing_secret: str = ""  # legacy: only in logs written before secrets left the log
     at: datetime
 
 
@@ -166,14 +176,16 @@ class AccountState(Struct, frozen=True, kw_only=True):
     opened: bool = False
     login: str = ""
     password_sha1: str = ""
-    signing_secret: str = ""
+    secret_id: str = ""
     channel: Channel = PollChannel()
     retry_policy: RetryPolicy = RetryPolicy()
     allowed_ips: tuple[str, ...] = ()
     suspended: bool = False
     suspended_reason: str = ""
     # The secret before the last rotation: pushes carry both signatures for a while.
-    previous_secret: str = ""
+    previous_secret_id: str = ""
+    # Secrets a legacy log carried in its events, by id (see the module docstring).
+    legacy_secrets: tuple[tuple[str, str], ...] = ()
     secret_rotated_at: datetime | None = None
 
     @property
@@ -184,6 +196,24 @@ class AccountState(Struct, frozen=True, kw_only=True):
 
 
 initial = AccountState()
+
+
+def secret_id(secret: str) -> str:
+    """The id a signing secret is known by in the log: its SHA-256 fingerprint."""
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _secret_of(state: AccountState, event: AccountOpened | SecretRotated) -> AccountState:
+    """`state` with the event's secret as the current one (a legacy event's own secret
+    kept by its id, as the store keeps new ones)."""
+    if not event.signing_secret:
+        return replace(state, secret_id=event.secret_id)
+    legacy = secret_id(event.signing_secret)
+    return replace(
+        state,
+        secret_id=legacy,
+        legacy_secrets=(*state.legacy_secrets, (legacy, event.signing_secret)),
+    )
 
 
 # --- Decisions ------------------------------------------------------------------------
@@ -210,7 +240,7 @@ def _open(state: AccountState, c: OpenAccount, now: datetime) -> list[AccountEve
         AccountOpened(
             login=c.login,
             password_sha1=c.password_sha1,
-            signing_secret=c.signing_secret,
+            secret_id=secret_id(c.signing_secret),
             channel=c.channel,
             retry_policy=c.retry_policy,
             allowed_ips=c.allowed_ips,
@@ -248,7 +278,7 @@ def decide(
         case RotateSecret(signing_secret=secret):
             if problem := _secret_problem(secret):
                 return reject(Code.INVALID_PARAMETER, problem)
-            return [SecretRotated(signing_secret=secret, at=now)]
+            return [SecretRotated(secret_id=secret_id(secret), at=now)]
         case SetIpAllowList(allowed_ips=ips):
             if problem := ips_problem(ips):
                 return reject(Code.INVALID_PARAMETER, problem)
@@ -270,28 +300,24 @@ def evolve(state: AccountState, event: AccountEvent) -> AccountState:
     """Apply one account event (never raises; see the module docstring)."""
     match event:
         case AccountOpened():
-            return AccountState(
+            opened = AccountState(
                 opened=True,
                 login=event.login,
                 password_sha1=event.password_sha1,
-                signing_secret=event.signing_secret,
                 channel=event.channel,
                 retry_policy=event.retry_policy,
                 allowed_ips=event.allowed_ips,
             )
+            return _secret_of(opened, event)
         case PasswordChanged(password_sha1=digest):
             return replace(state, password_sha1=digest)
         case ChannelConfigured(channel=channel):
             return replace(state, channel=channel)
         case RetryPolicySet(retry_policy=policy):
             return replace(state, retry_policy=policy)
-        case SecretRotated(signing_secret=secret, at=at):
-            return replace(
-                state,
-                signing_secret=secret,
-                previous_secret=state.signing_secret,
-                secret_rotated_at=at,
-            )
+        case SecretRotated(at=at):
+            rotated = replace(state, previous_secret_id=state.secret_id, secret_rotated_at=at)
+            return _secret_of(rotated, event)
         case IpAllowListSet(allowed_ips=ips):
             return replace(state, allowed_ips=ips)
         case AccountSuspended(reason=reason):

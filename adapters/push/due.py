@@ -310,8 +310,8 @@ class DueWork:
             webhook_id(login, scheduled.notification_id),
             body,
             now,
-            account.signing_secret,
-            account.previous_secret,
+            claim.signing_secret,
+            claim.previous_secret,
             account.secret_rotated_at,
             self._grace,
         )

@@ -76,13 +76,16 @@ class Resumed(Struct, frozen=True, kw_only=True):
 
 class Claim(Struct, frozen=True, kw_only=True):
     """An attempt this process now holds: make it and record its outcome before
-    `lease_until`. Carries the account (with its signing secrets): never shown."""
+    `lease_until`. Carries the account's signing secrets (the current one, and the one
+    before the last rotation or ""): never shown."""
 
     number: int
     scheduled: DeliveryScheduled
     notification: Notification
     account: AccountState
     lease_until: datetime
+    signing_secret: str = ""
+    previous_secret: str = ""
 
 
 class Attempted(Struct, frozen=True, kw_only=True):

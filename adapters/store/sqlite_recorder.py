@@ -1,5 +1,16 @@
 """The SQLite recorder: eventsourcing's tables, plus the chain, the tree and the open
-operations written in the events' transaction (see `chain`)."""
+operations written in the events' transaction (see `chain`).
+
+Why saves run on our own writer connection (`write`, `_append`) and not through
+eventsourcing's `insert_events` with the same rows added in an override of its
+`_insert_events` hook (tried side by side in one process, `measure_queues` as `tidings
+bench` runs it, 2026-11-30, two shared CPUs at load 4.8-5.2, three runs each): the
+library's transaction (a pooled connection checked out and back, its cursor wrapper,
+`BEGIN` and `commit()`) cost 300-430 µs more CPU per enqueue at one client (1,035-1,137
+against 705-829 µs: about 150 µs a transaction) and 30-50 µs more at 16 clients (303-314
+against 256-283 µs), which at 16 clients left poll + ack at 0.76-0.96x. The rows are the
+same: `_append` is what the hook would run, on the cursor of the same transaction.
+"""
 
 import fcntl
 import os
@@ -14,6 +25,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from ..audit.checkpoint import Checkpoint
+from ..errors import StorageError
 from .chain import (
     GENESIS,
     OPEN_OPERATIONS,
@@ -27,7 +39,7 @@ from .chain import (
     hex_id,
     tree_lags,
 )
-from .merkle_tables import Db, Tables
+from .merkle_tables import CHAIN, TREE, Db, Tables
 
 __all__ = ["ChainedSQLiteRecorder"]
 
@@ -39,6 +51,33 @@ def _sqlite_db(connection: sqlite3.Connection) -> Db:
         connection.executemany(query, rows)
 
     return Db(lambda query, params: connection.execute(query, params).fetchall(), many)
+
+
+# Whether the chain has the tree's `nodes` column (it has, unless from before it).
+_HAS_NODES = f"SELECT 1 FROM pragma_table_info('{CHAIN}') WHERE name = 'nodes'"
+
+
+def _tree_into_chain(db: Db) -> None:
+    """A database from before the tree moved into the chain's rows: its chain gains the
+    `nodes` column, filled from the old table, which goes (under the write lock)."""
+    if db.rows(_HAS_NODES, ()):
+        return  # another process moved it meanwhile
+    db.rows(f"ALTER TABLE {CHAIN} ADD COLUMN nodes BLOB", ())
+    if not db.rows("SELECT 1 FROM sqlite_master WHERE name = ?", (TREE,)):
+        return  # from before the tree: `catch_up` builds it
+    # SQLite's positions run without gaps, so a leaf sits at position leaf + 1; a table
+    # that says otherwise was edited: refused, nothing changed.
+    if db.rows(f"SELECT leaf FROM {TREE} WHERE position != leaf + 1 LIMIT 1", ()):
+        raise StorageError(
+            f"the Merkle tree table {TREE} does not follow the log's positions: the "
+            "database was edited (see `tidings verify`); nothing was written"
+        )
+    db.rows(
+        f"UPDATE {CHAIN} SET nodes = {TREE}.nodes FROM {TREE} "
+        f"WHERE {TREE}.position = {CHAIN}.position",
+        (),
+    )
+    db.rows(f"DROP TABLE {TREE}", ())
 
 
 @contextmanager
@@ -53,16 +92,21 @@ def _taken_as_integrity_error() -> Iterator[None]:
 
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     """eventsourcing's SQLite recorder and tables, plus the chain table. `write` appends
-    on one dedicated connection: eventsourcing's pooled insert costs a connection
-    checkout and a statement per event, more than the rest of a command together."""
+    on one dedicated connection (see the module's docstring for why).
+
+    `before_commit`: called with the log positions of each write once its rows are in
+    its transaction, before that commits (an observer, or a test that stops a process
+    there)."""
 
     snapshots_table = "stored_snapshots"
+    before_commit: Callable[[list[int]], None] | None = None
 
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
-            "CREATE TABLE IF NOT EXISTS tidings_chain "
-            "(position INTEGER PRIMARY KEY, digest BLOB NOT NULL)",
+            # `nodes`: the Merkle tree's, in the chain's rows (see merkle_tables).
+            f"CREATE TABLE IF NOT EXISTS {CHAIN} "
+            "(position INTEGER PRIMARY KEY, digest BLOB NOT NULL, nodes BLOB)",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -76,7 +120,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self._data_version: int | None = None
         self._held = False  # inside `locked`: writes join its transaction
         self._turns: int | None = None  # the lock file writers queue on
-        self.tree = Tables("", self.events_table_name, "rowid", postgres=False)
+        self.tree = Tables("", self.events_table_name, "rowid", postgres=False, in_chain=True)
         self.create_table_statements += self.tree.create()
 
     def _connect(self) -> sqlite3.Connection:
@@ -132,6 +176,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 connection.execute("BEGIN IMMEDIATE")
                 try:
                     positions = self._append(connection, events, snapshots, openings)
+                    if self.before_commit is not None:
+                        self.before_commit(positions)
                     connection.execute("COMMIT")
                 except BaseException:
                     if connection.in_transaction:
@@ -153,6 +199,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             connection.execute("SAVEPOINT write")
             try:
                 positions = self._append(connection, events, snapshots, openings)
+                if self.before_commit is not None:
+                    self.before_commit(positions)
                 connection.execute("RELEASE write")
             except BaseException:
                 connection.execute("ROLLBACK TO write")
@@ -226,12 +274,15 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             ],
         )
         row = connection.execute(
-            "SELECT digest FROM tidings_chain ORDER BY position DESC LIMIT 1"
+            f"SELECT digest FROM {CHAIN} ORDER BY position DESC LIMIT 1"
         ).fetchone()
         previous = bytes(row[0]) if row else GENESIS
         links, entries = chain_links(previous, positions, events)
-        connection.executemany("INSERT INTO tidings_chain VALUES (?, ?)", links)
-        self.tree.grow(self._tree_db(), entries, (previous, links[-1][1]))
+        nodes = self.tree.grow(self._tree_db(), entries, (previous, links[-1][1]))
+        connection.executemany(
+            f"INSERT INTO {CHAIN} VALUES (?, ?, ?)",
+            [(position, digest, n) for (position, digest), n in zip(links, nodes, strict=True)],
+        )
         if snapshots:
             # Same transaction as the events: a snapshot never runs ahead of its stream.
             connection.executemany(
@@ -287,7 +338,10 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
 
     # --- the Merkle tree and checkpoints (merkle_tables.py) ------------------------------
     def ensure_tree(self) -> None:
-        """Catch the tree up with the log, under the write lock, when it lags."""
+        """Move a tree kept in a table of its own into the chain's rows, once; catch the
+        tree up with the log, under the write lock, when it lags."""
+        if not self._read(_HAS_NODES, ()):
+            self._tree_transaction(_tree_into_chain)
         if self.tree.enabled and tree_lags(self.tree, self._read):
             self._tree_transaction(self.tree.catch_up)
 

@@ -132,7 +132,7 @@ class _BulkLog:
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
-            c.executemany("INSERT INTO tidings_chain VALUES (?, ?)", links)
+            c.executemany("INSERT INTO tidings_chain (position, digest) VALUES (?, ?)", links)
             c.executemany(f"INSERT INTO {_SNAPSHOTS_TABLE} VALUES (?, ?, ?, ?)", self._snapshots)
         self.written += len(rows)
         self._events, self._snapshots = [], []

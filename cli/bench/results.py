@@ -152,45 +152,62 @@ def _ratio(target: Result | None, peer: Result | None) -> float:
     return target.ops_per_s / peer.ops_per_s
 
 
+# Issue 18's SQLite targets, at the threads a busy server has requests in flight: there,
+# one fsync serves many commands. One client's two durable calls against a queue's one
+# put are bounded by the disk; those rows stay in the table, without a target.
+ENQUEUE_WANTED = 1.3  # x each peer's put, at equal durability
+DRAIN_WANTED = 2.5  # x the faster peer's get + ack
+
+
 def targets(
     results: list[Result], clients: tuple[int, ...] = (1,), replay_wanted: float = 300_000.0
 ) -> list[Target]:
-    """The issue's targets, judged on this run's results, once per number of clients."""
+    """The issues' targets, judged on this run's results: the queue ratios at the most
+    clients measured, the Merkle tree's cost at each number of clients."""
     found = []
+    n = max(clients)
+    who = f"{n} client{'s' if n > 1 else ''}"
+    ours = {s: _find(results, s, "tidings", clients=n) for s in ("enqueue", "poll+ack")}
+    for peer in ("persist-queue", "litequeue"):
+        put = _find(results, "enqueue", peer, durability="equal", clients=n)
+        enqueue = _ratio(ours["enqueue"], put)
+        found.append(
+            Target(
+                name=f"enqueue vs {peer} put, {who}",
+                wanted=f">= {ENQUEUE_WANTED}x",
+                measured=enqueue,
+                met=enqueue >= ENQUEUE_WANTED,
+            )
+        )
+    peers = [
+        _find(results, "poll+ack", p, durability="equal", clients=n)
+        for p in ("persist-queue", "litequeue")
+    ]
+    fastest = max((p for p in peers if p is not None), key=lambda p: p.ops_per_s, default=None)
+    drain = _ratio(ours["poll+ack"], fastest)
+    found.append(
+        Target(
+            name=f"poll+ack vs the faster peer ({fastest.subject if fastest else '-'}), {who}",
+            wanted=f">= {DRAIN_WANTED}x",
+            measured=drain,
+            met=drain >= DRAIN_WANTED,
+        )
+    )
     for n in clients:
-        ours = {s: _find(results, s, "tidings", clients=n) for s in ("enqueue", "poll+ack")}
-        persist = _find(results, "enqueue", "persist-queue", durability="equal", clients=n)
-        enqueue = _ratio(ours["enqueue"], persist)
-        peers = [
-            _find(results, "poll+ack", p, durability="equal", clients=n)
-            for p in ("persist-queue", "litequeue")
-        ]
-        fastest = max((p for p in peers if p is not None), key=lambda p: p.ops_per_s, default=None)
-        drain = _ratio(ours["poll+ack"], fastest)
         who = f"{n} client{'s' if n > 1 else ''}"
         # The Merkle tree and signed checkpoints may cost at most 10 % of enqueues.
-        bare = _find(results, "enqueue", "tidings, no tree", clients=n)
-        tree = _ratio(ours["enqueue"], bare)
-        found += [
-            Target(
-                name=f"enqueue vs persist-queue put, {who}",
-                wanted=">= 2.0x",
-                measured=enqueue,
-                met=enqueue >= 2.0,
-            ),
-            Target(
-                name=f"poll+ack vs the faster peer ({fastest.subject if fastest else '-'}), {who}",
-                wanted=">= 2.0x",
-                measured=drain,
-                met=drain >= 2.0,
-            ),
+        tree = _ratio(
+            _find(results, "enqueue", "tidings", clients=n),
+            _find(results, "enqueue", "tidings, no tree", clients=n),
+        )
+        found.append(
             Target(
                 name=f"enqueue with the Merkle tree and checkpoints vs without, {who}",
                 wanted=">= 0.90x",
                 measured=tree,
                 met=tree >= 0.90,
-            ),
-        ]
+            )
+        )
     replay_result = _find(results, "replay", "tidings")
     replay = replay_result.ops_per_s if replay_result is not None else 0.0
     found.append(

@@ -4,6 +4,7 @@ the IP allow-list, suspend and resume."""
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from tidings.domain import (
     ACCOUNT,
@@ -34,6 +35,7 @@ from tidings.domain.account import (
     SetRetryPolicy,
     SuspendAccount,
     check,
+    secret_id,
 )
 from tidings.domain.operation import StepRecorded
 
@@ -73,7 +75,7 @@ def opened(login: str = "tester", channel: Channel = POLL) -> AccountOpened:
     return AccountOpened(
         login=login,
         password_sha1=SHA1,
-        signing_secret=SECRET,
+        secret_id=secret_id(SECRET),
         channel=channel,
         retry_policy=RetryPolicy(),
         allowed_ips=(),
@@ -89,7 +91,7 @@ def test_opening_an_account_records_every_setting_at_now() -> None:
         AccountOpened(
             login="tester",
             password_sha1=SHA1,
-            signing_secret=SECRET,
+            secret_id=secret_id(SECRET),
             channel=URL,
             retry_policy=policy,
             allowed_ips=("192.0.2.0/24",),
@@ -101,7 +103,7 @@ def test_opening_an_account_records_every_setting_at_now() -> None:
 def test_an_opened_account_polls_by_default_and_is_active() -> None:
     state = account.given().when(open_account()).state
     assert state == AccountState(
-        opened=True, login="tester", password_sha1=SHA1, signing_secret=SECRET
+        opened=True, login="tester", password_sha1=SHA1, secret_id=secret_id(SECRET)
     )
     assert state.polls
     assert not state.suspended
@@ -281,10 +283,35 @@ def test_setting_an_unusable_retry_policy_is_2101() -> None:
     )
 
 
-def test_rotating_the_secret_stores_the_new_one() -> None:
+def test_rotating_the_secret_records_only_the_new_ones_id() -> None:
     when = account.given(opened()).when(RotateSecret("a-brand-new-secret"), now=T1)
-    when.then(SecretRotated(signing_secret="a-brand-new-secret", at=T1))
-    assert when.state.signing_secret == "a-brand-new-secret"
+    when.then(SecretRotated(secret_id=secret_id("a-brand-new-secret"), at=T1))
+    assert when.state.secret_id == secret_id("a-brand-new-secret")
+    assert when.state.previous_secret_id == secret_id(SECRET)
+
+
+def test_no_event_carries_a_signing_secret() -> None:
+    opening = account.given().when(open_account(signing_secret="the-opening-secret"))
+    rotation = account.given(opened()).when(RotateSecret("the-rotated-secret"))
+    stored = msgspec.msgpack.encode([*opening.events, *rotation.events])
+    assert b"the-opening-secret" not in stored
+    assert b"the-rotated-secret" not in stored
+    assert b"signing_secret" not in stored
+
+
+def test_a_legacy_log_that_carried_its_secrets_still_names_them() -> None:
+    """Events written before secrets left the log carry the secret itself; the state
+    keeps it by its id, as the store would."""
+    legacy_opened = msgspec.structs.replace(opened(), secret_id="", signing_secret=SECRET)
+    state = account.given(
+        legacy_opened, SecretRotated(signing_secret="rotated-secret-xx", at=T1)
+    ).state
+    assert state.secret_id == secret_id("rotated-secret-xx")
+    assert state.previous_secret_id == secret_id(SECRET)
+    assert dict(state.legacy_secrets) == {
+        secret_id(SECRET): SECRET,
+        secret_id("rotated-secret-xx"): "rotated-secret-xx",
+    }
 
 
 def test_rotating_to_a_secret_under_16_characters_is_2101() -> None:
@@ -350,7 +377,7 @@ def test_the_state_is_the_fold_of_every_setting_in_order() -> None:
         PasswordChanged(password_sha1=OTHER_SHA1, at=T1),
         ChannelConfigured(channel=URL, at=T1),
         RetryPolicySet(retry_policy=RetryPolicy(jitter=0.0), at=T1),
-        SecretRotated(signing_secret="rotated-secret-xx", at=T1),
+        SecretRotated(secret_id=secret_id("rotated-secret-xx"), at=T1),
         IpAllowListSet(allowed_ips=("192.0.2.1",), at=T1),
         AccountSuspended(reason="fraud", at=T1),
     ).state
@@ -358,16 +385,15 @@ def test_the_state_is_the_fold_of_every_setting_in_order() -> None:
         opened=True,
         login="tester",
         password_sha1=OTHER_SHA1,
-        signing_secret="rotated-secret-xx",
+        secret_id=secret_id("rotated-secret-xx"),
         channel=URL,
         retry_policy=RetryPolicy(jitter=0.0),
         allowed_ips=("192.0.2.1",),
         suspended=True,
         suspended_reason="fraud",
-        previous_secret=state.previous_secret,
+        previous_secret_id=secret_id(SECRET),
         secret_rotated_at=T1,
     )
-    assert state.previous_secret == opened().signing_secret
 
 
 # --- evolve is total; check says what may follow -----------------------------------------

@@ -12,28 +12,36 @@ from tests.store.opened import opened
 
 # Runs `end` in a child that SIGKILLs itself once the events are inserted in the open
 # transaction, after the chain links are written and the operation is taken off the open
-# ones, before the commit.
+# ones, before the commit: on SQLite through the recorder's public `before_commit`; on
+# PostgreSQL, until its recorder has one, through eventsourcing's own insert hook.
 _CHILD = textwrap.dedent(
     """
     import os, signal, sys
-    from tidings.adapters.store import postgres_recorder, sqlite_recorder
+    from tidings.adapters.store import postgres_recorder
+    from tidings.adapters.store.application import Store
     from tidings.adapters.library import Tidings
 
     url, svtrid = sys.argv[1], sys.argv[2]
-    if url.startswith("postgresql://"):
-        cls, name = postgres_recorder.ChainedPostgresRecorder, "_fetch_ids_after_insert_events"
-    else:
-        cls, name = sqlite_recorder.ChainedSQLiteRecorder, "_append"
-    inserted = getattr(cls, name)
 
-    def die_before_commit(self, *args, **kwargs):
-        ids = inserted(self, *args, **kwargs)
+    def die_before_commit(ids):
         if len(ids) >= 2:  # the multi-stream save: operation ended + notification queued
             os.kill(os.getpid(), signal.SIGKILL)
-        return ids
 
-    setattr(cls, name, die_before_commit)
-    Tidings(url).end(svtrid, 1000, "OK")
+    store = Store(url)
+    if url.startswith("postgresql://"):
+        # eventsourcing's hook, called in the insert's transaction after the rows.
+        cls, name = postgres_recorder.ChainedPostgresRecorder, "_fetch_ids_after_insert_events"
+        inserted = getattr(cls, name)
+
+        def fetched(self, *args, **kwargs):
+            ids = inserted(self, *args, **kwargs)
+            die_before_commit(ids)
+            return ids
+
+        setattr(cls, name, fetched)
+    else:
+        store.recorder.before_commit = die_before_commit
+    Tidings.over(store).end(svtrid, 1000, "OK")
     """
 )
 
