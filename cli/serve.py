@@ -1,15 +1,18 @@
 """`tidings serve`: the HTTP server."""
 
+import functools
 import logging
+import os
 import sys
 
 import typer
 import uvicorn
 from tidings.adapters.http.access_log import JsonLines
-from tidings.adapters.http.app import Settings, create_app
+from tidings.adapters.http.app import Settings, create_app, worker_app
 from tidings.adapters.http.limits import DEFAULT_LIMITS as _DEFAULT
 from tidings.adapters.http.limits import Limits
 from tidings.adapters.http.server import connections_that_fit, server_config, trusted_networks
+from tidings.adapters.http.workers import FAILED, Served, listening_socket, serve_workers
 
 from .app import app
 from .options import Db, open_store
@@ -27,6 +30,13 @@ def _log_json_lines(level: str) -> None:
 
 
 _LEVELS = ("debug", "info", "warning", "error")
+# More workers than this is a typo, not a plan: each holds its own cache and connections.
+_MOST_WORKERS = 64
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (the default number of workers)."""
+    return len(os.sched_getaffinity(0)) or 1
 
 
 def _refuse(text: str) -> typer.Exit:
@@ -80,10 +90,23 @@ def serve_command(
     ready_interval: float = typer.Option(
         _DEFAULT.ready_interval, help="Least seconds between /readyz heartbeat writes."
     ),
+    workers: int | None = typer.Option(
+        None,
+        help="Server processes on the one port and database [default: the CPU count]. "
+        "Each ends the operations it accepted; the first also makes the pushes.",
+        show_default=False,
+    ),
 ) -> None:
     """Serve WAPI (/wapi/xml, /wapi/json), the JSON API (/api, token from
     TIDINGS_ADMIN_TOKEN), Merchants jobs (/merchants), /healthz and /readyz until
-    SIGINT/SIGTERM; requests in flight are finished before the store is closed."""
+    SIGINT/SIGTERM; requests in flight are finished before the store is closed.
+
+    With several workers, each is a process answering on the same port; they share the
+    database and nothing else (the failed-login throttle and /metrics count per worker).
+    """
+    processes = _cpus() if workers is None else workers
+    if not 1 <= processes <= _MOST_WORKERS:
+        raise _refuse(f"--workers must be 1-{_MOST_WORKERS}, not {processes}")
     if log_level.lower() not in _LEVELS:
         raise _refuse(f"--log-level must be one of {', '.join(_LEVELS)}, not {log_level!r}")
     if not 0 <= port <= 65535:
@@ -131,6 +154,9 @@ def serve_command(
     )
     if settings.admin_digest is None:
         log.warning("TIDINGS_ADMIN_TOKEN is not set: the JSON API answers 401 to every request")
+    if processes > 1:
+        _serve_processes(settings, host, port, proxies, log_level, processes)
+        return
     config = server_config(
         create_app(settings),
         limits,
@@ -145,3 +171,31 @@ def serve_command(
     server.run()
     if not server.started:
         raise typer.Exit(3)  # uvicorn has logged why (e.g. the port is taken)
+
+
+def _serve_processes(
+    settings: Settings,
+    host: str,
+    port: int,
+    proxies: tuple[str, ...],
+    log_level: str,
+    processes: int,
+) -> None:
+    log = logging.getLogger("tidings.server")
+    try:
+        sock = listening_socket(host, port, settings.limits.backlog)
+    except OSError as error:
+        log.error("cannot listen on %s:%d: %s", host, port, error)
+        raise typer.Exit(FAILED) from None
+    served = Served(
+        app=functools.partial(worker_app, settings),
+        limits=settings.limits,
+        setup=functools.partial(_log_json_lines, log_level),
+        trusted_proxies=proxies,
+        # The same as one worker's: our JSON-lines logging, our access log.
+        options=(("log_config", None), ("access_log", False), ("lifespan", "on")),
+    )
+    with sock:
+        status = serve_workers(served, sock, processes)
+    if status:
+        raise typer.Exit(status)

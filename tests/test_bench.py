@@ -34,6 +34,8 @@ EXPECTED = {
     ("poll-warm", "tidings", "equal"),
     ("push", "tidings", "equal"),
     ("push", "httpx", "equal"),
+    ("http", "tidings WAPI", "equal"),
+    ("http", "hello", "equal"),
 }
 
 
@@ -97,7 +99,18 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
         "poll-cold:",
         "poll-warm:",
         "push",
+        "http:",
     }
+    # HTTP: WAPI and hello, at 1, 16 and 64 clients, with one worker and with more; each
+    # row says what the server and the load generator each took of the CPUs.
+    http = [r for r in results if r["scenario"] == "http"]
+    assert {(r["subject"], r.get("clients", 1), r["workers"] > 1) for r in http} == {
+        (subject, n, more)
+        for subject in ("tidings WAPI", "hello")
+        for n in (1, 16, 64)
+        for more in (False, True)
+    }
+    assert all(r["cpu_us"] > 0 and r["client_cpu_us"] > 0 for r in http)
     # Push: tidings' runner and the bare httpx loop, each with 64 in flight.
     assert {r.get("clients", 1) for r in results if r["scenario"] == "push"} == {64}
     # The backlog replay folds a mailbox whose 20,000 notifications are all still queued:

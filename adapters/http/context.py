@@ -33,8 +33,10 @@ class Settings:
     `admin_digest` is the sha256 of the JSON API's bearer token (None: the API answers
     401 to everyone). `ping_delay` / `job_delay` are the seconds after which ping-async
     and Merchants jobs end. `clock` returns aware UTC datetimes. `worker`: run the
-    due-work runner (pushes, endings) in this process (else a `tidings worker` does).
-    `limits`: deadlines, caps and the authentication throttle (`limits.Limits`).
+    due-work runner (pushes, endings) in this process (else a `tidings worker` does);
+    `deliveries` and `foreign_endings_after` are the runner's (`push.due.DueWork`), for
+    the workers of one server. `limits`: deadlines, caps and the authentication
+    throttle (`limits.Limits`).
     """
 
     db: str
@@ -43,6 +45,8 @@ class Settings:
     job_delay: float = 1.0
     clock: Callable[[], datetime] = _utcnow
     worker: bool = True
+    deliveries: bool = True
+    foreign_endings_after: float = 0.0
     limits: Limits = DEFAULT_LIMITS
 
     @classmethod

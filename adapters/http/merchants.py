@@ -34,7 +34,7 @@ from tidings.domain import BatchState, Code, InitRequest
 from tidings.domain.account import AccountState
 from tidings.domain.operation import OperationState
 
-from ..library import Conflict, Rejected
+from ..library import Conflict, Rejected, RemoteClient
 from ..metrics import AUTH_FAILURES, THROTTLED
 from ..push.due import Ending
 from .body import TooLarge, client_ip, read_body
@@ -180,13 +180,10 @@ def _submit(command: str, context: Context) -> Any:
             return _throttled(content_type, wait)
         token = request.headers.get("x-token", "")
         try:
-            await run_in_threadpool(
-                lambda: tidings.admit(
-                    login,
-                    proof=lambda account: _token_ok(account, token) and bool(login),
-                    client_ip=ip,
-                )
+            client = RemoteClient(
+                proof=lambda account: _token_ok(account, token) and bool(login), ip=ip
             )
+            await run_in_threadpool(tidings.admit, login, client)
         except Rejected as rejected:
             if rejected.code == Code.AUTH_FAILED:
                 AUTH_FAILURES.labels("merchants").inc()

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from msgspec.structs import replace
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from tidings.domain import Code
 from tidings.domain.operation import OperationState
 
-from ..library import Conflict, Rejected, Tidings
+from ..library import Conflict, Rejected, RemoteClient, Tidings
 from ..metrics import AUTH_FAILURES, THROTTLED
 from ..push.due import Ending
 from ..wapi.auth import token_matches
@@ -78,52 +78,64 @@ def _ack_id(request: WapiRequest) -> str | Code:
     return str(value)  # the core judges malformed and unknown ids alike (2151)
 
 
-def answer(tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime) -> _Answered:
-    """Authenticate and run one well-formed request (blocking: call it in a thread)."""
+async def answer(
+    tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime
+) -> _Answered:
+    """Authenticate and run one well-formed request, on the event loop: the library's
+    commands are awaited, no thread waits for them (`Tidings._run_async`).
+
+    ping-async, poll-req and poll-ack are one library command each, the client let in
+    inside its unit of work; ping, an unknown command or a poll-ack without a usable id
+    lets the client in first, so that only an authenticated client learns about them.
+    """
     svtrid = tidings.new_svtrid()
     command = request.command.lower()
+    # token_matches does the same work for an unknown login, so timing tells nothing;
+    # the domain's access rule says which answer refuses (2050, 2051, 2053).
+    client = RemoteClient(
+        proof=lambda account: token_matches(account, request.user, request.auth, now), ip=ip
+    )
     try:
-        # token_matches does the same work for an unknown login, so timing tells nothing;
-        # the domain's access rule says which answer refuses (2050, 2051, 2053).
-        tidings.admit(
-            request.user,
-            proof=lambda account: token_matches(account, request.user, request.auth, now),
-            client_ip=ip,
-        )
-        if command == "ping":
-            return _Answered(_reply(Code.OK, svtrid, now, request))
         if command == PING_ASYNC:
             # Ended by the due-work runner, which follows the log (`push.due`).
-            pending = tidings.accept(request.user, request.cltrid or "", PING_ASYNC)
+            pending = await tidings.accept_async(
+                request.user, request.cltrid or "", PING_ASYNC, client=client
+            )
             return _Answered(_reply(Code.PENDING, pending.svtrid, pending.timestamp, request))
         if command in _POLL:
-            polled = tidings.poll(request.user, svtrid=svtrid)
+            polled = await tidings.poll_async(request.user, svtrid=svtrid, client=client)
             reply = _reply(polled.code, svtrid, now, request, polled.text)
             if polled.notification is not None:
                 data = {"notify": notify_fields(polled.notification)}
                 reply = replace(reply, data=data)
             return _Answered(reply)
-        if command in _ACK:
-            wanted = _ack_id(request)
-            if isinstance(wanted, Code):
-                return _Answered(_reply(wanted, svtrid, now, request))
-            acked = tidings.ack(request.user, wanted)
+        # What an authenticated client is answered when this is no poll-ack with an id.
+        wanted = _ack_id(request) if command in _ACK else Code.UNKNOWN_COMMAND
+        if not isinstance(wanted, Code):
+            acked = await tidings.ack_async(request.user, wanted, client=client)
             return _Answered(_reply(acked.code, svtrid, now, request, acked.text))
+        await tidings.admit_async(request.user, client)
     except Rejected as rejected:
         if rejected.code == Code.AUTH_FAILED:
             AUTH_FAILURES.labels("wapi").inc()
         return _Answered(_reply(rejected.code, svtrid, now, request, rejected.text))
     except Conflict:  # other writers kept winning: nothing was written, the client retries
         return _Answered(_reply(Code.COMMAND_FAILED, svtrid, now, request))
-    return _Answered(_reply(Code.UNKNOWN_COMMAND, svtrid, now, request))
+    return _Answered(_reply(Code.OK if command == "ping" else wanted, svtrid, now, request))
 
 
 class WapiEndpoint:
-    """The ASGI endpoint of one dialect."""
+    """The ASGI app of one dialect's endpoint. An app, not a request handler: Starlette
+    wraps a handler in two more layers per request (its `request_response`, exception
+    wrapper and send wrapper), which WAPI, answering every error itself, has no use for."""
 
     def __init__(self, dialect: Dialect, context: Context) -> None:
         self.dialect = dialect
         self._context = context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
         started = time.monotonic()
@@ -164,7 +176,7 @@ class WapiEndpoint:
             refusal = _reply(Code.AUTH_FAILED, tidings.new_svtrid(), now, parsed)
             return self._respond(refusal, {"retry-after": str(wait)})
         try:
-            answered = await run_in_threadpool(answer, tidings, parsed, ip, now)
+            answered = await answer(tidings, parsed, ip, now)
         except Exception:
             _log.exception("WAPI %s failed", parsed.command)
             return self._respond(_reply(Code.COMMAND_FAILED, tidings.new_svtrid(), now, parsed))

@@ -102,7 +102,15 @@ class _Next:
 class DueWork:
     """The runner. `endings`: command -> rule for the operations this server ends;
     `in_flight`: attempts made at once; `claimant`: this process's name in its claims.
-    `jitter` draws in [-1, 1] (the domain scales it by the account's policy)."""
+    `jitter` draws in [-1, 1] (the domain scales it by the account's policy).
+
+    Several runners of one server (`tidings serve --workers N`): `deliveries` off leaves
+    the deliveries to another runner; `foreign_endings_after` seconds more pass before
+    this runner ends an operation another process accepted, so that each operation is
+    ended by the process that accepted it (which serves its client's connection: the
+    client's mailbox is written by one process, and no process loses races on it) and
+    by another only when that one did not (it stopped).
+    """
 
     def __init__(
         self,
@@ -117,6 +125,8 @@ class DueWork:
         clock: Callable[[], datetime] = _utcnow,
         jitter: Callable[[], float] = lambda: random.uniform(-1.0, 1.0),
         rotation_grace: timedelta = ROTATION_GRACE,
+        deliveries: bool = True,
+        foreign_endings_after: float = 0.0,
     ) -> None:
         self._tidings = tidings
         self._rules = dict(endings or {})
@@ -131,7 +141,12 @@ class DueWork:
         self._clock = clock
         self._jitter = jitter
         self._grace = rotation_grace
-        self._index = DueIndex({c: rule.delay for c, rule in self._rules.items()}, clock)
+        delays = {c: rule.delay for c, rule in self._rules.items()}
+
+        def later(svtrid: str) -> float:
+            return 0.0 if tidings.minted_here(svtrid) else foreign_endings_after
+
+        self._index = DueIndex(delays, clock, later=later, deliveries=deliveries)
         self._busy: set[Name] = set()
         self._failures: dict[Name, int] = {}
         self._wake = anyio.Event()
@@ -329,20 +344,18 @@ class DueWork:
 
     # --- one ending -------------------------------------------------------------------
     async def _end(self, svtrid: str) -> None:
-        operation = await anyio.to_thread.run_sync(self._tidings.operation, svtrid)
+        # The library's awaitable commands: no thread hop for each of them.
+        operation = await self._tidings.operation_async(svtrid)
         if operation is None or operation.accepted is None or operation.ended is not None:
             self._index.schedule("ending", svtrid, None)
             return
         rule = self._rules[operation.accepted.command]
         ending = rule.ending(operation)
 
-        def end() -> None:
-            self._tidings.end(
+        try:
+            await self._tidings.end_async(
                 svtrid, ending.code, ending.result, data=ending.data, batch_state=ending.batch_state
             )
-
-        try:
-            await anyio.to_thread.run_sync(end)
             self.ended += 1
         except Rejected as rejected:
             if rejected.code != Code.STATUS_PROHIBITS:  # 2304: another process ended it

@@ -58,12 +58,22 @@ def _compact(state: dlv.DeliveryState) -> dlv.DeliveryState:
 
 class DueIndex:
     """What is due when. `delays`: command -> seconds after acceptance at which the
-    operations this runner ends are due; `clock` gives now (for deliveries released by
-    the stream that held them)."""
+    operations this runner ends are due, plus `later(svtrid)` seconds; `clock` gives now
+    (for deliveries released by the stream that held them); `deliveries`: whether
+    deliveries are this runner's work at all."""
 
-    def __init__(self, delays: Mapping[str, float], clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        delays: Mapping[str, float],
+        clock: Callable[[], datetime],
+        *,
+        later: Callable[[str], float] = lambda _: 0.0,
+        deliveries: bool = True,
+    ) -> None:
         self._delays = dict(delays)
         self._clock = clock
+        self._later = later
+        self._with_deliveries = deliveries
         self.position = 0  # the last log position read
         self._deliveries: dict[UUID, tuple[str, dlv.DeliveryState]] = {}
         self._operations: dict[UUID, str] = {}
@@ -135,7 +145,7 @@ class DueIndex:
 
     def _apply(self, stream: UUID, event: Any) -> None:
         match event:
-            case dlv.DeliveryScheduled(login=login, notification_id=n):
+            case dlv.DeliveryScheduled(login=login, notification_id=n) if self._with_deliveries:
                 key = f"{login}/{n}"
                 state = _compact(dlv.evolve(dlv.initial, event))
                 self._deliveries[stream] = (key, state)
@@ -163,6 +173,7 @@ class DueIndex:
                 delay = self._delays.get(command)
                 if delay is not None:
                     self._operations[stream] = svtrid
+                    delay += self._later(svtrid)
                     self.schedule("ending", svtrid, at + timedelta(seconds=delay))
             case op.OperationEnded():
                 if stream in self._operations:

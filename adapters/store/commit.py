@@ -57,15 +57,22 @@ GATHER_FOR = 0.001
 _Outcome = tuple[Any, BaseException | None]
 
 
+Settle = Callable[[Any, BaseException | None], None]
+
+
 class _Call:
     """One queued command. `wake` is held until the caller may go on: its command is
-    done, or it is to lead the next batch."""
+    done, or it is to lead the next batch. A submitted command has no caller waiting:
+    `settle(result, error)` tells it instead."""
 
-    __slots__ = ("body", "clock", "done", "error", "result", "wake")
+    __slots__ = ("body", "clock", "done", "error", "result", "settle", "wake")
 
-    def __init__(self, body: Callable[[Work], Any], clock: Callable[[], datetime]):
+    def __init__(
+        self, body: Callable[[Work], Any], clock: Callable[[], datetime], settle: Settle | None
+    ):
         self.body = body
         self.clock = clock
+        self.settle = settle
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -92,6 +99,9 @@ class GroupCommit:
         self.commands = 0
         self._contended_until = 0.0
         self._last_batch = 0
+        # Leads for submitted commands, which have no thread of their own to lead with.
+        self._committer: threading.Thread | None = None
+        self._committer_wake = threading.Semaphore(0)
 
     @property
     def waiting(self) -> int:
@@ -112,7 +122,7 @@ class GroupCommit:
         raises (nothing of it is saved), `Conflict` after `MAX_ATTEMPTS` lost races, or
         the database's error when the save fails (nothing of the batch is saved).
         """
-        call = _Call(body, clock)
+        call = _Call(body, clock, None)
         with self._mutex:
             self._queued.append(call)
             lead = not self._leading
@@ -126,24 +136,59 @@ class GroupCommit:
         result: T = call.result
         return result
 
-    def _lead(self, call: _Call) -> None:
-        """Save batches until `call` is done, then pass the lead on (or lay it down),
-        even when this thread is interrupted: a lost lead would stall every caller."""
+    def submit(
+        self, clock: Callable[[], datetime], body: Callable[[Work], Any], settle: Settle
+    ) -> None:
+        """Queue `body` and return at once; `settle(result, error)` is called once it is
+        done: with what `body` returned, once its events are durable, or with what
+        `execute` would have raised. It is called from the thread that saved the batch
+        and must be quick and raise nothing (an event loop's `call_soon_threadsafe`).
+
+        For callers on an event loop: no thread waits for each command. Their commands
+        join the batches of `execute`'s callers; when none of those leads, a committer
+        thread of this instance does.
+        """
+        call = _Call(body, clock, settle)
+        with self._mutex:
+            self._queued.append(call)
+            if self._leading:
+                return
+            self._leading = True
+            if self._committer is None:
+                self._committer = threading.Thread(
+                    target=self._commit_submitted, name="tidings-committer", daemon=True
+                )
+                self._committer.start()
+        self._committer_wake.release()
+
+    def _commit_submitted(self) -> None:
+        while True:
+            self._committer_wake.acquire()  # handed the lead
+            self._lead(None)
+
+    def _lead(self, call: _Call | None) -> None:
+        """Save batches until `call` is done (None: the committer, until none is
+        queued), then pass the lead on (or lay it down), even when this thread is
+        interrupted: a lost lead would stall every caller."""
         try:
-            while not call.done:
+            while call is None or not call.done:
                 if self._last_batch > 1:
                     self._gather()
                 with self._mutex:
                     batch = self._queued[:MAX_BATCH]
                     del self._queued[:MAX_BATCH]
+                if not batch:
+                    break
                 self._last_batch = len(batch)
                 self._run(batch, call)
         finally:
             with self._mutex:
-                if self._queued:
+                if not self._queued:
+                    self._leading = False
+                elif self._queued[0].settle is None:
                     self._queued[0].wake.release()
                 else:
-                    self._leading = False
+                    self._committer_wake.release()
 
     def _gather(self) -> None:
         """Let callers still on their way join the batch: yield the GIL while the queue
@@ -165,7 +210,7 @@ class GroupCommit:
                 return
             seen = now
 
-    def _run(self, batch: list[_Call], leader: _Call) -> None:
+    def _run(self, batch: list[_Call], leader: _Call | None) -> None:
         interrupted = RuntimeError("interrupted while saving: the command may not be saved")
         outcomes: list[_Outcome] = [(None, interrupted)] * len(batch)
         try:
@@ -175,7 +220,9 @@ class GroupCommit:
         finally:
             for call, (result, error) in zip(batch, outcomes, strict=True):
                 call.result, call.error, call.done = result, error, True
-                if call is not leader:
+                if call.settle is not None:
+                    call.settle(result, error)
+                elif call is not leader:
                     call.wake.release()
 
     def _attempts(self, batch: list[_Call]) -> list[_Outcome]:

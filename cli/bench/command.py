@@ -21,6 +21,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 from tidings.adapters.store.application import SNAPSHOT_EVERY
+from tidings.cli.bench.http import HTTP_CLIENTS, WAPI, measure_http, more_workers
 from tidings.cli.bench.log import REPLAY_FOLDS, build_backlog, build_history, replay
 from tidings.cli.bench.peers import LiteQueueSubject, PersistQueueSubject, SqliteInserts
 from tidings.cli.bench.push import IN_FLIGHT, measure_push
@@ -49,10 +50,11 @@ class _Sizes(msgspec.Struct, frozen=True):
     backlog: int  # notifications in the never-polled mailbox (replay-backlog)
     cold_polls: int
     push: int  # notifications pushed by tidings and by the bare httpx loop
+    http_seconds: float  # measured per http row, after its warm-up
 
 
-_QUICK = _Sizes(200, 2, 100_000, 20_000, 10, 100)
-_FULL = _Sizes(2_000, 5, 1_000_000, 200_000, 30, 2_000)
+_QUICK = _Sizes(200, 2, 100_000, 20_000, 10, 100, 1.0)
+_FULL = _Sizes(2_000, 5, 1_000_000, 200_000, 30, 2_000, 5.0)
 # Threads calling each subject at once: one, and as many as a busy server has requests
 # in flight. With many, tidings saves the commands that arrive together in one
 # transaction; the peers commit each call on its own.
@@ -103,11 +105,16 @@ def _measure(directory: Path, sizes: _Sizes) -> tuple[list[Result], int, int, fl
         results.append(replay(backlog, backlog=sizes.backlog))
     with _err.status(f"pushing {sizes.push:,} notifications, {IN_FLIGHT} in flight"):
         results += measure_push(directory, sizes.push)
+    rows, workers = 2 * 2 * len(HTTP_CLIENTS), more_workers()
+    with _err.status(f"http: {rows} rows of {sizes.http_seconds:g} s, 1 and {workers} workers"):
+        results += measure_http(directory, sizes.http_seconds)
     built = history.seconds + backlog.seconds
     return results, history.log_events, history.mailbox_events, built
 
 
 def _subject(result: Result) -> str:
+    if result.workers is not None:
+        return f"{result.subject}, {result.workers} worker{'s' if result.workers > 1 else ''}"
     if result.history_events is None:
         return result.subject
     return f"{result.subject} ({'deep' if result.history_events else 'empty'})"
@@ -119,12 +126,16 @@ def _ratio(result: Result, results: list[Result]) -> str:
     if result.history_events:
         empty = [r for r in results if r.scenario == result.scenario and r.history_events == 0]
         return f"{empty[0].ops_per_s / result.ops_per_s:.2f}x empty" if empty else ""
-    if result.subject == "tidings":
+    mine = WAPI if result.scenario == "http" else "tidings"
+    if result.subject == mine:
         return ""
     ours = [
         r
         for r in results
-        if r.scenario == result.scenario and r.subject == "tidings" and r.clients == result.clients
+        if r.scenario == result.scenario
+        and r.subject == mine
+        and r.clients == result.clients
+        and r.workers == result.workers
     ]
     return f"{ours[0].ops_per_s / result.ops_per_s:.2f}x" if ours else ""
 
@@ -141,10 +152,24 @@ def _notes(result: Result) -> str:
         notes.append(f"one mailbox, {result.backlog:,} notifications queued, never polled")
     if result.cpu_us is not None:
         busy = result.cpu_us * result.ops_per_s / 1e6
-        notes.append(f"CPU {result.cpu_us:,.0f} µs/op ({busy:.2f} busy)")
+        whose = "server " if result.client_cpu_us is not None else ""
+        notes.append(f"{whose}CPU {result.cpu_us:,.0f} µs/op ({busy:.2f} busy)")
+    if result.client_cpu_us is not None:
+        busy = result.client_cpu_us * result.ops_per_s / 1e6
+        notes.append(f"client CPU {result.client_cpu_us:,.0f} µs/op ({busy:.2f} busy)")
     if result.commits_per_op is not None:
         notes.append(f"{result.commits_per_op:.2f} commits/op")
     return "; ".join(notes)
+
+
+def _sharing(results: list[Result], cpus: int) -> str:
+    """What the http rows' load generator took of the CPUs the server had to share."""
+    busy = [r.client_cpu_us * r.ops_per_s / 1e6 for r in results if r.client_cpu_us]
+    return (
+        f"http: the servers and their load generator share these {cpus} CPUs; the "
+        f"generator kept {min(busy, default=0):.2f}-{max(busy, default=0):.2f} of a CPU busy "
+        "(its own figure is in each row)"
+    )
 
 
 def _table(results: list[Result]) -> Table:
@@ -262,6 +287,7 @@ def bench_command(
         f"load average at start {load[0]:.2f} on {settings.cpus} CPUs; "
         f"run took {settings.run_seconds:.1f} s"
     )
+    console.print(_sharing(results, settings.cpus), soft_wrap=False)
     if json_path is not None:
         report = _Report(settings=settings, results=results, targets=found)
         json_path.write_bytes(msgspec.json.format(msgspec.json.encode(report)) + b"\n")

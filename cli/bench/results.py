@@ -55,8 +55,11 @@ class Result(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One measurement. Throughput scenarios: `ops` in `seconds`. Poll latency
     scenarios: `ops_per_s` is 1 / median latency, `latency_ms` that median."""
 
-    scenario: str  # enqueue, poll+ack, replay, replay-backlog, poll-cold, poll-warm, push
-    subject: str  # tidings, "tidings, no tree", persist-queue, litequeue, sqlite3, httpx (push)
+    # enqueue, poll+ack, replay, replay-backlog, poll-cold, poll-warm, push, http
+    scenario: str
+    # tidings, "tidings, no tree", persist-queue, litequeue, sqlite3, httpx (push);
+    # "tidings WAPI", hello (http)
+    subject: str
     durability: Durability
     ops_per_s: float
     ops: int
@@ -73,6 +76,10 @@ class Result(Struct, frozen=True, kw_only=True, omit_defaults=True):
     cpu_us: float | None = None
     # tidings: transactions (each one fsync) per operation, as its group commit counted.
     commits_per_op: float | None = None
+    # http: server processes answering, and the load generator's own CPU per request
+    # (`cpu_us` is then the server's: every process of it).
+    workers: int | None = None
+    client_cpu_us: float | None = None
 
 
 class Settings(Struct, frozen=True, kw_only=True):
@@ -227,6 +234,7 @@ def targets(
             met=push >= 0.5,
         )
     )
+    found += _http_targets(results)
     for scenario in ("poll-cold", "poll-warm"):
         deep = [r for r in results if r.scenario == scenario and r.history_events]
         empty = _find(results, scenario, "tidings", history_events=0)
@@ -241,3 +249,27 @@ def targets(
             )
         )
     return found
+
+
+def _http_targets(results: list[Result]) -> list[Target]:
+    """One worker's WAPI requests/s against the hello ceiling, and what more workers add,
+    at 64 clients."""
+    wapi = {r.workers: r for r in results if r.subject == "tidings WAPI" and r.clients == 64}
+    hello = _find(results, "http", "hello", clients=64, workers=1)
+    ceiling = _ratio(wapi.get(1), hello)
+    more = max((w for w in wapi if w is not None and w > 1), default=2)
+    scaling = _ratio(wapi.get(more), wapi.get(1))
+    return [
+        Target(
+            name="http: WAPI requests/s vs the hello ceiling, 1 worker, 64 clients",
+            wanted=">= 0.30x",
+            measured=ceiling,
+            met=ceiling >= 0.30,
+        ),
+        Target(
+            name=f"http: WAPI requests/s, --workers {more} vs --workers 1, 64 clients",
+            wanted=">= 1.70x",
+            measured=scaling,
+            met=scaling >= 1.70,
+        ),
+    ]

@@ -41,7 +41,9 @@ def test_readyz_on_a_sqlite_file_the_server_cannot_write(tmp_path: Path) -> None
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-c", "from tidings.cli.app import main; main()", "serve",
                "--db", str(tmp_path / "t.db"), "--port", str(port),
-               "--ready-interval", str(INTERVAL), "--log-level", "warning"]  # fmt: skip
+               "--ready-interval", str(INTERVAL), "--log-level", "warning",
+               "--workers", "1"]  # fmt: skip
+    # One worker: the process whose file size limit the test lowers is the one serving.
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
         call_until(lambda: _status(f"{base}/readyz"), lambda s: s == 200, timeout=20)

@@ -1,0 +1,157 @@
+"""Several server processes on one listening socket: `tidings serve --workers N`.
+
+The parent binds the socket, then starts N workers, each a process of its own (spawned,
+so none inherits another's threads, event loop or database connections), each serving
+its own copy of the app on that socket under uvicorn; the kernel hands every new
+connection to one of them. The workers share nothing but the database: each keeps its
+own state cache, which follows the log (`store.application`), so a ping-async accepted
+by one worker is polled through any other.
+
+What a worker serves is a `Served`: a factory of the app, called in the worker with its
+index, and uvicorn's configuration. It travels to the worker pickled over the pipe
+multiprocessing opens to it, never in argv, the environment or a log, so secrets (the
+admin token's digest) stay out of `ps` and the logs; a signing key's path comes to each
+worker in the environment it inherits (`TIDINGS_SIGNING_KEY`).
+
+The parent only supervises. On SIGINT or SIGTERM it sends every worker SIGTERM
+(uvicorn's graceful shutdown: requests in flight are finished, then the store is
+closed), waits for them, and re-raises the signal, as uvicorn does with one worker, so
+a service manager sees how it ended. A worker that exits on its own (it failed to start,
+or crashed) stops the others and the parent exits with `FAILED`: a worker that failed at
+start would fail again, and restarting is the service manager's job.
+"""
+
+import logging
+import multiprocessing
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from .limits import Limits
+from .server import server_config
+
+__all__ = ["FAILED", "Served", "listening_socket", "serve_workers"]
+
+_log = logging.getLogger("tidings.server")
+
+# The parent's exit status when a worker failed (uvicorn's for a server that did not start).
+FAILED = 3
+# Beyond uvicorn's graceful shutdown (30 s), the time a worker gets to exit before it is killed.
+_EXIT_GRACE = 5.0
+_spawn = multiprocessing.get_context("spawn")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Served:
+    """What each worker serves. `app(index)` builds the app in worker `index` (0 to N-1);
+    `setup()` runs first in each worker (logging). Every field must pickle: module-level
+    functions, `functools.partial`s of them, plain data."""
+
+    app: Callable[[int], ASGIApp]
+    limits: Limits
+    setup: Callable[[], None]
+    trusted_proxies: tuple[str, ...] = ()
+    options: tuple[tuple[str, Any], ...] = ()  # more of uvicorn's settings (log_level...)
+
+
+def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """A TCP socket bound to `host:port` and listening; OSError when it cannot be
+    (the port is taken, the address is not this machine's)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so; without it a
+    # small response may wait 40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _work(served: Served, index: int, sock: socket.socket) -> None:
+    """A worker's life: serve until SIGTERM or SIGINT (uvicorn's graceful shutdown)."""
+    served.setup()
+    config = server_config(
+        served.app(index),
+        served.limits,
+        host=sock.getsockname()[0],
+        port=sock.getsockname()[1],
+        trusted_proxies=served.trusted_proxies,
+        **dict(served.options),
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises a SIGINT it shut down on: already done
+        return
+    if not server.started:
+        raise SystemExit(FAILED)
+
+
+def serve_workers(served: Served, sock: socket.socket, workers: int) -> int:
+    """Serve on `sock` with `workers` processes until SIGINT or SIGTERM, or until a
+    worker exits on its own; call it from the main thread. Stopped by a signal, it
+    raises that signal again once every worker is gone (with the handlers it found) and
+    then returns 0; returns `FAILED` when a worker exited on its own."""
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(number: int, _: object) -> None:
+        received.append(number)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    processes: list[BaseProcess] = []
+    failed = False
+    try:
+        for index in range(workers):
+            process = _spawn.Process(
+                target=_work, args=(served, index, sock), name=f"tidings-worker-{index}"
+            )
+            process.start()
+            processes.append(process)
+        _log.info("serving with %d worker processes", workers)
+        while not stop.is_set():
+            # A worker's sentinel becomes ready when it exits.
+            if wait([p.sentinel for p in processes], timeout=0.2):
+                gone = next(p for p in processes if not p.is_alive())
+                _log.error(
+                    "worker %s exited (status %s): stopping the others", gone.name, gone.exitcode
+                )
+                failed = True
+                break
+    finally:
+        _stop(processes)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if failed:
+        return FAILED
+    if received:
+        signal.raise_signal(received[0])
+    return 0
+
+
+def _stop(processes: list[BaseProcess]) -> None:
+    """SIGTERM to every worker still running, then wait for each; kill what outlives
+    the graceful shutdown."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=30 + _EXIT_GRACE)
+        if process.is_alive():
+            _log.error("worker %s did not stop in time: killed", process.name)
+            process.kill()
+            process.join()
