@@ -151,14 +151,16 @@ class GroupCommit:
         call = _Call(body, clock, settle)
         with self._mutex:
             self._queued.append(call)
-            if self._leading:
-                return
-            self._leading = True
+            # Started before any lead is handed to it: a caller of `execute` leading now
+            # hands it the lead when it is done, if this call is still queued.
             if self._committer is None:
                 self._committer = threading.Thread(
                     target=self._commit_submitted, name="tidings-committer", daemon=True
                 )
                 self._committer.start()
+            if self._leading:
+                return
+            self._leading = True
         self._committer_wake.release()
 
     def _commit_submitted(self) -> None:
