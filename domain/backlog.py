@@ -12,10 +12,13 @@ oldest first; `back` the newest, newest first. `front` is empty only when the wh
 backlog is, so the head is always at hand. Equality, hashing, `repr` and pickling look
 at the items in order, never at how they are split between the lists; storage keeps
 them as a plain array (`adapters.codec`).
+
+A subclass may hold its items in another form than they are read in (`hold`, `item`):
+the mailbox's queue holds each notification as its MessagePack bytes (`mailbox.Queue`).
 """
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, Self, TypeVar, overload
 
 from msgspec import Struct
 
@@ -30,19 +33,32 @@ _Pairs = Any
 
 
 class Backlog(Struct, Generic[T], frozen=True, eq=False):
-    """An immutable queue: `pushed`, `popped` and `with_head` return new backlogs."""
+    """An immutable queue: `pushed`, `popped` and `with_head` return new backlogs of
+    the same class."""
 
     front: _Pairs = None
     back: _Pairs = None
     size: int = 0
 
+    @staticmethod
+    def hold(item: T) -> Any:
+        """The form the pairs hold an item in: here, the item itself."""
+        return item
+
+    @staticmethod
+    def item(held: Any) -> T:
+        """The item a pair holds (in the form `hold` gave it)."""
+        item: T = held
+        return item
+
     @classmethod
-    def of(cls, items: Iterable[T]) -> "Backlog[T]":
+    def of(cls, items: Iterable[T]) -> "Self":
         """The backlog holding `items`, the first of them at the head."""
         front: _Pairs = None
         size = 0
+        hold = cls.hold
         for item in reversed(list(items)):
-            front = (item, front)
+            front = (hold(item), front)
             size += 1
         return cls(front, None, size)
 
@@ -51,46 +67,47 @@ class Backlog(Struct, Generic[T], frozen=True, eq=False):
         """The oldest item; IndexError when empty."""
         if self.front is None:
             raise IndexError("the backlog is empty")
-        head: T = self.front[0]
-        return head
+        return self.item(self.front[0])
 
-    def pushed(self, item: T) -> "Backlog[T]":
+    def pushed(self, item: T) -> "Self":
         """This backlog with `item` behind the newest."""
         if self.front is None:
-            return Backlog((item, None), None, 1)
-        return Backlog(self.front, (item, self.back), self.size + 1)
+            return type(self)((self.hold(item), None), None, 1)
+        return type(self)(self.front, (self.hold(item), self.back), self.size + 1)
 
-    def popped(self) -> "Backlog[T]":
+    def popped(self) -> "Self":
         """This backlog without its head; IndexError when empty."""
         if self.front is None:
             raise IndexError("the backlog is empty")
         rest = self.front[1]
         if rest is not None:
-            return Backlog(rest, self.back, self.size - 1)
+            return type(self)(rest, self.back, self.size - 1)
         # The oldest ran out: the newest, turned around, are the oldest now.
-        return Backlog(turned(self.back), None, self.size - 1)
+        return type(self)(turned(self.back), None, self.size - 1)
 
-    def with_head(self, item: T) -> "Backlog[T]":
+    def with_head(self, item: T) -> "Self":
         """This backlog with its head replaced by `item`; IndexError when empty."""
         if self.front is None:
             raise IndexError("the backlog is empty")
-        return Backlog((item, self.front[1]), self.back, self.size)
+        return type(self)((self.hold(item), self.front[1]), self.back, self.size)
 
     def __len__(self) -> int:
         return self.size
 
     def __iter__(self) -> Iterator[T]:
         """Oldest first."""
+        item = self.item
         pairs = self.front
         while pairs is not None:
-            yield pairs[0]
+            yield item(pairs[0])
             pairs = pairs[1]
-        newest: list[T] = []
+        newest: list[Any] = []
         pairs = self.back
         while pairs is not None:
             newest.append(pairs[0])
             pairs = pairs[1]
-        yield from reversed(newest)
+        for held in reversed(newest):
+            yield item(held)
 
     @overload
     def __getitem__(self, index: int) -> T: ...
@@ -115,11 +132,11 @@ class Backlog(Struct, Generic[T], frozen=True, eq=False):
         return hash(tuple(self))
 
     def __repr__(self) -> str:
-        return f"Backlog.of({list(self)!r})"
+        return f"{type(self).__name__}.of({list(self)!r})"
 
     def __reduce__(self) -> tuple[Any, tuple[tuple[T, ...]]]:
         # Flat: pickling the nested pairs would recurse once per item.
-        return Backlog.of, (tuple(self),)
+        return type(self).of, (tuple(self),)
 
 
 def turned(pairs: _Pairs) -> _Pairs:

@@ -36,6 +36,8 @@ EXPECTED = {
     ("push", "httpx", "equal"),
     ("http", "tidings WAPI", "equal"),
     ("http", "hello", "equal"),
+    ("memory-queued", "tidings", "equal"),
+    ("memory-replay", "tidings", "equal"),
 }
 
 
@@ -99,8 +101,15 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
         "poll-cold:",
         "poll-warm:",
         "push",
+        "postgres",
         "http:",
+        "RSS",
     }
+    # Without --postgres, the PostgreSQL targets are there, marked as not measured.
+    unmeasured = [t for t in report["targets"] if t["name"].startswith("postgres")]
+    assert len(unmeasured) == 3
+    assert all(t["note"] == "not measured (no --postgres)" for t in unmeasured)
+    assert "not measured (no --postgres)" in run.output
     # HTTP: WAPI and hello, at 1, 16 and 64 clients, with one worker and with more; each
     # row says what the server and the load generator each took of the CPUs.
     http = [r for r in results if r["scenario"] == "http"]
@@ -111,6 +120,13 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
         for more in (False, True)
     }
     assert all(r["cpu_us"] > 0 and r["client_cpu_us"] > 0 for r in http)
+    # Memory: a queued notification's RSS, measured on the backlog's 20,000, and the
+    # replay's peak on the whole history's log, each from a child process.
+    memory = {r["scenario"]: r for r in results if r["scenario"].startswith("memory")}
+    assert memory["memory-queued"]["ops"] == 20_000
+    assert memory["memory-replay"]["ops"] >= settings["log_events"]  # the polls add a few
+    assert memory["memory-replay"]["rss_bytes"] > memory["memory-replay"]["rss_start_bytes"] > 0
+    assert memory["memory-queued"]["rss_bytes"] > 0
     # Push: tidings' runner and the bare httpx loop, each with 64 in flight.
     assert {r.get("clients", 1) for r in results if r["scenario"] == "push"} == {64}
     # The backlog replay folds a mailbox whose 20,000 notifications are all still queued:

@@ -23,7 +23,9 @@ from rich.table import Table
 from tidings.adapters.store.application import SNAPSHOT_EVERY
 from tidings.cli.bench.http import HTTP_CLIENTS, WAPI, measure_http, more_workers
 from tidings.cli.bench.log import REPLAY_FOLDS, build_backlog, build_history, replay
+from tidings.cli.bench.memory import measure_memory
 from tidings.cli.bench.peers import LiteQueueSubject, PersistQueueSubject, SqliteInserts
+from tidings.cli.bench.postgres import measure_postgres, problem
 from tidings.cli.bench.push import IN_FLIGHT, measure_push
 from tidings.cli.bench.queue import QueueSubject, measure_queues
 from tidings.cli.bench.results import (
@@ -33,6 +35,7 @@ from tidings.cli.bench.results import (
     Result,
     Settings,
     Target,
+    postgres_targets,
     targets,
 )
 from tidings.cli.bench.subjects import TidingsQueue, run_history_polls
@@ -103,6 +106,8 @@ def _measure(directory: Path, sizes: _Sizes) -> tuple[list[Result], int, int, fl
     with _err.status(f"writing and replaying a backlog of {sizes.backlog:,} notifications"):
         backlog = build_backlog(directory / "backlog.db", sizes.backlog, SNAPSHOT_EVERY)
         results.append(replay(backlog, backlog=sizes.backlog))
+    with _err.status("memory: a queued notification, and a replay's peak, each in a child"):
+        results += measure_memory(history, backlog)
     with _err.status(f"pushing {sizes.push:,} notifications, {IN_FLIGHT} in flight"):
         results += measure_push(directory, sizes.push)
     rows, workers = 2 * 2 * len(HTTP_CLIENTS), more_workers()
@@ -150,6 +155,10 @@ def _notes(result: Result) -> str:
         notes.append(f"{result.events_read} events read")
     if result.backlog is not None:
         notes.append(f"one mailbox, {result.backlog:,} notifications queued, never polled")
+    if result.rss_bytes is not None and result.scenario == "memory-queued":
+        notes.append(f"RSS {result.rss_bytes:,.0f} B per queued notification")
+    elif result.rss_bytes is not None:
+        notes.append(f"peak RSS {result.rss_bytes / 2**20:,.0f} MiB")
     if result.cpu_us is not None:
         busy = result.cpu_us * result.ops_per_s / 1e6
         whose = "server " if result.client_cpu_us is not None else ""
@@ -202,7 +211,15 @@ def _targets_table(found: list[Target]) -> Table:
     for column in ("target", "wanted", "measured", "met"):
         table.add_column(column)
     for t in found:
-        measured = f"{t.measured:,.0f}" if t.measured >= 1000 else f"{t.measured:.2f}x"
+        if t.note is not None:
+            table.add_row(t.name, t.wanted, t.note, "-")
+            continue
+        if t.unit is not None:
+            measured = f"{t.measured:,.0f} {t.unit}"
+        elif t.measured >= 1000:
+            measured = f"{t.measured:,.0f}"
+        else:
+            measured = f"{t.measured:.2f}x"
         table.add_row(t.name, t.wanted, measured, "yes" if t.met else "NO")
     return table
 
@@ -237,6 +254,15 @@ def bench_command(
             f"[default: {_QUICK.size} with --quick, else {_FULL.size}].",
         ),
     ] = None,
+    postgres: Annotated[
+        str | None,
+        typer.Option(
+            "--postgres",
+            metavar="URL",
+            help="Also measure tidings on this PostgreSQL database, beside raw psycopg "
+            "commits, in fresh schemas dropped afterwards.",
+        ),
+    ] = None,
 ) -> None:
     """Enqueue, poll + ack, replay and poll on a long history, next to persist-queue,
     litequeue and raw sqlite3 inserts, each on a fresh SQLite file; replay of a mailbox
@@ -244,12 +270,19 @@ def bench_command(
     on its own fresh file in a temporary directory (a bench measures; it never touches a
     --db)."""
     _need_the_extra()
+    if postgres is not None and (why := problem(postgres)) is not None:
+        raise fail(why, 2)
     sizes = _QUICK if quick else _FULL
     if size is not None:
         sizes = msgspec.structs.replace(sizes, size=size)
     started, load = time.perf_counter(), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tidings-bench-") as directory:
         results, log_events, mailbox_events, build = _measure(Path(directory), sizes)
+        if postgres is not None:
+            with _err.status("postgres") as status:
+                results += measure_postgres(
+                    postgres, Path(directory), sizes.size, sizes.rounds, status=status.update
+                )
     size = sizes.size
     settings = Settings(
         quick=quick,
@@ -272,7 +305,7 @@ def bench_command(
         load_average=load,
         versions=_versions(),
     )
-    found = targets(results, CLIENTS)
+    found = targets(results, CLIENTS) + postgres_targets(results, postgres is not None)
     console = Console()
     if not console.is_terminal:
         console = Console(width=120)  # a file or CI log: keep each row on one line

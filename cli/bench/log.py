@@ -3,19 +3,19 @@
 One account (`HISTORY_LOGIN`) gets a mailbox history of at least the asked number of
 events: each notification is accepted and ended as an operation (2 events) and queued,
 retrieved and acked in the mailbox (3 events), `_BATCH` at a time, as a client that
-polls now and then would leave it. The events are the domain's own, encoded by the
-codec, chained, and snapshotted every `snapshot_every` mailbox versions, exactly as the
-store writes them; only the transactions differ (100,000 rows each instead of one per
-command), so a million events take seconds instead of an hour. A second account
-(`EMPTY_LOGIN`) in the same file has no history: polling both compares a mailbox's own
-history, not the size of the database around it.
+polls now and then would leave it. The events are the domain's own, saved through the
+store (`Store.save`, the path group commit takes), chained, grown into the Merkle tree
+and snapshotted every `snapshot_every` mailbox versions (`Store.snapshot_due`), exactly
+as the store writes them; only the transactions differ (100,000 events each instead of
+one per command), so a million events take about a minute instead of an hour. A second
+account (`EMPTY_LOGIN`) in the same file has no history: polling both compares a
+mailbox's own history, not the size of the database around it.
 
 A second database (`build_backlog`) holds one mailbox whose client never polls: its
 notifications pile up, and replaying it shows what a fold costs per event when the queue
 is long.
 """
 
-import sqlite3
 import statistics
 import time
 from contextlib import closing
@@ -24,13 +24,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from msgspec import Struct
 from tidings.adapters.audit.integrity import fold_log
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.application import Loaded, Store, snapshot_due, stream_id
-from tidings.adapters.store.chain import GENESIS, link
-from tidings.adapters.store.codec import encode_event, topic_of
-from tidings.domain import MAILBOX, OPERATION, Notification
+from tidings.adapters.store.application import Change, Loaded, Store, stream_id
+from tidings.adapters.store.codec import Envelope
+from tidings.domain import MAILBOX, OPERATION, Decider, Notification
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
 
@@ -54,20 +52,9 @@ BACKLOG_LOGIN = "backlog"
 PASSWORD = "bench-password"
 
 _BATCH = 4  # notifications queued before the client polls and acks them
-_FLUSH = 100_000  # log rows per bulk transaction
+_FLUSH = 100_000  # events per transaction
 _BASE = datetime(2026, 1, 1, tzinfo=UTC)
 _TICK = timedelta(milliseconds=1)
-# eventsourcing's SQLite factory names the snapshot store's table "stored_" + purpose.
-_SNAPSHOTS_TABLE = "stored_snapshots"
-
-# A stream's stored id as the chain hashes it (raw bytes) and as the table keeps it (hex),
-# computed once per stream rather than once per event.
-_StreamId = tuple[bytes, str]
-
-
-def _stream(category: str, key: str) -> _StreamId:
-    sid = stream_id(category, key)
-    return sid.bytes, sid.hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,72 +80,55 @@ def notifications_for(history: int, snapshot_every: int) -> int:
     return n
 
 
-class _BulkLog:
-    """Log rows and snapshots, buffered and written many to a transaction, with the
-    chain links the recorder would write next to them. Every operation it writes is
-    ended, so the store's open operations stay as they were: none."""
+class _Bulk:
+    """Changes to many streams, saved through the store `_FLUSH` events at a time, each
+    lot in one transaction with the mailbox snapshots taken along it. Every operation
+    it writes is ended in the same lot, so the store's open operations stay as they
+    were: none."""
 
-    def __init__(self, recorder: Any):
-        self._recorder = recorder
-        self._events: list[tuple[_StreamId, int, str, bytes]] = []
-        self._snapshots: list[tuple[str, int, str, bytes]] = []
-        self.written = 0
+    def __init__(self, store: Store):
+        self._store = store
+        self._changes: list[Change] = []
+        self._snapshots: list[Envelope] = []
+        self._events = 0
 
-    def add(self, stream: _StreamId, version: int, event: Struct) -> None:
-        self._events.append((stream, version, topic_of(event), encode_event(event)))
-        if len(self._events) >= _FLUSH:
+    def add(self, decider: Decider[Any, Any, Any], key: str, version: int, event: Any) -> None:
+        """`event`, the stream's next after `version`."""
+        self._changes.append(Change(decider, key, version, (event,)))
+        self._events += 1
+        if self._events >= _FLUSH:
             self.flush()
 
-    def snapshot(self, stream: _StreamId, version: int, event: Struct) -> None:
-        self._snapshots.append((stream[1], version, topic_of(event), encode_event(event)))
+    def snapshot(self, envelope: Envelope) -> None:
+        self._snapshots.append(envelope)
 
     def flush(self) -> None:
-        table = self._recorder.events_table_name
-        with self._recorder.datastore.transaction(commit=True) as c:
-            # Inside the write transaction: positions and the chain tail cannot move.
-            c.execute(f"SELECT max(rowid) FROM {table}")
-            position = int(c.fetchone()[0] or 0)
-            c.execute("SELECT digest FROM tidings_chain ORDER BY position DESC LIMIT 1")
-            row = c.fetchone()
-            previous = bytes(row[0]) if row else GENESIS
-            rows, links = [], []
-            for (raw, hex_id), version, topic, state in self._events:
-                position += 1
-                previous = link(previous, position, raw, version, topic, state)
-                rows.append((position, hex_id, version, topic, state))
-                links.append((position, previous))
-            c.executemany(
-                f"INSERT INTO {table} (rowid, originator_id, originator_version, topic, state) "
-                "VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
-            c.executemany("INSERT INTO tidings_chain (position, digest) VALUES (?, ?)", links)
-            c.executemany(f"INSERT INTO {_SNAPSHOTS_TABLE} VALUES (?, ?, ?, ?)", self._snapshots)
-        self.written += len(rows)
-        self._events, self._snapshots = [], []
+        self._store.save(self._changes, self._snapshots)
+        self._changes, self._snapshots, self._events = [], [], 0
 
 
 class _Mailbox:
     """The history mailbox as the store keeps it: evolved event by event, snapshotted
-    when the store would (`snapshot_due`)."""
+    when the store would (`Store.snapshot_due`)."""
 
-    def __init__(self, log: _BulkLog, login: str, every: int):
-        self.log, self.every = log, every
-        self.stream = _stream(MAILBOX.category, login)
+    def __init__(self, store: Store, bulk: _Bulk, login: str):
+        self.store, self.bulk, self.login = store, bulk, login
+        self.stream = stream_id(MAILBOX.category, login)
         self.state, self.version, self.snapshot_version = mbx.initial, 0, 0
 
     def add(self, event: mbx.MailboxEvent) -> None:
+        self.bulk.add(MAILBOX, self.login, self.version, event)
         self.version += 1
         self.state = mbx.evolve(self.state, event)
-        self.log.add(self.stream, self.version, event)
         loaded = Loaded(self.state, self.version, self.snapshot_version)
-        if snapshot_due(loaded, self.version, self.every):
-            self.log.snapshot(self.stream, self.version, mbx.snapshot(self.state, event.at))
+        if self.store.snapshot_due(loaded, self.version):
+            snapshot = mbx.snapshot(self.state, event.at)
+            self.bulk.snapshot(Envelope(self.stream, self.version, snapshot))
             self.snapshot_version = self.version
 
 
 def _write_notifications(
-    log: _BulkLog, mailbox: _Mailbox, login: str, count: int, *, polled: bool = True
+    bulk: _Bulk, mailbox: _Mailbox, login: str, count: int, *, polled: bool = True
 ) -> None:
     """`count` operations accepted and ended, their notifications queued and, when the
     client polls, retrieved and acked `_BATCH` at a time."""
@@ -177,14 +147,13 @@ def _write_notifications(
             )
             for n in batch
         }
-        streams = {n: _stream(OPERATION.category, event.svtrid) for n, event in accepted.items()}
-        for n, event in accepted.items():
-            log.add(streams[n], 1, event)
+        for event in accepted.values():
+            bulk.add(OPERATION, event.svtrid, 0, event)
         for n, event in accepted.items():
             ended = op.OperationEnded(
                 code=1000, result=RESULT_TEXT, data=None, batch_state=None, at=at
             )
-            log.add(streams[n], 2, ended)
+            bulk.add(OPERATION, event.svtrid, 1, ended)
             outcome = op.outcome(op.OperationState(accepted=event, ended=ended))
             notification = Notification(id=n, outcome=outcome)
             mailbox.add(mbx.NotificationQueued(notification=notification, at=at))
@@ -204,20 +173,15 @@ def _build(
     with Tidings(str(path), snapshot_every=snapshot_every) as tidings:
         for each in logins:
             tidings.open_account(each, PASSWORD)
-    store = Store(str(path), snapshot_every=snapshot_every)
-    try:
-        log = _BulkLog(store.recorder)
-        mailbox = _Mailbox(log, login, snapshot_every)
-        _write_notifications(log, mailbox, login, count, polled=polled)
-        log.flush()
-        store.recorder.ensure_tree()  # the Merkle tree the store would have grown
+    with closing(Store(str(path), snapshot_every=snapshot_every)) as store:
+        bulk = _Bulk(store)
+        mailbox = _Mailbox(store, bulk, login)
+        _write_notifications(bulk, mailbox, login, count, polled=polled)
+        bulk.flush()
         log_events = store.max_position()
-    finally:
-        store.close()
-    # Fold the bulk writes into the main file, as SQLite's auto-checkpoint would have
-    # done along the way, so no bench pays for a WAL of hundreds of megabytes.
-    with sqlite3.connect(path) as connection:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # Fold the big transactions into the main file, as SQLite's auto-checkpoint does
+        # along the way, so no bench pays for a WAL of hundreds of megabytes.
+        store.recorder.pragma("PRAGMA wal_checkpoint(TRUNCATE)")
     return History(
         path=path,
         snapshot_every=snapshot_every,
@@ -262,7 +226,7 @@ def replay(history: History, folds: int = REPLAY_FOLDS, *, backlog: int | None =
             events, folded = fold_log(store)
             timed.append(time.perf_counter() - start)
             # A fold that ends in the wrong state measures nothing: check the longest stream.
-            rebuilt = folded[MAILBOX.category][stream_id(MAILBOX.category, history.login).hex]
+            rebuilt = folded.state(MAILBOX.category, stream_id(MAILBOX.category, history.login).hex)
             if tuple(rebuilt.queue) != tidings.mailbox(history.login).notifications:
                 raise RuntimeError("replayed mailbox differs from the live one")
             del folded

@@ -25,6 +25,7 @@ __all__ = [
     "Settings",
     "Target",
     "notification_payload",
+    "postgres_targets",
     "read_durability",
     "sqlite_query",
     "targets",
@@ -55,7 +56,8 @@ class Result(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One measurement. Throughput scenarios: `ops` in `seconds`. Poll latency
     scenarios: `ops_per_s` is 1 / median latency, `latency_ms` that median."""
 
-    # enqueue, poll+ack, replay, replay-backlog, poll-cold, poll-warm, push, http
+    # enqueue, poll+ack, replay, replay-backlog, poll-cold, poll-warm, push, http,
+    # memory-queued, memory-replay
     scenario: str
     # tidings, "tidings, no tree", persist-queue, litequeue, sqlite3, httpx (push);
     # "tidings WAPI", hello (http)
@@ -80,6 +82,10 @@ class Result(Struct, frozen=True, kw_only=True, omit_defaults=True):
     # (`cpu_us` is then the server's: every process of it).
     workers: int | None = None
     client_cpu_us: float | None = None
+    # memory-queued: RSS grown per queued notification; memory-replay: the peak RSS
+    # (bytes), from `rss_start_bytes` when the child began.
+    rss_bytes: float | None = None
+    rss_start_bytes: float | None = None
 
 
 class Settings(Struct, frozen=True, kw_only=True):
@@ -106,13 +112,65 @@ class Settings(Struct, frozen=True, kw_only=True):
     versions: dict[str, str]
 
 
-class Target(Struct, frozen=True, kw_only=True):
-    """One of the issue's targets, at equal durability, and whether this run met it."""
+class Target(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One of the issue's targets, at equal durability, and whether this run met it.
+    `unit`: what `measured` counts ("B", "MiB"), when not events/s or a ratio."""
 
     name: str
     wanted: str
     measured: float
     met: bool
+    note: str | None = None  # why it was not measured in this run
+    unit: str | None = None
+
+
+# Memory targets: RSS per queued notification, and the peak RSS of a replay of a log of
+# `REPLAY_TARGET_EVENTS` events.
+QUEUED_BYTES_WANTED = 600
+REPLAY_MIB_WANTED = 250
+REPLAY_TARGET_EVENTS = 1_000_000
+_MIB = 1024 * 1024
+
+
+def _memory_targets(results: list[Result]) -> list[Target]:
+    """The memory targets. A replay of a shorter log (`--quick`) is judged by its peak
+    scaled to `REPLAY_TARGET_EVENTS`: the child's RSS at start plus its growth times
+    the events' ratio (a fold keeps at most a state per stream, so it grows no faster
+    than the log); a longer log is judged by its peak as it is."""
+    found = []
+    queued = _find(results, "memory-queued", "tidings")
+    if queued is not None and queued.rss_bytes is not None:
+        found.append(
+            Target(
+                name=f"RSS per queued notification ({queued.ops:,} queued, loaded, cached)",
+                wanted=f"<= {QUEUED_BYTES_WANTED} B",
+                measured=queued.rss_bytes,
+                met=queued.rss_bytes <= QUEUED_BYTES_WANTED,
+                unit="B",
+            )
+        )
+    replayed = _find(results, "memory-replay", "tidings")
+    if replayed is not None and replayed.rss_bytes is not None:
+        peak, start = replayed.rss_bytes, replayed.rss_start_bytes or 0.0
+        if replayed.ops >= REPLAY_TARGET_EVENTS:
+            judged = peak
+            name = f"replay peak RSS, a log of {replayed.ops:,} events"
+        else:
+            judged = start + (peak - start) * REPLAY_TARGET_EVENTS / replayed.ops
+            name = (
+                f"replay peak RSS, scaled to {REPLAY_TARGET_EVENTS:,} events "
+                f"(measured {peak / _MIB:,.0f} MiB on {replayed.ops:,})"
+            )
+        found.append(
+            Target(
+                name=name,
+                wanted=f"<= {REPLAY_MIB_WANTED} MiB",
+                measured=judged / _MIB,
+                met=judged <= REPLAY_MIB_WANTED * _MIB,
+                unit="MiB",
+            )
+        )
+    return found
 
 
 def notification_payload(n: int) -> dict[str, Any]:
@@ -235,6 +293,7 @@ def targets(
         )
     )
     found += _http_targets(results)
+    found += _memory_targets(results)
     for scenario in ("poll-cold", "poll-warm"):
         deep = [r for r in results if r.scenario == scenario and r.history_events]
         empty = _find(results, scenario, "tidings", history_events=0)
@@ -246,6 +305,39 @@ def targets(
                 wanted="<= 1.2x",
                 measured=slower,
                 met=0.0 < slower <= 1.2,
+            )
+        )
+    return found
+
+
+def postgres_targets(results: list[Result], measured: bool) -> list[Target]:
+    """The PostgreSQL targets (`measured`: whether the run had `--postgres`): enqueue at
+    16 threads against raw psycopg single-row commits at 16 threads; two processes, 16
+    threads each, against one."""
+    pairs = [
+        (
+            "postgres enqueue vs psycopg single-row commits, 16 clients",
+            0.5,
+            _find(results, "postgres enqueue", "tidings", clients=16),
+            _find(results, "postgres enqueue", "psycopg", clients=16),
+        ),
+        *(
+            (
+                f"postgres {phase}: 2 processes vs 1, 16 clients each",
+                1.5,
+                _find(results, f"postgres {phase}", "tidings, 2 processes"),
+                _find(results, f"postgres {phase}", "tidings", clients=16),
+            )
+            for phase in ("enqueue", "poll+ack")
+        ),
+    ]
+    found = []
+    for name, wanted, ours, other in pairs:
+        ratio = _ratio(ours, other)
+        note = None if measured else "not measured (no --postgres)"
+        found.append(
+            Target(
+                name=name, wanted=f">= {wanted}x", measured=ratio, met=ratio >= wanted, note=note
             )
         )
     return found

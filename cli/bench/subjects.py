@@ -41,23 +41,35 @@ class TidingsQueue:
 
     With `tamper_evidence` (the default) the store grows its Merkle tree and signs
     checkpoints at the default cadence with a key made for the run; without, it does
-    neither: the row "tidings, no tree" beside "tidings" shows what they cost."""
+    neither: the row "tidings, no tree" beside "tidings" shows what they cost.
+
+    `db`: a database URL to use instead of the file at `path` (whose name then only
+    places the key); `login`: the accounts' prefix, distinct per process on one log."""
 
     name = "tidings"
     durability: Durability = "equal"
     drains = True
 
-    def __init__(self, path: Path, clients: int = 1, *, tamper_evidence: bool = True):
+    def __init__(
+        self,
+        path: Path,
+        clients: int = 1,
+        *,
+        tamper_evidence: bool = True,
+        db: str | None = None,
+        login: str = LOGIN,
+    ):
         self.clients = clients
         self._path = path
+        url = db or str(path)
         if tamper_evidence:
             key = path.with_suffix(".key")
             new_key(key)
-            self._tidings = Tidings(str(path), signing_key=str(key))
+            self._tidings = Tidings(url, signing_key=str(key))
         else:
             self.name = NO_TREE
-            self._tidings = Tidings.over(Store(str(path), tree=False))
-        self._logins = [f"{LOGIN}-{n}" for n in range(clients)]
+            self._tidings = Tidings.over(Store(url, tree=False))
+        self._logins = [f"{login}-{n}" for n in range(clients)]
         for login in self._logins:
             self._tidings.open_account(login, PASSWORD)
         self._numbers = itertools.count()

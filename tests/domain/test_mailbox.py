@@ -15,6 +15,7 @@ from tidings.domain.mailbox import (
     NotificationRetrieved,
     Polled,
     PollNotification,
+    Queue,
     check,
     evolve,
     parse_id,
@@ -331,3 +332,34 @@ def test_a_replayed_run_refuses_an_ack_of_anything_but_the_head_it_has_reached()
         replayed(mailbox.given().state, run)
     # while evolve, total, ignores it
     assert fold_all(run).queue.head.id == 2
+
+
+# --- How the queue holds its notifications ----------------------------------------------
+def test_the_queue_holds_each_notification_as_its_messagepack_bytes() -> None:
+    # Given a notification, as a mailbox's queue holds it
+    notification = Notification(id=7, outcome=outcome(7), retrieved_at=T1, retrieved_by="sv")
+    held = Queue.hold(notification)
+    # Then it is held as bytes (what a queued notification costs a server) that read back
+    # as the same notification
+    assert type(held) is bytes
+    assert Queue.item(held) == notification
+
+
+def test_a_queue_reads_back_what_was_queued_retrieved_and_acked() -> None:
+    # Given notifications queued, the first retrieved and the second acked after it
+    state = fold_all([queued(1), queued(2), queued(3), retrieved(1), acked(1), retrieved(2)])
+    # Then the queue reads as the notifications, oldest first, the head as retrieved
+    assert list(state.queue) == [
+        Notification(id=2, outcome=outcome(2), retrieved_at=T1, retrieved_by="poll-1"),
+        Notification(id=3, outcome=outcome(3)),
+    ]
+    # and equals the replay's, which holds them as they are
+    events = [queued(1), queued(2), queued(3), retrieved(1), acked(1), retrieved(2)]
+    assert replayed(MAILBOX.initial, events) == state
+
+
+def test_a_notification_the_queue_cannot_encode_is_held_as_it_is() -> None:
+    # Given a notification no store could hold (an id past 64 bits): evolve stays total
+    notification = Notification(id=2**70, outcome=outcome(1))
+    state = fold_all([NotificationQueued(notification=notification, at=T0)])
+    assert state.queue.head == notification

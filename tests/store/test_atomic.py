@@ -12,12 +12,10 @@ from tests.store.opened import opened
 
 # Runs `end` in a child that SIGKILLs itself once the events are inserted in the open
 # transaction, after the chain links are written and the operation is taken off the open
-# ones, before the commit: on SQLite through the recorder's public `before_commit`; on
-# PostgreSQL, until its recorder has one, through eventsourcing's own insert hook.
+# ones, before the commit: through the recorder's public `before_commit`.
 _CHILD = textwrap.dedent(
     """
     import os, signal, sys
-    from tidings.adapters.store import postgres_recorder
     from tidings.adapters.store.application import Store
     from tidings.adapters.library import Tidings
 
@@ -28,19 +26,7 @@ _CHILD = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
 
     store = Store(url)
-    if url.startswith("postgresql://"):
-        # eventsourcing's hook, called in the insert's transaction after the rows.
-        cls, name = postgres_recorder.ChainedPostgresRecorder, "_fetch_ids_after_insert_events"
-        inserted = getattr(cls, name)
-
-        def fetched(self, *args, **kwargs):
-            ids = inserted(self, *args, **kwargs)
-            die_before_commit(ids)
-            return ids
-
-        setattr(cls, name, fetched)
-    else:
-        store.recorder.before_commit = die_before_commit
+    store.recorder.before_commit = die_before_commit
     Tidings.over(store).end(svtrid, 1000, "OK")
     """
 )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from tidings.adapters.audit.integrity import PAGE, replay
+from tidings.adapters.audit.integrity import PAGE, compare_live, compare_open, fold_log, replay
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
 from tidings.adapters.store.codec import decode_event, encode_event
@@ -205,3 +205,26 @@ def test_replay_tells_its_progress_a_page_at_a_time(tmp_path: Path) -> None:
         assert sum(told) == report.events == store.max_position() == history.log_events
         assert len(told) == -(-history.log_events // PAGE) > 1
         assert report.mismatches == []
+
+
+def test_a_fold_in_small_pages_unpacks_idle_streams_as_they_come_back(db_url: str) -> None:
+    # Given a log in which an operation is accepted first and ended last, with others
+    # accepted and ended in between, and the account configured at the end
+    with Tidings(db_url, snapshot_every=4) as t:
+        t.open_account("tester", "pw")
+        early = t.accept("tester", "early", "op").svtrid
+        for i in range(5):
+            t.end(t.accept("tester", f"c{i}", "op").svtrid, 1000, "OK")
+        t.end(early, 1000, "OK")
+        t.suspend("tester", "paused")
+    with closing(Store(db_url, read_only=True)) as store:
+        # When it is folded a row per page, so every stream goes idle (held packed) and
+        # comes back before the log ends, and folded in one page
+        events, small = fold_log(store, page=1)
+        _, whole = fold_log(store)
+        # Then both folds agree, stream by stream, and match the live states
+        assert events == store.max_position()
+        for category in ("account", "operation", "mailbox"):
+            assert dict(small.states(category)) == dict(whole.states(category))
+        assert small.streams() == whole.streams() == 8
+        assert compare_live(store, small) == compare_open(store, small) == []

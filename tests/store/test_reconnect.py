@@ -2,30 +2,13 @@
 and the insert retry on eventsourcing's `InterfaceError`/`OperationalError` as its own
 recorder does, so the next command succeeds."""
 
-from contextlib import ExitStack
-
-import psycopg
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
 from tidings.domain import Code
 
+from tests.store.dropped import terminate_connections
+
 __all__: list[str] = []
-
-
-def _terminate_connections(store: Store, url: str) -> list[int]:
-    """End, on the server, every connection the store's pool holds; their process ids."""
-    datastore = store.recorder.datastore
-    with ExitStack() as borrowed:
-        size = datastore.pool.get_stats()["pool_size"]
-        pids = [
-            borrowed.enter_context(datastore.get_connection()).info.backend_pid for _ in range(size)
-        ]
-    with psycopg.connect(url.split("?", 1)[0], autocommit=True) as admin:
-        for pid in pids:
-            # Waits (up to 10 s) until the server process is gone.
-            ended = admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,)).fetchone()
-            assert ended == (True,), f"connection {pid} outlived pg_terminate_backend"
-    return pids
 
 
 def test_a_command_after_the_connections_dropped_succeeds(postgres_url: str) -> None:
@@ -34,7 +17,7 @@ def test_a_command_after_the_connections_dropped_succeeds(postgres_url: str) -> 
         t.open_account("tester", "pw")
         svtrid = t.accept("tester", "before", "op").svtrid
         # given: the server ended every connection the store had open
-        assert _terminate_connections(store, postgres_url)
+        assert terminate_connections(store, postgres_url)
 
         # when: the next commands run (the first ones on a dead connection)
         ended = t.end(svtrid, 1000, "OK")

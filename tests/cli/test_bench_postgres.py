@@ -1,0 +1,63 @@
+"""`tidings bench --postgres URL`: the `postgres` rows, measured in schemas of their own
+that are gone afterwards; a URL the bench cannot use is one line, exit 2.
+
+Nothing here asserts a speed: only that each measurement happened."""
+
+from pathlib import Path
+
+import psycopg
+from tidings.cli.app import app
+from tidings.cli.bench.postgres import measure_postgres
+from tidings.cli.bench.results import postgres_targets
+from typer.testing import CliRunner
+
+from tests.conftest import POSTGRES
+
+__all__: list[str] = []
+
+
+def _bench_schemas(url: str) -> list[str]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tidings_bench_%'"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def test_the_postgres_rows_are_measured_in_schemas_dropped_after(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    server = postgres_url.split("?", 1)[0]
+    before = _bench_schemas(server)
+
+    results = measure_postgres(postgres_url, tmp_path, 20, 1, status=lambda _: None)
+
+    rows = {(r.scenario, r.subject, r.clients) for r in results}
+    assert rows == {
+        *(("postgres enqueue", s, n) for s in ("tidings", "psycopg") for n in (1, 16)),
+        *(("postgres poll+ack", "tidings", n) for n in (1, 16)),
+        ("postgres enqueue", "tidings, 2 processes", 16),
+        ("postgres poll+ack", "tidings, 2 processes", 16),
+    }
+    assert all(r.ops_per_s > 0 and r.cpu_us for r in results)
+    # The two processes each did the operations one process did.
+    assert {r.ops for r in results if r.subject == "tidings, 2 processes"} == {40}
+    # The server's durability, read back, is on every row.
+    assert all(r.journal_mode and r.journal_mode.startswith("fsync=") for r in results)
+    assert all(r.synchronous and r.synchronous.startswith("commit=") for r in results)
+    found = postgres_targets(results, measured=True)
+    assert len(found) == 3 and all(t.measured > 0 and t.note is None for t in found)
+    assert _bench_schemas(server) == before
+
+
+def test_a_url_the_bench_cannot_use_is_one_line() -> None:
+    runner = CliRunner()
+    wrong = runner.invoke(app, ["bench", "--postgres", "sqlite.db"])
+    assert wrong.exit_code == 2
+    assert "--postgres wants a postgresql:// URL" in wrong.output
+    if POSTGRES:
+        gone = POSTGRES.split("?", 1)[0].rsplit("/", 1)[0] + "/no_such_database_here"
+        unreachable = runner.invoke(app, ["bench", "--postgres", gone])
+        assert unreachable.exit_code == 2
+        assert "cannot reach PostgreSQL" in unreachable.output
+        assert "Traceback" not in unreachable.output
