@@ -293,6 +293,7 @@ class Tidings:
 
         Raises `StorageError`.
         """
+        self._committer.close()
         with storage_errors():
             self._store.close()
 

@@ -102,6 +102,7 @@ class GroupCommit:
         # Leads for submitted commands, which have no thread of their own to lead with.
         self._committer: threading.Thread | None = None
         self._committer_wake = threading.Semaphore(0)
+        self._committer_leads = False  # a lead handed to it, not yet taken
 
     @property
     def waiting(self) -> int:
@@ -161,12 +162,32 @@ class GroupCommit:
             if self._leading:
                 return
             self._leading = True
-        self._committer_wake.release()
+            self._hand_to_committer()
 
     def _commit_submitted(self) -> None:
         while True:
-            self._committer_wake.acquire()  # handed the lead
+            self._committer_wake.acquire()  # handed the lead, or told to stop
+            with self._mutex:
+                leads, self._committer_leads = self._committer_leads, False
+                if not leads:  # told to stop: `close`
+                    return
             self._lead(None)
+
+    def _hand_to_committer(self) -> None:
+        """Give the lead to the committer thread (the caller holds `_mutex`)."""
+        self._committer_leads = True
+        self._committer_wake.release()
+
+    def close(self) -> None:
+        """Stop the committer thread, if `submit` started one, after any lead it was
+        handed: without this, every instance that ever took a submit kept an idle thread
+        after its store closed. A later `submit` starts a new one."""
+        with self._mutex:
+            committer, self._committer = self._committer, None
+        if committer is None:
+            return
+        self._committer_wake.release()
+        committer.join()
 
     def _lead(self, call: _Call | None) -> None:
         """Save batches until `call` is done (None: the committer, until none is
@@ -190,7 +211,7 @@ class GroupCommit:
                 elif self._queued[0].settle is None:
                     self._queued[0].wake.release()
                 else:
-                    self._committer_wake.release()
+                    self._hand_to_committer()
 
     def _gather(self) -> None:
         """Let callers still on their way join the batch: yield the GIL while the queue
