@@ -838,15 +838,21 @@ class Tidings:
             return self._audit.state_at(kind, key, at)
 
     def log(
-        self, start: int = 1, page_size: int = 1000, *, topics: Sequence[str] = ()
+        self,
+        start: int = 1,
+        page_size: int = 1000,
+        *,
+        topics: Sequence[str] = (),
+        stop: int | None = None,
     ) -> Iterator[LogEntry]:
-        """The notification log from position `start` on, read `page_size` at a time;
-        only the entries of `topics` (event type names) when given.
+        """The notification log from position `start` on (up to `stop`, inclusive, when
+        given), read `page_size` at a time; only the entries of `topics` (event type
+        names) when given.
 
         Raises `StorageError` (while iterating).
         """
         with storage_errors():
-            yield from self._store.log(start, page_size, topics)
+            yield from self._store.log(start, page_size, topics, stop)
 
     def last_position(self) -> int:
         """The log's last position (0 while it is empty).

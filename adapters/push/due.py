@@ -161,8 +161,8 @@ class DueWork:
         (a rebuild never holds the whole log); returns how many entries that was."""
         read = 0
         while True:
-            entries = await anyio.to_thread.run_sync(self._index.read, self._tidings)
-            self._index.take(entries)
+            entries, upto = await anyio.to_thread.run_sync(self._index.read, self._tidings)
+            self._index.take(entries, upto)
             read += len(entries)
             if len(entries) < PAGE:
                 return read
