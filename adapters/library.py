@@ -293,6 +293,7 @@ class Tidings:
 
         Raises `StorageError`.
         """
+        self._committer.close()
         with storage_errors():
             self._store.close()
 
@@ -837,15 +838,21 @@ class Tidings:
             return self._audit.state_at(kind, key, at)
 
     def log(
-        self, start: int = 1, page_size: int = 1000, *, topics: Sequence[str] = ()
+        self,
+        start: int = 1,
+        page_size: int = 1000,
+        *,
+        topics: Sequence[str] = (),
+        stop: int | None = None,
     ) -> Iterator[LogEntry]:
-        """The notification log from position `start` on, read `page_size` at a time;
-        only the entries of `topics` (event type names) when given.
+        """The notification log from position `start` on (up to `stop`, inclusive, when
+        given), read `page_size` at a time; only the entries of `topics` (event type
+        names) when given.
 
         Raises `StorageError` (while iterating).
         """
         with storage_errors():
-            yield from self._store.log(start, page_size, topics)
+            yield from self._store.log(start, page_size, topics, stop)
 
     def last_position(self) -> int:
         """The log's last position (0 while it is empty).
@@ -876,64 +883,41 @@ class Tidings:
                 except (Refused, ValueError) as refused:
                     raise Rejected(Code.INVALID_PARAMETER, f"push URL refused: {refused}") from None
 
-    def claim_attempts(
-        self, wanted: Sequence[tuple[str, int]], *, claimant: str
-    ) -> list[Claim | Held | None]:
-        """Claim the next attempt of each delivery `(login, notification id)` for
-        `claimant`, with a lease of twice the account's attempt timeout, in one
-        transaction; one answer per delivery, in order. `Held` when it may not start
-        now: not due yet, claimed by another process (until its lease runs out), its
-        endpoint paused (and this is not the interval's probe), or an earlier delivery of
-        an ordered account not done. None when nothing is left to do (done, or never
-        scheduled). A delivery scheduled before deliveries kept their notification is
-        given up, saying so.
+    def settle_attempts(
+        self,
+        attempts: Sequence[Attempted],
+        wanted: Sequence[tuple[str, int]],
+        *,
+        claimant: str,
+    ) -> tuple[list[dlv.DeliveryState | None], list[Claim | Held | None]]:
+        """Record what each of `attempts` got, then claim the next attempt of each
+        delivery `(login, notification id)` in `wanted` for `claimant`, all in one
+        transaction (the runner's workers record an attempt and claim their next in one
+        commit). One answer per attempt and per delivery, in order.
+
+        An attempt recorded is counted for its endpoint's health, and a delivery that
+        gives up falls back to the poll queue when its account says so (the domain's
+        `fallback`); its answer is the delivery's state, or None when the attempt was
+        taken over meanwhile (nothing recorded for it).
+
+        A claim has a lease of twice the account's attempt timeout. `Held` when the
+        delivery may not start now: not due yet, claimed by another process (until its
+        lease runs out), its endpoint paused (and this is not the interval's probe), or an
+        earlier delivery of an ordered account not done. None when nothing is left to do
+        (done, or never scheduled). A delivery scheduled before deliveries kept their
+        notification is given up, saying so.
 
         Raises `Conflict`, `StorageError`.
         """
 
-        def claim(work: Work, login: str, notification_id: int) -> Claim | Held | None:
-            key = f"{login}/{notification_id}"
-            state: dlv.DeliveryState = work.state(DELIVERY, key)
-            account: acc.AccountState = work.state(ACCOUNT, login)
-            scheduled = state.scheduled
-            due = dlv.due_at(state)
-            if scheduled is None or due is None:
-                return None
-            if scheduled.notification is None:
-                work.must(DELIVERY, key, dlv.GiveUp("its notification was not recorded"))
-                return None
-            channel = account.channel
-            timeout = channel.timeout if isinstance(channel, UrlChannel | EmailChannel) else 15.0
-            start = dlv.StartAttempt(claimant=claimant, lease=2 * timeout)
-            if isinstance(DELIVERY.decide(state, start, work.now), Rejection):
-                return Held(until=max(due, work.now))
-            if isinstance(channel, UrlChannel) and channel.ordered and notification_id > 1:
-                earlier_key = f"{login}/{notification_id - 1}"
-                earlier: dlv.DeliveryState = work.state(DELIVERY, earlier_key)
-                if dlv.holds_back(earlier):
-                    until = dlv.due_at(earlier) or work.now
-                    return Held(
-                        until=max(until, work.now), waits_on=(DELIVERY.category, earlier_key)
-                    )
-            endpoint_key = ept.key(login, scheduled.target)
-            probe = work.decide(ENDPOINT, endpoint_key, ept.ClaimProbe())
-            if isinstance(probe, Rejection):
-                paused: ept.EndpointState = work.state(ENDPOINT, endpoint_key)
-                until = paused.next_probe_at or work.now
-                return Held(until=until, waits_on=(ENDPOINT.category, endpoint_key))
-            work.must(DELIVERY, key, start)
-            claimed: dlv.DeliveryState = work.state(DELIVERY, key)
-            assert claimed.lease_until is not None
-            return Claim(
-                number=len(claimed.attempts),
-                scheduled=scheduled,
-                notification=scheduled.notification,
-                account=account,
-                lease_until=claimed.lease_until,
-            )
+        def body(work: Work) -> tuple[list[dlv.DeliveryState | None], list[Claim | Held | None]]:
+            recorded = [_record_attempt(work, attempt) for attempt in attempts]
+            return recorded, [_claim_attempt(work, claimant, *one) for one in wanted]
 
-        claims = self._run(lambda work: [claim(work, *one) for one in wanted])
-        return [
+        recorded, claims = self._run(body)
+        # The secrets are kept beside the log, not in it (`store.secrets`): read after
+        # the transaction, from the store's cache.
+        return recorded, [
             replace(
                 one,
                 signing_secret=self._signing_secret(one.account, one.account.secret_id),
@@ -943,49 +927,6 @@ class Tidings:
             else one
             for one in claims
         ]
-
-    def record_attempts(self, attempts: Sequence[Attempted]) -> list[dlv.DeliveryState | None]:
-        """Record what each attempt got, and count it for its endpoint's health, in one
-        transaction; a delivery that gives up falls back to the poll queue when its
-        account says so (the domain's `fallback`). One answer per attempt, in order: the
-        delivery's state, or None when the attempt was taken over meanwhile (nothing
-        recorded for it).
-
-        Raises `Conflict`, `StorageError`.
-        """
-
-        def record_one(work: Work, attempt: Attempted) -> dlv.DeliveryState | None:
-            login, answer = attempt.login, attempt.reply
-            key = f"{login}/{attempt.notification_id}"
-            record = dlv.RecordAttempt(
-                status=answer.status,
-                error=answer.error,
-                duration_ms=answer.duration_ms,
-                jitter=attempt.jitter,
-                retry_after=answer.retry_after,
-                number=attempt.number,
-                answer=answer.answer,
-            )
-            decided = work.decide(DELIVERY, key, record)
-            if isinstance(decided, Rejection):
-                return None
-            state: dlv.DeliveryState = work.state(DELIVERY, key)
-            assert state.scheduled is not None
-            channel = work.state(ACCOUNT, login).channel
-            settings = channel if isinstance(channel, UrlChannel) else UrlChannel()
-            outcome = ept.RecordOutcome(
-                ok=state.status == "succeeded",
-                pause_after=settings.pause_after,
-                probe_every=settings.probe_every,
-            )
-            work.must(ENDPOINT, ept.key(login, state.scheduled.target), outcome)
-            mailbox = work.state(MAILBOX, login)
-            work.record(
-                MAILBOX, login, fall_back(work.state(ACCOUNT, login), state, mailbox, work.now)
-            )
-            return state
-
-        return self._run(lambda work: [record_one(work, one) for one in attempts])
 
     def deliveries(
         self, login: str, *, status: dlv.DeliveryStatus | None = None
@@ -1101,6 +1042,81 @@ def _admitting(login: str, client: RemoteClient) -> Callable[[Work], None]:
         _admitted(work, login, client)
 
     return body
+
+
+def _claim_attempt(
+    work: Work, claimant: str, login: str, notification_id: int
+) -> Claim | Held | None:
+    """The next attempt of one delivery, claimed for `claimant` (see `settle_attempts`)."""
+    key = f"{login}/{notification_id}"
+    state: dlv.DeliveryState = work.state(DELIVERY, key)
+    account: acc.AccountState = work.state(ACCOUNT, login)
+    scheduled = state.scheduled
+    due = dlv.due_at(state)
+    if scheduled is None or due is None:
+        return None
+    if scheduled.notification is None:
+        work.must(DELIVERY, key, dlv.GiveUp("its notification was not recorded"))
+        return None
+    channel = account.channel
+    timeout = channel.timeout if isinstance(channel, UrlChannel | EmailChannel) else 15.0
+    start = dlv.StartAttempt(claimant=claimant, lease=2 * timeout)
+    if isinstance(DELIVERY.decide(state, start, work.now), Rejection):
+        return Held(until=max(due, work.now))
+    if isinstance(channel, UrlChannel) and channel.ordered and notification_id > 1:
+        earlier_key = f"{login}/{notification_id - 1}"
+        earlier: dlv.DeliveryState = work.state(DELIVERY, earlier_key)
+        if dlv.holds_back(earlier):
+            until = dlv.due_at(earlier) or work.now
+            return Held(until=max(until, work.now), waits_on=(DELIVERY.category, earlier_key))
+    endpoint_key = ept.key(login, scheduled.target)
+    probe = work.decide(ENDPOINT, endpoint_key, ept.ClaimProbe())
+    if isinstance(probe, Rejection):
+        paused: ept.EndpointState = work.state(ENDPOINT, endpoint_key)
+        until = paused.next_probe_at or work.now
+        return Held(until=until, waits_on=(ENDPOINT.category, endpoint_key))
+    work.must(DELIVERY, key, start)
+    claimed: dlv.DeliveryState = work.state(DELIVERY, key)
+    assert claimed.lease_until is not None
+    return Claim(
+        number=len(claimed.attempts),
+        scheduled=scheduled,
+        notification=scheduled.notification,
+        account=account,
+        lease_until=claimed.lease_until,
+    )
+
+
+def _record_attempt(work: Work, attempt: Attempted) -> dlv.DeliveryState | None:
+    """What one attempt got, and its count for the endpoint's health (see
+    `settle_attempts`)."""
+    login, answer = attempt.login, attempt.reply
+    key = f"{login}/{attempt.notification_id}"
+    record = dlv.RecordAttempt(
+        status=answer.status,
+        error=answer.error,
+        duration_ms=answer.duration_ms,
+        jitter=attempt.jitter,
+        retry_after=answer.retry_after,
+        number=attempt.number,
+        answer=answer.answer,
+    )
+    decided = work.decide(DELIVERY, key, record)
+    if isinstance(decided, Rejection):
+        return None
+    state: dlv.DeliveryState = work.state(DELIVERY, key)
+    assert state.scheduled is not None
+    channel = work.state(ACCOUNT, login).channel
+    settings = channel if isinstance(channel, UrlChannel) else UrlChannel()
+    outcome = ept.RecordOutcome(
+        ok=state.status == "succeeded",
+        pause_after=settings.pause_after,
+        probe_every=settings.probe_every,
+    )
+    work.must(ENDPOINT, ept.key(login, state.scheduled.target), outcome)
+    mailbox = work.state(MAILBOX, login)
+    work.record(MAILBOX, login, fall_back(work.state(ACCOUNT, login), state, mailbox, work.now))
+    return state
 
 
 def _existing(work: Work, login: str) -> acc.AccountState:

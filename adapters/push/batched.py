@@ -1,10 +1,10 @@
 """Calls from many tasks, made as one call in a worker thread.
 
-The runner's attempts each claim and record through the library, which is synchronous:
-a thread hop each, and a command each in the group commit. Tasks that call while a
-batch is under way are collected and sent together in the next, so 64 attempts in flight
-cost a few thread hops and transactions, not 128 (what `tidings bench`'s push row
-measured).
+The runner's workers record their attempts and claim their next through the library,
+which is synchronous: a thread hop each, and a command each in the group commit. Tasks
+that call while a batch is under way are collected and sent together in the next, so 64
+attempts in flight cost a few thread hops and transactions, not 64 (what `tidings
+bench`'s push row measured).
 """
 
 from collections.abc import Callable, Sequence

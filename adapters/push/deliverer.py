@@ -7,35 +7,22 @@ when to try again, is the domain's call.
 """
 
 import logging
-import socket
 import time
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import httpx
 from msgspec import Struct
 
+from .connections import Connections
 from .guard import AddressGuard, Refused
 
-__all__ = [
-    "ANSWER_KEPT",
-    "NODELAY",
-    "SHARD",
-    "HttpDeliverer",
-    "Reply",
-    "retry_after",
-    "sharded_clients",
-]
+__all__ = ["ANSWER_KEPT", "HttpDeliverer", "Reply", "retry_after"]
 
 # Bytes of a receiver's answer kept in the log with the attempt.
 ANSWER_KEPT = 1024
-# Headers and body leave in separate writes: without TCP_NODELAY the body waits for the
-# receiver's delayed ACK.
-NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-SHARD = 8  # connections per client (see `sharded_clients`)
 
 
 class Reply(Struct, frozen=True, kw_only=True):
@@ -72,36 +59,19 @@ def _pinned(url: str, address: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"{host}:{port}"))
 
 
-def sharded_clients(connections: int, **options: Any) -> list[httpx.AsyncClient]:
-    """Clients that together keep up to `connections` open, `SHARD` each: httpcore's
-    pool looks at every one of its connections for every request, which at 64 in flight
-    cost more than the requests themselves (`tidings bench`, push row)."""
-    shards = max(1, -(-connections // SHARD))
-    limits = httpx.Limits(max_connections=SHARD, max_keepalive_connections=SHARD)
-    return [
-        httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(socket_options=NODELAY, limits=limits), **options
-        )
-        for _ in range(shards)
-    ]
-
-
 class HttpDeliverer:
-    """POSTs pushes through pooled `httpx.AsyncClient`s (close them with `aclose`)."""
+    """POSTs pushes through up to `max_connections` connections (see `connections`;
+    close them with `aclose`)."""
 
     def __init__(self, guard: AddressGuard, *, max_connections: int = 256) -> None:
         # httpx logs every request's URL at INFO; a receiver's URL may carry a token.
         logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
         self._guard = guard
         # No proxy from the environment may see our pushes; no redirect is followed.
-        self._clients = sharded_clients(max_connections, follow_redirects=False, trust_env=False)
-        # Requests under way per client: each request goes to the least busy one, so no
-        # pool is asked for more connections than it keeps while another idles.
-        self._load = [0] * len(self._clients)
+        self._connections = Connections(max_connections, follow_redirects=False, trust_env=False)
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
+        await self._connections.aclose()
 
     async def post(
         self,
@@ -130,13 +100,15 @@ class HttpDeliverer:
         host_header = bracketed if port == default_port else f"{bracketed}:{port}"
         request_headers = {**headers, "content-type": content_type, "host": host_header}
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-        shard = self._load.index(min(self._load))
-        self._load[shard] += 1
+        pinned = _pinned(url, address, port)
+        # Where the connection goes: the TLS name too, a connection is made for one name.
+        place = f"{parts.scheme} {address} {port} {host}"
+        chosen = self._connections.take(place)
         try:
             with anyio.fail_after(timeout):
-                request = self._clients[shard].stream(
+                request = self._connections.clients[chosen].stream(
                     "POST",
-                    _pinned(url, address, port),
+                    pinned,
                     content=body,
                     headers=request_headers,
                     timeout=httpx.Timeout(timeout, connect=connect_timeout),
@@ -155,7 +127,7 @@ class HttpDeliverer:
             text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             return Reply(status=None, error=text, duration_ms=took())
         finally:
-            self._load[shard] -= 1
+            self._connections.give_back(chosen, place)
         return Reply(
             status=response.status_code,
             duration_ms=took(),

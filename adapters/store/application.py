@@ -442,13 +442,19 @@ class Store:
         return cast(Envelope, self._app.mapper.to_domain_event(item))
 
     def log(
-        self, start: int = 1, page_size: int = 1000, topics: Sequence[str] = ()
+        self,
+        start: int = 1,
+        page_size: int = 1000,
+        topics: Sequence[str] = (),
+        stop: int | None = None,
     ) -> Iterator[LogEntry]:
-        """The notification log from position `start`, fetched `page_size` at a time;
-        only the entries of `topics` when given."""
+        """The notification log from position `start` (up to `stop`, inclusive, when
+        given), fetched `page_size` at a time; only the entries of `topics` when given."""
         position = start
         while True:
-            page = self._app.recorder.select_notifications(position, page_size, topics=topics)
+            page = self._app.recorder.select_notifications(
+                position, page_size, stop=stop, topics=topics
+            )
             for item in page:
                 envelope = self.decode(item)
                 yield LogEntry(

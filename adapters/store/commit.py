@@ -102,6 +102,7 @@ class GroupCommit:
         # Leads for submitted commands, which have no thread of their own to lead with.
         self._committer: threading.Thread | None = None
         self._committer_wake = threading.Semaphore(0)
+        self._committer_leads = False  # a lead handed to it, not yet taken
 
     @property
     def waiting(self) -> int:
@@ -151,20 +152,42 @@ class GroupCommit:
         call = _Call(body, clock, settle)
         with self._mutex:
             self._queued.append(call)
-            if self._leading:
-                return
-            self._leading = True
+            # Started before any lead is handed to it: a caller of `execute` leading now
+            # hands it the lead when it is done, if this call is still queued.
             if self._committer is None:
                 self._committer = threading.Thread(
                     target=self._commit_submitted, name="tidings-committer", daemon=True
                 )
                 self._committer.start()
-        self._committer_wake.release()
+            if self._leading:
+                return
+            self._leading = True
+            self._hand_to_committer()
 
     def _commit_submitted(self) -> None:
         while True:
-            self._committer_wake.acquire()  # handed the lead
+            self._committer_wake.acquire()  # handed the lead, or told to stop
+            with self._mutex:
+                leads, self._committer_leads = self._committer_leads, False
+                if not leads:  # told to stop: `close`
+                    return
             self._lead(None)
+
+    def _hand_to_committer(self) -> None:
+        """Give the lead to the committer thread (the caller holds `_mutex`)."""
+        self._committer_leads = True
+        self._committer_wake.release()
+
+    def close(self) -> None:
+        """Stop the committer thread, if `submit` started one, after any lead it was
+        handed: without this, every instance that ever took a submit kept an idle thread
+        after its store closed. A later `submit` starts a new one."""
+        with self._mutex:
+            committer, self._committer = self._committer, None
+        if committer is None:
+            return
+        self._committer_wake.release()
+        committer.join()
 
     def _lead(self, call: _Call | None) -> None:
         """Save batches until `call` is done (None: the committer, until none is
@@ -188,7 +211,7 @@ class GroupCommit:
                 elif self._queued[0].settle is None:
                     self._queued[0].wake.release()
                 else:
-                    self._committer_wake.release()
+                    self._hand_to_committer()
 
     def _gather(self) -> None:
         """Let callers still on their way join the batch: yield the GIL while the queue

@@ -3,9 +3,10 @@
 tidings (the due-work runner: a claim and a record saved per attempt, signed WAPI form
 bodies, the address guard) beside a bare `httpx.AsyncClient` loop posting the same
 bodies with the same headers to the same receiver, in the same run: the loop is the
-limit, what HTTP alone costs here (both through the same sharded clients). Both keep
-`IN_FLIGHT` requests going. The receiver is a minimal asyncio HTTP/1.1 server in a
-process of its own, answering 200 at once, so it takes no CPU from the process measured.
+limit, what HTTP alone costs here (both through clients of one connection each). Both
+keep `IN_FLIGHT` requests going, and each row states its CPU time per delivery. The
+receiver is a minimal asyncio HTTP/1.1 server in a process of its own, answering 200 at
+once, so it takes no CPU from the process measured.
 """
 
 import asyncio
@@ -19,7 +20,7 @@ import anyio
 import httpx
 from tidings.adapters.library import Tidings
 from tidings.adapters.push.bodies import http_body
-from tidings.adapters.push.deliverer import sharded_clients
+from tidings.adapters.push.connections import single_connection_clients
 from tidings.adapters.push.due import DueWork
 from tidings.adapters.push.guard import ALLOW_ENV
 from tidings.adapters.push.signer import signed_headers, webhook_id
@@ -59,9 +60,9 @@ def _receive(port: "multiprocessing.sharedctypes.Synchronized[int]") -> None:
 
 def _deliver_with_tidings(
     db: Path, url: str, size: int
-) -> tuple[float, list[tuple[str, bytes, dict[str, str]]]]:
-    """Seconds the runner took to deliver `size` notifications, and what it sent (for
-    the bare loop to send the same)."""
+) -> tuple[tuple[float, float], list[tuple[str, bytes, dict[str, str]]]]:
+    """Seconds (wall, CPU) the runner took to deliver `size` notifications, and what it
+    sent (for the bare loop to send the same)."""
     with Tidings(str(db)) as t:
         channel = UrlChannel(success_url=url, pause_after=1_000_000)
         account = t.open_account(
@@ -77,22 +78,24 @@ def _deliver_with_tidings(
             sent.append((content_type, body, headers))
         runner = DueWork(t, in_flight=IN_FLIGHT)
 
-        async def main() -> float:
-            started = time.perf_counter()
+        async def main() -> tuple[float, float]:
+            started, started_cpu = time.perf_counter(), time.process_time()
             async with anyio.create_task_group() as group:
                 await group.start(runner.run)
                 while runner.delivered < size:
                     await anyio.sleep(0.005)
                 group.cancel_scope.cancel()
-            return time.perf_counter() - started
+            return time.perf_counter() - started, time.process_time() - started_cpu
 
         return anyio.run(main), sent
 
 
-async def _bare_loop(url: str, sent: list[tuple[str, bytes, dict[str, str]]]) -> float:
-    """`IN_FLIGHT` tasks posting the bodies, through the same sharded clients (a single
-    client's pool is slower than the requests themselves at 64 connections)."""
-    clients = sharded_clients(IN_FLIGHT, trust_env=False)
+async def _bare_loop(
+    url: str, sent: list[tuple[str, bytes, dict[str, str]]]
+) -> tuple[float, float]:
+    """`IN_FLIGHT` tasks posting the bodies, each through a client of one connection as
+    the runner's are (see `adapters.push.connections`)."""
+    clients = single_connection_clients(IN_FLIGHT, trust_env=False)
     bodies = iter(sent)
 
     async def post_all(client: httpx.AsyncClient) -> None:
@@ -102,18 +105,19 @@ async def _bare_loop(url: str, sent: list[tuple[str, bytes, dict[str, str]]]) ->
             )
             assert response.status_code == 200
 
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     async with anyio.create_task_group() as group:
-        for n in range(IN_FLIGHT):
-            group.start_soon(post_all, clients[n % len(clients)])
-    seconds = time.perf_counter() - started
+        for client in clients:
+            group.start_soon(post_all, client)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
     for client in clients:
         await client.aclose()
-    return seconds
+    return seconds, cpu
 
 
 def measure_push(directory: Path, size: int) -> list[Result]:
-    """The push rows: tidings' runner and the bare httpx loop, `IN_FLIGHT` at once."""
+    """The push rows: tidings' runner and the bare httpx loop, `IN_FLIGHT` at once, each
+    with its CPU time per delivery (this process's, all threads; the receiver's apart)."""
     os.environ.setdefault(ALLOW_ENV, "127.0.0.1/32")  # the receiver is on loopback
     port = multiprocessing.get_context("spawn").Value("i", 0)
     receiver = multiprocessing.get_context("spawn").Process(target=_receive, args=(port,))
@@ -137,6 +141,7 @@ def measure_push(directory: Path, size: int) -> list[Result]:
             ops=size,
             seconds=seconds,
             clients=IN_FLIGHT,
+            cpu_us=cpu / size * 1e6,
         )
-        for subject, seconds in (("tidings", ours), ("httpx", bare))
+        for subject, (seconds, cpu) in (("tidings", ours), ("httpx", bare))
     ]

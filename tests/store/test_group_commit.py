@@ -542,3 +542,35 @@ def test_a_base_exception_in_a_body_does_not_keep_the_lead(sqlite_url: str) -> N
         caller.start()
         finish(caller)
         assert caller.value() is not None
+
+
+def test_a_command_submitted_while_a_caller_leads_is_saved_after_it(db_url: str) -> None:
+    # given: the first command ever submitted, queued while a caller of `execute` leads
+    settled = threading.Event()
+    with opened(db_url) as o:
+
+        def leading(work: Work) -> None:
+            o.committer.submit(utcnow, lambda work: None, lambda result, error: settled.set())
+
+        o.committer.execute(utcnow, leading)
+        # then: the leader hands the lead on, and the submitted command is saved
+        wait_until(settled.is_set, what="the submitted command is settled")
+
+
+def committers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "tidings-committer"]
+
+
+def test_closing_stops_the_committer_thread_after_the_commands_submitted(db_url: str) -> None:
+    # given: commands submitted, so a committer thread runs
+    before = len(committers())
+    settled = threading.Semaphore(0)
+    with opened(db_url) as o:
+        for _ in range(20):
+            o.committer.submit(utcnow, lambda work: None, lambda result, error: settled.release())
+        assert len(committers()) == before + 1
+        # when: the library closes, then: every submitted command was settled first
+        o.tidings.close()
+        assert all(settled.acquire(timeout=0) for _ in range(20))
+        # and its thread is gone
+        assert len(committers()) == before
