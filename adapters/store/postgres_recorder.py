@@ -15,6 +15,17 @@ lock, fails the transaction if the log no longer ends there; the append then rea
 end under the lock first. Under the lock positions are handed out and committed in one
 order, so readers of the log never skip one, as with eventsourcing's own insert.
 
+The frontier in the end's read (`Tables.frontier_columns`): two stores on one log
+appending in turn, counting psycopg's round trips, 2026-11-30: an append after the
+other's costs 2 round trips against 4 when the tree read its own frontier (BEGIN, LOCK
+and the end; the tree's last leaf; its nodes; the rest), and 1.3-1.6 against 3.5 when
+`tail` ran first; a lone writer 1 either way. `tidings bench --postgres --quick --size
+1000` beside main at 09e6dfd, alternating, four and three runs, two shared CPUs at load
+1.3-4.2: two processes' enqueue 1,521-1,893 ops/s against 1,180-1,575 (1.39-1.61x one
+process against 0.96-1.33x), poll + ack 1.25-1.52x against 0.78-1.42x. The larger
+statement costs a lone writer's reads some planning: one thread's enqueue in a loop
+171-226 ops/s against 205-254.
+
 Why not eventsourcing's `insert_events` with its hooks: it waits for its INSERT's
 answer before the rest (the chain needs the positions), then for the COMMIT, each with
 the lock held. `tidings bench --postgres` beside the recorder on that path (main at
