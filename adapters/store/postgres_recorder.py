@@ -20,7 +20,7 @@ appending in turn, counting psycopg's round trips, 2026-11-30: an append after t
 other's costs 2 round trips against 4 when the tree read its own frontier (BEGIN, LOCK
 and the end; the tree's last leaf; its nodes; the rest), and 1.3-1.6 against 3.5 when
 `tail` ran first; a lone writer 1 either way. `tidings bench --postgres --quick --size
-1000` beside main at 09e6dfd, alternating, four and three runs, two shared CPUs at load
+1000` beside main at 09e6dfd, alternating, four runs each, two shared CPUs at load
 1.3-4.2: two processes' enqueue 1,521-1,893 ops/s against 1,180-1,575 (1.39-1.61x one
 process against 0.96-1.33x), poll + ack 1.25-1.52x against 0.78-1.42x. The larger
 statement costs a lone writer's reads some planning: one thread's enqueue in a loop
