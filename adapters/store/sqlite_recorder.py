@@ -176,8 +176,6 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 connection.execute("BEGIN IMMEDIATE")
                 try:
                     positions = self._append(connection, events, snapshots, openings)
-                    if self.before_commit is not None:
-                        self.before_commit(positions)
                     connection.execute("COMMIT")
                 except BaseException:
                     if connection.in_transaction:
@@ -199,8 +197,6 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             connection.execute("SAVEPOINT write")
             try:
                 positions = self._append(connection, events, snapshots, openings)
-                if self.before_commit is not None:
-                    self.before_commit(positions)
                 connection.execute("RELEASE write")
             except BaseException:
                 connection.execute("ROLLBACK TO write")
@@ -261,7 +257,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         snapshots: Sequence[StoredEvent],
         openings: Openings,
     ) -> list[int]:
-        """The inserts of `write`, under SQLite's write lock: nobody else moves the tail."""
+        """The inserts of `write`, under SQLite's write lock: nobody else moves the tail;
+        then `before_commit`, if set."""
         table = self.events_table_name
         tail = connection.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
         positions = list(range(tail + 1, tail + 1 + len(events)))
@@ -302,6 +299,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 f"DELETE FROM {OPEN_OPERATIONS} WHERE svtrid = ?",
                 [(svtrid,) for svtrid in openings.closed],
             )
+        if self.before_commit is not None:
+            self.before_commit(positions)
         return positions
 
     def ensure_open_operations(self, backfill: Backfill) -> None:
