@@ -45,6 +45,7 @@ from .followers import Follower
 from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
 
 __all__ = [
+    "LOG",
     "SNAPSHOT_EVERY",
     "Change",
     "Loaded",
@@ -134,10 +135,14 @@ def environment(url: str, *, create: bool = True) -> dict[str, str]:
     return env
 
 
+# The application's name: what projections' tracking records name the log by.
+LOG = "tidings"
+
+
 class _Application(Application[UUID]):
     """eventsourcing's application, with our mapper and only our settings."""
 
-    name = "tidings"
+    name = LOG
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         # Settings come from the database URL alone, never from stray process variables.
@@ -484,7 +489,7 @@ class Store:
             for entry in self.log(position + 1, topics=TOPICS):
                 yield entry.position, entry.stream.hex, entry.event
 
-        return open_now(self._open_view, _Application.name, logged_after)
+        return open_now(self._open_view, LOG, logged_after)
 
     def open_operations_followed(self, timeout: float = 10.0) -> None:
         """Wait until the open operations' view has processed every acceptance and
@@ -493,7 +498,7 @@ class Store:
         projection at work."""
         if self._follower is None or self._open_view is None:
             return
-        _, upto = self._open_view.listed(_Application.name)
+        _, upto = self._open_view.listed(LOG)
         last = max((entry.position for entry in self.log(upto + 1, topics=TOPICS)), default=0)
         self._follower.wait(last, timeout)
 
