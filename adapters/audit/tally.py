@@ -202,8 +202,6 @@ class LogFigures(Projection[TallyView]):
         after each event."""
         after = self.view.max_tracking_id(LOG) or 0
         for entry in tidings.log(after + 1, topics=TOPICS):
-            self.process_event(
-                Envelope(entry.stream, entry.version, entry.event), Tracking(LOG, entry.position)
-            )
+            self.process_event(*entry.as_processed())
             if progress is not None:
                 progress(entry.position)

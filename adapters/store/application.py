@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID, uuid5
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import Mapper, StoredEvent, Tracking
 from eventsourcing.utils import Environment, EnvType
 from msgspec import Struct
 from tidings.domain import MAILBOX, Decider
@@ -249,6 +249,11 @@ class LogEntry:
     version: int
     topic: str
     event: Any
+
+    def as_processed(self) -> tuple[Envelope, Tracking]:
+        """The entry as an `eventsourcing.projection` projection processes it: the
+        domain event (as eventsourcing's mapper gives it) and its tracking object."""
+        return Envelope(self.stream, self.version, self.event), Tracking(LOG, self.position)
 
 
 def snapshot_due(loaded: Loaded, version: int, every: int) -> bool:
