@@ -172,3 +172,21 @@ def test_replay_tells_when_the_view_disagrees_with_the_log(db_url: str) -> None:
     assert result.exit_code == 1
     assert f"MISMATCH open operation {first}" in result.output
     assert "rebuilt: open\n  live:    not open" in result.output
+
+
+def test_two_processes_follow_into_one_view(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Every `serve` worker runs the projection: the tracking record lets one of them
+    process each event, and the others go on from there, quietly."""
+    first, other, third = _history(db_url, ended=0)
+    with opened(db_url) as (t, store, _), opened(db_url) as (_, second, _):
+        store.open_operations()
+        second.open_operations()  # both followers run
+        svtrids = [t.accept("tester", f"more-{n}", "ping-async").svtrid for n in range(30)]
+        for svtrid in svtrids[::2]:
+            t.end(svtrid, 1000, "OK")
+        store.open_operations_followed()
+        second.open_operations_followed()
+        expected = [first, other, third, *svtrids[1::2]]
+        assert _listed(db_url)[0] == expected
+        assert store.open_operations() == second.open_operations() == expected
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
