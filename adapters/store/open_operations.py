@@ -5,7 +5,12 @@ still open in a view beside the log, `tidings_open (stream, svtrid, position)`, 
 eventsourcing's tracking record of the last position it processed, both written in one
 transaction: a server starting up lists what is open without reading the whole log, and
 a projection that stopped (a crash, a closed process) resumes after the position its
-view last recorded. Each process that asks runs one (`followers.Follower`).
+view last recorded. Each process that asks runs one (`followers.Follower`), started by
+its first read, not with every store: its two view transactions per operation cost
+about 250 µs of CPU per cycle of accept, end, poll and ack, a fifth of the cycle
+(1,137-1,211 µs without a follower against 1,431-1,446 with one; 600 cycles, three
+runs each, two shared CPUs at load 2.6, 2026-11-30), which a store that never lists
+open operations should not pay.
 
 Reading never waits for the projection: `open_now` takes the view's rows and its tracking
 position from one snapshot, then folds the acceptances and endings logged after that
