@@ -295,6 +295,7 @@ class Tidings:
         """
         self._committer.close()
         with storage_errors():
+            self._secrets.close()
             self._store.close()
 
     def __enter__(self) -> "Tidings":
