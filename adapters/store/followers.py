@@ -5,6 +5,9 @@
 recorder's `subscribe`: PostgreSQL's LISTEN/NOTIFY, our polling one on SQLite), in a
 thread of its own, started when first needed. One that stopped on an error (the database
 went away) is started again, from the view's tracking position, at the next need.
+The events read together (a page of the subscription) are processed in one transaction
+of the view (`batch`), so a busy log costs the view one commit per look, not two per
+operation.
 Several processes may follow into one view (every `serve` worker): the view's tracking
 record lets one of them process each event; the others find it taken (eventsourcing's
 `IntegrityError`) and go on from where the view then stands.
@@ -19,15 +22,29 @@ runner processes again.
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, TrackingRecorder
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.projection import ApplicationSubscription, Projection
+
+from .subscription import PollingSubscription
 
 __all__ = ["Follower"]
 
 _log = logging.getLogger("tidings.store")
+
+
+class FollowedView(Protocol):
+    """What a follower needs of a view: eventsourcing's tracking reads, and `batch()`,
+    inside which the changes made commit together when it ends."""
+
+    def max_tracking_id(self, application_name: str) -> int | None: ...
+
+    def wait(self, application_name: str, notification_id: int | None, timeout: float) -> None: ...
+
+    def batch(self) -> AbstractContextManager[None]: ...
 
 
 class Follower:
@@ -36,7 +53,7 @@ class Follower:
     def __init__(
         self,
         projection: Projection[Any],
-        view: TrackingRecorder,
+        view: FollowedView,
         application_class: Callable[[dict[str, str]], Application[Any]],
         env: dict[str, str],
     ) -> None:
@@ -79,7 +96,10 @@ class Follower:
         while True:
             try:
                 for event, tracking in subscription:
-                    self._projection.process_event(event, tracking)
+                    with self._view.batch():
+                        self._projection.process_event(event, tracking)
+                        while _more(subscription):
+                            self._projection.process_event(*next(subscription))
                 return  # stopped
             except IntegrityError:
                 # Another process's follower processed this event first.
@@ -121,3 +141,9 @@ class Follower:
         if self._app is not None:
             self._app.close()
         self._subscription = self._app = None
+
+
+def _more(subscription: ApplicationSubscription[Any]) -> bool:
+    """Whether the subscription has read more than it has handed out."""
+    inner = subscription.subscription
+    return isinstance(inner, PollingSubscription) and inner.ready()

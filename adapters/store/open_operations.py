@@ -6,11 +6,11 @@ eventsourcing's tracking record of the last position it processed, both written 
 transaction: a server starting up lists what is open without reading the whole log, and
 a projection that stopped (a crash, a closed process) resumes after the position its
 view last recorded. Each process that asks runs one (`followers.Follower`), started by
-its first read, not with every store: its two view transactions per operation cost
-about 250 µs of CPU per cycle of accept, end, poll and ack, a fifth of the cycle
-(1,137-1,211 µs without a follower against 1,431-1,446 with one; 600 cycles, three
-runs each, two shared CPUs at load 2.6, 2026-11-30), which a store that never lists
-open operations should not pay.
+its first read, not with every store: even with the events it reads together written in
+one transaction, it costs about 50-130 µs of CPU per cycle of accept, end, poll and ack,
+5-12 % of the cycle (984-1,057 µs without a follower against 1,092-1,176 with one; 600
+cycles, three runs each, two shared CPUs at load 3.4, 2026-11-30; before the batching
+1,431-1,446), which a store that never lists open operations should not pay.
 
 Reading never waits for the projection: `open_now` takes the view's rows and its tracking
 position from one snapshot, then folds the acceptances and endings logged after that
@@ -28,7 +28,8 @@ come back from the log).
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
@@ -63,7 +64,36 @@ Row = tuple[str, str, int]
 
 
 class OpenOperationsView(TrackingRecorder, ABC):
-    """Where `OpenOperations` keeps what is open, with its tracking record."""
+    """Where `OpenOperations` keeps what is open, with its tracking record. Each change
+    commits with its tracking record; inside `batch`, the changes made in the block
+    commit together when it ends (a follower that read several events at once)."""
+
+    _cursor: Any = None  # inside `batch`: the transaction's cursor
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for the changes made in the block (re-entrant)."""
+        if self._cursor is not None:
+            yield
+            return
+        with self._transaction() as cursor:
+            self._cursor = cursor
+            try:
+                yield
+            finally:
+                self._cursor = None
+
+    def _change(self, statement: Any, params: tuple[Any, ...], tracking: Tracking) -> None:
+        with self.batch():
+            self._cursor.execute(statement, params)
+            self._insert_tracking(self._cursor, tracking)
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Any]:
+        """A writing transaction's cursor, committed when the block ends."""
+
+    @abstractmethod
+    def _insert_tracking(self, cursor: Any, tracking: Tracking) -> None: ...
 
     @abstractmethod
     def opened(self, stream: str, svtrid: str, tracking: Tracking) -> None:
@@ -142,14 +172,14 @@ class SQLiteOpenOperationsView(SQLiteTrackingRecorder, OpenOperationsView):
     def closed(self, stream: str, tracking: Tracking) -> None:
         self._change(f"DELETE FROM {VIEW} WHERE stream = ?", (stream,), tracking)
 
-    def _change(self, statement: str, params: tuple[Any, ...], tracking: Tracking) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
         with self.datastore.get_connection(commit=True) as connection:
             # Not inside a transaction: SQLite refuses to change it there.
             connection.cursor().execute("PRAGMA synchronous=NORMAL")
             # In turn with the store's writer (see `turns`), then SQLite's lock.
             with self._turns.turn(), connection.transaction(commit=True) as cursor:
-                cursor.execute(statement, params)
-                self._insert_tracking(cursor, tracking)
+                yield cursor
 
     def listed(self, application_name: str) -> tuple[list[Row], int]:
         with self.datastore.transaction(commit=False) as cursor:
@@ -192,10 +222,8 @@ class PostgresOpenOperationsView(PostgresTrackingRecorder, OpenOperationsView):
         statement = SQL("DELETE FROM {} WHERE stream = %s").format(self._view)
         self._change(statement, (stream,), tracking)
 
-    def _change(self, statement: Any, params: tuple[Any, ...], tracking: Tracking) -> None:
-        with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(statement, params)
-            self._insert_tracking(cursor, tracking)
+    def _transaction(self) -> AbstractContextManager[Any]:
+        return self.datastore.transaction(commit=True)
 
     def listed(self, application_name: str) -> tuple[list[Row], int]:
         # One statement, one snapshot: READ COMMITTED gives each statement its own.

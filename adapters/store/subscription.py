@@ -43,6 +43,10 @@ class PollingSubscription(Subscription[Any]):
         self._ready: deque[Notification] = deque()
         self._stopping = threading.Event()
 
+    def ready(self) -> bool:
+        """Whether a notification is read and waiting: `next` returns it at once."""
+        return bool(self._ready)
+
     def stop(self) -> None:
         super().stop()
         self._stopping.set()
