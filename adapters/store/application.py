@@ -40,6 +40,7 @@ from tidings.domain import MAILBOX, Decider
 from tidings.domain.mailbox import MailboxState
 
 from ..audit.checkpoint import Signer
+from .chain import LogRow
 from .codec import Envelope, MsgspecMapper, decode_event
 from .followers import Follower
 from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
@@ -168,6 +169,10 @@ def _connect(env: dict[str, str]) -> Any:
 
 
 _T = TypeVar("_T")
+
+# Log positions scanned at a time for the open operations the view has not seen: a page
+# holds at most this many rows, however far behind the view is.
+_SCANNED = 100_000
 
 
 def _created(env: dict[str, str], build: Callable[[], _T]) -> _T:
@@ -490,9 +495,10 @@ class Store:
         if self._follower is not None:
             self._follower.ensure_running()
 
-        def logged_after(position: int) -> Iterator[tuple[int, str, Any]]:
-            for entry in self.log(position + 1, topics=TOPICS):
-                yield entry.position, entry.stream.hex, entry.event
+        def logged_after(position: int) -> Iterator[LogRow]:
+            end = self.max_position()
+            for start in range(position + 1, end + 1, _SCANNED):
+                yield from self.recorder.scan(start, min(start + _SCANNED - 1, end), TOPICS)
 
         return open_now(self._open_view, LOG, logged_after)
 

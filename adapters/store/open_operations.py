@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+import msgspec
 from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
@@ -40,6 +41,7 @@ from eventsourcing.utils import Environment
 from psycopg.sql import SQL, Identifier
 from tidings.domain.operation import OperationAccepted
 
+from .chain import LogRow
 from .codec import Envelope
 from .turns import WriterTurns
 
@@ -61,6 +63,20 @@ _BEFORE = "tidings_open_operations"
 
 # (stream id in hex, svTRID, log position of the acceptance)
 Row = tuple[str, str, int]
+
+
+class _Svtrid(msgspec.Struct, tag="OperationAccepted"):
+    """An acceptance's svTRID alone: msgspec skips the other fields' values unbuilt."""
+
+    svtrid: str
+
+
+_ACCEPTANCE = msgspec.msgpack.Decoder(_Svtrid)
+
+
+def _svtrid_of(state: bytes) -> str:
+    """The svTRID of a stored `OperationAccepted`, decoded alone."""
+    return _ACCEPTANCE.decode(state).svtrid
 
 
 class OpenOperationsView(TrackingRecorder, ABC):
@@ -131,16 +147,20 @@ class OpenOperations(Projection[OpenOperationsView]):
 def open_now(
     view: OpenOperationsView | None,
     application_name: str,
-    logged_after: Callable[[int], Iterable[tuple[int, str, Any]]],
+    logged_after: Callable[[int], Iterable[LogRow]],
 ) -> list[str]:
-    """svTRIDs of the operations open now, oldest first: the view's rows, then what
-    `logged_after(position)` (position, stream id in hex, event of `TOPICS`) logged
-    after the view's position."""
+    """svTRIDs of the operations open now, oldest first: the view's rows, then the rows
+    of `TOPICS` that `logged_after(position)` gives, logged after the view's position.
+
+    Rows as stored, not events: only an acceptance is decoded (for its svTRID), so a
+    view far behind (a database from before it: the whole log) costs a scan, not a
+    decoded notification per row (on the bench's 1,666,677-event history, 333,338
+    operations, none open: 4.6 s through `Store.log`)."""
     rows, upto = view.listed(application_name) if view is not None else ([], 0)
     open_ = {stream: (position, svtrid) for stream, svtrid, position in rows}
-    for position, stream, event in logged_after(upto):
-        if isinstance(event, OperationAccepted):
-            open_[stream] = (position, event.svtrid)
+    for position, stream, _, topic, state in logged_after(upto):
+        if topic == "OperationAccepted":
+            open_[stream] = (position, _svtrid_of(state))
         else:
             open_.pop(stream, None)
     return [svtrid for _, svtrid in sorted(open_.values())]

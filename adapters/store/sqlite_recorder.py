@@ -367,18 +367,19 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             (stream.hex, upto),
         )
 
-    def scan(self, start: int, stop: int) -> list[LogRow]:
-        """Log rows with positions in [start, stop], in order, as stored: what `verify`
-        and `replay` walk the whole log with.
+    def scan(self, start: int, stop: int, topics: Sequence[str] = ()) -> list[LogRow]:
+        """Log rows with positions in [start, stop] (of `topics`, when given), in order,
+        as stored: what `verify` and `replay` walk the whole log with.
 
         One query, its rows as the driver gives them, not eventsourcing's
         `select_notifications`, which builds a UUID and a frozen notification per row: on
         the bench's history (1.67 M events) replay's fold ran at 115,000 to 150,000
         events/s over that, and at about 350,000 over this."""
+        only = f" AND topic IN ({', '.join('?' * len(topics))})" if topics else ""
         return self._read(
             "SELECT rowid, originator_id, originator_version, topic, state "
-            f"FROM {self.events_table_name} WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
-            (start, stop),
+            f"FROM {self.events_table_name} WHERE rowid BETWEEN ? AND ?{only} ORDER BY rowid",
+            (start, stop, *topics),
         )
 
     def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
