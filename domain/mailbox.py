@@ -60,6 +60,7 @@ __all__ = [
     "PollNotification",
     "Polled",
     "Queue",
+    "Replay",
     "check",
     "decide",
     "evolve",
@@ -290,49 +291,80 @@ def evolve(state: MailboxState, event: MailboxEvent) -> MailboxState:
 def replayed(state: MailboxState, events: Iterable[MailboxEvent]) -> MailboxState:
     """The state `evolve` reaches over `events`, one event at a time. Raises ValueError,
     saying why, at the first event `check` refuses: a retrieval or an ack of anything but
-    the head.
-
-    A replay runs every event of the log through here, a run of one mailbox's events at
-    a time. The run works on the backlog's pairs and the counters directly, and builds
-    one state at its end, not one per event; it compares exact types (no event struct
-    is subclassed), which costs less than `isinstance` and much less than `match`.
-    """
-    next_id, last_acked = state.next_id, state.last_acked
-    queue = state.queue
-    front, back, size = queue.front, queue.back, queue.size
-    item = Queue.item
+    the head."""
+    replay = Replay(state)
     for event in events:
+        replay.add(event)
+    return replay.state
+
+
+class Replay:
+    """A mailbox's state as a replay builds it, event by event (`add`, which checks each
+    as `check` would): the backlog's pairs and the counters, changed in place, and one
+    `MailboxState` built when it is read (`state`). `add` changes the replay, never the
+    state it started from.
+
+    A replay runs every event of the log through here, most of them a mailbox's. Built
+    in place, an event cost the bench's history fold about 0.2 µs; one `MailboxState`
+    and `Queue` per event (`evolve`'s way) about 0.6 µs more. It compares exact types
+    (no event struct is subclassed), which costs less than `isinstance` and much less
+    than `match`.
+    """
+
+    __slots__ = ("back", "front", "last_acked", "next_id", "size")
+
+    def __init__(self, state: MailboxState = initial) -> None:
+        self._start(state)
+
+    def _start(self, state: MailboxState) -> None:
+        queue = state.queue
+        self.next_id, self.last_acked = state.next_id, state.last_acked
+        self.front, self.back, self.size = queue.front, queue.back, queue.size
+
+    @property
+    def state(self) -> MailboxState:
+        """The state the events added so far reached."""
+        queue = Queue(self.front, self.back, self.size)
+        return MailboxState(next_id=self.next_id, queue=queue, last_acked=self.last_acked)
+
+    def add(self, event: MailboxEvent) -> "Replay":
+        """Apply `event` here; returns this replay. ValueError, saying why, for a
+        retrieval or an ack of anything but the head (and nothing changes)."""
         if type(event) is NotificationQueued:
             notification = event.notification
-            if front is None:
-                front = (notification, None)
+            if self.front is None:
+                self.front = (notification, None)
             else:
-                back = (notification, back)
-            size += 1
-            if notification.id >= next_id:  # not so for a fallen-back pushed notification
-                next_id = notification.id + 1
-        elif type(event) is NotificationIssued:
-            next_id = event.notification.id + 1
-        elif type(event) is NotificationRetrieved:
-            head = None if front is None else item(front[0])
-            if head is None or head.id != event.id:
-                raise ValueError(_not_head("retrieval", event.id, Queue(front, back, size)))
-            front = (replace(head, retrieved_at=event.at, retrieved_by=event.svtrid), front[1])
+                self.back = (notification, self.back)
+            self.size += 1
+            if notification.id >= self.next_id:  # not so for a fallen-back pushed one
+                self.next_id = notification.id + 1
         elif type(event) is NotificationAcked:
-            if front is None or item(front[0]).id != event.id:
-                raise ValueError(_not_head("ack", event.id, Queue(front, back, size)))
-            front = front[1]
-            size -= 1
-            last_acked = event.id
-            if front is None:
+            front = self._head_pair("ack", event.id)
+            self.size -= 1
+            self.last_acked = event.id
+            if front[1] is None:
                 # The oldest ran out: the newest, turned around, are the oldest now.
-                front, back = turned(back), None
+                self.front, self.back = turned(self.back), None
+            else:
+                self.front = front[1]
+        elif type(event) is NotificationRetrieved:
+            front = self._head_pair("retrieval", event.id)
+            head = replace(Queue.item(front[0]), retrieved_at=event.at, retrieved_by=event.svtrid)
+            self.front = (head, front[1])
+        elif type(event) is NotificationIssued:
+            self.next_id = event.notification.id + 1
         elif type(event) is MailboxSnapshotted:
-            restored = event.state.restored()
-            next_id, last_acked = restored.next_id, restored.last_acked
-            front, back, size = restored.queue.front, restored.queue.back, restored.queue.size
+            self._start(event.state.restored())
         # Anything else is no mailbox event: ignored, as `evolve` ignores it.
-    return replace(state, next_id=next_id, queue=Queue(front, back, size), last_acked=last_acked)
+        return self
+
+    def _head_pair(self, what: str, wanted: int) -> Any:
+        """The front pair, whose item is the head; ValueError unless it is `wanted`."""
+        front = self.front
+        if front is None or Queue.item(front[0]).id != wanted:
+            raise ValueError(_not_head(what, wanted, Queue(front, self.back, self.size)))
+        return front
 
 
 def _not_head(what: str, wanted: int, queue: Backlog[Notification]) -> str | None:

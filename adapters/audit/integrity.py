@@ -28,15 +28,14 @@ its length to pack again.
 """
 
 import gc
-import operator
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Decider
+from tidings.domain import MAILBOX, OPERATION, Decider
 from tidings.domain import mailbox as mbx
 
 from ..store.application import Store, stream_id
@@ -61,8 +60,7 @@ __all__ = [
 Progress = Callable[[int], None]
 
 # Log positions read at a time: a page's rows in memory, and a progress step.
-PAGE = 10_000
-_STREAM = operator.itemgetter(1)  # a log row's stream id
+PAGE = 1_000
 
 
 class CorruptEvent(Exception):
@@ -98,22 +96,50 @@ class ReplayReport:
 
 
 class _Kind:
-    """The folded states of one stream kind, by stream id (in hex, as `scan` gives it);
-    a state its stream left idle for a page held packed (`pack`), unless the kind is the
-    mailbox (`pack` None)."""
+    """The folded states of one stream kind, by stream id (in hex, as `scan` gives it),
+    and how the fold starts, applies and holds them: a mailbox's as a `mbx.Replay` (no
+    `pack`); any other's as its state while its stream is active, packed (its
+    MessagePack bytes) once it has been left alone a page (`pack_idle`)."""
 
-    __slots__ = ("initial", "pack", "states", "unpack")
+    __slots__ = ("apply", "decoded", "initial", "pack", "states", "unpack", "waiting")
 
     def __init__(self, decider: Decider[Any, Any, Any]):
         self.initial = decider.initial
         self.states: dict[str, Any] = {}
+        self.apply = _applier(decider)
         self.pack: Callable[[Any], bytes] | None = None
         self.unpack: Callable[[bytes], Any] | None = None
         if decider.category != MAILBOX.category:
             self.pack = _packer()
             self.unpack = msgspec.msgpack.Decoder(type(decider.initial)).decode
+        # The streams whose states were decoded (started or unpacked) during this page,
+        # and those decoded during the page before: packed at this page's end.
+        self.decoded: list[str] = []
+        self.waiting: list[str] = []
+
+    def start(self, stream: str, held: Any) -> Any:
+        """The state to fold `stream`'s next event into, where `held` is what `states`
+        holds for it: nothing yet (None) or its packed bytes."""
+        if self.pack is None:
+            return mbx.Replay()
+        self.decoded.append(stream)
+        return self.initial if held is None else self.unpack(held)  # type: ignore[misc]
+
+    def pack_idle(self) -> None:
+        """Pack the states decoded during the page before this one, unless their
+        streams came back since: they have been left alone a page or more."""
+        states, pack = self.states, self.pack
+        if pack is not None:
+            for stream in self.waiting:
+                held = states[stream]
+                if type(held) is not bytes:
+                    states[stream] = pack(held)
+        self.waiting, self.decoded = self.decoded, []
 
     def state(self, held: Any) -> Any:
+        """A stream's state, from what `states` holds for it."""
+        if type(held) is mbx.Replay:
+            return held.state
         return self.unpack(held) if type(held) is bytes and self.unpack is not None else held
 
 
@@ -135,25 +161,11 @@ class Folded:
 
     def __init__(self) -> None:
         self.kinds = {category: _Kind(decider) for category, decider in DECIDERS.items()}
-        # The kinds whose states are packed, the most numerous first: a stream id names
-        # one stream (a UUID5 of its category and key), so the first kind holding it is
-        # its own.
-        order = (OPERATION.category, DELIVERY.category, ACCOUNT.category, ENDPOINT.category)
-        self._packed = [
-            (kind.states, kind.pack)
-            for kind in map(self.kinds.__getitem__, order)
-            if kind.pack is not None
-        ]
 
-    def pack_idle(self, streams: Iterable[str]) -> None:
-        """Pack the states of `streams` (those a page left alone) not packed yet."""
-        for stream in streams:
-            for states, pack in self._packed:
-                state = states.get(stream)
-                if state is not None:
-                    if type(state) is not bytes:
-                        states[stream] = pack(state)
-                    break
+    def pack_idle(self) -> None:
+        """At a page's end: pack the states left alone since the page before."""
+        for kind in self.kinds.values():
+            kind.pack_idle()
 
     def streams(self) -> int:
         return sum(len(kind.states) for kind in self.kinds.values())
@@ -171,28 +183,13 @@ class Folded:
         return kind.state(kind.states[stream])
 
 
-# Per topic, what a row of it needs: its decoder, how its stream kind applies an event
-# (`_applier`), that kind's initial state, its states and how a packed one is unpacked;
-# bound once, so a row costs a lookup, a decode and an application.
-_Step = tuple[
-    Callable[[bytes], Any],
-    Callable[[Any, Any], Any],
-    Any,
-    dict[str, Any],
-    Callable[[bytes], Any] | None,
-]
-
-
 def _applier(decider: Decider[Any, Any, Any]) -> Callable[[Any, Any], Any]:
     """How the fold applies one event to a stream of `decider`'s: its `evolve`, after
-    its `check` (ValueError, saying why, for an event `check` refuses).
-
-    A mailbox's is `replayed` over the one event, which checks as it folds and refuses
-    exactly what `check` refuses (tests/domain/test_evolve_is_total.py): on the bench's
-    history, most of it a mailbox's events, the fold ran at 340,000-380,000 events/s
-    with it, against 260,000-290,000 with `check` then `evolve` (`match` on each)."""
+    its `check` (ValueError, saying why, for an event `check` refuses); a mailbox's
+    `Replay.add`, which checks as it folds and refuses exactly what `check` refuses
+    (tests/domain/test_evolve_is_total.py)."""
     if decider.category == MAILBOX.category:
-        return _one_mailbox_event
+        return mbx.Replay.add
     check, evolve = decider.check, decider.evolve
 
     def apply(state: Any, event: Any) -> Any:
@@ -204,10 +201,6 @@ def _applier(decider: Decider[Any, Any, Any]) -> Callable[[Any, Any], Any]:
     return apply
 
 
-def _one_mailbox_event(state: mbx.MailboxState, event: mbx.MailboxEvent) -> mbx.MailboxState:
-    return mbx.replayed(state, (event,))
-
-
 def fold_log(
     store: Store, progress: Progress | None = None, page: int = PAGE
 ) -> tuple[int, Folded]:
@@ -216,20 +209,16 @@ def fold_log(
     more events folded. Raises `CorruptEvent` at the first row that cannot be decoded
     or folded."""
     folded = Folded()
-    steps: dict[str, _Step] = {}
-    for category, decider in DECIDERS.items():
-        kind = folded.kinds[category]
-        for topic in event_types(category):
-            steps[topic] = (
-                decoder_of(topic),
-                _applier(decider),
-                decider.initial,
-                kind.states,
-                kind.unpack,
-            )
+    # Per topic, what a row of it needs: its decoder, and its stream kind's way of
+    # applying an event, states and kind; bound once, so a row costs a lookup, a decode
+    # and an application.
+    steps = {
+        topic: (decoder_of(topic), kind.apply, kind.states, kind)
+        for category, kind in folded.kinds.items()
+        for topic in event_types(category)
+    }
     recorder = store.recorder
     top, events = store.max_position(), 0
-    before: set[str] = set()  # the streams the page before touched
     with _no_cycle_collection():
         for start in range(1, top + 1, page):
             rows = recorder.scan(start, start + page - 1)
@@ -237,21 +226,19 @@ def fold_log(
                 step = steps.get(topic)
                 if step is None:
                     raise CorruptEvent(position, topic, KeyError("no such topic"))
-                decode, apply, initial, states, unpack = step
+                decode, apply, states, kind = step
                 try:
                     event = decode(state)
                 except (msgspec.DecodeError, TypeError) as error:  # TypeError: not bytes
                     raise CorruptEvent(position, topic, error) from error
-                current = states.get(stream, initial)
-                if type(current) is bytes and unpack is not None:
-                    current = unpack(current)
+                current = states.get(stream)
+                if current is None or type(current) is bytes:
+                    current = kind.start(stream, current)
                 try:
                     states[stream] = apply(current, event)
                 except ValueError as error:
                     raise CorruptEvent(position, topic, error, _OUT_OF_ORDER) from error
-            touched = set(map(_STREAM, rows))
-            folded.pack_idle(before - touched)
-            before = touched
+            folded.pack_idle()
             events += len(rows)
             if progress is not None:
                 progress(len(rows))
