@@ -3,10 +3,13 @@
 Replay is one fold, in this process, in log order: each row is decoded as its topic says
 and applied to its stream's state, after the stream's `check` (`fold_log`); then each
 state is compared with the one the store loads (`compare_live`). The log is read a page
-at a time through the recorder's `scan`, the read `verify` walks the hash chain with: on
-the bench's history (1.67 M events) the fold ran at 340,000-380,000 events/s over it, and
-at 115,000-150,000 over eventsourcing's `select_notifications` on SQLite, which builds a
-row object, a UUID and a frozen notification per row (`chain.py`).
+at a time through the recorder's `scan`, the read `verify` walks the hash chain with,
+which is about 40 % of the fold's time. Pages of 1,000 rows stay in the CPU's cache
+while they are folded: on the bench's history (1,666,677 events, 333,338 streams) the
+fold ran at 500,000-510,000 events/s of CPU time with them, against 450,000-490,000
+with pages of 10,000 (2026-11-30, load 3). Over eventsourcing's `select_notifications`
+on SQLite, which builds a row object, a UUID and a frozen notification per row, it ran
+at 115,000-150,000 (`chain.py`).
 
 A row that cannot be decoded as its topic (an edited row, or one whose bytes were re-cut
 across its neighbour), or that its stream's `check` refuses where it stands (an ack of a
@@ -16,15 +19,16 @@ new stream's id in the fold would cost it about 5 %).
 
 The fold keeps every stream's state until the comparison, and most streams are done long
 before the log ends (an operation is accepted and ended within a few rows). So a state
-its stream has not touched for a whole page is held packed (its MessagePack bytes) until
-the stream's next row or the comparison unpacks it (`Folded`): on the bench's history of
-1,666,677 events (333,338 streams), `tidings replay` peaked at 345 MiB with every state
-held decoded and at 217 MiB so (`replay` itself: 327 and 199 MiB; 2026-11-30, load 5-6).
-Packing costs the fold about 3 µs per stream (the encode, and the finding and freeing
-of states that would otherwise wait for the end): on that log the fold and the freeing of
-its states ran at 300,000-330,000 events/s of CPU time, against 385,000-395,000 with every
-state held decoded. Mailboxes stay decoded: one per account, and a long queue would cost
-its length to pack again.
+its stream has left alone for a page is held packed (its MessagePack bytes) until the
+stream's next row or the comparison unpacks it: the states decoded during a page (new,
+or unpacked as their stream came back) are listed, and packed at the end of the next
+(`_Kind.pack_idle`), with no lookup of the streams each page touched. On the bench's
+history, `replay` (the fold and the comparison, the bench's memory row) peaked at
+202 MiB so and at 333 MiB with every state held decoded; the fold ran at 500,000-510,000
+events/s of CPU time packing, and at 460,000-520,000 not (same sitting, load 3). Before
+(a set of the streams each page touched, the idle ones looked up by id and kind; pages
+of 10,000) packing cost the fold 15-20 %. A mailbox folds in place (`mbx.Replay`) and
+stays so: one per account, and a long queue would cost its length to pack again.
 """
 
 import gc
