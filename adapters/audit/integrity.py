@@ -3,10 +3,13 @@
 Replay is one fold, in this process, in log order: each row is decoded as its topic says
 and applied to its stream's state, after the stream's `check` (`fold_log`); then each
 state is compared with the one the store loads (`compare_live`). The log is read a page
-at a time through the recorder's `scan`, the read `verify` walks the hash chain with: on
-the bench's history (1.67 M events) the fold ran at 340,000-380,000 events/s over it, and
-at 115,000-150,000 over eventsourcing's `select_notifications` on SQLite, which builds a
-row object, a UUID and a frozen notification per row (`chain.py`).
+at a time through the recorder's `scan`, the read `verify` walks the hash chain with,
+which is about 40 % of the fold's time. Pages of 1,000 rows stay in the CPU's cache
+while they are folded: on the bench's history (1,666,677 events, 333,338 streams) the
+fold ran at 500,000-510,000 events/s of CPU time with them, against 450,000-490,000
+with pages of 10,000 (2026-11-30, load 3). Over eventsourcing's `select_notifications`
+on SQLite, which builds a row object, a UUID and a frozen notification per row, it ran
+at 115,000-150,000 (`chain.py`).
 
 A row that cannot be decoded as its topic (an edited row, or one whose bytes were re-cut
 across its neighbour), or that its stream's `check` refuses where it stands (an ack of a
@@ -16,27 +19,27 @@ new stream's id in the fold would cost it about 5 %).
 
 The fold keeps every stream's state until the comparison, and most streams are done long
 before the log ends (an operation is accepted and ended within a few rows). So a state
-its stream has not touched for a whole page is held packed (its MessagePack bytes) until
-the stream's next row or the comparison unpacks it (`Folded`): on the bench's history of
-1,666,677 events (333,338 streams), `tidings replay` peaked at 345 MiB with every state
-held decoded and at 217 MiB so (`replay` itself: 327 and 199 MiB; 2026-11-30, load 5-6).
-Packing costs the fold about 3 µs per stream (the encode, and the finding and freeing
-of states that would otherwise wait for the end): on that log the fold and the freeing of
-its states ran at 300,000-330,000 events/s of CPU time, against 385,000-395,000 with every
-state held decoded. Mailboxes stay decoded: one per account, and a long queue would cost
-its length to pack again.
+its stream has left alone for a page is held packed (its MessagePack bytes) until the
+stream's next row or the comparison unpacks it: the states decoded during a page (new,
+or unpacked as their stream came back) are listed, and packed at the end of the next
+(`_Kind.pack_idle`), with no lookup of the streams each page touched. On the bench's
+history, `replay` (the fold and the comparison, the bench's memory row) peaked at
+202 MiB so and at 333 MiB with every state held decoded; the fold ran at 500,000-510,000
+events/s of CPU time packing, and at 460,000-520,000 not (same sitting, load 3). Before
+(a set of the streams each page touched, the idle ones looked up by id and kind; pages
+of 10,000) packing cost the fold 15-20 %. A mailbox folds in place (`mbx.Replay`) and
+stays so: one per account, and a long queue would cost its length to pack again.
 """
 
 import gc
-import operator
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Decider
+from tidings.domain import MAILBOX, OPERATION, Decider
 from tidings.domain import mailbox as mbx
 
 from ..store.application import Store, stream_id
@@ -61,8 +64,7 @@ __all__ = [
 Progress = Callable[[int], None]
 
 # Log positions read at a time: a page's rows in memory, and a progress step.
-PAGE = 10_000
-_STREAM = operator.itemgetter(1)  # a log row's stream id
+PAGE = 1_000
 
 
 class CorruptEvent(Exception):
@@ -98,22 +100,50 @@ class ReplayReport:
 
 
 class _Kind:
-    """The folded states of one stream kind, by stream id (in hex, as `scan` gives it);
-    a state its stream left idle for a page held packed (`pack`), unless the kind is the
-    mailbox (`pack` None)."""
+    """The folded states of one stream kind, by stream id (in hex, as `scan` gives it),
+    and how the fold starts, applies and holds them: a mailbox's as a `mbx.Replay` (no
+    `pack`); any other's as its state while its stream is active, packed (its
+    MessagePack bytes) once it has been left alone a page (`pack_idle`)."""
 
-    __slots__ = ("initial", "pack", "states", "unpack")
+    __slots__ = ("apply", "decoded", "initial", "pack", "states", "unpack", "waiting")
 
     def __init__(self, decider: Decider[Any, Any, Any]):
         self.initial = decider.initial
         self.states: dict[str, Any] = {}
+        self.apply = _applier(decider)
         self.pack: Callable[[Any], bytes] | None = None
         self.unpack: Callable[[bytes], Any] | None = None
         if decider.category != MAILBOX.category:
             self.pack = _packer()
             self.unpack = msgspec.msgpack.Decoder(type(decider.initial)).decode
+        # The streams whose states were decoded (started or unpacked) during this page,
+        # and those decoded during the page before: packed at this page's end.
+        self.decoded: list[str] = []
+        self.waiting: list[str] = []
+
+    def start(self, stream: str, held: Any) -> Any:
+        """The state to fold `stream`'s next event into, where `held` is what `states`
+        holds for it: nothing yet (None) or its packed bytes."""
+        if self.pack is None:
+            return mbx.Replay()
+        self.decoded.append(stream)
+        return self.initial if held is None else self.unpack(held)  # type: ignore[misc]
+
+    def pack_idle(self) -> None:
+        """Pack the states decoded during the page before this one, unless their
+        streams came back since: they have been left alone a page or more."""
+        states, pack = self.states, self.pack
+        if pack is not None:
+            for stream in self.waiting:
+                held = states[stream]
+                if type(held) is not bytes:
+                    states[stream] = pack(held)
+        self.waiting, self.decoded = self.decoded, []
 
     def state(self, held: Any) -> Any:
+        """A stream's state, from what `states` holds for it."""
+        if type(held) is mbx.Replay:
+            return held.state
         return self.unpack(held) if type(held) is bytes and self.unpack is not None else held
 
 
@@ -135,25 +165,11 @@ class Folded:
 
     def __init__(self) -> None:
         self.kinds = {category: _Kind(decider) for category, decider in DECIDERS.items()}
-        # The kinds whose states are packed, the most numerous first: a stream id names
-        # one stream (a UUID5 of its category and key), so the first kind holding it is
-        # its own.
-        order = (OPERATION.category, DELIVERY.category, ACCOUNT.category, ENDPOINT.category)
-        self._packed = [
-            (kind.states, kind.pack)
-            for kind in map(self.kinds.__getitem__, order)
-            if kind.pack is not None
-        ]
 
-    def pack_idle(self, streams: Iterable[str]) -> None:
-        """Pack the states of `streams` (those a page left alone) not packed yet."""
-        for stream in streams:
-            for states, pack in self._packed:
-                state = states.get(stream)
-                if state is not None:
-                    if type(state) is not bytes:
-                        states[stream] = pack(state)
-                    break
+    def pack_idle(self) -> None:
+        """At a page's end: pack the states left alone since the page before."""
+        for kind in self.kinds.values():
+            kind.pack_idle()
 
     def streams(self) -> int:
         return sum(len(kind.states) for kind in self.kinds.values())
@@ -171,28 +187,13 @@ class Folded:
         return kind.state(kind.states[stream])
 
 
-# Per topic, what a row of it needs: its decoder, how its stream kind applies an event
-# (`_applier`), that kind's initial state, its states and how a packed one is unpacked;
-# bound once, so a row costs a lookup, a decode and an application.
-_Step = tuple[
-    Callable[[bytes], Any],
-    Callable[[Any, Any], Any],
-    Any,
-    dict[str, Any],
-    Callable[[bytes], Any] | None,
-]
-
-
 def _applier(decider: Decider[Any, Any, Any]) -> Callable[[Any, Any], Any]:
     """How the fold applies one event to a stream of `decider`'s: its `evolve`, after
-    its `check` (ValueError, saying why, for an event `check` refuses).
-
-    A mailbox's is `replayed` over the one event, which checks as it folds and refuses
-    exactly what `check` refuses (tests/domain/test_evolve_is_total.py): on the bench's
-    history, most of it a mailbox's events, the fold ran at 340,000-380,000 events/s
-    with it, against 260,000-290,000 with `check` then `evolve` (`match` on each)."""
+    its `check` (ValueError, saying why, for an event `check` refuses); a mailbox's
+    `Replay.add`, which checks as it folds and refuses exactly what `check` refuses
+    (tests/domain/test_evolve_is_total.py)."""
     if decider.category == MAILBOX.category:
-        return _one_mailbox_event
+        return mbx.Replay.add
     check, evolve = decider.check, decider.evolve
 
     def apply(state: Any, event: Any) -> Any:
@@ -204,10 +205,6 @@ def _applier(decider: Decider[Any, Any, Any]) -> Callable[[Any, Any], Any]:
     return apply
 
 
-def _one_mailbox_event(state: mbx.MailboxState, event: mbx.MailboxEvent) -> mbx.MailboxState:
-    return mbx.replayed(state, (event,))
-
-
 def fold_log(
     store: Store, progress: Progress | None = None, page: int = PAGE
 ) -> tuple[int, Folded]:
@@ -216,20 +213,16 @@ def fold_log(
     more events folded. Raises `CorruptEvent` at the first row that cannot be decoded
     or folded."""
     folded = Folded()
-    steps: dict[str, _Step] = {}
-    for category, decider in DECIDERS.items():
-        kind = folded.kinds[category]
-        for topic in event_types(category):
-            steps[topic] = (
-                decoder_of(topic),
-                _applier(decider),
-                decider.initial,
-                kind.states,
-                kind.unpack,
-            )
+    # Per topic, what a row of it needs: its decoder, and its stream kind's way of
+    # applying an event, states and kind; bound once, so a row costs a lookup, a decode
+    # and an application.
+    steps = {
+        topic: (decoder_of(topic), kind.apply, kind.states, kind)
+        for category, kind in folded.kinds.items()
+        for topic in event_types(category)
+    }
     recorder = store.recorder
     top, events = store.max_position(), 0
-    before: set[str] = set()  # the streams the page before touched
     with _no_cycle_collection():
         for start in range(1, top + 1, page):
             rows = recorder.scan(start, start + page - 1)
@@ -237,21 +230,19 @@ def fold_log(
                 step = steps.get(topic)
                 if step is None:
                     raise CorruptEvent(position, topic, KeyError("no such topic"))
-                decode, apply, initial, states, unpack = step
+                decode, apply, states, kind = step
                 try:
                     event = decode(state)
                 except (msgspec.DecodeError, TypeError) as error:  # TypeError: not bytes
                     raise CorruptEvent(position, topic, error) from error
-                current = states.get(stream, initial)
-                if type(current) is bytes and unpack is not None:
-                    current = unpack(current)
+                current = states.get(stream)
+                if current is None or type(current) is bytes:
+                    current = kind.start(stream, current)
                 try:
                     states[stream] = apply(current, event)
                 except ValueError as error:
                     raise CorruptEvent(position, topic, error, _OUT_OF_ORDER) from error
-            touched = set(map(_STREAM, rows))
-            folded.pack_idle(before - touched)
-            before = touched
+            folded.pack_idle()
             events += len(rows)
             if progress is not None:
                 progress(len(rows))
