@@ -295,6 +295,7 @@ class Tidings:
         """
         self._committer.close()
         with storage_errors():
+            self._secrets.close()
             self._store.close()
 
     def __enter__(self) -> "Tidings":
@@ -690,8 +691,8 @@ class Tidings:
     def pending_operations(self, command: str | None = None) -> list[op.OperationState]:
         """Operations accepted and not yet ended (optionally of one command), oldest first.
 
-        Read from the open operations the store keeps beside the log, so it costs what
-        is open, not every operation ever made; loaded `_PENDING_CHUNK` to a command, so
+        Read from the open operations' projection (`store.open_operations`), so it costs
+        what is open, not every operation ever made; loaded `_PENDING_CHUNK` to a command, so
         a long list does not hold up the writers queued behind it.
 
         Raises `StorageError`.

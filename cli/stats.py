@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from msgspec import Struct
-from tidings.adapters.audit.tally import TOPICS, Tally, oldest_queued
+from tidings.adapters.audit.tally import LogFigures, TallyView, oldest_queued
 
 from .app import app
 from .options import Db, open_tidings
@@ -31,15 +31,14 @@ class Stats(Struct, frozen=True, kw_only=True):
 def stats_command(db: Db = "tidings.db", as_json: Json = False) -> None:
     """Accounts, notifications queued and the oldest of them, deliveries by state, and
     the last hour's push attempts with their failure rate, read from the log."""
-    tally = Tally()
+    figures = LogFigures(TallyView())
     now = datetime.now(UTC)
     with user_errors(), open_tidings(db, read_only=True) as tidings:
         total = tidings.last_position()
         with progress(total, "reading the log") as bar:
             task = bar.add_task("stats", total=total)
-            for entry in tidings.log(topics=TOPICS):
-                tally.add((entry,))
-                bar.update(task, completed=entry.position)
+            figures.catch_up(tidings, lambda position: bar.update(task, completed=position))
+        tally = figures.view.tally
         waiting = [login for login, count in tally.queued.items() if count > 0]
         oldest = min(filter(None, (oldest_queued(tidings, login) for login in waiting)),
                      default=None)  # fmt: skip

@@ -1,27 +1,45 @@
 """Counts folded from the notification log: what `tidings stats` and `/metrics` show.
 
-A `Tally` reads only the topics it counts and remembers where it stopped, so following
-the log again costs what was appended since. Being read from the log, its figures are
-those of the whole database, whichever process wrote the events: every server sharing
-one database reports the same totals.
+`LogFigures` is an `eventsourcing.projection` projection: it counts each event of the
+topics it reads into its view, a `TallyView` (eventsourcing's in-memory tracking
+recorder, holding the `Tally` and the position it counts up to). `catch_up` processes
+what the log holds after that position, so counting again costs what was appended
+since. It runs when the figures are asked for (a scrape, `tidings stats`), not in a
+thread of its own: the figures are then exact up to the moment asked, and a server that
+is never scraped spends nothing on them. Being read from the log, they are those of the
+whole database, whichever process wrote the events: every server sharing one database
+reports the same totals.
 """
 
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import Tracking
+from eventsourcing.popo import POPOTrackingRecorder
+from eventsourcing.projection import Projection
 from tidings.domain import MAILBOX
 from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
 from tidings.domain import mailbox as mbx
 
 from ..library import Tidings
-from ..store.application import LogEntry, stream_id
+from ..store.application import LOG, stream_id
+from ..store.codec import Envelope
 
-__all__ = ["ATTEMPT_BUCKETS", "RECENT", "TOPICS", "RecentAttempt", "Tally", "oldest_queued"]
+__all__ = [
+    "ATTEMPT_BUCKETS",
+    "RECENT",
+    "TOPICS",
+    "LogFigures",
+    "RecentAttempt",
+    "Tally",
+    "TallyView",
+    "oldest_queued",
+]
 
 TOPICS = (
     "AccountOpened",
@@ -52,7 +70,7 @@ class RecentAttempt:
 
 @dataclass
 class Tally:
-    """What the log says so far, up to `position`.
+    """What the log says so far.
 
     `queued`: unacked notifications per login; `deliveries`: current count per delivery
     status (a finished delivery is counted, not kept); `attempts`: per outcome
@@ -60,7 +78,6 @@ class Tally:
     `ATTEMPT_BUCKETS[i]` seconds (not cumulative), the last slot the slower ones.
     """
 
-    position: int = 0
     accounts: int = 0
     created: int = 0
     polled: int = 0
@@ -76,13 +93,8 @@ class Tally:
     _last_id: dict[UUID, int] = field(default_factory=dict, repr=False)
     _status: dict[UUID, str] = field(default_factory=dict, repr=False)
 
-    def add(self, entries: Iterable[LogEntry]) -> None:
-        """Count `entries`, the log's next ones in order (other topics are skipped)."""
-        for entry in entries:
-            self._count(entry.stream, entry.event)
-            self.position = entry.position
-
-    def _count(self, stream: UUID, event: Any) -> None:
+    def count(self, stream: UUID, event: Any) -> None:
+        """Count the log's next event, of `stream` (other topics are skipped)."""
         match event:
             case acc.AccountOpened(login=login):
                 self.accounts += 1
@@ -158,3 +170,38 @@ class Tally:
 def oldest_queued(tidings: Tidings, login: str) -> datetime | None:
     """When the oldest unacked notification of `login` was queued (None: none is)."""
     return tidings.mailbox(login).oldest_at
+
+
+class TallyView(POPOTrackingRecorder):
+    """A `Tally` with eventsourcing's tracking record of the position it counts up to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tally = Tally()
+
+    def counted(self, stream: UUID, event: Any, tracking: Tracking) -> None:
+        """Count `event` at `tracking`'s position; eventsourcing's `IntegrityError`, and
+        nothing counted, for a position counted already (the tracking record is taken
+        first: counting cannot fail, so the two stay together)."""
+        self.insert_tracking(tracking)
+        self.tally.count(stream, event)
+
+
+class LogFigures(Projection[TallyView]):
+    """The log's figures, counted into a `TallyView`."""
+
+    name = "tidings_log_figures"
+    topics = TOPICS
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        envelope: Envelope = domain_event
+        self.view.counted(envelope.originator_id, envelope.event, tracking)
+
+    def catch_up(self, tidings: Tidings, progress: Callable[[int], None] | None = None) -> None:
+        """Process what the log holds after the view's position; `progress(position)`
+        after each event."""
+        after = self.view.max_tracking_id(LOG) or 0
+        for entry in tidings.log(after + 1, topics=TOPICS):
+            self.process_event(*entry.as_processed())
+            if progress is not None:
+                progress(entry.position)

@@ -2,9 +2,9 @@
 
 What the log says (notifications created, polled, acked; deliveries by state and
 outcome; attempts and their durations; queue depths and ages) is folded from it at each
-scrape by `LogMetrics` (a `Tally`, read on from where it stopped): those figures hold for
-the whole database, whichever process did the work. The process's own counters are
-`tidings.adapters.metrics`.
+scrape by `LogMetrics` (the `LogFigures` projection, caught up from where it stopped):
+those figures hold for the whole database, whichever process did the work. The process's
+own counters are `tidings.adapters.metrics`.
 """
 
 import threading
@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..audit.tally import ATTEMPT_BUCKETS, TOPICS, Tally, oldest_queued
+from ..audit.tally import ATTEMPT_BUCKETS, LogFigures, Tally, TallyView, oldest_queued
 from ..library import Tidings
 from ..metrics import REGISTRY
 from .context import Context
@@ -43,14 +43,14 @@ class LogMetrics(Collector):
     def __init__(self, tidings: Callable[[], Tidings], top: int = TOP_ACCOUNTS):
         self._tidings = tidings
         self._top = top
-        self._tally = Tally()
+        self._figures = LogFigures(TallyView())
         self._lock = threading.Lock()
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             tidings = self._tidings()
-            tally = self._tally
-            tally.add(tidings.log(tally.position + 1, topics=TOPICS))
+            self._figures.catch_up(tidings)
+            tally = self._figures.view.tally
             yield from self._queues(tidings, tally)
             yield from self._notifications(tally)
             yield from self._deliveries(tally)

@@ -13,13 +13,12 @@ carries a lease (`AttemptStarted`); the store's optimistic concurrency lets one 
 win, and the others see the claim in the log and wait for its lease. An ending needs no
 claim: ending twice is refused by the operation (2304), so the first runner wins.
 
-Why not `eventsourcing.projection`: its runner keeps a tracking record of the last
-position processed, durable beside a projection's own writes. This index has no writes of
-its own: it is memory, rebuilt from the log at start in well under a second per 100k
-events, and every decision it leads to is taken and saved through the deciders. On
-SQLite there is no `subscribe()`, so a follower polls `select_notifications` anyway; this
-runner polls both stores the same way, every `follow_every` seconds. The index is in
-`index.py`; this module does the work.
+The index is an `eventsourcing.projection` projection over an in-memory tracking
+recorder (`index.py`), fed by this runner on its own event loop: it reads the log every
+`follow_every` seconds (in a worker thread, a page at a time, only the topics it folds)
+rather than through a follower thread of its own, because everything that consults the
+index (dispatching what is due, holding, rescheduling) runs on that loop and would
+otherwise need a lock around every look. This module does the work.
 """
 
 import logging
@@ -42,7 +41,7 @@ from .batched import Batched
 from .bodies import http_body
 from .deliverer import HttpDeliverer, Reply
 from .guard import AddressGuard
-from .index import PAGE, DueIndex, Name
+from .index import PAGE, DueIndex, DueProjection, Name
 from .mail import MailSender, SmtpServer
 from .signer import ROTATION_GRACE, signed_headers, webhook_id
 from .views import Attempted, Claim, Held
@@ -147,6 +146,7 @@ class DueWork:
             return 0.0 if tidings.minted_here(svtrid) else foreign_endings_after
 
         self._index = DueIndex(delays, clock, later=later, deliveries=deliveries)
+        self._projection = DueProjection(self._index)
         self._busy: set[Name] = set()
         self._failures: dict[Name, int] = {}
         self._wake = anyio.Event()
@@ -162,7 +162,7 @@ class DueWork:
         read = 0
         while True:
             entries, upto = await anyio.to_thread.run_sync(self._index.read, self._tidings)
-            self._index.take(entries, upto)
+            self._projection.take(entries, upto)
             read += len(entries)
             if len(entries) < PAGE:
                 return read

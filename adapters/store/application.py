@@ -24,27 +24,28 @@ Two paths stay ours rather than the library's, for what a focused timing measure
 import functools
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID, uuid5
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import Mapper, StoredEvent, Tracking
 from eventsourcing.utils import Environment, EnvType
 from msgspec import Struct
 from tidings.domain import MAILBOX, Decider
 from tidings.domain.mailbox import MailboxState
-from tidings.domain.operation import OperationAccepted, OperationEnded
 
 from ..audit.checkpoint import Signer
-from .chain import OPEN_OPERATIONS, Openings
 from .codec import Envelope, MsgspecMapper, decode_event
+from .followers import Follower
+from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
 
 __all__ = [
+    "LOG",
     "SNAPSHOT_EVERY",
     "Change",
     "Loaded",
@@ -134,10 +135,14 @@ def environment(url: str, *, create: bool = True) -> dict[str, str]:
     return env
 
 
+# The application's name: what projections' tracking records name the log by.
+LOG = "tidings"
+
+
 class _Application(Application[UUID]):
     """eventsourcing's application, with our mapper and only our settings."""
 
-    name = "tidings"
+    name = LOG
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         # Settings come from the database URL alone, never from stray process variables.
@@ -162,18 +167,22 @@ def _connect(env: dict[str, str]) -> Any:
     )
 
 
-def _construct(env: dict[str, str]) -> _Application:
-    """The application, its tables created if missing (when `env` says CREATE_TABLE).
+_T = TypeVar("_T")
+
+
+def _created(env: dict[str, str], build: Callable[[], _T]) -> _T:
+    """What `build` makes (the application, a view), its tables created if missing when
+    `env` says CREATE_TABLE.
 
     On PostgreSQL, processes starting together would race on `CREATE ... IF NOT EXISTS`
     ("tuple concurrently updated"); an advisory lock lets one create while others wait.
     """
     if "POSTGRES_DBNAME" not in env or env["CREATE_TABLE"] != "y":
-        return _Application(env=env)
+        return build()
     with _connect(env) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_LOCK,))
         try:
-            return _Application(env=env)
+            return build()
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_CREATE_LOCK,))
 
@@ -182,10 +191,11 @@ def _construct(env: dict[str, str]) -> _Application:
 _CREATE_LOCK = 0x74696469_6E6773
 
 # The tables a tidings database has: eventsourcing's events and snapshots (named by its
-# SQLite factory, and after the application on PostgreSQL), and ours (`chain.py`).
-_OURS = ("tidings_chain", OPEN_OPERATIONS)
-_TABLES = ("stored_events", "stored_snapshots", *_OURS)
-_POSTGRES_TABLES = ("tidings_events", "tidings_snapshots", *_OURS)
+# SQLite factory, and after the application on PostgreSQL), and ours (`chain.py`). The
+# open operations' view (`open_operations.VIEW`) is not among them: a database from
+# before it is still a tidings database.
+_TABLES = ("stored_events", "stored_snapshots", "tidings_chain")
+_POSTGRES_TABLES = ("tidings_events", "tidings_snapshots", "tidings_chain")
 
 
 class NotTidings(ValueError):
@@ -193,27 +203,23 @@ class NotTidings(ValueError):
     as it found it."""
 
 
-def _missing_tables(env: dict[str, str]) -> list[str]:
-    """The tables of a tidings database that the one `env` names lacks, read without
-    writing (SQLite: a read-only connection, so an empty or foreign file stays as it is)."""
+def _missing_tables(env: dict[str, str], tables: Sequence[str] = ()) -> list[str]:
+    """The tables of a tidings database (or of `tables`, when given) that the one `env`
+    names lacks, read without writing (SQLite: a read-only connection, so an empty or
+    foreign file stays as it is)."""
     if "POSTGRES_DBNAME" in env:
         schema = env["POSTGRES_SCHEMA"]
         with _connect(env) as conn:
             return [
                 table
-                for table in _POSTGRES_TABLES
+                for table in tables or _POSTGRES_TABLES
                 if conn.execute("SELECT to_regclass(%s)", (f'"{schema}"."{table}"',)).fetchone()
                 == (None,)
             ]
     uri = f"{Path(env['SQLITE_DBNAME']).absolute().as_uri()}?mode=ro"
     with closing(sqlite3.connect(uri, uri=True)) as conn:
         found = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    return [table for table in _TABLES if table not in found]
-
-
-def _svtrid_of_acceptance(state: bytes) -> str:
-    accepted: OperationAccepted = decode_event("OperationAccepted", state)
-    return accepted.svtrid
+    return [table for table in tables or _TABLES if table not in found]
 
 
 class Loaded(Struct, frozen=True):
@@ -243,6 +249,11 @@ class LogEntry:
     version: int
     topic: str
     event: Any
+
+    def as_processed(self) -> tuple[Envelope, Tracking]:
+        """The entry as an `eventsourcing.projection` projection processes it: the
+        domain event (as eventsourcing's mapper gives it) and its tracking object."""
+        return Envelope(self.stream, self.version, self.event), Tracking(LOG, self.position)
 
 
 def snapshot_due(loaded: Loaded, version: int, every: int) -> bool:
@@ -289,7 +300,7 @@ class Store:
         if read_only and (missing := _missing_tables(env)):
             raise NotTidings(f"not a tidings database (it has no {', '.join(missing)})")
         self.url = url
-        self._app = _construct(env)
+        self._app = _created(env, lambda: _Application(env=env))
         self._mapper = self._app.mapper
         assert self._app.snapshots is not None  # IS_SNAPSHOTTING_ENABLED is always set
         # The recorder writes snapshots inside the events' transaction (see chain.py).
@@ -301,11 +312,18 @@ class Store:
         # The Merkle tree and signed checkpoints (`merkle_tables`): `signer` signs them;
         # `tree=False` only for the bench's row without them.
         self.recorder.tree.signer, self.recorder.tree.enabled = signer, tree and not read_only
+        # The open operations' projection (`open_operations`): its view, and the runner
+        # that keeps it current, started by the first reader (a store that only reads
+        # folds what the view has not seen).
+        self._open_view: OpenOperationsView | None = None
+        self._follower: Follower | None = None
         if not read_only:
-            self.recorder.ensure_open_operations(
-                ("OperationAccepted", "OperationEnded", _svtrid_of_acceptance)
-            )
+            self._open_view = view = _created(env, lambda: view_for(env))
+            runner_env = env | {"CREATE_TABLE": "n"}
+            self._follower = Follower(OpenOperations(view), view, _Application, runner_env)
             self.recorder.ensure_tree()
+        elif not _missing_tables(env, (VIEW,)):
+            self._open_view = view_for(env)
         # The log position up to which the cache has seen every change.
         self._seen = self.recorder.max_notification_id() or 0
         self.recorder.changed()  # from here on, a change by another writer shows
@@ -317,6 +335,10 @@ class Store:
         return self._app.recorder
 
     def close(self) -> None:
+        if self._follower is not None:
+            self._follower.close()
+        if self._open_view is not None:
+            self._open_view.close()
         self.recorder.close_connections()
         self._app.close()
 
@@ -402,27 +424,21 @@ class Store:
 
     def save(self, changes: Sequence[Change], snapshots: Sequence[Envelope]) -> list[int]:
         """Append every change, and the mailbox snapshots taken with them, in one
-        transaction; returns the log positions. Operations accepted or ended join or
-        leave the open ones in the same transaction.
+        transaction; returns the log positions.
 
         Raises `eventsourcing.persistence.IntegrityError` when a stream is no longer at
         the expected version: nothing is then written.
         """
         to_stored = self._mapper.to_stored_event
         stored: list[StoredEvent] = []
-        openings = Openings()
         for c in changes:
             sid = stream_id(c.decider.category, c.key)
             for n, event in enumerate(c.events, start=1):
-                if type(event) is OperationAccepted:
-                    openings.opened.append((c.key, len(stored)))
-                elif type(event) is OperationEnded:
-                    openings.closed.append(c.key)
                 stored.append(to_stored(Envelope(sid, c.version + n, event)))
         if not stored:
             return []
         snapshots_stored = [to_stored(s) for s in snapshots]
-        positions: list[int] = self.recorder.write(stored, snapshots_stored, openings)
+        positions: list[int] = self.recorder.write(stored, snapshots_stored)
         if positions[0] == self._seen + 1:
             # Nobody else wrote in between: the cache has seen everything up to here.
             self._seen = positions[-1]
@@ -469,9 +485,27 @@ class Store:
             position = page[-1].id + 1
 
     def open_operations(self) -> list[str]:
-        """svTRIDs of the operations accepted and not yet ended, oldest first."""
-        svtrids: list[str] = self.recorder.open_operations()
-        return svtrids
+        """svTRIDs of the operations accepted and not yet ended, oldest first: the
+        projection's view, and what the log holds after the position it is at."""
+        if self._follower is not None:
+            self._follower.ensure_running()
+
+        def logged_after(position: int) -> Iterator[tuple[int, str, Any]]:
+            for entry in self.log(position + 1, topics=TOPICS):
+                yield entry.position, entry.stream.hex, entry.event
+
+        return open_now(self._open_view, LOG, logged_after)
+
+    def open_operations_followed(self, timeout: float = 10.0) -> None:
+        """Wait until the open operations' view has processed every acceptance and
+        ending logged so far (starting its runner if need be); eventsourcing's
+        `TimeoutError` after `timeout` seconds. Readers never need this: it shows the
+        projection at work."""
+        if self._follower is None or self._open_view is None:
+            return
+        _, upto = self._open_view.listed(LOG)
+        last = max((entry.position for entry in self.log(upto + 1, topics=TOPICS)), default=0)
+        self._follower.wait(last, timeout)
 
     def max_position(self) -> int:
         return self._app.recorder.max_notification_id() or 0

@@ -8,26 +8,9 @@ has exactly one order. Editing or deleting a stored row breaks the chain from th
 position on; `verify` finds the first break.
 
 The recorders also answer reads the library needs and eventsourcing does not give: the
-events of one stream with their log positions (trails), a raw scan of the log in pages
-(`verify`, `replay`), and the operations still open.
-
-Open operations (accepted, not yet ended) are kept in a table of their own,
-`tidings_open_operations (svtrid, position of the acceptance)`, written in the events'
-transaction: a server starting up resumes them without reading the whole log. A database
-from before the table existed gets it filled from the log once, under the write lock
-(`ensure_open_operations`).
-
-Why the open operations are written here and not by an `eventsourcing.projection`
-projection with a tracking record: (1) a `ProjectionRunner` follows the log through the
-recorder's `subscribe`, which eventsourcing 9.5.6's SQLite recorder, our default, does
-not have (`NotImplementedError`); (2) a projection commits its view and tracking record
-in a transaction of its own, one more fsync per batch: a commit of one row and a
-tracking record took 0.42-0.56 ms here (WAL, `synchronous=FULL`, 300 commits, three
-runs, load 2.5, 2026-11-30), while an enqueue at one client, which pays two commits
-(accept, end), took 1.24-1.63 ms (`tidings bench --quick`, 615-808 ops/s, same day), so
-an enqueue would take half as long again or more; (3) `pending_operations` would have
-to wait for the projection to catch up before answering, where the table written with
-the events is never behind them.
+events of one stream with their log positions (trails) and a raw scan of the log in
+pages (`verify`, `replay`). What follows the log (the open operations) is a projection,
+not the recorders' business: `open_operations`.
 """
 
 import hashlib
@@ -42,10 +25,7 @@ from .merkle_tables import Tables, stream_bytes
 
 __all__ = [
     "GENESIS",
-    "OPEN_OPERATIONS",
-    "Backfill",
     "LogRow",
-    "Openings",
     "PlacedRow",
     "StreamRow",
     "TailRow",
@@ -60,23 +40,6 @@ StreamRow = tuple[int, str, bytes]  # version, topic, state
 PlacedRow = tuple[int, int, str, bytes]  # position, version, topic, state
 TailRow = tuple[str, int, int]  # stream id in hex, version, position
 LogRow = tuple[int, str, int, str, bytes]  # position, stream id in hex, version, topic, state
-
-OPEN_OPERATIONS = "tidings_open_operations"
-
-
-class Openings:
-    """What a write does to the open operations: `opened` pairs an svTRID with the index,
-    among the written events, of its acceptance; `closed` lists svTRIDs that ended."""
-
-    __slots__ = ("closed", "opened")
-
-    def __init__(self) -> None:
-        self.opened: list[tuple[str, int]] = []
-        self.closed: list[str] = []
-
-
-# How the backfill tells the two events apart, and reads an acceptance's svTRID.
-Backfill = tuple[str, str, Callable[[bytes], str]]  # accepted topic, ended topic, svtrid_of
 
 
 def link(

@@ -1,9 +1,9 @@
-"""The PostgreSQL recorder: eventsourcing's tables, plus the chain, the tree and the open
-operations written in the events' transaction (see `chain`).
+"""The PostgreSQL recorder: eventsourcing's tables, plus the chain and the tree written in
+the events' transaction (see `chain`).
 
 An append is one transaction sent in one round trip: BEGIN; eventsourcing's own
 `_lock_table` (`LOCK TABLE ... IN EXCLUSIVE MODE`) and `_notify_channel`; a guard; one
-statement for the events, the chain links, the open operations, the snapshots (and
+statement for the events, the chain links, the snapshots (and
 eventsourcing's sequence); one for the tree's leaves; COMMIT, gathered into one query
 string (`_Batch`). It can be sent at once because the positions are given, not drawn
 from the sequence: the process knows where the log ends (after its own last append, or
@@ -54,10 +54,7 @@ from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 from ..audit.checkpoint import Checkpoint
 from .chain import (
     GENESIS,
-    OPEN_OPERATIONS,
-    Backfill,
     LogRow,
-    Openings,
     PlacedRow,
     StreamRow,
     TailRow,
@@ -66,6 +63,7 @@ from .chain import (
     tree_lags,
 )
 from .merkle_tables import Db, Tables
+from .subscription import PollingSubscription
 
 __all__ = ["ChainedPostgresRecorder"]
 
@@ -189,7 +187,6 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(*args, **kwargs)
         self._chain = Identifier(self.datastore.schema), Identifier("tidings_chain")
         self._events = Identifier(self.datastore.schema), Identifier(self.events_table_name)
-        self._open = Identifier(self.datastore.schema), Identifier(OPEN_OPERATIONS)
         self._held: Any = None  # inside `locked`: its connection, which writes join
         # Where the log ended after this process's last append, or as `tail` last saw
         # it; None: unknown, read under the lock at the next append.
@@ -238,9 +235,9 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
 
     def _place(self) -> bytes:
         """The one statement that writes an append's rows but the tree's: eventsourcing's
-        events with their positions given, our chain links, the open operations that
-        begin and end, the snapshots; and it keeps eventsourcing's sequence past the
-        positions, for the library's own insert, which draws from it."""
+        events with their positions given, our chain links, the snapshots; and it keeps
+        eventsourcing's sequence past the positions, for the library's own insert, which
+        draws from it."""
         if self._placing is not None and self._placing[0] == self.snapshots_table:
             return self._placing[1]
         schema = Identifier(self.datastore.schema)
@@ -257,9 +254,6 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 "WITH ORDINALITY AS e(originator_id, originator_version, topic, state, n)), "
                 "links AS (INSERT INTO {chain} (position, digest) "
                 "SELECT * FROM unnest(%s::bigint[], %s::bytea[])), "
-                "opened AS (INSERT INTO {open} (svtrid, position) "
-                "SELECT * FROM unnest(%s::text[], %s::bigint[])), "
-                "closed AS (DELETE FROM {open} WHERE svtrid = ANY(%s::text[])), "
                 "snapshots AS (INSERT INTO {snapshots} "
                 "(originator_id, originator_version, topic, state) "
                 "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
@@ -269,7 +263,6 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             .format(
                 events=SQL("{}.{}").format(*self._events),
                 chain=SQL("{}.{}").format(*self._chain),
-                open=SQL("{}.{}").format(*self._open),
                 snapshots=SQL("{}.{}").format(schema, Identifier(self.snapshots_table)),
                 table=Literal(table),
             )
@@ -336,7 +329,6 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         head: Head,
         *,
         locked: bool,
-        openings: Openings | None = None,
         snapshots: Sequence[StoredEvent] = (),
     ) -> tuple[list[int], Head]:
         """Gather the statements of an append after `head` (the log's last position and
@@ -358,11 +350,6 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         self._notify_channel(batch.as_cursor())
         ids = list(range(last + 1, last + 1 + len(stored_events)))
         links, entries = chain_links(previous, ids, stored_events)
-        opened = openings.opened if openings is not None else []
-        closed = set(openings.closed if openings is not None else ())
-        # One statement's parts do not see each other's rows: an operation that begins
-        # and ends in this append is written in neither table.
-        opened = [(svtrid, index) for svtrid, index in opened if svtrid not in closed]
         batch.execute(
             self._place(),
             (
@@ -370,9 +357,6 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 *_columns(stored_events),
                 [position for position, _ in links],
                 [digest for _, digest in links],
-                [svtrid for svtrid, _ in opened],
-                [ids[index] for _, index in opened],
-                list(closed),
                 *_columns(snapshots),
                 ids[-1],
             ),
@@ -388,6 +372,10 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
 
     def close_connections(self) -> None:
         """Nothing to close: reads and writes use eventsourcing's pool."""
+
+    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> PollingSubscription:
+        """The log after `gt`, followed as it grows, as on SQLite (see `subscription`)."""
+        return PollingSubscription(self, gt, topics)
 
     # --- the Merkle tree and checkpoints (merkle_tables.py) ------------------------------
     def ensure_tree(self) -> None:
@@ -410,20 +398,18 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             return _postgres_db(curs).rows(query, params)
 
-    def write(
-        self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent], openings: Openings
-    ) -> list[int]:
-        """Append `events` (and `snapshots`, and the `openings`) in one transaction; their
+    def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
+        """Append `events` (and `snapshots`) in one transaction; their
         log positions. eventsourcing's `IntegrityError` when a (stream, version) is taken."""
         if self._held is None:
-            return list(self.insert_events(events, snapshots=snapshots, openings=openings) or ())
+            return list(self.insert_events(events, snapshots=snapshots) or ())
         conn = self._held
         try:
             with conn.transaction():  # a savepoint in `locked`'s
                 batch = _Batch(conn)
                 head = self._end(batch.rows(self._read_end, (self.tree.kept_size(),))[0])
                 ids, self._held_head = self._append(
-                    batch, events, head, locked=True, snapshots=snapshots, openings=openings
+                    batch, events, head, locked=True, snapshots=snapshots
                 )
                 self._observe(batch, ids)
                 batch.send()
@@ -458,49 +444,6 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             with conn.cursor() as curs:
                 self._lock_table(curs)
             return stack.pop_all(), conn
-
-    def ensure_open_operations(self, backfill: Backfill) -> None:
-        """Create the open-operations table unless it exists, filled from the log."""
-        name = f"{self.datastore.schema}.{OPEN_OPERATIONS}"
-
-        def exists(curs: Any) -> bool:
-            curs.execute(SQL("SELECT to_regclass(%s) AS found"), (name,))
-            return curs.fetchone()["found"] is not None
-
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            if exists(curs):
-                return
-            # Writers append under this lock too: none can slip between backfill and table.
-            curs.execute(SQL("LOCK TABLE {}.{} IN EXCLUSIVE MODE").format(*self._events))
-            if exists(curs):  # made meanwhile
-                return
-            curs.execute(
-                SQL(
-                    "CREATE TABLE {}.{} (svtrid text PRIMARY KEY, position bigint NOT NULL)"
-                ).format(*self._open)
-            )
-            accepted, ended, svtrid_of = backfill
-            query = SQL(
-                "SELECT notification_id, originator_id, state FROM {}.{} WHERE topic = %s"
-            ).format(*self._events)
-            curs.execute(query, (ended,))
-            done = {row["originator_id"] for row in curs.fetchall()}
-            curs.execute(query, (accepted,))
-            rows = [
-                (svtrid_of(bytes(row["state"])), row["notification_id"])
-                for row in curs.fetchall()
-                if row["originator_id"] not in done
-            ]
-            if rows:
-                curs.executemany(
-                    SQL("INSERT INTO {}.{} (svtrid, position) VALUES (%s, %s)").format(*self._open),
-                    rows,
-                )
-
-    def open_operations(self) -> list[str]:
-        """svTRIDs of the operations accepted and not ended, oldest first."""
-        query = SQL("SELECT svtrid FROM {}.{} ORDER BY position").format(*self._open)
-        return [row["svtrid"] for row in self._select(query, ())]
 
     def changed(self) -> bool:
         """PostgreSQL has no cheap change counter: `tail` is always read."""

@@ -13,11 +13,13 @@ secrets found are cached for the process.
 """
 
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
 
 from .application import Store
+from .turns import WriterTurns
 
 __all__ = ["TABLE", "Secrets"]
 
@@ -39,15 +41,26 @@ class Secrets:
             self._mark = "%s"
         else:
             self._table, self._mark = TABLE, "?"
+            # SQLite: in turn with the other writers (`turns`). The transaction reads the
+            # schema before it writes; had another connection committed in between,
+            # SQLite would refuse the write at once ("database is locked").
+            self._turns = WriterTurns(self._datastore.pool.db_name)
         self._found: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def _execute(self, *steps: tuple[str, tuple[str, ...]], commit: bool) -> list[Any]:
         """Run (query, params) `steps` in one transaction; a read's rows (the last step's)."""
-        with self._datastore.transaction(commit=commit) as cursor:
+        with self._turn(commit), self._datastore.transaction(commit=commit) as cursor:
             for query, params in steps:
                 cursor.execute(query.format(table=self._table, mark=self._mark), params)
             return [] if commit else list(cursor.fetchall())
+
+    def close(self) -> None:
+        if not self._postgres:
+            self._turns.close()
+
+    def _turn(self, commit: bool) -> AbstractContextManager[None]:
+        return self._turns.turn() if commit and not self._postgres else nullcontext()
 
     def keep(self, secret_id: str, secret: str) -> None:
         """Store `secret` under `secret_id` (committed when this returns)."""

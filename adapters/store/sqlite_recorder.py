@@ -1,5 +1,5 @@
-"""The SQLite recorder: eventsourcing's tables, plus the chain, the tree and the open
-operations written in the events' transaction (see `chain`).
+"""The SQLite recorder: eventsourcing's tables, plus the chain and the tree written in the
+events' transaction (see `chain`), and the `subscribe` projections follow the log with.
 
 Why saves run on our own writer connection (`write`, `_append`) and not through
 eventsourcing's `insert_events` with the same rows added in an override of its
@@ -12,8 +12,6 @@ against 256-283 µs), which at 16 clients left poll + ack at 0.76-0.96x. The row
 same: `_append` is what the hook would run, on the cursor of the same transaction.
 """
 
-import fcntl
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -28,10 +26,7 @@ from ..audit.checkpoint import Checkpoint
 from ..errors import StorageError
 from .chain import (
     GENESIS,
-    OPEN_OPERATIONS,
-    Backfill,
     LogRow,
-    Openings,
     PlacedRow,
     StreamRow,
     TailRow,
@@ -40,6 +35,8 @@ from .chain import (
     tree_lags,
 )
 from .merkle_tables import CHAIN, TREE, Db, Tables
+from .subscription import PollingSubscription
+from .turns import WriterTurns
 
 __all__ = ["ChainedSQLiteRecorder"]
 
@@ -119,7 +116,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self._writer_db: Db | None = None  # the writer as the tree's `Db` (`_tree_db`)
         self._data_version: int | None = None
         self._held = False  # inside `locked`: writes join its transaction
-        self._turns: int | None = None  # the lock file writers queue on
+        self._turns = WriterTurns(self.datastore.pool.db_name)
         self.tree = Tables("", self.events_table_name, "rowid", postgres=False, in_chain=True)
         self.create_table_statements += self.tree.create()
 
@@ -152,37 +149,33 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             self._opened.clear()
         self._reader_connection = self._writer = None
         self._writer_db = None
-        if self._turns is not None:
-            os.close(self._turns)
-            self._turns = None
+        self._turns.close()
 
-    def write(
-        self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent], openings: Openings
-    ) -> list[int]:
+    def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
         """Append `events` (and the mailbox `snapshots` taken with them) in one
-        transaction, with their chain links and the `openings`; returns their log
-        positions. Inside `locked`, the write joins its transaction.
+        transaction, with their chain links; returns their log positions. Inside
+        `locked`, the write joins its transaction.
 
         Raises eventsourcing's `IntegrityError` when a (stream, version) is taken by
         then: nothing is written.
         """
         connection = self._writer_connection()
         if self._held:
-            return self._write_held(connection, events, snapshots, openings)
-        self._queue()
+            return self._write_held(connection, events, snapshots)
+        self._turns.take()
         try:
             with _taken_as_integrity_error():
                 # IMMEDIATE: take the write lock now, so the tail read below cannot go stale.
                 connection.execute("BEGIN IMMEDIATE")
                 try:
-                    positions = self._append(connection, events, snapshots, openings)
+                    positions = self._append(connection, events, snapshots)
                     connection.execute("COMMIT")
                 except BaseException:
                     if connection.in_transaction:
                         connection.execute("ROLLBACK")
                     raise
         finally:
-            self._leave()
+            self._turns.give()
         return positions
 
     def _write_held(
@@ -190,13 +183,12 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         connection: sqlite3.Connection,
         events: Sequence[StoredEvent],
         snapshots: Sequence[StoredEvent],
-        openings: Openings,
     ) -> list[int]:
         """`write` inside `locked`: a savepoint undoes a failed write, not the block."""
         with _taken_as_integrity_error():
             connection.execute("SAVEPOINT write")
             try:
-                positions = self._append(connection, events, snapshots, openings)
+                positions = self._append(connection, events, snapshots)
                 connection.execute("RELEASE write")
             except BaseException:
                 connection.execute("ROLLBACK TO write")
@@ -210,14 +202,10 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         block reads stays current until its `write`, which joins the block's
         transaction; that commits when the block ends (rolls back if it raises).
 
-        Writers first queue for a lock file beside the database (`flock`, which wakes a
-        waiter as soon as the holder lets go): SQLite's own busy handler polls with
-        sleeps of up to 100 ms, so a process that commits in a loop would take the lock
-        again and again while another one sleeps (two processes on one account, as in
-        tests/store/test_fairness.py: 3,936 commands against 2 in 3 s).
+        Writers first queue for their turn (`turns.WriterTurns`), then take SQLite's lock.
         """
         connection = self._writer_connection()
-        self._queue()
+        self._turns.take()
         try:
             # IMMEDIATE: take the write lock now, so nothing read under it goes stale.
             connection.execute("BEGIN IMMEDIATE")
@@ -236,26 +224,13 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                     connection.execute("ROLLBACK")
                 raise
         finally:
-            self._leave()
-
-    def _queue(self) -> None:
-        """Wait for this process's turn among the writers that queue on the lock file."""
-        if self._turns is None:
-            path = self.datastore.pool.db_name.removeprefix("file:").split("?", 1)[0]
-            self._turns = os.open(f"{path}-writers", os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._turns, fcntl.LOCK_EX)
-
-    def _leave(self) -> None:
-        """Let the next writer in the queue have its turn."""
-        assert self._turns is not None
-        fcntl.flock(self._turns, fcntl.LOCK_UN)
+            self._turns.give()
 
     def _append(
         self,
         connection: sqlite3.Connection,
         events: Sequence[StoredEvent],
         snapshots: Sequence[StoredEvent],
-        openings: Openings,
     ) -> list[int]:
         """The inserts of `write`, under SQLite's write lock: nobody else moves the tail;
         then `before_commit`, if set."""
@@ -289,51 +264,9 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                     for s in snapshots
                 ],
             )
-        if openings.opened:
-            connection.executemany(
-                f"INSERT INTO {OPEN_OPERATIONS} VALUES (?, ?)",
-                [(svtrid, positions[index]) for svtrid, index in openings.opened],
-            )
-        if openings.closed:
-            connection.executemany(
-                f"DELETE FROM {OPEN_OPERATIONS} WHERE svtrid = ?",
-                [(svtrid,) for svtrid in openings.closed],
-            )
         if self.before_commit is not None:
             self.before_commit(positions)
         return positions
-
-    def ensure_open_operations(self, backfill: Backfill) -> None:
-        """Create the open-operations table unless it exists, filled from the log."""
-        connection = self._writer_connection()
-        exists = f"SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{OPEN_OPERATIONS}'"
-        if connection.execute(exists).fetchone():
-            return
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            if not connection.execute(exists).fetchone():  # nobody made it meanwhile
-                # WITHOUT ROWID: one b-tree keyed by svTRID, not a table and an index, so
-                # an acceptance or an end writes one page of it, not two.
-                connection.execute(
-                    f"CREATE TABLE {OPEN_OPERATIONS} "
-                    "(svtrid TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID"
-                )
-                accepted, ended, svtrid_of = backfill
-                table = self.events_table_name
-                query = f"SELECT rowid, originator_id, state FROM {table} WHERE topic = ?"
-                done = {row[1] for row in connection.execute(query, (ended,))}
-                connection.executemany(
-                    f"INSERT INTO {OPEN_OPERATIONS} VALUES (?, ?)",
-                    [
-                        (svtrid_of(state), position)
-                        for position, stream, state in connection.execute(query, (accepted,))
-                        if stream not in done
-                    ],
-                )
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
 
     # --- the Merkle tree and checkpoints (merkle_tables.py) ------------------------------
     def ensure_tree(self) -> None:
@@ -369,15 +302,15 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         """Rows of a query on the tree's tables (`Tables` words it)."""
         return self._read(query, params)
 
-    def open_operations(self) -> list[str]:
-        """svTRIDs of the operations accepted and not ended, oldest first."""
-        rows = self._read(f"SELECT svtrid FROM {OPEN_OPERATIONS} ORDER BY position", ())
-        return [row[0] for row in rows]
-
     def pragma(self, statement: str) -> Any:
         """The first value a PRAGMA gives on the writer connection (while no command
         runs: the connection is not locked here)."""
         return self._writer_connection().execute(statement).fetchone()[0]
+
+    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> PollingSubscription:
+        """The log after `gt`, followed as it grows: what eventsourcing's projection
+        runners read (its own SQLite recorder has none; see `subscription`)."""
+        return PollingSubscription(self, gt, topics)
 
     def changed(self) -> bool:
         """Whether another connection committed since the last call (`data_version`)."""

@@ -83,8 +83,7 @@ def notifications_for(history: int, snapshot_every: int) -> int:
 class _Bulk:
     """Changes to many streams, saved through the store `_FLUSH` events at a time, each
     lot in one transaction with the mailbox snapshots taken along it. Every operation
-    it writes is ended in the same lot, so the store's open operations stay as they
-    were: none."""
+    it writes is ended in the same lot, so no operation is left open."""
 
     def __init__(self, store: Store):
         self._store = store

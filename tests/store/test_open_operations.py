@@ -1,14 +1,22 @@
-"""Open operations (accepted, not yet ended) are kept beside the log, in the events'
-transaction: listing them, as a server does when it starts, costs what is open, not
-every operation ever made."""
+"""Open operations (accepted, not yet ended) are an `eventsourcing.projection` projection
+of the log with a tracking record (`adapters/store/open_operations.py`): listing them, as
+a server does when it starts, costs what is open and what the view has not yet seen, not
+every operation ever made; and the answer is exact however far the view is behind."""
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
+import pytest
+from eventsourcing.persistence import IntegrityError, Tracking
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.chain import OPEN_OPERATIONS
+from tidings.adapters.store.application import Store, environment, stream_hex
+from tidings.adapters.store.open_operations import VIEW, OpenOperations, view_for
 from tidings.cli.app import app
+from tidings.domain import OPERATION
 from typer.testing import CliRunner
 
 from tests.store.opened import opened
@@ -29,15 +37,28 @@ def _history(url: str, ended: int) -> list[str]:
         return [first, other, third]
 
 
-def _drop_open_operations(url: str) -> None:
-    """Make the database one from before the open operations were kept."""
+@contextmanager
+def _sql(url: str) -> Iterator[Any]:
+    """A connection to the database `url` names, in autocommit, with `search_path` set
+    to its schema on PostgreSQL: for the tests that play an editor or an older version."""
     if url.startswith("postgresql://"):
         schema = parse_qs(urlsplit(url).query)["schema"][0]
         with psycopg.connect(url.split("?", 1)[0], autocommit=True) as conn:
-            conn.execute(f'DROP TABLE "{schema}".{OPEN_OPERATIONS}')
+            conn.execute(f'SET search_path TO "{schema}"')
+            yield conn
     else:
-        with sqlite3.connect(url) as db:
-            db.execute(f"DROP TABLE {OPEN_OPERATIONS}")
+        with sqlite3.connect(url, isolation_level=None) as db:
+            yield db
+
+
+def _listed(url: str) -> tuple[list[str], int]:
+    """The view's svTRIDs (oldest first) and the position its tracking record names."""
+    view = view_for(environment(url, create=False))
+    try:
+        rows, upto = view.listed("tidings")
+    finally:
+        view.close()
+    return [svtrid for _, svtrid, _ in sorted(rows, key=lambda row: row[2])], upto
 
 
 def test_pending_operations_reads_only_the_open_ones(db_url: str) -> None:
@@ -51,29 +72,121 @@ def test_pending_operations_reads_only_the_open_ones(db_url: str) -> None:
         assert [p.accepted.cltrid for p in pings if p.accepted] == ["open-1", "open-3"]
 
 
-def test_an_ended_operation_leaves_the_open_ones(db_url: str) -> None:
+def test_the_projection_keeps_its_view_and_tracking_record_beside_the_log(db_url: str) -> None:
     first, other, third = _history(db_url, ended=2)
     with opened(db_url) as (t, store, _):
+        assert _listed(db_url) == ([], 0)  # nobody asked yet: no view written
+        store.open_operations_followed()
+        listed, upto = _listed(db_url)
+        assert listed == [first, other, third]
+        assert upto == max(e.position for e in store.log(topics=OpenOperations.topics))
         t.end(other, 2400, "Command failed")
+        store.open_operations_followed()
+        assert _listed(db_url)[0] == [first, third]
         assert store.open_operations() == [first, third]
-        assert [p.accepted.svtrid for p in t.pending_operations() if p.accepted] == [first, third]
 
 
-def test_a_database_from_before_gets_its_open_operations_from_the_log(db_url: str) -> None:
+def test_a_read_is_exact_while_the_view_is_behind(db_url: str) -> None:
+    first, other, third = _history(db_url, ended=3)
+    with opened(db_url) as (t, store, _):
+        store.open_operations_followed()
+        t.end(first, 1000, "OK")
+        fourth = t.accept("tester", "open-4", "ping-async").svtrid
+        # Asked at once, before the projection can have seen the last two events.
+        assert store.open_operations() == [other, third, fourth]
+
+
+def test_a_stopped_projection_resumes_after_its_tracking_position(db_url: str) -> None:
+    first, other, third = _history(db_url, ended=1)
+    with opened(db_url) as (_, store, _):
+        store.open_operations_followed()
+    _, stopped_at = _listed(db_url)
+    with Tidings(db_url) as t:  # written while no projection runs
+        t.end(third, 1000, "OK")
+    assert _listed(db_url) == ([first, other, third], stopped_at)
+    with opened(db_url) as (_, store, _):
+        assert store.open_operations() == [first, other]
+        store.open_operations_followed()
+        assert _listed(db_url)[0] == [first, other]
+        assert _listed(db_url)[1] > stopped_at
+
+
+def test_the_view_refuses_a_change_at_a_position_it_has_tracked(db_url: str) -> None:
+    """The tracking record is eventsourcing's, written with the change: an event
+    processed twice (two runners on one view) is refused, and its change with it."""
+    first, other, third = _history(db_url, ended=0)
+    with opened(db_url) as (_, store, _):
+        store.open_operations_followed()
+    _, upto = _listed(db_url)
+    view = view_for(environment(db_url, create=False))
+    try:
+        with pytest.raises(IntegrityError):
+            view.closed(stream_hex(OPERATION.category, first), Tracking("tidings", upto))
+    finally:
+        view.close()
+    assert _listed(db_url) == ([first, other, third], upto)
+
+
+def test_a_database_from_before_the_projection_gets_its_open_operations_from_the_log(
+    db_url: str,
+) -> None:
+    """A database from before kept `tidings_open_operations`, written with the events,
+    and had no view: the old table goes, the view is built from the log."""
     open_ones = _history(db_url, ended=5)
-    _drop_open_operations(db_url)
+    with _sql(db_url) as db:
+        db.execute(f"DROP TABLE {VIEW}")
+        db.execute("CREATE TABLE tidings_open_operations (svtrid TEXT PRIMARY KEY, position INT)")
     with opened(db_url) as (t, store, _):
         assert store.open_operations() == open_ones
         t.end(open_ones[0], 1000, "OK")
-    with opened(db_url) as (_, again_store, _):  # filled once: the table is kept from then on
-        assert again_store.open_operations() == open_ones[1:]
+        store.open_operations_followed()
+    assert _listed(db_url)[0] == open_ones[1:]
+    with _sql(db_url) as db:
+        tables = (
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_name = %s"
+            if db_url.startswith("postgresql://")
+            else "SELECT count(*) FROM sqlite_master WHERE name = ?"
+        )
+        assert db.execute(tables, ("tidings_open_operations",)).fetchone()[0] == 0
 
 
-def test_replay_tells_when_the_open_operations_disagree_with_the_log(sqlite_url: str) -> None:
-    first, _, _ = _history(sqlite_url, ended=1)
-    with sqlite3.connect(sqlite_url) as db:
-        db.execute(f"DELETE FROM {OPEN_OPERATIONS} WHERE svtrid = ?", (first,))
-    result = CliRunner().invoke(app, ["replay", "--db", sqlite_url])
+def test_a_store_that_only_reads_folds_what_the_view_has_not_seen(db_url: str) -> None:
+    first, other, third = _history(db_url, ended=1)
+    reader = Store(db_url, read_only=True)
+    try:
+        assert reader.open_operations() == [first, other, third]  # no view yet
+    finally:
+        reader.close()
+    assert _listed(db_url) == ([], 0)  # and it wrote none
+
+
+def test_replay_tells_when_the_view_disagrees_with_the_log(db_url: str) -> None:
+    first, _, _ = _history(db_url, ended=1)
+    with opened(db_url) as (_, store, _):
+        store.open_operations_followed()
+    with _sql(db_url) as db:
+        marker = "%s" if db_url.startswith("postgresql://") else "?"
+        db.execute(f"DELETE FROM {VIEW} WHERE svtrid = {marker}", (first,))
+    result = CliRunner().invoke(app, ["replay", "--db", db_url])
     assert result.exit_code == 1
     assert f"MISMATCH open operation {first}" in result.output
     assert "rebuilt: open\n  live:    not open" in result.output
+
+
+def test_two_processes_follow_into_one_view(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Every `serve` worker runs the projection: the tracking record lets one of them
+    process each event, and the others go on from there, quietly."""
+    first, other, third = _history(db_url, ended=0)
+    with opened(db_url) as (t, store, _), opened(db_url) as (_, second, _):
+        store.open_operations()
+        second.open_operations()  # both followers run
+        svtrids = [t.accept("tester", f"more-{n}", "ping-async").svtrid for n in range(30)]
+        for svtrid in svtrids[::2]:
+            t.end(svtrid, 1000, "OK")
+        store.open_operations_followed()
+        second.open_operations_followed()
+        expected = [first, other, third, *svtrids[1::2]]
+        assert _listed(db_url)[0] == expected
+        assert store.open_operations() == second.open_operations() == expected
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -12,7 +12,6 @@ from tidings.adapters.audit.integrity import verify
 from tidings.adapters.audit.keys import new_key
 from tidings.adapters.errors import StorageError
 from tidings.adapters.store.application import Store
-from tidings.adapters.store.chain import Openings
 from tidings.cli.app import app
 from typer.testing import CliRunner
 
@@ -37,11 +36,11 @@ def test_appends_interleaved_by_two_writers_keep_one_gapless_chained_log(
     try:
         # when: each appends after a log the other has moved on since it last looked
         placed = [
-            first.recorder.write(_events(2), [], Openings()),
-            second.recorder.write(_events(1), [], Openings()),
-            first.recorder.write(_events(3), [], Openings()),
-            second.recorder.write(_events(1), [], Openings()),
-            second.recorder.write(_events(2), [], Openings()),
+            first.recorder.write(_events(2), []),
+            second.recorder.write(_events(1), []),
+            first.recorder.write(_events(3), []),
+            second.recorder.write(_events(1), []),
+            second.recorder.write(_events(2), []),
         ]
         # then: positions follow each other with no gap and the chain verifies
         assert placed == [[1, 2], [3], [4, 5, 6], [7], [8, 9]]
@@ -65,7 +64,7 @@ def test_writers_that_learn_the_end_from_tail_grow_the_log_s_tree(
         for count in (1, 2, 1, 3, 1, 1, 2):
             for writer in (first, second) if count % 2 else (second, first):
                 writer.recorder.tail(writer.max_position(), 1)
-                writer.recorder.write(_events(count), [], Openings())
+                writer.recorder.write(_events(count), [])
     finally:
         first.close()
         second.close()
@@ -83,7 +82,7 @@ def test_writers_that_learn_the_end_from_tail_grow_the_log_s_tree(
 def test_a_failure_after_the_events_insert_leaves_nothing(postgres_url: str) -> None:
     store = Store(postgres_url)
     try:
-        store.recorder.write(_events(3), [], Openings())
+        store.recorder.write(_events(3), [])
     finally:
         store.close()
     # given: a row of the tree's frontier was deleted by hand, so growing the tree fails
@@ -95,7 +94,7 @@ def test_a_failure_after_the_events_insert_leaves_nothing(postgres_url: str) -> 
     try:
         # when: an append is tried
         with pytest.raises(StorageError, match="the Merkle tree lacks rows"):
-            store.recorder.write(_events(1), [], Openings())
+            store.recorder.write(_events(1), [])
         # then: nothing of it was committed
         assert store.max_position() == 3
         assert store.recorder.max_chained() == 3
@@ -106,12 +105,12 @@ def test_a_failure_after_the_events_insert_leaves_nothing(postgres_url: str) -> 
 def test_a_locked_append_after_the_connections_dropped_succeeds(postgres_url: str) -> None:
     store = Store(postgres_url)
     try:
-        store.recorder.write(_events(1), [], Openings())
+        store.recorder.write(_events(1), [])
         # given: the server ended every connection the store had open
         assert terminate_connections(store, postgres_url)
         # when: the next append runs under the lock (a retry after a lost race)
         with store.locked():
-            placed = store.recorder.write(_events(2), [], Openings())
+            placed = store.recorder.write(_events(2), [])
         # then: it took its lock on a fresh connection and was committed
         assert placed == [2, 3]
         assert verify(store) == (3, None)

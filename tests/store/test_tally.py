@@ -1,24 +1,34 @@
-"""The tally folds the log's events into what `stats` and `/metrics` show: deliveries by
-state and outcome, attempts with their durations and the last hour's failures."""
+"""The `LogFigures` projection folds the log's events into what `stats` and `/metrics`
+show: deliveries by state and outcome, attempts with their durations and the last hour's
+failures; its view tracks the position it counted up to."""
 
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from tidings.adapters.audit.tally import ATTEMPT_BUCKETS, Tally
-from tidings.adapters.store.application import LogEntry, stream_id
+from eventsourcing.persistence import IntegrityError, Tracking
+from tidings.adapters.audit.tally import ATTEMPT_BUCKETS, LogFigures, TallyView
+from tidings.adapters.store.application import LOG, stream_id
+from tidings.adapters.store.codec import Envelope
 from tidings.domain import RetryPolicy
 from tidings.domain import delivery as dlv
 
 from tests.gwt import T0
 
+Logged = tuple[Envelope, Tracking]
 
-def entries(key: str, events: list[Any], first: int) -> list[LogEntry]:
+
+def entries(key: str, events: list[Any], first: int) -> list[Logged]:
+    """`events` of one delivery, logged from position `first` on."""
     sid = stream_id("delivery", key)
     return [
-        LogEntry(first + n, sid, n + 1, type(event).__name__, event)
-        for n, event in enumerate(events)
+        (Envelope(sid, n + 1, event), Tracking(LOG, first + n)) for n, event in enumerate(events)
     ]
+
+
+def process(figures: LogFigures, logged: list[Logged]) -> None:
+    for envelope, tracking in logged:
+        figures.process_event(envelope, tracking)
 
 
 def scheduled(n: int) -> dlv.DeliveryScheduled:
@@ -42,8 +52,9 @@ def failed(number: int, ms: float, minutes: int) -> dlv.AttemptFailed:
 
 
 def test_deliveries_by_state_and_attempts_by_outcome() -> None:
-    tally = Tally()
-    tally.add(
+    figures = LogFigures(TallyView())
+    process(
+        figures,
         entries("tester/1", [scheduled(1), dlv.AttemptStarted(number=1, at=T0),
                              dlv.AttemptSucceeded(number=1, status=200, duration_ms=20.0,
                                                   at=T0)], 1)
@@ -53,7 +64,8 @@ def test_deliveries_by_state_and_attempts_by_outcome() -> None:
         + entries("tester/3", [scheduled(3), dlv.AttemptStarted(number=1, at=T0),
                                failed(1, 300.0, 90)], 8)
     )  # fmt: skip
-    assert tally.position == 10
+    tally = figures.view.tally
+    assert figures.view.max_tracking_id(LOG) == 10
     assert dict(tally.deliveries) == {"scheduled": 1, "in_flight": 0, "succeeded": 1, "gave_up": 1}
     assert tally.given_up == 1
     assert dict(tally.attempts) == {"succeeded": 1, "failed": 2}
@@ -64,5 +76,7 @@ def test_deliveries_by_state_and_attempts_by_outcome() -> None:
     # An hour after the last attempt only it is recent; it failed.
     assert tally.recent_attempts(T0 + timedelta(minutes=100)) == (1, 1)
     # A requeue moves the given-up delivery back to scheduled.
-    tally.add(entries("tester/2", [dlv.DeliveryRequeued(at=T0)], 11))
+    with pytest.raises(IntegrityError):  # a position counted already is refused
+        process(figures, entries("tester/2", [dlv.DeliveryRequeued(at=T0)], 10))
+    process(figures, entries("tester/2", [dlv.DeliveryRequeued(at=T0)], 11))
     assert tally.deliveries["gave_up"] == 0 and tally.deliveries["scheduled"] == 2
