@@ -12,10 +12,12 @@ compares them at the same moments, to the millisecond. Slices alone were not eno
 for that ratio, whose target is 10 %: two identical tidings subjects measured in slices
 (2,000 ops, 5 rounds, two CPUs shared with other work, 2026-11-30) came out at
 0.97x-1.12x at load 1.3-2.3 and 0.89x-1.72x at load 2.6-4.1, one slow slice (up to
-2.5 times slower than its twin's in the same round) deciding the row; taking turns, 0.98x-1.01x at
-load 2.6-4.4 (seven runs, four and fourteen subjects). Every other subject keeps its
-slices, so the peers' rows are measured as before; threads cannot take turns that
-finely, so subjects with several clients keep their slices too.
+2.5 times slower than its twin's in the same round) deciding the row; taking turns,
+0.98x-1.01x at load 2.2-4.4 in six runs of seven (four and fourteen subjects); in the
+seventh 0.62x, one of the two 1.1 s slower in all, a stall that taking turns cannot
+share. Every other subject keeps its slices, so the peers' rows are measured as before;
+threads cannot take turns that finely, so subjects with several clients keep their
+slices too (there the same two identical subjects still came out at 0.84x-1.27x).
 """
 
 import threading
