@@ -94,15 +94,17 @@ class Tree:
         self.size = size
         self.hashes = list(hashes)  # the frontier's, largest first
 
-    def append(self, leaf: bytes) -> list[bytes]:
-        """Add a leaf hash; returns the nodes it completes, lowest first: the leaf, then
-        each parent whose right child it finished (what the store keeps)."""
-        completed, node, size = [leaf], leaf, self.size
+    def append(self, leaf: bytes) -> bytes:
+        """Add a leaf hash; returns the nodes it completes, lowest first, 32 bytes each:
+        the leaf, then each parent whose right child it finished (what the store keeps,
+        as one value: it runs in every insert, so it builds no list to join)."""
+        hashes, node, size = self.hashes, leaf, self.size
+        completed = leaf
         while size & 1:
-            node = node_hash(self.hashes.pop(), node)
-            completed.append(node)
+            node = node_hash(hashes.pop(), node)
+            completed += node
             size >>= 1
-        self.hashes.append(node)
+        hashes.append(node)
         self.size += 1
         return completed
 

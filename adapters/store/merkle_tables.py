@@ -122,7 +122,7 @@ class Tables:
     # --- writing, under the log's write lock ------------------------------------------
     def grow(
         self, db: Db, entries: Sequence[tuple[int, bytes]], chained: tuple[bytes, bytes]
-    ) -> list[bytes | None]:
+    ) -> Sequence[bytes | None]:
         """Append the entries just inserted, (position, canonical bytes) as the chain
         built them, to the tree, and a checkpoint if one is due. `chained`: the chain
         digest the log ended in before them, and after. Returns each entry's nodes (None
@@ -133,27 +133,30 @@ class Tables:
         before, after = chained
         kept, self._kept = self._kept, None  # not to be trusted while it changes
         tree = kept[1] if kept is not None and kept[0] == before else self._frontier(db)
-        rows = self._append(db, tree, entries, store=not self.in_chain)
+        nodes = self._append(db, tree, entries, store=not self.in_chain)
         self._kept = after, tree
-        return [row[2] for row in rows]
+        return nodes
 
     def _append(
-        self, db: Db, tree: Tree, entries: Iterable[tuple[int, bytes]], *, store: bool = True
-    ) -> list[tuple[int, int, bytes]]:
-        rows = [
-            (tree.size, position, b"".join(tree.append(leaf_hash(entry))))
-            for position, entry in entries
-        ]
-        if not rows:
-            return rows
+        self, db: Db, tree: Tree, entries: Sequence[tuple[int, bytes]], *, store: bool = True
+    ) -> list[bytes]:
+        """Each entry's nodes, grown into `tree` (stored here with `store`); then a
+        checkpoint if one is due."""
+        first, append = tree.size, tree.append
+        nodes = [append(leaf_hash(entry)) for _, entry in entries]
+        if not nodes:
+            return nodes
         if store:
-            db.many(self._store_leaves, rows)
+            db.many(
+                self._store_leaves,
+                [(first + i, entries[i][0], n) for i, n in enumerate(nodes)],
+            )
         if self.signer is not None and self.signer.due(self._last, tree.size):
             self._last = self.latest(db.rows)  # another writer may have signed since
             if self.signer.due(self._last, tree.size):
-                self._last = self.signer.sign(tree.size, rows[-1][1], tree.root())
+                self._last = self.signer.sign(tree.size, entries[-1][0], tree.root())
                 self._insert(db, self._last)
-        return rows
+        return nodes
 
     def frontier_columns(self) -> str:
         """A FROM item of one row: the tree's size, its last leaf's log position and its
@@ -254,10 +257,10 @@ class Tables:
             self._append(
                 db,
                 tree,
-                (
+                [
                     (r[0], entry_bytes(r[0], stream_bytes(r[1]), r[2], r[3], bytes(r[4])))
                     for r in page
-                ),
+                ],
             )
             if len(page) < _PAGE:
                 return

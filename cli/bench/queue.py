@@ -4,16 +4,32 @@ On a shared machine the cost of an fsync drifts from second to second. Running e
 subject's whole batch one after another would hand one subject a quiet minute and the
 next a busy one; instead every subject does a slice of its work in each round, in an
 order that rotates, and its rate is its total operations over its total time.
+
+Variants of one queue at one client and one durability (tidings with and without its
+Merkle tree and checkpoints) share their slot in the round and take turns op by op (the
+order reversed at every turn), each operation timed on its own: their ratio then
+compares them at the same moments, to the millisecond. Slices alone were not enough
+for that ratio, whose target is 10 %: two identical tidings subjects measured in slices
+(2,000 ops, 5 rounds, two CPUs shared with other work, 2026-11-30) came out at
+0.97x-1.12x at load 1.3-2.3 and 0.89x-1.72x at load 2.6-4.1, one slow slice (up to
+2.5 times slower than its twin's in the same round) deciding the row; taking turns,
+0.98x-1.01x at load 2.2-4.4 in six runs of seven (four and fourteen subjects); in the
+seventh 0.62x, one of the two 1.1 s slower in all, a stall that taking turns cannot
+share. Every other subject keeps its slices, so the peers' rows are measured as before;
+threads cannot take turns that finely, so subjects with several clients keep their
+slices too (there the same two identical subjects still came out at 0.84x-1.27x).
 """
 
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from .results import Durability, Result
 
 __all__ = ["QueueSubject", "measure_queues", "spread"]
+
+_T = TypeVar("_T")
 
 
 class QueueSubject(Protocol):
@@ -68,43 +84,84 @@ def spread(clients: int, count: int, one: Callable[[int], None]) -> None:
         raise failures[0]
 
 
+# Seconds of wall time and of process CPU time, per (subject, phase).
+_Clocks = tuple[dict[tuple[int, str], float], dict[tuple[int, str], float]]
+
+
 def _slices(size: int, rounds: int) -> list[int]:
     base, extra = divmod(size, rounds)
     return [base + (1 if r < extra else 0) for r in range(rounds) if base or r < extra]
 
 
-def _rotated(subjects: Sequence[QueueSubject], by: int) -> list[QueueSubject]:
+def _rotated(subjects: Sequence[_T], by: int) -> list[_T]:
     by %= len(subjects)
     return [*subjects[by:], *subjects[:by]]
+
+
+def _groups(subjects: Sequence[QueueSubject]) -> list[list[QueueSubject]]:
+    """The subjects as the rounds run them: the one-client variants of one kind of queue
+    at one durability (tidings with and without its tree) together, to take turns op by
+    op; every other subject alone, for slices as before."""
+    groups: dict[object, list[QueueSubject]] = {}
+    for subject in subjects:
+        key = (type(subject), subject.durability) if subject.clients == 1 else id(subject)
+        groups.setdefault(key, []).append(subject)
+    return list(groups.values())
+
+
+def _take_turns(subjects: Sequence[QueueSubject], count: int, phase: str, clocks: _Clocks) -> None:
+    """`count` operations of each one-client subject, one at a time in turn (the order
+    reversed at every turn, so none always follows the same one), each timed alone."""
+    spent, cpu = clocks
+    for turn in range(count):
+        for subject in subjects if turn % 2 == 0 else subjects[::-1]:
+            one = subject.put if phase == "enqueue" else subject.take
+            start, start_cpu = time.perf_counter(), time.process_time()
+            one(0)
+            key = (id(subject), phase)
+            spent[key] = spent.get(key, 0.0) + time.perf_counter() - start
+            cpu[key] = cpu.get(key, 0.0) + time.process_time() - start_cpu
+
+
+def _slice(subject: QueueSubject, count: int, phase: str, clocks: _Clocks) -> None:
+    """`count` operations of one subject, from all its clients at once, timed together."""
+    spent, cpu = clocks
+    one = subject.put if phase == "enqueue" else subject.take
+    start, start_cpu = time.perf_counter(), time.process_time()
+    spread(subject.clients, count, one)
+    key = (id(subject), phase)
+    spent[key] = spent.get(key, 0.0) + time.perf_counter() - start
+    cpu[key] = cpu.get(key, 0.0) + time.process_time() - start_cpu
 
 
 def measure_queues(subjects: Sequence[QueueSubject], size: int, rounds: int) -> list[Result]:
     """`size` enqueues then `size` poll + ack cycles per subject, in `rounds` rounds.
 
     Each round enqueues a slice on every subject, then drains that slice, so queues
-    stay short and alike. Closes the subjects.
+    stay short and alike; one-client variants of one queue take turns op by op within
+    their slot (see the module's docstring). Closes the subjects.
     """
-    spent: dict[tuple[int, str], float] = {}
-    # Process CPU time (user + system, every thread): the subjects take turns, so what
-    # the process spends during a subject's slice is that subject's.
-    cpu: dict[tuple[int, str], float] = {}
+    # Seconds and process CPU time (user + system, every thread) per (subject, phase):
+    # the subjects take turns, so what the process spends during a subject's slice (or
+    # operation) is that subject's.
+    clocks: _Clocks = ({}, {})
+    spent, cpu = clocks
     commits: dict[tuple[int, str], int] = {}
     try:
         for number, count in enumerate(_slices(size, rounds)):
             for phase in ("enqueue", "poll+ack"):
-                for subject in _rotated(subjects, number):
-                    if phase == "poll+ack" and not subject.drains:
-                        continue
-                    one = subject.put if phase == "enqueue" else subject.take
-                    committed = subject.transactions()
-                    start, start_cpu = time.perf_counter(), time.process_time()
-                    spread(subject.clients, count, one)
-                    key = (id(subject), phase)
-                    spent[key] = spent.get(key, 0.0) + time.perf_counter() - start
-                    cpu[key] = cpu.get(key, 0.0) + time.process_time() - start_cpu
-                    if committed is not None:
-                        done = subject.transactions() or 0
-                        commits[key] = commits.get(key, 0) + done - committed
+                for group in _rotated(_groups(subjects), number):
+                    members = [s for s in group if phase == "enqueue" or s.drains]
+                    committed = [s.transactions() for s in members]
+                    if len(members) > 1:
+                        _take_turns(members, count, phase, clocks)
+                    elif members:
+                        _slice(members[0], count, phase, clocks)
+                    for subject, before in zip(members, committed, strict=True):
+                        if before is not None:
+                            key = (id(subject), phase)
+                            done = (subject.transactions() or 0) - before
+                            commits[key] = commits.get(key, 0) + done
         results = []
         for subject in subjects:
             journal, synchronous = subject.durability_in_force()

@@ -76,8 +76,9 @@ def _stored(leaves: list[bytes]) -> tuple[Tree, dict[tuple[int, int], bytes]]:
     """A tree grown leaf by leaf, and the nodes it completed, as the store keeps them."""
     tree, nodes = Tree(), {}
     for index, leaf in enumerate(leaves):
-        for level, node in enumerate(tree.append(leaf_hash(leaf))):
-            nodes[level, index >> level] = node
+        completed = tree.append(leaf_hash(leaf))
+        for level in range(len(completed) // 32):
+            nodes[level, index >> level] = completed[32 * level : 32 * level + 32]
     return tree, nodes
 
 
