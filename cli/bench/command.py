@@ -59,7 +59,7 @@ class _Sizes(msgspec.Struct, frozen=True):
 # Push: at 100 deliveries the row measured mostly the runner's start (0.33-0.85x the
 # bare loop between runs); at 1,000, 0.50-0.72x.
 _QUICK = _Sizes(200, 2, 100_000, 20_000, 10, 1_000, 1.0)
-_FULL = _Sizes(2_000, 5, 1_000_000, 200_000, 30, 2_000, 5.0)
+_FULL = _Sizes(2_000, 6, 1_000_000, 200_000, 30, 2_000, 5.0)
 # Threads calling each subject at once: one, and as many as a busy server has requests
 # in flight. With many, tidings saves the commands that arrive together in one
 # transaction; the peers commit each call on its own.

@@ -15,9 +15,18 @@ for that ratio, whose target is 10 %: two identical tidings subjects measured in
 2.5 times slower than its twin's in the same round) deciding the row; taking turns,
 0.98x-1.01x at load 2.2-4.4 in six runs of seven (four and fourteen subjects); in the
 seventh 0.62x, one of the two 1.1 s slower in all, a stall that taking turns cannot
-share. Every other subject keeps its slices, so the peers' rows are measured as before;
-threads cannot take turns that finely, so subjects with several clients keep their
-slices too (there the same two identical subjects still came out at 0.84x-1.27x).
+share. Every other subject keeps its slices, so the peers' rows are measured as before.
+Threads cannot take turns that finely: several-client variants take turns by quarter
+slices instead (`_alternate`).
+
+The variant that leads a slot follows another queue's work and pays for it: with the
+same one leading every round, two identical tidings subjects in the bench's fourteen
+came out at 0.93x at 1 client and at 16 (CPU 625 against 574 and 274 against 242 µs per
+enqueue), the leader always the slower, whichever it was. So the lead changes hands
+from round to round (the full bench runs an even number of rounds): identical subjects
+then came out at 1.00x/1.00x and 0.98x/1.03x, and tidings with its tree against
+without at 0.97x/0.95x and 0.97x/0.97x (1 / 16 clients; 2,000 ops, 6 rounds, either
+listed first, load 1.2-1.3, 2026-11-30).
 """
 
 import threading
@@ -30,6 +39,8 @@ from .results import Durability, Result
 __all__ = ["QueueSubject", "measure_queues", "spread"]
 
 _T = TypeVar("_T")
+# Slices several-client variants take turns in, within a round's slot.
+_PARTS = 4
 
 
 class QueueSubject(Protocol):
@@ -94,7 +105,7 @@ def _slices(size: int, rounds: int) -> list[int]:
 
 
 def _rotated(subjects: Sequence[_T], by: int) -> list[_T]:
-    by %= len(subjects)
+    by %= len(subjects) or 1
     return [*subjects[by:], *subjects[:by]]
 
 
@@ -104,7 +115,7 @@ def _groups(subjects: Sequence[QueueSubject]) -> list[list[QueueSubject]]:
     op; every other subject alone, for slices as before."""
     groups: dict[object, list[QueueSubject]] = {}
     for subject in subjects:
-        key = (type(subject), subject.durability) if subject.clients == 1 else id(subject)
+        key = (type(subject), subject.durability, subject.clients)
         groups.setdefault(key, []).append(subject)
     return list(groups.values())
 
@@ -121,6 +132,14 @@ def _take_turns(subjects: Sequence[QueueSubject], count: int, phase: str, clocks
             key = (id(subject), phase)
             spent[key] = spent.get(key, 0.0) + time.perf_counter() - start
             cpu[key] = cpu.get(key, 0.0) + time.process_time() - start_cpu
+
+
+def _alternate(subjects: Sequence[QueueSubject], count: int, phase: str, clocks: _Clocks) -> None:
+    """`count` operations of each several-client subject, in `_PARTS` slices taken in
+    turn (the order reversed at every turn)."""
+    for turn, share in enumerate(_slices(count, _PARTS)):
+        for subject in subjects if turn % 2 == 0 else subjects[::-1]:
+            _slice(subject, share, phase, clocks)
 
 
 def _slice(subject: QueueSubject, count: int, phase: str, clocks: _Clocks) -> None:
@@ -151,10 +170,14 @@ def measure_queues(subjects: Sequence[QueueSubject], size: int, rounds: int) -> 
         for number, count in enumerate(_slices(size, rounds)):
             for phase in ("enqueue", "poll+ack"):
                 for group in _rotated(_groups(subjects), number):
-                    members = [s for s in group if phase == "enqueue" or s.drains]
+                    # Variants take the lead by turns from round to round: the one that
+                    # leads a slot follows another queue's work, which costs it more.
+                    members = _rotated([s for s in group if phase == "enqueue" or s.drains], number)
                     committed = [s.transactions() for s in members]
-                    if len(members) > 1:
+                    if len(members) > 1 and members[0].clients == 1:
                         _take_turns(members, count, phase, clocks)
+                    elif len(members) > 1:
+                        _alternate(members, count, phase, clocks)
                     elif members:
                         _slice(members[0], count, phase, clocks)
                     for subject, before in zip(members, committed, strict=True):
