@@ -16,17 +16,19 @@ for that ratio, whose target is 10 %: two identical tidings subjects measured in
 0.98x-1.01x at load 2.2-4.4 in six runs of seven (four and fourteen subjects); in the
 seventh 0.62x, one of the two 1.1 s slower in all, a stall that taking turns cannot
 share. Every other subject keeps its slices, so the peers' rows are measured as before.
-Threads cannot take turns that finely: several-client variants take turns by quarter
-slices instead (`_alternate`).
+Threads cannot take turns that finely: several-client variants run their slices one
+after the other in their slot (smaller slices, taken in turn, cost each slice the start
+of 16 threads: at the quick bench's 25 operations a slice, tidings' 16-client enqueue
+fell to 0.95x persist-queue from 1.21x).
 
 The variant that leads a slot follows another queue's work and pays for it: with the
 same one leading every round, two identical tidings subjects in the bench's fourteen
 came out at 0.93x at 1 client and at 16 (CPU 625 against 574 and 274 against 242 µs per
 enqueue), the leader always the slower, whichever it was. So the lead changes hands
 from round to round (the full bench runs an even number of rounds): identical subjects
-then came out at 1.00x/1.00x and 0.98x/1.03x, and tidings with its tree against
-without at 0.97x/0.95x and 0.97x/0.97x (1 / 16 clients; 2,000 ops, 6 rounds, either
-listed first, load 1.2-1.3, 2026-11-30).
+then came out at 1.03x/1.00x and 0.99x/1.01x, tidings with its tree against without at
+1.00x/0.98x and 0.94x/1.00x (1 / 16 clients; 2,000 ops, 6 rounds, either listed first,
+load 1.0-1.3, 2026-11-30).
 """
 
 import threading
@@ -39,8 +41,6 @@ from .results import Durability, Result
 __all__ = ["QueueSubject", "measure_queues", "spread"]
 
 _T = TypeVar("_T")
-# Slices several-client variants take turns in, within a round's slot.
-_PARTS = 4
 
 
 class QueueSubject(Protocol):
@@ -134,14 +134,6 @@ def _take_turns(subjects: Sequence[QueueSubject], count: int, phase: str, clocks
             cpu[key] = cpu.get(key, 0.0) + time.process_time() - start_cpu
 
 
-def _alternate(subjects: Sequence[QueueSubject], count: int, phase: str, clocks: _Clocks) -> None:
-    """`count` operations of each several-client subject, in `_PARTS` slices taken in
-    turn (the order reversed at every turn)."""
-    for turn, share in enumerate(_slices(count, _PARTS)):
-        for subject in subjects if turn % 2 == 0 else subjects[::-1]:
-            _slice(subject, share, phase, clocks)
-
-
 def _slice(subject: QueueSubject, count: int, phase: str, clocks: _Clocks) -> None:
     """`count` operations of one subject, from all its clients at once, timed together."""
     spent, cpu = clocks
@@ -176,10 +168,9 @@ def measure_queues(subjects: Sequence[QueueSubject], size: int, rounds: int) -> 
                     committed = [s.transactions() for s in members]
                     if len(members) > 1 and members[0].clients == 1:
                         _take_turns(members, count, phase, clocks)
-                    elif len(members) > 1:
-                        _alternate(members, count, phase, clocks)
-                    elif members:
-                        _slice(members[0], count, phase, clocks)
+                    else:
+                        for member in members:
+                            _slice(member, count, phase, clocks)
                     for subject, before in zip(members, committed, strict=True):
                         if before is not None:
                             key = (id(subject), phase)
