@@ -62,9 +62,9 @@ from tidings.domain.fallback import fall_back
 from tidings.domain.redaction import SECRET_PARAMS, redacted
 from tidings.domain.values import password_problem
 
-from .audit.checkpoint import Cadence, signer_for
 from .audit.trail import Audit, TrailEntry
 from .errors import Conflict, Rejected, StorageError, TidingsError
+from .ledger.checkpoint import Cadence, signer_for
 from .push.guard import AddressGuard, Refused
 from .push.views import (
     Attempted,

@@ -9,14 +9,12 @@ from tidings.adapters import AccountView
 from tidings.domain import Channel, EmailChannel, PollChannel, RetryPolicy, UrlChannel
 from tidings.domain.values import BodyFormat, Fallback
 
-from .app import app
 from .options import Db, open_tidings
 from .output import Json, emit, fail, table, user_errors
 
 __all__ = ["account_app"]
 
 account_app = typer.Typer(help="Open, list, show and configure accounts.", no_args_is_help=True)
-app.add_typer(account_app, name="account")
 
 Login = Annotated[str, typer.Argument(help="The account's login (its WAPI user).")]
 

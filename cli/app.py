@@ -5,6 +5,21 @@ from importlib.metadata import version
 
 import typer
 
+from . import (
+    accounts,
+    deliveries,
+    integrity,
+    log,
+    queue,
+    serve,
+    state,
+    stats,
+    tamper,
+    trail,
+    worker,
+)
+from .demo import command as demo
+
 __all__ = ["app", "main"]
 
 app = typer.Typer(
@@ -33,6 +48,26 @@ def _root(
     """tidings: WAPI notifications over a poll queue, URL push and e-mail."""
 
 
+# Every command, in the order `--help` lists them; each module only defines its own.
+app.add_typer(accounts.account_app, name="account")
+app.add_typer(deliveries.endpoint_app, name="endpoint")
+app.add_typer(tamper.key_app, name="key")
+for _module in (
+    deliveries,
+    demo,
+    integrity,
+    log,
+    queue,
+    serve,
+    state,
+    stats,
+    tamper,
+    trail,
+    worker,
+):
+    app.add_typer(_module.commands)
+
+
 def main() -> None:
     """Run the shell. A usage error (an unknown option, a value of the wrong type) is one
     line on stderr and exit 2, like every other user error, not Click's usage box."""
@@ -45,21 +80,3 @@ def main() -> None:
         print("error: aborted", file=sys.stderr)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
-
-
-# Command modules register themselves on `app`; importing them here makes them visible.
-from . import (  # noqa: E402, F401
-    accounts,
-    bench,
-    deliveries,
-    demo,
-    integrity,
-    log,
-    queue,
-    serve,
-    state,
-    stats,
-    tamper,
-    trail,
-    worker,
-)

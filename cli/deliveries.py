@@ -9,15 +9,16 @@ from tidings.adapters.push.views import DeliveryView, EndpointView
 from tidings.domain.delivery import DeliveryStatus
 
 from .accounts import Login
-from .app import app
 from .options import Db, open_tidings
 from .output import Json, emit, table, user_errors
 from .state import parse_time
 
 __all__ = ["deliveries_command", "endpoint_app", "redeliver_command"]
 
+commands = typer.Typer()
+"""This module's commands; `app.py` adds them to the shell."""
+
 endpoint_app = typer.Typer(help="The health of push endpoints.", no_args_is_help=True)
-app.add_typer(endpoint_app, name="endpoint")
 
 _COLUMNS = ("account", "id", "medium", "target", "status", "attempts", "last", "next attempt",
             "gave up")  # fmt: skip
@@ -40,7 +41,7 @@ def _row(v: DeliveryView) -> tuple[object, ...]:
             v.gave_up_reason or None)  # fmt: skip
 
 
-@app.command(
+@commands.command(
     "deliveries",
     epilog="Examples: tidings deliveries --given-up | tidings deliveries --account shop",
 )
@@ -59,7 +60,7 @@ def deliveries_command(
     emit(views, as_json, lambda: table(None, _COLUMNS, [_row(v) for v in views]))
 
 
-@app.command(
+@commands.command(
     "redeliver",
     epilog="Examples: tidings redeliver shop 2691 | tidings redeliver shop --since "
     "2026-11-22T10:00:00Z | tidings redeliver shop",

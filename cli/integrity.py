@@ -3,15 +3,17 @@
 import typer
 from tidings.adapters.audit.integrity import CorruptEvent, replay, verify
 
-from .app import app
 from .options import Db, open_store
 from .output import progress
 from .tamper import Trusted, Witnesses, report
 
 __all__ = ["replay_command", "verify_command"]
 
+commands = typer.Typer()
+"""This module's commands; `app.py` adds them to the shell."""
 
-@app.command("replay", epilog="Example: tidings replay --db tidings.db")
+
+@commands.command("replay", epilog="Example: tidings replay --db tidings.db")
 def replay_command(db: Db = "tidings.db") -> None:
     """Rebuild every stream from the log and compare it with the live state.
 
@@ -41,7 +43,7 @@ def replay_command(db: Db = "tidings.db") -> None:
     typer.echo("every stream matches the log")
 
 
-@app.command(
+@commands.command(
     "verify", epilog="Example: tidings verify --db postgresql://tidings@db.internal/tidings"
 )
 def verify_command(db: Db = "tidings.db", witness: Witnesses = None, key: Trusted = None) -> None:

@@ -11,12 +11,14 @@ import typer
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import LogEntry
 
-from .app import app
 from .events import describe, public
 from .options import Db, open_tidings
 from .output import emit, fail, progress, table, user_errors
 
 __all__ = ["FOLLOW_EVERY", "Exported", "log_command"]
+
+commands = typer.Typer()
+"""This module's commands; `app.py` adds them to the shell."""
 
 # How often --follow looks for new entries, in seconds.
 FOLLOW_EVERY = 0.5
@@ -62,7 +64,7 @@ def _with_progress(tidings: Tidings, start: int) -> Iterator[LogEntry]:
             yield entry
 
 
-@app.command(
+@commands.command(
     "log",
     epilog="Examples: tidings log --from 1000 --jsonl > log.jsonl | tidings log --follow --jsonl",
 )

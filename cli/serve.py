@@ -14,10 +14,12 @@ from tidings.adapters.http.limits import Limits
 from tidings.adapters.http.server import connections_that_fit, server_config, trusted_networks
 from tidings.adapters.http.workers import FAILED, Served, listening_socket, serve_workers
 
-from .app import app
 from .options import Db, open_store
 
 __all__ = ["serve_command"]
+
+commands = typer.Typer()
+"""This module's commands; `app.py` adds them to the shell."""
 
 
 def _log_json_lines(level: str) -> None:
@@ -49,7 +51,7 @@ def _at_least(value: float, least: float, option: str) -> None:
         raise _refuse(f"{option} must be at least {least:g}, not {value:g}")
 
 
-@app.command("serve", epilog="Example: TIDINGS_ADMIN_TOKEN=... tidings serve --port 8080")
+@commands.command("serve", epilog="Example: TIDINGS_ADMIN_TOKEN=... tidings serve --port 8080")
 def serve_command(
     db: Db = "tidings.db",
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),

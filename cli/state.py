@@ -7,12 +7,14 @@ import typer
 from tidings.domain import ACCOUNT, DELIVERY, MAILBOX, OPERATION, Decider
 from tidings.domain.mailbox import MailboxSnapshot, MailboxState
 
-from .app import app
 from .events import public
 from .options import Db, open_tidings
 from .output import Json, emit, fail, table, user_errors
 
 __all__ = ["Kind", "parse_time", "state_command"]
+
+commands = typer.Typer()
+"""This module's commands; `app.py` adds them to the shell."""
 
 
 Kind = Literal["account", "operation", "mailbox", "delivery"]
@@ -40,7 +42,7 @@ def _shown(state: Any) -> Any:
     return public(state)
 
 
-@app.command(
+@commands.command(
     "state",
     epilog="Examples: tidings state mailbox tester --at 2026-11-22T10:00:00Z"
     " | tidings state delivery tester/2691",

@@ -2,14 +2,17 @@
 
 from datetime import UTC, datetime
 
+import typer
 from msgspec import Struct
 from tidings.adapters.audit.tally import LogFigures, TallyView, oldest_queued
 
-from .app import app
 from .options import Db, open_tidings
 from .output import Json, age, emit, progress, table, user_errors
 
 __all__ = ["Stats", "stats_command"]
+
+commands = typer.Typer()
+"""This module's commands; `app.py` adds them to the shell."""
 
 _STATES = ("scheduled", "in_flight", "succeeded", "gave_up")
 
@@ -27,7 +30,7 @@ class Stats(Struct, frozen=True, kw_only=True):
     failure_rate: float | None
 
 
-@app.command("stats", epilog="Example: tidings stats --json")
+@commands.command("stats", epilog="Example: tidings stats --json")
 def stats_command(db: Db = "tidings.db", as_json: Json = False) -> None:
     """Accounts, notifications queued and the oldest of them, deliveries by state, and
     the last hour's push attempts with their failure rate, read from the log."""

@@ -7,21 +7,22 @@ from typing import Annotated
 
 import msgspec
 import typer
-from tidings.adapters.audit.checkpoint import Checkpoint, signer_for
 from tidings.adapters.audit.inclusion import NotProvable, prove
-from tidings.adapters.audit.keys import BadKey, new_key
 from tidings.adapters.audit.trail import Audit
 from tidings.adapters.audit.witness import check
+from tidings.adapters.ledger.checkpoint import Checkpoint, signer_for
+from tidings.adapters.ledger.keys import BadKey, new_key
 from tidings.adapters.store.application import Store
 
-from .app import app
 from .options import Db, open_store
 from .output import fail
 
 __all__ = ["Trusted", "Witnesses", "checkpoint_command", "key_new", "prove_command", "report"]
 
+commands = typer.Typer()
+"""This module's commands; `app.py` adds them to the shell."""
+
 key_app = typer.Typer(help="Signing keys for the log's checkpoints.", no_args_is_help=True)
-app.add_typer(key_app, name="key")
 
 Out = Annotated[
     Path | None, typer.Option("--out", help="Write the JSON to this file instead of stdout.")
@@ -93,7 +94,7 @@ def _head(store: Store) -> Checkpoint | None:
     return signed
 
 
-@app.command("checkpoint", epilog="Example: tidings checkpoint --out witness.json")
+@commands.command("checkpoint", epilog="Example: tidings checkpoint --out witness.json")
 def checkpoint_command(db: Db = "tidings.db", out: Out = None) -> None:
     """Print the latest signed checkpoint of the log as JSON, for an auditor to keep.
 
@@ -108,7 +109,7 @@ def checkpoint_command(db: Db = "tidings.db", out: Out = None) -> None:
     _emit(latest, out)
 
 
-@app.command("prove", epilog="Example: tidings prove 1286957874.1271.15706 --out proof.json")
+@commands.command("prove", epilog="Example: tidings prove 1286957874.1271.15706 --out proof.json")
 def prove_command(target: str, db: Db = "tidings.db", out: Out = None) -> None:
     """Print inclusion proofs of an operation's log entries (TARGET: its svTRID) or a
     notification's (TARGET: LOGIN:ID) against the latest signed checkpoint.

@@ -8,12 +8,14 @@ from msgspec import Struct
 from rich.table import Table
 from tidings.adapters.library import TrailEntry
 
-from .app import app
 from .events import describe, public
 from .options import Db, open_tidings
 from .output import Json, emit, fail, table, user_errors
 
 __all__ = ["timeline", "trail_command"]
+
+commands = typer.Typer()
+"""This module's commands; `app.py` adds them to the shell."""
 
 
 class _Step(Struct, frozen=True, kw_only=True):
@@ -33,7 +35,7 @@ def _notification(text: str) -> tuple[str, int]:
     return login, int(ident)
 
 
-@app.command(
+@commands.command(
     "trail",
     epilog="Examples: tidings trail 1286957874.1271.15706 | tidings trail --cltrid AvrX87Kqk6h3"
     " | tidings trail --notification tester:2691",

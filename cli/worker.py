@@ -12,15 +12,17 @@ from tidings.adapters.http.app import ending_rules
 from tidings.adapters.push.due import DueWork
 from tidings.adapters.push.mail import SmtpServer
 
-from .app import app
 from .options import Db, open_tidings
 
 __all__ = ["worker_command"]
 
+commands = typer.Typer()
+"""This module's commands; `app.py` adds them to the shell."""
+
 _log = logging.getLogger("tidings.worker")
 
 
-@app.command(
+@commands.command(
     "worker", epilog="Example: tidings worker --db postgresql://tidings@db.internal/tidings"
 )
 def worker_command(

@@ -21,5 +21,5 @@ def test_version() -> None:
 def test_help_lists_the_commands() -> None:
     result = _tidings("--help")
     assert result.returncode == 0
-    for command in ("serve", "account", "replay", "verify", "bench"):
+    for command in ("serve", "account", "replay", "verify", "demo"):
         assert command in result.stdout

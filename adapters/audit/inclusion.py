@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 import msgspec
 
+from ..ledger.checkpoint import Checkpoint
+from ..ledger.merkle import inclusion_path, needed
 from ..store.application import Store
-from .checkpoint import Checkpoint
-from .merkle import inclusion_path, needed
 
 __all__ = ["EntryProof", "InclusionProof", "NotProvable", "prove"]
 

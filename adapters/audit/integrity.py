@@ -42,8 +42,8 @@ import msgspec
 from tidings.domain import MAILBOX, OPERATION, Decider
 from tidings.domain import mailbox as mbx
 
+from ..ledger.chain import GENESIS, LogRow, link
 from ..store.application import Store, stream_id
-from ..store.chain import GENESIS, LogRow, link
 from ..store.codec import decoder_of, event_types
 from .trail import DECIDERS
 

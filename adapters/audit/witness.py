@@ -22,10 +22,17 @@ signed checkpoints, the last that holds and the first that does not.
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..ledger.chain import stream_bytes
+from ..ledger.checkpoint import Checkpoint, refused
+from ..ledger.merkle import (
+    Tree,
+    consistency_path,
+    entry_bytes,
+    leaf_hash,
+    needed,
+    verify_consistency,
+)
 from ..store.application import Store
-from ..store.merkle_tables import stream_bytes
-from .checkpoint import Checkpoint, refused
-from .merkle import Tree, consistency_path, entry_bytes, leaf_hash, needed, verify_consistency
 
 __all__ = ["TamperReport", "check"]
 

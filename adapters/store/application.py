@@ -39,8 +39,8 @@ from msgspec import Struct
 from tidings.domain import MAILBOX, Decider
 from tidings.domain.mailbox import MailboxState
 
-from ..audit.checkpoint import Signer
-from .chain import LogRow
+from ..ledger.chain import LogRow
+from ..ledger.checkpoint import Signer
 from .codec import Envelope, MsgspecMapper, decode_event
 from .followers import Follower
 from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
@@ -287,7 +287,7 @@ class Store:
     `snapshot_every`: the least spacing of mailbox snapshots (see `snapshot_due`).
     `read_only`: open an existing tidings database only, creating and filling nothing
     (`NotTidings` for any other database); for the commands that only read.
-    `signer`: signs checkpoints of the log's Merkle tree (`audit.checkpoint`).
+    `signer`: signs checkpoints of the log's Merkle tree (`ledger.checkpoint`).
     """
 
     def __init__(

@@ -32,13 +32,13 @@ reach the database.
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
-from ..audit.checkpoint import Checkpoint, Signer
-from ..audit.merkle import Tree, entry_bytes, frontier, leaf_hash
 from ..errors import StorageError
+from ..ledger.chain import stream_bytes
+from ..ledger.checkpoint import Checkpoint, Signer
+from ..ledger.merkle import Tree, entry_bytes, frontier, leaf_hash
 
-__all__ = ["CHAIN", "CHECKPOINTS", "TREE", "Db", "Tables", "stream_bytes"]
+__all__ = ["CHAIN", "CHECKPOINTS", "TREE", "Db", "Tables", "tree_lags"]
 
 CHAIN = "tidings_chain"
 TREE = "tidings_tree"
@@ -56,12 +56,6 @@ class Db:
 
     rows: Callable[[str, tuple[Any, ...]], Rows]
     many: Callable[[str, list[tuple[Any, ...]]], None]
-
-
-def stream_bytes(stream: UUID | str) -> bytes:
-    """A stream id's 16 bytes, as the chain and the tree hash them (SQLite's recorder
-    gives hex, PostgreSQL's a UUID)."""
-    return stream.bytes if isinstance(stream, UUID) else bytes.fromhex(stream)
 
 
 class Tables:
@@ -390,3 +384,10 @@ def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
         key=bytes(row[4]).hex(),
         signature=bytes(row[5]).hex(),
     )
+
+
+def tree_lags(tree: Tables, rows: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]) -> bool:
+    """Whether the log holds entries after the tree's last."""
+    found = tree.last_position(rows)
+    after = f"SELECT 1 FROM {tree.events} WHERE {tree.position} > ? LIMIT 1"
+    return bool(rows(tree.sql(after), (found,)))

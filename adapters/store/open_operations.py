@@ -41,7 +41,7 @@ from eventsourcing.utils import Environment
 from psycopg.sql import SQL, Identifier
 from tidings.domain.operation import OperationAccepted
 
-from .chain import LogRow
+from ..ledger.chain import LogRow
 from .codec import Envelope
 from .turns import WriterTurns
 

@@ -51,8 +51,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
-from ..audit.checkpoint import Checkpoint
-from .chain import (
+from ..ledger.chain import (
     GENESIS,
     LogRow,
     PlacedRow,
@@ -60,9 +59,9 @@ from .chain import (
     TailRow,
     chain_links,
     hex_id,
-    tree_lags,
 )
-from .merkle_tables import Db, Tables
+from ..ledger.checkpoint import Checkpoint
+from .merkle_tables import Db, Tables, tree_lags
 from .subscription import PollingSubscription
 
 __all__ = ["ChainedPostgresRecorder"]

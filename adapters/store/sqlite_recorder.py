@@ -22,9 +22,8 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from ..audit.checkpoint import Checkpoint
 from ..errors import StorageError
-from .chain import (
+from ..ledger.chain import (
     GENESIS,
     LogRow,
     PlacedRow,
@@ -32,9 +31,9 @@ from .chain import (
     TailRow,
     chain_links,
     hex_id,
-    tree_lags,
 )
-from .merkle_tables import CHAIN, TREE, Db, Tables
+from ..ledger.checkpoint import Checkpoint
+from .merkle_tables import CHAIN, TREE, Db, Tables, tree_lags
 from .subscription import PollingSubscription
 from .turns import WriterTurns
 

@@ -27,13 +27,15 @@ from tidings.adapters.http.context import ADMIN_TOKEN_ENV, token_digest
 from tidings.adapters.library import Tidings
 from tidings.adapters.wapi.auth import PRAGUE, auth_token, password_sha1
 
-from ..app import app
 from ..output import fail
 from ..trail import timeline
 from .receivers import Arrival, UrlReceiver, smtp_sink
 from .servers import serving
 
 __all__ = ["ARRIVAL_SECONDS", "demo_command"]
+
+commands = typer.Typer()
+"""This module's commands; `app.py` adds them to the shell."""
 
 # How long the demo waits for every notification to arrive.
 ARRIVAL_SECONDS = 30.0
@@ -150,7 +152,7 @@ class _Run:
         return seen & expected
 
 
-@app.command("demo", epilog="Examples: tidings demo | tidings demo --keep")
+@commands.command("demo", epilog="Examples: tidings demo | tidings demo --keep")
 def demo_command(
     keep: Annotated[
         bool, typer.Option("--keep", help="Leave it all running and say how to drive it.")

@@ -5,9 +5,9 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from tidings.adapters.audit.checkpoint import Cadence, Signer
-from tidings.adapters.audit.keys import load_key, new_key
 from tidings.adapters.errors import StorageError
+from tidings.adapters.ledger.checkpoint import Cadence, Signer
+from tidings.adapters.ledger.keys import load_key, new_key
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
 from tidings.cli.app import app

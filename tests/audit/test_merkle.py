@@ -6,7 +6,7 @@ import hashlib
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tidings.adapters.audit.merkle import (
+from tidings.adapters.ledger.merkle import (
     EMPTY_ROOT,
     Tree,
     consistency_path,

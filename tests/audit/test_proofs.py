@@ -7,7 +7,7 @@ from pathlib import Path
 import msgspec
 import pytest
 from cryptography.exceptions import InvalidSignature
-from tidings.adapters.audit.checkpoint import Cadence
+from tidings.adapters.ledger.checkpoint import Cadence
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.codec import decode_event, encode_event
 from tidings.cli.app import app

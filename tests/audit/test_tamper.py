@@ -6,8 +6,8 @@ from pathlib import Path
 import msgspec
 import pytest
 from cryptography.hazmat.primitives import serialization
-from tidings.adapters.audit.checkpoint import Cadence, Checkpoint
-from tidings.adapters.audit.keys import load_key
+from tidings.adapters.ledger.checkpoint import Cadence, Checkpoint
+from tidings.adapters.ledger.keys import load_key
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import is_postgres
 from tidings.adapters.store.codec import decode_event, encode_event

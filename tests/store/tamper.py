@@ -8,8 +8,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
+from tidings.adapters.ledger.chain import GENESIS, link
 from tidings.adapters.store.application import is_postgres
-from tidings.adapters.store.chain import GENESIS, link
 
 __all__ = ["Tamper", "tamper"]
 

@@ -12,9 +12,10 @@ from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
 from tidings.adapters.store.codec import decode_event, encode_event
 from tidings.cli.app import app
-from tidings.cli.bench.log import build_history
 from tidings.domain.mailbox import MailboxState, snapshot
 from typer.testing import CliRunner
+
+from bench.log import build_history
 
 from .tamper import Tamper, tamper
 

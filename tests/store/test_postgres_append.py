@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
 from tidings.adapters.audit.integrity import verify
-from tidings.adapters.audit.keys import new_key
 from tidings.adapters.errors import StorageError
+from tidings.adapters.ledger.keys import new_key
 from tidings.adapters.store.application import Store
 from tidings.cli.app import app
 from typer.testing import CliRunner

@@ -1,4 +1,4 @@
-"""The `http` rows of `tidings bench`: WAPI requests per second over HTTP, and the ceiling.
+"""The `http` rows of `python -m bench`: WAPI requests per second over HTTP, and the ceiling.
 
 tidings is served as `tidings serve` serves it (`http.workers`: a supervisor and N
 spawned worker processes on one socket, uvicorn with uvloop and httptools, the app of

@@ -1,4 +1,4 @@
-"""`tidings bench`: tidings next to its peers, on this machine, in one run.
+"""`python -m bench`: tidings next to its peers, on this machine, in one run.
 
 Each subject works on a fresh SQLite file in a temporary directory, one after another
 in this process, so they share the same disk, CPU and moment. The table gives ops/s and
@@ -21,14 +21,16 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 from tidings.adapters.store.application import SNAPSHOT_EVERY
-from tidings.cli.bench.http import HTTP_CLIENTS, WAPI, measure_http, more_workers
-from tidings.cli.bench.log import REPLAY_FOLDS, build_backlog, build_history, replay
-from tidings.cli.bench.memory import measure_memory
-from tidings.cli.bench.peers import LiteQueueSubject, PersistQueueSubject, SqliteInserts
-from tidings.cli.bench.postgres import measure_postgres, problem
-from tidings.cli.bench.push import IN_FLIGHT, measure_push
-from tidings.cli.bench.queue import QueueSubject, measure_queues
-from tidings.cli.bench.results import (
+from tidings.cli.output import fail
+
+from bench.http import HTTP_CLIENTS, WAPI, measure_http, more_workers
+from bench.log import REPLAY_FOLDS, build_backlog, build_history, replay
+from bench.memory import measure_memory
+from bench.peers import LiteQueueSubject, PersistQueueSubject, SqliteInserts
+from bench.postgres import measure_postgres, problem
+from bench.push import IN_FLIGHT, measure_push
+from bench.queue import QueueSubject, measure_queues
+from bench.results import (
     DURABILITY_WHY,
     JOURNAL_MODE,
     SYNCHRONOUS,
@@ -38,10 +40,7 @@ from tidings.cli.bench.results import (
     postgres_targets,
     targets,
 )
-from tidings.cli.bench.subjects import TidingsQueue, run_history_polls
-
-from ..app import app
-from ..output import fail
+from bench.subjects import TidingsQueue, run_history_polls
 
 __all__ = ["bench_command"]
 
@@ -184,7 +183,7 @@ def _sharing(results: list[Result], cpus: int) -> str:
 
 
 def _table(results: list[Result]) -> Table:
-    table = Table(title="tidings bench: ops/s (poll rows: 1 / median latency)", box=box.SIMPLE)
+    table = Table(title="bench: ops/s (poll rows: 1 / median latency)", box=box.SIMPLE)
     table.add_column("scenario")
     table.add_column("subject")
     table.add_column("clients", justify="right")
@@ -233,13 +232,12 @@ def _need_the_extra() -> None:
         import persistqueue  # noqa: F401
     except ImportError as missing:
         raise fail(
-            f"tidings bench compares with peers it cannot import ({missing.name}): "
+            f"the bench compares with peers it cannot import ({missing.name}): "
             "pip install 'tidings[bench]'",
             2,
         ) from None
 
 
-@app.command("bench", epilog="Example: tidings bench --quick")
 def bench_command(
     quick: Annotated[
         bool, typer.Option("--quick", help="Small sizes for CI: well under a minute.")

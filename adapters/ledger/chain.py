@@ -6,22 +6,15 @@ the insert transaction of the events, while the writer holds the log's write loc
 (SQLite's single writer, PostgreSQL's `LOCK TABLE ... IN EXCLUSIVE MODE`), so the chain
 has exactly one order. Editing or deleting a stored row breaks the chain from that
 position on; `verify` finds the first break.
-
-The recorders also answer reads the library needs and eventsourcing does not give: the
-events of one stream with their log positions (trails) and a raw scan of the log in
-pages (`verify`, `replay`). What follows the log (the open operations) is a projection,
-not the recorders' business: `open_operations`.
 """
 
 import hashlib
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from ..audit.merkle import entry_bytes
-from .merkle_tables import Tables, stream_bytes
+from .merkle import entry_bytes
 
 __all__ = [
     "GENESIS",
@@ -32,7 +25,7 @@ __all__ = [
     "chain_links",
     "hex_id",
     "link",
-    "tree_lags",
+    "stream_bytes",
 ]
 
 GENESIS = bytes(32)
@@ -70,11 +63,10 @@ def chain_links(
     return links, entries
 
 
-def tree_lags(tree: Tables, rows: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]) -> bool:
-    """Whether the log holds entries after the tree's last."""
-    found = tree.last_position(rows)
-    after = f"SELECT 1 FROM {tree.events} WHERE {tree.position} > ? LIMIT 1"
-    return bool(rows(tree.sql(after), (found,)))
+def stream_bytes(stream: UUID | str) -> bytes:
+    """A stream id's 16 bytes, as the chain and the tree hash them (SQLite's recorder
+    gives hex, PostgreSQL's a UUID)."""
+    return stream.bytes if isinstance(stream, UUID) else bytes.fromhex(stream)
 
 
 def hex_id(stream: UUID | str) -> str:

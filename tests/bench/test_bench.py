@@ -1,4 +1,4 @@
-"""`tidings bench --quick --json`: every scenario and subject is measured and reported.
+"""`python -m bench --quick --json`: every scenario and subject is measured and reported.
 
 Timings depend on the machine and its load, so nothing here asserts a speed: only that
 each measurement happened (ops/s > 0) and that the JSON keeps its documented shape.
@@ -11,9 +11,10 @@ import pytest
 from tidings.adapters.audit.integrity import replay, verify
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
-from tidings.cli.app import app
-from tidings.cli.bench.log import BACKLOG_LOGIN, build_backlog, build_history
 from typer.testing import CliRunner
+
+from bench.__main__ import app
+from bench.log import BACKLOG_LOGIN, build_backlog, build_history
 
 # (scenario, subject, durability): the rows every run must report.
 EXPECTED = {
@@ -44,7 +45,7 @@ EXPECTED = {
 @pytest.mark.slow
 def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    run = CliRunner().invoke(app, ["bench", "--quick", "--size", "30", "--json", str(out)])
+    run = CliRunner().invoke(app, ["--quick", "--size", "30", "--json", str(out)])
     assert run.exit_code == 0, run.output
     report = json.loads(out.read_text())
 
@@ -134,7 +135,7 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
     (backlog,) = [r for r in results if r["scenario"] == "replay-backlog"]
     assert (backlog["backlog"], backlog["ops"]) == (20_000, 3 * 20_000 + 1)
     assert "never polled" in run.output
-    assert "tidings bench" in run.output
+    assert "bench: ops/s" in run.output
 
 
 def test_bulk_history_is_a_log_the_store_could_have_written(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""tidings under `tidings bench`: enqueue, poll + ack, and poll on a long history.
+"""tidings under `python -m bench`: enqueue, poll + ack, and poll on a long history.
 
 Everything goes through the library a backend embeds (`Tidings`), with its defaults:
 every call returns once its command is fsynced; calls from several threads at once share
@@ -10,7 +10,7 @@ import statistics
 import time
 from pathlib import Path
 
-from tidings.adapters.audit.keys import new_key
+from tidings.adapters.ledger.keys import new_key
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
 from tidings.domain import Code

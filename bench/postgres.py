@@ -1,4 +1,4 @@
-"""`tidings bench --postgres URL`: tidings on PostgreSQL beside raw psycopg commits.
+"""`python -m bench --postgres URL`: tidings on PostgreSQL beside raw psycopg commits.
 
 Rows `postgres enqueue` and `postgres poll+ack`, measured in the same run:
 - `tidings`, at 1 and 16 threads in one process: the library as a backend embeds it;

@@ -1,4 +1,4 @@
-"""The peers `tidings bench` compares with, each driven the way its README shows.
+"""The peers `python -m bench` compares with, each driven the way its README shows.
 
 - persist-queue `SQLiteAckQueue`: `put`, then `get` + `ack`. It opens its file in WAL
   and leaves `synchronous` at SQLite's default, FULL on this build, so its default is

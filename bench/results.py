@@ -1,4 +1,4 @@
-"""What `tidings bench` measures and reports: results, our durability, the targets.
+"""What `python -m bench` measures and reports: results, our durability, the targets.
 
 Every subject runs on a fresh SQLite file. `durability` says how: `"default"` is what
 the subject's users get out of the box, `"equal"` is forced to ours (WAL with

@@ -1,4 +1,4 @@
-"""`tidings bench --postgres URL`: the `postgres` rows, measured in schemas of their own
+"""`python -m bench --postgres URL`: the `postgres` rows, measured in schemas of their own
 that are gone afterwards; a URL the bench cannot use is one line, exit 2.
 
 Nothing here asserts a speed: only that each measurement happened."""
@@ -6,11 +6,11 @@ Nothing here asserts a speed: only that each measurement happened."""
 from pathlib import Path
 
 import psycopg
-from tidings.cli.app import app
-from tidings.cli.bench.postgres import measure_postgres
-from tidings.cli.bench.results import postgres_targets
 from typer.testing import CliRunner
 
+from bench.__main__ import app
+from bench.postgres import measure_postgres
+from bench.results import postgres_targets
 from tests.conftest import POSTGRES
 
 __all__: list[str] = []
@@ -52,12 +52,12 @@ def test_the_postgres_rows_are_measured_in_schemas_dropped_after(
 
 def test_a_url_the_bench_cannot_use_is_one_line() -> None:
     runner = CliRunner()
-    wrong = runner.invoke(app, ["bench", "--postgres", "sqlite.db"])
+    wrong = runner.invoke(app, ["--postgres", "sqlite.db"])
     assert wrong.exit_code == 2
     assert "--postgres wants a postgresql:// URL" in wrong.output
     if POSTGRES:
         gone = POSTGRES.split("?", 1)[0].rsplit("/", 1)[0] + "/no_such_database_here"
-        unreachable = runner.invoke(app, ["bench", "--postgres", gone])
+        unreachable = runner.invoke(app, ["--postgres", gone])
         assert unreachable.exit_code == 2
         assert "cannot reach PostgreSQL" in unreachable.output
         assert "Traceback" not in unreachable.output

@@ -1,4 +1,4 @@
-"""The `push` rows of `tidings bench`: deliveries per second to a local receiver.
+"""The `push` rows of `python -m bench`: deliveries per second to a local receiver.
 
 tidings (the due-work runner: a claim and a record saved per attempt, signed WAPI form
 bodies, the address guard) beside a bare `httpx.AsyncClient` loop posting the same

@@ -1,0 +1,1 @@
+"""The development bench: tidings next to its peers, run from a clone (`python -m bench`)."""
