@@ -36,13 +36,14 @@ from tidings.domain import BatchState, Code, UrlChannel
 from tidings.domain import delivery as dlv
 from tidings.domain.operation import OperationState
 
-from ..library import Rejected, Tidings
+from ..errors import Rejected
 from .batched import Batched
 from .bodies import http_body
 from .deliverer import HttpDeliverer, Reply
 from .guard import AddressGuard
 from .index import PAGE, DueIndex, DueProjection, Name
 from .mail import MailSender, SmtpServer
+from .port import DeliveryCommands
 from .signer import ROTATION_GRACE, signed_headers, webhook_id
 from .views import Attempted, Claim, Held
 
@@ -113,7 +114,7 @@ class DueWork:
 
     def __init__(
         self,
-        tidings: Tidings,
+        tidings: DeliveryCommands,
         *,
         endings: Mapping[str, EndingRule] | None = None,
         guard: AddressGuard | None = None,

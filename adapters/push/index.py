@@ -27,9 +27,9 @@ from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import operation as op
 
-from ..library import Tidings
 from ..store.application import LOG, LogEntry, stream_id
 from ..store.codec import Envelope
+from .port import LogReader
 from .views import Held
 
 __all__ = ["PAGE", "DueIndex", "DueProjection", "Kind", "Name"]
@@ -163,7 +163,7 @@ class DueIndex(POPOTrackingRecorder):
         """The last log position read (0: none)."""
         return self.max_tracking_id(LOG) or 0
 
-    def read(self, tidings: Tidings) -> tuple[list[LogEntry], int]:
+    def read(self, tidings: LogReader) -> tuple[list[LogEntry], int]:
         """Up to `PAGE` entries of the topics the index folds after `position`, and the
         position they cover the log up to (blocking: a worker thread's).
 
