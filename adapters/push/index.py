@@ -194,7 +194,7 @@ class DueIndex(POPOTrackingRecorder):
     def _apply(self, stream: UUID, event: Any) -> None:
         match event:
             case dlv.DeliveryScheduled(login=login, notification_id=n) if self._with_deliveries:
-                key = f"{login}/{n}"
+                key = dlv.key(login, n)
                 state = _compact(dlv.evolve(dlv.initial, event))
                 self._deliveries[stream] = (key, state)
                 self.schedule("delivery", key, dlv.due_at(state))

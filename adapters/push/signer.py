@@ -10,6 +10,7 @@ import hashlib
 from datetime import datetime, timedelta
 
 from standardwebhooks import Webhook
+from tidings.domain import delivery as dlv
 
 __all__ = ["ROTATION_GRACE", "signed_headers", "webhook_id"]
 
@@ -18,7 +19,7 @@ ROTATION_GRACE = timedelta(hours=24)
 
 def webhook_id(login: str, notification_id: int) -> str:
     """The stable message id of one notification of one account."""
-    digest = hashlib.sha256(f"{login}/{notification_id}".encode()).hexdigest()[:24]
+    digest = hashlib.sha256(dlv.key(login, notification_id).encode()).hexdigest()[:24]
     return f"msg_{digest}"
 
 
