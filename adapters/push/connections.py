@@ -3,12 +3,11 @@ request takes.
 
 httpcore's pool does, for every request and every release, a pass over all of its
 connections, polling each idle one's socket, and two requests arriving in one turn of
-the loop may be handed the same idle connection (one then goes round again). With 64
-pushes in flight through pools of 8 connections, that cost more than the requests
-themselves: the runner spent 2.6 ms of CPU per delivery against 1.75 ms through clients
-of one connection each (`tidings bench` push row, 3,000 deliveries, load average 5.8;
-the bare loop beside it went from 1.27 to 1.13 ms). A pool of one connection has nothing
-to pass over, and a request only ever goes to a client no other request is using.
+the loop may be handed the same idle connection (one then goes round again). With many
+pushes in flight through pools of several connections, that costs more than the
+requests themselves (docs/decisions.md, the bench's push row). A pool of one connection
+has nothing to pass over, and a request only ever goes to a client no other request is
+using.
 
 A request goes to a free client whose connection is to the same place (so a receiver's
 connection, and its TLS session, is reused), else to the free client released longest
