@@ -7,10 +7,11 @@ operation's `InitRequest`, answer `202` with the job `Id` (its svTRID) and end t
 after the server's job delay.
 
 How a job ends is the domain's rule (`domain.serverrun`), read from the submitted
-document's top-level fields, so every ending can be produced on purpose: a batch ends in its top-level `State` (`Failed`, `PartiallyFailed`,
-`Successfull`; default `Successfull`); a single job fails when the document has a
-top-level `ErrorCode` (with an optional `ErrorData`), and succeeds otherwise. "Top
-level" is a child element of the XML root or a member of the JSON object.
+document's top-level fields, so every ending can be produced on purpose: a batch ends
+in its top-level `State` (`Failed`, `PartiallyFailed`, `Successfull`; default
+`Successfull`); a single job fails when the document has a top-level `ErrorCode` (with
+an optional `ErrorData`), and succeeds otherwise. "Top level" is a child element of the
+XML root or a member of the JSON object.
 
 The recorded headers are those the client sent, minus the values of `x-Token` and
 `Authorization`, replaced by `[redacted]`: the log is append-only and kept for ever,
