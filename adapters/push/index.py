@@ -28,11 +28,11 @@ from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import operation as op
 from tidings.domain import serverrun
+from tidings.domain.dispatch import Held
 
 from ..library import Tidings
 from ..store.application import LOG, LogEntry, stream_id
 from ..store.codec import Envelope
-from .views import Held
 
 __all__ = ["PAGE", "DueIndex", "DueProjection", "Kind", "Name"]
 
