@@ -53,6 +53,7 @@ __all__ = [
     "endpoint_key",
     "lease",
     "settle",
+    "targets",
 ]
 
 # A claim holds for this many attempt timeouts: the attempt itself, and as long again to
@@ -106,6 +107,17 @@ def channel_for(channel: Channel, scheduled: dlv.DeliveryScheduled) -> UrlChanne
     if scheduled.medium == "email":
         return channel if isinstance(channel, EmailChannel) else EmailChannel(scheduled.target)
     return channel if isinstance(channel, UrlChannel) else UrlChannel()
+
+
+def targets(channel: Channel) -> list[str]:
+    """The endpoints a channel pushes to: its URLs (success, then error, each once) or
+    its address; none for a poll channel."""
+    match channel:
+        case UrlChannel(success_url=success, error_url=error):
+            return [url for url in dict.fromkeys((success, error)) if url]
+        case EmailChannel(address=address):
+            return [address]
+    return []
 
 
 def lease(channel: UrlChannel | EmailChannel) -> float:

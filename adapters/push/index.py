@@ -27,10 +27,10 @@ from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import operation as op
 from tidings.domain import serverrun
+from tidings.domain.dispatch import Held
 
 from ..store.application import stream_id
 from ..store.codec import Envelope
-from .views import Held
 
 __all__ = ["DueIndex", "DueProjection", "Kind", "Name"]
 

@@ -37,6 +37,7 @@ from tidings.domain.dispatch import (
     endpoint_key,
     lease,
     settle,
+    targets,
 )
 
 from tests.gwt import T0, process, spec
@@ -317,6 +318,26 @@ def test_e_mail_endpoints_have_health_settings_of_their_own() -> None:
     assert (EmailChannel(ADDRESS).pause_after, EmailChannel(ADDRESS).probe_every) == (10, 60.0)
     mailed = EmailChannel(ADDRESS, pause_after=2, probe_every=90.0)
     assert (mailed.pause_after, mailed.probe_every) == (2, 90.0)
+
+
+@pytest.mark.parametrize(
+    ("channel", "expected"),
+    [
+        (
+            UrlChannel(success_url=URL, error_url="https://client.example/e"),
+            [URL, "https://client.example/e"],
+        ),
+        (UrlChannel(success_url=URL, error_url=URL), [URL]),
+        (UrlChannel(error_url=URL), [URL]),
+        (EmailChannel(ADDRESS), [ADDRESS]),
+        (PollChannel(), []),
+    ],
+    ids=["both URLs", "one URL twice", "only an error URL", "e-mail", "poll"],
+)
+def test_the_endpoints_of_a_channel_are_its_urls_each_once_or_its_address(
+    channel: Channel, expected: list[str]
+) -> None:
+    assert targets(channel) == expected
 
 
 def test_the_endpoint_of_a_delivery_is_its_accounts_target() -> None:
