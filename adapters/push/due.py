@@ -175,8 +175,7 @@ class DueWork:
         await self.follow()
         task_status.started()
         # What is due goes to `in_flight` workers: a task each, for the runner's life
-        # (spawning a task per attempt was 5% of the runner's CPU in `tidings bench`'s
-        # push row, by py-spy).
+        # (a task spawned per attempt showed in the runner's CPU profile).
         due, taken = anyio.create_memory_object_stream[Name](self._handed_most)
         try:
             async with anyio.create_task_group() as group, due, taken:
@@ -251,8 +250,8 @@ class DueWork:
             self._busy.discard(name)
             self._index.again(name)
             # Hand out more once the workers' waiting half is drawn down, not after every
-            # piece of work: a turn of the loop after each cost the runner's thread 1.22
-            # ms of CPU per delivery against 1.11 (`tidings bench`'s push row).
+            # piece of work: a turn of the loop after each costs the runner's thread CPU
+            # on every delivery (docs/decisions.md, the bench's push row).
             if len(self._busy) <= self._in_flight:
                 self._wake.set()
 

@@ -168,8 +168,8 @@ class DueIndex(POPOTrackingRecorder):
         position they cover the log up to (blocking: a worker thread's).
 
         Only those topics are read and decoded: a server's log is mostly polls, acks and
-        queueings, which the index ignores (following the whole log took 12 % of a
-        `serve` worker's CPU under the bench's WAPI load, by py-spy). Reading up to the
+        queueings, which the index ignores (decoding them all showed in a `serve`
+        worker's CPU profile under WAPI load). Reading up to the
         log's last position, taken first, lets `position` pass the entries skipped:
         positions are committed in order (see the recorders), so none can appear below
         it later."""
