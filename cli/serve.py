@@ -128,8 +128,9 @@ def serve_command(
         proxies = trusted_networks(trusted_proxies)
     except ValueError as error:
         raise _refuse(f"--trusted-proxies: {error}") from None
-    open_store(db).close()  # a database that cannot be opened is one clear line, not a log
     setup_logging(log_level, log_format)
+    # A database that cannot be opened is one clear line, not a log; a new one is logged.
+    open_store(db, say_created=False).close()
     log = logging.getLogger("tidings.server")
     fit = connections_that_fit(max_connections)
     if fit < max_connections:
