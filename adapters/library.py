@@ -143,6 +143,11 @@ class Tidings(AccountCalls, OperationCalls, QueueCalls, DeliveryCalls, AuditCall
         self._reads = AuditReads(runtime)
         self._push = None
 
+    @property
+    def store(self) -> Store:
+        """The store under the library: for readers of the log's tree (tiles, proofs)."""
+        return self._runtime.store
+
     def close(self) -> None:
         """Close the database connections; every later call raises `Closed`. Closing
         again does nothing.
