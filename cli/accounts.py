@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 import typer
 from tidings.adapters import AccountView
-from tidings.domain import Channel, EmailChannel, PollChannel, RetryPolicy, UrlChannel
-from tidings.domain.values import BodyFormat, Fallback
+from tidings.domain import Channel, Code, EmailChannel, PollChannel, RetryPolicy, UrlChannel
+from tidings.domain.values import BodyFormat, Fallback, login_problem, password_problem
 
 from .options import Db, open_tidings
 from .output import Json, emit, fail, table, user_errors
@@ -74,6 +74,9 @@ def account_add_command(
     otherwise it comes from standard input with --password-stdin. Prints the signing
     secret its pushed notifications will carry (shown now and at rotation only)."""
     password = _read_password(password_stdin)
+    # Refused before the database is opened: a refused account creates no database.
+    if problem := login_problem(login) or password_problem(password):
+        raise fail(f"{int(Code.INVALID_PARAMETER)} {problem}")
     with user_errors(), open_tidings(db) as tidings:
         secret = tidings.open_account(login, password).signing_secret
     opened = {"login": login, "signing_secret": secret}

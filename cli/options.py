@@ -1,5 +1,8 @@
 """Options shared by the shell's commands."""
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -31,12 +34,36 @@ def _check(db: str, must_exist: bool) -> None:
         raise _refuse(db, "no such database file")
 
 
-def open_store(db: str, *, read_only: bool = False) -> Store:
+class _Said(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(record.getMessage(), err=True)
+
+
+@contextmanager
+def _creation_said(said: bool = True) -> Iterator[None]:
+    """The store's line saying it created a new database, on stderr as it is, while the
+    block runs (a command that writes to a new file or schema says so)."""
+    store_log = logging.getLogger("tidings.store")
+    handler, level = _Said(logging.INFO), store_log.level
+    if said:
+        store_log.addHandler(handler)
+        store_log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        store_log.removeHandler(handler)
+        store_log.setLevel(level)
+
+
+def open_store(db: str, *, read_only: bool = False, say_created: bool = True) -> Store:
     """The store at `db`, or exit 2 with one clear line (never a traceback).
-    `read_only`: an existing tidings database only, left as it is found."""
+    `read_only`: an existing tidings database only, left as it is found. Another
+    program's database is refused; a new one is created, saying so on stderr unless
+    `say_created` is False (the store still logs it)."""
     _check(db, must_exist=read_only)
     try:
-        return Store(db, read_only=read_only)
+        with _creation_said(say_created):
+            return Store(db, read_only=read_only)
     except Exception as error:  # every driver's "cannot open" becomes one clear line
         raise _refuse(db, error) from error
 
@@ -49,6 +76,7 @@ def open_tidings(db: str, *, must_exist: bool = False, read_only: bool = False) 
     try:
         if read_only:
             return Tidings.over(Store(db, read_only=True))
-        return Tidings(db)
+        with _creation_said():
+            return Tidings(db)
     except Exception as error:
         raise _refuse(db, error) from error

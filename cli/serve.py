@@ -132,8 +132,9 @@ def serve_command(
         proxies = trusted_networks(trusted_proxies)
     except ValueError as error:
         raise _refuse(f"--trusted-proxies: {error}") from None
-    open_store(db).close()  # a database that cannot be opened is one clear line, not a log
     _log_json_lines(log_level)
+    # A database that cannot be opened is one clear line, not a log; a new one is logged.
+    open_store(db, say_created=False).close()
     log = logging.getLogger("tidings.server")
     fit = connections_that_fit(max_connections)
     if fit < max_connections:

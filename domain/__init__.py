@@ -5,8 +5,11 @@ module holding its commands, events, state, `initial`, `decide`, `evolve` and `c
 `account`, `operation`, `mailbox`, `delivery`, `endpoint`. `Decider` bundles them for the
 store.
 The rules that span streams or paths have their own modules: `ending` (the process that
-ends an operation), `access` (who may run a client command), `document` (what a
-notification's data may hold), `allowlist` (an account's IP allow-list).
+ends an operation), `dispatch` (the delivery process: claiming an attempt, settling its
+outcome), `fallback` (a given-up push enters the poll queue), `signing` (which secrets
+sign a push), `serverrun` (how the operations the server runs itself end), `access`
+(who may run a client command), `document` (what a notification's data may hold),
+`allowlist` (an account's IP allow-list).
 """
 
 from . import (
@@ -14,11 +17,14 @@ from . import (
     account,
     allowlist,
     delivery,
+    dispatch,
     document,
     ending,
     endpoint,
     mailbox,
     operation,
+    serverrun,
+    signing,
 )
 from .backlog import Backlog
 from .codes import Code
@@ -63,6 +69,7 @@ __all__ = [
     "account",
     "allowlist",
     "delivery",
+    "dispatch",
     "document",
     "ending",
     "endpoint",
@@ -72,4 +79,6 @@ __all__ = [
     "operation",
     "push_target",
     "reject",
+    "serverrun",
+    "signing",
 ]

@@ -7,28 +7,22 @@ loaded and saved states are cached for the process and kept honest by following 
 A version conflict (another writer got there first) surfaces as
 `eventsourcing.persistence.IntegrityError` and is retried by the caller (`commit`).
 
-Two paths stay ours rather than the library's, for what a focused timing measured
-(2026-11-30, two shared CPUs at load 5-6.5, each figure two runs):
-- The trusted, log-following cache (eventsourcing's repository cache trusts itself and
-  does not follow other writers): 600 rounds of accept, end, poll and ack over 50
-  accounts ran 1.50-1.56x as fast with it as with `cache_size=0` on SQLite (862-870
-  against 553-579 commands/s) and 1.30-2.01x on PostgreSQL (170-289 against 131-144).
-- Loading a stream (`load_cold`: newest snapshot, then the events after it, folded by
-  the decider): a cold load of a mailbox of 200 queued notifications took 0.89-0.92 ms,
-  against 1.90-2.33 ms through `Application.repository.get` with the same fold as
-  `projector_func` (its snapshot store and event store, its mapper) on SQLite; on
-  PostgreSQL 3.20-4.09 ms against 3.22-5.80 ms. One path serves both backends, and on
-  SQLite, the default, it halves a cold load.
+Two paths stay ours rather than the library's (the figures, and the bench rows that
+measure them again, are in docs/decisions.md, "Storage and the log"):
+- the state cache, trusted between batches and kept honest by reading what other
+  writers appended (`refresh`), one look for every cached stream at once;
+- loading a stream (`load_cold`: newest snapshot, then the events after it, folded by
+  the decider), one path for both backends, cheaper than `Application.repository.get`
+  with the same fold as `projector_func` (its snapshot store, event store and mapper).
 """
 
 import functools
 import hashlib
-import sqlite3
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, closing
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
@@ -42,9 +36,14 @@ from tidings.domain.mailbox import MailboxState
 
 from ..ledger.chain import LogRow
 from ..ledger.checkpoint import Signer
+from ..redaction import redacted
+from . import schema_check
 from .codec import Envelope, MsgspecMapper, Row, decode_event, stored_row
 from .followers import Follower
 from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
+from .recorder import Recorder
+from .schema_check import NotTidings
+from .schema_check import connect as _connect
 
 __all__ = [
     "LOG",
@@ -62,9 +61,10 @@ __all__ = [
 
 # Least mailbox snapshot spacing: a cold load of a short queue folds fewer events than
 # this after the snapshot. Snapshots are written in the events' transaction (no extra
-# commit). At 4, `tidings bench` measured a cold poll on a mailbox with 1,000,000 events
-# of history at 1.06x an empty one.
+# commit). Why 4: docs/decisions.md (the bench's poll-on-a-long-history row).
 SNAPSHOT_EVERY = 4
+
+_log = logging.getLogger("tidings.store")
 
 _NAMESPACE = UUID("6b1d9c8e-2f1a-5c3e-9f47-0d1e2a3b4c5d")
 
@@ -161,26 +161,11 @@ class _Application(Application[UUID]):
         return MsgspecMapper()
 
 
-def _connect(env: dict[str, str]) -> Any:
-    """A psycopg connection (autocommit) to the PostgreSQL database `env` names, the
-    one eventsourcing's pool connects to."""
-    import psycopg
-
-    return psycopg.connect(
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        dbname=env["POSTGRES_DBNAME"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-    )
-
-
 _T = TypeVar("_T")
 
 # Log positions scanned at a time for the open operations the view has not seen: a page
-# holds at most this many rows, however far behind the view is (at 100,000, replay's
-# peak RSS on the quick bench's history grew by 9 MiB).
+# holds at most this many rows, however far behind the view is (larger pages raise
+# replay's peak memory: docs/decisions.md).
 _SCANNED = 10_000
 
 
@@ -203,37 +188,6 @@ def _created(env: dict[str, str], build: Callable[[], _T]) -> _T:
 
 # Any fixed 64-bit key: "tidings" in ASCII.
 _CREATE_LOCK = 0x74696469_6E6773
-
-# The tables a tidings database has: eventsourcing's events and snapshots (named by its
-# SQLite factory, and after the application on PostgreSQL), and ours (`chain.py`). The
-# open operations' view (`open_operations.VIEW`) is not among them: a database from
-# before it is still a tidings database.
-_TABLES = ("stored_events", "stored_snapshots", "tidings_chain")
-_POSTGRES_TABLES = ("tidings_events", "tidings_snapshots", "tidings_chain")
-
-
-class NotTidings(ValueError):
-    """A database that does not hold a tidings log: a store that only reads leaves it
-    as it found it."""
-
-
-def _missing_tables(env: dict[str, str], tables: Sequence[str] = ()) -> list[str]:
-    """The tables of a tidings database (or of `tables`, when given) that the one `env`
-    names lacks, read without writing (SQLite: a read-only connection, so an empty or
-    foreign file stays as it is)."""
-    if "POSTGRES_DBNAME" in env:
-        schema = env["POSTGRES_SCHEMA"]
-        with _connect(env) as conn:
-            return [
-                table
-                for table in tables or _POSTGRES_TABLES
-                if conn.execute("SELECT to_regclass(%s)", (f'"{schema}"."{table}"',)).fetchone()
-                == (None,)
-            ]
-    uri = f"{Path(env['SQLITE_DBNAME']).absolute().as_uri()}?mode=ro"
-    with closing(sqlite3.connect(uri, uri=True)) as conn:
-        found = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    return [table for table in tables or _TABLES if table not in found]
 
 
 class Loaded(Struct, frozen=True, gc=False):
@@ -311,10 +265,13 @@ class Store:
         if _in_memory(url):
             raise ValueError(f"{url!r}: an event log must outlive the process; give a file")
         env = environment(url, create=not read_only)
-        if read_only and (missing := _missing_tables(env)):
-            raise NotTidings(f"not a tidings database (it has no {', '.join(missing)})")
+        # Another program's database is refused untouched; a new one is said out loud.
+        self.created = schema_check.claim(env, read_only=read_only)
+        env = schema_check.read_only(env) if read_only else env
         self.url = url
         self._app = _created(env, lambda: _Application(env=env))
+        if self.created:
+            _log.info("created a new tidings database at %s", redacted(url))
         self._mapper = self._app.mapper
         assert self._app.snapshots is not None  # IS_SNAPSHOTTING_ENABLED is always set
         # The recorder writes snapshots inside the events' transaction (see chain.py).
@@ -336,7 +293,7 @@ class Store:
             runner_env = env | {"CREATE_TABLE": "n"}
             self._follower = Follower(OpenOperations(view), view, _Application, runner_env)
             self.recorder.ensure_tree()
-        elif not _missing_tables(env, (VIEW,)):
+        elif schema_check.present(env, (VIEW,)):
             self._open_view = view_for(env)
         # The log position up to which the cache has seen every change.
         self._seen = self.recorder.max_notification_id() or 0
@@ -345,8 +302,10 @@ class Store:
         self.events_read = 0
 
     @property
-    def recorder(self) -> Any:
-        return self._app.recorder
+    def recorder(self) -> Recorder:
+        # eventsourcing built it from the topic in the environment (`environment`); both
+        # topics name a class that `recorder.Recorder` is checked against.
+        return cast(Recorder, self._app.recorder)
 
     def close(self) -> None:
         if self._follower is not None:
