@@ -46,6 +46,7 @@ from .health import Readiness
 from .merchants import JOB_COMMANDS, job_ending, merchants_routes
 from .metrics import metrics_route
 from .openapi import openapi_route
+from .tiles import tiles_route
 from .wapi import PING_ASYNC, WapiEndpoint, ping_ending
 
 __all__ = [
@@ -142,6 +143,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         openapi_route(),
         metrics_route(context),
+        tiles_route(context),
         *api_routes(context),
         *merchants_routes(context),
     ]
