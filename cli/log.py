@@ -11,8 +11,8 @@ import typer
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import LogEntry
 
-from .events import describe, public
-from .options import Db, open_tidings
+from .events import StreamLogins, describe, public
+from .options import Db, every_login, open_tidings
 from .output import emit, fail, progress, table, user_errors
 
 __all__ = ["FOLLOW_EVERY", "Exported", "log_command"]
@@ -26,18 +26,21 @@ FOLLOW_EVERY = 0.5
 
 class Exported(msgspec.Struct, frozen=True, kw_only=True):
     """One log entry as exported: `event` is the stored event's fields with its `type`
-    tag, secrets masked; `at` is when it happened."""
+    tag, secrets masked; `at` is when it happened; `login` the account its stream
+    belongs to (None for a stream of no account)."""
 
     position: int
     stream: UUID
+    login: str | None
     version: int
     kind: str
     at: datetime | None
     event: object
 
 
-def _exported(entry: LogEntry) -> Exported:
-    return Exported(position=entry.position, stream=entry.stream, version=entry.version,
+def _exported(entry: LogEntry, logins: StreamLogins) -> Exported:
+    return Exported(position=entry.position, stream=entry.stream,
+                    login=logins.login(entry.stream, entry.event), version=entry.version,
                     kind=entry.topic, at=getattr(entry.event, "at", None),
                     event=public(entry.event))  # fmt: skip
 
@@ -87,15 +90,18 @@ def log_command(
         raise fail("--json and --jsonl exclude each other", 2)
     encode = msgspec.json.Encoder().encode
     with user_errors(), open_tidings(db, read_only=True) as tidings:
+        logins = StreamLogins(every_login(tidings))
+        if start > 1:
+            logins.learn(tidings.log(1, topics=StreamLogins.NAMING, stop=start - 1))
         if jsonl:
             entries = _read(tidings, start, follow) if follow else _with_progress(tidings, start)
             try:
                 for entry in entries:
-                    typer.echo(encode(_exported(entry)).decode())
+                    typer.echo(encode(_exported(entry, logins)).decode())
             except KeyboardInterrupt:  # how --follow ends
                 pass
             return
-        read = list(_with_progress(tidings, start))
-    rows = [(e.position, getattr(e.event, "at", None), e.topic, describe(e.event)) for e in read]
-    emit([_exported(e) for e in read], as_json,
-         lambda: table(None, ("position", "at", "kind", "what"), rows))  # fmt: skip
+        read = [(e, _exported(e, logins)) for e in _with_progress(tidings, start)]
+    rows = [(x.position, x.at, x.login, x.kind, describe(e.event)) for e, x in read]
+    emit([x for _, x in read], as_json,
+         lambda: table(None, ("position", "at", "login", "kind", "what"), rows))  # fmt: skip
