@@ -288,6 +288,11 @@ class Tidings:
             p.strip() for p in extra.split(",") if p.strip()
         )
 
+    @property
+    def store(self) -> Store:
+        """The store under the library: for readers of the log's tree (tiles, proofs)."""
+        return self._store
+
     def close(self) -> None:
         """Close the database connections.
 

@@ -23,6 +23,7 @@ from rich.table import Table
 from tidings.adapters.store.application import SNAPSHOT_EVERY
 from tidings.cli.output import fail
 
+from bench.cache import measure_cache
 from bench.http import HTTP_CLIENTS, WAPI, measure_http, more_workers
 from bench.log import REPLAY_FOLDS, build_backlog, build_history, replay
 from bench.memory import measure_memory
@@ -63,6 +64,8 @@ _FULL = _Sizes(2_000, 6, 1_000_000, 200_000, 30, 2_000, 5.0)
 # in flight. With many, tidings saves the commands that arrive together in one
 # transaction; the peers commit each call on its own.
 CLIENTS = (1, 16)
+# Accounts the cache rows read (a server's working set of mailboxes, all cached).
+CACHE_ACCOUNTS = 50
 
 _err = Console(stderr=True)
 
@@ -104,6 +107,8 @@ def _measure(directory: Path, sizes: _Sizes) -> tuple[list[Result], int, int, fl
         results.append(replay(history))
     with _err.status("polling the history-deep and the empty mailbox"):
         results += run_history_polls(history, size, sizes.cold_polls)
+    with _err.status(f"the state cache beside eventsourcing's Repository: {size} rounds"):
+        results += measure_cache(directory / "cache.db", CACHE_ACCOUNTS, size)
     with _err.status(f"writing and replaying a backlog of {sizes.backlog:,} notifications"):
         backlog = build_backlog(directory / "backlog.db", sizes.backlog, SNAPSHOT_EVERY)
         results.append(replay(backlog, backlog=sizes.backlog))

@@ -57,10 +57,10 @@ class Result(Struct, frozen=True, kw_only=True, omit_defaults=True):
     scenarios: `ops_per_s` is 1 / median latency, `latency_ms` that median."""
 
     # enqueue, poll+ack, replay, replay-backlog, poll-cold, poll-warm, push, http,
-    # memory-queued, memory-replay
+    # memory-queued, memory-replay, cache
     scenario: str
     # tidings, "tidings, no tree", persist-queue, litequeue, sqlite3, httpx (push);
-    # "tidings WAPI", hello (http)
+    # "tidings WAPI", hello (http); "Repository, fast-forward", "Repository, no cache"
     subject: str
     durability: Durability
     ops_per_s: float

@@ -4,7 +4,9 @@ from datetime import UTC, datetime
 
 import typer
 from msgspec import Struct
-from tidings.adapters.audit.tally import LogFigures, TallyView, oldest_queued
+from tidings.adapters.audit.tally import LogFigures, TallyView
+from tidings.adapters.store.application import LOG
+from tidings.adapters.store.followers import Catchup
 
 from .options import Db, examples, open_tidings
 from .output import Json, age, emit, progress, table, user_errors
@@ -40,10 +42,10 @@ def stats_command(db: Db = "tidings.db", as_json: Json = False) -> None:
         total = tidings.last_position()
         with progress(total, "reading the log") as bar:
             task = bar.add_task("stats", total=total)
-            figures.catch_up(tidings, lambda position: bar.update(task, completed=position))
+            Catchup(figures, LOG).catch_up(tidings, lambda p: bar.update(task, completed=p))
         tally = figures.view.tally
         waiting = [login for login, count in tally.queued.items() if count > 0]
-        oldest = min(filter(None, (oldest_queued(tidings, login) for login in waiting)),
+        oldest = min(filter(None, (tidings.mailbox(login).oldest_at for login in waiting)),
                      default=None)  # fmt: skip
     attempts, failed = tally.recent_attempts(now)
     stats = Stats(

@@ -45,6 +45,7 @@ from .health import Readiness
 from .merchants import JOB_COMMANDS, job_ending, merchants_routes
 from .metrics import metrics_route
 from .openapi import openapi_route
+from .tiles import tiles_route
 from .wapi import PING_ASYNC, WapiEndpoint, ping_ending
 
 __all__ = ["FOREIGN_ENDINGS_AFTER", "Settings", "create_app", "ending_rules", "worker_app"]
@@ -116,6 +117,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         openapi_route(),
         metrics_route(context),
+        tiles_route(context),
         *api_routes(context),
         *merchants_routes(context),
     ]

@@ -54,7 +54,6 @@ from ..ledger.chain import (
 )
 from ..ledger.checkpoint import Checkpoint
 from .merkle_tables import Db, Tables, tree_lags
-from .subscription import PollingSubscription
 
 __all__ = ["ChainedPostgresRecorder"]
 
@@ -363,10 +362,6 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
 
     def close_connections(self) -> None:
         """Nothing to close: reads and writes use eventsourcing's pool."""
-
-    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> PollingSubscription:
-        """The log after `gt`, followed as it grows, as on SQLite (see `subscription`)."""
-        return PollingSubscription(self, gt, topics)
 
     # --- the Merkle tree and checkpoints (merkle_tables.py) ------------------------------
     def ensure_tree(self) -> None:

@@ -1,5 +1,5 @@
 """The SQLite recorder: eventsourcing's tables, plus the chain and the tree written in the
-events' transaction (see `chain`), and the `subscribe` projections follow the log with.
+events' transaction (see `chain`).
 
 Why saves run on our own writer connection (`write`, `_append`) and not through
 eventsourcing's `insert_events` with the same rows added in an override of its
@@ -32,7 +32,6 @@ from ..ledger.chain import (
 )
 from ..ledger.checkpoint import Checkpoint
 from .merkle_tables import CHAIN, TREE, Db, Tables, tree_lags
-from .subscription import PollingSubscription
 from .turns import WriterTurns
 
 __all__ = ["ChainedSQLiteRecorder"]
@@ -303,11 +302,6 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         """The first value a PRAGMA gives on the writer connection (while no command
         runs: the connection is not locked here)."""
         return self._writer_connection().execute(statement).fetchone()[0]
-
-    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> PollingSubscription:
-        """The log after `gt`, followed as it grows: what eventsourcing's projection
-        runners read (its own SQLite recorder has none; see `subscription`)."""
-        return PollingSubscription(self, gt, topics)
 
     def changed(self) -> bool:
         """Whether another connection committed since the last call (`data_version`)."""

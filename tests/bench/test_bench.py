@@ -14,6 +14,7 @@ from tidings.adapters.store.application import Store
 from typer.testing import CliRunner
 
 from bench.__main__ import app
+from bench.cache import SUBJECTS, measure_cache
 from bench.log import BACKLOG_LOGIN, build_backlog, build_history
 
 # (scenario, subject, durability): the rows every run must report.
@@ -39,6 +40,7 @@ EXPECTED = {
     ("http", "hello", "equal"),
     ("memory-queued", "tidings", "equal"),
     ("memory-replay", "tidings", "equal"),
+    *(("cache", subject, "equal") for subject in SUBJECTS),
 }
 
 
@@ -172,3 +174,10 @@ def test_bulk_backlog_is_a_log_the_store_could_have_written(tmp_path: Path) -> N
         store.close()
     with Tidings(str(backlog.path)) as tidings:
         assert [n.id for n in tidings.mailbox(BACKLOG_LOGIN).notifications] == list(range(1, 1_001))
+
+
+def test_the_cache_rows_read_the_same_versions_through_every_subject(tmp_path: Path) -> None:
+    # measure_cache asserts that every subject read the same version of each mailbox
+    rows = measure_cache(tmp_path / "cache.db", 3, 6)
+    assert [r.subject for r in rows] == list(SUBJECTS)
+    assert all(r.ops == 12 and r.ops_per_s > 0 and r.cpu_us for r in rows)
