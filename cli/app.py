@@ -16,6 +16,7 @@ from . import (
     stats,
     tamper,
     trail,
+    witness,
     worker,
 )
 from .demo import command as demo
@@ -63,6 +64,7 @@ for _module in (
     stats,
     tamper,
     trail,
+    witness,
     worker,
 ):
     app.add_typer(_module.commands)
