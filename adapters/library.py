@@ -59,7 +59,7 @@ from tidings.domain import operation as op
 from tidings.domain.access import Caller, Remote, Trusted, refusal
 from tidings.domain.ending import Ending, end
 from tidings.domain.fallback import fall_back
-from tidings.domain.redaction import SECRET_PARAMS, redacted
+from tidings.domain.redaction import redacted
 from tidings.domain.values import password_problem
 
 from .audit.trail import Audit, TrailEntry
@@ -75,6 +75,7 @@ from .push.views import (
     delivery_view,
     endpoint_view,
 )
+from .redaction import secret_headers, secret_params
 from .store.application import SNAPSHOT_EVERY, LogEntry, Store
 from .store.commit import GroupCommit
 from .store.failures import storage_errors
@@ -282,11 +283,9 @@ class Tidings:
         self._clock = clock
         self._audit = Audit(store)
         self._secrets = Secrets(store)
-        # Query parameters redacted from recorded init requests: ours and TIDINGS_REDACT_PARAMS.
-        extra = os.environ.get("TIDINGS_REDACT_PARAMS", "")
-        self._secret_params = SECRET_PARAMS + tuple(
-            p.strip() for p in extra.split(",") if p.strip()
-        )
+        # Redacted from recorded init requests: ours, TIDINGS_REDACT_PARAMS and _HEADERS.
+        self._secret_params = secret_params()
+        self._secret_headers = secret_headers()
 
     @property
     def store(self) -> Store:
@@ -582,7 +581,9 @@ class Tidings:
         client: RemoteClient | None,
     ) -> Callable[[Work], Pending]:
         # Credentials never enter the log (a JobResult returns the rest of it).
-        stored_request = init_request and redacted(init_request, self._secret_params)
+        stored_request = init_request and redacted(
+            init_request, self._secret_params, self._secret_headers
+        )
 
         def body(work: Work) -> Pending:
             _admitted(work, login, client)
