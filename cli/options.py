@@ -12,17 +12,25 @@ from tidings.adapters.store.application import Store, is_postgres
 
 from .output import fail
 
-__all__ = ["Db", "open_store", "open_tidings"]
+__all__ = ["Db", "every_login", "examples", "open_store", "open_tidings"]
 
 Db = Annotated[
     str,
     typer.Option(
         "--db",
         envvar="TIDINGS_DB",
+        metavar="PATH|URL",
         help="SQLite file path or postgresql:// URL.",
         show_default=True,
     ),
 ]
+
+
+def examples(*lines: str) -> str:
+    """A command's epilog: its examples, one a line as they are typed (`\\b` keeps
+    Click from joining the lines into one paragraph)."""
+    head = "Example:" if len(lines) == 1 else "Examples:"
+    return "\b\n" + "\n".join([head, *(f"  {line}" for line in lines)])
 
 
 def _refuse(db: str, why: object) -> typer.Exit:
@@ -80,3 +88,14 @@ def open_tidings(db: str, *, must_exist: bool = False, read_only: bool = False) 
             return Tidings(db)
     except Exception as error:
         raise _refuse(db, error) from error
+
+
+def every_login(tidings: Tidings) -> list[str]:
+    """Every account's login, in the order they were opened."""
+    logins: list[str] = []
+    after: int | None = 0
+    while after is not None:
+        page = tidings.accounts(after=after, limit=1000)
+        logins += [account.login for account in page.accounts]
+        after = page.next
+    return logins

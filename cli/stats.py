@@ -8,7 +8,7 @@ from tidings.adapters.audit.tally import LogFigures, TallyView
 from tidings.adapters.store.application import LOG
 from tidings.adapters.store.followers import Catchup
 
-from .options import Db, open_tidings
+from .options import Db, examples, open_tidings
 from .output import Json, age, emit, progress, table, user_errors
 
 __all__ = ["Stats", "stats_command"]
@@ -32,7 +32,7 @@ class Stats(Struct, frozen=True, kw_only=True):
     failure_rate: float | None
 
 
-@commands.command("stats", epilog="Example: tidings stats --json")
+@commands.command("stats", epilog=examples("tidings stats", "tidings stats --json"))
 def stats_command(db: Db = "tidings.db", as_json: Json = False) -> None:
     """Accounts, notifications queued and the oldest of them, deliveries by state, and
     the last hour's push attempts with their failure rate, read from the log."""
