@@ -166,7 +166,10 @@ def _submit(command: str, context: Context) -> Any:
             if rejected.code == Code.AUTH_FAILED:
                 AUTH_FAILURES.labels("merchants").inc()
                 await gate.failed(login, ip, started)
+            else:  # the credentials were right (2051, 2053)
+                gate.passed(login, ip)
             return _error(content_type, rejected.code, rejected.text)
+        gate.passed(login, ip)
         if _too_deep(body, content_type, context.settings.limits.max_depth):
             return _error(content_type, Code.TOO_COMPLEX)
         try:
