@@ -13,7 +13,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from ..errors import TidingsError
 
-__all__ = ["SIGNING_KEY_ENV", "BadKey", "load_key", "new_key", "public_hex", "public_key"]
+__all__ = [
+    "SIGNING_KEY_ENV",
+    "BadKey",
+    "load_key",
+    "new_key",
+    "private_file",
+    "public_hex",
+    "public_key",
+]
 
 SIGNING_KEY_ENV = "TIDINGS_SIGNING_KEY"
 
@@ -40,12 +48,23 @@ def new_key(path: Path) -> str:
     return public_hex(key)
 
 
-def load_key(path: str | Path) -> Ed25519PrivateKey:
-    """The private key in the file at `path`."""
+def private_file(path: str | Path, what: str) -> bytes:
+    """The content of the key file at `path`; `BadKey` when it cannot be read or others
+    than its owner may read it (a key others can read is a key they have)."""
     try:
         data = Path(path).read_bytes()
+        mode = os.stat(path).st_mode
     except OSError as error:
-        raise BadKey(f"cannot read signing key {path}: {error.strerror}") from None
+        raise BadKey(f"cannot read {what} {path}: {error.strerror}") from None
+    if mode & 0o077:
+        raise BadKey(f"{what} {path} may be read by others (mode {mode & 0o777:04o}): "
+                     f"chmod 600 {path}")  # fmt: skip
+    return data
+
+
+def load_key(path: str | Path) -> Ed25519PrivateKey:
+    """The private key in the file at `path`."""
+    data = private_file(path, "signing key")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
