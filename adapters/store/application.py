@@ -17,6 +17,7 @@ measure them again, are in docs/decisions.md, "Storage and the log"):
 """
 
 import functools
+import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,10 +25,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, StoredEvent, Tracking
+from eventsourcing.persistence import Mapper, Tracking
 from eventsourcing.utils import Environment, EnvType
 from msgspec import Struct
 from tidings.domain import MAILBOX, Decider
@@ -37,7 +38,7 @@ from ..ledger.chain import LogRow
 from ..ledger.checkpoint import Signer
 from ..redaction import redacted
 from . import schema_check
-from .codec import Envelope, MsgspecMapper, decode_event
+from .codec import Envelope, MsgspecMapper, Row, decode_event, stored_row
 from .followers import Follower
 from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
 from .recorder import Recorder
@@ -68,18 +69,25 @@ _log = logging.getLogger("tidings.store")
 _NAMESPACE = UUID("6b1d9c8e-2f1a-5c3e-9f47-0d1e2a3b4c5d")
 
 
-@functools.lru_cache(maxsize=65_536)
-def stream_id(category: str, key: str) -> UUID:
-    """The stored id of a stream: stable, so any process finds the same stream.
-    Cached: uuid5 costs more than the rest of a cached load."""
-    return uuid5(_NAMESPACE, f"{category}/{key}")
+_NAMESPACE_BYTES = _NAMESPACE.bytes
 
 
 @functools.lru_cache(maxsize=65_536)
 def stream_hex(category: str, key: str) -> str:
-    """`stream_id` in hex, as SQLite stores it: the key of cached states, because a
-    `UUID` hashes in Python and a `str` in C."""
-    return stream_id(category, key).hex
+    """The stored id of a stream in hex, as SQLite stores it and the cache keys states:
+    stable, so any process finds the same stream. `uuid5`'s digest, without building a
+    `UUID`: an object the garbage collector tracks, which a cache of them kept growing
+    (strings it does not track)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{category}/{key}".encode()).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    return digest[:16].hex()
+
+
+@functools.lru_cache(maxsize=1024)
+def stream_id(category: str, key: str) -> UUID:
+    """The stored id of a stream (`uuid5` of its name, see `stream_hex`)."""
+    return UUID(hex=stream_hex(category, key))
 
 
 def _in_memory(url: str) -> bool:
@@ -182,7 +190,7 @@ def _created(env: dict[str, str], build: Callable[[], _T]) -> _T:
 _CREATE_LOCK = 0x74696469_6E6773
 
 
-class Loaded(Struct, frozen=True):
+class Loaded(Struct, frozen=True, gc=False):
     """A stream's state, the version it is at (0: nothing stored yet) and the version of
     its newest snapshot (0: none)."""
 
@@ -191,7 +199,7 @@ class Loaded(Struct, frozen=True):
     snapshot_version: int = 0
 
 
-class Change(Struct, frozen=True):
+class Change(Struct, frozen=True, gc=False):
     """Events to append to one stream, expected to be at `version` before them."""
 
     decider: Decider[Any, Any, Any]
@@ -394,16 +402,18 @@ class Store:
         Raises `eventsourcing.persistence.IntegrityError` when a stream is no longer at
         the expected version: nothing is then written.
         """
-        to_stored = self._mapper.to_stored_event
-        stored: list[StoredEvent] = []
+        rows: list[Row] = []
         for c in changes:
-            sid = stream_id(c.decider.category, c.key)
-            for n, event in enumerate(c.events, start=1):
-                stored.append(to_stored(Envelope(sid, c.version + n, event)))
-        if not stored:
+            sid, version = stream_hex(c.decider.category, c.key), c.version
+            for event in c.events:
+                version += 1
+                rows.append(stored_row(sid, version, event))
+        if not rows:
             return []
-        snapshots_stored = [to_stored(s) for s in snapshots]
-        positions: list[int] = self.recorder.write(stored, snapshots_stored)
+        snapshot_rows = [
+            stored_row(s.originator_id.hex, s.originator_version, s.event) for s in snapshots
+        ]
+        positions: list[int] = self.recorder.append(rows, snapshot_rows)
         if positions[0] == self._seen + 1:
             # Nobody else wrote in between: the cache has seen everything up to here.
             self._seen = positions[-1]

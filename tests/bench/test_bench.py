@@ -38,6 +38,7 @@ EXPECTED = {
     ("push", "httpx", "equal"),
     ("http", "tidings WAPI", "equal"),
     ("http", "hello", "equal"),
+    ("http uptime", "tidings WAPI", "equal"),
     ("memory-queued", "tidings", "equal"),
     ("memory-replay", "tidings", "equal"),
     *(("cache", subject, "equal") for subject in SUBJECTS),
@@ -123,6 +124,13 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
         for more in (False, True)
     }
     assert all(r["cpu_us"] > 0 and r["client_cpu_us"] > 0 for r in http)
+    # Uptime: one serve, its consecutive windows each measured, judged last over first.
+    uptime = [r for r in results if r["scenario"] == "http uptime"]
+    assert [r["window"] for r in uptime] == [1, 2, 3, 4, 5]
+    assert all(r["cpu_us"] > 0 for r in uptime)
+    assert any(t["name"].startswith("http: server CPU per WAPI request") for t in report["targets"])
+    # A quick run says it judges no target.
+    assert "NOT for judging targets" in run.output
     # Memory: a queued notification's RSS, measured on the backlog's 20,000, and the
     # replay's peak on the whole history's log, each from a child process.
     memory = {r["scenario"]: r for r in results if r["scenario"].startswith("memory")}
