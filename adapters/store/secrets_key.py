@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import StorageError
-from ..ledger.keys import BadKey, private_file
+from ..ledger.keys import BadKey, private_file, refuse_shared
 
 __all__ = ["SECRETS_KEY_ENV", "SecretsKey", "SecretsLocked", "is_sealed", "new_secrets_key"]
 
@@ -73,6 +73,7 @@ class SecretsKey:
             raw = b""
         if len(raw) != 32:
             raise BadKey(f"{path} holds no secrets key (made by `tidings key new PATH --secrets`)")
+        refuse_shared(path, "secrets key")
         return cls(raw)
 
     @classmethod
