@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from msgspec import Struct
 from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Decider
+from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
@@ -73,7 +74,7 @@ class Audit:
             return False
 
         mailbox = [e for e in self._entries(MAILBOX, login, upto) if concerns(e.event)]
-        return mailbox + self._entries(DELIVERY, f"{login}/{ident}", upto)
+        return mailbox + self._entries(DELIVERY, dlv.key(login, ident), upto)
 
     def _operation_entries(self, svtrid: str, upto: int) -> list[TrailEntry]:
         entries = self._entries(OPERATION, svtrid, upto)

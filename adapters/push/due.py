@@ -38,7 +38,7 @@ from tidings.domain.dispatch import channel_for
 from tidings.domain.operation import OperationState
 from tidings.domain.serverrun import Ending, awaits_ending
 
-from ..library import Rejected, Tidings
+from ..errors import Rejected
 from ..store.application import LOG
 from ..store.followers import Catchup
 from .batched import Batched
@@ -47,6 +47,7 @@ from .deliverer import HttpDeliverer, Reply
 from .guard import AddressGuard
 from .index import DueIndex, DueProjection, Name
 from .mail import MailSender, SmtpServer
+from .port import DeliveryCommands
 from .signer import ROTATION_GRACE, signed_headers, webhook_id
 from .views import Attempted, Claim, Held
 
@@ -108,7 +109,7 @@ class DueWork:
 
     def __init__(
         self,
-        tidings: Tidings,
+        tidings: DeliveryCommands,
         *,
         endings: Mapping[str, EndingRule] | None = None,
         guard: AddressGuard | None = None,

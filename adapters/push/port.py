@@ -1,0 +1,45 @@
+"""What the push runner needs of the library, as a typed interface: `Tidings` provides
+it, and the runner depends on this, not on the library (which depends on `push/`)."""
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from tidings.domain import BatchState, Notification
+from tidings.domain import delivery as dlv
+from tidings.domain.operation import OperationState
+
+from ..store.followers import Log
+from .guard import AddressGuard
+from .views import Attempted, Claim, Held
+
+__all__ = ["DeliveryCommands"]
+
+
+class DeliveryCommands(Log, Protocol):
+    """The library's calls the push runner makes (see `Tidings`' methods of the same
+    names), and the log it follows."""
+
+    @property
+    def guard(self) -> AddressGuard: ...
+
+    def minted_here(self, svtrid: str) -> bool: ...
+
+    def settle_attempts(
+        self,
+        attempts: Sequence[Attempted],
+        wanted: Sequence[tuple[str, int]],
+        *,
+        claimant: str,
+    ) -> tuple[list[dlv.DeliveryState | None], list[Claim | Held | None]]: ...
+
+    async def operation_async(self, svtrid: str) -> OperationState | None: ...
+
+    async def end_async(
+        self,
+        svtrid: str,
+        code: int,
+        result: str,
+        *,
+        data: dict[str, Any] | None = None,
+        batch_state: BatchState | None = None,
+    ) -> Notification: ...
