@@ -64,6 +64,7 @@ __all__ = [
     "signer_for",
     "signing_refusal",
     "trusted_keys",
+    "warn_unsigned",
 ]
 
 _log = logging.getLogger("tidings.ledger")
@@ -345,6 +346,16 @@ def new_signing_key(path: Path, origin: str | None) -> Verifier:
     new_key(path)
     signer = Signer(load_key(path), origin=origin, memory=memory_file(path))
     return signer.verifier
+
+
+def warn_unsigned(signer: "Signer | None") -> None:
+    """At a server's start: a warning logged when it signs nothing (no signing key)."""
+    if signer is None:
+        _log.warning(
+            "no signing key (%s): the log's checkpoints are not signed, and a rewritten "
+            "past cannot be told from the true one",
+            SIGNING_KEY_ENV,
+        )
 
 
 def cadence_from_env() -> Cadence:
