@@ -38,13 +38,12 @@ from .push.in_process import PushThread
 from .store.application import SNAPSHOT_EVERY, Store
 from .store.commit import GroupCommit
 from .store.failures import storage_errors
-from .usecases.access import RemoteClient, integer, text
 from .usecases.accounts import AccountCalls, Accounts
 from .usecases.audit_reads import AuditCalls, AuditReads
 from .usecases.deliveries import Deliveries, DeliveryCalls
 from .usecases.operations import OperationCalls, Operations
 from .usecases.pollqueue import PollQueue, QueueCalls
-from .usecases.runtime import Runtime, utcnow
+from .usecases.runtime import RemoteClient, Runtime, SvtridCalls, integer, text, utcnow
 from .usecases.signing import SigningSecrets
 from .views import (
     AccountPage,
@@ -74,7 +73,7 @@ __all__ = [
 S = TypeVar("S")
 
 
-class Tidings(AccountCalls, OperationCalls, QueueCalls, DeliveryCalls, AuditCalls):
+class Tidings(SvtridCalls, AccountCalls, OperationCalls, QueueCalls, DeliveryCalls, AuditCalls):
     """Accounts, operations and their notifications, on an append-only event log.
 
     `db` is a SQLite file path or a `postgresql://` URL. `clock` returns aware UTC
