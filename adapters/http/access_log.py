@@ -11,6 +11,7 @@ decides it: an ASGI route that bypasses the middleware calls it too.
 import logging
 import secrets
 import time
+from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +24,7 @@ _HUNG_UP = 499  # "client closed request", nginx's word for it
 _ID_HEADER = b"x-request-id"
 _LONGEST_ID = 128
 _NOTES = "tidings.access"
+_CURRENT: ContextVar[dict[str, object] | None] = ContextVar("tidings_access", default=None)
 
 
 def request_id(scope: Scope) -> str:
@@ -42,9 +44,12 @@ def request_id(scope: Scope) -> str:
     return chosen
 
 
-def noted(scope: Scope, **fields: object) -> None:
-    """Add fields (login, svtrid) to the request's access line."""
-    scope.setdefault(_NOTES, {}).update(fields)
+def noted(**fields: object) -> None:
+    """Add fields (login, svtrid) to the access line of the request being served (none:
+    nothing happens)."""
+    notes = _CURRENT.get()
+    if notes is not None:
+        notes.update(fields)
 
 
 class AccessLog:
@@ -63,6 +68,8 @@ class AccessLog:
             return
         rid = request_id(scope)
         token = REQUEST_ID.set(rid)
+        notes: dict[str, object] = {}
+        noting = _CURRENT.set(notes)
         header = (_ID_HEADER, rid.encode("ascii"))
         started = time.perf_counter()
         seen: dict[str, object] = {"status": _HUNG_UP}
@@ -84,10 +91,10 @@ class AccessLog:
             raise
         finally:
             REQUEST_ID.reset(token)
+            _CURRENT.reset(noting)
             # Off (a level above info): not a line's worth of work per request either.
             if _log.isEnabledFor(logging.INFO):
                 client = scope.get("client")
-                notes = {k: v for k, v in scope.get(_NOTES, {}).items() if k != "request_id"}
                 _log.info(
                     {
                         "event": "request",

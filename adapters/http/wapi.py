@@ -29,6 +29,7 @@ from ..wapi.auth import token_matches
 from ..wapi.request import MAX_BODY, Dialect, WapiError, WapiReply, WapiRequest, parse_request
 from ..wapi.response import notify_fields
 from ..wapi.response import render_reply as render
+from .access_log import noted
 from .body import TooLarge, Unfinished, client_ip, read_body
 from .context import Context
 
@@ -161,6 +162,7 @@ class WapiEndpoint:
                     svtrid=tidings.new_svtrid(),
                 )
             )
+        noted(login=parsed.user)
         ip = client_ip(request)
         wait = gate.retry_after(parsed.user, ip)
         if wait is not None:
@@ -180,6 +182,7 @@ class WapiEndpoint:
         return self._respond(answered.reply)
 
     def _respond(self, reply: WapiReply, headers: dict[str, str] | None = None) -> Response:
+        noted(svtrid=reply.svtrid)
         response = Response(
             render(reply, self.dialect), media_type=_MEDIA[self.dialect], headers=headers
         )
