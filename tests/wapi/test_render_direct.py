@@ -43,20 +43,14 @@ def _old(root: str, fields: dict[str, Any]) -> bytes:
 
 
 _TEXT = st.text(
-    st.one_of(
-        st.sampled_from(list("<>&'\"\n\t \x00\x0b\ufffe]]>")), st.characters(codec="utf-8")
-    ),
+    st.one_of(st.sampled_from(list("<>&'\"\n\t \x00\x0b\ufffe]]>")), st.characters(codec="utf-8")),
     max_size=12,
 )
 _KEYS = st.one_of(st.sampled_from(["id", "name", "a.b-c_d", "_x", "1", "a b", "é", ""]), _TEXT)
-_SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), _TEXT
-)
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), _TEXT)
 _DATA = st.recursive(
     _SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(_KEYS, inner, max_size=3)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_KEYS, inner, max_size=3)),
     max_leaves=12,
 )
 _MOMENTS = st.datetimes(
