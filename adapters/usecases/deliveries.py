@@ -128,6 +128,21 @@ class Deliveries:
 
         return await self._runtime.run(body)
 
+    async def all_endpoints(self, paused_only: bool) -> list[EndpointView]:
+        with self._runtime.reading():
+            openings = self._runtime.store.log(1, 1000, ("AccountOpened",), None)
+            logins = [entry.event.login for entry in openings]
+
+        def body(work: Work) -> list[EndpointView]:
+            views = [
+                endpoint_view(login, t, work.state(ENDPOINT, ept.key(login, t)))
+                for login in logins
+                for t in dispatch.targets(work.state(ACCOUNT, login).channel)
+            ]
+            return [view for view in views if view.paused or not paused_only]
+
+        return await self._runtime.run(body)
+
     async def resume_endpoint(self, login: str, target: str | None) -> list[str]:
         text("login", login)
         if target is not None:
@@ -275,6 +290,12 @@ class DeliveryCalls:
         """The health of the account's current push targets. Raises `Rejected` (2303
         unknown account), `Conflict`, `StorageError`."""
         return _blocking(self._deliveries.endpoints(login))
+
+    def all_endpoints(self, *, paused_only: bool = False) -> list[EndpointView]:
+        """The health of every account's current push targets, accounts in the order
+        they were opened (only the paused ones with `paused_only`). Raises `Conflict`,
+        `StorageError`."""
+        return _blocking(self._deliveries.all_endpoints(paused_only))
 
     def resume_endpoint(self, login: str, target: str | None = None) -> list[str]:
         """Resume a paused endpoint of the account (`target`), or all of its current
