@@ -12,6 +12,7 @@ from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 
+from ..errors import InvalidArgument
 from ..push.views import (
     Attempted,
     Claim,
@@ -98,8 +99,8 @@ class Deliveries:
             key = dlv.key(login, integer("notification_id", notification_id, least=1))
             await self._runtime.run(lambda work: work.must(DELIVERY, key, dlv.RequeueDelivery()))
             return [notification_id]
-        if since is not None:
-            instance("since", since, datetime)
+        if since is not None and (instance("since", since, datetime).utcoffset() is None):
+            raise InvalidArgument("since needs an aware datetime (with a time zone)")
         given_up = await self.deliveries(login, "gave_up")
         chosen = [
             v.notification_id
