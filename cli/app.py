@@ -22,7 +22,7 @@ __all__ = ["COMMANDS", "app", "main"]
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "account": ("accounts", "account_app", "Open, list, show, configure and close accounts."),
     "endpoint": ("deliveries", "endpoint_app", "The health of push endpoints."),
-    "key": ("tamper", "key_app", "Signing keys for the log's checkpoints."),
+    "key": ("tamper", "key_app", "Keys kept outside the database: signing, sealing."),
     "deliveries": ("deliveries", "commands", "Pushed notifications and how each stands."),
     "redeliver": ("deliveries", "commands", "Push given-up notifications again."),
     "demo": ("demo.command", "commands", "Run the main job once on this machine."),
@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "checkpoint": ("tamper", "commands", "Print the latest signed checkpoint of the log."),
     "prove": ("tamper", "commands", "Print inclusion or consistency proofs."),
     "trail": ("trail", "commands", "The whole story of an operation or a notification."),
+    "witness": ("witness", "commands", "Cosign a log's checkpoints once it extends the last."),
     "worker": ("worker", "commands", "Push notifications and end the server's operations."),
 }
 

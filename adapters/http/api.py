@@ -227,6 +227,10 @@ ENDPOINTS += [
              Redelivery),
     Endpoint("GET", "/api/accounts/{login}/endpoints", "Health of the push endpoints",
              list[EndpointView], lambda t, p, _: t.endpoints(p["login"])),
+    Endpoint("GET", "/api/endpoints", "Health of every account's push endpoints",
+             list[EndpointView], lambda t, _, __: t.all_endpoints()),
+    Endpoint("GET", "/api/endpoints/paused", "Every account's paused push endpoints",
+             list[EndpointView], lambda t, _, __: t.all_endpoints(paused_only=True)),
     Endpoint("POST", "/api/accounts/{login}/endpoints/resume", "Resume paused endpoints",
              Resumed, lambda t, p, b: Resumed(resumed=t.resume_endpoint(p["login"], b.target)),
              ResumeTarget),
@@ -274,6 +278,7 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
             AUTH_FAILURES.labels("api").inc()
             await gate.failed(_ADMIN, ip, started)
             return _error(Code.AUTH_FAILED)
+        gate.passed(_ADMIN, ip)
         try:
             body = None
             if endpoint.body is not None:

@@ -226,6 +226,8 @@ class WapiEndpoint:
             return _reply(Code.COMMAND_FAILED, tidings.new_svtrid(), now, parsed), []
         if answered.reply.code == Code.AUTH_FAILED:
             await gate.failed(parsed.user, ip, started)
+        else:
+            gate.passed(parsed.user, ip)
         return answered.reply, []
 
 
