@@ -18,6 +18,7 @@ from tidings.adapters.ledger.checkpoint import (
     cadence_from_env,
     from_note,
     new_signing_key,
+    rotate,
     signer_for,
     trusted_keys,
 )
@@ -129,6 +130,22 @@ def key_new(
         raise fail(str(error), 2) from None
     typer.echo(f"private key written to {path} (0600); its verifier key:", err=True)
     typer.echo(str(verifier))
+
+
+@key_app.command(
+    "rotate", epilog="Example: tidings key rotate signing.key next.key --out rotation.txt"
+)
+def key_rotate(old: Path, new: Path, out: Out = None) -> None:
+    """Hand the log's signing from the key in OLD to the one in NEW (made by `tidings key
+    new`): NEW's signer takes over OLD's log name and memory, and the rotation is printed
+    as a note signed by both keys, for auditors (who then pin both: --key OLD --key NEW).
+
+    Then give servers TIDINGS_SIGNING_KEY=NEW."""
+    try:
+        note = rotate(old, new)
+    except BadKey as error:
+        raise fail(str(error), 2) from None
+    _emit(str(note), out)
 
 
 def _signing_store(db: str) -> Store:
@@ -268,6 +285,10 @@ def _gaps(signed: list[Checkpoint]) -> list[str]:
     ]
 
 
+def _key_id(checkpoint: Checkpoint) -> str:
+    return checkpoint.key[:16] if checkpoint.legacy else "+".join(checkpoint.key.split("+")[:2])
+
+
 def report(
     store: Store,
     witnesses: list[Path],
@@ -304,6 +325,12 @@ def report(
     stored = store.recorder.tree.checkpoints_stored(store.recorder.tree_rows) if found.tree else []
     for warning in _gaps(stored):
         typer.echo(warning, err=True)
+    for before, after in itertools.pairwise(stored):
+        if before.key != after.key:
+            typer.echo(
+                f"the signing key changed at the checkpoint of {after.size} entries: "
+                f"from {_key_id(before)} to {_key_id(after)}"
+            )
     if not found.tree:
         typer.echo(
             "no Merkle tree yet (a database from before it): tidings builds it when it next writes"

@@ -55,12 +55,14 @@ __all__ = [
     "Cadence",
     "Checkpoint",
     "Refused",
+    "Rotation",
     "Signer",
     "cadence_from_env",
     "from_note",
     "memory_file",
     "new_signing_key",
     "refused",
+    "rotate",
     "signer_for",
     "signing_refusal",
     "trusted_keys",
@@ -189,12 +191,21 @@ class Refused(TidingsError):
     """The signer will not sign: the log does not extend what its key signed last."""
 
 
+class Rotation(msgspec.Struct, frozen=True, kw_only=True):
+    """A key rotation: the log's signing key `old` gave way to `new` (verifier keys)."""
+
+    old: str
+    new: str
+    time: str  # ISO 8601, UTC
+
+
 class _Memory(msgspec.Struct, frozen=True, kw_only=True):
     """What the signer keeps beside its key."""
 
     origin: str
     signed: Checkpoint | None = None
     pending: Checkpoint | None = None
+    rotations: tuple[Rotation, ...] = ()
 
 
 def memory_file(key_file: str | Path) -> Path:
@@ -284,8 +295,8 @@ class Signer:
         if pending is None:
             return
         stored = latest is not None and latest.size >= pending.size
-        memory = _Memory(origin=self.origin, signed=pending if stored else self._memory.signed)
-        self._remember(memory)
+        signed = pending if stored else self._memory.signed
+        self._remember(msgspec.structs.replace(self._memory, signed=signed, pending=None))
 
     def _remember(self, memory: _Memory) -> None:
         if self._path is not None:
@@ -319,7 +330,7 @@ class Signer:
         checkpoint = Checkpoint(size=size, position=position, root=root.hex(),
                                 time=_iso(self.clock()), key=str(self.verifier),
                                 signature=line.signature.hex())  # fmt: skip
-        self._remember(_Memory(origin=self.origin, signed=last, pending=checkpoint))
+        self._remember(msgspec.structs.replace(self._memory, signed=last, pending=checkpoint))
         return checkpoint
 
 
@@ -338,6 +349,31 @@ def _extends(last: Checkpoint, size: int, root: bytes, prove: Prover) -> str | N
             "were changed, or the log was rolled back and written anew"
         )
     return None
+
+
+def rotate(old_file: Path, new_file: Path, clock: Callable[[], float] = time.time) -> Note:
+    """Hand the log from the key in `old_file` to the one in `new_file`: the new key's
+    signer takes over the old one's origin and memory (so it refuses what the old one
+    would), and remembers the rotation. Returns the rotation as a note signed by both
+    keys ("tidings key rotation", origin, old and new verifier keys, time), for
+    auditors to pin the new key on the old one's word. BadKey."""
+    old = Signer(load_key(old_file), memory=memory_file(old_file))
+    new_key = load_key(new_file)
+    kept = _read_memory(memory_file(new_file))
+    if kept is not None and (kept.signed or kept.pending):
+        raise BadKey(f"{new_file} has signed checkpoints already: rotate to a new key")
+    record = Rotation(old=str(old.verifier), new=str(verifier_of(new_key, old.origin)),
+                      time=_iso(clock()))  # fmt: skip
+    memory = old._memory
+    rotated = _Memory(origin=old.origin, signed=memory.signed,
+                      rotations=(*memory.rotations, record))  # fmt: skip
+    _write_memory(memory_file(new_file), rotated)
+    body = (
+        f"tidings key rotation\n{old.origin}\nold {record.old}\nnew {record.new}\n"
+        f"time {record.time}\n"
+    )
+    lines = (sign(old._key, old.origin, body), sign(new_key, old.origin, body))
+    return Note(body, lines)
 
 
 def new_signing_key(path: Path, origin: str | None) -> Verifier:
