@@ -409,13 +409,11 @@ def cadence_from_env() -> Cadence:
 def signer_for(key_file: str | None = None, cadence: Cadence | None = None) -> Signer | None:
     """The signer of a key file, by default the one `TIDINGS_SIGNING_KEY` names (None:
     no key, nothing signed), at `cadence`, by default `TIDINGS_CHECKPOINT_ENTRIES` and
-    `TIDINGS_CHECKPOINT_SECONDS` or else `Cadence()`. Raises `BadKey`. Warns (logged)
-    when the key file can be read by others than its owner."""
+    `TIDINGS_CHECKPOINT_SECONDS` or else `Cadence()`. Raises `BadKey`, also for a key
+    file others than its owner may read (`keys.load_key`)."""
     path = key_file or os.environ.get(SIGNING_KEY_ENV)
     if not path:
         return None
     cadence = cadence or cadence_from_env()
     key = load_key(path)
-    if os.stat(path).st_mode & 0o077:
-        _log.warning("the signing key %s can be read by others: chmod 600 it", path)
     return Signer(key, cadence, memory=memory_file(path))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tidings.adapters.errors import StorageError
 from tidings.adapters.ledger.checkpoint import Cadence, Signer, signer_for, warn_unsigned
-from tidings.adapters.ledger.keys import load_key, new_key
+from tidings.adapters.ledger.keys import BadKey, load_key, new_key
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
 from tidings.cli.app import app
@@ -223,14 +223,14 @@ def test_an_old_tree_table_that_does_not_follow_the_log_is_refused(sqlite_url: s
         assert "tidings_tree" in tables
 
 
-def test_a_key_readable_by_others_and_no_key_at_all_are_warned(
+def test_a_key_readable_by_others_is_refused_and_no_key_at_all_is_warned(
     key_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     key_file.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="tidings.ledger"):
+    with pytest.raises(BadKey, match="may be read by others"):
         signer_for(str(key_file))
+    with caplog.at_level(logging.WARNING, logger="tidings.ledger"):
         warn_unsigned(None)
-    assert "can be read by others: chmod 600 it" in caplog.text
     assert "no signing key (TIDINGS_SIGNING_KEY)" in caplog.text
 
 
