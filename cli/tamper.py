@@ -14,12 +14,8 @@ from tidings.adapters.audit.witness import check
 from tidings.adapters.ledger.checkpoint import (
     Cadence,
     Checkpoint,
-    Refused,
     cadence_from_env,
     from_note,
-    new_signing_key,
-    rotate,
-    signer_for,
     trusted_keys,
 )
 from tidings.adapters.ledger.keys import BadKey, load_key
@@ -32,6 +28,7 @@ from tidings.adapters.ledger.note import (
     signed_by,
     verifier_of,
 )
+from tidings.adapters.ledger.signer import Refused, new_signing_key, rotate, signer_for
 from tidings.adapters.store.application import Store
 
 from .options import Db, open_store
