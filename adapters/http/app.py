@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..ledger.checkpoint import signing_refusal, warn_unsigned
+from ..ledger.signer import signing_refusal, warn_unsigned
 from ..library import Tidings
 from ..push.due import DueWork, EndingRule
 from ..push.mail import SmtpServer

@@ -180,6 +180,7 @@ EVERY_CALL: dict[str, Callable[[Tidings], object]] = {
     "deliveries": lambda t: t.deliveries("tester"),
     "redeliver": lambda t: t.redeliver("tester"),
     "endpoints": lambda t: t.endpoints("tester"),
+    "all_endpoints": lambda t: t.all_endpoints(),
     "resume_endpoint": lambda t: t.resume_endpoint("tester"),
     "accept_async": lambda t: asyncio.run(t.accept_async("tester", "cl", "ping")),
     "end_async": lambda t: asyncio.run(t.end_async("1.2.3", 1000, "OK")),
