@@ -10,6 +10,7 @@ from . import (
     deliveries,
     integrity,
     log,
+    operators,
     queue,
     serve,
     state,
@@ -52,6 +53,7 @@ def _root(
 app.add_typer(accounts.account_app, name="account")
 app.add_typer(deliveries.endpoint_app, name="endpoint")
 app.add_typer(tamper.key_app, name="key")
+app.add_typer(operators.operator_app, name="operator")
 for _module in (
     deliveries,
     demo,

@@ -2,7 +2,8 @@
 
 No I/O, no clock, no randomness: time and jitter are arguments. Each stream kind has one
 module holding its commands, events, state, `initial`, `decide`, `evolve` and `check`:
-`account`, `operation`, `mailbox`, `delivery`, `endpoint`. `Decider` bundles them for the
+`account`, `operation`, `mailbox`, `delivery`, `endpoint`, `operator` (who runs the
+console, and what they did), `session` (signed-in browsers). `Decider` bundles them for the
 store.
 The rules that span streams or paths have their own modules: `ending` (the process that
 ends an operation), `access` (who may run a client command), `document` (what a
@@ -19,10 +20,22 @@ from . import (
     endpoint,
     mailbox,
     operation,
+    operator,
+    session,
 )
 from .backlog import Backlog
 from .codes import Code
-from .decider import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Decider, fold
+from .decider import (
+    ACCOUNT,
+    DELIVERY,
+    ENDPOINT,
+    MAILBOX,
+    OPERATION,
+    OPERATOR,
+    SESSION,
+    Decider,
+    fold,
+)
 from .rejection import Rejection, reject
 from .retry import DEFAULT_SCHEDULE, RetryPolicy, next_delay
 from .values import (
@@ -45,6 +58,8 @@ __all__ = [
     "ENDPOINT",
     "MAILBOX",
     "OPERATION",
+    "OPERATOR",
+    "SESSION",
     "Backlog",
     "BatchState",
     "BodyFormat",
@@ -70,6 +85,8 @@ __all__ = [
     "mailbox",
     "next_delay",
     "operation",
+    "operator",
     "push_target",
     "reject",
+    "session",
 ]

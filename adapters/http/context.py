@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,9 +13,10 @@ from ..push.due import DueWork
 from .limits import DEFAULT_LIMITS, Limits
 from .throttle import AuthGate, Throttle
 
-__all__ = ["ADMIN_TOKEN_ENV", "Context", "Settings", "token_digest"]
+__all__ = ["ADMIN_TOKEN_ENV", "SESSION_KEY_ENV", "Context", "Settings", "token_digest"]
 
 ADMIN_TOKEN_ENV = "TIDINGS_ADMIN_TOKEN"
+SESSION_KEY_ENV = "TIDINGS_SESSION_KEY"
 
 
 def _utcnow() -> datetime:
@@ -36,7 +38,9 @@ class Settings:
     due-work runner (pushes, endings) in this process (else a `tidings worker` does);
     `deliveries` and `foreign_endings_after` are the runner's (`push.due.DueWork`), for
     the workers of one server. `limits`: deadlines, caps and the authentication
-    throttle (`limits.Limits`).
+    throttle (`limits.Limits`). `session_key` signs the web pages' session cookies and
+    CSRF tokens (`web.sessions`): drawn at random unless TIDINGS_SESSION_KEY names one,
+    so a restart signs everyone out.
     """
 
     db: str
@@ -48,6 +52,7 @@ class Settings:
     deliveries: bool = True
     foreign_endings_after: float = 0.0
     limits: Limits = DEFAULT_LIMITS
+    session_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     @classmethod
     def from_env(
@@ -63,8 +68,11 @@ class Settings:
         itself is not kept."""
         token = os.environ.get(ADMIN_TOKEN_ENV) or None
         digest = token_digest(token) if token else None
+        named = os.environ.get(SESSION_KEY_ENV)
+        key = token_digest(named) if named else secrets.token_bytes(32)
         return cls(
             db=db,
+            session_key=key,
             admin_digest=digest,
             ping_delay=ping_delay,
             job_delay=job_delay,
