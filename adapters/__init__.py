@@ -21,7 +21,7 @@ from tidings.domain import (
     UrlChannel,
 )
 
-from .errors import Conflict, Rejected, StorageError, TidingsError
+from .errors import Closed, Conflict, InvalidArgument, Rejected, StorageError, TidingsError
 from .library import Answer, Pending, PollAnswer, Stats, Tidings, TrailEntry
 from .views import AccountView, MailboxView, OpenedAccount
 
@@ -33,10 +33,12 @@ __all__ = [
     "AccountView",
     "Answer",
     "Channel",
+    "Closed",
     "Code",
     "Conflict",
     "EmailChannel",
     "InitRequest",
+    "InvalidArgument",
     "MailboxView",
     "Notification",
     "OpenedAccount",

@@ -2,9 +2,12 @@
 
     TidingsError
      ├─ Rejected      the core refused a command (`.code`, `.text`); nothing changed
+     │   └─ InvalidArgument  an argument of the wrong type or out of range (2101);
+     │                       also a `ValueError`
      ├─ Conflict      other writers kept changing the same streams; nothing was written,
      │                try again (not a `Rejected`: the command itself was fine)
-     └─ StorageError  the database could not be opened, read or written
+     ├─ StorageError  the database could not be opened, read or written
+     └─ Closed        the `Tidings` was closed; nothing was done
 
 A driver's own exception (`sqlite3`, `psycopg`, `eventsourcing`) never reaches a caller:
 `store.failures.storage_errors` turns it into a `StorageError`, the driver's error kept as
@@ -13,7 +16,7 @@ its cause.
 
 from tidings.domain import Code, Rejection
 
-__all__ = ["Conflict", "Rejected", "StorageError", "TidingsError"]
+__all__ = ["Closed", "Conflict", "InvalidArgument", "Rejected", "StorageError", "TidingsError"]
 
 
 class TidingsError(Exception):
@@ -33,6 +36,14 @@ class Rejected(TidingsError):
         return cls(rejection.code, rejection.text)
 
 
+class InvalidArgument(Rejected, ValueError):
+    """An argument of the wrong type or out of range; nothing was done. Its code is
+    2101 (`Code.INVALID_PARAMETER`)."""
+
+    def __init__(self, text: str):
+        super().__init__(Code.INVALID_PARAMETER, text)
+
+
 class Conflict(TidingsError):
     """Other writers kept changing the same streams; nothing was written. Try again."""
 
@@ -40,3 +51,7 @@ class Conflict(TidingsError):
 class StorageError(TidingsError):
     """The database could not be opened, read or written; the driver's error is the
     `__cause__`. What was being saved was not saved."""
+
+
+class Closed(TidingsError):
+    """The `Tidings` was closed; nothing was done."""

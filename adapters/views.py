@@ -1,4 +1,5 @@
-"""What the library returns about accounts and mailboxes: no secrets, no internals.
+"""What the library returns: answers to commands, views of accounts and mailboxes; no
+secrets, no internals.
 
 A view is built from a stream's state and carries what a caller may show anywhere:
 never the password's digest, never the signing secret (only `OpenedAccount`, the answer
@@ -8,11 +9,60 @@ of opening an account, carries it, once), never the mailbox's internal queue typ
 from datetime import datetime
 
 from msgspec import Struct
-from tidings.domain import Channel, Notification, RetryPolicy
+from tidings.domain import Channel, Code, Notification, RetryPolicy
 from tidings.domain.account import AccountState
 from tidings.domain.mailbox import MailboxState
 
-__all__ = ["AccountView", "MailboxView", "OpenedAccount", "account_view", "mailbox_view"]
+__all__ = [
+    "AccountPage",
+    "AccountView",
+    "Answer",
+    "MailboxView",
+    "OpenedAccount",
+    "Pending",
+    "PollAnswer",
+    "Stats",
+    "account_view",
+    "mailbox_view",
+]
+
+
+class Answer(Struct, frozen=True):
+    code: Code
+    text: str
+
+
+class Pending(Struct, frozen=True, kw_only=True):
+    """The `1001 Request pending` answer of an accepted operation."""
+
+    code: Code
+    text: str
+    svtrid: str
+    cltrid: str
+    command: str
+    timestamp: datetime
+
+
+class PollAnswer(Struct, frozen=True, kw_only=True):
+    """poll-req's answer: 1000 with the oldest notification and the queue count (head
+    included), 1003 with an empty queue, or 2150 when the account does not poll.
+    `svtrid` is the poll's own (the one given, or one minted for it)."""
+
+    code: Code
+    text: str
+    svtrid: str
+    notification: Notification | None = None
+    count: int = 0
+
+
+class Stats(Struct, frozen=True, kw_only=True):
+    """What this instance did so far: transactions saved, commands run in them (refused
+    ones included; commands per transaction shows the group commit at work), and events
+    read from the database to load states (what the cache and snapshots spare)."""
+
+    transactions: int
+    commands: int
+    events_read: int
 
 
 class AccountView(Struct, frozen=True, kw_only=True):
@@ -40,6 +90,14 @@ class MailboxView(Struct, frozen=True, kw_only=True):
     count: int
     oldest_at: datetime | None
     notifications: tuple[Notification, ...]
+
+
+class AccountPage(Struct, frozen=True, kw_only=True):
+    """Accounts in the order they were opened; `next` is the `after` of the next page
+    (None: this page is the last)."""
+
+    accounts: list[AccountView]
+    next: int | None
 
 
 def account_view(state: AccountState) -> AccountView:

@@ -55,8 +55,8 @@ class _Sizes(msgspec.Struct, frozen=True):
     http_seconds: float  # measured per http row, after its warm-up
 
 
-# Push: at 100 deliveries the row measured mostly the runner's start (0.33-0.85x the
-# bare loop between runs); at 1,000, 0.50-0.72x.
+# Push: at 100 deliveries the row measures mostly the runner's start; 1,000 lets the
+# steady state dominate.
 _QUICK = _Sizes(200, 2, 100_000, 20_000, 10, 1_000, 1.0)
 _FULL = _Sizes(2_000, 6, 1_000_000, 200_000, 30, 2_000, 5.0)
 # Threads calling each subject at once: one, and as many as a busy server has requests

@@ -9,26 +9,15 @@ Variants of one queue at one client and one durability (tidings with and without
 Merkle tree and checkpoints) share their slot in the round and take turns op by op (the
 order reversed at every turn), each operation timed on its own: their ratio then
 compares them at the same moments, to the millisecond. Slices alone were not enough
-for that ratio, whose target is 10 %: two identical tidings subjects measured in slices
-(2,000 ops, 5 rounds, two CPUs shared with other work, 2026-11-30) came out at
-0.97x-1.12x at load 1.3-2.3 and 0.89x-1.72x at load 2.6-4.1, one slow slice (up to
-2.5 times slower than its twin's in the same round) deciding the row; taking turns,
-0.98x-1.01x at load 2.2-4.4 in six runs of seven (four and fourteen subjects); in the
-seventh 0.62x, one of the two 1.1 s slower in all, a stall that taking turns cannot
-share. Every other subject keeps its slices, so the peers' rows are measured as before.
-Threads cannot take turns that finely: several-client variants run their slices one
-after the other in their slot (smaller slices, taken in turn, cost each slice the start
-of 16 threads: at the quick bench's 25 operations a slice, tidings' 16-client enqueue
-fell to 0.95x persist-queue from 1.21x).
+for that ratio, whose target is 10 %: one slow slice could decide the row, where taking
+turns kept two identical subjects within a few per cent (docs/decisions.md, "The
+bench"). Every other subject keeps its slices, so the peers' rows are measured as
+before. Threads cannot take turns that finely: several-client variants run their slices
+one after the other in their slot (smaller slices, taken in turn, would cost each slice
+the start of 16 threads).
 
-The variant that leads a slot follows another queue's work and pays for it: with the
-same one leading every round, two identical tidings subjects in the bench's fourteen
-came out at 0.93x at 1 client and at 16 (CPU 625 against 574 and 274 against 242 µs per
-enqueue), the leader always the slower, whichever it was. So the lead changes hands
-from round to round (the full bench runs an even number of rounds): identical subjects
-then came out at 1.03x/1.00x and 0.99x/1.01x, tidings with its tree against without at
-1.00x/0.98x and 0.94x/1.00x (1 / 16 clients; 2,000 ops, 6 rounds, either listed first,
-load 1.0-1.3, 2026-11-30).
+The variant that leads a slot follows another queue's work and pays for it, so the lead
+changes hands from round to round (the full bench runs an even number of rounds).
 """
 
 import threading

@@ -53,6 +53,7 @@ __all__ = [
     "holds_back",
     "initial",
     "is_terminal",
+    "key",
 ]
 
 DeliveryStatus = Literal["new", "scheduled", "in_flight", "succeeded", "gave_up"]
@@ -60,6 +61,12 @@ Medium = Literal["url", "email"]
 
 # The statuses whose Retry-After a receiver may use to slow us down (RFC 9110, 10.2.3).
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def key(login: str, notification_id: int) -> str:
+    """The stream key of the delivery of an account's notification (a login holds no
+    '/')."""
+    return f"{login}/{notification_id}"
 
 
 # --- Commands -------------------------------------------------------------------------

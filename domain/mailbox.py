@@ -21,15 +21,13 @@ report such events. A `Replay` folds events one at a time checking each, on the
 backlog's internals changed in place (`replayed`: a run of them): a replay's way through
 a long mailbox.
 
-The queue (`Queue`) holds each notification as its MessagePack bytes, decoded when read:
-a server caches every mailbox it serves, and a mailbox of 200,000 queued notifications
-loaded into the cache took 338 bytes of RSS per notification so, against 654 with the
-decoded structs and their strings (20,000: 419 against 742; page cache warm, as in
-`tidings bench`'s memory row, 2026-11-30). Reading one back costs about 0.5 µs, once or
-twice per poll. A `Replay` pushes notifications as they are: a replay holds its states
-only until it compares them, and packing would cost it about 1.5 µs per notification
-(an encode at its queueing and its retrieval, a decode at each check of the head); the
-queue reads either form, and its equality compares notifications, not their form.
+The queue (`Queue`) holds each notification as its MessagePack bytes, decoded when read
+(once or twice per poll): a server caches every mailbox it serves, and packed, a queued
+notification takes about half the memory of the decoded structs and their strings
+(docs/decisions.md, the bench's `memory-queued` row). A `Replay` pushes notifications as
+they are: a replay holds its states only until it compares them, and packing would cost
+it an encode at its queueing and its retrieval and a decode at each check of the head;
+the queue reads either form, and its equality compares notifications, not their form.
 """
 
 import re
@@ -305,11 +303,11 @@ class Replay:
     `MailboxState` built when it is read (`state`). `add` changes the replay, never the
     state it started from.
 
-    A replay runs every event of the log through here, most of them a mailbox's: on the
-    bench's history (180,000 events of its mailbox) an event cost 0.3 µs so, against
-    0.8 µs building a `MailboxState` and a `Queue` per event (2026-11-30). It compares
-    exact types (no event struct is subclassed), which costs less than `isinstance`
-    and much less than `match`.
+    A replay runs every event of the log through here, most of them a mailbox's:
+    changing the backlog in place costs an event about a third of building a
+    `MailboxState` and a `Queue` for it (docs/decisions.md). It compares exact types
+    (no event struct is subclassed), which costs less than `isinstance` and much less
+    than `match`.
     """
 
     __slots__ = ("back", "front", "last_acked", "next_id", "size")

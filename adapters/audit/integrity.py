@@ -3,32 +3,26 @@
 Replay is one fold, in this process, in log order: each row is decoded as its topic says
 and applied to its stream's state, after the stream's `check` (`fold_log`); then each
 state is compared with the one the store loads (`compare_live`). The log is read a page
-at a time through the recorder's `scan`, the read `verify` walks the hash chain with,
-which is about 40 % of the fold's time. Pages of 1,000 rows stay in the CPU's cache
-while they are folded: on the bench's history (1,666,677 events, 333,338 streams) the
-fold ran at 500,000-510,000 events/s of CPU time with them, against 450,000-490,000
-with pages of 10,000 (2026-11-30, load 3). Over eventsourcing's `select_notifications`
-on SQLite, which builds a row object, a UUID and a frozen notification per row, it ran
-at 115,000-150,000 (`chain.py`).
+at a time through the recorder's `scan`, the read `verify` walks the hash chain with
+(not eventsourcing's `select_notifications`, which builds a row object, a UUID and a
+frozen notification per row). Pages of 1,000 rows stay in the CPU's cache while they are
+folded; larger pages fold slower (docs/decisions.md, the bench's `replay` row).
 
 A row that cannot be decoded as its topic (an edited row, or one whose bytes were re-cut
 across its neighbour), or that its stream's `check` refuses where it stands (an ack of a
 notification that is not the head), stops the fold: `CorruptEvent` names its position.
 A row whose stream id is not one is named so too, once the fold is done (checking each
-new stream's id in the fold would cost it about 5 %).
+new stream's id in the fold would slow it).
 
 The fold keeps every stream's state until the comparison, and most streams are done long
 before the log ends (an operation is accepted and ended within a few rows). So a state
 its stream has left alone for a page is held packed (its MessagePack bytes) until the
 stream's next row or the comparison unpacks it: the states decoded during a page (new,
 or unpacked as their stream came back) are listed, and packed at the end of the next
-(`_Kind.pack_idle`), with no lookup of the streams each page touched. On the bench's
-history, `replay` (the fold and the comparison, the bench's memory row) peaked at
-202 MiB so and at 333 MiB with every state held decoded; the fold ran at 500,000-510,000
-events/s of CPU time packing, and at 460,000-520,000 not (same sitting, load 3). Before
-(a set of the streams each page touched, the idle ones looked up by id and kind; pages
-of 10,000) packing cost the fold 15-20 %. A mailbox folds in place (`mbx.Replay`) and
-stays so: one per account, and a long queue would cost its length to pack again.
+(`_Kind.pack_idle`), with no lookup of the streams each page touched: packing lowers
+replay's peak memory by a third at no cost to the fold (docs/decisions.md, the bench's
+`memory-replay` row). A mailbox folds in place (`mbx.Replay`) and stays so: one per
+account, and a long queue would cost its length to pack again.
 """
 
 import gc

@@ -12,10 +12,10 @@ reports the same totals.
 """
 
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
@@ -26,15 +26,16 @@ from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
 from tidings.domain import mailbox as mbx
 
-from ..library import Tidings
-from ..store.application import LOG, stream_id
+from ..store.application import LOG, LogEntry, stream_id
 from ..store.codec import Envelope
+from ..views import MailboxView
 
 __all__ = [
     "ATTEMPT_BUCKETS",
     "RECENT",
     "TOPICS",
     "LogFigures",
+    "Readings",
     "RecentAttempt",
     "Tally",
     "TallyView",
@@ -167,7 +168,22 @@ class Tally:
         return sorted(waiting, key=lambda item: (-item[1], item[0]))[:n]
 
 
-def oldest_queued(tidings: Tidings, login: str) -> datetime | None:
+class Readings(Protocol):
+    """What the figures read of the library (see `Tidings.log`, `Tidings.mailbox`)."""
+
+    def log(
+        self,
+        start: int = 1,
+        page_size: int = 1000,
+        *,
+        topics: Sequence[str] = (),
+        stop: int | None = None,
+    ) -> Iterator[LogEntry]: ...
+
+    def mailbox(self, login: str) -> MailboxView: ...
+
+
+def oldest_queued(tidings: Readings, login: str) -> datetime | None:
     """When the oldest unacked notification of `login` was queued (None: none is)."""
     return tidings.mailbox(login).oldest_at
 
@@ -197,7 +213,7 @@ class LogFigures(Projection[TallyView]):
         envelope: Envelope = domain_event
         self.view.counted(envelope.originator_id, envelope.event, tracking)
 
-    def catch_up(self, tidings: Tidings, progress: Callable[[int], None] | None = None) -> None:
+    def catch_up(self, tidings: Readings, progress: Callable[[int], None] | None = None) -> None:
         """Process what the log holds after the view's position; `progress(position)`
         after each event."""
         after = self.view.max_tracking_id(LOG) or 0

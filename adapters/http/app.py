@@ -143,9 +143,9 @@ def worker_app(settings: Settings, index: int) -> Starlette:
     itself, at once; another worker's only `FOREIGN_ENDINGS_AFTER` seconds later (that
     worker stopped). A client's keep-alive connection stays with one worker, so its
     mailbox is then written by one process: with the endings all in worker 0, the
-    workers lost races on the same mailboxes and retried under the write lock, and
-    `tidings bench` measured two workers at 0.46-0.66x of one (against 1.3-1.6x with no
-    endings at all), 2026-11-30. Only worker 0 makes deliveries: several would be safe
+    workers lost races on the same mailboxes and retried under the write lock, and two
+    workers served fewer requests than one (docs/decisions.md, the bench's http rows).
+    Only worker 0 makes deliveries: several would be safe
     (claims are leased), but they would race for the same claims.
     """
     if not settings.worker:

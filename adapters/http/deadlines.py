@@ -127,8 +127,8 @@ class BodyDeadline:
             return
         # One timer a request, armed until the body is in: when it fires while a receive
         # waits, the waiting task is cancelled and the receive raises BodyTooSlow. A
-        # timeout around each receive (anyio's fail_after, asyncio.timeout) cost 20-25 µs
-        # a request, a tenth of a WAPI request's CPU (uvloop, 2026-11).
+        # timeout around each receive (anyio's fail_after, asyncio.timeout) cost a tenth
+        # of a WAPI request's CPU (docs/decisions.md).
         loop = asyncio.get_running_loop()
         expired = False
         waiting: asyncio.Task[Any] | None = None

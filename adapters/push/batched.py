@@ -3,8 +3,8 @@
 The runner's workers record their attempts and claim their next through the library,
 which is synchronous: a thread hop each, and a command each in the group commit. Tasks
 that call while a batch is under way are collected and sent together in the next, so 64
-attempts in flight cost a few thread hops and transactions, not 64 (what `tidings
-bench`'s push row measured).
+attempts in flight cost a few thread hops and transactions, not 64 (the bench's push
+row shows it).
 """
 
 from collections.abc import Callable, Sequence

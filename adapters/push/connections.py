@@ -3,12 +3,11 @@ request takes.
 
 httpcore's pool does, for every request and every release, a pass over all of its
 connections, polling each idle one's socket, and two requests arriving in one turn of
-the loop may be handed the same idle connection (one then goes round again). With 64
-pushes in flight through pools of 8 connections, that cost more than the requests
-themselves: the runner spent 2.6 ms of CPU per delivery against 1.75 ms through clients
-of one connection each (`tidings bench` push row, 3,000 deliveries, load average 5.8;
-the bare loop beside it went from 1.27 to 1.13 ms). A pool of one connection has nothing
-to pass over, and a request only ever goes to a client no other request is using.
+the loop may be handed the same idle connection (one then goes round again). With many
+pushes in flight through pools of several connections, that costs more than the
+requests themselves (docs/decisions.md, the bench's push row). A pool of one connection
+has nothing to pass over, and a request only ever goes to a client no other request is
+using.
 
 A request goes to a free client whose connection is to the same place (so a receiver's
 connection, and its TLS session, is reused), else to the free client released longest
@@ -16,11 +15,15 @@ ago, whose connection to elsewhere its pool then replaces.
 """
 
 import socket
+from importlib.metadata import version
 from typing import Any
 
 import httpx
 
-__all__ = ["NODELAY", "Connections", "single_connection_clients"]
+__all__ = ["NODELAY", "USER_AGENT", "Connections", "single_connection_clients"]
+
+# What a receiver's logs see pushing to it (not `python-httpx/...`).
+USER_AGENT = f"tidings/{version('tidings')}"
 
 # Headers and body leave in separate writes: without TCP_NODELAY the body waits for the
 # receiver's delayed ACK.
@@ -28,8 +31,10 @@ NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 
 def single_connection_clients(count: int, **options: Any) -> list[httpx.AsyncClient]:
-    """`count` clients that keep one connection each (`options` go to every client).
+    """`count` clients that keep one connection each (`options` go to every client),
+    saying `User-Agent: tidings/<version>` unless `options` give headers of their own.
     They share one TLS context: loading the CA bundle takes 40 ms of CPU each time."""
+    options.setdefault("headers", {"User-Agent": USER_AGENT})
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     tls = httpx.create_ssl_context()
     return [

@@ -36,13 +36,14 @@ from tidings.domain import BatchState, Code, UrlChannel
 from tidings.domain import delivery as dlv
 from tidings.domain.operation import OperationState
 
-from ..library import Rejected, Tidings
+from ..errors import Rejected
 from .batched import Batched
 from .bodies import http_body
 from .deliverer import HttpDeliverer, Reply
 from .guard import AddressGuard
 from .index import PAGE, DueIndex, DueProjection, Name
 from .mail import MailSender, SmtpServer
+from .port import DeliveryCommands
 from .signer import ROTATION_GRACE, signed_headers, webhook_id
 from .views import Attempted, Claim, Held
 
@@ -113,7 +114,7 @@ class DueWork:
 
     def __init__(
         self,
-        tidings: Tidings,
+        tidings: DeliveryCommands,
         *,
         endings: Mapping[str, EndingRule] | None = None,
         guard: AddressGuard | None = None,
@@ -175,8 +176,7 @@ class DueWork:
         await self.follow()
         task_status.started()
         # What is due goes to `in_flight` workers: a task each, for the runner's life
-        # (spawning a task per attempt was 5% of the runner's CPU in `tidings bench`'s
-        # push row, by py-spy).
+        # (a task spawned per attempt showed in the runner's CPU profile).
         due, taken = anyio.create_memory_object_stream[Name](self._handed_most)
         try:
             async with anyio.create_task_group() as group, due, taken:
@@ -251,8 +251,8 @@ class DueWork:
             self._busy.discard(name)
             self._index.again(name)
             # Hand out more once the workers' waiting half is drawn down, not after every
-            # piece of work: a turn of the loop after each cost the runner's thread 1.22
-            # ms of CPU per delivery against 1.11 (`tidings bench`'s push row).
+            # piece of work: a turn of the loop after each costs the runner's thread CPU
+            # on every delivery (docs/decisions.md, the bench's push row).
             if len(self._busy) <= self._in_flight:
                 self._wake.set()
 

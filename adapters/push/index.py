@@ -27,9 +27,9 @@ from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import operation as op
 
-from ..library import Tidings
 from ..store.application import LOG, LogEntry, stream_id
 from ..store.codec import Envelope
+from .port import LogReader
 from .views import Held
 
 __all__ = ["PAGE", "DueIndex", "DueProjection", "Kind", "Name"]
@@ -163,13 +163,13 @@ class DueIndex(POPOTrackingRecorder):
         """The last log position read (0: none)."""
         return self.max_tracking_id(LOG) or 0
 
-    def read(self, tidings: Tidings) -> tuple[list[LogEntry], int]:
+    def read(self, tidings: LogReader) -> tuple[list[LogEntry], int]:
         """Up to `PAGE` entries of the topics the index folds after `position`, and the
         position they cover the log up to (blocking: a worker thread's).
 
         Only those topics are read and decoded: a server's log is mostly polls, acks and
-        queueings, which the index ignores (following the whole log took 12 % of a
-        `serve` worker's CPU under the bench's WAPI load, by py-spy). Reading up to the
+        queueings, which the index ignores (decoding them all showed in a `serve`
+        worker's CPU profile under WAPI load). Reading up to the
         log's last position, taken first, lets `position` pass the entries skipped:
         positions are committed in order (see the recorders), so none can appear below
         it later."""

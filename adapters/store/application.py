@@ -7,18 +7,13 @@ loaded and saved states are cached for the process and kept honest by following 
 A version conflict (another writer got there first) surfaces as
 `eventsourcing.persistence.IntegrityError` and is retried by the caller (`commit`).
 
-Two paths stay ours rather than the library's, for what a focused timing measured
-(2026-11-30, two shared CPUs at load 5-6.5, each figure two runs):
-- The trusted, log-following cache (eventsourcing's repository cache trusts itself and
-  does not follow other writers): 600 rounds of accept, end, poll and ack over 50
-  accounts ran 1.50-1.56x as fast with it as with `cache_size=0` on SQLite (862-870
-  against 553-579 commands/s) and 1.30-2.01x on PostgreSQL (170-289 against 131-144).
-- Loading a stream (`load_cold`: newest snapshot, then the events after it, folded by
-  the decider): a cold load of a mailbox of 200 queued notifications took 0.89-0.92 ms,
-  against 1.90-2.33 ms through `Application.repository.get` with the same fold as
-  `projector_func` (its snapshot store and event store, its mapper) on SQLite; on
-  PostgreSQL 3.20-4.09 ms against 3.22-5.80 ms. One path serves both backends, and on
-  SQLite, the default, it halves a cold load.
+Two paths stay ours rather than the library's (the figures, and the bench rows that
+measure them again, are in docs/decisions.md, "Storage and the log"):
+- the state cache, trusted between batches and kept honest by reading what other
+  writers appended (`refresh`), one look for every cached stream at once;
+- loading a stream (`load_cold`: newest snapshot, then the events after it, folded by
+  the decider), one path for both backends, cheaper than `Application.repository.get`
+  with the same fold as `projector_func` (its snapshot store, event store and mapper).
 """
 
 import functools
@@ -61,8 +56,7 @@ __all__ = [
 
 # Least mailbox snapshot spacing: a cold load of a short queue folds fewer events than
 # this after the snapshot. Snapshots are written in the events' transaction (no extra
-# commit). At 4, `tidings bench` measured a cold poll on a mailbox with 1,000,000 events
-# of history at 1.06x an empty one.
+# commit). Why 4: docs/decisions.md (the bench's poll-on-a-long-history row).
 SNAPSHOT_EVERY = 4
 
 _NAMESPACE = UUID("6b1d9c8e-2f1a-5c3e-9f47-0d1e2a3b4c5d")
@@ -171,8 +165,8 @@ def _connect(env: dict[str, str]) -> Any:
 _T = TypeVar("_T")
 
 # Log positions scanned at a time for the open operations the view has not seen: a page
-# holds at most this many rows, however far behind the view is (at 100,000, replay's
-# peak RSS on the quick bench's history grew by 9 MiB).
+# holds at most this many rows, however far behind the view is (larger pages raise
+# replay's peak memory: docs/decisions.md).
 _SCANNED = 10_000
 
 

@@ -19,11 +19,8 @@ locked one; a batch of reads never takes the lock. `MAX_ATTEMPTS` stays as a bou
 against bugs.
 
 Why our own: eventsourcing saves each `save` call in a transaction of its own and has
-no grouping. What it buys, `tidings bench --quick` on SQLite (WAL, synchronous=FULL),
-two shared CPUs at load 4-5, 2026-11-30: an enqueue at 16 clients ran at 1,246-2,120
-ops/s with 0.27-0.28 commits per enqueue (about seven commands a transaction), against
-215-649 ops/s at one client (2.00 commits per enqueue), and against 140-243 inserts/s
-for plain sqlite3 at 16 clients, one transaction each.
+no grouping. What grouping buys shows in the transactions-per-operation column of the
+bench's enqueue rows at 1 and 16 clients (docs/decisions.md).
 """
 
 import threading
@@ -219,11 +216,9 @@ class GroupCommit:
 
         Without it, callers split into two groups that take turns: the callers of one
         batch are woken as the next batch starts, so each transaction held about half
-        of them. With it, 16 clients of `tidings bench` shared a transaction about 15 to
-        a commit, not 8: 0.13 commits per enqueue (accept + end) against 0.237, and
-        0.155-0.17 against 0.26-0.27 in the bench's interleaved rounds (2026-11-30, load
-        3.4-5.9, three runs each), at the same CPU per enqueue (182-247 against 199-210
-        µs): fewer fsyncs for the same work. A lone caller never waits."""
+        of them. With it, a transaction holds about all of them, at the same CPU per
+        enqueue: fewer fsyncs for the same work (docs/decisions.md). A lone caller
+        never waits."""
         deadline = time.perf_counter() + GATHER_FOR
         seen = len(self._queued)
         while time.perf_counter() < deadline:

@@ -10,9 +10,8 @@ on average. Where the rows live (one SQL for both; `Tables` words it):
 - SQLite: in the chain's own rows, `tidings_chain (position, digest, nodes)`; positions
   there run 1, 2, ... without gaps, so leaf = position - 1, and an append writes one row
   per entry, not two. `nodes` is NULL where the tree was off (`catch_up` fills it in).
-  The separate table cost a row and a page more per transaction: 5.61 pages of WAL per
-  one-event commit against 4.56 (raw sqlite3, this layout, 1,000 commits, 2026-11-30);
-  a database with the old table is moved over once (`sqlite_recorder`).
+  The separate table cost a row and a page of WAL more per transaction
+  (docs/decisions.md); a database with the old table is moved over once (`sqlite_recorder`).
 - PostgreSQL: `tidings_tree (leaf, position, nodes)`: its positions may skip (a
   sequence), the tree does not. Its frontier is read with where the log ends, in one
   statement (`frontier_columns`, `keep`).
@@ -62,7 +61,7 @@ class Tables:
     """The tree's and the checkpoints' SQL for one database, and the tree's writer.
 
     `signer`: signs checkpoints when due (None: nothing is signed). `enabled`: whether
-    writes grow the tree at all; off only for `tidings bench`'s side-by-side row (a
+    writes grow the tree at all; off only for the bench's side-by-side row (a
     store opened with it on catches the tree up from the log, `catch_up`)."""
 
     def __init__(

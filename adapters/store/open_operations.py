@@ -7,10 +7,8 @@ transaction: a server starting up lists what is open without reading the whole l
 a projection that stopped (a crash, a closed process) resumes after the position its
 view last recorded. Each process that asks runs one (`followers.Follower`), started by
 its first read, not with every store: even with the events it reads together written in
-one transaction, it costs about 50-130 µs of CPU per cycle of accept, end, poll and ack,
-5-12 % of the cycle (984-1,057 µs without a follower against 1,092-1,176 with one; 600
-cycles, three runs each, two shared CPUs at load 3.4, 2026-11-30; before the batching
-1,431-1,446), which a store that never lists open operations should not pay.
+one transaction, a follower costs CPU on every command (docs/decisions.md), which a
+store that never lists open operations should not pay.
 
 Reading never waits for the projection: `open_now` takes the view's rows and its tracking
 position from one snapshot, then folds the acceptances and endings logged after that
@@ -154,8 +152,7 @@ def open_now(
 
     Rows as stored, not events: only an acceptance is decoded (for its svTRID), so a
     view far behind (a database from before it: the whole log) costs a scan, not a
-    decoded notification per row (on the bench's 1,666,677-event history, 333,338
-    operations, none open: 4.6 s through `Store.log`)."""
+    decoded notification per row."""
     rows, upto = view.listed(application_name) if view is not None else ([], 0)
     open_ = {stream: (position, svtrid) for stream, svtrid, position in rows}
     for position, stream, _, topic, state in logged_after(upto):

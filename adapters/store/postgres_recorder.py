@@ -15,25 +15,17 @@ lock, fails the transaction if the log no longer ends there; the append then rea
 end under the lock first. Under the lock positions are handed out and committed in one
 order, so readers of the log never skip one, as with eventsourcing's own insert.
 
-The frontier in the end's read (`Tables.frontier_columns`): two stores on one log
-appending in turn, counting psycopg's round trips, 2026-11-30: an append after the
-other's costs 2 round trips against 4 when the tree read its own frontier (BEGIN, LOCK
-and the end; the tree's last leaf; its nodes; the rest), and 1.3-1.6 against 3.5 when
-`tail` ran first; a lone writer 1 either way. `tidings bench --postgres --quick --size
-1000` beside main at 09e6dfd, alternating, four runs each, two shared CPUs at load
-1.3-4.2: two processes' enqueue 1,521-1,893 ops/s against 1,180-1,575 (1.39-1.61x one
-process against 0.96-1.33x), poll + ack 1.25-1.52x against 0.78-1.42x. The larger
-statement costs a lone writer's reads some planning: one thread's enqueue in a loop
-171-226 ops/s against 205-254.
+Why the tree's frontier is read with the log's end (`Tables.frontier_columns`): an
+append after another writer's then needs no read of its own for the tree (BEGIN, LOCK
+and the end; the tree's last leaf; its nodes would each be a round trip), which is what
+lets two processes on one log outrun one; a lone writer's append is one round trip
+either way, its larger statement planned a little longer.
 
 Why not eventsourcing's `insert_events` with its hooks: it waits for its INSERT's
 answer before the rest (the chain needs the positions), then for the COMMIT, each with
-the lock held. `tidings bench --postgres` beside the recorder on that path (main at
-81f6284), alternating, two runs each, two shared CPUs at load 5.4-5.9, 2026-11-30:
-enqueue at 16 threads 1,305-1,527 ops/s against 867-900, with 322-333 against 463-490
-µs of client CPU per enqueue; poll + ack 1,434-1,622 against 1,003-1,128; at one
-thread 177-222 against 137-158. psycopg's pipeline, tried first, waited for its own
-BEGIN and COMMIT and cost more client work per statement than the statement.
+the lock held. psycopg's pipeline waited for its own BEGIN and COMMIT and cost more
+client work per statement than the statement. The figures of both choices, and the
+`postgres` rows of the bench that measure them again: docs/decisions.md.
 """
 
 import time
@@ -501,10 +493,8 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         as stored: eventsourcing's own read of the log (what `verify` and `replay` walk
         it with).
 
-        A plain query with tuple rows would be faster: on 300,000 events of the bench's
-        history, the server on the same two busy CPUs (load 5), replay's fold ran at
-        160,000-210,000 events/s over one against 110,000-125,000 over this. Neither
-        meets the 300,000 of SQLite's target here, so the library's read stays."""
+        A plain query with tuple rows would be faster, but neither reaches replay's
+        target, so the library's read stays (docs/decisions.md)."""
         return [
             (n.id, hex_id(n.originator_id), n.originator_version, n.topic, n.state)
             for n in self.select_notifications(start, stop - start + 1, stop, topics=topics)

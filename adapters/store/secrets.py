@@ -1,6 +1,6 @@
 """Signing secrets, kept beside the log and never in it.
 
-The log is what auditors replay and what `tidings events` prints; a webhook signing
+The log is what auditors replay and what `tidings log` prints; a webhook signing
 secret in it would let anyone who reads it forge pushes. So an account's events carry
 only the secret's id (its SHA-256 fingerprint, `domain.account.secret_id`) and the secret
 itself lives in a table of its own, `tidings_secrets (id, secret)`, in the same database,

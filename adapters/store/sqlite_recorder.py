@@ -3,13 +3,11 @@ events' transaction (see `chain`), and the `subscribe` projections follow the lo
 
 Why saves run on our own writer connection (`write`, `_append`) and not through
 eventsourcing's `insert_events` with the same rows added in an override of its
-`_insert_events` hook (tried side by side in one process, `measure_queues` as `tidings
-bench` runs it, 2026-11-30, two shared CPUs at load 4.8-5.2, three runs each): the
-library's transaction (a pooled connection checked out and back, its cursor wrapper,
-`BEGIN` and `commit()`) cost 300-430 µs more CPU per enqueue at one client (1,035-1,137
-against 705-829 µs: about 150 µs a transaction) and 30-50 µs more at 16 clients (303-314
-against 256-283 µs), which at 16 clients left poll + ack at 0.76-0.96x. The rows are the
-same: `_append` is what the hook would run, on the cursor of the same transaction.
+`_insert_events` hook: the library's transaction (a pooled connection checked out and
+back, its cursor wrapper, `BEGIN` and `commit()`) costs CPU in every transaction that
+the rows do not need (docs/decisions.md, the CPU per operation of the bench's enqueue
+rows). The rows are the same: `_append` is what the hook would run, on the cursor of
+the same transaction.
 """
 
 import sqlite3
@@ -371,9 +369,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         as stored: what `verify` and `replay` walk the whole log with.
 
         One query, its rows as the driver gives them, not eventsourcing's
-        `select_notifications`, which builds a UUID and a frozen notification per row: on
-        the bench's history (1.67 M events) replay's fold ran at 115,000 to 150,000
-        events/s over that, and at about 350,000 over this."""
+        `select_notifications`, which builds a UUID and a frozen notification per row:
+        replay's fold runs more than twice as fast over this (docs/decisions.md)."""
         only = f" AND topic IN ({', '.join('?' * len(topics))})" if topics else ""
         return self._read(
             "SELECT rowid, originator_id, originator_version, topic, state "

@@ -3,8 +3,8 @@
 Writers first queue for a lock file beside the database (`flock`, which wakes a waiter as
 soon as the holder lets go) and only then take SQLite's write lock: SQLite's own busy
 handler polls with sleeps of up to 100 ms, so a process that commits in a loop would take
-the lock again and again while another one sleeps (two processes on one account, as in
-tests/store/test_fairness.py: 3,936 commands against 2 in 3 s). The store's recorder and
+the lock again and again while another one sleeps (two processes on one account: one
+starved, as tests/store/test_fairness.py shows). The store's recorder and
 the views of its projections queue here alike, so a view's short write never sends the
 store's writer into those sleeps.
 """

@@ -1,0 +1,286 @@
+"""Accounts: opening, settings, password, signing secret, suspension, and the reads of
+them. Every command here is the backend's or an operator's (`Trusted`); `admit` lets a
+client over the network in."""
+
+import functools
+import itertools
+
+from tidings.domain import (
+    ACCOUNT,
+    Channel,
+    Code,
+    EmailChannel,
+    PollChannel,
+    RetryPolicy,
+    UrlChannel,
+)
+from tidings.domain import account as acc
+from tidings.domain.values import password_problem
+
+from ..errors import InvalidArgument, Rejected
+from ..push.guard import AddressGuard, Refused
+from ..store.work import Work
+from ..views import AccountPage, AccountView, OpenedAccount, account_view
+from ..wapi.auth import password_sha1
+from .access import RemoteClient, admitted, instance, text, texts
+from .runtime import Runtime
+from .signing import SigningSecrets, new_secret
+
+__all__ = ["AccountCalls", "Accounts"]
+
+_blocking = Runtime.blocking
+
+_OPENED = ("AccountOpened",)
+# A log position fits a signed 64-bit integer.
+_LAST_POSITION = 2**63 - 1
+_CHANNELS = (PollChannel, UrlChannel, EmailChannel)
+
+
+def _digest(password: str) -> str:
+    """The digest an account keeps; raises `Rejected` (2101) for a password the core
+    refuses."""
+    if problem := password_problem(text("password", password)):
+        raise Rejected(Code.INVALID_PARAMETER, problem)
+    return password_sha1(password)
+
+
+class Accounts:
+    """The account use cases of one `Tidings` (see its methods of the same names)."""
+
+    def __init__(self, runtime: Runtime, secrets: SigningSecrets):
+        self._runtime = runtime
+        self._secrets = secrets
+
+    @functools.cached_property
+    def guard(self) -> AddressGuard:
+        """The address guard, with the networks of TIDINGS_PUSH_ALLOW read once."""
+        return AddressGuard()
+
+    def _checked_channel(self, channel: Channel) -> Channel:
+        """Refuse (2101) a URL channel whose host is, or resolves to, a non-public
+        address (see `adapters.push.guard`)."""
+        instance("channel", channel, _CHANNELS)
+        if isinstance(channel, UrlChannel):
+            for url in (channel.success_url, channel.error_url):
+                if url is None:
+                    continue
+                try:
+                    self.guard.check_url(url)
+                except (Refused, ValueError) as refused:
+                    raise Rejected(Code.INVALID_PARAMETER, f"push URL refused: {refused}") from None
+        return channel
+
+    async def open_account(
+        self,
+        login: str,
+        password: str,
+        *,
+        channel: Channel,
+        retry_policy: RetryPolicy,
+        allowed_ips: tuple[str, ...],
+    ) -> OpenedAccount:
+        command = acc.OpenAccount(
+            login=text("login", login),
+            password_sha1=_digest(password),
+            signing_secret=new_secret(),
+            channel=self._checked_channel(channel),
+            retry_policy=instance("retry_policy", retry_policy, RetryPolicy),
+            allowed_ips=texts("allowed_ips", allowed_ips),
+        )
+        state = await self._with_secret(login, command, command.signing_secret)
+        view = account_view(state)
+        fields = {name: getattr(view, name) for name in view.__struct_fields__}
+        return OpenedAccount(**fields, signing_secret=command.signing_secret)
+
+    async def _with_secret(
+        self, login: str, command: acc.OpenAccount | acc.RotateSecret, secret: str
+    ) -> acc.AccountState:
+        """Run a command that names a new signing secret: the secret is kept beside the
+        log first (`store.secrets`), and dropped again if the command is refused."""
+        secret_id = self._secrets.keep(secret)
+        try:
+            return await self._run(login, command)
+        except Rejected:
+            self._secrets.forget(secret_id)
+            raise
+
+    async def _run(self, login: str, *commands: acc.AccountCommand) -> acc.AccountState:
+        """Run `commands` on the account in one unit of work: all of them or, when one
+        is refused, none."""
+        text("login", login)
+
+        def body(work: Work) -> acc.AccountState:
+            for command in commands:
+                work.must(ACCOUNT, login, command)
+            return work.state(ACCOUNT, login)
+
+        return await self._runtime.run(body)
+
+    async def configure(
+        self,
+        login: str,
+        *,
+        channel: Channel | None,
+        retry_policy: RetryPolicy | None,
+        allowed_ips: tuple[str, ...] | None,
+    ) -> AccountView:
+        commands: list[acc.AccountCommand] = []
+        if channel is not None:
+            commands.append(acc.ConfigureChannel(self._checked_channel(channel)))
+        if retry_policy is not None:
+            instance("retry_policy", retry_policy, RetryPolicy)
+            commands.append(acc.SetRetryPolicy(retry_policy))
+        if allowed_ips is not None:
+            commands.append(acc.SetIpAllowList(texts("allowed_ips", allowed_ips)))
+        return account_view(await self._run(login, *commands))
+
+    async def change_password(self, login: str, password: str) -> AccountView:
+        return account_view(await self._run(login, acc.ChangePassword(_digest(password))))
+
+    async def rotate_secret(self, login: str) -> str:
+        secret = new_secret()
+        await self._with_secret(text("login", login), acc.RotateSecret(secret), secret)
+        return secret
+
+    async def suspend(self, login: str, reason: str) -> AccountView:
+        command = acc.SuspendAccount(text("reason", reason))
+        return account_view(await self._run(login, command))
+
+    async def resume(self, login: str) -> AccountView:
+        return account_view(await self._run(login, acc.ResumeAccount()))
+
+    async def account(self, login: str) -> AccountView | None:
+        text("login", login)
+        state = await self._runtime.run(lambda work: work.state(ACCOUNT, login))
+        return account_view(state) if state.opened else None
+
+    async def accounts(self, *, after: int, limit: int) -> AccountPage:
+        if not isinstance(limit, int) or not isinstance(after, int):
+            raise InvalidArgument("limit and after must be integers")
+        if not 1 <= limit <= 1000 or not 0 <= after < _LAST_POSITION:
+            raise InvalidArgument("limit is 1-1000 and after is 0 or more")
+        with self._runtime.reading():
+            openings = list(
+                itertools.islice(self._runtime.store.log(after + 1, limit, _OPENED, None), limit)
+            )
+        logins = [entry.event.login for entry in openings]
+        states = await self._runtime.run(
+            lambda work: [work.state(ACCOUNT, login) for login in logins]
+        )
+        last = openings[-1].position if len(openings) == limit else None
+        return AccountPage(accounts=[account_view(state) for state in states], next=last)
+
+    async def admit(self, login: str, client: RemoteClient) -> None:
+        text("login", login)
+
+        def body(work: Work) -> None:
+            admitted(work, login, client)
+
+        await self._runtime.run(body)
+
+
+class AccountCalls:
+    """The account calls of `Tidings` (the library a backend embeds)."""
+
+    _accounts: Accounts
+
+    @property
+    def guard(self) -> AddressGuard:
+        """The address guard, with the networks of TIDINGS_PUSH_ALLOW read once."""
+        return self._accounts.guard
+
+    def open_account(
+        self,
+        login: str,
+        password: str,
+        *,
+        channel: Channel = PollChannel(),
+        retry_policy: RetryPolicy = RetryPolicy(),
+        allowed_ips: tuple[str, ...] = (),
+    ) -> OpenedAccount:
+        """Open an account; only `sha1(password)` is stored. The answer carries the
+        signing secret of its pushed notifications: shown here, and at `rotate_secret`.
+
+        Raises `Rejected` (2302 the login exists, 2101 invalid settings, a password
+        empty or only whitespace or a push URL to a non-public address among them),
+        `Conflict`, `StorageError`.
+        """
+        return _blocking(
+            self._accounts.open_account(
+                login, password, channel=channel, retry_policy=retry_policy, allowed_ips=allowed_ips
+            )
+        )
+
+    def configure(
+        self,
+        login: str,
+        *,
+        channel: Channel | None = None,
+        retry_policy: RetryPolicy | None = None,
+        allowed_ips: tuple[str, ...] | None = None,
+    ) -> AccountView:
+        """Change any of an account's settings at once: all of them or, when one is
+        refused, none. Raises `Rejected` (2303 unknown account, 2101 invalid setting, a
+        push URL to a non-public address among them), `Conflict`, `StorageError`.
+        """
+        return _blocking(
+            self._accounts.configure(
+                login, channel=channel, retry_policy=retry_policy, allowed_ips=allowed_ips
+            )
+        )
+
+    def configure_channel(self, login: str, channel: Channel) -> AccountView:
+        """Set how the account is told: the poll queue, a URL or e-mail. Raises what
+        `configure` raises."""
+        return self.configure(login, channel=channel)
+
+    def set_retry_policy(self, login: str, policy: RetryPolicy) -> AccountView:
+        """Set how pushed notifications are retried. Raises what `configure` raises."""
+        return self.configure(login, retry_policy=policy)
+
+    def set_allowed_ips(self, login: str, ips: tuple[str, ...]) -> AccountView:
+        """Set the addresses (or CIDR networks) clients may call from; empty: any.
+        Raises what `configure` raises."""
+        return self.configure(login, allowed_ips=ips)
+
+    def change_password(self, login: str, password: str) -> AccountView:
+        """Set a new password (only its sha1 is stored). Raises `Rejected` (2303 unknown
+        account, 2101 a password empty or only whitespace), `Conflict`, `StorageError`."""
+        return _blocking(self._accounts.change_password(login, password))
+
+    def rotate_secret(self, login: str) -> str:
+        """A new signing secret for pushed notifications; returns it. Raises `Rejected`
+        (2303 unknown account), `Conflict`, `StorageError`."""
+        return _blocking(self._accounts.rotate_secret(login))
+
+    def suspend(self, login: str, reason: str) -> AccountView:
+        """Suspend an account: its client commands answer 2053 until `resume`. Raises
+        `Rejected` (2303 unknown account), `Conflict`, `StorageError`."""
+        return _blocking(self._accounts.suspend(login, reason))
+
+    def resume(self, login: str) -> AccountView:
+        """Lift a suspension. Raises `Rejected` (2303 unknown account), `Conflict`,
+        `StorageError`."""
+        return _blocking(self._accounts.resume(login))
+
+    def account(self, login: str) -> AccountView | None:
+        """The account's settings and status, or None when it was never opened. Raises
+        `StorageError`."""
+        return _blocking(self._accounts.account(login))
+
+    def accounts(self, *, after: int = 0, limit: int = 100) -> AccountPage:
+        """A page of accounts in the order they were opened: up to `limit` (1-1000) of
+        those opened after `after` (0, or the `next` of the page before). Raises
+        `InvalidArgument` (a limit or cursor out of range), `StorageError`."""
+        return _blocking(self._accounts.accounts(after=after, limit=limit))
+
+    def admit(self, login: str, client: RemoteClient) -> None:
+        """Whether a client over the network may run a command on `login` (see
+        `RemoteClient`); the commands that take a `client` check it themselves, in their
+        own unit of work. Raises `Rejected` (2050 authentication failure, 2051 address
+        not allowed, 2053 suspended), `StorageError`."""
+        _blocking(self._accounts.admit(login, client))
+
+    async def admit_async(self, login: str, client: RemoteClient) -> None:
+        """`admit` on an event loop. Raises what `admit` raises."""
+        await self._accounts.admit(login, client)

@@ -1,0 +1,308 @@
+"""Push deliveries: the push runner's settle-and-claim, and the operator's reads and
+commands on deliveries and endpoints. Views carry no secret; a `Claim` does (the runner
+signs with it) and is never shown."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from msgspec.structs import replace
+from tidings.domain import (
+    ACCOUNT,
+    DELIVERY,
+    ENDPOINT,
+    MAILBOX,
+    Channel,
+    EmailChannel,
+    Rejection,
+    UrlChannel,
+)
+from tidings.domain import account as acc
+from tidings.domain import delivery as dlv
+from tidings.domain import endpoint as ept
+from tidings.domain import mailbox as mbx
+from tidings.domain.fallback import fall_back
+
+from ..push.views import (
+    Attempted,
+    Claim,
+    DeliveryView,
+    EndpointView,
+    Held,
+    delivery_view,
+    endpoint_view,
+)
+from ..store.work import Work
+from .access import existing, instance, integer, text
+from .operations import PENDING_CHUNK
+from .runtime import Runtime
+from .signing import SigningSecrets
+
+__all__ = ["Deliveries", "DeliveryCalls"]
+
+_blocking = Runtime.blocking
+
+Settled = tuple[list[dlv.DeliveryState | None], list[Claim | Held | None]]
+
+
+class Deliveries:
+    """The delivery use cases of one `Tidings` (see its methods of the same names)."""
+
+    def __init__(self, runtime: Runtime, secrets: SigningSecrets):
+        self._runtime = runtime
+        self._secrets = secrets
+
+    async def settle_attempts(
+        self, attempts: Sequence[Attempted], wanted: Sequence[tuple[str, int]], claimant: str
+    ) -> Settled:
+        def body(work: Work) -> Settled:
+            recorded = [_record_attempt(work, attempt) for attempt in attempts]
+            return recorded, [_claim_attempt(work, claimant, *one) for one in wanted]
+
+        recorded, claims = await self._runtime.run(body)
+        # The secrets are kept beside the log, not in it (`store.secrets`): read after
+        # the transaction, from the store's cache.
+        return recorded, [
+            replace(
+                one,
+                signing_secret=self._secrets.find(one.account, one.account.secret_id),
+                previous_secret=self._secrets.find(one.account, one.account.previous_secret_id),
+            )
+            if isinstance(one, Claim)
+            else one
+            for one in claims
+        ]
+
+    async def delivery(self, login: str, notification_id: int) -> dlv.DeliveryState:
+        key = dlv.key(text("login", login), integer("notification_id", notification_id))
+        return await self._runtime.run(lambda work: work.state(DELIVERY, key))
+
+    async def deliveries(self, login: str, status: dlv.DeliveryStatus | None) -> list[DeliveryView]:
+        text("login", login)
+
+        def ids(work: Work) -> int:
+            existing(work, login)
+            mailbox: mbx.MailboxState = work.state(MAILBOX, login)
+            return mailbox.next_id
+
+        next_id = await self._runtime.run(ids)
+        views: list[DeliveryView] = []
+        for start in range(1, next_id, PENDING_CHUNK):
+            end = min(start + PENDING_CHUNK, next_id)
+            keys = [dlv.key(login, n) for n in range(start, end)]
+
+            def load(work: Work, keys: list[str] = keys) -> list[dlv.DeliveryState]:
+                return [work.state(DELIVERY, key) for key in keys]
+
+            views += [
+                delivery_view(state)
+                for state in await self._runtime.run(load)
+                if state.scheduled is not None and status in (None, state.status)
+            ]
+        return views
+
+    async def redeliver(
+        self, login: str, notification_id: int | None, since: datetime | None
+    ) -> list[int]:
+        text("login", login)
+        if notification_id is not None:
+            key = dlv.key(login, integer("notification_id", notification_id, least=1))
+            await self._runtime.run(lambda work: work.must(DELIVERY, key, dlv.RequeueDelivery()))
+            return [notification_id]
+        if since is not None:
+            instance("since", since, datetime)
+        given_up = await self.deliveries(login, "gave_up")
+        chosen = [
+            v.notification_id
+            for v in given_up
+            if since is None or (v.gave_up_at is not None and v.gave_up_at >= since)
+        ]
+
+        def requeue(work: Work) -> list[int]:
+            requeued = dlv.RequeueDelivery()
+            return [
+                n
+                for n in chosen
+                if not isinstance(work.decide(DELIVERY, dlv.key(login, n), requeued), Rejection)
+            ]
+
+        return await self._runtime.run(requeue)
+
+    async def endpoints(self, login: str) -> list[EndpointView]:
+        text("login", login)
+
+        def body(work: Work) -> list[EndpointView]:
+            targets = _targets(existing(work, login).channel)
+            return [
+                endpoint_view(login, t, work.state(ENDPOINT, ept.key(login, t))) for t in targets
+            ]
+
+        return await self._runtime.run(body)
+
+    async def resume_endpoint(self, login: str, target: str | None) -> list[str]:
+        text("login", login)
+        if target is not None:
+            text("target", target)
+
+        def body(work: Work) -> list[str]:
+            channel = existing(work, login).channel
+            targets = [target] if target else _targets(channel)
+            return [
+                t for t in targets if work.decide(ENDPOINT, ept.key(login, t), ept.ResumeEndpoint())
+            ]
+
+        return await self._runtime.run(body)
+
+
+def _claim_attempt(
+    work: Work, claimant: str, login: str, notification_id: int
+) -> Claim | Held | None:
+    """The next attempt of one delivery, claimed for `claimant` (see `settle_attempts`)."""
+    key = dlv.key(login, notification_id)
+    state: dlv.DeliveryState = work.state(DELIVERY, key)
+    account: acc.AccountState = work.state(ACCOUNT, login)
+    scheduled = state.scheduled
+    due = dlv.due_at(state)
+    if scheduled is None or due is None:
+        return None
+    if scheduled.notification is None:
+        work.must(DELIVERY, key, dlv.GiveUp("its notification was not recorded"))
+        return None
+    channel = account.channel
+    timeout = channel.timeout if isinstance(channel, UrlChannel | EmailChannel) else 15.0
+    start = dlv.StartAttempt(claimant=claimant, lease=2 * timeout)
+    if isinstance(DELIVERY.decide(state, start, work.now), Rejection):
+        return Held(until=max(due, work.now))
+    if isinstance(channel, UrlChannel) and channel.ordered and notification_id > 1:
+        earlier_key = dlv.key(login, notification_id - 1)
+        earlier: dlv.DeliveryState = work.state(DELIVERY, earlier_key)
+        if dlv.holds_back(earlier):
+            until = dlv.due_at(earlier) or work.now
+            return Held(until=max(until, work.now), waits_on=(DELIVERY.category, earlier_key))
+    endpoint_key = ept.key(login, scheduled.target)
+    probe = work.decide(ENDPOINT, endpoint_key, ept.ClaimProbe())
+    if isinstance(probe, Rejection):
+        paused: ept.EndpointState = work.state(ENDPOINT, endpoint_key)
+        until = paused.next_probe_at or work.now
+        return Held(until=until, waits_on=(ENDPOINT.category, endpoint_key))
+    work.must(DELIVERY, key, start)
+    claimed: dlv.DeliveryState = work.state(DELIVERY, key)
+    assert claimed.lease_until is not None
+    return Claim(
+        number=len(claimed.attempts),
+        scheduled=scheduled,
+        notification=scheduled.notification,
+        account=account,
+        lease_until=claimed.lease_until,
+    )
+
+
+def _record_attempt(work: Work, attempt: Attempted) -> dlv.DeliveryState | None:
+    """What one attempt got, and its count for the endpoint's health (see
+    `settle_attempts`)."""
+    login, answer = attempt.login, attempt.reply
+    key = dlv.key(login, attempt.notification_id)
+    record = dlv.RecordAttempt(
+        status=answer.status,
+        error=answer.error,
+        duration_ms=answer.duration_ms,
+        jitter=attempt.jitter,
+        retry_after=answer.retry_after,
+        number=attempt.number,
+        answer=answer.answer,
+    )
+    decided = work.decide(DELIVERY, key, record)
+    if isinstance(decided, Rejection):
+        return None
+    state: dlv.DeliveryState = work.state(DELIVERY, key)
+    assert state.scheduled is not None
+    channel = work.state(ACCOUNT, login).channel
+    settings = channel if isinstance(channel, UrlChannel) else UrlChannel()
+    outcome = ept.RecordOutcome(
+        ok=state.status == "succeeded",
+        pause_after=settings.pause_after,
+        probe_every=settings.probe_every,
+    )
+    work.must(ENDPOINT, ept.key(login, state.scheduled.target), outcome)
+    mailbox = work.state(MAILBOX, login)
+    work.record(MAILBOX, login, fall_back(work.state(ACCOUNT, login), state, mailbox, work.now))
+    return state
+
+
+def _targets(channel: Channel) -> list[str]:
+    match channel:
+        case UrlChannel(success_url=success, error_url=error):
+            return [url for url in dict.fromkeys((success, error)) if url]
+        case EmailChannel(address=address):
+            return [address]
+    return []
+
+
+class DeliveryCalls:
+    """The delivery calls of `Tidings`, used by the due-work runner
+    (`adapters.push.due`), the shell and the JSON API."""
+
+    _deliveries: Deliveries
+
+    def settle_attempts(
+        self,
+        attempts: Sequence[Attempted],
+        wanted: Sequence[tuple[str, int]],
+        *,
+        claimant: str,
+    ) -> tuple[list[dlv.DeliveryState | None], list[Claim | Held | None]]:
+        """Record what each of `attempts` got, then claim the next attempt of each
+        delivery `(login, notification id)` in `wanted` for `claimant`, all in one
+        transaction (the runner's workers record an attempt and claim their next in one
+        commit). One answer per attempt and per delivery, in order.
+
+        An attempt recorded is counted for its endpoint's health, and a delivery that
+        gives up falls back to the poll queue when its account says so (the domain's
+        `fallback`); its answer is the delivery's state, or None when the attempt was
+        taken over meanwhile (nothing recorded for it).
+
+        A claim has a lease of twice the account's attempt timeout. `Held` when the
+        delivery may not start now: not due yet, claimed by another process (until its
+        lease runs out), its endpoint paused (and this is not the interval's probe), or an
+        earlier delivery of an ordered account not done. None when nothing is left to do
+        (done, or never scheduled). A delivery scheduled before deliveries kept their
+        notification is given up, saying so.
+
+        Raises `Conflict`, `StorageError`.
+        """
+        return _blocking(self._deliveries.settle_attempts(attempts, wanted, claimant))
+
+    def delivery(self, login: str, notification_id: int) -> dlv.DeliveryState:
+        """The push delivery of a notification (status "new" when there is none).
+        Raises `StorageError`."""
+        return _blocking(self._deliveries.delivery(login, notification_id))
+
+    def deliveries(
+        self, login: str, *, status: dlv.DeliveryStatus | None = None
+    ) -> list[DeliveryView]:
+        """The account's pushed notifications (optionally only those in `status`, e.g.
+        "gave_up"), oldest first. Raises `Rejected` (2303 unknown account), `Conflict`,
+        `StorageError`."""
+        return _blocking(self._deliveries.deliveries(login, status))
+
+    def redeliver(
+        self, login: str, notification_id: int | None = None, *, since: datetime | None = None
+    ) -> list[int]:
+        """Requeue given-up deliveries with a fresh schedule: one (`notification_id`;
+        2304 when it has not given up, 2303 when it does not exist), or every one that
+        gave up at or after `since`, or all. Returns the ids requeued.
+
+        Raises `Rejected` (2303 unknown account or delivery, 2304 a delivery that has not
+        given up), `Conflict`, `StorageError`.
+        """
+        return _blocking(self._deliveries.redeliver(login, notification_id, since))
+
+    def endpoints(self, login: str) -> list[EndpointView]:
+        """The health of the account's current push targets. Raises `Rejected` (2303
+        unknown account), `Conflict`, `StorageError`."""
+        return _blocking(self._deliveries.endpoints(login))
+
+    def resume_endpoint(self, login: str, target: str | None = None) -> list[str]:
+        """Resume a paused endpoint of the account (`target`), or all of its current
+        targets; returns the targets that were paused and now are not. Raises `Rejected`
+        (2303 unknown account), `Conflict`, `StorageError`."""
+        return _blocking(self._deliveries.resume_endpoint(login, target))

@@ -1,0 +1,271 @@
+"""Operations: accepting one (`1001` and a new svTRID), its steps, its ending (which
+queues or schedules its notification), and the reads of them."""
+
+import os
+from typing import Any, get_args
+
+from tidings.domain import (
+    ACCOUNT,
+    DELIVERY,
+    MAILBOX,
+    OPERATION,
+    BatchState,
+    Code,
+    InitRequest,
+    Notification,
+    Rejection,
+)
+from tidings.domain import delivery as dlv
+from tidings.domain import operation as op
+from tidings.domain.ending import Ending, end
+from tidings.domain.redaction import SECRET_PARAMS, redacted
+
+from ..errors import InvalidArgument, Rejected
+from ..store.work import Work
+from ..views import Pending
+from .access import RemoteClient, admitted, instance, integer, text
+from .runtime import Runtime
+
+__all__ = ["OperationCalls", "Operations"]
+
+_blocking = Runtime.blocking
+
+# Open operations loaded per command by `pending_operations`.
+PENDING_CHUNK = 100
+_BATCH_STATES = get_args(BatchState)
+
+
+def _redacted_params() -> tuple[str, ...]:
+    """Query parameters redacted from recorded init requests: ours and
+    TIDINGS_REDACT_PARAMS."""
+    extra = os.environ.get("TIDINGS_REDACT_PARAMS", "")
+    return SECRET_PARAMS + tuple(p.strip() for p in extra.split(",") if p.strip())
+
+
+def _save(work: Work, svtrid: str, ending: Ending) -> None:
+    work.record(OPERATION, svtrid, ending.operation)
+    work.record(MAILBOX, ending.login, ending.mailbox)
+    key = dlv.key(ending.login, ending.notification.id)
+    work.record(DELIVERY, key, ending.delivery, new=True)
+
+
+class Operations:
+    """The operation use cases of one `Tidings` (see its methods of the same names)."""
+
+    def __init__(self, runtime: Runtime):
+        self._runtime = runtime
+        self._secret_params = _redacted_params()
+
+    async def accept(
+        self,
+        login: str,
+        cltrid: str,
+        command: str,
+        *,
+        init_request: InitRequest | None,
+        client: RemoteClient | None,
+    ) -> Pending:
+        text("login", login)
+        text("cltrid", cltrid)
+        text("command", command)
+        if init_request is not None:
+            instance("init_request", init_request, InitRequest)
+        # Credentials never enter the log (a JobResult returns the rest of it).
+        stored_request = init_request and redacted(init_request, self._secret_params)
+
+        def body(work: Work) -> Pending:
+            admitted(work, login, client)
+            while True:
+                # A svTRID met again (another process drew the same) is refused: draw again.
+                svtrid = self._runtime.new_svtrid()
+                accept = op.AcceptOperation(
+                    svtrid=svtrid,
+                    cltrid=cltrid,
+                    command=command,
+                    login=login,
+                    init_request=stored_request,
+                )
+                decided = work.decide(OPERATION, svtrid, accept, new=True)
+                if not isinstance(decided, Rejection):
+                    break
+                if decided.code != Code.OBJECT_EXISTS:
+                    raise Rejected.of(decided)
+            return Pending(
+                code=Code.PENDING,
+                text=Code.PENDING.text,
+                svtrid=svtrid,
+                cltrid=cltrid,
+                command=command,
+                timestamp=work.now,
+            )
+
+        return await self._runtime.run(body)
+
+    async def step(self, svtrid: str, step: str) -> None:
+        text("svtrid", svtrid)
+        command = op.RecordStep(text("text", step))
+        await self._runtime.run(lambda work: work.must(OPERATION, svtrid, command))
+
+    async def end(
+        self,
+        svtrid: str,
+        code: int,
+        result: str,
+        *,
+        data: dict[str, Any] | None,
+        batch_state: BatchState | None,
+    ) -> Notification:
+        text("svtrid", svtrid)
+        command = op.EndOperation(
+            code=integer("code", code),
+            result=text("result", result),
+            data=data if data is None else instance("data", data, dict),
+            batch_state=batch_state,
+        )
+        if batch_state is not None and batch_state not in _BATCH_STATES:
+            raise InvalidArgument(f"batch_state is one of {', '.join(_BATCH_STATES)}")
+
+        def body(work: Work) -> Notification:
+            operation = work.state(OPERATION, svtrid)
+            login = operation.accepted.login if operation.accepted is not None else None
+            decided = end(
+                operation,
+                work.state(ACCOUNT, login) if login is not None else ACCOUNT.initial,
+                work.state(MAILBOX, login) if login is not None else MAILBOX.initial,
+                command,
+                work.now,
+            )
+            if isinstance(decided, Rejection):
+                raise Rejected.of(decided)
+            _save(work, svtrid, decided)
+            return decided.notification
+
+        return await self._runtime.run(body)
+
+    async def operation(self, svtrid: str) -> op.OperationState | None:
+        text("svtrid", svtrid)
+        state = await self._runtime.run(lambda work: work.state(OPERATION, svtrid))
+        return state if state.accepted is not None else None
+
+    async def pending_operations(self, command: str | None) -> list[op.OperationState]:
+        if command is not None:
+            text("command", command)
+        with self._runtime.reading():
+            svtrids = self._runtime.store.open_operations()
+        pending = []
+        for start in range(0, len(svtrids), PENDING_CHUNK):
+            chunk = svtrids[start : start + PENDING_CHUNK]
+
+            def load(work: Work, chunk: list[str] = chunk) -> list[op.OperationState]:
+                return [work.state(OPERATION, svtrid) for svtrid in chunk]
+
+            pending += [
+                state
+                for state in await self._runtime.run(load)
+                if state.accepted is not None
+                and state.ended is None
+                and (command is None or state.accepted.command == command)
+            ]
+        return pending
+
+
+class OperationCalls:
+    """The operation calls of `Tidings`."""
+
+    _operations: Operations
+    _runtime: Runtime
+
+    def new_svtrid(self) -> str:
+        """A server transaction id in WAPI's shape `<unix>.<process>.<counter>`,
+        `process` drawn at random per process. Raises nothing."""
+        return self._runtime.mint_svtrid()
+
+    def minted_here(self, svtrid: str) -> bool:
+        """Whether this process minted `svtrid` (its accepted operations' own). Raises
+        nothing."""
+        return self._runtime.minted_here(svtrid)
+
+    def accept(
+        self,
+        login: str,
+        cltrid: str,
+        command: str,
+        *,
+        init_request: InitRequest | None = None,
+        client: RemoteClient | None = None,
+    ) -> Pending:
+        """Accept an asynchronous operation: answers `1001 Request pending` with a new
+        svTRID. `client`: a client over the network, let in first (see `admit`).
+
+        Raises `Rejected` (2303 unknown account, 2053 suspended, 2005 clTRID too long,
+        2100 no command, 2101 an init request nesting too deep; with a `client`, 2050 and
+        2051 as `admit`), `Conflict`, `StorageError`.
+        """
+        return _blocking(
+            self.accept_async(login, cltrid, command, init_request=init_request, client=client)
+        )
+
+    async def accept_async(
+        self,
+        login: str,
+        cltrid: str,
+        command: str,
+        *,
+        init_request: InitRequest | None = None,
+        client: RemoteClient | None = None,
+    ) -> Pending:
+        """`accept` on an event loop. Raises what `accept` raises."""
+        return await self._operations.accept(
+            login, cltrid, command, init_request=init_request, client=client
+        )
+
+    def step(self, svtrid: str, text: str) -> None:
+        """Record a step of a running operation. Raises `Rejected` (2303 unknown svTRID,
+        2304 ended, 2100 no text), `Conflict`, `StorageError`."""
+        _blocking(self._operations.step(svtrid, text))
+
+    def end(
+        self,
+        svtrid: str,
+        code: int,
+        result: str,
+        *,
+        data: dict[str, Any] | None = None,
+        batch_state: BatchState | None = None,
+    ) -> Notification:
+        """End an operation with a final answer (1000, or 2000-5999): its notification
+        is queued in the account's mailbox or, for a push account, its delivery
+        scheduled, all in one transaction (the domain's `ending` process decides).
+
+        Raises `Rejected` (2303 unknown svTRID, 2304 already ended, 2100 no result
+        text, 2101 a code that is not final, or `data` whose keys are not XML names or
+        that nests over 32 levels), `Conflict`, `StorageError`.
+        """
+        return _blocking(self.end_async(svtrid, code, result, data=data, batch_state=batch_state))
+
+    async def end_async(
+        self,
+        svtrid: str,
+        code: int,
+        result: str,
+        *,
+        data: dict[str, Any] | None = None,
+        batch_state: BatchState | None = None,
+    ) -> Notification:
+        """`end` on an event loop. Raises what `end` raises."""
+        return await self._operations.end(svtrid, code, result, data=data, batch_state=batch_state)
+
+    def operation(self, svtrid: str) -> op.OperationState | None:
+        """The operation, or None when it was never accepted. Raises `StorageError`."""
+        return _blocking(self._operations.operation(svtrid))
+
+    async def operation_async(self, svtrid: str) -> op.OperationState | None:
+        """`operation` on an event loop. Raises what `operation` raises."""
+        return await self._operations.operation(svtrid)
+
+    def pending_operations(self, command: str | None = None) -> list[op.OperationState]:
+        """Operations accepted and not yet ended (optionally of one command), oldest
+        first. Read from the open operations' projection, so it costs what is open, not
+        every operation ever made; loaded in chunks, so a long list does not hold up the
+        writers queued behind it. Raises `StorageError`."""
+        return _blocking(self._operations.pending_operations(command))

@@ -1,0 +1,127 @@
+"""The poll queue: poll-req (the oldest unacked notification) and ack, and the read of an
+account's queue."""
+
+from tidings.domain import MAILBOX, Code, Rejection
+from tidings.domain import mailbox as mbx
+
+from ..errors import InvalidArgument
+from ..store.work import Work
+from ..views import Answer, MailboxView, PollAnswer, mailbox_view
+from .access import RemoteClient, admitted, existing, text
+from .runtime import Runtime
+
+__all__ = ["PollQueue", "QueueCalls"]
+
+_blocking = Runtime.blocking
+
+
+class PollQueue:
+    """The poll-queue use cases of one `Tidings` (see its methods of the same names)."""
+
+    def __init__(self, runtime: Runtime):
+        self._runtime = runtime
+
+    async def poll(
+        self, login: str, *, svtrid: str | None, client: RemoteClient | None
+    ) -> PollAnswer:
+        text("login", login)
+        if svtrid is None:
+            svtrid = self._runtime.new_svtrid()
+        poll_svtrid = text("svtrid", svtrid)
+
+        def body(work: Work) -> PollAnswer:
+            polls = admitted(work, login, client).polls
+            command = mbx.PollNotification(svtrid=poll_svtrid, polls=polls)
+            decided = work.decide(MAILBOX, login, command)
+            if isinstance(decided, Rejection):
+                return PollAnswer(code=decided.code, text=decided.text, svtrid=poll_svtrid)
+            head = mbx.peek(work.state(MAILBOX, login))
+            if head is None:  # never: the poll was not refused, so the queue holds one
+                return PollAnswer(
+                    code=Code.QUEUE_EMPTY, text=Code.QUEUE_EMPTY.text, svtrid=poll_svtrid
+                )
+            return PollAnswer(
+                code=Code.OK,
+                text=Code.OK.text,
+                svtrid=poll_svtrid,
+                notification=head.notification,
+                count=head.count,
+            )
+
+        return await self._runtime.run(body)
+
+    async def ack(
+        self, login: str, notification_id: int | str, *, client: RemoteClient | None
+    ) -> Answer:
+        text("login", login)
+        if not isinstance(notification_id, int | str) or isinstance(notification_id, bool):
+            raise InvalidArgument("notification_id must be an integer or a string")
+        ident = str(notification_id)
+
+        def body(work: Work) -> Answer:
+            polls = admitted(work, login, client).polls
+            command = mbx.AckNotification(notification_id=ident, polls=polls)
+            decided = work.decide(MAILBOX, login, command)
+            if isinstance(decided, Rejection):
+                return Answer(decided.code, decided.text)
+            return Answer(Code.ACKED, Code.ACKED.text)
+
+        return await self._runtime.run(body)
+
+    async def mailbox(self, login: str) -> MailboxView:
+        text("login", login)
+
+        def body(work: Work) -> mbx.MailboxState:
+            existing(work, login)
+            return work.state(MAILBOX, login)
+
+        return mailbox_view(await self._runtime.run(body))
+
+
+class QueueCalls:
+    """The poll-queue calls of `Tidings`."""
+
+    _queue: PollQueue
+
+    def poll(
+        self, login: str, *, svtrid: str | None = None, client: RemoteClient | None = None
+    ) -> PollAnswer:
+        """The oldest unacked notification (1000, with the queue count), 1003 when the
+        queue is empty, 2150 when the account does not poll. The first poll that returns
+        a notification is recorded under `svtrid` (one is minted when none is given).
+        `client`: a client over the network, let in first (see `admit`).
+
+        Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
+        and 2051 as `admit`), `Conflict`, `StorageError`.
+        """
+        return _blocking(self.poll_async(login, svtrid=svtrid, client=client))
+
+    async def poll_async(
+        self, login: str, *, svtrid: str | None = None, client: RemoteClient | None = None
+    ) -> PollAnswer:
+        """`poll` on an event loop. Raises what `poll` raises."""
+        return await self._queue.poll(login, svtrid=svtrid, client=client)
+
+    def ack(
+        self, login: str, notification_id: int | str, *, client: RemoteClient | None = None
+    ) -> Answer:
+        """Acknowledge the head of the queue (1002); a repeated ack of the id acked last
+        answers 1002 again. Any other id, known or not (a malformed string too), answers
+        2151; 2150 when the account does not poll. `client`: a client over the network,
+        let in first (see `admit`).
+
+        Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
+        and 2051 as `admit`), `Conflict`, `StorageError`.
+        """
+        return _blocking(self.ack_async(login, notification_id, client=client))
+
+    async def ack_async(
+        self, login: str, notification_id: int | str, *, client: RemoteClient | None = None
+    ) -> Answer:
+        """`ack` on an event loop. Raises what `ack` raises."""
+        return await self._queue.ack(login, notification_id, client=client)
+
+    def mailbox(self, login: str) -> MailboxView:
+        """The account's poll queue: count, the oldest's time, the notifications.
+        Raises `Rejected` (2303 unknown account), `StorageError`."""
+        return _blocking(self._queue.mailbox(login))

@@ -1,0 +1,148 @@
+"""What every use case shares: the store, the group commit that runs commands, the clock,
+the svTRID source, and whether the library was closed.
+
+Commands are async first. A use case is one `async def` that awaits `Runtime.run(body)`
+for each unit of work; a synchronous caller gets the same coroutine driven by
+`Runtime.blocking`, where `run` executes the body on the calling thread and never
+suspends, so the coroutine finishes on its first step and no event loop is needed.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import os
+import secrets
+from collections.abc import Callable, Coroutine, Iterator
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from ..errors import Closed
+from ..store.application import Store
+from ..store.commit import GroupCommit
+from ..store.failures import storage_errors
+from ..store.work import Work
+
+__all__ = ["Runtime", "SvtridSource", "utcnow"]
+
+T = TypeVar("T")
+
+# True while `Runtime.blocking` drives a use case: its units of work run on this thread.
+_BLOCKING: ContextVar[bool] = ContextVar("tidings_blocking", default=False)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SvtridSource:
+    """`<unix>.<process>.<counter>` in WAPI's shape. `process` is drawn at random once
+    per process (again in a forked child), so machines sharing one database, whose pids
+    may well be equal, do not mint the same svTRIDs; the counter is shared by every
+    `Tidings` of the process."""
+
+    def __init__(self) -> None:
+        self._draw()
+        os.register_at_fork(after_in_child=self._draw)
+
+    def _draw(self) -> None:
+        self.process = secrets.randbelow(10**9)
+        self.counter = itertools.count(1)
+
+    def mint(self, now: datetime) -> str:
+        return f"{int(now.timestamp())}.{self.process}.{next(self.counter)}"
+
+    def minted_here(self, svtrid: str) -> bool:
+        parts = svtrid.split(".")
+        return len(parts) == 3 and parts[1] == str(self.process)
+
+
+_SVTRIDS = SvtridSource()
+
+
+def _settle(future: "asyncio.Future[Any]", result: Any, error: BaseException | None) -> None:
+    if future.cancelled():  # its caller gave up waiting; the command stands
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class Runtime:
+    """The store, its group commit and the clock, shared by the use cases of one
+    `Tidings`. After `close`, every call raises `Closed`."""
+
+    def __init__(
+        self,
+        store: Store,
+        committer: GroupCommit,
+        clock: Callable[[], datetime],
+        new_svtrid: Callable[[], str] | None = None,
+    ):
+        self.store = store
+        self.committer = committer
+        self.clock = clock
+        self.closed = False
+        # The svTRIDs of accepted operations and polls: `Tidings.new_svtrid`, which a
+        # subclass may override (tests draw given ones).
+        self.new_svtrid = new_svtrid or self.mint_svtrid
+
+    def mint_svtrid(self) -> str:
+        """A new svTRID (see `SvtridSource`)."""
+        return _SVTRIDS.mint(self.clock())
+
+    @staticmethod
+    def minted_here(svtrid: str) -> bool:
+        """Whether this process minted `svtrid`."""
+        return _SVTRIDS.minted_here(svtrid)
+
+    def check_open(self) -> None:
+        """Raises `Closed` once the library was closed."""
+        if self.closed:
+            raise Closed("this Tidings is closed")
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Around a read beside the group commit: refused once closed, driver errors
+        turned into `StorageError`."""
+        self.check_open()
+        with storage_errors():
+            yield
+
+    async def run(self, body: Callable[[Work], T]) -> T:
+        """Run `body` as one command of the group commit; returns once it is durable.
+        On an event loop the command joins the batches without a thread waiting for it
+        (`GroupCommit.submit`); under `blocking` it runs on the calling thread.
+
+        Raises `Closed`, what the body raises, `Conflict`, `StorageError`."""
+        self.check_open()
+        if _BLOCKING.get():
+            with storage_errors():
+                return self.committer.execute(self.clock, body)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            # RuntimeError: the loop closed meanwhile, and no one is waiting.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+        with storage_errors():
+            self.committer.submit(self.clock, body, settle)
+            return await future
+
+    @staticmethod
+    def blocking(call: Coroutine[Any, Any, T]) -> T:
+        """The answer of a use case's coroutine, run to its end on this thread (see the
+        module docstring): the synchronous face of every command."""
+        token = _BLOCKING.set(True)
+        try:
+            call.send(None)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        finally:
+            _BLOCKING.reset(token)
+        call.close()
+        raise RuntimeError("a use case awaited something other than Runtime.run")
