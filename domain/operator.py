@@ -24,6 +24,8 @@ from .rejection import Rejection, reject
 
 __all__ = [
     "ADMIN",
+    "TEST_COMMAND",
+    "TEST_RESULT",
     "ActOnAccount",
     "AddOperator",
     "OperatorActed",
@@ -41,6 +43,10 @@ __all__ = [
     "name_problem",
 ]
 
+# A test notification, sent from the center or the console: an operation of this command
+# that ends at once with 1000 and this result, queued or pushed like any other.
+TEST_COMMAND = "test-notification"
+TEST_RESULT = "Test notification: the delivery method works"
 # The operator the single admin token of the JSON API acts as; no named operator has it.
 ADMIN = "admin"
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")

@@ -55,6 +55,7 @@ TOPICS = (
     "AttemptFailed",
     "DeliveryGaveUp",
     "DeliveryRequeued",
+    "DeliveryResent",
 )
 # Upper bounds (seconds) of the attempt-duration histogram: a fast receiver to the 15 s
 # total timeout of a push.
@@ -112,6 +113,9 @@ class Tally:
                 self.acked += 1
                 self._queue(stream, -1)
             case dlv.DeliveryScheduled() | dlv.DeliveryRequeued():
+                self._move(stream, "scheduled")
+            case dlv.DeliveryResent():  # leaves "succeeded", which `_move` does not track
+                self.deliveries["succeeded"] -= 1
                 self._move(stream, "scheduled")
             case dlv.AttemptStarted():
                 self._move(stream, "in_flight")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from msgspec import Struct
-from tidings.domain import MAILBOX, OPERATOR, SESSION, Rejection
+from tidings.domain import MAILBOX, OPERATOR, SESSION, Code, Notification, Rejection
 from tidings.domain import operator as opr
 from tidings.domain import session as ses
 
@@ -20,6 +20,7 @@ from ..audit.trail import TrailEntry
 from ..errors import Rejected
 from ..store.work import Work
 from .access import text
+from .operations import Operations
 from .runtime import Runtime
 
 __all__ = ["OperatorCalls", "OperatorView", "Operators"]
@@ -46,8 +47,9 @@ def _sha256(value: str) -> str:
 class Operators:
     """The operator and session use cases of one `Tidings` (see its methods)."""
 
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: Runtime, operations: Operations):
         self._runtime = runtime
+        self._operations = operations
 
     async def add(self, name: str) -> str:
         token = f"{text('name', name)}.{secrets.token_urlsafe(32)}"
@@ -112,6 +114,15 @@ class Operators:
             return acked
 
         return await self._runtime.run(body)
+
+    async def send_test(self, login: str) -> Notification:
+        cltrid = f"test-{int(self._runtime.clock().timestamp())}"
+        pending = await self._operations.accept(
+            login, cltrid, opr.TEST_COMMAND, init_request=None, client=None
+        )
+        return await self._operations.end(
+            pending.svtrid, int(Code.OK), opr.TEST_RESULT, data=None, batch_state=None
+        )
 
     def actions(self, login: str) -> list[TrailEntry]:
         """Every operator action on `login`, in log order."""
@@ -190,6 +201,18 @@ class OperatorCalls:
     def bulk_ack(self, login: str, up_to: int, *, by: str) -> list[int]:
         """`bulk_ack_async`, blocking. Raises what it raises."""
         return _blocking(self._operators.bulk_ack(login, up_to, by))
+
+    async def send_test_async(self, login: str) -> Notification:
+        """Send the account a test notification through its delivery method: an
+        operation `test-notification` accepted and ended at once (1000), so it is
+        queued or pushed like any other and its attempts can be watched. Returns the
+        notification. Raises `Rejected` (2303 unknown account, 2053 suspended),
+        `Conflict`, `StorageError`."""
+        return await self._operators.send_test(login)
+
+    def send_test(self, login: str) -> Notification:
+        """`send_test_async`, blocking. Raises what it raises."""
+        return _blocking(self._operators.send_test(login))
 
     async def start_session_async(self, holder: str, digest: str, expires_at: datetime) -> None:
         """Record a new session of `holder` (`domain.session.holder`), known by the

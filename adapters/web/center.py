@@ -45,7 +45,8 @@ def center_routes(context: Context) -> list[Route]:
         account = await run_in_threadpool(tidings().account, login)
         if account is None:
             raise Rejected(Code.OBJECT_NOT_FOUND, "no such account")
-        values, errors, saved = channel_fields(account.channel), {}, False
+        values = channel_fields(account.channel)
+        errors: dict[str, str] = {}
         if call.request.method == "POST":
             values = dict(call.form)
             channel, errors = await run_in_threadpool(read_channel, call.form, tidings().guard)

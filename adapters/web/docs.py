@@ -24,14 +24,18 @@ class Field:
     description: str
 
 
-def _type(schema: dict[str, Any]) -> str:
+def _type(schema: Any) -> str:
     """A schema's type as a person reads it: `string`, `integer[]`, `Account`, ..."""
+    if not isinstance(schema, dict):  # JSON Schema's `true` / `false`
+        return "any" if schema else "nothing"
     if "$ref" in schema:
         return str(schema["$ref"]).rsplit("/", 1)[-1]
     for key in ("anyOf", "oneOf"):
         if key in schema:
             return " | ".join(_type(option) for option in schema[key])
     kind = schema.get("type", "any")
+    if kind == "array" and "prefixItems" in schema:
+        return "[" + ", ".join(_type(item) for item in schema["prefixItems"]) + "]"
     if kind == "array":
         return _type(schema.get("items", {})) + "[]"
     if "enum" in schema:

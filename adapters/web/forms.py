@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tidings.domain import Channel, EmailChannel, PollChannel, UrlChannel
-from tidings.domain.values import channel_problem
+from tidings.domain.values import Fallback, channel_problem
 
 from ..push.guard import AddressGuard, Refused
 
@@ -47,16 +47,16 @@ def read_channel(
 ) -> tuple[Channel | None, dict[str, str]]:
     """The channel `form` describes, or None and the problems by field name."""
     method = form.get("method", "poll")
-    fallback = "poll" if form.get("fallback") == "poll" else "none"
+    fallback: Fallback = "poll" if form.get("fallback") == "poll" else "none"
     errors: dict[str, str] = {}
     if method == "poll":
         return PollChannel(), errors
     if method == "email":
         address = form.get("address", "").strip()
-        channel = EmailChannel(address=address, fallback=fallback)
-        if problem := channel_problem(channel):
+        email = EmailChannel(address=address, fallback=fallback)
+        if problem := channel_problem(email):
             return None, {"address": problem}
-        return channel, errors
+        return email, errors
     if method != "url":
         return None, {"method": "choose the poll queue, a URL or e-mail"}
     success, problem = _url(form.get("success_url", ""), guard)
@@ -89,7 +89,9 @@ def read_channel(
 
 
 def channel_fields(channel: Channel) -> dict[str, Any]:
-    """The form's values for `channel` (what the page shows before any edit)."""
+    """The form's values for `channel` (what the page shows before any edit); the URL
+    fields show their defaults until a URL channel is saved."""
+    defaults = {"expected_status": "200", "body_format": "wapi-form"}
     match channel:
         case UrlChannel():
             return {
@@ -102,5 +104,6 @@ def channel_fields(channel: Channel) -> dict[str, Any]:
                 "ordered": "yes" if channel.ordered else "",
             }
         case EmailChannel():
-            return {"method": "email", "address": channel.address, "fallback": channel.fallback}
-    return {"method": "poll"}
+            return {**defaults, "method": "email", "address": channel.address,
+                    "fallback": channel.fallback}  # fmt: skip
+    return {**defaults, "method": "poll"}

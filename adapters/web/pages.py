@@ -16,6 +16,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from importlib import resources
 from typing import Any
 
 import jinja2
@@ -33,6 +34,7 @@ __all__ = [
     "csrf_token",
     "page",
     "redirect",
+    "stylesheet",
 ]
 
 CSRF_FIELD = "csrf"
@@ -83,6 +85,14 @@ def page(request: Request, template: str, status: int = 200, **values: Any) -> H
     csrf = getattr(request.state, "csrf", "")
     body = _TEMPLATES.get_template(template).render(request=request, csrf=csrf, **values)
     return HTMLResponse(body, status)
+
+
+_CSS = resources.files("tidings.adapters.web").joinpath("static/tidings.css").read_bytes()
+
+
+async def stylesheet(_: Request) -> Response:
+    """`GET /assets/tidings.css`: the one stylesheet, served by tidings itself."""
+    return Response(_CSS, media_type="text/css", headers={"cache-control": "public, max-age=3600"})
 
 
 def redirect(path: str) -> Response:

@@ -70,15 +70,23 @@ def _describe(event: Any) -> tuple[str, str, tuple[str, ...]]:
         case dlv.AttemptExpired(number=number):
             return "failed", f"attempt {number} abandoned: its lease ran out", ()
         case dlv.AttemptSucceeded(number=number, status=status, duration_ms=ms, answer=answer):
-            details = (f"status {status}", _ms(ms), answer[:_ANSWER])
-            return "delivered", f"attempt {number} delivered", details
+            return (
+                "delivered",
+                f"attempt {number} delivered",
+                (f"status {status}", _ms(ms), answer[:_ANSWER]),
+            )
         case dlv.AttemptFailed(number=number, status=status, error=error, duration_ms=ms):
-            details = (f"status {status}", error, _ms(ms), event.answer[:_ANSWER])
-            return "failed", f"attempt {number} failed", details
+            return (
+                "failed",
+                f"attempt {number} failed",
+                (f"status {status}", error, _ms(ms), event.answer[:_ANSWER]),
+            )
         case dlv.DeliveryGaveUp(reason=reason):
             return "gave-up", "gave up", (reason,)
         case dlv.DeliveryRequeued():
             return "requeued", "requeued for redelivery", ()
+        case dlv.DeliveryResent():
+            return "requeued", "delivered, and sent again", ()
         case ept.EndpointPaused():
             return "failed", "endpoint paused", ()
         case ept.EndpointResumed(by=by):

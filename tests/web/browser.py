@@ -7,6 +7,7 @@ Screenshots go under the test's temporary folder; with TIDINGS_SCREENSHOTS=DIR t
 README's two are also written to DIR.
 """
 
+import base64
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -78,7 +80,10 @@ class Browser:
         the page until then."""
 
         def holds(_: object) -> bool:
-            text = self.text()
+            try:
+                text = self.text()
+            except WebDriverException:  # read while the page was being replaced
+                return False
             if wanted(text) if callable(wanted) else wanted in text:
                 return True
             self.driver.refresh()
@@ -88,12 +93,16 @@ class Browser:
         return self.text()
 
     def shot(self, name: str, readme: bool = False) -> Path:
-        """A screenshot of the whole page as `<name>.png` under the test's folder."""
+        """A screenshot of the whole page (up to 2,400 px high) as `<name>.png` under
+        the test's folder; with `readme`, also into TIDINGS_SCREENSHOTS."""
         path = self.shots / f"{name}.png"
-        height = self.driver.execute_script("return document.body.scrollHeight") or 900
-        self.driver.set_window_size(1100, min(int(height) + 40, 2400))
-        self.driver.save_screenshot(str(path))
-        self.driver.set_window_size(1100, 900)
+        size = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 2400),
+                "scale": 1}  # fmt: skip
+        taken = self.driver.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+        )
+        path.write_bytes(base64.b64decode(taken["data"]))
         target = os.environ.get("TIDINGS_SCREENSHOTS")
         if readme and target:
             shutil.copy(path, Path(target) / f"{name}.png")

@@ -28,7 +28,7 @@ def test_an_operator_signs_in_with_its_token_and_lists_accounts(
     operator(web, server)
     found = web.get(f"/console/accounts?q={server.login}")
     assert found.status_code == 200 and f"/console/accounts/{server.login}" in found.text
-    assert web.sign_in_console("op9999.wrong").status_code == 401
+    assert WebClient(web.http).sign_in_console("op9999.wrong").status_code == 401
 
 
 def test_an_action_is_recorded_with_the_operators_name_and_shown_in_the_trail(
