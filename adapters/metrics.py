@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 __all__ = [
     "AUTH_FAILURES",
     "BATCH_COMMANDS",
+    "CHECKPOINTS_REFUSED",
     "COMMIT_SECONDS",
     "REGISTRY",
     "THROTTLED",
@@ -29,6 +30,11 @@ THROTTLED = Counter(
     "tidings_throttled_requests",
     "Requests refused by the rate limit.",
     ["surface"],
+    registry=REGISTRY,
+)
+CHECKPOINTS_REFUSED = Counter(
+    "tidings_checkpoints_refused",
+    "Checkpoints the signer refused: the log no longer extends what its key signed.",
     registry=REGISTRY,
 )
 COMMIT_SECONDS = Histogram(

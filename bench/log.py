@@ -28,6 +28,7 @@ from tidings.adapters.audit.integrity import fold_log
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Change, Loaded, Store, stream_id
 from tidings.adapters.store.codec import Envelope
+from tidings.adapters.store.sqlite_recorder import ChainedSQLiteRecorder
 from tidings.domain import MAILBOX, OPERATION, Decider, Notification
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
@@ -67,6 +68,13 @@ class History:
     login: str  # the account whose mailbox has the history
     mailbox_events: int  # events in that mailbox
     seconds: float  # time it took to write
+
+
+def sqlite(store: Store) -> ChainedSQLiteRecorder:
+    """The SQLite recorder of a bench store (the bench's histories are SQLite files)."""
+    recorder = store.recorder
+    assert isinstance(recorder, ChainedSQLiteRecorder)
+    return recorder
 
 
 def notifications_for(history: int, snapshot_every: int) -> int:
@@ -180,7 +188,7 @@ def _build(
         log_events = store.max_position()
         # Fold the big transactions into the main file, as SQLite's auto-checkpoint does
         # along the way, so no bench pays for a WAL of hundreds of megabytes.
-        store.recorder.pragma("PRAGMA wal_checkpoint(TRUNCATE)")
+        sqlite(store).pragma("PRAGMA wal_checkpoint(TRUNCATE)")
     return History(
         path=path,
         snapshot_every=snapshot_every,

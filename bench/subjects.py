@@ -15,7 +15,7 @@ from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
 from tidings.domain import Code
 
-from .log import EMPTY_LOGIN, HISTORY_LOGIN, PASSWORD, History
+from .log import EMPTY_LOGIN, HISTORY_LOGIN, PASSWORD, History, sqlite
 from .results import COMMAND, RESULT_TEXT, Durability, Result, read_durability
 
 __all__ = ["NO_TREE", "TidingsQueue", "run_history_polls", "tidings_durability"]
@@ -29,7 +29,7 @@ def tidings_durability(path: Path) -> tuple[str, str]:
     as every connection `Tidings` commits on."""
     store = Store(str(path))
     try:
-        return read_durability(store.recorder.pragma)
+        return read_durability(sqlite(store).pragma)
     finally:
         store.close()
 

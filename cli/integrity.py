@@ -5,7 +5,7 @@ from tidings.adapters.audit.integrity import CorruptEvent, replay, verify
 
 from .options import Db, open_store
 from .output import progress
-from .tamper import Trusted, Witnesses, report
+from .tamper import Cosigners, Quorum, Trusted, Witnesses, report
 
 __all__ = ["replay_command", "verify_command"]
 
@@ -46,9 +46,16 @@ def replay_command(db: Db = "tidings.db") -> None:
 @commands.command(
     "verify", epilog="Example: tidings verify --db postgresql://tidings@db.internal/tidings"
 )
-def verify_command(db: Db = "tidings.db", witness: Witnesses = None, key: Trusted = None) -> None:
+def verify_command(
+    db: Db = "tidings.db",
+    witness: Witnesses = None,
+    key: Trusted = None,
+    witness_key: Cosigners = None,
+    quorum: Quorum = 0,
+) -> None:
     """Check the hash chain over the log (reports the first broken position), the signed
-    checkpoints, and that the log extends every witnessed checkpoint (`--witness`).
+    checkpoints, and that the log extends every witnessed checkpoint (`--witness`, with
+    the log's key pinned: `--key`), each cosigned by `--quorum` of the `--witness-key`s.
 
     Exit code 1 when the chain is broken or a checkpoint does not hold.
     """
@@ -66,7 +73,7 @@ def verify_command(db: Db = "tidings.db", witness: Witnesses = None, key: Truste
             )
         else:
             typer.echo(f"chain intact: {checked} entries")
-        holds = report(store, witness or [], key)
+        holds = report(store, witness or [], key or [], witness_key, quorum)
     finally:
         store.close()
     if broken is not None or not holds:

@@ -1,69 +1,112 @@
 """`tidings key new`, `tidings checkpoint`, `tidings prove`: signed checkpoints of the
-log, kept by auditors (witnesses), and inclusion proofs for clients. `verify --witness`
-(cli/integrity.py) checks the log against them (`report`)."""
+log (C2SP notes), kept by auditors (witnesses), and inclusion and consistency proofs.
+`verify --witness` (cli/integrity.py) checks the log against them (`report`)."""
 
+import itertools
 from pathlib import Path
 from typing import Annotated
 
 import msgspec
 import typer
-from tidings.adapters.audit.inclusion import NotProvable, prove
+from tidings.adapters.audit.inclusion import NotProvable, prove, prove_consistency
 from tidings.adapters.audit.trail import Audit
 from tidings.adapters.audit.witness import check
-from tidings.adapters.ledger.checkpoint import Checkpoint, signer_for
-from tidings.adapters.ledger.keys import BadKey, new_key
+from tidings.adapters.ledger.checkpoint import (
+    Cadence,
+    Checkpoint,
+    Refused,
+    cadence_from_env,
+    from_note,
+    new_signing_key,
+    signer_for,
+    trusted_keys,
+)
+from tidings.adapters.ledger.keys import BadKey
+from tidings.adapters.ledger.note import BadNote, Verifier, parse_note, parse_vkey, signed_by
 from tidings.adapters.store.application import Store
 
 from .options import Db, open_store
 from .output import fail
 
-__all__ = ["Trusted", "Witnesses", "checkpoint_command", "key_new", "prove_command", "report"]
+__all__ = [
+    "Cosigners",
+    "Quorum",
+    "Trusted",
+    "Witnesses",
+    "checkpoint_command",
+    "key_new",
+    "prove_command",
+    "report",
+]
 
 commands = typer.Typer()
 """This module's commands; `app.py` adds them to the shell."""
 
 key_app = typer.Typer(help="Signing keys for the log's checkpoints.", no_args_is_help=True)
 
-Out = Annotated[
-    Path | None, typer.Option("--out", help="Write the JSON to this file instead of stdout.")
-]
+Out = Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")]
 Witnesses = Annotated[
     list[Path] | None,
     typer.Option(
         "--witness",
-        help="A checkpoint kept elsewhere (`tidings checkpoint --out`); the log must extend it.",
+        help="A checkpoint kept elsewhere (`tidings checkpoint --out`, or a witness's "
+        "cosigned note); the log must extend it. Needs --key.",
     ),
 ]
 Trusted = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
         "--key",
         envvar="TIDINGS_PUBLIC_KEY",
-        help="The public key (hex) checkpoints must be signed with.",
+        help="A verifier key (as `tidings key new` prints it) checkpoints must be signed "
+        "with; repeat it for keys rotated out. 64 hex digits: an old public key.",
+    ),
+]
+Cosigners = Annotated[
+    list[str] | None,
+    typer.Option("--witness-key", help="A witness's verifier key (`tidings witness`)."),
+]
+Quorum = Annotated[
+    int,
+    typer.Option(
+        "--quorum", min=0, help="Cosignatures by --witness-key keys each --witness must carry."
     ),
 ]
 
 
-def _emit(document: msgspec.Struct, out: Path | None) -> None:
-    text = msgspec.json.format(msgspec.json.encode(document).decode(), indent=2)
+def _emit(text: str, out: Path | None) -> None:
     if out is None:
-        typer.echo(text)
+        typer.echo(text, nl=not text.endswith("\n"))
     else:
-        out.write_text(text + "\n")
+        out.write_text(text if text.endswith("\n") else text + "\n")
 
 
-@key_app.command("new", epilog="Example: tidings key new /etc/tidings/signing.key")
-def key_new(path: Path) -> None:
-    """Write a new Ed25519 private key to PATH (mode 0600) and print its public key.
+def _json(document: msgspec.Struct) -> str:
+    return msgspec.json.format(msgspec.json.encode(document).decode(), indent=2)
 
-    Give the file to servers as TIDINGS_SIGNING_KEY=PATH; give the public key to
+
+@key_app.command("new", epilog="Example: tidings key new signing.key --origin example.com/tidings")
+def key_new(
+    path: Path,
+    origin: Annotated[
+        str | None,
+        typer.Option(
+            "--origin",
+            help="The log's name in its checkpoints: a schema-less URL, no spaces, no '+'.",
+        ),
+    ] = None,
+) -> None:
+    """Write a new Ed25519 private key to PATH (mode 0600), its signer's memory beside it
+    (PATH.state), and print its verifier key.
+
+    Give the file to servers as TIDINGS_SIGNING_KEY=PATH; give the verifier key to
     auditors. The key is never stored in the database."""
     try:
-        public = new_key(path)
+        verifier = new_signing_key(path, origin)
     except BadKey as error:
         raise fail(str(error), 2) from None
-    typer.echo(f"private key written to {path} (0600); its public key:", err=True)
-    typer.echo(public)
+    typer.echo(f"private key written to {path} (0600); its verifier key:", err=True)
+    typer.echo(str(verifier))
 
 
 def _signing_store(db: str) -> Store:
@@ -83,22 +126,30 @@ def _signing_store(db: str) -> Store:
 
 def _head(store: Store) -> Checkpoint | None:
     """The latest checkpoint; with a signer, of the log as it stands (signed now if the
-    latest does not reach it). Without one, nothing is written or locked."""
+    latest does not reach it, refused when the log does not extend what the key signed
+    last). Without one, nothing is written or locked."""
     recorder = store.recorder
-    if recorder.tree.signer is None:
+    signer = recorder.tree.signer
+    if signer is None:
         if not recorder.tree.present(recorder.tree_rows):
             return None
         latest: Checkpoint | None = recorder.tree.latest(recorder.tree_rows)
         return latest
-    signed: Checkpoint | None = recorder.sign_head()
+    try:
+        signed: Checkpoint | None = recorder.sign_head()
+    except Refused as error:
+        raise fail(f"the signer refuses: {error}") from None
+    signer.settle(signed)  # committed: the signer remembers it
     return signed
 
 
-@commands.command("checkpoint", epilog="Example: tidings checkpoint --out witness.json")
+@commands.command("checkpoint", epilog="Example: tidings checkpoint --out checkpoint.txt")
 def checkpoint_command(db: Db = "tidings.db", out: Out = None) -> None:
-    """Print the latest signed checkpoint of the log as JSON, for an auditor to keep.
+    """Print the latest signed checkpoint of the log, a C2SP tlog-checkpoint note, for an
+    auditor to keep.
 
-    With TIDINGS_SIGNING_KEY set, the log as it stands is signed first."""
+    With TIDINGS_SIGNING_KEY set, the log as it stands is signed first (refused, exit 1,
+    when it does not extend what the key signed last)."""
     store = _signing_store(db)
     try:
         latest = _head(store)
@@ -106,18 +157,47 @@ def checkpoint_command(db: Db = "tidings.db", out: Out = None) -> None:
         store.close()
     if latest is None:
         raise fail("no signed checkpoint: set TIDINGS_SIGNING_KEY to sign the log")
-    _emit(latest, out)
+    _emit(_json(latest) if latest.legacy else str(latest.note()), out)
 
 
-@commands.command("prove", epilog="Example: tidings prove 1286957874.1271.15706 --out proof.json")
-def prove_command(target: str, db: Db = "tidings.db", out: Out = None) -> None:
+@commands.command(
+    "prove",
+    epilog="Examples: tidings prove 1286957874.1271.15706 --out proof.json | "
+    "tidings prove --consistency 1000 2000",
+)
+def prove_command(
+    target: Annotated[str | None, typer.Argument(help="An svTRID, or LOGIN:ID.")] = None,
+    db: Db = "tidings.db",
+    out: Out = None,
+    consistency: Annotated[
+        tuple[int, int] | None,
+        typer.Option(
+            "--consistency",
+            help="OLD NEW: prove the tree of NEW entries extends that of OLD (RFC 9162 "
+            "2.1.4); NEW 0: the latest checkpoint's.",
+        ),
+    ] = None,
+    size: Annotated[
+        int | None,
+        typer.Option("--size", min=1, help="Prove against this older tree size, not the latest."),
+    ] = None,
+) -> None:
     """Print inclusion proofs of an operation's log entries (TARGET: its svTRID) or a
-    notification's (TARGET: LOGIN:ID) against the latest signed checkpoint.
+    notification's (TARGET: LOGIN:ID) against the latest signed checkpoint, or a
+    consistency proof between two tree sizes (--consistency).
 
     With TIDINGS_SIGNING_KEY set, the log as it stands is signed first."""
-    login, colon, ident = target.rpartition(":")
+    if (target is None) == (consistency is None):
+        raise fail("give a TARGET or --consistency OLD NEW", 2)
     store = _signing_store(db)
     try:
+        head = _head(store)
+        if consistency is not None:
+            old, new = consistency
+            _emit(_json(prove_consistency(store, old, new or None, head)), out)
+            return
+        assert target is not None
+        login, colon, ident = target.rpartition(":")
         audit = Audit(store)
         if colon and ident.isdigit():
             entries = audit.by_notification(login, int(ident))
@@ -125,42 +205,100 @@ def prove_command(target: str, db: Db = "tidings.db", out: Out = None) -> None:
             entries = audit.by_svtrid(target)
         if not entries:
             raise fail(f"no log entry concerns {target}")
-        _head(store)
-        proof = prove(store, [entry.position for entry in entries])
+        proof = prove(store, [entry.position for entry in entries], size)
     except NotProvable as error:
         raise fail(str(error)) from None
     finally:
         store.close()
-    _emit(proof, out)
+    _emit(_json(proof), out)
 
 
-def report(store: Store, witnesses: list[Path], trusted: str | None) -> bool:
-    """Check the signed checkpoints and `witnesses` against the log, say what was found;
-    whether all holds."""
-    kept = []
+def _kept(path: Path, trusted: list[Verifier]) -> Checkpoint:
+    """A witnessed checkpoint from its file: a note, or an old JSON checkpoint."""
+    text = path.read_text()
+    if text.lstrip().startswith("{"):
+        return msgspec.json.decode(text, type=Checkpoint)
+    return from_note(text, trusted)
+
+
+def _cosigned(path: Path, cosigners: list[Verifier], quorum: int) -> str | None:
+    """Why the note in `path` lacks its quorum of cosignatures (None: it has it)."""
+    if quorum == 0:
+        return None
+    found = signed_by(parse_note(path.read_text()), cosigners)
+    if len(found) >= quorum:
+        return None
+    return f"witness {path} carries {len(found)} of the {quorum} cosignatures required"
+
+
+def _gaps(signed: list[Checkpoint]) -> list[str]:
+    """Warnings where checkpoints are further apart than twice the configured cadence
+    (a batch may carry the log a little past it)."""
+    try:
+        entries = cadence_from_env().entries
+    except BadKey:
+        entries = Cadence().entries
+    return [
+        f"warning: {after.size - before.size} entries between the checkpoints of "
+        f"{before.size} and {after.size} entries, more than twice the cadence ({entries})"
+        for before, after in itertools.pairwise(signed)
+        if after.size - before.size > 2 * entries
+    ]
+
+
+def report(
+    store: Store,
+    witnesses: list[Path],
+    keys: list[str],
+    cosigners: list[str] | None = None,
+    quorum: int = 0,
+) -> bool:
+    """Check the signed checkpoints and `witnesses` against the log (signatures with the
+    pinned `keys`; each witness cosigned by `quorum` of `cosigners`), say what was
+    found; whether all holds."""
+    try:
+        trusted = trusted_keys(keys)
+        witness_keys = [parse_vkey(text) for text in cosigners or []]
+    except BadKey as error:
+        raise fail(str(error), 2) from None
+    if witnesses and not trusted:
+        raise fail("pin the log's key to check a witness: --key VERIFIER_KEY", 2)
+    if quorum > len(witness_keys):
+        raise fail(f"--quorum {quorum} needs as many --witness-key", 2)
+    kept, failures = [], []
     for path in witnesses:
         try:
-            kept.append((str(path), msgspec.json.decode(path.read_bytes(), type=Checkpoint)))
-        except (OSError, msgspec.DecodeError) as error:
-            typer.echo(f"FAILED: witness {path} cannot be read: {error}", err=True)
-            return False
+            checkpoint = _kept(path, trusted)
+            kept.append((str(path), checkpoint))
+            why = None if checkpoint.legacy else _cosigned(path, witness_keys, quorum)
+        except (OSError, UnicodeDecodeError, msgspec.DecodeError, BadNote) as error:
+            why = f"witness {path} cannot be read: {error}"
+        if why is not None:
+            failures.append(why)
     found = check(store, kept, trusted)
-    for failure in found.failures:
+    failures += found.failures
+    for failure in failures:
         typer.echo(f"FAILED: {failure}", err=True)
+    stored = store.recorder.tree.checkpoints_stored(store.recorder.tree_rows) if found.tree else []
+    for warning in _gaps(stored):
+        typer.echo(warning, err=True)
     if not found.tree:
         typer.echo(
             "no Merkle tree yet (a database from before it): tidings builds it when it next writes"
         )
-    elif found.signed == 0:
+    elif found.signed == 0 and not failures:
         typer.echo("no signed checkpoints: nothing is signed without TIDINGS_SIGNING_KEY")
-    else:
+    elif not failures:
         typer.echo(f"{found.signed} signed checkpoints hold")
-    if trusted is None and (found.signed or kept):
-        typer.echo("signatures checked with the key each checkpoint names (pin one: --key)")
-    if kept:
+    if not trusted and found.signed:
+        typer.echo(
+            "signatures NOT checked against a pinned key: each checkpoint only against the "
+            "key it names, which anyone could have used (pin one: --key)"
+        )
+    if kept and not failures:
         typer.echo(f"{found.witnessed} of {len(kept)} witnessed checkpoints: the log extends them")
     typer.echo(
         "a truncation after the last witnessed checkpoint cannot be detected"
         + ("" if kept else " (no witness given: --witness FILE)")
     )
-    return not found.failures
+    return not failures

@@ -6,8 +6,11 @@ module holding its commands, events, state, `initial`, `decide`, `evolve` and `c
 console, and what they did), `session` (signed-in browsers). `Decider` bundles them for the
 store.
 The rules that span streams or paths have their own modules: `ending` (the process that
-ends an operation), `access` (who may run a client command), `document` (what a
-notification's data may hold), `allowlist` (an account's IP allow-list).
+ends an operation), `dispatch` (the delivery process: claiming an attempt, settling its
+outcome), `fallback` (a given-up push enters the poll queue), `signing` (which secrets
+sign a push), `serverrun` (how the operations the server runs itself end), `access`
+(who may run a client command), `document` (what a notification's data may hold),
+`allowlist` (an account's IP allow-list).
 """
 
 from . import (
@@ -15,13 +18,16 @@ from . import (
     account,
     allowlist,
     delivery,
+    dispatch,
     document,
     ending,
     endpoint,
     mailbox,
     operation,
     operator,
+    serverrun,
     session,
+    signing,
 )
 from .backlog import Backlog
 from .codes import Code
@@ -78,6 +84,7 @@ __all__ = [
     "account",
     "allowlist",
     "delivery",
+    "dispatch",
     "document",
     "ending",
     "endpoint",
@@ -88,5 +95,7 @@ __all__ = [
     "operator",
     "push_target",
     "reject",
+    "serverrun",
     "session",
+    "signing",
 ]

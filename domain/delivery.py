@@ -66,8 +66,7 @@ _RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 def key(login: str, notification_id: int) -> str:
-    """The stream key of the delivery of an account's notification (a login holds no
-    '/')."""
+    """The stream key of the delivery of an account's notification (a login holds no '/')."""
     return f"{login}/{notification_id}"
 
 

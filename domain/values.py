@@ -66,11 +66,17 @@ class UrlChannel(Struct, frozen=True, kw_only=True, tag="url"):
 
 
 class EmailChannel(Struct, frozen=True, tag="email"):
-    """Notifications are sent as XML by e-mail (`timeout`: seconds per attempt)."""
+    """Notifications are sent as XML by e-mail (`timeout`: seconds per attempt).
+
+    The address's health has settings of its own: `pause_after` consecutive failed
+    attempts pause it, and a paused one is probed once every `probe_every` seconds.
+    """
 
     address: str
     fallback: Fallback = "none"
     timeout: float = 30.0
+    pause_after: int = 10
+    probe_every: float = 60.0
 
 
 Channel = PollChannel | UrlChannel | EmailChannel
@@ -149,6 +155,10 @@ def _url_problem(url: str) -> str | None:
 def _push_problem(channel: "UrlChannel") -> str | None:
     if not 0 < channel.connect_timeout <= channel.timeout <= 300:
         return "timeouts must satisfy 0 < connect_timeout <= timeout <= 300 s"
+    return _health_problem(channel)
+
+
+def _health_problem(channel: "UrlChannel | EmailChannel") -> str | None:
     if not 1 <= channel.pause_after <= 1_000_000:
         return "pause_after counts failed attempts: 1 or more"
     if not 0 < channel.probe_every <= 86400:
@@ -177,7 +187,7 @@ def channel_problem(channel: Channel) -> str | None:
                 return f"not an e-mail address: {address!r}"
             if not 0 < channel.timeout <= 300:
                 return "timeout is more than 0 s and at most 300 s"
-            return None
+            return _health_problem(channel)
 
 
 def is_error_outcome(outcome: Outcome) -> bool:

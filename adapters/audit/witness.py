@@ -22,6 +22,8 @@ signed checkpoints, the last that holds and the first that does not.
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
 from ..ledger.chain import stream_bytes
 from ..ledger.checkpoint import Checkpoint, refused
 from ..ledger.merkle import (
@@ -32,6 +34,7 @@ from ..ledger.merkle import (
     needed,
     verify_consistency,
 )
+from ..ledger.note import Verifier
 from ..store.application import Store
 
 __all__ = ["TamperReport", "check"]
@@ -61,6 +64,7 @@ class _Pass:
     rebuilt: dict[int, bytes] = field(default_factory=dict)  # size -> root, from the log
     stored: dict[int, bytes] = field(default_factory=dict)  # size -> root, stored leaves
     positions: dict[int, int] = field(default_factory=dict)  # leaf -> stored position
+    ends: dict[int, int] = field(default_factory=dict)  # size -> its last entry's position
 
 
 def _walk(store: Store, sizes: set[int]) -> _Pass:
@@ -82,6 +86,7 @@ def _walk(store: Store, sizes: set[int]) -> _Pass:
             walk.first_difference = index
         if rebuilt.size == index + 1 and rebuilt.size in sizes:
             walk.rebuilt[rebuilt.size] = rebuilt.root()
+            walk.ends[rebuilt.size] = at
         if stored.size == index + 1 and stored.size in sizes:
             walk.stored[stored.size] = stored.root()
 
@@ -117,7 +122,8 @@ def _where(walk: _Pass, checkpoint: Checkpoint, signed: Sequence[Checkpoint]) ->
         return f"the first entry that differs is at position {position}"
     if walk.entries < checkpoint.size:
         return f"the entries after position {walk.last_position} are missing"
-    # The tree table was rewritten too: narrow it down between signed checkpoints.
+    # The signed leaves are gone: narrow it down between signed checkpoints.
+    follows = walk.stored.get(checkpoint.size) == walk.rebuilt.get(checkpoint.size)
     after = 0
     for earlier in signed:
         if earlier.size >= checkpoint.size:
@@ -125,24 +131,30 @@ def _where(walk: _Pass, checkpoint: Checkpoint, signed: Sequence[Checkpoint]) ->
         if walk.rebuilt.get(earlier.size) == bytes.fromhex(earlier.root):
             after = earlier.position
         else:
-            return _between(after, earlier.position)
-    return _between(after, checkpoint.position)
+            return _between(after, earlier.position, follows)
+    return _between(after, checkpoint.position or walk.ends.get(checkpoint.size, 0), follows)
 
 
-def _between(after: int, upto: int) -> str:
+def _between(after: int, upto: int, follows: bool) -> str:
+    how = (
+        "the stored tree agrees with the log: a fork (rolled back and written anew) or a "
+        "rewrite with its tree recomputed"
+        if follows
+        else "the stored tree was rewritten too"
+    )
     return (
         f"the first entry that differs is after position {after}, at or before position "
-        f"{upto} (the stored tree was rewritten too)"
+        f"{upto} ({how})"
     )
 
 
 def _differs(walk: _Pass, checkpoint: Checkpoint, signed: Sequence[Checkpoint]) -> str | None:
     """Why the log does not hold what `checkpoint` signed (None: it does)."""
     if walk.entries < checkpoint.size:
+        upto = f" up to position {checkpoint.position}" if checkpoint.position else ""
         return (
-            f"the log was truncated: it holds {walk.entries} entries, the checkpoint signed "
-            f"{checkpoint.size} up to position {checkpoint.position}; "
-            + _where(walk, checkpoint, signed)
+            f"the log was truncated: it holds {walk.entries} entries, {checkpoint.size}"
+            f"{upto} were signed; " + _where(walk, checkpoint, signed)
         )
     if walk.rebuilt.get(checkpoint.size) != bytes.fromhex(checkpoint.root):
         return "the log differs from what was signed; " + _where(walk, checkpoint, signed)
@@ -169,11 +181,11 @@ def _extends(store: Store, witness: Checkpoint, head: Checkpoint | None, walk: _
 
 
 def check(
-    store: Store, witnesses: Sequence[tuple[str, Checkpoint]], trusted: str | None
+    store: Store, witnesses: Sequence[tuple[str, Checkpoint]], trusted: Sequence[Verifier]
 ) -> TamperReport:
     """Check the stored checkpoints' signatures, and the log against every checkpoint,
-    stored or witnessed (named in `witnesses`), whose signature holds with `trusted`
-    (a public key in hex; None: the key each names)."""
+    stored or witnessed (named in `witnesses`), whose signature holds with one of the
+    `trusted` keys (none: the key each names)."""
     report = TamperReport()
     if not store.recorder.tree.present(store.recorder.tree_rows):
         report.tree = False
@@ -201,7 +213,9 @@ def check(
     sizes = {c.size for c in signed} | {w.size for _, w in good}
     walk = _walk(store, sizes | {0})
     report.entries, report.signed = walk.entries, len(signed)
-    for name, witness in good:
+    for name, kept in good:
+        at = walk.ends.get(kept.size) or walk.positions.get(kept.size - 1, 0)
+        witness = kept if kept.position else msgspec.structs.replace(kept, position=at)
         why = _differs(walk, witness, signed)
         head = next((c for c in reversed(signed) if c.size >= witness.size), None)
         if why is None and not _extends(store, witness, head, walk):
@@ -209,7 +223,7 @@ def check(
         if why is None:
             report.witnessed += 1
         else:
-            report.failures.append(f"witness {name} (position {witness.position}): {why}")
+            report.failures.append(f"{why} (checked against the witnessed checkpoint {name})")
     for stored in signed:
         why = _differs(walk, stored, signed)
         if why is not None:

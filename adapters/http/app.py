@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..ledger.checkpoint import signing_refusal
 from ..library import Tidings
 from ..push.due import DueWork, EndingRule
 from ..push.mail import SmtpServer
@@ -106,7 +107,7 @@ def create_app(settings: Settings) -> Starlette:
     readiness = Readiness(settings.db, settings.limits.ready_interval)
 
     async def readyz(_: Request) -> Response:
-        reason = await readiness.reason()
+        reason = await readiness.reason() or signing_refusal()
         if reason is not None:
             return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ok"})

@@ -6,11 +6,12 @@ XML or JSON document, authenticate by the headers of the Ozon spec's example
 operation's `InitRequest`, answer `202` with the job `Id` (its svTRID) and end the job
 after the server's job delay.
 
-How a job ends is read from the submitted document itself, so every ending can be
-produced on purpose: a batch ends in its top-level `State` (`Failed`, `PartiallyFailed`,
-`Successfull`; default `Successfull`); a single job fails when the document has a
-top-level `ErrorCode` (with an optional `ErrorData`), and succeeds otherwise. "Top
-level" is a child element of the XML root or a member of the JSON object.
+How a job ends is the domain's rule (`domain.serverrun`), read from the submitted
+document's top-level fields, so every ending can be produced on purpose: a batch ends
+in its top-level `State` (`Failed`, `PartiallyFailed`, `Successfull`; default
+`Successfull`); a single job fails when the document has a top-level `ErrorCode` (with
+an optional `ErrorData`), and succeeds otherwise. "Top level" is a child element of the
+XML root or a member of the JSON object.
 
 The recorded headers are those the client sent, minus the values of `x-Token` and
 `Authorization`, replaced by `[redacted]`: the log is append-only and kept for ever,
@@ -20,9 +21,8 @@ credentials must not be in it.
 import hashlib
 import hmac
 import json
-import re
 import time
-from typing import Any, get_args
+from typing import Any
 
 import defusedxml.ElementTree as SafeET
 import msgspec
@@ -30,24 +30,22 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from tidings.domain import BatchState, Code, InitRequest
+from tidings.domain import Code, InitRequest, Rejection
 from tidings.domain.account import AccountState
 from tidings.domain.operation import OperationState
+from tidings.domain.serverrun import FILES, JOB_COMMANDS, PRODUCTS, Ending, job_outcome
+from tidings.domain.serverrun import job_ending as _job_ending
 
 from ..library import Conflict, Rejected, RemoteClient
 from ..metrics import AUTH_FAILURES, THROTTLED
-from ..push.due import Ending
 from .body import TooLarge, client_ip, read_body
 from .context import Context
 from .limits import too_deep_json, too_deep_xml
 
 __all__ = ["JOB_COMMANDS", "MAX_JOB_BODY", "job_ending", "merchants_routes"]
 
-PRODUCTS, FILES = "merchants-products", "merchants-files"
-JOB_COMMANDS = (PRODUCTS, FILES)
 MAX_JOB_BODY = 1024 * 1024
 _SECRET_HEADERS = frozenset({"x-token", "authorization"})
-_STATES: tuple[str, ...] = get_args(BatchState)
 _STATUS = {Code.AUTH_FAILED: 401, Code.IP_NOT_ALLOWED: 403, Code.ACCOUNT_SUSPENDED: 403}
 
 
@@ -82,40 +80,16 @@ def _scalar(value: Any) -> str:
     return _NOT_SCALAR
 
 
-class _BadDocument(ValueError):
-    """A document whose State or ErrorCode cannot be what it says."""
-
-
-def _ending(command: str, fields: dict[str, str]) -> Ending:
-    """How a job whose document has these top-level fields ends. _BadDocument for a
-    batch state that does not exist or an ErrorCode that is not a whole number."""
-    if command == FILES:
-        state = fields.get("State", "Successfull")
-        if state not in _STATES:
-            raise _BadDocument(f"State is one of {', '.join(_STATES)}")
-        if state == "Successfull":
-            return Ending(Code.OK, Code.OK.text, batch_state="Successfull")
-        text = "Batch failed" if state == "Failed" else "Batch partially failed"
-        return Ending(Code.COMMAND_FAILED, text, batch_state=state)  # type: ignore[arg-type]
-    if "ErrorCode" in fields:
-        if not re.fullmatch(r"[0-9]{1,9}", fields["ErrorCode"]):
-            raise _BadDocument("ErrorCode is a whole number of at most 9 digits")
-        error_data = fields.get("ErrorData") or Code.COMMAND_FAILED.text
-        data = {"ErrorCode": fields["ErrorCode"], "ErrorData": error_data}
-        return Ending(Code.COMMAND_FAILED, error_data, data=data)
-    return Ending(Code.OK, Code.OK.text)
-
-
 def job_ending(operation: OperationState) -> Ending:
-    """How an accepted job ends, read again from its recorded request."""
+    """How an accepted job ends (`domain.serverrun`), read again from its recorded
+    request."""
     accepted = operation.accepted
     request = accepted.init_request if accepted else None
-    if accepted is None or request is None:
-        return Ending(Code.COMMAND_FAILED, "the job has no recorded request")
     try:
-        return _ending(accepted.command, _top_level(request.body, request.content_type))
+        fields = None if request is None else _top_level(request.body, request.content_type)
     except Exception:  # accepted documents parsed; this guards a store edited by hand
-        return Ending(Code.COMMAND_FAILED, "the job's request cannot be read")
+        fields = None
+    return _job_ending(operation, fields)
 
 
 def _answer(content_type: str, status: int, fields: dict[str, Any], root: str) -> Response:
@@ -196,11 +170,11 @@ def _submit(command: str, context: Context) -> Any:
         except UnicodeDecodeError:
             return _error(content_type, Code.ENCODING_MISMATCH)
         try:
-            _ending(command, _top_level(text, content_type))
-        except _BadDocument as error:
-            return _error(content_type, Code.INVALID_PARAMETER, str(error))
+            outcome = job_outcome(command, _top_level(text, content_type))
         except Exception as error:  # any parser's complaint is the client's 2000
             return _error(content_type, Code.PARSE_ERROR, f"{Code.PARSE_ERROR.text}: {error}")
+        if isinstance(outcome, Rejection):  # a State or ErrorCode that cannot be
+            return _error(content_type, outcome.code, outcome.text)
         init = InitRequest(
             method=request.method,
             uri=str(request.url),

@@ -21,11 +21,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from tidings.domain import Code
-from tidings.domain.operation import OperationState
+from tidings.domain.serverrun import PING_ASYNC, ping_ending
 
 from ..library import Conflict, Rejected, RemoteClient, Tidings
 from ..metrics import AUTH_FAILURES, THROTTLED
-from ..push.due import Ending
 from ..wapi.auth import token_matches
 from ..wapi.request import MAX_BODY, Dialect, WapiError, WapiReply, WapiRequest, parse_request
 from ..wapi.response import notify_fields
@@ -35,16 +34,10 @@ from .context import Context
 
 __all__ = ["PING_ASYNC", "WapiEndpoint", "answer", "ping_ending"]
 
-PING_ASYNC = "ping-async"
 _POLL = frozenset({"poll-req", "notify-poll-req"})
 _ACK = frozenset({"poll-ack", "notify-poll-ack"})
 _MEDIA = {Dialect.XML: "text/xml; charset=utf-8", Dialect.JSON: "application/json"}
 _log = logging.getLogger("tidings.wapi")
-
-
-def ping_ending(_: OperationState) -> Ending:
-    """How every ping-async ends."""
-    return Ending(Code.OK, Code.OK.text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,9 +32,11 @@ from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from tidings.domain import BatchState, Code, UrlChannel
+from tidings.domain import Code, UrlChannel
 from tidings.domain import delivery as dlv
+from tidings.domain.dispatch import channel_for
 from tidings.domain.operation import OperationState
+from tidings.domain.serverrun import Ending, awaits_ending
 
 from ..errors import Rejected
 from .batched import Batched
@@ -57,18 +59,9 @@ _RETRY_FIRST, _RETRY_MOST = 0.5, 60.0
 
 
 @dataclass(frozen=True, slots=True)
-class Ending:
-    """The result an operation ends with (the arguments of `Tidings.end`)."""
-
-    code: int
-    result: str
-    data: dict[str, Any] | None = None
-    batch_state: BatchState | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class EndingRule:
-    """How long after acceptance an operation of one command ends, and how."""
+    """How long after acceptance an operation of one command ends, and how (the
+    domain's `serverrun` rules decide both)."""
 
     delay: float
     ending: Callable[[OperationState], Ending]
@@ -314,13 +307,11 @@ class DueWork:
 
     async def _send(self, login: str, claim: Claim) -> Reply:
         scheduled, account = claim.scheduled, claim.account
-        channel = account.channel
-        if scheduled.medium == "email":
-            timeout = getattr(channel, "timeout", 30.0)
+        settings = channel_for(account.channel, scheduled)
+        if not isinstance(settings, UrlChannel):
             return await self._mail.send(
-                login, claim.notification, scheduled.target, timeout=timeout
+                login, claim.notification, scheduled.target, timeout=settings.timeout
             )
-        settings = channel if isinstance(channel, UrlChannel) else UrlChannel()
         content_type, body = http_body(claim.notification, settings.body_format)
         now = self._clock()
         headers = signed_headers(
@@ -346,11 +337,11 @@ class DueWork:
     async def _end(self, svtrid: str) -> None:
         # The library's awaitable commands: no thread hop for each of them.
         operation = await self._tidings.operation_async(svtrid)
-        if operation is None or operation.accepted is None or operation.ended is not None:
+        if operation is None or not awaits_ending(operation):
             self._index.schedule("ending", svtrid, None)
             return
-        rule = self._rules[operation.accepted.command]
-        ending = rule.ending(operation)
+        assert operation.accepted is not None  # awaits its ending: accepted
+        ending = self._rules[operation.accepted.command].ending(operation)
 
         try:
             await self._tidings.end_async(

@@ -5,9 +5,10 @@ is eventsourcing's tracking record. In memory, because nothing in it needs keepi
 is rebuilt from the log at start in well under a second per 100k events, and every
 decision it leads to is taken and saved through the deciders (see `due`).
 
-Delivery attempts are due at their next attempt, or at the end of the lease of one in
-flight (to take it over); the endings of the operations the server runs itself at their
-rule's delay after acceptance. Nothing else is kept: a delivery's state is folded by the
+When each piece of work is due is the domain's rule: a delivery attempt at
+`delivery.due_at` (its next attempt, or the end of the lease of one in flight, to take
+it over), the ending of an operation the server runs itself at `serverrun.due_at` (its
+rule's delay after acceptance). Nothing else is kept: a delivery's state is folded by the
 domain's `evolve` (without its notification or its older attempts), and forgotten once
 it succeeded. Times are kept in a heap; a time superseded stays in the heap and is
 skipped when it comes up.
@@ -16,7 +17,7 @@ skipped when it comes up.
 import heapq
 import itertools
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -26,11 +27,16 @@ from eventsourcing.projection import Projection
 from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import operation as op
+from tidings.domain import serverrun
+from tidings.domain.dispatch import Held
 
 from ..store.application import LOG, LogEntry, stream_id
 from ..store.codec import Envelope
+<<<<<<< HEAD
 from .port import LogReader
 from .views import Held
+=======
+>>>>>>> main
 
 __all__ = ["PAGE", "DueIndex", "DueProjection", "Kind", "Name"]
 
@@ -195,7 +201,7 @@ class DueIndex(POPOTrackingRecorder):
     def _apply(self, stream: UUID, event: Any) -> None:
         match event:
             case dlv.DeliveryScheduled(login=login, notification_id=n) if self._with_deliveries:
-                key = f"{login}/{n}"
+                key = dlv.key(login, n)
                 state = _compact(dlv.evolve(dlv.initial, event))
                 self._deliveries[stream] = (key, state)
                 self.schedule("delivery", key, dlv.due_at(state))
@@ -220,16 +226,16 @@ class DueIndex(POPOTrackingRecorder):
                 state = _compact(dlv.evolve(state, event))
                 self._deliveries[stream] = (key, state)
                 self.schedule("delivery", key, dlv.due_at(state))
-                if state.status == "succeeded":  # for good: forgotten, memory stays bounded
+                if dlv.is_terminal(state):  # for good: forgotten, memory stays bounded
                     del self._deliveries[stream]
-                if state.status in ("succeeded", "gave_up"):
+                if not dlv.holds_back(state):  # done: the deliveries it held may go
                     self._release(stream)
-            case op.OperationAccepted(svtrid=svtrid, command=command, at=at):
+            case op.OperationAccepted(svtrid=svtrid, command=command):
                 delay = self._delays.get(command)
                 if delay is not None:
                     self._operations[stream] = svtrid
                     delay += self._later(svtrid)
-                    self.schedule("ending", svtrid, at + timedelta(seconds=delay))
+                    self.schedule("ending", svtrid, serverrun.due_at(event, delay))
             case op.OperationEnded():
                 if stream in self._operations:
                     self.schedule("ending", self._operations.pop(stream), None)

@@ -2,23 +2,23 @@
 
 `webhook-id` is derived from the notification, so every retry of it carries the same id
 and a receiver can drop duplicates; `webhook-signature` covers exactly the bytes sent.
-After a secret rotation the old secret signs too, for a grace period, so a receiver can
-switch secrets without losing a notification.
+Which secrets sign is the domain's rule (`domain.signing`): after a rotation the old
+secret signs too, for a grace period.
 """
 
 import hashlib
 from datetime import datetime, timedelta
 
 from standardwebhooks import Webhook
+from tidings.domain.delivery import key
+from tidings.domain.signing import ROTATION_GRACE, signing_secrets
 
 __all__ = ["ROTATION_GRACE", "signed_headers", "webhook_id"]
-
-ROTATION_GRACE = timedelta(hours=24)
 
 
 def webhook_id(login: str, notification_id: int) -> str:
     """The stable message id of one notification of one account."""
-    digest = hashlib.sha256(f"{login}/{notification_id}".encode()).hexdigest()[:24]
+    digest = hashlib.sha256(key(login, notification_id).encode()).hexdigest()[:24]
     return f"msg_{digest}"
 
 
@@ -34,9 +34,7 @@ def signed_headers(
     """The three Standard Webhooks headers for `body`, signed with `secret` and, within
     `grace` of a rotation, also with `previous`."""
     text = body.decode("utf-8")
-    secrets = [secret]
-    if previous and rotated_at is not None and now - rotated_at < grace:
-        secrets.append(previous)
+    secrets = signing_secrets(secret, previous, rotated_at, now, grace)
     signatures = " ".join(Webhook(s).sign(msg_id, now, text) for s in secrets)
     return {
         "webhook-id": msg_id,

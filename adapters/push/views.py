@@ -7,6 +7,7 @@ from msgspec import Struct
 from tidings.domain import Notification
 from tidings.domain.account import AccountState
 from tidings.domain.delivery import DeliveryScheduled, DeliveryState, DeliveryStatus
+from tidings.domain.dispatch import Held
 from tidings.domain.endpoint import EndpointState
 
 from .deliverer import Reply
@@ -97,15 +98,6 @@ class Attempted(Struct, frozen=True, kw_only=True):
     number: int
     reply: Reply
     jitter: float
-
-
-class Held(Struct, frozen=True, kw_only=True):
-    """The delivery may not start now; look again at `until`, or as soon as the stream
-    it `waits_on` (category, key: its paused endpoint, or the earlier delivery of an
-    ordered account) moves on."""
-
-    until: datetime
-    waits_on: tuple[str, str] | None = None
 
 
 def delivery_view(state: DeliveryState) -> DeliveryView:

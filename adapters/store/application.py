@@ -39,6 +39,7 @@ from ..ledger.checkpoint import Signer
 from .codec import Envelope, MsgspecMapper, decode_event
 from .followers import Follower
 from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
+from .recorder import Recorder
 
 __all__ = [
     "LOG",
@@ -331,8 +332,10 @@ class Store:
         self.events_read = 0
 
     @property
-    def recorder(self) -> Any:
-        return self._app.recorder
+    def recorder(self) -> Recorder:
+        # eventsourcing built it from the topic in the environment (`environment`); both
+        # topics name a class that `recorder.Recorder` is checked against.
+        return cast(Recorder, self._app.recorder)
 
     def close(self) -> None:
         if self._follower is not None:

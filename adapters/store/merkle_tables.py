@@ -16,7 +16,9 @@ on average. Where the rows live (one SQL for both; `Tables` words it):
   sequence), the tree does not. Its frontier is read with where the log ends, in one
   statement (`frontier_columns`, `keep`).
 - `tidings_checkpoints (size, position, root, time, key, signature)`: a signed
-  checkpoint when one is due (`checkpoint.Cadence`); none without a signing key.
+  checkpoint when one is due (`checkpoint.Cadence`); none without a signing key. `key`
+  holds the signer's verifier key (its name is the log's origin: the note is rebuilt
+  from the row), or 32 raw bytes in an old checkpoint.
 
 `grow` runs inside the recorder's insert, under the log's write lock, so the tree has
 the log's one order. It reads the tree's frontier (at most one row per level) only when
@@ -34,8 +36,8 @@ from typing import Any
 
 from ..errors import StorageError
 from ..ledger.chain import stream_bytes
-from ..ledger.checkpoint import Checkpoint, Signer
-from ..ledger.merkle import Tree, entry_bytes, frontier, leaf_hash
+from ..ledger.checkpoint import Checkpoint, Prover, Refused, Signer
+from ..ledger.merkle import Tree, consistency_path, entry_bytes, frontier, leaf_hash, needed
 
 __all__ = ["CHAIN", "CHECKPOINTS", "TREE", "Db", "Tables", "tree_lags"]
 
@@ -144,12 +146,35 @@ class Tables:
                 self._store_leaves,
                 [(first + i, entries[i][0], n) for i, n in enumerate(nodes)],
             )
-        if self.signer is not None and self.signer.due(self._last, tree.size):
+        signer = self.signer
+        if signer is not None and signer.pending:  # did the last one commit?
+            signer.settle(self.latest(db.rows))
+        if signer is not None and signer.due(self._last, tree.size):
             self._last = self.latest(db.rows)  # another writer may have signed since
-            if self.signer.due(self._last, tree.size):
-                self._last = self.signer.sign(tree.size, entries[-1][0], tree.root())
-                self._insert(db, self._last)
+            if signer.due(self._last, tree.size):
+                prove = self._prover(db, tree.size, first, nodes)
+                try:
+                    signed = signer.sign(tree.size, entries[-1][0], tree.root(), prove, self._last)
+                except Refused:  # logged, counted, on /readyz: the log itself goes on
+                    return nodes
+                self._last = signed
+                self._insert(db, signed)
         return nodes
+
+    def _prover(self, db: Db, size: int, first: int, fresh: Sequence[bytes]) -> Prover:
+        """Consistency paths to the tree of `size` leaves, from the stored nodes and
+        those of leaves `first`... (`fresh`, each leaf's nodes, not stored yet)."""
+
+        def prove(old: int) -> list[bytes]:
+            wanted = needed(lambda get: consistency_path(old, size, get))
+            found = self.nodes(db.rows, [n for n in wanted if ((n[1] + 1) << n[0]) - 1 < first])
+            for level, index in wanted:
+                holder = ((index + 1) << level) - 1
+                if holder >= first and len(fresh[holder - first]) >= 32 * level + 32:
+                    found[level, index] = fresh[holder - first][32 * level : 32 * level + 32]
+            return consistency_path(old, size, lambda level, index: found[level, index])
+
+        return prove
 
     def frontier_columns(self) -> str:
         """A FROM item of one row: the tree's size, its last leaf's log position and its
@@ -224,7 +249,7 @@ class Tables:
                     checkpoint.position,
                     bytes.fromhex(checkpoint.root),
                     checkpoint.time,
-                    bytes.fromhex(checkpoint.key),
+                    checkpoint.public if checkpoint.legacy else checkpoint.key.encode(),
                     bytes.fromhex(checkpoint.signature),
                 )
             ],
@@ -260,13 +285,18 @@ class Tables:
 
     def sign_head(self, db: Db) -> Checkpoint | None:
         """Sign the tree as it stands unless the latest checkpoint already covers it;
-        the latest checkpoint after (None: nothing signed, ever)."""
+        the latest checkpoint after (None: nothing signed, ever). `Refused` when the
+        tree does not extend what the signer's key signed last."""
         latest = self.latest(db.rows)
         tree = self._frontier(db)
-        if self.signer is None or tree.size == 0 or (latest and latest.size >= tree.size):
+        if self.signer is None or tree.size == 0:
+            return latest
+        prove = self._prover(db, tree.size, tree.size, ())
+        if latest and latest.size >= tree.size:  # the key still vouches for the tree
+            self.signer.check(tree.size, tree.root(), prove, latest)
             return latest
         position = self.positions(db.rows, [tree.size - 1])[tree.size - 1]
-        checkpoint = self.signer.sign(tree.size, position, tree.root())
+        checkpoint = self.signer.sign(tree.size, position, tree.root(), prove, latest)
         self._insert(db, checkpoint)
         return checkpoint
 
@@ -380,7 +410,7 @@ def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
         position=row[1],
         root=bytes(row[2]).hex(),
         time=row[3],
-        key=bytes(row[4]).hex(),
+        key=bytes(row[4]).hex() if len(row[4]) == 32 else bytes(row[4]).decode(),
         signature=bytes(row[5]).hex(),
     )
 

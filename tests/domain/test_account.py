@@ -171,6 +171,9 @@ BAD_CHANNELS: list[Channel] = [
     EmailChannel("ops@@client.example"),
     EmailChannel("o ps@client.example"),
     EmailChannel("o" * 65 + "@client.example"),
+    EmailChannel("ops@client.example", pause_after=0),
+    EmailChannel("ops@client.example", probe_every=0.0),
+    EmailChannel("ops@client.example", probe_every=86401.0),
 ]
 
 GOOD_CHANNELS: list[Channel] = [
@@ -185,6 +188,7 @@ GOOD_CHANNELS: list[Channel] = [
     ),
     UrlChannel(success_url="http://[::1]:8080/n", expected_status=frozenset({100, 599})),
     EmailChannel("ops@client.example"),
+    EmailChannel("ops@client.example", pause_after=1, probe_every=86400.0),
 ]
 
 

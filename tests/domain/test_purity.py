@@ -203,6 +203,7 @@ from tidings.domain import (
 )
 from tidings.domain import account as acc, delivery as dlv, mailbox as mbx, operation as op
 from tidings.domain import endpoint as ept
+from tidings.domain import dispatch, serverrun, signing
 
 WATCHED = ("open", "socket.", "os.", "time.", "subprocess.", "shutil.", "sqlite3.",
            "urllib.", "http.", "ctypes.", "glob.", "tempfile.", "import", "exec", "compile")
@@ -294,6 +295,15 @@ outcome = op.outcome(state)
 push_target(url, outcome)
 next_delay(RetryPolicy(), 3, -1.0, 30.0)
 mbx.peek(run(MAILBOX, commands["mailbox"])[0])
+opened, _ = run(ACCOUNT, commands["account"][:2])
+due, _ = run(DELIVERY, commands["delivery"][1:2])
+claimed = dispatch.claim(due, opened, ept.initial, dlv.initial,
+                         dispatch.ClaimAttempt(claimant="p"), T0 + timedelta(hours=1))
+started = fold(DELIVERY, claimed.delivery, due)
+dispatch.settle(started, opened, ept.initial, mbx.initial,
+                dlv.RecordAttempt(status=410, duration_ms=1.0), T0 + timedelta(hours=2))
+serverrun.job_outcome(serverrun.FILES, {"State": "Failed"})
+signing.signing_secrets("a", "b", T0, T0)
 [code.text for code in Code]
 
 during = list(seen)

@@ -1,0 +1,214 @@
+"""C2SP signed notes, checkpoints and cosignatures: the transparency ecosystem's formats
+(Go's `sumdb/note`, Sigsum, Sunlight, litewitness read them as they are).
+
+A checkpoint (c2sp.org/tlog-checkpoint) is a note whose body is three lines:
+
+    <origin>                 which log: a schema-less URL, no spaces, no '+'
+    <tree size>              decimal
+    <root>                   base64 of the 32-byte RFC 9162 root
+
+followed by an empty line and one signature line per signer (c2sp.org/signed-note):
+
+    — <key name> <base64(key id (4 bytes) || signature)>
+
+with an em dash (U+2014). For Ed25519 (signature type 0x01) the key id is the first 4
+bytes of SHA-256(name || 0x0A || 0x01 || public key), the signature covers the body, and
+the verifier key is `<name>+<key id, 8 hex>+<base64(0x01 || public key)>`. A witness's
+cosignature (c2sp.org/tlog-cosignature, type 0x04) signs "cosignature/v1\\ntime <t>\\n"
+followed by the body, and its signature is the time (8 bytes, big-endian) then the
+64-byte signature.
+"""
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Sequence
+
+import msgspec
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from .keys import BadKey
+
+__all__ = [
+    "COSIGNATURE",
+    "ED25519",
+    "BadNote",
+    "Line",
+    "Note",
+    "Verifier",
+    "checkpoint_body",
+    "cosign",
+    "cosigned_at",
+    "parse_body",
+    "parse_note",
+    "parse_vkey",
+    "sign",
+    "signed_by",
+    "verifier_of",
+]
+
+ED25519 = 0x01
+COSIGNATURE = 0x04
+_DASH = "\u2014"
+
+
+class BadNote(ValueError):
+    """Text that is not a signed note or checkpoint; the message says why, in one line."""
+
+
+class Verifier(msgspec.Struct, frozen=True):
+    """A public key as a note names it: name, signature type, the 32-byte key."""
+
+    name: str
+    kind: int
+    public: bytes
+
+    @property
+    def id(self) -> bytes:
+        return hashlib.sha256(
+            self.name.encode() + b"\n" + bytes([self.kind]) + self.public
+        ).digest()[:4]
+
+    def __str__(self) -> str:
+        encoded = base64.b64encode(bytes([self.kind]) + self.public).decode()
+        return f"{self.name}+{self.id.hex()}+{encoded}"
+
+
+def verifier_of(key: Ed25519PrivateKey, name: str, kind: int = ED25519) -> Verifier:
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return Verifier(_checked_name(name), kind, raw)
+
+
+def _checked_name(name: str) -> str:
+    if not name or "+" in name or any(c.isspace() for c in name):
+        raise BadKey(f"a key name has no spaces and no '+': {name!r}")
+    return name
+
+
+def parse_vkey(text: str) -> Verifier:
+    """A verifier key `<name>+<8 hex>+<base64>` (Ed25519 or cosignature type); BadKey."""
+    parts = text.strip().split("+", 2)
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        name, hex_id, rest = parts
+        raw = base64.b64decode(rest, validate=True)
+        if len(raw) != 33 or raw[0] not in (ED25519, COSIGNATURE):
+            raise ValueError
+        verifier = Verifier(_checked_name(name), raw[0], raw[1:])
+        if verifier.id.hex() != hex_id.lower():
+            raise ValueError
+    except (ValueError, binascii.Error, BadKey):
+        raise BadKey(
+            "a verifier key is NAME+KEYID+BASE64 (as `tidings key new` prints it), "
+            "and its key id must match"
+        ) from None
+    return verifier
+
+
+class Line(msgspec.Struct, frozen=True):
+    """One signature line: the signer's name, key id and signature bytes."""
+
+    name: str
+    id: bytes
+    signature: bytes
+
+    def __str__(self) -> str:
+        return f"{_DASH} {self.name} {base64.b64encode(self.id + self.signature).decode()}\n"
+
+
+class Note(msgspec.Struct, frozen=True):
+    """A signed note: its body (ending in a newline) and its signature lines."""
+
+    body: str
+    lines: tuple[Line, ...]
+
+    def __str__(self) -> str:
+        return self.body + "\n" + "".join(str(line) for line in self.lines)
+
+    def with_line(self, line: Line) -> "Note":
+        """The note with `line` added (a line of the same name and key id replaced)."""
+        kept = tuple(x for x in self.lines if (x.name, x.id) != (line.name, line.id))
+        return Note(self.body, (*kept, line))
+
+
+def parse_note(text: str) -> Note:
+    """A signed note from its text; BadNote when it is not one."""
+    body, blank, signatures = text.rpartition("\n\n")
+    if not blank or not signatures.endswith("\n"):
+        raise BadNote("not a signed note: no blank line before the signature lines")
+    lines = []
+    for raw in signatures[:-1].split("\n"):
+        dash, _, rest = raw.partition(" ")
+        name, _, encoded = rest.rpartition(" ")
+        try:
+            decoded = base64.b64decode(encoded, validate=True)
+        except (ValueError, binascii.Error):
+            decoded = b""
+        if dash != _DASH or not name or len(decoded) < 5:
+            raise BadNote(f"not a signature line: {raw[:60]!r}")
+        lines.append(Line(name, decoded[:4], decoded[4:]))
+    return Note(body + "\n", tuple(lines))
+
+
+def checkpoint_body(origin: str, size: int, root: bytes) -> str:
+    return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+
+
+def parse_body(body: str) -> tuple[str, int, bytes]:
+    """(origin, size, root) of a checkpoint's body; BadNote."""
+    lines = body.split("\n")
+    try:
+        origin, size, root = lines[0], int(lines[1]), base64.b64decode(lines[2], validate=True)
+        if not origin or size < 0 or len(root) != 32 or not lines[1].isdigit():
+            raise ValueError
+    except (ValueError, IndexError, binascii.Error):
+        raise BadNote("not a checkpoint: origin, tree size and base64 root expected") from None
+    return origin, size, root
+
+
+def sign(key: Ed25519PrivateKey, name: str, body: str) -> Line:
+    """The Ed25519 note signature line of `body` by `key` under `name`."""
+    return Line(name, verifier_of(key, name).id, key.sign(body.encode()))
+
+
+def _cosigned(body: str, at: int) -> bytes:
+    return f"cosignature/v1\ntime {at}\n".encode() + body.encode()
+
+
+def cosign(key: Ed25519PrivateKey, name: str, body: str, at: int) -> Line:
+    """A tlog-cosignature/v1 line over a checkpoint's `body` at POSIX time `at`."""
+    signature = key.sign(_cosigned(body, at))
+    return Line(name, verifier_of(key, name, COSIGNATURE).id, at.to_bytes(8, "big") + signature)
+
+
+def _holds(verifier: Verifier, line: Line, body: str) -> bool:
+    if (line.name, line.id) != (verifier.name, verifier.id):
+        return False
+    if verifier.kind == ED25519:
+        message, signature = body.encode(), line.signature
+    elif len(line.signature) == 72:
+        at = int.from_bytes(line.signature[:8], "big")
+        message, signature = _cosigned(body, at), line.signature[8:]
+    else:
+        return False
+    try:
+        Ed25519PublicKey.from_public_bytes(verifier.public).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def signed_by(note: Note, verifiers: Sequence[Verifier]) -> list[Verifier]:
+    """The verifiers among `verifiers` whose signature on `note` holds."""
+    return [v for v in verifiers if any(_holds(v, line, note.body) for line in note.lines)]
+
+
+def cosigned_at(note: Note, verifier: Verifier) -> int | None:
+    """The time a cosigner's signature on `note` states, if it holds."""
+    for line in note.lines:
+        if verifier.kind == COSIGNATURE and _holds(verifier, line, note.body):
+            return int.from_bytes(line.signature[:8], "big")
+    return None

@@ -1,0 +1,128 @@
+"""What the store needs of a recorder: the one boundary between `Store` and the SQLite and
+PostgreSQL recorders (`sqlite_recorder`, `postgres_recorder`).
+
+eventsourcing builds the recorder from a topic string in the environment, so no type
+links the store to the class it gets; `Recorder` names every call the store and the
+read side (`audit/`, the shell) make on `Store.recorder`, and `mypy --strict` checks
+both recorders against it (the `TYPE_CHECKING` block below). A change to either
+recorder's surface that the store relies on fails the type check, not a test run.
+
+Positions are the log's notification ids: 1, 2, ... in commit order (PostgreSQL's may
+skip one; none appears below the last read later). Row shapes are `ledger.chain`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol
+from uuid import UUID
+
+from eventsourcing.persistence import Notification, StoredEvent
+
+from ..ledger.chain import LogRow, PlacedRow, StreamRow, TailRow
+from ..ledger.checkpoint import Checkpoint
+from .merkle_tables import Tables
+
+__all__ = ["Recorder"]
+
+
+class Recorder(Protocol):
+    """The event log of one database: appends with their chain and tree, and the reads
+    that load streams, follow other writers and walk the log. The database's errors
+    surface as eventsourcing's `PersistenceError` family."""
+
+    # The tree's and checkpoints' SQL and writer (`signer`, `enabled` set by the store).
+    tree: Tables
+    # The snapshots' table, named by eventsourcing's snapshot store; written with the events.
+    snapshots_table: str
+
+    # --- writing ---------------------------------------------------------------------
+    def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
+        """Append `events` (and the snapshots taken with them) in one transaction, with
+        their chain links and tree nodes; their log positions. Inside `locked`, the write
+        joins its transaction. eventsourcing's `IntegrityError` when a (stream, version)
+        is taken: nothing is written."""
+        ...
+
+    def locked(self) -> AbstractContextManager[None]:
+        """Hold the log's write lock for a block; a `write` inside commits at its end."""
+        ...
+
+    def ensure_tree(self) -> None:
+        """Catch the tree up with the log, under the write lock, when it lags."""
+        ...
+
+    def sign_head(self) -> Checkpoint | None:
+        """Sign the tree as it stands, if not yet signed; the latest checkpoint (None when
+        there is none)."""
+        ...
+
+    # --- following other writers -----------------------------------------------------
+    def changed(self) -> bool:
+        """Whether another connection may have committed since the last call (always
+        True where the database keeps no cheap counter: PostgreSQL)."""
+        ...
+
+    def tail(self, after: int, limit: int) -> list[TailRow]:
+        """(stream, version, position) of the first `limit` entries after `after`."""
+        ...
+
+    def max_notification_id(self) -> int | None:
+        """The last position of the log (None: the log is empty)."""
+        ...
+
+    # --- loading streams -------------------------------------------------------------
+    def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
+        """A stream's events after `version`, in order."""
+        ...
+
+    def select_snapshot(self, stream: UUID) -> StreamRow | None:
+        """A stream's newest snapshot, if any."""
+        ...
+
+    def select_placed(self, stream: UUID, upto: int) -> list[PlacedRow]:
+        """A stream's events at positions up to `upto`, with their positions."""
+        ...
+
+    # --- walking the log (replay, verify, trails, proofs) -----------------------------
+    def scan(self, start: int, stop: int, topics: Sequence[str] = ()) -> list[LogRow]:
+        """Rows at positions in [start, stop] (of `topics`, when given), as stored."""
+        ...
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """eventsourcing's read of the log: up to `limit` notifications from `start`."""
+        ...
+
+    def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
+        """The chain's (position, digest) links in [start, stop]."""
+        ...
+
+    def max_chained(self) -> int:
+        """The last position the chain covers (0: none)."""
+        ...
+
+    def tree_rows(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Run one of the tree's read queries (`Tables`' SQL); its rows."""
+        ...
+
+    def close_connections(self) -> None:
+        """Close the recorder's own connections (the pool is eventsourcing's)."""
+        ...
+
+
+if TYPE_CHECKING:
+    # Both recorders satisfy the protocol: mypy checks these two assignments.
+    from .postgres_recorder import ChainedPostgresRecorder
+    from .sqlite_recorder import ChainedSQLiteRecorder
+
+    _SQLITE: type[Recorder] = ChainedSQLiteRecorder
+    _POSTGRES: type[Recorder] = ChainedPostgresRecorder

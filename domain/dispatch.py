@@ -1,0 +1,212 @@
+"""Dispatch: the delivery process, from claiming a delivery's next attempt to settling
+what it got, over every stream it touches. The caller loads the states named below,
+calls `claim` or `settle`, and saves what they decided, atomically.
+
+Claiming (`claim`), given the delivery, its account, its endpoint and, on an ordered
+account, the delivery of the notification before it (`earlier_id` says which):
+
+- `Idle`, nothing to do: the delivery was never scheduled, or is done (succeeded, gave
+  up). One scheduled before deliveries kept their notification cannot be sent: it
+  gives up, saying so.
+- `Held`, with when to look again and the stream whose next move may release it
+  sooner: its next attempt is not due yet, or the attempt in flight is another
+  process's until its lease runs out; on an ordered account the delivery before it is
+  not done (succeeded or given up); its endpoint is paused and this interval's probe
+  is not due.
+- `Started`: `AttemptStarted`, leased for twice the attempt's timeout (after an
+  `AttemptExpired` when it takes over an attempt whose lease ran out), and on a paused
+  endpoint this interval's `ProbeClaimed`: the attempt is the probe.
+
+Settling (`settle`), given the delivery, its account, its endpoint and its account's
+mailbox, and what the attempt got: the delivery's outcome (`delivery.decide`: success,
+a failure tried again later, an answer that ends it at once, the schedule used up),
+the outcome counted for the endpoint's health, and, when the delivery gave up on an
+account that falls back to polling, its notification queued (`fallback`).
+
+Each medium has its own settings (`channel_for`): a delivery goes by its account's
+channel when that is of the delivery's medium, else by that medium's defaults.
+"""
+
+from datetime import datetime
+
+from msgspec import Struct
+
+from . import delivery as dlv
+from . import endpoint as ept
+from . import mailbox as mbx
+from .account import AccountState
+from .decider import DELIVERY, ENDPOINT, fold
+from .fallback import fall_back
+from .rejection import Rejection
+from .values import Channel, EmailChannel, UrlChannel
+
+__all__ = [
+    "LEASE_PER_TIMEOUT",
+    "ClaimAttempt",
+    "Held",
+    "Idle",
+    "Settled",
+    "Started",
+    "channel_for",
+    "claim",
+    "earlier_id",
+    "endpoint_key",
+    "lease",
+    "settle",
+    "targets",
+]
+
+# A claim holds for this many attempt timeouts: the attempt itself, and as long again to
+# record its outcome, so a live claimant is not taken over (docs/decisions.md, Delivery).
+LEASE_PER_TIMEOUT = 2
+
+
+class ClaimAttempt(Struct, frozen=True, kw_only=True, tag="ClaimAttempt"):
+    """Claim a delivery's next attempt for `claimant` (a process's name)."""
+
+    claimant: str
+
+
+class Started(Struct, frozen=True, kw_only=True):
+    """The attempt `number` is the claimant's until `lease_until`; the events to save on
+    the delivery and on its endpoint."""
+
+    number: int
+    lease_until: datetime
+    delivery: list[dlv.DeliveryEvent]
+    endpoint: list[ept.EndpointEvent]
+
+
+class Held(Struct, frozen=True, kw_only=True):
+    """The delivery may not start now; look again at `until`, or as soon as the stream
+    it `waits_on` (category, key: its paused endpoint, or the earlier delivery of an
+    ordered account) moves on."""
+
+    until: datetime
+    waits_on: tuple[str, str] | None = None
+
+
+class Idle(Struct, frozen=True, kw_only=True):
+    """Nothing left to do; `delivery`: the events to save first (a give-up), if any."""
+
+    delivery: list[dlv.DeliveryEvent] = []
+
+
+class Settled(Struct, frozen=True, kw_only=True):
+    """What an attempt's outcome decided on the delivery, its endpoint and the mailbox."""
+
+    delivery: list[dlv.DeliveryEvent]
+    endpoint: list[ept.EndpointEvent]
+    mailbox: list[mbx.MailboxEvent]
+
+
+def channel_for(channel: Channel, scheduled: dlv.DeliveryScheduled) -> UrlChannel | EmailChannel:
+    """The settings a delivery goes by (timeouts, ordering, endpoint health, body): the
+    account's `channel` when it is of the delivery's medium, else that medium's defaults
+    (the account moved to another channel after the delivery was scheduled)."""
+    if scheduled.medium == "email":
+        return channel if isinstance(channel, EmailChannel) else EmailChannel(scheduled.target)
+    return channel if isinstance(channel, UrlChannel) else UrlChannel()
+
+
+def targets(channel: Channel) -> list[str]:
+    """The endpoints a channel pushes to: its URLs (success, then error, each once) or
+    its address; none for a poll channel."""
+    match channel:
+        case UrlChannel(success_url=success, error_url=error):
+            return [url for url in dict.fromkeys((success, error)) if url]
+        case EmailChannel(address=address):
+            return [address]
+    return []
+
+
+def lease(channel: UrlChannel | EmailChannel) -> float:
+    """Seconds a claim on an attempt under `channel` holds."""
+    return LEASE_PER_TIMEOUT * channel.timeout
+
+
+def earlier_id(account: AccountState, delivery: dlv.DeliveryState) -> int | None:
+    """The notification whose delivery must be done before this one starts: the one
+    before it on an ordered URL channel; None when none must."""
+    scheduled = delivery.scheduled
+    if scheduled is None or scheduled.notification_id < 2:
+        return None
+    channel = channel_for(account.channel, scheduled)
+    if isinstance(channel, UrlChannel) and channel.ordered:
+        return scheduled.notification_id - 1
+    return None
+
+
+def endpoint_key(delivery: dlv.DeliveryState) -> str | None:
+    """The key of the endpoint stream of the delivery's target; None when never scheduled."""
+    scheduled = delivery.scheduled
+    return None if scheduled is None else ept.key(scheduled.login, scheduled.target)
+
+
+def claim(
+    delivery: dlv.DeliveryState,
+    account: AccountState,
+    endpoint: ept.EndpointState,
+    earlier: dlv.DeliveryState,
+    command: ClaimAttempt,
+    now: datetime,
+) -> Started | Held | Idle:
+    """Decide a claim on the delivery's next attempt (module docstring). `earlier`: the
+    state of the delivery `earlier_id` names (the initial state when it names none)."""
+    scheduled = delivery.scheduled
+    due = dlv.due_at(delivery)
+    if scheduled is None or due is None:
+        return Idle()
+    if scheduled.notification is None:
+        gave_up = dlv.decide(delivery, dlv.GiveUp("its notification was not recorded"), now)
+        return Idle(delivery=[] if isinstance(gave_up, Rejection) else gave_up)
+    start = dlv.StartAttempt(
+        claimant=command.claimant, lease=lease(channel_for(account.channel, scheduled))
+    )
+    started = dlv.decide(delivery, start, now)
+    if isinstance(started, Rejection):  # not due, or leased by another
+        return Held(until=max(due, now))
+    before = earlier_id(account, delivery)
+    if before is not None and dlv.holds_back(earlier):
+        until = dlv.due_at(earlier) or now
+        waits_on = (DELIVERY.category, dlv.key(scheduled.login, before))
+        return Held(until=max(until, now), waits_on=waits_on)
+    probe = ept.decide(endpoint, ept.ClaimProbe(), now)
+    if isinstance(probe, Rejection):  # paused, and this interval's probe is not due
+        waits_on = (ENDPOINT.category, ept.key(scheduled.login, scheduled.target))
+        return Held(until=endpoint.next_probe_at or now, waits_on=waits_on)
+    attempt = started[-1]
+    assert isinstance(attempt, dlv.AttemptStarted) and attempt.lease_until is not None
+    return Started(
+        number=attempt.number, lease_until=attempt.lease_until, delivery=started, endpoint=probe
+    )
+
+
+def settle(
+    delivery: dlv.DeliveryState,
+    account: AccountState,
+    endpoint: ept.EndpointState,
+    mailbox: mbx.MailboxState,
+    command: dlv.RecordAttempt,
+    now: datetime,
+) -> Settled | Rejection:
+    """Decide what an attempt's outcome does (module docstring). `endpoint`: the state
+    `endpoint_key` names. Rejections: the delivery's (2304 no attempt in flight, or the
+    one answered was taken over; 2303 never scheduled; 2101 jitter outside [-1, 1])."""
+    recorded = dlv.decide(delivery, command, now)
+    if isinstance(recorded, Rejection):
+        return recorded
+    after = fold(DELIVERY, recorded, delivery)
+    assert after.scheduled is not None  # recorded: it was scheduled
+    channel = channel_for(account.channel, after.scheduled)
+    outcome = ept.RecordOutcome(
+        ok=after.status == "succeeded",
+        pause_after=channel.pause_after,
+        probe_every=channel.probe_every,
+    )
+    health = ept.decide(endpoint, outcome, now)
+    if isinstance(health, Rejection):  # settings out of range: a channel refuses them
+        return health
+    return Settled(
+        delivery=recorded, endpoint=health, mailbox=fall_back(account, after, mailbox, now)
+    )
