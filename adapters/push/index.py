@@ -32,11 +32,7 @@ from tidings.domain.dispatch import Held
 
 from ..store.application import LOG, LogEntry, stream_id
 from ..store.codec import Envelope
-<<<<<<< HEAD
 from .port import LogReader
-from .views import Held
-=======
->>>>>>> main
 
 __all__ = ["PAGE", "DueIndex", "DueProjection", "Kind", "Name"]
 
