@@ -20,7 +20,6 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 __all__ = ["CHROMEDRIVER", "Browser", "chromium"]
@@ -70,7 +69,15 @@ class Browser:
         """Click the button that says `label`, and wait for the next page."""
         button = self.driver.find_element(By.XPATH, f"//button[normalize-space()='{label}']")
         button.click()
-        WebDriverWait(self.driver, WAIT_SECONDS).until(expected_conditions.staleness_of(button))
+
+        def replaced(_: object) -> bool:
+            try:
+                button.is_enabled()
+            except WebDriverException:  # stale, or "does not belong to the document"
+                return True
+            return False
+
+        WebDriverWait(self.driver, WAIT_SECONDS).until(replaced)
 
     def text(self) -> str:
         return str(self.driver.find_element(By.TAG_NAME, "body").text)

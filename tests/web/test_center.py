@@ -155,3 +155,9 @@ def test_rotating_the_secret_shows_it_once_and_no_page_shows_a_digest(
 
     for path in ("", "queue", "deliveries", "keys"):
         assert password_sha1(server.password) not in web.get(home + path).text
+
+
+def test_a_suspended_account_cannot_sign_in(web: WebClient, server: Running) -> None:
+    server.tidings.suspend(server.login, "unpaid")
+    answer = web.sign_in_center(server.login, server.password)
+    assert answer.status_code == 401 and "This account is suspended." in answer.text
