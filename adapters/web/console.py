@@ -30,23 +30,21 @@ _SEARCH_READS = 20_000
 
 
 def _accounts(t: Tidings, query: str, after: int) -> tuple[list[AccountView], int | None]:
-    """A page of accounts whose login holds `query`, and the cursor of the next."""
+    """A page of accounts from cursor `after` and the cursor of the next page; with a
+    `query`, the first `_PAGE` whose login holds it (among the first `_SEARCH_READS`
+    opened), and no next page: a person narrows the search instead."""
+    if not query:
+        page = t.accounts(after=after, limit=_PAGE)
+        return page.accounts, page.next
     found: list[AccountView] = []
-    cursor: int | None = after
-    read = 0
-    while cursor is not None and len(found) < _PAGE and read < _SEARCH_READS:
-        batch = t.accounts(after=cursor, limit=_PAGE if not query else 1000)
-        read += len(batch.accounts)
-        for index, account in enumerate(batch.accounts):
-            if query.lower() in account.login.lower():
-                found.append(account)
-                if len(found) == _PAGE:
-                    # The next page starts after this account: its position is the cursor
-                    # plus its place among the openings read.
-                    more = index + 1 < len(batch.accounts) or batch.next is not None
-                    return found, (cursor + index + 1) if more else None
-        cursor = batch.next
-    return found, cursor if read >= _SEARCH_READS else None
+    cursor: int | None = 0
+    for _ in range(_SEARCH_READS // 1000):
+        page = t.accounts(after=cursor or 0, limit=1000)
+        found += [a for a in page.accounts if query.lower() in a.login.lower()]
+        cursor = page.next
+        if cursor is None or len(found) >= _PAGE:
+            break
+    return found[:_PAGE], None
 
 
 def _since(text: str) -> datetime | None:

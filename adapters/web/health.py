@@ -5,6 +5,7 @@ and the result of the last `verify` run from this page."""
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from threading import Lock
 
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -49,34 +50,37 @@ def _attempt_slices(figures: LogFigures, now: datetime) -> list[tuple[str, float
     return bars
 
 
-def _charts(tidings: Tidings, figures: LogFigures, now: datetime) -> list[Chart]:
-    figures.catch_up(tidings)
-    tally = figures.view.tally
-    busiest = tally.busiest(8)
+def _charts(tidings: Tidings, figures: LogFigures, now: datetime, lock: Lock) -> list[Chart]:
+    states = ("scheduled", "in_flight", "succeeded", "gave_up")
+    with lock:  # requests run this in threads; the figures follow the log one at a time
+        figures.catch_up(tidings)
+        tally = figures.view.tally
+        busiest = tally.busiest(8)
+        deliveries = [(state, float(tally.deliveries[state])) for state in states]
+        slices = _attempt_slices(figures, now)
     return [
         bar_chart("Queue depth, deepest accounts",
                   [(login, float(count), "plain") for login, count in busiest]),
         bar_chart("Deliveries by state",
-                  [(state, float(tally.deliveries[state]), "bad" if state == "gave_up" else "ok")
-                   for state in ("scheduled", "in_flight", "succeeded", "gave_up")]),
-        bar_chart("Attempts in the last hour (5-minute slices)", _attempt_slices(figures, now)),
+                  [(state, n, "bad" if state == "gave_up" else "ok") for state, n in deliveries]),
+        bar_chart("Attempts in the last hour (5-minute slices)", slices),
     ]  # fmt: skip
 
 
 def health_routes(context: Context) -> list[Route]:
     """`GET /console/health` and `POST /console/health/verify`."""
-    figures = LogFigures(TallyView())
+    figures, lock = LogFigures(TallyView()), Lock()
     last: list[Verified] = []
 
     async def health(call: Call) -> Response:
         t, now = context.tidings, context.settings.clock()
-        charts = await run_in_threadpool(_charts, t, figures, now)
+        charts = await run_in_threadpool(_charts, t, figures, now, lock)
         checkpoint = await run_in_threadpool(t.latest_checkpoint)
         tally = figures.view.tally
         return page(call.request, "console/health.html", area=CONSOLE, who=call.who,
                     charts=charts, tally=tally, checkpoint=checkpoint,
                     verified=last[-1] if last else None,
-                    oldest=await run_in_threadpool(_oldest, t, tally.busiest(1)))  # fmt: skip
+                    oldest=await run_in_threadpool(_oldest, t, tally.busiest(8)))  # fmt: skip
 
     async def verify(call: Call) -> Response:
         checked, broken = await run_in_threadpool(context.tidings.verify_log)
@@ -99,4 +103,6 @@ def health_routes(context: Context) -> list[Route]:
 
 
 def _oldest(t: Tidings, busiest: list[tuple[str, int]]) -> datetime | None:
-    return t.mailbox(busiest[0][0]).oldest_at if busiest else None
+    """The oldest waiting notification's time among the deepest queues."""
+    times = [t.mailbox(login).oldest_at for login, _ in busiest]
+    return min((moment for moment in times if moment is not None), default=None)

@@ -76,7 +76,17 @@ _TEMPLATES = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def _shown(value: object) -> str:
+    """A setting as a person reads it: a set or list comma-separated, sorted."""
+    if isinstance(value, frozenset | set | tuple | list):
+        return ", ".join(str(item) for item in sorted(value, key=str)) or "-"
+    return "-" if value is None else str(value)
+
+
 _TEMPLATES.filters["when"] = _when
+_TEMPLATES.filters["shown"] = _shown
 
 
 def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:

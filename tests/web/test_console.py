@@ -108,3 +108,18 @@ def test_sign_in_is_throttled_like_wapi(tmp_path: Path) -> None:
             assert web.sign_in_center("tester", "wrong").status_code == 401
         refused = web.sign_in_center("tester", "123456")
         assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+
+
+def test_accounts_come_a_page_at_a_time(web: WebClient, server: Running) -> None:
+    operator(web, server)
+    for n in range(51):
+        server.tidings.open_account(f"{server.login}-many{n}", "123456")
+    first = web.get("/console/accounts")
+    rows = re.findall(r'<td><a href="/console/accounts/([^"]+)">', first.text)
+    after = re.search(r'accounts\?q=&amp;after=(\d+)">Next page', first.text)
+    assert len(rows) == 50 and after is not None
+    second = web.get(f"/console/accounts?after={after[1]}")
+    more = re.findall(r'<td><a href="/console/accounts/([^"]+)">', second.text)
+    assert more and not set(more) & set(rows)
+    found = web.get(f"/console/accounts?q={server.login}-many5")
+    assert "-many5<" in found.text and "-many50<" in found.text and "-many4<" not in found.text
