@@ -121,6 +121,13 @@ def test_each_method_chosen_on_the_page_delivers(site: Site, tmp_path: Path) -> 
         text = browser.wait_for_text("Notification 3")
         assert "<notify>" in text or "notify" in text
         browser.shot("center-queue")
+        browser.driver.set_window_size(390, 844)  # a phone: nothing wider than the screen
+        for page in ("", "deliveries", "keys"):
+            browser.go(f"/center/{login}/{page}")
+            width = "return [document.documentElement.scrollWidth, window.innerWidth]"
+            scrolled, screen = browser.driver.execute_script(width)
+            assert scrolled <= screen, page
+        browser.shot("center-phone")
 
 
 def test_a_failing_endpoint_shows_its_attempts_and_a_rotated_secret_shows_once(

@@ -123,3 +123,21 @@ def test_accounts_come_a_page_at_a_time(web: WebClient, server: Running) -> None
     assert more and not set(more) & set(rows)
     found = web.get(f"/console/accounts?q={server.login}-many5")
     assert "-many5<" in found.text and "-many50<" in found.text and "-many4<" not in found.text
+
+
+def test_redeliver_and_resume_endpoint_are_recorded_even_when_nothing_changes(
+    web: WebClient, server: Running
+) -> None:
+    name = operator(web, server)
+    base = f"/console/accounts/{server.login}"
+    answer = web.submit(
+        base, base + "/redeliver", {"since": "2026-01-01T00:00", "delivered": "yes"}
+    )
+    assert answer.status_code == 303 and "requeued" in answer.headers["location"]
+    assert web.submit(base, base + "/resume-endpoint", {}).status_code == 303
+    bad = web.submit(base, base + "/redeliver", {"since": "yesterday"})
+    assert bad.status_code == 422 and "not a time" in bad.text
+    acted = server.tidings.operator_actions(server.login)
+    assert [(e.event.name, e.event.action) for e in acted] == [
+        (name, "redeliver"), (name, "resume-endpoint")]  # fmt: skip
+    assert web.submit(base, base + "/explode", {}).status_code == 422
