@@ -34,6 +34,7 @@ from typing import Self, TypeVar
 from .audit.trail import TrailEntry
 from .errors import Closed, Conflict, InvalidArgument, Rejected, StorageError, TidingsError
 from .ledger.checkpoint import Cadence, signer_for
+from .push.in_process import PushThread
 from .store.application import SNAPSHOT_EVERY, Store
 from .store.commit import GroupCommit
 from .store.failures import storage_errors
@@ -93,9 +94,16 @@ class Tidings(
     `TIDINGS_SIGNING_KEY`; neither: nothing is signed), at `cadence` (`Cadence()`:
     every 1,000 entries or 60 s).
 
+    `push`: push the notifications of URL and e-mail accounts from this process, on
+    a thread of its own, until `close` (else a `tidings serve` or `tidings worker` on the
+    same database pushes them; without either they wait, scheduled).
+
     Raises `StorageError` when the database cannot be opened, `BadKey` when the signing
-    key cannot be read.
+    key cannot be read, `InvalidArgument` (with `push`) when TIDINGS_SMTP_URL is not an
+    SMTP URL.
     """
+
+    _push: PushThread | None
 
     def __init__(
         self,
@@ -105,11 +113,20 @@ class Tidings(
         snapshot_every: int = SNAPSHOT_EVERY,
         signing_key: str | None = None,
         cadence: Cadence | None = None,
+        push: bool = False,
     ):
         signer = signer_for(signing_key, cadence)
         with storage_errors():
             store = Store(db, snapshot_every=snapshot_every, signer=signer)
         self._attach(store, GroupCommit(store), clock)
+        if push:
+            try:
+                pusher = PushThread(self)
+            except ValueError as error:  # TIDINGS_SMTP_URL is not an SMTP URL
+                self.close()
+                raise InvalidArgument(f"push: {error}") from None
+            pusher.start()
+            self._push = pusher
 
     @classmethod
     def over(
@@ -136,6 +153,12 @@ class Tidings(
         self._reads = AuditReads(runtime)
         self._operators = Operators(runtime, self._operations)
         self._oversight = Oversight(runtime, self._reads, self._operators)
+        self._push = None
+
+    @property
+    def store(self) -> Store:
+        """The store under the library: for readers of the log's tree (tiles, proofs)."""
+        return self._runtime.store
 
     def close(self) -> None:
         """Close the database connections; every later call raises `Closed`. Closing
@@ -145,6 +168,8 @@ class Tidings(
         """
         if self._runtime.closed:
             return
+        if self._push is not None:
+            self._push.stop()
         self._runtime.closed = True
         self._runtime.committer.close()
         self._secrets.close()

@@ -5,9 +5,32 @@ message (ours, or a driver's that quotes its connection string); what is shown i
 is `postgresql://tidings:***@db:5432/tidings`.
 """
 
+import os
 import re
 
-__all__ = ["redacted"]
+from tidings.domain.redaction import SECRET_HEADERS, SECRET_PARAMS
+
+__all__ = ["REDACT_HEADERS_ENV", "REDACT_PARAMS_ENV", "redacted", "secret_headers", "secret_params"]
+
+REDACT_PARAMS_ENV = "TIDINGS_REDACT_PARAMS"
+REDACT_HEADERS_ENV = "TIDINGS_REDACT_HEADERS"
+
+
+def _names(variable: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in os.environ.get(variable, "").split(",") if name.strip())
+
+
+def secret_params() -> tuple[str, ...]:
+    """Query parameters redacted from a recorded init request: ours and those of
+    `TIDINGS_REDACT_PARAMS` (comma-separated names), read now."""
+    return SECRET_PARAMS + _names(REDACT_PARAMS_ENV)
+
+
+def secret_headers() -> frozenset[str]:
+    """Headers redacted from a recorded init request (lower case): ours and those of
+    `TIDINGS_REDACT_HEADERS` (comma-separated names, any case), read now."""
+    return SECRET_HEADERS | {name.lower() for name in _names(REDACT_HEADERS_ENV)}
+
 
 # scheme://user:password@ -- the password runs to the last '@' before the host, so a
 # password holding '@' or ':' is hidden whole.

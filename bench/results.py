@@ -57,10 +57,10 @@ class Result(Struct, frozen=True, kw_only=True, omit_defaults=True):
     scenarios: `ops_per_s` is 1 / median latency, `latency_ms` that median."""
 
     # enqueue, poll+ack, replay, replay-backlog, poll-cold, poll-warm, push, http,
-    # memory-queued, memory-replay
+    # memory-queued, memory-replay, cache
     scenario: str
     # tidings, "tidings, no tree", persist-queue, litequeue, sqlite3, httpx (push);
-    # "tidings WAPI", hello (http)
+    # "tidings WAPI", hello (http); "Repository, fast-forward", "Repository, no cache"
     subject: str
     durability: Durability
     ops_per_s: float
@@ -86,6 +86,8 @@ class Result(Struct, frozen=True, kw_only=True, omit_defaults=True):
     # (bytes), from `rss_start_bytes` when the child began.
     rss_bytes: float | None = None
     rss_start_bytes: float | None = None
+    # http uptime: which consecutive window of one serve this row measured (1 first).
+    window: int | None = None
 
 
 class Settings(Struct, frozen=True, kw_only=True):
@@ -343,9 +345,35 @@ def postgres_targets(results: list[Result], measured: bool) -> list[Target]:
     return found
 
 
+# Server CPU per WAPI request in the last window of one serve over the first.
+UPTIME_WANTED = 1.10
+
+
+def _uptime_target(results: list[Result]) -> list[Target]:
+    """Whether a WAPI request costs more CPU the longer the server runs."""
+    windows = sorted(
+        (r for r in results if r.scenario == "http uptime" and r.window is not None),
+        key=lambda r: r.window or 0,
+    )
+    if len(windows) < 2 or not windows[0].cpu_us or windows[-1].cpu_us is None:
+        return []
+    first, last = windows[0], windows[-1]
+    assert first.cpu_us is not None and last.cpu_us is not None
+    growth = last.cpu_us / first.cpu_us
+    return [
+        Target(
+            name=f"http: server CPU per WAPI request, window {last.window} / window 1 "
+            f"of one serve ({first.seconds:g} s windows)",
+            wanted=f"<= {UPTIME_WANTED:.2f}",
+            measured=growth,
+            met=growth <= UPTIME_WANTED,
+        )
+    ]
+
+
 def _http_targets(results: list[Result]) -> list[Target]:
     """One worker's WAPI requests/s against the hello ceiling, and what more workers add,
-    at 64 clients."""
+    at 64 clients; and CPU per request over uptime."""
     wapi = {r.workers: r for r in results if r.subject == "tidings WAPI" and r.clients == 64}
     hello = _find(results, "http", "hello", clients=64, workers=1)
     ceiling = _ratio(wapi.get(1), hello)
@@ -364,4 +392,5 @@ def _http_targets(results: list[Result]) -> list[Target]:
             measured=scaling,
             met=scaling >= 1.70,
         ),
+        *_uptime_target(results),
     ]

@@ -6,17 +6,22 @@ from typing import Annotated, Literal
 
 import typer
 from tidings.adapters import AccountView
-from tidings.domain import Channel, EmailChannel, PollChannel, RetryPolicy, UrlChannel
-from tidings.domain.values import BodyFormat, Fallback
+from tidings.domain import Channel, Code, EmailChannel, PollChannel, RetryPolicy, UrlChannel
+from tidings.domain.values import BodyFormat, Fallback, login_problem, password_problem
 
-from .options import Db, open_tidings
+from .options import Db, examples, open_tidings
 from .output import Json, emit, fail, table, user_errors
 
 __all__ = ["account_app"]
 
-account_app = typer.Typer(help="Open, list, show and configure accounts.", no_args_is_help=True)
+account_app = typer.Typer(
+    help="Open, list, show, configure and close accounts.",
+    epilog=examples("tidings account add shop --password-stdin < password.txt",
+                    "tidings account show shop --json"),
+    no_args_is_help=True,
+)  # fmt: skip
 
-Login = Annotated[str, typer.Argument(help="The account's login (its WAPI user).")]
+Login = Annotated[str, typer.Argument(metavar="LOGIN", help="The account's login (its WAPI user).")]
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -60,8 +65,9 @@ def _show(view: AccountView, as_json: bool) -> None:
     emit(view, as_json, lambda: table(None, ("", view.login), _rows(view)[1:]))
 
 
-@account_app.command("add", epilog="Example: echo 's3cret' | tidings account add tester "
-                     "--password-stdin")  # fmt: skip
+@account_app.command(
+    "add", epilog=examples("echo 's3cret' | tidings account add tester --password-stdin")
+)
 def account_add_command(
     login: Login,
     password_stdin: bool = typer.Option(
@@ -74,13 +80,16 @@ def account_add_command(
     otherwise it comes from standard input with --password-stdin. Prints the signing
     secret its pushed notifications will carry (shown now and at rotation only)."""
     password = _read_password(password_stdin)
+    # Refused before the database is opened: a refused account creates no database.
+    if problem := login_problem(login) or password_problem(password):
+        raise fail(f"{int(Code.INVALID_PARAMETER)} {problem}")
     with user_errors(), open_tidings(db) as tidings:
         secret = tidings.open_account(login, password).signing_secret
     opened = {"login": login, "signing_secret": secret}
     emit(opened, as_json, lambda: f"opened account {login}\nsigning secret: {secret}")
 
 
-@account_app.command("list", epilog="Example: tidings account list --json")
+@account_app.command("list", epilog=examples("tidings account list --json"))
 def account_list_command(
     db: Db = "tidings.db",
     as_json: Json = False,
@@ -97,7 +106,7 @@ def account_list_command(
     emit(views, as_json, lambda: table(None, ("login", "channel", "state"), rows))
 
 
-@account_app.command("show", epilog="Example: tidings account show tester")
+@account_app.command("show", epilog=examples("tidings account show tester"))
 def account_show_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
     """One account's settings (never its password digest or signing secret)."""
     with user_errors(), open_tidings(db, read_only=True) as tidings:
@@ -162,8 +171,11 @@ def _schedule(text: str) -> tuple[float, ...]:
 
 @account_app.command(
     "set",
-    epilog="Example: tidings account set tester --channel url "
-    "--success-url https://shop.example/wapi --expect 200 --expect 204 --retry-schedule 5,60,600",
+    epilog=examples(
+        "tidings account set tester --channel url --success-url https://shop.example/wapi "
+        "--expect 200 --expect 204 --retry-schedule 5,60,600",
+        "tidings account set tester --allow 192.0.2.0/24",
+    ),
 )
 def account_set_command(
     login: Login,
@@ -178,7 +190,9 @@ def account_set_command(
     ] = None,
     expect: Annotated[
         list[int] | None,
-        typer.Option(help="url: an HTTP status that means delivered (repeat; default 200)."),
+        typer.Option(
+            metavar="STATUS", help="url: an HTTP status that means delivered (repeat; default 200)."
+        ),
     ] = None,
     body_format: Annotated[
         BodyFormat | None, typer.Option(help="url: wapi-form (default) or jobresult.")
@@ -198,7 +212,9 @@ def account_set_command(
     ] = None,
     allow: Annotated[
         list[str] | None,
-        typer.Option(help="An IP address or CIDR network WAPI is used from (repeat)."),
+        typer.Option(
+            metavar="IP|CIDR", help="An IP address or CIDR network WAPI is used from (repeat)."
+        ),
     ] = None,
     allow_any: Annotated[
         bool, typer.Option("--allow-any", help="Clear the IP allow-list.")
@@ -233,7 +249,7 @@ def account_set_command(
     _show(view, as_json)
 
 
-@account_app.command("rotate-secret", epilog="Example: tidings account rotate-secret tester")
+@account_app.command("rotate-secret", epilog=examples("tidings account rotate-secret tester"))
 def account_rotate_secret_command(
     login: Login, db: Db = "tidings.db", as_json: Json = False
 ) -> None:
@@ -244,7 +260,7 @@ def account_rotate_secret_command(
     emit({"login": login, "signing_secret": secret}, as_json, lambda: secret)
 
 
-@account_app.command("suspend", epilog="Example: tidings account suspend tester --reason unpaid")
+@account_app.command("suspend", epilog=examples("tidings account suspend tester --reason unpaid"))
 def account_suspend_command(
     login: Login,
     reason: Annotated[str, typer.Option(help="Why: kept in the audit log.")] = "",
@@ -257,7 +273,7 @@ def account_suspend_command(
     _show(view, as_json)
 
 
-@account_app.command("resume", epilog="Example: tidings account resume tester")
+@account_app.command("resume", epilog=examples("tidings account resume tester"))
 def account_resume_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
     """Lift a suspension."""
     with user_errors(), open_tidings(db, must_exist=True) as tidings:

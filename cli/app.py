@@ -1,32 +1,84 @@
-"""The `tidings` command: the root Typer app and its global options."""
+"""The `tidings` command: the root Typer app and its global options.
 
+A command's module is imported only when that command runs (or shows its help): the
+server, the store and the HTTP client take most of a second to import, and
+`tidings --help` needs none of them. `tidings --help` lists each command with the short
+help written here (a test keeps it equal to the command's own).
+"""
+
+import importlib
 import sys
 from importlib.metadata import version
+from typing import Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
-from . import (
-    accounts,
-    deliveries,
-    integrity,
-    log,
-    operators,
-    queue,
-    serve,
-    state,
-    stats,
-    tamper,
-    trail,
-    worker,
-)
-from .demo import command as demo
+__all__ = ["COMMANDS", "app", "main"]
 
-__all__ = ["app", "main"]
+# Every command, in the order `--help` lists them: its name, the module that defines it
+# (and the Typer there: `commands` holds a module's own commands, an `..._app` a group),
+# and its short help.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "account": ("accounts", "account_app", "Open, list, show, configure and close accounts."),
+    "endpoint": ("deliveries", "endpoint_app", "The health of push endpoints."),
+    "key": ("tamper", "key_app", "Signing keys for the log's checkpoints."),
+    "operator": ("operators", "operator_app", "Add, list and revoke console operators."),
+    "deliveries": ("deliveries", "commands", "Pushed notifications and how each stands."),
+    "redeliver": ("deliveries", "commands", "Push given-up notifications again."),
+    "demo": ("demo.command", "commands", "Run the main job once on this machine."),
+    "replay": ("integrity", "commands", "Rebuild every stream from the log and compare."),
+    "verify": ("integrity", "commands", "Check the hash chain and the signed checkpoints."),
+    "log": ("log", "commands", "The notification log, oldest first."),
+    "queue": ("queue", "commands", "An account's poll queue."),
+    "poll": ("queue", "commands", "poll-req as the client sends it."),
+    "ack": ("queue", "commands", "poll-ack as the client sends it."),
+    "serve": ("serve", "commands", "Serve WAPI, the JSON API and Merchants jobs."),
+    "state": ("state", "commands", "A stream as it was at a time."),
+    "stats": ("stats", "commands", "The figures an operator looks at first."),
+    "checkpoint": ("tamper", "commands", "Print the latest signed checkpoint of the log."),
+    "prove": ("tamper", "commands", "Print inclusion or consistency proofs."),
+    "trail": ("trail", "commands", "The whole story of an operation or a notification."),
+    "worker": ("worker", "commands", "Push notifications and end the server's operations."),
+}
+
+
+def load(name: str) -> TyperCommand | TyperGroup:
+    """The click command `name` (a group for `account`, `endpoint`, `key`)."""
+    module, attribute, _ = COMMANDS[name]
+    defined: typer.Typer = getattr(importlib.import_module(f"tidings.cli.{module}"), attribute)
+    # Under a root of its own, as Typer builds a sub-command: plain help, no completion.
+    holder = typer.Typer(add_completion=False, rich_markup_mode=None)
+    holder.add_typer(defined, name=None if attribute == "commands" else name)
+    group = typer.main.get_command(holder)
+    assert isinstance(group, TyperGroup)
+    command = group.commands[name]
+    assert isinstance(command, TyperCommand | TyperGroup)
+    return command
+
+
+class _Lazy(TyperGroup):
+    """The root group: commands loaded on first use, listed from `COMMANDS`."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> TyperCommand | TyperGroup | None:
+        return load(cmd_name) if cmd_name in COMMANDS else None
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, _, short) in COMMANDS.items()])
+
 
 app = typer.Typer(
     name="tidings",
+    cls=_Lazy,
     help="Tell API clients how their asynchronous operations ended.",
+    epilog="Example: tidings account add shop --password-stdin; tidings serve --port 8080; "
+    "tidings <command> --help for each command's options and examples.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
@@ -49,32 +101,11 @@ def _root(
     """tidings: WAPI notifications over a poll queue, URL push and e-mail."""
 
 
-# Every command, in the order `--help` lists them; each module only defines its own.
-app.add_typer(accounts.account_app, name="account")
-app.add_typer(deliveries.endpoint_app, name="endpoint")
-app.add_typer(tamper.key_app, name="key")
-app.add_typer(operators.operator_app, name="operator")
-for _module in (
-    deliveries,
-    demo,
-    integrity,
-    log,
-    queue,
-    serve,
-    state,
-    stats,
-    tamper,
-    trail,
-    worker,
-):
-    app.add_typer(_module.commands)
-
-
 def main() -> None:
     """Run the shell. A usage error (an unknown option, a value of the wrong type) is one
     line on stderr and exit 2, like every other user error, not Click's usage box."""
     try:
-        code = app(standalone_mode=False)
+        code: Any = app(standalone_mode=False)
     except typer.TyperException as error:  # Typer's usage errors: bad option, no command
         print(f"error: {error.format_message()} (see --help)", file=sys.stderr)
         sys.exit(2 if error.exit_code == 1 else error.exit_code)

@@ -4,12 +4,11 @@ the ones that gave up, and the health of the endpoints they go to."""
 from typing import Annotated
 
 import typer
-from tidings.adapters import Tidings
 from tidings.adapters.push.views import DeliveryView, EndpointView
 from tidings.domain.delivery import DeliveryStatus
 
 from .accounts import Login
-from .options import Db, open_tidings
+from .options import Db, every_login, examples, open_tidings
 from .output import Json, emit, table, user_errors
 from .state import parse_time
 
@@ -18,20 +17,14 @@ __all__ = ["deliveries_command", "endpoint_app", "redeliver_command"]
 commands = typer.Typer()
 """This module's commands; `app.py` adds them to the shell."""
 
-endpoint_app = typer.Typer(help="The health of push endpoints.", no_args_is_help=True)
+endpoint_app = typer.Typer(
+    help="The health of push endpoints.",
+    epilog=examples("tidings endpoint list shop", "tidings endpoint resume shop"),
+    no_args_is_help=True,
+)
 
 _COLUMNS = ("account", "id", "medium", "target", "status", "attempts", "last", "next attempt",
             "gave up")  # fmt: skip
-
-
-def _logins(tidings: Tidings) -> list[str]:
-    logins: list[str] = []
-    after: int | None = 0
-    while after is not None:
-        page = tidings.accounts(after=after, limit=1000)
-        logins += [account.login for account in page.accounts]
-        after = page.next
-    return logins
 
 
 def _row(v: DeliveryView) -> tuple[object, ...]:
@@ -43,7 +36,7 @@ def _row(v: DeliveryView) -> tuple[object, ...]:
 
 @commands.command(
     "deliveries",
-    epilog="Examples: tidings deliveries --given-up | tidings deliveries --account shop",
+    epilog=examples("tidings deliveries --given-up", "tidings deliveries --account shop"),
 )
 def deliveries_command(
     given_up: Annotated[bool, typer.Option("--given-up", help="Only those that gave up.")] = False,
@@ -55,15 +48,18 @@ def deliveries_command(
     each stands, its last attempt and, for one that gave up, why."""
     status: DeliveryStatus | None = "gave_up" if given_up else None
     with user_errors(), open_tidings(db, read_only=True) as tidings:
-        logins = [account] if account is not None else _logins(tidings)
+        logins = [account] if account is not None else every_login(tidings)
         views = [v for login in logins for v in tidings.deliveries(login, status=status)]
     emit(views, as_json, lambda: table(None, _COLUMNS, [_row(v) for v in views]))
 
 
 @commands.command(
     "redeliver",
-    epilog="Examples: tidings redeliver shop 2691 | tidings redeliver shop --since "
-    "2026-11-22T10:00:00Z | tidings redeliver shop",
+    epilog=examples(
+        "tidings redeliver shop 2691",
+        "tidings redeliver shop --since 2026-11-22T10:00:00Z",
+        "tidings redeliver shop",
+    ),
 )
 def redeliver_command(
     login: Login,
@@ -91,7 +87,7 @@ def _endpoint_rows(views: list[EndpointView]) -> list[tuple[object, ...]]:
             for v in views]  # fmt: skip
 
 
-@endpoint_app.command("list", epilog="Example: tidings endpoint list shop")
+@endpoint_app.command("list", epilog=examples("tidings endpoint list shop"))
 def endpoint_list_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
     """The account's push endpoints: paused or not, failures in a row, next probe."""
     with user_errors(), open_tidings(db, read_only=True) as tidings:
@@ -100,7 +96,7 @@ def endpoint_list_command(login: Login, db: Db = "tidings.db", as_json: Json = F
     emit(views, as_json, lambda: table(login, columns, _endpoint_rows(views)))
 
 
-@endpoint_app.command("resume", epilog="Example: tidings endpoint resume shop")
+@endpoint_app.command("resume", epilog=examples("tidings endpoint resume shop"))
 def endpoint_resume_command(
     login: Login,
     target: Annotated[

@@ -1,16 +1,22 @@
 """How a stored event reads on screen: one line for people, and its fields for JSON with
 the secrets the log keeps (password digests, signing secrets) masked."""
 
+from collections.abc import Iterable
 from typing import Any
+from uuid import UUID
 
 import msgspec
+from tidings.adapters.store.application import stream_id
+from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX
 from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
 
-__all__ = ["SECRET_FIELDS", "describe", "public"]
+from .output import readable
+
+__all__ = ["SECRET_FIELDS", "StreamLogins", "describe", "public"]
 
 SECRET_FIELDS = frozenset({"password_sha1", "signing_secret"})
 
@@ -83,5 +89,42 @@ def describe(event: Any) -> str:
             return f"account {login} opened ({type(channel).__name__})"
     fields = public(event)
     fields = fields if isinstance(fields, dict) else {"value": fields}
-    shown = ", ".join(f"{k}={v}" for k, v in fields.items() if k not in ("type", "at"))
+    shown = ", ".join(f"{k}={readable(v)}" for k, v in fields.items() if k not in ("type", "at"))
     return f"{type(event).__name__}: {shown}" if shown else type(event).__name__
+
+
+class StreamLogins:
+    """The login each of the log's streams belongs to: a stream is stored under an opaque
+    id (a UUID5 of its name), so an account's and mailbox's are computed from the logins
+    known at the start, and the others learnt from the events that name a login as the
+    log is read in order (an operation from its acceptance, a delivery and its endpoint
+    from its scheduling), or `learn`t from the entries before the first one read."""
+
+    # The kinds of event a stream's login is learnt from (the log's topics).
+    NAMING = ("OperationAccepted", "DeliveryScheduled")
+
+    def __init__(self, logins: Iterable[str]) -> None:
+        self._logins: dict[UUID, str] = {}
+        for login in logins:
+            self._account(login)
+
+    def learn(self, entries: Iterable[Any]) -> None:
+        """Learn from log entries read before the first one shown (those of `NAMING`)."""
+        for entry in entries:
+            self.login(entry.stream, entry.event)
+
+    def _account(self, login: str) -> None:
+        for decider in (ACCOUNT, MAILBOX):
+            self._logins[stream_id(decider.category, login)] = login
+
+    def login(self, stream: UUID, event: Any) -> str | None:
+        """The login of `stream`, which `event` (the next read) belongs to, if known."""
+        match event:
+            case acc.AccountOpened(login=login):
+                self._account(login)
+            case op.OperationAccepted(login=login):
+                self._logins[stream] = login
+            case dlv.DeliveryScheduled(login=login, notification_id=n, target=target):
+                self._logins[stream_id(DELIVERY.category, f"{login}/{n}")] = login
+                self._logins[stream_id(ENDPOINT.category, ept.key(login, target))] = login
+        return self._logins.get(stream)

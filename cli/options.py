@@ -1,5 +1,8 @@
 """Options shared by the shell's commands."""
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -9,17 +12,25 @@ from tidings.adapters.store.application import Store, is_postgres
 
 from .output import fail
 
-__all__ = ["Db", "open_store", "open_tidings"]
+__all__ = ["Db", "every_login", "examples", "open_store", "open_tidings"]
 
 Db = Annotated[
     str,
     typer.Option(
         "--db",
         envvar="TIDINGS_DB",
+        metavar="PATH|URL",
         help="SQLite file path or postgresql:// URL.",
         show_default=True,
     ),
 ]
+
+
+def examples(*lines: str) -> str:
+    """A command's epilog: its examples, one a line as they are typed (`\\b` keeps
+    Click from joining the lines into one paragraph)."""
+    head = "Example:" if len(lines) == 1 else "Examples:"
+    return "\b\n" + "\n".join([head, *(f"  {line}" for line in lines)])
 
 
 def _refuse(db: str, why: object) -> typer.Exit:
@@ -31,12 +42,36 @@ def _check(db: str, must_exist: bool) -> None:
         raise _refuse(db, "no such database file")
 
 
-def open_store(db: str, *, read_only: bool = False) -> Store:
+class _Said(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(record.getMessage(), err=True)
+
+
+@contextmanager
+def _creation_said(said: bool = True) -> Iterator[None]:
+    """The store's line saying it created a new database, on stderr as it is, while the
+    block runs (a command that writes to a new file or schema says so)."""
+    store_log = logging.getLogger("tidings.store")
+    handler, level = _Said(logging.INFO), store_log.level
+    if said:
+        store_log.addHandler(handler)
+        store_log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        store_log.removeHandler(handler)
+        store_log.setLevel(level)
+
+
+def open_store(db: str, *, read_only: bool = False, say_created: bool = True) -> Store:
     """The store at `db`, or exit 2 with one clear line (never a traceback).
-    `read_only`: an existing tidings database only, left as it is found."""
+    `read_only`: an existing tidings database only, left as it is found. Another
+    program's database is refused; a new one is created, saying so on stderr unless
+    `say_created` is False (the store still logs it)."""
     _check(db, must_exist=read_only)
     try:
-        return Store(db, read_only=read_only)
+        with _creation_said(say_created):
+            return Store(db, read_only=read_only)
     except Exception as error:  # every driver's "cannot open" becomes one clear line
         raise _refuse(db, error) from error
 
@@ -49,6 +84,18 @@ def open_tidings(db: str, *, must_exist: bool = False, read_only: bool = False) 
     try:
         if read_only:
             return Tidings.over(Store(db, read_only=True))
-        return Tidings(db)
+        with _creation_said():
+            return Tidings(db)
     except Exception as error:
         raise _refuse(db, error) from error
+
+
+def every_login(tidings: Tidings) -> list[str]:
+    """Every account's login, in the order they were opened."""
+    logins: list[str] = []
+    after: int | None = 0
+    while after is not None:
+        page = tidings.accounts(after=after, limit=1000)
+        logins += [account.login for account in page.accounts]
+        after = page.next
+    return logins

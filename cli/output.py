@@ -20,6 +20,7 @@ __all__ = [
     "emit",
     "fail",
     "progress",
+    "readable",
     "table",
     "user_errors",
 ]
@@ -41,7 +42,8 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """What the library raises becomes one line, not a traceback: a refusal of the core
-    (`Rejected`) or a lost race (`Conflict`) exits 1, a database that fails exits 2."""
+    (`Rejected`) or a lost race (`Conflict`) exits 1, a database that fails or a log
+    entry that cannot be decoded (an edited or damaged database) exits 2."""
     try:
         yield
     except Rejected as rejected:
@@ -50,6 +52,9 @@ def user_errors() -> Iterator[None]:
         raise fail(f"{conflict}; nothing was changed, try again") from None
     except StorageError as failed:
         raise fail(str(failed), 2) from None
+    except msgspec.MsgspecError as damaged:
+        raise fail(f"the log holds an entry that cannot be read ({damaged}): the database "
+                   "was edited or damaged; `tidings verify` says where", 2) from None  # fmt: skip
 
 
 def emit(value: Any, as_json: bool, people: Callable[[], Any]) -> None:
@@ -77,13 +82,40 @@ def progress(total: int, what: str) -> Progress:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
-    """A table of `rows` under `columns`; None shows as an empty cell."""
+    """A table of `rows` under `columns`; None shows as an empty cell, other values as
+    `readable` says."""
     shown = Table(title=title, title_justify="left")
     for column in columns:
         shown.add_column(column)
     for row in rows:
-        shown.add_row(*("" if cell is None else str(cell) for cell in row))
+        shown.add_row(*("" if cell is None else readable(cell) for cell in row))
     return shown
+
+
+def readable(value: Any) -> str:
+    """A JSON-ready value as people read it, not as Python prints it: `-` for nothing,
+    yes/no, `none` for an empty list, a list's items by comma, a tagged value by its
+    tag (`poll`, `url (success_url: https://...)`), a listed notification by its id."""
+    match value:
+        case None:
+            return "-"
+        case bool():
+            return "yes" if value else "no"
+        case str():
+            return value
+        case list() | tuple() if not value:
+            return "none"
+        case list() | tuple() if all(isinstance(item, dict) and "id" in item for item in value):
+            return ", ".join(f"#{item['id']}" for item in value)
+        case list() | tuple():
+            return ", ".join(readable(item) for item in value)
+        case dict():
+            tag = value.get("type")
+            fields = ", ".join(f"{k}: {readable(v)}" for k, v in value.items() if k != "type")
+            if tag is None:
+                return fields or "none"
+            return f"{tag} ({fields})" if fields else str(tag)
+    return str(value)
 
 
 def age(since: datetime | None, now: datetime | None = None) -> str:

@@ -8,7 +8,7 @@ from tidings.adapters.http.api_types import QueueView, queue_view
 from tidings.domain import Notification
 
 from .accounts import Login
-from .options import Db, open_tidings
+from .options import Db, examples, open_tidings
 from .output import Json, age, emit, fail, table, user_errors
 
 __all__ = ["ack_command", "poll_command", "queue_command"]
@@ -32,7 +32,7 @@ def _people(view: QueueView) -> object:
     return table(title, _COLUMNS, [_row(n) for n in view.notifications])
 
 
-@commands.command("queue", epilog="Example: tidings queue tester --first 20")
+@commands.command("queue", epilog=examples("tidings queue tester --first 20"))
 def queue_command(
     login: Login,
     first: Annotated[int, typer.Option(min=0, max=1000, help="How many to list.")] = 10,
@@ -48,7 +48,7 @@ def queue_command(
     emit(view, as_json, lambda: _people(view))
 
 
-@commands.command("poll", epilog="Example: tidings poll tester")
+@commands.command("poll", epilog=examples("tidings poll tester"))
 def poll_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
     """poll-req as the client sends it: the oldest unacked notification (1000), 1003 when
     the queue is empty, 2150 when the account does not poll. Recorded like the client's."""
@@ -68,7 +68,7 @@ def poll_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> 
         raise typer.Exit(1)
 
 
-@commands.command("ack", epilog="Example: tidings ack tester 2691")
+@commands.command("ack", epilog=examples("tidings ack tester 2691"))
 def ack_command(
     login: Login,
     notification_id: Annotated[str, typer.Argument(metavar="ID", help="The head's id.")],

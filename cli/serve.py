@@ -3,16 +3,16 @@
 import functools
 import logging
 import os
-import sys
+import socket
 
 import typer
 import uvicorn
-from tidings.adapters.http.access_log import JsonLines
 from tidings.adapters.http.app import Settings, create_app, worker_app
 from tidings.adapters.http.limits import DEFAULT_LIMITS as _DEFAULT
 from tidings.adapters.http.limits import Limits
 from tidings.adapters.http.server import connections_that_fit, server_config, trusted_networks
 from tidings.adapters.http.workers import FAILED, Served, listening_socket, serve_workers
+from tidings.adapters.logs import FORMS, setup_logging
 
 from .options import Db, open_store
 
@@ -20,15 +20,6 @@ __all__ = ["serve_command"]
 
 commands = typer.Typer()
 """This module's commands; `app.py` adds them to the shell."""
-
-
-def _log_json_lines(level: str) -> None:
-    """Send every log record (ours and uvicorn's) to stderr as one JSON line."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
 
 
 _LEVELS = ("debug", "info", "warning", "error")
@@ -59,6 +50,9 @@ def serve_command(
     ping_delay: float = typer.Option(1.0, help="Seconds until a ping-async ends."),
     job_delay: float = typer.Option(1.0, help="Seconds until a Merchants job ends."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    log_format: str = typer.Option(
+        "readable", help="readable (a line of text a record) or json (a JSON object a line)."
+    ),
     no_worker: bool = typer.Option(
         False, "--no-worker", help="Leave pushes and endings to `tidings worker` processes."
     ),
@@ -111,6 +105,8 @@ def serve_command(
         raise _refuse(f"--workers must be 1-{_MOST_WORKERS}, not {processes}")
     if log_level.lower() not in _LEVELS:
         raise _refuse(f"--log-level must be one of {', '.join(_LEVELS)}, not {log_level!r}")
+    if log_format not in FORMS:
+        raise _refuse(f"--log-format must be one of {', '.join(FORMS)}, not {log_format!r}")
     if not 0 <= port <= 65535:
         raise _refuse(f"--port must be 0-65535, not {port}")
     for value, least, option in [
@@ -132,8 +128,9 @@ def serve_command(
         proxies = trusted_networks(trusted_proxies)
     except ValueError as error:
         raise _refuse(f"--trusted-proxies: {error}") from None
-    open_store(db).close()  # a database that cannot be opened is one clear line, not a log
-    _log_json_lines(log_level)
+    setup_logging(log_level, log_format)
+    # A database that cannot be opened is one clear line, not a log; a new one is logged.
+    open_store(db, say_created=False).close()
     log = logging.getLogger("tidings.server")
     fit = connections_that_fit(max_connections)
     if fit < max_connections:
@@ -156,48 +153,64 @@ def serve_command(
     )
     if settings.admin_digest is None:
         log.warning("TIDINGS_ADMIN_TOKEN is not set: the JSON API answers 401 to every request")
-    if processes > 1:
-        _serve_processes(settings, host, port, proxies, log_level, processes)
-        return
+    try:
+        sock = listening_socket(host, port, limits.backlog)
+    except OSError as error:
+        log.error("cannot listen on %s:%d: %s", host, port, error)
+        raise typer.Exit(FAILED) from None
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    # Every layout says where it listens, the real port too when it was chosen (--port 0).
+    log.info(
+        {
+            "event": "listening",
+            "message": f"listening on http://{shown}:{bound_port}",
+            "host": bound_host,
+            "port": bound_port,
+            "workers": processes,
+        }
+    )
+    with sock:
+        if processes > 1:
+            setup = functools.partial(setup_logging, log_level, log_format)
+            _serve_processes(settings, sock, proxies, setup, processes)
+        else:
+            _serve_one(settings, sock, proxies)
+
+
+def _serve_one(settings: Settings, sock: socket.socket, proxies: tuple[str, ...]) -> None:
+    host, port = sock.getsockname()[:2]
     config = server_config(
         create_app(settings),
-        limits,
+        settings.limits,
         host=host,
         port=port,
         trusted_proxies=proxies,
-        log_config=None,  # keep the JSON-lines logging set up above
-        access_log=False,  # ours (tidings.access) says more, in JSON
+        log_config=None,  # keep the logging set up above
+        access_log=False,  # ours (tidings.access) says more
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    server.run()
+    server.run(sockets=[sock])
     if not server.started:
-        raise typer.Exit(3)  # uvicorn has logged why (e.g. the port is taken)
+        raise typer.Exit(FAILED)  # uvicorn has logged why
 
 
 def _serve_processes(
     settings: Settings,
-    host: str,
-    port: int,
+    sock: socket.socket,
     proxies: tuple[str, ...],
-    log_level: str,
+    setup: "functools.partial[None]",
     processes: int,
 ) -> None:
-    log = logging.getLogger("tidings.server")
-    try:
-        sock = listening_socket(host, port, settings.limits.backlog)
-    except OSError as error:
-        log.error("cannot listen on %s:%d: %s", host, port, error)
-        raise typer.Exit(FAILED) from None
     served = Served(
         app=functools.partial(worker_app, settings),
         limits=settings.limits,
-        setup=functools.partial(_log_json_lines, log_level),
+        setup=setup,
         trusted_proxies=proxies,
-        # The same as one worker's: our JSON-lines logging, our access log.
+        # The same as one worker's: our logging, our access log.
         options=(("log_config", None), ("access_log", False), ("lifespan", "on")),
     )
-    with sock:
-        status = serve_workers(served, sock, processes)
+    status = serve_workers(served, sock, processes)
     if status:
         raise typer.Exit(status)

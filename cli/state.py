@@ -8,8 +8,8 @@ from tidings.domain import ACCOUNT, DELIVERY, MAILBOX, OPERATION, Decider
 from tidings.domain.mailbox import MailboxSnapshot, MailboxState
 
 from .events import public
-from .options import Db, open_tidings
-from .output import Json, emit, fail, table, user_errors
+from .options import Db, examples, open_tidings
+from .output import Json, emit, fail, readable, table, user_errors
 
 __all__ = ["Kind", "parse_time", "state_command"]
 
@@ -42,26 +42,53 @@ def _shown(state: Any) -> Any:
     return public(state)
 
 
+def _stream_key(kind: Kind, key: str) -> str:
+    """The stream's key as stored: a delivery is LOGIN:ID on the command line (as in
+    `trail` and `prove`; the older LOGIN/ID is still taken)."""
+    if kind != "delivery":
+        return key
+    login, _, ident = key.replace("/", ":").rpartition(":")
+    if not login or not ident.isdigit():
+        raise fail(f"a delivery is LOGIN:ID, e.g. tester:2691, not {key!r}", 2)
+    return f"{login}/{int(ident)}"
+
+
 @commands.command(
     "state",
-    epilog="Examples: tidings state mailbox tester --at 2026-11-22T10:00:00Z"
-    " | tidings state delivery tester/2691",
+    epilog=examples(
+        "tidings state mailbox tester --at 2026-11-22T10:00:00Z",
+        "tidings state delivery tester:2691 --json",
+    ),
 )
 def state_command(
     kind: Annotated[Kind, typer.Argument(help="The kind of stream.")],
     key: Annotated[
         str,
-        typer.Argument(help="Its key: a login, a svTRID, or LOGIN/ID for a delivery."),
+        typer.Argument(
+            metavar="KEY", help="Its key: a login, a svTRID, or LOGIN:ID for a delivery."
+        ),
     ],
-    at: Annotated[str | None, typer.Option(help="ISO 8601 time with zone [default: now].")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(metavar="TIME", help="ISO 8601 time with its zone [default: now]."),
+    ] = None,
     db: Db = "tidings.db",
     as_json: Json = False,
 ) -> None:
     """A stream (account, operation, mailbox or delivery) as it was at a time: its events
-    up to then, folded again from the log. Secrets show as ***."""
+    up to then, folded again from the log. Secrets show as ***. A stream with no events
+    by then is an error (exit 1)."""
     when = parse_time(at) if at is not None else datetime.now(UTC)
+    stored = _stream_key(kind, key)
     with user_errors(), open_tidings(db, read_only=True) as tidings:
-        state = _shown(tidings.state_at(_KINDS[kind], key, when))
-    rows = [(name, value) for name, value in state.items()]
+        found = tidings.state_at(_KINDS[kind], stored, when)
+        # An account's mailbox exists (empty) before its first notification.
+        named = found != _KINDS[kind].initial or (
+            kind == "mailbox" and tidings.state_at(ACCOUNT, key, when) != ACCOUNT.initial
+        )
+    if not named:
+        raise fail(f"no {kind} {key!r} in the log by {when.isoformat()}")
+    state = _shown(found)
+    rows = [(name, readable(value)) for name, value in state.items()]
     title = f"{kind} {key} at {when.isoformat()}"
     emit(state, as_json, lambda: table(title, ("field", "value"), rows))

@@ -4,9 +4,11 @@ from datetime import UTC, datetime
 
 import typer
 from msgspec import Struct
-from tidings.adapters.audit.tally import LogFigures, TallyView, oldest_queued
+from tidings.adapters.audit.tally import LogFigures, TallyView
+from tidings.adapters.store.application import LOG
+from tidings.adapters.store.followers import Catchup
 
-from .options import Db, open_tidings
+from .options import Db, examples, open_tidings
 from .output import Json, age, emit, progress, table, user_errors
 
 __all__ = ["Stats", "stats_command"]
@@ -30,7 +32,7 @@ class Stats(Struct, frozen=True, kw_only=True):
     failure_rate: float | None
 
 
-@commands.command("stats", epilog="Example: tidings stats --json")
+@commands.command("stats", epilog=examples("tidings stats", "tidings stats --json"))
 def stats_command(db: Db = "tidings.db", as_json: Json = False) -> None:
     """Accounts, notifications queued and the oldest of them, deliveries by state, and
     the last hour's push attempts with their failure rate, read from the log."""
@@ -40,10 +42,10 @@ def stats_command(db: Db = "tidings.db", as_json: Json = False) -> None:
         total = tidings.last_position()
         with progress(total, "reading the log") as bar:
             task = bar.add_task("stats", total=total)
-            figures.catch_up(tidings, lambda position: bar.update(task, completed=position))
+            Catchup(figures, LOG).catch_up(tidings, lambda p: bar.update(task, completed=p))
         tally = figures.view.tally
         waiting = [login for login, count in tally.queued.items() if count > 0]
-        oldest = min(filter(None, (oldest_queued(tidings, login) for login in waiting)),
+        oldest = min(filter(None, (tidings.mailbox(login).oldest_at for login in waiting)),
                      default=None)  # fmt: skip
     attempts, failed = tally.recent_attempts(now)
     stats = Stats(

@@ -42,7 +42,11 @@ __all__ = [
 commands = typer.Typer()
 """This module's commands; `app.py` adds them to the shell."""
 
-key_app = typer.Typer(help="Signing keys for the log's checkpoints.", no_args_is_help=True)
+key_app = typer.Typer(
+    help="Signing keys for the log's checkpoints.",
+    epilog="Example: tidings key new signing.key --origin example.com/tidings",
+    no_args_is_help=True,
+)
 
 Out = Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")]
 Witnesses = Annotated[

@@ -9,7 +9,7 @@ from rich.table import Table
 from tidings.adapters.library import TrailEntry
 
 from .events import describe, public
-from .options import Db, open_tidings
+from .options import Db, examples, open_tidings
 from .output import Json, emit, fail, table, user_errors
 
 __all__ = ["timeline", "trail_command"]
@@ -37,14 +37,19 @@ def _notification(text: str) -> tuple[str, int]:
 
 @commands.command(
     "trail",
-    epilog="Examples: tidings trail 1286957874.1271.15706 | tidings trail --cltrid AvrX87Kqk6h3"
-    " | tidings trail --notification tester:2691",
+    epilog=examples(
+        "tidings trail 1286957874.1271.15706",
+        "tidings trail --cltrid AvrX87Kqk6h3",
+        "tidings trail --notification tester:2691",
+    ),
 )
 def trail_command(
-    svtrid: Annotated[str | None, typer.Argument(help="The operation's svTRID.")] = None,
+    svtrid: Annotated[
+        str | None, typer.Argument(metavar="[SVTRID]", help="The operation's svTRID.")
+    ] = None,
     cltrid: Annotated[str | None, typer.Option(help="The client's clTRID instead.")] = None,
     notification: Annotated[
-        str | None, typer.Option(help="A notification instead: LOGIN:ID.")
+        str | None, typer.Option(metavar="LOGIN:ID", help="A notification instead.")
     ] = None,
     db: Db = "tidings.db",
     as_json: Json = False,

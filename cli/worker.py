@@ -3,12 +3,11 @@ or beside other workers on one database."""
 
 import logging
 import signal
-import sys
 
 import anyio
 import typer
-from tidings.adapters.http.access_log import JsonLines
 from tidings.adapters.http.app import ending_rules
+from tidings.adapters.logs import FORMS, setup_logging
 from tidings.adapters.push.due import DueWork
 from tidings.adapters.push.mail import SmtpServer
 
@@ -31,21 +30,24 @@ def worker_command(
     ping_delay: float = typer.Option(1.0, help="Seconds until a ping-async ends."),
     job_delay: float = typer.Option(1.0, help="Seconds until a Merchants job ends."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    log_format: str = typer.Option(
+        "readable", help="readable (a line of text a record) or json (a JSON object a line)."
+    ),
 ) -> None:
     """Push notifications (URL, e-mail) and end the server's own operations, until
     SIGINT/SIGTERM. Any number of workers and servers may share one database: each
     attempt is claimed with a lease, and a worker that dies leaves its claims to run
     out, to be taken over by the others. E-mail goes through TIDINGS_SMTP_URL."""
+    if log_format not in FORMS:
+        typer.echo(f"error: --log-format must be one of {', '.join(FORMS)}", err=True)
+        raise typer.Exit(2)
     try:
         smtp = SmtpServer.from_env()
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     tidings = open_tidings(db)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines())
-    logging.getLogger().handlers[:] = [handler]
-    logging.getLogger().setLevel(log_level.upper())
+    setup_logging(log_level, log_format)
     runner = DueWork(
         tidings, endings=ending_rules(ping_delay, job_delay), smtp=smtp, in_flight=in_flight
     )

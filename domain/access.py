@@ -30,11 +30,11 @@ from .rejection import Rejection, reject
 __all__ = ["Caller", "Remote", "Trusted", "refusal"]
 
 
-class Trusted(Struct, frozen=True):
+class Trusted(Struct, frozen=True, gc=False):
     """The embedding backend or the operator, calling the library directly."""
 
 
-class Remote(Struct, frozen=True, kw_only=True):
+class Remote(Struct, frozen=True, gc=False, kw_only=True):
     """A client over the network: whether its credentials matched, and its address."""
 
     authenticated: bool

@@ -60,7 +60,7 @@ _SHA1_HEX = re.compile(r"[0-9a-f]{40}")
 
 
 # --- Commands -------------------------------------------------------------------------
-class OpenAccount(Struct, frozen=True, kw_only=True, tag="OpenAccount"):
+class OpenAccount(Struct, frozen=True, gc=False, kw_only=True, tag="OpenAccount"):
     login: str
     password_sha1: str
     signing_secret: str
@@ -69,33 +69,33 @@ class OpenAccount(Struct, frozen=True, kw_only=True, tag="OpenAccount"):
     allowed_ips: tuple[str, ...] = ()
 
 
-class ChangePassword(Struct, frozen=True, tag="ChangePassword"):
+class ChangePassword(Struct, frozen=True, gc=False, tag="ChangePassword"):
     password_sha1: str
 
 
-class ConfigureChannel(Struct, frozen=True, tag="ConfigureChannel"):
+class ConfigureChannel(Struct, frozen=True, gc=False, tag="ConfigureChannel"):
     channel: Channel
 
 
-class SetRetryPolicy(Struct, frozen=True, tag="SetRetryPolicy"):
+class SetRetryPolicy(Struct, frozen=True, gc=False, tag="SetRetryPolicy"):
     retry_policy: RetryPolicy
 
 
-class RotateSecret(Struct, frozen=True, tag="RotateSecret"):
+class RotateSecret(Struct, frozen=True, gc=False, tag="RotateSecret"):
     signing_secret: str
 
 
-class SetIpAllowList(Struct, frozen=True, tag="SetIpAllowList"):
+class SetIpAllowList(Struct, frozen=True, gc=False, tag="SetIpAllowList"):
     """An empty list allows every address."""
 
     allowed_ips: tuple[str, ...]
 
 
-class SuspendAccount(Struct, frozen=True, tag="SuspendAccount"):
+class SuspendAccount(Struct, frozen=True, gc=False, tag="SuspendAccount"):
     reason: str
 
 
-class ResumeAccount(Struct, frozen=True, tag="ResumeAccount"):
+class ResumeAccount(Struct, frozen=True, gc=False, tag="ResumeAccount"):
     pass
 
 
@@ -113,7 +113,9 @@ AccountCommand = (
 
 # --- Events ---------------------------------------------------------------------------
 # omit_defaults: new events never carry the legacy `signing_secret` field, not even empty.
-class AccountOpened(Struct, frozen=True, kw_only=True, omit_defaults=True, tag="AccountOpened"):
+class AccountOpened(
+    Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="AccountOpened"
+):
     login: str
     password_sha1: str
     secret_id: str = ""
@@ -124,38 +126,40 @@ class AccountOpened(Struct, frozen=True, kw_only=True, omit_defaults=True, tag="
     at: datetime
 
 
-class PasswordChanged(Struct, frozen=True, kw_only=True, tag="PasswordChanged"):
+class PasswordChanged(Struct, frozen=True, gc=False, kw_only=True, tag="PasswordChanged"):
     password_sha1: str
     at: datetime
 
 
-class ChannelConfigured(Struct, frozen=True, kw_only=True, tag="ChannelConfigured"):
+class ChannelConfigured(Struct, frozen=True, gc=False, kw_only=True, tag="ChannelConfigured"):
     channel: Channel
     at: datetime
 
 
-class RetryPolicySet(Struct, frozen=True, kw_only=True, tag="RetryPolicySet"):
+class RetryPolicySet(Struct, frozen=True, gc=False, kw_only=True, tag="RetryPolicySet"):
     retry_policy: RetryPolicy
     at: datetime
 
 
-class SecretRotated(Struct, frozen=True, kw_only=True, omit_defaults=True, tag="SecretRotated"):
+class SecretRotated(
+    Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="SecretRotated"
+):
     secret_id: str = ""
     signing_secret: str = ""  # legacy: only in logs written before secrets left the log
     at: datetime
 
 
-class IpAllowListSet(Struct, frozen=True, kw_only=True, tag="IpAllowListSet"):
+class IpAllowListSet(Struct, frozen=True, gc=False, kw_only=True, tag="IpAllowListSet"):
     allowed_ips: tuple[str, ...]
     at: datetime
 
 
-class AccountSuspended(Struct, frozen=True, kw_only=True, tag="AccountSuspended"):
+class AccountSuspended(Struct, frozen=True, gc=False, kw_only=True, tag="AccountSuspended"):
     reason: str
     at: datetime
 
 
-class AccountResumed(Struct, frozen=True, kw_only=True, tag="AccountResumed"):
+class AccountResumed(Struct, frozen=True, gc=False, kw_only=True, tag="AccountResumed"):
     at: datetime
 
 
@@ -172,7 +176,7 @@ AccountEvent = (
 
 
 # --- State ----------------------------------------------------------------------------
-class AccountState(Struct, frozen=True, kw_only=True):
+class AccountState(Struct, frozen=True, gc=False, kw_only=True):
     opened: bool = False
     login: str = ""
     password_sha1: str = ""

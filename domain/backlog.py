@@ -32,7 +32,7 @@ T = TypeVar("T")
 _Pairs = Any
 
 
-class Backlog(Struct, Generic[T], frozen=True, eq=False):
+class Backlog(Struct, Generic[T], frozen=True, gc=False, eq=False):
     """An immutable queue: `pushed`, `popped` and `with_head` return new backlogs of
     the same class."""
 

@@ -71,7 +71,7 @@ def key(login: str, notification_id: int) -> str:
 
 
 # --- Commands -------------------------------------------------------------------------
-class ScheduleDelivery(Struct, frozen=True, kw_only=True, tag="ScheduleDelivery"):
+class ScheduleDelivery(Struct, frozen=True, gc=False, kw_only=True, tag="ScheduleDelivery"):
     """`notification` is what is pushed; the delivery keeps it so that any process can
     send it without looking elsewhere."""
 
@@ -84,14 +84,14 @@ class ScheduleDelivery(Struct, frozen=True, kw_only=True, tag="ScheduleDelivery"
     notification: Notification | None = None
 
 
-class StartAttempt(Struct, frozen=True, kw_only=True, tag="StartAttempt"):
+class StartAttempt(Struct, frozen=True, gc=False, kw_only=True, tag="StartAttempt"):
     """Claim the next attempt for `claimant` (a process) for `lease` seconds."""
 
     claimant: str = ""
     lease: float = 60.0
 
 
-class RecordAttempt(Struct, frozen=True, kw_only=True, tag="RecordAttempt"):
+class RecordAttempt(Struct, frozen=True, gc=False, kw_only=True, tag="RecordAttempt"):
     """What one try returned. `status` is the HTTP (or SMTP) status, None when no answer
     came; `error` says what went wrong in transport; `jitter` in [-1, 1] is drawn by the
     adapter; `retry_after` is the receiver's Retry-After in seconds, if any; `answer` the
@@ -106,11 +106,11 @@ class RecordAttempt(Struct, frozen=True, kw_only=True, tag="RecordAttempt"):
     answer: str = ""
 
 
-class GiveUp(Struct, frozen=True, tag="GiveUp"):
+class GiveUp(Struct, frozen=True, gc=False, tag="GiveUp"):
     reason: str
 
 
-class RequeueDelivery(Struct, frozen=True, tag="RequeueDelivery"):
+class RequeueDelivery(Struct, frozen=True, gc=False, tag="RequeueDelivery"):
     """Send a delivery again: one that gave up (requeued) or, with `delivered`, one that
     succeeded (resent: the client asked to hear it again)."""
 
@@ -121,7 +121,7 @@ DeliveryCommand = ScheduleDelivery | StartAttempt | RecordAttempt | GiveUp | Req
 
 
 # --- Events ---------------------------------------------------------------------------
-class DeliveryScheduled(Struct, frozen=True, kw_only=True, tag="DeliveryScheduled"):
+class DeliveryScheduled(Struct, frozen=True, gc=False, kw_only=True, tag="DeliveryScheduled"):
     login: str
     notification_id: int
     medium: Medium
@@ -132,7 +132,7 @@ class DeliveryScheduled(Struct, frozen=True, kw_only=True, tag="DeliverySchedule
     notification: Notification | None = None  # None in events stored before it was kept
 
 
-class AttemptStarted(Struct, frozen=True, kw_only=True, tag="AttemptStarted"):
+class AttemptStarted(Struct, frozen=True, gc=False, kw_only=True, tag="AttemptStarted"):
     """A claim: `claimant` makes attempt `number` and holds it until `lease_until`."""
 
     number: int
@@ -141,14 +141,14 @@ class AttemptStarted(Struct, frozen=True, kw_only=True, tag="AttemptStarted"):
     lease_until: datetime | None = None
 
 
-class AttemptExpired(Struct, frozen=True, kw_only=True, tag="AttemptExpired"):
+class AttemptExpired(Struct, frozen=True, gc=False, kw_only=True, tag="AttemptExpired"):
     """Attempt `number` was never recorded and its lease ran out: its claimant is gone."""
 
     number: int
     at: datetime
 
 
-class AttemptSucceeded(Struct, frozen=True, kw_only=True, tag="AttemptSucceeded"):
+class AttemptSucceeded(Struct, frozen=True, gc=False, kw_only=True, tag="AttemptSucceeded"):
     number: int
     status: int | None
     duration_ms: float
@@ -156,7 +156,7 @@ class AttemptSucceeded(Struct, frozen=True, kw_only=True, tag="AttemptSucceeded"
     answer: str = ""
 
 
-class AttemptFailed(Struct, frozen=True, kw_only=True, tag="AttemptFailed"):
+class AttemptFailed(Struct, frozen=True, gc=False, kw_only=True, tag="AttemptFailed"):
     """`next_attempt_at` is None when this failure used up the schedule."""
 
     number: int
@@ -168,12 +168,12 @@ class AttemptFailed(Struct, frozen=True, kw_only=True, tag="AttemptFailed"):
     answer: str = ""
 
 
-class DeliveryGaveUp(Struct, frozen=True, kw_only=True, tag="DeliveryGaveUp"):
+class DeliveryGaveUp(Struct, frozen=True, gc=False, kw_only=True, tag="DeliveryGaveUp"):
     reason: str
     at: datetime
 
 
-class DeliveryRequeued(Struct, frozen=True, kw_only=True, tag="DeliveryRequeued"):
+class DeliveryRequeued(Struct, frozen=True, gc=False, kw_only=True, tag="DeliveryRequeued"):
     at: datetime
 
 
@@ -201,7 +201,7 @@ DeliveryEvent = (
 
 
 # --- State ----------------------------------------------------------------------------
-class Attempt(Struct, frozen=True, kw_only=True):
+class Attempt(Struct, frozen=True, gc=False, kw_only=True):
     number: int
     started_at: datetime
     status: int | None = None
@@ -210,7 +210,7 @@ class Attempt(Struct, frozen=True, kw_only=True):
     succeeded: bool | None = None
 
 
-class DeliveryState(Struct, frozen=True, kw_only=True):
+class DeliveryState(Struct, frozen=True, gc=False, kw_only=True):
     status: DeliveryStatus = "new"
     scheduled: DeliveryScheduled | None = None
     attempts: tuple[Attempt, ...] = ()

@@ -38,7 +38,7 @@ __all__ = ["SMTP_OK", "Ending", "end"]
 SMTP_OK = frozenset({250})
 
 
-class Ending(Struct, frozen=True, kw_only=True):
+class Ending(Struct, frozen=True, gc=False, kw_only=True):
     """What an ending decided on each stream, and the notification it made. `login` is
     the account's (the mailbox's key; a delivery's key is `login/notification id`)."""
 

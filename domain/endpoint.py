@@ -44,7 +44,7 @@ def key(login: str, target: str) -> str:
 
 
 # --- Commands -------------------------------------------------------------------------
-class RecordOutcome(Struct, frozen=True, kw_only=True, tag="RecordOutcome"):
+class RecordOutcome(Struct, frozen=True, gc=False, kw_only=True, tag="RecordOutcome"):
     """An attempt to the endpoint succeeded (`ok`) or failed; the account's settings say
     when it pauses and how often a paused one is probed."""
 
@@ -53,12 +53,12 @@ class RecordOutcome(Struct, frozen=True, kw_only=True, tag="RecordOutcome"):
     probe_every: float = 60.0
 
 
-class ClaimProbe(Struct, frozen=True, tag="ClaimProbe"):
+class ClaimProbe(Struct, frozen=True, gc=False, tag="ClaimProbe"):
     """May an attempt go out now? Always on a live endpoint; on a paused one only as the
     probe of this interval."""
 
 
-class ResumeEndpoint(Struct, frozen=True, tag="ResumeEndpoint"):
+class ResumeEndpoint(Struct, frozen=True, gc=False, tag="ResumeEndpoint"):
     """An operator resumes a paused endpoint."""
 
 
@@ -66,29 +66,29 @@ EndpointCommand = RecordOutcome | ClaimProbe | ResumeEndpoint
 
 
 # --- Events ---------------------------------------------------------------------------
-class EndpointFailed(Struct, frozen=True, kw_only=True, tag="EndpointFailed"):
+class EndpointFailed(Struct, frozen=True, gc=False, kw_only=True, tag="EndpointFailed"):
     consecutive: int
     at: datetime
 
 
-class EndpointRecovered(Struct, frozen=True, kw_only=True, tag="EndpointRecovered"):
+class EndpointRecovered(Struct, frozen=True, gc=False, kw_only=True, tag="EndpointRecovered"):
     """A success after failures that did not pause the endpoint: the count starts over."""
 
     at: datetime
 
 
-class EndpointPaused(Struct, frozen=True, kw_only=True, tag="EndpointPaused"):
+class EndpointPaused(Struct, frozen=True, gc=False, kw_only=True, tag="EndpointPaused"):
     probe_every: float
     next_probe_at: datetime
     at: datetime
 
 
-class ProbeClaimed(Struct, frozen=True, kw_only=True, tag="ProbeClaimed"):
+class ProbeClaimed(Struct, frozen=True, gc=False, kw_only=True, tag="ProbeClaimed"):
     next_probe_at: datetime
     at: datetime
 
 
-class EndpointResumed(Struct, frozen=True, kw_only=True, tag="EndpointResumed"):
+class EndpointResumed(Struct, frozen=True, gc=False, kw_only=True, tag="EndpointResumed"):
     by: Literal["probe", "operator"]
     at: datetime
 
@@ -97,7 +97,7 @@ EndpointEvent = EndpointFailed | EndpointRecovered | EndpointPaused | ProbeClaim
 
 
 # --- State ----------------------------------------------------------------------------
-class EndpointState(Struct, frozen=True, kw_only=True):
+class EndpointState(Struct, frozen=True, gc=False, kw_only=True):
     consecutive_failures: int = 0
     paused: bool = False
     paused_at: datetime | None = None

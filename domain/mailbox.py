@@ -75,18 +75,18 @@ _ID = re.compile(r"[1-9][0-9]{0,17}")
 
 
 # --- Commands -------------------------------------------------------------------------
-class EnqueueNotification(Struct, frozen=True, tag="EnqueueNotification"):
+class EnqueueNotification(Struct, frozen=True, gc=False, tag="EnqueueNotification"):
     outcome: Outcome
 
 
-class PollNotification(Struct, frozen=True, kw_only=True, tag="PollNotification"):
+class PollNotification(Struct, frozen=True, gc=False, kw_only=True, tag="PollNotification"):
     """`polls` says whether the account's channel is the poll queue (from its state)."""
 
     svtrid: str
     polls: bool
 
 
-class AckNotification(Struct, frozen=True, kw_only=True, tag="AckNotification"):
+class AckNotification(Struct, frozen=True, gc=False, kw_only=True, tag="AckNotification"):
     """`notification_id` is the id as the client sent it, so the core judges malformed ids."""
 
     notification_id: str
@@ -121,7 +121,7 @@ class Queue(Backlog[Notification], frozen=True, eq=False):
         return notification
 
 
-class MailboxState(Struct, frozen=True, kw_only=True):
+class MailboxState(Struct, frozen=True, gc=False, kw_only=True):
     """`queue`: the unacked notifications, oldest first (a `Backlog`, so each event costs
     the same however long the queue)."""
 
@@ -134,12 +134,12 @@ initial = MailboxState()
 
 
 # --- Events ---------------------------------------------------------------------------
-class NotificationQueued(Struct, frozen=True, kw_only=True, tag="NotificationQueued"):
+class NotificationQueued(Struct, frozen=True, gc=False, kw_only=True, tag="NotificationQueued"):
     notification: Notification
     at: datetime
 
 
-class NotificationIssued(Struct, frozen=True, kw_only=True, tag="NotificationIssued"):
+class NotificationIssued(Struct, frozen=True, gc=False, kw_only=True, tag="NotificationIssued"):
     """A notification that is pushed, not polled, took the next id: folded into the
     counter only, it is never in the queue."""
 
@@ -147,18 +147,20 @@ class NotificationIssued(Struct, frozen=True, kw_only=True, tag="NotificationIss
     at: datetime
 
 
-class NotificationRetrieved(Struct, frozen=True, kw_only=True, tag="NotificationRetrieved"):
+class NotificationRetrieved(
+    Struct, frozen=True, gc=False, kw_only=True, tag="NotificationRetrieved"
+):
     id: int
     svtrid: str
     at: datetime
 
 
-class NotificationAcked(Struct, frozen=True, kw_only=True, tag="NotificationAcked"):
+class NotificationAcked(Struct, frozen=True, gc=False, kw_only=True, tag="NotificationAcked"):
     id: int
     at: datetime
 
 
-class MailboxSnapshot(Struct, frozen=True, kw_only=True):
+class MailboxSnapshot(Struct, frozen=True, gc=False, kw_only=True):
     """A `MailboxState` in a form MessagePack holds as it is: the queue a plain array,
     oldest first. What a snapshot stores."""
 
@@ -176,7 +178,7 @@ class MailboxSnapshot(Struct, frozen=True, kw_only=True):
         return MailboxState(next_id=self.next_id, queue=queue, last_acked=self.last_acked)
 
 
-class MailboxSnapshotted(Struct, frozen=True, kw_only=True, tag="MailboxSnapshotted"):
+class MailboxSnapshotted(Struct, frozen=True, gc=False, kw_only=True, tag="MailboxSnapshotted"):
     """The whole state at a version, so loading costs the backlog, not the history.
     Built by `snapshot`."""
 
@@ -193,7 +195,7 @@ MailboxEvent = (
 )
 
 
-class Polled(Struct, frozen=True):
+class Polled(Struct, frozen=True, gc=False):
     """The answer to a successful poll: the head and how many are queued (head included)."""
 
     notification: Notification

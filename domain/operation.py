@@ -50,7 +50,7 @@ MAX_CLTRID = 64
 
 
 # --- Commands -------------------------------------------------------------------------
-class AcceptOperation(Struct, frozen=True, kw_only=True, tag="AcceptOperation"):
+class AcceptOperation(Struct, frozen=True, gc=False, kw_only=True, tag="AcceptOperation"):
     svtrid: str
     cltrid: str
     command: str
@@ -58,11 +58,11 @@ class AcceptOperation(Struct, frozen=True, kw_only=True, tag="AcceptOperation"):
     init_request: InitRequest | None = None
 
 
-class RecordStep(Struct, frozen=True, tag="RecordStep"):
+class RecordStep(Struct, frozen=True, gc=False, tag="RecordStep"):
     text: str
 
 
-class EndOperation(Struct, frozen=True, kw_only=True, tag="EndOperation"):
+class EndOperation(Struct, frozen=True, gc=False, kw_only=True, tag="EndOperation"):
     code: int
     result: str
     data: dict[str, Any] | None = None
@@ -73,7 +73,7 @@ OperationCommand = AcceptOperation | RecordStep | EndOperation
 
 
 # --- Events ---------------------------------------------------------------------------
-class OperationAccepted(Struct, frozen=True, kw_only=True, tag="OperationAccepted"):
+class OperationAccepted(Struct, frozen=True, gc=False, kw_only=True, tag="OperationAccepted"):
     svtrid: str
     cltrid: str
     command: str
@@ -82,12 +82,12 @@ class OperationAccepted(Struct, frozen=True, kw_only=True, tag="OperationAccepte
     at: datetime
 
 
-class StepRecorded(Struct, frozen=True, kw_only=True, tag="StepRecorded"):
+class StepRecorded(Struct, frozen=True, gc=False, kw_only=True, tag="StepRecorded"):
     text: str
     at: datetime
 
 
-class OperationEnded(Struct, frozen=True, kw_only=True, tag="OperationEnded"):
+class OperationEnded(Struct, frozen=True, gc=False, kw_only=True, tag="OperationEnded"):
     code: int
     result: str
     data: dict[str, Any] | None
@@ -99,12 +99,12 @@ OperationEvent = OperationAccepted | StepRecorded | OperationEnded
 
 
 # --- State ----------------------------------------------------------------------------
-class Step(Struct, frozen=True):
+class Step(Struct, frozen=True, gc=False):
     text: str
     at: datetime
 
 
-class OperationState(Struct, frozen=True, kw_only=True):
+class OperationState(Struct, frozen=True, gc=False, kw_only=True):
     accepted: OperationAccepted | None = None
     steps: tuple[Step, ...] = ()
     ended: OperationEnded | None = None

@@ -41,11 +41,15 @@ def _uri(uri: str, params: tuple[str, ...]) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
-def redacted(request: InitRequest, params: tuple[str, ...] = SECRET_PARAMS) -> InitRequest:
+def redacted(
+    request: InitRequest,
+    params: tuple[str, ...] = SECRET_PARAMS,
+    secret_headers: frozenset[str] = SECRET_HEADERS,
+) -> InitRequest:
     """`request` with its credentials replaced by `[redacted]` (`params`: the secret
-    query parameter names)."""
+    query parameter names; `secret_headers`: the secret header names, lower case)."""
     headers = tuple(
-        (name, REDACTED if name.lower() in SECRET_HEADERS else value)
+        (name, REDACTED if name.lower() in secret_headers else value)
         for name, value in request.headers
     )
     return replace(request, headers=headers, uri=_uri(request.uri, params))

@@ -7,7 +7,7 @@ from .codes import Code
 __all__ = ["Rejection", "reject"]
 
 
-class Rejection(Struct, frozen=True):
+class Rejection(Struct, frozen=True, gc=False):
     """Why a command was refused. `text` is the code's text, or a more precise reason."""
 
     code: Code

@@ -36,11 +36,11 @@ _LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 
 
-class PollChannel(Struct, frozen=True, tag="poll"):
+class PollChannel(Struct, frozen=True, gc=False, tag="poll"):
     """Notifications wait in the mailbox for poll-req / poll-ack (the default)."""
 
 
-class UrlChannel(Struct, frozen=True, kw_only=True, tag="url"):
+class UrlChannel(Struct, frozen=True, gc=False, kw_only=True, tag="url"):
     """Notifications are POSTed to a URL.
 
     Success outcomes go to `success_url`, error outcomes to `error_url` (or to
@@ -65,7 +65,7 @@ class UrlChannel(Struct, frozen=True, kw_only=True, tag="url"):
     probe_every: float = 60.0
 
 
-class EmailChannel(Struct, frozen=True, tag="email"):
+class EmailChannel(Struct, frozen=True, gc=False, tag="email"):
     """Notifications are sent as XML by e-mail (`timeout`: seconds per attempt).
 
     The address's health has settings of its own: `pause_after` consecutive failed
@@ -82,7 +82,7 @@ class EmailChannel(Struct, frozen=True, tag="email"):
 Channel = PollChannel | UrlChannel | EmailChannel
 
 
-class InitRequest(Struct, frozen=True, kw_only=True):
+class InitRequest(Struct, frozen=True, gc=False, kw_only=True):
     """The original HTTP request of a JobResult client, returned in full in the JobResult."""
 
     method: str
@@ -93,7 +93,7 @@ class InitRequest(Struct, frozen=True, kw_only=True):
     body: str = ""
 
 
-class Outcome(Struct, frozen=True, kw_only=True):
+class Outcome(Struct, frozen=True, gc=False, kw_only=True):
     """How an operation ended, shaped like the response the request would have had."""
 
     code: int
@@ -107,7 +107,7 @@ class Outcome(Struct, frozen=True, kw_only=True):
     init_request: InitRequest | None = None
 
 
-class Notification(Struct, frozen=True, kw_only=True):
+class Notification(Struct, frozen=True, gc=False, kw_only=True):
     """An outcome queued in a mailbox under its id (unique per account, increasing).
 
     `retrieved_at` / `retrieved_by` record the first poll that returned it: when, and

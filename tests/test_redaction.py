@@ -3,7 +3,7 @@
 import logging
 
 import pytest
-from tidings.adapters.http.access_log import JsonLines
+from tidings.adapters.logs import JsonLines
 from tidings.adapters.redaction import redacted
 
 

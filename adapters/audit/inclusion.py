@@ -14,8 +14,16 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
+from ..ledger.chain import stream_bytes
 from ..ledger.checkpoint import Checkpoint
-from ..ledger.merkle import consistency_path, frontier, inclusion_path, needed, root_of
+from ..ledger.merkle import (
+    consistency_path,
+    entry_bytes,
+    frontier,
+    inclusion_path,
+    needed,
+    root_of,
+)
 from ..store.application import Store
 
 __all__ = [
@@ -23,6 +31,7 @@ __all__ = [
     "EntryProof",
     "InclusionProof",
     "NotProvable",
+    "bundle",
     "prove",
     "prove_consistency",
 ]
@@ -152,3 +161,26 @@ def prove_consistency(
         new_root=_root(store, new).hex(),
         path=[p.hex() for p in path],
     )
+
+
+def bundle(store: Store, first: int, count: int) -> bytes:
+    """The C2SP tlog-tiles entry bundle of leaves [first, first + count): each entry's
+    canonical bytes after their length (big-endian uint16). `NotProvable` when the tree
+    does not hold them all, or an entry is longer than a bundle can say."""
+    recorder = store.recorder
+    tables, rows = recorder.tree, recorder.tree_rows
+    positions = tables.positions(rows, range(first, first + count))
+    if len(positions) < count:
+        raise NotProvable(f"the tree does not hold leaves {first} to {first + count - 1}")
+    wanted = set(positions.values())
+    low, high = min(wanted), max(wanted)
+    parts = []
+    for position, stream, version, topic, state in recorder.scan(low, high):
+        if position in wanted:
+            entry = entry_bytes(position, stream_bytes(stream), version, topic, state)
+            if len(entry) > 0xFFFF:
+                raise NotProvable(f"the entry at position {position} is too long for a bundle")
+            parts += [len(entry).to_bytes(2, "big"), entry]
+    if len(parts) != 2 * count:
+        raise NotProvable(f"the log lacks entries of leaves {first} to {first + count - 1}")
+    return b"".join(parts)

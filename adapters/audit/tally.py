@@ -2,20 +2,18 @@
 
 `LogFigures` is an `eventsourcing.projection` projection: it counts each event of the
 topics it reads into its view, a `TallyView` (eventsourcing's in-memory tracking
-recorder, holding the `Tally` and the position it counts up to). `catch_up` processes
-what the log holds after that position, so counting again costs what was appended
-since. It runs when the figures are asked for (a scrape, `tidings stats`), not in a
-thread of its own: the figures are then exact up to the moment asked, and a server that
-is never scraped spends nothing on them. Being read from the log, they are those of the
-whole database, whichever process wrote the events: every server sharing one database
-reports the same totals.
+recorder, holding the `Tally` and the position it counts up to). Its caller drives it
+with a `store.followers.Catchup` when the figures are asked for (a scrape, `tidings
+stats`), so counting again costs what was appended since, the figures are exact up to
+the moment asked, and a server that is never scraped spends nothing on them. Being read
+from the log, they are those of the whole database, whichever process wrote the events:
+every server sharing one database reports the same totals.
 """
 
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
@@ -26,20 +24,17 @@ from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
 from tidings.domain import mailbox as mbx
 
-from ..store.application import LOG, LogEntry, stream_id
+from ..store.application import stream_id
 from ..store.codec import Envelope
-from ..views import MailboxView
 
 __all__ = [
     "ATTEMPT_BUCKETS",
     "RECENT",
     "TOPICS",
     "LogFigures",
-    "Readings",
     "RecentAttempt",
     "Tally",
     "TallyView",
-    "oldest_queued",
 ]
 
 TOPICS = (
@@ -172,26 +167,6 @@ class Tally:
         return sorted(waiting, key=lambda item: (-item[1], item[0]))[:n]
 
 
-class Readings(Protocol):
-    """What the figures read of the library (see `Tidings.log`, `Tidings.mailbox`)."""
-
-    def log(
-        self,
-        start: int = 1,
-        page_size: int = 1000,
-        *,
-        topics: Sequence[str] = (),
-        stop: int | None = None,
-    ) -> Iterator[LogEntry]: ...
-
-    def mailbox(self, login: str) -> MailboxView: ...
-
-
-def oldest_queued(tidings: Readings, login: str) -> datetime | None:
-    """When the oldest unacked notification of `login` was queued (None: none is)."""
-    return tidings.mailbox(login).oldest_at
-
-
 class TallyView(POPOTrackingRecorder):
     """A `Tally` with eventsourcing's tracking record of the position it counts up to."""
 
@@ -216,12 +191,3 @@ class LogFigures(Projection[TallyView]):
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         envelope: Envelope = domain_event
         self.view.counted(envelope.originator_id, envelope.event, tracking)
-
-    def catch_up(self, tidings: Readings, progress: Callable[[int], None] | None = None) -> None:
-        """Process what the log holds after the view's position; `progress(position)`
-        after each event."""
-        after = self.view.max_tracking_id(LOG) or 0
-        for entry in tidings.log(after + 1, topics=TOPICS):
-            self.process_event(*entry.as_processed())
-            if progress is not None:
-                progress(entry.position)

@@ -23,6 +23,7 @@ from tidings.domain import (
     SESSION,
     Decider,
 )
+from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
@@ -82,7 +83,7 @@ class Audit:
             return False
 
         mailbox = [e for e in self._entries(MAILBOX, login, upto) if concerns(e.event)]
-        return mailbox + self._entries(DELIVERY, f"{login}/{ident}", upto)
+        return mailbox + self._entries(DELIVERY, dlv.key(login, ident), upto)
 
     def _operation_entries(self, svtrid: str, upto: int) -> list[TrailEntry]:
         entries = self._entries(OPERATION, svtrid, upto)

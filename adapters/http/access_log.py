@@ -1,63 +1,80 @@
-"""The access log: one JSON line per request on the `tidings.access` logger."""
+"""The access log: one event per request on the `tidings.access` logger, and the request
+id every request carries.
 
-import json
+A request's id is its `X-Request-Id` header when it sends a usable one (1-128 visible
+ASCII characters), else one minted here; it is echoed in the answer's `X-Request-Id`,
+written in the access line, and held in `logs.REQUEST_ID` while the request is served,
+so every line logged meanwhile carries it. `request_id(scope)` is the one place that
+decides it: an ASGI route that bypasses the middleware calls it too.
+"""
+
 import logging
+import secrets
 import time
-from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..redaction import redacted
+from ..logs import REQUEST_ID
 
-__all__ = ["AccessLog", "JsonLines"]
+__all__ = ["AccessLog", "noted", "request_id"]
 
 _log = logging.getLogger("tidings.access")
 _HUNG_UP = 499  # "client closed request", nginx's word for it
+_ID_HEADER = b"x-request-id"
+_LONGEST_ID = 128
+_NOTES = "tidings.access"
 
 
-class JsonLines(logging.Formatter):
-    """Formats a record whose message is a dict as one JSON object per line; other
-    records become `{"at", "level", "logger", "message"}`."""
+def request_id(scope: Scope) -> str:
+    """The request's id: its own `X-Request-Id` when usable, else a new random one.
+    Decided once per request (kept in the scope), so every caller gets the same."""
+    known = scope.get(_NOTES, {}).get("request_id")
+    if known is not None:
+        return str(known)
+    chosen = None
+    for name, value in scope.get("headers", ()):
+        if name == _ID_HEADER:
+            if 0 < len(value) <= _LONGEST_ID and all(33 <= byte <= 126 for byte in value):
+                chosen = value.decode("ascii")
+            break
+    chosen = chosen or secrets.token_hex(8)
+    scope.setdefault(_NOTES, {})["request_id"] = chosen
+    return chosen
 
-    def format(self, record: logging.LogRecord) -> str:
-        if isinstance(record.msg, dict):
-            line = dict(record.msg)
-        else:
-            line = {
-                "at": datetime.fromtimestamp(record.created, UTC).isoformat(),
-                "level": record.levelname.lower(),
-                "logger": record.name,
-                "message": record.getMessage(),
-            }
-            if record.exc_info:
-                line["error"] = self.formatException(record.exc_info)
-        # A driver's error may quote the database URL: its password never reaches a log.
-        return redacted(json.dumps(line, ensure_ascii=False, default=str))
+
+def noted(scope: Scope, **fields: object) -> None:
+    """Add fields (login, svtrid) to the request's access line."""
+    scope.setdefault(_NOTES, {}).update(fields)
 
 
 class AccessLog:
-    """ASGI middleware: method, path, status, WAPI code (when there is one), duration,
-    client. Query strings are left out: they may carry tokens. A request nobody was
-    answered (the client hung up first) is logged with nginx's status 499; one the app
-    failed on, 500."""
+    """ASGI middleware: the request id (see the module), then one access event: method,
+    path, status, WAPI code (when there is one), login and svTRID (when noted),
+    duration, client, request id. Query strings are left out: they may carry tokens. A
+    request nobody was answered (the client hung up first) is logged with nginx's status
+    499; one the app failed on, 500."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Off (a level above info): not a line's worth of work per request either.
-        if scope["type"] != "http" or not _log.isEnabledFor(logging.INFO):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        rid = request_id(scope)
+        token = REQUEST_ID.set(rid)
+        header = (_ID_HEADER, rid.encode("ascii"))
         started = time.perf_counter()
         seen: dict[str, object] = {"status": _HUNG_UP}
 
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start":
                 seen["status"] = message["status"]
-                for name, value in message.get("headers", []):
+                headers = list(message.get("headers", []))
+                for name, value in headers:
                     if name == b"x-wapi-code":
                         seen["wapi_code"] = int(value)
+                message = {**message, "headers": [*headers, header]}
             await send(message)
 
         try:
@@ -66,14 +83,20 @@ class AccessLog:
             seen["status"] = 500
             raise
         finally:
-            client = scope.get("client")
-            _log.info(
-                {
-                    "at": datetime.now(UTC).isoformat(),
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    **seen,
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
-                    "client": client[0] if client else None,
-                }
-            )
+            REQUEST_ID.reset(token)
+            # Off (a level above info): not a line's worth of work per request either.
+            if _log.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                notes = {k: v for k, v in scope.get(_NOTES, {}).items() if k != "request_id"}
+                _log.info(
+                    {
+                        "event": "request",
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        **seen,
+                        **notes,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                        "client": client[0] if client else None,
+                        "request_id": rid,
+                    }
+                )

@@ -22,6 +22,7 @@ runner (an attempt in flight is abandoned to its lease) and closes the store.
 """
 
 import dataclasses
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -48,9 +49,17 @@ from .health import Readiness
 from .merchants import JOB_COMMANDS, job_ending, merchants_routes
 from .metrics import metrics_route
 from .openapi import openapi_route
+from .tiles import tiles_route
 from .wapi import PING_ASYNC, WapiEndpoint, ping_ending
 
-__all__ = ["FOREIGN_ENDINGS_AFTER", "Settings", "create_app", "ending_rules", "worker_app"]
+__all__ = [
+    "FOREIGN_ENDINGS_AFTER",
+    "Settings",
+    "create_app",
+    "ending_rules",
+    "settle_heap",
+    "worker_app",
+]
 
 _log = logging.getLogger("tidings.server")
 
@@ -60,6 +69,23 @@ def ending_rules(ping_delay: float, job_delay: float) -> dict[str, EndingRule]:
     rules = {PING_ASYNC: EndingRule(ping_delay, ping_ending)}
     rules.update({command: EndingRule(job_delay, job_ending) for command in JOB_COMMANDS})
     return rules
+
+
+# The young generation's threshold while serving (Python's default: 700). A request
+# allocates a few hundred tracked objects; at the default, the collector ran every few
+# requests and walked what they left each time (see docs/decisions.md).
+YOUNG_THRESHOLD = 20_000
+
+
+def settle_heap() -> None:
+    """Out of the collector's sight what start-up built and keeps (the store, the runner's
+    index rebuilt from the log, imported modules): `gc.freeze` after a full collection,
+    so no later collection walks it again; and a raised young threshold. Cycles among the
+    frozen objects are never collected: start-up leaves none worth the walks."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, middle, old)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -87,6 +113,7 @@ def create_app(settings: Settings) -> Starlette:
                         foreign_endings_after=settings.foreign_endings_after,
                     )
                     await group.start(context.due.run)
+                settle_heap()
                 try:
                     yield
                 finally:
@@ -119,6 +146,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         openapi_route(),
         metrics_route(context),
+        tiles_route(context),
         *api_routes(context),
         *merchants_routes(context),
         *web_routes(context),

@@ -30,7 +30,7 @@ async def read_body(request: Request, cap: int) -> bytes:
     the client hangs up first (and `BodyTooSlow` past the body deadline).
     """
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
+    if declared.isascii() and declared.isdigit() and int(declared) > cap:
         raise TooLarge
     chunks: list[bytes] = []
     size = 0

@@ -9,7 +9,11 @@ that gap, each at the layer that sees the bytes:
 - the head: `head_deadline_protocol` is uvicorn's httptools protocol with a timer from
   the moment a connection opens (or, on a kept-alive connection, the next request's
   first byte) to the end of the head; past it the connection answers 408 and is closed
-  (and a head past its size cap, 431).
+  (and a head past its size cap, 431: the head only, a body arriving in the same read
+  counts against the body's own cap). A connection past the cap on open connections is
+  answered 503 and closed as soon as it opens, idle or not, so the cap (kept below the
+  open-files limit, `server.connections_that_fit`) always leaves a descriptor to answer
+  with.
 - the body: `BodyDeadline`, ASGI middleware, gives every `receive` of the body what is
   left of the body's time; past it the app sees `BodyTooSlow` and the client gets a 408.
 
@@ -19,6 +23,7 @@ one info line and answers nothing (there is no one to answer).
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 from starlette.requests import ClientDisconnect
@@ -42,6 +47,9 @@ def _closing(status: bytes, text: bytes) -> bytes:
 
 _TIMEOUT = _closing(b"408 Request Timeout", b"the request's head came too slow")
 _TOO_LARGE = _closing(b"431 Request Header Fields Too Large", b"the request's head is too large")
+_BUSY = _closing(b"503 Service Unavailable", b"the server has too many open connections")
+# The empty line that ends a head (httptools also takes bare LFs).
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
 
 
 class _HeadDeadline(HttpToolsProtocol):
@@ -51,25 +59,37 @@ class _HeadDeadline(HttpToolsProtocol):
 
     head_timeout = 10.0
     max_head = 64 * 1024
+    max_connections = 2048
+    _crowded = False  # past the connection cap now: logged once until it clears
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
+        self._head_tail = b""
 
     def _arm(self) -> None:
         if self._head_timer is None:
             self._head_timer = self.loop.call_later(self.head_timeout, self._head_expired)
             self._head_bytes = 0
+            self._head_tail = b""
 
     def data_received(self, data: bytes) -> None:
         if self._head_timer is not None:  # inside a head: count it
+            before = self._head_bytes
             self._head_bytes += len(data)
-            if self._head_bytes > self.max_head:
+            if self._head_bytes > self.max_head and not self._head_ends(data, before):
                 self._disarm()
                 self._refuse(_TOO_LARGE)
                 return
+            self._head_tail = data[-3:]
         super().data_received(data)
+
+    def _head_ends(self, data: bytes, before: int) -> bool:
+        """Whether the head ends in `data` within `max_head` (the rest is body): only
+        asked when the bytes read pass the cap, so a small request pays nothing."""
+        window = self._head_tail + data[: self.max_head - before]
+        return _HEAD_END.search(window) is not None
 
     def _refuse(self, response: bytes) -> None:
         if not self.transport.is_closing():
@@ -83,6 +103,17 @@ class _HeadDeadline(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        crowded = len(self.connections) > self.max_connections
+        if crowded != _HeadDeadline._crowded:
+            _HeadDeadline._crowded = crowded
+            if crowded:
+                _log.warning(
+                    "more than %d open connections: new ones are answered 503",
+                    self.max_connections,
+                )
+        if crowded:
+            self._refuse(_BUSY)
+            return
         self._arm()
 
     def on_message_begin(self) -> None:
@@ -107,9 +138,15 @@ class _HeadDeadline(HttpToolsProtocol):
             self._refuse(_TIMEOUT)
 
 
-def head_deadline_protocol(head_timeout: float, max_head: int) -> type[asyncio.Protocol]:
+def head_deadline_protocol(
+    head_timeout: float, max_head: int, max_connections: int
+) -> type[asyncio.Protocol]:
     """The protocol class to pass uvicorn as `http=`."""
-    limits = {"head_timeout": head_timeout, "max_head": max_head}
+    limits = {
+        "head_timeout": head_timeout,
+        "max_head": max_head,
+        "max_connections": max_connections,
+    }
     return type("HeadDeadline", (_HeadDeadline,), limits)
 
 

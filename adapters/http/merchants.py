@@ -18,7 +18,6 @@ The recorded headers are those the client sent, minus the values of `x-Token` an
 credentials must not be in it.
 """
 
-import hashlib
 import hmac
 import json
 import time
@@ -38,6 +37,7 @@ from tidings.domain.serverrun import job_ending as _job_ending
 
 from ..library import Conflict, Rejected, RemoteClient
 from ..metrics import AUTH_FAILURES, THROTTLED
+from ..wapi.auth import password_sha1
 from .body import TooLarge, client_ip, read_body
 from .context import Context
 from .limits import too_deep_json, too_deep_xml
@@ -125,7 +125,7 @@ def _too_deep(body: bytes, content_type: str, limit: int) -> bool:
 
 
 def _token_ok(account: AccountState | None, token: str) -> bool:
-    digest = hashlib.sha1(token.encode("utf-8", "replace")).hexdigest().encode()
+    digest = password_sha1(token).encode()
     known = account.password_sha1.encode() if account is not None else b"0" * 40
     return hmac.compare_digest(digest, known) and account is not None
 

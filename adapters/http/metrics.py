@@ -2,7 +2,8 @@
 
 What the log says (notifications created, polled, acked; deliveries by state and
 outcome; attempts and their durations; queue depths and ages) is folded from it at each
-scrape by `LogMetrics` (the `LogFigures` projection, caught up from where it stopped):
+scrape by `LogMetrics` (the `LogFigures` projection, caught up from where it stopped by
+a `Catchup`, the runner every projection of the log has):
 those figures hold for the whole database, whichever process did the work. The process's
 own counters are `tidings.adapters.metrics`.
 """
@@ -24,9 +25,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..audit.tally import ATTEMPT_BUCKETS, LogFigures, Tally, TallyView, oldest_queued
+from ..audit.tally import ATTEMPT_BUCKETS, LogFigures, Tally, TallyView
 from ..library import Tidings
 from ..metrics import REGISTRY
+from ..store.application import LOG
+from ..store.followers import Catchup
 from .context import Context
 
 __all__ = ["TOP_ACCOUNTS", "LogMetrics", "metrics_route"]
@@ -44,12 +47,13 @@ class LogMetrics(Collector):
         self._tidings = tidings
         self._top = top
         self._figures = LogFigures(TallyView())
+        self._runner = Catchup(self._figures, LOG)
         self._lock = threading.Lock()
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             tidings = self._tidings()
-            self._figures.catch_up(tidings)
+            self._runner.catch_up(tidings)
             tally = self._figures.view.tally
             yield from self._queues(tidings, tally)
             yield from self._notifications(tally)
@@ -75,7 +79,7 @@ class LogMetrics(Collector):
         now = datetime.now(UTC)
         for login, count in tally.busiest(self._top):
             depth.add_metric([login], count)
-            oldest = oldest_queued(tidings, login)
+            oldest = tidings.mailbox(login).oldest_at
             if oldest is not None:
                 age.add_metric([login], (now - oldest).total_seconds())
         yield depth

@@ -72,7 +72,7 @@ def server_config(
         app,
         host=host,
         port=port,
-        http=head_deadline_protocol(limits.head_timeout, limits.max_head),
+        http=head_deadline_protocol(limits.head_timeout, limits.max_head, limits.max_connections),
         proxy_headers=bool(trusted_proxies),
         forwarded_allow_ips=list(trusted_proxies) or None,
         limit_concurrency=limits.max_connections,

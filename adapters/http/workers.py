@@ -19,13 +19,24 @@ closed), waits for them, and re-raises the signal, as uvicorn does with one work
 a service manager sees how it ended. A worker that exits on its own (it failed to start,
 or crashed) stops the others and the parent exits with `FAILED`: a worker that failed at
 start would fail again, and restarting is the service manager's job.
+
+A worker never outlives its parent: on Linux the kernel sends it SIGTERM when the parent
+dies (`prctl(PR_SET_PDEATHSIG)`), and everywhere a thread in the worker watches its
+parent's pid and sends itself SIGTERM when it changes (the parent was killed, by
+`kill -9` or the OOM killer, and the worker was handed to another). SIGTERM is uvicorn's
+graceful shutdown, which closes the listening socket first, so a restarted server can
+bind the port at once.
 """
 
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import socket
+import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
@@ -44,6 +55,9 @@ _log = logging.getLogger("tidings.server")
 
 # The parent's exit status when a worker failed (uvicorn's for a server that did not start).
 FAILED = 3
+# How often a worker looks whether its parent is still there.
+_PARENT_WATCH = 0.2
+_PR_SET_PDEATHSIG = 1
 # Beyond uvicorn's graceful shutdown (30 s), the time a worker gets to exit before it is killed.
 _EXIT_GRACE = 5.0
 _spawn = multiprocessing.get_context("spawn")
@@ -80,8 +94,30 @@ def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def _work(served: Served, index: int, sock: socket.socket) -> None:
-    """A worker's life: serve until SIGTERM or SIGINT (uvicorn's graceful shutdown)."""
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM to this process when `parent` is gone: asked of the kernel where it can
+    (Linux), and watched for by a thread everywhere."""
+    if sys.platform == "linux":
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watch below still works
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_WATCH)
+        _log.warning("the server's parent process is gone: this worker stops")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    # Started after prctl: a parent that died before it is seen by the watch.
+    threading.Thread(target=watch, name="tidings-parent-watch", daemon=True).start()
+
+
+def _work(served: Served, index: int, sock: socket.socket, parent: int) -> None:
+    """A worker's life: serve until SIGTERM or SIGINT (uvicorn's graceful shutdown), or
+    until the parent `parent` (a pid) is gone."""
+    _die_with_parent(parent)
     served.setup()
     config = server_config(
         served.app(index),
@@ -118,15 +154,21 @@ def serve_workers(served: Served, sock: socket.socket, workers: int) -> int:
     try:
         for index in range(workers):
             process = _spawn.Process(
-                target=_work, args=(served, index, sock), name=f"tidings-worker-{index}"
+                target=_work,
+                args=(served, index, sock, os.getpid()),
+                name=f"tidings-worker-{index}",
             )
             process.start()
             processes.append(process)
         _log.info("serving with %d worker processes", workers)
         while not stop.is_set():
             # A worker's sentinel becomes ready when it exits.
-            if wait([p.sentinel for p in processes], timeout=0.2):
-                gone = next(p for p in processes if not p.is_alive())
+            ready = wait([p.sentinel for p in processes], timeout=0.2)
+            if ready:
+                # The sentinel, not `is_alive()`: a process whose sentinel is ready may
+                # not have been reaped yet, and would still say it is alive.
+                gone = next(p for p in processes if p.sentinel in ready)
+                gone.join()
                 _log.error(
                     "worker %s exited (status %s): stopping the others", gone.name, gone.exitcode
                 )

@@ -12,8 +12,6 @@ import hashlib
 from collections.abc import Sequence
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
-
 from .merkle import entry_bytes
 
 __all__ = [
@@ -44,19 +42,14 @@ def link(
 
 
 def chain_links(
-    previous: bytes, ids: Sequence[int], events: Sequence[StoredEvent]
+    previous: bytes, ids: Sequence[int], rows: Sequence[tuple[UUID | str, int, str, bytes]]
 ) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]:
-    """The chain rows (position, digest) of `events` at `ids`, and their entries
-    (position, canonical bytes): built once here, hashed by the chain and the tree."""
+    """The chain rows (position, digest) of stored `rows` (stream id, version, topic,
+    state) at `ids`, and their entries (position, canonical bytes): built once here,
+    hashed by the chain and the tree."""
     links, entries = [], []
-    for position, event in zip(ids, events, strict=True):
-        entry = entry_bytes(
-            position,
-            stream_bytes(event.originator_id),
-            event.originator_version,
-            event.topic,
-            event.state,
-        )
+    for position, (stream, version, topic, state) in zip(ids, rows, strict=True):
+        entry = entry_bytes(position, stream_bytes(stream), version, topic, state)
         previous = hashlib.sha256(previous + entry).digest()
         links.append((position, previous))
         entries.append((position, entry))

@@ -14,11 +14,11 @@ win, and the others see the claim in the log and wait for its lease. An ending n
 claim: ending twice is refused by the operation (2304), so the first runner wins.
 
 The index is an `eventsourcing.projection` projection over an in-memory tracking
-recorder (`index.py`), fed by this runner on its own event loop: it reads the log every
-`follow_every` seconds (in a worker thread, a page at a time, only the topics it folds)
-rather than through a follower thread of its own, because everything that consults the
-index (dispatching what is due, holding, rescheduling) runs on that loop and would
-otherwise need a lock around every look. This module does the work.
+recorder (`index.py`), driven like every projection of the log by a `Catchup`
+(`store.followers`): every `follow_every` seconds a page is read in a worker thread and
+processed on this runner's event loop, because everything that consults the index
+(dispatching what is due, holding, rescheduling) runs on that loop and would otherwise
+need a lock around every look. This module does the work.
 """
 
 import logging
@@ -39,11 +39,13 @@ from tidings.domain.operation import OperationState
 from tidings.domain.serverrun import Ending, awaits_ending
 
 from ..errors import Rejected
+from ..store.application import LOG
+from ..store.followers import Catchup
 from .batched import Batched
 from .bodies import http_body
 from .deliverer import HttpDeliverer, Reply
 from .guard import AddressGuard
-from .index import PAGE, DueIndex, DueProjection, Name
+from .index import DueIndex, DueProjection, Name
 from .mail import MailSender, SmtpServer
 from .port import DeliveryCommands
 from .signer import ROTATION_GRACE, signed_headers, webhook_id
@@ -140,7 +142,7 @@ class DueWork:
             return 0.0 if tidings.minted_here(svtrid) else foreign_endings_after
 
         self._index = DueIndex(delays, clock, later=later, deliveries=deliveries)
-        self._projection = DueProjection(self._index)
+        self._catchup = Catchup(DueProjection(self._index), LOG)
         self._busy: set[Name] = set()
         self._failures: dict[Name, int] = {}
         self._wake = anyio.Event()
@@ -155,10 +157,10 @@ class DueWork:
         (a rebuild never holds the whole log); returns how many entries that was."""
         read = 0
         while True:
-            entries, upto = await anyio.to_thread.run_sync(self._index.read, self._tidings)
-            self._projection.take(entries, upto)
-            read += len(entries)
-            if len(entries) < PAGE:
+            page = await anyio.to_thread.run_sync(self._catchup.read, self._tidings)
+            self._catchup.take(page)
+            read += len(page.entries)
+            if not page.full:
                 return read
 
     # --- running ----------------------------------------------------------------------

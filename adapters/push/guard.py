@@ -5,7 +5,10 @@ DNS resolution; the attempt then connects to the very address that was checked, 
 name that resolves elsewhere the second time (DNS rebinding) gains nothing. Loopback,
 private, link-local (169.254.169.254 included), multicast, reserved and unspecified
 addresses are refused, in every spelling the resolver accepts (`2130706433`,
-`0x7f000001`, `127.1`, `::ffff:127.0.0.1`), unless a network of `TIDINGS_PUSH_ALLOW`
+`0x7f000001`, `127.1`, `::ffff:127.0.0.1`), and so are IPv6 addresses that carry an IPv4
+address a router may unwrap (6to4 `2002::/16`, Teredo `2001::/32`, NAT64 `64:ff9b::/96`
+and `64:ff9b:1::/48`, IPv4-compatible `::a.b.c.d`) when that IPv4 address is refused,
+unless a network of `TIDINGS_PUSH_ALLOW`
 (comma-separated CIDRs) holds them.
 """
 
@@ -38,10 +41,26 @@ def _networks(spec: str) -> tuple[_Network, ...]:
         raise ValueError(f"{ALLOW_ENV}: {error}") from None
 
 
-def _global(address: _Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+
+
+def _embedded(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries for a translator or tunnel to reach."""
+    found = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if any(address in network for network in _NAT64) or int(address) >> 32 == 0:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return [ip for ip in found if ip is not None]
+
+
+def _plainly_global(address: _Address) -> bool:
     return address.is_global and not address.is_multicast and not address.is_reserved
+
+
+def _global(address: _Address) -> bool:
+    inner = _embedded(address) if isinstance(address, ipaddress.IPv6Address) else []
+    if inner:  # judged by what it unwraps to
+        return all(_plainly_global(ip) for ip in inner)
+    return _plainly_global(address)
 
 
 class AddressGuard:

@@ -15,7 +15,6 @@ skipped when it comes up.
 """
 
 import heapq
-import itertools
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal
@@ -30,16 +29,13 @@ from tidings.domain import operation as op
 from tidings.domain import serverrun
 from tidings.domain.dispatch import Held
 
-from ..store.application import LOG, LogEntry, stream_id
+from ..store.application import stream_id
 from ..store.codec import Envelope
-from .port import LogReader
 
-__all__ = ["PAGE", "DueIndex", "DueProjection", "Kind", "Name"]
+__all__ = ["DueIndex", "DueProjection", "Kind", "Name"]
 
 Kind = Literal["delivery", "ending"]
 Name = tuple[Kind, str]  # (kind, key): "<login>/<notification id>" or a svTRID
-# Log entries read into the index at a time.
-PAGE = 5_000
 
 
 # The events `_apply` folds: the endings' and, when deliveries are this runner's work,
@@ -161,38 +157,12 @@ class DueIndex(POPOTrackingRecorder):
             if ("delivery", key) in self._due:
                 self.schedule("delivery", key, now)
 
-    @property
-    def position(self) -> int:
-        """The last log position read (0: none)."""
-        return self.max_tracking_id(LOG) or 0
-
-    def read(self, tidings: LogReader) -> tuple[list[LogEntry], int]:
-        """Up to `PAGE` entries of the topics the index folds after `position`, and the
-        position they cover the log up to (blocking: a worker thread's).
-
-        Only those topics are read and decoded: a server's log is mostly polls, acks and
-        queueings, which the index ignores (decoding them all showed in a `serve`
-        worker's CPU profile under WAPI load). Reading up to the
-        log's last position, taken first, lets `position` pass the entries skipped:
-        positions are committed in order (see the recorders), so none can appear below
-        it later."""
-        end = tidings.last_position()
-        page = tidings.log(self.position + 1, PAGE, topics=self.topics, stop=end)
-        entries = list(itertools.islice(page, PAGE))
-        return entries, entries[-1].position if len(entries) == PAGE else end
-
     def applied(self, stream: UUID, event: Any, tracking: Tracking) -> None:
         """Fold the log's next event, at `tracking`'s position, into the index;
         eventsourcing's `IntegrityError`, and nothing folded, at a position folded
         already (the tracking record is taken first: folding cannot fail)."""
         self.insert_tracking(tracking)
         self._apply(stream, event)
-
-    def passed(self, upto: int) -> None:
-        """The log is read up to `upto`: the entries after the last folded one were of
-        other topics."""
-        if upto > self.position:
-            self.insert_tracking(Tracking(LOG, upto))
 
     def _apply(self, stream: UUID, event: Any) -> None:
         match event:
@@ -240,7 +210,9 @@ class DueIndex(POPOTrackingRecorder):
 
 
 class DueProjection(Projection[DueIndex]):
-    """The due-work index, folded from the log's events of the topics it reads."""
+    """The due-work index, folded from the log's events of the topics it reads: only
+    those are read and decoded (a server's log is mostly polls, acks and queueings,
+    which the index ignores). The runner drives it with a `store.followers.Catchup`."""
 
     name = "tidings_due_work"
 
@@ -252,9 +224,3 @@ class DueProjection(Projection[DueIndex]):
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         envelope: Envelope = domain_event
         self.view.applied(envelope.originator_id, envelope.event, tracking)
-
-    def take(self, entries: list[LogEntry], upto: int) -> None:
-        """Process log entries, in log order; the log is read up to `upto`."""
-        for entry in entries:
-            self.process_event(*entry.as_processed())
-        self.view.passed(upto)

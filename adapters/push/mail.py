@@ -1,9 +1,11 @@
 """The e-mail sender: one notification as one message, with aiosmtplib.
 
-The server is `TIDINGS_SMTP_URL`: `smtp://[user:password@]host[:port][?starttls=1]`
-(or `smtps://` for TLS from the start); the sender address is `TIDINGS_SMTP_FROM`. The
-body is the `<notify>` XML as `application/xml; charset=utf-8`, the subject names the
-command and the svTRID, and the `Message-ID` is derived from the notification, so the
+The server is `TIDINGS_SMTP_URL`: `smtp://[user:password@]host[:port][?starttls=1]` (or
+`smtps://` for TLS from the start, port 465 by default); the sender address is
+`TIDINGS_SMTP_FROM` (default `tidings@localhost`). The server's certificate is checked
+against the system's CAs (`SSL_CERT_FILE` names others). The body is the `<notify>` XML
+as `application/xml; charset=utf-8`, the subject names the command and the svTRID,
+`Date` is when it is sent, and the `Message-ID` is derived from the notification, so the
 copies a retry may send are recognisably one message. An SMTP reply code is reported as
 the attempt's status (250 success, 4xx tried again, 5xx given up: the domain decides).
 """
@@ -12,6 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.utils import formatdate
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
@@ -70,6 +73,7 @@ def message_for(login: str, notification: Notification, sender: str, to: str) ->
     message["From"] = sender
     message["To"] = to
     message["Subject"] = f"{outcome.command} {outcome.svtrid}: {outcome.code} {outcome.result}"
+    message["Date"] = formatdate(usegmt=True)  # when it is sent (RFC 5322 requires one)
     domain = sender.rpartition("@")[2] or "tidings"
     message["Message-ID"] = f"<{notification.id}.{login}.{outcome.svtrid}@{domain}>"
     # Set as text, so its lines stay lines (8-bit or quoted-printable as it needs), then

@@ -1,38 +1,23 @@
 """What the push runner needs of the library, as a typed interface: `Tidings` provides
 it, and the runner depends on this, not on the library (which depends on `push/`)."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from tidings.domain import BatchState, Notification
 from tidings.domain import delivery as dlv
 from tidings.domain.operation import OperationState
 
-from ..store.application import LogEntry
+from ..store.followers import Log
 from .guard import AddressGuard
 from .views import Attempted, Claim, Held
 
-__all__ = ["DeliveryCommands", "LogReader"]
+__all__ = ["DeliveryCommands"]
 
 
-class LogReader(Protocol):
-    """The log, read from a position on (see `Tidings.log`, `Tidings.last_position`)."""
-
-    def last_position(self) -> int: ...
-
-    def log(
-        self,
-        start: int = 1,
-        page_size: int = 1000,
-        *,
-        topics: Sequence[str] = (),
-        stop: int | None = None,
-    ) -> Iterator[LogEntry]: ...
-
-
-class DeliveryCommands(LogReader, Protocol):
+class DeliveryCommands(Log, Protocol):
     """The library's calls the push runner makes (see `Tidings`' methods of the same
-    names)."""
+    names), and the log it follows."""
 
     @property
     def guard(self) -> AddressGuard: ...

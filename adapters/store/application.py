@@ -17,18 +17,18 @@ measure them again, are in docs/decisions.md, "Storage and the log"):
 """
 
 import functools
-import sqlite3
+import hashlib
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, closing
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, StoredEvent, Tracking
+from eventsourcing.persistence import Mapper, Tracking
 from eventsourcing.utils import Environment, EnvType
 from msgspec import Struct
 from tidings.domain import MAILBOX, Decider
@@ -36,10 +36,14 @@ from tidings.domain.mailbox import MailboxState
 
 from ..ledger.chain import LogRow
 from ..ledger.checkpoint import Signer
-from .codec import Envelope, MsgspecMapper, decode_event
+from ..redaction import redacted
+from . import schema_check
+from .codec import Envelope, MsgspecMapper, Row, decode_event, stored_row
 from .followers import Follower
 from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
 from .recorder import Recorder
+from .schema_check import NotTidings
+from .schema_check import connect as _connect
 
 __all__ = [
     "LOG",
@@ -60,21 +64,30 @@ __all__ = [
 # commit). Why 4: docs/decisions.md (the bench's poll-on-a-long-history row).
 SNAPSHOT_EVERY = 4
 
+_log = logging.getLogger("tidings.store")
+
 _NAMESPACE = UUID("6b1d9c8e-2f1a-5c3e-9f47-0d1e2a3b4c5d")
 
 
-@functools.lru_cache(maxsize=65_536)
-def stream_id(category: str, key: str) -> UUID:
-    """The stored id of a stream: stable, so any process finds the same stream.
-    Cached: uuid5 costs more than the rest of a cached load."""
-    return uuid5(_NAMESPACE, f"{category}/{key}")
+_NAMESPACE_BYTES = _NAMESPACE.bytes
 
 
 @functools.lru_cache(maxsize=65_536)
 def stream_hex(category: str, key: str) -> str:
-    """`stream_id` in hex, as SQLite stores it: the key of cached states, because a
-    `UUID` hashes in Python and a `str` in C."""
-    return stream_id(category, key).hex
+    """The stored id of a stream in hex, as SQLite stores it and the cache keys states:
+    stable, so any process finds the same stream. `uuid5`'s digest, without building a
+    `UUID`: an object the garbage collector tracks, which a cache of them kept growing
+    (strings it does not track)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{category}/{key}".encode()).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    return digest[:16].hex()
+
+
+@functools.lru_cache(maxsize=1024)
+def stream_id(category: str, key: str) -> UUID:
+    """The stored id of a stream (`uuid5` of its name, see `stream_hex`)."""
+    return UUID(hex=stream_hex(category, key))
 
 
 def _in_memory(url: str) -> bool:
@@ -148,21 +161,6 @@ class _Application(Application[UUID]):
         return MsgspecMapper()
 
 
-def _connect(env: dict[str, str]) -> Any:
-    """A psycopg connection (autocommit) to the PostgreSQL database `env` names, the
-    one eventsourcing's pool connects to."""
-    import psycopg
-
-    return psycopg.connect(
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        dbname=env["POSTGRES_DBNAME"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-    )
-
-
 _T = TypeVar("_T")
 
 # Log positions scanned at a time for the open operations the view has not seen: a page
@@ -191,39 +189,8 @@ def _created(env: dict[str, str], build: Callable[[], _T]) -> _T:
 # Any fixed 64-bit key: "tidings" in ASCII.
 _CREATE_LOCK = 0x74696469_6E6773
 
-# The tables a tidings database has: eventsourcing's events and snapshots (named by its
-# SQLite factory, and after the application on PostgreSQL), and ours (`chain.py`). The
-# open operations' view (`open_operations.VIEW`) is not among them: a database from
-# before it is still a tidings database.
-_TABLES = ("stored_events", "stored_snapshots", "tidings_chain")
-_POSTGRES_TABLES = ("tidings_events", "tidings_snapshots", "tidings_chain")
 
-
-class NotTidings(ValueError):
-    """A database that does not hold a tidings log: a store that only reads leaves it
-    as it found it."""
-
-
-def _missing_tables(env: dict[str, str], tables: Sequence[str] = ()) -> list[str]:
-    """The tables of a tidings database (or of `tables`, when given) that the one `env`
-    names lacks, read without writing (SQLite: a read-only connection, so an empty or
-    foreign file stays as it is)."""
-    if "POSTGRES_DBNAME" in env:
-        schema = env["POSTGRES_SCHEMA"]
-        with _connect(env) as conn:
-            return [
-                table
-                for table in tables or _POSTGRES_TABLES
-                if conn.execute("SELECT to_regclass(%s)", (f'"{schema}"."{table}"',)).fetchone()
-                == (None,)
-            ]
-    uri = f"{Path(env['SQLITE_DBNAME']).absolute().as_uri()}?mode=ro"
-    with closing(sqlite3.connect(uri, uri=True)) as conn:
-        found = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    return [table for table in tables or _TABLES if table not in found]
-
-
-class Loaded(Struct, frozen=True):
+class Loaded(Struct, frozen=True, gc=False):
     """A stream's state, the version it is at (0: nothing stored yet) and the version of
     its newest snapshot (0: none)."""
 
@@ -232,7 +199,7 @@ class Loaded(Struct, frozen=True):
     snapshot_version: int = 0
 
 
-class Change(Struct, frozen=True):
+class Change(Struct, frozen=True, gc=False):
     """Events to append to one stream, expected to be at `version` before them."""
 
     decider: Decider[Any, Any, Any]
@@ -298,10 +265,13 @@ class Store:
         if _in_memory(url):
             raise ValueError(f"{url!r}: an event log must outlive the process; give a file")
         env = environment(url, create=not read_only)
-        if read_only and (missing := _missing_tables(env)):
-            raise NotTidings(f"not a tidings database (it has no {', '.join(missing)})")
+        # Another program's database is refused untouched; a new one is said out loud.
+        self.created = schema_check.claim(env, read_only=read_only)
+        env = schema_check.read_only(env) if read_only else env
         self.url = url
         self._app = _created(env, lambda: _Application(env=env))
+        if self.created:
+            _log.info("created a new tidings database at %s", redacted(url))
         self._mapper = self._app.mapper
         assert self._app.snapshots is not None  # IS_SNAPSHOTTING_ENABLED is always set
         # The recorder writes snapshots inside the events' transaction (see chain.py).
@@ -323,7 +293,7 @@ class Store:
             runner_env = env | {"CREATE_TABLE": "n"}
             self._follower = Follower(OpenOperations(view), view, _Application, runner_env)
             self.recorder.ensure_tree()
-        elif not _missing_tables(env, (VIEW,)):
+        elif schema_check.present(env, (VIEW,)):
             self._open_view = view_for(env)
         # The log position up to which the cache has seen every change.
         self._seen = self.recorder.max_notification_id() or 0
@@ -432,16 +402,18 @@ class Store:
         Raises `eventsourcing.persistence.IntegrityError` when a stream is no longer at
         the expected version: nothing is then written.
         """
-        to_stored = self._mapper.to_stored_event
-        stored: list[StoredEvent] = []
+        rows: list[Row] = []
         for c in changes:
-            sid = stream_id(c.decider.category, c.key)
-            for n, event in enumerate(c.events, start=1):
-                stored.append(to_stored(Envelope(sid, c.version + n, event)))
-        if not stored:
+            sid, version = stream_hex(c.decider.category, c.key), c.version
+            for event in c.events:
+                version += 1
+                rows.append(stored_row(sid, version, event))
+        if not rows:
             return []
-        snapshots_stored = [to_stored(s) for s in snapshots]
-        positions: list[int] = self.recorder.write(stored, snapshots_stored)
+        snapshot_rows = [
+            stored_row(s.originator_id.hex, s.originator_version, s.event) for s in snapshots
+        ]
+        positions: list[int] = self.recorder.append(rows, snapshot_rows)
         if positions[0] == self._seen + 1:
             # Nobody else wrote in between: the cache has seen everything up to here.
             self._seen = positions[-1]

@@ -1,13 +1,16 @@
-"""How domain events are stored: msgspec MessagePack inside eventsourcing's StoredEvent.
+"""How domain events are stored: msgspec MessagePack in eventsourcing's stored format.
 
-The domain has no eventsourcing import, so each stored object is an `Envelope` holding a
-pure domain event with the two attributes eventsourcing needs (`originator_id`,
-`originator_version`). The stored topic is the event's msgspec tag, a string fixed in
-the domain (`tag="NotificationQueued"`), not a Python path: renaming or moving a class
-does not orphan the events already stored.
+A stored event is eventsourcing's row: stream id, version, topic, state. The stored
+topic is the event's msgspec tag, a string fixed in the domain
+(`tag="NotificationQueued"`), not a Python path: renaming or moving a class does not
+orphan the events already stored; the state is the event in MessagePack. The store
+writes an event straight as such a row (`stored_row`); eventsourcing's readers get
+each back through `MsgspecMapper`, as an `Envelope`: the pure domain event (the domain
+has no eventsourcing import) with the two attributes eventsourcing needs
+(`originator_id`, `originator_version`).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Union, get_args
 from uuid import UUID
 
@@ -19,10 +22,13 @@ __all__ = [
     "DomainEvent",
     "Envelope",
     "MsgspecMapper",
+    "Row",
     "decode_event",
     "decoder_of",
     "encode_event",
     "event_types",
+    "rows_of",
+    "stored_row",
     "topic_of",
 ]
 
@@ -41,6 +47,12 @@ _TYPES: dict[str, type[msgspec.Struct]] = {
 }
 _DECODERS = {topic: msgspec.msgpack.Decoder(cls) for topic, cls in _TYPES.items()}
 _ENCODER = msgspec.msgpack.Encoder()
+_TOPICS: dict[type, str] = {cls: topic for topic, cls in _TYPES.items()}
+_encode = _ENCODER.encode
+
+# An event as stored: stream id (hex; a UUID where eventsourcing gave one), version,
+# topic, state.
+Row = tuple[str | UUID, int, str, bytes]
 
 
 _CATEGORY_UNIONS = {
@@ -59,7 +71,7 @@ def event_types(category: str) -> list[str]:
     return [cls.__struct_config__.tag for cls in get_args(_CATEGORY_UNIONS[category])]
 
 
-class Envelope(msgspec.Struct, frozen=True):
+class Envelope(msgspec.Struct, frozen=True, gc=False):
     """A domain event at its place in a stream: what eventsourcing saves and reads."""
 
     originator_id: UUID
@@ -69,10 +81,19 @@ class Envelope(msgspec.Struct, frozen=True):
 
 def topic_of(event: msgspec.Struct) -> str:
     """The stable stored topic of an event (its msgspec tag)."""
-    tag = event.__struct_config__.tag
-    if not isinstance(tag, str) or tag not in _TYPES:
-        raise TypeError(f"{type(event).__name__} is not a stored domain event")
-    return tag
+    try:
+        return _TOPICS[type(event)]
+    except KeyError:
+        raise TypeError(f"{type(event).__name__} is not a stored domain event") from None
+
+
+def stored_row(stream: str, version: int, event: msgspec.Struct) -> Row:
+    """`event` at `version` of the stream `stream` (hex) names, as stored."""
+    try:
+        topic = _TOPICS[type(event)]
+    except KeyError:
+        raise TypeError(f"{type(event).__name__} is not a stored domain event") from None
+    return stream, version, topic, _encode(event)
 
 
 def encode_event(event: msgspec.Struct) -> bytes:
@@ -88,6 +109,11 @@ def decoder_of(topic: str) -> Callable[[bytes], Any]:
     """The decoder of the events stored under `topic` (KeyError for a topic we do not
     know), for a reader of many rows: one lookup per topic instead of one per row."""
     return _DECODERS[topic].decode
+
+
+def rows_of(events: Sequence[StoredEvent]) -> list[Row]:
+    """eventsourcing's stored events as rows."""
+    return [(e.originator_id, e.originator_version, e.topic, e.state) for e in events]
 
 
 class _NullTranscoder(Transcoder):

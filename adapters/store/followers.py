@@ -1,39 +1,157 @@
-"""Running a projection of the log in this process.
+"""Running the projections of the log: one way for all three.
 
-`Follower` feeds an `eventsourcing.projection` projection from eventsourcing's
-`ApplicationSubscription` (the log after the view's tracking position, through the
-recorder's `subscribe`: PostgreSQL's LISTEN/NOTIFY, our polling one on SQLite), in a
-thread of its own, started when first needed. One that stopped on an error (the database
-went away) is started again, from the view's tracking position, at the next need.
-The events read together (a page of the subscription) are processed in one transaction
-of the view (`batch`), so a busy log costs the view one commit per look, not two per
-operation.
+Every projection of the log (the open operations, `open_operations`; the log's figures,
+`audit.tally`; the due-work index, `push.index`) is an `eventsourcing.projection`
+projection whose view holds eventsourcing's tracking record, and every one is driven by
+a `Catchup`: read the log's entries of the projection's topics after the position it
+stands at, a page at a time, up to where the log ended when the read began, and process
+them in log order (`Projection.process_event`). A page is read (blocking) apart from
+being processed, so the reading may happen in a worker thread and the processing where
+the view lives. Only when a catch-up runs differs:
+
+- the open operations: a `Follower`, a daemon thread of this process, every `interval`
+  seconds once caught up, each page in one transaction of the view (`batch`);
+- the figures: at each scrape of `/metrics` and each `tidings stats` (exact up to the
+  moment asked; a server never scraped spends nothing on them);
+- the due index: on the due-work runner's event loop, every `follow_every` seconds
+  (everything that consults the index runs on that loop, so it needs no lock).
+
+Why not eventsourcing's `ProjectionRunner`, which runs the same loop over its
+`ApplicationSubscription`: its threads are not daemons (a library user who forgot to
+close the store would find the interpreter waiting for them at exit, for ever), it owns
+the view's construction (the figures and the due index are built by their callers), and
+it cannot hand a page to an event loop. Its SQLite recorder has no `subscribe` either.
+
 Several processes may follow into one view (every `serve` worker): the view's tracking
 record lets one of them process each event; the others find it taken (eventsourcing's
 `IntegrityError`) and go on from where the view then stands.
-
-Why not eventsourcing's `ProjectionRunner`, which does the same loop: its two threads are
-not daemons, so a library user who forgot to close the store would find the interpreter
-waiting for them at exit, for ever. This thread is a daemon: cut off at exit, it leaves
-at most a view transaction uncommitted, which the database rolls back and the next
-runner processes again.
 """
 
+import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError
-from eventsourcing.projection import ApplicationSubscription, Projection
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.projection import Projection
 
-from .subscription import PollingSubscription
-
-__all__ = ["Follower"]
+__all__ = ["PAGE", "Catchup", "Entry", "Follower", "Log", "Page"]
 
 _log = logging.getLogger("tidings.store")
+
+# Log entries read and processed at a time.
+PAGE = 5_000
+
+
+class Entry(Protocol):
+    """One entry of the log as a projection processes it (`LogEntry`)."""
+
+    @property
+    def position(self) -> int: ...
+
+    def as_processed(self) -> tuple[Any, Tracking]: ...
+
+
+class Log(Protocol):
+    """Where a catch-up reads the log: the store's log, or an application's."""
+
+    def log(
+        self,
+        start: int = 1,
+        page_size: int = 1000,
+        *,
+        topics: Sequence[str] = (),
+        stop: int | None = None,
+    ) -> Iterable[Entry]: ...
+
+    def last_position(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Entries of a projection's topics, in log order, and the position the read covers
+    the log up to (entries of other topics before it were passed over)."""
+
+    entries: list[Entry]
+    upto: int
+    full: bool  # the page is full: more may follow at once
+
+
+class Catchup:
+    """Drives `projection` along the log from the position its view's tracking record
+    holds for `log_name` (the application's name), one page of `page` entries at a time.
+    Not thread-safe: one reader and one processor at a time."""
+
+    def __init__(self, projection: Projection[Any], log_name: str, page: int = PAGE) -> None:
+        self._projection, self._page = projection, page
+        self.position: int = projection.view.max_tracking_id(log_name) or 0
+
+    def read(self, log: Log) -> Page:
+        """The next page after `position` (blocking: it queries the database).
+
+        The log's last position is read first: positions are committed in order (see the
+        recorders), so no entry can appear below it later, and the page covers the log
+        up to it when it is not full."""
+        end = log.last_position()
+        found = log.log(self.position + 1, self._page, topics=self._projection.topics, stop=end)
+        entries = list(itertools.islice(found, self._page))
+        full = len(entries) == self._page
+        return Page(entries, entries[-1].position if full else end, full)
+
+    def take(self, page: Page) -> None:
+        """Process the page's entries in order; eventsourcing's `IntegrityError` at one
+        the view has processed already (another process's runner got there first)."""
+        for entry in page.entries:
+            self._projection.process_event(*entry.as_processed())
+        self.position = max(self.position, page.upto)
+
+    def catch_up(self, log: Log, progress: Callable[[int], None] | None = None) -> int:
+        """Read and process pages until the log's end as it stood; the entries processed.
+        `progress(position)` after each page."""
+        processed = 0
+        while True:
+            page = self.read(log)
+            self.take(page)
+            processed += len(page.entries)
+            if progress is not None:
+                progress(self.position)
+            if not page.full:
+                return processed
+
+
+@dataclass(frozen=True, slots=True)
+class _Notification:
+    position: int
+    processed: tuple[Any, Tracking]
+
+    def as_processed(self) -> tuple[Any, Tracking]:
+        return self.processed
+
+
+class _ApplicationLog:
+    """An eventsourcing application's log, read through its recorder and mapper."""
+
+    def __init__(self, app: Application[Any]) -> None:
+        self._app = app
+
+    def log(
+        self,
+        start: int = 1,
+        page_size: int = 1000,
+        *,
+        topics: Sequence[str] = (),
+        stop: int | None = None,
+    ) -> list[_Notification]:
+        found = self._app.recorder.select_notifications(start, page_size, stop, topics)
+        to_event, name = self._app.mapper.to_domain_event, self._app.name
+        return [_Notification(n.id, (to_event(n), Tracking(name, n.id))) for n in found]
+
+    def last_position(self) -> int:
+        return self._app.recorder.max_notification_id() or 0
 
 
 class FollowedView(Protocol):
@@ -48,7 +166,10 @@ class FollowedView(Protocol):
 
 
 class Follower:
-    """`projection` over `view`, following the log of `application_class(env)`."""
+    """`projection` over `view`, following the log of `application_class(env)` in a
+    daemon thread, started when first needed; once caught up it looks again every
+    `interval` seconds. One that stopped on an error (the database went away) is started
+    again, from the view's tracking position, at the next need."""
 
     def __init__(
         self,
@@ -56,11 +177,12 @@ class Follower:
         view: FollowedView,
         application_class: Callable[[dict[str, str]], Application[Any]],
         env: dict[str, str],
+        interval: float = 0.1,
     ) -> None:
         self._projection, self._view = projection, view
         self._application_class, self._env = application_class, env
+        self._interval = interval
         self._thread: threading.Thread | None = None
-        self._subscription: ApplicationSubscription[Any] | None = None
         self._app: Application[Any] | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -75,44 +197,36 @@ class Follower:
             self._release()
             self._stopping.clear()
             self._app = self._application_class(self._env)
-            self._subscribe()
             self._thread = threading.Thread(
-                target=self._follow, name=f"tidings {self._projection.name}", daemon=True
+                target=self._follow,
+                args=(self._app,),
+                name=f"tidings {self._projection.name}",
+                daemon=True,
             )
             self._thread.start()
 
-    def _subscribe(self) -> ApplicationSubscription[Any]:
-        """A subscription to the log after the view's position (under `_lock`)."""
-        assert self._app is not None
-        after = self._view.max_tracking_id(self._app.name)
-        self._subscription = ApplicationSubscription(
-            self._app, gt=after, topics=self._projection.topics
-        )
-        return self._subscription
-
-    def _follow(self) -> None:
-        assert self._subscription is not None
-        subscription = self._subscription
-        while True:
+    def _follow(self, app: Application[Any]) -> None:
+        log = _ApplicationLog(app)
+        runner = Catchup(self._projection, app.name)
+        while not self._stopping.is_set():
             try:
-                for event, tracking in subscription:
+                page = runner.read(log)
+                if page.entries:
                     with self._view.batch():
-                        self._projection.process_event(event, tracking)
-                        while _more(subscription):
-                            self._projection.process_event(*next(subscription))
-                return  # stopped
+                        runner.take(page)
+                else:
+                    runner.take(page)
             except IntegrityError:
-                # Another process's follower processed this event first.
-                with self._lock:
-                    subscription.stop()
-                    if self._stopping.is_set():
-                        return
-                    subscription = self._subscribe()
+                # Another process's follower processed these first: go on from the view.
+                runner = Catchup(self._projection, app.name)
+                continue
             except Exception:
                 # Readers never depend on the view being current: logged, and started
                 # again at the next need.
                 _log.exception("the %s projection stopped on an error", self._projection.name)
                 return
+            if not page.full:
+                self._stopping.wait(self._interval)
 
     def wait(self, position: int, timeout: float) -> None:
         """Block until the view has processed the log up to `position` (eventsourcing's
@@ -129,21 +243,12 @@ class Follower:
         self._release()
 
     def _halt(self) -> threading.Thread | None:
-        """Stop the subscription (under `_lock`: a follower that lost a race subscribes
-        again under it, and so sees `_stopping`); returns the thread to join."""
+        """Tell the thread to stop (under `_lock`); returns the thread to join."""
         self._stopping.set()
-        if self._subscription is not None:
-            self._subscription.stop()
         thread, self._thread = self._thread, None
         return thread
 
     def _release(self) -> None:
         if self._app is not None:
             self._app.close()
-        self._subscription = self._app = None
-
-
-def _more(subscription: ApplicationSubscription[Any]) -> bool:
-    """Whether the subscription has read more than it has handed out."""
-    inner = subscription.subscription
-    return isinstance(inner, PollingSubscription) and inner.ready()
+        self._app = None

@@ -53,8 +53,8 @@ from ..ledger.chain import (
     hex_id,
 )
 from ..ledger.checkpoint import Checkpoint
+from .codec import Row, rows_of
 from .merkle_tables import Db, Tables, tree_lags
-from .subscription import PollingSubscription
 
 __all__ = ["ChainedPostgresRecorder"]
 
@@ -147,13 +147,13 @@ def _transaction(conn: Any) -> Iterator[_Batch]:
             conn.rollback()
 
 
-def _columns(events: Sequence[StoredEvent]) -> list[list[Any]]:
-    """Stored events as the columns `unnest` takes."""
+def _columns(rows: Sequence[Row]) -> list[list[Any]]:
+    """Stored rows as the columns `unnest` takes (a stream id in hex is read as a uuid)."""
     return [
-        [e.originator_id for e in events],
-        [e.originator_version for e in events],
-        [e.topic for e in events],
-        [e.state for e in events],
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
     ]
 
 
@@ -275,7 +275,10 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         log ends, the whole transaction goes out in one round trip (see `_append`); when
         not, or when another writer appended meanwhile, the end is read under the lock
         first. An error anywhere rolls everything back."""
-        if not stored_events:
+        return self._insert(rows_of(stored_events), rows_of(kwargs.get("snapshots", ())))
+
+    def _insert(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
+        if not events:
             return []
         head, self._head = self._head, None  # not trusted while it changes
         if time.monotonic() < self._contended_until:
@@ -285,7 +288,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 try:
                     with _transaction(conn) as batch:
                         ids, after = self._append(
-                            batch, stored_events, head, locked=False, **kwargs
+                            batch, events, head, locked=False, snapshots=snapshots
                         )
                         self._observe(batch, ids)
                 except psycopg.errors.DivisionByZero:  # `_guard`: the log moved on
@@ -295,7 +298,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 with _transaction(conn) as batch:
                     self._lock_table(batch.as_cursor())
                     head = self._end(batch.rows(self._read_end, (self.tree.kept_size(),))[0])
-                    ids, after = self._append(batch, stored_events, head, locked=True, **kwargs)
+                    ids, after = self._append(batch, events, head, locked=True, snapshots=snapshots)
                     self._observe(batch, ids)
         self._head = after
         return ids
@@ -316,11 +319,11 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     def _append(
         self,
         batch: _Batch,
-        stored_events: Sequence[StoredEvent],
+        events: Sequence[Row],
         head: Head,
         *,
         locked: bool,
-        snapshots: Sequence[StoredEvent] = (),
+        snapshots: Sequence[Row] = (),
     ) -> tuple[list[int], Head]:
         """Gather the statements of an append after `head` (the log's last position and
         chain digest): nothing waits for an answer, so the transaction costs one round
@@ -339,13 +342,13 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             self._lock_table(batch.as_cursor())
             batch.execute(self._guard, (last,))
         self._notify_channel(batch.as_cursor())
-        ids = list(range(last + 1, last + 1 + len(stored_events)))
-        links, entries = chain_links(previous, ids, stored_events)
+        ids = list(range(last + 1, last + 1 + len(events)))
+        links, entries = chain_links(previous, ids, events)
         batch.execute(
             self._place(),
             (
                 last,
-                *_columns(stored_events),
+                *_columns(events),
                 [position for position, _ in links],
                 [digest for _, digest in links],
                 *_columns(snapshots),
@@ -363,10 +366,6 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
 
     def close_connections(self) -> None:
         """Nothing to close: reads and writes use eventsourcing's pool."""
-
-    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> PollingSubscription:
-        """The log after `gt`, followed as it grows, as on SQLite (see `subscription`)."""
-        return PollingSubscription(self, gt, topics)
 
     # --- the Merkle tree and checkpoints (merkle_tables.py) ------------------------------
     def ensure_tree(self) -> None:
@@ -390,10 +389,15 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             return _postgres_db(curs).rows(query, params)
 
     def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
-        """Append `events` (and `snapshots`) in one transaction; their
-        log positions. eventsourcing's `IntegrityError` when a (stream, version) is taken."""
+        """`append` for eventsourcing's stored events."""
+        return self.append(rows_of(events), rows_of(snapshots))
+
+    def append(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
+        """Append stored `events` (and `snapshots`) in one transaction; their log
+        positions. eventsourcing's `IntegrityError` when a (stream, version) is taken."""
         if self._held is None:
-            return list(self.insert_events(events, snapshots=snapshots) or ())
+            inserted: list[int] = self._insert_reconnecting(events, snapshots)
+            return inserted
         conn = self._held
         try:
             with conn.transaction():  # a savepoint in `locked`'s
@@ -407,6 +411,10 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         except psycopg.IntegrityError as error:
             raise IntegrityError(str(error)) from error
         return ids
+
+    @_reconnecting
+    def _insert_reconnecting(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
+        return self._insert(events, snapshots)
 
     @contextmanager
     def locked(self) -> Iterator[None]:

@@ -22,6 +22,7 @@ from eventsourcing.persistence import Notification, StoredEvent
 
 from ..ledger.chain import LogRow, PlacedRow, StreamRow, TailRow
 from ..ledger.checkpoint import Checkpoint
+from .codec import Row
 from .merkle_tables import Tables
 
 __all__ = ["Recorder"]
@@ -43,6 +44,10 @@ class Recorder(Protocol):
         their chain links and tree nodes; their log positions. Inside `locked`, the write
         joins its transaction. eventsourcing's `IntegrityError` when a (stream, version)
         is taken: nothing is written."""
+        ...
+
+    def append(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
+        """`write` for rows as stored (`codec.Row`): what the store's save appends."""
         ...
 
     def locked(self) -> AbstractContextManager[None]:

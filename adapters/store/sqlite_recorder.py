@@ -1,5 +1,5 @@
 """The SQLite recorder: eventsourcing's tables, plus the chain and the tree written in the
-events' transaction (see `chain`), and the `subscribe` projections follow the log with.
+events' transaction (see `chain`).
 
 Why saves run on our own writer connection (`write`, `_append`) and not through
 eventsourcing's `insert_events` with the same rows added in an override of its
@@ -31,8 +31,8 @@ from ..ledger.chain import (
     hex_id,
 )
 from ..ledger.checkpoint import Checkpoint
+from .codec import Row, rows_of
 from .merkle_tables import CHAIN, TREE, Db, Tables, tree_lags
-from .subscription import PollingSubscription
 from .turns import WriterTurns
 
 __all__ = ["ChainedSQLiteRecorder"]
@@ -149,7 +149,11 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self._turns.close()
 
     def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
-        """Append `events` (and the mailbox `snapshots` taken with them) in one
+        """`append` for eventsourcing's stored events."""
+        return self.append(rows_of(events), rows_of(snapshots))
+
+    def append(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
+        """Append stored `events` (and the mailbox `snapshots` taken with them) in one
         transaction, with their chain links; returns their log positions. Inside
         `locked`, the write joins its transaction.
 
@@ -178,10 +182,10 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     def _write_held(
         self,
         connection: sqlite3.Connection,
-        events: Sequence[StoredEvent],
-        snapshots: Sequence[StoredEvent],
+        events: Sequence[Row],
+        snapshots: Sequence[Row],
     ) -> list[int]:
-        """`write` inside `locked`: a savepoint undoes a failed write, not the block."""
+        """`append` inside `locked`: a savepoint undoes a failed write, not the block."""
         with _taken_as_integrity_error():
             connection.execute("SAVEPOINT write")
             try:
@@ -226,11 +230,11 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     def _append(
         self,
         connection: sqlite3.Connection,
-        events: Sequence[StoredEvent],
-        snapshots: Sequence[StoredEvent],
+        events: Sequence[Row],
+        snapshots: Sequence[Row],
     ) -> list[int]:
-        """The inserts of `write`, under SQLite's write lock: nobody else moves the tail;
-        then `before_commit`, if set."""
+        """The inserts of `append`, under SQLite's write lock: nobody else moves the
+        tail; then `before_commit`, if set."""
         table = self.events_table_name
         tail = connection.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
         positions = list(range(tail + 1, tail + 1 + len(events)))
@@ -238,8 +242,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             f"INSERT INTO {table} (rowid, originator_id, originator_version, topic, state) "
             "VALUES (?, ?, ?, ?, ?)",
             [
-                (position, hex_id(e.originator_id), e.originator_version, e.topic, e.state)
-                for position, e in zip(positions, events, strict=True)
+                (position, hex_id(stream), version, topic, state)
+                for position, (stream, version, topic, state) in zip(positions, events, strict=True)
             ],
         )
         row = connection.execute(
@@ -257,8 +261,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             connection.executemany(
                 f"INSERT OR IGNORE INTO {self.snapshots_table} VALUES (?, ?, ?, ?)",
                 [
-                    (hex_id(s.originator_id), s.originator_version, s.topic, s.state)
-                    for s in snapshots
+                    (hex_id(stream), version, topic, state)
+                    for stream, version, topic, state in snapshots
                 ],
             )
         if self.before_commit is not None:
@@ -303,11 +307,6 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         """The first value a PRAGMA gives on the writer connection (while no command
         runs: the connection is not locked here)."""
         return self._writer_connection().execute(statement).fetchone()[0]
-
-    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> PollingSubscription:
-        """The log after `gt`, followed as it grows: what eventsourcing's projection
-        runners read (its own SQLite recorder has none; see `subscription`)."""
-        return PollingSubscription(self, gt, topics)
 
     def changed(self) -> bool:
         """Whether another connection committed since the last call (`data_version`)."""

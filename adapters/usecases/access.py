@@ -69,10 +69,11 @@ def instance(name: str, value: Any, kind: type[T] | tuple[type[T], ...]) -> T:
 
 
 def texts(name: str, values: Any) -> tuple[str, ...]:
-    """`values` when it is a tuple of `str`; raises `InvalidArgument` otherwise."""
-    if not isinstance(values, tuple) or not all(isinstance(v, str) for v in values):
+    """`values`, a tuple or list of `str`, as a tuple; raises `InvalidArgument`
+    otherwise."""
+    if not isinstance(values, tuple | list) or not all(isinstance(v, str) for v in values):
         raise InvalidArgument(f"{name} must be a tuple of strings")
-    return values
+    return tuple(values)
 
 
 def integer(name: str, value: Any, *, least: int | None = None, most: int | None = None) -> int:

@@ -1,7 +1,6 @@
 """Operations: accepting one (`1001` and a new svTRID), its steps, its ending (which
 queues or schedules its notification), and the reads of them."""
 
-import os
 from typing import Any, get_args
 
 from tidings.domain import (
@@ -18,9 +17,10 @@ from tidings.domain import (
 from tidings.domain import delivery as dlv
 from tidings.domain import operation as op
 from tidings.domain.ending import Ending, end
-from tidings.domain.redaction import SECRET_PARAMS, redacted
+from tidings.domain.redaction import redacted
 
 from ..errors import InvalidArgument, Rejected
+from ..redaction import secret_headers, secret_params
 from ..store.work import Work
 from ..views import Pending
 from .access import RemoteClient, admitted, instance, integer, text
@@ -35,13 +35,6 @@ PENDING_CHUNK = 100
 _BATCH_STATES = get_args(BatchState)
 
 
-def _redacted_params() -> tuple[str, ...]:
-    """Query parameters redacted from recorded init requests: ours and
-    TIDINGS_REDACT_PARAMS."""
-    extra = os.environ.get("TIDINGS_REDACT_PARAMS", "")
-    return SECRET_PARAMS + tuple(p.strip() for p in extra.split(",") if p.strip())
-
-
 def _save(work: Work, svtrid: str, ending: Ending) -> None:
     work.record(OPERATION, svtrid, ending.operation)
     work.record(MAILBOX, ending.login, ending.mailbox)
@@ -54,7 +47,9 @@ class Operations:
 
     def __init__(self, runtime: Runtime):
         self._runtime = runtime
-        self._secret_params = _redacted_params()
+        # Redacted from recorded init requests: ours, TIDINGS_REDACT_PARAMS and _HEADERS.
+        self._secret_params = secret_params()
+        self._secret_headers = secret_headers()
 
     async def accept(
         self,
@@ -71,7 +66,9 @@ class Operations:
         if init_request is not None:
             instance("init_request", init_request, InitRequest)
         # Credentials never enter the log (a JobResult returns the rest of it).
-        stored_request = init_request and redacted(init_request, self._secret_params)
+        stored_request = init_request and redacted(
+            init_request, self._secret_params, self._secret_headers
+        )
 
         def body(work: Work) -> Pending:
             admitted(work, login, client)

@@ -27,8 +27,10 @@ _NO_PASSWORD = "0" * 40
 
 
 def password_sha1(password: str) -> str:
-    """`sha1(password)` in hex: what an account stores and the token is built from."""
-    return hashlib.sha1(password.encode("utf-8")).hexdigest()
+    """`sha1(password)` in hex (UTF-8; a lone surrogate becomes "?"): what an account
+    stores, what WAPI's token is built from, and what a Merchants bearer token is
+    checked against. The one place the digest is computed."""
+    return hashlib.sha1(password.encode("utf-8", "replace")).hexdigest()
 
 
 def auth_token(login: str, password_digest: str, hour: int) -> str:

@@ -14,6 +14,7 @@ from tidings.adapters.store.application import Store
 from typer.testing import CliRunner
 
 from bench.__main__ import app
+from bench.cache import SUBJECTS, measure_cache
 from bench.log import BACKLOG_LOGIN, build_backlog, build_history
 
 # (scenario, subject, durability): the rows every run must report.
@@ -37,8 +38,10 @@ EXPECTED = {
     ("push", "httpx", "equal"),
     ("http", "tidings WAPI", "equal"),
     ("http", "hello", "equal"),
+    ("http uptime", "tidings WAPI", "equal"),
     ("memory-queued", "tidings", "equal"),
     ("memory-replay", "tidings", "equal"),
+    *(("cache", subject, "equal") for subject in SUBJECTS),
 }
 
 
@@ -121,6 +124,13 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
         for more in (False, True)
     }
     assert all(r["cpu_us"] > 0 and r["client_cpu_us"] > 0 for r in http)
+    # Uptime: one serve, its consecutive windows each measured, judged last over first.
+    uptime = [r for r in results if r["scenario"] == "http uptime"]
+    assert [r["window"] for r in uptime] == [1, 2, 3, 4, 5]
+    assert all(r["cpu_us"] > 0 for r in uptime)
+    assert any(t["name"].startswith("http: server CPU per WAPI request") for t in report["targets"])
+    # A quick run says it judges no target.
+    assert "NOT for judging targets" in run.output
     # Memory: a queued notification's RSS, measured on the backlog's 20,000, and the
     # replay's peak on the whole history's log, each from a child process.
     memory = {r["scenario"]: r for r in results if r["scenario"].startswith("memory")}
@@ -172,3 +182,10 @@ def test_bulk_backlog_is_a_log_the_store_could_have_written(tmp_path: Path) -> N
         store.close()
     with Tidings(str(backlog.path)) as tidings:
         assert [n.id for n in tidings.mailbox(BACKLOG_LOGIN).notifications] == list(range(1, 1_001))
+
+
+def test_the_cache_rows_read_the_same_versions_through_every_subject(tmp_path: Path) -> None:
+    # measure_cache asserts that every subject read the same version of each mailbox
+    rows = measure_cache(tmp_path / "cache.db", 3, 6)
+    assert [r.subject for r in rows] == list(SUBJECTS)
+    assert all(r.ops == 12 and r.ops_per_s > 0 and r.cpu_us for r in rows)

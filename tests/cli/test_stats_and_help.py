@@ -29,12 +29,11 @@ def _commands() -> list[list[str]]:
     found: list[list[str]] = []
 
     def walk(command: Any, words: list[str]) -> None:
-        subcommands = getattr(command, "commands", None)  # a group's
-        if subcommands is None:
+        if not hasattr(command, "list_commands"):  # not a group
             found.append(words)
             return
-        for name, sub in subcommands.items():
-            walk(sub, [*words, name])
+        for name in command.list_commands(None):
+            walk(command.get_command(None, name), [*words, name])
 
     walk(typer.main.get_command(app), [])
     return found

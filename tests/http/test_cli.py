@@ -26,7 +26,7 @@ def test_serve_answers_logs_json_lines_and_stops_on_sigterm(tmp_path: Path) -> N
         tidings.open_account("tester", "123456")
     port = _free_port()
     command = [sys.executable, "-c", "from tidings.cli.app import main; main()", "serve",
-               "--port", str(port), "--ping-delay", "0.1"]  # fmt: skip
+               "--port", str(port), "--ping-delay", "0.1", "--log-format", "json"]  # fmt: skip
     env = {**os.environ, "TIDINGS_DB": db, "TIDINGS_ADMIN_TOKEN": "cli-token"}
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     try:
@@ -56,4 +56,5 @@ def test_serve_answers_logs_json_lines_and_stops_on_sigterm(tmp_path: Path) -> N
     assert len(lines) == len(stderr.splitlines())  # every line is JSON
     access = [line for line in lines if line.get("path") == "/wapi/json"]
     assert access and access[0]["status"] == 200 and access[0]["wapi_code"] == 1000
+    assert len(access[0]["request_id"]) == 16
     assert any("shutdown complete" in str(line.get("message", "")) for line in lines)

@@ -81,7 +81,8 @@ def _serve(db: str, *options: str) -> Iterator[_Served]:
         tidings.open_account("tester", "123456")
     port = _free_port()
     command = [sys.executable, "-c", "from tidings.cli.app import main; main()", "serve",
-               "--port", str(port), "--ping-delay", "0.1", *options]  # fmt: skip
+               "--port", str(port), "--ping-delay", "0.1", "--log-format", "json",
+               *options]  # fmt: skip
     env = {**os.environ, "TIDINGS_DB": db, "TIDINGS_ADMIN_TOKEN": "workers-token"}
     # A session of its own: a Ctrl-C reaches the whole group, as in a terminal.
     process = subprocess.Popen(

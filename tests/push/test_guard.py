@@ -24,6 +24,13 @@ REFUSED = [
     "http://224.0.0.1/hook",
     "http://240.0.0.1/hook",
     "http://100.64.0.1/hook",
+    "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+    "http://[2002:a01:203::1]/hook",  # 6to4 of 10.1.2.3
+    "http://[2002:a9fe:a9fe::]/hook",  # 6to4 of 169.254.169.254
+    "http://[64:ff9b::10.0.0.1]/hook",  # NAT64
+    "http://[64:ff9b:1::a00:1]/hook",  # local-use NAT64
+    "http://[::127.0.0.1]/hook",  # IPv4-compatible
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",  # Teredo of 192.0.2.45
 ]
 MALFORMED = [
     "http://user:secret@client.example/hook",
@@ -82,3 +89,8 @@ def test_the_address_is_checked_again_before_each_attempt(
         error = t.delivery("pushed", n).attempts[0].error
         assert error is not None and error.startswith("refused:")
     assert receiver.requests == []
+
+
+@pytest.mark.parametrize("address", ["2002:808:808::1", "64:ff9b::8.8.8.8", "2001:4860::8888"])
+def test_an_ipv6_address_carrying_a_public_ipv4_one_is_let_through(address: str) -> None:
+    assert AddressGuard(allow=[]).permits(address)

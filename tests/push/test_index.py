@@ -1,5 +1,6 @@
-"""The due index, an eventsourcing projection's in-memory view, reads only the topics it
-folds, and still passes every position in its tracking record."""
+"""The due index, an eventsourcing projection's in-memory view, driven by the runner
+every projection of the log has (`Catchup`): it reads only the topics it folds, and
+still passes every position of the log."""
 
 from datetime import UTC, datetime
 
@@ -8,6 +9,7 @@ from eventsourcing.persistence import IntegrityError
 from tidings.adapters import Tidings
 from tidings.adapters.push.index import DueIndex, DueProjection
 from tidings.adapters.store.application import LOG
+from tidings.adapters.store.followers import Catchup
 
 
 def test_the_index_reads_its_topics_only_and_covers_the_log_to_its_end(db_url: str) -> None:
@@ -19,15 +21,23 @@ def test_the_index_reads_its_topics_only_and_covers_the_log_to_its_end(db_url: s
         t.ack("tester", t.poll("tester").notification.id)
         index = DueIndex({"ping-async": 5.0}, lambda: datetime.now(UTC))
         projection = DueProjection(index)
+        runner = Catchup(projection, LOG)
         # when: it reads the log
-        entries, upto = index.read(t)
-        projection.take(entries, upto)
+        page = runner.read(t)
+        runner.take(page)
         # then: only acceptances and endings were read, and it stands at the log's end
-        assert {e.topic for e in entries} == {"OperationAccepted", "OperationEnded"}
-        assert index.position == t.last_position() == index.max_tracking_id(LOG)
+        assert {e.as_processed()[0].event.__struct_config__.tag for e in page.entries} == {
+            "OperationAccepted",
+            "OperationEnded",
+        }
+        assert runner.position == page.upto == t.last_position()
+        assert index.max_tracking_id(LOG) == page.entries[-1].position
         assert index.pop_due(datetime.max.replace(tzinfo=UTC), set()) == ("ending", svtrid)
         # and: nothing new, nothing read; the position stays
-        assert index.read(t) == ([], index.position)
+        again = runner.read(t)
+        assert (again.entries, again.upto, again.full) == ([], runner.position, False)
         # and: an entry processed again is refused by the tracking record, not folded
         with pytest.raises(IntegrityError):
-            projection.process_event(*entries[0].as_processed())
+            projection.process_event(*page.entries[0].as_processed())
+        # and: a runner started later stands where the view does
+        assert Catchup(projection, LOG).position == index.max_tracking_id(LOG)

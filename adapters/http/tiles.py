@@ -1,0 +1,139 @@
+"""The log's Merkle tree as C2SP tlog-tiles, for any tlog-tiles client to compute
+inclusion and consistency proofs itself.
+
+- `GET /log/checkpoint`: the latest signed checkpoint note (public).
+- `GET /log/tile/<L>/<N>[.p/<W>]`: the hash tile of level L, index N: the hashes of the
+  tree's nodes at height 8L, from index 256N, 256 of them (W for a partial tile), 32
+  bytes each (public: hashes only). N is written in groups of three digits, all but the
+  last prefixed by `x`: 1234067 is `x001/x234/067`.
+- `GET /log/tile/entries/<N>[.p/<W>]`: the entry bundle of leaves 256N...: each
+  entry's canonical bytes (`merkle.entry_bytes`, what its leaf hashes) after its length
+  as a big-endian uint16. Admin token only: entries hold notification content.
+
+Tiles of full width never change: they are served with a year's immutable cache; a
+partial tile for a minute.
+"""
+
+import re
+import time
+from collections.abc import Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from ..audit.inclusion import NotProvable, bundle
+from ..metrics import AUTH_FAILURES
+from ..store.application import Store
+from .body import client_ip
+from .context import Context
+
+__all__ = ["HEIGHT", "WIDTH", "hash_tile", "tile_index", "tiles_route"]
+
+HEIGHT = 8
+WIDTH = 1 << HEIGHT
+_FULL = "public, max-age=31536000, immutable"
+_PARTIAL = "public, max-age=60"
+_GROUP = re.compile(r"x\d{3}")
+_ADMIN = "\0admin"  # the login the admin token's failures are counted under
+
+
+class _NotFound(Exception):
+    pass
+
+
+class _Unauthorized(Exception):
+    pass
+
+
+def tile_index(parts: list[str]) -> tuple[int, int]:
+    """(N, W) from the path segments of a tile's index: `x001/x234/067[.p/<W>]`; W is
+    WIDTH for a full tile. `_NotFound` when malformed."""
+    width = WIDTH
+    if len(parts) >= 2 and parts[-2].endswith(".p"):
+        if not parts[-1].isdigit() or not 0 < int(parts[-1]) < WIDTH:
+            raise _NotFound
+        width = int(parts[-1])
+        parts = [*parts[:-2], parts[-2][:-2]]
+    last = parts[-1] if parts else ""
+    if not (len(last) == 3 and last.isdigit()) or not all(_GROUP.fullmatch(p) for p in parts[:-1]):
+        raise _NotFound
+    return int("".join(p.lstrip("x") for p in parts)), width
+
+
+def hash_tile(store: Store, level: int, index: int, width: int) -> bytes:
+    """The hash tile's bytes; `_NotFound` when the tree does not hold it yet."""
+    tables, rows = store.recorder.tree, store.recorder.tree_rows
+    height = HEIGHT * level
+    first = index * WIDTH
+    if first + width > tables.size(rows) >> height:
+        raise _NotFound
+    wanted = [(height, first + i) for i in range(width)]
+    found = tables.nodes(rows, wanted)
+    if len(found) < width:
+        raise _NotFound
+    return b"".join(found[node] for node in wanted)
+
+
+def _latest(store: Store) -> str:
+    tables, rows = store.recorder.tree, store.recorder.tree_rows
+    latest = tables.latest(rows) if tables.present(rows) else None
+    if latest is None or latest.legacy:
+        raise _NotFound
+    return str(latest.note())
+
+
+def tiles_route(context: Context) -> Route:
+    """`/log/...` of a server: its checkpoint, hash tiles and (admin) entry bundles."""
+    admits: Callable[[str], bool] = context.settings.admits
+
+    def answer(path: str, admin: bool) -> Response:
+        store = context.tidings.store
+        parts = path.split("/")
+        if parts == ["checkpoint"]:
+            note = _latest(store)
+            return PlainTextResponse(note, headers={"Cache-Control": "no-cache"})
+        if len(parts) < 3 or parts[0] != "tile":
+            raise _NotFound
+        if parts[1] == "entries":
+            if not admin:
+                raise _Unauthorized
+            index, width = tile_index(parts[2:])
+            try:
+                body = bundle(store, index * WIDTH, width)
+            except NotProvable:
+                raise _NotFound from None
+            cache = "private, max-age=31536000, immutable" if width == WIDTH else "private"
+        else:
+            if not parts[1].isdigit() or int(parts[1]) > 63:
+                raise _NotFound
+            index, width = tile_index(parts[2:])
+            body = hash_tile(store, int(parts[1]), index, width)
+            cache = _FULL if width == WIDTH else _PARTIAL
+        return Response(body, media_type="application/octet-stream",
+                        headers={"Cache-Control": cache})  # fmt: skip
+
+    async def serve(request: Request) -> Response:
+        path = request.path_params["path"]
+        admin = False
+        if path.startswith("tile/entries/"):
+            # Failures throttled as the JSON API's: the admin token is the same.
+            started, gate, ip = time.monotonic(), context.gate, client_ip(request)
+            wait = gate.retry_after(_ADMIN, ip)
+            if wait is not None:
+                await gate.refused(started)
+                return PlainTextResponse("too many failures", 429, {"Retry-After": str(wait)})
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            admin = scheme.lower() == "bearer" and admits(token.strip())
+            if not admin:
+                AUTH_FAILURES.labels("api").inc()
+                await gate.failed(_ADMIN, ip, started)
+        try:
+            return await run_in_threadpool(answer, path, admin)
+        except _Unauthorized:
+            return PlainTextResponse("entry bundles need the admin token", 401)
+        except _NotFound:
+            return PlainTextResponse("not found", 404)
+
+    return Route("/log/{path:path}", serve, methods=["GET"])

@@ -1,0 +1,88 @@
+"""How the server and the worker write their log: readable lines or JSON lines.
+
+`setup_logging(level, form)` sends every record (ours, uvicorn's, the libraries') to
+stderr, either as readable text (`readable`, the default: time, level, logger, message,
+then `key=value` for an event's fields) or as one JSON object a line (`json`). A record
+whose message is a dict is an event: its keys are its fields (see `event`).
+
+While a request is served, `REQUEST_ID` holds its id and every record logged meanwhile
+carries it (`request_id`), so an operator can gather what one request caused.
+"""
+
+import json
+import logging
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from .redaction import redacted
+
+__all__ = ["FORMS", "REQUEST_ID", "JsonLines", "Readable", "event", "setup_logging"]
+
+FORMS = ("readable", "json")
+REQUEST_ID: ContextVar[str | None] = ContextVar("tidings_request_id", default=None)
+
+
+def event(logger: logging.Logger, level: int, name: str, **fields: Any) -> None:
+    """Log the event `name` with its fields (login, svtrid, notification, reason...);
+    None fields are left out."""
+    if logger.isEnabledFor(level):
+        kept = {key: value for key, value in fields.items() if value is not None}
+        logger.log(level, {"event": name, **kept})
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "at": datetime.fromtimestamp(record.created, UTC).isoformat(),
+        "level": record.levelname.lower(),
+        "logger": record.name,
+    }
+    if isinstance(record.msg, dict):
+        line.update(record.msg)
+    else:
+        line["message"] = record.getMessage()
+    request = REQUEST_ID.get()
+    if request is not None:
+        line.setdefault("request_id", request)
+    return line
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object a line: `at`, `level`, `logger`, then the message (`message`) or
+    the event's fields, and `error` with the traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = _fields(record)
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        # A driver's error may quote the database URL: its password never reaches a log.
+        return redacted(json.dumps(line, ensure_ascii=False, default=str))
+
+
+class Readable(logging.Formatter):
+    """`<at> <LEVEL> <logger>: <message or event> key=value ...`, then the traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = _fields(record)
+        at, level, logger = line.pop("at"), line.pop("level"), line.pop("logger")
+        head = line.pop("message", None) or line.pop("event", "")
+        pairs = " ".join(f"{key}={_value(value)}" for key, value in line.items())
+        text = f"{at} {level.upper()} {logger}: {head}" + (f" {pairs}" if pairs else "")
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return redacted(text)
+
+
+def _value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return json.dumps(text) if not text or any(c in text for c in ' "=\n') else text
+
+
+def setup_logging(level: str, form: str = "readable") -> None:
+    """Every log record to stderr at `level` and above, in `form` (one of `FORMS`)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines() if form == "json" else Readable())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

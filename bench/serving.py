@@ -1,0 +1,129 @@
+"""The bench's servers: a `Served` app in a process of its own, and the CPU it uses.
+
+tidings is served as `tidings serve` serves it (`http.workers`: a supervisor and N
+spawned worker processes on one socket, uvicorn with uvloop and httptools); beside it, on
+the same server stack, a Starlette app answering "hello" to a GET: what the stack alone
+can do on this machine.
+"""
+
+import logging
+import multiprocessing
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from tidings.adapters.http.workers import Served, listening_socket, serve_workers
+
+__all__ = ["START_TIMEOUT", "Running", "hello_app", "quiet", "serving", "tree_cpu"]
+
+_spawn = multiprocessing.get_context("spawn")
+START_TIMEOUT = 60.0
+
+
+async def _hello(_: Request) -> Response:
+    return PlainTextResponse("hello")
+
+
+def hello_app(_: int) -> Starlette:
+    """The ceiling: Starlette's smallest answer."""
+    return Starlette(routes=[Route("/", _hello, methods=["GET"])])
+
+
+def quiet() -> None:
+    # Warnings only: the access log (one line per request) is a cost the hello app has not.
+    logging.basicConfig(level=logging.WARNING)
+
+
+def _supervise(served: Served, sock: socket.socket, workers: int) -> None:
+    serve_workers(served, sock, workers)
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used."""
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        fields = stat.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds used so far by a process and every live process under it."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(b")", 1)[1].split()[1])
+            except OSError:  # gone meanwhile
+                continue
+    tree, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        tree += frontier
+    total = 0.0
+    for pid in tree:
+        try:
+            total += _process_cpu(pid)
+        except OSError:
+            continue
+    return total
+
+
+@dataclass(frozen=True)
+class Running:
+    port: int
+    pid: int
+
+
+def _answers(port: int, request: bytes) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(request)
+            return sock.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+@contextmanager
+def serving(served: Served, workers: int, probe: bytes) -> Iterator[Running]:
+    """The server in a process of its own, until the block ends; waits until every
+    worker has started (each has its own connection to probe, so one probe per worker
+    is not enough: it waits for the supervisor's workers to answer a burst)."""
+    sock = listening_socket("127.0.0.1", 0, served.limits.backlog)
+    process = _spawn.Process(target=_supervise, args=(served, sock, workers))
+    process.start()
+    port = sock.getsockname()[1]
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _answers(port, probe):
+            if not process.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the bench server did not start (exit {process.exitcode})")
+            time.sleep(0.1)
+        # The workers start one after another: give the last one time to be serving.
+        _wait_for_workers(process.pid or 0, workers, deadline)
+        yield Running(port, process.pid or 0)
+    finally:
+        process.terminate()
+        process.join(timeout=45)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        sock.close()
+
+
+def _wait_for_workers(supervisor: int, workers: int, deadline: float) -> None:
+    """Until the supervisor's workers are idle after starting (their CPU stops rising):
+    a worker still importing would take CPU from the first scenario."""
+    last = -1.0
+    while time.monotonic() < deadline:
+        used = tree_cpu(supervisor)
+        if used - last < 0.02 * workers:
+            return
+        last = used
+        time.sleep(0.25)
