@@ -14,6 +14,8 @@ from starlette.routing import Route
 from ..audit.tally import RECENT, LogFigures, TallyView
 from ..http.context import Context
 from ..library import Tidings
+from ..store.application import LOG
+from ..store.followers import Catchup
 from .access import Call, guarded
 from .charts import Chart, bar_chart
 from .pages import page, redirect
@@ -50,10 +52,11 @@ def _attempt_slices(figures: LogFigures, now: datetime) -> list[tuple[str, float
     return bars
 
 
-def _charts(tidings: Tidings, figures: LogFigures, now: datetime, lock: Lock) -> list[Chart]:
+def _charts(tidings: Tidings, runner: Catchup, figures: LogFigures, now: datetime,
+            lock: Lock) -> list[Chart]:  # fmt: skip
     states = ("scheduled", "in_flight", "succeeded", "gave_up")
     with lock:  # requests run this in threads; the figures follow the log one at a time
-        figures.catch_up(tidings)
+        runner.catch_up(tidings)
         tally = figures.view.tally
         busiest = tally.busiest(8)
         deliveries = [(state, float(tally.deliveries[state])) for state in states]
@@ -70,11 +73,12 @@ def _charts(tidings: Tidings, figures: LogFigures, now: datetime, lock: Lock) ->
 def health_routes(context: Context) -> list[Route]:
     """`GET /console/health` and `POST /console/health/verify`."""
     figures, lock = LogFigures(TallyView()), Lock()
+    runner = Catchup(figures, LOG)
     last: list[Verified] = []
 
     async def health(call: Call) -> Response:
         t, now = context.tidings, context.settings.clock()
-        charts = await run_in_threadpool(_charts, t, figures, now, lock)
+        charts = await run_in_threadpool(_charts, t, runner, figures, now, lock)
         checkpoint = await run_in_threadpool(t.latest_checkpoint)
         tally = figures.view.tally
         return page(call.request, "console/health.html", area=CONSOLE, who=call.who,
