@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "checkpoint": ("tamper", "commands", "Print the latest signed checkpoint of the log."),
     "prove": ("tamper", "commands", "Print inclusion or consistency proofs."),
     "trail": ("trail", "commands", "The whole story of an operation or a notification."),
+    "witness": ("witness", "commands", "Cosign a log's checkpoints once it extends the last."),
     "worker": ("worker", "commands", "Push notifications and end the server's operations."),
 }
 

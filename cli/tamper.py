@@ -21,8 +21,16 @@ from tidings.adapters.ledger.checkpoint import (
     signer_for,
     trusted_keys,
 )
-from tidings.adapters.ledger.keys import BadKey
-from tidings.adapters.ledger.note import BadNote, Verifier, parse_note, parse_vkey, signed_by
+from tidings.adapters.ledger.keys import BadKey, load_key
+from tidings.adapters.ledger.note import (
+    COSIGNATURE,
+    BadNote,
+    Verifier,
+    parse_note,
+    parse_vkey,
+    signed_by,
+    verifier_of,
+)
 from tidings.adapters.store.application import Store
 
 from .options import Db, open_store
@@ -99,14 +107,24 @@ def key_new(
             help="The log's name in its checkpoints: a schema-less URL, no spaces, no '+'.",
         ),
     ] = None,
+    cosigner: Annotated[
+        bool,
+        typer.Option(
+            "--cosigner",
+            help="A witness's key: print its cosignature verifier key (ORIGIN: its name).",
+        ),
+    ] = False,
 ) -> None:
     """Write a new Ed25519 private key to PATH (mode 0600), its signer's memory beside it
     (PATH.state), and print its verifier key.
 
     Give the file to servers as TIDINGS_SIGNING_KEY=PATH; give the verifier key to
-    auditors. The key is never stored in the database."""
+    auditors. The key is never stored in the database. With --cosigner, the key is a
+    witness's (`tidings witness --key PATH --name ORIGIN`)."""
     try:
         verifier = new_signing_key(path, origin)
+        if cosigner:
+            verifier = verifier_of(load_key(path), verifier.name, COSIGNATURE)
     except BadKey as error:
         raise fail(str(error), 2) from None
     typer.echo(f"private key written to {path} (0600); its verifier key:", err=True)

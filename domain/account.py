@@ -7,8 +7,7 @@ the stored value is still not the password itself.
 
 The signing secret of pushed notifications never enters the log: a command carries it,
 the event carries its `secret_id` (a SHA-256 fingerprint, one-way; the secret itself is
-random and long), and the store keeps the secret beside the log under that id. Logs
-written before this carry the secret itself in `signing_secret`; `evolve` reads that too.
+random and long), and the store keeps the secret beside the log under that id.
 
 `evolve` applies any event and never raises: an opening resets the account to what it
 says, any other event changes its field whatever came before, and anything else is
@@ -112,14 +111,12 @@ AccountCommand = (
 
 
 # --- Events ---------------------------------------------------------------------------
-# omit_defaults: new events never carry the legacy `signing_secret` field, not even empty.
 class AccountOpened(
     Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="AccountOpened"
 ):
     login: str
     password_sha1: str
     secret_id: str = ""
-    signing_secret: str = ""  # legacy: only in logs written before secrets left the log
     channel: Channel
     retry_policy: RetryPolicy
     allowed_ips: tuple[str, ...]
@@ -145,7 +142,6 @@ class SecretRotated(
     Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="SecretRotated"
 ):
     secret_id: str = ""
-    signing_secret: str = ""  # legacy: only in logs written before secrets left the log
     at: datetime
 
 
@@ -188,8 +184,6 @@ class AccountState(Struct, frozen=True, gc=False, kw_only=True):
     suspended_reason: str = ""
     # The secret before the last rotation: pushes carry both signatures for a while.
     previous_secret_id: str = ""
-    # Secrets a legacy log carried in its events, by id (see the module docstring).
-    legacy_secrets: tuple[tuple[str, str], ...] = ()
     secret_rotated_at: datetime | None = None
 
     @property
@@ -205,19 +199,6 @@ initial = AccountState()
 def secret_id(secret: str) -> str:
     """The id a signing secret is known by in the log: its SHA-256 fingerprint."""
     return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _secret_of(state: AccountState, event: AccountOpened | SecretRotated) -> AccountState:
-    """`state` with the event's secret as the current one (a legacy event's own secret
-    kept by its id, as the store keeps new ones)."""
-    if not event.signing_secret:
-        return replace(state, secret_id=event.secret_id)
-    legacy = secret_id(event.signing_secret)
-    return replace(
-        state,
-        secret_id=legacy,
-        legacy_secrets=(*state.legacy_secrets, (legacy, event.signing_secret)),
-    )
 
 
 # --- Decisions ------------------------------------------------------------------------
@@ -304,24 +285,25 @@ def evolve(state: AccountState, event: AccountEvent) -> AccountState:
     """Apply one account event (never raises; see the module docstring)."""
     match event:
         case AccountOpened():
-            opened = AccountState(
+            return AccountState(
                 opened=True,
                 login=event.login,
                 password_sha1=event.password_sha1,
+                secret_id=event.secret_id,
                 channel=event.channel,
                 retry_policy=event.retry_policy,
                 allowed_ips=event.allowed_ips,
             )
-            return _secret_of(opened, event)
         case PasswordChanged(password_sha1=digest):
             return replace(state, password_sha1=digest)
         case ChannelConfigured(channel=channel):
             return replace(state, channel=channel)
         case RetryPolicySet(retry_policy=policy):
             return replace(state, retry_policy=policy)
-        case SecretRotated(at=at):
-            rotated = replace(state, previous_secret_id=state.secret_id, secret_rotated_at=at)
-            return _secret_of(rotated, event)
+        case SecretRotated(secret_id=new, at=at):
+            return replace(
+                state, secret_id=new, previous_secret_id=state.secret_id, secret_rotated_at=at
+            )
         case IpAllowListSet(allowed_ips=ips):
             return replace(state, allowed_ips=ips)
         case AccountSuspended(reason=reason):

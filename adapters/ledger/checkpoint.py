@@ -150,6 +150,8 @@ def from_note(text: str, trusted: Sequence[Verifier]) -> Checkpoint:
     pinned key's line is on it."""
     note = parse_note(text)
     origin, size, root = parse_body(note.body)
+    if all(v.name and v.name != origin for v in trusted):
+        raise BadNote(f"a checkpoint of the log {origin!r}, not of a pinned key's log")
     for verifier in trusted:
         name = verifier.name or origin  # an old hex key: under the origin's name
         named = Verifier(name, ED25519, verifier.public)

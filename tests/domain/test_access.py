@@ -22,7 +22,6 @@ access = process(refusal)
 OPENED = AccountOpened(
     login="tester",
     password_sha1="0" * 40,
-    signing_secret="s" * 16,
     channel=PollChannel(),
     retry_policy=RetryPolicy(),
     allowed_ips=(),

@@ -303,21 +303,6 @@ def test_no_event_carries_a_signing_secret() -> None:
     assert b"signing_secret" not in stored
 
 
-def test_a_legacy_log_that_carried_its_secrets_still_names_them() -> None:
-    """Events written before secrets left the log carry the secret itself; the state
-    keeps it by its id, as the store would."""
-    legacy_opened = msgspec.structs.replace(opened(), secret_id="", signing_secret=SECRET)
-    state = account.given(
-        legacy_opened, SecretRotated(signing_secret="rotated-secret-xx", at=T1)
-    ).state
-    assert state.secret_id == secret_id("rotated-secret-xx")
-    assert state.previous_secret_id == secret_id(SECRET)
-    assert dict(state.legacy_secrets) == {
-        secret_id(SECRET): SECRET,
-        secret_id("rotated-secret-xx"): "rotated-secret-xx",
-    }
-
-
 def test_rotating_to_a_secret_under_16_characters_is_2101() -> None:
     account.given(opened()).when(RotateSecret("too-short")).then_rejected(Code.INVALID_PARAMETER)
 

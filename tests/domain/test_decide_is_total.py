@@ -61,7 +61,6 @@ def answers(result: object) -> bool:
 OPENED = acc.AccountOpened(
     login="tester",
     password_sha1="5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8",
-    signing_secret="s3cret-s3cret-16",
     channel=PollChannel(),
     retry_policy=RetryPolicy(),
     allowed_ips=(),

@@ -64,7 +64,6 @@ def account(channel: Channel, policy: RetryPolicy = RetryPolicy()) -> AccountSta
     opened = AccountOpened(
         login="tester",
         password_sha1="0" * 40,
-        signing_secret="s" * 16,
         channel=channel,
         retry_policy=policy,
         allowed_ips=(),

@@ -41,7 +41,6 @@ def account(channel: Channel = POLL, *, suspended: bool = False) -> AccountState
     opened = AccountOpened(
         login="tester",
         password_sha1="0" * 40,
-        signing_secret="s" * 16,
         channel=channel,
         retry_policy=RetryPolicy(),
         allowed_ips=(),

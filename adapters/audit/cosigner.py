@@ -1,0 +1,156 @@
+"""A witness: cosigns a log's checkpoint once it has checked that the log extends the
+checkpoint it cosigned last (C2SP tlog-cosignature), from the log's tiles alone.
+
+It keeps its state in a directory: `checkpoint`, the last note it cosigned (the log's
+signature and its own), replaced atomically. The first checkpoint it sees is trusted as
+it is; every later one must be at least as large and a consistency proof, computed from
+the log's hash tiles (`GET <log>/tile/...`, `http.tiles`), must lead to it from the last.
+Otherwise it refuses, naming both sizes and roots, and cosigns nothing more.
+"""
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ..errors import TidingsError
+from ..ledger.checkpoint import from_note, refused
+from ..ledger.merkle import consistency_path, node_hash, verify_consistency
+from ..ledger.note import (
+    BadNote,
+    Note,
+    Verifier,
+    cosign,
+    parse_body,
+    parse_note,
+)
+
+__all__ = ["NotExtended", "Witness", "tile_path"]
+
+_WIDTH = 256
+
+
+class NotExtended(TidingsError):
+    """The log's checkpoint cannot be cosigned; the message says why, naming sizes and
+    roots where the log does not extend the last checkpoint cosigned."""
+
+
+def tile_path(level: int, index: int, width: int) -> str:
+    """A hash tile's path: `tile/<L>/<N>[.p/<W>]`, N in groups of three digits."""
+    digits = str(index)
+    digits = "0" * (-len(digits) % 3) + digits
+    groups = [digits[i : i + 3] for i in range(0, len(digits), 3)]
+    path = "/".join([*("x" + group for group in groups[:-1]), groups[-1]])
+    return f"tile/{level}/{path}" + (f".p/{width}" if width < _WIDTH else "")
+
+
+def _nodes(fetch: Callable[[str], bytes], size: int) -> Callable[[int, int], bytes]:
+    """Node (level, index) of the tree of `size` leaves, from its hash tiles."""
+
+    @cache
+    def tile(level: int, index: int) -> bytes:
+        width = min(_WIDTH, (size >> (8 * level)) - _WIDTH * index)
+        data = fetch(tile_path(level, index, width))
+        if len(data) != 32 * width:
+            raise NotExtended(f"the log served a tile of {len(data)} bytes for {width} hashes")
+        return data
+
+    def node(level: int, index: int) -> bytes:
+        tiled, rest = divmod(level, 8)
+        hashes = []
+        for i in range(index << rest, (index + 1) << rest):
+            hashes.append(tile(tiled, i // _WIDTH)[32 * (i % _WIDTH) : 32 * (i % _WIDTH) + 32])
+        while len(hashes) > 1:
+            hashes = [node_hash(a, b) for a, b in zip(hashes[::2], hashes[1::2], strict=True)]
+        return hashes[0]
+
+    return node
+
+
+class Witness:
+    """Cosigns the log at `url` whose checkpoints `log_key` signs, with `key` under
+    `name`, keeping its state in `state`."""
+
+    def __init__(
+        self,
+        url: str,
+        log_key: Verifier,
+        key: Ed25519PrivateKey,
+        name: str,
+        state: Path,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.url = url.rstrip("/")
+        self.log_key = log_key
+        self._key = key
+        self.name = name
+        self.state = state
+        self.clock = clock
+
+    def _fetch(self, client: httpx.Client, path: str) -> bytes:
+        try:
+            answer = client.get(f"{self.url}/{path}")
+        except httpx.HTTPError as error:
+            raise NotExtended(f"cannot fetch {self.url}/{path}: {error}") from None
+        if answer.status_code != 200:
+            raise NotExtended(f"{self.url}/{path} answered {answer.status_code}")
+        return answer.content
+
+    def last(self) -> Note | None:
+        """The note cosigned last (None: none yet)."""
+        try:
+            return parse_note((self.state / "checkpoint").read_text())
+        except FileNotFoundError:
+            return None
+
+    def step(self) -> Note:
+        """Fetch the log's checkpoint, check it, cosign it; the cosigned note. Raises
+        `NotExtended`."""
+        with httpx.Client(timeout=30) as client:
+            text = self._fetch(client, "checkpoint").decode(errors="replace")
+            try:
+                checkpoint = from_note(text, [self.log_key])
+                note = parse_note(text)
+            except BadNote as error:
+                raise NotExtended(f"the log's checkpoint is refused: {error}") from None
+            why = refused(checkpoint, [self.log_key])
+            if why is not None:
+                raise NotExtended(f"the log's checkpoint is refused: {why}")
+            new, root = checkpoint.size, bytes.fromhex(checkpoint.root)
+            last = self.last()
+            if last is not None:
+                _, old, old_root = parse_body(last.body)
+                nodes = _nodes(lambda path: self._fetch(client, path), new)
+                self._extends(old, old_root, new, root, nodes)
+        line = cosign(self._key, self.name, note.body, int(self.clock()))
+        cosigned = note.with_line(line)
+        self._keep(cosigned)
+        return cosigned
+
+    @staticmethod
+    def _extends(
+        old: int, old_root: bytes, new: int, root: bytes, nodes: Callable[[int, int], bytes]
+    ) -> None:
+        said = (
+            f"the log's checkpoint of {new} entries (root {root.hex()}) does not extend the "
+            f"one cosigned last, of {old} entries (root {old_root.hex()})"
+        )
+        if new < old:
+            raise NotExtended(said + ": the log is smaller")
+        path = consistency_path(old, new, nodes) if 0 < old < new else []
+        if not verify_consistency(old, new, old_root, root, path):
+            raise NotExtended(said + ": no consistency proof leads from one to the other")
+
+    def _keep(self, note: Note) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=self.state)
+        with os.fdopen(fd, "w") as file:
+            file.write(str(note))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.state / "checkpoint")
