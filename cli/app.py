@@ -22,7 +22,7 @@ __all__ = ["COMMANDS", "app", "main"]
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "account": ("accounts", "account_app", "Open, list, show, configure and close accounts."),
     "endpoint": ("deliveries", "endpoint_app", "The health of push endpoints."),
-    "key": ("tamper", "key_app", "Signing keys for the log's checkpoints."),
+    "key": ("tamper", "key_app", "Keys kept outside the database: signing, sealing."),
     "operator": ("operators", "operator_app", "Add, list and revoke console operators."),
     "deliveries": ("deliveries", "commands", "Pushed notifications and how each stands."),
     "redeliver": ("deliveries", "commands", "Push given-up notifications again."),

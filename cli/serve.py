@@ -1,15 +1,19 @@
 """`tidings serve`: the HTTP server."""
 
+import dataclasses
 import functools
 import logging
 import os
+import shutil
 import socket
+import tempfile
 
 import typer
 import uvicorn
 from tidings.adapters.http.app import Settings, create_app, worker_app
 from tidings.adapters.http.limits import DEFAULT_LIMITS as _DEFAULT
 from tidings.adapters.http.limits import Limits
+from tidings.adapters.http.metrics import MULTIPROC_ENV
 from tidings.adapters.http.server import connections_that_fit, server_config, trusted_networks
 from tidings.adapters.http.workers import FAILED, Served, listening_socket, serve_workers
 from tidings.adapters.logs import FORMS, setup_logging
@@ -98,7 +102,7 @@ def serve_command(
     SIGINT/SIGTERM; requests in flight are finished before the store is closed.
 
     With several workers, each is a process answering on the same port; they share the
-    database and nothing else (the failed-login throttle and /metrics count per worker).
+    database, the failed-login throttle and /metrics' counters.
     """
     processes = _cpus() if workers is None else workers
     if not 1 <= processes <= _MOST_WORKERS:
@@ -203,6 +207,14 @@ def _serve_processes(
     setup: "functools.partial[None]",
     processes: int,
 ) -> None:
+    # The workers' shared files: the throttle's failures and the metrics' values
+    # (prometheus_client's multiprocess mode, which reads the variable when it is imported:
+    # the workers inherit it, spawned after it is set).
+    shared = tempfile.mkdtemp(prefix="tidings-serve-")
+    metrics = os.path.join(shared, "metrics")
+    os.mkdir(metrics)
+    os.environ[MULTIPROC_ENV] = metrics
+    settings = dataclasses.replace(settings, shared_dir=shared)
     served = Served(
         app=functools.partial(worker_app, settings),
         limits=settings.limits,
@@ -211,6 +223,8 @@ def _serve_processes(
         # The same as one worker's: our logging, our access log.
         options=(("log_config", None), ("access_log", False), ("lifespan", "on")),
     )
-    status = serve_workers(served, sock, processes)
+    status = serve_workers(
+        served, sock, processes, functools.partial(shutil.rmtree, shared, ignore_errors=True)
+    )
     if status:
         raise typer.Exit(status)

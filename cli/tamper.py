@@ -35,6 +35,7 @@ from tidings.adapters.store.application import Store
 
 from .options import Db, open_store
 from .output import fail
+from .sealing import ROTATE_EPILOG, new_secrets_key_file, rotate_secrets_command
 
 __all__ = [
     "Cosigners",
@@ -51,7 +52,7 @@ commands = typer.Typer()
 """This module's commands; `app.py` adds them to the shell."""
 
 key_app = typer.Typer(
-    help="Signing keys for the log's checkpoints.",
+    help="Keys kept outside the database: checkpoints' signing key, push secrets' sealing key.",
     epilog="Example: tidings key new signing.key --origin example.com/tidings",
     no_args_is_help=True,
 )
@@ -114,13 +115,19 @@ def key_new(
             help="A witness's key: print its cosignature verifier key (ORIGIN: its name).",
         ),
     ] = False,
+    secrets: Annotated[
+        bool, typer.Option("--secrets", help="A key that seals push signing secrets instead.")
+    ] = False,
 ) -> None:
     """Write a new Ed25519 private key to PATH (mode 0600), its signer's memory beside it
     (PATH.state), and print its verifier key.
 
     Give the file to servers as TIDINGS_SIGNING_KEY=PATH; give the verifier key to
     auditors. The key is never stored in the database. With --cosigner, the key is a
-    witness's (`tidings witness --key PATH --name ORIGIN`)."""
+    witness's (`tidings witness --key PATH --name ORIGIN`). With --secrets: an AES-256
+    key that seals the push signing secrets (TIDINGS_SECRETS_KEY=PATH)."""
+    if secrets:
+        return new_secrets_key_file(path)
     try:
         verifier = new_signing_key(path, origin)
         if cosigner:
@@ -129,6 +136,9 @@ def key_new(
         raise fail(str(error), 2) from None
     typer.echo(f"private key written to {path} (0600); its verifier key:", err=True)
     typer.echo(str(verifier))
+
+
+key_app.command("rotate-secrets", epilog=ROTATE_EPILOG)(rotate_secrets_command)
 
 
 def _signing_store(db: str) -> Store:

@@ -247,6 +247,18 @@ def test_no_adapter_module_is_over_the_limit(path: Path) -> None:
     assert lines <= MAX_LINES, f"{path.relative_to(ROOT)}: {lines} lines"
 
 
+ADAPTERS_BUDGET = 8_000
+
+
+@pytest.mark.xfail(strict=True, reason="adapters/ holds 12,927 lines today")
+def test_adapters_stay_within_their_budget() -> None:
+    lines = sum(
+        len(path.read_text(encoding="utf-8").splitlines())
+        for path in (ROOT / "adapters").rglob("*.py")
+    )
+    assert lines <= ADAPTERS_BUDGET, f"adapters/: {lines} lines"
+
+
 _PY_PATH = re.compile(r"[A-Za-z0-9_./-]*[A-Za-z0-9_]\.py\b")
 
 

@@ -274,6 +274,7 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
             AUTH_FAILURES.labels("api").inc()
             await gate.failed(_ADMIN, ip, started)
             return _error(Code.AUTH_FAILED)
+        gate.passed(_ADMIN, ip)
         try:
             body = None
             if endpoint.body is not None:

@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..ledger.checkpoint import signing_refusal
+from ..ledger.checkpoint import signing_refusal, warn_unsigned
 from ..library import Tidings
 from ..push.due import DueWork, EndingRule
 from ..push.mail import SmtpServer
@@ -98,6 +98,7 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         tidings = await run_in_threadpool(Tidings, settings.db, clock=settings.clock)
+        warn_unsigned(tidings.store.recorder.tree.signer)
         try:
             async with anyio.create_task_group() as group:
                 context.start(tidings)

@@ -7,11 +7,13 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from ..library import Tidings
 from ..push.due import DueWork
 from .limits import DEFAULT_LIMITS, Limits
-from .throttle import AuthGate, Throttle
+from .shared_throttle import SharedThrottle
+from .throttle import AuthGate, Guesses, Throttle
 
 __all__ = ["ADMIN_TOKEN_ENV", "SESSION_KEY_ENV", "Context", "Settings", "token_digest"]
 
@@ -38,9 +40,10 @@ class Settings:
     due-work runner (pushes, endings) in this process (else a `tidings worker` does);
     `deliveries` and `foreign_endings_after` are the runner's (`push.due.DueWork`), for
     the workers of one server. `limits`: deadlines, caps and the authentication
-    throttle (`limits.Limits`). `session_key` signs the web pages' session cookies and
-    CSRF tokens (`web.sessions`): drawn at random unless TIDINGS_SESSION_KEY names one,
-    so a restart signs everyone out.
+    throttle (`limits.Limits`). `shared_dir`: the directory the workers of one server
+    share (the throttle's failures); None for a server of one process. `session_key`
+    signs the web pages' session cookies and CSRF tokens (`web.sessions`): drawn at
+    random unless TIDINGS_SESSION_KEY names one, so a restart signs everyone out.
     """
 
     db: str
@@ -52,6 +55,7 @@ class Settings:
     deliveries: bool = True
     foreign_endings_after: float = 0.0
     limits: Limits = DEFAULT_LIMITS
+    shared_dir: str | None = None
     session_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     @classmethod
@@ -87,12 +91,19 @@ class Settings:
         return hmac.compare_digest(token_digest(token), self.admin_digest)
 
 
-def _gate(limits: Limits) -> AuthGate:
-    throttle = Throttle(
-        per_address=limits.auth_failures_per_address,
-        per_login=limits.auth_failures_per_login,
-        window=limits.auth_window,
-    )
+def _gate(limits: Limits, shared_dir: str | None) -> AuthGate:
+    per_address, per_login = limits.auth_failures_per_address, limits.auth_failures_per_login
+    if shared_dir is None:
+        throttle: Guesses = Throttle(
+            per_address=per_address, per_login=per_login, window=limits.auth_window
+        )
+    else:
+        throttle = SharedThrottle(
+            Path(shared_dir) / "throttle.db",
+            per_address=per_address,
+            per_login=per_login,
+            window=limits.auth_window,
+        )
     return AuthGate(throttle, limits.auth_floor)
 
 
@@ -108,7 +119,7 @@ class Context:
     gate: AuthGate = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.gate = _gate(self.settings.limits)
+        self.gate = _gate(self.settings.limits, self.settings.shared_dir)
 
     def start(self, tidings: Tidings) -> None:
         """The server has started on this library."""

@@ -32,7 +32,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .body import BodyTooSlow, ClientGone, Unfinished
 
-__all__ = ["BodyDeadline", "head_deadline_protocol"]
+__all__ = ["SENT_NAMES", "BodyDeadline", "head_deadline_protocol"]
+
+# The scope key of the request's header names as the client spelled them, in the order
+# of `scope["headers"]` (whose names uvicorn lower-cases).
+SENT_NAMES = "tidings.sent_header_names"
 
 _log = logging.getLogger("tidings.server")
 
@@ -119,6 +123,11 @@ class _HeadDeadline(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._arm()  # a kept-alive connection's next request: its first byte is here
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        scope: dict[str, Any] = self.scope  # type: ignore[assignment]
+        scope.setdefault(SENT_NAMES, []).append(name)
 
     def on_headers_complete(self) -> None:
         self._disarm()

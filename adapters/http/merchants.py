@@ -25,6 +25,7 @@ from typing import Any
 
 import defusedxml.ElementTree as SafeET
 import msgspec
+import xmltodict
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,6 +41,7 @@ from ..metrics import AUTH_FAILURES, THROTTLED
 from ..wapi.auth import password_sha1
 from .body import TooLarge, client_ip, read_body
 from .context import Context
+from .deadlines import SENT_NAMES
 from .limits import too_deep_json, too_deep_xml
 
 __all__ = ["JOB_COMMANDS", "MAX_JOB_BODY", "job_ending", "merchants_routes"]
@@ -95,13 +97,8 @@ def job_ending(operation: OperationState) -> Ending:
 def _answer(content_type: str, status: int, fields: dict[str, Any], root: str) -> Response:
     if _is_json(content_type):
         return Response(msgspec.json.encode(fields), status, media_type="application/json")
-    inner = "".join(f"<{name}>{_escape(str(value))}</{name}>" for name, value in fields.items())
-    body = f'<?xml version="1.0" encoding="utf-8"?>\n<{root}>{inner}</{root}>'
+    body = str(xmltodict.unparse({root: fields}))  # as WAPI's and JobResult's documents
     return Response(body.encode(), status, media_type="application/xml")
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _error(content_type: str, code: Code, text: str | None = None) -> Response:
@@ -131,10 +128,17 @@ def _token_ok(account: AccountState | None, token: str) -> bool:
 
 
 def _headers(request: Request) -> tuple[tuple[str, str], ...]:
-    return tuple(
-        (name, "[redacted]" if name.lower() in _SECRET_HEADERS else value)
-        for name, value in request.headers.items()
-    )
+    """The request's headers, their names as the client spelled them (the spec's
+    JobResult returns them so; lower case when the server did not keep them)."""
+    raw = request.headers.raw
+    sent: list[bytes] = request.scope.get(SENT_NAMES, [])
+    names = sent if len(sent) == len(raw) else [name for name, _ in raw]
+    headers = []
+    for name, (_, value) in zip(names, raw, strict=True):
+        text = name.decode("latin-1")
+        shown = "[redacted]" if text.lower() in _SECRET_HEADERS else value.decode("latin-1")
+        headers.append((text, shown))
+    return tuple(headers)
 
 
 def _submit(command: str, context: Context) -> Any:
@@ -162,7 +166,10 @@ def _submit(command: str, context: Context) -> Any:
             if rejected.code == Code.AUTH_FAILED:
                 AUTH_FAILURES.labels("merchants").inc()
                 await gate.failed(login, ip, started)
+            else:  # the credentials were right (2051, 2053)
+                gate.passed(login, ip)
             return _error(content_type, rejected.code, rejected.text)
+        gate.passed(login, ip)
         if _too_deep(body, content_type, context.settings.limits.max_depth):
             return _error(content_type, Code.TOO_COMPLEX)
         try:

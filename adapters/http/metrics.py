@@ -8,6 +8,7 @@ those figures hold for the whole database, whichever process did the work. The p
 own counters are `tidings.adapters.metrics`.
 """
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -32,7 +34,10 @@ from ..store.application import LOG
 from ..store.followers import Catchup
 from .context import Context
 
-__all__ = ["TOP_ACCOUNTS", "LogMetrics", "metrics_route"]
+__all__ = ["MULTIPROC_ENV", "TOP_ACCOUNTS", "LogMetrics", "metrics_route"]
+
+# prometheus_client's own variable: where each process of a server keeps its values.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Accounts shown one by one in the queue gauges: a label per account would let a large
 # installation swamp the scraper, so the deepest queues are named and the rest summed.
@@ -133,12 +138,20 @@ class LogMetrics(Collector):
 
 
 def metrics_route(context: Context) -> Route:
-    """`GET /metrics` of a server: its process counters and its database's figures."""
+    """`GET /metrics` of a server: its processes' counters and its database's figures.
+
+    With several workers (`MULTIPROC_ENV` set before they started) the counters are
+    prometheus_client's multiprocess files, summed over every worker of the server at
+    each scrape, so any worker answers the same totals."""
     own = CollectorRegistry(auto_describe=False)
     own.register(LogMetrics(lambda: context.tidings))
+    counters = REGISTRY
+    if os.environ.get(MULTIPROC_ENV):
+        counters = CollectorRegistry()
+        MultiProcessCollector(counters)  # type: ignore[no-untyped-call]
 
     def render() -> bytes:
-        return generate_latest(REGISTRY) + generate_latest(own)
+        return generate_latest(counters) + generate_latest(own)
 
     async def serve(_: Request) -> Response:
         return Response(await run_in_threadpool(render), media_type=CONTENT_TYPE_LATEST)

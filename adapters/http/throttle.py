@@ -7,6 +7,11 @@ An attempt is refused, before its token is even looked at, when
 - its login has failed `per_login` times (any address) and this address is one of
   those failures: a guesser cannot lock a legitimate client at another address out.
 
+A guess counts from the moment it passes the check, not when it fails: concurrent
+guesses that all passed the check before any failed would otherwise get past the
+budget. `retry_after` counts the attempt as a failure at once; `failed` leaves it so, and
+`passed` (the credentials were right) takes it back.
+
 So one address gets at most `per_address` guesses a window (30 a minute by default),
 and a login under attack from many addresses at most `per_login` plus one per further
 address. The refusal says when to come back (`retry_after`, whole seconds, when the
@@ -15,22 +20,24 @@ oldest failure that counts leaves the window).
 An IPv6 client counts as its /64 network: one host usually holds a whole /64, and
 would otherwise get a fresh budget from each of its addresses.
 
-The counts live in this process (see ARCHITECTURE.md on several processes); at most
+The counts live in this process (`shared_throttle.SharedThrottle` keeps them for the
+workers of one server together); at most
 `max_keys` addresses and logins are remembered, the least recently failed forgotten
 first, so random logins cannot grow memory without bound. Not thread-safe: the server
 calls it from its event loop only.
 """
 
+import contextlib
 import ipaddress
 import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import anyio
 
-__all__ = ["AuthGate", "Throttle"]
+__all__ = ["AuthGate", "Guesses", "Throttle", "client_key"]
 
 _T = TypeVar("_T")
 
@@ -56,16 +63,19 @@ class Throttle:
         self._max_keys = max_keys
         self._addresses: OrderedDict[str, deque[float]] = OrderedDict()
         self._logins: OrderedDict[str, deque[tuple[float, str]]] = OrderedDict()
+        # Attempts counted at their check and not yet settled: (login, client) -> times.
+        self._open: dict[tuple[str, str], list[float]] = {}
         self.failures = 0
         self.refusals = 0
 
     def retry_after(self, login: str, address: str | None) -> int | None:
-        """None when `address` may try to authenticate as `login` now; else the seconds
-        after which it may (and the attempt counts as refused)."""
+        """None when `address` may try to authenticate as `login` now, and the attempt
+        is counted as a failure until `passed` says otherwise; else the seconds after
+        which it may (and the attempt counts as refused)."""
         now = self._clock()
         since = now - self.window
         waits: list[float] = []
-        client = _client(address)
+        client = client_key(address)
         seen = self._addresses.get(client)
         if seen is not None:
             _drop_before(seen, since)
@@ -80,21 +90,53 @@ class Throttle:
                 if mine:
                     waits.append(mine[-1] + self.window - now)
         if not waits:
+            self._count(login, client, now)
+            self._open.setdefault((login, client), []).append(now)
+            if len(self._open) > self._max_keys:  # a caller that never settled: forget it
+                self._open.pop(next(iter(self._open)))
             return None
         self.refusals += 1
         return max(1, math.ceil(max(waits)))
 
     def failed(self, login: str, address: str | None) -> None:
-        """Count one failed authentication of `login` from `address`."""
-        now = self._clock()
+        """Count one failed authentication of `login` from `address` (already counted
+        when it passed `retry_after`)."""
         self.failures += 1
-        key = _client(address)
+        client = client_key(address)
+        if not self._settle(login, client):
+            self._count(login, client, self._clock())
+
+    def passed(self, login: str, address: str | None) -> None:
+        """The attempt that passed `retry_after` authenticated: it is no failure."""
+        client = client_key(address)
+        at = self._settle(login, client)
+        if at is None:
+            return
+        for entries, entry in (
+            (self._addresses.get(client), at),
+            (self._logins.get(login), (at, client)),
+        ):
+            if entries is not None:
+                with contextlib.suppress(ValueError):  # already pushed out of the window
+                    entries.remove(entry)  # type: ignore[arg-type]
+
+    def _settle(self, login: str, client: str) -> float | None:
+        """The time of the oldest open attempt of `login` from `client`, now settled."""
+        times = self._open.get((login, client))
+        if not times:
+            return None
+        at = times.pop(0)
+        if not times:
+            del self._open[(login, client)]
+        return at
+
+    def _count(self, login: str, client: str, now: float) -> None:
         # Only the newest failures can refuse anything: older ones need not be kept.
-        _remember(self._addresses, key, self._max_keys, self.per_address).append(now)
-        _remember(self._logins, login, self._max_keys, 8 * self.per_login).append((now, key))
+        _remember(self._addresses, client, self._max_keys, self.per_address).append(now)
+        _remember(self._logins, login, self._max_keys, 8 * self.per_login).append((now, client))
 
 
-def _client(address: str | None) -> str:
+def client_key(address: str | None) -> str:
     """What failures are counted against: the address, an IPv6 one as its /64."""
     if not address or ":" not in address:
         return address or ""
@@ -121,6 +163,18 @@ def _drop_before(times: deque[float], since: float) -> None:
         times.popleft()
 
 
+class Guesses(Protocol):
+    """What the gate asks of a throttle (`Throttle`, `shared_throttle.SharedThrottle`);
+    `failures` and `refusals` count what this process saw."""
+
+    failures: int
+    refusals: int
+
+    def retry_after(self, login: str, address: str | None) -> int | None: ...
+    def failed(self, login: str, address: str | None) -> None: ...
+    def passed(self, login: str, address: str | None) -> None: ...
+
+
 class AuthGate:
     """What every surface does around authentication: ask the throttle first, count a
     failure, and answer every refusal (wrong token, unknown login, throttled) no sooner
@@ -128,12 +182,18 @@ class AuthGate:
     whether a login exists (an unknown login costs a database read, a known one a cache
     hit) nor what the server was doing meanwhile."""
 
-    def __init__(self, throttle: Throttle, floor: float) -> None:
+    def __init__(self, throttle: Guesses, floor: float) -> None:
         self.throttle = throttle
         self.floor = floor
 
     def retry_after(self, login: str, address: str | None) -> int | None:
+        """The throttle's answer (see `Throttle.retry_after`): an attempt let through is
+        counted as a failure until `passed`."""
         return self.throttle.retry_after(login, address)
+
+    def passed(self, login: str, address: str | None) -> None:
+        """The attempt let through by `retry_after` authenticated."""
+        self.throttle.passed(login, address)
 
     async def refused(self, started: float) -> None:
         """Wait until `floor` seconds after `started` (a `time.monotonic()`)."""

@@ -129,6 +129,8 @@ def tiles_route(context: Context) -> Route:
             if not admin:
                 AUTH_FAILURES.labels("api").inc()
                 await gate.failed(_ADMIN, ip, started)
+            else:
+                gate.passed(_ADMIN, ip)
         try:
             return await run_in_threadpool(answer, path, admin)
         except _Unauthorized:

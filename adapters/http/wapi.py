@@ -175,6 +175,8 @@ class WapiEndpoint:
             return self._respond(_reply(Code.COMMAND_FAILED, tidings.new_svtrid(), now, parsed))
         if answered.reply.code == Code.AUTH_FAILED:
             await gate.failed(parsed.user, ip, started)
+        else:
+            gate.passed(parsed.user, ip)
         return self._respond(answered.reply)
 
     def _respond(self, reply: WapiReply, headers: dict[str, str] | None = None) -> Response:

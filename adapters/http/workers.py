@@ -136,11 +136,17 @@ def _work(served: Served, index: int, sock: socket.socket, parent: int) -> None:
         raise SystemExit(FAILED)
 
 
-def serve_workers(served: Served, sock: socket.socket, workers: int) -> int:
+def serve_workers(
+    served: Served,
+    sock: socket.socket,
+    workers: int,
+    cleanup: Callable[[], None] | None = None,
+) -> int:
     """Serve on `sock` with `workers` processes until SIGINT or SIGTERM, or until a
     worker exits on its own; call it from the main thread. Stopped by a signal, it
     raises that signal again once every worker is gone (with the handlers it found) and
-    then returns 0; returns `FAILED` when a worker exited on its own."""
+    then returns 0; returns `FAILED` when a worker exited on its own. `cleanup` runs
+    once every worker is gone, before the signal is raised again."""
     stop = threading.Event()
     received: list[int] = []
 
@@ -176,6 +182,8 @@ def serve_workers(served: Served, sock: socket.socket, workers: int) -> int:
                 break
     finally:
         _stop(processes)
+        if cleanup is not None:
+            cleanup()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if failed:

@@ -64,6 +64,7 @@ __all__ = [
     "signer_for",
     "signing_refusal",
     "trusted_keys",
+    "warn_unsigned",
 ]
 
 _log = logging.getLogger("tidings.ledger")
@@ -347,6 +348,16 @@ def new_signing_key(path: Path, origin: str | None) -> Verifier:
     return signer.verifier
 
 
+def warn_unsigned(signer: "Signer | None") -> None:
+    """At a server's start: a warning logged when it signs nothing (no signing key)."""
+    if signer is None:
+        _log.warning(
+            "no signing key (%s): the log's checkpoints are not signed, and a rewritten "
+            "past cannot be told from the true one",
+            SIGNING_KEY_ENV,
+        )
+
+
 def cadence_from_env() -> Cadence:
     """`TIDINGS_CHECKPOINT_ENTRIES` and `TIDINGS_CHECKPOINT_SECONDS`, else `Cadence()`;
     BadKey when they are not numbers."""
@@ -362,13 +373,11 @@ def cadence_from_env() -> Cadence:
 def signer_for(key_file: str | None = None, cadence: Cadence | None = None) -> Signer | None:
     """The signer of a key file, by default the one `TIDINGS_SIGNING_KEY` names (None:
     no key, nothing signed), at `cadence`, by default `TIDINGS_CHECKPOINT_ENTRIES` and
-    `TIDINGS_CHECKPOINT_SECONDS` or else `Cadence()`. Raises `BadKey`. Warns (logged)
-    when the key file can be read by others than its owner."""
+    `TIDINGS_CHECKPOINT_SECONDS` or else `Cadence()`. Raises `BadKey`, also for a key
+    file others than its owner may read (`keys.load_key`)."""
     path = key_file or os.environ.get(SIGNING_KEY_ENV)
     if not path:
         return None
     cadence = cadence or cadence_from_env()
     key = load_key(path)
-    if os.stat(path).st_mode & 0o077:
-        _log.warning("the signing key %s can be read by others: chmod 600 it", path)
     return Signer(key, cadence, memory=memory_file(path))

@@ -13,7 +13,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from ..errors import TidingsError
 
-__all__ = ["SIGNING_KEY_ENV", "BadKey", "load_key", "new_key", "public_hex", "public_key"]
+__all__ = [
+    "SIGNING_KEY_ENV",
+    "BadKey",
+    "load_key",
+    "new_key",
+    "private_file",
+    "public_hex",
+    "public_key",
+    "refuse_shared",
+]
 
 SIGNING_KEY_ENV = "TIDINGS_SIGNING_KEY"
 
@@ -40,18 +49,34 @@ def new_key(path: Path) -> str:
     return public_hex(key)
 
 
-def load_key(path: str | Path) -> Ed25519PrivateKey:
-    """The private key in the file at `path`."""
+def private_file(path: str | Path, what: str) -> bytes:
+    """The content of the key file at `path`; `BadKey` when it cannot be read."""
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as error:
-        raise BadKey(f"cannot read signing key {path}: {error.strerror}") from None
+        raise BadKey(f"cannot read {what} {path}: {error.strerror}") from None
+
+
+def refuse_shared(path: str | Path, what: str) -> None:
+    """`BadKey` when others than its owner may read the key file at `path` (a key others
+    can read is a key they have)."""
+    mode = os.stat(path).st_mode
+    if mode & 0o077:
+        raise BadKey(f"{what} {path} may be read by others (mode {mode & 0o777:04o}): "
+                     f"chmod 600 {path}")  # fmt: skip
+
+
+def load_key(path: str | Path) -> Ed25519PrivateKey:
+    """The private key in the file at `path`; `BadKey` when it cannot be read, holds no
+    Ed25519 key, or others may read it."""
+    data = private_file(path, "signing key")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
         raise BadKey(f"{path} holds no unencrypted PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise BadKey(f"{path} holds a key that is not Ed25519")
+    refuse_shared(path, "signing key")
     return key
 
 

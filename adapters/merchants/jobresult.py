@@ -27,10 +27,12 @@ shape is ours. `Id` is the job's svTRID.
 """
 
 import re
+from typing import Any
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
 import msgspec
+import xmltodict
 from msgspec import Struct
 from tidings.domain import BatchState, InitRequest, Outcome
 from tidings.domain.values import is_error_outcome
@@ -72,46 +74,37 @@ def from_outcome(outcome: Outcome) -> JobResult:
 
 
 # --- XML -------------------------------------------------------------------------------
-def _text(value: str) -> str:
-    value = _NOT_XML.sub("\ufffd", value)
-    # \r is escaped so a parser's line-end normalisation cannot change the body.
-    return (
-        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
-    )
-
-
-def _attribute(value: str) -> str:
-    # Attribute values lose raw tabs and newlines to normalisation; escape them too.
-    escaped = _text(value).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;")
-    return f'"{escaped}"'
+def _clean(value: str) -> str:
+    return _NOT_XML.sub("\ufffd", value)
 
 
 def to_xml(job: JobResult) -> bytes:
-    """The document as UTF-8 XML, laid out like the spec's example."""
-    lines = ['<?xml version="1.0" encoding="utf-8"?>', "<JobResult>", f"<Id>{_text(job.id)}</Id>"]
+    """The document as UTF-8 XML, laid out like the spec's example (xmltodict, as WAPI's
+    documents are written). Characters XML cannot carry become U+FFFD."""
+    document: dict[str, Any] = {"Id": _clean(job.id)}
     if job.state is not None:
-        lines.append(f"<State>{_text(job.state)}</State>")
+        document["State"] = job.state
     if job.error_data is not None:
-        lines.append(f"<ErrorData>{_text(job.error_data)}</ErrorData>")
+        document["ErrorData"] = _clean(job.error_data)
     if job.error_code is not None:
-        lines.append(f"<ErrorCode>{_text(job.error_code)}</ErrorCode>")
+        document["ErrorCode"] = _clean(job.error_code)
     request = job.init_request
     if request is not None:
-        lines += [
-            f"<InitRequest Method={_attribute(request.method)} Uri={_attribute(request.uri)}>",
-            f"<ContentType>{_text(request.content_type)}</ContentType>",
-            f"<Ip>{_text(request.client_ip)}</Ip>",
-            "<HttpHeaders>",
-            *(
-                f"<HttpHeader Name={_attribute(name)}>{_text(value)}</HttpHeader>"
-                for name, value in request.headers
-            ),
-            "</HttpHeaders>",
-            f"<Body>{_text(request.body)}</Body>",
-            "</InitRequest>",
+        headers = [
+            {"@Name": _clean(name), "#text": _clean(value)} for name, value in request.headers
         ]
-    lines.append("</JobResult>")
-    return "\n".join(lines).encode("utf-8")
+        document["InitRequest"] = {
+            "@Method": _clean(request.method),
+            "@Uri": _clean(request.uri),
+            "ContentType": _clean(request.content_type),
+            "Ip": _clean(request.client_ip),
+            "HttpHeaders": {"HttpHeader": headers},
+            "Body": _clean(request.body),
+        }
+    text = str(xmltodict.unparse({"JobResult": document}, pretty=True, indent="", newl="\n"))
+    # A raw \r can only come from text (attribute values are escaped whole); escaped, so a
+    # reader's line-end normalisation cannot change the body.
+    return text.replace("\r", "&#13;").encode("utf-8")
 
 
 def _child_text(parent: Element, tag: str) -> str | None:

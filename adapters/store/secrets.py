@@ -8,8 +8,14 @@ written through eventsourcing's datastore (its pooled connections and transactio
 
 A secret is kept before the event that names it is saved, in a commit of its own: a
 crash between the two leaves an unnamed row (harmless), never an event naming a secret
-that was not kept. Rows are immutable (an id is a fingerprint of its secret), so the
-secrets found are cached for the process.
+that was not kept. A row's secret does not change (an id is a fingerprint of its
+secret), so the secrets found are cached for the process.
+
+With a secrets key (`secrets_key`, the file `TIDINGS_SECRETS_KEY` names) every secret is
+kept sealed: whoever reads the database cannot sign a push. Without one, secrets are
+kept in clear until the first key is given (`rotate` seals them); a database whose
+secrets are sealed, opened without their key, still serves everything but pushes: a
+secret asked for raises `SecretsLocked`, saying why, and none is added.
 """
 
 import threading
@@ -19,9 +25,11 @@ from typing import Any
 from eventsourcing.postgres import PostgresDatastore
 
 from .application import Store
+from .secrets_key import SECRETS_KEY_ENV, SecretsKey, SecretsLocked, is_sealed
 from .turns import WriterTurns
 
 __all__ = ["TABLE", "Secrets"]
+
 
 TABLE = "tidings_secrets"
 # Any fixed 64-bit key: "secrets" in ASCII.
@@ -29,9 +37,12 @@ _CREATE_LOCK = 0x73656372_657473
 
 
 class Secrets:
-    """The signing secrets of one store, by id."""
+    """The signing secrets of one store, by id. `key`: the secrets key (else the one
+    `TIDINGS_SECRETS_KEY` names, if set). Raises `BadKey` for a key file that cannot
+    be used."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, key: SecretsKey | None = None) -> None:
+        self._key = key or SecretsKey.from_env()
         recorder: Any = store.recorder
         self._datastore = recorder.datastore
         self._postgres = isinstance(self._datastore, PostgresDatastore)
@@ -63,10 +74,17 @@ class Secrets:
         return self._turns.turn() if commit and not self._postgres else nullcontext()
 
     def keep(self, secret_id: str, secret: str) -> None:
-        """Store `secret` under `secret_id` (committed when this returns)."""
+        """Store `secret` under `secret_id`, sealed when there is a key (committed when
+        this returns). Raises `SecretsLocked` without the key of secrets already sealed."""
+        if self._key is None and self._any_sealed():
+            raise SecretsLocked(
+                f"the signing secrets are sealed and {SECRETS_KEY_ENV} is not set: "
+                "no secret can be added (an account opened or its secret rotated)"
+            )
+        stored = secret if self._key is None else self._key.seal(secret_id, secret)
         create = "CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, secret TEXT NOT NULL)"
         insert = "INSERT INTO {table} (id, secret) VALUES ({mark}, {mark}) ON CONFLICT DO NOTHING"
-        steps = [(create, ()), (insert, (secret_id, secret))]
+        steps = [(create, ()), (insert, (secret_id, stored))]
         if self._postgres:
             # Processes creating the table at once would race in the catalogue ("duplicate
             # key value violates unique constraint"): one at a time.
@@ -82,7 +100,8 @@ class Secrets:
             self._found.pop(secret_id, None)
 
     def find(self, secret_id: str) -> str | None:
-        """The secret stored under `secret_id`, or None."""
+        """The secret stored under `secret_id`, or None. Raises `SecretsLocked` when it
+        is sealed and this process has not got its key."""
         with self._lock:
             if secret_id in self._found:
                 return self._found[secret_id]
@@ -93,7 +112,7 @@ class Secrets:
         )
         if not rows:
             return None
-        secret = str(rows[0]["secret"])
+        secret = self._opened(secret_id, str(rows[0]["secret"]))
         with self._lock:
             self._found[secret_id] = secret
         return secret
@@ -110,3 +129,39 @@ class Secrets:
             commit=False,
         )
         return bool(rows)
+
+    def _opened(self, secret_id: str, stored: str) -> str:
+        if not is_sealed(stored):
+            return stored
+        if self._key is None:
+            raise SecretsLocked(
+                f"signing secret {secret_id} is sealed and {SECRETS_KEY_ENV} is not set: "
+                "pushes cannot be signed until it names the secrets key"
+            )
+        return self._key.open(secret_id, stored)
+
+    def _any_sealed(self) -> bool:
+        if not self._exists():
+            return False
+        rows = self._execute(
+            ("SELECT secret FROM {table} WHERE secret LIKE {mark} LIMIT 1", ("aesgcm:%",)),
+            commit=False,
+        )
+        return bool(rows)
+
+    def rotate(self, new: SecretsKey) -> int:
+        """Seal every secret with `new`, opening each with this store's key (or taking it
+        as kept in clear), in one transaction; returns how many were sealed anew. Raises
+        `SecretsLocked` (nothing changed) for a secret this store's key does not open."""
+        if not self._exists():
+            return 0
+        rows = self._execute(("SELECT id, secret FROM {table}", ()), commit=False)
+        resealed = [
+            (new.seal(str(row["id"]), self._opened(str(row["id"]), str(row["secret"]))),
+             str(row["id"]))
+            for row in rows
+        ]  # fmt: skip
+        update = "UPDATE {table} SET secret = {mark} WHERE id = {mark}"
+        self._execute(*[(update, pair) for pair in resealed], commit=True)
+        self._key = new
+        return len(resealed)

@@ -6,21 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from msgspec.structs import replace
-from tidings.domain import (
-    ACCOUNT,
-    DELIVERY,
-    ENDPOINT,
-    MAILBOX,
-    Channel,
-    EmailChannel,
-    Rejection,
-    UrlChannel,
-)
+from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, Rejection, dispatch
 from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
-from tidings.domain.fallback import fall_back
 
 from ..push.views import (
     Attempted,
@@ -127,7 +117,7 @@ class Deliveries:
         text("login", login)
 
         def body(work: Work) -> list[EndpointView]:
-            targets = _targets(existing(work, login).channel)
+            targets = dispatch.targets(existing(work, login).channel)
             return [
                 endpoint_view(login, t, work.state(ENDPOINT, ept.key(login, t))) for t in targets
             ]
@@ -141,7 +131,7 @@ class Deliveries:
 
         def body(work: Work) -> list[str]:
             channel = existing(work, login).channel
-            targets = [target] if target else _targets(channel)
+            targets = [target] if target else dispatch.targets(channel)
             return [
                 t for t in targets if work.decide(ENDPOINT, ept.key(login, t), ept.ResumeEndpoint())
             ]
@@ -152,51 +142,45 @@ class Deliveries:
 def _claim_attempt(
     work: Work, claimant: str, login: str, notification_id: int
 ) -> Claim | Held | None:
-    """The next attempt of one delivery, claimed for `claimant` (see `settle_attempts`)."""
+    """The next attempt of one delivery, claimed for `claimant`: loads what the domain's
+    `dispatch.claim` decides on, and saves what it decided."""
     key = dlv.key(login, notification_id)
     state: dlv.DeliveryState = work.state(DELIVERY, key)
     account: acc.AccountState = work.state(ACCOUNT, login)
+    endpoint_key = dispatch.endpoint_key(state)
+    endpoint = ept.initial if endpoint_key is None else work.state(ENDPOINT, endpoint_key)
+    before = dispatch.earlier_id(account, state)
+    earlier = dlv.initial if before is None else work.state(DELIVERY, dlv.key(login, before))
+    command = dispatch.ClaimAttempt(claimant=claimant)
+    decided = dispatch.claim(state, account, endpoint, earlier, command, work.now)
+    if isinstance(decided, Held):
+        return decided
+    work.record(DELIVERY, key, decided.delivery)
+    if isinstance(decided, dispatch.Idle):
+        return None
     scheduled = state.scheduled
-    due = dlv.due_at(state)
-    if scheduled is None or due is None:
-        return None
-    if scheduled.notification is None:
-        work.must(DELIVERY, key, dlv.GiveUp("its notification was not recorded"))
-        return None
-    channel = account.channel
-    timeout = channel.timeout if isinstance(channel, UrlChannel | EmailChannel) else 15.0
-    start = dlv.StartAttempt(claimant=claimant, lease=2 * timeout)
-    if isinstance(DELIVERY.decide(state, start, work.now), Rejection):
-        return Held(until=max(due, work.now))
-    if isinstance(channel, UrlChannel) and channel.ordered and notification_id > 1:
-        earlier_key = dlv.key(login, notification_id - 1)
-        earlier: dlv.DeliveryState = work.state(DELIVERY, earlier_key)
-        if dlv.holds_back(earlier):
-            until = dlv.due_at(earlier) or work.now
-            return Held(until=max(until, work.now), waits_on=(DELIVERY.category, earlier_key))
-    endpoint_key = ept.key(login, scheduled.target)
-    probe = work.decide(ENDPOINT, endpoint_key, ept.ClaimProbe())
-    if isinstance(probe, Rejection):
-        paused: ept.EndpointState = work.state(ENDPOINT, endpoint_key)
-        until = paused.next_probe_at or work.now
-        return Held(until=until, waits_on=(ENDPOINT.category, endpoint_key))
-    work.must(DELIVERY, key, start)
-    claimed: dlv.DeliveryState = work.state(DELIVERY, key)
-    assert claimed.lease_until is not None
+    assert endpoint_key is not None and scheduled is not None  # started: it was scheduled
+    assert scheduled.notification is not None
+    work.record(ENDPOINT, endpoint_key, decided.endpoint)
     return Claim(
-        number=len(claimed.attempts),
+        number=decided.number,
         scheduled=scheduled,
         notification=scheduled.notification,
         account=account,
-        lease_until=claimed.lease_until,
+        lease_until=decided.lease_until,
     )
 
 
 def _record_attempt(work: Work, attempt: Attempted) -> dlv.DeliveryState | None:
-    """What one attempt got, and its count for the endpoint's health (see
-    `settle_attempts`)."""
+    """What one attempt got: loads what the domain's `dispatch.settle` decides on, saves
+    what it decided (the delivery's outcome, its endpoint's health, a fallback to the
+    poll queue), and answers the delivery's state; None when nothing was recorded."""
     login, answer = attempt.login, attempt.reply
     key = dlv.key(login, attempt.notification_id)
+    state: dlv.DeliveryState = work.state(DELIVERY, key)
+    endpoint_key = dispatch.endpoint_key(state)
+    if endpoint_key is None:  # never scheduled
+        return None
     record = dlv.RecordAttempt(
         status=answer.status,
         error=answer.error,
@@ -206,22 +190,21 @@ def _record_attempt(work: Work, attempt: Attempted) -> dlv.DeliveryState | None:
         number=attempt.number,
         answer=answer.answer,
     )
-    decided = work.decide(DELIVERY, key, record)
-    if isinstance(decided, Rejection):
-        return None
-    state: dlv.DeliveryState = work.state(DELIVERY, key)
-    assert state.scheduled is not None
-    channel = work.state(ACCOUNT, login).channel
-    settings = channel if isinstance(channel, UrlChannel) else UrlChannel()
-    outcome = ept.RecordOutcome(
-        ok=state.status == "succeeded",
-        pause_after=settings.pause_after,
-        probe_every=settings.probe_every,
+    decided = dispatch.settle(
+        state,
+        work.state(ACCOUNT, login),
+        work.state(ENDPOINT, endpoint_key),
+        work.state(MAILBOX, login),
+        record,
+        work.now,
     )
-    work.must(ENDPOINT, ept.key(login, state.scheduled.target), outcome)
-    mailbox = work.state(MAILBOX, login)
-    work.record(MAILBOX, login, fall_back(work.state(ACCOUNT, login), state, mailbox, work.now))
-    return state
+    if isinstance(decided, Rejection):  # taken over meanwhile
+        return None
+    work.record(DELIVERY, key, decided.delivery)
+    work.record(ENDPOINT, endpoint_key, decided.endpoint)
+    work.record(MAILBOX, login, decided.mailbox)
+    recorded: dlv.DeliveryState = work.state(DELIVERY, key)
+    return recorded
 
 
 def _sent_again(view: DeliveryView, since: datetime | None, delivered: bool) -> bool:
@@ -234,15 +217,6 @@ def _sent_again(view: DeliveryView, since: datetime | None, delivered: bool) -> 
     else:
         return False
     return since is None or moment >= since
-
-
-def _targets(channel: Channel) -> list[str]:
-    match channel:
-        case UrlChannel(success_url=success, error_url=error):
-            return [url for url in dict.fromkeys((success, error)) if url]
-        case EmailChannel(address=address):
-            return [address]
-    return []
 
 
 class DeliveryCalls:
@@ -263,12 +237,13 @@ class DeliveryCalls:
         transaction (the runner's workers record an attempt and claim their next in one
         commit). One answer per attempt and per delivery, in order.
 
-        An attempt recorded is counted for its endpoint's health, and a delivery that
-        gives up falls back to the poll queue when its account says so (the domain's
-        `fallback`); its answer is the delivery's state, or None when the attempt was
-        taken over meanwhile (nothing recorded for it).
+        The rules are the domain's `dispatch`. An attempt recorded is counted for its
+        endpoint's health (under the settings of the delivery's medium), and a delivery
+        that gives up falls back to the poll queue when its account says so; its answer
+        is the delivery's state, or None when the attempt was taken over meanwhile
+        (nothing recorded for it).
 
-        A claim has a lease of twice the account's attempt timeout. `Held` when the
+        A claim has a lease of twice the attempt's timeout. `Held` when the
         delivery may not start now: not due yet, claimed by another process (until its
         lease runs out), its endpoint paused (and this is not the interval's probe), or an
         earlier delivery of an ordered account not done. None when nothing is left to do

@@ -1,13 +1,14 @@
 """When the store signs, and a tree caught up from a log written without one."""
 
+import logging
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 from tidings.adapters.errors import StorageError
-from tidings.adapters.ledger.checkpoint import Cadence, Signer, signer_for
-from tidings.adapters.ledger.keys import load_key, new_key
+from tidings.adapters.ledger.checkpoint import Cadence, Signer, signer_for, warn_unsigned
+from tidings.adapters.ledger.keys import BadKey, load_key, new_key
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
 from tidings.cli.app import app
@@ -220,3 +221,27 @@ def test_an_old_tree_table_that_does_not_follow_the_log_is_refused(sqlite_url: s
     with closing(sqlite3.connect(sqlite_url)) as connection:  # left as it was
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
         assert "tidings_tree" in tables
+
+
+def test_a_key_readable_by_others_is_refused_and_no_key_at_all_is_warned(
+    key_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key_file.chmod(0o644)
+    with pytest.raises(BadKey, match="may be read by others"):
+        signer_for(str(key_file))
+    with caplog.at_level(logging.WARNING, logger="tidings.ledger"):
+        warn_unsigned(None)
+    assert "no signing key (TIDINGS_SIGNING_KEY)" in caplog.text
+
+
+def test_verify_warns_of_checkpoints_further_apart_than_the_cadence(
+    sqlite_url: str, key_file: Path
+) -> None:
+    with Tidings(sqlite_url, signing_key=str(key_file), cadence=Cadence(5, 3600)) as t:
+        t.open_account("tester", "pw")
+        for i in range(4):
+            t.end(t.accept("tester", f"c{i}", "op").svtrid, 1000, "OK")
+    env = {"TIDINGS_CHECKPOINT_ENTRIES": "2"}
+    verified = runner.invoke(app, ["verify", "--db", sqlite_url, "--key", _vkey(key_file)], env=env)
+    assert verified.exit_code == 0, verified.output
+    assert "warning: 6 entries between the checkpoints of 1 and 7 entries" in verified.output

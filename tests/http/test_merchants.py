@@ -70,14 +70,15 @@ def test_product_job_in_xml(server: Running, method: str) -> None:
         "127.0.0.1",
         PRODUCT_XML,
     )
-    headers = dict(request.headers)
-    assert headers["x-applicationid"] == server.login
-    assert headers["x-token"] == "[redacted]"  # credentials never reach the log
-    assert headers["accept-language"] == "en-US,en; q=0.8"
+    headers = dict(request.headers)  # their names as the client spelled them
+    assert headers["x-ApplicationId"] == server.login
+    assert headers["x-Token"] == "[redacted]"  # credentials never reach the log
+    assert headers["Accept-Language"] == "en-US,en; q=0.8"
     content_type, document = jobresult.encode(notification.outcome)
     assert content_type.startswith("application/xml")
     job = jobresult.from_xml(document)
     assert job.id == svtrid and job.error_code is None and job.init_request == request
+    assert b'<HttpHeader Name="x-ApplicationId">' in document
 
 
 def test_failing_product_job_in_json(server: Running) -> None:

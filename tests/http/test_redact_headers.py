@@ -30,5 +30,5 @@ def test_a_site_specific_header_is_redacted_when_named(
     request = state.accepted.init_request
     assert request is not None
     recorded = dict(request.headers)
-    assert recorded["x-custom-secret"] == recorded["x-other-secret"] == "[redacted]"
-    assert recorded["x-token"] == "[redacted]" and recorded["x-plain"] == "kept"
+    assert recorded["X-Custom-Secret"] == recorded["X-Other-Secret"] == "[redacted]"
+    assert recorded["x-Token"] == "[redacted]" and recorded["X-Plain"] == "kept"

@@ -1,0 +1,110 @@
+"""The guessing throttle of a server with several worker processes: one budget for all.
+
+The failures live in a SQLite file in the server's own directory (`tidings serve` makes
+one per run and removes it at exit), so whichever worker a guess reaches, it is counted
+against the same 30 a minute. A check is one read; only a failure writes. A guess is
+counted from its check in the worker that let it through (as `throttle.Throttle` does)
+and in the file once it has failed: guesses in flight on another worker at the same
+moment are not seen, so concurrent guesses spread over N workers may pass the budget by
+what the other workers have in flight (see docs/decisions.md, Operations).
+"""
+
+import math
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .throttle import client_key
+
+__all__ = ["SharedThrottle"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS failures (at REAL NOT NULL, client TEXT NOT NULL, login TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS failures_client ON failures (client, at);
+CREATE INDEX IF NOT EXISTS failures_login ON failures (login, at);
+CREATE INDEX IF NOT EXISTS failures_at ON failures (at);
+"""
+
+
+class SharedThrottle:
+    """`throttle.Throttle`'s rule over failures kept in the SQLite file `path`, shared by
+    every process that opens it. `clock`: seconds on a clock all of them share."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        per_address: int,
+        per_login: int,
+        window: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.per_address = per_address
+        self.per_login = per_login
+        self.window = window
+        self._clock = clock
+        # Called from the event loop only; autocommit, each statement its own transaction.
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=OFF")  # a lost failure after a crash is harmless
+        self._db.executescript(_SCHEMA)
+        self._held: dict[str, int] = {}  # client -> its guesses let through, not yet settled
+        self._held_logins: dict[str, list[str]] = {}  # login -> the clients of those
+        self.failures = 0
+        self.refusals = 0
+
+    def retry_after(self, login: str, address: str | None) -> int | None:
+        """As `Throttle.retry_after`, over every process's failures."""
+        client = client_key(address)
+        now = self._clock()
+        since = now - self.window
+        waits: list[float] = []
+        mine = self._db.execute(
+            "SELECT at FROM failures WHERE client = ? AND at > ? ORDER BY at DESC LIMIT ?",
+            (client, since, self.per_address),
+        ).fetchall()
+        if len(mine) + self._held.get(client, 0) >= self.per_address:
+            full = len(mine) == self.per_address
+            waits.append(mine[-1][0] + self.window - now if full else 1.0)
+        count, last = self._db.execute(
+            "SELECT count(*), max(CASE WHEN client = ? THEN at END) FROM failures"
+            " WHERE login = ? AND at > ?",
+            (client, login, since),
+        ).fetchone()
+        held = self._held_logins.get(login, [])
+        if count + len(held) >= self.per_login and (last is not None or client in held):
+            waits.append(last + self.window - now if last is not None else 1.0)
+        if waits:
+            self.refusals += 1
+            return max(1, math.ceil(max(waits)))
+        self._held[client] = self._held.get(client, 0) + 1
+        self._held_logins.setdefault(login, []).append(client)
+        return None
+
+    def failed(self, login: str, address: str | None) -> None:
+        """Count one failed authentication, for every process."""
+        self.failures += 1
+        client = client_key(address)
+        self._settle(login, client)
+        now = self._clock()
+        self._db.execute("DELETE FROM failures WHERE at <= ?", (now - self.window,))
+        self._db.execute(
+            "INSERT INTO failures (at, client, login) VALUES (?, ?, ?)", (now, client, login)
+        )
+
+    def passed(self, login: str, address: str | None) -> None:
+        """The guess let through authenticated: it is no failure."""
+        self._settle(login, client_key(address))
+
+    def _settle(self, login: str, client: str) -> None:
+        held = self._held.get(client, 0)
+        if held <= 1:
+            self._held.pop(client, None)
+        else:
+            self._held[client] = held - 1
+        clients = self._held_logins.get(login)
+        if clients is not None and client in clients:
+            clients.remove(client)
+            if not clients:
+                del self._held_logins[login]
