@@ -38,7 +38,7 @@ from .push.in_process import PushThread
 from .store.application import SNAPSHOT_EVERY, Store
 from .store.commit import GroupCommit
 from .store.failures import storage_errors
-from .usecases.access import RemoteClient
+from .usecases.access import RemoteClient, integer, text
 from .usecases.accounts import AccountCalls, Accounts
 from .usecases.audit_reads import AuditCalls, AuditReads
 from .usecases.deliveries import Deliveries, DeliveryCalls
@@ -99,8 +99,8 @@ class Tidings(
     same database pushes them; without either they wait, scheduled).
 
     Raises `StorageError` when the database cannot be opened, `BadKey` when the signing
-    key cannot be read, `InvalidArgument` (with `push`) when TIDINGS_SMTP_URL is not an
-    SMTP URL.
+    key cannot be read, `InvalidArgument` for an argument of the wrong type (or, with
+    `push`, when TIDINGS_SMTP_URL is not an SMTP URL).
     """
 
     _push: PushThread | None
@@ -115,6 +115,10 @@ class Tidings(
         cadence: Cadence | None = None,
         push: bool = False,
     ):
+        text("db", db)
+        integer("snapshot_every", snapshot_every, least=1)
+        if signing_key is not None:
+            text("signing_key", signing_key)
         signer = signer_for(signing_key, cadence)
         with storage_errors():
             store = Store(db, snapshot_every=snapshot_every, signer=signer)

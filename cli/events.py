@@ -125,6 +125,6 @@ class StreamLogins:
             case op.OperationAccepted(login=login):
                 self._logins[stream] = login
             case dlv.DeliveryScheduled(login=login, notification_id=n, target=target):
-                self._logins[stream_id(DELIVERY.category, f"{login}/{n}")] = login
+                self._logins[stream_id(DELIVERY.category, dlv.key(login, n))] = login
                 self._logins[stream_id(ENDPOINT.category, ept.key(login, target))] = login
         return self._logins.get(stream)

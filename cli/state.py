@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 from tidings.domain import ACCOUNT, DELIVERY, MAILBOX, OPERATION, Decider
+from tidings.domain import delivery as dlv
 from tidings.domain.mailbox import MailboxSnapshot, MailboxState
 
 from .events import public
@@ -50,7 +51,7 @@ def _stream_key(kind: Kind, key: str) -> str:
     login, _, ident = key.replace("/", ":").rpartition(":")
     if not login or not ident.isdigit():
         raise fail(f"a delivery is LOGIN:ID, e.g. tester:2691, not {key!r}", 2)
-    return f"{login}/{int(ident)}"
+    return dlv.key(login, int(ident))
 
 
 @commands.command(

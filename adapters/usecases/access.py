@@ -16,7 +16,7 @@ from tidings.domain.access import Caller, Remote, Trusted, refusal
 from ..errors import InvalidArgument, Rejected
 from ..store.work import Work
 
-__all__ = ["RemoteClient", "admitted", "existing", "instance", "integer", "text", "texts"]
+__all__ = ["RemoteClient", "admitted", "existing", "instance", "integer", "remote", "text", "texts"]
 
 T = TypeVar("T")
 
@@ -43,6 +43,13 @@ def admitted(work: Work, login: str, client: RemoteClient | None) -> acc.Account
     if refused is not None:
         raise Rejected.of(refused)
     return account
+
+
+def remote(client: Any) -> "RemoteClient | None":
+    """`client` when it is None or a `RemoteClient`; raises `InvalidArgument` otherwise."""
+    if client is not None and not isinstance(client, RemoteClient):
+        raise InvalidArgument(f"client must be a RemoteClient, not {type(client).__name__}")
+    return client
 
 
 def existing(work: Work, login: str) -> acc.AccountState:

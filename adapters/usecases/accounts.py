@@ -24,7 +24,7 @@ from ..push.guard import AddressGuard, Refused
 from ..store.work import Work
 from ..views import AccountPage, AccountView, OpenedAccount, account_view
 from ..wapi.auth import password_sha1
-from .access import RemoteClient, admitted, instance, text, texts
+from .access import RemoteClient, admitted, existing, instance, text, texts
 from .runtime import Runtime
 from .signing import SigningSecrets, new_secret
 
@@ -114,7 +114,7 @@ class Accounts:
         def body(work: Work) -> acc.AccountState:
             for command in commands:
                 work.must(ACCOUNT, login, command)
-            return work.state(ACCOUNT, login)
+            return existing(work, login)
 
         return await self._runtime.run(body)
 
@@ -183,6 +183,7 @@ class Accounts:
 
     async def admit(self, login: str, client: RemoteClient) -> None:
         text("login", login)
+        instance("client", client, RemoteClient)
 
         def body(work: Work) -> None:
             admitted(work, login, client)

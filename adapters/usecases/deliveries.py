@@ -12,6 +12,7 @@ from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 
+from ..errors import InvalidArgument
 from ..push.views import (
     Attempted,
     Claim,
@@ -99,8 +100,8 @@ class Deliveries:
             key = dlv.key(login, integer("notification_id", notification_id, least=1))
             await self._runtime.run(lambda work: work.must(DELIVERY, key, requeued))
             return [notification_id]
-        if since is not None:
-            instance("since", since, datetime)
+        if since is not None and (instance("since", since, datetime).utcoffset() is None):
+            raise InvalidArgument("since needs an aware datetime (with a time zone)")
         views = await self.deliveries(login, None)
         chosen = [v.notification_id for v in views if _sent_again(v, since, delivered)]
 
@@ -121,6 +122,21 @@ class Deliveries:
             return [
                 endpoint_view(login, t, work.state(ENDPOINT, ept.key(login, t))) for t in targets
             ]
+
+        return await self._runtime.run(body)
+
+    async def all_endpoints(self, paused_only: bool) -> list[EndpointView]:
+        with self._runtime.reading():
+            openings = self._runtime.store.log(1, 1000, ("AccountOpened",), None)
+            logins = [entry.event.login for entry in openings]
+
+        def body(work: Work) -> list[EndpointView]:
+            views = [
+                endpoint_view(login, t, work.state(ENDPOINT, ept.key(login, t)))
+                for login in logins
+                for t in dispatch.targets(work.state(ACCOUNT, login).channel)
+            ]
+            return [view for view in views if view.paused or not paused_only]
 
         return await self._runtime.run(body)
 
@@ -301,6 +317,12 @@ class DeliveryCalls:
         """The health of the account's current push targets. Raises `Rejected` (2303
         unknown account), `Conflict`, `StorageError`."""
         return _blocking(self._deliveries.endpoints(login))
+
+    def all_endpoints(self, *, paused_only: bool = False) -> list[EndpointView]:
+        """The health of every account's current push targets, accounts in the order
+        they were opened (only the paused ones with `paused_only`). Raises `Conflict`,
+        `StorageError`."""
+        return _blocking(self._deliveries.all_endpoints(paused_only))
 
     def resume_endpoint(self, login: str, target: str | None = None) -> list[str]:
         """Resume a paused endpoint of the account (`target`), or all of its current

@@ -23,7 +23,7 @@ from ..errors import InvalidArgument, Rejected
 from ..redaction import secret_headers, secret_params
 from ..store.work import Work
 from ..views import Pending
-from .access import RemoteClient, admitted, instance, integer, text
+from .access import RemoteClient, admitted, instance, integer, remote, text
 from .runtime import Runtime
 
 __all__ = ["OperationCalls", "Operations"]
@@ -63,6 +63,7 @@ class Operations:
         text("login", login)
         text("cltrid", cltrid)
         text("command", command)
+        remote(client)
         if init_request is not None:
             instance("init_request", init_request, InitRequest)
         # Credentials never enter the log (a JobResult returns the rest of it).

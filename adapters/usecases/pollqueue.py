@@ -7,7 +7,7 @@ from tidings.domain import mailbox as mbx
 from ..errors import InvalidArgument
 from ..store.work import Work
 from ..views import Answer, MailboxView, PollAnswer, mailbox_view
-from .access import RemoteClient, admitted, existing, text
+from .access import RemoteClient, admitted, existing, remote, text
 from .runtime import Runtime
 
 __all__ = ["PollQueue", "QueueCalls"]
@@ -25,6 +25,7 @@ class PollQueue:
         self, login: str, *, svtrid: str | None, client: RemoteClient | None
     ) -> PollAnswer:
         text("login", login)
+        remote(client)
         if svtrid is None:
             svtrid = self._runtime.new_svtrid()
         poll_svtrid = text("svtrid", svtrid)
@@ -54,6 +55,7 @@ class PollQueue:
         self, login: str, notification_id: int | str, *, client: RemoteClient | None
     ) -> Answer:
         text("login", login)
+        remote(client)
         if not isinstance(notification_id, int | str) or isinstance(notification_id, bool):
             raise InvalidArgument("notification_id must be an integer or a string")
         ident = str(notification_id)

@@ -4,6 +4,7 @@ that changes nothing, and a closed `Tidings` refuses every call with `Closed`.""
 import asyncio
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,6 +93,9 @@ BAD: dict[str, Call] = {
     "state of no kind": lambda t, s: t.state_at("MAILBOX", "tester", datetime.now()),  # type: ignore[arg-type]
     "delivery of an id as text": lambda t, s: t.delivery("tester", "1"),  # type: ignore[arg-type]
     "redeliver an id as text": lambda t, s: t.redeliver("tester", "1"),  # type: ignore[arg-type]
+    "redeliver since a naive time": lambda t, s: t.redeliver("tester", since=datetime(2026, 1, 1)),
+    "poll with a client not one": lambda t, s: t.poll("tester", client="me"),  # type: ignore[arg-type]
+    "admit no client": lambda t, s: t.admit("tester", None),  # type: ignore[arg-type]
     "resume an endpoint not text": lambda t, s: t.resume_endpoint("tester", 5),  # type: ignore[arg-type]
 }
 
@@ -120,13 +124,28 @@ def test_a_bad_argument_is_an_invalid_argument_and_changes_nothing(t: Tidings, c
         lambda t: t.endpoints("nobody"),
         lambda t: t.suspend("nobody", "why"),
         lambda t: t.accept("nobody", "cl", "ping"),
+        lambda t: t.configure("nobody"),
     ],
-    ids=["mailbox", "deliveries", "endpoints", "suspend", "accept"],
+    ids=["mailbox", "deliveries", "endpoints", "suspend", "accept", "configure nothing"],
 )
 def test_an_unknown_login_is_2303(t: Tidings, call: Callable[[Tidings], object]) -> None:
     with pytest.raises(Rejected) as raised:
         call(t)
     assert raised.value.code == Code.OBJECT_NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"db": 123}, {"db": "t.db", "snapshot_every": 0}, {"db": "t.db", "signing_key": 5}],
+    ids=["db not text", "no snapshot spacing", "signing key not a path"],
+)
+def test_a_bad_argument_to_open_the_library_is_an_invalid_argument(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: dict[str, Any]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidArgument):
+        Tidings(**options)
+    assert not (tmp_path / "t.db").exists()  # nothing was created
 
 
 CLIENT = RemoteClient(proof=lambda account: True, ip=None)
@@ -161,6 +180,7 @@ EVERY_CALL: dict[str, Callable[[Tidings], object]] = {
     "deliveries": lambda t: t.deliveries("tester"),
     "redeliver": lambda t: t.redeliver("tester"),
     "endpoints": lambda t: t.endpoints("tester"),
+    "all_endpoints": lambda t: t.all_endpoints(),
     "resume_endpoint": lambda t: t.resume_endpoint("tester"),
     "accept_async": lambda t: asyncio.run(t.accept_async("tester", "cl", "ping")),
     "end_async": lambda t: asyncio.run(t.end_async("1.2.3", 1000, "OK")),
