@@ -7,10 +7,10 @@ console, and what they did), `session` (signed-in browsers). `Decider` bundles t
 store.
 The rules that span streams or paths have their own modules: `ending` (the process that
 ends an operation), `dispatch` (the delivery process: claiming an attempt, settling its
-outcome), `fallback` (a given-up push enters the poll queue), `signing` (which secrets
-sign a push), `serverrun` (how the operations the server runs itself end), `access`
-(who may run a client command), `document` (what a notification's data may hold),
-`allowlist` (an account's IP allow-list).
+outcome and its fallback to the poll queue, which secrets sign a push), `serverrun`
+(how the operations the server runs itself end), `access` (who may run a client
+command), `document` (what a notification's data may hold), `allowlist` (an account's
+IP allow-list).
 """
 
 from . import (
@@ -27,7 +27,6 @@ from . import (
     operator,
     serverrun,
     session,
-    signing,
 )
 from .backlog import Backlog
 from .codes import Code
@@ -97,5 +96,4 @@ __all__ = [
     "reject",
     "serverrun",
     "session",
-    "signing",
 ]

@@ -1,11 +1,12 @@
 """Endpoints across all accounts, paused ones first among an operator's questions: in the
-library, the JSON API (`GET /api/endpoints`, `/api/endpoints/paused`) and the shell
-(`tidings endpoint list [--paused]`)."""
+library, the JSON API (`GET /api/endpoints`, `/api/endpoints/paused`), the shell
+(`tidings endpoint list [--paused]`) and /metrics (`tidings_endpoints_paused`)."""
 
+from prometheus_client.parser import text_string_to_metric_families
 from tidings.domain import RetryPolicy, UrlChannel
 
 from tests.cli.shell import json_of, shell
-from tests.http.conftest import serve, settings_for, wait_until
+from tests.http.conftest import Running, serve, settings_for, wait_until
 from tests.push.conftest import Receiver
 
 FAST = RetryPolicy(schedule=(0.05, 0.05, 0.05), jitter=0.0)
@@ -40,3 +41,16 @@ def test_every_accounts_endpoints_and_the_paused_ones(db_url: str, receiver: Rec
         assert one == []
         table = shell("endpoint", "list", "--db", db_url).stdout
         assert "broken" in table and "paused" in table and "healthy" in table
+        # and the metric counts it, until it is resumed
+        assert _paused_metric(server) == 1
+        assert t.resume_endpoint("broken") == [receiver.url("/down/1000")]
+        assert _paused_metric(server) == 0
+
+
+def _paused_metric(server: Running) -> float:
+    text = server.client.get("/metrics").text
+    [sample] = [
+        s for f in text_string_to_metric_families(text) for s in f.samples
+        if s.name == "tidings_endpoints_paused"
+    ]  # fmt: skip
+    return sample.value
