@@ -11,20 +11,18 @@ decides it: an ASGI route that bypasses the middleware calls it too.
 import logging
 import secrets
 import time
-from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..logs import REQUEST_ID
 
-__all__ = ["AccessLog", "noted", "request_id"]
+__all__ = ["HUNG_UP", "ID_HEADER", "AccessLog", "access_line", "noted", "request_id"]
 
 _log = logging.getLogger("tidings.access")
-_HUNG_UP = 499  # "client closed request", nginx's word for it
-_ID_HEADER = b"x-request-id"
+HUNG_UP = 499  # "client closed request", nginx's word for it
+ID_HEADER = b"x-request-id"
 _LONGEST_ID = 128
 _NOTES = "tidings.access"
-_CURRENT: ContextVar[dict[str, object] | None] = ContextVar("tidings_access", default=None)
 
 
 def request_id(scope: Scope) -> str:
@@ -35,7 +33,7 @@ def request_id(scope: Scope) -> str:
         return str(known)
     chosen = None
     for name, value in scope.get("headers", ()):
-        if name == _ID_HEADER:
+        if name == ID_HEADER:
             if 0 < len(value) <= _LONGEST_ID and all(33 <= byte <= 126 for byte in value):
                 chosen = value.decode("ascii")
             break
@@ -44,12 +42,9 @@ def request_id(scope: Scope) -> str:
     return chosen
 
 
-def noted(**fields: object) -> None:
-    """Add fields (login, svtrid) to the access line of the request being served (none:
-    nothing happens)."""
-    notes = _CURRENT.get()
-    if notes is not None:
-        notes.update(fields)
+def noted(scope: Scope, **fields: object) -> None:
+    """Add fields (login, svtrid) to the request's access line."""
+    scope.setdefault(_NOTES, {}).update(fields)
 
 
 class AccessLog:
@@ -68,11 +63,9 @@ class AccessLog:
             return
         rid = request_id(scope)
         token = REQUEST_ID.set(rid)
-        notes: dict[str, object] = {}
-        noting = _CURRENT.set(notes)
-        header = (_ID_HEADER, rid.encode("ascii"))
+        header = (ID_HEADER, rid.encode("ascii"))
         started = time.perf_counter()
-        seen: dict[str, object] = {"status": _HUNG_UP}
+        seen: dict[str, object] = {"status": HUNG_UP}
 
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -91,19 +84,25 @@ class AccessLog:
             raise
         finally:
             REQUEST_ID.reset(token)
-            _CURRENT.reset(noting)
-            # Off (a level above info): not a line's worth of work per request either.
-            if _log.isEnabledFor(logging.INFO):
-                client = scope.get("client")
-                _log.info(
-                    {
-                        "event": "request",
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        **seen,
-                        **notes,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
-                        "client": client[0] if client else None,
-                        "request_id": rid,
-                    }
-                )
+            access_line(scope, seen, started)
+
+
+def access_line(scope: Scope, seen: dict[str, object], started: float) -> None:
+    """The access event of one request (`AccessLog`'s, or a route's that bypasses it):
+    `seen` holds its status (and WAPI code), `started` its `time.perf_counter()` at the
+    start. Nothing is done while the logger is off (a level above info)."""
+    if _log.isEnabledFor(logging.INFO):
+        client = scope.get("client")
+        notes = scope.get(_NOTES, {})
+        _log.info(
+            {
+                "event": "request",
+                "method": scope["method"],
+                "path": scope["path"],
+                **seen,
+                **{k: v for k, v in notes.items() if k != "request_id"},
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "client": client[0] if client else None,
+                "request_id": request_id(scope),
+            }
+        )
