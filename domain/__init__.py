@@ -9,7 +9,7 @@ ends an operation), `dispatch` (the delivery process: claiming an attempt, settl
 outcome), `fallback` (a given-up push enters the poll queue), `signing` (which secrets
 sign a push), `serverrun` (how the operations the server runs itself end), `access`
 (who may run a client command), `document` (what a notification's data may hold),
-`allowlist` (an account's IP allow-list).
+`allowlist` (an account's IP allow-list), `bulk_ack` (an operator's ack of a queue).
 """
 
 from . import (
