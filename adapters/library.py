@@ -33,7 +33,8 @@ from typing import Self, TypeVar
 
 from .audit.trail import TrailEntry
 from .errors import Closed, Conflict, InvalidArgument, Rejected, StorageError, TidingsError
-from .ledger.checkpoint import Cadence, signer_for
+from .ledger.checkpoint import Cadence
+from .ledger.signer import signer_for
 from .push.in_process import PushThread
 from .store.application import SNAPSHOT_EVERY, Store
 from .store.commit import GroupCommit

@@ -6,10 +6,10 @@ module holding its commands, events, state, `initial`, `decide`, `evolve` and `c
 store.
 The rules that span streams or paths have their own modules: `ending` (the process that
 ends an operation), `dispatch` (the delivery process: claiming an attempt, settling its
-outcome), `fallback` (a given-up push enters the poll queue), `signing` (which secrets
-sign a push), `serverrun` (how the operations the server runs itself end), `access`
-(who may run a client command), `document` (what a notification's data may hold),
-`allowlist` (an account's IP allow-list), `bulk_ack` (an operator's ack of a queue).
+outcome and its fallback to the poll queue, which secrets sign a push), `serverrun`
+(how the operations the server runs itself end), `access` (who may run a client
+command), `document` (what a notification's data may hold), `allowlist` (an account's
+IP allow-list), `bulk_ack` (an operator's ack of a poll queue).
 """
 
 from . import (
@@ -24,7 +24,6 @@ from . import (
     mailbox,
     operation,
     serverrun,
-    signing,
 )
 from .backlog import Backlog
 from .codes import Code
@@ -80,5 +79,4 @@ __all__ = [
     "push_target",
     "reject",
     "serverrun",
-    "signing",
 ]

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..ledger.checkpoint import signing_refusal, warn_unsigned
+from ..ledger.signer import signing_refusal, warn_unsigned
 from ..library import Tidings
 from ..push.due import DueWork, EndingRule
 from ..push.mail import SmtpServer

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 from tidings.adapters.errors import StorageError
-from tidings.adapters.ledger.checkpoint import Cadence, Signer, signer_for, warn_unsigned
+from tidings.adapters.ledger.checkpoint import Cadence
 from tidings.adapters.ledger.keys import BadKey, load_key, new_key
+from tidings.adapters.ledger.signer import Signer, signer_for, warn_unsigned
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
 from tidings.cli.app import app
