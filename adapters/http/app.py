@@ -6,6 +6,8 @@ Routes:
 - `POST|PUT /merchants/products`, `/merchants/files`: Merchants-style jobs (`http_merchants`);
 - `GET /openapi.json`: the JSON API's OpenAPI document; `GET /metrics`: Prometheus text
   (see `http.metrics`);
+- `/center/`, `/console/`, `/docs`: the customer center, the operator console and the
+  API reference, web pages (see `web`);
 - `GET /healthz` (liveness: the store answers a read), `GET /readyz` (readiness: the
   store commits a heartbeat; 503 with the reason when it cannot, see `health`).
 
@@ -40,6 +42,7 @@ from ..library import Tidings
 from ..push.due import DueWork, EndingRule
 from ..push.mail import SmtpServer
 from ..wapi.request import Dialect
+from ..web import web_routes
 from .access_log import AccessLog
 from .api import api_routes, http_error
 from .context import Context, Settings
@@ -171,6 +174,7 @@ def create_app(settings: Settings) -> Starlette:
         tiles_route(context),
         *api_routes(context),
         *merchants_routes(context),
+        *web_routes(context),
     ]
     app = _Server(
         wapi, routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
