@@ -33,7 +33,8 @@ from typing import Self, TypeVar
 
 from .audit.trail import TrailEntry
 from .errors import Closed, Conflict, InvalidArgument, Rejected, StorageError, TidingsError
-from .ledger.checkpoint import Cadence, signer_for
+from .ledger.checkpoint import Cadence
+from .ledger.signer import signer_for
 from .push.in_process import PushThread
 from .store.application import SNAPSHOT_EVERY, Store
 from .store.commit import GroupCommit
@@ -42,6 +43,8 @@ from .usecases.accounts import AccountCalls, Accounts
 from .usecases.audit_reads import AuditCalls, AuditReads
 from .usecases.deliveries import Deliveries, DeliveryCalls
 from .usecases.operations import OperationCalls, Operations
+from .usecases.operators import OperatorCalls, Operators
+from .usecases.oversight import Oversight, OversightCalls
 from .usecases.pollqueue import PollQueue, QueueCalls
 from .usecases.runtime import RemoteClient, Runtime, SvtridCalls, integer, text, utcnow
 from .usecases.signing import SigningSecrets
@@ -73,7 +76,16 @@ __all__ = [
 S = TypeVar("S")
 
 
-class Tidings(SvtridCalls, AccountCalls, OperationCalls, QueueCalls, DeliveryCalls, AuditCalls):
+class Tidings(
+    SvtridCalls,
+    AccountCalls,
+    OperationCalls,
+    QueueCalls,
+    DeliveryCalls,
+    AuditCalls,
+    OperatorCalls,
+    OversightCalls,
+):
     """Accounts, operations and their notifications, on an append-only event log.
 
     `db` is a SQLite file path or a `postgresql://` URL. `clock` returns aware UTC
@@ -144,6 +156,8 @@ class Tidings(SvtridCalls, AccountCalls, OperationCalls, QueueCalls, DeliveryCal
         self._queue = PollQueue(runtime)
         self._deliveries = Deliveries(runtime, self._secrets)
         self._reads = AuditReads(runtime)
+        self._operators = Operators(runtime, self._operations)
+        self._oversight = Oversight(runtime, self._reads, self._operators)
         self._push = None
 
     @property

@@ -249,6 +249,28 @@ def account_set_command(
     _show(view, as_json)
 
 
+@account_app.command(
+    "password", epilog=examples("tidings account password tester --password-stdin < new.txt")
+)
+def account_password_command(
+    login: Login,
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the new password from standard input."
+    ),
+    db: Db = "tidings.db",
+    as_json: Json = False,
+) -> None:
+    """Change an account's password (its WAPI and Merchants token); asked twice, hidden,
+    at a terminal, else from standard input with --password-stdin. The old one stops
+    working at once."""
+    password = _read_password(password_stdin)
+    if problem := password_problem(password):
+        raise fail(f"{int(Code.INVALID_PARAMETER)} {problem}")
+    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+        view = tidings.change_password(login, password)
+    _show(view, as_json)
+
+
 @account_app.command("rotate-secret", epilog=examples("tidings account rotate-secret tester"))
 def account_rotate_secret_command(
     login: Login, db: Db = "tidings.db", as_json: Json = False

@@ -82,17 +82,31 @@ def redeliver_command(
 
 
 def _endpoint_rows(views: list[EndpointView]) -> list[tuple[object, ...]]:
-    return [(v.target, "paused" if v.paused else "healthy", v.consecutive_failures,
+    return [(v.login, v.target, "paused" if v.paused else "healthy", v.consecutive_failures,
              v.next_probe_at.isoformat() if v.next_probe_at else None)
             for v in views]  # fmt: skip
 
 
-@endpoint_app.command("list", epilog=examples("tidings endpoint list shop"))
-def endpoint_list_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
-    """The account's push endpoints: paused or not, failures in a row, next probe."""
+@endpoint_app.command(
+    "list",
+    epilog=examples("tidings endpoint list shop", "tidings endpoint list --paused"),
+)
+def endpoint_list_command(
+    login: Annotated[
+        str | None, typer.Argument(metavar="[LOGIN]", help="One account's; else every one's.")
+    ] = None,
+    paused: Annotated[bool, typer.Option("--paused", help="Only the paused ones.")] = False,
+    db: Db = "tidings.db",
+    as_json: Json = False,
+) -> None:
+    """Push endpoints (one account's, or every account's): paused or not, failures in a
+    row, next probe."""
     with user_errors(), open_tidings(db, read_only=True) as tidings:
-        views = tidings.endpoints(login)
-    columns = ("target", "state", "failures in a row", "next probe")
+        if login is None:
+            views = tidings.all_endpoints(paused_only=paused)
+        else:
+            views = [v for v in tidings.endpoints(login) if v.paused or not paused]
+    columns = ("account", "target", "state", "failures in a row", "next probe")
     emit(views, as_json, lambda: table(login, columns, _endpoint_rows(views)))
 
 

@@ -14,11 +14,8 @@ from tidings.adapters.audit.witness import check
 from tidings.adapters.ledger.checkpoint import (
     Cadence,
     Checkpoint,
-    Refused,
     cadence_from_env,
     from_note,
-    new_signing_key,
-    signer_for,
     trusted_keys,
 )
 from tidings.adapters.ledger.keys import BadKey, load_key
@@ -31,6 +28,7 @@ from tidings.adapters.ledger.note import (
     signed_by,
     verifier_of,
 )
+from tidings.adapters.ledger.signer import Refused, new_signing_key, rotate, signer_for
 from tidings.adapters.store.application import Store
 
 from .options import Db, open_store
@@ -136,6 +134,22 @@ def key_new(
         raise fail(str(error), 2) from None
     typer.echo(f"private key written to {path} (0600); its verifier key:", err=True)
     typer.echo(str(verifier))
+
+
+@key_app.command(
+    "rotate", epilog="Example: tidings key rotate signing.key next.key --out rotation.txt"
+)
+def key_rotate(old: Path, new: Path, out: Out = None) -> None:
+    """Hand the log's signing from the key in OLD to the one in NEW (made by `tidings key
+    new`): NEW's signer takes over OLD's log name and memory, and the rotation is printed
+    as a note signed by both keys, for auditors (who then pin both: --key OLD --key NEW).
+
+    Then give servers TIDINGS_SIGNING_KEY=NEW."""
+    try:
+        note = rotate(old, new)
+    except BadKey as error:
+        raise fail(str(error), 2) from None
+    _emit(str(note), out)
 
 
 key_app.command("rotate-secrets", epilog=ROTATE_EPILOG)(rotate_secrets_command)
@@ -278,6 +292,10 @@ def _gaps(signed: list[Checkpoint]) -> list[str]:
     ]
 
 
+def _key_id(checkpoint: Checkpoint) -> str:
+    return checkpoint.key[:16] if checkpoint.legacy else "+".join(checkpoint.key.split("+")[:2])
+
+
 def report(
     store: Store,
     witnesses: list[Path],
@@ -314,6 +332,12 @@ def report(
     stored = store.recorder.tree.checkpoints_stored(store.recorder.tree_rows) if found.tree else []
     for warning in _gaps(stored):
         typer.echo(warning, err=True)
+    for before, after in itertools.pairwise(stored):
+        if before.key != after.key:
+            typer.echo(
+                f"the signing key changed at the checkpoint of {after.size} entries: "
+                f"from {_key_id(before)} to {_key_id(after)}"
+            )
     if not found.tree:
         typer.echo(
             "no Merkle tree yet (a database from before it): tidings builds it when it next writes"

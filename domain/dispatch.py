@@ -20,14 +20,24 @@ account, the delivery of the notification before it (`earlier_id` says which):
 Settling (`settle`), given the delivery, its account, its endpoint and its account's
 mailbox, and what the attempt got: the delivery's outcome (`delivery.decide`: success,
 a failure tried again later, an answer that ends it at once, the schedule used up),
-the outcome counted for the endpoint's health, and, when the delivery gave up on an
-account that falls back to polling, its notification queued (`fallback`).
+the outcome counted for the endpoint's health, and its fallback (`fall_back`).
+
+Fallback: an account may choose `fallback: "poll"` on its push channel. When a delivery
+of one of its notifications gives up (its schedule used up, 410 Gone, a permanent SMTP
+refusal), the notification is queued in the account's mailbox under the id it was
+issued, so the client can still fetch it with poll-req (the account's `polls` allows
+it). A delivered notification never enters the queue, and one already waiting there is
+not queued again (a redelivery that gave up once more).
+
+Signing (`signing_secrets`): a push is signed with the account's current secret and,
+for `ROTATION_GRACE` after a rotation, with the one before it too, so a receiver can
+switch secrets without losing a notification (docs/decisions.md, Delivery).
 
 Each medium has its own settings (`channel_for`): a delivery goes by its account's
 channel when that is of the delivery's medium, else by that medium's defaults.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from msgspec import Struct
 
@@ -36,12 +46,12 @@ from . import endpoint as ept
 from . import mailbox as mbx
 from .account import AccountState
 from .decider import DELIVERY, ENDPOINT, fold
-from .fallback import fall_back
 from .rejection import Rejection
-from .values import Channel, EmailChannel, UrlChannel
+from .values import Channel, EmailChannel, PollChannel, UrlChannel
 
 __all__ = [
     "LEASE_PER_TIMEOUT",
+    "ROTATION_GRACE",
     "ClaimAttempt",
     "Held",
     "Idle",
@@ -51,14 +61,17 @@ __all__ = [
     "claim",
     "earlier_id",
     "endpoint_key",
+    "fall_back",
     "lease",
     "settle",
+    "signing_secrets",
     "targets",
 ]
 
 # A claim holds for this many attempt timeouts: the attempt itself, and as long again to
 # record its outcome, so a live claimant is not taken over (docs/decisions.md, Delivery).
 LEASE_PER_TIMEOUT = 2
+ROTATION_GRACE = timedelta(hours=24)
 
 
 class ClaimAttempt(Struct, frozen=True, kw_only=True, tag="ClaimAttempt"):
@@ -210,3 +223,39 @@ def settle(
     return Settled(
         delivery=recorded, endpoint=health, mailbox=fall_back(account, after, mailbox, now)
     )
+
+
+def fall_back(
+    account: AccountState, delivery: dlv.DeliveryState, mailbox: mbx.MailboxState, now: datetime
+) -> list[mbx.MailboxEvent]:
+    """The mailbox events a delivery's state calls for: its notification queued when it
+    gave up and the account falls back to polling, else none (module docstring)."""
+    scheduled = delivery.scheduled
+    channel = account.channel
+    if (
+        delivery.status != "gave_up"
+        or scheduled is None
+        or scheduled.notification is None
+        or isinstance(channel, PollChannel)
+        or channel.fallback != "poll"
+    ):
+        return []
+    notification = scheduled.notification
+    if any(waiting.id == notification.id for waiting in mailbox.queue):
+        return []
+    return [mbx.NotificationQueued(notification=notification, at=now)]
+
+
+def signing_secrets(
+    current: str,
+    previous: str,
+    rotated_at: datetime | None,
+    now: datetime,
+    grace: timedelta = ROTATION_GRACE,
+) -> list[str]:
+    """The secrets a push made at `now` is signed with: `current`, and `previous` (the
+    secret before the rotation at `rotated_at`; "" when there is none) while less than
+    `grace` has passed since that rotation."""
+    if previous and rotated_at is not None and now - rotated_at < grace:
+        return [current, previous]
+    return [current]

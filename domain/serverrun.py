@@ -8,7 +8,7 @@
   else succeeded. The edge reads those top-level fields out of the XML or JSON.
 
 An operation is ended once: one never accepted, or ended already, needs nothing
-(`awaits_ending`); when two processes end it at once, the operation refuses the second
+(`awaiting_ending`); when two processes end it at once, the operation refuses the second
 (2304) and the first one's ending stands.
 """
 
@@ -30,7 +30,7 @@ __all__ = [
     "PING_ASYNC",
     "PRODUCTS",
     "Ending",
-    "awaits_ending",
+    "awaiting_ending",
     "due_at",
     "job_ending",
     "job_outcome",
@@ -68,9 +68,10 @@ def due_at(accepted: OperationAccepted, delay: float) -> datetime:
     return accepted.at + timedelta(seconds=delay)
 
 
-def awaits_ending(operation: OperationState) -> bool:
-    """Whether the operation is still the server's to end: accepted and not ended."""
-    return operation.accepted is not None and operation.ended is None
+def awaiting_ending(operation: OperationState) -> OperationAccepted | None:
+    """The acceptance of an operation still the server's to end (accepted, not ended);
+    None when there is nothing to end."""
+    return operation.accepted if operation.ended is None else None
 
 
 def ping_ending(_: OperationState) -> Ending:

@@ -22,6 +22,7 @@ from eventsourcing.projection import Projection
 from tidings.domain import MAILBOX
 from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
+from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 
 from ..store.application import stream_id
@@ -50,6 +51,9 @@ TOPICS = (
     "AttemptFailed",
     "DeliveryGaveUp",
     "DeliveryRequeued",
+    "DeliveryResent",
+    "EndpointPaused",
+    "EndpointResumed",
 )
 # Upper bounds (seconds) of the attempt-duration histogram: a fast receiver to the 15 s
 # total timeout of a push.
@@ -88,6 +92,12 @@ class Tally:
     _logins: dict[UUID, str] = field(default_factory=dict, repr=False)
     _last_id: dict[UUID, int] = field(default_factory=dict, repr=False)
     _status: dict[UUID, str] = field(default_factory=dict, repr=False)
+    _paused: set[UUID] = field(default_factory=set, repr=False)
+
+    @property
+    def paused_endpoints(self) -> int:
+        """Push endpoints paused now (after failures in a row), not yet resumed."""
+        return len(self._paused)
 
     def count(self, stream: UUID, event: Any) -> None:
         """Count the log's next event, of `stream` (other topics are skipped)."""
@@ -108,6 +118,9 @@ class Tally:
                 self._queue(stream, -1)
             case dlv.DeliveryScheduled() | dlv.DeliveryRequeued():
                 self._move(stream, "scheduled")
+            case dlv.DeliveryResent():  # leaves "succeeded", which `_move` does not track
+                self.deliveries["succeeded"] -= 1
+                self._move(stream, "scheduled")
             case dlv.AttemptStarted():
                 self._move(stream, "in_flight")
             case dlv.AttemptExpired():  # its claimant is gone: due again
@@ -121,6 +134,10 @@ class Tally:
             case dlv.DeliveryGaveUp():
                 self.given_up += 1
                 self._move(stream, "gave_up")
+            case ept.EndpointPaused():
+                self._paused.add(stream)
+            case ept.EndpointResumed():
+                self._paused.discard(stream)
 
     def _issued(self, mailbox: UUID, ident: int) -> None:
         """Count a notification created, once: ids only grow, so a smaller one is an

@@ -36,6 +36,8 @@ from ..push.views import (
 from ..views import AccountView, OpenedAccount
 from .api_types import (
     AccountList,
+    AckedUpTo,
+    AckUpToId,
     AllowedIps,
     ApiError,
     ChannelSetting,
@@ -179,6 +181,9 @@ ENDPOINTS: list[Endpoint] = [
              "they were opened)", AccountList, _accounts, query=("after", "limit")),
     Endpoint("GET", "/api/accounts/{login}/queue", "An account's poll queue: count, "
              "oldest, the first notifications", QueueView, _queue, query=("limit",)),
+    Endpoint("POST", "/api/accounts/{login}/queue/ack", "Ack the poll queue up to an id "
+             "(an operator's action)", AckedUpTo,
+             lambda t, p, b: AckedUpTo(acked=t.ack_up_to(p["login"], b.up_to)), AckUpToId),
     Endpoint("GET", "/api/accounts/{login}", "Read an account", AccountView,
              lambda t, p, _: _account(t, p["login"])),
     Endpoint("PUT", "/api/accounts/{login}/channel", "Set the delivery channel", AccountView,
@@ -227,6 +232,10 @@ ENDPOINTS += [
              Redelivery),
     Endpoint("GET", "/api/accounts/{login}/endpoints", "Health of the push endpoints",
              list[EndpointView], lambda t, p, _: t.endpoints(p["login"])),
+    Endpoint("GET", "/api/endpoints", "Health of every account's push endpoints",
+             list[EndpointView], lambda t, _, __: t.all_endpoints()),
+    Endpoint("GET", "/api/endpoints/paused", "Every account's paused push endpoints",
+             list[EndpointView], lambda t, _, __: t.all_endpoints(paused_only=True)),
     Endpoint("POST", "/api/accounts/{login}/endpoints/resume", "Resume paused endpoints",
              Resumed, lambda t, p, b: Resumed(resumed=t.resume_endpoint(p["login"], b.target)),
              ResumeTarget),

@@ -109,6 +109,11 @@ class LogMetrics(Collector):
         for state in ("scheduled", "in_flight", "succeeded", "gave_up"):
             states.add_metric([state], tally.deliveries[state])
         yield states
+        yield GaugeMetricFamily(
+            "tidings_endpoints_paused",
+            "Push endpoints paused after failures in a row, not yet resumed.",
+            value=tally.paused_endpoints,
+        )
         outcomes = CounterMetricFamily(
             "tidings_deliveries_finished",
             "Deliveries by outcome: succeeded, or gave up (a requeued one may count again).",

@@ -36,7 +36,7 @@ from tidings.domain import Code, UrlChannel
 from tidings.domain import delivery as dlv
 from tidings.domain.dispatch import channel_for
 from tidings.domain.operation import OperationState
-from tidings.domain.serverrun import Ending, awaits_ending
+from tidings.domain.serverrun import Ending, awaiting_ending
 
 from ..errors import Rejected
 from ..store.application import LOG
@@ -48,6 +48,7 @@ from .guard import AddressGuard
 from .index import DueIndex, DueProjection, Name
 from .mail import MailSender, SmtpServer
 from .port import DeliveryCommands
+from .problems import tell
 from .signer import ROTATION_GRACE, signed_headers, webhook_id
 from .views import Attempted, Claim, Held
 
@@ -306,6 +307,8 @@ class DueWork:
             following.claimed, following.claim = True, claimed
         if state is not None and state.status == "succeeded":
             self.delivered += 1
+        elif state is not None:
+            tell(claim, reply, state)
 
     async def _send(self, login: str, claim: Claim) -> Reply:
         scheduled, account = claim.scheduled, claim.account
@@ -339,11 +342,11 @@ class DueWork:
     async def _end(self, svtrid: str) -> None:
         # The library's awaitable commands: no thread hop for each of them.
         operation = await self._tidings.operation_async(svtrid)
-        if operation is None or not awaits_ending(operation):
+        accepted = None if operation is None else awaiting_ending(operation)
+        if operation is None or accepted is None:
             self._index.schedule("ending", svtrid, None)
             return
-        assert operation.accepted is not None  # awaits its ending: accepted
-        ending = self._rules[operation.accepted.command].ending(operation)
+        ending = self._rules[accepted.command].ending(operation)
 
         try:
             await self._tidings.end_async(

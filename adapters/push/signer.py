@@ -2,8 +2,8 @@
 
 `webhook-id` is derived from the notification, so every retry of it carries the same id
 and a receiver can drop duplicates; `webhook-signature` covers exactly the bytes sent.
-Which secrets sign is the domain's rule (`domain.signing`): after a rotation the old
-secret signs too, for a grace period.
+Which secrets sign is the domain's rule (`domain.dispatch.signing_secrets`): after a
+rotation the old secret signs too, for a grace period.
 """
 
 import hashlib
@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from standardwebhooks import Webhook
 from tidings.domain.delivery import key
-from tidings.domain.signing import ROTATION_GRACE, signing_secrets
+from tidings.domain.dispatch import ROTATION_GRACE, signing_secrets
 
 __all__ = ["ROTATION_GRACE", "signed_headers", "webhook_id"]
 

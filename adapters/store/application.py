@@ -35,7 +35,7 @@ from tidings.domain import MAILBOX, Decider
 from tidings.domain.mailbox import MailboxState
 
 from ..ledger.chain import LogRow
-from ..ledger.checkpoint import Signer
+from ..ledger.signer import Signer
 from ..redaction import redacted
 from . import schema_check
 from .codec import Envelope, MsgspecMapper, Row, decode_event, stored_row

@@ -26,7 +26,7 @@ another writer appended since its last write (the chain then ends in a digest it
 write); else it goes on from the frontier it kept, and a write costs no read. On
 PostgreSQL the recorder reads that frontier with where the log ends (`keep`), so even
 then `grow` reads nothing. The
-private key stays in the process (`checkpoint.Signer`); only public keys and signatures
+private key stays in the process (`signer.Signer`); only public keys and signatures
 reach the database.
 """
 
@@ -36,8 +36,9 @@ from typing import Any
 
 from ..errors import StorageError
 from ..ledger.chain import stream_bytes
-from ..ledger.checkpoint import Checkpoint, Prover, Refused, Signer
+from ..ledger.checkpoint import Checkpoint
 from ..ledger.merkle import Tree, consistency_path, entry_bytes, frontier, leaf_hash, needed
+from ..ledger.signer import Prover, Refused, Signer
 
 __all__ = ["CHAIN", "CHECKPOINTS", "TREE", "Db", "Tables", "tree_lags"]
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from tidings.adapters.ledger.checkpoint import Cadence, memory_file, signing_refusal
+from tidings.adapters.ledger.checkpoint import Cadence
 from tidings.adapters.ledger.keys import load_key
 from tidings.adapters.ledger.note import Note, sign
+from tidings.adapters.ledger.signer import memory_file, signing_refusal
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store, is_postgres
 from tidings.adapters.store.codec import decode_event, encode_event

@@ -7,8 +7,9 @@ from pathlib import Path
 import msgspec
 import pytest
 from cryptography.hazmat.primitives import serialization
-from tidings.adapters.ledger.checkpoint import Cadence, Checkpoint, from_note, signer_for
+from tidings.adapters.ledger.checkpoint import Cadence, Checkpoint, from_note
 from tidings.adapters.ledger.keys import load_key
+from tidings.adapters.ledger.signer import signer_for
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import is_postgres
 from tidings.adapters.store.codec import decode_event, encode_event

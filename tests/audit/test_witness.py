@@ -7,7 +7,8 @@ import hashlib
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from tidings.adapters.ledger.checkpoint import Cadence, memory_file
+from tidings.adapters.ledger.checkpoint import Cadence
+from tidings.adapters.ledger.signer import memory_file
 from tidings.adapters.library import Tidings
 from tidings.cli.app import app
 from typer.testing import CliRunner

@@ -227,3 +227,19 @@ def test_set_fallback_and_ordering(sqlite_url: str) -> None:
                         (("--channel", "email", "--email", "a@b.example", "--ordered"),
                          "--ordered")):  # fmt: skip
         one_line_error(shell("account", "set", "tester", *args, "--db", sqlite_url), 1, words)
+
+
+def test_password_is_changed_from_the_shell(tmp_path: Path) -> None:
+    db = str(tmp_path / "t.db")
+    with Tidings(db) as tidings:
+        tidings.open_account("tester", "old-one")
+    result = shell("account", "password", "tester", "--password-stdin", "--db", db,
+                   input="new-one\n")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with Tidings(db) as tidings:
+        state = tidings.state_at(ACCOUNT, "tester", datetime.now(UTC))
+    assert state.password_sha1 == password_sha1("new-one")
+    one_line_error(shell("account", "password", "tester", "--password-stdin", "--db", db,
+                         input="  \n"), 1, "2101", "password")  # fmt: skip
+    one_line_error(shell("account", "password", "nobody", "--password-stdin", "--db", db,
+                         input="x\n"), 1, "2303")  # fmt: skip

@@ -9,7 +9,7 @@ from tidings.domain import MAILBOX, EmailChannel, Notification, Outcome, PollCha
 from tidings.domain import mailbox as mbx
 from tidings.domain.account import AccountState
 from tidings.domain.delivery import DeliveryScheduled, DeliveryState, DeliveryStatus
-from tidings.domain.fallback import fall_back
+from tidings.domain.dispatch import fall_back
 from tidings.domain.retry import RetryPolicy
 
 from tests.gwt import T0, spec

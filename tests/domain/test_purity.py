@@ -203,7 +203,7 @@ from tidings.domain import (
 )
 from tidings.domain import account as acc, delivery as dlv, mailbox as mbx, operation as op
 from tidings.domain import endpoint as ept
-from tidings.domain import dispatch, serverrun, signing
+from tidings.domain import dispatch, serverrun
 
 WATCHED = ("open", "socket.", "os.", "time.", "subprocess.", "shutil.", "sqlite3.",
            "urllib.", "http.", "ctypes.", "glob.", "tempfile.", "import", "exec", "compile")
@@ -303,7 +303,7 @@ started = fold(DELIVERY, claimed.delivery, due)
 dispatch.settle(started, opened, ept.initial, mbx.initial,
                 dlv.RecordAttempt(status=410, duration_ms=1.0), T0 + timedelta(hours=2))
 serverrun.job_outcome(serverrun.FILES, {"State": "Failed"})
-signing.signing_secrets("a", "b", T0, T0)
+dispatch.signing_secrets("a", "b", T0, T0)
 [code.text for code in Code]
 
 during = list(seen)

@@ -12,7 +12,7 @@ from tidings.domain.serverrun import (
     PING_ASYNC,
     PRODUCTS,
     Ending,
-    awaits_ending,
+    awaiting_ending,
     due_at,
     job_ending,
     job_outcome,
@@ -55,9 +55,9 @@ def test_an_operation_the_server_ends_is_due_its_delay_after_acceptance() -> Non
 
 
 def test_only_an_accepted_operation_not_yet_ended_awaits_its_ending() -> None:
-    assert awaits_ending(OPEN_PING)
-    assert not awaits_ending(operation.given().state)
-    assert not awaits_ending(operation.given(accepted(), ended()).state)
+    assert awaiting_ending(OPEN_PING) == accepted()
+    assert awaiting_ending(operation.given().state) is None
+    assert awaiting_ending(operation.given(accepted(), ended()).state) is None
 
 
 def test_a_second_ending_of_an_operation_another_process_ended_is_2304() -> None:

@@ -3,7 +3,7 @@ after it."""
 
 from datetime import timedelta
 
-from tidings.domain.signing import ROTATION_GRACE, signing_secrets
+from tidings.domain.dispatch import ROTATION_GRACE, signing_secrets
 
 from tests.gwt import T0
 

@@ -10,8 +10,8 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from tidings.adapters.audit.integrity import verify
 from tidings.adapters.errors import StorageError
-from tidings.adapters.ledger.checkpoint import signer_for
 from tidings.adapters.ledger.keys import new_key
+from tidings.adapters.ledger.signer import signer_for
 from tidings.adapters.store.application import Store
 from tidings.cli.app import app
 from typer.testing import CliRunner
