@@ -36,6 +36,8 @@ from ..push.views import (
 from ..views import AccountView, OpenedAccount
 from .api_types import (
     AccountList,
+    AckedUpTo,
+    AckUpToId,
     AllowedIps,
     ApiError,
     ChannelSetting,
@@ -179,6 +181,10 @@ ENDPOINTS: list[Endpoint] = [
              "they were opened)", AccountList, _accounts, query=("after", "limit")),
     Endpoint("GET", "/api/accounts/{login}/queue", "An account's poll queue: count, "
              "oldest, the first notifications", QueueView, _queue, query=("limit",)),
+    Endpoint("POST", "/api/accounts/{login}/queue/ack", "Ack the poll queue up to an id "
+             "(an operator's action)", AckedUpTo,
+             lambda t, p, b: AckedUpTo(acked=t.bulk_ack(p["login"], b.up_to, by=b.operator)),
+             AckUpToId),
     Endpoint("GET", "/api/accounts/{login}", "Read an account", AccountView,
              lambda t, p, _: _account(t, p["login"])),
     Endpoint("PUT", "/api/accounts/{login}/channel", "Set the delivery channel", AccountView,

@@ -29,7 +29,7 @@ from ..wapi.auth import token_matches
 from ..wapi.request import MAX_BODY, Dialect, WapiError, WapiReply, WapiRequest, parse_request
 from ..wapi.response import notify_fields
 from ..wapi.response import render_reply as render
-from .access_log import HUNG_UP, ID_HEADER, access_line, request_id
+from .access_log import HUNG_UP, ID_HEADER, access_line, noted, request_id
 from .body import BodyTooSlow, ClientGone, TooLarge, Unfinished
 from .context import Context
 from .deadlines import settle_unfinished
@@ -145,7 +145,7 @@ class WapiEndpoint:
                 body: bytes | None = await _read_body(receive, headers.length, timeout)
             except TooLarge:
                 body = None
-            reply, extra = await self.handle(body, headers.content_type, _client(scope))
+            reply, extra = await self.handle(body, headers.content_type, _client(scope), scope)
             document = render(reply, self.dialect)
             await send(
                 {
@@ -162,6 +162,7 @@ class WapiEndpoint:
             )
             await send({"type": "http.response.body", "body": document})
             seen = {"status": 200, "wapi_code": reply.code}
+            noted(scope, svtrid=reply.svtrid)
         except Unfinished as error:
 
             async def with_id(message: Message) -> None:
@@ -181,10 +182,10 @@ class WapiEndpoint:
             access_line(scope, seen, started)
 
     async def handle(
-        self, body: bytes | None, content_type: str, ip: str | None
+        self, body: bytes | None, content_type: str, ip: str | None, scope: Scope
     ) -> tuple[WapiReply, list[tuple[bytes, bytes]]]:
         """The reply to a request of `body` (None: past the cap) and the extra headers
-        to send with it."""
+        to send with it; the login is noted for the access line of `scope`."""
         started = time.monotonic()
         tidings = self._context.tidings
         gate = self._context.gate
@@ -213,6 +214,7 @@ class WapiEndpoint:
                 svtrid=tidings.new_svtrid(),
             )
             return reply, []
+        noted(scope, login=parsed.user)
         wait = gate.retry_after(parsed.user, ip)
         if wait is not None:
             THROTTLED.labels("wapi").inc()
