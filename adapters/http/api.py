@@ -185,6 +185,8 @@ ENDPOINTS: list[Endpoint] = [
              "(an operator's action)", AckedUpTo,
              lambda t, p, b: AckedUpTo(acked=t.bulk_ack(p["login"], b.up_to, by=b.operator)),
              AckUpToId),
+    Endpoint("POST", "/api/accounts/{login}/test", "Send the account a test notification "
+             "through its delivery method", Notification, lambda t, p, _: t.send_test(p["login"])),
     Endpoint("GET", "/api/accounts/{login}", "Read an account", AccountView,
              lambda t, p, _: _account(t, p["login"])),
     Endpoint("PUT", "/api/accounts/{login}/channel", "Set the delivery channel", AccountView,

@@ -1,6 +1,7 @@
-"""An operator acks an abandoned poll queue up to an id from the JSON API
-(`POST /api/accounts/{login}/queue/ack`) and the shell (`tidings ack LOGIN ID --up-to
---operator NAME`), through the library's one `bulk_ack`, recorded as that operator's."""
+"""Operator commands from the JSON API and the shell: a bulk ack of an abandoned poll
+queue up to an id (`POST /api/accounts/{login}/queue/ack`, `tidings ack LOGIN ID --up-to
+--operator NAME`, the library's one `bulk_ack`, recorded as that operator's), and a test
+notification (`POST /api/accounts/{login}/test`, `tidings account test LOGIN`)."""
 
 from tidings.adapters import Tidings
 
@@ -33,3 +34,16 @@ def test_the_api_and_the_shell(db_url: str) -> None:
         assert not t.mailbox("tester").notifications
         actions = [e.event for e in t.log(1, topics=("OperatorActed",))]
     assert [(a.name, a.action, a.login) for a in actions] == [("alice", "bulk-ack", "tester")] * 3
+
+
+def test_a_test_notification_from_the_api_and_the_shell(db_url: str) -> None:
+    queued(db_url, 0)
+    with serve(settings_for(db_url)) as server:
+        sent = server.admin("POST", "/api/accounts/tester/test")
+        assert sent.status_code == 200 and sent.json()["id"] == 1
+        assert server.admin("POST", "/api/accounts/nobody/test").status_code == 404
+    shown = json_of(shell("account", "test", "tester", "--db", db_url, "--json"))
+    assert shown["id"] == 2 and shown["outcome"]["code"] == 1000
+    one_line_error(shell("account", "test", "nobody", "--db", db_url), 1, "2303")
+    with Tidings(db_url) as t:
+        assert [n.id for n in t.mailbox("tester").notifications] == [1, 2]
