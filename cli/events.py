@@ -57,8 +57,8 @@ def describe(event: Any) -> str:
             return f"notification {n.id} issued, to be pushed"
         case mbx.NotificationRetrieved(id=ident, svtrid=svtrid):
             return f"notification {ident} retrieved by poll {svtrid}"
-        case mbx.NotificationAcked(id=ident, by=by):
-            return f"notification {ident} acked" + (f" by the {by}" if by else "")
+        case mbx.NotificationAcked(id=ident):
+            return f"notification {ident} acked"
         case dlv.DeliveryScheduled(medium=medium, target=target):
             return f"{medium} delivery scheduled to {target}"
         case dlv.AttemptStarted(number=number, claimant=claimant):

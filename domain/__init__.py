@@ -10,7 +10,7 @@ ends an operation), `dispatch` (the delivery process: claiming an attempt, settl
 outcome and its fallback to the poll queue, which secrets sign a push), `serverrun`
 (how the operations the server runs itself end), `access` (who may run a client
 command), `document` (what a notification's data may hold), `allowlist` (an account's
-IP allow-list), `bulk_ack` (an operator's ack of a poll queue).
+IP allow-list).
 """
 
 from . import (

@@ -156,12 +156,8 @@ class NotificationRetrieved(
 
 
 class NotificationAcked(Struct, frozen=True, gc=False, kw_only=True, tag="NotificationAcked"):
-    """`by`: "" for the client's poll-ack, "operator" for an operator's bulk ack
-    (`domain.bulk_ack`)."""
-
     id: int
     at: datetime
-    by: str = ""
 
 
 class MailboxSnapshot(Struct, frozen=True, gc=False, kw_only=True):

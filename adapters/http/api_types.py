@@ -68,9 +68,11 @@ class NewPassword(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True)
 
 
 class AckUpToId(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """An operator's ack of a poll queue: every notification with an id up to `up_to`."""
+    """An operator's ack of a poll queue: every notification with an id up to `up_to`,
+    recorded as the action of `operator` (a named operator, `tidings operator add`)."""
 
     up_to: int
+    operator: str
 
 
 class AckedUpTo(Struct, frozen=True, kw_only=True):

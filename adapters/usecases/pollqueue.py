@@ -3,12 +3,11 @@ account's queue."""
 
 from tidings.domain import MAILBOX, Code, Rejection
 from tidings.domain import mailbox as mbx
-from tidings.domain.bulk_ack import AckUpTo, acks_up_to
 
 from ..errors import InvalidArgument
 from ..store.work import Work
 from ..views import Answer, MailboxView, PollAnswer, mailbox_view
-from .runtime import RemoteClient, Runtime, admitted, existing, integer, remote, text
+from .runtime import RemoteClient, Runtime, admitted, existing, remote, text
 
 __all__ = ["PollQueue", "QueueCalls"]
 
@@ -70,26 +69,6 @@ class PollQueue:
 
         return await self._runtime.run(body)
 
-    async def ack_up_to(self, login: str, up_to: int) -> list[int]:
-        text("login", login)
-        command = AckUpTo(up_to=integer("up_to", up_to, least=1))
-
-        def body(work: Work) -> list[int]:
-            existing(work, login)
-            decided = acks_up_to(work.state(MAILBOX, login), command, work.now)
-            if isinstance(decided, Rejection):  # never: up_to was checked above
-                raise InvalidArgument(decided.text)
-            events: list[mbx.MailboxEvent] = list(decided)
-            work.record(MAILBOX, login, events)
-            return [ack.id for ack in decided]
-
-        acked: list[int] = []
-        while True:  # a transaction of at most `most` acks each
-            chunk = await self._runtime.run(body)
-            acked += chunk
-            if len(chunk) < command.most:
-                return acked
-
     async def mailbox(self, login: str) -> MailboxView:
         text("login", login)
 
@@ -142,17 +121,6 @@ class QueueCalls:
     ) -> Answer:
         """`ack` on an event loop. Raises what `ack` raises."""
         return await self._queue.ack(login, notification_id, client=client)
-
-    def ack_up_to(self, login: str, up_to: int) -> list[int]:
-        """An operator's ack of the account's queue up to id `up_to`: every queued
-        notification with an id up to it is acked, oldest first, recorded as acked by the
-        operator (even for a suspended account or one that no longer polls); returns the
-        ids acked ([] when none was that old).
-
-        Raises `Rejected` (2303 unknown account), `InvalidArgument` (an id below 1),
-        `Conflict`, `StorageError`.
-        """
-        return _blocking(self._queue.ack_up_to(login, up_to))
 
     def mailbox(self, login: str) -> MailboxView:
         """The account's poll queue: count, the oldest's time, the notifications.

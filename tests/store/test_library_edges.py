@@ -182,7 +182,6 @@ EVERY_CALL: dict[str, Callable[[Tidings], object]] = {
     "endpoints": lambda t: t.endpoints("tester"),
     "all_endpoints": lambda t: t.all_endpoints(),
     "resume_endpoint": lambda t: t.resume_endpoint("tester"),
-    "ack_up_to": lambda t: t.ack_up_to("tester", 1),
     "accept_async": lambda t: asyncio.run(t.accept_async("tester", "cl", "ping")),
     "end_async": lambda t: asyncio.run(t.end_async("1.2.3", 1000, "OK")),
     "poll_async": lambda t: asyncio.run(t.poll_async("tester")),
