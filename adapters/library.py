@@ -44,6 +44,8 @@ from .usecases.accounts import AccountCalls, Accounts
 from .usecases.audit_reads import AuditCalls, AuditReads
 from .usecases.deliveries import Deliveries, DeliveryCalls
 from .usecases.operations import OperationCalls, Operations
+from .usecases.operators import OperatorCalls, Operators
+from .usecases.oversight import Oversight, OversightCalls
 from .usecases.pollqueue import PollQueue, QueueCalls
 from .usecases.runtime import Runtime, utcnow
 from .usecases.signing import SigningSecrets
@@ -75,7 +77,15 @@ __all__ = [
 S = TypeVar("S")
 
 
-class Tidings(AccountCalls, OperationCalls, QueueCalls, DeliveryCalls, AuditCalls):
+class Tidings(
+    AccountCalls,
+    OperationCalls,
+    QueueCalls,
+    DeliveryCalls,
+    AuditCalls,
+    OperatorCalls,
+    OversightCalls,
+):
     """Accounts, operations and their notifications, on an append-only event log.
 
     `db` is a SQLite file path or a `postgresql://` URL. `clock` returns aware UTC
@@ -146,6 +156,8 @@ class Tidings(AccountCalls, OperationCalls, QueueCalls, DeliveryCalls, AuditCall
         self._queue = PollQueue(runtime)
         self._deliveries = Deliveries(runtime, self._secrets)
         self._reads = AuditReads(runtime)
+        self._operators = Operators(runtime, self._operations)
+        self._oversight = Oversight(runtime, self._reads, self._operators)
         self._push = None
 
     @property

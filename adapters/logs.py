@@ -29,6 +29,9 @@ def event(logger: logging.Logger, level: int, name: str, **fields: Any) -> None:
     None fields are left out."""
     if logger.isEnabledFor(level):
         kept = {key: value for key, value in fields.items() if value is not None}
+        request = REQUEST_ID.get()
+        if request is not None:  # kept in the record, for handlers other than ours too
+            kept.setdefault("request_id", request)
         logger.log(level, {"event": name, **kept})
 
 

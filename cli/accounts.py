@@ -271,6 +271,16 @@ def account_password_command(
     _show(view, as_json)
 
 
+@account_app.command("test", epilog=examples("tidings account test shop"))
+def account_test_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
+    """Send the account a test notification through its delivery method (its poll queue,
+    its URL or its e-mail address), as an operation that ends at once with 1000; a
+    worker or server pushes it like any other."""
+    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+        sent = tidings.send_test(login)
+    emit(sent, as_json, lambda: f"test notification {sent.id} sent to {login}")
+
+
 @account_app.command("rotate-secret", epilog=examples("tidings account rotate-secret tester"))
 def account_rotate_secret_command(
     login: Login, db: Db = "tidings.db", as_json: Json = False

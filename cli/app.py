@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "account": ("accounts", "account_app", "Open, list, show, configure and close accounts."),
     "endpoint": ("deliveries", "endpoint_app", "The health of push endpoints."),
     "key": ("tamper", "key_app", "Keys kept outside the database: signing, sealing."),
+    "operator": ("operators", "operator_app", "Add, list and revoke console operators."),
     "deliveries": ("deliveries", "commands", "Pushed notifications and how each stands."),
     "redeliver": ("deliveries", "commands", "Push given-up notifications again."),
     "demo": ("demo.command", "commands", "Run the main job once on this machine."),

@@ -68,15 +68,46 @@ def poll_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> 
         raise typer.Exit(1)
 
 
-@commands.command("ack", epilog=examples("tidings ack tester 2691"))
+@commands.command(
+    "ack",
+    epilog=examples("tidings ack tester 2691", "tidings ack tester 2691 --up-to --operator alice"),
+)
 def ack_command(
     login: Login,
     notification_id: Annotated[str, typer.Argument(metavar="ID", help="The head's id.")],
+    up_to: Annotated[
+        bool,
+        typer.Option(
+            "--up-to",
+            help="An operator's ack of every queued notification up to ID, for a queue "
+            "its client abandoned.",
+        ),
+    ] = False,
+    operator: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME", help="With --up-to: the operator it is recorded as (operator add)."
+        ),
+    ] = None,
     db: Db = "tidings.db",
     as_json: Json = False,
 ) -> None:
     """poll-ack as the client sends it: 1002 for the head of the queue (or its re-ack),
-    2151 for any other id, 2150 when the account does not poll."""
+    2151 for any other id, 2150 when the account does not poll. With --up-to: an
+    operator acks the queue up to ID, whatever the account's channel or state, and the
+    log records it as that operator's action."""
+    if up_to:
+        if not notification_id.isdigit() or int(notification_id) < 1:
+            raise fail(f"--up-to takes a notification id, 1 or more, not {notification_id!r}", 2)
+        if operator is None:
+            raise fail("--up-to needs --operator NAME: the log records who acked", 2)
+        with user_errors(), open_tidings(db, must_exist=True) as tidings:
+            acked = tidings.bulk_ack(login, int(notification_id), by=operator)
+        shown = f"acked {len(acked)}: {acked[0]}-{acked[-1]}"
+        emit({"login": login, "acked": acked}, as_json, lambda: shown)
+        return
+    if operator is not None:
+        raise fail("--operator goes with --up-to", 2)
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
         answer = tidings.ack(login, notification_id)
     emit(answer, as_json, lambda: f"{int(answer.code)} {answer.text}")

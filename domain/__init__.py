@@ -2,7 +2,8 @@
 
 No I/O, no clock, no randomness: time and jitter are arguments. Each stream kind has one
 module holding its commands, events, state, `initial`, `decide`, `evolve` and `check`:
-`account`, `operation`, `mailbox`, `delivery`, `endpoint`. `Decider` bundles them for the
+`account`, `operation`, `mailbox`, `delivery`, `endpoint`, `operator` (who runs the
+console, and what they did), `session` (signed-in browsers). `Decider` bundles them for the
 store.
 The rules that span streams or paths have their own modules: `ending` (the process that
 ends an operation), `dispatch` (the delivery process: claiming an attempt, settling its
@@ -23,11 +24,23 @@ from . import (
     endpoint,
     mailbox,
     operation,
+    operator,
     serverrun,
+    session,
 )
 from .backlog import Backlog
 from .codes import Code
-from .decider import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Decider, fold
+from .decider import (
+    ACCOUNT,
+    DELIVERY,
+    ENDPOINT,
+    MAILBOX,
+    OPERATION,
+    OPERATOR,
+    SESSION,
+    Decider,
+    fold,
+)
 from .rejection import Rejection, reject
 from .retry import DEFAULT_SCHEDULE, RetryPolicy, next_delay
 from .values import (
@@ -50,6 +63,8 @@ __all__ = [
     "ENDPOINT",
     "MAILBOX",
     "OPERATION",
+    "OPERATOR",
+    "SESSION",
     "Backlog",
     "BatchState",
     "BodyFormat",
@@ -76,7 +91,9 @@ __all__ = [
     "mailbox",
     "next_delay",
     "operation",
+    "operator",
     "push_target",
     "reject",
     "serverrun",
+    "session",
 ]

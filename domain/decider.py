@@ -5,10 +5,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from . import account, delivery, endpoint, mailbox, operation
+from . import account, delivery, endpoint, mailbox, operation, operator, session
 from .rejection import Rejection
 
-__all__ = ["ACCOUNT", "DELIVERY", "ENDPOINT", "MAILBOX", "OPERATION", "Decider", "fold"]
+__all__ = [
+    "ACCOUNT",
+    "DELIVERY",
+    "ENDPOINT",
+    "MAILBOX",
+    "OPERATION",
+    "OPERATOR",
+    "SESSION",
+    "Decider",
+    "fold",
+]
 
 S = TypeVar("S")
 C = TypeVar("C")
@@ -52,4 +62,10 @@ DELIVERY: Decider[delivery.DeliveryState, delivery.DeliveryCommand, delivery.Del
 )
 ENDPOINT: Decider[endpoint.EndpointState, endpoint.EndpointCommand, endpoint.EndpointEvent] = (
     Decider("endpoint", endpoint.initial, endpoint.decide, endpoint.evolve, endpoint.check)
+)
+OPERATOR: Decider[operator.OperatorState, operator.OperatorCommand, operator.OperatorEvent] = (
+    Decider("operator", operator.initial, operator.decide, operator.evolve, operator.check)
+)
+SESSION: Decider[session.SessionState, session.SessionCommand, session.SessionEvent] = Decider(
+    "session", session.initial, session.decide, session.evolve, session.check
 )

@@ -38,6 +38,7 @@ __all__ = [
     "DeliveryEvent",
     "DeliveryGaveUp",
     "DeliveryRequeued",
+    "DeliveryResent",
     "DeliveryScheduled",
     "DeliveryState",
     "DeliveryStatus",
@@ -54,6 +55,7 @@ __all__ = [
     "initial",
     "is_terminal",
     "key",
+    "resumed",
 ]
 
 DeliveryStatus = Literal["new", "scheduled", "in_flight", "succeeded", "gave_up"]
@@ -109,7 +111,10 @@ class GiveUp(Struct, frozen=True, gc=False, tag="GiveUp"):
 
 
 class RequeueDelivery(Struct, frozen=True, gc=False, tag="RequeueDelivery"):
-    pass
+    """Send a delivery again: one that gave up (requeued) or, with `delivered`, one that
+    succeeded (resent: the client asked to hear it again)."""
+
+    delivered: bool = False
 
 
 DeliveryCommand = ScheduleDelivery | StartAttempt | RecordAttempt | GiveUp | RequeueDelivery
@@ -172,6 +177,17 @@ class DeliveryRequeued(Struct, frozen=True, gc=False, kw_only=True, tag="Deliver
     at: datetime
 
 
+class DeliveryResent(Struct, frozen=True, kw_only=True, tag="DeliveryResent"):
+    """A delivery that succeeded is sent again. It names its scheduling (without the
+    notification, which the stream holds) and its last attempt's number, so a follower
+    that forgot the delivery once it succeeded (the due index) takes it up from this
+    event alone (`resumed`)."""
+
+    scheduled: DeliveryScheduled
+    attempts: int
+    at: datetime
+
+
 DeliveryEvent = (
     DeliveryScheduled
     | AttemptStarted
@@ -180,6 +196,7 @@ DeliveryEvent = (
     | AttemptFailed
     | DeliveryGaveUp
     | DeliveryRequeued
+    | DeliveryResent
 )
 
 
@@ -304,7 +321,8 @@ def decide(
     anything on a delivery never scheduled; 2304
     starting an attempt that is not due, or while one is in flight and its lease holds,
     or after success; recording an attempt none was started for, or one taken over;
-    giving up a finished delivery; requeueing one that has not given up; 2101 jitter
+    giving up a finished delivery; requeueing one that has not given up (resending,
+    with `delivered`, one that neither gave up nor succeeded); 2101 jitter
     outside [-1, 1], a lease outside (0 s, 30 days].
     """
     if isinstance(command, ScheduleDelivery):
@@ -328,7 +346,8 @@ def decide(
                 notification=command.notification,
             )
         ]
-    if state.scheduled is None:
+    scheduled = state.scheduled
+    if scheduled is None:
         return reject(Code.OBJECT_NOT_FOUND, "delivery does not exist")
     match command:
         case StartAttempt():
@@ -343,10 +362,15 @@ def decide(
             if state.status in ("succeeded", "gave_up"):
                 return reject(Code.STATUS_PROHIBITS, f"delivery is {state.status}")
             return [DeliveryGaveUp(reason=reason, at=now)]
-        case RequeueDelivery():
-            if state.status != "gave_up":
-                return reject(Code.STATUS_PROHIBITS, "only a delivery that gave up is requeued")
-            return [DeliveryRequeued(at=now)]
+        case RequeueDelivery(delivered=delivered):
+            if state.status == "gave_up":
+                return [DeliveryRequeued(at=now)]
+            if delivered and state.status == "succeeded":
+                kept = replace(scheduled, notification=None)
+                return [DeliveryResent(scheduled=kept, attempts=_last_number(state), at=now)]
+            if delivered:
+                return reject(Code.STATUS_PROHIBITS, f"a delivery {state.status} is not resent")
+            return reject(Code.STATUS_PROHIBITS, "only a delivery that gave up is requeued")
 
 
 def _last_number(state: DeliveryState) -> int:
@@ -398,6 +422,8 @@ def check(state: DeliveryState, event: DeliveryEvent) -> str | None:
             return None
         case DeliveryRequeued():
             return None if state.status == "gave_up" else "requeued without giving up"
+        case DeliveryResent():
+            return None if state.status == "succeeded" else "resent before it succeeded"
         case _:
             return "not a delivery event"
 
@@ -449,7 +475,7 @@ def evolve(state: DeliveryState, event: DeliveryEvent) -> DeliveryState:
             return replace(
                 state, status="gave_up", next_attempt_at=None, gave_up_reason=reason, gave_up_at=at
             )
-        case DeliveryRequeued(at=at):
+        case DeliveryRequeued(at=at) | DeliveryResent(at=at):
             return replace(
                 state,
                 status="scheduled",
@@ -459,3 +485,11 @@ def evolve(state: DeliveryState, event: DeliveryEvent) -> DeliveryState:
                 gave_up_at=None,
             )
     return state
+
+
+def resumed(event: DeliveryResent) -> DeliveryState:
+    """The state of a resent delivery, from its `DeliveryResent` alone: scheduled, due
+    at once, its attempts numbered on from the last one (the older ones are not kept)."""
+    last = Attempt(number=event.attempts, started_at=event.at, succeeded=True)
+    done = DeliveryState(status="succeeded", scheduled=event.scheduled, attempts=(last,))
+    return evolve(done, event)

@@ -51,6 +51,7 @@ TOPICS = (
     "AttemptFailed",
     "DeliveryGaveUp",
     "DeliveryRequeued",
+    "DeliveryResent",
     "EndpointPaused",
     "EndpointResumed",
 )
@@ -116,6 +117,9 @@ class Tally:
                 self.acked += 1
                 self._queue(stream, -1)
             case dlv.DeliveryScheduled() | dlv.DeliveryRequeued():
+                self._move(stream, "scheduled")
+            case dlv.DeliveryResent():  # leaves "succeeded", which `_move` does not track
+                self.deliveries["succeeded"] -= 1
                 self._move(stream, "scheduled")
             case dlv.AttemptStarted():
                 self._move(stream, "in_flight")

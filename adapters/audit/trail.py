@@ -13,7 +13,16 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from msgspec import Struct
-from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Decider
+from tidings.domain import (
+    ACCOUNT,
+    DELIVERY,
+    ENDPOINT,
+    MAILBOX,
+    OPERATION,
+    OPERATOR,
+    SESSION,
+    Decider,
+)
 from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
@@ -27,7 +36,7 @@ __all__ = ["DECIDERS", "Audit", "TrailEntry"]
 S = TypeVar("S")
 
 DECIDERS: dict[str, Decider[Any, Any, Any]] = {
-    d.category: d for d in (ACCOUNT, OPERATION, MAILBOX, DELIVERY, ENDPOINT)
+    d.category: d for d in (ACCOUNT, OPERATION, MAILBOX, DELIVERY, ENDPOINT, OPERATOR, SESSION)
 }
 
 

@@ -16,11 +16,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..logs import REQUEST_ID
 
-__all__ = ["AccessLog", "noted", "request_id"]
+__all__ = ["HUNG_UP", "ID_HEADER", "AccessLog", "access_line", "noted", "request_id"]
 
 _log = logging.getLogger("tidings.access")
-_HUNG_UP = 499  # "client closed request", nginx's word for it
-_ID_HEADER = b"x-request-id"
+HUNG_UP = 499  # "client closed request", nginx's word for it
+ID_HEADER = b"x-request-id"
 _LONGEST_ID = 128
 _NOTES = "tidings.access"
 
@@ -33,7 +33,7 @@ def request_id(scope: Scope) -> str:
         return str(known)
     chosen = None
     for name, value in scope.get("headers", ()):
-        if name == _ID_HEADER:
+        if name == ID_HEADER:
             if 0 < len(value) <= _LONGEST_ID and all(33 <= byte <= 126 for byte in value):
                 chosen = value.decode("ascii")
             break
@@ -63,9 +63,9 @@ class AccessLog:
             return
         rid = request_id(scope)
         token = REQUEST_ID.set(rid)
-        header = (_ID_HEADER, rid.encode("ascii"))
+        header = (ID_HEADER, rid.encode("ascii"))
         started = time.perf_counter()
-        seen: dict[str, object] = {"status": _HUNG_UP}
+        seen: dict[str, object] = {"status": HUNG_UP}
 
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -84,19 +84,25 @@ class AccessLog:
             raise
         finally:
             REQUEST_ID.reset(token)
-            # Off (a level above info): not a line's worth of work per request either.
-            if _log.isEnabledFor(logging.INFO):
-                client = scope.get("client")
-                notes = {k: v for k, v in scope.get(_NOTES, {}).items() if k != "request_id"}
-                _log.info(
-                    {
-                        "event": "request",
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        **seen,
-                        **notes,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
-                        "client": client[0] if client else None,
-                        "request_id": rid,
-                    }
-                )
+            access_line(scope, seen, started)
+
+
+def access_line(scope: Scope, seen: dict[str, object], started: float) -> None:
+    """The access event of one request (`AccessLog`'s, or a route's that bypasses it):
+    `seen` holds its status (and WAPI code), `started` its `time.perf_counter()` at the
+    start. Nothing is done while the logger is off (a level above info)."""
+    if _log.isEnabledFor(logging.INFO):
+        client = scope.get("client")
+        notes = scope.get(_NOTES, {})
+        _log.info(
+            {
+                "event": "request",
+                "method": scope["method"],
+                "path": scope["path"],
+                **seen,
+                **{k: v for k, v in notes.items() if k != "request_id"},
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "client": client[0] if client else None,
+                "request_id": request_id(scope),
+            }
+        )

@@ -19,6 +19,8 @@ from ..views import AccountView, MailboxView
 
 __all__ = [
     "AccountList",
+    "AckUpToId",
+    "AckedUpTo",
     "AllowedIps",
     "ApiError",
     "ChannelSetting",
@@ -63,6 +65,18 @@ class AllowedIps(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 class NewPassword(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     password: str
+
+
+class AckUpToId(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An operator's ack of a poll queue: every notification with an id up to `up_to`,
+    recorded as the action of `operator` (a named operator, `tidings operator add`)."""
+
+    up_to: int
+    operator: str
+
+
+class AckedUpTo(Struct, frozen=True, kw_only=True):
+    acked: list[int]
 
 
 class Suspension(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

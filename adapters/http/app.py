@@ -6,6 +6,8 @@ Routes:
 - `POST|PUT /merchants/products`, `/merchants/files`: Merchants-style jobs (`http_merchants`);
 - `GET /openapi.json`: the JSON API's OpenAPI document; `GET /metrics`: Prometheus text
   (see `http.metrics`);
+- `/center/`, `/console/`, `/docs`: the customer center, the operator console and the
+  API reference, web pages (see `web`);
 - `GET /healthz` (liveness: the store answers a read), `GET /readyz` (readiness: the
   store commits a heartbeat; 503 with the reason when it cannot, see `health`).
 
@@ -22,8 +24,9 @@ runner (an attempt in flight is abandoned to its lease) and closes the store.
 import dataclasses
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 from starlette.applications import Starlette
@@ -32,12 +35,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..ledger.signer import signing_refusal, warn_unsigned
 from ..library import Tidings
 from ..push.due import DueWork, EndingRule
 from ..push.mail import SmtpServer
 from ..wapi.request import Dialect
+from ..web import web_routes
 from .access_log import AccessLog
 from .api import api_routes, http_error
 from .context import Context, Settings
@@ -83,6 +88,24 @@ def settle_heap() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
+
+
+class _Server(Starlette):
+    """The Starlette app, with WAPI's POSTs served in front of its middleware and
+    routing: `WapiEndpoint` applies what it needs of them inline."""
+
+    def __init__(self, wapi: Mapping[str, ASGIApp], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._wapi = wapi
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self._wapi.get(scope["path"])
+            if endpoint is not None:
+                scope["app"] = self
+                await endpoint(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -137,9 +160,13 @@ def create_app(settings: Settings) -> Starlette:
             return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    wapi = {
+        "/wapi/xml": WapiEndpoint(Dialect.XML, context),
+        "/wapi/json": WapiEndpoint(Dialect.JSON, context),
+    }
     routes = [
-        Route("/wapi/xml", WapiEndpoint(Dialect.XML, context), methods=["POST"]),
-        Route("/wapi/json", WapiEndpoint(Dialect.JSON, context), methods=["POST"]),
+        # Reached only by other methods than POST (405): a POST is served in front.
+        *(Route(path, endpoint, methods=["POST"]) for path, endpoint in wapi.items()),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         openapi_route(),
@@ -147,9 +174,10 @@ def create_app(settings: Settings) -> Starlette:
         tiles_route(context),
         *api_routes(context),
         *merchants_routes(context),
+        *web_routes(context),
     ]
-    app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+    app = _Server(
+        wapi, routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
     )
     app.state.context = context
     app.state.readiness = readiness

@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,9 +15,10 @@ from .limits import DEFAULT_LIMITS, Limits
 from .shared_throttle import SharedThrottle
 from .throttle import AuthGate, Guesses, Throttle
 
-__all__ = ["ADMIN_TOKEN_ENV", "Context", "Settings", "token_digest"]
+__all__ = ["ADMIN_TOKEN_ENV", "SESSION_KEY_ENV", "Context", "Settings", "token_digest"]
 
 ADMIN_TOKEN_ENV = "TIDINGS_ADMIN_TOKEN"
+SESSION_KEY_ENV = "TIDINGS_SESSION_KEY"
 
 
 def _utcnow() -> datetime:
@@ -39,7 +41,9 @@ class Settings:
     `deliveries` and `foreign_endings_after` are the runner's (`push.due.DueWork`), for
     the workers of one server. `limits`: deadlines, caps and the authentication
     throttle (`limits.Limits`). `shared_dir`: the directory the workers of one server
-    share (the throttle's failures); None for a server of one process.
+    share (the throttle's failures); None for a server of one process. `session_key`
+    signs the web pages' session cookies and CSRF tokens (`web.sessions`): drawn at
+    random unless TIDINGS_SESSION_KEY names one, so a restart signs everyone out.
     """
 
     db: str
@@ -52,6 +56,7 @@ class Settings:
     foreign_endings_after: float = 0.0
     limits: Limits = DEFAULT_LIMITS
     shared_dir: str | None = None
+    session_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     @classmethod
     def from_env(
@@ -67,8 +72,11 @@ class Settings:
         itself is not kept."""
         token = os.environ.get(ADMIN_TOKEN_ENV) or None
         digest = token_digest(token) if token else None
+        named = os.environ.get(SESSION_KEY_ENV)
+        key = token_digest(named) if named else secrets.token_bytes(32)
         return cls(
             db=db,
+            session_key=key,
             admin_digest=digest,
             ping_delay=ping_delay,
             job_delay=job_delay,

@@ -32,7 +32,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .body import BodyTooSlow, ClientGone, Unfinished
 
-__all__ = ["SENT_NAMES", "BodyDeadline", "head_deadline_protocol"]
+__all__ = ["SENT_NAMES", "BodyDeadline", "head_deadline_protocol", "settle_unfinished"]
 
 # The scope key of the request's header names as the client spelled them, in the order
 # of `scope["headers"]` (whose names uvicorn lower-cases).
@@ -218,16 +218,24 @@ class BodyDeadline:
         try:
             await self.app(scope, timed_receive, watch)
         except (Unfinished, ClientDisconnect) as error:
-            request = f"{scope['method']} {scope['path']}"
-            if not isinstance(error, BodyTooSlow):
-                _log.info("%s: the client hung up before its body was whole", request)
-                return
-            _log.info("%s: the body came too slow, answered 408", request)
-            if not started:
-                await _send_408(send)
+            await settle_unfinished(scope, send, error, answered=started)
         finally:
             if timer is not None:  # an app that did not read the body (a GET)
                 timer.cancel()
+
+
+async def settle_unfinished(scope: Scope, send: Send, error: Exception, *, answered: bool) -> int:
+    """What a request whose body did not arrive whole gets: one info line, and a 408
+    when the body came too slow (unless an answer had started). Returns the status for
+    the access log: 408, or 499 when there is no one to answer."""
+    request = f"{scope['method']} {scope['path']}"
+    if not isinstance(error, BodyTooSlow):
+        _log.info("%s: the client hung up before its body was whole", request)
+        return 499
+    _log.info("%s: the body came too slow, answered 408", request)
+    if not answered:
+        await _send_408(send)
+    return 408
 
 
 async def _send_408(send: Send) -> None:

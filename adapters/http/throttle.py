@@ -29,6 +29,7 @@ calls it from its event loop only.
 
 import contextlib
 import ipaddress
+import logging
 import math
 import time
 from collections import OrderedDict, deque
@@ -37,9 +38,13 @@ from typing import Protocol, TypeVar
 
 import anyio
 
+from ..logs import event
+
 __all__ = ["AuthGate", "Guesses", "Throttle", "client_key"]
 
 _T = TypeVar("_T")
+_log = logging.getLogger("tidings.auth")
+_MOST_TOLD = 100_000  # clients remembered as told about; past it all are forgotten
 
 
 class Throttle:
@@ -163,6 +168,12 @@ def _drop_before(times: deque[float], since: float) -> None:
         times.popleft()
 
 
+def _shown(login: str) -> str:
+    """A login as logged: the admin token's failures are counted under a name no
+    account can have."""
+    return "(admin token)" if login.startswith("\0") else login
+
+
 class Guesses(Protocol):
     """What the gate asks of a throttle (`Throttle`, `shared_throttle.SharedThrottle`);
     `failures` and `refusals` count what this process saw."""
@@ -180,16 +191,31 @@ class AuthGate:
     failure, and answer every refusal (wrong token, unknown login, throttled) no sooner
     than `floor` seconds after the request came in, so the answer's timing does not tell
     whether a login exists (an unknown login costs a database read, a known one a cache
-    hit) nor what the server was doing meanwhile."""
+    hit) nor what the server was doing meanwhile.
+
+    It logs (`tidings.auth`) one `authentication_refused` event per failure and one
+    `client_throttled` event when a client's refusals begin (not one per refused
+    request: a guesser would fill the log), each with the login, the client's address
+    and the request id."""
 
     def __init__(self, throttle: Guesses, floor: float) -> None:
         self.throttle = throttle
         self.floor = floor
+        self._told: dict[tuple[str, str], float] = {}  # (login, client) -> throttled until
 
     def retry_after(self, login: str, address: str | None) -> int | None:
         """The throttle's answer (see `Throttle.retry_after`): an attempt let through is
         counted as a failure until `passed`."""
-        return self.throttle.retry_after(login, address)
+        wait = self.throttle.retry_after(login, address)
+        if wait is not None:
+            now, key = time.monotonic(), (login, client_key(address))
+            if self._told.get(key, 0.0) <= now:
+                if len(self._told) > _MOST_TOLD:
+                    self._told.clear()
+                self._told[key] = now + wait
+                event(_log, logging.WARNING, "client_throttled", login=_shown(login),
+                      client=address, retry_after=wait)  # fmt: skip
+        return wait
 
     def passed(self, login: str, address: str | None) -> None:
         """The attempt let through by `retry_after` authenticated."""
@@ -204,4 +230,6 @@ class AuthGate:
     async def failed(self, login: str, address: str | None, started: float) -> None:
         """Count a failed authentication, then wait like `refused`."""
         self.throttle.failed(login, address)
+        event(_log, logging.WARNING, "authentication_refused", login=_shown(login),
+              client=address)  # fmt: skip
         await self.refused(started)

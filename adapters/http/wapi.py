@@ -11,26 +11,28 @@ answer is 2050 with a `Retry-After`, without the token being checked; every 2050
 the same least time.
 """
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from msgspec.structs import replace
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from tidings.domain import Code
 from tidings.domain.serverrun import PING_ASYNC, ping_ending
 
 from ..library import Conflict, Rejected, RemoteClient, Tidings
+from ..logs import REQUEST_ID
 from ..metrics import AUTH_FAILURES, THROTTLED
 from ..wapi.auth import token_matches
 from ..wapi.request import MAX_BODY, Dialect, WapiError, WapiReply, WapiRequest, parse_request
 from ..wapi.response import notify_fields
 from ..wapi.response import render_reply as render
-from .body import TooLarge, Unfinished, client_ip, read_body
+from .access_log import HUNG_UP, ID_HEADER, access_line, noted, request_id
+from .body import BodyTooSlow, ClientGone, TooLarge, Unfinished
 from .context import Context
+from .deadlines import settle_unfinished
 
 __all__ = ["PING_ASYNC", "WapiEndpoint", "answer", "ping_ending"]
 
@@ -118,26 +120,80 @@ async def answer(
 
 
 class WapiEndpoint:
-    """The ASGI app of one dialect's endpoint. An app, not a request handler: Starlette
-    wraps a handler in two more layers per request (its `request_response`, exception
-    wrapper and send wrapper), which WAPI, answering every error itself, has no use for."""
+    """The ASGI app of one dialect's endpoint, served in front of the app's middleware
+    (`app.create_app`): it applies inline what the middleware would, so a request
+    crosses no layer it has no use for (Starlette's routing, request and response
+    objects, and a send wrapper per middleware). What it applies: the request id and
+    the access event (`access_log`), the body deadline (`deadlines`: 408 past it, one
+    info line when the client hangs up mid-body) and the body cap (2007), the
+    authentication throttle, the metrics (`metrics`)."""
 
     def __init__(self, dialect: Dialect, context: Context) -> None:
         self.dialect = dialect
         self._context = context
+        self._media = _MEDIA[dialect].encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self.handle(Request(scope, receive))
-        await response(scope, receive, send)
+        rid = request_id(scope)
+        token = REQUEST_ID.set(rid)
+        started = time.perf_counter()
+        seen: dict[str, object] = {"status": HUNG_UP}
+        headers = _Headers(scope, rid)
+        try:
+            timeout = self._context.settings.limits.body_timeout
+            try:
+                body: bytes | None = await _read_body(receive, headers.length, timeout)
+            except TooLarge:
+                body = None
+            reply, extra = await self.handle(body, headers.content_type, _client(scope), scope)
+            document = render(reply, self.dialect)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-length", b"%d" % len(document)),
+                        (b"content-type", self._media),
+                        (b"x-wapi-code", b"%d" % reply.code),  # for logs and proxies
+                        *extra,
+                        (ID_HEADER, headers.rid),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": document})
+            seen = {"status": 200, "wapi_code": reply.code}
+            noted(scope, svtrid=reply.svtrid)
+        except Unfinished as error:
 
-    async def handle(self, request: Request) -> Response:
+            async def with_id(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message = {
+                        **message,
+                        "headers": [*message["headers"], (ID_HEADER, headers.rid)],
+                    }
+                await send(message)
+
+            seen["status"] = await settle_unfinished(scope, with_id, error, answered=False)
+        except BaseException:
+            seen["status"] = 500
+            raise
+        finally:
+            REQUEST_ID.reset(token)
+            access_line(scope, seen, started)
+
+    async def handle(
+        self, body: bytes | None, content_type: str, ip: str | None, scope: Scope
+    ) -> tuple[WapiReply, list[tuple[bytes, bytes]]]:
+        """The reply to a request of `body` (None: past the cap) and the extra headers
+        to send with it; the login is noted for the access line of `scope`."""
         started = time.monotonic()
         tidings = self._context.tidings
         gate = self._context.gate
         now = self._context.settings.clock()
         try:
-            body = await read_body(request, MAX_BODY)
-            parsed = parse_request(self.dialect, body, request.headers.get("content-type", ""))
+            if body is None:
+                raise TooLarge
+            parsed = parse_request(self.dialect, body, content_type)
         except (TooLarge, WapiError) as error:
             code = error.code if isinstance(error, WapiError) else Code.TOO_LARGE
             reply = WapiReply(
@@ -148,40 +204,94 @@ class WapiEndpoint:
                 cltrid=error.cltrid if isinstance(error, WapiError) else None,
                 command=error.command if isinstance(error, WapiError) else None,
             )
-            return self._respond(reply)
-        except Unfinished:
-            raise  # no one to answer, or answered by the body deadline
+            return reply, []
         except Exception:  # a reader bug must not become a 500; the fuzz tests look for 2400
             _log.exception("reading a WAPI request failed")
-            return self._respond(
-                WapiReply(
-                    code=Code.COMMAND_FAILED,
-                    result=Code.COMMAND_FAILED.text,
-                    timestamp=int(now.timestamp()),
-                    svtrid=tidings.new_svtrid(),
-                )
+            reply = WapiReply(
+                code=Code.COMMAND_FAILED,
+                result=Code.COMMAND_FAILED.text,
+                timestamp=int(now.timestamp()),
+                svtrid=tidings.new_svtrid(),
             )
-        ip = client_ip(request)
+            return reply, []
+        noted(scope, login=parsed.user)
         wait = gate.retry_after(parsed.user, ip)
         if wait is not None:
             THROTTLED.labels("wapi").inc()
             await gate.refused(started)
             refusal = _reply(Code.AUTH_FAILED, tidings.new_svtrid(), now, parsed)
-            return self._respond(refusal, {"retry-after": str(wait)})
+            return refusal, [(b"retry-after", b"%d" % wait)]
         try:
             answered = await answer(tidings, parsed, ip, now)
         except Exception:
             _log.exception("WAPI %s failed", parsed.command)
-            return self._respond(_reply(Code.COMMAND_FAILED, tidings.new_svtrid(), now, parsed))
+            return _reply(Code.COMMAND_FAILED, tidings.new_svtrid(), now, parsed), []
         if answered.reply.code == Code.AUTH_FAILED:
             await gate.failed(parsed.user, ip, started)
         else:
             gate.passed(parsed.user, ip)
-        return self._respond(answered.reply)
+        return answered.reply, []
 
-    def _respond(self, reply: WapiReply, headers: dict[str, str] | None = None) -> Response:
-        response = Response(
-            render(reply, self.dialect), media_type=_MEDIA[self.dialect], headers=headers
-        )
-        response.headers["x-wapi-code"] = str(reply.code)  # for the access log and proxies
-        return response
+
+class _Headers:
+    """What the endpoint reads of a request's headers (the first of a name counts)."""
+
+    __slots__ = ("content_type", "length", "rid")
+
+    def __init__(self, scope: Scope, rid: str) -> None:
+        self.rid = rid.encode("ascii")
+        self.content_type = ""
+        self.length: int | None = None
+        found_type = found_length = False
+        for name, value in scope["headers"]:
+            if name == b"content-type" and not found_type:
+                self.content_type, found_type = value.decode("latin-1"), True
+            elif name == b"content-length" and not found_length:
+                found_length = True
+                if value.isdigit():
+                    self.length = int(value)
+
+
+def _client(scope: Scope) -> str | None:
+    """The peer address (proxy headers applied by uvicorn, for trusted proxies only)."""
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+async def _read_body(receive: Receive, declared: int | None, timeout: float) -> bytes:
+    """The whole body, within `timeout` seconds: `TooLarge` past `MAX_BODY` (at once
+    for a declared length over it, so nothing is buffered in vain), `BodyTooSlow` past
+    the deadline, `ClientGone` when the client hangs up first. One timer a request."""
+    if declared is not None and declared > MAX_BODY:
+        raise TooLarge
+    task = asyncio.current_task()
+    assert task is not None
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    timer = asyncio.get_running_loop().call_later(timeout, expire)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            try:
+                message = await receive()
+            except asyncio.CancelledError:
+                if expired and not task.uncancel():
+                    raise BodyTooSlow from None
+                raise
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise TooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    finally:
+        timer.cancel()

@@ -48,6 +48,7 @@ from .guard import AddressGuard
 from .index import DueIndex, DueProjection, Name
 from .mail import MailSender, SmtpServer
 from .port import DeliveryCommands
+from .problems import tell
 from .signer import ROTATION_GRACE, signed_headers, webhook_id
 from .views import Attempted, Claim, Held
 
@@ -306,6 +307,8 @@ class DueWork:
             following.claimed, following.claim = True, claimed
         if state is not None and state.status == "succeeded":
             self.delivered += 1
+        elif state is not None:
+            tell(claim, reply, state)
 
     async def _send(self, login: str, claim: Claim) -> Reply:
         scheduled, account = claim.scheduled, claim.account

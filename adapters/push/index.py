@@ -49,6 +49,7 @@ _DELIVERY_TOPICS = (
     dlv.AttemptFailed,
     dlv.DeliveryGaveUp,
     dlv.DeliveryRequeued,
+    dlv.DeliveryResent,
     ept.EndpointResumed,
 )
 
@@ -168,6 +169,12 @@ class DueIndex(POPOTrackingRecorder):
             case dlv.DeliveryScheduled(login=login, notification_id=n) if self._with_deliveries:
                 key = dlv.key(login, n)
                 state = _compact(dlv.evolve(dlv.initial, event))
+                self._deliveries[stream] = (key, state)
+                self.schedule("delivery", key, dlv.due_at(state))
+            case dlv.DeliveryResent(scheduled=scheduled) if self._with_deliveries:
+                # Forgotten when it succeeded: taken up again from the event alone.
+                key = dlv.key(scheduled.login, scheduled.notification_id)
+                state = _compact(dlv.resumed(event))
                 self._deliveries[stream] = (key, state)
                 self.schedule("delivery", key, dlv.due_at(state))
             case (

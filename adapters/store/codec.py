@@ -16,7 +16,7 @@ from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
-from tidings.domain import account, delivery, endpoint, mailbox, operation
+from tidings.domain import account, delivery, endpoint, mailbox, operation, operator, session
 
 __all__ = [
     "DomainEvent",
@@ -38,6 +38,8 @@ DomainEvent = Union[  # noqa: UP007 - built from unions, not written out
     mailbox.MailboxEvent,
     delivery.DeliveryEvent,
     endpoint.EndpointEvent,
+    operator.OperatorEvent,
+    session.SessionEvent,
 ]
 
 _TYPES: dict[str, type[msgspec.Struct]] = {
@@ -59,6 +61,8 @@ _CATEGORY_UNIONS = {
     "mailbox": mailbox.MailboxEvent,
     "delivery": delivery.DeliveryEvent,
     "endpoint": endpoint.EndpointEvent,
+    "operator": operator.OperatorEvent,
+    "session": session.SessionEvent,
 }
 
 

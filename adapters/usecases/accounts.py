@@ -7,6 +7,7 @@ import itertools
 
 from tidings.domain import (
     ACCOUNT,
+    SESSION,
     Channel,
     Code,
     EmailChannel,
@@ -15,6 +16,7 @@ from tidings.domain import (
     UrlChannel,
 )
 from tidings.domain import account as acc
+from tidings.domain import session as ses
 from tidings.domain.values import password_problem
 
 from ..errors import InvalidArgument, Rejected
@@ -135,7 +137,16 @@ class Accounts:
         return account_view(await self._run(login, *commands))
 
     async def change_password(self, login: str, password: str) -> AccountView:
-        return account_view(await self._run(login, acc.ChangePassword(_digest(password))))
+        change = acc.ChangePassword(_digest(password))
+        holder = ses.holder("account", text("login", login))
+
+        def body(work: Work) -> acc.AccountState:
+            work.must(ACCOUNT, login, change)
+            # The web sessions of the account end with the password they were opened by.
+            work.decide(SESSION, holder, ses.EndSessions("password changed"))
+            return work.state(ACCOUNT, login)
+
+        return account_view(await self._runtime.run(body))
 
     async def rotate_secret(self, login: str) -> str:
         secret = new_secret()
@@ -245,8 +256,9 @@ class AccountCalls:
         return self.configure(login, allowed_ips=ips)
 
     def change_password(self, login: str, password: str) -> AccountView:
-        """Set a new password (only its sha1 is stored). Raises `Rejected` (2303 unknown
-        account, 2101 a password empty or only whitespace), `Conflict`, `StorageError`."""
+        """Set a new password (only its sha1 is stored); the account's web sessions end
+        with it. Raises `Rejected` (2303 unknown account, 2101 a password empty or only
+        whitespace), `Conflict`, `StorageError`."""
         return _blocking(self._accounts.change_password(login, password))
 
     def rotate_secret(self, login: str) -> str:

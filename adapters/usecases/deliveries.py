@@ -92,24 +92,20 @@ class Deliveries:
         return views
 
     async def redeliver(
-        self, login: str, notification_id: int | None, since: datetime | None
+        self, login: str, notification_id: int | None, since: datetime | None, delivered: bool
     ) -> list[int]:
         text("login", login)
+        requeued = dlv.RequeueDelivery(delivered=delivered)
         if notification_id is not None:
             key = dlv.key(login, integer("notification_id", notification_id, least=1))
-            await self._runtime.run(lambda work: work.must(DELIVERY, key, dlv.RequeueDelivery()))
+            await self._runtime.run(lambda work: work.must(DELIVERY, key, requeued))
             return [notification_id]
         if since is not None and (instance("since", since, datetime).utcoffset() is None):
             raise InvalidArgument("since needs an aware datetime (with a time zone)")
-        given_up = await self.deliveries(login, "gave_up")
-        chosen = [
-            v.notification_id
-            for v in given_up
-            if since is None or (v.gave_up_at is not None and v.gave_up_at >= since)
-        ]
+        views = await self.deliveries(login, None)
+        chosen = [v.notification_id for v in views if _sent_again(v, since, delivered)]
 
         def requeue(work: Work) -> list[int]:
-            requeued = dlv.RequeueDelivery()
             return [
                 n
                 for n in chosen
@@ -227,6 +223,18 @@ def _record_attempt(work: Work, attempt: Attempted) -> dlv.DeliveryState | None:
     return recorded
 
 
+def _sent_again(view: DeliveryView, since: datetime | None, delivered: bool) -> bool:
+    """Whether `redeliver` picks this delivery: it gave up (at or after `since`) or,
+    with `delivered`, it succeeded (scheduled at or after `since`)."""
+    if view.status == "gave_up":
+        moment = view.gave_up_at or view.scheduled_at
+    elif delivered and view.status == "succeeded":
+        moment = view.scheduled_at
+    else:
+        return False
+    return since is None or moment >= since
+
+
 class DeliveryCalls:
     """The delivery calls of `Tidings`, used by the due-work runner
     (`adapters.push.due`), the shell and the JSON API."""
@@ -276,16 +284,34 @@ class DeliveryCalls:
         return _blocking(self._deliveries.deliveries(login, status))
 
     def redeliver(
-        self, login: str, notification_id: int | None = None, *, since: datetime | None = None
+        self,
+        login: str,
+        notification_id: int | None = None,
+        *,
+        since: datetime | None = None,
+        delivered: bool = False,
     ) -> list[int]:
-        """Requeue given-up deliveries with a fresh schedule: one (`notification_id`;
-        2304 when it has not given up, 2303 when it does not exist), or every one that
-        gave up at or after `since`, or all. Returns the ids requeued.
+        """Send deliveries again with a fresh schedule: those that gave up and, with
+        `delivered`, those that succeeded too (resent: the domain's `RequeueDelivery`).
+        One (`notification_id`; 2304 when it may not be sent again, 2303 when it does
+        not exist), or every one that gave up (or, delivered, was scheduled) at or after
+        `since`, or all. Returns the ids sent again.
 
-        Raises `Rejected` (2303 unknown account or delivery, 2304 a delivery that has not
-        given up), `Conflict`, `StorageError`.
+        Raises `Rejected` (2303 unknown account or delivery, 2304 a delivery that may
+        not be sent again), `Conflict`, `StorageError`.
         """
-        return _blocking(self._deliveries.redeliver(login, notification_id, since))
+        return _blocking(self._deliveries.redeliver(login, notification_id, since, delivered))
+
+    async def redeliver_async(
+        self,
+        login: str,
+        notification_id: int | None = None,
+        *,
+        since: datetime | None = None,
+        delivered: bool = False,
+    ) -> list[int]:
+        """`redeliver` on an event loop. Raises what `redeliver` raises."""
+        return await self._deliveries.redeliver(login, notification_id, since, delivered)
 
     def endpoints(self, login: str) -> list[EndpointView]:
         """The health of the account's current push targets. Raises `Rejected` (2303

@@ -45,17 +45,17 @@ import re
 from enum import StrEnum
 from typing import Any, NoReturn
 
-import defusedxml.ElementTree as SafeET
 import msgspec
-import xmltodict
-from defusedxml.common import DefusedXmlException
 from tidings.domain import Code
 from tidings.domain.operation import MAX_CLTRID
 
 from .form import FormError, request_document
+from .xml_request import MAX_DEPTH, MAX_NODES, XmlRefused, read_request
 
 __all__ = [
     "MAX_BODY",
+    "MAX_DEPTH",
+    "MAX_NODES",
     "NOT_XML",
     "Dialect",
     "WapiError",
@@ -65,10 +65,6 @@ __all__ = [
 ]
 
 MAX_BODY = 64 * 1024
-# Real requests are a handful of elements two or three levels deep; these bounds only
-# stop documents built to burn CPU or recursion.
-MAX_DEPTH = 12
-MAX_NODES = 1000
 
 _FIELDS = ("user", "auth", "command", "cltrid", "data", "test")
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -143,32 +139,18 @@ def _json_children(node: Any) -> list[Any]:
     return list(node) if isinstance(node, list) else []
 
 
-def _simplify(node: Any) -> Any:
-    """xmltodict's tree without attributes and without blank text between elements."""
-    if isinstance(node, list):
-        return [_simplify(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    children = {k: _simplify(v) for k, v in node.items() if not k.startswith(("@", "#"))}
-    if children:
-        return children
-    return node.get("#text")
+_REFUSED = {
+    "parse": Code.PARSE_ERROR,
+    "complex": Code.TOO_COMPLEX,
+    "duplicate": Code.DUPLICATE_ELEMENT,
+}
 
 
 def _xml_members(text: str) -> Any:
     try:
-        root = SafeET.fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (DefusedXmlException, SafeET.ParseError, ValueError):
-        _fail(Code.PARSE_ERROR)
-    _check_shape(root, list)
-    if root.tag != "request":
-        _fail(Code.PARSE_ERROR)
-    names = [child.tag.lower() for child in root if child.tag.lower() in _FIELDS]
-    if len(names) != len(set(names)):
-        _fail(Code.DUPLICATE_ELEMENT)
-    # Whitespace is kept so a clTRID is echoed exactly; _simplify drops blank filler.
-    tree = xmltodict.parse(text, strip_whitespace=False, disable_entities=True)
-    return _simplify(tree["request"])
+        return read_request(text)
+    except XmlRefused as refused:
+        _fail(_REFUSED[refused.reason])
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-import xmltodict
 from tidings.domain import Notification
 
 from .request import NOT_XML, Dialect, WapiReply
@@ -77,11 +76,39 @@ def _xml_value(value: Any) -> Any:
     return NOT_XML.sub("\ufffd", str(value))
 
 
+def _escaped(text: str) -> str:
+    """Character data as XML writers escape it (xml.sax.saxutils.escape)."""
+    return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+
+
+def _element(out: list[str], name: str, value: Any, depth: int) -> None:
+    """`value` (as `_xml_value` gives it) as element `name`, indented one space a level:
+    a list as one element per item; a dict as child elements, one per line (an empty
+    list leaves its child out); None or an empty dict as an empty element; text escaped.
+    The layout xmltodict's `unparse(pretty=True, indent=" ", full_document=False)` writes."""
+    pad = " " * depth
+    end = "\n" if depth else ""
+    for item in value if isinstance(value, list) else (value,):
+        if isinstance(item, dict):
+            children = [(k, v) for k, v in item.items() if not (isinstance(v, list) and not v)]
+            if children:
+                out.append(f"{pad}<{name}>\n")
+                for key, child in children:
+                    _element(out, key, child, depth + 1)
+                out.append(f"{pad}</{name}>{end}")
+                continue
+            item = None
+        if item is None:
+            out.append(f"{pad}<{name}></{name}>{end}")
+        else:
+            text = item if isinstance(item, str) else str(item)
+            out.append(f"{pad}<{name}>{_escaped(text)}</{name}>{end}")
+
+
 def _xml(root: str, fields: dict[str, Any]) -> bytes:
-    text = xmltodict.unparse(
-        {root: _xml_value(fields)}, pretty=True, indent=" ", newl="\n", full_document=False
-    )
-    return str(text).encode("utf-8")
+    out: list[str] = []
+    _element(out, root, _xml_value(fields), 0)
+    return "".join(out).encode("utf-8")
 
 
 def render_reply(reply: WapiReply, dialect: Dialect) -> bytes:

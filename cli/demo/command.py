@@ -199,9 +199,11 @@ def demo_command(
             ):
                 time.sleep(0.05)
             trail = tidings.trail(run.svtrids["demo-url"])
+            operator = tidings.add_operator("demo") if keep else ""
         out.print(timeline(trail, f"tidings trail {run.svtrids['demo-url']} (demo-url)"))
         if keep:
             _drive(out, db, server, admin)
+            _pages(out, server, operator)
             _wait_for_ctrl_c()
     for channel, login in missing:
         typer.echo(f"error: no notification arrived by {channel} for {login} in "
@@ -226,6 +228,15 @@ Still running (Ctrl-C stops it all and deletes the database). In another shell:
   curl -s {server}/api/accounts -H "authorization: Bearer ${ADMIN_TOKEN_ENV}"
   curl -s {server}/metrics
 Every account's password is {PASSWORD}.""")
+
+
+def _pages(out: Console, server: str, operator: str) -> None:
+    """Where the web pages are, and how to sign in to them."""
+    out.print(f"""
+In a browser:
+  customer center  {server}/center/   login demo-url (or demo-poll, ...), password {PASSWORD}
+  operator console {server}/console/  operator token {operator}
+  API reference    {server}/docs""")
 
 
 def _wait_for_ctrl_c() -> None:

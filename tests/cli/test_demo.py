@@ -16,6 +16,7 @@ from tidings.cli.demo.command import PASSWORD
 
 from tests.cli.shell import shell
 from tests.http.conftest import call_until
+from tests.web.client import WebClient
 
 
 @pytest.mark.slow
@@ -52,9 +53,10 @@ def test_keep_leaves_it_running_for_a_ping_of_ones_own_and_its_trail() -> None:
                      daemon=True).start()  # fmt: skip
     seen: list[str] = []
     try:
-        while not any(line.startswith("Every account's password") for line in seen):
+        while not any("API reference" in line for line in seen):
             seen.append(lines.get(timeout=60))
         text = "".join(seen)
+        assert "Every account's password" in text
         db = re.search(r"export TIDINGS_DB=(\S+)", text)
         server = re.search(r"^server +(\S+)", text, re.M)
         assert db and server, text
@@ -63,6 +65,11 @@ def test_keep_leaves_it_running_for_a_ping_of_ones_own_and_its_trail() -> None:
                    "auth": auth_token("demo-url", password_sha1(PASSWORD), hour)}  # fmt: skip
         answer = httpx.post(f"{server[1]}/wapi/json", json={"request": request}).json()
         assert answer["response"]["code"] == 1001
+        token = re.search(r"operator token (\S+)", text)
+        assert token and f"{server[1]}/console/" in text and f"{server[1]}/center/" in text
+        with httpx.Client(base_url=server[1]) as client:
+            assert WebClient(client).sign_in_console(token[1]).status_code == 303
+            assert WebClient(client).sign_in_center("demo-url", PASSWORD).status_code == 303
         call_until(
             lambda: shell("trail", "--cltrid", "mine-1", "--db", db[1]).stdout,
             lambda trail: "delivered: status 200" in trail,

@@ -188,6 +188,27 @@ EVERY_CALL: dict[str, Callable[[Tidings], object]] = {
     "ack_async": lambda t: asyncio.run(t.ack_async("tester", 1)),
     "admit_async": lambda t: asyncio.run(t.admit_async("tester", CLIENT)),
     "operation_async": lambda t: asyncio.run(t.operation_async("1.2.3")),
+    "redeliver_async": lambda t: asyncio.run(t.redeliver_async("tester")),
+    "add_operator": lambda t: t.add_operator("alice"),
+    "revoke_operator": lambda t: t.revoke_operator("alice"),
+    "operators": lambda t: t.operators(),
+    "operator_actions": lambda t: t.operator_actions("tester"),
+    "operator_by_token_async": lambda t: asyncio.run(t.operator_by_token_async("alice.x")),
+    "operator_acted_async": lambda t: asyncio.run(
+        t.operator_acted_async("alice", "suspend", "tester", "")
+    ),
+    "bulk_ack": lambda t: t.bulk_ack("tester", 1, by="alice"),
+    "bulk_ack_async": lambda t: asyncio.run(t.bulk_ack_async("tester", 1, by="alice")),
+    "send_test": lambda t: t.send_test("tester"),
+    "send_test_async": lambda t: asyncio.run(t.send_test_async("tester")),
+    "start_session_async": lambda t: asyncio.run(
+        t.start_session_async("account:tester", "a" * 64, WHEN)
+    ),
+    "end_session_async": lambda t: asyncio.run(t.end_session_async("account:tester", None)),
+    "session_open_async": lambda t: asyncio.run(t.session_open_async("account:tester", "a" * 64)),
+    "trail_of": lambda t: t.trail_of("1.2.3"),
+    "latest_checkpoint": lambda t: t.latest_checkpoint(),
+    "verify_log": lambda t: t.verify_log(),
 }
 
 

@@ -1,0 +1,144 @@
+"""The customer center, `/center/<login>/...`: an account holder's own settings, queue,
+deliveries and keys. Every page checks the session and the login (`access.guarded`).
+
+- `/` the delivery method and its settings (poll queue, URL, e-mail), and a test
+  notification;
+- `queue` the poll queue, oldest first, each notification as its `<notify>` XML;
+- `deliveries` pushed notifications; `deliveries/<id>` one with every attempt, and
+  redelivery;
+- `keys` the signing secret (rotated and shown once), the IP allow-list, the password.
+"""
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from tidings.domain import Code
+
+from ..http.context import Context
+from ..library import Rejected, Tidings
+from ..wapi.response import render_notify
+from .access import Call, Handler, guarded
+from .forms import METHODS, channel_fields, read_channel
+from .pages import age, page, redirect
+from .sessions import CENTER, signed_in
+from .timeline import attempts_of
+
+__all__ = ["center_routes"]
+
+
+def center_routes(context: Context) -> list[Route]:
+    """The center's pages, bound to a server."""
+
+    def tidings() -> Tidings:
+        return context.tidings
+
+    def home(login: str) -> str:
+        return f"{CENTER.home}{login}/"
+
+    async def start(request: Request) -> Response:
+        who = await signed_in(request, context, CENTER)
+        return redirect(CENTER.sign_in if who is None else home(who.name))
+
+    async def settings(call: Call) -> Response:
+        login = call.who.name
+        account = await run_in_threadpool(tidings().account, login)
+        if account is None:
+            raise Rejected(Code.OBJECT_NOT_FOUND, "no such account")
+        values = channel_fields(account.channel)
+        errors: dict[str, str] = {}
+        if call.request.method == "POST":
+            values = dict(call.form)
+            channel, errors = await run_in_threadpool(read_channel, call.form, tidings().guard)
+            if channel is not None:
+                try:
+                    await run_in_threadpool(tidings().configure_channel, login, channel)
+                    return redirect(home(login) + "?saved=1")
+                except Rejected as rejected:
+                    errors = {"method": rejected.text}
+        saved = call.request.query_params.get("saved") == "1"
+        status = 422 if errors else 200
+        return page(call.request, "center/settings.html", status, area=CENTER, who=call.who,
+                    account=account, values=values, errors=errors, methods=METHODS,
+                    saved=saved)  # fmt: skip
+
+    async def queue(call: Call) -> Response:
+        login = call.who.name
+        mailbox = await run_in_threadpool(tidings().mailbox, login)
+        now = context.settings.clock()
+        shown = [(n, render_notify(n).decode()) for n in mailbox.notifications[:100]]
+        return page(call.request, "center/queue.html", area=CENTER, who=call.who,
+                    mailbox=mailbox, shown=shown, oldest=age(mailbox.oldest_at, now))  # fmt: skip
+
+    async def deliveries(call: Call) -> Response:
+        views = await run_in_threadpool(tidings().deliveries, call.who.name)
+        return page(call.request, "center/deliveries.html", area=CENTER, who=call.who,
+                    deliveries=list(reversed(views))[:200])  # fmt: skip
+
+    async def delivery(call: Call) -> Response:
+        login, ident = call.who.name, int(call.param("ident"))
+        trail = await run_in_threadpool(lambda: tidings().trail(notification=(login, ident)))
+        state = await run_in_threadpool(tidings().delivery, login, ident)
+        if state.scheduled is None:
+            raise Rejected(Code.OBJECT_NOT_FOUND, f"notification {ident} was not pushed")
+        return page(call.request, "center/delivery.html", area=CENTER, who=call.who,
+                    ident=ident, state=state, attempts=attempts_of(trail))  # fmt: skip
+
+    async def redeliver(call: Call) -> Response:
+        login, ident = call.who.name, int(call.param("ident"))
+        await tidings().redeliver_async(login, ident, delivered=True)
+        return redirect(f"{home(login)}deliveries/{ident}")
+
+    async def test(call: Call) -> Response:
+        login = call.who.name
+        notification = await tidings().send_test_async(login)
+        account = await run_in_threadpool(tidings().account, login)
+        pushed = account is not None and account.channel.__struct_config__.tag != "poll"
+        where = f"deliveries/{notification.id}" if pushed else "queue"
+        return redirect(home(login) + where)
+
+    async def keys(call: Call) -> Response:
+        account = await run_in_threadpool(tidings().account, call.who.name)
+        return page(call.request, "center/keys.html", area=CENTER, who=call.who,
+                    account=account, secret=None, errors={}, changed=False)  # fmt: skip
+
+    async def rotate(call: Call) -> Response:
+        login = call.who.name
+        secret = await run_in_threadpool(tidings().rotate_secret, login)
+        account = await run_in_threadpool(tidings().account, login)
+        return page(call.request, "center/keys.html", area=CENTER, who=call.who,
+                    account=account, secret=secret, errors={}, changed=False)  # fmt: skip
+
+    async def password(call: Call) -> Response:
+        login = call.who.name
+        new, again = call.form.get("password", ""), call.form.get("again", "")
+        errors = {}
+        if new != again:
+            errors["again"] = "the two passwords differ"
+        else:
+            try:
+                await run_in_threadpool(tidings().change_password, login, new)
+            except Rejected as rejected:
+                errors["password"] = rejected.text
+        if not errors:  # every session of the account ended with the change: this one too
+            return redirect(CENTER.sign_in + "?changed=1")
+        account = await run_in_threadpool(tidings().account, login)
+        return page(call.request, "center/keys.html", 422, area=CENTER, who=call.who,
+                    account=account, secret=None, errors=errors, changed=False)  # fmt: skip
+
+    def at(path: str, handler: Handler, methods: tuple[str, ...] = ("GET",)) -> Route:
+        return Route("/{login}/" + path, guarded(context, CENTER, handler),
+                     methods=list(methods))  # fmt: skip
+
+    return [
+        Route("/", start, methods=["GET"]),
+        at("", settings, ("GET", "POST")),
+        at("queue", queue),
+        at("deliveries", deliveries),
+        at("deliveries/{ident:int}", delivery),
+        at("deliveries/{ident:int}/redeliver", redeliver, ("POST",)),
+        at("test", test, ("POST",)),
+        at("keys", keys),
+        at("keys/secret", rotate, ("POST",)),
+        at("keys/password", password, ("POST",)),
+    ]

@@ -1,0 +1,152 @@
+"""The operator console, `/console/...`: every account, one account's settings, queue,
+deliveries and endpoints, the operator actions on them, and an operation's trail.
+
+Every action is run by the library as the signed-in operator, who is recorded in the
+log (`domain.operator`): suspend, resume, resume an endpoint, redeliver (one, those
+since a time, delivered ones too), bulk-ack an abandoned queue.
+"""
+
+from datetime import UTC, datetime
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from tidings.domain import Code
+
+from ..http.context import Context
+from ..library import Rejected, Tidings
+from ..views import AccountView
+from .access import Call, Handler, guarded
+from .pages import age, page, redirect
+from .sessions import CONSOLE
+from .timeline import timeline
+
+__all__ = ["console_routes"]
+
+_PAGE = 50
+# How many accounts a search reads at most (the log's openings, in order).
+_SEARCH_READS = 20_000
+
+
+def _accounts(t: Tidings, query: str, after: int) -> tuple[list[AccountView], int | None]:
+    """A page of accounts from cursor `after` and the cursor of the next page; with a
+    `query`, the first `_PAGE` whose login holds it (among the first `_SEARCH_READS`
+    opened), and no next page: a person narrows the search instead."""
+    if not query:
+        page = t.accounts(after=after, limit=_PAGE)
+        return page.accounts, page.next
+    found: list[AccountView] = []
+    cursor: int | None = 0
+    for _ in range(_SEARCH_READS // 1000):
+        page = t.accounts(after=cursor or 0, limit=1000)
+        found += [a for a in page.accounts if query.lower() in a.login.lower()]
+        cursor = page.next
+        if cursor is None or len(found) >= _PAGE:
+            break
+    return found[:_PAGE], None
+
+
+def _since(text: str) -> datetime | None:
+    """A time typed in the redeliver form (ISO 8601, UTC when no zone is given)."""
+    if not text.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise Rejected(Code.INVALID_PARAMETER, f"not a time (2026-12-06T14:00): {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _number(text: str, what: str) -> int:
+    if not text.strip().isdigit():
+        raise Rejected(Code.INVALID_PARAMETER, f"{what} is a whole number, not {text!r}")
+    return int(text)
+
+
+def console_routes(context: Context) -> list[Route]:
+    """The console's pages, bound to a server."""
+
+    def tidings() -> Tidings:
+        return context.tidings
+
+    async def accounts(call: Call) -> Response:
+        query = call.request.query_params.get("q", "").strip()
+        after = call.request.query_params.get("after", "0")
+        start = int(after) if after.isdigit() else 0
+        found, more = await run_in_threadpool(_accounts, tidings(), query, start)
+        return page(call.request, "console/accounts.html", area=CONSOLE, who=call.who,
+                    accounts=found, query=query, more=more)  # fmt: skip
+
+    async def account(call: Call) -> Response:
+        login = call.param("login")
+        t = tidings()
+        view = await run_in_threadpool(t.account, login)
+        if view is None:
+            raise Rejected(Code.OBJECT_NOT_FOUND, f"no account {login!r}")
+        mailbox = await run_in_threadpool(t.mailbox, login)
+        deliveries = await run_in_threadpool(t.deliveries, login)
+        endpoints = await run_in_threadpool(t.endpoints, login)
+        now = context.settings.clock()
+        return page(call.request, "console/account.html", area=CONSOLE, who=call.who,
+                    account=view, mailbox=mailbox, oldest=age(mailbox.oldest_at, now),
+                    deliveries=list(reversed(deliveries))[:100], endpoints=endpoints,
+                    done=call.request.query_params.get("done", ""))  # fmt: skip
+
+    async def act(call: Call) -> Response:
+        login, action, form, by = (
+            call.param("login"),
+            call.param("action"),
+            call.form,
+            call.who.name,
+        )
+        t, detail = tidings(), ""
+        match action:
+            case "suspend":
+                detail = form.get("reason", "").strip() or "suspended by an operator"
+                await run_in_threadpool(t.suspend, login, detail)
+                done = "suspended"
+            case "resume":
+                await run_in_threadpool(t.resume, login)
+                done = "resumed"
+            case "resume-endpoint":
+                target = form.get("target") or None
+                resumed = await run_in_threadpool(t.resume_endpoint, login, target)
+                done = detail = f"resumed {', '.join(resumed) or 'nothing'}"
+            case "redeliver":
+                ident = form.get("notification_id", "").strip()
+                one = _number(ident, "the notification id") if ident else None
+                since, delivered = _since(form.get("since", "")), form.get("delivered") == "yes"
+                requeued = await t.redeliver_async(login, one, since=since, delivered=delivered)
+                done = detail = f"requeued {', '.join(map(str, requeued)) or 'nothing'}"
+            case "bulk-ack":
+                up_to = _number(form.get("up_to", ""), "the last id to ack")
+                acked = await t.bulk_ack_async(login, up_to, by=by)
+                return redirect(f"{CONSOLE.home}accounts/{login}?done=acked {len(acked)}")
+            case _:
+                raise Rejected(Code.UNKNOWN_COMMAND, f"no action {action!r}")
+        await t.operator_acted_async(by, action, login, detail)
+        return redirect(f"{CONSOLE.home}accounts/{login}?done={done}")
+
+    async def trail(call: Call) -> Response:
+        key = call.request.query_params.get("key", "").strip()
+        moments = []
+        if key:
+            entries = await run_in_threadpool(tidings().trail_of, key)
+            moments = timeline(entries)
+        return page(call.request, "console/trail.html", area=CONSOLE, who=call.who,
+                    key=key, moments=moments)  # fmt: skip
+
+    async def start(request: Request) -> Response:
+        return redirect(CONSOLE.home + "accounts")
+
+    def at(path: str, handler: Handler, methods: tuple[str, ...] = ("GET",)) -> Route:
+        return Route("/" + path, guarded(context, CONSOLE, handler), methods=list(methods))
+
+    return [
+        Route("/", start, methods=["GET"]),
+        at("accounts", accounts),
+        at("accounts/{login}", account),
+        at("accounts/{login}/{action}", act, ("POST",)),
+        at("trail", trail),
+    ]

@@ -1,0 +1,153 @@
+"""What every page shares: the templates, the security headers, CSRF tokens, form reading.
+
+Pages are rendered on the server from Jinja2 templates (autoescaped) and work without
+JavaScript: forms post back and answer a redirect (303) or the page again with the
+errors next to their fields. Every answer of the web routes carries the security headers
+(`SecureHeaders`): a Content-Security-Policy that allows only tidings' own stylesheet
+and no script at all, `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`,
+`no-store` caching for pages that show an account.
+
+CSRF: every form carries a token derived (HMAC) from the session it is posted in, or
+from the browser's pre-session cookie on the sign-in forms; `checked_form` refuses a
+post whose token is missing or wrong (403), before anything is changed.
+"""
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "CSRF_FIELD",
+    "SECURITY_HEADERS",
+    "Forbidden",
+    "SecureHeaders",
+    "age",
+    "checked_form",
+    "csrf_token",
+    "page",
+    "redirect",
+    "stylesheet",
+]
+
+CSRF_FIELD = "csrf"
+# Form bodies are small: a few settings at most.
+_MAX_FORM = 64 * 1024
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+}
+
+
+def age(then: datetime | None, now: datetime) -> str:
+    """How long ago `then` was, for a person: "42 s", "3 min", "5 h", "2 d"."""
+    if then is None:
+        return "-"
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("tidings.adapters.web", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _shown(value: object) -> str:
+    """A setting as a person reads it: a set or list comma-separated, sorted."""
+    if isinstance(value, frozenset | set | tuple | list):
+        return ", ".join(str(item) for item in sorted(value, key=str)) or "-"
+    return "-" if value is None else str(value)
+
+
+_TEMPLATES.filters["when"] = _when
+_TEMPLATES.filters["shown"] = _shown
+
+
+def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    """The page `template` rendered with `values`; `request.state.csrf` (set by the
+    session check) is the token its forms carry."""
+    csrf = getattr(request.state, "csrf", "")
+    body = _TEMPLATES.get_template(template).render(request=request, csrf=csrf, **values)
+    return HTMLResponse(body, status)
+
+
+_CSS = resources.files("tidings.adapters.web").joinpath("static/tidings.css").read_bytes()
+
+
+async def stylesheet(_: Request) -> Response:
+    """`GET /assets/tidings.css`: the one stylesheet, served by tidings itself."""
+    return Response(_CSS, media_type="text/css", headers={"cache-control": "public, max-age=3600"})
+
+
+def redirect(path: str) -> Response:
+    """See `path` next (303: the browser follows with a GET)."""
+    return RedirectResponse(path, status_code=303)
+
+
+def csrf_token(key: bytes, bound_to: str) -> str:
+    """The CSRF token of forms posted within `bound_to` (a session id, or a pre-session
+    cookie's value)."""
+    return hmac.new(key, b"csrf\0" + bound_to.encode(), hashlib.sha256).hexdigest()
+
+
+class Forbidden(Exception):
+    """A post without the right CSRF token: answered 403, nothing done."""
+
+
+async def checked_form(request: Request, key: bytes, bound_to: str) -> Mapping[str, str]:
+    """The posted form, once its CSRF token matches `bound_to`'s; raises `Forbidden`
+    otherwise (also for a form too large, or files)."""
+    form = await request.form(max_files=0, max_fields=64, max_part_size=_MAX_FORM)
+    given = form.get(CSRF_FIELD)
+    expected = csrf_token(key, bound_to)
+    if not isinstance(given, str) or not bound_to or not hmac.compare_digest(given, expected):
+        raise Forbidden("the form's CSRF token is missing or wrong: reload the page")
+    return {name: value for name, value in form.items() if isinstance(value, str)}
+
+
+class SecureHeaders:
+    """ASGI middleware: adds `SECURITY_HEADERS` to every answer of the app it wraps."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._headers = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self._headers if k not in names]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

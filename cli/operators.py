@@ -1,0 +1,45 @@
+"""`tidings operator ...`: the named operators of the console."""
+
+from typing import Annotated
+
+import typer
+
+from .options import Db, open_tidings
+from .output import Json, emit, table, user_errors
+
+__all__ = ["operator_app"]
+
+operator_app = typer.Typer(help="Add, list and revoke console operators.", no_args_is_help=True)
+
+Name = Annotated[str, typer.Argument(help="The operator's name: a-z, 0-9, _ and -.")]
+
+
+@operator_app.command("add", epilog="Example: tidings operator add alice")
+def operator_add_command(name: Name, db: Db = "tidings.db", as_json: Json = False) -> None:
+    """Add an operator and print its token, once: it signs in to /console/ with it.
+    Only the token's SHA-256 is kept; a lost token is replaced by revoking the operator
+    and adding it again."""
+    with user_errors(), open_tidings(db) as tidings:
+        token = tidings.add_operator(name)
+    emit({"name": name, "token": token}, as_json,
+         lambda: f"added operator {name}\ntoken (shown once): {token}")  # fmt: skip
+
+
+@operator_app.command("list", epilog="Example: tidings operator list")
+def operator_list_command(db: Db = "tidings.db", as_json: Json = False) -> None:
+    """Every operator ever added: active or revoked, and how many actions each took."""
+    with user_errors(), open_tidings(db, read_only=True) as tidings:
+        views = tidings.operators()
+    rows = [
+        (v.name, "active" if v.active else "revoked", v.added_at.isoformat(), v.actions)
+        for v in views
+    ]
+    emit(views, as_json, lambda: table(None, ("name", "state", "added", "actions"), rows))
+
+
+@operator_app.command("revoke", epilog="Example: tidings operator revoke alice")
+def operator_revoke_command(name: Name, db: Db = "tidings.db") -> None:
+    """Revoke an operator: its token stops working and its sessions end at once."""
+    with user_errors(), open_tidings(db) as tidings:
+        tidings.revoke_operator(name)
+    typer.echo(f"revoked operator {name}")

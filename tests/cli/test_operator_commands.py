@@ -1,0 +1,49 @@
+"""Operator commands from the JSON API and the shell: a bulk ack of an abandoned poll
+queue up to an id (`POST /api/accounts/{login}/queue/ack`, `tidings ack LOGIN ID --up-to
+--operator NAME`, the library's one `bulk_ack`, recorded as that operator's), and a test
+notification (`POST /api/accounts/{login}/test`, `tidings account test LOGIN`)."""
+
+from tidings.adapters import Tidings
+
+from tests.cli.shell import json_of, one_line_error, shell
+from tests.cli.test_queue import queued
+from tests.http.conftest import serve, settings_for
+
+
+def test_the_api_and_the_shell(db_url: str) -> None:
+    queued(db_url, 4)
+    assert shell("operator", "add", "alice", "--db", db_url).exit_code == 0
+    with serve(settings_for(db_url)) as server:
+        body = {"up_to": 2, "operator": "alice"}
+        answer = server.admin("POST", "/api/accounts/tester/queue/ack", json=body)
+        assert (answer.status_code, answer.json()) == (200, {"acked": [1, 2]})
+        nobody = server.admin("POST", "/api/accounts/tester/queue/ack",
+                              json={"up_to": 9, "operator": "mallory"})  # fmt: skip
+        assert nobody.status_code == 404  # no such operator: nothing acked
+    shown = json_of(shell("ack", "tester", "3", "--up-to", "--operator", "alice", "--db", db_url,
+                          "--json"))  # fmt: skip
+    assert shown == {"login": "tester", "acked": [3]}
+    people = shell("ack", "tester", "9", "--up-to", "--operator", "alice", "--db", db_url)
+    assert people.stdout.strip() == "acked 1: 4-4"
+    one_line_error(shell("ack", "tester", "x", "--up-to", "--operator", "alice", "--db", db_url),
+                   2, "--up-to")  # fmt: skip
+    one_line_error(shell("ack", "tester", "9", "--up-to", "--db", db_url), 2, "--operator")
+    one_line_error(shell("ack", "tester", "9", "--up-to", "--operator", "alice", "--db", db_url),
+                   1, "2303")  # fmt: skip
+    with Tidings(db_url) as t:
+        assert not t.mailbox("tester").notifications
+        actions = [e.event for e in t.log(1, topics=("OperatorActed",))]
+    assert [(a.name, a.action, a.login) for a in actions] == [("alice", "bulk-ack", "tester")] * 3
+
+
+def test_a_test_notification_from_the_api_and_the_shell(db_url: str) -> None:
+    queued(db_url, 0)
+    with serve(settings_for(db_url)) as server:
+        sent = server.admin("POST", "/api/accounts/tester/test")
+        assert sent.status_code == 200 and sent.json()["id"] == 1
+        assert server.admin("POST", "/api/accounts/nobody/test").status_code == 404
+    shown = json_of(shell("account", "test", "tester", "--db", db_url, "--json"))
+    assert shown["id"] == 2 and shown["outcome"]["code"] == 1000
+    one_line_error(shell("account", "test", "nobody", "--db", db_url), 1, "2303")
+    with Tidings(db_url) as t:
+        assert [n.id for n in t.mailbox("tester").notifications] == [1, 2]

@@ -1,0 +1,110 @@
+"""The WAPI documents written directly are, byte for byte, those xmltodict wrote: every
+response and notify document over many generated notifications, data included (odd
+keys, characters XML cannot carry, markup, nesting, lists, empty values)."""
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import xmltodict
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tidings.adapters.wapi.request import NOT_XML, Dialect, WapiReply
+from tidings.adapters.wapi.response import notify_fields, render_notify, render_reply
+from tidings.domain import Notification
+from tidings.domain.values import Outcome
+
+_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*")
+
+
+def _xml_name(key: Any) -> str:
+    name = str(key)
+    return name if _XML_NAME.fullmatch(name) else "_" + re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+def _xml_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_xml_name(k): _xml_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_xml_value(item) for item in value]
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return NOT_XML.sub("\ufffd", str(value))
+
+
+def _old(root: str, fields: dict[str, Any]) -> bytes:
+    """How the documents were written: xmltodict's pretty `unparse`."""
+    text = xmltodict.unparse(
+        {root: _xml_value(fields)}, pretty=True, indent=" ", newl="\n", full_document=False
+    )
+    return str(text).encode("utf-8")
+
+
+_TEXT = st.text(
+    st.one_of(st.sampled_from(list("<>&'\"\n\t \x00\x0b\ufffe]]>")), st.characters(codec="utf-8")),
+    max_size=12,
+)
+_KEYS = st.one_of(st.sampled_from(["id", "name", "a.b-c_d", "_x", "1", "a b", "é", ""]), _TEXT)
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), _TEXT)
+_DATA = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_KEYS, inner, max_size=3)),
+    max_leaves=12,
+)
+_MOMENTS = st.datetimes(
+    min_value=datetime(2001, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
+
+
+@st.composite
+def _notifications(draw: st.DrawFn) -> Notification:
+    outcome = Outcome(
+        code=draw(st.integers(1000, 2999)),
+        result=draw(_TEXT),
+        timestamp=draw(_MOMENTS),
+        cltrid=draw(_TEXT),
+        svtrid=draw(_TEXT),
+        command=draw(_TEXT),
+        data=draw(st.one_of(st.none(), st.dictionaries(_KEYS, _DATA, max_size=4))),
+    )
+    return Notification(id=draw(st.integers(1, 2**63 - 1)), outcome=outcome)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_notifications())
+def test_a_pushed_notify_document_is_what_xmltodict_wrote(notification: Notification) -> None:
+    fields = notify_fields(notification, id_name="ID")
+    assert render_notify(notification) == _old("notify", fields)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    _notifications(),
+    st.one_of(st.none(), _TEXT),
+    st.one_of(st.none(), _TEXT),
+    st.booleans(),
+)
+def test_a_response_document_is_what_xmltodict_wrote(
+    notification: Notification, cltrid: str | None, command: str | None, polled: bool
+) -> None:
+    data = {"notify": notify_fields(notification)} if polled else None
+    reply = WapiReply(
+        code=1000,
+        result=notification.outcome.result,
+        timestamp=1286957874,
+        svtrid=notification.outcome.svtrid,
+        cltrid=cltrid,
+        command=command,
+        data=data,
+    )
+    fields: dict[str, Any] = {"code": 1000, "result": reply.result, "timestamp": 1286957874}
+    if cltrid is not None:
+        fields["clTRID"] = cltrid
+    fields["svTRID"] = reply.svtrid
+    if command is not None:
+        fields["command"] = command
+    if data:
+        fields["data"] = data
+    assert render_reply(reply, Dialect.XML) == _old("response", fields)

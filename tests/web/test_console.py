@@ -1,0 +1,162 @@
+"""The operator console through HTTP: named operators, their actions recorded in the
+log and shown in the trail, revocation, bulk-ack, the health page, /docs."""
+
+import itertools
+import re
+from pathlib import Path
+
+from tidings.adapters.http.limits import Limits
+
+from tests.http.conftest import Running, serve, settings_for
+from tests.web.client import WebClient
+
+_names = itertools.count(1)
+
+
+def operator(web: WebClient, server: Running) -> str:
+    name = f"op{next(_names)}"
+    token = server.tidings.add_operator(name)
+    assert token.startswith(f"{name}.")
+    answer = web.sign_in_console(token)
+    assert answer.status_code == 303, answer.text
+    return name
+
+
+def test_an_operator_signs_in_with_its_token_and_lists_accounts(
+    web: WebClient, server: Running
+) -> None:
+    operator(web, server)
+    found = web.get(f"/console/accounts?q={server.login}")
+    assert found.status_code == 200 and f"/console/accounts/{server.login}" in found.text
+    assert WebClient(web.http).sign_in_console("op9999.wrong").status_code == 401
+
+
+def test_an_action_is_recorded_with_the_operators_name_and_shown_in_the_trail(
+    web: WebClient, server: Running
+) -> None:
+    name = operator(web, server)
+    t = server.tidings
+    svtrid = t.accept(server.login, "cl-1", "domain-renew").svtrid
+    t.end(svtrid, 1000, "done")
+    base = f"/console/accounts/{server.login}"
+    assert web.submit(base, base + "/suspend", {"reason": "abuse"}).status_code == 303
+    account = t.account(server.login)
+    assert account is not None and account.suspended
+    assert web.submit(base, base + "/resume", {}).status_code == 303
+    acted = t.operator_actions(server.login)
+    assert [(e.event.name, e.event.action) for e in acted] == [(name, "suspend"), (name, "resume")]
+    trail = web.get(f"/console/trail?key={svtrid}")
+    assert "domain-renew accepted" in trail.text and "ended 1000 done" in trail.text
+    assert f"operator {name}: suspend" in trail.text
+    by_id = web.get(f"/console/trail?key={server.login}:1")
+    assert "notification 1 queued" in by_id.text and f"operator {name}: resume" in by_id.text
+    assert "cl-1" in web.get("/console/trail?key=cl-1").text
+
+
+def test_bulk_ack_empties_an_abandoned_queue_as_an_operator_action(
+    web: WebClient, server: Running
+) -> None:
+    name = operator(web, server)
+    t = server.tidings
+    for n in range(3):
+        t.end(t.accept(server.login, f"c{n}", "x").svtrid, 1000, "ok")
+    base = f"/console/accounts/{server.login}"
+    assert web.submit(base, base + "/bulk-ack", {"up_to": "2"}).status_code == 303
+    assert [n.id for n in t.mailbox(server.login).notifications] == [3]
+    acted = t.operator_actions(server.login)
+    assert (acted[-1].event.name, acted[-1].event.action) == (name, "bulk-ack")
+    nothing = web.submit(base, base + "/bulk-ack", {"up_to": "2"})
+    assert nothing.status_code == 404 and "no notification queued" in nothing.text
+
+
+def test_a_revoked_operator_is_refused_at_its_next_request(web: WebClient, server: Running) -> None:
+    name = operator(web, server)
+    assert web.get("/console/accounts").status_code == 200
+    server.tidings.revoke_operator(name)
+    assert web.get("/console/accounts").headers["location"] == "/console/sign-in"
+    assert web.get("/console/accounts").status_code == 303
+
+
+def test_an_account_holder_cannot_use_the_console(web: WebClient, server: Running) -> None:
+    web.sign_in_center(server.login, server.password)
+    assert web.get("/console/accounts").status_code == 303
+
+
+def test_the_health_page_draws_charts_and_verifies(web: WebClient, server: Running) -> None:
+    operator(web, server)
+    page = web.get("/console/health")
+    assert page.status_code == 200 and page.text.count("<svg") == 3
+    verified = web.submit("/console/health", "/console/health/verify", {})
+    assert verified.status_code == 303
+    assert re.search(r"Chain intact: \d+ entries", web.get("/console/health").text)
+
+
+def test_docs_render_the_openapi_document(web: WebClient, server: Running) -> None:
+    docs = web.get("/docs")
+    assert docs.status_code == 200 and "<script" not in docs.text
+    assert "GET</span> /api/accounts/{login}/queue" in docs.text
+    assert 'id="schema-AccountView"' in docs.text
+    assert docs.headers["x-frame-options"] == "DENY"
+
+
+def test_sign_in_is_throttled_like_wapi(tmp_path: Path) -> None:
+    limits = Limits(auth_failures_per_address=3, auth_failures_per_login=3, auth_floor=0.0)
+    with serve(settings_for(str(tmp_path / "t.db"), limits=limits)) as running:
+        running.tidings.open_account("tester", "123456")
+        web = WebClient(running.client)
+        for _ in range(3):
+            assert web.sign_in_center("tester", "wrong").status_code == 401
+        refused = web.sign_in_center("tester", "123456")
+        assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+
+
+def test_accounts_come_a_page_at_a_time(web: WebClient, server: Running) -> None:
+    operator(web, server)
+    for n in range(51):
+        server.tidings.open_account(f"{server.login}-many{n}", "123456")
+    first = web.get("/console/accounts")
+    rows = re.findall(r'<td><a href="/console/accounts/([^"]+)">', first.text)
+    after = re.search(r'accounts\?q=&amp;after=(\d+)">Next page', first.text)
+    assert len(rows) == 50 and after is not None
+    second = web.get(f"/console/accounts?after={after[1]}")
+    more = re.findall(r'<td><a href="/console/accounts/([^"]+)">', second.text)
+    assert more and not set(more) & set(rows)
+    found = web.get(f"/console/accounts?q={server.login}-many5")
+    assert "-many5<" in found.text and "-many50<" in found.text and "-many4<" not in found.text
+
+
+def test_redeliver_and_resume_endpoint_are_recorded_even_when_nothing_changes(
+    web: WebClient, server: Running
+) -> None:
+    name = operator(web, server)
+    base = f"/console/accounts/{server.login}"
+    answer = web.submit(
+        base, base + "/redeliver", {"since": "2026-01-01T00:00", "delivered": "yes"}
+    )
+    assert answer.status_code == 303 and "requeued" in answer.headers["location"]
+    assert web.submit(base, base + "/resume-endpoint", {}).status_code == 303
+    bad = web.submit(base, base + "/redeliver", {"since": "yesterday"})
+    assert bad.status_code == 422 and "not a time" in bad.text
+    acted = server.tidings.operator_actions(server.login)
+    assert [(e.event.name, e.event.action) for e in acted] == [
+        (name, "redeliver"), (name, "resume-endpoint")]  # fmt: skip
+    assert web.submit(base, base + "/explode", {}).status_code == 422
+
+
+def test_the_json_api_takes_operator_tokens_and_records_who_changed_what(
+    server: Running,
+) -> None:
+    t = server.tidings
+    token = t.add_operator(f"api{next(_names)}")
+    name = token.partition(".")[0]
+    bearer = {"authorization": f"Bearer {token}"}
+    suspended = server.client.post(f"/api/accounts/{server.login}/suspend",
+                                   json={"reason": "x"}, headers=bearer)  # fmt: skip
+    assert suspended.status_code == 200, suspended.text
+    assert server.admin("POST", f"/api/accounts/{server.login}/resume").status_code == 200
+    assert server.admin("GET", f"/api/accounts/{server.login}").status_code == 200
+    acted = [(e.event.name, e.event.action) for e in t.operator_actions(server.login)]
+    assert acted == [(name, "Suspend an account"), ("admin", "Resume an account")]
+    t.revoke_operator(name)
+    refused = server.client.get(f"/api/accounts/{server.login}", headers=bearer)
+    assert refused.status_code == 401
