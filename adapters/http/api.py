@@ -94,6 +94,9 @@ class Endpoint:
     body: type | None = None
     status: int = 200
     query: tuple[str, ...] = ()  # the query parameters it reads, all optional integers
+    # Whether a change here is recorded as the caller's operator action (False: the
+    # route records the operator it names itself).
+    acts: bool = True
 
 
 def _account(t: Tidings, login: str) -> AccountView:
@@ -187,7 +190,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/api/accounts/{login}/queue/ack", "Ack the poll queue up to an id "
              "(an operator's action)", AckedUpTo,
              lambda t, p, b: AckedUpTo(acked=t.bulk_ack(p["login"], b.up_to, by=b.operator)),
-             AckUpToId),
+             AckUpToId, acts=False),
     Endpoint("POST", "/api/accounts/{login}/test", "Send the account a test notification "
              "through its delivery method", Notification, lambda t, p, _: t.send_test(p["login"])),
     Endpoint("GET", "/api/accounts/{login}", "Read an account", AccountView,
@@ -311,7 +314,7 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
             params.update(request.path_params)
             result = await run_in_threadpool(endpoint.run, context.tidings, params, body)
             login = request.path_params.get("login")
-            if endpoint.method != "GET" and login:  # an operator's change to an account
+            if endpoint.acts and endpoint.method != "GET" and login:  # an account changed
                 await context.tidings.operator_acted_async(operator, endpoint.summary, login, "")
         except TooLarge:
             return _error(Code.TOO_LARGE)
