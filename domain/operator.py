@@ -75,11 +75,13 @@ class RevokeOperator(Struct, frozen=True, tag="RevokeOperator"):
 
 class ActOnAccount(Struct, frozen=True, kw_only=True, tag="ActOnAccount"):
     """Record what the operator did to an account: `action` (e.g. "suspend"), and what
-    it concerned (`detail`: notification ids, a reason)."""
+    it concerned (`detail`: notification ids, a reason). `admin`: the actor is the
+    admin token of the JSON API (operator `ADMIN`, never added nor revoked)."""
 
     action: str
     login: str
     detail: str = ""
+    admin: bool = False
 
 
 OperatorCommand = AddOperator | RevokeOperator | ActOnAccount
@@ -128,7 +130,7 @@ def decide(
 
     Rejections: 2302 adding an active operator; 2101 a bad name or token digest, or an
     action without a name or login; 2303 revoking or acting as an operator that is not
-    active (never added, or revoked).
+    active (never added, or revoked), unless the action is the admin token's.
     """
     match command:
         case AddOperator(name=name, token_sha256=digest):
@@ -139,18 +141,23 @@ def decide(
             if not _SHA256_HEX.fullmatch(digest):
                 return reject(Code.INVALID_PARAMETER, "token_sha256 is 64 hex digits")
             return [OperatorAdded(name=name, token_sha256=digest, at=now)]
+    if isinstance(command, ActOnAccount) and command.admin:
+        return _acted(ADMIN, command, now)
     if not state.active:
         return reject(Code.OBJECT_NOT_FOUND, "no such operator")
     match command:
         case RevokeOperator():
             return [OperatorRevoked(at=now)]
-        case ActOnAccount(action=action, login=login, detail=detail):
-            if not action.strip() or not login:
-                return reject(Code.INVALID_PARAMETER, "an action names what and which account")
-            return [
-                OperatorActed(name=state.name, action=action, login=login, detail=detail, at=now)
-            ]
+        case ActOnAccount():
+            return _acted(state.name, command, now)
     return reject(Code.INVALID_PARAMETER, "unknown operator command")
+
+
+def _acted(name: str, command: ActOnAccount, now: datetime) -> list[OperatorEvent] | Rejection:
+    if not command.action.strip() or not command.login:
+        return reject(Code.INVALID_PARAMETER, "an action names what and which account")
+    return [OperatorActed(name=name, action=command.action, login=command.login,
+                          detail=command.detail, at=now)]  # fmt: skip
 
 
 def check(state: OperatorState, event: OperatorEvent) -> str | None:
@@ -158,6 +165,8 @@ def check(state: OperatorState, event: OperatorEvent) -> str | None:
     active, anything else while active."""
     if isinstance(event, OperatorAdded):
         return "added while active" if state.active else None
+    if isinstance(event, OperatorActed) and event.name == ADMIN:
+        return None
     return None if state.active else "an operator acts only while active"
 
 

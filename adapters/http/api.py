@@ -1,9 +1,11 @@
 """The JSON API for backends: accounts, operations, the audit trail.
 
-Every route needs `Authorization: Bearer <TIDINGS_ADMIN_TOKEN>`. Bodies and answers are
-the msgspec types of `api_types` (and the library's `Pending` and `Notification`); one
-table, `ENDPOINTS`, drives both the routing and the OpenAPI document, so the document
-cannot describe a route that does not exist. Errors answer `ApiError` (`code`, `text`)
+Every route needs `Authorization: Bearer <token>`: TIDINGS_ADMIN_TOKEN (the operator
+`admin`) or a named operator's token (`tidings operator add`); each change to an account
+is recorded as that operator's action. Bodies and answers are the msgspec types of
+`api_types` (and the library's `Pending` and `Notification`); one table, `ENDPOINTS`,
+drives both the routing and the OpenAPI document, so the document cannot describe a
+route that does not exist. Errors answer `ApiError` (`code`, `text`)
 with an HTTP status that says the same as the code. Wrong tokens are throttled per
 client address (`throttle`): past the budget, 429 with code 2050 and `Retry-After`.
 A body nested deeper than the server's `max_depth` is refused (400, 2008) before it is
@@ -22,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from tidings.domain import Code, Notification, RetryPolicy
+from tidings.domain.operator import ADMIN
 
 from ..library import Conflict, Pending, Rejected, Tidings, TrailEntry
 from ..metrics import AUTH_FAILURES, THROTTLED
@@ -91,6 +94,9 @@ class Endpoint:
     body: type | None = None
     status: int = 200
     query: tuple[str, ...] = ()  # the query parameters it reads, all optional integers
+    # Whether a change here is recorded as the caller's operator action (False: the
+    # route records the operator it names itself).
+    acts: bool = True
 
 
 def _account(t: Tidings, login: str) -> AccountView:
@@ -184,7 +190,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/api/accounts/{login}/queue/ack", "Ack the poll queue up to an id "
              "(an operator's action)", AckedUpTo,
              lambda t, p, b: AckedUpTo(acked=t.bulk_ack(p["login"], b.up_to, by=b.operator)),
-             AckUpToId),
+             AckUpToId, acts=False),
     Endpoint("POST", "/api/accounts/{login}/test", "Send the account a test notification "
              "through its delivery method", Notification, lambda t, p, _: t.send_test(p["login"])),
     Endpoint("GET", "/api/accounts/{login}", "Read an account", AccountView,
@@ -272,6 +278,18 @@ def _decode(raw: bytes, body_type: type, max_depth: int) -> Any:
         raise Rejected(Code.PARSE_ERROR, f"not JSON: {error}") from None
 
 
+async def _operator(context: Context, authorization: str) -> str | None:
+    """Who a bearer token is: `admin` for TIDINGS_ADMIN_TOKEN, a named operator's name
+    for its token (`tidings operator add`), else None."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    if context.settings.admits(token):
+        return ADMIN
+    return await context.tidings.operator_by_token_async(token)
+
+
 def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Response:
         started = time.monotonic()
@@ -280,9 +298,8 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
         if wait is not None:
             await gate.refused(started)
             return _throttled(wait)
-        authorization = request.headers.get("authorization", "")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not context.settings.admits(token.strip()):
+        operator = await _operator(context, request.headers.get("authorization", ""))
+        if operator is None:
             AUTH_FAILURES.labels("api").inc()
             await gate.failed(_ADMIN, ip, started)
             return _error(Code.AUTH_FAILED)
@@ -296,6 +313,9 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
                       if name in request.query_params}  # fmt: skip
             params.update(request.path_params)
             result = await run_in_threadpool(endpoint.run, context.tidings, params, body)
+            login = request.path_params.get("login")
+            if endpoint.acts and endpoint.method != "GET" and login:  # an account changed
+                await context.tidings.operator_acted_async(operator, endpoint.summary, login, "")
         except TooLarge:
             return _error(Code.TOO_LARGE)
         except Rejected as rejected:

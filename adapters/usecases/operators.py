@@ -19,9 +19,8 @@ from tidings.domain import session as ses
 from ..audit.trail import TrailEntry
 from ..errors import Rejected
 from ..store.work import Work
-from .access import text
 from .operations import Operations
-from .runtime import Runtime
+from .runtime import Runtime, text
 
 __all__ = ["OperatorCalls", "OperatorView", "Operators"]
 
@@ -95,7 +94,8 @@ class Operators:
         return name if state.active and matches else None
 
     async def acted(self, name: str, action: str, login: str, detail: str) -> None:
-        command = opr.ActOnAccount(action=action, login=login, detail=detail)
+        admin = text("name", name) == opr.ADMIN
+        command = opr.ActOnAccount(action=action, login=login, detail=detail, admin=admin)
         await self._runtime.run(lambda work: work.must(OPERATOR, name, command))
 
     async def bulk_ack(self, login: str, up_to: int, by: str) -> list[int]:
@@ -183,7 +183,8 @@ class OperatorCalls:
 
     async def operator_acted_async(self, name: str, action: str, login: str, detail: str) -> None:
         """Record that operator `name` did `action` to account `login` (`detail`: what it
-        concerned). Raises `Rejected` (2303 the operator is not active), `StorageError`."""
+        concerned); `name` `admin` is the JSON API's admin token. Raises `Rejected` (2303
+        the operator is not active), `StorageError`."""
         await self._operators.acted(name, action, login, detail)
 
     def operator_actions(self, login: str) -> list[TrailEntry]:

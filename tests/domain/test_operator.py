@@ -103,3 +103,11 @@ def test_bulk_ack_with_nothing_to_ack_is_refused() -> None:
     process(bulk_acks).given(_queued(4)).when(3).then_rejected(Code.OBJECT_NOT_FOUND)
     process(bulk_acks).given(_queued()).when(3).then_rejected(Code.OBJECT_NOT_FOUND)
     process(bulk_acks).given(_queued(1)).when(0).then_rejected(Code.INVALID_PARAMETER)
+
+
+def test_the_admin_tokens_actions_need_no_added_operator() -> None:
+    act = ActOnAccount(action="Suspend an account", login="tester", admin=True)
+    when = operator.given().when(act, T1)
+    when.then(OperatorActed(name="admin", action="Suspend an account", login="tester",
+                            detail="", at=T1))  # fmt: skip
+    assert check(fold(OPERATOR, []), when.events[0]) is None

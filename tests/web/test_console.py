@@ -141,3 +141,22 @@ def test_redeliver_and_resume_endpoint_are_recorded_even_when_nothing_changes(
     assert [(e.event.name, e.event.action) for e in acted] == [
         (name, "redeliver"), (name, "resume-endpoint")]  # fmt: skip
     assert web.submit(base, base + "/explode", {}).status_code == 422
+
+
+def test_the_json_api_takes_operator_tokens_and_records_who_changed_what(
+    server: Running,
+) -> None:
+    t = server.tidings
+    token = t.add_operator(f"api{next(_names)}")
+    name = token.partition(".")[0]
+    bearer = {"authorization": f"Bearer {token}"}
+    suspended = server.client.post(f"/api/accounts/{server.login}/suspend",
+                                   json={"reason": "x"}, headers=bearer)  # fmt: skip
+    assert suspended.status_code == 200, suspended.text
+    assert server.admin("POST", f"/api/accounts/{server.login}/resume").status_code == 200
+    assert server.admin("GET", f"/api/accounts/{server.login}").status_code == 200
+    acted = [(e.event.name, e.event.action) for e in t.operator_actions(server.login)]
+    assert acted == [(name, "Suspend an account"), ("admin", "Resume an account")]
+    t.revoke_operator(name)
+    refused = server.client.get(f"/api/accounts/{server.login}", headers=bearer)
+    assert refused.status_code == 401
