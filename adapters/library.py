@@ -39,7 +39,6 @@ from .push.in_process import PushThread
 from .store.application import SNAPSHOT_EVERY, Store
 from .store.commit import GroupCommit
 from .store.failures import storage_errors
-from .usecases.access import RemoteClient, integer, text
 from .usecases.accounts import AccountCalls, Accounts
 from .usecases.audit_reads import AuditCalls, AuditReads
 from .usecases.deliveries import Deliveries, DeliveryCalls
@@ -47,7 +46,7 @@ from .usecases.operations import OperationCalls, Operations
 from .usecases.operators import OperatorCalls, Operators
 from .usecases.oversight import Oversight, OversightCalls
 from .usecases.pollqueue import PollQueue, QueueCalls
-from .usecases.runtime import Runtime, utcnow
+from .usecases.runtime import RemoteClient, Runtime, SvtridCalls, integer, text, utcnow
 from .usecases.signing import SigningSecrets
 from .views import (
     AccountPage,
@@ -78,6 +77,7 @@ S = TypeVar("S")
 
 
 class Tidings(
+    SvtridCalls,
     AccountCalls,
     OperationCalls,
     QueueCalls,

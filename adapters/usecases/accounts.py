@@ -24,8 +24,7 @@ from ..push.guard import AddressGuard, Refused
 from ..store.work import Work
 from ..views import AccountPage, AccountView, OpenedAccount, account_view
 from ..wapi.auth import password_sha1
-from .access import RemoteClient, admitted, existing, instance, text, texts
-from .runtime import Runtime
+from .runtime import RemoteClient, Runtime, admitted, existing, instance, text, texts
 from .signing import SigningSecrets, new_secret
 
 __all__ = ["AccountCalls", "Accounts"]

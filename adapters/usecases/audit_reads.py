@@ -12,8 +12,7 @@ from ..audit.trail import Audit, TrailEntry
 from ..errors import InvalidArgument
 from ..store.application import LogEntry
 from ..views import Stats
-from .access import instance, integer, text
-from .runtime import Runtime
+from .runtime import Runtime, instance, integer, text
 
 __all__ = ["AuditCalls", "AuditReads"]
 

@@ -23,9 +23,8 @@ from ..push.views import (
     endpoint_view,
 )
 from ..store.work import Work
-from .access import existing, instance, integer, text
 from .operations import PENDING_CHUNK
-from .runtime import Runtime
+from .runtime import Runtime, existing, instance, integer, text
 from .signing import SigningSecrets
 
 __all__ = ["Deliveries", "DeliveryCalls"]

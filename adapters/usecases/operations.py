@@ -23,8 +23,7 @@ from ..errors import InvalidArgument, Rejected
 from ..redaction import secret_headers, secret_params
 from ..store.work import Work
 from ..views import Pending
-from .access import RemoteClient, admitted, instance, integer, remote, text
-from .runtime import Runtime
+from .runtime import RemoteClient, Runtime, admitted, instance, integer, remote, text
 
 __all__ = ["OperationCalls", "Operations"]
 
@@ -172,16 +171,6 @@ class OperationCalls:
 
     _operations: Operations
     _runtime: Runtime
-
-    def new_svtrid(self) -> str:
-        """A server transaction id in WAPI's shape `<unix>.<process>.<counter>`,
-        `process` drawn at random per process. Raises nothing."""
-        return self._runtime.mint_svtrid()
-
-    def minted_here(self, svtrid: str) -> bool:
-        """Whether this process minted `svtrid` (its accepted operations' own). Raises
-        nothing."""
-        return self._runtime.minted_here(svtrid)
 
     def accept(
         self,

@@ -19,9 +19,8 @@ from tidings.domain import session as ses
 from ..audit.trail import TrailEntry
 from ..errors import Rejected
 from ..store.work import Work
-from .access import text
 from .operations import Operations
-from .runtime import Runtime
+from .runtime import Runtime, text
 
 __all__ = ["OperatorCalls", "OperatorView", "Operators"]
 

@@ -7,8 +7,7 @@ from tidings.domain import mailbox as mbx
 from ..errors import InvalidArgument
 from ..store.work import Work
 from ..views import Answer, MailboxView, PollAnswer, mailbox_view
-from .access import RemoteClient, admitted, existing, remote, text
-from .runtime import Runtime
+from .runtime import RemoteClient, Runtime, admitted, existing, remote, text
 
 __all__ = ["PollQueue", "QueueCalls"]
 
