@@ -235,9 +235,10 @@ ENDPOINTS += [
              list[DeliveryView], lambda t, p, _: t.deliveries(p["login"])),
     Endpoint("GET", "/api/accounts/{login}/deliveries/gave-up", "Deliveries that gave up",
              list[DeliveryView], lambda t, p, _: t.deliveries(p["login"], status="gave_up")),
-    Endpoint("POST", "/api/accounts/{login}/redeliver", "Requeue given-up deliveries",
-             Redelivered, lambda t, p, b: Redelivered(
-                 requeued=t.redeliver(p["login"], b.notification_id, since=b.since)),
+    Endpoint("POST", "/api/accounts/{login}/redeliver", "Send deliveries again: given-up "
+             "ones, and delivered ones too with `delivered` (recorded as resent)",
+             Redelivered, lambda t, p, b: Redelivered(requeued=t.redeliver(
+                 p["login"], b.notification_id, since=b.since, delivered=b.delivered)),
              Redelivery),
     Endpoint("GET", "/api/accounts/{login}/endpoints", "Health of the push endpoints",
              list[EndpointView], lambda t, p, _: t.endpoints(p["login"])),

@@ -55,11 +55,13 @@ class EndpointView(Struct, frozen=True, kw_only=True):
 
 
 class Redelivery(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Which given-up deliveries to requeue: one (`notification_id`), those that gave up
-    since `since`, or (neither) all."""
+    """Which deliveries to send again: given-up ones and, with `delivered`, those that
+    succeeded too (recorded as resent); one (`notification_id`), those that gave up (or,
+    delivered, were scheduled) since `since`, or (neither) all."""
 
     notification_id: int | None = None
     since: datetime | None = None
+    delivered: bool = False
 
 
 class Redelivered(Struct, frozen=True, kw_only=True):
