@@ -62,6 +62,10 @@ def _rows(view: AccountView) -> list[tuple[str, str]]:
     ]
 
 
+def _state(view: AccountView) -> str:
+    return "closed" if view.closed else "suspended" if view.suspended else ""
+
+
 def _show(view: AccountView, as_json: bool) -> None:
     emit(view, as_json, lambda: table(None, ("", view.login), _rows(view)[1:]))
 
@@ -103,7 +107,7 @@ def account_list_command(
             page = tidings.accounts(after=after, limit=1000)
             views += page.accounts
             after = page.next
-    rows = [(v.login, _channel_text(v.channel), "suspended" if v.suspended else "") for v in views]
+    rows = [(v.login, _channel_text(v.channel), _state(v)) for v in views]
     emit(views, as_json, lambda: table(None, ("login", "channel", "state"), rows))
 
 

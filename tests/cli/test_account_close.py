@@ -44,6 +44,8 @@ def test_a_closed_account_keeps_its_queue_and_refuses_its_clients(db_url: str) -
     again = json_of(shell("account", "close", "tester", "--db", db_url, "--json"))
     assert again["closed_reason"] == "left"  # closing a closed account changes nothing
     one_line_error(shell("account", "close", "nobody", "--db", db_url), 1, "2303")
+    listed = shell("account", "list", "--db", db_url)
+    assert listed.exit_code == 0 and "closed" in listed.stdout
 
 
 def test_the_api_closes_an_account(db_url: str) -> None:
