@@ -160,6 +160,7 @@ EVERY_CALL: dict[str, Callable[[Tidings], object]] = {
     "rotate_secret": lambda t: t.rotate_secret("tester"),
     "suspend": lambda t: t.suspend("tester", "why"),
     "resume": lambda t: t.resume("tester"),
+    "close_account": lambda t: t.close_account("tester", "why"),
     "account": lambda t: t.account("tester"),
     "accounts": lambda t: t.accounts(),
     "admit": lambda t: t.admit("tester", CLIENT),
