@@ -44,6 +44,7 @@ from .api_types import (
     AllowedIps,
     ApiError,
     ChannelSetting,
+    Closure,
     Done,
     Ending,
     NewAccount,
@@ -211,6 +212,9 @@ ENDPOINTS: list[Endpoint] = [
              lambda t, p, b: t.suspend(p["login"], b.reason), Suspension),
     Endpoint("POST", "/api/accounts/{login}/resume", "Resume an account", AccountView,
              lambda t, p, _: t.resume(p["login"])),
+    Endpoint("POST", "/api/accounts/{login}/close", "Close an account for good (its queue "
+             "and trail are kept)", AccountView,
+             lambda t, p, b: t.close_account(p["login"], b.reason), Closure),
     Endpoint("POST", "/api/accounts/{login}/secret", "Rotate the signing secret",
              SigningSecret, lambda t, p, _: SigningSecret(t.rotate_secret(p["login"]))),
     Endpoint("POST", "/api/operations", "Accept an operation (1001)", Pending,
