@@ -74,6 +74,8 @@ class AccountView(Struct, frozen=True, kw_only=True):
     allowed_ips: tuple[str, ...]
     suspended: bool
     suspended_reason: str
+    closed: bool = False
+    closed_reason: str = ""
 
 
 class OpenedAccount(AccountView, frozen=True, kw_only=True):
@@ -108,6 +110,8 @@ def account_view(state: AccountState) -> AccountView:
         allowed_ips=state.allowed_ips,
         suspended=state.suspended,
         suspended_reason=state.suspended_reason,
+        closed=state.closed,
+        closed_reason=state.closed_reason,
     )
 
 

@@ -58,6 +58,7 @@ def _rows(view: AccountView) -> list[tuple[str, str]]:
         ("retry schedule (s)", f"{schedule} (jitter {view.retry_policy.jitter:g})"),
         ("allowed IPs", ", ".join(view.allowed_ips) or "any"),
         ("suspended", f"yes: {view.suspended_reason}" if view.suspended else "no"),
+        ("closed", f"yes: {view.closed_reason}" if view.closed else "no"),
     ]
 
 
@@ -302,6 +303,22 @@ def account_suspend_command(
     """Refuse the account's every request (WAPI answers 2053) until it is resumed."""
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
         view = tidings.suspend(login, reason)
+    _show(view, as_json)
+
+
+@account_app.command(
+    "close", epilog=examples("tidings account close tester --reason 'contract ended'")
+)
+def account_close_command(
+    login: Login,
+    reason: Annotated[str, typer.Option(help="Why: kept in the audit log.")] = "",
+    db: Db = "tidings.db",
+    as_json: Json = False,
+) -> None:
+    """Close the account for good: its clients are refused as if it did not exist, its
+    settings no longer change, its login is not reused; its queue and trail are kept."""
+    with user_errors(), open_tidings(db, must_exist=True) as tidings:
+        view = tidings.close_account(login, reason)
     _show(view, as_json)
 
 

@@ -59,6 +59,7 @@ def deliveries_command(
         "tidings redeliver shop 2691",
         "tidings redeliver shop --since 2026-11-22T10:00:00Z",
         "tidings redeliver shop",
+        "tidings redeliver shop 2691 --delivered",
     ),
 )
 def redeliver_command(
@@ -69,14 +70,19 @@ def redeliver_command(
     since: Annotated[
         str | None, typer.Option(help="Only those that gave up since (ISO 8601 with zone).")
     ] = None,
+    delivered: Annotated[
+        bool,
+        typer.Option("--delivered", help="Delivered ones too: pushed again, recorded as resent."),
+    ] = False,
     db: Db = "tidings.db",
     as_json: Json = False,
 ) -> None:
     """Push given-up notifications again, on a fresh retry schedule: one, those that gave
-    up since a time, or every one of the account's."""
+    up since a time, or every one of the account's; with --delivered, those that were
+    delivered too (the trail shows each as sent again)."""
     when = parse_time(since) if since is not None else None
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
-        requeued = tidings.redeliver(login, notification_id, since=when)
+        requeued = tidings.redeliver(login, notification_id, since=when, delivered=delivered)
     shown = ", ".join(map(str, requeued)) or "none"
     emit({"login": login, "requeued": requeued}, as_json, lambda: f"requeued: {shown}")
 

@@ -75,6 +75,8 @@ def describe(event: Any) -> str:
             return f"gave up: {reason}"
         case dlv.DeliveryRequeued():
             return "requeued for redelivery"
+        case dlv.DeliveryResent(attempts=attempts):
+            return f"delivered (attempt {attempts}), and sent again"
         case ept.EndpointFailed(consecutive=n):
             return f"endpoint failed {n} time(s) in a row"
         case ept.EndpointRecovered():

@@ -1,11 +1,12 @@
 """`tidings replay` and `tidings verify`: check the live state and the log itself."""
 
+import msgspec
 import typer
-from tidings.adapters.audit.integrity import CorruptEvent, replay, verify
+from tidings.adapters.audit.integrity import Break, CorruptEvent, ReplayReport, replay, verify
 
 from .options import Db, open_store
-from .output import progress
-from .tamper import Cosigners, Quorum, Trusted, Witnesses, report
+from .output import Json, emit, progress
+from .tamper import Cosigners, Findings, Quorum, Trusted, Witnesses, report, say
 
 __all__ = ["replay_command", "verify_command"]
 
@@ -13,8 +14,33 @@ commands = typer.Typer()
 """This module's commands; `app.py` adds them to the shell."""
 
 
+class _Corrupt(msgspec.Struct, frozen=True):
+    position: int
+    topic: str
+    reason: str
+
+
+class _Replayed(msgspec.Struct, frozen=True):
+    """`replay --json`: `matches` is false (exit 1) when a stream differs or an entry is
+    corrupt (then `corrupt` names it and nothing else was compared)."""
+
+    matches: bool
+    events: int = 0
+    streams: int = 0
+    mismatches: list[dict[str, object]] = []
+    corrupt: _Corrupt | None = None
+
+
+def _replayed(done: ReplayReport) -> _Replayed:
+    mismatches: list[dict[str, object]] = [
+        {"category": m.category, "stream": m.stream, "rebuilt": m.rebuilt, "live": m.live}
+        for m in done.mismatches
+    ]
+    return _Replayed(not mismatches, done.events, done.streams, mismatches)
+
+
 @commands.command("replay", epilog="Example: tidings replay --db tidings.db")
-def replay_command(db: Db = "tidings.db") -> None:
+def replay_command(db: Db = "tidings.db", as_json: Json = False) -> None:
     """Rebuild every stream from the log and compare it with the live state.
 
     Exit code 1 when any stream differs.
@@ -24,23 +50,51 @@ def replay_command(db: Db = "tidings.db") -> None:
         total = store.max_position()
         with progress(total, "replaying") as bar:
             task = bar.add_task("replay", total=total)
-            report = replay(store, lambda n: bar.advance(task, n))
+            done = replay(store, lambda n: bar.advance(task, n))
     except CorruptEvent as corrupt:
-        typer.echo(f"CORRUPT: {corrupt}", err=True)
+        if as_json:
+            reason = str(corrupt.error)
+            emit(
+                _Replayed(False, corrupt=_Corrupt(corrupt.position, corrupt.topic, reason)),
+                True,
+                str,
+            )
+        else:
+            typer.echo(f"CORRUPT: {corrupt}", err=True)
         raise typer.Exit(1) from corrupt
     finally:
         store.close()
-    typer.echo(f"replayed {report.events} events in {report.streams} streams")
-    for mismatch in report.mismatches:
+    if as_json:
+        emit(_replayed(done), True, str)
+    else:
+        _say_replayed(done)
+    if done.mismatches:
+        raise typer.Exit(1)
+
+
+def _say_replayed(done: ReplayReport) -> None:
+    typer.echo(f"replayed {done.events} events in {done.streams} streams")
+    for mismatch in done.mismatches:
         typer.echo(
             f"MISMATCH {mismatch.category} {mismatch.stream}:\n"
             f"  rebuilt: {mismatch.rebuilt}\n  live:    {mismatch.live}",
             err=True,
         )
-    if report.mismatches:
-        typer.echo(f"{len(report.mismatches)} stream(s) differ from the log", err=True)
-        raise typer.Exit(1)
-    typer.echo("every stream matches the log")
+    if done.mismatches:
+        typer.echo(f"{len(done.mismatches)} stream(s) differ from the log", err=True)
+    else:
+        typer.echo("every stream matches the log")
+
+
+class _Verified(msgspec.Struct, frozen=True):
+    """`verify --json`: `holds` is false (exit 1) when the chain is broken (`broken`
+    names the first position and why; `intact` entries come before it) or a checkpoint
+    or witness does not hold (`checkpoints.failures`)."""
+
+    holds: bool
+    intact: int
+    broken: Break | None
+    checkpoints: Findings
 
 
 @commands.command(
@@ -52,6 +106,7 @@ def verify_command(
     key: Trusted = None,
     witness_key: Cosigners = None,
     quorum: Quorum = 0,
+    as_json: Json = False,
 ) -> None:
     """Check the hash chain over the log (reports the first broken position), the signed
     checkpoints, and that the log extends every witnessed checkpoint (`--witness`, with
@@ -65,16 +120,21 @@ def verify_command(
         with progress(total, "verifying") as bar:
             task = bar.add_task("verify", total=total)
             checked, broken = verify(store, lambda n: bar.advance(task, n))
-        if broken is not None:
+        if broken is not None and not as_json:
             typer.echo(
                 f"BROKEN at position {broken.position}: {broken.reason} "
                 f"({checked} entries before it are intact)",
                 err=True,
             )
-        else:
+        elif not as_json:
             typer.echo(f"chain intact: {checked} entries")
-        holds = report(store, witness or [], key or [], witness_key, quorum)
+        findings = report(store, witness or [], key or [], witness_key, quorum)
     finally:
         store.close()
-    if broken is not None or not holds:
+    holds = broken is None and findings.holds
+    if as_json:
+        emit(_Verified(holds, checked, broken, findings), True, str)
+    else:
+        say(findings)
+    if not holds:
         raise typer.Exit(1)

@@ -37,6 +37,7 @@ from .sealing import ROTATE_EPILOG, new_secrets_key_file, rotate_secrets_command
 
 __all__ = [
     "Cosigners",
+    "Findings",
     "Quorum",
     "Trusted",
     "Witnesses",
@@ -44,6 +45,7 @@ __all__ = [
     "key_new",
     "prove_command",
     "report",
+    "say",
 ]
 
 commands = typer.Typer()
@@ -296,16 +298,32 @@ def _key_id(checkpoint: Checkpoint) -> str:
     return checkpoint.key[:16] if checkpoint.legacy else "+".join(checkpoint.key.split("+")[:2])
 
 
+class Findings(msgspec.Struct, frozen=True):
+    """What `report` found: `failures` (each a checkpoint or witness that does not
+    hold), `warnings` (gaps wider than the cadence) and `notes` (what was checked, and
+    what could not be); `signed` checkpoints that hold, and of the `witnesses` given,
+    those the log extends (`witnessed`)."""
+
+    holds: bool
+    tree: bool
+    signed: int
+    witnesses: int
+    witnessed: int
+    failures: list[str]
+    warnings: list[str]
+    notes: list[str]
+
+
 def report(
     store: Store,
     witnesses: list[Path],
     keys: list[str],
     cosigners: list[str] | None = None,
     quorum: int = 0,
-) -> bool:
+) -> Findings:
     """Check the signed checkpoints and `witnesses` against the log (signatures with the
-    pinned `keys`; each witness cosigned by `quorum` of `cosigners`), say what was
-    found; whether all holds."""
+    pinned `keys`; each witness cosigned by `quorum` of `cosigners`): what was found
+    (`say` prints it for people). Raises `typer.Exit(2)` for a bad key or quorum."""
     try:
         trusted = trusted_keys(keys)
         witness_keys = [parse_vkey(text) for text in cosigners or []]
@@ -327,34 +345,51 @@ def report(
             failures.append(why)
     found = check(store, kept, trusted)
     failures += found.failures
-    for failure in failures:
-        typer.echo(f"FAILED: {failure}", err=True)
     stored = store.recorder.tree.checkpoints_stored(store.recorder.tree_rows) if found.tree else []
-    for warning in _gaps(stored):
-        typer.echo(warning, err=True)
-    for before, after in itertools.pairwise(stored):
-        if before.key != after.key:
-            typer.echo(
-                f"the signing key changed at the checkpoint of {after.size} entries: "
-                f"from {_key_id(before)} to {_key_id(after)}"
-            )
+    notes = [
+        f"the signing key changed at the checkpoint of {after.size} entries: "
+        f"from {_key_id(before)} to {_key_id(after)}"
+        for before, after in itertools.pairwise(stored)
+        if before.key != after.key
+    ]
     if not found.tree:
-        typer.echo(
+        notes.append(
             "no Merkle tree yet (a database from before it): tidings builds it when it next writes"
         )
     elif found.signed == 0 and not failures:
-        typer.echo("no signed checkpoints: nothing is signed without TIDINGS_SIGNING_KEY")
+        notes.append("no signed checkpoints: nothing is signed without TIDINGS_SIGNING_KEY")
     elif not failures:
-        typer.echo(f"{found.signed} signed checkpoints hold")
+        notes.append(f"{found.signed} signed checkpoints hold")
     if not trusted and found.signed:
-        typer.echo(
+        notes.append(
             "signatures NOT checked against a pinned key: each checkpoint only against the "
             "key it names, which anyone could have used (pin one: --key)"
         )
     if kept and not failures:
-        typer.echo(f"{found.witnessed} of {len(kept)} witnessed checkpoints: the log extends them")
-    typer.echo(
+        notes.append(
+            f"{found.witnessed} of {len(kept)} witnessed checkpoints: the log extends them"
+        )
+    notes.append(
         "a truncation after the last witnessed checkpoint cannot be detected"
         + ("" if kept else " (no witness given: --witness FILE)")
     )
-    return not failures
+    return Findings(
+        holds=not failures,
+        tree=found.tree,
+        signed=found.signed,
+        witnesses=len(kept),
+        witnessed=found.witnessed,
+        failures=failures,
+        warnings=_gaps(stored),
+        notes=notes,
+    )
+
+
+def say(findings: Findings) -> None:
+    """Print `findings` for people: failures and warnings on stderr, notes on stdout."""
+    for failure in findings.failures:
+        typer.echo(f"FAILED: {failure}", err=True)
+    for warning in findings.warnings:
+        typer.echo(warning, err=True)
+    for note in findings.notes:
+        typer.echo(note)

@@ -7,13 +7,16 @@ account's allow-list. Checked in this order, the first failure answers:
 
 | caller  | failure                                   | code |
 |---------|-------------------------------------------|------|
-| Trusted | the account was never opened              | 2303 |
-| Remote  | not authenticated, or an unknown login    | 2050 |
+| Trusted | the account was never opened, or closed   | 2303 |
+| Remote  | not authenticated, an unknown login, or a | 2050 |
+|         | closed account                            |      |
 | Remote  | the address is not on the allow-list      | 2051 |
 | both    | the account is suspended                  | 2053 |
 
 A remote caller with an unknown login gets 2050, the answer of a wrong password, so the
-answer never tells whether a login exists. Checking the credentials themselves (WAPI's
+answer never tells whether a login exists; a closed account's login answers the same (its
+stream stays for audit, but for its clients the account is gone: RFC 5730's 2303 "object
+does not exist" to the backend, which may ask). Checking the credentials themselves (WAPI's
 hourly token, the Merchants token) is the wire format's business: it tells this rule
 only whether they matched. The backend's own commands (a step, an ending) and the
 operator's (suspend, resume, settings) are not client commands: an operation accepted
@@ -51,8 +54,10 @@ def refusal(account: AccountState, caller: Caller) -> Rejection | None:
         case Trusted():
             if not account.opened:
                 return reject(Code.OBJECT_NOT_FOUND, "account does not exist")
+            if account.closed:
+                return reject(Code.OBJECT_NOT_FOUND, "account is closed")
         case Remote(authenticated=authenticated, client_ip=client_ip):
-            if not authenticated or not account.opened:
+            if not authenticated or not account.opened or account.closed:
                 return reject(Code.AUTH_FAILED)
             if not ip_allowed(account.allowed_ips, client_ip):
                 return reject(Code.IP_NOT_ALLOWED)

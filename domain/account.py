@@ -29,6 +29,7 @@ from .retry import RetryPolicy, policy_problem
 from .values import Channel, PollChannel, channel_problem, login_problem
 
 __all__ = [
+    "AccountClosed",
     "AccountCommand",
     "AccountEvent",
     "AccountOpened",
@@ -37,6 +38,7 @@ __all__ = [
     "AccountSuspended",
     "ChangePassword",
     "ChannelConfigured",
+    "CloseAccount",
     "ConfigureChannel",
     "IpAllowListSet",
     "OpenAccount",
@@ -98,6 +100,12 @@ class ResumeAccount(Struct, frozen=True, gc=False, tag="ResumeAccount"):
     pass
 
 
+class CloseAccount(Struct, frozen=True, gc=False, tag="CloseAccount"):
+    """Close the account for good: its stream, its queue and its trail stay for audit."""
+
+    reason: str
+
+
 AccountCommand = (
     OpenAccount
     | ChangePassword
@@ -107,6 +115,7 @@ AccountCommand = (
     | SetIpAllowList
     | SuspendAccount
     | ResumeAccount
+    | CloseAccount
 )
 
 
@@ -159,6 +168,11 @@ class AccountResumed(Struct, frozen=True, gc=False, kw_only=True, tag="AccountRe
     at: datetime
 
 
+class AccountClosed(Struct, frozen=True, gc=False, kw_only=True, tag="AccountClosed"):
+    reason: str
+    at: datetime
+
+
 AccountEvent = (
     AccountOpened
     | PasswordChanged
@@ -168,6 +182,7 @@ AccountEvent = (
     | IpAllowListSet
     | AccountSuspended
     | AccountResumed
+    | AccountClosed
 )
 
 
@@ -182,6 +197,8 @@ class AccountState(Struct, frozen=True, gc=False, kw_only=True):
     allowed_ips: tuple[str, ...] = ()
     suspended: bool = False
     suspended_reason: str = ""
+    closed: bool = False
+    closed_reason: str = ""
     # The secret before the last rotation: pushes carry both signatures for a while.
     previous_secret_id: str = ""
     secret_rotated_at: datetime | None = None
@@ -239,14 +256,19 @@ def decide(
 ) -> list[AccountEvent] | Rejection:
     """Decide what a command does to an account.
 
-    Rejections: 2302 opening twice; 2303 any other command on an account never opened;
-    2101 invalid settings. Suspending a suspended account, or resuming an active one,
-    changes nothing (no events).
+    Rejections: 2302 opening twice (a closed account's login too: it is not reused);
+    2303 any other command on an account never opened; 2304 any command but closing on
+    a closed account; 2101 invalid settings. Suspending a suspended account, resuming an
+    active one, or closing a closed one changes nothing (no events).
     """
     if isinstance(command, OpenAccount):
         return _open(state, command, now)
     if not state.opened:
         return reject(Code.OBJECT_NOT_FOUND, "account does not exist")
+    if state.closed:
+        if isinstance(command, CloseAccount):
+            return []
+        return reject(Code.STATUS_PROHIBITS, "account is closed")
     match command:
         case ChangePassword(password_sha1=digest):
             if not _SHA1_HEX.fullmatch(digest):
@@ -272,13 +294,18 @@ def decide(
             return [] if state.suspended else [AccountSuspended(reason=reason, at=now)]
         case ResumeAccount():
             return [AccountResumed(at=now)] if state.suspended else []
+        case CloseAccount(reason=reason):
+            return [AccountClosed(reason=reason, at=now)]
 
 
 def check(state: AccountState, event: AccountEvent) -> str | None:
-    """Why `event` cannot follow `state`, or None when it may: the opening first, once."""
+    """Why `event` cannot follow `state`, or None when it may: the opening first, once;
+    nothing after the closing."""
     if isinstance(event, AccountOpened):
         return "opened twice" if state.opened else None
-    return None if state.opened else "an account's first event is its opening"
+    if not state.opened:
+        return "an account's first event is its opening"
+    return "the account is closed" if state.closed else None
 
 
 def evolve(state: AccountState, event: AccountEvent) -> AccountState:
@@ -310,5 +337,7 @@ def evolve(state: AccountState, event: AccountEvent) -> AccountState:
             return replace(state, suspended=True, suspended_reason=reason)
         case AccountResumed():
             return replace(state, suspended=False, suspended_reason="")
+        case AccountClosed(reason=reason):
+            return replace(state, closed=True, closed_reason=reason)
         case _:
             return state

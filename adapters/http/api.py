@@ -44,6 +44,7 @@ from .api_types import (
     AllowedIps,
     ApiError,
     ChannelSetting,
+    Closure,
     Done,
     Ending,
     NewAccount,
@@ -211,6 +212,9 @@ ENDPOINTS: list[Endpoint] = [
              lambda t, p, b: t.suspend(p["login"], b.reason), Suspension),
     Endpoint("POST", "/api/accounts/{login}/resume", "Resume an account", AccountView,
              lambda t, p, _: t.resume(p["login"])),
+    Endpoint("POST", "/api/accounts/{login}/close", "Close an account for good (its queue "
+             "and trail are kept)", AccountView,
+             lambda t, p, b: t.close_account(p["login"], b.reason), Closure),
     Endpoint("POST", "/api/accounts/{login}/secret", "Rotate the signing secret",
              SigningSecret, lambda t, p, _: SigningSecret(t.rotate_secret(p["login"]))),
     Endpoint("POST", "/api/operations", "Accept an operation (1001)", Pending,
@@ -235,9 +239,10 @@ ENDPOINTS += [
              list[DeliveryView], lambda t, p, _: t.deliveries(p["login"])),
     Endpoint("GET", "/api/accounts/{login}/deliveries/gave-up", "Deliveries that gave up",
              list[DeliveryView], lambda t, p, _: t.deliveries(p["login"], status="gave_up")),
-    Endpoint("POST", "/api/accounts/{login}/redeliver", "Requeue given-up deliveries",
-             Redelivered, lambda t, p, b: Redelivered(
-                 requeued=t.redeliver(p["login"], b.notification_id, since=b.since)),
+    Endpoint("POST", "/api/accounts/{login}/redeliver", "Send deliveries again: given-up "
+             "ones, and delivered ones too with `delivered` (recorded as resent)",
+             Redelivered, lambda t, p, b: Redelivered(requeued=t.redeliver(
+                 p["login"], b.notification_id, since=b.since, delivered=b.delivered)),
              Redelivery),
     Endpoint("GET", "/api/accounts/{login}/endpoints", "Health of the push endpoints",
              list[EndpointView], lambda t, p, _: t.endpoints(p["login"])),

@@ -24,6 +24,7 @@ __all__ = [
     "AllowedIps",
     "ApiError",
     "ChannelSetting",
+    "Closure",
     "Done",
     "Ending",
     "EndingView",
@@ -81,6 +82,12 @@ class AckedUpTo(Struct, frozen=True, kw_only=True):
 
 class Suspension(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     reason: str
+
+
+class Closure(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Why the account is closed: kept in the audit log."""
+
+    reason: str = ""
 
 
 class NewOperation(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

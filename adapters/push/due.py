@@ -50,7 +50,7 @@ from .mail import MailSender, SmtpServer
 from .port import DeliveryCommands
 from .problems import tell
 from .signer import ROTATION_GRACE, signed_headers, webhook_id
-from .views import Attempted, Claim, Held
+from .views import LOG_INDEX, Attempted, Claim, Held
 
 __all__ = ["DueWork", "Ending", "EndingRule"]
 
@@ -315,7 +315,11 @@ class DueWork:
         settings = channel_for(account.channel, scheduled)
         if not isinstance(settings, UrlChannel):
             return await self._mail.send(
-                login, claim.notification, scheduled.target, timeout=settings.timeout
+                login,
+                claim.notification,
+                scheduled.target,
+                timeout=settings.timeout,
+                log_index=claim.log_index,
             )
         content_type, body = http_body(claim.notification, settings.body_format)
         now = self._clock()
@@ -328,6 +332,8 @@ class DueWork:
             account.secret_rotated_at,
             self._grace,
         )
+        if claim.log_index is not None:
+            headers[LOG_INDEX] = str(claim.log_index)
         return await self._http.post(
             scheduled.target,
             content_type,

@@ -66,8 +66,12 @@ class SmtpServer:
         return cls.from_url(url, os.environ.get(FROM_ENV, "tidings@localhost"))
 
 
-def message_for(login: str, notification: Notification, sender: str, to: str) -> EmailMessage:
-    """The message of one notification; the same notification gives the same Message-ID."""
+def message_for(
+    login: str, notification: Notification, sender: str, to: str, log_index: int | None = None
+) -> EmailMessage:
+    """The message of one notification; the same notification gives the same Message-ID.
+    `log_index`: the notification's leaf in the log's Merkle tree, sent as the
+    `Tidings-Log-Index` header (None: no header)."""
     outcome = notification.outcome
     message = EmailMessage()
     message["From"] = sender
@@ -76,6 +80,8 @@ def message_for(login: str, notification: Notification, sender: str, to: str) ->
     message["Date"] = formatdate(usegmt=True)  # when it is sent (RFC 5322 requires one)
     domain = sender.rpartition("@")[2] or "tidings"
     message["Message-ID"] = f"<{notification.id}.{login}.{outcome.svtrid}@{domain}>"
+    if log_index is not None:
+        message["Tidings-Log-Index"] = str(log_index)
     # Set as text, so its lines stay lines (8-bit or quoted-printable as it needs), then
     # labelled as what it is.
     message.set_content(render_notify(notification).decode("utf-8"), subtype="xml")
@@ -91,7 +97,13 @@ class MailSender:
         self._server = server
 
     async def send(
-        self, login: str, notification: Notification, to: str, *, timeout: float
+        self,
+        login: str,
+        notification: Notification,
+        to: str,
+        *,
+        timeout: float,
+        log_index: int | None = None,
     ) -> Reply:
         started = time.monotonic()
 
@@ -101,7 +113,7 @@ class MailSender:
         server = self._server
         if server is None:
             return Reply(status=None, error=f"{SMTP_ENV} is not set", duration_ms=took())
-        message = message_for(login, notification, server.sender, to)
+        message = message_for(login, notification, server.sender, to, log_index)
         try:
             responses, reply = await aiosmtplib.send(
                 message,

@@ -13,6 +13,7 @@ from tidings.domain.endpoint import EndpointState
 from .deliverer import Reply
 
 __all__ = [
+    "LOG_INDEX",
     "Attempted",
     "Claim",
     "DeliveryView",
@@ -54,11 +55,13 @@ class EndpointView(Struct, frozen=True, kw_only=True):
 
 
 class Redelivery(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Which given-up deliveries to requeue: one (`notification_id`), those that gave up
-    since `since`, or (neither) all."""
+    """Which deliveries to send again: given-up ones and, with `delivered`, those that
+    succeeded too (recorded as resent); one (`notification_id`), those that gave up (or,
+    delivered, were scheduled) since `since`, or (neither) all."""
 
     notification_id: int | None = None
     since: datetime | None = None
+    delivered: bool = False
 
 
 class Redelivered(Struct, frozen=True, kw_only=True):
@@ -75,6 +78,11 @@ class Resumed(Struct, frozen=True, kw_only=True):
     resumed: list[str]
 
 
+# The header of a URL push that names the notification's leaf in the log's Merkle tree
+# (an e-mail carries it as `Tidings-Log-Index`).
+LOG_INDEX = "tidings-log-index"
+
+
 class Claim(Struct, frozen=True, kw_only=True):
     """An attempt this process now holds: make it and record its outcome before
     `lease_until`. Carries the account's signing secrets (the current one, and the one
@@ -85,6 +93,7 @@ class Claim(Struct, frozen=True, kw_only=True):
     notification: Notification
     account: AccountState
     lease_until: datetime
+    log_index: int | None = None  # the notification's leaf in the log's Merkle tree
     signing_secret: str = ""
     previous_secret: str = ""
 

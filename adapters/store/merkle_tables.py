@@ -33,6 +33,7 @@ reach the database.
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from ..errors import StorageError
 from ..ledger.chain import stream_bytes
@@ -392,6 +393,41 @@ class Tables:
             else:
                 high = middle - 1
         return None
+
+    def leaf_of(
+        self, rows: Callable[[str, tuple[Any, ...]], Rows], stream: str, version: int
+    ) -> int | None:
+        """The leaf of a stream's event (`stream` in hex, as `stream_hex` gives it), in
+        one query; None while the tree is off or does not hold it. SQLite's leaf is the
+        chain row's position - 1; PostgreSQL's positions may skip, so its query binary
+        searches the leaves' primary key (positions grow with leaves, and a leaf is
+        below its position) for the event's position, O(log n) reads in the server."""
+        if not self.enabled:
+            return None
+        if self.in_chain:
+            query = (
+                f"SELECT c.position - 1 FROM {self.events} e JOIN {self.tree} c "
+                f"ON c.position = e.{self.position} WHERE e.originator_id = ? "
+                "AND e.originator_version = ? AND c.nodes IS NOT NULL"
+            )
+            found = rows(query, (stream, version))
+        else:
+            query = (
+                f"WITH RECURSIVE entry AS (SELECT e.{self.position} AS at "
+                f"FROM {self.events} e WHERE e.originator_id = %s "
+                "AND e.originator_version = %s), "
+                "search(low, high) AS (SELECT 0::bigint, "
+                f"LEAST(entry.at - 1, (SELECT max(leaf) FROM {self.tree})) FROM entry "
+                "UNION ALL SELECT "
+                "CASE WHEN t.position < entry.at THEN t.leaf + 1 ELSE search.low END, "
+                "CASE WHEN t.position < entry.at THEN search.high ELSE t.leaf END "
+                f"FROM search JOIN {self.tree} t ON t.leaf = (search.low + search.high) / 2 "
+                "CROSS JOIN entry WHERE search.low < search.high) "
+                f"SELECT t.leaf FROM search JOIN {self.tree} t ON t.leaf = search.low "
+                "CROSS JOIN entry WHERE search.low = search.high AND t.position = entry.at"
+            )
+            found = rows(query, (UUID(hex=stream), version))
+        return int(found[0][0]) if found else None
 
     def checkpoints_stored(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> list[Checkpoint]:
         """Every stored checkpoint, smallest tree first."""

@@ -159,6 +159,9 @@ class Accounts:
     async def resume(self, login: str) -> AccountView:
         return account_view(await self._run(login, acc.ResumeAccount()))
 
+    async def close_account(self, login: str, reason: str) -> AccountView:
+        return account_view(await self._run(login, acc.CloseAccount(text("reason", reason))))
+
     async def account(self, login: str) -> AccountView | None:
         text("login", login)
         state = await self._runtime.run(lambda work: work.state(ACCOUNT, login))
@@ -274,6 +277,14 @@ class AccountCalls:
         """Lift a suspension. Raises `Rejected` (2303 unknown account), `Conflict`,
         `StorageError`."""
         return _blocking(self._accounts.resume(login))
+
+    def close_account(self, login: str, reason: str = "") -> AccountView:
+        """Close an account for good: its client commands answer as if it did not exist
+        (2303 here, 2050 over the network), its settings can no longer change (2304)
+        and its login is not opened again (2302); its stream, queue and trail stay for
+        audit. Closing a closed account changes nothing. Raises `Rejected` (2303
+        unknown account), `InvalidArgument`, `Conflict`, `StorageError`."""
+        return _blocking(self._accounts.close_account(login, reason))
 
     def account(self, login: str) -> AccountView | None:
         """The account's settings and status, or None when it was never opened. Raises

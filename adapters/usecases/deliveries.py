@@ -22,6 +22,7 @@ from ..push.views import (
     delivery_view,
     endpoint_view,
 )
+from ..store.application import stream_hex
 from ..store.work import Work
 from .operations import PENDING_CHUNK
 from .runtime import Runtime, existing, instance, integer, text
@@ -177,12 +178,16 @@ def _claim_attempt(
     assert endpoint_key is not None and scheduled is not None  # started: it was scheduled
     assert scheduled.notification is not None
     work.record(ENDPOINT, endpoint_key, decided.endpoint)
+    # The leaf of the scheduling event, which holds the notification: the receiver
+    # proves what it got against a checkpoint (README, "Auditing a tidings log").
+    recorder = work.view.store.recorder
     return Claim(
         number=decided.number,
         scheduled=scheduled,
         notification=scheduled.notification,
         account=account,
         lease_until=decided.lease_until,
+        log_index=recorder.tree.leaf_of(recorder.tree_rows, stream_hex(DELIVERY.category, key), 1),
     )
 
 

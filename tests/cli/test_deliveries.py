@@ -45,6 +45,37 @@ def test_list_redeliver_and_resume(db_url: str, receiver: Receiver) -> None:
         assert resumed.exit_code == 0 and "none was paused" in resumed.stdout
 
 
+def test_a_delivered_notification_is_resent_by_the_shell_and_the_api(
+    db_url: str, receiver: Receiver
+) -> None:
+    # Given a notification delivered to a real receiver on 127.0.0.1
+    with serve(settings_for(db_url)) as server:
+        t = server.tidings
+        t.open_account("shop", "s3cret", channel=UrlChannel(success_url=receiver.url("/ok")))
+        n = t.end(t.accept("shop", "c", "ping-async").svtrid, 1000, "OK").id
+        wait_until(lambda: len(receiver.to("/ok")) == 1, what="the delivery")
+        wait_until(lambda: t.delivery("shop", n).status == "succeeded", what="its success")
+        # When the shell resends it, without --delivered it is refused (nothing changes)
+        one_line_error(shell("redeliver", "shop", str(n), "--db", db_url), 1, "2304")
+        resent = json_of(
+            shell("redeliver", "shop", str(n), "--delivered", "--db", db_url, "--json")
+        )
+        # Then it is pushed again, and the trail records the resend
+        assert resent == {"login": "shop", "requeued": [n]}
+        wait_until(lambda: len(receiver.to("/ok")) == 2, what="the resend")
+        wait_until(lambda: t.delivery("shop", n).status == "succeeded", what="its success")
+        trail = shell("trail", "--notification", f"shop:{n}", "--db", db_url).stdout
+        assert "delivered (attempt 1), and sent again" in trail
+        # And the JSON API resends it the same way
+        answer = server.admin(
+            "POST", "/api/accounts/shop/redeliver", json={"notification_id": n, "delivered": True}
+        )
+        assert (answer.status_code, answer.json()) == (200, {"requeued": [n]})
+        wait_until(lambda: len(receiver.to("/ok")) == 3, what="the API's resend")
+        first, *_, last = receiver.to("/ok")
+        assert first.body == last.body
+
+
 def test_user_errors(sqlite_url: str) -> None:
     with Tidings(sqlite_url) as t:
         t.open_account("shop", "s3cret")

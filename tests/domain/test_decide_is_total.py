@@ -123,6 +123,7 @@ ANY_ACCOUNT_COMMAND: st.SearchStrategy[acc.AccountCommand] = st.one_of(
     st.builds(acc.SetIpAllowList, ANY_IPS),
     st.builds(acc.SuspendAccount, ANY_TEXT),
     st.just(acc.ResumeAccount()),
+    st.builds(acc.CloseAccount, ANY_TEXT),
 )
 
 

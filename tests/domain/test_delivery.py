@@ -18,6 +18,7 @@ from tidings.domain.delivery import (
     DeliveryEvent,
     DeliveryGaveUp,
     DeliveryRequeued,
+    DeliveryResent,
     DeliveryScheduled,
     DeliveryState,
     GiveUp,
@@ -402,6 +403,38 @@ def test_requeueing_a_delivery_that_has_not_given_up_is_2304(
     history: tuple[DeliveryEvent, ...],
 ) -> None:
     delivery.given(*history).when(RequeueDelivery()).then_rejected(Code.STATUS_PROHIBITS)
+
+
+# --- Resend: a delivered notification pushed again, recorded as such -------------------
+def test_resending_a_delivered_notification_schedules_it_at_once_recorded_as_resent() -> None:
+    # Given a delivery that succeeded, when an operator resends it (delivered=True)
+    when = (
+        delivery.given(*SUCCEEDED)
+        .when(RequeueDelivery(delivered=True), now=at(99))
+        # Then it is recorded as resent (its scheduling without the notification, its
+        # last attempt's number), not as a requeue of a give-up
+        .then(DeliveryResent(scheduled=scheduled(), attempts=1, at=at(99)))
+    )
+    assert (when.state.status, when.state.next_attempt_at) == ("scheduled", at(99))
+    # And its next attempt is numbered on from the last one
+    delivery.given_state(when.state).when(StartAttempt(), now=at(99)).then(started(2, 99))
+
+
+def test_resending_also_requeues_a_delivery_that_gave_up() -> None:
+    delivery.given(*GAVE_UP).when(RequeueDelivery(delivered=True), now=at(5)).then(
+        DeliveryRequeued(at=at(5))
+    )
+
+
+@pytest.mark.parametrize(
+    "history",
+    [(scheduled(),), IN_FLIGHT, (*IN_FLIGHT, failed(1, 0, 5))],
+    ids=["scheduled", "in flight", "waiting"],
+)
+def test_resending_a_delivery_still_under_way_is_2304(history: tuple[DeliveryEvent, ...]) -> None:
+    delivery.given(*history).when(RequeueDelivery(delivered=True)).then_rejected(
+        Code.STATUS_PROHIBITS
+    )
 
 
 def test_only_success_is_terminal() -> None:

@@ -243,6 +243,7 @@ commands = {
         acc.RotateSecret("another-secret-16"), acc.SetIpAllowList(()),
         acc.ChangePassword("7c4a8d09ca3762af61e59520943dc26494f8941b"),
         acc.SuspendAccount("fraud"), acc.SuspendAccount("again"), acc.ResumeAccount(),
+        acc.CloseAccount("gone"),
         acc.OpenAccount(login="tester", password_sha1="x", signing_secret="x"),
     ],
     "operation": [

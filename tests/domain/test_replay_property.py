@@ -200,6 +200,7 @@ ACCOUNT_COMMANDS: st.SearchStrategy[acc.AccountCommand] = st.one_of(
     st.builds(acc.SetIpAllowList, IPS),
     st.builds(acc.SuspendAccount, SHORT_TEXT),
     st.just(acc.ResumeAccount()),
+    st.builds(acc.CloseAccount, SHORT_TEXT),
 )
 
 

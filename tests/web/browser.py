@@ -104,12 +104,16 @@ class Browser:
         the test's folder; with `readme`, also into TIDINGS_SCREENSHOTS."""
         path = self.shots / f"{name}.png"
         size = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 2400),
-                "scale": 1}  # fmt: skip
-        taken = self.driver.execute_cdp_cmd(
-            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
-        )
-        path.write_bytes(base64.b64decode(taken["data"]))
+        if size["width"] < 1 or size["height"] < 1:  # not laid out yet: the window as it is
+            self.driver.save_screenshot(str(path))
+        else:
+            clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 2400),
+                    "scale": 1}  # fmt: skip
+            taken = self.driver.execute_cdp_cmd(
+                "Page.captureScreenshot",
+                {"format": "png", "captureBeyondViewport": True, "clip": clip},
+            )
+            path.write_bytes(base64.b64decode(taken["data"]))
         target = os.environ.get("TIDINGS_SCREENSHOTS")
         if readme and target:
             shutil.copy(path, Path(target) / f"{name}.png")

@@ -102,7 +102,7 @@ def test_the_method_form_puts_each_problem_next_to_its_field(
 ) -> None:
     home = signed_in(web, server)
     answer = web.submit(home, home, {"method": "url", "success_url": "ftp://x",
-                                     "error_url": "http://127.0.0.1:9/hook",
+                                     "error_url": "http://169.254.169.254/hook",
                                      "expected_status": "two hundred"})  # fmt: skip
     assert answer.status_code == 422
     assert re.search(r'id="e-success_url">not an http\(s\) URL', answer.text)
