@@ -1,30 +1,24 @@
 """The guessing throttle of a server with several worker processes: one budget for all.
 
-The failures live in a SQLite file in the server's own directory (`tidings serve` makes
-one per run and removes it at exit), so whichever worker a guess reaches, it is counted
-against the same 30 a minute. A check is one read; only a failure writes. A guess is
-counted from its check in the worker that let it through (as `throttle.Throttle` does)
-and in the file once it has failed: guesses in flight on another worker at the same
-moment are not seen, so concurrent guesses spread over N workers may pass the budget by
-what the other workers have in flight (see docs/decisions.md, Operations).
+The failures live in a SQLite file (`store.failure_file`) in the server's own directory
+(`tidings serve` makes one per run and removes it at exit), so whichever worker a guess
+reaches, it is counted against the same 30 a minute. A check is one read; only a failure
+writes. A guess is counted from its check in the worker that let it through (as
+`throttle.Throttle` does) and in the file once it has failed: guesses in flight on
+another worker at the same moment are not seen, so concurrent guesses spread over N
+workers may pass the budget by what the other workers have in flight (see
+docs/decisions.md, Operations).
 """
 
 import math
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..store.failure_file import FailureFile
 from .throttle import client_key
 
 __all__ = ["SharedThrottle"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS failures (at REAL NOT NULL, client TEXT NOT NULL, login TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS failures_client ON failures (client, at);
-CREATE INDEX IF NOT EXISTS failures_login ON failures (login, at);
-CREATE INDEX IF NOT EXISTS failures_at ON failures (at);
-"""
 
 
 class SharedThrottle:
@@ -44,11 +38,7 @@ class SharedThrottle:
         self.per_login = per_login
         self.window = window
         self._clock = clock
-        # Called from the event loop only; autocommit, each statement its own transaction.
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=5.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=OFF")  # a lost failure after a crash is harmless
-        self._db.executescript(_SCHEMA)
+        self._file = FailureFile(path)  # called from the event loop only
         self._held: dict[str, int] = {}  # client -> its guesses let through, not yet settled
         self._held_logins: dict[str, list[str]] = {}  # login -> the clients of those
         self.failures = 0
@@ -60,18 +50,11 @@ class SharedThrottle:
         now = self._clock()
         since = now - self.window
         waits: list[float] = []
-        mine = self._db.execute(
-            "SELECT at FROM failures WHERE client = ? AND at > ? ORDER BY at DESC LIMIT ?",
-            (client, since, self.per_address),
-        ).fetchall()
+        mine = self._file.of_client(client, since, self.per_address)
         if len(mine) + self._held.get(client, 0) >= self.per_address:
             full = len(mine) == self.per_address
-            waits.append(mine[-1][0] + self.window - now if full else 1.0)
-        count, last = self._db.execute(
-            "SELECT count(*), max(CASE WHEN client = ? THEN at END) FROM failures"
-            " WHERE login = ? AND at > ?",
-            (client, login, since),
-        ).fetchone()
+            waits.append(mine[-1] + self.window - now if full else 1.0)
+        count, last = self._file.of_login(login, client, since)
         held = self._held_logins.get(login, [])
         if count + len(held) >= self.per_login and (last is not None or client in held):
             waits.append(last + self.window - now if last is not None else 1.0)
@@ -88,10 +71,7 @@ class SharedThrottle:
         client = client_key(address)
         self._settle(login, client)
         now = self._clock()
-        self._db.execute("DELETE FROM failures WHERE at <= ?", (now - self.window,))
-        self._db.execute(
-            "INSERT INTO failures (at, client, login) VALUES (?, ?, ?)", (now, client, login)
-        )
+        self._file.add(now, client, login, forget_before=now - self.window)
 
     def passed(self, login: str, address: str | None) -> None:
         """The guess let through authenticated: it is no failure."""

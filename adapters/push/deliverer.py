@@ -41,7 +41,7 @@ def retry_after(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²".isdigit() too, which float() refuses
         return float(value)
     try:
         moment = parsedate_to_datetime(value)

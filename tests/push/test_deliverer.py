@@ -17,6 +17,8 @@ NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
         ("Mon, 30 Nov 2026 09:00:00 GMT", 0.0),  # a date past: at once (within bounds)
         ("soon", None),
         ("-5", None),
+        ("²", None),  # a digit to str.isdigit, not to float()
+        ("١٢", None),  # Arabic-Indic digits: not the delta-seconds of RFC 9110
         ("", None),
         (None, None),
     ],
