@@ -11,12 +11,14 @@ import tempfile
 import typer
 import uvicorn
 from tidings.adapters.http.app import Settings, create_app, worker_app
+from tidings.adapters.http.context import throttle_file
 from tidings.adapters.http.limits import DEFAULT_LIMITS as _DEFAULT
 from tidings.adapters.http.limits import Limits
 from tidings.adapters.http.metrics import MULTIPROC_ENV
 from tidings.adapters.http.server import connections_that_fit, server_config, trusted_networks
 from tidings.adapters.http.workers import FAILED, Served, listening_socket, serve_workers
 from tidings.adapters.logs import FORMS, setup_logging
+from tidings.adapters.store.failure_file import FailureFile
 
 from .options import Db, open_store
 
@@ -214,6 +216,7 @@ def _serve_processes(
     metrics = os.path.join(shared, "metrics")
     os.mkdir(metrics)
     os.environ[MULTIPROC_ENV] = metrics
+    FailureFile(throttle_file(shared)).close()  # made once, before the workers open it
     settings = dataclasses.replace(settings, shared_dir=shared)
     served = Served(
         app=functools.partial(worker_app, settings),

@@ -15,7 +15,7 @@ from .limits import DEFAULT_LIMITS, Limits
 from .shared_throttle import SharedThrottle
 from .throttle import AuthGate, Guesses, Throttle
 
-__all__ = ["ADMIN_TOKEN_ENV", "SESSION_KEY_ENV", "Context", "Settings", "token_digest"]
+__all__ = ["ADMIN_TOKEN_ENV", "SESSION_KEY_ENV", "Context", "Settings", "throttle_file", "token_digest"]
 
 ADMIN_TOKEN_ENV = "TIDINGS_ADMIN_TOKEN"
 SESSION_KEY_ENV = "TIDINGS_SESSION_KEY"
@@ -91,6 +91,11 @@ class Settings:
         return hmac.compare_digest(token_digest(token), self.admin_digest)
 
 
+def throttle_file(shared_dir: str) -> Path:
+    """Where the workers of one server keep the guessing throttle's failures."""
+    return Path(shared_dir) / "throttle.db"
+
+
 def _gate(limits: Limits, shared_dir: str | None) -> AuthGate:
     per_address, per_login = limits.auth_failures_per_address, limits.auth_failures_per_login
     if shared_dir is None:
@@ -99,7 +104,7 @@ def _gate(limits: Limits, shared_dir: str | None) -> AuthGate:
         )
     else:
         throttle = SharedThrottle(
-            Path(shared_dir) / "throttle.db",
+            throttle_file(shared_dir),
             per_address=per_address,
             per_login=per_login,
             window=limits.auth_window,

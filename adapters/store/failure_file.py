@@ -20,7 +20,9 @@ CREATE INDEX IF NOT EXISTS failures_at ON failures (at);
 
 class FailureFile:
     """The failures in the file `path` (created if missing). Use from one thread; each
-    statement is its own transaction."""
+    statement is its own transaction. Processes that open it at the same moment must
+    find it made: creating it (the switch to WAL) takes a lock that a second opener
+    meets as "database is locked", so a server makes it before it starts its workers."""
 
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, timeout=5.0)
@@ -53,3 +55,7 @@ class FailureFile:
         self._db.execute(
             "INSERT INTO failures (at, client, login) VALUES (?, ?, ?)", (at, client, login)
         )
+
+    def close(self) -> None:
+        """Close the file; the failures stay in it."""
+        self._db.close()
