@@ -15,7 +15,14 @@ from .limits import DEFAULT_LIMITS, Limits
 from .shared_throttle import SharedThrottle
 from .throttle import AuthGate, Guesses, Throttle
 
-__all__ = ["ADMIN_TOKEN_ENV", "SESSION_KEY_ENV", "Context", "Settings", "throttle_file", "token_digest"]
+__all__ = [
+    "ADMIN_TOKEN_ENV",
+    "SESSION_KEY_ENV",
+    "Context",
+    "Settings",
+    "throttle_file",
+    "token_digest",
+]
 
 ADMIN_TOKEN_ENV = "TIDINGS_ADMIN_TOKEN"
 SESSION_KEY_ENV = "TIDINGS_SESSION_KEY"
