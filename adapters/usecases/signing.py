@@ -7,7 +7,7 @@ import secrets
 from tidings.domain import account as acc
 
 from ..errors import StorageError
-from ..store.failures import storage_errors
+from ..store.commit import storage_errors
 from ..store.secrets import Secrets
 from .runtime import Runtime
 
