@@ -35,9 +35,8 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import retry
 from psycopg import ClientCursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
@@ -55,6 +54,7 @@ from ..ledger.chain import (
 from ..ledger.checkpoint import Checkpoint
 from .codec import Row, rows_of
 from .merkle_tables import Db, Tables, tree_lags
+from .outage import BoundedReads, bound, reconnecting
 
 __all__ = ["ChainedPostgresRecorder"]
 
@@ -157,13 +157,12 @@ def _columns(rows: Sequence[Row]) -> list[list[Any]]:
     ]
 
 
-# eventsourcing's PostgreSQL recorder retries a read or an insert that lost its
-# connection (the server restarted, a connection was ended, a lock timed out), up to 10
-# times 0.2 s apart; its methods we replace keep that, with the same figures.
-_reconnecting = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+# A read or an insert that found its pooled connection dead is run again once; a store
+# that cannot answer is said at once (`outage.reconnecting`).
+_reconnecting = reconnecting
 
 
-class ChainedPostgresRecorder(PostgresApplicationRecorder):
+class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
     """eventsourcing's PostgreSQL recorder, plus the chain table; it also writes the
     snapshots passed as `snapshots=` into `snapshots_table`, in the same transaction.
 
@@ -176,6 +175,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        bound(self.datastore)  # every wait on the database bounded (`outage`)
         self._chain = Identifier(self.datastore.schema), Identifier("tidings_chain")
         self._events = Identifier(self.datastore.schema), Identifier(self.events_table_name)
         self._held: Any = None  # inside `locked`: its connection, which writes join
