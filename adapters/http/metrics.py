@@ -30,8 +30,8 @@ from starlette.routing import Route
 from ..audit.tally import ATTEMPT_BUCKETS, LogFigures, Tally, TallyView
 from ..library import StorageError, Tidings
 from ..metrics import REGISTRY
-from ..store.application import LOG
-from ..store.failures import storage_errors
+from ..store.commit import storage_errors
+from ..store.environment import LOG
 from ..store.followers import Catchup
 from .context import Context
 

@@ -7,7 +7,7 @@ import time
 
 import psycopg
 
-from .application import environment, is_postgres
+from .environment import environment, is_postgres
 from .outage import libpq_options
 
 __all__ = ["beat"]
