@@ -16,7 +16,7 @@ from tidings.domain.delivery import DeliveryScheduled
 
 from ..errors import StorageError
 from ..logs import event
-from ..store.failures import storage_errors
+from ..store.commit import storage_errors
 from ..store.secrets import Secrets
 from ..store.secrets_key import SECRETS_KEY_ENV, SecretsLocked
 from .runtime import Runtime
