@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from eventsourcing.persistence import IntegrityError
+from tidings.adapters import telemetry
 
 from ..errors import Conflict
 from ..metrics import BATCH_COMMANDS, COMMIT_SECONDS
@@ -62,7 +63,7 @@ class _Call:
     done, or it is to lead the next batch. A submitted command has no caller waiting:
     `settle(result, error)` tells it instead."""
 
-    __slots__ = ("body", "clock", "done", "error", "result", "settle", "wake")
+    __slots__ = ("body", "clock", "done", "error", "result", "settle", "trace", "wake")
 
     def __init__(
         self, body: Callable[[Work], Any], clock: Callable[[], datetime], settle: Settle | None
@@ -75,6 +76,7 @@ class _Call:
         self.error: BaseException | None = None
         self.wake = threading.Lock()
         self.wake.acquire()
+        self.trace = telemetry.parent()  # the caller's trace context, None when not tracing
 
 
 class GroupCommit:
@@ -232,7 +234,8 @@ class GroupCommit:
         interrupted = RuntimeError("interrupted while saving: the command may not be saved")
         outcomes: list[_Outcome] = [(None, interrupted)] * len(batch)
         try:
-            outcomes = self._attempts(batch)
+            with telemetry.commit(len(batch)):
+                outcomes = self._attempts(batch)
         except Exception as failure:  # the database failed: every caller hears of it
             outcomes = [(None, failure)] * len(batch)
         finally:
@@ -287,7 +290,8 @@ def _run_one(view: View, call: _Call) -> _Outcome:
     """One body on the batch's view; its changes join the batch only if it succeeds."""
     work = Work(view, call.clock())
     try:
-        result = call.body(work)
+        with telemetry.command(call.body, call.trace):
+            result = call.body(work)
     except BaseException as error:  # even SystemExit: raised in its caller's thread, not here
         return None, error
     view.absorb(work)
