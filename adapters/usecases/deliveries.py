@@ -13,6 +13,7 @@ from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 
 from ..errors import InvalidArgument
+from ..push.health import tell_resumed, tell_settled
 from ..push.views import (
     Attempted,
     Claim,
@@ -33,6 +34,8 @@ __all__ = ["Deliveries", "DeliveryCalls"]
 _blocking = Runtime.blocking
 
 Settled = tuple[list[dlv.DeliveryState | None], list[Claim | Held | None]]
+# What settling decided, kept for the log until the transaction has committed.
+_Changes = list[tuple[dlv.DeliveryScheduled, dispatch.Settled]]
 
 
 class Deliveries:
@@ -45,11 +48,14 @@ class Deliveries:
     async def settle_attempts(
         self, attempts: Sequence[Attempted], wanted: Sequence[tuple[str, int]], claimant: str
     ) -> Settled:
-        def body(work: Work) -> Settled:
-            recorded = [_record_attempt(work, attempt) for attempt in attempts]
-            return recorded, [_claim_attempt(work, claimant, *one) for one in wanted]
+        def body(work: Work) -> tuple[Settled, _Changes]:
+            changes: _Changes = []
+            recorded = [_record_attempt(work, attempt, changes) for attempt in attempts]
+            return (recorded, [_claim_attempt(work, claimant, *one) for one in wanted]), changes
 
-        recorded, claims = await self._runtime.run(body)
+        (recorded, claims), changes = await self._runtime.run(body)
+        for scheduled, settled in changes:
+            tell_settled(scheduled, settled)
         # The secrets are kept beside the log, not in it (`store.secrets`): read after
         # the transaction, from the store's cache.
         return recorded, [
@@ -152,7 +158,9 @@ class Deliveries:
                 t for t in targets if work.decide(ENDPOINT, ept.key(login, t), ept.ResumeEndpoint())
             ]
 
-        return await self._runtime.run(body)
+        resumed = await self._runtime.run(body)
+        tell_resumed(login, resumed)
+        return resumed
 
 
 def _claim_attempt(
@@ -191,10 +199,11 @@ def _claim_attempt(
     )
 
 
-def _record_attempt(work: Work, attempt: Attempted) -> dlv.DeliveryState | None:
+def _record_attempt(work: Work, attempt: Attempted, changes: _Changes) -> dlv.DeliveryState | None:
     """What one attempt got: loads what the domain's `dispatch.settle` decides on, saves
     what it decided (the delivery's outcome, its endpoint's health, a fallback to the
-    poll queue), and answers the delivery's state; None when nothing was recorded."""
+    poll queue; added to `changes` for the log), and answers the delivery's state; None
+    when nothing was recorded."""
     login, answer = attempt.login, attempt.reply
     key = dlv.key(login, attempt.notification_id)
     state: dlv.DeliveryState = work.state(DELIVERY, key)
@@ -223,6 +232,8 @@ def _record_attempt(work: Work, attempt: Attempted) -> dlv.DeliveryState | None:
     work.record(DELIVERY, key, decided.delivery)
     work.record(ENDPOINT, endpoint_key, decided.endpoint)
     work.record(MAILBOX, login, decided.mailbox)
+    assert state.scheduled is not None  # settled: it was scheduled
+    changes.append((state.scheduled, decided))
     recorded: dlv.DeliveryState = work.state(DELIVERY, key)
     return recorded
 
