@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import Token
 from typing import Any
 
 from .logs import REQUEST_ID
@@ -52,24 +53,24 @@ def _exporters() -> list[str]:
 
 
 _EXPORTERS = _exporters()
-try:
-    if not _EXPORTERS:
-        raise ImportError("no exporter asked for")
-    from opentelemetry import context as otel_context
-    from opentelemetry import trace
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import (
-        BatchSpanProcessor,
-        ConsoleSpanExporter,
-        SpanExporter,
-    )
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+ON = False
+if _EXPORTERS:
+    try:
+        from opentelemetry import context as otel_context
+        from opentelemetry import trace
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            ConsoleSpanExporter,
+            SpanExporter,
+        )
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    ON = True
-except ImportError:
-    ON = False
+        ON = True
+    except ImportError:  # the otel extra is not installed: nothing is traced
+        pass
 
 _OFF: AbstractContextManager[None] = nullcontext()
 _made = threading.Lock()
@@ -140,7 +141,7 @@ def inject(headers: dict[str, str]) -> None:
 
 
 # --- HTTP requests ----------------------------------------------------------------------
-Request = tuple["trace.Span", object]
+Request = tuple["trace.Span", "Token[otel_context.Context]"]
 
 
 def request(scope: Mapping[str, Any]) -> Request | None:
@@ -180,12 +181,12 @@ def close_request(
         if status >= 500:
             span.set_status(trace.StatusCode.ERROR)
     span.set_attributes(_attributes({k: v for k, v in fields.items() if k != "status"}))
-    otel_context.detach(token)  # type: ignore[arg-type]
+    otel_context.detach(token)
     span.end()
 
 
 # --- commands and commits ---------------------------------------------------------------
-def parent() -> object | None:
+def parent() -> "otel_context.Context | None":
     """The context a command is queued from (its span's parent), None when not tracing."""
     return otel_context.get_current() if ON else None
 
@@ -206,13 +207,13 @@ def _command(body: Callable[..., object], context: "otel_context.Context") -> It
 
 
 def command(
-    body: Callable[..., object], queued_from: object | None
+    body: Callable[..., object], queued_from: "otel_context.Context | None"
 ) -> AbstractContextManager[None]:
     """The span of one command's body, a child of the context it was queued from
     (`parent`); current while the body runs, so `note` and `link` reach it."""
     if queued_from is None:
         return _OFF
-    return _command(body, queued_from)  # type: ignore[arg-type]
+    return _command(body, queued_from)
 
 
 @contextmanager
