@@ -40,7 +40,7 @@ from tidings.domain.operation import OperationState
 from tidings.domain.serverrun import Ending, awaiting_ending
 
 from ..errors import Rejected
-from ..store.application import LOG
+from ..store.environment import LOG
 from ..store.followers import Catchup
 from .batched import Batched
 from .bodies import http_body

@@ -21,24 +21,30 @@ against bugs.
 Why our own: eventsourcing saves each `save` call in a transaction of its own and has
 no grouping. What grouping buys shows in the transactions-per-operation column of the
 bench's enqueue rows at 1 and 16 clients (docs/decisions.md).
+
+The drivers are the store's business: `storage_errors` turns a `sqlite3`, `psycopg` or
+eventsourcing persistence error raised inside it into a `StorageError` (the driver's
+error kept as its cause), so a caller of the store never meets one.
 """
 
+import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any, TypeVar
 
-from eventsourcing.persistence import IntegrityError
+import psycopg
+from eventsourcing.persistence import IntegrityError, PersistenceError
 from tidings.adapters import telemetry
 
-from ..errors import Conflict
+from ..errors import Conflict, StorageError
 from ..metrics import BATCH_COMMANDS, COMMIT_SECONDS
 from .application import Store
 from .work import View, Work
 
-__all__ = ["MAX_ATTEMPTS", "MAX_BATCH", "GroupCommit"]
+__all__ = ["MAX_ATTEMPTS", "MAX_BATCH", "GroupCommit", "storage_errors"]
 
 T = TypeVar("T")
 
@@ -52,7 +58,18 @@ CONTENDED_FOR = 1.0
 # How long a leader may wait for callers still on their way (see `_gather`).
 GATHER_FOR = 0.001
 
+_DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, PersistenceError)
+
 _Outcome = tuple[Any, BaseException | None]
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn a database driver's error raised inside into a `StorageError`."""
+    try:
+        yield
+    except _DRIVER_ERRORS as error:
+        raise StorageError(f"the database failed: {type(error).__name__}: {error}") from error
 
 
 Settle = Callable[[Any, BaseException | None], None]

@@ -7,7 +7,7 @@ import time
 
 import psycopg
 
-from .application import environment, is_postgres
+from .environment import environment, is_postgres
 
 __all__ = ["beat"]
 

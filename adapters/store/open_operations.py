@@ -41,7 +41,7 @@ from tidings.domain.operation import OperationAccepted
 
 from ..ledger.chain import LogRow
 from .codec import Envelope
-from .turns import WriterTurns
+from .sqlite_recorder import WriterTurns
 
 __all__ = [
     "TOPICS",
@@ -194,7 +194,8 @@ class SQLiteOpenOperationsView(SQLiteTrackingRecorder, OpenOperationsView):
         with self.datastore.get_connection(commit=True) as connection:
             # Not inside a transaction: SQLite refuses to change it there.
             connection.cursor().execute("PRAGMA synchronous=NORMAL")
-            # In turn with the store's writer (see `turns`), then SQLite's lock.
+            # In turn with the store's writer (`sqlite_recorder.WriterTurns`), then
+            # SQLite's lock.
             with self._turns.turn(), connection.transaction(commit=True) as cursor:
                 yield cursor
 

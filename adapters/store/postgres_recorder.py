@@ -51,7 +51,8 @@ from ..ledger.chain import (
 )
 from ..ledger.checkpoint import Checkpoint
 from .codec import Row, rows_of
-from .merkle_tables import Db, Tables, tree_lags
+from .merkle_reads import tree_lags
+from .merkle_tables import Db, Tables
 from .postgres_sql import Batch, Statements, columns, postgres_db, transaction
 
 __all__ = ["ChainedPostgresRecorder"]

@@ -29,8 +29,7 @@ from tidings.domain.access import Caller, Remote, Trusted, refusal
 
 from ..errors import Closed, InvalidArgument, Rejected
 from ..store.application import Store
-from ..store.commit import GroupCommit
-from ..store.failures import storage_errors
+from ..store.commit import GroupCommit, storage_errors
 from ..store.work import Work
 
 __all__ = [

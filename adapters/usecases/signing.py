@@ -1,17 +1,29 @@
 """Signing secrets of pushed notifications: minted, kept beside the log before the event
-that names them (`store.secrets`), and found again for the push runner."""
+that names them (`store.secrets`), and found again for the push runner.
+
+A process without the key of secrets that are sealed pushes nothing to a URL (it cannot
+sign): the first refusal logs one `signing_secrets_locked` warning for the process, and
+each delivery held for it one `delivery_not_signed` (logger `tidings.push`), with no
+traceback; polls and e-mail go on.
+"""
 
 import base64
+import logging
 import secrets
 
 from tidings.domain import account as acc
+from tidings.domain.delivery import DeliveryScheduled
 
 from ..errors import StorageError
-from ..store.failures import storage_errors
+from ..logs import event
+from ..store.commit import storage_errors
 from ..store.secrets import Secrets
+from ..store.secrets_key import SECRETS_KEY_ENV, SecretsLocked
 from .runtime import Runtime
 
 __all__ = ["SigningSecrets", "new_secret"]
+
+_log = logging.getLogger("tidings.push")
 
 
 def new_secret() -> str:
@@ -25,6 +37,10 @@ class SigningSecrets:
     def __init__(self, runtime: Runtime):
         self._runtime = runtime
         self._secrets = Secrets(runtime.store)
+        # Ids of secrets found sealed without their key: this process cannot open them
+        # (its key is read at start), so it does not ask again.
+        self.locked: set[str] = set()
+        self._told: set[tuple[str, int]] = set()
 
     def keep(self, secret: str) -> str:
         """Keep `secret`; returns its id. Raises `StorageError`."""
@@ -48,6 +64,37 @@ class SigningSecrets:
         if found is None:
             raise StorageError(f"the signing secret of account {account.login!r} is missing")
         return found
+
+    def for_push(self, account: acc.AccountState) -> tuple[str, str] | None:
+        """The account's current and previous secrets ("" for none), or None when they
+        are sealed and this process has not got their key (`locked`: the first time, one
+        warning for the process). Raises `StorageError`."""
+        ids = (account.secret_id, account.previous_secret_id)
+        if self.locked.intersection(ids):
+            return None
+        try:
+            return self.find(account, ids[0]), self.find(account, ids[1])
+        except SecretsLocked as locked:
+            if not self.locked:
+                reason = f"{locked}; polls are served, pushes to URLs wait for the key"
+                event(_log, logging.WARNING, "signing_secrets_locked", reason=reason)
+            self.locked.update(i for i in ids if i)
+            return None
+
+    def tell_unsigned(self, scheduled: DeliveryScheduled) -> None:
+        """Log, once per delivery, that it waits because its secret is sealed."""
+        told = (scheduled.login, scheduled.notification_id)
+        if told in self._told:
+            return
+        self._told.add(told)
+        notification = scheduled.notification
+        fields = {
+            "login": scheduled.login,
+            "svtrid": None if notification is None else notification.outcome.svtrid,
+            "notification": scheduled.notification_id,
+            "reason": f"its signing secret is sealed and {SECRETS_KEY_ENV} is not set",
+        }
+        event(_log, logging.WARNING, "delivery_not_signed", **fields)
 
     def close(self) -> None:
         """Raises `StorageError`."""
