@@ -38,7 +38,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..ledger.signer import signing_refusal, warn_unsigned
-from ..library import Tidings
+from ..library import StorageError, Tidings
 from ..push.due import DueWork, EndingRule
 from ..push.mail import SmtpServer
 from ..wapi.request import Dialect
@@ -147,6 +147,8 @@ def create_app(settings: Settings) -> Starlette:
         # The store is reachable when a read goes through.
         try:
             await run_in_threadpool(context.tidings.account, "healthz")
+        except StorageError:  # the store cannot answer: logged once per outage
+            return JSONResponse({"status": "unavailable"}, status_code=503)
         except Exception:
             _log.exception("health check failed")
             return JSONResponse({"status": "unavailable"}, status_code=503)

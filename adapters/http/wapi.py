@@ -23,7 +23,7 @@ from tidings.adapters import telemetry
 from tidings.domain import Code
 from tidings.domain.serverrun import PING_ASYNC, ping_ending
 
-from ..library import Conflict, Rejected, RemoteClient, Tidings
+from ..library import Conflict, Rejected, RemoteClient, StorageError, Tidings
 from ..logs import REQUEST_ID
 from ..metrics import AUTH_FAILURES, THROTTLED
 from ..wapi.auth import token_matches
@@ -116,6 +116,8 @@ async def answer(
             AUTH_FAILURES.labels("wapi").inc()
         return _Answered(_reply(rejected.code, svtrid, now, request, rejected.text))
     except Conflict:  # other writers kept winning: nothing was written, the client retries
+        return _Answered(_reply(Code.COMMAND_FAILED, svtrid, now, request))
+    except StorageError:  # the store cannot answer (logged once per outage): nothing written
         return _Answered(_reply(Code.COMMAND_FAILED, svtrid, now, request))
     return _Answered(_reply(Code.OK if command == "ping" else wanted, svtrid, now, request))
 

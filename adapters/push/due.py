@@ -21,6 +21,7 @@ processed on this runner's event loop, because everything that consults the inde
 need a lock around every look. This module does the work.
 """
 
+import contextlib
 import logging
 import os
 import random
@@ -39,7 +40,7 @@ from tidings.domain.dispatch import channel_for
 from tidings.domain.operation import OperationState
 from tidings.domain.serverrun import Ending, awaiting_ending
 
-from ..errors import Rejected
+from ..errors import Rejected, StorageError
 from ..store.environment import LOG
 from ..store.followers import Catchup
 from .batched import Batched
@@ -185,7 +186,10 @@ class DueWork:
                     # loop sooner only to start the next (reading the log on each of
                     # them would cost a query per attempt).
                     if anyio.current_time() - followed >= self._follow_every:
-                        await self.follow()
+                        # A store that cannot answer is logged once (`store.outage`);
+                        # what falls due meanwhile is still done, the log read next time.
+                        with contextlib.suppress(StorageError):
+                            await self.follow()
                         followed = anyio.current_time()
                     self._dispatch(due)
                     await self._nap()

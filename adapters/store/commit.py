@@ -42,6 +42,7 @@ from tidings.adapters import telemetry
 from ..errors import Conflict, StorageError
 from ..metrics import BATCH_COMMANDS, COMMIT_SECONDS
 from .application import Store
+from .outage import OUTAGE, unreachable
 from .work import View, Work
 
 __all__ = ["MAX_ATTEMPTS", "MAX_BATCH", "GroupCommit", "storage_errors"]
@@ -69,7 +70,10 @@ def storage_errors() -> Iterator[None]:
     try:
         yield
     except _DRIVER_ERRORS as error:
+        if unreachable(error):  # an outage starts: logged once (`outage`)
+            OUTAGE.failed(error)
         raise StorageError(f"the database failed: {type(error).__name__}: {error}") from error
+    OUTAGE.passed()
 
 
 Settle = Callable[[Any, BaseException | None], None]
