@@ -1,6 +1,7 @@
 """What every use case shares: the store, the group commit that runs commands, the clock,
-the svTRID source, whether the library was closed; who may run a command on an account
-and the checks of a call's arguments.
+the svTRID source, whether the library was closed, the log every follower reads (the
+push runner, the projections, the audit) and the signing secrets of pushes; who may run
+a command on an account and the checks of a call's arguments.
 
 Commands are async first. A use case is one `async def` that awaits `Runtime.run(body)`
 for each unit of work; a synchronous caller gets the same coroutine driven by
@@ -13,11 +14,12 @@ checked before any unit of work, so a bad one changes nothing (`InvalidArgument`
 """
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import os
 import secrets
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -27,21 +29,25 @@ from tidings.domain import ACCOUNT, Code
 from tidings.domain import account as acc
 from tidings.domain.access import Caller, Remote, Trusted, refusal
 
-from ..errors import Closed, InvalidArgument, Rejected
-from ..store.application import Store
+from ..errors import Closed, InvalidArgument, Rejected, StorageError
+from ..store.application import LogEntry, Store
 from ..store.commit import GroupCommit
 from ..store.failures import storage_errors
+from ..store.secrets import Secrets
 from ..store.work import Work
 
 __all__ = [
+    "LogCalls",
     "RemoteClient",
     "Runtime",
+    "SigningSecrets",
     "SvtridCalls",
     "SvtridSource",
     "admitted",
     "existing",
     "instance",
     "integer",
+    "new_secret",
     "remote",
     "text",
     "texts",
@@ -133,6 +139,24 @@ class Runtime:
         with storage_errors():
             yield
 
+    def log(
+        self,
+        start: int = 1,
+        page_size: int = 1000,
+        *,
+        topics: Sequence[str] = (),
+        stop: int | None = None,
+    ) -> Iterator[LogEntry]:
+        """The log from `start` (to `stop`), read beside the group commit, `page_size`
+        entries at a time; only `topics` when given. Raises `StorageError`."""
+        with self.reading():
+            yield from self.store.log(start, page_size, topics, stop)
+
+    def last_position(self) -> int:
+        """The log's last position (0 while it is empty). Raises `StorageError`."""
+        with self.reading():
+            return self.store.max_position()
+
     async def run(self, body: Callable[[Work], T]) -> T:
         """Run `body` as one command of the group commit; returns once it is durable.
         On an event loop the command joins the batches without a thread waiting for it
@@ -185,6 +209,80 @@ class SvtridCalls:
         """Whether this process minted `svtrid` (its accepted operations' own). Raises
         nothing."""
         return self._runtime.minted_here(svtrid)
+
+
+class LogCalls:
+    """The log calls of `Tidings`: the notification log, which the push runner and the
+    projections follow and the audit reads."""
+
+    _runtime: Runtime
+
+    def log(
+        self,
+        start: int = 1,
+        page_size: int = 1000,
+        *,
+        topics: Sequence[str] = (),
+        stop: int | None = None,
+    ) -> Iterator[LogEntry]:
+        """The notification log from position `start` on (up to `stop`, inclusive, when
+        given), read `page_size` at a time; only the entries of `topics` (event type
+        names) when given. Raises `InvalidArgument`; `StorageError` (while iterating)."""
+        integer("start", start, least=1)
+        integer("page_size", page_size, least=1)
+        if stop is not None:
+            integer("stop", stop, least=0)
+        if isinstance(topics, str) or not all(isinstance(t, str) for t in topics):
+            raise InvalidArgument("topics must be a sequence of event type names")
+        self._runtime.check_open()
+        return self._runtime.log(start, page_size, topics=topics, stop=stop)
+
+    def last_position(self) -> int:
+        """The log's last position (0 while it is empty). Raises `StorageError`."""
+        return self._runtime.last_position()
+
+
+def new_secret() -> str:
+    """A new signing secret. Standard Webhooks: "whsec_" and the key in standard base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
+
+
+class SigningSecrets:
+    """The signing secrets of pushed notifications, by id (an account's events name only
+    the id): minted, kept beside the log before the event that names them
+    (`store.secrets`), and found again for the push runner."""
+
+    def __init__(self, runtime: Runtime):
+        self._runtime = runtime
+        self._secrets = Secrets(runtime.store)
+
+    def keep(self, secret: str) -> str:
+        """Keep `secret`; returns its id. Raises `StorageError`."""
+        secret_id = acc.secret_id(secret)
+        with self._runtime.reading():
+            self._secrets.keep(secret_id, secret)
+        return secret_id
+
+    def forget(self, secret_id: str) -> None:
+        """Drop a secret no event names (its command was refused). Raises `StorageError`."""
+        with storage_errors():
+            self._secrets.forget(secret_id)
+
+    def find(self, account: acc.AccountState, secret_id: str) -> str:
+        """The secret `secret_id` names ("" for none). Raises `StorageError` when the
+        store has lost it."""
+        if not secret_id:
+            return ""
+        with storage_errors():
+            found = self._secrets.find(secret_id)
+        if found is None:
+            raise StorageError(f"the signing secret of account {account.login!r} is missing")
+        return found
+
+    def close(self) -> None:
+        """Raises `StorageError`."""
+        with storage_errors():
+            self._secrets.close()
 
 
 class RemoteClient(Struct, frozen=True, kw_only=True):
