@@ -57,7 +57,7 @@ def deliveries_command(
     "redeliver",
     epilog=examples(
         "tidings redeliver shop 2691",
-        "tidings redeliver shop --since 2026-11-22T10:00:00Z",
+        "tidings redeliver shop --since \"$(date -u -d '1 hour ago' +%Y-%m-%dT%H:%M:%SZ)\"",
         "tidings redeliver shop",
         "tidings redeliver shop 2691 --delivered",
     ),

@@ -25,12 +25,13 @@ _KINDS: dict[str, Decider[Any, Any, Any]] = {
 
 
 def parse_time(text: str) -> datetime:
-    """An ISO 8601 time with its zone (`2026-11-22T10:00:00Z`); one line and exit 2
+    """An ISO 8601 time with its zone (`YYYY-MM-DDTHH:MM:SSZ`); one line and exit 2
     for anything else."""
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
-        raise fail(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-22T10:00:00Z)", 2) from None
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        raise fail(f"not an ISO 8601 time: {text!r} (e.g. now: {now})", 2) from None
     if at.tzinfo is None:
         raise fail(f"give the time zone too: {text}Z for UTC", 2)
     return at
@@ -57,7 +58,7 @@ def _stream_key(kind: Kind, key: str) -> str:
 @commands.command(
     "state",
     epilog=examples(
-        "tidings state mailbox tester --at 2026-11-22T10:00:00Z",
+        'tidings state mailbox tester --at "$(date -u -d yesterday +%Y-%m-%dT%H:%M:%SZ)"',
         "tidings state delivery tester:2691 --json",
     ),
 )

@@ -5,7 +5,7 @@ An append is one transaction sent in one round trip: BEGIN; eventsourcing's own
 `_lock_table` (`LOCK TABLE ... IN EXCLUSIVE MODE`) and `_notify_channel`; a guard; one
 statement for the events, the chain links, the snapshots (and
 eventsourcing's sequence); one for the tree's leaves; COMMIT, gathered into one query
-string (`_Batch`). It can be sent at once because the positions are given, not drawn
+string (`postgres_sql.Batch`). It can be sent at once because the positions are given, not drawn
 from the sequence: the process knows where the log ends (after its own last append, or
 as `tail` read it with the entries after the cache's position), so the chain and the
 tree hash the positions before anything is sent (the statement that reads where the log
@@ -38,10 +38,7 @@ import psycopg
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
-from psycopg import ClientCursor
-from psycopg.pq import TransactionStatus
-from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
+from psycopg.sql import SQL, Composed, Identifier
 
 from ..ledger.chain import (
     GENESIS,
@@ -55,6 +52,7 @@ from ..ledger.chain import (
 from ..ledger.checkpoint import Checkpoint
 from .codec import Row, rows_of
 from .merkle_tables import Db, Tables, tree_lags
+from .postgres_sql import Batch, Statements, columns, postgres_db, transaction
 
 __all__ = ["ChainedPostgresRecorder"]
 
@@ -65,96 +63,6 @@ _T = TypeVar("_T")
 # rollback before the locked path anyway.
 CONTENDED_FOR = 1.0
 Head = tuple[int, bytes]  # where the log ends: its last position and chain digest
-
-
-def _postgres_db(curs: Any) -> Db:
-    def rows(query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        curs.execute(query, params)
-        return [tuple(row.values()) for row in curs.fetchall()]
-
-    return Db(rows, lambda query, rows: curs.executemany(query, rows))
-
-
-class _Batch:
-    """Statements gathered and sent together, as one query string: a transaction that
-    only writes costs one round trip. psycopg's pipeline would too, but its client work
-    per statement (a wait on the socket, its queues) cost more than the statement.
-
-    Quacks as far as eventsourcing's `_lock_table` and `_notify_channel` need of a
-    cursor; `rows` sends what is gathered with a read and answers the read's rows."""
-
-    def __init__(self, conn: Any):
-        self._cursor = ClientCursor(conn, row_factory=tuple_row)
-        self._gathered: list[str] = []
-
-    def execute(self, query: Any, params: Sequence[Any] | None = None, **_: Any) -> None:
-        if params is None:  # nothing to bind: no need to parse it for placeholders
-            text = query.as_string(self._cursor) if isinstance(query, Composable) else query
-            self._gathered.append(text.decode() if isinstance(text, bytes) else text)
-        else:
-            self._gathered.append(self._cursor.mogrify(query, params))
-
-    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
-        """An `INSERT ... VALUES (...)` for many rows, as one statement (the server
-        parses and plans a statement of a query string each time it runs it)."""
-        into, marker, values = query.rpartition("VALUES")
-        assert marker, query
-        if rows:
-            many = into + "VALUES " + ", ".join([values] * len(rows))
-            self.execute(many, [value for row in rows for value in row])
-
-    def rows(self, query: Any, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        self.execute(query, params)
-        return self.sets()[-1]
-
-    def sets(self) -> list[list[tuple[Any, ...]]]:
-        """Send what is gathered; the rows of each statement sent that returns rows."""
-        self.send()
-        found = []
-        while True:
-            if self._cursor.description is not None:
-                found.append(list(self._cursor.fetchall()))
-            if not self._cursor.nextset():
-                return found
-
-    def send(self) -> None:
-        if self._gathered:
-            gathered, self._gathered = self._gathered, []
-            self._cursor.execute(";".join(gathered))
-
-    def as_cursor(self) -> Any:
-        """This batch where eventsourcing's hooks type a cursor."""
-        return self
-
-    def db(self) -> Db:
-        """This batch as `Tables` writes through it."""
-        return Db(self.rows, self.executemany)
-
-
-@contextmanager
-def _transaction(conn: Any) -> Iterator[_Batch]:
-    """A batch run in one transaction, its BEGIN and COMMIT sent with it; a failure, in
-    the block or on the server, rolls the transaction back."""
-    batch = _Batch(conn)
-    batch.execute("BEGIN")
-    try:
-        yield batch
-        batch.execute("COMMIT")
-        batch.send()
-    finally:
-        # After an error the server skipped the rest, COMMIT included.
-        if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
-            conn.rollback()
-
-
-def _columns(rows: Sequence[Row]) -> list[list[Any]]:
-    """Stored rows as the columns `unnest` takes (a stream id in hex is read as a uuid)."""
-    return [
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        [r[2] for r in rows],
-        [r[3] for r in rows],
-    ]
 
 
 # eventsourcing's PostgreSQL recorder retries a read or an insert that lost its
@@ -176,8 +84,6 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._chain = Identifier(self.datastore.schema), Identifier("tidings_chain")
-        self._events = Identifier(self.datastore.schema), Identifier(self.events_table_name)
         self._held: Any = None  # inside `locked`: its connection, which writes join
         # Where the log ended after this process's last append, or as `tail` last saw
         # it; None: unknown, read under the lock at the next append.
@@ -185,82 +91,11 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         self._held_head: Head | None = None  # inside `locked`: the head once it commits
         # After the guard failed, appends read the end under the lock until then.
         self._contended_until = 0.0
-        events = SQL("{}.{}").format(*self._events)
-        # A division by zero is how one statement fails its transaction when the log
-        # no longer ends where the writer thought: the divisor comes from the table, so
-        # it is evaluated when run, never folded while planning.
-        self._guard = (
-            SQL("SELECT 1 / (coalesce(max(notification_id), 0) = %s)::int FROM {}")
-            .format(events)
-            .as_bytes(None)
-        )
         schema = self.datastore.schema.replace('"', '""')
         self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
-        # The tree's frontier comes in the same statement (one snapshot): an append
-        # after another writer's then reads nothing more (`_end`).
-        self._read_end = (
-            SQL(
-                "SELECT (SELECT coalesce(max(notification_id), 0) FROM {}) AS last, "
-                "(SELECT digest FROM {}.{} ORDER BY position DESC LIMIT 1) AS digest, "
-                "frontier.* FROM {}"
-            )
-            .format(events, *self._chain, SQL(self.tree.frontier_columns()))
-            .as_bytes(None)
-        )
-        self._tail = (
-            SQL(
-                "SELECT originator_id, originator_version, notification_id FROM {} "
-                "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-            )
-            .format(events)
-            .as_bytes(None)
-        )
-        self._placing: tuple[str, bytes] | None = None  # `_place`, for its snapshots table
+        self._sql = Statements(self.datastore.schema, self.events_table_name, self.tree)
         self.sql_create_statements += [Composed([SQL(q)]) for q in self.tree.create()]
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {}.{} "
-                "(position bigint PRIMARY KEY, digest bytea NOT NULL)"
-            ).format(*self._chain)
-        )
-
-    def _place(self) -> bytes:
-        """The one statement that writes an append's rows but the tree's: eventsourcing's
-        events with their positions given, our chain links, the snapshots; and it keeps
-        eventsourcing's sequence past the positions, for the library's own insert, which
-        draws from it."""
-        if self._placing is not None and self._placing[0] == self.snapshots_table:
-            return self._placing[1]
-        schema = Identifier(self.datastore.schema)
-        table = ".".join(
-            '"' + name.replace('"', '""') + '"'
-            for name in (self.datastore.schema, self.events_table_name)
-        )
-        statement = (
-            SQL(
-                "WITH events AS (INSERT INTO {events} "
-                "(notification_id, originator_id, originator_version, topic, state) "
-                "SELECT %s::bigint + n, originator_id, originator_version, topic, state "
-                "FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
-                "WITH ORDINALITY AS e(originator_id, originator_version, topic, state, n)), "
-                "links AS (INSERT INTO {chain} (position, digest) "
-                "SELECT * FROM unnest(%s::bigint[], %s::bytea[])), "
-                "snapshots AS (INSERT INTO {snapshots} "
-                "(originator_id, originator_version, topic, state) "
-                "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
-                "ON CONFLICT DO NOTHING) "
-                "SELECT setval(pg_get_serial_sequence({table}, 'notification_id'), %s)"
-            )
-            .format(
-                events=SQL("{}.{}").format(*self._events),
-                chain=SQL("{}.{}").format(*self._chain),
-                snapshots=SQL("{}.{}").format(schema, Identifier(self.snapshots_table)),
-                table=Literal(table),
-            )
-            .as_bytes(None)
-        )
-        self._placing = self.snapshots_table, statement
-        return statement
+        self.sql_create_statements.append(self._sql.create_chain)
 
     @_reconnecting
     def insert_events(
@@ -286,7 +121,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn:
             if head is not None:
                 try:
-                    with _transaction(conn) as batch:
+                    with transaction(conn) as batch:
                         ids, after = self._append(
                             batch, events, head, locked=False, snapshots=snapshots
                         )
@@ -295,9 +130,9 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                     head = None
                     self._contended_until = time.monotonic() + CONTENDED_FOR
             if head is None:
-                with _transaction(conn) as batch:
+                with transaction(conn) as batch:
                     self._lock_table(batch.as_cursor())
-                    head = self._end(batch.rows(self._read_end, (self.tree.kept_size(),))[0])
+                    head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
                     ids, after = self._append(batch, events, head, locked=True, snapshots=snapshots)
                     self._observe(batch, ids)
         self._head = after
@@ -310,7 +145,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         self.tree.keep(head[1], last, size, at, hashes)
         return head
 
-    def _observe(self, batch: _Batch, ids: list[int]) -> None:
+    def _observe(self, batch: Batch, ids: list[int]) -> None:
         """`before_commit`, if set, once the batch's rows are sent."""
         if self.before_commit is not None:
             batch.send()
@@ -318,7 +153,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
 
     def _append(
         self,
-        batch: _Batch,
+        batch: Batch,
         events: Sequence[Row],
         head: Head,
         *,
@@ -340,18 +175,18 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         last, previous = head
         if not locked:
             self._lock_table(batch.as_cursor())
-            batch.execute(self._guard, (last,))
+            batch.execute(self._sql.guard, (last,))
         self._notify_channel(batch.as_cursor())
         ids = list(range(last + 1, last + 1 + len(events)))
         links, entries = chain_links(previous, ids, events)
         batch.execute(
-            self._place(),
+            self._sql.place(self.snapshots_table),
             (
                 last,
-                *_columns(events),
+                *columns(events),
                 [position for position, _ in links],
                 [digest for _, digest in links],
-                *_columns(snapshots),
+                *columns(snapshots),
                 ids[-1],
             ),
         )
@@ -380,13 +215,13 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     def _tree_transaction(self, body: Callable[[Db], _T]) -> _T:
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             # The lock every insert takes: the tree cannot move under us.
-            curs.execute(SQL("LOCK TABLE {}.{} IN EXCLUSIVE MODE").format(*self._events))
-            return body(_postgres_db(curs))
+            curs.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._sql.events))
+            return body(postgres_db(curs))
 
     def tree_rows(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """Rows of a query on the tree's tables (`Tables` words it)."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            return _postgres_db(curs).rows(query, params)
+            return postgres_db(curs).rows(query, params)
 
     def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
         """`append` for eventsourcing's stored events."""
@@ -401,8 +236,8 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         conn = self._held
         try:
             with conn.transaction():  # a savepoint in `locked`'s
-                batch = _Batch(conn)
-                head = self._end(batch.rows(self._read_end, (self.tree.kept_size(),))[0])
+                batch = Batch(conn)
+                head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
                 ids, self._held_head = self._append(
                     batch, events, head, locked=True, snapshots=snapshots
                 )
@@ -456,9 +291,9 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         this process learns the head its next append goes after, outside the lock, and
         that append still goes out in one round trip."""
         with self.datastore.get_connection() as conn:
-            batch = _Batch(conn)
-            batch.execute(self._tail, (after, limit))
-            batch.execute(self._read_end, (self.tree.kept_size(),))
+            batch = Batch(conn)
+            batch.execute(self._sql.tail, (after, limit))
+            batch.execute(self._sql.read_end, (self.tree.kept_size(),))
             rows, end = batch.sets()
         self._head = self._end(end[0])
         return [(stream.hex, version, position) for stream, version, position in rows]
@@ -486,9 +321,9 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         positions: one query, so events and positions come from one snapshot."""
         rows = self._select(
             SQL(
-                "SELECT notification_id, originator_version, topic, state FROM {}.{} "
+                "SELECT notification_id, originator_version, topic, state FROM {} "
                 "WHERE originator_id = %s AND notification_id <= %s ORDER BY originator_version"
-            ).format(*self._events),
+            ).format(self._sql.events),
             (stream, upto),
         )
         return [
@@ -511,13 +346,12 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
         rows = self._select(
             SQL(
-                "SELECT position, digest FROM {}.{} "
-                "WHERE position BETWEEN %s AND %s ORDER BY position"
-            ).format(*self._chain),
+                "SELECT position, digest FROM {} WHERE position BETWEEN %s AND %s ORDER BY position"
+            ).format(self._sql.chain),
             (start, stop),
         )
         return [(r["position"], bytes(r["digest"])) for r in rows]
 
     def max_chained(self) -> int:
-        rows = self._select(SQL("SELECT max(position) AS m FROM {}.{}").format(*self._chain), ())
+        rows = self._select(SQL("SELECT max(position) AS m FROM {}").format(self._sql.chain), ())
         return int(rows[0]["m"] or 0)

@@ -3,7 +3,7 @@ commands on deliveries and endpoints. Views carry no secret; a `Claim` does (the
 signs with it) and is never shown."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from msgspec.structs import replace
 from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, Rejection, dispatch
@@ -13,6 +13,7 @@ from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 
 from ..errors import InvalidArgument
+from ..push.health import tell_resumed, tell_settled
 from ..push.views import (
     Attempted,
     Claim,
@@ -32,6 +33,11 @@ __all__ = ["Deliveries", "DeliveryCalls"]
 _blocking = Runtime.blocking
 
 Settled = tuple[list[dlv.DeliveryState | None], list[Claim | Held | None]]
+# How long a delivery waits when this process cannot sign it (sealed secrets, no key):
+# nothing changes until the process is restarted with the key; a look costs a read.
+_UNSIGNED_AGAIN = timedelta(minutes=10)
+# What settling decided, kept for the log until the transaction has committed.
+_Changes = list[tuple[dlv.DeliveryScheduled, dispatch.Settled]]
 
 
 class Deliveries:
@@ -44,23 +50,35 @@ class Deliveries:
     async def settle_attempts(
         self, attempts: Sequence[Attempted], wanted: Sequence[tuple[str, int]], claimant: str
     ) -> Settled:
-        def body(work: Work) -> Settled:
-            recorded = [_record_attempt(work, attempt) for attempt in attempts]
-            return recorded, [_claim_attempt(work, claimant, *one) for one in wanted]
+        locked = frozenset(self._secrets.locked)
 
-        recorded, claims = await self._runtime.run(body)
+        def body(work: Work) -> tuple[Settled, _Changes, list[dlv.DeliveryScheduled]]:
+            changes: _Changes = []
+            unsigned: list[dlv.DeliveryScheduled] = []
+            recorded = [_record_attempt(work, attempt, changes) for attempt in attempts]
+            claims = [_claim_attempt(work, claimant, *one, locked, unsigned) for one in wanted]
+            return (recorded, claims), changes, unsigned
+
+        (recorded, claims), changes, unsigned = await self._runtime.run(body)
+        for scheduled, settled in changes:
+            tell_settled(scheduled, settled)
+        signed = [self._signed(one) if isinstance(one, Claim) else one for one in claims]
+        refused = [c for c, s in zip(claims, signed, strict=True) if isinstance(s, Held)]
+        for held in unsigned + [c.scheduled for c in refused if isinstance(c, Claim)]:
+            self._secrets.tell_unsigned(held)
+        return recorded, signed
+
+    def _signed(self, claim: Claim) -> Claim | Held:
+        """`claim` with the secrets it is signed with (an e-mail needs none), or held
+        while they are sealed and this process has not got their key."""
+        if claim.scheduled.medium != "url":
+            return claim
         # The secrets are kept beside the log, not in it (`store.secrets`): read after
         # the transaction, from the store's cache.
-        return recorded, [
-            replace(
-                one,
-                signing_secret=self._secrets.find(one.account, one.account.secret_id),
-                previous_secret=self._secrets.find(one.account, one.account.previous_secret_id),
-            )
-            if isinstance(one, Claim)
-            else one
-            for one in claims
-        ]
+        found = self._secrets.for_push(claim.account)
+        if found is None:  # its lease runs out: a process with the key takes it over
+            return Held(until=self._runtime.clock() + _UNSIGNED_AGAIN)
+        return replace(claim, signing_secret=found[0], previous_secret=found[1])
 
     async def delivery(self, login: str, notification_id: int) -> dlv.DeliveryState:
         key = dlv.key(text("login", login), integer("notification_id", notification_id))
@@ -151,17 +169,35 @@ class Deliveries:
                 t for t in targets if work.decide(ENDPOINT, ept.key(login, t), ept.ResumeEndpoint())
             ]
 
-        return await self._runtime.run(body)
+        resumed = await self._runtime.run(body)
+        tell_resumed(login, resumed)
+        return resumed
 
 
 def _claim_attempt(
-    work: Work, claimant: str, login: str, notification_id: int
+    work: Work,
+    claimant: str,
+    login: str,
+    notification_id: int,
+    locked: frozenset[str],
+    unsigned: list[dlv.DeliveryScheduled],
 ) -> Claim | Held | None:
     """The next attempt of one delivery, claimed for `claimant`: loads what the domain's
-    `dispatch.claim` decides on, and saves what it decided."""
+    `dispatch.claim` decides on, and saves what it decided. A push to a URL whose
+    account's secrets are `locked` (sealed, and this process has not got their key) is
+    held, unclaimed, and added to `unsigned`."""
     key = dlv.key(login, notification_id)
     state: dlv.DeliveryState = work.state(DELIVERY, key)
     account: acc.AccountState = work.state(ACCOUNT, login)
+    scheduled = state.scheduled
+    if (
+        scheduled is not None
+        and scheduled.medium == "url"
+        and dlv.due_at(state) is not None
+        and locked.intersection((account.secret_id, account.previous_secret_id))
+    ):
+        unsigned.append(scheduled)
+        return Held(until=work.now + _UNSIGNED_AGAIN)
     endpoint_key = dispatch.endpoint_key(state)
     endpoint = ept.initial if endpoint_key is None else work.state(ENDPOINT, endpoint_key)
     before = dispatch.earlier_id(account, state)
@@ -173,7 +209,6 @@ def _claim_attempt(
     work.record(DELIVERY, key, decided.delivery)
     if isinstance(decided, dispatch.Idle):
         return None
-    scheduled = state.scheduled
     assert endpoint_key is not None and scheduled is not None  # started: it was scheduled
     assert scheduled.notification is not None
     work.record(ENDPOINT, endpoint_key, decided.endpoint)
@@ -190,10 +225,11 @@ def _claim_attempt(
     )
 
 
-def _record_attempt(work: Work, attempt: Attempted) -> dlv.DeliveryState | None:
+def _record_attempt(work: Work, attempt: Attempted, changes: _Changes) -> dlv.DeliveryState | None:
     """What one attempt got: loads what the domain's `dispatch.settle` decides on, saves
     what it decided (the delivery's outcome, its endpoint's health, a fallback to the
-    poll queue), and answers the delivery's state; None when nothing was recorded."""
+    poll queue; added to `changes` for the log), and answers the delivery's state; None
+    when nothing was recorded."""
     login, answer = attempt.login, attempt.reply
     key = dlv.key(login, attempt.notification_id)
     state: dlv.DeliveryState = work.state(DELIVERY, key)
@@ -222,6 +258,8 @@ def _record_attempt(work: Work, attempt: Attempted) -> dlv.DeliveryState | None:
     work.record(DELIVERY, key, decided.delivery)
     work.record(ENDPOINT, endpoint_key, decided.endpoint)
     work.record(MAILBOX, login, decided.mailbox)
+    assert state.scheduled is not None  # settled: it was scheduled
+    changes.append((state.scheduled, decided))
     recorded: dlv.DeliveryState = work.state(DELIVERY, key)
     return recorded
 

@@ -17,6 +17,7 @@ import asyncio
 import base64
 import contextlib
 import itertools
+import logging
 import os
 import secrets
 from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -28,12 +29,15 @@ from msgspec import Struct
 from tidings.domain import ACCOUNT, Code
 from tidings.domain import account as acc
 from tidings.domain.access import Caller, Remote, Trusted, refusal
+from tidings.domain.delivery import DeliveryScheduled
 
 from ..errors import Closed, InvalidArgument, Rejected, StorageError
+from ..logs import event
 from ..store.application import LogEntry, Store
 from ..store.commit import GroupCommit
 from ..store.failures import storage_errors
 from ..store.secrets import Secrets
+from ..store.secrets_key import SECRETS_KEY_ENV, SecretsLocked
 from ..store.work import Work
 
 __all__ = [
@@ -55,6 +59,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+_log = logging.getLogger("tidings.push")
 
 # True while `Runtime.blocking` drives a use case: its units of work run on this thread.
 _BLOCKING: ContextVar[bool] = ContextVar("tidings_blocking", default=False)
@@ -139,24 +145,6 @@ class Runtime:
         with storage_errors():
             yield
 
-    def log(
-        self,
-        start: int = 1,
-        page_size: int = 1000,
-        *,
-        topics: Sequence[str] = (),
-        stop: int | None = None,
-    ) -> Iterator[LogEntry]:
-        """The log from `start` (to `stop`), read beside the group commit, `page_size`
-        entries at a time; only `topics` when given. Raises `StorageError`."""
-        with self.reading():
-            yield from self.store.log(start, page_size, topics, stop)
-
-    def last_position(self) -> int:
-        """The log's last position (0 while it is empty). Raises `StorageError`."""
-        with self.reading():
-            return self.store.max_position()
-
     async def run(self, body: Callable[[Work], T]) -> T:
         """Run `body` as one command of the group commit; returns once it is durable.
         On an event loop the command joins the batches without a thread waiting for it
@@ -235,11 +223,18 @@ class LogCalls:
         if isinstance(topics, str) or not all(isinstance(t, str) for t in topics):
             raise InvalidArgument("topics must be a sequence of event type names")
         self._runtime.check_open()
-        return self._runtime.log(start, page_size, topics=topics, stop=stop)
+        return self._entries(start, page_size, topics, stop)
+
+    def _entries(
+        self, start: int, page_size: int, topics: Sequence[str], stop: int | None
+    ) -> Iterator[LogEntry]:
+        with self._runtime.reading():
+            yield from self._runtime.store.log(start, page_size, topics, stop)
 
     def last_position(self) -> int:
         """The log's last position (0 while it is empty). Raises `StorageError`."""
-        return self._runtime.last_position()
+        with self._runtime.reading():
+            return self._runtime.store.max_position()
 
 
 def new_secret() -> str:
@@ -250,11 +245,20 @@ def new_secret() -> str:
 class SigningSecrets:
     """The signing secrets of pushed notifications, by id (an account's events name only
     the id): minted, kept beside the log before the event that names them
-    (`store.secrets`), and found again for the push runner."""
+    (`store.secrets`), and found again for the push runner.
+
+    A process without the key of secrets that are sealed pushes nothing to a URL (it
+    cannot sign): the first refusal logs one `signing_secrets_locked` warning for the
+    process, and each delivery held for it one `delivery_not_signed` (logger
+    `tidings.push`), with no traceback; polls and e-mail go on."""
 
     def __init__(self, runtime: Runtime):
         self._runtime = runtime
         self._secrets = Secrets(runtime.store)
+        # Ids of secrets found sealed without their key: this process cannot open them
+        # (its key is read at start), so it does not ask again.
+        self.locked: set[str] = set()
+        self._told: set[tuple[str, int]] = set()
 
     def keep(self, secret: str) -> str:
         """Keep `secret`; returns its id. Raises `StorageError`."""
@@ -278,6 +282,37 @@ class SigningSecrets:
         if found is None:
             raise StorageError(f"the signing secret of account {account.login!r} is missing")
         return found
+
+    def for_push(self, account: acc.AccountState) -> tuple[str, str] | None:
+        """The account's current and previous secrets ("" for none), or None when they
+        are sealed and this process has not got their key (`locked`: the first time, one
+        warning for the process). Raises `StorageError`."""
+        ids = (account.secret_id, account.previous_secret_id)
+        if self.locked.intersection(ids):
+            return None
+        try:
+            return self.find(account, ids[0]), self.find(account, ids[1])
+        except SecretsLocked as locked:
+            if not self.locked:
+                reason = f"{locked}; polls are served, pushes to URLs wait for the key"
+                event(_log, logging.WARNING, "signing_secrets_locked", reason=reason)
+            self.locked.update(i for i in ids if i)
+            return None
+
+    def tell_unsigned(self, scheduled: DeliveryScheduled) -> None:
+        """Log, once per delivery, that it waits because its secret is sealed."""
+        told = (scheduled.login, scheduled.notification_id)
+        if told in self._told:
+            return
+        self._told.add(told)
+        notification = scheduled.notification
+        fields = {
+            "login": scheduled.login,
+            "svtrid": None if notification is None else notification.outcome.svtrid,
+            "notification": scheduled.notification_id,
+            "reason": f"its signing secret is sealed and {SECRETS_KEY_ENV} is not set",
+        }
+        event(_log, logging.WARNING, "delivery_not_signed", **fields)
 
     def close(self) -> None:
         """Raises `StorageError`."""

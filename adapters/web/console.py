@@ -54,7 +54,8 @@ def _since(text: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise Rejected(Code.INVALID_PARAMETER, f"not a time (2026-12-06T14:00): {text!r}") from None
+        shape = "YYYY-MM-DDTHH:MM, UTC unless a zone follows"
+        raise Rejected(Code.INVALID_PARAMETER, f"not a time ({shape}): {text!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

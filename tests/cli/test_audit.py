@@ -102,6 +102,17 @@ def test_state_user_errors(
     assert shell("state", "ledger", "x", "--db", sqlite_url).exit_code == 2  # not a kind
 
 
+def test_a_bad_time_is_answered_with_an_example_that_is_taken(sqlite_url: str) -> None:
+    story(sqlite_url)
+    refused = shell("state", "mailbox", "tester", "--at", "soon", "--db", sqlite_url)
+    example = refused.output.strip().rstrip(")").rsplit(" ", 1)[-1]
+    assert refused.exit_code == 2 and datetime.fromisoformat(example).tzinfo is not None
+    # taken: the mailbox is not found by then (it was opened within that second), but the
+    # time is no longer refused
+    taken = shell("state", "mailbox", "tester", "--at", example, "--db", sqlite_url)
+    assert taken.exit_code != 2, taken.output
+
+
 def test_log_exports_every_entry_with_secrets_masked(db_url: str) -> None:
     story(db_url)
     lines = shell("log", "--jsonl", "--db", db_url).stdout.splitlines()

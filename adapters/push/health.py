@@ -1,0 +1,69 @@
+"""Endpoint health and fallbacks in the log an operator reads, on the `tidings.push`
+logger (`logs.event`), once the change is committed:
+
+- `endpoint_paused` (WARNING): failures in a row paused an endpoint; its deliveries wait
+  and one probe goes out per `probe_every` seconds.
+- `endpoint_resumed` (INFO): it is live again, `by` a probe that succeeded or an
+  operator (the shell, the console, the JSON API, the library).
+- `delivery_fell_back_to_poll` (WARNING): a delivery gave up and its notification was
+  queued for poll-req (the account's `fallback: "poll"`).
+
+Each carries the login and the endpoint (a URL's scheme, host and port, an address's
+domain: a URL's path or query may hold a token), and, when a delivery caused it, the
+svTRID and the notification id.
+"""
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from tidings.domain import dispatch
+from tidings.domain import endpoint as ept
+from tidings.domain import mailbox as mbx
+from tidings.domain.delivery import DeliveryScheduled
+
+from ..logs import event
+
+__all__ = ["endpoint_shown", "tell_resumed", "tell_settled"]
+
+_log = logging.getLogger("tidings.push")
+
+
+def endpoint_shown(target: str) -> str:
+    """What the log shows of a push target: a URL's origin, an address's domain."""
+    if "://" not in target:
+        return "@" + target.rpartition("@")[2]
+    parts = urlsplit(target)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+def tell_settled(scheduled: DeliveryScheduled, settled: dispatch.Settled) -> None:
+    """Log what an attempt's settling changed: a pause, a resume by the probe, a
+    fallback to the poll queue (nothing for anything else)."""
+    notification = scheduled.notification
+    fields: dict[str, Any] = {
+        "login": scheduled.login,
+        "svtrid": None if notification is None else notification.outcome.svtrid,
+        "notification": scheduled.notification_id,
+        "medium": scheduled.medium,
+        "endpoint": endpoint_shown(scheduled.target),
+    }
+    for change in settled.endpoint:
+        if isinstance(change, ept.EndpointPaused):
+            failed = [e for e in settled.endpoint if isinstance(e, ept.EndpointFailed)]
+            failures = failed[-1].consecutive if failed else None
+            paused = {"failures": failures, "probe_every": change.probe_every}
+            event(_log, logging.WARNING, "endpoint_paused", **fields, **paused)
+        elif isinstance(change, ept.EndpointResumed):
+            event(_log, logging.INFO, "endpoint_resumed", **fields, by=change.by)
+    if any(isinstance(change, mbx.NotificationQueued) for change in settled.mailbox):
+        event(_log, logging.WARNING, "delivery_fell_back_to_poll", **fields)
+
+
+def tell_resumed(login: str, targets: list[str]) -> None:
+    """Log an operator's resume of each of `targets` (those that were paused)."""
+    for target in targets:
+        shown = endpoint_shown(target)
+        event(_log, logging.INFO, "endpoint_resumed", login=login, endpoint=shown, by="operator")

@@ -1,0 +1,191 @@
+"""How the PostgreSQL recorder talks to the server: the statements of an append, and the
+batch that sends them with BEGIN and COMMIT as one query string (one round trip).
+
+The statements are built once per recorder from its schema and table names
+(`Statements`); `Batch` gathers them with their parameters bound on the client
+(`ClientCursor.mogrify`), so nothing waits for an answer until the batch is sent.
+"""
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from psycopg import ClientCursor
+from psycopg.pq import TransactionStatus
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composable, Identifier, Literal
+
+from .codec import Row
+from .merkle_tables import Db, Tables
+
+__all__ = ["Batch", "Statements", "columns", "postgres_db", "transaction"]
+
+
+def postgres_db(curs: Any) -> Db:
+    def rows(query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        curs.execute(query, params)
+        return [tuple(row.values()) for row in curs.fetchall()]
+
+    return Db(rows, lambda query, rows: curs.executemany(query, rows))
+
+
+class Batch:
+    """Statements gathered and sent together, as one query string: a transaction that
+    only writes costs one round trip. psycopg's pipeline would too, but its client work
+    per statement (a wait on the socket, its queues) cost more than the statement.
+
+    Quacks as far as eventsourcing's `_lock_table` and `_notify_channel` need of a
+    cursor; `rows` sends what is gathered with a read and answers the read's rows."""
+
+    def __init__(self, conn: Any):
+        self._cursor = ClientCursor(conn, row_factory=tuple_row)
+        self._gathered: list[str] = []
+
+    def execute(self, query: Any, params: Sequence[Any] | None = None, **_: Any) -> None:
+        if params is None:  # nothing to bind: no need to parse it for placeholders
+            text = query.as_string(self._cursor) if isinstance(query, Composable) else query
+            self._gathered.append(text.decode() if isinstance(text, bytes) else text)
+        else:
+            self._gathered.append(self._cursor.mogrify(query, params))
+
+    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        """An `INSERT ... VALUES (...)` for many rows, as one statement (the server
+        parses and plans a statement of a query string each time it runs it)."""
+        into, marker, values = query.rpartition("VALUES")
+        assert marker, query
+        if rows:
+            many = into + "VALUES " + ", ".join([values] * len(rows))
+            self.execute(many, [value for row in rows for value in row])
+
+    def rows(self, query: Any, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        self.execute(query, params)
+        return self.sets()[-1]
+
+    def sets(self) -> list[list[tuple[Any, ...]]]:
+        """Send what is gathered; the rows of each statement sent that returns rows."""
+        self.send()
+        found = []
+        while True:
+            if self._cursor.description is not None:
+                found.append(list(self._cursor.fetchall()))
+            if not self._cursor.nextset():
+                return found
+
+    def send(self) -> None:
+        if self._gathered:
+            gathered, self._gathered = self._gathered, []
+            self._cursor.execute(";".join(gathered))
+
+    def as_cursor(self) -> Any:
+        """This batch where eventsourcing's hooks type a cursor."""
+        return self
+
+    def db(self) -> Db:
+        """This batch as `Tables` writes through it."""
+        return Db(self.rows, self.executemany)
+
+
+@contextmanager
+def transaction(conn: Any) -> Iterator[Batch]:
+    """A batch run in one transaction, its BEGIN and COMMIT sent with it; a failure, in
+    the block or on the server, rolls the transaction back."""
+    batch = Batch(conn)
+    batch.execute("BEGIN")
+    try:
+        yield batch
+        batch.execute("COMMIT")
+        batch.send()
+    finally:
+        # After an error the server skipped the rest, COMMIT included.
+        if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+            conn.rollback()
+
+
+def columns(rows: Sequence[Row]) -> list[list[Any]]:
+    """Stored rows as the columns `unnest` takes (a stream id in hex is read as a uuid)."""
+    return [
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+    ]
+
+
+def _quoted(*names: str) -> str:
+    return ".".join('"' + name.replace('"', '""') + '"' for name in names)
+
+
+class Statements:
+    """The SQL of one recorder's appends and reads, built once, as bytes ready to bind.
+
+    `guard`: fails its transaction (a division by zero) unless the log still ends at the
+    position given, evaluated when run, never folded while planning (the divisor comes
+    from the table). `read_end`: where the log ends, its last chain digest and the
+    tree's frontier (`Tables.frontier_columns`), in one snapshot. `tail`: the log
+    entries after a position. `place`: the one statement that writes an append's rows
+    but the tree's (`place`)."""
+
+    def __init__(self, schema: str, events_table: str, tree: Tables):
+        self.schema = schema
+        self.events_table = events_table
+        self.chain = SQL("{}.{}").format(Identifier(schema), Identifier("tidings_chain"))
+        self.events = SQL("{}.{}").format(Identifier(schema), Identifier(events_table))
+        self.guard = (
+            SQL("SELECT 1 / (coalesce(max(notification_id), 0) = %s)::int FROM {}")
+            .format(self.events)
+            .as_bytes(None)
+        )
+        self.read_end = (
+            SQL(
+                "SELECT (SELECT coalesce(max(notification_id), 0) FROM {}) AS last, "
+                "(SELECT digest FROM {} ORDER BY position DESC LIMIT 1) AS digest, "
+                "frontier.* FROM {}"
+            )
+            .format(self.events, self.chain, SQL(tree.frontier_columns()))
+            .as_bytes(None)
+        )
+        self.tail = (
+            SQL(
+                "SELECT originator_id, originator_version, notification_id FROM {} "
+                "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+            )
+            .format(self.events)
+            .as_bytes(None)
+        )
+        self.create_chain = SQL(
+            "CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, digest bytea NOT NULL)"
+        ).format(self.chain)
+        self._placing: tuple[str, bytes] | None = None
+
+    def place(self, snapshots_table: str) -> bytes:
+        """The one statement that writes an append's rows but the tree's: eventsourcing's
+        events with their positions given, our chain links, the snapshots; and it keeps
+        eventsourcing's sequence past the positions, for the library's own insert, which
+        draws from it."""
+        if self._placing is not None and self._placing[0] == snapshots_table:
+            return self._placing[1]
+        statement = (
+            SQL(
+                "WITH events AS (INSERT INTO {events} "
+                "(notification_id, originator_id, originator_version, topic, state) "
+                "SELECT %s::bigint + n, originator_id, originator_version, topic, state "
+                "FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
+                "WITH ORDINALITY AS e(originator_id, originator_version, topic, state, n)), "
+                "links AS (INSERT INTO {chain} (position, digest) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bytea[])), "
+                "snapshots AS (INSERT INTO {snapshots} "
+                "(originator_id, originator_version, topic, state) "
+                "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
+                "ON CONFLICT DO NOTHING) "
+                "SELECT setval(pg_get_serial_sequence({table}, 'notification_id'), %s)"
+            )
+            .format(
+                events=self.events,
+                chain=self.chain,
+                snapshots=SQL("{}.{}").format(Identifier(self.schema), Identifier(snapshots_table)),
+                table=Literal(_quoted(self.schema, self.events_table)),
+            )
+            .as_bytes(None)
+        )
+        self._placing = snapshots_table, statement
+        return statement
