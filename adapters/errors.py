@@ -10,7 +10,7 @@
      └─ Closed        the `Tidings` was closed; nothing was done
 
 A driver's own exception (`sqlite3`, `psycopg`, `eventsourcing`) never reaches a caller:
-`store.failures.storage_errors` turns it into a `StorageError`, the driver's error kept as
+`store.commit.storage_errors` turns it into a `StorageError`, the driver's error kept as
 its cause.
 """
 

@@ -37,8 +37,7 @@ from .ledger.checkpoint import Cadence
 from .ledger.signer import signer_for
 from .push.in_process import PushThread
 from .store.application import SNAPSHOT_EVERY, Store
-from .store.commit import GroupCommit
-from .store.failures import storage_errors
+from .store.commit import GroupCommit, storage_errors
 from .usecases.accounts import AccountCalls, Accounts
 from .usecases.audit_reads import AuditCalls, AuditReads
 from .usecases.deliveries import Deliveries, DeliveryCalls

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.application import Store, is_postgres
+from tidings.adapters.store.application import Store
+from tidings.adapters.store.environment import is_postgres
 
 from .output import fail
 

@@ -6,7 +6,6 @@ import logging
 import os
 import shutil
 import socket
-import tempfile
 
 import typer
 import uvicorn
@@ -16,7 +15,13 @@ from tidings.adapters.http.limits import DEFAULT_LIMITS as _DEFAULT
 from tidings.adapters.http.limits import Limits
 from tidings.adapters.http.metrics import MULTIPROC_ENV
 from tidings.adapters.http.server import connections_that_fit, server_config, trusted_networks
-from tidings.adapters.http.workers import FAILED, Served, listening_socket, serve_workers
+from tidings.adapters.http.workers import (
+    FAILED,
+    Served,
+    listening_socket,
+    serve_workers,
+    shared_directory,
+)
 from tidings.adapters.logs import FORMS, setup_logging
 from tidings.adapters.store.failure_file import FailureFile
 
@@ -212,7 +217,7 @@ def _serve_processes(
     # The workers' shared files: the throttle's failures and the metrics' values
     # (prometheus_client's multiprocess mode, which reads the variable when it is imported:
     # the workers inherit it, spawned after it is set).
-    shared = tempfile.mkdtemp(prefix="tidings-serve-")
+    shared = shared_directory()
     metrics = os.path.join(shared, "metrics")
     os.mkdir(metrics)
     os.environ[MULTIPROC_ENV] = metrics

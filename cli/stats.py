@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import typer
 from msgspec import Struct
 from tidings.adapters.audit.tally import LogFigures, TallyView
-from tidings.adapters.store.application import LOG
+from tidings.adapters.store.environment import LOG
 from tidings.adapters.store.followers import Catchup
 
 from .options import Db, examples, open_tidings

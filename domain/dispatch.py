@@ -7,7 +7,9 @@ account, the delivery of the notification before it (`earlier_id` says which):
 
 - `Idle`, nothing to do: the delivery was never scheduled, or is done (succeeded, gave
   up). One scheduled before deliveries kept their notification cannot be sent: it
-  gives up, saying so.
+  gives up, saying so. Nor is one of a closed account (an operation accepted before
+  the close and ended after it, a retry): when its next attempt falls due it gives up,
+  "the account is closed"; its notification stays in the log for audit.
 - `Held`, with when to look again and the stream whose next move may release it
   sooner: its next attempt is not due yet, or the attempt in flight is another
   process's until its lease runs out; on an ordered account the delivery before it is
@@ -50,6 +52,7 @@ from .rejection import Rejection
 from .values import Channel, EmailChannel, PollChannel, UrlChannel
 
 __all__ = [
+    "CLOSED",
     "LEASE_PER_TIMEOUT",
     "ROTATION_GRACE",
     "ClaimAttempt",
@@ -72,6 +75,8 @@ __all__ = [
 # record its outcome, so a live claimant is not taken over (docs/decisions.md, Delivery).
 LEASE_PER_TIMEOUT = 2
 ROTATION_GRACE = timedelta(hours=24)
+# Why a delivery of a closed account gave up.
+CLOSED = "the account is closed"
 
 
 class ClaimAttempt(Struct, frozen=True, kw_only=True, tag="ClaimAttempt"):
@@ -179,6 +184,9 @@ def claim(
     started = dlv.decide(delivery, start, now)
     if isinstance(started, Rejection):  # not due, or leased by another
         return Held(until=max(due, now))
+    if account.closed:
+        gave_up = dlv.decide(delivery, dlv.GiveUp(CLOSED), now)
+        return Idle(delivery=[] if isinstance(gave_up, Rejection) else gave_up)
     before = earlier_id(account, delivery)
     if before is not None and dlv.holds_back(earlier):
         until = dlv.due_at(earlier) or now

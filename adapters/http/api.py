@@ -27,7 +27,7 @@ from tidings.domain import Code, Notification, RetryPolicy
 from tidings.domain.document import too_deep
 from tidings.domain.operator import ADMIN
 
-from ..library import Conflict, Pending, Rejected, Tidings, TrailEntry
+from ..library import Conflict, Pending, Rejected, StorageError, Tidings, TrailEntry
 from ..metrics import AUTH_FAILURES, THROTTLED
 from ..push.views import (
     DeliveryView,
@@ -327,6 +327,8 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
             return _error(rejected.code, rejected.text)
         except Conflict as conflict:
             return _error(Code.COMMAND_FAILED, str(conflict))
+        except StorageError:  # the store cannot answer (logged once per outage)
+            return _error(Code.COMMAND_FAILED, "the store cannot answer now: nothing was done")
         encoded = msgspec.json.encode(result)
         return Response(encoded, endpoint.status, media_type="application/json")
 

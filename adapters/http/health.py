@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import anyio
 
-from ..store.application import environment, is_postgres
+from ..store.environment import environment, is_postgres
 from ..store.heartbeat import beat
 
 __all__ = ["Readiness"]

@@ -28,9 +28,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..audit.tally import ATTEMPT_BUCKETS, LogFigures, Tally, TallyView
-from ..library import Tidings
+from ..library import StorageError, Tidings
 from ..metrics import REGISTRY
-from ..store.application import LOG
+from ..store.commit import storage_errors
+from ..store.environment import LOG
 from ..store.followers import Catchup
 from .context import Context
 
@@ -156,9 +157,14 @@ def metrics_route(context: Context) -> Route:
         MultiProcessCollector(counters)  # type: ignore[no-untyped-call]
 
     def render() -> bytes:
-        return generate_latest(counters) + generate_latest(own)
+        with storage_errors():
+            return generate_latest(counters) + generate_latest(own)
 
     async def serve(_: Request) -> Response:
-        return Response(await run_in_threadpool(render), media_type=CONTENT_TYPE_LATEST)
+        try:
+            text = await run_in_threadpool(render)
+        except StorageError:  # the log's figures cannot be read now (logged once per outage)
+            return Response(b"the store cannot answer\n", 503, media_type="text/plain")
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return Route("/metrics", serve, methods=["GET"])

@@ -19,10 +19,11 @@ from datetime import datetime
 
 from msgspec.structs import replace
 from starlette.types import Message, Receive, Scope, Send
+from tidings.adapters import telemetry
 from tidings.domain import Code
 from tidings.domain.serverrun import PING_ASYNC, ping_ending
 
-from ..library import Conflict, Rejected, RemoteClient, Tidings
+from ..library import Conflict, Rejected, RemoteClient, StorageError, Tidings
 from ..logs import REQUEST_ID
 from ..metrics import AUTH_FAILURES, THROTTLED
 from ..wapi.auth import token_matches
@@ -116,6 +117,8 @@ async def answer(
         return _Answered(_reply(rejected.code, svtrid, now, request, rejected.text))
     except Conflict:  # other writers kept winning: nothing was written, the client retries
         return _Answered(_reply(Code.COMMAND_FAILED, svtrid, now, request))
+    except StorageError:  # the store cannot answer (logged once per outage): nothing written
+        return _Answered(_reply(Code.COMMAND_FAILED, svtrid, now, request))
     return _Answered(_reply(Code.OK if command == "ping" else wanted, svtrid, now, request))
 
 
@@ -136,6 +139,7 @@ class WapiEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = request_id(scope)
         token = REQUEST_ID.set(rid)
+        traced = telemetry.request(scope)
         started = time.perf_counter()
         seen: dict[str, object] = {"status": HUNG_UP}
         headers = _Headers(scope, rid)
@@ -179,7 +183,7 @@ class WapiEndpoint:
             raise
         finally:
             REQUEST_ID.reset(token)
-            access_line(scope, seen, started)
+            access_line(scope, seen, started, traced)
 
     async def handle(
         self, body: bytes | None, content_type: str, ip: str | None, scope: Scope

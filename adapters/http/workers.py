@@ -26,21 +26,31 @@ parent's pid and sends itself SIGTERM when it changes (the parent was killed, by
 `kill -9` or the OOM killer, and the worker was handed to another). SIGTERM is uvicorn's
 graceful shutdown, which closes the listening socket first, so a restarted server can
 bind the port at once.
+
+The workers' shared files (the throttle's, the metrics' values) live in a directory the
+parent makes (`shared_directory`), named for it: `tidings-serve-<pid>.<start>-...`, the
+parent's pid and when it started. A parent killed by `kill -9` cannot remove it; the
+next server started on the machine removes every such directory whose parent is gone
+(or whose pid now names another process), never one of a live server.
 """
 
 import ctypes
 import logging
 import multiprocessing
 import os
+import re
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -49,7 +59,7 @@ from starlette.types import ASGIApp
 from .limits import Limits
 from .server import server_config
 
-__all__ = ["FAILED", "Served", "listening_socket", "serve_workers"]
+__all__ = ["FAILED", "Served", "listening_socket", "serve_workers", "shared_directory"]
 
 _log = logging.getLogger("tidings.server")
 
@@ -61,6 +71,8 @@ _PR_SET_PDEATHSIG = 1
 # Beyond uvicorn's graceful shutdown (30 s), the time a worker gets to exit before it is killed.
 _EXIT_GRACE = 5.0
 _spawn = multiprocessing.get_context("spawn")
+_SHARED = "tidings-serve-"
+_OWNED = re.compile(re.escape(_SHARED) + r"(?P<pid>\d+)\.(?P<start>\d+)-")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +104,48 @@ def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+def _started(pid: int) -> int:
+    """When process `pid` started (clock ticks since boot, from Linux's /proc); 0 when
+    that cannot be told. Raises `ProcessLookupError` when there is no such process."""
+    os.kill(pid, 0)  # PermissionError: another user's process, alive
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _alive(pid: int, start: int) -> bool:
+    """Whether the process `pid` that started at `start` still runs (a pid reused by
+    another process is not it)."""
+    try:
+        now = _started(pid)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return 0 in (now, start) or now == start
+
+
+def shared_directory() -> str:
+    """A new directory for the workers' shared files, named for this process; the ones
+    left by servers whose parent is gone are removed first (module docstring)."""
+    place = tempfile.gettempdir()
+    for name in os.listdir(place):
+        owned = _OWNED.match(name)
+        path = os.path.join(place, name)
+        if owned is None or _alive(int(owned["pid"]), int(owned["start"])):
+            continue
+        try:
+            if not os.path.isdir(path) or os.stat(path).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        _log.info("removed %s, left by a server that is gone", path)
+    pid = os.getpid()
+    return tempfile.mkdtemp(prefix=f"{_SHARED}{pid}.{_started(pid)}-", dir=place)
 
 
 def _die_with_parent(parent: int) -> None:

@@ -21,6 +21,7 @@ processed on this runner's event loop, because everything that consults the inde
 need a lock around every look. This module does the work.
 """
 
+import contextlib
 import logging
 import os
 import random
@@ -32,14 +33,15 @@ from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from tidings.adapters import telemetry
 from tidings.domain import Code, UrlChannel
 from tidings.domain import delivery as dlv
 from tidings.domain.dispatch import channel_for
 from tidings.domain.operation import OperationState
 from tidings.domain.serverrun import Ending, awaiting_ending
 
-from ..errors import Rejected
-from ..store.application import LOG
+from ..errors import Rejected, StorageError
+from ..store.environment import LOG
 from ..store.followers import Catchup
 from .deliverer import HttpDeliverer, Reply
 from .index import DueIndex, DueProjection, Name
@@ -182,7 +184,10 @@ class DueWork:
                     # loop sooner only to start the next (reading the log on each of
                     # them would cost a query per attempt).
                     if anyio.current_time() - followed >= self._follow_every:
-                        await self.follow()
+                        # A store that cannot answer is logged once (`store.outage`);
+                        # what falls due meanwhile is still done, the log read next time.
+                        with contextlib.suppress(StorageError):
+                            await self.follow()
                         followed = anyio.current_time()
                     self._dispatch(due)
                     await self._nap()
@@ -283,7 +288,17 @@ class DueWork:
             self._index.schedule("delivery", key, None)  # nothing left to do
             return
         self.attempts += 1
-        reply = await self._send(login, claim)
+        scheduled = claim.scheduled
+        with telemetry.attempt(
+            scheduled.context,
+            login=login,
+            svtrid=claim.notification.outcome.svtrid,
+            notification=notification_id,
+            attempt=claim.number,
+            medium=scheduled.medium,
+        ):
+            reply = await self._send(login, claim)
+            telemetry.note(status=reply.status)
         attempted = Attempted(
             login=login,
             notification_id=notification_id,
@@ -332,6 +347,7 @@ class DueWork:
         )
         if claim.log_index is not None:
             headers[LOG_INDEX] = str(claim.log_index)
+        telemetry.inject(headers)  # the attempt's span: `traceparent`
         return await self._http.post(
             scheduled.target,
             content_type,

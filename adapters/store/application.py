@@ -20,16 +20,13 @@ import functools
 import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any, cast
 from uuid import UUID
 
-from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, Tracking
-from eventsourcing.utils import Environment, EnvType
+from eventsourcing.persistence import Tracking
 from msgspec import Struct
 from tidings.domain import MAILBOX, Decider
 from tidings.domain.mailbox import MailboxState
@@ -38,23 +35,20 @@ from ..ledger.chain import LogRow
 from ..ledger.signer import Signer
 from ..redaction import redacted
 from . import schema_check
-from .codec import Envelope, MsgspecMapper, Row, decode_event, stored_row
+from .codec import Envelope, Row, decode_event, stored_row
+from .environment import LOG, LogApplication, created, environment
 from .followers import Follower
 from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
 from .recorder import Recorder
 from .schema_check import NotTidings
-from .schema_check import connect as _connect
 
 __all__ = [
-    "LOG",
     "SNAPSHOT_EVERY",
     "Change",
     "Loaded",
     "LogEntry",
     "NotTidings",
     "Store",
-    "environment",
-    "is_postgres",
     "snapshot_due",
     "stream_id",
 ]
@@ -94,100 +88,10 @@ def _in_memory(url: str) -> bool:
     return url == ":memory:" or "mode=memory" in url
 
 
-def is_postgres(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
-
-
-# The package the recorders live in, for eventsourcing's recorder topics.
-_HERE = __name__.rpartition(".")[0]
-
-
-def environment(url: str, *, create: bool = True) -> dict[str, str]:
-    """eventsourcing settings for a database URL or SQLite file path; `create`: make
-    the tables that are missing. The one place a URL is parsed: the store's own
-    connections (`_connect`) are opened from these settings too, and the process's
-    variables (an exported PERSISTENCE_MODULE or POSTGRES_PASSWORD) never join them.
-
-    SQLite: eventsourcing switches the file to WAL; we keep SQLite's default
-    `synchronous=FULL` for WAL, so a committed transaction survives power loss.
-    PostgreSQL: `postgresql://user[:password]@host:port/dbname[?schema=name]`; what the
-    URL leaves out is filled in here, not by libpq's defaults.
-    """
-    env = {
-        "IS_SNAPSHOTTING_ENABLED": "y",
-        "CREATE_TABLE": "y" if create else "n",
-    }
-    if is_postgres(url):
-        parts = urlsplit(url)
-        schema = parse_qs(parts.query).get("schema", ["public"])[0]
-        env |= {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
-            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
-            "POSTGRES_USER": unquote(parts.username or "postgres"),
-            # eventsourcing insists on a password even where trust auth needs none.
-            "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            "POSTGRES_SCHEMA": schema,
-            "POSTGRES_LOCK_TIMEOUT": "30",
-            "POSTGRES_POOL_SIZE": "4",
-            "POSTGRES_MAX_OVERFLOW": "16",
-            "APPLICATION_RECORDER_TOPIC": f"{_HERE}.postgres_recorder:ChainedPostgresRecorder",
-        }
-    else:
-        env |= {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": url,
-            "SQLITE_LOCK_TIMEOUT": "30",
-            "APPLICATION_RECORDER_TOPIC": f"{_HERE}.sqlite_recorder:ChainedSQLiteRecorder",
-        }
-    return env
-
-
-# The application's name: what projections' tracking records name the log by.
-LOG = "tidings"
-
-
-class _Application(Application[UUID]):
-    """eventsourcing's application, with our mapper and only our settings."""
-
-    name = LOG
-
-    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
-        # Settings come from the database URL alone, never from stray process variables.
-        return Environment(name, dict(env or {}))
-
-    def construct_mapper(self) -> Mapper[UUID]:
-        return MsgspecMapper()
-
-
-_T = TypeVar("_T")
-
 # Log positions scanned at a time for the open operations the view has not seen: a page
 # holds at most this many rows, however far behind the view is (larger pages raise
 # replay's peak memory: docs/decisions.md).
 _SCANNED = 10_000
-
-
-def _created(env: dict[str, str], build: Callable[[], _T]) -> _T:
-    """What `build` makes (the application, a view), its tables created if missing when
-    `env` says CREATE_TABLE.
-
-    On PostgreSQL, processes starting together would race on `CREATE ... IF NOT EXISTS`
-    ("tuple concurrently updated"); an advisory lock lets one create while others wait.
-    """
-    if "POSTGRES_DBNAME" not in env or env["CREATE_TABLE"] != "y":
-        return build()
-    with _connect(env) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_LOCK,))
-        try:
-            return build()
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_CREATE_LOCK,))
-
-
-# Any fixed 64-bit key: "tidings" in ASCII.
-_CREATE_LOCK = 0x74696469_6E6773
 
 
 class Loaded(Struct, frozen=True, gc=False):
@@ -269,7 +173,7 @@ class Store:
         self.created = schema_check.claim(env, read_only=read_only)
         env = schema_check.read_only(env) if read_only else env
         self.url = url
-        self._app = _created(env, lambda: _Application(env=env))
+        self._app = created(env, lambda: LogApplication(env=env))
         if self.created:
             _log.info("created a new tidings database at %s", redacted(url))
         self._mapper = self._app.mapper
@@ -289,9 +193,9 @@ class Store:
         self._open_view: OpenOperationsView | None = None
         self._follower: Follower | None = None
         if not read_only:
-            self._open_view = view = _created(env, lambda: view_for(env))
+            self._open_view = view = created(env, lambda: view_for(env))
             runner_env = env | {"CREATE_TABLE": "n"}
-            self._follower = Follower(OpenOperations(view), view, _Application, runner_env)
+            self._follower = Follower(OpenOperations(view), view, LogApplication, runner_env)
             self.recorder.ensure_tree()
         elif schema_check.present(env, (VIEW,)):
             self._open_view = view_for(env)

@@ -21,23 +21,31 @@ against bugs.
 Why our own: eventsourcing saves each `save` call in a transaction of its own and has
 no grouping. What grouping buys shows in the transactions-per-operation column of the
 bench's enqueue rows at 1 and 16 clients (docs/decisions.md).
+
+The drivers are the store's business: `storage_errors` turns a `sqlite3`, `psycopg` or
+eventsourcing persistence error raised inside it into a `StorageError` (the driver's
+error kept as its cause), so a caller of the store never meets one.
 """
 
+import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any, TypeVar
 
-from eventsourcing.persistence import IntegrityError
+import psycopg
+from eventsourcing.persistence import IntegrityError, PersistenceError
+from tidings.adapters import telemetry
 
-from ..errors import Conflict
+from ..errors import Conflict, StorageError
 from ..metrics import BATCH_COMMANDS, COMMIT_SECONDS
 from .application import Store
+from .outage import OUTAGE, unreachable
 from .work import View, Work
 
-__all__ = ["MAX_ATTEMPTS", "MAX_BATCH", "GroupCommit"]
+__all__ = ["MAX_ATTEMPTS", "MAX_BATCH", "GroupCommit", "storage_errors"]
 
 T = TypeVar("T")
 
@@ -51,7 +59,21 @@ CONTENDED_FOR = 1.0
 # How long a leader may wait for callers still on their way (see `_gather`).
 GATHER_FOR = 0.001
 
+_DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, PersistenceError)
+
 _Outcome = tuple[Any, BaseException | None]
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn a database driver's error raised inside into a `StorageError`."""
+    try:
+        yield
+    except _DRIVER_ERRORS as error:
+        if unreachable(error):  # an outage starts: logged once (`outage`)
+            OUTAGE.failed(error)
+        raise StorageError(f"the database failed: {type(error).__name__}: {error}") from error
+    OUTAGE.passed()
 
 
 Settle = Callable[[Any, BaseException | None], None]
@@ -62,7 +84,7 @@ class _Call:
     done, or it is to lead the next batch. A submitted command has no caller waiting:
     `settle(result, error)` tells it instead."""
 
-    __slots__ = ("body", "clock", "done", "error", "result", "settle", "wake")
+    __slots__ = ("body", "clock", "done", "error", "result", "settle", "trace", "wake")
 
     def __init__(
         self, body: Callable[[Work], Any], clock: Callable[[], datetime], settle: Settle | None
@@ -75,6 +97,7 @@ class _Call:
         self.error: BaseException | None = None
         self.wake = threading.Lock()
         self.wake.acquire()
+        self.trace = telemetry.parent()  # the caller's trace context, None when not tracing
 
 
 class GroupCommit:
@@ -232,7 +255,8 @@ class GroupCommit:
         interrupted = RuntimeError("interrupted while saving: the command may not be saved")
         outcomes: list[_Outcome] = [(None, interrupted)] * len(batch)
         try:
-            outcomes = self._attempts(batch)
+            with telemetry.commit(len(batch)):
+                outcomes = self._attempts(batch)
         except Exception as failure:  # the database failed: every caller hears of it
             outcomes = [(None, failure)] * len(batch)
         finally:
@@ -287,7 +311,8 @@ def _run_one(view: View, call: _Call) -> _Outcome:
     """One body on the batch's view; its changes join the batch only if it succeeds."""
     work = Work(view, call.clock())
     try:
-        result = call.body(work)
+        with telemetry.command(call.body, call.trace):
+            result = call.body(work)
     except BaseException as error:  # even SystemExit: raised in its caller's thread, not here
         return None, error
     view.absorb(work)

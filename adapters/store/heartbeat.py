@@ -7,7 +7,8 @@ import time
 
 import psycopg
 
-from .application import environment, is_postgres
+from .environment import environment, is_postgres
+from .outage import libpq_options
 
 __all__ = ["beat"]
 
@@ -48,8 +49,8 @@ def _beat_postgres(db: str, server: str, timeout: float) -> None:
         dbname=env["POSTGRES_DBNAME"],
         user=env["POSTGRES_USER"],
         password=env["POSTGRES_PASSWORD"] or None,
-        connect_timeout=int(timeout),
         autocommit=True,
+        **(libpq_options() | {"connect_timeout": int(timeout)}),
     ) as connection:
         connection.execute(f"SET lock_timeout = '{int(timeout)}s'")
         connection.execute(f'SET search_path TO "{env["POSTGRES_SCHEMA"]}"')

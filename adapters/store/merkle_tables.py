@@ -25,12 +25,12 @@ the log's one order. It reads the tree's frontier (at most one row per level) on
 another writer appended since its last write (the chain then ends in a digest it did not
 write); else it goes on from the frontier it kept, and a write costs no read. On
 PostgreSQL the recorder reads that frontier with where the log ends (`keep`), so even
-then `grow` reads nothing. The
-private key stays in the process (`signer.Signer`); only public keys and signatures
+then `grow` reads nothing. The tables' reads are `merkle_reads`'s (`Tables` inherits
+them). The private key stays in the process (`signer.Signer`); only public keys and signatures
 reach the database.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -40,16 +40,11 @@ from ..ledger.chain import stream_bytes
 from ..ledger.checkpoint import Checkpoint
 from ..ledger.merkle import Tree, consistency_path, entry_bytes, frontier, leaf_hash, needed
 from ..ledger.signer import Prover, Refused, Signer
+from .merkle_reads import CHAIN, TREE, Rows, TreeReads
 
-__all__ = ["CHAIN", "CHECKPOINTS", "TREE", "Db", "Tables", "tree_lags"]
+__all__ = ["HAS_NODES", "Db", "Tables", "tree_into_chain"]
 
-CHAIN = "tidings_chain"
-TREE = "tidings_tree"
-CHECKPOINTS = "tidings_checkpoints"
 _PAGE = 10_000
-_CHECKPOINT = "size, position, root, time, key, signature"
-
-Rows = list[tuple[Any, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +56,34 @@ class Db:
     many: Callable[[str, list[tuple[Any, ...]]], None]
 
 
-class Tables:
+# Whether the chain has the tree's `nodes` column (it has, unless from before it).
+HAS_NODES = f"SELECT 1 FROM pragma_table_info('{CHAIN}') WHERE name = 'nodes'"
+
+
+def tree_into_chain(db: Db) -> None:
+    """A database from before the tree moved into the chain's rows: its chain gains the
+    `nodes` column, filled from the old table, which goes (under the write lock)."""
+    if db.rows(HAS_NODES, ()):
+        return  # another process moved it meanwhile
+    db.rows(f"ALTER TABLE {CHAIN} ADD COLUMN nodes BLOB", ())
+    if not db.rows("SELECT 1 FROM sqlite_master WHERE name = ?", (TREE,)):
+        return  # from before the tree: `catch_up` builds it
+    # SQLite's positions run without gaps, so a leaf sits at position leaf + 1; a table
+    # that says otherwise was edited: refused, nothing changed.
+    if db.rows(f"SELECT leaf FROM {TREE} WHERE position != leaf + 1 LIMIT 1", ()):
+        raise StorageError(
+            f"the Merkle tree table {TREE} does not follow the log's positions: the "
+            "database was edited (see `tidings verify`); nothing was written"
+        )
+    db.rows(
+        f"UPDATE {CHAIN} SET nodes = {TREE}.nodes FROM {TREE} "
+        f"WHERE {TREE}.position = {CHAIN}.position",
+        (),
+    )
+    db.rows(f"DROP TABLE {TREE}", ())
+
+
+class Tables(TreeReads):
     """The tree's and the checkpoints' SQL for one database, and the tree's writer.
 
     `signer`: signs checkpoints when due (None: nothing is signed). `enabled`: whether
@@ -71,17 +93,8 @@ class Tables:
     def __init__(
         self, prefix: str, events: str, position: str, *, postgres: bool, in_chain: bool = False
     ):
-        self.checkpoints = prefix + CHECKPOINTS
-        self.events, self.position = prefix + events, position
-        self._postgres = postgres
-        self.in_chain = in_chain
-        # Where the tree's rows are, and how a leaf maps to their key (`_key`): the
-        # chain's own rows keyed by position (leaf + 1), or a table keyed by leaf.
-        self.tree = prefix + (CHAIN if in_chain else TREE)
-        self._key = "position" if in_chain else "leaf"
-        self._offset = 1 if in_chain else 0
+        super().__init__(prefix, events, position, postgres=postgres, in_chain=in_chain)
         self.signer: Signer | None = None
-        self.enabled = True
         # The tree as this process last wrote it, and the chain digest the log ended in
         # then: while the log still ends in it, nobody appended since, and the tree
         # needs no reading. The latest checkpoint as last seen (read again only when
@@ -96,11 +109,8 @@ class Tables:
             else f"INSERT INTO {self.tree} VALUES (?, ?, ?)"
         )
 
-    def sql(self, query: str) -> str:
-        return query.replace("?", "%s") if self._postgres else query
-
     def create(self) -> list[str]:
-        integer, blob = ("bigint", "bytea") if self._postgres else ("INTEGER", "BLOB")
+        integer, blob = ("bigint", "bytea") if self.postgres else ("INTEGER", "BLOB")
         tree = (
             []
             if self.in_chain
@@ -186,7 +196,7 @@ class Tables:
         reads it in the statement that reads where the log ends, and hands the row to
         `keep`: after another writer appended, `grow` then reads nothing, where
         `_frontier` costs two round trips with the log's lock held."""
-        assert self._postgres and not self.in_chain
+        assert self.postgres and not self.in_chain
         # Node (level k, index i) is in the row of leaf (i + 1) * 2**k - 1; the frontier
         # of n leaves has one node per bit k set in n, its leaves starting where n's
         # bits above k end (`merkle.frontier`).
@@ -228,7 +238,7 @@ class Tables:
 
     def _frontier(self, db: Db) -> Tree:
         """The tree as it stands, as its frontier, read from its table."""
-        last = db.rows(self._last_leaf, ())
+        last = db.rows(self.last_leaf_query, ())
         if not last:
             return Tree()
         size = last[0][0] + 1
@@ -302,98 +312,6 @@ class Tables:
         self._insert(db, checkpoint)
         return checkpoint
 
-    # --- reading ----------------------------------------------------------------------
-    def nodes(
-        self, rows: Callable[[str, tuple[Any, ...]], Rows], wanted: Iterable[tuple[int, int]]
-    ) -> dict[tuple[int, int], bytes]:
-        """Stored nodes (level, index) -> hash; a node not stored is left out."""
-        holders = {node: ((node[1] + 1) << node[0]) - 1 for node in wanted}
-        found = self._rows(rows, "nodes", sorted(set(holders.values())))
-        return {
-            node: found[leaf][32 * node[0] : 32 * node[0] + 32]
-            for node, leaf in holders.items()
-            if leaf in found and len(found[leaf]) >= 32 * node[0] + 32
-        }
-
-    def positions(
-        self, rows: Callable[[str, tuple[Any, ...]], Rows], leaves: Sequence[int]
-    ) -> dict[int, int]:
-        """Log position of each of these leaves (those stored)."""
-        return self._rows(rows, "position", leaves)
-
-    def _rows(
-        self, rows: Callable[[str, tuple[Any, ...]], Rows], column: str, leaves: Sequence[int]
-    ) -> dict[int, Any]:
-        if not leaves:
-            return {}
-        marks = ", ".join("?" * len(leaves))
-        query = self.sql(
-            f"SELECT {self._key} - {self._offset}, {column} FROM {self.tree} "
-            f"WHERE {self._key} IN ({marks}) AND nodes IS NOT NULL"
-        )
-        return {
-            r[0]: bytes(r[1]) if isinstance(r[1], memoryview | bytes) else r[1]
-            for r in rows(query, tuple(leaf + self._offset for leaf in leaves))
-        }
-
-    @property
-    def _last_leaf(self) -> str:
-        """(leaf, position) of the tree's last leaf, by the key: the chain's rows where
-        the tree was off hold no nodes, and only a catch-up runs past them."""
-        return (
-            f"SELECT {self._key} - {self._offset}, position FROM {self.tree} "
-            f"WHERE nodes IS NOT NULL ORDER BY {self._key} DESC LIMIT 1"
-        )
-
-    def present(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> bool:
-        """Whether the database has the tree's tables: one from before them, opened read
-        only, has not."""
-        if self._postgres:
-            found = rows("SELECT to_regclass(%s) IS NOT NULL", (self.checkpoints,))
-            return bool(found[0][0])
-        found = rows("SELECT count(*) FROM sqlite_master WHERE name = ?", (CHECKPOINTS,))
-        # A database from before the tree moved into the chain's rows: moved when it is
-        # next opened to write.
-        nodes = rows("SELECT count(*) FROM pragma_table_info(?) WHERE name = 'nodes'", (CHAIN,))
-        return bool(found[0][0]) and bool(nodes[0][0])
-
-    def last_position(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> int:
-        """The log position of the tree's last leaf (0: the tree is empty); by the key."""
-        found = rows(self._last_leaf, ())
-        return int(found[0][1]) if found else 0
-
-    def size(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> int:
-        found = rows(self._last_leaf, ())
-        return int(found[0][0]) + 1 if found else 0
-
-    def page(
-        self, rows: Callable[[str, tuple[Any, ...]], Rows], first: int, last: int
-    ) -> list[tuple[int, int, bytes]]:
-        """(leaf, position, nodes) of the leaves in [first, last], in order."""
-        query = self.sql(
-            f"SELECT {self._key} - {self._offset}, position, nodes FROM {self.tree} "
-            f"WHERE {self._key} BETWEEN ? AND ? AND nodes IS NOT NULL ORDER BY {self._key}"
-        )
-        offset = self._offset
-        return [(r[0], r[1], bytes(r[2])) for r in rows(query, (first + offset, last + offset))]
-
-    def leaf_at(self, rows: Callable[[str, tuple[Any, ...]], Rows], position: int) -> int | None:
-        """The leaf of a log position: positions grow with leaves, so a binary search
-        over the primary key, O(log n) reads."""
-        low, high = 0, self.size(rows) - 1
-        while low <= high:
-            middle = (low + high) // 2
-            found = self.positions(rows, [middle]).get(middle)
-            if found is None:
-                return None
-            if found == position:
-                return middle
-            if found < position:
-                low = middle + 1
-            else:
-                high = middle - 1
-        return None
-
     def leaf_of(
         self, rows: Callable[[str, tuple[Any, ...]], Rows], stream: str, version: int
     ) -> int | None:
@@ -428,32 +346,3 @@ class Tables:
             )
             found = rows(query, (UUID(hex=stream), version))
         return int(found[0][0]) if found else None
-
-    def checkpoints_stored(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> list[Checkpoint]:
-        """Every stored checkpoint, smallest tree first."""
-        query = f"SELECT {_CHECKPOINT} FROM {self.checkpoints} ORDER BY size"
-        return [_checkpoint(r) for r in rows(query, ())]
-
-    def latest(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> Checkpoint | None:
-        """The checkpoint of the largest tree, if any."""
-        query = f"SELECT {_CHECKPOINT} FROM {self.checkpoints} ORDER BY size DESC LIMIT 1"
-        found = rows(query, ())
-        return _checkpoint(found[0]) if found else None
-
-
-def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
-    return Checkpoint(
-        size=row[0],
-        position=row[1],
-        root=bytes(row[2]).hex(),
-        time=row[3],
-        key=bytes(row[4]).hex() if len(row[4]) == 32 else bytes(row[4]).decode(),
-        signature=bytes(row[5]).hex(),
-    )
-
-
-def tree_lags(tree: Tables, rows: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]) -> bool:
-    """Whether the log holds entries after the tree's last."""
-    found = tree.last_position(rows)
-    after = f"SELECT 1 FROM {tree.events} WHERE {tree.position} > ? LIMIT 1"
-    return bool(rows(tree.sql(after), (found,)))

@@ -41,7 +41,8 @@ from tidings.domain.operation import OperationAccepted
 
 from ..ledger.chain import LogRow
 from .codec import Envelope
-from .turns import WriterTurns
+from .outage import BoundedTracking, bound
+from .sqlite_recorder import WriterTurns
 
 __all__ = [
     "TOPICS",
@@ -194,7 +195,8 @@ class SQLiteOpenOperationsView(SQLiteTrackingRecorder, OpenOperationsView):
         with self.datastore.get_connection(commit=True) as connection:
             # Not inside a transaction: SQLite refuses to change it there.
             connection.cursor().execute("PRAGMA synchronous=NORMAL")
-            # In turn with the store's writer (see `turns`), then SQLite's lock.
+            # In turn with the store's writer (`sqlite_recorder.WriterTurns`), then
+            # SQLite's lock.
             with self._turns.turn(), connection.transaction(commit=True) as cursor:
                 yield cursor
 
@@ -213,11 +215,12 @@ class SQLiteOpenOperationsView(SQLiteTrackingRecorder, OpenOperationsView):
         self.datastore.close()
 
 
-class PostgresOpenOperationsView(PostgresTrackingRecorder, OpenOperationsView):
+class PostgresOpenOperationsView(BoundedTracking, PostgresTrackingRecorder, OpenOperationsView):
     """The view in the log's PostgreSQL schema, beside its tracking table."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        bound(self.datastore)  # every wait on the database bounded (`outage`)
         schema = Identifier(self.datastore.schema)
         self._view = SQL("{}.{}").format(schema, Identifier(VIEW))
         self._tracking = SQL("{}.{}").format(schema, Identifier(self.tracking_table_name))

@@ -35,9 +35,8 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import retry
 from psycopg.sql import SQL, Composed, Identifier
 
 from ..ledger.chain import (
@@ -51,7 +50,9 @@ from ..ledger.chain import (
 )
 from ..ledger.checkpoint import Checkpoint
 from .codec import Row, rows_of
-from .merkle_tables import Db, Tables, tree_lags
+from .merkle_reads import tree_lags
+from .merkle_tables import Db, Tables
+from .outage import BoundedReads, bound, reconnecting
 from .postgres_sql import Batch, Statements, columns, postgres_db, transaction
 
 __all__ = ["ChainedPostgresRecorder"]
@@ -65,13 +66,12 @@ CONTENDED_FOR = 1.0
 Head = tuple[int, bytes]  # where the log ends: its last position and chain digest
 
 
-# eventsourcing's PostgreSQL recorder retries a read or an insert that lost its
-# connection (the server restarted, a connection was ended, a lock timed out), up to 10
-# times 0.2 s apart; its methods we replace keep that, with the same figures.
-_reconnecting = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+# A read or an insert that found its pooled connection dead is run again; a store that
+# cannot answer is said at once (`outage.reconnecting`).
+_reconnecting = reconnecting
 
 
-class ChainedPostgresRecorder(PostgresApplicationRecorder):
+class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
     """eventsourcing's PostgreSQL recorder, plus the chain table; it also writes the
     snapshots passed as `snapshots=` into `snapshots_table`, in the same transaction.
 
@@ -84,6 +84,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        bound(self.datastore)  # every wait on the database bounded (`outage`)
         self._held: Any = None  # inside `locked`: its connection, which writes join
         # Where the log ended after this process's last append, or as `tail` last saw
         # it; None: unknown, read under the lock at the next append.

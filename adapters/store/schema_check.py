@@ -40,6 +40,8 @@ def connect(env: dict[str, str]) -> Any:
     one eventsourcing's pool connects to."""
     import psycopg
 
+    from .outage import libpq_options
+
     return psycopg.connect(
         host=env["POSTGRES_HOST"],
         port=env["POSTGRES_PORT"],
@@ -47,6 +49,7 @@ def connect(env: dict[str, str]) -> Any:
         user=env["POSTGRES_USER"],
         password=env["POSTGRES_PASSWORD"] or None,
         autocommit=True,
+        **libpq_options(),
     )
 
 

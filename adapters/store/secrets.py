@@ -26,7 +26,7 @@ from eventsourcing.postgres import PostgresDatastore
 
 from .application import Store
 from .secrets_key import SECRETS_KEY_ENV, SecretsKey, SecretsLocked, is_sealed
-from .turns import WriterTurns
+from .sqlite_recorder import WriterTurns
 
 __all__ = ["TABLE", "Secrets"]
 
@@ -52,9 +52,10 @@ class Secrets:
             self._mark = "%s"
         else:
             self._table, self._mark = TABLE, "?"
-            # SQLite: in turn with the other writers (`turns`). The transaction reads the
-            # schema before it writes; had another connection committed in between,
-            # SQLite would refuse the write at once ("database is locked").
+            # SQLite: in turn with the other writers (`sqlite_recorder.WriterTurns`).
+            # The transaction reads the schema before it writes; had another connection
+            # committed in between, SQLite would refuse the write at once ("database is
+            # locked").
             self._turns = WriterTurns(self._datastore.pool.db_name)
         self._found: dict[str, str] = {}
         self._lock = threading.Lock()

@@ -10,6 +10,8 @@ rows). The rows are the same: `_append` is what the hook would run, on the curso
 the same transaction.
 """
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +22,6 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from ..errors import StorageError
 from ..ledger.chain import (
     GENESIS,
     LogRow,
@@ -32,10 +33,10 @@ from ..ledger.chain import (
 )
 from ..ledger.checkpoint import Checkpoint
 from .codec import Row, rows_of
-from .merkle_tables import CHAIN, TREE, Db, Tables, tree_lags
-from .turns import WriterTurns
+from .merkle_reads import CHAIN, tree_lags
+from .merkle_tables import HAS_NODES, Db, Tables, tree_into_chain
 
-__all__ = ["ChainedSQLiteRecorder"]
+__all__ = ["ChainedSQLiteRecorder", "WriterTurns"]
 
 _T = TypeVar("_T")
 
@@ -47,33 +48,6 @@ def _sqlite_db(connection: sqlite3.Connection) -> Db:
     return Db(lambda query, params: connection.execute(query, params).fetchall(), many)
 
 
-# Whether the chain has the tree's `nodes` column (it has, unless from before it).
-_HAS_NODES = f"SELECT 1 FROM pragma_table_info('{CHAIN}') WHERE name = 'nodes'"
-
-
-def _tree_into_chain(db: Db) -> None:
-    """A database from before the tree moved into the chain's rows: its chain gains the
-    `nodes` column, filled from the old table, which goes (under the write lock)."""
-    if db.rows(_HAS_NODES, ()):
-        return  # another process moved it meanwhile
-    db.rows(f"ALTER TABLE {CHAIN} ADD COLUMN nodes BLOB", ())
-    if not db.rows("SELECT 1 FROM sqlite_master WHERE name = ?", (TREE,)):
-        return  # from before the tree: `catch_up` builds it
-    # SQLite's positions run without gaps, so a leaf sits at position leaf + 1; a table
-    # that says otherwise was edited: refused, nothing changed.
-    if db.rows(f"SELECT leaf FROM {TREE} WHERE position != leaf + 1 LIMIT 1", ()):
-        raise StorageError(
-            f"the Merkle tree table {TREE} does not follow the log's positions: the "
-            "database was edited (see `tidings verify`); nothing was written"
-        )
-    db.rows(
-        f"UPDATE {CHAIN} SET nodes = {TREE}.nodes FROM {TREE} "
-        f"WHERE {TREE}.position = {CHAIN}.position",
-        (),
-    )
-    db.rows(f"DROP TABLE {TREE}", ())
-
-
 @contextmanager
 def _taken_as_integrity_error() -> Iterator[None]:
     """SQLite's refusal of a taken (stream, version), raised as eventsourcing's
@@ -82,6 +56,46 @@ def _taken_as_integrity_error() -> Iterator[None]:
         yield
     except sqlite3.IntegrityError as error:
         raise IntegrityError(str(error)) from error
+
+
+class WriterTurns:
+    """The queue the writers of one SQLite database take turns in (`db_name` as
+    eventsourcing's pool has it: a path or a `file:` URI).
+
+    Writers first queue for a lock file beside the database (`flock`, which wakes a
+    waiter as soon as the holder lets go) and only then take SQLite's write lock:
+    SQLite's busy handler polls with sleeps of up to 100 ms, so a process that commits
+    in a loop would take the lock again and again while another one sleeps (one of two
+    processes on one account starved: tests/store/test_fairness.py). The recorder and
+    the views of the projections queue here alike."""
+
+    def __init__(self, db_name: str) -> None:
+        self._path = f"{db_name.removeprefix('file:').split('?', 1)[0]}-writers"
+        self._file: int | None = None
+
+    def take(self) -> None:
+        """Wait for this holder's turn (the lock file is opened on first use)."""
+        if self._file is None:
+            self._file = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._file, fcntl.LOCK_EX)
+
+    def give(self) -> None:
+        """Let the next writer in the queue have its turn."""
+        assert self._file is not None
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        self.take()
+        try:
+            yield
+        finally:
+            self.give()
+
+    def close(self) -> None:
+        if self._file is not None:
+            os.close(self._file)
+            self._file = None
 
 
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
@@ -114,6 +128,10 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self._data_version: int | None = None
         self._held = False  # inside `locked`: writes join its transaction
         self._turns = WriterTurns(self.datastore.pool.db_name)
+        self._head = (  # where the log ends and the chain's last digest, in one read
+            f"SELECT (SELECT max(rowid) FROM {self.events_table_name}), "
+            f"(SELECT digest FROM {CHAIN} ORDER BY position DESC LIMIT 1)"
+        )
         self.tree = Tables("", self.events_table_name, "rowid", postgres=False, in_chain=True)
         self.create_table_statements += self.tree.create()
 
@@ -203,7 +221,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         block reads stays current until its `write`, which joins the block's
         transaction; that commits when the block ends (rolls back if it raises).
 
-        Writers first queue for their turn (`turns.WriterTurns`), then take SQLite's lock.
+        Writers first queue for their turn (`WriterTurns`), then take SQLite's lock.
         """
         connection = self._writer_connection()
         self._turns.take()
@@ -236,7 +254,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         """The inserts of `append`, under SQLite's write lock: nobody else moves the
         tail; then `before_commit`, if set."""
         table = self.events_table_name
-        tail = connection.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
+        last, digest = connection.execute(self._head).fetchone()
+        tail, previous = last or 0, bytes(digest) if digest is not None else GENESIS
         positions = list(range(tail + 1, tail + 1 + len(events)))
         connection.executemany(
             f"INSERT INTO {table} (rowid, originator_id, originator_version, topic, state) "
@@ -246,10 +265,6 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 for position, (stream, version, topic, state) in zip(positions, events, strict=True)
             ],
         )
-        row = connection.execute(
-            f"SELECT digest FROM {CHAIN} ORDER BY position DESC LIMIT 1"
-        ).fetchone()
-        previous = bytes(row[0]) if row else GENESIS
         links, entries = chain_links(previous, positions, events)
         nodes = self.tree.grow(self._tree_db(), entries, (previous, links[-1][1]))
         connection.executemany(
@@ -273,8 +288,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     def ensure_tree(self) -> None:
         """Move a tree kept in a table of its own into the chain's rows, once; catch the
         tree up with the log, under the write lock, when it lags."""
-        if not self._read(_HAS_NODES, ()):
-            self._tree_transaction(_tree_into_chain)
+        if not self._read(HAS_NODES, ()):
+            self._tree_transaction(tree_into_chain)
         if self.tree.enabled and tree_lags(self.tree, self._read):
             self._tree_transaction(self.tree.catch_up)
 
@@ -304,8 +319,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         return self._read(query, params)
 
     def pragma(self, statement: str) -> Any:
-        """The first value a PRAGMA gives on the writer connection (while no command
-        runs: the connection is not locked here)."""
+        """The first value a PRAGMA gives on the writer connection (no command running)."""
         return self._writer_connection().execute(statement).fetchone()[0]
 
     def changed(self) -> bool:
@@ -378,16 +392,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         )
 
     def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                "SELECT position, digest FROM tidings_chain WHERE position BETWEEN ? AND ? "
-                "ORDER BY position",
-                (start, stop),
-            )
-            return [(r[0], bytes(r[1])) for r in c.fetchall()]
+        query = f"SELECT position, digest FROM {CHAIN} WHERE position BETWEEN ? AND ? ORDER BY 1"
+        return [(r[0], bytes(r[1])) for r in self._read(query, (start, stop))]
 
     def max_chained(self) -> int:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute("SELECT max(position) FROM tidings_chain")
-            row = c.fetchone()
-            return int(row[0] or 0)
+        return int(self._read(f"SELECT max(position) FROM {CHAIN}", ())[0][0] or 0)

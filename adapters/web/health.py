@@ -14,7 +14,7 @@ from starlette.routing import Route
 from ..audit.tally import RECENT, LogFigures, TallyView
 from ..http.context import Context
 from ..library import Tidings
-from ..store.application import LOG
+from ..store.environment import LOG
 from ..store.followers import Catchup
 from .access import Call, guarded
 from .charts import Chart, bar_chart

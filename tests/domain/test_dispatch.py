@@ -23,7 +23,7 @@ from tidings.domain import (
 from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
-from tidings.domain.account import AccountOpened, AccountState
+from tidings.domain.account import AccountClosed, AccountOpened, AccountState
 from tidings.domain.dispatch import (
     LEASE_PER_TIMEOUT,
     ClaimAttempt,
@@ -60,8 +60,8 @@ def notification(id_: int) -> Notification:
     return Notification(id=id_, outcome=outcome)
 
 
-def account(channel: Channel, policy: RetryPolicy = RetryPolicy()) -> AccountState:
-    opened = AccountOpened(
+def opened(channel: Channel, policy: RetryPolicy = RetryPolicy()) -> AccountOpened:
+    return AccountOpened(
         login="tester",
         password_sha1="0" * 40,
         channel=channel,
@@ -69,7 +69,10 @@ def account(channel: Channel, policy: RetryPolicy = RetryPolicy()) -> AccountSta
         allowed_ips=(),
         at=T0,
     )
-    return spec(ACCOUNT).given(opened).state
+
+
+def account(channel: Channel, policy: RetryPolicy = RetryPolicy()) -> AccountState:
+    return spec(ACCOUNT).given(opened(channel, policy)).state
 
 
 URL_ACCOUNT = account(UrlChannel(success_url=URL, timeout=10.0, pause_after=3, probe_every=30.0))
@@ -203,6 +206,35 @@ def test_a_delivery_that_did_not_keep_its_notification_gives_up() -> None:
     legacy = delivery(scheduled(kept=False))
     claiming.given(legacy, URL_ACCOUNT, HEALTHY, NONE_BEFORE).when(CLAIM).then(
         Idle(delivery=[dlv.DeliveryGaveUp(reason="its notification was not recorded", at=T0)])
+    )
+
+
+CLOSED = spec(ACCOUNT).given(opened(UrlChannel(success_url=URL)), AccountClosed(reason="", at=T0))
+CLOSED_ACCOUNT = CLOSED.state
+
+
+@pytest.mark.parametrize(
+    ("events", "now"),
+    [
+        ((scheduled(),), T0),
+        ((scheduled(), started(1), failed(1, 1, next_in=300)), at(301)),
+        ((scheduled(), started(1, lease_s=20.0)), at(20)),
+    ],
+    ids=["due", "its retry due", "its lease run out"],
+)
+def test_a_delivery_of_a_closed_account_gives_up_when_it_falls_due_saying_why(
+    events: tuple[dlv.DeliveryEvent, ...], now: datetime
+) -> None:
+    # (its endpoint paused: no probe is due, yet it gives up)
+    claiming.given(delivery(*events), CLOSED_ACCOUNT, PAUSED, NONE_BEFORE).when(CLAIM, now).then(
+        Idle(delivery=[dlv.DeliveryGaveUp(reason="the account is closed", at=now)])
+    )
+
+
+def test_a_closed_accounts_delivery_not_due_yet_or_leased_is_held_as_any_other() -> None:
+    leased = delivery(scheduled(), started(1, lease_s=20.0))
+    claiming.given(leased, CLOSED_ACCOUNT, HEALTHY, NONE_BEFORE).when(CLAIM, now=at(19)).then(
+        Held(until=at(20))
     )
 
 

@@ -8,7 +8,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 from tidings.adapters import Tidings
 from tidings.adapters.push.index import DueIndex, DueProjection
-from tidings.adapters.store.application import LOG
+from tidings.adapters.store.environment import LOG
 from tidings.adapters.store.followers import Catchup
 
 

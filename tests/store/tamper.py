@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
 from tidings.adapters.ledger.chain import GENESIS, link
-from tidings.adapters.store.application import is_postgres
+from tidings.adapters.store.environment import is_postgres
 
 __all__ = ["Tamper", "tamper"]
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import psycopg
 import pytest
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.application import Store, is_postgres
+from tidings.adapters.store.application import Store
+from tidings.adapters.store.environment import is_postgres
 from tidings.domain import Code
 
 __all__: list[str] = []

@@ -9,8 +9,8 @@ from eventsourcing.persistence import Mapper
 from eventsourcing.system import NotificationLogReader
 from eventsourcing.utils import Environment, EnvType
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.application import LOG, environment
 from tidings.adapters.store.codec import Envelope, MsgspecMapper
+from tidings.adapters.store.environment import LOG, environment
 
 
 class _Stock(Application[UUID]):

@@ -25,9 +25,10 @@ from psycopg.sql import SQL, Identifier
 from tidings.adapters.audit.integrity import verify
 from tidings.adapters.errors import StorageError
 from tidings.adapters.library import Rejected, Tidings
-from tidings.adapters.store.application import Change, Store, is_postgres, stream_id
+from tidings.adapters.store.application import Change, Store, stream_id
 from tidings.adapters.store.codec import Envelope
 from tidings.adapters.store.commit import GroupCommit
+from tidings.adapters.store.environment import is_postgres
 from tidings.adapters.store.work import Work
 from tidings.domain import MAILBOX, OPERATION, Code, Notification
 from tidings.domain.mailbox import NotificationQueued

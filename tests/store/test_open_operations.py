@@ -13,7 +13,8 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.application import Store, environment, stream_hex
+from tidings.adapters.store.application import Store, stream_hex
+from tidings.adapters.store.environment import environment
 from tidings.adapters.store.open_operations import VIEW, OpenOperations, view_for
 from tidings.cli.app import app
 from tidings.domain import OPERATION

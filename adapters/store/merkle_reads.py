@@ -1,0 +1,163 @@
+"""Reading the Merkle tree's and the checkpoints' tables (their layout: `merkle_tables`):
+the nodes a root or a proof needs, leaves' positions, the leaf of a log entry, the
+checkpoints stored. Every read takes a `rows` callable (a query and its parameters ->
+rows), so it runs on whatever connection the caller holds.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from ..ledger.checkpoint import Checkpoint
+
+__all__ = ["CHAIN", "CHECKPOINTS", "TREE", "TreeReads", "tree_lags"]
+
+CHAIN = "tidings_chain"
+TREE = "tidings_tree"
+CHECKPOINTS = "tidings_checkpoints"
+_CHECKPOINT = "size, position, root, time, key, signature"
+
+Rows = list[tuple[Any, ...]]
+
+
+class TreeReads:
+    """Where the tree's and the checkpoints' rows are in one database, and their reads.
+
+    `enabled`: whether writes grow the tree (a lookup answers None while it is off)."""
+
+    def __init__(
+        self, prefix: str, events: str, position: str, *, postgres: bool, in_chain: bool = False
+    ):
+        self.checkpoints = prefix + CHECKPOINTS
+        self.events, self.position = prefix + events, position
+        self.postgres = postgres
+        self.in_chain = in_chain
+        # Where the tree's rows are, and how a leaf maps to their key: the chain's own
+        # rows keyed by position (leaf + 1), or a table keyed by leaf.
+        self.tree = prefix + (CHAIN if in_chain else TREE)
+        self.key_column = "position" if in_chain else "leaf"
+        self.key_offset = 1 if in_chain else 0
+        self.enabled = True
+
+    def sql(self, query: str) -> str:
+        return query.replace("?", "%s") if self.postgres else query
+
+    def nodes(
+        self, rows: Callable[[str, tuple[Any, ...]], Rows], wanted: Iterable[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        """Stored nodes (level, index) -> hash; a node not stored is left out."""
+        holders = {node: ((node[1] + 1) << node[0]) - 1 for node in wanted}
+        found = self._rows(rows, "nodes", sorted(set(holders.values())))
+        return {
+            node: found[leaf][32 * node[0] : 32 * node[0] + 32]
+            for node, leaf in holders.items()
+            if leaf in found and len(found[leaf]) >= 32 * node[0] + 32
+        }
+
+    def positions(
+        self, rows: Callable[[str, tuple[Any, ...]], Rows], leaves: Sequence[int]
+    ) -> dict[int, int]:
+        """Log position of each of these leaves (those stored)."""
+        return self._rows(rows, "position", leaves)
+
+    def _rows(
+        self, rows: Callable[[str, tuple[Any, ...]], Rows], column: str, leaves: Sequence[int]
+    ) -> dict[int, Any]:
+        if not leaves:
+            return {}
+        marks = ", ".join("?" * len(leaves))
+        query = self.sql(
+            f"SELECT {self.key_column} - {self.key_offset}, {column} FROM {self.tree} "
+            f"WHERE {self.key_column} IN ({marks}) AND nodes IS NOT NULL"
+        )
+        return {
+            r[0]: bytes(r[1]) if isinstance(r[1], memoryview | bytes) else r[1]
+            for r in rows(query, tuple(leaf + self.key_offset for leaf in leaves))
+        }
+
+    @property
+    def last_leaf_query(self) -> str:
+        """(leaf, position) of the tree's last leaf, by the key: the chain's rows where
+        the tree was off hold no nodes, and only a catch-up runs past them."""
+        return (
+            f"SELECT {self.key_column} - {self.key_offset}, position FROM {self.tree} "
+            f"WHERE nodes IS NOT NULL ORDER BY {self.key_column} DESC LIMIT 1"
+        )
+
+    def present(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> bool:
+        """Whether the database has the tree's tables: one from before them, opened read
+        only, has not."""
+        if self.postgres:
+            found = rows("SELECT to_regclass(%s) IS NOT NULL", (self.checkpoints,))
+            return bool(found[0][0])
+        found = rows("SELECT count(*) FROM sqlite_master WHERE name = ?", (CHECKPOINTS,))
+        # A database from before the tree moved into the chain's rows: moved when it is
+        # next opened to write.
+        nodes = rows("SELECT count(*) FROM pragma_table_info(?) WHERE name = 'nodes'", (CHAIN,))
+        return bool(found[0][0]) and bool(nodes[0][0])
+
+    def last_position(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> int:
+        """The log position of the tree's last leaf (0: the tree is empty); by the key."""
+        found = rows(self.last_leaf_query, ())
+        return int(found[0][1]) if found else 0
+
+    def size(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> int:
+        found = rows(self.last_leaf_query, ())
+        return int(found[0][0]) + 1 if found else 0
+
+    def page(
+        self, rows: Callable[[str, tuple[Any, ...]], Rows], first: int, last: int
+    ) -> list[tuple[int, int, bytes]]:
+        """(leaf, position, nodes) of the leaves in [first, last], in order."""
+        key = self.key_column
+        query = self.sql(
+            f"SELECT {key} - {self.key_offset}, position, nodes FROM {self.tree} "
+            f"WHERE {key} BETWEEN ? AND ? AND nodes IS NOT NULL ORDER BY {key}"
+        )
+        offset = self.key_offset
+        return [(r[0], r[1], bytes(r[2])) for r in rows(query, (first + offset, last + offset))]
+
+    def leaf_at(self, rows: Callable[[str, tuple[Any, ...]], Rows], position: int) -> int | None:
+        """The leaf of a log position: positions grow with leaves, so a binary search
+        over the primary key, O(log n) reads."""
+        low, high = 0, self.size(rows) - 1
+        while low <= high:
+            middle = (low + high) // 2
+            found = self.positions(rows, [middle]).get(middle)
+            if found is None:
+                return None
+            if found == position:
+                return middle
+            if found < position:
+                low = middle + 1
+            else:
+                high = middle - 1
+        return None
+
+    def checkpoints_stored(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> list[Checkpoint]:
+        """Every stored checkpoint, smallest tree first."""
+        query = f"SELECT {_CHECKPOINT} FROM {self.checkpoints} ORDER BY size"
+        return [_checkpoint(r) for r in rows(query, ())]
+
+    def latest(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> Checkpoint | None:
+        """The checkpoint of the largest tree, if any."""
+        query = f"SELECT {_CHECKPOINT} FROM {self.checkpoints} ORDER BY size DESC LIMIT 1"
+        found = rows(query, ())
+        return _checkpoint(found[0]) if found else None
+
+
+def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
+    return Checkpoint(
+        size=row[0],
+        position=row[1],
+        root=bytes(row[2]).hex(),
+        time=row[3],
+        key=bytes(row[4]).hex() if len(row[4]) == 32 else bytes(row[4]).decode(),
+        signature=bytes(row[5]).hex(),
+    )
+
+
+def tree_lags(tree: TreeReads, rows: Callable[[str, tuple[Any, ...]], Rows]) -> bool:
+    """Whether the log holds entries after the tree's last."""
+    found = tree.last_position(rows)
+    after = f"SELECT 1 FROM {tree.events} WHERE {tree.position} > ? LIMIT 1"
+    return bool(rows(tree.sql(after), (found,)))

@@ -1,0 +1,249 @@
+"""A database outage, answered fast: every wait on PostgreSQL has a bound, and an outage
+is logged once when it starts and once when it ends, per process.
+
+The bounds (why these figures: docs/decisions.md, "Operations"):
+- connecting: libpq's `connect_timeout` (`CONNECT_TIMEOUT`), with TCP keepalives and
+  `tcp_user_timeout`, so a dead peer is noticed by the kernel too;
+- waiting for a pooled connection: `POOL_WAIT` (the pool regrows on demand, its
+  reconnect attempts given up after `RECONNECT_FOR`, so a database that returns is used
+  at the next request, not at the end of a backoff);
+- each round trip on a pooled connection: `ROUND_TRIP` (`BoundedConnection`); a server
+  that never answers (a black hole) is given up on after it, the connection closed;
+- waiting for the log's write lock behind another writer: `LOCK_TIMEOUT`, below
+  `ROUND_TRIP`, so a lock wait ends with the server's answer, not with a closed socket.
+
+`OUTAGE` says whether this process found the store unreachable: `failed` logs
+`store_unreachable` when an outage starts, `answered` (a round trip to PostgreSQL) or
+`passed` (a call on a SQLite file) logs `store_recovered` when the store answers again;
+each call between those two is silent.
+"""
+
+import functools
+import itertools
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresTrackingRecorder,
+)
+from psycopg.rows import DictRow
+from psycopg_pool import PoolTimeout
+
+from ..logs import event
+
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "LOCK_TIMEOUT",
+    "OUTAGE",
+    "POOL_WAIT",
+    "ROUND_TRIP",
+    "BoundedConnection",
+    "BoundedReads",
+    "BoundedTracking",
+    "Outage",
+    "bound",
+    "libpq_options",
+    "reconnecting",
+    "unreachable",
+]
+
+_log = logging.getLogger("tidings.store")
+
+CONNECT_TIMEOUT = 2  # seconds; libpq's least (it reads 1 as 2)
+POOL_WAIT = 2.0  # seconds a caller waits for a pooled connection
+RECONNECT_FOR = 1.0  # seconds the pool keeps retrying a connection before it gives up
+ROUND_TRIP = 3.0  # seconds a round trip on a pooled connection may take
+LOCK_TIMEOUT = 2  # seconds; PostgreSQL's lock_timeout for the log's write lock
+_KEEPALIVE_IDLE = 5  # seconds of silence before the kernel probes the peer
+_TCP_USER_TIMEOUT = int(ROUND_TRIP * 1000)  # ms sent data may stay unacknowledged
+_AGAIN = 20  # quick failures a call outlives: the pool's most connections, all dead
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# What a store that cannot answer raises: no connection, a connection that died or
+# never answered, a lock not had in time, a SQLite file locked past its busy timeout or
+# gone from its disk.
+_UNREACHABLE = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    OperationalError,
+    InterfaceError,
+    sqlite3.OperationalError,
+)
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says the store cannot answer (rather than refused a statement)."""
+    return isinstance(error, _UNREACHABLE)
+
+
+def libpq_options() -> dict[str, Any]:
+    """The connection options every PostgreSQL connection of tidings is opened with."""
+    return {
+        "connect_timeout": CONNECT_TIMEOUT,
+        "keepalives": 1,
+        "keepalives_idle": _KEEPALIVE_IDLE,
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+        "tcp_user_timeout": _TCP_USER_TIMEOUT,
+    }
+
+
+class BoundedConnection(psycopg.Connection[DictRow]):
+    """A psycopg connection whose every round trip is given up after `ROUND_TRIP`
+    seconds: the connection is then closed (its protocol state is unknown), so the pool
+    drops it, and psycopg's `OperationalError` is raised."""
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        try:
+            answer = super().wait(gen, interval, ROUND_TRIP if timeout is None else timeout)
+        except psycopg.OperationalError:
+            self.close()
+            raise
+        OUTAGE.answered()  # the server answered: an outage, if any, is over
+        return answer
+
+
+def bound(datastore: PostgresDatastore) -> None:
+    """Give eventsourcing's pool of `datastore` the bounds above, before its first
+    connection (eventsourcing's settings have none for most of them)."""
+    pool = datastore.pool
+    pool.connection_class = BoundedConnection
+    assert isinstance(pool.kwargs, dict)
+    pool.kwargs.update(libpq_options())
+    pool.timeout = POOL_WAIT
+    pool.reconnect_timeout = RECONNECT_FOR
+    datastore.lock_timeout = LOCK_TIMEOUT
+
+
+def reconnecting(method: _F) -> _F:
+    """Run a recorder's `method` again when it failed at once on a connection the
+    server had ended while it sat in the pool (a restart, an outage that ended): each
+    such failure drops one dead connection, and the others are checked meanwhile, off
+    the caller's thread. A wait for a connection that ran out, or a round trip that was
+    never answered, is not tried again: the store cannot answer now, and the caller is
+    told so at once."""
+
+    @functools.wraps(method)
+    def again(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        for attempt in itertools.count():
+            try:
+                return method(self, *args, **kwargs)
+            except (InterfaceError, OperationalError) as error:
+                if (
+                    isinstance(error.__cause__, PoolTimeout)
+                    or time.monotonic() - started >= ROUND_TRIP / 2
+                    or attempt >= _AGAIN
+                ):
+                    raise
+                if not attempt:
+                    _check_idle(self.datastore.pool)
+        raise AssertionError("unreachable")  # pragma: no cover (the loop returns or raises)
+
+    return again  # type: ignore[return-value]
+
+
+def _bounded(method: Any) -> Any:
+    """eventsourcing's `method` without its own retry (10 tries 0.2 s apart, each as long
+    as a wait for the pool), retried as `reconnecting` says instead."""
+    return reconnecting(getattr(method, "__wrapped__", method))
+
+
+class BoundedReads:
+    """eventsourcing's PostgreSQL reads, retried as `reconnecting` says: placed before
+    eventsourcing's recorder among a recorder's bases."""
+
+    select_events = _bounded(PostgresAggregateRecorder.select_events)
+    select_notifications = _bounded(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = _bounded(PostgresApplicationRecorder.max_notification_id)
+
+
+class BoundedTracking:
+    """eventsourcing's PostgreSQL tracking reads and writes, retried as `reconnecting`
+    says: placed before eventsourcing's recorder among a view's bases."""
+
+    insert_tracking = _bounded(PostgresTrackingRecorder.insert_tracking)
+    max_tracking_id = _bounded(PostgresTrackingRecorder.max_tracking_id)
+    has_tracking_id = _bounded(PostgresTrackingRecorder.has_tracking_id)
+
+
+_checking = threading.Lock()
+
+
+def _check_idle(pool: Any) -> None:
+    """Drop the dead idle connections of `pool` in a thread of its own, one check at a
+    time for the process."""
+
+    def check() -> None:
+        try:
+            pool.check()
+        except Exception as error:  # a closed pool: nothing left to check
+            _log.debug("checking idle connections failed: %s", error)
+        finally:
+            _checking.release()
+
+    if _checking.acquire(blocking=False):
+        threading.Thread(target=check, name="tidings pool check", daemon=True).start()
+
+
+class Outage:
+    """Whether the store was found unreachable, logged once per outage."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._since: float | None = None
+        self._sqlite = False  # the outage is a SQLite file's
+
+    @property
+    def down(self) -> bool:
+        return self._since is not None
+
+    def failed(self, error: BaseException) -> None:
+        """The store could not answer: `store_unreachable` if it answered until now."""
+        with self._lock:
+            if self._since is not None:
+                return
+            self._since = self._clock()
+            self._sqlite = isinstance(error, sqlite3.Error) or isinstance(
+                error.__cause__, sqlite3.Error
+            )
+        event(_log, logging.ERROR, "store_unreachable", reason=_first_line(error))
+
+    def answered(self) -> None:
+        """The database server answered: `store_recovered` if it could not until now."""
+        if self._since is None:  # the common case: no lock taken
+            return
+        self._recovered()
+
+    def passed(self) -> None:
+        """A call on the store went through: that ends an outage of a SQLite file (a
+        call on PostgreSQL may have been answered from the cache: `answered` ends it)."""
+        if self._since is not None and self._sqlite:
+            self._recovered()
+
+    def _recovered(self) -> None:
+        with self._lock:
+            since, self._since = self._since, None
+        if since is not None:
+            down = round(self._clock() - since, 1)
+            event(_log, logging.WARNING, "store_recovered", down_seconds=down)
+
+
+def _first_line(error: BaseException) -> str:
+    cause = error.__cause__ if error.__cause__ is not None else error
+    text = (str(cause).strip().splitlines() or [""])[0]
+    return f"{type(cause).__name__}: {text}"
+
+
+OUTAGE = Outage()

@@ -1,0 +1,116 @@
+"""A PostgreSQL outage is answered fast: a real `tidings serve` talks to a real
+PostgreSQL through a TCP proxy the test cuts. While the proxy refuses, WAPI answers 2400,
+the JSON API 503, `/healthz` 503, each within `BOUND` seconds, and the server logs one
+`store_unreachable` line; once the proxy forwards again, a request succeeds within
+`RECOVERY` seconds, one `store_recovered` line is logged, and every operation accepted
+before the cut is still there."""
+
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from tidings.adapters import Tidings
+
+from tests.conftest import postgres_schema
+from tests.http.conftest import wait_until, wapi_auth
+from tests.http.processes import Served, serve_process
+from tests.http.tcp_proxy import TcpProxy
+
+BOUND = 3.5  # seconds a request may take while the database is away
+RECOVERY = 2.5  # seconds from the database's return to a request that succeeds
+TOKEN = {"authorization": "Bearer processes-token"}
+
+
+@pytest.fixture
+def proxied() -> Iterator[tuple[str, TcpProxy]]:
+    """A fresh schema with an account `tester`, and its URL through a proxy."""
+    for url in postgres_schema():
+        with Tidings(url) as tidings:
+            tidings.open_account("tester", "123456")
+        parts = urlsplit(url)
+        proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
+        try:
+            yield url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{proxy.port}", 1), proxy
+        finally:
+            proxy.close()
+
+
+def _ping(base: str, n: int) -> tuple[int | None, float]:
+    """A WAPI ping's result code (None: no WAPI answer) and how long it took."""
+    request = {"user": "tester", "auth": wapi_auth("tester", "123456"), "command": "ping",
+               "clTRID": f"p{n}"}  # fmt: skip
+    started = time.monotonic()
+    answer = httpx.post(f"{base}/wapi/json", json={"request": request}, timeout=30)
+    took = time.monotonic() - started
+    try:
+        return int(answer.json()["response"]["code"]), took
+    except (ValueError, KeyError):
+        return None, took
+
+
+def _timed(**request: Any) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    answer = httpx.request(timeout=30, **request)
+    return answer, time.monotonic() - started
+
+
+def _accept(base: str, n: int) -> str:
+    body = {"login": "tester", "command": "domain-create", "cltrid": f"op{n}"}
+    answer = httpx.post(f"{base}/api/operations", json=body, headers=TOKEN, timeout=30)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["svtrid"])
+
+
+def _outage_answers(served: Served) -> list[float]:
+    """Requests while the database is away: each answered as failed, within BOUND."""
+    took = []
+    for n in range(3):
+        code, seconds = _ping(served.base, n)
+        assert code == 2400, code
+        took.append(seconds)
+    api, seconds = _timed(method="GET", url=f"{served.base}/api/accounts/tester", headers=TOKEN)
+    assert api.status_code == 503, api.text
+    assert api.json()["code"] == 2400
+    took.append(seconds)
+    health, seconds = _timed(method="GET", url=f"{served.base}/healthz")
+    assert health.status_code == 503
+    took.append(seconds)
+    metrics, seconds = _timed(method="GET", url=f"{served.base}/metrics")
+    assert metrics.status_code in (200, 503), metrics.text
+    took.append(seconds)
+    assert max(took) < BOUND, took
+    return took
+
+
+def _recovery(served: Served) -> float:
+    """Seconds from now until a WAPI ping succeeds."""
+    started = time.monotonic()
+    wait_until(lambda: _ping(served.base, 99)[0] == 1000, timeout=10, what="a ping to succeed")
+    return time.monotonic() - started
+
+
+def test_a_refused_database_is_answered_fast_and_recovered(proxied: tuple[str, TcpProxy]) -> None:
+    url, proxy = proxied
+    with serve_process(url, "--port", "0", "--workers", "1", "--auth-floor", "0") as served:
+        accepted = [_accept(served.base, n) for n in range(5)]
+        assert _ping(served.base, 0)[0] == 1000
+
+        proxy.refuse()
+        took = _outage_answers(served)
+        wait_until(lambda: served.logged(event="store_unreachable"), timeout=5, what="the log")
+
+        proxy.restore()
+        recovered = _recovery(served)
+        print(f"answers during the outage {[round(t, 2) for t in took]} s, "
+              f"recovered {recovered:.2f} s after the database returned")  # fmt: skip
+        assert recovered < RECOVERY
+        wait_until(lambda: served.logged(event="store_recovered"), timeout=5, what="the log")
+        for svtrid in accepted:
+            answer = httpx.get(f"{served.base}/api/operations/{svtrid}", headers=TOKEN)
+            assert answer.status_code == 200, answer.text
+    assert len(served.logged(event="store_unreachable")) == 1
+    assert len(served.logged(event="store_recovered")) == 1
+    assert "Traceback" not in "".join(served.text)
