@@ -82,6 +82,7 @@ class ScheduleDelivery(Struct, frozen=True, gc=False, kw_only=True, tag="Schedul
     expected_status: frozenset[int]
     retry_policy: RetryPolicy
     notification: Notification | None = None
+    context: dict[str, str] | None = None  # the accepting request's (`OperationAccepted`)
 
 
 class StartAttempt(Struct, frozen=True, gc=False, kw_only=True, tag="StartAttempt"):
@@ -130,6 +131,7 @@ class DeliveryScheduled(Struct, frozen=True, gc=False, kw_only=True, tag="Delive
     retry_policy: RetryPolicy
     at: datetime
     notification: Notification | None = None  # None in events stored before it was kept
+    context: dict[str, str] | None = None  # the accepting request's (`OperationAccepted`)
 
 
 class AttemptStarted(Struct, frozen=True, gc=False, kw_only=True, tag="AttemptStarted"):
@@ -344,6 +346,7 @@ def decide(
                 retry_policy=command.retry_policy,
                 at=now,
                 notification=command.notification,
+                context=command.context,
             )
         ]
     scheduled = state.scheduled

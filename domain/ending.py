@@ -89,6 +89,7 @@ def end(
             expected_status=channel.expected_status if isinstance(channel, UrlChannel) else SMTP_OK,
             retry_policy=account.retry_policy,
             notification=notification,
+            context=operation.accepted.context,
         )
         decided = dlv.decide(dlv.initial, schedule, now)
         if isinstance(decided, Rejection):

@@ -56,6 +56,7 @@ class AcceptOperation(Struct, frozen=True, gc=False, kw_only=True, tag="AcceptOp
     command: str
     login: str
     init_request: InitRequest | None = None
+    context: dict[str, str] | None = None
 
 
 class RecordStep(Struct, frozen=True, gc=False, tag="RecordStep"):
@@ -74,12 +75,16 @@ OperationCommand = AcceptOperation | RecordStep | EndOperation
 
 # --- Events ---------------------------------------------------------------------------
 class OperationAccepted(Struct, frozen=True, gc=False, kw_only=True, tag="OperationAccepted"):
+    """`context`: what the accepting request left for the ending and the deliveries to
+    refer to (its request id, its trace context); the domain only carries it."""
+
     svtrid: str
     cltrid: str
     command: str
     login: str
     init_request: InitRequest | None
     at: datetime
+    context: dict[str, str] | None = None
 
 
 class StepRecorded(Struct, frozen=True, gc=False, kw_only=True, tag="StepRecorded"):
@@ -162,6 +167,7 @@ def _accept(
             login=c.login,
             init_request=c.init_request,
             at=now,
+            context=c.context,
         )
     ]
 

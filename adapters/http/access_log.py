@@ -13,6 +13,7 @@ import secrets
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from tidings.adapters import telemetry
 
 from ..logs import REQUEST_ID
 
@@ -63,6 +64,7 @@ class AccessLog:
             return
         rid = request_id(scope)
         token = REQUEST_ID.set(rid)
+        traced = telemetry.request(scope)
         header = (ID_HEADER, rid.encode("ascii"))
         started = time.perf_counter()
         seen: dict[str, object] = {"status": HUNG_UP}
@@ -84,13 +86,19 @@ class AccessLog:
             raise
         finally:
             REQUEST_ID.reset(token)
-            access_line(scope, seen, started)
+            access_line(scope, seen, started, traced)
 
 
-def access_line(scope: Scope, seen: dict[str, object], started: float) -> None:
+def access_line(
+    scope: Scope, seen: dict[str, object], started: float, traced: telemetry.Request | None
+) -> None:
     """The access event of one request (`AccessLog`'s, or a route's that bypasses it):
     `seen` holds its status (and WAPI code), `started` its `time.perf_counter()` at the
-    start. Nothing is done while the logger is off (a level above info)."""
+    start; `traced`: its span, ended here. Nothing is logged while the logger is off (a
+    level above info)."""
+    if traced is not None:
+        notes = {k: v for k, v in scope.get(_NOTES, {}).items() if k != "request_id"}
+        telemetry.close_request(traced, scope, {**seen, **notes, "request_id": request_id(scope)})
     if _log.isEnabledFor(logging.INFO):
         client = scope.get("client")
         notes = scope.get(_NOTES, {})

@@ -19,6 +19,7 @@ from datetime import datetime
 
 from msgspec.structs import replace
 from starlette.types import Message, Receive, Scope, Send
+from tidings.adapters import telemetry
 from tidings.domain import Code
 from tidings.domain.serverrun import PING_ASYNC, ping_ending
 
@@ -138,6 +139,7 @@ class WapiEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = request_id(scope)
         token = REQUEST_ID.set(rid)
+        traced = telemetry.request(scope)
         started = time.perf_counter()
         seen: dict[str, object] = {"status": HUNG_UP}
         headers = _Headers(scope, rid)
@@ -181,7 +183,7 @@ class WapiEndpoint:
             raise
         finally:
             REQUEST_ID.reset(token)
-            access_line(scope, seen, started)
+            access_line(scope, seen, started, traced)
 
     async def handle(
         self, body: bytes | None, content_type: str, ip: str | None, scope: Scope

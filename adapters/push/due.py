@@ -33,6 +33,7 @@ from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from tidings.adapters import telemetry
 from tidings.domain import Code, UrlChannel
 from tidings.domain import delivery as dlv
 from tidings.domain.dispatch import channel_for
@@ -289,7 +290,17 @@ class DueWork:
             self._index.schedule("delivery", key, None)  # nothing left to do
             return
         self.attempts += 1
-        reply = await self._send(login, claim)
+        scheduled = claim.scheduled
+        with telemetry.attempt(
+            scheduled.context,
+            login=login,
+            svtrid=claim.notification.outcome.svtrid,
+            notification=notification_id,
+            attempt=claim.number,
+            medium=scheduled.medium,
+        ):
+            reply = await self._send(login, claim)
+            telemetry.note(status=reply.status)
         attempted = Attempted(
             login=login,
             notification_id=notification_id,
@@ -338,6 +349,7 @@ class DueWork:
         )
         if claim.log_index is not None:
             headers[LOG_INDEX] = str(claim.log_index)
+        telemetry.inject(headers)  # the attempt's span: `traceparent`
         return await self._http.post(
             scheduled.target,
             content_type,

@@ -1,6 +1,7 @@
 """Delivery problems in the log an operator reads: one event per failed attempt (an SMTP
 server's refusal is `smtp_refused`) and per give-up, on the `tidings.push` logger, each with the
-login, the svTRID and the notification id (`logs.event`)."""
+login, the svTRID, the notification id and the id of the request that accepted the operation
+(`logs.event`)."""
 
 import logging
 
@@ -29,6 +30,8 @@ def tell(claim: Claim, reply: Reply, state: DeliveryState) -> None:
         "medium": scheduled.medium,
         "status": reply.status,
         "error": (reply.error or reply.answer or "")[:_SHOWN] or None,
+        # The request that accepted the operation (`X-Request-Id`), not the runner's.
+        "request_id": (scheduled.context or {}).get("request_id"),
     }
     refused = scheduled.medium == "email" and reply.status is not None
     event(_log, logging.WARNING, "smtp_refused" if refused else "delivery_attempt_failed", **fields)

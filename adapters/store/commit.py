@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from eventsourcing.persistence import IntegrityError, PersistenceError
+from tidings.adapters import telemetry
 
 from ..errors import Conflict, StorageError
 from ..metrics import BATCH_COMMANDS, COMMIT_SECONDS
@@ -83,7 +84,7 @@ class _Call:
     done, or it is to lead the next batch. A submitted command has no caller waiting:
     `settle(result, error)` tells it instead."""
 
-    __slots__ = ("body", "clock", "done", "error", "result", "settle", "wake")
+    __slots__ = ("body", "clock", "done", "error", "result", "settle", "trace", "wake")
 
     def __init__(
         self, body: Callable[[Work], Any], clock: Callable[[], datetime], settle: Settle | None
@@ -96,6 +97,7 @@ class _Call:
         self.error: BaseException | None = None
         self.wake = threading.Lock()
         self.wake.acquire()
+        self.trace = telemetry.parent()  # the caller's trace context, None when not tracing
 
 
 class GroupCommit:
@@ -253,7 +255,8 @@ class GroupCommit:
         interrupted = RuntimeError("interrupted while saving: the command may not be saved")
         outcomes: list[_Outcome] = [(None, interrupted)] * len(batch)
         try:
-            outcomes = self._attempts(batch)
+            with telemetry.commit(len(batch)):
+                outcomes = self._attempts(batch)
         except Exception as failure:  # the database failed: every caller hears of it
             outcomes = [(None, failure)] * len(batch)
         finally:
@@ -308,7 +311,8 @@ def _run_one(view: View, call: _Call) -> _Outcome:
     """One body on the batch's view; its changes join the batch only if it succeeds."""
     work = Work(view, call.clock())
     try:
-        result = call.body(work)
+        with telemetry.command(call.body, call.trace):
+            result = call.body(work)
     except BaseException as error:  # even SystemExit: raised in its caller's thread, not here
         return None, error
     view.absorb(work)

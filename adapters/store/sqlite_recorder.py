@@ -128,6 +128,10 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self._data_version: int | None = None
         self._held = False  # inside `locked`: writes join its transaction
         self._turns = WriterTurns(self.datastore.pool.db_name)
+        self._head = (  # where the log ends and the chain's last digest, in one read
+            f"SELECT (SELECT max(rowid) FROM {self.events_table_name}), "
+            f"(SELECT digest FROM {CHAIN} ORDER BY position DESC LIMIT 1)"
+        )
         self.tree = Tables("", self.events_table_name, "rowid", postgres=False, in_chain=True)
         self.create_table_statements += self.tree.create()
 
@@ -250,7 +254,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         """The inserts of `append`, under SQLite's write lock: nobody else moves the
         tail; then `before_commit`, if set."""
         table = self.events_table_name
-        tail = connection.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
+        last, digest = connection.execute(self._head).fetchone()
+        tail, previous = last or 0, bytes(digest) if digest is not None else GENESIS
         positions = list(range(tail + 1, tail + 1 + len(events)))
         connection.executemany(
             f"INSERT INTO {table} (rowid, originator_id, originator_version, topic, state) "
@@ -260,10 +265,6 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 for position, (stream, version, topic, state) in zip(positions, events, strict=True)
             ],
         )
-        row = connection.execute(
-            f"SELECT digest FROM {CHAIN} ORDER BY position DESC LIMIT 1"
-        ).fetchone()
-        previous = bytes(row[0]) if row else GENESIS
         links, entries = chain_links(previous, positions, events)
         nodes = self.tree.grow(self._tree_db(), entries, (previous, links[-1][1]))
         connection.executemany(
@@ -318,8 +319,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         return self._read(query, params)
 
     def pragma(self, statement: str) -> Any:
-        """The first value a PRAGMA gives on the writer connection (while no command
-        runs: the connection is not locked here)."""
+        """The first value a PRAGMA gives on the writer connection (no command running)."""
         return self._writer_connection().execute(statement).fetchone()[0]
 
     def changed(self) -> bool:

@@ -3,6 +3,7 @@ queues or schedules its notification), and the reads of them."""
 
 from typing import Any, get_args
 
+from tidings.adapters import telemetry
 from tidings.domain import (
     ACCOUNT,
     DELIVERY,
@@ -69,6 +70,7 @@ class Operations:
         stored_request = init_request and redacted(
             init_request, self._secret_params, self._secret_headers
         )
+        context = telemetry.carried()  # the request's, read here: bodies may run elsewhere
 
         def body(work: Work) -> Pending:
             admitted(work, login, client)
@@ -81,12 +83,14 @@ class Operations:
                     command=command,
                     login=login,
                     init_request=stored_request,
+                    context=context,
                 )
                 decided = work.decide(OPERATION, svtrid, accept, new=True)
                 if not isinstance(decided, Rejection):
                     break
                 if decided.code != Code.OBJECT_EXISTS:
                     raise Rejected.of(decided)
+            telemetry.note(login=login, svtrid=svtrid)
             return Pending(
                 code=Code.PENDING,
                 text=Code.PENDING.text,
@@ -125,6 +129,8 @@ class Operations:
         def body(work: Work) -> Notification:
             operation = work.state(OPERATION, svtrid)
             login = operation.accepted.login if operation.accepted is not None else None
+            telemetry.note(login=login, svtrid=svtrid, code=code)
+            telemetry.link(operation.accepted.context if operation.accepted else None)
             decided = end(
                 operation,
                 work.state(ACCOUNT, login) if login is not None else ACCOUNT.initial,

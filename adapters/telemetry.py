@@ -1,0 +1,257 @@
+"""Traces over OpenTelemetry: on when the `otel` extra is installed and the standard
+`OTEL_*` variables ask for an exporter; otherwise every call here returns at its first
+check and nothing is traced.
+
+On when `OTEL_SDK_DISABLED` is not `true` and `OTEL_TRACES_EXPORTER` names `otlp` (over
+HTTP/protobuf) or `console`, or is unset while `OTEL_EXPORTER_OTLP_ENDPOINT` or
+`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set. The SDK reads the rest (`OTEL_SERVICE_NAME`,
+`OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER`, `OTEL_BSP_*`, `OTEL_EXPORTER_OTLP_*`).
+
+Spans: one per HTTP request (`request`, a child of the caller's `traceparent`), one per
+command of the group commit (`command`, a child of the request that ran it), one per
+batch the group commit saves (`commit`, linked to the command spans it carries), one per
+delivery attempt (`attempt`). What an accepting request leaves with its operation
+(`carried`: its request id and `traceparent`) is kept in the log, so the ending and
+every attempt link to that request's span in whichever process they run (`link`). A
+span carries logins, svTRIDs, ids and statuses: never a password, token or URL.
+"""
+
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import Token
+from typing import Any
+
+from .logs import REQUEST_ID
+
+__all__ = [
+    "ON",
+    "attempt",
+    "carried",
+    "close_request",
+    "command",
+    "commit",
+    "inject",
+    "link",
+    "note",
+    "parent",
+    "request",
+]
+
+
+def _exporters() -> list[str]:
+    env = os.environ
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return []
+    named = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if not named and (
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
+        named = "otlp"
+    return [name for name in (n.strip() for n in named.split(",")) if name in ("otlp", "console")]
+
+
+_EXPORTERS = _exporters()
+ON = False
+if _EXPORTERS:
+    try:
+        from opentelemetry import context as otel_context
+        from opentelemetry import trace
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            ConsoleSpanExporter,
+            SpanExporter,
+        )
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        ON = True
+    except ImportError:  # the otel extra is not installed: nothing is traced
+        pass
+
+_OFF: AbstractContextManager[None] = nullcontext()
+_made = threading.Lock()
+_tracers: list["trace.Tracer"] = []
+_batch = threading.local()  # the span contexts of the commands of the batch being saved
+
+
+def _tracer() -> "trace.Tracer":
+    """This process's tracer, made at its first use (after any fork)."""
+    if not _tracers:
+        with _made:
+            if not _tracers:
+                named = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": "tidings"}
+                provider = TracerProvider(resource=Resource.create(named))
+                for name in _EXPORTERS:
+                    exporter: SpanExporter = (
+                        OTLPSpanExporter() if name == "otlp" else ConsoleSpanExporter()
+                    )
+                    provider.add_span_processor(BatchSpanProcessor(exporter))
+                _tracers.append(provider.get_tracer("tidings"))
+    return _tracers[0]
+
+
+def _attributes(fields: Mapping[str, object]) -> dict[str, str | int]:
+    return {
+        f"tidings.{key}": value if isinstance(value, int) else str(value)
+        for key, value in fields.items()
+        if value is not None
+    }
+
+
+def carried() -> dict[str, str] | None:
+    """What an accepted operation keeps of the request that accepted it: its request id
+    and, while tracing, its span's `traceparent`; None when there is neither."""
+    kept: dict[str, str] = {}
+    if ON:
+        TraceContextTextMapPropagator().inject(kept)
+    request = REQUEST_ID.get()
+    if request is not None:
+        kept["request_id"] = request
+    return kept or None
+
+
+def _linked(kept: Mapping[str, str] | None) -> "trace.SpanContext | None":
+    if not kept or "traceparent" not in kept:
+        return None
+    found = trace.get_current_span(TraceContextTextMapPropagator().extract(kept))
+    context = found.get_span_context()
+    return context if context.is_valid else None
+
+
+def link(kept: Mapping[str, str] | None) -> None:
+    """Link the current span to the request that `carried` `kept`."""
+    if ON and (linked := _linked(kept)) is not None:
+        trace.get_current_span().add_link(linked)
+
+
+def note(**fields: object) -> None:
+    """Set `tidings.<name>` attributes on the current span (None values left out)."""
+    if ON:
+        trace.get_current_span().set_attributes(_attributes(fields))
+
+
+def inject(headers: dict[str, str]) -> None:
+    """Add the current span's `traceparent` (and `tracestate`) to outgoing `headers`."""
+    if ON:
+        TraceContextTextMapPropagator().inject(headers)
+
+
+# --- HTTP requests ----------------------------------------------------------------------
+Request = tuple["trace.Span", "Token[otel_context.Context]"]
+
+
+def request(scope: Mapping[str, Any]) -> Request | None:
+    """Start the span of an ASGI HTTP request (the caller's `traceparent` its parent) and
+    make it current; end it with `close_request`. None when not tracing."""
+    if not ON:
+        return None
+    headers = {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope.get("headers", ())
+        if name in (b"traceparent", b"tracestate")
+    }
+    caller = TraceContextTextMapPropagator().extract(headers)
+    span = _tracer().start_span(
+        scope["method"],
+        context=caller,
+        kind=trace.SpanKind.SERVER,
+        attributes={"http.request.method": scope["method"], "url.path": scope["path"]},
+    )
+    return span, otel_context.attach(trace.set_span_in_context(span, caller))
+
+
+def close_request(
+    traced: Request | None, scope: Mapping[str, Any], fields: Mapping[str, object]
+) -> None:
+    """End the span `request` started, named for its route, with the status and the
+    access line's `fields` (login, svTRID, request id)."""
+    if traced is None:
+        return
+    span, token = traced
+    route = getattr(scope.get("route"), "path", None) or scope["path"]
+    span.update_name(f"{scope['method']} {route}")
+    span.set_attribute("http.route", route)
+    status = fields.get("status")
+    if isinstance(status, int):
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            span.set_status(trace.StatusCode.ERROR)
+    span.set_attributes(_attributes({k: v for k, v in fields.items() if k != "status"}))
+    otel_context.detach(token)
+    span.end()
+
+
+# --- commands and commits ---------------------------------------------------------------
+def parent() -> "otel_context.Context | None":
+    """The context a command is queued from (its span's parent), None when not tracing."""
+    return otel_context.get_current() if ON else None
+
+
+def _name(body: Callable[..., object]) -> str:
+    """The use case a body belongs to: `Operations.accept.<locals>.body` -> `accept`."""
+    parts = getattr(body, "__qualname__", "command").split(".")
+    return parts[-3] if len(parts) >= 3 and parts[-2] == "<locals>" else parts[-1]
+
+
+@contextmanager
+def _command(body: Callable[..., object], context: "otel_context.Context") -> Iterator[None]:
+    with _tracer().start_as_current_span(f"tidings {_name(body)}", context=context) as span:
+        links = getattr(_batch, "links", None)
+        if links is not None:
+            links.append(span.get_span_context())
+        yield
+
+
+def command(
+    body: Callable[..., object], queued_from: "otel_context.Context | None"
+) -> AbstractContextManager[None]:
+    """The span of one command's body, a child of the context it was queued from
+    (`parent`); current while the body runs, so `note` and `link` reach it."""
+    if queued_from is None:
+        return _OFF
+    return _command(body, queued_from)
+
+
+@contextmanager
+def _commit(commands: int) -> Iterator[None]:
+    links: list[trace.SpanContext] = []
+    _batch.links = links
+    # A root: the leader may be a request's thread, whose span this batch is not part of.
+    with _tracer().start_as_current_span(
+        "tidings commit", context=otel_context.Context(), attributes={"tidings.commands": commands}
+    ) as span:
+        try:
+            yield
+        finally:
+            _batch.links = None
+            for linked in links:
+                span.add_link(linked)
+
+
+def commit(commands: int) -> AbstractContextManager[None]:
+    """The span of one batch of `commands` commands, linked to their spans."""
+    return _commit(commands) if ON else _OFF
+
+
+# --- delivery attempts ------------------------------------------------------------------
+@contextmanager
+def _attempt(kept: Mapping[str, str] | None, fields: Mapping[str, object]) -> Iterator[None]:
+    linked = _linked(kept)
+    with _tracer().start_as_current_span(
+        "tidings attempt",
+        context=otel_context.Context(),
+        kind=trace.SpanKind.CLIENT,
+        links=[trace.Link(linked)] if linked is not None else None,
+        attributes=_attributes(fields),
+    ):
+        yield
+
+
+def attempt(kept: Mapping[str, str] | None, **fields: object) -> AbstractContextManager[None]:
+    """The span of one delivery attempt (login, svTRID, notification, attempt number),
+    linked to the request that accepted the operation (`kept`, what it `carried`)."""
+    return _attempt(kept, fields) if ON else _OFF
