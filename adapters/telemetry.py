@@ -32,11 +32,13 @@ __all__ = [
     "close_request",
     "command",
     "commit",
+    "flush",
     "inject",
     "link",
     "note",
     "parent",
     "request",
+    "unmet",
 ]
 
 
@@ -75,6 +77,7 @@ if _EXPORTERS:
 _OFF: AbstractContextManager[None] = nullcontext()
 _made = threading.Lock()
 _tracers: list["trace.Tracer"] = []
+_providers: list["TracerProvider"] = []
 _batch = threading.local()  # the span contexts of the commands of the batch being saved
 
 
@@ -90,8 +93,23 @@ def _tracer() -> "trace.Tracer":
                         OTLPSpanExporter() if name == "otlp" else ConsoleSpanExporter()
                     )
                     provider.add_span_processor(BatchSpanProcessor(exporter))
+                _providers.append(provider)
                 _tracers.append(provider.get_tracer("tidings"))
     return _tracers[0]
+
+
+def unmet() -> str | None:
+    """Why the tracing the `OTEL_*` variables ask for is off (the extra is missing), or
+    None: what a server says once at start."""
+    if _EXPORTERS and not ON:
+        return "OTEL_* asks for traces but the otel extra is not installed: nothing is traced"
+    return None
+
+
+def flush() -> None:
+    """Export the spans still waiting (blocks; at a server's stop)."""
+    for provider in _providers:
+        provider.force_flush()
 
 
 def _attributes(fields: Mapping[str, object]) -> dict[str, str | int]:

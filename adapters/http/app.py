@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+from tidings.adapters import telemetry
 
 from ..ledger.signer import signing_refusal, warn_unsigned
 from ..library import StorageError, Tidings
@@ -119,6 +120,8 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         tidings = await run_in_threadpool(Tidings, settings.db, clock=settings.clock)
         warn_unsigned(tidings.store.recorder.tree.signer)
+        if (unmet := telemetry.unmet()) is not None:
+            _log.warning(unmet)
         try:
             async with anyio.create_task_group() as group:
                 context.start(tidings)
@@ -142,6 +145,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             context.stop()
             await run_in_threadpool(tidings.close)
+            await run_in_threadpool(telemetry.flush)
 
     async def healthz(_: Request) -> Response:
         # The store is reachable when a read goes through.

@@ -41,7 +41,7 @@ from tidings.domain.operation import OperationAccepted
 
 from ..ledger.chain import LogRow
 from .codec import Envelope
-from .outage import BoundedTracking, bound
+from .outage import BoundedTracking
 from .sqlite_recorder import WriterTurns
 
 __all__ = [
@@ -220,7 +220,6 @@ class PostgresOpenOperationsView(BoundedTracking, PostgresTrackingRecorder, Open
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        bound(self.datastore)  # every wait on the database bounded (`outage`)
         schema = Identifier(self.datastore.schema)
         self._view = SQL("{}.{}").format(schema, Identifier(VIEW))
         self._tracking = SQL("{}.{}").format(schema, Identifier(self.tracking_table_name))

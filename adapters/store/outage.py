@@ -104,11 +104,15 @@ class BoundedConnection(psycopg.Connection[DictRow]):
     drops it, and psycopg's `OperationalError` is raised."""
 
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        bound = ROUND_TRIP if timeout is None else timeout
+        started = time.monotonic()
         try:
-            answer = super().wait(gen, interval, ROUND_TRIP if timeout is None else timeout)
-        except psycopg.OperationalError:
+            answer = super().wait(gen, interval, bound)
+        except psycopg.OperationalError as error:
             self.close()
-            raise
+            if time.monotonic() - started < bound:
+                raise
+            raise psycopg.OperationalError(f"no answer from the database in {bound} s") from error
         OUTAGE.answered()  # the server answered: an outage, if any, is over
         return answer
 
@@ -159,18 +163,28 @@ def _bounded(method: Any) -> Any:
     return reconnecting(getattr(method, "__wrapped__", method))
 
 
-class BoundedReads:
-    """eventsourcing's PostgreSQL reads, retried as `reconnecting` says: placed before
-    eventsourcing's recorder among a recorder's bases."""
+class _Bounded:
+    """Bounds the pool of the datastore a recorder is built with (`bound`) before
+    eventsourcing's recorder first connects, which its constructor does."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        bound(kwargs["datastore"] if "datastore" in kwargs else args[0])
+        super().__init__(*args, **kwargs)
+
+
+class BoundedReads(_Bounded):
+    """eventsourcing's PostgreSQL reads, retried as `reconnecting` says, on a bounded
+    pool: placed before eventsourcing's recorder among a recorder's bases."""
 
     select_events = _bounded(PostgresAggregateRecorder.select_events)
     select_notifications = _bounded(PostgresApplicationRecorder.select_notifications)
     max_notification_id = _bounded(PostgresApplicationRecorder.max_notification_id)
 
 
-class BoundedTracking:
+class BoundedTracking(_Bounded):
     """eventsourcing's PostgreSQL tracking reads and writes, retried as `reconnecting`
-    says: placed before eventsourcing's recorder among a view's bases."""
+    says, on a bounded pool: placed before eventsourcing's recorder among a view's
+    bases."""
 
     insert_tracking = _bounded(PostgresTrackingRecorder.insert_tracking)
     max_tracking_id = _bounded(PostgresTrackingRecorder.max_tracking_id)

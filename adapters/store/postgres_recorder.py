@@ -52,7 +52,7 @@ from ..ledger.checkpoint import Checkpoint
 from .codec import Row, rows_of
 from .merkle_reads import tree_lags
 from .merkle_tables import Db, Tables
-from .outage import BoundedReads, bound, reconnecting
+from .outage import BoundedReads, reconnecting
 from .postgres_sql import Batch, Statements, byteas, columns, ints, postgres_db, transaction
 
 __all__ = ["ChainedPostgresRecorder"]
@@ -84,7 +84,6 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        bound(self.datastore)  # every wait on the database bounded (`outage`)
         self._held: Any = None  # inside `locked`: its connection, which writes join
         # Where the log ended after this process's last append, or as `tail` last saw
         # it; None: unknown, read under the lock at the next append.

@@ -1,5 +1,6 @@
 """A PostgreSQL outage is answered fast: a real `tidings serve` talks to a real
-PostgreSQL through a TCP proxy the test cuts. While the proxy refuses, WAPI answers 2400,
+PostgreSQL through a TCP proxy the test cuts. While the proxy refuses connections, or
+swallows everything sent either way (a black hole), WAPI answers 2400,
 the JSON API 503, `/healthz` 503, each within `BOUND` seconds, and the server logs one
 `store_unreachable` line; once the proxy forwards again, a request succeeds within
 `RECOVERY` seconds, one `store_recovered` line is logged, and every operation accepted
@@ -92,19 +93,22 @@ def _recovery(served: Served) -> float:
     return time.monotonic() - started
 
 
-def test_a_refused_database_is_answered_fast_and_recovered(proxied: tuple[str, TcpProxy]) -> None:
+@pytest.mark.parametrize("cut", ["refuse", "blackhole"])
+def test_a_database_outage_is_answered_fast_and_recovered(
+    proxied: tuple[str, TcpProxy], cut: str
+) -> None:
     url, proxy = proxied
     with serve_process(url, "--port", "0", "--workers", "1", "--auth-floor", "0") as served:
         accepted = [_accept(served.base, n) for n in range(5)]
         assert _ping(served.base, 0)[0] == 1000
 
-        proxy.refuse()
+        getattr(proxy, cut)()
         took = _outage_answers(served)
         wait_until(lambda: served.logged(event="store_unreachable"), timeout=5, what="the log")
 
         proxy.restore()
         recovered = _recovery(served)
-        print(f"answers during the outage {[round(t, 2) for t in took]} s, "
+        print(f"{cut}: answers during the outage {[round(t, 2) for t in took]} s, "
               f"recovered {recovered:.2f} s after the database returned")  # fmt: skip
         assert recovered < RECOVERY
         wait_until(lambda: served.logged(event="store_recovered"), timeout=5, what="the log")

@@ -100,6 +100,19 @@ def test_an_operation_is_traced_from_its_request_to_each_push(
             [accept] = wait_until(lambda: otlp.named("tidings accept"), what="the accept span")
             [ending] = wait_until(lambda: otlp.named("tidings end"), what="the ending span")
             commits = wait_until(lambda: otlp.named("tidings commit"), what="commit spans")
+            # A request through the middleware (the JSON API) has its span too.
+            read = httpx.get(
+                f"{served.base}/api/accounts/traced",
+                headers={"authorization": "Bearer processes-token", "x-request-id": "read-2"},
+            )
+            assert read.status_code == 200
+            [api] = wait_until(
+                lambda: otlp.named("GET /api/accounts/{login}"), what="the API request's span"
+            )
+            [api_command] = wait_until(
+                lambda: [s for s in otlp.spans if s.parent_span_id == api.span_id],
+                what="the API request's command",
+            )
 
     # The request's span names its login and svTRID and carries no secret.
     assert accepted.service == "tidings-test" and accepted.kind == 2  # SERVER
@@ -107,6 +120,9 @@ def test_an_operation_is_traced_from_its_request_to_each_push(
     assert accepted.attributes["tidings.svtrid"] == svtrid
     assert accepted.attributes["http.response.status_code"] == 200
     assert "123456" not in repr(otlp.spans)
+    assert api.attributes["tidings.request_id"] == "read-2"
+    assert api.attributes["http.route"] == "/api/accounts/{login}"
+    assert api_command.trace_id == api.trace_id
     # The command is a child of the request; a commit span links to it.
     assert (accept.trace_id, accept.parent_span_id) == (accepted.trace_id, accepted.span_id)
     assert accept.attributes["tidings.svtrid"] == svtrid
