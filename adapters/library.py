@@ -53,8 +53,16 @@ from .usecases.operations import OperationCalls, Operations
 from .usecases.operators import OperatorCalls, Operators
 from .usecases.oversight import Oversight, OversightCalls
 from .usecases.pollqueue import PollQueue, QueueCalls
-from .usecases.runtime import RemoteClient, Runtime, SvtridCalls, integer, text, utcnow
-from .usecases.signing import SigningSecrets
+from .usecases.runtime import (
+    LogCalls,
+    RemoteClient,
+    Runtime,
+    SigningSecrets,
+    SvtridCalls,
+    integer,
+    text,
+    utcnow,
+)
 from .views import (
     AccountPage,
     Answer,
@@ -90,6 +98,7 @@ class Tidings(
     OperationCalls,
     QueueCalls,
     DeliveryCalls,
+    LogCalls,
     AuditCalls,
     OperatorCalls,
     OversightCalls,

@@ -19,11 +19,9 @@ from pathlib import Path
 import anyio
 import httpx
 from tidings.adapters.library import Tidings
-from tidings.adapters.push.bodies import http_body
-from tidings.adapters.push.connections import single_connection_clients
 from tidings.adapters.push.due import DueWork
-from tidings.adapters.push.guard import ALLOW_ENV
-from tidings.adapters.push.signer import signed_headers, webhook_id
+from tidings.adapters.push.payload import http_body, signed_headers, webhook_id
+from tidings.adapters.push.transport import ALLOW_ENV, single_connection_clients
 from tidings.domain import RetryPolicy, UrlChannel
 
 from .results import COMMAND, RESULT_TEXT, Result
@@ -94,7 +92,7 @@ async def _bare_loop(
     url: str, sent: list[tuple[str, bytes, dict[str, str]]]
 ) -> tuple[float, float]:
     """`IN_FLIGHT` tasks posting the bodies, each through a client of one connection as
-    the runner's are (see `adapters.push.connections`)."""
+    the runner's are (see `adapters.push.transport`)."""
     clients = single_connection_clients(IN_FLIGHT, trust_env=False)
     bodies = iter(sent)
 

@@ -1,64 +1,123 @@
-"""What a notification may carry, so that everything stored can always be rendered.
+"""What a document may hold: how deep any document may nest, by its kind, and what a
+notification may carry so that everything stored can always be rendered.
 
-A notification's `data` goes out as WAPI XML (poll-req, pushed `<notify>`), where each
-key becomes an element: every key must be an XML name (`[A-Za-z_][A-Za-z0-9._-]*`), and
-the tree may nest at most `MAX_DEPTH` levels (an XML writer, and many clients' parsers,
-recurse once per level). An init request's body is carried as text, but a JSON body is
-sent back as it came to JSON clients: it may nest no deeper either.
+**Depth**, one rule that every edge applies: a document nests at most `DEPTH[kind]`
+levels, a level being a JSON object or array, an XML element, or a dict or list of a
+tree already decoded.
+
+- "request", a WAPI request (XML or JSON): 12. Real ones are two or three levels deep.
+- "data", a notification's `data` and an init request's JSON body: 32. Data goes out as
+  WAPI XML, whose writers and many clients' parsers recurse once per level; a JSON init
+  request is sent back as it came to JSON clients.
+- "body", a body of the JSON API or of Merchants: 64 (a server may set its own,
+  `tidings serve --max-depth`). Above "data", so that the data rule gives its own answer
+  (2101); this one only keeps parsers from recursing.
+
+`too_deep` judges JSON text by its brackets outside strings, before any parser builds a
+tree (a document nested a hundred thousand levels costs one linear scan), or a tree
+already decoded, without recursion. XML readers count elements as they read, against
+the same table.
+
+**Data**: each key of a notification's `data` becomes an XML element, so it must be an
+XML name (`[A-Za-z_][A-Za-z0-9._-]*`).
 """
 
 import re
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final, Literal
 
 from .values import InitRequest
 
-__all__ = ["MAX_DEPTH", "data_problem", "init_request_problem"]
+__all__ = ["DEPTH", "MAX_DEPTH", "DepthKind", "data_problem", "init_request_problem", "too_deep"]
 
-MAX_DEPTH = 32
+DepthKind = Literal["request", "data", "body"]
+
+DEPTH: Final = MappingProxyType[DepthKind, int]({"request": 12, "data": 32, "body": 64})
+
+# The deepest a notification's data may nest.
+MAX_DEPTH = DEPTH["data"]
 
 _XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*")
+
+# What can open or close a nesting level or a string in JSON text; the rest is skipped
+# in C.
+_BYTES: tuple[Any, ...] = (re.compile(rb'[][{}"\\]'), ord('"'), ord("\\"), b"[{", b"]}")
+_TEXT: tuple[Any, ...] = (re.compile(r'[][{}"\\]'), '"', "\\", "[{", "]}")
+
+
+def too_deep(document: Any, kind: DepthKind, *, limit: int | None = None) -> bool:
+    """Whether `document` nests deeper than its kind may (`limit`: a server's own limit
+    for the kind, else `DEPTH[kind]`).
+
+    `document` is JSON text (`bytes` or `str`: its arrays and objects count, brackets
+    inside strings do not; malformed text is not judged here, False unless deep: its
+    decoder refuses it as it would) or a decoded tree (its dicts, lists and tuples
+    count). The scan stops at the first level past the limit."""
+    most = DEPTH[kind] if limit is None else limit
+    if isinstance(document, bytes | str):
+        return _text_too_deep(document, most)
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > most:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _text_too_deep(text: bytes | str, most: int) -> bool:
+    pattern, quote, escape, opening, closing = _BYTES if isinstance(text, bytes) else _TEXT
+    depth, in_string, escaped = 0, False, -1
+    for match in pattern.finditer(text):
+        at = match.start()
+        if at == escaped:
+            continue
+        char = text[at]
+        if in_string:
+            if char == escape:
+                escaped = at + 1
+            elif char == quote:
+                in_string = False
+        elif char == quote:
+            in_string = True
+        elif char in opening:
+            depth += 1
+            if depth > most:
+                return True
+        elif char in closing:
+            depth -= 1
+    return False
 
 
 def data_problem(data: dict[str, Any] | None) -> str | None:
     """What is wrong with a notification's `data`, or None. Walks the tree without
     recursion, so no depth makes it fail."""
-    stack: list[tuple[Any, int]] = [(data, 1)]
+    if too_deep(data, "data"):
+        return f"data nests deeper than {MAX_DEPTH} levels"
+    stack: list[Any] = [data]
     while stack:
-        item, depth = stack.pop()
+        item = stack.pop()
         if isinstance(item, dict):
-            if depth > MAX_DEPTH:
-                return f"data nests deeper than {MAX_DEPTH} levels"
             for key, value in item.items():
                 if not isinstance(key, str) or not _XML_NAME.fullmatch(key):
                     return f"data keys must be XML names ([A-Za-z_][A-Za-z0-9._-]*), not {key!r}"
-                stack.append((value, depth + 1))
+                stack.append(value)
         elif isinstance(item, list | tuple):
-            if depth > MAX_DEPTH:
-                return f"data nests deeper than {MAX_DEPTH} levels"
-            stack.extend((value, depth + 1) for value in item)
+            stack.extend(item)
     return None
 
 
 def init_request_problem(request: InitRequest | None) -> str | None:
     """What is wrong with an init request, or None: a JSON body nesting deeper than
-    `MAX_DEPTH` levels (counted by its brackets outside strings)."""
+    `DEPTH["data"]` levels."""
     if request is None or "json" not in request.content_type.lower():
         return None
-    depth, in_string, escaped = 0, False, False
-    for char in request.body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                return f"the init request's body nests deeper than {MAX_DEPTH} levels"
-        elif char in "]}":
-            depth -= 1
+    if too_deep(request.body, "data"):
+        return f"the init request's body nests deeper than {DEPTH['data']} levels"
     return None

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from tidings.domain import Code, Notification, RetryPolicy
+from tidings.domain.document import too_deep
 from tidings.domain.operator import ADMIN
 
 from ..errors import OutcomeUnknown
@@ -63,7 +64,6 @@ from .api_types import (
 )
 from .body import TooLarge, client_ip, read_body
 from .context import Context
-from .limits import too_deep_json
 
 __all__ = ["ENDPOINTS", "MAX_API_BODY", "Endpoint", "api_routes", "http_error"]
 
@@ -272,7 +272,7 @@ def _throttled(retry_after: int) -> Response:
 
 
 def _decode(raw: bytes, body_type: type, max_depth: int) -> Any:
-    if too_deep_json(raw, max_depth):
+    if too_deep(raw, "body", limit=max_depth):
         raise Rejected(Code.TOO_COMPLEX, f"the document nests deeper than {max_depth} levels")
     try:
         return msgspec.json.decode(raw, type=body_type)

@@ -32,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from tidings.domain import Code, InitRequest, Rejection
 from tidings.domain.account import AccountState
+from tidings.domain.document import too_deep
 from tidings.domain.operation import OperationState
 from tidings.domain.serverrun import FILES, JOB_COMMANDS, PRODUCTS, Ending, job_outcome
 from tidings.domain.serverrun import job_ending as _job_ending
@@ -42,7 +43,7 @@ from ..wapi.auth import password_sha1
 from .body import TooLarge, client_ip, read_body
 from .context import Context
 from .deadlines import SENT_NAMES
-from .limits import too_deep_json, too_deep_xml
+from .limits import too_deep_xml
 
 __all__ = ["JOB_COMMANDS", "MAX_JOB_BODY", "job_ending", "merchants_routes"]
 
@@ -117,7 +118,7 @@ def _throttled(content_type: str, retry_after: int) -> Response:
 
 def _too_deep(body: bytes, content_type: str, limit: int) -> bool:
     if _is_json(content_type):
-        return too_deep_json(body, limit)
+        return too_deep(body, "body", limit=limit)
     return too_deep_xml(body, limit)
 
 

@@ -16,8 +16,7 @@ import anyio
 import httpx
 from msgspec import Struct
 
-from .connections import Connections
-from .guard import AddressGuard, Refused
+from .transport import AddressGuard, Connections, Refused
 
 __all__ = ["ANSWER_KEPT", "HttpDeliverer", "Reply", "retry_after"]
 

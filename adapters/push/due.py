@@ -43,15 +43,13 @@ from tidings.domain.serverrun import Ending, awaiting_ending
 from ..errors import Rejected, StorageError
 from ..store.environment import LOG
 from ..store.followers import Catchup
-from .batched import Batched
-from .bodies import http_body
 from .deliverer import HttpDeliverer, Reply
-from .guard import AddressGuard
 from .index import DueIndex, DueProjection, Name
 from .mail import MailSender, SmtpServer
+from .payload import ROTATION_GRACE, http_body, signed_headers, webhook_id
 from .port import DeliveryCommands
 from .problems import tell
-from .signer import ROTATION_GRACE, signed_headers, webhook_id
+from .transport import AddressGuard, Batched
 from .views import LOG_INDEX, Attempted, Claim, Held
 
 __all__ = ["DueWork", "Ending", "EndingRule"]

@@ -9,7 +9,7 @@ from tidings.domain import delivery as dlv
 from tidings.domain.operation import OperationState
 
 from ..store.followers import Log
-from .guard import AddressGuard
+from .transport import AddressGuard
 from .views import Attempted, Claim, Held
 
 __all__ = ["DeliveryCommands"]

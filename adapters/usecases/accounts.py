@@ -20,12 +20,21 @@ from tidings.domain import session as ses
 from tidings.domain.values import password_problem
 
 from ..errors import InvalidArgument, Rejected
-from ..push.guard import AddressGuard, Refused
+from ..push.transport import AddressGuard, Refused
 from ..store.work import Work
 from ..views import AccountPage, AccountView, OpenedAccount, account_view
 from ..wapi.auth import password_sha1
-from .runtime import RemoteClient, Runtime, admitted, existing, instance, text, texts
-from .signing import SigningSecrets, new_secret
+from .runtime import (
+    RemoteClient,
+    Runtime,
+    SigningSecrets,
+    admitted,
+    existing,
+    instance,
+    new_secret,
+    text,
+    texts,
+)
 
 __all__ = ["AccountCalls", "Accounts"]
 
@@ -59,7 +68,7 @@ class Accounts:
 
     def _checked_channel(self, channel: Channel) -> Channel:
         """Refuse (2101) a URL channel whose host is, or resolves to, a non-public
-        address (see `adapters.push.guard`)."""
+        address (see `adapters.push.transport`)."""
         instance("channel", channel, _CHANNELS)
         if isinstance(channel, UrlChannel):
             for url in (channel.success_url, channel.error_url):

@@ -1,8 +1,7 @@
 """The audit reads: an operation's, a notification's or an endpoint's trail, a stream's
-state at a past time, the log itself, and this instance's counters. They read the log
-beside the group commit (no unit of work)."""
+state at a past time, and this instance's counters (the log itself is read through
+`runtime.LogCalls`). They read the log beside the group commit (no unit of work)."""
 
-from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -10,7 +9,6 @@ from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Deci
 
 from ..audit.trail import Audit, TrailEntry
 from ..errors import InvalidArgument
-from ..store.application import LogEntry
 from ..views import Stats
 from .runtime import Runtime, instance, integer, text
 
@@ -63,28 +61,6 @@ class AuditReads:
         with self._runtime.reading():
             return self._audit.state_at(kind, key, at)
 
-    def log(
-        self, start: int, page_size: int, topics: Sequence[str], stop: int | None
-    ) -> Iterator[LogEntry]:
-        integer("start", start, least=1)
-        integer("page_size", page_size, least=1)
-        if stop is not None:
-            integer("stop", stop, least=0)
-        if isinstance(topics, str) or not all(isinstance(t, str) for t in topics):
-            raise InvalidArgument("topics must be a sequence of event type names")
-        self._runtime.check_open()
-        return self._entries(start, page_size, topics, stop)
-
-    def _entries(
-        self, start: int, page_size: int, topics: Sequence[str], stop: int | None
-    ) -> Iterator[LogEntry]:
-        with self._runtime.reading():
-            yield from self._runtime.store.log(start, page_size, topics, stop)
-
-    def last_position(self) -> int:
-        with self._runtime.reading():
-            return self._runtime.store.max_position()
-
     def stats(self) -> Stats:
         committer = self._runtime.committer
         return Stats(
@@ -128,20 +104,3 @@ class AuditCalls:
         log; `kind` is one of `tidings.domain`'s ACCOUNT, OPERATION, MAILBOX, DELIVERY.
         Raises `InvalidArgument` for a naive `at` (no time zone); `StorageError`."""
         return self._reads.state_at(kind, key, at)
-
-    def log(
-        self,
-        start: int = 1,
-        page_size: int = 1000,
-        *,
-        topics: Sequence[str] = (),
-        stop: int | None = None,
-    ) -> Iterator[LogEntry]:
-        """The notification log from position `start` on (up to `stop`, inclusive, when
-        given), read `page_size` at a time; only the entries of `topics` (event type
-        names) when given. Raises `InvalidArgument`; `StorageError` (while iterating)."""
-        return self._reads.log(start, page_size, topics, stop)
-
-    def last_position(self) -> int:
-        """The log's last position (0 while it is empty). Raises `StorageError`."""
-        return self._reads.last_position()

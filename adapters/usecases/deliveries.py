@@ -26,8 +26,7 @@ from ..push.views import (
 from ..store.application import stream_hex
 from ..store.work import Work
 from .operations import PENDING_CHUNK
-from .runtime import Runtime, existing, instance, integer, text
-from .signing import SigningSecrets
+from .runtime import Runtime, SigningSecrets, existing, instance, integer, text
 
 __all__ = ["Deliveries", "DeliveryCalls"]
 

@@ -1,6 +1,7 @@
 """What every use case shares: the store, the group commit that runs commands, the clock,
-the svTRID source, whether the library was closed; who may run a command on an account
-and the checks of a call's arguments.
+the svTRID source, whether the library was closed, the log every follower reads (the
+push runner, the projections, the audit) and the signing secrets of pushes; who may run
+a command on an account and the checks of a call's arguments.
 
 Commands are async first. A use case is one `async def` that awaits `Runtime.run(body)`
 for each unit of work; a synchronous caller gets the same coroutine driven by
@@ -13,11 +14,13 @@ checked before any unit of work, so a bad one changes nothing (`InvalidArgument`
 """
 
 import asyncio
+import base64
 import contextlib
 import itertools
+import logging
 import os
 import secrets
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -26,21 +29,28 @@ from msgspec import Struct
 from tidings.domain import ACCOUNT, Code
 from tidings.domain import account as acc
 from tidings.domain.access import Caller, Remote, Trusted, refusal
+from tidings.domain.delivery import DeliveryScheduled
 
-from ..errors import Closed, InvalidArgument, Rejected
-from ..store.application import Store
+from ..errors import Closed, InvalidArgument, Rejected, StorageError
+from ..logs import event
+from ..store.application import LogEntry, Store
 from ..store.commit import GroupCommit, storage_errors
+from ..store.secrets import Secrets
+from ..store.secrets_key import SECRETS_KEY_ENV, SecretsLocked
 from ..store.work import Work
 
 __all__ = [
+    "LogCalls",
     "RemoteClient",
     "Runtime",
+    "SigningSecrets",
     "SvtridCalls",
     "SvtridSource",
     "admitted",
     "existing",
     "instance",
     "integer",
+    "new_secret",
     "remote",
     "text",
     "texts",
@@ -48,6 +58,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+_log = logging.getLogger("tidings.push")
 
 # True while `Runtime.blocking` drives a use case: its units of work run on this thread.
 _BLOCKING: ContextVar[bool] = ContextVar("tidings_blocking", default=False)
@@ -184,6 +196,127 @@ class SvtridCalls:
         """Whether this process minted `svtrid` (its accepted operations' own). Raises
         nothing."""
         return self._runtime.minted_here(svtrid)
+
+
+class LogCalls:
+    """The log calls of `Tidings`: the notification log, which the push runner and the
+    projections follow and the audit reads."""
+
+    _runtime: Runtime
+
+    def log(
+        self,
+        start: int = 1,
+        page_size: int = 1000,
+        *,
+        topics: Sequence[str] = (),
+        stop: int | None = None,
+    ) -> Iterator[LogEntry]:
+        """The notification log from position `start` on (up to `stop`, inclusive, when
+        given), read `page_size` at a time; only the entries of `topics` (event type
+        names) when given. Raises `InvalidArgument`; `StorageError` (while iterating)."""
+        integer("start", start, least=1)
+        integer("page_size", page_size, least=1)
+        if stop is not None:
+            integer("stop", stop, least=0)
+        if isinstance(topics, str) or not all(isinstance(t, str) for t in topics):
+            raise InvalidArgument("topics must be a sequence of event type names")
+        self._runtime.check_open()
+        return self._entries(start, page_size, topics, stop)
+
+    def _entries(
+        self, start: int, page_size: int, topics: Sequence[str], stop: int | None
+    ) -> Iterator[LogEntry]:
+        with self._runtime.reading():
+            yield from self._runtime.store.log(start, page_size, topics, stop)
+
+    def last_position(self) -> int:
+        """The log's last position (0 while it is empty). Raises `StorageError`."""
+        with self._runtime.reading():
+            return self._runtime.store.max_position()
+
+
+def new_secret() -> str:
+    """A new signing secret. Standard Webhooks: "whsec_" and the key in standard base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
+
+
+class SigningSecrets:
+    """The signing secrets of pushed notifications, by id (an account's events name only
+    the id): minted, kept beside the log before the event that names them
+    (`store.secrets`), and found again for the push runner.
+
+    A process without the key of secrets that are sealed pushes nothing to a URL (it
+    cannot sign): the first refusal logs one `signing_secrets_locked` warning for the
+    process, and each delivery held for it one `delivery_not_signed` (logger
+    `tidings.push`), with no traceback; polls and e-mail go on."""
+
+    def __init__(self, runtime: Runtime):
+        self._runtime = runtime
+        self._secrets = Secrets(runtime.store)
+        # Ids of secrets found sealed without their key: this process cannot open them
+        # (its key is read at start), so it does not ask again.
+        self.locked: set[str] = set()
+        self._told: set[tuple[str, int]] = set()
+
+    def keep(self, secret: str) -> str:
+        """Keep `secret`; returns its id. Raises `StorageError`."""
+        secret_id = acc.secret_id(secret)
+        with self._runtime.reading():
+            self._secrets.keep(secret_id, secret)
+        return secret_id
+
+    def forget(self, secret_id: str) -> None:
+        """Drop a secret no event names (its command was refused). Raises `StorageError`."""
+        with storage_errors():
+            self._secrets.forget(secret_id)
+
+    def find(self, account: acc.AccountState, secret_id: str) -> str:
+        """The secret `secret_id` names ("" for none). Raises `StorageError` when the
+        store has lost it."""
+        if not secret_id:
+            return ""
+        with storage_errors():
+            found = self._secrets.find(secret_id)
+        if found is None:
+            raise StorageError(f"the signing secret of account {account.login!r} is missing")
+        return found
+
+    def for_push(self, account: acc.AccountState) -> tuple[str, str] | None:
+        """The account's current and previous secrets ("" for none), or None when they
+        are sealed and this process has not got their key (`locked`: the first time, one
+        warning for the process). Raises `StorageError`."""
+        ids = (account.secret_id, account.previous_secret_id)
+        if self.locked.intersection(ids):
+            return None
+        try:
+            return self.find(account, ids[0]), self.find(account, ids[1])
+        except SecretsLocked as locked:
+            if not self.locked:
+                reason = f"{locked}; polls are served, pushes to URLs wait for the key"
+                event(_log, logging.WARNING, "signing_secrets_locked", reason=reason)
+            self.locked.update(i for i in ids if i)
+            return None
+
+    def tell_unsigned(self, scheduled: DeliveryScheduled) -> None:
+        """Log, once per delivery, that it waits because its secret is sealed."""
+        told = (scheduled.login, scheduled.notification_id)
+        if told in self._told:
+            return
+        self._told.add(told)
+        notification = scheduled.notification
+        fields = {
+            "login": scheduled.login,
+            "svtrid": None if notification is None else notification.outcome.svtrid,
+            "notification": scheduled.notification_id,
+            "reason": f"its signing secret is sealed and {SECRETS_KEY_ENV} is not set",
+        }
+        event(_log, logging.WARNING, "delivery_not_signed", **fields)
+
+    def close(self) -> None:
+        """Raises `StorageError`."""
+        with storage_errors():
+            self._secrets.close()
 
 
 class RemoteClient(Struct, frozen=True, kw_only=True):

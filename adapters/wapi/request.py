@@ -47,6 +47,7 @@ from typing import Any, NoReturn
 
 import msgspec
 from tidings.domain import Code
+from tidings.domain.document import too_deep
 from tidings.domain.operation import MAX_CLTRID
 
 from .form import FormError, request_document
@@ -121,22 +122,19 @@ def _fail(code: Code) -> NoReturn:
     raise WapiError(code)
 
 
-def _check_shape(root: Any, children: Any) -> None:
-    """2008 when the tree is deeper than MAX_DEPTH or larger than MAX_NODES (no recursion)."""
-    stack = [(root, 1)]
+def _count_nodes(root: Any) -> None:
+    """2008 when the tree has more than MAX_NODES nodes (no recursion)."""
+    stack = [root]
     nodes = 0
     while stack:
-        node, depth = stack.pop()
+        node = stack.pop()
         nodes += 1
-        if depth > MAX_DEPTH or nodes > MAX_NODES:
+        if nodes > MAX_NODES:
             _fail(Code.TOO_COMPLEX)
-        stack.extend((child, depth + 1) for child in children(node))
-
-
-def _json_children(node: Any) -> list[Any]:
-    if isinstance(node, dict):
-        return list(node.values())
-    return list(node) if isinstance(node, list) else []
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 _REFUSED = {
@@ -171,7 +169,9 @@ def _json_members(text: str) -> Any:
         _fail(Code.TOO_COMPLEX)
     except ValueError:
         _fail(Code.PARSE_ERROR)
-    _check_shape(document, _json_children)
+    if too_deep(document, "request"):
+        _fail(Code.TOO_COMPLEX)
+    _count_nodes(document)
     if not isinstance(document, dict):
         _fail(Code.PARSE_ERROR)
     inner = document.get("request")

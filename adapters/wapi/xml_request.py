@@ -24,11 +24,14 @@ Python per request; the figure is in docs/decisions.md.
 from typing import Any
 from xml.parsers import expat
 
+from tidings.domain.document import DEPTH
+
 __all__ = ["MAX_DEPTH", "MAX_NODES", "XmlRefused", "read_request"]
 
 # Real requests are a handful of elements two or three levels deep; these bounds only
-# stop documents built to burn CPU or recursion.
-MAX_DEPTH = 12
+# stop documents built to burn CPU or recursion. The depth is the domain's rule for a
+# WAPI request, counted here element by element as the document is read.
+MAX_DEPTH = DEPTH["request"]
 MAX_NODES = 1000
 
 FIELDS = frozenset({"user", "auth", "command", "cltrid", "data", "test"})

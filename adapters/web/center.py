@@ -17,7 +17,7 @@ from tidings.domain import Code
 
 from ..http.context import Context
 from ..library import Rejected, Tidings
-from ..wapi.response import render_notify
+from ..push.payload import render_notify
 from .access import Call, Handler, guarded
 from .forms import METHODS, channel_fields, read_channel
 from .pages import age, page, redirect

@@ -12,7 +12,7 @@ from typing import Any
 from tidings.domain import Channel, EmailChannel, PollChannel, UrlChannel
 from tidings.domain.values import Fallback, channel_problem
 
-from ..push.guard import AddressGuard, Refused
+from ..push.transport import AddressGuard, Refused
 
 __all__ = ["METHODS", "channel_fields", "read_channel"]
 

@@ -5,7 +5,14 @@ from typing import Any
 
 import pytest
 from tidings.domain import OPERATION, Code, InitRequest
-from tidings.domain.document import MAX_DEPTH, data_problem, init_request_problem
+from tidings.domain.document import (
+    DEPTH,
+    MAX_DEPTH,
+    DepthKind,
+    data_problem,
+    init_request_problem,
+    too_deep,
+)
 from tidings.domain.operation import AcceptOperation
 
 from tests.gwt import spec
@@ -78,3 +85,34 @@ def test_accepting_with_an_init_request_nesting_too_deep_is_2101() -> None:
     spec(OPERATION).given().when(accept).then_rejected(
         Code.INVALID_PARAMETER, "the init request's body nests deeper than 32 levels"
     )
+
+
+# --- the one depth rule -----------------------------------------------------------------
+def test_each_kind_of_document_has_one_limit() -> None:
+    assert dict(DEPTH) == {"request": 12, "data": 32, "body": 64}
+
+
+@pytest.mark.parametrize("kind", ["request", "data", "body"])
+def test_json_text_and_a_decoded_tree_are_judged_alike(kind: DepthKind) -> None:
+    limit = DEPTH[kind]
+    for depth, deep in ((limit, False), (limit + 1, True)):
+        text = '{"a": ' * depth + '"[{"' + "}" * depth
+        tree: Any = "[{"
+        for _ in range(depth):
+            tree = {"a": tree}
+        assert too_deep(text, kind) is deep
+        assert too_deep(text.encode(), kind) is deep
+        assert too_deep(tree, kind) is deep
+
+
+def test_a_server_s_own_limit_replaces_the_kind_s() -> None:
+    assert too_deep("[[[]]]", "body", limit=2)
+    assert not too_deep("[[[]]]", "body", limit=3)
+
+
+def test_no_depth_makes_the_rule_recurse() -> None:
+    tree: Any = 1
+    for _ in range(100_000):
+        tree = [tree]
+    assert too_deep(tree, "data")
+    assert too_deep(b"[" * 100_000, "data")

@@ -2,7 +2,8 @@
 error, before a parser could reach a recursion limit."""
 
 import pytest
-from tidings.adapters.http.limits import too_deep_json, too_deep_xml
+from tidings.adapters.http.limits import too_deep_xml
+from tidings.domain.document import too_deep
 
 from tests.http.conftest import Running, wapi_auth
 
@@ -10,16 +11,16 @@ DEEP = [1_000, 100_000]
 
 
 def test_json_depth_counts_brackets_outside_strings_only() -> None:
-    assert not too_deep_json(b'{"a": [[1, 2], {"b": 3}]}', 3)
-    assert too_deep_json(b'{"a": [[1, 2], {"b": [3]}]}', 3)
-    assert not too_deep_json(b'{"a": "[[[[[[[[ \\" [[[[[[[[["}', 3)
-    assert too_deep_json(b"[" * 5, 4)  # malformed, but deep all the same
-    assert not too_deep_json(b"[]" * 10_000, 1)  # long, not deep
-    assert too_deep_json(b'{"a": "[[[[\\\\", "b": [[[[]]]]}', 3)  # \\: no escaped quote
-    assert not too_deep_json(b'["\\"[[[["]', 3)  # an escaped quote ends no string
+    assert not too_deep(b'{"a": [[1, 2], {"b": 3}]}', "body", limit=3)
+    assert too_deep(b'{"a": [[1, 2], {"b": [3]}]}', "body", limit=3)
+    assert not too_deep(b'{"a": "[[[[[[[[ \\" [[[[[[[[["}', "body", limit=3)
+    assert too_deep(b"[" * 5, "body", limit=4)  # malformed, but deep all the same
+    assert not too_deep(b"[]" * 10_000, "body", limit=1)  # long, not deep
+    assert too_deep(b'{"a": "[[[[\\\\", "b": [[[[]]]]}', "body", limit=3)  # \\: no escaped quote
+    assert not too_deep(b'["\\"[[[["]', "body", limit=3)  # an escaped quote ends no string
     # An unterminated string of escaped quotes: one pass (a regex for strings, restarted
     # at each quote, took 4.9 s for 40 kB of this).
-    assert not too_deep_json(b'"' + b'\\"' * 50_000, 3)
+    assert not too_deep(b'"' + b'\\"' * 50_000, "body", limit=3)
 
 
 def test_xml_depth_stops_at_the_limit_and_judges_nothing_else() -> None:

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import anyio
 import pytest
-from tidings.adapters.push.batched import Batched
+from tidings.adapters.push.transport import Batched
 
 
 def test_concurrent_calls_share_batches_and_each_gets_its_own_answer() -> None:

@@ -1,7 +1,7 @@
 """Which of the pushes' single-connection clients a request goes to."""
 
 import anyio
-from tidings.adapters.push.connections import Connections
+from tidings.adapters.push.transport import Connections
 
 
 def test_a_request_goes_to_a_free_client_already_connected_where_it_goes() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from tidings.adapters.library import Tidings
-from tidings.adapters.push.signer import webhook_id
+from tidings.adapters.push.payload import webhook_id
 from tidings.domain import RetryPolicy, UrlChannel
 from tidings.domain.delivery import (
     AttemptExpired,

@@ -3,7 +3,7 @@ attempt, after DNS, in every spelling of an address."""
 
 import pytest
 from tidings.adapters.library import Rejected, Tidings
-from tidings.adapters.push.guard import AddressGuard
+from tidings.adapters.push.transport import AddressGuard
 from tidings.domain import Code, PollChannel, RetryPolicy, UrlChannel
 
 from tests.http.conftest import wait_until

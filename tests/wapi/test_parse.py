@@ -216,6 +216,22 @@ def test_too_deep_xml_and_json() -> None:
     assert fails(JSON, b"[" * 40000).code in (Code.TOO_COMPLEX, Code.PARSE_ERROR)
 
 
+def test_a_request_nests_at_most_max_depth_levels_in_either_dialect() -> None:
+    # The domain's rule: a level is an XML element, or a JSON object or array.
+    for levels, deep in ((MAX_DEPTH, False), (MAX_DEPTH + 1, True)):
+        inner = "<a>" * (levels - 2) + "x" + "</a>" * (levels - 2)
+        document = xml(BASE + f"<data>{inner}</data>")  # <request>, <data>, the <a>s
+        nested: object = "x"
+        for _ in range(levels - 1):  # the request's object, then `data`'s
+            nested = {"a": nested}
+        body = json.dumps({**JSON_REQUEST, "data": nested}).encode()
+        for dialect, raw in ((XML, document), (JSON, body)):
+            if deep:
+                assert fails(dialect, raw).code is Code.TOO_COMPLEX
+            else:
+                parse_request(dialect, raw, "text/xml")
+
+
 def test_too_many_elements() -> None:
     assert fails(XML, xml(BASE + "<x/>" * 2000)).code is Code.TOO_COMPLEX
 

@@ -3,8 +3,9 @@
 import json
 from datetime import UTC, datetime
 
+from tidings.adapters.push.payload import notify_fields, render_notify
 from tidings.adapters.wapi.request import Dialect, WapiReply
-from tidings.adapters.wapi.response import notify_fields, render_notify, render_reply
+from tidings.adapters.wapi.response import render_reply
 from tidings.domain import Notification, Outcome
 
 PENDING = WapiReply(

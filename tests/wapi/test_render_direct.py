@@ -9,8 +9,9 @@ from typing import Any
 import xmltodict
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tidings.adapters.push.payload import notify_fields, render_notify
 from tidings.adapters.wapi.request import NOT_XML, Dialect, WapiReply
-from tidings.adapters.wapi.response import notify_fields, render_notify, render_reply
+from tidings.adapters.wapi.response import render_reply
 from tidings.domain import Notification
 from tidings.domain.values import Outcome
 

@@ -1,0 +1,273 @@
+"""How a push goes out: where it may go (the address guard), through which connection
+(single-connection clients), and how the runner's many attempts in flight reach the
+library (their calls batched into one).
+
+**The address guard**: a push never reaches our own network or a cloud's metadata
+service. A URL is checked when an account is configured and again before every attempt,
+after DNS resolution; the attempt then connects to the very address that was checked,
+so a name that resolves elsewhere the second time (DNS rebinding) gains nothing.
+Loopback, private, link-local (169.254.169.254 included), multicast, reserved and
+unspecified addresses are refused, in every spelling the resolver accepts
+(`2130706433`, `0x7f000001`, `127.1`, `::ffff:127.0.0.1`), and so are IPv6 addresses
+that carry an IPv4 address a router may unwrap (6to4 `2002::/16`, Teredo `2001::/32`,
+NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, IPv4-compatible `::a.b.c.d`) when that IPv4
+address is refused, unless a network of `TIDINGS_PUSH_ALLOW` (comma-separated CIDRs)
+holds them.
+
+**The connections**: one `httpx.AsyncClient` per connection. httpcore's pool does, for
+every request and every release, a pass over all of its connections, polling each idle
+one's socket, and two requests arriving in one turn of the loop may be handed the same
+idle connection (one then goes round again). With many pushes in flight through pools
+of several connections, that costs more than the requests themselves (docs/decisions.md,
+the bench's push row). A pool of one connection has nothing to pass over, and a request
+only ever goes to a client no other request is using. A request goes to a free client
+whose connection is to the same place (so a receiver's connection, and its TLS session,
+is reused), else to the free client released longest ago, whose connection to elsewhere
+its pool then replaces.
+
+**Batched calls**: the runner's workers record their attempts and claim their next
+through the library, which is synchronous: a thread hop each, and a command each in the
+group commit. Tasks that call while a batch is under way are collected and sent
+together in the next, so 64 attempts in flight cost a few thread hops and transactions,
+not 64 (the bench's push row shows it).
+"""
+
+import ipaddress
+import os
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from importlib.metadata import version
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+
+__all__ = [
+    "ALLOW_ENV",
+    "NODELAY",
+    "USER_AGENT",
+    "AddressGuard",
+    "Batched",
+    "Connections",
+    "Refused",
+    "single_connection_clients",
+]
+
+
+# --- the address guard ------------------------------------------------------------
+ALLOW_ENV = "TIDINGS_PUSH_ALLOW"
+
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Refused(Exception):
+    """The target may not be pushed to; the message says why (no secret in it)."""
+
+
+def _networks(spec: str) -> tuple[_Network, ...]:
+    try:
+        return tuple(
+            ipaddress.ip_network(p.strip(), strict=False) for p in spec.split(",") if p.strip()
+        )
+    except ValueError as error:
+        raise ValueError(f"{ALLOW_ENV}: {error}") from None
+
+
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+
+
+def _embedded(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries for a translator or tunnel to reach."""
+    found = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if any(address in network for network in _NAT64) or int(address) >> 32 == 0:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return [ip for ip in found if ip is not None]
+
+
+def _plainly_global(address: _Address) -> bool:
+    return address.is_global and not address.is_multicast and not address.is_reserved
+
+
+def _global(address: _Address) -> bool:
+    inner = _embedded(address) if isinstance(address, ipaddress.IPv6Address) else []
+    if inner:  # judged by what it unwraps to
+        return all(_plainly_global(ip) for ip in inner)
+    return _plainly_global(address)
+
+
+class AddressGuard:
+    """Which addresses a push may reach. `allow`: CIDRs let through although not global
+    (default: read from TIDINGS_PUSH_ALLOW)."""
+
+    def __init__(self, allow: Iterable[str] | None = None) -> None:
+        spec = os.environ.get(ALLOW_ENV, "") if allow is None else ",".join(allow)
+        self._allow = _networks(spec)
+
+    def permits(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        return _global(ip) or any(ip in network for network in self._allow)
+
+    def _check(self, host: str, addresses: list[str]) -> str:
+        refused = [a for a in addresses if not self.permits(a)]
+        if refused or not addresses:
+            raise Refused(f"{host!r} is not a public address ({', '.join(refused) or 'none'})")
+        return addresses[0]
+
+    @staticmethod
+    def _host_port(url: str) -> tuple[str, int]:
+        parts = urlsplit(url)
+        if not parts.hostname:
+            raise Refused("the URL has no host")
+        return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+    def check_url(self, url: str) -> None:
+        """Refuse (`Refused`) a URL whose host is or resolves to an address not
+        permitted. A name that does not resolve now is let through: it is checked again
+        before each attempt."""
+        host, port = self._host_port(url)
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            return
+        self._check(host, [str(info[4][0]) for info in infos])
+
+    async def resolve(self, url: str) -> tuple[str, str, int]:
+        """(host, checked address, port) to connect to; `Refused` when any address the
+        host resolves to is not permitted, or it does not resolve."""
+        host, port = self._host_port(url)
+        try:  # an address written out needs no resolver (nor a thread to wait for it)
+            return host, self._check(host, [str(ipaddress.ip_address(host))]), port
+        except ValueError:
+            pass  # a name, or a spelling only the resolver reads (`2130706433`)
+        try:
+            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as error:
+            raise Refused(f"{host!r} does not resolve: {error}") from None
+        return host, self._check(host, [str(info[4][0]) for info in infos]), port
+
+
+# --- the connections --------------------------------------------------------------
+# What a receiver's logs see pushing to it (not `python-httpx/...`).
+USER_AGENT = f"tidings/{version('tidings')}"
+
+# Headers and body leave in separate writes: without TCP_NODELAY the body waits for the
+# receiver's delayed ACK.
+NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
+def single_connection_clients(count: int, **options: Any) -> list[httpx.AsyncClient]:
+    """`count` clients that keep one connection each (`options` go to every client),
+    saying `User-Agent: tidings/<version>` unless `options` give headers of their own.
+    They share one TLS context: loading the CA bundle takes 40 ms of CPU each time."""
+    options.setdefault("headers", {"User-Agent": USER_AGENT})
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    tls = httpx.create_ssl_context()
+    return [
+        httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(verify=tls, socket_options=NODELAY, limits=limits),
+            **options,
+        )
+        for _ in range(max(1, count))
+    ]
+
+
+class Connections:
+    """`count` single-connection clients; `take` one for a request to `place` (any string
+    naming where its connection goes), `give_back` it when the request is done. More
+    requests at once than clients share the least busy (its pool queues them)."""
+
+    def __init__(self, count: int, **options: Any) -> None:
+        self.clients = single_connection_clients(count, **options)
+        self._load = [0] * len(self.clients)
+        # Free clients -> where their connection goes (None: nowhere yet), in order of
+        # release; and the same, by place.
+        self._free: dict[int, str | None] = dict.fromkeys(range(len(self.clients)))
+        self._free_to: dict[str, dict[int, None]] = {}
+
+    def take(self, place: str) -> int:
+        """The index of the client to send a request to `place` through."""
+        if place in self._free_to:
+            chosen = next(iter(self._free_to[place]))
+            self._unfree(chosen, place)
+        elif self._free:
+            chosen = next(iter(self._free))
+            self._unfree(chosen, self._free[chosen])
+        else:
+            chosen = self._load.index(min(self._load))
+        self._load[chosen] += 1
+        return chosen
+
+    def _unfree(self, chosen: int, place: str | None) -> None:
+        del self._free[chosen]
+        if place is not None:
+            same = self._free_to[place]
+            del same[chosen]
+            if not same:  # places come and go: keep only those with a free client
+                del self._free_to[place]
+
+    def give_back(self, chosen: int, place: str) -> None:
+        """The request `take` sent through client `chosen` is done."""
+        self._load[chosen] -= 1
+        if self._load[chosen] == 0:
+            self._free[chosen] = place
+            self._free_to.setdefault(place, {})[chosen] = None
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+
+
+# --- batched calls ----------------------------------------------------------------
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+class _Call(Generic[A, R]):
+    __slots__ = ("argument", "done", "error", "result")
+
+    def __init__(self, argument: A) -> None:
+        self.argument = argument
+        self.done = anyio.Event()
+        self.result: R | None = None
+        self.error: BaseException | None = None
+
+
+class Batched(Generic[A, R]):
+    """`await batched(argument)` answers `run([... argument ...])`'s result for it.
+    `run` takes a batch and answers one result per argument, in order; what it raises
+    is raised to every caller of the batch."""
+
+    def __init__(self, run: Callable[[Sequence[A]], Sequence[R]]) -> None:
+        self._run = run
+        self._waiting: list[_Call[A, R]] = []
+        self._running = False
+
+    async def __call__(self, argument: A) -> R:
+        call: _Call[A, R] = _Call(argument)
+        self._waiting.append(call)
+        if not self._running:
+            self._running = True
+            try:
+                while self._waiting:  # lead until nobody waits: ours went in the first
+                    batch, self._waiting = self._waiting, []
+                    await self._send(batch)
+            finally:
+                self._running = False
+        await call.done.wait()
+        if call.error is not None:
+            raise call.error
+        return call.result  # type: ignore[return-value]
+
+    async def _send(self, batch: list[_Call[A, R]]) -> None:
+        try:
+            results = await anyio.to_thread.run_sync(self._run, [c.argument for c in batch])
+            for call, result in zip(batch, results, strict=True):
+                call.result = result
+        except Exception as error:
+            for call in batch:
+                call.error = error
+        finally:
+            for call in batch:
+                call.done.set()
