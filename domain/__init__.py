@@ -9,8 +9,8 @@ The rules that span streams or paths have their own modules: `ending` (the proce
 ends an operation), `dispatch` (the delivery process: claiming an attempt, settling its
 outcome and its fallback to the poll queue, which secrets sign a push), `serverrun`
 (how the operations the server runs itself end), `access` (who may run a client
-command), `document` (what a notification's data may hold), `allowlist` (an account's
-IP allow-list).
+command), `document` (how deep a document may nest, and what a notification's data may
+hold), `allowlist` (an account's IP allow-list).
 """
 
 from . import (
