@@ -30,8 +30,8 @@ error kept as its cause), so a caller of the store never meets one.
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -64,16 +64,32 @@ _DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, PersistenceError)
 _Outcome = tuple[Any, BaseException | None]
 
 
-@contextmanager
-def storage_errors() -> Iterator[None]:
+class _StorageErrors:
+    """`storage_errors`' context manager: a class, not a generator, as it wraps every
+    command (a generator's end is a StopIteration raised and caught each time)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: Any
+    ) -> None:
+        if error is None:
+            OUTAGE.passed()
+        elif isinstance(error, _DRIVER_ERRORS):
+            if unreachable(error):  # an outage starts: logged once (`outage`)
+                OUTAGE.failed(error)
+            raise StorageError(f"the database failed: {type(error).__name__}: {error}") from error
+
+
+_STORAGE_ERRORS = _StorageErrors()
+
+
+def storage_errors() -> AbstractContextManager[None]:
     """Turn a database driver's error raised inside into a `StorageError`."""
-    try:
-        yield
-    except _DRIVER_ERRORS as error:
-        if unreachable(error):  # an outage starts: logged once (`outage`)
-            OUTAGE.failed(error)
-        raise StorageError(f"the database failed: {type(error).__name__}: {error}") from error
-    OUTAGE.passed()
+    return _STORAGE_ERRORS
 
 
 Settle = Callable[[Any, BaseException | None], None]
