@@ -53,7 +53,7 @@ from .codec import Row, rows_of
 from .merkle_reads import tree_lags
 from .merkle_tables import Db, Tables
 from .outage import BoundedReads, reconnecting, settled
-from .postgres_sql import Batch, Statements, columns, postgres_db, transaction
+from .postgres_sql import Batch, Statements, byteas, columns, ints, postgres_db, transaction
 
 __all__ = ["ChainedPostgresRecorder"]
 
@@ -205,8 +205,8 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
             (
                 last,
                 *columns(events),
-                [position for position, _ in links],
-                [digest for _, digest in links],
+                ints([position for position, _ in links]),
+                byteas([digest for _, digest in links]),
                 *columns(snapshots),
                 ids[-1],
             ),
