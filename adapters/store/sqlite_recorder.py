@@ -102,11 +102,9 @@ class WriterTurns:
 
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     """eventsourcing's SQLite recorder and tables, plus the chain table. `write` appends
-    on one dedicated connection (see the module's docstring for why).
-
-    `before_commit`: called with the log positions of each write once its rows are in
-    its transaction, before that commits (an observer, or a test that stops a process
-    there)."""
+    on one dedicated connection (see the module's docstring for why). `before_commit`:
+    called with the log positions of each write once its rows are in its transaction,
+    before that commits (an observer, or a test that stops a process there)."""
 
     snapshots_table = "stored_snapshots"
     before_commit: Callable[[list[int]], None] | None = None
