@@ -21,7 +21,15 @@ from tidings.domain import (
     UrlChannel,
 )
 
-from .errors import Closed, Conflict, InvalidArgument, Rejected, StorageError, TidingsError
+from .errors import (
+    Closed,
+    Conflict,
+    InvalidArgument,
+    OutcomeUnknown,
+    Rejected,
+    StorageError,
+    TidingsError,
+)
 from .library import Answer, Pending, PollAnswer, Stats, Tidings, TrailEntry
 from .views import AccountView, MailboxView, OpenedAccount
 
@@ -43,6 +51,7 @@ __all__ = [
     "Notification",
     "OpenedAccount",
     "Outcome",
+    "OutcomeUnknown",
     "Pending",
     "PollAnswer",
     "PollChannel",

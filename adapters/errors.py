@@ -7,6 +7,8 @@
      ├─ Conflict      other writers kept changing the same streams; nothing was written,
      │                try again (not a `Rejected`: the command itself was fine)
      ├─ StorageError  the database could not be opened, read or written
+     │   └─ OutcomeUnknown  the database went away while a command committed: it may
+     │                      have been saved; read it back before trying again
      └─ Closed        the `Tidings` was closed; nothing was done
 
 A driver's own exception (`sqlite3`, `psycopg`, `eventsourcing`) never reaches a caller:
@@ -16,7 +18,15 @@ its cause.
 
 from tidings.domain import Code, Rejection
 
-__all__ = ["Closed", "Conflict", "InvalidArgument", "Rejected", "StorageError", "TidingsError"]
+__all__ = [
+    "Closed",
+    "Conflict",
+    "InvalidArgument",
+    "OutcomeUnknown",
+    "Rejected",
+    "StorageError",
+    "TidingsError",
+]
 
 
 class TidingsError(Exception):
@@ -51,6 +61,12 @@ class Conflict(TidingsError):
 class StorageError(TidingsError):
     """The database could not be opened, read or written; the driver's error is the
     `__cause__`. What was being saved was not saved."""
+
+
+class OutcomeUnknown(StorageError):
+    """The connection to the database died after a command's commit was sent, and the
+    database could not be asked whether it committed: the command may have been saved.
+    Read it back (its svTRID, the queue) before sending it again."""
 
 
 class Closed(TidingsError):

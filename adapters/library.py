@@ -32,7 +32,15 @@ from datetime import datetime
 from typing import Self, TypeVar
 
 from .audit.trail import TrailEntry
-from .errors import Closed, Conflict, InvalidArgument, Rejected, StorageError, TidingsError
+from .errors import (
+    Closed,
+    Conflict,
+    InvalidArgument,
+    OutcomeUnknown,
+    Rejected,
+    StorageError,
+    TidingsError,
+)
 from .ledger.checkpoint import Cadence
 from .ledger.signer import signer_for
 from .push.in_process import PushThread
@@ -69,6 +77,7 @@ __all__ = [
     "Closed",
     "Conflict",
     "InvalidArgument",
+    "OutcomeUnknown",
     "Pending",
     "PollAnswer",
     "Rejected",

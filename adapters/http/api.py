@@ -27,6 +27,7 @@ from tidings.domain import Code, Notification, RetryPolicy
 from tidings.domain.document import too_deep
 from tidings.domain.operator import ADMIN
 
+from ..errors import OutcomeUnknown
 from ..library import Conflict, Pending, Rejected, StorageError, Tidings, TrailEntry
 from ..metrics import AUTH_FAILURES, THROTTLED
 from ..push.views import (
@@ -327,6 +328,8 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
             return _error(rejected.code, rejected.text)
         except Conflict as conflict:
             return _error(Code.COMMAND_FAILED, str(conflict))
+        except OutcomeUnknown as unknown:  # it may have been saved: not a failure
+            return _error(Code.COMMAND_FAILED, f"{unknown}; read it back before retrying", 504)
         except StorageError:  # the store cannot answer (logged once per outage)
             return _error(Code.COMMAND_FAILED, "the store cannot answer now: nothing was done")
         encoded = msgspec.json.encode(result)

@@ -23,6 +23,7 @@ from tidings.adapters import telemetry
 from tidings.domain import Code
 from tidings.domain.serverrun import PING_ASYNC, ping_ending
 
+from ..errors import OutcomeUnknown
 from ..library import Conflict, Rejected, RemoteClient, StorageError, Tidings
 from ..logs import REQUEST_ID
 from ..metrics import AUTH_FAILURES, THROTTLED
@@ -117,6 +118,8 @@ async def answer(
         return _Answered(_reply(rejected.code, svtrid, now, request, rejected.text))
     except Conflict:  # other writers kept winning: nothing was written, the client retries
         return _Answered(_reply(Code.COMMAND_FAILED, svtrid, now, request))
+    except OutcomeUnknown:
+        raise  # it may have been saved: not a failure (`WapiEndpoint`)
     except StorageError:  # the store cannot answer (logged once per outage): nothing written
         return _Answered(_reply(Code.COMMAND_FAILED, svtrid, now, request))
     return _Answered(_reply(Code.OK if command == "ping" else wanted, svtrid, now, request))
@@ -178,6 +181,12 @@ class WapiEndpoint:
                 await send(message)
 
             seen["status"] = await settle_unfinished(scope, with_id, error, answered=False)
+        except OutcomeUnknown as error:  # no WAPI code says "maybe": no WAPI answer
+            text = f"{error}; read it back before sending it again\n".encode()
+            plain = [(b"content-type", b"text/plain"), (ID_HEADER, headers.rid)]
+            await send({"type": "http.response.start", "status": 504, "headers": plain})
+            await send({"type": "http.response.body", "body": text})
+            seen["status"] = 504
         except BaseException:
             seen["status"] = 500
             raise
@@ -227,6 +236,8 @@ class WapiEndpoint:
             return refusal, [(b"retry-after", b"%d" % wait)]
         try:
             answered = await answer(tidings, parsed, ip, now)
+        except OutcomeUnknown:
+            raise  # answered without a WAPI code (`__call__`)
         except Exception:
             _log.exception("WAPI %s failed", parsed.command)
             return _reply(Code.COMMAND_FAILED, tidings.new_svtrid(), now, parsed), []

@@ -91,14 +91,17 @@ def _read_memory(path: Path) -> _Memory | None:
         raise BadKey(f"cannot read the signer's memory {path}: {error}") from None
 
 
-def _write_memory(path: Path, memory: _Memory) -> None:
-    """Replace the file atomically: a crash leaves the old memory or the new, whole."""
+def _write_memory(path: Path, memory: _Memory, *, durable: bool = True) -> None:
+    """Replace the file atomically: a crash leaves the old memory or the new, whole.
+    `durable`: on disk before this returns (fsync); else the system writes it later,
+    and a crash before then may leave the old memory."""
     fd, temporary = tempfile.mkstemp(prefix=path.name, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(msgspec.json.encode(memory))
-            file.flush()
-            os.fsync(file.fileno())
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -165,11 +168,15 @@ class Signer:
             return
         stored = latest is not None and latest.size >= pending.size
         signed = pending if stored else self._memory.signed
-        self._remember(msgspec.structs.replace(self._memory, signed=signed, pending=None))
+        # Not fsynced: it runs in the next write's transaction, under the log's write
+        # lock, and a memory lost in a crash still holds `pending`, which the next
+        # reader settles against the database again (docs/decisions.md).
+        memory = msgspec.structs.replace(self._memory, signed=signed, pending=None)
+        self._remember(memory, durable=False)
 
-    def _remember(self, memory: _Memory) -> None:
+    def _remember(self, memory: _Memory, *, durable: bool = True) -> None:
         if self._path is not None:
-            _write_memory(self._path, memory)
+            _write_memory(self._path, memory, durable=durable)
         self._memory = memory
 
     def check(self, size: int, root: bytes, prove: Prover, latest: Checkpoint | None) -> None:

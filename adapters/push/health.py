@@ -10,7 +10,7 @@ logger (`logs.event`), once the change is committed:
 
 Each carries the login and the endpoint (a URL's scheme, host and port, an address's
 domain: a URL's path or query may hold a token), and, when a delivery caused it, the
-svTRID and the notification id.
+svTRID, the notification id and the id of the request that accepted the operation.
 """
 
 import logging
@@ -42,6 +42,10 @@ def endpoint_shown(target: str) -> str:
 def tell_settled(scheduled: DeliveryScheduled, settled: dispatch.Settled) -> None:
     """Log what an attempt's settling changed: a pause, a resume by the probe, a
     fallback to the poll queue (nothing for anything else)."""
+    if not settled.mailbox and not any(
+        isinstance(change, ept.EndpointPaused | ept.EndpointResumed) for change in settled.endpoint
+    ):
+        return  # most attempts: a success on a live endpoint, a failure counted
     notification = scheduled.notification
     fields: dict[str, Any] = {
         "login": scheduled.login,
@@ -49,6 +53,8 @@ def tell_settled(scheduled: DeliveryScheduled, settled: dispatch.Settled) -> Non
         "notification": scheduled.notification_id,
         "medium": scheduled.medium,
         "endpoint": endpoint_shown(scheduled.target),
+        # The request that accepted the operation (`X-Request-Id`), not the runner's.
+        "request_id": (scheduled.context or {}).get("request_id"),
     }
     for change in settled.endpoint:
         if isinstance(change, ept.EndpointPaused):

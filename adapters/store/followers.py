@@ -39,12 +39,16 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.projection import Projection
 
+from .outage import OUTAGE, unreachable
+
 __all__ = ["PAGE", "Catchup", "Entry", "Follower", "Log", "Page"]
 
 _log = logging.getLogger("tidings.store")
 
 # Log entries read and processed at a time.
 PAGE = 5_000
+# Seconds at most between a follower's tries while the store cannot answer.
+_MOST_PAUSE = 2.0
 
 
 class Entry(Protocol):
@@ -168,8 +172,9 @@ class FollowedView(Protocol):
 class Follower:
     """`projection` over `view`, following the log of `application_class(env)` in a
     daemon thread, started when first needed; once caught up it looks again every
-    `interval` seconds. One that stopped on an error (the database went away) is started
-    again, from the view's tracking position, at the next need."""
+    `interval` seconds. While the store cannot answer it tries again, less and less
+    often (up to every `_MOST_PAUSE` seconds); one that stopped on another error is
+    started again, from the view's tracking position, at the next need."""
 
     def __init__(
         self,
@@ -208,6 +213,7 @@ class Follower:
     def _follow(self, app: Application[Any]) -> None:
         log = _ApplicationLog(app)
         runner = Catchup(self._projection, app.name)
+        pause = self._interval
         while not self._stopping.is_set():
             try:
                 page = runner.read(log)
@@ -220,11 +226,17 @@ class Follower:
                 # Another process's follower processed these first: go on from the view.
                 runner = Catchup(self._projection, app.name)
                 continue
-            except Exception:
+            except Exception as error:
+                if unreachable(error):  # logged once per outage; tried again, less often
+                    OUTAGE.failed(error)
+                    pause = min(pause * 2, _MOST_PAUSE)
+                    self._stopping.wait(pause)
+                    continue
                 # Readers never depend on the view being current: logged, and started
                 # again at the next need.
                 _log.exception("the %s projection stopped on an error", self._projection.name)
                 return
+            pause = self._interval
             if not page.full:
                 self._stopping.wait(self._interval)
 

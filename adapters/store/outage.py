@@ -36,8 +36,10 @@ from eventsourcing.postgres import (
     PostgresTrackingRecorder,
 )
 from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composable
 from psycopg_pool import PoolTimeout
 
+from ..errors import OutcomeUnknown
 from ..logs import event
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "bound",
     "libpq_options",
     "reconnecting",
+    "settled",
     "unreachable",
 ]
 
@@ -66,6 +69,7 @@ LOCK_TIMEOUT = 2  # seconds; PostgreSQL's lock_timeout for the log's write lock
 _KEEPALIVE_IDLE = 5  # seconds of silence before the kernel probes the peer
 _TCP_USER_TIMEOUT = int(ROUND_TRIP * 1000)  # ms sent data may stay unacknowledged
 _AGAIN = 20  # quick failures a call outlives: the pool's most connections, all dead
+_ENDING_MS = int(ROUND_TRIP * 1000) - 1000  # how long to wait for a server process to end
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -189,6 +193,32 @@ class BoundedTracking(_Bounded):
     insert_tracking = _bounded(PostgresTrackingRecorder.insert_tracking)
     max_tracking_id = _bounded(PostgresTrackingRecorder.max_tracking_id)
     has_tracking_id = _bounded(PostgresTrackingRecorder.has_tracking_id)
+
+
+def settled(
+    datastore: PostgresDatastore, pid: int, chain: Composable, head: tuple[int, bytes]
+) -> bool:
+    """Whether an append committed whose connection (to the server process `pid`) died
+    once its COMMIT may have been sent: that process is ended first if it lives on (a
+    transaction it still holds can then no longer commit), then the log's chain says
+    whether it ends at `head` (the append's last position and digest).
+
+    Raises `OutcomeUnknown` when the database cannot be asked."""
+    try:
+        with datastore.get_connection() as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid, %s) FROM pg_stat_activity WHERE pid = %s",
+                (_ENDING_MS, pid),
+            )
+            row = conn.execute(
+                SQL("SELECT digest FROM {} WHERE position = %s").format(chain), (head[0],)
+            ).fetchone()
+    except (InterfaceError, OperationalError) as error:
+        OUTAGE.failed(error)
+        raise OutcomeUnknown(
+            "the database went away while a command was committing: it may have been saved"
+        ) from error
+    return row is not None and bytes(row["digest"]) == head[1]
 
 
 _checking = threading.Lock()

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
@@ -52,8 +52,8 @@ from ..ledger.checkpoint import Checkpoint
 from .codec import Row, rows_of
 from .merkle_reads import tree_lags
 from .merkle_tables import Db, Tables
-from .outage import BoundedReads, reconnecting
-from .postgres_sql import Batch, Statements, columns, postgres_db, transaction
+from .outage import BoundedReads, reconnecting, settled
+from .postgres_sql import Batch, Statements, byteas, columns, ints, postgres_db, transaction
 
 __all__ = ["ChainedPostgresRecorder"]
 
@@ -91,6 +91,9 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         self._held_head: Head | None = None  # inside `locked`: the head once it commits
         # After the guard failed, appends read the end under the lock until then.
         self._contended_until = 0.0
+        # The append under way once its COMMIT may be sent: connection, server process,
+        # positions, head after it (`_insert`).
+        self._sent: tuple[Any, int, list[int], Head] | None = None
         schema = self.datastore.schema.replace('"', '""')
         self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
         self._sql = Statements(self.datastore.schema, self.events_table_name, self.tree)
@@ -113,6 +116,22 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         return self._insert(rows_of(stored_events), rows_of(kwargs.get("snapshots", ())))
 
     def _insert(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
+        """`_write`; when its connection died once the COMMIT may have been sent, the log
+        says whether it committed (`outage.settled`; `OutcomeUnknown` if none can say)."""
+        self._sent = None
+        try:
+            return self._write(events, snapshots)
+        except (InterfaceError, OperationalError):
+            sent = self._sent
+            if sent is None or not sent[0].closed:
+                raise
+            _, pid, ids, after = sent
+            if not settled(self.datastore, pid, self._sql.chain, after):
+                raise  # not committed: nothing was written
+            self._head = after
+            return list(ids)
+
+    def _write(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
         if not events:
             return []
         head, self._head = self._head, None  # not trusted while it changes
@@ -125,6 +144,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
                         ids, after = self._append(
                             batch, events, head, locked=False, snapshots=snapshots
                         )
+                        self._sent = conn, conn.info.backend_pid, ids, after
                         self._observe(batch, ids)
                 except psycopg.errors.DivisionByZero:  # `_guard`: the log moved on
                     head = None
@@ -134,6 +154,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
                     self._lock_table(batch.as_cursor())
                     head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
                     ids, after = self._append(batch, events, head, locked=True, snapshots=snapshots)
+                    self._sent = conn, conn.info.backend_pid, ids, after
                     self._observe(batch, ids)
         self._head = after
         return ids
@@ -184,8 +205,8 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
             (
                 last,
                 *columns(events),
-                [position for position, _ in links],
-                [digest for _, digest in links],
+                ints([position for position, _ in links]),
+                byteas([digest for _, digest in links]),
                 *columns(snapshots),
                 ids[-1],
             ),

@@ -6,9 +6,10 @@ The statements are built once per recorder from its schema and table names
 (`ClientCursor.mogrify`), so nothing waits for an answer until the batch is sent.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
 from psycopg import ClientCursor
 from psycopg.pq import TransactionStatus
@@ -18,7 +19,17 @@ from psycopg.sql import SQL, Composable, Identifier, Literal
 from .codec import Row
 from .merkle_tables import Db, Tables
 
-__all__ = ["Batch", "Statements", "columns", "postgres_db", "transaction"]
+__all__ = [
+    "Batch",
+    "Statements",
+    "byteas",
+    "columns",
+    "ints",
+    "postgres_db",
+    "texts",
+    "transaction",
+    "uuids",
+]
 
 
 def postgres_db(curs: Any) -> Db:
@@ -50,12 +61,22 @@ class Batch:
 
     def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
         """An `INSERT ... VALUES (...)` for many rows, as one statement (the server
-        parses and plans a statement of a query string each time it runs it)."""
+        parses and plans a statement of a query string each time it runs it): several
+        rows of integers, bytes and strings as `unnest` of one array literal a column
+        (`arrays`), the same text whatever their number, so psycopg parses it once."""
+        if not rows:
+            return
         into, marker, values = query.rpartition("VALUES")
         assert marker, query
-        if rows:
+        kinds = [_ARRAYS.get(type(value)) for value in rows[0]]
+        if len(rows) == 1 or None in kinds:
             many = into + "VALUES " + ", ".join([values] * len(rows))
             self.execute(many, [value for row in rows for value in row])
+            return
+        known = [kind for kind in kinds if kind is not None]
+        arrays = ", ".join(f"%s::{name}[]" for name, _ in known)
+        literals = [literal([row[i] for row in rows]) for i, (_, literal) in enumerate(known)]
+        self.execute(f"{into}SELECT * FROM unnest({arrays})", literals)
 
     def rows(self, query: Any, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         self.execute(query, params)
@@ -101,13 +122,46 @@ def transaction(conn: Any) -> Iterator[Batch]:
             conn.rollback()
 
 
-def columns(rows: Sequence[Row]) -> list[list[Any]]:
-    """Stored rows as the columns `unnest` takes (a stream id in hex is read as a uuid)."""
+# Array literals for `%s::type[]` parameters, built here: psycopg would bind a list by
+# dumping each element in Python, which cost ten times as much for a batch's rows
+# (docs/decisions.md, "The command path"). Each is bound as one string.
+
+
+def ints(values: Sequence[int]) -> str:
+    """A bigint[] literal."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def byteas(values: Sequence[bytes]) -> str:
+    """A bytea[] literal: each element quoted, in bytea's hex form."""
+    return "{" + ",".join(['"\\\\x' + bytes(v).hex() + '"' for v in values]) + "}"
+
+
+def texts(values: Sequence[str]) -> str:
+    """A text[] literal: each element quoted, its backslashes and quotes escaped."""
+    escaped = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
+    return "{" + ",".join(['"' + v + '"' for v in escaped]) + "}"
+
+
+def uuids(values: Sequence[UUID | str]) -> str:
+    """A uuid[] literal of stream ids (a `UUID`, or its 32 hex digits)."""
+    return "{" + ",".join([v.hex if isinstance(v, UUID) else v for v in values]) + "}"
+
+
+_ARRAYS: dict[type, tuple[str, Callable[[Sequence[Any]], str]]] = {
+    int: ("bigint", ints),
+    bytes: ("bytea", byteas),
+    str: ("text", texts),
+}
+
+
+def columns(rows: Sequence[Row]) -> list[str]:
+    """Stored rows as the array literals `unnest` takes, a column each."""
     return [
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        [r[2] for r in rows],
-        [r[3] for r in rows],
+        uuids([r[0] for r in rows]),
+        ints([r[1] for r in rows]),
+        texts([r[2] for r in rows]),
+        byteas([r[3] for r in rows]),
     ]
 
 

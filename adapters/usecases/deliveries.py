@@ -191,7 +191,8 @@ def _claim_attempt(
     account: acc.AccountState = work.state(ACCOUNT, login)
     scheduled = state.scheduled
     if (
-        scheduled is not None
+        locked
+        and scheduled is not None
         and scheduled.medium == "url"
         and dlv.due_at(state) is not None
         and locked.intersection((account.secret_id, account.previous_secret_id))

@@ -309,6 +309,7 @@ class SigningSecrets:
             "login": scheduled.login,
             "svtrid": None if notification is None else notification.outcome.svtrid,
             "notification": scheduled.notification_id,
+            "request_id": (scheduled.context or {}).get("request_id"),
             "reason": f"its signing secret is sealed and {SECRETS_KEY_ENV} is not set",
         }
         event(_log, logging.WARNING, "delivery_not_signed", **fields)

@@ -28,7 +28,7 @@ from tidings.adapters.wapi.auth import PRAGUE, auth_token, password_sha1
 
 from tests.conftest import postgres_schema
 
-__all__ = ["ADMIN_TOKEN", "Running", "call_until", "serve", "wait_until", "wapi_auth"]
+__all__ = ["ADMIN_TOKEN", "Running", "call_until", "events", "serve", "wait_until", "wapi_auth"]
 
 ADMIN_TOKEN = "admin-token-for-tests"
 # Short, so a full cycle is quick; long enough that a poll right after 1001 is empty.
@@ -36,6 +36,15 @@ PING_DELAY = 0.15
 # Tests share one server and address: guessing is throttled only where a test says so.
 UNTHROTTLED = Limits(auth_failures_per_address=10**9, auth_failures_per_login=10**9, auth_floor=0.0)
 T = TypeVar("T")
+
+
+def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
+    """The fields of each event `name` logged so far (`logs.event`), in order."""
+    return [
+        dict(r.msg)
+        for r in caplog.records
+        if isinstance(r.msg, dict) and r.msg.get("event") == name
+    ]
 
 
 def wait_until(probe: Callable[[], T | None], timeout: float = 10.0, what: str = "condition") -> T:

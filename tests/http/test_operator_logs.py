@@ -11,15 +11,7 @@ import pytest
 from tidings.adapters.http.limits import Limits
 from tidings.adapters.logs import JsonLines, Readable
 
-from tests.http.conftest import Running, serve, settings_for
-
-
-def _events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
-    return [
-        dict(r.msg)
-        for r in caplog.records
-        if isinstance(r.msg, dict) and r.msg.get("event") == name
-    ]
+from tests.http.conftest import Running, events, serve, settings_for
 
 
 def _guess(running: Running, n: int, request_id: str) -> Any:
@@ -38,13 +30,13 @@ def test_refusals_and_throttling_are_events_with_the_request_id(
         running.tidings.open_account("tester", "123456")
         answers = [_guess(running, n, f"guess-{n}") for n in range(6)]
     assert [a.headers["x-request-id"] for a in answers] == [f"guess-{n}" for n in range(6)]
-    refused = _events(caplog, "authentication_refused")
+    refused = events(caplog, "authentication_refused")
     assert [(e["login"], e["request_id"]) for e in refused] == [
         ("tester", f"guess-{n}") for n in range(3)
     ]
-    [throttled] = _events(caplog, "client_throttled")  # once, not per refused request
+    [throttled] = events(caplog, "client_throttled")  # once, not per refused request
     assert throttled["login"] == "tester" and throttled["request_id"] == "guess-3"
-    access = [e for e in _events(caplog, "request") if e["path"] == "/wapi/json"]
+    access = [e for e in events(caplog, "request") if e["path"] == "/wapi/json"]
     assert [e["request_id"] for e in access] == [f"guess-{n}" for n in range(6)]
     assert all(e["login"] == "tester" and e["svtrid"] and e["wapi_code"] == 2050 for e in access)
 

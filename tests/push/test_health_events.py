@@ -3,26 +3,28 @@ log: one structured event each, with the login, the endpoint and, when a deliver
 caused it, the svTRID and the notification id."""
 
 import logging
-from typing import Any
 
 import pytest
 from tidings.adapters.library import Tidings
+from tidings.adapters.logs import REQUEST_ID
 from tidings.adapters.push.health import endpoint_shown
+from tidings.adapters.views import Pending
 from tidings.domain import RetryPolicy, UrlChannel
 
-from tests.http.conftest import wait_until
+from tests.http.conftest import events, wait_until
 from tests.push.conftest import Receiver, running
 
 SCHEDULE = RetryPolicy(schedule=(0.05,) * 20, jitter=0.0)
 FAST = RetryPolicy(schedule=(0.05,), jitter=0.0)
 
 
-def _events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
-    return [
-        dict(r.msg)
-        for r in caplog.records
-        if isinstance(r.msg, dict) and r.msg.get("event") == name
-    ]
+def _accept(t: Tidings, login: str, request_id: str) -> Pending:
+    """A ping-async accepted as a server's request `request_id` would accept it."""
+    token = REQUEST_ID.set(request_id)
+    try:
+        return t.accept(login, "c", "ping-async")
+    finally:
+        REQUEST_ID.reset(token)
 
 
 def _levels(caplog: pytest.LogCaptureFixture, name: str) -> set[int]:
@@ -37,17 +39,18 @@ def test_a_pause_and_the_probe_that_resumes_are_each_one_event(
         url = receiver.url("/down/4")
         channel = UrlChannel(success_url=url, pause_after=3, probe_every=0.3)
         t.open_account("shaky", "123456", channel=channel, retry_policy=SCHEDULE)
-        accepted = t.accept("shaky", "c", "ping-async")
+        accepted = _accept(t, "shaky", "accepting-1")
         n = t.end(accepted.svtrid, 1000, "OK").id
         with running(t):
             wait_until(lambda: t.delivery("shaky", n).status == "succeeded", what="delivery")
-            wait_until(lambda: _events(caplog, "endpoint_resumed"), what="the resume event")
-    [paused] = _events(caplog, "endpoint_paused")
-    [resumed] = _events(caplog, "endpoint_resumed")
+            wait_until(lambda: events(caplog, "endpoint_resumed"), what="the resume event")
+    [paused] = events(caplog, "endpoint_paused")
+    [resumed] = events(caplog, "endpoint_resumed")
     endpoint = receiver.base  # scheme, host and port: a path or query may hold a token
     for fields in (paused, resumed):
         assert fields["login"] == "shaky" and fields["svtrid"] == accepted.svtrid
         assert fields["notification"] == n and fields["endpoint"] == endpoint
+        assert fields["request_id"] == "accepting-1"
     assert paused["failures"] == 3 and paused["probe_every"] == 0.3
     assert resumed["by"] == "probe"
     assert _levels(caplog, "endpoint_paused") == {logging.WARNING}
@@ -63,11 +66,11 @@ def test_an_operators_resume_is_an_event_saying_so(
         t.open_account("shaky", "123456", channel=channel, retry_policy=SCHEDULE)
         n = t.end(t.accept("shaky", "c", "ping-async").svtrid, 1000, "OK").id
         with running(t):
-            wait_until(lambda: _events(caplog, "endpoint_paused"), what="the pause event")
+            wait_until(lambda: events(caplog, "endpoint_paused"), what="the pause event")
             t.resume_endpoint("shaky")
             wait_until(lambda: t.delivery("shaky", n).status == "succeeded", what="delivery")
         t.resume_endpoint("shaky")  # not paused: no event
-    [resumed] = _events(caplog, "endpoint_resumed")
+    [resumed] = events(caplog, "endpoint_resumed")
     assert resumed == {
         "event": "endpoint_resumed",
         "login": "shaky",
@@ -85,18 +88,19 @@ def test_a_fallback_to_the_poll_queue_is_an_event(
         served = UrlChannel(success_url=receiver.url("/ok"), fallback="poll")
         t.open_account("fallen", "123456", channel=gone, retry_policy=FAST)
         t.open_account("served", "123456", channel=served, retry_policy=FAST)
-        accepted = t.accept("fallen", "c", "ping-async")
+        accepted = _accept(t, "fallen", "accepting-2")
         lost = t.end(accepted.svtrid, 1000, "OK").id
         kept = t.end(t.accept("served", "c", "ping-async").svtrid, 1000, "OK").id
         with running(t):
-            wait_until(lambda: _events(caplog, "delivery_fell_back_to_poll"), what="the event")
+            wait_until(lambda: events(caplog, "delivery_fell_back_to_poll"), what="the event")
             wait_until(lambda: t.delivery("served", kept).status == "succeeded")
         assert t.poll("fallen").count == 1
-    [fell_back] = _events(caplog, "delivery_fell_back_to_poll")
+    [fell_back] = events(caplog, "delivery_fell_back_to_poll")
     assert fell_back["login"] == "fallen" and fell_back["svtrid"] == accepted.svtrid
     assert fell_back["notification"] == lost and fell_back["endpoint"] == receiver.base
+    assert fell_back["request_id"] == "accepting-2"
     assert _levels(caplog, "delivery_fell_back_to_poll") == {logging.WARNING}
-    assert not _events(caplog, "endpoint_paused")
+    assert not events(caplog, "endpoint_paused")
 
 
 @pytest.mark.parametrize(

@@ -2,24 +2,15 @@
 one per give-up, with the login, the svTRID and the notification id."""
 
 import logging
-from typing import Any
 
 import pytest
 from tidings.adapters.library import Tidings
 from tidings.domain import RetryPolicy, UrlChannel
 
-from tests.http.conftest import wait_until
+from tests.http.conftest import events, wait_until
 from tests.push.conftest import Receiver, running
 
 TWO_TRIES = RetryPolicy(schedule=(0.05,), jitter=0.0)
-
-
-def _events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
-    return [
-        dict(r.msg)
-        for r in caplog.records
-        if isinstance(r.msg, dict) and r.msg.get("event") == name
-    ]
 
 
 def test_failed_attempts_and_the_give_up_are_each_one_event(
@@ -35,9 +26,9 @@ def test_failed_attempts_and_the_give_up_are_each_one_event(
         n = t.end(pending.svtrid, 1000, "OK").id
         with running(t):
             wait_until(lambda: t.delivery("hooked", n).status == "gave_up", what="the give-up")
-            wait_until(lambda: _events(caplog, "delivery_gave_up"), what="the give-up event")
-    failed = _events(caplog, "delivery_attempt_failed")
-    [gave_up] = _events(caplog, "delivery_gave_up")
+            wait_until(lambda: events(caplog, "delivery_gave_up"), what="the give-up event")
+    failed = events(caplog, "delivery_attempt_failed")
+    [gave_up] = events(caplog, "delivery_gave_up")
     assert [f["attempt"] for f in failed] == [1, 2]
     for fields in [*failed, gave_up]:
         assert fields["login"] == "hooked" and fields["svtrid"] == pending.svtrid

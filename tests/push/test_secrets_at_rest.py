@@ -20,7 +20,7 @@ from tidings.domain import Code, RetryPolicy, UrlChannel
 
 from tests.cli.shell import json_of, one_line_error, shell
 from tests.conftest import POSTGRES
-from tests.http.conftest import wait_until
+from tests.http.conftest import events, wait_until
 from tests.push.conftest import Receiver, running
 
 FAST = RetryPolicy(schedule=(0.05,), jitter=0.0)
@@ -101,23 +101,17 @@ def test_without_the_key_polls_go_on_and_pushes_are_refused_saying_why(
         # each delivery, without a traceback
         later = t.end(t.accept("shop", "c-2", "ping-async").svtrid, 1000, "OK").id
         with caplog.at_level(logging.WARNING), running(t):
-            wait_until(lambda: len(_events(caplog, "delivery_not_signed")) == 2, what="refusals")
+            wait_until(lambda: len(events(caplog, "delivery_not_signed")) == 2, what="refusals")
         assert receiver.to("/ok") == []
         # claimed at most once (before its secret was found sealed), then left alone
         held = [t.delivery("shop", i) for i in (n, later)]
         assert all(len(d.attempts) <= 1 and d.status != "succeeded" for d in held)
-    [locked] = _events(caplog, "signing_secrets_locked")
+    [locked] = events(caplog, "signing_secrets_locked")
     assert "TIDINGS_SECRETS_KEY is not set" in locked["reason"]
-    unsigned = _events(caplog, "delivery_not_signed")
+    unsigned = events(caplog, "delivery_not_signed")
     assert sorted(e["notification"] for e in unsigned) == [n, later]
     assert all(e["login"] == "shop" and e["svtrid"] for e in unsigned)
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
-
-
-def _events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
-    return [
-        dict(r.msg) for r in caplog.records if isinstance(r.msg, dict) and r.msg["event"] == name
-    ]
 
 
 def test_rotation_seals_every_secret_with_the_new_key(

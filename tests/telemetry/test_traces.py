@@ -141,3 +141,15 @@ def test_an_operation_is_traced_from_its_request_to_each_push(
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     [failed] = [line for line in lines if line.get("event") == "delivery_attempt_failed"]
     assert failed["request_id"] == REQUEST_ID and failed["svtrid"] == svtrid
+
+
+def test_spans_still_waiting_are_exported_when_the_server_stops(tmp_path: Path) -> None:
+    with collector() as otlp:
+        # Spans wait a minute to be sent: only the stop's flush sends them in time.
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "60000"}
+        db = str(tmp_path / "tidings.db")
+        with serve_process(db, "--port", "0", "--workers", "2", env=env) as served:
+            assert httpx.get(f"{served.base}/readyz").status_code == 200
+            served.process.send_signal(signal.SIGTERM)
+            served.process.wait(timeout=30)
+            assert otlp.named("GET /readyz")
