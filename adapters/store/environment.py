@@ -15,7 +15,12 @@ from eventsourcing.utils import Environment, EnvType
 from .codec import MsgspecMapper
 from .schema_check import connect as _connect
 
-__all__ = ["LOG", "LogApplication", "created", "environment", "is_postgres"]
+__all__ = ["LOG", "SQLITE_BUSY", "LogApplication", "created", "environment", "is_postgres"]
+
+# Seconds a SQLite connection waits for another connection's lock before it gives up
+# ("database is locked", answered as the store cannot answer): far above a commit's
+# hold, far below a client's patience (docs/decisions.md, "Operations").
+SQLITE_BUSY = 5
 
 
 def is_postgres(url: str) -> bool:
@@ -62,7 +67,7 @@ def environment(url: str, *, create: bool = True) -> dict[str, str]:
         env |= {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": url,
-            "SQLITE_LOCK_TIMEOUT": "30",
+            "SQLITE_LOCK_TIMEOUT": str(SQLITE_BUSY),
             "APPLICATION_RECORDER_TOPIC": f"{_HERE}.sqlite_recorder:ChainedSQLiteRecorder",
         }
     return env

@@ -33,6 +33,7 @@ from ..ledger.chain import (
 )
 from ..ledger.checkpoint import Checkpoint
 from .codec import Row, rows_of
+from .environment import SQLITE_BUSY
 from .merkle_reads import CHAIN, tree_lags
 from .merkle_tables import HAS_NODES, Db, Tables, tree_into_chain
 
@@ -142,7 +143,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             self.datastore.pool.db_name,
             uri=True,
             isolation_level=None,
-            timeout=30,
+            timeout=SQLITE_BUSY,
             check_same_thread=False,
         )
         connection.execute("PRAGMA synchronous=FULL")

@@ -4,16 +4,20 @@ swallows everything sent either way (a black hole), WAPI answers 2400,
 the JSON API 503, `/healthz` 503, each within `BOUND` seconds, and the server logs one
 `store_unreachable` line; once the proxy forwards again, a request succeeds within
 `RECOVERY` seconds, one `store_recovered` line is logged, and every operation accepted
-before the cut is still there."""
+before the cut is still there. A SQLite file whose write lock another program holds past
+the busy timeout is answered alike: 503, one line, and the next write succeeds."""
 
+import sqlite3
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from tidings.adapters import Tidings
+from tidings.adapters.store.environment import SQLITE_BUSY
 
 from tests.conftest import postgres_schema
 from tests.http.conftest import wait_until, wapi_auth
@@ -117,4 +121,31 @@ def test_a_database_outage_is_answered_fast_and_recovered(
             assert answer.status_code == 200, answer.text
     assert len(served.logged(event="store_unreachable")) == 1
     assert len(served.logged(event="store_recovered")) == 1
+    assert "Traceback" not in "".join(served.text)
+
+
+def test_a_sqlite_file_locked_past_the_busy_timeout_is_answered_fast(tmp_path: Path) -> None:
+    db = str(tmp_path / "t.db")
+    with Tidings(db) as tidings:
+        tidings.open_account("tester", "123456")
+    with serve_process(db, "--port", "0", "--workers", "1", "--auth-floor", "0") as served:
+        _accept(served.base, 0)
+        # given: another program holds the file's write lock for longer than we wait
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            # when: a command writes; then: it fails, once the busy timeout has passed
+            body = {"login": "tester", "command": "domain-create", "cltrid": "locked"}
+            api, seconds = _timed(method="POST", url=f"{served.base}/api/operations",
+                                  json=body, headers=TOKEN)  # fmt: skip
+            assert api.status_code == 503, api.text
+            assert seconds < SQLITE_BUSY + BOUND - 2, seconds
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        # and once the lock is let go, the next command succeeds
+        _accept(served.base, 1)
+        wait_until(lambda: served.logged(event="store_recovered"), timeout=5, what="the log")
+        print(f"sqlite: a write answered 503 after {seconds:.2f} s behind a held lock")
+    assert len(served.logged(event="store_unreachable")) == 1
     assert "Traceback" not in "".join(served.text)
