@@ -248,15 +248,17 @@ class Outage:
         self._lock = threading.Lock()
         self._since: float | None = None
         self._sqlite = False  # the outage is a SQLite file's
+        self._up = False  # the store answered once in this process
 
     @property
     def down(self) -> bool:
         return self._since is not None
 
     def failed(self, error: BaseException) -> None:
-        """The store could not answer: `store_unreachable` if it answered until now."""
+        """The store could not answer: `store_unreachable` if it answered until now (a
+        store that never answered this process was not opened: its opener says so)."""
         with self._lock:
-            if self._since is not None:
+            if self._since is not None or not self._up:
                 return
             self._since = self._clock()
             self._sqlite = isinstance(error, sqlite3.Error) or isinstance(
@@ -267,13 +269,16 @@ class Outage:
     def answered(self) -> None:
         """The database server answered: `store_recovered` if it could not until now."""
         if self._since is None:  # the common case: no lock taken
+            self._up = True
             return
         self._recovered()
 
     def passed(self) -> None:
         """A call on the store went through: that ends an outage of a SQLite file (a
         call on PostgreSQL may have been answered from the cache: `answered` ends it)."""
-        if self._since is not None and self._sqlite:
+        if self._since is None:
+            self._up = True
+        elif self._sqlite:
             self._recovered()
 
     def _recovered(self) -> None:
