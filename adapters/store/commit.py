@@ -59,6 +59,8 @@ CONTENDED_FOR = 1.0
 # How long a leader may wait for callers still on their way (see `_gather`).
 GATHER_FOR = 0.001
 
+_UNTRACED: AbstractContextManager[None] = nullcontext()
+
 _DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, PersistenceError)
 
 _Outcome = tuple[Any, BaseException | None]
@@ -77,7 +79,8 @@ class _StorageErrors:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: Any
     ) -> None:
         if error is None:
-            OUTAGE.passed()
+            if not OUTAGE.steady:
+                OUTAGE.passed()
         elif isinstance(error, _DRIVER_ERRORS):
             if unreachable(error):  # an outage starts: logged once (`outage`)
                 OUTAGE.failed(error)
@@ -113,7 +116,9 @@ class _Call:
         self.error: BaseException | None = None
         self.wake = threading.Lock()
         self.wake.acquire()
-        self.trace = telemetry.parent()  # the caller's trace context, None when not tracing
+        # The caller's trace context, None when not tracing. `telemetry.ON` is read here
+        # and below so that an untraced command calls nothing of it.
+        self.trace = telemetry.parent() if telemetry.ON else None
 
 
 class GroupCommit:
@@ -271,7 +276,7 @@ class GroupCommit:
         interrupted = RuntimeError("interrupted while saving: the command may not be saved")
         outcomes: list[_Outcome] = [(None, interrupted)] * len(batch)
         try:
-            with telemetry.commit(len(batch)):
+            with telemetry.commit(len(batch)) if telemetry.ON else _UNTRACED:
                 outcomes = self._attempts(batch)
         except Exception as failure:  # the database failed: every caller hears of it
             outcomes = [(None, failure)] * len(batch)
@@ -327,8 +332,11 @@ def _run_one(view: View, call: _Call) -> _Outcome:
     """One body on the batch's view; its changes join the batch only if it succeeds."""
     work = Work(view, call.clock())
     try:
-        with telemetry.command(call.body, call.trace):
+        if call.trace is None:
             result = call.body(work)
+        else:
+            with telemetry.command(call.body, call.trace):
+                result = call.body(work)
     except BaseException as error:  # even SystemExit: raised in its caller's thread, not here
         return None, error
     view.absorb(work)
