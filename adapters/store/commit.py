@@ -65,12 +65,14 @@ _Outcome = tuple[Any, BaseException | None]
 
 
 @contextmanager
-def storage_errors() -> Iterator[None]:
-    """Turn a database driver's error raised inside into a `StorageError`."""
+def storage_errors(*, opening: bool = False) -> Iterator[None]:
+    """Turn a database driver's error raised inside into a `StorageError`. An error
+    saying the store cannot answer starts an outage (`outage.OUTAGE`), unless `opening`
+    the store (its opener tells of that failure)."""
     try:
         yield
     except _DRIVER_ERRORS as error:
-        if unreachable(error):  # an outage starts: logged once (`outage`)
+        if unreachable(error) and not opening:  # an outage starts: logged once
             OUTAGE.failed(error)
         raise StorageError(f"the database failed: {type(error).__name__}: {error}") from error
     OUTAGE.passed()
