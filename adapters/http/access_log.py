@@ -8,7 +8,9 @@ so every line logged meanwhile carries it. `request_id(scope)` is the one place 
 decides it: an ASGI route that bypasses the middleware calls it too.
 """
 
+import itertools
 import logging
+import os
 import secrets
 import time
 
@@ -26,8 +28,27 @@ _LONGEST_ID = 128
 _NOTES = "tidings.access"
 
 
+class _Minted:
+    """Minted ids: 16 hex digits, a random half drawn per process (again in a forked
+    child) and a counter, unique in practice without drawing randomness per request."""
+
+    def __init__(self) -> None:
+        self.renew()
+        os.register_at_fork(after_in_child=self.renew)
+
+    def renew(self) -> None:
+        self.prefix = secrets.token_hex(4)
+        self.counter = itertools.count(secrets.randbelow(1 << 32))
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFF:08x}"
+
+
+_minted = _Minted()
+
+
 def request_id(scope: Scope) -> str:
-    """The request's id: its own `X-Request-Id` when usable, else a new random one.
+    """The request's id: its own `X-Request-Id` when usable, else a new one.
     Decided once per request (kept in the scope), so every caller gets the same."""
     known = scope.get(_NOTES, {}).get("request_id")
     if known is not None:
@@ -38,7 +59,7 @@ def request_id(scope: Scope) -> str:
             if 0 < len(value) <= _LONGEST_ID and all(33 <= byte <= 126 for byte in value):
                 chosen = value.decode("ascii")
             break
-    chosen = chosen or secrets.token_hex(8)
+    chosen = chosen or _minted.next()
     scope.setdefault(_NOTES, {})["request_id"] = chosen
     return chosen
 

@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .body import BodyTooSlow, ClientGone, Unfinished
+from .joined_writes import JoinedWrites
 
 __all__ = ["SENT_NAMES", "BodyDeadline", "head_deadline_protocol", "settle_unfinished"]
 
@@ -71,6 +72,8 @@ class _HeadDeadline(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
         self._head_tail = b""
+        self._joined: JoinedWrites | None = None
+        self._sent_names: list[bytes] = []
 
     def _arm(self) -> None:
         if self._head_timer is None:
@@ -107,6 +110,7 @@ class _HeadDeadline(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._joined = JoinedWrites(transport, self.loop)
         crowded = len(self.connections) > self.max_connections
         if crowded != _HeadDeadline._crowded:
             _HeadDeadline._crowded = crowded
@@ -123,15 +127,18 @@ class _HeadDeadline(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._arm()  # a kept-alive connection's next request: its first byte is here
+        scope: dict[str, Any] = self.scope  # type: ignore[assignment]
+        self._sent_names = scope[SENT_NAMES] = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
         super().on_header(name, value)
-        scope: dict[str, Any] = self.scope  # type: ignore[assignment]
-        scope.setdefault(SENT_NAMES, []).append(name)
+        self._sent_names.append(name)
 
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
+        if self.cycle is not None and self._joined is not None:
+            self.cycle.transport = self._joined  # one write per answer (`joined_writes`)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

@@ -30,8 +30,8 @@ error kept as its cause), so a caller of the store never meets one.
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -59,23 +59,46 @@ CONTENDED_FOR = 1.0
 # How long a leader may wait for callers still on their way (see `_gather`).
 GATHER_FOR = 0.001
 
+_UNTRACED: AbstractContextManager[None] = nullcontext()
+
 _DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, PersistenceError)
 
 _Outcome = tuple[Any, BaseException | None]
 
 
-@contextmanager
-def storage_errors(*, opening: bool = False) -> Iterator[None]:
+class _StorageErrors:
+    """`storage_errors`' context manager: a class, not a generator, as it wraps every
+    command (a generator's end is a StopIteration raised and caught each time)."""
+
+    __slots__ = ("_opening",)
+
+    def __init__(self, opening: bool) -> None:
+        self._opening = opening  # the store is being opened: its opener tells of a failure
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: Any
+    ) -> None:
+        if error is None:
+            if not OUTAGE.steady:
+                OUTAGE.passed()
+        elif isinstance(error, _DRIVER_ERRORS):
+            if unreachable(error) and not self._opening:  # an outage starts: logged once
+                OUTAGE.failed(error)
+            raise StorageError(f"the database failed: {type(error).__name__}: {error}") from error
+
+
+_STORAGE_ERRORS = _StorageErrors(opening=False)
+_OPENING_ERRORS = _StorageErrors(opening=True)
+
+
+def storage_errors(*, opening: bool = False) -> AbstractContextManager[None]:
     """Turn a database driver's error raised inside into a `StorageError`. An error
     saying the store cannot answer starts an outage (`outage.OUTAGE`), unless `opening`
     the store (its opener tells of that failure)."""
-    try:
-        yield
-    except _DRIVER_ERRORS as error:
-        if unreachable(error) and not opening:  # an outage starts: logged once
-            OUTAGE.failed(error)
-        raise StorageError(f"the database failed: {type(error).__name__}: {error}") from error
-    OUTAGE.passed()
+    return _OPENING_ERRORS if opening else _STORAGE_ERRORS
 
 
 Settle = Callable[[Any, BaseException | None], None]
@@ -99,7 +122,9 @@ class _Call:
         self.error: BaseException | None = None
         self.wake = threading.Lock()
         self.wake.acquire()
-        self.trace = telemetry.parent()  # the caller's trace context, None when not tracing
+        # The caller's trace context, None when not tracing. `telemetry.ON` is read here
+        # and below so that an untraced command calls nothing of it.
+        self.trace = telemetry.parent() if telemetry.ON else None
 
 
 class GroupCommit:
@@ -257,7 +282,7 @@ class GroupCommit:
         interrupted = RuntimeError("interrupted while saving: the command may not be saved")
         outcomes: list[_Outcome] = [(None, interrupted)] * len(batch)
         try:
-            with telemetry.commit(len(batch)):
+            with telemetry.commit(len(batch)) if telemetry.ON else _UNTRACED:
                 outcomes = self._attempts(batch)
         except Exception as failure:  # the database failed: every caller hears of it
             outcomes = [(None, failure)] * len(batch)
@@ -313,8 +338,11 @@ def _run_one(view: View, call: _Call) -> _Outcome:
     """One body on the batch's view; its changes join the batch only if it succeeds."""
     work = Work(view, call.clock())
     try:
-        with telemetry.command(call.body, call.trace):
+        if call.trace is None:
             result = call.body(work)
+        else:
+            with telemetry.command(call.body, call.trace):
+                result = call.body(work)
     except BaseException as error:  # even SystemExit: raised in its caller's thread, not here
         return None, error
     view.absorb(work)

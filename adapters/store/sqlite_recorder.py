@@ -49,14 +49,15 @@ def _sqlite_db(connection: sqlite3.Connection) -> Db:
     return Db(lambda query, params: connection.execute(query, params).fetchall(), many)
 
 
-@contextmanager
-def _taken_as_integrity_error() -> Iterator[None]:
+class _TakenAsIntegrityError:
     """SQLite's refusal of a taken (stream, version), raised as eventsourcing's
     `IntegrityError`, as the library's own recorders do."""
-    try:
-        yield
-    except sqlite3.IntegrityError as error:
-        raise IntegrityError(str(error)) from error
+
+    def __enter__(self) -> None: ...
+
+    def __exit__(self, kind: Any, error: BaseException | None, trace: Any) -> None:
+        if isinstance(error, sqlite3.IntegrityError):
+            raise IntegrityError(str(error)) from error
 
 
 class WriterTurns:
@@ -101,11 +102,9 @@ class WriterTurns:
 
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     """eventsourcing's SQLite recorder and tables, plus the chain table. `write` appends
-    on one dedicated connection (see the module's docstring for why).
-
-    `before_commit`: called with the log positions of each write once its rows are in
-    its transaction, before that commits (an observer, or a test that stops a process
-    there)."""
+    on one dedicated connection (see the module's docstring for why). `before_commit`:
+    called with the log positions of each write once its rows are in its transaction,
+    before that commits (an observer, or a test that stops a process there)."""
 
     snapshots_table = "stored_snapshots"
     before_commit: Callable[[list[int]], None] | None = None
@@ -184,7 +183,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             return self._write_held(connection, events, snapshots)
         self._turns.take()
         try:
-            with _taken_as_integrity_error():
+            with _TakenAsIntegrityError():
                 # IMMEDIATE: take the write lock now, so the tail read below cannot go stale.
                 connection.execute("BEGIN IMMEDIATE")
                 try:
@@ -205,7 +204,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         snapshots: Sequence[Row],
     ) -> list[int]:
         """`append` inside `locked`: a savepoint undoes a failed write, not the block."""
-        with _taken_as_integrity_error():
+        with _TakenAsIntegrityError():
             connection.execute("SAVEPOINT write")
             try:
                 positions = self._append(connection, events, snapshots)

@@ -25,6 +25,7 @@ E = TypeVar("E")
 
 
 Name = tuple[str, str]  # (category, key)
+_UNSEEN: Any = object()  # a stream this work has not looked at yet
 
 
 class View:
@@ -105,9 +106,10 @@ class Work:
         """The stream's state, including what this work already decided on it. `new`:
         the caller has just made the key up (see `View`)."""
         name = (decider.category, key)
-        try:
-            state: S = self.states[name]
-        except KeyError:
+        # A lookup, not a caught KeyError: a command's first look at each of its streams
+        # would raise one.
+        state: S = self.states.get(name, _UNSEEN)
+        if state is _UNSEEN:
             state = self.states[name] = self.view.get(decider, key, new=new).state
         return state
 

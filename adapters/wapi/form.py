@@ -101,7 +101,10 @@ def request_document(body: bytes, content_type: str) -> bytes:
     document itself. Raises FormError: 2009 for an empty body or an absent or empty
     `request` field, 2004 for two `request` fields, 2000 for a broken multipart body.
     """
-    mime, options = parse_options_header(content_type)
+    # A type without "form" in it is neither form type: no need to parse it.
+    mime, options = (
+        parse_options_header(content_type) if "form" in content_type.lower() else (b"", {})
+    )
     if mime == b"multipart/form-data":
         boundary = options.get(b"boundary")
         if not boundary:

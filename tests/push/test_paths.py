@@ -61,9 +61,6 @@ def entered(skip: Callable[[], bool] = lambda: False) -> Iterator[set[str]]:
         threading.setprofile(None)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="a warm poll enters 17 files today (store/outage.py, telemetry.py)"
-)
 def test_a_warm_poll_that_retrieves_the_head_enters_few_files(tmp_path: Path) -> None:
     with Tidings(str(tmp_path / "poll.db")) as t:
         # given: two poll accounts with a notification each, one polled already (warm)

@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 from psycopg import ClientCursor
 from tidings.adapters.store.postgres_sql import Batch, byteas, ints, texts, uuids
 
-_texts = st.lists(st.text(st.characters(blacklist_characters="\x00"), max_size=12), max_size=6)
+_texts = st.lists(
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12),
+    max_size=6,
+)
 _bytes = st.lists(st.binary(max_size=40), max_size=6)
 _ints = st.lists(st.integers(-(2**63), 2**63 - 1), max_size=6)
 
