@@ -138,7 +138,7 @@ class Tidings(
         if signing_key is not None:
             text("signing_key", signing_key)
         signer = signer_for(signing_key, cadence)
-        with storage_errors():
+        with storage_errors(opening=True):
             store = Store(db, snapshot_every=snapshot_every, signer=signer)
         self._attach(store, GroupCommit(store), clock)
         if push:

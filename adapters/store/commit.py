@@ -70,7 +70,10 @@ class _StorageErrors:
     """`storage_errors`' context manager: a class, not a generator, as it wraps every
     command (a generator's end is a StopIteration raised and caught each time)."""
 
-    __slots__ = ()
+    __slots__ = ("_opening",)
+
+    def __init__(self, opening: bool) -> None:
+        self._opening = opening  # the store is being opened: its opener tells of a failure
 
     def __enter__(self) -> None:
         return None
@@ -82,17 +85,20 @@ class _StorageErrors:
             if not OUTAGE.steady:
                 OUTAGE.passed()
         elif isinstance(error, _DRIVER_ERRORS):
-            if unreachable(error):  # an outage starts: logged once (`outage`)
+            if unreachable(error) and not self._opening:  # an outage starts: logged once
                 OUTAGE.failed(error)
             raise StorageError(f"the database failed: {type(error).__name__}: {error}") from error
 
 
-_STORAGE_ERRORS = _StorageErrors()
+_STORAGE_ERRORS = _StorageErrors(opening=False)
+_OPENING_ERRORS = _StorageErrors(opening=True)
 
 
-def storage_errors() -> AbstractContextManager[None]:
-    """Turn a database driver's error raised inside into a `StorageError`."""
-    return _STORAGE_ERRORS
+def storage_errors(*, opening: bool = False) -> AbstractContextManager[None]:
+    """Turn a database driver's error raised inside into a `StorageError`. An error
+    saying the store cannot answer starts an outage (`outage.OUTAGE`), unless `opening`
+    the store (its opener tells of that failure)."""
+    return _OPENING_ERRORS if opening else _STORAGE_ERRORS
 
 
 Settle = Callable[[Any, BaseException | None], None]

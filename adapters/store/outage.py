@@ -4,9 +4,10 @@ is logged once when it starts and once when it ends, per process.
 The bounds (why these figures: docs/decisions.md, "Operations"):
 - connecting: libpq's `connect_timeout` (`CONNECT_TIMEOUT`), with TCP keepalives and
   `tcp_user_timeout`, so a dead peer is noticed by the kernel too;
-- waiting for a pooled connection: `POOL_WAIT` (the pool regrows on demand, its
-  reconnect attempts given up after `RECONNECT_FOR`, so a database that returns is used
-  at the next request, not at the end of a backoff);
+- waiting for a pooled connection: `POOL_WAIT`, `DOWN_WAIT` once an outage started
+  (its idle connections are then dropped; the pool regrows on demand, its reconnect
+  attempts given up after `RECONNECT_FOR`, so a database that returns is used at the
+  next request, not at the end of a backoff);
 - each round trip on a pooled connection: `ROUND_TRIP` (`BoundedConnection`); a server
   that never answers (a black hole) is given up on after it, the connection closed;
 - waiting for the log's write lock behind another writer: `LOCK_TIMEOUT`, below
@@ -24,6 +25,7 @@ import logging
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -44,6 +46,7 @@ from ..logs import event
 
 __all__ = [
     "CONNECT_TIMEOUT",
+    "DOWN_WAIT",
     "LOCK_TIMEOUT",
     "OUTAGE",
     "POOL_WAIT",
@@ -63,6 +66,7 @@ _log = logging.getLogger("tidings.store")
 
 CONNECT_TIMEOUT = 2  # seconds; libpq's least (it reads 1 as 2)
 POOL_WAIT = 2.0  # seconds a caller waits for a pooled connection
+DOWN_WAIT = 0.25  # the same while an outage lasts
 RECONNECT_FOR = 1.0  # seconds the pool keeps retrying a connection before it gives up
 ROUND_TRIP = 3.0  # seconds a round trip on a pooled connection may take
 LOCK_TIMEOUT = 2  # seconds; PostgreSQL's lock_timeout for the log's write lock
@@ -128,9 +132,10 @@ def bound(datastore: PostgresDatastore) -> None:
     pool.connection_class = BoundedConnection
     assert isinstance(pool.kwargs, dict)
     pool.kwargs.update(libpq_options())
-    pool.timeout = POOL_WAIT
+    pool.timeout = DOWN_WAIT if OUTAGE.down else POOL_WAIT
     pool.reconnect_timeout = RECONNECT_FOR
     datastore.lock_timeout = LOCK_TIMEOUT
+    OUTAGE.watch(pool)
 
 
 def reconnecting(method: _F) -> _F:
@@ -252,6 +257,11 @@ class Outage:
         # Answered, and no outage since: a pass has nothing to do, and the group commit
         # checks this before calling `passed` (one call fewer on every command's path).
         self.steady = False
+        self._pools: weakref.WeakSet[Any] = weakref.WeakSet()  # `watch`
+
+    def watch(self, pool: Any) -> None:
+        """Wait on `pool` only briefly while an outage lasts (see `failed`)."""
+        self._pools.add(pool)
 
     @property
     def down(self) -> bool:
@@ -269,6 +279,12 @@ class Outage:
                 error.__cause__, sqlite3.Error
             )
         event(_log, logging.ERROR, "store_unreachable", reason=_first_line(error))
+        for pool in list(self._pools):
+            # Until the store answers, a request waits for a connection only briefly
+            # (the pool keeps trying to connect meanwhile), and none waits on a
+            # connection that went silent with the store.
+            pool.timeout = DOWN_WAIT
+            pool.drain()
 
     def answered(self) -> None:
         """The database server answered: `store_recovered` if it could not until now."""
@@ -290,6 +306,8 @@ class Outage:
             since, self._since = self._since, None
             self.steady = self._up
         if since is not None:
+            for pool in list(self._pools):
+                pool.timeout = POOL_WAIT
             down = round(self._clock() - since, 1)
             event(_log, logging.WARNING, "store_recovered", down_seconds=down)
 
