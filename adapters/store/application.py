@@ -170,7 +170,8 @@ class Store:
             raise ValueError(f"{url!r}: an event log must outlive the process; give a file")
         env = environment(url, create=not read_only)
         # Another program's database is refused untouched; a new one is said out loud.
-        self.created = schema_check.claim(env, read_only=read_only)
+        # Under the lock tables are created in: never a look at another process's half.
+        self.created = created(env, lambda: schema_check.claim(env, read_only=read_only))
         env = schema_check.read_only(env) if read_only else env
         self.url = url
         self._app = created(env, lambda: LogApplication(env=env))
