@@ -88,11 +88,11 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         # Where the log ended after this process's last append, or as `tail` last saw
         # it; None: unknown, read under the lock at the next append.
         self._head: Head | None = None
-        self._held_head: Head | None = None  # inside `locked`: the head once it commits
         # After the guard failed, appends read the end under the lock until then.
         self._contended_until = 0.0
         # The append under way once its COMMIT may be sent: connection, server process,
-        # positions, head after it (`_insert`).
+        # positions, head after it (`_insert`; in `locked`, its write once the block's
+        # transaction holds it).
         self._sent: tuple[Any, int, list[int], Head] | None = None
         schema = self.datastore.schema.replace('"', '""')
         self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
@@ -121,15 +121,24 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         self._sent = None
         try:
             return self._write(events, snapshots)
-        except (InterfaceError, OperationalError):
-            sent = self._sent
-            if sent is None or not sent[0].closed:
-                raise
-            _, pid, ids, after = sent
-            if not settled(self.datastore, pid, self._sql.chain, after):
-                raise  # not committed: nothing was written
-            self._head = after
-            return list(ids)
+        except (InterfaceError, OperationalError) as error:
+            return self._landed(error)
+
+    def _landed(self, error: Exception) -> list[int]:
+        """After `error` on a write's connection: the positions of the append `_sent`
+        names when that connection died once its COMMIT may have been sent and the log
+        says it committed (`outage.settled`); the head is then after it. Raises `error`
+        when it did not commit (nothing was written) or the connection lives on (its
+        transaction was rolled back), `OutcomeUnknown` when no one can say. The one
+        answer for both commits: `_insert`'s, and the one `locked` ends with."""
+        sent = self._sent
+        if sent is None or not sent[0].closed:
+            raise error
+        _, pid, ids, after = sent
+        if not settled(self.datastore, pid, self._sql.chain, after):
+            raise error
+        self._head = after
+        return list(ids)
 
     def _write(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
         if not events:
@@ -259,13 +268,13 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
             with conn.transaction():  # a savepoint in `locked`'s
                 batch = Batch(conn)
                 head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
-                ids, self._held_head = self._append(
-                    batch, events, head, locked=True, snapshots=snapshots
-                )
+                ids, after = self._append(batch, events, head, locked=True, snapshots=snapshots)
                 self._observe(batch, ids)
                 batch.send()
         except psycopg.IntegrityError as error:
             raise IntegrityError(str(error)) from error
+        # Its COMMIT is sent when `locked` ends: a connection lost there is settled then.
+        self._sent = conn, conn.info.backend_pid, ids, after
         return ids
 
     @_reconnecting
@@ -277,16 +286,24 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         """Hold the events table's write lock (the `LOCK TABLE ... IN EXCLUSIVE MODE`
         every insert takes) for the block: nobody else appends meanwhile, so what the
         block reads stays current until its `write`, which joins the block's
-        transaction; that commits when the block ends (rolls back if it raises)."""
+        transaction; that commits when the block ends (rolls back if it raises).
+
+        A connection lost once that COMMIT may have been sent is settled as `append`'s
+        own (`_landed`): the block ends normally if the write committed, else raises
+        the loss, or `OutcomeUnknown` when no one can say."""
         ending, self._held = self._hold_lock()
-        self._held_head = None
-        with ending:
-            try:
-                yield
-            finally:
-                self._held = None
-        if self._held_head is not None:  # committed
-            self._head = self._held_head
+        self._sent = None
+        try:
+            with ending:
+                try:
+                    yield
+                finally:
+                    self._held = None
+        except (InterfaceError, OperationalError) as error:
+            self._landed(error)
+            return
+        if self._sent is not None:  # committed
+            self._head = self._sent[3]
 
     @_reconnecting
     def _hold_lock(self) -> tuple[ExitStack, Any]:

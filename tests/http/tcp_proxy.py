@@ -2,7 +2,8 @@
 cuts and restores: `refuse` closes every connection and the listening socket (a
 database that is down), `blackhole` keeps accepting and reading but forwards nothing
 either way (a network that swallows packets: the peer's kernel still acknowledges),
-`restore` forwards again on the same port."""
+`deafen` forwards what clients send but drops what the server answers, `restore`
+forwards again on the same port."""
 
 import socket
 import threading
@@ -21,6 +22,7 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._forwarding = True
+        self._answering = True  # `deafen`
         self._closed = False
         self._listener: socket.socket | None = None
         self._accepting: threading.Thread | None = None
@@ -58,15 +60,19 @@ class TcpProxy:
             with self._lock:
                 self._sockets += pair
             if len(pair) == 2:
-                for source, sink in ((pair[0], pair[1]), (pair[1], pair[0])):
-                    threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+                for source, sink, answers in ((pair[0], pair[1], False), (pair[1], pair[0], True)):
+                    pump = threading.Thread(target=self._pump, args=(source, sink, answers))
+                    pump.daemon = True
+                    pump.start()
             else:  # accepted while black-holed: read and drop until closed
                 threading.Thread(target=self._pump, args=(client, None), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket | None) -> None:
+    def _pump(
+        self, source: socket.socket, sink: socket.socket | None, answers: bool = False
+    ) -> None:
         try:
             while data := source.recv(65536):
-                if sink is not None and self._forwarding:
+                if sink is not None and self._forwarding and (self._answering or not answers):
                     sink.sendall(data)
         except OSError:
             pass
@@ -97,9 +103,15 @@ class TcpProxy:
         """Forward nothing more, either way, on open connections or new ones."""
         self._forwarding = False
 
+    def deafen(self) -> None:
+        """Drop what the server sends on every connection, forward what clients send."""
+        self._answering = False
+
     def restore(self) -> None:
-        """Forward again: black-holed connections are closed (their streams are torn),
-        the port listens again if it was refusing."""
+        """Forward again (what was dropped meanwhile stays lost): black-holed
+        connections are closed (their streams are torn), the port listens again if it
+        was refusing."""
+        self._answering = True
         if not self._forwarding:
             self._forwarding = True
             self._drop_all()
