@@ -374,7 +374,11 @@ def _uptime_target(results: list[Result]) -> list[Target]:
 def _http_targets(results: list[Result]) -> list[Target]:
     """One worker's WAPI requests/s against the hello ceiling, and what more workers add,
     at 64 clients; and CPU per request over uptime."""
-    wapi = {r.workers: r for r in results if r.subject == "tidings WAPI" and r.clients == 64}
+    wapi = {
+        r.workers: r
+        for r in results
+        if r.scenario == "http" and r.subject == "tidings WAPI" and r.clients == 64
+    }
     hello = _find(results, "http", "hello", clients=64, workers=1)
     ceiling = _ratio(wapi.get(1), hello)
     more = max((w for w in wapi if w is not None and w > 1), default=2)

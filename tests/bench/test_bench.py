@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from bench.__main__ import app
 from bench.cache import SUBJECTS, measure_cache
 from bench.log import BACKLOG_LOGIN, build_backlog, build_history
+from bench.results import Result, targets
 
 # (scenario, subject, durability): the rows every run must report.
 EXPECTED = {
@@ -189,3 +190,32 @@ def test_the_cache_rows_read_the_same_versions_through_every_subject(tmp_path: P
     rows = measure_cache(tmp_path / "cache.db", 3, 6)
     assert [r.subject for r in rows] == list(SUBJECTS)
     assert all(r.ops == 12 and r.ops_per_s > 0 and r.cpu_us for r in rows)
+
+
+def test_the_hello_ceiling_divides_the_http_row_not_an_uptime_window() -> None:
+    def row(scenario: str, subject: str, ops_per_s: float, **more: int) -> Result:
+        return Result(
+            scenario=scenario,
+            subject=subject,
+            durability="equal",
+            ops_per_s=ops_per_s,
+            ops=1,
+            seconds=1.0,
+            clients=64,
+            workers=more.get("workers", 1),
+            window=more.get("window"),
+            cpu_us=1.0,
+        )
+
+    # given: the http rows, then an uptime window of the same worker and clients
+    results = [
+        row("http", "tidings WAPI", 400.0),
+        row("http", "tidings WAPI", 600.0, workers=2),
+        row("http", "hello", 1000.0),
+        row("http uptime", "tidings WAPI", 100.0, window=1),
+    ]
+    # when
+    found = {t.name: t.measured for t in targets(results)}
+    # then: 400 / 1000 and 600 / 400, the uptime window left out of both
+    assert found["http: WAPI requests/s vs the hello ceiling, 1 worker, 64 clients"] == 0.4
+    assert found["http: WAPI requests/s, --workers 2 vs --workers 1, 64 clients"] == 1.5
