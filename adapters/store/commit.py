@@ -27,6 +27,7 @@ eventsourcing persistence error raised inside it into a `StorageError` (the driv
 error kept as its cause), so a caller of the store never meets one.
 """
 
+import itertools
 import sqlite3
 import threading
 import time
@@ -124,7 +125,18 @@ class _Call:
     done, or it is to lead the next batch. A submitted command has no caller waiting:
     `settle(result, error)` tells it instead."""
 
-    __slots__ = ("body", "clock", "done", "error", "result", "settle", "trace", "wake")
+    __slots__ = (
+        "abandoned",
+        "body",
+        "clock",
+        "done",
+        "error",
+        "next",
+        "result",
+        "settle",
+        "trace",
+        "wake",
+    )
 
     def __init__(
         self, body: Callable[[Work], Any], clock: Callable[[], datetime], settle: Settle | None
@@ -133,6 +145,8 @@ class _Call:
         self.clock = clock
         self.settle = settle
         self.done = False
+        self.abandoned = False  # its caller stopped waiting (interrupted)
+        self.next: _Call | None = None  # the caller it wakes once woken (see `_run`)
         self.result: Any = None
         self.error: BaseException | None = None
         self.wake = _wake_lock() if settle is None else _NO_WAKE
@@ -192,10 +206,12 @@ class GroupCommit:
         if not lead:
             try:
                 call.wake.acquire()  # until done, or handed the lead
+                after = call.next
+                if after is not None:  # the next caller of the batch: see `_run`
+                    call.next = None
+                    after.wake.release()
             except BaseException:
-                # Interrupted while queued: the call's lock is released later, by the
-                # batch that runs it; this thread's next call waits on a lock of its own.
-                del _WAKES.lock
+                self._abandon(call)
                 raise
         if not call.done:
             self._lead(call)
@@ -280,6 +296,17 @@ class GroupCommit:
                 else:
                     self._hand_to_committer()
 
+    def _abandon(self, call: _Call) -> None:
+        """`call`'s caller was interrupted while waiting: its lock is released later by
+        whoever wakes it, so this thread's next call waits on a lock of its own; and the
+        caller it was to wake is woken now, or skipped by the batch that runs it."""
+        del _WAKES.lock
+        with self._mutex:
+            call.abandoned = True
+            after, call.next = call.next, None
+            if call.done and after is not None:
+                after.wake.release()
+
     def _gather(self) -> None:
         """Let callers still on their way join the batch: yield the GIL while the queue
         grows, for at most `GATHER_FOR`; only after a batch of several callers.
@@ -307,12 +334,22 @@ class GroupCommit:
         except Exception as failure:  # the database failed: every caller hears of it
             outcomes = [(None, failure)] * len(batch)
         finally:
+            # The waiting callers are woken one by one, each by the one before it as it
+            # goes on (`execute`): woken all at once they fought over the GIL, each
+            # blocking on it again and preempting the thread still waking the others.
+            waiting: list[_Call] = []
             for call, (result, error) in zip(batch, outcomes, strict=True):
                 call.result, call.error, call.done = result, error, True
                 if call.settle is not None:
                     call.settle(result, error)
                 elif call is not leader:
-                    call.wake.release()
+                    waiting.append(call)
+            with self._mutex:  # against `_abandon`
+                waiting = [call for call in waiting if not call.abandoned]
+                for call, after in itertools.pairwise(waiting):
+                    call.next = after
+            if waiting:
+                waiting[0].wake.release()
 
     def _attempts(self, batch: list[_Call]) -> list[_Outcome]:
         store = self.store
