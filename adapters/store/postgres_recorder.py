@@ -53,7 +53,16 @@ from .codec import Row, rows_of
 from .merkle_reads import tree_lags
 from .merkle_tables import Db, Tables
 from .outage import BoundedReads, reconnecting, settled
-from .postgres_sql import Batch, Statements, byteas, columns, ints, postgres_db, transaction
+from .postgres_sql import (
+    Batch,
+    Prepared,
+    Statements,
+    byteas,
+    columns,
+    ints,
+    postgres_db,
+    transaction,
+)
 
 __all__ = ["ChainedPostgresRecorder"]
 
@@ -97,6 +106,12 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         schema = self.datastore.schema.replace('"', '""')
         self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
         self._sql = Statements(self.datastore.schema, self.events_table_name, self.tree)
+        # What every append and tail sends, prepared on each connection before its
+        # first batch (`Batch`), and the tree's leaves' insert once first sent.
+        sql = self._sql
+        self._prepared = Prepared(
+            [sql.guard, sql.read_end, sql.tail], [sql.place(self.snapshots_table)]
+        )
         self.sql_create_statements += [Composed([SQL(q)]) for q in self.tree.create()]
         self.sql_create_statements.append(self._sql.create_chain)
 
@@ -149,7 +164,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn:
             if head is not None:
                 try:
-                    with transaction(conn) as batch:
+                    with transaction(conn, self._prepared) as batch:
                         ids, after = self._append(
                             batch, events, head, locked=False, snapshots=snapshots
                         )
@@ -159,7 +174,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
                     head = None
                     self._contended_until = time.monotonic() + CONTENDED_FOR
             if head is None:
-                with transaction(conn) as batch:
+                with transaction(conn, self._prepared) as batch:
                     self._lock_table(batch.as_cursor())
                     head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
                     ids, after = self._append(batch, events, head, locked=True, snapshots=snapshots)
@@ -266,7 +281,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         conn = self._held
         try:
             with conn.transaction():  # a savepoint in `locked`'s
-                batch = Batch(conn)
+                batch = Batch(conn, self._prepared)
                 head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
                 ids, after = self._append(batch, events, head, locked=True, snapshots=snapshots)
                 self._observe(batch, ids)
@@ -312,6 +327,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         server ended shows it only when first used, here."""
         with ExitStack() as stack:
             conn = stack.enter_context(self.datastore.get_connection())
+            self._prepared.ready(conn)  # outside the transaction (`Prepared`)
             stack.enter_context(conn.transaction())
             with conn.cursor() as curs:
                 self._lock_table(curs)
@@ -329,7 +345,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         this process learns the head its next append goes after, outside the lock, and
         that append still goes out in one round trip."""
         with self.datastore.get_connection() as conn:
-            batch = Batch(conn)
+            batch = Batch(conn, self._prepared, writes=False)
             batch.execute(self._sql.tail, (after, limit))
             batch.execute(self._sql.read_end, (self.tree.kept_size(),))
             rows, end = batch.sets()
