@@ -26,7 +26,7 @@ from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composable, Identifier, Literal
 
-from .codec import Row
+from ..ledger.entries import Row
 from .merkle_tables import Db, Tables
 
 __all__ = [
