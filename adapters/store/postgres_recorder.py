@@ -54,16 +54,7 @@ from ..ledger.entries import (
 from .merkle_reads import tree_lags
 from .merkle_tables import Db, Tables
 from .outage import BoundedReads, reconnecting, settled
-from .postgres_sql import (
-    Batch,
-    Prepared,
-    Statements,
-    byteas,
-    columns,
-    ints,
-    postgres_db,
-    transaction,
-)
+from .postgres_sql import Batch, Statements, byteas, columns, ints, postgres_db, transaction
 
 __all__ = ["ChainedPostgresRecorder"]
 
@@ -107,12 +98,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         schema = self.datastore.schema.replace('"', '""')
         self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
         self._sql = Statements(self.datastore.schema, self.events_table_name, self.tree)
-        # What every append and tail sends, prepared on each connection before its
-        # first batch (`Batch`), and the tree's leaves' insert once first sent.
-        sql = self._sql
-        self._prepared = Prepared(
-            [sql.guard, sql.read_end, sql.tail], [sql.place(self.snapshots_table)]
-        )
+        self._prepared = self._sql.prepared(self.snapshots_table)
         self.sql_create_statements += [Composed([SQL(q)]) for q in self.tree.create()]
         self.sql_create_statements.append(self._sql.create_chain)
 

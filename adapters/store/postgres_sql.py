@@ -312,6 +312,11 @@ class Statements:
         ).format(self.chain)
         self._placing: tuple[str, bytes] | None = None
 
+    def prepared(self, snapshots_table: str) -> Prepared:
+        """What every append and tail sends, to prepare on each connection (the tree's
+        leaves' insert is learnt when first sent)."""
+        return Prepared([self.guard, self.read_end, self.tail], [self.place(snapshots_table)])
+
     def place(self, snapshots_table: str) -> bytes:
         """The one statement that writes an append's rows but the tree's: eventsourcing's
         events with their positions given, our chain links, the snapshots; and it keeps
