@@ -29,9 +29,9 @@ from eventsourcing.application import Application, Repository
 from eventsourcing.persistence import Mapper
 from eventsourcing.utils import Environment, EnvType
 from msgspec import Struct
+from tidings.adapters.ledger.entries import MsgspecMapper
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store, stream_hex, stream_id
-from tidings.adapters.store.codec import MsgspecMapper
 from tidings.adapters.store.environment import environment
 from tidings.domain import MAILBOX
 from tidings.domain import mailbox as mbx

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from tidings.adapters.audit.integrity import fold_log
+from tidings.adapters.ledger.entries import Envelope
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Change, Loaded, Store, stream_id
-from tidings.adapters.store.codec import Envelope
 from tidings.adapters.store.sqlite_recorder import ChainedSQLiteRecorder
 from tidings.domain import MAILBOX, OPERATION, Decider, Notification
 from tidings.domain import mailbox as mbx

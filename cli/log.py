@@ -10,8 +10,7 @@ from uuid import UUID
 
 import msgspec
 import typer
-from tidings.adapters.ledger.chain import stream_bytes
-from tidings.adapters.ledger.merkle import entry_bytes, leaf_hash
+from tidings.adapters.ledger.entries import entry_bytes, leaf_hash, stream_bytes
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import LogEntry
 

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..errors import TidingsError
 from ..ledger.checkpoint import from_note, refused
-from ..ledger.merkle import consistency_path, node_hash, verify_consistency
+from ..ledger.entries import node_hash
+from ..ledger.merkle import consistency_path, verify_consistency
 from ..ledger.note import (
     BadNote,
     Note,

@@ -14,16 +14,9 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from ..ledger.chain import stream_bytes
 from ..ledger.checkpoint import Checkpoint
-from ..ledger.merkle import (
-    consistency_path,
-    entry_bytes,
-    frontier,
-    inclusion_path,
-    needed,
-    root_of,
-)
+from ..ledger.entries import entry_bytes, frontier, root_of, stream_bytes
+from ..ledger.merkle import consistency_path, inclusion_path, needed
 from ..store.application import Store
 
 __all__ = [

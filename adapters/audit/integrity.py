@@ -36,9 +36,8 @@ import msgspec
 from tidings.domain import MAILBOX, OPERATION, Decider
 from tidings.domain import mailbox as mbx
 
-from ..ledger.chain import GENESIS, LogRow, link
+from ..ledger.entries import GENESIS, LogRow, decoder_of, event_types, link
 from ..store.application import Store, stream_id
-from ..store.codec import decoder_of, event_types
 from .trail import DECIDERS
 
 __all__ = [

@@ -25,8 +25,8 @@ from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 
+from ..ledger.entries import Envelope
 from ..store.application import stream_id
-from ..store.codec import Envelope
 
 __all__ = [
     "ATTEMPT_BUCKETS",

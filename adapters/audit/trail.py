@@ -28,8 +28,8 @@ from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
 
+from ..ledger.entries import decode_event
 from ..store.application import Store, stream_id
-from ..store.codec import decode_event
 
 __all__ = ["DECIDERS", "Audit", "TrailEntry"]
 

@@ -24,16 +24,9 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from ..ledger.chain import stream_bytes
 from ..ledger.checkpoint import Checkpoint, refused
-from ..ledger.merkle import (
-    Tree,
-    consistency_path,
-    entry_bytes,
-    leaf_hash,
-    needed,
-    verify_consistency,
-)
+from ..ledger.entries import Tree, entry_bytes, leaf_hash, stream_bytes
+from ..ledger.merkle import consistency_path, needed, verify_consistency
 from ..ledger.note import Verifier
 from ..store.application import Store
 

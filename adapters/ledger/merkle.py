@@ -1,115 +1,32 @@
-"""The Merkle tree over the notification log, hashed as RFC 9162 (section 2.1) says.
+"""Merkle proofs over the log's tree, as RFC 9162 (section 2.1) computes them: subtree
+hashes, inclusion and consistency paths, and their verification.
 
-A log entry is a leaf. Its canonical bytes, which any outside tool can rebuild from a
-stored row, are
-
-    position (8 bytes, big-endian) || version (8 bytes, big-endian)
-    || stream id (the 16 bytes of the UUID) || topic (UTF-8) || 0x00 || state
-
-where `state` is the stored event as written (msgspec MessagePack; the event's own time
-is inside it). The chain's `link` hashes the same bytes after the previous digest.
-Leaf hash = SHA-256(0x00 || entry), node hash = SHA-256(0x01 || left || right), the
-empty tree's root SHA-256(""), and a tree of n leaves splits at the largest power of two
-below n: exactly RFC 9162's MTH, so CT tools check our roots and proofs.
-
-Written incrementally: appending a leaf completes the perfect subtrees it closes (itself,
-then each parent whose right child it finishes), and only those are stored, once. A
-perfect subtree is a `Node` (level, index): the 2**level leaves from index * 2**level.
-Any root, inclusion proof or consistency proof is then a few stored nodes combined
-(`subtree_hash`), O(log n) of them. The functions here are pure; `nodes` is how a caller
-looks a stored node up.
+The tree is the one `entries` hashes and the store writes: only perfect subtrees are
+stored, each a `Node` (level, index), the 2**level leaves from index * 2**level. A tree
+of n leaves splits at the largest power of two below n, so any root, inclusion proof or
+consistency proof is a few stored nodes combined (`subtree_hash`), O(log n) of them. The
+functions here are pure; `nodes` is how a caller looks a stored node up.
 """
 
-import hashlib
-import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+
+from .entries import Node, node_hash
 
 __all__ = [
-    "EMPTY_ROOT",
-    "Node",
-    "Tree",
     "consistency_path",
-    "entry_bytes",
-    "frontier",
     "inclusion_path",
-    "leaf_hash",
     "needed",
-    "node_hash",
-    "root_of",
     "subtree_hash",
     "verify_consistency",
     "verify_inclusion",
 ]
 
-EMPTY_ROOT = hashlib.sha256(b"").digest()
-Node = tuple[int, int]  # (level, index)
 Nodes = Callable[[int, int], bytes]
-
-
-def entry_bytes(position: int, stream: bytes, version: int, topic: str, state: bytes) -> bytes:
-    """The canonical bytes of one log entry (see the module's docstring)."""
-    return struct.pack(">QQ", position, version) + stream + topic.encode() + b"\0" + state
-
-
-def leaf_hash(entry: bytes) -> bytes:
-    return hashlib.sha256(b"\0" + entry).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\1" + left + right).digest()
 
 
 def _split(n: int) -> int:
     """The largest power of two smaller than n (n >= 2)."""
     return 1 << ((n - 1).bit_length() - 1)
-
-
-def frontier(size: int) -> list[Node]:
-    """The perfect subtrees a tree of `size` leaves is made of, largest (leftmost) first."""
-    nodes, start = [], 0
-    for level in range(size.bit_length() - 1, -1, -1):
-        if size >> level & 1:
-            nodes.append((level, start >> level))
-            start += 1 << level
-    return nodes
-
-
-def root_of(hashes: list[bytes]) -> bytes:
-    """The root of a tree from its frontier's hashes (largest first)."""
-    if not hashes:
-        return EMPTY_ROOT
-    root = hashes[-1]
-    for left in reversed(hashes[:-1]):
-        root = node_hash(left, root)
-    return root
-
-
-class Tree:
-    """A tree kept as its frontier only: appends and roots, no proofs. What the store's
-    insert and `verify` run; O(log n) memory."""
-
-    __slots__ = ("hashes", "size")
-
-    def __init__(self, size: int = 0, hashes: Iterable[bytes] = ()):
-        self.size = size
-        self.hashes = list(hashes)  # the frontier's, largest first
-
-    def append(self, leaf: bytes) -> bytes:
-        """Add a leaf hash; returns the nodes it completes, lowest first, 32 bytes each:
-        the leaf, then each parent whose right child it finished (what the store keeps,
-        as one value: it runs in every insert, so it builds no list to join)."""
-        hashes, node, size = self.hashes, leaf, self.size
-        completed = leaf
-        while size & 1:
-            node = node_hash(hashes.pop(), node)
-            completed += node
-            size >>= 1
-        hashes.append(node)
-        self.size += 1
-        return completed
-
-    def root(self) -> bytes:
-        return root_of(self.hashes)
 
 
 def subtree_hash(start: int, end: int, nodes: Nodes) -> bytes:

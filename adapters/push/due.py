@@ -43,14 +43,13 @@ from tidings.domain.serverrun import Ending, awaiting_ending
 from ..errors import Rejected, StorageError
 from ..store.environment import LOG
 from ..store.followers import Catchup
-from .deliverer import HttpDeliverer, Reply
 from .index import DueIndex, DueProjection, Name
 from .mail import MailSender, SmtpServer
 from .payload import ROTATION_GRACE, http_body, signed_headers, webhook_id
 from .port import DeliveryCommands
 from .problems import tell
-from .transport import AddressGuard, Batched
-from .views import LOG_INDEX, Attempted, Claim, Held
+from .transport import AddressGuard, Batched, HttpDeliverer
+from .views import LOG_INDEX, Attempted, Claim, Held, Reply
 
 __all__ = ["DueWork", "Ending", "EndingRule"]
 

@@ -29,8 +29,8 @@ from tidings.domain import operation as op
 from tidings.domain import serverrun
 from tidings.domain.dispatch import Held
 
+from ..ledger.entries import Envelope
 from ..store.application import stream_id
-from ..store.codec import Envelope
 
 __all__ = ["DueIndex", "DueProjection", "Kind", "Name"]
 

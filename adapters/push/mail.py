@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 from tidings.domain import Notification
 
-from .deliverer import ANSWER_KEPT, Reply
 from .payload import render_notify
+from .views import ANSWER_KEPT, Reply
 
 __all__ = ["FROM_ENV", "SMTP_ENV", "MailSender", "SmtpServer", "message_for"]
 

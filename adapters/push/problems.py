@@ -8,8 +8,7 @@ import logging
 from tidings.domain.delivery import DeliveryState
 
 from ..logs import event
-from .deliverer import Reply
-from .views import Claim
+from .views import Claim, Reply
 
 __all__ = ["tell"]
 

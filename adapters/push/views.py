@@ -10,9 +10,8 @@ from tidings.domain.delivery import DeliveryScheduled, DeliveryState, DeliverySt
 from tidings.domain.dispatch import Held
 from tidings.domain.endpoint import EndpointState
 
-from .deliverer import Reply
-
 __all__ = [
+    "ANSWER_KEPT",
     "LOG_INDEX",
     "Attempted",
     "Claim",
@@ -21,11 +20,27 @@ __all__ = [
     "Held",
     "Redelivered",
     "Redelivery",
+    "Reply",
     "ResumeTarget",
     "Resumed",
     "delivery_view",
     "endpoint_view",
 ]
+
+
+# Bytes of a receiver's answer kept in the log with the attempt.
+ANSWER_KEPT = 1024
+
+
+class Reply(Struct, frozen=True, kw_only=True):
+    """What one attempt got: a status (None: no answer), a transport error, how long it
+    took, the receiver's Retry-After in seconds, and the start of its answer."""
+
+    status: int | None
+    error: str | None = None
+    duration_ms: float
+    retry_after: float | None = None
+    answer: str = ""
 
 
 class DeliveryView(Struct, frozen=True, kw_only=True):

@@ -31,11 +31,10 @@ from msgspec import Struct
 from tidings.domain import MAILBOX, Decider
 from tidings.domain.mailbox import MailboxState
 
-from ..ledger.chain import LogRow
+from ..ledger.entries import Envelope, LogRow, Row, decode_event, stored_row
 from ..ledger.signer import Signer
 from ..redaction import redacted
 from . import schema_check
-from .codec import Envelope, Row, decode_event, stored_row
 from .environment import LOG, LogApplication, created, environment
 from .followers import Follower
 from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
@@ -179,7 +178,7 @@ class Store:
             _log.info("created a new tidings database at %s", redacted(url))
         self._mapper = self._app.mapper
         assert self._app.snapshots is not None  # IS_SNAPSHOTTING_ENABLED is always set
-        # The recorder writes snapshots inside the events' transaction (see chain.py).
+        # The recorder writes snapshots inside the events' transaction (see `ledger.entries`).
         snapshots_recorder: Any = self._app.snapshots.recorder
         self.recorder.snapshots_table = snapshots_recorder.events_table_name
         self._snapshot_every = snapshot_every

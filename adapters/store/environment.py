@@ -12,7 +12,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper
 from eventsourcing.utils import Environment, EnvType
 
-from .codec import MsgspecMapper
+from ..ledger.entries import MsgspecMapper
 from .schema_check import connect as _connect
 
 __all__ = ["LOG", "SQLITE_BUSY", "LogApplication", "created", "environment", "is_postgres"]

@@ -36,9 +36,9 @@ from typing import Any
 from uuid import UUID
 
 from ..errors import StorageError
-from ..ledger.chain import stream_bytes
 from ..ledger.checkpoint import Checkpoint
-from ..ledger.merkle import Tree, consistency_path, entry_bytes, frontier, leaf_hash, needed
+from ..ledger.entries import Tree, entry_bytes, frontier, leaf_hash, stream_bytes
+from ..ledger.merkle import consistency_path, needed
 from ..ledger.signer import Prover, Refused, Signer
 from .merkle_reads import CHAIN, TREE, Rows, TreeReads
 

@@ -39,8 +39,7 @@ from eventsourcing.utils import Environment
 from psycopg.sql import SQL, Identifier
 from tidings.domain.operation import OperationAccepted
 
-from ..ledger.chain import LogRow
-from .codec import Envelope
+from ..ledger.entries import Envelope, LogRow
 from .outage import BoundedTracking
 from .sqlite_recorder import WriterTurns
 

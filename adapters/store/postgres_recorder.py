@@ -1,5 +1,5 @@
 """The PostgreSQL recorder: eventsourcing's tables, plus the chain and the tree written in
-the events' transaction (see `chain`).
+the events' transaction (see `ledger.entries`).
 
 An append is one transaction sent in one round trip: BEGIN; eventsourcing's own
 `_lock_table` (`LOCK TABLE ... IN EXCLUSIVE MODE`) and `_notify_channel`; a guard; one
@@ -39,17 +39,18 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
-from ..ledger.chain import (
+from ..ledger.checkpoint import Checkpoint
+from ..ledger.entries import (
     GENESIS,
     LogRow,
     PlacedRow,
+    Row,
     StreamRow,
     TailRow,
     chain_links,
     hex_id,
+    rows_of,
 )
-from ..ledger.checkpoint import Checkpoint
-from .codec import Row, rows_of
 from .merkle_reads import tree_lags
 from .merkle_tables import Db, Tables
 from .outage import BoundedReads, reconnecting, settled

@@ -16,7 +16,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composable, Identifier, Literal
 
-from .codec import Row
+from ..ledger.entries import Row
 from .merkle_tables import Db, Tables
 
 __all__ = [

@@ -8,7 +8,7 @@ both recorders against it (the `TYPE_CHECKING` block below). A change to either
 recorder's surface that the store relies on fails the type check, not a test run.
 
 Positions are the log's notification ids: 1, 2, ... in commit order (PostgreSQL's may
-skip one; none appears below the last read later). Row shapes are `ledger.chain`'s.
+skip one; none appears below the last read later). Row shapes are `ledger.entries`'.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
 
-from ..ledger.chain import LogRow, PlacedRow, StreamRow, TailRow
 from ..ledger.checkpoint import Checkpoint
-from .codec import Row
+from ..ledger.entries import LogRow, PlacedRow, Row, StreamRow, TailRow
 from .merkle_tables import Tables
 
 __all__ = ["Recorder"]

@@ -20,7 +20,7 @@ from ..errors import StorageError
 __all__ = ["POSTGRES_TABLES", "TABLES", "NotTidings", "claim", "connect", "present", "read_only"]
 
 # The tables a tidings database has: eventsourcing's events and snapshots (named by its
-# SQLite factory, and after the application on PostgreSQL), and ours (`chain.py`). The
+# SQLite factory, and after the application on PostgreSQL), and ours (`ledger.entries`). The
 # open operations' view and the secrets are not among them: a database from before them
 # is still a tidings database. eventsourcing creates these in one transaction.
 TABLES = ("stored_events", "stored_snapshots", "tidings_chain")

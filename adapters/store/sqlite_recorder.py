@@ -1,5 +1,5 @@
 """The SQLite recorder: eventsourcing's tables, plus the chain and the tree written in the
-events' transaction (see `chain`).
+events' transaction (see `ledger.entries`).
 
 Why saves run on our own writer connection (`write`, `_append`) and not through
 eventsourcing's `insert_events` with the same rows added in an override of its
@@ -22,17 +22,18 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from ..ledger.chain import (
+from ..ledger.checkpoint import Checkpoint
+from ..ledger.entries import (
     GENESIS,
     LogRow,
     PlacedRow,
+    Row,
     StreamRow,
     TailRow,
     chain_links,
     hex_id,
+    rows_of,
 )
-from ..ledger.checkpoint import Checkpoint
-from .codec import Row, rows_of
 from .environment import SQLITE_BUSY
 from .merkle_reads import CHAIN, tree_lags
 from .merkle_tables import HAS_NODES, Db, Tables, tree_into_chain

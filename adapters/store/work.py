@@ -14,8 +14,8 @@ from tidings.domain import MAILBOX, Decider, Rejection
 from tidings.domain.mailbox import snapshot
 
 from ..errors import Rejected
+from ..ledger.entries import Envelope
 from .application import Change, Loaded, Store, stream_hex, stream_id
-from .codec import Envelope
 
 __all__ = ["View", "Work"]
 

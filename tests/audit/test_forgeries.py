@@ -8,12 +8,12 @@ from pathlib import Path
 import msgspec
 import pytest
 from tidings.adapters.ledger.checkpoint import Cadence
+from tidings.adapters.ledger.entries import decode_event, encode_event
 from tidings.adapters.ledger.keys import load_key
 from tidings.adapters.ledger.note import Note, sign
 from tidings.adapters.ledger.signer import memory_file, signing_refusal
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
-from tidings.adapters.store.codec import decode_event, encode_event
 from tidings.adapters.store.environment import is_postgres
 from tidings.cli.app import app
 from typer.testing import CliRunner

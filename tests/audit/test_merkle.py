@@ -6,14 +6,11 @@ import hashlib
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tidings.adapters.ledger.entries import EMPTY_ROOT, Tree, leaf_hash, node_hash
 from tidings.adapters.ledger.merkle import (
-    EMPTY_ROOT,
-    Tree,
     consistency_path,
     inclusion_path,
-    leaf_hash,
     needed,
-    node_hash,
     verify_consistency,
     verify_inclusion,
 )

@@ -8,8 +8,8 @@ import msgspec
 import pytest
 from cryptography.exceptions import InvalidSignature
 from tidings.adapters.ledger.checkpoint import Cadence
+from tidings.adapters.ledger.entries import decode_event, encode_event
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.codec import decode_event, encode_event
 from tidings.cli.app import app
 from typer.testing import CliRunner
 

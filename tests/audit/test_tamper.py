@@ -8,10 +8,10 @@ import msgspec
 import pytest
 from cryptography.hazmat.primitives import serialization
 from tidings.adapters.ledger.checkpoint import Cadence, Checkpoint, from_note
+from tidings.adapters.ledger.entries import decode_event, encode_event
 from tidings.adapters.ledger.keys import load_key
 from tidings.adapters.ledger.signer import signer_for
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.codec import decode_event, encode_event
 from tidings.adapters.store.environment import is_postgres
 from tidings.cli.app import app
 from typer.testing import CliRunner

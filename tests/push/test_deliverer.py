@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
-from tidings.adapters.push.deliverer import retry_after
+from tidings.adapters.push.transport import retry_after
 
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 

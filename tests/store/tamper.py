@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
-from tidings.adapters.ledger.chain import GENESIS, link
+from tidings.adapters.ledger.entries import GENESIS, link
 from tidings.adapters.store.environment import is_postgres
 
 __all__ = ["Tamper", "tamper"]

@@ -6,8 +6,8 @@ from typing import get_args
 
 import msgspec
 import pytest
+from tidings.adapters.ledger.entries import DomainEvent, decode_event, encode_event, topic_of
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.codec import DomainEvent, decode_event, encode_event, topic_of
 from tidings.domain import Backlog, Notification, Outcome
 from tidings.domain.mailbox import MailboxState, NotificationAcked, snapshot
 

@@ -8,8 +8,8 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper
 from eventsourcing.system import NotificationLogReader
 from eventsourcing.utils import Environment, EnvType
+from tidings.adapters.ledger.entries import Envelope, MsgspecMapper
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.codec import Envelope, MsgspecMapper
 from tidings.adapters.store.environment import LOG, environment
 
 

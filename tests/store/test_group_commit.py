@@ -24,9 +24,9 @@ import pytest
 from psycopg.sql import SQL, Identifier
 from tidings.adapters.audit.integrity import verify
 from tidings.adapters.errors import StorageError
+from tidings.adapters.ledger.entries import Envelope
 from tidings.adapters.library import Rejected, Tidings
 from tidings.adapters.store.application import Change, Store, stream_id
-from tidings.adapters.store.codec import Envelope
 from tidings.adapters.store.commit import GroupCommit
 from tidings.adapters.store.environment import is_postgres
 from tidings.adapters.store.work import Work

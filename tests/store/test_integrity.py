@@ -8,9 +8,9 @@ from pathlib import Path
 import msgspec
 import pytest
 from tidings.adapters.audit.integrity import PAGE, compare_live, compare_open, fold_log, replay
+from tidings.adapters.ledger.entries import decode_event, encode_event
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
-from tidings.adapters.store.codec import decode_event, encode_event
 from tidings.cli.app import app
 from tidings.domain.mailbox import MailboxState, snapshot
 from typer.testing import CliRunner

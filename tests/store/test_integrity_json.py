@@ -4,8 +4,8 @@ one JSON object, with the same exit codes."""
 import json
 from datetime import UTC, datetime
 
+from tidings.adapters.ledger.entries import encode_event
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.codec import encode_event
 from tidings.cli.app import app
 from tidings.domain.mailbox import MailboxState, snapshot
 from typer.testing import CliRunner

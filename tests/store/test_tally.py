@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 from tidings.adapters.audit.tally import ATTEMPT_BUCKETS, LogFigures, TallyView
+from tidings.adapters.ledger.entries import Envelope
 from tidings.adapters.store.application import stream_id
-from tidings.adapters.store.codec import Envelope
 from tidings.adapters.store.environment import LOG
 from tidings.domain import RetryPolicy
 from tidings.domain import delivery as dlv

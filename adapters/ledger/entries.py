@@ -1,0 +1,286 @@
+"""A log entry, from the domain event to its hashes: how it is stored, its canonical
+bytes, its link in the hash chain and its leaf in the Merkle tree. What every write runs.
+
+**Stored**: a stored event is eventsourcing's row: stream id, version, topic, state. The
+topic is the event's msgspec tag, a string fixed in the domain (`tag="NotificationQueued"`),
+not a Python path: renaming or moving a class does not orphan the events already stored;
+the state is the event in msgspec MessagePack. The store writes an event straight as such
+a row (`stored_row`); eventsourcing's readers get each back through `MsgspecMapper`, as
+an `Envelope`: the pure domain event (the domain has no eventsourcing import) with the
+two attributes eventsourcing needs (`originator_id`, `originator_version`).
+
+**Canonical bytes** of an entry, which any outside tool can rebuild from a stored row:
+
+    position (8 bytes, big-endian) || version (8 bytes, big-endian)
+    || stream id (the 16 bytes of the UUID) || topic (UTF-8) || 0x00 || state
+
+**The chain**: each log position gets `digest = sha256(previous digest || entry)` in a
+table `tidings_chain`, inserted by the recorder inside the insert transaction of the
+events, while the writer holds the log's write lock (SQLite's single writer,
+PostgreSQL's `LOCK TABLE ... IN EXCLUSIVE MODE`), so the chain has exactly one order.
+Editing or deleting a stored row breaks the chain from that position on; `verify` finds
+the first break.
+
+**The tree**, hashed as RFC 9162 (section 2.1) says: leaf hash = SHA-256(0x00 || entry),
+node hash = SHA-256(0x01 || left || right), the empty tree's root SHA-256(""): exactly
+RFC 9162's MTH, so CT tools check our roots and proofs (`merkle` computes those). It is
+written incrementally: appending a leaf completes the perfect subtrees it closes (itself,
+then each parent whose right child it finishes), and only those are stored, once. A
+perfect subtree is a `Node` (level, index): the 2**level leaves from index * 2**level.
+"""
+
+import hashlib
+import struct
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Union, get_args
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from tidings.domain import account, delivery, endpoint, mailbox, operation, operator, session
+
+__all__ = [
+    "EMPTY_ROOT",
+    "GENESIS",
+    "DomainEvent",
+    "Envelope",
+    "LogRow",
+    "MsgspecMapper",
+    "Node",
+    "PlacedRow",
+    "Row",
+    "StreamRow",
+    "TailRow",
+    "Tree",
+    "chain_links",
+    "decode_event",
+    "decoder_of",
+    "encode_event",
+    "entry_bytes",
+    "event_types",
+    "frontier",
+    "hex_id",
+    "leaf_hash",
+    "link",
+    "node_hash",
+    "root_of",
+    "rows_of",
+    "stored_row",
+    "stream_bytes",
+    "topic_of",
+]
+
+# --- stored -----------------------------------------------------------------------------
+_CATEGORY_UNIONS = {
+    "account": account.AccountEvent,
+    "operation": operation.OperationEvent,
+    "mailbox": mailbox.MailboxEvent,
+    "delivery": delivery.DeliveryEvent,
+    "endpoint": endpoint.EndpointEvent,
+    "operator": operator.OperatorEvent,
+    "session": session.SessionEvent,
+}
+DomainEvent = Union[  # noqa: UP007 - built from unions, not written out
+    account.AccountEvent,
+    operation.OperationEvent,
+    mailbox.MailboxEvent,
+    delivery.DeliveryEvent,
+    endpoint.EndpointEvent,
+    operator.OperatorEvent,
+    session.SessionEvent,
+]
+
+_TYPES: dict[str, type[msgspec.Struct]] = {
+    cls.__struct_config__.tag: cls for cls in get_args(DomainEvent)
+}
+_DECODERS = {topic: msgspec.msgpack.Decoder(cls) for topic, cls in _TYPES.items()}
+_TOPICS: dict[type, str] = {cls: topic for topic, cls in _TYPES.items()}
+encode_event = msgspec.msgpack.Encoder().encode
+
+# An event as stored: stream id (hex; a UUID where eventsourcing gave one), version,
+# topic, state.
+Row = tuple[str | UUID, int, str, bytes]
+StreamRow = tuple[int, str, bytes]  # version, topic, state
+PlacedRow = tuple[int, int, str, bytes]  # position, version, topic, state
+TailRow = tuple[str, int, int]  # stream id in hex, version, position
+LogRow = tuple[int, str, int, str, bytes]  # position, stream id in hex, version, topic, state
+
+
+def event_types(category: str) -> list[str]:
+    """The stored topics of one stream category's events."""
+    return [cls.__struct_config__.tag for cls in get_args(_CATEGORY_UNIONS[category])]
+
+
+class Envelope(msgspec.Struct, frozen=True, gc=False):
+    """A domain event at its place in a stream: what eventsourcing saves and reads."""
+
+    originator_id: UUID
+    originator_version: int
+    event: Any
+
+
+def topic_of(event: msgspec.Struct) -> str:
+    """The stable stored topic of an event (its msgspec tag)."""
+    try:
+        return _TOPICS[type(event)]
+    except KeyError:
+        raise TypeError(f"{type(event).__name__} is not a stored domain event") from None
+
+
+def stored_row(stream: str, version: int, event: msgspec.Struct) -> Row:
+    """`event` at `version` of the stream `stream` (hex) names, as stored."""
+    return stream, version, topic_of(event), encode_event(event)
+
+
+def decode_event(topic: str, state: bytes) -> Any:
+    """The domain event stored under `topic`; KeyError for a topic we do not know."""
+    return _DECODERS[topic].decode(state)
+
+
+def decoder_of(topic: str) -> Callable[[bytes], Any]:
+    """The decoder of the events stored under `topic` (KeyError for a topic we do not
+    know), for a reader of many rows: one lookup per topic instead of one per row."""
+    return _DECODERS[topic].decode
+
+
+def rows_of(events: Sequence[StoredEvent]) -> list[Row]:
+    """eventsourcing's stored events as rows."""
+    return [(e.originator_id, e.originator_version, e.topic, e.state) for e in events]
+
+
+class _NullTranscoder(Transcoder):
+    """eventsourcing's Mapper wants a transcoder; ours encodes with msgspec instead."""
+
+    def encode(self, obj: Any) -> bytes:
+        raise NotImplementedError("MsgspecMapper encodes events itself")
+
+    def decode(self, data: bytes) -> Any:
+        raise NotImplementedError("MsgspecMapper decodes events itself")
+
+
+class MsgspecMapper(Mapper[UUID]):
+    """Maps envelopes to stored events and back with msgspec MessagePack."""
+
+    def __init__(self) -> None:
+        super().__init__(transcoder=_NullTranscoder())
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        envelope: Envelope = domain_event
+        return StoredEvent(
+            originator_id=envelope.originator_id,
+            originator_version=envelope.originator_version,
+            topic=topic_of(envelope.event),
+            state=encode_event(envelope.event),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        originator_id = stored_event.originator_id
+        return Envelope(
+            originator_id=originator_id if isinstance(originator_id, UUID) else UUID(originator_id),
+            originator_version=stored_event.originator_version,
+            event=decode_event(stored_event.topic, stored_event.state),
+        )
+
+
+# --- canonical bytes and the chain ------------------------------------------------------
+GENESIS = bytes(32)
+
+
+def entry_bytes(position: int, stream: bytes, version: int, topic: str, state: bytes) -> bytes:
+    """The canonical bytes of one log entry (see the module's docstring)."""
+    return struct.pack(">QQ", position, version) + stream + topic.encode() + b"\0" + state
+
+
+def stream_bytes(stream: UUID | str) -> bytes:
+    """A stream id's 16 bytes, as the chain and the tree hash them (SQLite's recorder
+    gives hex, PostgreSQL's a UUID)."""
+    return stream.bytes if isinstance(stream, UUID) else bytes.fromhex(stream)
+
+
+def hex_id(stream: UUID | str) -> str:
+    """A stream id in hex, as SQLite stores it (PostgreSQL's recorder gives a UUID)."""
+    return stream.hex if isinstance(stream, UUID) else stream
+
+
+def link(
+    previous: bytes, position: int, stream: bytes, version: int, topic: str, state: bytes
+) -> bytes:
+    """The digest of one log entry, committing to the digest before it: SHA-256 of the
+    previous digest and the entry's canonical bytes."""
+    return hashlib.sha256(previous + entry_bytes(position, stream, version, topic, state)).digest()
+
+
+def chain_links(
+    previous: bytes, ids: Sequence[int], rows: Sequence[tuple[UUID | str, int, str, bytes]]
+) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]:
+    """The chain rows (position, digest) of stored `rows` (stream id, version, topic,
+    state) at `ids`, and their entries (position, canonical bytes): built once here,
+    hashed by the chain and the tree."""
+    links, entries = [], []
+    for position, (stream, version, topic, state) in zip(ids, rows, strict=True):
+        entry = entry_bytes(position, stream_bytes(stream), version, topic, state)
+        previous = hashlib.sha256(previous + entry).digest()
+        links.append((position, previous))
+        entries.append((position, entry))
+    return links, entries
+
+
+# --- the tree ---------------------------------------------------------------------------
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+Node = tuple[int, int]  # (level, index)
+
+
+def leaf_hash(entry: bytes) -> bytes:
+    return hashlib.sha256(b"\0" + entry).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\1" + left + right).digest()
+
+
+def frontier(size: int) -> list[Node]:
+    """The perfect subtrees a tree of `size` leaves is made of, largest (leftmost) first."""
+    nodes, start = [], 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size >> level & 1:
+            nodes.append((level, start >> level))
+            start += 1 << level
+    return nodes
+
+
+def root_of(hashes: list[bytes]) -> bytes:
+    """The root of a tree from its frontier's hashes (largest first)."""
+    if not hashes:
+        return EMPTY_ROOT
+    root = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        root = node_hash(left, root)
+    return root
+
+
+class Tree:
+    """A tree kept as its frontier only: appends and roots, no proofs. What the store's
+    insert and `verify` run; O(log n) memory."""
+
+    __slots__ = ("hashes", "size")
+
+    def __init__(self, size: int = 0, hashes: Iterable[bytes] = ()):
+        self.size = size
+        self.hashes = list(hashes)  # the frontier's, largest first
+
+    def append(self, leaf: bytes) -> bytes:
+        """Add a leaf hash; returns the nodes it completes, lowest first, 32 bytes each:
+        the leaf, then each parent whose right child it finished (what the store keeps,
+        as one value: it runs in every insert, so it builds no list to join)."""
+        hashes, node, size = self.hashes, leaf, self.size
+        completed = leaf
+        while size & 1:
+            node = node_hash(hashes.pop(), node)
+            completed += node
+            size >>= 1
+        hashes.append(node)
+        self.size += 1
+        return completed
+
+    def root(self) -> bytes:
+        return root_of(self.hashes)
