@@ -2,7 +2,7 @@
 
 A command is a body run on a `Work`. Its caller queues the body; if no other caller is
 leading, it leads: it runs every queued body (its own and those of the callers queued
-behind it), in arrival order, on one `View`, saves all their events in one transaction,
+behind it), in arrival order, on the batch's `Work`, saves all their events in one transaction,
 fsynced once, and only then wakes each caller to return its answer. A lone caller runs
 its own body at once, with no hand-off to another thread; under load, one fsync serves
 many commands, so a server or a backend with many threads commits more commands per
@@ -27,6 +27,7 @@ eventsourcing persistence error raised inside it into a `StorageError` (the driv
 error kept as its cause), so a caller of the store never meets one.
 """
 
+import itertools
 import sqlite3
 import threading
 import time
@@ -43,7 +44,7 @@ from ..errors import Conflict, StorageError
 from ..metrics import BATCH_COMMANDS, COMMIT_SECONDS
 from .application import Store
 from .outage import OUTAGE, unreachable
-from .work import View, Work
+from .work import Work
 
 __all__ = ["MAX_ATTEMPTS", "MAX_BATCH", "GroupCommit", "storage_errors"]
 
@@ -104,12 +105,38 @@ def storage_errors(*, opening: bool = False) -> AbstractContextManager[None]:
 Settle = Callable[[Any, BaseException | None], None]
 
 
+_WAKES = threading.local()
+_NO_WAKE = threading.Lock()
+
+
+def _wake_lock() -> threading.Lock:
+    """The calling thread's wake lock, held while it is not being woken: one lock a
+    thread, not one a command."""
+    try:
+        lock: threading.Lock = _WAKES.lock
+    except AttributeError:
+        lock = _WAKES.lock = threading.Lock()
+        lock.acquire()
+    return lock
+
+
 class _Call:
     """One queued command. `wake` is held until the caller may go on: its command is
     done, or it is to lead the next batch. A submitted command has no caller waiting:
     `settle(result, error)` tells it instead."""
 
-    __slots__ = ("body", "clock", "done", "error", "result", "settle", "trace", "wake")
+    __slots__ = (
+        "abandoned",
+        "body",
+        "clock",
+        "done",
+        "error",
+        "next",
+        "result",
+        "settle",
+        "trace",
+        "wake",
+    )
 
     def __init__(
         self, body: Callable[[Work], Any], clock: Callable[[], datetime], settle: Settle | None
@@ -118,10 +145,11 @@ class _Call:
         self.clock = clock
         self.settle = settle
         self.done = False
+        self.abandoned = False  # its caller stopped waiting (interrupted)
+        self.next: _Call | None = None  # the caller it wakes once woken (see `_run`)
         self.result: Any = None
         self.error: BaseException | None = None
-        self.wake = threading.Lock()
-        self.wake.acquire()
+        self.wake = _wake_lock() if settle is None else _NO_WAKE
         # The caller's trace context, None when not tracing. `telemetry.ON` is read here
         # and below so that an untraced command calls nothing of it.
         self.trace = telemetry.parent() if telemetry.ON else None
@@ -176,7 +204,15 @@ class GroupCommit:
             lead = not self._leading
             self._leading = True
         if not lead:
-            call.wake.acquire()  # until done, or handed the lead
+            try:
+                call.wake.acquire()  # until done, or handed the lead
+                after = call.next
+                if after is not None:  # the next caller of the batch: see `_run`
+                    call.next = None
+                    after.wake.release()
+            except BaseException:
+                self._abandon(call)
+                raise
         if not call.done:
             self._lead(call)
         if call.error is not None:
@@ -260,6 +296,17 @@ class GroupCommit:
                 else:
                     self._hand_to_committer()
 
+    def _abandon(self, call: _Call) -> None:
+        """`call`'s caller was interrupted while waiting: its lock is released later by
+        whoever wakes it, so this thread's next call waits on a lock of its own; and the
+        caller it was to wake is woken now, or skipped by the batch that runs it."""
+        del _WAKES.lock
+        with self._mutex:
+            call.abandoned = True
+            after, call.next = call.next, None
+            if call.done and after is not None:
+                after.wake.release()
+
     def _gather(self) -> None:
         """Let callers still on their way join the batch: yield the GIL while the queue
         grows, for at most `GATHER_FOR`; only after a batch of several callers.
@@ -287,12 +334,22 @@ class GroupCommit:
         except Exception as failure:  # the database failed: every caller hears of it
             outcomes = [(None, failure)] * len(batch)
         finally:
+            # The waiting callers are woken one by one, each by the one before it as it
+            # goes on (`execute`): woken all at once they fought over the GIL, each
+            # blocking on it again and preempting the thread still waking the others.
+            waiting: list[_Call] = []
             for call, (result, error) in zip(batch, outcomes, strict=True):
                 call.result, call.error, call.done = result, error, True
                 if call.settle is not None:
                     call.settle(result, error)
                 elif call is not leader:
-                    call.wake.release()
+                    waiting.append(call)
+            with self._mutex:  # against `_abandon`
+                waiting = [call for call in waiting if not call.abandoned]
+                for call, after in itertools.pairwise(waiting):
+                    call.next = after
+            if waiting:
+                waiting[0].wake.release()
 
     def _attempts(self, batch: list[_Call]) -> list[_Outcome]:
         store = self.store
@@ -304,23 +361,23 @@ class GroupCommit:
             hold: AbstractContextManager[None] = store.locked() if attempt else nullcontext()
             with hold:
                 store.refresh()
-                view = View(store, trust_new=races == 0)
-                outcomes = [_run_one(view, call) for call in batch]
-                if not attempt and view.changes and self._contended():
+                work = Work(store, trust_new=races == 0)
+                outcomes = [_run_one(work, call) for call in batch]
+                if not attempt and work.changes and self._contended():
                     continue  # decided again under the lock, on what refresh leaves fresh
                 started = time.perf_counter()
                 try:
-                    store.save(view.changes, view.snapshots)
+                    store.save(work.changes, work.snapshots)
                     won = True
                 except IntegrityError:
                     won = False
                     races += 1
                     self._contended_until = time.monotonic() + CONTENDED_FOR
             if not won:
-                store.forget(view.touched())
+                store.forget(work.touched())
                 continue
-            view.keep()
-            if view.changes:
+            work.keep()
+            if work.changes:
                 COMMIT_SECONDS.observe(time.perf_counter() - started)
                 BATCH_COMMANDS.observe(len(batch))
                 self.transactions += 1
@@ -334,9 +391,9 @@ class GroupCommit:
         return time.monotonic() < self._contended_until
 
 
-def _run_one(view: View, call: _Call) -> _Outcome:
-    """One body on the batch's view; its changes join the batch only if it succeeds."""
-    work = Work(view, call.clock())
+def _run_one(work: Work, call: _Call) -> _Outcome:
+    """One body on the batch's work; its changes join the batch only if it succeeds."""
+    work.now = call.clock()
     try:
         if call.trace is None:
             result = call.body(work)
@@ -344,6 +401,7 @@ def _run_one(view: View, call: _Call) -> _Outcome:
             with telemetry.command(call.body, call.trace):
                 result = call.body(work)
     except BaseException as error:  # even SystemExit: raised in its caller's thread, not here
+        work.drop()
         return None, error
-    view.absorb(work)
+    work.absorb()
     return result, None

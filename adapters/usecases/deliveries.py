@@ -215,7 +215,7 @@ def _claim_attempt(
     work.record(ENDPOINT, endpoint_key, decided.endpoint)
     # The leaf of the scheduling event, which holds the notification: the receiver
     # proves what it got against a checkpoint (README, "Auditing a tidings log").
-    recorder = work.view.store.recorder
+    recorder = work.store.recorder
     return Claim(
         number=decided.number,
         scheduled=scheduled,

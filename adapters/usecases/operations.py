@@ -90,7 +90,8 @@ class Operations:
                     break
                 if decided.code != Code.OBJECT_EXISTS:
                     raise Rejected.of(decided)
-            telemetry.note(login=login, svtrid=svtrid)
+            if telemetry.ON:
+                telemetry.note(login=login, svtrid=svtrid)
             return Pending(
                 code=Code.PENDING,
                 text=Code.PENDING.text,
@@ -129,8 +130,9 @@ class Operations:
         def body(work: Work) -> Notification:
             operation = work.state(OPERATION, svtrid)
             login = operation.accepted.login if operation.accepted is not None else None
-            telemetry.note(login=login, svtrid=svtrid, code=code)
-            telemetry.link(operation.accepted.context if operation.accepted else None)
+            if telemetry.ON:  # read here so that an untraced command calls nothing of it
+                telemetry.note(login=login, svtrid=svtrid, code=code)
+                telemetry.link(operation.accepted.context if operation.accepted else None)
             decided = end(
                 operation,
                 work.state(ACCOUNT, login) if login is not None else ACCOUNT.initial,

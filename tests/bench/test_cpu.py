@@ -11,4 +11,4 @@ def test_cpu_per_operation_prints_both_kinds(capsys: pytest.CaptureFixture[str])
     # then
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == ["enqueue", "poll+ack"]
-    assert all("µs CPU" in line for line in lines)
+    assert all("µs CPU" in line and "context switches" in line for line in lines)
