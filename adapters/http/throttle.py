@@ -27,7 +27,6 @@ first, so random logins cannot grow memory without bound. Not thread-safe: the s
 calls it from its event loop only.
 """
 
-import contextlib
 import ipaddress
 import logging
 import math
@@ -117,13 +116,13 @@ class Throttle:
         at = self._settle(login, client)
         if at is None:
             return
-        for entries, entry in (
-            (self._addresses.get(client), at),
-            (self._logins.get(login), (at, client)),
-        ):
-            if entries is not None:
-                with contextlib.suppress(ValueError):  # already pushed out of the window
-                    entries.remove(entry)  # type: ignore[arg-type]
+        # Either may be gone already: pushed out of the window.
+        times = self._addresses.get(client)
+        if times is not None and at in times:
+            times.remove(at)
+        tried = self._logins.get(login)
+        if tried is not None and (at, client) in tried:
+            tried.remove((at, client))
 
     def _settle(self, login: str, client: str) -> float | None:
         """The time of the oldest open attempt of `login` from `client`, now settled."""

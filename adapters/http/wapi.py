@@ -31,7 +31,7 @@ from ..wapi.auth import token_matches
 from ..wapi.request import MAX_BODY, Dialect, WapiError, WapiReply, WapiRequest, parse_request
 from ..wapi.response import notify_fields
 from ..wapi.response import render_reply as render
-from .access_log import HUNG_UP, ID_HEADER, access_line, noted, request_id
+from .access_log import HUNG_UP, ID_HEADER, access_line, first_id, noted
 from .body import BodyTooSlow, ClientGone, TooLarge, Unfinished
 from .context import Context
 from .deadlines import settle_unfinished
@@ -138,22 +138,24 @@ class WapiEndpoint:
         self.dialect = dialect
         self._context = context
         self._media = _MEDIA[dialect].encode()
+        self._timeout = context.settings.limits.body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rid = request_id(scope)
+        headers = _Headers(scope)
+        rid = first_id(scope, headers.sent_id)
         token = REQUEST_ID.set(rid)
         traced = telemetry.request(scope)
         started = time.perf_counter()
         seen: dict[str, object] = {"status": HUNG_UP}
-        headers = _Headers(scope, rid)
+        rid_header = (ID_HEADER, rid.encode("ascii"))
         try:
-            timeout = self._context.settings.limits.body_timeout
             try:
-                body: bytes | None = await _read_body(receive, headers.length, timeout)
+                body: bytes | None = await _read_body(receive, headers.length, self._timeout)
             except TooLarge:
                 body = None
             reply, extra = await self.handle(body, headers.content_type, _client(scope), scope)
             document = render(reply, self.dialect)
+            code = reply.code
             await send(
                 {
                     "type": "http.response.start",
@@ -161,29 +163,26 @@ class WapiEndpoint:
                     "headers": [
                         (b"content-length", b"%d" % len(document)),
                         (b"content-type", self._media),
-                        (b"x-wapi-code", b"%d" % reply.code),  # for logs and proxies
+                        (b"x-wapi-code", b"%d" % code),  # for logs and proxies
                         *extra,
-                        (ID_HEADER, headers.rid),
+                        rid_header,
                     ],
                 }
             )
             await send({"type": "http.response.body", "body": document})
-            seen = {"status": 200, "wapi_code": reply.code}
+            seen = {"status": 200, "wapi_code": code}
             noted(scope, svtrid=reply.svtrid)
         except Unfinished as error:
 
             async def with_id(message: Message) -> None:
                 if message["type"] == "http.response.start":
-                    message = {
-                        **message,
-                        "headers": [*message["headers"], (ID_HEADER, headers.rid)],
-                    }
+                    message = {**message, "headers": [*message["headers"], rid_header]}
                 await send(message)
 
             seen["status"] = await settle_unfinished(scope, with_id, error, answered=False)
         except OutcomeUnknown as error:  # no WAPI code says "maybe": no WAPI answer
             text = f"{error}; read it back before sending it again\n".encode()
-            plain = [(b"content-type", b"text/plain"), (ID_HEADER, headers.rid)]
+            plain = [(b"content-type", b"text/plain"), rid_header]
             await send({"type": "http.response.start", "status": 504, "headers": plain})
             await send({"type": "http.response.body", "body": text})
             seen["status"] = 504
@@ -249,22 +248,25 @@ class WapiEndpoint:
 
 
 class _Headers:
-    """What the endpoint reads of a request's headers (the first of a name counts)."""
+    """What the endpoint reads of a request's headers, in one pass (the first of a
+    name counts): its type, its declared length and the id it sent (`first_id`)."""
 
-    __slots__ = ("content_type", "length", "rid")
+    __slots__ = ("content_type", "length", "sent_id")
 
-    def __init__(self, scope: Scope, rid: str) -> None:
-        self.rid = rid.encode("ascii")
-        self.content_type = ""
-        self.length: int | None = None
-        found_type = found_length = False
+    def __init__(self, scope: Scope) -> None:
+        content_type = length = sent_id = None
         for name, value in scope["headers"]:
-            if name == b"content-type" and not found_type:
-                self.content_type, found_type = value.decode("latin-1"), True
-            elif name == b"content-length" and not found_length:
-                found_length = True
-                if value.isdigit():
-                    self.length = int(value)
+            if name == b"content-type":
+                if content_type is None:
+                    content_type = value
+            elif name == b"content-length":
+                if length is None:
+                    length = value
+            elif name == ID_HEADER and sent_id is None:
+                sent_id = value
+        self.content_type = "" if content_type is None else content_type.decode("latin-1")
+        self.length = int(length) if length is not None and length.isdigit() else None
+        self.sent_id: bytes | None = sent_id
 
 
 def _client(scope: Scope) -> str | None:

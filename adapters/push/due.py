@@ -250,9 +250,16 @@ class DueWork:
             self._index.again(name)
             # Hand out more once the workers' waiting half is drawn down, not after every
             # piece of work: a turn of the loop after each costs the runner's thread CPU
-            # on every delivery (docs/decisions.md, the bench's push row).
-            if len(self._busy) <= self._in_flight:
+            # on every delivery (docs/decisions.md, the bench's push row). And only when
+            # something is due by now: with nothing due (a server ending its pings, each
+            # found when the log is read), the nap already ends when the next falls due.
+            if len(self._busy) <= self._in_flight and self._due_now():
                 self._wake.set()
+
+    def _due_now(self) -> bool:
+        """Whether the index's earliest time (maybe superseded) has come."""
+        next_at = self._index.next_at()
+        return next_at is not None and next_at <= self._clock()
 
     # --- one delivery attempt ---------------------------------------------------------
     def _settle(self, steps: Sequence[_Step]) -> list[_Settled]:

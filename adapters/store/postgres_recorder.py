@@ -98,6 +98,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         schema = self.datastore.schema.replace('"', '""')
         self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
         self._sql = Statements(self.datastore.schema, self.events_table_name, self.tree)
+        self._prepared = self._sql.prepared(self.snapshots_table)
         self.sql_create_statements += [Composed([SQL(q)]) for q in self.tree.create()]
         self.sql_create_statements.append(self._sql.create_chain)
 
@@ -150,7 +151,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn:
             if head is not None:
                 try:
-                    with transaction(conn) as batch:
+                    with transaction(conn, self._prepared) as batch:
                         ids, after = self._append(
                             batch, events, head, locked=False, snapshots=snapshots
                         )
@@ -160,7 +161,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
                     head = None
                     self._contended_until = time.monotonic() + CONTENDED_FOR
             if head is None:
-                with transaction(conn) as batch:
+                with transaction(conn, self._prepared) as batch:
                     self._lock_table(batch.as_cursor())
                     head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
                     ids, after = self._append(batch, events, head, locked=True, snapshots=snapshots)
@@ -267,7 +268,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         conn = self._held
         try:
             with conn.transaction():  # a savepoint in `locked`'s
-                batch = Batch(conn)
+                batch = Batch(conn, self._prepared)
                 head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
                 ids, after = self._append(batch, events, head, locked=True, snapshots=snapshots)
                 self._observe(batch, ids)
@@ -313,6 +314,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         server ended shows it only when first used, here."""
         with ExitStack() as stack:
             conn = stack.enter_context(self.datastore.get_connection())
+            self._prepared.ready(conn)  # outside the transaction (`Prepared`)
             stack.enter_context(conn.transaction())
             with conn.cursor() as curs:
                 self._lock_table(curs)
@@ -330,7 +332,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         this process learns the head its next append goes after, outside the lock, and
         that append still goes out in one round trip."""
         with self.datastore.get_connection() as conn:
-            batch = Batch(conn)
+            batch = Batch(conn, self._prepared, writes=False)
             batch.execute(self._sql.tail, (after, limit))
             batch.execute(self._sql.read_end, (self.tree.kept_size(),))
             rows, end = batch.sets()

@@ -4,15 +4,25 @@ batch that sends them with BEGIN and COMMIT as one query string (one round trip)
 The statements are built once per recorder from its schema and table names
 (`Statements`); `Batch` gathers them with their parameters bound on the client
 (`ClientCursor.mogrify`), so nothing waits for an answer until the batch is sent.
+
+The statements a recorder sends at every append are prepared on each connection
+(`Prepared`, SQL's `PREPARE`), and a batch sends `EXECUTE name(...)`: a statement of a
+query string is otherwise parsed and planned at each run, which cost the server more
+than running it (docs/decisions.md). SQL's own `EXECUTE` keeps the batch one query
+string, one round trip.
 """
 
+import itertools
+import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from psycopg import ClientCursor
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composable, Identifier, Literal
 
@@ -21,6 +31,7 @@ from .merkle_tables import Db, Tables
 
 __all__ = [
     "Batch",
+    "Prepared",
     "Statements",
     "byteas",
     "columns",
@@ -40,24 +51,109 @@ def postgres_db(curs: Any) -> Db:
     return Db(rows, lambda query, rows: curs.executemany(query, rows))
 
 
+_names = itertools.count()
+_PLACEHOLDER = re.compile(r"%(%|s)")
+
+
+class Prepared:
+    """Statements to prepare on every connection that runs them, by their text (with
+    `%s` placeholders, as `Batch.execute` takes it).
+
+    `ready(conn, writes=...)` prepares on `conn`, in one round trip of its own, what it
+    has not prepared yet: every statement for a batch that `writes`, else only the
+    reads. Preparing an INSERT takes its table's write lock, which a read must not
+    wait for: it may run while this process holds the log's lock on another
+    connection (`ChainedPostgresRecorder.locked`). Call it outside a transaction: a
+    PREPARE that ran stays when the transaction around it rolls back, so one inside
+    could not be tracked. A batch on that connection then sends those statements as
+    `EXECUTE`. `learn` adds one, prepared by each connection at its next `ready`.
+    Names are unique in the process, so two recorders never meet one another's."""
+
+    def __init__(self, reads: Sequence[str | bytes], writes: Sequence[str | bytes]):
+        self._mutex = threading.Lock()
+        self._prefix = f"tidings_{next(_names)}_"
+        # text -> (its bit, its EXECUTE with `%s` placeholders)
+        self._executes: dict[str, tuple[int, str]] = {}
+        self._prepares: list[str] = []  # each statement's PREPARE, by number
+        self._reads = 0  # the bits of the reads
+        self._ready: WeakKeyDictionary[Any, int] = WeakKeyDictionary()  # conn -> its bits
+        for text in reads:
+            self.learn(text, writes=False)
+        for text in writes:
+            self.learn(text)
+
+    def learn(self, text: str | bytes, *, writes: bool = True) -> None:
+        query = text.decode() if isinstance(text, bytes) else text
+        with self._mutex:
+            if query in self._executes:
+                return
+            number = len(self._prepares)
+            name = f"{self._prefix}{number}"
+            numbers = itertools.count(1)
+
+            def placeholder(match: re.Match[str]) -> str:
+                return "%" if match.group(1) == "%" else f"${next(numbers)}"
+
+            self._prepares.append(f"PREPARE {name} AS " + _PLACEHOLDER.sub(placeholder, query))
+            count = next(numbers) - 1
+            marks = f"({', '.join(['%s'] * count)})" if count else ""
+            self._executes[query] = 1 << number, f"EXECUTE {name}{marks}"
+            if not writes:
+                self._reads |= 1 << number
+
+    def ready(self, conn: Any, *, writes: bool = True) -> int:
+        """Prepare on `conn` what it lacks (the reads only, unless `writes`); the
+        statements it has prepared, as `execute_of` takes them."""
+        done = self._ready.get(conn)
+        if done is None:
+            # psycopg deallocates every statement of a connection at its next rollback
+            # once it has prepared one of its own: on these it forgets what it had
+            # (it sees this DEALLOCATE go by) and prepares none from now on.
+            conn.execute("DEALLOCATE ALL")
+            conn.prepare_threshold = None
+            self._ready[conn] = done = 0
+        wanted = (1 << len(self._prepares)) - 1
+        if not writes:
+            wanted &= self._reads
+        missing = wanted & ~done
+        if missing:
+            prepares = [p for i, p in enumerate(self._prepares) if missing >> i & 1]
+            conn.execute(";".join(prepares))
+            self._ready[conn] = done = done | missing
+        return done
+
+    def execute_of(self, text: str | bytes, ready: int) -> str | None:
+        """The `EXECUTE` that runs `text` on a connection `ready` says prepared it."""
+        query = text.decode() if isinstance(text, bytes) else text
+        found = self._executes.get(query)
+        return found[1] if found is not None and found[0] & ready else None
+
+
 class Batch:
     """Statements gathered and sent together, as one query string: a transaction that
     only writes costs one round trip. psycopg's pipeline would too, but its client work
     per statement (a wait on the socket, its queues) cost more than the statement.
 
+    Statements `prepared` on the connection (`Prepared.ready`, before the batch) are
+    sent as their `EXECUTE`; many-row inserts (`executemany`) are learnt by it.
+
     Quacks as far as eventsourcing's `_lock_table` and `_notify_channel` need of a
     cursor; `rows` sends what is gathered with a read and answers the read's rows."""
 
-    def __init__(self, conn: Any):
+    def __init__(self, conn: Any, prepared: Prepared | None = None, *, writes: bool = True):
         self._cursor = ClientCursor(conn, row_factory=tuple_row)
         self._gathered: list[str] = []
+        self._prepared = prepared
+        self._ready = 0 if prepared is None else prepared.ready(conn, writes=writes)
 
     def execute(self, query: Any, params: Sequence[Any] | None = None, **_: Any) -> None:
         if params is None:  # nothing to bind: no need to parse it for placeholders
             text = query.as_string(self._cursor) if isinstance(query, Composable) else query
             self._gathered.append(text.decode() if isinstance(text, bytes) else text)
-        else:
-            self._gathered.append(self._cursor.mogrify(query, params))
+            return
+        if self._prepared is not None and not isinstance(query, Composable):
+            query = self._prepared.execute_of(query, self._ready) or query
+        self._gathered.append(self._cursor.mogrify(query, params))
 
     def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
         """An `INSERT ... VALUES (...)` for many rows, as one statement (the server
@@ -76,7 +172,10 @@ class Batch:
         known = [kind for kind in kinds if kind is not None]
         arrays = ", ".join(f"%s::{name}[]" for name, _ in known)
         literals = [literal([row[i] for row in rows]) for i, (_, literal) in enumerate(known)]
-        self.execute(f"{into}SELECT * FROM unnest({arrays})", literals)
+        unnest = f"{into}SELECT * FROM unnest({arrays})"
+        self.execute(unnest, literals)
+        if self._prepared is not None:
+            self._prepared.learn(unnest)
 
     def rows(self, query: Any, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         self.execute(query, params)
@@ -87,7 +186,9 @@ class Batch:
         self.send()
         found = []
         while True:
-            if self._cursor.description is not None:
+            # The result's status, not `description`, which builds a column each time.
+            result = self._cursor.pgresult
+            if result is not None and result.status == ExecStatus.TUPLES_OK:
                 found.append(list(self._cursor.fetchall()))
             if not self._cursor.nextset():
                 return found
@@ -107,10 +208,10 @@ class Batch:
 
 
 @contextmanager
-def transaction(conn: Any) -> Iterator[Batch]:
+def transaction(conn: Any, prepared: Prepared | None = None) -> Iterator[Batch]:
     """A batch run in one transaction, its BEGIN and COMMIT sent with it; a failure, in
     the block or on the server, rolls the transaction back."""
-    batch = Batch(conn)
+    batch = Batch(conn, prepared)
     batch.execute("BEGIN")
     try:
         yield batch
@@ -210,6 +311,11 @@ class Statements:
             "CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, digest bytea NOT NULL)"
         ).format(self.chain)
         self._placing: tuple[str, bytes] | None = None
+
+    def prepared(self, snapshots_table: str) -> Prepared:
+        """What every append and tail sends, to prepare on each connection (the tree's
+        leaves' insert is learnt when first sent)."""
+        return Prepared([self.guard, self.read_end, self.tail], [self.place(snapshots_table)])
 
     def place(self, snapshots_table: str) -> bytes:
         """The one statement that writes an append's rows but the tree's: eventsourcing's
