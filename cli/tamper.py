@@ -205,7 +205,7 @@ def checkpoint_command(db: Db = "tidings.db", out: Out = None) -> None:
         store.close()
     if latest is None:
         raise fail("no signed checkpoint: set TIDINGS_SIGNING_KEY to sign the log")
-    _emit(_json(latest) if latest.legacy else str(latest.note()), out)
+    _emit(str(latest.note()), out)
 
 
 @commands.command(
@@ -261,14 +261,6 @@ def prove_command(
     _emit(_json(proof), out)
 
 
-def _kept(path: Path, trusted: list[Verifier]) -> Checkpoint:
-    """A witnessed checkpoint from its file: a note, or an old JSON checkpoint."""
-    text = path.read_text()
-    if text.lstrip().startswith("{"):
-        return msgspec.json.decode(text, type=Checkpoint)
-    return from_note(text, trusted)
-
-
 def _cosigned(path: Path, cosigners: list[Verifier], quorum: int) -> str | None:
     """Why the note in `path` lacks its quorum of cosignatures (None: it has it)."""
     if quorum == 0:
@@ -295,7 +287,7 @@ def _gaps(signed: list[Checkpoint]) -> list[str]:
 
 
 def _key_id(checkpoint: Checkpoint) -> str:
-    return checkpoint.key[:16] if checkpoint.legacy else "+".join(checkpoint.key.split("+")[:2])
+    return "+".join(checkpoint.key.split("+")[:2])
 
 
 class Findings(msgspec.Struct, frozen=True):
@@ -336,10 +328,10 @@ def report(
     kept, failures = [], []
     for path in witnesses:
         try:
-            checkpoint = _kept(path, trusted)
+            checkpoint = from_note(path.read_text(), trusted)
             kept.append((str(path), checkpoint))
-            why = None if checkpoint.legacy else _cosigned(path, witness_keys, quorum)
-        except (OSError, UnicodeDecodeError, msgspec.DecodeError, BadNote) as error:
+            why = _cosigned(path, witness_keys, quorum)
+        except (OSError, UnicodeDecodeError, BadNote) as error:
             why = f"witness {path} cannot be read: {error}"
         if why is not None:
             failures.append(why)

@@ -130,7 +130,7 @@ def prove(store: Store, positions: Sequence[int], size: int | None = None) -> In
                 path=[p.hex() for p in path],
             )
         )
-    note = "" if checkpoint is None or checkpoint.legacy else str(checkpoint.note())
+    note = "" if checkpoint is None else str(checkpoint.note())
     return InclusionProof(checkpoint=note, size=size, root=_root(store, size).hex(), entries=proofs)
 
 

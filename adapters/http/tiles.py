@@ -79,7 +79,7 @@ def hash_tile(store: Store, level: int, index: int, width: int) -> bytes:
 def _latest(store: Store) -> str:
     tables, rows = store.recorder.tree, store.recorder.tree_rows
     latest = tables.latest(rows) if tables.present(rows) else None
-    if latest is None or latest.legacy:
+    if latest is None:
         raise _NotFound
     return str(latest.note())
 

@@ -5,9 +5,7 @@ The store appends one inside the insert transaction when one is due (`Cadence`),
 its own table `tidings_checkpoints` (size, log position of the last leaf, root, time,
 key, signature), beside the log rather than in it: a checkpoint is about the log, and an
 event would be a leaf of the tree it signs. The note is rebuilt from the row: its key
-column holds the signer's verifier key, whose name is the log's origin. A row whose key
-is 32 bytes is an old checkpoint, whose signature covers five lines
-("tidings checkpoint v1", size, position, root in hex, time): read and checked still.
+column holds the signer's verifier key, whose name is the log's origin.
 
 The signer (`signer.Signer`) refuses to sign a tree that does not extend the last one it
 signed.
@@ -18,8 +16,9 @@ from collections.abc import Sequence
 
 import msgspec
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from .keys import BadKey, public_key
+from .keys import BadKey
 from .note import (
     ED25519,
     BadNote,
@@ -43,9 +42,9 @@ __all__ = [
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
-    """A signed checkpoint, as stored. `key`: the signer's verifier key (note form), or
-    64 hex digits for an old checkpoint; `position`: the log position of the tree's last
-    leaf (0 where not known: a note read from a file says nothing of positions)."""
+    """A signed checkpoint, as stored. `key`: the signer's verifier key (note form);
+    `position`: the log position of the tree's last leaf (0 where not known: a note read
+    from a file says nothing of positions)."""
 
     size: int
     position: int
@@ -55,44 +54,28 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     signature: str  # hex
 
     @property
-    def legacy(self) -> bool:
-        return "+" not in self.key
-
-    @property
     def public(self) -> bytes:
-        if self.legacy:
-            return bytes.fromhex(self.key)
         public: bytes = parse_vkey(self.key).public
         return public
 
     @property
     def origin(self) -> str:
-        return "" if self.legacy else parse_vkey(self.key).name
+        return parse_vkey(self.key).name
 
     def body(self) -> bytes:
         """The bytes the signature covers."""
-        if self.legacy:
-            lines = ("tidings checkpoint v1", self.size, self.position, self.root, self.time)
-            return "".join(f"{line}\n" for line in lines).encode()
         return checkpoint_body(self.origin, self.size, bytes.fromhex(self.root)).encode()
 
     def note(self) -> Note:
-        """The checkpoint as a signed note (not for an old checkpoint)."""
+        """The checkpoint as a signed note."""
         verifier = parse_vkey(self.key)
         line = Line(verifier.name, verifier.id, bytes.fromhex(self.signature))
         return Note(self.body().decode(), (line,))
 
 
 def trusted_keys(texts: Sequence[str]) -> list[Verifier]:
-    """Pinned keys, each a verifier key or an old public key in hex; BadKey."""
-    keys = []
-    for text in texts:
-        if "+" in text:
-            keys.append(parse_vkey(text))
-        else:
-            public_key(text)  # BadKey unless 64 hex digits
-            keys.append(Verifier("", ED25519, bytes.fromhex(text.strip())))
-    return keys
+    """Pinned keys, each a verifier key; BadKey."""
+    return [parse_vkey(text) for text in texts]
 
 
 def refused(checkpoint: Checkpoint, trusted: Sequence[Verifier]) -> str | None:
@@ -106,14 +89,15 @@ def refused(checkpoint: Checkpoint, trusted: Sequence[Verifier]) -> str | None:
     if trusted and all(public != v.public or v.kind != ED25519 for v in trusted):
         return f"signed by key {_short(checkpoint)}, not by a pinned key"
     try:
-        public_key(public.hex()).verify(bytes.fromhex(checkpoint.signature), checkpoint.body())
+        signature = bytes.fromhex(checkpoint.signature)
+        Ed25519PublicKey.from_public_bytes(public).verify(signature, checkpoint.body())
     except (BadKey, InvalidSignature, ValueError):
         return "its signature does not match its fields"
     return None
 
 
 def _short(checkpoint: Checkpoint) -> str:
-    return checkpoint.key[:16] + "..." if checkpoint.legacy else checkpoint.key.split("+")[1]
+    return checkpoint.key.split("+")[1]
 
 
 def from_note(text: str, trusted: Sequence[Verifier]) -> Checkpoint:
@@ -122,15 +106,13 @@ def from_note(text: str, trusted: Sequence[Verifier]) -> Checkpoint:
     pinned key's line is on it."""
     note = parse_note(text)
     origin, size, root = parse_body(note.body)
-    if all(v.name and v.name != origin for v in trusted):
+    if all(v.name != origin for v in trusted):
         raise BadNote(f"a checkpoint of the log {origin!r}, not of a pinned key's log")
     for verifier in trusted:
-        name = verifier.name or origin  # an old hex key: under the origin's name
-        named = Verifier(name, ED25519, verifier.public)
         for line in note.lines:
-            if (line.name, line.id) == (named.name, named.id):
+            if (line.name, line.id) == (verifier.name, verifier.id):
                 return Checkpoint(size=size, position=0, root=root.hex(), time="",
-                                  key=str(named), signature=line.signature.hex())  # fmt: skip
+                                  key=str(verifier), signature=line.signature.hex())  # fmt: skip
     ids = ", ".join(f"{line.name}+{line.id.hex()}" for line in note.lines)
     raise BadNote(f"signed by no pinned key (it carries {ids or 'no signature'})")
 

@@ -1,7 +1,7 @@
 """Ed25519 keys that sign the log's checkpoints; never stored in the database.
 
-`tidings key new PATH` writes a private key file (PKCS#8 PEM, mode 0600) and prints the
-public key, 32 bytes in hex, which auditors keep. Servers and the library read the file
+`tidings key new PATH` writes a private key file (PKCS#8 PEM, mode 0600) and prints its
+verifier key (`note`), which auditors keep. Servers and the library read the file
 named by `TIDINGS_SIGNING_KEY`. Errors name the file, never its content.
 """
 
@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..errors import TidingsError
 
@@ -19,8 +19,6 @@ __all__ = [
     "load_key",
     "new_key",
     "private_file",
-    "public_hex",
-    "public_key",
     "refuse_shared",
 ]
 
@@ -31,9 +29,8 @@ class BadKey(TidingsError):
     """A key file or public key that cannot be used; the message says why, in one line."""
 
 
-def new_key(path: Path) -> str:
-    """Write a new private key to `path` (created 0600, never over an existing file);
-    returns its public key in hex."""
+def new_key(path: Path) -> None:
+    """Write a new private key to `path` (created 0600, never over an existing file)."""
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -46,7 +43,6 @@ def new_key(path: Path) -> str:
         raise BadKey(f"cannot create {path}: {error.strerror}") from None
     with os.fdopen(fd, "wb") as file:
         file.write(pem)
-    return public_hex(key)
 
 
 def private_file(path: str | Path, what: str) -> bytes:
@@ -78,16 +74,3 @@ def load_key(path: str | Path) -> Ed25519PrivateKey:
         raise BadKey(f"{path} holds a key that is not Ed25519")
     refuse_shared(path, "signing key")
     return key
-
-
-def public_hex(key: Ed25519PrivateKey) -> str:
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return raw.hex()
-
-
-def public_key(text: str) -> Ed25519PublicKey:
-    """A public key given as 64 hex digits (as `tidings key new` prints it)."""
-    try:
-        return Ed25519PublicKey.from_public_bytes(bytes.fromhex(text.strip()))
-    except ValueError:
-        raise BadKey("a public key is 64 hex digits (32 bytes)") from None

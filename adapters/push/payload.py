@@ -21,7 +21,6 @@ too, for a grace period.
 """
 
 import hashlib
-import re
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -46,8 +45,6 @@ __all__ = [
 ]
 
 FORM = "application/x-www-form-urlencoded; charset=utf-8"
-
-_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*")
 
 
 # --- the body ---------------------------------------------------------------------
@@ -89,18 +86,12 @@ def xml_document(root: str, fields: dict[str, Any]) -> bytes:
     return "".join(out).encode("utf-8")
 
 
-def _xml_name(key: Any) -> str:
-    name = str(key)
-    return name if _XML_NAME.fullmatch(name) else "_" + re.sub(r"[^A-Za-z0-9._-]", "_", name)
-
-
 def _xml_value(value: Any) -> Any:
-    """Values as XML text; characters XML cannot carry are replaced. `data` keys are XML
-    names since the domain refuses any other (`tidings.domain.document`); `_xml_name`
-    only still rewrites those of notifications stored before that rule, so an old log
-    can never produce a document a client cannot parse."""
+    """Values as XML text; characters XML cannot carry are replaced. Keys are written as
+    they are: `data` keys are XML names, the domain refuses any other
+    (`tidings.domain.document`)."""
     if isinstance(value, dict):
-        return {_xml_name(k): _xml_value(v) for k, v in value.items()}
+        return {k: _xml_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_xml_value(item) for item in value]
     if value is None:

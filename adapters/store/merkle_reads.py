@@ -151,7 +151,7 @@ def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
         position=row[1],
         root=bytes(row[2]).hex(),
         time=row[3],
-        key=bytes(row[4]).hex() if len(row[4]) == 32 else bytes(row[4]).decode(),
+        key=bytes(row[4]).decode(errors="replace"),
         signature=bytes(row[5]).hex(),
     )
 

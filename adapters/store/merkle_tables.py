@@ -261,7 +261,7 @@ class Tables(TreeReads):
                     checkpoint.position,
                     bytes.fromhex(checkpoint.root),
                     checkpoint.time,
-                    checkpoint.public if checkpoint.legacy else checkpoint.key.encode(),
+                    checkpoint.key.encode(),
                     bytes.fromhex(checkpoint.signature),
                 )
             ],

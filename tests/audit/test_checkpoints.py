@@ -246,34 +246,3 @@ def test_verify_warns_of_checkpoints_further_apart_than_the_cadence(
     verified = runner.invoke(app, ["verify", "--db", sqlite_url, "--key", _vkey(key_file)], env=env)
     assert verified.exit_code == 0, verified.output
     assert "warning: 6 entries between the checkpoints of 1 and 7 entries" in verified.output
-
-
-def test_an_old_json_checkpoint_in_a_database_is_still_read_and_checked(
-    sqlite_url: str, key_file: Path
-) -> None:
-    """A row of before the notes: the key column 32 raw bytes, the signature over five
-    lines of our own. Checked with the old public key in hex, and refused once edited."""
-    with Tidings(sqlite_url) as t:
-        t.open_account("tester", "pw")
-    store = Store(sqlite_url, read_only=True)
-    try:
-        tables, rows = store.recorder.tree, store.recorder.tree_rows
-        root = tables.nodes(rows, [(0, 0)])[(0, 0)]
-    finally:
-        store.close()
-    key = load_key(key_file)
-    public = key.public_key().public_bytes_raw()
-    body = f"tidings checkpoint v1\n1\n1\n{root.hex()}\n2026-01-01T00:00:00.000000Z\n"
-    with closing(sqlite3.connect(sqlite_url)) as connection, connection:
-        connection.execute(
-            "INSERT INTO tidings_checkpoints VALUES (1, 1, ?, ?, ?, ?)",
-            (root, "2026-01-01T00:00:00.000000Z", public, key.sign(body.encode())),
-        )
-    verified = runner.invoke(app, ["verify", "--db", sqlite_url, "--key", public.hex()])
-    assert verified.exit_code == 0, verified.output
-    assert "1 signed checkpoints hold" in verified.output
-    with closing(sqlite3.connect(sqlite_url)) as connection, connection:
-        connection.execute("UPDATE tidings_checkpoints SET position = 2")
-    edited = runner.invoke(app, ["verify", "--db", sqlite_url, "--key", public.hex()])
-    assert edited.exit_code == 1
-    assert "its signature does not match its fields" in edited.output
