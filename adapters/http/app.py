@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from tidings.adapters import telemetry
+from tidings.domain.operation import OperationState
 
 from ..ledger.signer import signing_refusal, warn_unsigned
 from ..library import StorageError, Tidings
@@ -69,7 +70,8 @@ _log = logging.getLogger("tidings.server")
 
 def ending_rules(ping_delay: float, job_delay: float) -> dict[str, EndingRule]:
     """How the operations the server runs itself end: ping-async and Merchants jobs."""
-    rules = {PING_ASYNC: EndingRule(ping_delay, ping_ending)}
+    # Every ping ends alike: a fixed ending, which the runner sends without a read.
+    rules = {PING_ASYNC: EndingRule(ping_delay, ping_ending(OperationState()))}
     rules.update({command: EndingRule(job_delay, job_ending) for command in JOB_COMMANDS})
     return rules
 

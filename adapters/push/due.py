@@ -21,6 +21,7 @@ processed on this runner's event loop, because everything that consults the inde
 need a lock around every look. This module does the work.
 """
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -32,7 +33,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from tidings.adapters import telemetry
 from tidings.domain import Code, UrlChannel
 from tidings.domain import delivery as dlv
@@ -63,10 +63,12 @@ _RETRY_FIRST, _RETRY_MOST = 0.5, 60.0
 @dataclass(frozen=True, slots=True)
 class EndingRule:
     """How long after acceptance an operation of one command ends, and how (the
-    domain's `serverrun` rules decide both)."""
+    domain's `serverrun` rules decide both): an `Ending` the same for every operation
+    of the command (ended without reading the operation first), or one made from the
+    operation's state."""
 
     delay: float
-    ending: Callable[[OperationState], Ending]
+    ending: Ending | Callable[[OperationState], Ending]
 
 
 def _utcnow() -> datetime:
@@ -171,12 +173,15 @@ class DueWork:
         await self.follow()
         task_status.started()
         # What is due goes to `in_flight` workers: a task each, for the runner's life
-        # (a task spawned per attempt showed in the runner's CPU profile).
-        due, taken = anyio.create_memory_object_stream[Name](self._handed_most)
+        # (a task spawned per attempt showed in the runner's CPU profile), through an
+        # asyncio queue: anyio's memory stream cost a checkpoint, an event and a generic
+        # receiver object per piece of work, about as much CPU as a server's ending of a
+        # ping itself. The runner runs on asyncio (the library's commands do).
+        due: asyncio.Queue[Name] = asyncio.Queue(self._handed_most)
         try:
-            async with anyio.create_task_group() as group, due, taken:
+            async with anyio.create_task_group() as group:
                 for _ in range(self._in_flight):
-                    group.start_soon(self._work, taken.clone())
+                    group.start_soon(self._work, due)
                 followed = anyio.current_time()
                 while True:
                     # The log is read every `follow_every`; a finished attempt wakes the
@@ -203,34 +208,27 @@ class DueWork:
             await self._wake.wait()
         self._wake = anyio.Event()
 
-    def _dispatch(self, due: MemoryObjectSendStream[Name]) -> None:
-        """Hand what is due to the workers, up to `_handed_most` under way (the stream's
-        buffer holds as many)."""
+    def _dispatch(self, due: asyncio.Queue[Name]) -> None:
+        """Hand what is due to the workers, up to `_handed_most` under way (the queue
+        holds as many)."""
         now = self._clock()
         while len(self._busy) < self._handed_most:
             name = self._index.pop_due(now, self._busy)
             if name is None:
                 return
             self._busy.add(name)
-            due.send_nowait(name)
+            due.put_nowait(name)
 
-    async def _work(self, taken: MemoryObjectReceiveStream[Name]) -> None:
+    async def _work(self, taken: asyncio.Queue[Name]) -> None:
         # A worker records an attempt and claims its next piece of work in one commit:
         # what it took with the record waits here, claimed or not (if that commit failed).
         ahead: list[_Next] = []
-        async with taken:
-            while True:
-                if ahead:
-                    current = ahead.pop()
-                else:
-                    try:
-                        current = _Next(await taken.receive())
-                    except anyio.EndOfStream:
-                        return
-                await self._guarded(current, taken, ahead)
+        while True:
+            current = ahead.pop() if ahead else _Next(await taken.get())
+            await self._guarded(current, taken, ahead)
 
     async def _guarded(
-        self, current: _Next, taken: MemoryObjectReceiveStream[Name], ahead: list[_Next]
+        self, current: _Next, taken: asyncio.Queue[Name], ahead: list[_Next]
     ) -> None:
         name = current.name
         try:
@@ -277,7 +275,7 @@ class DueWork:
         ]
 
     async def _deliver(
-        self, current: _Next, taken: MemoryObjectReceiveStream[Name], ahead: list[_Next]
+        self, current: _Next, taken: asyncio.Queue[Name], ahead: list[_Next]
     ) -> None:
         """One attempt of the delivery `current` names; its record also claims the next
         delivery waiting in `taken`, which goes to `ahead`."""
@@ -295,16 +293,23 @@ class DueWork:
             return
         self.attempts += 1
         scheduled = claim.scheduled
-        with telemetry.attempt(
-            scheduled.context,
-            login=login,
-            svtrid=claim.notification.outcome.svtrid,
-            notification=notification_id,
-            attempt=claim.number,
-            medium=scheduled.medium,
+        # `telemetry.ON` read here: an untraced attempt calls nothing of telemetry.
+        traced = telemetry.ON
+        with (
+            telemetry.attempt(
+                scheduled.context,
+                login=login,
+                svtrid=claim.notification.outcome.svtrid,
+                notification=notification_id,
+                attempt=claim.number,
+                medium=scheduled.medium,
+            )
+            if traced
+            else contextlib.nullcontext()
         ):
             reply = await self._send(login, claim)
-            telemetry.note(status=reply.status)
+            if traced:
+                telemetry.note(status=reply.status)
         attempted = Attempted(
             login=login,
             notification_id=notification_id,
@@ -313,8 +318,8 @@ class DueWork:
             jitter=self._jitter(),
         )
         try:
-            following: _Next | None = _Next(taken.receive_nowait())
-        except (anyio.WouldBlock, anyio.EndOfStream):
+            following: _Next | None = _Next(taken.get_nowait())
+        except asyncio.QueueEmpty:
             following = None
         wanted = None
         if following is not None:
@@ -353,7 +358,8 @@ class DueWork:
         )
         if claim.log_index is not None:
             headers[LOG_INDEX] = str(claim.log_index)
-        telemetry.inject(headers)  # the attempt's span: `traceparent`
+        if telemetry.ON:
+            telemetry.inject(headers)  # the attempt's span: `traceparent`
         return await self._http.post(
             scheduled.target,
             content_type,
@@ -366,13 +372,19 @@ class DueWork:
 
     # --- one ending -------------------------------------------------------------------
     async def _end(self, svtrid: str) -> None:
-        # The library's awaitable commands: no thread hop for each of them.
-        operation = await self._tidings.operation_async(svtrid)
-        accepted = None if operation is None else awaiting_ending(operation)
-        if operation is None or accepted is None:
-            self._index.schedule("ending", svtrid, None)
-            return
-        ending = self._rules[accepted.command].ending(operation)
+        # The library's awaitable commands: no thread hop for each of them. A fixed
+        # ending needs no read: one ended meanwhile refuses it (2304), as below.
+        fixed = self._rules.get(self._index.command(svtrid) or "")
+        if fixed is not None and isinstance(fixed.ending, Ending):
+            ending = fixed.ending
+        else:
+            operation = await self._tidings.operation_async(svtrid)
+            accepted = None if operation is None else awaiting_ending(operation)
+            if operation is None or accepted is None:
+                self._index.schedule("ending", svtrid, None)
+                return
+            rule = self._rules[accepted.command].ending
+            ending = rule if isinstance(rule, Ending) else rule(operation)
 
         try:
             await self._tidings.end_async(

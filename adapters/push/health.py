@@ -41,11 +41,7 @@ def endpoint_shown(target: str) -> str:
 
 def tell_settled(scheduled: DeliveryScheduled, settled: dispatch.Settled) -> None:
     """Log what an attempt's settling changed: a pause, a resume by the probe, a
-    fallback to the poll queue (nothing for anything else)."""
-    if not settled.mailbox and not any(
-        isinstance(change, ept.EndpointPaused | ept.EndpointResumed) for change in settled.endpoint
-    ):
-        return  # most attempts: a success on a live endpoint, a failure counted
+    fallback to the poll queue (the caller leaves out a settling that changed none)."""
     notification = scheduled.notification
     fields: dict[str, Any] = {
         "login": scheduled.login,

@@ -101,6 +101,7 @@ class DueIndex(POPOTrackingRecorder):
         self.topics = tuple(t.__struct_config__.tag for t in folded)
         self._deliveries: dict[UUID, tuple[str, dlv.DeliveryState]] = {}
         self._operations: dict[UUID, str] = {}
+        self._commands: dict[str, str] = {}  # svTRID -> command, of those in `_operations`
         self._due: dict[Name, datetime] = {}
         self._heap: list[tuple[datetime, int, Kind, str]] = []
         self._seq = 0
@@ -127,6 +128,10 @@ class DueIndex(POPOTrackingRecorder):
         when = self._due.get(name)
         if when is not None:
             self._push(when, name)
+
+    def command(self, svtrid: str) -> str | None:
+        """The command of an operation this runner ends, until the log says it ended."""
+        return self._commands.get(svtrid)
 
     def next_at(self) -> datetime | None:
         """The earliest time in the heap (it may be superseded)."""
@@ -200,11 +205,14 @@ class DueIndex(POPOTrackingRecorder):
                 delay = self._delays.get(command)
                 if delay is not None:
                     self._operations[stream] = svtrid
+                    self._commands[svtrid] = command
                     delay += self._later(svtrid)
                     self.schedule("ending", svtrid, serverrun.due_at(event, delay))
             case op.OperationEnded():
                 if stream in self._operations:
-                    self.schedule("ending", self._operations.pop(stream), None)
+                    svtrid = self._operations.pop(stream)
+                    del self._commands[svtrid]
+                    self.schedule("ending", svtrid, None)
             case ept.EndpointResumed():
                 self._release(stream)
 

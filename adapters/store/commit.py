@@ -1,12 +1,11 @@
 """Group commit: commands from many threads saved together, one transaction a batch.
 
 A command is a body run on a `Work`. Its caller queues the body; if no other caller is
-leading, it leads: it runs every queued body (its own and those of the callers queued
-behind it), in arrival order, on the batch's `Work`, saves all their events in one transaction,
-fsynced once, and only then wakes each caller to return its answer. A lone caller runs
-its own body at once, with no hand-off to another thread; under load, one fsync serves
-many commands, so a server or a backend with many threads commits more commands per
-second than the disk can fsync.
+leading, it leads: it runs every queued body (its own and those queued behind it), in
+arrival order, on the batch's `Work`, saves all their events in one transaction, fsynced
+once, and only then wakes the callers. A lone caller runs its own body at once, with no
+hand-off; under load, one fsync serves many commands, so many threads commit more
+commands per second than the disk can fsync.
 
 When another writer moved a stream meanwhile (another process), the save fails on a
 version, nothing is written, and the whole batch runs again on fresh states while this
@@ -18,9 +17,8 @@ that writes skips the unlocked save it would probably lose and goes straight to 
 locked one; a batch of reads never takes the lock. `MAX_ATTEMPTS` stays as a bound
 against bugs.
 
-Why our own: eventsourcing saves each `save` call in a transaction of its own and has
-no grouping. What grouping buys shows in the transactions-per-operation column of the
-bench's enqueue rows at 1 and 16 clients (docs/decisions.md).
+Why our own: eventsourcing saves each `save` call in a transaction of its own; what
+grouping buys shows in the bench's transactions per enqueue at 1 and 16 clients.
 
 The drivers are the store's business: `storage_errors` turns a `sqlite3`, `psycopg` or
 eventsourcing persistence error raised inside it into a `StorageError` (the driver's
@@ -146,7 +144,7 @@ class _Call:
         self.settle = settle
         self.done = False
         self.abandoned = False  # its caller stopped waiting (interrupted)
-        self.next: _Call | None = None  # the caller it wakes once woken (see `_run`)
+        self.next: _Call | None = None  # the caller it wakes once woken (`_run`)
         self.result: Any = None
         self.error: BaseException | None = None
         self.wake = _wake_lock() if settle is None else _NO_WAKE
@@ -297,9 +295,8 @@ class GroupCommit:
                     self._hand_to_committer()
 
     def _abandon(self, call: _Call) -> None:
-        """`call`'s caller was interrupted while waiting: its lock is released later by
-        whoever wakes it, so this thread's next call waits on a lock of its own; and the
-        caller it was to wake is woken now, or skipped by the batch that runs it."""
+        """`call`'s caller was interrupted while waiting: its next call waits on a new
+        lock; the caller it was to wake is woken now, or skipped by its batch."""
         del _WAKES.lock
         with self._mutex:
             call.abandoned = True
@@ -309,13 +306,9 @@ class GroupCommit:
 
     def _gather(self) -> None:
         """Let callers still on their way join the batch: yield the GIL while the queue
-        grows, for at most `GATHER_FOR`; only after a batch of several callers.
-
-        Without it, callers split into two groups that take turns: the callers of one
-        batch are woken as the next batch starts, so each transaction held about half
-        of them. With it, a transaction holds about all of them, at the same CPU per
-        enqueue: fewer fsyncs for the same work (docs/decisions.md). A lone caller
-        never waits."""
+        grows, for at most `GATHER_FOR`; only after a batch of several callers (a lone
+        caller never waits). Without it, callers split into two groups taking turns,
+        each transaction about half of them: more fsyncs (docs/decisions.md)."""
         deadline = time.perf_counter() + GATHER_FOR
         seen = len(self._queued)
         while time.perf_counter() < deadline:
@@ -334,9 +327,8 @@ class GroupCommit:
         except Exception as failure:  # the database failed: every caller hears of it
             outcomes = [(None, failure)] * len(batch)
         finally:
-            # The waiting callers are woken one by one, each by the one before it as it
-            # goes on (`execute`): woken all at once they fought over the GIL, each
-            # blocking on it again and preempting the thread still waking the others.
+            # Callers are woken one by one, each by the one before it (`execute`): woken
+            # at once, they fought over the GIL (docs/decisions.md).
             waiting: list[_Call] = []
             for call, (result, error) in zip(batch, outcomes, strict=True):
                 call.result, call.error, call.done = result, error, True

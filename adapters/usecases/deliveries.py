@@ -36,8 +36,11 @@ Settled = tuple[list[dlv.DeliveryState | None], list[Claim | Held | None]]
 # How long a delivery waits when this process cannot sign it (sealed secrets, no key):
 # nothing changes until the process is restarted with the key; a look costs a read.
 _UNSIGNED_AGAIN = timedelta(minutes=10)
-# What settling decided, kept for the log until the transaction has committed.
+# What settling decided that the operator's log tells (`push.health`: a pause, a resume,
+# a fallback to the poll queue), kept until the transaction has committed. Most
+# attempts change none of it: a success on a live endpoint, a failure counted.
 _Changes = list[tuple[dlv.DeliveryScheduled, dispatch.Settled]]
+_TOLD = (ept.EndpointPaused, ept.EndpointResumed)
 
 
 class Deliveries:
@@ -46,6 +49,9 @@ class Deliveries:
     def __init__(self, runtime: Runtime, secrets: SigningSecrets):
         self._runtime = runtime
         self._secrets = secrets
+        # An account's (current, previous) secrets by their ids: an id is its secret's
+        # fingerprint, so what was found for a pair of ids holds for good.
+        self._signing: dict[tuple[str, str], tuple[str, str]] = {}
 
     async def settle_attempts(
         self, attempts: Sequence[Attempted], wanted: Sequence[tuple[str, int]], claimant: str
@@ -74,10 +80,14 @@ class Deliveries:
         if claim.scheduled.medium != "url":
             return claim
         # The secrets are kept beside the log, not in it (`store.secrets`): read after
-        # the transaction, from the store's cache.
-        found = self._secrets.for_push(claim.account)
-        if found is None:  # its lease runs out: a process with the key takes it over
-            return Held(until=self._runtime.clock() + _UNSIGNED_AGAIN)
+        # the transaction, once per pair of ids.
+        ids = (claim.account.secret_id, claim.account.previous_secret_id)
+        found = self._signing.get(ids)
+        if found is None:
+            found = self._secrets.for_push(claim.account)
+            if found is None:  # its lease runs out: a process with the key takes it over
+                return Held(until=self._runtime.clock() + _UNSIGNED_AGAIN)
+            self._signing[ids] = found
         return replace(claim, signing_secret=found[0], previous_secret=found[1])
 
     async def delivery(self, login: str, notification_id: int) -> dlv.DeliveryState:
@@ -260,7 +270,8 @@ def _record_attempt(work: Work, attempt: Attempted, changes: _Changes) -> dlv.De
     work.record(ENDPOINT, endpoint_key, decided.endpoint)
     work.record(MAILBOX, login, decided.mailbox)
     assert state.scheduled is not None  # settled: it was scheduled
-    changes.append((state.scheduled, decided))
+    if decided.mailbox or any(isinstance(e, _TOLD) for e in decided.endpoint):
+        changes.append((state.scheduled, decided))
     recorded: dlv.DeliveryState = work.state(DELIVERY, key)
     return recorded
 

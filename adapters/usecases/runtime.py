@@ -16,6 +16,7 @@ checked before any unit of work, so a bad one changes nothing (`InvalidArgument`
 import asyncio
 import base64
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -65,8 +66,9 @@ _log = logging.getLogger("tidings.push")
 _BLOCKING: ContextVar[bool] = ContextVar("tidings_blocking", default=False)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+# Aware UTC now, the default clock: `datetime.now` bound to UTC, no Python frame of its
+# own (every command reads the clock once, an accept or a poll twice).
+utcnow: Callable[[], datetime] = functools.partial(datetime.now, UTC)
 
 
 class SvtridSource:

@@ -331,7 +331,10 @@ def parse_request(dialect: Dialect, body: bytes, content_type: str) -> WapiReque
     except FormError as error:
         _fail(error.code)
     try:
-        text = document.decode("utf-8-sig")
+        # What "utf-8-sig" reads (one leading BOM dropped), in C: that codec is Python.
+        text = document.decode("utf-8")
+        if text.startswith("\ufeff"):
+            text = text[1:]
     except UnicodeDecodeError:
         _fail(Code.ENCODING_MISMATCH)
     if dialect is Dialect.XML:

@@ -69,3 +69,20 @@ def test_a_server_without_its_worker_leaves_endings_to_a_worker(db_url: str) -> 
         rules = {"ping-async": EndingRule(0.0, lambda _: Ending(Code.OK, "OK"))}
         with running(server.tidings, endings=rules):
             wait_until(lambda: (op := server.tidings.operation(svtrid)) and op.ended)
+
+
+def test_a_fixed_ending_ends_without_a_read_and_one_ended_meanwhile_stands(
+    tmp_path: Path,
+) -> None:
+    with Tidings(str(tmp_path / "t.db")) as t:
+        t.open_account("tester", "123456")
+        mine = t.accept("tester", "c", "ping-async").svtrid
+        theirs = t.accept("tester", "d", "ping-async").svtrid
+        t.end(theirs, 2400, "ended by another process first")
+        rules = {"ping-async": EndingRule(0.0, Ending(Code.OK, "fixed"))}
+        with running(t, endings=rules) as runner:
+            ended = wait_until(lambda: (op := t.operation(mine)) and op.ended, what="the ending")
+            assert ended.code == Code.OK and ended.result == "fixed"
+            wait_until(lambda: runner.ended == 1, what="the runner's count")
+        other = t.operation(theirs)
+        assert other is not None and other.ended is not None and other.ended.code == 2400
