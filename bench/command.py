@@ -182,6 +182,8 @@ def _notes(result: Result) -> str:
         busy = result.cpu_us * result.ops_per_s / 1e6
         whose = "server " if result.client_cpu_us is not None else ""
         notes.append(f"{whose}CPU {result.cpu_us:,.0f} µs/op ({busy:.2f} busy)")
+    if result.system_cpu_us is not None:
+        notes.append(f"of which system {result.system_cpu_us:,.0f} µs/op")
     if result.client_cpu_us is not None:
         busy = result.client_cpu_us * result.ops_per_s / 1e6
         notes.append(f"client CPU {result.client_cpu_us:,.0f} µs/op ({busy:.2f} busy)")

@@ -81,6 +81,7 @@ def _result(
         workers=workers,
         cpu_us=measured.server_cpu * per,
         client_cpu_us=measured.client_cpu * per,
+        system_cpu_us=measured.server_system * per,
         window=window,
     )
 

@@ -20,7 +20,7 @@ from typing import cast
 import msgspec
 import uvloop
 
-from .serving import START_TIMEOUT, Running, tree_cpu
+from .serving import START_TIMEOUT, Running, tree_times
 
 __all__ = ["GET_HELLO", "HELLO", "WAPI", "Measured", "drive"]
 
@@ -198,6 +198,7 @@ class Measured:
     seconds: float
     server_cpu: float
     client_cpu: float
+    server_system: float = 0.0  # of `server_cpu`, the kernel's (system time)
 
 
 def drive(
@@ -230,7 +231,7 @@ def drive(
     server = []
     for boundary in range(windows + 1):
         time.sleep(max(0.0, start + boundary * seconds - time.time()))
-        server.append(tree_cpu(running.pid))
+        server.append(tree_times(running.pid))
     requests, client_cpu, codes = [0] * windows, [0.0] * windows, Counter[int]()
     for pipe, process in zip(pipes, started, strict=True):
         if not pipe.poll(60):
@@ -248,6 +249,12 @@ def drive(
     if unexpected:
         raise RuntimeError(f"{kind}: unexpected answers {unexpected}")
     return [
-        Measured(requests[w], seconds, server[w + 1] - server[w], client_cpu[w])
+        Measured(
+            requests[w],
+            seconds,
+            sum(server[w + 1]) - sum(server[w]),
+            client_cpu[w],
+            server[w + 1][1] - server[w][1],
+        )
         for w in range(windows)
     ]

@@ -82,6 +82,9 @@ class Result(Struct, frozen=True, kw_only=True, omit_defaults=True):
     # (`cpu_us` is then the server's: every process of it).
     workers: int | None = None
     client_cpu_us: float | None = None
+    # http: of the server's `cpu_us`, the kernel's (system time: the sockets, SQLite's
+    # reads, writes and fsyncs).
+    system_cpu_us: float | None = None
     # memory-queued: RSS grown per queued notification; memory-replay: the peak RSS
     # (bytes), from `rss_start_bytes` when the child began.
     rss_bytes: float | None = None

@@ -21,7 +21,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from tidings.adapters.http.workers import Served, listening_socket, serve_workers
 
-__all__ = ["START_TIMEOUT", "Running", "hello_app", "quiet", "serving", "tree_cpu"]
+__all__ = ["START_TIMEOUT", "Running", "hello_app", "quiet", "serving", "tree_cpu", "tree_times"]
 
 _spawn = multiprocessing.get_context("spawn")
 START_TIMEOUT = 60.0
@@ -48,15 +48,21 @@ def _supervise(served: Served, sock: socket.socket, workers: int) -> None:
     serve_workers(served, sock, workers)
 
 
-def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used."""
+def _process_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds (user, system) a process has used."""
     with open(f"/proc/{pid}/stat", "rb") as stat:
         fields = stat.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def tree_cpu(root: int) -> float:
     """CPU seconds used so far by a process and every live process under it."""
+    return sum(tree_times(root))
+
+
+def tree_times(root: int) -> tuple[float, float]:
+    """CPU seconds (user, system) used so far by a process and every live process under it."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -69,13 +75,14 @@ def tree_cpu(root: int) -> float:
     while frontier:
         frontier = [pid for pid, parent in parents.items() if parent in frontier]
         tree += frontier
-    total = 0.0
+    user = system = 0.0
     for pid in tree:
         try:
-            total += _process_cpu(pid)
+            more_user, more_system = _process_cpu(pid)
         except OSError:
             continue
-    return total
+        user, system = user + more_user, system + more_system
+    return user, system
 
 
 @dataclass(frozen=True)

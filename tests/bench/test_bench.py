@@ -5,6 +5,7 @@ each measurement happened (ops/s > 0) and that the JSON keeps its documented sha
 """
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from bench.__main__ import app
 from bench.cache import SUBJECTS, measure_cache
 from bench.log import BACKLOG_LOGIN, build_backlog, build_history
 from bench.results import Result, targets
+from bench.serving import tree_cpu, tree_times
 
 # (scenario, subject, durability): the rows every run must report.
 EXPECTED = {
@@ -129,6 +131,7 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
     uptime = [r for r in results if r["scenario"] == "http uptime"]
     assert [r["window"] for r in uptime] == [1, 2, 3, 4, 5]
     assert all(r["cpu_us"] > 0 for r in uptime)
+    assert all(0 <= r["system_cpu_us"] <= r["cpu_us"] for r in uptime)
     assert any(t["name"].startswith("http: server CPU per WAPI request") for t in report["targets"])
     # A quick run says it judges no target.
     assert "NOT for judging targets" in run.output
@@ -190,6 +193,17 @@ def test_the_cache_rows_read_the_same_versions_through_every_subject(tmp_path: P
     rows = measure_cache(tmp_path / "cache.db", 3, 6)
     assert [r.subject for r in rows] == list(SUBJECTS)
     assert all(r.ops == 12 and r.ops_per_s > 0 and r.cpu_us for r in rows)
+
+
+def test_a_process_tree_cpu_is_its_user_and_system_time() -> None:
+    # given: this process, having used some CPU
+    sum(range(200_000))
+    # when: its tree's CPU is read, whole and split
+    user, system = tree_times(os.getpid())
+    whole = tree_cpu(os.getpid())
+    # then: the whole is the two parts (ticks may pass between the reads)
+    assert user > 0 and system >= 0
+    assert user + system <= whole <= user + system + 0.5
 
 
 def test_the_hello_ceiling_divides_the_http_row_not_an_uptime_window() -> None:
