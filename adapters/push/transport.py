@@ -249,11 +249,8 @@ def retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (moment - now).total_seconds())
 
 
-def _pinned(url: str, address: str, port: int) -> str:
-    """`url` with its host replaced by the checked address."""
-    parts = urlsplit(url)
-    host = f"[{address}]" if ":" in address else address
-    return urlunsplit(parts._replace(netloc=f"{host}:{port}"))
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 class HttpDeliverer:
@@ -292,12 +289,13 @@ class HttpDeliverer:
         except Refused as refused:
             return Reply(status=None, error=f"refused: {refused}", duration_ms=took())
         parts = urlsplit(url)
-        default_port = 443 if parts.scheme == "https" else 80
-        bracketed = f"[{host}]" if ":" in host else host
-        host_header = bracketed if port == default_port else f"{bracketed}:{port}"
-        request_headers = {**headers, "content-type": content_type, "host": host_header}
+        named = _bracketed(host)
+        if port != (443 if parts.scheme == "https" else 80):
+            named += f":{port}"
+        request_headers = {**headers, "content-type": content_type, "host": named}
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-        pinned = _pinned(url, address, port)
+        # The URL with its host replaced by the checked address.
+        pinned = urlunsplit(parts._replace(netloc=f"{_bracketed(address)}:{port}"))
         # Where the connection goes: the TLS name too, a connection is made for one name.
         place = f"{parts.scheme} {address} {port} {host}"
         chosen = self._connections.take(place)
