@@ -3,17 +3,17 @@ the events' transaction (see `ledger.entries`).
 
 An append is one transaction sent in one round trip: BEGIN; eventsourcing's own
 `_lock_table` (`LOCK TABLE ... IN EXCLUSIVE MODE`) and `_notify_channel`; a guard; one
-statement for the events, the chain links, the snapshots (and
-eventsourcing's sequence); one for the tree's leaves; COMMIT, gathered into one query
-string (`postgres_sql.Batch`). It can be sent at once because the positions are given, not drawn
-from the sequence: the process knows where the log ends (after its own last append, or
-as `tail` read it with the entries after the cache's position), so the chain and the
-tree hash the positions before anything is sent (the statement that reads where the log
-ends also reads the tree's frontier, when the chain no longer ends where this process's
-tree does, so an append after another writer's reads nothing more). The guard, under the
-lock, fails the transaction if the log no longer ends there; the append then reads the
-end under the lock first. Under the lock positions are handed out and committed in one
-order, so readers of the log never skip one, as with eventsourcing's own insert.
+statement for the events, the chain links, the snapshots (and eventsourcing's sequence);
+one for the tree's leaves; COMMIT, gathered into one query string (`postgres_sql.Batch`),
+each prepared on the connection. It can be sent at once because the positions are given,
+not drawn from the sequence: the process knows where the log ends (after its own last
+append, or as `tail` read it with the entries after the cache's position), so the chain
+and the tree hash the positions before anything is sent (the statement that reads where
+the log ends also reads the tree's frontier, when the chain no longer ends where this
+process's tree does, so an append after another writer's reads nothing more). The guard,
+under the lock, fails the transaction if the log no longer ends there; the append then
+reads the end under the lock first. Under the lock positions are handed out and committed
+in one order, so readers of the log never skip one, as with eventsourcing's own insert.
 
 Why the tree's frontier is read with the log's end (`Tables.frontier_columns`): an
 append after another writer's then needs no read of its own for the tree (BEGIN, LOCK
@@ -31,7 +31,7 @@ client work per statement than the statement. The figures of both choices, and t
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import psycopg
@@ -60,9 +60,8 @@ __all__ = ["ChainedPostgresRecorder"]
 
 _T = TypeVar("_T")
 # After an append found that another writer had appended since this process last saw
-# the log end, appends skip the one-round-trip try for this long (seconds): while
-# another process keeps appending it mostly fails, and costs a round trip and a
-# rollback before the locked path anyway.
+# the log end, appends skip the one-round-trip try for this long (seconds): while another
+# process keeps appending it mostly fails, at a round trip and a rollback.
 CONTENDED_FOR = 1.0
 Head = tuple[int, bytes]  # where the log ends: its last position and chain digest
 
@@ -99,6 +98,9 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
         self._sql = Statements(self.datastore.schema, self.events_table_name, self.tree)
         self._prepared = self._sql.prepared(self.snapshots_table)
+        # eventsourcing's `_lock_table` and `_notify_channel`, rendered once.
+        self._lock = ";".join(cast(Composed, q).as_string(None) for q in self.lock_table_statements)
+        self._notify = SQL("NOTIFY {}").format(Identifier(self.channel_name)).as_string(None)
         self.sql_create_statements += [Composed([SQL(q)]) for q in self.tree.create()]
         self.sql_create_statements.append(self._sql.create_chain)
 
@@ -148,13 +150,13 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         head, self._head = self._head, None  # not trusted while it changes
         if time.monotonic() < self._contended_until:
             head = None  # another writer keeps appending: the guard would mostly fail
+        # Encoded before the lock is taken: while it is held, other writers wait.
+        encoded = columns(events), columns(snapshots)
         with self.datastore.get_connection() as conn:
             if head is not None:
                 try:
                     with transaction(conn, self._prepared) as batch:
-                        ids, after = self._append(
-                            batch, events, head, locked=False, snapshots=snapshots
-                        )
+                        ids, after = self._append(batch, events, head, encoded, locked=False)
                         self._sent = conn, conn.info.backend_pid, ids, after
                         self._observe(batch, ids)
                 except psycopg.errors.DivisionByZero:  # `_guard`: the log moved on
@@ -162,9 +164,9 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
                     self._contended_until = time.monotonic() + CONTENDED_FOR
             if head is None:
                 with transaction(conn, self._prepared) as batch:
-                    self._lock_table(batch.as_cursor())
+                    batch.execute(self._lock)
                     head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
-                    ids, after = self._append(batch, events, head, locked=True, snapshots=snapshots)
+                    ids, after = self._append(batch, events, head, encoded, locked=True)
                     self._sent = conn, conn.info.backend_pid, ids, after
                     self._observe(batch, ids)
         self._head = after
@@ -188,9 +190,9 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         batch: Batch,
         events: Sequence[Row],
         head: Head,
+        encoded: tuple[list[str], list[str]],
         *,
         locked: bool,
-        snapshots: Sequence[Row] = (),
     ) -> tuple[list[int], Head]:
         """Gather the statements of an append after `head` (the log's last position and
         chain digest): nothing waits for an answer, so the transaction costs one round
@@ -206,19 +208,19 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         positions and the new head."""
         last, previous = head
         if not locked:
-            self._lock_table(batch.as_cursor())
+            batch.execute(self._lock)
             batch.execute(self._sql.guard, (last,))
-        self._notify_channel(batch.as_cursor())
+        batch.execute(self._notify)
         ids = list(range(last + 1, last + 1 + len(events)))
         links, entries = chain_links(previous, ids, events)
         batch.execute(
             self._sql.place(self.snapshots_table),
             (
                 last,
-                *columns(events),
+                *encoded[0],
                 ints([position for position, _ in links]),
                 byteas([digest for _, digest in links]),
-                *columns(snapshots),
+                *encoded[1],
                 ids[-1],
             ),
         )
@@ -265,12 +267,12 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         if self._held is None:
             inserted: list[int] = self._insert_reconnecting(events, snapshots)
             return inserted
-        conn = self._held
+        conn, encoded = self._held, (columns(events), columns(snapshots))
         try:
             with conn.transaction():  # a savepoint in `locked`'s
                 batch = Batch(conn, self._prepared)
                 head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
-                ids, after = self._append(batch, events, head, locked=True, snapshots=snapshots)
+                ids, after = self._append(batch, events, head, encoded, locked=True)
                 self._observe(batch, ids)
                 batch.send()
         except psycopg.IntegrityError as error:

@@ -235,13 +235,17 @@ def ints(values: Sequence[int]) -> str:
 
 def byteas(values: Sequence[bytes]) -> str:
     """A bytea[] literal: each element quoted, in bytea's hex form."""
-    return "{" + ",".join(['"\\\\x' + bytes(v).hex() + '"' for v in values]) + "}"
+    if not values:
+        return "{}"
+    return '{"\\\\x' + '","\\\\x'.join([v.hex() for v in values]) + '"}'
 
 
 def texts(values: Sequence[str]) -> str:
     """A text[] literal: each element quoted, its backslashes and quotes escaped."""
+    if not values:
+        return "{}"
     escaped = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
-    return "{" + ",".join(['"' + v + '"' for v in escaped]) + "}"
+    return '{"' + '","'.join(escaped) + '"}'
 
 
 def uuids(values: Sequence[UUID | str]) -> str:
