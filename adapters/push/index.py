@@ -23,6 +23,7 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking
 from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.projection import Projection
+from msgspec.structs import replace
 from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import operation as op
@@ -59,15 +60,7 @@ def _compact(state: dlv.DeliveryState) -> dlv.DeliveryState:
     without the notification or the history of attempts."""
     scheduled = state.scheduled
     if scheduled is not None and scheduled.notification is not None:
-        scheduled = dlv.DeliveryScheduled(
-            login=scheduled.login,
-            notification_id=scheduled.notification_id,
-            medium=scheduled.medium,
-            target=scheduled.target,
-            expected_status=scheduled.expected_status,
-            retry_policy=scheduled.retry_policy,
-            at=scheduled.at,
-        )
+        scheduled = replace(scheduled, notification=None, context=None)
     return dlv.DeliveryState(
         status=state.status,
         scheduled=scheduled,

@@ -5,10 +5,8 @@ on a connection of its own. A write that succeeds shows the store can commit."""
 import sqlite3
 import time
 
-import psycopg
-
 from .environment import environment, is_postgres
-from .outage import libpq_options
+from .schema_check import connect
 
 __all__ = ["beat"]
 
@@ -43,15 +41,7 @@ def _beat_sqlite(db: str, server: str, timeout: float) -> None:
 
 def _beat_postgres(db: str, server: str, timeout: float) -> None:
     env = environment(db)
-    with psycopg.connect(
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        dbname=env["POSTGRES_DBNAME"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-        **(libpq_options() | {"connect_timeout": int(timeout)}),
-    ) as connection:
+    with connect(env, timeout) as connection:
         connection.execute(f"SET lock_timeout = '{int(timeout)}s'")
         connection.execute(f'SET search_path TO "{env["POSTGRES_SCHEMA"]}"')
         connection.execute(_CREATE)

@@ -35,9 +35,9 @@ class NotTidings(StorageError):
     nothing at all); it was left as it was found."""
 
 
-def connect(env: dict[str, str]) -> Any:
+def connect(env: dict[str, str], timeout: float | None = None) -> Any:
     """A psycopg connection (autocommit) to the PostgreSQL database `env` names, the
-    one eventsourcing's pool connects to."""
+    one eventsourcing's pool connects to (waiting at most `timeout` seconds, if given)."""
     import psycopg
 
     from .outage import libpq_options
@@ -49,7 +49,7 @@ def connect(env: dict[str, str]) -> Any:
         user=env["POSTGRES_USER"],
         password=env["POSTGRES_PASSWORD"] or None,
         autocommit=True,
-        **libpq_options(),
+        **(libpq_options() | ({} if timeout is None else {"connect_timeout": int(timeout)})),
     )
 
 
