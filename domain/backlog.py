@@ -15,6 +15,9 @@ them as a plain array (`adapters.codec`).
 
 A subclass may hold its items in another form than they are read in (`hold`, `item`):
 the mailbox's queue holds each notification as its MessagePack bytes (`mailbox.Queue`).
+The head alone is kept as it is read (a backlog built by pairs given to it may hold it
+otherwise; `item` reads either), so a command reading it several times pays nothing:
+the head is read once, when it becomes the head.
 """
 
 from collections.abc import Iterable, Iterator
@@ -54,13 +57,22 @@ class Backlog(Struct, Generic[T], frozen=True, gc=False, eq=False):
     @classmethod
     def of(cls, items: Iterable[T]) -> "Self":
         """The backlog holding `items`, the first of them at the head."""
+        listed = list(items)
+        if not listed:
+            return cls()
         front: _Pairs = None
-        size = 0
         hold = cls.hold
-        for item in reversed(list(items)):
+        for item in reversed(listed[1:]):
             front = (hold(item), front)
-            size += 1
-        return cls(front, None, size)
+        return cls((listed[0], front), None, len(listed))
+
+    @classmethod
+    def read_head(cls, front: _Pairs) -> _Pairs:
+        """`front` with its first item as it is read (`item`), not as held."""
+        if front is None:
+            return None
+        item = cls.item(front[0])
+        return front if item is front[0] else (item, front[1])
 
     @property
     def head(self) -> T:
@@ -72,7 +84,7 @@ class Backlog(Struct, Generic[T], frozen=True, gc=False, eq=False):
     def pushed(self, item: T) -> "Self":
         """This backlog with `item` behind the newest."""
         if self.front is None:
-            return type(self)((self.hold(item), None), None, 1)
+            return type(self)((item, None), None, 1)
         return type(self)(self.front, (self.hold(item), self.back), self.size + 1)
 
     def popped(self) -> "Self":
@@ -81,15 +93,15 @@ class Backlog(Struct, Generic[T], frozen=True, gc=False, eq=False):
             raise IndexError("the backlog is empty")
         rest = self.front[1]
         if rest is not None:
-            return type(self)(rest, self.back, self.size - 1)
+            return type(self)(self.read_head(rest), self.back, self.size - 1)
         # The oldest ran out: the newest, turned around, are the oldest now.
-        return type(self)(turned(self.back), None, self.size - 1)
+        return type(self)(self.read_head(turned(self.back)), None, self.size - 1)
 
     def with_head(self, item: T) -> "Self":
         """This backlog with its head replaced by `item`; IndexError when empty."""
         if self.front is None:
             raise IndexError("the backlog is empty")
-        return type(self)((self.hold(item), self.front[1]), self.back, self.size)
+        return type(self)((item, self.front[1]), self.back, self.size)
 
     def __len__(self) -> int:
         return self.size

@@ -21,13 +21,14 @@ report such events. A `Replay` folds events one at a time checking each, on the
 backlog's internals changed in place (`replayed`: a run of them): a replay's way through
 a long mailbox.
 
-The queue (`Queue`) holds each notification as its MessagePack bytes, decoded when read
-(once or twice per poll): a server caches every mailbox it serves, and packed, a queued
-notification takes about half the memory of the decoded structs and their strings
-(docs/decisions.md, the bench's `memory-queued` row). A `Replay` pushes notifications as
-they are: a replay holds its states only until it compares them, and packing would cost
-it an encode at its queueing and its retrieval and a decode at each check of the head;
-the queue reads either form, and its equality compares notifications, not their form.
+The queue (`Queue`) holds each notification as its MessagePack bytes, decoded once, when
+it becomes the head, which is held decoded (see `backlog`): a server caches every mailbox
+it serves, and packed, a queued notification takes about half the memory of the decoded
+structs and their strings (docs/decisions.md, the bench's `memory-queued` row). A
+`Replay` pushes notifications as they are: a replay holds its states only until it
+compares them, and packing would cost it an encode at its queueing and its retrieval and
+a decode at each check of the head; the queue reads either form, and its equality
+compares notifications, not their form.
 """
 
 import re
@@ -325,7 +326,7 @@ class Replay:
     @property
     def state(self) -> MailboxState:
         """The state the events added so far reached."""
-        queue = Queue(self.front, self.back, self.size)
+        queue = Queue(Queue.read_head(self.front), self.back, self.size)
         return MailboxState(next_id=self.next_id, queue=queue, last_acked=self.last_acked)
 
     def add(self, event: MailboxEvent) -> "Replay":

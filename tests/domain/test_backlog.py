@@ -3,6 +3,7 @@ head changes always agree on order, length and head; every older version stays a
 was; and backlogs with the same items are equal however their items are split."""
 
 import pickle
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -102,3 +103,25 @@ def test_a_long_backlog_pickles_flat() -> None:
     for n in range(50_000):
         backlog = backlog.pushed(n)
     assert pickle.loads(pickle.dumps(backlog)) == Backlog.of(range(50_000))
+
+
+class _Held(Backlog[int], frozen=True, eq=False):
+    """Holds its items as strings, as the mailbox's queue holds them as bytes."""
+
+    @staticmethod
+    def hold(item: int) -> Any:
+        return str(item)
+
+    @staticmethod
+    def item(held: Any) -> int:
+        return int(held) if isinstance(held, str) else held
+
+
+def test_the_head_alone_is_kept_as_read_so_reading_it_costs_nothing() -> None:
+    backlog = _Held.of([1, 2]).pushed(3)
+    assert (backlog.front[0], backlog.front[1][0], backlog.back[0]) == (1, "2", "3")
+    assert backlog.with_head(7).front[0] == 7
+    assert backlog.popped().front[0] == 2  # read once, when it became the head
+    assert backlog.popped().popped().front[0] == 3  # the newest, turned around
+    assert _Held().pushed(4).front[0] == 4
+    assert list(backlog.popped()) == [2, 3] and backlog.popped() == Backlog.of([2, 3])
