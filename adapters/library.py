@@ -50,7 +50,7 @@ from .usecases.accounts import AccountCalls, Accounts
 from .usecases.audit_reads import AuditCalls
 from .usecases.deliveries import Deliveries, DeliveryCalls
 from .usecases.operations import OperationCalls, Operations
-from .usecases.operators import OperatorCalls, Operators
+from .usecases.operators import OperatorCalls
 from .usecases.pollqueue import PollQueue, QueueCalls
 from .usecases.runtime import (
     LogCalls,
@@ -171,7 +171,6 @@ class Tidings(
         self._queue = PollQueue(runtime)
         self._deliveries = Deliveries(runtime, self._secrets)
         self._audit = Audit(store)
-        self._operators = Operators(runtime, self._operations)
         self._push = None
 
     @property

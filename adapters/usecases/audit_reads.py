@@ -16,7 +16,7 @@ from ..audit.trail import Audit, TrailEntry
 from ..errors import InvalidArgument
 from ..ledger.checkpoint import Checkpoint
 from ..views import Stats
-from .operators import Operators
+from .operators import operator_actions
 from .runtime import Runtime, instance, integer, text
 
 __all__ = ["AuditCalls"]
@@ -31,7 +31,6 @@ class AuditCalls:
 
     _runtime: Runtime
     _audit: Audit
-    _operators: Operators
 
     def trail(
         self,
@@ -92,7 +91,7 @@ class AuditCalls:
         if not entries or not login:
             return entries
         first = min(e.position for e in entries)
-        acted = [e for e in self._operators.actions(login) if e.position > first]
+        acted = [e for e in operator_actions(self._runtime, login) if e.position > first]
         return sorted(entries + acted, key=lambda e: e.position)
 
     def latest_checkpoint(self) -> Checkpoint | None:
