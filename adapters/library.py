@@ -31,7 +31,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Self, TypeVar
 
-from .audit.trail import TrailEntry
+from .audit.trail import Audit, TrailEntry
 from .errors import (
     Closed,
     Conflict,
@@ -47,11 +47,10 @@ from .push.in_process import PushThread
 from .store.application import SNAPSHOT_EVERY, Store
 from .store.commit import GroupCommit, storage_errors
 from .usecases.accounts import AccountCalls, Accounts
-from .usecases.audit_reads import AuditCalls, AuditReads
+from .usecases.audit_reads import AuditCalls
 from .usecases.deliveries import Deliveries, DeliveryCalls
 from .usecases.operations import OperationCalls, Operations
-from .usecases.operators import OperatorCalls, Operators
-from .usecases.oversight import Oversight, OversightCalls
+from .usecases.operators import OperatorCalls
 from .usecases.pollqueue import PollQueue, QueueCalls
 from .usecases.runtime import (
     LogCalls,
@@ -101,7 +100,6 @@ class Tidings(
     LogCalls,
     AuditCalls,
     OperatorCalls,
-    OversightCalls,
 ):
     """Accounts, operations and their notifications, on an append-only event log.
 
@@ -172,9 +170,7 @@ class Tidings(
         self._operations = Operations(runtime)
         self._queue = PollQueue(runtime)
         self._deliveries = Deliveries(runtime, self._secrets)
-        self._reads = AuditReads(runtime)
-        self._operators = Operators(runtime, self._operations)
-        self._oversight = Oversight(runtime, self._reads, self._operators)
+        self._audit = Audit(store)
         self._push = None
 
     @property
@@ -203,7 +199,3 @@ class Tidings(
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-    def stats(self) -> Stats:
-        """Counters of this instance's work (see `Stats`). Raises nothing."""
-        return self._reads.stats()

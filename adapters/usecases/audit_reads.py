@@ -1,85 +1,36 @@
 """The audit reads: an operation's, a notification's or an endpoint's trail, a stream's
-state at a past time, and this instance's counters (the log itself is read through
-`runtime.LogCalls`). They read the log beside the group commit (no unit of work)."""
+state at a past time, what the console reads about the log as a whole (a trail by any
+key with the operator actions on its account, the latest signed checkpoint, a
+verification of the hash chain), and this instance's counters (the log itself is read
+through `runtime.LogCalls`). They read the log beside the group commit (no unit of
+work)."""
 
 from datetime import datetime
 from typing import Any, TypeVar
 
 from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, OPERATION, Decider
+from tidings.domain import operation as op
 
+from ..audit.integrity import Break, verify
 from ..audit.trail import Audit, TrailEntry
 from ..errors import InvalidArgument
+from ..ledger.checkpoint import Checkpoint
 from ..views import Stats
+from .operators import operator_actions
 from .runtime import Runtime, instance, integer, text
 
-__all__ = ["AuditCalls", "AuditReads"]
-
-_blocking = Runtime.blocking
+__all__ = ["AuditCalls"]
 
 S = TypeVar("S")
 
 _KINDS: tuple[Decider[Any, Any, Any], ...] = (ACCOUNT, OPERATION, MAILBOX, DELIVERY, ENDPOINT)
 
 
-class AuditReads:
-    """The audit reads of one `Tidings` (see its methods of the same names)."""
-
-    def __init__(self, runtime: Runtime):
-        self._runtime = runtime
-        self._audit = Audit(runtime.store)
-
-    def trail(
-        self,
-        svtrid: str | None,
-        cltrid: str | None,
-        notification: tuple[str, int] | None,
-        endpoint: tuple[str, str] | None,
-    ) -> list[TrailEntry]:
-        given = [key for key in (svtrid, cltrid, notification, endpoint) if key is not None]
-        if len(given) != 1:
-            raise InvalidArgument(
-                "trail takes exactly one of svtrid, cltrid, notification, endpoint"
-            )
-        with self._runtime.reading():
-            if endpoint is not None:
-                login, target = _pair("endpoint", endpoint)
-                return self._audit.by_endpoint(text("login", login), text("target", target))
-            if notification is not None:
-                login, ident = _pair("notification", notification)
-                return self._audit.by_notification(text("login", login), integer("id", ident))
-            if cltrid is not None:
-                return self._audit.by_cltrid(text("cltrid", cltrid))
-            return self._audit.by_svtrid(text("svtrid", svtrid))
-
-    def state_at(self, kind: Decider[S, Any, Any], key: str, at: datetime) -> S:
-        if not any(kind is known for known in _KINDS):
-            raise InvalidArgument("kind is one of ACCOUNT, OPERATION, MAILBOX, DELIVERY, ENDPOINT")
-        text("key", key)
-        instance("at", at, datetime)
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise InvalidArgument("state_at needs an aware datetime (with a time zone)")
-        with self._runtime.reading():
-            return self._audit.state_at(kind, key, at)
-
-    def stats(self) -> Stats:
-        committer = self._runtime.committer
-        return Stats(
-            transactions=committer.transactions,
-            commands=committer.commands,
-            events_read=self._runtime.store.events_read,
-        )
-
-
-def _pair(name: str, value: Any) -> tuple[Any, Any]:
-    if not isinstance(value, tuple) or len(value) != 2:
-        raise InvalidArgument(f"{name} is a pair (login, {name} key)")
-    return value[0], value[1]
-
-
 class AuditCalls:
     """The audit reads of `Tidings`."""
 
-    _reads: AuditReads
+    _runtime: Runtime
+    _audit: Audit
 
     def trail(
         self,
@@ -97,10 +48,79 @@ class AuditCalls:
 
         Raises `InvalidArgument` unless exactly one of the four is given; `StorageError`.
         """
-        return self._reads.trail(svtrid, cltrid, notification, endpoint)
+        given = [key for key in (svtrid, cltrid, notification, endpoint) if key is not None]
+        if len(given) != 1:
+            raise InvalidArgument(
+                "trail takes exactly one of svtrid, cltrid, notification, endpoint"
+            )
+        with self._runtime.reading():
+            if endpoint is not None:
+                login, target = _pair("endpoint", endpoint)
+                return self._audit.by_endpoint(text("login", login), text("target", target))
+            if notification is not None:
+                login, ident = _pair("notification", notification)
+                return self._audit.by_notification(text("login", login), integer("id", ident))
+            if cltrid is not None:
+                return self._audit.by_cltrid(text("cltrid", cltrid))
+            return self._audit.by_svtrid(text("svtrid", svtrid))
 
     def state_at(self, kind: Decider[S, Any, Any], key: str, at: datetime) -> S:
         """The state of stream `(kind, key)` as it was at time `at`, rebuilt from the
         log; `kind` is one of `tidings.domain`'s ACCOUNT, OPERATION, MAILBOX, DELIVERY.
         Raises `InvalidArgument` for a naive `at` (no time zone); `StorageError`."""
-        return self._reads.state_at(kind, key, at)
+        if not any(kind is known for known in _KINDS):
+            raise InvalidArgument("kind is one of ACCOUNT, OPERATION, MAILBOX, DELIVERY, ENDPOINT")
+        text("key", key)
+        instance("at", at, datetime)
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise InvalidArgument("state_at needs an aware datetime (with a time zone)")
+        with self._runtime.reading():
+            return self._audit.state_at(kind, key, at)
+
+    def trail_of(self, key: str) -> list[TrailEntry]:
+        """The trail of `key`, in log order: a notification's when it is `LOGIN:ID`,
+        else an operation's by svTRID, else the operations' of a clTRID; with the
+        operator actions on the account since the trail began. Raises `StorageError`."""
+        login, colon, ident = key.rpartition(":")
+        if colon and login and ident.isdigit():
+            entries = self.trail(notification=(login, int(ident)))
+        else:
+            entries = self.trail(key) or self.trail(cltrid=key)
+            logins = {e.event.login for e in entries if isinstance(e.event, op.OperationAccepted)}
+            login = next(iter(logins)) if len(logins) == 1 else ""
+        if not entries or not login:
+            return entries
+        first = min(e.position for e in entries)
+        acted = [e for e in operator_actions(self._runtime, login) if e.position > first]
+        return sorted(entries + acted, key=lambda e: e.position)
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        """The latest signed checkpoint of the log (None: nothing signed yet). Raises
+        `StorageError`."""
+        recorder = self._runtime.store.recorder
+        with self._runtime.reading():
+            if not recorder.tree.present(recorder.tree_rows):
+                return None
+            latest: Checkpoint | None = recorder.tree.latest(recorder.tree_rows)
+            return latest
+
+    def verify_log(self) -> tuple[int, Break | None]:
+        """Check the hash chain over the whole log: the entries checked, and where it
+        breaks (None: intact). Reads every entry. Raises `StorageError`."""
+        with self._runtime.reading():
+            return verify(self._runtime.store)
+
+    def stats(self) -> Stats:
+        """Counters of this instance's work (see `Stats`). Raises nothing."""
+        committer = self._runtime.committer
+        return Stats(
+            transactions=committer.transactions,
+            commands=committer.commands,
+            events_read=self._runtime.store.events_read,
+        )
+
+
+def _pair(name: str, value: Any) -> tuple[Any, Any]:
+    if not isinstance(value, tuple) or len(value) != 2:
+        raise InvalidArgument(f"{name} is a pair (login, {name} key)")
+    return value[0], value[1]

@@ -22,7 +22,7 @@ from ..store.work import Work
 from .operations import Operations
 from .runtime import Runtime, text
 
-__all__ = ["OperatorCalls", "OperatorView", "Operators"]
+__all__ = ["OperatorCalls", "OperatorView", "operator_actions"]
 
 _blocking = Runtime.blocking
 _ADDED = ("OperatorAdded",)
@@ -43,36 +43,60 @@ def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-class Operators:
-    """The operator and session use cases of one `Tidings` (see its methods)."""
+def _log(runtime: Runtime, topics: tuple[str, ...]) -> Iterator[tuple[int, object]]:
+    with runtime.reading():
+        for entry in runtime.store.log(1, 1000, topics, None):
+            yield entry.position, entry.event
 
-    def __init__(self, runtime: Runtime, operations: Operations):
-        self._runtime = runtime
-        self._operations = operations
 
-    async def add(self, name: str) -> str:
+def operator_actions(runtime: Runtime, login: str) -> list[TrailEntry]:
+    """Every operator action on `login`, in log order (read from the whole log)."""
+    return [
+        TrailEntry(
+            position=position,
+            stream=f"operator/{event.name}",
+            version=0,
+            at=event.at,
+            kind="OperatorActed",
+            event=event,
+        )
+        for position, event in _log(runtime, _ACTED)
+        if isinstance(event, opr.OperatorActed) and event.login == login
+    ]
+
+
+class OperatorCalls:
+    """The operator and session calls of `Tidings`."""
+
+    _runtime: Runtime
+    _operations: Operations
+
+    def add_operator(self, name: str) -> str:
+        """Add an operator; returns its token, `<name>.<random>`, shown this once (only
+        its SHA-256 is kept). Raises `Rejected` (2302 an active operator of that name,
+        2101 a bad name), `Conflict`, `StorageError`."""
         token = f"{text('name', name)}.{secrets.token_urlsafe(32)}"
         command = opr.AddOperator(name=name, token_sha256=_sha256(token))
-        await self._runtime.run(lambda work: work.must(OPERATOR, name, command))
+        _blocking(self._runtime.run(lambda work: work.must(OPERATOR, name, command)))
         return token
 
-    async def revoke(self, name: str) -> None:
+    def revoke_operator(self, name: str) -> None:
+        """Revoke an operator: its token is refused and its sessions end, at once.
+        Raises `Rejected` (2303 no active operator of that name), `Conflict`,
+        `StorageError`."""
         holder = ses.holder("operator", text("name", name))
 
         def body(work: Work) -> None:
             work.must(OPERATOR, name, opr.RevokeOperator())
             work.decide(SESSION, holder, ses.EndSessions("operator revoked"))
 
-        await self._runtime.run(body)
+        _blocking(self._runtime.run(body))
 
-    def _log(self, topics: tuple[str, ...]) -> Iterator[tuple[int, object]]:
-        with self._runtime.reading():
-            for entry in self._runtime.store.log(1, 1000, topics, None):
-                yield entry.position, entry.event
-
-    async def operators(self) -> list[OperatorView]:
-        names = list(dict.fromkeys(e.name for _, e in self._log(_ADDED)))  # type: ignore[attr-defined]
-        states = await self._runtime.run(lambda work: [work.state(OPERATOR, n) for n in names])
+    def operators(self) -> list[OperatorView]:
+        """Every operator ever added, in the order they were first added. Raises
+        `StorageError`."""
+        names = list(dict.fromkeys(e.name for _, e in _log(self._runtime, _ADDED)))  # type: ignore[attr-defined]
+        states = _blocking(self._runtime.run(lambda work: [work.state(OPERATOR, n) for n in names]))
         return [
             OperatorView(
                 name=s.name,
@@ -85,7 +109,9 @@ class Operators:
             if s.added_at is not None
         ]
 
-    async def by_token(self, token: str) -> str | None:
+    async def operator_by_token_async(self, token: str) -> str | None:
+        """The name of the active operator `token` belongs to, or None (constant-time
+        comparison). Raises `StorageError`."""
         name = text("token", token).partition(".")[0]
         if opr.name_problem(name):
             return None
@@ -93,12 +119,24 @@ class Operators:
         matches = hmac.compare_digest(state.token_sha256, _sha256(token))
         return name if state.active and matches else None
 
-    async def acted(self, name: str, action: str, login: str, detail: str) -> None:
+    async def operator_acted_async(self, name: str, action: str, login: str, detail: str) -> None:
+        """Record that operator `name` did `action` to account `login` (`detail`: what it
+        concerned); `name` `admin` is the JSON API's admin token. Raises `Rejected` (2303
+        the operator is not active), `StorageError`."""
         admin = text("name", name) == opr.ADMIN
         command = opr.ActOnAccount(action=action, login=login, detail=detail, admin=admin)
         await self._runtime.run(lambda work: work.must(OPERATOR, name, command))
 
-    async def bulk_ack(self, login: str, up_to: int, by: str) -> list[int]:
+    def operator_actions(self, login: str) -> list[TrailEntry]:
+        """Every operator action on account `login`, in log order (read from the whole
+        log). Raises `StorageError`."""
+        return operator_actions(self._runtime, login)
+
+    async def bulk_ack_async(self, login: str, up_to: int, *, by: str) -> list[int]:
+        """Ack an abandoned poll queue from its head up to id `up_to` (the domain's
+        `operator.bulk_acks`), recorded as operator `by`'s action, in one transaction;
+        returns the ids acked. Raises `Rejected` (2101 an id below 1, 2303 nothing to
+        ack or `by` not an active operator), `Conflict`, `StorageError`."""
         text("login", login)
 
         def body(work: Work) -> list[int]:
@@ -115,7 +153,16 @@ class Operators:
 
         return await self._runtime.run(body)
 
-    async def send_test(self, login: str) -> Notification:
+    def bulk_ack(self, login: str, up_to: int, *, by: str) -> list[int]:
+        """`bulk_ack_async`, blocking. Raises what it raises."""
+        return _blocking(self.bulk_ack_async(login, up_to, by=by))
+
+    async def send_test_async(self, login: str) -> Notification:
+        """Send the account a test notification through its delivery method: an
+        operation `test-notification` accepted and ended at once (1000), so it is
+        queued or pushed like any other and its attempts can be watched. Returns the
+        notification. Raises `Rejected` (2303 unknown account, 2053 suspended),
+        `Conflict`, `StorageError`."""
         cltrid = f"test-{int(self._runtime.clock().timestamp())}"
         pending = await self._operations.accept(
             login, cltrid, opr.TEST_COMMAND, init_request=None, client=None
@@ -124,107 +171,26 @@ class Operators:
             pending.svtrid, int(Code.OK), opr.TEST_RESULT, data=None, batch_state=None
         )
 
-    def actions(self, login: str) -> list[TrailEntry]:
-        """Every operator action on `login`, in log order."""
-        return [
-            TrailEntry(
-                position=position,
-                stream=f"operator/{event.name}",
-                version=0,
-                at=event.at,
-                kind="OperatorActed",
-                event=event,
-            )
-            for position, event in self._log(_ACTED)
-            if isinstance(event, opr.OperatorActed) and event.login == login
-        ]
-
-    async def start_session(self, holder: str, digest: str, expires_at: datetime) -> None:
-        command = ses.StartSession(session_sha256=digest, expires_at=expires_at)
-        await self._runtime.run(lambda work: work.must(SESSION, holder, command))
-
-    async def end_session(self, holder: str, digest: str | None) -> None:
-        command = ses.EndSession(digest) if digest else ses.EndSessions("signed out everywhere")
-        await self._runtime.run(lambda work: work.must(SESSION, holder, command))
-
-    async def session_open(self, holder: str, digest: str) -> bool:
-        def body(work: Work) -> bool:
-            return ses.is_open(work.state(SESSION, holder), digest, work.now)
-
-        return await self._runtime.run(body)
-
-
-class OperatorCalls:
-    """The operator and session calls of `Tidings`."""
-
-    _operators: Operators
-
-    def add_operator(self, name: str) -> str:
-        """Add an operator; returns its token, `<name>.<random>`, shown this once (only
-        its SHA-256 is kept). Raises `Rejected` (2302 an active operator of that name,
-        2101 a bad name), `Conflict`, `StorageError`."""
-        return _blocking(self._operators.add(name))
-
-    def revoke_operator(self, name: str) -> None:
-        """Revoke an operator: its token is refused and its sessions end, at once.
-        Raises `Rejected` (2303 no active operator of that name), `Conflict`,
-        `StorageError`."""
-        _blocking(self._operators.revoke(name))
-
-    def operators(self) -> list[OperatorView]:
-        """Every operator ever added, in the order they were first added. Raises
-        `StorageError`."""
-        return _blocking(self._operators.operators())
-
-    async def operator_by_token_async(self, token: str) -> str | None:
-        """The name of the active operator `token` belongs to, or None (constant-time
-        comparison). Raises `StorageError`."""
-        return await self._operators.by_token(token)
-
-    async def operator_acted_async(self, name: str, action: str, login: str, detail: str) -> None:
-        """Record that operator `name` did `action` to account `login` (`detail`: what it
-        concerned); `name` `admin` is the JSON API's admin token. Raises `Rejected` (2303
-        the operator is not active), `StorageError`."""
-        await self._operators.acted(name, action, login, detail)
-
-    def operator_actions(self, login: str) -> list[TrailEntry]:
-        """Every operator action on account `login`, in log order (read from the whole
-        log). Raises `StorageError`."""
-        return self._operators.actions(login)
-
-    async def bulk_ack_async(self, login: str, up_to: int, *, by: str) -> list[int]:
-        """Ack an abandoned poll queue from its head up to id `up_to` (the domain's
-        `operator.bulk_acks`), recorded as operator `by`'s action, in one transaction;
-        returns the ids acked. Raises `Rejected` (2101 an id below 1, 2303 nothing to
-        ack or `by` not an active operator), `Conflict`, `StorageError`."""
-        return await self._operators.bulk_ack(login, up_to, by)
-
-    def bulk_ack(self, login: str, up_to: int, *, by: str) -> list[int]:
-        """`bulk_ack_async`, blocking. Raises what it raises."""
-        return _blocking(self._operators.bulk_ack(login, up_to, by))
-
-    async def send_test_async(self, login: str) -> Notification:
-        """Send the account a test notification through its delivery method: an
-        operation `test-notification` accepted and ended at once (1000), so it is
-        queued or pushed like any other and its attempts can be watched. Returns the
-        notification. Raises `Rejected` (2303 unknown account, 2053 suspended),
-        `Conflict`, `StorageError`."""
-        return await self._operators.send_test(login)
-
     def send_test(self, login: str) -> Notification:
         """`send_test_async`, blocking. Raises what it raises."""
-        return _blocking(self._operators.send_test(login))
+        return _blocking(self.send_test_async(login))
 
     async def start_session_async(self, holder: str, digest: str, expires_at: datetime) -> None:
         """Record a new session of `holder` (`domain.session.holder`), known by the
         SHA-256 `digest` of its id, open until `expires_at`. Raises `Rejected` (2101),
         `StorageError`."""
-        await self._operators.start_session(holder, digest, expires_at)
+        command = ses.StartSession(session_sha256=digest, expires_at=expires_at)
+        await self._runtime.run(lambda work: work.must(SESSION, holder, command))
 
     async def end_session_async(self, holder: str, digest: str | None) -> None:
         """End one session of `holder` (None: all of them). Raises `StorageError`."""
-        await self._operators.end_session(holder, digest)
+        command = ses.EndSession(digest) if digest else ses.EndSessions("signed out everywhere")
+        await self._runtime.run(lambda work: work.must(SESSION, holder, command))
 
     async def session_open_async(self, holder: str, digest: str) -> bool:
         """Whether that session of `holder` is open now. Raises `StorageError`."""
-        return await self._operators.session_open(holder, digest)
+
+        def body(work: Work) -> bool:
+            return ses.is_open(work.state(SESSION, holder), digest, work.now)
+
+        return await self._runtime.run(body)
