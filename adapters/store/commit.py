@@ -17,8 +17,7 @@ that writes skips the unlocked save it would probably lose and goes straight to 
 locked one; a batch of reads never takes the lock. `MAX_ATTEMPTS` stays as a bound
 against bugs.
 
-Why our own: eventsourcing saves each `save` call in a transaction of its own; what
-grouping buys shows in the bench's transactions per enqueue at 1 and 16 clients.
+Why our own: eventsourcing saves each `save` in a transaction of its own (the bench).
 
 The drivers are the store's business: `storage_errors` turns a `sqlite3`, `psycopg` or
 eventsourcing persistence error raised inside it into a `StorageError` (the driver's
@@ -59,15 +58,13 @@ CONTENDED_FOR = 1.0
 GATHER_FOR = 0.001
 
 _UNTRACED: AbstractContextManager[None] = nullcontext()
-
 _DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, PersistenceError)
-
 _Outcome = tuple[Any, BaseException | None]
 
 
 class _StorageErrors:
-    """`storage_errors`' context manager: a class, not a generator, as it wraps every
-    command (a generator's end is a StopIteration raised and caught each time)."""
+    """`storage_errors`' context manager: a class, not a generator (whose end raises a
+    StopIteration), as it wraps every command."""
 
     __slots__ = ("_opening",)
 
@@ -75,7 +72,7 @@ class _StorageErrors:
         self._opening = opening  # the store is being opened: its opener tells of a failure
 
     def __enter__(self) -> None:
-        return None
+        pass
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: Any
@@ -89,8 +86,7 @@ class _StorageErrors:
             raise StorageError(f"the database failed: {type(error).__name__}: {error}") from error
 
 
-_STORAGE_ERRORS = _StorageErrors(opening=False)
-_OPENING_ERRORS = _StorageErrors(opening=True)
+_STORAGE_ERRORS, _OPENING_ERRORS = _StorageErrors(opening=False), _StorageErrors(opening=True)
 
 
 def storage_errors(*, opening: bool = False) -> AbstractContextManager[None]:
@@ -102,14 +98,12 @@ def storage_errors(*, opening: bool = False) -> AbstractContextManager[None]:
 
 Settle = Callable[[Any, BaseException | None], None]
 
-
 _WAKES = threading.local()
 _NO_WAKE = threading.Lock()
 
 
 def _wake_lock() -> threading.Lock:
-    """The calling thread's wake lock, held while it is not being woken: one lock a
-    thread, not one a command."""
+    """The calling thread's wake lock, held while it is not being woken: one a thread."""
     try:
         lock: threading.Lock = _WAKES.lock
     except AttributeError:
@@ -119,9 +113,8 @@ def _wake_lock() -> threading.Lock:
 
 
 class _Call:
-    """One queued command. `wake` is held until the caller may go on: its command is
-    done, or it is to lead the next batch. A submitted command has no caller waiting:
-    `settle(result, error)` tells it instead."""
+    """One queued command; `wake` is held until its caller may go on (done, or handed
+    the lead). A submitted command has no caller: `settle(result, error)` tells it."""
 
     __slots__ = (
         "abandoned",
@@ -129,6 +122,7 @@ class _Call:
         "clock",
         "done",
         "error",
+        "leads",
         "next",
         "result",
         "settle",
@@ -144,6 +138,7 @@ class _Call:
         self.settle = settle
         self.done = False
         self.abandoned = False  # its caller stopped waiting (interrupted)
+        self.leads = False  # handed the lead, not yet passed on (`_pass_lead`)
         self.next: _Call | None = None  # the caller it wakes once woken (`_run`)
         self.result: Any = None
         self.error: BaseException | None = None
@@ -168,8 +163,7 @@ class GroupCommit:
         self._leading = False
         # Transactions saved and the commands run in them (refused ones included): shows
         # how much grouping happened.
-        self.transactions = 0
-        self.commands = 0
+        self.transactions = self.commands = 0
         self._contended_until = 0.0
         self._last_batch = 0
         # Leads for submitted commands, which have no thread of their own to lead with.
@@ -179,14 +173,13 @@ class GroupCommit:
 
     @property
     def waiting(self) -> int:
-        """Callers queued for the next batch (the batch being saved excluded): the
-        backlog a monitor or a test watches."""
+        """Callers queued for the next batch (the batch being saved excluded)."""
         with self._mutex:
             return len(self._queued)
 
     @property
     def leading(self) -> bool:
-        """Whether a caller is leading, i.e. a batch is being run or saved."""
+        """Whether a caller leads, i.e. a batch is being run or saved."""
         return self._leading
 
     def execute(self, clock: Callable[[], datetime], body: Callable[[Work], T]) -> T:
@@ -197,22 +190,22 @@ class GroupCommit:
         the database's error when the save fails (nothing of the batch is saved).
         """
         call = _Call(body, clock, None)
-        with self._mutex:
-            self._queued.append(call)
-            lead = not self._leading
-            self._leading = True
-        if not lead:
-            try:
+        try:  # to the end of its lead: a lead it holds is passed on if it is interrupted
+            with self._mutex:
+                self._queued.append(call)
+                lead = call.leads = not self._leading
+                self._leading = True
+            if not lead:
                 call.wake.acquire()  # until done, or handed the lead
                 after = call.next
                 if after is not None:  # the next caller of the batch: see `_run`
                     call.next = None
                     after.wake.release()
-            except BaseException:
-                self._abandon(call)
-                raise
-        if not call.done:
-            self._lead(call)
+            if not call.done:
+                self._lead(call)
+        except BaseException:
+            self._abandon(call)
+            raise
         if call.error is not None:
             raise call.error
         result: T = call.result
@@ -242,8 +235,8 @@ class GroupCommit:
                 self._committer.start()
             if self._leading:
                 return
-            self._leading = True
-            self._hand_to_committer()
+            self._leading = self._committer_leads = True
+            self._committer_wake.release()
 
     def _commit_submitted(self) -> None:
         while True:
@@ -254,15 +247,9 @@ class GroupCommit:
                     return
             self._lead(None)
 
-    def _hand_to_committer(self) -> None:
-        """Give the lead to the committer thread (the caller holds `_mutex`)."""
-        self._committer_leads = True
-        self._committer_wake.release()
-
     def close(self) -> None:
-        """Stop the committer thread, if `submit` started one, after any lead it was
-        handed: without this, every instance that ever took a submit kept an idle thread
-        after its store closed. A later `submit` starts a new one."""
+        """Stop the committer thread `submit` started, after any lead it was handed (else
+        it idles after its store closed). A later `submit` starts a new one."""
         with self._mutex:
             committer, self._committer = self._committer, None
         if committer is None:
@@ -271,9 +258,8 @@ class GroupCommit:
         committer.join()
 
     def _lead(self, call: _Call | None) -> None:
-        """Save batches until `call` is done (None: the committer, until none is
-        queued), then pass the lead on (or lay it down), even when this thread is
-        interrupted: a lost lead would stall every caller."""
+        """Save batches until `call` is done (None: the committer, until none is queued),
+        then pass the lead on, even if interrupted: a lost lead would stall every caller."""
         try:
             while call is None or not call.done:
                 if self._last_batch > 1:
@@ -287,28 +273,43 @@ class GroupCommit:
                 self._run(batch, call)
         finally:
             with self._mutex:
-                if not self._queued:
-                    self._leading = False
-                elif self._queued[0].settle is None:
-                    self._queued[0].wake.release()
-                else:
-                    self._hand_to_committer()
+                self._pass_lead(call)
+
+    def _pass_lead(self, call: _Call | None) -> None:
+        """If `call` holds the lead (None: the committer does), hand it to the oldest
+        caller still waiting, or the committer for a submitted command, or lay it down.
+        Nothing is called between clearing `leads` and handing on, so an interruption
+        lands before both or after both: calling this again is safe (holds `_mutex`)."""
+        heir = next((c for c in self._queued if c.settle or not c.abandoned), None)
+        if call is not None:
+            if not call.leads:
+                return
+            call.leads = False
+        if heir is None:
+            self._leading = False  # any abandoned call left is run by the next leader
+        elif heir.settle is not None:
+            self._committer_leads = True
+            self._committer_wake.release()
+        else:
+            heir.leads = True
+            heir.wake.release()
 
     def _abandon(self, call: _Call) -> None:
-        """`call`'s caller was interrupted while waiting: its next call waits on a new
-        lock; the caller it was to wake is woken now, or skipped by its batch."""
+        """`call`'s caller was interrupted: its next call waits on a new lock; the caller
+        it was to wake is woken now, or skipped by its batch; a lead handed to it is
+        passed on (its command stays queued, run but not woken)."""
         del _WAKES.lock
         with self._mutex:
             call.abandoned = True
             after, call.next = call.next, None
             if call.done and after is not None:
                 after.wake.release()
+            self._pass_lead(call)
 
     def _gather(self) -> None:
         """Let callers still on their way join the batch: yield the GIL while the queue
-        grows, for at most `GATHER_FOR`; only after a batch of several callers (a lone
-        caller never waits). Without it, callers split into two groups taking turns,
-        each transaction about half of them: more fsyncs (docs/decisions.md)."""
+        grows, for at most `GATHER_FOR`; only after a batch of several callers. Without
+        it, callers split into two groups taking turns: more fsyncs (docs/decisions.md)."""
         deadline = time.perf_counter() + GATHER_FOR
         seen = len(self._queued)
         while time.perf_counter() < deadline:
