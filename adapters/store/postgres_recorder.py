@@ -64,11 +64,18 @@ _T = TypeVar("_T")
 # process keeps appending it mostly fails, at a round trip and a rollback.
 CONTENDED_FOR = 1.0
 Head = tuple[int, bytes]  # where the log ends: its last position and chain digest
+# What an append left in the log, looked up on a connection after its own died: its
+# positions and the head after it, or None when it did not commit (`_landed`).
+Look = Callable[[Any], tuple[list[int], Head] | None]
 
 
 # A read or an insert that found its pooled connection dead is run again; a store that
 # cannot answer is said at once (`outage.reconnecting`).
 _reconnecting = reconnecting
+
+
+def _uuid(stream: UUID | str) -> UUID:
+    return stream if isinstance(stream, UUID) else UUID(hex=stream)
 
 
 class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
@@ -91,9 +98,9 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         # After the guard failed, appends read the end under the lock until then.
         self._contended_until = 0.0
         # The append under way once its COMMIT may be sent: connection, server process,
-        # positions, head after it (`_insert`; in `locked`, its write once the block's
-        # transaction holds it).
-        self._sent: tuple[Any, int, list[int], Head] | None = None
+        # how to find it in the log, the head after it when known (`_insert`; in
+        # `locked`, its write once the block's transaction holds it).
+        self._sent: tuple[Any, int, Look, Head | None] | None = None
         schema = self.datastore.schema.replace('"', '""')
         self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
         self._sql = Statements(self.datastore.schema, self.events_table_name, self.tree)
@@ -103,6 +110,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         self._notify = SQL("NOTIFY {}").format(Identifier(self.channel_name)).as_string(None)
         self.sql_create_statements += [Composed([SQL(q)]) for q in self.tree.create()]
         self.sql_create_statements.append(self._sql.create_chain)
+        self.sql_create_statements.append(self._sql.append_function(self.snapshots_table))
 
     @_reconnecting
     def insert_events(
@@ -138,11 +146,11 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         sent = self._sent
         if sent is None or not sent[0].closed:
             raise error
-        _, pid, ids, after = sent
-        if not settled(self.datastore, pid, self._sql.chain, after):
+        found = settled(self.datastore, sent[1], sent[2])
+        if found is None:
             raise error
-        self._head = after
-        return list(ids)
+        ids, self._head = found
+        return ids
 
     def _write(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
         if not events:
@@ -153,24 +161,97 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         # Encoded before the lock is taken: while it is held, other writers wait.
         encoded = columns(events), columns(snapshots)
         with self.datastore.get_connection() as conn:
+            placed = None
             if head is not None:
                 try:
                     with transaction(conn, self._prepared) as batch:
-                        ids, after = self._append(batch, events, head, encoded, locked=False)
-                        self._sent = conn, conn.info.backend_pid, ids, after
-                        self._observe(batch, ids)
+                        placed = self._append(batch, events, head, encoded, locked=False)
+                        self._sent = conn, conn.info.backend_pid, self._chained(*placed), None
+                        self._observe(batch, placed[0])
                 except psycopg.errors.DivisionByZero:  # `_guard`: the log moved on
-                    head = None
+                    placed = None
                     self._contended_until = time.monotonic() + CONTENDED_FOR
-            if head is None:
+            if placed is None:
+                placed = self._placed_by_server(conn, events, encoded)
+            if placed is None:  # the server cannot: read the end under the lock first
                 with transaction(conn, self._prepared) as batch:
                     batch.execute(self._lock)
                     head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
-                    ids, after = self._append(batch, events, head, encoded, locked=True)
-                    self._sent = conn, conn.info.backend_pid, ids, after
-                    self._observe(batch, ids)
-        self._head = after
+                    placed = self._append(batch, events, head, encoded, locked=True)
+                    self._sent = conn, conn.info.backend_pid, self._chained(*placed), None
+                    self._observe(batch, placed[0])
+        ids, self._head = placed
         return ids
+
+    def _placed_by_server(
+        self, conn: Any, events: Sequence[Row], encoded: tuple[list[str], list[str]]
+    ) -> tuple[list[int], Head] | None:
+        """The append computed by the server under the lock (`tidings_append`), in one
+        round trip: the lock is held for the server's work only, not across a round trip
+        and the client's hashing; its positions and the head after it. None, nothing
+        written, when a checkpoint would fall due (the client signs it) or the tree
+        does not end where the log does (the client's append says what is wrong)."""
+        sign_at = self.tree.sign_at()
+        if sign_at == 0:
+            return None
+        try:
+            with transaction(conn, self._prepared) as batch:
+                batch.execute(self._lock)
+                batch.execute(self._notify)
+                params = (*encoded[0], *encoded[1], self.tree.enabled, sign_at)
+                batch.execute(self._sql.append, params)
+                self._sent = conn, conn.info.backend_pid, self._found(events), None
+                if self.before_commit is not None:
+                    placed = self._kept(batch.sets()[-1][0], len(events))
+                    self.before_commit(placed[0])
+                    return placed
+        except psycopg.errors.RaiseException:
+            return None
+        return self._kept(batch.sets()[-1][0], len(events))
+
+    def _kept(self, row: tuple[Any, ...], count: int) -> tuple[list[int], Head]:
+        """The positions and head `tidings_append`'s `row` gives for `count` events; the
+        tree keeps the frontier it returned."""
+        first, digest, size, hashes = row
+        ids = list(range(first, first + count))
+        after = ids[-1], bytes(digest)
+        self.tree.keep(after[1], ids[-1], size, ids[-1], hashes or ())
+        return ids, after
+
+    def _chained(self, ids: list[int], after: Head) -> Look:
+        """How `_landed` finds an append whose head it knows: the chain ends there."""
+
+        def look(conn: Any) -> tuple[list[int], Head] | None:
+            row = conn.execute(
+                SQL("SELECT digest FROM {} WHERE position = %s").format(self._sql.chain),
+                (after[0],),
+            ).fetchone()
+            return (ids, after) if row is not None and bytes(row["digest"]) == after[1] else None
+
+        return look
+
+    def _found(self, events: Sequence[Row]) -> Look:
+        """How `_landed` finds an append the server placed: its first and last events,
+        byte for byte, as many positions apart as the append has events."""
+        query = SQL(
+            "SELECT e.notification_id, e.state, c.digest FROM {} e JOIN {} c "
+            "ON c.position = e.notification_id "
+            "WHERE e.originator_id = %s AND e.originator_version = %s"
+        ).format(self._sql.events, self._sql.chain)
+
+        def look(conn: Any) -> tuple[list[int], Head] | None:
+            rows = []
+            for stream, version, _, state in (events[0], events[-1]):
+                row = conn.execute(query, (_uuid(stream), version)).fetchone()
+                if row is None or bytes(row["state"]) != state:
+                    return None
+                rows.append(row)
+            first, last = rows[0]["notification_id"], rows[1]["notification_id"]
+            if last - first != len(events) - 1:
+                return None
+            return list(range(first, last + 1)), (last, bytes(rows[1]["digest"]))
+
+        return look
 
     def _end(self, row: tuple[Any, ...]) -> Head:
         """The head a `_read_end` row gives; the tree keeps the frontier read with it."""
@@ -278,7 +359,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         except psycopg.IntegrityError as error:
             raise IntegrityError(str(error)) from error
         # Its COMMIT is sent when `locked` ends: a connection lost there is settled then.
-        self._sent = conn, conn.info.backend_pid, ids, after
+        self._sent = conn, conn.info.backend_pid, self._chained(ids, after), after
         return ids
 
     @_reconnecting
