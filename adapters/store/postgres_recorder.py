@@ -11,9 +11,19 @@ append, or as `tail` read it with the entries after the cache's position), so th
 and the tree hash the positions before anything is sent (the statement that reads where
 the log ends also reads the tree's frontier, when the chain no longer ends where this
 process's tree does, so an append after another writer's reads nothing more). The guard,
-under the lock, fails the transaction if the log no longer ends there; the append then
-reads the end under the lock first. Under the lock positions are handed out and committed
-in one order, so readers of the log never skip one, as with eventsourcing's own insert.
+under the lock, fails the transaction if the log no longer ends there. Under the lock
+positions are handed out and committed in one order, so readers of the log never skip
+one, as with eventsourcing's own insert.
+
+When the process does not know where the log ends (another writer appended since; for
+`CONTENDED_FOR` after a guard failed), the server computes the append
+(`postgres_sql.Statements.append_function`, `tidings_append`): BEGIN, the lock, NOTIFY,
+one call that reads the end and the tree's frontier, hashes the chain and the tree and
+writes the same rows, COMMIT, still one round trip; the lock is held for the server's
+work alone, not across a round trip plus the client's hashing (and its wait for the
+GIL), which serialised two writing processes. A checkpoint falling due (signed by the
+client) or a tree that does not end where the log does sends the append the client's
+way: read the end under the lock, then write.
 
 Why the tree's frontier is read with the log's end (`Tables.frontier_columns`): an
 append after another writer's then needs no read of its own for the tree (BEGIN, LOCK
