@@ -53,7 +53,6 @@ from ..ledger.checkpoint import Checkpoint
 from ..ledger.entries import (
     GENESIS,
     LogRow,
-    PlacedRow,
     Row,
     StreamRow,
     TailRow,
@@ -64,6 +63,8 @@ from ..ledger.entries import (
 from .merkle_reads import tree_lags
 from .merkle_tables import Db, Tables
 from .outage import BoundedReads, reconnecting, settled
+from .postgres_append import Head, Look, ServerAppend, chained, found, placed
+from .postgres_reads import LogReads
 from .postgres_sql import Batch, Statements, byteas, columns, ints, postgres_db, transaction
 
 __all__ = ["ChainedPostgresRecorder"]
@@ -73,10 +74,6 @@ _T = TypeVar("_T")
 # the log end, appends skip the one-round-trip try for this long (seconds): while another
 # process keeps appending it mostly fails, at a round trip and a rollback.
 CONTENDED_FOR = 1.0
-Head = tuple[int, bytes]  # where the log ends: its last position and chain digest
-# What an append left in the log, looked up on a connection after its own died: its
-# positions and the head after it, or None when it did not commit (`_landed`).
-Look = Callable[[Any], tuple[list[int], Head] | None]
 
 
 # A read or an insert that found its pooled connection dead is run again; a store that
@@ -84,11 +81,7 @@ Look = Callable[[Any], tuple[list[int], Head] | None]
 _reconnecting = reconnecting
 
 
-def _uuid(stream: UUID | str) -> UUID:
-    return stream if isinstance(stream, UUID) else UUID(hex=stream)
-
-
-class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
+class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorder):
     """eventsourcing's PostgreSQL recorder, plus the chain table; it also writes the
     snapshots passed as `snapshots=` into `snapshots_table`, in the same transaction.
 
@@ -120,7 +113,9 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         self._notify = SQL("NOTIFY {}").format(Identifier(self.channel_name)).as_string(None)
         self.sql_create_statements += [Composed([SQL(q)]) for q in self.tree.create()]
         self.sql_create_statements.append(self._sql.create_chain)
-        self.sql_create_statements.append(self._sql.append_function(self.snapshots_table))
+        self._server = ServerAppend(self._sql, self.snapshots_table, self.tree)
+        self._prepared.learn(self._server.call)
+        self.sql_create_statements.append(self._server.create)
 
     @_reconnecting
     def insert_events(
@@ -176,7 +171,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
                 try:
                     with transaction(conn, self._prepared) as batch:
                         placed = self._append(batch, events, head, encoded, locked=False)
-                        self._sent = conn, conn.info.backend_pid, self._chained(*placed), None
+                        self._sent = conn, conn.info.backend_pid, chained(self._sql, *placed), None
                         self._observe(batch, placed[0])
                 except psycopg.errors.DivisionByZero:  # `_guard`: the log moved on
                     placed = None
@@ -188,7 +183,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
                     batch.execute(self._lock)
                     head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
                     placed = self._append(batch, events, head, encoded, locked=True)
-                    self._sent = conn, conn.info.backend_pid, self._chained(*placed), None
+                    self._sent = conn, conn.info.backend_pid, chained(self._sql, *placed), None
                     self._observe(batch, placed[0])
         ids, self._head = placed
         return ids
@@ -209,59 +204,15 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
                 batch.execute(self._lock)
                 batch.execute(self._notify)
                 params = (*encoded[0], *encoded[1], self.tree.enabled, sign_at)
-                batch.execute(self._sql.append, params)
-                self._sent = conn, conn.info.backend_pid, self._found(events), None
+                batch.execute(self._server.call, params)
+                self._sent = conn, conn.info.backend_pid, found(self._sql, events), None
                 if self.before_commit is not None:
-                    placed = self._kept(batch.sets()[-1][0], len(events))
-                    self.before_commit(placed[0])
-                    return placed
+                    done = placed(batch.sets()[-1][0], len(events), self.tree)
+                    self.before_commit(done[0])
+                    return done
         except psycopg.errors.RaiseException:
             return None
-        return self._kept(batch.sets()[-1][0], len(events))
-
-    def _kept(self, row: tuple[Any, ...], count: int) -> tuple[list[int], Head]:
-        """The positions and head `tidings_append`'s `row` gives for `count` events; the
-        tree keeps the frontier it returned."""
-        first, digest, size, hashes = row
-        ids = list(range(first, first + count))
-        after = ids[-1], bytes(digest)
-        self.tree.keep(after[1], ids[-1], size, ids[-1], hashes or ())
-        return ids, after
-
-    def _chained(self, ids: list[int], after: Head) -> Look:
-        """How `_landed` finds an append whose head it knows: the chain ends there."""
-
-        def look(conn: Any) -> tuple[list[int], Head] | None:
-            row = conn.execute(
-                SQL("SELECT digest FROM {} WHERE position = %s").format(self._sql.chain),
-                (after[0],),
-            ).fetchone()
-            return (ids, after) if row is not None and bytes(row["digest"]) == after[1] else None
-
-        return look
-
-    def _found(self, events: Sequence[Row]) -> Look:
-        """How `_landed` finds an append the server placed: its first and last events,
-        byte for byte, as many positions apart as the append has events."""
-        query = SQL(
-            "SELECT e.notification_id, e.state, c.digest FROM {} e JOIN {} c "
-            "ON c.position = e.notification_id "
-            "WHERE e.originator_id = %s AND e.originator_version = %s"
-        ).format(self._sql.events, self._sql.chain)
-
-        def look(conn: Any) -> tuple[list[int], Head] | None:
-            rows = []
-            for stream, version, _, state in (events[0], events[-1]):
-                row = conn.execute(query, (_uuid(stream), version)).fetchone()
-                if row is None or bytes(row["state"]) != state:
-                    return None
-                rows.append(row)
-            first, last = rows[0]["notification_id"], rows[1]["notification_id"]
-            if last - first != len(events) - 1:
-                return None
-            return list(range(first, last + 1)), (last, bytes(rows[1]["digest"]))
-
-        return look
+        return placed(batch.sets()[-1][0], len(events), self.tree)
 
     def _end(self, row: tuple[Any, ...]) -> Head:
         """The head a `_read_end` row gives; the tree keeps the frontier read with it."""
@@ -318,12 +269,6 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         self.tree.grow(batch.db(), entries, (previous, links[-1][1]))
         return ids, links[-1]
 
-    @_reconnecting
-    def _select(self, query: Composed, params: tuple[Any, ...]) -> list[Any]:
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(query, params)
-            return list(curs.fetchall())
-
     def close_connections(self) -> None:
         """Nothing to close: reads and writes use eventsourcing's pool."""
 
@@ -369,7 +314,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         except psycopg.IntegrityError as error:
             raise IntegrityError(str(error)) from error
         # Its COMMIT is sent when `locked` ends: a connection lost there is settled then.
-        self._sent = conn, conn.info.backend_pid, self._chained(ids, after), after
+        self._sent = conn, conn.info.backend_pid, chained(self._sql, ids, after), after
         return ids
 
     @_reconnecting
@@ -437,34 +382,6 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         events = self.select_events(stream, gt=version)
         return [(e.originator_version, e.topic, e.state) for e in events]
 
-    def select_snapshot(self, stream: UUID) -> StreamRow | None:
-        """The newest snapshot of a stream."""
-        rows = self._select(
-            SQL(
-                "SELECT originator_version, topic, state FROM {}.{} WHERE originator_id = %s "
-                "ORDER BY originator_version DESC LIMIT 1"
-            ).format(Identifier(self.datastore.schema), Identifier(self.snapshots_table)),
-            (stream,),
-        )
-        if not rows:
-            return None
-        return rows[0]["originator_version"], rows[0]["topic"], bytes(rows[0]["state"])
-
-    def select_placed(self, stream: UUID, upto: int) -> list[PlacedRow]:
-        """One stream's events at log positions up to `upto`, oldest first, with their
-        positions: one query, so events and positions come from one snapshot."""
-        rows = self._select(
-            SQL(
-                "SELECT notification_id, originator_version, topic, state FROM {} "
-                "WHERE originator_id = %s AND notification_id <= %s ORDER BY originator_version"
-            ).format(self._sql.events),
-            (stream, upto),
-        )
-        return [
-            (r["notification_id"], r["originator_version"], r["topic"], bytes(r["state"]))
-            for r in rows
-        ]
-
     def scan(self, start: int, stop: int, topics: Sequence[str] = ()) -> list[LogRow]:
         """Log rows with positions in [start, stop] (of `topics`, when given), in order,
         as stored: eventsourcing's own read of the log (what `verify` and `replay` walk
@@ -476,16 +393,3 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
             (n.id, hex_id(n.originator_id), n.originator_version, n.topic, n.state)
             for n in self.select_notifications(start, stop - start + 1, stop, topics=topics)
         ]
-
-    def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
-        rows = self._select(
-            SQL(
-                "SELECT position, digest FROM {} WHERE position BETWEEN %s AND %s ORDER BY position"
-            ).format(self._sql.chain),
-            (start, stop),
-        )
-        return [(r["position"], bytes(r["digest"])) for r in rows]
-
-    def max_chained(self) -> int:
-        rows = self._select(SQL("SELECT max(position) AS m FROM {}").format(self._sql.chain), ())
-        return int(rows[0]["m"] or 0)

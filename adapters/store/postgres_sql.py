@@ -24,7 +24,7 @@ from weakref import WeakKeyDictionary
 from psycopg import ClientCursor
 from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
+from psycopg.sql import SQL, Composable, Identifier, Literal
 
 from ..ledger.entries import Row
 from .merkle_tables import Db, Tables
@@ -37,6 +37,7 @@ __all__ = [
     "columns",
     "ints",
     "postgres_db",
+    "quoted",
     "texts",
     "transaction",
     "uuids",
@@ -270,7 +271,8 @@ def columns(rows: Sequence[Row]) -> list[str]:
     ]
 
 
-def _quoted(*names: str) -> str:
+def quoted(*names: str) -> str:
+    """Schema-qualified names, quoted, as SQL text."""
     return ".".join('"' + name.replace('"', '""') + '"' for name in names)
 
 
@@ -282,15 +284,10 @@ class Statements:
     from the table). `read_end`: where the log ends, its last chain digest and the
     tree's frontier (`Tables.frontier_columns`), in one snapshot. `tail`: the log
     entries after a position. `place`: the one statement that writes an append's rows
-    but the tree's (`place`). `append`: the call of the server's own append
-    (`append_function`)."""
+    but the tree's (`place`)."""
 
     def __init__(self, schema: str, events_table: str, tree: Tables):
         self.schema = schema
-        # What `append_function` reads and writes of the tree, and the sequence's table.
-        self._tree = tree.tree
-        self._frontier = tree.frontier_columns().replace("%s", "0")
-        self._table = Literal(_quoted(schema, events_table)).as_string(None)
         self.events_table = events_table
         self.chain = SQL("{}.{}").format(Identifier(schema), Identifier("tidings_chain"))
         self.events = SQL("{}.{}").format(Identifier(schema), Identifier(events_table))
@@ -320,104 +317,11 @@ class Statements:
             "CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, digest bytea NOT NULL)"
         ).format(self.chain)
         self._placing: tuple[str, bytes] | None = None
-        self.function = SQL("{}.{}").format(Identifier(schema), Identifier("tidings_append"))
-        self.append = (
-            SQL(
-                "SELECT * FROM {}(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], "
-                "%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], %s::boolean, %s::bigint)"
-            )
-            .format(self.function)
-            .as_bytes(None)
-        )
 
     def prepared(self, snapshots_table: str) -> Prepared:
         """What every append and tail sends, to prepare on each connection (the tree's
         leaves' insert is learnt when first sent)."""
-        return Prepared(
-            [self.guard, self.read_end, self.tail], [self.place(snapshots_table), self.append]
-        )
-
-    def append_function(self, snapshots_table: str) -> Composed:
-        """`tidings_append`, the append computed by the server under the lock its caller
-        took: where the log ends, each entry's chain link, the tree's new leaves and
-        nodes (RFC 9162, as `entries.Tree.append` grows it, from the frontier the server
-        reads), then the same rows `place` and the tree's insert write, byte for byte.
-        The lock is then held for no round trip nor any hashing of the client's.
-
-        Takes the events' and the snapshots' columns (`columns`), whether the tree
-        grows, and the tree's size from which a checkpoint is due (NULL: never); returns
-        the first position, the last chain digest, the tree's size and frontier (NULL
-        without the tree). Raises (`RaiseException`, nothing written) when the tree does
-        not end where the log does or a checkpoint would fall due: the client's own
-        append reads the end and signs."""
-        body = f"""
-DECLARE
-  v_last bigint; v_n int := cardinality(p_ids); v_at bigint; v_leaves bigint;
-  v_links bytea[] := '{{}}'; v_nodes bytea[] := '{{}}';
-  v_entry bytea; v_node bytea; v_done bytea; v_bits bigint;
-BEGIN
-  SELECT coalesce(max(notification_id), 0) INTO v_last FROM {self.events.as_string(None)};
-  SELECT digest INTO o_digest FROM {self.chain.as_string(None)} ORDER BY position DESC LIMIT 1;
-  o_digest := coalesce(o_digest, decode(repeat('00', 32), 'hex'));
-  IF p_tree THEN
-    SELECT frontier.size, frontier.at, frontier.hashes INTO o_size, v_at, o_hashes
-      FROM {self._frontier};
-    o_size := coalesce(o_size, 0);
-    o_hashes := coalesce(o_hashes, '{{}}');
-    IF (o_size > 0 OR v_last > 0) AND (v_at IS DISTINCT FROM v_last
-        OR cardinality(o_hashes) <> length(replace(o_size::bit(64)::text, '0', ''))) THEN
-      RAISE EXCEPTION 'the tree does not end where the log does';
-    END IF;
-  END IF;
-  v_leaves := o_size;
-  FOR i IN 1..v_n LOOP
-    v_entry := int8send(v_last + i) || int8send(p_versions[i]) || uuid_send(p_ids[i])
-      || convert_to(p_topics[i], 'UTF8') || '\\x00'::bytea || p_states[i];
-    o_digest := sha256(o_digest || v_entry);
-    v_links := array_append(v_links, o_digest);
-    IF p_tree THEN
-      v_node := sha256('\\x00'::bytea || v_entry);
-      v_done := v_node;
-      v_bits := o_size;
-      WHILE (v_bits & 1) = 1 LOOP
-        v_node := sha256('\\x01'::bytea || o_hashes[cardinality(o_hashes)] || v_node);
-        o_hashes := o_hashes[1:cardinality(o_hashes) - 1];
-        v_done := v_done || v_node;
-        v_bits := v_bits >> 1;
-      END LOOP;
-      o_hashes := array_append(o_hashes, v_node);
-      v_nodes := array_append(v_nodes, v_done);
-      o_size := o_size + 1;
-    END IF;
-  END LOOP;
-  IF p_tree AND o_size >= p_sign_at THEN
-    RAISE EXCEPTION 'a checkpoint is due';
-  END IF;
-  INSERT INTO {self.events.as_string(None)}
-    (notification_id, originator_id, originator_version, topic, state)
-    SELECT v_last + e_n, e_id, e_version, e_topic, e_state
-    FROM unnest(p_ids, p_versions, p_topics, p_states)
-    WITH ORDINALITY AS e(e_id, e_version, e_topic, e_state, e_n);
-  INSERT INTO {self.chain.as_string(None)} (position, digest)
-    SELECT v_last + l_n, l_digest FROM unnest(v_links) WITH ORDINALITY AS l(l_digest, l_n);
-  INSERT INTO {_quoted(self.schema, snapshots_table)}
-    (originator_id, originator_version, topic, state)
-    SELECT * FROM unnest(s_ids, s_versions, s_topics, s_states) ON CONFLICT DO NOTHING;
-  IF p_tree THEN
-    INSERT INTO {self._tree} (leaf, position, nodes)
-      SELECT v_leaves + t_n - 1, v_last + t_n, t_nodes
-      FROM unnest(v_nodes) WITH ORDINALITY AS t(t_nodes, t_n);
-  END IF;
-  PERFORM setval(pg_get_serial_sequence({self._table}, 'notification_id'), v_last + v_n);
-  o_first := v_last + 1;
-END"""
-        return SQL(
-            "CREATE OR REPLACE FUNCTION {}(p_ids uuid[], p_versions bigint[], "
-            "p_topics text[], p_states bytea[], s_ids uuid[], s_versions bigint[], "
-            "s_topics text[], s_states bytea[], p_tree boolean, p_sign_at bigint, "
-            "OUT o_first bigint, OUT o_digest bytea, OUT o_size bigint, OUT o_hashes bytea[]) "
-            "LANGUAGE plpgsql AS {}"
-        ).format(self.function, Literal(body))
+        return Prepared([self.guard, self.read_end, self.tail], [self.place(snapshots_table)])
 
     def place(self, snapshots_table: str) -> bytes:
         """The one statement that writes an append's rows but the tree's: eventsourcing's
@@ -445,7 +349,7 @@ END"""
                 events=self.events,
                 chain=self.chain,
                 snapshots=SQL("{}.{}").format(Identifier(self.schema), Identifier(snapshots_table)),
-                table=Literal(_quoted(self.schema, self.events_table)),
+                table=Literal(quoted(self.schema, self.events_table)),
             )
             .as_bytes(None)
         )
