@@ -185,6 +185,7 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
                     placed = self._append(batch, events, head, encoded, locked=True)
                     self._sent = conn, conn.info.backend_pid, chained(self._sql, *placed), None
                     self._observe(batch, placed[0])
+        self.tree.committed()
         ids, self._head = placed
         return ids
 
@@ -196,14 +197,14 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         and the client's hashing; its positions and the head after it. None, nothing
         written, when a checkpoint would fall due (the client signs it) or the tree
         does not end where the log does (the client's append says what is wrong)."""
-        sign_at = self.tree.sign_at()
-        if sign_at == 0:
+        every = self.tree.sign_every()
+        if every == 0:
             return None
         try:
             with transaction(conn, self._prepared) as batch:
                 batch.execute(self._lock)
                 batch.execute(self._notify)
-                params = (*encoded[0], *encoded[1], self.tree.enabled, sign_at)
+                params = (*encoded[0], *encoded[1], self.tree.enabled, every)
                 batch.execute(self._server.call, params)
                 self._sent = conn, conn.info.backend_pid, found(self._sql, events), None
                 if self.before_commit is not None:
@@ -344,6 +345,7 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
             return
         if self._sent is not None:  # committed
             self._head = self._sent[3]
+            self.tree.committed()
 
     @_reconnecting
     def _hold_lock(self) -> tuple[ExitStack, Any]:
