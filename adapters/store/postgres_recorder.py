@@ -182,7 +182,6 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
                     placed = self._append(batch, events, head, encoded, locked=True)
                     self._sent = conn, conn.info.backend_pid, chained(self._sql, *placed), None
                     self._observe(batch, placed[0])
-        self.tree.committed()
         ids, self._head = placed
         return ids
 
@@ -342,7 +341,6 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
             return
         if self._sent is not None:  # committed
             self._head = self._sent[3]
-            self.tree.committed()
 
     @_reconnecting
     def _hold_lock(self) -> tuple[ExitStack, Any]:
