@@ -213,6 +213,20 @@ class Tables(TreeReads):
             "AS frontier"
         )
 
+    def sign_at(self) -> int | None:
+        """The tree's size from which a checkpoint falls due, as far as this process knows
+        (the latest checkpoint it saw): an append that grows the tree to it must sign,
+        which `grow` does. 0: one is due at any size (none seen yet, the time cadence
+        passed, or the last one signed is not settled yet); None: none is ever due (no
+        signer, a refused one, or the tree off). For an append whose tree the database
+        grows (PostgreSQL's `tidings_append`), which cannot sign."""
+        signer, last = self.signer, self._last
+        if signer is None or signer.refusal is not None or not self.enabled:
+            return None
+        if last is None or signer.pending or signer.due(last, last.size + 1):
+            return 0
+        return last.size + signer.cadence.entries
+
     def kept_size(self) -> int:
         """The size of the tree kept (0: none): `frontier_columns` reads a larger one."""
         kept = self._kept
