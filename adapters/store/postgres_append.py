@@ -32,9 +32,10 @@ Look = Callable[[Any], tuple[list[int], Head] | None]
 class ServerAppend:
     """`tidings_append` of one schema: `create`, its CREATE statement; `call`, the
     statement that runs it (`%s` placeholders: the events' and the snapshots' columns,
-    as `postgres_sql.columns` gives them, whether the tree grows, and the tree's size
-    from which a checkpoint is due, None: never). Its one row: the first position, the
-    last chain digest, the tree's size and frontier (NULL without the tree).
+    as `postgres_sql.columns` gives them, whether the tree grows, and how many entries
+    past the largest checkpoint stored one falls due, None: never). Its one row: the
+    first position, the last chain digest, the tree's size and frontier (NULL without
+    the tree).
 
     It raises (`psycopg.errors.RaiseException`, nothing written) when the tree does not
     end where the log does or a checkpoint would fall due: the client's own append then
@@ -45,7 +46,7 @@ class ServerAppend:
         self.create = SQL(
             "CREATE OR REPLACE FUNCTION {}(p_ids uuid[], p_versions bigint[], "
             "p_topics text[], p_states bytea[], s_ids uuid[], s_versions bigint[], "
-            "s_topics text[], s_states bytea[], p_tree boolean, p_sign_at bigint, "
+            "s_topics text[], s_states bytea[], p_tree boolean, p_every bigint, "
             "OUT o_first bigint, OUT o_digest bytea, OUT o_size bigint, OUT o_hashes bytea[]) "
             "LANGUAGE plpgsql AS {}"
         ).format(function, Literal(_body(sql, snapshots_table, tree)))
@@ -72,6 +73,7 @@ def placed(row: tuple[Any, ...], count: int, tree: Tables) -> tuple[list[int], H
 def _body(sql: Statements, snapshots_table: str, tree: Tables) -> str:
     events, chain = sql.events.as_string(None), sql.chain.as_string(None)
     frontier = tree.frontier_columns().replace("%s", "0")
+    checkpoints = tree.checkpoints
     snapshots = quoted(sql.schema, snapshots_table)
     table = Literal(quoted(sql.schema, sql.events_table)).as_string(None)
     body = f"""
@@ -114,7 +116,7 @@ BEGIN
       o_size := o_size + 1;
     END IF;
   END LOOP;
-  IF p_tree AND o_size >= p_sign_at THEN
+  IF p_tree AND o_size - coalesce((SELECT max(size) FROM {checkpoints}), 0) >= p_every THEN
     RAISE EXCEPTION 'a checkpoint is due';
   END IF;
   INSERT INTO {events}

@@ -15,15 +15,12 @@ under the lock, fails the transaction if the log no longer ends there. Under the
 positions are handed out and committed in one order, so readers of the log never skip
 one, as with eventsourcing's own insert.
 
-When the process does not know where the log ends (another writer appended since; for
-`CONTENDED_FOR` after a guard failed), the server computes the append
-(`postgres_sql.Statements.append_function`, `tidings_append`): BEGIN, the lock, NOTIFY,
-one call that reads the end and the tree's frontier, hashes the chain and the tree and
-writes the same rows, COMMIT, still one round trip; the lock is held for the server's
-work alone, not across a round trip plus the client's hashing (and its wait for the
-GIL), which serialised two writing processes. A checkpoint falling due (signed by the
-client) or a tree that does not end where the log does sends the append the client's
-way: read the end under the lock, then write.
+When the process does not know where the log ends (first, or for `CONTENDED_FOR` after
+a guard failed), the server computes the append (`postgres_append`, `tidings_append`):
+BEGIN, the lock, NOTIFY, one call that reads the end, hashes and writes, COMMIT: one
+round trip, the lock held for the server's work alone, not across a round trip plus
+the client's hashing and its wait for the GIL. When a checkpoint falls due (the client
+signs), the append reads the end under the lock, then writes.
 
 Why the tree's frontier is read with the log's end (`Tables.frontier_columns`): an
 append after another writer's then needs no read of its own for the tree (BEGIN, LOCK
@@ -185,6 +182,7 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
                     placed = self._append(batch, events, head, encoded, locked=True)
                     self._sent = conn, conn.info.backend_pid, chained(self._sql, *placed), None
                     self._observe(batch, placed[0])
+        self.tree.committed()
         ids, self._head = placed
         return ids
 
@@ -196,14 +194,14 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         and the client's hashing; its positions and the head after it. None, nothing
         written, when a checkpoint would fall due (the client signs it) or the tree
         does not end where the log does (the client's append says what is wrong)."""
-        sign_at = self.tree.sign_at()
-        if sign_at == 0:
+        every = self.tree.sign_every()
+        if every == 0:
             return None
         try:
             with transaction(conn, self._prepared) as batch:
                 batch.execute(self._lock)
                 batch.execute(self._notify)
-                params = (*encoded[0], *encoded[1], self.tree.enabled, sign_at)
+                params = (*encoded[0], *encoded[1], self.tree.enabled, every)
                 batch.execute(self._server.call, params)
                 self._sent = conn, conn.info.backend_pid, found(self._sql, events), None
                 if self.before_commit is not None:
@@ -344,6 +342,7 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
             return
         if self._sent is not None:  # committed
             self._head = self._sent[3]
+            self.tree.committed()
 
     @_reconnecting
     def _hold_lock(self) -> tuple[ExitStack, Any]:
@@ -368,13 +367,18 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
 
         Where the log ends is read in the same round trip: when another writer appended,
         this process learns the head its next append goes after, outside the lock, and
-        that append still goes out in one round trip."""
+        that append still goes out in one round trip. Not while appends go the server's
+        way after a failed guard (`CONTENDED_FOR`): none would use it."""
+        contended = time.monotonic() < self._contended_until
         with self.datastore.get_connection() as conn:
             batch = Batch(conn, self._prepared, writes=False)
             batch.execute(self._sql.tail, (after, limit))
-            batch.execute(self._sql.read_end, (self.tree.kept_size(),))
-            rows, end = batch.sets()
-        self._head = self._end(end[0])
+            if not contended:
+                batch.execute(self._sql.read_end, (self.tree.kept_size(),))
+            found = batch.sets()
+        rows = found[0]
+        if not contended:
+            self._head = self._end(found[1][0])
         return [(stream.hex, version, position) for stream, version, position in rows]
 
     def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
