@@ -68,8 +68,8 @@ __all__ = ["ChainedPostgresRecorder"]
 
 _T = TypeVar("_T")
 # After an append found that another writer had appended since this process last saw
-# the log end, appends skip the one-round-trip try for this long (seconds): while another
-# process keeps appending it mostly fails, at a round trip and a rollback.
+# the log end, appends go the server's way for this long (seconds), not the guarded
+# try: while another process keeps appending it mostly fails, at a round trip.
 CONTENDED_FOR = 1.0
 
 
