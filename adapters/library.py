@@ -45,7 +45,8 @@ from .ledger.checkpoint import Cadence
 from .ledger.signer import signer_for
 from .push.in_process import PushThread
 from .store.application import SNAPSHOT_EVERY, Store
-from .store.commit import GroupCommit, storage_errors
+from .store.commit import GroupCommit
+from .store.driver_errors import storage_errors
 from .usecases.accounts import AccountCalls, Accounts
 from .usecases.audit_reads import AuditCalls
 from .usecases.deliveries import Deliveries, DeliveryCalls

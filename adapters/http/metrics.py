@@ -30,7 +30,7 @@ from starlette.routing import Route
 from ..audit.tally import ATTEMPT_BUCKETS, LogFigures, Tally, TallyView
 from ..library import StorageError, Tidings
 from ..metrics import REGISTRY
-from ..store.commit import storage_errors
+from ..store.driver_errors import storage_errors
 from ..store.environment import LOG
 from ..store.followers import Catchup
 from .context import Context

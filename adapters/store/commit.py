@@ -18,14 +18,9 @@ locked one; a batch of reads never takes the lock. `MAX_ATTEMPTS` stays as a bou
 against bugs.
 
 Why our own: eventsourcing saves each `save` in a transaction of its own (the bench).
-
-The drivers are the store's business: `storage_errors` turns a `sqlite3`, `psycopg` or
-eventsourcing persistence error raised inside it into a `StorageError` (the driver's
-error kept as its cause), so a caller of the store never meets one.
 """
 
 import itertools
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -33,17 +28,15 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any, TypeVar
 
-import psycopg
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import IntegrityError
 from tidings.adapters import telemetry
 
-from ..errors import Conflict, StorageError
+from ..errors import Conflict
 from ..metrics import BATCH_COMMANDS, COMMIT_SECONDS
 from .application import Store
-from .outage import OUTAGE, unreachable
 from .work import Work
 
-__all__ = ["MAX_ATTEMPTS", "MAX_BATCH", "GroupCommit", "storage_errors"]
+__all__ = ["MAX_ATTEMPTS", "MAX_BATCH", "GroupCommit"]
 
 T = TypeVar("T")
 
@@ -58,42 +51,7 @@ CONTENDED_FOR = 1.0
 GATHER_FOR = 0.001
 
 _UNTRACED: AbstractContextManager[None] = nullcontext()
-_DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, PersistenceError)
 _Outcome = tuple[Any, BaseException | None]
-
-
-class _StorageErrors:
-    """`storage_errors`' context manager: a class, not a generator (whose end raises a
-    StopIteration), as it wraps every command."""
-
-    __slots__ = ("_opening",)
-
-    def __init__(self, opening: bool) -> None:
-        self._opening = opening  # the store is being opened: its opener tells of a failure
-
-    def __enter__(self) -> None:
-        pass
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: Any
-    ) -> None:
-        if error is None:
-            if not OUTAGE.steady:
-                OUTAGE.passed()
-        elif isinstance(error, _DRIVER_ERRORS):
-            if unreachable(error) and not self._opening:  # an outage starts: logged once
-                OUTAGE.failed(error)
-            raise StorageError(f"the database failed: {type(error).__name__}: {error}") from error
-
-
-_STORAGE_ERRORS, _OPENING_ERRORS = _StorageErrors(opening=False), _StorageErrors(opening=True)
-
-
-def storage_errors(*, opening: bool = False) -> AbstractContextManager[None]:
-    """Turn a database driver's error raised inside into a `StorageError`. An error
-    saying the store cannot answer starts an outage (`outage.OUTAGE`), unless `opening`
-    the store (its opener tells of that failure)."""
-    return _OPENING_ERRORS if opening else _STORAGE_ERRORS
 
 
 Settle = Callable[[Any, BaseException | None], None]
@@ -229,23 +187,37 @@ class GroupCommit:
             # Started before any lead is handed to it: a caller of `execute` leading now
             # hands it the lead when it is done, if this call is still queued.
             if self._committer is None:
-                self._committer = threading.Thread(
-                    target=self._commit_submitted, name="tidings-committer", daemon=True
-                )
-                self._committer.start()
+                self._start_committer()
             if self._leading:
                 return
             self._leading = self._committer_leads = True
             self._committer_wake.release()
 
     def _commit_submitted(self) -> None:
-        while True:
-            self._committer_wake.acquire()  # handed the lead, or told to stop
+        try:
+            while True:
+                self._committer_wake.acquire()  # handed the lead, or told to stop
+                with self._mutex:
+                    leads, self._committer_leads = self._committer_leads, False
+                    if not leads:  # told to stop: `close`
+                        return
+                self._lead(None)
+        except BaseException:
+            # Dying (a `settle` raised): the next `submit` starts another committer, and
+            # a lead already handed to this one is taken by another now, not lost.
             with self._mutex:
-                leads, self._committer_leads = self._committer_leads, False
-                if not leads:  # told to stop: `close`
-                    return
-            self._lead(None)
+                if self._committer is threading.current_thread():
+                    self._committer = None
+                    if self._committer_leads:
+                        self._start_committer()
+            raise
+
+    def _start_committer(self) -> None:
+        """Start the committer thread (holds `_mutex`)."""
+        self._committer = threading.Thread(
+            target=self._commit_submitted, name="tidings-committer", daemon=True
+        )
+        self._committer.start()
 
     def close(self) -> None:
         """Stop the committer thread `submit` started, after any lead it was handed (else

@@ -101,6 +101,7 @@ class Tables(TreeReads):
         # one seems due, to learn of other writers' checkpoints).
         self._kept: tuple[bytes, Tree] | None = None
         self._last: Checkpoint | None = None
+        self._signed: Checkpoint | None = None  # by the last `grow`, until `committed`
         # Leaves (leaf, position, nodes) stored: in the chain's rows, which exist by then
         # (`catch_up`; `grow` hands the nodes to the chain's INSERT instead), or as rows.
         self._store_leaves = self.sql(
@@ -139,6 +140,7 @@ class Tables(TreeReads):
             return [None] * len(entries)
         before, after = chained
         kept, self._kept = self._kept, None  # not to be trusted while it changes
+        self._signed = None
         tree = kept[1] if kept is not None and kept[0] == before else self._frontier(db)
         nodes = self._append(db, tree, entries, store=not self.in_chain)
         self._kept = after, tree
@@ -169,7 +171,7 @@ class Tables(TreeReads):
                     signed = signer.sign(tree.size, entries[-1][0], tree.root(), prove, self._last)
                 except Refused:  # logged, counted, on /readyz: the log itself goes on
                     return nodes
-                self._last = signed
+                self._last = self._signed = signed
                 self._insert(db, signed)
         return nodes
 
@@ -212,6 +214,27 @@ class Tables(TreeReads):
             f"FROM {self.tree} WHERE leaf >= %s ORDER BY leaf DESC LIMIT 1) AS t ON true) "
             "AS frontier"
         )
+
+    def sign_every(self) -> int | None:
+        """For an append whose tree the database grows (PostgreSQL's `tidings_append`),
+        which cannot sign: how many entries past the largest checkpoint stored one falls
+        due, when the append must be `grow`'s, which signs. 0: one may be due at any size
+        (none seen yet, the time cadence passed, or the last one signed is not settled);
+        None: none is ever due (no signer, a refused one, or the tree off)."""
+        signer, last = self.signer, self._last
+        if signer is None or signer.refusal is not None or not self.enabled:
+            return None
+        if last is None or signer.pending or signer.due(last, last.size + 1):
+            return 0
+        return signer.cadence.entries
+
+    def committed(self) -> None:
+        """The append whose `grow` ran last committed: a checkpoint it signed is stored,
+        which the signer learns now rather than at the next `grow` (until then, no
+        append can be the database's: `sign_every`)."""
+        signed, self._signed = self._signed, None
+        if signed is not None and self.signer is not None:
+            self.signer.settle(signed)
 
     def kept_size(self) -> int:
         """The size of the tree kept (0: none): `frontier_columns` reads a larger one."""

@@ -38,7 +38,6 @@ from eventsourcing.postgres import (
     PostgresTrackingRecorder,
 )
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composable
 from psycopg_pool import PoolTimeout
 
 from ..errors import OutcomeUnknown
@@ -76,6 +75,7 @@ _AGAIN = 20  # quick failures a call outlives: the pool's most connections, all 
 _ENDING_MS = int(ROUND_TRIP * 1000) - 1000  # how long to wait for a server process to end
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_L = TypeVar("_L")
 
 # What a store that cannot answer raises: no connection, a connection that died or
 # never answered, a lock not had in time, a SQLite file locked past its busy timeout or
@@ -200,13 +200,11 @@ class BoundedTracking(_Bounded):
     has_tracking_id = _bounded(PostgresTrackingRecorder.has_tracking_id)
 
 
-def settled(
-    datastore: PostgresDatastore, pid: int, chain: Composable, head: tuple[int, bytes]
-) -> bool:
-    """Whether an append committed whose connection (to the server process `pid`) died
-    once its COMMIT may have been sent: that process is ended first if it lives on (a
-    transaction it still holds can then no longer commit), then the log's chain says
-    whether it ends at `head` (the append's last position and digest).
+def settled(datastore: PostgresDatastore, pid: int, look: Callable[[Any], _L]) -> _L:
+    """What `look` finds on a connection of its own (what an append left in the log, or
+    None) after that append's connection (to the server process `pid`) died once its
+    COMMIT may have been sent: that process is ended first if it lives on (a
+    transaction it still holds can then no longer commit).
 
     Raises `OutcomeUnknown` when the database cannot be asked."""
     try:
@@ -215,15 +213,12 @@ def settled(
                 "SELECT pg_terminate_backend(pid, %s) FROM pg_stat_activity WHERE pid = %s",
                 (_ENDING_MS, pid),
             )
-            row = conn.execute(
-                SQL("SELECT digest FROM {} WHERE position = %s").format(chain), (head[0],)
-            ).fetchone()
+            return look(conn)
     except (InterfaceError, OperationalError) as error:
         OUTAGE.failed(error)
         raise OutcomeUnknown(
             "the database went away while a command was committing: it may have been saved"
         ) from error
-    return row is not None and bytes(row["digest"]) == head[1]
 
 
 _checking = threading.Lock()

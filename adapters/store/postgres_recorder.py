@@ -11,9 +11,16 @@ append, or as `tail` read it with the entries after the cache's position), so th
 and the tree hash the positions before anything is sent (the statement that reads where
 the log ends also reads the tree's frontier, when the chain no longer ends where this
 process's tree does, so an append after another writer's reads nothing more). The guard,
-under the lock, fails the transaction if the log no longer ends there; the append then
-reads the end under the lock first. Under the lock positions are handed out and committed
-in one order, so readers of the log never skip one, as with eventsourcing's own insert.
+under the lock, fails the transaction if the log no longer ends there. Under the lock
+positions are handed out and committed in one order, so readers of the log never skip
+one, as with eventsourcing's own insert.
+
+When the process does not know where the log ends (first, or for `CONTENDED_FOR` after
+a guard failed), the server computes the append (`postgres_append`, `tidings_append`):
+BEGIN, the lock, NOTIFY, one call that reads the end, hashes and writes, COMMIT: one
+round trip, the lock held for the server's work alone, not across a round trip plus
+the client's hashing and its wait for the GIL. When a checkpoint falls due (the client
+signs), the append reads the end under the lock, then writes.
 
 Why the tree's frontier is read with the log's end (`Tables.frontier_columns`): an
 append after another writer's then needs no read of its own for the tree (BEGIN, LOCK
@@ -43,7 +50,6 @@ from ..ledger.checkpoint import Checkpoint
 from ..ledger.entries import (
     GENESIS,
     LogRow,
-    PlacedRow,
     Row,
     StreamRow,
     TailRow,
@@ -54,6 +60,8 @@ from ..ledger.entries import (
 from .merkle_reads import tree_lags
 from .merkle_tables import Db, Tables
 from .outage import BoundedReads, reconnecting, settled
+from .postgres_append import Head, Look, ServerAppend, chained, found, placed
+from .postgres_reads import LogReads
 from .postgres_sql import Batch, Statements, byteas, columns, ints, postgres_db, transaction
 
 __all__ = ["ChainedPostgresRecorder"]
@@ -63,7 +71,6 @@ _T = TypeVar("_T")
 # the log end, appends skip the one-round-trip try for this long (seconds): while another
 # process keeps appending it mostly fails, at a round trip and a rollback.
 CONTENDED_FOR = 1.0
-Head = tuple[int, bytes]  # where the log ends: its last position and chain digest
 
 
 # A read or an insert that found its pooled connection dead is run again; a store that
@@ -71,7 +78,7 @@ Head = tuple[int, bytes]  # where the log ends: its last position and chain dige
 _reconnecting = reconnecting
 
 
-class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
+class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorder):
     """eventsourcing's PostgreSQL recorder, plus the chain table; it also writes the
     snapshots passed as `snapshots=` into `snapshots_table`, in the same transaction.
 
@@ -91,9 +98,9 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         # After the guard failed, appends read the end under the lock until then.
         self._contended_until = 0.0
         # The append under way once its COMMIT may be sent: connection, server process,
-        # positions, head after it (`_insert`; in `locked`, its write once the block's
-        # transaction holds it).
-        self._sent: tuple[Any, int, list[int], Head] | None = None
+        # how to find it in the log, the head after it when known (`_insert`; in
+        # `locked`, its write once the block's transaction holds it).
+        self._sent: tuple[Any, int, Look, Head | None] | None = None
         schema = self.datastore.schema.replace('"', '""')
         self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
         self._sql = Statements(self.datastore.schema, self.events_table_name, self.tree)
@@ -103,6 +110,9 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         self._notify = SQL("NOTIFY {}").format(Identifier(self.channel_name)).as_string(None)
         self.sql_create_statements += [Composed([SQL(q)]) for q in self.tree.create()]
         self.sql_create_statements.append(self._sql.create_chain)
+        self._server = ServerAppend(self._sql, self.snapshots_table, self.tree)
+        self._prepared.learn(self._server.call)
+        self.sql_create_statements.append(self._server.create)
 
     @_reconnecting
     def insert_events(
@@ -138,11 +148,11 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         sent = self._sent
         if sent is None or not sent[0].closed:
             raise error
-        _, pid, ids, after = sent
-        if not settled(self.datastore, pid, self._sql.chain, after):
+        found = settled(self.datastore, sent[1], sent[2])
+        if found is None:
             raise error
-        self._head = after
-        return list(ids)
+        ids, self._head = found
+        return ids
 
     def _write(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
         if not events:
@@ -153,24 +163,54 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         # Encoded before the lock is taken: while it is held, other writers wait.
         encoded = columns(events), columns(snapshots)
         with self.datastore.get_connection() as conn:
+            placed = None
             if head is not None:
                 try:
                     with transaction(conn, self._prepared) as batch:
-                        ids, after = self._append(batch, events, head, encoded, locked=False)
-                        self._sent = conn, conn.info.backend_pid, ids, after
-                        self._observe(batch, ids)
+                        placed = self._append(batch, events, head, encoded, locked=False)
+                        self._sent = conn, conn.info.backend_pid, chained(self._sql, *placed), None
+                        self._observe(batch, placed[0])
                 except psycopg.errors.DivisionByZero:  # `_guard`: the log moved on
-                    head = None
+                    placed = None
                     self._contended_until = time.monotonic() + CONTENDED_FOR
-            if head is None:
+            if placed is None:
+                placed = self._placed_by_server(conn, events, encoded)
+            if placed is None:  # the server cannot: read the end under the lock first
                 with transaction(conn, self._prepared) as batch:
                     batch.execute(self._lock)
                     head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
-                    ids, after = self._append(batch, events, head, encoded, locked=True)
-                    self._sent = conn, conn.info.backend_pid, ids, after
-                    self._observe(batch, ids)
-        self._head = after
+                    placed = self._append(batch, events, head, encoded, locked=True)
+                    self._sent = conn, conn.info.backend_pid, chained(self._sql, *placed), None
+                    self._observe(batch, placed[0])
+        self.tree.committed()
+        ids, self._head = placed
         return ids
+
+    def _placed_by_server(
+        self, conn: Any, events: Sequence[Row], encoded: tuple[list[str], list[str]]
+    ) -> tuple[list[int], Head] | None:
+        """The append computed by the server under the lock (`tidings_append`), in one
+        round trip: the lock is held for the server's work only, not across a round trip
+        and the client's hashing; its positions and the head after it. None, nothing
+        written, when a checkpoint would fall due (the client signs it) or the tree
+        does not end where the log does (the client's append says what is wrong)."""
+        every = self.tree.sign_every()
+        if every == 0:
+            return None
+        try:
+            with transaction(conn, self._prepared) as batch:
+                batch.execute(self._lock)
+                batch.execute(self._notify)
+                params = (*encoded[0], *encoded[1], self.tree.enabled, every)
+                batch.execute(self._server.call, params)
+                self._sent = conn, conn.info.backend_pid, found(self._sql, events), None
+                if self.before_commit is not None:
+                    done = placed(batch.sets()[-1][0], len(events), self.tree)
+                    self.before_commit(done[0])
+                    return done
+        except psycopg.errors.RaiseException:
+            return None
+        return placed(batch.sets()[-1][0], len(events), self.tree)
 
     def _end(self, row: tuple[Any, ...]) -> Head:
         """The head a `_read_end` row gives; the tree keeps the frontier read with it."""
@@ -227,12 +267,6 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         self.tree.grow(batch.db(), entries, (previous, links[-1][1]))
         return ids, links[-1]
 
-    @_reconnecting
-    def _select(self, query: Composed, params: tuple[Any, ...]) -> list[Any]:
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(query, params)
-            return list(curs.fetchall())
-
     def close_connections(self) -> None:
         """Nothing to close: reads and writes use eventsourcing's pool."""
 
@@ -278,7 +312,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
         except psycopg.IntegrityError as error:
             raise IntegrityError(str(error)) from error
         # Its COMMIT is sent when `locked` ends: a connection lost there is settled then.
-        self._sent = conn, conn.info.backend_pid, ids, after
+        self._sent = conn, conn.info.backend_pid, chained(self._sql, ids, after), after
         return ids
 
     @_reconnecting
@@ -308,6 +342,7 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
             return
         if self._sent is not None:  # committed
             self._head = self._sent[3]
+            self.tree.committed()
 
     @_reconnecting
     def _hold_lock(self) -> tuple[ExitStack, Any]:
@@ -332,47 +367,24 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
 
         Where the log ends is read in the same round trip: when another writer appended,
         this process learns the head its next append goes after, outside the lock, and
-        that append still goes out in one round trip."""
+        that append still goes out in one round trip. Not while appends go the server's
+        way after a failed guard (`CONTENDED_FOR`): none would use it."""
+        contended = time.monotonic() < self._contended_until
         with self.datastore.get_connection() as conn:
             batch = Batch(conn, self._prepared, writes=False)
             batch.execute(self._sql.tail, (after, limit))
-            batch.execute(self._sql.read_end, (self.tree.kept_size(),))
-            rows, end = batch.sets()
-        self._head = self._end(end[0])
+            if not contended:
+                batch.execute(self._sql.read_end, (self.tree.kept_size(),))
+            found = batch.sets()
+        rows = found[0]
+        if not contended:
+            self._head = self._end(found[1][0])
         return [(stream.hex, version, position) for stream, version, position in rows]
 
     def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
         """One stream's events after `version`, oldest first."""
         events = self.select_events(stream, gt=version)
         return [(e.originator_version, e.topic, e.state) for e in events]
-
-    def select_snapshot(self, stream: UUID) -> StreamRow | None:
-        """The newest snapshot of a stream."""
-        rows = self._select(
-            SQL(
-                "SELECT originator_version, topic, state FROM {}.{} WHERE originator_id = %s "
-                "ORDER BY originator_version DESC LIMIT 1"
-            ).format(Identifier(self.datastore.schema), Identifier(self.snapshots_table)),
-            (stream,),
-        )
-        if not rows:
-            return None
-        return rows[0]["originator_version"], rows[0]["topic"], bytes(rows[0]["state"])
-
-    def select_placed(self, stream: UUID, upto: int) -> list[PlacedRow]:
-        """One stream's events at log positions up to `upto`, oldest first, with their
-        positions: one query, so events and positions come from one snapshot."""
-        rows = self._select(
-            SQL(
-                "SELECT notification_id, originator_version, topic, state FROM {} "
-                "WHERE originator_id = %s AND notification_id <= %s ORDER BY originator_version"
-            ).format(self._sql.events),
-            (stream, upto),
-        )
-        return [
-            (r["notification_id"], r["originator_version"], r["topic"], bytes(r["state"]))
-            for r in rows
-        ]
 
     def scan(self, start: int, stop: int, topics: Sequence[str] = ()) -> list[LogRow]:
         """Log rows with positions in [start, stop] (of `topics`, when given), in order,
@@ -385,16 +397,3 @@ class ChainedPostgresRecorder(BoundedReads, PostgresApplicationRecorder):
             (n.id, hex_id(n.originator_id), n.originator_version, n.topic, n.state)
             for n in self.select_notifications(start, stop - start + 1, stop, topics=topics)
         ]
-
-    def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
-        rows = self._select(
-            SQL(
-                "SELECT position, digest FROM {} WHERE position BETWEEN %s AND %s ORDER BY position"
-            ).format(self._sql.chain),
-            (start, stop),
-        )
-        return [(r["position"], bytes(r["digest"])) for r in rows]
-
-    def max_chained(self) -> int:
-        rows = self._select(SQL("SELECT max(position) AS m FROM {}").format(self._sql.chain), ())
-        return int(rows[0]["m"] or 0)

@@ -37,6 +37,7 @@ __all__ = [
     "columns",
     "ints",
     "postgres_db",
+    "quoted",
     "texts",
     "transaction",
     "uuids",
@@ -270,7 +271,8 @@ def columns(rows: Sequence[Row]) -> list[str]:
     ]
 
 
-def _quoted(*names: str) -> str:
+def quoted(*names: str) -> str:
+    """Schema-qualified names, quoted, as SQL text."""
     return ".".join('"' + name.replace('"', '""') + '"' for name in names)
 
 
@@ -347,7 +349,7 @@ class Statements:
                 events=self.events,
                 chain=self.chain,
                 snapshots=SQL("{}.{}").format(Identifier(self.schema), Identifier(snapshots_table)),
-                table=Literal(_quoted(self.schema, self.events_table)),
+                table=Literal(quoted(self.schema, self.events_table)),
             )
             .as_bytes(None)
         )

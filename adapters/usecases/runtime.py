@@ -35,7 +35,8 @@ from tidings.domain.delivery import DeliveryScheduled
 from ..errors import Closed, InvalidArgument, Rejected, StorageError
 from ..logs import event
 from ..store.application import LogEntry, Store
-from ..store.commit import GroupCommit, storage_errors
+from ..store.commit import GroupCommit
+from ..store.driver_errors import storage_errors
 from ..store.secrets import Secrets
 from ..store.secrets_key import SECRETS_KEY_ENV, SecretsLocked
 from ..store.work import Work
