@@ -101,7 +101,6 @@ class Tables(TreeReads):
         # one seems due, to learn of other writers' checkpoints).
         self._kept: tuple[bytes, Tree] | None = None
         self._last: Checkpoint | None = None
-        self._signed: Checkpoint | None = None  # by the last `grow`, until `committed`
         # Leaves (leaf, position, nodes) stored: in the chain's rows, which exist by then
         # (`catch_up`; `grow` hands the nodes to the chain's INSERT instead), or as rows.
         self._store_leaves = self.sql(
@@ -140,7 +139,6 @@ class Tables(TreeReads):
             return [None] * len(entries)
         before, after = chained
         kept, self._kept = self._kept, None  # not to be trusted while it changes
-        self._signed = None
         tree = kept[1] if kept is not None and kept[0] == before else self._frontier(db)
         nodes = self._append(db, tree, entries, store=not self.in_chain)
         self._kept = after, tree
@@ -171,7 +169,7 @@ class Tables(TreeReads):
                     signed = signer.sign(tree.size, entries[-1][0], tree.root(), prove, self._last)
                 except Refused:  # logged, counted, on /readyz: the log itself goes on
                     return nodes
-                self._last = self._signed = signed
+                self._last = signed
                 self._insert(db, signed)
         return nodes
 
@@ -227,14 +225,6 @@ class Tables(TreeReads):
         if last is None or signer.pending or signer.due(last, last.size + 1):
             return 0
         return signer.cadence.entries
-
-    def committed(self) -> None:
-        """The append whose `grow` ran last committed: a checkpoint it signed is stored,
-        which the signer learns now rather than at the next `grow` (until then, no
-        append can be the database's: `sign_every`)."""
-        signed, self._signed = self._signed, None
-        if signed is not None and self.signer is not None:
-            self.signer.settle(signed)
 
     def kept_size(self) -> int:
         """The size of the tree kept (0: none): `frontier_columns` reads a larger one."""

@@ -68,8 +68,8 @@ __all__ = ["ChainedPostgresRecorder"]
 
 _T = TypeVar("_T")
 # After an append found that another writer had appended since this process last saw
-# the log end, appends skip the one-round-trip try for this long (seconds): while another
-# process keeps appending it mostly fails, at a round trip and a rollback.
+# the log end, appends go the server's way for this long (seconds), not the guarded
+# try: while another process keeps appending it mostly fails, at a round trip.
 CONTENDED_FOR = 1.0
 
 
@@ -182,7 +182,6 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
                     placed = self._append(batch, events, head, encoded, locked=True)
                     self._sent = conn, conn.info.backend_pid, chained(self._sql, *placed), None
                     self._observe(batch, placed[0])
-        self.tree.committed()
         ids, self._head = placed
         return ids
 
@@ -342,7 +341,6 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
             return
         if self._sent is not None:  # committed
             self._head = self._sent[3]
-            self.tree.committed()
 
     @_reconnecting
     def _hold_lock(self) -> tuple[ExitStack, Any]:

@@ -7,13 +7,17 @@ import random
 from pathlib import Path
 from uuid import UUID, uuid4
 
+import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
+from psycopg.rows import dict_row
 from tidings.adapters.audit.integrity import verify
 from tidings.adapters.ledger.entries import Tree, entry_bytes, leaf_hash, stream_bytes
 from tidings.adapters.ledger.keys import new_key
 from tidings.adapters.ledger.signer import signer_for
 from tidings.adapters.store.application import Store
+from tidings.adapters.store.postgres_append import found
+from tidings.adapters.store.postgres_sql import Statements
 
 __all__: list[str] = []
 
@@ -34,6 +38,11 @@ def _batch(rng: random.Random, streams: dict[UUID, int], most: int = 40) -> list
 def _snapshots(rng: random.Random, events: list[StoredEvent]) -> list[StoredEvent]:
     chosen = rng.sample(events, k=min(len(events), rng.randint(0, 2)))
     return [StoredEvent(e.originator_id, e.originator_version, "Snap", b"\0s") for e in chosen]
+
+
+def _events(count: int) -> list[StoredEvent]:
+    stream = uuid4()
+    return [StoredEvent(stream, n, "Probe", b"\x80") for n in range(1, count + 1)]
 
 
 def _tree_of(store: Store) -> list[tuple[int, int, bytes]]:
@@ -111,3 +120,33 @@ def test_checkpoints_fall_due_amid_server_appends_and_sign_the_log_s_tree(
     finally:
         for writer in writers:
             writer.close()
+
+
+def test_an_append_the_server_placed_is_found_in_the_log_by_its_events(
+    postgres_url: str,
+) -> None:
+    """What a writer asks the log when the connection of an append the server placed
+    died once its COMMIT may have been sent (`outage.settled`)."""
+    first, second = Store(postgres_url), Store(postgres_url)
+    try:
+        # given: an append the server placed, after another writer's
+        first.recorder.write(_events(2), [])
+        written = [
+            (e.originator_id.hex, e.originator_version, e.topic, e.state) for e in _events(3)
+        ]
+        placed = second.recorder.append(written, [])
+        recorder = second.recorder
+        sql = Statements(recorder.datastore.schema, recorder.events_table_name, recorder.tree)
+        stranger = [(uuid4().hex, 1, "Probe", b"\x80")]
+        altered = [(*written[0][:3], b"other"), *written[1:]]
+        with psycopg.connect(postgres_url.split("?", 1)[0], row_factory=dict_row) as conn:
+            # when: the log is asked for it, and for appends that never landed
+            found_it = found(sql, written)(conn)
+            never = found(sql, stranger)(conn), found(sql, altered)(conn)
+        # then: it is found at its positions, the chain's last digest after it
+        assert placed == [3, 4, 5]
+        assert found_it == (placed, (5, recorder.chain(5, 5)[0][1]))
+        assert never == (None, None)
+    finally:
+        first.close()
+        second.close()
