@@ -1,6 +1,6 @@
 """The event store: an eventsourcing application that saves what the deciders decide.
 
-Streams are named `(category, key)` (`("mailbox", "tester")`) and stored under a UUID5 of
+Streams are named `(category, key)` (`("mailbox", "tester")`) and stored under an id of
 that name. Loading a stream folds its events over the newest snapshot (mailboxes only);
 loaded and saved states are cached for the process and kept honest by following the log
 (`Store.refresh`). Everything one batch of commands changed is saved in one transaction.
@@ -17,7 +17,6 @@ measure them again, are in docs/decisions.md, "Storage and the log"):
 """
 
 import functools
-import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
@@ -40,6 +39,7 @@ from .followers import Follower
 from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
 from .recorder import Recorder
 from .schema_check import NotTidings
+from .stream_ids import stream_digest
 
 __all__ = [
     "SNAPSHOT_EVERY",
@@ -59,27 +59,19 @@ SNAPSHOT_EVERY = 4
 
 _log = logging.getLogger("tidings.store")
 
-_NAMESPACE = UUID("6b1d9c8e-2f1a-5c3e-9f47-0d1e2a3b4c5d")
-
-
-_NAMESPACE_BYTES = _NAMESPACE.bytes
-
 
 @functools.lru_cache(maxsize=65_536)
 def stream_hex(category: str, key: str) -> str:
     """The stored id of a stream in hex, as SQLite stores it and the cache keys states:
-    stable, so any process finds the same stream. `uuid5`'s digest, without building a
-    `UUID`: an object the garbage collector tracks, which a cache of them kept growing
-    (strings it does not track)."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{category}/{key}".encode()).digest())
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
-    return digest[:16].hex()
+    stable, so any process finds the same stream (`stream_ids.stream_digest`). A string,
+    not a `UUID`: an object the garbage collector tracks, which a cache of them kept
+    growing (strings it does not track)."""
+    return stream_digest(category, key).hex()
 
 
 @functools.lru_cache(maxsize=1024)
 def stream_id(category: str, key: str) -> UUID:
-    """The stored id of a stream (`uuid5` of its name, see `stream_hex`)."""
+    """The stored id of a stream (see `stream_hex`)."""
     return UUID(hex=stream_hex(category, key))
 
 
