@@ -18,7 +18,7 @@ NAMESPACE = UUID("6b1d9c8e-2f1a-5c3e-9f47-0d1e2a3b4c5d")
 
 svtrids = st.builds(
     "{}.{}.{}".format,
-    st.integers(0, 10**11 - 1),
+    st.integers(0, 2**32 - 1),
     st.integers(0, 10**9 - 1),
     st.integers(1, 10**9),
 )
@@ -30,19 +30,21 @@ def test_a_stream_that_is_not_an_operation_is_stored_under_the_uuid5_of_its_name
     assert stream_hex(MAILBOX.category, "tester") == uuid5(NAMESPACE, "mailbox/tester").hex
 
 
-def test_an_operation_id_leads_with_its_svtrids_time_in_milliseconds() -> None:
-    # Given an svTRID minted at a second, when its operation's id is computed
+def test_an_operation_id_leads_with_its_svtrids_second_and_counter() -> None:
+    # Given an svTRID minted at a second by a process's 7th mint
     sid = stream_id(OPERATION.category, "1764000000.123456789.7")
-    # Then the id is a version 8 id led by that second in milliseconds
-    assert sid.hex[:12] == f"{1764000000 * 1000:012x}"
+    # Then the id is a version 8 id led by that second, then that counter
+    assert sid.hex[:8] == f"{1764000000:08x}"
+    assert sid.hex[8:12] + sid.hex[13:16] == f"{7:07x}"
     assert sid.version == 8 and sid.variant == "specified in RFC 4122"
-    # And its other bits are the name's digest: another process computes the same id
-    assert sid.hex[13:] != stream_id(OPERATION.category, "1764000000.123456789.8").hex[13:]
+    # And its other bits are the name's digest: another process's 7th mint differs
+    other = stream_id(OPERATION.category, "1764000000.5.7")
+    assert other.hex[:16] == sid.hex[:16] and other != sid
 
 
 def test_an_operation_key_that_is_no_svtrid_falls_back_to_uuid5() -> None:
     # Given operation keys with no svTRID time (a test's own, or a time too far off)
-    for key in ("poll.1", "", "x.1.2", "123456789012.1.1"):
+    for key in ("poll.1", "", "x.1.2", "12345678901.1.1", "1764000000.1", "1764000000.1.2.3"):
         # Then each is stored under the uuid5 of its name
         assert stream_id(OPERATION.category, key) == uuid5(NAMESPACE, f"operation/{key}")
 
@@ -50,11 +52,15 @@ def test_an_operation_key_that_is_no_svtrid_falls_back_to_uuid5() -> None:
 @given(st.lists(svtrids, min_size=2, max_size=20, unique=True))
 def test_operations_minted_later_sort_later(keys: list[str]) -> None:
     # Given svTRIDs minted over time, when their operations' ids are ordered
-    by_time = sorted(keys, key=lambda key: int(key.split(".")[0]))
+    def minted(key: str) -> tuple[int, int]:
+        second, _, counter = key.split(".")
+        return int(second), int(counter) % 2**28
+
+    by_time = sorted(keys, key=minted)
     ids = [stream_hex(OPERATION.category, key) for key in by_time]
-    # Then ids of a later second sort after those of an earlier one
+    # Then ids of a later second, or of a later counter in the same second, sort later
     for earlier, later in itertools.pairwise(by_time):
-        if int(earlier.split(".")[0]) < int(later.split(".")[0]):
+        if minted(earlier) < minted(later):
             assert stream_hex(OPERATION.category, earlier) < stream_hex(OPERATION.category, later)
     # And every id is a distinct UUID, the same however often it is computed
     assert len(set(ids)) == len(ids)

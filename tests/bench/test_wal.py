@@ -1,0 +1,18 @@
+"""`python -m bench.wal` prints the pages a commit writes, by b-tree."""
+
+import pytest
+
+from bench.wal import pages_per_commit
+
+
+@pytest.mark.parametrize("drain", [False, True])
+def test_pages_per_commit_names_the_log_and_its_index(
+    drain: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given/when: a small run, four callers at once, enqueues or poll + acks
+    pages_per_commit(grow=40, ops=40, threads=4, drain=drain)
+    # then: commits were read, and the log's table and its primary-key index are named
+    head, *trees = capsys.readouterr().out.splitlines()
+    assert head.split()[1] == "commits," and int(head.split()[0]) > 0
+    named = {line.split(":")[0].strip() for line in trees}
+    assert {"stored_events", "sqlite_autoindex_stored_events_1"} <= named
