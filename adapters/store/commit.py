@@ -21,6 +21,7 @@ Why our own: eventsourcing saves each `save` in a transaction of its own (the be
 """
 
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +50,8 @@ MAX_BATCH = 256
 CONTENDED_FOR = 1.0
 # How long a leader may wait for callers still on their way (see `_gather`).
 GATHER_FOR = 0.001
+
+_log = logging.getLogger("tidings.store")
 
 _UNTRACED: AbstractContextManager[None] = nullcontext()
 _Outcome = tuple[Any, BaseException | None]
@@ -175,7 +178,8 @@ class GroupCommit:
         """Queue `body` and return at once; `settle(result, error)` is called once it is
         done: with what `body` returned, once its events are durable, or with what
         `execute` would have raised. It is called from the thread that saved the batch
-        and must be quick and raise nothing (an event loop's `call_soon_threadsafe`).
+        and must be quick (an event loop's `call_soon_threadsafe`); an error it raises is
+        logged and the batch goes on.
 
         For callers on an event loop: no thread waits for each command. Their commands
         join the batches of `execute`'s callers; when none of those leads, a committer
@@ -203,8 +207,9 @@ class GroupCommit:
                         return
                 self._lead(None)
         except BaseException:
-            # Dying (a `settle` raised): the next `submit` starts another committer, and
-            # a lead already handed to this one is taken by another now, not lost.
+            # Dying (a `settle` raised what is no `Exception`, e.g. `SystemExit`): the next
+            # `submit` starts another committer, and a lead already handed to this one is
+            # taken by another now, not lost.
             with self._mutex:
                 if self._committer is threading.current_thread():
                     self._committer = None
@@ -306,7 +311,7 @@ class GroupCommit:
             for call, (result, error) in zip(batch, outcomes, strict=True):
                 call.result, call.error, call.done = result, error, True
                 if call.settle is not None:
-                    call.settle(result, error)
+                    _settle(call.settle, result, error)
                 elif call is not leader:
                     waiting.append(call)
             with self._mutex:  # against `_abandon`
@@ -354,6 +359,15 @@ class GroupCommit:
     def _contended(self) -> bool:
         """Whether this process lost a race within `CONTENDED_FOR` seconds."""
         return time.monotonic() < self._contended_until
+
+
+def _settle(settle: Settle, result: Any, error: BaseException | None) -> None:
+    """Call a submitted command's `settle`. One that raises (an event loop closed under
+    it) is logged: the batch's other callers are still answered."""
+    try:
+        settle(result, error)
+    except Exception:
+        _log.exception("a submitted command could not be settled; its batch goes on")
 
 
 def _run_one(work: Work, call: _Call) -> _Outcome:

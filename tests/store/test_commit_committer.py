@@ -1,11 +1,13 @@
 """The committer thread that leads for submitted commands is never lost for good.
 
 A submitted command has no thread of its own: a committer thread leads for it. Should
-that thread die (a `settle` that raises, against its contract), the lead it held is
+that thread die (a `settle` that raises what is no `Exception`), the lead it held is
 passed on and the next `submit` starts another one: later commands are still saved and
-settled, and `close` still ends the one running.
+settled, and `close` still ends the one running. A `settle` that raises an `Exception`
+(an event loop closed under it) is logged, and the batch's other callers are answered.
 """
 
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -13,6 +15,10 @@ import pytest
 
 from tests.store.opened import opened, utcnow
 from tests.store.test_group_commit import DEADLINE, committers, wait_until
+
+
+class Dies(BaseException):
+    """What no `except Exception` catches: it ends the thread it is raised in."""
 
 
 @pytest.fixture
@@ -28,13 +34,13 @@ def test_a_committer_thread_that_died_is_replaced(
 ) -> None:
     before = len(committers())
     with opened(db_url) as o:
-        # given: a submitted command whose settle raises: it kills the committer thread
+        # given: a submitted command whose settle raises what kills the committer thread
         def raising(result: object, error: BaseException | None) -> None:
-            raise RuntimeError("a settle that raises")
+            raise Dies("a settle that ends its thread")
 
         o.committer.submit(utcnow, lambda work: None, raising)
         wait_until(lambda: len(committers()) == before, "the committer thread dies")
-        assert [type(error) for error in uncaught] == [RuntimeError]
+        assert [type(error) for error in uncaught] == [Dies]
 
         # when: more commands are submitted
         settled = threading.Semaphore(0)
@@ -47,3 +53,37 @@ def test_a_committer_thread_that_died_is_replaced(
         wait_until(lambda: not o.committer.leading, "the lead is laid down")
     # and: closing ends it
     assert len(committers()) == before
+
+
+def test_a_settle_that_raises_is_logged_and_its_batch_is_answered(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with opened(db_url) as o:
+        # given: a caller leading a batch of its own, until let go
+        let_go = threading.Event()
+        leader = threading.Thread(
+            target=o.committer.execute, args=(utcnow, lambda work: let_go.wait(DEADLINE))
+        )
+        leader.start()
+        wait_until(lambda: o.committer.leading, "the caller leads")
+
+        # and: queued behind it, one batch: a command whose settle raises, then three more
+        def raising(result: object, error: BaseException | None) -> None:
+            raise RuntimeError("the event loop is closed")
+
+        settled = threading.Semaphore(0)
+        o.committer.submit(utcnow, lambda work: None, raising)
+        for _ in range(3):
+            o.committer.submit(utcnow, lambda work: None, lambda result, error: settled.release())
+        assert o.committer.waiting == 4
+
+        # when: the leader is let go, and the committer runs the queued batch
+        with caplog.at_level(logging.ERROR, logger="tidings.store"):
+            let_go.set()
+            leader.join(DEADLINE)
+            # then: the three after the raising one are settled all the same
+            assert all(settled.acquire(timeout=DEADLINE) for _ in range(3))
+        # and: the failure is logged, with what was raised
+        (record,) = [r for r in caplog.records if "could not be settled" in r.getMessage()]
+        assert record.exc_info is not None and "event loop is closed" in str(record.exc_info[1])
+        wait_until(lambda: not o.committer.leading, "the lead is laid down")
