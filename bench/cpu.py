@@ -30,8 +30,8 @@ def _usage() -> tuple[float, float, int, int]:
 
 
 def cpu_per_operation(
-    ops: Annotated[int, typer.Option(help="Operations of each kind.")] = 1600,
-    threads: Annotated[int, typer.Option(help="Callers at once.")] = 16,
+    ops: Annotated[int, typer.Option(min=1, help="Operations of each kind.")] = 1600,
+    threads: Annotated[int, typer.Option(min=1, help="Callers at once.")] = 16,
     db: Annotated[str | None, typer.Option(help="A database URL (default: a file).")] = None,
     no_tree: Annotated[bool, typer.Option(help="Without the Merkle tree and signing.")] = False,
 ) -> None:

@@ -47,9 +47,9 @@ def _commits(wal: bytes, start: int = _HEADER) -> tuple[list[list[int]], int]:
 
 
 def pages_per_commit(
-    grow: Annotated[int, typer.Option(help="Enqueues before the measured ones.")] = 6000,
-    ops: Annotated[int, typer.Option(help="Operations measured.")] = 1600,
-    threads: Annotated[int, typer.Option(help="Callers at once.")] = 16,
+    grow: Annotated[int, typer.Option(min=0, help="Enqueues before the measured ones.")] = 6000,
+    ops: Annotated[int, typer.Option(min=1, help="Operations measured.")] = 1600,
+    threads: Annotated[int, typer.Option(min=1, help="Callers at once.")] = 16,
     drain: Annotated[bool, typer.Option(help="Measure poll + acks, not enqueues.")] = False,
 ) -> None:
     """Print the commits read, the pages a commit writes and their b-trees."""
