@@ -192,3 +192,53 @@ def test_a_delivery_page_takes_any_id(quiet_log: Running, web: WebClient, ident:
     assert web.get(f"{home}deliveries/{ident}").status_code == 404
     assert web.post(f"{home}deliveries/{ident}/redeliver", {}, csrf=token).status_code == 404
     assert log_length(server) == before
+
+
+def multipart(fields: dict[str, str], charset: str) -> tuple[bytes, dict[str, str]]:
+    """A multipart form in `charset`: Starlette decodes its fields with that codec, so
+    `unicode_escape` turns the ASCII text `\\ud800` into a lone surrogate."""
+    parts = b"".join(
+        b'--zz\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+        % (name.encode(), value.encode())
+        for name, value in fields.items()
+    )
+    content_type = f"multipart/form-data; boundary=zz; charset={charset}"
+    return parts + b"--zz--\r\n", {"content-type": content_type}
+
+
+@pytest.mark.parametrize("field", ["login", "password", "token"])
+@pytest.mark.parametrize("charset", ["unicode_escape", "utf-7"])
+def test_a_sign_in_form_that_decodes_to_a_lone_surrogate_is_refused(
+    quiet_log: Running, web: WebClient, field: str, charset: str
+) -> None:
+    server = quiet_log
+    area = "console" if field == "token" else "center"
+    token = csrf_of(web.get(f"/{area}/sign-in").text)
+    lone = "\\ud800" if charset == "unicode_escape" else "+2AA-"
+    fields = {"csrf": token, "login": server.login, "password": server.password, field: lone}
+    body, headers = multipart(fields, charset)
+    before = log_length(server)
+    answer = web.http.post(f"/{area}/sign-in", content=body, headers={**headers, **web._headers()})
+    assert answer.status_code in (401, 403), answer.text
+    assert log_length(server) == before
+
+
+@pytest.mark.parametrize(
+    ("action", "field"),
+    [("suspend", "reason"), ("resume-endpoint", "target"), ("redeliver", "since")],
+)
+def test_a_console_form_that_decodes_to_a_lone_surrogate_is_refused(
+    quiet_log: Running, web: WebClient, action: str, field: str
+) -> None:
+    server = quiet_log
+    operator(web, server)
+    base = f"/console/accounts/{server.login}"
+    body, headers = multipart(
+        {"csrf": csrf_of(web.get(base).text), field: "\\ud800"}, "unicode_escape"
+    )
+    before = log_length(server)
+    answer = web.http.post(f"{base}/{action}", content=body, headers={**headers, **web._headers()})
+    assert answer.status_code in (403, 422), answer.text
+    assert log_length(server) == before
+    account = server.tidings.account(server.login)
+    assert account is not None and not account.suspended
