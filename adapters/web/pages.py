@@ -126,7 +126,12 @@ async def checked_form(request: Request, key: bytes, bound_to: str) -> Mapping[s
     form = await request.form(max_files=0, max_fields=64, max_part_size=_MAX_FORM)
     given = form.get(CSRF_FIELD)
     expected = csrf_token(key, bound_to)
-    if not isinstance(given, str) or not bound_to or not hmac.compare_digest(given, expected):
+    # Bytes: compare_digest raises TypeError for a str outside ASCII.
+    if (
+        not isinstance(given, str)
+        or not bound_to
+        or not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+    ):
         raise Forbidden("the form's CSRF token is missing or wrong: reload the page")
     return {name: value for name, value in form.items() if isinstance(value, str)}
 
