@@ -6,6 +6,7 @@ import itertools
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tidings.adapters.http.api import ENDPOINTS, Endpoint
@@ -40,6 +41,7 @@ PARAMS = st.sampled_from(
     ["{login}", "{svtrid}", "{login}/1", "nobody", "%00", "%C2%B2", "a%20b", "x" * 300, "a.b", "-1"]
 )
 _logins = itertools.count(1)
+SECRET = "pw-fuzzed-secret"  # the passwords sent: none may reach the log output
 
 
 def _fields(body: type) -> list[str]:
@@ -48,11 +50,11 @@ def _fields(body: type) -> list[str]:
 
 # A valid body of each type, for near-valid calls: one member replaced by a made-up value.
 VALID: dict[str, dict[str, Any]] = {
-    "NewAccount": {"login": "{new}", "password": "pw"},
+    "NewAccount": {"login": "{new}", "password": SECRET},
     "ChannelSetting": {"channel": {"type": "url", "success_url": "https://example.com/n"}},
     "RetryPolicy": {"schedule": [1.0, 2.0], "jitter": 0.1},
     "AllowedIps": {"allowed_ips": ["10.0.0.0/8"]},
-    "NewPassword": {"password": "pw2"},
+    "NewPassword": {"password": SECRET},
     "AckUpToId": {"up_to": 1, "operator": "admin"},
     "Suspension": {"reason": "r"},
     "Closure": {"reason": "r"},
@@ -108,12 +110,15 @@ def log_length(server: Running) -> int:
 @FUZZ
 @given(call=calls())
 def test_every_route_answers_a_result_code(
-    shared_server: Running, call: tuple[Endpoint, dict[str, str], bytes | None, dict[str, str]]
+    shared_server: Running,
+    caplog: pytest.LogCaptureFixture,
+    call: tuple[Endpoint, dict[str, str], bytes | None, dict[str, str]],
 ) -> None:
     server = shared_server
+    caplog.set_level("INFO")
     endpoint, params, body, query = call
     login = f"apifuzz{next(_logins)}"
-    server.tidings.open_account(login, "123456")
+    server.tidings.open_account(login, SECRET)
     svtrid = server.tidings.accept(login, "cl", "c").svtrid
     server.tidings.end(server.tidings.accept(login, "cl", "c").svtrid, 1000, "OK")
     path = endpoint.path
@@ -130,3 +135,5 @@ def test_every_route_answers_a_result_code(
         assert error["code"] in CODES and error["text"], answer.text
         assert log_length(server) == before, answer.text
     assert ADMIN_TOKEN not in answer.text
+    logged = caplog.text + "".join(str(r.args) for r in caplog.records)
+    assert SECRET not in logged and ADMIN_TOKEN not in logged and "Traceback" not in logged
