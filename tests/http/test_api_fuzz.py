@@ -23,7 +23,7 @@ CODES = {int(code) for code in Code}
 LEAVES = st.one_of(
     st.text(max_size=20),
     st.sampled_from(["", "\x00", "\u00b2", "9" * 30, "-1", "1e3", "2026-12-07T03:00:00Z",
-                     "poll", "url", "email", "https://example.com/", "127.0.0.1", "::1/200",
+                     "poll", "url", "email", "https://client.example/", "127.0.0.1", "::1/200",
                      "Failed", "\u00e9" * 100]),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(),
@@ -51,7 +51,7 @@ def _fields(body: type) -> list[str]:
 # A valid body of each type, for near-valid calls: one member replaced by a made-up value.
 VALID: dict[str, dict[str, Any]] = {
     "NewAccount": {"login": "{new}", "password": SECRET},
-    "ChannelSetting": {"channel": {"type": "url", "success_url": "https://example.com/n"}},
+    "ChannelSetting": {"channel": {"type": "url", "success_url": "https://client.example/n"}},
     "RetryPolicy": {"schedule": [1.0, 2.0], "jitter": 0.1},
     "AllowedIps": {"allowed_ips": ["10.0.0.0/8"]},
     "NewPassword": {"password": SECRET},

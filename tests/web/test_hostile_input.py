@@ -242,3 +242,30 @@ def test_a_console_form_that_decodes_to_a_lone_surrogate_is_refused(
     assert log_length(server) == before
     account = server.tidings.account(server.login)
     assert account is not None and not account.suspended
+
+
+def test_a_rotated_secret_and_a_new_password_reach_no_log_and_no_other_page(
+    quiet_log: Running, web: WebClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = quiet_log
+    assert web.sign_in_center(server.login, server.password).status_code == 303
+    home = f"/center/{server.login}/"
+    shown = web.submit(home + "keys", home + "keys/secret", {})
+    secret = shown.text.split('id="new-secret">')[1].split("<")[0]
+    assert secret.startswith("whsec_") and shown.headers["cache-control"] == "no-store"
+    password = "pw-new-\u010d-secret"
+    changed = web.submit(home + "keys", home + "keys/password", {"password": password,
+                                                                 "again": password})  # fmt: skip
+    assert changed.status_code == 303
+    everywhere = [
+        caplog.text,
+        "".join(str(r.args) for r in caplog.records),
+        "".join(repr(entry) for entry in server.tidings.log()),
+        server.admin("GET", f"/api/accounts/{server.login}").text,
+        server.admin("GET", f"/api/trail/{server.login}/1").text,
+    ]
+    for text in everywhere:
+        assert secret not in text and password not in text
+    operator(web, server)
+    console = web.get(f"/console/accounts/{server.login}").text
+    assert secret not in console and password not in console
