@@ -74,12 +74,24 @@ class Readable(logging.Formatter):
         text = f"{at} {level.upper()} {logger}: {head}" + (f" {pairs}" if pairs else "")
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
-        return redacted(text)
+        return redacted(_escaped(text))
 
 
 def _value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return json.dumps(text) if not text or any(c in text for c in ' "=\n') else text
+    plain = text and text.isprintable() and not any(c in text for c in ' "=')
+    return text if plain else json.dumps(text)
+
+
+def _escaped(text: str) -> str:
+    """`text` with every character a terminal acts on but the newline escaped: what a
+    client sent (a path, a login, an error quoting it) can neither forge a line nor
+    redraw the operator's terminal (a carriage return, an escape sequence)."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode() for c in text
+    )
 
 
 def setup_logging(level: str, form: str = "readable") -> None:

@@ -189,6 +189,8 @@ def _notes(result: Result) -> str:
         notes.append(f"client CPU {result.client_cpu_us:,.0f} µs/op ({busy:.2f} busy)")
     if result.commits_per_op is not None:
         notes.append(f"{result.commits_per_op:.2f} commits/op")
+    if result.other_busy is not None:
+        notes.append(f"other work {result.other_busy:.2f} busy")
     return "; ".join(notes)
 
 

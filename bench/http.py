@@ -21,6 +21,7 @@ consecutive windows and give the server's CPU per request in each.
 
 import functools
 import os
+import statistics
 from datetime import datetime
 from pathlib import Path
 
@@ -43,6 +44,7 @@ __all__ = [
     "measure_http",
     "measure_uptime",
     "more_workers",
+    "uptime_window",
 ]
 
 HTTP_CLIENTS = (1, 16, 64)
@@ -65,13 +67,12 @@ def _open_accounts(db: Path, count: int) -> list[tuple[str, str]]:
     return [(login, auth_token(login, password_sha1(_PASSWORD), hour)) for login in logins]
 
 
-def _result(
-    subject: str, workers: int, clients: int, measured: Measured, window: int | None = None
-) -> Result:
+def _result(subject: str, workers: int, clients: int, measured: Measured) -> Result:
     rate = measured.requests / measured.seconds
     per = 1e6 / measured.requests if measured.requests else 0.0
+    others = measured.machine_cpu - measured.server_cpu - measured.client_cpu
     return Result(
-        scenario="http" if window is None else UPTIME,
+        scenario="http",
         subject=subject,
         durability="equal",
         ops_per_s=rate,
@@ -82,7 +83,7 @@ def _result(
         cpu_us=measured.server_cpu * per,
         client_cpu_us=measured.client_cpu * per,
         system_cpu_us=measured.server_system * per,
-        window=window,
+        other_busy=max(0.0, others) / measured.seconds,
     )
 
 
@@ -113,15 +114,19 @@ def measure_http(directory: Path, seconds: float) -> list[Result]:
     return results
 
 
-# The uptime rows: a serve of `UPTIME_WINDOWS` windows, each measured on its own.
-UPTIME, UPTIME_WINDOWS, UPTIME_CLIENTS = "http uptime", 5, 64
+# The uptime rows: a serve of `UPTIME_WINDOWS` windows, each of `UPTIME_SLICES` slices.
+UPTIME, UPTIME_WINDOWS, UPTIME_SLICES, UPTIME_CLIENTS = "http uptime", 5, 6, 64
 
 
 def measure_uptime(directory: Path, window: float) -> list[Result]:
     """Server CPU per WAPI request in each of `UPTIME_WINDOWS` consecutive windows of
     `window` seconds of one serve (one worker, `UPTIME_CLIENTS` clients): whether a
     request costs more the longer the server runs (its heap grows with the states it
-    caches, and the garbage collector's passes with it)."""
+    caches, and the garbage collector's passes with it).
+
+    A window's CPU figures are the median of its `UPTIME_SLICES` slices: other work on
+    the machine (which each row's `other_busy` shows) comes in bursts that inflate the
+    slices it falls in, where growth with uptime moves every slice of a window."""
     limits = Limits(auth_failures_per_address=10**9, auth_failures_per_login=10**9)
     db = directory / "http-uptime.db"
     accounts = _open_accounts(db, UPTIME_CLIENTS)
@@ -133,5 +138,37 @@ def measure_uptime(directory: Path, window: float) -> list[Result]:
         options=(("log_config", None), ("access_log", False)),
     )
     with serving(served, 1, b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n") as running:
-        measured = drive(running, WAPI, accounts, window, UPTIME_WINDOWS)
-    return [_result(WAPI, 1, UPTIME_CLIENTS, m, window=n) for n, m in enumerate(measured, start=1)]
+        slices = drive(
+            running, WAPI, accounts, window / UPTIME_SLICES, UPTIME_WINDOWS * UPTIME_SLICES
+        )
+    return [
+        uptime_window(slices[n * UPTIME_SLICES : (n + 1) * UPTIME_SLICES], n + 1)
+        for n in range(UPTIME_WINDOWS)
+    ]
+
+
+def uptime_window(slices: list[Measured], number: int) -> Result:
+    """One uptime window's row: its requests and seconds, and per request the median of
+    its slices' CPU figures (each slice's own requests weigh them)."""
+    rows = [_result(WAPI, 1, UPTIME_CLIENTS, measured) for measured in slices]
+    requests = sum(measured.requests for measured in slices)
+    seconds = sum(measured.seconds for measured in slices)
+
+    def median(values: list[float | None]) -> float:
+        return statistics.median(value or 0.0 for value in values)
+
+    return Result(
+        scenario=UPTIME,
+        subject=WAPI,
+        durability="equal",
+        ops_per_s=requests / seconds,
+        ops=requests,
+        seconds=seconds,
+        clients=UPTIME_CLIENTS,
+        workers=1,
+        cpu_us=median([row.cpu_us for row in rows]),
+        client_cpu_us=median([row.client_cpu_us for row in rows]),
+        system_cpu_us=median([row.system_cpu_us for row in rows]),
+        window=number,
+        other_busy=statistics.fmean(row.other_busy or 0.0 for row in rows),
+    )

@@ -20,7 +20,7 @@ from typing import cast
 import msgspec
 import uvloop
 
-from .serving import START_TIMEOUT, Running, tree_times
+from .serving import START_TIMEOUT, Running, machine_busy, tree_times
 
 __all__ = ["GET_HELLO", "HELLO", "WAPI", "Measured", "drive"]
 
@@ -199,6 +199,7 @@ class Measured:
     server_cpu: float
     client_cpu: float
     server_system: float = 0.0  # of `server_cpu`, the kernel's (system time)
+    machine_cpu: float = 0.0  # every process of the machine's, server and clients included
 
 
 def drive(
@@ -228,10 +229,11 @@ def drive(
     start = time.time() + _WARMUP
     for pipe in pipes:
         pipe.send((start, seconds, windows))
-    server = []
+    server, machine = [], []
     for boundary in range(windows + 1):
         time.sleep(max(0.0, start + boundary * seconds - time.time()))
         server.append(tree_times(running.pid))
+        machine.append(machine_busy())
     requests, client_cpu, codes = [0] * windows, [0.0] * windows, Counter[int]()
     for pipe, process in zip(pipes, started, strict=True):
         if not pipe.poll(60):
@@ -255,6 +257,7 @@ def drive(
             sum(server[w + 1]) - sum(server[w]),
             client_cpu[w],
             server[w + 1][1] - server[w][1],
+            machine[w + 1] - machine[w],
         )
         for w in range(windows)
     ]

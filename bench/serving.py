@@ -21,7 +21,16 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from tidings.adapters.http.workers import Served, listening_socket, serve_workers
 
-__all__ = ["START_TIMEOUT", "Running", "hello_app", "quiet", "serving", "tree_cpu", "tree_times"]
+__all__ = [
+    "START_TIMEOUT",
+    "Running",
+    "hello_app",
+    "machine_busy",
+    "quiet",
+    "serving",
+    "tree_cpu",
+    "tree_times",
+]
 
 _spawn = multiprocessing.get_context("spawn")
 START_TIMEOUT = 60.0
@@ -54,6 +63,15 @@ def _process_cpu(pid: int) -> tuple[float, float]:
         fields = stat.read().rsplit(b")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def machine_busy() -> float:
+    """CPU seconds every process of the machine has used so far (`/proc/stat`: all
+    but idle and I/O wait), to tell the bench's own work from other work."""
+    with open("/proc/stat", "rb") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = stat.readline().split()[1:9]
+    busy = sum(int(field) for field in (user, nice, system, irq, softirq, steal))
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def tree_cpu(root: int) -> float:

@@ -30,6 +30,7 @@ from tidings.domain.operator import ADMIN
 from ..errors import OutcomeUnknown
 from ..library import Conflict, Pending, Rejected, StorageError, Tidings, TrailEntry
 from ..metrics import AUTH_FAILURES, THROTTLED
+from ..numbers import LARGEST, whole_number
 from ..push.views import (
     DeliveryView,
     EndpointView,
@@ -118,26 +119,15 @@ def _open(t: Tidings, _: Params, body: NewAccount) -> OpenedAccount:
     )
 
 
-# Positions and ids are 64-bit in both stores, and a cursor is read one past itself.
-_LARGEST = 2**63 - 2
-
-
-def _whole(raw: str) -> int | None:
-    """`raw` as a whole number a store can take (ASCII digits, at most `_LARGEST`)."""
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > _LARGEST:
-        return None
-    return int(raw)
-
-
 def _number(p: Params, name: str, default: int) -> int:
     """An optional integer query parameter; 2101 when it is not one in range."""
     raw = p.get(name)
     if raw is None:
         return default
-    value = _whole(raw)
+    value = whole_number(raw)
     if value is None:
         raise Rejected(
-            Code.INVALID_PARAMETER, f"{name} is a whole number 0-{_LARGEST}, not {raw[:40]!r}"
+            Code.INVALID_PARAMETER, f"{name} is a whole number 0-{LARGEST}, not {raw[:40]!r}"
         )
     return value
 
@@ -170,7 +160,7 @@ def _end(t: Tidings, p: Params, body: Ending) -> Notification:
 def _trail(t: Tidings, key: str) -> list[TrailEntry]:
     """The trail of `key`: a svTRID, else a notification `<login>/<id>`, else a clTRID."""
     login, slash, ident = key.rpartition("/")
-    number = _whole(ident) if slash else None
+    number = whole_number(ident) if slash else None
     return (
         t.trail(key)
         or (number is not None and t.trail(notification=(login, number)))

@@ -83,6 +83,18 @@ def _scalar(value: Any) -> str:
     return _NOT_SCALAR
 
 
+def _utf8(fields: dict[str, str]) -> bool:
+    """Whether every name and value can be written as UTF-8 (JSON text can escape a
+    lone surrogate, which no event can hold)."""
+    try:
+        for name, value in fields.items():
+            name.encode()
+            value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def job_ending(operation: OperationState) -> Ending:
     """How an accepted job ends (`domain.serverrun`), read again from its recorded
     request."""
@@ -178,9 +190,12 @@ def _submit(command: str, context: Context) -> Any:
         except UnicodeDecodeError:
             return _error(content_type, Code.ENCODING_MISMATCH)
         try:
-            outcome = job_outcome(command, _top_level(text, content_type))
+            fields = _top_level(text, content_type)
         except Exception as error:  # any parser's complaint is the client's 2000
             return _error(content_type, Code.PARSE_ERROR, f"{Code.PARSE_ERROR.text}: {error}")
+        if not _utf8(fields):  # JSON's lone surrogates: the job's ending could not be saved
+            return _error(content_type, Code.ENCODING_MISMATCH)
+        outcome = job_outcome(command, fields)
         if isinstance(outcome, Rejection):  # a State or ErrorCode that cannot be
             return _error(content_type, outcome.code, outcome.text)
         init = InitRequest(

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from ..audit.inclusion import NotProvable, bundle
 from ..metrics import AUTH_FAILURES
+from ..numbers import LARGEST, whole_number
 from ..store.application import Store
 from .body import client_ip
 from .context import Context
@@ -35,7 +36,10 @@ HEIGHT = 8
 WIDTH = 1 << HEIGHT
 _FULL = "public, max-age=31536000, immutable"
 _PARTIAL = "public, max-age=60"
-_GROUP = re.compile(r"x\d{3}")
+# ASCII digits only: `\d` and `str.isdigit` take "²" and the Arabic-Indic digits too.
+_GROUP = re.compile(r"x[0-9]{3}")
+_LAST = re.compile(r"[0-9]{3}")
+_MAX_INDEX = LARGEST // WIDTH
 _ADMIN = "\0admin"  # the login the admin token's failures are counted under
 
 
@@ -50,16 +54,18 @@ class _Unauthorized(Exception):
 def tile_index(parts: list[str]) -> tuple[int, int]:
     """(N, W) from the path segments of a tile's index: `x001/x234/067[.p/<W>]`; W is
     WIDTH for a full tile. `_NotFound` when malformed."""
-    width = WIDTH
+    width: int | None = WIDTH
     if len(parts) >= 2 and parts[-2].endswith(".p"):
-        if not parts[-1].isdigit() or not 0 < int(parts[-1]) < WIDTH:
-            raise _NotFound
-        width = int(parts[-1])
+        width = whole_number(parts[-1], WIDTH - 1)
         parts = [*parts[:-2], parts[-2][:-2]]
     last = parts[-1] if parts else ""
-    if not (len(last) == 3 and last.isdigit()) or not all(_GROUP.fullmatch(p) for p in parts[:-1]):
+    if not width or not _LAST.fullmatch(last) or not all(_GROUP.fullmatch(p) for p in parts[:-1]):
         raise _NotFound
-    return int("".join(p.lstrip("x") for p in parts)), width
+    # A tile's first leaf (256 N) is a position, which both stores keep in 64 bits.
+    index = whole_number("".join(p.lstrip("x") for p in parts).lstrip("0") or "0", _MAX_INDEX)
+    if index is None:
+        raise _NotFound
+    return index, width
 
 
 def hash_tile(store: Store, level: int, index: int, width: int) -> bytes:
@@ -106,10 +112,11 @@ def tiles_route(context: Context) -> Route:
                 raise _NotFound from None
             cache = "private, max-age=31536000, immutable" if width == WIDTH else "private"
         else:
-            if not parts[1].isdigit() or int(parts[1]) > 63:
+            level = whole_number(parts[1], 63)
+            if level is None:
                 raise _NotFound
             index, width = tile_index(parts[2:])
-            body = hash_tile(store, int(parts[1]), index, width)
+            body = hash_tile(store, level, index, width)
             cache = _FULL if width == WIDTH else _PARTIAL
         return Response(body, media_type="application/octet-stream",
                         headers={"Cache-Control": cache})  # fmt: skip

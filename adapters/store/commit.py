@@ -308,10 +308,14 @@ class GroupCommit:
             # Callers are woken one by one, each by the one before it (`execute`): woken
             # at once, they fought over the GIL (docs/decisions.md).
             waiting: list[_Call] = []
+            ending: BaseException | None = None
             for call, (result, error) in zip(batch, outcomes, strict=True):
                 call.result, call.error, call.done = result, error, True
                 if call.settle is not None:
-                    _settle(call.settle, result, error)
+                    try:
+                        _settle(call.settle, result, error)
+                    except BaseException as raised:  # raised below, once all are answered
+                        ending = ending or raised
                 elif call is not leader:
                     waiting.append(call)
             with self._mutex:  # against `_abandon`
@@ -320,6 +324,8 @@ class GroupCommit:
                     call.next = after
             if waiting:
                 waiting[0].wake.release()
+            if ending is not None:
+                raise ending
 
     def _attempts(self, batch: list[_Call]) -> list[_Outcome]:
         store = self.store

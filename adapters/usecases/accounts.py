@@ -34,6 +34,7 @@ from .runtime import (
     new_secret,
     text,
     texts,
+    unicode,
 )
 
 __all__ = ["AccountCalls", "Accounts"]
@@ -69,7 +70,7 @@ class Accounts:
     def _checked_channel(self, channel: Channel) -> Channel:
         """Refuse (2101) a URL channel whose host is, or resolves to, a non-public
         address (see `adapters.push.transport`)."""
-        instance("channel", channel, _CHANNELS)
+        unicode("channel", instance("channel", channel, _CHANNELS))
         if isinstance(channel, UrlChannel):
             for url in (channel.success_url, channel.error_url):
                 if url is None:

@@ -15,6 +15,7 @@ from ..audit.integrity import Break, verify
 from ..audit.trail import Audit, TrailEntry
 from ..errors import InvalidArgument
 from ..ledger.checkpoint import Checkpoint
+from ..numbers import whole_number
 from ..views import Stats
 from .operators import operator_actions
 from .runtime import Runtime, instance, integer, text
@@ -82,8 +83,9 @@ class AuditCalls:
         else an operation's by svTRID, else the operations' of a clTRID; with the
         operator actions on the account since the trail began. Raises `StorageError`."""
         login, colon, ident = key.rpartition(":")
-        if colon and login and ident.isdigit():
-            entries = self.trail(notification=(login, int(ident)))
+        number = whole_number(ident) if colon and login else None
+        if number is not None:
+            entries = self.trail(notification=(login, number))
         else:
             entries = self.trail(key) or self.trail(cltrid=key)
             logins = {e.event.login for e in entries if isinstance(e.event, op.OperationAccepted)}

@@ -24,7 +24,7 @@ from ..errors import InvalidArgument, Rejected
 from ..redaction import secret_headers, secret_params
 from ..store.work import Work
 from ..views import Pending
-from .runtime import RemoteClient, Runtime, admitted, instance, integer, remote, text
+from .runtime import RemoteClient, Runtime, admitted, instance, integer, remote, text, unicode
 
 __all__ = ["OperationCalls", "Operations"]
 
@@ -65,7 +65,7 @@ class Operations:
         text("command", command)
         remote(client)
         if init_request is not None:
-            instance("init_request", init_request, InitRequest)
+            unicode("init_request", instance("init_request", init_request, InitRequest))
         # Credentials never enter the log (a JobResult returns the rest of it).
         stored_request = init_request and redacted(
             init_request, self._secret_params, self._secret_headers

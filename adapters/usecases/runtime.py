@@ -26,6 +26,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import msgspec
 from msgspec import Struct
 from tidings.domain import ACCOUNT, Code
 from tidings.domain import account as acc
@@ -364,9 +365,22 @@ def existing(work: Work, login: str) -> acc.AccountState:
 
 
 def text(name: str, value: Any) -> str:
-    """`value` when it is a `str`; raises `InvalidArgument` naming `name` otherwise."""
+    """`value` when it is a `str` of Unicode text; raises `InvalidArgument` naming `name`
+    otherwise (a lone surrogate, which no event can hold, would fail the whole batch
+    at its save)."""
     if not isinstance(value, str):
         raise InvalidArgument(f"{name} must be a string, not {type(value).__name__}")
+    return value if value.isascii() else unicode(name, value)
+
+
+def unicode(name: str, value: T) -> T:
+    """`value` (a text, or a struct, dict or tuple holding texts) when every text in it
+    is Unicode; raises `InvalidArgument` naming `name` for a lone surrogate, which no
+    event can hold: it would fail the whole batch at its save."""
+    try:
+        msgspec.json.encode(value)
+    except UnicodeEncodeError:
+        raise InvalidArgument(f"{name} holds text that is not Unicode (a lone surrogate)") from None
     return value
 
 
@@ -382,7 +396,7 @@ def texts(name: str, values: Any) -> tuple[str, ...]:
     otherwise."""
     if not isinstance(values, tuple | list) or not all(isinstance(v, str) for v in values):
         raise InvalidArgument(f"{name} must be a tuple of strings")
-    return tuple(values)
+    return tuple(text(name, value) for value in values)
 
 
 def integer(name: str, value: Any, *, least: int | None = None, most: int | None = None) -> int:

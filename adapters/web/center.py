@@ -17,6 +17,7 @@ from tidings.domain import Code
 
 from ..http.context import Context
 from ..library import Rejected, Tidings
+from ..numbers import whole_number
 from ..push.payload import render_notify
 from .access import Call, Handler, guarded
 from .forms import METHODS, channel_fields, read_channel
@@ -25,6 +26,15 @@ from .sessions import CENTER, signed_in
 from .timeline import attempts_of
 
 __all__ = ["center_routes"]
+
+
+def _ident(call: Call) -> int:
+    """The notification id of the path; 2303 (404) for one no notification can have
+    (Starlette's `int` converter would fail on a number of thousands of digits)."""
+    ident = whole_number(call.param("ident"))
+    if ident is None:
+        raise Rejected(Code.OBJECT_NOT_FOUND, "no such notification")
+    return ident
 
 
 def center_routes(context: Context) -> list[Route]:
@@ -76,7 +86,7 @@ def center_routes(context: Context) -> list[Route]:
                     deliveries=list(reversed(views))[:200])  # fmt: skip
 
     async def delivery(call: Call) -> Response:
-        login, ident = call.who.name, int(call.param("ident"))
+        login, ident = call.who.name, _ident(call)
         trail = await run_in_threadpool(lambda: tidings().trail(notification=(login, ident)))
         state = await run_in_threadpool(tidings().delivery, login, ident)
         if state.scheduled is None:
@@ -85,7 +95,7 @@ def center_routes(context: Context) -> list[Route]:
                     ident=ident, state=state, attempts=attempts_of(trail))  # fmt: skip
 
     async def redeliver(call: Call) -> Response:
-        login, ident = call.who.name, int(call.param("ident"))
+        login, ident = call.who.name, _ident(call)
         await tidings().redeliver_async(login, ident, delivered=True)
         return redirect(f"{home(login)}deliveries/{ident}")
 
@@ -135,8 +145,8 @@ def center_routes(context: Context) -> list[Route]:
         at("", settings, ("GET", "POST")),
         at("queue", queue),
         at("deliveries", deliveries),
-        at("deliveries/{ident:int}", delivery),
-        at("deliveries/{ident:int}/redeliver", redeliver, ("POST",)),
+        at("deliveries/{ident}", delivery),
+        at("deliveries/{ident}/redeliver", redeliver, ("POST",)),
         at("test", test, ("POST",)),
         at("keys", keys),
         at("keys/secret", rotate, ("POST",)),

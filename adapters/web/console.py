@@ -16,6 +16,7 @@ from tidings.domain import Code
 
 from ..http.context import Context
 from ..library import Rejected, Tidings
+from ..numbers import whole_number
 from ..views import AccountView
 from .access import Call, Handler, guarded
 from .pages import age, page, redirect
@@ -60,9 +61,10 @@ def _since(text: str) -> datetime | None:
 
 
 def _number(text: str, what: str) -> int:
-    if not text.strip().isdigit():
-        raise Rejected(Code.INVALID_PARAMETER, f"{what} is a whole number, not {text!r}")
-    return int(text)
+    number = whole_number(text.strip())
+    if number is None:
+        raise Rejected(Code.INVALID_PARAMETER, f"{what} is a whole number, not {text[:40]!r}")
+    return number
 
 
 def console_routes(context: Context) -> list[Route]:
@@ -73,8 +75,7 @@ def console_routes(context: Context) -> list[Route]:
 
     async def accounts(call: Call) -> Response:
         query = call.request.query_params.get("q", "").strip()
-        after = call.request.query_params.get("after", "0")
-        start = int(after) if after.isdigit() else 0
+        start = whole_number(call.request.query_params.get("after", "0")) or 0
         found, more = await run_in_threadpool(_accounts, tidings(), query, start)
         return page(call.request, "console/accounts.html", area=CONSOLE, who=call.who,
                     accounts=found, query=query, more=more)  # fmt: skip

@@ -117,18 +117,37 @@ def csrf_token(key: bytes, bound_to: str) -> str:
 
 
 class Forbidden(Exception):
-    """A post without the right CSRF token: answered 403, nothing done."""
+    """A post refused before any of it is used: without the right CSRF token, or with
+    a field that is not Unicode text. Answered 403, nothing done."""
+
+
+def _text(value: str) -> bool:
+    """Whether `value` is Unicode text: a multipart form in a charset the client names
+    (`unicode_escape`, `utf-7`) can decode to lone surrogates, which no event holds."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def checked_form(request: Request, key: bytes, bound_to: str) -> Mapping[str, str]:
-    """The posted form, once its CSRF token matches `bound_to`'s; raises `Forbidden`
-    otherwise (also for a form too large, or files)."""
+    """The posted form, once its CSRF token matches `bound_to`'s and every field is
+    Unicode text; raises `Forbidden` otherwise."""
     form = await request.form(max_files=0, max_fields=64, max_part_size=_MAX_FORM)
     given = form.get(CSRF_FIELD)
     expected = csrf_token(key, bound_to)
-    if not isinstance(given, str) or not bound_to or not hmac.compare_digest(given, expected):
+    # Bytes: compare_digest raises TypeError for a str outside ASCII.
+    if (
+        not isinstance(given, str)
+        or not bound_to
+        or not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+    ):
         raise Forbidden("the form's CSRF token is missing or wrong: reload the page")
-    return {name: value for name, value in form.items() if isinstance(value, str)}
+    fields = {name: value for name, value in form.items() if isinstance(value, str)}
+    if not all(_text(name) and _text(value) for name, value in fields.items()):
+        raise Forbidden("the form holds text that is not Unicode: send it as UTF-8")
+    return fields
 
 
 class SecureHeaders:

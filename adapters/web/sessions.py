@@ -96,7 +96,10 @@ def _read_cookie(key: bytes, value: str, now: datetime) -> tuple[str, str] | Non
         expired = int(expires) <= now.timestamp()
     except ValueError:
         return None
-    if expired or not hmac.compare_digest(signature, _sign(key, payload)):
+    # Bytes: compare_digest raises TypeError for a str outside ASCII.
+    if expired or not hmac.compare_digest(
+        signature.encode("utf-8", "replace"), _sign(key, payload).encode()
+    ):
         return None
     return name, session
 

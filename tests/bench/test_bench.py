@@ -6,6 +6,7 @@ each measurement happened (ops/s > 0) and that the JSON keeps its documented sha
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,11 @@ from typer.testing import CliRunner
 
 from bench.__main__ import app
 from bench.cache import SUBJECTS, measure_cache
+from bench.http import UPTIME_SLICES, uptime_window
+from bench.load import Measured
 from bench.log import BACKLOG_LOGIN, build_backlog, build_history
 from bench.results import Result, targets
-from bench.serving import tree_cpu, tree_times
+from bench.serving import machine_busy, tree_cpu, tree_times
 
 # (scenario, subject, durability): the rows every run must report.
 EXPECTED = {
@@ -132,6 +135,8 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
     assert [r["window"] for r in uptime] == [1, 2, 3, 4, 5]
     assert all(r["cpu_us"] > 0 for r in uptime)
     assert all(0 <= r["system_cpu_us"] <= r["cpu_us"] for r in uptime)
+    # Each http row says how busy other work kept the machine's CPUs meanwhile.
+    assert all(r["other_busy"] >= 0 for r in http + uptime)
     assert any(t["name"].startswith("http: server CPU per WAPI request") for t in report["targets"])
     # A quick run says it judges no target.
     assert "NOT for judging targets" in run.output
@@ -204,6 +209,33 @@ def test_a_process_tree_cpu_is_its_user_and_system_time() -> None:
     # then: the whole is the two parts (ticks may pass between the reads)
     assert user > 0 and system >= 0
     assert user + system <= whole <= user + system + 0.5
+
+
+def test_the_machine_busy_time_counts_this_process_work() -> None:
+    # given: the machine's busy CPU time so far
+    before, spent = machine_busy(), time.process_time()
+    # when: this process keeps a CPU busy for a while
+    while time.process_time() - spent < 0.3:
+        sum(range(10_000))
+    # then: the machine's busy time grew by at least most of it (ticks are coarse)
+    assert machine_busy() - before >= 0.2
+
+
+def test_an_uptime_window_is_the_median_of_its_slices_not_their_burst() -> None:
+    # given: a window's slices, each 1,000 requests at 200 µs of server CPU apiece,
+    # except one that other work disturbed: 600 µs apiece, fewer requests
+    calm = Measured(1_000, 10.0, 0.2, 0.03, 0.04, machine_cpu=0.25)
+    burst = Measured(500, 10.0, 0.3, 0.02, 0.05, machine_cpu=12.0)
+    slices = [calm] * (UPTIME_SLICES - 1) + [burst]
+    # when: the window's row is made
+    row = uptime_window(slices, 3)
+    # then: its CPU per request is the calm slices', its requests and seconds the sum
+    assert row.cpu_us == pytest.approx(200.0)
+    assert (row.window, row.ops, row.seconds) == (3, 1_000 * (UPTIME_SLICES - 1) + 500, 60.0)
+    # and: the other work shows, as the CPUs it kept busy on average over the window
+    calm_others, burst_others = (0.25 - 0.2 - 0.03) / 10, (12.0 - 0.3 - 0.02) / 10
+    others = ((UPTIME_SLICES - 1) * calm_others + burst_others) / UPTIME_SLICES
+    assert row.other_busy == pytest.approx(others)
 
 
 def test_the_hello_ceiling_divides_the_http_row_not_an_uptime_window() -> None:

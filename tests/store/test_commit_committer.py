@@ -1,8 +1,9 @@
 """The committer thread that leads for submitted commands is never lost for good.
 
 A submitted command has no thread of its own: a committer thread leads for it. Should
-that thread die (a `settle` that raises what is no `Exception`), the lead it held is
-passed on and the next `submit` starts another one: later commands are still saved and
+that thread die (a `settle` that raises what is no `Exception`), its batch's other
+callers are answered first, the lead it held is passed on and the next `submit` starts
+another one: later commands are still saved and
 settled, and `close` still ends the one running. A `settle` that raises an `Exception`
 (an event loop closed under it) is logged, and the batch's other callers are answered.
 """
@@ -86,4 +87,47 @@ def test_a_settle_that_raises_is_logged_and_its_batch_is_answered(
         # and: the failure is logged, with what was raised
         (record,) = [r for r in caplog.records if "could not be settled" in r.getMessage()]
         assert record.exc_info is not None and "event loop is closed" in str(record.exc_info[1])
+        wait_until(lambda: not o.committer.leading, "the lead is laid down")
+
+
+def test_a_settle_that_ends_its_thread_still_lets_its_batch_be_answered(
+    db_url: str, uncaught: list[BaseException | None]
+) -> None:
+    before = len(committers())
+    with opened(db_url) as o:
+        # given: a caller leading a batch of its own, until let go
+        let_go = threading.Event()
+        leader = threading.Thread(
+            target=o.committer.execute, args=(utcnow, lambda work: let_go.wait(DEADLINE))
+        )
+        leader.start()
+        wait_until(lambda: o.committer.leading, "the caller leads")
+
+        # and: queued behind it, one batch: a command whose settle raises what ends the
+        # committer thread, three submitted commands and a caller waiting in its thread
+        def dying(result: object, error: BaseException | None) -> None:
+            raise Dies("a settle that ends its thread")
+
+        settled = threading.Semaphore(0)
+        o.committer.submit(utcnow, lambda work: None, dying)
+        for _ in range(3):
+            o.committer.submit(utcnow, lambda work: None, lambda result, error: settled.release())
+        answered: list[str] = []
+        waiter = threading.Thread(
+            target=lambda: answered.append(o.committer.execute(utcnow, lambda work: "saved"))
+        )
+        waiter.start()
+        wait_until(lambda: o.committer.waiting == 5, "the batch is queued")
+
+        # when: the leader is let go, and the committer runs the queued batch
+        let_go.set()
+        leader.join(DEADLINE)
+
+        # then: every other command of the batch is answered
+        assert all(settled.acquire(timeout=DEADLINE) for _ in range(3))
+        waiter.join(DEADLINE)
+        assert answered == ["saved"]
+        # and: what the settle raised still ends the committer thread, as it would alone
+        wait_until(lambda: len(committers()) == before, "the committer thread dies")
+        assert [type(error) for error in uncaught] == [Dies]
         wait_until(lambda: not o.committer.leading, "the lead is laid down")
