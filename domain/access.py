@@ -50,17 +50,16 @@ Caller = Trusted | Remote
 def refusal(account: AccountState, caller: Caller) -> Rejection | None:
     """Why `caller` may not run a client command on `account`, or None when it may
     (rules and codes in the module docstring)."""
-    match caller:
-        case Trusted():
-            if not account.opened:
-                return reject(Code.OBJECT_NOT_FOUND, "account does not exist")
-            if account.closed:
-                return reject(Code.OBJECT_NOT_FOUND, "account is closed")
-        case Remote(authenticated=authenticated, client_ip=client_ip):
-            if not authenticated or not account.opened or account.closed:
-                return reject(Code.AUTH_FAILED)
-            if not ip_allowed(account.allowed_ips, client_ip):
-                return reject(Code.IP_NOT_ALLOWED)
+    if isinstance(caller, Trusted):
+        if not account.opened:
+            return reject(Code.OBJECT_NOT_FOUND, "account does not exist")
+        if account.closed:
+            return reject(Code.OBJECT_NOT_FOUND, "account is closed")
+    elif isinstance(caller, Remote):
+        if not caller.authenticated or not account.opened or account.closed:
+            return reject(Code.AUTH_FAILED)
+        if not ip_allowed(account.allowed_ips, caller.client_ip):
+            return reject(Code.IP_NOT_ALLOWED)
     if account.suspended:
         return reject(Code.ACCOUNT_SUSPENDED)
     return None

@@ -189,29 +189,28 @@ def decide(
         return reject(Code.OBJECT_NOT_FOUND, "operation does not exist")
     if state.ended is not None:
         return reject(Code.STATUS_PROHIBITS, "operation has already ended")
-    match command:
-        case RecordStep(text=text):
-            if not text:
-                return reject(Code.MISSING_PARAMETER, "a step needs a text")
-            return [StepRecorded(text=text, at=now)]
-        case EndOperation():
-            if not is_final(command.code):
-                return reject(
-                    Code.INVALID_PARAMETER, "an ending code is a final answer: 1000 or 2000-5999"
-                )
-            if not command.result:
-                return reject(Code.MISSING_PARAMETER, "an ending needs a result text")
-            if problem := data_problem(command.data):
-                return reject(Code.INVALID_PARAMETER, problem)
-            return [
-                OperationEnded(
-                    code=command.code,
-                    result=command.result,
-                    data=command.data,
-                    batch_state=command.batch_state,
-                    at=now,
-                )
-            ]
+    if isinstance(command, RecordStep):
+        if not command.text:
+            return reject(Code.MISSING_PARAMETER, "a step needs a text")
+        return [StepRecorded(text=command.text, at=now)]
+    if isinstance(command, EndOperation):
+        if not is_final(command.code):
+            return reject(
+                Code.INVALID_PARAMETER, "an ending code is a final answer: 1000 or 2000-5999"
+            )
+        if not command.result:
+            return reject(Code.MISSING_PARAMETER, "an ending needs a result text")
+        if problem := data_problem(command.data):
+            return reject(Code.INVALID_PARAMETER, problem)
+        return [
+            OperationEnded(
+                code=command.code,
+                result=command.result,
+                data=command.data,
+                batch_state=command.batch_state,
+                at=now,
+            )
+        ]
 
 
 def check(state: OperationState, event: OperationEvent) -> str | None:

@@ -21,7 +21,8 @@ import itertools
 import logging
 import os
 import secrets
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+import types
+from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -176,14 +177,25 @@ class Runtime:
         module docstring): the synchronous face of every command."""
         token = _BLOCKING.set(True)
         try:
-            call.send(None)
-        except StopIteration as done:
-            result: T = done.value
-            return result
+            answer: list[T] = []
+            for _ in _driven(call, answer):
+                break  # it awaited something: see below
+            else:
+                return answer[0]
         finally:
             _BLOCKING.reset(token)
         call.close()
         raise RuntimeError("a use case awaited something other than Runtime.run")
+
+
+@types.coroutine
+def _driven(call: Coroutine[Any, Any, T], answer: list[T]) -> Generator[Any, None, None]:
+    """Runs `call`, putting what it returns into `answer`. A generator the loop of
+    `blocking` iterates, not `call.send(None)`, whose end raises a `StopIteration`
+    carrying the answer: a coroutine's return passes its value to the `yield from` of
+    a generator-based coroutine without an exception, and a generator that returns
+    nothing ends a `for` loop without one either."""
+    answer.append((yield from call))
 
 
 class SvtridCalls:
