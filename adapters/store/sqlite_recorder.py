@@ -11,6 +11,7 @@ the same transaction.
 """
 
 import fcntl
+import functools
 import os
 import sqlite3
 import threading
@@ -41,6 +42,28 @@ from .merkle_tables import HAS_NODES, Db, Tables, tree_into_chain
 __all__ = ["ChainedSQLiteRecorder", "WriterTurns"]
 
 _T = TypeVar("_T")
+
+
+# Rows an INSERT statement of `_insert` writes at most: few enough that the statements of
+# every count fit the driver's statement cache (128 a connection) for both tables.
+_ROWS = 32
+
+
+@functools.cache
+def _statement(head: str, width: int, rows: int) -> str:
+    """`head` (an INSERT up to its VALUES) with room for `rows` rows of `width` values."""
+    row = f"({', '.join('?' * width)})"
+    return f"{head} VALUES {', '.join([row] * rows)}"
+
+
+def _insert(connection: sqlite3.Connection, head: str, width: int, values: list[Any]) -> None:
+    """Insert rows of `width` columns given one after another in `values`, up to `_ROWS`
+    of them a statement: `executemany`, a statement a row, costs every row a reset, a
+    step and the step's end (docs/decisions.md)."""
+    step = _ROWS * width
+    for start in range(0, len(values), step):
+        chunk = values[start : start + step]
+        connection.execute(_statement(head, width, len(chunk) // width), chunk)
 
 
 def _sqlite_db(connection: sqlite3.Connection) -> Db:
@@ -132,6 +155,10 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self._head = (  # where the log ends and the chain's last digest, in one read
             f"SELECT (SELECT max(rowid) FROM {self.events_table_name}), "
             f"(SELECT digest FROM {CHAIN} ORDER BY position DESC LIMIT 1)"
+        )
+        self._events_insert = (
+            f"INSERT INTO {self.events_table_name} "
+            "(rowid, originator_id, originator_version, topic, state)"
         )
         self.tree = Tables("", self.events_table_name, "rowid", postgres=False, in_chain=True)
         self.create_table_statements += self.tree.create()
@@ -260,24 +287,19 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     ) -> list[int]:
         """The inserts of `append`, under SQLite's write lock: nobody else moves the
         tail; then `before_commit`, if set."""
-        table = self.events_table_name
         last, digest = connection.execute(self._head).fetchone()
         tail, previous = last or 0, bytes(digest) if digest is not None else GENESIS
         positions = list(range(tail + 1, tail + 1 + len(events)))
-        connection.executemany(
-            f"INSERT INTO {table} (rowid, originator_id, originator_version, topic, state) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [
-                (position, hex_id(stream), version, topic, state)
-                for position, (stream, version, topic, state) in zip(positions, events, strict=True)
-            ],
-        )
+        rows: list[Any] = []
+        for position, (stream, version, topic, state) in zip(positions, events, strict=True):
+            rows += (position, hex_id(stream), version, topic, state)
+        _insert(connection, self._events_insert, 5, rows)
         links, entries = chain_links(previous, positions, events)
         nodes = self.tree.grow(self._tree_db(), entries, (previous, links[-1][1]))
-        connection.executemany(
-            f"INSERT INTO {CHAIN} VALUES (?, ?, ?)",
-            [(position, digest, n) for (position, digest), n in zip(links, nodes, strict=True)],
-        )
+        rows = []
+        for (position, digest), n in zip(links, nodes, strict=True):
+            rows += (position, digest, n)
+        _insert(connection, f"INSERT INTO {CHAIN}", 3, rows)
         if snapshots:
             # Same transaction as the events: a snapshot never runs ahead of its stream.
             connection.executemany(
