@@ -13,7 +13,6 @@ index's last page (docs/decisions.md, "Storage and the log").
 """
 
 import hashlib
-import re
 from uuid import UUID
 
 from tidings.domain import OPERATION
@@ -23,34 +22,47 @@ __all__ = ["stream_digest"]
 _NAMESPACE_BYTES = UUID("6b1d9c8e-2f1a-5c3e-9f47-0d1e2a3b4c5d").bytes
 # The categories whose keys are svTRIDs, minted in time order.
 _MINTED = frozenset({OPERATION.category})
-# An svTRID: its second, its process and the process's counter.
-_SVTRID = re.compile(r"(\d{1,10})\.\d{1,10}\.(\d{1,20})")
 _COUNTER_BITS = 28
+# The id as a 128-bit number: `_KEPT` clears the version's nibble (byte 6) and the
+# variant's two bits (byte 8); `_UUID5` sets version 5 and the variant, `_VARIANT` the
+# variant alone.
+_KEPT = ~(0xF0 << 72 | 0xC0 << 56) & (1 << 128) - 1
+_VARIANT = 0x80 << 56
+_UUID5 = 0x50 << 72 | _VARIANT
+_LOW = (1 << 64) - 1
 
 
-def _minted(category: str, key: str) -> tuple[int, int] | None:
-    """The second and the counter a stream's key says it was minted at, if it says so."""
-    if category not in _MINTED:
+def _minted(key: str) -> tuple[int, int] | None:
+    """The second and the counter an svTRID says it was minted at: three runs of decimal
+    digits (Unicode's, as a regular expression's `\\d`) of 1-10, 1-10 and 1-20, joined
+    by dots, and a second below 2**32; None for any other key. Split and tested, not
+    matched: the regular expression cost twice as much, in every new operation."""
+    parts = key.split(".")
+    if len(parts) != 3:
         return None
-    found = _SVTRID.fullmatch(key)
-    if found is None or int(found[1]) >= 1 << 32:
+    second, process, counter = parts
+    if not (
+        0 < len(second) <= 10
+        and 0 < len(process) <= 10
+        and 0 < len(counter) <= 20
+        and second.isdecimal()
+        and process.isdecimal()
+        and counter.isdecimal()
+    ):
         return None
-    return int(found[1]), int(found[2]) & ((1 << _COUNTER_BITS) - 1)
+    minted = int(second)
+    return (minted, int(counter) & (1 << _COUNTER_BITS) - 1) if minted < 1 << 32 else None
 
 
 def stream_digest(category: str, key: str) -> bytes:
     """The 16 bytes of a stream's id: `uuid5(namespace, "category/key")`, or for an
     operation named by an svTRID a version 8 id led by the svTRID's second and counter."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{category}/{key}".encode()).digest())
-    minted = _minted(category, key)
+    digest = hashlib.sha1(_NAMESPACE_BYTES + f"{category}/{key}".encode()).digest()
+    value = int.from_bytes(digest[:16]) & _KEPT
+    minted = _minted(key) if category in _MINTED else None
     if minted is None:
-        digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    else:
-        second, counter = minted
-        # 32 bits of the second, then the counter's 28 bits around the version's nibble.
-        digest[:4] = second.to_bytes(4, "big")
-        digest[4:6] = (counter >> 12).to_bytes(2, "big")
-        digest[6] = 0x80 | (counter >> 8 & 0x0F)  # version 8
-        digest[7] = counter & 0xFF
-    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
-    return bytes(digest[:16])
+        return (value | _UUID5).to_bytes(16)
+    second, counter = minted
+    # 32 bits of the second, then the counter's 28 bits around the version's nibble.
+    lead = second << 32 | (counter >> 12) << 16 | 0x8000 | counter & 0xFFF
+    return (lead << 64 | value & _LOW | _VARIANT).to_bytes(16)

@@ -88,3 +88,17 @@ def test_the_log_holds_operations_in_the_order_of_their_ids(db_url: str) -> None
     assert [e.stream for e in accepted] == [stream_id(OPERATION.category, s) for s in svtrids]
     assert [e.stream.hex[:12] for e in accepted] == sorted(e.stream.hex[:12] for e in accepted)
     assert len({e.stream.hex[:12] for e in accepted}) > 1
+
+
+def test_an_svtrid_in_other_decimal_digits_reads_as_the_same_time() -> None:
+    # Given an svTRID written in Arabic-Indic digits, and a near miss with a superscript
+    arabic = "".join(chr(0x660 + int(d)) if d.isdigit() else d for d in "1764000000.5.7")
+    # Then the first leads with the same second and counter as its ASCII twin
+    assert (
+        stream_hex(OPERATION.category, arabic)[:16]
+        == stream_hex(OPERATION.category, "1764000000.5.7")[:16]
+    )
+    # And the second is no svTRID: the uuid5 of its name
+    assert stream_id(OPERATION.category, "1764000000.5.7\u00b2") == uuid5(
+        NAMESPACE, "operation/1764000000.5.7\u00b2"
+    )
