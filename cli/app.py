@@ -7,6 +7,7 @@ help written here (a test keeps it equal to the command's own).
 """
 
 import importlib
+import logging
 import sys
 from importlib.metadata import version
 from typing import Any
@@ -100,6 +101,12 @@ def _root(
     ),
 ) -> None:
     """tidings: WAPI notifications over a poll queue, URL push and e-mail."""
+    # A command's own error is its one line on stderr: the library's log records (a
+    # store outage's `store_unreachable`...) are not printed beside it as raw dicts by
+    # Python's last-resort handler. `serve` and `worker` set up real logging instead.
+    tidings_log = logging.getLogger("tidings")
+    if not any(isinstance(h, logging.NullHandler) for h in tidings_log.handlers):
+        tidings_log.addHandler(logging.NullHandler())
 
 
 def main() -> None:

@@ -39,7 +39,13 @@ def _refuse(db: str, why: object) -> typer.Exit:
 
 
 def _check(db: str, must_exist: bool) -> None:
-    if must_exist and not is_postgres(db) and not Path(db).is_file():
+    if is_postgres(db):
+        return
+    if "://" in db:  # mysql://, http://...: a URL of a store tidings does not speak
+        raise _refuse(db, "give a SQLite file path or a postgresql:// URL")
+    if Path(db).is_dir():
+        raise _refuse(db, "a directory, not a database file")
+    if must_exist and not Path(db).is_file():
         raise _refuse(db, "no such database file")
 
 

@@ -22,10 +22,11 @@ from tidings.adapters.http.workers import (
     serve_workers,
     shared_directory,
 )
-from tidings.adapters.logs import FORMS, setup_logging
+from tidings.adapters.logs import setup_logging
 from tidings.adapters.store.failure_file import FailureFile
 
 from .options import Db, open_store
+from .running import at_least, check_running, refuse
 
 __all__ = ["serve_command"]
 
@@ -33,7 +34,6 @@ commands = typer.Typer()
 """This module's commands; `app.py` adds them to the shell."""
 
 
-_LEVELS = ("debug", "info", "warning", "error")
 # More workers than this is a typo, not a plan: each holds its own cache and connections.
 _MOST_WORKERS = 64
 
@@ -41,16 +41,6 @@ _MOST_WORKERS = 64
 def _cpus() -> int:
     """The CPUs this process may run on (the default number of workers)."""
     return len(os.sched_getaffinity(0)) or 1
-
-
-def _refuse(text: str) -> typer.Exit:
-    typer.echo(f"error: {text}", err=True)
-    return typer.Exit(2)
-
-
-def _at_least(value: float, least: float, option: str) -> None:
-    if not value >= least:  # also refuses NaN
-        raise _refuse(f"{option} must be at least {least:g}, not {value:g}")
 
 
 @commands.command("serve", epilog="Example: TIDINGS_ADMIN_TOKEN=... tidings serve --port 8080")
@@ -113,16 +103,13 @@ def serve_command(
     """
     processes = _cpus() if workers is None else workers
     if not 1 <= processes <= _MOST_WORKERS:
-        raise _refuse(f"--workers must be 1-{_MOST_WORKERS}, not {processes}")
-    if log_level.lower() not in _LEVELS:
-        raise _refuse(f"--log-level must be one of {', '.join(_LEVELS)}, not {log_level!r}")
-    if log_format not in FORMS:
-        raise _refuse(f"--log-format must be one of {', '.join(FORMS)}, not {log_format!r}")
+        raise refuse(f"--workers must be 1-{_MOST_WORKERS}, not {processes}")
+    check_running(log_level, log_format, ping_delay, job_delay)
+    if not host.strip():  # "" would listen on every interface
+        raise refuse("--host is an address to listen on, e.g. 127.0.0.1 (0.0.0.0: every one)")
     if not 0 <= port <= 65535:
-        raise _refuse(f"--port must be 0-65535, not {port}")
+        raise refuse(f"--port must be 0-65535, not {port}")
     for value, least, option in [
-        (ping_delay, 0, "--ping-delay"),
-        (job_delay, 0, "--job-delay"),
         (head_timeout, 0.1, "--head-timeout"),
         (max_head, 1024, "--max-head"),
         (body_timeout, 0.1, "--body-timeout"),
@@ -134,11 +121,11 @@ def serve_command(
         (auth_floor, 0, "--auth-floor"),
         (ready_interval, 0, "--ready-interval"),
     ]:
-        _at_least(value, least, option)
+        at_least(value, least, option)
     try:
         proxies = trusted_networks(trusted_proxies)
     except ValueError as error:
-        raise _refuse(f"--trusted-proxies: {error}") from None
+        raise refuse(f"--trusted-proxies: {error}") from None
     setup_logging(log_level, log_format)
     # A database that cannot be opened is one clear line, not a log; a new one is logged.
     open_store(db, say_created=False).close()

@@ -7,11 +7,12 @@ import signal
 import anyio
 import typer
 from tidings.adapters.http.app import ending_rules
-from tidings.adapters.logs import FORMS, setup_logging
+from tidings.adapters.logs import setup_logging
 from tidings.adapters.push.due import DueWork
 from tidings.adapters.push.mail import SmtpServer
 
 from .options import Db, open_tidings
+from .running import check_running, refuse
 
 __all__ = ["worker_command"]
 
@@ -38,14 +39,11 @@ def worker_command(
     SIGINT/SIGTERM. Any number of workers and servers may share one database: each
     attempt is claimed with a lease, and a worker that dies leaves its claims to run
     out, to be taken over by the others. E-mail goes through TIDINGS_SMTP_URL."""
-    if log_format not in FORMS:
-        typer.echo(f"error: --log-format must be one of {', '.join(FORMS)}", err=True)
-        raise typer.Exit(2)
+    check_running(log_level, log_format, ping_delay, job_delay)
     try:
         smtp = SmtpServer.from_env()
     except ValueError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise refuse(str(error)) from None
     tidings = open_tidings(db)
     setup_logging(log_level, log_format)
     runner = DueWork(

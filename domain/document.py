@@ -19,9 +19,14 @@ already decoded, without recursion. XML readers count elements as they read, aga
 the same table.
 
 **Data**: each key of a notification's `data` becomes an XML element, so it must be an
-XML name (`[A-Za-z_][A-Za-z0-9._-]*`).
+XML name (`[A-Za-z_][A-Za-z0-9._-]*`). Each value is what JSON and WAPI XML both carry
+and the log stores as it was given: text (Unicode: no lone surrogate), a whole number
+that fits in 64 bits, a finite number, true or false, null, a list or an object. A set,
+bytes or another object would be stored as something else than it was given, or
+rendered as Python writes it, or not stored at all.
 """
 
+import math
 import re
 from types import MappingProxyType
 from typing import Any, Final, Literal
@@ -38,6 +43,9 @@ DEPTH: Final = MappingProxyType[DepthKind, int]({"request": 12, "data": 32, "bod
 MAX_DEPTH = DEPTH["data"]
 
 _XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*")
+
+# The whole numbers the log's MessagePack holds.
+_LEAST, _MOST = -(2**63), 2**64 - 1
 
 # What can open or close a nesting level or a string in JSON text; the rest is skipped
 # in C.
@@ -110,7 +118,37 @@ def data_problem(data: dict[str, Any] | None) -> str | None:
                 stack.append(value)
         elif isinstance(item, list | tuple):
             stack.extend(item)
+        elif problem := _value_problem(item):
+            return problem
     return None
+
+
+def _value_problem(value: Any) -> str | None:
+    """What is wrong with one value of `data` that is no list or object, or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if value.isascii() or _is_unicode(value):
+            return None
+        return "data texts must be Unicode text, not hold a lone surrogate"
+    if isinstance(value, int):
+        if _LEAST <= value <= _MOST:
+            return None
+        return f"data whole numbers must fit in 64 bits, not {value}"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"data numbers must be finite, not {value}"
+    return (
+        "data values must be text, numbers, true or false, null, lists or objects, "
+        f"not {type(value).__name__}"
+    )
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def init_request_problem(request: InitRequest | None) -> str | None:

@@ -256,7 +256,11 @@ def new_signing_key(path: Path, origin: str | None) -> Verifier:
     """A new private key at `path` (0600) and its signer's memory beside it, naming the
     log `origin`; returns the verifier key auditors pin. BadKey."""
     new_key(path)
-    signer = Signer(load_key(path), origin=origin, memory=memory_file(path))
+    try:
+        signer = Signer(load_key(path), origin=origin, memory=memory_file(path))
+    except BadKey:  # a refused origin leaves no key file behind
+        path.unlink()
+        raise
     return signer.verifier
 
 

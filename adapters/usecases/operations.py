@@ -122,7 +122,7 @@ class Operations:
         command = op.EndOperation(
             code=integer("code", code),
             result=text("result", result),
-            data=data if data is None else unicode("data", instance("data", data, dict)),
+            data=data if data is None else instance("data", data, dict),
             batch_state=batch_state,
         )
         if batch_state is not None and batch_state not in _BATCH_STATES:

@@ -52,6 +52,29 @@ def test_no_key_but_an_xml_name_is_ever_accepted(key: str) -> None:
     assert data_problem({"ok": {"list": [{key: None}]}}) is not None
 
 
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.from_regex(r"[A-Za-z_][A-Za-z0-9._-]*", fullmatch=True), inner, max_size=3
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@given(JSON_VALUES)
+def test_every_value_json_carries_is_fine_as_data(value: Any) -> None:
+    # given what a JSON document holds (Unicode text, 64-bit whole numbers, finite
+    # numbers, true, false, null, lists and objects), at any place in data: no problem
+    assert data_problem({"v": value}) is None
+
+
 def test_data_deeper_than_32_levels_is_a_problem_however_deep() -> None:
     assert data_problem(nested(MAX_DEPTH + 1)) == "data nests deeper than 32 levels"
     assert data_problem(nested(5_000)) == "data nests deeper than 32 levels"  # no recursion

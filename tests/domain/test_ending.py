@@ -210,6 +210,33 @@ def test_ending_with_data_whose_keys_are_not_xml_names_is_2101(data: dict[str, A
     )
 
 
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (
+            {1, 2},
+            "data values must be text, numbers, true or false, null, lists or objects, not set",
+        ),
+        (
+            b"raw",
+            "data values must be text, numbers, true or false, null, lists or objects, not bytes",
+        ),
+        (float("nan"), "data numbers must be finite, not nan"),
+        (float("-inf"), "data numbers must be finite, not -inf"),
+        (2**64, f"data whole numbers must fit in 64 bits, not {2**64}"),
+        ("a\ud800", "data texts must be Unicode text, not hold a lone surrogate"),
+    ],
+    ids=["set", "bytes", "nan", "infinity", "too-big", "lone-surrogate"],
+)
+def test_ending_with_data_values_no_document_carries_is_2101(value: Any, text: str) -> None:
+    # given an open operation; when it is ended with such a value, however deep;
+    # then 2101 saying which, and nothing is decided
+    for data in ({"v": value}, {"ok": [1, {"v": value}]}):
+        ending.given(OPEN, account(), EMPTY).when(end_with(data=data)).then_rejected(
+            Code.INVALID_PARAMETER, text
+        )
+
+
 def test_ending_with_data_nested_deeper_than_32_levels_is_2101() -> None:
     deep: dict[str, Any] = {"leaf": 1}
     for _ in range(32):

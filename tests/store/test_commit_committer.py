@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.store.opened import opened, utcnow
+from tests.store.opened import Opened, opened, utcnow
 from tests.store.test_group_commit import DEADLINE, committers, wait_until
 
 
@@ -28,6 +28,18 @@ def uncaught(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[BaseException | N
     raised: list[BaseException | None] = []
     monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
     yield raised
+
+
+def leading_until_let_go(o: Opened) -> tuple[threading.Event, threading.Thread]:
+    """A caller in a thread of its own, leading a batch of its own until the event is
+    set: what is submitted meanwhile queues behind it, as one batch."""
+    let_go = threading.Event()
+    leader = threading.Thread(
+        target=o.committer.execute, args=(utcnow, lambda work: let_go.wait(DEADLINE))
+    )
+    leader.start()
+    wait_until(lambda: o.committer.leading, "the caller leads")
+    return let_go, leader
 
 
 def test_a_committer_thread_that_died_is_replaced(
@@ -61,12 +73,7 @@ def test_a_settle_that_raises_is_logged_and_its_batch_is_answered(
 ) -> None:
     with opened(db_url) as o:
         # given: a caller leading a batch of its own, until let go
-        let_go = threading.Event()
-        leader = threading.Thread(
-            target=o.committer.execute, args=(utcnow, lambda work: let_go.wait(DEADLINE))
-        )
-        leader.start()
-        wait_until(lambda: o.committer.leading, "the caller leads")
+        let_go, leader = leading_until_let_go(o)
 
         # and: queued behind it, one batch: a command whose settle raises, then three more
         def raising(result: object, error: BaseException | None) -> None:
@@ -96,12 +103,7 @@ def test_a_settle_that_ends_its_thread_still_lets_its_batch_be_answered(
     before = len(committers())
     with opened(db_url) as o:
         # given: a caller leading a batch of its own, until let go
-        let_go = threading.Event()
-        leader = threading.Thread(
-            target=o.committer.execute, args=(utcnow, lambda work: let_go.wait(DEADLINE))
-        )
-        leader.start()
-        wait_until(lambda: o.committer.leading, "the caller leads")
+        let_go, leader = leading_until_let_go(o)
 
         # and: queued behind it, one batch: a command whose settle raises what ends the
         # committer thread, three submitted commands and a caller waiting in its thread

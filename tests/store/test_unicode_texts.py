@@ -1,13 +1,14 @@
 """Texts that are not Unicode (a lone surrogate, which Python strings can hold and no
-event can): every library call refuses them with `InvalidArgument`, writes nothing, and
-fails no other caller's command in the same batch."""
+event can): every library call refuses them with `InvalidArgument` (a notification's data:
+the domain's rule for what it may carry, 2101), writes nothing, and fails no other
+caller's command in the same batch."""
 
 import asyncio
 from collections.abc import Callable, Iterator
 
 import pytest
-from tidings.adapters import EmailChannel, InvalidArgument, Tidings, UrlChannel
-from tidings.domain import InitRequest
+from tidings.adapters import EmailChannel, InvalidArgument, Rejected, Tidings, UrlChannel
+from tidings.domain import Code, InitRequest
 
 from tests.clock import FakeClock
 
@@ -22,7 +23,6 @@ CALLS: dict[str, Callable[[Tidings, str], object]] = {
     "open, login": lambda t, _: t.open_account(LONE, "123456"),
     "open, password": lambda t, _: t.open_account("other", LONE),
     "password": lambda t, _: t.change_password("tester", LONE),
-    "end, data": lambda t, s: t.end(s, 1000, "OK", data={"k": LONE}),
     "url channel": lambda t, _: t.configure_channel(
         "tester", UrlChannel(success_url="https://example.com/" + LONE)
     ),
@@ -54,6 +54,16 @@ def test_a_lone_surrogate_is_an_invalid_argument(t: Tidings, name: str) -> None:
         CALLS[name](t, svtrid)
     assert sum(1 for _ in t.log()) == before
     assert t.verify_log()[1] is None
+
+
+def test_data_holding_a_lone_surrogate_is_refused_2101_and_writes_nothing(t: Tidings) -> None:
+    # data is judged by the domain's rule for what a notification may carry
+    svtrid = t.accept("tester", "cl-1", "ping-async").svtrid
+    before = sum(1 for _ in t.log())
+    with pytest.raises(Rejected) as refused:
+        t.end(svtrid, 1000, "OK", data={"k": [LONE]})
+    assert refused.value.code == Code.INVALID_PARAMETER
+    assert sum(1 for _ in t.log()) == before
 
 
 def test_a_refused_text_fails_no_other_command_of_its_batch(t: Tidings) -> None:

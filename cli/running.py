@@ -1,0 +1,32 @@
+"""What `tidings serve` and `tidings worker` check alike before they start: the log's
+level and layout, and the delays of the operations they end. A bad value is one line on
+stderr and exit 2, before anything is opened."""
+
+import typer
+from tidings.adapters.logs import FORMS
+
+__all__ = ["LEVELS", "at_least", "check_running", "refuse"]
+
+LEVELS = ("debug", "info", "warning", "error")
+
+
+def refuse(text: str) -> typer.Exit:
+    """`error: text` on stderr; the exit (2: a usage error) to raise."""
+    typer.echo(f"error: {text}", err=True)
+    return typer.Exit(2)
+
+
+def at_least(value: float, least: float, option: str) -> None:
+    """Exit 2 unless `value` is at least `least` (NaN is refused too)."""
+    if not value >= least:
+        raise refuse(f"{option} must be at least {least:g}, not {value:g}")
+
+
+def check_running(log_level: str, log_format: str, ping_delay: float, job_delay: float) -> None:
+    """Exit 2 on a log level or layout that does not exist, or a negative delay."""
+    if log_level.lower() not in LEVELS:
+        raise refuse(f"--log-level must be one of {', '.join(LEVELS)}, not {log_level!r}")
+    if log_format not in FORMS:
+        raise refuse(f"--log-format must be one of {', '.join(FORMS)}, not {log_format!r}")
+    at_least(ping_delay, 0, "--ping-delay")
+    at_least(job_delay, 0, "--job-delay")

@@ -1,0 +1,118 @@
+"""A newcomer's mistakes: each is one line on stderr, a non-zero exit, no traceback, and
+nothing made or changed (a database URL of another kind, a directory for a file, a log
+level that does not exist, an empty host, a refused key name, a read-only database)."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tidings.adapters import Tidings
+
+from tests.cli.shell import one_line_error, shell
+
+
+def _tidings(*args: str, cwd: Path | None = None) -> "subprocess.CompletedProcess[str]":
+    """`tidings ARGS` in a process of its own, as a user runs it (no test harness catches
+    its log records, a server that started anyway is killed after 60 s, not waited on),
+    with a password on standard input for the commands that read one."""
+    return subprocess.run(
+        [sys.executable, "-c", "from tidings.cli.app import main; main()", *args],
+        input="s3cret-pw\n", capture_output=True, text=True, timeout=60, check=False,
+        cwd=cwd, start_new_session=True,
+    )  # fmt: skip
+
+
+def _one_line(run: "subprocess.CompletedProcess[str]", *words: str) -> None:
+    """It failed as a user's error should: exit 2, one line on stderr naming `words`."""
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("error: "), run.stderr
+    assert all(word in run.stderr for word in words) and run.stdout == "", run.stderr
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+@pytest.mark.parametrize("db", ["mysql://db.internal/tidings", "http://127.0.0.1/x"])
+@pytest.mark.parametrize(
+    "args",
+    [("account", "list"), ("stats",), ("account", "add", "bob", "--password-stdin"),
+     ("worker",), ("serve", "--port", "0", "--workers", "1")],
+    ids=" ".join,
+)  # fmt: skip
+def test_a_url_of_another_database_is_named_as_such(
+    args: tuple[str, ...], db: str, tmp_path: Path
+) -> None:
+    run = _tidings(*args, "--db", db, cwd=tmp_path)
+    _one_line(run, "give a SQLite file path or a postgresql:// URL")
+    assert _files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("account", "list"), ("account", "add", "bob", "--password-stdin"), ("worker",),
+     ("serve", "--port", "0", "--workers", "1")],
+    ids=" ".join,
+)  # fmt: skip
+def test_a_directory_for_the_database_is_named_as_such(
+    args: tuple[str, ...], tmp_path: Path
+) -> None:
+    _one_line(_tidings(*args, "--db", str(tmp_path)), "a directory, not a database file")
+    assert _files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("worker", "--log-level", "chatty"), ("--log-level", "chatty")),
+        (("worker", "--log-format", "xml"), ("--log-format", "xml")),
+        (("worker", "--ping-delay", "-1"), ("--ping-delay", "at least 0")),
+        (("worker", "--job-delay", "-0.5"), ("--job-delay", "at least 0")),
+        (("serve", "--host", "", "--port", "0"), ("--host",)),
+        (("serve", "--host", " ", "--port", "0"), ("--host",)),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else "",
+)
+def test_a_bad_option_of_serve_or_worker_stops_it_before_it_starts(
+    args: tuple[str, ...], words: tuple[str, ...], tmp_path: Path
+) -> None:
+    db = tmp_path / "tidings.db"
+    _one_line(_tidings(*args, "--db", str(db)), *words)
+    assert not db.exists()
+
+
+def test_a_refused_key_name_leaves_no_key_file(tmp_path: Path) -> None:
+    key = tmp_path / "signing.key"
+    result = shell("key", "new", str(key), "--origin", "has space")
+    one_line_error(result, 2, "no spaces")
+    assert _files(tmp_path) == []
+
+
+@pytest.fixture
+def read_only_database(tmp_path: Path) -> Iterator[Path]:
+    """A tidings database the commands may read but not write: immutable for root
+    (`chattr +i`), else without write permission."""
+    db = tmp_path / "tidings.db"
+    with Tidings(str(db)) as tidings:
+        tidings.open_account("tester", "s3cret-pw")
+    if os.geteuid() == 0:
+        chattr = shutil.which("chattr")
+        if chattr is None or subprocess.run([chattr, "+i", db], check=False).returncode:
+            pytest.skip("root, and the file system cannot make a file immutable")
+        yield db
+        subprocess.run([chattr, "-i", db], check=True)
+    else:
+        db.chmod(0o444)
+        yield db
+
+
+def test_a_write_to_a_read_only_database_is_one_line(read_only_database: Path) -> None:
+    before = hashlib.sha256(read_only_database.read_bytes()).hexdigest()
+    for args in (["operator", "add", "bob"], ["account", "suspend", "tester"]):
+        _one_line(_tidings(*args, "--db", str(read_only_database)), "readonly database")
+    assert hashlib.sha256(read_only_database.read_bytes()).hexdigest() == before
