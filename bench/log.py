@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tidings.adapters.audit.integrity import fold_log
-from tidings.adapters.ledger.entries import Envelope
+from tidings.adapters.ledger.entries import Row, snapshot_row
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Change, Loaded, Store, stream_id
 from tidings.adapters.store.sqlite_recorder import ChainedSQLiteRecorder
@@ -96,7 +96,7 @@ class _Bulk:
     def __init__(self, store: Store):
         self._store = store
         self._changes: list[Change] = []
-        self._snapshots: list[Envelope] = []
+        self._snapshots: list[Row] = []
         self._events = 0
 
     def add(self, decider: Decider[Any, Any, Any], key: str, version: int, event: Any) -> None:
@@ -106,8 +106,8 @@ class _Bulk:
         if self._events >= _FLUSH:
             self.flush()
 
-    def snapshot(self, envelope: Envelope) -> None:
-        self._snapshots.append(envelope)
+    def snapshot(self, row: Row) -> None:
+        self._snapshots.append(row)
 
     def flush(self) -> None:
         self._store.save(self._changes, self._snapshots)
@@ -129,8 +129,7 @@ class _Mailbox:
         self.state = mbx.evolve(self.state, event)
         loaded = Loaded(self.state, self.version, self.snapshot_version)
         if self.store.snapshot_due(loaded, self.version):
-            snapshot = mbx.snapshot(self.state, event.at)
-            self.bulk.snapshot(Envelope(self.stream, self.version, snapshot))
+            self.bulk.snapshot(snapshot_row(self.stream.hex, self.version, self.state, event.at))
             self.snapshot_version = self.version
 
 

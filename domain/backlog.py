@@ -108,18 +108,21 @@ class Backlog(Struct, Generic[T], frozen=True, gc=False, eq=False):
 
     def __iter__(self) -> Iterator[T]:
         """Oldest first."""
-        item = self.item
+        return map(self.item, self.held())
+
+    def held(self) -> Iterator[Any]:
+        """The items oldest first, each in the form its pair holds it (`hold`'s; the
+        head as it is read): what a writer may copy as it is, without reading it."""
         pairs = self.front
         while pairs is not None:
-            yield item(pairs[0])
+            yield pairs[0]
             pairs = pairs[1]
         newest: list[Any] = []
         pairs = self.back
         while pairs is not None:
             newest.append(pairs[0])
             pairs = pairs[1]
-        for held in reversed(newest):
-            yield item(held)
+        yield from reversed(newest)
 
     @overload
     def __getitem__(self, index: int) -> T: ...

@@ -32,6 +32,7 @@ perfect subtree is a `Node` (level, index): the 2**level leaves from index * 2**
 import hashlib
 import struct
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, Union, get_args
 from uuid import UUID
 
@@ -65,6 +66,7 @@ __all__ = [
     "node_hash",
     "root_of",
     "rows_of",
+    "snapshot_row",
     "stored_row",
     "stream_bytes",
     "topic_of",
@@ -96,6 +98,7 @@ _TYPES: dict[str, type[msgspec.Struct]] = {
 _DECODERS = {topic: msgspec.msgpack.Decoder(cls) for topic, cls in _TYPES.items()}
 _TOPICS: dict[type, str] = {cls: topic for topic, cls in _TYPES.items()}
 encode_event = msgspec.msgpack.Encoder().encode
+_SNAPSHOTTED = _TOPICS[mailbox.MailboxSnapshotted]
 
 # An event as stored: stream id (hex; a UUID where eventsourcing gave one), version,
 # topic, state.
@@ -130,6 +133,38 @@ def topic_of(event: msgspec.Struct) -> str:
 def stored_row(stream: str, version: int, event: msgspec.Struct) -> Row:
     """`event` at `version` of the stream `stream` (hex) names, as stored."""
     return stream, version, topic_of(event), encode_event(event)
+
+
+class _PackedSnapshot(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """`mailbox.MailboxSnapshot`'s fields, in its order, the queue's notifications as
+    they are held (MessagePack bytes as `msgspec.Raw`, or the notification itself)."""
+
+    next_id: int
+    queue: tuple[Any, ...]
+    last_acked: int | None
+
+
+class _PackedSnapshotted(
+    msgspec.Struct,
+    frozen=True,
+    gc=False,
+    kw_only=True,
+    tag=mailbox.MailboxSnapshotted.__struct_config__.tag,
+):
+    """`mailbox.MailboxSnapshotted`, written the same, holding a `_PackedSnapshot`."""
+
+    state: _PackedSnapshot
+    at: datetime
+
+
+def snapshot_row(stream: str, version: int, state: mailbox.MailboxState, at: datetime) -> Row:
+    """`mailbox.snapshot(state, at)` at `version` of the stream `stream` (hex) names, as
+    stored: the same bytes as `stored_row` gives, each queued notification copied as the
+    MessagePack the queue holds it in, not decoded and encoded again (a snapshot holds
+    the whole backlog)."""
+    queue = tuple([msgspec.Raw(h) if type(h) is bytes else h for h in state.queue.held()])
+    packed = _PackedSnapshot(next_id=state.next_id, queue=queue, last_acked=state.last_acked)
+    return stream, version, _SNAPSHOTTED, encode_event(_PackedSnapshotted(state=packed, at=at))
 
 
 def decode_event(topic: str, state: bytes) -> Any:

@@ -291,9 +291,9 @@ class Store:
     def snapshot_due(self, loaded: Loaded, version: int) -> bool:
         return snapshot_due(loaded, version, self._snapshot_every)
 
-    def save(self, changes: Sequence[Change], snapshots: Sequence[Envelope]) -> list[int]:
-        """Append every change, and the mailbox snapshots taken with them, in one
-        transaction; returns the log positions.
+    def save(self, changes: Sequence[Change], snapshots: Sequence[Row]) -> list[int]:
+        """Append every change, and the mailbox snapshots taken with them (stored rows,
+        `ledger.entries.snapshot_row`), in one transaction; returns the log positions.
 
         Raises `eventsourcing.persistence.IntegrityError` when a stream is no longer at
         the expected version: nothing is then written.
@@ -306,10 +306,7 @@ class Store:
                 rows.append(stored_row(sid, version, event))
         if not rows:
             return []
-        snapshot_rows = [
-            stored_row(s.originator_id.hex, s.originator_version, s.event) for s in snapshots
-        ]
-        positions: list[int] = self.recorder.append(rows, snapshot_rows)
+        positions: list[int] = self.recorder.append(rows, snapshots)
         if positions[0] == self._seen + 1:
             # Nobody else wrote in between: the cache has seen everything up to here.
             self._seen = positions[-1]

@@ -137,6 +137,12 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self.create_table_statements += self.tree.create()
 
     def _connect(self) -> sqlite3.Connection:
+        # Bytes bound as they are, after one lookup: without an adapter of their own,
+        # sqlite3 looks for one on every bytes parameter through two attribute lookups,
+        # one of which raises and formats an AttributeError (Python 3.11).
+        # `bytes.__bytes__` returns the very object; the registry is the process's, and
+        # no value bound changes.
+        sqlite3.register_adapter(bytes, bytes.__bytes__)
         # Autocommit: we issue BEGIN ourselves. WAL (set on the file by eventsourcing)
         # lets readers work beside the writer; FULL fsyncs the WAL at every commit.
         connection = sqlite3.connect(

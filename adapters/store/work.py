@@ -16,11 +16,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from tidings.domain import MAILBOX, Decider, Rejection
-from tidings.domain.mailbox import snapshot
 
 from ..errors import Rejected
-from ..ledger.entries import Envelope
-from .application import Change, Loaded, Store, stream_hex, stream_id
+from ..ledger.entries import Row, snapshot_row
+from .application import Change, Loaded, Store, stream_hex
 
 __all__ = ["Work"]
 
@@ -68,7 +67,7 @@ class Work:
         self._changed: set[Name] = set()
         self._decided: dict[Name, _Decided] = {}  # the running command's, in its order
         self.changes: list[Change] = []
-        self.snapshots: list[Envelope] = []
+        self.snapshots: list[Row] = []  # the mailbox snapshots taken, as stored
 
     # --- what a command calls ------------------------------------------------------
     def state(self, decider: Decider[S, C, E], key: str, *, new: bool = False) -> S:
@@ -136,8 +135,8 @@ class Work:
             version = before.version + len(events)
             loaded = Loaded(state, version, before.snapshot_version)
             if decider is MAILBOX and store.snapshot_due(loaded, version):
-                taken = snapshot(state, events[-1].at)
-                self.snapshots.append(Envelope(stream_id(*name), version, taken))
+                taken = snapshot_row(stream_hex(*name), version, state, events[-1].at)
+                self.snapshots.append(taken)
                 loaded = Loaded(state, version, version)
             states[name] = loaded
             self._assumed.discard(name)  # saving its version 1 proves it new

@@ -6,10 +6,26 @@ from typing import get_args
 
 import msgspec
 import pytest
-from tidings.adapters.ledger.entries import DomainEvent, decode_event, encode_event, topic_of
+from hypothesis import given, settings
+from tidings.adapters.ledger.entries import (
+    DomainEvent,
+    decode_event,
+    encode_event,
+    snapshot_row,
+    stored_row,
+    topic_of,
+)
 from tidings.adapters.library import Tidings
-from tidings.domain import Backlog, Notification, Outcome
-from tidings.domain.mailbox import MailboxState, NotificationAcked, snapshot
+from tidings.domain import MAILBOX, Backlog, Notification, Outcome
+from tidings.domain.mailbox import (
+    MailboxCommand,
+    MailboxState,
+    NotificationAcked,
+    replayed,
+    snapshot,
+)
+
+from tests.domain.test_replay_property import MAILBOX_COMMANDS, play, steps
 
 
 def test_every_event_type_has_an_explicit_unique_topic() -> None:
@@ -82,6 +98,20 @@ def test_a_mailbox_snapshot_keeps_its_stored_shape() -> None:
     )
     event = snapshot(state, _T)
     assert encode_event(event) == _STORED_SNAPSHOT
+    assert snapshot_row("ab", 4, state, _T) == ("ab", 4, "MailboxSnapshotted", _STORED_SNAPSHOT)
     stored = decode_event("MailboxSnapshotted", _STORED_SNAPSHOT)
     assert stored == event
     assert stored.state.restored() == state
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps(MAILBOX_COMMANDS))
+def test_a_snapshot_row_holds_the_bytes_of_the_snapshot_event(
+    script: list[tuple[int, MailboxCommand]],
+) -> None:
+    # Given a mailbox as commands left it (notifications held packed, the head decoded),
+    # and the same mailbox as a replay builds it (every notification held as it is)
+    live, events = play(MAILBOX, script)
+    for state in (live, replayed(MAILBOX.initial, events)):
+        # When its snapshot is written as a row, then it is the snapshot event's row
+        assert snapshot_row("ab", 9, state, _T) == stored_row("ab", 9, snapshot(state, _T))
