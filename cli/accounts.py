@@ -111,7 +111,11 @@ def account_list_command(
     emit(views, as_json, lambda: table(None, ("login", "channel", "state"), rows))
 
 
-@account_app.command("show", epilog=examples("tidings account show tester"))
+@account_app.command(
+    "show",
+    short_help="One account's settings, never a secret.",
+    epilog=examples("tidings account show tester"),
+)
 def account_show_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
     """One account's settings (never its password digest or signing secret)."""
     with user_errors(), open_tidings(db, read_only=True) as tidings:
@@ -176,6 +180,7 @@ def _schedule(text: str) -> tuple[float, ...]:
 
 @account_app.command(
     "set",
+    short_help="Change the delivery method, retries or allow-list.",
     epilog=examples(
         "tidings account set tester --channel url --success-url https://shop.example/wapi "
         "--expect 200 --expect 204 --retry-schedule 5,60,600",
@@ -255,7 +260,9 @@ def account_set_command(
 
 
 @account_app.command(
-    "password", epilog=examples("tidings account password tester --password-stdin < new.txt")
+    "password",
+    short_help="Change the password.",
+    epilog=examples("tidings account password tester --password-stdin < new.txt"),
 )
 def account_password_command(
     login: Login,
@@ -276,7 +283,9 @@ def account_password_command(
     _show(view, as_json)
 
 
-@account_app.command("test", epilog=examples("tidings account test shop"))
+@account_app.command(
+    "test", short_help="Send a test notification.", epilog=examples("tidings account test shop")
+)
 def account_test_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
     """Send the account a test notification through its delivery method (its poll queue,
     its URL or its e-mail address), as an operation that ends at once with 1000; a
@@ -286,7 +295,11 @@ def account_test_command(login: Login, db: Db = "tidings.db", as_json: Json = Fa
     emit(sent, as_json, lambda: f"test notification {sent.id} sent to {login}")
 
 
-@account_app.command("rotate-secret", epilog=examples("tidings account rotate-secret tester"))
+@account_app.command(
+    "rotate-secret",
+    short_help="A new signing secret, shown once.",
+    epilog=examples("tidings account rotate-secret tester"),
+)
 def account_rotate_secret_command(
     login: Login, db: Db = "tidings.db", as_json: Json = False
 ) -> None:
@@ -297,7 +310,11 @@ def account_rotate_secret_command(
     emit({"login": login, "signing_secret": secret}, as_json, lambda: secret)
 
 
-@account_app.command("suspend", epilog=examples("tidings account suspend tester --reason unpaid"))
+@account_app.command(
+    "suspend",
+    short_help="Refuse every request until resumed.",
+    epilog=examples("tidings account suspend tester --reason unpaid"),
+)
 def account_suspend_command(
     login: Login,
     reason: Annotated[str, typer.Option(help="Why: kept in the audit log.")] = "",
@@ -311,7 +328,9 @@ def account_suspend_command(
 
 
 @account_app.command(
-    "close", epilog=examples("tidings account close tester --reason 'contract ended'")
+    "close",
+    short_help="Close for good; queue and trail are kept.",
+    epilog=examples("tidings account close tester --reason 'contract ended'"),
 )
 def account_close_command(
     login: Login,

@@ -27,14 +27,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "operator": ("operators", "operator_app", "Add, list and revoke console operators."),
     "deliveries": ("deliveries", "commands", "Pushed notifications and how each stands."),
     "redeliver": ("deliveries", "commands", "Push given-up notifications again."),
-    "demo": ("demo.command", "commands", "Run the main job once on this machine."),
+    "demo": ("demo.command", "commands", "Run a notification round trip, end to end, here."),
     "replay": ("integrity", "commands", "Rebuild every stream from the log and compare."),
     "verify": ("integrity", "commands", "Check the hash chain and the signed checkpoints."),
-    "log": ("log", "commands", "The notification log, oldest first."),
+    "log": ("log", "commands", "The event log, oldest first."),
     "queue": ("queue", "commands", "An account's poll queue."),
     "poll": ("queue", "commands", "poll-req as the client sends it."),
     "ack": ("queue", "commands", "poll-ack as the client sends it."),
-    "serve": ("serve", "commands", "Serve WAPI, the JSON API and Merchants jobs."),
+    "serve": ("serve", "commands", "Serve WAPI, the JSON API, Merchants jobs and the pages."),
     "state": ("state", "commands", "A stream as it was at a time."),
     "stats": ("stats", "commands", "The figures an operator looks at first."),
     "checkpoint": ("tamper", "commands", "Print the latest signed checkpoint of the log."),
@@ -115,7 +115,10 @@ def main() -> None:
     try:
         code: Any = app(standalone_mode=False)
     except typer.TyperException as error:  # Typer's usage errors: bad option, no command
-        print(f"error: {error.format_message()} (see --help)", file=sys.stderr)
+        # Typer words a bad choice as a validator does ("Value error, 'x' is not one of");
+        # the user needs only the sentence
+        said = error.format_message().replace("Value error, ", "")
+        print(f"error: {said} (see --help)", file=sys.stderr)
         sys.exit(2 if error.exit_code == 1 else error.exit_code)
     except typer.Abort:  # Ctrl-C or EOF at a prompt
         print("error: aborted", file=sys.stderr)

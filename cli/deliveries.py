@@ -65,7 +65,7 @@ def deliveries_command(
 def redeliver_command(
     login: Login,
     notification_id: Annotated[
-        int | None, typer.Argument(metavar="[ID]", help="One notification; else every one.")
+        int | None, typer.Argument(metavar="ID", help="One notification; else every one.")
     ] = None,
     since: Annotated[
         str | None, typer.Option(help="Only those that gave up since (ISO 8601 with zone).")
@@ -95,11 +95,12 @@ def _endpoint_rows(views: list[EndpointView]) -> list[tuple[object, ...]]:
 
 @endpoint_app.command(
     "list",
+    short_help="Push endpoints and their health.",
     epilog=examples("tidings endpoint list shop", "tidings endpoint list --paused"),
 )
 def endpoint_list_command(
     login: Annotated[
-        str | None, typer.Argument(metavar="[LOGIN]", help="One account's; else every one's.")
+        str | None, typer.Argument(metavar="LOGIN", help="One account's; else every one's.")
     ] = None,
     paused: Annotated[bool, typer.Option("--paused", help="Only the paused ones.")] = False,
     db: Db = "tidings.db",
@@ -116,7 +117,11 @@ def endpoint_list_command(
     emit(views, as_json, lambda: table(login, columns, _endpoint_rows(views)))
 
 
-@endpoint_app.command("resume", epilog=examples("tidings endpoint resume shop"))
+@endpoint_app.command(
+    "resume",
+    short_help="Resume a paused endpoint by hand.",
+    epilog=examples("tidings endpoint resume shop"),
+)
 def endpoint_resume_command(
     login: Login,
     target: Annotated[

@@ -15,7 +15,7 @@ from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import LogEntry
 
 from .events import StreamLogins, describe, public
-from .options import Db, every_login, open_tidings
+from .options import Db, every_login, examples, open_tidings
 from .output import emit, fail, progress, table, user_errors
 
 __all__ = ["FOLLOW_EVERY", "Exported", "log_command"]
@@ -94,7 +94,7 @@ def _with_progress(tidings: Tidings, start: int) -> Iterator[LogEntry]:
 
 @commands.command(
     "log",
-    epilog="Examples: tidings log --from 1000 --jsonl > log.jsonl | tidings log --follow --jsonl",
+    epilog=examples("tidings log --from 1000 --jsonl > log.jsonl", "tidings log --follow --jsonl"),
 )
 def log_command(
     start: Annotated[int, typer.Option("--from", min=1, help="First position.")] = 1,

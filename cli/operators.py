@@ -11,10 +11,16 @@ __all__ = ["operator_app"]
 
 operator_app = typer.Typer(help="Add, list and revoke console operators.", no_args_is_help=True)
 
-Name = Annotated[str, typer.Argument(help="The operator's name: a-z, 0-9, _ and -.")]
+Name = Annotated[
+    str, typer.Argument(metavar="NAME", help="The operator's name: a-z, 0-9, _ and -.")
+]
 
 
-@operator_app.command("add", epilog="Example: tidings operator add alice")
+@operator_app.command(
+    "add",
+    short_help="Add an operator; its token is shown once.",
+    epilog="Example: tidings operator add alice",
+)
 def operator_add_command(name: Name, db: Db = "tidings.db", as_json: Json = False) -> None:
     """Add an operator and print its token, once: it signs in to /console/ with it.
     Only the token's SHA-256 is kept; a lost token is replaced by revoking the operator
@@ -25,7 +31,9 @@ def operator_add_command(name: Name, db: Db = "tidings.db", as_json: Json = Fals
          lambda: f"added operator {name}\ntoken (shown once): {token}")  # fmt: skip
 
 
-@operator_app.command("list", epilog="Example: tidings operator list")
+@operator_app.command(
+    "list", short_help="Every operator, active or revoked.", epilog="Example: tidings operator list"
+)
 def operator_list_command(db: Db = "tidings.db", as_json: Json = False) -> None:
     """Every operator ever added: active or revoked, and how many actions each took."""
     with user_errors(), open_tidings(db, read_only=True) as tidings:
@@ -37,7 +45,11 @@ def operator_list_command(db: Db = "tidings.db", as_json: Json = False) -> None:
     emit(views, as_json, lambda: table(None, ("name", "state", "added", "actions"), rows))
 
 
-@operator_app.command("revoke", epilog="Example: tidings operator revoke alice")
+@operator_app.command(
+    "revoke",
+    short_help="Revoke an operator and its sessions.",
+    epilog="Example: tidings operator revoke alice",
+)
 def operator_revoke_command(name: Name, db: Db = "tidings.db") -> None:
     """Revoke an operator: its token stops working and its sessions end at once."""
     with user_errors(), open_tidings(db) as tidings:

@@ -75,7 +75,7 @@ def serve_command(
     ),
     backlog: int = typer.Option(_DEFAULT.backlog, help="Connections waiting to be accepted."),
     max_depth: int = typer.Option(
-        _DEFAULT.max_depth, help="Deepest nesting of a JSON or XML body."
+        _DEFAULT.max_depth, help="Deepest nesting of a JSON API or Merchants body."
     ),
     auth_failures: int = typer.Option(
         _DEFAULT.auth_failures_per_address,
@@ -95,8 +95,10 @@ def serve_command(
     ),
 ) -> None:
     """Serve WAPI (/wapi/xml, /wapi/json), the JSON API (/api, token from
-    TIDINGS_ADMIN_TOKEN), Merchants jobs (/merchants), /healthz and /readyz until
-    SIGINT/SIGTERM; requests in flight are finished before the store is closed.
+    TIDINGS_ADMIN_TOKEN; its reference at /docs), Merchants jobs (/merchants), the
+    customer center (/center/) and the operator console (/console/), the signed log
+    (/log/), /healthz, /readyz and /metrics until SIGINT/SIGTERM; requests in flight are
+    finished before the store is closed. Pushes go out from here too, unless --no-worker.
 
     With several workers, each is a process answering on the same port; they share the
     database, the failed-login throttle and /metrics' counters.

@@ -63,7 +63,7 @@ def _stream_key(kind: Kind, key: str) -> str:
     ),
 )
 def state_command(
-    kind: Annotated[Kind, typer.Argument(help="The kind of stream.")],
+    kind: Annotated[Kind, typer.Argument(metavar="KIND", help="The kind of stream.")],
     key: Annotated[
         str,
         typer.Argument(

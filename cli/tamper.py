@@ -31,7 +31,7 @@ from tidings.adapters.ledger.note import (
 from tidings.adapters.ledger.signer import Refused, new_signing_key, rotate, signer_for
 from tidings.adapters.store.application import Store
 
-from .options import Db, open_store
+from .options import Db, examples, open_store
 from .output import fail
 from .sealing import ROTATE_EPILOG, new_secrets_key_file, rotate_secrets_command
 
@@ -62,6 +62,7 @@ Witnesses = Annotated[
     list[Path] | None,
     typer.Option(
         "--witness",
+        metavar="FILE",
         help="A checkpoint kept elsewhere (`tidings checkpoint --out`, or a witness's "
         "cosigned note); the log must extend it. Needs --key.",
     ),
@@ -71,13 +72,16 @@ Trusted = Annotated[
     typer.Option(
         "--key",
         envvar="TIDINGS_PUBLIC_KEY",
+        metavar="VKEY",
         help="A verifier key (as `tidings key new` prints it) checkpoints must be signed "
         "with; repeat it for keys rotated out. 64 hex digits: an old public key.",
     ),
 ]
 Cosigners = Annotated[
     list[str] | None,
-    typer.Option("--witness-key", help="A witness's verifier key (`tidings witness`)."),
+    typer.Option(
+        "--witness-key", metavar="VKEY", help="A witness's verifier key (`tidings witness`)."
+    ),
 ]
 Quorum = Annotated[
     int,
@@ -98,9 +102,13 @@ def _json(document: msgspec.Struct) -> str:
     return msgspec.json.format(msgspec.json.encode(document).decode(), indent=2)
 
 
-@key_app.command("new", epilog="Example: tidings key new signing.key --origin example.com/tidings")
+@key_app.command(
+    "new",
+    short_help="Write a new key file.",
+    epilog="Example: tidings key new signing.key --origin example.com/tidings",
+)
 def key_new(
-    path: Path,
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="The key file to write.")],
     origin: Annotated[
         str | None,
         typer.Option(
@@ -139,9 +147,15 @@ def key_new(
 
 
 @key_app.command(
-    "rotate", epilog="Example: tidings key rotate signing.key next.key --out rotation.txt"
+    "rotate",
+    short_help="Hand the log's signing to a new key.",
+    epilog="Example: tidings key rotate signing.key next.key --out rotation.txt",
 )
-def key_rotate(old: Path, new: Path, out: Out = None) -> None:
+def key_rotate(
+    old: Annotated[Path, typer.Argument(metavar="OLD", help="The key signing the log now.")],
+    new: Annotated[Path, typer.Argument(metavar="NEW", help="A key from `tidings key new`.")],
+    out: Out = None,
+) -> None:
     """Hand the log's signing from the key in OLD to the one in NEW (made by `tidings key
     new`): NEW's signer takes over OLD's log name and memory, and the rotation is printed
     as a note signed by both keys, for auditors (who then pin both: --key OLD --key NEW).
@@ -154,7 +168,9 @@ def key_rotate(old: Path, new: Path, out: Out = None) -> None:
     _emit(str(note), out)
 
 
-key_app.command("rotate-secrets", epilog=ROTATE_EPILOG)(rotate_secrets_command)
+key_app.command(
+    "rotate-secrets", short_help="Seal push signing secrets with a new key.", epilog=ROTATE_EPILOG
+)(rotate_secrets_command)
 
 
 def _signing_store(db: str) -> Store:
@@ -210,19 +226,24 @@ def checkpoint_command(db: Db = "tidings.db", out: Out = None) -> None:
 
 @commands.command(
     "prove",
-    epilog="Examples: tidings prove 1286957874.1271.15706 --out proof.json | "
-    "tidings prove --consistency 1000 2000",
+    epilog=examples(
+        "tidings prove 1286957874.1271.15706 --out proof.json",
+        "tidings prove --consistency 1000 2000",
+    ),
 )
 def prove_command(
-    target: Annotated[str | None, typer.Argument(help="An svTRID, or LOGIN:ID.")] = None,
+    target: Annotated[
+        str | None, typer.Argument(metavar="TARGET", help="An svTRID, or LOGIN:ID.")
+    ] = None,
     db: Db = "tidings.db",
     out: Out = None,
     consistency: Annotated[
         tuple[int, int] | None,
         typer.Option(
             "--consistency",
-            help="OLD NEW: prove the tree of NEW entries extends that of OLD (RFC 9162 "
-            "2.1.4); NEW 0: the latest checkpoint's.",
+            metavar="OLD NEW",
+            help="Prove the tree of NEW entries extends that of OLD (RFC 9162 2.1.4); "
+            "NEW 0: the latest checkpoint's.",
         ),
     ] = None,
     size: Annotated[

@@ -45,7 +45,7 @@ def _notification(text: str) -> tuple[str, int]:
 )
 def trail_command(
     svtrid: Annotated[
-        str | None, typer.Argument(metavar="[SVTRID]", help="The operation's svTRID.")
+        str | None, typer.Argument(metavar="SVTRID", help="The operation's svTRID.")
     ] = None,
     cltrid: Annotated[str | None, typer.Option(help="The client's clTRID instead.")] = None,
     notification: Annotated[

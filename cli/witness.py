@@ -10,6 +10,7 @@ from tidings.adapters.audit.cosigner import NotExtended, Witness
 from tidings.adapters.ledger.keys import BadKey, load_key
 from tidings.adapters.ledger.note import COSIGNATURE, parse_vkey, verifier_of
 
+from .options import examples
 from .output import fail
 
 __all__ = ["witness_command"]
@@ -20,8 +21,10 @@ commands = typer.Typer()
 
 @commands.command(
     "witness",
-    epilog='Example: tidings witness --log http://127.0.0.1:8080/log --vkey "$(cat log.vkey)" '
-    "--key witness.key --name witness.example/w1 --state witness/ --once",
+    epilog=examples(
+        'tidings witness --log http://127.0.0.1:8080/log --vkey "$(cat log.vkey)" '
+        "--key witness.key --name witness.example/w1 --state witness/ --once"
+    ),
 )
 def witness_command(
     log: Annotated[str, typer.Option("--log", help="The log's tiles: the server's URL + /log.")],

@@ -38,3 +38,14 @@ def test_the_library_example_runs_in_an_empty_directory_and_again(tmp_path: Path
         assert "OperationAccepted" in run.stdout and "NotificationAcked" in run.stdout
         assert lines[-1].startswith("2101 an ending code is a final answer")
     assert (tmp_path / "tidings.db").stat().st_size > 0
+
+
+def test_the_curl_poll_cycle_waits_longer_than_a_ping_async_takes() -> None:
+    # A reader who pastes the cycle gets its notification, not a race with the ending
+    from tidings.cli.app import load
+
+    shell = re.search(r"## A poll cycle with curl.*?```sh\n(.*?)```", README.read_text(), re.S)
+    assert shell is not None
+    waits = [float(n) for n in re.findall(r"^sleep (\S+)$", shell[1], re.M)]
+    ping = next(p.default for p in load("serve").params if p.name == "ping_delay")
+    assert waits and all(wait >= 2 * float(ping) for wait in waits)

@@ -64,6 +64,10 @@ def _top_level(body: str, content_type: str) -> dict[str, str]:
             document = json.loads(body)
         except RecursionError as error:
             raise ValueError("document too deep") from error
+        except json.JSONDecodeError:
+            raise
+        except ValueError as error:  # Python's own words name a function to call
+            raise ValueError("a number has too many digits") from error
         if not isinstance(document, dict):
             raise ValueError("the document is not a JSON object")
         return {k: _scalar(v) for k, v in document.items()}

@@ -24,6 +24,7 @@ from ..push.transport import AddressGuard, Refused
 from ..store.work import Work
 from ..views import AccountPage, AccountView, OpenedAccount, account_view
 from ..wapi.auth import password_sha1
+from .arguments import unicode
 from .runtime import (
     RemoteClient,
     Runtime,
@@ -34,7 +35,6 @@ from .runtime import (
     new_secret,
     text,
     texts,
-    unicode,
 )
 
 __all__ = ["AccountCalls", "Accounts"]

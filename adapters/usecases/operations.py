@@ -24,7 +24,8 @@ from ..errors import InvalidArgument, Rejected
 from ..redaction import secret_headers, secret_params
 from ..store.work import Work
 from ..views import Pending
-from .runtime import RemoteClient, Runtime, admitted, instance, integer, remote, text, unicode
+from .arguments import unicode
+from .runtime import RemoteClient, Runtime, admitted, instance, integer, remote, text
 
 __all__ = ["OperationCalls", "Operations"]
 

@@ -27,7 +27,6 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import msgspec
 from msgspec import Struct
 from tidings.domain import ACCOUNT, Code
 from tidings.domain import account as acc
@@ -42,6 +41,7 @@ from ..store.driver_errors import storage_errors
 from ..store.secrets import Secrets
 from ..store.secrets_key import SECRETS_KEY_ENV, SecretsLocked
 from ..store.work import Work
+from .arguments import instance, integer, text, texts
 
 __all__ = [
     "LogCalls",
@@ -374,50 +374,3 @@ def existing(work: Work, login: str) -> acc.AccountState:
     if not account.opened:
         raise Rejected(Code.OBJECT_NOT_FOUND, f"account {login!r} does not exist")
     return account
-
-
-def text(name: str, value: Any) -> str:
-    """`value` when it is a `str` of Unicode text; raises `InvalidArgument` naming `name`
-    otherwise (a lone surrogate, which no event can hold, would fail the whole batch
-    at its save)."""
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{name} must be a string, not {type(value).__name__}")
-    return value if value.isascii() else unicode(name, value)
-
-
-def unicode(name: str, value: T) -> T:
-    """`value` (a text, or a struct, dict or tuple holding texts) when every text in it
-    is Unicode; raises `InvalidArgument` naming `name` for a lone surrogate, which no
-    event can hold: it would fail the whole batch at its save."""
-    try:
-        msgspec.json.encode(value)
-    except UnicodeEncodeError:
-        raise InvalidArgument(f"{name} holds text that is not Unicode (a lone surrogate)") from None
-    return value
-
-
-def instance(name: str, value: Any, kind: type[T] | tuple[type[T], ...]) -> T:
-    """`value` when it is a `kind`; raises `InvalidArgument` naming `name` otherwise."""
-    if not isinstance(value, kind):
-        raise InvalidArgument(f"{name} must not be a {type(value).__name__}")
-    return value
-
-
-def texts(name: str, values: Any) -> tuple[str, ...]:
-    """`values`, a tuple or list of `str`, as a tuple; raises `InvalidArgument`
-    otherwise."""
-    if not isinstance(values, tuple | list) or not all(isinstance(v, str) for v in values):
-        raise InvalidArgument(f"{name} must be a tuple of strings")
-    return tuple(text(name, value) for value in values)
-
-
-def integer(name: str, value: Any, *, least: int | None = None, most: int | None = None) -> int:
-    """`value` when it is an `int` (not a bool) within `least`..`most`; raises
-    `InvalidArgument` naming `name` otherwise."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidArgument(f"{name} must be an integer, not {type(value).__name__}")
-    if (least is not None and value < least) or (most is not None and value > most):
-        low = "" if least is None else f" from {least}"
-        high = "" if most is None else f" to {most}"
-        raise InvalidArgument(f"{name} must be{low}{high}, not {value}")
-    return value

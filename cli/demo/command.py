@@ -11,11 +11,15 @@ import os
 import queue
 import re
 import secrets
+import shlex
+import shutil
+import signal
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -27,6 +31,7 @@ from tidings.adapters.http.context import ADMIN_TOKEN_ENV, token_digest
 from tidings.adapters.library import Tidings
 from tidings.adapters.wapi.auth import PRAGUE, auth_token, password_sha1
 
+from ..options import examples
 from ..output import fail
 from ..trail import timeline
 from .receivers import Arrival, UrlReceiver, smtp_sink
@@ -152,15 +157,16 @@ class _Run:
         return seen & expected
 
 
-@commands.command("demo", epilog="Examples: tidings demo | tidings demo --keep")
+@commands.command("demo", epilog=examples("tidings demo", "tidings demo --keep"))
 def demo_command(
     keep: Annotated[
         bool, typer.Option("--keep", help="Leave it all running and say how to drive it.")
     ] = False,
 ) -> None:
-    """Run the main job once on this machine: a temporary database, the server, a URL
-    receiver and an SMTP sink on free 127.0.0.1 ports; a poll, a URL, an e-mail account
-    and a Merchants shop each get a notification, and the demo shows it arriving."""
+    """Run a notification round trip, end to end, on this machine: a temporary database,
+    the server, a URL receiver and an SMTP sink on free 127.0.0.1 ports; a poll, a URL,
+    an e-mail account and a Merchants shop each get a notification, and the demo shows
+    it arriving."""
     out = Console(highlight=False, soft_wrap=True)
     admin = secrets.token_urlsafe(16)
     arrivals: queue.Queue[Arrival] = queue.Queue()
@@ -202,9 +208,10 @@ def demo_command(
             operator = tidings.add_operator("demo") if keep else ""
         out.print(timeline(trail, f"tidings trail {run.svtrids['demo-url']} (demo-url)"))
         if keep:
-            _drive(out, db, server, admin)
-            _pages(out, server, operator)
-            _wait_for_ctrl_c()
+            with _ended_by_a_signal() as ended:
+                _drive(out, db, server, admin)
+                _pages(out, server, operator)
+                ended.wait()
     for channel, login in missing:
         typer.echo(f"error: no notification arrived by {channel} for {login} in "
                    f"{ARRIVAL_SECONDS:g} s", err=True)  # fmt: skip
@@ -217,14 +224,15 @@ def _drive(out: Console, db: str, server: str, admin: str) -> None:
     """How to drive the running demo from another shell: a ping-async of your own on the
     URL account, then its trail."""
     digest = password_sha1(PASSWORD)
+    me = _program()
     out.print(f"""
 Still running (Ctrl-C stops it all and deletes the database). In another shell:
   export TIDINGS_DB={db} {ADMIN_TOKEN_ENV}={admin}
   AUTH=$(printf %s "demo-url{digest}$(TZ=Europe/Prague date +%H)" | sha1sum | cut -d' ' -f1)
   curl -s {server}/wapi/xml --data-urlencode \\
     "request=<request><user>demo-url</user><auth>$AUTH</auth><command>ping-async</command><clTRID>mine-1</clTRID></request>"
-  tidings trail --cltrid mine-1      # a second later: accepted, ended, pushed, delivered
-  tidings queue demo-poll; tidings deliveries; tidings stats; tidings log --follow --jsonl
+  {me} trail --cltrid mine-1      # a second later: accepted, ended, pushed, delivered
+  {me} queue demo-poll; {me} deliveries; {me} stats; {me} log --follow --jsonl
   curl -s {server}/api/accounts -H "authorization: Bearer ${ADMIN_TOKEN_ENV}"
   curl -s {server}/metrics
 Every account's password is {PASSWORD}.""")
@@ -239,6 +247,25 @@ In a browser:
   API reference    {server}/docs""")
 
 
-def _wait_for_ctrl_c() -> None:
-    with suppress(KeyboardInterrupt):
-        threading.Event().wait()
+def _program() -> str:
+    """How the other shell runs this program: `tidings` when that is on its PATH, else
+    the path it was started by (`.venv/bin/tidings` in a fresh clone)."""
+    started = shutil.which(sys.argv[0]) or sys.argv[0]
+    found = shutil.which("tidings")
+    if found and os.path.realpath(found) == os.path.realpath(started):
+        return "tidings"
+    return shlex.quote(started)
+
+
+@contextmanager
+def _ended_by_a_signal() -> Iterator[threading.Event]:
+    """An event set by Ctrl-C, SIGTERM or SIGHUP (a closed terminal) while the block
+    runs: each ends the demo alike, its servers stopped and its database deleted."""
+    ended = threading.Event()
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {number: signal.signal(number, lambda *_: ended.set()) for number in signals}
+    try:
+        yield ended
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)

@@ -116,3 +116,9 @@ def test_a_write_to_a_read_only_database_is_one_line(read_only_database: Path) -
     for args in (["operator", "add", "bob"], ["account", "suspend", "tester"]):
         _one_line(_tidings(*args, "--db", str(read_only_database)), "readonly database")
     assert hashlib.sha256(read_only_database.read_bytes()).hexdigest() == before
+
+
+def test_a_bad_choice_is_said_plainly(tmp_path: Path) -> None:
+    run = _tidings("state", "nothing", "tester", "--db", str(tmp_path / "tidings.db"))
+    _one_line(run, "'nothing' is not one of 'account', 'operation'")
+    assert "Value error" not in run.stderr

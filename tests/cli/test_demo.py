@@ -79,3 +79,31 @@ def test_keep_leaves_it_running_for_a_ping_of_ones_own_and_its_trail() -> None:
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("end", [signal.SIGTERM, signal.SIGHUP], ids=lambda end: end.name)
+def test_keep_ended_by_a_signal_cleans_up_and_names_the_program_as_started(
+    end: signal.Signals,
+) -> None:
+    # Started as a fresh clone starts it: by its path, `tidings` not on the PATH
+    script = Path(sys.executable).with_name("tidings")
+    process = subprocess.Popen([str(script), "demo", "--keep"], stdout=subprocess.PIPE,
+                               text=True, env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert process.stdout is not None
+    watchdog = threading.Timer(60, process.kill)  # a demo that never prints is ended
+    watchdog.start()
+    seen: list[str] = []
+    try:
+        while not any("API reference" in line for line in seen):
+            line = process.stdout.readline()
+            assert line, "".join(seen)
+            seen.append(line)
+    finally:
+        process.send_signal(end)  # a `kill`, or the terminal closed
+        assert process.wait(timeout=30) == 0
+        watchdog.cancel()
+    text = "".join(seen)
+    db = re.search(r"export TIDINGS_DB=(\S+)", text)
+    assert db and not Path(db[1]).parent.exists(), text
+    assert f"{script} trail --cltrid mine-1" in text and "\n  tidings " not in text

@@ -57,6 +57,14 @@ def test_help_has_an_example_and_no_type_noise(words: list[str]) -> None:
     assert "Example" in result.stdout
     assert "<bool>" not in result.stdout
     assert not re.search(r"\s\.(\s|$)", result.stdout)  # a stray " ." of eaten markup
+    # Read by people who know the product, not Python: no type names, no names in
+    # lowercase or in double brackets, no examples joined by a pipe they could type, no
+    # cut-off summaries in a group's list of commands
+    assert not re.search(r"<(list|tuple)\[|<int,int>", result.stdout), result.stdout
+    usage = result.stdout.strip().splitlines()[0]
+    assert not re.search(r"[{\[][a-z_]+[}\]]|\[\[", usage), usage
+    assert not re.search(r"Examples?: .* \| tidings", result.stdout), result.stdout
+    assert "..." not in result.stdout.partition("Commands:")[2].replace("[ARGS]...", "")
 
 
 def test_state_of_a_key_that_names_nothing_is_one_line(db_url: str) -> None:

@@ -78,3 +78,14 @@ def test_a_lone_surrogate_in_a_field_is_an_encoding_mismatch(server: Running) ->
     answer = submit(server, "/merchants/products", body, "application/json")
     assert answer.status_code == 400 and answer.json()["Code"] == 2102, answer.text
     assert log_length(server) == before
+
+
+def test_a_number_of_thousands_of_digits_is_a_parse_error_in_the_clients_words(
+    server: Running,
+) -> None:
+    before = log_length(server)
+    body = '{"ErrorCode": ' + "9" * 5000 + "}"
+    answer = submit(server, "/merchants/products", body, "application/json")
+    assert answer.status_code == 400 and answer.json()["Code"] == 2000, answer.text
+    assert "too many digits" in answer.json()["Text"] and "sys." not in answer.text
+    assert log_length(server) == before
