@@ -26,8 +26,6 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from ..ledger.checkpoint import Checkpoint
 from ..ledger.entries import (
     GENESIS,
-    LogRow,
-    PlacedRow,
     Row,
     StreamRow,
     TailRow,
@@ -38,6 +36,7 @@ from ..ledger.entries import (
 from .environment import SQLITE_BUSY
 from .merkle_reads import CHAIN, tree_lags
 from .merkle_tables import HAS_NODES, Db, Tables, tree_into_chain
+from .sqlite_reads import LogReads
 
 __all__ = ["ChainedSQLiteRecorder", "WriterTurns"]
 
@@ -124,7 +123,7 @@ class WriterTurns:
             self._file = None
 
 
-class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
+class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
     """eventsourcing's SQLite recorder and tables, plus the chain table. `write` appends
     on one dedicated connection (see the module's docstring for why). `before_commit`:
     called with the log positions of each write once its rows are in its transaction,
@@ -390,33 +389,3 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             if self._reader_connection is None:
                 self._reader_connection = self._connect()
             return self._reader_connection.execute(query, params).fetchall()
-
-    def select_placed(self, stream: UUID, upto: int) -> list[PlacedRow]:
-        """One stream's events at log positions up to `upto`, oldest first, with their
-        positions: one query, so events and positions come from one snapshot."""
-        return self._read(
-            f"SELECT rowid, originator_version, topic, state FROM {self.events_table_name} "
-            "WHERE originator_id = ? AND rowid <= ? ORDER BY originator_version",
-            (stream.hex, upto),
-        )
-
-    def scan(self, start: int, stop: int, topics: Sequence[str] = ()) -> list[LogRow]:
-        """Log rows with positions in [start, stop] (of `topics`, when given), in order,
-        as stored: what `verify` and `replay` walk the whole log with.
-
-        One query, its rows as the driver gives them, not eventsourcing's
-        `select_notifications`, which builds a UUID and a frozen notification per row:
-        replay's fold runs more than twice as fast over this (docs/decisions.md)."""
-        only = f" AND topic IN ({', '.join('?' * len(topics))})" if topics else ""
-        return self._read(
-            "SELECT rowid, originator_id, originator_version, topic, state "
-            f"FROM {self.events_table_name} WHERE rowid BETWEEN ? AND ?{only} ORDER BY rowid",
-            (start, stop, *topics),
-        )
-
-    def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
-        query = f"SELECT position, digest FROM {CHAIN} WHERE position BETWEEN ? AND ? ORDER BY 1"
-        return [(r[0], bytes(r[1])) for r in self._read(query, (start, stop))]
-
-    def max_chained(self) -> int:
-        return int(self._read(f"SELECT max(position) FROM {CHAIN}", ())[0][0] or 0)
