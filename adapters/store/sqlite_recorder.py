@@ -137,11 +137,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self.create_table_statements += self.tree.create()
 
     def _connect(self) -> sqlite3.Connection:
-        # Bytes bound as they are, after one lookup: without an adapter of their own,
-        # sqlite3 looks for one on every bytes parameter through two attribute lookups,
-        # one of which raises and formats an AttributeError (Python 3.11).
-        # `bytes.__bytes__` returns the very object; the registry is the process's, and
-        # no value bound changes.
+        # Bytes bound as they are (`bytes.__bytes__` is the very object, process-wide): with
+        # no adapter, sqlite3 makes two attribute lookups per bytes parameter, one raising.
         sqlite3.register_adapter(bytes, bytes.__bytes__)
         # Autocommit: we issue BEGIN ourselves. WAL (set on the file by eventsourcing)
         # lets readers work beside the writer; FULL fsyncs the WAL at every commit.
@@ -205,10 +202,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         return positions
 
     def _write_held(
-        self,
-        connection: sqlite3.Connection,
-        events: Sequence[Row],
-        snapshots: Sequence[Row],
+        self, connection: sqlite3.Connection, events: Sequence[Row], snapshots: Sequence[Row]
     ) -> list[int]:
         """`append` inside `locked`: a savepoint undoes a failed write, not the block."""
         with _TakenAsIntegrityError():
