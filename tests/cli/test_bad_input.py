@@ -38,7 +38,7 @@ def _files(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())
 
 
-@pytest.mark.parametrize("db", ["mysql://db.internal/tidings", "http://127.0.0.1/x"])
+@pytest.mark.parametrize("db", ["mysql://db.internal/tidings", "http://127.0.0.1/x", "", " "])
 @pytest.mark.parametrize(
     "args",
     [("account", "list"), ("stats",), ("account", "add", "bob", "--password-stdin"),
