@@ -6,7 +6,7 @@ from tidings.adapters.audit.integrity import Break, CorruptEvent, ReplayReport, 
 
 from .options import Db, open_store
 from .output import Json, emit, progress
-from .tamper import Cosigners, Findings, Quorum, Trusted, Witnesses, report, say
+from .tamper import Cosigners, Findings, Quorum, Trusted, Witnesses, pinned, report, say
 
 __all__ = ["replay_command", "verify_command"]
 
@@ -114,6 +114,7 @@ def verify_command(
 
     Exit code 1 when the chain is broken or a checkpoint does not hold.
     """
+    pinned(witness or [], key or [], witness_key, quorum)
     store = open_store(db, read_only=True)
     try:
         total = store.max_position()

@@ -35,13 +35,13 @@ def examples(*lines: str) -> str:
 
 
 def _refuse(db: str, why: object) -> typer.Exit:
-    return fail(f"cannot open {db}: {why}", 2)
+    return fail(f"cannot open {db if db.strip() else repr(db)}: {why}", 2)
 
 
 def _check(db: str, must_exist: bool) -> None:
     if is_postgres(db):
         return
-    if "://" in db:  # mysql://, http://...: a URL of a store tidings does not speak
+    if "://" in db or not db.strip():  # mysql://, http://...: a store tidings does not speak
         raise _refuse(db, "give a SQLite file path or a postgresql:// URL")
     if Path(db).is_dir():
         raise _refuse(db, "a directory, not a database file")

@@ -327,6 +327,24 @@ class Findings(msgspec.Struct, frozen=True):
     notes: list[str]
 
 
+def pinned(
+    witnesses: list[Path], keys: list[str], cosigners: list[str] | None = None, quorum: int = 0
+) -> tuple[list[Verifier], list[Verifier]]:
+    """The log's keys and the witnesses' keys `verify` checks with, or `typer.Exit(2)`
+    with one line for a bad key, a witness without the log's key, or a quorum too large
+    (before anything is read, so a typo costs no walk of the log)."""
+    try:
+        trusted = trusted_keys(keys)
+        witness_keys = [parse_vkey(text) for text in cosigners or []]
+    except BadKey as error:
+        raise fail(str(error), 2) from None
+    if witnesses and not trusted:
+        raise fail("pin the log's key to check a witness: --key VERIFIER_KEY", 2)
+    if quorum > len(witness_keys):
+        raise fail(f"--quorum {quorum} needs as many --witness-key", 2)
+    return trusted, witness_keys
+
+
 def report(
     store: Store,
     witnesses: list[Path],
@@ -337,15 +355,7 @@ def report(
     """Check the signed checkpoints and `witnesses` against the log (signatures with the
     pinned `keys`; each witness cosigned by `quorum` of `cosigners`): what was found
     (`say` prints it for people). Raises `typer.Exit(2)` for a bad key or quorum."""
-    try:
-        trusted = trusted_keys(keys)
-        witness_keys = [parse_vkey(text) for text in cosigners or []]
-    except BadKey as error:
-        raise fail(str(error), 2) from None
-    if witnesses and not trusted:
-        raise fail("pin the log's key to check a witness: --key VERIFIER_KEY", 2)
-    if quorum > len(witness_keys):
-        raise fail(f"--quorum {quorum} needs as many --witness-key", 2)
+    trusted, witness_keys = pinned(witnesses, keys, cosigners, quorum)
     kept, failures = [], []
     for path in witnesses:
         try:

@@ -38,7 +38,7 @@ def _files(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())
 
 
-@pytest.mark.parametrize("db", ["mysql://db.internal/tidings", "http://127.0.0.1/x"])
+@pytest.mark.parametrize("db", ["mysql://db.internal/tidings", "http://127.0.0.1/x", "", " "])
 @pytest.mark.parametrize(
     "args",
     [("account", "list"), ("stats",), ("account", "add", "bob", "--password-stdin"),
@@ -122,3 +122,22 @@ def test_a_bad_choice_is_said_plainly(tmp_path: Path) -> None:
     run = _tidings("state", "nothing", "tester", "--db", str(tmp_path / "tidings.db"))
     _one_line(run, "'nothing' is not one of 'account', 'operation'")
     assert "Value error" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--key", "not-a-key"), ("a verifier key is",)),
+        (("--witness", "kept.txt"), ("pin the log's key",)),
+        (("--quorum", "1"), ("--quorum 1",)),
+    ],
+    ids=["bad key", "witness without key", "quorum"],
+)
+def test_verify_refuses_its_arguments_before_it_walks_the_log(
+    args: tuple[str, ...], words: tuple[str, ...], tmp_path: Path
+) -> None:
+    db = tmp_path / "tidings.db"
+    with Tidings(str(db)) as tidings:
+        tidings.open_account("tester", "s3cret-pw")
+    # Then only the error is said: no "chain intact" first, for a walk the typo wasted
+    one_line_error(shell("verify", *args, "--db", str(db)), 2, *words)
