@@ -7,7 +7,7 @@ import msgspec
 
 from ..errors import InvalidArgument
 
-__all__ = ["instance", "integer", "text", "texts", "unicode"]
+__all__ = ["instance", "text", "texts", "unicode"]
 
 T = TypeVar("T")
 
@@ -45,15 +45,3 @@ def texts(name: str, values: Any) -> tuple[str, ...]:
     if not isinstance(values, tuple | list) or not all(isinstance(v, str) for v in values):
         raise InvalidArgument(f"{name} must be a tuple of strings")
     return tuple(text(name, value) for value in values)
-
-
-def integer(name: str, value: Any, *, least: int | None = None, most: int | None = None) -> int:
-    """`value` when it is an `int` (not a bool) within `least`..`most`; raises
-    `InvalidArgument` naming `name` otherwise."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidArgument(f"{name} must be an integer, not {type(value).__name__}")
-    if (least is not None and value < least) or (most is not None and value > most):
-        low = "" if least is None else f" from {least}"
-        high = "" if most is None else f" to {most}"
-        raise InvalidArgument(f"{name} must be{low}{high}, not {value}")
-    return value

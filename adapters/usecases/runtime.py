@@ -40,7 +40,7 @@ from ..store.driver_errors import storage_errors
 from ..store.secrets import Secrets
 from ..store.secrets_key import SECRETS_KEY_ENV, SecretsLocked
 from ..store.work import Work
-from .arguments import instance, integer, text, texts
+from .arguments import instance, text, texts
 
 __all__ = [
     "LogCalls",
@@ -362,3 +362,17 @@ def existing(work: Work, login: str) -> acc.AccountState:
     if not account.opened:
         raise Rejected(Code.OBJECT_NOT_FOUND, f"account {login!r} does not exist")
     return account
+
+
+# Here, not in `arguments`: the push runner follows the log (`log`), and one more file
+# entered by a push attempt is one more to read (tests/push/test_paths.py).
+def integer(name: str, value: Any, *, least: int | None = None, most: int | None = None) -> int:
+    """`value` when it is an `int` (not a bool) within `least`..`most`; raises
+    `InvalidArgument` naming `name` otherwise."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidArgument(f"{name} must be an integer, not {type(value).__name__}")
+    if (least is not None and value < least) or (most is not None and value > most):
+        low = "" if least is None else f" from {least}"
+        high = "" if most is None else f" to {most}"
+        raise InvalidArgument(f"{name} must be{low}{high}, not {value}")
+    return value
