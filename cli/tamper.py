@@ -136,6 +136,8 @@ def key_new(
     key that seals the push signing secrets (TIDINGS_SECRETS_KEY=PATH)."""
     if secrets:
         return new_secrets_key_file(path)
+    if origin is not None and not origin.strip():  # not taken as "no --origin given"
+        raise fail("--origin names the log: a schema-less URL, e.g. example.com/tidings", 2)
     try:
         verifier = new_signing_key(path, origin)
         if cosigner:

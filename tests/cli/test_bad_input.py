@@ -86,10 +86,11 @@ def test_a_bad_option_of_serve_or_worker_stops_it_before_it_starts(
     assert not db.exists()
 
 
-def test_a_refused_key_name_leaves_no_key_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("origin", "words"), [("has space", "no spaces"), ("", "--origin")])
+def test_a_refused_key_name_leaves_no_key_file(origin: str, words: str, tmp_path: Path) -> None:
     key = tmp_path / "signing.key"
-    result = shell("key", "new", str(key), "--origin", "has space")
-    one_line_error(result, 2, "no spaces")
+    result = shell("key", "new", str(key), "--origin", origin)
+    one_line_error(result, 2, words)
     assert _files(tmp_path) == []
 
 
