@@ -128,9 +128,10 @@ def serve_command(
         proxies = trusted_networks(trusted_proxies)
     except ValueError as error:
         raise refuse(f"--trusted-proxies: {error}") from None
-    setup_logging(log_level, log_format)
-    # A database that cannot be opened is one clear line, not a log; a new one is logged.
+    # A database that cannot be opened is one clear line, not a log, and leaves the
+    # process's logging as it was; a new one is logged.
     open_store(db, say_created=False).close()
+    setup_logging(log_level, log_format)
     log = logging.getLogger("tidings.server")
     fit = connections_that_fit(max_connections)
     if fit < max_connections:

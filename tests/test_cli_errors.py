@@ -1,5 +1,6 @@
 """The shell's answer to a database it cannot use: one clear line, exit 2, nothing made."""
 
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -52,11 +53,14 @@ def test_account_add_and_serve_refuse_a_database_they_cannot_open(
     db: str, tmp_path: Path, not_a_database: Path
 ) -> None:
     db = db.format(tmp=tmp_path, notes=not_a_database)
+    handlers = logging.getLogger().handlers[:]
     for args in (["account", "add", "bob", "--password-stdin"], ["serve", "--port", "1"]):
         result = runner.invoke(app, [*args, "--db", db], input="pw\n")
         assert result.exit_code == 2, result.output
         assert result.output.startswith(f"error: cannot open {db}")
         assert "Traceback" not in result.output
+    # and the process's logging is left as it was (no handler on the closed output)
+    assert logging.getLogger().handlers == handlers
 
 
 def _foreign(path: Path) -> Path:
