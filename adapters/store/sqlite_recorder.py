@@ -176,6 +176,9 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
             check_same_thread=False,
         )
         connection.execute("PRAGMA synchronous=FULL")
+        # A batch's multi-row INSERTs each keep a statement journal (one may fail halfway
+        # and is undone alone): in memory, not a temporary file written at every batch.
+        connection.execute("PRAGMA temp_store=MEMORY")
         with self._opened_lock:
             self._opened.append(connection)
         return connection

@@ -1,0 +1,23 @@
+"""The connection the SQLite recorder writes on: WAL, every commit fsynced, and the
+statement journals of a batch's multi-row INSERTs kept in memory, not written to a
+temporary file at every batch."""
+
+from pathlib import Path
+
+from tidings.adapters.store.application import Store
+
+
+def test_the_writer_connection_is_durable_and_journals_statements_in_memory(
+    tmp_path: Path,
+) -> None:
+    # given: a store on a SQLite file
+    store = Store(str(tmp_path / "tidings.db"))
+    try:
+        # when: its writer connection is asked how it is set
+        recorder = store.recorder
+        # then: WAL, synchronous FULL (2), temporary storage in memory (2)
+        assert recorder.pragma("PRAGMA journal_mode") == "wal"
+        assert recorder.pragma("PRAGMA synchronous") == 2
+        assert recorder.pragma("PRAGMA temp_store") == 2
+    finally:
+        store.close()
