@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import uvicorn
+from hypothesis import HealthCheck, settings
 from starlette.applications import Starlette
 from tidings.adapters.http.app import Settings, create_app
 from tidings.adapters.http.context import Context, token_digest
@@ -28,7 +29,17 @@ from tidings.adapters.wapi.auth import PRAGUE, auth_token, password_sha1
 
 from tests.conftest import postgres_schema
 
-__all__ = ["ADMIN_TOKEN", "Running", "call_until", "events", "serve", "wait_until", "wapi_auth"]
+__all__ = [
+    "ADMIN_TOKEN",
+    "Running",
+    "call_until",
+    "events",
+    "fuzz",
+    "log_length",
+    "serve",
+    "wait_until",
+    "wapi_auth",
+]
 
 ADMIN_TOKEN = "admin-token-for-tests"
 # Short, so a full cycle is quick; long enough that a poll right after 1001 is empty.
@@ -36,6 +47,22 @@ PING_DELAY = 0.15
 # Tests share one server and address: guessing is throttled only where a test says so.
 UNTHROTTLED = Limits(auth_failures_per_address=10**9, auth_failures_per_login=10**9, auth_floor=0.0)
 T = TypeVar("T")
+
+
+def fuzz(examples: int) -> settings:
+    """Hypothesis settings for a fuzz against a running server: at most `examples`
+    examples, no deadline (a shared machine's pauses are not the server's), the
+    server fixture shared by every example."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
+def log_length(server: "Running") -> int:
+    """How many entries the server's log holds."""
+    return sum(1 for _ in server.tidings.log())
 
 
 def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:

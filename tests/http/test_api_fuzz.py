@@ -7,18 +7,14 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from tidings.adapters.http.api import ENDPOINTS, Endpoint
 from tidings.domain import Code
 
-from tests.http.conftest import ADMIN_TOKEN, Running
+from tests.http.conftest import ADMIN_TOKEN, Running, fuzz, log_length
 
-FUZZ = settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+FUZZ = fuzz(150)
 CODES = {int(code) for code in Code}
 LEAVES = st.one_of(
     st.text(max_size=20),
@@ -101,10 +97,6 @@ def calls(draw: st.DrawFn) -> tuple[Endpoint, dict[str, str], bytes | None, dict
             body = draw(st.binary(max_size=60))
     query = {name: draw(st.one_of(LEAVES.map(str), st.just("5"))) for name in endpoint.query}
     return endpoint, params, body, query
-
-
-def log_length(server: Running) -> int:
-    return sum(1 for _ in server.tidings.log())
 
 
 @FUZZ

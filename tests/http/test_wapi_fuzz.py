@@ -7,17 +7,13 @@ from urllib.parse import quote_from_bytes
 
 import defusedxml.ElementTree as SafeET
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from tidings.domain import Code
 
-from tests.http.conftest import Running, call_until, wapi_auth
+from tests.http.conftest import Running, call_until, fuzz, wapi_auth
 
-FUZZ = settings(
-    max_examples=120,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+FUZZ = fuzz(120)
 CODES = {int(code) for code in Code}
 CONTENT_TYPES = st.sampled_from(
     [

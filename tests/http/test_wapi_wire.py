@@ -7,20 +7,12 @@ import socket
 from urllib.parse import urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.http.conftest import Running, wapi_auth
+from tests.http.conftest import Running, fuzz, log_length, wapi_auth
 
-FUZZ = settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-
-
-def log_length(server: Running) -> int:
-    return sum(1 for _ in server.tidings.log())
+FUZZ = fuzz(40)
 
 
 def _documents(server: Running) -> list[tuple[bytes, int]]:

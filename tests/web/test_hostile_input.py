@@ -8,22 +8,14 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.http.conftest import ADMIN_TOKEN, Running
+from tests.http.conftest import ADMIN_TOKEN, Running, fuzz, log_length
 from tests.web.client import WebClient, csrf_of
 
 _names = itertools.count(1)
-FUZZ = settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-
-
-def log_length(server: Running) -> int:
-    return sum(1 for _ in server.tidings.log())
+FUZZ = fuzz(40)
 
 
 @pytest.fixture
