@@ -191,6 +191,8 @@ def _notes(result: Result) -> str:
         notes.append(f"{result.commits_per_op:.2f} commits/op")
     if result.other_busy is not None:
         notes.append(f"other work {result.other_busy:.2f} busy")
+    if result.reference_us is not None:
+        notes.append(f"reference work {result.reference_us:,.0f} µs")
     return "; ".join(notes)
 
 
@@ -251,6 +253,8 @@ def _targets_table(found: list[Target], quick: bool) -> Table:
             measured = f"{t.measured:,.0f}"
         else:
             measured = f"{t.measured:.2f}x"
+        if t.aside is not None:
+            measured += f" ({t.aside})"
         table.add_row(t.name, t.wanted, measured, "yes" if t.met else "NO")
     return table
 

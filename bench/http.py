@@ -84,6 +84,7 @@ def _result(subject: str, workers: int, clients: int, measured: Measured) -> Res
         client_cpu_us=measured.client_cpu * per,
         system_cpu_us=measured.server_system * per,
         other_busy=max(0.0, others) / measured.seconds,
+        reference_us=measured.reference * 1e6,
     )
 
 
@@ -171,4 +172,5 @@ def uptime_window(slices: list[Measured], number: int) -> Result:
         system_cpu_us=median([row.system_cpu_us for row in rows]),
         window=number,
         other_busy=statistics.fmean(row.other_busy or 0.0 for row in rows),
+        reference_us=median([row.reference_us for row in rows]),
     )
