@@ -60,14 +60,15 @@ class _Sizes(msgspec.Struct, frozen=True):
     backlog: int  # notifications in the never-polled mailbox (replay-backlog)
     cold_polls: int
     push: int  # notifications pushed by tidings and by the bare httpx loop
-    http_seconds: float  # measured per http row, after its warm-up
+    http_seconds: float  # measured per http row and round, after its warm-up
+    http_rounds: int  # turns the http rows' servers take, each round in another order
     uptime_window: float  # seconds of each window of the uptime rows' serve
 
 
 # Push: at 100 deliveries the row measures mostly the runner's start; 1,000 lets the
 # steady state dominate.
-_QUICK = _Sizes(200, 2, 100_000, 20_000, 10, 1_000, 1.0, 2.0)
-_FULL = _Sizes(2_000, 6, 1_000_000, 200_000, 30, 2_000, 5.0, 60.0)
+_QUICK = _Sizes(200, 2, 100_000, 20_000, 10, 1_000, 1.0, 1, 2.0)
+_FULL = _Sizes(2_000, 6, 1_000_000, 200_000, 30, 2_000, 3.0, 4, 60.0)
 # Threads calling each subject at once: one, and as many as a busy server has requests
 # in flight. With many, tidings saves the commands that arrive together in one
 # transaction; the peers commit each call on its own.
@@ -125,8 +126,9 @@ def _measure(directory: Path, sizes: _Sizes) -> tuple[list[Result], int, int, fl
     with _err.status(f"pushing {sizes.push:,} notifications, {IN_FLIGHT} in flight"):
         results += measure_push(directory, sizes.push)
     rows, workers = 2 * 2 * len(HTTP_CLIENTS), more_workers()
-    with _err.status(f"http: {rows} rows of {sizes.http_seconds:g} s, 1 and {workers} workers"):
-        results += measure_http(directory, sizes.http_seconds)
+    turns = f"{sizes.http_rounds} x {sizes.http_seconds:g} s"
+    with _err.status(f"http: {rows} rows of {turns}, 1 and {workers} workers, taking turns"):
+        results += measure_http(directory, sizes.http_seconds, sizes.http_rounds)
     window = sizes.uptime_window
     with _err.status(f"http uptime: one serve, {UPTIME_WINDOWS} windows of {window:g} s"):
         results += measure_uptime(directory, window)
@@ -191,6 +193,8 @@ def _notes(result: Result) -> str:
         notes.append(f"{result.commits_per_op:.2f} commits/op")
     if result.other_busy is not None:
         notes.append(f"other work {result.other_busy:.2f} busy")
+    if result.reference_us is not None:
+        notes.append(f"reference work {result.reference_us:,.0f} µs")
     return "; ".join(notes)
 
 
@@ -251,6 +255,8 @@ def _targets_table(found: list[Target], quick: bool) -> Table:
             measured = f"{t.measured:,.0f}"
         else:
             measured = f"{t.measured:.2f}x"
+        if t.aside is not None:
+            measured += f" ({t.aside})"
         table.add_row(t.name, t.wanted, measured, "yes" if t.met else "NO")
     return table
 

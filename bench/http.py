@@ -19,6 +19,7 @@ each side took. The uptime rows (`measure_uptime`) serve one worker for several
 consecutive windows and give the server's CPU per request in each.
 """
 
+import contextlib
 import functools
 import os
 import statistics
@@ -33,7 +34,7 @@ from tidings.adapters.wapi.auth import PRAGUE, auth_token, password_sha1
 
 from .load import GET_HELLO, HELLO, WAPI, Measured, drive
 from .results import Result
-from .serving import hello_app, quiet, serving
+from .serving import Running, hello_app, quiet, serving
 
 __all__ = [
     "HELLO",
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 HTTP_CLIENTS = (1, 16, 64)
+_HEALTHZ = b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n"
 _PASSWORD = "bench-password"
 
 
@@ -84,34 +86,62 @@ def _result(subject: str, workers: int, clients: int, measured: Measured) -> Res
         client_cpu_us=measured.client_cpu * per,
         system_cpu_us=measured.server_system * per,
         other_busy=max(0.0, others) / measured.seconds,
+        reference_us=measured.reference * 1e6,
     )
 
 
-def measure_http(directory: Path, seconds: float) -> list[Result]:
+def measure_http(directory: Path, seconds: float, rounds: int) -> list[Result]:
     """Every http row: WAPI and hello, with one worker and with `more_workers()`, at
-    each number of clients, `seconds` each after a warm-up."""
-    results = []
+    each number of clients, over `rounds` rounds of `seconds` each (after a warm-up).
+
+    The four servers run side by side and take turns, each round in another order: the
+    machine's speed drifts over minutes (a shared host), and rows measured one after
+    the other would compare its moments as much as the servers."""
     limits = Limits(auth_failures_per_address=10**9, auth_failures_per_login=10**9)
     hello = Served(app=hello_app, limits=limits, setup=quiet, options=(("log_config", None),))
-    for workers in (1, more_workers()):
-        db = directory / f"http-{workers}.db"
-        accounts = _open_accounts(db, max(HTTP_CLIENTS))
-        settings = Settings(db=str(db), ping_delay=0.0, limits=limits)
-        served = Served(
-            app=functools.partial(worker_app, settings),
-            limits=limits,
-            setup=quiet,
-            options=(("log_config", None), ("access_log", False)),
-        )
-        with serving(served, workers, b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n") as running:
-            for clients in HTTP_CLIENTS:
-                (measured,) = drive(running, WAPI, accounts[:clients], seconds)
-                results.append(_result(WAPI, workers, clients, measured))
-        with serving(hello, workers, GET_HELLO) as running:
-            for clients in HTTP_CLIENTS:
-                (measured,) = drive(running, HELLO, [("", "")] * clients, seconds)
-                results.append(_result(HELLO, workers, clients, measured))
+    subjects: list[tuple[str, int]] = []
+    running: dict[tuple[str, int], Running] = {}
+    accounts: dict[tuple[str, int], list[tuple[str, str]]] = {}
+    with contextlib.ExitStack() as servers:
+        for workers in (1, more_workers()):
+            db = directory / f"http-{workers}.db"
+            accounts[WAPI, workers] = _open_accounts(db, max(HTTP_CLIENTS))
+            settings = Settings(db=str(db), ping_delay=0.0, limits=limits)
+            served = Served(
+                app=functools.partial(worker_app, settings),
+                limits=limits,
+                setup=quiet,
+                options=(("log_config", None), ("access_log", False)),
+            )
+            running[WAPI, workers] = servers.enter_context(serving(served, workers, _HEALTHZ))
+            running[HELLO, workers] = servers.enter_context(serving(hello, workers, GET_HELLO))
+            accounts[HELLO, workers] = [("", "")] * max(HTTP_CLIENTS)
+            subjects += [(WAPI, workers), (HELLO, workers)]
+        results = []
+        for clients in HTTP_CLIENTS:
+            taken: dict[tuple[str, int], list[Measured]] = {subject: [] for subject in subjects}
+            for turn in range(rounds):
+                for kind, workers in subjects[turn:] + subjects[:turn]:
+                    part = accounts[kind, workers][:clients]
+                    taken[kind, workers] += drive(running[kind, workers], kind, part, seconds)
+            results += [
+                _result(kind, workers, clients, _together(taken[kind, workers]))
+                for kind, workers in subjects
+            ]
     return results
+
+
+def _together(parts: list[Measured]) -> Measured:
+    """Several windows of one subject as one: their sums, and the median reference."""
+    return Measured(
+        requests=sum(part.requests for part in parts),
+        seconds=sum(part.seconds for part in parts),
+        server_cpu=sum(part.server_cpu for part in parts),
+        client_cpu=sum(part.client_cpu for part in parts),
+        server_system=sum(part.server_system for part in parts),
+        machine_cpu=sum(part.machine_cpu for part in parts),
+        reference=statistics.median(part.reference for part in parts),
+    )
 
 
 # The uptime rows: a serve of `UPTIME_WINDOWS` windows, each of `UPTIME_SLICES` slices.
@@ -137,7 +167,7 @@ def measure_uptime(directory: Path, window: float) -> list[Result]:
         setup=quiet,
         options=(("log_config", None), ("access_log", False)),
     )
-    with serving(served, 1, b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n") as running:
+    with serving(served, 1, _HEALTHZ) as running:
         slices = drive(
             running, WAPI, accounts, window / UPTIME_SLICES, UPTIME_WINDOWS * UPTIME_SLICES
         )
@@ -171,4 +201,5 @@ def uptime_window(slices: list[Measured], number: int) -> Result:
         system_cpu_us=median([row.system_cpu_us for row in rows]),
         window=number,
         other_busy=statistics.fmean(row.other_busy or 0.0 for row in rows),
+        reference_us=median([row.reference_us for row in rows]),
     )

@@ -11,6 +11,7 @@ CPU it used itself.
 import asyncio
 import itertools
 import multiprocessing
+import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import cast
 import msgspec
 import uvloop
 
-from .serving import START_TIMEOUT, Running, machine_busy, tree_times
+from .serving import START_TIMEOUT, Running, machine_busy, reference_work, tree_times
 
 __all__ = ["GET_HELLO", "HELLO", "WAPI", "Measured", "drive"]
 
@@ -30,6 +31,8 @@ _spawn = multiprocessing.get_context("spawn")
 _CYCLE_CODES = frozenset({1000, 1001, 1002, 1003})
 # Room for the server to warm up (the first connections, the first commits).
 _WARMUP = 0.5
+# How often the parent runs the reference work while the clients load the server.
+_REFERENCE_EVERY = 1.0
 
 
 class _Http(asyncio.Protocol):
@@ -200,6 +203,7 @@ class Measured:
     client_cpu: float
     server_system: float = 0.0  # of `server_cpu`, the kernel's (system time)
     machine_cpu: float = 0.0  # every process of the machine's, server and clients included
+    reference: float = 0.0  # the median CPU seconds `reference_work` took in the window
 
 
 def drive(
@@ -229,11 +233,13 @@ def drive(
     start = time.time() + _WARMUP
     for pipe in pipes:
         pipe.send((start, seconds, windows))
-    server, machine = [], []
+    server, machine, references = [], [], []
     for boundary in range(windows + 1):
         time.sleep(max(0.0, start + boundary * seconds - time.time()))
         server.append(tree_times(running.pid))
         machine.append(machine_busy())
+        if boundary < windows:
+            references.append(_references(start + (boundary + 1) * seconds))
     requests, client_cpu, codes = [0] * windows, [0.0] * windows, Counter[int]()
     for pipe, process in zip(pipes, started, strict=True):
         if not pipe.poll(60):
@@ -258,6 +264,17 @@ def drive(
             client_cpu[w],
             server[w + 1][1] - server[w][1],
             machine[w + 1] - machine[w],
+            statistics.median(references[w]),
         )
         for w in range(windows)
     ]
+
+
+def _references(until: float) -> list[float]:
+    """The reference work's CPU seconds, once every `_REFERENCE_EVERY` seconds until
+    `until` (at least once): the same machine the server ran on meanwhile."""
+    taken = [reference_work()]
+    while time.time() + _REFERENCE_EVERY < until:
+        time.sleep(_REFERENCE_EVERY)
+        taken.append(reference_work())
+    return taken

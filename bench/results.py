@@ -94,6 +94,9 @@ class Result(Struct, frozen=True, kw_only=True, omit_defaults=True):
     # http: CPUs kept busy meanwhile by other work than the server and its load generator
     # (the machine's own, other programs'): a row it disturbed reads higher CPU per op.
     other_busy: float | None = None
+    # http: the CPU microseconds a fixed piece of work (`serving.reference_work`) took on
+    # this machine meanwhile: when it grows, the machine slowed, not the server.
+    reference_us: float | None = None
 
 
 class Settings(Struct, frozen=True, kw_only=True):
@@ -129,6 +132,7 @@ class Target(Struct, frozen=True, kw_only=True, omit_defaults=True):
     measured: float
     met: bool
     note: str | None = None  # why it was not measured in this run
+    aside: str | None = None  # what else the run read that bears on it
     unit: str | None = None
 
 
@@ -366,6 +370,13 @@ def _uptime_target(results: list[Result]) -> list[Target]:
     first, last = windows[0], windows[-1]
     assert first.cpu_us is not None and last.cpu_us is not None
     growth = last.cpu_us / first.cpu_us
+    aside = None
+    if first.reference_us and last.reference_us:
+        drift = last.reference_us / first.reference_us
+        aside = (
+            f"the reference work's CPU {drift:.2f} over the same windows: "
+            f"{growth / drift:.2f} against it"
+        )
     return [
         Target(
             name=f"http: server CPU per WAPI request, window {last.window} / window 1 "
@@ -373,6 +384,7 @@ def _uptime_target(results: list[Result]) -> list[Target]:
             wanted=f"<= {UPTIME_WANTED:.2f}",
             measured=growth,
             met=growth <= UPTIME_WANTED,
+            aside=aside,
         )
     ]
 

@@ -6,6 +6,7 @@ the same server stack, a Starlette app answering "hello" to a GET: what the stac
 can do on this machine.
 """
 
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -27,6 +29,7 @@ __all__ = [
     "hello_app",
     "machine_busy",
     "quiet",
+    "reference_work",
     "serving",
     "tree_cpu",
     "tree_times",
@@ -72,6 +75,28 @@ def machine_busy() -> float:
         user, nice, system, _idle, _iowait, irq, softirq, steal = stat.readline().split()[1:9]
     busy = sum(int(field) for field in (user, nice, system, irq, softirq, steal))
     return busy / os.sysconf("SC_CLK_TCK")
+
+
+# The reference work: a fixed mix of what a request's CPU goes to (the interpreter's
+# calls and containers, msgspec's JSON, SHA-256), repeated this many times.
+_REFERENCE_ROUNDS = 2_000
+_REFERENCE_DOCUMENT = {
+    "request": {"user": "reference", "auth": "0" * 40, "command": "poll-req", "data": None}
+}
+
+
+def reference_work() -> float:
+    """Thread CPU seconds a fixed piece of work takes now: what a second of CPU buys on
+    this machine at the moment, to tell a program growing slower from the machine (a
+    shared host, its clock) doing so under it."""
+    encode, decode = msgspec.json.encode, msgspec.json.decode
+    start = time.thread_time()
+    digest = b""
+    for n in range(_REFERENCE_ROUNDS):
+        document = decode(encode(_REFERENCE_DOCUMENT))
+        fields = {key: str(value) for key, value in document["request"].items()}
+        digest = hashlib.sha256(digest + encode(sorted(fields.items())) + n.to_bytes(4)).digest()
+    return time.thread_time() - start
 
 
 def tree_cpu(root: int) -> float:

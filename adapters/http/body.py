@@ -1,8 +1,22 @@
-"""Reading request bodies with a size cap, and who sent them."""
+"""Reading request bodies with a size cap and a deadline, and who sent them."""
 
+import asyncio
+from collections import deque
+from typing import Any
+
+import msgspec
 from starlette.requests import ClientDisconnect, Request
 
-__all__ = ["BodyTooSlow", "ClientGone", "TooLarge", "Unfinished", "client_ip", "read_body"]
+__all__ = [
+    "BodyTooSlow",
+    "ClientGone",
+    "Deadlines",
+    "Reading",
+    "TooLarge",
+    "Unfinished",
+    "client_ip",
+    "read_body",
+]
 
 
 class TooLarge(Exception):
@@ -49,3 +63,74 @@ def client_ip(request: Request) -> str | None:
     """The peer address of the connection. Proxy headers are applied before this (by
     uvicorn) only when the peer is one of `tidings serve --trusted-proxies`."""
     return request.client.host if request.client else None
+
+
+class Reading(msgspec.Struct, gc=False):
+    """A body being read under a `Deadlines`: `expired` once its time ran out (its task
+    was cancelled then); `task` None once it is read (or expired). Untracked by the
+    collector: the cycle through the task is broken when either happens."""
+
+    at: float
+    task: "asyncio.Task[Any] | None"
+    expired: bool = False
+
+
+# Seconds a deadline may be early: a loop timer fires on the loop's clock, in milliseconds.
+_SLACK = 0.001
+
+
+class _Queue:
+    """The bodies being read on one event loop, oldest first, and the loop's one timer,
+    armed for the oldest body not read yet."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiting: deque[Reading] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def expire(self) -> None:
+        self.timer = None
+        waiting, now = self.waiting, self.loop.time()
+        while waiting:
+            oldest = waiting[0]
+            if oldest.task is not None:
+                if oldest.at - now > _SLACK:
+                    self.timer = self.loop.call_at(oldest.at, self.expire)
+                    return
+                oldest.expired = True
+                oldest.task.cancel()
+                oldest.task = None
+            waiting.popleft()
+
+
+class Deadlines:
+    """The body deadline of every request of one route: `timeout` seconds from `start`
+    to `done`, past which the reading task is cancelled. One timer on the loop for all
+    of them, not one a request (arming and cancelling a timer cost a tenth of a WAPI
+    request's edge, docs/decisions.md): with one timeout, deadlines come in the order
+    the requests start, so the oldest unread body is the next to expire."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._queue: _Queue | None = None
+
+    def start(self) -> Reading:
+        """The deadline of the body the current task starts reading now."""
+        loop = asyncio.get_running_loop()
+        queue = self._queue
+        if queue is None or queue.loop is not loop:
+            # A loop of its own (tests run one app on several loops): the queue of another
+            # loop keeps expiring what it holds, on that loop.
+            queue = self._queue = _Queue(loop)
+        task = asyncio.current_task(loop)
+        assert task is not None
+        reading = Reading(loop.time() + self.timeout, task)
+        queue.waiting.append(reading)
+        if queue.timer is None:
+            queue.timer = loop.call_at(reading.at, queue.expire)
+        return reading
+
+    @staticmethod
+    def done(reading: Reading) -> None:
+        """The body is read (or its reading failed): its deadline no longer applies."""
+        reading.task = None

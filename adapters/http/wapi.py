@@ -32,7 +32,7 @@ from ..wapi.request import MAX_BODY, Dialect, WapiError, WapiReply, WapiRequest,
 from ..wapi.response import notify_fields
 from ..wapi.response import render_reply as render
 from .access_log import HUNG_UP, ID_HEADER, access_line, first_id, noted
-from .body import BodyTooSlow, ClientGone, TooLarge, Unfinished
+from .body import BodyTooSlow, ClientGone, Deadlines, TooLarge, Unfinished
 from .context import Context
 from .deadlines import settle_unfinished
 
@@ -138,7 +138,7 @@ class WapiEndpoint:
         self.dialect = dialect
         self._context = context
         self._media = _MEDIA[dialect].encode()
-        self._timeout = context.settings.limits.body_timeout
+        self._deadlines = Deadlines(context.settings.limits.body_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _Headers(scope)
@@ -150,7 +150,7 @@ class WapiEndpoint:
         rid_header = (ID_HEADER, rid.encode("ascii"))
         try:
             try:
-                body: bytes | None = await _read_body(receive, headers.length, self._timeout)
+                body: bytes | None = await _read_body(receive, headers.length, self._deadlines)
             except TooLarge:
                 body = None
             reply, extra = await self.handle(body, headers.content_type, _client(scope), scope)
@@ -275,22 +275,13 @@ def _client(scope: Scope) -> str | None:
     return client[0] if client else None
 
 
-async def _read_body(receive: Receive, declared: int | None, timeout: float) -> bytes:
-    """The whole body, within `timeout` seconds: `TooLarge` past `MAX_BODY` (at once
-    for a declared length over it, so nothing is buffered in vain), `BodyTooSlow` past
-    the deadline, `ClientGone` when the client hangs up first. One timer a request."""
+async def _read_body(receive: Receive, declared: int | None, deadlines: Deadlines) -> bytes:
+    """The whole body, within the deadline: `TooLarge` past `MAX_BODY` (at once for a
+    declared length over it, so nothing is buffered in vain), `BodyTooSlow` past the
+    deadline, `ClientGone` when the client hangs up first."""
     if declared is not None and declared > MAX_BODY:
         raise TooLarge
-    task = asyncio.current_task()
-    assert task is not None
-    expired = False
-
-    def expire() -> None:
-        nonlocal expired
-        expired = True
-        task.cancel()
-
-    timer = asyncio.get_running_loop().call_later(timeout, expire)
+    reading = deadlines.start()
     chunks: list[bytes] = []
     size = 0
     try:
@@ -298,7 +289,8 @@ async def _read_body(receive: Receive, declared: int | None, timeout: float) -> 
             try:
                 message = await receive()
             except asyncio.CancelledError:
-                if expired and not task.uncancel():
+                task = asyncio.current_task()
+                if reading.expired and task is not None and not task.uncancel():
                     raise BodyTooSlow from None
                 raise
             if message["type"] == "http.disconnect":
@@ -311,4 +303,4 @@ async def _read_body(receive: Receive, declared: int | None, timeout: float) -> 
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     finally:
-        timer.cancel()
+        deadlines.done(reading)

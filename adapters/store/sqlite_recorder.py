@@ -43,6 +43,12 @@ __all__ = ["ChainedSQLiteRecorder", "WriterTurns"]
 _T = TypeVar("_T")
 
 
+# The writer's page cache in KiB: commits come back to where each busy stream ends in the
+# primary-key index and the snapshots, which a growing log pushes out of SQLite's default
+# 2 MB, to be read again (docs/decisions.md, "Uptime"). Readers keep the default: another
+# connection's commit empties their cache anyway (WAL).
+_WRITER_CACHE_KIB = 8192
+
 # Rows an INSERT statement of `_insert` writes at most: few enough that the statements of
 # every count fit the driver's statement cache (128 a connection) for both tables.
 _ROWS = 32
@@ -187,6 +193,7 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
         """The one connection this recorder writes on (callers serialise its use)."""
         if self._writer is None:
             self._writer = self._connect()
+            self._writer.execute(f"PRAGMA cache_size=-{_WRITER_CACHE_KIB}")
         return self._writer
 
     def close_connections(self) -> None:

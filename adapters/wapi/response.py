@@ -11,6 +11,7 @@ notification's fields, and the XML writer, are those of a pushed `<notify>`
 from typing import Any
 
 import msgspec
+from msgspec.structs import replace
 
 from ..push.payload import notify_fields, xml_document
 from .request import Dialect, WapiReply
@@ -31,9 +32,18 @@ def _reply_fields(reply: WapiReply) -> dict[str, Any]:
     return fields
 
 
+class _JsonDocument(msgspec.Struct, frozen=True):
+    response: WapiReply
+
+
+_encode_json = msgspec.json.Encoder().encode
+
+
 def render_reply(reply: WapiReply, dialect: Dialect) -> bytes:
     """A response document, UTF-8, in the dialect of the request."""
-    fields = _reply_fields(reply)
     if dialect is Dialect.XML:
-        return xml_document("response", fields)
-    return msgspec.json.encode({"response": fields})
+        return xml_document("response", _reply_fields(reply))
+    if reply.data is not None and not reply.data:  # an empty `data` is left out too
+        reply = replace(reply, data=None)
+    # The struct's own encoding: `_reply_fields` in C (the same names, order and omissions).
+    return _encode_json(_JsonDocument(reply))

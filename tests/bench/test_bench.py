@@ -135,8 +135,10 @@ def test_quick_bench_reports_every_scenario_and_subject(tmp_path: Path) -> None:
     assert [r["window"] for r in uptime] == [1, 2, 3, 4, 5]
     assert all(r["cpu_us"] > 0 for r in uptime)
     assert all(0 <= r["system_cpu_us"] <= r["cpu_us"] for r in uptime)
-    # Each http row says how busy other work kept the machine's CPUs meanwhile.
+    # Each http row says how busy other work kept the machine's CPUs meanwhile, and what
+    # the reference work cost on the machine then.
     assert all(r["other_busy"] >= 0 for r in http + uptime)
+    assert all(r["reference_us"] > 0 for r in http + uptime)
     assert any(t["name"].startswith("http: server CPU per WAPI request") for t in report["targets"])
     # A quick run says it judges no target.
     assert "NOT for judging targets" in run.output
@@ -236,6 +238,29 @@ def test_an_uptime_window_is_the_median_of_its_slices_not_their_burst() -> None:
     calm_others, burst_others = (0.25 - 0.2 - 0.03) / 10, (12.0 - 0.3 - 0.02) / 10
     others = ((UPTIME_SLICES - 1) * calm_others + burst_others) / UPTIME_SLICES
     assert row.other_busy == pytest.approx(others)
+
+
+def test_the_uptime_target_says_how_much_the_machine_slowed_meanwhile() -> None:
+    def window(number: int, cpu_us: float, reference_us: float) -> Result:
+        return Result(
+            scenario="http uptime",
+            subject="tidings WAPI",
+            durability="equal",
+            ops_per_s=1.0,
+            ops=1,
+            seconds=60.0,
+            window=number,
+            cpu_us=cpu_us,
+            reference_us=reference_us,
+        )
+
+    # given: the server's CPU per request grew 1.32x, the reference work's 1.20x
+    results = [window(1, 200.0, 5_000.0), window(5, 264.0, 6_000.0)]
+    # when
+    (found,) = [t for t in targets(results) if t.name.startswith("http: server CPU")]
+    # then: the target judges the server's growth as measured, and says the machine's
+    assert (found.measured, found.met) == (pytest.approx(1.32), False)
+    assert found.aside == "the reference work's CPU 1.20 over the same windows: 1.10 against it"
 
 
 def test_the_hello_ceiling_divides_the_http_row_not_an_uptime_window() -> None:

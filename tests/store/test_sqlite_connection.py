@@ -1,6 +1,7 @@
-"""The connection the SQLite recorder writes on: WAL, every commit fsynced, and the
+"""The connection the SQLite recorder writes on: WAL, every commit fsynced, the
 statement journals of a batch's multi-row INSERTs kept in memory, not written to a
-temporary file at every batch."""
+temporary file at every batch, and a page cache that holds the pages its commits come
+back to on a long log."""
 
 from pathlib import Path
 
@@ -19,5 +20,7 @@ def test_the_writer_connection_is_durable_and_journals_statements_in_memory(
         assert recorder.pragma("PRAGMA journal_mode") == "wal"
         assert recorder.pragma("PRAGMA synchronous") == 2
         assert recorder.pragma("PRAGMA temp_store") == 2
+        # and: a page cache of 8 MiB (negative: KiB), four times SQLite's default
+        assert recorder.pragma("PRAGMA cache_size") == -8192
     finally:
         store.close()

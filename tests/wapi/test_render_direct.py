@@ -5,6 +5,7 @@ XML names as keys, characters XML cannot carry, markup, nesting, lists, empty va
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import xmltodict
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -76,17 +77,11 @@ def test_a_pushed_notify_document_is_what_xmltodict_wrote(notification: Notifica
     assert render_notify(notification) == _old("notify", fields)
 
 
-@settings(max_examples=400, deadline=None)
-@given(
-    _notifications(),
-    st.one_of(st.none(), _TEXT),
-    st.one_of(st.none(), _TEXT),
-    st.booleans(),
-)
-def test_a_response_document_is_what_xmltodict_wrote(
-    notification: Notification, cltrid: str | None, command: str | None, polled: bool
-) -> None:
-    data = {"notify": notify_fields(notification)} if polled else None
+def _reply(
+    notification: Notification, cltrid: str | None, command: str | None, data: str
+) -> tuple[WapiReply, dict[str, Any]]:
+    """A reply (`data`: "notify", "empty" or "none") and its fields as they were written."""
+    shown = {"notify": {"notify": notify_fields(notification)}, "empty": {}, "none": None}[data]
     reply = WapiReply(
         code=1000,
         result=notification.outcome.result,
@@ -94,7 +89,7 @@ def test_a_response_document_is_what_xmltodict_wrote(
         svtrid=notification.outcome.svtrid,
         cltrid=cltrid,
         command=command,
-        data=data,
+        data=shown,
     )
     fields: dict[str, Any] = {"code": 1000, "result": reply.result, "timestamp": 1286957874}
     if cltrid is not None:
@@ -102,6 +97,33 @@ def test_a_response_document_is_what_xmltodict_wrote(
     fields["svTRID"] = reply.svtrid
     if command is not None:
         fields["command"] = command
-    if data:
-        fields["data"] = data
+    if shown:
+        fields["data"] = shown
+    return reply, fields
+
+
+_REPLIES = (
+    _notifications(),
+    st.one_of(st.none(), _TEXT),
+    st.one_of(st.none(), _TEXT),
+    st.sampled_from(["notify", "empty", "none"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(*_REPLIES)
+def test_a_response_document_is_what_xmltodict_wrote(
+    notification: Notification, cltrid: str | None, command: str | None, data: str
+) -> None:
+    reply, fields = _reply(notification, cltrid, command, data)
     assert render_reply(reply, Dialect.XML) == _old("response", fields)
+
+
+@settings(max_examples=400, deadline=None)
+@given(*_REPLIES)
+def test_a_json_response_is_its_fields_encoded(
+    notification: Notification, cltrid: str | None, command: str | None, data: str
+) -> None:
+    """The reply struct encoded is the document its fields made, byte for byte."""
+    reply, fields = _reply(notification, cltrid, command, data)
+    assert render_reply(reply, Dialect.JSON) == msgspec.json.encode({"response": fields})
