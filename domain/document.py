@@ -106,6 +106,8 @@ def _text_too_deep(text: bytes | str, most: int) -> bool:
 def data_problem(data: dict[str, Any] | None) -> str | None:
     """What is wrong with a notification's `data`, or None. Walks the tree without
     recursion, so no depth makes it fail."""
+    if data is None:  # most endings carry none: spared the walks below
+        return None
     if too_deep(data, "data"):
         return f"data nests deeper than {MAX_DEPTH} levels"
     stack: list[Any] = [data]

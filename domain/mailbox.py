@@ -279,15 +279,19 @@ def evolve(state: MailboxState, event: MailboxEvent) -> MailboxState:
         return replace(state, next_id=next_id, queue=state.queue.pushed(notification))
     if type(event) is NotificationIssued:
         return replace(state, next_id=event.notification.id + 1)
+    # A retrieval or an ack applies to the head it names, as `check` says, tested here
+    # without the call and the head read twice: every poll and ack runs it.
     if type(event) is NotificationRetrieved:
-        if check(state, event) is not None:
+        queue = state.queue
+        if not queue.size or (head := queue.head).id != event.id:
             return state
-        head = replace(state.queue.head, retrieved_at=event.at, retrieved_by=event.svtrid)
-        return replace(state, queue=state.queue.with_head(head))
+        head = replace(head, retrieved_at=event.at, retrieved_by=event.svtrid)
+        return replace(state, queue=queue.with_head(head))
     if type(event) is NotificationAcked:
-        if check(state, event) is not None:
+        queue = state.queue
+        if not queue.size or queue.head.id != event.id:
             return state
-        return replace(state, queue=state.queue.popped(), last_acked=event.id)
+        return replace(state, queue=queue.popped(), last_acked=event.id)
     if type(event) is MailboxSnapshotted:
         return event.state.restored()
     return state

@@ -73,9 +73,9 @@ def first_id(scope: Scope, sent: bytes | None) -> str:
     return chosen
 
 
-def noted(scope: Scope, **fields: object) -> None:
-    """Add fields (login, svtrid) to the request's access line."""
-    scope.setdefault(_NOTES, {}).update(fields)
+def noted(scope: Scope, name: str, value: object) -> None:
+    """Add a field (login, svtrid) to the request's access line."""
+    scope.setdefault(_NOTES, {})[name] = value
 
 
 class AccessLog:

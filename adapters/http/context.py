@@ -6,11 +6,12 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from ..library import Tidings
 from ..push.due import DueWork
+from ..usecases.runtime import utcnow
 from .limits import DEFAULT_LIMITS, Limits
 from .shared_throttle import SharedThrottle
 from .throttle import AuthGate, Guesses, Throttle
@@ -26,10 +27,6 @@ __all__ = [
 
 ADMIN_TOKEN_ENV = "TIDINGS_ADMIN_TOKEN"
 SESSION_KEY_ENV = "TIDINGS_SESSION_KEY"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def token_digest(token: str) -> bytes:
@@ -57,7 +54,7 @@ class Settings:
     admin_digest: bytes | None = None
     ping_delay: float = 1.0
     job_delay: float = 1.0
-    clock: Callable[[], datetime] = _utcnow
+    clock: Callable[[], datetime] = utcnow
     worker: bool = True
     deliveries: bool = True
     foreign_endings_after: float = 0.0

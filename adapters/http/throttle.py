@@ -80,12 +80,13 @@ class Throttle:
         since = now - self.window
         waits: list[float] = []
         client = client_key(address)
-        seen = self._addresses.get(client)
+        addresses, logins = self._addresses, self._logins
+        seen = addresses.get(client)
         if seen is not None:
             _drop_before(seen, since)
             if len(seen) >= self.per_address:
                 waits.append(seen[-self.per_address] + self.window - now)
-        tried = self._logins.get(login)
+        tried = logins.get(login)
         if tried is not None:
             while tried and tried[0][0] <= since:
                 tried.popleft()
@@ -94,7 +95,17 @@ class Throttle:
                 if mine:
                     waits.append(mine[-1] + self.window - now)
         if not waits:
-            self._count(login, client, now)
+            # `_count`, with the entries found above: a known key only moves to the end.
+            if seen is None:
+                seen = _remember(addresses, client, self._max_keys, self.per_address)
+            else:
+                addresses.move_to_end(client)
+            seen.append(now)
+            if tried is None:
+                tried = _remember(logins, login, self._max_keys, 8 * self.per_login)
+            else:
+                logins.move_to_end(login)
+            tried.append((now, client))
             self._open.setdefault((login, client), []).append(now)
             if len(self._open) > self._max_keys:  # a caller that never settled: forget it
                 self._open.pop(next(iter(self._open)))

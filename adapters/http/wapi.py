@@ -171,7 +171,7 @@ class WapiEndpoint:
             )
             await send({"type": "http.response.body", "body": document})
             seen = {"status": 200, "wapi_code": code}
-            noted(scope, svtrid=reply.svtrid)
+            noted(scope, "svtrid", reply.svtrid)
         except Unfinished as error:
 
             async def with_id(message: Message) -> None:
@@ -226,7 +226,7 @@ class WapiEndpoint:
                 svtrid=tidings.new_svtrid(),
             )
             return reply, []
-        noted(scope, login=parsed.user)
+        noted(scope, "login", parsed.user)
         wait = gate.retry_after(parsed.user, ip)
         if wait is not None:
             THROTTLED.labels("wapi").inc()

@@ -23,6 +23,7 @@ need a lock around every look. This module does the work.
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -60,6 +61,10 @@ _log = logging.getLogger("tidings.push")
 _RETRY_FIRST, _RETRY_MOST = 0.5, 60.0
 
 
+# Aware UTC now, without a Python frame of its own.
+_utcnow: Callable[[], datetime] = functools.partial(datetime.now, UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class EndingRule:
     """How long after acceptance an operation of one command ends, and how (the
@@ -69,10 +74,6 @@ class EndingRule:
 
     delay: float
     ending: Ending | Callable[[OperationState], Ending]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _delivery(name: Name) -> tuple[str, int]:

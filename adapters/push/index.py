@@ -42,17 +42,16 @@ Name = tuple[Kind, str]  # (kind, key): "<login>/<notification id>" or a svTRID
 # The events `_apply` folds: the endings' and, when deliveries are this runner's work,
 # the deliveries' and the endpoints' resumptions.
 _OPERATION_TOPICS = (op.OperationAccepted, op.OperationEnded)
-_DELIVERY_TOPICS = (
-    dlv.DeliveryScheduled,
+# The events that move a known delivery on.
+_ATTEMPTED = (
     dlv.AttemptStarted,
     dlv.AttemptExpired,
     dlv.AttemptSucceeded,
     dlv.AttemptFailed,
     dlv.DeliveryGaveUp,
     dlv.DeliveryRequeued,
-    dlv.DeliveryResent,
-    ept.EndpointResumed,
 )
+_DELIVERY_TOPICS = (dlv.DeliveryScheduled, *_ATTEMPTED, dlv.DeliveryResent, ept.EndpointResumed)
 
 
 def _compact(state: dlv.DeliveryState) -> dlv.DeliveryState:
@@ -99,6 +98,14 @@ class DueIndex(POPOTrackingRecorder):
         self._heap: list[tuple[datetime, int, Kind, str]] = []
         self._seq = 0
         self._held: dict[UUID, set[str]] = {}  # endpoint or delivery stream -> keys held
+        self._folds: dict[type, Callable[[UUID, Any], None]] = {
+            dlv.DeliveryScheduled: self._scheduled,
+            dlv.DeliveryResent: self._resent,
+            **dict.fromkeys(_ATTEMPTED, self._attempted),
+            op.OperationAccepted: self._accepted,
+            op.OperationEnded: self._ended,
+            ept.EndpointResumed: self._resumed,
+        }
 
     def schedule(self, kind: Kind, key: str, when: datetime | None) -> None:
         """Make `(kind, key)` due at `when` (None: not due at all)."""
@@ -163,51 +170,57 @@ class DueIndex(POPOTrackingRecorder):
         self._apply(stream, event)
 
     def _apply(self, stream: UUID, event: Any) -> None:
-        match event:
-            case dlv.DeliveryScheduled(login=login, notification_id=n) if self._with_deliveries:
-                key = dlv.key(login, n)
-                state = _compact(dlv.evolve(dlv.initial, event))
-                self._deliveries[stream] = (key, state)
-                self.schedule("delivery", key, dlv.due_at(state))
-            case dlv.DeliveryResent(scheduled=scheduled) if self._with_deliveries:
-                # Forgotten when it succeeded: taken up again from the event alone.
-                key = dlv.key(scheduled.login, scheduled.notification_id)
-                state = _compact(dlv.resumed(event))
-                self._deliveries[stream] = (key, state)
-                self.schedule("delivery", key, dlv.due_at(state))
-            case (
-                dlv.AttemptStarted()
-                | dlv.AttemptExpired()
-                | dlv.AttemptSucceeded()
-                | dlv.AttemptFailed()
-                | dlv.DeliveryGaveUp()
-                | dlv.DeliveryRequeued()
-            ):
-                known = self._deliveries.get(stream)
-                if known is None:
-                    return
-                key, state = known
-                state = _compact(dlv.evolve(state, event))
-                self._deliveries[stream] = (key, state)
-                self.schedule("delivery", key, dlv.due_at(state))
-                if dlv.is_terminal(state):  # for good: forgotten, memory stays bounded
-                    del self._deliveries[stream]
-                if not dlv.holds_back(state):  # done: the deliveries it held may go
-                    self._release(stream)
-            case op.OperationAccepted(svtrid=svtrid, command=command):
-                delay = self._delays.get(command)
-                if delay is not None:
-                    self._operations[stream] = svtrid
-                    self._commands[svtrid] = command
-                    delay += self._later(svtrid)
-                    self.schedule("ending", svtrid, serverrun.due_at(event, delay))
-            case op.OperationEnded():
-                if stream in self._operations:
-                    svtrid = self._operations.pop(stream)
-                    del self._commands[svtrid]
-                    self.schedule("ending", svtrid, None)
-            case ept.EndpointResumed():
-                self._release(stream)
+        # By the event's exact type, not `match`: a class pattern with keywords builds
+        # objects for every case it tries, and an ending tried them all.
+        fold = self._folds.get(type(event))
+        if fold is not None:
+            fold(stream, event)
+
+    def _scheduled(self, stream: UUID, event: dlv.DeliveryScheduled) -> None:
+        if self._with_deliveries:
+            key = dlv.key(event.login, event.notification_id)
+            state = _compact(dlv.evolve(dlv.initial, event))
+            self._deliveries[stream] = (key, state)
+            self.schedule("delivery", key, dlv.due_at(state))
+
+    def _resent(self, stream: UUID, event: dlv.DeliveryResent) -> None:
+        if self._with_deliveries:
+            # Forgotten when it succeeded: taken up again from the event alone.
+            key = dlv.key(event.scheduled.login, event.scheduled.notification_id)
+            state = _compact(dlv.resumed(event))
+            self._deliveries[stream] = (key, state)
+            self.schedule("delivery", key, dlv.due_at(state))
+
+    def _attempted(self, stream: UUID, event: Any) -> None:
+        known = self._deliveries.get(stream)
+        if known is None:
+            return
+        key, state = known
+        state = _compact(dlv.evolve(state, event))
+        self._deliveries[stream] = (key, state)
+        self.schedule("delivery", key, dlv.due_at(state))
+        if dlv.is_terminal(state):  # for good: forgotten, memory stays bounded
+            del self._deliveries[stream]
+        if not dlv.holds_back(state):  # done: the deliveries it held may go
+            self._release(stream)
+
+    def _accepted(self, stream: UUID, event: op.OperationAccepted) -> None:
+        delay = self._delays.get(event.command)
+        if delay is not None:
+            svtrid = event.svtrid
+            self._operations[stream] = svtrid
+            self._commands[svtrid] = event.command
+            delay += self._later(svtrid)
+            self.schedule("ending", svtrid, serverrun.due_at(event, delay))
+
+    def _ended(self, stream: UUID, _: op.OperationEnded) -> None:
+        if stream in self._operations:
+            svtrid = self._operations.pop(stream)
+            del self._commands[svtrid]
+            self.schedule("ending", svtrid, None)
+
+    def _resumed(self, stream: UUID, _: ept.EndpointResumed) -> None:
+        self._release(stream)
 
 
 class DueProjection(Projection[DueIndex]):

@@ -128,7 +128,7 @@ def snapshot_due(loaded: Loaded, version: int, every: int) -> bool:
     cold load still reads the backlog once and at most as many events again.
     """
     state: MailboxState = loaded.state
-    return version - loaded.snapshot_version >= max(every, len(state.queue))
+    return version - loaded.snapshot_version >= max(every, state.queue.size)
 
 
 class Store:

@@ -89,9 +89,10 @@ class Work:
         self, decider: Decider[S, C, E], key: str, command: C, *, new: bool = False
     ) -> list[E] | Rejection:
         """Decide `command` on the stream; on success its events are kept for saving."""
-        outcome = decider.decide(self.state(decider, key, new=new), command, self.now)
-        if not isinstance(outcome, Rejection):
-            self.record(decider, key, outcome, new=new)
+        state = self.state(decider, key, new=new)
+        outcome = decider.decide(state, command, self.now)
+        if outcome and not isinstance(outcome, Rejection):
+            self._keep(decider, (decider.category, key), state, outcome)
         return outcome
 
     def record(
@@ -99,16 +100,15 @@ class Work:
     ) -> None:
         """Keep events decided on the stream (by a process over several streams) for
         saving. `new`: as for `state`."""
-        if not events:
-            return
-        name = (decider.category, key)
-        decided = self._decided.get(name)
-        if decided is None:
+        if events:
             state = self.state(decider, key, new=new)
-            kept = list(events)
-        else:
-            state, kept = decided[2], decided[1]
-            kept.extend(events)
+            self._keep(decider, (decider.category, key), state, events)
+
+    def _keep(self, decider: Decider[S, C, E], name: Name, state: S, events: list[E]) -> None:
+        """Keep `events`, decided on `state` (as `state` gives it), for saving."""
+        decided = self._decided.get(name)
+        # Never changed in place: a stream decided on twice gets a new list.
+        kept = events if decided is None else [*decided[1], *events]
         evolve = decider.evolve
         for event in events:
             state = evolve(state, event)
