@@ -189,10 +189,8 @@ def decide(
         return reject(Code.OBJECT_NOT_FOUND, "operation does not exist")
     if state.ended is not None:
         return reject(Code.STATUS_PROHIBITS, "operation has already ended")
-    if isinstance(command, RecordStep):
-        if not command.text:
-            return reject(Code.MISSING_PARAMETER, "a step needs a text")
-        return [StepRecorded(text=command.text, at=now)]
+    # An ending before a step: an `isinstance` against a struct type that fails costs a
+    # call of its metaclass's `__instancecheck__`, and every operation ends.
     if isinstance(command, EndOperation):
         if not is_final(command.code):
             return reject(
@@ -211,6 +209,10 @@ def decide(
                 at=now,
             )
         ]
+    if isinstance(command, RecordStep):
+        if not command.text:
+            return reject(Code.MISSING_PARAMETER, "a step needs a text")
+        return [StepRecorded(text=command.text, at=now)]
 
 
 def check(state: OperationState, event: OperationEvent) -> str | None:

@@ -91,7 +91,9 @@ class Work:
         """Decide `command` on the stream; on success its events are kept for saving."""
         state = self.state(decider, key, new=new)
         outcome = decider.decide(state, command, self.now)
-        if outcome and not isinstance(outcome, Rejection):
+        # Events or a `Rejection`: tested as a list, since an `isinstance` against a struct
+        # type that fails calls its metaclass's `__instancecheck__`, several times dearer.
+        if isinstance(outcome, list) and outcome:
             self._keep(decider, (decider.category, key), state, outcome)
         return outcome
 

@@ -13,7 +13,6 @@ from tidings.domain import (
     Code,
     InitRequest,
     Notification,
-    Rejection,
 )
 from tidings.domain import delivery as dlv
 from tidings.domain import operation as op
@@ -87,7 +86,7 @@ class Operations:
                     context=context,
                 )
                 decided = work.decide(OPERATION, svtrid, accept, new=True)
-                if not isinstance(decided, Rejection):
+                if isinstance(decided, list):  # not a `Rejection` (see `Work.decide`)
                     break
                 if decided.code != Code.OBJECT_EXISTS:
                     raise Rejected.of(decided)
@@ -141,7 +140,7 @@ class Operations:
                 command,
                 work.now,
             )
-            if isinstance(decided, Rejection):
+            if not isinstance(decided, Ending):  # not `Rejection`: see `Work.decide`
                 raise Rejected.of(decided)
             _save(work, svtrid, decided)
             return decided.notification

@@ -1,7 +1,7 @@
 """The poll queue: poll-req (the oldest unacked notification) and ack, and the read of an
 account's queue."""
 
-from tidings.domain import MAILBOX, Code, Rejection
+from tidings.domain import MAILBOX, Code
 from tidings.domain import mailbox as mbx
 
 from ..errors import InvalidArgument
@@ -33,7 +33,7 @@ class PollQueue:
             polls = admitted(work, login, client).polls
             command = mbx.PollNotification(svtrid=poll_svtrid, polls=polls)
             decided = work.decide(MAILBOX, login, command)
-            if isinstance(decided, Rejection):
+            if not isinstance(decided, list):  # not `Rejection`: see `Work.decide`
                 return PollAnswer(code=decided.code, text=decided.text, svtrid=poll_svtrid)
             head = mbx.peek(work.state(MAILBOX, login))
             if head is None:  # never: the poll was not refused, so the queue holds one
@@ -63,7 +63,7 @@ class PollQueue:
             polls = admitted(work, login, client).polls
             command = mbx.AckNotification(notification_id=ident, polls=polls)
             decided = work.decide(MAILBOX, login, command)
-            if isinstance(decided, Rejection):
+            if not isinstance(decided, list):  # not `Rejection`: see `Work.decide`
                 return Answer(decided.code, decided.text)
             return Answer(Code.ACKED, Code.ACKED.text)
 
