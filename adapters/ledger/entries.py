@@ -257,10 +257,12 @@ def chain_links(
     """The chain rows (position, digest) of stored `rows` (stream id, version, topic,
     state) at `ids`, and their entries (position, canonical bytes): built once here,
     hashed by the chain and the tree."""
-    links, entries = [], []
+    links, entries, sha256 = [], [], hashlib.sha256
     for position, (stream, version, topic, state) in zip(ids, rows, strict=True):
-        entry = entry_bytes(position, stream_bytes(stream), version, topic, state)
-        previous = hashlib.sha256(previous + entry).digest()
+        # `entry_bytes` and `stream_bytes`, inlined: every entry of every write runs this.
+        sid = stream.bytes if isinstance(stream, UUID) else bytes.fromhex(stream)
+        entry = b"".join((_POSITION_VERSION(position, version), sid, topic.encode(), b"\0", state))
+        previous = sha256(previous + entry).digest()
         links.append((position, previous))
         entries.append((position, entry))
     return links, entries
@@ -313,10 +315,10 @@ class Tree:
         """Add a leaf hash; returns the nodes it completes, lowest first, 32 bytes each:
         the leaf, then each parent whose right child it finished (what the store keeps,
         as one value: it runs in every insert, so it builds no list to join)."""
-        hashes, node, size = self.hashes, leaf, self.size
+        hashes, node, size, sha256 = self.hashes, leaf, self.size, hashlib.sha256
         completed = leaf
         while size & 1:
-            node = node_hash(hashes.pop(), node)
+            node = sha256(b"\1" + hashes.pop() + node).digest()  # `node_hash`, inlined
             completed += node
             size >>= 1
         hashes.append(node)

@@ -1,13 +1,11 @@
 """The SQLite recorder: eventsourcing's tables, plus the chain and the tree written in the
 events' transaction (see `ledger.entries`).
 
-Why saves run on our own writer connection (`write`, `_append`) and not through
-eventsourcing's `insert_events` with the same rows added in an override of its
-`_insert_events` hook: the library's transaction (a pooled connection checked out and
-back, its cursor wrapper, `BEGIN` and `commit()`) costs CPU in every transaction that
-the rows do not need (docs/decisions.md, the CPU per operation of the bench's enqueue
-rows). The rows are the same: `_append` is what the hook would run, on the cursor of
-the same transaction.
+Why saves run on our own writer connection (`write`, `_append`), not eventsourcing's
+`insert_events` with our rows in its `_insert_events` hook: the library's transaction (a
+pooled connection checked out and back, its cursor wrapper, `BEGIN` and `commit()`)
+costs CPU the rows do not need (docs/decisions.md, the bench's enqueue rows). The rows
+are the same: `_append` is what the hook would run, in the same transaction.
 """
 
 import fcntl
@@ -43,11 +41,12 @@ __all__ = ["ChainedSQLiteRecorder", "WriterTurns"]
 _T = TypeVar("_T")
 
 
-# The writer's page cache in KiB: commits come back to where each busy stream ends in the
-# primary-key index and the snapshots, which a growing log pushes out of SQLite's default
-# 2 MB, to be read again (docs/decisions.md, "Uptime"). Readers keep the default: another
-# connection's commit empties their cache anyway (WAL).
-_WRITER_CACHE_KIB = 8192
+# The writer's page cache (KiB): commits come back to where each busy stream ends in the
+# primary-key index and the snapshots, which a growing log pushes out of SQLite's 2 MB, to
+# be read again; readers keep 2 MB, as another connection's commit empties it (WAL). The
+# WAL is copied into the file every `_CHECKPOINT_PAGES` pages, not 1,000: a page many
+# commits rewrote meanwhile is copied once (docs/decisions.md, "Uptime").
+_WRITER_CACHE_KIB, _CHECKPOINT_PAGES = 8192, 4000
 
 # Rows an INSERT statement of `_insert` writes at most: few enough that the statements of
 # every count fit the driver's statement cache (128 a connection) for both tables.
@@ -192,8 +191,9 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
     def _writer_connection(self) -> sqlite3.Connection:
         """The one connection this recorder writes on (callers serialise its use)."""
         if self._writer is None:
-            self._writer = self._connect()
-            self._writer.execute(f"PRAGMA cache_size=-{_WRITER_CACHE_KIB}")
+            self._writer = writer = self._connect()
+            writer.execute(f"PRAGMA cache_size=-{_WRITER_CACHE_KIB}")
+            writer.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
         return self._writer
 
     def close_connections(self) -> None:

@@ -97,6 +97,8 @@ class SvtridSource:
 
 
 _SVTRIDS = SvtridSource()
+# What `storage_errors()` gives, taken once: every command runs inside it.
+_STORAGE_ERRORS = storage_errors()
 
 
 def _settle(future: "asyncio.Future[Any]", result: Any, error: BaseException | None) -> None:
@@ -157,7 +159,7 @@ class Runtime:
         Raises `Closed`, what the body raises, `Conflict`, `StorageError`."""
         self.check_open()
         if _BLOCKING.get():
-            with storage_errors():
+            with _STORAGE_ERRORS:
                 return self.committer.execute(self.clock, body)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -167,7 +169,7 @@ class Runtime:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, future, result, error)
 
-        with storage_errors():
+        with _STORAGE_ERRORS:
             self.committer.submit(self.clock, body, settle)
             return await future
 
