@@ -14,10 +14,9 @@ the same least time.
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from msgspec.structs import replace
 from starlette.types import Message, Receive, Scope, Send
 from tidings.adapters import telemetry
 from tidings.domain import Code
@@ -44,13 +43,13 @@ _MEDIA = {Dialect.XML: "text/xml; charset=utf-8", Dialect.JSON: "application/jso
 _log = logging.getLogger("tidings.wapi")
 
 
-@dataclass(frozen=True, slots=True)
-class _Answered:
-    reply: WapiReply
-
-
 def _reply(
-    code: Code, svtrid: str, now: datetime, request: WapiRequest, text: str | None = None
+    code: Code,
+    svtrid: str,
+    now: datetime,
+    request: WapiRequest,
+    text: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> WapiReply:
     return WapiReply(
         code=code,
@@ -59,6 +58,7 @@ def _reply(
         svtrid=svtrid,
         cltrid=request.cltrid,
         command=request.command,
+        data=data,
     )
 
 
@@ -77,7 +77,7 @@ def _ack_id(request: WapiRequest) -> str | Code:
 
 async def answer(
     tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime
-) -> _Answered:
+) -> WapiReply:
     """Authenticate and run one well-formed request, on the event loop: the library's
     commands are awaited, no thread waits for them (`Tidings._run_async`).
 
@@ -98,31 +98,29 @@ async def answer(
             pending = await tidings.accept_async(
                 request.user, request.cltrid or "", PING_ASYNC, client=client
             )
-            return _Answered(_reply(Code.PENDING, pending.svtrid, pending.timestamp, request))
+            return _reply(Code.PENDING, pending.svtrid, pending.timestamp, request)
         if command in _POLL:
             polled = await tidings.poll_async(request.user, svtrid=svtrid, client=client)
-            reply = _reply(polled.code, svtrid, now, request, polled.text)
-            if polled.notification is not None:
-                data = {"notify": notify_fields(polled.notification)}
-                reply = replace(reply, data=data)
-            return _Answered(reply)
+            head = polled.notification
+            data = None if head is None else {"notify": notify_fields(head)}
+            return _reply(polled.code, svtrid, now, request, polled.text, data)
         # What an authenticated client is answered when this is no poll-ack with an id.
         wanted = _ack_id(request) if command in _ACK else Code.UNKNOWN_COMMAND
         if not isinstance(wanted, Code):
             acked = await tidings.ack_async(request.user, wanted, client=client)
-            return _Answered(_reply(acked.code, svtrid, now, request, acked.text))
+            return _reply(acked.code, svtrid, now, request, acked.text)
         await tidings.admit_async(request.user, client)
     except Rejected as rejected:
         if rejected.code == Code.AUTH_FAILED:
             AUTH_FAILURES.labels("wapi").inc()
-        return _Answered(_reply(rejected.code, svtrid, now, request, rejected.text))
+        return _reply(rejected.code, svtrid, now, request, rejected.text)
     except Conflict:  # other writers kept winning: nothing was written, the client retries
-        return _Answered(_reply(Code.COMMAND_FAILED, svtrid, now, request))
+        return _reply(Code.COMMAND_FAILED, svtrid, now, request)
     except OutcomeUnknown:
         raise  # it may have been saved: not a failure (`WapiEndpoint`)
     except StorageError:  # the store cannot answer (logged once per outage): nothing written
-        return _Answered(_reply(Code.COMMAND_FAILED, svtrid, now, request))
-    return _Answered(_reply(Code.OK if command == "ping" else wanted, svtrid, now, request))
+        return _reply(Code.COMMAND_FAILED, svtrid, now, request)
+    return _reply(Code.OK if command == "ping" else wanted, svtrid, now, request)
 
 
 class WapiEndpoint:
@@ -234,17 +232,17 @@ class WapiEndpoint:
             refusal = _reply(Code.AUTH_FAILED, tidings.new_svtrid(), now, parsed)
             return refusal, [(b"retry-after", b"%d" % wait)]
         try:
-            answered = await answer(tidings, parsed, ip, now)
+            reply = await answer(tidings, parsed, ip, now)
         except OutcomeUnknown:
             raise  # answered without a WAPI code (`__call__`)
         except Exception:
             _log.exception("WAPI %s failed", parsed.command)
             return _reply(Code.COMMAND_FAILED, tidings.new_svtrid(), now, parsed), []
-        if answered.reply.code == Code.AUTH_FAILED:
+        if reply.code == Code.AUTH_FAILED:
             await gate.failed(parsed.user, ip, started)
         else:
             gate.passed(parsed.user, ip)
-        return answered.reply, []
+        return reply, []
 
 
 class _Headers:
