@@ -42,10 +42,9 @@ _T = TypeVar("_T")
 
 
 # The writer's page cache (KiB): commits come back to where each busy stream ends in the
-# primary-key index and the snapshots, which a growing log pushes out of SQLite's 2 MB, to
-# be read again; readers keep 2 MB, as another connection's commit empties it (WAL). The
-# WAL is copied into the file every `_CHECKPOINT_PAGES` pages, not 1,000: a page many
-# commits rewrote meanwhile is copied once (docs/decisions.md, "Uptime").
+# index and the snapshots, which a growing log pushes out of SQLite's 2 MB (readers keep
+# it: another connection's commit empties theirs). The WAL is checkpointed every
+# `_CHECKPOINT_PAGES`, not 1,000: a page rewritten meanwhile is copied once (decisions).
 _WRITER_CACHE_KIB, _CHECKPOINT_PAGES = 8192, 4000
 
 # Rows an INSERT statement of `_insert` writes at most: few enough that the statements of
