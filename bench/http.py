@@ -90,6 +90,18 @@ def _result(subject: str, workers: int, clients: int, measured: Measured) -> Res
     )
 
 
+def _tidings_served(db: Path, limits: Limits) -> Served:
+    """tidings' server on `db`, as `tidings serve --ping-delay 0` serves it, without the
+    access log (a cost the hello app has not)."""
+    settings = Settings(db=str(db), ping_delay=0.0, limits=limits)
+    return Served(
+        app=functools.partial(worker_app, settings),
+        limits=limits,
+        setup=quiet,
+        options=(("log_config", None), ("access_log", False)),
+    )
+
+
 def measure_http(directory: Path, seconds: float, rounds: int) -> list[Result]:
     """Every http row: WAPI and hello, with one worker and with `more_workers()`, at
     each number of clients, over `rounds` rounds of `seconds` each (after a warm-up).
@@ -106,13 +118,7 @@ def measure_http(directory: Path, seconds: float, rounds: int) -> list[Result]:
         for workers in (1, more_workers()):
             db = directory / f"http-{workers}.db"
             accounts[WAPI, workers] = _open_accounts(db, max(HTTP_CLIENTS))
-            settings = Settings(db=str(db), ping_delay=0.0, limits=limits)
-            served = Served(
-                app=functools.partial(worker_app, settings),
-                limits=limits,
-                setup=quiet,
-                options=(("log_config", None), ("access_log", False)),
-            )
+            served = _tidings_served(db, limits)
             running[WAPI, workers] = servers.enter_context(serving(served, workers, _HEALTHZ))
             running[HELLO, workers] = servers.enter_context(serving(hello, workers, GET_HELLO))
             accounts[HELLO, workers] = [("", "")] * max(HTTP_CLIENTS)
@@ -160,14 +166,7 @@ def measure_uptime(directory: Path, window: float) -> list[Result]:
     limits = Limits(auth_failures_per_address=10**9, auth_failures_per_login=10**9)
     db = directory / "http-uptime.db"
     accounts = _open_accounts(db, UPTIME_CLIENTS)
-    settings = Settings(db=str(db), ping_delay=0.0, limits=limits)
-    served = Served(
-        app=functools.partial(worker_app, settings),
-        limits=limits,
-        setup=quiet,
-        options=(("log_config", None), ("access_log", False)),
-    )
-    with serving(served, 1, _HEALTHZ) as running:
+    with serving(_tidings_served(db, limits), 1, _HEALTHZ) as running:
         slices = drive(
             running, WAPI, accounts, window / UPTIME_SLICES, UPTIME_WINDOWS * UPTIME_SLICES
         )
