@@ -89,14 +89,20 @@ def test_one_push_attempt_enters_few_files(tmp_path: Path, receiver: Receiver) -
         def delivered(n: int) -> bool:
             return t.delivery(login, n).status == "succeeded"
 
+        def pushed(files: set[str]) -> set[str]:
+            """The files entered while one more notification is ended and pushed."""
+            files.clear()
+            n = t.end(t.accept(login, "c", "domain-renew").svtrid, 1000, "OK").id
+            wait_until(lambda: delivered(n), what="the delivery")
+            return set(files)
+
         first = t.end(t.accept(login, "c", "domain-renew").svtrid, 1000, "OK").id
         # given: a runner started under the profiler, warm from one delivery
         with entered(skip=lambda: threading.get_ident() == main) as files, running(t):
             wait_until(lambda: delivered(first), what="the first delivery")
-            files.clear()
-            # when: one more notification is pushed
-            n = t.end(t.accept(login, "c", "domain-renew").svtrid, 1000, "OK").id
-            wait_until(lambda: delivered(n), what="the delivery")
-            attempt = set(files)
+            # when: more notifications are pushed, one at a time. A command this thread
+            # calls runs on the runner's thread when the runner leads the group commit it
+            # joins, which adds the command's files to that push: the fewest are the push's.
+            attempt = min((pushed(files) for _ in range(3)), key=len)
     # then
     assert len(attempt) <= PUSH_FILES, f"{len(attempt)} files: " + " ".join(sorted(attempt))
