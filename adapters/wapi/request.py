@@ -99,6 +99,10 @@ class WapiError(Exception):
         self.command = command
 
 
+# Read once: reading a member off its class runs `EnumType.__getattr__`.
+_XML, _JSON = Dialect.XML, Dialect.JSON
+
+
 class WapiRequest(msgspec.Struct, frozen=True, kw_only=True):
     """A well-formed request. `cltrid` is None when the client sent none."""
 
@@ -367,7 +371,7 @@ def parse_request(dialect: Dialect, body: bytes, content_type: str) -> WapiReque
         document = request_document(body, content_type)
     except FormError as error:
         _fail(error.code)
-    if dialect is Dialect.JSON:
+    if dialect is _JSON:
         usual = _usual(document)
         if usual is not None:
             return usual
@@ -378,7 +382,7 @@ def parse_request(dialect: Dialect, body: bytes, content_type: str) -> WapiReque
             text = text[1:]
     except UnicodeDecodeError:
         _fail(Code.ENCODING_MISMATCH)
-    if dialect is Dialect.XML:
+    if dialect is _XML:
         members = _xml_members(text)
         _utf8_everywhere(members)
     else:
