@@ -12,7 +12,6 @@ A body nested deeper than the server's `max_depth` is refused (400, 2008) before
 decoded.
 """
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,11 +24,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from tidings.domain import Code, Notification, RetryPolicy
 from tidings.domain.document import too_deep
-from tidings.domain.operator import ADMIN
 
 from ..errors import OutcomeUnknown
 from ..library import Conflict, Pending, Rejected, StorageError, Tidings, TrailEntry
-from ..metrics import AUTH_FAILURES, THROTTLED
+from ..metrics import THROTTLED
 from ..numbers import LARGEST, whole_number
 from ..push.views import (
     DeliveryView,
@@ -63,7 +61,8 @@ from .api_types import (
     queue_view,
     trail_view,
 )
-from .body import TooLarge, client_ip, read_body
+from .bearer import bearer
+from .body import TooLarge, read_body
 from .context import Context
 
 __all__ = ["ENDPOINTS", "MAX_API_BODY", "Endpoint", "api_routes", "http_error"]
@@ -81,8 +80,6 @@ _STATUS = {
     Code.COMMAND_FAILED: 503,
 }
 Params = dict[str, str]
-# The "login" the admin token's failures are counted under (no account can be named so).
-_ADMIN = "\0admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,32 +271,14 @@ def _decode(raw: bytes, body_type: type, max_depth: int) -> Any:
         raise Rejected(Code.PARSE_ERROR, f"not JSON: {error}") from None
 
 
-async def _operator(context: Context, authorization: str) -> str | None:
-    """Who a bearer token is: `admin` for TIDINGS_ADMIN_TOKEN, a named operator's name
-    for its token (`tidings operator add`), else None."""
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return None
-    if context.settings.admits(token):
-        return ADMIN
-    return await context.tidings.operator_by_token_async(token)
-
-
 def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Response:
-        started = time.monotonic()
-        gate, ip = context.gate, client_ip(request)
-        wait = gate.retry_after(_ADMIN, ip)
-        if wait is not None:
-            await gate.refused(started)
-            return _throttled(wait)
-        operator = await _operator(context, request.headers.get("authorization", ""))
+        let = await bearer(request, context, "api", named=True)
+        if let.retry_after is not None:
+            return _throttled(let.retry_after)
+        operator = let.operator
         if operator is None:
-            AUTH_FAILURES.labels("api").inc()
-            await gate.failed(_ADMIN, ip, started)
             return _error(Code.AUTH_FAILED)
-        gate.passed(_ADMIN, ip)
         try:
             body = None
             if endpoint.body is not None:

@@ -15,8 +15,6 @@ partial tile for a minute.
 """
 
 import re
-import time
-from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -24,10 +22,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..audit.inclusion import NotProvable, bundle
-from ..metrics import AUTH_FAILURES
 from ..numbers import LARGEST, whole_number
 from ..store.application import Store
-from .body import client_ip
+from .bearer import bearer
 from .context import Context
 
 __all__ = ["HEIGHT", "WIDTH", "hash_tile", "tile_index", "tiles_route"]
@@ -40,7 +37,6 @@ _PARTIAL = "public, max-age=60"
 _GROUP = re.compile(r"x[0-9]{3}")
 _LAST = re.compile(r"[0-9]{3}")
 _MAX_INDEX = LARGEST // WIDTH
-_ADMIN = "\0admin"  # the login the admin token's failures are counted under
 
 
 class _NotFound(Exception):
@@ -92,7 +88,6 @@ def _latest(store: Store) -> str:
 
 def tiles_route(context: Context) -> Route:
     """`/log/...` of a server: its checkpoint, hash tiles and (admin) entry bundles."""
-    admits: Callable[[str], bool] = context.settings.admits
 
     def answer(path: str, admin: bool) -> Response:
         store = context.tidings.store
@@ -126,18 +121,11 @@ def tiles_route(context: Context) -> Route:
         admin = False
         if path.startswith("tile/entries/"):
             # Failures throttled as the JSON API's: the admin token is the same.
-            started, gate, ip = time.monotonic(), context.gate, client_ip(request)
-            wait = gate.retry_after(_ADMIN, ip)
-            if wait is not None:
-                await gate.refused(started)
-                return PlainTextResponse("too many failures", 429, {"Retry-After": str(wait)})
-            scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            admin = scheme.lower() == "bearer" and admits(token.strip())
-            if not admin:
-                AUTH_FAILURES.labels("api").inc()
-                await gate.failed(_ADMIN, ip, started)
-            else:
-                gate.passed(_ADMIN, ip)
+            let = await bearer(request, context, "api", named=False)
+            if let.retry_after is not None:
+                headers = {"Retry-After": str(let.retry_after)}
+                return PlainTextResponse("too many failures", 429, headers)
+            admin = let.operator is not None
         try:
             return await run_in_threadpool(answer, path, admin)
         except _Unauthorized:
