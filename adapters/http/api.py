@@ -24,6 +24,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from tidings.domain import Code, Notification, RetryPolicy
 from tidings.domain.document import too_deep
+from tidings.domain.operator import ADMIN
 
 from ..errors import OutcomeUnknown
 from ..library import Conflict, Pending, Rejected, StorageError, Tidings, TrailEntry
@@ -80,6 +81,8 @@ _STATUS = {
     Code.COMMAND_FAILED: 503,
 }
 Params = dict[str, str]
+# The parameter that holds the caller's operator name (no path or query parameter is).
+_CALLER = "\0operator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +168,17 @@ def _trail(t: Tidings, key: str) -> list[TrailEntry]:
     )
 
 
+def _bulk_ack(t: Tidings, p: Params, body: AckUpToId) -> AckedUpTo:
+    """Recorded as the caller's action, or as the operator the admin token names: a
+    named operator's token naming another would put words in its mouth in the log."""
+    caller = p[_CALLER]
+    by = body.operator or caller
+    if by != caller and caller != ADMIN:
+        raise Rejected(Code.INVALID_PARAMETER,
+                       f"operator is this token's own, {caller!r}, not {by[:40]!r}")  # fmt: skip
+    return AckedUpTo(acked=t.bulk_ack(p["login"], body.up_to, by=by))
+
+
 def _step(t: Tidings, p: Params, body: NewStep) -> Done:
     t.step(p["svtrid"], body.text)
     return Done(Code.OK, Code.OK.text)
@@ -177,9 +191,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/accounts/{login}/queue", "An account's poll queue: count, "
              "oldest, the first notifications", QueueView, _queue, query=("limit",)),
     Endpoint("POST", "/api/accounts/{login}/queue/ack", "Ack the poll queue up to an id "
-             "(an operator's action)", AckedUpTo,
-             lambda t, p, b: AckedUpTo(acked=t.bulk_ack(p["login"], b.up_to, by=b.operator)),
-             AckUpToId, acts=False),
+             "(an operator's action)", AckedUpTo, _bulk_ack, AckUpToId, acts=False),
     Endpoint("POST", "/api/accounts/{login}/test", "Send the account a test notification "
              "through its delivery method", Notification, lambda t, p, _: t.send_test(p["login"])),
     Endpoint("GET", "/api/accounts/{login}", "Read an account", AccountView,
@@ -287,6 +299,7 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
             params = {name: request.query_params[name] for name in endpoint.query
                       if name in request.query_params}  # fmt: skip
             params.update(request.path_params)
+            params[_CALLER] = operator
             result = await run_in_threadpool(endpoint.run, context.tidings, params, body)
             login = request.path_params.get("login")
             if endpoint.acts and endpoint.method != "GET" and login:  # an account changed

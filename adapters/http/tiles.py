@@ -11,10 +11,11 @@ inclusion and consistency proofs itself.
   as a big-endian uint16. Admin token only: entries hold notification content.
 
 Tiles of full width never change: they are served with a year's immutable cache; a
-partial tile for a minute.
+partial tile for a minute. While the store cannot answer, every path answers 503.
 """
 
 import re
+from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -22,8 +23,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..audit.inclusion import NotProvable, bundle
+from ..errors import StorageError
 from ..numbers import LARGEST, whole_number
 from ..store.application import Store
+from ..store.driver_errors import storage_errors
 from .bearer import bearer
 from .context import Context
 
@@ -86,6 +89,12 @@ def _latest(store: Store) -> str:
     return str(latest.note())
 
 
+def _read(answer: Callable[[str, bool], Response], path: str, admin: bool) -> Response:
+    """`answer`, a database driver's error raised as `StorageError`."""
+    with storage_errors():
+        return answer(path, admin)
+
+
 def tiles_route(context: Context) -> Route:
     """`/log/...` of a server: its checkpoint, hash tiles and (admin) entry bundles."""
 
@@ -127,7 +136,9 @@ def tiles_route(context: Context) -> Route:
                 return PlainTextResponse("too many failures", 429, headers)
             admin = let.operator is not None
         try:
-            return await run_in_threadpool(answer, path, admin)
+            return await run_in_threadpool(_read, answer, path, admin)
+        except StorageError:  # the store cannot answer (logged once per outage)
+            return PlainTextResponse("the store cannot answer now", 503)
         except _Unauthorized:
             return PlainTextResponse("entry bundles need the admin token", 401)
         except _NotFound:

@@ -173,7 +173,7 @@ class Store:
         # The recorder writes snapshots inside the events' transaction (see `ledger.entries`).
         snapshots_recorder: Any = self._app.snapshots.recorder
         self.recorder.snapshots_table = snapshots_recorder.events_table_name
-        self._snapshot_every = snapshot_every
+        self.snapshot_every = snapshot_every
         self._cache: OrderedDict[str, Loaded] = OrderedDict()
         self._cache_size = cache_size
         # The Merkle tree and signed checkpoints (`merkle_tables`): `signer` signs them;
@@ -289,7 +289,7 @@ class Store:
         return held
 
     def snapshot_due(self, loaded: Loaded, version: int) -> bool:
-        return snapshot_due(loaded, version, self._snapshot_every)
+        return snapshot_due(loaded, version, self.snapshot_every)
 
     def save(self, changes: Sequence[Change], snapshots: Sequence[Row]) -> list[int]:
         """Append every change, and the mailbox snapshots taken with them (stored rows,

@@ -1,8 +1,8 @@
 """A PostgreSQL outage is answered fast: a real `tidings serve` talks to a real
 PostgreSQL through a TCP proxy the test cuts. While the proxy refuses connections, or
-swallows everything sent either way (a black hole), WAPI answers 2400,
-the JSON API 503, `/healthz` 503, each within `BOUND` seconds, and the server logs one
-`store_unreachable` line; once the proxy forwards again, a request succeeds within
+swallows everything sent either way (a black hole), WAPI answers 2400, the JSON API
+503, `/healthz` and the log's tiles 503, each within `BOUND` seconds, and the server
+logs one `store_unreachable` line; once the proxy forwards again, a request succeeds within
 `RECOVERY` seconds, one `store_recovered` line is logged, and every operation accepted
 before the cut is still there. A SQLite file whose write lock another program holds past
 the busy timeout is answered alike: 503, one line, and the next write succeeds."""
@@ -85,6 +85,10 @@ def _outage_answers(served: Served) -> list[float]:
     metrics, seconds = _timed(method="GET", url=f"{served.base}/metrics", headers=ADMIN)
     assert metrics.status_code in (200, 503), metrics.text
     took.append(seconds)
+    for path in ("/log/checkpoint", "/log/tile/0/000", "/log/tile/entries/000"):
+        tile, seconds = _timed(method="GET", url=f"{served.base}{path}", headers=ADMIN)
+        assert tile.status_code == 503, (path, tile.text)
+        took.append(seconds)
     assert max(took) < BOUND, took
     return took
 
