@@ -15,6 +15,12 @@ under the lock, fails the transaction if the log no longer ends there. Under the
 positions are handed out and committed in one order, so readers of the log never skip
 one, as with eventsourcing's own insert.
 
+A batch's look at what other writers appended (`Store.refresh`) rides in the same round
+trip (`append_checked`): under the lock, before the rows, `Statements.news` reads the
+entries after the cache's position and fails the transaction, as a lost race, when a
+stream the batch read has an event past the version it read; a look of its own costs a
+round trip and the server's work for it, every batch.
+
 When the process does not know where the log ends (first, or for `CONTENDED_FOR` after
 a guard failed), the server computes the append (`postgres_append`, `tidings_append`):
 BEGIN, the lock, NOTIFY, one call that reads the end, hashes and writes, COMMIT: one
