@@ -1,7 +1,8 @@
 """Prometheus counters of this process, by name, for any module to bump.
 
-`AUTH_FAILURES` (a WAPI 2050, a JSON API or Merchants 401), `THROTTLED` (a request refused by the
-rate limit), `COMMIT_SECONDS` and `BATCH_COMMANDS` (each transaction of the group commit).
+`AUTH_FAILURES` (a WAPI 2050, a JSON API, /metrics or Merchants 401), `THROTTLED` (a
+request refused by the rate limit), `COMMIT_SECONDS` and `BATCH_COMMANDS` (each
+transaction of the group commit).
 They count what this process did. What the log already says (notifications created,
 polled, acked; deliveries and attempts) is not counted here by hand: `/metrics` folds it
 from the log (`http.metrics`), so nothing needs bumping for it.
@@ -22,7 +23,7 @@ REGISTRY = CollectorRegistry()
 
 AUTH_FAILURES = Counter(
     "tidings_auth_failures",
-    "Requests refused for their credentials: WAPI 2050, JSON API and Merchants 401.",
+    "Requests refused for their credentials: WAPI 2050, JSON API, /metrics and Merchants 401.",
     ["surface"],
     registry=REGISTRY,
 )

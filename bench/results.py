@@ -405,6 +405,10 @@ def _http_targets(results: list[Result]) -> list[Target]:
     ceiling = _ratio(wapi.get(1), hello)
     more = max((w for w in wapi if w is not None and w > 1), default=2)
     scaling = _ratio(wapi.get(more), wapi.get(1))
+    # What more workers buy the hello on this machine: where the server and its load
+    # generator share few CPUs, it bounds what they can buy tidings.
+    hello_scaling = _ratio(_find(results, "http", "hello", clients=64, workers=more), hello)
+    aside = f"the hello's own: {hello_scaling:.2f}x" if hello_scaling else None
     return [
         Target(
             name="http: WAPI requests/s vs the hello ceiling, 1 worker, 64 clients",
@@ -417,6 +421,7 @@ def _http_targets(results: list[Result]) -> list[Target]:
             wanted=">= 1.70x",
             measured=scaling,
             met=scaling >= 1.70,
+            aside=aside,
         ),
         *_uptime_target(results),
     ]

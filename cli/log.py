@@ -97,7 +97,7 @@ def _with_progress(tidings: Tidings, start: int) -> Iterator[LogEntry]:
     epilog=examples("tidings log --from 1000 --jsonl > log.jsonl", "tidings log --follow --jsonl"),
 )
 def log_command(
-    start: Annotated[int, typer.Option("--from", min=1, help="First position.")] = 1,
+    start: Annotated[int, typer.Option("--from", min=1, max=2**63 - 1, help="First position.")] = 1,
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep printing new entries (until Ctrl-C).")
     ] = False,

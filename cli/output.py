@@ -43,7 +43,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def user_errors() -> Iterator[None]:
     """What the library raises becomes one line, not a traceback: a refusal of the core
     (`Rejected`) or a lost race (`Conflict`) exits 1, a database that fails or a log
-    entry that cannot be decoded (an edited or damaged database) exits 2."""
+    entry that cannot be read (an edited or damaged database) exits 2."""
     try:
         yield
     except Rejected as rejected:
@@ -52,7 +52,10 @@ def user_errors() -> Iterator[None]:
         raise fail(f"{conflict}; nothing was changed, try again") from None
     except StorageError as failed:
         raise fail(str(failed), 2) from None
-    except msgspec.MsgspecError as damaged:
+    # A stored event that does not decode, a topic that names no event (KeyError) or a
+    # stream id that is not one (ValueError, SQLite keeps it as text): the arguments were
+    # checked before, so these come from the database's rows.
+    except (msgspec.MsgspecError, KeyError, ValueError) as damaged:
         raise fail(f"the log holds an entry that cannot be read ({damaged}): the database "
                    "was edited or damaged; `tidings verify` says where", 2) from None  # fmt: skip
 

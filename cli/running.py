@@ -5,7 +5,7 @@ stderr and exit 2, before anything is opened."""
 import typer
 from tidings.adapters.logs import FORMS
 
-__all__ = ["LEVELS", "at_least", "check_running", "refuse"]
+__all__ = ["LEVELS", "MOST_COUNT", "MOST_SECONDS", "at_least", "check_running", "refuse"]
 
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -16,14 +16,25 @@ def refuse(text: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def at_least(value: float, least: float, option: str) -> None:
-    """Exit 2 unless `value` is at least `least` (NaN is refused too)."""
+# The largest value a count or a time option may take: past it a count no longer fits the
+# system's C int (the listen backlog), and a delay or timeout no longer makes a time a
+# date can hold (an ending due in 30,000 years stopped the server).
+MOST_COUNT = 2**31 - 1
+MOST_SECONDS = 86_400.0
+
+
+def at_least(value: float, least: float, option: str, most: float = MOST_SECONDS) -> None:
+    """Exit 2 unless `value` is at least `least` and at most `most` (NaN and infinity
+    are refused too)."""
     if not value >= least:
         raise refuse(f"{option} must be at least {least:g}, not {value:g}")
+    if not value <= most:
+        raise refuse(f"{option} must be at most {most:g}, not {value:g}")
 
 
 def check_running(log_level: str, log_format: str, ping_delay: float, job_delay: float) -> None:
-    """Exit 2 on a log level or layout that does not exist, or a negative delay."""
+    """Exit 2 on a log level or layout that does not exist, or a delay that is negative
+    or longer than a day."""
     if log_level.lower() not in LEVELS:
         raise refuse(f"--log-level must be one of {', '.join(LEVELS)}, not {log_level!r}")
     if log_format not in FORMS:

@@ -26,7 +26,7 @@ from tidings.adapters.logs import setup_logging
 from tidings.adapters.store.failure_file import FailureFile
 
 from .options import Db, open_store
-from .running import at_least, check_running, refuse
+from .running import MOST_COUNT, MOST_SECONDS, at_least, check_running, refuse
 
 __all__ = ["serve_command"]
 
@@ -111,19 +111,19 @@ def serve_command(
         raise refuse("--host is an address to listen on, e.g. 127.0.0.1 (0.0.0.0: every one)")
     if not 0 <= port <= 65535:
         raise refuse(f"--port must be 0-65535, not {port}")
-    for value, least, option in [
-        (head_timeout, 0.1, "--head-timeout"),
-        (max_head, 1024, "--max-head"),
-        (body_timeout, 0.1, "--body-timeout"),
-        (keep_alive, 1, "--keep-alive"),
-        (max_connections, 1, "--max-connections"),
-        (backlog, 1, "--backlog"),
-        (max_depth, 1, "--max-depth"),
-        (auth_failures, 1, "--auth-failures"),
-        (auth_floor, 0, "--auth-floor"),
-        (ready_interval, 0, "--ready-interval"),
+    for value, least, most, option in [
+        (head_timeout, 0.1, MOST_SECONDS, "--head-timeout"),
+        (max_head, 1024, MOST_COUNT, "--max-head"),
+        (body_timeout, 0.1, MOST_SECONDS, "--body-timeout"),
+        (keep_alive, 1, MOST_SECONDS, "--keep-alive"),
+        (max_connections, 1, MOST_COUNT, "--max-connections"),
+        (backlog, 1, MOST_COUNT, "--backlog"),
+        (max_depth, 1, MOST_COUNT, "--max-depth"),
+        (auth_failures, 1, MOST_COUNT, "--auth-failures"),
+        (auth_floor, 0, 60, "--auth-floor"),
+        (ready_interval, 0, MOST_SECONDS, "--ready-interval"),
     ]:
-        at_least(value, least, option)
+        at_least(value, least, option, most)
     try:
         proxies = trusted_networks(trusted_proxies)
     except ValueError as error:

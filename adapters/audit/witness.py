@@ -21,6 +21,7 @@ signed checkpoints, the last that holds and the first that does not.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from uuid import UUID
 
 import msgspec
 
@@ -60,6 +61,15 @@ class _Pass:
     ends: dict[int, int] = field(default_factory=dict)  # size -> its last entry's position
 
 
+def _stream(stream: UUID | str) -> bytes:
+    """A stream id's bytes as the tree hashes them; an id edited into one that is none
+    (SQLite keeps it as text) hashes as its text, so its leaf differs from the signed one."""
+    try:
+        return stream_bytes(stream)
+    except ValueError:
+        return str(stream).encode()
+
+
 def _walk(store: Store, sizes: set[int]) -> _Pass:
     """Rebuild the tree from the log; hash the stored leaves alongside (and on past the
     log's end, up to the largest of `sizes`); keep both roots at each of `sizes`."""
@@ -90,7 +100,7 @@ def _walk(store: Store, sizes: set[int]) -> _Pass:
         first = rebuilt.size
         held = {row[0]: row for row in tables.page(rows, first, first + len(entries) - 1)}
         for index, (position, stream, version, topic, state) in enumerate(entries, first):
-            hashed = leaf_hash(entry_bytes(position, stream_bytes(stream), version, topic, state))
+            hashed = leaf_hash(entry_bytes(position, _stream(stream), version, topic, state))
             take(index, held.get(index), hashed, position)
     # Stored leaves beyond the log's end: what a truncation took away.
     end = min(tables.size(rows), max(sizes, default=0))

@@ -37,11 +37,12 @@ class _Minted:
         os.register_at_fork(after_in_child=self.renew)
 
     def renew(self) -> None:
-        self.prefix = secrets.token_hex(4)
+        self.prefix = secrets.randbits(32) << 32
         self.counter = itertools.count(secrets.randbelow(1 << 32))
 
     def next(self) -> str:
-        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFF:08x}"
+        # The 8 bytes' hex, not a formatted string: half the work.
+        return (self.prefix | next(self.counter) & 0xFFFFFFFF).to_bytes(8).hex()
 
 
 _minted = _Minted()

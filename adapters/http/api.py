@@ -12,7 +12,6 @@ A body nested deeper than the server's `max_depth` is refused (400, 2008) before
 decoded.
 """
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,7 @@ from tidings.domain.operator import ADMIN
 
 from ..errors import OutcomeUnknown
 from ..library import Conflict, Pending, Rejected, StorageError, Tidings, TrailEntry
-from ..metrics import AUTH_FAILURES, THROTTLED
+from ..metrics import THROTTLED
 from ..numbers import LARGEST, whole_number
 from ..push.views import (
     DeliveryView,
@@ -63,7 +62,8 @@ from .api_types import (
     queue_view,
     trail_view,
 )
-from .body import TooLarge, client_ip, read_body
+from .bearer import bearer
+from .body import TooLarge, read_body
 from .context import Context
 
 __all__ = ["ENDPOINTS", "MAX_API_BODY", "Endpoint", "api_routes", "http_error"]
@@ -81,8 +81,8 @@ _STATUS = {
     Code.COMMAND_FAILED: 503,
 }
 Params = dict[str, str]
-# The "login" the admin token's failures are counted under (no account can be named so).
-_ADMIN = "\0admin"
+# The parameter that holds the caller's operator name (no path or query parameter is).
+_CALLER = "\0operator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +168,17 @@ def _trail(t: Tidings, key: str) -> list[TrailEntry]:
     )
 
 
+def _bulk_ack(t: Tidings, p: Params, body: AckUpToId) -> AckedUpTo:
+    """Recorded as the caller's action, or as the operator the admin token names: a
+    named operator's token naming another would put words in its mouth in the log."""
+    caller = p[_CALLER]
+    by = body.operator or caller
+    if by != caller and caller != ADMIN:
+        raise Rejected(Code.INVALID_PARAMETER,
+                       f"operator is this token's own, {caller!r}, not {by[:40]!r}")  # fmt: skip
+    return AckedUpTo(acked=t.bulk_ack(p["login"], body.up_to, by=by))
+
+
 def _step(t: Tidings, p: Params, body: NewStep) -> Done:
     t.step(p["svtrid"], body.text)
     return Done(Code.OK, Code.OK.text)
@@ -180,9 +191,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/accounts/{login}/queue", "An account's poll queue: count, "
              "oldest, the first notifications", QueueView, _queue, query=("limit",)),
     Endpoint("POST", "/api/accounts/{login}/queue/ack", "Ack the poll queue up to an id "
-             "(an operator's action)", AckedUpTo,
-             lambda t, p, b: AckedUpTo(acked=t.bulk_ack(p["login"], b.up_to, by=b.operator)),
-             AckUpToId, acts=False),
+             "(an operator's action)", AckedUpTo, _bulk_ack, AckUpToId, acts=False),
     Endpoint("POST", "/api/accounts/{login}/test", "Send the account a test notification "
              "through its delivery method", Notification, lambda t, p, _: t.send_test(p["login"])),
     Endpoint("GET", "/api/accounts/{login}", "Read an account", AccountView,
@@ -274,32 +283,14 @@ def _decode(raw: bytes, body_type: type, max_depth: int) -> Any:
         raise Rejected(Code.PARSE_ERROR, f"not JSON: {error}") from None
 
 
-async def _operator(context: Context, authorization: str) -> str | None:
-    """Who a bearer token is: `admin` for TIDINGS_ADMIN_TOKEN, a named operator's name
-    for its token (`tidings operator add`), else None."""
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return None
-    if context.settings.admits(token):
-        return ADMIN
-    return await context.tidings.operator_by_token_async(token)
-
-
 def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Response:
-        started = time.monotonic()
-        gate, ip = context.gate, client_ip(request)
-        wait = gate.retry_after(_ADMIN, ip)
-        if wait is not None:
-            await gate.refused(started)
-            return _throttled(wait)
-        operator = await _operator(context, request.headers.get("authorization", ""))
+        let = await bearer(request, context, "api", named=True)
+        if let.retry_after is not None:
+            return _throttled(let.retry_after)
+        operator = let.operator
         if operator is None:
-            AUTH_FAILURES.labels("api").inc()
-            await gate.failed(_ADMIN, ip, started)
             return _error(Code.AUTH_FAILED)
-        gate.passed(_ADMIN, ip)
         try:
             body = None
             if endpoint.body is not None:
@@ -308,6 +299,7 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
             params = {name: request.query_params[name] for name in endpoint.query
                       if name in request.query_params}  # fmt: skip
             params.update(request.path_params)
+            params[_CALLER] = operator
             result = await run_in_threadpool(endpoint.run, context.tidings, params, body)
             login = request.path_params.get("login")
             if endpoint.acts and endpoint.method != "GET" and login:  # an account changed

@@ -70,10 +70,11 @@ class NewPassword(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True)
 
 class AckUpToId(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An operator's ack of a poll queue: every notification with an id up to `up_to`,
-    recorded as the action of `operator` (a named operator, `tidings operator add`)."""
+    recorded as the action of `operator`: the caller's own name when left out; a named
+    operator's token may name only itself, the admin token any active operator."""
 
     up_to: int
-    operator: str
+    operator: str | None = None
 
 
 class AckedUpTo(Struct, frozen=True, kw_only=True):

@@ -37,7 +37,8 @@ from tidings.domain.operation import OperationState
 from tidings.domain.serverrun import FILES, JOB_COMMANDS, PRODUCTS, Ending, job_outcome
 from tidings.domain.serverrun import job_ending as _job_ending
 
-from ..library import Conflict, Rejected, RemoteClient
+from ..errors import OutcomeUnknown
+from ..library import Conflict, Rejected, RemoteClient, StorageError
 from ..metrics import AUTH_FAILURES, THROTTLED
 from ..wapi.auth import password_sha1
 from .body import TooLarge, client_ip, read_body
@@ -49,7 +50,12 @@ __all__ = ["JOB_COMMANDS", "MAX_JOB_BODY", "job_ending", "merchants_routes"]
 
 MAX_JOB_BODY = 1024 * 1024
 _SECRET_HEADERS = frozenset({"x-token", "authorization"})
-_STATUS = {Code.AUTH_FAILED: 401, Code.IP_NOT_ALLOWED: 403, Code.ACCOUNT_SUSPENDED: 403}
+_STATUS = {
+    Code.AUTH_FAILED: 401,
+    Code.IP_NOT_ALLOWED: 403,
+    Code.ACCOUNT_SUSPENDED: 403,
+    Code.COMMAND_FAILED: 503,  # the store, not the client: nothing was saved, retry
+}
 
 
 def _is_json(content_type: str) -> bool:
@@ -123,6 +129,17 @@ def _error(content_type: str, code: Code, text: str | None = None) -> Response:
     return _answer(content_type, status, {"Code": int(code), "Text": text or code.text}, "Error")
 
 
+def _unavailable(content_type: str, error: StorageError) -> Response:
+    """The store could not answer: 503, nothing saved; 504 when the job's commit was sent
+    and the connection died before its answer (it may be saved: read it back)."""
+    if isinstance(error, OutcomeUnknown):
+        text = f"{error}; read it back before retrying"
+        return _answer(content_type, 504, {"Code": int(Code.COMMAND_FAILED), "Text": text}, "Error")
+    return _error(
+        content_type, Code.COMMAND_FAILED, "the store cannot answer now: nothing was done"
+    )
+
+
 def _throttled(content_type: str, retry_after: int) -> Response:
     """Too many failed authentications: 429, the auth code, and when to come back."""
     THROTTLED.labels("merchants").inc()
@@ -186,6 +203,8 @@ def _submit(command: str, context: Context) -> Any:
             else:  # the credentials were right (2051, 2053)
                 gate.passed(login, ip)
             return _error(content_type, rejected.code, rejected.text)
+        except StorageError as error:  # logged once per outage
+            return _unavailable(content_type, error)
         gate.passed(login, ip)
         if _too_deep(body, content_type, context.settings.limits.max_depth):
             return _error(content_type, Code.TOO_COMPLEX)
@@ -219,6 +238,8 @@ def _submit(command: str, context: Context) -> Any:
             return _error(content_type, rejected.code, rejected.text)
         except Conflict:  # other writers kept winning: nothing was written, the client retries
             return _error(content_type, Code.COMMAND_FAILED)
+        except StorageError as error:  # logged once per outage
+            return _unavailable(content_type, error)
         return _answer(content_type, 202, {"Id": pending.svtrid}, "Job")
 
     return submit

@@ -1,4 +1,6 @@
-"""`GET /metrics`: Prometheus text, the process's counters and the log's figures.
+"""`GET /metrics`: Prometheus text, the process's counters and the log's figures, for
+an operator's bearer token (TIDINGS_ADMIN_TOKEN or a named operator's): without one,
+401 (429 with `Retry-After` once a client's failures pass the throttle's budget).
 
 What the log says (notifications created, polled, acked; deliveries by state and
 outcome; attempts and their durations; queue depths and ages) is folded from it at each
@@ -33,6 +35,7 @@ from ..metrics import REGISTRY
 from ..store.driver_errors import storage_errors
 from ..store.environment import LOG
 from ..store.followers import Catchup
+from .bearer import bearer
 from .context import Context
 
 __all__ = ["MULTIPROC_ENV", "TOP_ACCOUNTS", "LogMetrics", "metrics_route"]
@@ -143,8 +146,17 @@ class LogMetrics(Collector):
         )
 
 
+def _refused(retry_after: int | None) -> Response:
+    if retry_after is not None:
+        headers = {"Retry-After": str(retry_after)}
+        return Response(b"too many failures\n", 429, headers, media_type="text/plain")
+    text = b"an operator's bearer token is needed\n"
+    return Response(text, 401, {"WWW-Authenticate": "Bearer"}, media_type="text/plain")
+
+
 def metrics_route(context: Context) -> Route:
-    """`GET /metrics` of a server: its processes' counters and its database's figures.
+    """`GET /metrics` of a server: its processes' counters and its database's figures,
+    for an operator's bearer token only (`bearer`): the queue gauges name accounts.
 
     With several workers (`MULTIPROC_ENV` set before they started) the counters are
     prometheus_client's multiprocess files, summed over every worker of the server at
@@ -160,8 +172,11 @@ def metrics_route(context: Context) -> Route:
         with storage_errors():
             return generate_latest(counters) + generate_latest(own)
 
-    async def serve(_: Request) -> Response:
+    async def serve(request: Request) -> Response:
         try:
+            let = await bearer(request, context, "metrics", named=True)
+            if let.operator is None:
+                return _refused(let.retry_after)
             text = await run_in_threadpool(render)
         except StorageError:  # the log's figures cannot be read now (logged once per outage)
             return Response(b"the store cannot answer\n", 503, media_type="text/plain")

@@ -20,7 +20,7 @@ from .api_types import ApiError
 __all__ = ["openapi_document", "openapi_route"]
 
 _REF = "#/components/schemas/{name}"
-_ERRORS = (400, 401, 404, 409, 413, 422, 429)
+_ERRORS = (400, 401, 403, 404, 409, 413, 422, 429, 503, 504)
 
 
 def _openapi_path(path: str) -> str:

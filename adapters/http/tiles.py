@@ -11,11 +11,10 @@ inclusion and consistency proofs itself.
   as a big-endian uint16. Admin token only: entries hold notification content.
 
 Tiles of full width never change: they are served with a year's immutable cache; a
-partial tile for a minute.
+partial tile for a minute. While the store cannot answer, every path answers 503.
 """
 
 import re
-import time
 from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
@@ -24,10 +23,11 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..audit.inclusion import NotProvable, bundle
-from ..metrics import AUTH_FAILURES
+from ..errors import StorageError
 from ..numbers import LARGEST, whole_number
 from ..store.application import Store
-from .body import client_ip
+from ..store.driver_errors import storage_errors
+from .bearer import bearer
 from .context import Context
 
 __all__ = ["HEIGHT", "WIDTH", "hash_tile", "tile_index", "tiles_route"]
@@ -40,7 +40,6 @@ _PARTIAL = "public, max-age=60"
 _GROUP = re.compile(r"x[0-9]{3}")
 _LAST = re.compile(r"[0-9]{3}")
 _MAX_INDEX = LARGEST // WIDTH
-_ADMIN = "\0admin"  # the login the admin token's failures are counted under
 
 
 class _NotFound(Exception):
@@ -90,9 +89,14 @@ def _latest(store: Store) -> str:
     return str(latest.note())
 
 
+def _read(answer: Callable[[str, bool], Response], path: str, admin: bool) -> Response:
+    """`answer`, a database driver's error raised as `StorageError`."""
+    with storage_errors():
+        return answer(path, admin)
+
+
 def tiles_route(context: Context) -> Route:
     """`/log/...` of a server: its checkpoint, hash tiles and (admin) entry bundles."""
-    admits: Callable[[str], bool] = context.settings.admits
 
     def answer(path: str, admin: bool) -> Response:
         store = context.tidings.store
@@ -126,20 +130,15 @@ def tiles_route(context: Context) -> Route:
         admin = False
         if path.startswith("tile/entries/"):
             # Failures throttled as the JSON API's: the admin token is the same.
-            started, gate, ip = time.monotonic(), context.gate, client_ip(request)
-            wait = gate.retry_after(_ADMIN, ip)
-            if wait is not None:
-                await gate.refused(started)
-                return PlainTextResponse("too many failures", 429, {"Retry-After": str(wait)})
-            scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            admin = scheme.lower() == "bearer" and admits(token.strip())
-            if not admin:
-                AUTH_FAILURES.labels("api").inc()
-                await gate.failed(_ADMIN, ip, started)
-            else:
-                gate.passed(_ADMIN, ip)
+            let = await bearer(request, context, "api", named=False)
+            if let.retry_after is not None:
+                headers = {"Retry-After": str(let.retry_after)}
+                return PlainTextResponse("too many failures", 429, headers)
+            admin = let.operator is not None
         try:
-            return await run_in_threadpool(answer, path, admin)
+            return await run_in_threadpool(_read, answer, path, admin)
+        except StorageError:  # the store cannot answer (logged once per outage)
+            return PlainTextResponse("the store cannot answer now", 503)
         except _Unauthorized:
             return PlainTextResponse("entry bundles need the admin token", 401)
         except _NotFound:

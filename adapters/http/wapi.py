@@ -37,6 +37,11 @@ from .deadlines import settle_unfinished
 
 __all__ = ["PING_ASYNC", "WapiEndpoint", "answer", "ping_ending"]
 
+# Enum members read once: reading one off its class runs `EnumType.__getattr__`.
+_PENDING, _OK, _AUTH_FAILED = Code.PENDING, Code.OK, Code.AUTH_FAILED
+_COMMAND_FAILED, _TOO_LARGE = Code.COMMAND_FAILED, Code.TOO_LARGE
+# The `x-wapi-code` header of each code, written once.
+_CODE_HEADER: dict[int, bytes] = {code: b"%d" % code for code in Code}
 _POLL = frozenset({"poll-req", "notify-poll-req"})
 _ACK = frozenset({"poll-ack", "notify-poll-ack"})
 _MEDIA = {Dialect.XML: "text/xml; charset=utf-8", Dialect.JSON: "application/json"}
@@ -85,20 +90,21 @@ async def answer(
     inside its unit of work; ping, an unknown command or a poll-ack without a usable id
     lets the client in first, so that only an authenticated client learns about them.
     """
-    svtrid = tidings.new_svtrid()
     command = request.command.lower()
     # token_matches does the same work for an unknown login, so timing tells nothing;
     # the domain's access rule says which answer refuses (2050, 2051, 2053).
     client = RemoteClient(
         proof=lambda account: token_matches(account, request.user, request.auth, now), ip=ip
     )
+    svtrid = ""  # ours, minted when the answer needs it (a pending operation has its own)
     try:
         if command == PING_ASYNC:
             # Ended by the due-work runner, which follows the log (`push.due`).
             pending = await tidings.accept_async(
                 request.user, request.cltrid or "", PING_ASYNC, client=client
             )
-            return _reply(Code.PENDING, pending.svtrid, pending.timestamp, request)
+            return _reply(_PENDING, pending.svtrid, pending.timestamp, request)
+        svtrid = tidings.new_svtrid()
         if command in _POLL:
             polled = await tidings.poll_async(request.user, svtrid=svtrid, client=client)
             head = polled.notification
@@ -111,16 +117,16 @@ async def answer(
             return _reply(acked.code, svtrid, now, request, acked.text)
         await tidings.admit_async(request.user, client)
     except Rejected as rejected:
-        if rejected.code == Code.AUTH_FAILED:
+        if rejected.code == _AUTH_FAILED:
             AUTH_FAILURES.labels("wapi").inc()
-        return _reply(rejected.code, svtrid, now, request, rejected.text)
+        return _reply(rejected.code, svtrid or tidings.new_svtrid(), now, request, rejected.text)
     except Conflict:  # other writers kept winning: nothing was written, the client retries
-        return _reply(Code.COMMAND_FAILED, svtrid, now, request)
+        return _reply(_COMMAND_FAILED, svtrid or tidings.new_svtrid(), now, request)
     except OutcomeUnknown:
         raise  # it may have been saved: not a failure (`WapiEndpoint`)
     except StorageError:  # the store cannot answer (logged once per outage): nothing written
-        return _reply(Code.COMMAND_FAILED, svtrid, now, request)
-    return _reply(Code.OK if command == "ping" else wanted, svtrid, now, request)
+        return _reply(_COMMAND_FAILED, svtrid or tidings.new_svtrid(), now, request)
+    return _reply(_OK if command == "ping" else wanted, svtrid, now, request)
 
 
 class WapiEndpoint:
@@ -142,7 +148,7 @@ class WapiEndpoint:
         headers = _Headers(scope)
         rid = first_id(scope, headers.sent_id)
         token = REQUEST_ID.set(rid)
-        traced = telemetry.request(scope)
+        traced = telemetry.request(scope) if telemetry.ON else None
         started = time.perf_counter()
         seen: dict[str, object] = {"status": HUNG_UP}
         rid_header = (ID_HEADER, rid.encode("ascii"))
@@ -161,7 +167,7 @@ class WapiEndpoint:
                     "headers": [
                         (b"content-length", b"%d" % len(document)),
                         (b"content-type", self._media),
-                        (b"x-wapi-code", b"%d" % code),  # for logs and proxies
+                        (b"x-wapi-code", _CODE_HEADER.get(code) or b"%d" % code),  # logs, proxies
                         *extra,
                         rid_header,
                     ],
@@ -205,7 +211,7 @@ class WapiEndpoint:
                 raise TooLarge
             parsed = parse_request(self.dialect, body, content_type)
         except (TooLarge, WapiError) as error:
-            code = error.code if isinstance(error, WapiError) else Code.TOO_LARGE
+            code = error.code if isinstance(error, WapiError) else _TOO_LARGE
             reply = WapiReply(
                 code=code,
                 result=code.text,
@@ -218,8 +224,8 @@ class WapiEndpoint:
         except Exception:  # a reader bug must not become a 500; the fuzz tests look for 2400
             _log.exception("reading a WAPI request failed")
             reply = WapiReply(
-                code=Code.COMMAND_FAILED,
-                result=Code.COMMAND_FAILED.text,
+                code=_COMMAND_FAILED,
+                result=_COMMAND_FAILED.text,
                 timestamp=int(now.timestamp()),
                 svtrid=tidings.new_svtrid(),
             )
@@ -229,7 +235,7 @@ class WapiEndpoint:
         if wait is not None:
             THROTTLED.labels("wapi").inc()
             await gate.refused(started)
-            refusal = _reply(Code.AUTH_FAILED, tidings.new_svtrid(), now, parsed)
+            refusal = _reply(_AUTH_FAILED, tidings.new_svtrid(), now, parsed)
             return refusal, [(b"retry-after", b"%d" % wait)]
         try:
             reply = await answer(tidings, parsed, ip, now)
@@ -237,8 +243,8 @@ class WapiEndpoint:
             raise  # answered without a WAPI code (`__call__`)
         except Exception:
             _log.exception("WAPI %s failed", parsed.command)
-            return _reply(Code.COMMAND_FAILED, tidings.new_svtrid(), now, parsed), []
-        if reply.code == Code.AUTH_FAILED:
+            return _reply(_COMMAND_FAILED, tidings.new_svtrid(), now, parsed), []
+        if reply.code == _AUTH_FAILED:
             await gate.failed(parsed.user, ip, started)
         else:
             gate.passed(parsed.user, ip)

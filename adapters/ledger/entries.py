@@ -325,5 +325,22 @@ class Tree:
         self.size += 1
         return completed
 
+    def extend(self, entries: Sequence[tuple[int, bytes]]) -> list[bytes]:
+        """`append` the leaf of each entry (position, canonical bytes); each entry's
+        completed nodes. One loop for a whole write: no call per leaf."""
+        hashes, size, sha256, nodes = self.hashes, self.size, hashlib.sha256, []
+        for _, entry in entries:
+            node = completed = sha256(b"\0" + entry).digest()  # `leaf_hash`, inlined
+            closing = size
+            while closing & 1:
+                node = sha256(b"\1" + hashes.pop() + node).digest()  # `node_hash`, inlined
+                completed += node
+                closing >>= 1
+            hashes.append(node)
+            size += 1
+            nodes.append(completed)
+        self.size = size
+        return nodes
+
     def root(self) -> bytes:
         return root_of(self.hashes)

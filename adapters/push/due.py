@@ -44,7 +44,7 @@ from tidings.domain.serverrun import Ending, awaiting_ending
 from ..errors import Rejected, StorageError
 from ..store.environment import LOG
 from ..store.followers import Catchup
-from .index import DueIndex, DueProjection, Name
+from .index import DueIndex, DueProjection, Name, ScannedLog
 from .mail import MailSender, SmtpServer
 from .payload import ROTATION_GRACE, http_body, signed_headers, webhook_id
 from .port import DeliveryCommands
@@ -146,6 +146,7 @@ class DueWork:
 
         self._index = DueIndex(delays, clock, later=later, deliveries=deliveries)
         self._catchup = Catchup(DueProjection(self._index), LOG)
+        self._log = ScannedLog(tidings.store)
         self._busy: set[Name] = set()
         self._failures: dict[Name, int] = {}
         self._wake = anyio.Event()
@@ -160,7 +161,7 @@ class DueWork:
         (a rebuild never holds the whole log); returns how many entries that was."""
         read = 0
         while True:
-            page = await anyio.to_thread.run_sync(self._catchup.read, self._tidings)
+            page = await anyio.to_thread.run_sync(self._catchup.read, self._log)
             self._catchup.take(page)
             read += len(page.entries)
             if not page.full:

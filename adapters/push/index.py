@@ -15,14 +15,14 @@ skipped when it comes up.
 """
 
 import heapq
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
-from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.projection import Projection
+from msgspec import Struct
 from msgspec.structs import replace
 from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
@@ -30,10 +30,12 @@ from tidings.domain import operation as op
 from tidings.domain import serverrun
 from tidings.domain.dispatch import Held
 
-from ..ledger.entries import Envelope
-from ..store.application import stream_id
+from ..ledger.entries import decoder_of
+from ..store.application import Store, stream_hex
+from ..store.driver_errors import storage_errors
+from ..store.environment import LOG
 
-__all__ = ["DueIndex", "DueProjection", "Kind", "Name"]
+__all__ = ["DueIndex", "DueProjection", "Kind", "Name", "Scanned", "ScannedLog"]
 
 Kind = Literal["delivery", "ending"]
 Name = tuple[Kind, str]  # (kind, key): "<login>/<notification id>" or a svTRID
@@ -91,14 +93,14 @@ class DueIndex(POPOTrackingRecorder):
         self._with_deliveries = deliveries
         folded = [*_OPERATION_TOPICS, *(_DELIVERY_TOPICS if deliveries else ())]
         self.topics = tuple(t.__struct_config__.tag for t in folded)
-        self._deliveries: dict[UUID, tuple[str, dlv.DeliveryState]] = {}
-        self._operations: dict[UUID, str] = {}
+        self._deliveries: dict[str, tuple[str, dlv.DeliveryState]] = {}
+        self._operations: dict[str, str] = {}
         self._commands: dict[str, str] = {}  # svTRID -> command, of those in `_operations`
         self._due: dict[Name, datetime] = {}
         self._heap: list[tuple[datetime, int, Kind, str]] = []
         self._seq = 0
-        self._held: dict[UUID, set[str]] = {}  # endpoint or delivery stream -> keys held
-        self._folds: dict[type, Callable[[UUID, Any], None]] = {
+        self._held: dict[str, set[str]] = {}  # endpoint or delivery stream -> keys held
+        self._folds: dict[type, Callable[[str, Any], None]] = {
             dlv.DeliveryScheduled: self._scheduled,
             dlv.DeliveryResent: self._resent,
             **dict.fromkeys(_ATTEMPTED, self._attempted),
@@ -152,38 +154,38 @@ class DueIndex(POPOTrackingRecorder):
         """A delivery may not start before `held.until`, or before the stream it waits
         on moves on, whichever comes first."""
         if held.waits_on is not None:
-            self._held.setdefault(stream_id(*held.waits_on), set()).add(key)
+            self._held.setdefault(stream_hex(*held.waits_on), set()).add(key)
         self.schedule("delivery", key, held.until)
 
-    def _release(self, stream: UUID) -> None:
+    def _release(self, stream: str) -> None:
         """Deliveries held by this endpoint or earlier delivery are due now."""
         now = self._clock()
         for key in self._held.pop(stream, ()):
             if ("delivery", key) in self._due:
                 self.schedule("delivery", key, now)
 
-    def applied(self, stream: UUID, event: Any, tracking: Tracking) -> None:
+    def applied(self, stream: str, event: Any, tracking: Tracking) -> None:
         """Fold the log's next event, at `tracking`'s position, into the index;
         eventsourcing's `IntegrityError`, and nothing folded, at a position folded
         already (the tracking record is taken first: folding cannot fail)."""
         self.insert_tracking(tracking)
         self._apply(stream, event)
 
-    def _apply(self, stream: UUID, event: Any) -> None:
+    def _apply(self, stream: str, event: Any) -> None:
         # By the event's exact type, not `match`: a class pattern with keywords builds
         # objects for every case it tries, and an ending tried them all.
         fold = self._folds.get(type(event))
         if fold is not None:
             fold(stream, event)
 
-    def _scheduled(self, stream: UUID, event: dlv.DeliveryScheduled) -> None:
+    def _scheduled(self, stream: str, event: dlv.DeliveryScheduled) -> None:
         if self._with_deliveries:
             key = dlv.key(event.login, event.notification_id)
             state = _compact(dlv.evolve(dlv.initial, event))
             self._deliveries[stream] = (key, state)
             self.schedule("delivery", key, dlv.due_at(state))
 
-    def _resent(self, stream: UUID, event: dlv.DeliveryResent) -> None:
+    def _resent(self, stream: str, event: dlv.DeliveryResent) -> None:
         if self._with_deliveries:
             # Forgotten when it succeeded: taken up again from the event alone.
             key = dlv.key(event.scheduled.login, event.scheduled.notification_id)
@@ -191,7 +193,7 @@ class DueIndex(POPOTrackingRecorder):
             self._deliveries[stream] = (key, state)
             self.schedule("delivery", key, dlv.due_at(state))
 
-    def _attempted(self, stream: UUID, event: Any) -> None:
+    def _attempted(self, stream: str, event: Any) -> None:
         known = self._deliveries.get(stream)
         if known is None:
             return
@@ -204,7 +206,7 @@ class DueIndex(POPOTrackingRecorder):
         if not dlv.holds_back(state):  # done: the deliveries it held may go
             self._release(stream)
 
-    def _accepted(self, stream: UUID, event: op.OperationAccepted) -> None:
+    def _accepted(self, stream: str, event: op.OperationAccepted) -> None:
         delay = self._delays.get(event.command)
         if delay is not None:
             svtrid = event.svtrid
@@ -213,13 +215,13 @@ class DueIndex(POPOTrackingRecorder):
             delay += self._later(svtrid)
             self.schedule("ending", svtrid, serverrun.due_at(event, delay))
 
-    def _ended(self, stream: UUID, _: op.OperationEnded) -> None:
+    def _ended(self, stream: str, _: op.OperationEnded) -> None:
         if stream in self._operations:
             svtrid = self._operations.pop(stream)
             del self._commands[svtrid]
             self.schedule("ending", svtrid, None)
 
-    def _resumed(self, stream: UUID, _: ept.EndpointResumed) -> None:
+    def _resumed(self, stream: str, _: ept.EndpointResumed) -> None:
         self._release(stream)
 
 
@@ -236,5 +238,51 @@ class DueProjection(Projection[DueIndex]):
         self.topics = view.topics
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        envelope: Envelope = domain_event
-        self.view.applied(envelope.originator_id, envelope.event, tracking)
+        entry: Scanned = domain_event
+        self.view.applied(entry.stream, entry.event, tracking)
+
+
+class Scanned(Struct, frozen=True, gc=False):
+    """An entry of `ScannedLog`: its position, its stream's id in hex (as stored; the
+    index keys streams by it) and its event, decoded."""
+
+    position: int
+    stream: str
+    event: Any
+
+    def as_processed(self) -> tuple["Scanned", Tracking]:
+        return self, Tracking(LOG, self.position)
+
+
+class ScannedLog:
+    """The log as the runner follows it (a `store.followers.Log`): the store's rows as
+    stored (`recorder.scan`), a range of positions at a time, each decoded by its topic
+    where it is read; not the library's `log`, which builds eventsourcing's notification
+    object and a stream `UUID` for every entry first (docs/decisions.md). Raises
+    `StorageError` as the library's reads do."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def log(
+        self,
+        start: int = 1,
+        page_size: int = 1000,
+        *,
+        topics: Sequence[str] = (),
+        stop: int | None = None,
+    ) -> Iterator[Scanned]:
+        """The entries from position `start` up to `stop` (the log's end when None), of
+        `topics` when given, in order; read `page_size` positions at a time."""
+        with storage_errors():
+            end = self._store.max_position() if stop is None else stop
+            scan = self._store.recorder.scan
+            for low in range(start, end + 1, page_size):
+                for position, stream, _, topic, state in scan(
+                    low, min(low + page_size - 1, end), topics
+                ):
+                    yield Scanned(position, stream, decoder_of(topic)(state))
+
+    def last_position(self) -> int:
+        with storage_errors():
+            return self._store.max_position()

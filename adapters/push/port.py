@@ -8,19 +8,22 @@ from tidings.domain import BatchState, Notification
 from tidings.domain import delivery as dlv
 from tidings.domain.operation import OperationState
 
-from ..store.followers import Log
+from ..store.application import Store
 from .transport import AddressGuard
 from .views import Attempted, Claim, Held
 
 __all__ = ["DeliveryCommands"]
 
 
-class DeliveryCommands(Log, Protocol):
+class DeliveryCommands(Protocol):
     """The library's calls the push runner makes (see `Tidings`' methods of the same
-    names), and the log it follows."""
+    names), and the store whose log it follows (`index.ScannedLog`)."""
 
     @property
     def guard(self) -> AddressGuard: ...
+
+    @property
+    def store(self) -> Store: ...
 
     def minted_here(self, svtrid: str) -> bool: ...
 

@@ -37,7 +37,7 @@ from uuid import UUID
 
 from ..errors import StorageError
 from ..ledger.checkpoint import Checkpoint
-from ..ledger.entries import Tree, entry_bytes, frontier, leaf_hash, stream_bytes
+from ..ledger.entries import Tree, entry_bytes, frontier, stream_bytes
 from ..ledger.merkle import consistency_path, needed
 from ..ledger.signer import Prover, Refused, Signer
 from .merkle_reads import CHAIN, TREE, Rows, TreeReads
@@ -149,8 +149,8 @@ class Tables(TreeReads):
     ) -> list[bytes]:
         """Each entry's nodes, grown into `tree` (stored here with `store`); then a
         checkpoint if one is due."""
-        first, append = tree.size, tree.append
-        nodes = [append(leaf_hash(entry)) for _, entry in entries]
+        first = tree.size
+        nodes = tree.extend(entries)
         if not nodes:
             return nodes
         if store:

@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
@@ -24,8 +23,8 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from ..ledger.checkpoint import Checkpoint
 from ..ledger.entries import (
     GENESIS,
+    LogRow,
     Row,
-    StreamRow,
     TailRow,
     chain_links,
     hex_id,
@@ -369,27 +368,17 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
         )
         return rows.fetchall()
 
-    def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
-        """One stream's events after `version`, oldest first.
-
-        On one plain autocommit connection, in one statement: the pool's
-        BEGIN/SELECT/ROLLBACK and row objects cost ten times the query. WAL lets it read
-        beside the writer.
-        """
+    def scan(self, start: int, stop: int, topics: Sequence[str] = ()) -> list[LogRow]:
+        """Log rows at positions in [start, stop] (of `topics`, when given), in order, as
+        stored: what the due runner follows the log with and replay walks it with (not
+        eventsourcing's `select_notifications`, which builds objects a row we would not
+        use; docs/decisions.md)."""
+        only = f" AND topic IN ({', '.join('?' * len(topics))})" if topics else ""
         return self._read(
-            f"SELECT originator_version, topic, state FROM {self.events_table_name} "
-            "WHERE originator_id = ? AND originator_version > ? ORDER BY originator_version",
-            (stream.hex, version),
+            "SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {self.events_table_name} WHERE rowid BETWEEN ? AND ?{only} ORDER BY rowid",
+            (start, stop, *topics),
         )
-
-    def select_snapshot(self, stream: UUID) -> StreamRow | None:
-        """The newest snapshot of a stream, read like `select_after`."""
-        rows = self._read(
-            f"SELECT originator_version, topic, state FROM {self.snapshots_table} "
-            "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1",
-            (stream.hex,),
-        )
-        return rows[0] if rows else None
 
     def _read(self, query: str, params: tuple[Any, ...]) -> list[Any]:
         """Rows of a query on the read connection, shared by every thread in turn (reads

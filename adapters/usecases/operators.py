@@ -135,8 +135,9 @@ class OperatorCalls:
     async def bulk_ack_async(self, login: str, up_to: int, *, by: str) -> list[int]:
         """Ack an abandoned poll queue from its head up to id `up_to` (the domain's
         `operator.bulk_acks`), recorded as operator `by`'s action, in one transaction;
-        returns the ids acked. Raises `Rejected` (2101 an id below 1, 2303 nothing to
-        ack or `by` not an active operator), `Conflict`, `StorageError`."""
+        returns the ids acked; `by` `admin` is the JSON API's admin token. Raises
+        `Rejected` (2101 an id below 1, 2303 nothing to ack or `by` not an active
+        operator), `Conflict`, `StorageError`."""
         text("login", login)
 
         def body(work: Work) -> list[int]:
@@ -147,7 +148,9 @@ class OperatorCalls:
                 work.must(MAILBOX, login, ack)
             acked = [int(ack.notification_id) for ack in acks]
             detail = f"acked {acked[0]}-{acked[-1]}" if len(acked) > 1 else f"acked {acked[0]}"
-            action = opr.ActOnAccount(action="bulk-ack", login=login, detail=detail)
+            action = opr.ActOnAccount(
+                action="bulk-ack", login=login, detail=detail, admin=by == opr.ADMIN
+            )
             work.must(OPERATOR, by, action)
             return acked
 

@@ -233,10 +233,10 @@ class LogCalls:
         """The notification log from position `start` on (up to `stop`, inclusive, when
         given), read `page_size` at a time; only the entries of `topics` (event type
         names) when given. Raises `InvalidArgument`; `StorageError` (while iterating)."""
-        integer("start", start, least=1)
-        integer("page_size", page_size, least=1)
+        integer("start", start, least=1, most=_POSITIONS)
+        integer("page_size", page_size, least=1, most=_POSITIONS)
         if stop is not None:
-            integer("stop", stop, least=0)
+            integer("stop", stop, least=0, most=_POSITIONS)
         if isinstance(topics, str) or not all(isinstance(t, str) for t in topics):
             raise InvalidArgument("topics must be a sequence of event type names")
         self._runtime.check_open()
@@ -376,6 +376,10 @@ def existing(work: Work, login: str) -> acc.AccountState:
     if not account.opened:
         raise Rejected(Code.OBJECT_NOT_FOUND, f"account {login!r} does not exist")
     return account
+
+
+# Log positions are 64-bit signed in both stores: a larger one is no position.
+_POSITIONS = 2**63 - 1
 
 
 # Here, not in `arguments`: the push runner follows the log (`log`), and one more file

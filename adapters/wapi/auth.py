@@ -24,6 +24,8 @@ GRACE = timedelta(minutes=5)
 # Compared against when the login is unknown, so an unknown login costs the same work
 # as a wrong token and the answer's timing does not tell whether a login exists.
 _NO_PASSWORD = "0" * 40
+# The hours as tokens spell them.
+_HOURS = [f"{hour:02d}" for hour in range(24)]
 
 
 def password_sha1(password: str) -> str:
@@ -35,8 +37,7 @@ def password_sha1(password: str) -> str:
 
 def auth_token(login: str, password_digest: str, hour: int) -> str:
     """The WAPI token for `login` at `hour` (0-23, Prague), from `sha1(password)` in hex."""
-    text = f"{login}{password_digest}{hour:02d}"
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+    return hashlib.sha1((login + password_digest + _HOURS[hour]).encode("utf-8")).hexdigest()
 
 
 def token_matches(account: AccountState | None, login: str, token: str, now: datetime) -> bool:
@@ -47,10 +48,17 @@ def token_matches(account: AccountState | None, login: str, token: str, now: dat
     """
     known = account is not None and account.opened and account.login == login
     digest = account.password_sha1 if known and account is not None else _NO_PASSWORD
-    hours = {now.astimezone(PRAGUE).hour, (now - GRACE).astimezone(PRAGUE).hour}
+    local = now.astimezone(PRAGUE)
+    # Past a local hour's first `GRACE`, `GRACE` earlier is the same hour: Prague's
+    # clocks change at a whole hour, so after a change its minutes start from 0 too.
+    hours = [local.hour]
+    if local.minute < GRACE.seconds // 60:
+        earlier = (now - GRACE).astimezone(PRAGUE).hour
+        if earlier != local.hour:
+            hours.append(earlier)
     given = token.strip().lower().encode("ascii", "replace")
     matched = False
-    for hour in sorted(hours):
+    for hour in hours:
         expected = auth_token(login, digest, hour).encode("ascii")
         matched |= hmac.compare_digest(expected, given)
     return matched and known

@@ -51,6 +51,7 @@ from tidings.domain.document import too_deep
 from tidings.domain.operation import MAX_CLTRID
 
 from .form import FormError, request_document
+from .json_request import plain_json, usual_json
 from .xml_request import MAX_DEPTH, MAX_NODES, XmlRefused, read_request
 
 __all__ = [
@@ -96,6 +97,10 @@ class WapiError(Exception):
         self.code = code
         self.cltrid = cltrid
         self.command = command
+
+
+# Read once: reading a member off its class runs `EnumType.__getattr__`.
+_XML, _JSON = Dialect.XML, Dialect.JSON
 
 
 class WapiRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -175,34 +180,8 @@ def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-_decode_json = msgspec.json.Decoder().decode
-_encode_json = msgspec.json.Encoder().encode
-
-
-def _plain_json(text: str) -> Any:
-    """The document decoded in C, when that is provably the tree the careful reading
-    (`_careful_json`) gives and passes its checks; None: read it the careful way.
-
-    Proof, for a text with no backslash (every string is its text verbatim: no lone
-    surrogate, no colon but those the text shows), of at most `MAX_NODES` characters
-    (each node starts at a character of its own) and at most `MAX_DEPTH` brackets (no
-    deeper than that): the tree has no repeated key when the text has as many colons
-    as the tree written again (C keeps one of a key's repeats and drops the others,
-    with their colons). Whatever C refuses or reads otherwise (NaN, 1e400) goes the
-    careful way, which decides its answer."""
-    if len(text) > MAX_NODES or "\\" in text or text.count("{") + text.count("[") > MAX_DEPTH:
-        return None
-    try:
-        document = _decode_json(text)
-    except msgspec.DecodeError:
-        return None
-    if _encode_json(document).count(b":") != text.count(":"):
-        return None
-    return document
-
-
 def _json_members(text: str) -> Any:
-    document = _plain_json(text)
+    document = plain_json(text)
     careful = document is None
     if careful:
         document = _careful_json(text)
@@ -363,6 +342,21 @@ def _plain_request(fields: dict[str, Any]) -> WapiRequest | None:
     return None
 
 
+def _usual(document: bytes) -> WapiRequest | None:
+    """The usual JSON request (`json_request.usual_json`) when its fields are usable as
+    they are (what `_plain_request` lets through); None: read it the whole way."""
+    usual = usual_json(document)
+    if usual is None or not (usual.user and usual.auth and usual.command):
+        return None
+    cltrid = usual.clTRID
+    if cltrid is not None and (len(cltrid) > MAX_CLTRID or NOT_XML.search(cltrid)):
+        return None
+    data = usual.data or {}
+    return WapiRequest(
+        user=usual.user, auth=usual.auth, command=usual.command, cltrid=cltrid, data=data
+    )
+
+
 def parse_request(dialect: Dialect, body: bytes, content_type: str) -> WapiRequest:
     """Read a request from an HTTP body of the given content type.
 
@@ -377,6 +371,10 @@ def parse_request(dialect: Dialect, body: bytes, content_type: str) -> WapiReque
         document = request_document(body, content_type)
     except FormError as error:
         _fail(error.code)
+    if dialect is _JSON:
+        usual = _usual(document)
+        if usual is not None:
+            return usual
     try:
         # What "utf-8-sig" reads (one leading BOM dropped), in C: that codec is Python.
         text = document.decode("utf-8")
@@ -384,7 +382,7 @@ def parse_request(dialect: Dialect, body: bytes, content_type: str) -> WapiReque
             text = text[1:]
     except UnicodeDecodeError:
         _fail(Code.ENCODING_MISMATCH)
-    if dialect is Dialect.XML:
+    if dialect is _XML:
         members = _xml_members(text)
         _utf8_everywhere(members)
     else:

@@ -16,6 +16,7 @@ from .docs import docs_route
 from .health import health_routes
 from .pages import SecureHeaders, stylesheet
 from .sessions import CENTER, CONSOLE, session_routes
+from .unavailable import StoreUnavailable
 
 __all__ = ["web_routes"]
 
@@ -27,8 +28,16 @@ def web_routes(context: Context) -> list[BaseRoute]:
     console = [*session_routes(context, CONSOLE), *console_routes(context),
                *health_routes(context)]  # fmt: skip
     return [
-        Mount("/center", routes=center, middleware=secure),
-        Mount("/console", routes=console, middleware=secure),
+        Mount(
+            "/center",
+            routes=center,
+            middleware=[*secure, Middleware(StoreUnavailable, area=CENTER)],
+        ),
+        Mount(
+            "/console",
+            routes=console,
+            middleware=[*secure, Middleware(StoreUnavailable, area=CONSOLE)],
+        ),
         docs_route(secure),
         Route("/assets/tidings.css", stylesheet, methods=["GET"], middleware=secure),
     ]

@@ -234,7 +234,7 @@ Still running (Ctrl-C stops it all and deletes the database). In another shell:
   {me} trail --cltrid mine-1      # a second later: accepted, ended, pushed, delivered
   {me} queue demo-poll; {me} deliveries; {me} stats; {me} log --follow --jsonl
   curl -s {server}/api/accounts -H "authorization: Bearer ${ADMIN_TOKEN_ENV}"
-  curl -s {server}/metrics
+  curl -s {server}/metrics -H "authorization: Bearer ${ADMIN_TOKEN_ENV}"
 Every account's password is {PASSWORD}.""")
 
 

@@ -132,3 +132,22 @@ def test_stored_nodes_prove_what_the_rfc_definitions_say(
         assert not verify_consistency(old, size, _mth(forked), _mth(leaves), consistency)
     asked = needed(lambda get: inclusion_path(index, size, get))
     assert asked <= nodes.keys() and len(asked) <= 2 * size.bit_length()
+
+
+@given(
+    st.lists(st.binary(max_size=40), max_size=40),
+    st.lists(st.integers(0, 40), max_size=6),
+)
+def test_extending_by_many_entries_is_appending_their_leaves_one_by_one(
+    leaves: list[bytes], cuts: list[int]
+) -> None:
+    # Given the same leaves appended one by one, and extended in writes of any sizes
+    one_by_one, _ = _stored(leaves)
+    extended, nodes, start = Tree(), [], 0
+    for end in [*sorted(c for c in cuts if c <= len(leaves)), len(leaves)]:
+        nodes += extended.extend([(i + 1, leaf) for i, leaf in enumerate(leaves[start:end])])
+        start = end
+    # Then the trees agree, and each entry completed the nodes `append` completes
+    assert (extended.size, extended.hashes) == (one_by_one.size, one_by_one.hashes)
+    replayed = Tree()
+    assert nodes == [replayed.append(leaf_hash(leaf)) for leaf in leaves]

@@ -283,10 +283,14 @@ def test_the_hello_ceiling_divides_the_http_row_not_an_uptime_window() -> None:
         row("http", "tidings WAPI", 400.0),
         row("http", "tidings WAPI", 600.0, workers=2),
         row("http", "hello", 1000.0),
+        row("http", "hello", 1200.0, workers=2),
         row("http uptime", "tidings WAPI", 100.0, window=1),
     ]
     # when
-    found = {t.name: t.measured for t in targets(results)}
+    found = {t.name: t for t in targets(results)}
     # then: 400 / 1000 and 600 / 400, the uptime window left out of both
-    assert found["http: WAPI requests/s vs the hello ceiling, 1 worker, 64 clients"] == 0.4
-    assert found["http: WAPI requests/s, --workers 2 vs --workers 1, 64 clients"] == 1.5
+    ceiling = found["http: WAPI requests/s vs the hello ceiling, 1 worker, 64 clients"]
+    workers = found["http: WAPI requests/s, --workers 2 vs --workers 1, 64 clients"]
+    assert (ceiling.measured, workers.measured) == (0.4, 1.5)
+    # and: the workers' row says what a second worker bought the hello: 1200 / 1000
+    assert workers.aside == "the hello's own: 1.20x"

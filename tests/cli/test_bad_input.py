@@ -73,6 +73,11 @@ def test_a_directory_for_the_database_is_named_as_such(
         (("worker", "--log-format", "xml"), ("--log-format", "xml")),
         (("worker", "--ping-delay", "-1"), ("--ping-delay", "at least 0")),
         (("worker", "--job-delay", "-0.5"), ("--job-delay", "at least 0")),
+        (("worker", "--ping-delay", "1e12"), ("--ping-delay", "at most 86400")),
+        (("serve", "--port", "0", "--job-delay", "inf"), ("--job-delay", "at most")),
+        (("serve", "--port", "0", "--backlog", "99999999999999999999"), ("--backlog", "at most")),
+        (("serve", "--port", "0", "--auth-floor", "inf"), ("--auth-floor", "at most 60")),
+        (("serve", "--port", "0", "--head-timeout", "1e308"), ("--head-timeout", "at most")),
         (("serve", "--host", "", "--port", "0"), ("--host",)),
         (("serve", "--host", " ", "--port", "0"), ("--host",)),
     ],
@@ -142,3 +147,10 @@ def test_verify_refuses_its_arguments_before_it_walks_the_log(
         tidings.open_account("tester", "s3cret-pw")
     # Then only the error is said: no "chain intact" first, for a walk the typo wasted
     one_line_error(shell("verify", *args, "--db", str(db)), 2, *words)
+
+
+def test_a_log_position_past_64_bits_is_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "tidings.db"
+    with Tidings(str(db)) as tidings:
+        tidings.open_account("tester", "s3cret-pw")
+    _one_line(_tidings("log", "--from", "9" * 25, "--db", str(db)), "--from")

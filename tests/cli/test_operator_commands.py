@@ -47,3 +47,33 @@ def test_a_test_notification_from_the_api_and_the_shell(db_url: str) -> None:
     one_line_error(shell("account", "test", "nobody", "--db", db_url), 1, "2303")
     with Tidings(db_url) as t:
         assert [n.id for n in t.mailbox("tester").notifications] == [1, 2]
+
+
+def test_a_bulk_ack_is_recorded_as_the_tokens_operator_and_names_no_other(db_url: str) -> None:
+    queued(db_url, 4)
+    with Tidings(db_url) as t:
+        t.add_operator("alice")
+        bob = t.add_operator("bob")
+    with serve(settings_for(db_url)) as server:
+        as_bob = {"authorization": f"Bearer {bob}"}
+        # a named operator's token may not put the ack in another operator's name
+        forged = server.client.post("/api/accounts/tester/queue/ack", headers=as_bob,
+                                    json={"up_to": 1, "operator": "alice"})  # fmt: skip
+        assert (forged.status_code, forged.json()["code"]) == (422, 2101), forged.text
+        # left out, the operator is the token's: bob's, and the admin token's `admin`
+        own = server.client.post("/api/accounts/tester/queue/ack", headers=as_bob,
+                                 json={"up_to": 1})  # fmt: skip
+        assert (own.status_code, own.json()) == (200, {"acked": [1]})
+        named = server.client.post("/api/accounts/tester/queue/ack", headers=as_bob,
+                                   json={"up_to": 2, "operator": "bob"})  # fmt: skip
+        assert (named.status_code, named.json()) == (200, {"acked": [2]})
+        admin = server.admin("POST", "/api/accounts/tester/queue/ack", json={"up_to": 3})
+        assert (admin.status_code, admin.json()) == (200, {"acked": [3]})
+    with Tidings(db_url) as t:
+        actions = [e.event for e in t.log(1, topics=("OperatorActed",))]
+        assert [n.id for n in t.mailbox("tester").notifications] == [4]
+    assert [(a.name, a.detail) for a in actions] == [
+        ("bob", "acked 1"),
+        ("bob", "acked 2"),
+        ("admin", "acked 3"),
+    ]

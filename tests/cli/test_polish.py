@@ -130,3 +130,49 @@ def test_a_damaged_entry_is_one_line_not_a_traceback(args: tuple[str, ...], db_u
         log.set_state(log.position_of("OperationEnded"), b"\x93garbage")
     words = [svtrid if word == "SVTRID" else word for word in args]
     one_line_error(shell(*words, "--db", db_url), 2, "cannot be read", "tidings verify")
+
+
+@pytest.mark.parametrize("edit", ["topic", "stream id"])
+@pytest.mark.parametrize("args", [("trail", "SVTRID"), ("state", "operation", "SVTRID"), ("log",),
+                                  ("log", "--jsonl"), ("stats",)], ids=" ".join)  # fmt: skip
+def test_an_entry_edited_past_reading_is_one_line_not_a_traceback(
+    args: tuple[str, ...], edit: str, db_url: str
+) -> None:
+    # given: an entry whose topic names no event, or whose stream id is not an id (a
+    # column PostgreSQL keeps as a uuid, SQLite as text)
+    if edit == "stream id" and db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL keeps stream ids as uuids")
+    [svtrid] = queued(db_url, 1)
+    with tamper(db_url) as log:
+        ended = log.position_of("OperationEnded")
+        if edit == "topic":
+            log.run("UPDATE {events} SET topic = {mark} WHERE {position} = {mark}", "Nope", ended)
+        else:
+            log.set_stream(ended, "not-an-id")
+    # when: a command reads it; then: one line naming what to run, exit 2
+    words = [svtrid if word == "SVTRID" else word for word in args]
+    result = shell(*words, "--db", db_url)
+    if result.exit_code == 0:  # a command that does not read that entry
+        assert result.exception is None
+    else:
+        one_line_error(result, 2, "cannot be read", "tidings verify")
+
+
+def test_verify_names_an_edited_stream_id_instead_of_failing(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a signed log (verify then also rebuilds its tree) with a stream id edited
+    key = tmp_path / "signing.key"
+    assert shell("key", "new", str(key), "--origin", "probe.example/log").exit_code == 0
+    queued(sqlite_url, 1)
+    monkeypatch.setenv("TIDINGS_SIGNING_KEY", str(key))
+    assert shell("checkpoint", "--db", sqlite_url).exit_code == 0
+    monkeypatch.delenv("TIDINGS_SIGNING_KEY")
+    with tamper(sqlite_url) as log:
+        ended = log.position_of("OperationEnded")
+        log.set_stream(ended, "not-an-id")
+    result = shell("verify", "--db", sqlite_url)
+    assert result.exit_code == 1, result.output
+    assert f"BROKEN at position {ended}" in result.stderr
+    assert isinstance(result.exception, SystemExit), result.exception  # no error raised
+    assert f"the first entry that differs is at position {ended}" in result.stderr

@@ -79,13 +79,18 @@ def _read(served: Served) -> None:
                 served.lines.append(json.loads(raw))
 
 
+_ADMIN_TOKEN = "processes-token"
+# The headers of a request as the operator `admin` of a `serve_process` server.
+ADMIN = {"authorization": f"Bearer {_ADMIN_TOKEN}"}
+
+
 @contextmanager
 def serve_process(db: str, *options: str, env: dict[str, str] | None = None) -> Iterator[Served]:
     """`tidings serve --log-format json ...` on `db` until the block ends; the URL is read
     from its `listening` line. The whole process group is killed at the end."""
     command = [sys.executable, "-c", "from tidings.cli.app import main; main()", "serve",
                "--db", db, "--log-format", "json", *options]  # fmt: skip
-    full = {**os.environ, "TIDINGS_ADMIN_TOKEN": "processes-token", **(env or {})}
+    full = {**os.environ, "TIDINGS_ADMIN_TOKEN": _ADMIN_TOKEN, **(env or {})}
     process = subprocess.Popen(
         command, env=full, stderr=subprocess.PIPE, text=True, start_new_session=True
     )

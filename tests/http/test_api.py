@@ -96,6 +96,9 @@ def test_accounts(server: Running) -> None:
     assert call(server, "PUT", f"/api/accounts/{login}/allowed-ips", json=ips).status_code == 200
     suspended = call(server, "POST", f"/api/accounts/{login}/suspend", json={"reason": "unpaid"})
     assert suspended.json()["suspended_reason"] == "unpaid"
+    operation = {"login": login, "cltrid": "cl-1", "command": "domain-renew"}
+    refused = call(server, "POST", "/api/operations", json=operation)
+    assert (refused.status_code, refused.json()["code"]) == (403, 2053)
     assert call(server, "POST", f"/api/accounts/{login}/resume").json()["suspended"] is False
     secret = call(server, "POST", f"/api/accounts/{login}/secret").json()["signing_secret"]
     assert secret != body["signing_secret"]

@@ -6,6 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tidings.adapters.http.limits import Limits
 from tidings.adapters.http.metrics import LogMetrics
 from tidings.adapters.library import Tidings
+from tidings.adapters.metrics import REGISTRY
 from tidings.domain import RetryPolicy, UrlChannel
 
 from tests.http.conftest import Running, call_until, serve, settings_for, wait_until
@@ -17,7 +18,7 @@ __all__ = ["receiver"]  # the fixture, used by name below
 
 def scrape(server: Running) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of /metrics by (name, labels)."""
-    response = server.client.get("/metrics")
+    response = server.admin("GET", "/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return {
@@ -125,11 +126,37 @@ def test_push_attempts_and_deliveries_move(db_url: str, receiver: Receiver) -> N
 def test_throttled_requests_are_counted(sqlite_url: str) -> None:
     limits = Limits(auth_failures_per_address=2, auth_failures_per_login=2)
     with serve(settings_for(sqlite_url, limits=limits)) as server:
-        before = scrape(server)
+        # The process's own counters, read where /metrics reads them: a scrape from this
+        # client would be refused now too, the token is the same.
+        def counted() -> tuple[float, float]:
+            labels = {"surface": "api"}
+            throttled = REGISTRY.get_sample_value("tidings_throttled_requests_total", labels)
+            failed = REGISTRY.get_sample_value("tidings_auth_failures_total", labels)
+            return throttled or 0.0, failed or 0.0
+
+        before = counted()
         for n in range(3):  # two failures, then a refusal before the token is looked at
             server.client.get("/api/accounts/x", headers={"authorization": f"Bearer {n}"})
-        after = scrape(server)
-    key = ("tidings_throttled_requests_total", (("surface", "api"),))
-    assert after[key] - before.get(key, 0.0) == 1
-    failures = ("tidings_auth_failures_total", (("surface", "api"),))
-    assert after[failures] - before.get(failures, 0.0) == 2
+        after = counted()
+        assert server.admin("GET", "/metrics").status_code == 429
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 2)
+
+
+def test_metrics_answer_an_operators_bearer_token_only(server: Running) -> None:
+    # given: a queue the gauges would name, and a named operator
+    login = server.login
+    server.tidings.end(server.tidings.accept(login, "c", "ping-async").svtrid, 1000, "OK")
+    token = server.tidings.add_operator("watcher")
+    # when: scraped without a token, with a wrong one, and with the operator's
+    bare = server.client.get("/metrics")
+    wrong = server.client.get("/metrics", headers={"authorization": "Bearer wrong"})
+    named = server.client.get("/metrics", headers={"authorization": f"Bearer {token}"})
+    # then: the first two are refused and name no account; the operator's is answered
+    for refused in (bare, wrong):
+        assert (refused.status_code, refused.headers["www-authenticate"]) == (401, "Bearer")
+        assert login not in refused.text
+    assert named.status_code == 200
+    assert f'tidings_queue_depth{{account="{login}"}}' in named.text
+    # and: the refusals are counted as /metrics' own
+    failures = ("tidings_auth_failures_total", (("surface", "metrics"),))
+    assert scrape(server)[failures] >= 2

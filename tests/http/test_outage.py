@@ -1,8 +1,8 @@
 """A PostgreSQL outage is answered fast: a real `tidings serve` talks to a real
 PostgreSQL through a TCP proxy the test cuts. While the proxy refuses connections, or
-swallows everything sent either way (a black hole), WAPI answers 2400,
-the JSON API 503, `/healthz` 503, each within `BOUND` seconds, and the server logs one
-`store_unreachable` line; once the proxy forwards again, a request succeeds within
+swallows everything sent either way (a black hole), WAPI answers 2400, the JSON API
+503, `/healthz` and the log's tiles 503, each within `BOUND` seconds, and the server
+logs one `store_unreachable` line; once the proxy forwards again, a request succeeds within
 `RECOVERY` seconds, one `store_recovered` line is logged, and every operation accepted
 before the cut is still there. A SQLite file whose write lock another program holds past
 the busy timeout is answered alike: 503, one line, and the next write succeeds."""
@@ -21,12 +21,11 @@ from tidings.adapters.store.environment import SQLITE_BUSY
 
 from tests.conftest import postgres_schema
 from tests.http.conftest import wait_until, wapi_auth
-from tests.http.processes import Served, serve_process
+from tests.http.processes import ADMIN, Served, serve_process
 from tests.http.tcp_proxy import TcpProxy
 
 BOUND = 3.5  # seconds a request may take while the database is away
 RECOVERY = 2.5  # seconds from the database's return to a request that succeeds
-TOKEN = {"authorization": "Bearer processes-token"}
 
 
 @pytest.fixture
@@ -64,7 +63,7 @@ def _timed(**request: Any) -> tuple[httpx.Response, float]:
 
 def _accept(base: str, n: int) -> str:
     body = {"login": "tester", "command": "domain-create", "cltrid": f"op{n}"}
-    answer = httpx.post(f"{base}/api/operations", json=body, headers=TOKEN, timeout=30)
+    answer = httpx.post(f"{base}/api/operations", json=body, headers=ADMIN, timeout=30)
     assert answer.status_code == 201, answer.text
     return str(answer.json()["svtrid"])
 
@@ -76,16 +75,20 @@ def _outage_answers(served: Served) -> list[float]:
         code, seconds = _ping(served.base, n)
         assert code == 2400, code
         took.append(seconds)
-    api, seconds = _timed(method="GET", url=f"{served.base}/api/accounts/tester", headers=TOKEN)
+    api, seconds = _timed(method="GET", url=f"{served.base}/api/accounts/tester", headers=ADMIN)
     assert api.status_code == 503, api.text
     assert api.json()["code"] == 2400
     took.append(seconds)
     health, seconds = _timed(method="GET", url=f"{served.base}/healthz")
     assert health.status_code == 503
     took.append(seconds)
-    metrics, seconds = _timed(method="GET", url=f"{served.base}/metrics")
+    metrics, seconds = _timed(method="GET", url=f"{served.base}/metrics", headers=ADMIN)
     assert metrics.status_code in (200, 503), metrics.text
     took.append(seconds)
+    for path in ("/log/checkpoint", "/log/tile/0/000", "/log/tile/entries/000"):
+        tile, seconds = _timed(method="GET", url=f"{served.base}{path}", headers=ADMIN)
+        assert tile.status_code == 503, (path, tile.text)
+        took.append(seconds)
     assert max(took) < BOUND, took
     return took
 
@@ -117,7 +120,7 @@ def test_a_database_outage_is_answered_fast_and_recovered(
         assert recovered < RECOVERY
         wait_until(lambda: served.logged(event="store_recovered"), timeout=5, what="the log")
         for svtrid in accepted:
-            answer = httpx.get(f"{served.base}/api/operations/{svtrid}", headers=TOKEN)
+            answer = httpx.get(f"{served.base}/api/operations/{svtrid}", headers=ADMIN)
             assert answer.status_code == 200, answer.text
     assert len(served.logged(event="store_unreachable")) == 1
     assert len(served.logged(event="store_recovered")) == 1
@@ -137,7 +140,7 @@ def test_a_sqlite_file_locked_past_the_busy_timeout_is_answered_fast(tmp_path: P
             # when: a command writes; then: it fails, once the busy timeout has passed
             body = {"login": "tester", "command": "domain-create", "cltrid": "locked"}
             api, seconds = _timed(method="POST", url=f"{served.base}/api/operations",
-                                  json=body, headers=TOKEN)  # fmt: skip
+                                  json=body, headers=ADMIN)  # fmt: skip
             assert api.status_code == 503, api.text
             assert seconds < SQLITE_BUSY + BOUND - 2, seconds
         finally:

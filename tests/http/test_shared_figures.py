@@ -9,7 +9,7 @@ import httpx
 from tidings.adapters import Tidings
 
 from tests.http.conftest import wapi_auth
-from tests.http.processes import serve_process
+from tests.http.processes import ADMIN, serve_process
 
 BUDGET = 30
 SCRAPES = 10
@@ -51,7 +51,11 @@ def test_two_workers_share_the_guessing_budget_and_the_metrics(tmp_path: Path) -
 
         totals = []
         for _ in range(SCRAPES):
-            text = httpx.get(f"{served.base}/metrics").text  # a connection of its own
+            # Each on a connection of its own, from another address (another machine):
+            # this one has spent its budget.
+            scraper = httpx.HTTPTransport(local_address="127.0.0.2")
+            with httpx.Client(transport=scraper, headers=ADMIN) as client:
+                text = client.get(f"{served.base}/metrics").raise_for_status().text
             totals.append(
                 (
                     _total(text, "tidings_auth_failures_total"),

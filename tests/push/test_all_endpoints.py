@@ -48,7 +48,7 @@ def test_every_accounts_endpoints_and_the_paused_ones(db_url: str, receiver: Rec
 
 
 def _paused_metric(server: Running) -> float:
-    text = server.client.get("/metrics").text
+    text = server.admin("GET", "/metrics").text
     [sample] = [
         s for f in text_string_to_metric_families(text) for s in f.samples
         if s.name == "tidings_endpoints_paused"

@@ -9,7 +9,10 @@ import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import suppress
+from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 from tidings.adapters.library import Tidings
 from tidings.adapters.push.payload import webhook_id
@@ -21,7 +24,7 @@ from tidings.domain.delivery import (
     AttemptSucceeded,
 )
 
-from tests.conftest import postgres_schema
+from tests.conftest import POSTGRES, postgres_schema
 from tests.http.conftest import wait_until
 from tests.push.conftest import Receiver
 
@@ -58,10 +61,49 @@ def holds_a_claim(t: Tidings, pid: int) -> bool:
     return any(open_claims.values())
 
 
+def _tcp() -> list[tuple[int, int, int, str]]:
+    """The machine's TCP sockets: (local port, remote port, bytes received and not yet
+    read by their process, inode)."""
+    rows = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in itertools.islice(lines, 1, None):
+                fields = line.split()
+                local, remote = (int(a.rsplit(":", 1)[1], 16) for a in fields[1:3])
+                rows.append((local, remote, int(fields[4].split(":")[1], 16), fields[9]))
+    return rows
+
+
+def all_it_sent_ran(pid: int) -> bool:
+    """Whether PostgreSQL has run everything the stopped process `pid` sent it: its
+    backends have read every byte from their sockets and none is running a statement.
+    A COMMIT sent just before the stop would otherwise close a claim after we looked."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with suppress(OSError):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:[") : -1])
+    server = urlsplit(POSTGRES).port or 5432
+    rows = _tcp()
+    ports = [local for local, remote, _, inode in rows if inode in inodes and remote == server]
+    if any(unread for local, remote, unread, _ in rows if local == server and remote in ports):
+        return False
+    with psycopg.connect(POSTGRES, autocommit=True) as conn:
+        running = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE client_port = ANY(%s) AND state = 'active'",
+            (ports,),
+        ).fetchone()
+    return running == (0,)
+
+
 def freeze_holding_a_claim(t: Tidings, process: subprocess.Popen[bytes]) -> bool:
     """Stop `process`; keep it stopped only if it holds an open claim (so that a kill now
-    strands one), else let it run on. Frozen, it cannot close the claim under our eyes."""
+    strands one), else let it run on. Frozen, it cannot close the claim under our eyes
+    once what it had sent has run."""
     process.send_signal(signal.SIGSTOP)
+    wait_until(lambda: all_it_sent_ran(process.pid), what="the stopped worker's statements")
     if holds_a_claim(t, process.pid):
         return True
     process.send_signal(signal.SIGCONT)

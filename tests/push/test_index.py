@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from eventsourcing.persistence import IntegrityError
 from tidings.adapters import Tidings
-from tidings.adapters.push.index import DueIndex, DueProjection
+from tidings.adapters.push.index import DueIndex, DueProjection, ScannedLog
 from tidings.adapters.store.environment import LOG
 from tidings.adapters.store.followers import Catchup
 
@@ -21,9 +21,9 @@ def test_the_index_reads_its_topics_only_and_covers_the_log_to_its_end(db_url: s
         t.ack("tester", t.poll("tester").notification.id)
         index = DueIndex({"ping-async": 5.0}, lambda: datetime.now(UTC))
         projection = DueProjection(index)
-        runner = Catchup(projection, LOG)
+        runner, log = Catchup(projection, LOG), ScannedLog(t.store)
         # when: it reads the log
-        page = runner.read(t)
+        page = runner.read(log)
         runner.take(page)
         # then: only acceptances and endings were read, and it stands at the log's end
         assert {e.as_processed()[0].event.__struct_config__.tag for e in page.entries} == {
@@ -34,7 +34,7 @@ def test_the_index_reads_its_topics_only_and_covers_the_log_to_its_end(db_url: s
         assert index.max_tracking_id(LOG) == page.entries[-1].position
         assert index.pop_due(datetime.max.replace(tzinfo=UTC), set()) == ("ending", svtrid)
         # and: nothing new, nothing read; the position stays
-        again = runner.read(t)
+        again = runner.read(log)
         assert (again.entries, again.upto, again.full) == ([], runner.position, False)
         # and: an entry processed again is refused by the tracking record, not folded
         with pytest.raises(IntegrityError):

@@ -85,6 +85,9 @@ BAD: dict[str, Call] = {
     "accounts with a limit as text": lambda t, s: t.accounts(limit="10"),  # type: ignore[arg-type]
     "log from position 0": lambda t, s: t.log(0),
     "log in pages of 0": lambda t, s: t.log(1, 0),
+    "log from past 64 bits": lambda t, s: t.log(2**63),
+    "log up to past 64 bits": lambda t, s: t.log(1, stop=2**70),
+    "log in pages past 64 bits": lambda t, s: t.log(1, 2**63),
     "log with topics as one string": lambda t, s: t.log(topics="AccountOpened"),
     "trail of nothing": lambda t, s: t.trail(),
     "trail of two things": lambda t, s: t.trail(s, cltrid="cl-1"),

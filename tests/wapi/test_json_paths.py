@@ -1,6 +1,7 @@
 """A JSON request reads the same whichever way it is read: a plain text (no backslash)
-may be decoded in C, the same document with its slashes escaped is read by Python's
-parser with every check; both give the same request or the same refusal."""
+may be decoded in C (straight into the usual request's struct, or as any JSON), the same
+document with its slashes escaped is read by Python's parser with every check; both
+give the same request or the same refusal."""
 
 import json
 from typing import Any
@@ -59,4 +60,30 @@ def _outcome(text: str) -> object:
 @given(_requests())
 def test_a_plain_request_reads_as_its_escaped_twin(text: str) -> None:
     assert "\\" not in text and "/" in text
+    assert _outcome(text) == _outcome(text.replace("/", "\\/"))
+
+
+_USUAL_VALUES = {
+    "user": st.sampled_from(['"t/"', '""', "null", "5"]),
+    "auth": st.sampled_from(['"x/y"', '""']),
+    "command": st.sampled_from(['"poll-ack/"', '"ping"', "[]"]),
+    "clTRID": st.sampled_from(['"c/"', '""', "null", "7", f'"{"/" * 64}"', f'"{"/" * 65}"']),
+    "data": st.sampled_from(['{"id": "5/"}', "{}", "null", "[]", '"/"', '{"a": {"b:/": [1]}}']),
+    "test": st.sampled_from(["true", '"/"']),
+}
+
+
+@st.composite
+def _usual(draw: st.DrawFn) -> str:
+    """The usual request's shape: its fields in their usual spelling, some missing,
+    repeated, null or of another type."""
+    names = draw(st.lists(st.sampled_from(sorted(_USUAL_VALUES)), min_size=3, max_size=7))
+    members = [f'"{name}": {draw(_USUAL_VALUES[name])}' for name in names]
+    other = ', "x/": 1' if draw(st.integers(0, 4)) == 0 else ""  # a field of no request
+    return '{"request": {' + ", ".join(members) + "}" + other + "}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(_usual())
+def test_the_usual_request_reads_as_its_escaped_twin(text: str) -> None:
     assert _outcome(text) == _outcome(text.replace("/", "\\/"))
