@@ -51,26 +51,12 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
-from ..ledger.entries import (
-    GENESIS,
-    Row,
-    TailRow,
-    chain_links,
-    rows_of,
-)
+from ..ledger.entries import GENESIS, Row, TailRow, chain_links, rows_of
 from .merkle_tables import Tables
 from .outage import BoundedReads, reconnecting, settled
 from .postgres_append import Head, Look, ServerAppend, chained, found, moved_on, placed
 from .postgres_reads import LogReads
-from .postgres_sql import (
-    Batch,
-    Statements,
-    byteas,
-    columns,
-    ints,
-    transaction,
-    uuids,
-)
+from .postgres_sql import Batch, Statements, byteas, columns, ints, transaction, uuids
 
 __all__ = ["ChainedPostgresRecorder"]
 
