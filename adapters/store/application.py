@@ -174,7 +174,7 @@ class Store:
         # The recorder writes snapshots inside the events' transaction (see `ledger.entries`).
         snapshots_recorder: Any = self._app.snapshots.recorder
         self.recorder.snapshots_table = snapshots_recorder.events_table_name
-        self._snapshot_every = snapshot_every
+        self.snapshot_every = snapshot_every
         self._cache: OrderedDict[str, Loaded] = OrderedDict()
         self._cache_size = cache_size
         self._checked = self.recorder if isinstance(self.recorder, CheckedAppends) else None
@@ -300,7 +300,7 @@ class Store:
         return held
 
     def snapshot_due(self, loaded: Loaded, version: int) -> bool:
-        return snapshot_due(loaded, version, self._snapshot_every)
+        return snapshot_due(loaded, version, self.snapshot_every)
 
     def save(self, changes: Sequence[Change], snapshots: Sequence[Row]) -> list[int]:
         """Append every change, and the mailbox snapshots taken with them (stored rows,

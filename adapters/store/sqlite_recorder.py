@@ -293,7 +293,9 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
         positions = list(range(tail + 1, tail + 1 + len(events)))
         rows: list[Any] = []
         for position, (stream, version, topic, state) in zip(positions, events, strict=True):
-            rows += (position, hex_id(stream), version, topic, state)
+            # `hex_id`, inlined: the store's rows hold hex, eventsourcing's a UUID.
+            sid = stream if isinstance(stream, str) else stream.hex
+            rows += (position, sid, version, topic, state)
         _insert(connection, self._events_insert, 5, rows)
         links, entries = chain_links(previous, positions, events)
         nodes = self.tree.grow(self._tree_db(), entries, (previous, links[-1][1]))

@@ -19,7 +19,7 @@ from tidings.domain import MAILBOX, Decider, Rejection
 
 from ..errors import Rejected
 from ..ledger.entries import Row, snapshot_row
-from .application import Change, Loaded, Store, stream_hex
+from .application import Change, Loaded, Store, snapshot_due, stream_hex
 
 __all__ = ["Work"]
 
@@ -136,7 +136,7 @@ class Work:
             before = states[name]
             version = before.version + len(events)
             loaded = Loaded(state, version, before.snapshot_version)
-            if decider is MAILBOX and store.snapshot_due(loaded, version):
+            if decider is MAILBOX and snapshot_due(loaded, version, store.snapshot_every):
                 taken = snapshot_row(stream_hex(*name), version, state, events[-1].at)
                 self.snapshots.append(taken)
                 loaded = Loaded(state, version, version)
@@ -165,7 +165,8 @@ class Work:
         """A stream's state on first sight in this batch (or, taken as new by a command
         that saved nothing to it, when a command looks at it as existing): cached,
         taken as new, or loaded."""
-        self._assumed.discard(name)
+        if self._assumed:
+            self._assumed.discard(name)
         loaded = self.store.cached(stream_hex(*name))
         if loaded is None:
             if new and self.trust_new:

@@ -38,8 +38,9 @@ _BATCH_STATES = get_args(BatchState)
 def _save(work: Work, svtrid: str, ending: Ending) -> None:
     work.record(OPERATION, svtrid, ending.operation)
     work.record(MAILBOX, ending.login, ending.mailbox)
-    key = dlv.key(ending.login, ending.notification.id)
-    work.record(DELIVERY, key, ending.delivery, new=True)
+    if ending.delivery:  # a pushed notification's: a polled one has none
+        key = dlv.key(ending.login, ending.notification.id)
+        work.record(DELIVERY, key, ending.delivery, new=True)
 
 
 class Operations:

@@ -87,9 +87,10 @@ class SvtridSource:
     def _draw(self) -> None:
         self.process = secrets.randbelow(10**9)
         self.counter = itertools.count(1)
+        self._middle = f".{self.process}."  # written once, not at every mint
 
     def mint(self, now: datetime) -> str:
-        return f"{int(now.timestamp())}.{self.process}.{next(self.counter)}"
+        return f"{int(now.timestamp())}{self._middle}{next(self.counter)}"
 
     def minted_here(self, svtrid: str) -> bool:
         parts = svtrid.split(".")
@@ -348,11 +349,14 @@ class RemoteClient(Struct, frozen=True, kw_only=True):
     ip: str | None
 
 
+_TRUSTED = Trusted()  # a frozen value: one serves every command
+
+
 def admitted(work: Work, login: str, client: RemoteClient | None) -> acc.AccountState:
     """The account, once the access rule lets the caller run a client command on it:
     `client` over the network, else the backend itself (`Trusted`)."""
     account = work.state(ACCOUNT, login)
-    caller: Caller = Trusted()
+    caller: Caller = _TRUSTED
     if client is not None:
         proven = client.proof(account if account.opened else None)
         caller = Remote(authenticated=proven, client_ip=client.ip)
