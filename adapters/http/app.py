@@ -24,11 +24,12 @@ runner (an attempt in flight is abandoned to its lease) and closes the store.
 import dataclasses
 import gc
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
+import msgspec
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -93,6 +94,23 @@ def settle_heap() -> None:
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
 
 
+# A stored event that does not decode, a topic that names no event (KeyError) or a stream
+# id that is not one (ValueError): what reading an edited or damaged log's rows raises.
+_DAMAGED = (msgspec.MsgspecError, KeyError, ValueError)
+
+
+class _StartRefused(Exception):
+    """Start-up was refused for a reason already logged on one line."""
+
+
+def _refuse(app: Starlette, reason: str) -> NoReturn:
+    """Log why the server does not start, on one line, and stop its start-up without
+    a traceback (`_Server` tells uvicorn no more than that it failed)."""
+    _log.error(reason)
+    app.state.refused = True
+    raise _StartRefused(reason)
+
+
 class _Server(Starlette):
     """The Starlette app, with WAPI's POSTs served in front of its middleware and
     routing: `WapiEndpoint` applies what it needs of them inline."""
@@ -108,7 +126,21 @@ class _Server(Starlette):
                 scope["app"] = self
                 await endpoint(scope, receive, send)
                 return
+        elif scope["type"] == "lifespan":
+            send = self._told(send)
         await super().__call__(scope, receive, send)
+
+    def _told(self, send: Send) -> Send:
+        """`send` for the lifespan: a start-up refused by `_refuse` reaches uvicorn
+        without Starlette's traceback in its message (uvicorn would log it)."""
+
+        async def told(message: MutableMapping[str, Any]) -> None:
+            refused = getattr(self.state, "refused", False)
+            if refused and message["type"] == "lifespan.startup.failed":
+                message = {**message, "message": ""}
+            await send(message)
+
+        return told
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -119,7 +151,7 @@ def create_app(settings: Settings) -> Starlette:
     context = Context(settings)
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tidings = await run_in_threadpool(Tidings, settings.db, clock=settings.clock)
         warn_unsigned(tidings.store.recorder.tree.signer)
         if (unmet := telemetry.unmet()) is not None:
@@ -138,7 +170,12 @@ def create_app(settings: Settings) -> Starlette:
                         deliveries=settings.deliveries,
                         foreign_endings_after=settings.foreign_endings_after,
                     )
-                    await group.start(context.due.run)
+                    try:
+                        await group.start(context.due.run)
+                    except _DAMAGED as damaged:  # its index is rebuilt from the log's rows
+                        _refuse(app, f"not serving: the log holds an entry that cannot be "
+                                f"read ({damaged}); the database was edited or damaged, "
+                                "`tidings verify` says where")  # fmt: skip
                 settle_heap()
                 try:
                     yield
