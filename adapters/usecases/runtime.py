@@ -21,9 +21,9 @@ import itertools
 import logging
 import os
 import secrets
+import threading
 import types
 from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -65,8 +65,17 @@ T = TypeVar("T")
 
 _log = logging.getLogger("tidings.push")
 
-# True while `Runtime.blocking` drives a use case: its units of work run on this thread.
-_BLOCKING: ContextVar[bool] = ContextVar("tidings_blocking", default=False)
+
+class _Driving(threading.local):
+    """`on` while `Runtime.blocking` drives a use case on this thread: its units of work
+    run here. A thread's flag, not a `ContextVar`, whose set and reset cost a command
+    more than the flag's reads and writes: `blocking` runs its coroutine to the end
+    without yielding to anything, so nothing else on the thread sees the flag set."""
+
+    on = False
+
+
+_BLOCKING = _Driving()
 
 
 # Aware UTC now, the default clock: `datetime.now` bound to UTC, no Python frame of its
@@ -159,7 +168,7 @@ class Runtime:
 
         Raises `Closed`, what the body raises, `Conflict`, `StorageError`."""
         self.check_open()
-        if _BLOCKING.get():
+        if _BLOCKING.on:
             with _STORAGE_ERRORS:
                 return self.committer.execute(self.clock, body)
         loop = asyncio.get_running_loop()
@@ -178,7 +187,8 @@ class Runtime:
     def blocking(call: Coroutine[Any, Any, T]) -> T:
         """The answer of a use case's coroutine, run to its end on this thread (see the
         module docstring): the synchronous face of every command."""
-        token = _BLOCKING.set(True)
+        driving = _BLOCKING
+        was, driving.on = driving.on, True
         try:
             answer: list[T] = []
             for _ in _driven(call, answer):
@@ -186,7 +196,7 @@ class Runtime:
             else:
                 return answer[0]
         finally:
-            _BLOCKING.reset(token)
+            driving.on = was
         call.close()
         raise RuntimeError("a use case awaited something other than Runtime.run")
 
