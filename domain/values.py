@@ -34,6 +34,8 @@ Fallback = Literal["none", "poll"]
 
 _LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+# A URL's user and password: what follows "//" up to the last "@" of its authority.
+_USERINFO = re.compile(r"(?<=//)[^/?#]*@")
 
 
 class PollChannel(Struct, frozen=True, gc=False, tag="poll"):
@@ -145,8 +147,8 @@ def _url_problem(url: str) -> str | None:
         userinfo = "@" in parts.netloc
     except ValueError:  # urlsplit refuses some strings, e.g. "http://[::1" (no "]")
         usable, userinfo = False, False
-    if not usable:
-        return f"not an http(s) URL with a host: {url!r}"
+    if not usable:  # shown without its credentials: an error must not carry them
+        return f"not an http(s) URL with a host: {_USERINFO.sub('***@', url)!r}"
     if userinfo:
         return "a URL may not carry a user or password; the push is signed instead"
     return None

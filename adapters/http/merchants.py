@@ -10,8 +10,9 @@ How a job ends is the domain's rule (`domain.serverrun`), read from the submitte
 document's top-level fields, so every ending can be produced on purpose: a batch ends
 in its top-level `State` (`Failed`, `PartiallyFailed`, `Successfull`; default
 `Successfull`); a single job fails when the document has a top-level `ErrorCode` (with
-an optional `ErrorData`), and succeeds otherwise. "Top level" is a child element of the
-XML root or a member of the JSON object.
+an optional `ErrorData`, a string or a number), and succeeds otherwise. "Top level" is
+a child element of the XML root (by its local name: a namespace is ignored) or a member
+of the JSON object.
 
 The recorded headers are those the client sent, minus the values of `x-Token` and
 `Authorization`, replaced by `[redacted]`: the log is append-only and kept for ever,
@@ -78,7 +79,12 @@ def _top_level(body: str, content_type: str) -> dict[str, str]:
             raise ValueError("the document is not a JSON object")
         return {k: _scalar(v) for k, v in document.items()}
     root = SafeET.fromstring(body, forbid_dtd=True)
-    return {child.tag: child.text or "" for child in root if isinstance(child.tag, str)}
+    # An element's local name: a namespace (`{urn:...}ErrorCode`) does not change the field
+    return {
+        child.tag.rpartition("}")[2]: child.text or ""
+        for child in root
+        if isinstance(child.tag, str)
+    }
 
 
 # Stands for a JSON value that is not a string or a number where one is needed.
@@ -218,6 +224,8 @@ def _submit(command: str, context: Context) -> Any:
             return _error(content_type, Code.PARSE_ERROR, f"{Code.PARSE_ERROR.text}: {error}")
         if not _utf8(fields):  # JSON's lone surrogates: the job's ending could not be saved
             return _error(content_type, Code.ENCODING_MISMATCH)
+        if fields.get("ErrorData") == _NOT_SCALAR:  # it would end the job as the stand-in
+            return _error(content_type, Code.INVALID_PARAMETER, "ErrorData is a string or a number")
         outcome = job_outcome(command, fields)
         if isinstance(outcome, Rejection):  # a State or ErrorCode that cannot be
             return _error(content_type, outcome.code, outcome.text)

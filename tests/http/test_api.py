@@ -211,3 +211,13 @@ def test_operation_life_and_trail(server: Running) -> None:
     )
     polled = server.wapi("xml", request).text
     assert "   <data>\n    <order>\n     <id>7</id>\n     <state>paid</state>" in polled
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://shop:s3cret@example.com/n", "javascript://shop:s3cret@x/", "//shop:s3cret@x"]
+)
+def test_a_refused_push_url_is_not_echoed_with_its_credentials(server: Running, url: str) -> None:
+    channel = {"type": "url", "success_url": url}
+    answer = call(server, "PUT", f"/api/accounts/{server.login}/channel", json={"channel": channel})
+    assert (answer.status_code, answer.json()["code"]) == (422, 2101)
+    assert "s3cret" not in answer.text and "***@" in answer.text, answer.text

@@ -93,6 +93,14 @@ def test_failing_product_job_in_json(server: Running) -> None:
     assert job["InitRequest"]["Body"] == body
 
 
+def test_a_namespaced_document_ends_as_its_fields_ask(server: Running) -> None:
+    # a default namespace names every element {urn:...}ErrorCode: the field is the same
+    body = '<Product xmlns="urn:shop"><ErrorCode>40015</ErrorCode></Product>'
+    notification = ended(server, job_id(submit(server, "/merchants/products", body)))
+    assert notification.outcome.code == Code.COMMAND_FAILED
+    assert notification.outcome.data == {"ErrorCode": "40015", "ErrorData": "Command failed"}
+
+
 @pytest.mark.parametrize(
     ("state", "code"),
     [("Failed", 2400), ("PartiallyFailed", 2400), ("Successfull", 1000), (None, 1000)],
@@ -145,6 +153,19 @@ def test_pending_job_is_ended_after_a_restart(db_url: str) -> None:
             2101,
         ),
         ({"body": "<Product><ErrorCode>abc</ErrorCode></Product>"}, 400, 2101),
+        (
+            {
+                "body": '{"ErrorCode": 12, "ErrorData": {"a": 1}}',
+                "content_type": "application/json",
+            },
+            400,
+            2101,
+        ),
+        (
+            {"body": '{"ErrorCode": 12, "ErrorData": null}', "content_type": "application/json"},
+            400,
+            2101,
+        ),
     ],
 )
 def test_errors(server: Running, kwargs: dict[str, Any], status: int, code: int) -> None:
