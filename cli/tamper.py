@@ -396,7 +396,7 @@ def report(
         )
     notes.append(
         "a truncation after the last witnessed checkpoint cannot be detected"
-        + ("" if kept else " (no witness given: --witness FILE)")
+        + ("" if witnesses else " (no witness given: --witness FILE)")
     )
     return Findings(
         holds=not failures,

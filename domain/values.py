@@ -33,7 +33,17 @@ BodyFormat = Literal["wapi-form", "jobresult"]
 Fallback = Literal["none", "poll"]
 
 _LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+# An address as SMTP carries it unquoted, at most 254 characters: a dot-atom local part
+# of RFC 5322's `atext` (and, for SMTPUTF8, any printable non-ASCII), at most 64 of them;
+# a domain of two or more dot-separated labels (1-63 letters, digits, inner hyphens). No
+# angle brackets, commas, quotes or spaces: an SMTP server would refuse them.
+_WIDE = r"[^\x00-\x9f\s]"  # printable, past ASCII and its C1 controls
+_ATOM = rf"(?:[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~-]|{_WIDE})+"
+_END = rf"(?:[A-Za-z0-9]|{_WIDE})"
+_LABEL = rf"{_END}(?:(?:[A-Za-z0-9-]|{_WIDE}){{0,61}}{_END})?"
+_EMAIL = re.compile(
+    rf"(?=.{{6,254}}\Z)(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+"
+)
 # A URL's user and password: what follows "//" up to the last "@" of its authority.
 _USERINFO = re.compile(r"(?<=//)[^/?#]*@")
 

@@ -34,10 +34,11 @@ from ..ledger.entries import Envelope, LogRow, Row, decode_event, stored_row
 from ..ledger.signer import Signer
 from ..redaction import redacted
 from . import schema_check
+from .cache_news import follow
 from .environment import LOG, LogApplication, created, environment
 from .followers import Follower
 from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
-from .recorder import Recorder
+from .recorder import CheckedAppends, Recorder
 from .schema_check import NotTidings
 from .stream_ids import stream_digest
 
@@ -176,6 +177,8 @@ class Store:
         self.snapshot_every = snapshot_every
         self._cache: OrderedDict[str, Loaded] = OrderedDict()
         self._cache_size = cache_size
+        self._checked = self.recorder if isinstance(self.recorder, CheckedAppends) else None
+        self._deferred, self._reads = False, dict[str, int]()  # see `refresh`
         # The Merkle tree and signed checkpoints (`merkle_tables`): `signer` signs them;
         # `tree=False` only for the bench's row without them.
         self.recorder.tree.signer, self.recorder.tree.enabled = signer, tree and not read_only
@@ -217,12 +220,16 @@ class Store:
         loaded = self._cache.get(key)
         if loaded is not None:
             self._cache.move_to_end(key)
+            if self._deferred:
+                self._reads.setdefault(key, loaded.version)
         return loaded
 
     def load(self, decider: Decider[Any, Any, Any], key: str) -> Loaded:
         """A stream's state from the database (snapshot plus newer events), cached."""
         loaded = self.load_cold(decider, stream_id(decider.category, key))
-        self.remember(stream_hex(decider.category, key), loaded)
+        self.remember(name := stream_hex(decider.category, key), loaded)
+        if self._deferred:
+            self._reads.setdefault(name, loaded.version)
         return loaded
 
     def load_cold(
@@ -264,21 +271,25 @@ class Store:
             self._cache.pop(key, None)
 
     def refresh(self) -> None:
-        """Drop the cached states that other writers have moved on since the last look."""
-        if not self.recorder.changed():
-            return
-        limit = self._cache_size
-        rows = self.recorder.tail(self._seen, limit + 1)
-        if len(rows) > limit:
-            # More news than the cache holds: forgetting it all is cheaper than reading on.
-            self._cache.clear()
-            self._seen = self.recorder.max_notification_id() or 0
-            return
-        for key, version, position in rows:
-            cached = self._cache.get(key)
-            if cached is not None and cached.version < version:
-                del self._cache[key]
-            self._seen = max(self._seen, position)
+        """Drop the cached states that other writers have moved on since the last look.
+        On PostgreSQL outside the write lock the look is left to `save` (or `moved`)."""
+        self._deferred = self._checked is not None and not self._checked.holding()
+        if self._deferred:
+            self._reads.clear()
+        elif self.recorder.changed():
+            self._look()
+
+    def moved(self) -> bool:
+        """The deferred look, for a batch that saves nothing: whether a state it read moved on."""
+        if not self._deferred:
+            return False
+        self._look()
+        return any(key not in self._cache for key in self._reads)
+
+    def _look(self) -> None:
+        self._deferred, rows = False, self.recorder.tail(self._seen, self._cache_size + 1)
+        seen = follow(self._cache, self._seen, rows, self._cache_size)
+        self._seen = seen if seen is not None else self.recorder.max_notification_id() or 0
 
     # --- saving ---------------------------------------------------------------------
     def locked(self) -> AbstractContextManager[None]:
@@ -306,7 +317,16 @@ class Store:
                 rows.append(stored_row(sid, version, event))
         if not rows:
             return []
-        positions: list[int] = self.recorder.append(rows, snapshots)
+        if self._deferred and self._checked is not None:  # fails if a state read moved on
+            self._deferred, limit = False, self._cache_size
+            positions, news = self._checked.append_checked(
+                rows, snapshots, self._reads.items(), self._seen, limit + 1
+            )
+            if news is not None:  # the cache has now seen all that precedes this save
+                follow(self._cache, self._seen, news, limit)
+                self._seen = positions[0] - 1
+        else:
+            positions = self.recorder.append(rows, snapshots)
         if positions[0] == self._seen + 1:
             # Nobody else wrote in between: the cache has seen everything up to here.
             self._seen = positions[-1]

@@ -339,6 +339,9 @@ class GroupCommit:
                 store.refresh()
                 work = Work(store, trust_new=races == 0)
                 outcomes = [_run_one(work, call) for call in batch]
+                if not work.changes and store.moved():  # the look `refresh` left to now
+                    work = Work(store, trust_new=races == 0)
+                    outcomes = [_run_one(work, call) for call in batch]
                 if not attempt and work.changes and self._contended():
                     continue  # decided again under the lock, on what refresh leaves fresh
                 started = time.perf_counter()

@@ -11,17 +11,20 @@ Also how an append whose connection died once its COMMIT may have been sent is f
 the log (`Look`, for `outage.settled`).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+import psycopg
+from eventsourcing.persistence import IntegrityError
 from psycopg.sql import SQL, Identifier, Literal
 
 from ..ledger.entries import Row
 from .merkle_tables import Tables
 from .postgres_sql import Statements, quoted
 
-__all__ = ["Head", "Look", "ServerAppend", "chained", "found", "placed"]
+__all__ = ["Head", "Look", "ServerAppend", "chained", "found", "moved_on", "placed"]
 
 Head = tuple[int, bytes]  # where the log ends: its last position and chain digest
 # What an append left in the log, looked up on a connection after its own died: its
@@ -173,3 +176,13 @@ def found(sql: Statements, events: Sequence[Row]) -> Look:
         return list(range(first, last + 1)), (last, bytes(rows[1]["digest"]))
 
     return look
+
+
+@contextmanager
+def moved_on() -> Iterator[None]:
+    """`Statements.news`'s failure as eventsourcing's `IntegrityError`, as a lost race
+    is (raised before the pool's connection turns psycopg's errors into the library's)."""
+    try:
+        yield
+    except psycopg.errors.InvalidArgumentForLogarithm as error:
+        raise IntegrityError("a stream the batch read has moved on") from error

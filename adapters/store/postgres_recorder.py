@@ -15,6 +15,12 @@ under the lock, fails the transaction if the log no longer ends there. Under the
 positions are handed out and committed in one order, so readers of the log never skip
 one, as with eventsourcing's own insert.
 
+A batch's look at what other writers appended (`Store.refresh`) rides in the same round
+trip (`append_checked`): under the lock, before the rows, `Statements.news` reads the
+entries after the cache's position and fails the transaction, as a lost race, when a
+stream the batch read has an event past the version it read; a look of its own costs a
+round trip and the server's work for it, every batch.
+
 When the process does not know where the log ends (first, or for `CONTENDED_FOR` after
 a guard failed), the server computes the append (`postgres_append`, `tidings_append`):
 BEGIN, the lock, NOTIFY, one call that reads the end, hashes and writes, COMMIT: one
@@ -36,41 +42,31 @@ client work per statement than the statement. The figures of both choices, and t
 """
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import Any, TypeVar, cast
-from uuid import UUID
+from typing import Any, cast
 
 import psycopg
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
-from ..ledger.checkpoint import Checkpoint
-from ..ledger.entries import (
-    GENESIS,
-    LogRow,
-    Row,
-    StreamRow,
-    TailRow,
-    chain_links,
-    hex_id,
-    rows_of,
-)
-from .merkle_reads import tree_lags
-from .merkle_tables import Db, Tables
+from ..ledger.entries import GENESIS, Row, TailRow, chain_links, rows_of
+from .merkle_tables import Tables
 from .outage import BoundedReads, reconnecting, settled
-from .postgres_append import Head, Look, ServerAppend, chained, found, placed
+from .postgres_append import Head, Look, ServerAppend, chained, found, moved_on, placed
 from .postgres_reads import LogReads
-from .postgres_sql import Batch, Statements, byteas, columns, ints, postgres_db, transaction
+from .postgres_sql import Batch, Statements, byteas, columns, ints, transaction, uuids
 
 __all__ = ["ChainedPostgresRecorder"]
 
-_T = TypeVar("_T")
 # After an append found that another writer had appended since this process last saw
 # the log end, appends go the server's way for this long (seconds), not the guarded
 # try: while another process keeps appending it mostly fails, at a round trip.
 CONTENDED_FOR = 1.0
+# `Statements.news`'s parameters: the position after which to read, the streams read
+# (a uuid[] literal) and the versions read (a bigint[] literal), how many rows at most.
+Check = tuple[int, str, str, int]
 
 
 # A read or an insert that found its pooled connection dead is run again; a store that
@@ -101,6 +97,7 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         # how to find it in the log, the head after it when known (`_insert`; in
         # `locked`, its write once the block's transaction holds it).
         self._sent: tuple[Any, int, Look, Head | None] | None = None
+        self._news: list[TailRow] | None = None  # what the last `append_checked` read
         schema = self.datastore.schema.replace('"', '""')
         self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
         self._sql = Statements(self.datastore.schema, self.events_table_name, self.tree)
@@ -129,12 +126,14 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         first. An error anywhere rolls everything back."""
         return self._insert(rows_of(stored_events), rows_of(kwargs.get("snapshots", ())))
 
-    def _insert(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
+    def _insert(
+        self, events: Sequence[Row], snapshots: Sequence[Row], check: Check | None = None
+    ) -> list[int]:
         """`_write`; when its connection died once the COMMIT may have been sent, the log
         says whether it committed (`outage.settled`; `OutcomeUnknown` if none can say)."""
-        self._sent = None
+        self._sent, self._news = None, None
         try:
-            return self._write(events, snapshots)
+            return self._write(events, snapshots, check)
         except (InterfaceError, OperationalError) as error:
             return self._landed(error)
 
@@ -154,7 +153,9 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         ids, self._head = found
         return ids
 
-    def _write(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
+    def _write(
+        self, events: Sequence[Row], snapshots: Sequence[Row], check: Check | None
+    ) -> list[int]:
         if not events:
             return []
         head, self._head = self._head, None  # not trusted while it changes
@@ -162,31 +163,52 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
             head = None  # another writer keeps appending: the guard would mostly fail
         # Encoded before the lock is taken: while it is held, other writers wait.
         encoded = columns(events), columns(snapshots)
-        with self.datastore.get_connection() as conn:
+        with self.datastore.get_connection() as conn, moved_on():
             placed = None
             if head is not None:
                 try:
                     with transaction(conn, self._prepared) as batch:
-                        placed = self._append(batch, events, head, encoded, locked=False)
+                        batch.execute(self._lock)
+                        self._look(batch, check)
+                        batch.execute(self._sql.guard, (head[0],))
+                        placed = self._append(batch, events, head, encoded)
                         self._sent = conn, conn.info.backend_pid, chained(self._sql, *placed), None
                         self._observe(batch, placed[0])
+                    self._heard(batch, check)
                 except psycopg.errors.DivisionByZero:  # `_guard`: the log moved on
                     placed = None
                     self._contended_until = time.monotonic() + CONTENDED_FOR
             if placed is None:
-                placed = self._placed_by_server(conn, events, encoded)
+                placed = self._placed_by_server(conn, events, encoded, check)
             if placed is None:  # the server cannot: read the end under the lock first
                 with transaction(conn, self._prepared) as batch:
                     batch.execute(self._lock)
+                    self._look(batch, check)
                     head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
-                    placed = self._append(batch, events, head, encoded, locked=True)
+                    placed = self._append(batch, events, head, encoded)
                     self._sent = conn, conn.info.backend_pid, chained(self._sql, *placed), None
                     self._observe(batch, placed[0])
+                self._heard(batch, check)
         ids, self._head = placed
         return ids
 
+    def _look(self, batch: Batch, check: Check | None) -> None:
+        """`check`'s look at the log (`Statements.news`), once the batch holds the lock,
+        before anything else that answers rows (`_heard` takes the first)."""
+        if check is not None:
+            batch.execute(self._sql.news, check)
+
+    def _heard(self, batch: Batch, check: Check | None) -> None:
+        """Keep what `_look` read, once its batch committed."""
+        if check is not None:
+            self._news = [(stream.hex, version, at) for stream, version, at in batch.answered[0]]
+
     def _placed_by_server(
-        self, conn: Any, events: Sequence[Row], encoded: tuple[list[str], list[str]]
+        self,
+        conn: Any,
+        events: Sequence[Row],
+        encoded: tuple[list[str], list[str]],
+        check: Check | None,
     ) -> tuple[list[int], Head] | None:
         """The append computed by the server under the lock (`tidings_append`), in one
         round trip: the lock is held for the server's work only, not across a round trip
@@ -199,6 +221,7 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         try:
             with transaction(conn, self._prepared) as batch:
                 batch.execute(self._lock)
+                self._look(batch, check)
                 batch.execute(self._notify)
                 params = (*encoded[0], *encoded[1], self.tree.enabled, every)
                 batch.execute(self._server.call, params)
@@ -206,9 +229,11 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
                 if self.before_commit is not None:
                     done = placed(batch.sets()[-1][0], len(events), self.tree)
                     self.before_commit(done[0])
+                    self._heard(batch, check)
                     return done
         except psycopg.errors.RaiseException:
             return None
+        self._heard(batch, check)
         return placed(batch.sets()[-1][0], len(events), self.tree)
 
     def _end(self, row: tuple[Any, ...]) -> Head:
@@ -230,8 +255,6 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         events: Sequence[Row],
         head: Head,
         encoded: tuple[list[str], list[str]],
-        *,
-        locked: bool,
     ) -> tuple[list[int], Head]:
         """Gather the statements of an append after `head` (the log's last position and
         chain digest): nothing waits for an answer, so the transaction costs one round
@@ -240,15 +263,12 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         are given, not drawn from the sequence: the chain and the tree hash them before
         they are sent.
 
-        Unless `locked` (the caller took the lock and read `head` under it), this takes
-        eventsourcing's table lock, then `_guard` fails the transaction if the log no
-        longer ends at `head`. Under the lock positions are handed out and committed in
-        one order, as eventsourcing's own insert guarantees its readers. Returns the
-        positions and the new head."""
+        The caller took eventsourcing's table lock, and either read `head` under it or
+        sent `_guard`, which fails the transaction if the log no longer ends at `head`.
+        Under the lock positions are handed out and committed in one order, as
+        eventsourcing's own insert guarantees its readers. Returns the positions and the
+        new head."""
         last, previous = head
-        if not locked:
-            batch.execute(self._lock)
-            batch.execute(self._sql.guard, (last,))
         batch.execute(self._notify)
         ids = list(range(last + 1, last + 1 + len(events)))
         links, entries = chain_links(previous, ids, events)
@@ -269,27 +289,6 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
     def close_connections(self) -> None:
         """Nothing to close: reads and writes use eventsourcing's pool."""
 
-    # --- the Merkle tree and checkpoints (merkle_tables.py) ------------------------------
-    def ensure_tree(self) -> None:
-        """Catch the tree up with the log, under the write lock, when it lags."""
-        if self.tree.enabled and tree_lags(self.tree, self.tree_rows):
-            self._tree_transaction(self.tree.catch_up)
-
-    def sign_head(self) -> Checkpoint | None:
-        """Sign the tree as it stands, if not yet signed; the latest checkpoint."""
-        return self._tree_transaction(self.tree.sign_head)
-
-    def _tree_transaction(self, body: Callable[[Db], _T]) -> _T:
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            # The lock every insert takes: the tree cannot move under us.
-            curs.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._sql.events))
-            return body(postgres_db(curs))
-
-    def tree_rows(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """Rows of a query on the tree's tables (`Tables` words it)."""
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            return postgres_db(curs).rows(query, params)
-
     def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
         """`append` for eventsourcing's stored events."""
         return self.append(rows_of(events), rows_of(snapshots))
@@ -305,7 +304,7 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
             with conn.transaction():  # a savepoint in `locked`'s
                 batch = Batch(conn, self._prepared)
                 head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
-                ids, after = self._append(batch, events, head, encoded, locked=True)
+                ids, after = self._append(batch, events, head, encoded)
                 self._observe(batch, ids)
                 batch.send()
         except psycopg.IntegrityError as error:
@@ -314,9 +313,32 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         self._sent = conn, conn.info.backend_pid, chained(self._sql, ids, after), after
         return ids
 
+    def append_checked(
+        self,
+        events: Sequence[Row],
+        snapshots: Sequence[Row],
+        read: Collection[tuple[str, int]],
+        after: int,
+        limit: int,
+    ) -> tuple[list[int], list[TailRow] | None]:
+        """`append`, which also reads, in its round trip, under the lock, the first
+        `limit` log entries after `after` that precede it (None when its connection
+        died and the log said it committed), and fails with `IntegrityError`, nothing
+        written, when a stream of `read` (stream, version) has an event past that
+        version. Not inside `locked`."""
+        streams, versions = uuids([r[0] for r in read]), ints([r[1] for r in read])
+        ids = self._insert_reconnecting(events, snapshots, (after, streams, versions, limit))
+        return ids, self._news
+
+    def holding(self) -> bool:
+        """Whether this process is inside `locked`."""
+        return self._held is not None
+
     @_reconnecting
-    def _insert_reconnecting(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
-        return self._insert(events, snapshots)
+    def _insert_reconnecting(
+        self, events: Sequence[Row], snapshots: Sequence[Row], check: Check | None = None
+    ) -> list[int]:
+        return self._insert(events, snapshots, check)
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -354,44 +376,3 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
             with conn.cursor() as curs:
                 self._lock_table(curs)
             return stack.pop_all(), conn
-
-    def changed(self) -> bool:
-        """PostgreSQL has no cheap change counter: `tail` is always read."""
-        return True
-
-    @_reconnecting
-    def tail(self, after: int, limit: int) -> list[TailRow]:
-        """(stream, version, position) of the first `limit` log entries after `after`.
-
-        Where the log ends is read in the same round trip: when another writer appended,
-        this process learns the head its next append goes after, outside the lock, and
-        that append still goes out in one round trip. Not while appends go the server's
-        way after a failed guard (`CONTENDED_FOR`): none would use it."""
-        contended = time.monotonic() < self._contended_until
-        with self.datastore.get_connection() as conn:
-            batch = Batch(conn, self._prepared, writes=False)
-            batch.execute(self._sql.tail, (after, limit))
-            if not contended:
-                batch.execute(self._sql.read_end, (self.tree.kept_size(),))
-            found = batch.sets()
-        rows = found[0]
-        if not contended:
-            self._head = self._end(found[1][0])
-        return [(stream.hex, version, position) for stream, version, position in rows]
-
-    def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
-        """One stream's events after `version`, oldest first."""
-        events = self.select_events(stream, gt=version)
-        return [(e.originator_version, e.topic, e.state) for e in events]
-
-    def scan(self, start: int, stop: int, topics: Sequence[str] = ()) -> list[LogRow]:
-        """Log rows with positions in [start, stop] (of `topics`, when given), in order,
-        as stored: eventsourcing's own read of the log (what `verify` and `replay` walk
-        it with).
-
-        A plain query with tuple rows would be faster, but neither reaches replay's
-        target, so the library's read stays (docs/decisions.md)."""
-        return [
-            (n.id, hex_id(n.originator_id), n.originator_version, n.topic, n.state)
-            for n in self.select_notifications(start, stop - start + 1, stop, topics=topics)
-        ]

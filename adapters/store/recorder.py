@@ -13,9 +13,9 @@ skip one; none appears below the last read later). Row shapes are `ledger.entrie
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
@@ -24,7 +24,7 @@ from ..ledger.checkpoint import Checkpoint
 from ..ledger.entries import LogRow, PlacedRow, Row, StreamRow, TailRow
 from .merkle_tables import Tables
 
-__all__ = ["Recorder"]
+__all__ = ["CheckedAppends", "Recorder"]
 
 
 class Recorder(Protocol):
@@ -123,6 +123,29 @@ class Recorder(Protocol):
         ...
 
 
+@runtime_checkable
+class CheckedAppends(Protocol):
+    """A recorder whose look at the log rides with an append (PostgreSQL, where a look
+    costs a round trip): `Store.refresh` outside the lock defers to the save."""
+
+    def holding(self) -> bool:
+        """Whether this process is inside `locked`."""
+        ...
+
+    def append_checked(
+        self,
+        events: Sequence[Row],
+        snapshots: Sequence[Row],
+        read: Collection[tuple[str, int]],
+        after: int,
+        limit: int,
+    ) -> tuple[list[int], list[TailRow] | None]:
+        """`append`, failing with `IntegrityError` (nothing written) when a stream of
+        `read` (stream, version) has an event past that version; and, read under the
+        lock, the first `limit` entries after `after` that precede it (None: unknown)."""
+        ...
+
+
 if TYPE_CHECKING:
     # Both recorders satisfy the protocol: mypy checks these two assignments.
     from .postgres_recorder import ChainedPostgresRecorder
@@ -130,3 +153,4 @@ if TYPE_CHECKING:
 
     _SQLITE: type[Recorder] = ChainedSQLiteRecorder
     _POSTGRES: type[Recorder] = ChainedPostgresRecorder
+    _CHECKED: type[CheckedAppends] = ChainedPostgresRecorder

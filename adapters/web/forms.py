@@ -12,6 +12,7 @@ from typing import Any
 from tidings.domain import Channel, EmailChannel, PollChannel, UrlChannel
 from tidings.domain.values import Fallback, channel_problem
 
+from ..numbers import whole_number
 from ..push.transport import AddressGuard, Refused
 
 __all__ = ["METHODS", "channel_fields", "read_channel"]
@@ -21,11 +22,11 @@ METHODS = (("poll", "Poll queue (poll-req / poll-ack)"), ("url", "URL (HTTP POST
 
 
 def _statuses(raw: str) -> frozenset[int] | str:
-    try:
-        found = frozenset(int(part) for part in raw.replace(",", " ").split())
-    except ValueError:
+    # ASCII digits only: `int` would read "٢٠٠", "2_00" and "+200" as 200
+    found = [whole_number(part) for part in raw.replace(",", " ").split()]
+    if None in found:
         return "HTTP statuses, as numbers separated by commas (e.g. 200, 204)"
-    return found or "name at least one HTTP status"
+    return frozenset(n for n in found if n is not None) or "name at least one HTTP status"
 
 
 def _url(raw: str, guard: AddressGuard) -> tuple[str | None, str | None]:

@@ -241,3 +241,4 @@ def test_a_witness_that_cannot_be_read_is_one_clear_line(
     assert code == 1
     assert f"FAILED: witness {witness} cannot be read" in output
     assert "Traceback" not in output
+    assert "no witness given" not in output  # it was given: it failed, said above

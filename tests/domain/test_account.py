@@ -171,6 +171,19 @@ BAD_CHANNELS: list[Channel] = [
     EmailChannel("ops@@client.example"),
     EmailChannel("o ps@client.example"),
     EmailChannel("o" * 65 + "@client.example"),
+    # What an SMTP server would refuse, not sent to find out.
+    EmailChannel("a<b>@client.example"),
+    EmailChannel("ops@client.example>"),
+    EmailChannel("a,b@client.example"),
+    EmailChannel('"ops"@client.example'),
+    EmailChannel(".ops@client.example"),
+    EmailChannel("o..ps@client.example"),
+    EmailChannel("ops@-client.example"),
+    EmailChannel("ops@client..example"),
+    EmailChannel("ops@client.example\n"),
+    EmailChannel("o\u00a0ps@client.example"),
+    EmailChannel("ops@" + "c" * 64 + ".example"),
+    EmailChannel("ops@" + "c." * 125 + "example"),
     EmailChannel("ops@client.example", pause_after=0),
     EmailChannel("ops@client.example", probe_every=0.0),
     EmailChannel("ops@client.example", probe_every=86401.0),
@@ -189,6 +202,9 @@ GOOD_CHANNELS: list[Channel] = [
     UrlChannel(success_url="http://[::1]:8080/n", expected_status=frozenset({100, 599})),
     EmailChannel("ops@client.example"),
     EmailChannel("ops@client.example", pause_after=1, probe_every=86400.0),
+    EmailChannel("o'neil+tidings@mail.client-1.example"),
+    EmailChannel("dörte@sörensen.example"),  # SMTPUTF8
+    EmailChannel("ops@xn--srensen-90a.example"),
 ]
 
 

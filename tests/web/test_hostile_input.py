@@ -100,6 +100,21 @@ def test_console_numbers_outside_ascii_digits_are_refused(
     assert log_length(server) == before
 
 
+@pytest.mark.parametrize("statuses", ["\u0662\u0660\u0660", "2_00", "+200", "200, \u00b2"])
+def test_center_statuses_outside_ascii_digits_are_refused(
+    quiet_log: Running, web: WebClient, statuses: str
+) -> None:
+    server = quiet_log
+    assert web.sign_in_center(server.login, server.password).status_code == 303
+    base = f"/center/{server.login}/"
+    before = log_length(server)
+    form = {"method": "url", "success_url": "https://example.com/n", "expected_status": statuses}
+    answer = web.submit(base, base, form)
+    assert answer.status_code == 422, answer.text
+    assert "HTTP statuses, as numbers" in answer.text
+    assert log_length(server) == before
+
+
 @pytest.mark.parametrize("after", ["\u00b2", "\u0661", "9" * 5000, "-1"])
 def test_the_account_list_takes_any_cursor(quiet_log: Running, web: WebClient, after: str) -> None:
     operator(web, quiet_log)
