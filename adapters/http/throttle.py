@@ -78,14 +78,16 @@ class Throttle:
         which it may (and the attempt counts as refused)."""
         now = self._clock()
         since = now - self.window
-        waits: list[float] = []
-        client = client_key(address)
+        wait: float | None = None  # the longest of the waits that refuse it
+        # `client_key`, without its call for an IPv4 address (the usual one).
+        client = address if address and ":" not in address else client_key(address)
         addresses, logins = self._addresses, self._logins
         seen = addresses.get(client)
         if seen is not None:
-            _drop_before(seen, since)
+            while seen and seen[0] <= since:
+                seen.popleft()
             if len(seen) >= self.per_address:
-                waits.append(seen[-self.per_address] + self.window - now)
+                wait = seen[-self.per_address] + self.window - now
         tried = logins.get(login)
         if tried is not None:
             while tried and tried[0][0] <= since:
@@ -93,8 +95,9 @@ class Throttle:
             if len(tried) >= self.per_login:
                 mine = [at for at, by in tried if by == client]
                 if mine:
-                    waits.append(mine[-1] + self.window - now)
-        if not waits:
+                    ours = mine[-1] + self.window - now
+                    wait = ours if wait is None else max(wait, ours)
+        if wait is None:
             # `_count`, with the entries found above: a known key only moves to the end.
             if seen is None:
                 seen = _remember(addresses, client, self._max_keys, self.per_address)
@@ -111,7 +114,7 @@ class Throttle:
                 self._open.pop(next(iter(self._open)))
             return None
         self.refusals += 1
-        return max(1, math.ceil(max(waits)))
+        return max(1, math.ceil(wait))
 
     def failed(self, login: str, address: str | None) -> None:
         """Count one failed authentication of `login` from `address` (already counted
@@ -123,17 +126,24 @@ class Throttle:
 
     def passed(self, login: str, address: str | None) -> None:
         """The attempt that passed `retry_after` authenticated: it is no failure."""
-        client = client_key(address)
+        client = address if address and ":" not in address else client_key(address)
         at = self._settle(login, client)
         if at is None:
             return
-        # Either may be gone already: pushed out of the window.
+        # Either may be gone already, pushed out of the window: `remove` looks once
+        # (`in` first would look twice).
         times = self._addresses.get(client)
-        if times is not None and at in times:
-            times.remove(at)
+        if times is not None:
+            try:  # noqa: SIM105 (`contextlib.suppress` costs more than the look it saves)
+                times.remove(at)
+            except ValueError:
+                pass
         tried = self._logins.get(login)
-        if tried is not None and (at, client) in tried:
-            tried.remove((at, client))
+        if tried is not None:
+            try:  # noqa: SIM105
+                tried.remove((at, client))
+            except ValueError:
+                pass
 
     def _settle(self, login: str, client: str) -> float | None:
         """The time of the oldest open attempt of `login` from `client`, now settled."""
@@ -173,11 +183,6 @@ def _remember(table: OrderedDict[str, deque[_T]], key: str, limit: int, keep: in
     return entry
 
 
-def _drop_before(times: deque[float], since: float) -> None:
-    while times and times[0] <= since:
-        times.popleft()
-
-
 def _shown(login: str) -> str:
     """A login as logged: the admin token's failures are counted under a name no
     account can have."""
@@ -212,6 +217,9 @@ class AuthGate:
         self.throttle = throttle
         self.floor = floor
         self._told: dict[tuple[str, str], float] = {}  # (login, client) -> throttled until
+        # `passed(login, address)`: the attempt let through by `retry_after` authenticated.
+        # The throttle's own method: the gate adds nothing to it, not even a call.
+        self.passed: Callable[[str, str | None], None] = throttle.passed
 
     def retry_after(self, login: str, address: str | None) -> int | None:
         """The throttle's answer (see `Throttle.retry_after`): an attempt let through is
@@ -226,10 +234,6 @@ class AuthGate:
                 event(_log, logging.WARNING, "client_throttled", login=_shown(login),
                       client=address, retry_after=wait)  # fmt: skip
         return wait
-
-    def passed(self, login: str, address: str | None) -> None:
-        """The attempt let through by `retry_after` authenticated."""
-        self.throttle.passed(login, address)
 
     async def refused(self, started: float) -> None:
         """Wait until `floor` seconds after `started` (a `time.monotonic()`)."""

@@ -274,14 +274,15 @@ class ScannedLog:
     ) -> Iterator[Scanned]:
         """The entries from position `start` up to `stop` (the log's end when None), of
         `topics` when given, in order; read `page_size` positions at a time."""
-        with storage_errors():
-            end = self._store.max_position() if stop is None else stop
-            scan = self._store.recorder.scan
-            for low in range(start, end + 1, page_size):
-                for position, stream, _, topic, state in scan(
-                    low, min(low + page_size - 1, end), topics
-                ):
-                    yield Scanned(position, stream, decoder_of(topic)(state))
+        end = self.last_position() if stop is None else stop
+        scan = self._store.recorder.scan
+        for low in range(start, end + 1, page_size):
+            # Around each query only: a read that asks the database nothing must not
+            # tell the outage watch that it answered (`store.outage`).
+            with storage_errors():
+                rows = scan(low, min(low + page_size - 1, end), topics)
+            for position, stream, _, topic, state in rows:
+                yield Scanned(position, stream, decoder_of(topic)(state))
 
     def last_position(self) -> int:
         with storage_errors():
