@@ -197,8 +197,10 @@ class OperationCalls:
         2100 no command, 2101 an init request nesting too deep; with a `client`, 2050 and
         2051 as `admit`), `Conflict`, `StorageError`.
         """
-        return _blocking(
-            self.accept_async(login, cltrid, command, init_request=init_request, client=client)
+        return _blocking(  # the use case itself: `accept_async` would only forward
+            self._operations.accept(
+                login, cltrid, command, init_request=init_request, client=client
+            )
         )
 
     async def accept_async(
@@ -237,7 +239,9 @@ class OperationCalls:
         text, 2101 a code that is not final, or `data` whose keys are not XML names or
         that nests over 32 levels), `Conflict`, `StorageError`.
         """
-        return _blocking(self.end_async(svtrid, code, result, data=data, batch_state=batch_state))
+        return _blocking(  # as `accept`
+            self._operations.end(svtrid, code, result, data=data, batch_state=batch_state)
+        )
 
     async def end_async(
         self,

@@ -95,7 +95,8 @@ class QueueCalls:
         Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
         and 2051 as `admit`), `Conflict`, `StorageError`.
         """
-        return _blocking(self.poll_async(login, svtrid=svtrid, client=client))
+        # The use case itself: `poll_async` would only forward.
+        return _blocking(self._queue.poll(login, svtrid=svtrid, client=client))
 
     async def poll_async(
         self, login: str, *, svtrid: str | None = None, client: RemoteClient | None = None
@@ -114,7 +115,7 @@ class QueueCalls:
         Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
         and 2051 as `admit`), `Conflict`, `StorageError`.
         """
-        return _blocking(self.ack_async(login, notification_id, client=client))
+        return _blocking(self._queue.ack(login, notification_id, client=client))  # as `poll`
 
     async def ack_async(
         self, login: str, notification_id: int | str, *, client: RemoteClient | None = None

@@ -21,9 +21,9 @@ import itertools
 import logging
 import os
 import secrets
+import threading
 import types
 from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -65,8 +65,14 @@ T = TypeVar("T")
 
 _log = logging.getLogger("tidings.push")
 
-# True while `Runtime.blocking` drives a use case: its units of work run on this thread.
-_BLOCKING: ContextVar[bool] = ContextVar("tidings_blocking", default=False)
+
+class _Driving(threading.local):
+    # While `Runtime.blocking` drives a use case on this thread: a thread's flag is
+    # cheaper than a `ContextVar`, and `blocking` never yields, so nothing else sees it.
+    on = False
+
+
+_BLOCKING = _Driving()
 
 
 # Aware UTC now, the default clock: `datetime.now` bound to UTC, no Python frame of its
@@ -98,8 +104,8 @@ class SvtridSource:
 
 
 _SVTRIDS = SvtridSource()
-# What `storage_errors()` gives, taken once: every command runs inside it.
-_STORAGE_ERRORS = storage_errors()
+_STORAGE_ERRORS = storage_errors()  # taken once: every command runs inside it
+_TRUSTED = Trusted()  # a frozen value: one serves every command
 
 
 def _settle(future: "asyncio.Future[Any]", result: Any, error: BaseException | None) -> None:
@@ -159,7 +165,7 @@ class Runtime:
 
         Raises `Closed`, what the body raises, `Conflict`, `StorageError`."""
         self.check_open()
-        if _BLOCKING.get():
+        if _BLOCKING.on:
             with _STORAGE_ERRORS:
                 return self.committer.execute(self.clock, body)
         loop = asyncio.get_running_loop()
@@ -178,7 +184,7 @@ class Runtime:
     def blocking(call: Coroutine[Any, Any, T]) -> T:
         """The answer of a use case's coroutine, run to its end on this thread (see the
         module docstring): the synchronous face of every command."""
-        token = _BLOCKING.set(True)
+        was, _BLOCKING.on = _BLOCKING.on, True
         try:
             answer: list[T] = []
             for _ in _driven(call, answer):
@@ -186,18 +192,15 @@ class Runtime:
             else:
                 return answer[0]
         finally:
-            _BLOCKING.reset(token)
+            _BLOCKING.on = was
         call.close()
         raise RuntimeError("a use case awaited something other than Runtime.run")
 
 
 @types.coroutine
 def _driven(call: Coroutine[Any, Any, T], answer: list[T]) -> Generator[Any, None, None]:
-    """Runs `call`, putting what it returns into `answer`. A generator the loop of
-    `blocking` iterates, not `call.send(None)`, whose end raises a `StopIteration`
-    carrying the answer: a coroutine's return passes its value to the `yield from` of
-    a generator-based coroutine without an exception, and a generator that returns
-    nothing ends a `for` loop without one either."""
+    """Runs `call`, putting what it returns into `answer`: a generator `blocking` iterates
+    (`call.send(None)` would end in a `StopIteration`; `yield from` and `for` raise none)."""
     answer.append((yield from call))
 
 
@@ -349,9 +352,6 @@ class RemoteClient(Struct, frozen=True, kw_only=True):
     ip: str | None
 
 
-_TRUSTED = Trusted()  # a frozen value: one serves every command
-
-
 def admitted(work: Work, login: str, client: RemoteClient | None) -> acc.AccountState:
     """The account, once the access rule lets the caller run a client command on it:
     `client` over the network, else the backend itself (`Trusted`)."""
@@ -386,8 +386,7 @@ def existing(work: Work, login: str) -> acc.AccountState:
 _POSITIONS = 2**63 - 1
 
 
-# Here, not in `arguments`: the push runner follows the log (`log`), and one more file
-# entered by a push attempt is one more to read (tests/push/test_paths.py).
+# Here, not in `arguments`: one more file a push attempt enters (tests/push/test_paths.py).
 def integer(name: str, value: Any, *, least: int | None = None, most: int | None = None) -> int:
     """`value` when it is an `int` (not a bool) within `least`..`most`; raises
     `InvalidArgument` naming `name` otherwise."""
