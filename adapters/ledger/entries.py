@@ -314,23 +314,19 @@ class Tree:
     def append(self, leaf: bytes) -> bytes:
         """Add a leaf hash; returns the nodes it completes, lowest first, 32 bytes each:
         the leaf, then each parent whose right child it finished (what the store keeps,
-        as one value: it runs in every insert, so it builds no list to join)."""
-        hashes, node, size, sha256 = self.hashes, leaf, self.size, hashlib.sha256
-        completed = leaf
-        while size & 1:
-            node = sha256(b"\1" + hashes.pop() + node).digest()  # `node_hash`, inlined
-            completed += node
-            size >>= 1
-        hashes.append(node)
-        self.size += 1
-        return completed
+        as one value)."""
+        return self._grow((leaf,))[0]
 
     def extend(self, entries: Sequence[tuple[int, bytes]]) -> list[bytes]:
         """`append` the leaf of each entry (position, canonical bytes); each entry's
         completed nodes. One loop for a whole write: no call per leaf."""
+        sha256 = hashlib.sha256
+        return self._grow(sha256(b"\0" + entry).digest() for _, entry in entries)  # `leaf_hash`
+
+    def _grow(self, leaves: Iterable[bytes]) -> list[bytes]:
         hashes, size, sha256, nodes = self.hashes, self.size, hashlib.sha256, []
-        for _, entry in entries:
-            node = completed = sha256(b"\0" + entry).digest()  # `leaf_hash`, inlined
+        for leaf in leaves:
+            node = completed = leaf
             closing = size
             while closing & 1:
                 node = sha256(b"\1" + hashes.pop() + node).digest()  # `node_hash`, inlined
