@@ -16,9 +16,11 @@ A driver's own exception (`sqlite3`, `psycopg`, `eventsourcing`) never reaches a
 its cause.
 """
 
+import msgspec
 from tidings.domain import Code, Rejection
 
 __all__ = [
+    "DAMAGED",
     "Closed",
     "Conflict",
     "InvalidArgument",
@@ -26,7 +28,21 @@ __all__ = [
     "Rejected",
     "StorageError",
     "TidingsError",
+    "damaged_entry",
 ]
+
+# What reading the rows of an edited or damaged log raises: a stored event that does not
+# decode, a topic that names no event (KeyError), a stream id that is not one (ValueError,
+# SQLite keeps it as text).
+DAMAGED = (msgspec.MsgspecError, KeyError, ValueError)
+
+
+def damaged_entry(error: BaseException) -> str:
+    """What to tell whoever read a `DAMAGED` row (`error`), in one line."""
+    return (
+        f"the log holds an entry that cannot be read ({error}): the database was edited "
+        "or damaged; `tidings verify` says where"
+    )
 
 
 class TidingsError(Exception):

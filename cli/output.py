@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from tidings.adapters import Conflict, Rejected, StorageError
+from tidings.adapters.errors import DAMAGED, damaged_entry
 from tidings.adapters.redaction import redacted
 
 __all__ = [
@@ -52,12 +53,9 @@ def user_errors() -> Iterator[None]:
         raise fail(f"{conflict}; nothing was changed, try again") from None
     except StorageError as failed:
         raise fail(str(failed), 2) from None
-    # A stored event that does not decode, a topic that names no event (KeyError) or a
-    # stream id that is not one (ValueError, SQLite keeps it as text): the arguments were
-    # checked before, so these come from the database's rows.
-    except (msgspec.MsgspecError, KeyError, ValueError) as damaged:
-        raise fail(f"the log holds an entry that cannot be read ({damaged}): the database "
-                   "was edited or damaged; `tidings verify` says where", 2) from None  # fmt: skip
+    # The arguments were checked before, so these come from the database's rows.
+    except DAMAGED as damaged:
+        raise fail(damaged_entry(damaged), 2) from None
 
 
 def emit(value: Any, as_json: bool, people: Callable[[], Any]) -> None:

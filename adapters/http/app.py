@@ -29,7 +29,6 @@ from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
 import anyio
-import msgspec
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -40,6 +39,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tidings.adapters import telemetry
 from tidings.domain.operation import OperationState
 
+from ..errors import DAMAGED, damaged_entry
 from ..ledger.signer import signing_refusal, warn_unsigned
 from ..library import StorageError, Tidings
 from ..push.due import DueWork, EndingRule
@@ -92,11 +92,6 @@ def settle_heap() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
-
-
-# A stored event that does not decode, a topic that names no event (KeyError) or a stream
-# id that is not one (ValueError): what reading an edited or damaged log's rows raises.
-_DAMAGED = (msgspec.MsgspecError, KeyError, ValueError)
 
 
 class _StartRefused(Exception):
@@ -172,10 +167,8 @@ def create_app(settings: Settings) -> Starlette:
                     )
                     try:
                         await group.start(context.due.run)
-                    except _DAMAGED as damaged:  # its index is rebuilt from the log's rows
-                        _refuse(app, f"not serving: the log holds an entry that cannot be "
-                                f"read ({damaged}); the database was edited or damaged, "
-                                "`tidings verify` says where")  # fmt: skip
+                    except DAMAGED as damaged:  # its index is rebuilt from the log's rows
+                        _refuse(app, f"not serving: {damaged_entry(damaged)}")
                 settle_heap()
                 try:
                     yield
