@@ -147,7 +147,14 @@ def password_problem(password: str) -> str | None:
     return None
 
 
+# RFC 9110 section 4.1: URIs of up to 8000 octets should work everywhere; a longer
+# one may not (httpx refuses one over 64 KiB), so it could never be pushed to.
+_URL_LONGEST = 8000
+
+
 def _url_problem(url: str) -> str | None:
+    if len(url) > _URL_LONGEST:
+        return f"a URL is at most {_URL_LONGEST} characters"
     # Control characters (CR/LF above all) could split a request line or a header.
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
         return "a URL may not hold control characters (CR, LF, ...)"

@@ -95,6 +95,14 @@ def test_a_url_that_urlsplit_refuses_is_a_problem_not_an_exception(url: str) -> 
     assert "http(s) URL" in problem
 
 
+def test_a_url_longer_than_8000_characters_is_a_problem() -> None:
+    longest = "https://client.example/" + "a" * (8000 - len("https://client.example/"))
+    assert channel_problem(UrlChannel(success_url=longest)) is None
+    problem = channel_problem(UrlChannel(success_url=longest + "a"))
+    assert problem == "a URL is at most 8000 characters"
+    assert channel_problem(UrlChannel(error_url=OK_URL + "/" + "a" * 70_000)) == problem
+
+
 def test_login_problem_names_the_rule() -> None:
     assert login_problem("tester") is None
     problem = login_problem("")
