@@ -59,7 +59,9 @@ def center_routes(context: Context) -> list[Route]:
         errors: dict[str, str] = {}
         if call.request.method == "POST":
             values = dict(call.form)
-            channel, errors = await run_in_threadpool(read_channel, call.form, tidings().guard)
+            channel, errors = await run_in_threadpool(
+                read_channel, call.form, tidings().guard, account.channel
+            )
             if channel is not None:
                 try:
                     await run_in_threadpool(tidings().configure_channel, login, channel)

@@ -9,6 +9,7 @@ by its field; the library checks everything again when the channel is saved.
 from collections.abc import Mapping
 from typing import Any
 
+from msgspec.structs import replace
 from tidings.domain import Channel, EmailChannel, PollChannel, UrlChannel
 from tidings.domain.values import Fallback, channel_problem
 
@@ -44,9 +45,24 @@ def _url(raw: str, guard: AddressGuard) -> tuple[str | None, str | None]:
 
 
 def read_channel(
-    form: Mapping[str, str], guard: AddressGuard
+    form: Mapping[str, str], guard: AddressGuard, current: Channel
 ) -> tuple[Channel | None, dict[str, str]]:
-    """The channel `form` describes, or None and the problems by field name."""
+    """The channel `form` describes, or None and the problems by field name. Settings the
+    form does not show (timeouts, endpoint health) are kept from `current` when the
+    method stays the same: saving the form must not undo what an operator set."""
+    channel, errors = _read(form, guard)
+    match channel, current:
+        case UrlChannel(), UrlChannel():
+            channel = replace(channel, connect_timeout=current.connect_timeout,
+                              timeout=current.timeout, pause_after=current.pause_after,
+                              probe_every=current.probe_every)  # fmt: skip
+        case EmailChannel(), EmailChannel():
+            channel = replace(channel, timeout=current.timeout, pause_after=current.pause_after,
+                              probe_every=current.probe_every)  # fmt: skip
+    return channel, errors
+
+
+def _read(form: Mapping[str, str], guard: AddressGuard) -> tuple[Channel | None, dict[str, str]]:
     method = form.get("method", "poll")
     fallback: Fallback = "poll" if form.get("fallback") == "poll" else "none"
     errors: dict[str, str] = {}

@@ -4,7 +4,7 @@ method form with its per-field errors, the queue, keys; no secret in any page.""
 import re
 
 import pytest
-from tidings.domain import UrlChannel
+from tidings.domain import EmailChannel, UrlChannel
 
 from tests.http.conftest import Running
 from tests.web.client import WebClient, csrf_of
@@ -128,6 +128,32 @@ def test_the_method_form_saves_a_url_channel(
                                          expected_status=frozenset({200, 204}),
                                          body_format="jobresult", fallback="poll",
                                          ordered=True)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kept", "form"),
+    [
+        (UrlChannel(success_url="https://example.com/ok", connect_timeout=2.0, timeout=60.0,
+                    pause_after=3, probe_every=600.0),
+         {"method": "url", "success_url": "https://example.com/ok", "expected_status": "204"}),
+        (EmailChannel("ops@example.com", timeout=90.0, pause_after=4, probe_every=900.0),
+         {"method": "email", "address": "desk@example.com"}),
+    ],
+)  # fmt: skip
+def test_saving_the_method_form_keeps_the_settings_it_does_not_show(
+    web: WebClient, server: Running, kept: UrlChannel | EmailChannel, form: dict[str, str]
+) -> None:
+    server.tidings.configure_channel(server.login, kept)
+    home = signed_in(web, server)
+    assert web.submit(home, home, form).status_code == 303
+    account = server.tidings.account(server.login)
+    assert account is not None
+    saved = account.channel
+    assert isinstance(saved, type(kept)) and saved != kept  # the form's edit is made
+    assert (saved.timeout, saved.pause_after, saved.probe_every) == (
+        kept.timeout, kept.pause_after, kept.probe_every)  # fmt: skip
+    if isinstance(saved, UrlChannel) and isinstance(kept, UrlChannel):
+        assert saved.connect_timeout == kept.connect_timeout
 
 
 def test_the_queue_shows_each_notification_as_notify_xml(web: WebClient, server: Running) -> None:
