@@ -97,10 +97,6 @@ def _checkpoint(store: Store, size: int | None) -> tuple[Checkpoint | None, int]
     return next((c for c in tables.checkpoints_stored(rows) if c.size == size), None), size
 
 
-def _inclusion(index: int, size: int, nodes: Callable[[int, int], bytes]) -> list[bytes]:
-    return inclusion_path(index, size, nodes)
-
-
 def prove(store: Store, positions: Sequence[int], size: int | None = None) -> InclusionProof:
     """Inclusion proofs of the entries at `positions` in the tree of `size` leaves (None:
     the latest checkpoint's).
@@ -117,7 +113,7 @@ def prove(store: Store, positions: Sequence[int], size: int | None = None) -> In
             raise NotProvable(
                 f"the entry at position {position} is newer than the tree of {size} entries"
             )
-        path = _stored(store, functools.partial(_inclusion, index, size))
+        path = _stored(store, functools.partial(inclusion_path, index, size))
         [(_, stream, version, topic, state)] = recorder.scan(position, position)
         proofs.append(
             EntryProof(

@@ -3,26 +3,18 @@
 Replay is one fold, in this process, in log order: each row is decoded as its topic says
 and applied to its stream's state, after the stream's `check` (`fold_log`); then each
 state is compared with the one the store loads (`compare_live`). The log is read a page
-at a time through the recorder's `scan`, the read `verify` walks the hash chain with
-(not eventsourcing's `select_notifications`, which builds a row object, a UUID and a
-frozen notification per row). Pages of 1,000 rows stay in the CPU's cache while they are
-folded; larger pages fold slower (docs/decisions.md, the bench's `replay` row).
+at a time through the recorder's `scan` (`PAGE`: docs/decisions.md, the bench's `replay`
+row).
 
-A row that cannot be decoded as its topic (an edited row, or one whose bytes were re-cut
-across its neighbour), or that its stream's `check` refuses where it stands (an ack of a
-notification that is not the head), stops the fold: `CorruptEvent` names its position.
-A row whose stream id is not one is named so too, once the fold is done (checking each
-new stream's id in the fold would slow it).
+A row that cannot be decoded as its topic, or that its stream's `check` refuses where it
+stands (an ack of a notification that is not the head), stops the fold: `CorruptEvent`
+names its position. A row whose stream id is not one is named so too, once the fold is
+done.
 
-The fold keeps every stream's state until the comparison, and most streams are done long
-before the log ends (an operation is accepted and ended within a few rows). So a state
-its stream has left alone for a page is held packed (its MessagePack bytes) until the
-stream's next row or the comparison unpacks it: the states decoded during a page (new,
-or unpacked as their stream came back) are listed, and packed at the end of the next
-(`_Kind.pack_idle`), with no lookup of the streams each page touched: packing lowers
-replay's peak memory by a third at no cost to the fold (docs/decisions.md, the bench's
-`memory-replay` row). A mailbox folds in place (`mbx.Replay`) and stays so: one per
-account, and a long queue would cost its length to pack again.
+A state its stream has left alone for a page is held packed (its MessagePack bytes)
+until the stream's next row or the comparison unpacks it (`_Kind.pack_idle`), which
+lowers replay's peak memory (the bench's `memory-replay` row). A mailbox folds in place
+(`mbx.Replay`) and is never packed: a long queue would cost its length to pack again.
 """
 
 import gc
@@ -93,10 +85,8 @@ class ReplayReport:
 
 
 class _Kind:
-    """The folded states of one stream kind, by stream id (in hex, as `scan` gives it),
-    and how the fold starts, applies and holds them: a mailbox's as a `mbx.Replay` (no
-    `pack`); any other's as its state while its stream is active, packed (its
-    MessagePack bytes) once it has been left alone a page (`pack_idle`)."""
+    """The folded states of one stream kind, by stream id in hex, and how the fold
+    starts, applies and holds them (module docstring)."""
 
     __slots__ = ("apply", "decoded", "initial", "pack", "states", "unpack", "waiting")
 
@@ -142,7 +132,7 @@ class _Kind:
 
 def _packer() -> Callable[[Any], bytes]:
     """MessagePack bytes of a state, in a bytes object of their size: the encoder's own
-    keeps the room it grew into (an operation's 237 bytes took 373 of memory)."""
+    keeps the room it grew into."""
     encode_into, buffer = msgspec.msgpack.Encoder().encode_into, bytearray()
 
     def pack(state: Any) -> bytes:

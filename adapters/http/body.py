@@ -15,6 +15,7 @@ __all__ = [
     "TooLarge",
     "Unfinished",
     "client_ip",
+    "is_text",
     "read_body",
 ]
 
@@ -57,6 +58,18 @@ async def read_body(request: Request, cap: int) -> bytes:
     except ClientDisconnect:
         raise ClientGone from None
     return b"".join(chunks)
+
+
+def is_text(*values: str) -> bool:
+    """Whether every value is Unicode text UTF-8 can carry: JSON escapes and multipart
+    forms in a charset the client names (`utf-7`) can decode to lone surrogates, which
+    no event holds."""
+    try:
+        for value in values:
+            value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def client_ip(request: Request) -> str | None:

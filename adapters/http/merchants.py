@@ -42,7 +42,7 @@ from ..errors import OutcomeUnknown
 from ..library import Conflict, Rejected, RemoteClient, StorageError
 from ..metrics import AUTH_FAILURES, THROTTLED
 from ..wapi.auth import password_sha1
-from .body import TooLarge, client_ip, read_body
+from .body import TooLarge, client_ip, is_text, read_body
 from .context import Context
 from .deadlines import SENT_NAMES
 from .limits import too_deep_xml
@@ -99,18 +99,6 @@ def _scalar(value: Any) -> str:
     return _NOT_SCALAR
 
 
-def _utf8(fields: dict[str, str]) -> bool:
-    """Whether every name and value can be written as UTF-8 (JSON text can escape a
-    lone surrogate, which no event can hold)."""
-    try:
-        for name, value in fields.items():
-            name.encode()
-            value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def job_ending(operation: OperationState) -> Ending:
     """How an accepted job ends (`domain.serverrun`), read again from its recorded
     request."""
@@ -130,8 +118,10 @@ def _answer(content_type: str, status: int, fields: dict[str, Any], root: str) -
     return Response(body.encode(), status, media_type="application/xml")
 
 
-def _error(content_type: str, code: Code, text: str | None = None) -> Response:
-    status = _STATUS.get(code, 413 if code is Code.TOO_LARGE else 400)
+def _error(
+    content_type: str, code: Code, text: str | None = None, status: int | None = None
+) -> Response:
+    status = status or _STATUS.get(code, 413 if code is Code.TOO_LARGE else 400)
     return _answer(content_type, status, {"Code": int(code), "Text": text or code.text}, "Error")
 
 
@@ -139,18 +129,17 @@ def _unavailable(content_type: str, error: StorageError) -> Response:
     """The store could not answer: 503, nothing saved; 504 when the job's commit was sent
     and the connection died before its answer (it may be saved: read it back)."""
     if isinstance(error, OutcomeUnknown):
-        text = f"{error}; read it back before retrying"
-        return _answer(content_type, 504, {"Code": int(Code.COMMAND_FAILED), "Text": text}, "Error")
-    return _error(
-        content_type, Code.COMMAND_FAILED, "the store cannot answer now: nothing was done"
-    )
+        text, status = f"{error}; read it back before retrying", 504
+    else:
+        text, status = "the store cannot answer now: nothing was done", None
+    return _error(content_type, Code.COMMAND_FAILED, text, status)
 
 
 def _throttled(content_type: str, retry_after: int) -> Response:
     """Too many failed authentications: 429, the auth code, and when to come back."""
     THROTTLED.labels("merchants").inc()
     text = "too many failed authentications: retry later"
-    response = _answer(content_type, 429, {"Code": int(Code.AUTH_FAILED), "Text": text}, "Error")
+    response = _error(content_type, Code.AUTH_FAILED, text, 429)
     response.headers["retry-after"] = str(retry_after)
     return response
 
@@ -222,7 +211,7 @@ def _submit(command: str, context: Context) -> Any:
             fields = _top_level(text, content_type)
         except Exception as error:  # any parser's complaint is the client's 2000
             return _error(content_type, Code.PARSE_ERROR, f"{Code.PARSE_ERROR.text}: {error}")
-        if not _utf8(fields):  # JSON's lone surrogates: the job's ending could not be saved
+        if not is_text(*fields, *fields.values()):  # the job's ending could not be saved
             return _error(content_type, Code.ENCODING_MISMATCH)
         if fields.get("ErrorData") == _NOT_SCALAR:  # it would end the job as the stand-in
             return _error(content_type, Code.INVALID_PARAMETER, "ErrorData is a string or a number")

@@ -14,27 +14,21 @@ NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, IPv4-compatible `::a.b.c.d`) when tha
 address is refused, unless a network of `TIDINGS_PUSH_ALLOW` (comma-separated CIDRs)
 holds them.
 
-**The connections**: one `httpx.AsyncClient` per connection. httpcore's pool does, for
-every request and every release, a pass over all of its connections, polling each idle
-one's socket, and two requests arriving in one turn of the loop may be handed the same
-idle connection (one then goes round again). With many pushes in flight through pools
-of several connections, that costs more than the requests themselves (docs/decisions.md,
-the bench's push row). A pool of one connection has nothing to pass over, and a request
-only ever goes to a client no other request is using. A request goes to a free client
-whose connection is to the same place (so a receiver's connection, and its TLS session,
-is reused), else to the free client released longest ago, whose connection to elsewhere
-its pool then replaces.
+**The connections**: one `httpx.AsyncClient` per connection (`Connections`): a pool of
+one has no idle connections to poll at every request, and a request only ever goes to a
+client no other request is using (docs/decisions.md, the bench's push row). A request
+goes to a free client whose connection is to the same place (reusing its TLS session),
+else to the free client released longest ago.
 
 **The POST**: it connects to the address the guard checked (the Host header and TLS
 name stay the URL's), follows no redirect, and bounds the whole attempt by the account's
-timeout. It reports what happened (a `Reply`) and decides nothing: whether that was a
-success, and when to try again, is the domain's call.
+timeout. It reports what happened (a `Reply`); whether that was a success, and when to
+try again, is the domain's call.
 
-**Batched calls**: the runner's workers record their attempts and claim their next
-through the library, which is synchronous: a thread hop each, and a command each in the
-group commit. Tasks that call while a batch is under way are collected and sent
-together in the next, so 64 attempts in flight cost a few thread hops and transactions,
-not 64 (the bench's push row shows it).
+**Batched calls**: the runner's tasks record their attempts and claim their next
+through the synchronous library; calls made while a batch is under way are sent
+together in the next (`Batched`): a thread hop and a group-commit command per batch,
+not per attempt.
 """
 
 import ipaddress
@@ -173,7 +167,7 @@ NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 def single_connection_clients(count: int, **options: Any) -> list[httpx.AsyncClient]:
     """`count` clients that keep one connection each (`options` go to every client),
     saying `User-Agent: tidings/<version>` unless `options` give headers of their own.
-    They share one TLS context: loading the CA bundle takes 40 ms of CPU each time."""
+    They share one TLS context (loading the CA bundle is costly)."""
     options.setdefault("headers", {"User-Agent": USER_AGENT})
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     tls = httpx.create_ssl_context()

@@ -1,26 +1,10 @@
-"""Running the projections of the log: one way for all three.
+"""Running the projections of the log: one way for all three (ARCHITECTURE.md,
+"Projections", says when each runs and why not eventsourcing's `ProjectionRunner`).
 
-Every projection of the log (the open operations, `open_operations`; the log's figures,
-`audit.tally`; the due-work index, `push.index`) is an `eventsourcing.projection`
-projection whose view holds eventsourcing's tracking record, and every one is driven by
-a `Catchup`: read the log's entries of the projection's topics after the position it
-stands at, a page at a time, up to where the log ended when the read began, and process
-them in log order (`Projection.process_event`). A page is read (blocking) apart from
-being processed, so the reading may happen in a worker thread and the processing where
-the view lives. Only when a catch-up runs differs:
-
-- the open operations: a `Follower`, a daemon thread of this process, every `interval`
-  seconds once caught up, each page in one transaction of the view (`batch`);
-- the figures: at each scrape of `/metrics` and each `tidings stats` (exact up to the
-  moment asked; a server never scraped spends nothing on them);
-- the due index: on the due-work runner's event loop, every `follow_every` seconds
-  (everything that consults the index runs on that loop, so it needs no lock).
-
-Why not eventsourcing's `ProjectionRunner`, which runs the same loop over its
-`ApplicationSubscription`: its threads are not daemons (a library user who forgot to
-close the store would find the interpreter waiting for them at exit, for ever), it owns
-the view's construction (the figures and the due index are built by their callers), and
-it cannot hand a page to an event loop. Its SQLite recorder has no `subscribe` either.
+A `Catchup` reads the log's entries of the projection's topics after the position its
+view stands at, a page at a time, up to where the log ended when the read began, and
+processes them in log order. Reading (blocking) is apart from processing, so it may run
+in a worker thread and the processing where the view lives.
 
 Several processes may follow into one view (every `serve` worker): the view's tracking
 record lets one of them process each event; the others find it taken (eventsourcing's

@@ -1,33 +1,23 @@
 """The Merkle tree and the signed checkpoints, kept in the log's insert transaction.
 
-Each log entry's tree row holds `leaf`, its index in the tree (0, 1, ...), its log
-`position` and `nodes`, the hashes of the perfect subtrees that entry completes, lowest
-first (its leaf hash, then each parent it closes; `merkle.Tree.append`). Node (level,
-index) is thus in the row of leaf (index + 1) * 2**level - 1, at offset 32 * level:
-every root and proof is read from O(log n) rows, and an append adds 64 bytes of hashes
-on average. Where the rows live (one SQL for both; `Tables` words it):
+Each log entry's tree row holds `leaf` (0, 1, ...), its log `position` and `nodes`: the
+hashes of the perfect subtrees that entry completes, lowest first (`merkle.Tree.append`).
+Node (level, index) is thus in the row of leaf (index + 1) * 2**level - 1, at offset
+32 * level, so every root and proof is read from O(log n) rows. The rows live:
 
-- SQLite: in the chain's own rows, `tidings_chain (position, digest, nodes)`; positions
-  there run 1, 2, ... without gaps, so leaf = position - 1, and an append writes one row
-  per entry, not two. `nodes` is NULL where the tree was off (`catch_up` fills it in).
-  The separate table cost a row and a page of WAL more per transaction
-  (docs/decisions.md); a database with the old table is moved over once (`sqlite_recorder`).
-- PostgreSQL: `tidings_tree (leaf, position, nodes)`: its positions may skip (a
-  sequence), the tree does not. Its frontier is read with where the log ends, in one
-  statement (`frontier_columns`, `keep`).
+- SQLite: in the chain's rows, `tidings_chain (position, digest, nodes)`; positions run
+  without gaps there, so leaf = position - 1. `nodes` is NULL where the tree was off
+  (`catch_up` fills it in).
+- PostgreSQL: `tidings_tree (leaf, position, nodes)`: its positions may skip, the tree
+  does not.
 - `tidings_checkpoints (size, position, root, time, key, signature)`: a signed
   checkpoint when one is due (`checkpoint.Cadence`); none without a signing key. `key`
-  holds the signer's verifier key (its name is the log's origin: the note is rebuilt
-  from the row), or 32 raw bytes in an old checkpoint.
+  holds the signer's verifier key, or 32 raw bytes in an old checkpoint.
 
 `grow` runs inside the recorder's insert, under the log's write lock, so the tree has
-the log's one order. It reads the tree's frontier (at most one row per level) only when
-another writer appended since its last write (the chain then ends in a digest it did not
-write); else it goes on from the frontier it kept, and a write costs no read. On
-PostgreSQL the recorder reads that frontier with where the log ends (`keep`), so even
-then `grow` reads nothing. The tables' reads are `merkle_reads`'s (`Tables` inherits
-them). The private key stays in the process (`signer.Signer`); only public keys and signatures
-reach the database.
+the log's one order; it reads the tree's frontier only when another writer appended
+since its last write. The private key stays in the process (`signer.Signer`); only
+public keys and signatures reach the database.
 """
 
 from collections.abc import Callable, Sequence
@@ -130,11 +120,10 @@ class Tables(TreeReads):
     def grow(
         self, db: Db, entries: Sequence[tuple[int, bytes]], chained: tuple[bytes, bytes]
     ) -> Sequence[bytes | None]:
-        """Append the entries just inserted, (position, canonical bytes) as the chain
-        built them, to the tree, and a checkpoint if one is due. `chained`: the chain
-        digest the log ended in before them, and after. Returns each entry's nodes (None
-        each while the tree is off): with `in_chain` the caller stores them in the chain
-        rows it inserts; else they are stored here."""
+        """Append the entries just inserted, (position, canonical bytes), to the tree,
+        and a checkpoint if one is due. `chained`: the chain digest the log ended in
+        before them, and after. Returns each entry's nodes (None while the tree is off),
+        which with `in_chain` the caller stores in its chain rows."""
         if not self.enabled:
             return [None] * len(entries)
         before, after = chained
@@ -189,13 +178,11 @@ class Tables(TreeReads):
         return prove
 
     def frontier_columns(self) -> str:
-        """A FROM item of one row: the tree's size, its last leaf's log position and its
-        frontier's hashes (largest first), in one statement (PostgreSQL's table); all
-        NULL unless the tree has more leaves than the one kept (`kept_size`, the
-        statement's one parameter), which spares the server the reads. The recorder
-        reads it in the statement that reads where the log ends, and hands the row to
-        `keep`: after another writer appended, `grow` then reads nothing, where
-        `_frontier` costs two round trips with the log's lock held."""
+        """A FROM item of one row (PostgreSQL's table): the tree's size, its last leaf's
+        log position and its frontier's hashes (largest first); all NULL unless the tree
+        has more leaves than `kept_size` (the statement's one parameter). The recorder
+        reads it with where the log ends and hands the row to `keep`, so `grow` reads
+        nothing with the log's lock held."""
         assert self.postgres and not self.in_chain
         # Node (level k, index i) is in the row of leaf (i + 1) * 2**k - 1; the frontier
         # of n leaves has one node per bit k set in n, its leaves starting where n's

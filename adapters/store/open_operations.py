@@ -1,28 +1,21 @@
 """Open operations (accepted, not yet ended): an `eventsourcing.projection` projection.
 
-`OpenOperations` follows the log's acceptances and endings and keeps the operations
-still open in a view beside the log, `tidings_open (stream, svtrid, position)`, with
-eventsourcing's tracking record of the last position it processed, both written in one
-transaction: a server starting up lists what is open without reading the whole log, and
-a projection that stopped (a crash, a closed process) resumes after the position its
-view last recorded. Each process that asks runs one (`followers.Follower`), started by
-its first read, not with every store: even with the events it reads together written in
-one transaction, a follower costs CPU on every command (docs/decisions.md), which a
-store that never lists open operations should not pay.
+`OpenOperations` keeps the operations still open in a view beside the log,
+`tidings_open (stream, svtrid, position)`, written in one transaction with eventsourcing's
+tracking record of the last position it processed, so a server lists what is open
+without reading the whole log and a stopped projection resumes where its view stands.
+Each process that asks runs one (`followers.Follower`), started by its first read: a
+follower costs CPU on every command (docs/decisions.md), which a store that never lists
+open operations should not pay.
 
-Reading never waits for the projection: `open_now` takes the view's rows and its tracking
-position from one snapshot, then folds the acceptances and endings logged after that
-position, so the answer is exact however far the view is behind (or without a view at
-all, in a database from before it: the fold then starts at the log's beginning).
+Reading never waits for the projection: `open_now` takes the view's rows and position
+from one snapshot, then folds the acceptances and endings logged after it, so the answer
+is exact however far behind the view is.
 
-Why the view's transactions skip the fsync (`PRAGMA synchronous=NORMAL` on SQLite's WAL,
-which keeps every commit atomic and the file consistent): what a power loss could take
-back is only the view's newest commits, each with its tracking record, and the
-projection then processes those events again. The log's own commits still fsync.
-
-A database from before the view kept `tidings_open_operations (svtrid, position)`,
-written in the events' transaction; that table goes when the view's is made (its rows
-come back from the log).
+The view's SQLite transactions skip the fsync (`PRAGMA synchronous=NORMAL` on WAL, still
+atomic): a power loss can take back only its newest commits with their tracking records,
+and the projection then processes those events again. The log's own commits still fsync.
+The table of a database from before the view, `tidings_open_operations`, is dropped.
 """
 
 from abc import ABC, abstractmethod
@@ -70,11 +63,6 @@ class _Svtrid(msgspec.Struct, tag="OperationAccepted"):
 
 
 _ACCEPTANCE = msgspec.msgpack.Decoder(_Svtrid)
-
-
-def _svtrid_of(state: bytes) -> str:
-    """The svTRID of a stored `OperationAccepted`, decoded alone."""
-    return _ACCEPTANCE.decode(state).svtrid
 
 
 class OpenOperationsView(TrackingRecorder, ABC):
@@ -157,7 +145,7 @@ def open_now(
     open_ = {stream: (position, svtrid) for stream, svtrid, position in rows}
     for position, stream, _, topic, state in logged_after(upto):
         if topic == "OperationAccepted":
-            open_[stream] = (position, _svtrid_of(state))
+            open_[stream] = (position, _ACCEPTANCE.decode(state).svtrid)
         else:
             open_.pop(stream, None)
     return [svtrid for _, svtrid in sorted(open_.values())]

@@ -1,22 +1,15 @@
 """A database outage, answered fast: every wait on PostgreSQL has a bound, and an outage
 is logged once when it starts and once when it ends, per process.
 
-The bounds (why these figures: docs/decisions.md, "Operations"):
-- connecting: libpq's `connect_timeout` (`CONNECT_TIMEOUT`), with TCP keepalives and
-  `tcp_user_timeout`, so a dead peer is noticed by the kernel too;
-- waiting for a pooled connection: `POOL_WAIT`, `DOWN_WAIT` once an outage started
-  (its idle connections are then dropped; the pool regrows on demand, its reconnect
-  attempts given up after `RECONNECT_FOR`, so a database that returns is used at the
-  next request, not at the end of a backoff);
-- each round trip on a pooled connection: `ROUND_TRIP` (`BoundedConnection`); a server
-  that never answers (a black hole) is given up on after it, the connection closed;
-- waiting for the log's write lock behind another writer: `LOCK_TIMEOUT`, below
-  `ROUND_TRIP`, so a lock wait ends with the server's answer, not with a closed socket.
+The bounds are the constants below (why these figures: docs/decisions.md,
+"Operations"). Once an outage started, the pool's idle connections are dropped and a
+caller waits `DOWN_WAIT` for one; the pool gives up reconnecting after `RECONNECT_FOR`,
+so a database that returns is used at the next request. `LOCK_TIMEOUT` is below
+`ROUND_TRIP`, so a lock wait ends with the server's answer, not a closed socket.
 
-`OUTAGE` says whether this process found the store unreachable: `failed` logs
-`store_unreachable` when an outage starts, `answered` (a round trip to PostgreSQL) or
-`passed` (a call on a SQLite file) logs `store_recovered` when the store answers again;
-each call between those two is silent.
+`OUTAGE` logs `store_unreachable` when an outage starts (`failed`) and
+`store_recovered` when the store answers again (`answered`: a round trip to PostgreSQL;
+`passed`: a call on a SQLite file); each call between those two is silent.
 """
 
 import functools
@@ -63,11 +56,11 @@ __all__ = [
 
 _log = logging.getLogger("tidings.store")
 
-CONNECT_TIMEOUT = 2  # seconds; libpq's least (it reads 1 as 2)
+CONNECT_TIMEOUT = 2  # seconds to connect; libpq's least (it reads 1 as 2)
 POOL_WAIT = 2.0  # seconds a caller waits for a pooled connection
 DOWN_WAIT = 0.25  # the same while an outage lasts
 RECONNECT_FOR = 1.0  # seconds the pool keeps retrying a connection before it gives up
-ROUND_TRIP = 3.0  # seconds a round trip on a pooled connection may take
+ROUND_TRIP = 3.0  # seconds a round trip on a pooled connection may take (a black hole)
 LOCK_TIMEOUT = 2  # seconds; PostgreSQL's lock_timeout for the log's write lock
 _KEEPALIVE_IDLE = 5  # seconds of silence before the kernel probes the peer
 _TCP_USER_TIMEOUT = int(ROUND_TRIP * 1000)  # ms sent data may stay unacknowledged
@@ -140,11 +133,10 @@ def bound(datastore: PostgresDatastore) -> None:
 
 def reconnecting(method: _F) -> _F:
     """Run a recorder's `method` again when it failed at once on a connection the
-    server had ended while it sat in the pool (a restart, an outage that ended): each
-    such failure drops one dead connection, and the others are checked meanwhile, off
-    the caller's thread. A wait for a connection that ran out, or a round trip that was
-    never answered, is not tried again: the store cannot answer now, and the caller is
-    told so at once."""
+    server had ended while it sat in the pool (a restart): each such failure drops one
+    dead connection, and the others are checked off the caller's thread. A pool wait
+    that ran out or an unanswered round trip is not tried again: the caller is told at
+    once."""
 
     @functools.wraps(method)
     def again(self: Any, *args: Any, **kwargs: Any) -> Any:

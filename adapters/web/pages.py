@@ -24,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..http.body import is_text
+
 __all__ = [
     "CSRF_FIELD",
     "SECURITY_HEADERS",
@@ -121,16 +123,6 @@ class Forbidden(Exception):
     a field that is not Unicode text. Answered 403, nothing done."""
 
 
-def _text(value: str) -> bool:
-    """Whether `value` is Unicode text: a multipart form in a charset the client names
-    (`unicode_escape`, `utf-7`) can decode to lone surrogates, which no event holds."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 async def checked_form(request: Request, key: bytes, bound_to: str) -> Mapping[str, str]:
     """The posted form, once its CSRF token matches `bound_to`'s and every field is
     Unicode text; raises `Forbidden` otherwise."""
@@ -145,7 +137,7 @@ async def checked_form(request: Request, key: bytes, bound_to: str) -> Mapping[s
     ):
         raise Forbidden("the form's CSRF token is missing or wrong: reload the page")
     fields = {name: value for name, value in form.items() if isinstance(value, str)}
-    if not all(_text(name) and _text(value) for name, value in fields.items()):
+    if not is_text(*fields, *fields.values()):
         raise Forbidden("the form holds text that is not Unicode: send it as UTF-8")
     return fields
 
