@@ -1,12 +1,9 @@
 """One socket write per answer: the transport uvicorn writes a response to.
 
-uvicorn writes a response's head and its body with a write each, and every write to a
-writable socket is a system call of its own. `JoinedWrites` holds a write until the
-next one, which leaves with it, or until the event loop's next turn: an answer whose
-body is sent at once (every WAPI answer, every Starlette `Response`) leaves in one
-write, and a streamed one loses no time (its head leaves at the end of the turn that
-wrote it). The order of the bytes never changes: at most one write is held, and the
-next write or the close sends it first.
+uvicorn writes a response's head and its body with a write (a system call) each.
+`JoinedWrites` holds a write until the next one, which leaves with it, or until the
+event loop's next turn: an answer sent at once leaves in one write, and a streamed one
+loses no time. At most one write is held, so the bytes keep their order.
 """
 
 import asyncio

@@ -1,11 +1,10 @@
 """The server's limits against a hostile world, and the XML depth scan.
 
-Every limit has a default meant for production and a `tidings serve` option of the
-same name; README's "Running it in production" lists them with what each answers.
+Every limit has a `tidings serve` option of the same name; README's "Running it in
+production" lists them with what each answers.
 
-How deep a document may nest is the domain's rule (`domain.document`: JSON text and
-trees are judged there); an XML body is scanned here, with expat, against the same
-limits, before any parser builds a tree, so a document nested a hundred thousand levels
+How deep a document may nest is the domain's rule (`domain.document`); an XML body is
+scanned here with expat, before any parser builds a tree, so a deeply nested document
 costs one linear scan and never reaches a recursion limit.
 """
 

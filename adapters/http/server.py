@@ -1,14 +1,13 @@
 """uvicorn, configured with the server's limits.
 
-What uvicorn offers is used as it is: the idle keep-alive limit (`timeout_keep_alive`),
-the cap on open connections (`limit_concurrency`: past it every request is answered
-503), the listen backlog, the graceful shutdown. What it lacks, the head deadline, comes
-as its own httptools protocol (`deadlines.head_deadline_protocol`); the body deadline is
-middleware of the app (`deadlines.BodyDeadline`).
+uvicorn's own idle keep-alive limit, connection cap (past it, 503), listen backlog and
+graceful shutdown are used as they are; the head deadline is an httptools protocol of
+ours (`deadlines.head_deadline_protocol`), the body deadline middleware
+(`deadlines.BodyDeadline`).
 
 Proxy headers (`X-Forwarded-For`, `X-Forwarded-Proto`) are applied only when the peer
-is one of `trusted_proxies` (addresses or CIDR networks); with none named they are
-ignored, so a client cannot choose the address the IP allow-lists and the throttle see.
+is one of `trusted_proxies` (addresses or CIDR networks), so a client cannot choose the
+address the IP allow-lists and the throttle see.
 """
 
 import ipaddress

@@ -1,13 +1,10 @@
 """The guessing throttle of a server with several worker processes: one budget for all.
 
 The failures live in a SQLite file (`store.failure_file`) in the server's own directory
-(`tidings serve` makes one per run and removes it at exit), so whichever worker a guess
-reaches, it is counted against the same 30 a minute. A check is one read; only a failure
-writes. A guess is counted from its check in the worker that let it through (as
-`throttle.Throttle` does) and in the file once it has failed: guesses in flight on
-another worker at the same moment are not seen, so concurrent guesses spread over N
-workers may pass the budget by what the other workers have in flight (see
-docs/decisions.md, Operations).
+(`tidings serve` makes one per run and removes it at exit), so every worker counts a
+guess against the same budget. A check is one read; only a failure writes. Guesses in
+flight on other workers at the same moment are not seen, so concurrent guesses may pass
+the budget by that much (docs/decisions.md, Operations).
 """
 
 import math

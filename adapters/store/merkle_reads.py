@@ -17,6 +17,8 @@ CHECKPOINTS = "tidings_checkpoints"
 _CHECKPOINT = "size, position, root, time, key, signature"
 
 Rows = list[tuple[Any, ...]]
+# Runs a query with its parameters on the caller's connection; its rows.
+Read = Callable[[str, tuple[Any, ...]], Rows]
 
 
 class TreeReads:
@@ -41,9 +43,7 @@ class TreeReads:
     def sql(self, query: str) -> str:
         return query.replace("?", "%s") if self.postgres else query
 
-    def nodes(
-        self, rows: Callable[[str, tuple[Any, ...]], Rows], wanted: Iterable[tuple[int, int]]
-    ) -> dict[tuple[int, int], bytes]:
+    def nodes(self, rows: Read, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """Stored nodes (level, index) -> hash; a node not stored is left out."""
         holders = {node: ((node[1] + 1) << node[0]) - 1 for node in wanted}
         found = self._rows(rows, "nodes", sorted(set(holders.values())))
@@ -53,15 +53,11 @@ class TreeReads:
             if leaf in found and len(found[leaf]) >= 32 * node[0] + 32
         }
 
-    def positions(
-        self, rows: Callable[[str, tuple[Any, ...]], Rows], leaves: Sequence[int]
-    ) -> dict[int, int]:
+    def positions(self, rows: Read, leaves: Sequence[int]) -> dict[int, int]:
         """Log position of each of these leaves (those stored)."""
         return self._rows(rows, "position", leaves)
 
-    def _rows(
-        self, rows: Callable[[str, tuple[Any, ...]], Rows], column: str, leaves: Sequence[int]
-    ) -> dict[int, Any]:
+    def _rows(self, rows: Read, column: str, leaves: Sequence[int]) -> dict[int, Any]:
         if not leaves:
             return {}
         marks = ", ".join("?" * len(leaves))
@@ -83,7 +79,7 @@ class TreeReads:
             f"WHERE nodes IS NOT NULL ORDER BY {self.key_column} DESC LIMIT 1"
         )
 
-    def present(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> bool:
+    def present(self, rows: Read) -> bool:
         """Whether the database has the tree's tables: one from before them, opened read
         only, has not."""
         if self.postgres:
@@ -95,18 +91,16 @@ class TreeReads:
         nodes = rows("SELECT count(*) FROM pragma_table_info(?) WHERE name = 'nodes'", (CHAIN,))
         return bool(found[0][0]) and bool(nodes[0][0])
 
-    def last_position(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> int:
+    def last_position(self, rows: Read) -> int:
         """The log position of the tree's last leaf (0: the tree is empty); by the key."""
         found = rows(self.last_leaf_query, ())
         return int(found[0][1]) if found else 0
 
-    def size(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> int:
+    def size(self, rows: Read) -> int:
         found = rows(self.last_leaf_query, ())
         return int(found[0][0]) + 1 if found else 0
 
-    def page(
-        self, rows: Callable[[str, tuple[Any, ...]], Rows], first: int, last: int
-    ) -> list[tuple[int, int, bytes]]:
+    def page(self, rows: Read, first: int, last: int) -> list[tuple[int, int, bytes]]:
         """(leaf, position, nodes) of the leaves in [first, last], in order."""
         key = self.key_column
         query = self.sql(
@@ -116,7 +110,7 @@ class TreeReads:
         offset = self.key_offset
         return [(r[0], r[1], bytes(r[2])) for r in rows(query, (first + offset, last + offset))]
 
-    def leaf_at(self, rows: Callable[[str, tuple[Any, ...]], Rows], position: int) -> int | None:
+    def leaf_at(self, rows: Read, position: int) -> int | None:
         """The leaf of a log position: positions grow with leaves, so a binary search
         over the primary key, O(log n) reads."""
         low, high = 0, self.size(rows) - 1
@@ -133,12 +127,12 @@ class TreeReads:
                 high = middle - 1
         return None
 
-    def checkpoints_stored(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> list[Checkpoint]:
+    def checkpoints_stored(self, rows: Read) -> list[Checkpoint]:
         """Every stored checkpoint, smallest tree first."""
         query = f"SELECT {_CHECKPOINT} FROM {self.checkpoints} ORDER BY size"
         return [_checkpoint(r) for r in rows(query, ())]
 
-    def latest(self, rows: Callable[[str, tuple[Any, ...]], Rows]) -> Checkpoint | None:
+    def latest(self, rows: Read) -> Checkpoint | None:
         """The checkpoint of the largest tree, if any."""
         query = f"SELECT {_CHECKPOINT} FROM {self.checkpoints} ORDER BY size DESC LIMIT 1"
         found = rows(query, ())
@@ -156,7 +150,7 @@ def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
     )
 
 
-def tree_lags(tree: TreeReads, rows: Callable[[str, tuple[Any, ...]], Rows]) -> bool:
+def tree_lags(tree: TreeReads, rows: Read) -> bool:
     """Whether the log holds entries after the tree's last."""
     found = tree.last_position(rows)
     after = f"SELECT 1 FROM {tree.events} WHERE {tree.position} > ? LIMIT 1"

@@ -30,7 +30,7 @@ from ..ledger.checkpoint import Checkpoint
 from ..ledger.entries import Tree, entry_bytes, frontier, stream_bytes
 from ..ledger.merkle import consistency_path, needed
 from ..ledger.signer import Prover, Refused, Signer
-from .merkle_reads import CHAIN, TREE, Rows, TreeReads
+from .merkle_reads import CHAIN, TREE, Read, TreeReads
 
 __all__ = ["HAS_NODES", "Db", "Tables", "tree_into_chain"]
 
@@ -42,7 +42,7 @@ class Db:
     """How `Tables` talks to one connection or cursor: a query's rows, and a statement
     run for many parameter rows. Placeholders are written `?`."""
 
-    rows: Callable[[str, tuple[Any, ...]], Rows]
+    rows: Read
     many: Callable[[str, list[tuple[Any, ...]]], None]
 
 
@@ -312,9 +312,7 @@ class Tables(TreeReads):
         self._insert(db, checkpoint)
         return checkpoint
 
-    def leaf_of(
-        self, rows: Callable[[str, tuple[Any, ...]], Rows], stream: str, version: int
-    ) -> int | None:
+    def leaf_of(self, rows: Read, stream: str, version: int) -> int | None:
         """The leaf of a stream's event (`stream` in hex, as `stream_hex` gives it), in
         one query; None while the tree is off or does not hold it. SQLite's leaf is the
         chain row's position - 1; PostgreSQL's positions may skip, so its query binary

@@ -1,11 +1,9 @@
 """Whose database it is: tidings opens its own, makes a new one where there is nothing,
 and refuses any other, leaving it as it found it.
 
-A database is tidings' when it has the tables every tidings log has (`TABLES`); it is
-empty when it has no tables at all (a SQLite file that does not exist or holds nothing,
-a PostgreSQL schema without tables). Anything else belongs to another program: adding
-our tables to it would mix two programs' data, so it is refused before anything is
-written. Every look here reads only (SQLite: a read-only connection).
+A database is tidings' when it has the tables every tidings log has (`TABLES`), empty
+when it has no tables at all. Anything else belongs to another program and is refused
+before anything is written. Every look here reads only (SQLite: a read-only connection).
 """
 
 import os

@@ -1,21 +1,17 @@
-"""Signing secrets, kept beside the log and never in it.
+"""Signing secrets, kept beside the log and never in it: a secret in the log would let
+anyone who reads it (auditors, `tidings log`) forge pushes.
 
-The log is what auditors replay and what `tidings log` prints; a webhook signing
-secret in it would let anyone who reads it forge pushes. So an account's events carry
-only the secret's id (its SHA-256 fingerprint, `domain.account.secret_id`) and the secret
-itself lives in a table of its own, `tidings_secrets (id, secret)`, in the same database,
-written through eventsourcing's datastore (its pooled connections and transactions).
-
-A secret is kept before the event that names it is saved, in a commit of its own: a
-crash between the two leaves an unnamed row (harmless), never an event naming a secret
-that was not kept. A row's secret does not change (an id is a fingerprint of its
-secret), so the secrets found are cached for the process.
+An account's events carry only the secret's id (its SHA-256 fingerprint,
+`domain.account.secret_id`); the secret lives in `tidings_secrets (id, secret)` in the
+same database. It is kept in a commit of its own before the event that names it is
+saved, so a crash leaves at worst an unnamed row. Secrets found are cached for the
+process (an id's secret never changes).
 
 With a secrets key (`secrets_key`, the file `TIDINGS_SECRETS_KEY` names) every secret is
-kept sealed: whoever reads the database cannot sign a push. Without one, secrets are
-kept in clear until the first key is given (`rotate` seals them); a database whose
-secrets are sealed, opened without their key, still serves everything but pushes: a
-secret asked for raises `SecretsLocked`, saying why, and none is added.
+kept sealed. Without one, secrets are kept in clear until the first key is given
+(`rotate` seals them); a database whose secrets are sealed, opened without their key,
+serves everything but pushes: a secret asked for raises `SecretsLocked`, and none is
+added.
 """
 
 import threading
