@@ -29,7 +29,7 @@ line; each method is one call to one of them.
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Self, TypeVar
+from typing import Self
 
 from .audit.trail import Audit, TrailEntry
 from .errors import (
@@ -88,8 +88,6 @@ __all__ = [
     "TidingsError",
     "TrailEntry",
 ]
-
-S = TypeVar("S")
 
 
 class Tidings(
@@ -180,11 +178,8 @@ class Tidings(
         return self._runtime.store
 
     def close(self) -> None:
-        """Close the database connections; every later call raises `Closed`. Closing
-        again does nothing.
-
-        Raises `StorageError`.
-        """
+        """Close the database connections; every later call raises `Closed`, closing
+        again does nothing. Raises `StorageError`."""
         if self._runtime.closed:
             return
         if self._push is not None:

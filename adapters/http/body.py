@@ -38,12 +38,9 @@ class BodyTooSlow(Unfinished):
 
 
 async def read_body(request: Request, cap: int) -> bytes:
-    """The whole body, or TooLarge as soon as it passes `cap` bytes.
-
-    A declared Content-Length over the cap fails before anything is read, so a client
-    cannot make the server buffer a body it will refuse anyway. Raises `ClientGone` when
-    the client hangs up first (and `BodyTooSlow` past the body deadline).
-    """
+    """The whole body; `TooLarge` as soon as it passes `cap` bytes, or before anything is
+    read when its Content-Length does. Raises `ClientGone` when the client hangs up first
+    (and `BodyTooSlow` past the body deadline)."""
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > cap:
         raise TooLarge
@@ -119,9 +116,8 @@ class _Queue:
 class Deadlines:
     """The body deadline of every request of one route: `timeout` seconds from `start`
     to `done`, past which the reading task is cancelled. One timer on the loop for all
-    of them, not one a request (arming and cancelling a timer cost a tenth of a WAPI
-    request's edge, docs/decisions.md): with one timeout, deadlines come in the order
-    the requests start, so the oldest unread body is the next to expire."""
+    of them, not one a request (docs/decisions.md): with one timeout, deadlines come in
+    the order the requests start, so the oldest unread body is the next to expire."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout

@@ -54,11 +54,8 @@ class JobResult(Struct, frozen=True, kw_only=True):
 
 
 def from_outcome(outcome: Outcome) -> JobResult:
-    """The JobResult of an ended job.
-
-    A failed single job carries `ErrorCode`/`ErrorData` from its `data` when the backend
-    put them there, else its result code and text; a batch carries only its state.
-    """
+    """The JobResult of an ended job: a failed single job carries `ErrorCode`/`ErrorData`
+    from its `data` when there, else its result code and text; a batch only its state."""
     error_code = error_data = None
     if outcome.batch_state is None and is_error_outcome(outcome):
         data = outcome.data or {}

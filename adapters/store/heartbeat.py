@@ -20,10 +20,8 @@ _BEAT = (
 
 def beat(db: str, server: str, timeout: float) -> None:
     """Write `server`'s heartbeat into the store at `db` (a SQLite path or a PostgreSQL
-    URL), waiting at most `timeout` seconds for a connection or a lock.
-
-    Raises the driver's error when the write fails: the caller reports it as the reason
-    the store is not ready."""
+    URL), waiting at most `timeout` seconds for a connection or a lock. Raises the
+    driver's error when the write fails (the reason the store is not ready)."""
     if is_postgres(db):
         _beat_postgres(db, server, timeout)
     else:

@@ -105,12 +105,9 @@ def present(env: dict[str, str], tables: tuple[str, ...]) -> bool:
 
 
 def claim(env: dict[str, str], *, read_only: bool) -> bool:
-    """Check that the database `env` names may be opened as tidings': True when it is
-    empty (its tables are about to be created), False when it is tidings' already.
-
-    Raises `NotTidings`, having changed nothing, for a database that holds other tables
-    than tidings', or (with `read_only`) for an empty one.
-    """
+    """Whether the database `env` names is empty (True: its tables are about to be
+    created) rather than tidings' already (False). Raises `NotTidings`, having changed
+    nothing, for a database that holds other tables, or (with `read_only`) an empty one."""
     found = _tables(env)
     ours = POSTGRES_TABLES if _postgres(env) else TABLES
     if set(ours) <= set(found):

@@ -109,17 +109,16 @@ def center_routes(context: Context) -> list[Route]:
         where = f"deliveries/{notification.id}" if pushed else "queue"
         return redirect(home(login) + where)
 
-    async def keys(call: Call) -> Response:
+    async def keys(
+        call: Call, secret: str | None = None, errors: dict[str, str] | None = None
+    ) -> Response:
         account = await run_in_threadpool(tidings().account, call.who.name)
-        return page(call.request, "center/keys.html", area=CENTER, who=call.who,
-                    account=account, secret=None, errors={}, changed=False)  # fmt: skip
+        return page(call.request, "center/keys.html", 422 if errors else 200, area=CENTER,
+                    who=call.who, account=account, secret=secret, errors=errors or {},
+                    changed=False)  # fmt: skip
 
     async def rotate(call: Call) -> Response:
-        login = call.who.name
-        secret = await run_in_threadpool(tidings().rotate_secret, login)
-        account = await run_in_threadpool(tidings().account, login)
-        return page(call.request, "center/keys.html", area=CENTER, who=call.who,
-                    account=account, secret=secret, errors={}, changed=False)  # fmt: skip
+        return await keys(call, await run_in_threadpool(tidings().rotate_secret, call.who.name))
 
     async def password(call: Call) -> Response:
         login = call.who.name
@@ -134,9 +133,7 @@ def center_routes(context: Context) -> list[Route]:
                 errors["password"] = rejected.text
         if not errors:  # every session of the account ended with the change: this one too
             return redirect(CENTER.sign_in + "?changed=1")
-        account = await run_in_threadpool(tidings().account, login)
-        return page(call.request, "center/keys.html", 422, area=CENTER, who=call.who,
-                    account=account, secret=None, errors=errors, changed=False)  # fmt: skip
+        return await keys(call, errors=errors)
 
     def at(path: str, handler: Handler, methods: tuple[str, ...] = ("GET",)) -> Route:
         return Route("/{login}/" + path, guarded(context, CENTER, handler),
