@@ -21,9 +21,11 @@ the same table.
 **Data**: each key of a notification's `data` becomes an XML element, so it must be an
 XML name (`[A-Za-z_][A-Za-z0-9._-]*`). Each value is what JSON and WAPI XML both carry
 and the log stores as it was given: text (Unicode: no lone surrogate), a whole number
-that fits in 64 bits, a finite number, true or false, null, a list or an object. A set,
-bytes or another object would be stored as something else than it was given, or
-rendered as Python writes it, or not stored at all.
+that fits in 64 bits, a finite number, true or false, null, a list or an object; a list
+holds no list directly (an object between them is fine): WAPI XML writes a list as one
+element per item, which cannot say where an inner list begins or ends. A set, bytes,
+another object or a list of lists would be stored as something else than it was given,
+or rendered as Python writes it, or not stored at all.
 """
 
 import math
@@ -119,6 +121,8 @@ def data_problem(data: dict[str, Any] | None) -> str | None:
                     return f"data keys must be XML names ([A-Za-z_][A-Za-z0-9._-]*), not {key!r}"
                 stack.append(value)
         elif isinstance(item, list | tuple):
+            if any(isinstance(child, list | tuple) for child in item):
+                return "a data list may not hold a list: XML writes a list as repeated elements"
             stack.extend(item)
         elif problem := _value_problem(item):
             return problem

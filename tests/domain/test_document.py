@@ -59,7 +59,7 @@ JSON_VALUES = st.recursive(
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
     lambda inner: (
-        st.lists(inner, max_size=3)
+        st.lists(inner.filter(lambda item: not isinstance(item, list)), max_size=3)
         | st.dictionaries(
             st.from_regex(r"[A-Za-z_][A-Za-z0-9._-]*", fullmatch=True), inner, max_size=3
         )
@@ -72,7 +72,17 @@ JSON_VALUES = st.recursive(
 def test_every_value_json_carries_is_fine_as_data(value: Any) -> None:
     # given what a JSON document holds (Unicode text, 64-bit whole numbers, finite
     # numbers, true, false, null, lists and objects), at any place in data: no problem
+    # (but a list directly in a list, below)
     assert data_problem({"v": value}) is None
+
+
+@pytest.mark.parametrize("inner", [[3, 4], [], (1,)])
+def test_a_list_directly_in_a_list_is_a_problem(inner: Any) -> None:
+    # XML writes a list as repeated elements: an inner list would go out as Python's text
+    problem = "a data list may not hold a list: XML writes a list as repeated elements"
+    assert data_problem({"v": [1, inner]}) == problem
+    assert data_problem({"ok": {"v": [{"w": [inner]}]}}) == problem
+    assert data_problem({"v": [{"w": inner}]}) is None  # an object between them
 
 
 def test_data_deeper_than_32_levels_is_a_problem_however_deep() -> None:

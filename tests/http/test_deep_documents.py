@@ -74,7 +74,7 @@ def test_the_api_answers_400_with_2008(server: Running, depth: int) -> None:
 
 def test_the_api_takes_data_within_the_limit(server: Running) -> None:
     svtrid = server.tidings.accept(server.login, "nested", "domain-renew").svtrid
-    data = {"x": {"y": {"z": [1, [2, [3]]]}}}
+    data = {"x": {"y": {"z": [1, {"w": [2, {"v": [3]}]}]}}}
     answer = server.admin(
         "POST", f"/api/operations/{svtrid}/end", json={"code": 1000, "result": "OK", "data": data}
     )
