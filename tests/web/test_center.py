@@ -10,6 +10,8 @@ from tests.http.conftest import Running
 from tests.web.client import WebClient, csrf_of
 
 CSP = re.compile(r"default-src 'none'")
+# An attribute that starts right at the closing quote of the one before it.
+GLUED = re.compile(r'="[^"]*"[A-Za-z-]+=')
 
 
 def signed_in(web: WebClient, server: Running) -> str:
@@ -108,6 +110,9 @@ def test_the_method_form_puts_each_problem_next_to_its_field(
     assert re.search(r'id="e-success_url">not an http\(s\) URL', answer.text)
     assert re.search(r'id="e-error_url">refused: ', answer.text)  # the push guard
     assert 'id="e-expected_status">HTTP statuses' in answer.text
+    # each field points at its problem, in attributes a space apart (HTML's rule)
+    assert 'aria-describedby="e-success_url h-success_url" aria-invalid="true"' in answer.text
+    assert not GLUED.search(answer.text)
     bad_mail = web.submit(home, home, {"method": "email", "address": "not-an-address"})
     assert 'id="e-address">not an e-mail address' in bad_mail.text
     account = server.tidings.account(server.login)
