@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from tidings.adapters.audit.cosigner import NotExtended, Witness
 from tidings.adapters.ledger.keys import BadKey, load_key
-from tidings.adapters.ledger.note import COSIGNATURE, parse_vkey, verifier_of
+from tidings.adapters.ledger.note import COSIGNATURE, BadNote, parse_vkey, verifier_of
 
 from .options import examples
 from .output import fail
@@ -44,7 +44,8 @@ def witness_command(
     kept in STATE/checkpoint, for `tidings verify --witness STATE/checkpoint
     --witness-key ...`.
 
-    Exit code 1, naming both sizes and roots, when the log does not extend it."""
+    Exit code 1, naming both sizes and roots, when the log does not extend it; 2 when
+    STATE cannot be read or written (not a directory, a `checkpoint` that is no note)."""
     try:
         log_key = parse_vkey(vkey)
         private = load_key(key)
@@ -58,6 +59,9 @@ def witness_command(
             cosigned = witness.step()
         except NotExtended as error:
             raise fail(f"not cosigned: {error}") from None
+        except (OSError, BadNote) as error:  # the state, not the log: no fork to report
+            said = f"not cosigned: the witness's state in {state} is unusable: {error}"
+            raise fail(said, 2) from None
         typer.echo(str(cosigned), nl=False)
         if once:
             return

@@ -116,3 +116,29 @@ def test_verify_requires_the_quorum_of_cosignatures(sqlite_url: str, tmp_path: P
     assert "carries 0 of the 1 cosignatures required" in verified.output
     too_many = runner.invoke(app, [*args, "--quorum", "1"])
     assert too_many.exit_code == 2
+
+
+def test_a_witness_whose_state_is_unusable_says_so_in_one_line(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    log_key = tmp_path / "log.key"
+    vkey = _key(log_key, "example.com/tidings")
+    _key(tmp_path / "w.key", "witness.example/w1", "--cosigner")
+    _grow(sqlite_url, log_key, 2, "a", account=True)
+    not_a_directory = tmp_path / "a-file"
+    not_a_directory.write_text("")
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "checkpoint").write_text("not a note\n")
+    with serve(settings_for(sqlite_url)) as server:
+        for state, said in ((not_a_directory, "Not a directory"), (damaged, "not a signed note")):
+            answer = runner.invoke(app, ["witness", "--log", f"{server.url}/log", "--vkey", vkey,
+                                         "--key", str(tmp_path / "w.key"), "--state", str(state),
+                                         "--once"])  # fmt: skip
+            assert answer.exit_code == 2, answer.output
+            assert answer.exception is None or isinstance(answer.exception, SystemExit)
+            assert (
+                f"error: not cosigned: the witness's state in {state} is unusable" in answer.output
+            )
+            assert said in answer.output
+    assert (damaged / "checkpoint").read_text() == "not a note\n"
