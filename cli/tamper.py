@@ -94,8 +94,11 @@ Quorum = Annotated[
 def _emit(text: str, out: Path | None) -> None:
     if out is None:
         typer.echo(text, nl=not text.endswith("\n"))
-    else:
+        return
+    try:
         out.write_text(text if text.endswith("\n") else text + "\n")
+    except OSError as error:  # a missing folder, a directory, no permission
+        raise fail(f"cannot write {out}: {error.strerror or error}", 2) from None
 
 
 def _json(document: msgspec.Struct) -> str:

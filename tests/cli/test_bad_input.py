@@ -154,3 +154,23 @@ def test_a_log_position_past_64_bits_is_one_line(tmp_path: Path) -> None:
     with Tidings(str(db)) as tidings:
         tidings.open_account("tester", "s3cret-pw")
     _one_line(_tidings("log", "--from", "9" * 25, "--db", str(db)), "--from")
+
+
+def test_an_out_file_that_cannot_be_written_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "tidings.db"
+    with Tidings(str(db)) as tidings:
+        tidings.open_account("tester", "s3cret-pw")
+    monkeypatch.setenv("TIDINGS_SIGNING_KEY", str(tmp_path / "signing.key"))
+    for name in ("old.key", "new.key", "signing.key"):
+        assert (
+            shell("key", "new", str(tmp_path / name), "--origin", "example.com/log").exit_code == 0
+        )
+    missing, folder = tmp_path / "missing" / "out.txt", tmp_path
+    for args, out in (
+        (("key", "rotate", str(tmp_path / "old.key"), str(tmp_path / "new.key")), missing),
+        (("checkpoint", "--db", str(db)), folder),
+        (("prove", "--consistency", "0", "1", "--db", str(db)), missing),
+    ):
+        one_line_error(shell(*args, "--out", str(out)), 2, f"cannot write {out}")
