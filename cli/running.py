@@ -1,11 +1,25 @@
 """What `tidings serve` and `tidings worker` check alike before they start: the log's
-level and layout, and the delays of the operations they end. A bad value is one line on
-stderr and exit 2, before anything is opened."""
+level and layout, the delays of the operations they end, and the settings they read from
+the environment. A bad value is one line on stderr and exit 2, before anything is
+opened."""
 
 import typer
+from tidings.adapters.ledger.keys import BadKey
+from tidings.adapters.ledger.signer import signer_for
 from tidings.adapters.logs import FORMS
+from tidings.adapters.push.mail import SmtpServer
+from tidings.adapters.push.transport import AddressGuard
+from tidings.adapters.store.secrets_key import SecretsKey
 
-__all__ = ["LEVELS", "MOST_COUNT", "MOST_SECONDS", "at_least", "check_running", "refuse"]
+__all__ = [
+    "LEVELS",
+    "MOST_COUNT",
+    "MOST_SECONDS",
+    "at_least",
+    "check_environment",
+    "check_running",
+    "refuse",
+]
 
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -41,3 +55,17 @@ def check_running(log_level: str, log_format: str, ping_delay: float, job_delay:
         raise refuse(f"--log-format must be one of {', '.join(FORMS)}, not {log_format!r}")
     at_least(ping_delay, 0, "--ping-delay")
     at_least(job_delay, 0, "--job-delay")
+
+
+def check_environment() -> None:
+    """Exit 2 on a setting of the environment the server or worker would refuse once
+    started: TIDINGS_SMTP_URL, TIDINGS_PUSH_ALLOW, and the key files TIDINGS_SIGNING_KEY
+    (with TIDINGS_CHECKPOINT_*) and TIDINGS_SECRETS_KEY name. The messages name a file,
+    never a key or a password."""
+    try:
+        SmtpServer.from_env()
+        AddressGuard()
+        signer_for()
+        SecretsKey.from_env()
+    except (ValueError, BadKey) as error:
+        raise refuse(str(error)) from None

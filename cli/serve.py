@@ -26,7 +26,14 @@ from tidings.adapters.logs import setup_logging
 from tidings.adapters.store.failure_file import FailureFile
 
 from .options import Db, open_store
-from .running import MOST_COUNT, MOST_SECONDS, at_least, check_running, refuse
+from .running import (
+    MOST_COUNT,
+    MOST_SECONDS,
+    at_least,
+    check_environment,
+    check_running,
+    refuse,
+)
 
 __all__ = ["serve_command"]
 
@@ -107,6 +114,7 @@ def serve_command(
     if not 1 <= processes <= _MOST_WORKERS:
         raise refuse(f"--workers must be 1-{_MOST_WORKERS}, not {processes}")
     check_running(log_level, log_format, ping_delay, job_delay)
+    check_environment()
     if not host.strip():  # "" would listen on every interface
         raise refuse("--host is an address to listen on, e.g. 127.0.0.1 (0.0.0.0: every one)")
     if not 0 <= port <= 65535:

@@ -12,7 +12,7 @@ from tidings.adapters.push.due import DueWork
 from tidings.adapters.push.mail import SmtpServer
 
 from .options import Db, open_tidings
-from .running import check_running, refuse
+from .running import check_environment, check_running
 
 __all__ = ["worker_command"]
 
@@ -40,10 +40,8 @@ def worker_command(
     attempt is claimed with a lease, and a worker that dies leaves its claims to run
     out, to be taken over by the others. E-mail goes through TIDINGS_SMTP_URL."""
     check_running(log_level, log_format, ping_delay, job_delay)
-    try:
-        smtp = SmtpServer.from_env()
-    except ValueError as error:
-        raise refuse(str(error)) from None
+    check_environment()
+    smtp = SmtpServer.from_env()
     tidings = open_tidings(db)
     setup_logging(log_level, log_format)
     runner = DueWork(

@@ -91,6 +91,40 @@ def test_a_bad_option_of_serve_or_worker_stops_it_before_it_starts(
     assert not db.exists()
 
 
+@pytest.mark.parametrize("command", [("serve", "--port", "0"), ("worker",)], ids=" ".join)
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("TIDINGS_SIGNING_KEY", "{tmp}/missing.key", ("cannot read signing key",)),
+        ("TIDINGS_SECRETS_KEY", "{tmp}/missing.key", ("cannot read secrets key",)),
+        ("TIDINGS_SMTP_URL", "mail.example:25", ("TIDINGS_SMTP_URL must be",)),
+        ("TIDINGS_PUSH_ALLOW", "10.0.0.0/8,not-a-network", ("TIDINGS_PUSH_ALLOW",)),
+        ("TIDINGS_CHECKPOINT_ENTRIES", "many", ("TIDINGS_CHECKPOINT_ENTRIES",)),
+    ],
+    ids=lambda value: value if isinstance(value, str) and value.startswith("TIDINGS") else "",
+)
+def test_a_bad_setting_of_the_environment_stops_serve_or_worker_before_it_starts(
+    command: tuple[str, ...],
+    variable: str,
+    value: str,
+    words: tuple[str, ...],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if variable == "TIDINGS_CHECKPOINT_ENTRIES":  # read with a signing key only
+        assert (
+            shell(
+                "key", "new", str(tmp_path / "signing.key"), "--origin", "x.example/log"
+            ).exit_code
+            == 0
+        )
+        monkeypatch.setenv("TIDINGS_SIGNING_KEY", str(tmp_path / "signing.key"))
+    monkeypatch.setenv(variable, value.format(tmp=tmp_path))
+    db = tmp_path / "tidings.db"
+    _one_line(_tidings(*command, "--db", str(db)), *words)
+    assert not db.exists()
+
+
 @pytest.mark.parametrize(("origin", "words"), [("has space", "no spaces"), ("", "--origin")])
 def test_a_refused_key_name_leaves_no_key_file(origin: str, words: str, tmp_path: Path) -> None:
     key = tmp_path / "signing.key"
