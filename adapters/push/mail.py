@@ -11,6 +11,7 @@ the attempt's status (250 success, 4xx tried again, 5xx given up: the domain dec
 """
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -66,6 +67,12 @@ class SmtpServer:
         return cls.from_url(url, os.environ.get(FROM_ENV, "tidings@localhost"))
 
 
+# A header is one line. A command or result may hold line breaks and other controls (a
+# backend ends an operation with any text): in the subject each run of them is a space.
+# The e-mail library refuses a header holding a line break, and the delivery with it.
+_ONE_LINE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
+
+
 def message_for(
     login: str, notification: Notification, sender: str, to: str, log_index: int | None = None
 ) -> EmailMessage:
@@ -76,7 +83,8 @@ def message_for(
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
-    message["Subject"] = f"{outcome.command} {outcome.svtrid}: {outcome.code} {outcome.result}"
+    subject = f"{outcome.command} {outcome.svtrid}: {outcome.code} {outcome.result}"
+    message["Subject"] = _ONE_LINE.sub(" ", subject).strip()
     message["Date"] = formatdate(usegmt=True)  # when it is sent (RFC 5322 requires one)
     domain = sender.rpartition("@")[2] or "tidings"
     message["Message-ID"] = f"<{notification.id}.{login}.{outcome.svtrid}@{domain}>"
