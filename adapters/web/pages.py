@@ -20,6 +20,7 @@ from importlib import resources
 from typing import Any
 
 import jinja2
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -119,14 +120,18 @@ def csrf_token(key: bytes, bound_to: str) -> str:
 
 
 class Forbidden(Exception):
-    """A post refused before any of it is used: without the right CSRF token, or with
-    a field that is not Unicode text. Answered 403, nothing done."""
+    """A post refused before any of it is used: without the right CSRF token, with a
+    field that is not Unicode text, or past the form's limits (64 fields of 64 KiB).
+    Answered 403 with the error page, nothing done."""
 
 
 async def checked_form(request: Request, key: bytes, bound_to: str) -> Mapping[str, str]:
     """The posted form, once its CSRF token matches `bound_to`'s and every field is
     Unicode text; raises `Forbidden` otherwise."""
-    form = await request.form(max_files=0, max_fields=64, max_part_size=_MAX_FORM)
+    try:
+        form = await request.form(max_files=0, max_fields=64, max_part_size=_MAX_FORM)
+    except HTTPException as refused:  # past the limits: a field over 64 KiB, 65 fields
+        raise Forbidden(f"the form is refused: {refused.detail}") from None
     given = form.get(CSRF_FIELD)
     expected = csrf_token(key, bound_to)
     # Bytes: compare_digest raises TypeError for a str outside ASCII.

@@ -276,3 +276,22 @@ def test_a_rotated_secret_and_a_new_password_reach_no_log_and_no_other_page(
     operator(web, server)
     console = web.get(f"/console/accounts/{server.login}").text
     assert secret not in console and password not in console
+
+
+@pytest.mark.parametrize("area", ["center", "console"])
+@pytest.mark.parametrize(
+    "fields",
+    [{"login": "x" * 70_000}, {f"f{n}": "1" for n in range(70)}],
+    ids=["a field over 64 KiB", "70 fields"],
+)
+def test_a_form_past_its_limits_is_the_error_page(
+    quiet_log: Running, web: WebClient, area: str, fields: dict[str, str]
+) -> None:
+    server = quiet_log
+    token = csrf_of(web.get(f"/{area}/sign-in").text)
+    before = log_length(server)
+    answer = web.post(f"/{area}/sign-in", {**fields, "password": "x"}, csrf=token)
+    assert answer.status_code == 403
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "the form is refused: " in answer.text and "Skip to content" in answer.text
+    assert log_length(server) == before
