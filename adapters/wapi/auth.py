@@ -21,6 +21,8 @@ __all__ = ["GRACE", "PRAGUE", "auth_token", "password_sha1", "token_matches"]
 
 PRAGUE = ZoneInfo("Europe/Prague")
 GRACE = timedelta(minutes=5)
+_GRACE_MINUTES = GRACE.seconds // 60
+_HOUR = timedelta(hours=1)
 # Compared against when the login is unknown, so an unknown login costs the same work
 # as a wrong token and the answer's timing does not tell whether a login exists.
 _NO_PASSWORD = "0" * 40
@@ -40,25 +42,45 @@ def auth_token(login: str, password_digest: str, hour: int) -> str:
     return hashlib.sha1((login + password_digest + _HOURS[hour]).encode("utf-8")).hexdigest()
 
 
+def _hours(now: datetime) -> tuple[datetime, datetime, tuple[int, ...]]:
+    """The Prague hours a token may be of at `now`, and the UTC instants they hold
+    from and until.
+
+    Past a local hour's first `GRACE`, `GRACE` earlier is the same hour: Prague's clocks
+    change at a whole hour, so after a change its minutes start from 0 too; and the
+    hours stay the same from a local hour's start to its `GRACE`, and from there to its
+    end (the offset changes only at a whole hour)."""
+    local = now.astimezone(PRAGUE)
+    start = now - timedelta(
+        minutes=local.minute, seconds=local.second, microseconds=local.microsecond
+    )
+    if local.minute < _GRACE_MINUTES:
+        earlier = (now - GRACE).astimezone(PRAGUE).hour
+        hours = (local.hour,) if earlier == local.hour else (local.hour, earlier)
+        return start, start + GRACE, hours
+    return start + GRACE, start + _HOUR, (local.hour,)
+
+
+# The hours of the instants last asked about: one tuple, replaced whole (any thread may
+# ask), so the zone's conversions run once a `GRACE` or an hour, not at every check.
+_known = _hours(datetime(2000, 1, 1, tzinfo=PRAGUE))
+
+
 def token_matches(account: AccountState | None, login: str, token: str, now: datetime) -> bool:
     """Whether `token` authenticates `login` at `now` (an aware datetime).
 
     False for an unknown login (`account` None or never opened), after the same work as
     for a known one. Comparisons are constant-time.
     """
+    global _known
     known = account is not None and account.opened and account.login == login
     digest = account.password_sha1 if known and account is not None else _NO_PASSWORD
-    local = now.astimezone(PRAGUE)
-    # Past a local hour's first `GRACE`, `GRACE` earlier is the same hour: Prague's
-    # clocks change at a whole hour, so after a change its minutes start from 0 too.
-    hours = [local.hour]
-    if local.minute < GRACE.seconds // 60:
-        earlier = (now - GRACE).astimezone(PRAGUE).hour
-        if earlier != local.hour:
-            hours.append(earlier)
+    window = _known
+    if not window[0] <= now < window[1]:
+        window = _known = _hours(now)
     given = token.strip().lower().encode("ascii", "replace")
     matched = False
-    for hour in hours:
+    for hour in window[2]:
         expected = auth_token(login, digest, hour).encode("ascii")
         matched |= hmac.compare_digest(expected, given)
     return matched and known

@@ -1,5 +1,6 @@
 """WAPI's hourly token."""
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -75,20 +76,25 @@ def test_wrong_token_wrong_login_unknown_login() -> None:
     assert not token_matches(TESTER, "tester", "\u010d" * 40, now)
 
 
+@pytest.mark.parametrize("shuffled", [False, True])
 @pytest.mark.parametrize(
     "day", [datetime(2026, 3, 29, tzinfo=UTC), datetime(2026, 10, 25, tzinfo=UTC)]
 )
-def test_the_hours_accepted_are_those_of_now_and_of_the_grace_before(day: datetime) -> None:
-    # given: every minute (and a second before the next) of a day the clocks change
+def test_the_hours_accepted_are_those_of_now_and_of_the_grace_before(
+    day: datetime, shuffled: bool
+) -> None:
+    # given: every minute (and a microsecond before and after it) of a day the clocks
+    # change, in order or not (the check keeps the hours of the instants asked last)
     tokens = {hour: auth_token("tester", TESTER.password_sha1, hour) for hour in range(24)}
-    for minute in range(24 * 60):
-        for now in (
-            day + timedelta(minutes=minute),
-            day + timedelta(minutes=minute + 1, seconds=-1),
-        ):
-            # then: exactly the Prague hours of now and of five minutes earlier
-            wanted = {now.astimezone(PRAGUE).hour, (now - GRACE).astimezone(PRAGUE).hour}
-            accepted = {
-                h for h, token in tokens.items() if token_matches(TESTER, "tester", token, now)
-            }
-            assert accepted == wanted, now
+    instants = [
+        day + timedelta(minutes=minute, microseconds=shift)
+        for minute in range(24 * 60)
+        for shift in (-1, 0, 1)
+    ]
+    if shuffled:
+        random.Random(25).shuffle(instants)
+    for now in instants:
+        # then: exactly the Prague hours of now and of five minutes earlier
+        wanted = {now.astimezone(PRAGUE).hour, (now - GRACE).astimezone(PRAGUE).hour}
+        accepted = {h for h, token in tokens.items() if token_matches(TESTER, "tester", token, now)}
+        assert accepted == wanted, now
