@@ -152,9 +152,7 @@ class DueWork:
         self._wake = anyio.Event()
         self._store: Batched[_Step, _Settled] = Batched(self._settle)
         # Counters, for tests and the bench.
-        self.attempts = 0
-        self.delivered = 0
-        self.ended = 0
+        self.attempts = self.delivered = self.ended = 0
 
     async def follow(self) -> int:
         """Read what the log gained since the last look into the index, a page at a time
@@ -175,10 +173,9 @@ class DueWork:
         await self.follow()
         task_status.started()
         # What is due goes to `in_flight` workers: a task each, for the runner's life
-        # (a task spawned per attempt showed in the runner's CPU profile), through an
-        # asyncio queue: anyio's memory stream cost a checkpoint, an event and a generic
-        # receiver object per piece of work, about as much CPU as a server's ending of a
-        # ping itself. The runner runs on asyncio (the library's commands do).
+        # (a task per attempt showed in the CPU profile), through an asyncio queue:
+        # anyio's memory stream cost a checkpoint, an event and a receiver object per
+        # piece of work, as much CPU as ending a ping. The runner runs on asyncio.
         due: asyncio.Queue[Name] = asyncio.Queue(self._handed_most)
         try:
             async with anyio.create_task_group() as group:
@@ -249,10 +246,9 @@ class DueWork:
             self._busy.discard(name)
             self._index.again(name)
             # Hand out more once the workers' waiting half is drawn down, not after every
-            # piece of work: a turn of the loop after each costs the runner's thread CPU
-            # on every delivery (docs/decisions.md, the bench's push row). And only when
-            # something is due by now: with nothing due (a server ending its pings, each
-            # found when the log is read), the nap already ends when the next falls due.
+            # piece of work (a turn of the loop each costs CPU: docs/decisions.md, the
+            # bench's push row); and only when something is due by now, else the nap
+            # already ends when the next falls due (a server ending its pings).
             if len(self._busy) <= self._in_flight and self._due_now():
                 self._wake.set()
 
@@ -309,7 +305,11 @@ class DueWork:
             if traced
             else contextlib.nullcontext()
         ):
-            reply = await self._send(login, claim)
+            try:
+                reply = await self._send(login, claim)
+            except Exception as error:  # ours: a failed attempt like any (`tell` logs it)
+                failed = f"{type(error).__name__} in tidings"  # its text may hold a secret
+                reply = Reply(status=None, error=failed, duration_ms=0)
             if traced:
                 telemetry.note(status=reply.status)
         attempted = Attempted(

@@ -138,3 +138,20 @@ def test_the_smtp_url_gives_starttls_and_login_and_hides_the_password() -> None:
     with pytest.raises(ValueError) as refused:
         SmtpServer.from_url("http://u:s3cr3t@mail.example")
     assert "s3cr3t" not in str(refused.value)
+
+
+def test_an_attempt_our_code_fails_counts_as_failed_and_gives_up(
+    db_url: str, inbox: tuple[Inbox, SmtpServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    handler, smtp = inbox
+    # A sender address the e-mail library refuses to write: building the message raises.
+    broken = SmtpServer.from_url(f"smtp://127.0.0.1:{smtp.port}", "tidings@x\nBcc: s3cr3t@x")
+    with Tidings(db_url) as t:
+        n = account(t, "ops@client.example")
+        with running(t, smtp=broken):
+            wait_until(lambda: t.delivery("mailed", n).status == "gave_up", what="giving up")
+        state = t.delivery("mailed", n)
+        assert len(state.attempts) == 1 + len(FAST.schedule)
+        assert all(a.error == "ValueError in tidings" for a in state.attempts)
+    assert handler.tries == {}
+    assert "s3cr3t" not in caplog.text and "Traceback" not in caplog.text
