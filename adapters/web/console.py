@@ -28,6 +28,17 @@ __all__ = ["console_routes"]
 _PAGE = 50
 # How many accounts a search reads at most (the log's openings, in order).
 _SEARCH_READS = 20_000
+# What an action's redirect (`?done=<code>`) shows: only these texts, so a crafted link
+# cannot make the page tell an operator something of its own; an unknown code, nothing.
+_DONE = {
+    "suspended": "suspended",
+    "resumed": "resumed",
+    "endpoints-resumed": "the paused endpoints resumed",
+    "no-endpoint": "no paused endpoint to resume",
+    "requeued": "requeued (see the deliveries below)",
+    "nothing-requeued": "nothing to requeue",
+    "acked": "acked",
+}
 
 
 def _accounts(t: Tidings, query: str, after: int) -> tuple[list[AccountView], int | None]:
@@ -93,7 +104,7 @@ def console_routes(context: Context) -> list[Route]:
         return page(call.request, "console/account.html", area=CONSOLE, who=call.who,
                     account=view, mailbox=mailbox, oldest=age(mailbox.oldest_at, now),
                     deliveries=list(reversed(deliveries))[:100], endpoints=endpoints,
-                    done=call.request.query_params.get("done", ""))  # fmt: skip
+                    done=_DONE.get(call.request.query_params.get("done", ""), ""))  # fmt: skip
 
     async def act(call: Call) -> Response:
         login, action, form, by = (
@@ -114,17 +125,19 @@ def console_routes(context: Context) -> list[Route]:
             case "resume-endpoint":
                 target = form.get("target") or None
                 resumed = await run_in_threadpool(t.resume_endpoint, login, target)
-                done = detail = f"resumed {', '.join(resumed) or 'nothing'}"
+                detail = f"resumed {', '.join(resumed) or 'nothing'}"
+                done = "endpoints-resumed" if resumed else "no-endpoint"
             case "redeliver":
                 ident = form.get("notification_id", "").strip()
                 one = _number(ident, "the notification id") if ident else None
                 since, delivered = _since(form.get("since", "")), form.get("delivered") == "yes"
                 requeued = await t.redeliver_async(login, one, since=since, delivered=delivered)
-                done = detail = f"requeued {', '.join(map(str, requeued)) or 'nothing'}"
+                detail = f"requeued {', '.join(map(str, requeued)) or 'nothing'}"
+                done = "requeued" if requeued else "nothing-requeued"
             case "bulk-ack":
                 up_to = _number(form.get("up_to", ""), "the last id to ack")
-                acked = await t.bulk_ack_async(login, up_to, by=by)
-                return redirect(f"{CONSOLE.home}accounts/{login}?done=acked {len(acked)}")
+                await t.bulk_ack_async(login, up_to, by=by)
+                return redirect(f"{CONSOLE.home}accounts/{login}?done=acked")
             case _:
                 raise Rejected(Code.UNKNOWN_COMMAND, f"no action {action!r}")
         await t.operator_acted_async(by, action, login, detail)

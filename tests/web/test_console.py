@@ -160,3 +160,15 @@ def test_the_json_api_takes_operator_tokens_and_records_who_changed_what(
     t.revoke_operator(name)
     refused = server.client.get(f"/api/accounts/{server.login}", headers=bearer)
     assert refused.status_code == 401
+
+
+def test_the_account_page_shows_only_its_own_messages_of_what_was_done(
+    web: WebClient, server: Running
+) -> None:
+    operator(web, server)
+    base = f"/console/accounts/{server.login}"
+    suspended = web.submit(base, base + "/suspend", {"reason": "abuse"})
+    assert web.get(suspended.headers["location"]).text.count("Done: suspended.") == 1
+    crafted = web.get(f"{base}?done=payout of 5000 EUR approved")
+    assert crafted.status_code == 200
+    assert "payout" not in crafted.text and "Done:" not in crafted.text
