@@ -1,13 +1,10 @@
 """Counts folded from the notification log: what `tidings stats` and `/metrics` show.
 
-`LogFigures` is an `eventsourcing.projection` projection: it counts each event of the
-topics it reads into its view, a `TallyView` (eventsourcing's in-memory tracking
-recorder, holding the `Tally` and the position it counts up to). Its caller drives it
-with a `store.followers.Catchup` when the figures are asked for (a scrape, `tidings
-stats`), so counting again costs what was appended since, the figures are exact up to
-the moment asked, and a server that is never scraped spends nothing on them. Being read
-from the log, they are those of the whole database, whichever process wrote the events:
-every server sharing one database reports the same totals.
+`LogFigures` is an `eventsourcing.projection` projection counting into a `TallyView`
+(eventsourcing's in-memory tracking recorder); its caller catches it up when the
+figures are asked for (ARCHITECTURE.md, "Projections"), so they are exact up to that
+moment. Read from the log, they are the whole database's, whichever process wrote the
+events: every server sharing one database reports the same totals.
 """
 
 from collections import Counter, deque

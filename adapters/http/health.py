@@ -1,12 +1,9 @@
 """Liveness and readiness.
 
 `/healthz` says the process serves and the store answers a read; `/readyz` says the
-store can commit: it writes a heartbeat row (`tidings_heartbeat`, one per server
-process, beside the event log and outside it, so the hash-chained log does not fill
-with heartbeats) on a connection of its own, at most once per `interval` seconds
-however often it is probed, and answers 503 with the reason while that write fails
-(disk full, read-only file system, a role that lost its rights, a database gone); the
-write itself is `store.heartbeat`.
+store can commit: it writes a heartbeat (`store.heartbeat`) at most once per `interval`
+seconds however often it is probed, and answers 503 with the reason while that write
+fails (disk full, read-only file system, a role that lost its rights, a database gone).
 """
 
 import logging

@@ -3,9 +3,8 @@ PostgreSQL recorders (`sqlite_recorder`, `postgres_recorder`).
 
 eventsourcing builds the recorder from a topic string in the environment, so no type
 links the store to the class it gets; `Recorder` names every call the store and the
-read side (`audit/`, the shell) make on `Store.recorder`, and `mypy --strict` checks
-both recorders against it (the `TYPE_CHECKING` block below). A change to either
-recorder's surface that the store relies on fails the type check, not a test run.
+read side make on `Store.recorder`, and `mypy --strict` checks both recorders against it
+(the `TYPE_CHECKING` block below).
 
 Positions are the log's notification ids: 1, 2, ... in commit order (PostgreSQL's may
 skip one; none appears below the last read later). Row shapes are `ledger.entries`'.
