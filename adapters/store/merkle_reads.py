@@ -86,8 +86,7 @@ class TreeReads:
             found = rows("SELECT to_regclass(%s) IS NOT NULL", (self.checkpoints,))
             return bool(found[0][0])
         found = rows("SELECT count(*) FROM sqlite_master WHERE name = ?", (CHECKPOINTS,))
-        # A database from before the tree moved into the chain's rows: moved when it is
-        # next opened to write.
+        # A chain without the tree's column (edited) has no tree to read either.
         nodes = rows("SELECT count(*) FROM pragma_table_info(?) WHERE name = 'nodes'", (CHAIN,))
         return bool(found[0][0]) and bool(nodes[0][0])
 

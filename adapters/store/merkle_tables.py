@@ -12,7 +12,7 @@ Node (level, index) is thus in the row of leaf (index + 1) * 2**level - 1, at of
   does not.
 - `tidings_checkpoints (size, position, root, time, key, signature)`: a signed
   checkpoint when one is due (`checkpoint.Cadence`); none without a signing key. `key`
-  holds the signer's verifier key, or 32 raw bytes in an old checkpoint.
+  holds the signer's verifier key.
 
 `grow` runs inside the recorder's insert, under the log's write lock, so the tree has
 the log's one order; it reads the tree's frontier only when another writer appended
@@ -30,9 +30,9 @@ from ..ledger.checkpoint import Checkpoint
 from ..ledger.entries import Tree, entry_bytes, frontier, stream_bytes
 from ..ledger.merkle import consistency_path, needed
 from ..ledger.signer import Prover, Refused, Signer
-from .merkle_reads import CHAIN, TREE, Read, TreeReads
+from .merkle_reads import Read, TreeReads
 
-__all__ = ["HAS_NODES", "Db", "Tables", "tree_into_chain"]
+__all__ = ["Db", "Tables"]
 
 _PAGE = 10_000
 
@@ -44,33 +44,6 @@ class Db:
 
     rows: Read
     many: Callable[[str, list[tuple[Any, ...]]], None]
-
-
-# Whether the chain has the tree's `nodes` column (it has, unless from before it).
-HAS_NODES = f"SELECT 1 FROM pragma_table_info('{CHAIN}') WHERE name = 'nodes'"
-
-
-def tree_into_chain(db: Db) -> None:
-    """A database from before the tree moved into the chain's rows: its chain gains the
-    `nodes` column, filled from the old table, which goes (under the write lock)."""
-    if db.rows(HAS_NODES, ()):
-        return  # another process moved it meanwhile
-    db.rows(f"ALTER TABLE {CHAIN} ADD COLUMN nodes BLOB", ())
-    if not db.rows("SELECT 1 FROM sqlite_master WHERE name = ?", (TREE,)):
-        return  # from before the tree: `catch_up` builds it
-    # SQLite's positions run without gaps, so a leaf sits at position leaf + 1; a table
-    # that says otherwise was edited: refused, nothing changed.
-    if db.rows(f"SELECT leaf FROM {TREE} WHERE position != leaf + 1 LIMIT 1", ()):
-        raise StorageError(
-            f"the Merkle tree table {TREE} does not follow the log's positions: the "
-            "database was edited (see `tidings verify`); nothing was written"
-        )
-    db.rows(
-        f"UPDATE {CHAIN} SET nodes = {TREE}.nodes FROM {TREE} "
-        f"WHERE {TREE}.position = {CHAIN}.position",
-        (),
-    )
-    db.rows(f"DROP TABLE {TREE}", ())
 
 
 class Tables(TreeReads):

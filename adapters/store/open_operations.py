@@ -15,7 +15,6 @@ is exact however far behind the view is.
 The view's SQLite transactions skip the fsync (`PRAGMA synchronous=NORMAL` on WAL, still
 atomic): a power loss can take back only its newest commits with their tracking records,
 and the projection then processes those events again. The log's own commits still fsync.
-The table of a database from before the view, `tidings_open_operations`, is dropped.
 """
 
 from abc import ABC, abstractmethod
@@ -49,8 +48,6 @@ __all__ = [
 
 TOPICS = ("OperationAccepted", "OperationEnded")
 VIEW = "tidings_open"
-# The table the open operations were kept in before they were a projection.
-_BEFORE = "tidings_open_operations"
 
 # (stream id in hex, svTRID, log position of the acceptance)
 Row = tuple[str, str, int]
@@ -164,7 +161,6 @@ class SQLiteOpenOperationsView(SQLiteTrackingRecorder, OpenOperationsView):
             # WITHOUT ROWID: one b-tree keyed by stream, so a change writes one page.
             f"CREATE TABLE IF NOT EXISTS {VIEW} (stream TEXT PRIMARY KEY, "
             "svtrid TEXT NOT NULL, position INTEGER NOT NULL) WITHOUT ROWID",
-            f"DROP TABLE IF EXISTS {_BEFORE}",
         ]
 
     def opened(self, stream: str, svtrid: str, tracking: Tracking) -> None:
@@ -215,7 +211,6 @@ class PostgresOpenOperationsView(BoundedTracking, PostgresTrackingRecorder, Open
                 "CREATE TABLE IF NOT EXISTS {} (stream text PRIMARY KEY, "
                 "svtrid text NOT NULL, position bigint NOT NULL)"
             ).format(self._view),
-            SQL("DROP TABLE IF EXISTS {}.{}").format(schema, Identifier(_BEFORE)),
         ]
 
     def opened(self, stream: str, svtrid: str, tracking: Tracking) -> None:

@@ -32,7 +32,7 @@ from ..ledger.entries import (
 )
 from .environment import SQLITE_BUSY
 from .merkle_reads import CHAIN, tree_lags
-from .merkle_tables import HAS_NODES, Db, Tables, tree_into_chain
+from .merkle_tables import Db, Tables
 from .sqlite_reads import LogReads
 
 __all__ = ["ChainedSQLiteRecorder", "WriterTurns"]
@@ -318,10 +318,7 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
 
     # --- the Merkle tree and checkpoints (merkle_tables.py) ------------------------------
     def ensure_tree(self) -> None:
-        """Move a tree kept in a table of its own into the chain's rows, once; catch the
-        tree up with the log, under the write lock, when it lags."""
-        if not self._read(HAS_NODES, ()):
-            self._tree_transaction(tree_into_chain)
+        """Catch the tree up with the log, under the write lock, when it lags."""
         if self.tree.enabled and tree_lags(self.tree, self._read):
             self._tree_transaction(self.tree.catch_up)
 

@@ -1,8 +1,6 @@
 """When the store signs, and a tree caught up from a log written without one."""
 
 import logging
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -161,67 +159,6 @@ def test_verify_reads_a_database_from_before_the_tree_and_says_so(db_url: str) -
     assert "no Merkle tree yet" in verified.output
     unsigned = runner.invoke(app, ["checkpoint", "--db", db_url])
     assert unsigned.exit_code == 1 and "no signed checkpoint" in unsigned.output
-
-
-def _tree_in_a_table_of_its_own(path: str, *, shift: int = 0) -> None:
-    """The SQLite layout before the tree moved into the chain's rows: a table
-    `tidings_tree (leaf, position, nodes)` and a chain of (position, digest); `shift`
-    moves every leaf's position, as an edit would."""
-    with closing(sqlite3.connect(path)) as connection, connection:
-        connection.execute(
-            "CREATE TABLE tidings_tree "
-            "(leaf INTEGER PRIMARY KEY, position INTEGER NOT NULL, nodes BLOB NOT NULL)"
-        )
-        connection.execute(
-            "INSERT INTO tidings_tree SELECT position - 1, position + ?, nodes "
-            "FROM tidings_chain ORDER BY position",
-            (shift,),
-        )
-        connection.execute("ALTER TABLE tidings_chain DROP COLUMN nodes")
-
-
-def test_a_tree_in_a_table_of_its_own_moves_into_the_chain_once(
-    sqlite_url: str, key_file: Path, tmp_path: Path
-) -> None:
-    with Tidings(sqlite_url, signing_key=str(key_file), cadence=Cadence(4, 3600)) as t:
-        t.open_account("tester", "pw")
-        for i in range(3):
-            t.end(t.accept("tester", f"c{i}", "op").svtrid, 1000, "OK")
-    witness = tmp_path / "witness.json"
-    env = {"TIDINGS_SIGNING_KEY": str(key_file)}
-    taken = runner.invoke(app, ["checkpoint", "--db", sqlite_url, "--out", str(witness)], env=env)
-    assert taken.exit_code == 0, taken.output
-    _tree_in_a_table_of_its_own(sqlite_url)
-    # given: read only, the old layout is named, not misread
-    unmoved = runner.invoke(app, ["verify", "--db", sqlite_url])
-    assert unmoved.exit_code == 0, unmoved.output
-    assert "no Merkle tree yet" in unmoved.output
-
-    # when: opened to write, and written to
-    with Tidings(sqlite_url, signing_key=str(key_file)) as t:
-        t.accept("tester", "c9", "op")
-
-    # then: the old table is gone, its nodes in the chain, and the log extends the witness
-    with closing(sqlite3.connect(sqlite_url)) as connection:
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-        empty = connection.execute("SELECT count(*) FROM tidings_chain WHERE nodes IS NULL")
-        assert "tidings_tree" not in tables and empty.fetchone() == (0,)
-    verified = runner.invoke(
-        app, ["verify", "--db", sqlite_url, "--witness", str(witness), "--key", _vkey(key_file)]
-    )
-    assert verified.exit_code == 0, verified.output
-    assert "1 of 1 witnessed checkpoints: the log extends them" in verified.output
-
-
-def test_an_old_tree_table_that_does_not_follow_the_log_is_refused(sqlite_url: str) -> None:
-    with Tidings(sqlite_url) as t:
-        t.open_account("tester", "pw")
-    _tree_in_a_table_of_its_own(sqlite_url, shift=1)
-    with pytest.raises(StorageError, match="does not follow the log's positions"):
-        Tidings(sqlite_url)
-    with closing(sqlite3.connect(sqlite_url)) as connection:  # left as it was
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-        assert "tidings_tree" in tables
 
 
 def test_a_key_readable_by_others_is_refused_and_no_key_at_all_is_warned(
