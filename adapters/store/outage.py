@@ -114,7 +114,7 @@ class BoundedConnection(psycopg.Connection[DictRow]):
             if time.monotonic() - started < bound:
                 raise
             raise psycopg.OperationalError(f"no answer from the database in {bound} s") from error
-        OUTAGE.answered()  # the server answered: an outage, if any, is over
+        OUTAGE.answered(started)  # the server answered: an outage, if any, may be over
         return answer
 
 
@@ -273,12 +273,16 @@ class Outage:
             pool.timeout = DOWN_WAIT
             pool.drain()
 
-    def answered(self) -> None:
-        """The database server answered: `store_recovered` if it could not until now."""
-        if self._since is None:  # the common case: no lock taken
+    def answered(self, asked: float) -> None:
+        """The database server answered a round trip begun at `asked` (this outage's
+        clock): `store_recovered` if it could not until now. An answer to a round trip
+        begun before the outage started ends nothing: it was on its way when the
+        database fell silent, so the next failure would log a second outage."""
+        since = self._since
+        if since is None:  # the common case: no lock taken
             self._up = self.steady = True
-            return
-        self._recovered()
+        elif asked >= since:
+            self._recovered()
 
     def passed(self) -> None:
         """A call on the store went through: that ends an outage of a SQLite file (a
