@@ -23,7 +23,7 @@ from msgspec.structs import replace
 from .codes import Code
 from .document import data_problem, init_request_problem
 from .rejection import Rejection, reject
-from .values import BatchState, InitRequest, Outcome, login_problem
+from .values import BatchState, InitRequest, Outcome, command_problem, login_problem
 
 __all__ = [
     "MAX_CLTRID",
@@ -153,11 +153,15 @@ def _accept(
 ) -> list[OperationEvent] | Rejection:
     if state.accepted is not None:
         return reject(Code.OBJECT_EXISTS, f"operation {c.svtrid!r} exists")
-    if not c.svtrid or not c.command:
-        return reject(Code.MISSING_PARAMETER, "svtrid and command are required")
+    if missing := [
+        name for name, value in (("svtrid", c.svtrid), ("command", c.command)) if not value
+    ]:
+        are = "is" if len(missing) == 1 else "are"
+        return reject(Code.MISSING_PARAMETER, f"{' and '.join(missing)} {are} required")
     if len(c.cltrid) > MAX_CLTRID:
         return reject(Code.CLTRID_TOO_LONG)
-    if problem := login_problem(c.login) or init_request_problem(c.init_request):
+    problem = command_problem(c.command) or login_problem(c.login)
+    if problem := problem or init_request_problem(c.init_request):
         return reject(Code.INVALID_PARAMETER, problem)
     return [
         OperationAccepted(
@@ -179,9 +183,11 @@ def decide(
 
     Rejections: 2302 accepting a svTRID twice; 2303 a step or end of an operation never
     accepted; 2304 a step or end after the operation ended; 2005 a clTRID over 64
-    characters; 2100 a step or ending without text; 2101 an ending code that is not a
-    final answer (see `is_final`), `data` with a key that is not an XML name or nesting
-    too deep, or an init request nesting too deep (see `document`).
+    characters; 2100 an acceptance without svTRID or command (naming what is missing), a
+    step or ending without text; 2101 a command over 64 characters or holding a control
+    character, an ending code that is not a final answer (see `is_final`), `data` with a
+    key that is not an XML name or nesting too deep, or an init request nesting too deep
+    (see `document`).
     """
     if isinstance(command, AcceptOperation):
         return _accept(state, command, now)

@@ -19,6 +19,7 @@ __all__ = [
     "PollChannel",
     "UrlChannel",
     "channel_problem",
+    "command_problem",
     "is_error_outcome",
     "login_problem",
     "password_problem",
@@ -33,6 +34,10 @@ BodyFormat = Literal["wapi-form", "jobresult"]
 Fallback = Literal["none", "poll"]
 
 _LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+# A command names what was asked (`domain-renew`), shown in pages, logs and an e-mail's
+# subject: bounded like a clTRID, and one line of text (no C0/C1 controls, no NUL).
+MAX_COMMAND = 64
+_COMMAND = re.compile(rf"[^\x00-\x1f\x7f-\x9f]{{1,{MAX_COMMAND}}}")
 # An address as SMTP carries it unquoted, at most 254 characters: a dot-atom local part
 # of RFC 5322's `atext` (and, for SMTPUTF8, any printable non-ASCII), at most 64 of them;
 # a domain of two or more dot-separated labels (1-63 letters, digits, inner hyphens). No
@@ -130,6 +135,13 @@ class Notification(Struct, frozen=True, gc=False, kw_only=True):
     outcome: Outcome
     retrieved_at: datetime | None = None
     retrieved_by: str | None = None
+
+
+def command_problem(command: str) -> str | None:
+    """What is wrong with a (non-empty) command name, or None."""
+    if not _COMMAND.fullmatch(command):
+        return f"a command is at most {MAX_COMMAND} characters, none a control (CR, LF, NUL...)"
+    return None
 
 
 def login_problem(login: str) -> str | None:

@@ -67,7 +67,7 @@ class SmtpServer:
         return cls.from_url(url, os.environ.get(FROM_ENV, "tidings@localhost"))
 
 
-# A header is one line. A command or result may hold line breaks and other controls (a
+# A header is one line. A result may hold line breaks and other controls (a
 # backend ends an operation with any text): in the subject each run of them is a space.
 # The e-mail library refuses a header holding a line break, and the delivery with it.
 _ONE_LINE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")

@@ -85,9 +85,29 @@ def test_accepting_an_ended_operation_again_is_still_2302() -> None:
     operation.given(accepted(), ended()).when(accept()).then_rejected(Code.OBJECT_EXISTS)
 
 
-@pytest.mark.parametrize("command", [accept(svtrid=""), accept(command="")], ids=["svtrid", "cmd"])
-def test_accepting_without_svtrid_or_command_is_2100(command: AcceptOperation) -> None:
-    operation.given().when(command).then_rejected(Code.MISSING_PARAMETER)
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (accept(svtrid=""), "svtrid is required"),
+        (accept(command=""), "command is required"),
+        (accept(svtrid="", command=""), "svtrid and command are required"),
+    ],
+    ids=["svtrid", "cmd", "both"],
+)
+def test_accepting_without_svtrid_or_command_is_2100_naming_what_is_missing(
+    command: AcceptOperation, said: str
+) -> None:
+    operation.given().when(command).then_rejected(Code.MISSING_PARAMETER, said)
+
+
+def test_a_command_of_64_characters_is_accepted() -> None:
+    state = operation.given().when(accept(command="c" * 64)).state
+    assert state.accepted is not None and state.accepted.command == "c" * 64
+
+
+@pytest.mark.parametrize("name", ["c" * 65, "renew\nBcc: x", "ping\x00", "ping\x85"])
+def test_a_command_over_64_characters_or_holding_a_control_is_2101(name: str) -> None:
+    operation.given().when(accept(command=name)).then_rejected(Code.INVALID_PARAMETER)
 
 
 def test_a_cltrid_of_64_characters_is_accepted() -> None:

@@ -221,3 +221,22 @@ def test_a_refused_push_url_is_not_echoed_with_its_credentials(server: Running, 
     answer = call(server, "PUT", f"/api/accounts/{server.login}/channel", json={"channel": channel})
     assert (answer.status_code, answer.json()["code"]) == (422, 2101)
     assert "s3cret" not in answer.text and "***@" in answer.text, answer.text
+
+
+@pytest.mark.parametrize(
+    ("command", "status", "code", "said"),
+    [
+        ("", 422, 2100, "command is required"),
+        ("c" * 65, 422, 2101, "a command is at most 64 characters"),
+        ("renew\u0000", 422, 2101, "a command is at most 64 characters"),
+    ],
+)  # fmt: skip
+def test_an_operation_command_is_required_and_bounded(
+    server: Running, command: str, status: int, code: int, said: str
+) -> None:
+    pending = call(server, "GET", "/api/operations/pending").json()
+    operation = {"login": server.login, "cltrid": "cl-1", "command": command}
+    refused = call(server, "POST", "/api/operations", json=operation)
+    assert (refused.status_code, refused.json()["code"]) == (status, code), refused.text
+    assert said in refused.text and "svtrid" not in refused.text
+    assert call(server, "GET", "/api/operations/pending").json() == pending

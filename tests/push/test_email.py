@@ -83,19 +83,21 @@ def test_a_notification_is_mailed_as_xml_with_a_recognisable_message_id(
         assert t.delivery("mailed", n).attempts[-1].status == 250
 
 
-def test_a_command_or_result_holding_line_breaks_is_mailed_with_a_one_line_subject(
+def test_a_result_holding_line_breaks_is_mailed_with_a_one_line_subject(
     db_url: str, inbox: tuple[Inbox, SmtpServer]
 ) -> None:
     handler, smtp = inbox
     with Tidings(db_url) as t:
         t.open_account("mailed", "123456", channel=EmailChannel("ops@client.example"))
-        pending = t.accept("mailed", "cl-1", "renew\nBcc: evil@client.example")
-        n = t.end(pending.svtrid, 1000, "OK\r\nX-Evil: 1\u2028\x00done").id
+        pending = t.accept("mailed", "cl-1", "renew")
+        n = t.end(
+            pending.svtrid, 1000, "OK\nBcc: evil@client.example\r\nX-Evil: 1\u2028\x00done"
+        ).id
         with running(t, smtp=smtp):
             wait_until(lambda: t.delivery("mailed", n).status == "succeeded", what="the mail")
         [message] = handler.messages
         subject = " ".join(str(message["Subject"]).split())  # unfolded: it is a long one
-        said = f"renew Bcc: evil@client.example {pending.svtrid}: 1000 OK X-Evil: 1 done"
+        said = f"renew {pending.svtrid}: 1000 OK Bcc: evil@client.example X-Evil: 1 done"
         assert subject == said
         assert message["Bcc"] is None and message["X-Evil"] is None
         assert handler.tries == {"ops@client.example": 1}
