@@ -46,19 +46,29 @@ class _NotFound(Exception):
     pass
 
 
+def _decimal(raw: str, largest: int) -> int | None:
+    """`raw` as a number 0..`largest` written as tlog-tiles requires a level or a width:
+    in ASCII digits, without leading zeros (one path per tile: `01` is not `1`)."""
+    number = whole_number(raw, largest)
+    return number if number is not None and str(number) == raw else None
+
+
 class _Unauthorized(Exception):
     pass
 
 
 def tile_index(parts: list[str]) -> tuple[int, int]:
     """(N, W) from the path segments of a tile's index: `x001/x234/067[.p/<W>]`; W is
-    WIDTH for a full tile. `_NotFound` when malformed."""
+    WIDTH for a full tile. `_NotFound` when malformed or not written as tlog-tiles does
+    (a width with leading zeros, a leading `x000` group)."""
     width: int | None = WIDTH
     if len(parts) >= 2 and parts[-2].endswith(".p"):
-        width = whole_number(parts[-1], WIDTH - 1)
+        width = _decimal(parts[-1], WIDTH - 1)
         parts = [*parts[:-2], parts[-2][:-2]]
     last = parts[-1] if parts else ""
     if not width or not _LAST.fullmatch(last) or not all(_GROUP.fullmatch(p) for p in parts[:-1]):
+        raise _NotFound
+    if parts[0] == "x000":  # 5 is `005`, not `x000/005`
         raise _NotFound
     # A tile's first leaf (256 N) is a position, which both stores keep in 64 bits.
     index = whole_number("".join(p.lstrip("x") for p in parts).lstrip("0") or "0", _MAX_INDEX)
@@ -116,7 +126,7 @@ def tiles_route(context: Context) -> Route:
                 raise _NotFound from None
             cache = "private, max-age=31536000, immutable" if width == WIDTH else "private"
         else:
-            level = whole_number(parts[1], 63)
+            level = _decimal(parts[1], 63)
             if level is None:
                 raise _NotFound
             index, width = tile_index(parts[2:])

@@ -25,6 +25,12 @@ def log_length(server: Running) -> int:
         *(f"/log/tile/entries/{n}" for n in NUMBERS),
         f"/log/tile/entries/{GROUPS}000",
         f"/log/tile/entries/{GROUPS}000.p/1",
+        # One path per tile (C2SP tlog-tiles): no leading zeros in a level or a width,
+        # no leading `x000` group in an index.
+        "/log/tile/0/000.p/01",
+        "/log/tile/entries/000.p/01",
+        "/log/tile/00/000.p/1",
+        "/log/tile/0/x000/000.p/1",
     ],
 )
 def test_tiles_of_made_up_indexes_are_not_found(server: Running, path: str) -> None:
