@@ -232,14 +232,17 @@ def rotate(old_file: Path, new_file: Path, clock: Callable[[], float] = time.tim
     signer takes over the old one's origin and memory (so it refuses what the old one
     would), and remembers the rotation. Returns the rotation as a note signed by both
     keys ("tidings key rotation", origin, old and new verifier keys, time), for
-    auditors to pin the new key on the old one's word. BadKey."""
+    auditors to pin the new key on the old one's word. BadKey, and nothing written, for
+    the old key itself (the same file or a copy) or a key that signed already."""
     old = Signer(load_key(old_file), memory=memory_file(old_file))
     new_key = load_key(new_file)
+    new_verifier = str(verifier_of(new_key, old.origin))
+    if new_verifier == str(old.verifier):  # the same file, or a copy of the key
+        raise BadKey(f"{new_file} holds the key of {old_file}: rotate to a new key")
     kept = _read_memory(memory_file(new_file))
     if kept is not None and (kept.signed or kept.pending):
         raise BadKey(f"{new_file} has signed checkpoints already: rotate to a new key")
-    record = Rotation(old=str(old.verifier), new=str(verifier_of(new_key, old.origin)),
-                      time=_iso(clock()))  # fmt: skip
+    record = Rotation(old=str(old.verifier), new=new_verifier, time=_iso(clock()))
     memory = old._memory
     rotated = _Memory(origin=old.origin, signed=memory.signed,
                       rotations=(*memory.rotations, record))  # fmt: skip

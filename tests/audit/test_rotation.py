@@ -71,3 +71,16 @@ def test_a_key_that_signed_already_cannot_take_over(tmp_path: Path, sqlite_url: 
     refused = runner.invoke(app, ["key", "rotate", str(old), str(new)])
     assert refused.exit_code == 2
     assert "has signed checkpoints already" in refused.output
+
+
+def test_a_key_cannot_be_rotated_to_itself(tmp_path: Path, sqlite_url: str) -> None:
+    key, copy = tmp_path / "signing.key", tmp_path / "copy.key"
+    runner.invoke(app, ["key", "new", str(key), "--origin", "example.com/t"])
+    copy.write_bytes(key.read_bytes())
+    copy.chmod(0o600)
+    for new in (key, copy):
+        files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        refused = runner.invoke(app, ["key", "rotate", str(key), str(new)])
+        assert refused.exit_code == 2, refused.output
+        assert refused.output == f"error: {new} holds the key of {key}: rotate to a new key\n"
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files
