@@ -239,6 +239,7 @@ class Outage:
         self._clock = clock
         self._lock = threading.Lock()
         self._since: float | None = None
+        self._ended = -ROUND_TRIP  # when the last outage ended (this outage's clock)
         self._sqlite = False  # the outage is a SQLite file's
         self._up = False  # the store answered once in this process
         # Answered, and no outage since: a pass has nothing to do, and the group commit
@@ -256,11 +257,16 @@ class Outage:
 
     def failed(self, error: BaseException) -> None:
         """The store could not answer: `store_unreachable` if it answered until now (a
-        store that never answered this process was not opened: its opener says so)."""
+        store that never answered this process was not opened: its opener says so).
+
+        A failure less than `ROUND_TRIP` after an outage ended starts no new one: it may
+        be a wait begun while the outage lasted (for a pooled connection, a round trip,
+        a connect) that ran out just after; a later failure does."""
         with self._lock:
-            if self._since is not None or not self._up:
+            now = self._clock()
+            if self._since is not None or not self._up or now - self._ended < ROUND_TRIP:
                 return
-            self._since = self._clock()
+            self._since = now
             self.steady = False
             self._sqlite = isinstance(error, sqlite3.Error) or isinstance(
                 error.__cause__, sqlite3.Error
@@ -296,6 +302,8 @@ class Outage:
         with self._lock:
             since, self._since = self._since, None
             self.steady = self._up
+            if since is not None:
+                self._ended = self._clock()
         if since is not None:
             for pool in list(self._pools):
                 pool.timeout = POOL_WAIT

@@ -1,12 +1,13 @@
 """An outage is logged once when it starts and once when it ends: an answer to a round
 trip begun before the database fell silent (on its way when the outage started) does
-not end it, so a late answer cannot split one outage into several in the log."""
+not end it, and a wait begun while it lasted that runs out just after it ended does not
+start another, so neither can split one outage into several in the log."""
 
 import logging
 
 import pytest
 from psycopg import OperationalError
-from tidings.adapters.store.outage import Outage
+from tidings.adapters.store.outage import ROUND_TRIP, Outage
 
 __all__: list[str] = []
 
@@ -43,3 +44,26 @@ def test_a_late_answer_to_a_round_trip_begun_before_the_outage_does_not_end_it(
     outage.answered(asked=102.0)
     # then: the outage ends, once
     assert _events(caplog) == ["store_unreachable", "store_recovered"] and not outage.down
+
+
+def test_a_wait_begun_in_the_outage_that_runs_out_just_after_it_starts_no_new_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = _Clock()
+    outage = Outage(clock)
+    caplog.set_level(logging.INFO, logger="tidings.store")
+    # given: an outage from t=100 to t=103
+    outage.answered(asked=90.0)
+    outage.failed(OperationalError("no answer from the database in 3 s"))
+    clock.now = 103.0
+    outage.answered(asked=102.5)
+    # when: a pool wait begun at t=102.9 runs out at t=103.15
+    clock.now = 103.15
+    outage.failed(OperationalError("couldn't get a connection after 0.25 sec"))
+    # then: no second outage
+    assert _events(caplog) == ["store_unreachable", "store_recovered"] and not outage.down
+    # when: the store fails again once any wait begun in the outage has run out
+    clock.now = 103.0 + ROUND_TRIP
+    outage.failed(OperationalError("connection refused"))
+    # then: a new outage is logged
+    assert _events(caplog)[-1] == "store_unreachable" and outage.down
