@@ -24,19 +24,25 @@ def _events(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.msg["event"] for r in caplog.records if isinstance(r.msg, dict)]
 
 
-def test_a_late_answer_to_a_round_trip_begun_before_the_outage_does_not_end_it(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+@pytest.fixture
+def down(caplog: pytest.LogCaptureFixture) -> tuple[_Clock, Outage]:
+    """A store that answered, then went unanswered at t=100."""
     clock = _Clock()
     outage = Outage(clock)
     caplog.set_level(logging.INFO, logger="tidings.store")
-    # given: the store answered, then a round trip went unanswered at t=100
     outage.answered(asked=90.0)
-    outage.failed(OperationalError("no answer from the database in 5 s"))
+    outage.failed(OperationalError("no answer from the database in 3 s"))
+    return clock, outage
+
+
+def test_a_late_answer_to_a_round_trip_begun_before_the_outage_does_not_end_it(
+    down: tuple[_Clock, Outage], caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, outage = down
     # when: the answer to a round trip begun at t=99 arrives, then the next one fails
     clock.now = 101.0
     outage.answered(asked=99.0)
-    outage.failed(OperationalError("no answer from the database in 5 s"))
+    outage.failed(OperationalError("no answer from the database in 3 s"))
     # then: one outage, still going
     assert _events(caplog) == ["store_unreachable"] and outage.down
     # when: a round trip begun after the outage started is answered
@@ -47,16 +53,11 @@ def test_a_late_answer_to_a_round_trip_begun_before_the_outage_does_not_end_it(
 
 
 def test_a_wait_begun_in_the_outage_that_runs_out_just_after_it_starts_no_new_one(
-    caplog: pytest.LogCaptureFixture,
+    down: tuple[_Clock, Outage], caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = _Clock()
-    outage = Outage(clock)
-    caplog.set_level(logging.INFO, logger="tidings.store")
-    # given: an outage from t=100 to t=103
-    outage.answered(asked=90.0)
-    outage.failed(OperationalError("no answer from the database in 3 s"))
+    clock, outage = down
     clock.now = 103.0
-    outage.answered(asked=102.5)
+    outage.answered(asked=102.5)  # the outage ends at t=103
     # when: a pool wait begun at t=102.9 runs out at t=103.15
     clock.now = 103.15
     outage.failed(OperationalError("couldn't get a connection after 0.25 sec"))
