@@ -21,7 +21,9 @@ class _Clock:
 
 
 def _events(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.msg["event"] for r in caplog.records if isinstance(r.msg, dict)]
+    """The events logged so far, the fixture's included."""
+    records = caplog.get_records("setup") + caplog.records
+    return [r.msg["event"] for r in records if isinstance(r.msg, dict)]
 
 
 @pytest.fixture
