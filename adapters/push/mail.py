@@ -28,6 +28,9 @@ __all__ = ["FROM_ENV", "SMTP_ENV", "MailSender", "SmtpServer", "message_for"]
 
 SMTP_ENV = "TIDINGS_SMTP_URL"
 FROM_ENV = "TIDINGS_SMTP_FROM"
+# The sender is one bare address in the From header: no spaces, controls, quotes,
+# commas or angle brackets, so it can neither break the header nor add one.
+_SENDER = re.compile(r'[^\s\x00-\x1f\x7f<>,"()@]+@[^\s\x00-\x1f\x7f<>,"()@]+')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,10 +47,13 @@ class SmtpServer:
 
     @classmethod
     def from_url(cls, url: str, sender: str = "tidings@localhost") -> "SmtpServer":
-        """Raises ValueError (without the password) for a URL that is not smtp(s)://."""
+        """Raises ValueError (without the password) for a URL that is not smtp(s)://,
+        or a sender that is not one bare e-mail address."""
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ValueError(f"{SMTP_ENV} must be smtp://host:port or smtps://host:port")
+        if not _SENDER.fullmatch(sender):
+            raise ValueError(f"{FROM_ENV} must be one e-mail address, such as tidings@localhost")
         query = parse_qs(parts.query)
         return cls(
             host=parts.hostname,

@@ -98,6 +98,7 @@ def test_a_bad_option_of_serve_or_worker_stops_it_before_it_starts(
         ("TIDINGS_SIGNING_KEY", "{tmp}/missing.key", ("cannot read signing key",)),
         ("TIDINGS_SECRETS_KEY", "{tmp}/missing.key", ("cannot read secrets key",)),
         ("TIDINGS_SMTP_URL", "mail.example:25", ("TIDINGS_SMTP_URL must be",)),
+        ("TIDINGS_SMTP_FROM", "a@b.example\r\nBcc: c@d.example", ("TIDINGS_SMTP_FROM",)),
         ("TIDINGS_PUSH_ALLOW", "10.0.0.0/8,not-a-network", ("TIDINGS_PUSH_ALLOW",)),
         ("TIDINGS_CHECKPOINT_ENTRIES", "many", ("TIDINGS_CHECKPOINT_ENTRIES",)),
     ],
@@ -119,6 +120,8 @@ def test_a_bad_setting_of_the_environment_stops_serve_or_worker_before_it_starts
             == 0
         )
         monkeypatch.setenv("TIDINGS_SIGNING_KEY", str(tmp_path / "signing.key"))
+    if variable == "TIDINGS_SMTP_FROM":  # read with a mail server only
+        monkeypatch.setenv("TIDINGS_SMTP_URL", "smtp://127.0.0.1:2525")
     monkeypatch.setenv(variable, value.format(tmp=tmp_path))
     db = tmp_path / "tidings.db"
     _one_line(_tidings(*command, "--db", str(db)), *words)
