@@ -14,7 +14,9 @@ nothing wrong). An outcome is recorded only for the attempt still in flight, so 
 answer of a taken-over attempt changes nothing.
 
 Some answers end a delivery at once: `410 Gone` from a URL, a permanent (5xx) SMTP
-reply. A receiver's `Retry-After` counts only on 429 and 503, the statuses that carry it.
+reply, and a mail server that offers no SMTPUTF8 when the address is not ASCII (RFC 6531:
+the message may not be sent to it, and no retry changes that). A receiver's
+`Retry-After` counts only on 429 and 503, the statuses that carry it.
 """
 
 from datetime import datetime, timedelta
@@ -96,7 +98,9 @@ class RecordAttempt(Struct, frozen=True, gc=False, kw_only=True, tag="RecordAtte
     """What one try returned. `status` is the HTTP (or SMTP) status, None when no answer
     came; `error` says what went wrong in transport; `jitter` in [-1, 1] is drawn by the
     adapter; `retry_after` is the receiver's Retry-After in seconds, if any; `answer` the
-    start of what the receiver said (the adapter keeps at most 1 KiB)."""
+    start of what the receiver said (the adapter keeps at most 1 KiB); `lacks` an
+    extension the receiver did not offer that the attempt needed, so nothing was sent
+    (SMTP: "SMTPUTF8", for a non-ASCII address)."""
 
     status: int | None
     error: str | None = None
@@ -105,6 +109,7 @@ class RecordAttempt(Struct, frozen=True, gc=False, kw_only=True, tag="RecordAtte
     retry_after: float | None = None
     number: int | None = None  # the attempt this answers; None: the one in flight
     answer: str = ""
+    lacks: str = ""
 
 
 class GiveUp(Struct, frozen=True, gc=False, tag="GiveUp"):
@@ -247,8 +252,11 @@ def holds_back(earlier: DeliveryState) -> bool:
     return earlier.status in ("scheduled", "in_flight")
 
 
-def _stops_at_once(medium: Medium, status: int | None) -> str | None:
+def _stops_at_once(scheduled: DeliveryScheduled, c: RecordAttempt) -> str | None:
     """Why an answer ends the delivery without a retry, or None."""
+    medium, status = scheduled.medium, c.status
+    if medium == "email" and c.lacks == "SMTPUTF8" and not scheduled.target.isascii():
+        return "the mail server takes no non-ASCII address (it offers no SMTPUTF8)"
     if status is None:
         return None
     if medium == "url" and status == 410:
@@ -272,7 +280,7 @@ def _record(
         )
         return [succeeded]
     error = c.error or f"unexpected status {c.status}"
-    stop = _stops_at_once(state.scheduled.medium, c.status)
+    stop = _stops_at_once(state.scheduled, c)
     retry_after = c.retry_after if c.status in _RETRY_AFTER_STATUSES else None
     policy = state.scheduled.retry_policy
     delay = None if stop else next_delay(policy, state.failures + 1, c.jitter, retry_after)

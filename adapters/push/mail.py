@@ -7,7 +7,9 @@ against the system's CAs (`SSL_CERT_FILE` names others). The body is the `<notif
 as `application/xml; charset=utf-8`, the subject names the command and the svTRID,
 `Date` is when it is sent, and the `Message-ID` is derived from the notification, so the
 copies a retry may send are recognisably one message. An SMTP reply code is reported as
-the attempt's status (250 success, 4xx tried again, 5xx given up: the domain decides).
+the attempt's status (250 success, 4xx tried again, 5xx given up: the domain decides);
+a server that offers no SMTPUTF8, which a non-ASCII address needs, is reported as lacking
+it (nothing is sent).
 """
 
 import os
@@ -145,6 +147,11 @@ class MailSender:
         except aiosmtplib.SMTPResponseException as error:
             text = f"{error.code} {error.message}"[:ANSWER_KEPT]
             return Reply(status=error.code, error=text, duration_ms=took())
+        except aiosmtplib.SMTPNotSupported as error:
+            # Raised, before sending, for an extension the server's EHLO did not offer.
+            lacks = "SMTPUTF8" if "SMTPUTF8" in error.message else ""
+            text = f"SMTPNotSupported: {error.message}"[:ANSWER_KEPT]
+            return Reply(status=None, error=text, duration_ms=took(), lacks=lacks)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             return Reply(status=None, error=f"{type(error).__name__}: {error}", duration_ms=took())
         for code, text in responses.values():  # a refused recipient of several

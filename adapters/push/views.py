@@ -34,13 +34,15 @@ ANSWER_KEPT = 1024
 
 class Reply(Struct, frozen=True, kw_only=True):
     """What one attempt got: a status (None: no answer), a transport error, how long it
-    took, the receiver's Retry-After in seconds, and the start of its answer."""
+    took, the receiver's Retry-After in seconds, the start of its answer, and an extension
+    the receiver did not offer that the attempt needed (`RecordAttempt.lacks`)."""
 
     status: int | None
     error: str | None = None
     duration_ms: float
     retry_after: float | None = None
     answer: str = ""
+    lacks: str = ""
 
 
 class DeliveryView(Struct, frozen=True, kw_only=True):

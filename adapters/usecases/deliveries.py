@@ -255,6 +255,7 @@ def _record_attempt(work: Work, attempt: Attempted, changes: _Changes) -> dlv.De
         retry_after=answer.retry_after,
         number=attempt.number,
         answer=answer.answer,
+        lacks=answer.lacks,
     )
     decided = dispatch.settle(
         state,

@@ -531,6 +531,34 @@ def test_a_permanent_smtp_reply_gives_up_an_email_delivery() -> None:
     assert when.state.gave_up_reason == "the mail server refused it for good (550)"
 
 
+@pytest.mark.parametrize("status", [550, 553, 554])
+def test_a_permanent_refusal_of_the_recipient_or_the_message_gives_up_at_once(status: int) -> None:
+    when = delivery.given(email_scheduled(), started(1)).when(answered(status), now=at(1))
+    assert [type(e) for e in when.events] == [AttemptFailed, DeliveryGaveUp]
+    assert when.state.gave_up_reason == f"the mail server refused it for good ({status})"
+
+
+def lacking_smtputf8() -> RecordAttempt:
+    return RecordAttempt(
+        status=None, error="SMTPNotSupported: ...", duration_ms=3.0, lacks="SMTPUTF8"
+    )
+
+
+def test_a_non_ascii_address_to_a_server_without_smtputf8_gives_up_at_once() -> None:
+    to_unicode = msgspec.structs.replace(email_scheduled(), target="öps@client.example")
+    when = delivery.given(to_unicode, started(1)).when(lacking_smtputf8(), now=at(1))
+    assert [type(e) for e in when.events] == [AttemptFailed, DeliveryGaveUp]
+    reason = "the mail server takes no non-ASCII address (it offers no SMTPUTF8)"
+    assert when.state.gave_up_reason == reason
+
+
+def test_an_ascii_address_is_tried_again_when_smtputf8_was_lacking_for_the_sender() -> None:
+    # The address is fine: it is the operator's sender address that needs SMTPUTF8.
+    when = delivery.given(email_scheduled(), started(1)).when(lacking_smtputf8(), now=at(1))
+    assert when.state.status == "scheduled"
+    assert when.state.next_attempt_at == at(1 + DEFAULT_SCHEDULE[0])
+
+
 def test_a_transient_smtp_reply_is_tried_again() -> None:
     when = delivery.given(email_scheduled(), started(1)).when(answered(451), now=at(1))
     assert when.state.status == "scheduled"

@@ -19,18 +19,33 @@ from tests.push.conftest import running
 FAST = RetryPolicy(schedule=(0.05, 0.05), jitter=0.0)
 
 
+# What a server refusing at each step answers (`Inbox.refuse`).
+REFUSALS = {"mail": 553, "rcpt": 550, "data": 554}
+
+
 class Inbox:
-    """Accepts mail, except: `later@` is refused with 451 the first time, `never@` 550."""
+    """Accepts mail, except: `later@` is refused with 451 the first time, `never@` 550;
+    and everything at the step `refuse` names (`REFUSALS`)."""
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self.tries: dict[str, int] = {}
+        self.refuse = ""
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.refuse == "mail":
+            return "553 5.1.8 sender address refused"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
         self.tries[address] = self.tries.get(address, 0) + 1
-        if address.startswith("never@"):
+        if address.startswith("never@") or self.refuse == "rcpt":
             return "550 5.1.1 no such mailbox"
         if address.startswith("later@") and self.tries[address] == 1:
             return "451 4.3.0 try again later"
@@ -38,22 +53,34 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse == "data":
+            return "554 5.6.0 message refused"
         self.messages.append(message_from_bytes(envelope.content))
         return "250 Message accepted"
 
 
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, SmtpServer]]:
+def serving(utf8: bool) -> Iterator[tuple[Inbox, SmtpServer]]:
     handler = Inbox()
     with socket.socket() as probe:  # a free port: the controller cannot report one it drew
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=utf8)
     controller.start()
     try:
         yield handler, SmtpServer.from_url(f"smtp://127.0.0.1:{port}", "tidings@tidings.test")
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, SmtpServer]]:
+    yield from serving(utf8=True)
+
+
+@pytest.fixture
+def ascii_inbox() -> Iterator[tuple[Inbox, SmtpServer]]:
+    """A server that offers no SMTPUTF8."""
+    yield from serving(utf8=False)
 
 
 def account(t: Tidings, address: str) -> int:
@@ -124,6 +151,48 @@ def test_a_5xx_reply_gives_up(db_url: str, inbox: tuple[Inbox, SmtpServer]) -> N
         assert len(state.attempts) == 1
         assert state.gave_up_reason == "the mail server refused it for good (550)"
     assert handler.messages == []
+
+
+@pytest.mark.parametrize("refused", ["mail", "rcpt", "data"])
+def test_a_permanent_refusal_of_the_sender_recipient_or_message_gives_up_at_once(
+    db_url: str, inbox: tuple[Inbox, SmtpServer], refused: str
+) -> None:
+    handler, smtp = inbox
+    handler.refuse = refused
+    with Tidings(db_url) as t:
+        t.open_account(
+            "mailed", "123456", channel=EmailChannel("ops@client.example", fallback="poll"),
+            retry_policy=FAST,
+        )  # fmt: skip
+        n = t.end(t.accept("mailed", "c", "ping-async").svtrid, 1000, "OK").id
+        with running(t, smtp=smtp):
+            wait_until(lambda: t.delivery("mailed", n).status == "gave_up", what="giving up")
+        state = t.delivery("mailed", n)
+        assert [a.status for a in state.attempts] == [REFUSALS[refused]]
+        polled = t.poll("mailed")  # fell back to the poll queue
+        assert polled.notification is not None and polled.notification.id == n
+    assert handler.messages == []
+
+
+def test_a_non_ascii_address_to_a_server_without_smtputf8_gives_up_at_once(
+    db_url: str, ascii_inbox: tuple[Inbox, SmtpServer]
+) -> None:
+    handler, smtp = ascii_inbox
+    with Tidings(db_url) as t:
+        t.open_account(
+            "mailed", "123456", channel=EmailChannel("öps@client.example", fallback="poll"),
+            retry_policy=FAST,
+        )  # fmt: skip
+        n = t.end(t.accept("mailed", "c", "ping-async").svtrid, 1000, "OK").id
+        with running(t, smtp=smtp):
+            wait_until(lambda: t.delivery("mailed", n).status == "gave_up", what="giving up")
+        state = t.delivery("mailed", n)
+        assert len(state.attempts) == 1
+        reason = "the mail server takes no non-ASCII address (it offers no SMTPUTF8)"
+        assert state.gave_up_reason == reason
+        polled = t.poll("mailed")
+        assert polled.notification is not None and polled.notification.id == n
+    assert handler.tries == {} and handler.messages == []
 
 
 def test_the_smtp_url_gives_starttls_and_login_and_hides_the_password() -> None:
