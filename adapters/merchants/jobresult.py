@@ -28,19 +28,16 @@ shape is ours. `Id` is the job's svTRID.
 
 import re
 from typing import Any
-from xml.etree.ElementTree import Element
 
-import defusedxml.ElementTree as SafeET
 import msgspec
 import xmltodict
 from msgspec import Struct
 from tidings.domain import BatchState, InitRequest, Outcome
 from tidings.domain.values import is_error_outcome
 
-__all__ = ["JobResult", "encode", "from_json", "from_outcome", "from_xml", "to_json", "to_xml"]
+__all__ = ["JobResult", "encode", "from_outcome", "to_json", "to_xml"]
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_BATCH_STATES: tuple[str, ...] = ("Failed", "PartiallyFailed", "Successfull")
 
 
 class JobResult(Struct, frozen=True, kw_only=True):
@@ -104,52 +101,6 @@ def to_xml(job: JobResult) -> bytes:
     return text.replace("\r", "&#13;").encode("utf-8")
 
 
-def _child_text(parent: Element, tag: str) -> str | None:
-    child = parent.find(tag)
-    return None if child is None else (child.text or "")
-
-
-def _state(value: str | None) -> BatchState | None:
-    if value is None:
-        return None
-    if value not in _BATCH_STATES:
-        raise ValueError(f"unknown batch state {value!r}")
-    return value  # type: ignore[return-value]
-
-
-def from_xml(document: bytes) -> JobResult:
-    """Read a JobResult written by `to_xml` (or by Ozon). Raises ValueError when the
-    document is not a JobResult; DTDs and entities are refused."""
-    try:
-        root = SafeET.fromstring(document, forbid_dtd=True)
-    except Exception as error:  # defusedxml raises ParseError or its own ValueErrors
-        raise ValueError(f"not a JobResult document: {error}") from error
-    if root.tag != "JobResult" or root.find("Id") is None:
-        raise ValueError("not a JobResult document")
-    init = root.find("InitRequest")
-    request = None
-    if init is not None:
-        headers = init.find("HttpHeaders")
-        request = InitRequest(
-            method=init.get("Method", ""),
-            uri=init.get("Uri", ""),
-            content_type=_child_text(init, "ContentType") or "",
-            client_ip=_child_text(init, "Ip") or "",
-            headers=tuple(
-                (header.get("Name", ""), header.text or "")
-                for header in (headers if headers is not None else [])
-            ),
-            body=_child_text(init, "Body") or "",
-        )
-    return JobResult(
-        id=_child_text(root, "Id") or "",
-        state=_state(_child_text(root, "State")),
-        error_data=_child_text(root, "ErrorData"),
-        error_code=_child_text(root, "ErrorCode"),
-        init_request=request,
-    )
-
-
 # --- JSON ------------------------------------------------------------------------------
 class _Header(Struct, frozen=True, rename="pascal"):
     name: str
@@ -193,31 +144,6 @@ def to_json(job: JobResult) -> bytes:
         ),
     )
     return msgspec.json.encode(wire)
-
-
-def from_json(document: bytes) -> JobResult:
-    """Read a JobResult written by `to_json`. Raises ValueError when it is not one."""
-    try:
-        wire = msgspec.json.decode(document, type=_Document)
-    except msgspec.DecodeError as error:
-        raise ValueError(f"not a JobResult document: {error}") from error
-    request = wire.init_request
-    return JobResult(
-        id=wire.id,
-        state=wire.state,
-        error_data=wire.error_data,
-        error_code=wire.error_code,
-        init_request=None
-        if request is None
-        else InitRequest(
-            method=request.method,
-            uri=request.uri,
-            content_type=request.content_type,
-            client_ip=request.ip,
-            headers=tuple((h.name, h.value) for h in request.http_headers),
-            body=request.body,
-        ),
-    )
 
 
 def encode(outcome: Outcome) -> tuple[str, bytes]:

@@ -10,6 +10,7 @@ from tidings.adapters.merchants import jobresult
 from tidings.domain import Code, Notification
 from tidings.domain.operation import outcome
 
+from tests import jobresult_reader
 from tests.http.conftest import Running, call_until, serve, settings_for
 
 PRODUCT_XML = (
@@ -76,7 +77,7 @@ def test_product_job_in_xml(server: Running, method: str) -> None:
     assert headers["Accept-Language"] == "en-US,en; q=0.8"
     content_type, document = jobresult.encode(notification.outcome)
     assert content_type.startswith("application/xml")
-    job = jobresult.from_xml(document)
+    job = jobresult_reader.from_xml(document)
     assert job.id == svtrid and job.error_code is None and job.init_request == request
     assert b'<HttpHeader Name="x-ApplicationId">' in document
 
@@ -113,7 +114,7 @@ def test_batch_ends_in_the_state_the_document_asks(
     notification = ended(server, svtrid)
     assert notification.outcome.batch_state == (state or "Successfull")
     assert notification.outcome.code == code
-    job = jobresult.from_xml(jobresult.encode(notification.outcome)[1])
+    job = jobresult_reader.from_xml(jobresult.encode(notification.outcome)[1])
     assert job.state == (state or "Successfull") and job.error_code is None
 
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from standardwebhooks import Webhook
 from tidings.adapters.library import Tidings
-from tidings.adapters.merchants import jobresult
 from tidings.domain import InitRequest, RetryPolicy, UrlChannel
 
+from tests import jobresult_reader
 from tests.http.conftest import wait_until
 from tests.push.conftest import Receiver, running
 
@@ -68,7 +68,7 @@ def test_a_failed_job_goes_to_the_error_url_as_xml_with_secrets_redacted(
         wait_until(lambda: delivered(t, n), what="the JobResult")
     [request] = receiver.to("/errors")
     assert request.headers["content-type"] == "application/xml; charset=utf-8"
-    document = jobresult.from_xml(request.body)
+    document = jobresult_reader.from_xml(request.body)
     assert (document.id, document.error_code, document.error_data) == (
         svtrid,
         "40015",
@@ -99,7 +99,7 @@ def test_a_json_job_hears_json_and_a_success_goes_to_the_success_url(
         wait_until(lambda: delivered(t, n), what="the JobResult")
     [sent] = receiver.to("/ok")
     assert sent.headers["content-type"] == "application/json"
-    document = jobresult.from_json(sent.body)
+    document = jobresult_reader.from_json(sent.body)
     assert (document.id, document.error_code, document.state) == (svtrid, None, None)
     assert receiver.to("/errors") == []
 
@@ -111,7 +111,7 @@ def test_a_batch_reports_its_state(t: Tidings, receiver: Receiver) -> None:
     with running(t):
         wait_until(lambda: delivered(t, n), what="the JobResult")
     [sent] = receiver.to("/errors")
-    assert jobresult.from_xml(sent.body).state == "PartiallyFailed"
+    assert jobresult_reader.from_xml(sent.body).state == "PartiallyFailed"
     assert b"<Id>" + svtrid.encode() + b"</Id>\n<State>PartiallyFailed</State>" in sent.body
 
 

@@ -7,16 +7,10 @@ import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tidings.adapters.merchants.jobresult import (
-    JobResult,
-    encode,
-    from_json,
-    from_outcome,
-    from_xml,
-    to_json,
-    to_xml,
-)
+from tidings.adapters.merchants.jobresult import JobResult, encode, from_outcome, to_json, to_xml
 from tidings.domain import InitRequest, Outcome
+
+from tests.jobresult_reader import from_json, from_xml
 
 BODY = (
     '<Product MerchantSKU="TestSKU_Agiiuef_dd0" ProductTypeID="286495574000">\n'
