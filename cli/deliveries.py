@@ -83,7 +83,7 @@ def redeliver_command(
     when = parse_time(since) if since is not None else None
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
         requeued = tidings.redeliver(login, notification_id, since=when, delivered=delivered)
-    shown = ", ".join(map(str, requeued)) or "none"
+    shown = ", ".join(map(str, requeued))
     emit({"login": login, "requeued": requeued}, as_json, lambda: f"requeued: {shown}")
 
 
@@ -133,5 +133,5 @@ def endpoint_resume_command(
     """Resume a paused endpoint by hand: its waiting deliveries go out again."""
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
         resumed = tidings.resume_endpoint(login, target)
-    shown = ", ".join(resumed) or "none was paused"
+    shown = ", ".join(resumed)
     emit({"login": login, "resumed": resumed}, as_json, lambda: f"resumed: {shown}")

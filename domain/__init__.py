@@ -39,6 +39,7 @@ from .decider import (
     OPERATOR,
     SESSION,
     Decider,
+    decide_each,
     fold,
 )
 from .rejection import Rejection, reject
@@ -82,6 +83,7 @@ __all__ = [
     "access",
     "account",
     "allowlist",
+    "decide_each",
     "delivery",
     "dispatch",
     "document",

@@ -257,9 +257,10 @@ def decide(
     """Decide what a command does to an account.
 
     Rejections: 2302 opening twice (a closed account's login too: it is not reused);
-    2303 any other command on an account never opened; 2304 any command but closing on
-    a closed account; 2101 invalid settings. Suspending a suspended account, resuming an
-    active one, or closing a closed one changes nothing (no events).
+    2303 any other command on an account never opened; 2304 any command on a closed
+    account, and a command with nothing to do: suspending a suspended account, resuming
+    one not suspended (as EPP refuses what the object's status makes moot, so a caller
+    is told, and nothing is recorded as done); 2101 invalid settings.
     """
     if isinstance(command, OpenAccount):
         return _open(state, command, now)
@@ -267,7 +268,7 @@ def decide(
         return reject(Code.OBJECT_NOT_FOUND, "account does not exist")
     if state.closed:
         if isinstance(command, CloseAccount):
-            return []
+            return reject(Code.STATUS_PROHIBITS, "account is already closed")
         return reject(Code.STATUS_PROHIBITS, "account is closed")
     match command:
         case ChangePassword(password_sha1=digest):
@@ -291,9 +292,13 @@ def decide(
                 return reject(Code.INVALID_PARAMETER, problem)
             return [IpAllowListSet(allowed_ips=ips, at=now)]
         case SuspendAccount(reason=reason):
-            return [] if state.suspended else [AccountSuspended(reason=reason, at=now)]
+            if state.suspended:
+                return reject(Code.STATUS_PROHIBITS, "account is already suspended")
+            return [AccountSuspended(reason=reason, at=now)]
         case ResumeAccount():
-            return [AccountResumed(at=now)] if state.suspended else []
+            if not state.suspended:
+                return reject(Code.STATUS_PROHIBITS, "account is not suspended")
+            return [AccountResumed(at=now)]
         case CloseAccount(reason=reason):
             return [AccountClosed(reason=reason, at=now)]
 

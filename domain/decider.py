@@ -1,12 +1,13 @@
 """The shape every stream's rules share, so stores and tests treat them alike."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
 from . import account, delivery, endpoint, mailbox, operation, operator, session
-from .rejection import Rejection
+from .codes import Code
+from .rejection import Rejection, reject
 
 __all__ = [
     "ACCOUNT",
@@ -17,6 +18,7 @@ __all__ = [
     "OPERATOR",
     "SESSION",
     "Decider",
+    "decide_each",
     "fold",
 ]
 
@@ -46,6 +48,21 @@ def fold(decider: Decider[S, C, E], events: Iterable[E], state: S | None = None)
     for event in events:
         folded = decider.evolve(folded, event)
     return folded
+
+
+def decide_each(
+    decider: Decider[S, C, E], states: Sequence[S], command: C, now: datetime, nothing: str
+) -> list[list[E]] | Rejection:
+    """One command on several streams of a kind at once (an operator resuming all of an
+    account's endpoints, sending all of its given-up deliveries again): each stream's
+    events, `[]` for one that refuses it (it has nothing to do); 2304 saying `nothing`
+    when none of them has anything to do, as one stream alone refuses it, so an action
+    that changes nothing is never told or recorded as done."""
+    decided = [decider.decide(state, command, now) for state in states]
+    events = [outcome if isinstance(outcome, list) else [] for outcome in decided]
+    if not any(events):
+        return reject(Code.STATUS_PROHIBITS, nothing)
+    return events
 
 
 ACCOUNT: Decider[account.AccountState, account.AccountCommand, account.AccountEvent] = Decider(

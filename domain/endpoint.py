@@ -114,8 +114,10 @@ def decide(
 ) -> list[EndpointEvent] | Rejection:
     """Decide what an outcome, a probe claim or a resume does to an endpoint.
 
-    Rejections: 2304 claiming a probe of a paused endpoint before its interval is over;
-    2101 settings out of range (pause_after < 1, probe_every not in (0 s, 1 day]).
+    Rejections: 2304 claiming a probe of a paused endpoint before its interval is over,
+    or resuming one that is not paused (nothing to do: refused, as the account refuses
+    resuming one not suspended); 2101 settings out of range (pause_after < 1,
+    probe_every not in (0 s, 1 day]).
     """
     match command:
         case RecordOutcome(ok=True):
@@ -140,7 +142,9 @@ def decide(
             next_probe = now + timedelta(seconds=state.probe_every)
             return [ProbeClaimed(next_probe_at=next_probe, at=now)]
         case ResumeEndpoint():
-            return [EndpointResumed(by="operator", at=now)] if state.paused else []
+            if not state.paused:
+                return reject(Code.STATUS_PROHIBITS, "endpoint is not paused")
+            return [EndpointResumed(by="operator", at=now)]
 
 
 def check(state: EndpointState, event: EndpointEvent) -> str | None:

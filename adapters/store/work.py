@@ -12,10 +12,11 @@ until it ends (`absorb`: kept; `drop`: forgotten), and its reads go straight to 
 batch's states.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from tidings.domain import MAILBOX, Decider, Rejection
+from tidings.domain import MAILBOX, Decider, Rejection, decide_each
 
 from ..errors import Rejected
 from ..ledger.entries import Row, snapshot_row
@@ -124,6 +125,20 @@ class Work:
         if isinstance(outcome, Rejection):
             raise Rejected.of(outcome)
         return outcome
+
+    def must_each(
+        self, decider: Decider[S, C, E], keys: Sequence[str], command: C, nothing: str
+    ) -> list[bool]:
+        """`command` on each stream of `keys` (the domain's `decide_each`): keeps each
+        one's events for saving and answers which of them it changed; when it changes
+        none, it aborts the whole command with `Rejected` (2304 `nothing`)."""
+        states = [self.state(decider, key) for key in keys]
+        decided = decide_each(decider, states, command, self.now, nothing)
+        if isinstance(decided, Rejection):
+            raise Rejected.of(decided)
+        for key, events in zip(keys, decided, strict=True):
+            self.record(decider, key, events)
+        return [bool(events) for events in decided]
 
     # --- what the group commit calls -----------------------------------------------
     def absorb(self) -> None:

@@ -280,20 +280,21 @@ class AccountCalls:
 
     def suspend(self, login: str, reason: str) -> AccountView:
         """Suspend an account: its client commands answer 2053 until `resume`. Raises
-        `Rejected` (2303 unknown account), `Conflict`, `StorageError`."""
+        `Rejected` (2303 unknown account, 2304 suspended already or closed), `Conflict`,
+        `StorageError`."""
         return _blocking(self._accounts.suspend(login, reason))
 
     def resume(self, login: str) -> AccountView:
-        """Lift a suspension. Raises `Rejected` (2303 unknown account), `Conflict`,
-        `StorageError`."""
+        """Lift a suspension. Raises `Rejected` (2303 unknown account, 2304 not
+        suspended or closed), `Conflict`, `StorageError`."""
         return _blocking(self._accounts.resume(login))
 
     def close_account(self, login: str, reason: str = "") -> AccountView:
         """Close an account for good: its client commands answer as if it did not exist
         (2303 here, 2050 over the network), its settings can no longer change (2304)
         and its login is not opened again (2302); its stream, queue and trail stay for
-        audit. Closing a closed account changes nothing. Raises `Rejected` (2303
-        unknown account), `InvalidArgument`, `Conflict`, `StorageError`."""
+        audit. Raises `Rejected` (2303 unknown account, 2304 closed already),
+        `InvalidArgument`, `Conflict`, `StorageError`."""
         return _blocking(self._accounts.close_account(login, reason))
 
     def account(self, login: str) -> AccountView | None:

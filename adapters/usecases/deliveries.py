@@ -133,11 +133,9 @@ class Deliveries:
         chosen = [v.notification_id for v in views if _sent_again(v, since, delivered)]
 
         def requeue(work: Work) -> list[int]:
-            return [
-                n
-                for n in chosen
-                if not isinstance(work.decide(DELIVERY, dlv.key(login, n), requeued), Rejection)
-            ]
+            keys = [dlv.key(login, n) for n in chosen]
+            changed = work.must_each(DELIVERY, keys, requeued, _NOTHING_TO_SEND)
+            return [n for n, yes in zip(chosen, changed, strict=True) if yes]
 
         return await self._runtime.run(requeue)
 
@@ -174,10 +172,13 @@ class Deliveries:
 
         def body(work: Work) -> list[str]:
             channel = existing(work, login).channel
-            targets = [target] if target else dispatch.targets(channel)
-            return [
-                t for t in targets if work.decide(ENDPOINT, ept.key(login, t), ept.ResumeEndpoint())
-            ]
+            if target:
+                work.must(ENDPOINT, ept.key(login, target), ept.ResumeEndpoint())
+                return [target]
+            targets = dispatch.targets(channel)
+            keys = [ept.key(login, t) for t in targets]
+            changed = work.must_each(ENDPOINT, keys, ept.ResumeEndpoint(), _NONE_PAUSED)
+            return [t for t, yes in zip(targets, changed, strict=True) if yes]
 
         resumed = await self._runtime.run(body)
         tell_resumed(login, resumed)
@@ -277,6 +278,12 @@ def _record_attempt(work: Work, attempt: Attempted, changes: _Changes) -> dlv.De
     return recorded
 
 
+# What an operator's action on all of an account's deliveries or endpoints answers when
+# it has nothing to do (`decide_each`).
+_NOTHING_TO_SEND = "no delivery of the account to send again"
+_NONE_PAUSED = "no push endpoint of the account is paused"
+
+
 def _sent_again(view: DeliveryView, since: datetime | None, delivered: bool) -> bool:
     """Whether `redeliver` picks this delivery: it gave up (at or after `since`) or,
     with `delivered`, it succeeded (scheduled at or after `since`)."""
@@ -352,7 +359,8 @@ class DeliveryCalls:
         `since`, or all. Returns the ids sent again.
 
         Raises `Rejected` (2303 unknown account or delivery, 2304 a delivery that may
-        not be sent again), `Conflict`, `StorageError`.
+        not be sent again, or none chosen that may: nothing was done), `Conflict`,
+        `StorageError`.
         """
         return _blocking(self._deliveries.redeliver(login, notification_id, since, delivered))
 
@@ -381,5 +389,6 @@ class DeliveryCalls:
     def resume_endpoint(self, login: str, target: str | None = None) -> list[str]:
         """Resume a paused endpoint of the account (`target`), or all of its current
         targets; returns the targets that were paused and now are not. Raises `Rejected`
-        (2303 unknown account), `Conflict`, `StorageError`."""
+        (2303 unknown account; 2304 `target` is not paused, or none of the account's
+        targets is: nothing was done), `Conflict`, `StorageError`."""
         return _blocking(self._deliveries.resume_endpoint(login, target))

@@ -34,9 +34,7 @@ _DONE = {
     "suspended": "suspended",
     "resumed": "resumed",
     "endpoints-resumed": "the paused endpoints resumed",
-    "no-endpoint": "no paused endpoint to resume",
     "requeued": "requeued (see the deliveries below)",
-    "nothing-requeued": "nothing to requeue",
     "acked": "acked",
 }
 
@@ -125,15 +123,15 @@ def console_routes(context: Context) -> list[Route]:
             case "resume-endpoint":
                 target = form.get("target") or None
                 resumed = await run_in_threadpool(t.resume_endpoint, login, target)
-                detail = f"resumed {', '.join(resumed) or 'nothing'}"
-                done = "endpoints-resumed" if resumed else "no-endpoint"
+                detail = f"resumed {', '.join(resumed)}"
+                done = "endpoints-resumed"
             case "redeliver":
                 ident = form.get("notification_id", "").strip()
                 one = _number(ident, "the notification id") if ident else None
                 since, delivered = _since(form.get("since", "")), form.get("delivered") == "yes"
                 requeued = await t.redeliver_async(login, one, since=since, delivered=delivered)
-                detail = f"requeued {', '.join(map(str, requeued)) or 'nothing'}"
-                done = "requeued" if requeued else "nothing-requeued"
+                detail = f"requeued {', '.join(map(str, requeued))}"
+                done = "requeued"
             case "bulk-ack":
                 up_to = _number(form.get("up_to", ""), "the last id to ack")
                 await t.bulk_ack_async(login, up_to, by=by)

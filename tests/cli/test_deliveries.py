@@ -42,7 +42,9 @@ def test_list_redeliver_and_resume(db_url: str, receiver: Receiver) -> None:
         [health] = json_of(shell("endpoint", "list", "shop", "--db", db_url, "--json"))
         assert (health["target"], health["paused"]) == (receiver.url("/flaky/2"), False)
         resumed = shell("endpoint", "resume", "shop", "--db", db_url)
-        assert resumed.exit_code == 0 and "none was paused" in resumed.stdout
+        one_line_error(resumed, 1, "2304 no push endpoint of the account is paused")
+        again = shell("redeliver", "shop", "--db", db_url)
+        one_line_error(again, 1, "2304 no delivery of the account to send again")
 
 
 def test_a_delivered_notification_is_resent_by_the_shell_and_the_api(

@@ -349,10 +349,10 @@ def test_suspending_an_active_account_records_the_reason() -> None:
     assert when.state.suspended_reason == "unpaid invoice"
 
 
-def test_suspending_a_suspended_account_changes_nothing() -> None:
+def test_suspending_a_suspended_account_is_refused_it_has_nothing_to_do() -> None:
     account.given(opened(), AccountSuspended(reason="fraud", at=T0)).when(
         SuspendAccount("again")
-    ).then_nothing()
+    ).then_rejected(Code.STATUS_PROHIBITS, "account is already suspended")
 
 
 def test_resuming_a_suspended_account_clears_the_suspension_and_its_reason() -> None:
@@ -364,8 +364,10 @@ def test_resuming_a_suspended_account_clears_the_suspension_and_its_reason() -> 
     assert when.state.suspended_reason == ""
 
 
-def test_resuming_an_active_account_changes_nothing() -> None:
-    account.given(opened()).when(ResumeAccount()).then_nothing()
+def test_resuming_an_active_account_is_refused_it_has_nothing_to_do() -> None:
+    account.given(opened()).when(ResumeAccount()).then_rejected(
+        Code.STATUS_PROHIBITS, "account is not suspended"
+    )
 
 
 def test_a_suspended_account_keeps_its_settings_and_can_still_be_configured() -> None:

@@ -51,8 +51,10 @@ def test_a_suspended_account_can_be_closed() -> None:
     )
 
 
-def test_closing_a_closed_account_changes_nothing() -> None:
-    account.given(OPENED, CLOSED).when(CloseAccount("again")).then_nothing()
+def test_closing_a_closed_account_is_refused_it_has_nothing_to_do() -> None:
+    account.given(OPENED, CLOSED).when(CloseAccount("again")).then_rejected(
+        Code.STATUS_PROHIBITS, "account is already closed"
+    )
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from tidings.domain import DEFAULT_SCHEDULE, DELIVERY, Code, RetryPolicy
+from tidings.domain import DEFAULT_SCHEDULE, DELIVERY, Code, RetryPolicy, decide_each, reject
 from tidings.domain.delivery import (
     Attempt,
     AttemptExpired,
@@ -557,6 +557,19 @@ def test_an_ascii_address_is_tried_again_when_smtputf8_was_lacking_for_the_sende
     when = delivery.given(email_scheduled(), started(1)).when(lacking_smtputf8(), now=at(1))
     assert when.state.status == "scheduled"
     assert when.state.next_attempt_at == at(1 + DEFAULT_SCHEDULE[0])
+
+
+def test_sending_several_again_requeues_those_that_gave_up_only() -> None:
+    gave_up, done = delivery.given(*GAVE_UP).state, delivery.given(*SUCCEEDED).state
+    decided = decide_each(DELIVERY, [done, gave_up], RequeueDelivery(), at(9), "none")
+    assert decided == [[], [DeliveryRequeued(at=at(9))]]
+
+
+def test_sending_several_again_when_none_may_be_is_refused_it_has_nothing_to_do() -> None:
+    done = delivery.given(*SUCCEEDED).state
+    for states in ([], [done], [done, DeliveryState()]):
+        decided = decide_each(DELIVERY, states, RequeueDelivery(), at(9), "none to send")
+        assert decided == reject(Code.STATUS_PROHIBITS, "none to send")
 
 
 def test_a_transient_smtp_reply_is_tried_again() -> None:

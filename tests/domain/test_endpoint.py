@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from tidings.domain import ENDPOINT, Code
+from tidings.domain import ENDPOINT, Code, decide_each, reject
 from tidings.domain.endpoint import (
     ClaimProbe,
     EndpointEvent,
@@ -100,8 +100,26 @@ def test_an_operator_resumes_a_paused_endpoint() -> None:
     assert not when.state.paused
 
 
-def test_resuming_a_live_endpoint_changes_nothing() -> None:
-    endpoint.given(failed(1)).when(ResumeEndpoint()).then_nothing()
+def test_resuming_a_live_endpoint_is_refused_it_has_nothing_to_do() -> None:
+    endpoint.given(failed(1)).when(ResumeEndpoint()).then_rejected(
+        Code.STATUS_PROHIBITS, "endpoint is not paused"
+    )
+    endpoint.given().when(ResumeEndpoint()).then_rejected(Code.STATUS_PROHIBITS)
+
+
+def test_resuming_all_of_an_accounts_endpoints_resumes_the_paused_ones_only() -> None:
+    live, paused = endpoint.given(failed(1)).state, endpoint.given(*PAUSED).state
+    decided = decide_each(ENDPOINT, [live, paused], ResumeEndpoint(), at(5), "none paused")
+    assert decided == [[], [EndpointResumed(by="operator", at=at(5))]]
+
+
+@pytest.mark.parametrize("states", [[], [1], [1, 2]])
+def test_resuming_all_when_none_is_paused_is_refused_it_has_nothing_to_do(
+    states: list[int],
+) -> None:
+    live = [endpoint.given(*[failed(n) for n in range(1, count + 1)]).state for count in states]
+    decided = decide_each(ENDPOINT, live, ResumeEndpoint(), T0, "none paused")
+    assert decided == reject(Code.STATUS_PROHIBITS, "none paused")
 
 
 def test_settings_out_of_range_are_2101() -> None:

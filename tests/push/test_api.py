@@ -42,4 +42,7 @@ def test_given_up_deliveries_are_listed_and_requeued_with_one_call(
             }
         ]
         resumed = server.admin("POST", "/api/accounts/api/endpoints/resume", json={})
-        assert resumed.json() == {"resumed": []}
+        assert (resumed.status_code, resumed.json()) == (
+            409,
+            {"code": 2304, "text": "no push endpoint of the account is paused"},
+        )

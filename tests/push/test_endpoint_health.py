@@ -5,8 +5,8 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
-from tidings.adapters.library import Tidings
-from tidings.domain import RetryPolicy, UrlChannel
+from tidings.adapters.library import Rejected, Tidings
+from tidings.domain import Code, RetryPolicy, UrlChannel
 from tidings.domain.endpoint import ProbeClaimed
 
 from tests.http.conftest import wait_until
@@ -64,4 +64,15 @@ def test_an_operator_resumes_a_paused_endpoint(t: Tidings, receiver: Receiver) -
         )
     resumed = [e.event for e in t.trail(endpoint=("shaky", url)) if e.kind == "EndpointResumed"]
     assert [event.by for event in resumed] == ["operator"]
-    assert t.resume_endpoint("shaky") == []  # not paused any more: nothing to resume
+    with pytest.raises(Rejected) as nothing:  # not paused any more: nothing to resume
+        t.resume_endpoint("shaky")
+    assert (nothing.value.code, nothing.value.text) == (
+        Code.STATUS_PROHIBITS,
+        "no push endpoint of the account is paused",
+    )
+    with pytest.raises(Rejected) as nothing:
+        t.resume_endpoint("shaky", url)
+    assert (nothing.value.code, nothing.value.text) == (
+        Code.STATUS_PROHIBITS,
+        "endpoint is not paused",
+    )

@@ -5,7 +5,7 @@ caused it, the svTRID and the notification id."""
 import logging
 
 import pytest
-from tidings.adapters.library import Tidings
+from tidings.adapters.library import Rejected, Tidings
 from tidings.adapters.logs import REQUEST_ID
 from tidings.adapters.push.health import endpoint_shown
 from tidings.adapters.views import Pending
@@ -69,7 +69,8 @@ def test_an_operators_resume_is_an_event_saying_so(
             wait_until(lambda: events(caplog, "endpoint_paused"), what="the pause event")
             t.resume_endpoint("shaky")
             wait_until(lambda: t.delivery("shaky", n).status == "succeeded", what="delivery")
-        t.resume_endpoint("shaky")  # not paused: no event
+        with pytest.raises(Rejected):  # not paused: refused, no event
+            t.resume_endpoint("shaky")
     [resumed] = events(caplog, "endpoint_resumed")
     assert resumed == {
         "event": "endpoint_resumed",

@@ -125,21 +125,23 @@ def test_accounts_come_a_page_at_a_time(web: WebClient, server: Running) -> None
     assert "-many5<" in found.text and "-many50<" in found.text and "-many4<" not in found.text
 
 
-def test_redeliver_and_resume_endpoint_are_recorded_even_when_nothing_changes(
+def test_an_action_with_nothing_to_do_is_refused_and_not_recorded(
     web: WebClient, server: Running
 ) -> None:
-    name = operator(web, server)
+    operator(web, server)
     base = f"/console/accounts/{server.login}"
-    answer = web.submit(
-        base, base + "/redeliver", {"since": "2026-01-01T00:00", "delivered": "yes"}
-    )
-    assert answer.status_code == 303 and "requeued" in answer.headers["location"]
-    assert web.submit(base, base + "/resume-endpoint", {}).status_code == 303
+    since = {"since": "2026-01-01T00:00", "delivered": "yes"}
+    nothing = [
+        ("/redeliver", since, "no delivery of the account to send again"),
+        ("/resume-endpoint", {}, "no push endpoint of the account is paused"),
+        ("/resume", {}, "account is not suspended"),
+    ]
+    for action, form, text in nothing:
+        answer = web.submit(base, base + action, form)
+        assert answer.status_code == 409 and text in answer.text
     bad = web.submit(base, base + "/redeliver", {"since": "yesterday"})
     assert bad.status_code == 422 and "not a time" in bad.text
-    acted = server.tidings.operator_actions(server.login)
-    assert [(e.event.name, e.event.action) for e in acted] == [
-        (name, "redeliver"), (name, "resume-endpoint")]  # fmt: skip
+    assert server.tidings.operator_actions(server.login) == []
     assert web.submit(base, base + "/explode", {}).status_code == 422
 
 
@@ -160,6 +162,34 @@ def test_the_json_api_takes_operator_tokens_and_records_who_changed_what(
     t.revoke_operator(name)
     refused = server.client.get(f"/api/accounts/{server.login}", headers=bearer)
     assert refused.status_code == 401
+
+
+def test_the_json_api_refuses_an_action_with_nothing_to_do_and_records_nothing(
+    server: Running,
+) -> None:
+    account = f"/api/accounts/{server.login}"
+    assert server.admin("POST", account + "/suspend", json={"reason": "x"}).status_code == 200
+    assert server.admin("POST", account + "/close", json={"reason": "left"}).status_code == 200
+    before = server.tidings.operator_actions(server.login)
+    for path, body, text in [
+        ("/close", {"reason": "again"}, "account is already closed"),
+        ("/suspend", {"reason": "again"}, "account is closed"),
+        ("/resume", None, "account is closed"),
+        ("/endpoints/resume", {}, "no push endpoint of the account is paused"),
+        ("/redeliver", {}, "no delivery of the account to send again"),
+    ]:
+        answer = server.admin("POST", account + path, json=body)
+        assert (answer.status_code, answer.json()) == (409, {"code": 2304, "text": text})
+    assert server.tidings.operator_actions(server.login) == before
+    other = f"/api/accounts/{server.login}x"
+    server.tidings.open_account(f"{server.login}x", "123456")
+    answer = server.admin("POST", other + "/resume")
+    assert (answer.status_code, answer.json()["text"]) == (409, "account is not suspended")
+    assert server.admin("POST", other + "/suspend", json={"reason": "x"}).status_code == 200
+    answer = server.admin("POST", other + "/suspend", json={"reason": "x"})
+    assert (answer.status_code, answer.json()["text"]) == (409, "account is already suspended")
+    acted = server.tidings.operator_actions(f"{server.login}x")
+    assert [e.event.action for e in acted] == ["Suspend an account"]
 
 
 def test_the_account_page_shows_only_its_own_messages_of_what_was_done(
