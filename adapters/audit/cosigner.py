@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -31,7 +32,7 @@ from ..ledger.note import (
     parse_note,
 )
 
-__all__ = ["NotExtended", "Witness", "tile_path"]
+__all__ = ["NotExtended", "Witness", "log_url", "tile_path"]
 
 _WIDTH = 256
 
@@ -39,6 +40,13 @@ _WIDTH = 256
 class NotExtended(TidingsError):
     """The log's checkpoint cannot be cosigned; the message says why, naming sizes and
     roots where the log does not extend the last checkpoint cosigned."""
+
+
+def log_url(log: str, path: str) -> str:
+    """The URL of `path` (`checkpoint`, a tile) under the log at `log`: appended to the
+    log's path, its query string (a proxy's token, say) and fragment kept after it."""
+    parts = urlsplit(log)
+    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{path}"))
 
 
 def tile_path(level: int, index: int, width: int) -> str:
@@ -86,7 +94,7 @@ class Witness:
         state: Path,
         clock: Callable[[], float] = time.time,
     ):
-        self.url = url.rstrip("/")
+        self.url = url
         self.log_key = log_key
         self._key = key
         self.name = name
@@ -94,12 +102,16 @@ class Witness:
         self.clock = clock
 
     def _fetch(self, client: httpx.Client, path: str) -> bytes:
+        url = log_url(self.url, path)
+        # Errors show the URL without its query string, which may hold a token.
+        parts = urlsplit(url)
+        shown = urlunsplit(parts._replace(query="..." if parts.query else "", fragment=""))
         try:
-            answer = client.get(f"{self.url}/{path}")
+            answer = client.get(url)
         except httpx.HTTPError as error:
-            raise NotExtended(f"cannot fetch {self.url}/{path}: {error}") from None
+            raise NotExtended(f"cannot fetch {shown}: {error}") from None
         if answer.status_code != 200:
-            raise NotExtended(f"{self.url}/{path} answered {answer.status_code}")
+            raise NotExtended(f"{shown} answered {answer.status_code}")
         return answer.content
 
     def last(self) -> Note | None:

@@ -6,7 +6,9 @@ import base64
 import hashlib
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from tidings.adapters.audit.cosigner import log_url
 from tidings.adapters.ledger.checkpoint import Cadence
 from tidings.adapters.ledger.signer import memory_file
 from tidings.adapters.library import Tidings
@@ -142,3 +144,36 @@ def test_a_witness_whose_state_is_unusable_says_so_in_one_line(
             )
             assert said in answer.output
     assert (damaged / "checkpoint").read_text() == "not a note\n"
+
+
+@pytest.mark.parametrize(
+    ("log", "url"),
+    [
+        ("http://h:8/log", "http://h:8/log/tile/0/000"),
+        ("http://h:8/log/", "http://h:8/log/tile/0/000"),
+        ("http://h:8/log?token=a/b", "http://h:8/log/tile/0/000?token=a/b"),
+        ("http://h:8/log/?t=1#top", "http://h:8/log/tile/0/000?t=1#top"),
+    ],
+)
+def test_the_logs_urls_keep_its_query_and_fragment_after_their_path(log: str, url: str) -> None:
+    assert log_url(log, "tile/0/000") == url
+
+
+def test_a_witness_of_a_log_url_with_a_query_cosigns_it(sqlite_url: str, tmp_path: Path) -> None:
+    log_key, witness_key = tmp_path / "log.key", tmp_path / "w.key"
+    vkey = _key(log_key, "example.com/tidings")
+    _key(witness_key, "witness.example/w1", "--cosigner")
+    _grow(sqlite_url, log_key, 2, "a", account=True)
+    with serve(settings_for(sqlite_url)) as server:
+        witness = ["witness", "--log", f"{server.url}/log?via=proxy#top", "--vkey", vkey,
+                   "--key", str(witness_key), "--state", str(tmp_path), "--once"]  # fmt: skip
+        first = runner.invoke(app, witness)  # the checkpoint
+        assert first.exit_code == 0, first.output
+        _grow(sqlite_url, log_key, 2, "b")
+        second = runner.invoke(app, witness)  # and the tiles, for the consistency proof
+        assert second.exit_code == 0, second.output
+        assert (tmp_path / "checkpoint").read_text().split("\n")[1] == "13"
+        witness[2] = f"{server.url}/nolog?token=s3cr3t"
+        refused = runner.invoke(app, witness)
+        assert refused.exit_code == 1 and "s3cr3t" not in refused.output
+        assert f"{server.url}/nolog/checkpoint?... answered 404" in " ".join(refused.output.split())
