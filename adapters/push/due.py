@@ -3,10 +3,11 @@
 What is due is read from the notification log alone: delivery attempts (a scheduled
 delivery at its next attempt, one in flight at the end of its lease, to take it over)
 and the endings of the operations the server runs itself (`ping-async`, Merchants jobs:
-their rule's delay after acceptance). The runner reads the whole log at start, then
-follows it, keeping what is due in a heap ordered by time; nothing lives only in the
-memory of the process that accepted or scheduled the work, so a process that dies
-strands nothing: any other runner on the same database has the same index.
+their rule's delay after acceptance; `endings.py` makes them). The runner reads the
+whole log at start, then follows it, keeping what is due in a heap ordered by time;
+nothing lives only in the memory of the process that accepted or scheduled the work, so
+a process that dies strands nothing: any other runner on the same database has the same
+index.
 
 Several runners may share a database. A delivery attempt is claimed with an event that
 carries a lease (`AttemptStarted`); the store's optimistic concurrency lets one claimer
@@ -35,15 +36,14 @@ from typing import Any
 
 import anyio
 from tidings.adapters import telemetry
-from tidings.domain import Code, UrlChannel
+from tidings.domain import UrlChannel
 from tidings.domain import delivery as dlv
 from tidings.domain.dispatch import channel_for
-from tidings.domain.operation import OperationState
-from tidings.domain.serverrun import Ending, awaiting_ending
 
-from ..errors import Rejected, StorageError
+from ..errors import StorageError
 from ..store.environment import LOG
 from ..store.followers import Catchup
+from .endings import EndingRule, Endings
 from .index import DueIndex, DueProjection, Name, ScannedLog
 from .mail import MailSender, SmtpServer
 from .payload import ROTATION_GRACE, http_body, signed_headers, webhook_id
@@ -52,7 +52,7 @@ from .problems import tell
 from .transport import AddressGuard, Batched, HttpDeliverer
 from .views import LOG_INDEX, Attempted, Claim, Held, Reply
 
-__all__ = ["DueWork", "Ending", "EndingRule"]
+__all__ = ["DueWork"]
 
 _log = logging.getLogger("tidings.push")
 
@@ -63,17 +63,6 @@ _RETRY_FIRST, _RETRY_MOST = 0.5, 60.0
 
 # Aware UTC now, without a Python frame of its own.
 _utcnow: Callable[[], datetime] = functools.partial(datetime.now, UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class EndingRule:
-    """How long after acceptance an operation of one command ends, and how (the
-    domain's `serverrun` rules decide both): an `Ending` the same for every operation
-    of the command (ended without reading the operation first), or one made from the
-    operation's state."""
-
-    delay: float
-    ending: Ending | Callable[[OperationState], Ending]
 
 
 def _delivery(name: Name) -> tuple[str, int]:
@@ -145,6 +134,7 @@ class DueWork:
             return 0.0 if tidings.minted_here(svtrid) else foreign_endings_after
 
         self._index = DueIndex(delays, clock, later=later, deliveries=deliveries)
+        self._endings = Endings(tidings, self._rules, self._index)
         self._catchup = Catchup(DueProjection(self._index), LOG)
         self._log = ScannedLog(tidings.store)
         self._busy: set[Name] = set()
@@ -152,7 +142,12 @@ class DueWork:
         self._wake = anyio.Event()
         self._store: Batched[_Step, _Settled] = Batched(self._settle)
         # Counters, for tests and the bench.
-        self.attempts = self.delivered = self.ended = 0
+        self.attempts = self.delivered = 0
+
+    @property
+    def ended(self) -> int:
+        """Operations this runner ended (for tests and the bench)."""
+        return self._endings.ended
 
     async def follow(self) -> int:
         """Read what the log gained since the last look into the index, a page at a time
@@ -234,7 +229,7 @@ class DueWork:
             if name[0] == "delivery":
                 await self._deliver(current, taken, ahead)
             else:
-                await self._end(name[1])
+                await self._endings.end(name[1])
             self._failures.pop(name, None)
         except Exception:
             # Ours, not the receiver's (the store failed, a rule raised): try again soon.
@@ -371,29 +366,3 @@ class DueWork:
             timeout=settings.timeout,
             now=now,
         )
-
-    # --- one ending -------------------------------------------------------------------
-    async def _end(self, svtrid: str) -> None:
-        # The library's awaitable commands: no thread hop for each of them. A fixed
-        # ending needs no read: one ended meanwhile refuses it (2304), as below.
-        fixed = self._rules.get(self._index.command(svtrid) or "")
-        if fixed is not None and isinstance(fixed.ending, Ending):
-            ending = fixed.ending
-        else:
-            operation = await self._tidings.operation_async(svtrid)
-            accepted = None if operation is None else awaiting_ending(operation)
-            if operation is None or accepted is None:
-                self._index.schedule("ending", svtrid, None)
-                return
-            rule = self._rules[accepted.command].ending
-            ending = rule if isinstance(rule, Ending) else rule(operation)
-
-        try:
-            await self._tidings.end_async(
-                svtrid, ending.code, ending.result, data=ending.data, batch_state=ending.batch_state
-            )
-            self.ended += 1
-        except Rejected as rejected:
-            if rejected.code != Code.STATUS_PROHIBITS:  # 2304: another process ended it
-                raise
-        self._index.schedule("ending", svtrid, None)
