@@ -29,6 +29,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -300,11 +301,13 @@ class DueWork:
             if traced
             else contextlib.nullcontext()
         ):
+            started = time.monotonic()
             try:
                 reply = await self._send(login, claim)
             except Exception as error:  # ours: a failed attempt like any (`tell` logs it)
                 failed = f"{type(error).__name__} in tidings"  # its text may hold a secret
-                reply = Reply(status=None, error=failed, duration_ms=0)
+                took = round((time.monotonic() - started) * 1000, 3)
+                reply = Reply(status=None, error=failed, duration_ms=took)
             if traced:
                 telemetry.note(status=reply.status)
         attempted = Attempted(

@@ -225,5 +225,6 @@ def test_an_attempt_our_code_fails_counts_as_failed_and_gives_up(
         state = t.delivery("mailed", n)
         assert len(state.attempts) == 1 + len(FAST.schedule)
         assert all(a.error == "ValueError in tidings" for a in state.attempts)
+        assert all(a.duration_ms is not None and a.duration_ms > 0 for a in state.attempts)
     assert handler.tries == {}
     assert "s3cr3t" not in caplog.text and "Traceback" not in caplog.text
