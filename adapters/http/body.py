@@ -1,7 +1,6 @@
 """Reading request bodies with a size cap and a deadline, and who sent them."""
 
 import asyncio
-from collections import deque
 from typing import Any
 
 import msgspec
@@ -91,33 +90,38 @@ _SLACK = 0.001
 
 class _Queue:
     """The bodies being read on one event loop, oldest first, and the loop's one timer,
-    armed for the oldest body not read yet."""
+    armed for the oldest of them (or for one read since: it then finds the next)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.waiting: deque[Reading] = deque()
+        # By `id`: a dict keeps them in the order they started and lets a body that has
+        # been read leave at once, wherever it stands (a slow one ahead of it or not).
+        self.waiting: dict[int, Reading] = {}
         self.timer: asyncio.TimerHandle | None = None
 
     def expire(self) -> None:
         self.timer = None
         waiting, now = self.waiting, self.loop.time()
-        while waiting:
-            oldest = waiting[0]
-            if oldest.task is not None:
-                if oldest.at - now > _SLACK:
-                    self.timer = self.loop.call_at(oldest.at, self.expire)
-                    return
-                oldest.expired = True
-                oldest.task.cancel()
-                oldest.task = None
-            waiting.popleft()
+        due: list[Reading] = []
+        for oldest in waiting.values():
+            if oldest.at - now > _SLACK:
+                self.timer = self.loop.call_at(oldest.at, self.expire)
+                break
+            due.append(oldest)
+        for reading in due:
+            del waiting[id(reading)]
+            if reading.task is not None:  # not read (one read on another loop's turn is)
+                reading.expired = True
+                reading.task.cancel()
+                reading.task = None
 
 
 class Deadlines:
     """The body deadline of every request of one route: `timeout` seconds from `start`
     to `done`, past which the reading task is cancelled. One timer on the loop for all
     of them, not one a request (docs/decisions.md): with one timeout, deadlines come in
-    the order the requests start, so the oldest unread body is the next to expire."""
+    the order the requests start, so the oldest unread body is the next to expire. What
+    it holds is the bodies being read (`reading`): one is let go when it has been read."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
@@ -134,12 +138,19 @@ class Deadlines:
         task = asyncio.current_task(loop)
         assert task is not None
         reading = Reading(loop.time() + self.timeout, task)
-        queue.waiting.append(reading)
+        queue.waiting[id(reading)] = reading
         if queue.timer is None:
             queue.timer = loop.call_at(reading.at, queue.expire)
         return reading
 
-    @staticmethod
-    def done(reading: Reading) -> None:
+    def done(self, reading: Reading) -> None:
         """The body is read (or its reading failed): its deadline no longer applies."""
         reading.task = None
+        if self._queue is not None:  # a body of another loop's queue is not in this one
+            self._queue.waiting.pop(id(reading), None)
+
+    @property
+    def reading(self) -> int:
+        """How many bodies are being read on the loop last started on: started, and
+        neither read nor expired yet."""
+        return 0 if self._queue is None else len(self._queue.waiting)

@@ -37,3 +37,34 @@ def test_only_the_bodies_not_read_in_time_expire_on_every_loop() -> None:
     assert asyncio.run(_reads(deadlines)) == [False, True, False, True]
     assert uvloop.run(_reads(deadlines)) == [False, True, False, True]
     assert asyncio.run(_reads(deadlines)) == [False, True, False, True]
+    assert deadlines.reading == 0
+
+
+async def _held(deadlines: Deadlines, count: int) -> tuple[int, int, int]:
+    """What is held while one body is slow and `count` others are read behind it, once
+    they are read, and once the slow one is read too."""
+    arrived = asyncio.Event()
+
+    async def slow() -> None:
+        reading = deadlines.start()
+        try:
+            await arrived.wait()
+        finally:
+            deadlines.done(reading)
+
+    slowly = asyncio.create_task(slow())
+    await asyncio.sleep(0)  # it starts reading first
+    during = []
+    for _ in range(count):
+        reading = deadlines.start()
+        during.append(deadlines.reading)
+        deadlines.done(reading)
+    after = deadlines.reading
+    arrived.set()
+    await slowly
+    return max(during), after, deadlines.reading
+
+
+def test_a_body_read_is_let_go_at_once_even_behind_a_slow_one() -> None:
+    deadlines = Deadlines(30.0)  # far off: nothing expires meanwhile
+    assert asyncio.run(_held(deadlines, 10_000)) == (2, 1, 0)
