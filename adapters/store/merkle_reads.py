@@ -9,10 +9,9 @@ from typing import Any
 
 from ..ledger.checkpoint import Checkpoint
 
-__all__ = ["CHAIN", "CHECKPOINTS", "TREE", "TreeReads", "tree_lags"]
+__all__ = ["CHAIN", "CHECKPOINTS", "TreeReads", "tree_lags"]
 
 CHAIN = "tidings_chain"
-TREE = "tidings_tree"
 CHECKPOINTS = "tidings_checkpoints"
 _CHECKPOINT = "size, position, root, time, key, signature"
 
@@ -26,18 +25,12 @@ class TreeReads:
 
     `enabled`: whether writes grow the tree (a lookup answers None while it is off)."""
 
-    def __init__(
-        self, prefix: str, events: str, position: str, *, postgres: bool, in_chain: bool = False
-    ):
+    def __init__(self, prefix: str, events: str, position: str, *, postgres: bool):
         self.checkpoints = prefix + CHECKPOINTS
         self.events, self.position = prefix + events, position
         self.postgres = postgres
-        self.in_chain = in_chain
-        # Where the tree's rows are, and how a leaf maps to their key: the chain's own
-        # rows keyed by position (leaf + 1), or a table keyed by leaf.
-        self.tree = prefix + (CHAIN if in_chain else TREE)
-        self.key_column = "position" if in_chain else "leaf"
-        self.key_offset = 1 if in_chain else 0
+        # The tree's rows are the chain's, keyed by position: leaf + 1.
+        self.tree = prefix + CHAIN
         self.enabled = True
 
     def sql(self, query: str) -> str:
@@ -62,12 +55,12 @@ class TreeReads:
             return {}
         marks = ", ".join("?" * len(leaves))
         query = self.sql(
-            f"SELECT {self.key_column} - {self.key_offset}, {column} FROM {self.tree} "
-            f"WHERE {self.key_column} IN ({marks}) AND nodes IS NOT NULL"
+            f"SELECT position - 1, {column} FROM {self.tree} "
+            f"WHERE position IN ({marks}) AND nodes IS NOT NULL"
         )
         return {
             r[0]: bytes(r[1]) if isinstance(r[1], memoryview | bytes) else r[1]
-            for r in rows(query, tuple(leaf + self.key_offset for leaf in leaves))
+            for r in rows(query, tuple(leaf + 1 for leaf in leaves))
         }
 
     @property
@@ -75,18 +68,22 @@ class TreeReads:
         """(leaf, position) of the tree's last leaf, by the key: the chain's rows where
         the tree was off hold no nodes, and only a catch-up runs past them."""
         return (
-            f"SELECT {self.key_column} - {self.key_offset}, position FROM {self.tree} "
-            f"WHERE nodes IS NOT NULL ORDER BY {self.key_column} DESC LIMIT 1"
+            f"SELECT position - 1, position FROM {self.tree} "
+            "WHERE nodes IS NOT NULL ORDER BY position DESC LIMIT 1"
         )
 
     def present(self, rows: Read) -> bool:
         """Whether the database has the tree's tables: one from before them, opened read
         only, has not."""
-        if self.postgres:
-            found = rows("SELECT to_regclass(%s) IS NOT NULL", (self.checkpoints,))
-            return bool(found[0][0])
-        found = rows("SELECT count(*) FROM sqlite_master WHERE name = ?", (CHECKPOINTS,))
         # A chain without the tree's column (edited) has no tree to read either.
+        if self.postgres:
+            found = rows(
+                "SELECT to_regclass(%s) IS NOT NULL, EXISTS (SELECT FROM pg_attribute "
+                "WHERE attrelid = to_regclass(%s) AND attname = 'nodes' AND NOT attisdropped)",
+                (self.checkpoints, self.tree),
+            )
+            return bool(found[0][0]) and bool(found[0][1])
+        found = rows("SELECT count(*) FROM sqlite_master WHERE name = ?", (CHECKPOINTS,))
         nodes = rows("SELECT count(*) FROM pragma_table_info(?) WHERE name = 'nodes'", (CHAIN,))
         return bool(found[0][0]) and bool(nodes[0][0])
 
@@ -101,13 +98,11 @@ class TreeReads:
 
     def page(self, rows: Read, first: int, last: int) -> list[tuple[int, int, bytes]]:
         """(leaf, position, nodes) of the leaves in [first, last], in order."""
-        key = self.key_column
         query = self.sql(
-            f"SELECT {key} - {self.key_offset}, position, nodes FROM {self.tree} "
-            f"WHERE {key} BETWEEN ? AND ? AND nodes IS NOT NULL ORDER BY {key}"
+            f"SELECT position - 1, position, nodes FROM {self.tree} "
+            "WHERE position BETWEEN ? AND ? AND nodes IS NOT NULL ORDER BY position"
         )
-        offset = self.key_offset
-        return [(r[0], r[1], bytes(r[2])) for r in rows(query, (first + offset, last + offset))]
+        return [(r[0], r[1], bytes(r[2])) for r in rows(query, (first + 1, last + 1))]
 
     def leaf_at(self, rows: Read, position: int) -> int | None:
         """The leaf of a log position: positions grow with leaves, so a binary search

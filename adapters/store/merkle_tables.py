@@ -1,15 +1,13 @@
 """The Merkle tree and the signed checkpoints, kept in the log's insert transaction.
 
-Each log entry's tree row holds `leaf` (0, 1, ...), its log `position` and `nodes`: the
-hashes of the perfect subtrees that entry completes, lowest first (`merkle.Tree.append`).
-Node (level, index) is thus in the row of leaf (index + 1) * 2**level - 1, at offset
-32 * level, so every root and proof is read from O(log n) rows. The rows live:
+Each log entry's chain row, `tidings_chain (position, digest, nodes)`, also holds its
+leaf's `nodes`: the hashes of the perfect subtrees that entry completes, lowest first
+(`merkle.Tree.append`). Positions run without gaps (each append writes the ones after
+the log's last, under its write lock), so leaf = position - 1, and node (level, index)
+is in the row of leaf (index + 1) * 2**level - 1, at offset 32 * level: every root and
+proof is read from O(log n) rows by the primary key. `nodes` is NULL where the tree was
+off (`catch_up` fills it in).
 
-- SQLite: in the chain's rows, `tidings_chain (position, digest, nodes)`; positions run
-  without gaps there, so leaf = position - 1. `nodes` is NULL where the tree was off
-  (`catch_up` fills it in).
-- PostgreSQL: `tidings_tree (leaf, position, nodes)`: its positions may skip, the tree
-  does not.
 - `tidings_checkpoints (size, position, root, time, key, signature)`: a signed
   checkpoint when one is due (`checkpoint.Cadence`); none without a signing key. `key`
   holds the signer's verifier key.
@@ -53,10 +51,8 @@ class Tables(TreeReads):
     writes grow the tree at all; off only for the bench's side-by-side row (a
     store opened with it on catches the tree up from the log, `catch_up`)."""
 
-    def __init__(
-        self, prefix: str, events: str, position: str, *, postgres: bool, in_chain: bool = False
-    ):
-        super().__init__(prefix, events, position, postgres=postgres, in_chain=in_chain)
+    def __init__(self, prefix: str, events: str, position: str, *, postgres: bool):
+        super().__init__(prefix, events, position, postgres=postgres)
         self.signer: Signer | None = None
         # The tree as this process last wrote it, and the chain digest the log ended in
         # then: while the log still ends in it, nobody appended since, and the tree
@@ -64,26 +60,14 @@ class Tables(TreeReads):
         # one seems due, to learn of other writers' checkpoints).
         self._kept: tuple[bytes, Tree] | None = None
         self._last: Checkpoint | None = None
-        # Leaves (leaf, position, nodes) stored: in the chain's rows, which exist by then
-        # (`catch_up`; `grow` hands the nodes to the chain's INSERT instead), or as rows.
-        self._store_leaves = self.sql(
-            f"UPDATE {self.tree} SET nodes = ?3 WHERE position = ?2"
-            if in_chain
-            else f"INSERT INTO {self.tree} VALUES (?, ?, ?)"
-        )
+        # Leaves' (nodes, position) stored in the chain's rows, which exist by then
+        # (`catch_up`; `grow` hands the nodes to the chain's INSERT instead).
+        self._store_leaves = self.sql(f"UPDATE {self.tree} SET nodes = ? WHERE position = ?")
 
     def create(self) -> list[str]:
+        """The checkpoints' table; the tree's column is the chain's (the recorder's)."""
         integer, blob = ("bigint", "bytea") if self.postgres else ("INTEGER", "BLOB")
-        tree = (
-            []
-            if self.in_chain
-            else [
-                f"CREATE TABLE IF NOT EXISTS {self.tree} (leaf {integer} PRIMARY KEY, "
-                f"position {integer} NOT NULL, nodes {blob} NOT NULL)"
-            ]
-        )
         return [
-            *tree,
             f"CREATE TABLE IF NOT EXISTS {self.checkpoints} (size {integer} PRIMARY KEY, "
             f"position {integer} NOT NULL, root {blob} NOT NULL, time TEXT NOT NULL, "
             f"key {blob} NOT NULL, signature {blob} NOT NULL)",
@@ -96,21 +80,21 @@ class Tables(TreeReads):
         """Append the entries just inserted, (position, canonical bytes), to the tree,
         and a checkpoint if one is due. `chained`: the chain digest the log ended in
         before them, and after. Returns each entry's nodes (None while the tree is off),
-        which with `in_chain` the caller stores in its chain rows."""
+        which the caller stores in its chain rows."""
         if not self.enabled:
             return [None] * len(entries)
         before, after = chained
         kept, self._kept = self._kept, None  # not to be trusted while it changes
         tree = kept[1] if kept is not None and kept[0] == before else self._frontier(db)
-        nodes = self._append(db, tree, entries, store=not self.in_chain)
+        nodes = self._append(db, tree, entries, store=False)
         self._kept = after, tree
         return nodes
 
     def _append(
         self, db: Db, tree: Tree, entries: Sequence[tuple[int, bytes]], *, store: bool = True
     ) -> list[bytes]:
-        """Each entry's nodes, grown into `tree` (stored here with `store`); then a
-        checkpoint if one is due."""
+        """Each entry's nodes, grown into `tree` (stored here in chain rows already
+        written, with `store`); then a checkpoint if one is due."""
         first = tree.size
         nodes = tree.extend(entries)
         if not nodes:
@@ -118,7 +102,7 @@ class Tables(TreeReads):
         if store:
             db.many(
                 self._store_leaves,
-                [(first + i, entries[i][0], n) for i, n in enumerate(nodes)],
+                [(n, entries[i][0]) for i, n in enumerate(nodes)],
             )
         signer = self.signer
         if signer is not None and signer.pending:  # did the last one commit?
@@ -151,26 +135,26 @@ class Tables(TreeReads):
         return prove
 
     def frontier_columns(self) -> str:
-        """A FROM item of one row (PostgreSQL's table): the tree's size, its last leaf's
-        log position and its frontier's hashes (largest first); all NULL unless the tree
-        has more leaves than `kept_size` (the statement's one parameter). The recorder
-        reads it with where the log ends and hands the row to `keep`, so `grow` reads
-        nothing with the log's lock held."""
-        assert self.postgres and not self.in_chain
-        # Node (level k, index i) is in the row of leaf (i + 1) * 2**k - 1; the frontier
-        # of n leaves has one node per bit k set in n, its leaves starting where n's
-        # bits above k end (`merkle.frontier`).
+        """A FROM item of one row (PostgreSQL's): the tree's size, its last leaf's log
+        position and its frontier's hashes (largest first); all NULL unless the log has
+        more entries than `kept_size` (the statement's one parameter) and its last one
+        is in the tree. The recorder reads it with where the log ends and hands the row
+        to `keep`, so `grow` reads nothing with the log's lock held."""
+        assert self.postgres
+        # The tree of n leaves ends in chain row n. Its frontier has one node per bit k
+        # set in n, that node's leaves starting where n's bits above k end
+        # (`merkle.frontier`): node (k, i) is in the row of leaf (i + 1) * 2**k - 1, at
+        # position (i + 1) * 2**k. A row without nodes leaves its hash out.
         return (
-            "(SELECT t.leaf + 1 AS size, t.position AS at, "
+            "(SELECT t.last AS size, t.last AS at, "
             "ARRAY(SELECT substring(f.nodes FROM 32 * k + 1 FOR 32) "
             "FROM generate_series(62, 0, -1) AS k "
-            f"JOIN {self.tree} f ON f.leaf = "
-            "(((t.leaf + 1) >> (k + 1)) << (k + 1)) + (1::bigint << k) - 1 "
-            "WHERE t.leaf IS NOT NULL AND (((t.leaf + 1) >> k) & 1) = 1 "
-            "ORDER BY k DESC) AS hashes "
-            "FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT leaf, position "
-            f"FROM {self.tree} WHERE leaf >= %s ORDER BY leaf DESC LIMIT 1) AS t ON true) "
-            "AS frontier"
+            f"JOIN {self.tree} f ON f.position = "
+            "((t.last >> (k + 1)) << (k + 1)) + (1::bigint << k) AND f.nodes IS NOT NULL "
+            "WHERE ((t.last >> k) & 1) = 1 ORDER BY k DESC) AS hashes "
+            "FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT CASE WHEN c.nodes IS NOT NULL "
+            f"THEN c.position END AS last FROM {self.tree} c WHERE c.position > %s "
+            "ORDER BY c.position DESC LIMIT 1) AS t ON true) AS frontier"
         )
 
     def sign_every(self) -> int | None:
@@ -287,33 +271,14 @@ class Tables(TreeReads):
 
     def leaf_of(self, rows: Read, stream: str, version: int) -> int | None:
         """The leaf of a stream's event (`stream` in hex, as `stream_hex` gives it), in
-        one query; None while the tree is off or does not hold it. SQLite's leaf is the
-        chain row's position - 1; PostgreSQL's positions may skip, so its query binary
-        searches the leaves' primary key (positions grow with leaves, and a leaf is
-        below its position) for the event's position, O(log n) reads in the server."""
+        one query: its chain row's position - 1 (a join on primary keys); None while the
+        tree is off or does not hold it."""
         if not self.enabled:
             return None
-        if self.in_chain:
-            query = (
-                f"SELECT c.position - 1 FROM {self.events} e JOIN {self.tree} c "
-                f"ON c.position = e.{self.position} WHERE e.originator_id = ? "
-                "AND e.originator_version = ? AND c.nodes IS NOT NULL"
-            )
-            found = rows(query, (stream, version))
-        else:
-            query = (
-                f"WITH RECURSIVE entry AS (SELECT e.{self.position} AS at "
-                f"FROM {self.events} e WHERE e.originator_id = %s "
-                "AND e.originator_version = %s), "
-                "search(low, high) AS (SELECT 0::bigint, "
-                f"LEAST(entry.at - 1, (SELECT max(leaf) FROM {self.tree})) FROM entry "
-                "UNION ALL SELECT "
-                "CASE WHEN t.position < entry.at THEN t.leaf + 1 ELSE search.low END, "
-                "CASE WHEN t.position < entry.at THEN search.high ELSE t.leaf END "
-                f"FROM search JOIN {self.tree} t ON t.leaf = (search.low + search.high) / 2 "
-                "CROSS JOIN entry WHERE search.low < search.high) "
-                f"SELECT t.leaf FROM search JOIN {self.tree} t ON t.leaf = search.low "
-                "CROSS JOIN entry WHERE search.low = search.high AND t.position = entry.at"
-            )
-            found = rows(query, (UUID(hex=stream), version))
+        query = self.sql(
+            f"SELECT c.position - 1 FROM {self.events} e JOIN {self.tree} c "
+            f"ON c.position = e.{self.position} WHERE e.originator_id = ? "
+            "AND e.originator_version = ? AND c.nodes IS NOT NULL"
+        )
+        found = rows(query, (UUID(hex=stream) if self.postgres else stream, version))
         return int(found[0][0]) if found else None

@@ -2,7 +2,7 @@
 (`tidings_append`, created with the schema): where the log ends, each entry's chain link,
 the tree's new leaves and nodes (RFC 9162, as `entries.Tree.append` grows them, from the
 frontier the server reads), then the rows the client's own append writes
-(`Statements.place` and the tree's insert), byte for byte. The lock is then held for the
+(`Statements.place`: the nodes in the chain's rows), byte for byte. The lock is then held for the
 server's work alone: no round trip, no hashing of the client's. PostgreSQL 11's
 `sha256(bytea)` hashes; `int8send` and `uuid_send` give the canonical bytes' big-endian
 integers and the stream id's 16 bytes (`entries.entry_bytes`).
@@ -81,7 +81,7 @@ def _body(sql: Statements, snapshots_table: str, tree: Tables) -> str:
     table = Literal(quoted(sql.schema, sql.events_table)).as_string(None)
     body = f"""
 DECLARE
-  v_last bigint; v_n int := cardinality(p_ids); v_at bigint; v_leaves bigint;
+  v_last bigint; v_n int := cardinality(p_ids); v_at bigint;
   v_links bytea[] := '{{}}'; v_nodes bytea[] := '{{}}';
   v_entry bytea; v_node bytea; v_done bytea; v_bits bigint;
 BEGIN
@@ -98,7 +98,6 @@ BEGIN
       RAISE EXCEPTION 'the tree does not end where the log does';
     END IF;
   END IF;
-  v_leaves := o_size;
   FOR i IN 1..v_n LOOP
     v_entry := int8send(v_last + i) || int8send(p_versions[i]) || uuid_send(p_ids[i])
       || convert_to(p_topics[i], 'UTF8') || '\\x00'::bytea || p_states[i];
@@ -127,16 +126,12 @@ BEGIN
     SELECT v_last + e_n, e_id, e_version, e_topic, e_state
     FROM unnest(p_ids, p_versions, p_topics, p_states)
     WITH ORDINALITY AS e(e_id, e_version, e_topic, e_state, e_n);
-  INSERT INTO {chain} (position, digest)
-    SELECT v_last + l_n, l_digest FROM unnest(v_links) WITH ORDINALITY AS l(l_digest, l_n);
+  INSERT INTO {chain} (position, digest, nodes)
+    SELECT v_last + l_n, l_digest, v_nodes[l_n]
+    FROM unnest(v_links) WITH ORDINALITY AS l(l_digest, l_n);
   INSERT INTO {snapshots}
     (originator_id, originator_version, topic, state)
     SELECT * FROM unnest(s_ids, s_versions, s_topics, s_states) ON CONFLICT DO NOTHING;
-  IF p_tree THEN
-    INSERT INTO {tree.tree} (leaf, position, nodes)
-      SELECT v_leaves + t_n - 1, v_last + t_n, t_nodes
-      FROM unnest(v_nodes) WITH ORDINALITY AS t(t_nodes, t_n);
-  END IF;
   PERFORM setval(pg_get_serial_sequence({table}, 'notification_id'), v_last + v_n);
   o_first := v_last + 1;
 END"""

@@ -3,17 +3,17 @@ the events' transaction (see `ledger.entries`).
 
 An append is one transaction sent in one round trip: BEGIN; eventsourcing's own
 `_lock_table` (`LOCK TABLE ... IN EXCLUSIVE MODE`) and `_notify_channel`; a guard; one
-statement for the events, the chain links, the snapshots (and eventsourcing's sequence);
-one for the tree's leaves; COMMIT, gathered into one query string (`postgres_sql.Batch`),
-each prepared on the connection. It can be sent at once because the positions are given,
-not drawn from the sequence: the process knows where the log ends (after its own last
-append, or as `tail` read it with the entries after the cache's position), so the chain
-and the tree hash the positions before anything is sent (the statement that reads where
-the log ends also reads the tree's frontier, when the chain no longer ends where this
-process's tree does, so an append after another writer's reads nothing more). The guard,
-under the lock, fails the transaction if the log no longer ends there. Under the lock
-positions are handed out and committed in one order, so readers of the log never skip
-one, as with eventsourcing's own insert.
+statement for the events, the chain links with the tree's nodes (`merkle_tables`), the
+snapshots (and eventsourcing's sequence); COMMIT, gathered into one query string
+(`postgres_sql.Batch`), each prepared on the connection. It can be sent at once because
+the positions are given, not drawn from the sequence: the process knows where the log
+ends (after its own last append, or as `tail` read it with the entries after the cache's
+position), so the chain and the tree hash the positions before anything is sent (the
+statement that reads where the log ends also reads the tree's frontier, when the chain
+no longer ends where this process's tree does, so an append after another writer's reads
+nothing more). The guard, under the lock, fails the transaction if the log no longer
+ends there. Under the lock positions are handed out and committed in one order, so
+readers of the log never skip one, as with eventsourcing's own insert.
 
 A batch's look at what other writers appended (`Store.refresh`) rides in the same round
 trip (`append_checked`): under the lock, before the rows, `Statements.news` reads the
@@ -272,6 +272,7 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         batch.execute(self._notify)
         ids = list(range(last + 1, last + 1 + len(events)))
         links, entries = chain_links(previous, ids, events)
+        nodes = self.tree.grow(batch.db(), entries, (previous, links[-1][1]))
         batch.execute(
             self._sql.place(self.snapshots_table),
             (
@@ -279,11 +280,11 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
                 *encoded[0],
                 ints([position for position, _ in links]),
                 byteas([digest for _, digest in links]),
+                byteas(cast(list[bytes], nodes)) if self.tree.enabled else None,
                 *encoded[1],
                 ids[-1],
             ),
         )
-        self.tree.grow(batch.db(), entries, (previous, links[-1][1]))
         return ids, links[-1]
 
     def close_connections(self) -> None:

@@ -288,13 +288,14 @@ def quoted(*names: str) -> str:
 class Statements:
     """The SQL of one recorder's appends and reads, built once, as bytes ready to bind.
 
-    `guard`: fails its transaction (a division by zero) unless the log still ends at the
-    position given, evaluated when run, never folded while planning (the divisor comes
-    from the table). `read_end`: where the log ends, its last chain digest and the
-    tree's frontier (`Tables.frontier_columns`), in one snapshot. `tail`: the log
-    entries after a position. `news`: `tail`, in an append's transaction under the lock,
-    failing it when a stream the batch read has moved on. `place`: the one statement
-    that writes an append's rows but the tree's (`place`)."""
+    `create_chain`: the chain's table, whose rows also hold the tree's nodes
+    (`merkle_tables`). `guard`: fails its transaction (a division by zero) unless the
+    log still ends at the position given, evaluated when run, never folded while
+    planning (the divisor comes from the table). `read_end`: where the log ends, its
+    last chain digest and the tree's frontier (`Tables.frontier_columns`), in one
+    snapshot. `tail`: the log entries after a position. `news`: `tail`, in an append's
+    transaction under the lock, failing it when a stream the batch read has moved on.
+    `place`: the one statement that writes an append's rows (`place`)."""
 
     def __init__(self, schema: str, events_table: str, tree: Tables):
         self.schema = schema
@@ -340,21 +341,22 @@ class Statements:
             .as_bytes(None)
         )
         self.create_chain = SQL(
-            "CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, digest bytea NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS {} "
+            "(position bigint PRIMARY KEY, digest bytea NOT NULL, nodes bytea)"
         ).format(self.chain)
         self._placing: tuple[str, bytes] | None = None
 
     def prepared(self, snapshots_table: str) -> Prepared:
-        """What every append and tail sends, to prepare on each connection (the tree's
-        leaves' insert is learnt when first sent)."""
+        """What every append and tail sends, to prepare on each connection (a
+        checkpoint's insert is learnt when first sent)."""
         reads = [self.guard, self.read_end, self.tail, self.news]
         return Prepared(reads, [self.place(snapshots_table)])
 
     def place(self, snapshots_table: str) -> bytes:
-        """The one statement that writes an append's rows but the tree's: eventsourcing's
-        events with their positions given, our chain links, the snapshots; and it keeps
-        eventsourcing's sequence past the positions, for the library's own insert, which
-        draws from it."""
+        """The one statement that writes an append's rows: eventsourcing's events with
+        their positions given, our chain links with the tree's nodes (an array NULL
+        while the tree is off), the snapshots; and it keeps eventsourcing's sequence
+        past the positions, for the library's own insert, which draws from it."""
         if self._placing is not None and self._placing[0] == snapshots_table:
             return self._placing[1]
         statement = (
@@ -364,8 +366,8 @@ class Statements:
                 "SELECT %s::bigint + n, originator_id, originator_version, topic, state "
                 "FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
                 "WITH ORDINALITY AS e(originator_id, originator_version, topic, state, n)), "
-                "links AS (INSERT INTO {chain} (position, digest) "
-                "SELECT * FROM unnest(%s::bigint[], %s::bytea[])), "
+                "links AS (INSERT INTO {chain} (position, digest, nodes) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[])), "
                 "snapshots AS (INSERT INTO {snapshots} "
                 "(originator_id, originator_version, topic, state) "
                 "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "

@@ -162,7 +162,7 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
             f"INSERT INTO {self.events_table_name} "
             "(rowid, originator_id, originator_version, topic, state)"
         )
-        self.tree = Tables("", self.events_table_name, "rowid", postgres=False, in_chain=True)
+        self.tree = Tables("", self.events_table_name, "rowid", postgres=False)
         self.create_table_statements += self.tree.create()
 
     def _connect(self) -> sqlite3.Connection:

@@ -12,7 +12,6 @@ from tidings.adapters.ledger.entries import decode_event, encode_event
 from tidings.adapters.ledger.keys import load_key
 from tidings.adapters.ledger.signer import signer_for
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.environment import is_postgres
 from tidings.cli.app import app
 from typer.testing import CliRunner
 
@@ -83,10 +82,8 @@ def test_the_newest_entries_deleted_are_caught_by_a_witness(
     code, output = _verify(db_url, key[1], witness)
     assert code == 1
     assert "the log was truncated: it holds 13 entries" in output
-    # PostgreSQL keeps the tree's rows, which name the first position gone; SQLite keeps
-    # them in the chain's rows, which went with it.
-    gone = "after position 13" if not is_postgres(db_url) else "from position 14 on"
-    assert f"the entries {gone} are missing" in output
+    # The tree's rows are the chain's, which went with the entries.
+    assert "the entries after position 13 are missing" in output
 
 
 def test_deleting_the_tree_rows_too_still_names_where_the_log_ends(

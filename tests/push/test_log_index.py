@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from tidings.adapters.ledger.checkpoint import Cadence
 from tidings.adapters.library import Tidings
@@ -156,29 +155,28 @@ def test_no_header_while_the_tree_is_off(sqlite_url: str, receiver: Receiver) ->
     assert "tidings-log-index" not in request.headers
 
 
-def test_the_leaf_of_an_entry_is_found_where_postgresql_positions_skip(postgres_url: str) -> None:
-    # given: a log whose positions skip (as a sequence may), the tree's leaves do not
-    with Tidings(postgres_url) as t:
-        t.open_account("skipping", "123456")
+def test_the_leaf_of_an_entry_is_its_rank_when_two_stores_append_in_turn(
+    postgres_url: str,
+) -> None:
+    # given: two stores on one PostgreSQL log appending in turn, so appends go both the
+    # client's way and the server's (`tidings_append`)
+    with Tidings(postgres_url) as first, Tidings(postgres_url) as second:
+        first.open_account("turns", "123456")
         for i in range(12):
-            t.end(t.accept("skipping", f"c{i}", "op").svtrid, 1000, "OK")
+            t = first if i % 2 else second
+            t.end(t.accept("turns", f"c{i}", "op").svtrid, 1000, "OK")
     store = Store(postgres_url)
     try:
         tables, rows = store.recorder.tree, store.recorder.tree_rows
-        with psycopg.connect(postgres_url.split("?")[0], autocommit=True) as conn:
-            for table in (tables.events, tables.tree):
-                column = "notification_id" if table == tables.events else "position"
-                conn.execute(f"UPDATE {table} SET {column} = -{column}")
-                conn.execute(f"UPDATE {table} SET {column} = 7 - 3 * {column}")
         entries = rows(
-            f"SELECT originator_id, originator_version FROM {tables.events} "
+            f"SELECT originator_id, originator_version, notification_id FROM {tables.events} "
             "ORDER BY notification_id",
             (),
         )
-        positions = [r[0] for r in rows(f"SELECT position FROM {tables.tree} ORDER BY leaf", ())]
-        assert len(entries) == len(positions) > 30 and positions[1] - positions[0] == 3
-        # then: each entry's leaf is its rank in the log, whatever its position
-        found = [tables.leaf_of(rows, stream.hex, version) for stream, version in entries]
+        # then: positions run without gaps, and each entry's leaf is its rank in the log
+        assert [r[2] for r in entries] == list(range(1, len(entries) + 1))
+        assert len(entries) > 30
+        found = [tables.leaf_of(rows, stream.hex, version) for stream, version, _ in entries]
         assert found == list(range(len(entries)))
         assert tables.leaf_of(rows, "00" * 16, 1) is None
     finally:

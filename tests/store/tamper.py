@@ -19,7 +19,6 @@ class Tamper:
 
     def __init__(self, connection: Any, postgres: bool):
         self._connection = connection
-        self._postgres = postgres
         if postgres:
             self._names = {"events": "tidings_events", "snapshots": "tidings_snapshots"}
             self._names |= {"position": "notification_id", "mark": "%s"}
@@ -104,26 +103,16 @@ class Tamper:
 
     def drop_tree(self, *, after: int = 0) -> None:
         """The Merkle tree's rows of the entries after position `after` gone (all by
-        default): on PostgreSQL rows of `tidings_tree`, on SQLite the `nodes` of the
-        chain's rows, where it keeps them."""
-        if self._postgres:
-            self._run("DELETE FROM tidings_tree WHERE position > {mark}", after)
-        else:
-            self._run("UPDATE tidings_chain SET nodes = NULL WHERE position > {mark}", after)
+        default): the `nodes` of the chain's rows, where it keeps them."""
+        self._run("UPDATE tidings_chain SET nodes = NULL WHERE position > {mark}", after)
 
     def drop_leaf(self, leaf: int) -> None:
         """One leaf's row of the Merkle tree gone."""
-        if self._postgres:
-            self._run("DELETE FROM tidings_tree WHERE leaf = {mark}", leaf)
-        else:
-            self._run("UPDATE tidings_chain SET nodes = NULL WHERE position = {mark}", leaf + 1)
+        self._run("UPDATE tidings_chain SET nodes = NULL WHERE position = {mark}", leaf + 1)
 
     def drop_tree_tables(self) -> None:
         """The Merkle tree and the checkpoints gone, as in a database from before them."""
-        if self._postgres:
-            self._run("DROP TABLE tidings_tree")
-        else:
-            self._run("ALTER TABLE tidings_chain DROP COLUMN nodes")
+        self._run("ALTER TABLE tidings_chain DROP COLUMN nodes")
         self._run("DROP TABLE tidings_checkpoints")
 
     def set_snapshots(self, state: bytes) -> None:

@@ -94,7 +94,9 @@ def test_a_failure_after_the_events_insert_leaves_nothing(postgres_url: str) -> 
     # given: a row of the tree's frontier was deleted by hand, so growing the tree fails
     # once the events' statement is already queued in the transaction
     with psycopg.connect(postgres_url.split("?", 1)[0], autocommit=True) as conn:
-        conn.execute(f'DELETE FROM "{_schema(postgres_url)}".tidings_tree WHERE leaf = 1')
+        conn.execute(
+            f'UPDATE "{_schema(postgres_url)}".tidings_chain SET nodes = NULL WHERE position = 2'
+        )
     store = Store(postgres_url, tree=False)  # opens without catching the tree up
     store.recorder.tree.enabled = True
     try:

@@ -48,7 +48,10 @@ def _events(count: int) -> list[StoredEvent]:
 def _tree_of(store: Store) -> list[tuple[int, int, bytes]]:
     """The tree's rows (leaf, position, nodes) as stored."""
     recorder = store.recorder
-    rows = recorder.tree_rows(f"SELECT leaf, position, nodes FROM {recorder.tree.tree}", ())
+    rows = recorder.tree_rows(
+        f"SELECT position - 1, position, nodes FROM {recorder.tree.tree} WHERE nodes IS NOT NULL",
+        (),
+    )
     return sorted((int(leaf), int(at), bytes(nodes)) for leaf, at, nodes in rows)
 
 
