@@ -1,6 +1,7 @@
 """Operations: accepting one (`1001` and a new svTRID), its steps, its ending (which
 queues or schedules its notification), and the reads of them."""
 
+from collections.abc import Callable
 from typing import Any, get_args
 
 from tidings.adapters import telemetry
@@ -44,7 +45,9 @@ def _save(work: Work, svtrid: str, ending: Ending) -> None:
 
 
 class Operations:
-    """The operation use cases of one `Tidings` (see its methods of the same names)."""
+    """The operation use cases of one `Tidings` (see its methods of the same names).
+    `accept`, `step` and `end` are one command each: they check their arguments and
+    return the command's body, which the caller runs (`Runtime.execute`, `Runtime.run`)."""
 
     def __init__(self, runtime: Runtime):
         self._runtime = runtime
@@ -52,7 +55,7 @@ class Operations:
         self._secret_params = secret_params()
         self._secret_headers = secret_headers()
 
-    async def accept(
+    def accept(
         self,
         login: str,
         cltrid: str,
@@ -60,7 +63,7 @@ class Operations:
         *,
         init_request: InitRequest | None,
         client: RemoteClient | None,
-    ) -> Pending:
+    ) -> Callable[[Work], Pending]:
         text("login", login)
         text("cltrid", cltrid)
         text("command", command)
@@ -102,14 +105,14 @@ class Operations:
                 timestamp=work.now,
             )
 
-        return await self._runtime.run(body)
+        return body
 
-    async def step(self, svtrid: str, step: str) -> None:
+    def step(self, svtrid: str, step: str) -> Callable[[Work], object]:
         text("svtrid", svtrid)
         command = op.RecordStep(text("text", step))
-        await self._runtime.run(lambda work: work.must(OPERATION, svtrid, command))
+        return lambda work: work.must(OPERATION, svtrid, command)
 
-    async def end(
+    def end(
         self,
         svtrid: str,
         code: int,
@@ -117,7 +120,7 @@ class Operations:
         *,
         data: dict[str, Any] | None,
         batch_state: BatchState | None,
-    ) -> Notification:
+    ) -> Callable[[Work], Notification]:
         text("svtrid", svtrid)
         command = op.EndOperation(
             code=integer("code", code),
@@ -146,7 +149,7 @@ class Operations:
             _save(work, svtrid, decided)
             return decided.notification
 
-        return await self._runtime.run(body)
+        return body
 
     async def operation(self, svtrid: str) -> op.OperationState | None:
         text("svtrid", svtrid)
@@ -197,7 +200,8 @@ class OperationCalls:
         2100 no command, 2101 an init request nesting too deep; with a `client`, 2050 and
         2051 as `admit`), `Conflict`, `StorageError`.
         """
-        return _blocking(  # the use case itself: `accept_async` would only forward
+        # The body run on this thread: no coroutine to drive (`Runtime.execute`).
+        return self._runtime.execute(
             self._operations.accept(
                 login, cltrid, command, init_request=init_request, client=client
             )
@@ -213,14 +217,16 @@ class OperationCalls:
         client: RemoteClient | None = None,
     ) -> Pending:
         """`accept` on an event loop. Raises what `accept` raises."""
-        return await self._operations.accept(
-            login, cltrid, command, init_request=init_request, client=client
+        return await self._runtime.run(
+            self._operations.accept(
+                login, cltrid, command, init_request=init_request, client=client
+            )
         )
 
     def step(self, svtrid: str, text: str) -> None:
         """Record a step of a running operation. Raises `Rejected` (2303 unknown svTRID,
         2304 ended, 2100 no text), `Conflict`, `StorageError`."""
-        _blocking(self._operations.step(svtrid, text))
+        self._runtime.execute(self._operations.step(svtrid, text))
 
     def end(
         self,
@@ -239,7 +245,7 @@ class OperationCalls:
         text, 2101 a code that is not final, or `data` whose keys are not XML names or
         that nests over 32 levels), `Conflict`, `StorageError`.
         """
-        return _blocking(  # as `accept`
+        return self._runtime.execute(  # as `accept`
             self._operations.end(svtrid, code, result, data=data, batch_state=batch_state)
         )
 
@@ -253,7 +259,9 @@ class OperationCalls:
         batch_state: BatchState | None = None,
     ) -> Notification:
         """`end` on an event loop. Raises what `end` raises."""
-        return await self._operations.end(svtrid, code, result, data=data, batch_state=batch_state)
+        return await self._runtime.run(
+            self._operations.end(svtrid, code, result, data=data, batch_state=batch_state)
+        )
 
     def operation(self, svtrid: str) -> op.OperationState | None:
         """The operation, or None when it was never accepted. Raises `StorageError`."""

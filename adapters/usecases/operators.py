@@ -167,11 +167,13 @@ class OperatorCalls:
         notification. Raises `Rejected` (2303 unknown account, 2053 suspended),
         `Conflict`, `StorageError`."""
         cltrid = f"test-{int(self._runtime.clock().timestamp())}"
-        pending = await self._operations.accept(
-            login, cltrid, opr.TEST_COMMAND, init_request=None, client=None
+        pending = await self._runtime.run(
+            self._operations.accept(login, cltrid, opr.TEST_COMMAND, init_request=None, client=None)
         )
-        return await self._operations.end(
-            pending.svtrid, int(Code.OK), opr.TEST_RESULT, data=None, batch_state=None
+        return await self._runtime.run(
+            self._operations.end(
+                pending.svtrid, int(Code.OK), opr.TEST_RESULT, data=None, batch_state=None
+            )
         )
 
     def send_test(self, login: str) -> Notification:

@@ -1,6 +1,8 @@
 """The poll queue: poll-req (the oldest unacked notification) and ack, and the read of an
 account's queue."""
 
+from collections.abc import Callable
+
 from tidings.domain import MAILBOX, Code
 from tidings.domain import mailbox as mbx
 
@@ -15,14 +17,16 @@ _blocking = Runtime.blocking
 
 
 class PollQueue:
-    """The poll-queue use cases of one `Tidings` (see its methods of the same names)."""
+    """The poll-queue use cases of one `Tidings` (see its methods of the same names).
+    `poll` and `ack` are one command each: they check their arguments and return the
+    command's body, which the caller runs (`Runtime.execute`, `Runtime.run`)."""
 
     def __init__(self, runtime: Runtime):
         self._runtime = runtime
 
-    async def poll(
+    def poll(
         self, login: str, *, svtrid: str | None, client: RemoteClient | None
-    ) -> PollAnswer:
+    ) -> Callable[[Work], PollAnswer]:
         text("login", login)
         remote(client)
         if svtrid is None:
@@ -48,11 +52,11 @@ class PollQueue:
                 count=head.count,
             )
 
-        return await self._runtime.run(body)
+        return body
 
-    async def ack(
+    def ack(
         self, login: str, notification_id: int | str, *, client: RemoteClient | None
-    ) -> Answer:
+    ) -> Callable[[Work], Answer]:
         text("login", login)
         remote(client)
         if not isinstance(notification_id, int | str) or isinstance(notification_id, bool):
@@ -67,7 +71,7 @@ class PollQueue:
                 return Answer(decided.code, decided.text)
             return Answer(Code.ACKED, Code.ACKED.text)
 
-        return await self._runtime.run(body)
+        return body
 
     async def mailbox(self, login: str) -> MailboxView:
         text("login", login)
@@ -83,6 +87,7 @@ class QueueCalls:
     """The poll-queue calls of `Tidings`."""
 
     _queue: PollQueue
+    _runtime: Runtime
 
     def poll(
         self, login: str, *, svtrid: str | None = None, client: RemoteClient | None = None
@@ -95,14 +100,14 @@ class QueueCalls:
         Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
         and 2051 as `admit`), `Conflict`, `StorageError`.
         """
-        # The use case itself: `poll_async` would only forward.
-        return _blocking(self._queue.poll(login, svtrid=svtrid, client=client))
+        # The body run on this thread: no coroutine to drive (`Runtime.execute`).
+        return self._runtime.execute(self._queue.poll(login, svtrid=svtrid, client=client))
 
     async def poll_async(
         self, login: str, *, svtrid: str | None = None, client: RemoteClient | None = None
     ) -> PollAnswer:
         """`poll` on an event loop. Raises what `poll` raises."""
-        return await self._queue.poll(login, svtrid=svtrid, client=client)
+        return await self._runtime.run(self._queue.poll(login, svtrid=svtrid, client=client))
 
     def ack(
         self, login: str, notification_id: int | str, *, client: RemoteClient | None = None
@@ -115,13 +120,13 @@ class QueueCalls:
         Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
         and 2051 as `admit`), `Conflict`, `StorageError`.
         """
-        return _blocking(self._queue.ack(login, notification_id, client=client))  # as `poll`
+        return self._runtime.execute(self._queue.ack(login, notification_id, client=client))
 
     async def ack_async(
         self, login: str, notification_id: int | str, *, client: RemoteClient | None = None
     ) -> Answer:
         """`ack` on an event loop. Raises what `ack` raises."""
-        return await self._queue.ack(login, notification_id, client=client)
+        return await self._runtime.run(self._queue.ack(login, notification_id, client=client))
 
     def mailbox(self, login: str) -> MailboxView:
         """The account's poll queue: count, the oldest's time, the notifications.

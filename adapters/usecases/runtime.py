@@ -7,6 +7,7 @@ Commands are async first. A use case is one `async def` that awaits `Runtime.run
 for each unit of work; a synchronous caller gets the same coroutine driven by
 `Runtime.blocking`, where `run` executes the body on the calling thread and never
 suspends, so the coroutine finishes on its first step and no event loop is needed.
+Accept, step, end, poll and ack return their one body instead: `Runtime.execute` runs it.
 
 A client over the network (`RemoteClient`) is let in by the domain's access rule inside
 the unit of work of the command it runs; the backend itself is `Trusted`. Arguments are
@@ -75,16 +76,14 @@ class _Driving(threading.local):
 _BLOCKING = _Driving()
 
 
-# Aware UTC now, the default clock: `datetime.now` bound to UTC, no Python frame of its
-# own (every command reads the clock once, an accept or a poll twice).
+# Aware UTC now, the default clock: `datetime.now` bound to UTC, no Python frame of its own.
 utcnow: Callable[[], datetime] = functools.partial(datetime.now, UTC)
 
 
 class SvtridSource:
-    """`<unix>.<process>.<counter>` in WAPI's shape. `process` is drawn at random once
-    per process (again in a forked child), so machines sharing one database, whose pids
-    may well be equal, do not mint the same svTRIDs; the counter is shared by every
-    `Tidings` of the process."""
+    """`<unix>.<process>.<counter>` in WAPI's shape. `process` is drawn at random once per
+    process (again in a forked child), so machines sharing one database (pids may be
+    equal) mint different svTRIDs; the counter is every `Tidings` of the process's."""
 
     def __init__(self) -> None:
         self._draw()
@@ -158,16 +157,21 @@ class Runtime:
         with storage_errors():
             yield
 
+    def execute(self, body: Callable[[Work], T]) -> T:
+        """`run` on the calling thread, with no coroutine to drive (`blocking`): returns
+        once the command is durable. Raises what `run` raises."""
+        self.check_open()
+        with _STORAGE_ERRORS:
+            return self.committer.execute(self.clock, body)
+
     async def run(self, body: Callable[[Work], T]) -> T:
         """Run `body` as one command of the group commit; returns once it is durable.
         On an event loop the command joins the batches without a thread waiting for it
-        (`GroupCommit.submit`); under `blocking` it runs on the calling thread.
-
-        Raises `Closed`, what the body raises, `Conflict`, `StorageError`."""
-        self.check_open()
+        (`GroupCommit.submit`); under `blocking` it runs on the calling thread. Raises
+        `Closed`, what the body raises, `Conflict`, `StorageError`."""
         if _BLOCKING.on:
-            with _STORAGE_ERRORS:
-                return self.committer.execute(self.clock, body)
+            return self.execute(body)
+        self.check_open()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
 
@@ -182,8 +186,7 @@ class Runtime:
 
     @staticmethod
     def blocking(call: Coroutine[Any, Any, T]) -> T:
-        """The answer of a use case's coroutine, run to its end on this thread (see the
-        module docstring): the synchronous face of every command."""
+        """A use case coroutine's answer, run to its end on this thread (module docstring)."""
         was, _BLOCKING.on = _BLOCKING.on, True
         try:
             answer: list[T] = []
@@ -210,13 +213,11 @@ class SvtridCalls:
     _runtime: Runtime
 
     def new_svtrid(self) -> str:
-        """A server transaction id in WAPI's shape `<unix>.<process>.<counter>`,
-        `process` drawn at random per process. Raises nothing."""
+        """A server transaction id `<unix>.<process>.<counter>`. Raises nothing."""
         return self._runtime.mint_svtrid()
 
     def minted_here(self, svtrid: str) -> bool:
-        """Whether this process minted `svtrid` (its accepted operations' own). Raises
-        nothing."""
+        """Whether this process minted `svtrid` (its own operations'). Raises nothing."""
         return self._runtime.minted_here(svtrid)
 
 
