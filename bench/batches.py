@@ -12,22 +12,26 @@ poll + ack phase a poll batch and an ack batch, on queues filled beforehand with
 `--queued` rounds of enqueues (keep it the same in both runs, and at least `--rounds`).
 The waiting command's own batch saves nothing and costs every run alike. The Merkle tree
 grows; no checkpoint is signed.
+
+`--subject ceiling` runs the same batches on the command path's ceiling (`bench.ceiling`)
+instead of tidings.
 """
 
 import tempfile
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 
 import typer
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
 from tidings.adapters.store.commit import GroupCommit
-from tidings.adapters.store.work import Work
 from tidings.adapters.usecases.runtime import utcnow
 
+from .ceiling import Ceiling
 from .log import PASSWORD
 from .results import COMMAND, RESULT_TEXT
 
@@ -36,10 +40,22 @@ __all__ = ["run_batches"]
 CLIENTS = 16
 
 
-class _Clients:
-    """16 threads, each an account of its own, running one command a round when told."""
+class _Committer(Protocol):
+    """What holds a batch: `GroupCommit`, or the ceiling's own."""
 
-    def __init__(self, tidings: Tidings, committer: GroupCommit):
+    transactions: int
+
+    @property
+    def waiting(self) -> int: ...
+
+    def execute(self, clock: Callable[[], datetime], body: Callable[[Any], Any]) -> Any: ...
+
+
+class _Clients:
+    """16 threads, each an account of its own, running one command a round when told.
+    `tidings`: the library, or the ceiling (the same calls)."""
+
+    def __init__(self, tidings: Tidings | Ceiling, committer: _Committer):
         self.tidings, self._committer = tidings, committer
         self.logins = [f"batch-{n}" for n in range(CLIENTS)]
         for login in self.logins:
@@ -83,7 +99,7 @@ class _Clients:
         """`step` of every client, all run in one batch (see the module's docstring)."""
         committer = self._committer
 
-        def hold(work: Work) -> None:
+        def hold(work: object) -> None:
             self._go.wait()  # the clients start, and queue behind this command
             while committer.waiting < CLIENTS:
                 time.sleep(0.005)
@@ -103,18 +119,27 @@ def run_batches(
     phase: Annotated[str, typer.Option(help="enqueue or poll+ack.")] = "enqueue",
     rounds: Annotated[int, typer.Option(min=0, help="Batches of each command.")] = 10,
     queued: Annotated[int, typer.Option(min=0, help="Enqueue rounds before poll+ack.")] = 40,
+    subject: Annotated[str, typer.Option(help="tidings, or ceiling (bench.ceiling).")] = "tidings",
 ) -> None:
     """Run `rounds` rounds of the phase's two batches (see the module's docstring)."""
     if phase not in ("enqueue", "poll+ack"):
         raise typer.BadParameter("enqueue or poll+ack", param_hint="--phase")
     if phase == "poll+ack" and queued < rounds:
         raise typer.BadParameter("at least --rounds", param_hint="--queued")
+    if subject not in ("tidings", "ceiling"):
+        raise typer.BadParameter("tidings or ceiling", param_hint="--subject")
     with tempfile.TemporaryDirectory() as directory:
         # The tree grows; no checkpoint is signed (their cadence would put signatures
         # in one run and not the other).
-        store = Store(str(Path(directory) / "batches.db"))
-        committer = GroupCommit(store)
-        tidings = Tidings.over(store, committer=committer)
+        path = Path(directory) / "batches.db"
+        tidings: Tidings | Ceiling
+        committer: _Committer
+        if subject == "ceiling":
+            tidings = committer = Ceiling(path, signed=False)
+        else:
+            store = Store(str(path))
+            committer = GroupCommit(store)
+            tidings = Tidings.over(store, committer=committer)
         clients = _Clients(tidings, committer)
         try:
             steps = (clients.accept, clients.end)
