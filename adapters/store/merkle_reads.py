@@ -105,21 +105,11 @@ class TreeReads:
         return [(r[0], r[1], bytes(r[2])) for r in rows(query, (first + 1, last + 1))]
 
     def leaf_at(self, rows: Read, position: int) -> int | None:
-        """The leaf of a log position: positions grow with leaves, so a binary search
-        over the primary key, O(log n) reads."""
-        low, high = 0, self.size(rows) - 1
-        while low <= high:
-            middle = (low + high) // 2
-            found = self.positions(rows, [middle]).get(middle)
-            if found is None:
-                return None
-            if found == position:
-                return middle
-            if found < position:
-                low = middle + 1
-            else:
-                high = middle - 1
-        return None
+        """The leaf of a log position (its position - 1), None when no leaf is there."""
+        leaf = position - 1
+        if not 0 <= leaf < self.size(rows):  # also keeps any int the database cannot hold out
+            return None
+        return leaf if self.positions(rows, [leaf]) else None
 
     def checkpoints_stored(self, rows: Read) -> list[Checkpoint]:
         """Every stored checkpoint, smallest tree first."""

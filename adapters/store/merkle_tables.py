@@ -63,6 +63,12 @@ class Tables(TreeReads):
         # Leaves' (nodes, position) stored in the chain's rows, which exist by then
         # (`catch_up`; `grow` hands the nodes to the chain's INSERT instead).
         self._store_leaves = self.sql(f"UPDATE {self.tree} SET nodes = ? WHERE position = ?")
+        # Written once: `leaf_of` runs in every claim of a push attempt.
+        self._leaf_of = self.sql(
+            f"SELECT c.position - 1 FROM {self.events} e JOIN {self.tree} c "
+            f"ON c.position = e.{self.position} WHERE e.originator_id = ? "
+            "AND e.originator_version = ? AND c.nodes IS NOT NULL"
+        )
 
     def create(self) -> list[str]:
         """The checkpoints' table; the tree's column is the chain's (the recorder's)."""
@@ -275,10 +281,5 @@ class Tables(TreeReads):
         tree is off or does not hold it."""
         if not self.enabled:
             return None
-        query = self.sql(
-            f"SELECT c.position - 1 FROM {self.events} e JOIN {self.tree} c "
-            f"ON c.position = e.{self.position} WHERE e.originator_id = ? "
-            "AND e.originator_version = ? AND c.nodes IS NOT NULL"
-        )
-        found = rows(query, (UUID(hex=stream) if self.postgres else stream, version))
+        found = rows(self._leaf_of, (UUID(hex=stream) if self.postgres else stream, version))
         return int(found[0][0]) if found else None

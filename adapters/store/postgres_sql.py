@@ -15,7 +15,7 @@ string, one round trip.
 import itertools
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
@@ -136,7 +136,7 @@ class Batch:
     per statement (a wait on the socket, its queues) cost more than the statement.
 
     Statements `prepared` on the connection (`Prepared.ready`, before the batch) are
-    sent as their `EXECUTE`; many-row inserts (`executemany`) are learnt by it.
+    sent as their `EXECUTE`.
 
     Quacks as far as eventsourcing's `_lock_table` and `_notify_channel` need of a
     cursor; `rows` sends what is gathered with a read and answers the read's rows."""
@@ -160,26 +160,13 @@ class Batch:
         self._gathered.append(self._cursor.mogrify(query, params))
 
     def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
-        """An `INSERT ... VALUES (...)` for many rows, as one statement (the server
-        parses and plans a statement of a query string each time it runs it): several
-        rows of integers, bytes and strings as `unnest` of one array literal a column
-        (`arrays`), the same text whatever their number, so psycopg parses it once."""
+        """An `INSERT ... VALUES (...)` for several rows, as one statement."""
         if not rows:
             return
         into, marker, values = query.rpartition("VALUES")
         assert marker, query
-        kinds = [_ARRAYS.get(type(value)) for value in rows[0]]
-        if len(rows) == 1 or None in kinds:
-            many = into + "VALUES " + ", ".join([values] * len(rows))
-            self.execute(many, [value for row in rows for value in row])
-            return
-        known = [kind for kind in kinds if kind is not None]
-        arrays = ", ".join(f"%s::{name}[]" for name, _ in known)
-        literals = [literal([row[i] for row in rows]) for i, (_, literal) in enumerate(known)]
-        unnest = f"{into}SELECT * FROM unnest({arrays})"
-        self.execute(unnest, literals)
-        if self._prepared is not None:
-            self._prepared.learn(unnest)
+        many = into + "VALUES " + ", ".join([values] * len(rows))
+        self.execute(many, [value for row in rows for value in row])
 
     def rows(self, query: Any, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         self.execute(query, params)
@@ -261,13 +248,6 @@ def texts(values: Sequence[str]) -> str:
 def uuids(values: Sequence[UUID | str]) -> str:
     """A uuid[] literal of stream ids (a `UUID`, or its 32 hex digits)."""
     return "{" + ",".join([v.hex if isinstance(v, UUID) else v for v in values]) + "}"
-
-
-_ARRAYS: dict[type, tuple[str, Callable[[Sequence[Any]], str]]] = {
-    int: ("bigint", ints),
-    bytes: ("bytea", byteas),
-    str: ("text", texts),
-}
 
 
 def columns(rows: Sequence[Row]) -> list[str]:
