@@ -2,7 +2,8 @@
 
 Everything a caller of the library needs is importable from here: `Tidings`, its
 answers and views, its errors, and the domain's value types its calls take (channels,
-the retry policy, the init request) and the stream kinds `state_at` takes.
+the retry policy, the init request, the operator `Actor` an action is recorded as) and
+the stream kinds `state_at` takes.
 """
 
 from tidings.domain import (
@@ -20,6 +21,7 @@ from tidings.domain import (
     RetryPolicy,
     UrlChannel,
 )
+from tidings.domain.operator import Actor
 
 from .errors import (
     Closed,
@@ -39,6 +41,7 @@ __all__ = [
     "MAILBOX",
     "OPERATION",
     "AccountView",
+    "Actor",
     "Answer",
     "Channel",
     "Closed",

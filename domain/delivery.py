@@ -31,6 +31,7 @@ from .retry import MAX_DELAY, RetryPolicy, next_delay, policy_problem
 from .values import Notification
 
 __all__ = [
+    "NOTHING_TO_SEND",
     "Attempt",
     "AttemptExpired",
     "AttemptFailed",
@@ -122,6 +123,10 @@ class RequeueDelivery(Struct, frozen=True, gc=False, tag="RequeueDelivery"):
 
     delivered: bool = False
 
+
+# What an operator's requeue of all of an account's deliveries answers (2304) when none
+# may be sent again (`decide_each`).
+NOTHING_TO_SEND = "no delivery of the account to send again"
 
 DeliveryCommand = ScheduleDelivery | StartAttempt | RecordAttempt | GiveUp | RequeueDelivery
 

@@ -19,6 +19,7 @@ from .codes import Code
 from .rejection import Rejection, reject
 
 __all__ = [
+    "NONE_PAUSED",
     "ClaimProbe",
     "EndpointCommand",
     "EndpointEvent",
@@ -61,6 +62,10 @@ class ClaimProbe(Struct, frozen=True, gc=False, tag="ClaimProbe"):
 class ResumeEndpoint(Struct, frozen=True, gc=False, tag="ResumeEndpoint"):
     """An operator resumes a paused endpoint."""
 
+
+# What an operator's resume of all of an account's endpoints answers (2304) when none is
+# paused (`decide_each`).
+NONE_PAUSED = "no push endpoint of the account is paused"
 
 EndpointCommand = RecordOutcome | ClaimProbe | ResumeEndpoint
 

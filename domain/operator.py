@@ -27,6 +27,7 @@ __all__ = [
     "TEST_COMMAND",
     "TEST_RESULT",
     "ActOnAccount",
+    "Actor",
     "AddOperator",
     "OperatorActed",
     "OperatorAdded",
@@ -35,6 +36,7 @@ __all__ = [
     "OperatorRevoked",
     "OperatorState",
     "RevokeOperator",
+    "acted",
     "bulk_acks",
     "check",
     "decide",
@@ -85,6 +87,22 @@ class ActOnAccount(Struct, frozen=True, kw_only=True, tag="ActOnAccount"):
 
 
 OperatorCommand = AddOperator | RevokeOperator | ActOnAccount
+
+
+class Actor(Struct, frozen=True):
+    """The operator who runs an action on an account (`ADMIN`: the JSON API's admin
+    token) and the action's name in the log: a use case given one records the action
+    (`acted`) in the same transaction as the action itself, so a change is never saved
+    without who made it."""
+
+    name: str
+    action: str
+
+
+def acted(actor: Actor, login: str, detail: str = "") -> ActOnAccount:
+    """The record of `actor`'s action on account `login` (`detail`: what it concerned)."""
+    admin = actor.name == ADMIN
+    return ActOnAccount(action=actor.action, login=login, detail=detail, admin=admin)
 
 
 # --- Events ---------------------------------------------------------------------------

@@ -2,14 +2,14 @@
 
 Every route needs `Authorization: Bearer <token>`: TIDINGS_ADMIN_TOKEN (the operator
 `admin`) or a named operator's token (`tidings operator add`); each change to an account
-is recorded as that operator's action. Bodies and answers are the msgspec types of
-`api_types` (and the library's `Pending` and `Notification`); one table, `ENDPOINTS`,
-drives both the routing and the OpenAPI document, so the document cannot describe a
-route that does not exist. Errors answer `ApiError` (`code`, `text`)
-with an HTTP status that says the same as the code. Wrong tokens are throttled per
-client address (`throttle`): past the budget, 429 with code 2050 and `Retry-After`.
-A body nested deeper than the server's `max_depth` is refused (400, 2008) before it is
-decoded.
+is recorded as that operator's action, in the change's own transaction (`_by`). Bodies
+and answers are the msgspec types of `api_types` (and the library's `Pending` and
+`Notification`); one table, `ENDPOINTS`, drives both the routing and the OpenAPI
+document, so the document cannot describe a route that does not exist. Errors answer
+`ApiError` (`code`, `text`) with an HTTP status that says the same as the code. Wrong
+tokens are throttled per client address (`throttle`): past the budget, 429 with code
+2050 and `Retry-After`. A body nested deeper than the server's `max_depth` is refused
+(400, 2008) before it is decoded.
 """
 
 from collections.abc import Callable
@@ -24,7 +24,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from tidings.domain import Code, Notification, RetryPolicy
 from tidings.domain.document import too_deep
-from tidings.domain.operator import ADMIN
+from tidings.domain.operator import ADMIN, Actor
 
 from ..errors import OutcomeUnknown
 from ..library import Conflict, Pending, Rejected, StorageError, Tidings, TrailEntry
@@ -81,8 +81,10 @@ _STATUS = {
     Code.COMMAND_FAILED: 503,
 }
 Params = dict[str, str]
-# The parameter that holds the caller's operator name (no path or query parameter is).
+# The parameters that hold the caller's operator name and the route's summary (no path
+# or query parameter is).
 _CALLER = "\0operator"
+_SUMMARY = "\0summary"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +99,12 @@ class Endpoint:
     body: type | None = None
     status: int = 200
     query: tuple[str, ...] = ()  # the query parameters it reads, all optional integers
-    # Whether a change here is recorded as the caller's operator action (False: the
-    # route records the operator it names itself).
-    acts: bool = True
+
+
+def _by(p: Params) -> Actor:
+    """The caller as the operator a change of an account is recorded as, in the change's
+    own transaction, under the route's summary."""
+    return Actor(p[_CALLER], p[_SUMMARY])
 
 
 def _account(t: Tidings, login: str) -> AccountView:
@@ -191,32 +196,33 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/accounts/{login}/queue", "An account's poll queue: count, "
              "oldest, the first notifications", QueueView, _queue, query=("limit",)),
     Endpoint("POST", "/api/accounts/{login}/queue/ack", "Ack the poll queue up to an id "
-             "(an operator's action)", AckedUpTo, _bulk_ack, AckUpToId, acts=False),
+             "(an operator's action)", AckedUpTo, _bulk_ack, AckUpToId),
     Endpoint("POST", "/api/accounts/{login}/test", "Send the account a test notification "
-             "through its delivery method", Notification, lambda t, p, _: t.send_test(p["login"])),
+             "through its delivery method", Notification,
+             lambda t, p, _: t.send_test(p["login"], by=_by(p))),
     Endpoint("GET", "/api/accounts/{login}", "Read an account", AccountView,
              lambda t, p, _: _account(t, p["login"])),
     Endpoint("PUT", "/api/accounts/{login}/channel", "Set the delivery channel", AccountView,
-             lambda t, p, b: t.configure_channel(p["login"], b.channel),
+             lambda t, p, b: t.configure_channel(p["login"], b.channel, by=_by(p)),
              ChannelSetting),
     Endpoint("PUT", "/api/accounts/{login}/retry-policy", "Set the push retry policy",
-             AccountView, lambda t, p, b: t.set_retry_policy(p["login"], b),
+             AccountView, lambda t, p, b: t.set_retry_policy(p["login"], b, by=_by(p)),
              RetryPolicy),
     Endpoint("PUT", "/api/accounts/{login}/allowed-ips", "Set the IP allow-list", AccountView,
-             lambda t, p, b: t.set_allowed_ips(p["login"], b.allowed_ips),
+             lambda t, p, b: t.set_allowed_ips(p["login"], b.allowed_ips, by=_by(p)),
              AllowedIps),
     Endpoint("PUT", "/api/accounts/{login}/password", "Change the password", AccountView,
-             lambda t, p, b: t.change_password(p["login"], b.password),
+             lambda t, p, b: t.change_password(p["login"], b.password, by=_by(p)),
              NewPassword),
     Endpoint("POST", "/api/accounts/{login}/suspend", "Suspend an account", AccountView,
-             lambda t, p, b: t.suspend(p["login"], b.reason), Suspension),
+             lambda t, p, b: t.suspend(p["login"], b.reason, by=_by(p)), Suspension),
     Endpoint("POST", "/api/accounts/{login}/resume", "Resume an account", AccountView,
-             lambda t, p, _: t.resume(p["login"])),
+             lambda t, p, _: t.resume(p["login"], by=_by(p))),
     Endpoint("POST", "/api/accounts/{login}/close", "Close an account for good (its queue "
              "and trail are kept)", AccountView,
-             lambda t, p, b: t.close_account(p["login"], b.reason), Closure),
+             lambda t, p, b: t.close_account(p["login"], b.reason, by=_by(p)), Closure),
     Endpoint("POST", "/api/accounts/{login}/secret", "Rotate the signing secret",
-             SigningSecret, lambda t, p, _: SigningSecret(t.rotate_secret(p["login"]))),
+             SigningSecret, lambda t, p, _: SigningSecret(t.rotate_secret(p["login"], by=_by(p)))),
     Endpoint("POST", "/api/operations", "Accept an operation (1001)", Pending,
              lambda t, _, b: t.accept(b.login, b.cltrid, b.command, init_request=b.init_request),
              NewOperation, 201),
@@ -242,7 +248,8 @@ ENDPOINTS += [
     Endpoint("POST", "/api/accounts/{login}/redeliver", "Send deliveries again: given-up "
              "ones, and delivered ones too with `delivered` (recorded as resent)",
              Redelivered, lambda t, p, b: Redelivered(requeued=t.redeliver(
-                 p["login"], b.notification_id, since=b.since, delivered=b.delivered)),
+                 p["login"], b.notification_id, since=b.since, delivered=b.delivered,
+                 by=_by(p))),
              Redelivery),
     Endpoint("GET", "/api/accounts/{login}/endpoints", "Health of the push endpoints",
              list[EndpointView], lambda t, p, _: t.endpoints(p["login"])),
@@ -251,7 +258,8 @@ ENDPOINTS += [
     Endpoint("GET", "/api/endpoints/paused", "Every account's paused push endpoints",
              list[EndpointView], lambda t, _, __: t.all_endpoints(paused_only=True)),
     Endpoint("POST", "/api/accounts/{login}/endpoints/resume", "Resume paused endpoints",
-             Resumed, lambda t, p, b: Resumed(resumed=t.resume_endpoint(p["login"], b.target)),
+             Resumed, lambda t, p, b: Resumed(resumed=t.resume_endpoint(p["login"], b.target,
+                                                                       by=_by(p))),
              ResumeTarget),
 ]  # fmt: skip
 
@@ -299,11 +307,8 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
             params = {name: request.query_params[name] for name in endpoint.query
                       if name in request.query_params}  # fmt: skip
             params.update(request.path_params)
-            params[_CALLER] = operator
+            params[_CALLER], params[_SUMMARY] = operator, endpoint.summary
             result = await run_in_threadpool(endpoint.run, context.tidings, params, body)
-            login = request.path_params.get("login")
-            if endpoint.acts and endpoint.method != "GET" and login:  # an account changed
-                await context.tidings.operator_acted_async(operator, endpoint.summary, login, "")
         except TooLarge:
             return _error(Code.TOO_LARGE)
         except Rejected as rejected:

@@ -16,6 +16,7 @@ from tidings.domain import (
     UrlChannel,
 )
 from tidings.domain import account as acc
+from tidings.domain import operator as opr
 from tidings.domain import session as ses
 from tidings.domain.values import password_problem
 
@@ -24,6 +25,7 @@ from ..push.transport import AddressGuard, Refused
 from ..store.work import Work
 from ..views import AccountPage, AccountView, OpenedAccount, account_view
 from ..wapi.auth import password_sha1
+from .acting import record
 from .arguments import unicode
 from .runtime import (
     RemoteClient,
@@ -45,6 +47,7 @@ _OPENED = ("AccountOpened",)
 # A log position fits a signed 64-bit integer.
 _LAST_POSITION = 2**63 - 1
 _CHANNELS = (PollChannel, UrlChannel, EmailChannel)
+Actor = opr.Actor | None
 
 
 def _digest(password: str) -> str:
@@ -98,31 +101,34 @@ class Accounts:
             retry_policy=instance("retry_policy", retry_policy, RetryPolicy),
             allowed_ips=texts("allowed_ips", allowed_ips),
         )
-        state = await self._with_secret(login, command, command.signing_secret)
+        state = await self._with_secret(login, command, command.signing_secret, None)
         view = account_view(state)
         fields = {name: getattr(view, name) for name in view.__struct_fields__}
         return OpenedAccount(**fields, signing_secret=command.signing_secret)
 
     async def _with_secret(
-        self, login: str, command: acc.OpenAccount | acc.RotateSecret, secret: str
+        self, login: str, command: acc.OpenAccount | acc.RotateSecret, secret: str, by: Actor
     ) -> acc.AccountState:
         """Run a command that names a new signing secret: the secret is kept beside the
         log first (`store.secrets`), and dropped again if the command is refused."""
         secret_id = self._secrets.keep(secret)
         try:
-            return await self._run(login, command)
+            return await self._run(login, command, by=by)
         except Rejected:
             self._secrets.forget(secret_id)
             raise
 
-    async def _run(self, login: str, *commands: acc.AccountCommand) -> acc.AccountState:
-        """Run `commands` on the account in one unit of work: all of them or, when one
-        is refused, none."""
+    async def _run(
+        self, login: str, *commands: acc.AccountCommand, by: Actor, detail: str = ""
+    ) -> acc.AccountState:
+        """Run `commands` on the account, and record them as `by`'s action, in one unit
+        of work: all of it or, when one is refused, none."""
         text("login", login)
 
         def body(work: Work) -> acc.AccountState:
             for command in commands:
                 work.must(ACCOUNT, login, command)
+            record(work, by, login, detail)
             return existing(work, login)
 
         return await self._runtime.run(body)
@@ -134,6 +140,7 @@ class Accounts:
         channel: Channel | None,
         retry_policy: RetryPolicy | None,
         allowed_ips: tuple[str, ...] | None,
+        by: Actor,
     ) -> AccountView:
         commands: list[acc.AccountCommand] = []
         if channel is not None:
@@ -143,9 +150,9 @@ class Accounts:
             commands.append(acc.SetRetryPolicy(retry_policy))
         if allowed_ips is not None:
             commands.append(acc.SetIpAllowList(texts("allowed_ips", allowed_ips)))
-        return account_view(await self._run(login, *commands))
+        return account_view(await self._run(login, *commands, by=by))
 
-    async def change_password(self, login: str, password: str) -> AccountView:
+    async def change_password(self, login: str, password: str, by: Actor) -> AccountView:
         change = acc.ChangePassword(_digest(password))
         holder = ses.holder("account", text("login", login))
 
@@ -153,24 +160,26 @@ class Accounts:
             work.must(ACCOUNT, login, change)
             # The web sessions of the account end with the password they were opened by.
             work.decide(SESSION, holder, ses.EndSessions("password changed"))
+            record(work, by, login)
             return work.state(ACCOUNT, login)
 
         return account_view(await self._runtime.run(body))
 
-    async def rotate_secret(self, login: str) -> str:
+    async def rotate_secret(self, login: str, by: Actor) -> str:
         secret = new_secret()
-        await self._with_secret(text("login", login), acc.RotateSecret(secret), secret)
+        await self._with_secret(text("login", login), acc.RotateSecret(secret), secret, by)
         return secret
 
-    async def suspend(self, login: str, reason: str) -> AccountView:
+    async def suspend(self, login: str, reason: str, by: Actor) -> AccountView:
         command = acc.SuspendAccount(text("reason", reason))
-        return account_view(await self._run(login, command))
+        return account_view(await self._run(login, command, by=by, detail=reason))
 
-    async def resume(self, login: str) -> AccountView:
-        return account_view(await self._run(login, acc.ResumeAccount()))
+    async def resume(self, login: str, by: Actor) -> AccountView:
+        return account_view(await self._run(login, acc.ResumeAccount(), by=by))
 
-    async def close_account(self, login: str, reason: str) -> AccountView:
-        return account_view(await self._run(login, acc.CloseAccount(text("reason", reason))))
+    async def close_account(self, login: str, reason: str, by: Actor) -> AccountView:
+        command = acc.CloseAccount(text("reason", reason))
+        return account_view(await self._run(login, command, by=by, detail=reason))
 
     async def account(self, login: str) -> AccountView | None:
         text("login", login)
@@ -204,7 +213,10 @@ class Accounts:
 
 
 class AccountCalls:
-    """The account calls of `Tidings` (the library a backend embeds)."""
+    """The account calls of `Tidings` (the library a backend embeds). A call that
+    changes an account takes `by`, the operator (`domain.operator.Actor`) it is recorded
+    as, in the same transaction as the change (2303 when `by` is not an active
+    operator: nothing is done); without it, nothing is recorded beside the change."""
 
     _accounts: Accounts
 
@@ -242,6 +254,7 @@ class AccountCalls:
         channel: Channel | None = None,
         retry_policy: RetryPolicy | None = None,
         allowed_ips: tuple[str, ...] | None = None,
+        by: Actor = None,
     ) -> AccountView:
         """Change any of an account's settings at once: all of them or, when one is
         refused, none. Raises `Rejected` (2303 unknown account, 2101 invalid setting, a
@@ -249,53 +262,53 @@ class AccountCalls:
         """
         return _blocking(
             self._accounts.configure(
-                login, channel=channel, retry_policy=retry_policy, allowed_ips=allowed_ips
+                login, channel=channel, retry_policy=retry_policy, allowed_ips=allowed_ips, by=by
             )
         )
 
-    def configure_channel(self, login: str, channel: Channel) -> AccountView:
+    def configure_channel(self, login: str, channel: Channel, *, by: Actor = None) -> AccountView:
         """Set how the account is told: the poll queue, a URL or e-mail. Raises what
         `configure` raises."""
-        return self.configure(login, channel=channel)
+        return self.configure(login, channel=channel, by=by)
 
-    def set_retry_policy(self, login: str, policy: RetryPolicy) -> AccountView:
+    def set_retry_policy(self, login: str, policy: RetryPolicy, *, by: Actor = None) -> AccountView:
         """Set how pushed notifications are retried. Raises what `configure` raises."""
-        return self.configure(login, retry_policy=policy)
+        return self.configure(login, retry_policy=policy, by=by)
 
-    def set_allowed_ips(self, login: str, ips: tuple[str, ...]) -> AccountView:
+    def set_allowed_ips(self, login: str, ips: tuple[str, ...], *, by: Actor = None) -> AccountView:
         """Set the addresses (or CIDR networks) clients may call from; empty: any.
         Raises what `configure` raises."""
-        return self.configure(login, allowed_ips=ips)
+        return self.configure(login, allowed_ips=ips, by=by)
 
-    def change_password(self, login: str, password: str) -> AccountView:
+    def change_password(self, login: str, password: str, *, by: Actor = None) -> AccountView:
         """Set a new password (only its sha1 is stored); the account's web sessions end
         with it. Raises `Rejected` (2303 unknown account, 2101 a password empty or only
         whitespace), `Conflict`, `StorageError`."""
-        return _blocking(self._accounts.change_password(login, password))
+        return _blocking(self._accounts.change_password(login, password, by))
 
-    def rotate_secret(self, login: str) -> str:
+    def rotate_secret(self, login: str, *, by: Actor = None) -> str:
         """A new signing secret for pushed notifications; returns it. Raises `Rejected`
         (2303 unknown account), `Conflict`, `StorageError`."""
-        return _blocking(self._accounts.rotate_secret(login))
+        return _blocking(self._accounts.rotate_secret(login, by))
 
-    def suspend(self, login: str, reason: str) -> AccountView:
+    def suspend(self, login: str, reason: str, *, by: Actor = None) -> AccountView:
         """Suspend an account: its client commands answer 2053 until `resume`. Raises
         `Rejected` (2303 unknown account, 2304 suspended already or closed), `Conflict`,
         `StorageError`."""
-        return _blocking(self._accounts.suspend(login, reason))
+        return _blocking(self._accounts.suspend(login, reason, by))
 
-    def resume(self, login: str) -> AccountView:
+    def resume(self, login: str, *, by: Actor = None) -> AccountView:
         """Lift a suspension. Raises `Rejected` (2303 unknown account, 2304 not
         suspended or closed), `Conflict`, `StorageError`."""
-        return _blocking(self._accounts.resume(login))
+        return _blocking(self._accounts.resume(login, by))
 
-    def close_account(self, login: str, reason: str = "") -> AccountView:
+    def close_account(self, login: str, reason: str = "", *, by: Actor = None) -> AccountView:
         """Close an account for good: its client commands answer as if it did not exist
         (2303 here, 2050 over the network), its settings can no longer change (2304)
         and its login is not opened again (2302); its stream, queue and trail stay for
         audit. Raises `Rejected` (2303 unknown account, 2304 closed already),
         `InvalidArgument`, `Conflict`, `StorageError`."""
-        return _blocking(self._accounts.close_account(login, reason))
+        return _blocking(self._accounts.close_account(login, reason, by))
 
     def account(self, login: str) -> AccountView | None:
         """The account's settings and status, or None when it was never opened. Raises

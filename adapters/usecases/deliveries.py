@@ -25,6 +25,7 @@ from ..push.views import (
 )
 from ..store.application import stream_hex
 from ..store.work import Work
+from .acting import By, record
 from .operations import PENDING_CHUNK
 from .runtime import Runtime, SigningSecrets, existing, instance, integer, text
 
@@ -119,23 +120,27 @@ class Deliveries:
         return views
 
     async def redeliver(
-        self, login: str, notification_id: int | None, since: datetime | None, delivered: bool
+        self, login: str, one: int | None, since: datetime | None, delivered: bool, by: By
     ) -> list[int]:
         text("login", login)
         requeued = dlv.RequeueDelivery(delivered=delivered)
-        if notification_id is not None:
-            key = dlv.key(login, integer("notification_id", notification_id, least=1))
-            await self._runtime.run(lambda work: work.must(DELIVERY, key, requeued))
-            return [notification_id]
-        if since is not None and (instance("since", since, datetime).utcoffset() is None):
+        if one is not None:
+            chosen = [integer("notification_id", one, least=1)]
+        elif since is not None and (instance("since", since, datetime).utcoffset() is None):
             raise InvalidArgument("since needs an aware datetime (with a time zone)")
-        views = await self.deliveries(login, None)
-        chosen = [v.notification_id for v in views if _sent_again(v, since, delivered)]
+        else:
+            views = await self.deliveries(login, None)
+            chosen = [v.notification_id for v in views if _sent_again(v, since, delivered)]
 
         def requeue(work: Work) -> list[int]:
             keys = [dlv.key(login, n) for n in chosen]
-            changed = work.must_each(DELIVERY, keys, requeued, _NOTHING_TO_SEND)
-            return [n for n, yes in zip(chosen, changed, strict=True) if yes]
+            if one is not None:  # the one asked for: refused as it is (2303, 2304)
+                sent = chosen if work.must(DELIVERY, keys[0], requeued) else []
+            else:
+                changed = work.must_each(DELIVERY, keys, requeued, dlv.NOTHING_TO_SEND)
+                sent = [n for n, yes in zip(chosen, changed, strict=True) if yes]
+            record(work, by, login, f"requeued {', '.join(map(str, sent))}")
+            return sent
 
         return await self._runtime.run(requeue)
 
@@ -165,20 +170,22 @@ class Deliveries:
 
         return await self._runtime.run(body)
 
-    async def resume_endpoint(self, login: str, target: str | None) -> list[str]:
+    async def resume_endpoint(self, login: str, target: str | None, by: By) -> list[str]:
         text("login", login)
         if target is not None:
             text("target", target)
 
         def body(work: Work) -> list[str]:
             channel = existing(work, login).channel
-            if target:
-                work.must(ENDPOINT, ept.key(login, target), ept.ResumeEndpoint())
-                return [target]
-            targets = dispatch.targets(channel)
+            targets = [target] if target else dispatch.targets(channel)
             keys = [ept.key(login, t) for t in targets]
-            changed = work.must_each(ENDPOINT, keys, ept.ResumeEndpoint(), _NONE_PAUSED)
-            return [t for t, yes in zip(targets, changed, strict=True) if yes]
+            if target:  # the one asked for: refused as it is (2304 not paused)
+                resumed = targets if work.must(ENDPOINT, keys[0], ept.ResumeEndpoint()) else []
+            else:
+                changed = work.must_each(ENDPOINT, keys, ept.ResumeEndpoint(), ept.NONE_PAUSED)
+                resumed = [t for t, yes in zip(targets, changed, strict=True) if yes]
+            record(work, by, login, f"resumed {', '.join(resumed)}")
+            return resumed
 
         resumed = await self._runtime.run(body)
         tell_resumed(login, resumed)
@@ -278,12 +285,6 @@ def _record_attempt(work: Work, attempt: Attempted, changes: _Changes) -> dlv.De
     return recorded
 
 
-# What an operator's action on all of an account's deliveries or endpoints answers when
-# it has nothing to do (`decide_each`).
-_NOTHING_TO_SEND = "no delivery of the account to send again"
-_NONE_PAUSED = "no push endpoint of the account is paused"
-
-
 def _sent_again(view: DeliveryView, since: datetime | None, delivered: bool) -> bool:
     """Whether `redeliver` picks this delivery: it gave up (at or after `since`) or,
     with `delivered`, it succeeded (scheduled at or after `since`)."""
@@ -351,6 +352,7 @@ class DeliveryCalls:
         *,
         since: datetime | None = None,
         delivered: bool = False,
+        by: By = None,
     ) -> list[int]:
         """Send deliveries again with a fresh schedule: those that gave up and, with
         `delivered`, those that succeeded too (resent: the domain's `RequeueDelivery`).
@@ -362,7 +364,7 @@ class DeliveryCalls:
         not be sent again, or none chosen that may: nothing was done), `Conflict`,
         `StorageError`.
         """
-        return _blocking(self._deliveries.redeliver(login, notification_id, since, delivered))
+        return _blocking(self._deliveries.redeliver(login, notification_id, since, delivered, by))
 
     async def redeliver_async(
         self,
@@ -371,9 +373,10 @@ class DeliveryCalls:
         *,
         since: datetime | None = None,
         delivered: bool = False,
+        by: By = None,
     ) -> list[int]:
         """`redeliver` on an event loop. Raises what `redeliver` raises."""
-        return await self._deliveries.redeliver(login, notification_id, since, delivered)
+        return await self._deliveries.redeliver(login, notification_id, since, delivered, by)
 
     def endpoints(self, login: str) -> list[EndpointView]:
         """The health of the account's current push targets. Raises `Rejected` (2303
@@ -386,9 +389,9 @@ class DeliveryCalls:
         `StorageError`."""
         return _blocking(self._deliveries.all_endpoints(paused_only))
 
-    def resume_endpoint(self, login: str, target: str | None = None) -> list[str]:
+    def resume_endpoint(self, login: str, target: str | None = None, *, by: By = None) -> list[str]:
         """Resume a paused endpoint of the account (`target`), or all of its current
         targets; returns the targets that were paused and now are not. Raises `Rejected`
         (2303 unknown account; 2304 `target` is not paused, or none of the account's
         targets is: nothing was done), `Conflict`, `StorageError`."""
-        return _blocking(self._deliveries.resume_endpoint(login, target))
+        return _blocking(self._deliveries.resume_endpoint(login, target, by))

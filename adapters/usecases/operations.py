@@ -17,6 +17,7 @@ from tidings.domain import (
 )
 from tidings.domain import delivery as dlv
 from tidings.domain import operation as op
+from tidings.domain import operator as opr
 from tidings.domain.ending import Ending, end
 from tidings.domain.redaction import redacted
 
@@ -24,6 +25,7 @@ from ..errors import InvalidArgument, Rejected
 from ..redaction import secret_headers, secret_params
 from ..store.work import Work
 from ..views import Pending
+from .acting import record
 from .arguments import unicode
 from .runtime import RemoteClient, Runtime, admitted, instance, integer, remote, text
 
@@ -120,7 +122,10 @@ class Operations:
         *,
         data: dict[str, Any] | None,
         batch_state: BatchState | None,
+        by: opr.Actor | None = None,
     ) -> Callable[[Work], Notification]:
+        """The body that ends the operation; with `by`, it records that operator's action
+        (the test notification's) in the same unit of work."""
         text("svtrid", svtrid)
         command = op.EndOperation(
             code=integer("code", code),
@@ -147,6 +152,8 @@ class Operations:
             if not isinstance(decided, Ending):  # not `Rejection`: see `Work.decide`
                 raise Rejected.of(decided)
             _save(work, svtrid, decided)
+            if login is not None:
+                record(work, by, login, f"notification {decided.notification.id}")
             return decided.notification
 
         return body

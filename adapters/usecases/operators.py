@@ -19,6 +19,7 @@ from tidings.domain import session as ses
 from ..audit.trail import TrailEntry
 from ..errors import Rejected
 from ..store.work import Work
+from .acting import record
 from .operations import Operations
 from .runtime import Runtime, text
 
@@ -120,12 +121,13 @@ class OperatorCalls:
         return name if state.active and matches else None
 
     async def operator_acted_async(self, name: str, action: str, login: str, detail: str) -> None:
-        """Record that operator `name` did `action` to account `login` (`detail`: what it
-        concerned); `name` `admin` is the JSON API's admin token. Raises `Rejected` (2303
-        the operator is not active), `StorageError`."""
-        admin = text("name", name) == opr.ADMIN
-        command = opr.ActOnAccount(action=action, login=login, detail=detail, admin=admin)
-        await self._runtime.run(lambda work: work.must(OPERATOR, name, command))
+        """Record that operator `name` did `action`, which changed nothing in the log (a
+        verify of it), on account `login` (`detail`: what it concerned); `name` `admin`
+        is the JSON API's admin token. An action that changes something records its
+        operator itself, in its own transaction (the calls' `by`). Raises `Rejected`
+        (2303 the operator is not active), `StorageError`."""
+        by = opr.Actor(text("name", name), action)
+        await self._runtime.run(lambda work: record(work, by, login, detail))
 
     def operator_actions(self, login: str) -> list[TrailEntry]:
         """Every operator action on account `login`, in log order (read from the whole
@@ -148,10 +150,7 @@ class OperatorCalls:
                 work.must(MAILBOX, login, ack)
             acked = [int(ack.notification_id) for ack in acks]
             detail = f"acked {acked[0]}-{acked[-1]}" if len(acked) > 1 else f"acked {acked[0]}"
-            action = opr.ActOnAccount(
-                action="bulk-ack", login=login, detail=detail, admin=by == opr.ADMIN
-            )
-            work.must(OPERATOR, by, action)
+            record(work, opr.Actor(by, "bulk-ack"), login, detail)
             return acked
 
         return await self._runtime.run(body)
@@ -160,25 +159,26 @@ class OperatorCalls:
         """`bulk_ack_async`, blocking. Raises what it raises."""
         return _blocking(self.bulk_ack_async(login, up_to, by=by))
 
-    async def send_test_async(self, login: str) -> Notification:
+    async def send_test_async(self, login: str, *, by: opr.Actor | None = None) -> Notification:
         """Send the account a test notification through its delivery method: an
         operation `test-notification` accepted and ended at once (1000), so it is
-        queued or pushed like any other and its attempts can be watched. Returns the
-        notification. Raises `Rejected` (2303 unknown account, 2053 suspended),
-        `Conflict`, `StorageError`."""
+        queued or pushed like any other and its attempts can be watched; with `by`, the
+        ending records it as that operator's action. Returns the notification. Raises
+        `Rejected` (2303 unknown account or `by` not an active operator, 2053
+        suspended), `Conflict`, `StorageError`."""
         cltrid = f"test-{int(self._runtime.clock().timestamp())}"
         pending = await self._runtime.run(
             self._operations.accept(login, cltrid, opr.TEST_COMMAND, init_request=None, client=None)
         )
         return await self._runtime.run(
             self._operations.end(
-                pending.svtrid, int(Code.OK), opr.TEST_RESULT, data=None, batch_state=None
+                pending.svtrid, int(Code.OK), opr.TEST_RESULT, data=None, batch_state=None, by=by
             )
         )
 
-    def send_test(self, login: str) -> Notification:
+    def send_test(self, login: str, *, by: opr.Actor | None = None) -> Notification:
         """`send_test_async`, blocking. Raises what it raises."""
-        return _blocking(self.send_test_async(login))
+        return _blocking(self.send_test_async(login, by=by))
 
     async def start_session_async(self, holder: str, digest: str, expires_at: datetime) -> None:
         """Record a new session of `holder` (`domain.session.holder`), known by the

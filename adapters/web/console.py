@@ -2,8 +2,9 @@
 deliveries and endpoints, the operator actions on them, and an operation's trail.
 
 Every action is run by the library as the signed-in operator, who is recorded in the
-log (`domain.operator`): suspend, resume, resume an endpoint, redeliver (one, those
-since a time, delivered ones too), bulk-ack an abandoned queue.
+log (`domain.operator`) in the action's own transaction: suspend, resume, resume an
+endpoint, redeliver (one, those since a time, delivered ones too), bulk-ack an abandoned
+queue.
 """
 
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from tidings.domain import Code
+from tidings.domain.operator import Actor
 
 from ..http.context import Context
 from ..library import Rejected, Tidings
@@ -111,34 +113,31 @@ def console_routes(context: Context) -> list[Route]:
             call.form,
             call.who.name,
         )
-        t, detail = tidings(), ""
+        t, actor = tidings(), Actor(by, action)
         match action:
             case "suspend":
-                detail = form.get("reason", "").strip() or "suspended by an operator"
-                await run_in_threadpool(t.suspend, login, detail)
+                reason = form.get("reason", "").strip() or "suspended by an operator"
+                await run_in_threadpool(lambda: t.suspend(login, reason, by=actor))
                 done = "suspended"
             case "resume":
-                await run_in_threadpool(t.resume, login)
+                await run_in_threadpool(lambda: t.resume(login, by=actor))
                 done = "resumed"
             case "resume-endpoint":
                 target = form.get("target") or None
-                resumed = await run_in_threadpool(t.resume_endpoint, login, target)
-                detail = f"resumed {', '.join(resumed)}"
+                await run_in_threadpool(lambda: t.resume_endpoint(login, target, by=actor))
                 done = "endpoints-resumed"
             case "redeliver":
                 ident = form.get("notification_id", "").strip()
                 one = _number(ident, "the notification id") if ident else None
                 since, delivered = _since(form.get("since", "")), form.get("delivered") == "yes"
-                requeued = await t.redeliver_async(login, one, since=since, delivered=delivered)
-                detail = f"requeued {', '.join(map(str, requeued))}"
+                await t.redeliver_async(login, one, since=since, delivered=delivered, by=actor)
                 done = "requeued"
             case "bulk-ack":
                 up_to = _number(form.get("up_to", ""), "the last id to ack")
                 await t.bulk_ack_async(login, up_to, by=by)
-                return redirect(f"{CONSOLE.home}accounts/{login}?done=acked")
+                done = "acked"
             case _:
                 raise Rejected(Code.UNKNOWN_COMMAND, f"no action {action!r}")
-        await t.operator_acted_async(by, action, login, detail)
         return redirect(f"{CONSOLE.home}accounts/{login}?done={done}")
 
     async def trail(call: Call) -> Response:
