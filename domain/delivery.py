@@ -14,9 +14,11 @@ nothing wrong). An outcome is recorded only for the attempt still in flight, so 
 answer of a taken-over attempt changes nothing.
 
 Some answers end a delivery at once: `410 Gone` from a URL, a permanent (5xx) SMTP
-reply, and a mail server that offers no SMTPUTF8 when the address is not ASCII (RFC 6531:
-the message may not be sent to it, and no retry changes that). A receiver's
-`Retry-After` counts only on 429 and 503, the statuses that carry it.
+reply to the message (MAIL FROM, RCPT TO, DATA: not before, where it is the server's
+setup, a password or TLS, that the operator may fix before the next attempt), and a mail
+server that offers no SMTPUTF8 when the address is not ASCII (RFC 6531: the message may
+not be sent to it, and no retry changes that). A receiver's `Retry-After` counts only on
+429 and 503, the statuses that carry it.
 """
 
 from datetime import datetime, timedelta
@@ -66,6 +68,10 @@ Medium = Literal["url", "email"]
 
 # The statuses whose Retry-After a receiver may use to slow us down (RFC 9110, 10.2.3).
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
+# The SMTP steps before the message: a refusal there is the mail server's setup (the
+# operator's password, TLS, the server's own state), which a later attempt may find
+# fixed, not a refusal of this message.
+_SMTP_SETUP = frozenset({"greeting", "EHLO", "STARTTLS", "AUTH"})
 
 
 def key(login: str, notification_id: int) -> str:
@@ -101,7 +107,9 @@ class RecordAttempt(Struct, frozen=True, gc=False, kw_only=True, tag="RecordAtte
     adapter; `retry_after` is the receiver's Retry-After in seconds, if any; `answer` the
     start of what the receiver said (the adapter keeps at most 1 KiB); `lacks` an
     extension the receiver did not offer that the attempt needed, so nothing was sent
-    (SMTP: "SMTPUTF8", for a non-ASCII address)."""
+    (SMTP: "SMTPUTF8", for a non-ASCII address); `refused_at` the step of the
+    conversation `status` answered (SMTP: "greeting", "EHLO", "STARTTLS", "AUTH",
+    "MAIL FROM", "RCPT TO", "DATA"; "" when not told)."""
 
     status: int | None
     error: str | None = None
@@ -111,6 +119,7 @@ class RecordAttempt(Struct, frozen=True, gc=False, kw_only=True, tag="RecordAtte
     number: int | None = None  # the attempt this answers; None: the one in flight
     answer: str = ""
     lacks: str = ""
+    refused_at: str = ""
 
 
 class GiveUp(Struct, frozen=True, gc=False, tag="GiveUp"):
@@ -266,7 +275,7 @@ def _stops_at_once(scheduled: DeliveryScheduled, c: RecordAttempt) -> str | None
         return None
     if medium == "url" and status == 410:
         return "the receiver answered 410 Gone"
-    if medium == "email" and 500 <= status <= 599:
+    if medium == "email" and 500 <= status <= 599 and c.refused_at not in _SMTP_SETUP:
         return f"the mail server refused it for good ({status})"
     return None
 

@@ -7,9 +7,10 @@ against the system's CAs (`SSL_CERT_FILE` names others). The body is the `<notif
 as `application/xml; charset=utf-8`, the subject names the command and the svTRID,
 `Date` is when it is sent, and the `Message-ID` is derived from the notification, so the
 copies a retry may send are recognisably one message. An SMTP reply code is reported as
-the attempt's status (250 success, 4xx tried again, 5xx given up: the domain decides);
-a server that offers no SMTPUTF8, which a non-ASCII address needs, is reported as lacking
-it (nothing is sent).
+the attempt's status, with the step of the conversation that got it (`Reply.refused_at`): the
+domain decides what it means (250 success; 4xx, or a 5xx before MAIL FROM, tried again;
+a 5xx from MAIL FROM on, given up). A server that offers no SMTPUTF8, which a non-ASCII
+address needs, is reported as lacking it (nothing is sent).
 """
 
 import os
@@ -33,6 +34,17 @@ FROM_ENV = "TIDINGS_SMTP_FROM"
 # The sender is one bare address in the From header: no spaces, controls, quotes,
 # commas or angle brackets, so it can neither break the header nor add one.
 _SENDER = re.compile(r'[^\s\x00-\x1f\x7f<>,"()@]+@[^\s\x00-\x1f\x7f<>,"()@]+')
+# The step whose reply each refusal of aiosmtplib is, in the order of the conversation.
+# A refusal of none of these kinds is STARTTLS's: the one other command `aiosmtplib.send`
+# runs that raises on a reply (a refused QUIT is not raised).
+_STEPS: tuple[tuple[type[aiosmtplib.SMTPResponseException], str], ...] = (
+    (aiosmtplib.SMTPConnectResponseError, "greeting"),
+    (aiosmtplib.SMTPHeloError, "EHLO"),
+    (aiosmtplib.SMTPAuthenticationError, "AUTH"),
+    (aiosmtplib.SMTPSenderRefused, "MAIL FROM"),
+    (aiosmtplib.SMTPRecipientRefused, "RCPT TO"),
+    (aiosmtplib.SMTPDataError, "DATA"),
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,10 +155,13 @@ class MailSender:
             )
         except aiosmtplib.SMTPRecipientsRefused as refused:
             code, text = next(iter(refused.recipients)).code, str(refused)
-            return Reply(status=code, error=text[:ANSWER_KEPT], duration_ms=took())
+            return Reply(
+                status=code, error=text[:ANSWER_KEPT], duration_ms=took(), refused_at="RCPT TO"
+            )
         except aiosmtplib.SMTPResponseException as error:
-            text = f"{error.code} {error.message}"[:ANSWER_KEPT]
-            return Reply(status=error.code, error=text, duration_ms=took())
+            step = next((s for kind, s in _STEPS if isinstance(error, kind)), "STARTTLS")
+            text = f"{error.code} {error.message} (at {step})"[:ANSWER_KEPT]
+            return Reply(status=error.code, error=text, duration_ms=took(), refused_at=step)
         except aiosmtplib.SMTPNotSupported as error:
             # Raised, before sending, for an extension the server's EHLO did not offer.
             lacks = "SMTPUTF8" if "SMTPUTF8" in error.message else ""
@@ -155,5 +170,5 @@ class MailSender:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             return Reply(status=None, error=f"{type(error).__name__}: {error}", duration_ms=took())
         for code, text in responses.values():  # a refused recipient of several
-            return Reply(status=code, error=text, duration_ms=took())
+            return Reply(status=code, error=text, duration_ms=took(), refused_at="RCPT TO")
         return Reply(status=250, duration_ms=took(), answer=reply[:ANSWER_KEPT])

@@ -34,8 +34,9 @@ ANSWER_KEPT = 1024
 
 class Reply(Struct, frozen=True, kw_only=True):
     """What one attempt got: a status (None: no answer), a transport error, how long it
-    took, the receiver's Retry-After in seconds, the start of its answer, and an extension
-    the receiver did not offer that the attempt needed (`RecordAttempt.lacks`)."""
+    took, the receiver's Retry-After in seconds, the start of its answer, an extension
+    the receiver did not offer that the attempt needed (`RecordAttempt.lacks`), and the
+    step of the conversation the status answered (`RecordAttempt.refused_at`)."""
 
     status: int | None
     error: str | None = None
@@ -43,6 +44,7 @@ class Reply(Struct, frozen=True, kw_only=True):
     retry_after: float | None = None
     answer: str = ""
     lacks: str = ""
+    refused_at: str = ""
 
 
 class DeliveryView(Struct, frozen=True, kw_only=True):

@@ -264,6 +264,7 @@ def _record_attempt(work: Work, attempt: Attempted, changes: _Changes) -> dlv.De
         number=attempt.number,
         answer=answer.answer,
         lacks=answer.lacks,
+        refused_at=answer.refused_at,
     )
     decided = dispatch.settle(
         state,

@@ -583,6 +583,45 @@ def test_an_email_delivery_succeeds_on_250() -> None:
     assert when.state.status == "succeeded"
 
 
+def refused(status: int, step: str) -> RecordAttempt:
+    """A mail server's refusal, as the mail adapter reports it: with the step it answered."""
+    error = f"{status} refused (at {step})"
+    return RecordAttempt(status=status, error=error, duration_ms=3.0, refused_at=step)
+
+
+@pytest.mark.parametrize(
+    ("status", "step"), [(554, "greeting"), (550, "EHLO"), (554, "STARTTLS"), (535, "AUTH")]
+)
+def test_a_refusal_before_mail_from_is_the_servers_setup_and_is_tried_again(
+    status: int, step: str
+) -> None:
+    # given an e-mail in flight, when the server refuses it before the message (a wrong
+    # password: 535 at AUTH), then the attempt failed and the next one is scheduled
+    when = delivery.given(email_scheduled(), started(1)).when(refused(status, step), now=at(1))
+    assert [type(e) for e in when.events] == [AttemptFailed]
+    assert when.state.status == "scheduled"
+    assert when.state.next_attempt_at == at(1 + DEFAULT_SCHEDULE[0])
+
+
+def test_a_refusal_at_auth_gives_up_only_when_the_schedule_is_used_up() -> None:
+    policy = RetryPolicy(schedule=(5.0,), jitter=0.0)
+    email = msgspec.structs.replace(email_scheduled(), retry_policy=policy)
+    given = delivery.given(email, started(1), failed(1, 0, 5), started(2, 5))
+    when = given.when(refused(535, "AUTH"), now=at(5))
+    assert when.state.status == "gave_up"
+    assert when.state.gave_up_reason == "retry schedule used up; last: 535 refused (at AUTH)"
+
+
+@pytest.mark.parametrize("step", ["MAIL FROM", "RCPT TO", "DATA"])
+@pytest.mark.parametrize("status", [550, 553, 554])
+def test_a_permanent_refusal_at_a_step_of_the_message_gives_up_at_once(
+    status: int, step: str
+) -> None:
+    when = delivery.given(email_scheduled(), started(1)).when(refused(status, step), now=at(1))
+    assert [type(e) for e in when.events] == [AttemptFailed, DeliveryGaveUp]
+    assert when.state.gave_up_reason == f"the mail server refused it for good ({status})"
+
+
 def test_on_an_ordered_account_only_a_delivery_not_done_holds_the_next_back() -> None:
     assert holds_back(delivery.given(scheduled()).state)
     assert holds_back(delivery.given(*IN_FLIGHT).state)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import xmltodict
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from tidings.adapters.library import Tidings
 from tidings.adapters.push.mail import SmtpServer
 from tidings.domain import EmailChannel, RetryPolicy
@@ -228,3 +229,58 @@ def test_an_attempt_our_code_fails_counts_as_failed_and_gives_up(
         assert all(a.duration_ms is not None and a.duration_ms > 0 for a in state.attempts)
     assert handler.tries == {}
     assert "s3cr3t" not in caplog.text and "Traceback" not in caplog.text
+
+
+class Password:
+    """An authenticator that refuses every AUTH of the first session (535: the operator's
+    wrong password) and, with `fixed`, accepts those of the later ones (fixed since)."""
+
+    def __init__(self, *, fixed: bool) -> None:
+        self.fixed = fixed
+        self.first: object = None
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                 auth_data: Any) -> AuthResult:  # fmt: skip
+        self.first = self.first or session
+        return AuthResult(success=self.fixed and session is not self.first, handled=False)
+
+
+@pytest.fixture
+def guarded() -> Iterator[tuple[Inbox, Password, int]]:
+    """A server that asks for a password over plain SMTP (loopback only), refusing the
+    first session's; `fixed` is False until the test says."""
+    handler, password = Inbox(), Password(fixed=False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=password,
+                            auth_require_tls=False)  # fmt: skip
+    controller.start()
+    try:
+        yield handler, password, port
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("fixed", [True, False], ids=["fixed", "never fixed"])
+def test_a_refusal_at_auth_is_the_servers_setup_retried_on_the_schedule(
+    db_url: str, guarded: tuple[Inbox, Password, int], fixed: bool
+) -> None:
+    handler, password, port = guarded
+    password.fixed = fixed
+    smtp = SmtpServer.from_url(f"smtp://robot:wrong@127.0.0.1:{port}", "tidings@tidings.test")
+    with Tidings(db_url) as t:
+        n = account(t, "ops@client.example")
+        done = ("succeeded", "gave_up")
+        with running(t, smtp=smtp):
+            wait_until(lambda: t.delivery("mailed", n).status in done, what="an ending")
+        state = t.delivery("mailed", n)
+    first = state.attempts[0]
+    assert first.status == 535 and first.error is not None and first.error.endswith("(at AUTH)")
+    if fixed:  # the next attempt after the fix passes
+        assert state.status == "succeeded" and len(state.attempts) == 2
+        assert len(handler.messages) == 1
+    else:  # only the schedule gives it up
+        assert state.status == "gave_up" and len(state.attempts) == 1 + len(FAST.schedule)
+        assert state.gave_up_reason.startswith("retry schedule used up; last: 535")
+        assert handler.messages == []
