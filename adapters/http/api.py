@@ -114,13 +114,14 @@ def _account(t: Tidings, login: str) -> AccountView:
     return view
 
 
-def _open(t: Tidings, _: Params, body: NewAccount) -> OpenedAccount:
+def _open(t: Tidings, p: Params, body: NewAccount) -> OpenedAccount:
     return t.open_account(
         body.login,
         body.password,
         channel=body.channel,
         retry_policy=body.retry_policy,
         allowed_ips=body.allowed_ips,
+        by=_by(p),
     )
 
 

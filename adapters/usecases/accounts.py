@@ -92,6 +92,7 @@ class Accounts:
         channel: Channel,
         retry_policy: RetryPolicy,
         allowed_ips: tuple[str, ...],
+        by: Actor,
     ) -> OpenedAccount:
         command = acc.OpenAccount(
             login=text("login", login),
@@ -101,7 +102,7 @@ class Accounts:
             retry_policy=instance("retry_policy", retry_policy, RetryPolicy),
             allowed_ips=texts("allowed_ips", allowed_ips),
         )
-        state = await self._with_secret(login, command, command.signing_secret, None)
+        state = await self._with_secret(login, command, command.signing_secret, by)
         view = account_view(state)
         fields = {name: getattr(view, name) for name in view.__struct_fields__}
         return OpenedAccount(**fields, signing_secret=command.signing_secret)
@@ -233,9 +234,11 @@ class AccountCalls:
         channel: Channel = PollChannel(),
         retry_policy: RetryPolicy = RetryPolicy(),
         allowed_ips: tuple[str, ...] = (),
+        by: Actor = None,
     ) -> OpenedAccount:
         """Open an account; only `sha1(password)` is stored. The answer carries the
         signing secret of its pushed notifications: shown here, and at `rotate_secret`.
+        `by`: the operator it is recorded as opened by, in the same transaction.
 
         Raises `Rejected` (2302 the login exists, 2101 invalid settings, a password
         empty or only whitespace or a push URL to a non-public address among them),
@@ -243,7 +246,12 @@ class AccountCalls:
         """
         return _blocking(
             self._accounts.open_account(
-                login, password, channel=channel, retry_policy=retry_policy, allowed_ips=allowed_ips
+                login,
+                password,
+                channel=channel,
+                retry_policy=retry_policy,
+                allowed_ips=allowed_ips,
+                by=by,
             )
         )
 

@@ -164,6 +164,23 @@ def test_the_json_api_takes_operator_tokens_and_records_who_changed_what(
     assert refused.status_code == 401
 
 
+def test_an_account_opened_through_the_json_api_names_its_operator(server: Running) -> None:
+    # given: an operator of the JSON API
+    t = server.tidings
+    token = t.add_operator(f"api{next(_names)}")
+    bearer = {"authorization": f"Bearer {token}"}
+    login = f"{server.login}-opened"
+    # when: it opens an account
+    body = {"login": login, "password": "123456"}
+    opened = server.client.post("/api/accounts", json=body, headers=bearer)
+    # then: the account's trail names it, and a refused opening records nothing more
+    assert opened.status_code == 201, opened.text
+    acted = [(e.event.name, e.event.action) for e in t.operator_actions(login)]
+    assert acted == [(token.partition(".")[0], "Open an account")]
+    assert server.client.post("/api/accounts", json=body, headers=bearer).status_code == 409
+    assert len(t.operator_actions(login)) == 1
+
+
 def test_the_json_api_refuses_an_action_with_nothing_to_do_and_records_nothing(
     server: Running,
 ) -> None:
