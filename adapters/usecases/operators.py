@@ -163,18 +163,21 @@ class OperatorCalls:
         """Send the account a test notification through its delivery method: an
         operation `test-notification` accepted and ended at once (1000), so it is
         queued or pushed like any other and its attempts can be watched; with `by`, the
-        ending records it as that operator's action. Returns the notification. Raises
+        ending records it as that operator's action. One unit of work: accepted, ended
+        and recorded, or (refused) none of it. Returns the notification. Raises
         `Rejected` (2303 unknown account or `by` not an active operator, 2053
         suspended), `Conflict`, `StorageError`."""
+        operations = self._operations
         cltrid = f"test-{int(self._runtime.clock().timestamp())}"
-        pending = await self._runtime.run(
-            self._operations.accept(login, cltrid, opr.TEST_COMMAND, init_request=None, client=None)
-        )
-        return await self._runtime.run(
-            self._operations.end(
-                pending.svtrid, int(Code.OK), opr.TEST_RESULT, data=None, batch_state=None, by=by
-            )
-        )
+        accept = operations.accept(login, cltrid, opr.TEST_COMMAND, init_request=None, client=None)
+
+        def body(work: Work) -> Notification:
+            svtrid = accept(work).svtrid
+            ok, result = int(Code.OK), opr.TEST_RESULT
+            end = operations.end(svtrid, ok, result, data=None, batch_state=None, by=by)
+            return end(work)
+
+        return await self._runtime.run(body)
 
     def send_test(self, login: str, *, by: opr.Actor | None = None) -> Notification:
         """`send_test_async`, blocking. Raises what it raises."""
