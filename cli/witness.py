@@ -4,6 +4,7 @@ one cosigned (C2SP tlog-cosignature), checked from its tiles alone."""
 import time
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from tidings.adapters.audit.cosigner import NotExtended, Witness
@@ -17,6 +18,19 @@ __all__ = ["witness_command"]
 
 commands = typer.Typer()
 """This module's commands; `app.py` adds them to the shell."""
+
+
+def _is_log_url(log: str) -> bool:
+    """Whether `log` can be fetched from: http(s), a host, a port in range."""
+    try:
+        parts = urlsplit(log)
+        return (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and (parts.port is None or parts.port > 0)
+        )
+    except ValueError:  # urlsplit and .port refuse some: "http://[::1", "http://h:99999"
+        return False
 
 
 @commands.command(
@@ -45,7 +59,11 @@ def witness_command(
     --witness-key ...`.
 
     Exit code 1, naming both sizes and roots, when the log does not extend it; 2 when
-    STATE cannot be read or written (not a directory, a `checkpoint` that is no note)."""
+    --log is not an http(s) URL with a host, or STATE cannot be read or written (not a
+    directory, a `checkpoint` that is no note)."""
+    if not _is_log_url(log):  # shown without a query (a token) or password (`fail`)
+        shown = log.split("?", 1)[0] + ("?..." if "?" in log else "")
+        raise fail(f"--log is an http(s) URL with a host, not {shown!r}", 2)
     try:
         log_key = parse_vkey(vkey)
         private = load_key(key)

@@ -177,3 +177,23 @@ def test_a_witness_of_a_log_url_with_a_query_cosigns_it(sqlite_url: str, tmp_pat
         refused = runner.invoke(app, witness)
         assert refused.exit_code == 1 and "s3cr3t" not in refused.output
         assert f"{server.url}/nolog/checkpoint?... answered 404" in " ".join(refused.output.split())
+
+
+@pytest.mark.parametrize(
+    "log",
+    ["http://[::1/log", "http://127.0.0.1:99999/log", "ftp://127.0.0.1/log?token=s3cr3t",
+     "127.0.0.1/log", "", "https://u:s3cr3t@/log"],
+)  # fmt: skip
+def test_a_witness_refuses_a_log_url_it_cannot_fetch_in_one_line(log: str, tmp_path: Path) -> None:
+    vkey = _key(tmp_path / "log.key", "example.com/tidings")
+    _key(tmp_path / "w.key", "witness.example/w1", "--cosigner")
+    state = tmp_path / "state"
+    state.mkdir()
+    key = str(tmp_path / "w.key")
+    witness = ["witness", "--log", log, "--vkey", vkey, "--key", key, "--state", str(state)]
+    answer = runner.invoke(app, [*witness, "--once"])
+    assert answer.exit_code == 2, answer.output
+    assert answer.exception is None or isinstance(answer.exception, SystemExit)
+    assert "error: --log is an http(s) URL with a host, not " in answer.output
+    assert "s3cr3t" not in answer.output
+    assert list(state.iterdir()) == []
