@@ -151,6 +151,8 @@ class Accounts:
             commands.append(acc.SetRetryPolicy(retry_policy))
         if allowed_ips is not None:
             commands.append(acc.SetIpAllowList(texts("allowed_ips", allowed_ips)))
+        if not commands:  # else `by` would be recorded as acting, and nothing done
+            raise InvalidArgument("nothing to change: give channel, retry_policy or allowed_ips")
         return account_view(await self._run(login, *commands, by=by))
 
     async def change_password(self, login: str, password: str, by: Actor) -> AccountView:
@@ -266,7 +268,8 @@ class AccountCalls:
     ) -> AccountView:
         """Change any of an account's settings at once: all of them or, when one is
         refused, none. Raises `Rejected` (2303 unknown account, 2101 invalid setting, a
-        push URL to a non-public address among them), `Conflict`, `StorageError`.
+        push URL to a non-public address among them, or none given), `Conflict`,
+        `StorageError`.
         """
         return _blocking(
             self._accounts.configure(

@@ -3,7 +3,7 @@ that fails leaves neither, a record refused leaves the action undone, and a save
 succeeds writes both, side by side in the log."""
 
 import pytest
-from tidings.adapters import Actor, Rejected
+from tidings.adapters import Actor, InvalidArgument, Rejected
 from tidings.domain import Code
 
 from tests.store.opened import opened
@@ -76,3 +76,14 @@ def test_the_action_and_its_record_are_written_together(db_url: str) -> None:
             (e.event.name, e.event.action, e.event.detail) for e in t.operator_actions("tester")
         ]
         assert acted == [("alice", "suspend", "abuse"), ("admin", "Resume an account", "")]
+
+
+def test_a_change_of_settings_with_nothing_in_it_is_refused_and_not_recorded(db_url: str) -> None:
+    with opened(db_url) as (t, store, _):
+        t.open_account("tester", "123456")
+        t.add_operator("alice")
+        before = store.max_position()
+        with pytest.raises(InvalidArgument, match="nothing to change"):
+            t.configure("tester", by=Actor("alice", "configure"))
+        assert t.operator_actions("tester") == []
+        assert store.max_position() == before

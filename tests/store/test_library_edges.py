@@ -127,9 +127,9 @@ def test_a_bad_argument_is_an_invalid_argument_and_changes_nothing(t: Tidings, c
         lambda t: t.endpoints("nobody"),
         lambda t: t.suspend("nobody", "why"),
         lambda t: t.accept("nobody", "cl", "ping"),
-        lambda t: t.configure("nobody"),
+        lambda t: t.configure("nobody", allowed_ips=()),
     ],
-    ids=["mailbox", "deliveries", "endpoints", "suspend", "accept", "configure nothing"],
+    ids=["mailbox", "deliveries", "endpoints", "suspend", "accept", "configure"],
 )
 def test_an_unknown_login_is_2303(t: Tidings, call: Callable[[Tidings], object]) -> None:
     with pytest.raises(Rejected) as raised:
