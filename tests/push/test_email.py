@@ -13,6 +13,8 @@ from aiosmtpd.smtp import AuthResult
 from tidings.adapters.library import Tidings
 from tidings.adapters.push.mail import SmtpServer
 from tidings.domain import EmailChannel, RetryPolicy
+from tidings.domain.delivery import DeliveryState
+from tidings.domain.values import Fallback
 
 from tests.http.conftest import wait_until
 from tests.push.conftest import running
@@ -84,9 +86,21 @@ def ascii_inbox() -> Iterator[tuple[Inbox, SmtpServer]]:
     yield from serving(utf8=False)
 
 
-def account(t: Tidings, address: str) -> int:
-    t.open_account("mailed", "123456", channel=EmailChannel(address), retry_policy=FAST)
+def account(t: Tidings, address: str, fallback: Fallback = "none") -> int:
+    """A mailed account, and the id of one notification ended for it."""
+    channel = EmailChannel(address, fallback=fallback)
+    t.open_account("mailed", "123456", channel=channel, retry_policy=FAST)
     return t.end(t.accept("mailed", "AvrX87Kqk6h3", "ping-async").svtrid, 1000, "OK").id
+
+
+def fell_back(t: Tidings, smtp: SmtpServer, n: int) -> DeliveryState:
+    """Run until notification `n`'s delivery gave up; check it fell back to the poll
+    queue, and answer its delivery."""
+    with running(t, smtp=smtp):
+        wait_until(lambda: t.delivery("mailed", n).status == "gave_up", what="giving up")
+    polled = t.poll("mailed")
+    assert polled.notification is not None and polled.notification.id == n
+    return t.delivery("mailed", n)
 
 
 def test_a_notification_is_mailed_as_xml_with_a_recognisable_message_id(
@@ -161,17 +175,8 @@ def test_a_permanent_refusal_of_the_sender_recipient_or_message_gives_up_at_once
     handler, smtp = inbox
     handler.refuse = refused
     with Tidings(db_url) as t:
-        t.open_account(
-            "mailed", "123456", channel=EmailChannel("ops@client.example", fallback="poll"),
-            retry_policy=FAST,
-        )  # fmt: skip
-        n = t.end(t.accept("mailed", "c", "ping-async").svtrid, 1000, "OK").id
-        with running(t, smtp=smtp):
-            wait_until(lambda: t.delivery("mailed", n).status == "gave_up", what="giving up")
-        state = t.delivery("mailed", n)
+        state = fell_back(t, smtp, account(t, "ops@client.example", fallback="poll"))
         assert [a.status for a in state.attempts] == [REFUSALS[refused]]
-        polled = t.poll("mailed")  # fell back to the poll queue
-        assert polled.notification is not None and polled.notification.id == n
     assert handler.messages == []
 
 
@@ -180,19 +185,10 @@ def test_a_non_ascii_address_to_a_server_without_smtputf8_gives_up_at_once(
 ) -> None:
     handler, smtp = ascii_inbox
     with Tidings(db_url) as t:
-        t.open_account(
-            "mailed", "123456", channel=EmailChannel("öps@client.example", fallback="poll"),
-            retry_policy=FAST,
-        )  # fmt: skip
-        n = t.end(t.accept("mailed", "c", "ping-async").svtrid, 1000, "OK").id
-        with running(t, smtp=smtp):
-            wait_until(lambda: t.delivery("mailed", n).status == "gave_up", what="giving up")
-        state = t.delivery("mailed", n)
+        state = fell_back(t, smtp, account(t, "öps@client.example", fallback="poll"))
         assert len(state.attempts) == 1
         reason = "the mail server takes no non-ASCII address (it offers no SMTPUTF8)"
         assert state.gave_up_reason == reason
-        polled = t.poll("mailed")
-        assert polled.notification is not None and polled.notification.id == n
     assert handler.tries == {} and handler.messages == []
 
 
