@@ -164,11 +164,12 @@ class OperatorCalls:
         operation `test-notification` accepted and ended at once (1000), so it is
         queued or pushed like any other and its attempts can be watched; with `by`, the
         ending records it as that operator's action. One unit of work: accepted, ended
-        and recorded, or (refused) none of it. Returns the notification. Raises
-        `Rejected` (2303 unknown account or `by` not an active operator, 2053
+        and recorded, or (refused) none of it. Its clTRID is `test-` and an id minted as
+        svTRIDs are, so no two test notifications share one. Returns the notification.
+        Raises `Rejected` (2303 unknown account or `by` not an active operator, 2053
         suspended), `Conflict`, `StorageError`."""
         operations = self._operations
-        cltrid = f"test-{int(self._runtime.clock().timestamp())}"
+        cltrid = f"test-{self._runtime.mint_svtrid()}"
         accept = operations.accept(login, cltrid, opr.TEST_COMMAND, init_request=None, client=None)
 
         def body(work: Work) -> Notification:

@@ -350,3 +350,14 @@ def test_every_public_method_says_what_it_raises() -> None:
         if not name.startswith("_") and "Raises" not in (method.__doc__ or "")
     ]
     assert silent == []
+
+
+def test_two_test_notifications_in_one_second_have_clTRIDs_of_their_own(t: Tidings) -> None:
+    # The clock does not move: both are sent in the same second. A client tells its
+    # notifications apart by clTRID, and `trail --cltrid` finds one operation's events.
+    first, second = t.send_test("tester"), t.send_test("tester")
+    cltrids = [first.outcome.cltrid, second.outcome.cltrid]
+    assert cltrids[0] != cltrids[1] and all(c.startswith("test-") for c in cltrids)
+    trail = t.trail(cltrid=cltrids[0])
+    accepted = [e.event.svtrid for e in trail if e.kind == "OperationAccepted"]  # type: ignore[attr-defined]
+    assert accepted == [first.outcome.svtrid]
