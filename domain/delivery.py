@@ -128,9 +128,11 @@ class GiveUp(Struct, frozen=True, gc=False, tag="GiveUp"):
 
 class RequeueDelivery(Struct, frozen=True, gc=False, tag="RequeueDelivery"):
     """Send a delivery again: one that gave up (requeued) or, with `delivered`, one that
-    succeeded (resent: the client asked to hear it again)."""
+    succeeded (resent: the client asked to hear it again); with `since` (aware), only
+    one that gave up, or succeeded and was scheduled, at or after it."""
 
     delivered: bool = False
+    since: datetime | None = None
 
 
 # What an operator's requeue of all of an account's deliveries answers (2304) when none
@@ -346,8 +348,9 @@ def decide(
     starting an attempt that is not due, or while one is in flight and its lease holds,
     or after success; recording an attempt none was started for, or one taken over;
     giving up a finished delivery; requeueing one that has not given up (resending,
-    with `delivered`, one that neither gave up nor succeeded); 2101 jitter
-    outside [-1, 1], a lease outside (0 s, 30 days].
+    with `delivered`, one that neither gave up nor succeeded), or one that did before
+    its `since`; 2101 jitter outside [-1, 1], a lease outside (0 s, 30 days], a `since`
+    without a time zone.
     """
     if isinstance(command, ScheduleDelivery):
         if state.scheduled is not None:
@@ -387,15 +390,21 @@ def decide(
             if state.status in ("succeeded", "gave_up"):
                 return reject(Code.STATUS_PROHIBITS, f"delivery is {state.status}")
             return [DeliveryGaveUp(reason=reason, at=now)]
-        case RequeueDelivery(delivered=delivered):
-            if state.status == "gave_up":
+        case RequeueDelivery(delivered=delivered, since=since):
+            gave_up = state.status == "gave_up"
+            if not gave_up and not (delivered and state.status == "succeeded"):
+                if delivered:
+                    return reject(Code.STATUS_PROHIBITS, f"a delivery {state.status} is not resent")
+                return reject(Code.STATUS_PROHIBITS, "only a delivery that gave up is requeued")
+            if since is not None and since.utcoffset() is None:
+                return reject(Code.INVALID_PARAMETER, "since needs a time zone")
+            moment = (state.gave_up_at or scheduled.at) if gave_up else scheduled.at
+            if since is not None and moment < since:
+                return reject(Code.STATUS_PROHIBITS, f"a delivery {state.status} before since")
+            if gave_up:
                 return [DeliveryRequeued(at=now)]
-            if delivered and state.status == "succeeded":
-                kept = replace(scheduled, notification=None)
-                return [DeliveryResent(scheduled=kept, attempts=_last_number(state), at=now)]
-            if delivered:
-                return reject(Code.STATUS_PROHIBITS, f"a delivery {state.status} is not resent")
-            return reject(Code.STATUS_PROHIBITS, "only a delivery that gave up is requeued")
+            kept = replace(scheduled, notification=None)
+            return [DeliveryResent(scheduled=kept, attempts=_last_number(state), at=now)]
 
 
 def _last_number(state: DeliveryState) -> int:

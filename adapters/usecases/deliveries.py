@@ -98,12 +98,7 @@ class Deliveries:
     async def deliveries(self, login: str, status: dlv.DeliveryStatus | None) -> list[DeliveryView]:
         text("login", login)
 
-        def ids(work: Work) -> int:
-            existing(work, login)
-            mailbox: mbx.MailboxState = work.state(MAILBOX, login)
-            return mailbox.next_id
-
-        next_id = await self._runtime.run(ids)
+        next_id = await self._runtime.run(lambda work: _next_id(work, login))
         views: list[DeliveryView] = []
         for start in range(1, next_id, PENDING_CHUNK):
             end = min(start + PENDING_CHUNK, next_id)
@@ -123,16 +118,17 @@ class Deliveries:
         self, login: str, one: int | None, since: datetime | None, delivered: bool, by: By
     ) -> list[int]:
         text("login", login)
-        requeued = dlv.RequeueDelivery(delivered=delivered)
         if one is not None:
-            chosen = [integer("notification_id", one, least=1)]
+            integer("notification_id", one, least=1)
+            since = None
         elif since is not None and (instance("since", since, datetime).utcoffset() is None):
             raise InvalidArgument("since needs an aware datetime (with a time zone)")
-        else:
-            views = await self.deliveries(login, None)
-            chosen = [v.notification_id for v in views if _sent_again(v, since, delivered)]
+        requeued = dlv.RequeueDelivery(delivered=delivered, since=since)
 
         def requeue(work: Work) -> list[int]:
+            # Chosen by the domain on the states this unit of work saves on: a delivery
+            # another writer changed meanwhile is a lost race, decided again.
+            chosen = [one] if one is not None else list(range(1, _next_id(work, login)))
             keys = [dlv.key(login, n) for n in chosen]
             if one is not None:  # the one asked for: refused as it is (2303, 2304)
                 sent = chosen if work.must(DELIVERY, keys[0], requeued) else []
@@ -286,16 +282,11 @@ def _record_attempt(work: Work, attempt: Attempted, changes: _Changes) -> dlv.De
     return recorded
 
 
-def _sent_again(view: DeliveryView, since: datetime | None, delivered: bool) -> bool:
-    """Whether `redeliver` picks this delivery: it gave up (at or after `since`) or,
-    with `delivered`, it succeeded (scheduled at or after `since`)."""
-    if view.status == "gave_up":
-        moment = view.gave_up_at or view.scheduled_at
-    elif delivered and view.status == "succeeded":
-        moment = view.scheduled_at
-    else:
-        return False
-    return since is None or moment >= since
+def _next_id(work: Work, login: str) -> int:
+    """The id the account's next notification takes (2303 unknown account)."""
+    existing(work, login)
+    mailbox: mbx.MailboxState = work.state(MAILBOX, login)
+    return mailbox.next_id
 
 
 class DeliveryCalls:

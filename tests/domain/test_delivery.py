@@ -437,6 +437,28 @@ def test_resending_a_delivery_still_under_way_is_2304(history: tuple[DeliveryEve
     )
 
 
+# --- Since: the operator's choice of several, decided on the delivery as it stands ----
+def test_with_since_only_a_delivery_that_gave_up_at_or_after_it_is_requeued() -> None:
+    # Given a delivery that gave up at T0, when requeued since T0 it is, since later not
+    given = delivery.given(*GAVE_UP)
+    given.when(RequeueDelivery(since=T0), now=at(9)).then(DeliveryRequeued(at=at(9)))
+    given.when(RequeueDelivery(since=at(1))).then_rejected(Code.STATUS_PROHIBITS)
+
+
+def test_with_since_a_delivered_one_is_resent_only_when_scheduled_at_or_after_it() -> None:
+    # Given a delivery scheduled at T0 that succeeded (another operator's requeue, say),
+    # when resent since a moment after its scheduling, then it is not resent
+    given = delivery.given(*SUCCEEDED)
+    given.when(RequeueDelivery(delivered=True, since=at(1))).then_rejected(Code.STATUS_PROHIBITS)
+    resent = given.when(RequeueDelivery(delivered=True, since=T0), now=at(9)).events
+    assert [type(e) for e in resent] == [DeliveryResent]
+
+
+def test_a_since_without_a_time_zone_is_2101() -> None:
+    naive = RequeueDelivery(since=T0.replace(tzinfo=None))
+    delivery.given(*GAVE_UP).when(naive).then_rejected(Code.INVALID_PARAMETER)
+
+
 def test_only_success_is_terminal() -> None:
     assert not is_terminal(DeliveryState())
     assert not is_terminal(delivery.given(*IN_FLIGHT).state)
