@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
+from traceback import walk_tb
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
@@ -34,17 +35,12 @@ FROM_ENV = "TIDINGS_SMTP_FROM"
 # The sender is one bare address in the From header: no spaces, controls, quotes,
 # commas or angle brackets, so it can neither break the header nor add one.
 _SENDER = re.compile(r'[^\s\x00-\x1f\x7f<>,"()@]+@[^\s\x00-\x1f\x7f<>,"()@]+')
-# The step whose reply each refusal of aiosmtplib is, in the order of the conversation.
-# A refusal of none of these kinds is STARTTLS's: the one other command `aiosmtplib.send`
-# runs that raises on a reply (a refused QUIT is not raised).
-_STEPS: tuple[tuple[type[aiosmtplib.SMTPResponseException], str], ...] = (
-    (aiosmtplib.SMTPConnectResponseError, "greeting"),
-    (aiosmtplib.SMTPHeloError, "EHLO"),
-    (aiosmtplib.SMTPAuthenticationError, "AUTH"),
-    (aiosmtplib.SMTPSenderRefused, "MAIL FROM"),
-    (aiosmtplib.SMTPRecipientRefused, "RCPT TO"),
-    (aiosmtplib.SMTPDataError, "DATA"),
-)
+# The step a reply answered, by the method of aiosmtplib's client that awaited it (the
+# innermost on the traceback): a garbled or over-long reply (code -1) is the same
+# exception at every step, and a refused STARTTLS has no kind of its own.
+_STEPS = {"_create_connection": "greeting", "ehlo": "EHLO", "helo": "EHLO",
+          "starttls": "STARTTLS", "login": "AUTH", "mail": "MAIL FROM", "rcpt": "RCPT TO",
+          "data": "DATA"}  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,7 +155,8 @@ class MailSender:
                 status=code, error=text[:ANSWER_KEPT], duration_ms=took(), refused_at="RCPT TO"
             )
         except aiosmtplib.SMTPResponseException as error:
-            step = next((s for kind, s in _STEPS if isinstance(error, kind)), "STARTTLS")
+            calls = [frame.f_code.co_name for frame, _ in walk_tb(error.__traceback__)]
+            step = next((_STEPS[c] for c in reversed(calls) if c in _STEPS), "")
             text = f"{error.code} {error.message} (at {step})"[:ANSWER_KEPT]
             return Reply(status=error.code, error=text, duration_ms=took(), refused_at=step)
         except aiosmtplib.SMTPNotSupported as error:
