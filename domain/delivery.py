@@ -14,8 +14,9 @@ nothing wrong). An outcome is recorded only for the attempt still in flight, so 
 answer of a taken-over attempt changes nothing.
 
 Some answers end a delivery at once: `410 Gone` from a URL, a permanent (5xx) SMTP
-reply to the message (MAIL FROM, RCPT TO, DATA: not before, where it is the server's
-setup, a password or TLS, that the operator may fix before the next attempt), and a mail
+reply to the recipient or the message (RCPT TO, DATA: not before, where it is the
+server's or the operator's setup, a password, TLS, tidings' own sender address, that
+may be fixed before the next attempt; nor 530, authentication required), and a mail
 server that offers no SMTPUTF8 when the address is not ASCII (RFC 6531: the message may
 not be sent to it, and no retry changes that). A receiver's `Retry-After` counts only on
 429 and 503, the statuses that carry it.
@@ -68,10 +69,13 @@ Medium = Literal["url", "email"]
 
 # The statuses whose Retry-After a receiver may use to slow us down (RFC 9110, 10.2.3).
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
-# The SMTP steps before the message: a refusal there is the mail server's setup (the
-# operator's password, TLS, the server's own state), which a later attempt may find
-# fixed, not a refusal of this message.
-_SMTP_SETUP = frozenset({"greeting", "EHLO", "STARTTLS", "AUTH"})
+# The SMTP steps before the recipient: a refusal there is the mail server's setup or the
+# operator's (a password, TLS, the server's own state; at MAIL FROM tidings' own sender,
+# the one address it names, RFC 5321 3.3), which a later attempt may find fixed, not a
+# refusal of this message. So is 530 at any step (RFC 4954 6: authentication required,
+# and the operator gave no credentials).
+_SMTP_SETUP = frozenset({"greeting", "EHLO", "STARTTLS", "AUTH", "MAIL FROM"})
+_AUTH_REQUIRED = 530
 
 
 def key(login: str, notification_id: int) -> str:
@@ -277,7 +281,8 @@ def _stops_at_once(scheduled: DeliveryScheduled, c: RecordAttempt) -> str | None
         return None
     if medium == "url" and status == 410:
         return "the receiver answered 410 Gone"
-    if medium == "email" and 500 <= status <= 599 and c.refused_at not in _SMTP_SETUP:
+    setup = c.refused_at in _SMTP_SETUP or status == _AUTH_REQUIRED
+    if medium == "email" and 500 <= status <= 599 and not setup:
         return f"the mail server refused it for good ({status})"
     return None
 

@@ -8,9 +8,9 @@ as `application/xml; charset=utf-8`, the subject names the command and the svTRI
 `Date` is when it is sent, and the `Message-ID` is derived from the notification, so the
 copies a retry may send are recognisably one message. An SMTP reply code is reported as
 the attempt's status, with the step of the conversation that got it (`Reply.refused_at`): the
-domain decides what it means (250 success; 4xx, or a 5xx before MAIL FROM, tried again;
-a 5xx from MAIL FROM on, given up). A server that offers no SMTPUTF8, which a non-ASCII
-address needs, is reported as lacking it (nothing is sent).
+domain decides what it means (250 success; 4xx, 530, or a 5xx before RCPT TO, tried
+again; another 5xx at RCPT TO or DATA, given up). A server that offers no SMTPUTF8,
+which a non-ASCII address needs, is reported as lacking it (nothing is sent).
 """
 
 import os

@@ -168,8 +168,8 @@ def test_a_5xx_reply_gives_up(db_url: str, inbox: tuple[Inbox, SmtpServer]) -> N
     assert handler.messages == []
 
 
-@pytest.mark.parametrize("refused", ["mail", "rcpt", "data"])
-def test_a_permanent_refusal_of_the_sender_recipient_or_message_gives_up_at_once(
+@pytest.mark.parametrize("refused", ["rcpt", "data"])
+def test_a_permanent_refusal_of_the_recipient_or_message_gives_up_at_once(
     db_url: str, inbox: tuple[Inbox, SmtpServer], refused: str
 ) -> None:
     handler, smtp = inbox
@@ -280,3 +280,40 @@ def test_a_refusal_at_auth_is_the_servers_setup_retried_on_the_schedule(
         assert state.status == "gave_up" and len(state.attempts) == 1 + len(FAST.schedule)
         assert state.gave_up_reason.startswith("retry schedule used up; last: 535")
         assert handler.messages == []
+
+
+def test_tidings_own_sender_refused_at_mail_from_is_retried_on_the_schedule(
+    db_url: str, inbox: tuple[Inbox, SmtpServer]
+) -> None:
+    # 553 at MAIL FROM: the operator's TIDINGS_SMTP_FROM, not the client's address
+    handler, smtp = inbox
+    handler.refuse = "mail"
+    with Tidings(db_url) as t:
+        state = fell_back(t, smtp, account(t, "ops@client.example", fallback="poll"))
+    assert [a.status for a in state.attempts] == [553] * (1 + len(FAST.schedule))
+    assert state.gave_up_reason.startswith("retry schedule used up; last: 553")
+    assert state.gave_up_reason.endswith("(at MAIL FROM)")
+    assert handler.messages == []
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_a_server_that_requires_authentication_is_retried_on_the_schedule(
+    db_url: str,
+) -> None:
+    # 530 (RFC 4954): the operator gave no credentials; the next attempt after the fix
+    # passes, so only the schedule gives it up
+    handler = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port, auth_required=True,
+                            auth_require_tls=False, authenticator=Password(fixed=True))  # fmt: skip
+    controller.start()
+    try:
+        smtp = SmtpServer.from_url(f"smtp://127.0.0.1:{port}", "tidings@tidings.test")
+        with Tidings(db_url) as t:
+            state = fell_back(t, smtp, account(t, "ops@client.example", fallback="poll"))
+    finally:
+        controller.stop()
+    assert [a.status for a in state.attempts] == [530] * (1 + len(FAST.schedule))
+    assert all(a.error and a.error.endswith("(at MAIL FROM)") for a in state.attempts)
