@@ -1,11 +1,6 @@
 """The access log: one event per request on the `tidings.access` logger, and the request
-id every request carries.
-
-A request's id is its `X-Request-Id` header when it sends a usable one (1-128 visible
-ASCII characters), else one minted here; it is echoed in the answer's `X-Request-Id`,
-written in the access line, and held in `logs.REQUEST_ID` while the request is served,
-so every line logged meanwhile carries it. `request_id(scope)` is the one place that
-decides it: an ASGI route that bypasses the middleware calls it too.
+id every request carries: its usable `X-Request-Id` (1-128 visible ASCII characters),
+else one minted here; echoed in the answer, and held in `logs.REQUEST_ID` meanwhile.
 """
 
 import itertools
@@ -30,7 +25,7 @@ _NOTES = "tidings.access"
 
 class _Minted:
     """Minted ids: 16 hex digits, a random half drawn per process (again in a forked
-    child) and a counter, unique in practice without drawing randomness per request."""
+    child) and a counter."""
 
     def __init__(self) -> None:
         self.renew()
@@ -80,11 +75,9 @@ def noted(scope: Scope, name: str, value: object) -> None:
 
 
 class AccessLog:
-    """ASGI middleware: the request id (see the module), then one access event: method,
-    path, status, WAPI code (when there is one), login and svTRID (when noted),
-    duration, client, request id. Query strings are left out: they may carry tokens. A
-    request nobody was answered (the client hung up first) is logged with nginx's status
-    499; one the app failed on, 500."""
+    """ASGI middleware: the request id, then one access event (no query string: it may
+    carry tokens). A request nobody was answered is logged as 499; one the app failed
+    on, 500."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -125,8 +118,7 @@ def access_line(
 ) -> None:
     """The access event of one request (`AccessLog`'s, or a route's that bypasses it):
     `seen` holds its status (and WAPI code), `started` its `time.perf_counter()` at the
-    start; `traced`: its span, ended here. Nothing is logged while the logger is off (a
-    level above info)."""
+    start; `traced`: its span, ended here."""
     if traced is not None:
         notes = {k: v for k, v in scope.get(_NOTES, {}).items() if k != "request_id"}
         telemetry.close_request(traced, scope, {**seen, **notes, "request_id": request_id(scope)})

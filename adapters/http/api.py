@@ -1,15 +1,9 @@
 """The JSON API for backends: accounts, operations, the audit trail.
 
-Every route needs `Authorization: Bearer <token>`: TIDINGS_ADMIN_TOKEN (the operator
-`admin`) or a named operator's token (`tidings operator add`); each change to an account
-is recorded as that operator's action, in the change's own transaction (`_by`). Bodies
-and answers are the msgspec types of `api_types` (and the library's `Pending` and
-`Notification`); one table, `ENDPOINTS`, drives both the routing and the OpenAPI
-document, so the document cannot describe a route that does not exist. Errors answer
-`ApiError` (`code`, `text`) with an HTTP status that says the same as the code. Wrong
-tokens are throttled per client address (`throttle`): past the budget, 429 with code
-2050 and `Retry-After`. A body nested deeper than the server's `max_depth` is refused
-(400, 2008) before it is decoded.
+Every route needs an operator's bearer token (`bearer`); each change to an account is
+recorded as that operator's action, in the change's own transaction. One table,
+`ENDPOINTS`, drives both the routing and the OpenAPI document. Errors answer `ApiError`
+with an HTTP status that says the same as the code.
 """
 
 from collections.abc import Callable
@@ -102,8 +96,6 @@ class Endpoint:
 
 
 def _by(p: Params) -> Actor:
-    """The caller as the operator a change of an account is recorded as, in the change's
-    own transaction, under the route's summary."""
     return Actor(p[_CALLER], p[_SUMMARY])
 
 
@@ -126,7 +118,6 @@ def _open(t: Tidings, p: Params, body: NewAccount) -> OpenedAccount:
 
 
 def _number(p: Params, name: str, default: int) -> int:
-    """An optional integer query parameter; 2101 when it is not one in range."""
     raw = p.get(name)
     if raw is None:
         return default

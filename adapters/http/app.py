@@ -1,24 +1,10 @@
-"""The tidings server: one Starlette app, served by uvicorn.
-
-Routes:
-- `POST /wapi/xml`, `POST /wapi/json`: WAPI (see `http_wapi`);
-- `/api/...`: the JSON API for backends, bearer token (see `http_api`);
-- `POST|PUT /merchants/products`, `/merchants/files`: Merchants-style jobs (`http_merchants`);
-- `GET /openapi.json`: the JSON API's OpenAPI document; `GET /metrics`: Prometheus text
-  (see `http.metrics`);
-- `/center/`, `/console/`, `/docs`: the customer center, the operator console and the
-  API reference, web pages (see `web`);
-- `GET /healthz` (liveness: the store answers a read), `GET /readyz` (readiness: the
-  store commits a heartbeat; 503 with the reason when it cannot, see `health`).
-
-Every request's body must arrive within the body deadline (`deadlines.BodyDeadline`);
-serve it with `server.server_config`, which adds the head deadline, the connection cap,
-the keep-alive limit and proxy-header trust only for the proxies named.
+"""The tidings server: one Starlette app (WAPI, the JSON API, Merchants jobs, the signed
+log's tiles, `/metrics`, `/healthz`, `/readyz` and the web pages), served by uvicorn
+through `server.server_config`, which adds the head deadline and the connection cap.
 
 Startup opens the store and, unless `Settings.worker` is off, starts the due-work runner
-(`push.due`: pushes, and the endings of the operations the server runs itself, rebuilt
-from the log); shutdown (after uvicorn has let in-flight requests finish) stops the
-runner (an attempt in flight is abandoned to its lease) and closes the store.
+(`push.due`); shutdown, once uvicorn let in-flight requests finish, stops the runner (an
+attempt in flight is abandoned to its lease) and closes the store.
 """
 
 import dataclasses
@@ -96,12 +82,11 @@ def settle_heap() -> None:
 
 
 class _StartRefused(Exception):
-    """Start-up was refused for a reason already logged on one line."""
+    pass
 
 
 def _refuse(app: Starlette, reason: str) -> NoReturn:
-    """Log why the server does not start, on one line, and stop its start-up without
-    a traceback (`_Server` tells uvicorn no more than that it failed)."""
+    """Log why the server does not start, on one line, and stop it without a traceback."""
     _log.error(reason)
     app.state.refused = True
     raise _StartRefused(reason)
@@ -127,8 +112,7 @@ class _Server(Starlette):
         await super().__call__(scope, receive, send)
 
     def _told(self, send: Send) -> Send:
-        """`send` for the lifespan: a start-up refused by `_refuse` reaches uvicorn
-        without Starlette's traceback in its message (uvicorn would log it)."""
+        # A start-up `_refuse`d reaches uvicorn without Starlette's traceback to log.
 
         async def told(message: MutableMapping[str, Any]) -> None:
             refused = getattr(self.state, "refused", False)
@@ -232,15 +216,10 @@ FOREIGN_ENDINGS_AFTER = 5.0
 def worker_app(settings: Settings, index: int) -> Starlette:
     """The app of worker `index` of a server with several processes (`http.workers`).
 
-    Every worker runs the due-work runner for the endings of the operations it accepted
-    itself, at once; another worker's only `FOREIGN_ENDINGS_AFTER` seconds later (that
-    worker stopped). A client's keep-alive connection stays with one worker, so its
-    mailbox is then written by one process: with the endings all in worker 0, the
-    workers lost races on the same mailboxes and retried under the write lock, and two
-    workers served fewer requests than one (docs/decisions.md, the bench's http rows).
-    Only worker 0 makes deliveries: several would be safe
-    (claims are leased), but they would race for the same claims.
-    """
+    Each worker ends the operations it accepted itself at once, another worker's only
+    `FOREIGN_ENDINGS_AFTER` seconds later, so a client's mailbox is written by one
+    process (docs/decisions.md). Only worker 0 makes deliveries: claims are leased, but
+    several would race for them."""
     if not settings.worker:
         return create_app(settings)
     role = dataclasses.replace(

@@ -1,10 +1,5 @@
-"""Who an operator's bearer token is, behind the guessing throttle: what the JSON API,
-the log's entry bundles and `/metrics` ask before they answer.
-
-`Authorization: Bearer <token>` holds TIDINGS_ADMIN_TOKEN (the operator `admin`) or,
-where named operators are let in, a named operator's token (`tidings operator add`).
-Wrong tokens are counted per client address by the server's `throttle.AuthGate`, and
-each refusal is answered no sooner than the gate's floor.
+"""Who an operator's bearer token is, behind the guessing throttle (`throttle.AuthGate`):
+TIDINGS_ADMIN_TOKEN (the operator `admin`) or, where let in, a named operator's token.
 """
 
 import time

@@ -57,9 +57,8 @@ async def read_body(request: Request, cap: int) -> bytes:
 
 
 def is_text(*values: str) -> bool:
-    """Whether every value is Unicode text UTF-8 can carry: JSON escapes and multipart
-    forms in a charset the client names (`utf-7`) can decode to lone surrogates, which
-    no event holds."""
+    """Whether every value is text UTF-8 can carry (no lone surrogates, which JSON escapes
+    and forms in a charset like `utf-7` can decode to)."""
     try:
         for value in values:
             value.encode()
@@ -76,8 +75,7 @@ def client_ip(request: Request) -> str | None:
 
 class Reading(msgspec.Struct, gc=False):
     """A body being read under a `Deadlines`: `expired` once its time ran out (its task
-    was cancelled then); `task` None once it is read (or expired). Untracked by the
-    collector: the cycle through the task is broken when either happens."""
+    was cancelled then); `task` None once it is read (or expired)."""
 
     at: float
     task: "asyncio.Task[Any] | None"
@@ -119,9 +117,7 @@ class _Queue:
 class Deadlines:
     """The body deadline of every request of one route: `timeout` seconds from `start`
     to `done`, past which the reading task is cancelled. One timer on the loop for all
-    of them, not one a request (docs/decisions.md): with one timeout, deadlines come in
-    the order the requests start, so the oldest unread body is the next to expire. What
-    it holds is the bodies being read (`reading`): one is let go when it has been read."""
+    of them (docs/decisions.md): with one timeout, the oldest unread body expires next."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout

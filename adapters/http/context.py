@@ -30,7 +30,6 @@ SESSION_KEY_ENV = "TIDINGS_SESSION_KEY"
 
 
 def token_digest(token: str) -> bytes:
-    """The sha256 of a bearer token: all the server keeps of it."""
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 

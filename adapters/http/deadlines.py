@@ -1,24 +1,12 @@
-"""Deadlines for slow clients: a request's head, then its body.
+"""Deadlines for slow clients, which uvicorn lacks: a request's head, then its body.
 
-uvicorn bounds idle keep-alive connections (`timeout_keep_alive`) and open connections
-(`limit_concurrency`, a 503 to each request past it), but not the time a client takes to
-send a request: a connection that sends half a head and waits is held for as long as the
-client likes, and a few thousand of them take every file descriptor. Two deadlines close
-that gap, each at the layer that sees the bytes:
-
-- the head: `head_deadline_protocol` is uvicorn's httptools protocol with a timer from
-  the moment a connection opens (or, on a kept-alive connection, the next request's
-  first byte) to the end of the head; past it the connection answers 408 and is closed
-  (and a head past its size cap, 431: the head only, a body arriving in the same read
-  counts against the body's own cap). A connection past the cap on open connections is
-  answered 503 and closed as soon as it opens, idle or not, so the cap (kept below the
-  open-files limit, `server.connections_that_fit`) always leaves a descriptor to answer
-  with.
-- the body: `BodyDeadline`, ASGI middleware, gives every `receive` of the body what is
-  left of the body's time; past it the app sees `BodyTooSlow` and the client gets a 408.
-
-A client that hangs up before its body is whole is no server error: `BodyDeadline` logs
-one info line and answers nothing (there is no one to answer).
+- `head_deadline_protocol`: uvicorn's httptools protocol with a timer from a connection's
+  open (or a kept-alive request's first byte) to the end of the head: past it, 408 and
+  close; a head past its size cap, 431; a connection past the open-connections cap, 503
+  at once, so the cap (below the open-files limit) always leaves a descriptor to answer.
+- `BodyDeadline`, ASGI middleware: the whole body within the body's time, else the app
+  sees `BodyTooSlow` and the client a 408. A client that hangs up mid-body is logged at
+  info and answered nothing.
 """
 
 import asyncio
@@ -31,9 +19,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .body import BodyTooSlow, ClientGone, Unfinished
-from .joined_writes import JoinedWrites
 
-__all__ = ["SENT_NAMES", "BodyDeadline", "head_deadline_protocol", "settle_unfinished"]
+__all__ = [
+    "SENT_NAMES",
+    "BodyDeadline",
+    "JoinedWrites",
+    "head_deadline_protocol",
+    "settle_unfinished",
+]
 
 # The scope key of the request's header names as the client spelled them, in the order
 # of `scope["headers"]` (whose names uvicorn lower-cases).
@@ -43,7 +36,6 @@ _log = logging.getLogger("tidings.server")
 
 
 def _closing(status: bytes, text: bytes) -> bytes:
-    """A whole response that ends the connection."""
     return (
         b"HTTP/1.1 %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
         b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (status, len(text), text)
@@ -55,6 +47,45 @@ _TOO_LARGE = _closing(b"431 Request Header Fields Too Large", b"the request's he
 _BUSY = _closing(b"503 Service Unavailable", b"the server has too many open connections")
 # The empty line that ends a head (httptools also takes bare LFs).
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+
+class JoinedWrites(asyncio.Transport):
+    """`transport` with its writes joined, so an answer leaves in one socket write:
+    uvicorn writes a response's head and body with a write each. A write is held until
+    the next one, which leaves with it, or until the loop's next turn (at most one is
+    held, so the bytes keep their order); the rest goes to `transport`."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        held = self._held
+        if held is None:
+            self._held = bytes(data)
+            self._loop.call_soon(self._flush)
+            return
+        self._held = None
+        self._transport.write(held + data)
+
+    def _flush(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
 
 
 class _HeadDeadline(HttpToolsProtocol):
@@ -93,8 +124,7 @@ class _HeadDeadline(HttpToolsProtocol):
         super().data_received(data)
 
     def _head_ends(self, data: bytes, before: int) -> bool:
-        """Whether the head ends in `data` within `max_head` (the rest is body): only
-        asked when the bytes read pass the cap, so a small request pays nothing."""
+        """Whether the head ends in `data` within `max_head` (the rest is body)."""
         window = self._head_tail + data[: self.max_head - before]
         return _HEAD_END.search(window) is not None
 
@@ -138,7 +168,7 @@ class _HeadDeadline(HttpToolsProtocol):
         self._disarm()
         super().on_headers_complete()
         if self.cycle is not None and self._joined is not None:
-            self.cycle.transport = self._joined  # one write per answer (`joined_writes`)
+            self.cycle.transport = self._joined  # one write per answer
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

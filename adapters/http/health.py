@@ -1,9 +1,6 @@
-"""Liveness and readiness.
-
-`/healthz` says the process serves and the store answers a read; `/readyz` says the
-store can commit: it writes a heartbeat (`store.heartbeat`) at most once per `interval`
-seconds however often it is probed, and answers 503 with the reason while that write
-fails (disk full, read-only file system, a role that lost its rights, a database gone).
+"""Readiness: `/readyz` says the store can commit, by a heartbeat write
+(`store.heartbeat`) at most once per `interval` however often it is probed; 503 with the
+reason while that write fails.
 """
 
 import logging

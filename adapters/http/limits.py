@@ -1,11 +1,6 @@
-"""The server's limits against a hostile world, and the XML depth scan.
-
-Every limit has a `tidings serve` option of the same name; README's "Running it in
-production" lists them with what each answers.
-
-How deep a document may nest is the domain's rule (`domain.document`); an XML body is
-scanned here with expat, before any parser builds a tree, so a deeply nested document
-costs one linear scan and never reaches a recursion limit.
+"""The server's limits against a hostile world (each a `tidings serve` option, listed in
+README), and the XML depth scan: expat, before any parser builds a tree, so a deeply
+nested document costs one linear scan (the depth rule is `domain.document`'s).
 """
 
 import xml.parsers.expat

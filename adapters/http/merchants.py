@@ -1,22 +1,11 @@
 """A Merchants-style asynchronous endpoint, so the JobResult path runs end to end.
 
 `POST`/`PUT` `/merchants/products` (single jobs) and `/merchants/files` (batches) take an
-XML or JSON document, authenticate by the headers of the Ozon spec's example
-(`x-ApplicationId`: the login, `x-Token`: the password), record the whole request as the
-operation's `InitRequest`, answer `202` with the job `Id` (its svTRID) and end the job
-after the server's job delay.
-
-How a job ends is the domain's rule (`domain.serverrun`), read from the submitted
-document's top-level fields, so every ending can be produced on purpose: a batch ends
-in its top-level `State` (`Failed`, `PartiallyFailed`, `Successfull`; default
-`Successfull`); a single job fails when the document has a top-level `ErrorCode` (with
-an optional `ErrorData`, a string or a number), and succeeds otherwise. "Top level" is
-a child element of the XML root (by its local name: a namespace is ignored) or a member
-of the JSON object.
-
-The recorded headers are those the client sent, minus the values of `x-Token` and
-`Authorization`, replaced by `[redacted]`: the log is append-only and kept for ever,
-credentials must not be in it.
+XML or JSON document, authenticate by `x-ApplicationId` (the login) and `x-Token` (the
+password), record the request as the operation's `InitRequest` (`x-Token` and
+`Authorization` redacted: the log is kept for ever), answer `202` with the job `Id`
+(its svTRID) and end the job after the server's job delay, as the document's top-level
+fields say (`domain.serverrun`; a namespace is ignored).
 """
 
 import hmac
@@ -100,8 +89,7 @@ def _scalar(value: Any) -> str:
 
 
 def job_ending(operation: OperationState) -> Ending:
-    """How an accepted job ends (`domain.serverrun`), read again from its recorded
-    request."""
+    """How an accepted job ends, read again from its recorded request."""
     accepted = operation.accepted
     request = accepted.init_request if accepted else None
     try:
@@ -126,8 +114,7 @@ def _error(
 
 
 def _unavailable(content_type: str, error: StorageError) -> Response:
-    """The store could not answer: 503, nothing saved; 504 when the job's commit was sent
-    and the connection died before its answer (it may be saved: read it back)."""
+    """503, nothing saved; 504 when the job's commit may be saved (`OutcomeUnknown`)."""
     if isinstance(error, OutcomeUnknown):
         text, status = f"{error}; read it back before retrying", 504
     else:
@@ -136,7 +123,6 @@ def _unavailable(content_type: str, error: StorageError) -> Response:
 
 
 def _throttled(content_type: str, retry_after: int) -> Response:
-    """Too many failed authentications: 429, the auth code, and when to come back."""
     THROTTLED.labels("merchants").inc()
     text = "too many failed authentications: retry later"
     response = _error(content_type, Code.AUTH_FAILED, text, 429)
@@ -157,8 +143,8 @@ def _token_ok(account: AccountState | None, token: str) -> bool:
 
 
 def _headers(request: Request) -> tuple[tuple[str, str], ...]:
-    """The request's headers, their names as the client spelled them (the spec's
-    JobResult returns them so; lower case when the server did not keep them)."""
+    """The request's headers, their names as the client spelled them (as JobResult
+    returns them), the secret ones redacted."""
     raw = request.headers.raw
     sent: list[bytes] = request.scope.get(SENT_NAMES, [])
     names = sent if len(sent) == len(raw) else [name for name, _ in raw]

@@ -1,13 +1,6 @@
-"""`GET /metrics`: Prometheus text, the process's counters and the log's figures, for
-an operator's bearer token (TIDINGS_ADMIN_TOKEN or a named operator's): without one,
-401 (429 with `Retry-After` once a client's failures pass the throttle's budget).
-
-What the log says (notifications created, polled, acked; deliveries by state and
-outcome; attempts and their durations; queue depths and ages) is folded from it at each
-scrape by `LogMetrics` (the `LogFigures` projection, caught up from where it stopped by
-a `Catchup`, the runner every projection of the log has):
-those figures hold for the whole database, whichever process did the work. The process's
-own counters are `tidings.adapters.metrics`.
+"""`GET /metrics`: Prometheus text, for an operator's bearer token (401 without one, 429
+past the throttle): the process's counters (`tidings.adapters.metrics`) and the log's
+figures, folded at each scrape by `LogMetrics`, which hold for the whole database.
 """
 
 import os
@@ -155,12 +148,9 @@ def _refused(retry_after: int | None) -> Response:
 
 
 def metrics_route(context: Context) -> Route:
-    """`GET /metrics` of a server: its processes' counters and its database's figures,
-    for an operator's bearer token only (`bearer`): the queue gauges name accounts.
-
-    With several workers (`MULTIPROC_ENV` set before they started) the counters are
-    prometheus_client's multiprocess files, summed over every worker of the server at
-    each scrape, so any worker answers the same totals."""
+    """`GET /metrics` of a server, for an operator's bearer token only (the queue gauges
+    name accounts). With several workers (`MULTIPROC_ENV` set before they started) the
+    counters are summed over every worker at each scrape."""
     own = CollectorRegistry(auto_describe=False)
     own.register(LogMetrics(lambda: context.tidings))
     counters = REGISTRY

@@ -1,7 +1,5 @@
-"""`GET /openapi.json`: the JSON API described from its own route table and types.
-
-Schemas come from `msgspec.json.schema_components` over the very types the handlers
-decode and encode, so the document is generated, never written by hand.
+"""`GET /openapi.json`: the JSON API's document, generated from its route table and the
+very types its handlers decode and encode (`msgspec.json.schema_components`).
 """
 
 import re

@@ -1,13 +1,7 @@
-"""uvicorn, configured with the server's limits.
-
-uvicorn's own idle keep-alive limit, connection cap (past it, 503), listen backlog and
-graceful shutdown are used as they are; the head deadline is an httptools protocol of
-ours (`deadlines.head_deadline_protocol`), the body deadline middleware
-(`deadlines.BodyDeadline`).
-
-Proxy headers (`X-Forwarded-For`, `X-Forwarded-Proto`) are applied only when the peer
-is one of `trusted_proxies` (addresses or CIDR networks), so a client cannot choose the
-address the IP allow-lists and the throttle see.
+"""uvicorn, configured with the server's limits: its own keep-alive limit, connection cap,
+backlog and graceful shutdown, our head deadline (`deadlines`), and proxy headers only
+from `trusted_proxies`, so a client cannot choose the address the allow-lists and the
+throttle see.
 """
 
 import ipaddress

@@ -1,10 +1,7 @@
-"""The guessing throttle of a server with several worker processes: one budget for all.
-
-The failures live in a SQLite file (`store.failure_file`) in the server's own directory
-(`tidings serve` makes one per run and removes it at exit), so every worker counts a
-guess against the same budget. A check is one read; only a failure writes. Guesses in
-flight on other workers at the same moment are not seen, so concurrent guesses may pass
-the budget by that much (docs/decisions.md, Operations).
+"""The guessing throttle of a server with several worker processes: one budget for all,
+its failures in a SQLite file in the server's own directory (`store.failure_file`). A
+check is one read; only a failure writes. Guesses in flight on other workers at the same
+moment are not seen (docs/decisions.md, Operations).
 """
 
 import math

@@ -1,30 +1,14 @@
-"""Throttling password guessing: failed authentications in a sliding window.
+"""Throttling password guessing: failed authentications per client address and per
+login, in a sliding window of `window` seconds.
 
-Failures are counted per client address and per login over the last `window` seconds.
-An attempt is refused, before its token is even looked at, when
-
-- its address has failed `per_address` times (any login), or
-- its login has failed `per_login` times (any address) and this address is one of
-  those failures: a guesser cannot lock a legitimate client at another address out.
-
-A guess counts from the moment it passes the check, not when it fails: concurrent
-guesses that all passed the check before any failed would otherwise get past the
-budget. `retry_after` counts the attempt as a failure at once; `failed` leaves it so, and
-`passed` (the credentials were right) takes it back.
-
-So one address gets at most `per_address` guesses a window (30 a minute by default),
-and a login under attack from many addresses at most `per_login` plus one per further
-address. The refusal says when to come back (`retry_after`, whole seconds, when the
-oldest failure that counts leaves the window).
-
-An IPv6 client counts as its /64 network: one host usually holds a whole /64, and
-would otherwise get a fresh budget from each of its addresses.
-
-The counts live in this process (`shared_throttle.SharedThrottle` keeps them for the
-workers of one server together); at most
-`max_keys` addresses and logins are remembered, the least recently failed forgotten
-first, so random logins cannot grow memory without bound. Not thread-safe: the server
-calls it from its event loop only.
+An attempt is refused, before its token is looked at, when its address failed
+`per_address` times (any login), or its login failed `per_login` times (any address)
+and this address is one of those failures: a guesser elsewhere cannot lock a client
+out. An attempt counts as a failure from the moment it passes the check
+(`retry_after`), so concurrent guesses cannot overshoot the budget; `passed` takes it
+back. An IPv6 client counts as its /64. At most `max_keys` addresses and logins are
+remembered, the least recently failed forgotten first. Not thread-safe: the server calls
+it from its event loop only (`shared_throttle` keeps one budget for several workers).
 """
 
 import ipaddress
@@ -146,7 +130,6 @@ class Throttle:
                 pass
 
     def _settle(self, login: str, client: str) -> float | None:
-        """The time of the oldest open attempt of `login` from `client`, now settled."""
         times = self._open.get((login, client))
         if not times:
             return None
@@ -184,8 +167,7 @@ def _remember(table: OrderedDict[str, deque[_T]], key: str, limit: int, keep: in
 
 
 def _shown(login: str) -> str:
-    """A login as logged: the admin token's failures are counted under a name no
-    account can have."""
+    # The admin token's failures are counted under a name no account can have.
     return "(admin token)" if login.startswith("\0") else login
 
 
@@ -203,21 +185,15 @@ class Guesses(Protocol):
 
 class AuthGate:
     """What every surface does around authentication: ask the throttle first, count a
-    failure, and answer every refusal (wrong token, unknown login, throttled) no sooner
-    than `floor` seconds after the request came in, so the answer's timing does not tell
-    whether a login exists (an unknown login costs a database read, a known one a cache
-    hit) nor what the server was doing meanwhile.
-
-    It logs (`tidings.auth`) one `authentication_refused` event per failure and one
-    `client_throttled` event when a client's refusals begin (not one per refused
-    request: a guesser would fill the log), each with the login, the client's address
-    and the request id."""
+    failure, and answer every refusal no sooner than `floor` seconds after the request
+    came in, so timing does not tell whether a login exists. Logs (`tidings.auth`)
+    `authentication_refused` per failure and `client_throttled` once when a client's
+    refusals begin."""
 
     def __init__(self, throttle: Guesses, floor: float) -> None:
         self.throttle = throttle
         self.floor = floor
         self._told: dict[tuple[str, str], float] = {}  # (login, client) -> throttled until
-        # `passed(login, address)`: the attempt let through by `retry_after` authenticated.
         # The throttle's own method: the gate adds nothing to it, not even a call.
         self.passed: Callable[[str, str | None], None] = throttle.passed
 

@@ -1,17 +1,8 @@
-"""The log's Merkle tree as C2SP tlog-tiles, for any tlog-tiles client to compute
-inclusion and consistency proofs itself.
-
-- `GET /log/checkpoint`: the latest signed checkpoint note (public).
-- `GET /log/tile/<L>/<N>[.p/<W>]`: the hash tile of level L, index N: the hashes of the
-  tree's nodes at height 8L, from index 256N, 256 of them (W for a partial tile), 32
-  bytes each (public: hashes only). N is written in groups of three digits, all but the
-  last prefixed by `x`: 1234067 is `x001/x234/067`.
-- `GET /log/tile/entries/<N>[.p/<W>]`: the entry bundle of leaves 256N...: each
-  entry's canonical bytes (`merkle.entry_bytes`, what its leaf hashes) after its length
-  as a big-endian uint16. Admin token only: entries hold notification content.
-
-Tiles of full width never change: they are served with a year's immutable cache; a
-partial tile for a minute. While the store cannot answer, every path answers 503.
+"""The log's Merkle tree as C2SP tlog-tiles: `GET /log/checkpoint` (the latest signed
+note), `GET /log/tile/<L>/<N>[.p/<W>]` (hash tiles, public) and
+`GET /log/tile/entries/<N>[.p/<W>]` (entry bundles of each leaf's canonical bytes, admin
+token only: entries hold notification content). Full tiles are cached as immutable, a
+partial one for a minute; while the store cannot answer, 503.
 """
 
 import re
@@ -100,7 +91,6 @@ def _latest(store: Store) -> str:
 
 
 def _read(answer: Callable[[str, bool], Response], path: str, admin: bool) -> Response:
-    """`answer`, a database driver's error raised as `StorageError`."""
     with storage_errors():
         return answer(path, admin)
 

@@ -1,14 +1,11 @@
 """The WAPI endpoint: `POST /wapi/xml` and `POST /wapi/json`.
 
-Every request gets a WAPI answer with HTTP 200, the protocol's own way of saying what
-went wrong; an unexpected failure on our side answers 2400 and is logged. The checks run
-in WAPI's order: the document (20xx), then authentication, which says the same for an
-unknown login and a wrong token and changes no state (2050), the IP allow-list (2051),
-suspension (2053), and only then the command (2010) and its parameters (21xx), so an
-unauthenticated client learns nothing about accounts or commands. Failed
-authentications are throttled per address and login (`throttle`): past the budget the
-answer is 2050 with a `Retry-After`, without the token being checked; every 2050 takes
-the same least time.
+Every request gets a WAPI answer with HTTP 200; an unexpected failure answers 2400 and
+is logged. The checks run in WAPI's order: the document (20xx), authentication (2050,
+alike for an unknown login and a wrong token, and throttled: past the budget 2050 with
+`Retry-After`, the token unchecked), the allow-list (2051), suspension (2053), and only
+then the command (2010) and its parameters (21xx), so an unauthenticated client learns
+nothing about accounts or commands.
 """
 
 import asyncio
@@ -83,13 +80,9 @@ def _ack_id(request: WapiRequest) -> str | Code:
 async def answer(
     tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime
 ) -> WapiReply:
-    """Authenticate and run one well-formed request, on the event loop: the library's
-    commands are awaited, no thread waits for them (`Tidings._run_async`).
-
-    ping-async, poll-req and poll-ack are one library command each, the client let in
-    inside its unit of work; ping, an unknown command or a poll-ack without a usable id
-    lets the client in first, so that only an authenticated client learns about them.
-    """
+    """Authenticate and run one well-formed request, on the event loop. ping-async,
+    poll-req and poll-ack let the client in inside their unit of work; anything else
+    lets it in first, so only an authenticated client learns about the command."""
     command = request.command.lower()
     # token_matches does the same work for an unknown login, so timing tells nothing;
     # the domain's access rule says which answer refuses (2050, 2051, 2053).
@@ -131,12 +124,9 @@ async def answer(
 
 class WapiEndpoint:
     """The ASGI app of one dialect's endpoint, served in front of the app's middleware
-    (`app.create_app`): it applies inline what the middleware would, so a request
-    crosses no layer it has no use for (Starlette's routing, request and response
-    objects, and a send wrapper per middleware). What it applies: the request id and
-    the access event (`access_log`), the body deadline (`deadlines`: 408 past it, one
-    info line when the client hangs up mid-body) and the body cap (2007), the
-    authentication throttle, the metrics (`metrics`)."""
+    (`app.create_app`): it applies inline what the middleware would (the request id,
+    the access event, the body deadline), and the body cap (2007), the throttle and the
+    metrics, so a request crosses no layer it has no use for."""
 
     def __init__(self, dialect: Dialect, context: Context) -> None:
         self.dialect = dialect
@@ -210,24 +200,19 @@ class WapiEndpoint:
             if body is None:
                 raise TooLarge
             parsed = parse_request(self.dialect, body, content_type)
-        except (TooLarge, WapiError) as error:
-            code = error.code if isinstance(error, WapiError) else _TOO_LARGE
+        except Exception as error:
+            wrong = error if isinstance(error, WapiError) else None
+            code = wrong.code if wrong else _TOO_LARGE
+            if not isinstance(error, WapiError | TooLarge):  # a reader bug: 2400, not a 500
+                _log.exception("reading a WAPI request failed")
+                code = _COMMAND_FAILED
             reply = WapiReply(
                 code=code,
                 result=code.text,
                 timestamp=int(now.timestamp()),
                 svtrid=tidings.new_svtrid(),
-                cltrid=error.cltrid if isinstance(error, WapiError) else None,
-                command=error.command if isinstance(error, WapiError) else None,
-            )
-            return reply, []
-        except Exception:  # a reader bug must not become a 500; the fuzz tests look for 2400
-            _log.exception("reading a WAPI request failed")
-            reply = WapiReply(
-                code=_COMMAND_FAILED,
-                result=_COMMAND_FAILED.text,
-                timestamp=int(now.timestamp()),
-                svtrid=tidings.new_svtrid(),
+                cltrid=wrong.cltrid if wrong else None,
+                command=wrong.command if wrong else None,
             )
             return reply, []
         noted(scope, "login", parsed.user)
@@ -252,8 +237,7 @@ class WapiEndpoint:
 
 
 class _Headers:
-    """What the endpoint reads of a request's headers, in one pass (the first of a
-    name counts): its type, its declared length and the id it sent (`first_id`)."""
+    """A request's type, declared length and sent id, in one pass (the first counts)."""
 
     __slots__ = ("content_type", "length", "sent_id")
 
@@ -274,15 +258,13 @@ class _Headers:
 
 
 def _client(scope: Scope) -> str | None:
-    """The peer address (proxy headers applied by uvicorn, for trusted proxies only)."""
     client = scope.get("client")
     return client[0] if client else None
 
 
 async def _read_body(receive: Receive, declared: int | None, deadlines: Deadlines) -> bytes:
-    """The whole body, within the deadline: `TooLarge` past `MAX_BODY` (at once for a
-    declared length over it, so nothing is buffered in vain), `BodyTooSlow` past the
-    deadline, `ClientGone` when the client hangs up first."""
+    """The whole body. Raises `TooLarge` past `MAX_BODY` (at once for a declared length
+    over it), `BodyTooSlow` past the deadline, `ClientGone` when the client hangs up."""
     if declared is not None and declared > MAX_BODY:
         raise TooLarge
     reading = deadlines.start()

@@ -1,37 +1,18 @@
 """Several server processes on one listening socket: `tidings serve --workers N`.
 
-The parent binds the socket, then starts N workers, each a process of its own (spawned,
-so none inherits another's threads, event loop or database connections), each serving
-its own copy of the app on that socket under uvicorn; the kernel hands every new
-connection to one of them. The workers share nothing but the database: each keeps its
-own state cache, which follows the log (`store.application`), so a ping-async accepted
-by one worker is polled through any other.
-
-What a worker serves is a `Served`: a factory of the app, called in the worker with its
-index, and uvicorn's configuration. It travels to the worker pickled over the pipe
-multiprocessing opens to it, never in argv, the environment or a log, so secrets (the
-admin token's digest) stay out of `ps` and the logs; a signing key's path comes to each
-worker in the environment it inherits (`TIDINGS_SIGNING_KEY`).
+The parent binds the socket and spawns N workers (no inherited threads, loops or
+connections), each serving its own app on it under uvicorn; they share only the
+database. What a worker serves (`Served`) reaches it pickled over multiprocessing's
+pipe, never in argv, the environment or a log, so secrets stay out of `ps`.
 
 The parent only supervises. On SIGINT or SIGTERM it sends every worker SIGTERM
-(uvicorn's graceful shutdown: requests in flight are finished, then the store is
-closed), waits for them, and re-raises the signal, as uvicorn does with one worker, so
-a service manager sees how it ended. A worker that exits on its own (it failed to start,
-or crashed) stops the others and the parent exits with `FAILED`: a worker that failed at
-start would fail again, and restarting is the service manager's job.
+(uvicorn's graceful shutdown), waits, and re-raises the signal; a worker that exits on
+its own stops the others and the parent exits `FAILED` (restarting is the service
+manager's job). A worker never outlives its parent: `PR_SET_PDEATHSIG` on Linux, and a
+thread that watches the parent's pid everywhere.
 
-A worker never outlives its parent: on Linux the kernel sends it SIGTERM when the parent
-dies (`prctl(PR_SET_PDEATHSIG)`), and everywhere a thread in the worker watches its
-parent's pid and sends itself SIGTERM when it changes (the parent was killed, by
-`kill -9` or the OOM killer, and the worker was handed to another). SIGTERM is uvicorn's
-graceful shutdown, which closes the listening socket first, so a restarted server can
-bind the port at once.
-
-The workers' shared files (the throttle's, the metrics' values) live in a directory the
-parent makes (`shared_directory`), named for it: `tidings-serve-<pid>.<start>-...`, the
-parent's pid and when it started. A parent killed by `kill -9` cannot remove it; the
-next server started on the machine removes every such directory whose parent is gone
-(or whose pid now names another process), never one of a live server.
+The workers' shared files live in a directory named for the parent's pid and start time
+(`shared_directory`); the next server removes those of parents that are gone.
 """
 
 import ctypes
@@ -107,8 +88,8 @@ def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
 
 
 def _started(pid: int) -> int:
-    """When process `pid` started (clock ticks since boot, from Linux's /proc); 0 when
-    that cannot be told. Raises `ProcessLookupError` when there is no such process."""
+    """When process `pid` started (ticks since boot; 0: unknown). Raises
+    `ProcessLookupError` when there is no such process."""
     os.kill(pid, 0)  # PermissionError: another user's process, alive
     try:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
@@ -117,8 +98,7 @@ def _started(pid: int) -> int:
 
 
 def _alive(pid: int, start: int) -> bool:
-    """Whether the process `pid` that started at `start` still runs (a pid reused by
-    another process is not it)."""
+    """Whether the process `pid` that started at `start` still runs (not a reused pid)."""
     try:
         now = _started(pid)
     except ProcessLookupError:
@@ -149,8 +129,6 @@ def shared_directory() -> str:
 
 
 def _die_with_parent(parent: int) -> None:
-    """SIGTERM to this process when `parent` is gone: asked of the kernel where it can
-    (Linux), and watched for by a thread everywhere."""
     if sys.platform == "linux":
         try:
             libc = ctypes.CDLL(None, use_errno=True)
@@ -169,8 +147,6 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _work(served: Served, index: int, sock: socket.socket, parent: int) -> None:
-    """A worker's life: serve until SIGTERM or SIGINT (uvicorn's graceful shutdown), or
-    until the parent `parent` (a pid) is gone."""
     _die_with_parent(parent)
     served.setup()
     config = server_config(
@@ -251,8 +227,6 @@ def serve_workers(
 
 
 def _stop(processes: list[BaseProcess]) -> None:
-    """SIGTERM to every worker still running, then wait for each; kill what outlives
-    the graceful shutdown."""
     for process in processes:
         if process.is_alive():
             process.terminate()

@@ -1,25 +1,17 @@
 """The event store: an eventsourcing application that saves what the deciders decide.
 
-Streams are named `(category, key)` (`("mailbox", "tester")`) and stored under an id of
-that name. Loading a stream folds its events over the newest snapshot (mailboxes only);
-loaded and saved states are cached for the process and kept honest by following the log
-(`Store.refresh`). Everything one batch of commands changed is saved in one transaction.
-A version conflict (another writer got there first) surfaces as
-`eventsourcing.persistence.IntegrityError` and is retried by the caller (`commit`).
-
-Two paths stay ours rather than the library's (the figures, and the bench rows that
-measure them again, are in docs/decisions.md, "Storage and the log"):
-- the state cache, trusted between batches and kept honest by reading what other
-  writers appended (`refresh`), one look for every cached stream at once;
-- loading a stream (`load_cold`: newest snapshot, then the events after it, folded by
-  the decider), one path for both backends, cheaper than `Application.repository.get`
-  with the same fold as `projector_func` (its snapshot store, event store and mapper).
+Streams are named `(category, key)` and stored under an id of that name. Loading a
+stream folds its events over the newest snapshot (mailboxes only); states are cached
+for the process and kept honest by following the log (`Store.refresh`). A batch is
+saved in one transaction; a version conflict raises eventsourcing's `IntegrityError`,
+retried by the caller (`commit`). The state cache and `load_cold` stay ours rather than
+eventsourcing's repository (docs/decisions.md, "Storage and the log").
 """
 
 import functools
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -30,11 +22,10 @@ from msgspec import Struct
 from tidings.domain import MAILBOX, Decider
 from tidings.domain.mailbox import MailboxState
 
-from ..ledger.entries import Envelope, LogRow, Row, decode_event, stored_row
+from ..ledger.entries import Envelope, LogRow, Row, TailRow, decode_event, stored_row
 from ..ledger.signer import Signer
 from ..redaction import redacted
 from . import schema_check
-from .cache_news import follow
 from .environment import LOG, LogApplication, created, environment
 from .followers import Follower
 from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
@@ -53,9 +44,7 @@ __all__ = [
     "stream_id",
 ]
 
-# Least mailbox snapshot spacing: a cold load of a short queue folds fewer events than
-# this after the snapshot. Snapshots are written in the events' transaction (no extra
-# commit). Why 4: docs/decisions.md (the bench's poll-on-a-long-history row).
+# Least mailbox snapshot spacing (docs/decisions.md).
 SNAPSHOT_EVERY = 4
 
 _log = logging.getLogger("tidings.store")
@@ -63,10 +52,8 @@ _log = logging.getLogger("tidings.store")
 
 @functools.lru_cache(maxsize=65_536)
 def stream_hex(category: str, key: str) -> str:
-    """The stored id of a stream in hex, as SQLite stores it and the cache keys states:
-    stable, so any process finds the same stream (`stream_ids.stream_digest`). A string,
-    not a `UUID`: an object the garbage collector tracks, which a cache of them kept
-    growing (strings it does not track)."""
+    """The stored id of a stream in hex, as SQLite stores it and the cache keys states (a
+    string: the collector does not track it, as it would a `UUID`)."""
     return stream_digest(category, key).hex()
 
 
@@ -80,9 +67,7 @@ def _in_memory(url: str) -> bool:
     return url == ":memory:" or "mode=memory" in url
 
 
-# Log positions scanned at a time for the open operations the view has not seen: a page
-# holds at most this many rows, however far behind the view is (larger pages raise
-# replay's peak memory: docs/decisions.md).
+# Log positions scanned at a time for the open operations the view has not seen.
 _SCANNED = 10_000
 
 
@@ -121,31 +106,37 @@ class LogEntry:
 
 
 def snapshot_due(loaded: Loaded, version: int, every: int) -> bool:
-    """Whether a mailbox now at `version` (state in `loaded`) gets a snapshot.
-
-    Once `every` events have passed since the last one, and never before the events
-    since then outnumber the queued notifications: a snapshot holds the backlog, so
-    spacing them by the backlog keeps their cost at one notification per event, and a
-    cold load still reads the backlog once and at most as many events again.
-    """
+    """Whether a mailbox now at `version` (state in `loaded`) gets a snapshot: once
+    `every` events and as many as it queues have passed since the last one (a snapshot
+    holds the backlog, so it costs one notification per event)."""
     state: MailboxState = loaded.state
     return version - loaded.snapshot_version >= max(every, state.queue.size)
 
 
+def _follow(
+    cache: MutableMapping[str, Any], seen: int, rows: Sequence[TailRow], limit: int
+) -> int | None:
+    """Drop from `cache` (stream -> a state with its `version`) the states log entries
+    `rows` moved on; the position seen after them (`seen` at least). None, the cache
+    emptied, for more than `limit` rows: forgetting it all is cheaper than reading on."""
+    if len(rows) > limit:
+        cache.clear()
+        return None
+    for key, version, position in rows:
+        cached = cache.get(key)
+        if cached is not None and cached.version < version:
+            del cache[key]
+        seen = max(seen, position)
+    return seen
+
+
 class Store:
-    """Load and save decider streams in SQLite or PostgreSQL, for one process.
+    """Load and save decider streams in SQLite or PostgreSQL, for one process; not
+    thread-safe by itself (`commit.GroupCommit` serialises every use). A cached state
+    that went stale is caught by the save (`IntegrityError`, nothing written).
 
-    States are cached and trusted: before each batch of commands `refresh` reads the log
-    entries other writers appended since the last look (on SQLite only when
-    `PRAGMA data_version` says there are any) and drops the cached states they moved on.
-    A state that went stale in between is caught by the save: the events' (stream,
-    version) is already taken, `IntegrityError` is raised, nothing is written.
-
-    Not thread-safe by itself: `commit.GroupCommit` serialises every use.
-    `snapshot_every`: the least spacing of mailbox snapshots (see `snapshot_due`).
-    `read_only`: open an existing tidings database only, creating and filling nothing
-    (`NotTidings` for any other database); for the commands that only read.
-    `signer`: signs checkpoints of the log's Merkle tree (`ledger.checkpoint`).
+    `read_only`: open an existing tidings database only, creating nothing (`NotTidings`
+    for any other database). `signer`: signs checkpoints of the log's Merkle tree.
     """
 
     def __init__(
@@ -171,7 +162,6 @@ class Store:
             _log.info("created a new tidings database at %s", redacted(url))
         self._mapper = self._app.mapper
         assert self._app.snapshots is not None  # IS_SNAPSHOTTING_ENABLED is always set
-        # The recorder writes snapshots inside the events' transaction (see `ledger.entries`).
         snapshots_recorder: Any = self._app.snapshots.recorder
         self.recorder.snapshots_table = snapshots_recorder.events_table_name
         self.snapshot_every = snapshot_every
@@ -179,12 +169,8 @@ class Store:
         self._cache_size = cache_size
         self._checked = self.recorder if isinstance(self.recorder, CheckedAppends) else None
         self._deferred, self._reads = False, dict[str, int]()  # see `refresh`
-        # The Merkle tree and signed checkpoints (`merkle_tables`): `signer` signs them;
-        # `tree=False` only for the bench's row without them.
+        # `tree=False` only for the bench's row without the tree.
         self.recorder.tree.signer, self.recorder.tree.enabled = signer, tree and not read_only
-        # The open operations' projection (`open_operations`): its view, and the runner
-        # that keeps it current, started by the first reader (a store that only reads
-        # folds what the view has not seen).
         self._open_view: OpenOperationsView | None = None
         self._follower: Follower | None = None
         if not read_only:
@@ -197,13 +183,11 @@ class Store:
         # The log position up to which the cache has seen every change.
         self._seen = self.recorder.max_notification_id() or 0
         self.recorder.changed()  # from here on, a change by another writer shows
-        # Stored events read to load streams: lets tests show what a load costs.
+        # Stored events read to load streams (what a load costs, for tests).
         self.events_read = 0
 
     @property
     def recorder(self) -> Recorder:
-        # eventsourcing built it from the topic in the environment (`environment`); both
-        # topics name a class that `recorder.Recorder` is checked against.
         return cast(Recorder, self._app.recorder)
 
     def close(self) -> None:
@@ -216,7 +200,6 @@ class Store:
 
     # --- states ---------------------------------------------------------------------
     def cached(self, key: str) -> Loaded | None:
-        """The cached state of the stream `stream_hex` names, if any."""
         loaded = self._cache.get(key)
         if loaded is not None:
             self._cache.move_to_end(key)
@@ -266,7 +249,6 @@ class Store:
             self._cache.popitem(last=False)
 
     def forget(self, keys: Iterable[str]) -> None:
-        """Drop cached states, e.g. after a version conflict showed them stale."""
         for key in keys:
             self._cache.pop(key, None)
 
@@ -288,14 +270,12 @@ class Store:
 
     def _look(self) -> None:
         self._deferred, rows = False, self.recorder.tail(self._seen, self._cache_size + 1)
-        seen = follow(self._cache, self._seen, rows, self._cache_size)
+        seen = _follow(self._cache, self._seen, rows, self._cache_size)
         self._seen = seen if seen is not None else self.recorder.max_notification_id() or 0
 
     # --- saving ---------------------------------------------------------------------
     def locked(self) -> AbstractContextManager[None]:
-        """Hold the log's write lock for a block (SQLite's `BEGIN IMMEDIATE`,
-        PostgreSQL's table lock): a `refresh`, loads and a `save` inside it cannot be
-        overtaken by another writer; the save commits when the block ends."""
+        """Hold the log's write lock for a block (`Recorder.locked`)."""
         held: AbstractContextManager[None] = self.recorder.locked()
         return held
 
@@ -303,12 +283,9 @@ class Store:
         return snapshot_due(loaded, version, self.snapshot_every)
 
     def save(self, changes: Sequence[Change], snapshots: Sequence[Row]) -> list[int]:
-        """Append every change, and the mailbox snapshots taken with them (stored rows,
-        `ledger.entries.snapshot_row`), in one transaction; returns the log positions.
-
-        Raises `eventsourcing.persistence.IntegrityError` when a stream is no longer at
-        the expected version: nothing is then written.
-        """
+        """Append every change and the snapshots taken with them in one transaction; the
+        log positions. Raises eventsourcing's `IntegrityError` when a stream is no longer
+        at the expected version: nothing is then written."""
         rows: list[Row] = []
         for c in changes:
             sid, version = stream_hex(c.decider.category, c.key), c.version
@@ -323,7 +300,7 @@ class Store:
                 rows, snapshots, self._reads.items(), self._seen, limit + 1
             )
             if news is not None:  # the cache has now seen all that precedes this save
-                follow(self._cache, self._seen, news, limit)
+                _follow(self._cache, self._seen, news, limit)
                 self._seen = positions[0] - 1
         else:
             positions = self.recorder.append(rows, snapshots)
@@ -342,7 +319,6 @@ class Store:
             yield Envelope(sid, version, decode_event(topic, state))
 
     def decode(self, item: Any) -> Envelope:
-        """The envelope of a stored event or log notification."""
         return cast(Envelope, self._app.mapper.to_domain_event(item))
 
     def log(
@@ -373,8 +349,7 @@ class Store:
             position = page[-1].id + 1
 
     def open_operations(self) -> list[str]:
-        """svTRIDs of the operations accepted and not yet ended, oldest first: the
-        projection's view, and what the log holds after the position it is at."""
+        """svTRIDs of the operations accepted and not yet ended, oldest first."""
         if self._follower is not None:
             self._follower.ensure_running()
 
@@ -387,9 +362,8 @@ class Store:
 
     def open_operations_followed(self, timeout: float = 10.0) -> None:
         """Wait until the open operations' view has processed every acceptance and
-        ending logged so far (starting its runner if need be); eventsourcing's
-        `TimeoutError` after `timeout` seconds. Readers never need this: it shows the
-        projection at work."""
+        ending logged so far (for tests; readers never need it); eventsourcing's
+        `TimeoutError` after `timeout` seconds."""
         if self._follower is None or self._open_view is None:
             return
         _, upto = self._open_view.listed(LOG)

@@ -1,23 +1,13 @@
-"""Group commit: commands from many threads saved together, one transaction a batch.
+"""Group commit: commands from many threads saved together, one transaction a batch
+(eventsourcing saves each `save` in a transaction of its own).
 
-A command is a body run on a `Work`. Its caller queues the body; if no other caller is
-leading, it leads: it runs every queued body (its own and those queued behind it), in
-arrival order, on the batch's `Work`, saves all their events in one transaction, fsynced
-once, and only then wakes the callers. A lone caller runs its own body at once, with no
-hand-off; under load, one fsync serves many commands, so many threads commit more
-commands per second than the disk can fsync.
-
-When another writer moved a stream meanwhile (another process), the save fails on a
-version, nothing is written, and the whole batch runs again on fresh states while this
-process holds the log's write lock (`Store.locked`): no other writer can move a stream
-between that refresh and that save, so the retry cannot lose again, and a process that
-lost a race is not starved by one that keeps winning (the lock is queued for, where a
-retry after a backoff would race again). For `CONTENDED_FOR` after a lost race, a batch
-that writes skips the unlocked save it would probably lose and goes straight to the
-locked one; a batch of reads never takes the lock. `MAX_ATTEMPTS` stays as a bound
-against bugs.
-
-Why our own: eventsourcing saves each `save` in a transaction of its own (the bench).
+A caller queues its command (a body run on a `Work`); if no other caller leads, it
+leads: it runs every queued body in arrival order on the batch's `Work`, saves their
+events in one transaction, and only then wakes the callers. When another process moved
+a stream meanwhile, the save fails on a version, nothing is written, and the batch runs
+again under the log's write lock (`Store.locked`), where it cannot lose again; for
+`CONTENDED_FOR` after a lost race, a batch that writes goes straight there. A batch of
+reads never takes the lock. `MAX_ATTEMPTS` bounds the retries against bugs.
 """
 
 import itertools
@@ -44,9 +34,8 @@ T = TypeVar("T")
 MAX_ATTEMPTS = 40
 # Bodies per transaction: bounds how long the callers at the front of a long queue wait.
 MAX_BATCH = 256
-# After a lost race, writes go straight to the locked path for this long: while another
-# process keeps writing the same streams an unlocked save mostly loses, and on
-# PostgreSQL a lost save costs a wait for the table lock as well.
+# After a lost race, writes go straight to the locked path for this long: an unlocked
+# save would mostly lose again.
 CONTENDED_FOR = 1.0
 # How long a leader may wait for callers still on their way (see `_gather`).
 GATHER_FOR = 0.001
@@ -64,7 +53,6 @@ _NO_WAKE = threading.Lock()
 
 
 def _wake_lock() -> threading.Lock:
-    """The calling thread's wake lock, held while it is not being woken: one a thread."""
     try:
         lock: threading.Lock = _WAKES.lock
     except AttributeError:
@@ -75,7 +63,7 @@ def _wake_lock() -> threading.Lock:
 
 class _Call:
     """One queued command; `wake` is held until its caller may go on (done, or handed
-    the lead). A submitted command has no caller: `settle(result, error)` tells it."""
+    the lead). A submitted command has no caller: `settle` tells it."""
 
     __slots__ = (
         "abandoned",
@@ -110,20 +98,15 @@ class _Call:
 
 
 class GroupCommit:
-    """Runs commands against one `Store`, batching the callers that arrive together.
-
-    At most one caller leads at a time: it saves batches until its own command is
-    done, then hands the lead to the oldest waiting caller, so no caller serves others
-    for longer than its own batch takes.
-    """
+    """Runs commands against one `Store`, batching the callers that arrive together. One
+    caller leads at a time, until its own command is done, then hands the lead on."""
 
     def __init__(self, store: Store):
         self.store = store
         self._queued: list[_Call] = []
         self._mutex = threading.Lock()
         self._leading = False
-        # Transactions saved and the commands run in them (refused ones included): shows
-        # how much grouping happened.
+        # Transactions saved and the commands run in them (refused ones included).
         self.transactions = self.commands = 0
         self._contended_until = 0.0
         self._last_batch = 0
@@ -134,13 +117,11 @@ class GroupCommit:
 
     @property
     def waiting(self) -> int:
-        """Callers queued for the next batch (the batch being saved excluded)."""
         with self._mutex:
             return len(self._queued)
 
     @property
     def leading(self) -> bool:
-        """Whether a caller leads, i.e. a batch is being run or saved."""
         return self._leading
 
     def execute(self, clock: Callable[[], datetime], body: Callable[[Work], T]) -> T:
@@ -175,16 +156,10 @@ class GroupCommit:
     def submit(
         self, clock: Callable[[], datetime], body: Callable[[Work], Any], settle: Settle
     ) -> None:
-        """Queue `body` and return at once; `settle(result, error)` is called once it is
-        done: with what `body` returned, once its events are durable, or with what
-        `execute` would have raised. It is called from the thread that saved the batch
-        and must be quick (an event loop's `call_soon_threadsafe`); an error it raises is
-        logged and the batch goes on.
-
-        For callers on an event loop: no thread waits for each command. Their commands
-        join the batches of `execute`'s callers; when none of those leads, a committer
-        thread of this instance does.
-        """
+        """Queue `body` and return at once; `settle(result, error)` is called, from the
+        thread that saved the batch, with what `execute` would return or raise. It must
+        be quick (an event loop's `call_soon_threadsafe`); an error it raises is logged.
+        When no caller of `execute` leads, a committer thread of this instance does."""
         call = _Call(body, clock, settle)
         with self._mutex:
             self._queued.append(call)
@@ -218,15 +193,14 @@ class GroupCommit:
             raise
 
     def _start_committer(self) -> None:
-        """Start the committer thread (holds `_mutex`)."""
+        # Holds `_mutex`.
         self._committer = threading.Thread(
             target=self._commit_submitted, name="tidings-committer", daemon=True
         )
         self._committer.start()
 
     def close(self) -> None:
-        """Stop the committer thread `submit` started, after any lead it was handed (else
-        it idles after its store closed). A later `submit` starts a new one."""
+        """Stop the committer thread `submit` started, after any lead it was handed."""
         with self._mutex:
             committer, self._committer = self._committer, None
         if committer is None:
@@ -285,8 +259,7 @@ class GroupCommit:
 
     def _gather(self) -> None:
         """Let callers still on their way join the batch: yield the GIL while the queue
-        grows, for at most `GATHER_FOR`; only after a batch of several callers. Without
-        it, callers split into two groups taking turns: more fsyncs (docs/decisions.md)."""
+        grows, for at most `GATHER_FOR` (docs/decisions.md)."""
         deadline = time.perf_counter() + GATHER_FOR
         seen = len(self._queued)
         while time.perf_counter() < deadline:
@@ -366,13 +339,11 @@ class GroupCommit:
         return [(None, Conflict(text)) for _ in batch]
 
     def _contended(self) -> bool:
-        """Whether this process lost a race within `CONTENDED_FOR` seconds."""
         return time.monotonic() < self._contended_until
 
 
 def _settle(settle: Settle, result: Any, error: BaseException | None) -> None:
-    """Call a submitted command's `settle`. One that raises (an event loop closed under
-    it) is logged: the batch's other callers are still answered."""
+    """Call a submitted command's `settle`; one that raises is logged."""
     try:
         settle(result, error)
     except Exception:
@@ -380,7 +351,6 @@ def _settle(settle: Settle, result: Any, error: BaseException | None) -> None:
 
 
 def _run_one(work: Work, call: _Call) -> _Outcome:
-    """One body on the batch's work; its changes join the batch only if it succeeds."""
     work.now = call.clock()
     try:
         if call.trace is None:

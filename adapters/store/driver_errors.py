@@ -1,7 +1,4 @@
-"""The drivers are the store's business: `storage_errors` turns a `sqlite3`, `psycopg` or
-eventsourcing persistence error raised inside it into a `StorageError` (the driver's
-error kept as its cause), so a caller of the store never meets one.
-"""
+"""`storage_errors`: a driver's error raised inside the store as a `StorageError`."""
 
 import sqlite3
 from contextlib import AbstractContextManager
@@ -19,8 +16,7 @@ _DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, PersistenceError)
 
 
 class _StorageErrors:
-    """`storage_errors`' context manager: a class, not a generator (whose end raises a
-    StopIteration), as it wraps every command."""
+    # A class, not a generator (whose end raises StopIteration): it wraps every command.
 
     __slots__ = ("_opening",)
 

@@ -1,6 +1,5 @@
-"""The store's settings and set-up: a database URL turned into eventsourcing's settings,
-and eventsourcing's application built from them (with our mapper), its tables created
-once however many processes start together.
+"""The store's settings: a database URL turned into eventsourcing's settings, and its
+application built from them, its tables created once however many processes start.
 """
 
 from collections.abc import Callable
@@ -32,16 +31,10 @@ _HERE = __name__.rpartition(".")[0]
 
 
 def environment(url: str, *, create: bool = True) -> dict[str, str]:
-    """eventsourcing settings for a database URL or SQLite file path; `create`: make
-    the tables that are missing. The one place a URL is parsed: the store's own
-    connections (`_connect`) are opened from these settings too, and the process's
-    variables (an exported PERSISTENCE_MODULE or POSTGRES_PASSWORD) never join them.
-
-    SQLite: eventsourcing switches the file to WAL; we keep SQLite's default
-    `synchronous=FULL` for WAL, so a committed transaction survives power loss.
-    PostgreSQL: `postgresql://user[:password]@host:port/dbname[?schema=name]`; what the
-    URL leaves out is filled in here, not by libpq's defaults.
-    """
+    """eventsourcing settings for a database URL
+    (`postgresql://user[:password]@host:port/dbname[?schema=name]`, defaults filled in
+    here, not by libpq) or SQLite file path; `create`: make the tables that are missing.
+    The process's variables never join them."""
     env = {
         "IS_SNAPSHOTTING_ENABLED": "y",
         "CREATE_TABLE": "y" if create else "n",
@@ -95,11 +88,8 @@ _T = TypeVar("_T")
 
 def created(env: dict[str, str], build: Callable[[], _T]) -> _T:
     """What `build` makes (the application, a view), its tables created if missing when
-    `env` says CREATE_TABLE.
-
-    On PostgreSQL, processes starting together would race on `CREATE ... IF NOT EXISTS`
-    ("tuple concurrently updated"); an advisory lock lets one create while others wait.
-    """
+    `env` says CREATE_TABLE; on PostgreSQL under an advisory lock, as processes starting
+    together would race on `CREATE ... IF NOT EXISTS`."""
     if "POSTGRES_DBNAME" not in env or env["CREATE_TABLE"] != "y":
         return build()
     with _connect(env) as conn:

@@ -1,9 +1,5 @@
-"""Failed authentications in a SQLite file that several server processes share: what the
-guessing throttle of `serve --workers N` counts against one budget (`http.shared_throttle`).
-
-Not the log: these rows are short-lived counts, not events (a write per failed guess in
-the log would hand a guesser a way to load it). A lost row after a crash is harmless, so
-the file is written without fsync."""
+"""Failed authentications in a SQLite file several server processes share
+(`http.shared_throttle`): short-lived counts, not events, written without fsync."""
 
 import sqlite3
 from pathlib import Path
@@ -19,10 +15,8 @@ CREATE INDEX IF NOT EXISTS failures_at ON failures (at);
 
 
 class FailureFile:
-    """The failures in the file `path` (created if missing). Use from one thread; each
-    statement is its own transaction. Processes that open it at the same moment must
-    find it made: creating it (the switch to WAL) takes a lock that a second opener
-    meets as "database is locked", so a server makes it before it starts its workers."""
+    """The failures in the file `path` (created if missing; make it before processes
+    open it at once). Use from one thread; each statement is its own transaction."""
 
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, timeout=5.0)
@@ -57,5 +51,4 @@ class FailureFile:
         )
 
     def close(self) -> None:
-        """Close the file; the failures stay in it."""
         self._db.close()

@@ -1,14 +1,8 @@
 """Running the projections of the log: one way for all three (ARCHITECTURE.md,
-"Projections", says when each runs and why not eventsourcing's `ProjectionRunner`).
-
-A `Catchup` reads the log's entries of the projection's topics after the position its
-view stands at, a page at a time, up to where the log ended when the read began, and
-processes them in log order. Reading (blocking) is apart from processing, so it may run
-in a worker thread and the processing where the view lives.
-
-Several processes may follow into one view (every `serve` worker): the view's tracking
-record lets one of them process each event; the others find it taken (eventsourcing's
-`IntegrityError`) and go on from where the view then stands.
+"Projections"). A `Catchup` reads a projection's entries after its view's position, a
+page at a time, apart from processing them, so reading may run in a worker thread. When
+several processes follow into one view, its tracking record lets one of them process
+each event; the others find it taken (`IntegrityError`) and go on from the view.
 """
 
 import itertools
@@ -79,11 +73,8 @@ class Catchup:
         self.position: int = projection.view.max_tracking_id(log_name) or 0
 
     def read(self, log: Log) -> Page:
-        """The next page after `position` (blocking: it queries the database).
-
-        The log's last position is read first: positions are committed in order (see the
-        recorders), so no entry can appear below it later, and the page covers the log
-        up to it when it is not full."""
+        """The next page after `position` (blocking), up to the log's last position as
+        read first (no entry can appear below it later)."""
         end = log.last_position()
         found = log.log(self.position + 1, self._page, topics=self._projection.topics, stop=end)
         entries = list(itertools.islice(found, self._page))
@@ -239,7 +230,6 @@ class Follower:
         self._release()
 
     def _halt(self) -> threading.Thread | None:
-        """Tell the thread to stop (under `_lock`); returns the thread to join."""
         self._stopping.set()
         thread, self._thread = self._thread, None
         return thread

@@ -1,6 +1,5 @@
-"""The readiness heartbeat: one row per server process in `tidings_heartbeat`, beside the
-event log and outside it (so the hash-chained log does not fill with heartbeats), written
-on a connection of its own. A write that succeeds shows the store can commit."""
+"""The readiness heartbeat: one row per server process in `tidings_heartbeat`, outside the
+log, on a connection of its own."""
 
 import sqlite3
 import time

@@ -1,7 +1,6 @@
-"""Reading the Merkle tree's and the checkpoints' tables (their layout: `merkle_tables`):
-the nodes a root or a proof needs, leaves' positions, the leaf of a log entry, the
-checkpoints stored. Every read takes a `rows` callable (a query and its parameters ->
-rows), so it runs on whatever connection the caller holds.
+"""Reading the Merkle tree's and the checkpoints' tables (their layout: `merkle_tables`).
+Every read takes a `rows` callable (a query and its parameters -> rows), so it runs on
+whatever connection the caller holds.
 """
 
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +25,7 @@ class TreeReads:
     `enabled`: whether writes grow the tree (a lookup answers None while it is off)."""
 
     def __init__(self, prefix: str, events: str, position: str, *, postgres: bool):
+        self.prefix = prefix
         self.checkpoints = prefix + CHECKPOINTS
         self.events, self.position = prefix + events, position
         self.postgres = postgres
@@ -73,9 +73,7 @@ class TreeReads:
         )
 
     def present(self, rows: Read) -> bool:
-        """Whether the database has the tree's tables: one from before them, opened read
-        only, has not."""
-        # A chain without the tree's column (edited) has no tree to read either.
+        """Whether the database has the tree's tables (and the chain its `nodes` column)."""
         if self.postgres:
             found = rows(
                 "SELECT to_regclass(%s) IS NOT NULL, EXISTS (SELECT FROM pg_attribute "

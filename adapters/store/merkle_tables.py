@@ -1,21 +1,12 @@
 """The Merkle tree and the signed checkpoints, kept in the log's insert transaction.
 
 Each log entry's chain row, `tidings_chain (position, digest, nodes)`, also holds its
-leaf's `nodes`: the hashes of the perfect subtrees that entry completes, lowest first
-(`merkle.Tree.append`). Positions run without gaps (each append writes the ones after
-the log's last, under its write lock), so leaf = position - 1, and node (level, index)
-is in the row of leaf (index + 1) * 2**level - 1, at offset 32 * level: every root and
-proof is read from O(log n) rows by the primary key. `nodes` is NULL where the tree was
-off (`catch_up` fills it in).
-
-- `tidings_checkpoints (size, position, root, time, key, signature)`: a signed
-  checkpoint when one is due (`checkpoint.Cadence`); none without a signing key. `key`
-  holds the signer's verifier key.
-
-`grow` runs inside the recorder's insert, under the log's write lock, so the tree has
-the log's one order; it reads the tree's frontier only when another writer appended
-since its last write. The private key stays in the process (`signer.Signer`); only
-public keys and signatures reach the database.
+leaf's `nodes`: the hashes of the perfect subtrees that entry completes, lowest first.
+Positions run without gaps, so leaf = position - 1, and node (level, index) is in the
+row of leaf (index + 1) * 2**level - 1, at offset 32 * level: every root and proof is
+read from O(log n) rows by the primary key. `nodes` is NULL where the tree was off.
+`tidings_checkpoints` holds the signed checkpoints (the signer's public key and
+signature; the private key stays in the process).
 """
 
 from collections.abc import Callable, Sequence
@@ -25,12 +16,12 @@ from uuid import UUID
 
 from ..errors import StorageError
 from ..ledger.checkpoint import Checkpoint
-from ..ledger.entries import Tree, entry_bytes, frontier, stream_bytes
+from ..ledger.entries import PlacedRow, StreamRow, Tree, entry_bytes, frontier, stream_bytes
 from ..ledger.merkle import consistency_path, needed
 from ..ledger.signer import Prover, Refused, Signer
-from .merkle_reads import Read, TreeReads
+from .merkle_reads import Read, TreeReads, tree_lags
 
-__all__ = ["Db", "Tables"]
+__all__ = ["Db", "RecorderReads", "Tables"]
 
 _PAGE = 10_000
 
@@ -45,19 +36,16 @@ class Db:
 
 
 class Tables(TreeReads):
-    """The tree's and the checkpoints' SQL for one database, and the tree's writer.
-
-    `signer`: signs checkpoints when due (None: nothing is signed). `enabled`: whether
-    writes grow the tree at all; off only for the bench's side-by-side row (a
-    store opened with it on catches the tree up from the log, `catch_up`)."""
+    """The tree's and the checkpoints' SQL for one database, and the tree's writer, under
+    the log's write lock. `signer`: signs checkpoints when due (None: nothing is
+    signed). `enabled`: off only for the bench's row without the tree."""
 
     def __init__(self, prefix: str, events: str, position: str, *, postgres: bool):
         super().__init__(prefix, events, position, postgres=postgres)
         self.signer: Signer | None = None
         # The tree as this process last wrote it, and the chain digest the log ended in
-        # then: while the log still ends in it, nobody appended since, and the tree
-        # needs no reading. The latest checkpoint as last seen (read again only when
-        # one seems due, to learn of other writers' checkpoints).
+        # then (while the log still ends in it, the tree needs no reading); the latest
+        # checkpoint as last seen (read again when one seems due).
         self._kept: tuple[bytes, Tree] | None = None
         self._last: Checkpoint | None = None
         # Leaves' (nodes, position) stored in the chain's rows, which exist by then
@@ -71,7 +59,6 @@ class Tables(TreeReads):
         )
 
     def create(self) -> list[str]:
-        """The checkpoints' table; the tree's column is the chain's (the recorder's)."""
         integer, blob = ("bigint", "bytea") if self.postgres else ("INTEGER", "BLOB")
         return [
             f"CREATE TABLE IF NOT EXISTS {self.checkpoints} (size {integer} PRIMARY KEY, "
@@ -99,8 +86,8 @@ class Tables(TreeReads):
     def _append(
         self, db: Db, tree: Tree, entries: Sequence[tuple[int, bytes]], *, store: bool = True
     ) -> list[bytes]:
-        """Each entry's nodes, grown into `tree` (stored here in chain rows already
-        written, with `store`); then a checkpoint if one is due."""
+        """Each entry's nodes, grown into `tree` (and stored, with `store`); then a
+        checkpoint if one is due."""
         first = tree.size
         nodes = tree.extend(entries)
         if not nodes:
@@ -142,10 +129,9 @@ class Tables(TreeReads):
 
     def frontier_columns(self) -> str:
         """A FROM item of one row (PostgreSQL's): the tree's size, its last leaf's log
-        position and its frontier's hashes (largest first); all NULL unless the log has
-        more entries than `kept_size` (the statement's one parameter) and its last one
-        is in the tree. The recorder reads it with where the log ends and hands the row
-        to `keep`, so `grow` reads nothing with the log's lock held."""
+        position and its frontier's hashes (largest first); all NULL unless the tree is
+        larger than `kept_size` (the statement's one parameter). The recorder reads it
+        with where the log ends and hands the row to `keep`."""
         assert self.postgres
         # The tree of n leaves ends in chain row n. Its frontier has one node per bit k
         # set in n, that node's leaves starting where n's bits above k end
@@ -177,19 +163,15 @@ class Tables(TreeReads):
         return signer.cadence.entries
 
     def kept_size(self) -> int:
-        """The size of the tree kept (0: none): `frontier_columns` reads a larger one."""
         kept = self._kept
         return kept[1].size if kept is not None else 0
 
     def keep(
         self, digest: bytes, last: int, size: int | None, at: int | None, hashes: Sequence[bytes]
     ) -> None:
-        """The tree as `frontier_columns` read it, in the statement that found the log
-        ending at `last` in chain `digest`: kept for the next `grow` after that digest,
-        if it is the whole log's tree (not lagging, no rows missing) and larger than the
-        one kept (a read that ran before this process's own append committed must not
-        replace the tree that append left); else (or when not read: `size` None) `grow`
-        reads it, and refuses what is missing."""
+        """The tree as `frontier_columns` read it with the log ending at `last` in chain
+        `digest`: kept for the next `grow` after that digest if it is the whole log's
+        tree and larger than the one kept; else `grow` reads it."""
         if (
             self.enabled
             and size is not None
@@ -200,7 +182,6 @@ class Tables(TreeReads):
             self._kept = digest, Tree(size, [bytes(h) for h in hashes])
 
     def _frontier(self, db: Db) -> Tree:
-        """The tree as it stands, as its frontier, read from its table."""
         last = db.rows(self.last_leaf_query, ())
         if not last:
             return Tree()
@@ -283,3 +264,63 @@ class Tables(TreeReads):
             return None
         found = rows(self._leaf_of, (UUID(hex=stream) if self.postgres else stream, version))
         return int(found[0][0]) if found else None
+
+
+class RecorderReads:
+    """Both recorders' reads of one stream's rows and of the chain, and the tree's
+    transactions, on the tables `tree` names: `_read` runs a query (`?` placeholders)
+    and answers tuple rows; `_tree_transaction` runs a body under the write lock."""
+
+    tree: Tables
+    snapshots_table: str
+    _read: Callable[[str, tuple[Any, ...]], list[Any]]
+    tree_rows: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
+    _tree_transaction: Callable[[Callable[[Db], Any]], Any]
+
+    def _sid(self, stream: UUID) -> UUID | str:
+        return stream if self.tree.postgres else stream.hex
+
+    def select_snapshot(self, stream: UUID) -> StreamRow | None:
+        """The newest snapshot of a stream."""
+        tree, table = self.tree, self.snapshots_table
+        if tree.postgres:
+            table = '"' + table.replace('"', '""') + '"'
+        rows = self._read(
+            tree.sql(
+                f"SELECT originator_version, topic, state FROM {tree.prefix}{table} "
+                "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1"
+            ),
+            (self._sid(stream),),
+        )
+        return (rows[0][0], rows[0][1], bytes(rows[0][2])) if rows else None
+
+    def select_placed(self, stream: UUID, upto: int) -> list[PlacedRow]:
+        """One stream's events at log positions up to `upto`, oldest first, with their
+        positions: one query, so events and positions come from one snapshot."""
+        tree = self.tree
+        rows = self._read(
+            tree.sql(
+                f"SELECT {tree.position}, originator_version, topic, state FROM {tree.events} "
+                f"WHERE originator_id = ? AND {tree.position} <= ? ORDER BY originator_version"
+            ),
+            (self._sid(stream), upto),
+        )
+        return [(r[0], r[1], r[2], bytes(r[3])) for r in rows]
+
+    def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
+        query = f"SELECT position, digest FROM {self.tree.tree} WHERE position BETWEEN ? AND ? "
+        rows = self._read(self.tree.sql(query + "ORDER BY position"), (start, stop))
+        return [(r[0], bytes(r[1])) for r in rows]
+
+    def max_chained(self) -> int:
+        return int(self._read(f"SELECT max(position) FROM {self.tree.tree}", ())[0][0] or 0)
+
+    def ensure_tree(self) -> None:
+        """Catch the tree up with the log, under the write lock, when it lags."""
+        if self.tree.enabled and tree_lags(self.tree, self.tree_rows):
+            self._tree_transaction(self.tree.catch_up)
+
+    def sign_head(self) -> Checkpoint | None:
+        """Sign the tree as it stands, if not yet signed; the latest checkpoint."""
+        signed: Checkpoint | None = self._tree_transaction(self.tree.sign_head)
+        return signed

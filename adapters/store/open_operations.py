@@ -1,20 +1,10 @@
 """Open operations (accepted, not yet ended): an `eventsourcing.projection` projection.
 
-`OpenOperations` keeps the operations still open in a view beside the log,
-`tidings_open (stream, svtrid, position)`, written in one transaction with eventsourcing's
-tracking record of the last position it processed, so a server lists what is open
-without reading the whole log and a stopped projection resumes where its view stands.
-Each process that asks runs one (`followers.Follower`), started by its first read: a
-follower costs CPU on every command (docs/decisions.md), which a store that never lists
-open operations should not pay.
-
-Reading never waits for the projection: `open_now` takes the view's rows and position
-from one snapshot, then folds the acceptances and endings logged after it, so the answer
-is exact however far behind the view is.
-
-The view's SQLite transactions skip the fsync (`PRAGMA synchronous=NORMAL` on WAL, still
-atomic): a power loss can take back only its newest commits with their tracking records,
-and the projection then processes those events again. The log's own commits still fsync.
+`OpenOperations` keeps them in a view beside the log, `tidings_open (stream, svtrid,
+position)`, written with its tracking record; a process runs it (`followers.Follower`)
+from its first read only, as a follower costs CPU on every command. Reading never waits
+for it: `open_now` folds what the log holds past the view's position. On SQLite the
+view commits without fsync (a power loss replays its newest events).
 """
 
 from abc import ABC, abstractmethod
@@ -71,7 +61,6 @@ class OpenOperationsView(TrackingRecorder, ABC):
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """One transaction for the changes made in the block (re-entrant)."""
         if self._cursor is not None:
             yield
             return
@@ -88,19 +77,16 @@ class OpenOperationsView(TrackingRecorder, ABC):
             self._insert_tracking(self._cursor, tracking)
 
     @abstractmethod
-    def _transaction(self) -> AbstractContextManager[Any]:
-        """A writing transaction's cursor, committed when the block ends."""
+    def _transaction(self) -> AbstractContextManager[Any]: ...
 
     @abstractmethod
     def _insert_tracking(self, cursor: Any, tracking: Tracking) -> None: ...
 
     @abstractmethod
-    def opened(self, stream: str, svtrid: str, tracking: Tracking) -> None:
-        """An operation was accepted at `tracking`'s position."""
+    def opened(self, stream: str, svtrid: str, tracking: Tracking) -> None: ...
 
     @abstractmethod
-    def closed(self, stream: str, tracking: Tracking) -> None:
-        """An operation ended."""
+    def closed(self, stream: str, tracking: Tracking) -> None: ...
 
     @abstractmethod
     def listed(self, application_name: str) -> tuple[list[Row], int]:
@@ -108,8 +94,7 @@ class OpenOperationsView(TrackingRecorder, ABC):
         read from one snapshot."""
 
     @abstractmethod
-    def close(self) -> None:
-        """Close its connections."""
+    def close(self) -> None: ...
 
 
 class OpenOperations(Projection[OpenOperationsView]):
@@ -133,11 +118,8 @@ def open_now(
     logged_after: Callable[[int], Iterable[LogRow]],
 ) -> list[str]:
     """svTRIDs of the operations open now, oldest first: the view's rows, then the rows
-    of `TOPICS` that `logged_after(position)` gives, logged after the view's position.
-
-    Rows as stored, not events: only an acceptance is decoded (for its svTRID), so a
-    view far behind (a database from before it: the whole log) costs a scan, not a
-    decoded notification per row."""
+    of `TOPICS` that `logged_after(position)` gives, as stored (only an acceptance is
+    decoded)."""
     rows, upto = view.listed(application_name) if view is not None else ([], 0)
     open_ = {stream: (position, svtrid) for stream, svtrid, position in rows}
     for position, stream, _, topic, state in logged_after(upto):

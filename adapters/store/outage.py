@@ -1,15 +1,6 @@
-"""A database outage, answered fast: every wait on PostgreSQL has a bound, and an outage
-is logged once when it starts and once when it ends, per process.
-
-The bounds are the constants below (why these figures: docs/decisions.md,
-"Operations"). Once an outage started, the pool's idle connections are dropped and a
-caller waits `DOWN_WAIT` for one; the pool gives up reconnecting after `RECONNECT_FOR`,
-so a database that returns is used at the next request. `LOCK_TIMEOUT` is below
-`ROUND_TRIP`, so a lock wait ends with the server's answer, not a closed socket.
-
-`OUTAGE` logs `store_unreachable` when an outage starts (`failed`) and
-`store_recovered` when the store answers again (`answered`: a round trip to PostgreSQL;
-`passed`: a call on a SQLite file); each call between those two is silent.
+"""A database outage, answered fast: every wait on PostgreSQL has a bound (the constants
+below; why these: docs/decisions.md, "Operations"), and an outage is logged once when it
+starts (`store_unreachable`) and once when it ends (`store_recovered`), per process.
 """
 
 import functools
@@ -83,12 +74,10 @@ _UNREACHABLE = (
 
 
 def unreachable(error: BaseException) -> bool:
-    """Whether `error` says the store cannot answer (rather than refused a statement)."""
     return isinstance(error, _UNREACHABLE)
 
 
 def libpq_options() -> dict[str, Any]:
-    """The connection options every PostgreSQL connection of tidings is opened with."""
     return {
         "connect_timeout": CONNECT_TIMEOUT,
         "keepalives": 1,
@@ -119,8 +108,7 @@ class BoundedConnection(psycopg.Connection[DictRow]):
 
 
 def bound(datastore: PostgresDatastore) -> None:
-    """Give eventsourcing's pool of `datastore` the bounds above, before its first
-    connection (eventsourcing's settings have none for most of them)."""
+    """Give eventsourcing's pool of `datastore` the bounds above, before it connects."""
     pool = datastore.pool
     pool.connection_class = BoundedConnection
     assert isinstance(pool.kwargs, dict)
@@ -132,11 +120,9 @@ def bound(datastore: PostgresDatastore) -> None:
 
 
 def reconnecting(method: _F) -> _F:
-    """Run a recorder's `method` again when it failed at once on a connection the
-    server had ended while it sat in the pool (a restart): each such failure drops one
-    dead connection, and the others are checked off the caller's thread. A pool wait
-    that ran out or an unanswered round trip is not tried again: the caller is told at
-    once."""
+    """Run a recorder's `method` again when it failed at once on a pooled connection the
+    server had ended (a restart); a pool wait that ran out or an unanswered round trip
+    is not tried again."""
 
     @functools.wraps(method)
     def again(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -159,14 +145,12 @@ def reconnecting(method: _F) -> _F:
 
 
 def _bounded(method: Any) -> Any:
-    """eventsourcing's `method` without its own retry (10 tries 0.2 s apart, each as long
-    as a wait for the pool), retried as `reconnecting` says instead."""
+    """eventsourcing's `method`, retried as `reconnecting` says instead of its own way."""
     return reconnecting(getattr(method, "__wrapped__", method))
 
 
 class _Bounded:
-    """Bounds the pool of the datastore a recorder is built with (`bound`) before
-    eventsourcing's recorder first connects, which its constructor does."""
+    """Bounds the pool of the datastore a recorder is built with, before it connects."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         bound(kwargs["datastore"] if "datastore" in kwargs else args[0])
@@ -174,8 +158,7 @@ class _Bounded:
 
 
 class BoundedReads(_Bounded):
-    """eventsourcing's PostgreSQL reads, retried as `reconnecting` says, on a bounded
-    pool: placed before eventsourcing's recorder among a recorder's bases."""
+    """eventsourcing's PostgreSQL reads, bounded: placed before its recorder's class."""
 
     select_events = _bounded(PostgresAggregateRecorder.select_events)
     select_notifications = _bounded(PostgresApplicationRecorder.select_notifications)
@@ -183,9 +166,8 @@ class BoundedReads(_Bounded):
 
 
 class BoundedTracking(_Bounded):
-    """eventsourcing's PostgreSQL tracking reads and writes, retried as `reconnecting`
-    says, on a bounded pool: placed before eventsourcing's recorder among a view's
-    bases."""
+    """eventsourcing's PostgreSQL tracking reads and writes, bounded: placed before its
+    recorder's class."""
 
     insert_tracking = _bounded(PostgresTrackingRecorder.insert_tracking)
     max_tracking_id = _bounded(PostgresTrackingRecorder.max_tracking_id)
@@ -193,12 +175,9 @@ class BoundedTracking(_Bounded):
 
 
 def settled(datastore: PostgresDatastore, pid: int, look: Callable[[Any], _L]) -> _L:
-    """What `look` finds on a connection of its own (what an append left in the log, or
-    None) after that append's connection (to the server process `pid`) died once its
-    COMMIT may have been sent: that process is ended first if it lives on (a
-    transaction it still holds can then no longer commit).
-
-    Raises `OutcomeUnknown` when the database cannot be asked."""
+    """What `look` finds on a connection of its own after an append's connection (to the
+    server process `pid`, ended first if it lives on) died once its COMMIT may have been
+    sent. Raises `OutcomeUnknown` when the database cannot be asked."""
     try:
         with datastore.get_connection() as conn:
             conn.execute(
@@ -217,8 +196,7 @@ _checking = threading.Lock()
 
 
 def _check_idle(pool: Any) -> None:
-    """Drop the dead idle connections of `pool` in a thread of its own, one check at a
-    time for the process."""
+    """Drop the dead idle connections of `pool` in a thread, one check at a time."""
 
     def check() -> None:
         try:
@@ -248,7 +226,6 @@ class Outage:
         self._pools: weakref.WeakSet[Any] = weakref.WeakSet()  # `watch`
 
     def watch(self, pool: Any) -> None:
-        """Wait on `pool` only briefly while an outage lasts (see `failed`)."""
         self._pools.add(pool)
 
     @property
@@ -256,12 +233,9 @@ class Outage:
         return self._since is not None
 
     def failed(self, error: BaseException) -> None:
-        """The store could not answer: `store_unreachable` if it answered until now (a
-        store that never answered this process was not opened: its opener says so).
-
-        A failure less than `ROUND_TRIP` after an outage ended starts no new one: it may
-        be a wait begun while the outage lasted (for a pooled connection, a round trip,
-        a connect) that ran out just after; a later failure does."""
+        """The store could not answer: `store_unreachable` if it answered until now. A
+        failure less than `ROUND_TRIP` after an outage ended starts none (a wait begun
+        during the outage)."""
         with self._lock:
             now = self._clock()
             if self._since is not None or not self._up or now - self._ended < ROUND_TRIP:
@@ -273,17 +247,12 @@ class Outage:
             )
         event(_log, logging.ERROR, "store_unreachable", reason=_first_line(error))
         for pool in list(self._pools):
-            # Until the store answers, a request waits for a connection only briefly
-            # (the pool keeps trying to connect meanwhile), and none waits on a
-            # connection that went silent with the store.
             pool.timeout = DOWN_WAIT
             pool.drain()
 
     def answered(self, asked: float) -> None:
-        """The database server answered a round trip begun at `asked` (this outage's
-        clock): `store_recovered` if it could not until now. An answer to a round trip
-        begun before the outage started ends nothing: it was on its way when the
-        database fell silent, so the next failure would log a second outage."""
+        """The database answered a round trip begun at `asked` (this outage's clock):
+        `store_recovered`, unless that round trip began before the outage did."""
         since = self._since
         if since is None:  # the common case: no lock taken
             self._up = self.steady = True
@@ -291,8 +260,7 @@ class Outage:
             self._recovered()
 
     def passed(self) -> None:
-        """A call on the store went through: that ends an outage of a SQLite file (a
-        call on PostgreSQL may have been answered from the cache: `answered` ends it)."""
+        """A call on the store went through: that ends an outage of a SQLite file."""
         if self._since is None:
             self._up = self.steady = True
         elif self._sqlite:

@@ -1,14 +1,8 @@
-"""The append PostgreSQL computes itself, under the log's lock its caller took
-(`tidings_append`, created with the schema): where the log ends, each entry's chain link,
-the tree's new leaves and nodes (RFC 9162, as `entries.Tree.append` grows them, from the
-frontier the server reads), then the rows the client's own append writes
-(`Statements.place`: the nodes in the chain's rows), byte for byte. The lock is then held for the
-server's work alone: no round trip, no hashing of the client's. PostgreSQL 11's
-`sha256(bytea)` hashes; `int8send` and `uuid_send` give the canonical bytes' big-endian
-integers and the stream id's 16 bytes (`entries.entry_bytes`).
-
-Also how an append whose connection died once its COMMIT may have been sent is found in
-the log (`Look`, for `outage.settled`).
+"""The append PostgreSQL computes itself (`tidings_append`, created with the schema) under
+the log's lock its caller took: where the log ends, each entry's chain link, the tree's
+new leaves and nodes, then the same rows as the client's own append, byte for byte, so
+the lock is held for the server's work alone. Also how an append whose connection died
+once its COMMIT may have been sent is found in the log (`Look`, for `outage.settled`).
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -34,15 +28,11 @@ Look = Callable[[Any], tuple[list[int], Head] | None]
 
 class ServerAppend:
     """`tidings_append` of one schema: `create`, its CREATE statement; `call`, the
-    statement that runs it (`%s` placeholders: the events' and the snapshots' columns,
-    as `postgres_sql.columns` gives them, whether the tree grows, and how many entries
-    past the largest checkpoint stored one falls due, None: never). Its one row: the
-    first position, the last chain digest, the tree's size and frontier (NULL without
-    the tree).
-
-    It raises (`psycopg.errors.RaiseException`, nothing written) when the tree does not
-    end where the log does or a checkpoint would fall due: the client's own append then
-    reads the end under the lock, signs, or says what is wrong."""
+    statement that runs it (the events' and snapshots' `postgres_sql.columns`, whether
+    the tree grows, and how many entries past the largest checkpoint one falls due). Its
+    row: the first position, the last chain digest, the tree's size and frontier. It
+    raises (`RaiseException`, nothing written) when the tree does not end where the log
+    does or a checkpoint would fall due."""
 
     def __init__(self, sql: Statements, snapshots_table: str, tree: Tables):
         function = SQL("{}.{}").format(Identifier(sql.schema), Identifier("tidings_append"))

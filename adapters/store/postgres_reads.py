@@ -1,18 +1,15 @@
-"""The PostgreSQL recorder's own reads of the log (beside eventsourcing's): a stream's
-newest snapshot, a stream's events with their positions, the chain; and the tree's
-transactions."""
+"""The PostgreSQL recorder's own reads of the log (beside eventsourcing's and
+`merkle_tables.RecorderReads`), and the tree's transactions."""
 
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL
 
-from ..ledger.checkpoint import Checkpoint
-from ..ledger.entries import LogRow, PlacedRow, StreamRow, TailRow, hex_id
-from .merkle_reads import tree_lags
-from .merkle_tables import Db, Tables
+from ..ledger.entries import LogRow, StreamRow, TailRow, hex_id
+from .merkle_tables import Db, RecorderReads
 from .outage import reconnecting
 from .postgres_append import Head
 from .postgres_sql import Batch, Prepared, Statements, postgres_db
@@ -22,12 +19,10 @@ _T = TypeVar("_T")
 __all__ = ["LogReads"]
 
 
-class LogReads:
-    """Reads for `ChainedPostgresRecorder`, on its pool, `_sql` and snapshots table."""
+class LogReads(RecorderReads):
+    """Reads for `ChainedPostgresRecorder`, on its pool and `_sql`."""
 
     datastore: Any
-    snapshots_table: str
-    tree: Tables
     _sql: Statements
     _prepared: Prepared
     _contended_until: float  # see `postgres_recorder.CONTENDED_FOR`
@@ -41,61 +36,9 @@ class LogReads:
         return True
 
     @reconnecting
-    def _select(self, query: Composed, params: tuple[Any, ...]) -> list[Any]:
+    def _read(self, query: str, params: tuple[Any, ...]) -> list[Any]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(query, params)
-            return list(curs.fetchall())
-
-    def select_snapshot(self, stream: UUID) -> StreamRow | None:
-        """The newest snapshot of a stream."""
-        rows = self._select(
-            SQL(
-                "SELECT originator_version, topic, state FROM {}.{} WHERE originator_id = %s "
-                "ORDER BY originator_version DESC LIMIT 1"
-            ).format(Identifier(self.datastore.schema), Identifier(self.snapshots_table)),
-            (stream,),
-        )
-        if not rows:
-            return None
-        return rows[0]["originator_version"], rows[0]["topic"], bytes(rows[0]["state"])
-
-    def select_placed(self, stream: UUID, upto: int) -> list[PlacedRow]:
-        """One stream's events at log positions up to `upto`, oldest first, with their
-        positions: one query, so events and positions come from one snapshot."""
-        rows = self._select(
-            SQL(
-                "SELECT notification_id, originator_version, topic, state FROM {} "
-                "WHERE originator_id = %s AND notification_id <= %s ORDER BY originator_version"
-            ).format(self._sql.events),
-            (stream, upto),
-        )
-        return [
-            (r["notification_id"], r["originator_version"], r["topic"], bytes(r["state"]))
-            for r in rows
-        ]
-
-    def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
-        rows = self._select(
-            SQL(
-                "SELECT position, digest FROM {} WHERE position BETWEEN %s AND %s ORDER BY position"
-            ).format(self._sql.chain),
-            (start, stop),
-        )
-        return [(r["position"], bytes(r["digest"])) for r in rows]
-
-    def max_chained(self) -> int:
-        rows = self._select(SQL("SELECT max(position) AS m FROM {}").format(self._sql.chain), ())
-        return int(rows[0]["m"] or 0)
-
-    # --- the Merkle tree and checkpoints (merkle_tables.py) ------------------------------
-    def ensure_tree(self) -> None:
-        """Catch the tree up with the log, under the write lock, when it lags."""
-        if self.tree.enabled and tree_lags(self.tree, self.tree_rows):
-            self._tree_transaction(self.tree.catch_up)
-
-    def sign_head(self) -> Checkpoint | None:
-        """Sign the tree as it stands, if not yet signed; the latest checkpoint."""
-        return self._tree_transaction(self.tree.sign_head)
+            return postgres_db(curs).rows(query, params)
 
     def _tree_transaction(self, body: Callable[[Db], _T]) -> _T:
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
@@ -104,18 +47,14 @@ class LogReads:
             return body(postgres_db(curs))
 
     def tree_rows(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """Rows of a query on the tree's tables (`Tables` words it)."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             return postgres_db(curs).rows(query, params)
 
     @reconnecting
     def tail(self, after: int, limit: int) -> list[TailRow]:
-        """(stream, version, position) of the first `limit` log entries after `after`.
-
-        Where the log ends is read in the same round trip: when another writer appended,
-        this process learns the head its next append goes after, outside the lock, and
-        that append still goes out in one round trip. Not while appends go the server's
-        way after a failed guard (`CONTENDED_FOR`): none would use it."""
+        """(stream, version, position) of the first `limit` log entries after `after`;
+        where the log ends is read in the same round trip, for the next append (not
+        while appends go the server's way: `CONTENDED_FOR`)."""
         contended = time.monotonic() < self._contended_until
         with self.datastore.get_connection() as conn:
             batch = Batch(conn, self._prepared, writes=False)
@@ -134,12 +73,8 @@ class LogReads:
         return [(e.originator_version, e.topic, e.state) for e in events]
 
     def scan(self, start: int, stop: int, topics: Sequence[str] = ()) -> list[LogRow]:
-        """Log rows with positions in [start, stop] (of `topics`, when given), in order,
-        as stored: eventsourcing's own read of the log (what `verify` and `replay` walk
-        it with).
-
-        A plain query with tuple rows would be faster, but neither reaches replay's
-        target, so the library's read stays (docs/decisions.md)."""
+        """Log rows in [start, stop] (of `topics`, when given), as stored, by
+        eventsourcing's own read (docs/decisions.md)."""
         return [
             (n.id, hex_id(n.originator_id), n.originator_version, n.topic, n.state)
             for n in self.select_notifications(start, stop - start + 1, stop, topics=topics)

@@ -1,44 +1,17 @@
 """The PostgreSQL recorder: eventsourcing's tables, plus the chain and the tree written in
 the events' transaction (see `ledger.entries`).
 
-An append is one transaction sent in one round trip: BEGIN; eventsourcing's own
-`_lock_table` (`LOCK TABLE ... IN EXCLUSIVE MODE`) and `_notify_channel`; a guard; one
-statement for the events, the chain links with the tree's nodes (`merkle_tables`), the
-snapshots (and eventsourcing's sequence); COMMIT, gathered into one query string
-(`postgres_sql.Batch`), each prepared on the connection. It can be sent at once because
-the positions are given, not drawn from the sequence: the process knows where the log
-ends (after its own last append, or as `tail` read it with the entries after the cache's
-position), so the chain and the tree hash the positions before anything is sent (the
-statement that reads where the log ends also reads the tree's frontier, when the chain
-no longer ends where this process's tree does, so an append after another writer's reads
-nothing more). The guard, under the lock, fails the transaction if the log no longer
-ends there. Under the lock positions are handed out and committed in one order, so
-readers of the log never skip one, as with eventsourcing's own insert.
-
-A batch's look at what other writers appended (`Store.refresh`) rides in the same round
-trip (`append_checked`): under the lock, before the rows, `Statements.news` reads the
-entries after the cache's position and fails the transaction, as a lost race, when a
-stream the batch read has an event past the version it read; a look of its own costs a
-round trip and the server's work for it, every batch.
-
-When the process does not know where the log ends (first, or for `CONTENDED_FOR` after
-a guard failed), the server computes the append (`postgres_append`, `tidings_append`):
-BEGIN, the lock, NOTIFY, one call that reads the end, hashes and writes, COMMIT: one
-round trip, the lock held for the server's work alone, not across a round trip plus
-the client's hashing and its wait for the GIL. When a checkpoint falls due (the client
-signs), the append reads the end under the lock, then writes.
-
-Why the tree's frontier is read with the log's end (`Tables.frontier_columns`): an
-append after another writer's then needs no read of its own for the tree (BEGIN, LOCK
-and the end; the tree's last leaf; its nodes would each be a round trip), which is what
-lets two processes on one log outrun one; a lone writer's append is one round trip
-either way, its larger statement planned a little longer.
-
-Why not eventsourcing's `insert_events` with its hooks: it waits for its INSERT's
-answer before the rest (the chain needs the positions), then for the COMMIT, each with
-the lock held. psycopg's pipeline waited for its own BEGIN and COMMIT and cost more
-client work per statement than the statement. The figures of both choices, and the
-`postgres` rows of the bench that measure them again: docs/decisions.md.
+An append is one transaction sent in one round trip (`postgres_sql.Batch`): BEGIN,
+eventsourcing's table lock and NOTIFY, a guard, one statement for the events, the chain
+links with the tree's nodes and the snapshots (`Statements.place`), COMMIT. Positions
+are given, not drawn from the sequence: the process knows where the log ends (after its
+own last append, or as `tail` read it, with the tree's frontier), so it hashes before
+sending; the guard fails the transaction if the log no longer ends there. Under the
+lock positions are handed out and committed in one order, so readers never skip one.
+A batch's look at other writers' entries rides in the same round trip
+(`append_checked`). When the end is unknown (first, or for `CONTENDED_FOR` after a
+guard failed) the server computes the append (`postgres_append`). Why not
+eventsourcing's `insert_events` or psycopg's pipeline: docs/decisions.md.
 """
 
 import time
@@ -67,11 +40,6 @@ CONTENDED_FOR = 1.0
 # `Statements.news`'s parameters: the position after which to read, the streams read
 # (a uuid[] literal) and the versions read (a bigint[] literal), how many rows at most.
 Check = tuple[int, str, str, int]
-
-
-# A read or an insert that found its pooled connection dead is run again; a store that
-# cannot answer is said at once (`outage.reconnecting`).
-_reconnecting = reconnecting
 
 
 class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorder):
@@ -111,26 +79,19 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         self._prepared.learn(self._server.call)
         self.sql_create_statements.append(self._server.create)
 
-    @_reconnecting
+    @reconnecting
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """Append `stored_events` (and what `_append` adds) in one transaction; their log
-        positions. Retried as the base class's insert is, on a lost connection.
-
-        Replaces eventsourcing's insert, which waits for the INSERT's answer before the
-        rest and the commit (and commits even when what follows fails, which would keep
-        events whose chain links were never written): when this process knows where the
-        log ends, the whole transaction goes out in one round trip (see `_append`); when
-        not, or when another writer appended meanwhile, the end is read under the lock
-        first. An error anywhere rolls everything back."""
+        """Append `stored_events` (and `snapshots=`) in one transaction, as `append` does
+        (eventsourcing's would commit events whose chain links failed); their log
+        positions. Retried on a lost connection."""
         return self._insert(rows_of(stored_events), rows_of(kwargs.get("snapshots", ())))
 
     def _insert(
         self, events: Sequence[Row], snapshots: Sequence[Row], check: Check | None = None
     ) -> list[int]:
-        """`_write`; when its connection died once the COMMIT may have been sent, the log
-        says whether it committed (`outage.settled`; `OutcomeUnknown` if none can say)."""
+        """`_write`, settled by `_landed` when its connection died."""
         self._sent, self._news = None, None
         try:
             return self._write(events, snapshots, check)
@@ -139,11 +100,9 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
 
     def _landed(self, error: Exception) -> list[int]:
         """After `error` on a write's connection: the positions of the append `_sent`
-        names when that connection died once its COMMIT may have been sent and the log
-        says it committed (`outage.settled`); the head is then after it. Raises `error`
-        when it did not commit (nothing was written) or the connection lives on (its
-        transaction was rolled back), `OutcomeUnknown` when no one can say. The one
-        answer for both commits: `_insert`'s, and the one `locked` ends with."""
+        names when its connection died after the COMMIT may have been sent and the log
+        says it committed (`outage.settled`). Raises `error` when it did not commit or
+        the connection lives on, `OutcomeUnknown` when no one can say."""
         sent = self._sent
         if sent is None or not sent[0].closed:
             raise error
@@ -167,39 +126,44 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
             placed = None
             if head is not None:
                 try:
-                    with transaction(conn, self._prepared) as batch:
-                        batch.execute(self._lock)
-                        self._look(batch, check)
-                        batch.execute(self._sql.guard, (head[0],))
-                        placed = self._append(batch, events, head, encoded)
-                        self._sent = conn, conn.info.backend_pid, chained(self._sql, *placed), None
-                        self._observe(batch, placed[0])
-                    self._heard(batch, check)
-                except psycopg.errors.DivisionByZero:  # `_guard`: the log moved on
-                    placed = None
+                    placed = self._client_append(conn, events, encoded, check, head)
+                except psycopg.errors.DivisionByZero:  # the guard: the log moved on
                     self._contended_until = time.monotonic() + CONTENDED_FOR
             if placed is None:
                 placed = self._placed_by_server(conn, events, encoded, check)
             if placed is None:  # the server cannot: read the end under the lock first
-                with transaction(conn, self._prepared) as batch:
-                    batch.execute(self._lock)
-                    self._look(batch, check)
-                    head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
-                    placed = self._append(batch, events, head, encoded)
-                    self._sent = conn, conn.info.backend_pid, chained(self._sql, *placed), None
-                    self._observe(batch, placed[0])
-                self._heard(batch, check)
+                placed = self._client_append(conn, events, encoded, check, None)
         ids, self._head = placed
         return ids
 
+    def _client_append(
+        self,
+        conn: Any,
+        events: Sequence[Row],
+        encoded: tuple[list[str], list[str]],
+        check: Check | None,
+        head: Head | None,
+    ) -> tuple[list[int], Head]:
+        """The client's append after `head`, guarded (None: the end read under the lock)."""
+        with transaction(conn, self._prepared) as batch:
+            batch.execute(self._lock)
+            self._look(batch, check)
+            if head is None:
+                head = self._end(batch.rows(self._sql.read_end, (self.tree.kept_size(),))[0])
+            else:
+                batch.execute(self._sql.guard, (head[0],))
+            placed = self._append(batch, events, head, encoded)
+            self._sent = conn, conn.info.backend_pid, chained(self._sql, *placed), None
+            self._observe(batch, placed[0])
+        self._heard(batch, check)
+        return placed
+
     def _look(self, batch: Batch, check: Check | None) -> None:
-        """`check`'s look at the log (`Statements.news`), once the batch holds the lock,
-        before anything else that answers rows (`_heard` takes the first)."""
+        """`check`'s look at the log (`Statements.news`), the batch's first rows."""
         if check is not None:
             batch.execute(self._sql.news, check)
 
     def _heard(self, batch: Batch, check: Check | None) -> None:
-        """Keep what `_look` read, once its batch committed."""
         if check is not None:
             self._news = [(stream.hex, version, at) for stream, version, at in batch.answered[0]]
 
@@ -210,11 +174,9 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         encoded: tuple[list[str], list[str]],
         check: Check | None,
     ) -> tuple[list[int], Head] | None:
-        """The append computed by the server under the lock (`tidings_append`), in one
-        round trip: the lock is held for the server's work only, not across a round trip
-        and the client's hashing; its positions and the head after it. None, nothing
-        written, when a checkpoint would fall due (the client signs it) or the tree
-        does not end where the log does (the client's append says what is wrong)."""
+        """The append computed by the server under the lock (`tidings_append`): its
+        positions and the head after it. None, nothing written, when a checkpoint would
+        fall due (the client signs it) or the tree does not end where the log does."""
         every = self.tree.sign_every()
         if every == 0:
             return None
@@ -237,14 +199,12 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         return placed(batch.sets()[-1][0], len(events), self.tree)
 
     def _end(self, row: tuple[Any, ...]) -> Head:
-        """The head a `_read_end` row gives; the tree keeps the frontier read with it."""
         last, digest, size, at, hashes = row
         head = last, bytes(digest) if digest is not None else GENESIS
         self.tree.keep(head[1], last, size, at, hashes)
         return head
 
     def _observe(self, batch: Batch, ids: list[int]) -> None:
-        """`before_commit`, if set, once the batch's rows are sent."""
         if self.before_commit is not None:
             batch.send()
             self.before_commit(ids)
@@ -257,17 +217,8 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         encoded: tuple[list[str], list[str]],
     ) -> tuple[list[int], Head]:
         """Gather the statements of an append after `head` (the log's last position and
-        chain digest): nothing waits for an answer, so the transaction costs one round
-        trip: the tree's frontier came with `head` when another writer grew it
-        (`_read_end`; else `grow` reads it, two round trips more). The events' positions
-        are given, not drawn from the sequence: the chain and the tree hash them before
-        they are sent.
-
-        The caller took eventsourcing's table lock, and either read `head` under it or
-        sent `_guard`, which fails the transaction if the log no longer ends at `head`.
-        Under the lock positions are handed out and committed in one order, as
-        eventsourcing's own insert guarantees its readers. Returns the positions and the
-        new head."""
+        chain digest), under the lock, the head read under it or guarded; the positions
+        and the new head. Nothing waits for an answer."""
         last, previous = head
         batch.execute(self._notify)
         ids = list(range(last + 1, last + 1 + len(events)))
@@ -322,20 +273,15 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         after: int,
         limit: int,
     ) -> tuple[list[int], list[TailRow] | None]:
-        """`append`, which also reads, in its round trip, under the lock, the first
-        `limit` log entries after `after` that precede it (None when its connection
-        died and the log said it committed), and fails with `IntegrityError`, nothing
-        written, when a stream of `read` (stream, version) has an event past that
-        version. Not inside `locked`."""
+        """`CheckedAppends.append_checked` (not inside `locked`)."""
         streams, versions = uuids([r[0] for r in read]), ints([r[1] for r in read])
         ids = self._insert_reconnecting(events, snapshots, (after, streams, versions, limit))
         return ids, self._news
 
     def holding(self) -> bool:
-        """Whether this process is inside `locked`."""
         return self._held is not None
 
-    @_reconnecting
+    @reconnecting
     def _insert_reconnecting(
         self, events: Sequence[Row], snapshots: Sequence[Row], check: Check | None = None
     ) -> list[int]:
@@ -343,14 +289,8 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the events table's write lock (the `LOCK TABLE ... IN EXCLUSIVE MODE`
-        every insert takes) for the block: nobody else appends meanwhile, so what the
-        block reads stays current until its `write`, which joins the block's
-        transaction; that commits when the block ends (rolls back if it raises).
-
-        A connection lost once that COMMIT may have been sent is settled as `append`'s
-        own (`_landed`): the block ends normally if the write committed, else raises
-        the loss, or `OutcomeUnknown` when no one can say."""
+        """`Recorder.locked`, with eventsourcing's table lock. A connection lost once the
+        COMMIT may have been sent is settled as `append`'s (`_landed`)."""
         ending, self._held = self._hold_lock()
         self._sent = None
         try:
@@ -365,11 +305,10 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         if self._sent is not None:  # committed
             self._head = self._sent[3]
 
-    @_reconnecting
+    @reconnecting
     def _hold_lock(self) -> tuple[ExitStack, Any]:
         """A connection in a transaction that holds the table lock, and the stack that
-        ends both. Retried on a lost connection as inserts are: a pooled connection the
-        server ended shows it only when first used, here."""
+        ends both; retried on a lost connection, as inserts are."""
         with ExitStack() as stack:
             conn = stack.enter_context(self.datastore.get_connection())
             self._prepared.ready(conn)  # outside the transaction (`Prepared`)

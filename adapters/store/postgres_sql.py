@@ -1,15 +1,7 @@
-"""How the PostgreSQL recorder talks to the server: the statements of an append, and the
-batch that sends them with BEGIN and COMMIT as one query string (one round trip).
-
-The statements are built once per recorder from its schema and table names
-(`Statements`); `Batch` gathers them with their parameters bound on the client
-(`ClientCursor.mogrify`), so nothing waits for an answer until the batch is sent.
-
-The statements a recorder sends at every append are prepared on each connection
-(`Prepared`, SQL's `PREPARE`), and a batch sends `EXECUTE name(...)`: a statement of a
-query string is otherwise parsed and planned at each run, which cost the server more
-than running it (docs/decisions.md). SQL's own `EXECUTE` keeps the batch one query
-string, one round trip.
+"""How the PostgreSQL recorder talks to the server: its statements, built once
+(`Statements`), prepared on each connection (`Prepared`), and the `Batch` that sends them
+bound on the client with BEGIN and COMMIT as one query string, one round trip (why:
+docs/decisions.md).
 """
 
 import itertools
@@ -58,17 +50,8 @@ _PLACEHOLDER = re.compile(r"%(%|s)")
 
 class Prepared:
     """Statements to prepare on every connection that runs them, by their text (with
-    `%s` placeholders, as `Batch.execute` takes it).
-
-    `ready(conn, writes=...)` prepares on `conn`, in one round trip of its own, what it
-    has not prepared yet: every statement for a batch that `writes`, else only the
-    reads. Preparing an INSERT takes its table's write lock, which a read must not
-    wait for: it may run while this process holds the log's lock on another
-    connection (`ChainedPostgresRecorder.locked`). Call it outside a transaction: a
-    PREPARE that ran stays when the transaction around it rolls back, so one inside
-    could not be tracked. A batch on that connection then sends those statements as
-    `EXECUTE`. `learn` adds one, prepared by each connection at its next `ready`.
-    Names are unique in the process, so two recorders never meet one another's."""
+    `%s` placeholders), sent by a `Batch` as `EXECUTE`; `learn` adds one. Names are
+    unique in the process."""
 
     def __init__(self, reads: Sequence[str | bytes], writes: Sequence[str | bytes]):
         self._mutex = threading.Lock()
@@ -103,8 +86,10 @@ class Prepared:
                 self._reads |= 1 << number
 
     def ready(self, conn: Any, *, writes: bool = True) -> int:
-        """Prepare on `conn` what it lacks (the reads only, unless `writes`); the
-        statements it has prepared, as `execute_of` takes them."""
+        """Prepare on `conn`, in one round trip, what it lacks; the statements it has
+        prepared, as `execute_of` takes them. Only the reads unless `writes`: preparing
+        an INSERT takes its table's lock, which this process may hold on another
+        connection. Call it outside a transaction: a rollback keeps a PREPARE."""
         done = self._ready.get(conn)
         if done is None:
             # psycopg deallocates every statement of a connection at its next rollback
@@ -131,15 +116,9 @@ class Prepared:
 
 
 class Batch:
-    """Statements gathered and sent together, as one query string: a transaction that
-    only writes costs one round trip. psycopg's pipeline would too, but its client work
-    per statement (a wait on the socket, its queues) cost more than the statement.
-
-    Statements `prepared` on the connection (`Prepared.ready`, before the batch) are
-    sent as their `EXECUTE`.
-
-    Quacks as far as eventsourcing's `_lock_table` and `_notify_channel` need of a
-    cursor; `rows` sends what is gathered with a read and answers the read's rows."""
+    """Statements gathered and sent together, as one query string (those `prepared` as
+    their `EXECUTE`); `rows` sends them with a read and answers its rows. Quacks as far
+    as eventsourcing's `_lock_table` and `_notify_channel` need of a cursor."""
 
     def __init__(self, conn: Any, prepared: Prepared | None = None, *, writes: bool = True):
         self._cursor = ClientCursor(conn, row_factory=tuple_row)
@@ -195,12 +174,7 @@ class Batch:
         self._last = found
         self.answered += found
 
-    def as_cursor(self) -> Any:
-        """This batch where eventsourcing's hooks type a cursor."""
-        return self
-
     def db(self) -> Db:
-        """This batch as `Tables` writes through it."""
         return Db(self.rows, self.executemany)
 
 
@@ -226,19 +200,16 @@ def transaction(conn: Any, prepared: Prepared | None = None) -> Iterator[Batch]:
 
 
 def ints(values: Sequence[int]) -> str:
-    """A bigint[] literal."""
     return "{" + ",".join(map(str, values)) + "}"
 
 
 def byteas(values: Sequence[bytes]) -> str:
-    """A bytea[] literal: each element quoted, in bytea's hex form."""
     if not values:
         return "{}"
     return '{"\\\\x' + '","\\\\x'.join([v.hex() for v in values]) + '"}'
 
 
 def texts(values: Sequence[str]) -> str:
-    """A text[] literal: each element quoted, its backslashes and quotes escaped."""
     if not values:
         return "{}"
     escaped = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
@@ -246,7 +217,6 @@ def texts(values: Sequence[str]) -> str:
 
 
 def uuids(values: Sequence[UUID | str]) -> str:
-    """A uuid[] literal of stream ids (a `UUID`, or its 32 hex digits)."""
     return "{" + ",".join([v.hex if isinstance(v, UUID) else v for v in values]) + "}"
 
 
@@ -261,7 +231,6 @@ def columns(rows: Sequence[Row]) -> list[str]:
 
 
 def quoted(*names: str) -> str:
-    """Schema-qualified names, quoted, as SQL text."""
     return ".".join('"' + name.replace('"', '""') + '"' for name in names)
 
 

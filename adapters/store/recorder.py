@@ -1,13 +1,7 @@
 """What the store needs of a recorder: the one boundary between `Store` and the SQLite and
-PostgreSQL recorders (`sqlite_recorder`, `postgres_recorder`).
-
-eventsourcing builds the recorder from a topic string in the environment, so no type
-links the store to the class it gets; `Recorder` names every call the store and the
-read side make on `Store.recorder`, and `mypy --strict` checks both recorders against it
-(the `TYPE_CHECKING` block below).
-
-Positions are the log's notification ids: 1, 2, ... in commit order (PostgreSQL's may
-skip one; none appears below the last read later). Row shapes are `ledger.entries`'.
+PostgreSQL recorders, which eventsourcing builds from a topic string (mypy checks both
+against `Recorder` below). Positions are the log's notification ids, in commit order
+(PostgreSQL's may skip one; none appears below the last read later).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""Whose database it is: tidings opens its own, makes a new one where there is nothing,
-and refuses any other, leaving it as it found it.
-
-A database is tidings' when it has the tables every tidings log has (`TABLES`), empty
-when it has no tables at all. Anything else belongs to another program and is refused
-before anything is written. Every look here reads only (SQLite: a read-only connection).
+"""Whose database it is: tidings opens its own (one with `TABLES`), makes a new one where
+there are no tables, and refuses any other before anything is written. Every look here
+only reads.
 """
 
 import os
@@ -56,7 +53,6 @@ def _postgres(env: dict[str, str]) -> bool:
 
 
 def _path(env: dict[str, str]) -> Path:
-    """The SQLite file `env` names, whether as a path or as a `read_only` URI."""
     name = env["SQLITE_DBNAME"]
     if name.startswith("file:"):
         return Path(name.removeprefix("file:").split("?", 1)[0])
@@ -91,9 +87,8 @@ def _tables(env: dict[str, str]) -> list[str]:
 
 
 def _ro_uri(path: Path) -> str:
-    """A read-only URI of `path`: `mode=ro`, or `immutable=1` where the storage cannot
-    be written at all (a backup, a forensic copy), where SQLite could not even keep
-    the shared-memory index of the write-ahead log."""
+    """A read-only URI of `path`: `immutable=1` where it cannot be written at all (SQLite
+    could not even keep the WAL's shared-memory index there)."""
     writable = all(os.access(p, os.W_OK) for p in (path, path.parent))
     # (access(2) also says EROFS for a file on a read-only mount, even to root.)
     return f"file:{quote(str(path.absolute()))}?{'mode=ro' if writable else 'immutable=1'}"

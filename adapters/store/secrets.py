@@ -1,17 +1,8 @@
-"""Signing secrets, kept beside the log and never in it: a secret in the log would let
-anyone who reads it (auditors, `tidings log`) forge pushes.
-
-An account's events carry only the secret's id (its SHA-256 fingerprint,
-`domain.account.secret_id`); the secret lives in `tidings_secrets (id, secret)` in the
-same database. It is kept in a commit of its own before the event that names it is
-saved, so a crash leaves at worst an unnamed row. Secrets found are cached for the
-process (an id's secret never changes).
-
-With a secrets key (`secrets_key`, the file `TIDINGS_SECRETS_KEY` names) every secret is
-kept sealed. Without one, secrets are kept in clear until the first key is given
-(`rotate` seals them); a database whose secrets are sealed, opened without their key,
-serves everything but pushes: a secret asked for raises `SecretsLocked`, and none is
-added.
+"""Signing secrets, kept beside the log and never in it (a reader of the log could forge
+pushes): `tidings_secrets (id, secret)`, each committed before the event that names it
+(by its fingerprint) is saved, cached for the process. With a secrets key
+(`secrets_key`) every secret is sealed; a database whose secrets are sealed, opened
+without their key, serves everything but pushes (`SecretsLocked`).
 """
 
 import threading
@@ -48,16 +39,13 @@ class Secrets:
             self._mark = "%s"
         else:
             self._table, self._mark = TABLE, "?"
-            # SQLite: in turn with the other writers (`sqlite_recorder.WriterTurns`).
-            # The transaction reads the schema before it writes; had another connection
-            # committed in between, SQLite would refuse the write at once ("database is
-            # locked").
+            # In turn with the other writers: the transaction reads the schema before it
+            # writes, which SQLite would refuse at once had another commit come between.
             self._turns = WriterTurns(self._datastore.pool.db_name)
         self._found: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def _execute(self, *steps: tuple[str, tuple[str, ...]], commit: bool) -> list[Any]:
-        """Run (query, params) `steps` in one transaction; a read's rows (the last step's)."""
         with self._turn(commit), self._datastore.transaction(commit=commit) as cursor:
             for query, params in steps:
                 cursor.execute(query.format(table=self._table, mark=self._mark), params)
@@ -115,7 +103,6 @@ class Secrets:
         return secret
 
     def _exists(self) -> bool:
-        """Whether the table exists (a log from before it, opened read-only, lacks it)."""
         if self._postgres:
             rows = self._execute(
                 ("SELECT to_regclass({mark}) AS found", (self._table,)), commit=False

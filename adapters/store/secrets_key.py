@@ -1,16 +1,8 @@
-"""The key that encrypts the push signing secrets at rest, kept outside the database.
-
-Whoever reads the database must not be able to forge webhooks: the secrets table holds
-each secret sealed with AES-256-GCM under a key from a file the database never sees.
-`tidings key new PATH --secrets` writes one (32 random bytes in base64, mode 0600); the
-processes that open accounts or push read it from the file `TIDINGS_SECRETS_KEY` names.
-A file readable by others is refused, like a signing key.
-
-A sealed secret reads `aesgcm:<key id>:<base64 of nonce and ciphertext>`, the key id
-being the first 8 bytes of the key's SHA-256 (so a rotation can tell which key sealed a
-row, and a wrong key is named, not tried); the secret's id is the associated data, so a
-sealed value moved to another row does not open. A value without the prefix is a secret
-kept in clear (before a key was set); `tidings key rotate-secrets` seals those too.
+"""The key that seals the push signing secrets at rest (AES-256-GCM), in a file the
+database never sees (`TIDINGS_SECRETS_KEY`; made by `tidings key new PATH --secrets`).
+A sealed secret reads `aesgcm:<key id>:<base64 of nonce and ciphertext>` (the key id:
+the first 8 bytes of the key's SHA-256), the secret's id its associated data; a value
+without the prefix is kept in clear.
 """
 
 import base64
@@ -38,7 +30,6 @@ class SecretsLocked(StorageError):
 
 
 def is_sealed(value: str) -> bool:
-    """Whether a stored secret is sealed (else it is kept in clear)."""
     return value.startswith(_PREFIX)
 
 
@@ -88,7 +79,6 @@ class SecretsKey:
         return f"{_PREFIX}{self.id}:{base64.b64encode(nonce + sealed).decode()}"
 
     def opens(self, value: str) -> bool:
-        """Whether `value` was sealed with this key."""
         return value.startswith(f"{_PREFIX}{self.id}:")
 
     def open(self, secret_id: str, value: str) -> str:

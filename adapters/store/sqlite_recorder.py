@@ -1,11 +1,7 @@
 """The SQLite recorder: eventsourcing's tables, plus the chain and the tree written in the
-events' transaction (see `ledger.entries`).
-
-Why saves run on our own writer connection (`write`, `_append`), not eventsourcing's
-`insert_events` with our rows in its `_insert_events` hook: the library's transaction (a
-pooled connection checked out and back, its cursor wrapper, `BEGIN` and `commit()`)
-costs CPU the rows do not need (docs/decisions.md, the bench's enqueue rows). The rows
-are the same: `_append` is what the hook would run, in the same transaction.
+events' transaction (see `ledger.entries`), on our own writer connection: eventsourcing's
+transaction (pooled connection, cursor wrapper, BEGIN, commit) costs CPU the same rows
+do not need (docs/decisions.md).
 """
 
 import fcntl
@@ -16,24 +12,24 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from ..ledger.checkpoint import Checkpoint
 from ..ledger.entries import (
     GENESIS,
     LogRow,
     Row,
+    StreamRow,
     TailRow,
     chain_links,
     hex_id,
     rows_of,
 )
 from .environment import SQLITE_BUSY
-from .merkle_reads import CHAIN, tree_lags
-from .merkle_tables import Db, Tables
-from .sqlite_reads import LogReads
+from .merkle_reads import CHAIN
+from .merkle_tables import Db, RecorderReads, Tables
 
 __all__ = ["ChainedSQLiteRecorder", "WriterTurns"]
 
@@ -53,15 +49,13 @@ _ROWS = 32
 
 @functools.cache
 def _statement(head: str, width: int, rows: int) -> str:
-    """`head` (an INSERT up to its VALUES) with room for `rows` rows of `width` values."""
     row = f"({', '.join('?' * width)})"
     return f"{head} VALUES {', '.join([row] * rows)}"
 
 
 def _insert(connection: sqlite3.Connection, head: str, width: int, values: list[Any]) -> None:
     """Insert rows of `width` columns given one after another in `values`, up to `_ROWS`
-    of them a statement: `executemany`, a statement a row, costs every row a reset, a
-    step and the step's end (docs/decisions.md)."""
+    a statement (cheaper than `executemany`'s statement a row: docs/decisions.md)."""
     step = _ROWS * width
     for start in range(0, len(values), step):
         chunk = values[start : start + step]
@@ -76,8 +70,7 @@ def _sqlite_db(connection: sqlite3.Connection) -> Db:
 
 
 class _TakenAsIntegrityError:
-    """SQLite's refusal of a taken (stream, version), raised as eventsourcing's
-    `IntegrityError`, as the library's own recorders do."""
+    """SQLite's refusal of a taken (stream, version) as eventsourcing's `IntegrityError`."""
 
     def __enter__(self) -> None: ...
 
@@ -87,28 +80,21 @@ class _TakenAsIntegrityError:
 
 
 class WriterTurns:
-    """The queue the writers of one SQLite database take turns in (`db_name` as
-    eventsourcing's pool has it: a path or a `file:` URI).
-
-    Writers first queue for a lock file beside the database (`flock`, which wakes a
-    waiter as soon as the holder lets go) and only then take SQLite's write lock:
-    SQLite's busy handler polls with sleeps of up to 100 ms, so a process that commits
-    in a loop would take the lock again and again while another one sleeps (one of two
-    processes on one account starved: tests/store/test_fairness.py). The recorder and
-    the views of the projections queue here alike."""
+    """The queue the writers of one SQLite database (`db_name`: a path or a `file:` URI)
+    take turns in: a `flock` on a file beside it, which wakes a waiter at once, taken
+    before SQLite's write lock, whose busy handler sleeps and lets a process that
+    commits in a loop starve another (tests/store/test_fairness.py)."""
 
     def __init__(self, db_name: str) -> None:
         self._path = f"{db_name.removeprefix('file:').split('?', 1)[0]}-writers"
         self._file: int | None = None
 
     def take(self) -> None:
-        """Wait for this holder's turn (the lock file is opened on first use)."""
         if self._file is None:
             self._file = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(self._file, fcntl.LOCK_EX)
 
     def give(self) -> None:
-        """Let the next writer in the queue have its turn."""
         assert self._file is not None
         fcntl.flock(self._file, fcntl.LOCK_UN)
 
@@ -126,11 +112,10 @@ class WriterTurns:
             self._file = None
 
 
-class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
-    """eventsourcing's SQLite recorder and tables, plus the chain table. `write` appends
-    on one dedicated connection (see the module's docstring for why). `before_commit`:
-    called with the log positions of each write once its rows are in its transaction,
-    before that commits (an observer, or a test that stops a process there)."""
+class ChainedSQLiteRecorder(RecorderReads, SQLiteApplicationRecorder):
+    """eventsourcing's SQLite recorder and tables, plus the chain table. `before_commit`:
+    called with each write's log positions before it commits (an observer, or a test
+    that stops a process there)."""
 
     snapshots_table = "stored_snapshots"
     before_commit: Callable[[list[int]], None] | None = None
@@ -187,7 +172,6 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
         return connection
 
     def _writer_connection(self) -> sqlite3.Connection:
-        """The one connection this recorder writes on (callers serialise its use)."""
         if self._writer is None:
             self._writer = writer = self._connect()
             writer.execute(f"PRAGMA cache_size=-{_WRITER_CACHE_KIB}")
@@ -195,7 +179,6 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
         return self._writer
 
     def close_connections(self) -> None:
-        """Close the writer and reader connections (when the store closes)."""
         with self._opened_lock:
             for connection in self._opened:
                 connection.close()
@@ -205,17 +188,10 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
         self._turns.close()
 
     def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
-        """`append` for eventsourcing's stored events."""
         return self.append(rows_of(events), rows_of(snapshots))
 
     def append(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
-        """Append stored `events` (and the mailbox `snapshots` taken with them) in one
-        transaction, with their chain links; returns their log positions. Inside
-        `locked`, the write joins its transaction.
-
-        Raises eventsourcing's `IntegrityError` when a (stream, version) is taken by
-        then: nothing is written.
-        """
+        """`Recorder.append`."""
         connection = self._writer_connection()
         if self._held:
             return self._write_held(connection, events, snapshots)
@@ -238,7 +214,7 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
     def _write_held(
         self, connection: sqlite3.Connection, events: Sequence[Row], snapshots: Sequence[Row]
     ) -> list[int]:
-        """`append` inside `locked`: a savepoint undoes a failed write, not the block."""
+        # Inside `locked`: a savepoint undoes a failed write, not the block.
         with _TakenAsIntegrityError():
             connection.execute("SAVEPOINT write")
             try:
@@ -252,12 +228,7 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the write lock for the block: nobody else appends meanwhile, so what the
-        block reads stays current until its `write`, which joins the block's
-        transaction; that commits when the block ends (rolls back if it raises).
-
-        Writers first queue for their turn (`WriterTurns`), then take SQLite's lock.
-        """
+        """`Recorder.locked`: the writers' turn (`WriterTurns`), then SQLite's lock."""
         connection = self._writer_connection()
         self._turns.take()
         try:
@@ -286,8 +257,6 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
         events: Sequence[Row],
         snapshots: Sequence[Row],
     ) -> list[int]:
-        """The inserts of `append`, under SQLite's write lock: nobody else moves the
-        tail; then `before_commit`, if set."""
         last, digest = connection.execute(self._head).fetchone()
         tail, previous = last or 0, bytes(digest) if digest is not None else GENESIS
         positions = list(range(tail + 1, tail + 1 + len(events)))
@@ -316,18 +285,7 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
             self.before_commit(positions)
         return positions
 
-    # --- the Merkle tree and checkpoints (merkle_tables.py) ------------------------------
-    def ensure_tree(self) -> None:
-        """Catch the tree up with the log, under the write lock, when it lags."""
-        if self.tree.enabled and tree_lags(self.tree, self._read):
-            self._tree_transaction(self.tree.catch_up)
-
-    def sign_head(self) -> Checkpoint | None:
-        """Sign the tree as it stands, if not yet signed; the latest checkpoint."""
-        return self._tree_transaction(self.tree.sign_head)
-
     def _tree_db(self) -> Db:
-        """The writer connection as the tree's `Db`, made once: every write uses it."""
         if self._writer_db is None:
             self._writer_db = _sqlite_db(self._writer_connection())
         return self._writer_db
@@ -344,7 +302,6 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
         return result
 
     def tree_rows(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """Rows of a query on the tree's tables (`Tables` words it)."""
         return self._read(query, params)
 
     def pragma(self, statement: str) -> Any:
@@ -352,14 +309,21 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
         return self._writer_connection().execute(statement).fetchone()[0]
 
     def changed(self) -> bool:
-        """Whether another connection committed since the last call (`data_version`)."""
         version: int = self._writer_connection().execute("PRAGMA data_version").fetchone()[0]
         changed = version != self._data_version
         self._data_version = version
         return changed
 
+    def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
+        """One stream's events after `version`, oldest first, in one statement on a plain
+        connection (the pool's transaction costs ten times the query)."""
+        return self._read(
+            f"SELECT originator_version, topic, state FROM {self.events_table_name} "
+            "WHERE originator_id = ? AND originator_version > ? ORDER BY originator_version",
+            (stream.hex, version),
+        )
+
     def tail(self, after: int, limit: int) -> list[TailRow]:
-        """(stream, version, position) of the first `limit` log entries after `after`."""
         rows = self._writer_connection().execute(
             f"SELECT originator_id, originator_version, rowid FROM {self.events_table_name} "
             "WHERE rowid > ? ORDER BY rowid LIMIT ?",
@@ -368,10 +332,7 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
         return rows.fetchall()
 
     def scan(self, start: int, stop: int, topics: Sequence[str] = ()) -> list[LogRow]:
-        """Log rows at positions in [start, stop] (of `topics`, when given), in order, as
-        stored: what the due runner follows the log with and replay walks it with (not
-        eventsourcing's `select_notifications`, which builds objects a row we would not
-        use; docs/decisions.md)."""
+        # Rows as stored, not eventsourcing's `select_notifications`: docs/decisions.md.
         only = f" AND topic IN ({', '.join('?' * len(topics))})" if topics else ""
         return self._read(
             "SELECT rowid, originator_id, originator_version, topic, state "
@@ -380,8 +341,7 @@ class ChainedSQLiteRecorder(LogReads, SQLiteApplicationRecorder):
         )
 
     def _read(self, query: str, params: tuple[Any, ...]) -> list[Any]:
-        """Rows of a query on the read connection, shared by every thread in turn (reads
-        are short; a connection per thread would grow with a thread-per-request server)."""
+        """Rows of a query on the read connection, shared by every thread in turn."""
         with self._read_lock:
             if self._reader_connection is None:
                 self._reader_connection = self._connect()

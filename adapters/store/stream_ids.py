@@ -1,15 +1,8 @@
 """The stored id of a stream: a pure function of its `(category, key)` name, so every
-process, the audit tools and eventsourcing's readers find the same stream.
-
-Most streams are stored under the `uuid5` of `category/key`. An operation's stream,
-named by a server-minted svTRID (`<unix>.<process>.<counter>`, created in time order),
-is stored under a time-ordered id instead: RFC 9562's custom version 8, the svTRID's
-second in the first 32 bits, its process's counter (the low 28 bits) in the next, and
-the name's SHA-1 digest in the rest. The log's primary-key index is ordered by stream
-id: a `uuid5` would put every new operation at a random place of it, one page written
-(and, once the index outgrows SQLite's page cache, read) per operation, more of them
-the longer the log; ordered by second and counter, a batch's new operations share the
-index's last page (docs/decisions.md, "Storage and the log").
+process and reader finds the same stream. Most streams are stored under the `uuid5` of
+`category/key`; an operation named by a server-minted svTRID under a version 8 id led by
+its second and counter, so new operations share the index's last page
+(docs/decisions.md, "Storage and the log").
 """
 
 import hashlib
@@ -37,9 +30,8 @@ _LEAD_AND_LOW = struct.Struct(">IHHQ").pack
 
 def _minted(key: str) -> tuple[int, int] | None:
     """The second and the counter an svTRID says it was minted at: three runs of decimal
-    digits (Unicode's, as a regular expression's `\\d`) of 1-10, 1-10 and 1-20, joined
-    by dots, and a second below 2**32; None for any other key. Cut and tested, not
-    matched: the regular expression cost twice as much, in every new operation."""
+    digits of 1-10, 1-10 and 1-20, joined by dots, and a second below 2**32; None for
+    any other key (cut and tested: a regular expression cost twice as much)."""
     second, _, rest = key.partition(".")
     process, dot, counter = rest.partition(".")
     # A third dot stays in `counter`, which then is not decimal.

@@ -1,15 +1,7 @@
-"""The unit of work of one batch: the streams its commands read and change, and what
-they decided.
-
-A command that touches several streams (ending an operation queues its notification
-and may schedule its delivery) decides on each stream inside the batch's `Work`. The
-batch's commands run on it one after another (`commit.GroupCommit`): each sees what the
-commands before it decided, a command's own decisions are kept only if it succeeds, and
-the batch is saved in one transaction.
-
-One object a batch, not one a command: a command's decisions sit in a small overlay
-until it ends (`absorb`: kept; `drop`: forgotten), and its reads go straight to the
-batch's states.
+"""The unit of work of one batch (`commit.GroupCommit`): the streams its commands read
+and change, and what they decided. Each command sees what the commands before it
+decided; its own decisions sit in an overlay until it ends (`absorb`: kept; `drop`:
+forgotten); the batch is saved in one transaction.
 """
 
 from collections.abc import Sequence
@@ -36,15 +28,10 @@ _Decided = tuple[Decider[Any, Any, Any], list[Any], Any]
 
 
 class Work:
-    """The states of streams as one batch's commands leave them, before it is saved,
-    and the decisions of the command running on it.
-
-    `trust_new`: a command may say a stream is one it creates (a fresh svTRID) so that
-    it is not looked up; were it stored after all, the save fails on its version and the
-    batch runs again without that trust.
-
-    `now` is the running command's time, set by the group commit before each command.
-    """
+    """The states of streams as one batch's commands leave them, and the decisions of
+    the command running on it (at `now`). `trust_new`: a stream a command says it
+    creates is not looked up; were it stored after all, the save fails on its version
+    and the batch runs again without that trust."""
 
     __slots__ = (
         "_assumed",
@@ -108,7 +95,6 @@ class Work:
             self._keep(decider, (decider.category, key), state, events)
 
     def _keep(self, decider: Decider[S, C, E], name: Name, state: S, events: list[E]) -> None:
-        """Keep `events`, decided on `state` (as `state` gives it), for saving."""
         decided = self._decided.get(name)
         # Never changed in place: a stream decided on twice gets a new list.
         kept = events if decided is None else [*decided[1], *events]
@@ -162,7 +148,6 @@ class Work:
         self._decided.clear()
 
     def drop(self) -> None:
-        """The running command failed: nothing it decided is kept."""
         self._decided.clear()
 
     def touched(self) -> list[str]:
@@ -177,9 +162,7 @@ class Work:
             remember(stream_hex(*name), states[name])
 
     def _load(self, decider: Decider[Any, Any, Any], name: Name, new: bool) -> Loaded:
-        """A stream's state on first sight in this batch (or, taken as new by a command
-        that saved nothing to it, when a command looks at it as existing): cached,
-        taken as new, or loaded."""
+        """A stream's state on first sight in this batch: cached, taken as new, or loaded."""
         if self._assumed:
             self._assumed.discard(name)
         loaded = self.store.cached(stream_hex(*name))

@@ -1,9 +1,5 @@
-"""The web pages of `tidings serve`: the customer center (`/center/`), the operator
-console (`/console/`), the API reference (`/docs`) and their stylesheet
-(`/assets/tidings.css`).
-
-Server-rendered (Jinja2), readable without JavaScript, every asset served from this
-package; each answer carries the security headers of `pages.SecureHeaders`.
+"""The web pages of `tidings serve`: the customer center, the operator console, the API
+reference and their stylesheet; server-rendered, no JavaScript, no outside asset.
 """
 
 from starlette.middleware import Middleware

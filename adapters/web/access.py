@@ -1,9 +1,5 @@
-"""Who may see a page: every page of the center and the console goes through `guarded`.
-
-A request without a live session is sent to the sign-in page (a GET) or refused (a
-post, 403); a post must carry its form's CSRF token (403 otherwise, nothing done); in
-the center, a page of another login than the one signed in answers 404, as a login that
-does not exist would.
+"""Who may see a page: every page of the center and the console goes through `guarded`
+(a live session, the form's CSRF token; in the center, only the signed-in login).
 """
 
 from collections.abc import Awaitable, Callable, Mapping

@@ -1,12 +1,6 @@
-"""The customer center, `/center/<login>/...`: an account holder's own settings, queue,
-deliveries and keys. Every page checks the session and the login (`access.guarded`).
-
-- `/` the delivery method and its settings (poll queue, URL, e-mail), and a test
-  notification;
-- `queue` the poll queue, oldest first, each notification as its `<notify>` XML;
-- `deliveries` pushed notifications; `deliveries/<id>` one with every attempt, and
-  redelivery;
-- `keys` the signing secret (rotated and shown once), the IP allow-list, the password.
+"""The customer center, `/center/<login>/...`: an account holder's delivery settings and
+test notification, poll queue, deliveries (and redelivery), signing secret, allow-list
+and password.
 """
 
 from starlette.concurrency import run_in_threadpool

@@ -1,9 +1,5 @@
-"""Small bar charts as inline SVG, drawn on the server: no script, no chart service.
-
-A chart is a `Chart` of labelled bars; the template writes it out as `<svg>` with a
-`<title>` and one `<rect>` per bar, each with its own `<title>` (its label and value),
-and the page shows the same figures in a table beside it for screen readers.
-"""
+"""Small bar charts as inline SVG, drawn on the server (the page shows the figures in a
+table beside them for screen readers)."""
 
 from dataclasses import dataclass
 

@@ -1,10 +1,6 @@
 """The operator console, `/console/...`: every account, one account's settings, queue,
-deliveries and endpoints, the operator actions on them, and an operation's trail.
-
-Every action is run by the library as the signed-in operator, who is recorded in the
-log (`domain.operator`) in the action's own transaction: suspend, resume, resume an
-endpoint, redeliver (one, those since a time, delivered ones too), bulk-ack an abandoned
-queue.
+deliveries and endpoints, operator actions on them (recorded as the signed-in operator's
+in the action's own transaction), and an operation's trail.
 """
 
 from datetime import UTC, datetime

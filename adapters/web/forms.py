@@ -1,9 +1,5 @@
-"""The delivery-method form: what a person typed, read into a `Channel`, each problem
-next to the field it concerns.
-
-The rules are the domain's (`channel_problem`) and the push guard's (no private or
-loopback address unless the server allows it), applied per field so the message sits
-by its field; the library checks everything again when the channel is saved.
+"""The delivery-method form read into a `Channel`, each problem next to its field (the
+domain's `channel_problem` and the push guard's; the library checks again on save).
 """
 
 from collections.abc import Mapping

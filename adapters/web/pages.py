@@ -1,15 +1,7 @@
-"""What every page shares: the templates, the security headers, CSRF tokens, form reading.
-
-Pages are rendered on the server from Jinja2 templates (autoescaped) and work without
-JavaScript: forms post back and answer a redirect (303) or the page again with the
-errors next to their fields. Every answer of the web routes carries the security headers
-(`SecureHeaders`): a Content-Security-Policy that allows only tidings' own stylesheet
-and no script at all, `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`,
-`no-store` caching for pages that show an account.
-
-CSRF: every form carries a token derived (HMAC) from the session it is posted in, or
-from the browser's pre-session cookie on the sign-in forms; `checked_form` refuses a
-post whose token is missing or wrong (403), before anything is changed.
+"""What every page shares: the templates (Jinja2, autoescaped; pages work without
+JavaScript), the security headers (`SecureHeaders`) and CSRF tokens: every form carries
+an HMAC of its session (or, on sign-in, of the pre-session cookie), and `checked_form`
+refuses a post without it (403) before anything is changed.
 """
 
 import hashlib
@@ -82,7 +74,6 @@ _TEMPLATES = jinja2.Environment(
 
 
 def _shown(value: object) -> str:
-    """A setting as a person reads it: a set or list comma-separated, sorted."""
     if isinstance(value, frozenset | set | tuple | list):
         return ", ".join(str(item) for item in sorted(value, key=str)) or "-"
     return "-" if value is None else str(value)
@@ -104,12 +95,10 @@ _CSS = resources.files("tidings.adapters.web").joinpath("static/tidings.css").re
 
 
 async def stylesheet(_: Request) -> Response:
-    """`GET /assets/tidings.css`: the one stylesheet, served by tidings itself."""
     return Response(_CSS, media_type="text/css", headers={"cache-control": "public, max-age=3600"})
 
 
 def redirect(path: str) -> Response:
-    """See `path` next (303: the browser follows with a GET)."""
     return RedirectResponse(path, status_code=303)
 
 

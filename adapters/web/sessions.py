@@ -1,16 +1,10 @@
 """Signing in and out of the customer center and the console, and who a request is.
 
-A session is a random id in a cookie (`__Host-center` or `__Host-console`: Secure,
-HttpOnly, SameSite=Strict, path /), signed with the server's session key (HMAC) and
-carrying its holder and expiry; the log keeps only the id's SHA-256 (`domain.session`),
-so the server can end a session for good: at sign-out, at a password change, when an
-operator is revoked. Every request checks the signature, the expiry and that the log
-still holds the session open.
-
-An account holder signs in with the WAPI login and password, under WAPI's own rules:
-the same throttle of failed attempts per address and login (`http.throttle`), the same
-access rule (a wrong password and an unknown login answer alike; the IP allow-list and
-a suspension refuse). An operator signs in with the token `tidings operator add` gave.
+A session is a random id in a `__Host-` cookie (Secure, HttpOnly, SameSite=Strict),
+signed (HMAC) with its holder and expiry; the log keeps only the id's SHA-256, so the
+server can end a session for good (sign-out, a password change, a revoked operator).
+Account holders sign in under WAPI's rules (the same throttle and access rule);
+operators with the token `tidings operator add` gave.
 """
 
 import base64
@@ -88,7 +82,6 @@ def _cookie_value(key: bytes, name: str, session: str, expires: datetime) -> str
 
 
 def _read_cookie(key: bytes, value: str, now: datetime) -> tuple[str, str] | None:
-    """(name, session id) of a well-signed, unexpired cookie value; None otherwise."""
     encoded, _, signature = value.partition(".")
     try:
         payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
@@ -127,8 +120,7 @@ def _set_cookie(response: Response, name: str, value: str, max_age: int | None) 
 
 
 def _pre_session(request: Request) -> str:
-    """The browser's pre-session value (what the sign-in form's CSRF token is bound
-    to): its cookie's, or a new one `_with_pre` will set."""
+    # What the sign-in form's CSRF token is bound to: the cookie's, or a new one.
     return request.cookies.get(_PRE) or secrets.token_urlsafe(24)
 
 
@@ -160,7 +152,6 @@ class Refusal(Exception):
 
 
 async def _account_check(context: Context, form: dict[str, str], ip: str | None) -> str:
-    """The login, once the password proves it (under the access rule, as WAPI)."""
     login, password = form.get("login", "").strip(), form.get("password", "")
     given = password_sha1(password)
 

@@ -1,7 +1,6 @@
-"""A trail as a timeline a person reads: each event a stage (accepted, step, ended,
-queued or issued, attempt, delivered, gave up, operator action), a headline, and the
-details that matter (status, duration, the start of the answer). No secret is shown:
-events that carry a digest (account, session, operator) are described, not dumped."""
+"""A trail as a timeline a person reads: each event a stage, a headline and the details
+that matter. Events that carry a digest (account, session, operator) are described, not
+dumped."""
 
 from dataclasses import dataclass
 from datetime import datetime

@@ -1,10 +1,5 @@
-"""What a page answers while the store cannot: the error page, never a server error.
-
-Any request to the center or the console reads the store (its session at least), so a
-database that is away (PostgreSQL down, a SQLite file locked past the busy timeout)
-reaches every page. As the JSON API does, the answer is 503, nothing was done, and the
-outage is logged once by the store; 504 when a command's commit was sent and its fate is
-unknown (read it back before doing it again).
+"""What a page answers while the store cannot: the error page (503, nothing done; 504 when
+a commit's fate is unknown), never a server error. The store logs the outage once.
 """
 
 from starlette.requests import Request

@@ -3,7 +3,7 @@ lone write leaves at the end of its turn, and nothing is reordered or lost at cl
 
 import asyncio
 
-from tidings.adapters.http.joined_writes import JoinedWrites
+from tidings.adapters.http.deadlines import JoinedWrites
 
 
 class _Recorded(asyncio.Transport):
