@@ -10,7 +10,7 @@ from tidings.domain import Channel, Code, EmailChannel, PollChannel, RetryPolicy
 from tidings.domain.values import BodyFormat, Fallback, login_problem, password_problem
 
 from .options import Db, examples, open_tidings
-from .output import Json, emit, fail, table, user_errors
+from .output import Json, emit, fail, table, usage, user_errors
 
 __all__ = ["account_app"]
 
@@ -30,7 +30,7 @@ def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     if not sys.stdin.isatty():
-        raise fail("give the password on standard input with --password-stdin", 2)
+        raise usage("give the password on standard input with --password-stdin")
     password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     return password
 
@@ -87,7 +87,7 @@ def account_add_command(
     password = _read_password(password_stdin)
     # Refused before the database is opened: a refused account creates no database.
     if problem := login_problem(login) or password_problem(password):
-        raise fail(f"{int(Code.INVALID_PARAMETER)} {problem}")
+        raise usage(f"{int(Code.INVALID_PARAMETER)} {problem}")
     with user_errors(), open_tidings(db) as tidings:
         secret = tidings.open_account(login, password).signing_secret
     opened = {"login": login, "signing_secret": secret}
@@ -144,12 +144,12 @@ class _ChannelOptions:
 def _channel(kind: ChannelKind | None, given: _ChannelOptions) -> Channel | None:
     url_only = given.success_url or given.error_url or given.expected or given.body_format
     if kind != "url" and (url_only or given.ordered is not None):
-        raise fail("--success-url, --error-url, --expect, --body-format and --ordered go "
-                   "with --channel url")  # fmt: skip
+        raise usage("--success-url, --error-url, --expect, --body-format and --ordered go "
+                    "with --channel url")  # fmt: skip
     if kind != "email" and given.email:
-        raise fail("--email goes with --channel email")
+        raise usage("--email goes with --channel email")
     if kind not in ("url", "email") and given.fallback:
-        raise fail("--fallback goes with --channel url or email")
+        raise usage("--fallback goes with --channel url or email")
     fallback: Fallback = given.fallback or "none"
     match kind:
         case None:
@@ -167,7 +167,7 @@ def _channel(kind: ChannelKind | None, given: _ChannelOptions) -> Channel | None
             )
         case "email":
             if not given.email:
-                raise fail("--channel email needs --email ADDRESS")
+                raise usage("--channel email needs --email ADDRESS")
             return EmailChannel(given.email, fallback=fallback)
 
 
@@ -175,7 +175,7 @@ def _schedule(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(part) for part in text.split(","))
     except ValueError:
-        raise fail(f"--retry-schedule is seconds separated by commas, not {text!r}") from None
+        raise usage(f"--retry-schedule is seconds separated by commas, not {text!r}") from None
 
 
 @account_app.command(
@@ -239,22 +239,23 @@ def account_set_command(
                             ordered)  # fmt: skip
     new_channel = _channel(channel, given)
     if allow and allow_any:
-        raise fail("--allow and --allow-any exclude each other")
+        raise usage("--allow and --allow-any exclude each other")
     ips = tuple(allow) if allow else (() if allow_any else None)
+    schedule = None if retry_schedule is None else _schedule(retry_schedule)
+    if new_channel is None and schedule is None and ips is None:
+        raise usage("nothing to change: give --channel, --retry-schedule or --allow")
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
         current = tidings.account(login)
         if current is None:
             raise fail(f"no account {login!r}")
         policy = None
-        if retry_schedule is not None:
+        if schedule is not None:
             policy = RetryPolicy(
-                schedule=_schedule(retry_schedule),
+                schedule=schedule,
                 jitter=current.retry_policy.jitter,
                 retry_after_min=current.retry_policy.retry_after_min,
                 retry_after_max=current.retry_policy.retry_after_max,
             )
-        if new_channel is None and policy is None and ips is None:
-            raise fail("nothing to change: give --channel, --retry-schedule or --allow")
         view = tidings.configure(login, channel=new_channel, retry_policy=policy, allowed_ips=ips)
     _show(view, as_json)
 
@@ -277,7 +278,7 @@ def account_password_command(
     working at once."""
     password = _read_password(password_stdin)
     if problem := password_problem(password):
-        raise fail(f"{int(Code.INVALID_PARAMETER)} {problem}")
+        raise usage(f"{int(Code.INVALID_PARAMETER)} {problem}")
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
         view = tidings.change_password(login, password)
     _show(view, as_json)

@@ -16,7 +16,7 @@ from tidings.adapters.store.application import LogEntry
 
 from .events import StreamLogins, describe, public
 from .options import Db, every_login, examples, open_tidings
-from .output import emit, fail, progress, table, user_errors
+from .output import emit, progress, table, usage, user_errors
 
 __all__ = ["FOLLOW_EVERY", "Exported", "log_command"]
 
@@ -111,9 +111,9 @@ def log_command(
     event (password digests and signing secrets show as ***); with --jsonl also each
     entry's leaf hash and bytes, from which the log's Merkle roots are recomputed."""
     if follow and not jsonl:
-        raise fail("--follow prints JSON lines: add --jsonl", 2)
+        raise usage("--follow prints JSON lines: add --jsonl")
     if as_json and jsonl:
-        raise fail("--json and --jsonl exclude each other", 2)
+        raise usage("--json and --jsonl exclude each other")
     encode = msgspec.json.Encoder().encode
     with user_errors(), open_tidings(db, read_only=True) as tidings:
         logins = StreamLogins(every_login(tidings))

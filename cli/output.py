@@ -14,6 +14,7 @@ from rich.table import Table
 from tidings.adapters import Conflict, Rejected, StorageError
 from tidings.adapters.errors import DAMAGED, damaged_entry
 from tidings.adapters.redaction import redacted
+from tidings.domain import Code
 
 __all__ = [
     "Json",
@@ -23,6 +24,7 @@ __all__ = [
     "progress",
     "readable",
     "table",
+    "usage",
     "user_errors",
 ]
 
@@ -40,15 +42,23 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def usage(message: str) -> typer.Exit:
+    """`fail` for a command line that is wrong (a bad option or argument value, options
+    that go together or exclude each other): exit 2, as Click's own usage errors."""
+    return fail(message, 2)
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """What the library raises becomes one line, not a traceback: a refusal of the core
-    (`Rejected`) or a lost race (`Conflict`) exits 1, a database that fails or a log
-    entry that cannot be read (an edited or damaged database) exits 2."""
+    (`Rejected`) or a lost race (`Conflict`) exits 1, but a value the core refuses as
+    invalid (2101: the command line was wrong) exits 2 as a usage error; a database that
+    fails or a log entry that cannot be read (an edited or damaged database) exits 2."""
     try:
         yield
     except Rejected as rejected:
-        raise fail(f"{int(rejected.code)} {rejected.text}") from None
+        said = f"{int(rejected.code)} {rejected.text}"
+        raise fail(said, 2 if rejected.code == Code.INVALID_PARAMETER else 1) from None
     except Conflict as conflict:
         raise fail(f"{conflict}; nothing was changed, try again") from None
     except StorageError as failed:

@@ -9,7 +9,7 @@ from tidings.domain import Notification
 
 from .accounts import Login
 from .options import Db, examples, open_tidings
-from .output import Json, age, emit, fail, table, user_errors
+from .output import Json, age, emit, fail, table, usage, user_errors
 
 __all__ = ["ack_command", "poll_command", "queue_command"]
 
@@ -98,16 +98,16 @@ def ack_command(
     log records it as that operator's action."""
     if up_to:
         if not notification_id.isdigit() or int(notification_id) < 1:
-            raise fail(f"--up-to takes a notification id, 1 or more, not {notification_id!r}", 2)
+            raise usage(f"--up-to takes a notification id, 1 or more, not {notification_id!r}")
         if operator is None:
-            raise fail("--up-to needs --operator NAME: the log records who acked", 2)
+            raise usage("--up-to needs --operator NAME: the log records who acked")
         with user_errors(), open_tidings(db, must_exist=True) as tidings:
             acked = tidings.bulk_ack(login, int(notification_id), by=operator)
         shown = f"acked {len(acked)}: {acked[0]}-{acked[-1]}"
         emit({"login": login, "acked": acked}, as_json, lambda: shown)
         return
     if operator is not None:
-        raise fail("--operator goes with --up-to", 2)
+        raise usage("--operator goes with --up-to")
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
         answer = tidings.ack(login, notification_id)
     emit(answer, as_json, lambda: f"{int(answer.code)} {answer.text}")

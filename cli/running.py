@@ -3,13 +3,14 @@ level and layout, the delays of the operations they end, and the settings they r
 the environment. A bad value is one line on stderr and exit 2, before anything is
 opened."""
 
-import typer
 from tidings.adapters.ledger.keys import BadKey
 from tidings.adapters.ledger.signer import signer_for
 from tidings.adapters.logs import FORMS
 from tidings.adapters.push.mail import SmtpServer
 from tidings.adapters.push.transport import AddressGuard
 from tidings.adapters.store.secrets_key import SecretsKey
+
+from .output import usage
 
 __all__ = [
     "LEVELS",
@@ -18,16 +19,9 @@ __all__ = [
     "at_least",
     "check_environment",
     "check_running",
-    "refuse",
 ]
 
 LEVELS = ("debug", "info", "warning", "error")
-
-
-def refuse(text: str) -> typer.Exit:
-    """`error: text` on stderr; the exit (2: a usage error) to raise."""
-    typer.echo(f"error: {text}", err=True)
-    return typer.Exit(2)
 
 
 # The largest value a count or a time option may take: past it a count no longer fits the
@@ -41,18 +35,18 @@ def at_least(value: float, least: float, option: str, most: float = MOST_SECONDS
     """Exit 2 unless `value` is at least `least` and at most `most` (NaN and infinity
     are refused too)."""
     if not value >= least:
-        raise refuse(f"{option} must be at least {least:g}, not {value:g}")
+        raise usage(f"{option} must be at least {least:g}, not {value:g}")
     if not value <= most:
-        raise refuse(f"{option} must be at most {most:g}, not {value:g}")
+        raise usage(f"{option} must be at most {most:g}, not {value:g}")
 
 
 def check_running(log_level: str, log_format: str, ping_delay: float, job_delay: float) -> None:
     """Exit 2 on a log level or layout that does not exist, or a delay that is negative
     or longer than a day."""
     if log_level.lower() not in LEVELS:
-        raise refuse(f"--log-level must be one of {', '.join(LEVELS)}, not {log_level!r}")
+        raise usage(f"--log-level must be one of {', '.join(LEVELS)}, not {log_level!r}")
     if log_format not in FORMS:
-        raise refuse(f"--log-format must be one of {', '.join(FORMS)}, not {log_format!r}")
+        raise usage(f"--log-format must be one of {', '.join(FORMS)}, not {log_format!r}")
     at_least(ping_delay, 0, "--ping-delay")
     at_least(job_delay, 0, "--job-delay")
 
@@ -68,4 +62,4 @@ def check_environment() -> None:
         signer_for()
         SecretsKey.from_env()
     except (ValueError, BadKey) as error:
-        raise refuse(str(error)) from None
+        raise usage(str(error)) from None

@@ -10,7 +10,7 @@ from tidings.adapters.store.secrets import Secrets
 from tidings.adapters.store.secrets_key import SECRETS_KEY_ENV, SecretsKey, new_secrets_key
 
 from .options import Db, examples, open_store
-from .output import Json, emit, fail, user_errors
+from .output import Json, emit, usage, user_errors
 
 __all__ = ["new_secrets_key_file", "rotate_secrets_command"]
 
@@ -20,7 +20,7 @@ def new_secrets_key_file(path: Path) -> None:
     try:
         key_id = new_secrets_key(path)
     except BadKey as error:
-        raise fail(str(error), 2) from None
+        raise usage(str(error)) from None
     typer.echo(f"secrets key {key_id} written to {path} (0600)", err=True)
     typer.echo(f"give it to every server and worker as {SECRETS_KEY_ENV}={path}, then seal "
                f"the secrets kept so far: tidings key rotate-secrets {path}")  # fmt: skip
@@ -46,7 +46,7 @@ def rotate_secrets_command(
     try:
         new = SecretsKey.load(new_key)
     except BadKey as error:
-        raise fail(str(error), 2) from None
+        raise usage(str(error)) from None
     open_store(db, read_only=True).close()  # an existing tidings database: made by none
     with user_errors():
         store = open_store(db)
@@ -54,7 +54,7 @@ def rotate_secrets_command(
             try:
                 secrets = Secrets(store)
             except BadKey as error:
-                raise fail(str(error), 2) from None
+                raise usage(str(error)) from None
             try:
                 count = secrets.rotate(new)
             finally:

@@ -26,13 +26,13 @@ from tidings.adapters.logs import setup_logging
 from tidings.adapters.store.failure_file import FailureFile
 
 from .options import Db, open_store
+from .output import usage
 from .running import (
     MOST_COUNT,
     MOST_SECONDS,
     at_least,
     check_environment,
     check_running,
-    refuse,
 )
 
 __all__ = ["serve_command"]
@@ -112,13 +112,13 @@ def serve_command(
     """
     processes = _cpus() if workers is None else workers
     if not 1 <= processes <= _MOST_WORKERS:
-        raise refuse(f"--workers must be 1-{_MOST_WORKERS}, not {processes}")
+        raise usage(f"--workers must be 1-{_MOST_WORKERS}, not {processes}")
     check_running(log_level, log_format, ping_delay, job_delay)
     check_environment()
     if not host.strip():  # "" would listen on every interface
-        raise refuse("--host is an address to listen on, e.g. 127.0.0.1 (0.0.0.0: every one)")
+        raise usage("--host is an address to listen on, e.g. 127.0.0.1 (0.0.0.0: every one)")
     if not 0 <= port <= 65535:
-        raise refuse(f"--port must be 0-65535, not {port}")
+        raise usage(f"--port must be 0-65535, not {port}")
     for value, least, most, option in [
         (head_timeout, 0.1, MOST_SECONDS, "--head-timeout"),
         (max_head, 1024, MOST_COUNT, "--max-head"),
@@ -135,7 +135,7 @@ def serve_command(
     try:
         proxies = trusted_networks(trusted_proxies)
     except ValueError as error:
-        raise refuse(f"--trusted-proxies: {error}") from None
+        raise usage(f"--trusted-proxies: {error}") from None
     # A database that cannot be opened is one clear line, not a log, and leaves the
     # process's logging as it was; a new one is logged.
     open_store(db, say_created=False).close()

@@ -10,7 +10,7 @@ from tidings.domain.mailbox import MailboxSnapshot, MailboxState
 
 from .events import public
 from .options import Db, examples, open_tidings
-from .output import Json, emit, fail, readable, table, user_errors
+from .output import Json, emit, fail, readable, table, usage, user_errors
 
 __all__ = ["Kind", "parse_time", "state_command"]
 
@@ -31,9 +31,9 @@ def parse_time(text: str) -> datetime:
         at = datetime.fromisoformat(text)
     except ValueError:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        raise fail(f"not an ISO 8601 time: {text!r} (e.g. now: {now})", 2) from None
+        raise usage(f"not an ISO 8601 time: {text!r} (e.g. now: {now})") from None
     if at.tzinfo is None:
-        raise fail(f"give the time zone too: {text}Z for UTC", 2)
+        raise usage(f"give the time zone too: {text}Z for UTC")
     return at
 
 
@@ -51,7 +51,7 @@ def _stream_key(kind: Kind, key: str) -> str:
         return key
     login, _, ident = key.replace("/", ":").rpartition(":")
     if not login or not ident.isdigit():
-        raise fail(f"a delivery is LOGIN:ID, e.g. tester:2691, not {key!r}", 2)
+        raise usage(f"a delivery is LOGIN:ID, e.g. tester:2691, not {key!r}")
     return dlv.key(login, int(ident))
 
 

@@ -32,7 +32,7 @@ from tidings.adapters.ledger.signer import Refused, new_signing_key, rotate, sig
 from tidings.adapters.store.application import Store
 
 from .options import Db, examples, open_store
-from .output import fail
+from .output import fail, usage
 from .sealing import ROTATE_EPILOG, new_secrets_key_file, rotate_secrets_command
 
 __all__ = [
@@ -140,13 +140,13 @@ def key_new(
     if secrets:
         return new_secrets_key_file(path)
     if origin is not None and not origin.strip():  # not taken as "no --origin given"
-        raise fail("--origin names the log: a schema-less URL, e.g. example.com/tidings", 2)
+        raise usage("--origin names the log: a schema-less URL, e.g. example.com/tidings")
     try:
         verifier = new_signing_key(path, origin)
         if cosigner:
             verifier = verifier_of(load_key(path), verifier.name, COSIGNATURE)
     except BadKey as error:
-        raise fail(str(error), 2) from None
+        raise usage(str(error)) from None
     typer.echo(f"private key written to {path} (0600); its verifier key:", err=True)
     typer.echo(str(verifier))
 
@@ -169,7 +169,7 @@ def key_rotate(
     try:
         note = rotate(old, new)
     except BadKey as error:
-        raise fail(str(error), 2) from None
+        raise usage(str(error)) from None
     _emit(str(note), out)
 
 
@@ -184,7 +184,7 @@ def _signing_store(db: str) -> Store:
     try:
         signer = signer_for()
     except BadKey as error:
-        raise fail(str(error), 2) from None
+        raise usage(str(error)) from None
     if signer is None:
         return open_store(db, read_only=True)
     open_store(db, read_only=True).close()  # not to create a database: one clear line
@@ -262,7 +262,7 @@ def prove_command(
 
     With TIDINGS_SIGNING_KEY set, the log as it stands is signed first."""
     if (target is None) == (consistency is None):
-        raise fail("give a TARGET or --consistency OLD NEW", 2)
+        raise usage("give a TARGET or --consistency OLD NEW")
     store = _signing_store(db)
     try:
         head = _head(store)
@@ -342,11 +342,11 @@ def pinned(
         trusted = trusted_keys(keys)
         witness_keys = [parse_vkey(text) for text in cosigners or []]
     except BadKey as error:
-        raise fail(str(error), 2) from None
+        raise usage(str(error)) from None
     if witnesses and not trusted:
-        raise fail("pin the log's key to check a witness: --key VERIFIER_KEY", 2)
+        raise usage("pin the log's key to check a witness: --key VERIFIER_KEY")
     if quorum > len(witness_keys):
-        raise fail(f"--quorum {quorum} needs as many --witness-key", 2)
+        raise usage(f"--quorum {quorum} needs as many --witness-key")
     return trusted, witness_keys
 
 

@@ -10,7 +10,7 @@ from tidings.adapters.library import TrailEntry
 
 from .events import describe, public
 from .options import Db, examples, open_tidings
-from .output import Json, emit, fail, table, user_errors
+from .output import Json, emit, fail, table, usage, user_errors
 
 __all__ = ["timeline", "trail_command"]
 
@@ -31,7 +31,7 @@ class _Step(Struct, frozen=True, kw_only=True):
 def _notification(text: str) -> tuple[str, int]:
     login, _, ident = text.rpartition(":")
     if not login or not ident.isdigit():
-        raise fail(f"--notification is LOGIN:ID, e.g. tester:2691, not {text!r}", 2)
+        raise usage(f"--notification is LOGIN:ID, e.g. tester:2691, not {text!r}")
     return login, int(ident)
 
 
@@ -59,7 +59,7 @@ def trail_command(
     given up, requeued, acked."""
     given = [key for key in (svtrid, cltrid, notification) if key is not None]
     if len(given) != 1:
-        raise fail("give one of SVTRID, --cltrid or --notification", 2)
+        raise usage("give one of SVTRID, --cltrid or --notification")
     with user_errors(), open_tidings(db, read_only=True) as tidings:
         if notification is not None:
             entries = tidings.trail(notification=_notification(notification))

@@ -12,7 +12,7 @@ from tidings.adapters.ledger.keys import BadKey, load_key
 from tidings.adapters.ledger.note import COSIGNATURE, BadNote, parse_vkey, verifier_of
 
 from .options import examples
-from .output import fail
+from .output import fail, usage
 
 __all__ = ["witness_command"]
 
@@ -63,13 +63,13 @@ def witness_command(
     directory, a `checkpoint` that is no note)."""
     if not _is_log_url(log):  # shown without a query (a token) or password (`fail`)
         shown = log.split("?", 1)[0] + ("?..." if "?" in log else "")
-        raise fail(f"--log is an http(s) URL with a host, not {shown!r}", 2)
+        raise usage(f"--log is an http(s) URL with a host, not {shown!r}")
     try:
         log_key = parse_vkey(vkey)
         private = load_key(key)
         cosigner = verifier_of(private, name, COSIGNATURE)
     except BadKey as error:
-        raise fail(str(error), 2) from None
+        raise usage(str(error)) from None
     witness = Witness(log, log_key, private, name, state)
     typer.echo(f"cosigning as {cosigner}", err=True)
     while True:
@@ -79,7 +79,7 @@ def witness_command(
             raise fail(f"not cosigned: {error}") from None
         except (OSError, BadNote) as error:  # the state, not the log: no fork to report
             said = f"not cosigned: the witness's state in {state} is unusable: {error}"
-            raise fail(said, 2) from None
+            raise usage(said) from None
         typer.echo(str(cosigned), nl=False)
         if once:
             return

@@ -211,3 +211,29 @@ def test_an_out_file_that_cannot_be_written_is_one_line(
         (("prove", "--consistency", "0", "1", "--db", str(db)), missing),
     ):
         one_line_error(shell(*args, "--out", str(out)), 2, f"cannot write {out}")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("account", "set", "tester", "--retry-schedule", ","),
+     ("account", "set", "tester", "--retry-schedule", "-5"),
+     ("account", "set", "tester", "--channel", "url", "--success-url", "ftp://x"),
+     ("account", "set", "tester", "--email", "a@b.example"),
+     ("account", "add", "a b", "--password-stdin"),
+     ("operator", "add", "Bad Name"),
+     ("ack", "tester", "0", "--up-to", "--operator", "alice"),
+     ("redeliver", "tester", "--since", "soon"),
+     ("trail", "--notification", "tester"),
+     ("state", "mailbox", "tester", "--at", "yesterday")],
+    ids=" ".join,
+)  # fmt: skip
+def test_a_bad_option_value_is_a_usage_error_that_changes_nothing(
+    args: tuple[str, ...], tmp_path: Path
+) -> None:
+    db = str(tmp_path / "t.db")
+    with Tidings(db) as tidings:
+        tidings.open_account("tester", "123456")
+        before = len(list(tidings.log()))
+    one_line_error(shell(*args, "--db", db, input="s3cret-pw\n"), 2)  # exit 2, as Click's
+    with Tidings(db) as tidings:
+        assert len(list(tidings.log())) == before
