@@ -240,3 +240,15 @@ def test_an_operation_command_is_required_and_bounded(
     assert (refused.status_code, refused.json()["code"]) == (status, code), refused.text
     assert said in refused.text and "svtrid" not in refused.text
     assert call(server, "GET", "/api/operations/pending").json() == pending
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [(b'{"text": "\\ud800"}', "surrogate"), (b'{"text": "\\udc00"}', "surrogate"),
+     (b'{"text": "x",}', "trailing comma"), (b'{"text": "x"', "truncated")],
+)  # fmt: skip
+def test_a_body_that_is_not_json_is_named_as_such(server: Running, body: bytes, said: str) -> None:
+    # a lone surrogate at the body's end read as "truncated" (msgspec looks six bytes on)
+    response = call(server, "POST", "/api/operations/1.2.3/steps", content=body)
+    assert (response.status_code, response.json()["code"]) == (400, 2000), response.text
+    assert response.json()["text"].startswith("not JSON: ") and said in response.json()["text"]
