@@ -46,7 +46,7 @@ from .ledger.signer import signer_for
 from .push.in_process import PushThread
 from .store.application import SNAPSHOT_EVERY, Store
 from .store.commit import GroupCommit
-from .store.driver_errors import storage_errors
+from .store.outage import storage_errors
 from .usecases.accounts import AccountCalls, Accounts
 from .usecases.audit_reads import AuditCalls
 from .usecases.deliveries import Deliveries, DeliveryCalls

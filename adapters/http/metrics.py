@@ -25,9 +25,9 @@ from starlette.routing import Route
 from ..audit.tally import ATTEMPT_BUCKETS, LogFigures, Tally, TallyView
 from ..library import StorageError, Tidings
 from ..metrics import REGISTRY
-from ..store.driver_errors import storage_errors
 from ..store.environment import LOG
 from ..store.followers import Catchup
+from ..store.outage import storage_errors
 from .bearer import bearer
 from .context import Context
 

@@ -17,7 +17,7 @@ from ..audit.inclusion import NotProvable, bundle
 from ..errors import StorageError
 from ..numbers import LARGEST, whole_number
 from ..store.application import Store
-from ..store.driver_errors import storage_errors
+from ..store.outage import storage_errors
 from .bearer import bearer
 from .context import Context
 

@@ -32,8 +32,8 @@ from tidings.domain.dispatch import Held
 
 from ..ledger.entries import decoder_of
 from ..store.application import Store, stream_hex
-from ..store.driver_errors import storage_errors
 from ..store.environment import LOG
+from ..store.outage import storage_errors
 
 __all__ = ["DueIndex", "DueProjection", "Kind", "Name", "Scanned", "ScannedLog"]
 

@@ -316,11 +316,9 @@ class RecorderReads:
         return int(self._read(f"SELECT max(position) FROM {self.tree.tree}", ())[0][0] or 0)
 
     def ensure_tree(self) -> None:
-        """Catch the tree up with the log, under the write lock, when it lags."""
         if self.tree.enabled and tree_lags(self.tree, self.tree_rows):
             self._tree_transaction(self.tree.catch_up)
 
     def sign_head(self) -> Checkpoint | None:
-        """Sign the tree as it stands, if not yet signed; the latest checkpoint."""
         signed: Checkpoint | None = self._tree_transaction(self.tree.sign_head)
         return signed

@@ -58,6 +58,7 @@ class OpenOperationsView(TrackingRecorder, ABC):
     commit together when it ends (a follower that read several events at once)."""
 
     _cursor: Any = None  # inside `batch`: the transaction's cursor
+    _view, _mark = VIEW, "?"  # the table as a statement names it, a placeholder
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -82,11 +83,14 @@ class OpenOperationsView(TrackingRecorder, ABC):
     @abstractmethod
     def _insert_tracking(self, cursor: Any, tracking: Tracking) -> None: ...
 
-    @abstractmethod
-    def opened(self, stream: str, svtrid: str, tracking: Tracking) -> None: ...
+    def opened(self, stream: str, svtrid: str, tracking: Tracking) -> None:
+        values = (stream, svtrid, tracking.notification_id)
+        m = self._mark
+        insert = f"INSERT INTO {self._view} VALUES ({m}, {m}, {m}) ON CONFLICT DO NOTHING"
+        self._change(insert, values, tracking)
 
-    @abstractmethod
-    def closed(self, stream: str, tracking: Tracking) -> None: ...
+    def closed(self, stream: str, tracking: Tracking) -> None:
+        self._change(f"DELETE FROM {self._view} WHERE stream = {self._mark}", (stream,), tracking)
 
     @abstractmethod
     def listed(self, application_name: str) -> tuple[list[Row], int]:
@@ -145,16 +149,6 @@ class SQLiteOpenOperationsView(SQLiteTrackingRecorder, OpenOperationsView):
             "svtrid TEXT NOT NULL, position INTEGER NOT NULL) WITHOUT ROWID",
         ]
 
-    def opened(self, stream: str, svtrid: str, tracking: Tracking) -> None:
-        self._change(
-            f"INSERT OR IGNORE INTO {VIEW} VALUES (?, ?, ?)",
-            (stream, svtrid, tracking.notification_id),
-            tracking,
-        )
-
-    def closed(self, stream: str, tracking: Tracking) -> None:
-        self._change(f"DELETE FROM {VIEW} WHERE stream = ?", (stream,), tracking)
-
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
         with self.datastore.get_connection(commit=True) as connection:
@@ -183,27 +177,20 @@ class SQLiteOpenOperationsView(SQLiteTrackingRecorder, OpenOperationsView):
 class PostgresOpenOperationsView(BoundedTracking, PostgresTrackingRecorder, OpenOperationsView):
     """The view in the log's PostgreSQL schema, beside its tracking table."""
 
+    _mark = "%s"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         schema = Identifier(self.datastore.schema)
-        self._view = SQL("{}.{}").format(schema, Identifier(VIEW))
+        view = SQL("{}.{}").format(schema, Identifier(VIEW))
+        self._view = view.as_string(None)
         self._tracking = SQL("{}.{}").format(schema, Identifier(self.tracking_table_name))
         self.sql_create_statements += [
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} (stream text PRIMARY KEY, "
                 "svtrid text NOT NULL, position bigint NOT NULL)"
-            ).format(self._view),
+            ).format(view),
         ]
-
-    def opened(self, stream: str, svtrid: str, tracking: Tracking) -> None:
-        statement = SQL("INSERT INTO {} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING")
-        self._change(
-            statement.format(self._view), (stream, svtrid, tracking.notification_id), tracking
-        )
-
-    def closed(self, stream: str, tracking: Tracking) -> None:
-        statement = SQL("DELETE FROM {} WHERE stream = %s").format(self._view)
-        self._change(statement, (stream,), tracking)
 
     def _transaction(self) -> AbstractContextManager[Any]:
         return self.datastore.transaction(commit=True)
@@ -214,7 +201,7 @@ class PostgresOpenOperationsView(BoundedTracking, PostgresTrackingRecorder, Open
             "SELECT NULL AS stream, NULL AS svtrid, notification_id AS position "
             "FROM {} WHERE application_name = %s "
             "UNION ALL SELECT stream, svtrid, position FROM {}"
-        ).format(self._tracking, self._view)
+        ).format(self._tracking, SQL(self._view))
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(query, (application_name,))
             rows = cursor.fetchall()

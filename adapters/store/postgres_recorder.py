@@ -239,10 +239,9 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         return ids, links[-1]
 
     def close_connections(self) -> None:
-        """Nothing to close: reads and writes use eventsourcing's pool."""
+        pass  # reads and writes use eventsourcing's pool
 
     def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
-        """`append` for eventsourcing's stored events."""
         return self.append(rows_of(events), rows_of(snapshots))
 
     def append(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:

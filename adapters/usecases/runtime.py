@@ -38,7 +38,7 @@ from ..errors import Closed, InvalidArgument, Rejected, StorageError
 from ..logs import event
 from ..store.application import LogEntry, Store
 from ..store.commit import GroupCommit
-from ..store.driver_errors import storage_errors
+from ..store.outage import storage_errors
 from ..store.secrets import Secrets
 from ..store.secrets_key import SECRETS_KEY_ENV, SecretsLocked
 from ..store.work import Work
