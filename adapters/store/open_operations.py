@@ -58,7 +58,9 @@ class OpenOperationsView(TrackingRecorder, ABC):
     commit together when it ends (a follower that read several events at once)."""
 
     _cursor: Any = None  # inside `batch`: the transaction's cursor
-    _view, _mark = VIEW, "?"  # the table as a statement names it, a placeholder
+    datastore: Any
+    # The view's and the tracking records' tables as a statement names them; a placeholder.
+    _view, _tracking, _mark = VIEW, "tracking", "?"
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -92,10 +94,19 @@ class OpenOperationsView(TrackingRecorder, ABC):
     def closed(self, stream: str, tracking: Tracking) -> None:
         self._change(f"DELETE FROM {self._view} WHERE stream = {self._mark}", (stream,), tracking)
 
-    @abstractmethod
     def listed(self, application_name: str) -> tuple[list[Row], int]:
-        """Every open row and the position the view has processed up to (0: none),
-        read from one snapshot."""
+        """Every open row and the position the view has processed up to (0: none), read
+        in one statement, so from one snapshot."""
+        query = (
+            "SELECT NULL AS stream, NULL AS svtrid, notification_id AS position "
+            f"FROM {self._tracking} WHERE application_name = {self._mark} "
+            f"UNION ALL SELECT stream, svtrid, position FROM {self._view}"
+        )
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(query, (application_name,))
+            rows = cursor.fetchall()
+        upto = next((row["position"] for row in rows if row["stream"] is None), 0)
+        return [(r["stream"], r["svtrid"], r["position"]) for r in rows if r["stream"]], upto
 
     @abstractmethod
     def close(self) -> None: ...
@@ -159,16 +170,6 @@ class SQLiteOpenOperationsView(SQLiteTrackingRecorder, OpenOperationsView):
             with self._turns.turn(), connection.transaction(commit=True) as cursor:
                 yield cursor
 
-    def listed(self, application_name: str) -> tuple[list[Row], int]:
-        with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(
-                "SELECT notification_id FROM tracking WHERE application_name = ?",
-                (application_name,),
-            )
-            found = cursor.fetchone()
-            cursor.execute(f"SELECT stream, svtrid, position FROM {VIEW}")
-            return [tuple(row) for row in cursor.fetchall()], found[0] if found else 0
-
     def close(self) -> None:
         self._turns.close()
         self.datastore.close()
@@ -184,7 +185,8 @@ class PostgresOpenOperationsView(BoundedTracking, PostgresTrackingRecorder, Open
         schema = Identifier(self.datastore.schema)
         view = SQL("{}.{}").format(schema, Identifier(VIEW))
         self._view = view.as_string(None)
-        self._tracking = SQL("{}.{}").format(schema, Identifier(self.tracking_table_name))
+        tracking = SQL("{}.{}").format(schema, Identifier(self.tracking_table_name))
+        self._tracking = tracking.as_string(None)
         self.sql_create_statements += [
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} (stream text PRIMARY KEY, "
@@ -194,20 +196,6 @@ class PostgresOpenOperationsView(BoundedTracking, PostgresTrackingRecorder, Open
 
     def _transaction(self) -> AbstractContextManager[Any]:
         return self.datastore.transaction(commit=True)
-
-    def listed(self, application_name: str) -> tuple[list[Row], int]:
-        # One statement, one snapshot: READ COMMITTED gives each statement its own.
-        query = SQL(
-            "SELECT NULL AS stream, NULL AS svtrid, notification_id AS position "
-            "FROM {} WHERE application_name = %s "
-            "UNION ALL SELECT stream, svtrid, position FROM {}"
-        ).format(self._tracking, SQL(self._view))
-        with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(query, (application_name,))
-            rows = cursor.fetchall()
-        upto = next((row["position"] for row in rows if row["stream"] is None), 0)
-        listed = [(r["stream"], r["svtrid"], r["position"]) for r in rows if r["stream"]]
-        return listed, upto
 
     def close(self) -> None:
         self.datastore.close()

@@ -6,13 +6,13 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from ..http.context import Context
+from .access import StoreUnavailable
 from .center import center_routes
 from .console import console_routes
 from .docs import docs_route
 from .health import health_routes
 from .pages import SecureHeaders, stylesheet
 from .sessions import CENTER, CONSOLE, session_routes
-from .unavailable import StoreUnavailable
 
 __all__ = ["web_routes"]
 

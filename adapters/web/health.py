@@ -1,6 +1,7 @@
 """The console's health page, `/console/health`: what the log's figures say (the same
-`LogFigures` `/metrics` serves), drawn as small charts, the latest signed checkpoint,
-and the result of the last `verify` run from this page."""
+`LogFigures` `/metrics` serves), drawn as small bar charts in inline SVG (no script; the
+page shows the figures in a table beside them), the latest signed checkpoint, and the
+result of the last `verify` run from this page."""
 
 from collections import Counter
 from dataclasses import dataclass
@@ -17,11 +18,45 @@ from ..library import Tidings
 from ..store.environment import LOG
 from ..store.followers import Catchup
 from .access import Call, guarded
-from .charts import Chart, bar_chart
 from .pages import page, redirect
 from .sessions import CONSOLE
 
-__all__ = ["health_routes"]
+__all__ = ["Bar", "Chart", "bar_chart", "health_routes"]
+
+_WIDTH, _HEIGHT, _GAP = 320, 120, 4
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    label: str
+    value: float
+    x: float
+    y: float
+    width: float
+    height: float
+    tone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    title: str
+    bars: tuple[Bar, ...]
+    width: int = _WIDTH
+    height: int = _HEIGHT
+
+
+def bar_chart(title: str, values: list[tuple[str, float, str]]) -> Chart:
+    """A chart of `values`, each (label, value, tone); tone is a CSS class suffix
+    ("ok", "bad", "plain"). The highest bar fills the height; all zero: flat bars."""
+    top = max((v for _, v, _ in values), default=0) or 1
+    slot = _WIDTH / max(1, len(values))
+    bars = []
+    for index, (label, value, tone) in enumerate(values):
+        height = max(1.0, (_HEIGHT - 16) * value / top)
+        bars.append(Bar(label, value, index * slot + _GAP / 2, _HEIGHT - height,
+                        slot - _GAP, height, tone))  # fmt: skip
+    return Chart(title, tuple(bars))
+
 
 _SLICES = 12  # the last hour in 5-minute slices
 
