@@ -54,7 +54,6 @@ from .usecases.operations import OperationCalls, Operations
 from .usecases.operators import OperatorCalls
 from .usecases.pollqueue import PollQueue, QueueCalls
 from .usecases.runtime import (
-    LogCalls,
     RemoteClient,
     Runtime,
     SigningSecrets,
@@ -96,7 +95,6 @@ class Tidings(
     OperationCalls,
     QueueCalls,
     DeliveryCalls,
-    LogCalls,
     AuditCalls,
     OperatorCalls,
 ):

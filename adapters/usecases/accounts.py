@@ -1,9 +1,15 @@
 """Accounts: opening, settings, password, signing secret, suspension, and the reads of
 them. Every command here is the backend's or an operator's (`Trusted`); `admit` lets a
-client over the network in."""
+client over the network in.
 
+A call that changes an account takes `by`, the operator (`domain.operator.Actor`) it is
+recorded as, in the same transaction as the change (2303 when `by` is not an active
+operator: nothing is done); without it, nothing is recorded beside the change."""
+
+import base64
 import functools
 import itertools
+import secrets
 
 from tidings.domain import (
     ACCOUNT,
@@ -32,16 +38,15 @@ from .runtime import (
     Runtime,
     SigningSecrets,
     admitted,
+    awaited_call,
+    blocking_call,
     existing,
     instance,
-    new_secret,
     text,
     texts,
 )
 
 __all__ = ["AccountCalls", "Accounts"]
-
-_blocking = Runtime.blocking
 
 _OPENED = ("AccountOpened",)
 # A log position fits a signed 64-bit integer.
@@ -58,8 +63,13 @@ def _digest(password: str) -> str:
     return password_sha1(password)
 
 
+def _new_secret() -> str:
+    """A new signing secret. Standard Webhooks: "whsec_" and the key in standard base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
+
+
 class Accounts:
-    """The account use cases of one `Tidings` (see its methods of the same names)."""
+    """The account use cases of one `Tidings` (`AccountCalls` offers them)."""
 
     def __init__(self, runtime: Runtime, secrets: SigningSecrets):
         self._runtime = runtime
@@ -89,15 +99,23 @@ class Accounts:
         login: str,
         password: str,
         *,
-        channel: Channel,
-        retry_policy: RetryPolicy,
-        allowed_ips: tuple[str, ...],
-        by: Actor,
+        channel: Channel = PollChannel(),
+        retry_policy: RetryPolicy = RetryPolicy(),
+        allowed_ips: tuple[str, ...] = (),
+        by: Actor = None,
     ) -> OpenedAccount:
+        """Open an account; only `sha1(password)` is stored. The answer carries the
+        signing secret of its pushed notifications: shown here, and at `rotate_secret`.
+        `by`: the operator it is recorded as opened by, in the same transaction.
+
+        Raises `Rejected` (2302 the login exists, 2101 invalid settings, a password
+        empty or only whitespace or a push URL to a non-public address among them),
+        `Conflict`, `StorageError`.
+        """
         command = acc.OpenAccount(
             login=text("login", login),
             password_sha1=_digest(password),
-            signing_secret=new_secret(),
+            signing_secret=_new_secret(),
             channel=self._checked_channel(channel),
             retry_policy=instance("retry_policy", retry_policy, RetryPolicy),
             allowed_ips=texts("allowed_ips", allowed_ips),
@@ -138,11 +156,16 @@ class Accounts:
         self,
         login: str,
         *,
-        channel: Channel | None,
-        retry_policy: RetryPolicy | None,
-        allowed_ips: tuple[str, ...] | None,
-        by: Actor,
+        channel: Channel | None = None,
+        retry_policy: RetryPolicy | None = None,
+        allowed_ips: tuple[str, ...] | None = None,
+        by: Actor = None,
     ) -> AccountView:
+        """Change any of an account's settings at once: all of them or, when one is
+        refused, none. Raises `Rejected` (2303 unknown account, 2101 invalid setting, a
+        push URL to a non-public address among them, or none given), `Conflict`,
+        `StorageError`.
+        """
         commands: list[acc.AccountCommand] = []
         if channel is not None:
             commands.append(acc.ConfigureChannel(self._checked_channel(channel)))
@@ -155,7 +178,10 @@ class Accounts:
             raise InvalidArgument("nothing to change: give channel, retry_policy or allowed_ips")
         return account_view(await self._run(login, *commands, by=by))
 
-    async def change_password(self, login: str, password: str, by: Actor) -> AccountView:
+    async def change_password(self, login: str, password: str, *, by: Actor = None) -> AccountView:
+        """Set a new password (only its sha1 is stored); the account's web sessions end
+        with it. Raises `Rejected` (2303 unknown account, 2101 a password empty or only
+        whitespace), `Conflict`, `StorageError`."""
         change = acc.ChangePassword(_digest(password))
         holder = ses.holder("account", text("login", login))
 
@@ -168,28 +194,45 @@ class Accounts:
 
         return account_view(await self._runtime.run(body))
 
-    async def rotate_secret(self, login: str, by: Actor) -> str:
-        secret = new_secret()
+    async def rotate_secret(self, login: str, *, by: Actor = None) -> str:
+        """A new signing secret for pushed notifications; returns it. Raises `Rejected`
+        (2303 unknown account), `Conflict`, `StorageError`."""
+        secret = _new_secret()
         await self._with_secret(text("login", login), acc.RotateSecret(secret), secret, by)
         return secret
 
-    async def suspend(self, login: str, reason: str, by: Actor) -> AccountView:
+    async def suspend(self, login: str, reason: str, *, by: Actor = None) -> AccountView:
+        """Suspend an account: its client commands answer 2053 until `resume`. Raises
+        `Rejected` (2303 unknown account, 2304 suspended already or closed), `Conflict`,
+        `StorageError`."""
         command = acc.SuspendAccount(text("reason", reason))
         return account_view(await self._run(login, command, by=by, detail=reason))
 
-    async def resume(self, login: str, by: Actor) -> AccountView:
+    async def resume(self, login: str, *, by: Actor = None) -> AccountView:
+        """Lift a suspension. Raises `Rejected` (2303 unknown account, 2304 not
+        suspended or closed), `Conflict`, `StorageError`."""
         return account_view(await self._run(login, acc.ResumeAccount(), by=by))
 
-    async def close_account(self, login: str, reason: str, by: Actor) -> AccountView:
+    async def close_account(self, login: str, reason: str = "", *, by: Actor = None) -> AccountView:
+        """Close an account for good: its client commands answer as if it did not exist
+        (2303 here, 2050 over the network), its settings can no longer change (2304)
+        and its login is not opened again (2302); its stream, queue and trail stay for
+        audit. Raises `Rejected` (2303 unknown account, 2304 closed already),
+        `InvalidArgument`, `Conflict`, `StorageError`."""
         command = acc.CloseAccount(text("reason", reason))
         return account_view(await self._run(login, command, by=by, detail=reason))
 
     async def account(self, login: str) -> AccountView | None:
+        """The account's settings and status, or None when it was never opened. Raises
+        `StorageError`."""
         text("login", login)
         state = await self._runtime.run(lambda work: work.state(ACCOUNT, login))
         return account_view(state) if state.opened else None
 
-    async def accounts(self, *, after: int, limit: int) -> AccountPage:
+    async def accounts(self, *, after: int = 0, limit: int = 100) -> AccountPage:
+        """A page of accounts in the order they were opened: up to `limit` (1-1000) of
+        those opened after `after` (0, or the `next` of the page before). Raises
+        `InvalidArgument` (a limit or cursor out of range), `StorageError`."""
         if not isinstance(limit, int) or not isinstance(after, int):
             raise InvalidArgument("limit and after must be integers")
         if not 1 <= limit <= 1000 or not 0 <= after < _LAST_POSITION:
@@ -206,6 +249,10 @@ class Accounts:
         return AccountPage(accounts=[account_view(state) for state in states], next=last)
 
     async def admit(self, login: str, client: RemoteClient) -> None:
+        """Whether a client over the network may run a command on `login` (see
+        `RemoteClient`); the commands that take a `client` check it themselves, in their
+        own unit of work. Raises `Rejected` (2050 authentication failure, 2051 address
+        not allowed, 2053 suspended), `StorageError`."""
         text("login", login)
         instance("client", client, RemoteClient)
 
@@ -216,10 +263,7 @@ class Accounts:
 
 
 class AccountCalls:
-    """The account calls of `Tidings` (the library a backend embeds). A call that
-    changes an account takes `by`, the operator (`domain.operator.Actor`) it is recorded
-    as, in the same transaction as the change (2303 when `by` is not an active
-    operator: nothing is done); without it, nothing is recorded beside the change."""
+    """The account calls of `Tidings`."""
 
     _accounts: Accounts
 
@@ -228,54 +272,8 @@ class AccountCalls:
         """The address guard, with the networks of TIDINGS_PUSH_ALLOW read once."""
         return self._accounts.guard
 
-    def open_account(
-        self,
-        login: str,
-        password: str,
-        *,
-        channel: Channel = PollChannel(),
-        retry_policy: RetryPolicy = RetryPolicy(),
-        allowed_ips: tuple[str, ...] = (),
-        by: Actor = None,
-    ) -> OpenedAccount:
-        """Open an account; only `sha1(password)` is stored. The answer carries the
-        signing secret of its pushed notifications: shown here, and at `rotate_secret`.
-        `by`: the operator it is recorded as opened by, in the same transaction.
-
-        Raises `Rejected` (2302 the login exists, 2101 invalid settings, a password
-        empty or only whitespace or a push URL to a non-public address among them),
-        `Conflict`, `StorageError`.
-        """
-        return _blocking(
-            self._accounts.open_account(
-                login,
-                password,
-                channel=channel,
-                retry_policy=retry_policy,
-                allowed_ips=allowed_ips,
-                by=by,
-            )
-        )
-
-    def configure(
-        self,
-        login: str,
-        *,
-        channel: Channel | None = None,
-        retry_policy: RetryPolicy | None = None,
-        allowed_ips: tuple[str, ...] | None = None,
-        by: Actor = None,
-    ) -> AccountView:
-        """Change any of an account's settings at once: all of them or, when one is
-        refused, none. Raises `Rejected` (2303 unknown account, 2101 invalid setting, a
-        push URL to a non-public address among them, or none given), `Conflict`,
-        `StorageError`.
-        """
-        return _blocking(
-            self._accounts.configure(
-                login, channel=channel, retry_policy=retry_policy, allowed_ips=allowed_ips, by=by
-            )
-        )
+    open_account = blocking_call(Accounts.open_account, "_accounts")
+    configure = blocking_call(Accounts.configure, "_accounts")
 
     def configure_channel(self, login: str, channel: Channel, *, by: Actor = None) -> AccountView:
         """Set how the account is told: the poll queue, a URL or e-mail. Raises what
@@ -291,54 +289,12 @@ class AccountCalls:
         Raises what `configure` raises."""
         return self.configure(login, allowed_ips=ips, by=by)
 
-    def change_password(self, login: str, password: str, *, by: Actor = None) -> AccountView:
-        """Set a new password (only its sha1 is stored); the account's web sessions end
-        with it. Raises `Rejected` (2303 unknown account, 2101 a password empty or only
-        whitespace), `Conflict`, `StorageError`."""
-        return _blocking(self._accounts.change_password(login, password, by))
-
-    def rotate_secret(self, login: str, *, by: Actor = None) -> str:
-        """A new signing secret for pushed notifications; returns it. Raises `Rejected`
-        (2303 unknown account), `Conflict`, `StorageError`."""
-        return _blocking(self._accounts.rotate_secret(login, by))
-
-    def suspend(self, login: str, reason: str, *, by: Actor = None) -> AccountView:
-        """Suspend an account: its client commands answer 2053 until `resume`. Raises
-        `Rejected` (2303 unknown account, 2304 suspended already or closed), `Conflict`,
-        `StorageError`."""
-        return _blocking(self._accounts.suspend(login, reason, by))
-
-    def resume(self, login: str, *, by: Actor = None) -> AccountView:
-        """Lift a suspension. Raises `Rejected` (2303 unknown account, 2304 not
-        suspended or closed), `Conflict`, `StorageError`."""
-        return _blocking(self._accounts.resume(login, by))
-
-    def close_account(self, login: str, reason: str = "", *, by: Actor = None) -> AccountView:
-        """Close an account for good: its client commands answer as if it did not exist
-        (2303 here, 2050 over the network), its settings can no longer change (2304)
-        and its login is not opened again (2302); its stream, queue and trail stay for
-        audit. Raises `Rejected` (2303 unknown account, 2304 closed already),
-        `InvalidArgument`, `Conflict`, `StorageError`."""
-        return _blocking(self._accounts.close_account(login, reason, by))
-
-    def account(self, login: str) -> AccountView | None:
-        """The account's settings and status, or None when it was never opened. Raises
-        `StorageError`."""
-        return _blocking(self._accounts.account(login))
-
-    def accounts(self, *, after: int = 0, limit: int = 100) -> AccountPage:
-        """A page of accounts in the order they were opened: up to `limit` (1-1000) of
-        those opened after `after` (0, or the `next` of the page before). Raises
-        `InvalidArgument` (a limit or cursor out of range), `StorageError`."""
-        return _blocking(self._accounts.accounts(after=after, limit=limit))
-
-    def admit(self, login: str, client: RemoteClient) -> None:
-        """Whether a client over the network may run a command on `login` (see
-        `RemoteClient`); the commands that take a `client` check it themselves, in their
-        own unit of work. Raises `Rejected` (2050 authentication failure, 2051 address
-        not allowed, 2053 suspended), `StorageError`."""
-        _blocking(self._accounts.admit(login, client))
-
-    async def admit_async(self, login: str, client: RemoteClient) -> None:
-        """`admit` on an event loop. Raises what `admit` raises."""
-        await self._accounts.admit(login, client)
+    change_password = blocking_call(Accounts.change_password, "_accounts")
+    rotate_secret = blocking_call(Accounts.rotate_secret, "_accounts")
+    suspend = blocking_call(Accounts.suspend, "_accounts")
+    resume = blocking_call(Accounts.resume, "_accounts")
+    close_account = blocking_call(Accounts.close_account, "_accounts")
+    account = blocking_call(Accounts.account, "_accounts")
+    accounts = blocking_call(Accounts.accounts, "_accounts")
+    admit = blocking_call(Accounts.admit, "_accounts")
+    admit_async = awaited_call(Accounts.admit, "_accounts")

@@ -1,13 +1,15 @@
 """Checks of the arguments the library's calls take: each returns the value it was
 given or raises `InvalidArgument` naming the argument, before anything is done."""
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
+from tidings.domain.account import AccountState
 
 from ..errors import InvalidArgument
 
-__all__ = ["instance", "text", "texts", "unicode"]
+__all__ = ["RemoteClient", "instance", "remote", "text", "texts", "unicode"]
 
 T = TypeVar("T")
 
@@ -45,3 +47,20 @@ def texts(name: str, values: Any) -> tuple[str, ...]:
     if not isinstance(values, tuple | list) or not all(isinstance(v, str) for v in values):
         raise InvalidArgument(f"{name} must be a tuple of strings")
     return tuple(text(name, value) for value in values)
+
+
+class RemoteClient(msgspec.Struct, frozen=True, kw_only=True):
+    """A client calling over the network, let in by the domain's access rule inside the
+    unit of work of the command it runs (no read of the account before it): `proof`
+    says whether its credentials match the stored account (None when the login is
+    unknown: it should then cost the same work), `ip` is its address (None: unknown)."""
+
+    proof: Callable[[AccountState | None], bool]
+    ip: str | None
+
+
+def remote(client: Any) -> "RemoteClient | None":
+    """`client` when it is None or a `RemoteClient`; raises `InvalidArgument` otherwise."""
+    if client is not None and not isinstance(client, RemoteClient):
+        raise InvalidArgument(f"client must be a RemoteClient, not {type(client).__name__}")
+    return client

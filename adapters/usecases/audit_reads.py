@@ -1,10 +1,10 @@
-"""The audit reads: an operation's, a notification's or an endpoint's trail, a stream's
-state at a past time, what the console reads about the log as a whole (a trail by any
-key with the operator actions on its account, the latest signed checkpoint, a
-verification of the hash chain), and this instance's counters (the log itself is read
-through `runtime.LogCalls`). They read the log beside the group commit (no unit of
-work)."""
+"""The audit reads: the log itself, an operation's, a notification's or an endpoint's
+trail, a stream's state at a past time, what the console reads about the log as a whole
+(a trail by any key with the operator actions on its account, the latest signed
+checkpoint, a verification of the hash chain), and this instance's counters. They read
+the log beside the group commit (no unit of work)."""
 
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -16,6 +16,7 @@ from ..audit.trail import Audit, TrailEntry
 from ..errors import InvalidArgument
 from ..ledger.checkpoint import Checkpoint
 from ..numbers import whole_number
+from ..store.application import LogEntry
 from ..views import Stats
 from .operators import operator_actions
 from .runtime import Runtime, instance, integer, text
@@ -24,6 +25,8 @@ __all__ = ["AuditCalls"]
 
 S = TypeVar("S")
 
+# Log positions are 64-bit signed in both stores: a larger one is no position.
+_POSITIONS = 2**63 - 1
 _KINDS: tuple[Decider[Any, Any, Any], ...] = (ACCOUNT, OPERATION, MAILBOX, DELIVERY, ENDPOINT)
 
 
@@ -32,6 +35,38 @@ class AuditCalls:
 
     _runtime: Runtime
     _audit: Audit
+
+    def log(
+        self,
+        start: int = 1,
+        page_size: int = 1000,
+        *,
+        topics: Sequence[str] = (),
+        stop: int | None = None,
+    ) -> Iterator[LogEntry]:
+        """The notification log, which the push runner and the projections follow, from
+        position `start` on (up to `stop`, inclusive, when given), read `page_size` at a
+        time; only the entries of `topics` (event type names) when given. Raises
+        `InvalidArgument`; `StorageError` (while iterating)."""
+        integer("start", start, least=1, most=_POSITIONS)
+        integer("page_size", page_size, least=1, most=_POSITIONS)
+        if stop is not None:
+            integer("stop", stop, least=0, most=_POSITIONS)
+        if isinstance(topics, str) or not all(isinstance(t, str) for t in topics):
+            raise InvalidArgument("topics must be a sequence of event type names")
+        self._runtime.check_open()
+        return self._entries(start, page_size, topics, stop)
+
+    def _entries(
+        self, start: int, page_size: int, topics: Sequence[str], stop: int | None
+    ) -> Iterator[LogEntry]:
+        with self._runtime.reading():
+            yield from self._runtime.store.log(start, page_size, topics, stop)
+
+    def last_position(self) -> int:
+        """The log's last position (0 while it is empty). Raises `StorageError`."""
+        with self._runtime.reading():
+            return self._runtime.store.max_position()
 
     def trail(
         self,

@@ -27,15 +27,26 @@ from ..store.work import Work
 from ..views import Pending
 from .acting import record
 from .arguments import unicode
-from .runtime import RemoteClient, Runtime, admitted, instance, integer, remote, text
+from .runtime import (
+    RemoteClient,
+    Runtime,
+    admitted,
+    awaited_call,
+    blocking_call,
+    face_of,
+    instance,
+    integer,
+    remote,
+    submitted_call,
+    text,
+)
 
 __all__ = ["OperationCalls", "Operations"]
-
-_blocking = Runtime.blocking
 
 # Open operations loaded per command by `pending_operations`.
 PENDING_CHUNK = 100
 _BATCH_STATES = get_args(BatchState)
+_text = text  # for `step`, whose parameter `text` is named as `Tidings.step`'s
 
 
 def _save(work: Work, svtrid: str, ending: Ending) -> None:
@@ -47,9 +58,9 @@ def _save(work: Work, svtrid: str, ending: Ending) -> None:
 
 
 class Operations:
-    """The operation use cases of one `Tidings` (see its methods of the same names).
-    `accept`, `step` and `end` are one command each: they check their arguments and
-    return the command's body, which the caller runs (`Runtime.execute`, `Runtime.run`)."""
+    """The operation use cases of one `Tidings` (`OperationCalls` offers them). `accept`,
+    `step` and `end` are one command each: they check their arguments and return its
+    body."""
 
     def __init__(self, runtime: Runtime):
         self._runtime = runtime
@@ -63,9 +74,16 @@ class Operations:
         cltrid: str,
         command: str,
         *,
-        init_request: InitRequest | None,
-        client: RemoteClient | None,
+        init_request: InitRequest | None = None,
+        client: RemoteClient | None = None,
     ) -> Callable[[Work], Pending]:
+        """Accept an asynchronous operation: answers `1001 Request pending` with a new
+        svTRID. `client`: a client over the network, let in first (see `admit`).
+
+        Raises `Rejected` (2303 unknown account, 2053 suspended, 2005 clTRID too long,
+        2100 no command, 2101 an init request nesting too deep; with a `client`, 2050 and
+        2051 as `admit`), `Conflict`, `StorageError`.
+        """
         text("login", login)
         text("cltrid", cltrid)
         text("command", command)
@@ -109,10 +127,16 @@ class Operations:
 
         return body
 
-    def step(self, svtrid: str, step: str) -> Callable[[Work], object]:
-        text("svtrid", svtrid)
-        command = op.RecordStep(text("text", step))
-        return lambda work: work.must(OPERATION, svtrid, command)
+    def step(self, svtrid: str, text: str) -> Callable[[Work], None]:
+        """Record a step of a running operation. Raises `Rejected` (2303 unknown svTRID,
+        2304 ended, 2100 no text), `Conflict`, `StorageError`."""
+        _text("svtrid", svtrid)
+        command = op.RecordStep(_text("text", text))
+
+        def body(work: Work) -> None:
+            work.must(OPERATION, svtrid, command)
+
+        return body
 
     def end(
         self,
@@ -159,11 +183,16 @@ class Operations:
         return body
 
     async def operation(self, svtrid: str) -> op.OperationState | None:
+        """The operation, or None when it was never accepted. Raises `StorageError`."""
         text("svtrid", svtrid)
         state = await self._runtime.run(lambda work: work.state(OPERATION, svtrid))
         return state if state.accepted is not None else None
 
-    async def pending_operations(self, command: str | None) -> list[op.OperationState]:
+    async def pending_operations(self, command: str | None = None) -> list[op.OperationState]:
+        """Operations accepted and not yet ended (optionally of one command), oldest
+        first. Read from the open operations' projection, so it costs what is open, not
+        every operation ever made; loaded in chunks, so a long list does not hold up the
+        writers queued behind it. Raises `StorageError`."""
         if command is not None:
             text("command", command)
         with self._runtime.reading():
@@ -191,6 +220,7 @@ class OperationCalls:
     _operations: Operations
     _runtime: Runtime
 
+    @face_of(Operations.accept)
     def accept(
         self,
         login: str,
@@ -200,40 +230,17 @@ class OperationCalls:
         init_request: InitRequest | None = None,
         client: RemoteClient | None = None,
     ) -> Pending:
-        """Accept an asynchronous operation: answers `1001 Request pending` with a new
-        svTRID. `client`: a client over the network, let in first (see `admit`).
-
-        Raises `Rejected` (2303 unknown account, 2053 suspended, 2005 clTRID too long,
-        2100 no command, 2101 an init request nesting too deep; with a `client`, 2050 and
-        2051 as `admit`), `Conflict`, `StorageError`.
-        """
-        # The body run on this thread: no coroutine to drive (`Runtime.execute`).
         return self._runtime.execute(
             self._operations.accept(
                 login, cltrid, command, init_request=init_request, client=client
             )
         )
 
-    async def accept_async(
-        self,
-        login: str,
-        cltrid: str,
-        command: str,
-        *,
-        init_request: InitRequest | None = None,
-        client: RemoteClient | None = None,
-    ) -> Pending:
-        """`accept` on an event loop. Raises what `accept` raises."""
-        return await self._runtime.run(
-            self._operations.accept(
-                login, cltrid, command, init_request=init_request, client=client
-            )
-        )
-
+    @face_of(Operations.step)
     def step(self, svtrid: str, text: str) -> None:
-        """Record a step of a running operation. Raises `Rejected` (2303 unknown svTRID,
-        2304 ended, 2100 no text), `Conflict`, `StorageError`."""
         self._runtime.execute(self._operations.step(svtrid, text))
+
+    accept_async = submitted_call(Operations.accept, "_operations")
 
     def end(
         self,
@@ -270,17 +277,6 @@ class OperationCalls:
             self._operations.end(svtrid, code, result, data=data, batch_state=batch_state)
         )
 
-    def operation(self, svtrid: str) -> op.OperationState | None:
-        """The operation, or None when it was never accepted. Raises `StorageError`."""
-        return _blocking(self._operations.operation(svtrid))
-
-    async def operation_async(self, svtrid: str) -> op.OperationState | None:
-        """`operation` on an event loop. Raises what `operation` raises."""
-        return await self._operations.operation(svtrid)
-
-    def pending_operations(self, command: str | None = None) -> list[op.OperationState]:
-        """Operations accepted and not yet ended (optionally of one command), oldest
-        first. Read from the open operations' projection, so it costs what is open, not
-        every operation ever made; loaded in chunks, so a long list does not hold up the
-        writers queued behind it. Raises `StorageError`."""
-        return _blocking(self._operations.pending_operations(command))
+    operation = blocking_call(Operations.operation, "_operations")
+    operation_async = awaited_call(Operations.operation, "_operations")
+    pending_operations = blocking_call(Operations.pending_operations, "_operations")

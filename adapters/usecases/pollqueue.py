@@ -9,24 +9,39 @@ from tidings.domain import mailbox as mbx
 from ..errors import InvalidArgument
 from ..store.work import Work
 from ..views import Answer, MailboxView, PollAnswer, mailbox_view
-from .runtime import RemoteClient, Runtime, admitted, existing, remote, text
+from .runtime import (
+    RemoteClient,
+    Runtime,
+    admitted,
+    blocking_call,
+    existing,
+    face_of,
+    remote,
+    submitted_call,
+    text,
+)
 
 __all__ = ["PollQueue", "QueueCalls"]
 
-_blocking = Runtime.blocking
-
 
 class PollQueue:
-    """The poll-queue use cases of one `Tidings` (see its methods of the same names).
-    `poll` and `ack` are one command each: they check their arguments and return the
-    command's body, which the caller runs (`Runtime.execute`, `Runtime.run`)."""
+    """The poll-queue use cases of one `Tidings` (`QueueCalls` offers them). `poll` and
+    `ack` are one command each: they check their arguments and return its body."""
 
     def __init__(self, runtime: Runtime):
         self._runtime = runtime
 
     def poll(
-        self, login: str, *, svtrid: str | None, client: RemoteClient | None
+        self, login: str, *, svtrid: str | None = None, client: RemoteClient | None = None
     ) -> Callable[[Work], PollAnswer]:
+        """The oldest unacked notification (1000, with the queue count), 1003 when the
+        queue is empty, 2150 when the account does not poll. The first poll that returns
+        a notification is recorded under `svtrid` (one is minted when none is given).
+        `client`: a client over the network, let in first (see `admit`).
+
+        Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
+        and 2051 as `admit`), `Conflict`, `StorageError`.
+        """
         text("login", login)
         remote(client)
         if svtrid is None:
@@ -55,8 +70,16 @@ class PollQueue:
         return body
 
     def ack(
-        self, login: str, notification_id: int | str, *, client: RemoteClient | None
+        self, login: str, notification_id: int | str, *, client: RemoteClient | None = None
     ) -> Callable[[Work], Answer]:
+        """Acknowledge the head of the queue (1002); a repeated ack of the id acked last
+        answers 1002 again. Any other id, known or not (a malformed string too), answers
+        2151; 2150 when the account does not poll. `client`: a client over the network,
+        let in first (see `admit`).
+
+        Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
+        and 2051 as `admit`), `Conflict`, `StorageError`.
+        """
         text("login", login)
         remote(client)
         if not isinstance(notification_id, int | str) or isinstance(notification_id, bool):
@@ -74,6 +97,8 @@ class PollQueue:
         return body
 
     async def mailbox(self, login: str) -> MailboxView:
+        """The account's poll queue: count, the oldest's time, the notifications.
+        Raises `Rejected` (2303 unknown account), `StorageError`."""
         text("login", login)
 
         def body(work: Work) -> mbx.MailboxState:
@@ -89,46 +114,18 @@ class QueueCalls:
     _queue: PollQueue
     _runtime: Runtime
 
+    @face_of(PollQueue.poll)
     def poll(
         self, login: str, *, svtrid: str | None = None, client: RemoteClient | None = None
     ) -> PollAnswer:
-        """The oldest unacked notification (1000, with the queue count), 1003 when the
-        queue is empty, 2150 when the account does not poll. The first poll that returns
-        a notification is recorded under `svtrid` (one is minted when none is given).
-        `client`: a client over the network, let in first (see `admit`).
-
-        Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
-        and 2051 as `admit`), `Conflict`, `StorageError`.
-        """
-        # The body run on this thread: no coroutine to drive (`Runtime.execute`).
         return self._runtime.execute(self._queue.poll(login, svtrid=svtrid, client=client))
 
-    async def poll_async(
-        self, login: str, *, svtrid: str | None = None, client: RemoteClient | None = None
-    ) -> PollAnswer:
-        """`poll` on an event loop. Raises what `poll` raises."""
-        return await self._runtime.run(self._queue.poll(login, svtrid=svtrid, client=client))
-
+    @face_of(PollQueue.ack)
     def ack(
         self, login: str, notification_id: int | str, *, client: RemoteClient | None = None
     ) -> Answer:
-        """Acknowledge the head of the queue (1002); a repeated ack of the id acked last
-        answers 1002 again. Any other id, known or not (a malformed string too), answers
-        2151; 2150 when the account does not poll. `client`: a client over the network,
-        let in first (see `admit`).
-
-        Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
-        and 2051 as `admit`), `Conflict`, `StorageError`.
-        """
         return self._runtime.execute(self._queue.ack(login, notification_id, client=client))
 
-    async def ack_async(
-        self, login: str, notification_id: int | str, *, client: RemoteClient | None = None
-    ) -> Answer:
-        """`ack` on an event loop. Raises what `ack` raises."""
-        return await self._runtime.run(self._queue.ack(login, notification_id, client=client))
-
-    def mailbox(self, login: str) -> MailboxView:
-        """The account's poll queue: count, the oldest's time, the notifications.
-        Raises `Rejected` (2303 unknown account), `StorageError`."""
-        return _blocking(self._queue.mailbox(login))
+    poll_async = submitted_call(PollQueue.poll, "_queue")
+    ack_async = submitted_call(PollQueue.ack, "_queue")
+    mailbox = blocking_call(PollQueue.mailbox, "_queue")

@@ -1,34 +1,33 @@
 """What every use case shares: the store, the group commit that runs commands, the clock,
-the svTRID source, whether the library was closed, the log every follower reads (the
-push runner, the projections, the audit) and the signing secrets of pushes; who may run
-a command on an account and the checks of a call's arguments.
+svTRIDs, whether the library was closed, the signing secrets of pushes, who may run a
+command on an account; and how `Tidings`' calls are made from the use cases.
 
-Commands are async first. A use case is one `async def` that awaits `Runtime.run(body)`
-for each unit of work; a synchronous caller gets the same coroutine driven by
-`Runtime.blocking`, where `run` executes the body on the calling thread and never
-suspends, so the coroutine finishes on its first step and no event loop is needed.
-Accept, step, end, poll and ack return their one body instead: `Runtime.execute` runs it.
+Commands are async first: a use case is one `async def` that awaits `Runtime.run(body)`
+for each unit of work, or (accept, step, end, poll, ack) one function that checks the
+arguments and returns its one body. `Tidings`' calls are made from them (`blocking_call`,
+`awaited_call`, `face_of`, `submitted_call`), with their signatures and docstrings. A
+synchronous call drives the coroutine with `Runtime.blocking`, where `run` executes the
+body on the calling thread and never suspends, so no event loop is needed; a returned
+body is run by `Runtime.execute`, with no coroutine at all.
 
 A client over the network (`RemoteClient`) is let in by the domain's access rule inside
 the unit of work of the command it runs; the backend itself is `Trusted`. Arguments are
-checked before any unit of work, so a bad one changes nothing (`InvalidArgument`).
-"""
+checked before any unit of work, so a bad one changes nothing (`InvalidArgument`)."""
 
 import asyncio
-import base64
 import contextlib
 import functools
+import inspect
 import itertools
 import logging
 import os
 import secrets
 import threading
 import types
-from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterator
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, get_args, get_origin
 
-from msgspec import Struct
 from tidings.domain import ACCOUNT, Code
 from tidings.domain import account as acc
 from tidings.domain.access import Caller, Remote, Trusted, refusal
@@ -36,33 +35,37 @@ from tidings.domain.delivery import DeliveryScheduled
 
 from ..errors import Closed, InvalidArgument, Rejected, StorageError
 from ..logs import event
-from ..store.application import LogEntry, Store
+from ..store.application import Store
 from ..store.commit import GroupCommit
 from ..store.outage import storage_errors
 from ..store.secrets import Secrets
 from ..store.secrets_key import SECRETS_KEY_ENV, SecretsLocked
 from ..store.work import Work
-from .arguments import instance, text, texts
+from .arguments import RemoteClient, instance, remote, text, texts
 
 __all__ = [
-    "LogCalls",
     "RemoteClient",
     "Runtime",
     "SigningSecrets",
     "SvtridCalls",
     "SvtridSource",
     "admitted",
+    "awaited_call",
+    "blocking_call",
     "existing",
+    "face_of",
     "instance",
     "integer",
-    "new_secret",
     "remote",
+    "submitted_call",
     "text",
     "texts",
     "utcnow",
 ]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+F = TypeVar("F", bound=Callable[..., Any])
 
 _log = logging.getLogger("tidings.push")
 
@@ -125,7 +128,7 @@ class Runtime:
         store: Store,
         committer: GroupCommit,
         clock: Callable[[], datetime],
-        new_svtrid: Callable[[], str] | None = None,
+        new_svtrid: Callable[[], str],
     ):
         self.store = store
         self.committer = committer
@@ -133,19 +136,9 @@ class Runtime:
         self.closed = False
         # The svTRIDs of accepted operations and polls: `Tidings.new_svtrid`, which a
         # subclass may override (tests draw given ones).
-        self.new_svtrid = new_svtrid or self.mint_svtrid
-
-    def mint_svtrid(self) -> str:
-        """A new svTRID (see `SvtridSource`)."""
-        return _SVTRIDS.mint(self.clock())
-
-    @staticmethod
-    def minted_here(svtrid: str) -> bool:
-        """Whether this process minted `svtrid`."""
-        return _SVTRIDS.minted_here(svtrid)
+        self.new_svtrid = new_svtrid
 
     def check_open(self) -> None:
-        """Raises `Closed` once the library was closed."""
         if self.closed:
             raise Closed("this Tidings is closed")
 
@@ -207,6 +200,74 @@ def _driven(call: Coroutine[Any, Any, T], answer: list[T]) -> Generator[Any, Non
     answer.append((yield from call))
 
 
+# --- `Tidings`' calls, each made from its use case's one implementation -----------------
+class _UseCase(Protocol):
+    _runtime: Runtime
+
+
+U = TypeVar("U")
+C = TypeVar("C", bound=_UseCase)
+
+
+def _face(call: F, method: Callable[..., Any], suffix: str = "") -> F:
+    """`call` with `method`'s name (+ `suffix`), docstring and signature; a returned
+    body's answer is the call's (`face_of`, `submitted_call`)."""
+    face: Any = functools.update_wrapper(call, method)
+    face.__name__ += suffix
+    signature = inspect.signature(method)
+    if get_origin(signature.return_annotation) is Callable:
+        answer = get_args(signature.return_annotation)[-1]
+        face.__signature__ = signature.replace(return_annotation=answer)
+    return call
+
+
+def blocking_call(
+    method: Callable[Concatenate[U, P], Coroutine[Any, Any, T]], case: str
+) -> Callable[Concatenate[Any, P], T]:
+    """The synchronous call of use case `method` of `Tidings`' attribute `case`: its
+    coroutine run to its end on the calling thread (`Runtime.blocking`)."""
+
+    def call(tidings: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return Runtime.blocking(method(getattr(tidings, case), *args, **kwargs))
+
+    return _face(call, method)
+
+
+def awaited_call(
+    method: Callable[Concatenate[U, P], Coroutine[Any, Any, T]], case: str
+) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
+    """`blocking_call`'s call on an event loop, named `<name>_async`."""
+
+    async def call(tidings: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await method(getattr(tidings, case), *args, **kwargs)
+
+    return _face(call, method, "_async")
+
+
+def face_of(method: Callable[..., Any]) -> Callable[[F], F]:
+    """A call written out with `method`'s docstring and signature: the synchronous call of
+    a command of one unit of work, which runs the body `method` returns on the calling
+    thread (`Runtime.execute`), with no wrapper in between (the hot path)."""
+
+    def face(call: F) -> F:
+        return _face(call, method)
+
+    return face
+
+
+def submitted_call(
+    method: Callable[Concatenate[C, P], Callable[[Work], T]], case: str
+) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
+    """The call on an event loop, named `<name>_async`, of a command of one unit of work:
+    the body `method` returns joins the group commit (`Runtime.run`)."""
+
+    async def call(tidings: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        use: C = getattr(tidings, case)
+        return await use._runtime.run(method(use, *args, **kwargs))
+
+    return _face(call, method, "_async")
+
+
 class SvtridCalls:
     """The svTRID calls of `Tidings`."""
 
@@ -214,54 +275,11 @@ class SvtridCalls:
 
     def new_svtrid(self) -> str:
         """A server transaction id `<unix>.<process>.<counter>`. Raises nothing."""
-        return self._runtime.mint_svtrid()
+        return _SVTRIDS.mint(self._runtime.clock())
 
     def minted_here(self, svtrid: str) -> bool:
         """Whether this process minted `svtrid` (its own operations'). Raises nothing."""
-        return self._runtime.minted_here(svtrid)
-
-
-class LogCalls:
-    """The log calls of `Tidings`: the notification log, which the push runner and the
-    projections follow and the audit reads."""
-
-    _runtime: Runtime
-
-    def log(
-        self,
-        start: int = 1,
-        page_size: int = 1000,
-        *,
-        topics: Sequence[str] = (),
-        stop: int | None = None,
-    ) -> Iterator[LogEntry]:
-        """The notification log from position `start` on (up to `stop`, inclusive, when
-        given), read `page_size` at a time; only the entries of `topics` (event type
-        names) when given. Raises `InvalidArgument`; `StorageError` (while iterating)."""
-        integer("start", start, least=1, most=_POSITIONS)
-        integer("page_size", page_size, least=1, most=_POSITIONS)
-        if stop is not None:
-            integer("stop", stop, least=0, most=_POSITIONS)
-        if isinstance(topics, str) or not all(isinstance(t, str) for t in topics):
-            raise InvalidArgument("topics must be a sequence of event type names")
-        self._runtime.check_open()
-        return self._entries(start, page_size, topics, stop)
-
-    def _entries(
-        self, start: int, page_size: int, topics: Sequence[str], stop: int | None
-    ) -> Iterator[LogEntry]:
-        with self._runtime.reading():
-            yield from self._runtime.store.log(start, page_size, topics, stop)
-
-    def last_position(self) -> int:
-        """The log's last position (0 while it is empty). Raises `StorageError`."""
-        with self._runtime.reading():
-            return self._runtime.store.max_position()
-
-
-def new_secret() -> str:
-    """A new signing secret. Standard Webhooks: "whsec_" and the key in standard base64."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
+        return _SVTRIDS.minted_here(svtrid)
 
 
 class SigningSecrets:
@@ -343,16 +361,6 @@ class SigningSecrets:
             self._secrets.close()
 
 
-class RemoteClient(Struct, frozen=True, kw_only=True):
-    """A client calling over the network, let in by the domain's access rule inside the
-    unit of work of the command it runs (no read of the account before it): `proof`
-    says whether its credentials match the stored account (None when the login is
-    unknown: it should then cost the same work), `ip` is its address (None: unknown)."""
-
-    proof: Callable[[acc.AccountState | None], bool]
-    ip: str | None
-
-
 def admitted(work: Work, login: str, client: RemoteClient | None) -> acc.AccountState:
     """The account, once the access rule lets the caller run a client command on it:
     `client` over the network, else the backend itself (`Trusted`)."""
@@ -367,13 +375,6 @@ def admitted(work: Work, login: str, client: RemoteClient | None) -> acc.Account
     return account
 
 
-def remote(client: Any) -> "RemoteClient | None":
-    """`client` when it is None or a `RemoteClient`; raises `InvalidArgument` otherwise."""
-    if client is not None and not isinstance(client, RemoteClient):
-        raise InvalidArgument(f"client must be a RemoteClient, not {type(client).__name__}")
-    return client
-
-
 def existing(work: Work, login: str) -> acc.AccountState:
     """The account; 2303 when it was never opened (suspended or not: these are the
     operator's calls, not the client's)."""
@@ -381,10 +382,6 @@ def existing(work: Work, login: str) -> acc.AccountState:
     if not account.opened:
         raise Rejected(Code.OBJECT_NOT_FOUND, f"account {login!r} does not exist")
     return account
-
-
-# Log positions are 64-bit signed in both stores: a larger one is no position.
-_POSITIONS = 2**63 - 1
 
 
 # Here, not in `arguments`: one more file a push attempt enters (tests/push/test_paths.py).
