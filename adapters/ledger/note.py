@@ -40,7 +40,6 @@ __all__ = [
     "Verifier",
     "checkpoint_body",
     "cosign",
-    "cosigned_at",
     "parse_body",
     "parse_note",
     "parse_vkey",
@@ -204,11 +203,3 @@ def _holds(verifier: Verifier, line: Line, body: str) -> bool:
 def signed_by(note: Note, verifiers: Sequence[Verifier]) -> list[Verifier]:
     """The verifiers among `verifiers` whose signature on `note` holds."""
     return [v for v in verifiers if any(_holds(v, line, note.body) for line in note.lines)]
-
-
-def cosigned_at(note: Note, verifier: Verifier) -> int | None:
-    """The time a cosigner's signature on `note` states, if it holds."""
-    for line in note.lines:
-        if verifier.kind == COSIGNATURE and _holds(verifier, line, note.body):
-            return int.from_bytes(line.signature[:8], "big")
-    return None

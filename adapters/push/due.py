@@ -1,25 +1,17 @@
-"""Due work: one runner for everything that must happen at a time, in any live process.
-
-What is due is read from the notification log alone: delivery attempts (a scheduled
-delivery at its next attempt, one in flight at the end of its lease, to take it over)
-and the endings of the operations the server runs itself (`ping-async`, Merchants jobs:
-their rule's delay after acceptance; `endings.py` makes them). The runner reads the
-whole log at start, then follows it, keeping what is due in a heap ordered by time;
-nothing lives only in the memory of the process that accepted or scheduled the work, so
-a process that dies strands nothing: any other runner on the same database has the same
-index.
+"""Due work: one runner for everything that must happen at a time, in any live process:
+delivery attempts, and the endings of the operations the server runs itself
+(`endings.py`). What is due is read from the log alone (`index.py`), so a process that
+dies strands nothing: any other runner on the same database has the same index.
 
 Several runners may share a database. A delivery attempt is claimed with an event that
 carries a lease (`AttemptStarted`); the store's optimistic concurrency lets one claimer
 win, and the others see the claim in the log and wait for its lease. An ending needs no
-claim: ending twice is refused by the operation (2304), so the first runner wins.
+claim (`endings.py`).
 
-The index is an `eventsourcing.projection` projection over an in-memory tracking
-recorder (`index.py`), driven like every projection of the log by a `Catchup`
-(`store.followers`): every `follow_every` seconds a page is read in a worker thread and
-processed on this runner's event loop, because everything that consults the index
-(dispatching what is due, holding, rescheduling) runs on that loop and would otherwise
-need a lock around every look. This module does the work.
+The index is followed like every projection of the log, by a `Catchup`
+(`store.followers`): a page read in a worker thread every `follow_every` seconds, folded
+on this runner's event loop, where everything that consults the index runs (no lock
+around every look).
 """
 
 import asyncio
@@ -45,11 +37,11 @@ from ..errors import StorageError
 from ..store.environment import LOG
 from ..store.followers import Catchup
 from .endings import EndingRule, Endings
+from .health import tell
 from .index import DueIndex, DueProjection, Name, ScannedLog
 from .mail import MailSender, SmtpServer
 from .payload import ROTATION_GRACE, http_body, signed_headers, webhook_id
 from .port import DeliveryCommands
-from .problems import tell
 from .transport import AddressGuard, Batched, HttpDeliverer
 from .views import LOG_INDEX, Attempted, Claim, Held, Reply
 
@@ -62,12 +54,10 @@ _log = logging.getLogger("tidings.push")
 _RETRY_FIRST, _RETRY_MOST = 0.5, 60.0
 
 
-# Aware UTC now, without a Python frame of its own.
 _utcnow: Callable[[], datetime] = functools.partial(datetime.now, UTC)
 
 
 def _delivery(name: Name) -> tuple[str, int]:
-    """(login, notification id) of a delivery's name."""
     login, _, number = name[1].rpartition("/")
     return login, int(number)
 
@@ -249,7 +239,6 @@ class DueWork:
                 self._wake.set()
 
     def _due_now(self) -> bool:
-        """Whether the index's earliest time (maybe superseded) has come."""
         next_at = self._index.next_at()
         return next_at is not None and next_at <= self._clock()
 

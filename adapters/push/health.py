@@ -1,6 +1,8 @@
-"""Endpoint health and fallbacks in the log an operator reads, on the `tidings.push`
-logger (`logs.event`), once the change is committed:
+"""Delivery problems, endpoint health and fallbacks in the log an operator reads, on the
+`tidings.push` logger (`logs.event`), once the change is committed:
 
+- `delivery_attempt_failed` (WARNING; an SMTP server's refusal is `smtp_refused`) and
+  `delivery_gave_up` (ERROR), with the attempt's number, medium, status and error.
 - `endpoint_paused` (WARNING): failures in a row paused an endpoint; its deliveries wait
   and one probe goes out per `probe_every` seconds.
 - `endpoint_resumed` (INFO): it is live again, `by` a probe that succeeded or an
@@ -8,9 +10,10 @@ logger (`logs.event`), once the change is committed:
 - `delivery_fell_back_to_poll` (WARNING): a delivery gave up and its notification was
   queued for poll-req (the account's `fallback: "poll"`).
 
-Each carries the login and the endpoint (a URL's scheme, host and port, an address's
-domain: a URL's path or query may hold a token), and, when a delivery caused it, the
-svTRID, the notification id and the id of the request that accepted the operation.
+Each carries the login and, when a delivery caused it, the svTRID, the notification id
+and the id of the request that accepted the operation; the health events the endpoint
+(a URL's scheme, host and port, an address's domain: a URL's path or query may hold a
+token).
 """
 
 import logging
@@ -20,13 +23,15 @@ from urllib.parse import urlsplit
 from tidings.domain import dispatch
 from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
-from tidings.domain.delivery import DeliveryScheduled
+from tidings.domain.delivery import DeliveryScheduled, DeliveryState
 
 from ..logs import event
+from .views import Claim, Reply
 
-__all__ = ["endpoint_shown", "tell_resumed", "tell_settled"]
+__all__ = ["endpoint_shown", "tell", "tell_resumed", "tell_settled"]
 
 _log = logging.getLogger("tidings.push")
+_SHOWN = 200  # characters of an error or answer kept in the event
 
 
 def endpoint_shown(target: str) -> str:
@@ -69,3 +74,25 @@ def tell_resumed(login: str, targets: list[str]) -> None:
     for target in targets:
         shown = endpoint_shown(target)
         event(_log, logging.INFO, "endpoint_resumed", login=login, endpoint=shown, by="operator")
+
+
+def tell(claim: Claim, reply: Reply, state: DeliveryState) -> None:
+    """Log what went wrong with the attempt `claim` made (nothing when it succeeded)."""
+    if state.status == "succeeded":
+        return
+    scheduled = claim.scheduled
+    fields = {
+        "login": scheduled.login,
+        "svtrid": claim.notification.outcome.svtrid,
+        "notification": scheduled.notification_id,
+        "attempt": claim.number,
+        "medium": scheduled.medium,
+        "status": reply.status,
+        "error": (reply.error or reply.answer or "")[:_SHOWN] or None,
+        # The request that accepted the operation (`X-Request-Id`), not the runner's.
+        "request_id": (scheduled.context or {}).get("request_id"),
+    }
+    refused = scheduled.medium == "email" and reply.status is not None
+    event(_log, logging.WARNING, "smtp_refused" if refused else "delivery_attempt_failed", **fields)
+    if state.status == "gave_up":
+        event(_log, logging.ERROR, "delivery_gave_up", **fields, reason=state.gave_up_reason)

@@ -1,17 +1,12 @@
-"""What is due when: the due-work runner's index, rebuilt from the log and kept by
-following it, as an `eventsourcing.projection` projection (`DueProjection`) whose view,
-the `DueIndex`, is an in-memory tracking recorder: the position it holds the log up to
-is eventsourcing's tracking record. In memory, because nothing in it needs keeping: it
-is rebuilt from the log at start in well under a second per 100k events, and every
-decision it leads to is taken and saved through the deciders (see `due`).
+"""What is due when: the due-work runner's index, an `eventsourcing.projection` projection
+(`DueProjection`) whose view, the `DueIndex`, is an in-memory tracking recorder. In
+memory: it is rebuilt from the log at start, and every decision it leads to is taken and
+saved through the deciders (see `due`).
 
-When each piece of work is due is the domain's rule: a delivery attempt at
-`delivery.due_at` (its next attempt, or the end of the lease of one in flight, to take
-it over), the ending of an operation the server runs itself at `serverrun.due_at` (its
-rule's delay after acceptance). Nothing else is kept: a delivery's state is folded by the
-domain's `evolve` (without its notification or its older attempts), and forgotten once
-it succeeded. Times are kept in a heap; a time superseded stays in the heap and is
-skipped when it comes up.
+When each piece of work is due is the domain's rule (`delivery.due_at`,
+`serverrun.due_at`). A delivery is kept folded by the domain's `evolve`, without its
+notification or its older attempts, and forgotten once it succeeded. Times are kept in a
+heap; a time superseded stays in it and is skipped when it comes up.
 """
 
 import heapq
