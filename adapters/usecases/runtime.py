@@ -138,6 +138,9 @@ class Runtime:
         # subclass may override (tests draw given ones).
         self.new_svtrid = new_svtrid
 
+    def mint_svtrid(self) -> str:
+        return _SVTRIDS.mint(self.clock())
+
     def check_open(self) -> None:
         if self.closed:
             raise Closed("this Tidings is closed")
@@ -275,7 +278,7 @@ class SvtridCalls:
 
     def new_svtrid(self) -> str:
         """A server transaction id `<unix>.<process>.<counter>`. Raises nothing."""
-        return _SVTRIDS.mint(self._runtime.clock())
+        return self._runtime.mint_svtrid()
 
     def minted_here(self, svtrid: str) -> bool:
         """Whether this process minted `svtrid` (its own operations'). Raises nothing."""
@@ -356,7 +359,6 @@ class SigningSecrets:
         event(_log, logging.WARNING, "delivery_not_signed", **fields)
 
     def close(self) -> None:
-        """Raises `StorageError`."""
         with storage_errors():
             self._secrets.close()
 
