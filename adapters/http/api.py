@@ -56,9 +56,8 @@ from .api_types import (
     queue_view,
     trail_view,
 )
-from .bearer import bearer
 from .body import TooLarge, read_body
-from .context import Context
+from .context import Context, bearer
 
 __all__ = ["ENDPOINTS", "MAX_API_BODY", "Endpoint", "api_routes", "http_error"]
 

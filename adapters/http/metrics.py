@@ -28,8 +28,7 @@ from ..metrics import REGISTRY
 from ..store.environment import LOG
 from ..store.followers import Catchup
 from ..store.outage import storage_errors
-from .bearer import bearer
-from .context import Context
+from .context import Context, bearer
 
 __all__ = ["MULTIPROC_ENV", "TOP_ACCOUNTS", "LogMetrics", "metrics_route"]
 

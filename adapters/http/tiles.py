@@ -18,8 +18,7 @@ from ..errors import StorageError
 from ..numbers import LARGEST, whole_number
 from ..store.application import Store
 from ..store.outage import storage_errors
-from .bearer import bearer
-from .context import Context
+from .context import Context, bearer
 
 __all__ = ["HEIGHT", "WIDTH", "hash_tile", "tile_index", "tiles_route"]
 
