@@ -64,9 +64,8 @@ def ending_rules(ping_delay: float, job_delay: float) -> dict[str, EndingRule]:
     return rules
 
 
-# The young generation's threshold while serving (Python's default: 700). A request
-# allocates a few hundred tracked objects; at the default, the collector ran every few
-# requests and walked what they left each time (see docs/decisions.md).
+# The young generation's threshold while serving (Python's default: 700, which ran the
+# collector every few requests: docs/decisions.md).
 YOUNG_THRESHOLD = 20_000
 
 
@@ -168,10 +167,9 @@ def create_app(settings: Settings) -> Starlette:
         # The store is reachable when a read goes through.
         try:
             await run_in_threadpool(context.tidings.account, "healthz")
-        except StorageError:  # the store cannot answer: logged once per outage
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        except Exception:
-            _log.exception("health check failed")
+        except Exception as error:
+            if not isinstance(error, StorageError):  # that one is logged once per outage
+                _log.exception("health check failed")
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 

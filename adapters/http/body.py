@@ -92,8 +92,7 @@ class _Queue:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        # By `id`: a dict keeps them in the order they started and lets a body that has
-        # been read leave at once, wherever it stands (a slow one ahead of it or not).
+        # By `id`, in the order they started; a body read leaves at once, wherever it is.
         self.waiting: dict[int, Reading] = {}
         self.timer: asyncio.TimerHandle | None = None
 

@@ -208,10 +208,8 @@ class BodyDeadline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # One timer a request, armed until the body is in: when it fires while a receive
-        # waits, the waiting task is cancelled and the receive raises BodyTooSlow. A
-        # timeout around each receive (anyio's fail_after, asyncio.timeout) cost a tenth
-        # of a WAPI request's CPU (docs/decisions.md).
+        # One timer a request, armed until the body is in, cancels a waiting receive, which
+        # raises BodyTooSlow (a timeout around each receive costs more: docs/decisions.md).
         loop = asyncio.get_running_loop()
         expired = False
         waiting: asyncio.Task[Any] | None = None

@@ -200,9 +200,8 @@ def serve_workers(
         while not stop.is_set():
             # A worker's sentinel becomes ready when it exits.
             ready = wait([p.sentinel for p in processes], timeout=0.2)
-            # A signal sent to the whole group (Ctrl-C) runs our handler inside `wait`,
-            # which then goes on waiting: a worker that exits because of the same signal
-            # is then seen here, and is no failure.
+            # A signal to the whole group (Ctrl-C) runs our handler inside `wait`: a worker
+            # that exits because of it is seen here, and is no failure.
             if ready and not stop.is_set():
                 # The sentinel, not `is_alive()`: a process whose sentinel is ready may
                 # not have been reaped yet, and would still say it is alive.

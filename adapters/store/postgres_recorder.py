@@ -33,9 +33,8 @@ from .postgres_sql import Batch, Statements, byteas, columns, ints, transaction,
 
 __all__ = ["ChainedPostgresRecorder"]
 
-# After an append found that another writer had appended since this process last saw
-# the log end, appends go the server's way for this long (seconds), not the guarded
-# try: while another process keeps appending it mostly fails, at a round trip.
+# After a guard failed (another writer appended), appends go the server's way for this
+# long (seconds): while another process keeps appending the guard mostly fails.
 CONTENDED_FOR = 1.0
 # `Statements.news`'s parameters: the position after which to read, the streams read
 # (a uuid[] literal) and the versions read (a bigint[] literal), how many rows at most.
@@ -62,8 +61,7 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         # After the guard failed, appends read the end under the lock until then.
         self._contended_until = 0.0
         # The append under way once its COMMIT may be sent: connection, server process,
-        # how to find it in the log, the head after it when known (`_insert`; in
-        # `locked`, its write once the block's transaction holds it).
+        # how to find it in the log, the head after it when known.
         self._sent: tuple[Any, int, Look, Head | None] | None = None
         self._news: list[TailRow] | None = None  # what the last `append_checked` read
         schema = self.datastore.schema.replace('"', '""')

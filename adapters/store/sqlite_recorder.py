@@ -36,10 +36,8 @@ __all__ = ["ChainedSQLiteRecorder", "WriterTurns"]
 _T = TypeVar("_T")
 
 
-# The writer's page cache (KiB): commits come back to where each busy stream ends in the
-# index and the snapshots, which a growing log pushes out of SQLite's 2 MB (readers keep
-# it: another connection's commit empties theirs). The WAL is checkpointed every
-# `_CHECKPOINT_PAGES`, not 1,000: a page rewritten meanwhile is copied once (decisions).
+# The writer's page cache (KiB), larger than SQLite's default, and its WAL checkpointed
+# less often than SQLite's 1,000 pages: docs/decisions.md.
 _WRITER_CACHE_KIB, _CHECKPOINT_PAGES = 8192, 4000
 
 # Rows an INSERT statement of `_insert` writes at most: few enough that the statements of
