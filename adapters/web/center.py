@@ -10,7 +10,7 @@ from starlette.routing import Route
 from tidings.domain import Code
 
 from ..http.context import Context
-from ..library import Rejected, Tidings
+from ..library import Rejected
 from ..numbers import whole_number
 from ..push.payload import render_notify
 from .access import Call, Handler, guarded
@@ -34,9 +34,6 @@ def _ident(call: Call) -> int:
 def center_routes(context: Context) -> list[Route]:
     """The center's pages, bound to a server."""
 
-    def tidings() -> Tidings:
-        return context.tidings
-
     def home(login: str) -> str:
         return f"{CENTER.home}{login}/"
 
@@ -46,7 +43,7 @@ def center_routes(context: Context) -> list[Route]:
 
     async def settings(call: Call) -> Response:
         login = call.who.name
-        account = await run_in_threadpool(tidings().account, login)
+        account = await run_in_threadpool(context.tidings.account, login)
         if account is None:
             raise Rejected(Code.OBJECT_NOT_FOUND, "no such account")
         values = channel_fields(account.channel)
@@ -54,11 +51,11 @@ def center_routes(context: Context) -> list[Route]:
         if call.request.method == "POST":
             values = dict(call.form)
             channel, errors = await run_in_threadpool(
-                read_channel, call.form, tidings().guard, account.channel
+                read_channel, call.form, context.tidings.guard, account.channel
             )
             if channel is not None:
                 try:
-                    await run_in_threadpool(tidings().configure_channel, login, channel)
+                    await run_in_threadpool(context.tidings.configure_channel, login, channel)
                     return redirect(home(login) + "?saved=1")
                 except Rejected as rejected:
                     errors = {"method": rejected.text}
@@ -70,21 +67,21 @@ def center_routes(context: Context) -> list[Route]:
 
     async def queue(call: Call) -> Response:
         login = call.who.name
-        mailbox = await run_in_threadpool(tidings().mailbox, login)
+        mailbox = await run_in_threadpool(context.tidings.mailbox, login)
         now = context.settings.clock()
         shown = [(n, render_notify(n).decode()) for n in mailbox.notifications[:100]]
         return page(call.request, "center/queue.html", area=CENTER, who=call.who,
                     mailbox=mailbox, shown=shown, oldest=age(mailbox.oldest_at, now))  # fmt: skip
 
     async def deliveries(call: Call) -> Response:
-        views = await run_in_threadpool(tidings().deliveries, call.who.name)
+        views = await run_in_threadpool(context.tidings.deliveries, call.who.name)
         return page(call.request, "center/deliveries.html", area=CENTER, who=call.who,
                     deliveries=list(reversed(views))[:200])  # fmt: skip
 
     async def delivery(call: Call) -> Response:
         login, ident = call.who.name, _ident(call)
-        trail = await run_in_threadpool(lambda: tidings().trail(notification=(login, ident)))
-        state = await run_in_threadpool(tidings().delivery, login, ident)
+        trail = await run_in_threadpool(lambda: context.tidings.trail(notification=(login, ident)))
+        state = await run_in_threadpool(context.tidings.delivery, login, ident)
         if state.scheduled is None:
             raise Rejected(Code.OBJECT_NOT_FOUND, f"notification {ident} was not pushed")
         return page(call.request, "center/delivery.html", area=CENTER, who=call.who,
@@ -92,13 +89,13 @@ def center_routes(context: Context) -> list[Route]:
 
     async def redeliver(call: Call) -> Response:
         login, ident = call.who.name, _ident(call)
-        await tidings().redeliver_async(login, ident, delivered=True)
+        await context.tidings.redeliver_async(login, ident, delivered=True)
         return redirect(f"{home(login)}deliveries/{ident}")
 
     async def test(call: Call) -> Response:
         login = call.who.name
-        notification = await tidings().send_test_async(login)
-        account = await run_in_threadpool(tidings().account, login)
+        notification = await context.tidings.send_test_async(login)
+        account = await run_in_threadpool(context.tidings.account, login)
         pushed = account is not None and account.channel.__struct_config__.tag != "poll"
         where = f"deliveries/{notification.id}" if pushed else "queue"
         return redirect(home(login) + where)
@@ -106,13 +103,15 @@ def center_routes(context: Context) -> list[Route]:
     async def keys(
         call: Call, secret: str | None = None, errors: dict[str, str] | None = None
     ) -> Response:
-        account = await run_in_threadpool(tidings().account, call.who.name)
+        account = await run_in_threadpool(context.tidings.account, call.who.name)
         return page(call.request, "center/keys.html", 422 if errors else 200, area=CENTER,
                     who=call.who, account=account, secret=secret, errors=errors or {},
                     changed=False)  # fmt: skip
 
     async def rotate(call: Call) -> Response:
-        return await keys(call, await run_in_threadpool(tidings().rotate_secret, call.who.name))
+        return await keys(
+            call, await run_in_threadpool(context.tidings.rotate_secret, call.who.name)
+        )
 
     async def password(call: Call) -> Response:
         login = call.who.name
@@ -122,7 +121,7 @@ def center_routes(context: Context) -> list[Route]:
             errors["again"] = "the two passwords differ"
         else:
             try:
-                await run_in_threadpool(tidings().change_password, login, new)
+                await run_in_threadpool(context.tidings.change_password, login, new)
             except Rejected as rejected:
                 errors["password"] = rejected.text
         if not errors:  # every session of the account ended with the change: this one too

@@ -77,19 +77,16 @@ def _number(text: str, what: str) -> int:
 def console_routes(context: Context) -> list[Route]:
     """The console's pages, bound to a server."""
 
-    def tidings() -> Tidings:
-        return context.tidings
-
     async def accounts(call: Call) -> Response:
         query = call.request.query_params.get("q", "").strip()
         start = whole_number(call.request.query_params.get("after", "0")) or 0
-        found, more = await run_in_threadpool(_accounts, tidings(), query, start)
+        found, more = await run_in_threadpool(_accounts, context.tidings, query, start)
         return page(call.request, "console/accounts.html", area=CONSOLE, who=call.who,
                     accounts=found, query=query, more=more)  # fmt: skip
 
     async def account(call: Call) -> Response:
         login = call.param("login")
-        t = tidings()
+        t = context.tidings
         view = await run_in_threadpool(t.account, login)
         if view is None:
             raise Rejected(Code.OBJECT_NOT_FOUND, f"no account {login!r}")
@@ -109,7 +106,7 @@ def console_routes(context: Context) -> list[Route]:
             call.form,
             call.who.name,
         )
-        t, actor = tidings(), Actor(by, action)
+        t, actor = context.tidings, Actor(by, action)
         match action:
             case "suspend":
                 reason = form.get("reason", "").strip() or "suspended by an operator"
@@ -140,7 +137,7 @@ def console_routes(context: Context) -> list[Route]:
         key = call.request.query_params.get("key", "").strip()
         moments = []
         if key:
-            entries = await run_in_threadpool(tidings().trail_of, key)
+            entries = await run_in_threadpool(context.tidings.trail_of, key)
             moments = timeline(entries)
         return page(call.request, "console/trail.html", area=CONSOLE, who=call.who,
                     key=key, moments=moments)  # fmt: skip
