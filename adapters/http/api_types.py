@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from msgspec import Struct, to_builtins
+from msgspec.structs import asdict
 from tidings.domain import BatchState, Channel, InitRequest, Notification, PollChannel, RetryPolicy
 from tidings.domain.operation import OperationState, Step
 
@@ -205,15 +206,7 @@ def operation_view(state: OperationState) -> OperationView:
         accepted_at=accepted.at,
         init_request=accepted.init_request,
         steps=state.steps,
-        ended=None
-        if ended is None
-        else EndingView(
-            code=ended.code,
-            result=ended.result,
-            data=ended.data,
-            batch_state=ended.batch_state,
-            at=ended.at,
-        ),
+        ended=None if ended is None else EndingView(**asdict(ended)),
     )
 
 

@@ -68,7 +68,6 @@ class LogReads(RecorderReads):
         return [(stream.hex, version, position) for stream, version, position in rows]
 
     def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
-        """One stream's events after `version`, oldest first."""
         events = self.select_events(stream, gt=version)
         return [(e.originator_version, e.topic, e.state) for e in events]
 

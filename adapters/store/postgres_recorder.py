@@ -243,8 +243,6 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         return self.append(rows_of(events), rows_of(snapshots))
 
     def append(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
-        """Append stored `events` (and `snapshots`) in one transaction; their log
-        positions. eventsourcing's `IntegrityError` when a (stream, version) is taken."""
         if self._held is None:
             inserted: list[int] = self._insert_reconnecting(events, snapshots)
             return inserted

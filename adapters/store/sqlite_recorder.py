@@ -189,7 +189,6 @@ class ChainedSQLiteRecorder(RecorderReads, SQLiteApplicationRecorder):
         return self.append(rows_of(events), rows_of(snapshots))
 
     def append(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
-        """`Recorder.append`."""
         connection = self._writer_connection()
         if self._held:
             return self._write_held(connection, events, snapshots)
@@ -313,8 +312,7 @@ class ChainedSQLiteRecorder(RecorderReads, SQLiteApplicationRecorder):
         return changed
 
     def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
-        """One stream's events after `version`, oldest first, in one statement on a plain
-        connection (the pool's transaction costs ten times the query)."""
+        # One statement on a plain connection: the pool's transaction costs far more.
         return self._read(
             f"SELECT originator_version, topic, state FROM {self.events_table_name} "
             "WHERE originator_id = ? AND originator_version > ? ORDER BY originator_version",
