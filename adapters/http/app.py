@@ -80,15 +80,11 @@ def settle_heap() -> None:
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
 
 
-class _StartRefused(Exception):
-    pass
-
-
 def _refuse(app: Starlette, reason: str) -> NoReturn:
     """Log why the server does not start, on one line, and stop it without a traceback."""
     _log.error(reason)
     app.state.refused = True
-    raise _StartRefused(reason)
+    raise RuntimeError(reason)
 
 
 class _Server(Starlette):

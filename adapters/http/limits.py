@@ -38,10 +38,6 @@ class _Deep(Exception):
     pass
 
 
-class _Refused(Exception):
-    pass
-
-
 def too_deep_xml(raw: bytes | str, limit: int) -> bool:
     """Whether the XML document `raw` nests elements deeper than `limit`.
 
@@ -62,7 +58,7 @@ def too_deep_xml(raw: bytes | str, limit: int) -> bool:
         depth -= 1
 
     def refuse(*_: object) -> None:
-        raise _Refused
+        raise ValueError("a DTD or an entity")  # left to the parser, which refuses it
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
@@ -72,6 +68,6 @@ def too_deep_xml(raw: bytes | str, limit: int) -> bool:
         parser.Parse(raw, True)
     except _Deep:
         return True
-    except (_Refused, xml.parsers.expat.ExpatError, ValueError):
+    except (xml.parsers.expat.ExpatError, ValueError):
         return False
     return False

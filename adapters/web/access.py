@@ -29,8 +29,7 @@ class Call:
     form: Mapping[str, str]
 
     def param(self, name: str) -> str:
-        value = self.request.path_params[name]
-        return str(value)
+        return str(self.request.path_params[name])
 
 
 Handler = Callable[[Call], Awaitable[Response]]
