@@ -63,10 +63,6 @@ def stream_id(category: str, key: str) -> UUID:
     return UUID(hex=stream_hex(category, key))
 
 
-def _in_memory(url: str) -> bool:
-    return url == ":memory:" or "mode=memory" in url
-
-
 # Log positions scanned at a time for the open operations the view has not seen.
 _SCANNED = 10_000
 
@@ -149,7 +145,7 @@ class Store:
         signer: Signer | None = None,
         tree: bool = True,
     ):
-        if _in_memory(url):
+        if url == ":memory:" or "mode=memory" in url:
             raise ValueError(f"{url!r}: an event log must outlive the process; give a file")
         env = environment(url, create=not read_only)
         # Another program's database is refused untouched; a new one is said out loud.
@@ -276,8 +272,7 @@ class Store:
     # --- saving ---------------------------------------------------------------------
     def locked(self) -> AbstractContextManager[None]:
         """Hold the log's write lock for a block (`Recorder.locked`)."""
-        held: AbstractContextManager[None] = self.recorder.locked()
-        return held
+        return self.recorder.locked()
 
     def snapshot_due(self, loaded: Loaded, version: int) -> bool:
         return snapshot_due(loaded, version, self.snapshot_every)
