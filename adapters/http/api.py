@@ -273,14 +273,24 @@ def _decode(raw: bytes, body_type: type, max_depth: int) -> Any:
     if too_deep(raw, "body", limit=max_depth):
         raise Rejected(Code.TOO_COMPLEX, f"the document nests deeper than {max_depth} levels")
     try:
-        # spaces after: msgspec reads six bytes past a lone `\ud800`, said "truncated"
-        return msgspec.json.decode(raw + b"      ", type=body_type)
+        return msgspec.json.decode(raw, type=body_type)
     except msgspec.ValidationError as error:
         missing = str(error).startswith("Object missing required field")
         code = Code.MISSING_PARAMETER if missing else Code.INVALID_PARAMETER
         raise Rejected(code, str(error)) from None
     except msgspec.DecodeError as error:
-        raise Rejected(Code.PARSE_ERROR, f"not JSON: {error}") from None
+        raise Rejected(Code.PARSE_ERROR, f"not JSON: {_fault(raw, error)}") from None
+
+
+def _fault(raw: bytes, error: msgspec.DecodeError) -> str:
+    """What msgspec says is wrong, but a lone `\\ud800` near the end (which it reads six
+    bytes past and calls "truncated") named: only a surrogate is taken from the body
+    read again with spaces after, which would put a body cut short's fault past its end."""
+    try:
+        msgspec.json.decode(raw + b"      ")
+    except msgspec.DecodeError as spaced:
+        return str(spaced) if "surrogate" in str(spaced) else str(error)
+    return str(error)
 
 
 def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:

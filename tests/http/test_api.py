@@ -245,7 +245,9 @@ def test_an_operation_command_is_required_and_bounded(
 @pytest.mark.parametrize(
     ("body", "said"),
     [(b'{"text": "\\ud800"}', "surrogate"), (b'{"text": "\\udc00"}', "surrogate"),
-     (b'{"text": "x",}', "trailing comma"), (b'{"text": "x"', "truncated")],
+     (b'{"text": "x",}', "trailing comma"), (b'{"text": "x"', "truncated"),
+     # cut inside a literal or an escape: truncated, not a fault past the body's end
+     (b'{"text": tru', "truncated"), (b'{"text": "\\u12', "truncated")],
 )  # fmt: skip
 def test_a_body_that_is_not_json_is_named_as_such(server: Running, body: bytes, said: str) -> None:
     # a lone surrogate at the body's end read as "truncated" (msgspec looks six bytes on)
