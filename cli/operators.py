@@ -3,9 +3,11 @@
 from typing import Annotated
 
 import typer
+from tidings.domain import Code
+from tidings.domain.operator import name_problem
 
 from .options import Db, open_tidings
-from .output import Json, emit, table, user_errors
+from .output import Json, emit, table, usage, user_errors
 
 __all__ = ["operator_app"]
 
@@ -25,6 +27,8 @@ def operator_add_command(name: Name, db: Db = "tidings.db", as_json: Json = Fals
     """Add an operator and print its token, once: it signs in to /console/ with it.
     Only the token's SHA-256 is kept; a lost token is replaced by revoking the operator
     and adding it again."""
+    if problem := name_problem(name):  # refused before a database is created
+        raise usage(f"{int(Code.INVALID_PARAMETER)} {problem}")
     with user_errors(), open_tidings(db) as tidings:
         token = tidings.add_operator(name)
     emit({"name": name, "token": token}, as_json,
@@ -52,6 +56,6 @@ def operator_list_command(db: Db = "tidings.db", as_json: Json = False) -> None:
 )
 def operator_revoke_command(name: Name, db: Db = "tidings.db") -> None:
     """Revoke an operator: its token stops working and its sessions end at once."""
-    with user_errors(), open_tidings(db) as tidings:
+    with user_errors(), open_tidings(db, must_exist=True) as tidings:
         tidings.revoke_operator(name)
     typer.echo(f"revoked operator {name}")

@@ -32,3 +32,11 @@ def test_revoke_and_errors(tmp_path: Path) -> None:
     one_line_error(shell("operator", "revoke", "bob", "--db", db), 1, "2303")
     assert json_of(shell("operator", "list", "--db", db, "--json"))[0]["active"] is False
     assert shell("operator", "add", "bob", "--db", db).exit_code == 0  # added again, new token
+
+
+def test_a_refused_name_or_a_revoke_without_a_database_creates_none(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    one_line_error(shell("operator", "add", "Bad Name", "--db", str(db)), 2, "2101")
+    revoked = shell("operator", "revoke", "bob", "--db", str(db))
+    assert revoked.exit_code != 0 and "Traceback" not in revoked.output
+    assert list(tmp_path.iterdir()) == []
