@@ -103,16 +103,7 @@ class AccountPage(Struct, frozen=True, kw_only=True):
 
 
 def account_view(state: AccountState) -> AccountView:
-    return AccountView(
-        login=state.login,
-        channel=state.channel,
-        retry_policy=state.retry_policy,
-        allowed_ips=state.allowed_ips,
-        suspended=state.suspended,
-        suspended_reason=state.suspended_reason,
-        closed=state.closed,
-        closed_reason=state.closed_reason,
-    )
+    return AccountView(**{name: getattr(state, name) for name in AccountView.__struct_fields__})
 
 
 def mailbox_view(state: MailboxState) -> MailboxView:

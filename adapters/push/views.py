@@ -149,11 +149,5 @@ def delivery_view(state: DeliveryState) -> DeliveryView:
 
 
 def endpoint_view(login: str, target: str, state: EndpointState) -> EndpointView:
-    return EndpointView(
-        login=login,
-        target=target,
-        paused=state.paused,
-        consecutive_failures=state.consecutive_failures,
-        paused_at=state.paused_at,
-        next_probe_at=state.next_probe_at,
-    )
+    shown = {name: getattr(state, name) for name in EndpointView.__struct_fields__[2:]}
+    return EndpointView(login=login, target=target, **shown)

@@ -121,8 +121,7 @@ class Accounts:
             allowed_ips=texts("allowed_ips", allowed_ips),
         )
         state = await self._with_secret(login, command, command.signing_secret, by)
-        view = account_view(state)
-        fields = {name: getattr(view, name) for name in view.__struct_fields__}
+        fields = {name: getattr(state, name) for name in AccountView.__struct_fields__}
         return OpenedAccount(**fields, signing_secret=command.signing_secret)
 
     async def _with_secret(

@@ -36,8 +36,8 @@ We are exact in what we send (the shapes above, one-space indentation, no XML
 declaration; JSON `{"response": {...}}` with integer `code`/`timestamp`) and liberal in
 what we accept: field names in any case, `data` as an object, absent or an empty list,
 a `test` flag as a boolean, a number or a string. Anything unusable becomes a `WapiError`
-carrying its WAPI code; nothing here raises anything else for client input. Writing the
-documents is `wapi_write`.
+carrying its WAPI code; nothing here raises anything else for client input. The
+documents are written by `response`.
 """
 
 import json
