@@ -27,11 +27,18 @@ from ..store.application import stream_hex
 from ..store.work import Work
 from .acting import By, record
 from .operations import PENDING_CHUNK
-from .runtime import Runtime, SigningSecrets, existing, instance, integer, text
+from .runtime import (
+    Runtime,
+    SigningSecrets,
+    awaited_call,
+    blocking_call,
+    existing,
+    instance,
+    integer,
+    text,
+)
 
 __all__ = ["Deliveries", "DeliveryCalls"]
-
-_blocking = Runtime.blocking
 
 Settled = tuple[list[dlv.DeliveryState | None], list[Claim | Held | None]]
 # How long a delivery waits when this process cannot sign it (sealed secrets, no key):
@@ -45,7 +52,7 @@ _TOLD = (ept.EndpointPaused, ept.EndpointResumed)
 
 
 class Deliveries:
-    """The delivery use cases of one `Tidings` (see its methods of the same names)."""
+    """The delivery use cases of one `Tidings` (`DeliveryCalls` offers them)."""
 
     def __init__(self, runtime: Runtime, secrets: SigningSecrets):
         self._runtime = runtime
@@ -55,8 +62,28 @@ class Deliveries:
         self._signing: dict[tuple[str, str], tuple[str, str]] = {}
 
     async def settle_attempts(
-        self, attempts: Sequence[Attempted], wanted: Sequence[tuple[str, int]], claimant: str
+        self, attempts: Sequence[Attempted], wanted: Sequence[tuple[str, int]], *, claimant: str
     ) -> Settled:
+        """Record what each of `attempts` got, then claim the next attempt of each
+        delivery `(login, notification id)` in `wanted` for `claimant`, all in one
+        transaction (the runner's workers record an attempt and claim their next in one
+        commit). One answer per attempt and per delivery, in order.
+
+        The rules are the domain's `dispatch`. An attempt recorded is counted for its
+        endpoint's health (under the settings of the delivery's medium), and a delivery
+        that gives up falls back to the poll queue when its account says so; its answer
+        is the delivery's state, or None when the attempt was taken over meanwhile
+        (nothing recorded for it).
+
+        A claim has a lease of twice the attempt's timeout. `Held` when the
+        delivery may not start now: not due yet, claimed by another process (until its
+        lease runs out), its endpoint paused (and this is not the interval's probe), or an
+        earlier delivery of an ordered account not done. None when nothing is left to do
+        (done, or never scheduled). A delivery scheduled before deliveries kept their
+        notification is given up, saying so.
+
+        Raises `Conflict`, `StorageError`.
+        """
         locked = frozenset(self._secrets.locked)
 
         def body(work: Work) -> tuple[Settled, _Changes, list[dlv.DeliveryScheduled]]:
@@ -92,10 +119,17 @@ class Deliveries:
         return replace(claim, signing_secret=found[0], previous_secret=found[1])
 
     async def delivery(self, login: str, notification_id: int) -> dlv.DeliveryState:
+        """The push delivery of a notification (status "new" when there is none).
+        Raises `StorageError`."""
         key = dlv.key(text("login", login), integer("notification_id", notification_id))
         return await self._runtime.run(lambda work: work.state(DELIVERY, key))
 
-    async def deliveries(self, login: str, status: dlv.DeliveryStatus | None) -> list[DeliveryView]:
+    async def deliveries(
+        self, login: str, *, status: dlv.DeliveryStatus | None = None
+    ) -> list[DeliveryView]:
+        """The account's pushed notifications (optionally only those in `status`, e.g.
+        "gave_up"), oldest first. Raises `Rejected` (2303 unknown account), `Conflict`,
+        `StorageError`."""
         text("login", login)
 
         next_id = await self._runtime.run(lambda work: _next_id(work, login))
@@ -115,8 +149,25 @@ class Deliveries:
         return views
 
     async def redeliver(
-        self, login: str, one: int | None, since: datetime | None, delivered: bool, by: By
+        self,
+        login: str,
+        notification_id: int | None = None,
+        *,
+        since: datetime | None = None,
+        delivered: bool = False,
+        by: By = None,
     ) -> list[int]:
+        """Send deliveries again with a fresh schedule: those that gave up and, with
+        `delivered`, those that succeeded too (resent: the domain's `RequeueDelivery`).
+        One (`notification_id`; 2304 when it may not be sent again, 2303 when it does
+        not exist), or every one that gave up (or, delivered, was scheduled) at or after
+        `since`, or all. Returns the ids sent again.
+
+        Raises `Rejected` (2303 unknown account or delivery, 2304 a delivery that may
+        not be sent again, or none chosen that may: nothing was done), `Conflict`,
+        `StorageError`.
+        """
+        one = notification_id
         text("login", login)
         if one is not None:
             integer("notification_id", one, least=1)
@@ -141,6 +192,8 @@ class Deliveries:
         return await self._runtime.run(requeue)
 
     async def endpoints(self, login: str) -> list[EndpointView]:
+        """The health of the account's current push targets. Raises `Rejected` (2303
+        unknown account), `Conflict`, `StorageError`."""
         text("login", login)
 
         def body(work: Work) -> list[EndpointView]:
@@ -151,7 +204,10 @@ class Deliveries:
 
         return await self._runtime.run(body)
 
-    async def all_endpoints(self, paused_only: bool) -> list[EndpointView]:
+    async def all_endpoints(self, *, paused_only: bool = False) -> list[EndpointView]:
+        """The health of every account's current push targets, accounts in the order
+        they were opened (only the paused ones with `paused_only`). Raises `Conflict`,
+        `StorageError`."""
         with self._runtime.reading():
             openings = self._runtime.store.log(1, 1000, ("AccountOpened",), None)
             logins = [entry.event.login for entry in openings]
@@ -166,7 +222,13 @@ class Deliveries:
 
         return await self._runtime.run(body)
 
-    async def resume_endpoint(self, login: str, target: str | None, by: By) -> list[str]:
+    async def resume_endpoint(
+        self, login: str, target: str | None = None, *, by: By = None
+    ) -> list[str]:
+        """Resume a paused endpoint of the account (`target`), or all of its current
+        targets; returns the targets that were paused and now are not. Raises `Rejected`
+        (2303 unknown account; 2304 `target` is not paused, or none of the account's
+        targets is: nothing was done), `Conflict`, `StorageError`."""
         text("login", login)
         if target is not None:
             text("target", target)
@@ -293,97 +355,11 @@ class DeliveryCalls:
     """The delivery calls of `Tidings`, used by the due-work runner
     (`adapters.push.due`), the shell and the JSON API."""
 
-    _deliveries: Deliveries
-
-    def settle_attempts(
-        self,
-        attempts: Sequence[Attempted],
-        wanted: Sequence[tuple[str, int]],
-        *,
-        claimant: str,
-    ) -> tuple[list[dlv.DeliveryState | None], list[Claim | Held | None]]:
-        """Record what each of `attempts` got, then claim the next attempt of each
-        delivery `(login, notification id)` in `wanted` for `claimant`, all in one
-        transaction (the runner's workers record an attempt and claim their next in one
-        commit). One answer per attempt and per delivery, in order.
-
-        The rules are the domain's `dispatch`. An attempt recorded is counted for its
-        endpoint's health (under the settings of the delivery's medium), and a delivery
-        that gives up falls back to the poll queue when its account says so; its answer
-        is the delivery's state, or None when the attempt was taken over meanwhile
-        (nothing recorded for it).
-
-        A claim has a lease of twice the attempt's timeout. `Held` when the
-        delivery may not start now: not due yet, claimed by another process (until its
-        lease runs out), its endpoint paused (and this is not the interval's probe), or an
-        earlier delivery of an ordered account not done. None when nothing is left to do
-        (done, or never scheduled). A delivery scheduled before deliveries kept their
-        notification is given up, saying so.
-
-        Raises `Conflict`, `StorageError`.
-        """
-        return _blocking(self._deliveries.settle_attempts(attempts, wanted, claimant))
-
-    def delivery(self, login: str, notification_id: int) -> dlv.DeliveryState:
-        """The push delivery of a notification (status "new" when there is none).
-        Raises `StorageError`."""
-        return _blocking(self._deliveries.delivery(login, notification_id))
-
-    def deliveries(
-        self, login: str, *, status: dlv.DeliveryStatus | None = None
-    ) -> list[DeliveryView]:
-        """The account's pushed notifications (optionally only those in `status`, e.g.
-        "gave_up"), oldest first. Raises `Rejected` (2303 unknown account), `Conflict`,
-        `StorageError`."""
-        return _blocking(self._deliveries.deliveries(login, status))
-
-    def redeliver(
-        self,
-        login: str,
-        notification_id: int | None = None,
-        *,
-        since: datetime | None = None,
-        delivered: bool = False,
-        by: By = None,
-    ) -> list[int]:
-        """Send deliveries again with a fresh schedule: those that gave up and, with
-        `delivered`, those that succeeded too (resent: the domain's `RequeueDelivery`).
-        One (`notification_id`; 2304 when it may not be sent again, 2303 when it does
-        not exist), or every one that gave up (or, delivered, was scheduled) at or after
-        `since`, or all. Returns the ids sent again.
-
-        Raises `Rejected` (2303 unknown account or delivery, 2304 a delivery that may
-        not be sent again, or none chosen that may: nothing was done), `Conflict`,
-        `StorageError`.
-        """
-        return _blocking(self._deliveries.redeliver(login, notification_id, since, delivered, by))
-
-    async def redeliver_async(
-        self,
-        login: str,
-        notification_id: int | None = None,
-        *,
-        since: datetime | None = None,
-        delivered: bool = False,
-        by: By = None,
-    ) -> list[int]:
-        """`redeliver` on an event loop. Raises what `redeliver` raises."""
-        return await self._deliveries.redeliver(login, notification_id, since, delivered, by)
-
-    def endpoints(self, login: str) -> list[EndpointView]:
-        """The health of the account's current push targets. Raises `Rejected` (2303
-        unknown account), `Conflict`, `StorageError`."""
-        return _blocking(self._deliveries.endpoints(login))
-
-    def all_endpoints(self, *, paused_only: bool = False) -> list[EndpointView]:
-        """The health of every account's current push targets, accounts in the order
-        they were opened (only the paused ones with `paused_only`). Raises `Conflict`,
-        `StorageError`."""
-        return _blocking(self._deliveries.all_endpoints(paused_only))
-
-    def resume_endpoint(self, login: str, target: str | None = None, *, by: By = None) -> list[str]:
-        """Resume a paused endpoint of the account (`target`), or all of its current
-        targets; returns the targets that were paused and now are not. Raises `Rejected`
-        (2303 unknown account; 2304 `target` is not paused, or none of the account's
-        targets is: nothing was done), `Conflict`, `StorageError`."""
-        return _blocking(self._deliveries.resume_endpoint(login, target, by))
+    settle_attempts = blocking_call(Deliveries.settle_attempts, "_deliveries")
+    delivery = blocking_call(Deliveries.delivery, "_deliveries")
+    deliveries = blocking_call(Deliveries.deliveries, "_deliveries")
+    redeliver = blocking_call(Deliveries.redeliver, "_deliveries")
+    redeliver_async = awaited_call(Deliveries.redeliver, "_deliveries")
+    endpoints = blocking_call(Deliveries.endpoints, "_deliveries")
+    all_endpoints = blocking_call(Deliveries.all_endpoints, "_deliveries")
+    resume_endpoint = blocking_call(Deliveries.resume_endpoint, "_deliveries")

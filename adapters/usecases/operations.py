@@ -17,7 +17,6 @@ from tidings.domain import (
 )
 from tidings.domain import delivery as dlv
 from tidings.domain import operation as op
-from tidings.domain import operator as opr
 from tidings.domain.ending import Ending, end
 from tidings.domain.redaction import redacted
 
@@ -25,7 +24,6 @@ from ..errors import InvalidArgument, Rejected
 from ..redaction import secret_headers, secret_params
 from ..store.work import Work
 from ..views import Pending
-from .acting import record
 from .arguments import unicode
 from .runtime import (
     RemoteClient,
@@ -144,12 +142,17 @@ class Operations:
         code: int,
         result: str,
         *,
-        data: dict[str, Any] | None,
-        batch_state: BatchState | None,
-        by: opr.Actor | None = None,
+        data: dict[str, Any] | None = None,
+        batch_state: BatchState | None = None,
     ) -> Callable[[Work], Notification]:
-        """The body that ends the operation; with `by`, it records that operator's action
-        (the test notification's) in the same unit of work."""
+        """End an operation with a final answer (1000, or 2000-5999): its notification
+        is queued in the account's mailbox or, for a push account, its delivery
+        scheduled, all in one transaction (the domain's `ending` process decides).
+
+        Raises `Rejected` (2303 unknown svTRID, 2304 already ended, 2100 no result
+        text, 2101 a code that is not final, or `data` whose keys are not XML names or
+        that nests over 32 levels), `Conflict`, `StorageError`.
+        """
         text("svtrid", svtrid)
         command = op.EndOperation(
             code=integer("code", code),
@@ -176,8 +179,6 @@ class Operations:
             if not isinstance(decided, Ending):  # not `Rejection`: see `Work.decide`
                 raise Rejected.of(decided)
             _save(work, svtrid, decided)
-            if login is not None:
-                record(work, by, login, f"notification {decided.notification.id}")
             return decided.notification
 
         return body
@@ -236,12 +237,13 @@ class OperationCalls:
             )
         )
 
+    accept_async = submitted_call(Operations.accept, "_operations")
+
     @face_of(Operations.step)
     def step(self, svtrid: str, text: str) -> None:
         self._runtime.execute(self._operations.step(svtrid, text))
 
-    accept_async = submitted_call(Operations.accept, "_operations")
-
+    @face_of(Operations.end)
     def end(
         self,
         svtrid: str,
@@ -251,32 +253,11 @@ class OperationCalls:
         data: dict[str, Any] | None = None,
         batch_state: BatchState | None = None,
     ) -> Notification:
-        """End an operation with a final answer (1000, or 2000-5999): its notification
-        is queued in the account's mailbox or, for a push account, its delivery
-        scheduled, all in one transaction (the domain's `ending` process decides).
-
-        Raises `Rejected` (2303 unknown svTRID, 2304 already ended, 2100 no result
-        text, 2101 a code that is not final, or `data` whose keys are not XML names or
-        that nests over 32 levels), `Conflict`, `StorageError`.
-        """
-        return self._runtime.execute(  # as `accept`
+        return self._runtime.execute(
             self._operations.end(svtrid, code, result, data=data, batch_state=batch_state)
         )
 
-    async def end_async(
-        self,
-        svtrid: str,
-        code: int,
-        result: str,
-        *,
-        data: dict[str, Any] | None = None,
-        batch_state: BatchState | None = None,
-    ) -> Notification:
-        """`end` on an event loop. Raises what `end` raises."""
-        return await self._runtime.run(
-            self._operations.end(svtrid, code, result, data=data, batch_state=batch_state)
-        )
-
+    end_async = submitted_call(Operations.end, "_operations")
     operation = blocking_call(Operations.operation, "_operations")
     operation_async = awaited_call(Operations.operation, "_operations")
     pending_operations = blocking_call(Operations.pending_operations, "_operations")

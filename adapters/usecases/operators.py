@@ -98,14 +98,9 @@ class OperatorCalls:
         `StorageError`."""
         names = list(dict.fromkeys(e.name for _, e in _log(self._runtime, _ADDED)))  # type: ignore[attr-defined]
         states = _blocking(self._runtime.run(lambda work: [work.state(OPERATOR, n) for n in names]))
+        shown = OperatorView.__struct_fields__
         return [
-            OperatorView(
-                name=s.name,
-                active=s.active,
-                added_at=s.added_at,
-                revoked_at=s.revoked_at,
-                actions=s.actions,
-            )
+            OperatorView(**{name: getattr(s, name) for name in shown})
             for s in states
             if s.added_at is not None
         ]
@@ -174,9 +169,9 @@ class OperatorCalls:
 
         def body(work: Work) -> Notification:
             svtrid = accept(work).svtrid
-            ok, result = int(Code.OK), opr.TEST_RESULT
-            end = operations.end(svtrid, ok, result, data=None, batch_state=None, by=by)
-            return end(work)
+            notification = operations.end(svtrid, int(Code.OK), opr.TEST_RESULT)(work)
+            record(work, by, login, f"notification {notification.id}")
+            return notification
 
         return await self._runtime.run(body)
 
