@@ -31,8 +31,8 @@ from ..push.transport import AddressGuard, Refused
 from ..store.work import Work
 from ..views import AccountPage, AccountView, OpenedAccount, account_view
 from ..wapi.auth import password_sha1
-from .acting import record
 from .arguments import unicode
+from .operators import record
 from .runtime import (
     RemoteClient,
     Runtime,

@@ -25,8 +25,8 @@ from ..push.views import (
 )
 from ..store.application import stream_hex
 from ..store.work import Work
-from .acting import By, record
 from .operations import PENDING_CHUNK
+from .operators import By, record
 from .runtime import (
     Runtime,
     SigningSecrets,

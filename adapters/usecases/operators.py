@@ -3,6 +3,10 @@
 An operator's token is `<name>.<random>`; only its SHA-256 enters the log
 (`domain.operator`). A session (center or console) is known to the log by the SHA-256 of
 its random id (`domain.session`): the web pages keep the id in a cookie.
+
+Every use case an operator can run takes `by` (`domain.operator.Actor`, None when the
+caller is the backend itself) and calls `record` in its body: the action and its
+`OperatorActed` are saved by one transaction, or neither is.
 """
 
 import hashlib
@@ -19,15 +23,23 @@ from tidings.domain import session as ses
 from ..audit.trail import TrailEntry
 from ..errors import Rejected
 from ..store.work import Work
-from .acting import record
 from .operations import Operations
 from .runtime import Runtime, text
 
-__all__ = ["OperatorCalls", "OperatorView", "operator_actions"]
+__all__ = ["By", "OperatorCalls", "OperatorView", "operator_actions", "record"]
 
 _blocking = Runtime.blocking
 _ADDED = ("OperatorAdded",)
 _ACTED = ("OperatorActed",)
+# The operator a call is recorded as; None: the backend's own call, recorded as nothing.
+By = opr.Actor | None
+
+
+def record(work: Work, by: By, login: str, detail: str = "") -> None:
+    """Record `by`'s action on account `login` in `work` (nothing when `by` is None).
+    Raises `Rejected` (2303 `by` is not an active operator), which drops the action."""
+    if by is not None:
+        work.must(OPERATOR, by.name, opr.acted(by, login, detail))
 
 
 class OperatorView(Struct, frozen=True, kw_only=True):
