@@ -158,10 +158,8 @@ class DueWork:
         out and they are made again (by this or another process)."""
         await self.follow()
         task_status.started()
-        # What is due goes to `in_flight` workers: a task each, for the runner's life
-        # (a task per attempt showed in the CPU profile), through an asyncio queue:
-        # anyio's memory stream cost a checkpoint, an event and a receiver object per
-        # piece of work, as much CPU as ending a ping. The runner runs on asyncio.
+        # What is due goes to `in_flight` workers, a task each for the runner's life,
+        # through an asyncio queue (docs/decisions.md): the runner runs on asyncio.
         due: asyncio.Queue[Name] = asyncio.Queue(self._handed_most)
         try:
             async with anyio.create_task_group() as group:

@@ -31,7 +31,7 @@ from ..push.transport import AddressGuard, Refused
 from ..store.work import Work
 from ..views import AccountPage, AccountView, OpenedAccount, account_view
 from ..wapi.auth import password_sha1
-from .arguments import unicode
+from .arguments import LAST_POSITION, unicode
 from .operators import record
 from .runtime import (
     RemoteClient,
@@ -49,8 +49,6 @@ from .runtime import (
 __all__ = ["AccountCalls", "Accounts"]
 
 _OPENED = ("AccountOpened",)
-# A log position fits a signed 64-bit integer.
-_LAST_POSITION = 2**63 - 1
 _CHANNELS = (PollChannel, UrlChannel, EmailChannel)
 Actor = opr.Actor | None
 
@@ -234,7 +232,7 @@ class Accounts:
         `InvalidArgument` (a limit or cursor out of range), `StorageError`."""
         if not isinstance(limit, int) or not isinstance(after, int):
             raise InvalidArgument("limit and after must be integers")
-        if not 1 <= limit <= 1000 or not 0 <= after < _LAST_POSITION:
+        if not 1 <= limit <= 1000 or not 0 <= after < LAST_POSITION:
             raise InvalidArgument("limit is 1-1000 and after is 0 or more")
         with self._runtime.reading():
             openings = list(

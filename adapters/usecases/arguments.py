@@ -9,9 +9,11 @@ from tidings.domain.account import AccountState
 
 from ..errors import InvalidArgument
 
-__all__ = ["RemoteClient", "instance", "remote", "text", "texts", "unicode"]
+__all__ = ["LAST_POSITION", "RemoteClient", "instance", "remote", "text", "texts", "unicode"]
 
 T = TypeVar("T")
+# Log positions are 64-bit signed in both stores: a larger one is no position.
+LAST_POSITION = 2**63 - 1
 
 
 def text(name: str, value: Any) -> str:

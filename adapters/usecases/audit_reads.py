@@ -18,6 +18,7 @@ from ..ledger.checkpoint import Checkpoint
 from ..numbers import whole_number
 from ..store.application import LogEntry
 from ..views import Stats
+from .arguments import LAST_POSITION
 from .operators import operator_actions
 from .runtime import Runtime, instance, integer, text
 
@@ -25,8 +26,6 @@ __all__ = ["AuditCalls"]
 
 S = TypeVar("S")
 
-# Log positions are 64-bit signed in both stores: a larger one is no position.
-_POSITIONS = 2**63 - 1
 _KINDS: tuple[Decider[Any, Any, Any], ...] = (ACCOUNT, OPERATION, MAILBOX, DELIVERY, ENDPOINT)
 
 
@@ -48,10 +47,10 @@ class AuditCalls:
         position `start` on (up to `stop`, inclusive, when given), read `page_size` at a
         time; only the entries of `topics` (event type names) when given. Raises
         `InvalidArgument`; `StorageError` (while iterating)."""
-        integer("start", start, least=1, most=_POSITIONS)
-        integer("page_size", page_size, least=1, most=_POSITIONS)
+        integer("start", start, least=1, most=LAST_POSITION)
+        integer("page_size", page_size, least=1, most=LAST_POSITION)
         if stop is not None:
-            integer("stop", stop, least=0, most=_POSITIONS)
+            integer("stop", stop, least=0, most=LAST_POSITION)
         if isinstance(topics, str) or not all(isinstance(t, str) for t in topics):
             raise InvalidArgument("topics must be a sequence of event type names")
         self._runtime.check_open()
