@@ -26,7 +26,7 @@ import threading
 import types
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from datetime import UTC, datetime
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, get_args, get_origin
+from typing import Any, Concatenate, ParamSpec, TypeVar, get_args, get_origin
 
 from tidings.domain import ACCOUNT, Code
 from tidings.domain import account as acc
@@ -204,12 +204,7 @@ def _driven(call: Coroutine[Any, Any, T], answer: list[T]) -> Generator[Any, Non
 
 
 # --- `Tidings`' calls, each made from its use case's one implementation -----------------
-class _UseCase(Protocol):
-    _runtime: Runtime
-
-
 U = TypeVar("U")
-C = TypeVar("C", bound=_UseCase)
 
 
 def _face(call: F, method: Callable[..., Any], suffix: str = "") -> F:
@@ -259,14 +254,15 @@ def face_of(method: Callable[..., Any]) -> Callable[[F], F]:
 
 
 def submitted_call(
-    method: Callable[Concatenate[C, P], Callable[[Work], T]], case: str
+    method: Callable[Concatenate[U, P], Callable[[Work], T]], case: str
 ) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
     """The call on an event loop, named `<name>_async`, of a command of one unit of work:
-    the body `method` returns joins the group commit (`Runtime.run`)."""
+    the body `method` returns joins the group commit of `Tidings`' runtime (`Runtime.run`),
+    the one its use cases share."""
 
-    async def call(tidings: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        use: C = getattr(tidings, case)
-        return await use._runtime.run(method(use, *args, **kwargs))
+    async def call(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        runtime: Runtime = self._runtime
+        return await runtime.run(method(getattr(self, case), *args, **kwargs))
 
     return _face(call, method, "_async")
 
