@@ -159,20 +159,18 @@ class Deliveries:
     ) -> list[int]:
         """Send deliveries again with a fresh schedule: those that gave up and, with
         `delivered`, those that succeeded too (resent: the domain's `RequeueDelivery`).
-        One (`notification_id`; 2304 when it may not be sent again, 2303 when it does
-        not exist), or every one that gave up (or, delivered, was scheduled) at or after
-        `since`, or all. Returns the ids sent again.
+        Those that gave up (or, delivered, were scheduled) at or after `since`, or any
+        time: one (`notification_id`), or all. Returns the ids sent again.
 
-        Raises `Rejected` (2303 unknown account or delivery, 2304 a delivery that may
-        not be sent again, or none chosen that may: nothing was done), `Conflict`,
-        `StorageError`.
+        Raises `InvalidArgument` (2101 a `since` without a time zone), `Rejected` (2303
+        unknown account or delivery, 2304 a delivery that may not be sent again, or none
+        chosen that may: nothing was done), `Conflict`, `StorageError`.
         """
         one = notification_id
         text("login", login)
         if one is not None:
             integer("notification_id", one, least=1)
-            since = None
-        elif since is not None and (instance("since", since, datetime).utcoffset() is None):
+        if since is not None and (instance("since", since, datetime).utcoffset() is None):
             raise InvalidArgument("since needs an aware datetime (with a time zone)")
         requeued = dlv.RequeueDelivery(delivered=delivered, since=since)
 

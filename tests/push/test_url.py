@@ -218,6 +218,9 @@ def test_redeliver_since_requeues_only_what_gave_up_from_then_on(
         wait_until(lambda: status_of(tidings, login, second, "gave_up"), what="the second")
         later = tidings.delivery(login, second).gave_up_at
         assert later is not None and later > cut
+        with pytest.raises(Rejected) as refused:  # the one asked for, before since
+            tidings.redeliver(login, first, since=later)
+        assert refused.value.code == Code.STATUS_PROHIBITS
         assert tidings.redeliver(login, since=later) == [second]
     assert status_of(tidings, login, first, "gave_up")
 
