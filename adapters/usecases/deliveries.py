@@ -4,15 +4,16 @@ signs with it) and is never shown."""
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 from msgspec.structs import replace
-from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, Rejection, dispatch
+from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, Code, Rejection, dispatch
 from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, Rejected
 from ..push.health import tell_resumed, tell_settled
 from ..push.views import (
     Attempted,
@@ -160,7 +161,8 @@ class Deliveries:
         """Send deliveries again with a fresh schedule: those that gave up and, with
         `delivered`, those that succeeded too (resent: the domain's `RequeueDelivery`).
         Those that gave up (or, delivered, were scheduled) at or after `since`, or any
-        time: one (`notification_id`), or all. Returns the ids sent again.
+        time: one (`notification_id`), or all, in chunks (a transaction each, recorded as
+        `by`'s action with the ids it sent). Returns the ids sent again, in order.
 
         Raises `InvalidArgument` (2101 a `since` without a time zone), `Rejected` (2303
         unknown account or delivery, 2304 a delivery that may not be sent again, or none
@@ -174,20 +176,34 @@ class Deliveries:
             raise InvalidArgument("since needs an aware datetime (with a time zone)")
         requeued = dlv.RequeueDelivery(delivered=delivered, since=since)
 
-        def requeue(work: Work) -> list[int]:
+        def requeue(work: Work, chosen: range) -> list[int]:
             # Chosen by the domain on the states this unit of work saves on: a delivery
             # another writer changed meanwhile is a lost race, decided again.
-            chosen = [one] if one is not None else list(range(1, _next_id(work, login)))
             keys = [dlv.key(login, n) for n in chosen]
             if one is not None:  # the one asked for: refused as it is (2303, 2304)
-                sent = chosen if work.must(DELIVERY, keys[0], requeued) else []
+                sent = list(chosen) if work.must(DELIVERY, keys[0], requeued) else []
             else:
                 changed = work.must_each(DELIVERY, keys, requeued, dlv.NOTHING_TO_SEND)
                 sent = [n for n, yes in zip(chosen, changed, strict=True) if yes]
+            # With its chunk's changes: none unattributed, none by an operator revoked.
             record(work, by, login, f"requeued {', '.join(map(str, sent))}")
             return sent
 
-        return await self._runtime.run(requeue)
+        if one is not None:
+            return await self._runtime.run(lambda work: requeue(work, range(one, one + 1)))
+        # A chunk a unit of work: a long history does not hold up the writers behind it.
+        next_id = await self._runtime.run(lambda work: _next_id(work, login))
+        sent: list[int] = []
+        for start in range(1, next_id, PENDING_CHUNK):
+            chunk = range(start, min(start + PENDING_CHUNK, next_id))
+            try:
+                sent += await self._runtime.run(partial(requeue, chosen=chunk))
+            except Rejected as refused:  # none of this chunk may be sent again
+                if refused.code != Code.STATUS_PROHIBITS:
+                    raise
+        if not sent:
+            raise Rejected(Code.STATUS_PROHIBITS, dlv.NOTHING_TO_SEND)
+        return sent
 
     async def endpoints(self, login: str) -> list[EndpointView]:
         """The health of the account's current push targets. Raises `Rejected` (2303
