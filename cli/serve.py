@@ -15,7 +15,6 @@ from tidings.adapters.http.limits import DEFAULT_LIMITS as _DEFAULT
 from tidings.adapters.http.limits import Limits
 from tidings.adapters.http.metrics import MULTIPROC_ENV
 from tidings.adapters.http.server import connections_that_fit, server_config, trusted_networks
-from tidings.adapters.http.shared_throttle import FailureFile
 from tidings.adapters.http.workers import (
     FAILED,
     Served,
@@ -24,6 +23,7 @@ from tidings.adapters.http.workers import (
     shared_directory,
 )
 from tidings.adapters.logs import setup_logging
+from tidings.adapters.store.failure_file import FailureFile
 
 from .options import Db, open_store
 from .output import usage

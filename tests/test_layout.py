@@ -162,6 +162,17 @@ def test_imports_point_down_the_layers(rule: str) -> None:
     assert not _breaches(importers, imported), rule
 
 
+def test_only_the_store_talks_to_a_database_driver() -> None:
+    found = sorted(
+        f"{module} -> {target}"
+        for module, targets in ANYTHING.items()
+        if not _under(module, f"{_A}.store")
+        for target in targets
+        if _under(target, "sqlite3", "psycopg", "psycopg_pool")
+    )
+    assert not found
+
+
 @pytest.mark.parametrize("rule", [_marked("only the surface and the edges import the facade")])
 def test_only_the_public_surface_and_the_edges_import_the_facade(rule: str) -> None:
     found = sorted(
