@@ -8,7 +8,7 @@ from tidings.adapters.ledger.signer import signer_for
 from tidings.adapters.logs import FORMS
 from tidings.adapters.push.mail import SmtpServer
 from tidings.adapters.push.transport import AddressGuard
-from tidings.adapters.store.secrets_key import SecretsKey
+from tidings.adapters.store.secrets import SecretsKey
 
 from .output import usage
 

@@ -1,13 +1,12 @@
 """`tidings key new PATH --secrets`, `tidings key rotate-secrets`: the key that seals the
-push signing secrets in the database (`adapters/store/secrets_key.py`)."""
+push signing secrets in the database (`adapters/store/secrets.py`)."""
 
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from tidings.adapters.ledger.keys import BadKey
-from tidings.adapters.store.secrets import Secrets
-from tidings.adapters.store.secrets_key import SECRETS_KEY_ENV, SecretsKey, new_secrets_key
+from tidings.adapters.store.secrets import SECRETS_KEY_ENV, Secrets, SecretsKey, new_secrets_key
 
 from .options import Db, examples, open_store
 from .output import Json, emit, usage, user_errors

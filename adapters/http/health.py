@@ -1,5 +1,5 @@
 """Readiness: `/readyz` says the store can commit, by a heartbeat write at most once per
-`interval` however often it is probed (`store.heartbeat.beat`); 503 with the reason
+`interval` however often it is probed (`store.environment.beat`); 503 with the reason
 while that write fails.
 """
 
@@ -11,8 +11,7 @@ from collections.abc import Callable
 
 import anyio
 
-from ..store.environment import environment, is_postgres
-from ..store.heartbeat import beat
+from ..store.environment import beat, environment, is_postgres
 
 __all__ = ["Readiness"]
 

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
@@ -25,13 +25,18 @@ from tidings.domain.mailbox import MailboxState
 from ..ledger.entries import Envelope, LogRow, Row, TailRow, decode_event, stored_row
 from ..ledger.signer import Signer
 from ..redaction import redacted
-from . import schema_check
-from .environment import LOG, LogApplication, created, environment
+from . import environment as schema
+from .environment import LOG, LogApplication, NotTidings, created, environment
 from .followers import Follower
 from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
-from .recorder import CheckedAppends, Recorder
-from .schema_check import NotTidings
+from .sqlite_recorder import ChainedSQLiteRecorder
 from .stream_ids import stream_digest
+
+if TYPE_CHECKING:
+    from .postgres_recorder import ChainedPostgresRecorder
+
+    # What the store and the read side call on either recorder: mypy checks both.
+    Recorder = ChainedSQLiteRecorder | ChainedPostgresRecorder
 
 __all__ = [
     "SNAPSHOT_EVERY",
@@ -150,8 +155,8 @@ class Store:
         env = environment(url, create=not read_only)
         # Another program's database is refused untouched; a new one is said out loud.
         # Under the lock tables are created in: never a look at another process's half.
-        self.created = created(env, lambda: schema_check.claim(env, read_only=read_only))
-        env = schema_check.read_only(env) if read_only else env
+        self.created = created(env, lambda: schema.claim(env, read_only=read_only))
+        env = schema.read_only(env) if read_only else env
         self.url = url
         self._app = created(env, lambda: LogApplication(env=env))
         if self.created:
@@ -163,7 +168,9 @@ class Store:
         self.snapshot_every = snapshot_every
         self._cache: OrderedDict[str, Loaded] = OrderedDict()
         self._cache_size = cache_size
-        self._checked = self.recorder if isinstance(self.recorder, CheckedAppends) else None
+        # PostgreSQL's look at the log rides with an append (a look costs a round trip).
+        recorder = self.recorder
+        self._checked = None if isinstance(recorder, ChainedSQLiteRecorder) else recorder
         self._deferred, self._reads = False, dict[str, int]()  # see `refresh`
         # `tree=False` only for the bench's row without the tree.
         self.recorder.tree.signer, self.recorder.tree.enabled = signer, tree and not read_only
@@ -174,7 +181,7 @@ class Store:
             runner_env = env | {"CREATE_TABLE": "n"}
             self._follower = Follower(OpenOperations(view), view, LogApplication, runner_env)
             self.recorder.ensure_tree()
-        elif schema_check.present(env, (VIEW,)):
+        elif schema.present(env, (VIEW,)):
             self._open_view = view_for(env)
         # The log position up to which the cache has seen every change.
         self._seen = self.recorder.max_notification_id() or 0
@@ -183,8 +190,8 @@ class Store:
         self.events_read = 0
 
     @property
-    def recorder(self) -> Recorder:
-        return cast(Recorder, self._app.recorder)
+    def recorder(self) -> "Recorder":
+        return cast("Recorder", self._app.recorder)
 
     def close(self) -> None:
         if self._follower is not None:

@@ -1,26 +1,106 @@
 """Signing secrets, kept beside the log and never in it (a reader of the log could forge
-pushes): `tidings_secrets (id, secret)`, each committed before the event that names it
-(by its fingerprint) is saved, cached for the process. With a secrets key
-(`secrets_key`) every secret is sealed; a database whose secrets are sealed, opened
-without their key, serves everything but pushes (`SecretsLocked`).
+pushes): `tidings_secrets (id, secret)`, each committed before the event that names it is
+saved, cached for the process. With a secrets key (`TIDINGS_SECRETS_KEY`, made by
+`tidings key new PATH --secrets`) every secret is sealed with AES-256-GCM as
+`aesgcm:<key id>:<base64 of nonce and ciphertext>`, its id the associated data; a value
+without the prefix is kept in clear. Sealed secrets opened without their key serve
+everything but pushes (`SecretsLocked`).
 """
 
+import base64
+import hashlib
+import os
+import secrets
 import threading
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.postgres import PostgresDatastore
 
+from ..errors import StorageError
+from ..ledger.keys import BadKey, private_file, refuse_shared
 from .application import Store
-from .secrets_key import SECRETS_KEY_ENV, SecretsKey, SecretsLocked, is_sealed
 from .sqlite_recorder import WriterTurns
 
-__all__ = ["TABLE", "Secrets"]
+__all__ = ["SECRETS_KEY_ENV", "TABLE", "Secrets", "SecretsKey", "SecretsLocked", "new_secrets_key"]
 
-
+SECRETS_KEY_ENV = "TIDINGS_SECRETS_KEY"
 TABLE = "tidings_secrets"
+_PREFIX = "aesgcm:"
+_NONCE = 12
 # Any fixed 64-bit key: "secrets" in ASCII.
 _CREATE_LOCK = 0x73656372_657473
+
+
+class SecretsLocked(StorageError):
+    """A signing secret is sealed and this process has not got its key: polls go on,
+    but no push can be signed (nor a secret added) until the key is given."""
+
+
+def new_secrets_key(path: Path) -> str:
+    """Write a new key to `path` (created 0600, never over an existing file); returns
+    its id. Raises `BadKey`."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise BadKey(f"cannot create {path}: {error.strerror}") from None
+    raw = secrets.token_bytes(32)
+    with os.fdopen(fd, "w") as file:
+        file.write(base64.b64encode(raw).decode() + "\n")
+    return SecretsKey(raw).id
+
+
+class SecretsKey:
+    """One AES-256-GCM key (its id: the first 8 bytes of its SHA-256)."""
+
+    def __init__(self, raw: bytes) -> None:
+        self._aead = AESGCM(raw)
+        self.id = hashlib.sha256(raw).digest()[:8].hex()
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SecretsKey":
+        """The key in the file at `path`. Raises `BadKey` (unreadable, readable by
+        others, not a key), naming the file, never its content."""
+        text = private_file(path, "secrets key").decode(errors="replace").strip()
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise BadKey(f"{path} holds no secrets key (made by `tidings key new PATH --secrets`)")
+        refuse_shared(path, "secrets key")
+        return cls(raw)
+
+    @classmethod
+    def from_env(cls) -> "SecretsKey | None":
+        path = os.environ.get(SECRETS_KEY_ENV, "").strip()
+        return cls.load(path) if path else None
+
+    def seal(self, secret_id: str, secret: str) -> str:
+        nonce = secrets.token_bytes(_NONCE)
+        sealed = self._aead.encrypt(nonce, secret.encode(), secret_id.encode())
+        return f"{_PREFIX}{self.id}:{base64.b64encode(nonce + sealed).decode()}"
+
+    def opens(self, value: str) -> bool:
+        return value.startswith(f"{_PREFIX}{self.id}:")
+
+    def open(self, secret_id: str, value: str) -> str:
+        """The secret `value` seals. Raises `SecretsLocked` when another key sealed it
+        or it does not open (edited, or moved from another row)."""
+        if not self.opens(value):
+            raise SecretsLocked(
+                f"signing secret {secret_id} is sealed with another key than "
+                f"{SECRETS_KEY_ENV}'s ({self.id})"
+            )
+        blob = base64.b64decode(value.rsplit(":", 1)[1])
+        try:
+            plain = self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], secret_id.encode())
+        except InvalidTag:
+            raise SecretsLocked(f"signing secret {secret_id} does not open: edited") from None
+        return plain.decode()
 
 
 class Secrets:
@@ -35,8 +115,7 @@ class Secrets:
         self._postgres = isinstance(self._datastore, PostgresDatastore)
         if self._postgres:
             schema = self._datastore.schema.replace('"', '""')
-            self._table = f'"{schema}".{TABLE}'
-            self._mark = "%s"
+            self._table, self._mark = f'"{schema}".{TABLE}', "%s"
         else:
             self._table, self._mark = TABLE, "?"
             # In turn with the other writers: the transaction reads the schema before it
@@ -46,22 +125,26 @@ class Secrets:
         self._lock = threading.Lock()
 
     def _execute(self, *steps: tuple[str, tuple[str, ...]], commit: bool) -> list[Any]:
-        with self._turn(commit), self._datastore.transaction(commit=commit) as cursor:
+        turn: AbstractContextManager[None] = nullcontext()
+        if commit and not self._postgres:
+            turn = self._turns.turn()
+        with turn, self._datastore.transaction(commit=commit) as cursor:
             for query, params in steps:
                 cursor.execute(query.format(table=self._table, mark=self._mark), params)
             return [] if commit else list(cursor.fetchall())
+
+    def _select(self, query: str, *params: str) -> list[Any]:
+        return self._execute((query, params), commit=False)
 
     def close(self) -> None:
         if not self._postgres:
             self._turns.close()
 
-    def _turn(self, commit: bool) -> AbstractContextManager[None]:
-        return self._turns.turn() if commit and not self._postgres else nullcontext()
-
     def keep(self, secret_id: str, secret: str) -> None:
         """Store `secret` under `secret_id`, sealed when there is a key (committed when
         this returns). Raises `SecretsLocked` without the key of secrets already sealed."""
-        if self._key is None and self._any_sealed():
+        sealed = "SELECT secret FROM {table} WHERE secret LIKE {mark} LIMIT 1"
+        if self._key is None and self._exists() and self._select(sealed, "aesgcm:%"):
             raise SecretsLocked(
                 f"the signing secrets are sealed and {SECRETS_KEY_ENV} is not set: "
                 "no secret can be added (an account opened or its secret rotated)"
@@ -92,9 +175,7 @@ class Secrets:
                 return self._found[secret_id]
         if not self._exists():
             return None
-        rows = self._execute(
-            ("SELECT secret FROM {table} WHERE id = {mark}", (secret_id,)), commit=False
-        )
+        rows = self._select("SELECT secret FROM {table} WHERE id = {mark}", secret_id)
         if not rows:
             return None
         secret = self._opened(secret_id, str(rows[0]["secret"]))
@@ -104,18 +185,15 @@ class Secrets:
 
     def _exists(self) -> bool:
         if self._postgres:
-            rows = self._execute(
-                ("SELECT to_regclass({mark}) AS found", (self._table,)), commit=False
+            return (
+                self._select("SELECT to_regclass({mark}) AS found", self._table)[0]["found"]
+                is not None
             )
-            return rows[0]["found"] is not None
-        rows = self._execute(
-            ("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = {mark}", (TABLE,)),
-            commit=False,
-        )
-        return bool(rows)
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = {mark}"
+        return bool(self._select(query, TABLE))
 
     def _opened(self, secret_id: str, stored: str) -> str:
-        if not is_sealed(stored):
+        if not stored.startswith(_PREFIX):
             return stored
         if self._key is None:
             raise SecretsLocked(
@@ -124,28 +202,24 @@ class Secrets:
             )
         return self._key.open(secret_id, stored)
 
-    def _any_sealed(self) -> bool:
-        if not self._exists():
-            return False
-        rows = self._execute(
-            ("SELECT secret FROM {table} WHERE secret LIKE {mark} LIMIT 1", ("aesgcm:%",)),
-            commit=False,
-        )
-        return bool(rows)
-
     def rotate(self, new: SecretsKey) -> int:
         """Seal every secret with `new`, opening each with this store's key (or taking it
         as kept in clear), in one transaction; returns how many were sealed anew. Raises
         `SecretsLocked` (nothing changed) for a secret this store's key does not open."""
         if not self._exists():
             return 0
-        rows = self._execute(("SELECT id, secret FROM {table}", ()), commit=False)
-        resealed = [
-            (new.seal(str(row["id"]), self._opened(str(row["id"]), str(row["secret"]))),
-             str(row["id"]))
-            for row in rows
-        ]  # fmt: skip
+        rows = self._select("SELECT id, secret FROM {table}")
         update = "UPDATE {table} SET secret = {mark} WHERE id = {mark}"
-        self._execute(*[(update, pair) for pair in resealed], commit=True)
+        steps = [
+            (
+                update,
+                (
+                    new.seal(str(r["id"]), self._opened(str(r["id"]), str(r["secret"]))),
+                    str(r["id"]),
+                ),
+            )
+            for r in rows
+        ]
+        self._execute(*steps, commit=True)
         self._key = new
-        return len(resealed)
+        return len(steps)

@@ -38,8 +38,7 @@ from ..logs import event
 from ..store.application import Store
 from ..store.commit import GroupCommit
 from ..store.outage import storage_errors
-from ..store.secrets import Secrets
-from ..store.secrets_key import SECRETS_KEY_ENV, SecretsLocked
+from ..store.secrets import SECRETS_KEY_ENV, Secrets, SecretsLocked
 from ..store.work import Work
 from .arguments import RemoteClient, instance, remote, text, texts
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from tidings.adapters import StorageError, Tidings
-from tidings.adapters.store.schema_check import NotTidings
+from tidings.adapters.store.environment import NotTidings
 
 from tests.cli.shell import one_line_error, shell
 from tests.conftest import POSTGRES

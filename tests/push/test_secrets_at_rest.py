@@ -15,7 +15,7 @@ import pytest
 from standardwebhooks import Webhook
 from tidings.adapters import Tidings
 from tidings.adapters.ledger.keys import BadKey, new_key
-from tidings.adapters.store.secrets_key import SecretsLocked
+from tidings.adapters.store.secrets import SecretsLocked
 from tidings.domain import Code, RetryPolicy, UrlChannel
 
 from tests.cli.shell import json_of, one_line_error, shell
