@@ -51,7 +51,7 @@ from .usecases.accounts import AccountCalls, Accounts
 from .usecases.audit_reads import AuditCalls
 from .usecases.deliveries import Deliveries, DeliveryCalls
 from .usecases.operations import OperationCalls, Operations
-from .usecases.operators import OperatorCalls
+from .usecases.operators import OperatorCalls, Operators
 from .usecases.pollqueue import PollQueue, QueueCalls
 from .usecases.runtime import (
     RemoteClient,
@@ -167,6 +167,7 @@ class Tidings(
         self._operations = Operations(runtime)
         self._queue = PollQueue(runtime)
         self._deliveries = Deliveries(runtime, self._secrets)
+        self._operators = Operators(runtime, self._operations)
         self._audit = Audit(store)
         self._push = None
 

@@ -6,7 +6,12 @@ from datetime import datetime
 from msgspec import Struct
 from tidings.domain import Notification
 from tidings.domain.account import AccountState
-from tidings.domain.delivery import DeliveryScheduled, DeliveryState, DeliveryStatus
+from tidings.domain.delivery import (
+    DeliveryScheduled,
+    DeliveryState,
+    DeliveryStatus,
+    RecordAttempt,
+)
 from tidings.domain.dispatch import Held
 from tidings.domain.endpoint import EndpointState
 
@@ -32,19 +37,9 @@ __all__ = [
 ANSWER_KEPT = 1024
 
 
-class Reply(Struct, frozen=True, kw_only=True):
-    """What one attempt got: a status (None: no answer), a transport error, how long it
-    took, the receiver's Retry-After in seconds, the start of its answer, an extension
-    the receiver did not offer that the attempt needed (`RecordAttempt.lacks`), and the
-    step of the conversation the status answered (`RecordAttempt.refused_at`)."""
-
-    status: int | None
-    error: str | None = None
-    duration_ms: float
-    retry_after: float | None = None
-    answer: str = ""
-    lacks: str = ""
-    refused_at: str = ""
+# What one attempt got (the domain's record of it, `number` and `jitter` left to the
+# runner): a status (None: no answer), a transport error, how long it took, ...
+Reply = RecordAttempt
 
 
 class DeliveryView(Struct, frozen=True, kw_only=True):

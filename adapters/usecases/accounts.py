@@ -238,10 +238,7 @@ class Accounts:
             openings = list(
                 itertools.islice(self._runtime.store.log(after + 1, limit, _OPENED, None), limit)
             )
-        logins = [entry.event.login for entry in openings]
-        states = await self._runtime.run(
-            lambda work: [work.state(ACCOUNT, login) for login in logins]
-        )
+        states = await self._runtime.states(ACCOUNT, [entry.event.login for entry in openings])
         last = openings[-1].position if len(openings) == limit else None
         return AccountPage(accounts=[account_view(state) for state in states], next=last)
 

@@ -8,27 +8,18 @@ from functools import partial
 
 from msgspec.structs import replace
 from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, Code, Rejection, dispatch
-from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
-from tidings.domain import mailbox as mbx
 
 from ..errors import InvalidArgument, Rejected
 from ..push.health import tell_resumed, tell_settled
-from ..push.views import (
-    Attempted,
-    Claim,
-    DeliveryView,
-    EndpointView,
-    Held,
-    delivery_view,
-    endpoint_view,
-)
+from ..push.views import Attempted, Claim, DeliveryView, EndpointView, Held, endpoint_view
+from ..push.views import delivery_view as _view
 from ..store.application import stream_hex
 from ..store.work import Work
-from .operations import PENDING_CHUNK
 from .operators import By, record
 from .runtime import (
+    CHUNK,
     Runtime,
     SigningSecrets,
     awaited_call,
@@ -42,12 +33,9 @@ from .runtime import (
 __all__ = ["Deliveries", "DeliveryCalls"]
 
 Settled = tuple[list[dlv.DeliveryState | None], list[Claim | Held | None]]
-# How long a delivery waits when this process cannot sign it (sealed secrets, no key):
-# nothing changes until the process is restarted with the key; a look costs a read.
+# How long a delivery waits when this process cannot sign it (sealed secrets, no key).
 _UNSIGNED_AGAIN = timedelta(minutes=10)
-# What settling decided that the operator's log tells (`push.health`: a pause, a resume,
-# a fallback to the poll queue), kept until the transaction has committed. Most
-# attempts change none of it: a success on a live endpoint, a failure counted.
+# What settling decided that the operator's log tells (`push.health`), after the commit.
 _Changes = list[tuple[dlv.DeliveryScheduled, dispatch.Settled]]
 _TOLD = (ept.EndpointPaused, ept.EndpointResumed)
 
@@ -58,33 +46,18 @@ class Deliveries:
     def __init__(self, runtime: Runtime, secrets: SigningSecrets):
         self._runtime = runtime
         self._secrets = secrets
-        # An account's (current, previous) secrets by their ids: an id is its secret's
-        # fingerprint, so what was found for a pair of ids holds for good.
+        # An account's (current, previous) secrets by their ids, which are fingerprints.
         self._signing: dict[tuple[str, str], tuple[str, str]] = {}
 
     async def settle_attempts(
         self, attempts: Sequence[Attempted], wanted: Sequence[tuple[str, int]], *, claimant: str
     ) -> Settled:
         """Record what each of `attempts` got, then claim the next attempt of each
-        delivery `(login, notification id)` in `wanted` for `claimant`, all in one
-        transaction (the runner's workers record an attempt and claim their next in one
-        commit). One answer per attempt and per delivery, in order.
-
-        The rules are the domain's `dispatch`. An attempt recorded is counted for its
-        endpoint's health (under the settings of the delivery's medium), and a delivery
-        that gives up falls back to the poll queue when its account says so; its answer
-        is the delivery's state, or None when the attempt was taken over meanwhile
-        (nothing recorded for it).
-
-        A claim has a lease of twice the attempt's timeout. `Held` when the
-        delivery may not start now: not due yet, claimed by another process (until its
-        lease runs out), its endpoint paused (and this is not the interval's probe), or an
-        earlier delivery of an ordered account not done. None when nothing is left to do
-        (done, or never scheduled). A delivery scheduled before deliveries kept their
-        notification is given up, saying so.
-
-        Raises `Conflict`, `StorageError`.
-        """
+        delivery `(login, notification id)` in `wanted` for `claimant`, in one
+        transaction, as the domain's `dispatch` decides; one answer per attempt (the
+        delivery's state; None: taken over meanwhile) and per delivery (a `Claim` with
+        its lease; `Held` when it may not start now; None when nothing is left to do),
+        in order. Raises `Conflict`, `StorageError`."""
         locked = frozenset(self._secrets.locked)
 
         def body(work: Work) -> tuple[Settled, _Changes, list[dlv.DeliveryScheduled]]:
@@ -108,8 +81,6 @@ class Deliveries:
         while they are sealed and this process has not got their key."""
         if claim.scheduled.medium != "url":
             return claim
-        # The secrets are kept beside the log, not in it (`store.secrets`): read after
-        # the transaction, once per pair of ids.
         ids = (claim.account.secret_id, claim.account.previous_secret_id)
         found = self._signing.get(ids)
         if found is None:
@@ -132,22 +103,11 @@ class Deliveries:
         "gave_up"), oldest first. Raises `Rejected` (2303 unknown account), `Conflict`,
         `StorageError`."""
         text("login", login)
-
         next_id = await self._runtime.run(lambda work: _next_id(work, login))
-        views: list[DeliveryView] = []
-        for start in range(1, next_id, PENDING_CHUNK):
-            end = min(start + PENDING_CHUNK, next_id)
-            keys = [dlv.key(login, n) for n in range(start, end)]
-
-            def load(work: Work, keys: list[str] = keys) -> list[dlv.DeliveryState]:
-                return [work.state(DELIVERY, key) for key in keys]
-
-            views += [
-                delivery_view(state)
-                for state in await self._runtime.run(load)
-                if state.scheduled is not None and status in (None, state.status)
-            ]
-        return views
+        states = await self._runtime.states(
+            DELIVERY, [dlv.key(login, n) for n in range(1, next_id)]
+        )
+        return [_view(s) for s in states if s.scheduled and status in (None, s.status)]
 
     async def redeliver(
         self,
@@ -194,8 +154,8 @@ class Deliveries:
         # A chunk a unit of work: a long history does not hold up the writers behind it.
         next_id = await self._runtime.run(lambda work: _next_id(work, login))
         sent: list[int] = []
-        for start in range(1, next_id, PENDING_CHUNK):
-            chunk = range(start, min(start + PENDING_CHUNK, next_id))
+        for start in range(1, next_id, CHUNK):
+            chunk = range(start, min(start + CHUNK, next_id))
             try:
                 sent += await self._runtime.run(partial(requeue, chosen=chunk))
             except Rejected as refused:  # none of this chunk may be sent again
@@ -208,15 +168,7 @@ class Deliveries:
     async def endpoints(self, login: str) -> list[EndpointView]:
         """The health of the account's current push targets. Raises `Rejected` (2303
         unknown account), `Conflict`, `StorageError`."""
-        text("login", login)
-
-        def body(work: Work) -> list[EndpointView]:
-            targets = dispatch.targets(existing(work, login).channel)
-            return [
-                endpoint_view(login, t, work.state(ENDPOINT, ept.key(login, t))) for t in targets
-            ]
-
-        return await self._runtime.run(body)
+        return await self._runtime.run(lambda work: _endpoints(work, [text("login", login)]))
 
     async def all_endpoints(self, *, paused_only: bool = False) -> list[EndpointView]:
         """The health of every account's current push targets, accounts in the order
@@ -225,16 +177,8 @@ class Deliveries:
         with self._runtime.reading():
             openings = self._runtime.store.log(1, 1000, ("AccountOpened",), None)
             logins = [entry.event.login for entry in openings]
-
-        def body(work: Work) -> list[EndpointView]:
-            views = [
-                endpoint_view(login, t, work.state(ENDPOINT, ept.key(login, t)))
-                for login in logins
-                for t in dispatch.targets(work.state(ACCOUNT, login).channel)
-            ]
-            return [view for view in views if view.paused or not paused_only]
-
-        return await self._runtime.run(body)
+        views = await self._runtime.run(lambda work: _endpoints(work, logins))
+        return [view for view in views if view.paused or not paused_only]
 
     async def resume_endpoint(
         self, login: str, target: str | None = None, *, by: By = None
@@ -264,6 +208,14 @@ class Deliveries:
         return resumed
 
 
+def _endpoints(work: Work, logins: list[str]) -> list[EndpointView]:
+    return [
+        endpoint_view(login, t, work.state(ENDPOINT, ept.key(login, t)))
+        for login in logins
+        for t in dispatch.targets(existing(work, login).channel)
+    ]
+
+
 def _claim_attempt(
     work: Work,
     claimant: str,
@@ -272,13 +224,12 @@ def _claim_attempt(
     locked: frozenset[str],
     unsigned: list[dlv.DeliveryScheduled],
 ) -> Claim | Held | None:
-    """The next attempt of one delivery, claimed for `claimant`: loads what the domain's
-    `dispatch.claim` decides on, and saves what it decided. A push to a URL whose
-    account's secrets are `locked` (sealed, and this process has not got their key) is
-    held, unclaimed, and added to `unsigned`."""
+    """The next attempt of one delivery, claimed for `claimant` as `dispatch.claim`
+    decides. A push to a URL whose account's secrets are `locked` (sealed, and this
+    process has not got their key) is held, unclaimed, and added to `unsigned`."""
     key = dlv.key(login, notification_id)
-    state: dlv.DeliveryState = work.state(DELIVERY, key)
-    account: acc.AccountState = work.state(ACCOUNT, login)
+    state = work.state(DELIVERY, key)
+    account = work.state(ACCOUNT, login)
     scheduled = state.scheduled
     if (
         locked
@@ -300,50 +251,36 @@ def _claim_attempt(
     work.record(DELIVERY, key, decided.delivery)
     if isinstance(decided, dispatch.Idle):
         return None
-    assert endpoint_key is not None and scheduled is not None  # started: it was scheduled
-    assert scheduled.notification is not None
+    assert endpoint_key and scheduled and scheduled.notification  # started: it was scheduled
     work.record(ENDPOINT, endpoint_key, decided.endpoint)
     # The leaf of the scheduling event, which holds the notification: the receiver
     # proves what it got against a checkpoint (README, "Auditing a tidings log").
-    recorder = work.store.recorder
+    tree, rows = work.store.recorder.tree, work.store.recorder.tree_rows
     return Claim(
         number=decided.number,
         scheduled=scheduled,
         notification=scheduled.notification,
         account=account,
         lease_until=decided.lease_until,
-        log_index=recorder.tree.leaf_of(recorder.tree_rows, stream_hex(DELIVERY.category, key), 1),
+        log_index=tree.leaf_of(rows, stream_hex(DELIVERY.category, key), 1),
     )
 
 
 def _record_attempt(work: Work, attempt: Attempted, changes: _Changes) -> dlv.DeliveryState | None:
-    """What one attempt got: loads what the domain's `dispatch.settle` decides on, saves
-    what it decided (the delivery's outcome, its endpoint's health, a fallback to the
-    poll queue; added to `changes` for the log), and answers the delivery's state; None
-    when nothing was recorded."""
-    login, answer = attempt.login, attempt.reply
+    """Record what one attempt got as `dispatch.settle` decides (a change the log tells
+    goes to `changes`); the delivery's state, or None when nothing was recorded."""
+    login = attempt.login
     key = dlv.key(login, attempt.notification_id)
-    state: dlv.DeliveryState = work.state(DELIVERY, key)
+    state = work.state(DELIVERY, key)
     endpoint_key = dispatch.endpoint_key(state)
-    if endpoint_key is None:  # never scheduled
+    if endpoint_key is None or state.scheduled is None:  # never scheduled
         return None
-    record = dlv.RecordAttempt(
-        status=answer.status,
-        error=answer.error,
-        duration_ms=answer.duration_ms,
-        jitter=attempt.jitter,
-        retry_after=answer.retry_after,
-        number=attempt.number,
-        answer=answer.answer,
-        lacks=answer.lacks,
-        refused_at=answer.refused_at,
-    )
     decided = dispatch.settle(
         state,
         work.state(ACCOUNT, login),
         work.state(ENDPOINT, endpoint_key),
         work.state(MAILBOX, login),
-        record,
+        replace(attempt.reply, number=attempt.number, jitter=attempt.jitter),
         work.now,
     )
     if isinstance(decided, Rejection):  # taken over meanwhile
@@ -351,18 +288,15 @@ def _record_attempt(work: Work, attempt: Attempted, changes: _Changes) -> dlv.De
     work.record(DELIVERY, key, decided.delivery)
     work.record(ENDPOINT, endpoint_key, decided.endpoint)
     work.record(MAILBOX, login, decided.mailbox)
-    assert state.scheduled is not None  # settled: it was scheduled
     if decided.mailbox or any(isinstance(e, _TOLD) for e in decided.endpoint):
         changes.append((state.scheduled, decided))
-    recorded: dlv.DeliveryState = work.state(DELIVERY, key)
-    return recorded
+    return work.state(DELIVERY, key)
 
 
 def _next_id(work: Work, login: str) -> int:
     """The id the account's next notification takes (2303 unknown account)."""
     existing(work, login)
-    mailbox: mbx.MailboxState = work.state(MAILBOX, login)
-    return mailbox.next_id
+    return work.state(MAILBOX, login).next_id
 
 
 class DeliveryCalls:

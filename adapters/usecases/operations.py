@@ -41,8 +41,6 @@ from .runtime import (
 
 __all__ = ["OperationCalls", "Operations"]
 
-# Open operations loaded per command by `pending_operations`.
-PENDING_CHUNK = 100
 _BATCH_STATES = get_args(BatchState)
 _text = text  # for `step`, whose parameter `text` is named as `Tidings.step`'s
 
@@ -198,21 +196,13 @@ class Operations:
             text("command", command)
         with self._runtime.reading():
             svtrids = self._runtime.store.open_operations()
-        pending = []
-        for start in range(0, len(svtrids), PENDING_CHUNK):
-            chunk = svtrids[start : start + PENDING_CHUNK]
-
-            def load(work: Work, chunk: list[str] = chunk) -> list[op.OperationState]:
-                return [work.state(OPERATION, svtrid) for svtrid in chunk]
-
-            pending += [
-                state
-                for state in await self._runtime.run(load)
-                if state.accepted is not None
-                and state.ended is None
-                and (command is None or state.accepted.command == command)
-            ]
-        return pending
+        return [
+            state
+            for state in await self._runtime.states(OPERATION, svtrids)
+            if state.accepted is not None
+            and state.ended is None
+            and (command is None or state.accepted.command == command)
+        ]
 
 
 class OperationCalls:

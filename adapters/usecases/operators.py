@@ -1,19 +1,15 @@
 """Operators and their sessions: who runs the console, what they did, who is signed in.
+Only SHA-256 digests of operators' tokens and of session ids enter the log.
 
-An operator's token is `<name>.<random>`; only its SHA-256 enters the log
-(`domain.operator`). A session (center or console) is known to the log by the SHA-256 of
-its random id (`domain.session`): the web pages keep the id in a cookie.
-
-Every use case an operator can run takes `by` (`domain.operator.Actor`, None when the
-caller is the backend itself) and calls `record` in its body: the action and its
-`OperatorActed` are saved by one transaction, or neither is.
-"""
+Every use case an operator can run takes `by` (`domain.operator.Actor`, None for the
+backend itself) and calls `record` in its body: the action and its `OperatorActed` are
+saved by one transaction, or neither is."""
 
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from msgspec import Struct
 from tidings.domain import MAILBOX, OPERATOR, SESSION, Code, Notification, Rejection
@@ -24,13 +20,10 @@ from ..audit.trail import TrailEntry
 from ..errors import Rejected
 from ..store.work import Work
 from .operations import Operations
-from .runtime import Runtime, text
+from .runtime import Runtime, awaited_call, blocking_call, text
 
-__all__ = ["By", "OperatorCalls", "OperatorView", "operator_actions", "record"]
+__all__ = ["By", "OperatorCalls", "OperatorView", "Operators", "operator_actions", "record"]
 
-_blocking = Runtime.blocking
-_ADDED = ("OperatorAdded",)
-_ACTED = ("OperatorActed",)
 # The operator a call is recorded as; None: the backend's own call, recorded as nothing.
 By = opr.Actor | None
 
@@ -56,44 +49,46 @@ def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def _log(runtime: Runtime, topics: tuple[str, ...]) -> Iterator[tuple[int, object]]:
+def _events(runtime: Runtime, topic: str) -> list[Any]:
     with runtime.reading():
-        for entry in runtime.store.log(1, 1000, topics, None):
-            yield entry.position, entry.event
+        return [entry.event for entry in runtime.store.log(1, 1000, (topic,), None)]
 
 
 def operator_actions(runtime: Runtime, login: str) -> list[TrailEntry]:
     """Every operator action on `login`, in log order (read from the whole log)."""
-    return [
-        TrailEntry(
-            position=position,
-            stream=f"operator/{event.name}",
-            version=0,
-            at=event.at,
-            kind="OperatorActed",
-            event=event,
-        )
-        for position, event in _log(runtime, _ACTED)
-        if isinstance(event, opr.OperatorActed) and event.login == login
-    ]
+    with runtime.reading():
+        entries = runtime.store.log(1, 1000, ("OperatorActed",), None)
+        return [
+            TrailEntry(
+                position=entry.position,
+                stream=f"operator/{entry.event.name}",
+                version=0,
+                at=entry.event.at,
+                kind="OperatorActed",
+                event=entry.event,
+            )
+            for entry in entries
+            if entry.event.login == login
+        ]
 
 
-class OperatorCalls:
-    """The operator and session calls of `Tidings`."""
+class Operators:
+    """The operator and session use cases of one `Tidings` (`OperatorCalls` offers them)."""
 
-    _runtime: Runtime
-    _operations: Operations
+    def __init__(self, runtime: Runtime, operations: Operations):
+        self._runtime = runtime
+        self._operations = operations
 
-    def add_operator(self, name: str) -> str:
+    async def add_operator(self, name: str) -> str:
         """Add an operator; returns its token, `<name>.<random>`, shown this once (only
         its SHA-256 is kept). Raises `Rejected` (2302 an active operator of that name,
         2101 a bad name), `Conflict`, `StorageError`."""
         token = f"{text('name', name)}.{secrets.token_urlsafe(32)}"
         command = opr.AddOperator(name=name, token_sha256=_sha256(token))
-        _blocking(self._runtime.run(lambda work: work.must(OPERATOR, name, command)))
+        await self._runtime.run(lambda work: work.must(OPERATOR, name, command))
         return token
 
-    def revoke_operator(self, name: str) -> None:
+    async def revoke_operator(self, name: str) -> None:
         """Revoke an operator: its token is refused and its sessions end, at once.
         Raises `Rejected` (2303 no active operator of that name), `Conflict`,
         `StorageError`."""
@@ -103,13 +98,13 @@ class OperatorCalls:
             work.must(OPERATOR, name, opr.RevokeOperator())
             work.decide(SESSION, holder, ses.EndSessions("operator revoked"))
 
-        _blocking(self._runtime.run(body))
+        await self._runtime.run(body)
 
-    def operators(self) -> list[OperatorView]:
+    async def operators(self) -> list[OperatorView]:
         """Every operator ever added, in the order they were first added. Raises
         `StorageError`."""
-        names = list(dict.fromkeys(e.name for _, e in _log(self._runtime, _ADDED)))  # type: ignore[attr-defined]
-        states = _blocking(self._runtime.run(lambda work: [work.state(OPERATOR, n) for n in names]))
+        names = list(dict.fromkeys(e.name for e in _events(self._runtime, "OperatorAdded")))
+        states = await self._runtime.states(OPERATOR, names)
         shown = OperatorView.__struct_fields__
         return [
             OperatorView(**{name: getattr(s, name) for name in shown})
@@ -117,7 +112,7 @@ class OperatorCalls:
             if s.added_at is not None
         ]
 
-    async def operator_by_token_async(self, token: str) -> str | None:
+    async def operator_by_token(self, token: str) -> str | None:
         """The name of the active operator `token` belongs to, or None (constant-time
         comparison). Raises `StorageError`."""
         name = text("token", token).partition(".")[0]
@@ -127,7 +122,7 @@ class OperatorCalls:
         matches = hmac.compare_digest(state.token_sha256, _sha256(token))
         return name if state.active and matches else None
 
-    async def operator_acted_async(self, name: str, action: str, login: str, detail: str) -> None:
+    async def operator_acted(self, name: str, action: str, login: str, detail: str) -> None:
         """Record that operator `name` did `action`, which changed nothing in the log (a
         verify of it), on account `login` (`detail`: what it concerned); `name` `admin`
         is the JSON API's admin token. An action that changes something records its
@@ -136,12 +131,7 @@ class OperatorCalls:
         by = opr.Actor(text("name", name), action)
         await self._runtime.run(lambda work: record(work, by, login, detail))
 
-    def operator_actions(self, login: str) -> list[TrailEntry]:
-        """Every operator action on account `login`, in log order (read from the whole
-        log). Raises `StorageError`."""
-        return operator_actions(self._runtime, login)
-
-    async def bulk_ack_async(self, login: str, up_to: int, *, by: str) -> list[int]:
+    async def bulk_ack(self, login: str, up_to: int, *, by: str) -> list[int]:
         """Ack an abandoned poll queue from its head up to id `up_to` (the domain's
         `operator.bulk_acks`), recorded as operator `by`'s action, in one transaction;
         returns the ids acked; `by` `admin` is the JSON API's admin token. Raises
@@ -162,19 +152,13 @@ class OperatorCalls:
 
         return await self._runtime.run(body)
 
-    def bulk_ack(self, login: str, up_to: int, *, by: str) -> list[int]:
-        """`bulk_ack_async`, blocking. Raises what it raises."""
-        return _blocking(self.bulk_ack_async(login, up_to, by=by))
-
-    async def send_test_async(self, login: str, *, by: opr.Actor | None = None) -> Notification:
+    async def send_test(self, login: str, *, by: opr.Actor | None = None) -> Notification:
         """Send the account a test notification through its delivery method: an
-        operation `test-notification` accepted and ended at once (1000), so it is
-        queued or pushed like any other and its attempts can be watched; with `by`, the
-        ending records it as that operator's action. One unit of work: accepted, ended
-        and recorded, or (refused) none of it. Its clTRID is `test-` and an id minted as
-        svTRIDs are, so no two test notifications share one. Returns the notification.
-        Raises `Rejected` (2303 unknown account or `by` not an active operator, 2053
-        suspended), `Conflict`, `StorageError`."""
+        operation `test-notification` accepted and ended at once (1000), queued or
+        pushed like any other; with `by`, recorded as that operator's action. One unit
+        of work: all of it or, refused, none. Its clTRID is `test-` and an id minted as
+        svTRIDs are. Returns the notification. Raises `Rejected` (2303 unknown account
+        or `by` not an active operator, 2053 suspended), `Conflict`, `StorageError`."""
         operations = self._operations
         cltrid = f"test-{self._runtime.mint_svtrid()}"
         accept = operations.accept(login, cltrid, opr.TEST_COMMAND, init_request=None, client=None)
@@ -187,26 +171,44 @@ class OperatorCalls:
 
         return await self._runtime.run(body)
 
-    def send_test(self, login: str, *, by: opr.Actor | None = None) -> Notification:
-        """`send_test_async`, blocking. Raises what it raises."""
-        return _blocking(self.send_test_async(login, by=by))
-
-    async def start_session_async(self, holder: str, digest: str, expires_at: datetime) -> None:
+    async def start_session(self, holder: str, digest: str, expires_at: datetime) -> None:
         """Record a new session of `holder` (`domain.session.holder`), known by the
         SHA-256 `digest` of its id, open until `expires_at`. Raises `Rejected` (2101),
         `StorageError`."""
         command = ses.StartSession(session_sha256=digest, expires_at=expires_at)
         await self._runtime.run(lambda work: work.must(SESSION, holder, command))
 
-    async def end_session_async(self, holder: str, digest: str | None) -> None:
+    async def end_session(self, holder: str, digest: str | None) -> None:
         """End one session of `holder` (None: all of them). Raises `StorageError`."""
         command = ses.EndSession(digest) if digest else ses.EndSessions("signed out everywhere")
         await self._runtime.run(lambda work: work.must(SESSION, holder, command))
 
-    async def session_open_async(self, holder: str, digest: str) -> bool:
+    async def session_open(self, holder: str, digest: str) -> bool:
         """Whether that session of `holder` is open now. Raises `StorageError`."""
+        return await self._runtime.run(
+            lambda work: ses.is_open(work.state(SESSION, holder), digest, work.now)
+        )
 
-        def body(work: Work) -> bool:
-            return ses.is_open(work.state(SESSION, holder), digest, work.now)
 
-        return await self._runtime.run(body)
+class OperatorCalls:
+    """The operator and session calls of `Tidings`."""
+
+    _runtime: Runtime
+
+    add_operator = blocking_call(Operators.add_operator, "_operators")
+    revoke_operator = blocking_call(Operators.revoke_operator, "_operators")
+    operators = blocking_call(Operators.operators, "_operators")
+    operator_by_token_async = awaited_call(Operators.operator_by_token, "_operators")
+    operator_acted_async = awaited_call(Operators.operator_acted, "_operators")
+    bulk_ack = blocking_call(Operators.bulk_ack, "_operators")
+    bulk_ack_async = awaited_call(Operators.bulk_ack, "_operators")
+    send_test = blocking_call(Operators.send_test, "_operators")
+    send_test_async = awaited_call(Operators.send_test, "_operators")
+    start_session_async = awaited_call(Operators.start_session, "_operators")
+    end_session_async = awaited_call(Operators.end_session, "_operators")
+    session_open_async = awaited_call(Operators.session_open, "_operators")
+
+    def operator_actions(self, login: str) -> list[TrailEntry]:
+        """Every operator action on account `login`, in log order (read from the whole
+        log). Raises `StorageError`."""
+        return operator_actions(self._runtime, login)

@@ -1,18 +1,8 @@
-"""What every use case shares: the store, the group commit that runs commands, the clock,
-svTRIDs, whether the library was closed, the signing secrets of pushes, who may run a
-command on an account; and how `Tidings`' calls are made from the use cases.
-
-Commands are async first: a use case is one `async def` that awaits `Runtime.run(body)`
-for each unit of work, or (accept, step, end, poll, ack) one function that checks the
-arguments and returns its one body. `Tidings`' calls are made from them (`blocking_call`,
-`awaited_call`, `face_of`, `submitted_call`), with their signatures and docstrings. A
-synchronous call drives the coroutine with `Runtime.blocking`, where `run` executes the
-body on the calling thread and never suspends, so no event loop is needed; a returned
-body is run by `Runtime.execute`, with no coroutine at all.
-
-A client over the network (`RemoteClient`) is let in by the domain's access rule inside
-the unit of work of the command it runs; the backend itself is `Trusted`. Arguments are
-checked before any unit of work, so a bad one changes nothing (`InvalidArgument`)."""
+"""What every use case shares: the store, the group commit, the clock, svTRIDs, the
+signing secrets of pushes, who may run a command on an account; and how `Tidings`' calls
+are made from the use cases' one implementation (`blocking_call`, `awaited_call`,
+`face_of`, `submitted_call`): a synchronous call drives the coroutine on the calling
+thread (`Runtime.blocking`), where `Runtime.run` never suspends, with no event loop."""
 
 import asyncio
 import contextlib
@@ -28,7 +18,7 @@ from collections.abc import Callable, Coroutine, Generator, Iterator
 from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar, get_args, get_origin
 
-from tidings.domain import ACCOUNT, Code
+from tidings.domain import ACCOUNT, Code, Decider
 from tidings.domain import account as acc
 from tidings.domain.access import Caller, Remote, Trusted, refusal
 from tidings.domain.delivery import DeliveryScheduled
@@ -43,6 +33,7 @@ from ..store.work import Work
 from .arguments import RemoteClient, instance, remote, text, texts
 
 __all__ = [
+    "CHUNK",
     "RemoteClient",
     "Runtime",
     "SigningSecrets",
@@ -63,15 +54,16 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+S = TypeVar("S")
 P = ParamSpec("P")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _log = logging.getLogger("tidings.push")
+CHUNK = 100  # streams loaded, or changed, a unit of work by a use case over many
 
 
 class _Driving(threading.local):
-    # While `Runtime.blocking` drives a use case on this thread: a thread's flag is
-    # cheaper than a `ContextVar`, and `blocking` never yields, so nothing else sees it.
+    # While `Runtime.blocking` drives a use case on this thread (cheaper than a ContextVar).
     on = False
 
 
@@ -83,9 +75,8 @@ utcnow: Callable[[], datetime] = functools.partial(datetime.now, UTC)
 
 
 class SvtridSource:
-    """`<unix>.<process>.<counter>` in WAPI's shape. `process` is drawn at random once per
-    process (again in a forked child), so machines sharing one database (pids may be
-    equal) mint different svTRIDs; the counter is every `Tidings` of the process's."""
+    """`<unix>.<process>.<counter>`: `process` drawn at random once per process (again in
+    a forked child), so machines sharing one database mint different svTRIDs."""
 
     def __init__(self) -> None:
         self._draw()
@@ -94,7 +85,7 @@ class SvtridSource:
     def _draw(self) -> None:
         self.process = secrets.randbelow(10**9)
         self.counter = itertools.count(1)
-        self._middle = f".{self.process}."  # written once, not at every mint
+        self._middle = f".{self.process}."
 
     def mint(self, now: datetime) -> str:
         return f"{int(now.timestamp())}{self._middle}{next(self.counter)}"
@@ -119,8 +110,8 @@ def _settle(future: "asyncio.Future[Any]", result: Any, error: BaseException | N
 
 
 class Runtime:
-    """The store, its group commit and the clock, shared by the use cases of one
-    `Tidings`. After `close`, every call raises `Closed`."""
+    """What the use cases of one `Tidings` share. After `close`, every call raises
+    `Closed`."""
 
     def __init__(
         self,
@@ -133,9 +124,7 @@ class Runtime:
         self.committer = committer
         self.clock = clock
         self.closed = False
-        # The svTRIDs of accepted operations and polls: `Tidings.new_svtrid`, which a
-        # subclass may override (tests draw given ones).
-        self.new_svtrid = new_svtrid
+        self.new_svtrid = new_svtrid  # `Tidings.new_svtrid`, which a subclass may override
 
     def mint_svtrid(self) -> str:
         return _SVTRIDS.mint(self.clock())
@@ -146,24 +135,20 @@ class Runtime:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
-        """Around a read beside the group commit: refused once closed, driver errors
-        turned into `StorageError`."""
+        """Around a read beside the group commit: `Closed`, `StorageError`."""
         self.check_open()
         with storage_errors():
             yield
 
     def execute(self, body: Callable[[Work], T]) -> T:
-        """`run` on the calling thread, with no coroutine to drive (`blocking`): returns
-        once the command is durable. Raises what `run` raises."""
+        """`run` on the calling thread, with no coroutine to drive."""
         self.check_open()
         with _STORAGE_ERRORS:
             return self.committer.execute(self.clock, body)
 
     async def run(self, body: Callable[[Work], T]) -> T:
         """Run `body` as one command of the group commit; returns once it is durable.
-        On an event loop the command joins the batches without a thread waiting for it
-        (`GroupCommit.submit`); under `blocking` it runs on the calling thread. Raises
-        `Closed`, what the body raises, `Conflict`, `StorageError`."""
+        Raises `Closed`, what the body raises, `Conflict`, `StorageError`."""
         if _BLOCKING.on:
             return self.execute(body)
         self.check_open()
@@ -179,9 +164,17 @@ class Runtime:
             self.committer.submit(self.clock, body, settle)
             return await future
 
+    async def states(self, kind: Decider[S, Any, Any], keys: list[str]) -> list[S]:
+        """The states of `kind`'s streams `keys`, loaded a chunk a unit of work (a long
+        list does not hold up the writers behind it). Raises as `run`."""
+        states: list[S] = []
+        for start in range(0, len(keys), CHUNK):
+            states += await self.run(functools.partial(_states, kind, keys[start : start + CHUNK]))
+        return states
+
     @staticmethod
     def blocking(call: Coroutine[Any, Any, T]) -> T:
-        """A use case coroutine's answer, run to its end on this thread (module docstring)."""
+        """A use case coroutine's answer, run to its end on this thread."""
         was, _BLOCKING.on = _BLOCKING.on, True
         try:
             answer: list[T] = []
@@ -195,20 +188,22 @@ class Runtime:
         raise RuntimeError("a use case awaited something other than Runtime.run")
 
 
+def _states(kind: Decider[S, Any, Any], keys: list[str], work: Work) -> list[S]:
+    return [work.state(kind, key) for key in keys]
+
+
 @types.coroutine
 def _driven(call: Coroutine[Any, Any, T], answer: list[T]) -> Generator[Any, None, None]:
-    """Runs `call`, putting what it returns into `answer`: a generator `blocking` iterates
-    (`call.send(None)` would end in a `StopIteration`; `yield from` and `for` raise none)."""
+    # `call.send(None)` would end in a `StopIteration`; `yield from` and `for` raise none.
     answer.append((yield from call))
 
 
-# --- `Tidings`' calls, each made from its use case's one implementation -----------------
 U = TypeVar("U")
 
 
 def _face(call: F, method: Callable[..., Any], suffix: str = "") -> F:
     """`call` with `method`'s name (+ `suffix`), docstring and signature; a returned
-    body's answer is the call's (`face_of`, `submitted_call`)."""
+    body's answer is the call's."""
     face: Any = functools.update_wrapper(call, method)
     face.__name__ += suffix
     signature = inspect.signature(method)
@@ -221,8 +216,7 @@ def _face(call: F, method: Callable[..., Any], suffix: str = "") -> F:
 def blocking_call(
     method: Callable[Concatenate[U, P], Coroutine[Any, Any, T]], case: str
 ) -> Callable[Concatenate[Any, P], T]:
-    """The synchronous call of use case `method` of `Tidings`' attribute `case`: its
-    coroutine run to its end on the calling thread (`Runtime.blocking`)."""
+    """The synchronous call of use case `method` of `Tidings`' attribute `case`."""
 
     def call(tidings: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return Runtime.blocking(method(getattr(tidings, case), *args, **kwargs))
@@ -242,9 +236,8 @@ def awaited_call(
 
 
 def face_of(method: Callable[..., Any]) -> Callable[[F], F]:
-    """A call written out with `method`'s docstring and signature: the synchronous call of
-    a command of one unit of work, which runs the body `method` returns on the calling
-    thread (`Runtime.execute`), with no wrapper in between (the hot path)."""
+    """A call written out (no wrapper on the hot path) with `method`'s docstring and
+    signature."""
 
     def face(call: F) -> F:
         return _face(call, method)
@@ -255,9 +248,7 @@ def face_of(method: Callable[..., Any]) -> Callable[[F], F]:
 def submitted_call(
     method: Callable[Concatenate[U, P], Callable[[Work], T]], case: str
 ) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
-    """The call on an event loop, named `<name>_async`, of a command of one unit of work:
-    the body `method` returns joins the group commit of `Tidings`' runtime (`Runtime.run`),
-    the one its use cases share."""
+    """The call on an event loop, named `<name>_async`, of the body `method` returns."""
 
     async def call(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
         runtime: Runtime = self._runtime
@@ -281,21 +272,14 @@ class SvtridCalls:
 
 
 class SigningSecrets:
-    """The signing secrets of pushed notifications, by id (an account's events name only
-    the id): minted, kept beside the log before the event that names them
-    (`store.secrets`), and found again for the push runner.
-
-    A process without the key of secrets that are sealed pushes nothing to a URL (it
-    cannot sign): the first refusal logs one `signing_secrets_locked` warning for the
-    process, and each delivery held for it one `delivery_not_signed` (logger
-    `tidings.push`), with no traceback; polls and e-mail go on."""
+    """The signing secrets of pushed notifications, by id, kept beside the log
+    (`store.secrets`). Without the key of sealed secrets nothing is pushed to a URL: one
+    `signing_secrets_locked` warning a process, one `delivery_not_signed` a delivery."""
 
     def __init__(self, runtime: Runtime):
         self._runtime = runtime
         self._secrets = Secrets(runtime.store)
-        # Ids of secrets found sealed without their key: this process cannot open them
-        # (its key is read at start), so it does not ask again.
-        self.locked: set[str] = set()
+        self.locked: set[str] = set()  # ids of secrets found sealed without their key
         self._told: set[tuple[str, int]] = set()
 
     def keep(self, secret: str) -> str:
@@ -311,8 +295,7 @@ class SigningSecrets:
             self._secrets.forget(secret_id)
 
     def find(self, account: acc.AccountState, secret_id: str) -> str:
-        """The secret `secret_id` names ("" for none). Raises `StorageError` when the
-        store has lost it."""
+        """The secret `secret_id` names ("" for none). Raises `StorageError`."""
         if not secret_id:
             return ""
         with storage_errors():
@@ -323,8 +306,7 @@ class SigningSecrets:
 
     def for_push(self, account: acc.AccountState) -> tuple[str, str] | None:
         """The account's current and previous secrets ("" for none), or None when they
-        are sealed and this process has not got their key (`locked`: the first time, one
-        warning for the process). Raises `StorageError`."""
+        are sealed and this process has not got their key. Raises `StorageError`."""
         ids = (account.secret_id, account.previous_secret_id)
         if self.locked.intersection(ids):
             return None
@@ -359,8 +341,7 @@ class SigningSecrets:
 
 
 def admitted(work: Work, login: str, client: RemoteClient | None) -> acc.AccountState:
-    """The account, once the access rule lets the caller run a client command on it:
-    `client` over the network, else the backend itself (`Trusted`)."""
+    """The account, once the access rule lets `client` (None: the backend) in."""
     account = work.state(ACCOUNT, login)
     caller: Caller = _TRUSTED
     if client is not None:
@@ -373,8 +354,7 @@ def admitted(work: Work, login: str, client: RemoteClient | None) -> acc.Account
 
 
 def existing(work: Work, login: str) -> acc.AccountState:
-    """The account; 2303 when it was never opened (suspended or not: these are the
-    operator's calls, not the client's)."""
+    """The account; 2303 when it was never opened (suspended or not)."""
     account: acc.AccountState = work.state(ACCOUNT, login)
     if not account.opened:
         raise Rejected(Code.OBJECT_NOT_FOUND, f"account {login!r} does not exist")
@@ -383,8 +363,8 @@ def existing(work: Work, login: str) -> acc.AccountState:
 
 # Here, not in `arguments`: one more file a push attempt enters (tests/push/test_paths.py).
 def integer(name: str, value: Any, *, least: int | None = None, most: int | None = None) -> int:
-    """`value` when it is an `int` (not a bool) within `least`..`most`; raises
-    `InvalidArgument` naming `name` otherwise."""
+    """`value` when it is an `int` (not a bool) within `least`..`most`; else
+    `InvalidArgument`."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidArgument(f"{name} must be an integer, not {type(value).__name__}")
     if (least is not None and value < least) or (most is not None and value > most):
