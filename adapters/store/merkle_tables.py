@@ -6,24 +6,35 @@ Positions run without gaps, so leaf = position - 1, and node (level, index) is i
 row of leaf (index + 1) * 2**level - 1, at offset 32 * level: every root and proof is
 read from O(log n) rows by the primary key. `nodes` is NULL where the tree was off.
 `tidings_checkpoints` holds the signed checkpoints (the signer's public key and
-signature; the private key stays in the process).
+signature; the private key stays in the process). Every read takes a `rows` callable (a
+query and its parameters -> rows), so it runs on whatever connection the caller holds.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from ..errors import StorageError
 from ..ledger.checkpoint import Checkpoint
-from ..ledger.entries import PlacedRow, StreamRow, Tree, entry_bytes, frontier, stream_bytes
+from ..ledger.entries import (
+    Tree,
+    entry_bytes,
+    frontier,
+    stream_bytes,
+)
 from ..ledger.merkle import consistency_path, needed
 from ..ledger.signer import Prover, Refused, Signer
-from .merkle_reads import Read, TreeReads, tree_lags
 
-__all__ = ["Db", "RecorderReads", "Tables"]
+__all__ = ["CHAIN", "CHECKPOINTS", "Db", "Read", "Tables"]
 
+CHAIN = "tidings_chain"
+CHECKPOINTS = "tidings_checkpoints"
+_CHECKPOINT = "size, position, root, time, key, signature"
 _PAGE = 10_000
+
+Rows = list[tuple[Any, ...]]
+Read = Callable[[str, tuple[Any, ...]], Rows]  # a query and its parameters -> its rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,28 +46,51 @@ class Db:
     many: Callable[[str, list[tuple[Any, ...]]], None]
 
 
-class Tables(TreeReads):
-    """The tree's and the checkpoints' SQL for one database, and the tree's writer, under
-    the log's write lock. `signer`: signs checkpoints when due (None: nothing is
-    signed). `enabled`: off only for the bench's row without the tree."""
+def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
+    return Checkpoint(
+        size=row[0],
+        position=row[1],
+        root=bytes(row[2]).hex(),
+        time=row[3],
+        key=bytes(row[4]).decode(errors="replace"),
+        signature=bytes(row[5]).hex(),
+    )
+
+
+class Tables:
+    """The tree's and the checkpoints' tables in one database: their reads, and the
+    tree's writer, under the log's write lock. `signer`: signs checkpoints when due
+    (None: nothing is signed). `enabled`: off only for the bench's row without the tree
+    (a lookup then answers None)."""
 
     def __init__(self, prefix: str, events: str, position: str, *, postgres: bool):
-        super().__init__(prefix, events, position, postgres=postgres)
+        self.prefix, self.postgres = prefix, postgres
+        self.checkpoints = prefix + CHECKPOINTS
+        self.events, self.position = prefix + events, position
+        self.tree = prefix + CHAIN  # the tree's rows are the chain's, keyed by leaf + 1
+        self.enabled = True
         self.signer: Signer | None = None
         # The tree as this process last wrote it, and the chain digest the log ended in
         # then (while the log still ends in it, the tree needs no reading); the latest
         # checkpoint as last seen (read again when one seems due).
         self._kept: tuple[bytes, Tree] | None = None
         self._last: Checkpoint | None = None
-        # Leaves' (nodes, position) stored in the chain's rows, which exist by then
-        # (`catch_up`; `grow` hands the nodes to the chain's INSERT instead).
         self._store_leaves = self.sql(f"UPDATE {self.tree} SET nodes = ? WHERE position = ?")
         # Written once: `leaf_of` runs in every claim of a push attempt.
         self._leaf_of = self.sql(
             f"SELECT c.position - 1 FROM {self.events} e JOIN {self.tree} c "
-            f"ON c.position = e.{self.position} WHERE e.originator_id = ? "
+            f"ON c.position = e.{position} WHERE e.originator_id = ? "
             "AND e.originator_version = ? AND c.nodes IS NOT NULL"
         )
+        # (leaf, position) of the tree's last leaf, by the key: the chain's rows where the
+        # tree was off hold no nodes, and only a catch-up runs past them.
+        self.last_leaf_query = (
+            f"SELECT position - 1, position FROM {self.tree} "
+            "WHERE nodes IS NOT NULL ORDER BY position DESC LIMIT 1"
+        )
+
+    def sql(self, query: str) -> str:
+        return query.replace("?", "%s") if self.postgres else query
 
     def create(self) -> list[str]:
         integer, blob = ("bigint", "bytea") if self.postgres else ("INTEGER", "BLOB")
@@ -65,6 +99,88 @@ class Tables(TreeReads):
             f"position {integer} NOT NULL, root {blob} NOT NULL, time TEXT NOT NULL, "
             f"key {blob} NOT NULL, signature {blob} NOT NULL)",
         ]
+
+    # --- reads -------------------------------------------------------------------------
+    def nodes(self, rows: Read, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Stored nodes (level, index) -> hash; a node not stored is left out."""
+        holders = {node: ((node[1] + 1) << node[0]) - 1 for node in wanted}
+        found = self._rows(rows, "nodes", sorted(set(holders.values())))
+        return {
+            node: found[leaf][32 * node[0] : 32 * node[0] + 32]
+            for node, leaf in holders.items()
+            if leaf in found and len(found[leaf]) >= 32 * node[0] + 32
+        }
+
+    def positions(self, rows: Read, leaves: Sequence[int]) -> dict[int, int]:
+        """Log position of each of these leaves (those stored)."""
+        return self._rows(rows, "position", leaves)
+
+    def _rows(self, rows: Read, column: str, leaves: Sequence[int]) -> dict[int, Any]:
+        if not leaves:
+            return {}
+        query = self.sql(
+            f"SELECT position - 1, {column} FROM {self.tree} "
+            f"WHERE position IN ({', '.join('?' * len(leaves))}) AND nodes IS NOT NULL"
+        )
+        return {
+            r[0]: bytes(r[1]) if isinstance(r[1], memoryview | bytes) else r[1]
+            for r in rows(query, tuple(leaf + 1 for leaf in leaves))
+        }
+
+    def present(self, rows: Read) -> bool:
+        """Whether the database has the tree's tables (and the chain its `nodes` column)."""
+        if self.postgres:
+            found = rows(
+                "SELECT to_regclass(%s) IS NOT NULL, EXISTS (SELECT FROM pg_attribute "
+                "WHERE attrelid = to_regclass(%s) AND attname = 'nodes' AND NOT attisdropped)",
+                (self.checkpoints, self.tree),
+            )
+            return bool(found[0][0]) and bool(found[0][1])
+        found = rows("SELECT count(*) FROM sqlite_master WHERE name = ?", (CHECKPOINTS,))
+        nodes = rows("SELECT count(*) FROM pragma_table_info(?) WHERE name = 'nodes'", (CHAIN,))
+        return bool(found[0][0]) and bool(nodes[0][0])
+
+    def last_position(self, rows: Read) -> int:
+        """The log position of the tree's last leaf (0: the tree is empty)."""
+        found = rows(self.last_leaf_query, ())
+        return int(found[0][1]) if found else 0
+
+    def size(self, rows: Read) -> int:
+        found = rows(self.last_leaf_query, ())
+        return int(found[0][0]) + 1 if found else 0
+
+    def page(self, rows: Read, first: int, last: int) -> list[tuple[int, int, bytes]]:
+        """(leaf, position, nodes) of the leaves in [first, last], in order."""
+        query = self.sql(
+            f"SELECT position - 1, position, nodes FROM {self.tree} "
+            "WHERE position BETWEEN ? AND ? AND nodes IS NOT NULL ORDER BY position"
+        )
+        return [(r[0], r[1], bytes(r[2])) for r in rows(query, (first + 1, last + 1))]
+
+    def leaf_at(self, rows: Read, position: int) -> int | None:
+        """The leaf of a log position (its position - 1), None when no leaf is there."""
+        leaf = position - 1
+        if not 0 <= leaf < self.size(rows):  # also keeps any int the database cannot hold out
+            return None
+        return leaf if self.positions(rows, [leaf]) else None
+
+    def leaf_of(self, rows: Read, stream: str, version: int) -> int | None:
+        """The leaf of a stream's event (`stream` in hex, as `stream_hex` gives it); None
+        while the tree is off or does not hold it."""
+        if not self.enabled:
+            return None
+        found = rows(self._leaf_of, (UUID(hex=stream) if self.postgres else stream, version))
+        return int(found[0][0]) if found else None
+
+    def checkpoints_stored(self, rows: Read) -> list[Checkpoint]:
+        """Every stored checkpoint, smallest tree first."""
+        query = f"SELECT {_CHECKPOINT} FROM {self.checkpoints} ORDER BY size"
+        return [_checkpoint(r) for r in rows(query, ())]
+
+    def latest(self, rows: Read) -> Checkpoint | None:
+        query = f"SELECT {_CHECKPOINT} FROM {self.checkpoints} ORDER BY size DESC LIMIT 1"
+        found = rows(query, ())
+        return _checkpoint(found[0]) if found else None
 
     # --- writing, under the log's write lock ------------------------------------------
     def grow(
@@ -93,10 +209,7 @@ class Tables(TreeReads):
         if not nodes:
             return nodes
         if store:
-            db.many(
-                self._store_leaves,
-                [(n, entries[i][0]) for i, n in enumerate(nodes)],
-            )
+            db.many(self._store_leaves, [(n, entries[i][0]) for i, n in enumerate(nodes)])
         signer = self.signer
         if signer is not None and signer.pending:  # did the last one commit?
             signer.settle(self.latest(db.rows))
@@ -130,8 +243,7 @@ class Tables(TreeReads):
     def frontier_columns(self) -> str:
         """A FROM item of one row (PostgreSQL's): the tree's size, its last leaf's log
         position and its frontier's hashes (largest first); all NULL unless the tree is
-        larger than `kept_size` (the statement's one parameter). The recorder reads it
-        with where the log ends and hands the row to `keep`."""
+        larger than `kept_size` (the statement's one parameter), for `keep`."""
         assert self.postgres
         # The tree of n leaves ends in chain row n. Its frontier has one node per bit k
         # set in n, that node's leaves starting where n's bits above k end
@@ -150,11 +262,11 @@ class Tables(TreeReads):
         )
 
     def sign_every(self) -> int | None:
-        """For an append whose tree the database grows (PostgreSQL's `tidings_append`),
-        which cannot sign: how many entries past the largest checkpoint stored one falls
-        due, when the append must be `grow`'s, which signs. 0: one may be due at any size
-        (none seen yet, the time cadence passed, or the last one signed is not settled);
-        None: none is ever due (no signer, a refused one, or the tree off)."""
+        """For an append whose tree the database grows (`tidings_append`, which cannot
+        sign): how many entries past the largest checkpoint stored one falls due. 0: one
+        may be due at any size (none seen yet, the time cadence passed, or the last one
+        signed is not settled); None: none is ever due (no signer, a refused one, or the
+        tree off)."""
         signer, last = self.signer, self._last
         if signer is None or signer.refusal is not None or not self.enabled:
             return None
@@ -217,25 +329,18 @@ class Tables(TreeReads):
         if not self.enabled:
             return
         self._kept = None
+        query = self.sql(
+            f"SELECT {self.position}, originator_id, originator_version, topic, state "
+            f"FROM {self.events} WHERE {self.position} > ? "
+            f"ORDER BY {self.position} LIMIT {_PAGE}"
+        )
         while True:
             tree = self._frontier(db)
-            last = self.last_position(db.rows)
-            page = db.rows(
-                self.sql(
-                    f"SELECT {self.position}, originator_id, originator_version, topic, state "
-                    f"FROM {self.events} WHERE {self.position} > ? "
-                    f"ORDER BY {self.position} LIMIT {_PAGE}"
-                ),
-                (last,),
-            )
-            self._append(
-                db,
-                tree,
-                [
-                    (r[0], entry_bytes(r[0], stream_bytes(r[1]), r[2], r[3], bytes(r[4])))
-                    for r in page
-                ],
-            )
+            page = db.rows(query, (self.last_position(db.rows),))
+            entries = [
+                (r[0], entry_bytes(r[0], stream_bytes(r[1]), r[2], r[3], bytes(r[4]))) for r in page
+            ]
+            self._append(db, tree, entries)
             if len(page) < _PAGE:
                 return
 
@@ -255,70 +360,3 @@ class Tables(TreeReads):
         checkpoint = self.signer.sign(tree.size, position, tree.root(), prove, latest)
         self._insert(db, checkpoint)
         return checkpoint
-
-    def leaf_of(self, rows: Read, stream: str, version: int) -> int | None:
-        """The leaf of a stream's event (`stream` in hex, as `stream_hex` gives it), in
-        one query: its chain row's position - 1 (a join on primary keys); None while the
-        tree is off or does not hold it."""
-        if not self.enabled:
-            return None
-        found = rows(self._leaf_of, (UUID(hex=stream) if self.postgres else stream, version))
-        return int(found[0][0]) if found else None
-
-
-class RecorderReads:
-    """Both recorders' reads of one stream's rows and of the chain, and the tree's
-    transactions, on the tables `tree` names: `_read` runs a query (`?` placeholders)
-    and answers tuple rows; `_tree_transaction` runs a body under the write lock."""
-
-    tree: Tables
-    snapshots_table: str
-    _read: Callable[[str, tuple[Any, ...]], list[Any]]
-    tree_rows: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
-    _tree_transaction: Callable[[Callable[[Db], Any]], Any]
-
-    def _sid(self, stream: UUID) -> UUID | str:
-        return stream if self.tree.postgres else stream.hex
-
-    def select_snapshot(self, stream: UUID) -> StreamRow | None:
-        """The newest snapshot of a stream."""
-        tree, table = self.tree, self.snapshots_table
-        if tree.postgres:
-            table = '"' + table.replace('"', '""') + '"'
-        rows = self._read(
-            tree.sql(
-                f"SELECT originator_version, topic, state FROM {tree.prefix}{table} "
-                "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1"
-            ),
-            (self._sid(stream),),
-        )
-        return (rows[0][0], rows[0][1], bytes(rows[0][2])) if rows else None
-
-    def select_placed(self, stream: UUID, upto: int) -> list[PlacedRow]:
-        """One stream's events at log positions up to `upto`, oldest first, with their
-        positions: one query, so events and positions come from one snapshot."""
-        tree = self.tree
-        rows = self._read(
-            tree.sql(
-                f"SELECT {tree.position}, originator_version, topic, state FROM {tree.events} "
-                f"WHERE originator_id = ? AND {tree.position} <= ? ORDER BY originator_version"
-            ),
-            (self._sid(stream), upto),
-        )
-        return [(r[0], r[1], r[2], bytes(r[3])) for r in rows]
-
-    def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
-        query = f"SELECT position, digest FROM {self.tree.tree} WHERE position BETWEEN ? AND ? "
-        rows = self._read(self.tree.sql(query + "ORDER BY position"), (start, stop))
-        return [(r[0], bytes(r[1])) for r in rows]
-
-    def max_chained(self) -> int:
-        return int(self._read(f"SELECT max(position) FROM {self.tree.tree}", ())[0][0] or 0)
-
-    def ensure_tree(self) -> None:
-        if self.tree.enabled and tree_lags(self.tree, self.tree_rows):
-            self._tree_transaction(self.tree.catch_up)
-
-    def sign_head(self) -> Checkpoint | None:
-        signed: Checkpoint | None = self._tree_transaction(self.tree.sign_head)
-        return signed

@@ -1,5 +1,5 @@
 """The PostgreSQL recorder: eventsourcing's tables, plus the chain and the tree written in
-the events' transaction (see `ledger.entries`).
+the events' transaction.
 
 An append is one transaction sent in one round trip (`postgres_sql.Batch`): BEGIN,
 eventsourcing's table lock and NOTIFY, a guard, one statement for the events, the chain
@@ -17,22 +17,23 @@ eventsourcing's `insert_events` or psycopg's pipeline: docs/decisions.md.
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
-from ..ledger.entries import GENESIS, Row, TailRow, chain_links, rows_of
-from .merkle_tables import Tables
+from ..ledger.entries import GENESIS, Row, TailRow, chain_links
+from .merkle_tables import Db, Tables
 from .outage import BoundedReads, reconnecting, settled
 from .postgres_append import Head, Look, ServerAppend, chained, found, moved_on, placed
-from .postgres_reads import LogReads
-from .postgres_sql import Batch, Statements, byteas, columns, ints, transaction, uuids
+from .postgres_sql import Batch, Statements, byteas, columns, ints, postgres_db, transaction, uuids
+from .recorder import ChainedRecorder
 
 __all__ = ["ChainedPostgresRecorder"]
 
+_T = TypeVar("_T")
 # After a guard failed (another writer appended), appends go the server's way for this
 # long (seconds): while another process keeps appending the guard mostly fails.
 CONTENDED_FOR = 1.0
@@ -41,7 +42,7 @@ CONTENDED_FOR = 1.0
 Check = tuple[int, str, str, int]
 
 
-class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorder):
+class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplicationRecorder):
     """eventsourcing's PostgreSQL recorder, plus the chain table; it also writes the
     snapshots passed as `snapshots=` into `snapshots_table`, in the same transaction.
 
@@ -78,18 +79,11 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
         self.sql_create_statements.append(self._server.create)
 
     @reconnecting
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        """Append `stored_events` (and `snapshots=`) in one transaction, as `append` does
-        (eventsourcing's would commit events whose chain links failed); their log
-        positions. Retried on a lost connection."""
-        return self._insert(rows_of(stored_events), rows_of(kwargs.get("snapshots", ())))
-
     def _insert(
         self, events: Sequence[Row], snapshots: Sequence[Row], check: Check | None = None
     ) -> list[int]:
-        """`_write`, settled by `_landed` when its connection died."""
+        """`_write`, retried on a lost connection, settled by `_landed` when its
+        connection died."""
         self._sent, self._news = None, None
         try:
             return self._write(events, snapshots, check)
@@ -239,12 +233,9 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
     def close_connections(self) -> None:
         pass  # reads and writes use eventsourcing's pool
 
-    def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
-        return self.append(rows_of(events), rows_of(snapshots))
-
     def append(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
         if self._held is None:
-            inserted: list[int] = self._insert_reconnecting(events, snapshots)
+            inserted: list[int] = self._insert(events, snapshots)
             return inserted
         conn, encoded = self._held, (columns(events), columns(snapshots))
         try:
@@ -270,17 +261,11 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
     ) -> tuple[list[int], list[TailRow] | None]:
         """`CheckedAppends.append_checked` (not inside `locked`)."""
         streams, versions = uuids([r[0] for r in read]), ints([r[1] for r in read])
-        ids = self._insert_reconnecting(events, snapshots, (after, streams, versions, limit))
+        ids = self._insert(events, snapshots, (after, streams, versions, limit))
         return ids, self._news
 
     def holding(self) -> bool:
         return self._held is not None
-
-    @reconnecting
-    def _insert_reconnecting(
-        self, events: Sequence[Row], snapshots: Sequence[Row], check: Check | None = None
-    ) -> list[int]:
-        return self._insert(events, snapshots, check)
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -311,3 +296,34 @@ class ChainedPostgresRecorder(LogReads, BoundedReads, PostgresApplicationRecorde
             with conn.cursor() as curs:
                 self._lock_table(curs)
             return stack.pop_all(), conn
+
+    def changed(self) -> bool:
+        return True  # PostgreSQL has no cheap change counter: `tail` is always read
+
+    def tree_rows(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            return postgres_db(curs).rows(query, params)
+
+    _read = reconnecting(tree_rows)
+
+    def _tree_transaction(self, body: Callable[[Db], _T]) -> _T:
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            # The lock every insert takes: the tree cannot move under us.
+            curs.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._sql.events))
+            return body(postgres_db(curs))
+
+    @reconnecting
+    def tail(self, after: int, limit: int) -> list[TailRow]:
+        """(stream, version, position) of the first `limit` log entries after `after`;
+        where the log ends is read in the same round trip, for the next append (not
+        while appends go the server's way: `CONTENDED_FOR`)."""
+        contended = time.monotonic() < self._contended_until
+        with self.datastore.get_connection() as conn:
+            batch = Batch(conn, self._prepared, writes=False)
+            batch.execute(self._sql.tail, (after, limit))
+            if not contended:
+                batch.execute(self._sql.read_end, (self.tree.kept_size(),))
+            found = batch.sets()
+        if not contended:
+            self._head = self._end(found[1][0])
+        return [(stream.hex, version, position) for stream, version, position in found[0]]

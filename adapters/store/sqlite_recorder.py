@@ -1,7 +1,6 @@
 """The SQLite recorder: eventsourcing's tables, plus the chain and the tree written in the
-events' transaction (see `ledger.entries`), on our own writer connection: eventsourcing's
-transaction (pooled connection, cursor wrapper, BEGIN, commit) costs CPU the same rows
-do not need (docs/decisions.md).
+events' transaction, on our own writer connection (cheaper than eventsourcing's
+transaction: docs/decisions.md).
 """
 
 import fcntl
@@ -12,34 +11,22 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from ..ledger.entries import (
-    GENESIS,
-    LogRow,
-    Row,
-    StreamRow,
-    TailRow,
-    chain_links,
-    hex_id,
-    rows_of,
-)
+from ..ledger.entries import GENESIS, Row, TailRow, chain_links, hex_id
 from .environment import SQLITE_BUSY
-from .merkle_reads import CHAIN
-from .merkle_tables import Db, RecorderReads, Tables
+from .merkle_tables import CHAIN, Db, Tables
+from .recorder import ChainedRecorder
 
 __all__ = ["ChainedSQLiteRecorder", "WriterTurns"]
 
 _T = TypeVar("_T")
 
-
 # The writer's page cache (KiB), larger than SQLite's default, and its WAL checkpointed
 # less often than SQLite's 1,000 pages: docs/decisions.md.
 _WRITER_CACHE_KIB, _CHECKPOINT_PAGES = 8192, 4000
-
 # Rows an INSERT statement of `_insert` writes at most: few enough that the statements of
 # every count fit the driver's statement cache (128 a connection) for both tables.
 _ROWS = 32
@@ -110,10 +97,9 @@ class WriterTurns:
             self._file = None
 
 
-class ChainedSQLiteRecorder(RecorderReads, SQLiteApplicationRecorder):
+class ChainedSQLiteRecorder(ChainedRecorder, SQLiteApplicationRecorder):
     """eventsourcing's SQLite recorder and tables, plus the chain table. `before_commit`:
-    called with each write's log positions before it commits (an observer, or a test
-    that stops a process there)."""
+    called with each write's log positions before it commits."""
 
     snapshots_table = "stored_snapshots"
     before_commit: Callable[[list[int]], None] | None = None
@@ -185,9 +171,6 @@ class ChainedSQLiteRecorder(RecorderReads, SQLiteApplicationRecorder):
         self._writer_db = None
         self._turns.close()
 
-    def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
-        return self.append(rows_of(events), rows_of(snapshots))
-
     def append(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
         connection = self._writer_connection()
         if self._held:
@@ -211,8 +194,7 @@ class ChainedSQLiteRecorder(RecorderReads, SQLiteApplicationRecorder):
     def _write_held(
         self, connection: sqlite3.Connection, events: Sequence[Row], snapshots: Sequence[Row]
     ) -> list[int]:
-        # Inside `locked`: a savepoint undoes a failed write, not the block.
-        with _TakenAsIntegrityError():
+        with _TakenAsIntegrityError():  # a savepoint undoes a failed write, not the block
             connection.execute("SAVEPOINT write")
             try:
                 positions = self._append(connection, events, snapshots)
@@ -225,7 +207,8 @@ class ChainedSQLiteRecorder(RecorderReads, SQLiteApplicationRecorder):
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """`Recorder.locked`: the writers' turn (`WriterTurns`), then SQLite's lock."""
+        """Hold the writers' turn, then SQLite's write lock, for a block; an `append`
+        inside joins its transaction, committed at the block's end."""
         connection = self._writer_connection()
         self._turns.take()
         try:
@@ -249,10 +232,7 @@ class ChainedSQLiteRecorder(RecorderReads, SQLiteApplicationRecorder):
             self._turns.give()
 
     def _append(
-        self,
-        connection: sqlite3.Connection,
-        events: Sequence[Row],
-        snapshots: Sequence[Row],
+        self, connection: sqlite3.Connection, events: Sequence[Row], snapshots: Sequence[Row]
     ) -> list[int]:
         last, digest = connection.execute(self._head).fetchone()
         tail, previous = last or 0, bytes(digest) if digest is not None else GENESIS
@@ -288,36 +268,22 @@ class ChainedSQLiteRecorder(RecorderReads, SQLiteApplicationRecorder):
         return self._writer_db
 
     def _tree_transaction(self, body: Callable[[Db], _T]) -> _T:
-        connection = self._writer_connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            result = body(self._tree_db())
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        return result
+        with self.locked():
+            return body(self._tree_db())
 
     def tree_rows(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return self._read(query, params)
 
     def pragma(self, statement: str) -> Any:
-        """The first value a PRAGMA gives on the writer connection (no command running)."""
+        """The first value a PRAGMA gives on the writer connection."""
         return self._writer_connection().execute(statement).fetchone()[0]
 
     def changed(self) -> bool:
+        """Whether another connection may have committed since the last call."""
         version: int = self._writer_connection().execute("PRAGMA data_version").fetchone()[0]
         changed = version != self._data_version
         self._data_version = version
         return changed
-
-    def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
-        # One statement on a plain connection: the pool's transaction costs far more.
-        return self._read(
-            f"SELECT originator_version, topic, state FROM {self.events_table_name} "
-            "WHERE originator_id = ? AND originator_version > ? ORDER BY originator_version",
-            (stream.hex, version),
-        )
 
     def tail(self, after: int, limit: int) -> list[TailRow]:
         rows = self._writer_connection().execute(
@@ -326,15 +292,6 @@ class ChainedSQLiteRecorder(RecorderReads, SQLiteApplicationRecorder):
             (after, limit),
         )
         return rows.fetchall()
-
-    def scan(self, start: int, stop: int, topics: Sequence[str] = ()) -> list[LogRow]:
-        # Rows as stored, not eventsourcing's `select_notifications`: docs/decisions.md.
-        only = f" AND topic IN ({', '.join('?' * len(topics))})" if topics else ""
-        return self._read(
-            "SELECT rowid, originator_id, originator_version, topic, state "
-            f"FROM {self.events_table_name} WHERE rowid BETWEEN ? AND ?{only} ORDER BY rowid",
-            (start, stop, *topics),
-        )
 
     def _read(self, query: str, params: tuple[Any, ...]) -> list[Any]:
         """Rows of a query on the read connection, shared by every thread in turn."""
