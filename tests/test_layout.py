@@ -173,6 +173,20 @@ def test_only_the_store_talks_to_a_database_driver() -> None:
     assert not found
 
 
+def test_the_store_meets_its_recorders_through_a_typed_protocol() -> None:
+    # The store names what it needs of a recorder in one Protocol that mypy checks both
+    # recorders against; it imports neither recorder, which eventsourcing builds by topic.
+    from typing import Protocol, get_type_hints
+
+    from tidings.adapters.store.application import Store
+    from tidings.adapters.store.port import Recorder
+
+    assert get_type_hints(Store.recorder.fget)["return"] is Recorder
+    assert Protocol in Recorder.__mro__
+    recorders = (f"{_A}.store.sqlite_recorder", f"{_A}.store.postgres_recorder")
+    assert not set(ANYTHING[f"{_A}.store.application"]) & set(recorders)
+
+
 @pytest.mark.parametrize("rule", [_marked("only the surface and the edges import the facade")])
 def test_only_the_public_surface_and_the_edges_import_the_facade(rule: str) -> None:
     found = sorted(

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
@@ -29,14 +29,8 @@ from . import environment as schema
 from .environment import LOG, LogApplication, NotTidings, created, environment
 from .followers import Follower
 from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
-from .sqlite_recorder import ChainedSQLiteRecorder
+from .port import CheckedAppends, Recorder
 from .stream_ids import stream_digest
-
-if TYPE_CHECKING:
-    from .postgres_recorder import ChainedPostgresRecorder
-
-    # What the store and the read side call on either recorder: mypy checks both.
-    Recorder = ChainedSQLiteRecorder | ChainedPostgresRecorder
 
 __all__ = [
     "SNAPSHOT_EVERY",
@@ -168,9 +162,7 @@ class Store:
         self.snapshot_every = snapshot_every
         self._cache: OrderedDict[str, Loaded] = OrderedDict()
         self._cache_size = cache_size
-        # PostgreSQL's look at the log rides with an append (a look costs a round trip).
-        recorder = self.recorder
-        self._checked = None if isinstance(recorder, ChainedSQLiteRecorder) else recorder
+        self._checked = self.recorder if isinstance(self.recorder, CheckedAppends) else None
         self._deferred, self._reads = False, dict[str, int]()  # see `refresh`
         # `tree=False` only for the bench's row without the tree.
         self.recorder.tree.signer, self.recorder.tree.enabled = signer, tree and not read_only
@@ -190,8 +182,8 @@ class Store:
         self.events_read = 0
 
     @property
-    def recorder(self) -> "Recorder":
-        return cast("Recorder", self._app.recorder)
+    def recorder(self) -> Recorder:
+        return cast(Recorder, self._app.recorder)
 
     def close(self) -> None:
         if self._follower is not None:
