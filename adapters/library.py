@@ -9,23 +9,13 @@
     answer = t.poll("tester")                       # 1000 + the oldest notification
     t.ack("tester", answer.notification.id)         # 1002
 
-Every method is synchronous and thread-safe; a method that changes something returns
-once that change is durable. Calls from many threads at once are saved together, one
-transaction for all of them (group commit). The commands a server runs on an event loop
-have an awaitable twin (`accept_async`, `poll_async`, ...): the same use case, joining
-the group commit without a thread waiting for it.
-
-Errors are `TidingsError`s: commands the core refuses raise `Rejected` (with `.code` and
-`.text`) and change nothing; an argument of the wrong type or out of range raises
-`InvalidArgument` (a `Rejected`, 2101); a closed `Tidings` raises `Closed`. Poll and ack
-instead return their protocol answer (1000/1003/2150, 1002/2150/2151), because those are
-normal replies (an unknown or a suspended account's poll and ack raise `Rejected`, 2303 /
-2053, as accept does: the domain's access rule). Views returned carry no secret: only
-`open_account` and `rotate_secret` answer the signing secret.
-
-This class only composes the use cases of `adapters.usecases`, one module per business
-line; each method is one call to one of them.
-"""
+Every method is thread-safe and returns once what it changed is durable; calls from
+many threads are saved together (group commit). The commands a server runs on an event
+loop have an awaitable twin (`accept_async`, `poll_async`, ...) of the same use case.
+Errors are `TidingsError`s: a refused command raises `Rejected` (`.code`, `.text`) and
+changes nothing; a bad argument `InvalidArgument` (2101); a closed `Tidings` `Closed`.
+Poll and ack return their protocol answers (1000/1003/2150, 1002/2150/2151) instead. Only
+`open_account` and `rotate_secret` answer a signing secret."""
 
 from collections.abc import Callable
 from datetime import datetime
@@ -47,7 +37,7 @@ from .push.in_process import PushThread
 from .store.application import SNAPSHOT_EVERY, Store
 from .store.commit import GroupCommit
 from .store.outage import storage_errors
-from .usecases.accounts import AccountCalls, Accounts
+from .usecases.accounts import AccountCalls, Accounts, SigningSecrets
 from .usecases.audit_reads import AuditCalls
 from .usecases.deliveries import Deliveries, DeliveryCalls
 from .usecases.operations import OperationCalls, Operations
@@ -56,7 +46,6 @@ from .usecases.pollqueue import PollQueue, QueueCalls
 from .usecases.runtime import (
     RemoteClient,
     Runtime,
-    SigningSecrets,
     SvtridCalls,
     integer,
     text,
@@ -100,20 +89,16 @@ class Tidings(
 ):
     """Accounts, operations and their notifications, on an append-only event log.
 
-    `db` is a SQLite file path or a `postgresql://` URL. `clock` returns aware UTC
-    datetimes (tests pass a fake one).
-
-    `signing_key`: the file of the Ed25519 key that signs the log's checkpoints (else
-    `TIDINGS_SIGNING_KEY`; neither: nothing is signed), at `cadence` (`Cadence()`:
-    every 1,000 entries or 60 s).
-
-    `push`: push the notifications of URL and e-mail accounts from this process, on
-    a thread of its own, until `close` (else a `tidings serve` or `tidings worker` on the
-    same database pushes them; without either they wait, scheduled).
+    `db` is a SQLite file path or a `postgresql://` URL; `clock` returns aware UTC
+    datetimes. `signing_key`: the Ed25519 key file that signs the log's checkpoints (else
+    `TIDINGS_SIGNING_KEY`; neither: nothing is signed), at `cadence` (`Cadence()`: every
+    1,000 entries or 60 s). `push`: push the notifications of URL and e-mail accounts
+    from a thread of this process until `close` (else a `tidings serve` or `tidings
+    worker` on the same database must).
 
     Raises `StorageError` when the database cannot be opened, `BadKey` when the signing
-    key cannot be read, `InvalidArgument` for an argument of the wrong type (or, with
-    `push`, when TIDINGS_SMTP_URL is not an SMTP URL).
+    key cannot be read, `InvalidArgument` for a bad argument (or, with `push`, when
+    TIDINGS_SMTP_URL is not an SMTP URL).
     """
 
     _push: PushThread | None
@@ -154,8 +139,7 @@ class Tidings(
         clock: Callable[[], datetime] = utcnow,
     ) -> Self:
         """A `Tidings` on a store already open, its commands run by `committer` (a new
-        one by default): for tools and tests that work on the store or the group commit
-        beside the library. Closing it closes the store. Raises nothing."""
+        one by default). Closing it closes the store. Raises nothing."""
         tidings = cls.__new__(cls)
         tidings._attach(store, committer or GroupCommit(store), clock)
         return tidings

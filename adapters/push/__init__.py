@@ -1,5 +1,3 @@
-"""Push delivery: the due-work runner that follows the log and makes the attempts, the
-HTTP deliverer (WAPI form and JobResult), the address guard, the Standard Webhooks
-signer and the SMTP sender."""
+"""Push delivery: the due-work runner, the HTTP and SMTP senders, the address guard."""
 
 __all__: list[str] = []

@@ -1,18 +1,9 @@
 """Due work: one runner for everything that must happen at a time, in any live process:
 delivery attempts, and the endings of the operations the server runs itself
-(`endings.py`). What is due is read from the log alone (`index.py`), so a process that
-dies strands nothing: any other runner on the same database has the same index.
-
-Several runners may share a database. A delivery attempt is claimed with an event that
-carries a lease (`AttemptStarted`); the store's optimistic concurrency lets one claimer
-win, and the others see the claim in the log and wait for its lease. An ending needs no
-claim (`endings.py`).
-
-The index is followed like every projection of the log, by a `Catchup`
-(`store.followers`): a page read in a worker thread every `follow_every` seconds, folded
-on this runner's event loop, where everything that consults the index runs (no lock
-around every look).
-"""
+(`endings.py`). What is due is read from the log alone (`index.py`, followed by a
+`store.followers.Catchup`), so a process that dies strands nothing. Several runners may
+share a database: an attempt is claimed with a leased event, and the store's optimistic
+concurrency lets one claimer win."""
 
 import asyncio
 import contextlib
@@ -49,11 +40,8 @@ __all__ = ["DueWork"]
 
 _log = logging.getLogger("tidings.push")
 
-# How long to wait before trying again work that failed for a reason of ours (the store
-# was unreachable, an ending raised): short, and doubled up to a minute.
+# The wait before trying again work that failed for a reason of ours, doubled each time.
 _RETRY_FIRST, _RETRY_MOST = 0.5, 60.0
-
-
 _utcnow: Callable[[], datetime] = functools.partial(datetime.now, UTC)
 
 
@@ -62,8 +50,8 @@ def _delivery(name: Name) -> tuple[str, int]:
     return login, int(number)
 
 
-# What a worker saves in one go: an attempt's record, and a claim of its next delivery
-# (either may be absent); and what it gets back for each.
+# What a worker saves in one go (an attempt's record, a claim of its next delivery), and
+# what it gets back for each.
 _Step = tuple[Attempted | None, tuple[str, int] | None]
 _Settled = tuple[dlv.DeliveryState | None, Claim | Held | None]
 
@@ -79,16 +67,10 @@ class _Next:
 
 class DueWork:
     """The runner. `endings`: command -> rule for the operations this server ends;
-    `in_flight`: attempts made at once; `claimant`: this process's name in its claims.
-    `jitter` draws in [-1, 1] (the domain scales it by the account's policy).
-
-    Several runners of one server (`tidings serve --workers N`): `deliveries` off leaves
-    the deliveries to another runner; `foreign_endings_after` seconds more pass before
-    this runner ends an operation another process accepted, so that each operation is
-    ended by the process that accepted it (which serves its client's connection: the
-    client's mailbox is written by one process, and no process loses races on it) and
-    by another only when that one did not (it stopped).
-    """
+    `in_flight`: attempts made at once; `claimant`: this process's name in its claims;
+    `jitter` draws in [-1, 1]. `deliveries` off leaves the deliveries to another runner;
+    `foreign_endings_after`: seconds more before ending an operation another process
+    accepted (which ends it itself, unless it stopped)."""
 
     def __init__(
         self,
@@ -111,8 +93,7 @@ class DueWork:
         self._http = HttpDeliverer(guard or tidings.guard, max_connections=max(in_flight, 16))
         self._mail = MailSender(smtp)
         self._in_flight = in_flight
-        # Work handed out at most: what the workers do, and as much again waiting, so a
-        # worker recording an attempt finds its next delivery to claim in that commit.
+        # As much again waiting as in flight: a worker's record claims its next in one commit.
         self._handed_most = 2 * in_flight
         self._follow_every = follow_every
         self.claimant = claimant or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
@@ -132,8 +113,7 @@ class DueWork:
         self._failures: dict[Name, int] = {}
         self._wake = anyio.Event()
         self._store: Batched[_Step, _Settled] = Batched(self._settle)
-        # Counters, for tests and the bench.
-        self.attempts = self.delivered = 0
+        self.attempts = self.delivered = 0  # for tests and the bench
 
     @property
     def ended(self) -> int:
@@ -141,8 +121,8 @@ class DueWork:
         return self._endings.ended
 
     async def follow(self) -> int:
-        """Read what the log gained since the last look into the index, a page at a time
-        (a rebuild never holds the whole log); returns how many entries that was."""
+        """Read what the log gained into the index, a page at a time; returns how many
+        entries that was."""
         read = 0
         while True:
             page = await anyio.to_thread.run_sync(self._catchup.read, self._log)
@@ -151,15 +131,12 @@ class DueWork:
             if not page.full:
                 return read
 
-    # --- running ----------------------------------------------------------------------
     async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         """Rebuild the index from the log, then follow it and do what falls due, until
-        cancelled. Attempts in flight at cancellation are abandoned: their leases run
-        out and they are made again (by this or another process)."""
+        cancelled; attempts in flight then are made again once their leases run out."""
         await self.follow()
         task_status.started()
-        # What is due goes to `in_flight` workers, a task each for the runner's life,
-        # through an asyncio queue (docs/decisions.md): the runner runs on asyncio.
+        # To `in_flight` workers through an asyncio queue (docs/decisions.md).
         due: asyncio.Queue[Name] = asyncio.Queue(self._handed_most)
         try:
             async with anyio.create_task_group() as group:
@@ -167,12 +144,9 @@ class DueWork:
                     group.start_soon(self._work, due)
                 followed = anyio.current_time()
                 while True:
-                    # The log is read every `follow_every`; a finished attempt wakes the
-                    # loop sooner only to start the next (reading the log on each of
-                    # them would cost a query per attempt).
+                    # A finished attempt wakes the loop to start the next, not to read.
                     if anyio.current_time() - followed >= self._follow_every:
-                        # A store that cannot answer is logged once (`store.outage`);
-                        # what falls due meanwhile is still done, the log read next time.
+                        # Logged once (`store.outage`); what is due is still done.
                         with contextlib.suppress(StorageError):
                             await self.follow()
                         followed = anyio.current_time()
@@ -192,8 +166,7 @@ class DueWork:
         self._wake = anyio.Event()
 
     def _dispatch(self, due: asyncio.Queue[Name]) -> None:
-        """Hand what is due to the workers, up to `_handed_most` under way (the queue
-        holds as many)."""
+        """Hand what is due to the workers, up to `_handed_most` under way."""
         now = self._clock()
         while len(self._busy) < self._handed_most:
             name = self._index.pop_due(now, self._busy)
@@ -203,8 +176,7 @@ class DueWork:
             due.put_nowait(name)
 
     async def _work(self, taken: asyncio.Queue[Name]) -> None:
-        # A worker records an attempt and claims its next piece of work in one commit:
-        # what it took with the record waits here, claimed or not (if that commit failed).
+        # What a worker took with its last record waits here, claimed or not.
         ahead: list[_Next] = []
         while True:
             current = ahead.pop() if ahead else _Next(await taken.get())
@@ -229,10 +201,8 @@ class DueWork:
         finally:
             self._busy.discard(name)
             self._index.again(name)
-            # Hand out more once the workers' waiting half is drawn down, not after every
-            # piece of work (a turn of the loop each costs CPU: docs/decisions.md, the
-            # bench's push row); and only when something is due by now, else the nap
-            # already ends when the next falls due (a server ending its pings).
+            # Hand out more once the waiting half is drawn down and something is due by
+            # now (a turn of the loop each costs CPU: docs/decisions.md, the push row).
             if len(self._busy) <= self._in_flight and self._due_now():
                 self._wake.set()
 
@@ -240,9 +210,8 @@ class DueWork:
         next_at = self._index.next_at()
         return next_at is not None and next_at <= self._clock()
 
-    # --- one delivery attempt ---------------------------------------------------------
     def _settle(self, steps: Sequence[_Step]) -> list[_Settled]:
-        """The steps of many workers, saved in one transaction (a worker thread's)."""
+        """The steps of many workers, saved in one transaction (on a worker thread)."""
         attempts = [attempted for attempted, _ in steps if attempted is not None]
         wanted = [one for _, one in steps if one is not None]
         recorded, claimed = self._tidings.settle_attempts(attempts, wanted, claimant=self.claimant)
@@ -274,8 +243,7 @@ class DueWork:
             return
         self.attempts += 1
         scheduled = claim.scheduled
-        # `telemetry.ON` read here: an untraced attempt calls nothing of telemetry.
-        traced = telemetry.ON
+        traced = telemetry.ON  # untraced, an attempt calls nothing of telemetry
         with (
             telemetry.attempt(
                 scheduled.context,

@@ -1,7 +1,6 @@
 """The endings of the operations the server runs itself (`ping-async`, Merchants jobs),
-made by the due-work runner (`due.py`) when their rule's delay after acceptance has
-passed. An ending needs no claim: ending twice is refused by the operation (2304), so
-the first runner wins."""
+made by the due-work runner when their rule's delay after acceptance has passed. Ending
+twice is refused by the operation (2304), so the first runner wins, with no claim."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass

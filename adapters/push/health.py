@@ -1,20 +1,6 @@
-"""Delivery problems, endpoint health and fallbacks in the log an operator reads, on the
-`tidings.push` logger (`logs.event`), once the change is committed:
-
-- `delivery_attempt_failed` (WARNING; an SMTP server's refusal is `smtp_refused`) and
-  `delivery_gave_up` (ERROR), with the attempt's number, medium, status and error.
-- `endpoint_paused` (WARNING): failures in a row paused an endpoint; its deliveries wait
-  and one probe goes out per `probe_every` seconds.
-- `endpoint_resumed` (INFO): it is live again, `by` a probe that succeeded or an
-  operator (the shell, the console, the JSON API, the library).
-- `delivery_fell_back_to_poll` (WARNING): a delivery gave up and its notification was
-  queued for poll-req (the account's `fallback: "poll"`).
-
-Each carries the login and, when a delivery caused it, the svTRID, the notification id
-and the id of the request that accepted the operation; the health events the endpoint
-(a URL's scheme, host and port, an address's domain: a URL's path or query may hold a
-token).
-"""
+"""Delivery problems, endpoint health and fallbacks in the operator's log (README lists
+the events), on the `tidings.push` logger, once the change is committed. An endpoint is
+shown as a URL's origin or an address's domain: a path or query may hold a token."""
 
 import logging
 from typing import Any

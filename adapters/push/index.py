@@ -1,13 +1,8 @@
-"""What is due when: the due-work runner's index, an `eventsourcing.projection` projection
-(`DueProjection`) whose view, the `DueIndex`, is an in-memory tracking recorder. In
-memory: it is rebuilt from the log at start, and every decision it leads to is taken and
-saved through the deciders (see `due`).
-
-When each piece of work is due is the domain's rule (`delivery.due_at`,
-`serverrun.due_at`). A delivery is kept folded by the domain's `evolve`, without its
-notification or its older attempts, and forgotten once it succeeded. Times are kept in a
-heap; a time superseded stays in it and is skipped when it comes up.
-"""
+"""What is due when: the due-work runner's index, an `eventsourcing` projection
+(`DueProjection`) whose view, `DueIndex`, is an in-memory tracking recorder rebuilt from
+the log at start. When work is due is the domain's rule (`delivery.due_at`,
+`serverrun.due_at`); a delivery is kept folded without its notification or older
+attempts, and forgotten once it succeeded."""
 
 import heapq
 from collections.abc import Callable, Iterator, Mapping, Sequence

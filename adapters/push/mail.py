@@ -1,17 +1,9 @@
-"""The e-mail sender: one notification as one message, with aiosmtplib.
-
-The server is `TIDINGS_SMTP_URL`: `smtp://[user:password@]host[:port][?starttls=1]` (or
-`smtps://` for TLS from the start, port 465 by default); the sender address is
-`TIDINGS_SMTP_FROM` (default `tidings@localhost`). The server's certificate is checked
-against the system's CAs (`SSL_CERT_FILE` names others). The body is the `<notify>` XML
-as `application/xml; charset=utf-8`, the subject names the command and the svTRID,
-`Date` is when it is sent, and the `Message-ID` is derived from the notification, so the
-copies a retry may send are recognisably one message. An SMTP reply code is reported as
-the attempt's status, with the step of the conversation that got it (`Reply.refused_at`): the
-domain decides what it means (250 success; 4xx, 530, or a 5xx before RCPT TO, tried
-again; another 5xx at RCPT TO or DATA, given up). A server that offers no SMTPUTF8,
-which a non-ASCII address needs, is reported as lacking it (nothing is sent).
-"""
+"""The e-mail sender: one notification as one message, with aiosmtplib, through
+`TIDINGS_SMTP_URL` (`smtp://[user:password@]host[:port][?starttls=1]`, or `smtps://`)
+from `TIDINGS_SMTP_FROM` (default `tidings@localhost`). The body is the `<notify>` XML;
+the `Message-ID` is derived from the notification, so a retry's copies are one message.
+An SMTP reply code is the attempt's status, with the step that got it
+(`Reply.refused_at`): what it means is the domain's call."""
 
 import os
 import re

@@ -1,24 +1,8 @@
-"""What a push sends: a notification as WAPI shows it, in the account's chosen form, and
-the Standard Webhooks headers that sign it.
-
-The body:
-- WAPI form: `request=<notify>...</notify>` as `application/x-www-form-urlencoded`,
-  UTF-8, the way WAPI calls a client's script ("by using the POST method in parameter
-  request");
-- JobResult: the Merchants document (see `merchants.jobresult`), XML or JSON after the
-  original request;
-- e-mail: the `<notify>` XML itself.
-
-WAPI's XML documents (a pushed `<notify>` here, the responses in `wapi.response`) are
-written the way xmltodict's `unparse(pretty=True, indent=" ", full_document=False)`
-writes them, with one-space indentation and no XML declaration.
-
-The signatures (https://www.standardwebhooks.com): `webhook-id` is derived from the
-notification, so every retry of it carries the same id and a receiver can drop
-duplicates; `webhook-signature` covers exactly the bytes sent. Which secrets sign is the
-domain's rule (`domain.dispatch.signing_secrets`): after a rotation the old secret signs
-too, for a grace period.
-"""
+"""What a push sends: the body (a WAPI form `request=<notify>...`, a Merchants JobResult,
+or for e-mail the `<notify>` XML, written as xmltodict's `unparse(pretty=True, indent="
+", full_document=False)` would), and the Standard Webhooks headers that sign it: a
+`webhook-id` stable across retries, a signature over exactly the bytes sent, by the
+secrets the domain picks (`dispatch.signing_secrets`)."""
 
 import hashlib
 from datetime import datetime, timedelta

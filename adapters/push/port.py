@@ -1,5 +1,5 @@
-"""What the push runner needs of the library, as a typed interface: `Tidings` provides
-it, and the runner depends on this, not on the library (which depends on `push/`)."""
+"""What the push runner needs of the library, as a typed interface (`push/` may not
+import the library, which imports it)."""
 
 from collections.abc import Sequence
 from typing import Any, Protocol

@@ -1,35 +1,14 @@
-"""How a push goes out: where it may go (the address guard), through which connection
-(single-connection clients), the POST itself (`HttpDeliverer`), and how the runner's
-many attempts in flight reach the library (their calls batched into one).
+"""How a push goes out: where it may go (`AddressGuard`), through which connection
+(`Connections`), the POST itself (`HttpDeliverer`), and the runner's calls to the library
+batched into one (`Batched`).
 
-**The address guard**: a push never reaches our own network or a cloud's metadata
-service. A URL is checked when an account is configured and again before every attempt,
-after DNS resolution; the attempt then connects to the very address that was checked,
-so a name that resolves elsewhere the second time (DNS rebinding) gains nothing.
-Loopback, private, link-local (169.254.169.254 included), multicast, reserved and
-unspecified addresses are refused, in every spelling the resolver accepts
-(`2130706433`, `0x7f000001`, `127.1`, `::ffff:127.0.0.1`), and so are IPv6 addresses
-that carry an IPv4 address a router may unwrap (6to4 `2002::/16`, Teredo `2001::/32`,
-NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, IPv4-compatible `::a.b.c.d`) when that IPv4
-address is refused, unless a network of `TIDINGS_PUSH_ALLOW` (comma-separated CIDRs)
-holds them.
-
-**The connections**: one `httpx.AsyncClient` per connection (`Connections`): a pool of
-one has no idle connections to poll at every request, and a request only ever goes to a
-client no other request is using (docs/decisions.md, the bench's push row). A request
-goes to a free client whose connection is to the same place (reusing its TLS session),
-else to the free client released longest ago.
-
-**The POST**: it connects to the address the guard checked (the Host header and TLS
-name stay the URL's), follows no redirect, and bounds the whole attempt by the account's
-timeout. It reports what happened (a `Reply`); whether that was a success, and when to
-try again, is the domain's call.
-
-**Batched calls**: the runner's tasks record their attempts and claim their next
-through the synchronous library; calls made while a batch is under way are sent
-together in the next (`Batched`): a thread hop and a group-commit command per batch,
-not per attempt.
-"""
+The guard refuses loopback, private, link-local, multicast, reserved and unspecified
+addresses in every spelling the resolver accepts, and IPv6 addresses carrying such an
+IPv4 address (6to4, Teredo, NAT64, IPv4-compatible), unless a network of
+`TIDINGS_PUSH_ALLOW` (comma-separated CIDRs) holds them. A URL is checked when an account
+is configured and again after DNS before every attempt, which connects to the very
+address checked (no DNS rebinding). The POST follows no redirect and is bounded by the
+account's timeout; whether its answer is a success is the domain's call."""
 
 import ipaddress
 import logging

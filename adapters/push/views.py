@@ -1,5 +1,5 @@
-"""What the library tells about push delivery: views without secrets, and the claims the
-due-work runner works on."""
+"""What the library tells about push delivery (views without secrets), and the claims
+the due-work runner works on."""
 
 from datetime import datetime
 

@@ -1,14 +1,12 @@
 """Accounts: opening, settings, password, signing secret, suspension, and the reads of
-them. Every command here is the backend's or an operator's (`Trusted`); `admit` lets a
-client over the network in.
-
-A call that changes an account takes `by`, the operator (`domain.operator.Actor`) it is
-recorded as, in the same transaction as the change (2303 when `by` is not an active
-operator: nothing is done); without it, nothing is recorded beside the change."""
+them; `admit` lets a client over the network in. A call that changes an account takes
+`by`, the operator it is recorded as in the change's transaction (2303 when `by` is not
+an active operator: nothing is done)."""
 
 import base64
 import functools
 import itertools
+import logging
 import secrets
 
 from tidings.domain import (
@@ -24,10 +22,14 @@ from tidings.domain import (
 from tidings.domain import account as acc
 from tidings.domain import operator as opr
 from tidings.domain import session as ses
+from tidings.domain.delivery import DeliveryScheduled
 from tidings.domain.values import password_problem
 
-from ..errors import InvalidArgument, Rejected
+from ..errors import InvalidArgument, Rejected, StorageError
+from ..logs import event
 from ..push.transport import AddressGuard, Refused
+from ..store.outage import storage_errors
+from ..store.secrets import SECRETS_KEY_ENV, Secrets, SecretsLocked
 from ..store.work import Work
 from ..views import AccountPage, AccountView, OpenedAccount, account_view
 from ..wapi.auth import password_sha1
@@ -36,7 +38,6 @@ from .operators import record
 from .runtime import (
     RemoteClient,
     Runtime,
-    SigningSecrets,
     admitted,
     awaited_call,
     blocking_call,
@@ -46,23 +47,92 @@ from .runtime import (
     texts,
 )
 
-__all__ = ["AccountCalls", "Accounts"]
+__all__ = ["AccountCalls", "Accounts", "SigningSecrets"]
 
+_log = logging.getLogger("tidings.push")
 _OPENED = ("AccountOpened",)
 _CHANNELS = (PollChannel, UrlChannel, EmailChannel)
 Actor = opr.Actor | None
 
 
+class SigningSecrets:
+    """The signing secrets of pushed notifications, by id, kept beside the log
+    (`store.secrets`). Without the key of sealed secrets nothing is pushed to a URL: one
+    `signing_secrets_locked` warning a process, one `delivery_not_signed` a delivery."""
+
+    def __init__(self, runtime: Runtime):
+        self._runtime = runtime
+        self._secrets = Secrets(runtime.store)
+        self.locked: set[str] = set()  # ids of secrets found sealed without their key
+        self._told: set[tuple[str, int]] = set()
+
+    def keep(self, secret: str) -> str:
+        """Keep `secret`; returns its id. Raises `StorageError`."""
+        secret_id = acc.secret_id(secret)
+        with self._runtime.reading():
+            self._secrets.keep(secret_id, secret)
+        return secret_id
+
+    def forget(self, secret_id: str) -> None:
+        """Drop a secret no event names (its command was refused). Raises `StorageError`."""
+        with storage_errors():
+            self._secrets.forget(secret_id)
+
+    def find(self, account: acc.AccountState, secret_id: str) -> str:
+        """The secret `secret_id` names ("" for none). Raises `StorageError`."""
+        if not secret_id:
+            return ""
+        with storage_errors():
+            found = self._secrets.find(secret_id)
+        if found is None:
+            raise StorageError(f"the signing secret of account {account.login!r} is missing")
+        return found
+
+    def for_push(self, account: acc.AccountState) -> tuple[str, str] | None:
+        """The account's current and previous secrets ("" for none), or None when they
+        are sealed and this process has not got their key. Raises `StorageError`."""
+        ids = (account.secret_id, account.previous_secret_id)
+        if self.locked.intersection(ids):
+            return None
+        try:
+            return self.find(account, ids[0]), self.find(account, ids[1])
+        except SecretsLocked as locked:
+            if not self.locked:
+                reason = f"{locked}; polls are served, pushes to URLs wait for the key"
+                event(_log, logging.WARNING, "signing_secrets_locked", reason=reason)
+            self.locked.update(i for i in ids if i)
+            return None
+
+    def tell_unsigned(self, scheduled: DeliveryScheduled) -> None:
+        """Log, once per delivery, that it waits because its secret is sealed."""
+        told = (scheduled.login, scheduled.notification_id)
+        if told in self._told:
+            return
+        self._told.add(told)
+        notification = scheduled.notification
+        fields = {
+            "login": scheduled.login,
+            "svtrid": None if notification is None else notification.outcome.svtrid,
+            "notification": scheduled.notification_id,
+            "request_id": (scheduled.context or {}).get("request_id"),
+            "reason": f"its signing secret is sealed and {SECRETS_KEY_ENV} is not set",
+        }
+        event(_log, logging.WARNING, "delivery_not_signed", **fields)
+
+    def close(self) -> None:
+        with storage_errors():
+            self._secrets.close()
+
+
 def _digest(password: str) -> str:
-    """The digest an account keeps; raises `Rejected` (2101) for a password the core
-    refuses."""
+    """The digest an account keeps; `Rejected` (2101) for a password the core refuses."""
     if problem := password_problem(text("password", password)):
         raise Rejected(Code.INVALID_PARAMETER, problem)
     return password_sha1(password)
 
 
 def _new_secret() -> str:
-    """A new signing secret. Standard Webhooks: "whsec_" and the key in standard base64."""
+    """Standard Webhooks: "whsec_" and the key in standard base64."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
 
 
@@ -79,8 +149,7 @@ class Accounts:
         return AddressGuard()
 
     def _checked_channel(self, channel: Channel) -> Channel:
-        """Refuse (2101) a URL channel whose host is, or resolves to, a non-public
-        address (see `adapters.push.transport`)."""
+        """Refuse (2101) a URL channel to a non-public address (`push.transport`)."""
         unicode("channel", instance("channel", channel, _CHANNELS))
         if isinstance(channel, UrlChannel):
             for url in (channel.success_url, channel.error_url):
@@ -125,8 +194,8 @@ class Accounts:
     async def _with_secret(
         self, login: str, command: acc.OpenAccount | acc.RotateSecret, secret: str, by: Actor
     ) -> acc.AccountState:
-        """Run a command that names a new signing secret: the secret is kept beside the
-        log first (`store.secrets`), and dropped again if the command is refused."""
+        """Run a command that names a new signing secret, kept beside the log first and
+        dropped again if the command is refused."""
         secret_id = self._secrets.keep(secret)
         try:
             return await self._run(login, command, by=by)
@@ -135,15 +204,17 @@ class Accounts:
             raise
 
     async def _run(
-        self, login: str, *commands: acc.AccountCommand, by: Actor, detail: str = ""
+        self, login: str, *commands: acc.AccountCommand, by: Actor, detail: str = "", ends: str = ""
     ) -> acc.AccountState:
-        """Run `commands` on the account, and record them as `by`'s action, in one unit
-        of work: all of it or, when one is refused, none."""
+        """Run `commands` on the account, recorded as `by`'s action, all or none; with
+        `ends` (why), the account's web sessions end too."""
         text("login", login)
 
         def body(work: Work) -> acc.AccountState:
             for command in commands:
                 work.must(ACCOUNT, login, command)
+            if ends:
+                work.decide(SESSION, ses.holder("account", login), ses.EndSessions(ends))
             record(work, by, login, detail)
             return existing(work, login)
 
@@ -180,16 +251,7 @@ class Accounts:
         with it. Raises `Rejected` (2303 unknown account, 2101 a password empty or only
         whitespace), `Conflict`, `StorageError`."""
         change = acc.ChangePassword(_digest(password))
-        holder = ses.holder("account", text("login", login))
-
-        def body(work: Work) -> acc.AccountState:
-            work.must(ACCOUNT, login, change)
-            # The web sessions of the account end with the password they were opened by.
-            work.decide(SESSION, holder, ses.EndSessions("password changed"))
-            record(work, by, login)
-            return work.state(ACCOUNT, login)
-
-        return account_view(await self._runtime.run(body))
+        return account_view(await self._run(login, change, by=by, ends="password changed"))
 
     async def rotate_secret(self, login: str, *, by: Actor = None) -> str:
         """A new signing secret for pushed notifications; returns it. Raises `Rejected`
@@ -249,11 +311,7 @@ class Accounts:
         not allowed, 2053 suspended), `StorageError`."""
         text("login", login)
         instance("client", client, RemoteClient)
-
-        def body(work: Work) -> None:
-            admitted(work, login, client)
-
-        await self._runtime.run(body)
+        await self._runtime.run(lambda work: admitted(work, login, client))
 
 
 class AccountCalls:

@@ -17,11 +17,11 @@ from ..push.views import Attempted, Claim, DeliveryView, EndpointView, Held, end
 from ..push.views import delivery_view as _view
 from ..store.application import stream_hex
 from ..store.work import Work
+from .accounts import SigningSecrets
 from .operators import By, record
 from .runtime import (
     CHUNK,
     Runtime,
-    SigningSecrets,
     awaited_call,
     blocking_call,
     existing,

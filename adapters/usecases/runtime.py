@@ -9,7 +9,6 @@ import contextlib
 import functools
 import inspect
 import itertools
-import logging
 import os
 import secrets
 import threading
@@ -21,14 +20,11 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, get_args, get_origin
 from tidings.domain import ACCOUNT, Code, Decider
 from tidings.domain import account as acc
 from tidings.domain.access import Caller, Remote, Trusted, refusal
-from tidings.domain.delivery import DeliveryScheduled
 
-from ..errors import Closed, InvalidArgument, Rejected, StorageError
-from ..logs import event
+from ..errors import Closed, InvalidArgument, Rejected
 from ..store.application import Store
 from ..store.commit import GroupCommit
 from ..store.outage import storage_errors
-from ..store.secrets import SECRETS_KEY_ENV, Secrets, SecretsLocked
 from ..store.work import Work
 from .arguments import RemoteClient, instance, remote, text, texts
 
@@ -36,7 +32,6 @@ __all__ = [
     "CHUNK",
     "RemoteClient",
     "Runtime",
-    "SigningSecrets",
     "SvtridCalls",
     "SvtridSource",
     "admitted",
@@ -58,7 +53,6 @@ S = TypeVar("S")
 P = ParamSpec("P")
 F = TypeVar("F", bound=Callable[..., Any])
 
-_log = logging.getLogger("tidings.push")
 CHUNK = 100  # streams loaded, or changed, a unit of work by a use case over many
 
 
@@ -269,75 +263,6 @@ class SvtridCalls:
     def minted_here(self, svtrid: str) -> bool:
         """Whether this process minted `svtrid` (its own operations'). Raises nothing."""
         return _SVTRIDS.minted_here(svtrid)
-
-
-class SigningSecrets:
-    """The signing secrets of pushed notifications, by id, kept beside the log
-    (`store.secrets`). Without the key of sealed secrets nothing is pushed to a URL: one
-    `signing_secrets_locked` warning a process, one `delivery_not_signed` a delivery."""
-
-    def __init__(self, runtime: Runtime):
-        self._runtime = runtime
-        self._secrets = Secrets(runtime.store)
-        self.locked: set[str] = set()  # ids of secrets found sealed without their key
-        self._told: set[tuple[str, int]] = set()
-
-    def keep(self, secret: str) -> str:
-        """Keep `secret`; returns its id. Raises `StorageError`."""
-        secret_id = acc.secret_id(secret)
-        with self._runtime.reading():
-            self._secrets.keep(secret_id, secret)
-        return secret_id
-
-    def forget(self, secret_id: str) -> None:
-        """Drop a secret no event names (its command was refused). Raises `StorageError`."""
-        with storage_errors():
-            self._secrets.forget(secret_id)
-
-    def find(self, account: acc.AccountState, secret_id: str) -> str:
-        """The secret `secret_id` names ("" for none). Raises `StorageError`."""
-        if not secret_id:
-            return ""
-        with storage_errors():
-            found = self._secrets.find(secret_id)
-        if found is None:
-            raise StorageError(f"the signing secret of account {account.login!r} is missing")
-        return found
-
-    def for_push(self, account: acc.AccountState) -> tuple[str, str] | None:
-        """The account's current and previous secrets ("" for none), or None when they
-        are sealed and this process has not got their key. Raises `StorageError`."""
-        ids = (account.secret_id, account.previous_secret_id)
-        if self.locked.intersection(ids):
-            return None
-        try:
-            return self.find(account, ids[0]), self.find(account, ids[1])
-        except SecretsLocked as locked:
-            if not self.locked:
-                reason = f"{locked}; polls are served, pushes to URLs wait for the key"
-                event(_log, logging.WARNING, "signing_secrets_locked", reason=reason)
-            self.locked.update(i for i in ids if i)
-            return None
-
-    def tell_unsigned(self, scheduled: DeliveryScheduled) -> None:
-        """Log, once per delivery, that it waits because its secret is sealed."""
-        told = (scheduled.login, scheduled.notification_id)
-        if told in self._told:
-            return
-        self._told.add(told)
-        notification = scheduled.notification
-        fields = {
-            "login": scheduled.login,
-            "svtrid": None if notification is None else notification.outcome.svtrid,
-            "notification": scheduled.notification_id,
-            "request_id": (scheduled.context or {}).get("request_id"),
-            "reason": f"its signing secret is sealed and {SECRETS_KEY_ENV} is not set",
-        }
-        event(_log, logging.WARNING, "delivery_not_signed", **fields)
-
-    def close(self) -> None:
-        with storage_errors():
-            self._secrets.close()
 
 
 def admitted(work: Work, login: str, client: RemoteClient | None) -> acc.AccountState:
