@@ -1,25 +1,23 @@
 """The event store: an eventsourcing application that saves what the deciders decide.
 
-Streams are named `(category, key)` and stored under an id of that name. Loading a
-stream folds its events over the newest snapshot (mailboxes only); states are cached
-for the process and kept honest by following the log (`Store.refresh`). A batch is
-saved in one transaction; a version conflict raises eventsourcing's `IntegrityError`,
-retried by the caller (`commit`). The state cache and `load_cold` stay ours rather than
-eventsourcing's repository (docs/decisions.md, "Storage and the log").
+Streams are named `(category, key)`; a stream loads from its newest snapshot (mailboxes
+only) plus newer events. States are cached for the process and kept honest by following
+the log (`Store.refresh`), ours rather than eventsourcing's repository
+(docs/decisions.md, "Storage and the log").
 """
 
 import functools
+import hashlib
 import logging
+import struct
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any, cast
 from uuid import UUID
 
-from eventsourcing.persistence import Tracking
 from msgspec import Struct
-from tidings.domain import MAILBOX, Decider
+from tidings.domain import MAILBOX, OPERATION, Decider
 from tidings.domain.mailbox import MailboxState
 
 from ..ledger.entries import Envelope, LogRow, Row, TailRow, decode_event, stored_row
@@ -27,10 +25,9 @@ from ..ledger.signer import Signer
 from ..redaction import redacted
 from . import environment as schema
 from .environment import LOG, LogApplication, NotTidings, created, environment
-from .followers import Follower
+from .followers import Follower, LogEntry, read_log
 from .open_operations import TOPICS, VIEW, OpenOperations, OpenOperationsView, open_now, view_for
 from .port import CheckedAppends, Recorder
-from .stream_ids import stream_digest
 
 __all__ = [
     "SNAPSHOT_EVERY",
@@ -43,10 +40,62 @@ __all__ = [
     "stream_id",
 ]
 
-# Least mailbox snapshot spacing (docs/decisions.md).
-SNAPSHOT_EVERY = 4
+SNAPSHOT_EVERY = 4  # least mailbox snapshot spacing (docs/decisions.md)
+_SCANNED = 10_000  # log positions scanned at a time for the open operations
 
 _log = logging.getLogger("tidings.store")
+
+
+# A stream's stored id is a pure function of its name, so every process and reader finds
+# the same stream: the `uuid5` of `category/key`; an operation named by a server-minted
+# svTRID, a version 8 id led by its second and counter, so new operations share the
+# index's last page (docs/decisions.md, "Storage and the log").
+_NAMESPACE_BYTES = UUID("6b1d9c8e-2f1a-5c3e-9f47-0d1e2a3b4c5d").bytes
+# The categories whose keys are svTRIDs, minted in time order.
+_MINTED = frozenset({OPERATION.category})
+_COUNTER_BITS = 28
+# The id as a 128-bit number: `_KEPT` clears the version's nibble (byte 6) and the
+# variant's two bits (byte 8); `_UUID5` sets version 5 and the variant, `_VARIANT` the
+# variant alone.
+_KEPT = ~(0xF0 << 72 | 0xC0 << 56) & (1 << 128) - 1
+_UUID5 = 0x50 << 72 | 0x80 << 56
+# A version 8 id's low half: the digest's, its variant's two bits set to 10.
+_LOW_KEPT, _VARIANT_LOW = (1 << 62) - 1, 1 << 63
+_COUNTER = (1 << _COUNTER_BITS) - 1
+_LEAD_AND_LOW = struct.Struct(">IHHQ").pack
+
+
+def _minted(key: str) -> tuple[int, int] | None:
+    """The second and the counter an svTRID says it was minted at: three runs of decimal
+    digits of 1-10, 1-10 and 1-20, joined by dots, and a second below 2**32; None for
+    any other key (cut and tested: a regular expression cost twice as much)."""
+    second, _, rest = key.partition(".")
+    process, dot, counter = rest.partition(".")
+    # A third dot stays in `counter`, which then is not decimal.
+    if not (
+        dot
+        and 0 < len(second) <= 10
+        and 0 < len(process) <= 10
+        and 0 < len(counter) <= 20
+        and (second + process + counter).isdecimal()
+    ):
+        return None
+    minted = int(second)
+    return (minted, int(counter) & _COUNTER) if minted < 1 << 32 else None
+
+
+def stream_digest(category: str, key: str) -> bytes:
+    """The 16 bytes of a stream's id: `uuid5(namespace, "category/key")`, or for an
+    operation named by an svTRID a version 8 id led by the svTRID's second and counter."""
+    digest = hashlib.sha1(_NAMESPACE_BYTES + f"{category}/{key}".encode()).digest()
+    minted = _minted(key) if category in _MINTED else None
+    if minted is None:
+        return ((int.from_bytes(digest[:16]) & _KEPT) | _UUID5).to_bytes(16)
+    second, counter = minted
+    # 32 bits of the second, then the counter's 28 bits around the version's nibble, then
+    # the digest's second half with the variant's two bits.
+    low = int.from_bytes(digest[8:16]) & _LOW_KEPT | _VARIANT_LOW
+    return _LEAD_AND_LOW(second, counter >> 12, 0x8000 | counter & 0xFFF, low)
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -58,17 +107,12 @@ def stream_hex(category: str, key: str) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def stream_id(category: str, key: str) -> UUID:
-    """The stored id of a stream (see `stream_hex`)."""
     return UUID(hex=stream_hex(category, key))
 
 
-# Log positions scanned at a time for the open operations the view has not seen.
-_SCANNED = 10_000
-
-
 class Loaded(Struct, frozen=True, gc=False):
-    """A stream's state, the version it is at (0: nothing stored yet) and the version of
-    its newest snapshot (0: none)."""
+    """A stream's state, its version (0: nothing stored yet) and its newest snapshot's
+    (0: none)."""
 
     state: Any
     version: int
@@ -84,26 +128,9 @@ class Change(Struct, frozen=True, gc=False):
     events: Sequence[Any]
 
 
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """One entry of the global notification log."""
-
-    position: int
-    stream: UUID
-    version: int
-    topic: str
-    event: Any
-
-    def as_processed(self) -> tuple[Envelope, Tracking]:
-        """The entry as an `eventsourcing.projection` projection processes it: the
-        domain event (as eventsourcing's mapper gives it) and its tracking object."""
-        return Envelope(self.stream, self.version, self.event), Tracking(LOG, self.position)
-
-
 def snapshot_due(loaded: Loaded, version: int, every: int) -> bool:
-    """Whether a mailbox now at `version` (state in `loaded`) gets a snapshot: once
-    `every` events and as many as it queues have passed since the last one (a snapshot
-    holds the backlog, so it costs one notification per event)."""
+    """Whether a mailbox now at `version` gets a snapshot: once `every` events and as
+    many as it queues have passed since the last (a snapshot costs its backlog)."""
     state: MailboxState = loaded.state
     return version - loaded.snapshot_version >= max(every, state.queue.size)
 
@@ -111,9 +138,8 @@ def snapshot_due(loaded: Loaded, version: int, every: int) -> bool:
 def _follow(
     cache: MutableMapping[str, Any], seen: int, rows: Sequence[TailRow], limit: int
 ) -> int | None:
-    """Drop from `cache` (stream -> a state with its `version`) the states log entries
-    `rows` moved on; the position seen after them (`seen` at least). None, the cache
-    emptied, for more than `limit` rows: forgetting it all is cheaper than reading on."""
+    """Drop from `cache` the states log entries `rows` moved on; the position seen after
+    them. None, the cache emptied, for more than `limit` rows (cheaper than reading on)."""
     if len(rows) > limit:
         cache.clear()
         return None
@@ -155,31 +181,29 @@ class Store:
         self._app = created(env, lambda: LogApplication(env=env))
         if self.created:
             _log.info("created a new tidings database at %s", redacted(url))
-        self._mapper = self._app.mapper
         assert self._app.snapshots is not None  # IS_SNAPSHOTTING_ENABLED is always set
         snapshots_recorder: Any = self._app.snapshots.recorder
-        self.recorder.snapshots_table = snapshots_recorder.events_table_name
+        recorder = self.recorder
+        recorder.snapshots_table = snapshots_recorder.events_table_name
         self.snapshot_every = snapshot_every
         self._cache: OrderedDict[str, Loaded] = OrderedDict()
         self._cache_size = cache_size
-        self._checked = self.recorder if isinstance(self.recorder, CheckedAppends) else None
+        self._checked = recorder if isinstance(recorder, CheckedAppends) else None
         self._deferred, self._reads = False, dict[str, int]()  # see `refresh`
         # `tree=False` only for the bench's row without the tree.
-        self.recorder.tree.signer, self.recorder.tree.enabled = signer, tree and not read_only
+        recorder.tree.signer, recorder.tree.enabled = signer, tree and not read_only
         self._open_view: OpenOperationsView | None = None
         self._follower: Follower | None = None
         if not read_only:
             self._open_view = view = created(env, lambda: view_for(env))
             runner_env = env | {"CREATE_TABLE": "n"}
             self._follower = Follower(OpenOperations(view), view, LogApplication, runner_env)
-            self.recorder.ensure_tree()
+            recorder.ensure_tree()
         elif schema.present(env, (VIEW,)):
             self._open_view = view_for(env)
-        # The log position up to which the cache has seen every change.
-        self._seen = self.recorder.max_notification_id() or 0
-        self.recorder.changed()  # from here on, a change by another writer shows
-        # Stored events read to load streams (what a load costs, for tests).
-        self.events_read = 0
+        self._seen = recorder.max_notification_id() or 0  # the cache saw every change to here
+        recorder.changed()  # from here on, a change by another writer shows
+        self.events_read = 0  # stored events read to load streams (for tests)
 
     @property
     def recorder(self) -> Recorder:
@@ -213,10 +237,17 @@ class Store:
     def load_cold(
         self, decider: Decider[Any, Any, Any], sid: UUID, *, checked: bool = False
     ) -> Loaded:
-        """A stream's state as a fresh process would load it: snapshot plus newer events,
-        bypassing (and not filling) the cache. `checked`: raise ValueError, saying why,
-        at an event the stream's `check` refuses (replay's comparison)."""
-        start = self._snapshot(decider, sid)
+        """A stream's state as a fresh process would load it, bypassing the cache.
+        `checked`: raise ValueError, saying why, at an event the stream's `check`
+        refuses (replay's comparison)."""
+        start = Loaded(decider.initial, 0)
+        mailbox = decider.category == MAILBOX.category
+        newest = self.recorder.select_snapshot(sid) if mailbox else None
+        if newest is not None:
+            # A snapshot event folds to the state it holds, whatever came before it.
+            version, topic, snapshot = newest
+            event = decode_event(topic, snapshot)
+            start = Loaded(decider.evolve(decider.initial, event), version, version)
         state, version, read = start.state, start.version, 0
         for envelope in self._events(sid, gt=version):
             if checked and (problem := decider.check(state, envelope.event)):
@@ -226,16 +257,6 @@ class Store:
             read += 1
         self.events_read += read
         return Loaded(state, version, start.snapshot_version)
-
-    def _snapshot(self, decider: Decider[Any, Any, Any], sid: UUID) -> Loaded:
-        if decider.category != MAILBOX.category:
-            return Loaded(decider.initial, 0)
-        newest = self.recorder.select_snapshot(sid)
-        if newest is None:
-            return Loaded(decider.initial, 0)
-        version, topic, state = newest
-        # A snapshot event folds to the state it holds, whatever came before it.
-        return Loaded(decider.evolve(decider.initial, decode_event(topic, state)), version, version)
 
     def remember(self, key: str, loaded: Loaded) -> None:
         self._cache[key] = loaded
@@ -270,7 +291,7 @@ class Store:
 
     # --- saving ---------------------------------------------------------------------
     def locked(self) -> AbstractContextManager[None]:
-        """Hold the log's write lock for a block (`Recorder.locked`)."""
+        """Hold the log's write lock for a block; a `save` inside commits at its end."""
         return self.recorder.locked()
 
     def snapshot_due(self, loaded: Loaded, version: int) -> bool:
@@ -322,25 +343,9 @@ class Store:
         topics: Sequence[str] = (),
         stop: int | None = None,
     ) -> Iterator[LogEntry]:
-        """The notification log from position `start` (up to `stop`, inclusive, when
-        given), fetched `page_size` at a time; only the entries of `topics` when given."""
-        position = start
-        while True:
-            page = self._app.recorder.select_notifications(
-                position, page_size, stop=stop, topics=topics
-            )
-            for item in page:
-                envelope = self.decode(item)
-                yield LogEntry(
-                    item.id,
-                    envelope.originator_id,
-                    item.originator_version,
-                    item.topic,
-                    envelope.event,
-                )
-            if len(page) < page_size:
-                return
-            position = page[-1].id + 1
+        """The log from position `start` (up to `stop`, inclusive, when given), fetched
+        `page_size` at a time; only the entries of `topics` when given."""
+        return read_log(self._app, start, page_size, topics, stop)
 
     def open_operations(self) -> list[str]:
         """svTRIDs of the operations accepted and not yet ended, oldest first."""
@@ -356,8 +361,7 @@ class Store:
 
     def open_operations_followed(self, timeout: float = 10.0) -> None:
         """Wait until the open operations' view has processed every acceptance and
-        ending logged so far (for tests; readers never need it); eventsourcing's
-        `TimeoutError` after `timeout` seconds."""
+        ending logged so far (for tests); eventsourcing's `TimeoutError` after `timeout`."""
         if self._follower is None or self._open_view is None:
             return
         _, upto = self._open_view.listed(LOG)

@@ -1,13 +1,9 @@
-"""Group commit: commands from many threads saved together, one transaction a batch
-(eventsourcing saves each `save` in a transaction of its own).
+"""Group commit: commands from many threads saved together, one transaction a batch.
 
 A caller queues its command (a body run on a `Work`); if no other caller leads, it
-leads: it runs every queued body in arrival order on the batch's `Work`, saves their
-events in one transaction, and only then wakes the callers. When another process moved
-a stream meanwhile, the save fails on a version, nothing is written, and the batch runs
-again under the log's write lock (`Store.locked`), where it cannot lose again; for
-`CONTENDED_FOR` after a lost race, a batch that writes goes straight there. A batch of
-reads never takes the lock. `MAX_ATTEMPTS` bounds the retries against bugs.
+leads: it runs every queued body in arrival order, saves their events in one
+transaction, and only then wakes the callers. A batch that lost a race (nothing
+written) runs again under the log's write lock (`Store.locked`), where it cannot lose.
 """
 
 import itertools
@@ -31,21 +27,17 @@ __all__ = ["MAX_ATTEMPTS", "MAX_BATCH", "GroupCommit"]
 
 T = TypeVar("T")
 
-MAX_ATTEMPTS = 40
-# Bodies per transaction: bounds how long the callers at the front of a long queue wait.
-MAX_BATCH = 256
+MAX_ATTEMPTS = 40  # bounds the retries against bugs
+MAX_BATCH = 256  # bodies a transaction: bounds how long the front of a long queue waits
 # After a lost race, writes go straight to the locked path for this long: an unlocked
 # save would mostly lose again.
 CONTENDED_FOR = 1.0
-# How long a leader may wait for callers still on their way (see `_gather`).
-GATHER_FOR = 0.001
+GATHER_FOR = 0.001  # how long a leader may wait for callers on their way (`_gather`)
 
 _log = logging.getLogger("tidings.store")
 
 _UNTRACED: AbstractContextManager[None] = nullcontext()
 _Outcome = tuple[Any, BaseException | None]
-
-
 Settle = Callable[[Any, BaseException | None], None]
 
 _WAKES = threading.local()
@@ -85,15 +77,13 @@ class _Call:
         self.body = body
         self.clock = clock
         self.settle = settle
-        self.done = False
-        self.abandoned = False  # its caller stopped waiting (interrupted)
+        self.done = self.abandoned = False  # abandoned: its caller was interrupted
         self.leads = False  # handed the lead, not yet passed on (`_pass_lead`)
         self.next: _Call | None = None  # the caller it wakes once woken (`_run`)
         self.result: Any = None
         self.error: BaseException | None = None
         self.wake = _wake_lock() if settle is None else _NO_WAKE
-        # The caller's trace context, None when not tracing. `telemetry.ON` is read here
-        # and below so that an untraced command calls nothing of it.
+        # The caller's trace context: an untraced command calls nothing of telemetry.
         self.trace = telemetry.parent() if telemetry.ON else None
 
 
@@ -110,7 +100,7 @@ class GroupCommit:
         self.transactions = self.commands = 0
         self._contended_until = 0.0
         self._last_batch = 0
-        # Leads for submitted commands, which have no thread of their own to lead with.
+        # Leads for submitted commands, which have no thread of their own.
         self._committer: threading.Thread | None = None
         self._committer_wake = threading.Semaphore(0)
         self._committer_leads = False  # a lead handed to it, not yet taken
@@ -125,12 +115,9 @@ class GroupCommit:
         return self._leading
 
     def execute(self, clock: Callable[[], datetime], body: Callable[[Work], T]) -> T:
-        """Run `body` on current states and save what it decided, atomically.
-
-        Returns what `body` returns once its events are durable. Raises what `body`
-        raises (nothing of it is saved), `Conflict` after `MAX_ATTEMPTS` lost races, or
-        the database's error when the save fails (nothing of the batch is saved).
-        """
+        """Run `body` on current states and save what it decided, atomically; what `body`
+        returns once its events are durable. Raises what `body` raises (nothing of it
+        saved), `Conflict` after `MAX_ATTEMPTS` lost races, or the database's error."""
         call = _Call(body, clock, None)
         try:  # to the end of its lead: a lead it holds is passed on if it is interrupted
             with self._mutex:
@@ -158,8 +145,7 @@ class GroupCommit:
     ) -> None:
         """Queue `body` and return at once; `settle(result, error)` is called, from the
         thread that saved the batch, with what `execute` would return or raise. It must
-        be quick (an event loop's `call_soon_threadsafe`); an error it raises is logged.
-        When no caller of `execute` leads, a committer thread of this instance does."""
+        be quick (an event loop's `call_soon_threadsafe`); an error it raises is logged."""
         call = _Call(body, clock, settle)
         with self._mutex:
             self._queued.append(call)
@@ -182,9 +168,8 @@ class GroupCommit:
                         return
                 self._lead(None)
         except BaseException:
-            # Dying (a `settle` raised what is no `Exception`, e.g. `SystemExit`): the next
-            # `submit` starts another committer, and a lead already handed to this one is
-            # taken by another now, not lost.
+            # Dying (a `settle` raised e.g. `SystemExit`): a lead handed to this one is
+            # taken by another committer now, not lost.
             with self._mutex:
                 if self._committer is threading.current_thread():
                     self._committer = None
@@ -192,15 +177,14 @@ class GroupCommit:
                         self._start_committer()
             raise
 
-    def _start_committer(self) -> None:
-        # Holds `_mutex`.
+    def _start_committer(self) -> None:  # holds `_mutex`
         self._committer = threading.Thread(
             target=self._commit_submitted, name="tidings-committer", daemon=True
         )
         self._committer.start()
 
     def close(self) -> None:
-        """Stop the committer thread `submit` started, after any lead it was handed."""
+        """Stop the committer thread, after any lead it was handed."""
         with self._mutex:
             committer, self._committer = self._committer, None
         if committer is None:
@@ -227,10 +211,10 @@ class GroupCommit:
                 self._pass_lead(call)
 
     def _pass_lead(self, call: _Call | None) -> None:
-        """If `call` holds the lead (None: the committer does), hand it to the oldest
-        caller still waiting, or the committer for a submitted command, or lay it down.
-        Nothing is called between clearing `leads` and handing on, so an interruption
-        lands before both or after both: calling this again is safe (holds `_mutex`)."""
+        """If `call` holds the lead (None: the committer), hand it to the oldest caller
+        still waiting (the committer for a submitted command), or lay it down. Nothing is
+        called between clearing `leads` and handing on: an interruption lands before both
+        or after both (holds `_mutex`)."""
         heir = next((c for c in self._queued if c.settle or not c.abandoned), None)
         if call is not None:
             if not call.leads:
@@ -247,8 +231,7 @@ class GroupCommit:
 
     def _abandon(self, call: _Call) -> None:
         """`call`'s caller was interrupted: its next call waits on a new lock; the caller
-        it was to wake is woken now, or skipped by its batch; a lead handed to it is
-        passed on (its command stays queued, run but not woken)."""
+        it was to wake is woken now, or skipped; a lead handed to it is passed on."""
         del _WAKES.lock
         with self._mutex:
             call.abandoned = True
@@ -258,8 +241,7 @@ class GroupCommit:
             self._pass_lead(call)
 
     def _gather(self) -> None:
-        """Let callers still on their way join the batch: yield the GIL while the queue
-        grows, for at most `GATHER_FOR` (docs/decisions.md)."""
+        """Yield the GIL while the queue grows, for at most `GATHER_FOR` (docs/decisions.md)."""
         deadline = time.perf_counter() + GATHER_FOR
         seen = len(self._queued)
         while time.perf_counter() < deadline:
@@ -304,9 +286,7 @@ class GroupCommit:
         store = self.store
         races = 0  # lost by this batch
         for attempt in range(MAX_ATTEMPTS):
-            # The first attempt runs unlocked (no conflict is the common case, and a
-            # batch of reads never takes the lock); a retry holds the write lock from
-            # its refresh to its save's commit.
+            # A retry holds the write lock from its refresh to its save's commit.
             hold: AbstractContextManager[None] = store.locked() if attempt else nullcontext()
             with hold:
                 store.refresh()
@@ -343,7 +323,6 @@ class GroupCommit:
 
 
 def _settle(settle: Settle, result: Any, error: BaseException | None) -> None:
-    """Call a submitted command's `settle`; one that raises is logged."""
     try:
         settle(result, error)
     except Exception:

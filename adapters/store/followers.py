@@ -1,5 +1,5 @@
-"""Running the projections of the log: one way for all three (ARCHITECTURE.md,
-"Projections"). A `Catchup` reads a projection's entries after its view's position, a
+"""Running the projections of the log, one way for all three (ARCHITECTURE.md,
+"Projections"): a `Catchup` reads a projection's entries after its view's position, a
 page at a time, apart from processing them, so reading may run in a worker thread. When
 several processes follow into one view, its tracking record lets one of them process
 each event; the others find it taken (`IntegrityError`) and go on from the view.
@@ -8,29 +8,30 @@ each event; the others find it taken (`IntegrityError`) and go on from the view.
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
+from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.projection import Projection
 
+from ..ledger.entries import Envelope
+from .environment import LOG
 from .outage import OUTAGE, unreachable
 
-__all__ = ["PAGE", "Catchup", "Entry", "Follower", "Log", "Page"]
+__all__ = ["PAGE", "Catchup", "Entry", "Follower", "Log", "LogEntry", "Page", "read_log"]
 
 _log = logging.getLogger("tidings.store")
 
-# Log entries read and processed at a time.
-PAGE = 5_000
-# Seconds at most between a follower's tries while the store cannot answer.
-_MOST_PAUSE = 2.0
+PAGE = 5_000  # log entries read and processed at a time
+_MOST_PAUSE = 2.0  # seconds at most between a follower's tries while the store is down
 
 
 class Entry(Protocol):
-    """One entry of the log as a projection processes it (`LogEntry`)."""
+    """One entry of the log as a projection processes it."""
 
     @property
     def position(self) -> int: ...
@@ -39,7 +40,7 @@ class Entry(Protocol):
 
 
 class Log(Protocol):
-    """Where a catch-up reads the log: the store's log, or an application's."""
+    """Where a catch-up reads the log."""
 
     def log(
         self,
@@ -54,6 +55,38 @@ class Log(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One entry of the log."""
+
+    position: int
+    stream: UUID
+    version: int
+    topic: str
+    event: Any
+
+    def as_processed(self) -> tuple[Envelope, Tracking]:
+        """The domain event (as eventsourcing's mapper gives it) and its tracking."""
+        return Envelope(self.stream, self.version, self.event), Tracking(LOG, self.position)
+
+
+def read_log(
+    app: Application[Any], start: int, page_size: int, topics: Sequence[str], stop: int | None
+) -> Iterator[LogEntry]:
+    """`app`'s log from `start` (up to `stop` when given), `page_size` at a time, by
+    eventsourcing's notification log read; only the entries of `topics` when given."""
+    while True:
+        page = app.recorder.select_notifications(start, page_size, stop=stop, topics=topics)
+        for item in page:
+            found = cast(Envelope, app.mapper.to_domain_event(item))
+            yield LogEntry(
+                item.id, found.originator_id, found.originator_version, item.topic, found.event
+            )
+        if len(page) < page_size:
+            return
+        start = page[-1].id + 1
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """Entries of a projection's topics, in log order, and the position the read covers
     the log up to (entries of other topics before it were passed over)."""
@@ -65,8 +98,8 @@ class Page:
 
 class Catchup:
     """Drives `projection` along the log from the position its view's tracking record
-    holds for `log_name` (the application's name), one page of `page` entries at a time.
-    Not thread-safe: one reader and one processor at a time."""
+    holds for `log_name`, a page of `page` entries at a time. One reader and one
+    processor at a time."""
 
     def __init__(self, projection: Projection[Any], log_name: str, page: int = PAGE) -> None:
         self._projection, self._page = projection, page
@@ -102,18 +135,7 @@ class Catchup:
                 return processed
 
 
-@dataclass(frozen=True, slots=True)
-class _Notification:
-    position: int
-    processed: tuple[Any, Tracking]
-
-    def as_processed(self) -> tuple[Any, Tracking]:
-        return self.processed
-
-
 class _ApplicationLog:
-    """An eventsourcing application's log, read through its recorder and mapper."""
-
     def __init__(self, app: Application[Any]) -> None:
         self._app = app
 
@@ -124,18 +146,16 @@ class _ApplicationLog:
         *,
         topics: Sequence[str] = (),
         stop: int | None = None,
-    ) -> list[_Notification]:
-        found = self._app.recorder.select_notifications(start, page_size, stop, topics)
-        to_event, name = self._app.mapper.to_domain_event, self._app.name
-        return [_Notification(n.id, (to_event(n), Tracking(name, n.id))) for n in found]
+    ) -> Iterator[LogEntry]:
+        return read_log(self._app, start, page_size, topics, stop)
 
     def last_position(self) -> int:
         return self._app.recorder.max_notification_id() or 0
 
 
 class FollowedView(Protocol):
-    """What a follower needs of a view: eventsourcing's tracking reads, and `batch()`,
-    inside which the changes made commit together when it ends."""
+    """eventsourcing's tracking reads, and `batch()`, inside which the changes made
+    commit together when it ends."""
 
     def max_tracking_id(self, application_name: str) -> int | None: ...
 
@@ -148,8 +168,7 @@ class Follower:
     """`projection` over `view`, following the log of `application_class(env)` in a
     daemon thread, started when first needed; once caught up it looks again every
     `interval` seconds. While the store cannot answer it tries again, less and less
-    often (up to every `_MOST_PAUSE` seconds); one that stopped on another error is
-    started again, from the view's tracking position, at the next need."""
+    often; one that stopped on another error starts again at the next need."""
 
     def __init__(
         self,
@@ -168,7 +187,6 @@ class Follower:
         self._lock = threading.Lock()
 
     def ensure_running(self) -> None:
-        """Start following the log, unless this follower does."""
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return

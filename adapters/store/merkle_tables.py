@@ -1,13 +1,9 @@
-"""The Merkle tree and the signed checkpoints, kept in the log's insert transaction.
-
-Each log entry's chain row, `tidings_chain (position, digest, nodes)`, also holds its
-leaf's `nodes`: the hashes of the perfect subtrees that entry completes, lowest first.
-Positions run without gaps, so leaf = position - 1, and node (level, index) is in the
-row of leaf (index + 1) * 2**level - 1, at offset 32 * level: every root and proof is
-read from O(log n) rows by the primary key. `nodes` is NULL where the tree was off.
-`tidings_checkpoints` holds the signed checkpoints (the signer's public key and
-signature; the private key stays in the process). Every read takes a `rows` callable (a
-query and its parameters -> rows), so it runs on whatever connection the caller holds.
+"""The Merkle tree and the signed checkpoints, kept in the log's insert transaction, and
+what both recorders share. Each chain row, `tidings_chain (position, digest, nodes)`,
+holds its leaf's `nodes`: the hashes of the perfect subtrees that entry completes,
+lowest first (NULL where the tree was off). Leaf = position - 1, and node (level,
+index) is in the row of leaf (index + 1) * 2**level - 1, at offset 32 * level: every
+root and proof is read from O(log n) rows by the primary key.
 """
 
 from collections.abc import Callable, Iterable, Sequence
@@ -15,26 +11,32 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import StoredEvent
+
 from ..errors import StorageError
 from ..ledger.checkpoint import Checkpoint
 from ..ledger.entries import (
+    LogRow,
+    PlacedRow,
+    Row,
+    StreamRow,
     Tree,
     entry_bytes,
     frontier,
+    rows_of,
     stream_bytes,
 )
 from ..ledger.merkle import consistency_path, needed
 from ..ledger.signer import Prover, Refused, Signer
 
-__all__ = ["CHAIN", "CHECKPOINTS", "Db", "Read", "Tables"]
+__all__ = ["CHAIN", "CHECKPOINTS", "ChainedRecorder", "Db", "Read", "Tables"]
 
 CHAIN = "tidings_chain"
 CHECKPOINTS = "tidings_checkpoints"
 _CHECKPOINT = "size, position, root, time, key, signature"
 _PAGE = 10_000
 
-Rows = list[tuple[Any, ...]]
-Read = Callable[[str, tuple[Any, ...]], Rows]  # a query and its parameters -> its rows
+Read = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]  # a query, its parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +61,8 @@ def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
 
 class Tables:
     """The tree's and the checkpoints' tables in one database: their reads, and the
-    tree's writer, under the log's write lock. `signer`: signs checkpoints when due
-    (None: nothing is signed). `enabled`: off only for the bench's row without the tree
-    (a lookup then answers None)."""
+    tree's writer, under the log's write lock. `signer`: signs checkpoints when due.
+    `enabled`: off only for the bench's row without the tree."""
 
     def __init__(self, prefix: str, events: str, position: str, *, postgres: bool):
         self.prefix, self.postgres = prefix, postgres
@@ -71,12 +72,10 @@ class Tables:
         self.enabled = True
         self.signer: Signer | None = None
         # The tree as this process last wrote it, and the chain digest the log ended in
-        # then (while the log still ends in it, the tree needs no reading); the latest
-        # checkpoint as last seen (read again when one seems due).
+        # then; the latest checkpoint as last seen (read again when one seems due).
         self._kept: tuple[bytes, Tree] | None = None
         self._last: Checkpoint | None = None
         self._store_leaves = self.sql(f"UPDATE {self.tree} SET nodes = ? WHERE position = ?")
-        # Written once: `leaf_of` runs in every claim of a push attempt.
         self._leaf_of = self.sql(
             f"SELECT c.position - 1 FROM {self.events} e JOIN {self.tree} c "
             f"ON c.position = e.{position} WHERE e.originator_id = ? "
@@ -100,7 +99,6 @@ class Tables:
             f"key {blob} NOT NULL, signature {blob} NOT NULL)",
         ]
 
-    # --- reads -------------------------------------------------------------------------
     def nodes(self, rows: Read, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """Stored nodes (level, index) -> hash; a node not stored is left out."""
         holders = {node: ((node[1] + 1) << node[0]) - 1 for node in wanted}
@@ -182,14 +180,12 @@ class Tables:
         found = rows(query, ())
         return _checkpoint(found[0]) if found else None
 
-    # --- writing, under the log's write lock ------------------------------------------
     def grow(
         self, db: Db, entries: Sequence[tuple[int, bytes]], chained: tuple[bytes, bytes]
     ) -> Sequence[bytes | None]:
         """Append the entries just inserted, (position, canonical bytes), to the tree,
-        and a checkpoint if one is due. `chained`: the chain digest the log ended in
-        before them, and after. Returns each entry's nodes (None while the tree is off),
-        which the caller stores in its chain rows."""
+        and a checkpoint if due; each entry's nodes (None while the tree is off), for the
+        chain rows. `chained`: the chain digest the log ended in before them, and after."""
         if not self.enabled:
             return [None] * len(entries)
         before, after = chained
@@ -202,8 +198,7 @@ class Tables:
     def _append(
         self, db: Db, tree: Tree, entries: Sequence[tuple[int, bytes]], *, store: bool = True
     ) -> list[bytes]:
-        """Each entry's nodes, grown into `tree` (and stored, with `store`); then a
-        checkpoint if one is due."""
+        """Each entry's nodes, grown into `tree` (and stored, with `store`)."""
         first = tree.size
         nodes = tree.extend(entries)
         if not nodes:
@@ -240,33 +235,9 @@ class Tables:
 
         return prove
 
-    def frontier_columns(self) -> str:
-        """A FROM item of one row (PostgreSQL's): the tree's size, its last leaf's log
-        position and its frontier's hashes (largest first); all NULL unless the tree is
-        larger than `kept_size` (the statement's one parameter), for `keep`."""
-        assert self.postgres
-        # The tree of n leaves ends in chain row n. Its frontier has one node per bit k
-        # set in n, that node's leaves starting where n's bits above k end
-        # (`merkle.frontier`): node (k, i) is in the row of leaf (i + 1) * 2**k - 1, at
-        # position (i + 1) * 2**k. A row without nodes leaves its hash out.
-        return (
-            "(SELECT t.last AS size, t.last AS at, "
-            "ARRAY(SELECT substring(f.nodes FROM 32 * k + 1 FOR 32) "
-            "FROM generate_series(62, 0, -1) AS k "
-            f"JOIN {self.tree} f ON f.position = "
-            "((t.last >> (k + 1)) << (k + 1)) + (1::bigint << k) AND f.nodes IS NOT NULL "
-            "WHERE ((t.last >> k) & 1) = 1 ORDER BY k DESC) AS hashes "
-            "FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT CASE WHEN c.nodes IS NOT NULL "
-            f"THEN c.position END AS last FROM {self.tree} c WHERE c.position > %s "
-            "ORDER BY c.position DESC LIMIT 1) AS t ON true) AS frontier"
-        )
-
     def sign_every(self) -> int | None:
-        """For an append whose tree the database grows (`tidings_append`, which cannot
-        sign): how many entries past the largest checkpoint stored one falls due. 0: one
-        may be due at any size (none seen yet, the time cadence passed, or the last one
-        signed is not settled); None: none is ever due (no signer, a refused one, or the
-        tree off)."""
+        """For `tidings_append`, which cannot sign: how many entries past the largest
+        checkpoint one falls due (0: one may be due at any size; None: none ever is)."""
         signer, last = self.signer, self._last
         if signer is None or signer.refusal is not None or not self.enabled:
             return None
@@ -281,9 +252,9 @@ class Tables:
     def keep(
         self, digest: bytes, last: int, size: int | None, at: int | None, hashes: Sequence[bytes]
     ) -> None:
-        """The tree as `frontier_columns` read it with the log ending at `last` in chain
-        `digest`: kept for the next `grow` after that digest if it is the whole log's
-        tree and larger than the one kept; else `grow` reads it."""
+        """The tree as `postgres_sql.frontier_columns` read it, the log ending at `last`
+        in chain `digest`: kept for the next `grow` if it is the whole log's tree and
+        larger than the one kept."""
         if (
             self.enabled
             and size is not None
@@ -309,23 +280,12 @@ class Tables:
         return Tree(size, [found[node] for node in wanted])
 
     def _insert(self, db: Db, checkpoint: Checkpoint) -> None:
-        db.many(
-            self.sql(f"INSERT INTO {self.checkpoints} VALUES (?, ?, ?, ?, ?, ?)"),
-            [
-                (
-                    checkpoint.size,
-                    checkpoint.position,
-                    bytes.fromhex(checkpoint.root),
-                    checkpoint.time,
-                    checkpoint.key.encode(),
-                    bytes.fromhex(checkpoint.signature),
-                )
-            ],
-        )
+        signed = bytes.fromhex(checkpoint.root), checkpoint.time, checkpoint.key.encode()
+        row = (checkpoint.size, checkpoint.position, *signed, bytes.fromhex(checkpoint.signature))
+        db.many(self.sql(f"INSERT INTO {self.checkpoints} VALUES (?, ?, ?, ?, ?, ?)"), [row])
 
     def catch_up(self, db: Db) -> None:
-        """Append to the tree the log entries it lacks (a database from before the tree,
-        or written with it off), a page at a time."""
+        """Append to the tree the log entries it lacks (written with it off)."""
         if not self.enabled:
             return
         self._kept = None
@@ -345,9 +305,8 @@ class Tables:
                 return
 
     def sign_head(self, db: Db) -> Checkpoint | None:
-        """Sign the tree as it stands unless the latest checkpoint already covers it;
-        the latest checkpoint after (None: nothing signed, ever). `Refused` when the
-        tree does not extend what the signer's key signed last."""
+        """Sign the tree unless the latest checkpoint covers it; the latest checkpoint
+        after. `Refused` when the tree does not extend what the signer's key signed."""
         latest = self.latest(db.rows)
         tree = self._frontier(db)
         if self.signer is None or tree.size == 0:
@@ -360,3 +319,80 @@ class Tables:
         checkpoint = self.signer.sign(tree.size, position, tree.root(), prove, latest)
         self._insert(db, checkpoint)
         return checkpoint
+
+
+class ChainedRecorder:
+    """What both recorders share, on the tables `tree` names: the reads (`_read`: a query
+    with `?` placeholders -> tuple rows) and the tree's transactions (under the lock)."""
+
+    tree: Tables
+    snapshots_table: str
+    _read: Callable[[str, tuple[Any, ...]], list[Any]]
+    tree_rows: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
+    _tree_transaction: Callable[[Callable[[Db], Any]], Any]
+    append: Callable[[Sequence[Row], Sequence[Row]], list[int]]
+
+    def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
+        return self.append(rows_of(events), rows_of(snapshots))
+
+    def _sid(self, stream: UUID) -> UUID | str:
+        return stream if self.tree.postgres else stream.hex
+
+    def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
+        query = (
+            f"SELECT originator_version, topic, state FROM {self.tree.events} "
+            "WHERE originator_id = ? AND originator_version > ? ORDER BY originator_version"
+        )
+        return self._read(self.tree.sql(query), (self._sid(stream), version))
+
+    def select_snapshot(self, stream: UUID) -> StreamRow | None:
+        tree, table = self.tree, self.snapshots_table
+        if tree.postgres:
+            table = '"' + table.replace('"', '""') + '"'
+        query = (
+            f"SELECT originator_version, topic, state FROM {tree.prefix}{table} "
+            "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1"
+        )
+        rows = self._read(tree.sql(query), (self._sid(stream),))
+        return (rows[0][0], rows[0][1], bytes(rows[0][2])) if rows else None
+
+    def select_placed(self, stream: UUID, upto: int) -> list[PlacedRow]:
+        """One stream's events at log positions up to `upto`, with their positions."""
+        tree = self.tree
+        query = (
+            f"SELECT {tree.position}, originator_version, topic, state FROM {tree.events} "
+            f"WHERE originator_id = ? AND {tree.position} <= ? ORDER BY originator_version"
+        )
+        rows = self._read(tree.sql(query), (self._sid(stream), upto))
+        return [(r[0], r[1], r[2], bytes(r[3])) for r in rows]
+
+    def scan(self, start: int, stop: int, topics: Sequence[str] = ()) -> list[LogRow]:
+        """Rows at positions in [start, stop] (of `topics`, when given), as stored."""
+        tree, at = self.tree, self.tree.position
+        sid = "replace(originator_id::text, '-', '')" if tree.postgres else "originator_id"
+        only = f" AND topic IN ({', '.join('?' * len(topics))})" if topics else ""
+        query = (
+            f"SELECT {at}, {sid}, originator_version, topic, state FROM {tree.events} "
+            f"WHERE {at} BETWEEN ? AND ?{only} ORDER BY {at}"
+        )
+        return self._read(tree.sql(query), (start, stop, *topics))
+
+    def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
+        query = f"SELECT position, digest FROM {self.tree.tree} WHERE position BETWEEN ? AND ? "
+        rows = self._read(self.tree.sql(query + "ORDER BY position"), (start, stop))
+        return [(r[0], bytes(r[1])) for r in rows]
+
+    def max_chained(self) -> int:
+        return int(self._read(f"SELECT max(position) FROM {self.tree.tree}", ())[0][0] or 0)
+
+    def ensure_tree(self) -> None:
+        tree = self.tree
+        if not tree.enabled:
+            return
+        after = tree.sql(f"SELECT 1 FROM {tree.events} WHERE {tree.position} > ? LIMIT 1")
+        if self.tree_rows(after, (tree.last_position(self.tree_rows),)):
+            self._tree_transaction(tree.catch_up)
+
+    def sign_head(self) -> Checkpoint | None:
+        signed: Checkpoint | None = self._tree_transaction(self.tree.sign_head)
+        return signed

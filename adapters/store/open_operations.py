@@ -1,8 +1,6 @@
-"""Open operations (accepted, not yet ended): an `eventsourcing.projection` projection.
-
-`OpenOperations` keeps them in a view beside the log, `tidings_open (stream, svtrid,
-position)`, written with its tracking record; a process runs it (`followers.Follower`)
-from its first read only, as a follower costs CPU on every command. Reading never waits
+"""Open operations (accepted, not yet ended): a projection kept in a view beside the log,
+`tidings_open (stream, svtrid, position)`, with its tracking record; a process follows
+from its first read only (a follower costs CPU on every command). Reading never waits
 for it: `open_now` folds what the log holds past the view's position. On SQLite the
 view commits without fsync (a power loss replays its newest events).
 """
@@ -25,37 +23,24 @@ from ..ledger.entries import Envelope, LogRow
 from .outage import BoundedTracking
 from .sqlite_recorder import WriterTurns
 
-__all__ = [
-    "TOPICS",
-    "VIEW",
-    "OpenOperations",
-    "OpenOperationsView",
-    "PostgresOpenOperationsView",
-    "SQLiteOpenOperationsView",
-    "open_now",
-    "view_for",
-]
+__all__ = ["TOPICS", "VIEW", "OpenOperations", "OpenOperationsView", "open_now", "view_for"]
 
 TOPICS = ("OperationAccepted", "OperationEnded")
 VIEW = "tidings_open"
-
 # (stream id in hex, svTRID, log position of the acceptance)
 Row = tuple[str, str, int]
 
 
 class _Svtrid(msgspec.Struct, tag="OperationAccepted"):
-    """An acceptance's svTRID alone: msgspec skips the other fields' values unbuilt."""
-
-    svtrid: str
+    svtrid: str  # an acceptance's alone: msgspec skips the other fields unbuilt
 
 
 _ACCEPTANCE = msgspec.msgpack.Decoder(_Svtrid)
 
 
 class OpenOperationsView(TrackingRecorder, ABC):
-    """Where `OpenOperations` keeps what is open, with its tracking record. Each change
-    commits with its tracking record; inside `batch`, the changes made in the block
-    commit together when it ends (a follower that read several events at once)."""
+    """Where `OpenOperations` keeps what is open. Each change commits with its tracking
+    record; inside `batch`, the block's changes commit together when it ends."""
 
     _cursor: Any = None  # inside `batch`: the transaction's cursor
     datastore: Any
@@ -95,8 +80,8 @@ class OpenOperationsView(TrackingRecorder, ABC):
         self._change(f"DELETE FROM {self._view} WHERE stream = {self._mark}", (stream,), tracking)
 
     def listed(self, application_name: str) -> tuple[list[Row], int]:
-        """Every open row and the position the view has processed up to (0: none), read
-        in one statement, so from one snapshot."""
+        """Every open row and the position the view has processed up to (0: none), from
+        one snapshot."""
         query = (
             "SELECT NULL AS stream, NULL AS svtrid, notification_id AS position "
             f"FROM {self._tracking} WHERE application_name = {self._mark} "
@@ -133,8 +118,7 @@ def open_now(
     logged_after: Callable[[int], Iterable[LogRow]],
 ) -> list[str]:
     """svTRIDs of the operations open now, oldest first: the view's rows, then the rows
-    of `TOPICS` that `logged_after(position)` gives, as stored (only an acceptance is
-    decoded)."""
+    of `TOPICS` that `logged_after(position)` gives, as stored."""
     rows, upto = view.listed(application_name) if view is not None else ([], 0)
     open_ = {stream: (position, svtrid) for stream, svtrid, position in rows}
     for position, stream, _, topic, state in logged_after(upto):
@@ -146,8 +130,6 @@ def open_now(
 
 
 class SQLiteOpenOperationsView(SQLiteTrackingRecorder, OpenOperationsView):
-    """The view in the log's own SQLite file, beside eventsourcing's `tracking` table."""
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._turns = WriterTurns(self.datastore.pool.db_name)
@@ -165,8 +147,7 @@ class SQLiteOpenOperationsView(SQLiteTrackingRecorder, OpenOperationsView):
         with self.datastore.get_connection(commit=True) as connection:
             # Not inside a transaction: SQLite refuses to change it there.
             connection.cursor().execute("PRAGMA synchronous=NORMAL")
-            # In turn with the store's writer (`sqlite_recorder.WriterTurns`), then
-            # SQLite's lock.
+            # In turn with the store's writer (`WriterTurns`), then SQLite's lock.
             with self._turns.turn(), connection.transaction(commit=True) as cursor:
                 yield cursor
 
@@ -176,8 +157,6 @@ class SQLiteOpenOperationsView(SQLiteTrackingRecorder, OpenOperationsView):
 
 
 class PostgresOpenOperationsView(BoundedTracking, PostgresTrackingRecorder, OpenOperationsView):
-    """The view in the log's PostgreSQL schema, beside its tracking table."""
-
     _mark = "%s"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -202,8 +181,7 @@ class PostgresOpenOperationsView(BoundedTracking, PostgresTrackingRecorder, Open
 
 
 def view_for(env: dict[str, str]) -> OpenOperationsView:
-    """The view of the database `env` names (eventsourcing's settings, as the store's);
-    its tables made when `env` says CREATE_TABLE."""
+    """The view of the database `env` names; its tables made when `env` says CREATE_TABLE."""
     factory = InfrastructureFactory[Any].construct(env=Environment(OpenOperations.name, dict(env)))
     postgres = "POSTGRES_DBNAME" in env
     kind = PostgresOpenOperationsView if postgres else SQLiteOpenOperationsView

@@ -29,17 +29,11 @@ from ..errors import OutcomeUnknown, StorageError
 from ..logs import event
 
 __all__ = [
-    "CONNECT_TIMEOUT",
-    "DOWN_WAIT",
-    "LOCK_TIMEOUT",
     "OUTAGE",
-    "POOL_WAIT",
     "ROUND_TRIP",
-    "BoundedConnection",
     "BoundedReads",
     "BoundedTracking",
     "Outage",
-    "bound",
     "libpq_options",
     "reconnecting",
     "settled",
@@ -92,8 +86,7 @@ def libpq_options() -> dict[str, Any]:
 
 class BoundedConnection(psycopg.Connection[DictRow]):
     """A psycopg connection whose every round trip is given up after `ROUND_TRIP`
-    seconds: the connection is then closed (its protocol state is unknown), so the pool
-    drops it, and psycopg's `OperationalError` is raised."""
+    seconds: the connection is then closed (its protocol state is unknown)."""
 
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
         bound = ROUND_TRIP if timeout is None else timeout
@@ -110,7 +103,6 @@ class BoundedConnection(psycopg.Connection[DictRow]):
 
 
 def bound(datastore: PostgresDatastore) -> None:
-    """Give eventsourcing's pool of `datastore` the bounds above, before it connects."""
     pool = datastore.pool
     pool.connection_class = BoundedConnection
     assert isinstance(pool.kwargs, dict)
@@ -123,8 +115,7 @@ def bound(datastore: PostgresDatastore) -> None:
 
 def reconnecting(method: _F) -> _F:
     """Run a recorder's `method` again when it failed at once on a pooled connection the
-    server had ended (a restart); a pool wait that ran out or an unanswered round trip
-    is not tried again."""
+    server had ended (a restart); not after a pool wait or a round trip ran out."""
 
     @functools.wraps(method)
     def again(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -146,13 +137,13 @@ def reconnecting(method: _F) -> _F:
     return again  # type: ignore[return-value]
 
 
-def _bounded(method: Any) -> Any:
-    """eventsourcing's `method`, retried as `reconnecting` says instead of its own way."""
+def _bounded(method: Any) -> Any:  # eventsourcing's `method`, retried our way
     return reconnecting(getattr(method, "__wrapped__", method))
 
 
 class _Bounded:
-    """Bounds the pool of the datastore a recorder is built with, before it connects."""
+    """Bounds the pool of the datastore a recorder is built with, before it connects
+    (placed before eventsourcing's recorder class)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         bound(kwargs["datastore"] if "datastore" in kwargs else args[0])
@@ -160,26 +151,21 @@ class _Bounded:
 
 
 class BoundedReads(_Bounded):
-    """eventsourcing's PostgreSQL reads, bounded: placed before its recorder's class."""
-
     select_events = _bounded(PostgresAggregateRecorder.select_events)
     select_notifications = _bounded(PostgresApplicationRecorder.select_notifications)
     max_notification_id = _bounded(PostgresApplicationRecorder.max_notification_id)
 
 
 class BoundedTracking(_Bounded):
-    """eventsourcing's PostgreSQL tracking reads and writes, bounded: placed before its
-    recorder's class."""
-
     insert_tracking = _bounded(PostgresTrackingRecorder.insert_tracking)
     max_tracking_id = _bounded(PostgresTrackingRecorder.max_tracking_id)
     has_tracking_id = _bounded(PostgresTrackingRecorder.has_tracking_id)
 
 
 def settled(datastore: PostgresDatastore, pid: int, look: Callable[[Any], _L]) -> _L:
-    """What `look` finds on a connection of its own after an append's connection (to the
-    server process `pid`, ended first if it lives on) died once its COMMIT may have been
-    sent. Raises `OutcomeUnknown` when the database cannot be asked."""
+    """What `look` finds on a connection of its own after an append's connection (to
+    server process `pid`, ended first) died once its COMMIT may have been sent. Raises
+    `OutcomeUnknown` when the database cannot be asked."""
     try:
         with datastore.get_connection() as conn:
             conn.execute(
@@ -198,7 +184,6 @@ _checking = threading.Lock()
 
 
 def _check_idle(pool: Any) -> None:
-    """Drop the dead idle connections of `pool` in a thread, one check at a time."""
 
     def check() -> None:
         try:
@@ -222,8 +207,8 @@ class Outage:
         self._ended = -ROUND_TRIP  # when the last outage ended (this outage's clock)
         self._sqlite = False  # the outage is a SQLite file's
         self._up = False  # the store answered once in this process
-        # Answered, and no outage since: a pass has nothing to do, and the group commit
-        # checks this before calling `passed` (one call fewer on every command's path).
+        # Answered, and no outage since: `passed` has nothing to do (one call fewer on
+        # every command's path).
         self.steady = False
         self._pools: weakref.WeakSet[Any] = weakref.WeakSet()  # `watch`
 
@@ -235,9 +220,8 @@ class Outage:
         return self._since is not None
 
     def failed(self, error: BaseException) -> None:
-        """The store could not answer: `store_unreachable` if it answered until now. A
-        failure less than `ROUND_TRIP` after an outage ended starts none (a wait begun
-        during the outage)."""
+        """The store could not answer: `store_unreachable` if it answered until now (not
+        within `ROUND_TRIP` after an outage ended: a wait begun during it)."""
         with self._lock:
             now = self._clock()
             if self._since is not None or not self._up or now - self._ended < ROUND_TRIP:
@@ -254,7 +238,7 @@ class Outage:
 
     def answered(self, asked: float) -> None:
         """The database answered a round trip begun at `asked` (this outage's clock):
-        `store_recovered`, unless that round trip began before the outage did."""
+        `store_recovered`, unless it began before the outage did."""
         since = self._since
         if since is None:  # the common case: no lock taken
             self._up = self.steady = True
@@ -262,7 +246,6 @@ class Outage:
             self._recovered()
 
     def passed(self) -> None:
-        """A call on the store went through: that ends an outage of a SQLite file."""
         if self._since is None:
             self._up = self.steady = True
         elif self._sqlite:
@@ -294,7 +277,6 @@ _DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, PersistenceError)
 
 class _StorageErrors:
     # A class, not a generator (whose end raises StopIteration): it wraps every command.
-
     __slots__ = ("_opening",)
 
     def __init__(self, opening: bool) -> None:

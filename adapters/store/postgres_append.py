@@ -1,8 +1,7 @@
-"""The append PostgreSQL computes itself (`tidings_append`, created with the schema) under
-the log's lock its caller took: where the log ends, each entry's chain link, the tree's
-new leaves and nodes, then the same rows as the client's own append, byte for byte, so
-the lock is held for the server's work alone. Also how an append whose connection died
-once its COMMIT may have been sent is found in the log (`Look`, for `outage.settled`).
+"""The append PostgreSQL computes itself (`tidings_append`) under the lock its caller
+took: the same rows as the client's own append, byte for byte, so the lock is held for
+the server's work alone. Also how an append whose connection died once its COMMIT may
+have been sent is found in the log (`Look`, for `outage.settled`).
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -16,7 +15,7 @@ from psycopg.sql import SQL, Identifier, Literal
 
 from ..ledger.entries import Row
 from .merkle_tables import Tables
-from .postgres_sql import Statements, quoted
+from .postgres_sql import Statements, frontier_columns, quoted
 
 __all__ = ["Head", "Look", "ServerAppend", "chained", "found", "moved_on", "placed"]
 
@@ -28,11 +27,9 @@ Look = Callable[[Any], tuple[list[int], Head] | None]
 
 class ServerAppend:
     """`tidings_append` of one schema: `create`, its CREATE statement; `call`, the
-    statement that runs it (the events' and snapshots' `postgres_sql.columns`, whether
-    the tree grows, and how many entries past the largest checkpoint one falls due). Its
-    row: the first position, the last chain digest, the tree's size and frontier. It
-    raises (`RaiseException`, nothing written) when the tree does not end where the log
-    does or a checkpoint would fall due."""
+    statement that runs it, whose row is the first position, the last chain digest, the
+    tree's size and frontier. It raises (`RaiseException`, nothing written) when the
+    tree does not end where the log does or a checkpoint would fall due."""
 
     def __init__(self, sql: Statements, snapshots_table: str, tree: Tables):
         function = SQL("{}.{}").format(Identifier(sql.schema), Identifier("tidings_append"))
@@ -55,7 +52,7 @@ class ServerAppend:
 
 def placed(row: tuple[Any, ...], count: int, tree: Tables) -> tuple[list[int], Head]:
     """The positions and head `tidings_append`'s `row` gives for `count` events; `tree`
-    keeps the frontier it returned, for an append of the client's after it."""
+    keeps the frontier it returned."""
     first, digest, size, hashes = row
     ids = list(range(first, first + count))
     after = ids[-1], bytes(digest)
@@ -65,7 +62,7 @@ def placed(row: tuple[Any, ...], count: int, tree: Tables) -> tuple[list[int], H
 
 def _body(sql: Statements, snapshots_table: str, tree: Tables) -> str:
     events, chain = sql.events.as_string(None), sql.chain.as_string(None)
-    frontier = tree.frontier_columns().replace("%s", "0")
+    frontier = frontier_columns(tree).replace("%s", "0")
     checkpoints = tree.checkpoints
     snapshots = quoted(sql.schema, snapshots_table)
     table = Literal(quoted(sql.schema, sql.events_table)).as_string(None)
@@ -129,7 +126,6 @@ END"""
 
 
 def chained(sql: Statements, ids: list[int], after: Head) -> Look:
-    """How an append whose head is known is found: the chain ends there."""
     query = SQL("SELECT digest FROM {} WHERE position = %s").format(sql.chain)
 
     def look(conn: Any) -> tuple[list[int], Head] | None:
@@ -141,7 +137,7 @@ def chained(sql: Statements, ids: list[int], after: Head) -> Look:
 
 def found(sql: Statements, events: Sequence[Row]) -> Look:
     """How an append the server placed is found: its first and last events, byte for
-    byte, as many positions apart as it has events (a (stream, version) is unique)."""
+    byte, as many positions apart as it has events."""
     query = SQL(
         "SELECT e.notification_id, e.state, c.digest FROM {} e JOIN {} c "
         "ON c.position = e.notification_id WHERE e.originator_id = %s AND e.originator_version = %s"
@@ -165,8 +161,7 @@ def found(sql: Statements, events: Sequence[Row]) -> Look:
 
 @contextmanager
 def moved_on() -> Iterator[None]:
-    """`Statements.news`'s failure as eventsourcing's `IntegrityError`, as a lost race
-    is (raised before the pool's connection turns psycopg's errors into the library's)."""
+    """`Statements.news`'s failure as eventsourcing's `IntegrityError`, a lost race."""
     try:
         yield
     except psycopg.errors.InvalidArgumentForLogarithm as error:

@@ -3,11 +3,9 @@ the events' transaction.
 
 An append is one transaction sent in one round trip (`postgres_sql.Batch`): BEGIN,
 eventsourcing's table lock and NOTIFY, a guard, one statement for the events, the chain
-links with the tree's nodes and the snapshots (`Statements.place`), COMMIT. Positions
-are given, not drawn from the sequence: the process knows where the log ends (after its
-own last append, or as `tail` read it, with the tree's frontier), so it hashes before
-sending; the guard fails the transaction if the log no longer ends there. Under the
-lock positions are handed out and committed in one order, so readers never skip one.
+links with the tree's nodes and the snapshots, COMMIT. The process knows where the log
+ends (after its own last append, or as `tail` read it), so it gives the positions and
+hashes before sending; the guard fails the transaction if the log no longer ends there.
 A batch's look at other writers' entries rides in the same round trip
 (`append_checked`). When the end is unknown (first, or for `CONTENDED_FOR` after a
 guard failed) the server computes the append (`postgres_append`). Why not
@@ -25,11 +23,10 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
 from ..ledger.entries import GENESIS, Row, TailRow, chain_links
-from .merkle_tables import Db, Tables
+from .merkle_tables import ChainedRecorder, Db, Tables
 from .outage import BoundedReads, reconnecting, settled
 from .postgres_append import Head, Look, ServerAppend, chained, found, moved_on, placed
 from .postgres_sql import Batch, Statements, byteas, columns, ints, postgres_db, transaction, uuids
-from .recorder import ChainedRecorder
 
 __all__ = ["ChainedPostgresRecorder"]
 
@@ -43,12 +40,9 @@ Check = tuple[int, str, str, int]
 
 
 class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplicationRecorder):
-    """eventsourcing's PostgreSQL recorder, plus the chain table; it also writes the
-    snapshots passed as `snapshots=` into `snapshots_table`, in the same transaction.
-
-    `before_commit`: called with the log positions of each write once its rows are in
-    its transaction, before that commits (an observer, or a test that stops a process
-    there); while one is set, a write's rows and its COMMIT go in two round trips."""
+    """eventsourcing's PostgreSQL recorder, plus the chain table. `before_commit`: called
+    with each write's log positions before it commits (its rows and COMMIT then go in
+    two round trips)."""
 
     snapshots_table = "tidings_snapshots"
     before_commit: Callable[[list[int]], None] | None = None
@@ -82,8 +76,7 @@ class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplication
     def _insert(
         self, events: Sequence[Row], snapshots: Sequence[Row], check: Check | None = None
     ) -> list[int]:
-        """`_write`, retried on a lost connection, settled by `_landed` when its
-        connection died."""
+        """`_write`, retried on a lost connection, settled by `_landed`."""
         self._sent, self._news = None, None
         try:
             return self._write(events, snapshots, check)
@@ -92,9 +85,8 @@ class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplication
 
     def _landed(self, error: Exception) -> list[int]:
         """After `error` on a write's connection: the positions of the append `_sent`
-        names when its connection died after the COMMIT may have been sent and the log
-        says it committed (`outage.settled`). Raises `error` when it did not commit or
-        the connection lives on, `OutcomeUnknown` when no one can say."""
+        names when its connection died once the COMMIT may have been sent and the log
+        says it committed (`outage.settled`); else raises `error`."""
         sent = self._sent
         if sent is None or not sent[0].closed:
             raise error
@@ -151,7 +143,6 @@ class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplication
         return placed
 
     def _look(self, batch: Batch, check: Check | None) -> None:
-        """`check`'s look at the log (`Statements.news`), the batch's first rows."""
         if check is not None:
             batch.execute(self._sql.news, check)
 
@@ -166,9 +157,9 @@ class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplication
         encoded: tuple[list[str], list[str]],
         check: Check | None,
     ) -> tuple[list[int], Head] | None:
-        """The append computed by the server under the lock (`tidings_append`): its
-        positions and the head after it. None, nothing written, when a checkpoint would
-        fall due (the client signs it) or the tree does not end where the log does."""
+        """The append computed by the server under the lock (`tidings_append`). None,
+        nothing written, when a checkpoint would fall due (the client signs it) or the
+        tree does not end where the log does."""
         every = self.tree.sign_every()
         if every == 0:
             return None
@@ -209,8 +200,7 @@ class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplication
         encoded: tuple[list[str], list[str]],
     ) -> tuple[list[int], Head]:
         """Gather the statements of an append after `head` (the log's last position and
-        chain digest), under the lock, the head read under it or guarded; the positions
-        and the new head. Nothing waits for an answer."""
+        chain digest); the positions and the new head."""
         last, previous = head
         batch.execute(self._notify)
         ids = list(range(last + 1, last + 1 + len(events)))
@@ -259,7 +249,9 @@ class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplication
         after: int,
         limit: int,
     ) -> tuple[list[int], list[TailRow] | None]:
-        """`CheckedAppends.append_checked` (not inside `locked`)."""
+        """`append`, failing with `IntegrityError` (nothing written) when a stream of
+        `read` (stream, version) has an event past that version; and, read under the
+        lock, the first `limit` entries after `after` that precede it (None: unknown)."""
         streams, versions = uuids([r[0] for r in read]), ints([r[1] for r in read])
         ids = self._insert(events, snapshots, (after, streams, versions, limit))
         return ids, self._news
@@ -269,8 +261,8 @@ class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplication
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """`Recorder.locked`, with eventsourcing's table lock. A connection lost once the
-        COMMIT may have been sent is settled as `append`'s (`_landed`)."""
+        """Hold eventsourcing's table lock for a block; an `append` inside joins its
+        transaction. A connection lost once the COMMIT may have been sent is settled."""
         ending, self._held = self._hold_lock()
         self._sent = None
         try:
@@ -288,7 +280,7 @@ class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplication
     @reconnecting
     def _hold_lock(self) -> tuple[ExitStack, Any]:
         """A connection in a transaction that holds the table lock, and the stack that
-        ends both; retried on a lost connection, as inserts are."""
+        ends both."""
         with ExitStack() as stack:
             conn = stack.enter_context(self.datastore.get_connection())
             self._prepared.ready(conn)  # outside the transaction (`Prepared`)

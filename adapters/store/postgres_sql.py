@@ -1,7 +1,6 @@
 """How the PostgreSQL recorder talks to the server: its statements, built once
 (`Statements`), prepared on each connection (`Prepared`), and the `Batch` that sends them
-bound on the client with BEGIN and COMMIT as one query string, one round trip (why:
-docs/decisions.md).
+bound on the client as one query string, one round trip (why: docs/decisions.md).
 """
 
 import itertools
@@ -27,6 +26,7 @@ __all__ = [
     "Statements",
     "byteas",
     "columns",
+    "frontier_columns",
     "ints",
     "postgres_db",
     "quoted",
@@ -50,8 +50,7 @@ _PLACEHOLDER = re.compile(r"%(%|s)")
 
 class Prepared:
     """Statements to prepare on every connection that runs them, by their text (with
-    `%s` placeholders), sent by a `Batch` as `EXECUTE`; `learn` adds one. Names are
-    unique in the process."""
+    `%s` placeholders), sent by a `Batch` as `EXECUTE`; `learn` adds one."""
 
     def __init__(self, reads: Sequence[str | bytes], writes: Sequence[str | bytes]):
         self._mutex = threading.Lock()
@@ -86,10 +85,10 @@ class Prepared:
                 self._reads |= 1 << number
 
     def ready(self, conn: Any, *, writes: bool = True) -> int:
-        """Prepare on `conn`, in one round trip, what it lacks; the statements it has
-        prepared, as `execute_of` takes them. Only the reads unless `writes`: preparing
-        an INSERT takes its table's lock, which this process may hold on another
-        connection. Call it outside a transaction: a rollback keeps a PREPARE."""
+        """Prepare on `conn`, in one round trip, what it lacks (only the reads unless
+        `writes`: preparing an INSERT takes its table's lock, which this process may hold
+        on another connection); the bits `execute_of` takes. Call it outside a
+        transaction: a rollback keeps a PREPARE."""
         done = self._ready.get(conn)
         if done is None:
             # psycopg deallocates every statement of a connection at its next rollback
@@ -116,9 +115,8 @@ class Prepared:
 
 
 class Batch:
-    """Statements gathered and sent together, as one query string (those `prepared` as
-    their `EXECUTE`); `rows` sends them with a read and answers its rows. Quacks as far
-    as eventsourcing's `_lock_table` and `_notify_channel` need of a cursor."""
+    """Statements gathered and sent together as one query string (those `prepared` as
+    their `EXECUTE`); `rows` sends them with a read and answers its rows."""
 
     def __init__(self, conn: Any, prepared: Prepared | None = None, *, writes: bool = True):
         self._cursor = ClientCursor(conn, row_factory=tuple_row)
@@ -139,7 +137,6 @@ class Batch:
         self._gathered.append(self._cursor.mogrify(query, params))
 
     def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
-        """An `INSERT ... VALUES (...)` for several rows, as one statement."""
         if not rows:
             return
         into, marker, values = query.rpartition("VALUES")
@@ -152,13 +149,11 @@ class Batch:
         return self.sets()[-1]
 
     def sets(self) -> list[list[tuple[Any, ...]]]:
-        """Send what is gathered; the rows of each statement of the last send that
-        returns rows."""
+        """Send what is gathered; the rows of each of its statements that returns rows."""
         self.send()
         return self._last
 
     def send(self) -> None:
-        """Send what is gathered; the rows it answers join `answered`."""
         if not self._gathered:
             return
         gathered, self._gathered = self._gathered, []
@@ -180,8 +175,7 @@ class Batch:
 
 @contextmanager
 def transaction(conn: Any, prepared: Prepared | None = None) -> Iterator[Batch]:
-    """A batch run in one transaction, its BEGIN and COMMIT sent with it; a failure, in
-    the block or on the server, rolls the transaction back."""
+    """A batch run in one transaction, its BEGIN and COMMIT sent with it."""
     batch = Batch(conn, prepared)
     batch.execute("BEGIN")
     try:
@@ -194,9 +188,8 @@ def transaction(conn: Any, prepared: Prepared | None = None) -> Iterator[Batch]:
             conn.rollback()
 
 
-# Array literals for `%s::type[]` parameters, built here: psycopg would bind a list by
-# dumping each element in Python, which cost ten times as much for a batch's rows
-# (docs/decisions.md, "The command path"). Each is bound as one string.
+# Array literals for `%s::type[]` parameters, each bound as one string: psycopg would dump
+# a list element by element, ten times dearer (docs/decisions.md, "The command path").
 
 
 def ints(values: Sequence[int]) -> str:
@@ -221,7 +214,6 @@ def uuids(values: Sequence[UUID | str]) -> str:
 
 
 def columns(rows: Sequence[Row]) -> list[str]:
-    """Stored rows as the array literals `unnest` takes, a column each."""
     return [
         uuids([r[0] for r in rows]),
         ints([r[1] for r in rows]),
@@ -234,17 +226,32 @@ def quoted(*names: str) -> str:
     return ".".join('"' + name.replace('"', '""') + '"' for name in names)
 
 
+def frontier_columns(tree: Tables) -> str:
+    """A FROM item of one row: the tree's size, its last leaf's log position and its
+    frontier's hashes (largest first); all NULL unless the tree is larger than
+    `Tables.kept_size` (the statement's one parameter), for `Tables.keep`."""
+    # The tree of n leaves ends in chain row n. Its frontier has one node per bit k set
+    # in n, that node's leaves starting where n's bits above k end (`merkle.frontier`):
+    # node (k, i) is in the row of leaf (i + 1) * 2**k - 1, at position (i + 1) * 2**k.
+    # A row without nodes leaves its hash out.
+    return (
+        "(SELECT t.last AS size, t.last AS at, "
+        "ARRAY(SELECT substring(f.nodes FROM 32 * k + 1 FOR 32) "
+        "FROM generate_series(62, 0, -1) AS k "
+        f"JOIN {tree.tree} f ON f.position = "
+        "((t.last >> (k + 1)) << (k + 1)) + (1::bigint << k) AND f.nodes IS NOT NULL "
+        "WHERE ((t.last >> k) & 1) = 1 ORDER BY k DESC) AS hashes "
+        "FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT CASE WHEN c.nodes IS NOT NULL "
+        f"THEN c.position END AS last FROM {tree.tree} c WHERE c.position > %s "
+        "ORDER BY c.position DESC LIMIT 1) AS t ON true) AS frontier"
+    )
+
+
 class Statements:
     """The SQL of one recorder's appends and reads, built once, as bytes ready to bind.
-
-    `create_chain`: the chain's table, whose rows also hold the tree's nodes
-    (`merkle_tables`). `guard`: fails its transaction (a division by zero) unless the
-    log still ends at the position given, evaluated when run, never folded while
-    planning (the divisor comes from the table). `read_end`: where the log ends, its
-    last chain digest and the tree's frontier (`Tables.frontier_columns`), in one
-    snapshot. `tail`: the log entries after a position. `news`: `tail`, in an append's
-    transaction under the lock, failing it when a stream the batch read has moved on.
-    `place`: the one statement that writes an append's rows (`place`)."""
+    `guard` fails its transaction (a division by zero, the divisor from the table, so
+    never folded while planning) unless the log still ends at the position given;
+    `news` is `tail` failing an append when a stream the batch read moved on."""
 
     def __init__(self, schema: str, events_table: str, tree: Tables):
         self.schema = schema
@@ -262,7 +269,7 @@ class Statements:
                 "(SELECT digest FROM {} ORDER BY position DESC LIMIT 1) AS digest, "
                 "frontier.* FROM {}"
             )
-            .format(self.events, self.chain, SQL(tree.frontier_columns()))
+            .format(self.events, self.chain, SQL(frontier_columns(tree)))
             .as_bytes(None)
         )
         self.tail = (
@@ -296,16 +303,14 @@ class Statements:
         self._placing: tuple[str, bytes] | None = None
 
     def prepared(self, snapshots_table: str) -> Prepared:
-        """What every append and tail sends, to prepare on each connection (a
-        checkpoint's insert is learnt when first sent)."""
+        """What every append and tail sends, to prepare on each connection."""
         reads = [self.guard, self.read_end, self.tail, self.news]
         return Prepared(reads, [self.place(snapshots_table)])
 
     def place(self, snapshots_table: str) -> bytes:
-        """The one statement that writes an append's rows: eventsourcing's events with
-        their positions given, our chain links with the tree's nodes (an array NULL
-        while the tree is off), the snapshots; and it keeps eventsourcing's sequence
-        past the positions, for the library's own insert, which draws from it."""
+        """The one statement that writes an append's rows: the events with their
+        positions given, the chain links with the tree's nodes (NULL while the tree is
+        off), the snapshots; and it keeps eventsourcing's sequence past the positions."""
         if self._placing is not None and self._placing[0] == snapshots_table:
             return self._placing[1]
         statement = (

@@ -17,8 +17,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from ..ledger.entries import GENESIS, Row, TailRow, chain_links, hex_id
 from .environment import SQLITE_BUSY
-from .merkle_tables import CHAIN, Db, Tables
-from .recorder import ChainedRecorder
+from .merkle_tables import CHAIN, ChainedRecorder, Db, Tables
 
 __all__ = ["ChainedSQLiteRecorder", "WriterTurns"]
 

@@ -1,7 +1,6 @@
 """The unit of work of one batch (`commit.GroupCommit`): the streams its commands read
 and change, and what they decided. Each command sees what the commands before it
-decided; its own decisions sit in an overlay until it ends (`absorb`: kept; `drop`:
-forgotten); the batch is saved in one transaction.
+decided; its own decisions sit in an overlay until it ends (`absorb` or `drop`).
 """
 
 from collections.abc import Sequence
@@ -19,19 +18,15 @@ __all__ = ["Work"]
 S = TypeVar("S")
 C = TypeVar("C")
 E = TypeVar("E")
-
-
 Name = tuple[str, str]  # (category, key)
-# What the running command decided on one stream: its decider, its events, the state
-# they leave.
+# What the running command decided on one stream: its decider, events, the state after.
 _Decided = tuple[Decider[Any, Any, Any], list[Any], Any]
 
 
 class Work:
     """The states of streams as one batch's commands leave them, and the decisions of
     the command running on it (at `now`). `trust_new`: a stream a command says it
-    creates is not looked up; were it stored after all, the save fails on its version
-    and the batch runs again without that trust."""
+    creates is not looked up (were it stored, the save fails and the batch runs again)."""
 
     __slots__ = (
         "_assumed",
@@ -57,10 +52,9 @@ class Work:
         self.changes: list[Change] = []
         self.snapshots: list[Row] = []  # the mailbox snapshots taken, as stored
 
-    # --- what a command calls ------------------------------------------------------
     def state(self, decider: Decider[S, C, E], key: str, *, new: bool = False) -> S:
-        """The stream's state, including what the running command already decided on
-        it. `new`: the caller has just made the key up (see the class)."""
+        """The stream's state with what the running command decided on it. `new`: the
+        caller has just made the key up."""
         name = (decider.category, key)
         if self._decided:
             decided = self._decided.get(name)
@@ -88,8 +82,7 @@ class Work:
     def record(
         self, decider: Decider[S, C, E], key: str, events: list[E], *, new: bool = False
     ) -> None:
-        """Keep events decided on the stream (by a process over several streams) for
-        saving. `new`: as for `state`."""
+        """Keep events a process over several streams decided on the stream."""
         if events:
             state = self.state(decider, key, new=new)
             self._keep(decider, (decider.category, key), state, events)
@@ -115,9 +108,8 @@ class Work:
     def must_each(
         self, decider: Decider[S, C, E], keys: Sequence[str], command: C, nothing: str
     ) -> list[bool]:
-        """`command` on each stream of `keys` (the domain's `decide_each`): keeps each
-        one's events for saving and answers which of them it changed; when it changes
-        none, it aborts the whole command with `Rejected` (2304 `nothing`)."""
+        """`command` on each stream of `keys` (the domain's `decide_each`): which of them
+        it changed; when none, it aborts the whole command with `Rejected` (2304)."""
         states = [self.state(decider, key) for key in keys]
         decided = decide_each(decider, states, command, self.now, nothing)
         if isinstance(decided, Rejection):
@@ -126,10 +118,8 @@ class Work:
             self.record(decider, key, events)
         return [bool(events) for events in decided]
 
-    # --- what the group commit calls -----------------------------------------------
     def absorb(self) -> None:
-        """The running command succeeded: later commands see its changes, the save
-        writes them."""
+        """The running command succeeded: later commands see its changes."""
         if not self._decided:
             return
         states, store = self._states, self.store
@@ -154,15 +144,13 @@ class Work:
         return [stream_hex(*name) for name in self._states]
 
     def keep(self) -> None:
-        """Once saved: the states the batch changed become the cached ones. The others
-        are cached already (a cache hit or a load put them there), except streams taken
-        as new that nothing was saved to: they were never checked, so never cached."""
+        """Once saved: the states the batch changed become the cached ones (the others
+        are, except streams taken as new and never saved to: never checked)."""
         remember, states = self.store.remember, self._states
         for name in self._changed:
             remember(stream_hex(*name), states[name])
 
     def _load(self, decider: Decider[Any, Any, Any], name: Name, new: bool) -> Loaded:
-        """A stream's state on first sight in this batch: cached, taken as new, or loaded."""
         if self._assumed:
             self._assumed.discard(name)
         loaded = self.store.cached(stream_hex(*name))
