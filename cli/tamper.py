@@ -8,26 +8,23 @@ from typing import Annotated
 
 import msgspec
 import typer
-from tidings.adapters.audit.inclusion import NotProvable, prove, prove_consistency
+from tidings.adapters.audit.proofs import NotProvable, check, prove, prove_consistency
 from tidings.adapters.audit.trail import Audit
-from tidings.adapters.audit.witness import check
 from tidings.adapters.ledger.checkpoint import (
-    Cadence,
-    Checkpoint,
-    cadence_from_env,
-    from_note,
-    trusted_keys,
-)
-from tidings.adapters.ledger.keys import BadKey, load_key
-from tidings.adapters.ledger.note import (
     COSIGNATURE,
     BadNote,
+    Cadence,
+    Checkpoint,
     Verifier,
+    cadence_from_env,
+    from_note,
     parse_note,
     parse_vkey,
     signed_by,
+    trusted_keys,
     verifier_of,
 )
+from tidings.adapters.ledger.keys import BadKey, load_key
 from tidings.adapters.ledger.signer import Refused, new_signing_key, rotate, signer_for
 from tidings.adapters.store.application import Store
 

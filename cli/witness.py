@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 import typer
 from tidings.adapters.audit.cosigner import NotExtended, Witness
+from tidings.adapters.ledger.checkpoint import COSIGNATURE, BadNote, parse_vkey, verifier_of
 from tidings.adapters.ledger.keys import BadKey, load_key
-from tidings.adapters.ledger.note import COSIGNATURE, BadNote, parse_vkey, verifier_of
 
 from .options import examples
 from .output import fail, usage

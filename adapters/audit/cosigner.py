@@ -1,15 +1,9 @@
-"""A witness: cosigns a log's checkpoint once it has checked that the log extends the
-checkpoint it cosigned last (C2SP tlog-cosignature), from the log's tiles alone.
-
-It keeps its state in a directory: `checkpoint`, the last note it cosigned (the log's
-signature and its own), replaced atomically. The first checkpoint it sees is trusted as
-it is; every later one must be at least as large and a consistency proof, computed from
-the log's hash tiles (`GET <log>/tile/...`, `http.tiles`), must lead to it from the last.
-Otherwise it refuses, naming both sizes and roots, and cosigns nothing more.
+"""A witness (`tidings witness`): cosigns a log's checkpoint (C2SP tlog-cosignature) once
+a consistency proof from the log's hash tiles (`http.tiles`) shows that it extends the
+one cosigned last (the first is taken as it is); otherwise it refuses, naming both sizes
+and roots. Its state is a directory holding `checkpoint`, the note it cosigned last.
 """
 
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from functools import cache
@@ -20,17 +14,19 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..errors import TidingsError
-from ..ledger.checkpoint import from_note, refused
-from ..ledger.entries import node_hash
-from ..ledger.merkle import consistency_path, verify_consistency
-from ..ledger.note import (
+from ..ledger.checkpoint import (
     BadNote,
     Note,
     Verifier,
     cosign,
+    from_note,
     parse_body,
     parse_note,
+    refused,
 )
+from ..ledger.entries import node_hash
+from ..ledger.keys import replace_file
+from ..ledger.merkle import extends
 
 __all__ = ["NotExtended", "Witness", "log_url", "tile_path"]
 
@@ -38,13 +34,12 @@ _WIDTH = 256
 
 
 class NotExtended(TidingsError):
-    """The log's checkpoint cannot be cosigned; the message says why, naming sizes and
-    roots where the log does not extend the last checkpoint cosigned."""
+    """The log's checkpoint cannot be cosigned; the message says why."""
 
 
 def log_url(log: str, path: str) -> str:
-    """The URL of `path` (`checkpoint`, a tile) under the log at `log`: appended to the
-    log's path, its query string (a proxy's token, say) and fragment kept after it."""
+    """The URL of `path` (`checkpoint`, a tile) under the log at `log`, its query string
+    (a proxy's token, say) and fragment kept after it."""
     parts = urlsplit(log)
     return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{path}"))
 
@@ -94,12 +89,8 @@ class Witness:
         state: Path,
         clock: Callable[[], float] = time.time,
     ):
-        self.url = url
-        self.log_key = log_key
-        self._key = key
-        self.name = name
-        self.state = state
-        self.clock = clock
+        self.url, self.log_key, self._key = url, log_key, key
+        self.name, self.state, self.clock = name, state, clock
 
     def _fetch(self, client: httpx.Client, path: str) -> bytes:
         url = log_url(self.url, path)
@@ -138,32 +129,16 @@ class Witness:
             last = self.last()
             if last is not None:
                 _, old, old_root = parse_body(last.body)
+                said = (
+                    f"the log's checkpoint of {new} entries (root {root.hex()}) does not "
+                    f"extend the one cosigned last, of {old} entries (root {old_root.hex()})"
+                )
+                if new < old:
+                    raise NotExtended(said + ": the log is smaller")
                 nodes = _nodes(lambda path: self._fetch(client, path), new)
-                self._extends(old, old_root, new, root, nodes)
-        line = cosign(self._key, self.name, note.body, int(self.clock()))
-        cosigned = note.with_line(line)
-        self._keep(cosigned)
-        return cosigned
-
-    @staticmethod
-    def _extends(
-        old: int, old_root: bytes, new: int, root: bytes, nodes: Callable[[int, int], bytes]
-    ) -> None:
-        said = (
-            f"the log's checkpoint of {new} entries (root {root.hex()}) does not extend the "
-            f"one cosigned last, of {old} entries (root {old_root.hex()})"
-        )
-        if new < old:
-            raise NotExtended(said + ": the log is smaller")
-        path = consistency_path(old, new, nodes) if 0 < old < new else []
-        if not verify_consistency(old, new, old_root, root, path):
-            raise NotExtended(said + ": no consistency proof leads from one to the other")
-
-    def _keep(self, note: Note) -> None:
+                if not extends(old, new, old_root, root, nodes):
+                    raise NotExtended(said + ": no consistency proof leads from one to the other")
+        cosigned = note.with_line(cosign(self._key, self.name, note.body, int(self.clock())))
         self.state.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=self.state)
-        with os.fdopen(fd, "w") as file:
-            file.write(str(note))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, self.state / "checkpoint")
+        replace_file(self.state / "checkpoint", str(cosigned).encode())
+        return cosigned

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from ..audit.inclusion import NotProvable, bundle
+from ..audit.proofs import NotProvable, bundle
 from ..errors import StorageError
 from ..numbers import LARGEST, whole_number
 from ..store.application import Store

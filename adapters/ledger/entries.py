@@ -1,32 +1,20 @@
-"""A log entry, from the domain event to its hashes: how it is stored, its canonical
-bytes, its link in the hash chain and its leaf in the Merkle tree. What every write runs.
+"""A log entry, from the domain event to its hashes; what every write runs.
 
-**Stored**: a stored event is eventsourcing's row: stream id, version, topic, state. The
-topic is the event's msgspec tag, a string fixed in the domain (`tag="NotificationQueued"`),
-not a Python path: renaming or moving a class does not orphan the events already stored;
-the state is the event in msgspec MessagePack. The store writes an event straight as such
-a row (`stored_row`); eventsourcing's readers get each back through `MsgspecMapper`, as
-an `Envelope`: the pure domain event (the domain has no eventsourcing import) with the
-two attributes eventsourcing needs (`originator_id`, `originator_version`).
+**Stored** as eventsourcing's row (stream id, version, topic, state): the topic is the
+event's msgspec tag, fixed in the domain (moving a class orphans nothing), the state the
+event in msgspec MessagePack. eventsourcing's readers get an `Envelope` back
+(`MsgspecMapper`): the pure domain event with `originator_id` and `originator_version`.
 
-**Canonical bytes** of an entry, which any outside tool can rebuild from a stored row:
+**Canonical bytes**, which outside tools rebuild from a stored row: position (8 bytes,
+big-endian) || version (8 bytes, big-endian) || stream id (16 bytes) || topic (UTF-8) ||
+0x00 || state.
 
-    position (8 bytes, big-endian) || version (8 bytes, big-endian)
-    || stream id (the 16 bytes of the UUID) || topic (UTF-8) || 0x00 || state
-
-**The chain**: each log position gets `digest = sha256(previous digest || entry)` in a
-table `tidings_chain`, inserted by the recorder inside the insert transaction of the
-events, while the writer holds the log's write lock (SQLite's single writer,
-PostgreSQL's `LOCK TABLE ... IN EXCLUSIVE MODE`), so the chain has exactly one order.
-Editing or deleting a stored row breaks the chain from that position on; `verify` finds
-the first break.
-
-**The tree**, hashed as RFC 9162 (section 2.1) says: leaf hash = SHA-256(0x00 || entry),
-node hash = SHA-256(0x01 || left || right), the empty tree's root SHA-256(""): exactly
-RFC 9162's MTH, so CT tools check our roots and proofs (`merkle` computes those). It is
-written incrementally: appending a leaf completes the perfect subtrees it closes (itself,
-then each parent whose right child it finishes), and only those are stored, once. A
-perfect subtree is a `Node` (level, index): the 2**level leaves from index * 2**level.
+**The chain**: position n's digest is sha256(digest n-1 || entry), in `tidings_chain`,
+written in the events' transaction under the log's write lock (one order); `verify`
+finds the first break. **The tree** is RFC 9162's (leaf SHA-256(0x00 || entry), node
+SHA-256(0x01 || left || right), empty root SHA-256("")), written incrementally: a leaf
+stores the perfect subtrees it completes (`Node`: level, index: the 2**level leaves from
+index * 2**level), once.
 """
 
 import hashlib
@@ -103,7 +91,6 @@ LogRow = tuple[int, str, int, str, bytes]  # position, stream id in hex, version
 
 
 def event_types(category: str) -> list[str]:
-    """The stored topics of one stream category's events."""
     return [cls.__struct_config__.tag for cls in get_args(_CATEGORY_UNIONS[category])]
 
 
@@ -116,7 +103,6 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
 
 
 def topic_of(event: msgspec.Struct) -> str:
-    """The stable stored topic of an event (its msgspec tag)."""
     try:
         return _TOPICS[type(event)]
     except KeyError:
@@ -131,8 +117,7 @@ def stored_row(stream: str, version: int, event: msgspec.Struct) -> Row:
 
 
 class _PackedSnapshot(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    """`mailbox.MailboxSnapshot`'s fields, in its order, the queue's notifications as
-    they are held (MessagePack bytes as `msgspec.Raw`, or the notification itself)."""
+    """`mailbox.MailboxSnapshot`'s fields in its order, the queue as it is held."""
 
     next_id: int
     queue: tuple[Any, ...]
@@ -146,17 +131,13 @@ class _PackedSnapshotted(
     kw_only=True,
     tag=mailbox.MailboxSnapshotted.__struct_config__.tag,
 ):
-    """`mailbox.MailboxSnapshotted`, written the same, holding a `_PackedSnapshot`."""
-
     state: _PackedSnapshot
     at: datetime
 
 
 def snapshot_row(stream: str, version: int, state: mailbox.MailboxState, at: datetime) -> Row:
-    """`mailbox.snapshot(state, at)` at `version` of the stream `stream` (hex) names, as
-    stored: the same bytes as `stored_row` gives, each queued notification copied as the
-    MessagePack the queue holds it in, not decoded and encoded again (a snapshot holds
-    the whole backlog)."""
+    """`mailbox.snapshot(state, at)` as `stored_row` stores it, the queued notifications'
+    MessagePack copied as held, not decoded and encoded again."""
     queue = tuple([msgspec.Raw(h) if type(h) is bytes else h for h in state.queue.held()])
     packed = _PackedSnapshot(next_id=state.next_id, queue=queue, last_acked=state.last_acked)
     return stream, version, _SNAPSHOTTED, encode_event(_PackedSnapshotted(state=packed, at=at))
@@ -168,13 +149,11 @@ def decode_event(topic: str, state: bytes) -> Any:
 
 
 def decoder_of(topic: str) -> Callable[[bytes], Any]:
-    """The decoder of the events stored under `topic` (KeyError for a topic we do not
-    know), for a reader of many rows: one lookup per topic instead of one per row."""
+    """`decode_event` for one topic, for a reader of many rows (KeyError)."""
     return _DECODERS[topic].decode
 
 
 def rows_of(events: Sequence[StoredEvent]) -> list[Row]:
-    """eventsourcing's stored events as rows."""
     return [(e.originator_id, e.originator_version, e.topic, e.state) for e in events]
 
 
@@ -189,8 +168,6 @@ class _NullTranscoder(Transcoder):
 
 
 class MsgspecMapper(Mapper[UUID]):
-    """Maps envelopes to stored events and back with msgspec MessagePack."""
-
     def __init__(self) -> None:
         super().__init__(transcoder=_NullTranscoder())
 
@@ -220,36 +197,31 @@ _POSITION_VERSION = struct.Struct(">QQ").pack
 
 
 def entry_bytes(position: int, stream: bytes, version: int, topic: str, state: bytes) -> bytes:
-    """The canonical bytes of one log entry (see the module's docstring)."""
     # Joined once, not grown by four concatenations: every write runs it for every event.
     return b"".join((_POSITION_VERSION(position, version), stream, topic.encode(), b"\0", state))
 
 
 def stream_bytes(stream: UUID | str) -> bytes:
-    """A stream id's 16 bytes, as the chain and the tree hash them (SQLite's recorder
-    gives hex, PostgreSQL's a UUID)."""
+    """A stream id's 16 bytes, from SQLite's hex or PostgreSQL's UUID."""
     return stream.bytes if isinstance(stream, UUID) else bytes.fromhex(stream)
 
 
 def hex_id(stream: UUID | str) -> str:
-    """A stream id in hex, as SQLite stores it (PostgreSQL's recorder gives a UUID)."""
     return stream.hex if isinstance(stream, UUID) else stream
 
 
 def link(
     previous: bytes, position: int, stream: bytes, version: int, topic: str, state: bytes
 ) -> bytes:
-    """The digest of one log entry, committing to the digest before it: SHA-256 of the
-    previous digest and the entry's canonical bytes."""
+    """The chain's digest of one log entry after `previous`."""
     return hashlib.sha256(previous + entry_bytes(position, stream, version, topic, state)).digest()
 
 
 def chain_links(
     previous: bytes, ids: Sequence[int], rows: Sequence[tuple[UUID | str, int, str, bytes]]
 ) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]:
-    """The chain rows (position, digest) of stored `rows` (stream id, version, topic,
-    state) at `ids`, and their entries (position, canonical bytes): built once here,
-    hashed by the chain and the tree."""
+    """The chain rows (position, digest) of `rows` at `ids`, and their entries
+    (position, canonical bytes), built once for the chain and the tree."""
     links, entries, sha256 = [], [], hashlib.sha256
     for position, (stream, version, topic, state) in zip(ids, rows, strict=True):
         # `entry_bytes` and `stream_bytes`, inlined: every entry of every write runs this.
@@ -275,7 +247,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 
 def frontier(size: int) -> list[Node]:
-    """The perfect subtrees a tree of `size` leaves is made of, largest (leftmost) first."""
+    """The perfect subtrees a tree of `size` leaves is made of, largest first."""
     nodes, start = [], 0
     for level in range(size.bit_length() - 1, -1, -1):
         if size >> level & 1:
@@ -295,8 +267,7 @@ def root_of(hashes: list[bytes]) -> bytes:
 
 
 class Tree:
-    """A tree kept as its frontier only: appends and roots, no proofs. What the store's
-    insert and `verify` run; O(log n) memory."""
+    """A tree kept as its frontier only (O(log n)): appends and roots, no proofs."""
 
     __slots__ = ("hashes", "size")
 
@@ -305,14 +276,11 @@ class Tree:
         self.hashes = list(hashes)  # the frontier's, largest first
 
     def append(self, leaf: bytes) -> bytes:
-        """Add a leaf hash; returns the nodes it completes, lowest first, 32 bytes each:
-        the leaf, then each parent whose right child it finished (what the store keeps,
-        as one value)."""
+        """Add a leaf hash; the nodes it completes, lowest first, 32 bytes each."""
         return self._grow((leaf,))[0]
 
     def extend(self, entries: Sequence[tuple[int, bytes]]) -> list[bytes]:
-        """`append` the leaf of each entry (position, canonical bytes); each entry's
-        completed nodes. One loop for a whole write: no call per leaf."""
+        """`append` the leaf of each entry (position, canonical bytes), in one loop."""
         sha256 = hashlib.sha256
         return self._grow(sha256(b"\0" + entry).digest() for _, entry in entries)  # `leaf_hash`
 

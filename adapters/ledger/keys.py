@@ -1,11 +1,10 @@
-"""Ed25519 keys that sign the log's checkpoints; never stored in the database.
-
-`tidings key new PATH` writes a private key file (PKCS#8 PEM, mode 0600) and prints its
-verifier key (`note`), which auditors keep. Servers and the library read the file
-named by `TIDINGS_SIGNING_KEY`. Errors name the file, never its content.
+"""Ed25519 key files (PKCS#8 PEM, mode 0600), never in the database: `tidings key new`
+writes one; servers and the library read the one `TIDINGS_SIGNING_KEY` names. Errors
+name the file, never its content.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -20,6 +19,7 @@ __all__ = [
     "new_key",
     "private_file",
     "refuse_shared",
+    "replace_file",
 ]
 
 SIGNING_KEY_ENV = "TIDINGS_SIGNING_KEY"
@@ -54,8 +54,7 @@ def private_file(path: str | Path, what: str) -> bytes:
 
 
 def refuse_shared(path: str | Path, what: str) -> None:
-    """`BadKey` when others than its owner may read the key file at `path` (a key others
-    can read is a key they have)."""
+    """`BadKey` when others than its owner may read the key file at `path`."""
     mode = os.stat(path).st_mode
     if mode & 0o077:
         raise BadKey(f"{what} {path} may be read by others (mode {mode & 0o777:04o}): "
@@ -74,3 +73,19 @@ def load_key(path: str | Path) -> Ed25519PrivateKey:
         raise BadKey(f"{path} holds a key that is not Ed25519")
     refuse_shared(path, "signing key")
     return key
+
+
+def replace_file(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace `path` atomically: a crash leaves the old content or the new, whole.
+    `durable`: on disk (fsync) before this returns."""
+    fd, temporary = tempfile.mkstemp(prefix=path.name, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

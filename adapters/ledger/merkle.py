@@ -1,11 +1,6 @@
-"""Merkle proofs over the log's tree, as RFC 9162 (section 2.1) computes them: subtree
-hashes, inclusion and consistency paths, and their verification.
-
-The tree is the one `entries` hashes and the store writes: only perfect subtrees are
-stored, each a `Node` (level, index), the 2**level leaves from index * 2**level. A tree
-of n leaves splits at the largest power of two below n, so any root, inclusion proof or
-consistency proof is a few stored nodes combined (`subtree_hash`), O(log n) of them. The
-functions here are pure; `nodes` is how a caller looks a stored node up.
+"""RFC 9162 (section 2.1) Merkle proofs over the log's tree: subtree hashes, inclusion
+and consistency paths, and their checks. Pure: `nodes(level, index)` looks up a stored
+perfect subtree (`entries.Node`); any proof combines O(log n) of them.
 """
 
 from collections.abc import Callable
@@ -14,9 +9,9 @@ from .entries import Node, node_hash
 
 __all__ = [
     "consistency_path",
+    "extends",
     "inclusion_path",
     "needed",
-    "subtree_hash",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -141,3 +136,13 @@ def verify_consistency(
             sr = node_hash(sr, c)
         fn, sn = fn >> 1, sn >> 1
     return sn == 0 and fr == old_root and sr == new_root
+
+
+def extends(old: int, new: int, old_root: bytes, new_root: bytes, nodes: Nodes) -> bool:
+    """Whether the tree of `new` leaves and `new_root` extends that of `old` leaves and
+    `old_root`: a consistency proof from `nodes`, checked (KeyError from `nodes`: no)."""
+    try:
+        path = consistency_path(old, new, nodes) if 0 < old < new else []
+    except KeyError:
+        return False
+    return verify_consistency(old, new, old_root, new_root, path)

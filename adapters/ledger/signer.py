@@ -1,17 +1,13 @@
-"""The signer of checkpoints. It keeps its own memory outside the database, in a file
-beside the private key (`<key file>.state`, JSON, replaced atomically): the log's origin
-and the last checkpoint it signed. Before signing a larger tree it checks an RFC 9162
-consistency proof from that checkpoint to the new tree, from the stored nodes, and
-refuses (`Refused`; logged, counted, shown by `/readyz`) when the log does not extend
-it: a truncation, a rollback or a rewrite below what the key signed is never signed
-again by it. A checkpoint is remembered as pending until the signer sees it stored (its
-transaction committed); one whose transaction rolled back is forgotten.
+"""The signer of checkpoints. It keeps its memory in a file beside the private key
+(`<key file>.state`, JSON): the log's origin and the last checkpoint it signed, pending
+until it sees it stored (one whose transaction rolled back is forgotten). It refuses
+(`Refused`; logged, counted, shown by `/readyz`), for good, a tree that an RFC 9162
+consistency proof does not show to extend what it signed last.
 """
 
 import functools
 import logging
 import os
-import tempfile
 import time
 import weakref
 from collections.abc import Callable
@@ -23,10 +19,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..errors import TidingsError
 from ..metrics import CHECKPOINTS_REFUSED
-from .checkpoint import Cadence, Checkpoint, cadence_from_env
-from .keys import SIGNING_KEY_ENV, BadKey, load_key, new_key
+from .checkpoint import (
+    Cadence,
+    Checkpoint,
+    Note,
+    Verifier,
+    cadence_from_env,
+    checkpoint_body,
+    sign,
+    verifier_of,
+)
+from .keys import SIGNING_KEY_ENV, BadKey, load_key, new_key, replace_file
 from .merkle import verify_consistency
-from .note import Note, Verifier, checkpoint_body, sign, verifier_of
 
 __all__ = [
     "Prover",
@@ -69,8 +73,6 @@ class Rotation(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Memory(msgspec.Struct, frozen=True, kw_only=True):
-    """What the signer keeps beside its key."""
-
     origin: str
     signed: Checkpoint | None = None
     pending: Checkpoint | None = None
@@ -89,23 +91,6 @@ def _read_memory(path: Path) -> _Memory | None:
         return None
     except (OSError, msgspec.DecodeError) as error:
         raise BadKey(f"cannot read the signer's memory {path}: {error}") from None
-
-
-def _write_memory(path: Path, memory: _Memory, *, durable: bool = True) -> None:
-    """Replace the file atomically: a crash leaves the old memory or the new, whole.
-    `durable`: on disk before this returns (fsync); else the system writes it later,
-    and a crash before then may leave the old memory."""
-    fd, temporary = tempfile.mkstemp(prefix=path.name, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(msgspec.json.encode(memory))
-            if durable:
-                file.flush()
-                os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 _REFUSING: "weakref.WeakSet[Signer]" = weakref.WeakSet()  # for /readyz
@@ -135,10 +120,9 @@ class Signer:
         default = "tidings/" + verifier_of(key, "tidings").public.hex()[:16]
         self.origin = origin or (kept.origin if kept is not None else default)
         self.verifier = verifier_of(key, self.origin)
-        self.public = self.verifier.public.hex()
-        self._memory = kept if kept is not None else _Memory(origin=self.origin)
-        if memory is not None and kept is None:
-            _write_memory(memory, self._memory)
+        self._memory = kept or _Memory(origin=self.origin)
+        if kept is None:
+            self._remember(self._memory)
         self.cadence = cadence
         self.clock = clock
         self.refusal: str | None = None  # why it refused to sign, for good
@@ -176,7 +160,7 @@ class Signer:
 
     def _remember(self, memory: _Memory, *, durable: bool = True) -> None:
         if self._path is not None:
-            _write_memory(self._path, memory, durable=durable)
+            replace_file(self._path, msgspec.json.encode(memory), durable=durable)
         self._memory = memory
 
     def check(self, size: int, root: bytes, prove: Prover, latest: Checkpoint | None) -> None:
@@ -195,11 +179,9 @@ class Signer:
     def sign(
         self, size: int, position: int, root: bytes, prove: Prover, latest: Checkpoint | None
     ) -> Checkpoint:
-        """A checkpoint of the tree of `size` leaves and `root`, whose last leaf is at log
-        `position`; `prove(old)` is the consistency path from the tree's first `old`
-        leaves to it, from the stored nodes (KeyError: some are missing), `latest` the
-        largest checkpoint stored. Raises `Refused` (and keeps refusing) when the
-        tree does not extend the last checkpoint this key signed."""
+        """A checkpoint of the tree of `size` leaves, `root`, last leaf at log `position`;
+        `prove(old)`: the consistency path from `old` leaves (KeyError: nodes missing),
+        `latest`: the largest checkpoint stored. Raises `Refused` as `check` does."""
         self.check(size, root, prove, latest)
         last = self._memory.signed
         line = sign(self._key, self.origin, checkpoint_body(self.origin, size, root))
@@ -228,12 +210,10 @@ def _extends(last: Checkpoint, size: int, root: bytes, prove: Prover) -> str | N
 
 
 def rotate(old_file: Path, new_file: Path, clock: Callable[[], float] = time.time) -> Note:
-    """Hand the log from the key in `old_file` to the one in `new_file`: the new key's
-    signer takes over the old one's origin and memory (so it refuses what the old one
-    would), and remembers the rotation. Returns the rotation as a note signed by both
-    keys ("tidings key rotation", origin, old and new verifier keys, time), for
-    auditors to pin the new key on the old one's word. BadKey, and nothing written, for
-    the old key itself (the same file or a copy) or a key that signed already."""
+    """Hand the log from the key in `old_file` to the one in `new_file`, which takes over
+    the old one's origin and memory; the rotation as a note both keys signed, for
+    auditors to pin the new key on the old one's word. BadKey, nothing written, for the
+    old key again (the same file or a copy) or a key that signed already."""
     old = Signer(load_key(old_file), memory=memory_file(old_file))
     new_key = load_key(new_file)
     new_verifier = str(verifier_of(new_key, old.origin))
@@ -246,7 +226,7 @@ def rotate(old_file: Path, new_file: Path, clock: Callable[[], float] = time.tim
     memory = old._memory
     rotated = _Memory(origin=old.origin, signed=memory.signed,
                       rotations=(*memory.rotations, record))  # fmt: skip
-    _write_memory(memory_file(new_file), rotated)
+    replace_file(memory_file(new_file), msgspec.json.encode(rotated))
     body = (
         f"tidings key rotation\n{old.origin}\nold {record.old}\nnew {record.new}\n"
         f"time {record.time}\n"
@@ -278,13 +258,9 @@ def warn_unsigned(signer: "Signer | None") -> None:
 
 
 def signer_for(key_file: str | None = None, cadence: Cadence | None = None) -> Signer | None:
-    """The signer of a key file, by default the one `TIDINGS_SIGNING_KEY` names (None:
-    no key, nothing signed), at `cadence`, by default `TIDINGS_CHECKPOINT_ENTRIES` and
-    `TIDINGS_CHECKPOINT_SECONDS` or else `Cadence()`. Raises `BadKey`, also for a key
-    file others than its owner may read (`keys.load_key`)."""
+    """The signer of `key_file`, by default `TIDINGS_SIGNING_KEY`'s (None: no key), at
+    `cadence`, by default `cadence_from_env()`. BadKey (`keys.load_key`)."""
     path = key_file or os.environ.get(SIGNING_KEY_ENV)
     if not path:
         return None
-    cadence = cadence or cadence_from_env()
-    key = load_key(path)
-    return Signer(key, cadence, memory=memory_file(path))
+    return Signer(load_key(path), cadence or cadence_from_env(), memory=memory_file(path))

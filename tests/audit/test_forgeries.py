@@ -7,10 +7,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from tidings.adapters.ledger.checkpoint import Cadence
+from tidings.adapters.ledger.checkpoint import Cadence, Note, sign
 from tidings.adapters.ledger.entries import decode_event, encode_event
 from tidings.adapters.ledger.keys import load_key
-from tidings.adapters.ledger.note import Note, sign
 from tidings.adapters.ledger.signer import memory_file, signing_refusal
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store

@@ -3,8 +3,7 @@ shown by `verify`, which needs both keys pinned."""
 
 from pathlib import Path
 
-from tidings.adapters.ledger.checkpoint import Cadence
-from tidings.adapters.ledger.note import parse_note, parse_vkey, signed_by
+from tidings.adapters.ledger.checkpoint import Cadence, parse_note, parse_vkey, signed_by
 from tidings.adapters.library import Tidings
 from tidings.cli.app import app
 from typer.testing import CliRunner

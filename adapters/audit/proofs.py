@@ -1,39 +1,174 @@
-"""Does the log still hold what was signed? Checkpoints and witnesses against the log.
+"""The log against its Merkle tree: inclusion and consistency proofs from the stored tree
+(RFC 9162 2.1.3 and 2.1.4), entry bundles, and `check`, the log against every signed or
+witnessed checkpoint.
 
-The hash chain catches a careless editor; anyone who can write the database can
-recompute it. A signed checkpoint cannot be recomputed without the private key, which
-the database never holds, and a witness (a checkpoint an auditor kept elsewhere) cannot
-be deleted with the rows it covers. So `check` rebuilds the Merkle tree from the log
-entries themselves, never trusting the stored tree, and asks of every checkpoint,
-stored or witnessed, whose signature holds:
+An inclusion proof carries the signed checkpoint (a C2SP note) it proves against and, per
+entry, its stored fields (what its leaf hashes), leaf index and audit path: a client
+checks it with the verifier key, hashlib and `cryptography` alone (the README shows how).
 
-- does the log still hold that many entries (else it was truncated below it)?
-- is the root of its first `size` entries the signed root (else one of them changed)?
-- for a witness: does a consistency proof (RFC 9162) from it to the newest signed
-  checkpoint (or to the log as it is) hold, i.e. does the log extend it?
-
-Where it does not, the first log position that differs is named: the stored tree's
-leaves are compared with the entries rebuilt, and they count as evidence only if they
-hash to the signed root themselves (a forger who left the tree table alone). If the
-tree table was rewritten too, the difference is narrowed to the stretch between two
-signed checkpoints, the last that holds and the first that does not.
+`check` rebuilds the tree from the log entries, never trusting the stored one, and asks
+of every checkpoint whose signature holds: does the log still hold that many entries,
+is the root of its first `size` the signed one, and (a witness) does a consistency proof
+lead from it to the newest signed checkpoint? Where not, it names the first position
+that differs: from the stored leaves when they still hash to the signed root (a forger
+left the tree alone), else narrowed to between the last signed checkpoint that holds
+and the first that does not.
 """
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
 import msgspec
 
-from ..ledger.checkpoint import Checkpoint, refused
-from ..ledger.entries import Tree, entry_bytes, leaf_hash, stream_bytes
-from ..ledger.merkle import consistency_path, needed, verify_consistency
-from ..ledger.note import Verifier
+from ..ledger.checkpoint import Checkpoint, Verifier, refused
+from ..ledger.entries import Tree, entry_bytes, frontier, leaf_hash, root_of, stream_bytes
+from ..ledger.merkle import consistency_path, extends, inclusion_path, needed
 from ..store.application import Store
 
-__all__ = ["TamperReport", "check"]
+__all__ = [
+    "ConsistencyProof",
+    "EntryProof",
+    "InclusionProof",
+    "NotProvable",
+    "TamperReport",
+    "bundle",
+    "check",
+    "prove",
+    "prove_consistency",
+]
 
 _PAGE = 10_000
+Nodes = Callable[[int, int], bytes]
+
+
+class EntryProof(msgspec.Struct, frozen=True, kw_only=True):
+    """One log entry as stored (binary fields in hex) and its audit path."""
+
+    position: int
+    version: int
+    stream: str
+    topic: str
+    state: str
+    index: int  # the entry's leaf in the tree
+    path: list[str]
+
+
+class InclusionProof(msgspec.Struct, frozen=True, kw_only=True):
+    """Entries of the tree of `size` leaves and `root` (hex); `checkpoint`: the signed
+    note of that tree ("" when none was stored at that size)."""
+
+    checkpoint: str
+    size: int
+    root: str
+    entries: list[EntryProof]
+
+
+class ConsistencyProof(msgspec.Struct, frozen=True, kw_only=True):
+    """The tree of `new_size` leaves extends that of `old_size` (roots in hex)."""
+
+    old_size: int
+    new_size: int
+    old_root: str
+    new_root: str
+    path: list[str]
+
+
+class NotProvable(Exception):
+    """Nothing to prove against: no signed checkpoint, or it does not reach an entry."""
+
+
+def _nodes(store: Store, proof: Callable[[Nodes], object]) -> Nodes:
+    """The stored nodes `proof` reads (one query), looked up (KeyError: not stored)."""
+    found = store.recorder.tree.nodes(store.recorder.tree_rows, needed(proof))
+    return lambda level, index: found[level, index]
+
+
+def _stored(store: Store, proof: Callable[[Nodes], list[bytes]]) -> list[bytes]:
+    try:
+        return proof(_nodes(store, proof))
+    except KeyError:
+        raise NotProvable("the stored tree lacks nodes of this proof") from None
+
+
+def _root(store: Store, size: int) -> bytes:
+    return root_of(_stored(store, lambda get: [get(*node) for node in frontier(size)]))
+
+
+def _tree(store: Store) -> int:
+    """The stored tree's size; `NotProvable` when there is none."""
+    tables, rows = store.recorder.tree, store.recorder.tree_rows
+    if not tables.present(rows):
+        raise NotProvable("this database has no Merkle tree yet")
+    return tables.size(rows)
+
+
+def prove(store: Store, positions: Sequence[int], size: int | None = None) -> InclusionProof:
+    """Inclusion proofs of the entries at `positions` in the tree of `size` leaves (None:
+    the latest checkpoint's). `NotProvable` when nothing was signed, or an entry is not
+    in that tree (sign one first: `tidings checkpoint` with the key)."""
+    recorder = store.recorder
+    tables, rows, stored = recorder.tree, recorder.tree_rows, _tree(store)
+    if size is None:
+        checkpoint = tables.latest(rows)
+        if checkpoint is None:
+            raise NotProvable("no signed checkpoint: the log is signed only with a signing key")
+        size = checkpoint.size
+    elif size > stored:
+        raise NotProvable(f"the tree holds {stored} entries, not {size}")
+    else:
+        checkpoint = next((c for c in tables.checkpoints_stored(rows) if c.size == size), None)
+    proofs = []
+    for position in positions:
+        index = tables.leaf_at(rows, position)
+        if index is None or index >= size:
+            raise NotProvable(
+                f"the entry at position {position} is newer than the tree of {size} entries"
+            )
+        path = _stored(store, functools.partial(inclusion_path, index, size))
+        [(_, stream, version, topic, state)] = recorder.scan(position, position)
+        proofs.append(EntryProof(position=position, version=version, stream=stream,
+                                 topic=topic, state=state.hex(), index=index,
+                                 path=[p.hex() for p in path]))  # fmt: skip
+    note = "" if checkpoint is None else str(checkpoint.note())
+    return InclusionProof(checkpoint=note, size=size, root=_root(store, size).hex(), entries=proofs)
+
+
+def prove_consistency(
+    store: Store, old: int, new: int | None, head: Checkpoint | None
+) -> ConsistencyProof:
+    """The consistency proof from the tree of `old` leaves to that of `new` (None: the
+    `head` checkpoint's, else the tree as stored). `NotProvable` past the tree's end."""
+    stored = _tree(store)
+    new = new if new is not None else head.size if head is not None else stored
+    if not 0 <= old <= new <= stored:
+        raise NotProvable(f"sizes must satisfy 0 <= OLD <= NEW <= {stored} (the tree's size)")
+    path = _stored(store, lambda get: consistency_path(old, new, get)) if 0 < old < new else []
+    return ConsistencyProof(old_size=old, new_size=new, old_root=_root(store, old).hex(),
+                            new_root=_root(store, new).hex(),
+                            path=[p.hex() for p in path])  # fmt: skip
+
+
+def bundle(store: Store, first: int, count: int) -> bytes:
+    """The C2SP tlog-tiles entry bundle of leaves [first, first + count): each entry's
+    canonical bytes after their length (big-endian uint16). `NotProvable` when the tree
+    does not hold them all, or an entry is longer than a bundle can say."""
+    recorder = store.recorder
+    positions = recorder.tree.positions(recorder.tree_rows, range(first, first + count))
+    if len(positions) < count:
+        raise NotProvable(f"the tree does not hold leaves {first} to {first + count - 1}")
+    wanted = set(positions.values())
+    parts = []
+    for position, stream, version, topic, state in recorder.scan(min(wanted), max(wanted)):
+        if position in wanted:
+            entry = entry_bytes(position, stream_bytes(stream), version, topic, state)
+            if len(entry) > 0xFFFF:
+                raise NotProvable(f"the entry at position {position} is too long for a bundle")
+            parts += [len(entry).to_bytes(2, "big"), entry]
+    if len(parts) != 2 * count:
+        raise NotProvable(f"the log lacks entries of leaves {first} to {first + count - 1}")
+    return b"".join(parts)
 
 
 @dataclass(slots=True)
@@ -126,25 +261,20 @@ def _where(walk: _Pass, checkpoint: Checkpoint, signed: Sequence[Checkpoint]) ->
     if walk.entries < checkpoint.size:
         return f"the entries after position {walk.last_position} are missing"
     # The signed leaves are gone: narrow it down between signed checkpoints.
-    follows = walk.stored.get(checkpoint.size) == walk.rebuilt.get(checkpoint.size)
-    after = 0
-    for earlier in signed:
-        if earlier.size >= checkpoint.size:
-            break
-        if walk.rebuilt.get(earlier.size) == bytes.fromhex(earlier.root):
-            after = earlier.position
-        else:
-            return _between(after, earlier.position, follows)
-    return _between(after, checkpoint.position or walk.ends.get(checkpoint.size, 0), follows)
-
-
-def _between(after: int, upto: int, follows: bool) -> str:
     how = (
         "the stored tree agrees with the log: a fork (rolled back and written anew) or a "
         "rewrite with its tree recomputed"
-        if follows
+        if walk.stored.get(checkpoint.size) == walk.rebuilt.get(checkpoint.size)
         else "the stored tree was rewritten too"
     )
+    after, upto = 0, checkpoint.position or walk.ends.get(checkpoint.size, 0)
+    for earlier in signed:
+        if earlier.size >= checkpoint.size:
+            break
+        if walk.rebuilt.get(earlier.size) != bytes.fromhex(earlier.root):
+            upto = earlier.position
+            break
+        after = earlier.position
     return (
         f"the first entry that differs is after position {after}, at or before position "
         f"{upto} ({how})"
@@ -167,20 +297,13 @@ def _differs(walk: _Pass, checkpoint: Checkpoint, signed: Sequence[Checkpoint]) 
 def _extends(store: Store, witness: Checkpoint, head: Checkpoint | None, walk: _Pass) -> bool:
     """A consistency proof from `witness` to `head` (or the log as it is), from the stored
     tree, checked as RFC 9162 says."""
-    rows, tables = store.recorder.tree_rows, store.recorder.tree
+    old, old_root = witness.size, bytes.fromhex(witness.root)
     new = head.size if head is not None else walk.entries
     new_root = bytes.fromhex(head.root) if head is not None else walk.rebuilt.get(new, b"")
-    if new < witness.size:
-        return False
-    if new == witness.size:
-        return new_root == bytes.fromhex(witness.root)
-
-    found = tables.nodes(rows, needed(lambda get: consistency_path(witness.size, new, get)))
-    try:
-        path = consistency_path(witness.size, new, lambda level, index: found[level, index])
-    except KeyError:
-        return False
-    return verify_consistency(witness.size, new, bytes.fromhex(witness.root), new_root, path)
+    if new <= old:
+        return new == old and new_root == old_root
+    proof = functools.partial(consistency_path, old, new)
+    return extends(old, new, old_root, new_root, _nodes(store, proof))
 
 
 def check(
@@ -190,14 +313,15 @@ def check(
     stored or witnessed (named in `witnesses`), whose signature holds with one of the
     `trusted` keys (none: the key each names)."""
     report = TamperReport()
-    if not store.recorder.tree.present(store.recorder.tree_rows):
+    tables, rows = store.recorder.tree, store.recorder.tree_rows
+    if not tables.present(rows):
         report.tree = False
         report.failures += [
             f"witness {name}: this database has no Merkle tree" for name, _ in witnesses
         ]
         return report
     signed: list[Checkpoint] = []
-    for stored in store.recorder.tree.checkpoints_stored(store.recorder.tree_rows):
+    for stored in tables.checkpoints_stored(rows):
         why = refused(stored, trusted)
         if why is None:
             signed.append(stored)
