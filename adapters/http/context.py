@@ -55,7 +55,7 @@ class Settings:
     the workers of one server. `limits`: deadlines, caps and the authentication
     throttle (`limits.Limits`). `shared_dir`: the directory the workers of one server
     share (the throttle's failures); None for a server of one process. `session_key`
-    signs the web pages' session cookies and CSRF tokens (`web.sessions`): drawn at
+    signs the web pages' session cookies and CSRF tokens (`web.access`): drawn at
     random unless TIDINGS_SESSION_KEY names one, so a restart signs everyone out.
     """
 

@@ -6,34 +6,28 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from ..http.context import Context
-from .access import StoreUnavailable
+from .access import CENTER, CONSOLE, Pages, session_routes
 from .center import center_routes
 from .console import console_routes
-from .docs import docs_route
-from .health import health_routes
-from .pages import SecureHeaders, stylesheet
-from .sessions import CENTER, CONSOLE, session_routes
+from .pages import docs, stylesheet
 
 __all__ = ["web_routes"]
 
 
 def web_routes(context: Context) -> list[BaseRoute]:
     """The pages' routes, bound to a server (mount them beside the API's)."""
-    secure = [Middleware(SecureHeaders)]
-    center = [*session_routes(context, CENTER), *center_routes(context)]
-    console = [*session_routes(context, CONSOLE), *console_routes(context),
-               *health_routes(context)]  # fmt: skip
+    secure = [Middleware(Pages)]
     return [
         Mount(
             "/center",
-            routes=center,
-            middleware=[*secure, Middleware(StoreUnavailable, area=CENTER)],
+            routes=[*session_routes(context, CENTER), *center_routes(context)],
+            middleware=[Middleware(Pages, area=CENTER)],
         ),
         Mount(
             "/console",
-            routes=console,
-            middleware=[*secure, Middleware(StoreUnavailable, area=CONSOLE)],
+            routes=[*session_routes(context, CONSOLE), *console_routes(context)],
+            middleware=[Middleware(Pages, area=CONSOLE)],
         ),
-        docs_route(secure),
+        Route("/docs", docs, methods=["GET"], middleware=secure),
         Route("/assets/tidings.css", stylesheet, methods=["GET"], middleware=secure),
     ]

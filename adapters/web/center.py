@@ -1,25 +1,136 @@
-"""The customer center, `/center/<login>/...`: an account holder's delivery settings and
-test notification, poll queue, deliveries (and redelivery), signing secret, allow-list
-and password.
+"""The customer center, `/center/<login>/...`: an account holder's delivery settings (the
+form read into a `Channel`, each problem next to its field; the library checks again on
+save) and test notification, poll queue, deliveries (and redelivery), signing secret,
+allow-list and password.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
+from msgspec.structs import replace
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from tidings.domain import Code
+from tidings.domain import Channel, Code, EmailChannel, PollChannel, UrlChannel
+from tidings.domain.values import Fallback, channel_problem
 
 from ..http.context import Context
 from ..library import Rejected
 from ..numbers import whole_number
 from ..push.payload import render_notify
-from .access import Call, Handler, guarded
-from .forms import METHODS, channel_fields, read_channel
-from .pages import age, page, redirect
-from .sessions import CENTER, signed_in
+from ..push.transport import AddressGuard, Refused
+from .access import CENTER, Call, Handler, guarded, signed_in
+from .pages import age, redirect
 from .timeline import attempts_of
 
 __all__ = ["center_routes"]
+
+_METHODS = (("poll", "Poll queue (poll-req / poll-ack)"), ("url", "URL (HTTP POST)"),
+            ("email", "E-mail"))  # fmt: skip
+
+
+def _statuses(raw: str) -> frozenset[int] | str:
+    # ASCII digits only: `int` would read "٢٠٠", "2_00" and "+200" as 200
+    found = [whole_number(part) for part in raw.replace(",", " ").split()]
+    if None in found:
+        return "HTTP statuses, as numbers separated by commas (e.g. 200, 204)"
+    return frozenset(n for n in found if n is not None) or "name at least one HTTP status"
+
+
+def _url(raw: str, guard: AddressGuard) -> tuple[str | None, str | None]:
+    """(the URL or None when empty, its problem or None)."""
+    url = raw.strip()
+    if not url:
+        return None, None
+    if problem := channel_problem(UrlChannel(success_url=url)):
+        return url, problem
+    try:
+        guard.check_url(url)
+    except (Refused, ValueError) as refused:
+        return url, f"refused: {refused}"
+    return url, None
+
+
+def _read(form: Mapping[str, str], guard: AddressGuard) -> tuple[Channel | None, dict[str, str]]:
+    """The channel `form` describes, or None and the problems by field name."""
+    method = form.get("method", "poll")
+    fallback: Fallback = "poll" if form.get("fallback") == "poll" else "none"
+    if method == "poll":
+        return PollChannel(), {}
+    if method == "email":
+        email = EmailChannel(address=form.get("address", "").strip(), fallback=fallback)
+        if problem := channel_problem(email):
+            return None, {"address": problem}
+        return email, {}
+    if method != "url":
+        return None, {"method": "choose the poll queue, a URL or e-mail"}
+    errors: dict[str, str] = {}
+    success, problem = _url(form.get("success_url", ""), guard)
+    if problem:
+        errors["success_url"] = problem
+    error_url, problem = _url(form.get("error_url", ""), guard)
+    if problem:
+        errors["error_url"] = problem
+    if success is None and error_url is None and not errors:
+        errors["success_url"] = "give a success URL, an error URL or both"
+    statuses = _statuses(form.get("expected_status", "200"))
+    if isinstance(statuses, str):
+        errors["expected_status"] = statuses
+    body_format = form.get("body_format", "wapi-form")
+    if body_format not in ("wapi-form", "jobresult"):
+        errors["body_format"] = "choose the WAPI form or JobResult"
+    if errors or isinstance(statuses, str):
+        return None, errors
+    channel = UrlChannel(
+        success_url=success,
+        error_url=error_url,
+        expected_status=statuses,
+        body_format="jobresult" if body_format == "jobresult" else "wapi-form",
+        fallback=fallback,
+        ordered=form.get("ordered") == "yes",
+    )
+    if problem := channel_problem(channel):
+        return None, {"expected_status": problem}
+    return channel, errors
+
+
+def _read_channel(
+    form: Mapping[str, str], guard: AddressGuard, current: Channel
+) -> tuple[Channel | None, dict[str, str]]:
+    """`_read`, keeping from `current` what the form does not show (timeouts, endpoint
+    health) when the method stays: saving the form must not undo what an operator set."""
+    channel, errors = _read(form, guard)
+    match channel, current:
+        case UrlChannel(), UrlChannel():
+            channel = replace(channel, connect_timeout=current.connect_timeout,
+                              timeout=current.timeout, pause_after=current.pause_after,
+                              probe_every=current.probe_every)  # fmt: skip
+        case EmailChannel(), EmailChannel():
+            channel = replace(channel, timeout=current.timeout, pause_after=current.pause_after,
+                              probe_every=current.probe_every)  # fmt: skip
+    return channel, errors
+
+
+def _fields(channel: Channel) -> dict[str, Any]:
+    """The form's values for `channel`; the URL fields show their defaults until a URL
+    channel is saved."""
+    defaults = {"expected_status": "200", "body_format": "wapi-form"}
+    match channel:
+        case UrlChannel():
+            return {
+                "method": "url",
+                "success_url": channel.success_url or "",
+                "error_url": channel.error_url or "",
+                "expected_status": ", ".join(map(str, sorted(channel.expected_status))),
+                "body_format": channel.body_format,
+                "fallback": channel.fallback,
+                "ordered": "yes" if channel.ordered else "",
+            }
+        case EmailChannel():
+            return {**defaults, "method": "email", "address": channel.address,
+                    "fallback": channel.fallback}  # fmt: skip
+    return {**defaults, "method": "poll"}
 
 
 def _ident(call: Call) -> int:
@@ -46,12 +157,12 @@ def center_routes(context: Context) -> list[Route]:
         account = await run_in_threadpool(context.tidings.account, login)
         if account is None:
             raise Rejected(Code.OBJECT_NOT_FOUND, "no such account")
-        values = channel_fields(account.channel)
-        errors: dict[str, str] = {}
+        errors: dict[str, str]
+        values, errors = _fields(account.channel), {}
         if call.request.method == "POST":
             values = dict(call.form)
             channel, errors = await run_in_threadpool(
-                read_channel, call.form, context.tidings.guard, account.channel
+                _read_channel, call.form, context.tidings.guard, account.channel
             )
             if channel is not None:
                 try:
@@ -59,24 +170,19 @@ def center_routes(context: Context) -> list[Route]:
                     return redirect(home(login) + "?saved=1")
                 except Rejected as rejected:
                     errors = {"method": rejected.text}
-        saved = call.request.query_params.get("saved") == "1"
-        status = 422 if errors else 200
-        return page(call.request, "center/settings.html", status, area=CENTER, who=call.who,
-                    account=account, values=values, errors=errors, methods=METHODS,
-                    saved=saved)  # fmt: skip
+        return call.page("center/settings.html", 422 if errors else 200, account=account,
+                         values=values, errors=errors, methods=_METHODS,
+                         saved=call.query("saved") == "1")  # fmt: skip
 
     async def queue(call: Call) -> Response:
-        login = call.who.name
-        mailbox = await run_in_threadpool(context.tidings.mailbox, login)
-        now = context.settings.clock()
+        mailbox = await run_in_threadpool(context.tidings.mailbox, call.who.name)
         shown = [(n, render_notify(n).decode()) for n in mailbox.notifications[:100]]
-        return page(call.request, "center/queue.html", area=CENTER, who=call.who,
-                    mailbox=mailbox, shown=shown, oldest=age(mailbox.oldest_at, now))  # fmt: skip
+        oldest = age(mailbox.oldest_at, context.settings.clock())
+        return call.page("center/queue.html", mailbox=mailbox, shown=shown, oldest=oldest)
 
     async def deliveries(call: Call) -> Response:
         views = await run_in_threadpool(context.tidings.deliveries, call.who.name)
-        return page(call.request, "center/deliveries.html", area=CENTER, who=call.who,
-                    deliveries=list(reversed(views))[:200])  # fmt: skip
+        return call.page("center/deliveries.html", deliveries=list(reversed(views))[:200])
 
     async def delivery(call: Call) -> Response:
         login, ident = call.who.name, _ident(call)
@@ -84,8 +190,8 @@ def center_routes(context: Context) -> list[Route]:
         state = await run_in_threadpool(context.tidings.delivery, login, ident)
         if state.scheduled is None:
             raise Rejected(Code.OBJECT_NOT_FOUND, f"notification {ident} was not pushed")
-        return page(call.request, "center/delivery.html", area=CENTER, who=call.who,
-                    ident=ident, state=state, attempts=attempts_of(trail))  # fmt: skip
+        return call.page("center/delivery.html", ident=ident, state=state,
+                         attempts=attempts_of(trail))  # fmt: skip
 
     async def redeliver(call: Call) -> Response:
         login, ident = call.who.name, _ident(call)
@@ -97,16 +203,14 @@ def center_routes(context: Context) -> list[Route]:
         notification = await context.tidings.send_test_async(login)
         account = await run_in_threadpool(context.tidings.account, login)
         pushed = account is not None and account.channel.__struct_config__.tag != "poll"
-        where = f"deliveries/{notification.id}" if pushed else "queue"
-        return redirect(home(login) + where)
+        return redirect(home(login) + (f"deliveries/{notification.id}" if pushed else "queue"))
 
     async def keys(
         call: Call, secret: str | None = None, errors: dict[str, str] | None = None
     ) -> Response:
         account = await run_in_threadpool(context.tidings.account, call.who.name)
-        return page(call.request, "center/keys.html", 422 if errors else 200, area=CENTER,
-                    who=call.who, account=account, secret=secret, errors=errors or {},
-                    changed=False)  # fmt: skip
+        return call.page("center/keys.html", 422 if errors else 200, account=account,
+                         secret=secret, errors=errors or {})  # fmt: skip
 
     async def rotate(call: Call) -> Response:
         return await keys(
@@ -114,19 +218,15 @@ def center_routes(context: Context) -> list[Route]:
         )
 
     async def password(call: Call) -> Response:
-        login = call.who.name
         new, again = call.form.get("password", ""), call.form.get("again", "")
-        errors = {}
         if new != again:
-            errors["again"] = "the two passwords differ"
-        else:
-            try:
-                await run_in_threadpool(context.tidings.change_password, login, new)
-            except Rejected as rejected:
-                errors["password"] = rejected.text
-        if not errors:  # every session of the account ended with the change: this one too
-            return redirect(CENTER.sign_in + "?changed=1")
-        return await keys(call, errors=errors)
+            return await keys(call, errors={"again": "the two passwords differ"})
+        try:
+            await run_in_threadpool(context.tidings.change_password, call.who.name, new)
+        except Rejected as rejected:
+            return await keys(call, errors={"password": rejected.text})
+        # Every session of the account ended with the change: this one too.
+        return redirect(CENTER.sign_in + "?changed=1")
 
     def at(path: str, handler: Handler, methods: tuple[str, ...] = ("GET",)) -> Route:
         return Route("/{login}/" + path, guarded(context, CENTER, handler),

@@ -1,9 +1,14 @@
 """The operator console, `/console/...`: every account, one account's settings, queue,
 deliveries and endpoints, operator actions on them (recorded as the signed-in operator's
-in the action's own transaction), and an operation's trail.
+in the action's own transaction), an operation's trail, and the health page: the log's
+figures (the `LogFigures` `/metrics` serves) as small inline SVG bar charts beside a
+table, the latest signed checkpoint, and the last `verify` run from this page.
 """
 
-from datetime import UTC, datetime
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from threading import Lock
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -12,16 +17,18 @@ from starlette.routing import Route
 from tidings.domain import Code
 from tidings.domain.operator import Actor
 
+from ..audit.tally import RECENT, LogFigures, Tally, TallyView
 from ..http.context import Context
 from ..library import Rejected, Tidings
 from ..numbers import whole_number
+from ..store.environment import LOG
+from ..store.followers import Catchup
 from ..views import AccountView
-from .access import Call, Handler, guarded
-from .pages import age, page, redirect
-from .sessions import CONSOLE
+from .access import CONSOLE, Call, Handler, guarded
+from .pages import age, redirect
 from .timeline import timeline
 
-__all__ = ["console_routes"]
+__all__ = ["Bar", "Chart", "bar_chart", "console_routes"]
 
 _PAGE = 50
 # How many accounts a search reads at most (the log's openings, in order).
@@ -35,6 +42,8 @@ _DONE = {
     "requeued": "requeued (see the deliveries below)",
     "acked": "acked",
 }
+_WIDTH, _HEIGHT, _GAP = 320, 120, 4
+_SLICES = 12  # the last hour in 5-minute slices
 
 
 def _accounts(t: Tidings, query: str, after: int) -> tuple[list[AccountView], int | None]:
@@ -74,30 +83,102 @@ def _number(text: str, what: str) -> int:
     return number
 
 
+@dataclass(frozen=True, slots=True)
+class Bar:
+    label: str
+    value: float
+    x: float
+    y: float
+    width: float
+    height: float
+    tone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    title: str
+    bars: tuple[Bar, ...]
+    width: int = _WIDTH
+    height: int = _HEIGHT
+
+
+def bar_chart(title: str, values: list[tuple[str, float, str]]) -> Chart:
+    """A chart of `values`, each (label, value, tone); tone is a CSS class suffix
+    ("ok", "bad", "plain"). The highest bar fills the height; all zero: flat bars."""
+    top = max((v for _, v, _ in values), default=0) or 1
+    slot = _WIDTH / max(1, len(values))
+    bars = []
+    for index, (label, value, tone) in enumerate(values):
+        height = max(1.0, (_HEIGHT - 16) * value / top)
+        bars.append(Bar(label, value, index * slot + _GAP / 2, _HEIGHT - height,
+                        slot - _GAP, height, tone))  # fmt: skip
+    return Chart(title, tuple(bars))
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """What the last verify found: entries checked, where the chain broke (None: intact)."""
+
+    at: datetime
+    checked: int
+    broken_at: int | None
+    reason: str
+
+
+def _charts(tally: Tally, now: datetime) -> list[Chart]:
+    states = ("scheduled", "in_flight", "succeeded", "gave_up")
+    size = RECENT / _SLICES
+    ok: Counter[int] = Counter()
+    bad: Counter[int] = Counter()
+    for attempt in tally.recent:
+        index = int((now - attempt.at) / size)
+        if 0 <= index < _SLICES:
+            (ok if attempt.succeeded else bad)[index] += 1
+    slices = []
+    for index in reversed(range(_SLICES)):
+        minutes = int((index + 1) * size / timedelta(minutes=1))
+        slices.append((f"-{minutes} min ok", float(ok[index]), "ok"))
+        slices.append((f"-{minutes} min failed", float(bad[index]), "bad"))
+    return [
+        bar_chart("Queue depth, deepest accounts",
+                  [(login, float(count), "plain") for login, count in tally.busiest(8)]),
+        bar_chart("Deliveries by state",
+                  [(s, float(tally.deliveries[s]), "bad" if s == "gave_up" else "ok")
+                   for s in states]),
+        bar_chart("Attempts in the last hour (5-minute slices)", slices),
+    ]  # fmt: skip
+
+
+def _oldest(t: Tidings, busiest: list[tuple[str, int]]) -> datetime | None:
+    """The oldest waiting notification's time among the deepest queues."""
+    times = [t.mailbox(login).oldest_at for login, _ in busiest]
+    return min((moment for moment in times if moment is not None), default=None)
+
+
 def console_routes(context: Context) -> list[Route]:
     """The console's pages, bound to a server."""
+    figures, lock = LogFigures(TallyView()), Lock()
+    runner = Catchup(figures, LOG)
+    last: list[Verified] = []
 
     async def accounts(call: Call) -> Response:
-        query = call.request.query_params.get("q", "").strip()
-        start = whole_number(call.request.query_params.get("after", "0")) or 0
+        query = call.query("q").strip()
+        start = whole_number(call.query("after", "0")) or 0
         found, more = await run_in_threadpool(_accounts, context.tidings, query, start)
-        return page(call.request, "console/accounts.html", area=CONSOLE, who=call.who,
-                    accounts=found, query=query, more=more)  # fmt: skip
+        return call.page("console/accounts.html", accounts=found, query=query, more=more)
 
     async def account(call: Call) -> Response:
-        login = call.param("login")
-        t = context.tidings
+        login, t = call.param("login"), context.tidings
         view = await run_in_threadpool(t.account, login)
         if view is None:
             raise Rejected(Code.OBJECT_NOT_FOUND, f"no account {login!r}")
         mailbox = await run_in_threadpool(t.mailbox, login)
         deliveries = await run_in_threadpool(t.deliveries, login)
         endpoints = await run_in_threadpool(t.endpoints, login)
-        now = context.settings.clock()
-        return page(call.request, "console/account.html", area=CONSOLE, who=call.who,
-                    account=view, mailbox=mailbox, oldest=age(mailbox.oldest_at, now),
-                    deliveries=list(reversed(deliveries))[:100], endpoints=endpoints,
-                    done=_DONE.get(call.request.query_params.get("done", ""), ""))  # fmt: skip
+        return call.page("console/account.html", account=view, mailbox=mailbox,
+                         oldest=age(mailbox.oldest_at, context.settings.clock()),
+                         deliveries=list(reversed(deliveries))[:100], endpoints=endpoints,
+                         done=_DONE.get(call.query("done"), ""))  # fmt: skip
 
     async def act(call: Call) -> Response:
         login, action, form, by = (
@@ -134,13 +215,30 @@ def console_routes(context: Context) -> list[Route]:
         return redirect(f"{CONSOLE.home}accounts/{login}?done={done}")
 
     async def trail(call: Call) -> Response:
-        key = call.request.query_params.get("key", "").strip()
-        moments = []
-        if key:
-            entries = await run_in_threadpool(context.tidings.trail_of, key)
-            moments = timeline(entries)
-        return page(call.request, "console/trail.html", area=CONSOLE, who=call.who,
-                    key=key, moments=moments)  # fmt: skip
+        key = call.query("key").strip()
+        entries = await run_in_threadpool(context.tidings.trail_of, key) if key else []
+        return call.page("console/trail.html", key=key, moments=timeline(entries))
+
+    def follow(now: datetime) -> tuple[list[Chart], datetime | None]:
+        with lock:  # requests run this in threads; the figures follow the log one at a time
+            runner.catch_up(context.tidings)
+            charts = _charts(figures.view.tally, now)
+        return charts, _oldest(context.tidings, figures.view.tally.busiest(8))
+
+    async def health(call: Call) -> Response:
+        charts, oldest = await run_in_threadpool(follow, context.settings.clock())
+        checkpoint = await run_in_threadpool(context.tidings.latest_checkpoint)
+        return call.page("console/health.html", charts=charts, tally=figures.view.tally,
+                         checkpoint=checkpoint, verified=last[-1] if last else None,
+                         oldest=oldest)  # fmt: skip
+
+    async def verify(call: Call) -> Response:
+        checked, broken = await run_in_threadpool(context.tidings.verify_log)
+        last[:] = [Verified(context.settings.clock(), checked,
+                            broken.position if broken else None,
+                            broken.reason if broken else "")]  # fmt: skip
+        await context.tidings.operator_acted_async(call.who.name, "verify", "-", "")
+        return redirect(CONSOLE.home + "health")
 
     async def start(request: Request) -> Response:
         return redirect(CONSOLE.home + "accounts")
@@ -154,4 +252,6 @@ def console_routes(context: Context) -> list[Route]:
         at("accounts/{login}", account),
         at("accounts/{login}/{action}", act, ("POST",)),
         at("trail", trail),
+        at("health", health),
+        at("health/verify", verify, ("POST",)),
     ]

@@ -1,12 +1,14 @@
 """What every page shares: the templates (Jinja2, autoescaped; pages work without
-JavaScript), the security headers (`SecureHeaders`) and CSRF tokens: every form carries
-an HMAC of its session (or, on sign-in, of the pre-session cookie), and `checked_form`
-refuses a post without it (403) before anything is changed.
+JavaScript), CSRF tokens (every form carries an HMAC of its session, or on sign-in of the
+pre-session cookie, and `checked_form` refuses a post without it, 403, before anything is
+changed), the stylesheet, and `GET /docs`: the JSON API's reference, rendered from the
+OpenAPI document `/openapi.json` serves.
 """
 
 import hashlib
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -15,36 +17,24 @@ import jinja2
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..http.body import is_text
+from ..http.openapi import openapi_document
 
 __all__ = [
-    "CSRF_FIELD",
-    "SECURITY_HEADERS",
     "Forbidden",
-    "SecureHeaders",
     "age",
     "checked_form",
     "csrf_token",
+    "docs",
     "page",
     "redirect",
     "stylesheet",
 ]
 
-CSRF_FIELD = "csrf"
+_CSRF_FIELD = "csrf"
 # Form bodies are small: a few settings at most.
 _MAX_FORM = 64 * 1024
-SECURITY_HEADERS = {
-    "content-security-policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
-    "x-content-type-options": "nosniff",
-    "cache-control": "no-store",
-}
 
 
 def age(then: datetime | None, now: datetime) -> str:
@@ -79,8 +69,7 @@ def _shown(value: object) -> str:
     return "-" if value is None else str(value)
 
 
-_TEMPLATES.filters["when"] = _when
-_TEMPLATES.filters["shown"] = _shown
+_TEMPLATES.filters.update(when=_when, shown=_shown)
 
 
 def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
@@ -121,7 +110,7 @@ async def checked_form(request: Request, key: bytes, bound_to: str) -> Mapping[s
         form = await request.form(max_files=0, max_fields=64, max_part_size=_MAX_FORM)
     except HTTPException as refused:  # past the limits: a field over 64 KiB, 65 fields
         raise Forbidden(f"the form is refused: {refused.detail}") from None
-    given = form.get(CSRF_FIELD)
+    given = form.get(_CSRF_FIELD)
     expected = csrf_token(key, bound_to)
     # Bytes: compare_digest raises TypeError for a str outside ASCII.
     if (
@@ -136,23 +125,65 @@ async def checked_form(request: Request, key: bytes, bound_to: str) -> Mapping[s
     return fields
 
 
-class SecureHeaders:
-    """ASGI middleware: adds `SECURITY_HEADERS` to every answer of the app it wraps."""
+@dataclass(frozen=True, slots=True)
+class _Field:
+    name: str
+    type: str
+    required: bool
+    description: str
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._headers = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+def _type(schema: Any) -> str:
+    """A schema's type as a person reads it: `string`, `integer[]`, `Account`, ..."""
+    if not isinstance(schema, dict):  # JSON Schema's `true` / `false`
+        return "any" if schema else "nothing"
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return " | ".join(_type(option) for option in schema[key])
+    kind = schema.get("type", "any")
+    if kind == "array" and "prefixItems" in schema:
+        return "[" + ", ".join(_type(item) for item in schema["prefixItems"]) + "]"
+    if kind == "array":
+        return _type(schema.get("items", {})) + "[]"
+    if "enum" in schema:
+        return " | ".join(repr(v) for v in schema["enum"])
+    if isinstance(kind, list):
+        return " | ".join(map(str, kind))
+    return str(kind)
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                names = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in self._headers if k not in names]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+def _fields(schema: dict[str, Any]) -> list[_Field]:
+    required = set(schema.get("required", ()))
+    return [
+        _Field(name, _type(sub), name in required, str(sub.get("description", "")))
+        for name, sub in schema.get("properties", {}).items()
+    ]
+
+
+async def docs(request: Request) -> Response:
+    """`GET /docs`: every route with its summary, parameters, body and answers, then
+    every schema with its fields."""
+    document = openapi_document()
+    routes = []
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            answers = [
+                (status, answer["description"],
+                 _type(answer.get("content", {}).get("application/json", {}).get("schema", {})))
+                for status, answer in operation["responses"].items()
+            ]  # fmt: skip
+            routes.append({
+                "method": method.upper(), "path": path, "summary": operation["summary"],
+                "anchor": operation["operationId"],
+                "parameters": [(p["name"], p["in"]) for p in operation.get("parameters", [])],
+                "body": _type(body["schema"]) if body else None, "answers": answers,
+            })  # fmt: skip
+    schemas = [
+        (name, str(schema.get("description", "")), _fields(schema))
+        for name, schema in sorted(document["components"]["schemas"].items())
+    ]
+    return page(request, "docs.html", area=None, who=None, info=document["info"],
+                routes=routes, schemas=schemas)  # fmt: skip
