@@ -1,20 +1,11 @@
 """Replay and verify: is the live state what the log says, and is the log untouched?
 
-Replay is one fold, in this process, in log order: each row is decoded as its topic says
-and applied to its stream's state, after the stream's `check` (`fold_log`); then each
-state is compared with the one the store loads (`compare_live`). The log is read a page
-at a time through the recorder's `scan` (`PAGE`: docs/decisions.md, the bench's `replay`
-row).
-
-A row that cannot be decoded as its topic, or that its stream's `check` refuses where it
-stands (an ack of a notification that is not the head), stops the fold: `CorruptEvent`
-names its position. A row whose stream id is not one is named so too, once the fold is
-done.
-
-A state its stream has left alone for a page is held packed (its MessagePack bytes)
-until the stream's next row or the comparison unpacks it (`_Kind.pack_idle`), which
-lowers replay's peak memory (the bench's `memory-replay` row). A mailbox folds in place
-(`mbx.Replay`) and is never packed: a long queue would cost its length to pack again.
+Replay folds the log in this process, in log order, a page at a time (`PAGE`), each row
+decoded as its topic says and applied after its stream's `check` (`fold_log`); then each
+state is compared with the one the store loads (`compare_live`). A row that cannot be
+decoded or followed stops the fold (`CorruptEvent` names its position). A state left
+alone for a page is held packed (its MessagePack) until read again, for replay's peak
+memory; a mailbox folds in place (`mbx.Replay`) and is never packed.
 """
 
 import gc
@@ -53,9 +44,8 @@ PAGE = 1_000
 
 
 class CorruptEvent(Exception):
-    """A stored event that cannot be decoded as its topic says, or that cannot follow the
-    events before it in its stream (its stream's `check` refuses it: an ack of a
-    notification that is not the head)."""
+    """A stored event that cannot be decoded as its topic says, or that its stream's
+    `check` refuses where it stands (an ack of a notification that is not the head)."""
 
     def __init__(
         self, position: int, topic: str, error: Exception, what: str = "cannot be decoded"
@@ -86,7 +76,7 @@ class ReplayReport:
 
 class _Kind:
     """The folded states of one stream kind, by stream id in hex, and how the fold
-    starts, applies and holds them (module docstring)."""
+    starts, applies and holds them."""
 
     __slots__ = ("apply", "decoded", "initial", "pack", "states", "unpack", "waiting")
 
@@ -105,16 +95,14 @@ class _Kind:
         self.waiting: list[str] = []
 
     def start(self, stream: str, held: Any) -> Any:
-        """The state to fold `stream`'s next event into, where `held` is what `states`
-        holds for it: nothing yet (None) or its packed bytes."""
+        """The state to fold `stream`'s next event into, from `held`: None or packed."""
         if self.pack is None:
             return mbx.Replay()
         self.decoded.append(stream)
         return self.initial if held is None else self.unpack(held)  # type: ignore[misc]
 
     def pack_idle(self) -> None:
-        """Pack the states decoded during the page before this one, unless their
-        streams came back since: they have been left alone a page or more."""
+        """Pack the states decoded during the page before this one, left alone since."""
         states, pack = self.states, self.pack
         if pack is not None:
             for stream in self.waiting:
@@ -124,15 +112,13 @@ class _Kind:
         self.waiting, self.decoded = self.decoded, []
 
     def state(self, held: Any) -> Any:
-        """A stream's state, from what `states` holds for it."""
         if type(held) is mbx.Replay:
             return held.state
         return self.unpack(held) if type(held) is bytes and self.unpack is not None else held
 
 
 def _packer() -> Callable[[Any], bytes]:
-    """MessagePack bytes of a state, in a bytes object of their size: the encoder's own
-    keeps the room it grew into."""
+    """MessagePack bytes of a state, copied out of the encoder's grown buffer."""
     encode_into, buffer = msgspec.msgpack.Encoder().encode_into, bytearray()
 
     def pack(state: Any) -> bytes:
@@ -143,14 +129,12 @@ def _packer() -> Callable[[Any], bytes]:
 
 
 class Folded:
-    """Every stream's folded state, by kind (category) and stream id in hex; idle ones
-    held packed and unpacked as they are read (module docstring)."""
+    """Every stream's folded state, by kind (category) and stream id in hex."""
 
     def __init__(self) -> None:
         self.kinds = {category: _Kind(decider) for category, decider in DECIDERS.items()}
 
     def pack_idle(self) -> None:
-        """At a page's end: pack the states left alone since the page before."""
         for kind in self.kinds.values():
             kind.pack_idle()
 
@@ -158,8 +142,7 @@ class Folded:
         return sum(len(kind.states) for kind in self.kinds.values())
 
     def states(self, category: str) -> Iterator[tuple[str, Any]]:
-        """(stream id in hex, state) of every stream of a kind, in the order the log
-        first named them."""
+        """(stream id in hex, state) of a kind's streams, in the order the log named them."""
         kind = self.kinds[category]
         for stream, held in kind.states.items():
             yield stream, kind.state(held)
@@ -171,10 +154,8 @@ class Folded:
 
 
 def _applier(decider: Decider[Any, Any, Any]) -> Callable[[Any, Any], Any]:
-    """How the fold applies one event to a stream of `decider`'s: its `evolve`, after
-    its `check` (ValueError, saying why, for an event `check` refuses); a mailbox's
-    `Replay.add`, which checks as it folds and refuses exactly what `check` refuses
-    (tests/domain/test_evolve_is_total.py)."""
+    """`evolve` after `check` (ValueError saying why); a mailbox's `Replay.add`, which
+    refuses exactly what `check` refuses (tests/domain/test_evolve_is_total.py)."""
     if decider.category == MAILBOX.category:
         return mbx.Replay.add
     check, evolve = decider.check, decider.evolve
@@ -191,14 +172,10 @@ def _applier(decider: Decider[Any, Any, Any]) -> Callable[[Any, Any], Any]:
 def fold_log(
     store: Store, progress: Progress | None = None, page: int = PAGE
 ) -> tuple[int, Folded]:
-    """Fold every stream from the notification log, row by row in log order, `page`
-    positions at a time; returns (events folded, states). `progress(n)` is told of n
-    more events folded. Raises `CorruptEvent` at the first row that cannot be decoded
-    or folded."""
+    """Fold every stream from the log, `page` positions at a time; (events folded,
+    states). `progress(n)`: n more folded. `CorruptEvent` at the first bad row."""
     folded = Folded()
-    # Per topic, what a row of it needs: its decoder, and its stream kind's way of
-    # applying an event, states and kind; bound once, so a row costs a lookup, a decode
-    # and an application.
+    # Per topic, bound once: a row costs a lookup, a decode and an application.
     steps = {
         topic: (decoder_of(topic), kind.apply, kind.states, kind)
         for category, kind in folded.kinds.items()
@@ -234,9 +211,8 @@ def fold_log(
 
 @contextmanager
 def _no_cycle_collection() -> Iterator[None]:
-    """The cycle collector paused: a fold keeps every state, and a long queue's
-    notifications are millions of objects that live on, which the collector would walk
-    again and again, finding no garbage."""
+    """The cycle collector paused: a fold's states are millions of objects that live
+    on, which it would walk again and again, finding no garbage."""
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -247,15 +223,21 @@ def _no_cycle_collection() -> Iterator[None]:
 
 
 def compare_live(store: Store, folded: Folded) -> list[Mismatch]:
-    """The streams whose live state (snapshot plus newer events, as a fresh process
-    loads it) differs from the folded one, or cannot be loaded at all."""
+    """The streams whose live state (as a fresh process loads it) differs from the
+    folded one, or cannot be loaded."""
     mismatches = []
     for category, decider in DECIDERS.items():
         for sid, rebuilt in folded.states(category):
             try:
                 stream = UUID(hex=sid)
             except (TypeError, ValueError) as error:  # an edited id (SQLite keeps text)
-                position, _, _, topic, _ = _first_row_of(store, sid)
+                # Its first row, read again (only to name it).
+                position, _, _, topic, _ = next(
+                    row
+                    for start in range(1, store.max_position() + 1, PAGE)
+                    for row in store.recorder.scan(start, start + PAGE - 1)
+                    if row[1] == sid
+                )
                 raise CorruptEvent(position, topic, error, "names no stream") from error
             live: Any
             try:
@@ -267,20 +249,9 @@ def compare_live(store: Store, folded: Folded) -> list[Mismatch]:
     return mismatches
 
 
-def _first_row_of(store: Store, stream: str) -> LogRow:
-    """The first log row of `stream` (read again, page by page: only to name it)."""
-    rows: Iterator[LogRow] = (
-        row
-        for start in range(1, store.max_position() + 1, PAGE)
-        for row in store.recorder.scan(start, start + PAGE - 1)
-        if row[1] == stream
-    )
-    return next(rows)
-
-
 def compare_open(store: Store, folded: Folded) -> list[Mismatch]:
-    """The operations the log and the store's open operations disagree on: open (accepted,
-    not ended) in one and not in the other."""
+    """The operations open (accepted, not ended) by the log or the store's open
+    operations, not both."""
     rebuilt = {
         state.accepted.svtrid
         for _, state in folded.states(OPERATION.category)
@@ -299,9 +270,7 @@ def compare_open(store: Store, folded: Folded) -> list[Mismatch]:
 
 
 def replay(store: Store, progress: Progress | None = None) -> ReplayReport:
-    """Fold every stream from the notification log, then compare each with the state
-    the store loads (snapshot plus newer events), and the operations open by the log
-    with those the store lists as open. `progress(n)` is told of n more events folded."""
+    """`fold_log`, then `compare_live` and `compare_open`."""
     events, folded = fold_log(store, progress)
     return ReplayReport(
         events=events,
@@ -332,8 +301,8 @@ def verify(store: Store, progress: Progress | None = None) -> tuple[int, Break |
     """Walk the log and its hash chain; returns (entries checked, first break or None)."""
     recorder = store.recorder
     top = max(recorder.max_notification_id() or 0, recorder.max_chained())
-    previous, checked, start, page = GENESIS, 0, 1, 10_000
-    while start <= top:
+    previous, checked, page = GENESIS, 0, 10_000
+    for start in range(1, top + 1, page):
         stop = start + page - 1
         rows = {row[0]: row for row in recorder.scan(start, stop)}
         links = dict(recorder.chain(start, stop))
@@ -349,5 +318,4 @@ def verify(store: Store, progress: Progress | None = None) -> tuple[int, Break |
             checked += 1
         if progress is not None:
             progress(len(rows))
-        start = stop + 1
     return checked, None

@@ -1,10 +1,7 @@
-"""Counts folded from the notification log: what `tidings stats` and `/metrics` show.
-
-`LogFigures` is an `eventsourcing.projection` projection counting into a `TallyView`
-(eventsourcing's in-memory tracking recorder); its caller catches it up when the
-figures are asked for (ARCHITECTURE.md, "Projections"), so they are exact up to that
-moment. Read from the log, they are the whole database's, whichever process wrote the
-events: every server sharing one database reports the same totals.
+"""Counts folded from the log, what `tidings stats` and `/metrics` show: `LogFigures`, a
+projection counting into a `TallyView`, caught up by its caller when the figures are
+asked for (ARCHITECTURE.md, "Projections"): exact up to then, and the whole database's,
+whichever process wrote the events.
 """
 
 from collections import Counter, deque
@@ -137,8 +134,8 @@ class Tally:
                 self._paused.discard(stream)
 
     def _issued(self, mailbox: UUID, ident: int) -> None:
-        """Count a notification created, once: ids only grow, so a smaller one is an
-        issued notification entering the queue on fallback, not a new one."""
+        """Count a notification created, once: an id smaller than the last is an issued
+        one entering the queue on fallback."""
         if ident > self._last_id.get(mailbox, 0):
             self.created += 1
             self._last_id[mailbox] = ident
@@ -186,8 +183,7 @@ class TallyView(POPOTrackingRecorder):
 
     def counted(self, stream: UUID, event: Any, tracking: Tracking) -> None:
         """Count `event` at `tracking`'s position; eventsourcing's `IntegrityError`, and
-        nothing counted, for a position counted already (the tracking record is taken
-        first: counting cannot fail, so the two stay together)."""
+        nothing counted, for a position counted already."""
         self.insert_tracking(tracking)
         self.tally.count(stream, event)
 

@@ -1,11 +1,8 @@
-"""The audit side: trails and past states, rebuilt from the log.
-
-A trail reads several streams (an operation, its account's mailbox, a delivery), each in
-a query of its own, while writers commit. So that it never shows part of a transaction
-(an operation's notification queued but not its ending, as ending writes both together),
-it first reads the log's last position and keeps only events at or before it: writers
-append under the log's write lock and each commit is visible before the next takes
-positions, so every transaction lies wholly on one side of that position.
+"""Trails and past states, rebuilt from the log. A trail reads several streams (an
+operation, its account's mailbox, a delivery), each in a query of its own, while writers
+commit; so that it never shows part of a transaction, it first reads the log's last
+position and keeps only events at or before it (each commit is visible before the next
+takes positions, so every transaction lies wholly on one side of it).
 """
 
 from collections.abc import Iterable
@@ -57,18 +54,11 @@ class Audit:
 
     def _entries(self, decider: Decider[Any, Any, Any], key: str, upto: int) -> list[TrailEntry]:
         rows = self.store.recorder.select_placed(stream_id(decider.category, key), upto)
-        entries = []
+        stream, entries = f"{decider.category}/{key}", []
         for position, version, topic, state in rows:
             event = decode_event(topic, state)
-            entry = TrailEntry(
-                position=position,
-                stream=f"{decider.category}/{key}",
-                version=version,
-                at=event.at,
-                kind=topic,
-                event=event,
-            )
-            entries.append(entry)
+            entries.append(TrailEntry(position=position, stream=stream, version=version,
+                                      at=event.at, kind=topic, event=event))  # fmt: skip
         return entries
 
     def _notification_entries(self, login: str, ident: int, upto: int) -> list[TrailEntry]:
@@ -87,9 +77,7 @@ class Audit:
 
     def _operation_entries(self, svtrid: str, upto: int) -> list[TrailEntry]:
         entries = self._entries(OPERATION, svtrid, upto)
-        if not entries:
-            return []
-        accepted = entries[0].event
+        accepted = entries[0].event if entries else None
         if not isinstance(accepted, op.OperationAccepted):
             return entries
         for entry in self._entries(MAILBOX, accepted.login, upto):
@@ -115,13 +103,12 @@ class Audit:
 
     def by_svtrid(self, svtrid: str) -> list[TrailEntry]:
         """The events of one operation, then of its notification, in log order, as the
-        log stood at one position (see the module docstring)."""
+        log stood at one position (see the module docstring), as every trail."""
         upto = self.store.max_position()
         return sorted(self._operation_entries(svtrid, upto), key=lambda e: e.position)
 
     def by_cltrid(self, cltrid: str) -> list[TrailEntry]:
-        """The events of every operation a client sent under `cltrid`, in log order, as
-        the log stood at one position."""
+        """The events of every operation a client sent under `cltrid`."""
         upto = self.store.max_position()
         entries = []
         for accepted in self._accepted(upto):
@@ -131,14 +118,12 @@ class Audit:
 
     def by_endpoint(self, login: str, target: str) -> list[TrailEntry]:
         """The health events of one push endpoint of an account (failures, pauses,
-        probes, resumes), in log order, as the log stood at one position."""
+        probes, resumes)."""
         return self._entries(ENDPOINT, ept.key(login, target), self.store.max_position())
 
     def by_notification(self, login: str, ident: int) -> list[TrailEntry]:
-        """The events of one notification of an account (mailbox, delivery), in log order,
-        as the log stood at one position."""
-        upto = self.store.max_position()
-        entries = self._notification_entries(login, ident, upto)
+        """The events of one notification of an account (mailbox, delivery)."""
+        entries = self._notification_entries(login, ident, self.store.max_position())
         return sorted(entries, key=lambda e: e.position)
 
     def state_at(self, decider: Decider[S, Any, Any], key: str, at: datetime) -> S:
