@@ -21,8 +21,8 @@ from ..numbers import whole_number
 from ..push.payload import render_notify
 from ..push.transport import AddressGuard, Refused
 from .access import CENTER, Call, Handler, guarded, signed_in
+from .console import attempts_of
 from .pages import age, redirect
-from .timeline import attempts_of
 
 __all__ = ["center_routes"]
 

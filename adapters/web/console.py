@@ -1,6 +1,6 @@
 """The operator console, `/console/...`: every account, one account's settings, queue,
 deliveries and endpoints, operator actions on them (recorded as the signed-in operator's
-in the action's own transaction), an operation's trail, and the health page: the log's
+in the action's own transaction), an operation's trail as a timeline, and the health page: the log's
 figures (the `LogFigures` `/metrics` serves) as small inline SVG bar charts beside a
 table, the latest signed checkpoint, and the last `verify` run from this page.
 """
@@ -9,26 +9,31 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from threading import Lock
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from tidings.domain import Code
+from tidings.domain import delivery as dlv
+from tidings.domain import endpoint as ept
+from tidings.domain import mailbox as mbx
+from tidings.domain import operation as op
+from tidings.domain import operator as opr
 from tidings.domain.operator import Actor
 
 from ..audit.tally import RECENT, LogFigures, Tally, TallyView
 from ..http.context import Context
-from ..library import Rejected, Tidings
+from ..library import Rejected, Tidings, TrailEntry
 from ..numbers import whole_number
 from ..store.environment import LOG
 from ..store.followers import Catchup
 from ..views import AccountView
 from .access import CONSOLE, Call, Handler, guarded
 from .pages import age, redirect
-from .timeline import timeline
 
-__all__ = ["Bar", "Chart", "bar_chart", "console_routes"]
+__all__ = ["attempts_of", "console_routes"]
 
 _PAGE = 50
 # How many accounts a search reads at most (the log's openings, in order).
@@ -44,6 +49,7 @@ _DONE = {
 }
 _WIDTH, _HEIGHT, _GAP = 320, 120, 4
 _SLICES = 12  # the last hour in 5-minute slices
+_ANSWER = 200  # how much of an endpoint's answer a page shows
 
 
 def _accounts(t: Tidings, query: str, after: int) -> tuple[list[AccountView], int | None]:
@@ -153,6 +159,108 @@ def _oldest(t: Tidings, busiest: list[tuple[str, int]]) -> datetime | None:
     """The oldest waiting notification's time among the deepest queues."""
     times = [t.mailbox(login).oldest_at for login, _ in busiest]
     return min((moment for moment in times if moment is not None), default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """One step of a timeline: `stage` names its kind (also its CSS class)."""
+
+    at: datetime
+    position: int
+    stage: str
+    headline: str
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    number: int
+    at: datetime
+    outcome: str
+    status: int | None
+    duration_ms: float
+    error: str
+    answer: str
+
+
+def _ms(ms: float) -> str:
+    return f"{ms:.0f} ms"
+
+
+def _describe(event: Any) -> tuple[str, str, tuple[str, ...]]:
+    match event:
+        case op.OperationAccepted(command=command, cltrid=cltrid, login=login):
+            return "accepted", f"{command} accepted (1001)", (f"clTRID {cltrid}", login)
+        case op.StepRecorded(text=text):
+            return "step", text, ()
+        case op.OperationEnded(code=code, result=result):
+            return "ended", f"ended {code} {result}", ()
+        case mbx.NotificationQueued(notification=n):
+            return "queued", f"notification {n.id} queued for poll", ()
+        case mbx.NotificationIssued(notification=n):
+            return "issued", f"notification {n.id} issued, to be pushed", ()
+        case mbx.NotificationRetrieved(id=ident, svtrid=svtrid):
+            return "polled", f"notification {ident} retrieved", (f"poll {svtrid}",)
+        case mbx.NotificationAcked(id=ident):
+            return "acked", f"notification {ident} acked", ()
+        case dlv.DeliveryScheduled(medium=medium, target=target):
+            return "scheduled", f"{medium} delivery scheduled", (target,)
+        case dlv.AttemptStarted(number=number):
+            return "attempt", f"attempt {number} started", ()
+        case dlv.AttemptExpired(number=number):
+            return "failed", f"attempt {number} abandoned: its lease ran out", ()
+        case dlv.AttemptSucceeded(number=number, status=status, duration_ms=ms, answer=answer):
+            return (
+                "delivered",
+                f"attempt {number} delivered",
+                (f"status {status}", _ms(ms), answer[:_ANSWER]),
+            )
+        case dlv.AttemptFailed(number=number, status=status, error=error, duration_ms=ms):
+            return (
+                "failed",
+                f"attempt {number} failed",
+                (f"status {status}", error, _ms(ms), event.answer[:_ANSWER]),
+            )
+        case dlv.DeliveryGaveUp(reason=reason):
+            return "gave-up", "gave up", (reason,)
+        case dlv.DeliveryRequeued():
+            return "requeued", "requeued for redelivery", ()
+        case dlv.DeliveryResent():
+            return "requeued", "delivered, and sent again", ()
+        case ept.EndpointPaused():
+            return "failed", "endpoint paused", ()
+        case ept.EndpointResumed(by=by):
+            return "requeued", f"endpoint resumed by {by}", ()
+        case opr.OperatorActed(name=name, action=action, login=login, detail=detail):
+            return "operator", f"operator {name}: {action}", (login, detail)
+    return "other", type(event).__name__, ()
+
+
+def timeline(entries: list[TrailEntry]) -> list[Moment]:
+    """A trail as a person reads it, in log order: each event a stage, a headline and the
+    details that matter (events that carry a digest are described, not dumped)."""
+    moments = []
+    for entry in sorted(entries, key=lambda e: e.position):
+        stage, headline, details = _describe(entry.event)
+        moments.append(Moment(entry.at, entry.position, stage, headline,
+                              tuple(d for d in details if d)))  # fmt: skip
+    return moments
+
+
+def attempts_of(entries: list[TrailEntry]) -> list[AttemptRow]:
+    """Every finished push attempt among a notification's trail entries, in order."""
+    rows = []
+    for entry in entries:
+        match entry.event:
+            case dlv.AttemptSucceeded() | dlv.AttemptFailed() as done:
+                failed = isinstance(done, dlv.AttemptFailed)
+                rows.append(AttemptRow(
+                    number=done.number, at=done.at, outcome="failed" if failed else "delivered",
+                    status=done.status, duration_ms=done.duration_ms,
+                    error=done.error if isinstance(done, dlv.AttemptFailed) else "",
+                    answer=done.answer[:_ANSWER],
+                ))  # fmt: skip
+    return rows
 
 
 def console_routes(context: Context) -> list[Route]:
