@@ -25,7 +25,7 @@ from typing import Any, Union, get_args
 from uuid import UUID
 
 import msgspec
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from tidings.domain import account, delivery, endpoint, mailbox, operation, operator, session
 
 __all__ = [
@@ -157,19 +157,10 @@ def rows_of(events: Sequence[StoredEvent]) -> list[Row]:
     return [(e.originator_id, e.originator_version, e.topic, e.state) for e in events]
 
 
-class _NullTranscoder(Transcoder):
-    """eventsourcing's Mapper wants a transcoder; ours encodes with msgspec instead."""
-
-    def encode(self, obj: Any) -> bytes:
-        raise NotImplementedError("MsgspecMapper encodes events itself")
-
-    def decode(self, data: bytes) -> Any:
-        raise NotImplementedError("MsgspecMapper decodes events itself")
-
-
 class MsgspecMapper(Mapper[UUID]):
     def __init__(self) -> None:
-        super().__init__(transcoder=_NullTranscoder())
+        # eventsourcing's Mapper wants a transcoder; never used: msgspec encodes instead.
+        super().__init__(transcoder=JSONTranscoder())
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         envelope: Envelope = domain_event
