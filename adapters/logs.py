@@ -1,13 +1,7 @@
-"""How the server and the worker write their log: readable lines or JSON lines.
-
-`setup_logging(level, form)` sends every record (ours, uvicorn's, the libraries') to
-stderr, either as readable text (`readable`, the default: time, level, logger, message,
-then `key=value` for an event's fields) or as one JSON object a line (`json`). A record
-whose message is a dict is an event: its keys are its fields (see `event`).
-
-While a request is served, `REQUEST_ID` holds its id and every record logged meanwhile
-carries it (`request_id`), so an operator can gather what one request caused.
-"""
+"""How the server and the worker write their log (`setup_logging`): every record to
+stderr as readable lines or JSON lines; a record whose message is a dict is an event
+(`event`), its keys its fields. While a request is served, `REQUEST_ID` holds its id and
+every record logged meanwhile carries it."""
 
 import json
 import logging

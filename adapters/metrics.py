@@ -1,12 +1,5 @@
-"""Prometheus counters of this process, by name, for any module to bump.
-
-`AUTH_FAILURES` (a WAPI 2050, a JSON API, /metrics or Merchants 401), `THROTTLED` (a
-request refused by the rate limit), `COMMIT_SECONDS` and `BATCH_COMMANDS` (each
-transaction of the group commit).
-They count what this process did. What the log already says (notifications created,
-polled, acked; deliveries and attempts) is not counted here by hand: `/metrics` folds it
-from the log (`http.metrics`), so nothing needs bumping for it.
-"""
+"""Prometheus counters of this process, by name, for any module to bump. What the log
+already says is not counted here: `/metrics` folds it from the log (`http.metrics`)."""
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 

@@ -1,10 +1,6 @@
-"""Whole numbers as clients and people type them: in paths, query strings and forms.
-
-`str.isdigit` also holds for digits outside ASCII ("²", Arabic-Indic digits), which
-`int` refuses or reads as another number, and `int` refuses a text of more than 4300
-digits; ids and log positions are 64-bit in both stores. `whole_number` is the one
-reading of such a text, so none of those reaches a store or becomes a server error.
-"""
+"""Whole numbers as clients and people type them (paths, query strings, forms): ASCII
+digits only (`str.isdigit` also holds for "²"), at most a 64-bit id, so none of those
+reaches a store or becomes a server error."""
 
 __all__ = ["LARGEST", "whole_number"]
 

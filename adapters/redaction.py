@@ -1,9 +1,5 @@
-"""Credentials out of text: the one function every error, log line and screen goes through.
-
-A database URL such as `postgresql://tidings:hunter2@db:5432/tidings` may reach an error
-message (ours, or a driver's that quotes its connection string); what is shown instead
-is `postgresql://tidings:***@db:5432/tidings`.
-"""
+"""Credentials out of text, the one function every error, log line and screen goes
+through: `postgresql://tidings:hunter2@db/t` is shown as `postgresql://tidings:***@db/t`."""
 
 import os
 import re

@@ -1,20 +1,10 @@
-"""Traces over OpenTelemetry: on when the `otel` extra is installed and the standard
-`OTEL_*` variables ask for an exporter; otherwise every call here returns at its first
-check and nothing is traced.
-
-On when `OTEL_SDK_DISABLED` is not `true` and `OTEL_TRACES_EXPORTER` names `otlp` (over
-HTTP/protobuf) or `console`, or is unset while `OTEL_EXPORTER_OTLP_ENDPOINT` or
-`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set. The SDK reads the rest (`OTEL_SERVICE_NAME`,
-`OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER`, `OTEL_BSP_*`, `OTEL_EXPORTER_OTLP_*`).
-
-Spans: one per HTTP request (`request`, a child of the caller's `traceparent`), one per
-command of the group commit (`command`, a child of the request that ran it), one per
-batch the group commit saves (`commit`, linked to the command spans it carries), one per
-delivery attempt (`attempt`). What an accepting request leaves with its operation
-(`carried`: its request id and `traceparent`) is kept in the log, so the ending and
-every attempt link to that request's span in whichever process they run (`link`). A
-span carries logins, svTRIDs, ids and statuses: never a password, token or URL.
-"""
+"""Traces over OpenTelemetry, when the `otel` extra is installed and the standard `OTEL_*`
+variables ask for an exporter (`OTEL_TRACES_EXPORTER` `otlp` or `console`, or an
+`OTEL_EXPORTER_OTLP_*ENDPOINT`; not `OTEL_SDK_DISABLED`); otherwise every call here
+returns at its first check. Spans: `request` (HTTP), `command` (one of the group commit,
+a child of its request), `commit` (a batch, linked to its commands), `attempt` (a push);
+an ending and every attempt link to the request that accepted the operation, whichever
+process runs them (`carried`, kept in the log). No password, token or URL in a span."""
 
 import os
 import threading
@@ -99,8 +89,7 @@ def _tracer() -> "trace.Tracer":
 
 
 def unmet() -> str | None:
-    """Why the tracing the `OTEL_*` variables ask for is off (the extra is missing), or
-    None: what a server says once at start."""
+    """Why the tracing `OTEL_*` asks for is off (the extra is missing), or None."""
     if _EXPORTERS and not ON:
         return "OTEL_* asks for traces but the otel extra is not installed: nothing is traced"
     return None
@@ -121,8 +110,8 @@ def _attributes(fields: Mapping[str, object]) -> dict[str, str | int]:
 
 
 def carried() -> dict[str, str] | None:
-    """What an accepted operation keeps of the request that accepted it: its request id
-    and, while tracing, its span's `traceparent`; None when there is neither."""
+    """What an accepted operation keeps of its request: its id and, while tracing, its
+    span's `traceparent`; None when there is neither."""
     kept: dict[str, str] = {}
     if ON:
         TraceContextTextMapPropagator().inject(kept)
@@ -158,13 +147,12 @@ def inject(headers: dict[str, str]) -> None:
         TraceContextTextMapPropagator().inject(headers)
 
 
-# --- HTTP requests ----------------------------------------------------------------------
 Request = tuple["trace.Span", "Token[otel_context.Context]"]
 
 
 def request(scope: Mapping[str, Any]) -> Request | None:
-    """Start the span of an ASGI HTTP request (the caller's `traceparent` its parent) and
-    make it current; end it with `close_request`. None when not tracing."""
+    """Start the current span of an ASGI HTTP request, a child of the caller's
+    `traceparent`; end it with `close_request`. None when not tracing."""
     if not ON:
         return None
     headers = {
@@ -185,8 +173,8 @@ def request(scope: Mapping[str, Any]) -> Request | None:
 def close_request(
     traced: Request | None, scope: Mapping[str, Any], fields: Mapping[str, object]
 ) -> None:
-    """End the span `request` started, named for its route, with the status and the
-    access line's `fields` (login, svTRID, request id)."""
+    """End the span `request` started, named for its route, with the access line's
+    `fields`."""
     if traced is None:
         return
     span, token = traced
@@ -203,9 +191,8 @@ def close_request(
     span.end()
 
 
-# --- commands and commits ---------------------------------------------------------------
 def parent() -> "otel_context.Context | None":
-    """The context a command is queued from (its span's parent), None when not tracing."""
+    """The context a command is queued from, None when not tracing."""
     return otel_context.get_current() if ON else None
 
 
@@ -227,8 +214,7 @@ def _command(body: Callable[..., object], context: "otel_context.Context") -> It
 def command(
     body: Callable[..., object], queued_from: "otel_context.Context | None"
 ) -> AbstractContextManager[None]:
-    """The span of one command's body, a child of the context it was queued from
-    (`parent`); current while the body runs, so `note` and `link` reach it."""
+    """The span of one command's body, a child of the context it was queued from."""
     if queued_from is None:
         return _OFF
     return _command(body, queued_from)
@@ -255,7 +241,6 @@ def commit(commands: int) -> AbstractContextManager[None]:
     return _commit(commands) if ON else _OFF
 
 
-# --- delivery attempts ------------------------------------------------------------------
 @contextmanager
 def _attempt(kept: Mapping[str, str] | None, fields: Mapping[str, object]) -> Iterator[None]:
     linked = _linked(kept)
@@ -270,6 +255,6 @@ def _attempt(kept: Mapping[str, str] | None, fields: Mapping[str, object]) -> It
 
 
 def attempt(kept: Mapping[str, str] | None, **fields: object) -> AbstractContextManager[None]:
-    """The span of one delivery attempt (login, svTRID, notification, attempt number),
-    linked to the request that accepted the operation (`kept`, what it `carried`)."""
+    """The span of one delivery attempt, linked to the request that accepted the
+    operation (`kept`: what it `carried`)."""
     return _attempt(kept, fields) if ON else _OFF

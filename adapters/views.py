@@ -1,10 +1,6 @@
-"""What the library returns: answers to commands, views of accounts and mailboxes; no
-secrets, no internals.
-
-A view is built from a stream's state and carries what a caller may show anywhere:
-never the password's digest, never the signing secret (only `OpenedAccount`, the answer
-of opening an account, carries it, once), never the mailbox's internal queue type.
-"""
+"""What the library returns: answers to commands and views of accounts and mailboxes,
+without the password's digest, the signing secret (only `OpenedAccount` carries it, once)
+or the mailbox's internal queue type."""
 
 from datetime import datetime
 

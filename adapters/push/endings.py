@@ -18,10 +18,8 @@ __all__ = ["Ending", "EndingRule", "Endings"]
 
 @dataclass(frozen=True, slots=True)
 class EndingRule:
-    """How long after acceptance an operation of one command ends, and how (the
-    domain's `serverrun` rules decide both): an `Ending` the same for every operation
-    of the command (ended without reading the operation first), or one made from the
-    operation's state."""
+    """How long after acceptance an operation of one command ends, and how: an `Ending`
+    the same for every operation of the command, or one made from its state."""
 
     delay: float
     ending: Ending | Callable[[OperationState], Ending]
@@ -40,8 +38,7 @@ class Endings:
 
     async def end(self, svtrid: str) -> None:
         """End the operation `svtrid` by its command's rule, unless it ended already."""
-        # The library's awaitable commands: no thread hop for each of them. A fixed
-        # ending needs no read: one ended meanwhile refuses it (2304), as below.
+        # A fixed ending needs no read: one ended meanwhile refuses it (2304), as below.
         fixed = self._rules.get(self._index.command(svtrid) or "")
         if fixed is not None and isinstance(fixed.ending, Ending):
             ending = fixed.ending

@@ -14,7 +14,7 @@ from tidings.domain.delivery import DeliveryScheduled, DeliveryState
 from ..logs import event
 from .views import Claim, Reply
 
-__all__ = ["endpoint_shown", "tell", "tell_resumed", "tell_settled"]
+__all__ = ["delivery_fields", "endpoint_shown", "tell", "tell_resumed", "tell_settled"]
 
 _log = logging.getLogger("tidings.push")
 _SHOWN = 200  # characters of an error or answer kept in the event
@@ -30,19 +30,24 @@ def endpoint_shown(target: str) -> str:
     return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
-def tell_settled(scheduled: DeliveryScheduled, settled: dispatch.Settled) -> None:
-    """Log what an attempt's settling changed: a pause, a resume by the probe, a
-    fallback to the poll queue (the caller leaves out a settling that changed none)."""
+def delivery_fields(scheduled: DeliveryScheduled, **more: Any) -> dict[str, Any]:
+    """The fields of an event about a delivery: `more` between its ids and the id of the
+    request that accepted its operation (`X-Request-Id`, not the runner's)."""
     notification = scheduled.notification
-    fields: dict[str, Any] = {
+    return {
         "login": scheduled.login,
         "svtrid": None if notification is None else notification.outcome.svtrid,
         "notification": scheduled.notification_id,
-        "medium": scheduled.medium,
-        "endpoint": endpoint_shown(scheduled.target),
-        # The request that accepted the operation (`X-Request-Id`), not the runner's.
+        **more,
         "request_id": (scheduled.context or {}).get("request_id"),
     }
+
+
+def tell_settled(scheduled: DeliveryScheduled, settled: dispatch.Settled) -> None:
+    """Log what an attempt's settling changed: a pause, a resume by the probe, a
+    fallback to the poll queue."""
+    shown = endpoint_shown(scheduled.target)
+    fields = delivery_fields(scheduled, medium=scheduled.medium, endpoint=shown)
     for change in settled.endpoint:
         if isinstance(change, ept.EndpointPaused):
             failed = [e for e in settled.endpoint if isinstance(e, ept.EndpointFailed)]
@@ -67,17 +72,13 @@ def tell(claim: Claim, reply: Reply, state: DeliveryState) -> None:
     if state.status == "succeeded":
         return
     scheduled = claim.scheduled
-    fields = {
-        "login": scheduled.login,
-        "svtrid": claim.notification.outcome.svtrid,
-        "notification": scheduled.notification_id,
-        "attempt": claim.number,
-        "medium": scheduled.medium,
-        "status": reply.status,
-        "error": (reply.error or reply.answer or "")[:_SHOWN] or None,
-        # The request that accepted the operation (`X-Request-Id`), not the runner's.
-        "request_id": (scheduled.context or {}).get("request_id"),
-    }
+    fields = delivery_fields(
+        scheduled,
+        attempt=claim.number,
+        medium=scheduled.medium,
+        status=reply.status,
+        error=(reply.error or reply.answer or "")[:_SHOWN] or None,
+    )
     refused = scheduled.medium == "email" and reply.status is not None
     event(_log, logging.WARNING, "smtp_refused" if refused else "delivery_attempt_failed", **fields)
     if state.status == "gave_up":

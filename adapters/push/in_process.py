@@ -1,5 +1,4 @@
-"""The push runner on a thread of the library's own process, for a deployment that runs
-no `tidings serve` or `tidings worker` (`Tidings(..., push=True)`)."""
+"""The push runner on a thread of the library's own process (`Tidings(..., push=True)`)."""
 
 import logging
 import threading
@@ -19,8 +18,7 @@ _WAIT = 30.0
 
 class PushThread:
     """A `DueWork` runner on `tidings`, on a daemon thread with its own event loop, from
-    `start` until `stop`. E-mail goes through TIDINGS_SMTP_URL (`SmtpServer.from_env`).
-    It ends no operation itself: a library's operations are ended by its caller."""
+    `start` until `stop`; e-mail through TIDINGS_SMTP_URL. It ends no operation."""
 
     def __init__(self, tidings: DeliveryCommands):
         self._runner = DueWork(tidings, smtp=SmtpServer.from_env())
@@ -34,8 +32,7 @@ class PushThread:
         self._started.wait(_WAIT)
 
     def stop(self) -> None:
-        """Stop the runner: attempts in flight are abandoned, their leases run out and
-        they are made again later (see `DueWork.run`)."""
+        """Stop the runner (attempts in flight are made again later, `DueWork.run`)."""
         self._stop.set()
         self._thread.join(_WAIT)
 

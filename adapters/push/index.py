@@ -31,8 +31,7 @@ Kind = Literal["delivery", "ending"]
 Name = tuple[Kind, str]  # (kind, key): "<login>/<notification id>" or a svTRID
 
 
-# The events `_apply` folds: the endings' and, when deliveries are this runner's work,
-# the deliveries' and the endpoints' resumptions.
+# The events `_apply` folds: the endings' and (when the runner's work) the deliveries'.
 _OPERATION_TOPICS = (op.OperationAccepted, op.OperationEnded)
 # The events that move a known delivery on.
 _ATTEMPTED = (
@@ -47,8 +46,8 @@ _DELIVERY_TOPICS = (dlv.DeliveryScheduled, *_ATTEMPTED, dlv.DeliveryResent, ept.
 
 
 def _compact(state: dlv.DeliveryState) -> dlv.DeliveryState:
-    """What the index keeps of a delivery: enough to fold on and find when it is due,
-    without the notification or the history of attempts."""
+    """A delivery without its notification or history: enough to fold on and find when
+    it is due."""
     scheduled = state.scheduled
     if scheduled is not None and scheduled.notification is not None:
         scheduled = replace(scheduled, notification=None, context=None)
@@ -65,8 +64,7 @@ def _compact(state: dlv.DeliveryState) -> dlv.DeliveryState:
 class DueIndex(POPOTrackingRecorder):
     """What is due when, and the position it holds the log up to. `delays`: command ->
     seconds after acceptance at which the operations this runner ends are due, plus
-    `later(svtrid)` seconds; `clock` gives now (for deliveries released by the stream
-    that held them); `deliveries`: whether deliveries are this runner's work at all."""
+    `later(svtrid)`; `deliveries`: whether deliveries are this runner's work at all."""
 
     def __init__(
         self,
@@ -115,8 +113,7 @@ class DueIndex(POPOTrackingRecorder):
         heapq.heappush(self._heap, (when, self._seq, *name))
 
     def again(self, name: Name) -> None:
-        """Look at `name` again at its due time: it may have come due while it was
-        being worked on (and been passed over then)."""
+        """Look at `name` again at its due time (it may have come due while worked on)."""
         when = self._due.get(name)
         if when is not None:
             self._push(when, name)
@@ -130,8 +127,7 @@ class DueIndex(POPOTrackingRecorder):
         return self._heap[0][0] if self._heap else None
 
     def pop_due(self, now: datetime, busy: set[Name]) -> Name | None:
-        """The next piece of work due by `now` and not in `busy`, taken off the heap;
-        None when there is none."""
+        """The next piece of work due by `now` and not in `busy`, taken off the heap."""
         while self._heap and self._heap[0][0] <= now:
             when, _, kind, key = heapq.heappop(self._heap)
             name: Name = (kind, key)
@@ -155,42 +151,39 @@ class DueIndex(POPOTrackingRecorder):
                 self.schedule("delivery", key, now)
 
     def applied(self, stream: str, event: Any, tracking: Tracking) -> None:
-        """Fold the log's next event, at `tracking`'s position, into the index;
-        eventsourcing's `IntegrityError`, and nothing folded, at a position folded
-        already (the tracking record is taken first: folding cannot fail)."""
+        """Fold the log's next event into the index; eventsourcing's `IntegrityError`,
+        and nothing folded, at a position folded already."""
         self.insert_tracking(tracking)
         self._apply(stream, event)
 
     def _apply(self, stream: str, event: Any) -> None:
-        # By the event's exact type, not `match`: a class pattern with keywords builds
-        # objects for every case it tries, and an ending tried them all.
+        # By the event's exact type: a `match` on class patterns costs more.
         fold = self._folds.get(type(event))
         if fold is not None:
             fold(stream, event)
 
+    def _track(self, stream: str, key: str, state: dlv.DeliveryState) -> dlv.DeliveryState:
+        state = _compact(state)
+        self._deliveries[stream] = (key, state)
+        self.schedule("delivery", key, dlv.due_at(state))
+        return state
+
     def _scheduled(self, stream: str, event: dlv.DeliveryScheduled) -> None:
         if self._with_deliveries:
             key = dlv.key(event.login, event.notification_id)
-            state = _compact(dlv.evolve(dlv.initial, event))
-            self._deliveries[stream] = (key, state)
-            self.schedule("delivery", key, dlv.due_at(state))
+            self._track(stream, key, dlv.evolve(dlv.initial, event))
 
     def _resent(self, stream: str, event: dlv.DeliveryResent) -> None:
-        if self._with_deliveries:
-            # Forgotten when it succeeded: taken up again from the event alone.
+        if self._with_deliveries:  # forgotten when it succeeded: taken up from the event
             key = dlv.key(event.scheduled.login, event.scheduled.notification_id)
-            state = _compact(dlv.resumed(event))
-            self._deliveries[stream] = (key, state)
-            self.schedule("delivery", key, dlv.due_at(state))
+            self._track(stream, key, dlv.resumed(event))
 
     def _attempted(self, stream: str, event: Any) -> None:
         known = self._deliveries.get(stream)
         if known is None:
             return
         key, state = known
-        state = _compact(dlv.evolve(state, event))
-        self._deliveries[stream] = (key, state)
-        self.schedule("delivery", key, dlv.due_at(state))
+        state = self._track(stream, key, dlv.evolve(state, event))
         if dlv.is_terminal(state):  # for good: forgotten, memory stays bounded
             del self._deliveries[stream]
         if not dlv.holds_back(state):  # done: the deliveries it held may go
@@ -216,16 +209,14 @@ class DueIndex(POPOTrackingRecorder):
 
 
 class DueProjection(Projection[DueIndex]):
-    """The due-work index, folded from the log's events of the topics it reads: only
-    those are read and decoded (a server's log is mostly polls, acks and queueings,
-    which the index ignores). The runner drives it with a `store.followers.Catchup`."""
+    """The due-work index, folded from the log's events of its topics only (a server's
+    log is mostly polls, acks and queueings). Driven by a `store.followers.Catchup`."""
 
     name = "tidings_due_work"
 
     def __init__(self, view: DueIndex) -> None:
         super().__init__(view)
-        # The topics depend on the runner's work (deliveries or only endings).
-        self.topics = view.topics
+        self.topics = view.topics  # the runner's work: deliveries, or only endings
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         entry: Scanned = domain_event
@@ -233,8 +224,8 @@ class DueProjection(Projection[DueIndex]):
 
 
 class Scanned(Struct, frozen=True, gc=False):
-    """An entry of `ScannedLog`: its position, its stream's id in hex (as stored; the
-    index keys streams by it) and its event, decoded."""
+    """An entry of `ScannedLog`: its position, its stream's id in hex (as stored), and
+    its event, decoded."""
 
     position: int
     stream: str
@@ -246,10 +237,8 @@ class Scanned(Struct, frozen=True, gc=False):
 
 class ScannedLog:
     """The log as the runner follows it (a `store.followers.Log`): the store's rows as
-    stored (`recorder.scan`), a range of positions at a time, each decoded by its topic
-    where it is read; not the library's `log`, which builds eventsourcing's notification
-    object and a stream `UUID` for every entry first (docs/decisions.md). Raises
-    `StorageError` as the library's reads do."""
+    stored (`recorder.scan`), each decoded by its topic, cheaper than the library's `log`
+    (docs/decisions.md). Raises `StorageError`."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -267,8 +256,7 @@ class ScannedLog:
         end = self.last_position() if stop is None else stop
         scan = self._store.recorder.scan
         for low in range(start, end + 1, page_size):
-            # Around each query only: a read that asks the database nothing must not
-            # tell the outage watch that it answered (`store.outage`).
+            # Around each query only: the outage watch must see only what the database answers.
             with storage_errors():
                 rows = scan(low, min(low + page_size - 1, end), topics)
             for position, stream, _, topic, state in rows:

@@ -24,12 +24,10 @@ __all__ = ["FROM_ENV", "SMTP_ENV", "MailSender", "SmtpServer", "message_for"]
 
 SMTP_ENV = "TIDINGS_SMTP_URL"
 FROM_ENV = "TIDINGS_SMTP_FROM"
-# The sender is one bare address in the From header: no spaces, controls, quotes,
-# commas or angle brackets, so it can neither break the header nor add one.
+# The sender is one bare address: it can neither break the From header nor add one.
 _SENDER = re.compile(r'[^\s\x00-\x1f\x7f<>,"()@]+@[^\s\x00-\x1f\x7f<>,"()@]+')
-# The step a reply answered, by the method of aiosmtplib's client that awaited it (the
-# innermost on the traceback): a garbled or over-long reply (code -1) is the same
-# exception at every step, and a refused STARTTLS has no kind of its own.
+# The step a reply answered, by the innermost method of aiosmtplib's client on the
+# traceback: a garbled reply, or a refused STARTTLS, has no exception of its own.
 _STEPS = {"_create_connection": "greeting", "ehlo": "EHLO", "helo": "EHLO",
           "starttls": "STARTTLS", "login": "AUTH", "mail": "MAIL FROM", "rcpt": "RCPT TO",
           "data": "DATA"}  # fmt: skip
@@ -75,18 +73,16 @@ class SmtpServer:
         return cls.from_url(url, os.environ.get(FROM_ENV, "tidings@localhost"))
 
 
-# A header is one line. A result may hold line breaks and other controls (a
-# backend ends an operation with any text): in the subject each run of them is a space.
-# The e-mail library refuses a header holding a line break, and the delivery with it.
+# A header is one line: in the subject, each run of line breaks and controls a result
+# holds is a space (the e-mail library would refuse the header, and the delivery).
 _ONE_LINE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 
 
 def message_for(
     login: str, notification: Notification, sender: str, to: str, log_index: int | None = None
 ) -> EmailMessage:
-    """The message of one notification; the same notification gives the same Message-ID.
-    `log_index`: the notification's leaf in the log's Merkle tree, sent as the
-    `Tidings-Log-Index` header (None: no header)."""
+    """The message of one notification (the same one gives the same Message-ID);
+    `log_index`, its leaf in the log's Merkle tree, goes in `Tidings-Log-Index`."""
     outcome = notification.outcome
     message = EmailMessage()
     message["From"] = sender
@@ -98,16 +94,14 @@ def message_for(
     message["Message-ID"] = f"<{notification.id}.{login}.{outcome.svtrid}@{domain}>"
     if log_index is not None:
         message["Tidings-Log-Index"] = str(log_index)
-    # Set as text, so its lines stay lines (8-bit or quoted-printable as it needs), then
-    # labelled as what it is.
+    # Set as text, so its lines stay lines, then labelled as what it is.
     message.set_content(render_notify(notification).decode("utf-8"), subtype="xml")
     message.replace_header("Content-Type", "application/xml; charset=utf-8")
     return message
 
 
 class MailSender:
-    """Sends notifications through one SMTP server (None: e-mail is not configured and
-    every attempt fails with that reason)."""
+    """Sends notifications through one SMTP server (None: every attempt fails, saying so)."""
 
     def __init__(self, server: SmtpServer | None) -> None:
         self._server = server
@@ -152,7 +146,6 @@ class MailSender:
             text = f"{error.code} {error.message} (at {step})"[:ANSWER_KEPT]
             return Reply(status=error.code, error=text, duration_ms=took(), refused_at=step)
         except aiosmtplib.SMTPNotSupported as error:
-            # Raised, before sending, for an extension the server's EHLO did not offer.
             lacks = "SMTPUTF8" if "SMTPUTF8" in error.message else ""
             text = f"SMTPNotSupported: {error.message}"[:ANSWER_KEPT]
             return Reply(status=None, error=text, duration_ms=took(), lacks=lacks)

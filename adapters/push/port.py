@@ -16,8 +16,7 @@ __all__ = ["DeliveryCommands"]
 
 
 class DeliveryCommands(Protocol):
-    """The library's calls the push runner makes (see `Tidings`' methods of the same
-    names), and the store whose log it follows (`index.ScannedLog`)."""
+    """The library's calls the push runner makes (`Tidings`' of the same names)."""
 
     @property
     def guard(self) -> AddressGuard: ...

@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 
-# --- the address guard ------------------------------------------------------------
 ALLOW_ENV = "TIDINGS_PUSH_ALLOW"
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -85,7 +84,7 @@ def _global(address: _Address) -> bool:
 
 class AddressGuard:
     """Which addresses a push may reach. `allow`: CIDRs let through although not global
-    (default: read from TIDINGS_PUSH_ALLOW)."""
+    (default: TIDINGS_PUSH_ALLOW)."""
 
     def __init__(self, allow: Iterable[str] | None = None) -> None:
         spec = os.environ.get(ALLOW_ENV, "") if allow is None else ",".join(allow)
@@ -110,8 +109,7 @@ class AddressGuard:
 
     def check_url(self, url: str) -> None:
         """Refuse (`Refused`) a URL whose host is or resolves to an address not
-        permitted. A name that does not resolve now is let through: it is checked again
-        before each attempt."""
+        permitted; one that does not resolve now is checked again at each attempt."""
         host, port = self._host_port(url)
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -134,7 +132,6 @@ class AddressGuard:
         return host, self._check(host, [str(info[4][0]) for info in infos]), port
 
 
-# --- the connections --------------------------------------------------------------
 # What a receiver's logs see pushing to it (not `python-httpx/...`).
 USER_AGENT = f"tidings/{version('tidings')}"
 
@@ -144,9 +141,8 @@ NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 
 def single_connection_clients(count: int, **options: Any) -> list[httpx.AsyncClient]:
-    """`count` clients that keep one connection each (`options` go to every client),
-    saying `User-Agent: tidings/<version>` unless `options` give headers of their own.
-    They share one TLS context (loading the CA bundle is costly)."""
+    """`count` clients that keep one connection each (`options` go to every client; the
+    default headers say `User-Agent: tidings/<version>`), sharing one TLS context."""
     options.setdefault("headers", {"User-Agent": USER_AGENT})
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     tls = httpx.create_ssl_context()
@@ -160,15 +156,14 @@ def single_connection_clients(count: int, **options: Any) -> list[httpx.AsyncCli
 
 
 class Connections:
-    """`count` single-connection clients; `take` one for a request to `place` (any string
-    naming where its connection goes), `give_back` it when the request is done. More
-    requests at once than clients share the least busy (its pool queues them)."""
+    """`count` single-connection clients (docs/decisions.md): `take` one for a request to
+    `place` (where its connection goes: a free one going there first, else the one freed
+    longest ago, else the least busy), `give_back` it when the request is done."""
 
     def __init__(self, count: int, **options: Any) -> None:
         self.clients = single_connection_clients(count, **options)
         self._load = [0] * len(self.clients)
-        # Free clients -> where their connection goes (None: nowhere yet), in order of
-        # release; and the same, by place.
+        # Free clients -> where their connection goes, in order of release; and by place.
         self._free: dict[int, str | None] = dict.fromkeys(range(len(self.clients)))
         self._free_to: dict[str, dict[int, None]] = {}
 
@@ -205,7 +200,6 @@ class Connections:
             await client.aclose()
 
 
-# --- the POST -------------------------------------------------------------------
 def retry_after(value: str | None, now: datetime) -> float | None:
     """Seconds a Retry-After header asks for (delta-seconds or an HTTP date), or None."""
     if not value:
@@ -227,8 +221,7 @@ def _bracketed(host: str) -> str:
 
 
 class HttpDeliverer:
-    """POSTs pushes through up to `max_connections` connections (see `connections`;
-    close them with `aclose`)."""
+    """POSTs pushes through up to `max_connections` connections (close with `aclose`)."""
 
     def __init__(self, guard: AddressGuard, *, max_connections: int = 256) -> None:
         # httpx logs every request's URL at INFO; a receiver's URL may carry a token.
@@ -283,8 +276,7 @@ class HttpDeliverer:
                     extensions=extensions,
                 )
                 async with request as response:
-                    # Read to the end (the connection is kept for the next push), within
-                    # the timeout; keep the first KiB.
+                    # Read to the end, keeping the connection and the first KiB.
                     kept = b""
                     async for chunk in response.aiter_bytes():
                         if len(kept) < ANSWER_KEPT:
@@ -304,7 +296,6 @@ class HttpDeliverer:
         )
 
 
-# --- batched calls ----------------------------------------------------------------
 A = TypeVar("A")
 R = TypeVar("R")
 

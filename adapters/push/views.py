@@ -92,15 +92,13 @@ class Resumed(Struct, frozen=True, kw_only=True):
     resumed: list[str]
 
 
-# The header of a URL push that names the notification's leaf in the log's Merkle tree
-# (an e-mail carries it as `Tidings-Log-Index`).
+# The header that names a pushed notification's leaf in the log's Merkle tree.
 LOG_INDEX = "tidings-log-index"
 
 
 class Claim(Struct, frozen=True, kw_only=True):
-    """An attempt this process now holds: make it and record its outcome before
-    `lease_until`. Carries the account's signing secrets (the current one, and the one
-    before the last rotation or ""): never shown."""
+    """An attempt this process holds until `lease_until`, with the account's signing
+    secrets (current, and previous or ""): never shown."""
 
     number: int
     scheduled: DeliveryScheduled
@@ -113,8 +111,7 @@ class Claim(Struct, frozen=True, kw_only=True):
 
 
 class Attempted(Struct, frozen=True, kw_only=True):
-    """What attempt `number` of a delivery got; `jitter` in [-1, 1], drawn by the caller
-    for the next attempt's delay."""
+    """What attempt `number` of a delivery got; `jitter` in [-1, 1] for the next delay."""
 
     login: str
     notification_id: int

@@ -27,6 +27,7 @@ from tidings.domain.values import password_problem
 
 from ..errors import InvalidArgument, Rejected, StorageError
 from ..logs import event
+from ..push.health import delivery_fields
 from ..push.transport import AddressGuard, Refused
 from ..store.outage import storage_errors
 from ..store.secrets import SECRETS_KEY_ENV, Secrets, SecretsLocked
@@ -109,15 +110,9 @@ class SigningSecrets:
         if told in self._told:
             return
         self._told.add(told)
-        notification = scheduled.notification
-        fields = {
-            "login": scheduled.login,
-            "svtrid": None if notification is None else notification.outcome.svtrid,
-            "notification": scheduled.notification_id,
-            "request_id": (scheduled.context or {}).get("request_id"),
-            "reason": f"its signing secret is sealed and {SECRETS_KEY_ENV} is not set",
-        }
-        event(_log, logging.WARNING, "delivery_not_signed", **fields)
+        fields = delivery_fields(scheduled)
+        reason = f"its signing secret is sealed and {SECRETS_KEY_ENV} is not set"
+        event(_log, logging.WARNING, "delivery_not_signed", **fields, reason=reason)
 
     def close(self) -> None:
         with storage_errors():

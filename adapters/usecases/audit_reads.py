@@ -1,8 +1,6 @@
-"""The audit reads: the log itself, an operation's, a notification's or an endpoint's
-trail, a stream's state at a past time, what the console reads about the log as a whole
-(a trail by any key with the operator actions on its account, the latest signed
-checkpoint, a verification of the hash chain), and this instance's counters. They read
-the log beside the group commit (no unit of work)."""
+"""The audit reads, beside the group commit (no unit of work): the log, trails, a
+stream's state at a past time, the latest signed checkpoint, a check of the hash chain,
+and this instance's counters."""
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -43,10 +41,9 @@ class AuditCalls:
         topics: Sequence[str] = (),
         stop: int | None = None,
     ) -> Iterator[LogEntry]:
-        """The notification log, which the push runner and the projections follow, from
-        position `start` on (up to `stop`, inclusive, when given), read `page_size` at a
-        time; only the entries of `topics` (event type names) when given. Raises
-        `InvalidArgument`; `StorageError` (while iterating)."""
+        """The log from position `start` on (up to `stop`, inclusive, when given), read
+        `page_size` at a time; only the entries of `topics` (event type names) when
+        given. Raises `InvalidArgument`; `StorageError` (while iterating)."""
         integer("start", start, least=1, most=LAST_POSITION)
         integer("page_size", page_size, least=1, most=LAST_POSITION)
         if stop is not None:

@@ -54,13 +54,12 @@ def _save(work: Work, svtrid: str, ending: Ending) -> None:
 
 
 class Operations:
-    """The operation use cases of one `Tidings` (`OperationCalls` offers them). `accept`,
-    `step` and `end` are one command each: they check their arguments and return its
-    body."""
+    """The operation use cases of one `Tidings` (`OperationCalls` offers them); `accept`,
+    `step` and `end` check their arguments and return their command's body."""
 
     def __init__(self, runtime: Runtime):
         self._runtime = runtime
-        # Redacted from recorded init requests: ours, TIDINGS_REDACT_PARAMS and _HEADERS.
+        # Redacted from recorded init requests (with TIDINGS_REDACT_PARAMS and _HEADERS).
         self._secret_params = secret_params()
         self._secret_headers = secret_headers()
 
@@ -189,9 +188,8 @@ class Operations:
 
     async def pending_operations(self, command: str | None = None) -> list[op.OperationState]:
         """Operations accepted and not yet ended (optionally of one command), oldest
-        first. Read from the open operations' projection, so it costs what is open, not
-        every operation ever made; loaded in chunks, so a long list does not hold up the
-        writers queued behind it. Raises `StorageError`."""
+        first; from the open operations' projection, so it costs what is open. Raises
+        `StorageError`."""
         if command is not None:
             text("command", command)
         with self._runtime.reading():

@@ -25,8 +25,8 @@ __all__ = ["PollQueue", "QueueCalls"]
 
 
 class PollQueue:
-    """The poll-queue use cases of one `Tidings` (`QueueCalls` offers them). `poll` and
-    `ack` are one command each: they check their arguments and return its body."""
+    """The poll-queue use cases of one `Tidings` (`QueueCalls` offers them); `poll` and
+    `ack` check their arguments and return their command's body."""
 
     def __init__(self, runtime: Runtime):
         self._runtime = runtime
@@ -55,10 +55,7 @@ class PollQueue:
             if not isinstance(decided, list):  # not `Rejection`: see `Work.decide`
                 return PollAnswer(code=decided.code, text=decided.text, svtrid=poll_svtrid)
             head = mbx.peek(work.state(MAILBOX, login))
-            if head is None:  # never: the poll was not refused, so the queue holds one
-                return PollAnswer(
-                    code=Code.QUEUE_EMPTY, text=Code.QUEUE_EMPTY.text, svtrid=poll_svtrid
-                )
+            assert head is not None  # the poll was not refused: the queue holds one
             return PollAnswer(
                 code=Code.OK,
                 text=Code.OK.text,
