@@ -1,10 +1,6 @@
-"""The edges of tidings: storage, wire formats, HTTP. `Tidings` is the embeddable library.
-
-Everything a caller of the library needs is importable from here: `Tidings`, its
-answers and views, its errors, and the domain's value types its calls take (channels,
-the retry policy, the init request, the operator `Actor` an action is recorded as) and
-the stream kinds `state_at` takes.
-"""
+"""The edges of tidings: storage, wire formats, HTTP. Everything a caller of the library
+needs is importable from here: `Tidings`, its answers, views and errors, and the domain's
+values and stream kinds its calls take."""
 
 from tidings.domain import (
     ACCOUNT,
