@@ -197,7 +197,7 @@ class Store:
         if not read_only:
             self._open_view = view = created(env, lambda: view_for(env))
             runner_env = env | {"CREATE_TABLE": "n"}
-            self._follower = Follower(OpenOperations(view), view, LogApplication, runner_env)
+            self._follower = Follower(OpenOperations(view), view, runner_env)
             recorder.ensure_tree()
         elif schema.present(env, (VIEW,)):
             self._open_view = view_for(env)

@@ -9,7 +9,6 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 from uuid import UUID
@@ -19,7 +18,8 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.projection import Projection
 
 from ..ledger.entries import Envelope
-from .environment import LOG
+from .environment import LOG, LogApplication
+from .open_operations import OpenOperationsView
 from .outage import OUTAGE, unreachable
 
 __all__ = ["PAGE", "Catchup", "Entry", "Follower", "Log", "LogEntry", "Page", "read_log"]
@@ -153,19 +153,8 @@ class _ApplicationLog:
         return self._app.recorder.max_notification_id() or 0
 
 
-class FollowedView(Protocol):
-    """eventsourcing's tracking reads, and `batch()`, inside which the changes made
-    commit together when it ends."""
-
-    def max_tracking_id(self, application_name: str) -> int | None: ...
-
-    def wait(self, application_name: str, notification_id: int | None, timeout: float) -> None: ...
-
-    def batch(self) -> AbstractContextManager[None]: ...
-
-
 class Follower:
-    """`projection` over `view`, following the log of `application_class(env)` in a
+    """`projection` over `view`, following the log of the database `env` names in a
     daemon thread, started when first needed; once caught up it looks again every
     `interval` seconds. While the store cannot answer it tries again, less and less
     often; one that stopped on another error starts again at the next need."""
@@ -173,13 +162,11 @@ class Follower:
     def __init__(
         self,
         projection: Projection[Any],
-        view: FollowedView,
-        application_class: Callable[[dict[str, str]], Application[Any]],
+        view: OpenOperationsView,
         env: dict[str, str],
         interval: float = 0.1,
     ) -> None:
-        self._projection, self._view = projection, view
-        self._application_class, self._env = application_class, env
+        self._projection, self._view, self._env = projection, view, env
         self._interval = interval
         self._thread: threading.Thread | None = None
         self._app: Application[Any] | None = None
@@ -194,7 +181,7 @@ class Follower:
             self._halt()
             self._release()
             self._stopping.clear()
-            self._app = self._application_class(self._env)
+            self._app = LogApplication(self._env)
             self._thread = threading.Thread(
                 target=self._follow,
                 args=(self._app,),

@@ -102,17 +102,6 @@ class BoundedConnection(psycopg.Connection[DictRow]):
         return answer
 
 
-def bound(datastore: PostgresDatastore) -> None:
-    pool = datastore.pool
-    pool.connection_class = BoundedConnection
-    assert isinstance(pool.kwargs, dict)
-    pool.kwargs.update(libpq_options())
-    pool.timeout = DOWN_WAIT if OUTAGE.down else POOL_WAIT
-    pool.reconnect_timeout = RECONNECT_FOR
-    datastore.lock_timeout = LOCK_TIMEOUT
-    OUTAGE.watch(pool)
-
-
 def reconnecting(method: _F) -> _F:
     """Run a recorder's `method` again when it failed at once on a pooled connection the
     server had ended (a restart); not after a pool wait or a round trip ran out."""
@@ -146,7 +135,15 @@ class _Bounded:
     (placed before eventsourcing's recorder class)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        bound(kwargs["datastore"] if "datastore" in kwargs else args[0])
+        datastore: PostgresDatastore = kwargs["datastore"] if "datastore" in kwargs else args[0]
+        pool = datastore.pool
+        pool.connection_class = BoundedConnection
+        assert isinstance(pool.kwargs, dict)
+        pool.kwargs.update(libpq_options())
+        pool.timeout = DOWN_WAIT if OUTAGE.down else POOL_WAIT
+        pool.reconnect_timeout = RECONNECT_FOR
+        datastore.lock_timeout = LOCK_TIMEOUT
+        OUTAGE.watch(pool)
         super().__init__(*args, **kwargs)
 
 

@@ -1,7 +1,6 @@
-"""What the store needs of a recorder: the one boundary between `Store` and the SQLite and
-PostgreSQL recorders, which eventsourcing builds from a topic string (mypy checks both
-against `Recorder` below). Positions are the log's notification ids, in commit order
-(PostgreSQL's may skip one; none appears below the last read later).
+"""What the store needs of a recorder, which eventsourcing builds from a topic string
+(mypy checks both against `Recorder`). Positions are the log's notification ids, in
+commit order (PostgreSQL's may skip one; none appears below the last read later).
 """
 
 from __future__ import annotations
@@ -25,67 +24,48 @@ class Recorder(Protocol):
     that load streams, follow other writers and walk the log. The database's errors
     surface as eventsourcing's `PersistenceError` family."""
 
-    # The tree's and checkpoints' SQL and writer (`signer`, `enabled` set by the store).
-    tree: Tables
-    # The snapshots' table, named by eventsourcing's snapshot store; written with the events.
-    snapshots_table: str
+    tree: Tables  # the tree's and checkpoints' tables (`signer`, `enabled` set by the store)
+    snapshots_table: str  # named by eventsourcing's snapshot store
 
-    # --- writing ---------------------------------------------------------------------
     def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
         """Append `events` (and the snapshots taken with them) in one transaction, with
         their chain links and tree nodes; their log positions. Inside `locked`, the write
         joins its transaction. eventsourcing's `IntegrityError` when a (stream, version)
         is taken: nothing is written."""
-        ...
 
     def append(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
         """`write` for rows as stored (`codec.Row`): what the store's save appends."""
-        ...
 
     def locked(self) -> AbstractContextManager[None]:
         """Hold the log's write lock for a block; a `write` inside commits at its end."""
-        ...
 
     def ensure_tree(self) -> None:
         """Catch the tree up with the log, under the write lock, when it lags."""
-        ...
 
     def sign_head(self) -> Checkpoint | None:
-        """Sign the tree as it stands, if not yet signed; the latest checkpoint (None when
-        there is none)."""
-        ...
+        """Sign the tree as it stands, if not yet signed; the latest checkpoint."""
 
-    # --- following other writers -----------------------------------------------------
     def changed(self) -> bool:
         """Whether another connection may have committed since the last call (always
         True where the database keeps no cheap counter: PostgreSQL)."""
-        ...
 
     def tail(self, after: int, limit: int) -> list[TailRow]:
         """(stream, version, position) of the first `limit` entries after `after`."""
-        ...
 
     def max_notification_id(self) -> int | None:
         """The last position of the log (None: the log is empty)."""
-        ...
 
-    # --- loading streams -------------------------------------------------------------
     def select_after(self, stream: UUID, version: int) -> list[StreamRow]:
         """A stream's events after `version`, in order."""
-        ...
 
     def select_snapshot(self, stream: UUID) -> StreamRow | None:
         """A stream's newest snapshot, if any."""
-        ...
 
     def select_placed(self, stream: UUID, upto: int) -> list[PlacedRow]:
         """A stream's events at positions up to `upto`, with their positions."""
-        ...
 
-    # --- walking the log (replay, verify, trails, proofs) -----------------------------
     def scan(self, start: int, stop: int, topics: Sequence[str] = ()) -> list[LogRow]:
         """Rows at positions in [start, stop] (of `topics`, when given), as stored."""
-        ...
 
     def select_notifications(
         self,
@@ -97,23 +77,18 @@ class Recorder(Protocol):
         inclusive_of_start: bool = True,
     ) -> Sequence[Notification]:
         """eventsourcing's read of the log: up to `limit` notifications from `start`."""
-        ...
 
     def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
         """The chain's (position, digest) links in [start, stop]."""
-        ...
 
     def max_chained(self) -> int:
         """The last position the chain covers (0: none)."""
-        ...
 
     def tree_rows(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """Run one of the tree's read queries (`Tables`' SQL); its rows."""
-        ...
 
     def close_connections(self) -> None:
         """Close the recorder's own connections (the pool is eventsourcing's)."""
-        ...
 
 
 @runtime_checkable
@@ -123,7 +98,6 @@ class CheckedAppends(Protocol):
 
     def holding(self) -> bool:
         """Whether this process is inside `locked`."""
-        ...
 
     def append_checked(
         self,
@@ -136,7 +110,6 @@ class CheckedAppends(Protocol):
         """`append`, failing with `IntegrityError` (nothing written) when a stream of
         `read` (stream, version) has an event past that version; and, read under the
         lock, the first `limit` entries after `after` that precede it (None: unknown)."""
-        ...
 
 
 if TYPE_CHECKING:

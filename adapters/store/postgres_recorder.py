@@ -172,14 +172,12 @@ class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplication
                 batch.execute(self._server.call, params)
                 self._sent = conn, conn.info.backend_pid, found(self._sql, events), None
                 if self.before_commit is not None:
-                    done = placed(batch.sets()[-1][0], len(events), self.tree)
-                    self.before_commit(done[0])
-                    self._heard(batch, check)
-                    return done
+                    batch.send()
+                    self.before_commit(placed(batch.answered[-1][0], len(events), self.tree)[0])
         except psycopg.errors.RaiseException:
             return None
         self._heard(batch, check)
-        return placed(batch.sets()[-1][0], len(events), self.tree)
+        return placed(batch.answered[-1][0], len(events), self.tree)
 
     def _end(self, row: tuple[Any, ...]) -> Head:
         last, digest, size, at, hashes = row
@@ -249,9 +247,6 @@ class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplication
         after: int,
         limit: int,
     ) -> tuple[list[int], list[TailRow] | None]:
-        """`append`, failing with `IntegrityError` (nothing written) when a stream of
-        `read` (stream, version) has an event past that version; and, read under the
-        lock, the first `limit` entries after `after` that precede it (None: unknown)."""
         streams, versions = uuids([r[0] for r in read]), ints([r[1] for r in read])
         ids = self._insert(events, snapshots, (after, streams, versions, limit))
         return ids, self._news
