@@ -66,9 +66,8 @@ _LEAD_AND_LOW = struct.Struct(">IHHQ").pack
 
 
 def _minted(key: str) -> tuple[int, int] | None:
-    """The second and the counter an svTRID says it was minted at: three runs of decimal
-    digits of 1-10, 1-10 and 1-20, joined by dots, and a second below 2**32; None for
-    any other key (cut and tested: a regular expression cost twice as much)."""
+    """The second and the counter of an svTRID (digits of 1-10, 1-10 and 1-20, joined by
+    dots, a second below 2**32); None for any other key (no regular expression: dearer)."""
     second, _, rest = key.partition(".")
     process, dot, counter = rest.partition(".")
     # A third dot stays in `counter`, which then is not decimal.
@@ -153,12 +152,9 @@ def _follow(
 
 class Store:
     """Load and save decider streams in SQLite or PostgreSQL, for one process; not
-    thread-safe by itself (`commit.GroupCommit` serialises every use). A cached state
-    that went stale is caught by the save (`IntegrityError`, nothing written).
-
-    `read_only`: open an existing tidings database only, creating nothing (`NotTidings`
-    for any other database). `signer`: signs checkpoints of the log's Merkle tree.
-    """
+    thread-safe by itself (`commit.GroupCommit` serialises every use). `read_only`: open
+    an existing tidings database only (`NotTidings` for any other). `signer`: signs
+    checkpoints of the log's Merkle tree."""
 
     def __init__(
         self,
@@ -217,7 +213,6 @@ class Store:
         self.recorder.close_connections()
         self._app.close()
 
-    # --- states ---------------------------------------------------------------------
     def cached(self, key: str) -> Loaded | None:
         loaded = self._cache.get(key)
         if loaded is not None:
@@ -289,7 +284,6 @@ class Store:
         seen = _follow(self._cache, self._seen, rows, self._cache_size)
         self._seen = seen if seen is not None else self.recorder.max_notification_id() or 0
 
-    # --- saving ---------------------------------------------------------------------
     def locked(self) -> AbstractContextManager[None]:
         """Hold the log's write lock for a block; a `save` inside commits at its end."""
         return self.recorder.locked()
@@ -298,9 +292,8 @@ class Store:
         return snapshot_due(loaded, version, self.snapshot_every)
 
     def save(self, changes: Sequence[Change], snapshots: Sequence[Row]) -> list[int]:
-        """Append every change and the snapshots taken with them in one transaction; the
-        log positions. Raises eventsourcing's `IntegrityError` when a stream is no longer
-        at the expected version: nothing is then written."""
+        """Append every change and its snapshots in one transaction; the log positions.
+        eventsourcing's `IntegrityError`, nothing written, when a stream moved on."""
         rows: list[Row] = []
         for c in changes:
             sid, version = stream_hex(c.decider.category, c.key), c.version
@@ -324,7 +317,6 @@ class Store:
             self._seen = positions[-1]
         return positions
 
-    # --- reading the log ------------------------------------------------------------
     def stream(self, decider: Decider[Any, Any, Any], key: str) -> list[Envelope]:
         """Every event of one stream, oldest first (snapshots ignored)."""
         return list(self._events(stream_id(decider.category, key)))

@@ -212,9 +212,8 @@ class GroupCommit:
 
     def _pass_lead(self, call: _Call | None) -> None:
         """If `call` holds the lead (None: the committer), hand it to the oldest caller
-        still waiting (the committer for a submitted command), or lay it down. Nothing is
-        called between clearing `leads` and handing on: an interruption lands before both
-        or after both (holds `_mutex`)."""
+        still waiting, or lay it down. Nothing is called between clearing `leads` and
+        handing on, so an interruption lands before both or after both."""
         heir = next((c for c in self._queued if c.settle or not c.abandoned), None)
         if call is not None:
             if not call.leads:

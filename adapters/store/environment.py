@@ -66,10 +66,9 @@ def is_postgres(url: str) -> bool:
 
 
 def environment(url: str, *, create: bool = True) -> dict[str, str]:
-    """eventsourcing settings for a database URL
-    (`postgresql://user[:password]@host:port/dbname[?schema=name]`, defaults filled in
-    here, not by libpq) or SQLite file path; `create`: make the tables that are missing.
-    The process's variables never join them."""
+    """eventsourcing settings for a SQLite file path or a database URL
+    (`postgresql://user[:password]@host:port/dbname[?schema=name]`), never the process's
+    variables; `create`: make the tables that are missing."""
     env = {"IS_SNAPSHOTTING_ENABLED": "y", "CREATE_TABLE": "y" if create else "n"}
     if not is_postgres(url):
         return env | {
@@ -109,9 +108,8 @@ class LogApplication(Application[UUID]):
 
 
 def created(env: dict[str, str], build: Callable[[], _T]) -> _T:
-    """What `build` makes (the application, a view), its tables created if missing when
-    `env` says CREATE_TABLE; on PostgreSQL under an advisory lock, as processes starting
-    together would race on `CREATE ... IF NOT EXISTS`."""
+    """What `build` makes, its tables created if `env` says CREATE_TABLE; on PostgreSQL
+    under an advisory lock (processes starting together race on `CREATE`)."""
     if "POSTGRES_DBNAME" not in env or env["CREATE_TABLE"] != "y":
         return build()
     with connect(env) as conn:
@@ -145,8 +143,7 @@ def _path(env: dict[str, str]) -> Path:
 
 
 def _tables(env: dict[str, str]) -> list[str]:
-    """Every table of the database `env` names, read without writing (an absent or
-    empty SQLite file has none, and stays absent or empty)."""
+    """Every table of the database `env` names, read without writing anything."""
     if "POSTGRES_DBNAME" in env:
         with connect(env) as conn:
             rows: list[Any] = conn.execute(
@@ -184,9 +181,8 @@ def present(env: dict[str, str], tables: tuple[str, ...]) -> bool:
 
 
 def claim(env: dict[str, str], *, read_only: bool) -> bool:
-    """Whether the database `env` names is empty (True: its tables are about to be
-    created) rather than tidings' already (False). Raises `NotTidings`, having changed
-    nothing, for a database that holds other tables, or (with `read_only`) an empty one."""
+    """Whether the database `env` names is empty (its tables about to be created) rather
+    than tidings'. `NotTidings` for one with other tables, or (`read_only`) an empty one."""
     found = _tables(env)
     postgres = "POSTGRES_DBNAME" in env
     ours = POSTGRES_TABLES if postgres else TABLES
@@ -220,9 +216,8 @@ _BEAT = (
 
 
 def beat(db: str, server: str, timeout: float) -> None:
-    """Write `server`'s heartbeat into the store at `db` (a SQLite path or a PostgreSQL
-    URL), waiting at most `timeout` seconds for a connection or a lock. Raises the
-    driver's error when the write fails (the reason the store is not ready)."""
+    """Write `server`'s heartbeat into the store at `db`, waiting at most `timeout`
+    seconds for a connection or a lock; the driver's error when it fails."""
     if not is_postgres(db):
         with closing(sqlite3.connect(db, timeout=timeout, isolation_level=None)) as conn:
             conn.execute(_BEAT[0])

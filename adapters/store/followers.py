@@ -98,8 +98,7 @@ class Page:
 
 class Catchup:
     """Drives `projection` along the log from the position its view's tracking record
-    holds for `log_name`, a page of `page` entries at a time. One reader and one
-    processor at a time."""
+    holds for `log_name`, a page of `page` entries at a time."""
 
     def __init__(self, projection: Projection[Any], log_name: str, page: int = PAGE) -> None:
         self._projection, self._page = projection, page
@@ -155,9 +154,8 @@ class _ApplicationLog:
 
 class Follower:
     """`projection` over `view`, following the log of the database `env` names in a
-    daemon thread, started when first needed; once caught up it looks again every
-    `interval` seconds. While the store cannot answer it tries again, less and less
-    often; one that stopped on another error starts again at the next need."""
+    daemon thread started when first needed, every `interval` seconds once caught up;
+    while the store cannot answer, less and less often."""
 
     def __init__(
         self,

@@ -160,9 +160,8 @@ class BoundedTracking(_Bounded):
 
 
 def settled(datastore: PostgresDatastore, pid: int, look: Callable[[Any], _L]) -> _L:
-    """What `look` finds on a connection of its own after an append's connection (to
-    server process `pid`, ended first) died once its COMMIT may have been sent. Raises
-    `OutcomeUnknown` when the database cannot be asked."""
+    """What `look` finds, on a connection of its own, after an append's connection (to
+    server process `pid`, ended first) died; `OutcomeUnknown` when none can be had."""
     try:
         with datastore.get_connection() as conn:
             conn.execute(
@@ -298,7 +297,6 @@ _STORAGE_ERRORS, _OPENING_ERRORS = _StorageErrors(opening=False), _StorageErrors
 
 
 def storage_errors(*, opening: bool = False) -> AbstractContextManager[None]:
-    """Turn a database driver's error raised inside into a `StorageError`. An error
-    saying the store cannot answer starts an outage (`outage.OUTAGE`), unless `opening`
-    the store (its opener tells of that failure)."""
+    """A driver's error raised inside as a `StorageError`; one saying the store cannot
+    answer starts an outage, unless `opening` the store (its opener tells of it)."""
     return _OPENING_ERRORS if opening else _STORAGE_ERRORS

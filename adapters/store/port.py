@@ -28,10 +28,9 @@ class Recorder(Protocol):
     snapshots_table: str  # named by eventsourcing's snapshot store
 
     def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
-        """Append `events` (and the snapshots taken with them) in one transaction, with
-        their chain links and tree nodes; their log positions. Inside `locked`, the write
-        joins its transaction. eventsourcing's `IntegrityError` when a (stream, version)
-        is taken: nothing is written."""
+        """Append `events` and their snapshots in one transaction (`locked`'s, inside it),
+        with chain links and tree nodes; their log positions. eventsourcing's
+        `IntegrityError`, nothing written, when a (stream, version) is taken."""
 
     def append(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
         """`write` for rows as stored (`codec.Row`): what the store's save appends."""

@@ -274,8 +274,7 @@ class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplication
 
     @reconnecting
     def _hold_lock(self) -> tuple[ExitStack, Any]:
-        """A connection in a transaction that holds the table lock, and the stack that
-        ends both."""
+        """A connection holding the table lock, and the stack that ends both."""
         with ExitStack() as stack:
             conn = stack.enter_context(self.datastore.get_connection())
             self._prepared.ready(conn)  # outside the transaction (`Prepared`)
@@ -301,9 +300,8 @@ class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplication
 
     @reconnecting
     def tail(self, after: int, limit: int) -> list[TailRow]:
-        """(stream, version, position) of the first `limit` log entries after `after`;
-        where the log ends is read in the same round trip, for the next append (not
-        while appends go the server's way: `CONTENDED_FOR`)."""
+        """`Recorder.tail`, reading where the log ends in the same round trip, for the
+        next append (unless appends go the server's way: `CONTENDED_FOR`)."""
         contended = time.monotonic() < self._contended_until
         with self.datastore.get_connection() as conn:
             batch = Batch(conn, self._prepared, writes=False)

@@ -105,8 +105,7 @@ class SecretsKey:
 
 class Secrets:
     """The signing secrets of one store, by id. `key`: the secrets key (else the one
-    `TIDINGS_SECRETS_KEY` names, if set). Raises `BadKey` for a key file that cannot
-    be used."""
+    `TIDINGS_SECRETS_KEY` names, if set; `BadKey` for a file that cannot be used)."""
 
     def __init__(self, store: Store, key: SecretsKey | None = None) -> None:
         self._key = key or SecretsKey.from_env()
@@ -203,9 +202,8 @@ class Secrets:
         return self._key.open(secret_id, stored)
 
     def rotate(self, new: SecretsKey) -> int:
-        """Seal every secret with `new`, opening each with this store's key (or taking it
-        as kept in clear), in one transaction; returns how many were sealed anew. Raises
-        `SecretsLocked` (nothing changed) for a secret this store's key does not open."""
+        """Seal every secret with `new` in one transaction; how many. `SecretsLocked`,
+        nothing changed, for a secret this store's key does not open."""
         if not self._exists():
             return 0
         rows = self._select("SELECT id, secret FROM {table}")
