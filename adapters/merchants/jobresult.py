@@ -18,15 +18,13 @@ From the Ozon push-notification spec (the body is escaped, as the spec's text sa
     </InitRequest>
     </JobResult>
 
-`ErrorData`/`ErrorCode` appear only when the job failed. A batch job (files) reports only
-its overall `State` (`Failed`, `PartiallyFailed`, `Successfull`), written right after
-`Id`. The JSON form has the same names: `{"Id": ..., "State": ..., "ErrorData": ...,
-"ErrorCode": ..., "InitRequest": {"Method", "Uri", "ContentType", "Ip",
-"HttpHeaders": [{"Name", "Value"}], "Body"}}`; the spec shows no JSON example, so that
-shape is ours. `Id` is the job's svTRID.
+`ErrorData`/`ErrorCode` appear only when the job failed; a batch job (files) reports
+only its `State` (`Failed`, `PartiallyFailed`, `Successfull`), right after `Id` (the
+job's svTRID). The JSON form, ours (the spec shows none), has the same names, absent
+parts left out: `{"Id", "State", "ErrorData", "ErrorCode", "InitRequest": {"Method",
+"Uri", "ContentType", "Ip", "HttpHeaders": [{"Name", "Value"}], "Body"}}`.
 """
 
-import re
 from typing import Any
 
 import msgspec
@@ -35,9 +33,9 @@ from msgspec import Struct
 from tidings.domain import BatchState, InitRequest, Outcome
 from tidings.domain.values import is_error_outcome
 
-__all__ = ["JobResult", "encode", "from_outcome", "to_json", "to_xml"]
+from ..wapi.request import NOT_XML
 
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+__all__ = ["JobResult", "encode", "from_outcome", "to_json", "to_xml"]
 
 
 class JobResult(Struct, frozen=True, kw_only=True):
@@ -67,33 +65,30 @@ def from_outcome(outcome: Outcome) -> JobResult:
     )
 
 
-# --- XML -------------------------------------------------------------------------------
-def _clean(value: str) -> str:
-    return _NOT_XML.sub("\ufffd", value)
+def _top(job: JobResult) -> dict[str, Any]:
+    fields = {"Id": job.id, "State": job.state, "ErrorData": job.error_data}
+    fields["ErrorCode"] = job.error_code
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def to_xml(job: JobResult) -> bytes:
     """The document as UTF-8 XML, laid out like the spec's example (xmltodict, as WAPI's
     documents are written). Characters XML cannot carry become U+FFFD."""
-    document: dict[str, Any] = {"Id": _clean(job.id)}
-    if job.state is not None:
-        document["State"] = job.state
-    if job.error_data is not None:
-        document["ErrorData"] = _clean(job.error_data)
-    if job.error_code is not None:
-        document["ErrorCode"] = _clean(job.error_code)
+
+    def clean(value: str) -> str:
+        return NOT_XML.sub("\ufffd", value)
+
+    document: dict[str, Any] = {name: clean(value) for name, value in _top(job).items()}
     request = job.init_request
     if request is not None:
-        headers = [
-            {"@Name": _clean(name), "#text": _clean(value)} for name, value in request.headers
-        ]
+        headers = [{"@Name": clean(name), "#text": clean(value)} for name, value in request.headers]
         document["InitRequest"] = {
-            "@Method": _clean(request.method),
-            "@Uri": _clean(request.uri),
-            "ContentType": _clean(request.content_type),
-            "Ip": _clean(request.client_ip),
+            "@Method": clean(request.method),
+            "@Uri": clean(request.uri),
+            "ContentType": clean(request.content_type),
+            "Ip": clean(request.client_ip),
             "HttpHeaders": {"HttpHeader": headers},
-            "Body": _clean(request.body),
+            "Body": clean(request.body),
         }
     text = str(xmltodict.unparse({"JobResult": document}, pretty=True, indent="", newl="\n"))
     # A raw \r can only come from text (attribute values are escaped whole); escaped, so a
@@ -101,49 +96,21 @@ def to_xml(job: JobResult) -> bytes:
     return text.replace("\r", "&#13;").encode("utf-8")
 
 
-# --- JSON ------------------------------------------------------------------------------
-class _Header(Struct, frozen=True, rename="pascal"):
-    name: str
-    value: str
-
-
-class _Request(Struct, frozen=True, kw_only=True, rename="pascal"):
-    method: str
-    uri: str
-    content_type: str
-    ip: str
-    http_headers: tuple[_Header, ...] = ()
-    body: str = ""
-
-
-class _Document(Struct, frozen=True, kw_only=True, rename="pascal", omit_defaults=True):
-    id: str
-    state: BatchState | None = None
-    error_data: str | None = None
-    error_code: str | None = None
-    init_request: _Request | None = None
-
-
 def to_json(job: JobResult) -> bytes:
     """The document as JSON; absent parts are left out."""
+    document = _top(job)
     request = job.init_request
-    wire = _Document(
-        id=job.id,
-        state=job.state,
-        error_data=job.error_data,
-        error_code=job.error_code,
-        init_request=None
-        if request is None
-        else _Request(
-            method=request.method,
-            uri=request.uri,
-            content_type=request.content_type,
-            ip=request.client_ip,
-            http_headers=tuple(_Header(name, value) for name, value in request.headers),
-            body=request.body,
-        ),
-    )
-    return msgspec.json.encode(wire)
+    if request is not None:
+        headers = [{"Name": name, "Value": value} for name, value in request.headers]
+        document["InitRequest"] = {
+            "Method": request.method,
+            "Uri": request.uri,
+            "ContentType": request.content_type,
+            "Ip": request.client_ip,
+            "HttpHeaders": headers,
+            "Body": request.body,
+        }
+    return msgspec.json.encode(document)
 
 
 def encode(outcome: Outcome) -> tuple[str, bytes]:

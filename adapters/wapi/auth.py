@@ -31,9 +31,7 @@ _HOURS = [f"{hour:02d}" for hour in range(24)]
 
 
 def password_sha1(password: str) -> str:
-    """`sha1(password)` in hex (UTF-8; a lone surrogate becomes "?"): what an account
-    stores, what WAPI's token is built from, and what a Merchants bearer token is
-    checked against. The one place the digest is computed."""
+    """`sha1(password)` in hex (UTF-8; a lone surrogate becomes "?"), as accounts store it."""
     return hashlib.sha1(password.encode("utf-8", "replace")).hexdigest()
 
 
@@ -44,12 +42,7 @@ def auth_token(login: str, password_digest: str, hour: int) -> str:
 
 def _hours(now: datetime) -> tuple[datetime, datetime, tuple[int, ...]]:
     """The Prague hours a token may be of at `now`, and the UTC instants they hold
-    from and until.
-
-    Past a local hour's first `GRACE`, `GRACE` earlier is the same hour: Prague's clocks
-    change at a whole hour, so after a change its minutes start from 0 too; and the
-    hours stay the same from a local hour's start to its `GRACE`, and from there to its
-    end (the offset changes only at a whole hour)."""
+    from and until (Prague's offset changes only at a whole hour)."""
     local = now.astimezone(PRAGUE)
     start = now - timedelta(
         minutes=local.minute, seconds=local.second, microseconds=local.microsecond
@@ -67,11 +60,8 @@ _known = _hours(datetime(2000, 1, 1, tzinfo=PRAGUE))
 
 
 def token_matches(account: AccountState | None, login: str, token: str, now: datetime) -> bool:
-    """Whether `token` authenticates `login` at `now` (an aware datetime).
-
-    False for an unknown login (`account` None or never opened), after the same work as
-    for a known one. Comparisons are constant-time.
-    """
+    """Whether `token` authenticates `login` at `now` (aware); an unknown login costs
+    the same work (constant-time comparisons)."""
     global _known
     known = account is not None and account.opened and account.login == login
     digest = account.password_sha1 if known and account is not None else _NO_PASSWORD

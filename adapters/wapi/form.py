@@ -1,10 +1,7 @@
 """The WAPI request document inside an HTTP body: form field `request`, or the raw body.
 
-WAPI clients post the document in the form field `request`, urlencoded or multipart;
-many also post it raw (curl's `-d` labels a raw body as urlencoded). The field's value
-is returned as the exact bytes the client sent, so the caller, not the form parser,
-judges its encoding: starlette's own form parser would have decoded invalid UTF-8 to
-replacement characters and hidden a 2102.
+The field's value is returned as the exact bytes the client sent, so the caller judges
+its encoding (starlette's form parser would hide a 2102 behind replacement characters).
 """
 
 from urllib.parse import parse_qsl
@@ -21,7 +18,7 @@ _RAW_STARTS = (b"<", b"{", b"[")
 
 
 class FormError(Exception):
-    """The body holds no usable document; `code` is the WAPI code to answer."""
+    """No usable document; `code` is the WAPI code to answer."""
 
     def __init__(self, code: Code) -> None:
         super().__init__(code.text)
@@ -35,8 +32,6 @@ def _urlencoded_fields(body: bytes) -> list[tuple[bytes, bytes]]:
 
 
 class _Parts:
-    """Collects (field name, bytes) of every part of a multipart body."""
-
     def __init__(self) -> None:
         self.fields: list[tuple[bytes, bytes]] = []
         self._header_name = b""
@@ -95,12 +90,8 @@ def _multipart_fields(body: bytes, boundary: bytes) -> list[tuple[bytes, bytes]]
 
 
 def request_document(body: bytes, content_type: str) -> bytes:
-    """The request document a WAPI client sent, as bytes.
-
-    Form bodies give the value of their single `request` field; any other body is the
-    document itself. Raises FormError: 2009 for an empty body or an absent or empty
-    `request` field, 2004 for two `request` fields, 2000 for a broken multipart body.
-    """
+    """The value of a form body's single `request` field, else the body itself.
+    FormError: 2009 empty or no `request`, 2004 two of them, 2000 a broken multipart."""
     # A type without "form" in it is neither form type: no need to parse it.
     mime, options = (
         parse_options_header(content_type) if "form" in content_type.lower() else (b"", {})

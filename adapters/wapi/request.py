@@ -32,12 +32,14 @@ its response, and the notification the operation produces once it ends (pushed w
      <ID>2691</ID>
     </notify>
 
-We are exact in what we send (the shapes above, one-space indentation, no XML
-declaration; JSON `{"response": {...}}` with integer `code`/`timestamp`) and liberal in
-what we accept: field names in any case, `data` as an object, absent or an empty list,
-a `test` flag as a boolean, a number or a string. Anything unusable becomes a `WapiError`
-carrying its WAPI code; nothing here raises anything else for client input. The
-documents are written by `response`.
+We are exact in what we send (`response`: the shapes above, one-space indentation, no
+XML declaration; JSON `{"response": {...}}` with integer `code`/`timestamp`) and liberal
+in what we accept: field names in any case, `data` as an object, absent or an empty
+list, a `test` flag as a boolean, a number or a string.
+
+A plain JSON text (no backslash, at most `MAX_NODES` characters and `MAX_DEPTH`
+brackets) is decoded in C when that provably reads as the careful way: it has no
+repeated key when it has as many colons as its tree written again (C drops repeats).
 """
 
 import json
@@ -51,13 +53,11 @@ from tidings.domain.document import too_deep
 from tidings.domain.operation import MAX_CLTRID
 
 from .form import FormError, request_document
-from .json_request import plain_json, usual_json
 from .xml_request import MAX_DEPTH, MAX_NODES, XmlRefused, read_request
 
 __all__ = [
     "MAX_BODY",
     "MAX_DEPTH",
-    "MAX_NODES",
     "NOT_XML",
     "Dialect",
     "WapiError",
@@ -71,12 +71,15 @@ MAX_BODY = 64 * 1024
 _FIELDS = ("user", "auth", "command", "cltrid", "data", "test")
 # A field's name as clients spell it -> its name in lowercase (`_fields`).
 _SPELLED = {**{name: name for name in _FIELDS}, "clTRID": "cltrid"}
-# The fields of a request read without the checks of the rarer ones (`_request`).
+# The fields of a request read without the checks of the rarer ones (`_plain_request`).
 _PLAIN = frozenset({"user", "auth", "command", "cltrid", "data"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 # Characters XML 1.0 cannot carry at all, not even escaped.
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_REFUSED = {"parse": Code.PARSE_ERROR, "complex": Code.TOO_COMPLEX}
+_decode_json = msgspec.json.Decoder().decode
+_encode_json = msgspec.json.Encoder().encode
 
 
 class Dialect(StrEnum):
@@ -85,10 +88,8 @@ class Dialect(StrEnum):
 
 
 class WapiError(Exception):
-    """A request WAPI answers with an error code.
-
-    `cltrid` and `command` are what was understood before the error, echoed when known.
-    """
+    """A request WAPI answers with an error code; `cltrid` and `command` as understood
+    before the error, echoed when known."""
 
     def __init__(
         self, code: Code, *, cltrid: str | None = None, command: str | None = None
@@ -121,10 +122,8 @@ class WapiReply(
     omit_defaults=True,
     rename={"cltrid": "clTRID", "svtrid": "svTRID"},
 ):
-    """A response; `cltrid`/`command` None are left out, `data` None or empty too.
-
-    Its fields are in the order and under the names of the JSON document, which is this
-    struct encoded (`response.render_reply`)."""
+    """A response; `cltrid`/`command` None are left out, `data` None or empty too. The
+    JSON document is this struct encoded (`response.render_reply`)."""
 
     code: int
     result: str
@@ -135,13 +134,26 @@ class WapiReply(
     data: dict[str, Any] | None = None
 
 
-# --- Reading ---------------------------------------------------------------------------
+class _Usual(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, gc=False):
+    user: str
+    auth: str
+    command: str
+    clTRID: str | None = None
+    data: dict[str, Any] | None = None
+
+
+class _UsualDocument(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    request: _Usual
+
+
+_decode_usual = msgspec.json.Decoder(_UsualDocument).decode
+
+
 def _fail(code: Code) -> NoReturn:
     raise WapiError(code)
 
 
 def _count_nodes(root: Any) -> None:
-    """2008 when the tree has more than MAX_NODES nodes (no recursion)."""
     stack = [root]
     nodes = 0
     while stack:
@@ -155,20 +167,6 @@ def _count_nodes(root: Any) -> None:
             stack.extend(node)
 
 
-_REFUSED = {
-    "parse": Code.PARSE_ERROR,
-    "complex": Code.TOO_COMPLEX,
-    "duplicate": Code.DUPLICATE_ELEMENT,
-}
-
-
-def _xml_members(text: str) -> Any:
-    try:
-        return read_request(text)
-    except XmlRefused as refused:
-        _fail(_REFUSED[refused.reason])
-
-
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     members = dict(pairs)
     if len(members) != len(pairs):
@@ -180,11 +178,30 @@ def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
+def _plain_json(text: str) -> Any:
+    """The document decoded in C when the proof (module docstring) covers it, else None."""
+    if len(text) > MAX_NODES or "\\" in text or text.count("{") + text.count("[") > MAX_DEPTH:
+        return None
+    try:
+        document = _decode_json(text)
+    except msgspec.DecodeError:
+        return None
+    return document if _encode_json(document).count(b":") == text.count(":") else None
+
+
 def _json_members(text: str) -> Any:
-    document = plain_json(text)
+    document = _plain_json(text)
     careful = document is None
-    if careful:
-        document = _careful_json(text)
+    if careful:  # Python's parser, repeated keys refused (2004), then depth and size (2008)
+        try:
+            document = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+        except RecursionError:
+            _fail(Code.TOO_COMPLEX)
+        except ValueError:
+            _fail(Code.PARSE_ERROR)
+        if too_deep(document, "request"):
+            _fail(Code.TOO_COMPLEX)
+        _count_nodes(document)
     if not isinstance(document, dict):
         _fail(Code.PARSE_ERROR)
     inner = document.get("request")
@@ -192,21 +209,6 @@ def _json_members(text: str) -> Any:
     if careful:  # a plain text's strings are all UTF-8 already
         _utf8_everywhere(members)
     return members
-
-
-def _careful_json(text: str) -> Any:
-    """The document read by Python's parser, repeated keys refused (2004), then
-    checked for depth and size (2008)."""
-    try:
-        document = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
-    except RecursionError:
-        _fail(Code.TOO_COMPLEX)
-    except ValueError:
-        _fail(Code.PARSE_ERROR)
-    if too_deep(document, "request"):
-        _fail(Code.TOO_COMPLEX)
-    _count_nodes(document)
-    return document
 
 
 def _utf8_everywhere(node: Any) -> None:
@@ -232,7 +234,6 @@ def _fields(members: Any) -> dict[str, Any]:
         return {}
     found: dict[str, Any] = {}
     for key, value in members.items():
-        # The usual spellings are found as they are, without a lowercase copy.
         name = _SPELLED.get(key)
         if name is None:
             name = key.lower()
@@ -262,10 +263,8 @@ def _text(value: Any, missing: Code) -> str:
 
 
 def _data(value: Any) -> dict[str, Any]:
-    if value is None or value == [] or value == {}:
-        return {}
-    if isinstance(value, str) and not value.strip():
-        return {}  # <data>\n </data>
+    if value in (None, [], {}) or (isinstance(value, str) and not value.strip()):
+        return {}  # also <data>\n </data>
     if isinstance(value, dict):
         return value
     _fail(Code.INVALID_PARAMETER)
@@ -289,36 +288,28 @@ def _request(members: Any) -> WapiRequest:
     present = "cltrid" in fields
     # <clTRID/> is present and empty: echoed as such.
     cltrid = "" if present and fields["cltrid"] is None else _echo(fields.get("cltrid"))
-    echo = cltrid
-    if cltrid is not None and (len(cltrid) > MAX_CLTRID or NOT_XML.search(cltrid)):
-        echo = None
-    command = _echo(fields.get("command"))
     try:
         user = _text(fields.get("user"), Code.MISSING_USER)
         auth = _text(fields.get("auth"), Code.MISSING_AUTH)
-        command_name = _text(fields.get("command"), Code.MISSING_COMMAND)
+        command = _text(fields.get("command"), Code.MISSING_COMMAND)
         if present and cltrid is None:
             _fail(Code.INVALID_PARAMETER)
         if cltrid is not None and len(cltrid) > MAX_CLTRID:
             _fail(Code.CLTRID_TOO_LONG)
         if cltrid is not None and NOT_XML.search(cltrid):
             _fail(Code.INVALID_PARAMETER)
-        return WapiRequest(
-            user=user,
-            auth=auth,
-            command=command_name,
-            cltrid=cltrid,
-            data=_data(fields.get("data")),
-            test=_test(fields.get("test")),
-        )
+        data, test = _data(fields.get("data")), _test(fields.get("test"))
     except WapiError as error:
-        raise WapiError(error.code, cltrid=echo, command=command) from None
+        echo = cltrid
+        if cltrid is not None and (len(cltrid) > MAX_CLTRID or NOT_XML.search(cltrid)):
+            echo = None
+        raise WapiError(error.code, cltrid=echo, command=_echo(fields.get("command"))) from None
+    return WapiRequest(user=user, auth=auth, command=command, cltrid=cltrid, data=data, test=test)
 
 
 def _plain_request(fields: dict[str, Any]) -> WapiRequest | None:
-    """The request of the usual fields, each usable as it is (non-empty texts, a clTRID
-    that can be echoed, `data` an object): what `_request` makes of them, in fewer
-    steps; None for anything else, which `_request` reads and judges."""
+    """What `_request` makes of the usual fields when each is usable as it is, in fewer
+    steps; None for anything else, which `_request` judges."""
     user, auth, command = fields.get("user"), fields.get("auth"), fields.get("command")
     cltrid = fields.get("cltrid")
     data = fields.get("data")
@@ -343,17 +334,33 @@ def _plain_request(fields: dict[str, Any]) -> WapiRequest | None:
 
 
 def _usual(document: bytes) -> WapiRequest | None:
-    """The usual JSON request (`json_request.usual_json`) when its fields are usable as
-    they are (what `_plain_request` lets through); None: read it the whole way."""
-    usual = usual_json(document)
-    if usual is None or not (usual.user and usual.auth and usual.command):
+    """The usual JSON request (these fields in this spelling, inside `{"request": ...}`)
+    decoded in C under the proof, when `_plain_request` would take its fields; else None."""
+    # Its length in bytes is at least its length in characters.
+    if len(document) > MAX_NODES or b"\\" in document:
         return None
-    cltrid = usual.clTRID
+    if document.count(b"{") + document.count(b"[") > MAX_DEPTH:
+        return None
+    try:
+        usual = _decode_usual(document)
+    except msgspec.DecodeError:
+        return None
+    # A field written null reads as its default, which is not written again: the colons
+    # then differ, and the careful way reads it.
+    if _encode_json(usual).count(b":") != document.count(b":"):
+        return None
+    request = usual.request
+    if not (request.user and request.auth and request.command):
+        return None
+    cltrid = request.clTRID
     if cltrid is not None and (len(cltrid) > MAX_CLTRID or NOT_XML.search(cltrid)):
         return None
-    data = usual.data or {}
     return WapiRequest(
-        user=usual.user, auth=usual.auth, command=usual.command, cltrid=cltrid, data=data
+        user=request.user,
+        auth=request.auth,
+        command=request.command,
+        cltrid=cltrid,
+        data=request.data or {},
     )
 
 
@@ -383,7 +390,10 @@ def parse_request(dialect: Dialect, body: bytes, content_type: str) -> WapiReque
     except UnicodeDecodeError:
         _fail(Code.ENCODING_MISMATCH)
     if dialect is _XML:
-        members = _xml_members(text)
+        try:
+            members = read_request(text)
+        except XmlRefused as refused:
+            _fail(_REFUSED.get(refused.reason, Code.DUPLICATE_ELEMENT))
         _utf8_everywhere(members)
     else:
         members = _json_members(text)

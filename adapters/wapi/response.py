@@ -1,11 +1,5 @@
-"""Writing WAPI responses in either dialect.
-
-The shapes are those of the specs' examples (see `wapi`): `<response>` with one-space
-indentation and no XML declaration, fields in the order `code`, `result`, `timestamp`,
-`clTRID`, `svTRID`, `command`, `data`; absent `clTRID`/`command` and empty `data` are left
-out. JSON is `{"response": {...}}` with the same names and integer `code`/`timestamp`. A
-notification's fields, and the XML writer, are those of a pushed `<notify>`
-(`push.payload`).
+"""Writing WAPI responses in either dialect (the shapes: `request`'s docstring); the
+notification's fields and the XML writer are those of a pushed `<notify>` (`push.payload`).
 """
 
 from typing import Any

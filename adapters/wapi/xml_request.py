@@ -1,24 +1,12 @@
 """Reading a WAPI XML request: one pass of expat, safe before anything is built.
 
-The request is a handful of elements two or three levels deep, so it is read straight
-into the members the request's fields are taken from: an element with child elements
+The members are read straight from expat's events: an element with child elements
 becomes a dict (a name met twice, a list, in order), any other its text (whitespace
-kept, so a clTRID is echoed exactly) or None when it has none; attributes, comments and
-processing instructions are dropped, and so is text beside child elements. Names are
-as written (`p:id`, a default namespace ignored), as xmltodict reads them.
-
-Safety, before and while decoding: the body's size is capped by the caller (`MAX_BODY`);
-a DTD, an entity declaration or an external reference refuses the document (defusedxml's
-`forbid_dtd`, `forbid_entities`, `forbid_external`), so no entity can expand; past
-`MAX_DEPTH` levels or `MAX_NODES` elements nothing more is built, and the document is
-refused as too complex once expat has read it through (a document that is also not
-well-formed is refused as such). The root must be `request` in no namespace, and no
-field may come twice among its children (any case), names taken with their namespaces
-as a namespace-aware parser sees them.
-
-Why expat directly (the parser under both defusedxml and xmltodict, which the reader
-called one after the other): one parse instead of two, no parser object built in
-Python per request; the figure is in docs/decisions.md.
+kept) or None; attributes, comments, processing instructions and text beside child
+elements are dropped; names as written (`p:id`, a default namespace ignored), as
+xmltodict reads them. A DTD, an entity declaration or an external reference refuses the
+document (as defusedxml's `forbid_*`); past `MAX_DEPTH` levels or `MAX_NODES` elements
+nothing more is built. Why expat directly: docs/decisions.md.
 """
 
 from typing import Any
@@ -28,9 +16,7 @@ from tidings.domain.document import DEPTH
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "XmlRefused", "read_request"]
 
-# Real requests are a handful of elements two or three levels deep; these bounds only
-# stop documents built to burn CPU or recursion. The depth is the domain's rule for a
-# WAPI request, counted here element by element as the document is read.
+# Bounds that only stop documents built to burn CPU or recursion.
 MAX_DEPTH = DEPTH["request"]
 MAX_NODES = 1000
 
@@ -51,8 +37,7 @@ class XmlRefused(Exception):
 
 
 class _Forbidden(Exception):
-    """A DTD, an entity declaration or an external reference: raised from expat's
-    handler, so expat stops at once."""
+    pass
 
 
 def _forbid(*_: Any) -> int:
@@ -60,8 +45,6 @@ def _forbid(*_: Any) -> int:
 
 
 class _Reader:
-    """expat's handlers: the members of the root, built element by element."""
-
     __slots__ = ("complex", "depth", "fields", "nodes", "open", "root", "root_name")
 
     def __init__(self) -> None:
@@ -124,8 +107,7 @@ class _Reader:
 
 
 def read_request(text: str) -> Any:
-    """The members of a `<request>` document (see the module's docstring); `XmlRefused`
-    saying why it is refused."""
+    """The members of a `<request>` document (module docstring), or `XmlRefused`."""
     reader = _Reader()
     parser = expat.ParserCreate(None, _SEPARATOR)
     parser.namespace_prefixes = True
