@@ -263,4 +263,5 @@ def signer_for(key_file: str | None = None, cadence: Cadence | None = None) -> S
     path = key_file or os.environ.get(SIGNING_KEY_ENV)
     if not path:
         return None
-    return Signer(load_key(path), cadence or cadence_from_env(), memory=memory_file(path))
+    cadence = cadence or cadence_from_env()
+    return Signer(load_key(path), cadence, memory=memory_file(path))
