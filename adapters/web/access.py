@@ -38,8 +38,6 @@ from .pages import Forbidden, checked_form, csrf_token, page, redirect
 __all__ = [
     "CENTER",
     "CONSOLE",
-    "LIFETIME",
-    "SECURITY_HEADERS",
     "Area",
     "Call",
     "Handler",
@@ -51,9 +49,9 @@ __all__ = [
 ]
 
 # How long a session lasts from sign-in.
-LIFETIME = timedelta(hours=8)
+_LIFETIME = timedelta(hours=8)
 _PRE = "__Host-pre"
-SECURITY_HEADERS = {
+_SECURITY_HEADERS = {
     "content-security-policy": (
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
@@ -63,7 +61,7 @@ SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "cache-control": "no-store",
 }
-_HEADERS = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+_HEADERS = [(k.encode(), v.encode()) for k, v in _SECURITY_HEADERS.items()]
 _CONFLICT = "Others were changing the same data: try again."
 _DOWN = "The database cannot answer now: nothing was done. Try again in a moment."
 _UNKNOWN = (
@@ -238,7 +236,7 @@ def session_routes(context: Context, area: Area) -> list[Route]:
                 await gate.failed(who, ip, started)
             return _sign_in_page(request, context, area, 401, error=refusal.text)
         session = secrets.token_urlsafe(32)
-        expires = context.settings.clock() + LIFETIME
+        expires = context.settings.clock() + _LIFETIME
         await context.tidings.start_session_async(
             holder(area.kind, name), _sha256(session), expires
         )
@@ -246,7 +244,7 @@ def session_routes(context: Context, area: Area) -> list[Route]:
         payload = f"{name}|{session}|{int(expires.timestamp())}"
         encoded = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
         value = f"{encoded}.{_sign(key, payload)}"
-        _set_cookie(response, area.cookie, value, int(LIFETIME.total_seconds()))
+        _set_cookie(response, area.cookie, value, int(_LIFETIME.total_seconds()))
         return response
 
     async def sign_out(request: Request) -> Response:
@@ -322,7 +320,7 @@ def guarded(
 
 
 class Pages:
-    """ASGI middleware of the pages: `SECURITY_HEADERS` on every answer and, in an `area`,
+    """ASGI middleware of the pages: the security headers on every answer and, in an `area`,
     a `StorageError` or `Conflict` raised before the answer started answered with the
     error page (503; 504 for `OutcomeUnknown`)."""
 
