@@ -28,8 +28,7 @@ from tidings.domain.operation import OperationState
 from ..errors import DAMAGED, damaged_entry
 from ..ledger.signer import signing_refusal, warn_unsigned
 from ..library import StorageError, Tidings
-from ..push.due import DueWork
-from ..push.endings import EndingRule
+from ..push.due import DueWork, EndingRule
 from ..push.mail import SmtpServer
 from ..wapi.request import Dialect
 from ..web import web_routes

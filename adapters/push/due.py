@@ -1,9 +1,9 @@
 """Due work: one runner for everything that must happen at a time, in any live process:
-delivery attempts, and the endings of the operations the server runs itself
-(`endings.py`). What is due is read from the log alone (`index.py`, followed by a
-`store.followers.Catchup`), so a process that dies strands nothing. Several runners may
-share a database: an attempt is claimed with a leased event, and the store's optimistic
-concurrency lets one claimer win."""
+delivery attempts, and the endings of the operations the server runs itself (`Endings`:
+ending twice is refused, 2304, so the first runner wins, with no claim). What is due is
+read from the log alone (`index.py`, followed by a `store.followers.Catchup`), so a
+process that dies strands nothing. Several runners may share a database: an attempt is
+claimed with a leased event, and the store's optimistic concurrency lets one win."""
 
 import asyncio
 import contextlib
@@ -20,23 +20,23 @@ from typing import Any
 
 import anyio
 from tidings.adapters import telemetry
-from tidings.domain import UrlChannel
+from tidings.domain import Code, UrlChannel
 from tidings.domain import delivery as dlv
 from tidings.domain.dispatch import channel_for
+from tidings.domain.operation import OperationState
+from tidings.domain.serverrun import Ending, awaiting_ending
 
-from ..errors import StorageError
+from ..errors import Rejected, StorageError
 from ..store.environment import LOG
 from ..store.followers import Catchup
-from .endings import EndingRule, Endings
-from .health import tell
 from .index import DueIndex, DueProjection, Name, ScannedLog
 from .mail import MailSender, SmtpServer
 from .payload import ROTATION_GRACE, http_body, signed_headers, webhook_id
 from .port import DeliveryCommands
 from .transport import AddressGuard, Batched, HttpDeliverer
-from .views import LOG_INDEX, Attempted, Claim, Held, Reply
+from .views import LOG_INDEX, Attempted, Claim, Held, Reply, tell
 
-__all__ = ["DueWork"]
+__all__ = ["DueWork", "Ending", "EndingRule", "Endings"]
 
 _log = logging.getLogger("tidings.push")
 
@@ -48,6 +48,52 @@ _utcnow: Callable[[], datetime] = functools.partial(datetime.now, UTC)
 def _delivery(name: Name) -> tuple[str, int]:
     login, _, number = name[1].rpartition("/")
     return login, int(number)
+
+
+@dataclass(frozen=True, slots=True)
+class EndingRule:
+    """How long after acceptance an operation of one command ends, and how: an `Ending`
+    the same for every operation of the command, or one made from its state."""
+
+    delay: float
+    ending: Ending | Callable[[OperationState], Ending]
+
+
+class Endings:
+    """Ends the operations of the commands `rules` names as they fall due in `index`."""
+
+    def __init__(
+        self, tidings: DeliveryCommands, rules: Mapping[str, EndingRule], index: DueIndex
+    ) -> None:
+        self._tidings = tidings
+        self._rules = rules
+        self._index = index
+        self.ended = 0  # for tests and the bench
+
+    async def end(self, svtrid: str) -> None:
+        """End the operation `svtrid` by its command's rule, unless it ended already."""
+        # A fixed ending needs no read: one ended meanwhile refuses it (2304), as below.
+        fixed = self._rules.get(self._index.command(svtrid) or "")
+        if fixed is not None and isinstance(fixed.ending, Ending):
+            ending = fixed.ending
+        else:
+            operation = await self._tidings.operation_async(svtrid)
+            accepted = None if operation is None else awaiting_ending(operation)
+            if operation is None or accepted is None:
+                self._index.schedule("ending", svtrid, None)
+                return
+            rule = self._rules[accepted.command].ending
+            ending = rule if isinstance(rule, Ending) else rule(operation)
+
+        try:
+            await self._tidings.end_async(
+                svtrid, ending.code, ending.result, data=ending.data, batch_state=ending.batch_state
+            )
+            self.ended += 1
+        except Rejected as rejected:
+            if rejected.code != Code.STATUS_PROHIBITS:  # 2304: another process ended it
+                raise
+        self._index.schedule("ending", svtrid, None)
 
 
 # What a worker saves in one go (an attempt's record, a claim of its next delivery), and

@@ -27,8 +27,8 @@ from tidings.domain.values import password_problem
 
 from ..errors import InvalidArgument, Rejected, StorageError
 from ..logs import event
-from ..push.health import delivery_fields
 from ..push.transport import AddressGuard, Refused
+from ..push.views import delivery_fields
 from ..store.outage import storage_errors
 from ..store.secrets import SECRETS_KEY_ENV, Secrets, SecretsLocked
 from ..store.work import Work
@@ -79,16 +79,6 @@ class SigningSecrets:
         with storage_errors():
             self._secrets.forget(secret_id)
 
-    def find(self, account: acc.AccountState, secret_id: str) -> str:
-        """The secret `secret_id` names ("" for none). Raises `StorageError`."""
-        if not secret_id:
-            return ""
-        with storage_errors():
-            found = self._secrets.find(secret_id)
-        if found is None:
-            raise StorageError(f"the signing secret of account {account.login!r} is missing")
-        return found
-
     def for_push(self, account: acc.AccountState) -> tuple[str, str] | None:
         """The account's current and previous secrets ("" for none), or None when they
         are sealed and this process has not got their key. Raises `StorageError`."""
@@ -96,13 +86,17 @@ class SigningSecrets:
         if self.locked.intersection(ids):
             return None
         try:
-            return self.find(account, ids[0]), self.find(account, ids[1])
+            with storage_errors():
+                found = [self._secrets.find(i) if i else "" for i in ids]
         except SecretsLocked as locked:
             if not self.locked:
                 reason = f"{locked}; polls are served, pushes to URLs wait for the key"
                 event(_log, logging.WARNING, "signing_secrets_locked", reason=reason)
             self.locked.update(i for i in ids if i)
             return None
+        if found[0] is None or found[1] is None:
+            raise StorageError(f"the signing secret of account {account.login!r} is missing")
+        return found[0], found[1]
 
     def tell_unsigned(self, scheduled: DeliveryScheduled) -> None:
         """Log, once per delivery, that it waits because its secret is sealed."""

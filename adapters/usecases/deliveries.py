@@ -12,9 +12,17 @@ from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 
 from ..errors import InvalidArgument, Rejected
-from ..push.health import tell_resumed, tell_settled
-from ..push.views import Attempted, Claim, DeliveryView, EndpointView, Held, endpoint_view
-from ..push.views import delivery_view as _view
+from ..push.views import (
+    Attempted,
+    Claim,
+    DeliveryView,
+    EndpointView,
+    Held,
+    delivery_view,
+    endpoint_view,
+    tell_resumed,
+    tell_settled,
+)
 from ..store.application import stream_hex
 from ..store.work import Work
 from .accounts import SigningSecrets
@@ -35,7 +43,7 @@ __all__ = ["Deliveries", "DeliveryCalls"]
 Settled = tuple[list[dlv.DeliveryState | None], list[Claim | Held | None]]
 # How long a delivery waits when this process cannot sign it (sealed secrets, no key).
 _UNSIGNED_AGAIN = timedelta(minutes=10)
-# What settling decided that the operator's log tells (`push.health`), after the commit.
+# What settling decided that the operator's log tells (`push.views`), after the commit.
 _Changes = list[tuple[dlv.DeliveryScheduled, dispatch.Settled]]
 _TOLD = (ept.EndpointPaused, ept.EndpointResumed)
 
@@ -107,7 +115,7 @@ class Deliveries:
         states = await self._runtime.states(
             DELIVERY, [dlv.key(login, n) for n in range(1, next_id)]
         )
-        return [_view(s) for s in states if s.scheduled and status in (None, s.status)]
+        return [delivery_view(s) for s in states if s.scheduled and status in (None, s.status)]
 
     async def redeliver(
         self,

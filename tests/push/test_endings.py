@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from tidings.adapters.library import Tidings
-from tidings.adapters.push.endings import Ending, EndingRule
+from tidings.adapters.push.due import Ending, EndingRule
 from tidings.domain import Code
 from tidings.domain.operation import OperationState
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 from tidings.adapters.library import Rejected, Tidings
 from tidings.adapters.logs import REQUEST_ID
-from tidings.adapters.push.health import endpoint_shown
+from tidings.adapters.push.views import endpoint_shown
 from tidings.adapters.views import Pending
 from tidings.domain import RetryPolicy, UrlChannel
 
