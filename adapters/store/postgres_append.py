@@ -11,7 +11,7 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import IntegrityError
-from psycopg.sql import SQL, Identifier, Literal
+from psycopg.sql import SQL, Literal
 
 from ..ledger.entries import Row
 from .merkle_tables import Tables
@@ -32,21 +32,17 @@ class ServerAppend:
     tree does not end where the log does or a checkpoint would fall due."""
 
     def __init__(self, sql: Statements, snapshots_table: str, tree: Tables):
-        function = SQL("{}.{}").format(Identifier(sql.schema), Identifier("tidings_append"))
+        function = quoted(sql.schema, "tidings_append")
         self.create = SQL(
-            "CREATE OR REPLACE FUNCTION {}(p_ids uuid[], p_versions bigint[], "
+            f"CREATE OR REPLACE FUNCTION {function}(p_ids uuid[], p_versions bigint[], "
             "p_topics text[], p_states bytea[], s_ids uuid[], s_versions bigint[], "
             "s_topics text[], s_states bytea[], p_tree boolean, p_every bigint, "
             "OUT o_first bigint, OUT o_digest bytea, OUT o_size bigint, OUT o_hashes bytea[]) "
             "LANGUAGE plpgsql AS {}"
-        ).format(function, Literal(_body(sql, snapshots_table, tree)))
+        ).format(Literal(_body(sql, snapshots_table, tree)))
         self.call = (
-            SQL(
-                "SELECT * FROM {}(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], "
-                "%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], %s::boolean, %s::bigint)"
-            )
-            .format(function)
-            .as_bytes(None)
+            f"SELECT * FROM {function}(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], "
+            "%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], %s::boolean, %s::bigint)"
         )
 
 
@@ -61,7 +57,7 @@ def placed(row: tuple[Any, ...], count: int, tree: Tables) -> tuple[list[int], H
 
 
 def _body(sql: Statements, snapshots_table: str, tree: Tables) -> str:
-    events, chain = sql.events.as_string(None), sql.chain.as_string(None)
+    events, chain = sql.events, sql.chain
     frontier = frontier_columns(tree).replace("%s", "0")
     checkpoints = tree.checkpoints
     snapshots = quoted(sql.schema, snapshots_table)
@@ -126,7 +122,7 @@ END"""
 
 
 def chained(sql: Statements, ids: list[int], after: Head) -> Look:
-    query = SQL("SELECT digest FROM {} WHERE position = %s").format(sql.chain)
+    query = f"SELECT digest FROM {sql.chain} WHERE position = %s"
 
     def look(conn: Any) -> tuple[list[int], Head] | None:
         row = conn.execute(query, (after[0],)).fetchone()
@@ -138,10 +134,10 @@ def chained(sql: Statements, ids: list[int], after: Head) -> Look:
 def found(sql: Statements, events: Sequence[Row]) -> Look:
     """How an append the server placed is found: its first and last events, byte for
     byte, as many positions apart as it has events."""
-    query = SQL(
-        "SELECT e.notification_id, e.state, c.digest FROM {} e JOIN {} c "
+    query = (
+        f"SELECT e.notification_id, e.state, c.digest FROM {sql.events} e JOIN {sql.chain} c "
         "ON c.position = e.notification_id WHERE e.originator_id = %s AND e.originator_version = %s"
-    ).format(sql.events, sql.chain)
+    )
 
     def look(conn: Any) -> tuple[list[int], Head] | None:
         rows = []

@@ -67,7 +67,7 @@ class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplication
         self._lock = ";".join(cast(Composed, q).as_string(None) for q in self.lock_table_statements)
         self._notify = SQL("NOTIFY {}").format(Identifier(self.channel_name)).as_string(None)
         self.sql_create_statements += [Composed([SQL(q)]) for q in self.tree.create()]
-        self.sql_create_statements.append(self._sql.create_chain)
+        self.sql_create_statements.append(Composed([SQL(self._sql.create_chain)]))
         self._server = ServerAppend(self._sql, self.snapshots_table, self.tree)
         self._prepared.learn(self._server.call)
         self.sql_create_statements.append(self._server.create)
@@ -295,7 +295,7 @@ class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplication
     def _tree_transaction(self, body: Callable[[Db], _T]) -> _T:
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             # The lock every insert takes: the tree cannot move under us.
-            curs.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._sql.events))
+            curs.execute(f"LOCK TABLE {self._sql.events} IN EXCLUSIVE MODE")
             return body(postgres_db(curs))
 
     @reconnecting

@@ -15,7 +15,7 @@ from weakref import WeakKeyDictionary
 from psycopg import ClientCursor
 from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composable, Identifier, Literal
+from psycopg.sql import Literal
 
 from ..ledger.entries import Row
 from .merkle_tables import Db, Tables
@@ -52,7 +52,7 @@ class Prepared:
     """Statements to prepare on every connection that runs them, by their text (with
     `%s` placeholders), sent by a `Batch` as `EXECUTE`; `learn` adds one."""
 
-    def __init__(self, reads: Sequence[str | bytes], writes: Sequence[str | bytes]):
+    def __init__(self, reads: Sequence[str], writes: Sequence[str]):
         self._mutex = threading.Lock()
         self._prefix = f"tidings_{next(_names)}_"
         # text -> (its bit, its EXECUTE with `%s` placeholders)
@@ -65,8 +65,7 @@ class Prepared:
         for text in writes:
             self.learn(text)
 
-    def learn(self, text: str | bytes, *, writes: bool = True) -> None:
-        query = text.decode() if isinstance(text, bytes) else text
+    def learn(self, query: str, *, writes: bool = True) -> None:
         with self._mutex:
             if query in self._executes:
                 return
@@ -107,9 +106,8 @@ class Prepared:
             self._ready[conn] = done = done | missing
         return done
 
-    def execute_of(self, text: str | bytes, ready: int) -> str | None:
-        """The `EXECUTE` that runs `text` on a connection `ready` says prepared it."""
-        query = text.decode() if isinstance(text, bytes) else text
+    def execute_of(self, query: str, ready: int) -> str | None:
+        """The `EXECUTE` that runs `query` on a connection `ready` says prepared it."""
         found = self._executes.get(query)
         return found[1] if found is not None and found[0] & ready else None
 
@@ -127,12 +125,11 @@ class Batch:
         self._prepared = prepared
         self._ready = 0 if prepared is None else prepared.ready(conn, writes=writes)
 
-    def execute(self, query: Any, params: Sequence[Any] | None = None, **_: Any) -> None:
+    def execute(self, query: str, params: Sequence[Any] | None = None) -> None:
         if params is None:  # nothing to bind: no need to parse it for placeholders
-            text = query.as_string(self._cursor) if isinstance(query, Composable) else query
-            self._gathered.append(text.decode() if isinstance(text, bytes) else text)
+            self._gathered.append(query)
             return
-        if self._prepared is not None and not isinstance(query, Composable):
+        if self._prepared is not None:
             query = self._prepared.execute_of(query, self._ready) or query
         self._gathered.append(self._cursor.mogrify(query, params))
 
@@ -144,7 +141,7 @@ class Batch:
         many = into + "VALUES " + ", ".join([values] * len(rows))
         self.execute(many, [value for row in rows for value in row])
 
-    def rows(self, query: Any, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def rows(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         self.execute(query, params)
         return self.sets()[-1]
 
@@ -248,93 +245,67 @@ def frontier_columns(tree: Tables) -> str:
 
 
 class Statements:
-    """The SQL of one recorder's appends and reads, built once, as bytes ready to bind.
+    """The SQL of one recorder's appends and reads, built once.
     `guard` fails its transaction (a division by zero, the divisor from the table, so
     never folded while planning) unless the log still ends at the position given;
     `news` is `tail` failing an append when a stream the batch read moved on."""
 
     def __init__(self, schema: str, events_table: str, tree: Tables):
-        self.schema = schema
-        self.events_table = events_table
-        self.chain = SQL("{}.{}").format(Identifier(schema), Identifier("tidings_chain"))
-        self.events = SQL("{}.{}").format(Identifier(schema), Identifier(events_table))
-        self.guard = (
-            SQL("SELECT 1 / (coalesce(max(notification_id), 0) = %s)::int FROM {}")
-            .format(self.events)
-            .as_bytes(None)
-        )
+        self.schema, self.events_table = schema, events_table
+        self.events = events = quoted(schema, events_table)
+        self.chain = chain = quoted(schema, "tidings_chain")
+        self.guard = f"SELECT 1 / (coalesce(max(notification_id), 0) = %s)::int FROM {events}"
         self.read_end = (
-            SQL(
-                "SELECT (SELECT coalesce(max(notification_id), 0) FROM {}) AS last, "
-                "(SELECT digest FROM {} ORDER BY position DESC LIMIT 1) AS digest, "
-                "frontier.* FROM {}"
-            )
-            .format(self.events, self.chain, SQL(frontier_columns(tree)))
-            .as_bytes(None)
+            f"SELECT (SELECT coalesce(max(notification_id), 0) FROM {events}) AS last, "
+            f"(SELECT digest FROM {chain} ORDER BY position DESC LIMIT 1) AS digest, "
+            f"frontier.* FROM {frontier_columns(tree)}"
         )
         self.tail = (
-            SQL(
-                "SELECT originator_id, originator_version, notification_id FROM {} "
-                "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-            )
-            .format(self.events)
-            .as_bytes(None)
+            f"SELECT originator_id, originator_version, notification_id FROM {events} "
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         )
         # Fails (`ln(0)`: SQLSTATE 2201E) when a stream of (ids, versions) has an event
         # past that version: an uncorrelated condition, so checked once, before the scan,
         # whether or not the log has news; an index probe a stream (LATERAL ... LIMIT 1:
         # joined, the planner scanned the whole log).
         self.news = (
-            SQL(
-                "SELECT originator_id, originator_version, notification_id FROM {} "
-                "WHERE notification_id > %s AND ln((NOT EXISTS (SELECT FROM "
-                "unnest(%s::uuid[], %s::bigint[]) AS r(id, v), LATERAL (SELECT FROM {} e "
-                "WHERE e.originator_id = r.id AND e.originator_version > r.v LIMIT 1) AS e"
-                "))::int) = 0 "
-                "ORDER BY notification_id LIMIT %s"
-            )
-            .format(self.events, self.events)
-            .as_bytes(None)
+            f"SELECT originator_id, originator_version, notification_id FROM {events} "
+            "WHERE notification_id > %s AND ln((NOT EXISTS (SELECT FROM "
+            "unnest(%s::uuid[], %s::bigint[]) AS r(id, v), LATERAL (SELECT FROM "
+            f"{events} e WHERE e.originator_id = r.id AND e.originator_version > r.v "
+            "LIMIT 1) AS e))::int) = 0 ORDER BY notification_id LIMIT %s"
         )
-        self.create_chain = SQL(
-            "CREATE TABLE IF NOT EXISTS {} "
+        self.create_chain = (
+            f"CREATE TABLE IF NOT EXISTS {chain} "
             "(position bigint PRIMARY KEY, digest bytea NOT NULL, nodes bytea)"
-        ).format(self.chain)
-        self._placing: tuple[str, bytes] | None = None
+        )
+        self._placing: tuple[str, str] | None = None
 
     def prepared(self, snapshots_table: str) -> Prepared:
         """What every append and tail sends, to prepare on each connection."""
         reads = [self.guard, self.read_end, self.tail, self.news]
         return Prepared(reads, [self.place(snapshots_table)])
 
-    def place(self, snapshots_table: str) -> bytes:
+    def place(self, snapshots_table: str) -> str:
         """The one statement that writes an append's rows: the events with their
         positions given, the chain links with the tree's nodes (NULL while the tree is
         off), the snapshots; and it keeps eventsourcing's sequence past the positions."""
         if self._placing is not None and self._placing[0] == snapshots_table:
             return self._placing[1]
+        sequence = Literal(quoted(self.schema, self.events_table)).as_string(None)
         statement = (
-            SQL(
-                "WITH events AS (INSERT INTO {events} "
-                "(notification_id, originator_id, originator_version, topic, state) "
-                "SELECT %s::bigint + n, originator_id, originator_version, topic, state "
-                "FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
-                "WITH ORDINALITY AS e(originator_id, originator_version, topic, state, n)), "
-                "links AS (INSERT INTO {chain} (position, digest, nodes) "
-                "SELECT * FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[])), "
-                "snapshots AS (INSERT INTO {snapshots} "
-                "(originator_id, originator_version, topic, state) "
-                "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
-                "ON CONFLICT DO NOTHING) "
-                "SELECT setval(pg_get_serial_sequence({table}, 'notification_id'), %s)"
-            )
-            .format(
-                events=self.events,
-                chain=self.chain,
-                snapshots=SQL("{}.{}").format(Identifier(self.schema), Identifier(snapshots_table)),
-                table=Literal(quoted(self.schema, self.events_table)),
-            )
-            .as_bytes(None)
+            f"WITH events AS (INSERT INTO {self.events} "
+            "(notification_id, originator_id, originator_version, topic, state) "
+            "SELECT %s::bigint + n, originator_id, originator_version, topic, state "
+            "FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
+            "WITH ORDINALITY AS e(originator_id, originator_version, topic, state, n)), "
+            f"links AS (INSERT INTO {self.chain} (position, digest, nodes) "
+            "SELECT * FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[])), "
+            f"snapshots AS (INSERT INTO {quoted(self.schema, snapshots_table)} "
+            "(originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
+            "ON CONFLICT DO NOTHING) "
+            f"SELECT setval(pg_get_serial_sequence({sequence}, 'notification_id'), %s)"
         )
         self._placing = snapshots_table, statement
         return statement
