@@ -202,22 +202,17 @@ def _name(body: Callable[..., object]) -> str:
     return parts[-3] if len(parts) >= 3 and parts[-2] == "<locals>" else parts[-1]
 
 
-@contextmanager
-def _command(body: Callable[..., object], context: "otel_context.Context") -> Iterator[None]:
-    with _tracer().start_as_current_span(f"tidings {_name(body)}", context=context) as span:
-        links = getattr(_batch, "links", None)
-        if links is not None:
-            links.append(span.get_span_context())
-        yield
-
-
 def command(
     body: Callable[..., object], queued_from: "otel_context.Context | None"
-) -> AbstractContextManager[None]:
+) -> AbstractContextManager[object]:
     """The span of one command's body, a child of the context it was queued from."""
     if queued_from is None:
         return _OFF
-    return _command(body, queued_from)
+    span = _tracer().start_span(f"tidings {_name(body)}", context=queued_from)
+    links = getattr(_batch, "links", None)
+    if links is not None:
+        links.append(span.get_span_context())
+    return trace.use_span(span, end_on_exit=True)
 
 
 @contextmanager
@@ -241,20 +236,16 @@ def commit(commands: int) -> AbstractContextManager[None]:
     return _commit(commands) if ON else _OFF
 
 
-@contextmanager
-def _attempt(kept: Mapping[str, str] | None, fields: Mapping[str, object]) -> Iterator[None]:
+def attempt(kept: Mapping[str, str] | None, **fields: object) -> AbstractContextManager[object]:
+    """The span of one delivery attempt, linked to the request that accepted the
+    operation (`kept`: what it `carried`)."""
+    if not ON:
+        return _OFF
     linked = _linked(kept)
-    with _tracer().start_as_current_span(
+    return _tracer().start_as_current_span(
         "tidings attempt",
         context=otel_context.Context(),
         kind=trace.SpanKind.CLIENT,
         links=[trace.Link(linked)] if linked is not None else None,
         attributes=_attributes(fields),
-    ):
-        yield
-
-
-def attempt(kept: Mapping[str, str] | None, **fields: object) -> AbstractContextManager[None]:
-    """The span of one delivery attempt, linked to the request that accepted the
-    operation (`kept`: what it `carried`)."""
-    return _attempt(kept, fields) if ON else _OFF
+    )

@@ -318,10 +318,7 @@ class DueWork:
             reply=reply,
             jitter=self._jitter(),
         )
-        try:
-            following: _Next | None = _Next(taken.get_nowait())
-        except asyncio.QueueEmpty:
-            following = None
+        following = _Next(taken.get_nowait()) if taken.qsize() else None
         wanted = None
         if following is not None:
             ahead.append(following)
