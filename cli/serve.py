@@ -12,9 +12,13 @@ import uvicorn
 from tidings.adapters.http.app import Settings, create_app, worker_app
 from tidings.adapters.http.context import throttle_file
 from tidings.adapters.http.limits import DEFAULT_LIMITS as _DEFAULT
-from tidings.adapters.http.limits import Limits
+from tidings.adapters.http.limits import (
+    Limits,
+    connections_that_fit,
+    server_config,
+    trusted_networks,
+)
 from tidings.adapters.http.metrics import MULTIPROC_ENV
-from tidings.adapters.http.server import connections_that_fit, server_config, trusted_networks
 from tidings.adapters.http.workers import (
     FAILED,
     Served,

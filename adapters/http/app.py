@@ -1,6 +1,6 @@
 """The tidings server: one Starlette app (WAPI, the JSON API, Merchants jobs, the signed
 log's tiles, `/metrics`, `/healthz`, `/readyz` and the web pages), served by uvicorn
-through `server.server_config`, which adds the head deadline and the connection cap.
+through `limits.server_config`.
 
 Startup opens the store and, unless `Settings.worker` is off, starts the due-work runner
 (`push.due`); shutdown, once uvicorn let in-flight requests finish, stops the runner (an
@@ -10,7 +10,10 @@ attempt in flight is abandoned to its lease) and closes the store.
 import dataclasses
 import gc
 import logging
-from collections.abc import AsyncIterator, Mapping, MutableMapping
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
@@ -30,13 +33,13 @@ from ..ledger.signer import signing_refusal, warn_unsigned
 from ..library import StorageError, Tidings
 from ..push.due import DueWork, EndingRule
 from ..push.mail import SmtpServer
+from ..store.environment import beat, environment, is_postgres
 from ..wapi.request import Dialect
 from ..web import web_routes
 from .access_log import AccessLog
 from .api import api_routes, http_error
 from .context import Context, Settings
 from .deadlines import BodyDeadline
-from .health import Readiness
 from .merchants import JOB_COMMANDS, job_ending, merchants_routes
 from .metrics import metrics_route
 from .openapi import openapi_route
@@ -45,6 +48,7 @@ from .wapi import PING_ASYNC, WapiEndpoint, ping_ending
 
 __all__ = [
     "FOREIGN_ENDINGS_AFTER",
+    "Readiness",
     "Settings",
     "create_app",
     "ending_rules",
@@ -69,14 +73,61 @@ YOUNG_THRESHOLD = 20_000
 
 
 def settle_heap() -> None:
-    """Out of the collector's sight what start-up built and keeps (the store, the runner's
-    index rebuilt from the log, imported modules): `gc.freeze` after a full collection,
-    so no later collection walks it again; and a raised young threshold. Cycles among the
-    frozen objects are never collected: start-up leaves none worth the walks."""
+    """Out of the collector's sight what start-up built and keeps (`gc.freeze` after a
+    full collection), and a raised young threshold."""
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
+
+
+_TIMEOUT = 5  # seconds a heartbeat may wait for a lock or a connection
+
+
+class Readiness:
+    """`/readyz`: whether the store at `db` can commit, by a heartbeat write
+    (`store.environment.beat`) at most every `interval` seconds however often it is probed."""
+
+    def __init__(
+        self, db: str, interval: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._db = db
+        self._interval = interval
+        self._clock = clock
+        self._server = f"{socket.gethostname()}/{os.getpid()}"
+        self._checked: float | None = None
+        self._reason: str | None = None
+        self._lock = anyio.Lock()
+        self.heartbeats = 0  # writes tried: shows that probes share them
+
+    async def reason(self) -> str | None:
+        """None when the store committed a heartbeat within `interval`; else why not."""
+        async with self._lock:  # concurrent probes wait for one heartbeat, not one each
+            now = self._clock()
+            if self._checked is None or now - self._checked >= self._interval:
+                self._reason = await anyio.to_thread.run_sync(self._beat)
+                self._checked = self._clock()
+            return self._reason
+
+    def _beat(self) -> str | None:
+        self.heartbeats += 1
+        try:
+            beat(self._db, self._server, _TIMEOUT)
+        except Exception as error:
+            reason = f"the store cannot commit: {_said(error, self._db)}"
+            _log.warning("not ready: %s", reason)
+            return reason
+        return None
+
+
+def _said(error: Exception, db: str) -> str:
+    """The error's first line, never with the database password in it."""
+    text = (str(error).strip().splitlines() or [""])[0]
+    if is_postgres(db):
+        password = environment(db)["POSTGRES_PASSWORD"]
+        if password:
+            text = text.replace(password, "***")
+    return f"{type(error).__name__}: {text}"
 
 
 def _refuse(app: Starlette, reason: str) -> NoReturn:
@@ -88,7 +139,7 @@ def _refuse(app: Starlette, reason: str) -> NoReturn:
 
 class _Server(Starlette):
     """The Starlette app, with WAPI's POSTs served in front of its middleware and
-    routing: `WapiEndpoint` applies what it needs of them inline."""
+    routing (`WapiEndpoint` applies what it needs of them inline)."""
 
     def __init__(self, wapi: Mapping[str, ASGIApp], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -118,10 +169,8 @@ class _Server(Starlette):
 
 
 def create_app(settings: Settings) -> Starlette:
-    """The server app. The store is opened when the app starts (lifespan), not here.
-
-    `app.state.context` holds the running parts (`Context`), for tests and embedding.
-    """
+    """The server app; the store is opened when it starts. `app.state.context` holds
+    the running parts (`Context`), for tests and embedding."""
     context = Context(settings)
 
     @asynccontextmanager

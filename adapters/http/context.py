@@ -1,6 +1,5 @@
 """What every endpoint of the server shares: its settings, the library, the due work, and
-who an operator's bearer token is (`bearer`), behind the guessing throttle.
-"""
+who an operator's bearer token is (`bearer`), behind the guessing throttle."""
 
 import hashlib
 import hmac
@@ -11,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
 from tidings.domain.operator import ADMIN
@@ -21,8 +21,7 @@ from ..push.due import DueWork
 from ..usecases.runtime import utcnow
 from .body import client_ip
 from .limits import DEFAULT_LIMITS, Limits
-from .shared_throttle import SharedThrottle
-from .throttle import AuthGate, Guesses, Throttle
+from .throttle import AuthGate, Guesses, SharedThrottle, Throttle
 
 __all__ = [
     "ADMIN_TOKEN_ENV",
@@ -72,30 +71,13 @@ class Settings:
     session_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     @classmethod
-    def from_env(
-        cls,
-        db: str,
-        *,
-        ping_delay: float = 1.0,
-        job_delay: float = 1.0,
-        worker: bool = True,
-        limits: Limits = DEFAULT_LIMITS,
-    ) -> "Settings":
-        """Settings with the admin token read from TIDINGS_ADMIN_TOKEN, now; the token
-        itself is not kept."""
-        token = os.environ.get(ADMIN_TOKEN_ENV) or None
+    def from_env(cls, db: str, **fields: Any) -> "Settings":
+        """Settings with the admin token's digest and the session key read from the
+        environment now (the token itself is not kept); `fields`: the others."""
+        token, named = os.environ.get(ADMIN_TOKEN_ENV), os.environ.get(SESSION_KEY_ENV)
         digest = token_digest(token) if token else None
-        named = os.environ.get(SESSION_KEY_ENV)
         key = token_digest(named) if named else secrets.token_bytes(32)
-        return cls(
-            db=db,
-            session_key=key,
-            admin_digest=digest,
-            ping_delay=ping_delay,
-            job_delay=job_delay,
-            worker=worker,
-            limits=limits,
-        )
+        return cls(db=db, session_key=key, admin_digest=digest, **fields)
 
     def admits(self, token: str) -> bool:
         """Whether a bearer token is the admin token (constant-time)."""
@@ -111,17 +93,14 @@ def throttle_file(shared_dir: str) -> Path:
 
 def _gate(limits: Limits, shared_dir: str | None) -> AuthGate:
     per_address, per_login = limits.auth_failures_per_address, limits.auth_failures_per_login
-    if shared_dir is None:
-        throttle: Guesses = Throttle(
-            per_address=per_address, per_login=per_login, window=limits.auth_window
+    window = limits.auth_window
+    throttle: Guesses = (
+        Throttle(per_address=per_address, per_login=per_login, window=window)
+        if shared_dir is None
+        else SharedThrottle(
+            throttle_file(shared_dir), per_address=per_address, per_login=per_login, window=window
         )
-    else:
-        throttle = SharedThrottle(
-            throttle_file(shared_dir),
-            per_address=per_address,
-            per_login=per_login,
-            window=limits.auth_window,
-        )
+    )
     return AuthGate(throttle, limits.auth_floor)
 
 
@@ -140,11 +119,9 @@ class Context:
         self.gate = _gate(self.settings.limits, self.settings.shared_dir)
 
     def start(self, tidings: Tidings) -> None:
-        """The server has started on this library."""
         self._tidings = tidings
 
     def stop(self) -> None:
-        """The server is stopping: its parts are no longer to be used."""
         self._tidings = self.due = None
 
     @property
@@ -160,19 +137,17 @@ _OPERATORS = "\0admin"
 
 @dataclass(frozen=True, slots=True)
 class Bearer:
-    """What `bearer` found: the operator let in (None: refused), and, when the client
-    was refused for its earlier failures before its token was looked at, the seconds it
-    must wait (for `Retry-After`)."""
+    """The operator let in (None: refused), and the seconds to wait when the client was
+    throttled before its token was looked at (`Retry-After`)."""
 
     operator: str | None
     retry_after: int | None = None
 
 
 async def bearer(request: Request, context: Context, surface: str, *, named: bool) -> Bearer:
-    """The operator whose bearer token `request` carries; `named`: a named operator's
-    token lets in too, else only the admin token. A refusal is counted under
-    `surface` in `tidings_auth_failures`. Raises `StorageError` when a named operator's
-    token cannot be looked up."""
+    """The operator whose bearer token `request` carries (`named`: a named operator's
+    too, else only the admin token); a refusal counted under `surface` in
+    `tidings_auth_failures`. `StorageError` when the token cannot be looked up."""
     started, gate, ip = time.monotonic(), context.gate, client_ip(request)
     wait = gate.retry_after(_OPERATORS, ip)
     if wait is not None:

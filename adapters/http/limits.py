@@ -1,14 +1,30 @@
 """The server's limits against a hostile world (each a `tidings serve` option, listed in
-README), and the XML depth scan: expat, before any parser builds a tree, so a deeply
-nested document costs one linear scan (the depth rule is `domain.document`'s).
+README), and uvicorn configured with them: its keep-alive limit, connection cap, backlog
+and graceful shutdown, our head deadline (`deadlines`), and proxy headers only from
+`trusted_proxies`, so a client cannot choose the address the allow-lists and the
+throttle see.
 """
 
-import xml.parsers.expat
+import ipaddress
+import resource
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import uvicorn
+from starlette.types import ASGIApp
 from tidings.domain.document import DEPTH
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "too_deep_xml"]
+from .deadlines import head_deadline_protocol
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "FILES_RESERVE",
+    "Limits",
+    "connections_that_fit",
+    "server_config",
+    "trusted_networks",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,40 +50,60 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-class _Deep(Exception):
-    pass
+# Descriptors kept for what is not a client connection: the database, log files, the
+# listening socket, outgoing pushes.
+FILES_RESERVE = 256
 
 
-def too_deep_xml(raw: bytes | str, limit: int) -> bool:
-    """Whether the XML document `raw` nests elements deeper than `limit`.
+def trusted_networks(text: str) -> tuple[str, ...]:
+    """`--trusted-proxies` ("CIDR,CIDR,..." or "") as networks; ValueError names an
+    entry that is not an address or a network."""
+    networks = []
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            networks.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
 
-    The scan stops at the first element past the limit, builds no tree, and expands no
-    entity (a document declaring one is left to the parser, which refuses it); a
-    malformed document is not judged here (False)."""
-    parser = xml.parsers.expat.ParserCreate()
-    depth = 0
 
-    def start(*_: object) -> None:
-        nonlocal depth
-        depth += 1
-        if depth > limit:
-            raise _Deep
+def connections_that_fit(wanted: int) -> int:
+    """Raise this process's soft limit of open files so `wanted` connections and
+    `FILES_RESERVE` fit, as far as the hard limit allows; returns how many connections
+    do fit (what the connection cap must not exceed, or accepting fails with EMFILE
+    and nobody is answered)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = wanted + FILES_RESERVE
+    if soft != resource.RLIM_INFINITY and soft < need:
+        ceiling = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+        soft = ceiling
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - FILES_RESERVE))
 
-    def end(*_: object) -> None:
-        nonlocal depth
-        depth -= 1
 
-    def refuse(*_: object) -> None:
-        raise ValueError("a DTD or an entity")  # left to the parser, which refuses it
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.StartDoctypeDeclHandler = refuse
-    parser.EntityDeclHandler = refuse
-    try:
-        parser.Parse(raw, True)
-    except _Deep:
-        return True
-    except (xml.parsers.expat.ExpatError, ValueError):
-        return False
-    return False
+def server_config(
+    app: ASGIApp,
+    limits: Limits,
+    *,
+    host: str,
+    port: int,
+    trusted_proxies: Sequence[str] = (),
+    **options: Any,
+) -> uvicorn.Config:
+    """The uvicorn configuration of a tidings server; `options` go to uvicorn as they
+    are (logging, lifespan)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=head_deadline_protocol(limits.head_timeout, limits.max_head, limits.max_connections),
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=list(trusted_proxies) or None,
+        limit_concurrency=limits.max_connections,
+        backlog=limits.backlog,
+        timeout_keep_alive=limits.keep_alive,
+        timeout_graceful_shutdown=30,
+        **options,
+    )

@@ -11,6 +11,7 @@ fields say (`domain.serverrun`; a namespace is ignored).
 import hmac
 import json
 import time
+import xml.parsers.expat
 from typing import Any
 
 import defusedxml.ElementTree as SafeET
@@ -34,9 +35,8 @@ from ..wapi.auth import password_sha1
 from .body import TooLarge, client_ip, is_text, read_body
 from .context import Context
 from .deadlines import SENT_NAMES
-from .limits import too_deep_xml
 
-__all__ = ["JOB_COMMANDS", "MAX_JOB_BODY", "job_ending", "merchants_routes"]
+__all__ = ["JOB_COMMANDS", "MAX_JOB_BODY", "job_ending", "merchants_routes", "too_deep_xml"]
 
 MAX_JOB_BODY = 1024 * 1024
 _SECRET_HEADERS = frozenset({"x-token", "authorization"})
@@ -128,6 +128,45 @@ def _throttled(content_type: str, retry_after: int) -> Response:
     response = _error(content_type, Code.AUTH_FAILED, text, 429)
     response.headers["retry-after"] = str(retry_after)
     return response
+
+
+class _Deep(Exception):
+    pass
+
+
+def too_deep_xml(raw: bytes | str, limit: int) -> bool:
+    """Whether the XML document `raw` nests elements deeper than `limit`.
+
+    The scan stops at the first element past the limit, builds no tree, and expands no
+    entity (a document declaring one is left to the parser, which refuses it); a
+    malformed document is not judged here (False)."""
+    parser = xml.parsers.expat.ParserCreate()
+    depth = 0
+
+    def start(*_: object) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > limit:
+            raise _Deep
+
+    def end(*_: object) -> None:
+        nonlocal depth
+        depth -= 1
+
+    def refuse(*_: object) -> None:
+        raise ValueError("a DTD or an entity")  # left to the parser, which refuses it
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    try:
+        parser.Parse(raw, True)
+    except _Deep:
+        return True
+    except (xml.parsers.expat.ExpatError, ValueError):
+        return False
+    return False
 
 
 def _too_deep(body: bytes, content_type: str, limit: int) -> bool:

@@ -6,9 +6,12 @@ An attempt is refused, before its token is looked at, when its address failed
 and this address is one of those failures: a guesser elsewhere cannot lock a client
 out. An attempt counts as a failure from the moment it passes the check
 (`retry_after`), so concurrent guesses cannot overshoot the budget; `passed` takes it
-back. An IPv6 client counts as its /64. At most `max_keys` addresses and logins are
-remembered, the least recently failed forgotten first. Not thread-safe: the server calls
-it from its event loop only (`shared_throttle` keeps one budget for several workers).
+back. An IPv6 client counts as its /64. Called from the event loop only.
+
+One process keeps its failures in memory (`Throttle`, at most `max_keys` addresses and
+logins, the least recently failed forgotten first); the workers of one server share
+theirs in a SQLite file (`SharedThrottle`: a check is one read, only a failure writes;
+guesses in flight on other workers at the same moment are not seen).
 """
 
 import ipaddress
@@ -17,13 +20,15 @@ import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 import anyio
 
 from ..logs import event
+from ..store.failure_file import FailureFile
 
-__all__ = ["AuthGate", "Guesses", "Throttle", "client_key"]
+__all__ = ["AuthGate", "Guesses", "SharedThrottle", "Throttle", "client_key"]
 
 _T = TypeVar("_T")
 _log = logging.getLogger("tidings.auth")
@@ -31,9 +36,8 @@ _MOST_TOLD = 100_000  # clients remembered as told about; past it all are forgot
 
 
 class Throttle:
-    """Failed authentications per address and per login, in a sliding window.
-
-    `failures` and `refusals` count what happened since start (for metrics)."""
+    """Failed authentications in memory; `failures` and `refusals` count what happened
+    since start (for metrics)."""
 
     def __init__(
         self,
@@ -57,9 +61,8 @@ class Throttle:
         self.refusals = 0
 
     def retry_after(self, login: str, address: str | None) -> int | None:
-        """None when `address` may try to authenticate as `login` now, and the attempt
-        is counted as a failure until `passed` says otherwise; else the seconds after
-        which it may (and the attempt counts as refused)."""
+        """None when `address` may try to authenticate as `login` now (the attempt then
+        counts as a failure until `passed`); else the seconds after which it may."""
         now = self._clock()
         since = now - self.window
         wait: float | None = None  # the longest of the waits that refuse it
@@ -101,8 +104,7 @@ class Throttle:
         return max(1, math.ceil(wait))
 
     def failed(self, login: str, address: str | None) -> None:
-        """Count one failed authentication of `login` from `address` (already counted
-        when it passed `retry_after`)."""
+        """Count one failed authentication (already counted if it passed `retry_after`)."""
         self.failures += 1
         client = client_key(address)
         if not self._settle(login, client):
@@ -144,6 +146,72 @@ class Throttle:
         _remember(self._logins, login, self._max_keys, 8 * self.per_login).append((now, client))
 
 
+class SharedThrottle:
+    """`Throttle`'s rule over the failures in the SQLite file `path`, shared by every
+    process that opens it; `clock`: seconds on a clock all of them share."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        per_address: int,
+        per_login: int,
+        window: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.per_address = per_address
+        self.per_login = per_login
+        self.window = window
+        self._clock = clock
+        self._file = FailureFile(path)  # called from the event loop only
+        self._held: dict[str, int] = {}  # client -> its guesses let through, not yet settled
+        self._held_logins: dict[str, list[str]] = {}  # login -> the clients of those
+        self.failures = 0
+        self.refusals = 0
+
+    def retry_after(self, login: str, address: str | None) -> int | None:
+        client = client_key(address)
+        now = self._clock()
+        since = now - self.window
+        waits: list[float] = []
+        mine = self._file.of_client(client, since, self.per_address)
+        if len(mine) + self._held.get(client, 0) >= self.per_address:
+            full = len(mine) == self.per_address
+            waits.append(mine[-1] + self.window - now if full else 1.0)
+        count, last = self._file.of_login(login, client, since)
+        held = self._held_logins.get(login, [])
+        if count + len(held) >= self.per_login and (last is not None or client in held):
+            waits.append(last + self.window - now if last is not None else 1.0)
+        if waits:
+            self.refusals += 1
+            return max(1, math.ceil(max(waits)))
+        self._held[client] = self._held.get(client, 0) + 1
+        self._held_logins.setdefault(login, []).append(client)
+        return None
+
+    def failed(self, login: str, address: str | None) -> None:
+        self.failures += 1
+        client = client_key(address)
+        self._settle(login, client)
+        now = self._clock()
+        self._file.add(now, client, login, forget_before=now - self.window)
+
+    def passed(self, login: str, address: str | None) -> None:
+        self._settle(login, client_key(address))
+
+    def _settle(self, login: str, client: str) -> None:
+        held = self._held.get(client, 0)
+        if held <= 1:
+            self._held.pop(client, None)
+        else:
+            self._held[client] = held - 1
+        clients = self._held_logins.get(login)
+        if clients is not None and client in clients:
+            clients.remove(client)
+            if not clients:
+                del self._held_logins[login]
+
+
 def client_key(address: str | None) -> str:
     """What failures are counted against: the address, an IPv6 one as its /64."""
     if not address or ":" not in address:
@@ -172,8 +240,7 @@ def _shown(login: str) -> str:
 
 
 class Guesses(Protocol):
-    """What the gate asks of a throttle (`Throttle`, `shared_throttle.SharedThrottle`);
-    `failures` and `refusals` count what this process saw."""
+    """What the gate asks of a throttle (`Throttle`, `SharedThrottle`)."""
 
     failures: int
     refusals: int
@@ -198,8 +265,7 @@ class AuthGate:
         self.passed: Callable[[str, str | None], None] = throttle.passed
 
     def retry_after(self, login: str, address: str | None) -> int | None:
-        """The throttle's answer (see `Throttle.retry_after`): an attempt let through is
-        counted as a failure until `passed`."""
+        """The throttle's answer (`Throttle.retry_after`)."""
         wait = self.throttle.retry_after(login, address)
         if wait is not None:
             now, key = time.monotonic(), (login, client_key(address))

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -32,10 +33,6 @@ _LAST = re.compile(r"[0-9]{3}")
 _MAX_INDEX = LARGEST // WIDTH
 
 
-class _NotFound(Exception):
-    pass
-
-
 def _decimal(raw: str, largest: int) -> int | None:
     """`raw` as a number 0..`largest` written as tlog-tiles requires a level or a width:
     in ASCII digits, without leading zeros (one path per tile: `01` is not `1`)."""
@@ -43,41 +40,41 @@ def _decimal(raw: str, largest: int) -> int | None:
     return number if number is not None and str(number) == raw else None
 
 
-class _Unauthorized(Exception):
-    pass
+def _not_found() -> HTTPException:
+    return HTTPException(404, "not found")
 
 
 def tile_index(parts: list[str]) -> tuple[int, int]:
     """(N, W) from the path segments of a tile's index: `x001/x234/067[.p/<W>]`; W is
-    WIDTH for a full tile. `_NotFound` when malformed or not written as tlog-tiles does
-    (a width with leading zeros, a leading `x000` group)."""
+    WIDTH for a full tile. 404 when malformed or not written as tlog-tiles does (a
+    width with leading zeros, a leading `x000` group)."""
     width: int | None = WIDTH
     if len(parts) >= 2 and parts[-2].endswith(".p"):
         width = _decimal(parts[-1], WIDTH - 1)
         parts = [*parts[:-2], parts[-2][:-2]]
     last = parts[-1] if parts else ""
     if not width or not _LAST.fullmatch(last) or not all(_GROUP.fullmatch(p) for p in parts[:-1]):
-        raise _NotFound
+        raise _not_found()
     if parts[0] == "x000":  # 5 is `005`, not `x000/005`
-        raise _NotFound
+        raise _not_found()
     # A tile's first leaf (256 N) is a position, which both stores keep in 64 bits.
     index = whole_number("".join(p.lstrip("x") for p in parts).lstrip("0") or "0", _MAX_INDEX)
     if index is None:
-        raise _NotFound
+        raise _not_found()
     return index, width
 
 
 def hash_tile(store: Store, level: int, index: int, width: int) -> bytes:
-    """The hash tile's bytes; `_NotFound` when the tree does not hold it yet."""
+    """The hash tile's bytes; 404 when the tree does not hold it yet."""
     tables, rows = store.recorder.tree, store.recorder.tree_rows
     height = HEIGHT * level
     first = index * WIDTH
     if first + width > tables.size(rows) >> height:
-        raise _NotFound
+        raise _not_found()
     wanted = [(height, first + i) for i in range(width)]
     found = tables.nodes(rows, wanted)
     if len(found) < width:
-        raise _NotFound
+        raise _not_found()
     return b"".join(found[node] for node in wanted)
 
 
@@ -85,7 +82,7 @@ def _latest(store: Store) -> str:
     tables, rows = store.recorder.tree, store.recorder.tree_rows
     latest = tables.latest(rows) if tables.present(rows) else None
     if latest is None:
-        raise _NotFound
+        raise _not_found()
     return str(latest.note())
 
 
@@ -104,20 +101,20 @@ def tiles_route(context: Context) -> Route:
             note = _latest(store)
             return PlainTextResponse(note, headers={"Cache-Control": "no-cache"})
         if len(parts) < 3 or parts[0] != "tile":
-            raise _NotFound
+            raise _not_found()
         if parts[1] == "entries":
             if not admin:
-                raise _Unauthorized
+                raise HTTPException(401, "entry bundles need the admin token")
             index, width = tile_index(parts[2:])
             try:
                 body = bundle(store, index * WIDTH, width)
             except NotProvable:
-                raise _NotFound from None
+                raise _not_found() from None
             cache = "private, max-age=31536000, immutable" if width == WIDTH else "private"
         else:
             level = _decimal(parts[1], 63)
             if level is None:
-                raise _NotFound
+                raise _not_found()
             index, width = tile_index(parts[2:])
             body = hash_tile(store, level, index, width)
             cache = _FULL if width == WIDTH else _PARTIAL
@@ -138,9 +135,5 @@ def tiles_route(context: Context) -> Route:
             return await run_in_threadpool(_read, answer, path, admin)
         except StorageError:  # the store cannot answer (logged once per outage)
             return PlainTextResponse("the store cannot answer now", 503)
-        except _Unauthorized:
-            return PlainTextResponse("entry bundles need the admin token", 401)
-        except _NotFound:
-            return PlainTextResponse("not found", 404)
 
     return Route("/log/{path:path}", serve, methods=["GET"])

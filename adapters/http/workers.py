@@ -37,8 +37,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
-from .limits import Limits
-from .server import server_config
+from .limits import Limits, server_config
 
 __all__ = ["FAILED", "Served", "listening_socket", "serve_workers", "shared_directory"]
 

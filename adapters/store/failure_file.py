@@ -1,5 +1,5 @@
 """Failed authentications in a SQLite file several server processes share
-(`http.shared_throttle`): short-lived counts, not events, written without fsync."""
+(`http.throttle`): short-lived counts, not events, written without fsync."""
 
 import sqlite3
 from pathlib import Path

@@ -22,8 +22,7 @@ from hypothesis import HealthCheck, settings
 from starlette.applications import Starlette
 from tidings.adapters.http.app import Settings, create_app
 from tidings.adapters.http.context import Context, token_digest
-from tidings.adapters.http.limits import Limits
-from tidings.adapters.http.server import server_config
+from tidings.adapters.http.limits import Limits, server_config
 from tidings.adapters.library import Tidings
 from tidings.adapters.wapi.auth import PRAGUE, auth_token, password_sha1
 

@@ -2,7 +2,7 @@
 error, before a parser could reach a recursion limit."""
 
 import pytest
-from tidings.adapters.http.limits import too_deep_xml
+from tidings.adapters.http.merchants import too_deep_xml
 from tidings.domain.document import too_deep
 
 from tests.http.conftest import Running, wapi_auth

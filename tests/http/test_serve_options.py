@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 import pytest
 import typer
-from tidings.adapters.http.server import trusted_networks
+from tidings.adapters.http.limits import trusted_networks
 from tidings.cli.app import app
 from typer.testing import CliRunner
 

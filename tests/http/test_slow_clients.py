@@ -13,8 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tidings.adapters.http.limits import Limits
-from tidings.adapters.http.server import FILES_RESERVE, connections_that_fit
+from tidings.adapters.http.limits import FILES_RESERVE, Limits, connections_that_fit
 
 from tests.http.conftest import (
     ADMIN_TOKEN,
