@@ -10,6 +10,7 @@ is configured and again after DNS before every attempt, which connects to the ve
 address checked (no DNS rebinding). The POST follows no redirect and is bounded by the
 account's timeout; whether its answer is a success is the domain's call."""
 
+import asyncio
 import ipaddress
 import logging
 import os
@@ -300,29 +301,19 @@ A = TypeVar("A")
 R = TypeVar("R")
 
 
-class _Call(Generic[A, R]):
-    __slots__ = ("argument", "done", "error", "result")
-
-    def __init__(self, argument: A) -> None:
-        self.argument = argument
-        self.done = anyio.Event()
-        self.result: R | None = None
-        self.error: BaseException | None = None
-
-
 class Batched(Generic[A, R]):
-    """`await batched(argument)` answers `run([... argument ...])`'s result for it.
-    `run` takes a batch and answers one result per argument, in order; what it raises
-    is raised to every caller of the batch."""
+    """`await batched(argument)` answers `run([... argument ...])`'s result for it, on
+    asyncio. `run` takes a batch and answers one result per argument, in order; what it
+    raises is raised to every caller of the batch."""
 
     def __init__(self, run: Callable[[Sequence[A]], Sequence[R]]) -> None:
         self._run = run
-        self._waiting: list[_Call[A, R]] = []
+        self._waiting: list[tuple[A, asyncio.Future[R]]] = []
         self._running = False
 
     async def __call__(self, argument: A) -> R:
-        call: _Call[A, R] = _Call(argument)
-        self._waiting.append(call)
+        answer: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((argument, answer))
         if not self._running:
             self._running = True
             try:
@@ -331,19 +322,14 @@ class Batched(Generic[A, R]):
                     await self._send(batch)
             finally:
                 self._running = False
-        await call.done.wait()
-        if call.error is not None:
-            raise call.error
-        return call.result  # type: ignore[return-value]
+        return await answer
 
-    async def _send(self, batch: list[_Call[A, R]]) -> None:
+    async def _send(self, batch: list[tuple[A, asyncio.Future[R]]]) -> None:
         try:
-            results = await anyio.to_thread.run_sync(self._run, [c.argument for c in batch])
-            for call, result in zip(batch, results, strict=True):
-                call.result = result
+            results = await anyio.to_thread.run_sync(self._run, [a for a, _ in batch])
+            for (_, answer), result in zip(batch, results, strict=True):
+                answer.set_result(result)
         except Exception as error:
-            for call in batch:
-                call.error = error
-        finally:
-            for call in batch:
-                call.done.set()
+            for _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(error)
