@@ -23,14 +23,11 @@ from ..ledger.entries import MsgspecMapper
 
 __all__ = [
     "LOG",
-    "POSTGRES_TABLES",
     "SQLITE_BUSY",
-    "TABLES",
     "LogApplication",
     "NotTidings",
     "beat",
     "claim",
-    "connect",
     "created",
     "environment",
     "is_postgres",
@@ -47,8 +44,8 @@ LOG = "tidings"
 # The tables a tidings database has (eventsourcing creates them in one transaction). The
 # open operations' view and the secrets are not among them: a database from before them
 # is still a tidings database.
-TABLES = ("stored_events", "stored_snapshots", "tidings_chain")
-POSTGRES_TABLES = ("tidings_events", "tidings_snapshots", "tidings_chain")
+_TABLES = ("stored_events", "stored_snapshots", "tidings_chain")
+_POSTGRES_TABLES = ("tidings_events", "tidings_snapshots", "tidings_chain")
 _NAMED = 3  # how many of a foreign database's tables an error names
 # Any fixed 64-bit key: "tidings" in ASCII.
 _CREATE_LOCK = 0x74696469_6E6773
@@ -112,7 +109,7 @@ def created(env: dict[str, str], build: Callable[[], _T]) -> _T:
     under an advisory lock (processes starting together race on `CREATE`)."""
     if "POSTGRES_DBNAME" not in env or env["CREATE_TABLE"] != "y":
         return build()
-    with connect(env) as conn:
+    with _connect(env) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_LOCK,))
         try:
             return build()
@@ -120,7 +117,7 @@ def created(env: dict[str, str], build: Callable[[], _T]) -> _T:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_CREATE_LOCK,))
 
 
-def connect(env: dict[str, str], timeout: float | None = None) -> Any:
+def _connect(env: dict[str, str], timeout: float | None = None) -> Any:
     """A psycopg connection (autocommit) to the PostgreSQL database `env` names (waiting
     at most `timeout` seconds, if given)."""
     import psycopg
@@ -145,7 +142,7 @@ def _path(env: dict[str, str]) -> Path:
 def _tables(env: dict[str, str]) -> list[str]:
     """Every table of the database `env` names, read without writing anything."""
     if "POSTGRES_DBNAME" in env:
-        with connect(env) as conn:
+        with _connect(env) as conn:
             rows: list[Any] = conn.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
                 "ORDER BY table_name",
@@ -185,7 +182,7 @@ def claim(env: dict[str, str], *, read_only: bool) -> bool:
     than tidings'. `NotTidings` for one with other tables, or (`read_only`) an empty one."""
     found = _tables(env)
     postgres = "POSTGRES_DBNAME" in env
-    ours = POSTGRES_TABLES if postgres else TABLES
+    ours = _POSTGRES_TABLES if postgres else _TABLES
     if set(ours) <= set(found):
         return False
     if read_only:
@@ -224,7 +221,7 @@ def beat(db: str, server: str, timeout: float) -> None:
             conn.execute(_BEAT[1].format("?"), (server, time.time()))
         return
     env = environment(db)
-    with connect(env, timeout) as connection:
+    with _connect(env, timeout) as connection:
         connection.execute(f"SET lock_timeout = '{int(timeout)}s'")
         connection.execute(f'SET search_path TO "{env["POSTGRES_SCHEMA"]}"')
         connection.execute(_BEAT[0])

@@ -115,8 +115,6 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteApplicationRecorder):
         super().__init__(*args, **kwargs)
         self._reader_connection: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
-        self._opened: list[sqlite3.Connection] = []
-        self._opened_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._writer_db: Db | None = None  # the writer as the tree's `Db` (`_tree_db`)
         self._data_version: int | None = None
@@ -150,8 +148,6 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteApplicationRecorder):
         # A batch's multi-row INSERTs each keep a statement journal (one may fail halfway
         # and is undone alone): in memory, not a temporary file written at every batch.
         connection.execute("PRAGMA temp_store=MEMORY")
-        with self._opened_lock:
-            self._opened.append(connection)
         return connection
 
     def _writer_connection(self) -> sqlite3.Connection:
@@ -162,12 +158,10 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteApplicationRecorder):
         return self._writer
 
     def close_connections(self) -> None:
-        with self._opened_lock:
-            for connection in self._opened:
+        for connection in (self._reader_connection, self._writer):
+            if connection is not None:
                 connection.close()
-            self._opened.clear()
-        self._reader_connection = self._writer = None
-        self._writer_db = None
+        self._reader_connection = self._writer = self._writer_db = None
         self._turns.close()
 
     def append(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
