@@ -1,7 +1,6 @@
 """The access log: one event per request on the `tidings.access` logger, and the request
 id every request carries: its usable `X-Request-Id` (1-128 visible ASCII characters),
-else one minted here; echoed in the answer, and held in `logs.REQUEST_ID` meanwhile.
-"""
+else one minted here; echoed in the answer, and held in `logs.REQUEST_ID` meanwhile."""
 
 import itertools
 import logging
@@ -24,8 +23,7 @@ _NOTES = "tidings.access"
 
 
 class _Minted:
-    """Minted ids: 16 hex digits, a random half drawn per process (again in a forked
-    child) and a counter."""
+    """16 hex digits: a random half drawn per process (again in a forked child), a counter."""
 
     def __init__(self) -> None:
         self.renew()
@@ -44,28 +42,24 @@ _minted = _Minted()
 
 
 def request_id(scope: Scope) -> str:
-    """The request's id: its own `X-Request-Id` when usable, else a new one.
-    Decided once per request (kept in the scope), so every caller gets the same."""
-    notes = scope.get(_NOTES)
-    if notes is not None and "request_id" in notes:
-        return str(notes["request_id"])
-    for name, value in scope.get("headers", ()):
-        if name == ID_HEADER:
-            return first_id(scope, value)
-    return first_id(scope, None)
+    """The request's id, decided once per request (kept in the scope)."""
+    known = scope.get(_NOTES, {}).get("request_id")
+    if known is not None:
+        return str(known)
+    sent = (value for name, value in scope.get("headers", ()) if name == ID_HEADER)
+    return first_id(scope, next(sent, None))
 
 
 def first_id(scope: Scope, sent: bytes | None) -> str:
-    """`request_id` for a caller that has read the request's first `X-Request-Id`
-    header already (`sent`, None when there is none)."""
+    """`request_id`, the request's first `X-Request-Id` header read already (`sent`)."""
     notes = scope.setdefault(_NOTES, {})
     known = notes.get("request_id")
     if known is not None:
         return str(known)
-    chosen = None
     if sent is not None and 0 < len(sent) <= _LONGEST_ID and all(33 <= b <= 126 for b in sent):
-        chosen = sent.decode("ascii")
-    chosen = notes["request_id"] = chosen or _minted.next()
+        notes["request_id"] = chosen = sent.decode("ascii")
+    else:
+        notes["request_id"] = chosen = _minted.next()
     return chosen
 
 
@@ -76,8 +70,7 @@ def noted(scope: Scope, name: str, value: object) -> None:
 
 class AccessLog:
     """ASGI middleware: the request id, then one access event (no query string: it may
-    carry tokens). A request nobody was answered is logged as 499; one the app failed
-    on, 500."""
+    carry tokens); 499 for a request nobody was answered, 500 for one the app failed on."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -116,22 +109,20 @@ class AccessLog:
 def access_line(
     scope: Scope, seen: dict[str, object], started: float, traced: telemetry.Request | None
 ) -> None:
-    """The access event of one request (`AccessLog`'s, or a route's that bypasses it):
-    `seen` holds its status (and WAPI code), `started` its `time.perf_counter()` at the
-    start; `traced`: its span, ended here."""
+    """The access event of one request: `seen` holds its status (and WAPI code),
+    `started` its `time.perf_counter()` at the start; `traced`: its span, ended here."""
+    notes = {k: v for k, v in scope.get(_NOTES, {}).items() if k != "request_id"}
     if traced is not None:
-        notes = {k: v for k, v in scope.get(_NOTES, {}).items() if k != "request_id"}
         telemetry.close_request(traced, scope, {**seen, **notes, "request_id": request_id(scope)})
     if _log.isEnabledFor(logging.INFO):
         client = scope.get("client")
-        notes = scope.get(_NOTES, {})
         _log.info(
             {
                 "event": "request",
                 "method": scope["method"],
                 "path": scope["path"],
                 **seen,
-                **{k: v for k, v in notes.items() if k != "request_id"},
+                **notes,
                 "ms": round((time.perf_counter() - started) * 1000, 2),
                 "client": client[0] if client else None,
                 "request_id": request_id(scope),

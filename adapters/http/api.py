@@ -1,14 +1,11 @@
-"""The JSON API for backends: accounts, operations, the audit trail.
-
-Every route needs an operator's bearer token (`bearer`); each change to an account is
-recorded as that operator's action, in the change's own transaction. One table,
-`ENDPOINTS`, drives both the routing and the OpenAPI document. Errors answer `ApiError`
-with an HTTP status that says the same as the code.
+"""The JSON API for backends: accounts, operations, the audit trail, for an operator's
+bearer token (each change recorded as that operator's action). One table, `ENDPOINTS`,
+drives both the routing and the OpenAPI document; errors answer `ApiError`.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -74,6 +71,7 @@ _STATUS = {
     Code.COMMAND_FAILED: 503,
 }
 Params = dict[str, str]
+_T = TypeVar("_T")
 # The parameters that hold the caller's operator name and the route's summary (no path
 # or query parameter is).
 _CALLER = "\0operator"
@@ -82,7 +80,7 @@ _SUMMARY = "\0summary"
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One route: `run(tidings, path params, decoded body)` runs in a worker thread."""
+    """One route: `run(tidings, params, decoded body)` runs in a worker thread."""
 
     method: str
     path: str
@@ -98,22 +96,10 @@ def _by(p: Params) -> Actor:
     return Actor(p[_CALLER], p[_SUMMARY])
 
 
-def _account(t: Tidings, login: str) -> AccountView:
-    view = t.account(login)
-    if view is None:
-        raise Rejected(Code.OBJECT_NOT_FOUND, f"account {login!r} does not exist")
-    return view
-
-
-def _open(t: Tidings, p: Params, body: NewAccount) -> OpenedAccount:
-    return t.open_account(
-        body.login,
-        body.password,
-        channel=body.channel,
-        retry_policy=body.retry_policy,
-        allowed_ips=body.allowed_ips,
-        by=_by(p),
-    )
+def _found(value: _T | None, what: str) -> _T:
+    if value is None:
+        raise Rejected(Code.OBJECT_NOT_FOUND, f"{what} does not exist")
+    return value
 
 
 def _number(p: Params, name: str, default: int) -> int:
@@ -135,26 +121,14 @@ def _accounts(t: Tidings, p: Params, _: None) -> AccountList:
 
 def _queue(t: Tidings, p: Params, _: None) -> QueueView:
     login = p["login"]
-    _account(t, login)
+    _found(t.account(login), f"account {login!r}")
     limit = _number(p, "limit", 10)
     if not 0 <= limit <= 1000:
         raise Rejected(Code.INVALID_PARAMETER, "limit is 0-1000")
     return queue_view(login, t.mailbox(login), limit)
 
 
-def _operation(t: Tidings, svtrid: str) -> OperationView:
-    state = t.operation(svtrid)
-    if state is None:
-        raise Rejected(Code.OBJECT_NOT_FOUND, f"operation {svtrid!r} does not exist")
-    return operation_view(state)
-
-
-def _end(t: Tidings, p: Params, body: Ending) -> Notification:
-    return t.end(p["svtrid"], body.code, body.result, data=body.data, batch_state=body.batch_state)
-
-
 def _trail(t: Tidings, key: str) -> list[TrailEntry]:
-    """The trail of `key`: a svTRID, else a notification `<login>/<id>`, else a clTRID."""
     login, slash, ident = key.rpartition("/")
     number = whole_number(ident) if slash else None
     return (
@@ -164,9 +138,8 @@ def _trail(t: Tidings, key: str) -> list[TrailEntry]:
     )
 
 
-def _bulk_ack(t: Tidings, p: Params, body: AckUpToId) -> AckedUpTo:
-    """Recorded as the caller's action, or as the operator the admin token names: a
-    named operator's token naming another would put words in its mouth in the log."""
+def _bulk_ack(t: Tidings, p: Params, body: Any) -> AckedUpTo:
+    # A named operator's token may name only itself: another would put words in its mouth.
     caller = p[_CALLER]
     by = body.operator or caller
     if by != caller and caller != ADMIN:
@@ -175,13 +148,17 @@ def _bulk_ack(t: Tidings, p: Params, body: AckUpToId) -> AckedUpTo:
     return AckedUpTo(acked=t.bulk_ack(p["login"], body.up_to, by=by))
 
 
-def _step(t: Tidings, p: Params, body: NewStep) -> Done:
+def _step(t: Tidings, p: Params, body: Any) -> Done:
     t.step(p["svtrid"], body.text)
     return Done(Code.OK, Code.OK.text)
 
 
 ENDPOINTS: list[Endpoint] = [
-    Endpoint("POST", "/api/accounts", "Open an account", OpenedAccount, _open, NewAccount, 201),
+    Endpoint("POST", "/api/accounts", "Open an account", OpenedAccount,
+             lambda t, p, b: t.open_account(b.login, b.password, channel=b.channel,
+                                            retry_policy=b.retry_policy,
+                                            allowed_ips=b.allowed_ips, by=_by(p)),
+             NewAccount, 201),
     Endpoint("GET", "/api/accounts", "List accounts, a page at a time (in the order "
              "they were opened)", AccountList, _accounts, query=("after", "limit")),
     Endpoint("GET", "/api/accounts/{login}/queue", "An account's poll queue: count, "
@@ -192,7 +169,7 @@ ENDPOINTS: list[Endpoint] = [
              "through its delivery method", Notification,
              lambda t, p, _: t.send_test(p["login"], by=_by(p))),
     Endpoint("GET", "/api/accounts/{login}", "Read an account", AccountView,
-             lambda t, p, _: _account(t, p["login"])),
+             lambda t, p, _: _found(t.account(p["login"]), f"account {p['login']!r}")),
     Endpoint("PUT", "/api/accounts/{login}/channel", "Set the delivery channel", AccountView,
              lambda t, p, b: t.configure_channel(p["login"], b.channel, by=_by(p)),
              ChannelSetting),
@@ -221,10 +198,13 @@ ENDPOINTS: list[Endpoint] = [
              list[OperationView],
              lambda t, _, __: [operation_view(s) for s in t.pending_operations()]),
     Endpoint("GET", "/api/operations/{svtrid}", "Read an operation", OperationView,
-             lambda t, p, _: _operation(t, p["svtrid"])),
+             lambda t, p, _: operation_view(_found(t.operation(p["svtrid"]),
+                                                   f"operation {p['svtrid']!r}"))),
     Endpoint("POST", "/api/operations/{svtrid}/steps", "Record a step", Done, _step, NewStep),
     Endpoint("POST", "/api/operations/{svtrid}/end", "End an operation: queues its "
-             "notification", Notification, _end, Ending),
+             "notification", Notification,
+             lambda t, p, b: t.end(p["svtrid"], b.code, b.result, data=b.data,
+                                   batch_state=b.batch_state), Ending),
     Endpoint("GET", "/api/trail/{key:path}", "Audit trail of a svTRID, a clTRID or "
              "<login>/<notification id>", list[TrailEntryView],
              lambda t, p, _: [trail_view(e) for e in _trail(t, p["key"])]),
@@ -283,9 +263,8 @@ def _decode(raw: bytes, body_type: type, max_depth: int) -> Any:
 
 
 def _fault(raw: bytes, error: msgspec.DecodeError) -> str:
-    """What msgspec says is wrong, but a lone `\\ud800` near the end (which it reads six
-    bytes past and calls "truncated") named: only a surrogate is taken from the body
-    read again with spaces after, which would put a body cut short's fault past its end."""
+    """What msgspec says is wrong, but a lone `\\ud800` near the end (which it calls
+    "truncated") named, from the body read again with spaces after."""
     try:
         msgspec.json.decode(raw + b"      ")
     except msgspec.DecodeError as spaced:
@@ -334,9 +313,8 @@ def api_routes(context: Context) -> list[Route]:
 
 
 async def http_error(request: Request, error: Exception) -> Response:
-    """Starlette's own errors (no such route: 404; a route without that method: 405) as
-    `ApiError` JSON under `/api`, so a backend always gets JSON there; plain text
-    elsewhere, as Starlette answers them."""
+    """Starlette's own errors (404, 405, ...) as `ApiError` JSON under `/api`, plain text
+    elsewhere."""
     assert isinstance(error, HTTPException)
     if not request.url.path.startswith("/api/"):
         return PlainTextResponse(error.detail, error.status_code, headers=error.headers)

@@ -24,22 +24,20 @@ class TooLarge(Exception):
 
 
 class Unfinished(Exception):
-    """The body did not arrive whole; nobody is to be answered with a result code
-    (`deadlines.BodyDeadline` answers or logs it)."""
+    """The body did not arrive whole: no result code (`deadlines.settle_unfinished`)."""
 
 
 class ClientGone(Unfinished):
-    """The client hung up before its body was whole."""
+    pass
 
 
 class BodyTooSlow(Unfinished):
-    """The body did not arrive within the server's body deadline."""
+    pass
 
 
 async def read_body(request: Request, cap: int) -> bytes:
-    """The whole body; `TooLarge` as soon as it passes `cap` bytes, or before anything is
-    read when its Content-Length does. Raises `ClientGone` when the client hangs up first
-    (and `BodyTooSlow` past the body deadline)."""
+    """The whole body; `TooLarge` as soon as it (or its Content-Length) passes `cap`
+    bytes, `ClientGone` when the client hangs up first."""
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > cap:
         raise TooLarge
@@ -57,8 +55,7 @@ async def read_body(request: Request, cap: int) -> bytes:
 
 
 def is_text(*values: str) -> bool:
-    """Whether every value is text UTF-8 can carry (no lone surrogates, which JSON escapes
-    and forms in a charset like `utf-7` can decode to)."""
+    """Whether every value is text UTF-8 can carry (no lone surrogates)."""
     try:
         for value in values:
             value.encode()
@@ -68,14 +65,13 @@ def is_text(*values: str) -> bool:
 
 
 def client_ip(request: Request) -> str | None:
-    """The peer address of the connection. Proxy headers are applied before this (by
-    uvicorn) only when the peer is one of `tidings serve --trusted-proxies`."""
+    """The peer address (uvicorn applied proxy headers only from `--trusted-proxies`)."""
     return request.client.host if request.client else None
 
 
 class Reading(msgspec.Struct, gc=False):
-    """A body being read under a `Deadlines`: `expired` once its time ran out (its task
-    was cancelled then); `task` None once it is read (or expired)."""
+    """A body being read: `expired` once its time ran out (its task was cancelled then);
+    `task` None once it is read (or expired)."""
 
     at: float
     task: "asyncio.Task[Any] | None"
@@ -87,8 +83,7 @@ _SLACK = 0.001
 
 
 class _Queue:
-    """The bodies being read on one event loop, oldest first, and the loop's one timer,
-    armed for the oldest of them (or for one read since: it then finds the next)."""
+    """The bodies being read on one event loop, oldest first, and the loop's one timer."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -115,8 +110,7 @@ class _Queue:
 
 class Deadlines:
     """The body deadline of every request of one route: `timeout` seconds from `start`
-    to `done`, past which the reading task is cancelled. One timer on the loop for all
-    of them (docs/decisions.md): with one timeout, the oldest unread body expires next."""
+    to `done`, past which the reading task is cancelled; one timer on the loop for all."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
@@ -139,13 +133,11 @@ class Deadlines:
         return reading
 
     def done(self, reading: Reading) -> None:
-        """The body is read (or its reading failed): its deadline no longer applies."""
         reading.task = None
         if self._queue is not None:  # a body of another loop's queue is not in this one
             self._queue.waiting.pop(id(reading), None)
 
     @property
     def reading(self) -> int:
-        """How many bodies are being read on the loop last started on: started, and
-        neither read nor expired yet."""
+        """How many bodies are being read on the loop last started on."""
         return 0 if self._queue is None else len(self._queue.waiting)

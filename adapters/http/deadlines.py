@@ -50,10 +50,9 @@ _HEAD_END = re.compile(rb"\r?\n\r?\n")
 
 
 class JoinedWrites(asyncio.Transport):
-    """`transport` with its writes joined, so an answer leaves in one socket write:
-    uvicorn writes a response's head and body with a write each. A write is held until
-    the next one, which leaves with it, or until the loop's next turn (at most one is
-    held, so the bytes keep their order); the rest goes to `transport`."""
+    """`transport` with its writes joined, so uvicorn's head and body leave in one socket
+    write: a write is held until the next one, which leaves with it, or until the loop's
+    next turn (at most one is held, so the bytes keep their order)."""
 
     __slots__ = ("_held", "_loop", "_transport")
 
@@ -90,8 +89,7 @@ class JoinedWrites(asyncio.Transport):
 
 class _HeadDeadline(HttpToolsProtocol):
     """uvicorn's httptools protocol, closing a connection whose request head does not
-    arrive within `head_timeout` seconds (408) or grows past `max_head` bytes (431;
-    httptools itself takes a head of any size)."""
+    arrive within `head_timeout` seconds (408) or grows past `max_head` bytes (431)."""
 
     head_timeout = 10.0
     max_head = 64 * 1024
@@ -124,7 +122,6 @@ class _HeadDeadline(HttpToolsProtocol):
         super().data_received(data)
 
     def _head_ends(self, data: bytes, before: int) -> bool:
-        """Whether the head ends in `data` within `max_head` (the rest is body)."""
         window = self._head_tail + data[: self.max_head - before]
         return _HEAD_END.search(window) is not None
 
@@ -198,7 +195,7 @@ def head_deadline_protocol(
 
 class BodyDeadline:
     """ASGI middleware: a request's whole body must arrive within `timeout` seconds of
-    its head; a client that hangs up mid-body is logged once, at info."""
+    its head."""
 
     def __init__(self, app: ASGIApp, timeout: float) -> None:
         self.app = app
@@ -260,25 +257,20 @@ class BodyDeadline:
 
 
 async def settle_unfinished(scope: Scope, send: Send, error: Exception, *, answered: bool) -> int:
-    """What a request whose body did not arrive whole gets: one info line, and a 408
-    when the body came too slow (unless an answer had started). Returns the status for
-    the access log: 408, or 499 when there is no one to answer."""
+    """One info line for a body that did not arrive whole, and a 408 when it came too slow
+    (unless an answer had started); the status for the access log (408, or 499)."""
     request = f"{scope['method']} {scope['path']}"
     if not isinstance(error, BodyTooSlow):
         _log.info("%s: the client hung up before its body was whole", request)
         return 499
     _log.info("%s: the body came too slow, answered 408", request)
     if not answered:
-        await _send_408(send)
+        body = b"the request's body came too slow"
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": 408, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
     return 408
-
-
-async def _send_408(send: Send) -> None:
-    body = b"the request's body came too slow"
-    headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
-    await send({"type": "http.response.start", "status": 408, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -45,6 +45,7 @@ _STATUS = {
     Code.IP_NOT_ALLOWED: 403,
     Code.ACCOUNT_SUSPENDED: 403,
     Code.COMMAND_FAILED: 503,  # the store, not the client: nothing was saved, retry
+    Code.TOO_LARGE: 413,
 }
 
 
@@ -53,8 +54,7 @@ def _is_json(content_type: str) -> bool:
 
 
 def _top_level(body: str, content_type: str) -> dict[str, str]:
-    """The document's top-level text fields. Raises ValueError when it is not a
-    well-formed XML or JSON document (DTDs and entities refused)."""
+    """The document's top-level text fields; ValueError for a malformed document."""
     if _is_json(content_type):
         try:
             document = json.loads(body)
@@ -109,12 +109,11 @@ def _answer(content_type: str, status: int, fields: dict[str, Any], root: str) -
 def _error(
     content_type: str, code: Code, text: str | None = None, status: int | None = None
 ) -> Response:
-    status = status or _STATUS.get(code, 413 if code is Code.TOO_LARGE else 400)
+    status = status or _STATUS.get(code, 400)
     return _answer(content_type, status, {"Code": int(code), "Text": text or code.text}, "Error")
 
 
 def _unavailable(content_type: str, error: StorageError) -> Response:
-    """503, nothing saved; 504 when the job's commit may be saved (`OutcomeUnknown`)."""
     if isinstance(error, OutcomeUnknown):
         text, status = f"{error}; read it back before retrying", 504
     else:
@@ -135,11 +134,8 @@ class _Deep(Exception):
 
 
 def too_deep_xml(raw: bytes | str, limit: int) -> bool:
-    """Whether the XML document `raw` nests elements deeper than `limit`.
-
-    The scan stops at the first element past the limit, builds no tree, and expands no
-    entity (a document declaring one is left to the parser, which refuses it); a
-    malformed document is not judged here (False)."""
+    """Whether the XML document `raw` nests elements deeper than `limit`: one expat scan
+    before any parser, no tree, no entity expanded; False for a malformed document."""
     parser = xml.parsers.expat.ParserCreate()
     depth = 0
 
@@ -169,12 +165,6 @@ def too_deep_xml(raw: bytes | str, limit: int) -> bool:
     return False
 
 
-def _too_deep(body: bytes, content_type: str, limit: int) -> bool:
-    if _is_json(content_type):
-        return too_deep(body, "body", limit=limit)
-    return too_deep_xml(body, limit)
-
-
 def _token_ok(account: AccountState | None, token: str) -> bool:
     digest = password_sha1(token).encode()
     known = account.password_sha1.encode() if account is not None else b"0" * 40
@@ -182,8 +172,7 @@ def _token_ok(account: AccountState | None, token: str) -> bool:
 
 
 def _headers(request: Request) -> tuple[tuple[str, str], ...]:
-    """The request's headers, their names as the client spelled them (as JobResult
-    returns them), the secret ones redacted."""
+    """The request's headers as the client spelled their names, the secret ones redacted."""
     raw = request.headers.raw
     sent: list[bytes] = request.scope.get(SENT_NAMES, [])
     names = sent if len(sent) == len(raw) else [name for name, _ in raw]
@@ -226,7 +215,9 @@ def _submit(command: str, context: Context) -> Any:
         except StorageError as error:  # logged once per outage
             return _unavailable(content_type, error)
         gate.passed(login, ip)
-        if _too_deep(body, content_type, context.settings.limits.max_depth):
+        limit = context.settings.limits.max_depth
+        json_body = _is_json(content_type)
+        if too_deep(body, "body", limit=limit) if json_body else too_deep_xml(body, limit):
             return _error(content_type, Code.TOO_COMPLEX)
         try:
             text = body.decode("utf-8")

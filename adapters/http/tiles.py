@@ -78,14 +78,6 @@ def hash_tile(store: Store, level: int, index: int, width: int) -> bytes:
     return b"".join(found[node] for node in wanted)
 
 
-def _latest(store: Store) -> str:
-    tables, rows = store.recorder.tree, store.recorder.tree_rows
-    latest = tables.latest(rows) if tables.present(rows) else None
-    if latest is None:
-        raise _not_found()
-    return str(latest.note())
-
-
 def _read(answer: Callable[[str, bool], Response], path: str, admin: bool) -> Response:
     with storage_errors():
         return answer(path, admin)
@@ -98,8 +90,11 @@ def tiles_route(context: Context) -> Route:
         store = context.tidings.store
         parts = path.split("/")
         if parts == ["checkpoint"]:
-            note = _latest(store)
-            return PlainTextResponse(note, headers={"Cache-Control": "no-cache"})
+            tables, rows = store.recorder.tree, store.recorder.tree_rows
+            latest = tables.latest(rows) if tables.present(rows) else None
+            if latest is None:
+                raise _not_found()
+            return PlainTextResponse(str(latest.note()), headers={"Cache-Control": "no-cache"})
         if len(parts) < 3 or parts[0] != "tile":
             raise _not_found()
         if parts[1] == "entries":

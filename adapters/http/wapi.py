@@ -43,13 +43,14 @@ _POLL = frozenset({"poll-req", "notify-poll-req"})
 _ACK = frozenset({"poll-ack", "notify-poll-ack"})
 _MEDIA = {Dialect.XML: "text/xml; charset=utf-8", Dialect.JSON: "application/json"}
 _log = logging.getLogger("tidings.wapi")
+_NOTHING_READ = WapiError(Code.PARSE_ERROR)  # echoes neither clTRID nor command
 
 
 def _reply(
     code: Code,
     svtrid: str,
     now: datetime,
-    request: WapiRequest,
+    request: WapiRequest | WapiError,  # what it echoes (clTRID, command)
     text: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> WapiReply:
@@ -80,9 +81,8 @@ def _ack_id(request: WapiRequest) -> str | Code:
 async def answer(
     tidings: Tidings, request: WapiRequest, ip: str | None, now: datetime
 ) -> WapiReply:
-    """Authenticate and run one well-formed request, on the event loop. ping-async,
-    poll-req and poll-ack let the client in inside their unit of work; anything else
-    lets it in first, so only an authenticated client learns about the command."""
+    """Authenticate and run one well-formed request, on the event loop (only an
+    authenticated client learns about the command)."""
     command = request.command.lower()
     # token_matches does the same work for an unknown login, so timing tells nothing;
     # the domain's access rule says which answer refuses (2050, 2051, 2053).
@@ -123,10 +123,9 @@ async def answer(
 
 
 class WapiEndpoint:
-    """The ASGI app of one dialect's endpoint, served in front of the app's middleware
-    (`app.create_app`): it applies inline what the middleware would (the request id,
-    the access event, the body deadline), and the body cap (2007), the throttle and the
-    metrics, so a request crosses no layer it has no use for."""
+    """The ASGI app of one dialect's endpoint, served in front of the app's middleware:
+    it applies inline what the middleware would (the request id, the access event, the
+    body deadline), and the body cap (2007), the throttle and the metrics."""
 
     def __init__(self, dialect: Dialect, context: Context) -> None:
         self.dialect = dialect
@@ -147,7 +146,8 @@ class WapiEndpoint:
                 body: bytes | None = await _read_body(receive, headers.length, self._deadlines)
             except TooLarge:
                 body = None
-            reply, extra = await self.handle(body, headers.content_type, _client(scope), scope)
+            ip = client[0] if (client := scope.get("client")) else None
+            reply, extra = await self.handle(body, headers.content_type, ip, scope)
             document = render(reply, self.dialect)
             code = reply.code
             await send(
@@ -190,31 +190,20 @@ class WapiEndpoint:
     async def handle(
         self, body: bytes | None, content_type: str, ip: str | None, scope: Scope
     ) -> tuple[WapiReply, list[tuple[bytes, bytes]]]:
-        """The reply to a request of `body` (None: past the cap) and the extra headers
-        to send with it; the login is noted for the access line of `scope`."""
+        """The reply to `body` (None: past the cap) and the extra headers to send with it."""
         started = time.monotonic()
         tidings = self._context.tidings
         gate = self._context.gate
         now = self._context.settings.clock()
         try:
             if body is None:
-                raise TooLarge
+                return _reply(_TOO_LARGE, tidings.new_svtrid(), now, _NOTHING_READ), []
             parsed = parse_request(self.dialect, body, content_type)
-        except Exception as error:
-            wrong = error if isinstance(error, WapiError) else None
-            code = wrong.code if wrong else _TOO_LARGE
-            if not isinstance(error, WapiError | TooLarge):  # a reader bug: 2400, not a 500
-                _log.exception("reading a WAPI request failed")
-                code = _COMMAND_FAILED
-            reply = WapiReply(
-                code=code,
-                result=code.text,
-                timestamp=int(now.timestamp()),
-                svtrid=tidings.new_svtrid(),
-                cltrid=wrong.cltrid if wrong else None,
-                command=wrong.command if wrong else None,
-            )
-            return reply, []
+        except WapiError as wrong:
+            return _reply(wrong.code, tidings.new_svtrid(), now, wrong), []
+        except Exception:  # a reader bug: 2400, not a 500
+            _log.exception("reading a WAPI request failed")
+            return _reply(_COMMAND_FAILED, tidings.new_svtrid(), now, _NOTHING_READ), []
         noted(scope, "login", parsed.user)
         wait = gate.retry_after(parsed.user, ip)
         if wait is not None:
@@ -257,14 +246,9 @@ class _Headers:
         self.sent_id: bytes | None = sent_id
 
 
-def _client(scope: Scope) -> str | None:
-    client = scope.get("client")
-    return client[0] if client else None
-
-
 async def _read_body(receive: Receive, declared: int | None, deadlines: Deadlines) -> bytes:
-    """The whole body. Raises `TooLarge` past `MAX_BODY` (at once for a declared length
-    over it), `BodyTooSlow` past the deadline, `ClientGone` when the client hangs up."""
+    """The whole body; `TooLarge` past `MAX_BODY` (at once for a declared length over
+    it), `BodyTooSlow` past the deadline, `ClientGone` when the client hangs up."""
     if declared is not None and declared > MAX_BODY:
         raise TooLarge
     reading = deadlines.start()

@@ -1,18 +1,10 @@
 """Several server processes on one listening socket: `tidings serve --workers N`.
 
-The parent binds the socket and spawns N workers (no inherited threads, loops or
-connections), each serving its own app on it under uvicorn; they share only the
-database. What a worker serves (`Served`) reaches it pickled over multiprocessing's
-pipe, never in argv, the environment or a log, so secrets stay out of `ps`.
-
-The parent only supervises. On SIGINT or SIGTERM it sends every worker SIGTERM
-(uvicorn's graceful shutdown), waits, and re-raises the signal; a worker that exits on
-its own stops the others and the parent exits `FAILED` (restarting is the service
-manager's job). A worker never outlives its parent: `PR_SET_PDEATHSIG` on Linux, and a
-thread that watches the parent's pid everywhere.
-
-The workers' shared files live in a directory named for the parent's pid and start time
-(`shared_directory`); the next server removes those of parents that are gone.
+The parent binds the socket and spawns N workers, each serving its own app on it under
+uvicorn; what a worker serves (`Served`) reaches it pickled over multiprocessing's pipe,
+never in argv, the environment or a log. The parent only supervises (`serve_workers`); a
+worker never outlives its parent (`PR_SET_PDEATHSIG` on Linux, and a thread that
+watches the parent's pid everywhere).
 """
 
 import ctypes
@@ -57,9 +49,8 @@ _OWNED = re.compile(re.escape(_SHARED) + r"(?P<pid>\d+)\.(?P<start>\d+)-")
 
 @dataclass(frozen=True, kw_only=True)
 class Served:
-    """What each worker serves. `app(index)` builds the app in worker `index` (0 to N-1);
-    `setup()` runs first in each worker (logging). Every field must pickle: module-level
-    functions, `functools.partial`s of them, plain data."""
+    """What each worker serves: `app(index)` builds worker `index`'s app (0 to N-1) after
+    `setup()` (logging). Every field must pickle."""
 
     app: Callable[[int], ASGIApp]
     limits: Limits
@@ -69,8 +60,7 @@ class Served:
 
 
 def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
-    """A TCP socket bound to `host:port` and listening; OSError when it cannot be
-    (the port is taken, the address is not this machine's)."""
+    """A TCP socket bound to `host:port` and listening; OSError when it cannot be."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so; without it a
     # small response may wait 40 ms for a delayed ACK.
@@ -87,8 +77,7 @@ def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
 
 
 def _started(pid: int) -> int:
-    """When process `pid` started (ticks since boot; 0: unknown). Raises
-    `ProcessLookupError` when there is no such process."""
+    """When process `pid` started (ticks since boot; 0: unknown), or `ProcessLookupError`."""
     os.kill(pid, 0)  # PermissionError: another user's process, alive
     try:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
@@ -97,7 +86,6 @@ def _started(pid: int) -> int:
 
 
 def _alive(pid: int, start: int) -> bool:
-    """Whether the process `pid` that started at `start` still runs (not a reused pid)."""
     try:
         now = _started(pid)
     except ProcessLookupError:
@@ -108,8 +96,8 @@ def _alive(pid: int, start: int) -> bool:
 
 
 def shared_directory() -> str:
-    """A new directory for the workers' shared files, named for this process; the ones
-    left by servers whose parent is gone are removed first (module docstring)."""
+    """A new directory for the workers' shared files, named for this process's pid and
+    start time; those left by servers whose parent is gone are removed first."""
     place = tempfile.gettempdir()
     for name in os.listdir(place):
         owned = _OWNED.match(name)
@@ -171,11 +159,10 @@ def serve_workers(
     workers: int,
     cleanup: Callable[[], None] | None = None,
 ) -> int:
-    """Serve on `sock` with `workers` processes until SIGINT or SIGTERM, or until a
-    worker exits on its own; call it from the main thread. Stopped by a signal, it
-    raises that signal again once every worker is gone (with the handlers it found) and
-    then returns 0; returns `FAILED` when a worker exited on its own. `cleanup` runs
-    once every worker is gone, before the signal is raised again."""
+    """Serve on `sock` with `workers` processes (from the main thread) until SIGINT or
+    SIGTERM, which go to every worker as SIGTERM and are raised again (with the handlers
+    found) once all are gone and `cleanup` ran: then 0; or until a worker exits on its
+    own, which stops the others: then `FAILED`."""
     stop = threading.Event()
     received: list[int] = []
 
