@@ -31,7 +31,6 @@ __all__ = [
 FORM = "application/x-www-form-urlencoded; charset=utf-8"
 
 
-# --- the body ---------------------------------------------------------------------
 def http_body(notification: Notification, body_format: BodyFormat) -> tuple[str, bytes]:
     """(content type, body) of an HTTP push of `notification`."""
     if body_format == "jobresult":
@@ -113,7 +112,6 @@ def _element(out: list[str], name: str, value: Any, depth: int) -> None:
             out.append(f"{pad}<{name}>{_escaped(text)}</{name}>{end}")
 
 
-# --- the signatures ---------------------------------------------------------------
 def webhook_id(login: str, notification_id: int) -> str:
     """The stable message id of one notification of one account."""
     digest = hashlib.sha256(key(login, notification_id).encode()).hexdigest()[:24]
