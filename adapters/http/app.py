@@ -153,19 +153,16 @@ class _Server(Starlette):
                 await endpoint(scope, receive, send)
                 return
         elif scope["type"] == "lifespan":
-            send = self._told(send)
+            # A start-up `_refuse`d reaches uvicorn without Starlette's traceback to log.
+            lifespan_send = send
+
+            async def send(message: MutableMapping[str, Any]) -> None:
+                refused = getattr(self.state, "refused", False)
+                if refused and message["type"] == "lifespan.startup.failed":
+                    message = {**message, "message": ""}
+                await lifespan_send(message)
+
         await super().__call__(scope, receive, send)
-
-    def _told(self, send: Send) -> Send:
-        # A start-up `_refuse`d reaches uvicorn without Starlette's traceback to log.
-
-        async def told(message: MutableMapping[str, Any]) -> None:
-            refused = getattr(self.state, "refused", False)
-            if refused and message["type"] == "lifespan.startup.failed":
-                message = {**message, "message": ""}
-            await send(message)
-
-        return told
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -256,12 +253,9 @@ FOREIGN_ENDINGS_AFTER = 5.0
 
 
 def worker_app(settings: Settings, index: int) -> Starlette:
-    """The app of worker `index` of a server with several processes (`http.workers`).
-
-    Each worker ends the operations it accepted itself at once, another worker's only
-    `FOREIGN_ENDINGS_AFTER` seconds later, so a client's mailbox is written by one
-    process (docs/decisions.md). Only worker 0 makes deliveries: claims are leased, but
-    several would race for them."""
+    """The app of worker `index` of a server with several processes (`http.workers`): it
+    ends another worker's operations only `FOREIGN_ENDINGS_AFTER` seconds late, so a
+    client's mailbox is written by one process; only worker 0 makes deliveries."""
     if not settings.worker:
         return create_app(settings)
     role = dataclasses.replace(

@@ -69,9 +69,7 @@ def trusted_networks(text: str) -> tuple[str, ...]:
 
 def connections_that_fit(wanted: int) -> int:
     """Raise this process's soft limit of open files so `wanted` connections and
-    `FILES_RESERVE` fit, as far as the hard limit allows; returns how many connections
-    do fit (what the connection cap must not exceed, or accepting fails with EMFILE
-    and nobody is answered)."""
+    `FILES_RESERVE` fit, as far as the hard limit allows; how many connections fit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = wanted + FILES_RESERVE
     if soft != resource.RLIM_INFINITY and soft < need:

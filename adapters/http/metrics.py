@@ -138,14 +138,6 @@ class LogMetrics(Collector):
         )
 
 
-def _refused(retry_after: int | None) -> Response:
-    if retry_after is not None:
-        headers = {"Retry-After": str(retry_after)}
-        return Response(b"too many failures\n", 429, headers, media_type="text/plain")
-    text = b"an operator's bearer token is needed\n"
-    return Response(text, 401, {"WWW-Authenticate": "Bearer"}, media_type="text/plain")
-
-
 def metrics_route(context: Context) -> Route:
     """`GET /metrics` of a server, for an operator's bearer token only (the queue gauges
     name accounts). With several workers (`MULTIPROC_ENV` set before they started) the
@@ -164,8 +156,13 @@ def metrics_route(context: Context) -> Route:
     async def serve(request: Request) -> Response:
         try:
             let = await bearer(request, context, "metrics", named=True)
+            if let.retry_after is not None:
+                headers = {"Retry-After": str(let.retry_after)}
+                return Response(b"too many failures\n", 429, headers, media_type="text/plain")
             if let.operator is None:
-                return _refused(let.retry_after)
+                text = b"an operator's bearer token is needed\n"
+                headers = {"WWW-Authenticate": "Bearer"}
+                return Response(text, 401, headers, media_type="text/plain")
             text = await run_in_threadpool(render)
         except StorageError:  # the log's figures cannot be read now (logged once per outage)
             return Response(b"the store cannot answer\n", 503, media_type="text/plain")
