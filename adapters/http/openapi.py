@@ -21,10 +21,6 @@ _REF = "#/components/schemas/{name}"
 _ERRORS = (400, 401, 403, 404, 409, 413, 422, 429, 503, 504)
 
 
-def _openapi_path(path: str) -> str:
-    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path)  # starlette's {key:path} is {key}
-
-
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
@@ -32,25 +28,18 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 @cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of `ENDPOINTS` (JSON Schema 2020-12 schemas)."""
-    types: list[Any] = [ApiError]
-    for endpoint in ENDPOINTS:
-        types.append(endpoint.answer)
-        if endpoint.body is not None:
-            types.append(endpoint.body)
+    types = [ApiError, *(t for e in ENDPOINTS for t in (e.answer, e.body) if t is not None)]
     schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
     schema_of = dict(zip(map(id, types), schemas, strict=True))
     error = schema_of[id(ApiError)]
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in ENDPOINTS:
-        path = _openapi_path(endpoint.path)
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", endpoint.path)  # starlette's {key:path}
+        answers = [(endpoint.status, schema_of[id(endpoint.answer)])]
         responses = {
-            str(endpoint.status): {
-                "description": HTTPStatus(endpoint.status).phrase,
-                **_json(schema_of[id(endpoint.answer)]),
-            }
+            str(status): {"description": HTTPStatus(status).phrase, **_json(schema)}
+            for status, schema in [*answers, *((status, error) for status in _ERRORS)]
         }
-        for status in _ERRORS:
-            responses[str(status)] = {"description": HTTPStatus(status).phrase, **_json(error)}
         operation: dict[str, Any] = {
             "summary": endpoint.summary,
             "operationId": f"{endpoint.method.lower()}{re.sub(r'[^A-Za-z]+', '_', path)}",

@@ -253,9 +253,7 @@ class Guesses(Protocol):
 class AuthGate:
     """What every surface does around authentication: ask the throttle first, count a
     failure, and answer every refusal no sooner than `floor` seconds after the request
-    came in, so timing does not tell whether a login exists. Logs (`tidings.auth`)
-    `authentication_refused` per failure and `client_throttled` once when a client's
-    refusals begin."""
+    came in (timing does not tell whether a login exists); logged on `tidings.auth`."""
 
     def __init__(self, throttle: Guesses, floor: float) -> None:
         self.throttle = throttle
