@@ -5,7 +5,6 @@ an active operator: nothing is done)."""
 
 import base64
 import functools
-import itertools
 import logging
 import secrets
 
@@ -51,7 +50,6 @@ from .runtime import (
 __all__ = ["AccountCalls", "Accounts", "SigningSecrets"]
 
 _log = logging.getLogger("tidings.push")
-_OPENED = ("AccountOpened",)
 _CHANNELS = (PollChannel, UrlChannel, EmailChannel)
 Actor = opr.Actor | None
 
@@ -285,10 +283,7 @@ class Accounts:
             raise InvalidArgument("limit and after must be integers")
         if not 1 <= limit <= 1000 or not 0 <= after < LAST_POSITION:
             raise InvalidArgument("limit is 1-1000 and after is 0 or more")
-        with self._runtime.reading():
-            openings = list(
-                itertools.islice(self._runtime.store.log(after + 1, limit, _OPENED, None), limit)
-            )
+        openings = self._runtime.entries("AccountOpened", after, limit)
         states = await self._runtime.states(ACCOUNT, [entry.event.login for entry in openings])
         last = openings[-1].position if len(openings) == limit else None
         return AccountPage(accounts=[account_view(state) for state in states], next=last)

@@ -182,9 +182,7 @@ class Deliveries:
         """The health of every account's current push targets, accounts in the order
         they were opened (only the paused ones with `paused_only`). Raises `Conflict`,
         `StorageError`."""
-        with self._runtime.reading():
-            openings = self._runtime.store.log(1, 1000, ("AccountOpened",), None)
-            logins = [entry.event.login for entry in openings]
+        logins = [entry.event.login for entry in self._runtime.entries("AccountOpened")]
         views = await self._runtime.run(lambda work: _endpoints(work, logins))
         return [view for view in views if view.paused or not paused_only]
 

@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime
-from typing import Any
 
 from msgspec import Struct
 from tidings.domain import MAILBOX, OPERATOR, SESSION, Code, Notification, Rejection
@@ -49,27 +48,20 @@ def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def _events(runtime: Runtime, topic: str) -> list[Any]:
-    with runtime.reading():
-        return [entry.event for entry in runtime.store.log(1, 1000, (topic,), None)]
-
-
 def operator_actions(runtime: Runtime, login: str) -> list[TrailEntry]:
     """Every operator action on `login`, in log order (read from the whole log)."""
-    with runtime.reading():
-        entries = runtime.store.log(1, 1000, ("OperatorActed",), None)
-        return [
-            TrailEntry(
-                position=entry.position,
-                stream=f"operator/{entry.event.name}",
-                version=0,
-                at=entry.event.at,
-                kind="OperatorActed",
-                event=entry.event,
-            )
-            for entry in entries
-            if entry.event.login == login
-        ]
+    return [
+        TrailEntry(
+            position=entry.position,
+            stream=f"operator/{entry.event.name}",
+            version=0,
+            at=entry.event.at,
+            kind="OperatorActed",
+            event=entry.event,
+        )
+        for entry in runtime.entries("OperatorActed")
+        if entry.event.login == login
+    ]
 
 
 class Operators:
@@ -103,7 +95,8 @@ class Operators:
     async def operators(self) -> list[OperatorView]:
         """Every operator ever added, in the order they were first added. Raises
         `StorageError`."""
-        names = list(dict.fromkeys(e.name for e in _events(self._runtime, "OperatorAdded")))
+        added = self._runtime.entries("OperatorAdded")
+        names = list(dict.fromkeys(entry.event.name for entry in added))
         states = await self._runtime.states(OPERATOR, names)
         shown = OperatorView.__struct_fields__
         return [

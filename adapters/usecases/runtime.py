@@ -22,7 +22,7 @@ from tidings.domain import account as acc
 from tidings.domain.access import Caller, Remote, Trusted, refusal
 
 from ..errors import Closed, InvalidArgument, Rejected
-from ..store.application import Store
+from ..store.application import LogEntry, Store
 from ..store.commit import GroupCommit
 from ..store.outage import storage_errors
 from ..store.work import Work
@@ -133,6 +133,13 @@ class Runtime:
         self.check_open()
         with storage_errors():
             yield
+
+    def entries(self, topic: str, after: int = 0, limit: int | None = None) -> list[LogEntry]:
+        """The log's entries of event type `topic` after position `after` (`limit`: at
+        most so many), read beside the group commit. Raises `Closed`, `StorageError`."""
+        with self.reading():
+            found = self.store.log(after + 1, limit or 1000, (topic,), None)
+            return list(itertools.islice(found, limit))
 
     def execute(self, body: Callable[[Work], T]) -> T:
         """`run` on the calling thread, with no coroutine to drive."""
