@@ -17,18 +17,15 @@ LAST_POSITION = 2**63 - 1
 
 
 def text(name: str, value: Any) -> str:
-    """`value` when it is a `str` of Unicode text; raises `InvalidArgument` naming `name`
-    otherwise (a lone surrogate, which no event can hold, would fail the whole batch
-    at its save)."""
+    """`value` when it is a `str` of Unicode text (see `unicode`)."""
     if not isinstance(value, str):
         raise InvalidArgument(f"{name} must be a string, not {type(value).__name__}")
     return value if value.isascii() else unicode(name, value)
 
 
 def unicode(name: str, value: T) -> T:
-    """`value` (a text, or a struct, dict or tuple holding texts) when every text in it
-    is Unicode; raises `InvalidArgument` naming `name` for a lone surrogate, which no
-    event can hold: it would fail the whole batch at its save."""
+    """`value` (a text, or a struct, dict or tuple of them) when every text in it is
+    Unicode: a lone surrogate, which no event can hold, would fail a whole batch."""
     try:
         msgspec.json.encode(value)
     except UnicodeEncodeError:
@@ -37,15 +34,14 @@ def unicode(name: str, value: T) -> T:
 
 
 def instance(name: str, value: Any, kind: type[T] | tuple[type[T], ...]) -> T:
-    """`value` when it is a `kind`; raises `InvalidArgument` naming `name` otherwise."""
+    """`value` when it is a `kind`."""
     if not isinstance(value, kind):
         raise InvalidArgument(f"{name} must not be a {type(value).__name__}")
     return value
 
 
 def texts(name: str, values: Any) -> tuple[str, ...]:
-    """`values`, a tuple or list of `str`, as a tuple; raises `InvalidArgument`
-    otherwise."""
+    """`values`, a tuple or list of `str`, as a tuple."""
     if not isinstance(values, tuple | list) or not all(isinstance(v, str) for v in values):
         raise InvalidArgument(f"{name} must be a tuple of strings")
     return tuple(text(name, value) for value in values)
@@ -62,7 +58,7 @@ class RemoteClient(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def remote(client: Any) -> "RemoteClient | None":
-    """`client` when it is None or a `RemoteClient`; raises `InvalidArgument` otherwise."""
+    """`client` when it is None or a `RemoteClient`."""
     if client is not None and not isinstance(client, RemoteClient):
         raise InvalidArgument(f"client must be a RemoteClient, not {type(client).__name__}")
     return client
