@@ -377,11 +377,7 @@ def report(
         for before, after in itertools.pairwise(stored)
         if before.key != after.key
     ]
-    if not found.tree:
-        notes.append(
-            "no Merkle tree yet (a database from before it): tidings builds it when it next writes"
-        )
-    elif found.signed == 0 and not failures:
+    if found.signed == 0 and not failures:
         notes.append("no signed checkpoints: nothing is signed without TIDINGS_SIGNING_KEY")
     elif not failures:
         notes.append(f"{found.signed} signed checkpoints hold")

@@ -179,7 +179,7 @@ class TamperReport:
     entries: int = 0
     signed: int = 0  # stored checkpoints whose signature holds
     witnessed: int = 0  # witnesses whose signature holds and that the log extends
-    tree: bool = True  # False: a database from before the tree, opened read only
+    tree: bool = True  # False: the tree's tables are gone (dropped: a failure)
     failures: list[str] = field(default_factory=list)
 
 
@@ -315,7 +315,13 @@ def check(
     report = TamperReport()
     tables, rows = store.recorder.tree, store.recorder.tree_rows
     if not tables.present(rows):
+        # Every tidings database has them from its first write: without them the log can
+        # be rewritten whole, chain included, with nothing left to contradict it.
         report.tree = False
+        report.failures.append(
+            "the Merkle tree's tables are missing: the log cannot be checked against "
+            "the checkpoints signed over it"
+        )
         report.failures += [
             f"witness {name}: this database has no Merkle tree" for name, _ in witnesses
         ]

@@ -149,14 +149,15 @@ def test_a_tree_with_rows_deleted_refuses_writes_in_one_clear_error(sqlite_url: 
         t.accept("tester", "c2", "op")
 
 
-def test_verify_reads_a_database_from_before_the_tree_and_says_so(db_url: str) -> None:
+def test_verify_fails_a_database_whose_tree_was_dropped(db_url: str) -> None:
+    # Without the tree the whole log, chain included, could be rewritten unnoticed.
     with Tidings(db_url) as t:
         t.open_account("tester", "pw")
     with tamper(db_url) as forge:
         forge.drop_tree_tables()
     verified = runner.invoke(app, ["verify", "--db", db_url])
-    assert verified.exit_code == 0, verified.output
-    assert "no Merkle tree yet" in verified.output
+    assert verified.exit_code == 1, verified.output
+    assert "FAILED: the Merkle tree's tables are missing" in verified.output
     unsigned = runner.invoke(app, ["checkpoint", "--db", db_url])
     assert unsigned.exit_code == 1 and "no signed checkpoint" in unsigned.output
 
