@@ -128,9 +128,17 @@ def prove(store: Store, positions: Sequence[int], size: int | None = None) -> In
             )
         path = _stored(store, functools.partial(inclusion_path, index, size))
         [(_, stream, version, topic, state)] = recorder.scan(position, position)
-        proofs.append(EntryProof(position=position, version=version, stream=stream,
-                                 topic=topic, state=state.hex(), index=index,
-                                 path=[p.hex() for p in path]))  # fmt: skip
+        proofs.append(
+            EntryProof(
+                position=position,
+                version=version,
+                stream=stream,
+                topic=topic,
+                state=state.hex(),
+                index=index,
+                path=[p.hex() for p in path],
+            )
+        )
     note = "" if checkpoint is None else str(checkpoint.note())
     return InclusionProof(checkpoint=note, size=size, root=_root(store, size).hex(), entries=proofs)
 
@@ -145,9 +153,13 @@ def prove_consistency(
     if not 0 <= old <= new <= stored:
         raise NotProvable(f"sizes must satisfy 0 <= OLD <= NEW <= {stored} (the tree's size)")
     path = _stored(store, lambda get: consistency_path(old, new, get)) if 0 < old < new else []
-    return ConsistencyProof(old_size=old, new_size=new, old_root=_root(store, old).hex(),
-                            new_root=_root(store, new).hex(),
-                            path=[p.hex() for p in path])  # fmt: skip
+    return ConsistencyProof(
+        old_size=old,
+        new_size=new,
+        old_root=_root(store, old).hex(),
+        new_root=_root(store, new).hex(),
+        path=[p.hex() for p in path],
+    )
 
 
 def bundle(store: Store, first: int, count: int) -> bytes:

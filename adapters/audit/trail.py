@@ -57,8 +57,16 @@ class Audit:
         stream, entries = f"{decider.category}/{key}", []
         for position, version, topic, state in rows:
             event = decode_event(topic, state)
-            entries.append(TrailEntry(position=position, stream=stream, version=version,
-                                      at=event.at, kind=topic, event=event))  # fmt: skip
+            entries.append(
+                TrailEntry(
+                    position=position,
+                    stream=stream,
+                    version=version,
+                    at=event.at,
+                    kind=topic,
+                    event=event,
+                )
+            )
         return entries
 
     def _notification_entries(self, login: str, ident: int, upto: int) -> list[TrailEntry]:

@@ -138,7 +138,7 @@ def _trail(t: Tidings, key: str) -> list[TrailEntry]:
     )
 
 
-def _bulk_ack(t: Tidings, p: Params, body: Any) -> AckedUpTo:
+def _bulk_ack(t: Tidings, p: Params, body: AckUpToId) -> AckedUpTo:
     # A named operator's token may name only itself: another would put words in its mouth.
     caller = p[_CALLER]
     by = body.operator or caller
@@ -148,7 +148,7 @@ def _bulk_ack(t: Tidings, p: Params, body: Any) -> AckedUpTo:
     return AckedUpTo(acked=t.bulk_ack(p["login"], body.up_to, by=by))
 
 
-def _step(t: Tidings, p: Params, body: Any) -> Done:
+def _step(t: Tidings, p: Params, body: NewStep) -> Done:
     t.step(p["svtrid"], body.text)
     return Done(Code.OK, Code.OK.text)
 

@@ -10,7 +10,7 @@ Unknown fields are refused, so a typo is an error rather than a silent default.
 from datetime import datetime
 from typing import Any
 
-from msgspec import Struct, defstruct, to_builtins
+from msgspec import Struct, to_builtins
 from msgspec.structs import asdict
 from tidings.domain import BatchState, Channel, InitRequest, Notification, PollChannel, RetryPolicy
 from tidings.domain.operation import OperationState, Step
@@ -45,55 +45,74 @@ __all__ = [
 
 
 # --- requests: unknown fields refused ------------------------------------------------
-def _body(name: str, doc: str | None, *fields: tuple[Any, ...]) -> type[Struct]:
-    return defstruct(name, fields, namespace={"__doc__": doc}, module=__name__, frozen=True,
-                     kw_only=True, forbid_unknown_fields=True)  # fmt: skip
+class _Body(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A request body: unknown fields are refused."""
 
 
-NewAccount = _body(
-    "NewAccount",
-    "Open an account. Only `sha1(password)` is stored (WAPI's auth needs exactly it).",
-    ("login", str),
-    ("password", str),
-    ("channel", Channel, PollChannel()),
-    ("retry_policy", RetryPolicy, RetryPolicy()),
-    ("allowed_ips", tuple[str, ...], ()),
-)
-ChannelSetting = _body("ChannelSetting", None, ("channel", Channel))
-AllowedIps = _body(
-    "AllowedIps",
-    "Addresses or CIDR networks; empty allows every address.",
-    ("allowed_ips", tuple[str, ...]),
-)
-NewPassword = _body("NewPassword", None, ("password", str))
-AckUpToId = _body(
-    "AckUpToId",
+class NewAccount(_Body, frozen=True):
+    """Open an account. Only `sha1(password)` is stored (WAPI's auth needs exactly it)."""
+
+    login: str
+    password: str
+    channel: Channel = PollChannel()
+    retry_policy: RetryPolicy = RetryPolicy()
+    allowed_ips: tuple[str, ...] = ()
+
+
+class ChannelSetting(_Body, frozen=True):
+    channel: Channel
+
+
+class AllowedIps(_Body, frozen=True):
+    """Addresses or CIDR networks; empty allows every address."""
+
+    allowed_ips: tuple[str, ...]
+
+
+class NewPassword(_Body, frozen=True):
+    password: str
+
+
+class AckUpToId(_Body, frozen=True):
     """An operator's ack of a poll queue: every notification with an id up to `up_to`,
     recorded as the action of `operator`: the caller's own name when left out; a named
-    operator's token may name only itself, the admin token any active operator.""",
-    ("up_to", int),
-    ("operator", str | None, None),
-)
-Suspension = _body("Suspension", None, ("reason", str))
-Closure = _body("Closure", "Why the account is closed: kept in the audit log.", ("reason", str, ""))
-NewOperation = _body(
-    "NewOperation",
-    "Accept an asynchronous operation: answered with the library's `Pending` (1001).",
-    ("login", str),
-    ("command", str),
-    ("cltrid", str, ""),
-    ("init_request", InitRequest | None, None),
-)
-NewStep = _body("NewStep", None, ("text", str))
-Ending = _body(
-    "Ending",
+    operator's token may name only itself, the admin token any active operator."""
+
+    up_to: int
+    operator: str | None = None
+
+
+class Suspension(_Body, frozen=True):
+    reason: str
+
+
+class Closure(_Body, frozen=True):
+    """Why the account is closed: kept in the audit log."""
+
+    reason: str = ""
+
+
+class NewOperation(_Body, frozen=True):
+    """Accept an asynchronous operation: answered with the library's `Pending` (1001)."""
+
+    login: str
+    command: str
+    cltrid: str = ""
+    init_request: InitRequest | None = None
+
+
+class NewStep(_Body, frozen=True):
+    text: str
+
+
+class Ending(_Body, frozen=True):
     """End an operation: `code` 1000-5999, `data` XML-safe names, `batch_state` for
-    batch jobs (Failed, PartiallyFailed, Successfull).""",
-    ("code", int),
-    ("result", str),
-    ("data", dict[str, Any] | None, None),
-    ("batch_state", BatchState | None, None),
-)
+    batch jobs (Failed, PartiallyFailed, Successfull)."""
+
+    code: int
+    result: str
+    data: dict[str, Any] | None = None
+    batch_state: BatchState | None = None
 
 
 class AckedUpTo(Struct, frozen=True, kw_only=True):

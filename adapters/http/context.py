@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from starlette.requests import Request
 from tidings.domain.operator import ADMIN
@@ -71,13 +70,29 @@ class Settings:
     session_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     @classmethod
-    def from_env(cls, db: str, **fields: Any) -> "Settings":
+    def from_env(
+        cls,
+        db: str,
+        *,
+        ping_delay: float = 1.0,
+        job_delay: float = 1.0,
+        worker: bool = True,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> "Settings":
         """Settings with the admin token's digest and the session key read from the
-        environment now (the token itself is not kept); `fields`: the others."""
+        environment now (the token itself is not kept)."""
         token, named = os.environ.get(ADMIN_TOKEN_ENV), os.environ.get(SESSION_KEY_ENV)
         digest = token_digest(token) if token else None
         key = token_digest(named) if named else secrets.token_bytes(32)
-        return cls(db=db, session_key=key, admin_digest=digest, **fields)
+        return cls(
+            db=db,
+            session_key=key,
+            admin_digest=digest,
+            ping_delay=ping_delay,
+            job_delay=job_delay,
+            worker=worker,
+            limits=limits,
+        )
 
     def admits(self, token: str) -> bool:
         """Whether a bearer token is the admin token (constant-time)."""

@@ -64,8 +64,8 @@ class Deliveries:
         delivery `(login, notification id)` in `wanted` for `claimant`, in one
         transaction, as the domain's `dispatch` decides; one answer per attempt (the
         delivery's state; None: taken over meanwhile) and per delivery (a `Claim` with
-        its lease; `Held` when it may not start now; None when nothing is left to do),
-        in order. Raises `Conflict`, `StorageError`."""
+        its lease, twice the attempt's timeout; `Held` when it may not start now; None
+        when nothing is left to do), in order. Raises `Conflict`, `StorageError`."""
         locked = frozenset(self._secrets.locked)
 
         def body(work: Work) -> tuple[Settled, _Changes, list[dlv.DeliveryScheduled]]:
@@ -176,7 +176,8 @@ class Deliveries:
     async def endpoints(self, login: str) -> list[EndpointView]:
         """The health of the account's current push targets. Raises `Rejected` (2303
         unknown account), `Conflict`, `StorageError`."""
-        return await self._runtime.run(lambda work: _endpoints(work, [text("login", login)]))
+        logins = [text("login", login)]
+        return await self._runtime.run(lambda work: _endpoints(work, logins))
 
     async def all_endpoints(self, *, paused_only: bool = False) -> list[EndpointView]:
         """The health of every account's current push targets, accounts in the order

@@ -26,8 +26,11 @@ from .pages import age, redirect
 
 __all__ = ["center_routes"]
 
-_METHODS = (("poll", "Poll queue (poll-req / poll-ack)"), ("url", "URL (HTTP POST)"),
-            ("email", "E-mail"))  # fmt: skip
+_METHODS = (
+    ("poll", "Poll queue (poll-req / poll-ack)"),
+    ("url", "URL (HTTP POST)"),
+    ("email", "E-mail"),
+)
 
 
 def _statuses(raw: str) -> frozenset[int] | str:
@@ -103,12 +106,20 @@ def _read_channel(
     channel, errors = _read(form, guard)
     match channel, current:
         case UrlChannel(), UrlChannel():
-            channel = replace(channel, connect_timeout=current.connect_timeout,
-                              timeout=current.timeout, pause_after=current.pause_after,
-                              probe_every=current.probe_every)  # fmt: skip
+            channel = replace(
+                channel,
+                connect_timeout=current.connect_timeout,
+                timeout=current.timeout,
+                pause_after=current.pause_after,
+                probe_every=current.probe_every,
+            )
         case EmailChannel(), EmailChannel():
-            channel = replace(channel, timeout=current.timeout, pause_after=current.pause_after,
-                              probe_every=current.probe_every)  # fmt: skip
+            channel = replace(
+                channel,
+                timeout=current.timeout,
+                pause_after=current.pause_after,
+                probe_every=current.probe_every,
+            )
     return channel, errors
 
 
@@ -128,8 +139,12 @@ def _fields(channel: Channel) -> dict[str, Any]:
                 "ordered": "yes" if channel.ordered else "",
             }
         case EmailChannel():
-            return {**defaults, "method": "email", "address": channel.address,
-                    "fallback": channel.fallback}  # fmt: skip
+            return {
+                **defaults,
+                "method": "email",
+                "address": channel.address,
+                "fallback": channel.fallback,
+            }
     return {**defaults, "method": "poll"}
 
 
@@ -170,9 +185,15 @@ def center_routes(context: Context) -> list[Route]:
                     return redirect(home(login) + "?saved=1")
                 except Rejected as rejected:
                     errors = {"method": rejected.text}
-        return call.page("center/settings.html", 422 if errors else 200, account=account,
-                         values=values, errors=errors, methods=_METHODS,
-                         saved=call.query("saved") == "1")  # fmt: skip
+        return call.page(
+            "center/settings.html",
+            422 if errors else 200,
+            account=account,
+            values=values,
+            errors=errors,
+            methods=_METHODS,
+            saved=call.query("saved") == "1",
+        )
 
     async def queue(call: Call) -> Response:
         mailbox = await run_in_threadpool(context.tidings.mailbox, call.who.name)
@@ -190,8 +211,9 @@ def center_routes(context: Context) -> list[Route]:
         state = await run_in_threadpool(context.tidings.delivery, login, ident)
         if state.scheduled is None:
             raise Rejected(Code.OBJECT_NOT_FOUND, f"notification {ident} was not pushed")
-        return call.page("center/delivery.html", ident=ident, state=state,
-                         attempts=attempts_of(trail))  # fmt: skip
+        return call.page(
+            "center/delivery.html", ident=ident, state=state, attempts=attempts_of(trail)
+        )
 
     async def redeliver(call: Call) -> Response:
         login, ident = call.who.name, _ident(call)
@@ -209,8 +231,13 @@ def center_routes(context: Context) -> list[Route]:
         call: Call, secret: str | None = None, errors: dict[str, str] | None = None
     ) -> Response:
         account = await run_in_threadpool(context.tidings.account, call.who.name)
-        return call.page("center/keys.html", 422 if errors else 200, account=account,
-                         secret=secret, errors=errors or {})  # fmt: skip
+        return call.page(
+            "center/keys.html",
+            422 if errors else 200,
+            account=account,
+            secret=secret,
+            errors=errors or {},
+        )
 
     async def rotate(call: Call) -> Response:
         return await keys(

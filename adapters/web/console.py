@@ -116,8 +116,9 @@ def bar_chart(title: str, values: list[tuple[str, float, str]]) -> Chart:
     bars = []
     for index, (label, value, tone) in enumerate(values):
         height = max(1.0, (_HEIGHT - 16) * value / top)
-        bars.append(Bar(label, value, index * slot + _GAP / 2, _HEIGHT - height,
-                        slot - _GAP, height, tone))  # fmt: skip
+        bars.append(
+            Bar(label, value, index * slot + _GAP / 2, _HEIGHT - height, slot - _GAP, height, tone)
+        )
     return Chart(title, tuple(bars))
 
 
@@ -146,13 +147,16 @@ def _charts(tally: Tally, now: datetime) -> list[Chart]:
         slices.append((f"-{minutes} min ok", float(ok[index]), "ok"))
         slices.append((f"-{minutes} min failed", float(bad[index]), "bad"))
     return [
-        bar_chart("Queue depth, deepest accounts",
-                  [(login, float(count), "plain") for login, count in tally.busiest(8)]),
-        bar_chart("Deliveries by state",
-                  [(s, float(tally.deliveries[s]), "bad" if s == "gave_up" else "ok")
-                   for s in states]),
+        bar_chart(
+            "Queue depth, deepest accounts",
+            [(login, float(count), "plain") for login, count in tally.busiest(8)],
+        ),
+        bar_chart(
+            "Deliveries by state",
+            [(s, float(tally.deliveries[s]), "bad" if s == "gave_up" else "ok") for s in states],
+        ),
         bar_chart("Attempts in the last hour (5-minute slices)", slices),
-    ]  # fmt: skip
+    ]
 
 
 def _oldest(t: Tidings, busiest: list[tuple[str, int]]) -> datetime | None:
@@ -242,8 +246,9 @@ def timeline(entries: list[TrailEntry]) -> list[Moment]:
     moments = []
     for entry in sorted(entries, key=lambda e: e.position):
         stage, headline, details = _describe(entry.event)
-        moments.append(Moment(entry.at, entry.position, stage, headline,
-                              tuple(d for d in details if d)))  # fmt: skip
+        moments.append(
+            Moment(entry.at, entry.position, stage, headline, tuple(d for d in details if d))
+        )
     return moments
 
 
@@ -254,12 +259,17 @@ def attempts_of(entries: list[TrailEntry]) -> list[AttemptRow]:
         match entry.event:
             case dlv.AttemptSucceeded() | dlv.AttemptFailed() as done:
                 failed = isinstance(done, dlv.AttemptFailed)
-                rows.append(AttemptRow(
-                    number=done.number, at=done.at, outcome="failed" if failed else "delivered",
-                    status=done.status, duration_ms=done.duration_ms,
-                    error=done.error if isinstance(done, dlv.AttemptFailed) else "",
-                    answer=done.answer[:_ANSWER],
-                ))  # fmt: skip
+                rows.append(
+                    AttemptRow(
+                        number=done.number,
+                        at=done.at,
+                        outcome="failed" if failed else "delivered",
+                        status=done.status,
+                        duration_ms=done.duration_ms,
+                        error=done.error if isinstance(done, dlv.AttemptFailed) else "",
+                        answer=done.answer[:_ANSWER],
+                    )
+                )
     return rows
 
 
@@ -283,10 +293,15 @@ def console_routes(context: Context) -> list[Route]:
         mailbox = await run_in_threadpool(t.mailbox, login)
         deliveries = await run_in_threadpool(t.deliveries, login)
         endpoints = await run_in_threadpool(t.endpoints, login)
-        return call.page("console/account.html", account=view, mailbox=mailbox,
-                         oldest=age(mailbox.oldest_at, context.settings.clock()),
-                         deliveries=list(reversed(deliveries))[:100], endpoints=endpoints,
-                         done=_DONE.get(call.query("done"), ""))  # fmt: skip
+        return call.page(
+            "console/account.html",
+            account=view,
+            mailbox=mailbox,
+            oldest=age(mailbox.oldest_at, context.settings.clock()),
+            deliveries=list(reversed(deliveries))[:100],
+            endpoints=endpoints,
+            done=_DONE.get(call.query("done"), ""),
+        )
 
     async def act(call: Call) -> Response:
         login, action, form, by = (
@@ -336,15 +351,25 @@ def console_routes(context: Context) -> list[Route]:
     async def health(call: Call) -> Response:
         charts, oldest = await run_in_threadpool(follow, context.settings.clock())
         checkpoint = await run_in_threadpool(context.tidings.latest_checkpoint)
-        return call.page("console/health.html", charts=charts, tally=figures.view.tally,
-                         checkpoint=checkpoint, verified=last[-1] if last else None,
-                         oldest=oldest)  # fmt: skip
+        return call.page(
+            "console/health.html",
+            charts=charts,
+            tally=figures.view.tally,
+            checkpoint=checkpoint,
+            verified=last[-1] if last else None,
+            oldest=oldest,
+        )
 
     async def verify(call: Call) -> Response:
         checked, broken = await run_in_threadpool(context.tidings.verify_log)
-        last[:] = [Verified(context.settings.clock(), checked,
-                            broken.position if broken else None,
-                            broken.reason if broken else "")]  # fmt: skip
+        last[:] = [
+            Verified(
+                context.settings.clock(),
+                checked,
+                broken.position if broken else None,
+                broken.reason if broken else "",
+            )
+        ]
         await context.tidings.operator_acted_async(call.who.name, "verify", "-", "")
         return redirect(CONSOLE.home + "health")
 

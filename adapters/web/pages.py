@@ -171,19 +171,34 @@ async def docs(request: Request) -> Response:
         for method, operation in methods.items():
             body = operation.get("requestBody", {}).get("content", {}).get("application/json")
             answers = [
-                (status, answer["description"],
-                 _type(answer.get("content", {}).get("application/json", {}).get("schema", {})))
+                (
+                    status,
+                    answer["description"],
+                    _type(answer.get("content", {}).get("application/json", {}).get("schema", {})),
+                )
                 for status, answer in operation["responses"].items()
-            ]  # fmt: skip
-            routes.append({
-                "method": method.upper(), "path": path, "summary": operation["summary"],
-                "anchor": operation["operationId"],
-                "parameters": [(p["name"], p["in"]) for p in operation.get("parameters", [])],
-                "body": _type(body["schema"]) if body else None, "answers": answers,
-            })  # fmt: skip
+            ]
+            routes.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": operation["summary"],
+                    "anchor": operation["operationId"],
+                    "parameters": [(p["name"], p["in"]) for p in operation.get("parameters", [])],
+                    "body": _type(body["schema"]) if body else None,
+                    "answers": answers,
+                }
+            )
     schemas = [
         (name, str(schema.get("description", "")), _fields(schema))
         for name, schema in sorted(document["components"]["schemas"].items())
     ]
-    return page(request, "docs.html", area=None, who=None, info=document["info"],
-                routes=routes, schemas=schemas)  # fmt: skip
+    return page(
+        request,
+        "docs.html",
+        area=None,
+        who=None,
+        info=document["info"],
+        routes=routes,
+        schemas=schemas,
+    )
