@@ -370,9 +370,11 @@ class ChainedRecorder:
         """Rows at positions in [start, stop] (of `topics`, when given), as stored."""
         tree, at = self.tree, self.tree.position
         sid = "replace(originator_id::text, '-', '')" if tree.postgres else "originator_id"
+        # As bytes: SQLite fails a state forged into text that is not UTF-8.
+        state = "state" if tree.postgres else "CAST(state AS BLOB)"
         only = f" AND topic IN ({', '.join('?' * len(topics))})" if topics else ""
         query = (
-            f"SELECT {at}, {sid}, originator_version, topic, state FROM {tree.events} "
+            f"SELECT {at}, {sid}, originator_version, topic, {state} FROM {tree.events} "
             f"WHERE {at} BETWEEN ? AND ?{only} ORDER BY {at}"
         )
         return self._read(tree.sql(query), (start, stop, *topics))

@@ -239,3 +239,19 @@ def test_a_witness_that_cannot_be_read_is_one_clear_line(
     assert f"FAILED: witness {witness} cannot be read" in output
     assert "Traceback" not in output
     assert "no witness given" not in output  # it was given: it failed, said above
+
+
+def test_a_state_forged_into_text_is_named_where_it_lies(
+    sqlite_url: str, key: tuple[Path, str]
+) -> None:
+    # SQLite hands back text that is not UTF-8 as an error, not as the bytes stored.
+    _history(sqlite_url, key[0])
+    with tamper(sqlite_url) as forge:
+        forge.run("UPDATE {events} SET state = x'ff' || state WHERE {position} = 3")
+    code, output = _verify(sqlite_url, key[1])
+    assert code == 1, output
+    assert "BROKEN at position 3" in output
+    replayed = runner.invoke(app, ["replay", "--db", sqlite_url])
+    assert not isinstance(replayed.exception, Exception) or isinstance(
+        replayed.exception, SystemExit
+    ), replayed.output
