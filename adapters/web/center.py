@@ -5,9 +5,8 @@ allow-list and password.
 """
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
-from msgspec.structs import replace
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -55,14 +54,34 @@ def _url(raw: str, guard: AddressGuard) -> tuple[str | None, str | None]:
     return url, None
 
 
-def _read(form: Mapping[str, str], guard: AddressGuard) -> tuple[Channel | None, dict[str, str]]:
-    """The channel `form` describes, or None and the problems by field name."""
+class _Health(TypedDict):
+    """What an endpoint keeps when the form saves its medium again: the form does not
+    show it (an operator sets it), so saving the form must not undo it."""
+
+    timeout: float
+    pause_after: int
+    probe_every: float
+
+
+def _health(channel: UrlChannel | EmailChannel) -> _Health:
+    return _Health(
+        timeout=channel.timeout, pause_after=channel.pause_after, probe_every=channel.probe_every
+    )
+
+
+def _read(
+    form: Mapping[str, str], guard: AddressGuard, current: Channel
+) -> tuple[Channel | None, dict[str, str]]:
+    """The channel `form` describes, or None and the problems by field name; what the
+    form does not show (timeouts, endpoint health) from `current` when the medium stays."""
     method = form.get("method", "poll")
     fallback: Fallback = "poll" if form.get("fallback") == "poll" else "none"
     if method == "poll":
         return PollChannel(), {}
     if method == "email":
-        email = EmailChannel(address=form.get("address", "").strip(), fallback=fallback)
+        mail = current if isinstance(current, EmailChannel) else EmailChannel("")
+        address = form.get("address", "").strip()
+        email = EmailChannel(address=address, fallback=fallback, **_health(mail))
         if problem := channel_problem(email):
             return None, {"address": problem}
         return email, {}
@@ -85,6 +104,7 @@ def _read(form: Mapping[str, str], guard: AddressGuard) -> tuple[Channel | None,
         errors["body_format"] = "choose the WAPI form or JobResult"
     if errors or isinstance(statuses, str):
         return None, errors
+    url = current if isinstance(current, UrlChannel) else UrlChannel()
     channel = UrlChannel(
         success_url=success,
         error_url=error_url,
@@ -92,34 +112,11 @@ def _read(form: Mapping[str, str], guard: AddressGuard) -> tuple[Channel | None,
         body_format="jobresult" if body_format == "jobresult" else "wapi-form",
         fallback=fallback,
         ordered=form.get("ordered") == "yes",
+        connect_timeout=url.connect_timeout,
+        **_health(url),
     )
     if problem := channel_problem(channel):
         return None, {"expected_status": problem}
-    return channel, errors
-
-
-def _read_channel(
-    form: Mapping[str, str], guard: AddressGuard, current: Channel
-) -> tuple[Channel | None, dict[str, str]]:
-    """`_read`, keeping from `current` what the form does not show (timeouts, endpoint
-    health) when the method stays: saving the form must not undo what an operator set."""
-    channel, errors = _read(form, guard)
-    match channel, current:
-        case UrlChannel(), UrlChannel():
-            channel = replace(
-                channel,
-                connect_timeout=current.connect_timeout,
-                timeout=current.timeout,
-                pause_after=current.pause_after,
-                probe_every=current.probe_every,
-            )
-        case EmailChannel(), EmailChannel():
-            channel = replace(
-                channel,
-                timeout=current.timeout,
-                pause_after=current.pause_after,
-                probe_every=current.probe_every,
-            )
     return channel, errors
 
 
@@ -177,7 +174,7 @@ def center_routes(context: Context) -> list[Route]:
         if call.request.method == "POST":
             values = dict(call.form)
             channel, errors = await run_in_threadpool(
-                _read_channel, call.form, context.tidings.guard, account.channel
+                _read, call.form, context.tidings.guard, account.channel
             )
             if channel is not None:
                 try:
