@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
-from traceback import walk_tb
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+from aiosmtplib.email import flatten_message
 from tidings.domain import Notification
 
 from .payload import render_notify
@@ -26,11 +26,11 @@ SMTP_ENV = "TIDINGS_SMTP_URL"
 FROM_ENV = "TIDINGS_SMTP_FROM"
 # The sender is one bare address: it can neither break the From header nor add one.
 _SENDER = re.compile(r'[^\s\x00-\x1f\x7f<>,"()@]+@[^\s\x00-\x1f\x7f<>,"()@]+')
-# The step a reply answered, by the innermost method of aiosmtplib's client on the
-# traceback: a garbled reply, or a refused STARTTLS, has no exception of its own.
-_STEPS = {"_create_connection": "greeting", "ehlo": "EHLO", "helo": "EHLO",
-          "starttls": "STARTTLS", "login": "AUTH", "mail": "MAIL FROM", "rcpt": "RCPT TO",
-          "data": "DATA"}  # fmt: skip
+# What an attempt to a non-ASCII address says of a server without SMTPUTF8 (RFC 6531).
+_NO_SMTPUTF8 = (
+    "SMTPNotSupported: An address containing non-ASCII characters was provided, but "
+    "SMTPUTF8 is not supported by this server"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,33 +124,56 @@ class MailSender:
         if server is None:
             return Reply(status=None, error=f"{SMTP_ENV} is not set", duration_ms=took())
         message = message_for(login, notification, server.sender, to, log_index)
+        client = aiosmtplib.SMTP(hostname=server.host, port=server.port, use_tls=server.use_tls,
+                                 start_tls=False, timeout=timeout)  # fmt: skip
+        # The session is driven step by step, so that a refusal (or a garbled reply,
+        # which has no exception of its own) is known by the step under way.
+        step = "greeting"
         try:
-            responses, reply = await aiosmtplib.send(
-                message,
-                hostname=server.host,
-                port=server.port,
-                use_tls=server.use_tls,
-                start_tls=server.start_tls,
-                username=server.username,
-                password=server.password,
-                timeout=timeout,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as refused:
-            code, text = next(iter(refused.recipients)).code, str(refused)
-            return Reply(
-                status=code, error=text[:ANSWER_KEPT], duration_ms=took(), refused_at="RCPT TO"
-            )
+            async with client:  # connects (the greeting); says QUIT at the end
+                step = "EHLO"
+                await _hello(client)
+                if server.start_tls:
+                    step = "STARTTLS"
+                    await client.starttls()
+                    step = "EHLO"  # again: nothing said before TLS counts (RFC 3207 4.2)
+                    await _hello(client)
+                if server.username is not None:
+                    step = "AUTH"
+                    await client.login(server.username, server.password or "")
+                utf8 = not (server.sender + to).isascii()
+                if utf8 and not client.supports_extension("smtputf8"):
+                    return Reply(status=None, error=_NO_SMTPUTF8, duration_ms=took(),
+                                 lacks="SMTPUTF8")  # fmt: skip
+                options = ["SMTPUTF8"] if utf8 else []
+                eight_bit = client.supports_extension("8bitmime")
+                options += ["BODY=8BITMIME"] if eight_bit else []
+                flat = flatten_message(message, utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
+                if client.supports_extension("size"):  # RFC 1870: the bytes DATA sends
+                    options.insert(0, f"size={len(flat)}")
+                encoding = "utf-8" if utf8 else "ascii"
+                step = "MAIL FROM"
+                await client.mail(server.sender, options=options, encoding=encoding)
+                step = "RCPT TO"
+                await client.rcpt(to, encoding=encoding)
+                step = "DATA"
+                answer = (await client.data(flat)).message
+        except aiosmtplib.SMTPRecipientRefused as refused:  # worded as aiosmtplib.send words it
+            text = str(aiosmtplib.SMTPRecipientsRefused([refused]))[:ANSWER_KEPT]
+            return Reply(status=refused.code, error=text, duration_ms=took(), refused_at=step)
         except aiosmtplib.SMTPResponseException as error:
-            calls = [frame.f_code.co_name for frame, _ in walk_tb(error.__traceback__)]
-            step = next((_STEPS[c] for c in reversed(calls) if c in _STEPS), "")
             text = f"{error.code} {error.message} (at {step})"[:ANSWER_KEPT]
             return Reply(status=error.code, error=text, duration_ms=took(), refused_at=step)
-        except aiosmtplib.SMTPNotSupported as error:
-            lacks = "SMTPUTF8" if "SMTPUTF8" in error.message else ""
-            text = f"SMTPNotSupported: {error.message}"[:ANSWER_KEPT]
-            return Reply(status=None, error=text, duration_ms=took(), lacks=lacks)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             return Reply(status=None, error=f"{type(error).__name__}: {error}", duration_ms=took())
-        for code, text in responses.values():  # a refused recipient of several
-            return Reply(status=code, error=text, duration_ms=took(), refused_at="RCPT TO")
-        return Reply(status=250, duration_ms=took(), answer=reply[:ANSWER_KEPT])
+        return Reply(status=250, duration_ms=took(), answer=answer[:ANSWER_KEPT])
+
+
+async def _hello(client: aiosmtplib.SMTP) -> None:
+    """EHLO, or HELO where the server refuses EHLO (as aiosmtplib falls back itself)."""
+    try:
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        if not client.is_connected:
+            raise
+        await client.helo()

@@ -1,6 +1,7 @@
 """What the mail adapter reports of a reply that is no SMTP reply (a garbled line, an
-over-long one: aiosmtplib's code -1), at each step of the conversation, from a
-hand-written SMTP server on 127.0.0.1 that answers that one step so."""
+over-long one: aiosmtplib's code -1) at each step of the conversation, and of a refusal
+at each setup step, from a hand-written SMTP server on 127.0.0.1 that answers that one
+step so."""
 
 import asyncio
 from asyncio import StreamReader as Reader
@@ -15,8 +16,8 @@ from tidings.domain import Notification, Outcome
 
 STEPS = ["greeting", "EHLO", "STARTTLS", "AUTH", "MAIL FROM", "RCPT TO", "DATA"]
 BAD = {"garbled": b"no reply at all\r\n", "over-long": b"250 " + b"x" * 9000 + b"\r\n"}
-VERBS = {b"EHLO": "EHLO", b"STAR": "STARTTLS", b"AUTH": "AUTH", b"MAIL": "MAIL FROM",
-         b"RCPT": "RCPT TO", b"DATA": "DATA"}  # fmt: skip
+VERBS = {b"EHLO": "EHLO", b"HELO": "EHLO", b"STAR": "STARTTLS", b"AUTH": "AUTH",
+         b"MAIL": "MAIL FROM", b"RCPT": "RCPT TO", b"DATA": "DATA"}  # fmt: skip
 GOOD = {"greeting": b"220 ready\r\n", "EHLO": b"250-hi\r\n250-AUTH PLAIN\r\n250 STARTTLS\r\n",
         "STARTTLS": b"220 go ahead\r\n", "AUTH": b"235 ok\r\n", "MAIL FROM": b"250 ok\r\n",
         "RCPT TO": b"250 ok\r\n", "DATA": b"354 go on\r\n"}  # fmt: skip
@@ -64,3 +65,11 @@ def test_a_reply_that_is_no_smtp_reply_is_labelled_by_its_step(step: str, kind: 
     reply = asyncio.run(_send(step, BAD[kind]))
     assert reply.status == -1 and reply.refused_at == step
     assert reply.error is not None and reply.error.endswith(f"(at {step})"), reply.error
+
+
+@pytest.mark.parametrize("step", STEPS[:5])
+def test_a_refusal_at_a_setup_step_is_labelled_by_its_step(step: str) -> None:
+    # EHLO refused, the client says HELO, refused too
+    reply = asyncio.run(_send(step, b"554 5.7.0 not now\r\n"))
+    assert (reply.status, reply.refused_at) == (554, step)
+    assert reply.error == f"554 5.7.0 not now (at {step})"
