@@ -285,11 +285,15 @@ def console_routes(context: Context) -> list[Route]:
         found, more = await run_in_threadpool(_accounts, context.tidings, query, start)
         return call.page("console/accounts.html", accounts=found, query=query, more=more)
 
-    async def account(call: Call) -> Response:
-        login, t = call.param("login"), context.tidings
-        view = await run_in_threadpool(t.account, login)
+    async def known(login: str) -> AccountView:
+        view = await run_in_threadpool(context.tidings.account, login)
         if view is None:
             raise Rejected(Code.OBJECT_NOT_FOUND, f"no account {login!r}")
+        return view
+
+    async def account(call: Call) -> Response:
+        login, t = call.param("login"), context.tidings
+        view = await known(login)
         mailbox = await run_in_threadpool(t.mailbox, login)
         deliveries = await run_in_threadpool(t.deliveries, login)
         endpoints = await run_in_threadpool(t.endpoints, login)
@@ -311,6 +315,7 @@ def console_routes(context: Context) -> list[Route]:
             call.who.name,
         )
         t, actor = context.tidings, Actor(by, action)
+        await known(login)  # else each action names what it misses of an unknown account
         match action:
             case "suspend":
                 reason = form.get("reason", "").strip() or "suspended by an operator"

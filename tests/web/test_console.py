@@ -5,9 +5,10 @@ import itertools
 import re
 from pathlib import Path
 
+import pytest
 from tidings.adapters.http.limits import Limits
 
-from tests.http.conftest import Running, serve, settings_for
+from tests.http.conftest import Running, log_length, serve, settings_for
 from tests.web.client import WebClient
 
 _names = itertools.count(1)
@@ -143,6 +144,21 @@ def test_an_action_with_nothing_to_do_is_refused_and_not_recorded(
     assert bad.status_code == 422 and "not a time" in bad.text
     assert server.tidings.operator_actions(server.login) == []
     assert web.submit(base, base + "/explode", {}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("action", "form"),
+    [("suspend", {"reason": "x"}), ("resume", {}), ("resume-endpoint", {"target": "x"}),
+     ("redeliver", {"notification_id": "1"}), ("bulk-ack", {"up_to": "3"}), ("explode", {})],
+)  # fmt: skip
+def test_an_action_on_an_unknown_account_says_so_and_records_nothing(
+    web: WebClient, server: Running, action: str, form: dict[str, str]
+) -> None:
+    operator(web, server)
+    before = log_length(server)
+    answer = web.submit("/console/accounts", f"/console/accounts/nobody-{action}/{action}", form)
+    assert answer.status_code == 404 and f"no account &#39;nobody-{action}&#39;" in answer.text
+    assert log_length(server) == before
 
 
 def test_the_json_api_takes_operator_tokens_and_records_who_changed_what(
