@@ -116,6 +116,7 @@ class Browser:
             path.write_bytes(base64.b64decode(taken["data"]))
         target = os.environ.get("TIDINGS_SCREENSHOTS")
         if readme and target:
+            Path(target).mkdir(parents=True, exist_ok=True)
             shutil.copy(path, Path(target) / f"{name}.png")
         return path
 
