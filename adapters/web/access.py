@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -322,7 +323,8 @@ def guarded(
 class Pages:
     """ASGI middleware of the pages: the security headers on every answer and, in an `area`,
     a `StorageError` or `Conflict` raised before the answer started answered with the
-    error page (503; 504 for `OutcomeUnknown`)."""
+    error page (503; 504 for `OutcomeUnknown`), and so is a path or method no page
+    takes (404, 405)."""
 
     def __init__(self, app: ASGIApp, area: Area | None = None) -> None:
         self.app = app
@@ -345,10 +347,17 @@ class Pages:
 
         try:
             await self.app(scope, receive, secured)
-        except (StorageError, Conflict) as error:
+        except (StorageError, Conflict, HTTPException) as error:
             if started or self.area is None:
                 raise
-            status, text = 503, _CONFLICT if isinstance(error, Conflict) else _DOWN
-            if isinstance(error, OutcomeUnknown):
-                status, text = 504, _UNKNOWN
-            await _error(Request(scope), self.area, None, status, text)(scope, receive, secured)
+            request, headers = Request(scope), getattr(error, "headers", None) or {}
+            match error:
+                case HTTPException(status_code=status):  # no such page, or not by this method
+                    text = f"{error.detail}: {request.method} {request.url.path}"
+                case OutcomeUnknown():
+                    status, text = 504, _UNKNOWN
+                case _:
+                    status, text = 503, _CONFLICT if isinstance(error, Conflict) else _DOWN
+            answer = _error(request, self.area, None, status, text)
+            answer.headers.update(headers)
+            await answer(scope, receive, secured)

@@ -295,3 +295,21 @@ def test_a_form_past_its_limits_is_the_error_page(
     assert answer.headers["content-type"].startswith("text/html")
     assert "the form is refused: " in answer.text and "Skip to content" in answer.text
     assert log_length(server) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/center/nobody/nothing", 404), ("POST", "/console/nothing", 404),
+     ("GET", "/console/health/verify", 405), ("GET", "/center/nobody/test", 405)],
+)  # fmt: skip
+def test_a_path_or_method_no_page_takes_is_the_error_page(
+    quiet_log: Running, web: WebClient, method: str, path: str, status: int
+) -> None:
+    before = log_length(quiet_log)
+    answer = web.http.request(method, path)
+    assert answer.status_code == status
+    assert answer.headers["content-type"].startswith("text/html")
+    assert f"{method} {path}" in answer.text and "Skip to content" in answer.text
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert status == 404 or answer.headers["allow"] == "POST"
+    assert log_length(quiet_log) == before
