@@ -9,7 +9,7 @@ from tidings.adapters import AccountView
 from tidings.domain import Channel, Code, EmailChannel, PollChannel, RetryPolicy, UrlChannel
 from tidings.domain.values import BodyFormat, Fallback, login_problem, password_problem
 
-from .options import Db, examples, open_tidings
+from .options import Db, Operator, acting, examples, open_tidings
 from .output import Json, emit, fail, table, usage, user_errors
 
 __all__ = ["account_app"]
@@ -78,6 +78,7 @@ def account_add_command(
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read the password from standard input."
     ),
+    operator: Operator = None,
     db: Db = "tidings.db",
     as_json: Json = False,
 ) -> None:
@@ -89,7 +90,7 @@ def account_add_command(
     if problem := login_problem(login) or password_problem(password):
         raise usage(f"{int(Code.INVALID_PARAMETER)} {problem}")
     with user_errors(), open_tidings(db) as tidings:
-        secret = tidings.open_account(login, password).signing_secret
+        secret = tidings.open_account(login, password, by=acting(operator, "open")).signing_secret
     opened = {"login": login, "signing_secret": secret}
     emit(opened, as_json, lambda: f"opened account {login}\nsigning secret: {secret}")
 
@@ -229,6 +230,7 @@ def account_set_command(
     allow_any: Annotated[
         bool, typer.Option("--allow-any", help="Clear the IP allow-list.")
     ] = False,
+    operator: Operator = None,
     db: Db = "tidings.db",
     as_json: Json = False,
 ) -> None:
@@ -256,7 +258,10 @@ def account_set_command(
                 retry_after_min=current.retry_policy.retry_after_min,
                 retry_after_max=current.retry_policy.retry_after_max,
             )
-        view = tidings.configure(login, channel=new_channel, retry_policy=policy, allowed_ips=ips)
+        by = acting(operator, "set")
+        view = tidings.configure(
+            login, channel=new_channel, retry_policy=policy, allowed_ips=ips, by=by
+        )
     _show(view, as_json)
 
 
@@ -270,6 +275,7 @@ def account_password_command(
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read the new password from standard input."
     ),
+    operator: Operator = None,
     db: Db = "tidings.db",
     as_json: Json = False,
 ) -> None:
@@ -280,19 +286,21 @@ def account_password_command(
     if problem := password_problem(password):
         raise usage(f"{int(Code.INVALID_PARAMETER)} {problem}")
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
-        view = tidings.change_password(login, password)
+        view = tidings.change_password(login, password, by=acting(operator, "password"))
     _show(view, as_json)
 
 
 @account_app.command(
     "test", short_help="Send a test notification.", epilog=examples("tidings account test shop")
 )
-def account_test_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
+def account_test_command(
+    login: Login, operator: Operator = None, db: Db = "tidings.db", as_json: Json = False
+) -> None:
     """Send the account a test notification through its delivery method (its poll queue,
     its URL or its e-mail address), as an operation that ends at once with 1000; a
     worker or server pushes it like any other."""
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
-        sent = tidings.send_test(login)
+        sent = tidings.send_test(login, by=acting(operator, "test"))
     emit(sent, as_json, lambda: f"test notification {sent.id} sent to {login}")
 
 
@@ -302,12 +310,12 @@ def account_test_command(login: Login, db: Db = "tidings.db", as_json: Json = Fa
     epilog=examples("tidings account rotate-secret tester"),
 )
 def account_rotate_secret_command(
-    login: Login, db: Db = "tidings.db", as_json: Json = False
+    login: Login, operator: Operator = None, db: Db = "tidings.db", as_json: Json = False
 ) -> None:
     """Give the account a new signing secret for its pushed notifications, and print it
     (the only time it is shown)."""
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
-        secret = tidings.rotate_secret(login)
+        secret = tidings.rotate_secret(login, by=acting(operator, "rotate-secret"))
     emit({"login": login, "signing_secret": secret}, as_json, lambda: secret)
 
 
@@ -319,12 +327,13 @@ def account_rotate_secret_command(
 def account_suspend_command(
     login: Login,
     reason: Annotated[str, typer.Option(help="Why: kept in the audit log.")] = "",
+    operator: Operator = None,
     db: Db = "tidings.db",
     as_json: Json = False,
 ) -> None:
     """Refuse the account's every request (WAPI answers 2053) until it is resumed."""
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
-        view = tidings.suspend(login, reason)
+        view = tidings.suspend(login, reason, by=acting(operator, "suspend"))
     _show(view, as_json)
 
 
@@ -336,19 +345,22 @@ def account_suspend_command(
 def account_close_command(
     login: Login,
     reason: Annotated[str, typer.Option(help="Why: kept in the audit log.")] = "",
+    operator: Operator = None,
     db: Db = "tidings.db",
     as_json: Json = False,
 ) -> None:
     """Close the account for good: its clients are refused as if it did not exist, its
     settings no longer change, its login is not reused; its queue and trail are kept."""
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
-        view = tidings.close_account(login, reason)
+        view = tidings.close_account(login, reason, by=acting(operator, "close"))
     _show(view, as_json)
 
 
 @account_app.command("resume", epilog=examples("tidings account resume tester"))
-def account_resume_command(login: Login, db: Db = "tidings.db", as_json: Json = False) -> None:
+def account_resume_command(
+    login: Login, operator: Operator = None, db: Db = "tidings.db", as_json: Json = False
+) -> None:
     """Lift a suspension."""
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
-        view = tidings.resume(login)
+        view = tidings.resume(login, by=acting(operator, "resume"))
     _show(view, as_json)

@@ -8,7 +8,7 @@ from tidings.adapters.push.views import DeliveryView, EndpointView
 from tidings.domain.delivery import DeliveryStatus
 
 from .accounts import Login
-from .options import Db, every_login, examples, open_tidings
+from .options import Db, Operator, acting, every_login, examples, open_tidings
 from .output import Json, emit, table, user_errors
 from .state import parse_time
 
@@ -74,6 +74,7 @@ def redeliver_command(
         bool,
         typer.Option("--delivered", help="Delivered ones too: pushed again, recorded as resent."),
     ] = False,
+    operator: Operator = None,
     db: Db = "tidings.db",
     as_json: Json = False,
 ) -> None:
@@ -82,7 +83,8 @@ def redeliver_command(
     delivered too (the trail shows each as sent again)."""
     when = parse_time(since) if since is not None else None
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
-        requeued = tidings.redeliver(login, notification_id, since=when, delivered=delivered)
+        by = acting(operator, "redeliver")
+        requeued = tidings.redeliver(login, notification_id, since=when, delivered=delivered, by=by)
     shown = ", ".join(map(str, requeued))
     emit({"login": login, "requeued": requeued}, as_json, lambda: f"requeued: {shown}")
 
@@ -127,11 +129,12 @@ def endpoint_resume_command(
     target: Annotated[
         str | None, typer.Option(help="One URL or address; else each of the account's.")
     ] = None,
+    operator: Operator = None,
     db: Db = "tidings.db",
     as_json: Json = False,
 ) -> None:
     """Resume a paused endpoint by hand: its waiting deliveries go out again."""
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
-        resumed = tidings.resume_endpoint(login, target)
+        resumed = tidings.resume_endpoint(login, target, by=acting(operator, "resume-endpoint"))
     shown = ", ".join(resumed)
     emit({"login": login, "resumed": resumed}, as_json, lambda: f"resumed: {shown}")

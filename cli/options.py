@@ -10,10 +10,11 @@ import typer
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
 from tidings.adapters.store.environment import is_postgres
+from tidings.domain.operator import Actor
 
 from .output import fail
 
-__all__ = ["Db", "every_login", "examples", "open_store", "open_tidings"]
+__all__ = ["Db", "Operator", "acting", "every_login", "examples", "open_store", "open_tidings"]
 
 Db = Annotated[
     str,
@@ -25,6 +26,23 @@ Db = Annotated[
         show_default=True,
     ),
 ]
+
+Operator = Annotated[
+    str | None,
+    typer.Option(
+        "--operator",
+        metavar="NAME",
+        help="The operator the log records this change as (tidings operator add); "
+        "without it, the change is the backend's own.",
+    ),
+]
+
+
+def acting(operator: str | None, action: str) -> Actor | None:
+    """Who a use case records as making the change: operator `operator` doing `action`,
+    saved in the change's own transaction (an unknown or revoked operator is refused with
+    2303 and nothing changes); None, the backend itself."""
+    return None if operator is None else Actor(operator, action)
 
 
 def examples(*lines: str) -> str:

@@ -86,3 +86,33 @@ def test_user_errors(sqlite_url: str) -> None:
         one_line_error(shell(*args, "--db", sqlite_url), 1, "2303")
     one_line_error(shell("redeliver", "shop", "--since", "soon", "--db", sqlite_url), 2, "ISO")
     one_line_error(shell("redeliver", "shop", "7", "--db", sqlite_url), 1, "2303")
+
+
+def test_a_resume_and_a_redelivery_are_recorded_as_the_operator_named(
+    db_url: str, receiver: Receiver
+) -> None:
+    with serve(settings_for(db_url)) as server:
+        t = server.tidings
+        t.add_operator("alice")
+        # Given an endpoint paused after its first failure, its notification given up
+        down = UrlChannel(success_url=receiver.url("/down/1000"), pause_after=1)
+        t.open_account("shop", "s3cret", channel=down, retry_policy=RetryPolicy(schedule=()))
+        n = t.end(t.accept("shop", "c", "ping-async").svtrid, 1000, "OK").id
+        wait_until(lambda: t.delivery("shop", n).status == "gave_up", what="giving up")
+        wait_until(lambda: t.all_endpoints(paused_only=True), what="the pause")
+        # When an operator not added tries, nothing changes
+        for refused in (("endpoint", "resume", "shop"), ("redeliver", "shop", str(n))):
+            ran = shell(*refused, "--operator", "mallory", "--db", db_url)
+            one_line_error(ran, 1, "2303", "operator")
+        assert t.all_endpoints(paused_only=True) and t.delivery("shop", n).status == "gave_up"
+        # When alice resumes the endpoint and sends the notification again
+        resumed = shell("endpoint", "resume", "shop", "--operator", "alice", "--db", db_url)
+        assert resumed.exit_code == 0, resumed.output
+        again = shell("redeliver", "shop", str(n), "--operator", "alice", "--db", db_url)
+        assert again.exit_code == 0, again.output
+        # Then the log names her for both, with the account they concerned
+        actions = [e.event for e in t.log(1, topics=("OperatorActed",))]
+        assert [(a.name, a.action, a.login) for a in actions] == [
+            ("alice", "resume-endpoint", "shop"),
+            ("alice", "redeliver", "shop"),
+        ]

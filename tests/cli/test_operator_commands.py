@@ -77,3 +77,41 @@ def test_a_bulk_ack_is_recorded_as_the_tokens_operator_and_names_no_other(db_url
         ("bob", "acked 2"),
         ("admin", "acked 3"),
     ]
+
+
+def test_the_shells_changes_name_the_operator_given_and_a_stranger_changes_nothing(
+    db_url: str,
+) -> None:
+    assert shell("operator", "add", "alice", "--db", db_url).exit_code == 0
+    as_alice = ("--operator", "alice", "--db", db_url)
+    opened = shell("account", "add", "tester", "--password-stdin", *as_alice, input="s3cret\n")
+    assert opened.exit_code == 0, opened.output
+    changes = [
+        ("account", "set", "tester", "--retry-schedule", "5,60"),
+        ("account", "password", "tester", "--password-stdin"),
+        ("account", "test", "tester"),
+        ("account", "rotate-secret", "tester"),
+        ("account", "suspend", "tester", "--reason", "unpaid"),
+        ("account", "resume", "tester"),
+        ("account", "close", "tester", "--reason", "contract ended"),
+    ]
+    for change in changes:
+        ran = shell(*change, *as_alice, input="n3w-s3cret\n")
+        assert ran.exit_code == 0, (change, ran.output)
+    with Tidings(db_url) as t:
+        t.open_account("other", "s3cret")
+    stranger = ("--operator", "mallory", "--db", db_url)
+    one_line_error(shell("account", "suspend", "other", *stranger), 1, "2303", "operator")
+    with Tidings(db_url) as t:
+        actions = [e.event for e in t.log(1, topics=("OperatorActed",))]
+        other = t.account("other")
+    assert [(a.name, a.action, a.login) for a in actions] == [
+        ("alice", action, "tester")
+        for action in ("open", "set", "password", "test", "rotate-secret", "suspend", "resume",
+                       "close")
+    ]  # fmt: skip
+    assert [a.detail for a in actions if a.action in ("suspend", "close")] == [
+        "unpaid",
+        "contract ended",
+    ]
+    assert other is not None and not other.suspended
