@@ -10,8 +10,7 @@ A request, XML (form field `request` or raw body) or JSON (with or without the
      <clTRID>AvrX87Kqk6h3</clTRID>
     </request>
 
-its response, and the notification the operation produces once it ends (pushed with
-`<ID>`; inside poll-req's `<data>` the same fields end with a lowercase `<id>`)::
+and its response::
 
     <response>
      <code>1001</code>
@@ -22,15 +21,8 @@ its response, and the notification the operation produces once it ends (pushed w
      <command>ping-async</command>
     </response>
 
-    <notify>
-     <code>1000</code>
-     <result>OK</result>
-     <timestamp>1286957932</timestamp>
-     <clTRID>AvrX87Kqk6h3</clTRID>
-     <svTRID>1286957874.1271.15706</svTRID>
-     <command>ping-async</command>
-     <ID>2691</ID>
-    </notify>
+The operation's `<notify>`, once it ends, holds the same fields with the ending's code,
+result and timestamp, then its `<ID>` (`<id>` inside poll-req's `<data>`).
 
 We are exact in what we send (`response`: the shapes above, one-space indentation, no
 XML declaration; JSON `{"response": {...}}` with integer `code`/`timestamp`) and liberal
@@ -45,7 +37,7 @@ repeated key when it has as many colons as its tree written again (C drops repea
 import json
 import re
 from enum import StrEnum
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypedDict
 
 import msgspec
 from tidings.domain import Code
@@ -53,7 +45,7 @@ from tidings.domain.document import too_deep
 from tidings.domain.operation import MAX_CLTRID
 
 from .form import FormError, request_document
-from .xml_request import MAX_DEPTH, MAX_NODES, XmlRefused, read_request
+from .xml_request import FIELDS, MAX_DEPTH, MAX_NODES, XmlRefused, read_request
 
 __all__ = [
     "MAX_BODY",
@@ -68,16 +60,14 @@ __all__ = [
 
 MAX_BODY = 64 * 1024
 
-_FIELDS = ("user", "auth", "command", "cltrid", "data", "test")
 # A field's name as clients spell it -> its name in lowercase (`_fields`).
-_SPELLED = {**{name: name for name in _FIELDS}, "clTRID": "cltrid"}
+_SPELLED = {**{name: name for name in FIELDS}, "clTRID": "cltrid"}
 # The fields of a request read without the checks of the rarer ones (`_plain_request`).
 _PLAIN = frozenset({"user", "auth", "command", "cltrid", "data"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 # Characters XML 1.0 cannot carry at all, not even escaped.
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_REFUSED = {"parse": Code.PARSE_ERROR, "complex": Code.TOO_COMPLEX}
 _decode_json = msgspec.json.Decoder().decode
 _encode_json = msgspec.json.Encoder().encode
 
@@ -140,6 +130,17 @@ class _Usual(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, gc=
     command: str
     clTRID: str | None = None
     data: dict[str, Any] | None = None
+
+
+class _Refused(TypedDict):  # each `xml_request.Reason`'s code: mypy refuses one left out
+    parse: Code
+    complex: Code
+    duplicate: Code
+
+
+_REFUSED = _Refused(
+    parse=Code.PARSE_ERROR, complex=Code.TOO_COMPLEX, duplicate=Code.DUPLICATE_ELEMENT
+)
 
 
 class _UsualDocument(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -300,9 +301,8 @@ def _request(members: Any) -> WapiRequest:
             _fail(Code.INVALID_PARAMETER)
         data, test = _data(fields.get("data")), _test(fields.get("test"))
     except WapiError as error:
-        echo = cltrid
-        if cltrid is not None and (len(cltrid) > MAX_CLTRID or NOT_XML.search(cltrid)):
-            echo = None
+        unfit = cltrid is not None and (len(cltrid) > MAX_CLTRID or NOT_XML.search(cltrid))
+        echo = None if unfit else cltrid
         raise WapiError(error.code, cltrid=echo, command=_echo(fields.get("command"))) from None
     return WapiRequest(user=user, auth=auth, command=command, cltrid=cltrid, data=data, test=test)
 
@@ -393,8 +393,7 @@ def parse_request(dialect: Dialect, body: bytes, content_type: str) -> WapiReque
         try:
             members = read_request(text)
         except XmlRefused as refused:
-            _fail(_REFUSED.get(refused.reason, Code.DUPLICATE_ELEMENT))
-        _utf8_everywhere(members)
+            _fail(_REFUSED[refused.reason])
     else:
         members = _json_members(text)
     return _request(members)

@@ -9,17 +9,19 @@ document (as defusedxml's `forbid_*`); past `MAX_DEPTH` levels or `MAX_NODES` el
 nothing more is built. Why expat directly: docs/decisions.md.
 """
 
-from typing import Any
+from typing import Any, Literal
 from xml.parsers import expat
 
 from tidings.domain.document import DEPTH
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "XmlRefused", "read_request"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "Reason", "XmlRefused", "read_request"]
 
 # Bounds that only stop documents built to burn CPU or recursion.
 MAX_DEPTH = DEPTH["request"]
 MAX_NODES = 1000
 
+# Why a document is refused (`XmlRefused.reason`).
+Reason = Literal["parse", "complex", "duplicate"]
 FIELDS = frozenset({"user", "auth", "command", "cltrid", "data", "test"})
 # Between a namespace, a local name and a prefix in the names expat gives: a character
 # no XML document can hold, so no namespace name contains it.
@@ -31,7 +33,7 @@ class XmlRefused(Exception):
     entity, an external reference, or not a `request`), "complex" (too deep or too many
     elements) or "duplicate" (a field twice)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: Reason) -> None:
         super().__init__(reason)
         self.reason = reason
 

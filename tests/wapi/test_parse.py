@@ -177,6 +177,9 @@ def test_xml_test_flag() -> None:
         (XML, b"<response/>", "", Code.PARSE_ERROR),
         (XML, b"not xml at all", "", Code.PARSE_ERROR),
         (XML, b"<request>&bogus;</request>", "", Code.PARSE_ERROR),
+        # XML holds no lone surrogate: expat refuses a reference to one
+        (XML, b"<request><user>&#xD800;</user></request>", "", Code.PARSE_ERROR),
+        (XML, b"<request><user>\xed\xa0\x80</user></request>", "", Code.ENCODING_MISMATCH),
         (JSON, b"{", "", Code.PARSE_ERROR),
         (JSON, b"[1, 2]", "", Code.PARSE_ERROR),
         (JSON, b'{"user": NaN}', "", Code.PARSE_ERROR),

@@ -2,14 +2,23 @@
 as the reader did before: the same members, the same refusals, over many generated
 documents (namespaces, attributes, comments, CDATA, entities, DTDs, nesting, breakage)."""
 
-from typing import Any
+from typing import Any, get_args
 
 import defusedxml.ElementTree as SafeET
+import pytest
 import xmltodict
 from defusedxml.common import DefusedXmlException
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tidings.adapters.wapi.xml_request import MAX_DEPTH, MAX_NODES, XmlRefused, read_request
+from tidings.adapters.wapi.request import Dialect, WapiError, parse_request
+from tidings.adapters.wapi.xml_request import (
+    MAX_DEPTH,
+    MAX_NODES,
+    Reason,
+    XmlRefused,
+    read_request,
+)
+from tidings.domain import Code
 
 _FIELDS = ("user", "auth", "command", "cltrid", "data", "test")
 
@@ -113,3 +122,19 @@ def test_reads_the_edges_of_the_bounds_as_before() -> None:
         assert _new(document) == _old(document)
     assert _new(_deep(MAX_DEPTH)) == "complex"
     assert _new(wide) == "complex"
+
+
+def test_every_reason_to_refuse_has_its_own_code() -> None:
+    # One document refused for each reason, and the code a WAPI client is answered.
+    head = "<request><user>u</user><auth>a</auth><command>ping</command>"
+    refused = {
+        "parse": (head, Code.PARSE_ERROR),
+        "complex": (_deep(MAX_DEPTH), Code.TOO_COMPLEX),
+        "duplicate": (head + "<User>v</User></request>", Code.DUPLICATE_ELEMENT),
+    }
+    assert set(refused) == set(get_args(Reason))
+    for reason, (document, code) in refused.items():
+        assert _new(document) == reason
+        with pytest.raises(WapiError) as answered:
+            parse_request(Dialect.XML, document.encode(), "text/xml")
+        assert answered.value.code is code
