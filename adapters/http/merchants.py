@@ -11,8 +11,8 @@ fields say (`domain.serverrun`; a namespace is ignored).
 import hmac
 import json
 import time
-import xml.parsers.expat
 from typing import Any
+from xml.parsers import expat
 
 import defusedxml.ElementTree as SafeET
 import msgspec
@@ -32,6 +32,7 @@ from ..errors import OutcomeUnknown
 from ..library import Conflict, Rejected, RemoteClient, StorageError
 from ..metrics import AUTH_FAILURES, THROTTLED
 from ..wapi.auth import password_sha1
+from ..wapi.xml_request import refusing_parser
 from .body import TooLarge, client_ip, is_text, read_body
 from .context import Context
 from .deadlines import SENT_NAMES
@@ -135,8 +136,9 @@ class _Deep(Exception):
 
 def too_deep_xml(raw: bytes | str, limit: int) -> bool:
     """Whether the XML document `raw` nests elements deeper than `limit`: one expat scan
-    before any parser, no tree, no entity expanded; False for a malformed document."""
-    parser = xml.parsers.expat.ParserCreate()
+    before any parser, no tree, no entity expanded; False for a malformed document (or
+    one with a DTD or an entity: the parser refuses it)."""
+    parser = refusing_parser()
     depth = 0
 
     def start(*_: object) -> None:
@@ -149,18 +151,13 @@ def too_deep_xml(raw: bytes | str, limit: int) -> bool:
         nonlocal depth
         depth -= 1
 
-    def refuse(*_: object) -> None:
-        raise ValueError("a DTD or an entity")  # left to the parser, which refuses it
-
     parser.StartElementHandler = start
     parser.EndElementHandler = end
-    parser.StartDoctypeDeclHandler = refuse
-    parser.EntityDeclHandler = refuse
     try:
         parser.Parse(raw, True)
     except _Deep:
         return True
-    except (xml.parsers.expat.ExpatError, ValueError):
+    except (ValueError, expat.ExpatError):
         return False
     return False
 

@@ -14,7 +14,7 @@ from xml.parsers import expat
 
 from tidings.domain.document import DEPTH
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "Reason", "XmlRefused", "read_request"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "Reason", "XmlRefused", "read_request", "refusing_parser"]
 
 # Bounds that only stop documents built to burn CPU or recursion.
 MAX_DEPTH = DEPTH["request"]
@@ -38,12 +38,23 @@ class XmlRefused(Exception):
         self.reason = reason
 
 
-class _Forbidden(Exception):
+class _Forbidden(ValueError):
     pass
 
 
 def _forbid(*_: Any) -> int:
     raise _Forbidden
+
+
+def refusing_parser(separator: str | None = None) -> expat.XMLParserType:
+    """An expat parser (`separator`: expat's namespace separator) that raises ValueError
+    at a DTD, an entity declaration or an external reference, as defusedxml's `forbid_*`."""
+    parser = expat.ParserCreate(None, separator)
+    parser.StartDoctypeDeclHandler = _forbid
+    parser.EntityDeclHandler = _forbid
+    parser.UnparsedEntityDeclHandler = _forbid
+    parser.ExternalEntityRefHandler = _forbid
+    return parser
 
 
 class _Reader:
@@ -111,20 +122,16 @@ class _Reader:
 def read_request(text: str) -> Any:
     """The members of a `<request>` document (module docstring), or `XmlRefused`."""
     reader = _Reader()
-    parser = expat.ParserCreate(None, _SEPARATOR)
+    parser = refusing_parser(_SEPARATOR)
     parser.namespace_prefixes = True
     parser.buffer_text = True
     parser.ordered_attributes = True
     parser.StartElementHandler = reader.start
     parser.EndElementHandler = reader.end
     parser.CharacterDataHandler = reader.text
-    parser.StartDoctypeDeclHandler = _forbid
-    parser.EntityDeclHandler = _forbid
-    parser.UnparsedEntityDeclHandler = _forbid
-    parser.ExternalEntityRefHandler = _forbid
     try:
         parser.Parse(text, True)
-    except (expat.ExpatError, _Forbidden, ValueError):
+    except (expat.ExpatError, ValueError):
         raise XmlRefused("parse") from None
     if reader.complex:
         raise XmlRefused("complex")

@@ -3,6 +3,7 @@ error, before a parser could reach a recursion limit."""
 
 import pytest
 from tidings.adapters.http.merchants import too_deep_xml
+from tidings.adapters.wapi.xml_request import XmlRefused, read_request, refusing_parser
 from tidings.domain.document import too_deep
 
 from tests.http.conftest import Running, wapi_auth
@@ -29,6 +30,24 @@ def test_xml_depth_stops_at_the_limit_and_judges_nothing_else() -> None:
     assert too_deep_xml(b"<a>" * 100_000, 3)  # stops long before the (missing) end
     assert not too_deep_xml(b"<a><b>", 3)  # malformed: the parser says so
     assert not too_deep_xml(b'<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>', 3)
+
+
+@pytest.mark.parametrize(
+    "prologue",
+    [
+        "<!DOCTYPE request>",
+        '<!DOCTYPE r [<!ENTITY x "y">]>',
+        '<!DOCTYPE r [<!NOTATION n SYSTEM "n"><!ENTITY u SYSTEM "u" NDATA n>]>',
+        '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
+    ],
+)
+def test_both_xml_readers_refuse_dtds_and_entities_with_one_parser_setup(prologue: str) -> None:
+    document = prologue + "<request><a><b>x</b></a></request>"
+    with pytest.raises(ValueError):
+        refusing_parser().Parse(document, True)
+    assert not too_deep_xml(document, 1)  # refused: left to the parser, which refuses it
+    with pytest.raises(XmlRefused):
+        read_request(document)
 
 
 def _nested_json(depth: int) -> str:
