@@ -68,6 +68,7 @@ _STATUS = {
     Code.TOO_LARGE: 413,
     Code.TOO_COMPLEX: 400,
     Code.PARSE_ERROR: 400,
+    Code.ENCODING_MISMATCH: 400,
     Code.COMMAND_FAILED: 503,
 }
 Params = dict[str, str]
@@ -259,6 +260,10 @@ def _decode(raw: bytes, body_type: type, max_depth: int) -> Any:
         code = Code.MISSING_PARAMETER if missing else Code.INVALID_PARAMETER
         raise Rejected(code, str(error)) from None
     except msgspec.DecodeError as error:
+        try:  # as WAPI and Merchants answer a body that is not UTF-8
+            raw.decode()
+        except UnicodeDecodeError as wrong:
+            raise Rejected(Code.ENCODING_MISMATCH, f"not UTF-8 at byte {wrong.start}") from None
         raise Rejected(Code.PARSE_ERROR, f"not JSON: {_fault(raw, error)}") from None
 
 

@@ -243,6 +243,22 @@ def test_an_operation_command_is_required_and_bounded(
 
 
 @pytest.mark.parametrize(
+    ("body", "at"),
+    [(b'{"text": "\xff"}', 10), (b'{"text": "\xc3"}', 10), (b'{"text": "\xed\xa0\x80"}', 10),
+     (b'\xff{"text": "x"}', 0), (b'{"text": "x",\x80}', 13)],
+)  # fmt: skip
+def test_a_body_that_is_not_utf8_is_an_encoding_mismatch(
+    server: Running, body: bytes, at: int
+) -> None:
+    # 2102, as WAPI and Merchants answer it, whether or not the rest is JSON
+    response = call(server, "POST", "/api/operations/1.2.3/steps", content=body)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"code": 2102, "text": f"not UTF-8 at byte {at}"},
+    ), response.text
+
+
+@pytest.mark.parametrize(
     ("body", "said"),
     [(b'{"text": "\\ud800"}', "surrogate"), (b'{"text": "\\udc00"}', "surrogate"),
      (b'{"text": "x",}', "trailing comma"), (b'{"text": "x"', "truncated"),
