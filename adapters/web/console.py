@@ -1,8 +1,7 @@
-"""The operator console, `/console/...`: every account, one account's settings, queue,
-deliveries and endpoints, operator actions on them (recorded as the signed-in operator's
-in the action's own transaction), an operation's trail as a timeline, and the health page: the log's
-figures (the `LogFigures` `/metrics` serves) as small inline SVG bar charts beside a
-table, the latest signed checkpoint, and the last `verify` run from this page.
+"""The operator console, `/console/...`: accounts, one account's settings, queue, deliveries
+and endpoints, operator actions (recorded as the signed-in operator's), an operation's
+trail as a timeline, and the health page: the log's figures as inline SVG bar charts, the
+latest signed checkpoint and the last `verify` run from this page.
 """
 
 from collections import Counter
@@ -12,7 +11,6 @@ from threading import Lock
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from tidings.domain import Code
@@ -23,6 +21,7 @@ from tidings.domain import operation as op
 from tidings.domain import operator as opr
 from tidings.domain.operator import Actor
 
+from ..audit.integrity import Break
 from ..audit.tally import RECENT, LogFigures, Tally, TallyView
 from ..http.context import Context
 from ..library import Rejected, Tidings, TrailEntry
@@ -53,9 +52,8 @@ _ANSWER = 200  # how much of an endpoint's answer a page shows
 
 
 def _accounts(t: Tidings, query: str, after: int) -> tuple[list[AccountView], int | None]:
-    """A page of accounts from cursor `after` and the cursor of the next page; with a
-    `query`, the first `_PAGE` whose login holds it (among the first `_SEARCH_READS`
-    opened), and no next page: a person narrows the search instead."""
+    """A page of accounts from cursor `after` and the next page's cursor; with a `query`,
+    the first `_PAGE` whose login holds it, and no next page (a person narrows it)."""
     if not query:
         page = t.accounts(after=after, limit=_PAGE)
         return page.accounts, page.next
@@ -128,8 +126,7 @@ class Verified:
 
     at: datetime
     checked: int
-    broken_at: int | None
-    reason: str
+    broken: Break | None
 
 
 def _charts(tally: Tally, now: datetime) -> list[Chart]:
@@ -187,8 +184,12 @@ class AttemptRow:
     answer: str
 
 
-def _ms(ms: float) -> str:
-    return f"{ms:.0f} ms"
+def _attempt(done: dlv.AttemptSucceeded | dlv.AttemptFailed) -> AttemptRow:
+    error = done.error if isinstance(done, dlv.AttemptFailed) else ""
+    outcome = "failed" if isinstance(done, dlv.AttemptFailed) else "delivered"
+    return AttemptRow(
+        done.number, done.at, outcome, done.status, done.duration_ms, error, done.answer[:_ANSWER]
+    )
 
 
 def _describe(event: Any) -> tuple[str, str, tuple[str, ...]]:
@@ -213,18 +214,10 @@ def _describe(event: Any) -> tuple[str, str, tuple[str, ...]]:
             return "attempt", f"attempt {number} started", ()
         case dlv.AttemptExpired(number=number):
             return "failed", f"attempt {number} abandoned: its lease ran out", ()
-        case dlv.AttemptSucceeded(number=number, status=status, duration_ms=ms, answer=answer):
-            return (
-                "delivered",
-                f"attempt {number} delivered",
-                (f"status {status}", _ms(ms), answer[:_ANSWER]),
-            )
-        case dlv.AttemptFailed(number=number, status=status, error=error, duration_ms=ms):
-            return (
-                "failed",
-                f"attempt {number} failed",
-                (f"status {status}", error, _ms(ms), event.answer[:_ANSWER]),
-            )
+        case dlv.AttemptSucceeded() | dlv.AttemptFailed():
+            row = _attempt(event)
+            details = (f"status {row.status}", row.error, f"{row.duration_ms:.0f} ms", row.answer)
+            return row.outcome, f"attempt {row.number} {row.outcome}", details
         case dlv.DeliveryGaveUp(reason=reason):
             return "gave-up", "gave up", (reason,)
         case dlv.DeliveryRequeued():
@@ -254,23 +247,8 @@ def timeline(entries: list[TrailEntry]) -> list[Moment]:
 
 def attempts_of(entries: list[TrailEntry]) -> list[AttemptRow]:
     """Every finished push attempt among a notification's trail entries, in order."""
-    rows = []
-    for entry in entries:
-        match entry.event:
-            case dlv.AttemptSucceeded() | dlv.AttemptFailed() as done:
-                failed = isinstance(done, dlv.AttemptFailed)
-                rows.append(
-                    AttemptRow(
-                        number=done.number,
-                        at=done.at,
-                        outcome="failed" if failed else "delivered",
-                        status=done.status,
-                        duration_ms=done.duration_ms,
-                        error=done.error if isinstance(done, dlv.AttemptFailed) else "",
-                        answer=done.answer[:_ANSWER],
-                    )
-                )
-    return rows
+    done = (dlv.AttemptSucceeded, dlv.AttemptFailed)
+    return [_attempt(entry.event) for entry in entries if isinstance(entry.event, done)]
 
 
 def console_routes(context: Context) -> list[Route]:
@@ -294,9 +272,9 @@ def console_routes(context: Context) -> list[Route]:
     async def account(call: Call) -> Response:
         login, t = call.param("login"), context.tidings
         view = await known(login)
-        mailbox = await run_in_threadpool(t.mailbox, login)
-        deliveries = await run_in_threadpool(t.deliveries, login)
-        endpoints = await run_in_threadpool(t.endpoints, login)
+        mailbox, deliveries, endpoints = await run_in_threadpool(
+            lambda: (t.mailbox(login), t.deliveries(login), t.endpoints(login))
+        )
         return call.page(
             "console/account.html",
             account=view,
@@ -308,13 +286,8 @@ def console_routes(context: Context) -> list[Route]:
         )
 
     async def act(call: Call) -> Response:
-        login, action, form, by = (
-            call.param("login"),
-            call.param("action"),
-            call.form,
-            call.who.name,
-        )
-        t, actor = context.tidings, Actor(by, action)
+        login, action, by = call.param("login"), call.param("action"), call.who.name
+        t, form, actor = context.tidings, call.form, Actor(by, action)
         await known(login)  # else each action names what it misses of an unknown account
         match action:
             case "suspend":
@@ -367,25 +340,15 @@ def console_routes(context: Context) -> list[Route]:
 
     async def verify(call: Call) -> Response:
         checked, broken = await run_in_threadpool(context.tidings.verify_log)
-        last[:] = [
-            Verified(
-                context.settings.clock(),
-                checked,
-                broken.position if broken else None,
-                broken.reason if broken else "",
-            )
-        ]
+        last[:] = [Verified(context.settings.clock(), checked, broken)]
         await context.tidings.operator_acted_async(call.who.name, "verify", "-", "")
         return redirect(CONSOLE.home + "health")
-
-    async def start(request: Request) -> Response:
-        return redirect(CONSOLE.home + "accounts")
 
     def at(path: str, handler: Handler, methods: tuple[str, ...] = ("GET",)) -> Route:
         return Route("/" + path, guarded(context, CONSOLE, handler), methods=list(methods))
 
     return [
-        Route("/", start, methods=["GET"]),
+        Route("/", redirect(CONSOLE.home + "accounts"), methods=["GET"]),  # an ASGI app
         at("accounts", accounts),
         at("accounts/{login}", account),
         at("accounts/{login}/{action}", act, ("POST",)),
