@@ -24,8 +24,14 @@ __all__ = ["FROM_ENV", "SMTP_ENV", "MailSender", "SmtpServer", "message_for"]
 
 SMTP_ENV = "TIDINGS_SMTP_URL"
 FROM_ENV = "TIDINGS_SMTP_FROM"
-# The sender is one bare address: it can neither break the From header nor add one.
-_SENDER = re.compile(r'[^\s\x00-\x1f\x7f<>,"()@]+@[^\s\x00-\x1f\x7f<>,"()@]+')
+# The sender is one bare ASCII address (RFC 5321 4.1.2: a dot-atom local part of at most
+# 64 characters, a host name; at most 254 in all): it can neither break the From header
+# nor add one, and every server takes it (no SMTPUTF8 needed).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_SENDER = re.compile(
+    rf"(?=.{{3,254}}\Z)(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*"
+)
 # What an attempt to a non-ASCII address says of a server without SMTPUTF8 (RFC 6531).
 _NO_SMTPUTF8 = (
     "SMTPNotSupported: An address containing non-ASCII characters was provided, but "
@@ -53,7 +59,10 @@ class SmtpServer:
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ValueError(f"{SMTP_ENV} must be smtp://host:port or smtps://host:port")
         if not _SENDER.fullmatch(sender):
-            raise ValueError(f"{FROM_ENV} must be one e-mail address, such as tidings@localhost")
+            raise ValueError(
+                f"{FROM_ENV} must be one ASCII e-mail address, such as tidings@localhost,"
+                f" not {sender!r}"
+            )
         query = parse_qs(parts.query)
         return cls(
             host=parts.hostname,

@@ -208,6 +208,19 @@ def test_the_smtp_url_gives_starttls_and_login_and_hides_the_password() -> None:
     assert "s3cr3t" not in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    "sender",
+    ["ops@exämple.com", "öps@x.example", "a..b@x.example", ".a@x.example", "a@-x.example",
+     "a@x..example", "a b@x.example", "a;b@x.example", "a@x_y.example", "a@", "x" * 65 + "@y"],
+)  # fmt: skip
+def test_a_sender_not_ascii_or_malformed_is_refused_naming_the_variable(sender: str) -> None:
+    with pytest.raises(ValueError, match=r"^TIDINGS_SMTP_FROM must be one ASCII e-mail") as bad:
+        SmtpServer.from_url("smtp://mail.example", sender)
+    assert "\n" not in str(bad.value)
+    for good in ("tidings@localhost", "no-reply+ops@mail.client.example"):
+        assert SmtpServer.from_url("smtp://mail.example", good).sender == good
+
+
 def test_an_attempt_our_code_fails_counts_as_failed_and_gives_up(
     db_url: str, inbox: tuple[Inbox, SmtpServer], caplog: pytest.LogCaptureFixture
 ) -> None:
