@@ -81,11 +81,11 @@ class Tables:
             f"ON c.position = e.{position} WHERE e.originator_id = ? "
             "AND e.originator_version = ? AND c.nodes IS NOT NULL"
         )
-        # (leaf, position) of the tree's last leaf, by the key: the chain's rows where the
+        # The position of the tree's last leaf, by the key: the chain's rows where the
         # tree was off hold no nodes, and only a catch-up runs past them.
-        self.last_leaf_query = (
-            f"SELECT position - 1, position FROM {self.tree} "
-            "WHERE nodes IS NOT NULL ORDER BY position DESC LIMIT 1"
+        self._last_leaf = (
+            f"SELECT position FROM {self.tree} WHERE nodes IS NOT NULL "
+            "ORDER BY position DESC LIMIT 1"
         )
 
     def sql(self, query: str) -> str:
@@ -138,14 +138,10 @@ class Tables:
         nodes = rows("SELECT count(*) FROM pragma_table_info(?) WHERE name = 'nodes'", (CHAIN,))
         return bool(found[0][0]) and bool(nodes[0][0])
 
-    def last_position(self, rows: Read) -> int:
-        """The log position of the tree's last leaf (0: the tree is empty)."""
-        found = rows(self.last_leaf_query, ())
-        return int(found[0][1]) if found else 0
-
     def size(self, rows: Read) -> int:
-        found = rows(self.last_leaf_query, ())
-        return int(found[0][0]) + 1 if found else 0
+        """The tree's size, which is the log position of its last leaf (0: empty)."""
+        found = rows(self._last_leaf, ())
+        return int(found[0][0]) if found else 0
 
     def page(self, rows: Read, first: int, last: int) -> list[tuple[int, int, bytes]]:
         """(leaf, position, nodes) of the leaves in [first, last], in order."""
@@ -265,10 +261,9 @@ class Tables:
             self._kept = digest, Tree(size, [bytes(h) for h in hashes])
 
     def _frontier(self, db: Db) -> Tree:
-        last = db.rows(self.last_leaf_query, ())
-        if not last:
+        size = self.size(db.rows)
+        if not size:
             return Tree()
-        size = last[0][0] + 1
         wanted = frontier(size)
         found = self.nodes(db.rows, wanted)
         if len(found) < len(wanted):
@@ -296,7 +291,7 @@ class Tables:
         )
         while True:
             tree = self._frontier(db)
-            page = db.rows(query, (self.last_position(db.rows),))
+            page = db.rows(query, (self.size(db.rows),))
             entries = [
                 (r[0], entry_bytes(r[0], stream_bytes(r[1]), r[2], r[3], bytes(r[4]))) for r in page
             ]
@@ -392,7 +387,7 @@ class ChainedRecorder:
         if not tree.enabled:
             return
         after = tree.sql(f"SELECT 1 FROM {tree.events} WHERE {tree.position} > ? LIMIT 1")
-        if self.tree_rows(after, (tree.last_position(self.tree_rows),)):
+        if self.tree_rows(after, (tree.size(self.tree_rows),)):
             self._tree_transaction(tree.catch_up)
 
     def sign_head(self) -> Checkpoint | None:
