@@ -53,7 +53,6 @@ __all__ = [
     "link",
     "node_hash",
     "root_of",
-    "rows_of",
     "snapshot_row",
     "stored_row",
     "stream_bytes",
@@ -151,10 +150,6 @@ def decode_event(topic: str, state: bytes) -> Any:
 def decoder_of(topic: str) -> Callable[[bytes], Any]:
     """`decode_event` for one topic, for a reader of many rows (KeyError)."""
     return _DECODERS[topic].decode
-
-
-def rows_of(events: Sequence[StoredEvent]) -> list[Row]:
-    return [(e.originator_id, e.originator_version, e.topic, e.state) for e in events]
 
 
 class MsgspecMapper(Mapper[UUID]):

@@ -11,19 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
-
 from ..errors import StorageError
 from ..ledger.checkpoint import Checkpoint
 from ..ledger.entries import (
     LogRow,
     PlacedRow,
-    Row,
     StreamRow,
     Tree,
     entry_bytes,
     frontier,
-    rows_of,
     stream_bytes,
 )
 from ..ledger.merkle import consistency_path, needed
@@ -325,10 +321,6 @@ class ChainedRecorder:
     _read: Callable[[str, tuple[Any, ...]], list[Any]]
     tree_rows: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
     _tree_transaction: Callable[[Callable[[Db], Any]], Any]
-    append: Callable[[Sequence[Row], Sequence[Row]], list[int]]
-
-    def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
-        return self.append(rows_of(events), rows_of(snapshots))
 
     def _sid(self, stream: UUID) -> UUID | str:
         return stream if self.tree.postgres else stream.hex

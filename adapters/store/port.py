@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from uuid import UUID
 
-from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.persistence import Notification
 
 from ..ledger.checkpoint import Checkpoint
 from ..ledger.entries import LogRow, PlacedRow, Row, StreamRow, TailRow
@@ -27,16 +27,14 @@ class Recorder(Protocol):
     tree: Tables  # the tree's and checkpoints' tables (`signer`, `enabled` set by the store)
     snapshots_table: str  # named by eventsourcing's snapshot store
 
-    def write(self, events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]) -> list[int]:
-        """Append `events` and their snapshots in one transaction (`locked`'s, inside it),
-        with chain links and tree nodes; their log positions. eventsourcing's
-        `IntegrityError`, nothing written, when a (stream, version) is taken."""
-
     def append(self, events: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
-        """`write` for rows as stored (`codec.Row`): what the store's save appends."""
+        """Append `events` and their snapshots, rows as stored (`entries.Row`), in one
+        transaction (`locked`'s, inside it), with chain links and tree nodes; their log
+        positions. eventsourcing's `IntegrityError`, nothing written, when a (stream,
+        version) is taken."""
 
     def locked(self) -> AbstractContextManager[None]:
-        """Hold the log's write lock for a block; a `write` inside commits at its end."""
+        """Hold the log's write lock for a block; an `append` inside commits at its end."""
 
     def ensure_tree(self) -> None:
         """Catch the tree up with the log, under the write lock, when it lags."""

@@ -3,11 +3,10 @@ log end, yet correct when another writer appended meanwhile; all or nothing when
 something fails after the events' INSERT; the locked path survives lost connections."""
 
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
-from eventsourcing.persistence import StoredEvent
 from tidings.adapters.audit.integrity import verify
 from tidings.adapters.errors import StorageError
 from tidings.adapters.ledger.keys import new_key
@@ -21,9 +20,9 @@ from tests.store.dropped import terminate_connections
 __all__: list[str] = []
 
 
-def _events(count: int) -> list[StoredEvent]:
+def _events(count: int) -> list[tuple[UUID, int, str, bytes]]:
     stream = uuid4()
-    return [StoredEvent(stream, n, "Probe", b"\x80") for n in range(1, count + 1)]
+    return [(stream, n, "Probe", b"\x80") for n in range(1, count + 1)]
 
 
 def _schema(url: str) -> str:
@@ -37,11 +36,11 @@ def test_appends_interleaved_by_two_writers_keep_one_gapless_chained_log(
     try:
         # when: each appends after a log the other has moved on since it last looked
         placed = [
-            first.recorder.write(_events(2), []),
-            second.recorder.write(_events(1), []),
-            first.recorder.write(_events(3), []),
-            second.recorder.write(_events(1), []),
-            second.recorder.write(_events(2), []),
+            first.recorder.append(_events(2), []),
+            second.recorder.append(_events(1), []),
+            first.recorder.append(_events(3), []),
+            second.recorder.append(_events(1), []),
+            second.recorder.append(_events(2), []),
         ]
         # then: positions follow each other with no gap and the chain verifies
         assert placed == [[1, 2], [3], [4, 5, 6], [7], [8, 9]]
@@ -65,7 +64,7 @@ def test_writers_that_learn_the_end_from_tail_grow_the_log_s_tree(
         for count in (1, 2, 1, 3, 1, 1, 2):
             for writer in (first, second) if count % 2 else (second, first):
                 writer.recorder.tail(writer.max_position(), 1)
-                writer.recorder.write(_events(count), [])
+                writer.recorder.append(_events(count), [])
     finally:
         first.close()
         second.close()
@@ -88,7 +87,7 @@ def test_writers_that_learn_the_end_from_tail_grow_the_log_s_tree(
 def test_a_failure_after_the_events_insert_leaves_nothing(postgres_url: str) -> None:
     store = Store(postgres_url)
     try:
-        store.recorder.write(_events(3), [])
+        store.recorder.append(_events(3), [])
     finally:
         store.close()
     # given: a row of the tree's frontier was deleted by hand, so growing the tree fails
@@ -102,7 +101,7 @@ def test_a_failure_after_the_events_insert_leaves_nothing(postgres_url: str) -> 
     try:
         # when: an append is tried
         with pytest.raises(StorageError, match="the Merkle tree lacks rows"):
-            store.recorder.write(_events(1), [])
+            store.recorder.append(_events(1), [])
         # then: nothing of it was committed
         assert store.max_position() == 3
         assert store.recorder.max_chained() == 3
@@ -113,12 +112,12 @@ def test_a_failure_after_the_events_insert_leaves_nothing(postgres_url: str) -> 
 def test_a_locked_append_after_the_connections_dropped_succeeds(postgres_url: str) -> None:
     store = Store(postgres_url)
     try:
-        store.recorder.write(_events(1), [])
+        store.recorder.append(_events(1), [])
         # given: the server ended every connection the store had open
         assert terminate_connections(store, postgres_url)
         # when: the next append runs under the lock (a retry after a lost race)
         with store.locked():
-            placed = store.recorder.write(_events(2), [])
+            placed = store.recorder.append(_events(2), [])
         # then: it took its lock on a fresh connection and was committed
         assert placed == [2, 3]
         assert verify(store) == (3, None)

@@ -9,7 +9,6 @@ from uuid import UUID, uuid4
 
 import psycopg
 import pytest
-from eventsourcing.persistence import StoredEvent
 from psycopg.rows import dict_row
 from tidings.adapters.audit.integrity import verify
 from tidings.adapters.ledger.entries import Tree, entry_bytes, leaf_hash, stream_bytes
@@ -22,27 +21,28 @@ from tidings.adapters.store.postgres_sql import Statements
 __all__: list[str] = []
 
 _TOPICS = ["Probe", "Ünïcode topic ✓", "NotificationQueued", "x" * 200]
+_Event = tuple[UUID, int, str, bytes]  # a row as appended: stream, version, topic, state
 
 
-def _batch(rng: random.Random, streams: dict[UUID, int], most: int = 40) -> list[StoredEvent]:
+def _batch(rng: random.Random, streams: dict[UUID, int], most: int = 40) -> list[_Event]:
     """1 to `most` events of new and known streams, states of any bytes (NULs included)."""
     events = []
     for _ in range(rng.randint(1, most)):
         stream = rng.choice([*streams, uuid4()]) if streams else uuid4()
         streams[stream] = version = streams.get(stream, 0) + 1
         state = rng.randbytes(rng.randint(0, 300))
-        events.append(StoredEvent(stream, version, rng.choice(_TOPICS), state))
+        events.append((stream, version, rng.choice(_TOPICS), state))
     return events
 
 
-def _snapshots(rng: random.Random, events: list[StoredEvent]) -> list[StoredEvent]:
+def _snapshots(rng: random.Random, events: list[_Event]) -> list[_Event]:
     chosen = rng.sample(events, k=min(len(events), rng.randint(0, 2)))
-    return [StoredEvent(e.originator_id, e.originator_version, "Snap", b"\0s") for e in chosen]
+    return [(stream, version, "Snap", b"\0s") for stream, version, _, _ in chosen]
 
 
-def _events(count: int) -> list[StoredEvent]:
+def _events(count: int) -> list[_Event]:
     stream = uuid4()
-    return [StoredEvent(stream, n, "Probe", b"\x80") for n in range(1, count + 1)]
+    return [(stream, n, "Probe", b"\x80") for n in range(1, count + 1)]
 
 
 def _tree_of(store: Store) -> list[tuple[int, int, bytes]]:
@@ -84,7 +84,7 @@ def test_two_writers_leave_the_chain_and_tree_the_client_computes(
             if rng.random() < 0.3:
                 writer.recorder.tail(writer.max_position(), 1)
             events = _batch(rng, streams)
-            placed += writer.recorder.write(events, _snapshots(rng, events))
+            placed += writer.recorder.append(events, _snapshots(rng, events))
         # then: positions follow each other, the chain verifies, and the tree's rows are
         # exactly those computed from the stored entries
         assert placed == list(range(1, len(placed) + 1))
@@ -110,7 +110,7 @@ def test_checkpoints_fall_due_amid_server_appends_and_sign_the_log_s_tree(
     try:
         # when: they append in turns, so most appends go the server's way
         for turn in range(80):
-            writers[turn % 2].recorder.write(_batch(rng, streams, 6), [])
+            writers[turn % 2].recorder.append(_batch(rng, streams, 6), [])
         # then: checkpoints were signed on the way, each of the log's tree at its size
         expected, roots = _expected_tree(writers[0])
         assert _tree_of(writers[0]) == expected
@@ -133,9 +133,9 @@ def test_an_append_the_server_placed_is_found_in_the_log_by_its_events(
     first, second = Store(postgres_url), Store(postgres_url)
     try:
         # given: an append the server placed, after another writer's
-        first.recorder.write(_events(2), [])
+        first.recorder.append(_events(2), [])
         written = [
-            (e.originator_id.hex, e.originator_version, e.topic, e.state) for e in _events(3)
+            (stream.hex, version, topic, state) for stream, version, topic, state in _events(3)
         ]
         placed = second.recorder.append(written, [])
         recorder = second.recorder
