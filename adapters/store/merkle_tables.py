@@ -6,6 +6,7 @@ index) is in the row of leaf (index + 1) * 2**level - 1, at offset 32 * level: e
 root and proof is read from O(log n) rows by the primary key.
 """
 
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -354,17 +355,26 @@ class ChainedRecorder:
         return [(r[0], r[1], r[2], bytes(r[3])) for r in rows]
 
     def scan(self, start: int, stop: int, topics: Sequence[str] = ()) -> list[LogRow]:
-        """Rows at positions in [start, stop] (of `topics`, when given), as stored."""
-        tree, at = self.tree, self.tree.position
-        sid = "replace(originator_id::text, '-', '')" if tree.postgres else "originator_id"
-        # As bytes: SQLite fails a state forged into text that is not UTF-8.
-        state = "state" if tree.postgres else "CAST(state AS BLOB)"
+        """Rows at positions in [start, stop] (of `topics`, when given), as stored; on
+        SQLite, a text forged into bytes that are not UTF-8 reads with U+FFFD for them."""
+        tree, at, params = self.tree, self.tree.position, (start, stop, *topics)
         only = f" AND topic IN ({', '.join('?' * len(topics))})" if topics else ""
-        query = (
-            f"SELECT {at}, {sid}, originator_version, topic, {state} FROM {tree.events} "
-            f"WHERE {at} BETWEEN ? AND ?{only} ORDER BY {at}"
-        )
-        return self._read(tree.sql(query), (start, stop, *topics))
+        rest = f"FROM {tree.events} WHERE {at} BETWEEN ? AND ?{only} ORDER BY {at}"
+        if tree.postgres:
+            sid = "replace(originator_id::text, '-', '')"
+            return self._read(
+                tree.sql(f"SELECT {at}, {sid}, originator_version, topic, state {rest}"), params
+            )
+        columns = "originator_id, originator_version, topic"
+        try:  # the state as bytes, whatever a forger stored
+            return self._read(f"SELECT {at}, {columns}, CAST(state AS BLOB) {rest}", params)
+        except sqlite3.OperationalError:  # a text SQLite cannot decode: read again as bytes
+            columns = "CAST(originator_id AS BLOB), originator_version, CAST(topic AS BLOB)"
+            rows = self._read(f"SELECT {at}, {columns}, CAST(state AS BLOB) {rest}", params)
+        return [
+            (position, sid.decode(errors="replace"), version, topic.decode(errors="replace"), state)
+            for position, sid, version, topic, state in rows
+        ]
 
     def chain(self, start: int, stop: int) -> list[tuple[int, bytes]]:
         query = f"SELECT position, digest FROM {self.tree.tree} WHERE position BETWEEN ? AND ? "

@@ -241,13 +241,14 @@ def test_a_witness_that_cannot_be_read_is_one_clear_line(
     assert "no witness given" not in output  # it was given: it failed, said above
 
 
-def test_a_state_forged_into_text_is_named_where_it_lies(
-    sqlite_url: str, key: tuple[Path, str]
+@pytest.mark.parametrize("column", ["state", "originator_id", "topic"])
+def test_a_column_forged_into_text_is_named_where_it_lies(
+    sqlite_url: str, key: tuple[Path, str], column: str
 ) -> None:
     # SQLite hands back text that is not UTF-8 as an error, not as the bytes stored.
     _history(sqlite_url, key[0])
     with tamper(sqlite_url) as forge:
-        forge.run("UPDATE {events} SET state = x'ff' || state WHERE {position} = 3")
+        forge.run(f"UPDATE {{events}} SET {column} = x'ff' || {column} WHERE {{position}} = 3")
     code, output = _verify(sqlite_url, key[1])
     assert code == 1, output
     assert "BROKEN at position 3" in output
@@ -255,3 +256,4 @@ def test_a_state_forged_into_text_is_named_where_it_lies(
     assert not isinstance(replayed.exception, Exception) or isinstance(
         replayed.exception, SystemExit
     ), replayed.output
+    assert "position 3" in replayed.output
