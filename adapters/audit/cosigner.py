@@ -1,7 +1,5 @@
 """A witness (`tidings witness`): cosigns a log's checkpoint (C2SP tlog-cosignature) once
-a consistency proof from the log's hash tiles (`http.tiles`) shows that it extends the
-one cosigned last (the first is taken as it is); otherwise it refuses, naming both sizes
-and roots. Its state is a directory holding `checkpoint`, the note it cosigned last.
+a consistency proof from the log's hash tiles shows that it extends the one cosigned last.
 """
 
 import time
@@ -78,7 +76,7 @@ def _nodes(fetch: Callable[[str], bytes], size: int) -> Callable[[int, int], byt
 
 class Witness:
     """Cosigns the log at `url` whose checkpoints `log_key` signs, with `key` under
-    `name`, keeping its state in `state`."""
+    `name`; `state` is a directory holding `checkpoint`, the note it cosigned last."""
 
     def __init__(
         self,
@@ -113,8 +111,8 @@ class Witness:
             return None
 
     def step(self) -> Note:
-        """Fetch the log's checkpoint, check it, cosign it; the cosigned note. Raises
-        `NotExtended`."""
+        """Fetch the log's checkpoint, check it, cosign it; the cosigned note. The first is
+        taken as it is. Raises `NotExtended` (naming both sizes and roots)."""
         with httpx.Client(timeout=30) as client:
             text = self._fetch(client, "checkpoint").decode(errors="replace")
             try:

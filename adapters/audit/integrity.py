@@ -1,12 +1,5 @@
-"""Replay and verify: is the live state what the log says, and is the log untouched?
-
-Replay folds the log in this process, in log order, a page at a time (`PAGE`), each row
-decoded as its topic says and applied after its stream's `check` (`fold_log`); then each
-state is compared with the one the store loads (`compare_live`). A row that cannot be
-decoded or followed stops the fold (`CorruptEvent` names its position). A state left
-alone for a page is held packed (its MessagePack) until read again, for replay's peak
-memory; a mailbox folds in place (`mbx.Replay`) and is never packed.
-"""
+"""Replay and verify: is the live state what the log says (`replay`: the log folded here,
+then compared with what the store loads), and is the hash chain unbroken (`verify`)?"""
 
 import gc
 from collections.abc import Callable, Iterator
@@ -172,8 +165,11 @@ def _applier(decider: Decider[Any, Any, Any]) -> Callable[[Any, Any], Any]:
 def fold_log(
     store: Store, progress: Progress | None = None, page: int = PAGE
 ) -> tuple[int, Folded]:
-    """Fold every stream from the log, `page` positions at a time; (events folded,
-    states). `progress(n)`: n more folded. `CorruptEvent` at the first bad row."""
+    """Fold every stream from the log in log order, `page` positions at a time, each row
+    decoded as its topic says and applied after its stream's `check`; (events folded,
+    states). `progress(n)`: n more folded. `CorruptEvent` at the first bad row. A state
+    left alone for a page is held packed (MessagePack) until read again, for the peak
+    memory; a mailbox folds in place (`mbx.Replay`)."""
     folded = Folded()
     # Per topic, bound once: a row costs a lookup, a decode and an application.
     steps = {

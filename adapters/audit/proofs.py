@@ -1,18 +1,6 @@
 """The log against its Merkle tree: inclusion and consistency proofs from the stored tree
-(RFC 9162 2.1.3 and 2.1.4), entry bundles, and `check`, the log against every signed or
-witnessed checkpoint.
-
-An inclusion proof carries the signed checkpoint (a C2SP note) it proves against and, per
-entry, its stored fields (what its leaf hashes), leaf index and audit path: a client
-checks it with the verifier key, hashlib and `cryptography` alone (the README shows how).
-
-`check` rebuilds the tree from the log entries, never trusting the stored one, and asks
-of every checkpoint whose signature holds: does the log still hold that many entries,
-is the root of its first `size` the signed one, and (a witness) does a consistency proof
-lead from it to the newest signed checkpoint? Where not, it names the first position
-that differs: from the stored leaves when they still hash to the signed root (a forger
-left the tree alone), else narrowed to between the last signed checkpoint that holds
-and the first that does not.
+(RFC 9162 2.1.3 and 2.1.4), C2SP entry bundles, and `check`, the log against every signed
+or witnessed checkpoint.
 """
 
 import functools
@@ -106,8 +94,9 @@ def _tree(store: Store) -> int:
 
 def prove(store: Store, positions: Sequence[int], size: int | None = None) -> InclusionProof:
     """Inclusion proofs of the entries at `positions` in the tree of `size` leaves (None:
-    the latest checkpoint's). `NotProvable` when nothing was signed, or an entry is not
-    in that tree (sign one first: `tidings checkpoint` with the key)."""
+    the latest checkpoint's), with the signed note and each entry's stored fields: a
+    client checks them with the verifier key, hashlib and `cryptography` alone.
+    `NotProvable` when nothing was signed, or an entry is not in that tree."""
     recorder = store.recorder
     tables, rows, stored = recorder.tree, recorder.tree_rows, _tree(store)
     if size is None:
@@ -323,7 +312,11 @@ def check(
 ) -> TamperReport:
     """Check the stored checkpoints' signatures, and the log against every checkpoint,
     stored or witnessed (named in `witnesses`), whose signature holds with one of the
-    `trusted` keys (none: the key each names)."""
+    `trusted` keys (none: the key each names): the tree rebuilt from the log (never the
+    stored one) must have each one's root at its size, and a consistency proof must lead
+    from a witnessed one to the newest signed one. A failure names the first position
+    that differs: from the stored leaves when they still hash to the signed root, else
+    between the last signed checkpoint that holds and the first that does not."""
     report = TamperReport()
     tables, rows = store.recorder.tree, store.recorder.tree_rows
     if not tables.present(rows):

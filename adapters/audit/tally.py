@@ -1,8 +1,6 @@
 """Counts folded from the log, what `tidings stats` and `/metrics` show: `LogFigures`, a
-projection counting into a `TallyView`, caught up by its caller when the figures are
-asked for (ARCHITECTURE.md, "Projections"): exact up to then, and the whole database's,
-whichever process wrote the events.
-"""
+projection its caller catches up when the figures are asked for (exact up to then, and
+the whole database's, whichever process wrote the events)."""
 
 from collections import Counter, deque
 from dataclasses import dataclass, field

@@ -1,11 +1,5 @@
-"""Trails and past states, rebuilt from the log. A trail reads several streams (an
-operation, its account's mailbox, a delivery), each in a query of its own, while writers
-commit; so that it never shows part of a transaction, it first reads the log's last
-position and keeps only events at or before it (each commit is visible before the next
-takes positions, so every transaction lies wholly on one side of it).
-"""
+"""Trails and past states, rebuilt from the log."""
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -37,6 +31,16 @@ DECIDERS: dict[str, Decider[Any, Any, Any]] = {
 }
 
 
+def _notified(event: Any) -> int | None:
+    """The id of the notification a mailbox event concerns (None: none)."""
+    match event:
+        case mbx.NotificationQueued(notification=n) | mbx.NotificationIssued(notification=n):
+            return n.id
+        case mbx.NotificationRetrieved(id=ident) | mbx.NotificationAcked(id=ident):
+            return ident
+    return None
+
+
 class TrailEntry(Struct, frozen=True, kw_only=True):
     """One event of an audit trail: where it stands in the log, in which stream, when."""
 
@@ -49,6 +53,11 @@ class TrailEntry(Struct, frozen=True, kw_only=True):
 
 
 class Audit:
+    """Trails over several streams (an operation, its account's mailbox, a delivery), each
+    read in a query of its own while writers commit; so that it never shows part of a
+    transaction, a trail first reads the log's last position and keeps only events at or
+    before it (each commit is visible before the next takes positions)."""
+
     def __init__(self, store: Store):
         self.store = store
 
@@ -70,17 +79,7 @@ class Audit:
         return entries
 
     def _notification_entries(self, login: str, ident: int, upto: int) -> list[TrailEntry]:
-        def concerns(event: Any) -> bool:
-            match event:
-                case (
-                    mbx.NotificationQueued(notification=n) | mbx.NotificationIssued(notification=n)
-                ):
-                    return n.id == ident
-                case mbx.NotificationRetrieved(id=i) | mbx.NotificationAcked(id=i):
-                    return i == ident
-            return False
-
-        mailbox = [e for e in self._entries(MAILBOX, login, upto) if concerns(e.event)]
+        mailbox = [e for e in self._entries(MAILBOX, login, upto) if _notified(e.event) == ident]
         return mailbox + self._entries(DELIVERY, dlv.key(login, ident), upto)
 
     def _operation_entries(self, svtrid: str, upto: int) -> list[TrailEntry]:
@@ -98,20 +97,8 @@ class Audit:
                 return entries + self._notification_entries(accepted.login, ident, upto)
         return entries
 
-    def _accepted(self, upto: int) -> Iterable[op.OperationAccepted]:
-        recorder = self.store.recorder
-        position: int | None = 1
-        while position is not None:
-            page = recorder.select_notifications(
-                position, 1000, stop=upto, topics=["OperationAccepted"]
-            )
-            for item in page:
-                yield self.store.decode(item).event
-            position = page[-1].id + 1 if len(page) == 1000 else None
-
     def by_svtrid(self, svtrid: str) -> list[TrailEntry]:
-        """The events of one operation, then of its notification, in log order, as the
-        log stood at one position (see the module docstring), as every trail."""
+        """The events of one operation, then of its notification, in log order."""
         upto = self.store.max_position()
         return sorted(self._operation_entries(svtrid, upto), key=lambda e: e.position)
 
@@ -119,9 +106,9 @@ class Audit:
         """The events of every operation a client sent under `cltrid`."""
         upto = self.store.max_position()
         entries = []
-        for accepted in self._accepted(upto):
-            if accepted.cltrid == cltrid:
-                entries += self._operation_entries(accepted.svtrid, upto)
+        for accepted in self.store.log(topics=["OperationAccepted"], stop=upto):
+            if accepted.event.cltrid == cltrid:
+                entries += self._operation_entries(accepted.event.svtrid, upto)
         return sorted(entries, key=lambda e: e.position)
 
     def by_endpoint(self, login: str, target: str) -> list[TrailEntry]:

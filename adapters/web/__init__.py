@@ -1,6 +1,5 @@
 """The web pages of `tidings serve`: the customer center, the operator console, the API
-reference and their stylesheet; server-rendered, no JavaScript, no outside asset.
-"""
+reference and their stylesheet; server-rendered, no JavaScript, no outside asset."""
 
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route

@@ -1,13 +1,9 @@
-"""Who may see a page. Sign-in and sign-out of the customer center and the console; every
-other page goes through `guarded` (a live session, the form's CSRF token; in the center,
-only the signed-in login); `Pages` adds the security headers, and answers the error page
-while the store cannot (503, nothing done; 504 when a commit's fate is unknown).
+"""Who may see a page: sign-in and sign-out (account holders under WAPI's throttle and
+access rule, operators with their token), `guarded` pages and the `Pages` middleware.
 
 A session is a random id in a `__Host-` cookie (Secure, HttpOnly, SameSite=Strict),
 signed (HMAC) with its holder and expiry; the log keeps only the id's SHA-256, so the
 server can end a session for good (sign-out, a password change, a revoked operator).
-Account holders sign in under WAPI's rules (the same throttle and access rule),
-operators with the token `tidings operator add` gave.
 """
 
 import base64
@@ -52,17 +48,17 @@ __all__ = [
 # How long a session lasts from sign-in.
 _LIFETIME = timedelta(hours=8)
 _PRE = "__Host-pre"
-_SECURITY_HEADERS = {
-    "content-security-policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
-    "x-content-type-options": "nosniff",
-    "cache-control": "no-store",
-}
-_HEADERS = [(k.encode(), v.encode()) for k, v in _SECURITY_HEADERS.items()]
+_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+_HEADERS = [
+    (b"content-security-policy", _POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+]
 _CONFLICT = "Others were changing the same data: try again."
 _DOWN = "The database cannot answer now: nothing was done. Try again in a moment."
 _UNKNOWN = (
@@ -164,12 +160,7 @@ def _sign_in_page(
 
 
 class Refusal(Exception):
-    """A sign-in refused: `text` for the page, `failed` whether it counts as a guess."""
-
-    def __init__(self, text: str, *, failed: bool = True) -> None:
-        super().__init__(text)
-        self.text = text
-        self.failed = failed
+    """A sign-in refused: `args` are its text for the page and whether it counts as a guess."""
 
 
 # (text, whether it counts as a guess) of the access rule's refusals.
@@ -191,15 +182,14 @@ async def _account_check(context: Context, form: dict[str, str], ip: str | None)
     except Rejected as rejected:
         if rejected.code not in _REFUSALS:
             raise
-        text, failed = _REFUSALS[rejected.code]
-        raise Refusal(text, failed=failed) from None
+        raise Refusal(*_REFUSALS[rejected.code]) from None
     return login
 
 
 async def _operator_check(context: Context, form: dict[str, str], _: str | None) -> str:
     name = await context.tidings.operator_by_token_async(form.get("token", "").strip())
     if name is None:
-        raise Refusal("Unknown or revoked operator token.")
+        raise Refusal("Unknown or revoked operator token.", True)
     return name
 
 
@@ -232,10 +222,11 @@ def session_routes(context: Context, area: Area) -> list[Route]:
         try:
             name = await check(context, form, ip)
         except Refusal as refusal:
-            if refusal.failed:
+            text, failed = refusal.args
+            if failed:
                 AUTH_FAILURES.labels(surface).inc()
                 await gate.failed(who, ip, started)
-            return _sign_in_page(request, context, area, 401, error=refusal.text)
+            return _sign_in_page(request, context, area, 401, error=text)
         session = secrets.token_urlsafe(32)
         expires = context.settings.clock() + _LIFETIME
         await context.tidings.start_session_async(

@@ -1,8 +1,6 @@
-"""The customer center, `/center/<login>/...`: an account holder's delivery settings (the
-form read into a `Channel`, each problem next to its field; the library checks again on
-save) and test notification, poll queue, deliveries (and redelivery), signing secret,
-allow-list and password.
-"""
+"""The customer center, `/center/<login>/...`: an account holder's delivery settings and
+test notification, poll queue, deliveries (and redelivery), signing secret, allow-list
+and password."""
 
 from collections.abc import Mapping
 from typing import Any, TypedDict
@@ -72,8 +70,9 @@ def _health(channel: UrlChannel | EmailChannel) -> _Health:
 def _read(
     form: Mapping[str, str], guard: AddressGuard, current: Channel
 ) -> tuple[Channel | None, dict[str, str]]:
-    """The channel `form` describes, or None and the problems by field name; what the
-    form does not show (timeouts, endpoint health) from `current` when the medium stays."""
+    """The channel `form` describes, or None and the problems by field name (the library
+    checks again on save); what the form does not show (timeouts, endpoint health) from
+    `current` when the medium stays."""
     method = form.get("method", "poll")
     fallback: Fallback = "poll" if form.get("fallback") == "poll" else "none"
     if method == "poll":
@@ -203,9 +202,10 @@ def center_routes(context: Context) -> list[Route]:
         return call.page("center/deliveries.html", deliveries=list(reversed(views))[:200])
 
     async def delivery(call: Call) -> Response:
-        login, ident = call.who.name, _ident(call)
-        trail = await run_in_threadpool(lambda: context.tidings.trail(notification=(login, ident)))
-        state = await run_in_threadpool(context.tidings.delivery, login, ident)
+        login, ident, t = call.who.name, _ident(call), context.tidings
+        trail, state = await run_in_threadpool(
+            lambda: (t.trail(notification=(login, ident)), t.delivery(login, ident))
+        )
         if state.scheduled is None:
             raise Rejected(Code.OBJECT_NOT_FOUND, f"notification {ident} was not pushed")
         return call.page(

@@ -1,9 +1,5 @@
-"""What every page shares: the templates (Jinja2, autoescaped; pages work without
-JavaScript), CSRF tokens (every form carries an HMAC of its session, or on sign-in of the
-pre-session cookie, and `checked_form` refuses a post without it, 403, before anything is
-changed), the stylesheet, and `GET /docs`: the JSON API's reference, rendered from the
-OpenAPI document `/openapi.json` serves.
-"""
+"""What every page shares: the templates (Jinja2, autoescaped), CSRF tokens, the
+stylesheet, and `GET /docs`, the JSON API's reference rendered from its OpenAPI document."""
 
 import hashlib
 import hmac
@@ -92,8 +88,8 @@ def redirect(path: str) -> Response:
 
 
 def csrf_token(key: bytes, bound_to: str) -> str:
-    """The CSRF token of forms posted within `bound_to` (a session id, or a pre-session
-    cookie's value)."""
+    """The CSRF token every form posted within `bound_to` carries (an HMAC of a session id,
+    or on sign-in of the pre-session cookie's value)."""
     return hmac.new(key, b"csrf\0" + bound_to.encode(), hashlib.sha256).hexdigest()
 
 
