@@ -32,6 +32,7 @@ __all__ = [
     "environment",
     "is_postgres",
     "present",
+    "quoted",
     "read_only",
 ]
 
@@ -56,6 +57,11 @@ _T = TypeVar("_T")
 class NotTidings(StorageError):
     """The database holds something other than a tidings log (or, opened to read only,
     nothing at all); it was left as it was found."""
+
+
+def quoted(*names: str) -> str:
+    """SQL identifiers (a schema, then a table), each quoted, joined by dots."""
+    return ".".join('"' + name.replace('"', '""') + '"' for name in names)
 
 
 def is_postgres(url: str) -> bool:
@@ -223,6 +229,6 @@ def beat(db: str, server: str, timeout: float) -> None:
     env = environment(db)
     with _connect(env, timeout) as connection:
         connection.execute(f"SET lock_timeout = '{int(timeout)}s'")
-        connection.execute(f'SET search_path TO "{env["POSTGRES_SCHEMA"]}"')
+        connection.execute(f"SET search_path TO {quoted(env['POSTGRES_SCHEMA'])}")
         connection.execute(_BEAT[0])
         connection.execute(_BEAT[1].format("%s"), (server, time.time()))

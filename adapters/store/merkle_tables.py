@@ -25,6 +25,7 @@ from ..ledger.entries import (
 )
 from ..ledger.merkle import consistency_path, needed
 from ..ledger.signer import Prover, Refused, Signer
+from .environment import quoted
 
 __all__ = ["CHAIN", "CHECKPOINTS", "ChainedRecorder", "Db", "Read", "Tables"]
 
@@ -334,11 +335,10 @@ class ChainedRecorder:
         return self._read(self.tree.sql(query), (self._sid(stream), version))
 
     def select_snapshot(self, stream: UUID) -> StreamRow | None:
-        tree, table = self.tree, self.snapshots_table
-        if tree.postgres:
-            table = '"' + table.replace('"', '""') + '"'
+        tree = self.tree
+        table = tree.prefix + quoted(self.snapshots_table)
         query = (
-            f"SELECT originator_version, topic, state FROM {tree.prefix}{table} "
+            f"SELECT originator_version, topic, state FROM {table} "
             "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1"
         )
         rows = self._read(tree.sql(query), (self._sid(stream),))

@@ -14,8 +14,9 @@ from eventsourcing.persistence import IntegrityError
 from psycopg.sql import SQL, Literal
 
 from ..ledger.entries import Row
+from .environment import quoted
 from .merkle_tables import Tables
-from .postgres_sql import Statements, frontier_columns, quoted
+from .postgres_sql import Statements, frontier_columns
 
 __all__ = ["Head", "Look", "ServerAppend", "chained", "found", "moved_on", "placed"]
 

@@ -23,6 +23,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
 from ..ledger.entries import GENESIS, Row, TailRow, chain_links
+from .environment import quoted
 from .merkle_tables import ChainedRecorder, Db, Tables
 from .outage import BoundedReads, reconnecting, settled
 from .postgres_append import Head, Look, ServerAppend, chained, found, moved_on, placed
@@ -59,8 +60,8 @@ class ChainedPostgresRecorder(ChainedRecorder, BoundedReads, PostgresApplication
         # how to find it in the log, the head after it when known.
         self._sent: tuple[Any, int, Look, Head | None] | None = None
         self._news: list[TailRow] | None = None  # what the last `append_checked` read
-        schema = self.datastore.schema.replace('"', '""')
-        self.tree = Tables(f'"{schema}".', self.events_table_name, "notification_id", postgres=True)
+        schema = quoted(self.datastore.schema) + "."
+        self.tree = Tables(schema, self.events_table_name, "notification_id", postgres=True)
         self._sql = Statements(self.datastore.schema, self.events_table_name, self.tree)
         self._prepared = self._sql.prepared(self.snapshots_table)
         # eventsourcing's `_lock_table` and `_notify_channel`, rendered once.

@@ -18,6 +18,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import Literal
 
 from ..ledger.entries import Row
+from .environment import quoted
 from .merkle_tables import Db, Tables
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
     "frontier_columns",
     "ints",
     "postgres_db",
-    "quoted",
     "texts",
     "transaction",
     "uuids",
@@ -217,10 +217,6 @@ def columns(rows: Sequence[Row]) -> list[str]:
         texts([r[2] for r in rows]),
         byteas([r[3] for r in rows]),
     ]
-
-
-def quoted(*names: str) -> str:
-    return ".".join('"' + name.replace('"', '""') + '"' for name in names)
 
 
 def frontier_columns(tree: Tables) -> str:

@@ -23,6 +23,7 @@ from eventsourcing.postgres import PostgresDatastore
 from ..errors import StorageError
 from ..ledger.keys import BadKey, private_file, refuse_shared
 from .application import Store
+from .environment import quoted
 from .sqlite_recorder import WriterTurns
 
 __all__ = ["SECRETS_KEY_ENV", "TABLE", "Secrets", "SecretsKey", "SecretsLocked", "new_secrets_key"]
@@ -113,8 +114,7 @@ class Secrets:
         self._datastore = recorder.datastore
         self._postgres = isinstance(self._datastore, PostgresDatastore)
         if self._postgres:
-            schema = self._datastore.schema.replace('"', '""')
-            self._table, self._mark = f'"{schema}".{TABLE}', "%s"
+            self._table, self._mark = quoted(self._datastore.schema, TABLE), "%s"
         else:
             self._table, self._mark = TABLE, "?"
             # In turn with the other writers: the transaction reads the schema before it

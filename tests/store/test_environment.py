@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
-from tidings.adapters.store.environment import is_postgres
+from tidings.adapters.store.environment import is_postgres, quoted
 from tidings.domain import Code
 
 __all__: list[str] = []
@@ -64,3 +64,9 @@ def test_exported_settings_do_not_change_which_database_opens(
             found = conn.execute("SELECT to_regnamespace(%s)", (schema,)).fetchone()
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')  # if it leaked
         assert found == (None,)
+
+
+def test_a_name_in_the_store_s_sql_is_quoted_whatever_it_holds() -> None:
+    # One quoting for every schema and table the store names (a quote in it doubled).
+    assert quoted('we"ird', "tidings_secrets") == '"we""ird"."tidings_secrets"'
+    assert quoted("public") == '"public"'
