@@ -25,7 +25,7 @@ from typing import Any, Union, get_args
 from uuid import UUID
 
 import msgspec
-from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from tidings.domain import account, delivery, endpoint, mailbox, operation, operator, session
 
 __all__ = [
@@ -152,10 +152,23 @@ def decoder_of(topic: str) -> Callable[[bytes], Any]:
     return _DECODERS[topic].decode
 
 
+class _NoTranscoder(Transcoder):
+    """What eventsourcing's Mapper is handed, as it wants a transcoder: msgspec encodes
+    and decodes every event, so a use of it is a bug, stopped before it stores JSON."""
+
+    def encode(self, obj: Any) -> bytes:
+        raise TypeError(_NO_TRANSCODER)
+
+    def decode(self, data: bytes) -> Any:
+        raise TypeError(_NO_TRANSCODER)
+
+
+_NO_TRANSCODER = "events are msgspec MessagePack (`encode_event`), never a transcoder's"
+
+
 class MsgspecMapper(Mapper[UUID]):
     def __init__(self) -> None:
-        # eventsourcing's Mapper wants a transcoder; never used: msgspec encodes instead.
-        super().__init__(transcoder=JSONTranscoder())
+        super().__init__(transcoder=_NoTranscoder())
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         envelope: Envelope = domain_event

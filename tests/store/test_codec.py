@@ -2,13 +2,17 @@
 
 import sqlite3
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import get_args
+from uuid import uuid4
 
 import msgspec
 import pytest
+from eventsourcing.persistence import Mapper
 from hypothesis import given, settings
 from tidings.adapters.ledger.entries import (
     DomainEvent,
+    MsgspecMapper,
     decode_event,
     encode_event,
     snapshot_row,
@@ -115,3 +119,16 @@ def test_a_snapshot_row_holds_the_bytes_of_the_snapshot_event(
     for state in (live, replayed(MAILBOX.initial, events)):
         # When its snapshot is written as a row, then it is the snapshot event's row
         assert snapshot_row("ab", 9, state, _T) == stored_row("ab", 9, snapshot(state, _T))
+
+
+def test_a_stray_use_of_eventsourcing_s_transcoder_fails_loudly() -> None:
+    # msgspec encodes every event: JSON slipped into the log would be a second format.
+    mapper = MsgspecMapper()
+    with pytest.raises(TypeError, match="msgspec"):
+        mapper.transcoder.encode({"id": 7})
+    with pytest.raises(TypeError, match="msgspec"):
+        mapper.transcoder.decode(b'{"id": 7}')
+    # eventsourcing's own mapping, called past ours, stops there too
+    stray = SimpleNamespace(originator_id=uuid4(), originator_version=1, id=7)
+    with pytest.raises(TypeError, match="msgspec"):
+        Mapper.to_stored_event(mapper, stray)
