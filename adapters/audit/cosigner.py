@@ -4,6 +4,7 @@ a consistency proof from the log's hash tiles shows that it extends the one cosi
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -12,16 +13,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..errors import TidingsError
-from ..ledger.checkpoint import (
-    BadNote,
-    Note,
-    Verifier,
-    cosign,
-    from_note,
-    parse_body,
-    parse_note,
-    refused,
-)
+from ..ledger import checkpoint
 from ..ledger.entries import node_hash
 from ..ledger.keys import replace_file
 from ..ledger.merkle import extends
@@ -74,21 +66,17 @@ def _nodes(fetch: Callable[[str], bytes], size: int) -> Callable[[int, int], byt
     return node
 
 
+@dataclass
 class Witness:
     """Cosigns the log at `url` whose checkpoints `log_key` signs, with `key` under
     `name`; `state` is a directory holding `checkpoint`, the note it cosigned last."""
 
-    def __init__(
-        self,
-        url: str,
-        log_key: Verifier,
-        key: Ed25519PrivateKey,
-        name: str,
-        state: Path,
-        clock: Callable[[], float] = time.time,
-    ):
-        self.url, self.log_key, self._key = url, log_key, key
-        self.name, self.state, self.clock = name, state, clock
+    url: str
+    log_key: checkpoint.Verifier
+    key: Ed25519PrivateKey = field(repr=False)
+    name: str
+    state: Path
+    clock: Callable[[], float] = time.time
 
     def _fetch(self, client: httpx.Client, path: str) -> bytes:
         url = log_url(self.url, path)
@@ -103,30 +91,30 @@ class Witness:
             raise NotExtended(f"{shown} answered {answer.status_code}")
         return answer.content
 
-    def last(self) -> Note | None:
+    def last(self) -> checkpoint.Note | None:
         """The note cosigned last (None: none yet)."""
         try:
-            return parse_note((self.state / "checkpoint").read_text())
+            return checkpoint.parse_note((self.state / "checkpoint").read_text())
         except FileNotFoundError:
             return None
 
-    def step(self) -> Note:
+    def step(self) -> checkpoint.Note:
         """Fetch the log's checkpoint, check it, cosign it; the cosigned note. The first is
         taken as it is. Raises `NotExtended` (naming both sizes and roots)."""
         with httpx.Client(timeout=30) as client:
             text = self._fetch(client, "checkpoint").decode(errors="replace")
             try:
-                checkpoint = from_note(text, [self.log_key])
-                note = parse_note(text)
-            except BadNote as error:
+                signed = checkpoint.from_note(text, [self.log_key])
+                note = checkpoint.parse_note(text)
+            except checkpoint.BadNote as error:
                 raise NotExtended(f"the log's checkpoint is refused: {error}") from None
-            why = refused(checkpoint, [self.log_key])
+            why = checkpoint.refused(signed, [self.log_key])
             if why is not None:
                 raise NotExtended(f"the log's checkpoint is refused: {why}")
-            new, root = checkpoint.size, bytes.fromhex(checkpoint.root)
+            new, root = signed.size, bytes.fromhex(signed.root)
             last = self.last()
             if last is not None:
-                _, old, old_root = parse_body(last.body)
+                _, old, old_root = checkpoint.parse_body(last.body)
                 said = (
                     f"the log's checkpoint of {new} entries (root {root.hex()}) does not "
                     f"extend the one cosigned last, of {old} entries (root {old_root.hex()})"
@@ -136,7 +124,8 @@ class Witness:
                 nodes = _nodes(lambda path: self._fetch(client, path), new)
                 if not extends(old, new, old_root, root, nodes):
                     raise NotExtended(said + ": no consistency proof leads from one to the other")
-        cosigned = note.with_line(cosign(self._key, self.name, note.body, int(self.clock())))
+        cosigning = checkpoint.cosign(self.key, self.name, note.body, int(self.clock()))
+        cosigned = note.with_line(cosigning)
         self.state.mkdir(parents=True, exist_ok=True)
         replace_file(self.state / "checkpoint", str(cosigned).encode())
         return cosigned

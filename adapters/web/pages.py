@@ -4,7 +4,6 @@ stylesheet, and `GET /docs`, the JSON API's reference rendered from its OpenAPI 
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -121,14 +120,6 @@ async def checked_form(request: Request, key: bytes, bound_to: str) -> Mapping[s
     return fields
 
 
-@dataclass(frozen=True, slots=True)
-class _Field:
-    name: str
-    type: str
-    required: bool
-    description: str
-
-
 def _type(schema: Any) -> str:
     """A schema's type as a person reads it: `string`, `integer[]`, `Account`, ..."""
     if not isinstance(schema, dict):  # JSON Schema's `true` / `false`
@@ -150,10 +141,11 @@ def _type(schema: Any) -> str:
     return str(kind)
 
 
-def _fields(schema: dict[str, Any]) -> list[_Field]:
+def _fields(schema: dict[str, Any]) -> list[tuple[str, str, bool, str]]:
+    """(name, type, required, description) of each field of an object's schema."""
     required = set(schema.get("required", ()))
     return [
-        _Field(name, _type(sub), name in required, str(sub.get("description", "")))
+        (name, _type(sub), name in required, str(sub.get("description", "")))
         for name, sub in schema.get("properties", {}).items()
     ]
 
