@@ -3,7 +3,6 @@ then compared with what the store loads), and is the hash chain unbroken (`verif
 
 import gc
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -179,7 +178,11 @@ def fold_log(
     }
     recorder = store.recorder
     top, events = store.max_position(), 0
-    with _no_cycle_collection():
+    # The cycle collector paused: a fold's states are millions of objects that live on,
+    # which it would walk again and again, finding no garbage.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
         for start in range(1, top + 1, page):
             rows = recorder.scan(start, start + page - 1)
             for position, stream, _, topic, state in rows:
@@ -202,20 +205,10 @@ def fold_log(
             events += len(rows)
             if progress is not None:
                 progress(len(rows))
-    return events, folded
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """The cycle collector paused: a fold's states are millions of objects that live
-    on, which it would walk again and again, finding no garbage."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
     finally:
         if collecting:
             gc.enable()
+    return events, folded
 
 
 def compare_live(store: Store, folded: Folded) -> list[Mismatch]:

@@ -122,11 +122,11 @@ def _read(
 def _fields(channel: Channel) -> dict[str, Any]:
     """The form's values for `channel`; the URL fields show their defaults until a URL
     channel is saved."""
-    defaults = {"expected_status": "200", "body_format": "wapi-form"}
+    tag = channel.__struct_config__.tag
+    values = {"method": tag, "expected_status": "200", "body_format": "wapi-form"}
     match channel:
         case UrlChannel():
-            return {
-                "method": "url",
+            values |= {
                 "success_url": channel.success_url or "",
                 "error_url": channel.error_url or "",
                 "expected_status": ", ".join(map(str, sorted(channel.expected_status))),
@@ -135,13 +135,8 @@ def _fields(channel: Channel) -> dict[str, Any]:
                 "ordered": "yes" if channel.ordered else "",
             }
         case EmailChannel():
-            return {
-                **defaults,
-                "method": "email",
-                "address": channel.address,
-                "fallback": channel.fallback,
-            }
-    return {**defaults, "method": "poll"}
+            values |= {"address": channel.address, "fallback": channel.fallback}
+    return values
 
 
 def _ident(call: Call) -> int:

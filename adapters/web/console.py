@@ -132,17 +132,12 @@ class Verified:
 def _charts(tally: Tally, now: datetime) -> list[Chart]:
     states = ("scheduled", "in_flight", "succeeded", "gave_up")
     size = RECENT / _SLICES
-    ok: Counter[int] = Counter()
-    bad: Counter[int] = Counter()
-    for attempt in tally.recent:
-        index = int((now - attempt.at) / size)
-        if 0 <= index < _SLICES:
-            (ok if attempt.succeeded else bad)[index] += 1
+    counts = Counter((int((now - a.at) / size), a.succeeded) for a in tally.recent)
     slices = []
     for index in reversed(range(_SLICES)):
         minutes = int((index + 1) * size / timedelta(minutes=1))
-        slices.append((f"-{minutes} min ok", float(ok[index]), "ok"))
-        slices.append((f"-{minutes} min failed", float(bad[index]), "bad"))
+        slices.append((f"-{minutes} min ok", float(counts[index, True]), "ok"))
+        slices.append((f"-{minutes} min failed", float(counts[index, False]), "bad"))
     return [
         bar_chart(
             "Queue depth, deepest accounts",
