@@ -108,21 +108,17 @@ class Tally:
             case mbx.NotificationAcked():
                 self.acked += 1
                 self._queue(stream, -1)
-            case dlv.DeliveryScheduled() | dlv.DeliveryRequeued():
-                self._move(stream, "scheduled")
+            case dlv.DeliveryScheduled() | dlv.DeliveryRequeued() | dlv.AttemptExpired():
+                self._move(stream, "scheduled")  # an expired attempt's claimant is gone
             case dlv.DeliveryResent():  # leaves "succeeded", which `_move` does not track
                 self.deliveries["succeeded"] -= 1
                 self._move(stream, "scheduled")
             case dlv.AttemptStarted():
                 self._move(stream, "in_flight")
-            case dlv.AttemptExpired():  # its claimant is gone: due again
-                self._move(stream, "scheduled")
-            case dlv.AttemptSucceeded(duration_ms=ms, at=at):
-                self._attempt(ms, at, succeeded=True)
-                self._move(stream, "succeeded")
-            case dlv.AttemptFailed(duration_ms=ms, at=at):
-                self._attempt(ms, at, succeeded=False)
-                self._move(stream, "scheduled")
+            case dlv.AttemptSucceeded() | dlv.AttemptFailed():
+                succeeded = isinstance(event, dlv.AttemptSucceeded)
+                self._attempt(event.duration_ms / 1000, event.at, succeeded=succeeded)
+                self._move(stream, "succeeded" if succeeded else "scheduled")
             case dlv.DeliveryGaveUp():
                 self.given_up += 1
                 self._move(stream, "gave_up")
@@ -151,9 +147,8 @@ class Tally:
         if status != "succeeded":  # the one state a delivery never leaves
             self._status[delivery] = status
 
-    def _attempt(self, ms: float, at: datetime, *, succeeded: bool) -> None:
+    def _attempt(self, seconds: float, at: datetime, *, succeeded: bool) -> None:
         self.attempts["succeeded" if succeeded else "failed"] += 1
-        seconds = ms / 1000
         self.attempt_seconds += seconds
         slot = next((i for i, b in enumerate(ATTEMPT_BUCKETS) if seconds <= b), -1)
         self.attempt_buckets[slot] += 1
