@@ -7,7 +7,8 @@ Rows `postgres enqueue` and `postgres poll+ack`, measured in the same run:
   twice the work, and its ops/s counts both;
 - `psycopg` (enqueue only), at 1 and 16 threads: single-row INSERTs, each its own
   transaction, a connection per thread: the limit for any design that commits each
-  enqueue on its own.
+  enqueue on its own; and in 2 processes of 16 threads, as tidings': what a second
+  process buys the plainest client on this machine (its server shares the CPUs).
 
 Each subject runs in processes of its own (so one process's figure and two processes'
 are taken alike) and in a schema of its own, made for the run and dropped after it; the
@@ -224,9 +225,10 @@ def _groups(url: str, schemas: dict[str, str], directory: Path) -> Iterator[_Gro
         yield _Group("tidings", spec("tidings", f"tidings_{clients}", clients), 1)
         yield _Group("psycopg", spec("psycopg", f"psycopg_{clients}", clients), 1)
     yield _Group("tidings, 2 processes", spec("tidings", "tidings_2p", 16), 2)
+    yield _Group("psycopg, 2 processes", spec("psycopg", "psycopg_2p", 16), 2)
 
 
-_SCHEMAS = ("tidings_1", "psycopg_1", "tidings_16", "psycopg_16", "tidings_2p")
+_SCHEMAS = ("tidings_1", "psycopg_1", "tidings_16", "psycopg_16", "tidings_2p", "psycopg_2p")
 
 
 def measure_postgres(
