@@ -15,6 +15,7 @@ from ..errors import TidingsError
 __all__ = [
     "SIGNING_KEY_ENV",
     "BadKey",
+    "create_private",
     "load_key",
     "new_key",
     "private_file",
@@ -29,20 +30,22 @@ class BadKey(TidingsError):
     """A key file or public key that cannot be used; the message says why, in one line."""
 
 
-def new_key(path: Path) -> None:
-    """Write a new private key to `path` (created 0600, never over an existing file)."""
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+def create_private(path: Path, data: bytes) -> None:
+    """Write `data` to a new key file at `path` (0600, never over an existing file)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as error:
         raise BadKey(f"cannot create {path}: {error.strerror}") from None
     with os.fdopen(fd, "wb") as file:
-        file.write(pem)
+        file.write(data)
+
+
+def new_key(path: Path) -> None:
+    """Write a new private key to `path` (`create_private`)."""
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    create_private(path, pem)
 
 
 def private_file(path: str | Path, what: str) -> bytes:

@@ -16,10 +16,11 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed
 from tidings.domain.operation import OperationAccepted
 
 from ..ledger.entries import Envelope, LogRow
+from .environment import quoted
 from .outage import BoundedTracking
 from .sqlite_recorder import WriterTurns
 
@@ -161,17 +162,13 @@ class PostgresOpenOperationsView(BoundedTracking, PostgresTrackingRecorder, Open
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        schema = Identifier(self.datastore.schema)
-        view = SQL("{}.{}").format(schema, Identifier(VIEW))
-        self._view = view.as_string(None)
-        tracking = SQL("{}.{}").format(schema, Identifier(self.tracking_table_name))
-        self._tracking = tracking.as_string(None)
-        self.sql_create_statements += [
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {} (stream text PRIMARY KEY, "
-                "svtrid text NOT NULL, position bigint NOT NULL)"
-            ).format(view),
-        ]
+        self._view = quoted(self.datastore.schema, VIEW)
+        self._tracking = quoted(self.datastore.schema, self.tracking_table_name)
+        create = (
+            f"CREATE TABLE IF NOT EXISTS {self._view} "
+            "(stream text PRIMARY KEY, svtrid text NOT NULL, position bigint NOT NULL)"
+        )
+        self.sql_create_statements.append(Composed([SQL(create)]))
 
     def _transaction(self) -> AbstractContextManager[Any]:
         return self.datastore.transaction(commit=True)

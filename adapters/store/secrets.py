@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.postgres import PostgresDatastore
 
 from ..errors import StorageError
-from ..ledger.keys import BadKey, private_file, refuse_shared
+from ..ledger.keys import BadKey, create_private, private_file, refuse_shared
 from .application import Store
 from .environment import quoted
 from .sqlite_recorder import WriterTurns
@@ -44,13 +44,8 @@ class SecretsLocked(StorageError):
 def new_secrets_key(path: Path) -> str:
     """Write a new key to `path` (created 0600, never over an existing file); returns
     its id. Raises `BadKey`."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as error:
-        raise BadKey(f"cannot create {path}: {error.strerror}") from None
     raw = secrets.token_bytes(32)
-    with os.fdopen(fd, "w") as file:
-        file.write(base64.b64encode(raw).decode() + "\n")
+    create_private(path, base64.b64encode(raw) + b"\n")
     return SecretsKey(raw).id
 
 
