@@ -1,14 +1,6 @@
 """Signed checkpoints as C2SP notes (c2sp.org/signed-note, tlog-checkpoint,
-tlog-cosignature), as Go's `sumdb/note`, Sigsum, Sunlight and litewitness read them:
-how they are written, stored (`tidings_checkpoints`, beside the log: an event would be a
-leaf of the tree it signs), read and checked against pinned keys, and when one is due.
-
-A checkpoint's body is `<origin>\\n<tree size>\\n<base64 root>\\n`; a blank line and one
-signature line per signer follow, `— <key name> <base64(key id (4 bytes) || signature)>`.
-An Ed25519 (type 0x01) key id is the first 4 bytes of SHA-256(name || 0x0A || 0x01 ||
-public key); its verifier key `<name>+<key id, 8 hex>+<base64(0x01 || public key)>`. A
-cosignature (type 0x04) signs "cosignature/v1\\ntime <t>\\n" then the body, and is the
-time (8 bytes, big-endian) then the 64-byte signature.
+tlog-cosignature: Ed25519 signatures and cosignatures): written, stored beside the log
+(`tidings_checkpoints`), read and checked against pinned keys, and when one is due.
 """
 
 import base64

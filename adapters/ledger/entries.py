@@ -1,20 +1,9 @@
-"""A log entry, from the domain event to its hashes; what every write runs.
-
-**Stored** as eventsourcing's row (stream id, version, topic, state): the topic is the
-event's msgspec tag, fixed in the domain (moving a class orphans nothing), the state the
-event in msgspec MessagePack. eventsourcing's readers get an `Envelope` back
-(`MsgspecMapper`): the pure domain event with `originator_id` and `originator_version`.
-
-**Canonical bytes**, which outside tools rebuild from a stored row: position (8 bytes,
+"""A log entry, from the domain event to its hashes. Stored as eventsourcing's row: the
+topic is the event's msgspec tag, the state its MessagePack. Canonical bytes (what the
+chain and the tree hash, rebuilt by outside tools from a row): position (8 bytes,
 big-endian) || version (8 bytes, big-endian) || stream id (16 bytes) || topic (UTF-8) ||
-0x00 || state.
-
-**The chain**: position n's digest is sha256(digest n-1 || entry), in `tidings_chain`,
-written in the events' transaction under the log's write lock (one order); `verify`
-finds the first break. **The tree** is RFC 9162's (leaf SHA-256(0x00 || entry), node
-SHA-256(0x01 || left || right), empty root SHA-256("")), written incrementally: a leaf
-stores the perfect subtrees it completes (`Node`: level, index: the 2**level leaves from
-index * 2**level), once.
+0x00 || state. The chain: digest n = sha256(digest n-1 || entry). The tree: RFC 9162's,
+a leaf storing the perfect subtrees it completes (`Node`: level, index).
 """
 
 import hashlib

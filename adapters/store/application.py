@@ -325,9 +325,6 @@ class Store:
         for version, topic, state in self.recorder.select_after(sid, gt or 0):
             yield Envelope(sid, version, decode_event(topic, state))
 
-    def decode(self, item: Any) -> Envelope:
-        return cast(Envelope, self._app.mapper.to_domain_event(item))
-
     def log(
         self,
         start: int = 1,

@@ -1,15 +1,8 @@
-"""The PostgreSQL recorder: eventsourcing's tables, plus the chain and the tree written in
-the events' transaction.
-
-An append is one transaction sent in one round trip (`postgres_sql.Batch`): BEGIN,
-eventsourcing's table lock and NOTIFY, a guard, one statement for the events, the chain
-links with the tree's nodes and the snapshots, COMMIT. The process knows where the log
-ends (after its own last append, or as `tail` read it), so it gives the positions and
-hashes before sending; the guard fails the transaction if the log no longer ends there.
-A batch's look at other writers' entries rides in the same round trip
-(`append_checked`). When the end is unknown (first, or for `CONTENDED_FOR` after a
-guard failed) the server computes the append (`postgres_append`). Why not
-eventsourcing's `insert_events` or psycopg's pipeline: docs/decisions.md.
+"""The PostgreSQL recorder: eventsourcing's tables, plus the chain and the tree, an append
+one transaction in one round trip (`postgres_sql.Batch`). Knowing where the log ends, the
+process gives positions and hashes itself, guarded against another writer's append;
+not knowing (or `CONTENDED_FOR` after a guard failed), the server computes the append
+(`postgres_append`). Why: docs/decisions.md.
 """
 
 import time

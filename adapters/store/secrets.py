@@ -1,10 +1,6 @@
-"""Signing secrets, kept beside the log and never in it (a reader of the log could forge
-pushes): `tidings_secrets (id, secret)`, each committed before the event that names it is
-saved, cached for the process. With a secrets key (`TIDINGS_SECRETS_KEY`, made by
-`tidings key new PATH --secrets`) every secret is sealed with AES-256-GCM as
-`aesgcm:<key id>:<base64 of nonce and ciphertext>`, its id the associated data; a value
-without the prefix is kept in clear. Sealed secrets opened without their key serve
-everything but pushes (`SecretsLocked`).
+"""Signing secrets, beside the log and never in it: `tidings_secrets (id, secret)`, each
+committed before the event naming it. With `TIDINGS_SECRETS_KEY`, sealed with AES-256-GCM
+as `aesgcm:<key id>:<base64 of nonce and ciphertext>`, the id as associated data.
 """
 
 import base64
@@ -201,18 +197,11 @@ class Secrets:
         nothing changed, for a secret this store's key does not open."""
         if not self._exists():
             return 0
-        rows = self._select("SELECT id, secret FROM {table}")
         update = "UPDATE {table} SET secret = {mark} WHERE id = {mark}"
-        steps = [
-            (
-                update,
-                (
-                    new.seal(str(r["id"]), self._opened(str(r["id"]), str(r["secret"]))),
-                    str(r["id"]),
-                ),
-            )
-            for r in rows
-        ]
+        steps = []
+        for row in self._select("SELECT id, secret FROM {table}"):
+            sid = str(row["id"])
+            steps.append((update, (new.seal(sid, self._opened(sid, str(row["secret"]))), sid)))
         self._execute(*steps, commit=True)
         self._key = new
         return len(steps)
