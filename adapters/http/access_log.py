@@ -13,7 +13,7 @@ from tidings.adapters import telemetry
 
 from ..logs import REQUEST_ID
 
-__all__ = ["HUNG_UP", "ID_HEADER", "AccessLog", "access_line", "first_id", "noted", "request_id"]
+__all__ = ["HUNG_UP", "ID_HEADER", "AccessLog", "access_line", "first_id", "noted"]
 
 _log = logging.getLogger("tidings.access")
 HUNG_UP = 499  # "client closed request", nginx's word for it
@@ -41,17 +41,9 @@ class _Minted:
 _minted = _Minted()
 
 
-def request_id(scope: Scope) -> str:
-    """The request's id, decided once per request (kept in the scope)."""
-    known = scope.get(_NOTES, {}).get("request_id")
-    if known is not None:
-        return str(known)
-    sent = (value for name, value in scope.get("headers", ()) if name == ID_HEADER)
-    return first_id(scope, next(sent, None))
-
-
 def first_id(scope: Scope, sent: bytes | None) -> str:
-    """`request_id`, the request's first `X-Request-Id` header read already (`sent`)."""
+    """The request's id, decided once per request (kept in the scope); `sent`: its first
+    `X-Request-Id` header."""
     notes = scope.setdefault(_NOTES, {})
     known = notes.get("request_id")
     if known is not None:
@@ -79,7 +71,7 @@ class AccessLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = request_id(scope)
+        rid = first_id(scope, next((v for n, v in scope["headers"] if n == ID_HEADER), None))
         token = REQUEST_ID.set(rid)
         traced = telemetry.request(scope)
         header = (ID_HEADER, rid.encode("ascii"))
@@ -110,10 +102,12 @@ def access_line(
     scope: Scope, seen: dict[str, object], started: float, traced: telemetry.Request | None
 ) -> None:
     """The access event of one request: `seen` holds its status (and WAPI code),
-    `started` its `time.perf_counter()` at the start; `traced`: its span, ended here."""
-    notes = {k: v for k, v in scope.get(_NOTES, {}).items() if k != "request_id"}
+    `started` its `time.perf_counter()` at the start (after `first_id`); `traced`: its
+    span, ended here."""
+    notes = dict(scope[_NOTES])
+    rid = notes.pop("request_id")
     if traced is not None:
-        telemetry.close_request(traced, scope, {**seen, **notes, "request_id": request_id(scope)})
+        telemetry.close_request(traced, scope, {**seen, **notes, "request_id": rid})
     if _log.isEnabledFor(logging.INFO):
         client = scope.get("client")
         _log.info(
@@ -125,6 +119,6 @@ def access_line(
                 **notes,
                 "ms": round((time.perf_counter() - started) * 1000, 2),
                 "client": client[0] if client else None,
-                "request_id": request_id(scope),
+                "request_id": rid,
             }
         )

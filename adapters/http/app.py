@@ -1,11 +1,5 @@
 """The tidings server: one Starlette app (WAPI, the JSON API, Merchants jobs, the signed
-log's tiles, `/metrics`, `/healthz`, `/readyz` and the web pages), served by uvicorn
-through `limits.server_config`.
-
-Startup opens the store and, unless `Settings.worker` is off, starts the due-work runner
-(`push.due`); shutdown, once uvicorn let in-flight requests finish, stops the runner (an
-attempt in flight is abandoned to its lease) and closes the store.
-"""
+log's tiles, `/metrics`, `/healthz`, `/readyz` and the web pages)."""
 
 import dataclasses
 import gc
@@ -166,8 +160,10 @@ class _Server(Starlette):
 
 
 def create_app(settings: Settings) -> Starlette:
-    """The server app; the store is opened when it starts. `app.state.context` holds
-    the running parts (`Context`), for tests and embedding."""
+    """The server app. Its start opens the store and, unless `Settings.worker` is off,
+    starts the due-work runner (`push.due`); its stop, once uvicorn let in-flight
+    requests finish, stops the runner (an attempt in flight is left to its lease) and
+    closes the store. `app.state.context` holds the running parts (`Context`)."""
     context = Context(settings)
 
     @asynccontextmanager

@@ -1,13 +1,5 @@
-"""Deadlines for slow clients, which uvicorn lacks: a request's head, then its body.
-
-- `head_deadline_protocol`: uvicorn's httptools protocol with a timer from a connection's
-  open (or a kept-alive request's first byte) to the end of the head: past it, 408 and
-  close; a head past its size cap, 431; a connection past the open-connections cap, 503
-  at once, so the cap (below the open-files limit) always leaves a descriptor to answer.
-- `BodyDeadline`, ASGI middleware: the whole body within the body's time, else the app
-  sees `BodyTooSlow` and the client a 408. A client that hangs up mid-body is logged at
-  info and answered nothing.
-"""
+"""Deadlines for slow clients, which uvicorn lacks: a request's head
+(`head_deadline_protocol`), then its body (`BodyDeadline`)."""
 
 import asyncio
 import logging
@@ -89,7 +81,9 @@ class JoinedWrites(asyncio.Transport):
 
 class _HeadDeadline(HttpToolsProtocol):
     """uvicorn's httptools protocol, closing a connection whose request head does not
-    arrive within `head_timeout` seconds (408) or grows past `max_head` bytes (431)."""
+    arrive within `head_timeout` seconds of its open or a kept-alive request's first byte
+    (408) or grows past `max_head` bytes (431); past `max_connections` open connections,
+    503 at once, so the cap (below the open-files limit) leaves a descriptor to answer."""
 
     head_timeout = 10.0
     max_head = 64 * 1024
@@ -195,7 +189,8 @@ def head_deadline_protocol(
 
 class BodyDeadline:
     """ASGI middleware: a request's whole body must arrive within `timeout` seconds of
-    its head."""
+    its head, else the app sees `BodyTooSlow` and the client a 408; a client that hangs
+    up mid-body is logged at info and answered nothing."""
 
     def __init__(self, app: ASGIApp, timeout: float) -> None:
         self.app = app

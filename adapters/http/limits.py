@@ -1,9 +1,5 @@
 """The server's limits against a hostile world (each a `tidings serve` option, listed in
-README), and uvicorn configured with them: its keep-alive limit, connection cap, backlog
-and graceful shutdown, our head deadline (`deadlines`), and proxy headers only from
-`trusted_proxies`, so a client cannot choose the address the allow-lists and the
-throttle see.
-"""
+README), and uvicorn configured with them."""
 
 import ipaddress
 import resource
@@ -90,8 +86,9 @@ def server_config(
     trusted_proxies: Sequence[str] = (),
     **options: Any,
 ) -> uvicorn.Config:
-    """The uvicorn configuration of a tidings server; `options` go to uvicorn as they
-    are (logging, lifespan)."""
+    """The uvicorn configuration of a tidings server: `limits`, our head deadline, and
+    proxy headers only from `trusted_proxies` (a client cannot choose the address the
+    allow-lists and the throttle see); `options` go to uvicorn as they are."""
     return uvicorn.Config(
         app,
         host=host,

@@ -164,8 +164,7 @@ class SharedThrottle:
         self.window = window
         self._clock = clock
         self._file = FailureFile(path)  # called from the event loop only
-        self._held: dict[str, int] = {}  # client -> its guesses let through, not yet settled
-        self._held_logins: dict[str, list[str]] = {}  # login -> the clients of those
+        self._held: list[tuple[str, str]] = []  # (login, client) let through, not yet settled
         self.failures = 0
         self.refusals = 0
 
@@ -175,18 +174,17 @@ class SharedThrottle:
         since = now - self.window
         waits: list[float] = []
         mine = self._file.of_client(client, since, self.per_address)
-        if len(mine) + self._held.get(client, 0) >= self.per_address:
+        if len(mine) + sum(by == client for _, by in self._held) >= self.per_address:
             full = len(mine) == self.per_address
             waits.append(mine[-1] + self.window - now if full else 1.0)
         count, last = self._file.of_login(login, client, since)
-        held = self._held_logins.get(login, [])
+        held = [by for name, by in self._held if name == login]
         if count + len(held) >= self.per_login and (last is not None or client in held):
             waits.append(last + self.window - now if last is not None else 1.0)
         if waits:
             self.refusals += 1
             return max(1, math.ceil(max(waits)))
-        self._held[client] = self._held.get(client, 0) + 1
-        self._held_logins.setdefault(login, []).append(client)
+        self._held.append((login, client))
         return None
 
     def failed(self, login: str, address: str | None) -> None:
@@ -200,16 +198,8 @@ class SharedThrottle:
         self._settle(login, client_key(address))
 
     def _settle(self, login: str, client: str) -> None:
-        held = self._held.get(client, 0)
-        if held <= 1:
-            self._held.pop(client, None)
-        else:
-            self._held[client] = held - 1
-        clients = self._held_logins.get(login)
-        if clients is not None and client in clients:
-            clients.remove(client)
-            if not clients:
-                del self._held_logins[login]
+        if (login, client) in self._held:
+            self._held.remove((login, client))
 
 
 def client_key(address: str | None) -> str:

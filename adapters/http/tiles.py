@@ -1,9 +1,4 @@
-"""The log's Merkle tree as C2SP tlog-tiles: `GET /log/checkpoint` (the latest signed
-note), `GET /log/tile/<L>/<N>[.p/<W>]` (hash tiles, public) and
-`GET /log/tile/entries/<N>[.p/<W>]` (entry bundles of each leaf's canonical bytes, admin
-token only: entries hold notification content). Full tiles are cached as immutable, a
-partial one for a minute; while the store cannot answer, 503.
-"""
+"""The log's Merkle tree as C2SP tlog-tiles (`tiles_route`)."""
 
 import re
 from collections.abc import Callable
@@ -84,7 +79,10 @@ def _read(answer: Callable[[str, bool], Response], path: str, admin: bool) -> Re
 
 
 def tiles_route(context: Context) -> Route:
-    """`/log/...` of a server: its checkpoint, hash tiles and (admin) entry bundles."""
+    """`GET /log/checkpoint` (the latest signed note), `/log/tile/<L>/<N>[.p/<W>]` (hash
+    tiles, public) and `/log/tile/entries/<N>[.p/<W>]` (entry bundles of each leaf's
+    canonical bytes, admin token only: they hold notification content). Full tiles are
+    cached as immutable, a partial one for a minute; while the store cannot answer, 503."""
 
     def answer(path: str, admin: bool) -> Response:
         store = context.tidings.store

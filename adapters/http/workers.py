@@ -1,11 +1,5 @@
-"""Several server processes on one listening socket: `tidings serve --workers N`.
-
-The parent binds the socket and spawns N workers, each serving its own app on it under
-uvicorn; what a worker serves (`Served`) reaches it pickled over multiprocessing's pipe,
-never in argv, the environment or a log. The parent only supervises (`serve_workers`); a
-worker never outlives its parent (`PR_SET_PDEATHSIG` on Linux, and a thread that
-watches the parent's pid everywhere).
-"""
+"""Several server processes on one listening socket (`tidings serve --workers N`); a
+worker never outlives its parent (`PR_SET_PDEATHSIG` on Linux, a thread watching its pid)."""
 
 import ctypes
 import logging
@@ -50,7 +44,8 @@ _OWNED = re.compile(re.escape(_SHARED) + r"(?P<pid>\d+)\.(?P<start>\d+)-")
 @dataclass(frozen=True, kw_only=True)
 class Served:
     """What each worker serves: `app(index)` builds worker `index`'s app (0 to N-1) after
-    `setup()` (logging). Every field must pickle."""
+    `setup()` (logging). Every field must pickle: it reaches the worker over
+    multiprocessing's pipe, never in argv, the environment or a log."""
 
     app: Callable[[int], ASGIApp]
     limits: Limits
