@@ -262,9 +262,7 @@ def replay(store: Store, progress: Progress | None = None) -> ReplayReport:
     """`fold_log`, then `compare_live` and `compare_open`."""
     events, folded = fold_log(store, progress)
     return ReplayReport(
-        events=events,
-        streams=folded.streams(),
-        mismatches=compare_live(store, folded) + compare_open(store, folded),
+        events, folded.streams(), compare_live(store, folded) + compare_open(store, folded)
     )
 
 

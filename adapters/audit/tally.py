@@ -11,13 +11,13 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking
 from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.projection import Projection
-from tidings.domain import MAILBOX
+from tidings.domain import DELIVERY, MAILBOX
 from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 
-from ..ledger.entries import Envelope
+from ..ledger.entries import Envelope, event_types
 from ..store.application import stream_id
 
 __all__ = [
@@ -30,20 +30,11 @@ __all__ = [
     "TallyView",
 ]
 
+# What `Tally.count` counts (it skips any other event).
 TOPICS = (
     "AccountOpened",
-    "NotificationQueued",
-    "NotificationIssued",
-    "NotificationRetrieved",
-    "NotificationAcked",
-    "DeliveryScheduled",
-    "AttemptStarted",
-    "AttemptExpired",
-    "AttemptSucceeded",
-    "AttemptFailed",
-    "DeliveryGaveUp",
-    "DeliveryRequeued",
-    "DeliveryResent",
+    *(topic for topic in event_types(MAILBOX.category) if topic != "MailboxSnapshotted"),
+    *event_types(DELIVERY.category),
     "EndpointPaused",
     "EndpointResumed",
 )
