@@ -1,10 +1,14 @@
 """The JSON API for backends: accounts, operations, the audit trail, for an operator's
 bearer token (each change recorded as that operator's action). One table, `ENDPOINTS`,
-drives both the routing and the OpenAPI document; errors answer `ApiError`.
+drives both the routing and the OpenAPI document (`GET /openapi.json`, generated from the
+very types the handlers decode and encode); errors answer `ApiError`.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 import msgspec
@@ -56,7 +60,7 @@ from .api_types import (
 from .body import TooLarge, read_body
 from .context import Context, bearer
 
-__all__ = ["ENDPOINTS", "MAX_API_BODY", "Endpoint", "api_routes", "http_error"]
+__all__ = ["ENDPOINTS", "MAX_API_BODY", "Endpoint", "api_routes", "http_error", "openapi_document"]
 
 MAX_API_BODY = 1024 * 1024
 _STATUS = {
@@ -313,8 +317,9 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
 
 
 def api_routes(context: Context) -> list[Route]:
-    """The routes of `ENDPOINTS`, bound to a server."""
-    return [Route(e.path, _handler(e, context), methods=[e.method]) for e in ENDPOINTS]
+    """The routes of `ENDPOINTS`, bound to a server, and `/openapi.json`."""
+    routes = [Route(e.path, _handler(e, context), methods=[e.method]) for e in ENDPOINTS]
+    return [Route("/openapi.json", _openapi, methods=["GET"]), *routes]
 
 
 async def http_error(request: Request, error: Exception) -> Response:
@@ -327,3 +332,64 @@ async def http_error(request: Request, error: Exception) -> Response:
     answer = _error(Code.UNKNOWN_COMMAND, text, error.status_code)
     answer.headers.update(error.headers or {})
     return answer
+
+
+_REF = "#/components/schemas/{name}"
+_ERRORS = (400, 401, 403, 404, 409, 413, 422, 429, 503, 504)
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `ENDPOINTS` (JSON Schema 2020-12 schemas)."""
+    types = [ApiError, *(t for e in ENDPOINTS for t in (e.answer, e.body) if t is not None)]
+    schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
+    schema_of = dict(zip(map(id, types), schemas, strict=True))
+    error = schema_of[id(ApiError)]
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in ENDPOINTS:
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", endpoint.path)  # starlette's {key:path}
+        answers = [(endpoint.status, schema_of[id(endpoint.answer)])]
+        responses = {
+            str(status): {"description": HTTPStatus(status).phrase, **_json(schema)}
+            for status, schema in [*answers, *((status, error) for status in _ERRORS)]
+        }
+        operation: dict[str, Any] = {
+            "summary": endpoint.summary,
+            "operationId": f"{endpoint.method.lower()}{re.sub(r'[^A-Za-z]+', '_', path)}",
+            "parameters": [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in re.findall(r"\{(\w+)\}", path)
+            ]
+            + [
+                {"name": name, "in": "query", "required": False, "schema": {"type": "integer"}}
+                for name in endpoint.query
+            ],
+            "responses": responses,
+            "security": [{"bearer": []}],
+        }
+        if endpoint.body is not None:
+            operation["requestBody"] = {"required": True, **_json(schema_of[id(endpoint.body)])}
+        paths.setdefault(path, {})[endpoint.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "tidings JSON API",
+            "version": "1",
+            "description": "Accounts, operations and audit trails for backends. WAPI itself "
+            "is served at POST /wapi/xml and /wapi/json, Merchants-style jobs at "
+            "/merchants/products and /merchants/files.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+async def _openapi(_: Request) -> Response:
+    return Response(msgspec.json.encode(openapi_document()), media_type="application/json")

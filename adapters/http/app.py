@@ -36,7 +36,6 @@ from .context import Context, Settings
 from .deadlines import BodyDeadline
 from .merchants import JOB_COMMANDS, job_ending, merchants_routes
 from .metrics import metrics_route
-from .openapi import openapi_route
 from .tiles import tiles_route
 from .wapi import PING_ASYNC, WapiEndpoint, ping_ending
 
@@ -227,7 +226,6 @@ def create_app(settings: Settings) -> Starlette:
         *(Route(path, endpoint, methods=["POST"]) for path, endpoint in wapi.items()),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        openapi_route(),
         metrics_route(context),
         tiles_route(context),
         *api_routes(context),

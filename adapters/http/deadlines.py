@@ -245,26 +245,29 @@ class BodyDeadline:
         try:
             await self.app(scope, timed_receive, watch)
         except (Unfinished, ClientDisconnect) as error:
-            await settle_unfinished(scope, send, error, answered=started)
+            await settle_unfinished(scope, send, error, None if started else [])
         finally:
             if timer is not None:  # an app that did not read the body (a GET)
                 timer.cancel()
 
 
-async def settle_unfinished(scope: Scope, send: Send, error: Exception, *, answered: bool) -> int:
-    """One info line for a body that did not arrive whole, and a 408 when it came too slow
-    (unless an answer had started); the status for the access log (408, or 499)."""
+async def settle_unfinished(
+    scope: Scope, send: Send, error: Exception, headers: list[tuple[bytes, bytes]] | None
+) -> int:
+    """One info line for a body that did not arrive whole, and a 408 with `headers` when it
+    came too slow (None: an answer had started); the status for the access log (408, 499)."""
     request = f"{scope['method']} {scope['path']}"
     if not isinstance(error, BodyTooSlow):
         _log.info("%s: the client hung up before its body was whole", request)
         return 499
     _log.info("%s: the body came too slow, answered 408", request)
-    if not answered:
+    if headers is not None:
         body = b"the request's body came too slow"
         headers = [
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"content-length", str(len(body)).encode()),
             (b"connection", b"close"),
+            *headers,
         ]
         await send({"type": "http.response.start", "status": 408, "headers": headers})
         await send({"type": "http.response.body", "body": body})

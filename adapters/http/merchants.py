@@ -17,7 +17,6 @@ from xml.parsers import expat
 import defusedxml.ElementTree as SafeET
 import msgspec
 import xmltodict
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -197,11 +196,11 @@ def _submit(command: str, context: Context) -> Any:
             await gate.refused(started)
             return _throttled(content_type, wait)
         token = request.headers.get("x-token", "")
+        client = RemoteClient(
+            proof=lambda account: _token_ok(account, token) and bool(login), ip=ip
+        )
         try:
-            client = RemoteClient(
-                proof=lambda account: _token_ok(account, token) and bool(login), ip=ip
-            )
-            await run_in_threadpool(tidings.admit, login, client)
+            await tidings.admit_async(login, client)
         except Rejected as rejected:
             if rejected.code == Code.AUTH_FAILED:
                 AUTH_FAILURES.labels("merchants").inc()
@@ -241,9 +240,7 @@ def _submit(command: str, context: Context) -> Any:
         )
         try:
             # Ended by the due-work runner, which follows the log (`push.due`).
-            pending = await run_in_threadpool(
-                lambda: tidings.accept(login, "", command, init_request=init)
-            )
+            pending = await tidings.accept_async(login, "", command, init_request=init)
         except Rejected as rejected:
             return _error(content_type, rejected.code, rejected.text)
         except Conflict:  # other writers kept winning: nothing was written, the client retries

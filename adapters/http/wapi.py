@@ -14,7 +14,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from tidings.adapters import telemetry
 from tidings.domain import Code
 from tidings.domain.serverrun import PING_ASYNC, ping_ending
@@ -167,13 +167,7 @@ class WapiEndpoint:
             seen = {"status": 200, "wapi_code": code}
             noted(scope, "svtrid", reply.svtrid)
         except Unfinished as error:
-
-            async def with_id(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    message = {**message, "headers": [*message["headers"], rid_header]}
-                await send(message)
-
-            seen["status"] = await settle_unfinished(scope, with_id, error, answered=False)
+            seen["status"] = await settle_unfinished(scope, send, error, [rid_header])
         except OutcomeUnknown as error:  # no WAPI code says "maybe": no WAPI answer
             text = f"{error}; read it back before sending it again\n".encode()
             plain = [(b"content-type", b"text/plain"), rid_header]

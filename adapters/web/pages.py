@@ -13,8 +13,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from ..http.api import openapi_document
 from ..http.body import is_text
-from ..http.openapi import openapi_document
 
 __all__ = [
     "Forbidden",
