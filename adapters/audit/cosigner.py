@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..errors import TidingsError
 from ..ledger import checkpoint
-from ..ledger.entries import node_hash
+from ..ledger.entries import Tree
 from ..ledger.keys import replace_file
 from ..ledger.merkle import extends
 
@@ -56,12 +56,10 @@ def _nodes(fetch: Callable[[str], bytes], size: int) -> Callable[[int, int], byt
 
     def node(level: int, index: int) -> bytes:
         tiled, rest = divmod(level, 8)
-        hashes = []
+        subtree = Tree()  # the 2**rest nodes below it, from the tiles of level 8 * tiled
         for i in range(index << rest, (index + 1) << rest):
-            hashes.append(tile(tiled, i // _WIDTH)[32 * (i % _WIDTH) : 32 * (i % _WIDTH) + 32])
-        while len(hashes) > 1:
-            hashes = [node_hash(a, b) for a, b in zip(hashes[::2], hashes[1::2], strict=True)]
-        return hashes[0]
+            subtree.append(tile(tiled, i // _WIDTH)[32 * (i % _WIDTH) : 32 * (i % _WIDTH) + 32])
+        return subtree.root()
 
     return node
 
