@@ -5,7 +5,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from ..http.context import Context
-from .access import CENTER, CONSOLE, Pages, session_routes
+from .access import CENTER, CONSOLE, Pages
 from .center import center_routes
 from .console import console_routes
 from .pages import docs, stylesheet
@@ -18,14 +18,10 @@ def web_routes(context: Context) -> list[BaseRoute]:
     secure = [Middleware(Pages)]
     return [
         Mount(
-            "/center",
-            routes=[*session_routes(context, CENTER), *center_routes(context)],
-            middleware=[Middleware(Pages, area=CENTER)],
+            "/center", routes=center_routes(context), middleware=[Middleware(Pages, area=CENTER)]
         ),
         Mount(
-            "/console",
-            routes=[*session_routes(context, CONSOLE), *console_routes(context)],
-            middleware=[Middleware(Pages, area=CONSOLE)],
+            "/console", routes=console_routes(context), middleware=[Middleware(Pages, area=CONSOLE)]
         ),
         Route("/docs", docs, methods=["GET"], middleware=secure),
         Route("/assets/tidings.css", stylesheet, methods=["GET"], middleware=secure),

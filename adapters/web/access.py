@@ -311,15 +311,15 @@ def guarded(
     return handle
 
 
+@dataclass(frozen=True, slots=True)
 class Pages:
     """ASGI middleware of the pages: the security headers on every answer and, in an `area`,
     a `StorageError` or `Conflict` raised before the answer started answered with the
     error page (503; 504 for `OutcomeUnknown`), and so is a path or method no page
     takes (404, 405)."""
 
-    def __init__(self, app: ASGIApp, area: Area | None = None) -> None:
-        self.app = app
-        self.area = area
+    app: ASGIApp
+    area: Area | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

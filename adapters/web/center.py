@@ -17,7 +17,7 @@ from ..library import Rejected
 from ..numbers import whole_number
 from ..push.payload import render_notify
 from ..push.transport import AddressGuard, Refused
-from .access import CENTER, Call, Handler, guarded, signed_in
+from .access import CENTER, Call, Handler, guarded, session_routes, signed_in
 from .console import attempts_of
 from .pages import age, redirect
 
@@ -149,7 +149,7 @@ def _ident(call: Call) -> int:
 
 
 def center_routes(context: Context) -> list[Route]:
-    """The center's pages, bound to a server."""
+    """The center's pages and its sign-in and sign-out, bound to a server."""
 
     def home(login: str) -> str:
         return f"{CENTER.home}{login}/"
@@ -252,6 +252,7 @@ def center_routes(context: Context) -> list[Route]:
                      methods=list(methods))  # fmt: skip
 
     return [
+        *session_routes(context, CENTER),
         Route("/", start, methods=["GET"]),
         at("", settings, ("GET", "POST")),
         at("queue", queue),

@@ -29,7 +29,7 @@ from ..numbers import whole_number
 from ..store.environment import LOG
 from ..store.followers import Catchup
 from ..views import AccountView
-from .access import CONSOLE, Call, Handler, guarded
+from .access import CONSOLE, Call, Handler, guarded, session_routes
 from .pages import age, redirect
 
 __all__ = ["attempts_of", "console_routes"]
@@ -247,7 +247,7 @@ def attempts_of(entries: list[TrailEntry]) -> list[AttemptRow]:
 
 
 def console_routes(context: Context) -> list[Route]:
-    """The console's pages, bound to a server."""
+    """The console's pages and its sign-in and sign-out, bound to a server."""
     figures, lock = LogFigures(TallyView()), Lock()
     runner = Catchup(figures, LOG)
     last: list[Verified] = []
@@ -343,6 +343,7 @@ def console_routes(context: Context) -> list[Route]:
         return Route("/" + path, guarded(context, CONSOLE, handler), methods=list(methods))
 
     return [
+        *session_routes(context, CONSOLE),
         Route("/", redirect(CONSOLE.home + "accounts"), methods=["GET"]),  # an ASGI app
         at("accounts", accounts),
         at("accounts/{login}", account),
