@@ -17,9 +17,13 @@ changes nothing; a bad argument `InvalidArgument` (2101); a closed `Tidings` `Cl
 Poll and ack return their protocol answers (1000/1003/2150, 1002/2150/2151) instead. Only
 `open_account` and `rotate_secret` answer a signing secret."""
 
+import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Self
+
+import anyio
 
 from .audit.trail import Audit, TrailEntry
 from .errors import (
@@ -33,7 +37,8 @@ from .errors import (
 )
 from .ledger.checkpoint import Cadence
 from .ledger.signer import signer_for
-from .push.in_process import PushThread
+from .push.due import DueWork
+from .push.mail import SmtpServer
 from .store.application import SNAPSHOT_EVERY, Store
 from .store.commit import GroupCommit
 from .store.outage import storage_errors
@@ -43,21 +48,8 @@ from .usecases.deliveries import Deliveries, DeliveryCalls
 from .usecases.operations import OperationCalls, Operations
 from .usecases.operators import OperatorCalls, Operators
 from .usecases.pollqueue import PollQueue, QueueCalls
-from .usecases.runtime import (
-    RemoteClient,
-    Runtime,
-    SvtridCalls,
-    integer,
-    text,
-    utcnow,
-)
-from .views import (
-    AccountPage,
-    Answer,
-    Pending,
-    PollAnswer,
-    Stats,
-)
+from .usecases.runtime import RemoteClient, Runtime, SvtridCalls, integer, text, utcnow
+from .views import AccountPage, Answer, Pending, PollAnswer, Stats
 
 __all__ = [
     "AccountPage",
@@ -76,6 +68,47 @@ __all__ = [
     "TidingsError",
     "TrailEntry",
 ]
+
+_log = logging.getLogger("tidings.push")
+# How long `PushThread.start` waits for the runner to read the log, and `stop` for it to end.
+_WAIT = 30.0
+
+
+class PushThread:
+    """A `DueWork` runner on `tidings`, on a daemon thread with its own event loop, from
+    `start` until `stop` (`Tidings(..., push=True)`); e-mail through TIDINGS_SMTP_URL. It
+    ends no operation."""
+
+    def __init__(self, tidings: "Tidings"):
+        self._runner = DueWork(tidings, smtp=SmtpServer.from_env())
+        self._started = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="tidings-push", daemon=True)
+
+    def start(self) -> None:
+        """Start the runner; returns once it has read the log."""
+        self._thread.start()
+        self._started.wait(_WAIT)
+
+    def stop(self) -> None:
+        """Stop the runner (attempts in flight are made again later, `DueWork.run`)."""
+        self._stop.set()
+        self._thread.join(_WAIT)
+
+    def _main(self) -> None:
+        try:
+            anyio.run(self._run)
+        except Exception:  # a thread has no caller to raise to: say it in the log
+            _log.exception("the in-process push runner stopped")
+        finally:
+            self._started.set()
+
+    async def _run(self) -> None:
+        async with anyio.create_task_group() as group:
+            await group.start(self._runner.run)
+            self._started.set()
+            await anyio.to_thread.run_sync(self._stop.wait)
+            group.cancel_scope.cancel()
 
 
 class Tidings(

@@ -33,7 +33,7 @@ from .index import DueIndex, DueProjection, Name, ScannedLog
 from .mail import MailSender, SmtpServer
 from .payload import ROTATION_GRACE, http_body, signed_headers, webhook_id
 from .port import DeliveryCommands
-from .transport import AddressGuard, Batched, HttpDeliverer
+from .transport import AddressGuard, Batched, HttpDeliverer, since
 from .views import LOG_INDEX, Attempted, Claim, Held, Reply, tell
 
 __all__ = ["DueWork", "Ending", "EndingRule", "Endings"]
@@ -307,8 +307,7 @@ class DueWork:
                 reply = await self._send(login, claim)
             except Exception as error:  # ours: a failed attempt like any (`tell` logs it)
                 failed = f"{type(error).__name__} in tidings"  # its text may hold a secret
-                took = round((time.monotonic() - started) * 1000, 3)
-                reply = Reply(status=None, error=failed, duration_ms=took)
+                reply = Reply(status=None, error=failed, duration_ms=since(started))
             if traced:
                 telemetry.note(status=reply.status)
         attempted = Attempted(

@@ -51,13 +51,9 @@ def _compact(state: dlv.DeliveryState) -> dlv.DeliveryState:
     scheduled = state.scheduled
     if scheduled is not None and scheduled.notification is not None:
         scheduled = replace(scheduled, notification=None, context=None)
-    return dlv.DeliveryState(
-        status=state.status,
-        scheduled=scheduled,
-        attempts=state.attempts[-1:],
-        failures=state.failures,
-        next_attempt_at=state.next_attempt_at,
-        lease_until=state.lease_until,
+    attempts = state.attempts[-1:]
+    return replace(
+        state, scheduled=scheduled, attempts=attempts, gave_up_reason="", gave_up_at=None
     )
 
 

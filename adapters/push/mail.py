@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
@@ -18,6 +19,7 @@ from aiosmtplib.email import flatten_message
 from tidings.domain import Notification
 
 from .payload import render_notify
+from .transport import since
 from .views import ANSWER_KEPT, Reply
 
 __all__ = ["FROM_ENV", "SMTP_ENV", "MailSender", "SmtpServer", "message_for"]
@@ -125,13 +127,9 @@ class MailSender:
         log_index: int | None = None,
     ) -> Reply:
         started = time.monotonic()
-
-        def took() -> float:
-            return round((time.monotonic() - started) * 1000, 3)
-
         server = self._server
         if server is None:
-            return Reply(status=None, error=f"{SMTP_ENV} is not set", duration_ms=took())
+            return Reply(status=None, error=f"{SMTP_ENV} is not set", duration_ms=since(started))
         message = message_for(login, notification, server.sender, to, log_index)
         client = aiosmtplib.SMTP(hostname=server.host, port=server.port, use_tls=server.use_tls,
                                  start_tls=False, timeout=timeout)  # fmt: skip
@@ -152,8 +150,10 @@ class MailSender:
                     await client.login(server.username, server.password or "")
                 utf8 = not (server.sender + to).isascii()
                 if utf8 and not client.supports_extension("smtputf8"):
-                    return Reply(status=None, error=_NO_SMTPUTF8, duration_ms=took(),
-                                 lacks="SMTPUTF8")  # fmt: skip
+                    took = since(started)
+                    return Reply(
+                        status=None, error=_NO_SMTPUTF8, duration_ms=took, lacks="SMTPUTF8"
+                    )
                 options = ["SMTPUTF8"] if utf8 else []
                 eight_bit = client.supports_extension("8bitmime")
                 options += ["BODY=8BITMIME"] if eight_bit else []
@@ -169,13 +169,15 @@ class MailSender:
                 answer = (await client.data(flat)).message
         except aiosmtplib.SMTPRecipientRefused as refused:  # worded as aiosmtplib.send words it
             text = str(aiosmtplib.SMTPRecipientsRefused([refused]))[:ANSWER_KEPT]
-            return Reply(status=refused.code, error=text, duration_ms=took(), refused_at=step)
+            said: dict[str, Any] = {"status": refused.code, "error": text, "refused_at": step}
         except aiosmtplib.SMTPResponseException as error:
             text = f"{error.code} {error.message} (at {step})"[:ANSWER_KEPT]
-            return Reply(status=error.code, error=text, duration_ms=took(), refused_at=step)
+            said = {"status": error.code, "error": text, "refused_at": step}
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-            return Reply(status=None, error=f"{type(error).__name__}: {error}", duration_ms=took())
-        return Reply(status=250, duration_ms=took(), answer=answer[:ANSWER_KEPT])
+            said = {"status": None, "error": f"{type(error).__name__}: {error}"}
+        else:
+            said = {"status": 250, "answer": answer[:ANSWER_KEPT]}
+        return Reply(**said, duration_ms=since(started))
 
 
 async def _hello(client: aiosmtplib.SMTP) -> None:

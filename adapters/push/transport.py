@@ -38,6 +38,7 @@ __all__ = [
     "HttpDeliverer",
     "Refused",
     "retry_after",
+    "since",
     "single_connection_clients",
 ]
 
@@ -217,6 +218,11 @@ def retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (moment - now).total_seconds())
 
 
+def since(started: float) -> float:
+    """Milliseconds since `started` (a `time.monotonic()`), as an attempt records them."""
+    return round((time.monotonic() - started) * 1000, 3)
+
+
 def _bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
@@ -247,14 +253,10 @@ class HttpDeliverer:
     ) -> Reply:
         """POST `body` to `url`; never raises for what the network or receiver does."""
         started = time.monotonic()
-
-        def took() -> float:
-            return round((time.monotonic() - started) * 1000, 3)
-
         try:
             host, address, port = await self._guard.resolve(url)
         except Refused as refused:
-            return Reply(status=None, error=f"refused: {refused}", duration_ms=took())
+            return Reply(status=None, error=f"refused: {refused}", duration_ms=since(started))
         parts = urlsplit(url)
         named = _bracketed(host)
         if port != (443 if parts.scheme == "https" else 80):
@@ -283,15 +285,17 @@ class HttpDeliverer:
                         if len(kept) < ANSWER_KEPT:
                             kept += chunk
         except TimeoutError:
-            return Reply(status=None, error=f"timed out after {timeout} s", duration_ms=took())
+            return Reply(
+                status=None, error=f"timed out after {timeout} s", duration_ms=since(started)
+            )
         except httpx.HTTPError as error:
             text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-            return Reply(status=None, error=text, duration_ms=took())
+            return Reply(status=None, error=text, duration_ms=since(started))
         finally:
             self._connections.give_back(chosen, place)
         return Reply(
             status=response.status_code,
-            duration_ms=took(),
+            duration_ms=since(started),
             retry_after=retry_after(response.headers.get("retry-after"), now),
             answer=kept[:ANSWER_KEPT].decode("utf-8", "replace"),
         )

@@ -13,12 +13,7 @@ from tidings.domain import Notification, dispatch
 from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 from tidings.domain.account import AccountState
-from tidings.domain.delivery import (
-    DeliveryScheduled,
-    DeliveryState,
-    DeliveryStatus,
-    RecordAttempt,
-)
+from tidings.domain.delivery import DeliveryScheduled, DeliveryState, DeliveryStatus, RecordAttempt
 from tidings.domain.dispatch import Held
 from tidings.domain.endpoint import EndpointState
 

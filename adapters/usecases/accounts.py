@@ -33,9 +33,9 @@ from ..store.secrets import SECRETS_KEY_ENV, Secrets, SecretsLocked
 from ..store.work import Work
 from ..views import AccountPage, AccountView, OpenedAccount, account_view
 from ..wapi.auth import password_sha1
-from .arguments import LAST_POSITION, unicode
 from .operators import record
 from .runtime import (
+    LAST_POSITION,
     RemoteClient,
     Runtime,
     admitted,
@@ -45,6 +45,7 @@ from .runtime import (
     instance,
     text,
     texts,
+    unicode,
 )
 
 __all__ = ["AccountCalls", "Accounts", "SigningSecrets"]

@@ -16,9 +16,8 @@ from ..ledger.checkpoint import Checkpoint
 from ..numbers import whole_number
 from ..store.application import LogEntry
 from ..views import Stats
-from .arguments import LAST_POSITION
 from .operators import operator_actions
-from .runtime import Runtime, instance, integer, text
+from .runtime import LAST_POSITION, Runtime, instance, integer, text
 
 __all__ = ["AuditCalls"]
 

@@ -27,16 +27,7 @@ from ..store.application import stream_hex
 from ..store.work import Work
 from .accounts import SigningSecrets
 from .operators import By, record
-from .runtime import (
-    CHUNK,
-    Runtime,
-    awaited_call,
-    blocking_call,
-    existing,
-    instance,
-    integer,
-    text,
-)
+from .runtime import CHUNK, Runtime, awaited_call, blocking_call, existing, instance, integer, text
 
 __all__ = ["Deliveries", "DeliveryCalls"]
 

@@ -24,7 +24,6 @@ from ..errors import InvalidArgument, Rejected
 from ..redaction import secret_headers, secret_params
 from ..store.work import Work
 from ..views import Pending
-from .arguments import unicode
 from .runtime import (
     RemoteClient,
     Runtime,
@@ -37,6 +36,7 @@ from .runtime import (
     remote,
     submitted_call,
     text,
+    unicode,
 )
 
 __all__ = ["OperationCalls", "Operations"]

@@ -1,8 +1,10 @@
-"""What every use case shares: the store, the group commit, the clock, svTRIDs, the
-signing secrets of pushes, who may run a command on an account; and how `Tidings`' calls
-are made from the use cases' one implementation (`blocking_call`, `awaited_call`,
-`face_of`, `submitted_call`): a synchronous call drives the coroutine on the calling
-thread (`Runtime.blocking`), where `Runtime.run` never suspends, with no event loop."""
+"""What every use case shares: the store, the group commit, the clock, svTRIDs, who may
+run a command on an account, the checks of the calls' arguments (each returns the value
+given or raises `InvalidArgument` naming the argument, before anything is done); and how
+`Tidings`' calls are made from the use cases' one implementation (`blocking_call`,
+`awaited_call`, `face_of`, `submitted_call`): a synchronous call drives the
+coroutine on the calling thread (`Runtime.blocking`), where `Runtime.run` never
+suspends, with no event loop."""
 
 import asyncio
 import contextlib
@@ -17,6 +19,7 @@ from collections.abc import Callable, Coroutine, Generator, Iterator
 from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar, get_args, get_origin
 
+import msgspec
 from tidings.domain import ACCOUNT, Code, Decider
 from tidings.domain import account as acc
 from tidings.domain.access import Caller, Remote, Trusted, refusal
@@ -26,10 +29,10 @@ from ..store.application import LogEntry, Store
 from ..store.commit import GroupCommit
 from ..store.outage import storage_errors
 from ..store.work import Work
-from .arguments import RemoteClient, instance, remote, text, texts
 
 __all__ = [
     "CHUNK",
+    "LAST_POSITION",
     "RemoteClient",
     "Runtime",
     "SvtridCalls",
@@ -45,6 +48,7 @@ __all__ = [
     "submitted_call",
     "text",
     "texts",
+    "unicode",
     "utcnow",
 ]
 
@@ -54,6 +58,8 @@ P = ParamSpec("P")
 F = TypeVar("F", bound=Callable[..., Any])
 
 CHUNK = 100  # streams loaded, or changed, a unit of work by a use case over many
+# Log positions are 64-bit signed in both stores: a larger one is no position.
+LAST_POSITION = 2**63 - 1
 
 
 class _Driving(threading.local):
@@ -143,7 +149,8 @@ class Runtime:
 
     def execute(self, body: Callable[[Work], T]) -> T:
         """`run` on the calling thread, with no coroutine to drive."""
-        self.check_open()
+        if self.closed:
+            raise Closed("this Tidings is closed")
         with _STORAGE_ERRORS:
             return self.committer.execute(self.clock, body)
 
@@ -265,11 +272,70 @@ class SvtridCalls:
 
     def new_svtrid(self) -> str:
         """A server transaction id `<unix>.<process>.<counter>`. Raises nothing."""
-        return self._runtime.mint_svtrid()
+        return _SVTRIDS.mint(self._runtime.clock())
 
     def minted_here(self, svtrid: str) -> bool:
         """Whether this process minted `svtrid` (its own operations'). Raises nothing."""
         return _SVTRIDS.minted_here(svtrid)
+
+
+def integer(name: str, value: Any, *, least: int | None = None, most: int | None = None) -> int:
+    """`value` when it is an `int` (not a bool) within `least`..`most`."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidArgument(f"{name} must be an integer, not {type(value).__name__}")
+    if (least is not None and value < least) or (most is not None and value > most):
+        low = "" if least is None else f" from {least}"
+        high = "" if most is None else f" to {most}"
+        raise InvalidArgument(f"{name} must be{low}{high}, not {value}")
+    return value
+
+
+def text(name: str, value: Any) -> str:
+    """`value` when it is a `str` of Unicode text (see `unicode`)."""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{name} must be a string, not {type(value).__name__}")
+    return value if value.isascii() else unicode(name, value)
+
+
+def unicode(name: str, value: T) -> T:
+    """`value` (a text, or a struct, dict or tuple of them) when every text in it is
+    Unicode: a lone surrogate, which no event can hold, would fail a whole batch."""
+    try:
+        msgspec.json.encode(value)
+    except UnicodeEncodeError:
+        raise InvalidArgument(f"{name} holds text that is not Unicode (a lone surrogate)") from None
+    return value
+
+
+def instance(name: str, value: Any, kind: type[T] | tuple[type[T], ...]) -> T:
+    """`value` when it is a `kind`."""
+    if not isinstance(value, kind):
+        raise InvalidArgument(f"{name} must not be a {type(value).__name__}")
+    return value
+
+
+def texts(name: str, values: Any) -> tuple[str, ...]:
+    """`values`, a tuple or list of `str`, as a tuple."""
+    if not isinstance(values, tuple | list) or not all(isinstance(v, str) for v in values):
+        raise InvalidArgument(f"{name} must be a tuple of strings")
+    return tuple(text(name, value) for value in values)
+
+
+class RemoteClient(msgspec.Struct, frozen=True, kw_only=True):
+    """A client calling over the network, let in by the domain's access rule inside the
+    unit of work of the command it runs (no read of the account before it): `proof`
+    says whether its credentials match the stored account (None when the login is
+    unknown: it should then cost the same work), `ip` is its address (None: unknown)."""
+
+    proof: Callable[[acc.AccountState | None], bool]
+    ip: str | None
+
+
+def remote(client: Any) -> "RemoteClient | None":
+    """`client` when it is None or a `RemoteClient`."""
+    if client is not None and not isinstance(client, RemoteClient):
+        raise InvalidArgument(f"client must be a RemoteClient, not {type(client).__name__}")
+    return client
 
 
 def admitted(work: Work, login: str, client: RemoteClient | None) -> acc.AccountState:
@@ -291,16 +357,3 @@ def existing(work: Work, login: str) -> acc.AccountState:
     if not account.opened:
         raise Rejected(Code.OBJECT_NOT_FOUND, f"account {login!r} does not exist")
     return account
-
-
-# Here, not in `arguments`: one more file a push attempt enters (tests/push/test_paths.py).
-def integer(name: str, value: Any, *, least: int | None = None, most: int | None = None) -> int:
-    """`value` when it is an `int` (not a bool) within `least`..`most`; else
-    `InvalidArgument`."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidArgument(f"{name} must be an integer, not {type(value).__name__}")
-    if (least is not None and value < least) or (most is not None and value > most):
-        low = "" if least is None else f" from {least}"
-        high = "" if most is None else f" to {most}"
-        raise InvalidArgument(f"{name} must be{low}{high}, not {value}")
-    return value
