@@ -134,8 +134,8 @@ class WapiEndpoint:
         self._deadlines = Deadlines(context.settings.limits.body_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = _Headers(scope)
-        rid = first_id(scope, headers.sent_id)
+        content_type, length, sent_id = _headers(scope)
+        rid = first_id(scope, sent_id)
         token = REQUEST_ID.set(rid)
         traced = telemetry.request(scope) if telemetry.ON else None
         started = time.perf_counter()
@@ -143,11 +143,11 @@ class WapiEndpoint:
         rid_header = (ID_HEADER, rid.encode("ascii"))
         try:
             try:
-                body: bytes | None = await _read_body(receive, headers.length, self._deadlines)
+                body: bytes | None = await _read_body(receive, length, self._deadlines)
             except TooLarge:
                 body = None
             ip = client[0] if (client := scope.get("client")) else None
-            reply, extra = await self.handle(body, headers.content_type, ip, scope)
+            reply, extra = await self.handle(body, content_type, ip, scope)
             document = render(reply, self.dialect)
             code = reply.code
             await send(
@@ -219,25 +219,20 @@ class WapiEndpoint:
         return reply, []
 
 
-class _Headers:
+def _headers(scope: Scope) -> tuple[str, int | None, bytes | None]:
     """A request's type, declared length and sent id, in one pass (the first counts)."""
-
-    __slots__ = ("content_type", "length", "sent_id")
-
-    def __init__(self, scope: Scope) -> None:
-        content_type = length = sent_id = None
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                if content_type is None:
-                    content_type = value
-            elif name == b"content-length":
-                if length is None:
-                    length = value
-            elif name == ID_HEADER and sent_id is None:
-                sent_id = value
-        self.content_type = "" if content_type is None else content_type.decode("latin-1")
-        self.length = int(length) if length is not None and length.isdigit() else None
-        self.sent_id: bytes | None = sent_id
+    content_type = length = sent_id = None
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            if content_type is None:
+                content_type = value
+        elif name == b"content-length":
+            if length is None:
+                length = value
+        elif name == ID_HEADER and sent_id is None:
+            sent_id = value
+    text = "" if content_type is None else content_type.decode("latin-1")
+    return text, int(length) if length is not None and length.isdigit() else None, sent_id
 
 
 async def _read_body(receive: Receive, declared: int | None, deadlines: Deadlines) -> bytes:
