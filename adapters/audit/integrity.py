@@ -76,11 +76,9 @@ class _Kind:
         self.initial = decider.initial
         self.states: dict[str, Any] = {}
         self.apply = _applier(decider)
-        self.pack: Callable[[Any], bytes] | None = None
-        self.unpack: Callable[[bytes], Any] | None = None
-        if decider.category != MAILBOX.category:
-            self.pack = _packer()
-            self.unpack = msgspec.msgpack.Decoder(type(decider.initial)).decode
+        # A mailbox folds in place (`mbx.Replay`), never packed.
+        self.pack = None if decider.category == MAILBOX.category else _packer()
+        self.unpack = msgspec.msgpack.Decoder(type(decider.initial)).decode
         # The streams whose states were decoded (started or unpacked) during this page,
         # and those decoded during the page before: packed at this page's end.
         self.decoded: list[str] = []
@@ -91,7 +89,7 @@ class _Kind:
         if self.pack is None:
             return mbx.Replay()
         self.decoded.append(stream)
-        return self.initial if held is None else self.unpack(held)  # type: ignore[misc]
+        return self.initial if held is None else self.unpack(held)
 
     def pack_idle(self) -> None:
         """Pack the states decoded during the page before this one, left alone since."""
@@ -106,7 +104,7 @@ class _Kind:
     def state(self, held: Any) -> Any:
         if type(held) is mbx.Replay:
             return held.state
-        return self.unpack(held) if type(held) is bytes and self.unpack is not None else held
+        return self.unpack(held) if type(held) is bytes else held
 
 
 def _packer() -> Callable[[Any], bytes]:
