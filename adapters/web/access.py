@@ -30,7 +30,7 @@ from ..http.context import Context
 from ..library import Conflict, Rejected, RemoteClient, StorageError
 from ..metrics import AUTH_FAILURES, THROTTLED
 from ..wapi.auth import password_sha1
-from .pages import Forbidden, checked_form, csrf_token, page, redirect
+from .pages import Forbidden, checked_form, csrf_token, matches, page, redirect
 
 __all__ = [
     "CENTER",
@@ -118,10 +118,7 @@ def _read_cookie(key: bytes, value: str, now: datetime) -> tuple[str, str] | Non
         expired = int(expires) <= now.timestamp()
     except ValueError:
         return None
-    # Bytes: compare_digest raises TypeError for a str outside ASCII.
-    if expired or not hmac.compare_digest(
-        signature.encode("utf-8", "replace"), _sign(key, payload).encode()
-    ):
+    if expired or not matches(signature, _sign(key, payload)):
         return None
     return name, session
 

@@ -22,6 +22,7 @@ __all__ = [
     "checked_form",
     "csrf_token",
     "docs",
+    "matches",
     "page",
     "redirect",
     "stylesheet",
@@ -92,6 +93,12 @@ def csrf_token(key: bytes, bound_to: str) -> str:
     return hmac.new(key, b"csrf\0" + bound_to.encode(), hashlib.sha256).hexdigest()
 
 
+def matches(given: str, expected: str) -> bool:
+    """Whether `given` is `expected`, compared in constant time (any text given)."""
+    # Bytes: compare_digest raises TypeError for a str outside ASCII.
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+
+
 class Forbidden(Exception):
     """A post refused before any of it is used: without the right CSRF token, with a
     field that is not Unicode text, or past the form's limits (64 fields of 64 KiB).
@@ -106,13 +113,7 @@ async def checked_form(request: Request, key: bytes, bound_to: str) -> Mapping[s
     except HTTPException as refused:  # past the limits: a field over 64 KiB, 65 fields
         raise Forbidden(f"the form is refused: {refused.detail}") from None
     given = form.get(_CSRF_FIELD)
-    expected = csrf_token(key, bound_to)
-    # Bytes: compare_digest raises TypeError for a str outside ASCII.
-    if (
-        not isinstance(given, str)
-        or not bound_to
-        or not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
-    ):
+    if not isinstance(given, str) or not bound_to or not matches(given, csrf_token(key, bound_to)):
         raise Forbidden("the form's CSRF token is missing or wrong: reload the page")
     fields = {name: value for name, value in form.items() if isinstance(value, str)}
     if not is_text(*fields, *fields.values()):
