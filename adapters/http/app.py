@@ -33,7 +33,7 @@ from ..web import web_routes
 from .access_log import AccessLog
 from .api import api_routes, http_error
 from .context import Context, Settings
-from .deadlines import BodyDeadline
+from .limits import BodyDeadline
 from .merchants import JOB_COMMANDS, job_ending, merchants_routes
 from .metrics import metrics_route
 from .tiles import tiles_route

@@ -24,7 +24,7 @@ class TooLarge(Exception):
 
 
 class Unfinished(Exception):
-    """The body did not arrive whole: no result code (`deadlines.settle_unfinished`)."""
+    """The body did not arrive whole: no result code (`limits.settle_unfinished`)."""
 
 
 class ClientGone(Unfinished):

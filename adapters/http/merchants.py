@@ -34,7 +34,7 @@ from ..wapi.auth import password_sha1
 from ..wapi.xml_request import refusing_parser
 from .body import TooLarge, client_ip, is_text, read_body
 from .context import Context
-from .deadlines import SENT_NAMES
+from .limits import SENT_NAMES
 
 __all__ = ["JOB_COMMANDS", "MAX_JOB_BODY", "job_ending", "merchants_routes", "too_deep_xml"]
 

@@ -30,7 +30,7 @@ from ..wapi.response import render_reply as render
 from .access_log import HUNG_UP, ID_HEADER, access_line, first_id, noted
 from .body import BodyTooSlow, ClientGone, Deadlines, TooLarge, Unfinished
 from .context import Context
-from .deadlines import settle_unfinished
+from .limits import settle_unfinished
 
 __all__ = ["PING_ASYNC", "WapiEndpoint", "answer", "ping_ending"]
 

@@ -3,7 +3,7 @@ lone write leaves at the end of its turn, and nothing is reordered or lost at cl
 
 import asyncio
 
-from tidings.adapters.http.deadlines import JoinedWrites
+from tidings.adapters.http.limits import JoinedWrites
 
 
 class _Recorded(asyncio.Transport):
