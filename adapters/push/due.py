@@ -1,5 +1,5 @@
 """Due work: one runner for everything that must happen at a time, in any live process:
-delivery attempts, and the endings of the operations the server runs itself (`Endings`:
+delivery attempts, and the endings of the operations the server runs itself (`EndingRule`:
 ending twice is refused, 2304, so the first runner wins, with no claim). What is due is
 read from the log alone (`index.py`, followed by a `store.followers.Catchup`), so a
 process that dies strands nothing. Several runners may share a database: an attempt is
@@ -36,7 +36,7 @@ from .port import DeliveryCommands
 from .transport import AddressGuard, Batched, HttpDeliverer, since
 from .views import LOG_INDEX, Attempted, Claim, Held, Reply, tell
 
-__all__ = ["DueWork", "Ending", "EndingRule", "Endings"]
+__all__ = ["DueWork", "Ending", "EndingRule"]
 
 _log = logging.getLogger("tidings.push")
 
@@ -57,43 +57,6 @@ class EndingRule:
 
     delay: float
     ending: Ending | Callable[[OperationState], Ending]
-
-
-class Endings:
-    """Ends the operations of the commands `rules` names as they fall due in `index`."""
-
-    def __init__(
-        self, tidings: DeliveryCommands, rules: Mapping[str, EndingRule], index: DueIndex
-    ) -> None:
-        self._tidings = tidings
-        self._rules = rules
-        self._index = index
-        self.ended = 0  # for tests and the bench
-
-    async def end(self, svtrid: str) -> None:
-        """End the operation `svtrid` by its command's rule, unless it ended already."""
-        # A fixed ending needs no read: one ended meanwhile refuses it (2304), as below.
-        fixed = self._rules.get(self._index.command(svtrid) or "")
-        if fixed is not None and isinstance(fixed.ending, Ending):
-            ending = fixed.ending
-        else:
-            operation = await self._tidings.operation_async(svtrid)
-            accepted = None if operation is None else awaiting_ending(operation)
-            if operation is None or accepted is None:
-                self._index.schedule("ending", svtrid, None)
-                return
-            rule = self._rules[accepted.command].ending
-            ending = rule if isinstance(rule, Ending) else rule(operation)
-
-        try:
-            await self._tidings.end_async(
-                svtrid, ending.code, ending.result, data=ending.data, batch_state=ending.batch_state
-            )
-            self.ended += 1
-        except Rejected as rejected:
-            if rejected.code != Code.STATUS_PROHIBITS:  # 2304: another process ended it
-                raise
-        self._index.schedule("ending", svtrid, None)
 
 
 # What a worker saves in one go (an attempt's record, a claim of its next delivery), and
@@ -152,30 +115,21 @@ class DueWork:
             return 0.0 if tidings.minted_here(svtrid) else foreign_endings_after
 
         self._index = DueIndex(delays, clock, later=later, deliveries=deliveries)
-        self._endings = Endings(tidings, self._rules, self._index)
         self._catchup = Catchup(DueProjection(self._index), LOG)
         self._log = ScannedLog(tidings.store)
         self._busy: set[Name] = set()
         self._failures: dict[Name, int] = {}
         self._wake = anyio.Event()
         self._store: Batched[_Step, _Settled] = Batched(self._settle)
-        self.attempts = self.delivered = 0  # for tests and the bench
+        self.delivered = self.ended = 0  # for tests and the bench
 
-    @property
-    def ended(self) -> int:
-        """Operations this runner ended (for tests and the bench)."""
-        return self._endings.ended
-
-    async def follow(self) -> int:
-        """Read what the log gained into the index, a page at a time; returns how many
-        entries that was."""
-        read = 0
+    async def follow(self) -> None:
+        """Read what the log gained into the index, a page at a time."""
         while True:
             page = await anyio.to_thread.run_sync(self._catchup.read, self._log)
             self._catchup.take(page)
-            read += len(page.entries)
             if not page.full:
-                return read
+                return
 
     async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         """Rebuild the index from the log, then follow it and do what falls due, until
@@ -236,7 +190,7 @@ class DueWork:
             if name[0] == "delivery":
                 await self._deliver(current, taken, ahead)
             else:
-                await self._endings.end(name[1])
+                await self._end(name[1])
             self._failures.pop(name, None)
         except Exception:
             # Ours, not the receiver's (the store failed, a rule raised): try again soon.
@@ -249,12 +203,34 @@ class DueWork:
             self._index.again(name)
             # Hand out more once the waiting half is drawn down and something is due by
             # now (a turn of the loop each costs CPU: docs/decisions.md, the push row).
-            if len(self._busy) <= self._in_flight and self._due_now():
+            next_at = self._index.next_at()
+            if len(self._busy) <= self._in_flight and next_at and next_at <= self._clock():
                 self._wake.set()
 
-    def _due_now(self) -> bool:
-        next_at = self._index.next_at()
-        return next_at is not None and next_at <= self._clock()
+    async def _end(self, svtrid: str) -> None:
+        """End the operation `svtrid` by its command's rule, unless it ended already."""
+        # A fixed ending needs no read: one ended meanwhile refuses it (2304), as below.
+        fixed = self._rules.get(self._index.command(svtrid) or "")
+        if fixed is not None and isinstance(fixed.ending, Ending):
+            ending = fixed.ending
+        else:
+            operation = await self._tidings.operation_async(svtrid)
+            accepted = None if operation is None else awaiting_ending(operation)
+            if operation is None or accepted is None:
+                self._index.schedule("ending", svtrid, None)
+                return
+            rule = self._rules[accepted.command].ending
+            ending = rule if isinstance(rule, Ending) else rule(operation)
+
+        try:
+            await self._tidings.end_async(
+                svtrid, ending.code, ending.result, data=ending.data, batch_state=ending.batch_state
+            )
+            self.ended += 1
+        except Rejected as rejected:
+            if rejected.code != Code.STATUS_PROHIBITS:  # 2304: another process ended it
+                raise
+        self._index.schedule("ending", svtrid, None)
 
     def _settle(self, steps: Sequence[_Step]) -> list[_Settled]:
         """The steps of many workers, saved in one transaction (on a worker thread)."""
@@ -287,7 +263,6 @@ class DueWork:
         if claim is None:
             self._index.schedule("delivery", key, None)  # nothing left to do
             return
-        self.attempts += 1
         scheduled = claim.scheduled
         traced = telemetry.ON  # untraced, an attempt calls nothing of telemetry
         with (

@@ -67,20 +67,20 @@ class SigningSecrets:
         self._told: set[tuple[str, int]] = set()
 
     def keep(self, secret: str) -> str:
-        """Keep `secret`; returns its id. Raises `StorageError`."""
+        """Keep `secret`; returns its id."""
         secret_id = acc.secret_id(secret)
         with self._runtime.reading():
             self._secrets.keep(secret_id, secret)
         return secret_id
 
     def forget(self, secret_id: str) -> None:
-        """Drop a secret no event names (its command was refused). Raises `StorageError`."""
+        """Drop a secret no event names (its command was refused)."""
         with storage_errors():
             self._secrets.forget(secret_id)
 
     def for_push(self, account: acc.AccountState) -> tuple[str, str] | None:
         """The account's current and previous secrets ("" for none), or None when they
-        are sealed and this process has not got their key. Raises `StorageError`."""
+        are sealed and this process has not got their key."""
         ids = (account.secret_id, account.previous_secret_id)
         if self.locked.intersection(ids):
             return None
@@ -133,8 +133,7 @@ class Accounts:
 
     @functools.cached_property
     def guard(self) -> AddressGuard:
-        """The address guard, with the networks of TIDINGS_PUSH_ALLOW read once."""
-        return AddressGuard()
+        return AddressGuard()  # TIDINGS_PUSH_ALLOW read once
 
     def _checked_channel(self, channel: Channel) -> Channel:
         """Refuse (2101) a URL channel to a non-public address (`push.transport`)."""
@@ -182,8 +181,7 @@ class Accounts:
     async def _with_secret(
         self, login: str, command: acc.OpenAccount | acc.RotateSecret, secret: str, by: Actor
     ) -> acc.AccountState:
-        """Run a command that names a new signing secret, kept beside the log first and
-        dropped again if the command is refused."""
+        """Run a command naming a new signing secret, kept first (dropped if refused)."""
         secret_id = self._secrets.keep(secret)
         try:
             return await self._run(login, command, by=by)
@@ -194,8 +192,8 @@ class Accounts:
     async def _run(
         self, login: str, *commands: acc.AccountCommand, by: Actor, detail: str = "", ends: str = ""
     ) -> acc.AccountState:
-        """Run `commands` on the account, recorded as `by`'s action, all or none; with
-        `ends` (why), the account's web sessions end too."""
+        """Run `commands` on the account as `by`'s action, all or none; with `ends` (why),
+        its web sessions end too."""
         text("login", login)
 
         def body(work: Work) -> acc.AccountState:

@@ -129,12 +129,9 @@ class AuditCalls:
     def latest_checkpoint(self) -> Checkpoint | None:
         """The latest signed checkpoint of the log (None: nothing signed yet). Raises
         `StorageError`."""
-        recorder = self._runtime.store.recorder
+        tree, rows = self._runtime.store.recorder.tree, self._runtime.store.recorder.tree_rows
         with self._runtime.reading():
-            if not recorder.tree.present(recorder.tree_rows):
-                return None
-            latest: Checkpoint | None = recorder.tree.latest(recorder.tree_rows)
-            return latest
+            return tree.latest(rows) if tree.present(rows) else None
 
     def verify_log(self) -> tuple[int, Break | None]:
         """Check the hash chain over the whole log: the entries checked, and where it

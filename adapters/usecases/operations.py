@@ -45,14 +45,6 @@ _BATCH_STATES = get_args(BatchState)
 _text = text  # for `step`, whose parameter `text` is named as `Tidings.step`'s
 
 
-def _save(work: Work, svtrid: str, ending: Ending) -> None:
-    work.record(OPERATION, svtrid, ending.operation)
-    work.record(MAILBOX, ending.login, ending.mailbox)
-    if ending.delivery:  # a pushed notification's: a polled one has none
-        key = dlv.key(ending.login, ending.notification.id)
-        work.record(DELIVERY, key, ending.delivery, new=True)
-
-
 class Operations:
     """The operation use cases of one `Tidings` (`OperationCalls` offers them); `accept`,
     `step` and `end` check their arguments and return their command's body."""
@@ -175,7 +167,11 @@ class Operations:
             )
             if not isinstance(decided, Ending):  # not `Rejection`: see `Work.decide`
                 raise Rejected.of(decided)
-            _save(work, svtrid, decided)
+            work.record(OPERATION, svtrid, decided.operation)
+            work.record(MAILBOX, decided.login, decided.mailbox)
+            if decided.delivery:  # a pushed notification's: a polled one has none
+                key = dlv.key(decided.login, decided.notification.id)
+                work.record(DELIVERY, key, decided.delivery, new=True)
             return decided.notification
 
         return body
