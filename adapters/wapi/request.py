@@ -72,6 +72,17 @@ _decode_json = msgspec.json.Decoder().decode
 _encode_json = msgspec.json.Encoder().encode
 
 
+class _Refused(TypedDict):  # each `xml_request.Reason`'s code: mypy refuses one left out
+    parse: Code
+    complex: Code
+    duplicate: Code
+
+
+_REFUSED = _Refused(
+    parse=Code.PARSE_ERROR, complex=Code.TOO_COMPLEX, duplicate=Code.DUPLICATE_ELEMENT
+)
+
+
 class Dialect(StrEnum):
     XML = "xml"
     JSON = "json"
@@ -130,17 +141,6 @@ class _Usual(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, gc=
     command: str
     clTRID: str | None = None
     data: dict[str, Any] | None = None
-
-
-class _Refused(TypedDict):  # each `xml_request.Reason`'s code: mypy refuses one left out
-    parse: Code
-    complex: Code
-    duplicate: Code
-
-
-_REFUSED = _Refused(
-    parse=Code.PARSE_ERROR, complex=Code.TOO_COMPLEX, duplicate=Code.DUPLICATE_ELEMENT
-)
 
 
 class _UsualDocument(msgspec.Struct, forbid_unknown_fields=True, gc=False):
