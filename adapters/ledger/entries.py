@@ -156,17 +156,10 @@ _NO_TRANSCODER = "events are msgspec MessagePack (`encode_event`), never a trans
 
 
 class MsgspecMapper(Mapper[UUID]):
+    """Decodes stored rows for eventsourcing's readers; nothing is written through it."""
+
     def __init__(self) -> None:
         super().__init__(transcoder=_NoTranscoder())
-
-    def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        envelope: Envelope = domain_event
-        return StoredEvent(
-            originator_id=envelope.originator_id,
-            originator_version=envelope.originator_version,
-            topic=topic_of(envelope.event),
-            state=encode_event(envelope.event),
-        )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         originator_id = stored_event.originator_id

@@ -177,10 +177,7 @@ class Store:
         self._app = created(env, lambda: LogApplication(env=env))
         if self.created:
             _log.info("created a new tidings database at %s", redacted(url))
-        assert self._app.snapshots is not None  # IS_SNAPSHOTTING_ENABLED is always set
-        snapshots_recorder: Any = self._app.snapshots.recorder
         recorder = self.recorder
-        recorder.snapshots_table = snapshots_recorder.events_table_name
         self.snapshot_every = snapshot_every
         self._cache: OrderedDict[str, Loaded] = OrderedDict()
         self._cache_size = cache_size

@@ -267,7 +267,11 @@ class GroupCommit:
                 call.result, call.error, call.done = result, error, True
                 if call.settle is not None:
                     try:
-                        _settle(call.settle, result, error)
+                        call.settle(result, error)
+                    except Exception:
+                        _log.exception(
+                            "a submitted command could not be settled; its batch goes on"
+                        )
                     except BaseException as raised:  # raised below, once all are answered
                         ending = ending or raised
                 elif call is not leader:
@@ -294,7 +298,7 @@ class GroupCommit:
                 if not work.changes and store.moved():  # the look `refresh` left to now
                     work = Work(store, trust_new=races == 0)
                     outcomes = [_run_one(work, call) for call in batch]
-                if not attempt and work.changes and self._contended():
+                if not attempt and work.changes and time.monotonic() < self._contended_until:
                     continue  # decided again under the lock, on what refresh leaves fresh
                 started = time.perf_counter()
                 try:
@@ -316,16 +320,6 @@ class GroupCommit:
             return outcomes
         text = f"gave up after {MAX_ATTEMPTS} version conflicts"
         return [(None, Conflict(text)) for _ in batch]
-
-    def _contended(self) -> bool:
-        return time.monotonic() < self._contended_until
-
-
-def _settle(settle: Settle, result: Any, error: BaseException | None) -> None:
-    try:
-        settle(result, error)
-    except Exception:
-        _log.exception("a submitted command could not be settled; its batch goes on")
 
 
 def _run_one(work: Work, call: _Call) -> _Outcome:

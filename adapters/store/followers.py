@@ -9,6 +9,7 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 from uuid import UUID
@@ -195,10 +196,7 @@ class Follower:
         while not self._stopping.is_set():
             try:
                 page = runner.read(log)
-                if page.entries:
-                    with self._view.batch():
-                        runner.take(page)
-                else:
+                with self._view.batch() if page.entries else nullcontext():
                     runner.take(page)
             except IntegrityError:
                 # Another process's follower processed these first: go on from the view.

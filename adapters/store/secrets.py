@@ -175,10 +175,7 @@ class Secrets:
 
     def _exists(self) -> bool:
         if self._postgres:
-            return (
-                self._select("SELECT to_regclass({mark}) AS found", self._table)[0]["found"]
-                is not None
-            )
+            return bool(self._select("SELECT 1 WHERE to_regclass({mark}) IS NOT NULL", self._table))
         query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = {mark}"
         return bool(self._select(query, TABLE))
 

@@ -210,14 +210,10 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteApplicationRecorder):
             self._held = True
             try:
                 yield
-            except BaseException:
                 self._held = False
-                connection.execute("ROLLBACK")
-                raise
-            self._held = False
-            try:
                 connection.execute("COMMIT")
             except BaseException:
+                self._held = False
                 if connection.in_transaction:  # e.g. the disk is full: nothing is kept
                     connection.execute("ROLLBACK")
                 raise
