@@ -22,7 +22,7 @@ import anyio
 from tidings.adapters import telemetry
 from tidings.domain import Code, UrlChannel
 from tidings.domain import delivery as dlv
-from tidings.domain.dispatch import channel_for
+from tidings.domain.dispatch import ROTATION_GRACE, channel_for
 from tidings.domain.operation import OperationState
 from tidings.domain.serverrun import Ending, awaiting_ending
 
@@ -31,7 +31,7 @@ from ..store.environment import LOG
 from ..store.followers import Catchup
 from .index import DueIndex, DueProjection, Name, ScannedLog
 from .mail import MailSender, SmtpServer
-from .payload import ROTATION_GRACE, http_body, signed_headers, webhook_id
+from .payload import http_body, signed_headers, webhook_id
 from .port import DeliveryCommands
 from .transport import AddressGuard, Batched, HttpDeliverer, since
 from .views import LOG_INDEX, Attempted, Claim, Held, Reply, tell

@@ -31,8 +31,6 @@ Kind = Literal["delivery", "ending"]
 Name = tuple[Kind, str]  # (kind, key): "<login>/<notification id>" or a svTRID
 
 
-# The events `_apply` folds: the endings' and (when the runner's work) the deliveries'.
-_OPERATION_TOPICS = (op.OperationAccepted, op.OperationEnded)
 # The events that move a known delivery on.
 _ATTEMPTED = (
     dlv.AttemptStarted,
@@ -42,7 +40,6 @@ _ATTEMPTED = (
     dlv.DeliveryGaveUp,
     dlv.DeliveryRequeued,
 )
-_DELIVERY_TOPICS = (dlv.DeliveryScheduled, *_ATTEMPTED, dlv.DeliveryResent, ept.EndpointResumed)
 
 
 def _compact(state: dlv.DeliveryState) -> dlv.DeliveryState:
@@ -74,9 +71,6 @@ class DueIndex(POPOTrackingRecorder):
         self._delays = dict(delays)
         self._clock = clock
         self._later = later
-        self._with_deliveries = deliveries
-        folded = [*_OPERATION_TOPICS, *(_DELIVERY_TOPICS if deliveries else ())]
-        self.topics = tuple(t.__struct_config__.tag for t in folded)
         self._deliveries: dict[str, tuple[str, dlv.DeliveryState]] = {}
         self._operations: dict[str, str] = {}
         self._commands: dict[str, str] = {}  # svTRID -> command, of those in `_operations`
@@ -84,14 +78,18 @@ class DueIndex(POPOTrackingRecorder):
         self._heap: list[tuple[datetime, int, Kind, str]] = []
         self._seq = 0
         self._held: dict[str, set[str]] = {}  # endpoint or delivery stream -> keys held
-        self._folds: dict[type, Callable[[str, Any], None]] = {
-            dlv.DeliveryScheduled: self._scheduled,
-            dlv.DeliveryResent: self._resent,
-            **dict.fromkeys(_ATTEMPTED, self._attempted),
+        # The events `_apply` folds: the endings' and (when the runner's work) the
+        # deliveries'; the log is read for these topics only.
+        self._folds: dict[type[Struct], Callable[[str, Any], None]] = {
             op.OperationAccepted: self._accepted,
             op.OperationEnded: self._ended,
-            ept.EndpointResumed: self._resumed,
         }
+        if deliveries:
+            self._folds[dlv.DeliveryScheduled] = self._scheduled
+            self._folds.update(dict.fromkeys(_ATTEMPTED, self._attempted))
+            self._folds[dlv.DeliveryResent] = self._resent
+            self._folds[ept.EndpointResumed] = self._resumed
+        self.topics = tuple(str(t.__struct_config__.tag) for t in self._folds)
 
     def schedule(self, kind: Kind, key: str, when: datetime | None) -> None:
         """Make `(kind, key)` due at `when` (None: not due at all)."""
@@ -165,14 +163,13 @@ class DueIndex(POPOTrackingRecorder):
         return state
 
     def _scheduled(self, stream: str, event: dlv.DeliveryScheduled) -> None:
-        if self._with_deliveries:
-            key = dlv.key(event.login, event.notification_id)
-            self._track(stream, key, dlv.evolve(dlv.initial, event))
+        key = dlv.key(event.login, event.notification_id)
+        self._track(stream, key, dlv.evolve(dlv.initial, event))
 
     def _resent(self, stream: str, event: dlv.DeliveryResent) -> None:
-        if self._with_deliveries:  # forgotten when it succeeded: taken up from the event
-            key = dlv.key(event.scheduled.login, event.scheduled.notification_id)
-            self._track(stream, key, dlv.resumed(event))
+        # forgotten when it succeeded: taken up from the event
+        key = dlv.key(event.scheduled.login, event.scheduled.notification_id)
+        self._track(stream, key, dlv.resumed(event))
 
     def _attempted(self, stream: str, event: Any) -> None:
         known = self._deliveries.get(stream)

@@ -19,7 +19,6 @@ from ..wapi.request import NOT_XML
 
 __all__ = [
     "FORM",
-    "ROTATION_GRACE",
     "http_body",
     "notify_fields",
     "render_notify",

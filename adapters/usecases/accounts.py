@@ -138,14 +138,12 @@ class Accounts:
     def _checked_channel(self, channel: Channel) -> Channel:
         """Refuse (2101) a URL channel to a non-public address (`push.transport`)."""
         unicode("channel", instance("channel", channel, _CHANNELS))
-        if isinstance(channel, UrlChannel):
-            for url in (channel.success_url, channel.error_url):
-                if url is None:
-                    continue
-                try:
-                    self.guard.check_url(url)
-                except (Refused, ValueError) as refused:
-                    raise Rejected(Code.INVALID_PARAMETER, f"push URL refused: {refused}") from None
+        urls = (channel.success_url, channel.error_url) if isinstance(channel, UrlChannel) else ()
+        for url in filter(None, urls):
+            try:
+                self.guard.check_url(url)
+            except (Refused, ValueError) as refused:
+                raise Rejected(Code.INVALID_PARAMETER, f"push URL refused: {refused}") from None
         return channel
 
     async def open_account(
