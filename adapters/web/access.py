@@ -216,14 +216,18 @@ def session_routes(context: Context, area: Area) -> list[Route]:
             await gate.refused(started)
             text = f"Too many failed sign-ins: try again in {wait} s."
             return _sign_in_page(request, context, area, 429, error=text)
+        guessed = False  # the throttle counts the attempt a failure until it is settled
         try:
             name = await check(context, form, ip)
         except Refusal as refusal:
-            text, failed = refusal.args
-            if failed:
+            text, guessed = refusal.args
+            if guessed:
                 AUTH_FAILURES.labels(surface).inc()
                 await gate.failed(who, ip, started)
             return _sign_in_page(request, context, area, 401, error=text)
+        finally:
+            if not guessed:
+                gate.passed(who, ip)
         session = secrets.token_urlsafe(32)
         expires = context.settings.clock() + _LIFETIME
         await context.tidings.start_session_async(

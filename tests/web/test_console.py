@@ -111,6 +111,22 @@ def test_sign_in_is_throttled_like_wapi(tmp_path: Path) -> None:
         assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
 
 
+def test_a_sign_in_that_succeeds_counts_as_no_failure(tmp_path: Path) -> None:
+    limits = Limits(auth_failures_per_address=3, auth_failures_per_login=3, auth_floor=0.0)
+    with serve(settings_for(str(tmp_path / "t.db"), limits=limits)) as running:
+        running.tidings.open_account("tester", "123456")
+        token = running.tidings.add_operator("alice")
+        # Given more successful sign-ins, on both surfaces, than failures are allowed
+        for _ in range(4):
+            assert WebClient(running.client).sign_in_center("tester", "123456").status_code == 303
+            assert WebClient(running.client).sign_in_console(token).status_code == 303
+        # Then two failures are still short of the limit: the next right answer gets in
+        web = WebClient(running.client)
+        for _ in range(2):
+            assert web.sign_in_center("tester", "wrong").status_code == 401
+        assert web.sign_in_center("tester", "123456").status_code == 303
+
+
 def test_accounts_come_a_page_at_a_time(web: WebClient, server: Running) -> None:
     operator(web, server)
     for n in range(51):
