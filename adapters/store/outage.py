@@ -224,9 +224,7 @@ class Outage:
                 return
             self._since = now
             self.steady = False
-            self._sqlite = isinstance(error, sqlite3.Error) or isinstance(
-                error.__cause__, sqlite3.Error
-            )
+            self._sqlite = any(isinstance(e, sqlite3.Error) for e in (error, error.__cause__))
         event(_log, logging.ERROR, "store_unreachable", reason=_first_line(error))
         for pool in list(self._pools):
             pool.timeout = DOWN_WAIT
