@@ -78,11 +78,8 @@ def _checked_name(name: str) -> str:
 
 def parse_vkey(text: str) -> Verifier:
     """A verifier key `<name>+<8 hex>+<base64>` (Ed25519 or cosignature type); BadKey."""
-    parts = text.strip().split("+", 2)
     try:
-        if len(parts) != 3:
-            raise ValueError
-        name, hex_id, rest = parts
+        name, hex_id, rest = text.strip().split("+", 2)  # ValueError: fewer parts
         raw = base64.b64decode(rest, validate=True)
         if len(raw) != 33 or raw[0] not in (ED25519, COSIGNATURE):
             raise ValueError
