@@ -245,11 +245,12 @@ class Accounts:
         return secret
 
     async def suspend(self, login: str, reason: str, *, by: Actor = None) -> AccountView:
-        """Suspend an account: its client commands answer 2053 until `resume`. Raises
-        `Rejected` (2303 unknown account, 2304 suspended already or closed), `Conflict`,
-        `StorageError`."""
+        """Suspend an account: its client commands answer 2053 until `resume`, and its
+        web sessions end. Raises `Rejected` (2303 unknown account, 2304 suspended
+        already or closed), `Conflict`, `StorageError`."""
         command = acc.SuspendAccount(text("reason", reason))
-        return account_view(await self._run(login, command, by=by, detail=reason))
+        suspended = await self._run(login, command, by=by, detail=reason, ends="suspended")
+        return account_view(suspended)
 
     async def resume(self, login: str, *, by: Actor = None) -> AccountView:
         """Lift a suspension. Raises `Rejected` (2303 unknown account, 2304 not
@@ -258,12 +259,13 @@ class Accounts:
 
     async def close_account(self, login: str, reason: str = "", *, by: Actor = None) -> AccountView:
         """Close an account for good: its client commands answer as if it did not exist
-        (2303 here, 2050 over the network), its settings can no longer change (2304)
-        and its login is not opened again (2302); its stream, queue and trail stay for
-        audit. Raises `Rejected` (2303 unknown account, 2304 closed already),
-        `InvalidArgument`, `Conflict`, `StorageError`."""
+        (2303 here, 2050 over the network), its settings can no longer change (2304),
+        its web sessions end and its login is not opened again (2302); its stream,
+        queue and trail stay for audit. Raises `Rejected` (2303 unknown account, 2304
+        closed already), `InvalidArgument`, `Conflict`, `StorageError`."""
         command = acc.CloseAccount(text("reason", reason))
-        return account_view(await self._run(login, command, by=by, detail=reason))
+        closed = await self._run(login, command, by=by, detail=reason, ends="closed")
+        return account_view(closed)
 
     async def account(self, login: str) -> AccountView | None:
         """The account's settings and status, or None when it was never opened. Raises

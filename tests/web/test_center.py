@@ -99,6 +99,30 @@ def test_a_password_change_ends_every_session(web: WebClient, server: Running) -
     assert web.sign_in_center(server.login, "new-secret-1").status_code == 303
 
 
+@pytest.mark.parametrize("ending", ["suspend", "close"])
+def test_a_suspension_or_a_closure_ends_every_session(
+    web: WebClient, server: Running, ending: str
+) -> None:
+    # Given an account signed in twice
+    login = f"{server.login}-{ending}"
+    server.tidings.open_account(login, "123456")
+    other = WebClient(web.http)
+    for client in (web, other):
+        assert client.sign_in_center(login, "123456").status_code == 303
+    home = f"/center/{login}/"
+    assert web.get(home).status_code == 200
+    # When it is suspended or closed
+    if ending == "suspend":
+        server.tidings.suspend(login, "unpaid")
+    else:
+        server.tidings.close_account(login, "contract ended")
+    # Then both are signed out, and signing in again is refused
+    for client in (web, other):
+        answer = client.get(home)
+        assert (answer.status_code, answer.headers["location"]) == (303, "/center/sign-in")
+    assert web.sign_in_center(login, "123456").status_code == 401
+
+
 def test_the_method_form_puts_each_problem_next_to_its_field(
     web: WebClient, server: Running
 ) -> None:
