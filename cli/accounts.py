@@ -89,7 +89,8 @@ def account_add_command(
     # Refused before the database is opened: a refused account creates no database.
     if problem := login_problem(login) or password_problem(password):
         raise usage(f"{int(Code.INVALID_PARAMETER)} {problem}")
-    with user_errors(), open_tidings(db) as tidings:
+    # An operator is one of an existing database's: none is created to refuse it.
+    with user_errors(), open_tidings(db, must_exist=operator is not None) as tidings:
         secret = tidings.open_account(login, password, by=acting(operator, "open")).signing_secret
     opened = {"login": login, "signing_secret": secret}
     emit(opened, as_json, lambda: f"opened account {login}\nsigning secret: {secret}")

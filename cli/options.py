@@ -10,9 +10,9 @@ import typer
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
 from tidings.adapters.store.environment import is_postgres
-from tidings.domain.operator import Actor
+from tidings.domain.operator import Actor, name_problem
 
-from .output import fail
+from .output import fail, usage
 
 __all__ = ["Db", "Operator", "acting", "every_login", "examples", "open_store", "open_tidings"]
 
@@ -27,11 +27,21 @@ Db = Annotated[
     ),
 ]
 
+
+def _operator_name(name: str | None) -> str | None:
+    """A name no operator can have is the command line's mistake: exit 2 before the
+    database is opened."""
+    if name is not None and (problem := name_problem(name)):
+        raise usage(f"--operator: {problem}")
+    return name
+
+
 Operator = Annotated[
     str | None,
     typer.Option(
         "--operator",
         metavar="NAME",
+        callback=_operator_name,
         help="The operator the log records this change as (tidings operator add); "
         "without it, the change is the backend's own.",
     ),

@@ -21,6 +21,7 @@ __all__ = [
     "channel_problem",
     "command_problem",
     "is_error_outcome",
+    "is_sender",
     "login_problem",
     "password_problem",
     "push_target",
@@ -48,6 +49,11 @@ _END = rf"(?:[A-Za-z0-9]|{_WIDE})"
 _LABEL = rf"{_END}(?:(?:[A-Za-z0-9-]|{_WIDE}){{0,61}}{_END})?"
 _EMAIL = re.compile(
     rf"(?=.{{6,254}}\Z)(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+"
+)
+# The sender of tidings' mail: the same grammar in ASCII (every server takes it, no
+# SMTPUTF8 needed), its host a name of one label or more (`tidings@localhost`).
+_SENDER = re.compile(
+    rf"(?=.{{3,254}}\Z)(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*"
 )
 # A URL's user and password: what follows "//" up to the last "@" of its authority.
 _USERINFO = re.compile(r"(?<=//)[^/?#]*@")
@@ -195,6 +201,12 @@ def _health_problem(channel: "UrlChannel | EmailChannel") -> str | None:
     if not 0 < channel.probe_every <= 86400:
         return "probe_every is more than 0 s and at most a day"
     return None
+
+
+def is_sender(address: str) -> bool:
+    """Whether `address` may send tidings' e-mail: one bare ASCII address (it can neither
+    break the From header nor add one), its host a name of one label or more."""
+    return address.isascii() and _SENDER.fullmatch(address) is not None
 
 
 def channel_problem(channel: Channel) -> str | None:

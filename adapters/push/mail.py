@@ -11,12 +11,12 @@ import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 from aiosmtplib.email import flatten_message
 from tidings.domain import Notification
+from tidings.domain.values import is_sender
 
 from .payload import render_notify
 from .transport import since
@@ -26,14 +26,6 @@ __all__ = ["FROM_ENV", "SMTP_ENV", "MailSender", "SmtpServer", "message_for"]
 
 SMTP_ENV = "TIDINGS_SMTP_URL"
 FROM_ENV = "TIDINGS_SMTP_FROM"
-# The sender is one bare ASCII address (RFC 5321 4.1.2: a dot-atom local part of at most
-# 64 characters, a host name; at most 254 in all): it can neither break the From header
-# nor add one, and every server takes it (no SMTPUTF8 needed).
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_SENDER = re.compile(
-    rf"(?=.{{3,254}}\Z)(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*"
-)
 # What an attempt to a non-ASCII address says of a server without SMTPUTF8 (RFC 6531).
 _NO_SMTPUTF8 = (
     "SMTPNotSupported: An address containing non-ASCII characters was provided, but "
@@ -60,7 +52,7 @@ class SmtpServer:
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ValueError(f"{SMTP_ENV} must be smtp://host:port or smtps://host:port")
-        if not _SENDER.fullmatch(sender):
+        if not is_sender(sender):
             raise ValueError(
                 f"{FROM_ENV} must be one ASCII e-mail address, such as tidings@localhost,"
                 f" not {sender!r}"
@@ -171,15 +163,16 @@ class MailSender:
                 answer = (await client.data(flat)).message
         except aiosmtplib.SMTPRecipientRefused as refused:  # worded as aiosmtplib.send words it
             text = str(aiosmtplib.SMTPRecipientsRefused([refused]))[:ANSWER_KEPT]
-            said: dict[str, Any] = {"status": refused.code, "error": text, "refused_at": step}
+            took = since(started)
+            return Reply(status=refused.code, error=text, duration_ms=took, refused_at=step)
         except aiosmtplib.SMTPResponseException as error:
             text = f"{error.code} {error.message} (at {step})"[:ANSWER_KEPT]
-            said = {"status": error.code, "error": text, "refused_at": step}
+            took = since(started)
+            return Reply(status=error.code, error=text, duration_ms=took, refused_at=step)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-            said = {"status": None, "error": f"{type(error).__name__}: {error}"}
-        else:
-            said = {"status": 250, "answer": answer[:ANSWER_KEPT]}
-        return Reply(**said, duration_ms=since(started))
+            text = f"{type(error).__name__}: {error}"
+            return Reply(status=None, error=text, duration_ms=since(started))
+        return Reply(status=250, duration_ms=since(started), answer=answer[:ANSWER_KEPT])
 
 
 async def _hello(client: aiosmtplib.SMTP) -> None:

@@ -67,20 +67,20 @@ class SigningSecrets:
         self._told: set[tuple[str, int]] = set()
 
     def keep(self, secret: str) -> str:
-        """Keep `secret`; returns its id."""
+        """Keep `secret`; returns its id. Raises `StorageError`."""
         secret_id = acc.secret_id(secret)
         with self._runtime.reading():
             self._secrets.keep(secret_id, secret)
         return secret_id
 
     def forget(self, secret_id: str) -> None:
-        """Drop a secret no event names (its command was refused)."""
+        """Drop a secret no event names (its command was refused). Raises `StorageError`."""
         with storage_errors():
             self._secrets.forget(secret_id)
 
     def for_push(self, account: acc.AccountState) -> tuple[str, str] | None:
         """The account's current and previous secrets ("" for none), or None when they
-        are sealed and this process has not got their key."""
+        are sealed and this process has not got their key. Raises `StorageError`."""
         ids = (account.secret_id, account.previous_secret_id)
         if self.locked.intersection(ids):
             return None
@@ -139,7 +139,7 @@ class Accounts:
         """Refuse (2101) a URL channel to a non-public address (`push.transport`)."""
         unicode("channel", instance("channel", channel, _CHANNELS))
         urls = (channel.success_url, channel.error_url) if isinstance(channel, UrlChannel) else ()
-        for url in filter(None, urls):
+        for url in (url for url in urls if url is not None):
             try:
                 self.guard.check_url(url)
             except (Refused, ValueError) as refused:

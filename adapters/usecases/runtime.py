@@ -149,7 +149,7 @@ class Runtime:
 
     def execute(self, body: Callable[[Work], T]) -> T:
         """`run` on the calling thread, with no coroutine to drive."""
-        if self.closed:
+        if self.closed:  # `check_open` inline: every sync command passes here
             raise Closed("this Tidings is closed")
         with _STORAGE_ERRORS:
             return self.committer.execute(self.clock, body)

@@ -157,7 +157,11 @@ def _sign_in_page(
 
 
 class Refusal(Exception):
-    """A sign-in refused: `args` are its text for the page and whether it counts as a guess."""
+    """A sign-in refused: `text` for the page, `guessed` whether it counts as a guess."""
+
+    def __init__(self, text: str, guessed: bool) -> None:
+        super().__init__(text)
+        self.text, self.guessed = text, guessed
 
 
 # (text, whether it counts as a guess) of the access rule's refusals.
@@ -220,11 +224,11 @@ def session_routes(context: Context, area: Area) -> list[Route]:
         try:
             name = await check(context, form, ip)
         except Refusal as refusal:
-            text, guessed = refusal.args
+            guessed = refusal.guessed
             if guessed:
                 AUTH_FAILURES.labels(surface).inc()
                 await gate.failed(who, ip, started)
-            return _sign_in_page(request, context, area, 401, error=text)
+            return _sign_in_page(request, context, area, 401, error=refusal.text)
         finally:
             if not guessed:
                 gate.passed(who, ip)

@@ -112,6 +112,7 @@ def test_set_changes_channel_schedule_and_allow_list_together(db_url: str) -> No
     ("args", "code", "words"),
     [
         (("--channel", "url", "--success-url", "ftp://x", "--allow", "192.0.2.1"), 2, ("2101",)),
+        (("--channel", "url", "--success-url", ""), 2, ("2101 push URL refused", "no host")),
         (("--channel", "url", "--success-url", "https://x.example", "--allow", "nope"), 2,
          ("2101", "nope")),
         (("--retry-schedule", "5,soon"), 2, ("--retry-schedule",)),

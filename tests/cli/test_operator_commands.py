@@ -3,6 +3,8 @@ queue up to an id (`POST /api/accounts/{login}/queue/ack`, `tidings ack LOGIN ID
 --operator NAME`, the library's one `bulk_ack`, recorded as that operator's), and a test
 notification (`POST /api/accounts/{login}/test`, `tidings account test LOGIN`)."""
 
+from pathlib import Path
+
 from tidings.adapters import Tidings
 
 from tests.cli.shell import json_of, one_line_error, shell
@@ -101,6 +103,9 @@ def test_the_shells_changes_name_the_operator_given_and_a_stranger_changes_nothi
     with Tidings(db_url) as t:
         t.open_account("other", "s3cret")
     stranger = ("--operator", "mallory", "--db", db_url)
+    for wrong in ("Bad Name", "", "admin"):
+        ran = shell("account", "suspend", "other", "--operator", wrong, "--db", db_url)
+        one_line_error(ran, 2, "--operator", "operator")
     one_line_error(shell("account", "suspend", "other", *stranger), 1, "2303", "operator")
     with Tidings(db_url) as t:
         actions = [e.event for e in t.log(1, topics=("OperatorActed",))]
@@ -115,3 +120,11 @@ def test_the_shells_changes_name_the_operator_given_and_a_stranger_changes_nothi
         "contract ended",
     ]
     assert other is not None and not other.suspended
+
+
+def test_an_account_added_as_an_operator_creates_no_database(tmp_path: Path) -> None:
+    new = str(tmp_path / "new.db")
+    ran = shell("account", "add", "tester", "--password-stdin", "--operator", "alice", "--db",
+                new, input="s3cret\n")  # fmt: skip
+    one_line_error(ran, 2, "no such database file")
+    assert not Path(new).exists()
