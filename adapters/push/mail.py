@@ -125,8 +125,13 @@ class MailSender:
         message = message_for(login, notification, server.sender, to, log_index)
         # STARTTLS is said below; asked for over smtps, aiosmtplib refuses both (ValueError).
         starttls_too = server.use_tls and server.start_tls
-        client = aiosmtplib.SMTP(hostname=server.host, port=server.port, use_tls=server.use_tls,
-                                 start_tls=starttls_too, timeout=timeout)  # fmt: skip
+        client = aiosmtplib.SMTP(
+            hostname=server.host,
+            port=server.port,
+            use_tls=server.use_tls,
+            start_tls=starttls_too,
+            timeout=timeout,
+        )
         # The session is driven step by step, so that a refusal (or a garbled reply,
         # which has no exception of its own) is known by the step under way.
         step = "greeting"
