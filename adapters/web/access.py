@@ -59,6 +59,13 @@ _HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"cache-control", b"no-store"),
 ]
+# A `Rejected` page's status: an unknown object, or a state that prohibits; else 422.
+_STATUS = {
+    Code.OBJECT_NOT_FOUND: 404,
+    Code.STATUS_PROHIBITS: 409,
+    Code.OBJECT_EXISTS: 409,
+    Code.ACCOUNT_SUSPENDED: 409,
+}
 _CONFLICT = "Others were changing the same data: try again."
 _DOWN = "The database cannot answer now: nothing was done. Try again in a moment."
 _UNKNOWN = (
@@ -289,7 +296,7 @@ def guarded(
 ) -> Callable[[Request], Awaitable[Response]]:
     """`handler` behind the session, CSRF and (center) ownership checks. A `Rejected`
     it raises answers the error page with its text (404 for an unknown object, 409 for
-    a state that prohibits, 422 otherwise); a `Conflict` 503."""
+    a state that prohibits, a suspended account's included, 422 otherwise); a `Conflict` 503."""
 
     async def handle(request: Request) -> Response:
         who = await signed_in(request, context, area)
@@ -308,7 +315,7 @@ def guarded(
         try:
             return await handler(Call(request, who, form))
         except Rejected as rejected:
-            status = {2303: 404, 2304: 409, 2302: 409}.get(int(rejected.code), 422)
+            status = _STATUS.get(rejected.code, 422)
             return _error(request, area, who, status, rejected.text)
         except Conflict:
             return _error(request, area, who, 503, _CONFLICT)

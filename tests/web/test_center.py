@@ -4,6 +4,10 @@ method form with its per-field errors, the queue, keys; no secret in any page.""
 import re
 
 import pytest
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+from starlette.routing import Route
+from tidings.adapters.web.access import CENTER, Call, guarded
 from tidings.domain import EmailChannel, UrlChannel
 
 from tests.http.conftest import Running
@@ -216,3 +220,27 @@ def test_a_suspended_account_cannot_sign_in(web: WebClient, server: Running) -> 
     server.tidings.suspend(server.login, "unpaid")
     answer = web.sign_in_center(server.login, server.password)
     assert answer.status_code == 401 and "This account is suspended." in answer.text
+
+
+def test_a_suspension_landing_after_the_session_check_answers_409(
+    web: WebClient, server: Running
+) -> None:
+    # Given an account signed in, and a page that sends its test notification after the
+    # session check, when the suspension lands between the two
+    login = f"{server.login}-late"
+    server.tidings.open_account(login, "123456")
+    assert web.sign_in_center(login, "123456").status_code == 303
+
+    async def late(call: Call) -> Response:
+        await run_in_threadpool(server.tidings.suspend, call.who.name, "unpaid")
+        await server.tidings.send_test_async(call.who.name)
+        return call.page("error.html", error="sent")
+
+    route = Route("/late-test", guarded(server.context, CENTER, late), methods=["POST"])
+    server.app.router.routes.insert(0, route)
+    try:
+        answer = web.submit(f"/center/{login}/", "/late-test", {})
+    finally:
+        server.app.router.routes.remove(route)
+    # Then the state refuses it (409), with the refusal's text
+    assert answer.status_code == 409 and ">Account suspended<" in answer.text
