@@ -31,7 +31,7 @@ _PAGE = 10_000
 Nodes = Callable[[int, int], bytes]
 
 
-class EntryProof(msgspec.Struct, frozen=True):
+class EntryProof(msgspec.Struct, frozen=True, kw_only=True):
     """One log entry as stored (binary fields in hex) and its audit path."""
 
     position: int
@@ -53,7 +53,7 @@ class InclusionProof(msgspec.Struct, frozen=True, kw_only=True):
     entries: list[EntryProof]
 
 
-class ConsistencyProof(msgspec.Struct, frozen=True):
+class ConsistencyProof(msgspec.Struct, frozen=True, kw_only=True):
     """The tree of `new_size` leaves extends that of `old_size` (roots in hex)."""
 
     old_size: int
@@ -117,7 +117,17 @@ def prove(store: Store, positions: Sequence[int], size: int | None = None) -> In
             )
         path = [p.hex() for p in _stored(store, functools.partial(inclusion_path, index, size))]
         [(_, stream, version, topic, state)] = recorder.scan(position, position)
-        proofs.append(EntryProof(position, version, stream, topic, state.hex(), index, path))
+        proofs.append(
+            EntryProof(
+                position=position,
+                version=version,
+                stream=stream,
+                topic=topic,
+                state=state.hex(),
+                index=index,
+                path=path,
+            )
+        )
     note = "" if checkpoint is None else str(checkpoint.note())
     return InclusionProof(checkpoint=note, size=size, root=_root(store, size).hex(), entries=proofs)
 
@@ -132,8 +142,13 @@ def prove_consistency(
     if not 0 <= old <= new <= stored:
         raise NotProvable(f"sizes must satisfy 0 <= OLD <= NEW <= {stored} (the tree's size)")
     path = _stored(store, lambda get: consistency_path(old, new, get)) if 0 < old < new else []
-    roots = _root(store, old).hex(), _root(store, new).hex()
-    return ConsistencyProof(old, new, *roots, [p.hex() for p in path])
+    return ConsistencyProof(
+        old_size=old,
+        new_size=new,
+        old_root=_root(store, old).hex(),
+        new_root=_root(store, new).hex(),
+        path=[p.hex() for p in path],
+    )
 
 
 def bundle(store: Store, first: int, count: int) -> bytes:

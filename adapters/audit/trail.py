@@ -41,7 +41,7 @@ def _notified(event: Any) -> int | None:
     return None
 
 
-class TrailEntry(Struct, frozen=True):
+class TrailEntry(Struct, frozen=True, kw_only=True):
     """One event of an audit trail: where it stands in the log, in which stream, when."""
 
     position: int
@@ -66,7 +66,16 @@ class Audit:
         stream, entries = f"{decider.category}/{key}", []
         for position, version, topic, state in rows:
             event = decode_event(topic, state)
-            entries.append(TrailEntry(position, stream, version, event.at, topic, event))
+            entries.append(
+                TrailEntry(
+                    position=position,
+                    stream=stream,
+                    version=version,
+                    at=event.at,
+                    kind=topic,
+                    event=event,
+                )
+            )
         return entries
 
     def _notification_entries(self, login: str, ident: int, upto: int) -> list[TrailEntry]:

@@ -7,6 +7,8 @@ from pathlib import Path
 import msgspec
 import pytest
 from cryptography.exceptions import InvalidSignature
+from tidings.adapters.audit.proofs import ConsistencyProof, EntryProof, InclusionProof
+from tidings.adapters.audit.trail import TrailEntry
 from tidings.adapters.ledger.checkpoint import Cadence
 from tidings.adapters.ledger.entries import decode_event, encode_event
 from tidings.adapters.library import Tidings
@@ -122,3 +124,10 @@ def test_prove_answers_unknown_targets_and_unsigned_logs_in_one_line(
     refused = runner.invoke(app, ["prove", svtrid, "--db", unsigned])
     assert refused.exit_code == 1
     assert "no signed checkpoint" in refused.output and "Traceback" not in refused.output
+
+
+@pytest.mark.parametrize("struct", [EntryProof, InclusionProof, ConsistencyProof, TrailEntry])
+def test_proofs_and_trail_entries_are_built_by_field_name(struct: type[msgspec.Struct]) -> None:
+    # Many of their fields share a type: built by position, a swap would type-check.
+    with pytest.raises(TypeError, match="positional"):
+        struct(*range(len(struct.__struct_fields__)))
