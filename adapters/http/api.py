@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from tidings.domain import Code, Notification, RetryPolicy
-from tidings.domain.document import too_deep
 from tidings.domain.operator import ADMIN, Actor
 
 from ..errors import OutcomeUnknown
@@ -53,6 +52,7 @@ from .api_types import (
     SigningSecret,
     Suspension,
     TrailEntryView,
+    decode_body,
     operation_view,
     queue_view,
     trail_view,
@@ -254,33 +254,6 @@ def _throttled(retry_after: int) -> Response:
     return response
 
 
-def _decode(raw: bytes, body_type: type, max_depth: int) -> Any:
-    if too_deep(raw, "body", limit=max_depth):
-        raise Rejected(Code.TOO_COMPLEX, f"the document nests deeper than {max_depth} levels")
-    try:
-        return msgspec.json.decode(raw, type=body_type)
-    except msgspec.ValidationError as error:
-        missing = str(error).startswith("Object missing required field")
-        code = Code.MISSING_PARAMETER if missing else Code.INVALID_PARAMETER
-        raise Rejected(code, str(error)) from None
-    except msgspec.DecodeError as error:
-        try:  # as WAPI and Merchants answer a body that is not UTF-8
-            raw.decode()
-        except UnicodeDecodeError as wrong:
-            raise Rejected(Code.ENCODING_MISMATCH, f"not UTF-8 at byte {wrong.start}") from None
-        raise Rejected(Code.PARSE_ERROR, f"not JSON: {_fault(raw, error)}") from None
-
-
-def _fault(raw: bytes, error: msgspec.DecodeError) -> str:
-    """What msgspec says is wrong, but a lone `\\ud800` near the end (which it calls
-    "truncated") named, from the body read again with spaces after."""
-    try:
-        msgspec.json.decode(raw + b"      ")
-    except msgspec.DecodeError as spaced:
-        return str(spaced) if "surrogate" in str(spaced) else str(error)
-    return str(error)
-
-
 def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Response:
         let = await bearer(request, context, "api", named=True)
@@ -293,7 +266,7 @@ def _handler(endpoint: Endpoint, context: Context) -> Callable[[Request], Any]:
             body = None
             if endpoint.body is not None:
                 raw = await read_body(request, MAX_API_BODY)
-                body = _decode(raw, endpoint.body, context.settings.limits.max_depth)
+                body = decode_body(raw, endpoint.body, context.settings.limits.max_depth)
             params = {name: request.query_params[name] for name in endpoint.query
                       if name in request.query_params}  # fmt: skip
             params.update(request.path_params)

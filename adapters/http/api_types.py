@@ -4,18 +4,31 @@ Settings travel as the library's own domain values (`Channel`, `RetryPolicy`,
 `InitRequest`, `Notification`) and `accept` answers with the library's `Pending`, so the
 API and the library cannot drift apart; the views below only leave out what a backend
 must not read back (the password digest) or flatten what it needs (an operation).
-Unknown fields are refused, so a typo is an error rather than a silent default.
+Unknown fields are refused, so a typo is an error rather than a silent default;
+`decode_body` says what is wrong with a body, with the result code WAPI would answer.
 """
 
+import json
+import re
 from datetime import datetime
 from typing import Any
 
-from msgspec import Struct, to_builtins
+from msgspec import DecodeError, Struct, ValidationError, to_builtins
+from msgspec.json import decode as json_decode
 from msgspec.structs import asdict
-from tidings.domain import BatchState, Channel, InitRequest, Notification, PollChannel, RetryPolicy
+from tidings.domain import (
+    BatchState,
+    Channel,
+    Code,
+    InitRequest,
+    Notification,
+    PollChannel,
+    RetryPolicy,
+)
+from tidings.domain.document import too_deep
 from tidings.domain.operation import OperationState, Step
 
-from ..library import TrailEntry
+from ..library import Rejected, TrailEntry
 from ..views import AccountView, MailboxView
 
 __all__ = [
@@ -38,6 +51,7 @@ __all__ = [
     "SigningSecret",
     "Suspension",
     "TrailEntryView",
+    "decode_body",
     "operation_view",
     "queue_view",
     "trail_view",
@@ -224,3 +238,57 @@ def trail_view(entry: TrailEntry) -> TrailEntryView:
         kind=entry.kind,
         event=event if isinstance(event, dict) else {"value": event},
     )
+
+
+# Where msgspec says a malformed document's fault is.
+_AT = re.compile(r"\(byte (\d+)\)$")
+
+
+def decode_body(raw: bytes, body_type: type, max_depth: int) -> Any:
+    """`raw` decoded as `body_type`. Raises Rejected: 2008 nested deeper than
+    `max_depth`; 2102 not UTF-8, or JSON holding a lone surrogate escape; 2000 not JSON;
+    2100 a required field missing; 2101 a field of the wrong type or unknown."""
+    if too_deep(raw, "body", limit=max_depth):
+        raise Rejected(Code.TOO_COMPLEX, f"the document nests deeper than {max_depth} levels")
+    try:
+        return json_decode(raw, type=body_type)
+    except ValidationError as error:
+        missing = str(error).startswith("Object missing required field")
+        code = Code.MISSING_PARAMETER if missing else Code.INVALID_PARAMETER
+        raise Rejected(code, str(error)) from None
+    except DecodeError as error:
+        try:  # as WAPI and Merchants answer a body that is not UTF-8
+            text = raw.decode()
+        except UnicodeDecodeError as wrong:
+            raise Rejected(Code.ENCODING_MISMATCH, f"not UTF-8 at byte {wrong.start}") from None
+        fault = _fault(raw, error)
+        if _lone_surrogate(text):  # JSON, but for text UTF-8 cannot carry: 2102 too
+            said = fault.removeprefix("JSON is malformed: ")
+            raise Rejected(Code.ENCODING_MISMATCH, f"not Unicode: {said}") from None
+        raise Rejected(Code.PARSE_ERROR, f"not JSON: {fault}") from None
+
+
+def _lone_surrogate(text: str) -> bool:
+    """Whether `text` is JSON (as WAPI reads it: no NaN or Infinity) holding a lone
+    surrogate escape (`"\\ud800"`), which msgspec refuses as malformed JSON."""
+    try:
+        # parse_constant: NaN and Infinity are not JSON, and int() refuses them too
+        json.dumps(json.loads(text, parse_constant=int), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    except (ValueError, RecursionError):  # not JSON: its first fault is what is said
+        return False
+    return False
+
+
+def _fault(raw: bytes, error: DecodeError) -> str:
+    """What msgspec says is wrong, but a lone `\\ud800` near the end (which it calls
+    "truncated") named, from the body read again with spaces after (a fault found in
+    those spaces is the body's end: truncated it is)."""
+    try:
+        json_decode(raw + b"      ")
+    except DecodeError as spaced:
+        at = _AT.search(str(spaced))
+        inside = at is not None and int(at[1]) < len(raw)
+        return str(spaced) if inside and "surrogate" in str(spaced) else str(error)
+    return str(error)

@@ -260,13 +260,32 @@ def test_a_body_that_is_not_utf8_is_an_encoding_mismatch(
 
 @pytest.mark.parametrize(
     ("body", "said"),
-    [(b'{"text": "\\ud800"}', "surrogate"), (b'{"text": "\\udc00"}', "surrogate"),
-     (b'{"text": "x",}', "trailing comma"), (b'{"text": "x"', "truncated"),
+    [(b'{"text": "\\ud800"}', "unexpected end of escaped utf-16 surrogate pair (byte 16)"),
+     (b'{"text": "\\udc00"}', "invalid utf-16 surrogate pair (byte 16)"),
+     (b'{"text": "a\\ud800\\u0041"}', "invalid utf-16 surrogate pair (byte 23)"),
+     (b'{"\\ud800": 1, "text": "x"}', "unexpected end of escaped utf-16 surrogate pair (byte 8)")],
+)  # fmt: skip
+def test_a_lone_surrogate_escape_is_an_encoding_mismatch(
+    server: Running, body: bytes, said: str
+) -> None:
+    # JSON, but its text is no Unicode UTF-8 can carry: 2102, as WAPI and Merchants say
+    response = call(server, "POST", "/api/operations/1.2.3/steps", content=body)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"code": 2102, "text": f"not Unicode: {said}"},
+    ), response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [(b'{"text": "x",}', "trailing comma"), (b'{"text": "x"', "truncated"),
      # cut inside a literal or an escape: truncated, not a fault past the body's end
-     (b'{"text": tru', "truncated"), (b'{"text": "\\u12', "truncated")],
+     (b'{"text": tru', "truncated"), (b'{"text": "\\u12', "truncated"),
+     (b'{"text": "\\ud800', "truncated"),
+     # malformed as well: the first fault is said, as WAPI answers 2000
+     (b'{"text": "\\ud800",}', "surrogate"), (b'{"text": NaN, "x": "\\ud800"}', "invalid")],
 )  # fmt: skip
 def test_a_body_that_is_not_json_is_named_as_such(server: Running, body: bytes, said: str) -> None:
-    # a lone surrogate at the body's end read as "truncated" (msgspec looks six bytes on)
     response = call(server, "POST", "/api/operations/1.2.3/steps", content=body)
     assert (response.status_code, response.json()["code"]) == (400, 2000), response.text
     assert response.json()["text"].startswith("not JSON: ") and said in response.json()["text"]
