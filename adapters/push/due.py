@@ -16,27 +16,27 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from tidings.adapters import telemetry
-from tidings.domain import Code, UrlChannel
+from tidings.domain import BatchState, Code, Notification, UrlChannel
 from tidings.domain import delivery as dlv
 from tidings.domain.dispatch import ROTATION_GRACE, channel_for
 from tidings.domain.operation import OperationState
 from tidings.domain.serverrun import Ending, awaiting_ending
 
 from ..errors import Rejected, StorageError
+from ..store.application import Store
 from ..store.environment import LOG
 from ..store.followers import Catchup
 from .index import DueIndex, DueProjection, Name, ScannedLog
 from .mail import MailSender, SmtpServer
 from .payload import http_body, signed_headers, webhook_id
-from .port import DeliveryCommands
 from .transport import AddressGuard, Batched, HttpDeliverer, since
 from .views import LOG_INDEX, Attempted, Claim, Held, Reply, tell
 
-__all__ = ["DueWork", "Ending", "EndingRule"]
+__all__ = ["DeliveryCommands", "DueWork", "Ending", "EndingRule"]
 
 _log = logging.getLogger("tidings.push")
 
@@ -48,6 +48,39 @@ _utcnow: Callable[[], datetime] = functools.partial(datetime.now, UTC)
 def _delivery(name: Name) -> tuple[str, int]:
     login, _, number = name[1].rpartition("/")
     return login, int(number)
+
+
+class DeliveryCommands(Protocol):
+    """The library's calls the runner makes (`Tidings`' of the same names; `push/` may not
+    import the library, which imports it)."""
+
+    @property
+    def guard(self) -> AddressGuard: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    def minted_here(self, svtrid: str) -> bool: ...
+
+    def settle_attempts(
+        self,
+        attempts: Sequence[Attempted],
+        wanted: Sequence[tuple[str, int]],
+        *,
+        claimant: str,
+    ) -> tuple[list[dlv.DeliveryState | None], list[Claim | Held | None]]: ...
+
+    async def operation_async(self, svtrid: str) -> OperationState | None: ...
+
+    async def end_async(
+        self,
+        svtrid: str,
+        code: int,
+        result: str,
+        *,
+        data: dict[str, Any] | None = None,
+        batch_state: BatchState | None = None,
+    ) -> Notification: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,9 @@ test notification, poll queue, deliveries (and redelivery), signing secret, allo
 and password."""
 
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import Any
 
+from msgspec.structs import replace
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -52,21 +53,6 @@ def _url(raw: str, guard: AddressGuard) -> tuple[str | None, str | None]:
     return url, None
 
 
-class _Health(TypedDict):
-    """What an endpoint keeps when the form saves its medium again: the form does not
-    show it (an operator sets it), so saving the form must not undo it."""
-
-    timeout: float
-    pause_after: int
-    probe_every: float
-
-
-def _health(channel: UrlChannel | EmailChannel) -> _Health:
-    return _Health(
-        timeout=channel.timeout, pause_after=channel.pause_after, probe_every=channel.probe_every
-    )
-
-
 def _read(
     form: Mapping[str, str], guard: AddressGuard, current: Channel
 ) -> tuple[Channel | None, dict[str, str]]:
@@ -79,21 +65,19 @@ def _read(
         return PollChannel(), {}
     if method == "email":
         mail = current if isinstance(current, EmailChannel) else EmailChannel("")
-        address = form.get("address", "").strip()
-        email = EmailChannel(address=address, fallback=fallback, **_health(mail))
+        email = replace(mail, address=form.get("address", "").strip(), fallback=fallback)
         if problem := channel_problem(email):
             return None, {"address": problem}
         return email, {}
     if method != "url":
         return None, {"method": "choose the poll queue, a URL or e-mail"}
     errors: dict[str, str] = {}
-    success, problem = _url(form.get("success_url", ""), guard)
-    if problem:
-        errors["success_url"] = problem
-    error_url, problem = _url(form.get("error_url", ""), guard)
-    if problem:
-        errors["error_url"] = problem
-    if success is None and error_url is None and not errors:
+    urls: dict[str, str | None] = {}
+    for name in ("success_url", "error_url"):
+        urls[name], problem = _url(form.get(name, ""), guard)
+        if problem:
+            errors[name] = problem
+    if not any(urls.values()) and not errors:
         errors["success_url"] = "give a success URL, an error URL or both"
     statuses = _statuses(form.get("expected_status", "200"))
     if isinstance(statuses, str):
@@ -103,16 +87,13 @@ def _read(
         errors["body_format"] = "choose the WAPI form or JobResult"
     if errors or isinstance(statuses, str):
         return None, errors
-    url = current if isinstance(current, UrlChannel) else UrlChannel()
-    channel = UrlChannel(
-        success_url=success,
-        error_url=error_url,
+    channel = replace(
+        current if isinstance(current, UrlChannel) else UrlChannel(),
+        **urls,
         expected_status=statuses,
         body_format="jobresult" if body_format == "jobresult" else "wapi-form",
         fallback=fallback,
         ordered=form.get("ordered") == "yes",
-        connect_timeout=url.connect_timeout,
-        **_health(url),
     )
     if problem := channel_problem(channel):
         return None, {"expected_status": problem}
