@@ -4,7 +4,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from tidings.adapters.library import Tidings
@@ -14,7 +14,16 @@ from tidings.domain.operator import Actor, name_problem
 
 from .output import fail, usage
 
-__all__ = ["Db", "Operator", "acting", "every_login", "examples", "open_store", "open_tidings"]
+__all__ = [
+    "Db",
+    "Operator",
+    "acting",
+    "every_login",
+    "examples",
+    "open_store",
+    "open_tidings",
+    "operator_option",
+]
 
 Db = Annotated[
     str,
@@ -36,14 +45,17 @@ def _operator_name(name: str | None) -> str | None:
     return name
 
 
+def operator_option(help: str) -> Any:
+    """The `--operator NAME` option, its name checked before the database is opened,
+    with a command's own `help` (`Operator` is the usual one)."""
+    return typer.Option("--operator", metavar="NAME", callback=_operator_name, help=help)
+
+
 Operator = Annotated[
     str | None,
-    typer.Option(
-        "--operator",
-        metavar="NAME",
-        callback=_operator_name,
-        help="The operator the log records this change as (tidings operator add); "
-        "without it, the change is the backend's own.",
+    operator_option(
+        "The operator the log records this change as (tidings operator add); "
+        "without it, the change is the backend's own."
     ),
 ]
 

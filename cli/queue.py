@@ -8,7 +8,7 @@ from tidings.adapters.http.api_types import QueueView, queue_view
 from tidings.domain import Notification
 
 from .accounts import Login
-from .options import Db, examples, open_tidings
+from .options import Db, examples, open_tidings, operator_option
 from .output import Json, age, emit, fail, table, usage, user_errors
 
 __all__ = ["ack_command", "poll_command", "queue_command"]
@@ -85,9 +85,7 @@ def ack_command(
     ] = False,
     operator: Annotated[
         str | None,
-        typer.Option(
-            metavar="NAME", help="With --up-to: the operator it is recorded as (operator add)."
-        ),
+        operator_option("With --up-to: the operator it is recorded as (operator add)."),
     ] = None,
     db: Db = "tidings.db",
     as_json: Json = False,

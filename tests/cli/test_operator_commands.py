@@ -5,6 +5,7 @@ notification (`POST /api/accounts/{login}/test`, `tidings account test LOGIN`)."
 
 from pathlib import Path
 
+import pytest
 from tidings.adapters import Tidings
 
 from tests.cli.shell import json_of, one_line_error, shell
@@ -36,6 +37,22 @@ def test_the_api_and_the_shell(db_url: str) -> None:
         assert not t.mailbox("tester").notifications
         actions = [e.event for e in t.log(1, topics=("OperatorActed",))]
     assert [(a.name, a.action, a.login) for a in actions] == [("alice", "bulk-ack", "tester")] * 3
+
+
+@pytest.mark.parametrize("wrong", ["Bad Name", "", "admin"])
+def test_ack_up_to_checks_the_operators_name_before_it_opens_the_database(
+    db_url: str, wrong: str
+) -> None:
+    # as every other acting command: exit 2 naming --operator, the queue left as it was
+    queued(db_url, 2)
+    ack = ("ack", "tester", "2", "--up-to", "--operator", wrong)
+    one_line_error(shell(*ack, "--db", db_url), 2, "--operator", "operator")
+    # nothing is opened: a database no one could reach is not what is said
+    nowhere = "postgresql://postgres@127.0.0.1:1/nowhere"
+    one_line_error(shell(*ack, "--db", nowhere), 2, "--operator", "operator")
+    with Tidings(db_url) as t:
+        assert [n.id for n in t.mailbox("tester").notifications] == [1, 2]
+        assert not list(t.log(1, topics=("OperatorActed",)))
 
 
 def test_a_test_notification_from_the_api_and_the_shell(db_url: str) -> None:
