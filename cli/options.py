@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
-from tidings.adapters.store.environment import is_postgres
+from tidings.adapters.store.environment import claim, environment, is_postgres
 from tidings.domain.operator import Actor, name_problem
 
 from .output import fail, usage
@@ -125,12 +125,15 @@ def open_store(db: str, *, read_only: bool = False, say_created: bool = True) ->
 
 def open_tidings(db: str, *, must_exist: bool = False, read_only: bool = False) -> Tidings:
     """The library on `db`, or exit 2 with one clear line (never a traceback).
-    `read_only`: an existing tidings database only, left as it is found (for the
-    commands that only read)."""
+    `must_exist`: an existing tidings database only (a SQLite file, a PostgreSQL schema
+    with tidings' tables), none created to refuse the command; `read_only`: one left as
+    it is found too (for the commands that only read)."""
     _check(db, must_exist or read_only)
     try:
         if read_only:
             return Tidings.over(Store(db, read_only=True))
+        if must_exist and is_postgres(db):  # an empty schema is left as a missing file is
+            claim(environment(db, create=False), read_only=True)
         with _creation_said():
             return Tidings(db)
     except Exception as error:

@@ -210,3 +210,39 @@ def test_the_read_only_commands_read_a_file_on_read_only_storage(
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert _files(folder) == before
+
+
+# The commands that change an existing database only (a missing SQLite file is refused).
+CHANGES = [
+    ("account", "add", "tester", "--password-stdin", "--operator", "alice"),
+    ("account", "set", "tester", "--channel", "poll"),
+    ("account", "suspend", "tester"),
+    ("poll", "tester"),
+    ("ack", "tester", "1", "--up-to", "--operator", "alice"),
+    ("redeliver", "tester"),
+    ("operator", "revoke", "alice"),
+]
+
+
+@pytest.mark.parametrize("args", CHANGES, ids=" ".join)
+def test_a_change_refused_on_an_empty_postgres_schema_creates_nothing(
+    args: tuple[str, ...], postgres_url: str
+) -> None:
+    # Given an empty schema, and the name of one that does not exist
+    missing = f"{postgres_url}_missing"
+    try:
+        # When a command that changes an existing database is run on them
+        ran = shell(*args, "--db", postgres_url, input="s3cret\n")
+        one_line_error(ran, 2, "not a tidings database")
+        one_line_error(shell(*args, "--db", missing, input="s3cret\n"), 2, _schema_of(missing))
+        # Then the one holds no table, and the other was not made
+        assert _postgres_tables(_schema_of(postgres_url)) == []
+        with psycopg.connect(POSTGRES) as db:
+            made = db.execute(
+                "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s",
+                (_schema_of(missing),),
+            ).fetchone()
+        assert made is None
+    finally:
+        with psycopg.connect(POSTGRES, autocommit=True) as db:
+            db.execute(f'DROP SCHEMA IF EXISTS "{_schema_of(missing)}" CASCADE')
