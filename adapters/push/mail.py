@@ -45,10 +45,17 @@ class SmtpServer:
     password: str | None = field(default=None, repr=False)
     sender: str = "tidings@localhost"
 
+    def __post_init__(self) -> None:
+        # Over TLS from the start, STARTTLS cannot be said: every attempt would fail.
+        if self.use_tls and self.start_tls:
+            raise ValueError(
+                f"{SMTP_ENV}: smtps:// is TLS from the start; starttls=1 goes with smtp:// only"
+            )
+
     @classmethod
     def from_url(cls, url: str, sender: str = "tidings@localhost") -> "SmtpServer":
-        """Raises ValueError (without the password) for a URL that is not smtp(s)://,
-        or a sender that is not one bare e-mail address."""
+        """Raises ValueError (without the password) for a URL that is not smtp(s)://
+        (or asks STARTTLS of smtps://), or a sender that is not one bare e-mail address."""
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ValueError(f"{SMTP_ENV} must be smtp://host:port or smtps://host:port")
@@ -123,13 +130,12 @@ class MailSender:
         if server is None:
             return Reply(status=None, error=f"{SMTP_ENV} is not set", duration_ms=since(started))
         message = message_for(login, notification, server.sender, to, log_index)
-        # STARTTLS is said below; asked for over smtps, aiosmtplib refuses both (ValueError).
-        starttls_too = server.use_tls and server.start_tls
+        # STARTTLS is said below, step by step (start_tls=False: not on connecting).
         client = aiosmtplib.SMTP(
             hostname=server.host,
             port=server.port,
             use_tls=server.use_tls,
-            start_tls=starttls_too,
+            start_tls=False,
             timeout=timeout,
         )
         # The session is driven step by step, so that a refusal (or a garbled reply,

@@ -98,6 +98,11 @@ def test_a_bad_option_of_serve_or_worker_stops_it_before_it_starts(
         ("TIDINGS_SIGNING_KEY", "{tmp}/missing.key", ("cannot read signing key",)),
         ("TIDINGS_SECRETS_KEY", "{tmp}/missing.key", ("cannot read secrets key",)),
         ("TIDINGS_SMTP_URL", "mail.example:25", ("TIDINGS_SMTP_URL must be",)),
+        (
+            "TIDINGS_SMTP_URL",
+            "smtps://u:s3cr3t@127.0.0.1:465?starttls=1",
+            ("TIDINGS_SMTP_URL", "smtps://", "starttls=1"),
+        ),
         ("TIDINGS_SMTP_FROM", "a@b.example\r\nBcc: c@d.example", ("TIDINGS_SMTP_FROM",)),
         ("TIDINGS_PUSH_ALLOW", "10.0.0.0/8,not-a-network", ("TIDINGS_PUSH_ALLOW",)),
         ("TIDINGS_CHECKPOINT_ENTRIES", "many", ("TIDINGS_CHECKPOINT_ENTRIES",)),

@@ -208,6 +208,15 @@ def test_the_smtp_url_gives_starttls_and_login_and_hides_the_password() -> None:
     assert "s3cr3t" not in str(refused.value)
 
 
+def test_starttls_over_smtps_is_refused_where_it_is_configured() -> None:
+    # TLS from the start cannot say STARTTLS: every attempt would fail
+    with pytest.raises(ValueError, match=r"^TIDINGS_SMTP_URL: smtps:// .* starttls=1") as bad:
+        SmtpServer.from_url("smtps://u:s3cr3t@mail.example?starttls=1")
+    assert "s3cr3t" not in str(bad.value)
+    with pytest.raises(ValueError, match="starttls=1"):
+        SmtpServer(host="mail.example", port=465, use_tls=True, start_tls=True)
+
+
 @pytest.mark.parametrize(
     "sender",
     ["ops@exämple.com", "öps@x.example", "a..b@x.example", ".a@x.example", "a@-x.example",
