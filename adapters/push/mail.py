@@ -172,10 +172,6 @@ class MailSender:
                 await client.rcpt(to, encoding=encoding)
                 step = "DATA"
                 answer = (await client.data(flat)).message
-        except aiosmtplib.SMTPRecipientRefused as refused:  # worded as aiosmtplib.send words it
-            text = str(aiosmtplib.SMTPRecipientsRefused([refused]))[:ANSWER_KEPT]
-            took = since(started)
-            return Reply(status=refused.code, error=text, duration_ms=took, refused_at=step)
         except aiosmtplib.SMTPResponseException as error:
             text = f"{error.code} {error.message} (at {step})"[:ANSWER_KEPT]
             took = since(started)

@@ -177,6 +177,10 @@ def test_a_permanent_refusal_of_the_recipient_or_message_gives_up_at_once(
     with Tidings(db_url) as t:
         state = fell_back(t, smtp, account(t, "ops@client.example", fallback="poll"))
         assert [a.status for a in state.attempts] == [REFUSALS[refused]]
+    # worded as a refusal at any other step: the reply, then the step
+    said = {"rcpt": "550 5.1.1 no such mailbox (at RCPT TO)",
+            "data": "554 5.6.0 message refused (at DATA)"}  # fmt: skip
+    assert state.attempts[0].error == said[refused]
     assert handler.messages == []
 
 
