@@ -8,6 +8,7 @@ An SMTP reply code is the attempt's status, with the step that got it
 import os
 import re
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -166,12 +167,16 @@ class MailSender:
                 if client.supports_extension("size"):  # RFC 1870: the bytes DATA sends
                     options.insert(0, f"size={len(flat)}")
                 encoding = "utf-8" if utf8 else "ascii"
-                step = "MAIL FROM"
-                await client.mail(server.sender, options=options, encoding=encoding)
-                step = "RCPT TO"
-                await client.rcpt(to, encoding=encoding)
-                step = "DATA"
-                answer = (await client.data(flat)).message
+                try:
+                    step = "MAIL FROM"
+                    await client.mail(server.sender, options=options, encoding=encoding)
+                    step = "RCPT TO"
+                    await client.rcpt(to, encoding=encoding)
+                    step = "DATA"
+                    answer = (await client.data(flat)).message
+                except aiosmtplib.SMTPResponseException:
+                    await _reset(client)
+                    raise
         except aiosmtplib.SMTPResponseException as error:
             text = f"{error.code} {error.message} (at {step})"[:ANSWER_KEPT]
             took = since(started)
@@ -190,3 +195,12 @@ async def _hello(client: aiosmtplib.SMTP) -> None:
         if not client.is_connected:
             raise
         await client.helo()
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    """RSET: the refused transaction ends before QUIT (RFC 5321 4.1.1.5), as aiosmtplib's
+    own `sendmail` ends one. What it gets is not the attempt's answer: a server gone, or
+    refusing RSET too, changes nothing."""
+    with suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+        if client.is_connected:
+            await client.rset()

@@ -1,7 +1,9 @@
 """E-mail push against a real SMTP server (aiosmtpd) on 127.0.0.1."""
 
+import asyncio
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import Message
 from typing import Any
@@ -11,8 +13,8 @@ import xmltodict
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from tidings.adapters.library import Tidings
-from tidings.adapters.push.mail import SmtpServer
-from tidings.domain import EmailChannel, RetryPolicy
+from tidings.adapters.push.mail import MailSender, SmtpServer
+from tidings.domain import EmailChannel, Notification, Outcome, RetryPolicy
 from tidings.domain.delivery import DeliveryState
 from tidings.domain.values import Fallback
 
@@ -34,10 +36,20 @@ class Inbox:
         self.messages: list[Message] = []
         self.tries: dict[str, int] = {}
         self.refuse = ""
+        self.said: list[str] = []  # the session's commands from MAIL on
+
+    async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
+        self.said.append("RSET")
+        return "250 OK"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        self.said.append("QUIT")
+        return "221 Bye"
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
+        self.said.append("MAIL")
         if self.refuse == "mail":
             return "553 5.1.8 sender address refused"
         envelope.mail_from = address
@@ -47,6 +59,7 @@ class Inbox:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
+        self.said.append("RCPT")
         self.tries[address] = self.tries.get(address, 0) + 1
         if address.startswith("never@") or self.refuse == "rcpt":
             return "550 5.1.1 no such mailbox"
@@ -56,6 +69,7 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.said.append("DATA")
         if self.refuse == "data":
             return "554 5.6.0 message refused"
         self.messages.append(message_from_bytes(envelope.content))
@@ -343,3 +357,25 @@ def test_a_server_that_requires_authentication_is_retried_on_the_schedule(
         controller.stop()
     assert [a.status for a in state.attempts] == [530] * (1 + len(FAST.schedule))
     assert all(a.error and a.error.endswith("(at MAIL FROM)") for a in state.attempts)
+
+
+@pytest.mark.parametrize(
+    ("refused", "said"),
+    [("", ["MAIL", "RCPT", "DATA", "QUIT"]),
+     ("mail", ["MAIL", "RSET", "QUIT"]),
+     ("rcpt", ["MAIL", "RCPT", "RSET", "QUIT"]),
+     ("data", ["MAIL", "RCPT", "DATA", "RSET", "QUIT"])],
+)  # fmt: skip
+def test_a_refused_transaction_is_reset_before_quit(
+    inbox: tuple[Inbox, SmtpServer], refused: str, said: list[str]
+) -> None:
+    # RFC 5321 4.1.1.5: RSET ends the refused transaction; one accepted needs none
+    handler, smtp = inbox
+    handler.refuse = refused
+    outcome = Outcome(code=1000, result="OK", timestamp=datetime.now(UTC), cltrid="c-1",
+                      svtrid="1.2.3", command="ping-async")  # fmt: skip
+    notification = Notification(id=1, outcome=outcome)
+    sent = MailSender(smtp).send("mailed", notification, "ops@client.example", timeout=5)
+    reply = asyncio.run(sent)
+    assert reply.status == REFUSALS.get(refused, 250), reply
+    assert handler.said == said
