@@ -36,10 +36,8 @@ def log_url(log: str, path: str) -> str:
 
 def tile_path(level: int, index: int, width: int) -> str:
     """A hash tile's path: `tile/<L>/<N>[.p/<W>]`, N in groups of three digits."""
-    digits = str(index)
-    digits = "0" * (-len(digits) % 3) + digits
-    groups = [digits[i : i + 3] for i in range(0, len(digits), 3)]
-    path = "/".join([*("x" + group for group in groups[:-1]), groups[-1]])
+    *upper, last = (group.zfill(3) for group in f"{index:,}".split(","))
+    path = "/".join([*("x" + group for group in upper), last])
     return f"tile/{level}/{path}" + (f".p/{width}" if width < _WIDTH else "")
 
 
@@ -104,9 +102,9 @@ class Witness:
             try:
                 signed = checkpoint.from_note(text, [self.log_key])
                 note = checkpoint.parse_note(text)
+                why = checkpoint.refused(signed, [self.log_key])
             except checkpoint.BadNote as error:
-                raise NotExtended(f"the log's checkpoint is refused: {error}") from None
-            why = checkpoint.refused(signed, [self.log_key])
+                why = str(error)
             if why is not None:
                 raise NotExtended(f"the log's checkpoint is refused: {why}")
             new, root = signed.size, bytes.fromhex(signed.root)

@@ -46,42 +46,24 @@ __all__ = [
 ALLOW_ENV = "TIDINGS_PUSH_ALLOW"
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 
 
 class Refused(Exception):
     """The target may not be pushed to; the message says why (no secret in it)."""
 
 
-def _networks(spec: str) -> tuple[_Network, ...]:
-    try:
-        return tuple(
-            ipaddress.ip_network(p.strip(), strict=False) for p in spec.split(",") if p.strip()
-        )
-    except ValueError as error:
-        raise ValueError(f"{ALLOW_ENV}: {error}") from None
-
-
-_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
-
-
-def _embedded(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """The IPv4 addresses an IPv6 address carries for a translator or tunnel to reach."""
-    found = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
-    if any(address in network for network in _NAT64) or int(address) >> 32 == 0:
-        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-    return [ip for ip in found if ip is not None]
-
-
-def _plainly_global(address: _Address) -> bool:
-    return address.is_global and not address.is_multicast and not address.is_reserved
-
-
 def _global(address: _Address) -> bool:
-    inner = _embedded(address) if isinstance(address, ipaddress.IPv6Address) else []
-    if inner:  # judged by what it unwraps to
-        return all(_plainly_global(ip) for ip in inner)
-    return _plainly_global(address)
+    """Whether `address` is public; an IPv6 address carrying IPv4 addresses for a
+    translator or tunnel to reach is judged by those."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+        if any(address in network for network in _NAT64) or int(address) >> 32 == 0:
+            inner.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        carried = [ip for ip in inner if ip is not None]
+        if carried:
+            return all(map(_global, carried))
+    return address.is_global and not address.is_multicast and not address.is_reserved
 
 
 class AddressGuard:
@@ -90,7 +72,11 @@ class AddressGuard:
 
     def __init__(self, allow: Iterable[str] | None = None) -> None:
         spec = os.environ.get(ALLOW_ENV, "") if allow is None else ",".join(allow)
-        self._allow = _networks(spec)
+        parts = [part.strip() for part in spec.split(",")]
+        try:
+            self._allow = [ipaddress.ip_network(p, strict=False) for p in parts if p]
+        except ValueError as error:
+            raise ValueError(f"{ALLOW_ENV}: {error}") from None
 
     def permits(self, address: str) -> bool:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
@@ -284,21 +270,19 @@ class HttpDeliverer:
                     async for chunk in response.aiter_bytes():
                         if len(kept) < ANSWER_KEPT:
                             kept += chunk
-        except TimeoutError:
             return Reply(
-                status=None, error=f"timed out after {timeout} s", duration_ms=since(started)
+                status=response.status_code,
+                duration_ms=since(started),
+                retry_after=retry_after(response.headers.get("retry-after"), now),
+                answer=kept[:ANSWER_KEPT].decode("utf-8", "replace"),
             )
-        except httpx.HTTPError as error:
-            text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-            return Reply(status=None, error=text, duration_ms=since(started))
+        except TimeoutError:
+            error = f"timed out after {timeout} s"
+        except httpx.HTTPError as failed:
+            error = f"{type(failed).__name__}: {failed}" if str(failed) else type(failed).__name__
         finally:
             self._connections.give_back(chosen, place)
-        return Reply(
-            status=response.status_code,
-            duration_ms=since(started),
-            retry_after=retry_after(response.headers.get("retry-after"), now),
-            answer=kept[:ANSWER_KEPT].decode("utf-8", "replace"),
-        )
+        return Reply(status=None, error=error, duration_ms=since(started))
 
 
 A = TypeVar("A")
