@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from tidings.adapters.audit.integrity import fold_log
-from tidings.adapters.ledger.entries import Row, snapshot_row
+from tidings.adapters.ledger.entries import Row, snapshot_row, stored_row
 from tidings.adapters.library import Tidings
-from tidings.adapters.store.application import Change, Loaded, Store, stream_id
+from tidings.adapters.store.application import Loaded, Store, stream_hex, stream_id
 from tidings.adapters.store.sqlite_recorder import ChainedSQLiteRecorder
 from tidings.domain import MAILBOX, OPERATION, Decider, Notification
 from tidings.domain import mailbox as mbx
@@ -95,23 +95,21 @@ class _Bulk:
 
     def __init__(self, store: Store):
         self._store = store
-        self._changes: list[Change] = []
+        self._rows: list[Row] = []
         self._snapshots: list[Row] = []
-        self._events = 0
 
     def add(self, decider: Decider[Any, Any, Any], key: str, version: int, event: Any) -> None:
         """`event`, the stream's next after `version`."""
-        self._changes.append(Change(decider, key, version, (event,)))
-        self._events += 1
-        if self._events >= _FLUSH:
+        self._rows.append(stored_row(stream_hex(decider.category, key), version + 1, event))
+        if len(self._rows) >= _FLUSH:
             self.flush()
 
     def snapshot(self, row: Row) -> None:
         self._snapshots.append(row)
 
     def flush(self) -> None:
-        self._store.save(self._changes, self._snapshots)
-        self._changes, self._snapshots, self._events = [], [], 0
+        self._store.save(self._rows, self._snapshots)
+        self._rows, self._snapshots = [], []
 
 
 class _Mailbox:

@@ -20,7 +20,7 @@ from msgspec import Struct
 from tidings.domain import MAILBOX, OPERATION, Decider
 from tidings.domain.mailbox import MailboxState
 
-from ..ledger.entries import Envelope, LogRow, Row, TailRow, decode_event, stored_row
+from ..ledger.entries import Envelope, LogRow, Row, TailRow, decode_event
 from ..ledger.signer import Signer
 from ..redaction import redacted
 from . import environment as schema
@@ -31,7 +31,6 @@ from .port import CheckedAppends, Recorder
 
 __all__ = [
     "SNAPSHOT_EVERY",
-    "Change",
     "Loaded",
     "LogEntry",
     "NotTidings",
@@ -116,15 +115,6 @@ class Loaded(Struct, frozen=True, gc=False):
     state: Any
     version: int
     snapshot_version: int = 0
-
-
-class Change(Struct, frozen=True, gc=False):
-    """Events to append to one stream, expected to be at `version` before them."""
-
-    decider: Decider[Any, Any, Any]
-    key: str
-    version: int
-    events: Sequence[Any]
 
 
 def snapshot_due(loaded: Loaded, version: int, every: int) -> bool:
@@ -288,15 +278,10 @@ class Store:
     def snapshot_due(self, loaded: Loaded, version: int) -> bool:
         return snapshot_due(loaded, version, self.snapshot_every)
 
-    def save(self, changes: Sequence[Change], snapshots: Sequence[Row]) -> list[int]:
-        """Append every change and its snapshots in one transaction; the log positions.
+    def save(self, rows: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
+        """Append the stored rows (`ledger.entries.stored_row`: each stream's next
+        versions) and their snapshots in one transaction; the log positions.
         eventsourcing's `IntegrityError`, nothing written, when a stream moved on."""
-        rows: list[Row] = []
-        for c in changes:
-            sid, version = stream_hex(c.decider.category, c.key), c.version
-            for event in c.events:
-                version += 1
-                rows.append(stored_row(sid, version, event))
         if not rows:
             return []
         if self._deferred and self._checked is not None:  # fails if a state read moved on

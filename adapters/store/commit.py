@@ -295,14 +295,14 @@ class GroupCommit:
                 store.refresh()
                 work = Work(store, trust_new=races == 0)
                 outcomes = [_run_one(work, call) for call in batch]
-                if not work.changes and store.moved():  # the look `refresh` left to now
+                if not work.rows and store.moved():  # the look `refresh` left to now
                     work = Work(store, trust_new=races == 0)
                     outcomes = [_run_one(work, call) for call in batch]
-                if not attempt and work.changes and time.monotonic() < self._contended_until:
+                if not attempt and work.rows and time.monotonic() < self._contended_until:
                     continue  # decided again under the lock, on what refresh leaves fresh
                 started = time.perf_counter()
                 try:
-                    store.save(work.changes, work.snapshots)
+                    store.save(work.rows, work.snapshots())
                     won = True
                 except IntegrityError:
                     won = False
@@ -312,7 +312,7 @@ class GroupCommit:
                 store.forget(work.touched())
                 continue
             work.keep()
-            if work.changes:
+            if work.rows:
                 COMMIT_SECONDS.observe(time.perf_counter() - started)
                 BATCH_COMMANDS.observe(len(batch))
                 self.transactions += 1

@@ -1,6 +1,7 @@
 """The unit of work of one batch (`commit.GroupCommit`): the streams its commands read
-and change, and what they decided. Each command sees what the commands before it
-decided; its own decisions sit in an overlay until it ends (`absorb` or `drop`).
+and change, and the rows of what they decided. Each command sees what the commands
+before it decided and its own decisions; a command that fails has its decisions put
+back (`drop`), a command that succeeds leaves them (`absorb`).
 """
 
 from collections.abc import Sequence
@@ -10,8 +11,8 @@ from typing import Any, TypeVar
 from tidings.domain import MAILBOX, Decider, Rejection, decide_each
 
 from ..errors import Rejected
-from ..ledger.entries import Row, snapshot_row
-from .application import Change, Loaded, Store, snapshot_due, stream_hex
+from ..ledger.entries import Row, snapshot_row, stored_row
+from .application import Loaded, Store, snapshot_due, stream_hex
 
 __all__ = ["Work"]
 
@@ -19,23 +20,26 @@ S = TypeVar("S")
 C = TypeVar("C")
 E = TypeVar("E")
 Name = tuple[str, str]  # (category, key)
-# What the running command decided on one stream: its decider, events, the state after.
-_Decided = tuple[Decider[Any, Any, Any], list[Any], Any]
+# What a stream was before the running command first changed it: its name, its loaded
+# state, whether the batch had changed it and whether it was taken as new.
+_Undo = tuple[Name, Loaded, bool, bool]
 
 
 class Work:
-    """The states of streams as one batch's commands leave them, and the decisions of
-    the command running on it (at `now`). `trust_new`: a stream a command says it
-    creates is not looked up (were it stored, the save fails and the batch runs again)."""
+    """The states of streams as one batch's commands leave them and the rows they
+    decided (`rows`; `snapshots` once all are decided), at `now` for the running
+    command. `trust_new`: a stream a command says it creates is not looked up (were it
+    stored, the save fails and the batch runs again)."""
 
     __slots__ = (
         "_assumed",
         "_changed",
-        "_decided",
+        "_mailboxes",
+        "_mark",
         "_states",
-        "changes",
+        "_undo",
         "now",
-        "snapshots",
+        "rows",
         "store",
         "trust_new",
     )
@@ -45,22 +49,19 @@ class Work:
     def __init__(self, store: Store, *, trust_new: bool):
         self.store = store
         self.trust_new = trust_new
-        self._states: dict[Name, Loaded] = {}  # as the commands absorbed so far leave them
+        self._states: dict[Name, Loaded] = {}  # as the batch's commands leave them
         self._assumed: set[Name] = set()  # taken as new, not looked up
-        self._changed: set[Name] = set()
-        self._decided: dict[Name, _Decided] = {}  # the running command's, in its order
-        self.changes: list[Change] = []
-        self.snapshots: list[Row] = []  # the mailbox snapshots taken, as stored
+        self._changed: dict[str, Name] = {}  # by stored id
+        self._undo: list[_Undo] = []  # the running command's, in its order
+        self._mark = 0  # rows before the running command's
+        # The mailboxes changed, by stored id: the time of the last event decided.
+        self._mailboxes: dict[str, datetime] = {}
+        self.rows: list[Row] = []  # the events decided, as stored
 
     def state(self, decider: Decider[S, C, E], key: str, *, new: bool = False) -> S:
-        """The stream's state with what the running command decided on it. `new`: the
-        caller has just made the key up."""
+        """The stream's state with what the batch decided on it. `new`: the caller has
+        just made the key up."""
         name = (decider.category, key)
-        if self._decided:
-            decided = self._decided.get(name)
-            if decided is not None:
-                mine: S = decided[2]
-                return mine
         loaded = self._states.get(name)
         if loaded is None or (self._assumed and not new and name in self._assumed):
             loaded = self._load(decider, name, new)
@@ -71,12 +72,15 @@ class Work:
         self, decider: Decider[S, C, E], key: str, command: C, *, new: bool = False
     ) -> list[E] | Rejection:
         """Decide `command` on the stream; on success its events are kept for saving."""
-        state = self.state(decider, key, new=new)
-        outcome = decider.decide(state, command, self.now)
+        name = (decider.category, key)
+        loaded = self._states.get(name)
+        if loaded is None or (self._assumed and not new and name in self._assumed):
+            loaded = self._load(decider, name, new)
+        outcome = decider.decide(loaded.state, command, self.now)
         # Events or a `Rejection`: tested as a list, since an `isinstance` against a struct
         # type that fails calls its metaclass's `__instancecheck__`, several times dearer.
         if isinstance(outcome, list) and outcome:
-            self._keep(decider, (decider.category, key), state, outcome)
+            self._keep(decider, name, loaded, outcome)
         return outcome
 
     def record(
@@ -84,17 +88,30 @@ class Work:
     ) -> None:
         """Keep events a process over several streams decided on the stream."""
         if events:
-            state = self.state(decider, key, new=new)
-            self._keep(decider, (decider.category, key), state, events)
+            name = (decider.category, key)
+            loaded = self._states.get(name)
+            if loaded is None or (self._assumed and not new and name in self._assumed):
+                loaded = self._load(decider, name, new)
+            self._keep(decider, name, loaded, events)
 
-    def _keep(self, decider: Decider[S, C, E], name: Name, state: S, events: list[E]) -> None:
-        decided = self._decided.get(name)
-        # Never changed in place: a stream decided on twice gets a new list.
-        kept = events if decided is None else [*decided[1], *events]
-        evolve = decider.evolve
+    def _keep(
+        self, decider: Decider[Any, Any, Any], name: Name, loaded: Loaded, events: list[Any]
+    ) -> None:
+        sid, undo, rows = stream_hex(*name), self._undo, self.rows
+        if not undo:
+            self._mark = len(rows)
+        undo.append((name, loaded, sid in self._changed, name in self._assumed))
+        state, version, evolve = loaded.state, loaded.version, decider.evolve
         for event in events:
+            version += 1
+            rows.append(stored_row(sid, version, event))
             state = evolve(state, event)
-        self._decided[name] = (decider, kept, state)
+        self._states[name] = Loaded(state, version, loaded.snapshot_version)
+        if decider is MAILBOX:  # judged for a snapshot before the save (`snapshots`)
+            self._mailboxes[sid] = events[-1].at
+        self._changed[sid] = name
+        if self._assumed:
+            self._assumed.discard(name)  # saving its version 1 proves it new
 
     def must(
         self, decider: Decider[S, C, E], key: str, command: C, *, new: bool = False
@@ -120,25 +137,39 @@ class Work:
 
     def absorb(self) -> None:
         """The running command succeeded: later commands see its changes."""
-        if not self._decided:
-            return
-        states, store = self._states, self.store
-        for name, (decider, events, state) in self._decided.items():
-            before = states[name]
-            version = before.version + len(events)
-            loaded = Loaded(state, version, before.snapshot_version)
-            if decider is MAILBOX and snapshot_due(loaded, version, store.snapshot_every):
-                taken = snapshot_row(stream_hex(*name), version, state, events[-1].at)
-                self.snapshots.append(taken)
-                loaded = Loaded(state, version, version)
-            states[name] = loaded
-            self._assumed.discard(name)  # saving its version 1 proves it new
-            self._changed.add(name)
-            self.changes.append(Change(decider, name[1], before.version, events))
-        self._decided.clear()
+        if self._undo:
+            self._undo.clear()
 
     def drop(self) -> None:
-        self._decided.clear()
+        """The running command failed: what it decided is put back."""
+        undo = self._undo
+        if not undo:
+            return
+        del self.rows[self._mark :]
+        for name, loaded, changed, assumed in reversed(undo):
+            self._states[name] = loaded
+            # A mailbox the batch changed before keeps this command's time for its
+            # snapshot: a later time, of the same state.
+            if not changed:
+                sid = stream_hex(*name)
+                del self._changed[sid]
+                self._mailboxes.pop(sid, None)
+            if assumed:
+                self._assumed.add(name)
+        undo.clear()
+
+    def snapshots(self) -> list[Row]:
+        """The snapshots due of the mailboxes the batch changed (once it is decided), as
+        stored; the batch's states then hold them."""
+        taken: list[Row] = []
+        states, changed, every = self._states, self._changed, self.store.snapshot_every
+        for sid, at in self._mailboxes.items():
+            name = changed[sid]
+            loaded = states[name]
+            if snapshot_due(loaded, loaded.version, every):
+                taken.append(snapshot_row(sid, loaded.version, loaded.state, at))
+                states[name] = Loaded(loaded.state, loaded.version, loaded.version)
+        return taken
 
     def touched(self) -> list[str]:
         return [stream_hex(*name) for name in self._states]
@@ -147,8 +178,8 @@ class Work:
         """Once saved: the states the batch changed become the cached ones (the others
         are, except streams taken as new and never saved to: never checked)."""
         remember, states = self.store.remember, self._states
-        for name in self._changed:
-            remember(stream_hex(*name), states[name])
+        for sid, name in self._changed.items():
+            remember(sid, states[name])
 
     def _load(self, decider: Decider[Any, Any, Any], name: Name, new: bool) -> Loaded:
         if self._assumed:

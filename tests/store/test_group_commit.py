@@ -24,13 +24,14 @@ import pytest
 from psycopg.sql import SQL, Identifier
 from tidings.adapters.audit.integrity import verify
 from tidings.adapters.errors import StorageError
-from tidings.adapters.ledger.entries import Envelope
+from tidings.adapters.ledger.entries import Row
 from tidings.adapters.library import Rejected, Tidings
-from tidings.adapters.store.application import Change, Store, stream_id
+from tidings.adapters.store.application import Store, stream_id
 from tidings.adapters.store.commit import GroupCommit
 from tidings.adapters.store.environment import is_postgres
 from tidings.adapters.store.work import Work
-from tidings.domain import MAILBOX, OPERATION, Code, Notification
+from tidings.domain import ACCOUNT, MAILBOX, OPERATION, Code, Notification
+from tidings.domain.ending import Ending, end
 from tidings.domain.mailbox import NotificationQueued
 from tidings.domain.operation import EndOperation
 
@@ -173,8 +174,17 @@ def test_a_rejected_or_crashing_command_leaves_the_rest_of_its_batch_saved(db_ur
         first, crashed, second = (t.accept("tester", c, "op").svtrid for c in ("1", "x", "2"))
         before, transactions = store.max_position(), committer.transactions
 
-        def crash(work: Work) -> None:
-            work.must(OPERATION, crashed, EndOperation(code=1000, result="OK"))
+        def crash(work: Work) -> None:  # ends the operation in its mailbox, then fails
+            ended = end(
+                work.state(OPERATION, crashed),
+                work.state(ACCOUNT, "tester"),
+                work.state(MAILBOX, "tester"),
+                EndOperation(code=1000, result="OK"),
+                work.now,
+            )
+            assert isinstance(ended, Ending)
+            work.record(OPERATION, crashed, ended.operation)
+            work.record(MAILBOX, "tester", ended.mailbox)
             raise RuntimeError("a bug in a command body")
 
         # when: four commands run in one batch, the middle two failing
@@ -332,9 +342,9 @@ def test_a_trusted_new_svtrid_that_exists_is_drawn_again(
         save = store.save
         saves: list[str] = []
 
-        def spied_save(changes: Sequence[Change], snapshots: Sequence[Envelope]) -> list[int]:
+        def spied_save(rows: Sequence[Row], snapshots: Sequence[Row]) -> list[int]:
             try:
-                positions = save(changes, snapshots)
+                positions = save(rows, snapshots)
             except eventsourcing.persistence.IntegrityError:
                 saves.append("conflict")
                 raise
