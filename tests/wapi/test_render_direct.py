@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tidings.adapters.push.payload import notify_fields, render_notify
 from tidings.adapters.wapi.request import NOT_XML, Dialect, WapiReply
 from tidings.adapters.wapi.response import render_reply
-from tidings.domain import Notification
+from tidings.domain import Code, Notification
 from tidings.domain.values import Outcome
 
 
@@ -127,3 +127,46 @@ def test_a_json_response_is_its_fields_encoded(
     """The reply struct encoded is the document its fields made, byte for byte."""
     reply, fields = _reply(notification, cltrid, command, data)
     assert render_reply(reply, Dialect.JSON) == msgspec.json.encode({"response": fields})
+
+
+# Texts with nothing to escape or replace: the replies `render_reply` writes directly.
+_PLAIN = st.text(st.characters(codec="utf-8", exclude_characters="<>&"), max_size=12).filter(
+    lambda text: not NOT_XML.search(text)
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(st.integers(1000, 2999), st.sampled_from(list(Code))),
+    _PLAIN,
+    st.integers(0, 2**40),
+    st.one_of(st.none(), _PLAIN),
+    _PLAIN,
+    st.one_of(st.none(), _PLAIN),
+    st.sampled_from([None, {}]),
+)
+def test_a_plain_response_written_directly_is_what_xmltodict_wrote(
+    code: int,
+    result: str,
+    timestamp: int,
+    cltrid: str | None,
+    svtrid: str,
+    command: str | None,
+    data: dict[str, Any] | None,
+) -> None:
+    reply = WapiReply(
+        code=code,
+        result=result,
+        timestamp=timestamp,
+        svtrid=svtrid,
+        cltrid=cltrid,
+        command=command,
+        data=data,
+    )
+    fields: dict[str, Any] = {"code": code, "result": result, "timestamp": timestamp}
+    if cltrid is not None:
+        fields["clTRID"] = cltrid
+    fields["svTRID"] = svtrid
+    if command is not None:
+        fields["command"] = command
+    assert render_reply(reply, Dialect.XML) == _old("response", fields)
