@@ -43,9 +43,7 @@ class CorruptEvent(Exception):
         self, position: int, topic: str, error: Exception, what: str = "cannot be decoded"
     ):
         super().__init__(f"log entry at position {position} ({topic}) {what}: {error}")
-        self.position = position
-        self.topic = topic
-        self.error = error
+        self.position, self.topic, self.error = position, topic, error
 
 
 _OUT_OF_ORDER = "cannot follow the events before it in its stream"

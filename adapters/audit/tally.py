@@ -165,12 +165,6 @@ class TallyView(POPOTrackingRecorder):
         super().__init__()
         self.tally = Tally()
 
-    def counted(self, stream: UUID, event: Any, tracking: Tracking) -> None:
-        """Count `event` at `tracking`'s position; eventsourcing's `IntegrityError`, and
-        nothing counted, for a position counted already."""
-        self.insert_tracking(tracking)
-        self.tally.count(stream, event)
-
 
 class LogFigures(Projection[TallyView]):
     """The log's figures, counted into a `TallyView`."""
@@ -179,5 +173,8 @@ class LogFigures(Projection[TallyView]):
     topics = TOPICS
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Count the event; eventsourcing's `IntegrityError`, and nothing counted, at a
+        position counted already."""
         envelope: Envelope = domain_event
-        self.view.counted(envelope.originator_id, envelope.event, tracking)
+        self.view.insert_tracking(tracking)
+        self.view.tally.count(envelope.originator_id, envelope.event)

@@ -148,9 +148,6 @@ class DueIndex(POPOTrackingRecorder):
         """Fold the log's next event into the index; eventsourcing's `IntegrityError`,
         and nothing folded, at a position folded already."""
         self.insert_tracking(tracking)
-        self._apply(stream, event)
-
-    def _apply(self, stream: str, event: Any) -> None:
         # By the event's exact type: a `match` on class patterns costs more.
         fold = self._folds.get(type(event))
         if fold is not None:
