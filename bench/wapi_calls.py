@@ -1,0 +1,127 @@
+"""WAPI poll-reqs through the server's ASGI app in-process, for a deterministic count:
+`valgrind --tool=callgrind python -m bench.wapi_calls --pairs N`, two runs of different
+`--pairs` differenced and divided by twice the difference: instructions per WAPI
+request at the edge and on the event loop, without sockets or a load generator.
+
+Each pair is one `poll-req` over `/wapi/xml` and one over `/wapi/json` of one account
+with an empty queue (1003), awaited one after the other, with whole ASGI scopes (one
+`http.request` message a body). The app is `http.app.create_app` on a fresh SQLite
+file, without the due runner, its lifespan started by hand. The garbage collector is
+off while the pairs run, so a collection does not land in one run and not the other.
+Run the interpreter once before, so both runs load the same compiled modules.
+"""
+
+import asyncio
+import gc
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from starlette.types import ASGIApp as App
+from starlette.types import Message
+from tidings.adapters.http.app import create_app
+from tidings.adapters.http.context import Settings
+from tidings.adapters.library import Tidings
+from tidings.adapters.wapi.auth import PRAGUE, auth_token, password_sha1
+
+__all__ = ["run_pairs"]
+
+_LOGIN, _PASSWORD = "tester", "123456"
+
+
+async def _started(app: App, inbox: asyncio.Queue[Message]) -> asyncio.Task[None]:
+    """Run the app's lifespan until its start-up completed; a `lifespan.shutdown` put
+    in `inbox` ends the task."""
+    inbox.put_nowait({"type": "lifespan.startup"})
+    started = asyncio.get_running_loop().create_future()
+
+    async def send(message: Message) -> None:
+        if message["type"].startswith("lifespan.startup") and not started.done():
+            started.set_result(message["type"])
+
+    async def lifespan() -> None:
+        await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, send)
+
+    task = asyncio.create_task(lifespan())
+    if await started != "lifespan.startup.complete":
+        raise RuntimeError("the app did not start")
+    return task
+
+
+async def _post(app: App, path: str, body: bytes, content_type: bytes) -> bytes:
+    """POST `body` to `path`; the answer's `x-wapi-code`."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"bench"),
+            (b"content-type", content_type),
+            (b"content-length", b"%d" % len(body)),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+    code = b""
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Message) -> None:
+        nonlocal code
+        if message["type"] == "http.response.start":
+            code = dict(message["headers"]).get(b"x-wapi-code", b"")
+
+    await app(scope, receive, send)
+    return code
+
+
+async def run_pairs(pairs: int, db: Path) -> None:
+    """Answer `pairs` XML and JSON poll-reqs on a fresh database at `db`; raises
+    `RuntimeError` if any answer is not 1003."""
+    with Tidings(str(db)) as tidings:
+        tidings.open_account(_LOGIN, _PASSWORD)
+    token = auth_token(_LOGIN, password_sha1(_PASSWORD), datetime.now(PRAGUE).hour)
+    fields = f"<user>{_LOGIN}</user><auth>{token}</auth><command>poll-req</command>"
+    xml = f"<request>{fields}<clTRID>c-1</clTRID></request>".encode()
+    json = (
+        f'{{"request": {{"user": "{_LOGIN}", "auth": "{token}", '
+        f'"command": "poll-req", "clTRID": "c-2"}}}}'
+    ).encode()
+    app: App = create_app(Settings(db=str(db), worker=False))
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    lifespan = await _started(app, inbox)
+    codes = {await _post(app, "/wapi/xml", xml, b"text/xml")}  # the first request warms up
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(pairs):
+            codes.add(await _post(app, "/wapi/xml", xml, b"text/xml"))
+            codes.add(await _post(app, "/wapi/json", json, b"application/json"))
+    finally:
+        gc.enable()
+    inbox.put_nowait({"type": "lifespan.shutdown"})
+    await lifespan
+    if codes != {b"1003"}:
+        raise RuntimeError(f"answers other than 1003: {sorted(codes)}")
+
+
+def main(
+    pairs: Annotated[int, typer.Option(min=0, help="XML and JSON poll-reqs to answer.")] = 300,
+) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        asyncio.run(run_pairs(pairs, Path(directory) / "tidings.db"))
+    typer.echo(f"{pairs} pairs answered 1003")
+
+
+if __name__ == "__main__":
+    typer.run(main)
