@@ -157,24 +157,18 @@ class Connections:
 
     def take(self, place: str) -> int:
         """The index of the client to send a request to `place` through."""
-        if place in self._free_to:
-            chosen = next(iter(self._free_to[place]))
-            self._unfree(chosen, place)
-        elif self._free:
-            chosen = next(iter(self._free))
-            self._unfree(chosen, self._free[chosen])
-        else:
+        chosen = next(iter(self._free_to.get(place) or self._free), None)
+        if chosen is None:
             chosen = self._load.index(min(self._load))
+        else:
+            went = self._free.pop(chosen)
+            if went is not None:
+                same = self._free_to[went]
+                del same[chosen]
+                if not same:  # places come and go: keep only those with a free client
+                    del self._free_to[went]
         self._load[chosen] += 1
         return chosen
-
-    def _unfree(self, chosen: int, place: str | None) -> None:
-        del self._free[chosen]
-        if place is not None:
-            same = self._free_to[place]
-            del same[chosen]
-            if not same:  # places come and go: keep only those with a free client
-                del self._free_to[place]
 
     def give_back(self, chosen: int, place: str) -> None:
         """The request `take` sent through client `chosen` is done."""

@@ -206,9 +206,7 @@ def tell_resumed(login: str, targets: list[str]) -> None:
 
 
 def tell(claim: Claim, reply: Reply, state: DeliveryState) -> None:
-    """Log what went wrong with the attempt `claim` made (nothing when it succeeded)."""
-    if state.status == "succeeded":
-        return
+    """Log what went wrong with the attempt `claim` made (one that did not succeed)."""
     scheduled = claim.scheduled
     fields = delivery_fields(
         scheduled,
