@@ -45,7 +45,7 @@ from tidings.domain.document import too_deep
 from tidings.domain.operation import MAX_CLTRID
 
 from .form import FormError, request_document
-from .xml_request import FIELDS, MAX_DEPTH, MAX_NODES, XmlRefused, read_request
+from .xml_request import FIELDS, MAX_DEPTH, MAX_NODES, XmlRefused, read_request, usual_fields
 
 __all__ = [
     "MAX_BODY",
@@ -378,10 +378,9 @@ def parse_request(dialect: Dialect, body: bytes, content_type: str) -> WapiReque
         document = request_document(body, content_type)
     except FormError as error:
         _fail(error.code)
-    if dialect is _JSON:
-        usual = _usual(document)
-        if usual is not None:
-            return usual
+    usual = _usual(document) if dialect is _JSON else _plain_request(usual_fields(document))
+    if usual is not None:
+        return usual
     try:
         # What "utf-8-sig" reads (one leading BOM dropped), in C: that codec is Python.
         text = document.decode("utf-8")

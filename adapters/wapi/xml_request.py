@@ -9,12 +9,21 @@ document (as defusedxml's `forbid_*`); past `MAX_DEPTH` levels or `MAX_NODES` el
 nothing more is built. Why expat directly: docs/decisions.md.
 """
 
+import re
 from typing import Any, Literal
 from xml.parsers import expat
 
 from tidings.domain.document import DEPTH
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "Reason", "XmlRefused", "read_request", "refusing_parser"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "Reason",
+    "XmlRefused",
+    "read_request",
+    "refusing_parser",
+    "usual_fields",
+]
 
 # Bounds that only stop documents built to burn CPU or recursion.
 MAX_DEPTH = DEPTH["request"]
@@ -26,6 +35,29 @@ FIELDS = frozenset({"user", "auth", "command", "cltrid", "data", "test"})
 # Between a namespace, a local name and a prefix in the names expat gives: a character
 # no XML document can hold, so no namespace name contains it.
 _SEPARATOR = "\x01"
+
+
+# The usual request: these fields in this spelling and order, nothing else but blanks
+# between them, each text of characters expat gives back as they are (printable ASCII
+# but markup, `&` and `>`, so no reference and no `]]>`).
+_BLANKS = rb"[ \t\r\n]*"
+_TEXT = rb"[\x20-\x25\x27-\x3b\x3d\x3f-\x7e]"
+_USUAL = re.compile(
+    rb"%(s)s<request>%(s)s<user>(?P<user>%(t)s+)</user>%(s)s<auth>(?P<auth>%(t)s+)</auth>"
+    rb"%(s)s<command>(?P<command>%(t)s+)</command>%(s)s"
+    rb"(?:<clTRID>(?P<cltrid>%(t)s*)</clTRID>%(s)s)?</request>%(s)s" % {b"s": _BLANKS, b"t": _TEXT}
+)
+
+
+def usual_fields(document: bytes) -> dict[str, str]:
+    """The fields of the usual request by lowercase name, read without a parser as
+    `read_request` reads them (an empty clTRID as ""); empty for any other document."""
+    found = _USUAL.fullmatch(document)
+    if found is None:
+        return {}
+    return {
+        name: text.decode("ascii") for name, text in found.groupdict().items() if text is not None
+    }
 
 
 class XmlRefused(Exception):
