@@ -27,6 +27,8 @@ __all__ = ["FROM_ENV", "SMTP_ENV", "MailSender", "SmtpServer", "message_for"]
 
 SMTP_ENV = "TIDINGS_SMTP_URL"
 FROM_ENV = "TIDINGS_SMTP_FROM"
+# How `?starttls=` may be said.
+_SWITCH = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 # What an attempt to a non-ASCII address says of a server without SMTPUTF8 (RFC 6531).
 _NO_SMTPUTF8 = (
     "SMTPNotSupported: An address containing non-ASCII characters was provided, but "
@@ -56,21 +58,36 @@ class SmtpServer:
     @classmethod
     def from_url(cls, url: str, sender: str = "tidings@localhost") -> "SmtpServer":
         """Raises ValueError (without the password) for a URL that is not smtp(s)://
-        (or asks STARTTLS of smtps://), or a sender that is not one bare e-mail address."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError(f"{SMTP_ENV} must be smtp://host:port or smtps://host:port")
+        with a host and a port 1-65535, one with a setting other than `starttls=1`
+        (`true`, `yes`; `0`, `false`, `no`) or asking STARTTLS of smtps://, or a sender
+        that is not one bare e-mail address."""
+        shape = f"{SMTP_ENV} must be smtp://host:port or smtps://host:port"
+        # urllib's own words are not said: they show a bad port, which is the password
+        # where "@host" was left out (smtp://user:s3cret).
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:  # a port not a number or past 65535, a "[" not closed
+            raise ValueError(shape) from None
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname or port == 0:
+            raise ValueError(shape)
         if not is_sender(sender):
             raise ValueError(
                 f"{FROM_ENV} must be one ASCII e-mail address, such as tidings@localhost,"
                 f" not {sender!r}"
             )
-        query = parse_qs(parts.query)
+        # A setting mistyped must not fall back to plain text (a password sent in clear).
+        query = parse_qs(parts.query, keep_blank_values=True)
+        starttls = query.pop("starttls", ["0"])
+        if query:  # named, not shown: a value could be a secret
+            raise ValueError(f"{SMTP_ENV} takes one setting, starttls, not {min(query)!r}")
+        if len(starttls) != 1 or starttls[0].lower() not in _SWITCH:
+            raise ValueError(f"{SMTP_ENV}: starttls is 1 or 0, not {','.join(starttls)!r}")
         return cls(
             host=parts.hostname,
-            port=parts.port or (465 if parts.scheme == "smtps" else 25),
+            port=port or (465 if parts.scheme == "smtps" else 25),
             use_tls=parts.scheme == "smtps",
-            start_tls=query.get("starttls", ["0"])[0] in ("1", "true", "yes"),
+            start_tls=_SWITCH[starttls[0].lower()],
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             sender=sender,

@@ -226,6 +226,26 @@ def test_the_smtp_url_gives_starttls_and_login_and_hides_the_password() -> None:
     assert "s3cr3t" not in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [("smtp://robot:s3cr3t@mail.example?starttls=on", "starttls is 1 or 0, not 'on'"),
+     ("smtp://robot:s3cr3t@mail.example?starttls", "starttls is 1 or 0, not ''"),
+     ("smtp://mail.example?starttls=1&starttls=0", "starttls is 1 or 0, not '1,0'"),
+     ("smtp://robot:s3cr3t@mail.example?start_tls=1", "one setting, starttls, not 'start_tls'"),
+     ("smtp://robot:s3cr3t", "must be smtp://host:port"),  # "@host" left out
+     ("smtp://mail.example:0", "must be smtp://host:port"),
+     ("smtp://mail.example:99999", "must be smtp://host:port")],
+)  # fmt: skip
+def test_a_mistyped_smtp_url_is_refused_not_read_as_plain_text(url: str, said: str) -> None:
+    # STARTTLS mistyped was no STARTTLS: the password went out in clear
+    with pytest.raises(ValueError, match=r"^TIDINGS_SMTP_URL") as bad:
+        SmtpServer.from_url(url)
+    assert said in str(bad.value) and "s3cr3t" not in str(bad.value)
+    for yes in ("1", "true", "YES"):
+        assert SmtpServer.from_url(f"smtp://mail.example?starttls={yes}").start_tls
+    assert not SmtpServer.from_url("smtp://mail.example?starttls=no").start_tls
+
+
 def test_starttls_over_smtps_is_refused_where_it_is_configured() -> None:
     # TLS from the start cannot say STARTTLS: every attempt would fail
     with pytest.raises(ValueError, match=r"^TIDINGS_SMTP_URL: smtps:// .* starttls=1") as bad:
