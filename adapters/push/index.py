@@ -48,9 +48,8 @@ def _compact(state: dlv.DeliveryState) -> dlv.DeliveryState:
     scheduled = state.scheduled
     if scheduled is not None and scheduled.notification is not None:
         scheduled = replace(scheduled, notification=None, context=None)
-    attempts = state.attempts[-1:]
     return replace(
-        state, scheduled=scheduled, attempts=attempts, gave_up_reason="", gave_up_at=None
+        state, scheduled=scheduled, attempts=state.attempts[-1:], gave_up_reason="", gave_up_at=None
     )
 
 

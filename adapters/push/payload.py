@@ -34,8 +34,7 @@ def http_body(notification: Notification, body_format: BodyFormat) -> tuple[str,
     """(content type, body) of an HTTP push of `notification`."""
     if body_format == "jobresult":
         return jobresult.encode(notification.outcome)
-    xml = render_notify(notification).decode("utf-8")
-    return FORM, urlencode({"request": xml}).encode("ascii")
+    return FORM, urlencode({"request": render_notify(notification).decode("utf-8")}).encode("ascii")
 
 
 def render_notify(notification: Notification) -> bytes:
