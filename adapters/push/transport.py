@@ -30,8 +30,6 @@ from .views import ANSWER_KEPT, Reply
 
 __all__ = [
     "ALLOW_ENV",
-    "NODELAY",
-    "USER_AGENT",
     "AddressGuard",
     "Batched",
     "Connections",
@@ -121,22 +119,22 @@ class AddressGuard:
 
 
 # What a receiver's logs see pushing to it (not `python-httpx/...`).
-USER_AGENT = f"tidings/{version('tidings')}"
+_USER_AGENT = f"tidings/{version('tidings')}"
 
 # Headers and body leave in separate writes: without TCP_NODELAY the body waits for the
 # receiver's delayed ACK.
-NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+_NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 
 def single_connection_clients(count: int, **options: Any) -> list[httpx.AsyncClient]:
     """`count` clients that keep one connection each (`options` go to every client; the
     default headers say `User-Agent: tidings/<version>`), sharing one TLS context."""
-    options.setdefault("headers", {"User-Agent": USER_AGENT})
+    options.setdefault("headers", {"User-Agent": _USER_AGENT})
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     tls = httpx.create_ssl_context()
     return [
         httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(verify=tls, socket_options=NODELAY, limits=limits),
+            transport=httpx.AsyncHTTPTransport(verify=tls, socket_options=_NODELAY, limits=limits),
             **options,
         )
         for _ in range(max(1, count))

@@ -134,8 +134,7 @@ async def signed_in(request: Request, context: Context, area: Area) -> SignedIn 
     """Who sent `request` in `area`, or None (no session, a bad or expired cookie, or
     a session the log has ended). Sets `request.state.csrf` for the page's forms."""
     key = context.settings.session_key
-    raw = request.cookies.get(area.cookie)
-    found = _read_cookie(key, raw, context.settings.clock()) if raw else None
+    found = _read_cookie(key, request.cookies.get(area.cookie, ""), context.settings.clock())
     if found is None:
         return None
     who = SignedIn(*found, area)
