@@ -12,7 +12,7 @@
      └─ Closed        the `Tidings` was closed; nothing was done
 
 A driver's own exception (`sqlite3`, `psycopg`, `eventsourcing`) never reaches a caller:
-`store.commit.storage_errors` turns it into a `StorageError`, the driver's error kept as
+`store.outage.storage_error` turns it into a `StorageError`, the driver's error kept as
 its cause.
 """
 

@@ -246,6 +246,14 @@ class Store:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
+    def remember_saved(self, states: dict[str, Loaded]) -> None:
+        """Cache the states a batch saved. Each was read or loaded by the batch, which
+        made it the most recent, or is new: no reordering (`remember`) is needed."""
+        cache = self._cache
+        cache.update(states)
+        while len(cache) > self._cache_size:
+            cache.popitem(last=False)
+
     def forget(self, keys: Iterable[str]) -> None:
         for key in keys:
             self._cache.pop(key, None)

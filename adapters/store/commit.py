@@ -21,6 +21,7 @@ from tidings.adapters import telemetry
 from ..errors import Conflict
 from ..metrics import BATCH_COMMANDS, COMMIT_SECONDS
 from .application import Store
+from .outage import OUTAGE, storage_error
 from .work import Work
 
 __all__ = ["MAX_ATTEMPTS", "MAX_BATCH", "GroupCommit"]
@@ -44,12 +45,9 @@ _WAKES = threading.local()
 _NO_WAKE = threading.Lock()
 
 
-def _wake_lock() -> threading.Lock:
-    try:
-        lock: threading.Lock = _WAKES.lock
-    except AttributeError:
-        lock = _WAKES.lock = threading.Lock()
-        lock.acquire()
+def _new_wake_lock() -> threading.Lock:
+    lock = _WAKES.lock = threading.Lock()
+    lock.acquire()
     return lock
 
 
@@ -82,7 +80,13 @@ class _Call:
         self.next: _Call | None = None  # the caller it wakes once woken (`_run`)
         self.result: Any = None
         self.error: BaseException | None = None
-        self.wake = _wake_lock() if settle is None else _NO_WAKE
+        if settle is not None:
+            self.wake = _NO_WAKE
+        else:  # this thread's lock, made at its first command
+            try:
+                self.wake = _WAKES.lock
+            except AttributeError:
+                self.wake = _new_wake_lock()
         # The caller's trace context: an untraced command calls nothing of telemetry.
         self.trace = telemetry.parent() if telemetry.ON else None
 
@@ -256,8 +260,10 @@ class GroupCommit:
         try:
             with telemetry.commit(len(batch)) if telemetry.ON else _UNTRACED:
                 outcomes = self._attempts(batch)
+            if not OUTAGE.steady and any(error is None for _, error in outcomes):
+                OUTAGE.passed()  # the store answered again
         except Exception as failure:  # the database failed: every caller hears of it
-            outcomes = [(None, failure)] * len(batch)
+            outcomes = [(None, storage_error(failure))] * len(batch)
         finally:
             # Callers are woken one by one, each by the one before it (`execute`): woken
             # at once, they fought over the GIL (docs/decisions.md).
@@ -294,10 +300,10 @@ class GroupCommit:
             with hold:
                 store.refresh()
                 work = Work(store, trust_new=races == 0)
-                outcomes = [_run_one(work, call) for call in batch]
+                outcomes = _decided(work, batch)
                 if not work.rows and store.moved():  # the look `refresh` left to now
                     work = Work(store, trust_new=races == 0)
-                    outcomes = [_run_one(work, call) for call in batch]
+                    outcomes = _decided(work, batch)
                 if not attempt and work.rows and time.monotonic() < self._contended_until:
                     continue  # decided again under the lock, on what refresh leaves fresh
                 started = time.perf_counter()
@@ -322,16 +328,22 @@ class GroupCommit:
         return [(None, Conflict(text)) for _ in batch]
 
 
-def _run_one(work: Work, call: _Call) -> _Outcome:
-    work.now = call.clock()
-    try:
-        if call.trace is None:
-            result = call.body(work)
-        else:
-            with telemetry.command(call.body, call.trace):
+def _decided(work: Work, batch: list[_Call]) -> list[_Outcome]:
+    """Each command's body run on `work`, in order: what it returned or raised (a
+    driver's error as a `StorageError`)."""
+    outcomes: list[_Outcome] = []
+    for call in batch:
+        work.now = call.clock()
+        try:
+            if call.trace is None:
                 result = call.body(work)
-    except BaseException as error:  # even SystemExit: raised in its caller's thread, not here
-        work.drop()
-        return None, error
-    work.absorb()
-    return result, None
+            else:
+                with telemetry.command(call.body, call.trace):
+                    result = call.body(work)
+        except BaseException as error:  # even SystemExit: raised in its caller's thread
+            work.drop()
+            outcomes.append((None, storage_error(error)))
+            continue
+        work.absorb()
+        outcomes.append((result, None))
+    return outcomes

@@ -37,6 +37,7 @@ __all__ = [
     "libpq_options",
     "reconnecting",
     "settled",
+    "storage_error",
     "storage_errors",
     "unreachable",
 ]
@@ -286,9 +287,19 @@ class _StorageErrors:
             if not OUTAGE.steady:
                 OUTAGE.passed()
         elif isinstance(error, _DRIVER_ERRORS):
-            if unreachable(error) and not self._opening:  # an outage starts: logged once
-                OUTAGE.failed(error)
-            raise StorageError(f"the database failed: {type(error).__name__}: {error}") from error
+            raise storage_error(error, opening=self._opening) from error
+
+
+def storage_error(error: BaseException, *, opening: bool = False) -> BaseException:
+    """A driver's `error` as a `StorageError` (caused by it), any other error itself;
+    one saying the store cannot answer starts an outage, unless `opening` the store."""
+    if not isinstance(error, _DRIVER_ERRORS):
+        return error
+    if unreachable(error) and not opening:  # an outage starts: logged once
+        OUTAGE.failed(error)
+    failed = StorageError(f"the database failed: {type(error).__name__}: {error}")
+    failed.__cause__ = error
+    return failed
 
 
 _STORAGE_ERRORS, _OPENING_ERRORS = _StorageErrors(opening=False), _StorageErrors(opening=True)

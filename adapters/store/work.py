@@ -177,9 +177,8 @@ class Work:
     def keep(self) -> None:
         """Once saved: the states the batch changed become the cached ones (the others
         are, except streams taken as new and never saved to: never checked)."""
-        remember, states = self.store.remember, self._states
-        for sid, name in self._changed.items():
-            remember(sid, states[name])
+        states = self._states
+        self.store.remember_saved({sid: states[name] for sid, name in self._changed.items()})
 
     def _load(self, decider: Decider[Any, Any, Any], name: Name, new: bool) -> Loaded:
         if self._assumed:

@@ -28,6 +28,7 @@ from .runtime import (
     RemoteClient,
     Runtime,
     admitted,
+    ascii_texts,
     awaited_call,
     blocking_call,
     face_of,
@@ -71,10 +72,12 @@ class Operations:
         2100 no command, 2101 an init request nesting too deep; with a `client`, 2050 and
         2051 as `admit`), `Conflict`, `StorageError`.
         """
-        text("login", login)
-        text("cltrid", cltrid)
-        text("command", command)
-        remote(client)
+        if not ascii_texts(login, cltrid, command):  # else `text` says which is wrong
+            text("login", login)
+            text("cltrid", cltrid)
+            text("command", command)
+        if client is not None:
+            remote(client)
         if init_request is not None:
             unicode("init_request", instance("init_request", init_request, InitRequest))
         # Credentials never enter the log (a JobResult returns the rest of it).
@@ -142,10 +145,12 @@ class Operations:
         text, 2101 a code that is not final, or `data` whose keys are not XML names or
         that nests over 32 levels), `Conflict`, `StorageError`.
         """
-        text("svtrid", svtrid)
+        if not ascii_texts(svtrid, result):  # else `text` says which is wrong
+            text("svtrid", svtrid)
+            text("result", result)
         command = op.EndOperation(
-            code=integer("code", code),
-            result=text("result", result),
+            code=code if type(code) is int else integer("code", code),
+            result=result,
             data=data if data is None else instance("data", data, dict),
             batch_state=batch_state,
         )

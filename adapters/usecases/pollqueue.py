@@ -13,6 +13,7 @@ from .runtime import (
     RemoteClient,
     Runtime,
     admitted,
+    ascii_texts,
     blocking_call,
     existing,
     face_of,
@@ -42,11 +43,14 @@ class PollQueue:
         Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
         and 2051 as `admit`), `Conflict`, `StorageError`.
         """
-        text("login", login)
-        remote(client)
         if svtrid is None:
             svtrid = self._runtime.new_svtrid()
-        poll_svtrid = text("svtrid", svtrid)
+        if not ascii_texts(login, svtrid):  # else `text` says which is wrong
+            text("login", login)
+            text("svtrid", svtrid)
+        if client is not None:
+            remote(client)
+        poll_svtrid = svtrid
 
         def body(work: Work) -> PollAnswer:
             polls = admitted(work, login, client).polls
@@ -77,9 +81,14 @@ class PollQueue:
         Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
         and 2051 as `admit`), `Conflict`, `StorageError`.
         """
-        text("login", login)
-        remote(client)
-        if not isinstance(notification_id, int | str) or isinstance(notification_id, bool):
+        if not ascii_texts(login):  # else `text` says what is wrong
+            text("login", login)
+        if client is not None:
+            remote(client)
+        kind = type(notification_id)
+        if (kind is not int and kind is not str) and (  # the plain types pass at once
+            not isinstance(notification_id, int | str) or isinstance(notification_id, bool)
+        ):
             raise InvalidArgument("notification_id must be an integer or a string")
         ident = str(notification_id)
 

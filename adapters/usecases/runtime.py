@@ -38,6 +38,7 @@ __all__ = [
     "SvtridCalls",
     "SvtridSource",
     "admitted",
+    "ascii_texts",
     "awaited_call",
     "blocking_call",
     "existing",
@@ -96,7 +97,6 @@ class SvtridSource:
 
 
 _SVTRIDS = SvtridSource()
-_STORAGE_ERRORS = storage_errors()  # taken once: every command runs inside it
 _TRUSTED = Trusted()  # a frozen value: one serves every command
 
 
@@ -151,12 +151,12 @@ class Runtime:
         """`run` on the calling thread, with no coroutine to drive."""
         if self.closed:  # `check_open` inline: every sync command passes here
             raise Closed("this Tidings is closed")
-        with _STORAGE_ERRORS:
-            return self.committer.execute(self.clock, body)
+        return self.committer.execute(self.clock, body)
 
     async def run(self, body: Callable[[Work], T]) -> T:
         """Run `body` as one command of the group commit; returns once it is durable.
-        Raises `Closed`, what the body raises, `Conflict`, `StorageError`."""
+        Raises `Closed`, what the body raises, `Conflict`, `StorageError` (the group
+        commit makes a driver's error one)."""
         if _BLOCKING.on:
             return self.execute(body)
         self.check_open()
@@ -168,9 +168,8 @@ class Runtime:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, future, result, error)
 
-        with _STORAGE_ERRORS:
-            self.committer.submit(self.clock, body, settle)
-            return await future
+        self.committer.submit(self.clock, body, settle)
+        return await future
 
     async def states(self, kind: Decider[S, Any, Any], keys: list[str]) -> list[S]:
         """The states of `kind`'s streams `keys`, loaded a chunk a unit of work (a long
@@ -295,6 +294,15 @@ def text(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise InvalidArgument(f"{name} must be a string, not {type(value).__name__}")
     return value if value.isascii() else unicode(name, value)
+
+
+def ascii_texts(*values: Any) -> bool:
+    """Whether every value is a plain `str` of ASCII, which `text` would let through (the
+    common case, judged at once; `text` judges any other and names what is wrong)."""
+    for value in values:  # noqa: SIM110 (`all` over a generator costs more)
+        if type(value) is not str or not value.isascii():
+            return False
+    return True
 
 
 def unicode(name: str, value: T) -> T:
