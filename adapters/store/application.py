@@ -338,14 +338,5 @@ class Store:
 
         return open_now(self._open_view, LOG, logged_after)
 
-    def open_operations_followed(self, timeout: float = 10.0) -> None:
-        """Wait until the open operations' view has processed every acceptance and
-        ending logged so far (for tests); eventsourcing's `TimeoutError` after `timeout`."""
-        if self._follower is None or self._open_view is None:
-            return
-        _, upto = self._open_view.listed(LOG)
-        last = max((entry.position for entry in self.log(upto + 1, topics=TOPICS)), default=0)
-        self._follower.wait(last, timeout)
-
     def max_position(self) -> int:
         return self._app.recorder.max_notification_id() or 0

@@ -216,13 +216,6 @@ class Follower:
             if not page.full:
                 self._stopping.wait(self._interval)
 
-    def wait(self, position: int, timeout: float) -> None:
-        """Block until the view has processed the log up to `position` (eventsourcing's
-        `TimeoutError` after `timeout` seconds)."""
-        self.ensure_running()
-        assert self._app is not None
-        self._view.wait(self._app.name, position, timeout=timeout)
-
     def close(self) -> None:
         with self._lock:
             thread = self._halt()

@@ -14,7 +14,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store, stream_hex
-from tidings.adapters.store.environment import environment
+from tidings.adapters.store.environment import LOG, environment
 from tidings.adapters.store.open_operations import VIEW, OpenOperations, view_for
 from tidings.cli.app import app
 from tidings.domain import OPERATION
@@ -56,10 +56,23 @@ def _listed(url: str) -> tuple[list[str], int]:
     """The view's svTRIDs (oldest first) and the position its tracking record names."""
     view = view_for(environment(url, create=False))
     try:
-        rows, upto = view.listed("tidings")
+        rows, upto = view.listed(LOG)
     finally:
         view.close()
     return [svtrid for _, svtrid, _ in sorted(rows, key=lambda row: row[2])], upto
+
+
+def _followed(url: str, store: Store) -> None:
+    """Return once the open operations' view has processed every acceptance and ending
+    logged so far (its follower started by a read); eventsourcing's `TimeoutError`
+    after 10 s."""
+    store.open_operations()
+    last = max((entry.position for entry in store.log(topics=OpenOperations.topics)), default=0)
+    view = view_for(environment(url, create=False))
+    try:
+        view.wait(LOG, last, timeout=10.0)
+    finally:
+        view.close()
 
 
 def test_pending_operations_reads_only_the_open_ones(db_url: str) -> None:
@@ -77,12 +90,12 @@ def test_the_projection_keeps_its_view_and_tracking_record_beside_the_log(db_url
     first, other, third = _history(db_url, ended=2)
     with opened(db_url) as (t, store, _):
         assert _listed(db_url) == ([], 0)  # nobody asked yet: no view written
-        store.open_operations_followed()
+        _followed(db_url, store)
         listed, upto = _listed(db_url)
         assert listed == [first, other, third]
         assert upto == max(e.position for e in store.log(topics=OpenOperations.topics))
         t.end(other, 2400, "Command failed")
-        store.open_operations_followed()
+        _followed(db_url, store)
         assert _listed(db_url)[0] == [first, third]
         assert store.open_operations() == [first, third]
 
@@ -90,7 +103,7 @@ def test_the_projection_keeps_its_view_and_tracking_record_beside_the_log(db_url
 def test_a_read_is_exact_while_the_view_is_behind(db_url: str) -> None:
     first, other, third = _history(db_url, ended=3)
     with opened(db_url) as (t, store, _):
-        store.open_operations_followed()
+        _followed(db_url, store)
         t.end(first, 1000, "OK")
         fourth = t.accept("tester", "open-4", "ping-async").svtrid
         # Asked at once, before the projection can have seen the last two events.
@@ -100,14 +113,14 @@ def test_a_read_is_exact_while_the_view_is_behind(db_url: str) -> None:
 def test_a_stopped_projection_resumes_after_its_tracking_position(db_url: str) -> None:
     first, other, third = _history(db_url, ended=1)
     with opened(db_url) as (_, store, _):
-        store.open_operations_followed()
+        _followed(db_url, store)
     _, stopped_at = _listed(db_url)
     with Tidings(db_url) as t:  # written while no projection runs
         t.end(third, 1000, "OK")
     assert _listed(db_url) == ([first, other, third], stopped_at)
     with opened(db_url) as (_, store, _):
         assert store.open_operations() == [first, other]
-        store.open_operations_followed()
+        _followed(db_url, store)
         assert _listed(db_url)[0] == [first, other]
         assert _listed(db_url)[1] > stopped_at
 
@@ -117,7 +130,7 @@ def test_the_view_refuses_a_change_at_a_position_it_has_tracked(db_url: str) -> 
     processed twice (two runners on one view) is refused, and its change with it."""
     first, other, third = _history(db_url, ended=0)
     with opened(db_url) as (_, store, _):
-        store.open_operations_followed()
+        _followed(db_url, store)
     _, upto = _listed(db_url)
     view = view_for(environment(db_url, create=False))
     try:
@@ -135,7 +148,7 @@ def test_a_view_dropped_is_built_again_from_the_log(db_url: str) -> None:
     with opened(db_url) as (t, store, _):
         assert store.open_operations() == open_ones
         t.end(open_ones[0], 1000, "OK")
-        store.open_operations_followed()
+        _followed(db_url, store)
     assert _listed(db_url)[0] == open_ones[1:]
 
 
@@ -152,7 +165,7 @@ def test_a_store_that_only_reads_folds_what_the_view_has_not_seen(db_url: str) -
 def test_replay_tells_when_the_view_disagrees_with_the_log(db_url: str) -> None:
     first, _, _ = _history(db_url, ended=1)
     with opened(db_url) as (_, store, _):
-        store.open_operations_followed()
+        _followed(db_url, store)
     with _sql(db_url) as db:
         marker = "%s" if db_url.startswith("postgresql://") else "?"
         db.execute(f"DELETE FROM {VIEW} WHERE svtrid = {marker}", (first,))
@@ -172,8 +185,8 @@ def test_two_processes_follow_into_one_view(db_url: str, caplog: pytest.LogCaptu
         svtrids = [t.accept("tester", f"more-{n}", "ping-async").svtrid for n in range(30)]
         for svtrid in svtrids[::2]:
             t.end(svtrid, 1000, "OK")
-        store.open_operations_followed()
-        second.open_operations_followed()
+        _followed(db_url, store)
+        _followed(db_url, second)
         expected = [first, other, third, *svtrids[1::2]]
         assert _listed(db_url)[0] == expected
         assert store.open_operations() == second.open_operations() == expected
