@@ -125,21 +125,20 @@ def _type(schema: Any) -> str:
     """A schema's type as a person reads it: `string`, `integer[]`, `Account`, ..."""
     if not isinstance(schema, dict):  # JSON Schema's `true` / `false`
         return "any" if schema else "nothing"
-    if "$ref" in schema:
-        return str(schema["$ref"]).rsplit("/", 1)[-1]
-    for key in ("anyOf", "oneOf"):
-        if key in schema:
-            return " | ".join(_type(option) for option in schema[key])
-    kind = schema.get("type", "any")
-    if kind == "array" and "prefixItems" in schema:
-        return "[" + ", ".join(_type(item) for item in schema["prefixItems"]) + "]"
-    if kind == "array":
-        return _type(schema.get("items", {})) + "[]"
-    if "enum" in schema:
-        return " | ".join(repr(v) for v in schema["enum"])
-    if isinstance(kind, list):
-        return " | ".join(map(str, kind))
-    return str(kind)
+    match schema:
+        case {"$ref": ref}:
+            return str(ref).rsplit("/", 1)[-1]
+        case {"anyOf": options} | {"oneOf": options}:
+            return " | ".join(map(_type, options))
+        case {"type": "array", "prefixItems": items}:
+            return "[" + ", ".join(map(_type, items)) + "]"
+        case {"type": "array"}:
+            return _type(schema.get("items", {})) + "[]"
+        case {"enum": values}:
+            return " | ".join(map(repr, values))
+        case {"type": list(kinds)}:
+            return " | ".join(map(str, kinds))
+    return str(schema.get("type", "any"))
 
 
 def _fields(schema: dict[str, Any]) -> list[tuple[str, str, bool, str]]:
