@@ -43,7 +43,9 @@ class CorruptEvent(Exception):
         self, position: int, topic: str, error: Exception, what: str = "cannot be decoded"
     ):
         super().__init__(f"log entry at position {position} ({topic}) {what}: {error}")
-        self.position, self.topic, self.error = position, topic, error
+        self.position = position
+        self.topic = topic
+        self.error = error
 
 
 _OUT_OF_ORDER = "cannot follow the events before it in its stream"
