@@ -1,4 +1,8 @@
-"""Values shared by the deciders: channels, the init request, outcomes, notifications."""
+"""Values shared by the deciders: channels, the init request, outcomes, notifications.
+
+The values a caller gives (a channel, an init request) refuse a field they do not have:
+decoded from JSON, a misspelt setting (`expected_statuss`) is an error, not a default.
+"""
 
 import re
 from datetime import datetime
@@ -59,11 +63,13 @@ _SENDER = re.compile(
 _USERINFO = re.compile(r"(?<=//)[^/?#]*@")
 
 
-class PollChannel(Struct, frozen=True, gc=False, tag="poll"):
+class PollChannel(Struct, frozen=True, gc=False, forbid_unknown_fields=True, tag="poll"):
     """Notifications wait in the mailbox for poll-req / poll-ack (the default)."""
 
 
-class UrlChannel(Struct, frozen=True, gc=False, kw_only=True, tag="url"):
+class UrlChannel(
+    Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_fields=True, tag="url"
+):
     """Notifications are POSTed to a URL.
 
     Success outcomes go to `success_url`, error outcomes to `error_url` (or to
@@ -88,7 +94,7 @@ class UrlChannel(Struct, frozen=True, gc=False, kw_only=True, tag="url"):
     probe_every: float = 60.0
 
 
-class EmailChannel(Struct, frozen=True, gc=False, tag="email"):
+class EmailChannel(Struct, frozen=True, gc=False, forbid_unknown_fields=True, tag="email"):
     """Notifications are sent as XML by e-mail (`timeout`: seconds per attempt).
 
     The address's health has settings of its own: `pause_after` consecutive failed
@@ -105,7 +111,7 @@ class EmailChannel(Struct, frozen=True, gc=False, tag="email"):
 Channel = PollChannel | UrlChannel | EmailChannel
 
 
-class InitRequest(Struct, frozen=True, gc=False, kw_only=True):
+class InitRequest(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_fields=True):
     """The original HTTP request of a JobResult client, returned in full in the JobResult."""
 
     method: str

@@ -1,12 +1,13 @@
 """The JSON API for backends, every live answer checked against GET /openapi.json."""
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.http.conftest import ADMIN_TOKEN, Running, serve, settings_for, wapi_auth
+from tests.http.conftest import ADMIN_TOKEN, Running, log_length, serve, settings_for, wapi_auth
 
 _documents: dict[str, dict[str, Any]] = {}
 
@@ -289,3 +290,30 @@ def test_a_body_that_is_not_json_is_named_as_such(server: Running, body: bytes, 
     response = call(server, "POST", "/api/operations/1.2.3/steps", content=body)
     assert (response.status_code, response.json()["code"]) == (400, 2000), response.text
     assert response.json()["text"].startswith("not JSON: ") and said in response.json()["text"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [("PUT", "/api/accounts/{login}/channel",
+      {"channel": {"type": "url", "success_url": "http://x.example", "expected_statuss": [202]}},
+      "expected_statuss"),
+     ("PUT", "/api/accounts/{login}/channel",
+      {"channel": {"type": "email", "address": "a@b.example", "fallbak": "poll"}}, "fallbak"),
+     ("PUT", "/api/accounts/{login}/channel", {"channel": {"type": "poll", "x": 1}}, "x"),
+     ("POST", "/api/accounts",
+      {"login": "{login}x", "password": "s3cret", "channel": {"type": "poll", "url": "x"}}, "url"),
+     ("POST", "/api/operations",
+      {"login": "{login}", "cltrid": "c-1", "command": "buy",
+       "init_request": {"method": "POST", "uri": "/", "content_type": "text/plain",
+                        "client_ip": "192.0.2.1", "bodyy": "x"}}, "bodyy")],
+)  # fmt: skip
+def test_a_misspelt_field_of_a_channel_or_init_request_is_refused_and_changes_nothing(
+    server: Running, method: str, path: str, body: dict[str, Any], field: str
+) -> None:
+    # a setting the API does not know is an error, never its default
+    entries = log_length(server)
+    raw = json.dumps(body).replace("{login}", server.login)
+    refused = call(server, method, path.replace("{login}", server.login), content=raw)
+    assert (refused.status_code, refused.json()["code"]) == (422, 2101), refused.text
+    assert f"unknown field `{field}`" in refused.json()["text"]
+    assert log_length(server) == entries
