@@ -30,7 +30,7 @@ from tidings.adapters.logs import setup_logging
 from tidings.adapters.store.failure_file import FailureFile
 
 from .options import Db, open_store
-from .output import usage
+from .output import fail, usage
 from .running import (
     MOST_COUNT,
     MOST_SECONDS,
@@ -140,9 +140,18 @@ def serve_command(
         proxies = trusted_networks(trusted_proxies)
     except ValueError as error:
         raise usage(f"--trusted-proxies: {error}") from None
-    # A database that cannot be opened is one clear line, not a log, and leaves the
-    # process's logging as it was; a new one is logged.
-    open_store(db, say_created=False).close()
+    # An address that cannot be listened on (in use, not this host's) makes no database;
+    # either is one clear line, not a log, and leaves the process's logging as it was (a
+    # new database is logged).
+    try:
+        sock = listening_socket(host, port, backlog)
+    except OSError as error:
+        raise fail(f"cannot listen on {host}:{port}: {error}", FAILED) from None
+    try:
+        open_store(db, say_created=False).close()
+    except BaseException:
+        sock.close()
+        raise
     setup_logging(log_level, log_format)
     log = logging.getLogger("tidings.server")
     fit = connections_that_fit(max_connections)
@@ -166,11 +175,6 @@ def serve_command(
     )
     if settings.admin_digest is None:
         log.warning("TIDINGS_ADMIN_TOKEN is not set: the JSON API answers 401 to every request")
-    try:
-        sock = listening_socket(host, port, limits.backlog)
-    except OSError as error:
-        log.error("cannot listen on %s:%d: %s", host, port, error)
-        raise typer.Exit(FAILED) from None
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     # Every layout says where it listens, the real port too when it was chosen (--port 0).

@@ -5,6 +5,7 @@ level that does not exist, an empty host, a refused key name, a read-only databa
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -242,3 +243,22 @@ def test_a_bad_option_value_is_a_usage_error_that_changes_nothing(
     one_line_error(shell(*args, "--db", db, input="s3cret-pw\n"), 2)  # exit 2, as Click's
     with Tidings(db) as tidings:
         assert len(list(tidings.log())) == before
+
+
+def test_an_address_serve_cannot_listen_on_is_one_line_and_makes_no_database(
+    tmp_path: Path,
+) -> None:
+    # Given a port another program listens on
+    db = tmp_path / "tidings.db"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # When the server is asked to listen there
+        run = _tidings("serve", "--host", "127.0.0.1", "--port", str(port), "--db", str(db))
+    # Then it says so in one line, exits 3 (it failed, the command line was right), and
+    # no database was made
+    assert run.returncode == 3 and run.stdout == "", run.stderr
+    said = f"error: cannot listen on 127.0.0.1:{port}: "
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith(said), run.stderr
+    assert not db.exists()
