@@ -164,7 +164,7 @@ class WapiEndpoint:
                 }
             )
             await send({"type": "http.response.body", "body": document})
-            seen = {"status": 200, "wapi_code": code}
+            seen = {"status": 200, "wapi_code": int(code)}  # as a number, not `Code`
             noted(scope, "svtrid", reply.svtrid)
         except Unfinished as error:
             seen["status"] = await settle_unfinished(scope, send, error, [rid_header])

@@ -54,3 +54,13 @@ def test_an_event_reads_as_a_line_or_as_json() -> None:
     assert line.endswith('WARNING tidings.push: delivery_gave_up login=hooked reason="gone away"')
     parsed = json.loads(JsonLines().format(record))
     assert parsed["event"] == "delivery_gave_up" and parsed["level"] == "warning"
+
+
+def test_an_access_record_holds_the_wapi_code_as_a_number(
+    server: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    request = {"user": "nobody", "auth": "0" * 40, "command": "ping"}
+    server.client.post("/wapi/json", json={"request": request})
+    [access] = [e for e in events(caplog, "request") if e["path"] == "/wapi/json"]
+    assert access["wapi_code"] == 2050 and type(access["wapi_code"]) is int  # not `Code`
