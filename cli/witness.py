@@ -74,6 +74,7 @@ def witness_command(
     typer.echo(f"cosigning as {cosigner}", err=True)
     while True:
         try:
+            witness.last()  # an unusable state is said before the log is asked (exit 2)
             cosigned = witness.step()
         except NotExtended as error:
             raise fail(f"not cosigned: {error}") from None

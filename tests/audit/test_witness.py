@@ -4,6 +4,7 @@ cosignature is checked here by code written from C2SP tlog-cosignature."""
 
 import base64
 import hashlib
+import socket
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,25 @@ def test_a_witness_whose_state_is_unusable_says_so_in_one_line(
             )
             assert said in answer.output
     assert (damaged / "checkpoint").read_text() == "not a note\n"
+
+
+def test_an_unusable_state_is_said_before_a_log_that_cannot_be_fetched(tmp_path: Path) -> None:
+    # given: a state that is a file, and a log URL on a port nothing listens on
+    vkey = _key(tmp_path / "log.key", "example.com/tidings")
+    _key(tmp_path / "w.key", "witness.example/w1", "--cosigner")
+    state = tmp_path / "a-file"
+    state.write_text("")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # when
+    answer = runner.invoke(app, ["witness", "--log", f"http://127.0.0.1:{port}/log",
+                                 "--vkey", vkey, "--key", str(tmp_path / "w.key"),
+                                 "--state", str(state), "--once"])  # fmt: skip
+    # then: the state's exit 2, not the unreachable log's 1
+    assert answer.exit_code == 2, answer.output
+    assert f"the witness's state in {state} is unusable" in answer.output
+    assert "cannot fetch" not in answer.output
 
 
 @pytest.mark.parametrize(
