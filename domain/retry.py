@@ -20,7 +20,7 @@ DEFAULT_SCHEDULE: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 3600
 MAX_DELAY = 30 * 86400.0
 
 
-class RetryPolicy(Struct, frozen=True, gc=False, kw_only=True):
+class RetryPolicy(Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_fields=True):
     """When to try a failed push again, and when to give up.
 
     `schedule[n]` is the delay in seconds after the (n+1)-th failure; once it is used up

@@ -305,9 +305,13 @@ def test_a_body_that_is_not_json_is_named_as_such(server: Running, body: bytes, 
      ("POST", "/api/operations",
       {"login": "{login}", "cltrid": "c-1", "command": "buy",
        "init_request": {"method": "POST", "uri": "/", "content_type": "text/plain",
-                        "client_ip": "192.0.2.1", "bodyy": "x"}}, "bodyy")],
+                        "client_ip": "192.0.2.1", "bodyy": "x"}}, "bodyy"),
+     ("PUT", "/api/accounts/{login}/retry-policy",
+      {"schedul": [1, 2]}, "schedul"),
+     ("POST", "/api/accounts",
+      {"login": "{login}y", "password": "s3cret", "retry_policy": {"jiter": 0.1}}, "jiter")],
 )  # fmt: skip
-def test_a_misspelt_field_of_a_channel_or_init_request_is_refused_and_changes_nothing(
+def test_a_misspelt_field_of_a_channel_retry_policy_or_init_request_is_refused_and_changes_nothing(
     server: Running, method: str, path: str, body: dict[str, Any], field: str
 ) -> None:
     # a setting the API does not know is an error, never its default
