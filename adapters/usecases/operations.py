@@ -145,8 +145,9 @@ class Operations:
         text, 2101 a code that is not final, or `data` whose keys are not XML names or
         that nests over 32 levels), `Conflict`, `StorageError`.
         """
-        if not ascii_texts(svtrid, result):  # else `text` says which is wrong
+        if not ascii_texts(svtrid, result):  # else these say which is wrong, in this order
             text("svtrid", svtrid)
+            integer("code", code)
             text("result", result)
         command = op.EndOperation(
             code=code if type(code) is int else integer("code", code),

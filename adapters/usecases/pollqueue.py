@@ -43,13 +43,14 @@ class PollQueue:
         Raises `Rejected` (2303 unknown account, 2053 suspended; with a `client`, 2050
         and 2051 as `admit`), `Conflict`, `StorageError`.
         """
-        if svtrid is None:
-            svtrid = self._runtime.new_svtrid()
-        if not ascii_texts(login, svtrid):  # else `text` says which is wrong
+        if not ascii_texts(login):  # else `text` says what is wrong
             text("login", login)
-            text("svtrid", svtrid)
         if client is not None:
             remote(client)
+        if svtrid is None:  # only once the arguments pass: a refused call mints none
+            svtrid = self._runtime.new_svtrid()
+        elif not ascii_texts(svtrid):
+            text("svtrid", svtrid)
         poll_svtrid = svtrid
 
         def body(work: Work) -> PollAnswer:

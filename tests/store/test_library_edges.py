@@ -119,6 +119,18 @@ def test_a_bad_argument_is_an_invalid_argument_and_changes_nothing(t: Tidings, c
     assert t.last_position() == before
 
 
+def test_a_call_with_two_bad_arguments_names_the_first_and_mints_no_svtrid(t: Tidings) -> None:
+    # given: the svTRID last minted
+    before = int(t.new_svtrid().rsplit(".", 1)[1])
+    # when: an end whose code and result are both wrong, a poll of no text
+    with pytest.raises(InvalidArgument, match=r"^2101 code must be an integer"):
+        t.end(_pending(t), "bad", 5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="login"):
+        t.poll(5)  # type: ignore[arg-type]
+    # then: the arguments were judged in their order, and only the accept drew an svTRID
+    assert int(t.new_svtrid().rsplit(".", 1)[1]) == before + 2
+
+
 @pytest.mark.parametrize(
     "call",
     [
