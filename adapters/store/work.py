@@ -61,11 +61,7 @@ class Work:
     def state(self, decider: Decider[S, C, E], key: str, *, new: bool = False) -> S:
         """The stream's state with what the batch decided on it. `new`: the caller has
         just made the key up."""
-        name = (decider.category, key)
-        loaded = self._states.get(name)
-        if loaded is None or (self._assumed and not new and name in self._assumed):
-            loaded = self._load(decider, name, new)
-        state: S = loaded.state
+        state: S = self._loaded(decider, (decider.category, key), new).state
         return state
 
     def decide(
@@ -73,9 +69,7 @@ class Work:
     ) -> list[E] | Rejection:
         """Decide `command` on the stream; on success its events are kept for saving."""
         name = (decider.category, key)
-        loaded = self._states.get(name)
-        if loaded is None or (self._assumed and not new and name in self._assumed):
-            loaded = self._load(decider, name, new)
+        loaded = self._loaded(decider, name, new)
         outcome = decider.decide(loaded.state, command, self.now)
         # Events or a `Rejection`: tested as a list, since an `isinstance` against a struct
         # type that fails calls its metaclass's `__instancecheck__`, several times dearer.
@@ -89,10 +83,7 @@ class Work:
         """Keep events a process over several streams decided on the stream."""
         if events:
             name = (decider.category, key)
-            loaded = self._states.get(name)
-            if loaded is None or (self._assumed and not new and name in self._assumed):
-                loaded = self._load(decider, name, new)
-            self._keep(decider, name, loaded, events)
+            self._keep(decider, name, self._loaded(decider, name, new), events)
 
     def _keep(
         self, decider: Decider[Any, Any, Any], name: Name, loaded: Loaded, events: list[Any]
@@ -179,6 +170,14 @@ class Work:
         are, except streams taken as new and never saved to: never checked)."""
         states = self._states
         self.store.remember_saved({sid: states[name] for sid, name in self._changed.items()})
+
+    def _loaded(self, decider: Decider[Any, Any, Any], name: Name, new: bool) -> Loaded:
+        """The stream's state as the batch leaves it, loaded at its first look (or again
+        when it was taken as new and the caller did not make the key up)."""
+        loaded = self._states.get(name)
+        if loaded is None or (self._assumed and not new and name in self._assumed):
+            loaded = self._load(decider, name, new)
+        return loaded
 
     def _load(self, decider: Decider[Any, Any, Any], name: Name, new: bool) -> Loaded:
         if self._assumed:
