@@ -77,9 +77,13 @@ class PsycopgInserts:
             psycopg.connect(url, autocommit=True, options=f"-c search_path={schema}")
             for _ in range(clients)
         ]
-        self._connections[0].execute(
-            "CREATE TABLE IF NOT EXISTS notification (id bigserial PRIMARY KEY, body bytea)"
-        )
+        # Two worker processes share the schema, and CREATE TABLE IF NOT EXISTS is not
+        # safe against a concurrent one: the lock makes the second wait and see the table.
+        with self._connections[0].transaction():
+            self._connections[0].execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (schema,))
+            self._connections[0].execute(
+                "CREATE TABLE IF NOT EXISTS notification (id bigserial PRIMARY KEY, body bytea)"
+            )
         self._numbers = itertools.count()
 
     def put(self, client: int) -> None:

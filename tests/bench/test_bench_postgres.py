@@ -3,13 +3,16 @@ that are gone afterwards; a URL the bench cannot use is one line, exit 2.
 
 Nothing here asserts a speed: only that each measurement happened."""
 
+import threading
+import uuid
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 from typer.testing import CliRunner
 
 from bench.__main__ import app
-from bench.postgres import measure_postgres
+from bench.postgres import PsycopgInserts, measure_postgres
 from bench.results import postgres_targets
 from tests.conftest import POSTGRES
 
@@ -55,6 +58,33 @@ def test_the_postgres_rows_are_measured_in_schemas_dropped_after(
         False,
     ]
     assert _bench_schemas(server) == before
+
+
+def test_processes_sharing_a_schema_make_its_table_once(postgres_url: str) -> None:
+    # Without a lock, most rounds of four at once failed with DuplicateTable.
+    server = postgres_url.split("?", 1)[0]
+    errors: list[Exception] = []
+    for _ in range(10):
+        schema = f"tidings_bench_race_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        barrier = threading.Barrier(4)
+
+        def make(schema: str = schema, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait(timeout=30)
+            try:
+                PsycopgInserts(server, schema, 1).close()
+            except Exception as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=make) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    assert errors == []
 
 
 def test_a_url_the_bench_cannot_use_is_one_line() -> None:
