@@ -28,6 +28,15 @@ _HOUR = timedelta(hours=1)
 _NO_PASSWORD = "0" * 40
 # The hours as tokens spell them.
 _HOURS = [f"{hour:02d}" for hour in range(24)]
+# The tokens last expected, by login, password digest and hour: a client sends the same
+# token all hour, and each is a sha1 to compute. Known and unknown logins are kept
+# alike (an unknown one under `_NO_PASSWORD`), so a check costs what it cost before
+# whether the login exists: a sha1 the first time in an hour, a lookup after that.
+# Emptied whole when full (any thread may check: one dict operation at a time). A login
+# longer than any account's (`domain.values.login_problem`: 64) is never kept.
+_EXPECTED: dict[tuple[str, str, int], bytes] = {}
+_MOST_EXPECTED = 4096
+_LONGEST_LOGIN = 64
 
 
 def password_sha1(password: str) -> str:
@@ -71,6 +80,12 @@ def token_matches(account: AccountState | None, login: str, token: str, now: dat
     given = token.strip().lower().encode("ascii", "replace")
     matched = False
     for hour in window[2]:
-        expected = auth_token(login, digest, hour).encode("ascii")
+        expected = _EXPECTED.get((login, digest, hour))
+        if expected is None:
+            expected = auth_token(login, digest, hour).encode()
+            if len(login) <= _LONGEST_LOGIN:
+                if len(_EXPECTED) >= _MOST_EXPECTED:
+                    _EXPECTED.clear()
+                _EXPECTED[login, digest, hour] = expected
         matched |= hmac.compare_digest(expected, given)
     return matched and known

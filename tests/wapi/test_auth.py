@@ -98,3 +98,31 @@ def test_the_hours_accepted_are_those_of_now_and_of_the_grace_before(
         wanted = {now.astimezone(PRAGUE).hour, (now - GRACE).astimezone(PRAGUE).hour}
         accepted = {h for h, token in tokens.items() if token_matches(TESTER, "tester", token, now)}
         assert accepted == wanted, now
+
+
+def test_a_token_asked_about_again_is_judged_on_the_password_of_now() -> None:
+    # given: a token checked once (and so kept), then the password changed
+    now = prague(11, 30)
+    old = auth_token("tester", TESTER.password_sha1, 11)
+    assert token_matches(TESTER, "tester", old, now)
+    changed = AccountState(opened=True, login="tester", password_sha1=password_sha1("654321"))
+    # then: the old token fails and the new one passes, asked about in any order, many
+    # times over (past however many tokens are kept), for known and unknown logins alike
+    new = auth_token("tester", changed.password_sha1, 11)
+    for round_ in range(3):
+        assert not token_matches(changed, "tester", old, now)
+        assert token_matches(changed, "tester", new, now)
+        assert token_matches(TESTER, "tester", old, now)
+        for n in range(3000):
+            login = f"u{round_}.{n}"
+            assert not token_matches(None, login, auth_token(login, "0" * 40, 11), now)
+
+
+def test_a_login_longer_than_any_account_is_judged_too() -> None:
+    now = prague(11, 30)
+    login = "x" * 5000
+    account = AccountState(opened=True, login=login, password_sha1=TESTER.password_sha1)
+    token = auth_token(login, TESTER.password_sha1, 11)
+    for _ in range(2):
+        assert token_matches(account, login, token, now)
+        assert not token_matches(None, login, token, now)
