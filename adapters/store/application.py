@@ -169,10 +169,16 @@ class Store:
             _log.info("created a new tidings database at %s", redacted(url))
         recorder = self.recorder
         self.snapshot_every = snapshot_every
-        self._cache: OrderedDict[str, Loaded] = OrderedDict()
+        # The cached states by stored id, least recently used first. A batch's unit of
+        # work (`work.Work`) changes them in place; more than `cache_size` are kept
+        # until the next `refresh`, so none a batch holds is dropped under it.
+        self.states: OrderedDict[str, Loaded] = OrderedDict()
         self._cache_size = cache_size
         self._checked = recorder if isinstance(recorder, CheckedAppends) else None
-        self._deferred, self._reads = False, dict[str, int]()  # see `refresh`
+        # While the look for other writers' commits waits for the save (PostgreSQL
+        # outside the write lock, see `refresh`): the version of each state read since,
+        # which the save checks. None once the look is made.
+        self.reads: dict[str, int] | None = None
         # `tree=False` only for the bench's row without the tree.
         recorder.tree.signer, recorder.tree.enabled = signer, tree and not read_only
         self._open_view: OpenOperationsView | None = None
@@ -201,19 +207,21 @@ class Store:
         self._app.close()
 
     def cached(self, key: str) -> Loaded | None:
-        loaded = self._cache.get(key)
+        loaded = self.states.get(key)
         if loaded is not None:
-            self._cache.move_to_end(key)
-            if self._deferred:
-                self._reads.setdefault(key, loaded.version)
+            self.states.move_to_end(key)
+            if self.reads is not None:
+                self.reads.setdefault(key, loaded.version)
         return loaded
 
     def load(self, decider: Decider[Any, Any, Any], key: str) -> Loaded:
         """A stream's state from the database (snapshot plus newer events), cached."""
         loaded = self.load_cold(decider, stream_id(decider.category, key))
-        self.remember(name := stream_hex(decider.category, key), loaded)
-        if self._deferred:
-            self._reads.setdefault(name, loaded.version)
+        name = stream_hex(decider.category, key)
+        self.states[name] = loaded
+        self.states.move_to_end(name)
+        if self.reads is not None:
+            self.reads.setdefault(name, loaded.version)
         return loaded
 
     def load_cold(
@@ -240,43 +248,35 @@ class Store:
         self.events_read += read
         return Loaded(state, version, start.snapshot_version)
 
-    def remember(self, key: str, loaded: Loaded) -> None:
-        self._cache[key] = loaded
-        self._cache.move_to_end(key)
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-
-    def remember_saved(self, states: dict[str, Loaded]) -> None:
-        """Cache the states a batch saved. Each was read or loaded by the batch, which
-        made it the most recent, or is new: no reordering (`remember`) is needed."""
-        cache = self._cache
-        cache.update(states)
-        while len(cache) > self._cache_size:
-            cache.popitem(last=False)
-
     def forget(self, keys: Iterable[str]) -> None:
         for key in keys:
-            self._cache.pop(key, None)
+            self.states.pop(key, None)
 
     def refresh(self) -> None:
-        """Drop the cached states that other writers have moved on since the last look.
-        On PostgreSQL outside the write lock the look is left to `save` (or `moved`)."""
-        self._deferred = self._checked is not None and not self._checked.holding()
-        if self._deferred:
-            self._reads.clear()
-        elif self.recorder.changed():
-            self._look()
+        """Before a batch: drop the cached states that other writers have moved on since
+        the last look, and the least recently used beyond the cache's size. On
+        PostgreSQL outside the write lock the look is left to `save` (or `moved`)."""
+        states = self.states
+        while len(states) > self._cache_size:
+            states.popitem(last=False)
+        if self._checked is not None and not self._checked.holding():
+            self.reads = {}
+        else:
+            self.reads = None
+            if self.recorder.changed():
+                self._look()
 
     def moved(self) -> bool:
         """The deferred look, for a batch that saves nothing: whether a state it read moved on."""
-        if not self._deferred:
+        reads = self.reads
+        if reads is None:
             return False
         self._look()
-        return any(key not in self._cache for key in self._reads)
+        return any(key not in self.states for key in reads)
 
     def _look(self) -> None:
-        self._deferred, rows = False, self.recorder.tail(self._seen, self._cache_size + 1)
-        seen = _follow(self._cache, self._seen, rows, self._cache_size)
+        self.reads, rows = None, self.recorder.tail(self._seen, self._cache_size + 1)
+        seen = _follow(self.states, self._seen, rows, self._cache_size)
         self._seen = seen if seen is not None else self.recorder.max_notification_id() or 0
 
     def locked(self) -> AbstractContextManager[None]:
@@ -292,13 +292,14 @@ class Store:
         eventsourcing's `IntegrityError`, nothing written, when a stream moved on."""
         if not rows:
             return []
-        if self._deferred and self._checked is not None:  # fails if a state read moved on
-            self._deferred, limit = False, self._cache_size
+        reads = self.reads
+        if reads is not None and self._checked is not None:  # fails if a state read moved on
+            self.reads, limit = None, self._cache_size
             positions, news = self._checked.append_checked(
-                rows, snapshots, self._reads.items(), self._seen, limit + 1
+                rows, snapshots, reads.items(), self._seen, limit + 1
             )
             if news is not None:  # the cache has now seen all that precedes this save
-                _follow(self._cache, self._seen, news, limit)
+                _follow(self.states, self._seen, news, limit)
                 self._seen = positions[0] - 1
         else:
             positions = self.recorder.append(rows, snapshots)

@@ -297,27 +297,33 @@ class GroupCommit:
         for attempt in range(MAX_ATTEMPTS):
             # A retry holds the write lock from its refresh to its save's commit.
             hold: AbstractContextManager[None] = store.locked() if attempt else nullcontext()
-            with hold:
-                store.refresh()
-                work = Work(store, trust_new=races == 0)
-                outcomes = _decided(work, batch)
-                if not work.rows and store.moved():  # the look `refresh` left to now
-                    work = Work(store, trust_new=races == 0)
+            # The batch's commands change the cached states in place (`Work`): unless its
+            # save commits, they are put back, or forgotten after a lost race.
+            work = Work(store, trust_new=races == 0)
+            try:
+                with hold:
+                    store.refresh()
                     outcomes = _decided(work, batch)
-                if not attempt and work.rows and time.monotonic() < self._contended_until:
-                    continue  # decided again under the lock, on what refresh leaves fresh
-                started = time.perf_counter()
-                try:
-                    store.save(work.rows, work.snapshots())
-                    won = True
-                except IntegrityError:
-                    won = False
-                    races += 1
-                    self._contended_until = time.monotonic() + CONTENDED_FOR
+                    if not work.rows and store.moved():  # the look `refresh` left to now
+                        work = Work(store, trust_new=races == 0)  # the first changed nothing
+                        outcomes = _decided(work, batch)
+                    if not attempt and work.rows and time.monotonic() < self._contended_until:
+                        work.put_back()
+                        continue  # decided again under the lock, on what refresh leaves fresh
+                    started = time.perf_counter()
+                    try:
+                        store.save(work.rows, work.snapshots())
+                        won = True
+                    except IntegrityError:
+                        won = False
+                        races += 1
+                        self._contended_until = time.monotonic() + CONTENDED_FOR
+            except BaseException:
+                work.put_back()
+                raise
             if not won:
                 store.forget(work.touched())
                 continue
-            work.keep()
             if work.rows:
                 COMMIT_SECONDS.observe(time.perf_counter() - started)
                 BATCH_COMMANDS.observe(len(batch))

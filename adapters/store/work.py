@@ -1,7 +1,10 @@
 """The unit of work of one batch (`commit.GroupCommit`): the streams its commands read
-and change, and the rows of what they decided. Each command sees what the commands
-before it decided and its own decisions; a command that fails has its decisions put
-back (`drop`), a command that succeeds leaves them (`absorb`).
+and change, and the rows of what they decided. Its commands change the store's cached
+states in place (`Store.states`): each command sees what the commands before it
+decided and its own decisions; a command that fails has its changes put back (`drop`),
+a command that succeeds leaves them (`absorb`); a batch that is not saved has all of
+them put back (`put_back`), or the streams it touched forgotten after a lost race
+(`touched`), so the cache never holds a state that was not saved.
 """
 
 from collections.abc import Sequence
@@ -19,10 +22,9 @@ __all__ = ["Work"]
 S = TypeVar("S")
 C = TypeVar("C")
 E = TypeVar("E")
-Name = tuple[str, str]  # (category, key)
-# What a stream was before the running command first changed it: its name, its loaded
-# state, whether the batch had changed it and whether it was taken as new.
-_Undo = tuple[Name, Loaded, bool, bool]
+# What a stream was before the running command changed it: its stored id, its state,
+# and, for a mailbox, whether the batch had not changed it before.
+_Undo = tuple[str, Loaded, bool]
 
 
 class Work:
@@ -32,10 +34,10 @@ class Work:
     stored, the save fails and the batch runs again)."""
 
     __slots__ = (
-        "_assumed",
-        "_changed",
         "_mailboxes",
         "_mark",
+        "_new",
+        "_seen",
         "_states",
         "_undo",
         "now",
@@ -49,9 +51,11 @@ class Work:
     def __init__(self, store: Store, *, trust_new: bool):
         self.store = store
         self.trust_new = trust_new
-        self._states: dict[Name, Loaded] = {}  # as the batch's commands leave them
-        self._assumed: set[Name] = set()  # taken as new, not looked up
-        self._changed: dict[str, Name] = {}  # by stored id
+        self._states = store.states  # by stored id, changed in place
+        # The streams looked at, by stored id: their state before the batch (None: not
+        # cached before it, or taken as new).
+        self._seen: dict[str, Loaded | None] = {}
+        self._new: dict[str, Loaded] = {}  # taken as new, not looked up (not cached)
         self._undo: list[_Undo] = []  # the running command's, in its order
         self._mark = 0  # rows before the running command's
         # The mailboxes changed, by stored id: the time of the last event decided.
@@ -61,20 +65,19 @@ class Work:
     def state(self, decider: Decider[S, C, E], key: str, *, new: bool = False) -> S:
         """The stream's state with what the batch decided on it. `new`: the caller has
         just made the key up."""
-        state: S = self._loaded(decider, (decider.category, key), new).state
+        state: S = self._loaded(decider, key, new).state
         return state
 
     def decide(
         self, decider: Decider[S, C, E], key: str, command: C, *, new: bool = False
     ) -> list[E] | Rejection:
         """Decide `command` on the stream; on success its events are kept for saving."""
-        name = (decider.category, key)
-        loaded = self._loaded(decider, name, new)
+        loaded = self._loaded(decider, key, new)
         outcome = decider.decide(loaded.state, command, self.now)
         # Events or a `Rejection`: tested as a list, since an `isinstance` against a struct
         # type that fails calls its metaclass's `__instancecheck__`, several times dearer.
         if isinstance(outcome, list) and outcome:
-            self._keep(decider, name, loaded, outcome)
+            self._keep(decider, key, loaded, outcome)
         return outcome
 
     def record(
@@ -82,27 +85,26 @@ class Work:
     ) -> None:
         """Keep events a process over several streams decided on the stream."""
         if events:
-            name = (decider.category, key)
-            self._keep(decider, name, self._loaded(decider, name, new), events)
+            self._keep(decider, key, self._loaded(decider, key, new), events)
 
     def _keep(
-        self, decider: Decider[Any, Any, Any], name: Name, loaded: Loaded, events: list[Any]
+        self, decider: Decider[Any, Any, Any], key: str, loaded: Loaded, events: list[Any]
     ) -> None:
-        sid, undo, rows = stream_hex(*name), self._undo, self.rows
+        sid, undo, rows = stream_hex(decider.category, key), self._undo, self.rows
         if not undo:
             self._mark = len(rows)
-        undo.append((name, loaded, sid in self._changed, name in self._assumed))
         state, version, evolve = loaded.state, loaded.version, decider.evolve
         for event in events:
             version += 1
             rows.append(stored_row(sid, version, event))
             state = evolve(state, event)
-        self._states[name] = Loaded(state, version, loaded.snapshot_version)
+        self._states[sid] = Loaded(state, version, loaded.snapshot_version)
         if decider is MAILBOX:  # judged for a snapshot before the save (`snapshots`)
-            self._mailboxes[sid] = events[-1].at
-        self._changed[sid] = name
-        if self._assumed:
-            self._assumed.discard(name)  # saving its version 1 proves it new
+            mailboxes = self._mailboxes
+            undo.append((sid, loaded, sid not in mailboxes))
+            mailboxes[sid] = events[-1].at
+        else:
+            undo.append((sid, loaded, False))
 
     def must(
         self, decider: Decider[S, C, E], key: str, command: C, *, new: bool = False
@@ -137,57 +139,76 @@ class Work:
         if not undo:
             return
         del self.rows[self._mark :]
-        for name, loaded, changed, assumed in reversed(undo):
-            self._states[name] = loaded
+        states, new = self._states, self._new
+        for sid, loaded, first in reversed(undo):
+            if loaded is new.get(sid):  # taken as new: not cached until changed
+                del states[sid]
+            else:
+                states[sid] = loaded
             # A mailbox the batch changed before keeps this command's time for its
             # snapshot: a later time, of the same state.
-            if not changed:
-                sid = stream_hex(*name)
-                del self._changed[sid]
-                self._mailboxes.pop(sid, None)
-            if assumed:
-                self._assumed.add(name)
+            if first:
+                del self._mailboxes[sid]
         undo.clear()
+
+    def put_back(self) -> None:
+        """The batch is not saved: the cache holds the states as they were before it."""
+        states = self._states
+        for sid, before in self._seen.items():
+            if before is None:
+                states.pop(sid, None)
+            else:
+                states[sid] = before
 
     def snapshots(self) -> list[Row]:
         """The snapshots due of the mailboxes the batch changed (once it is decided), as
         stored; the batch's states then hold them."""
         taken: list[Row] = []
-        states, changed, every = self._states, self._changed, self.store.snapshot_every
+        states, every = self._states, self.store.snapshot_every
         for sid, at in self._mailboxes.items():
-            name = changed[sid]
-            loaded = states[name]
+            loaded = states[sid]
             if snapshot_due(loaded, loaded.version, every):
                 taken.append(snapshot_row(sid, loaded.version, loaded.state, at))
-                states[name] = Loaded(loaded.state, loaded.version, loaded.version)
+                states[sid] = Loaded(loaded.state, loaded.version, loaded.version)
         return taken
 
     def touched(self) -> list[str]:
-        return [stream_hex(*name) for name in self._states]
+        return list(self._seen)
 
-    def keep(self) -> None:
-        """Once saved: the states the batch changed become the cached ones (the others
-        are, except streams taken as new and never saved to: never checked)."""
-        states = self._states
-        self.store.remember_saved({sid: states[name] for sid, name in self._changed.items()})
-
-    def _loaded(self, decider: Decider[Any, Any, Any], name: Name, new: bool) -> Loaded:
-        """The stream's state as the batch leaves it, loaded at its first look (or again
-        when it was taken as new and the caller did not make the key up)."""
-        loaded = self._states.get(name)
-        if loaded is None or (self._assumed and not new and name in self._assumed):
-            loaded = self._load(decider, name, new)
+    def _loaded(self, decider: Decider[Any, Any, Any], key: str, new: bool) -> Loaded:
+        """The stream's state as the batch leaves it, looked up at its first look (or
+        again when it was taken as new and the caller did not make the key up)."""
+        sid = stream_hex(decider.category, key)
+        loaded = self._states.get(sid)
+        if loaded is None or sid not in self._seen:
+            loaded = self._look(decider, sid, key, new, loaded)
         return loaded
 
-    def _load(self, decider: Decider[Any, Any, Any], name: Name, new: bool) -> Loaded:
-        if self._assumed:
-            self._assumed.discard(name)
-        loaded = self.store.cached(stream_hex(*name))
-        if loaded is None:
-            if new and self.trust_new:
-                loaded = Loaded(decider.initial, 0)
-                self._assumed.add(name)
-            else:
-                loaded = self.store.load(decider, name[1])
-        self._states[name] = loaded
+    def _look(
+        self,
+        decider: Decider[Any, Any, Any],
+        sid: str,
+        key: str,
+        new: bool,
+        cached: Loaded | None,
+    ) -> Loaded:
+        seen, store = self._seen, self.store
+        if cached is not None:  # cached, and first looked at by this batch
+            self._states.move_to_end(sid)  # the cache's order: least recently used first
+            if store.reads is not None:
+                store.reads.setdefault(sid, cached.version)
+            seen[sid] = cached
+            return cached
+        # Not cached: not looked up yet, or taken as new (only these are seen uncached).
+        assumed = self._new.get(sid)
+        if new and (assumed is not None or (self.trust_new and sid not in seen)):
+            if assumed is None:
+                assumed = self._new[sid] = Loaded(decider.initial, 0)
+                seen[sid] = None
+            return assumed
+        loaded = store.load(decider, key)  # cached now, its version noted as read
+        if assumed is not None:
+            del self._new[sid]
+        else:
+            seen[sid] = loaded
         return loaded

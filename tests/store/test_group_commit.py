@@ -26,6 +26,7 @@ from tidings.adapters.audit.integrity import verify
 from tidings.adapters.errors import StorageError
 from tidings.adapters.ledger.entries import Row
 from tidings.adapters.library import Rejected, Tidings
+from tidings.adapters.store import commit
 from tidings.adapters.store.application import Store, stream_id
 from tidings.adapters.store.commit import GroupCommit
 from tidings.adapters.store.environment import is_postgres
@@ -297,6 +298,44 @@ def test_a_write_after_the_refresh_is_caught_by_the_save(
         with Tidings(db_url) as cold:
             queue = cold.mailbox("tester").notifications
             assert [(n.id, n.outcome.cltrid) for n in queue] == [(1, "from-a"), (2, "from-b")]
+
+
+def test_a_batch_decided_while_contended_is_decided_again_once_under_the_lock(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Tidings(db_url) as a, opened(db_url) as (b, b_store, b_committer):
+        a.open_account("tester", "pw")
+        mine = b.accept("tester", "from-b", "op").svtrid
+        assert b.poll("tester", svtrid="b-1").code == Code.QUEUE_EMPTY  # cached: empty
+        # given: B lost a race, so its next batches go the locked way for a while
+        monkeypatch.setattr(commit, "CONTENDED_FOR", DEADLINE)
+        refresh, refreshes, raced = b_store.refresh, [0], []
+
+        def refresh_then_race() -> None:
+            refresh()
+            refreshes[0] += 1
+            if not raced:  # B's end, below: it loses the race
+                raced.append(a.end(a.accept("tester", "from-a", "op").svtrid, 1000, "OK"))
+
+        monkeypatch.setattr(b_store, "refresh", refresh_then_race)
+        ours = b.end(mine, 1000, "OK")
+        assert (raced[0].id, ours.id) == (1, 2)
+        assert refreshes[0] == 2  # lost, then saved under the lock
+        transactions, refreshes[0] = b_committer.transactions, 0
+
+        # when: B ends an operation and acks the head, each decided first unlocked
+        second = b.accept("tester", "again", "op").svtrid
+        ended = b.end(second, 1000, "OK")
+        acked = b.ack("tester", 1)
+
+        # then: each was decided again under the lock on the states before its first
+        # decision, and saved once
+        assert refreshes[0] == 3 * 2
+        assert b_committer.transactions == transactions + 3
+        assert ended.id == 3 and acked.code == Code.ACKED
+        for instance in (a, b):
+            queue = instance.mailbox("tester").notifications
+            assert [(n.id, n.outcome.cltrid) for n in queue] == [(2, "from-b"), (3, "again")]
 
 
 # --- 4. a trusted new svTRID that exists -------------------------------------------
