@@ -4,9 +4,9 @@ import msgspec
 import typer
 from tidings.adapters.audit.integrity import Break, CorruptEvent, ReplayReport, replay, verify
 
+from .findings import Cosigners, Findings, Quorum, Trusted, Witnesses, pinned, report, say
 from .options import Db, open_store
 from .output import Json, emit, progress
-from .tamper import Cosigners, Findings, Quorum, Trusted, Witnesses, pinned, report, say
 
 __all__ = ["replay_command", "verify_command"]
 

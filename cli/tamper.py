@@ -1,29 +1,15 @@
-"""`tidings key new`, `tidings checkpoint`, `tidings prove`: signed checkpoints of the
-log (C2SP notes), kept by auditors (witnesses), and inclusion and consistency proofs.
-`verify --witness` (cli/integrity.py) checks the log against them (`report`)."""
+"""`tidings key new|rotate`, `tidings checkpoint`, `tidings prove`: signed checkpoints of
+the log (C2SP notes), kept by auditors (witnesses), and inclusion and consistency proofs.
+`verify --witness` (cli/integrity.py) checks the log against them (cli/findings.py)."""
 
-import itertools
 from pathlib import Path
 from typing import Annotated
 
 import msgspec
 import typer
-from tidings.adapters.audit.proofs import NotProvable, check, prove, prove_consistency
+from tidings.adapters.audit.proofs import NotProvable, prove, prove_consistency
 from tidings.adapters.audit.trail import Audit
-from tidings.adapters.ledger.checkpoint import (
-    COSIGNATURE,
-    BadNote,
-    Cadence,
-    Checkpoint,
-    Verifier,
-    cadence_from_env,
-    from_note,
-    parse_note,
-    parse_vkey,
-    signed_by,
-    trusted_keys,
-    verifier_of,
-)
+from tidings.adapters.ledger.checkpoint import COSIGNATURE, Checkpoint, verifier_of
 from tidings.adapters.ledger.keys import BadKey, load_key
 from tidings.adapters.ledger.signer import Refused, new_signing_key, rotate, signer_for
 from tidings.adapters.store.application import Store
@@ -32,18 +18,7 @@ from .options import Db, examples, open_store
 from .output import fail, usage
 from .sealing import ROTATE_EPILOG, new_secrets_key_file, rotate_secrets_command
 
-__all__ = [
-    "Cosigners",
-    "Findings",
-    "Quorum",
-    "Trusted",
-    "Witnesses",
-    "checkpoint_command",
-    "key_new",
-    "prove_command",
-    "report",
-    "say",
-]
+__all__ = ["checkpoint_command", "key_new", "prove_command"]
 
 commands = typer.Typer()
 """This module's commands; `app.py` adds them to the shell."""
@@ -55,37 +30,6 @@ key_app = typer.Typer(
 )
 
 Out = Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")]
-Witnesses = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--witness",
-        metavar="FILE",
-        help="A checkpoint kept elsewhere (`tidings checkpoint --out`, or a witness's "
-        "cosigned note); the log must extend it. Needs --key.",
-    ),
-]
-Trusted = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--key",
-        envvar="TIDINGS_PUBLIC_KEY",
-        metavar="VKEY",
-        help="A verifier key (as `tidings key new` prints it) checkpoints must be signed "
-        "with; repeat it for keys rotated out. 64 hex digits: an old public key.",
-    ),
-]
-Cosigners = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--witness-key", metavar="VKEY", help="A witness's verifier key (`tidings witness`)."
-    ),
-]
-Quorum = Annotated[
-    int,
-    typer.Option(
-        "--quorum", min=0, help="Cosignatures by --witness-key keys each --witness must carry."
-    ),
-]
 
 
 def _emit(text: str, out: Path | None) -> None:
@@ -282,135 +226,3 @@ def prove_command(
     finally:
         store.close()
     _emit(_json(proof), out)
-
-
-def _cosigned(path: Path, cosigners: list[Verifier], quorum: int) -> str | None:
-    """Why the note in `path` lacks its quorum of cosignatures (None: it has it)."""
-    if quorum == 0:
-        return None
-    found = signed_by(parse_note(path.read_text()), cosigners)
-    if len(found) >= quorum:
-        return None
-    return f"witness {path} carries {len(found)} of the {quorum} cosignatures required"
-
-
-def _gaps(signed: list[Checkpoint]) -> list[str]:
-    """Warnings where checkpoints are further apart than twice the configured cadence
-    (a batch may carry the log a little past it)."""
-    try:
-        entries = cadence_from_env().entries
-    except BadKey:
-        entries = Cadence().entries
-    return [
-        f"warning: {after.size - before.size} entries between the checkpoints of "
-        f"{before.size} and {after.size} entries, more than twice the cadence ({entries})"
-        for before, after in itertools.pairwise(signed)
-        if after.size - before.size > 2 * entries
-    ]
-
-
-def _key_id(checkpoint: Checkpoint) -> str:
-    return "+".join(checkpoint.key.split("+")[:2])
-
-
-class Findings(msgspec.Struct, frozen=True):
-    """What `report` found: `failures` (each a checkpoint or witness that does not
-    hold), `warnings` (gaps wider than the cadence) and `notes` (what was checked, and
-    what could not be); `signed` checkpoints that hold, and of the `witnesses` given,
-    those the log extends (`witnessed`)."""
-
-    holds: bool
-    tree: bool
-    signed: int
-    witnesses: int
-    witnessed: int
-    failures: list[str]
-    warnings: list[str]
-    notes: list[str]
-
-
-def pinned(
-    witnesses: list[Path], keys: list[str], cosigners: list[str] | None = None, quorum: int = 0
-) -> tuple[list[Verifier], list[Verifier]]:
-    """The log's keys and the witnesses' keys `verify` checks with, or `typer.Exit(2)`
-    with one line for a bad key, a witness without the log's key, or a quorum too large
-    (before anything is read, so a typo costs no walk of the log)."""
-    try:
-        trusted = trusted_keys(keys)
-        witness_keys = [parse_vkey(text) for text in cosigners or []]
-    except BadKey as error:
-        raise usage(str(error)) from None
-    if witnesses and not trusted:
-        raise usage("pin the log's key to check a witness: --key VERIFIER_KEY")
-    if quorum > len(witness_keys):
-        raise usage(f"--quorum {quorum} needs as many --witness-key")
-    return trusted, witness_keys
-
-
-def report(
-    store: Store,
-    witnesses: list[Path],
-    keys: list[str],
-    cosigners: list[str] | None = None,
-    quorum: int = 0,
-) -> Findings:
-    """Check the signed checkpoints and `witnesses` against the log (signatures with the
-    pinned `keys`; each witness cosigned by `quorum` of `cosigners`): what was found
-    (`say` prints it for people). Raises `typer.Exit(2)` for a bad key or quorum."""
-    trusted, witness_keys = pinned(witnesses, keys, cosigners, quorum)
-    kept, failures = [], []
-    for path in witnesses:
-        try:
-            checkpoint = from_note(path.read_text(), trusted)
-            kept.append((str(path), checkpoint))
-            why = _cosigned(path, witness_keys, quorum)
-        except (OSError, UnicodeDecodeError, BadNote) as error:
-            why = f"witness {path} cannot be read: {error}"
-        if why is not None:
-            failures.append(why)
-    found = check(store, kept, trusted)
-    failures += found.failures
-    stored = store.recorder.tree.checkpoints_stored(store.recorder.tree_rows) if found.tree else []
-    notes = [
-        f"the signing key changed at the checkpoint of {after.size} entries: "
-        f"from {_key_id(before)} to {_key_id(after)}"
-        for before, after in itertools.pairwise(stored)
-        if before.key != after.key
-    ]
-    if found.signed == 0 and not failures:
-        notes.append("no signed checkpoints: nothing is signed without TIDINGS_SIGNING_KEY")
-    elif not failures:
-        notes.append(f"{found.signed} signed checkpoints hold")
-    if not trusted and found.signed:
-        notes.append(
-            "signatures NOT checked against a pinned key: each checkpoint only against the "
-            "key it names, which anyone could have used (pin one: --key)"
-        )
-    if kept and not failures:
-        notes.append(
-            f"{found.witnessed} of {len(kept)} witnessed checkpoints: the log extends them"
-        )
-    notes.append(
-        "a truncation after the last witnessed checkpoint cannot be detected"
-        + ("" if witnesses else " (no witness given: --witness FILE)")
-    )
-    return Findings(
-        holds=not failures,
-        tree=found.tree,
-        signed=found.signed,
-        witnesses=len(kept),
-        witnessed=found.witnessed,
-        failures=failures,
-        warnings=_gaps(stored),
-        notes=notes,
-    )
-
-
-def say(findings: Findings) -> None:
-    """Print `findings` for people: failures and warnings on stderr, notes on stdout."""
-    for failure in findings.failures:
-        typer.echo(f"FAILED: {failure}", err=True)
-    for warning in findings.warnings:
-        typer.echo(warning, err=True)
-    for note in findings.notes:
-        typer.echo(note)
