@@ -93,18 +93,17 @@ class Work:
         sid, undo, rows = stream_hex(decider.category, key), self._undo, self.rows
         if not undo:
             self._mark = len(rows)
+        mailbox = decider is MAILBOX  # judged for a snapshot before the save (`snapshots`)
+        # Noted before anything changes: an interruption from here on is put back.
+        undo.append((sid, loaded, mailbox and sid not in self._mailboxes))
         state, version, evolve = loaded.state, loaded.version, decider.evolve
         for event in events:
             version += 1
             rows.append(stored_row(sid, version, event))
             state = evolve(state, event)
         self._states[sid] = Loaded(state, version, loaded.snapshot_version)
-        if decider is MAILBOX:  # judged for a snapshot before the save (`snapshots`)
-            mailboxes = self._mailboxes
-            undo.append((sid, loaded, sid not in mailboxes))
-            mailboxes[sid] = events[-1].at
-        else:
-            undo.append((sid, loaded, False))
+        if mailbox:
+            self._mailboxes[sid] = events[-1].at
 
     def must(
         self, decider: Decider[S, C, E], key: str, command: C, *, new: bool = False
@@ -142,13 +141,13 @@ class Work:
         states, new = self._states, self._new
         for sid, loaded, first in reversed(undo):
             if loaded is new.get(sid):  # taken as new: not cached until changed
-                del states[sid]
+                states.pop(sid, None)
             else:
                 states[sid] = loaded
             # A mailbox the batch changed before keeps this command's time for its
             # snapshot: a later time, of the same state.
             if first:
-                del self._mailboxes[sid]
+                self._mailboxes.pop(sid, None)
         undo.clear()
 
     def put_back(self) -> None:
@@ -203,12 +202,11 @@ class Work:
         assumed = self._new.get(sid)
         if new and (assumed is not None or (self.trust_new and sid not in seen)):
             if assumed is None:
-                assumed = self._new[sid] = Loaded(decider.initial, 0)
                 seen[sid] = None
+                assumed = self._new[sid] = Loaded(decider.initial, 0)
             return assumed
         loaded = store.load(decider, key)  # cached now, its version noted as read
+        seen.setdefault(sid, loaded)  # taken as new before: None, not cached before
         if assumed is not None:
             del self._new[sid]
-        else:
-            seen[sid] = loaded
         return loaded

@@ -542,6 +542,18 @@ def test_a_database_error_reaches_the_whole_batch_and_writes_nothing(db_url: str
         assert verify(store)[1] is None
 
 
+def test_a_batch_that_is_not_saved_leaves_none_of_its_states_cached(db_url: str) -> None:
+    taken = "1700000000.1.7"
+    store = Store(db_url)
+    with FixedSvtrids.on(store, taken) as t:
+        t.open_account("tester", "pw")
+        # given: saves fail; when: an operation is accepted (its stream taken as new)
+        with full_disk(store, db_url), pytest.raises(StorageError):
+            t.accept("tester", "c", "op")
+        # then: the state it was decided to is not cached
+        assert t.operation(taken) is None
+
+
 # --- found in review, fixed ------------------------------------------------------------
 
 
