@@ -251,3 +251,17 @@ def test_the_account_page_shows_only_its_own_messages_of_what_was_done(
     crafted = web.get(f"{base}?done=payout of 5000 EUR approved")
     assert crafted.status_code == 200
     assert "payout" not in crafted.text and "Done:" not in crafted.text
+
+
+def test_a_closed_account_shows_as_closed_with_no_suspend_or_resume(
+    web: WebClient, server: Running
+) -> None:
+    operator(web, server)
+    t = server.tidings
+    t.open_account("closing", "123456")
+    t.close_account("closing", "contract ended")
+    listed = web.get("/console/accounts?q=closing")
+    assert re.search(r">closing</a></td>\s*<td>poll</td>\s*<td><span[^>]*>closed<", listed.text)
+    page = web.get("/console/accounts/closing")
+    assert "<dd>closed (contract ended)</dd>" in page.text
+    assert "/suspend" not in page.text and '/resume"' not in page.text
