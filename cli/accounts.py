@@ -57,9 +57,14 @@ def _rows(view: AccountView) -> list[tuple[str, str]]:
         ("channel", _channel_text(view.channel)),
         ("retry schedule (s)", f"{schedule} (jitter {view.retry_policy.jitter:g})"),
         ("allowed IPs", ", ".join(view.allowed_ips) or "any"),
-        ("suspended", f"yes: {view.suspended_reason}" if view.suspended else "no"),
-        ("closed", f"yes: {view.closed_reason}" if view.closed else "no"),
+        ("suspended", _yes(view.suspended, view.suspended_reason)),
+        ("closed", _yes(view.closed, view.closed_reason)),
     ]
+
+
+def _yes(state: bool, reason: str) -> str:
+    """ "no", "yes", or "yes: REASON" when one was given."""
+    return ("yes: " + reason if reason else "yes") if state else "no"
 
 
 def _state(view: AccountView) -> str:

@@ -2,6 +2,8 @@
 and the shell (`tidings account close`): its clients are refused as if it did not exist,
 its settings no longer change, and its queue and trail stay for audit."""
 
+import re
+
 import pytest
 from tidings.adapters import Rejected, Tidings
 from tidings.adapters.usecases.runtime import RemoteClient
@@ -57,3 +59,15 @@ def test_the_api_closes_an_account(db_url: str) -> None:
         refused = server.admin("PUT", "/api/accounts/tester/password", json={"password": "x" * 12})
         assert refused.status_code != 200 and refused.json()["code"] == 2304
         assert server.admin("POST", "/api/accounts/nobody/close", json={}).status_code == 404
+
+
+def test_a_closed_account_without_a_reason_reads_closed_yes(sqlite_url: str) -> None:
+    # Given an account closed without a reason, and one closed with one
+    queued(sqlite_url, 0)
+    shown = shell("account", "close", "tester", "--db", sqlite_url)
+    # Then its table says "yes", not "yes:" with nothing after it
+    assert re.search(r"closed\s*│ yes\s*│", shown.stdout), shown.stdout
+    with Tidings(sqlite_url) as t:
+        t.open_account("other", "123456")
+    said = shell("account", "close", "other", "--reason", "left", "--db", sqlite_url)
+    assert re.search(r"closed\s*│ yes: left\s*│", said.stdout), said.stdout
