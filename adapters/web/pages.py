@@ -60,6 +60,8 @@ _TEMPLATES = jinja2.Environment(
 
 
 def _shown(value: object) -> str:
+    if isinstance(value, bool):  # "yes" and "no", as the shell says them, not Python's
+        return "yes" if value else "no"
     if isinstance(value, frozenset | set | tuple | list):
         return ", ".join(str(item) for item in sorted(value, key=str)) or "-"
     return "-" if value is None else str(value)

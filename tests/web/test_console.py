@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from tidings.adapters import UrlChannel
 from tidings.adapters.http.limits import Limits
 
 from tests.http.conftest import Running, log_length, serve, settings_for
@@ -265,3 +266,12 @@ def test_a_closed_account_shows_as_closed_with_no_suspend_or_resume(
     page = web.get("/console/accounts/closing")
     assert "<dd>closed (contract ended)</dd>" in page.text
     assert "/suspend" not in page.text and '/resume"' not in page.text
+
+
+def test_an_accounts_settings_say_yes_or_no(web: WebClient, server: Running) -> None:
+    operator(web, server)
+    t = server.tidings
+    t.open_account("ordering", "123456", channel=UrlChannel(success_url="https://example.com/n"))
+    page = web.get("/console/accounts/ordering")
+    assert re.search(r">ordered</th><td>no</td>", page.text), page.text
+    assert "False" not in page.text
