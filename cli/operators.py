@@ -6,12 +6,16 @@ import typer
 from tidings.domain import Code
 from tidings.domain.operator import name_problem
 
-from .options import Db, open_tidings
+from .options import Db, examples, open_tidings
 from .output import Json, emit, table, usage, user_errors
 
 __all__ = ["operator_app"]
 
-operator_app = typer.Typer(help="Add, list and revoke console operators.", no_args_is_help=True)
+operator_app = typer.Typer(
+    help="Add, list and revoke console operators.",
+    epilog=examples("tidings operator add alice", "tidings operator revoke alice"),
+    no_args_is_help=True,
+)
 
 Name = Annotated[
     str, typer.Argument(metavar="NAME", help="The operator's name: a-z, 0-9, _ and -.")
@@ -54,8 +58,9 @@ def operator_list_command(db: Db = "tidings.db", as_json: Json = False) -> None:
     short_help="Revoke an operator and its sessions.",
     epilog="Example: tidings operator revoke alice",
 )
-def operator_revoke_command(name: Name, db: Db = "tidings.db") -> None:
+def operator_revoke_command(name: Name, db: Db = "tidings.db", as_json: Json = False) -> None:
     """Revoke an operator: its token stops working and its sessions end at once."""
     with user_errors(), open_tidings(db, must_exist=True) as tidings:
         tidings.revoke_operator(name)
-    typer.echo(f"revoked operator {name}")
+        revoked = next(view for view in tidings.operators() if view.name == name)
+    emit(revoked, as_json, lambda: f"revoked operator {name}")

@@ -49,7 +49,10 @@ def test_every_command_a_module_defines_is_listed() -> None:
     assert all(load(name).name == name for name in COMMANDS)
 
 
-@pytest.mark.parametrize("words", [[], ["account"], ["endpoint"], ["key"], *_commands()],
+_GROUPS = [name for name, (_, attribute, _) in COMMANDS.items() if attribute != "commands"]
+
+
+@pytest.mark.parametrize("words", [[], *[[group] for group in _GROUPS], *_commands()],
                          ids=lambda words: " ".join(words) or "tidings")  # fmt: skip
 def test_help_has_an_example_and_no_type_noise(words: list[str]) -> None:
     result = shell(*words, "--help")

@@ -28,7 +28,8 @@ def test_revoke_and_errors(tmp_path: Path) -> None:
     one_line_error(shell("operator", "add", "bob", "--db", db), 1, "2302", "bob")
     one_line_error(shell("operator", "add", "Bad Name", "--db", db), 2, "2101")
     one_line_error(shell("operator", "add", "admin", "--db", db), 2, "2101", "admin")
-    assert shell("operator", "revoke", "bob", "--db", db).exit_code == 0
+    revoked = json_of(shell("operator", "revoke", "bob", "--db", db, "--json"))
+    assert (revoked["name"], revoked["active"]) == ("bob", False)
     one_line_error(shell("operator", "revoke", "bob", "--db", db), 1, "2303")
     assert json_of(shell("operator", "list", "--db", db, "--json"))[0]["active"] is False
     assert shell("operator", "add", "bob", "--db", db).exit_code == 0  # added again, new token
