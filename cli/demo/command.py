@@ -33,6 +33,7 @@ from tidings.adapters.wapi.auth import PRAGUE, auth_token, password_sha1
 
 from ..options import examples
 from ..output import fail
+from ..running import check_environment
 from ..trail import timeline
 from .receivers import Arrival, UrlReceiver, smtp_sink
 from .servers import serving
@@ -181,6 +182,7 @@ def demo_command(
             "TIDINGS_SMTP_URL": f"smtp://{smtp}",
             "TIDINGS_SMTP_FROM": "tidings-demo@example.com",
         }))  # fmt: skip
+        check_environment()  # the key files it inherits (TIDINGS_SIGNING_KEY...), as serve
         settings = Settings(db=db, admin_digest=token_digest(admin), ping_delay=_DELAY,
                             job_delay=_DELAY)  # fmt: skip
         server = stack.enter_context(serving(create_app(settings)))

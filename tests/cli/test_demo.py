@@ -14,7 +14,7 @@ import pytest
 from tidings.adapters.wapi.auth import PRAGUE, auth_token, password_sha1
 from tidings.cli.demo.command import PASSWORD
 
-from tests.cli.shell import shell
+from tests.cli.shell import one_line_error, shell
 from tests.http.conftest import call_until
 from tests.web.client import WebClient
 
@@ -107,3 +107,11 @@ def test_keep_ended_by_a_signal_cleans_up_and_names_the_program_as_started(
     db = re.search(r"export TIDINGS_DB=(\S+)", text)
     assert db and not Path(db[1]).parent.exists(), text
     assert f"{script} trail --cltrid mine-1" in text and "\n  tidings " not in text
+
+
+@pytest.mark.parametrize("variable", ["TIDINGS_SIGNING_KEY", "TIDINGS_SECRETS_KEY"])
+def test_a_key_file_the_demo_cannot_read_is_one_line_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, str(tmp_path / "missing.key"))
+    one_line_error(shell("demo"), 2, "missing.key")
