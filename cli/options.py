@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from tidings.adapters.errors import StorageError
 from tidings.adapters.library import Tidings
 from tidings.adapters.store.application import Store
 from tidings.adapters.store.environment import claim, environment, is_postgres
@@ -75,6 +76,8 @@ def examples(*lines: str) -> str:
 
 
 def _refuse(db: str, why: object) -> typer.Exit:
+    if isinstance(why, StorageError) and why.__cause__ is not None:
+        why = why.__cause__  # the driver's words, as `open_store` says them, not its class
     return fail(f"cannot open {db if db.strip() else repr(db)}: {why}", 2)
 
 

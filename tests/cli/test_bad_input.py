@@ -262,3 +262,11 @@ def test_an_address_serve_cannot_listen_on_is_one_line_and_makes_no_database(
     said = f"error: cannot listen on 127.0.0.1:{port}: "
     assert run.stderr.count("\n") == 1 and run.stderr.startswith(said), run.stderr
     assert not db.exists()
+
+
+def test_a_database_that_cannot_be_made_is_said_in_the_drivers_words(tmp_path: Path) -> None:
+    db = str(tmp_path / "missing" / "tidings.db")
+    said = shell("account", "add", "tester", "--password-stdin", "--db", db, input="123456\n")
+    one_line_error(said, 2, f"cannot open {db}: unable to open database file")
+    assert "Error" not in said.stderr  # no driver's class name (InterfaceError: ...)
+    assert not (tmp_path / "missing").exists()
