@@ -3,6 +3,7 @@ stylesheet, and `GET /docs`, the JSON API's reference rendered from its OpenAPI 
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import resources
@@ -50,9 +51,23 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+# Control characters (but tab and line breaks) a page must not carry raw: a receiver's
+# answer or a reason typed elsewhere may hold NUL or a terminal's escapes.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _visible(value: object) -> object:
+    """Each control character of a text shown as `\\xNN`, before it is escaped (HTML
+    already made, a macro's, is left as it is)."""
+    if isinstance(value, str) and not hasattr(value, "__html__") and _CONTROLS.search(value):
+        return _CONTROLS.sub(lambda found: f"\\x{ord(found[0]):02x}", value)
+    return value
+
+
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("tidings.adapters.web", "templates"),
     autoescape=True,
+    finalize=_visible,
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,

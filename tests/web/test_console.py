@@ -275,3 +275,14 @@ def test_an_accounts_settings_say_yes_or_no(web: WebClient, server: Running) -> 
     page = web.get("/console/accounts/ordering")
     assert re.search(r">ordered</th><td>no</td>", page.text), page.text
     assert "False" not in page.text
+
+
+def test_control_characters_show_as_escapes_never_raw(web: WebClient, server: Running) -> None:
+    # Given a reason that holds NUL and a terminal's escape (a receiver's answer may too)
+    operator(web, server)
+    server.tidings.open_account("controlled", "123456")
+    server.tidings.suspend("controlled", "bad\x00\x1b[31m red")
+    # When the console shows it, then each is a visible \xNN, not a raw control character
+    page = web.get("/console/accounts/controlled")
+    assert "suspended (bad\\x00\\x1b[31m red)" in page.text
+    assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", page.text)
