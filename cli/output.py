@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 from tidings.adapters import Conflict, Rejected, StorageError
 from tidings.adapters.errors import DAMAGED, damaged_entry
 from tidings.adapters.redaction import redacted
@@ -69,11 +70,26 @@ def user_errors() -> Iterator[None]:
 
 
 def emit(value: Any, as_json: bool, people: Callable[[], Any]) -> None:
-    """Print `value` as JSON, or what `people()` renders (a rich table or text)."""
+    """Print `value` as JSON, or what `people()` renders (a rich table or text, shown as
+    it is: a `[` in it is no rich markup)."""
     if as_json:
         typer.echo(_encoder.encode(value).decode())
     else:  # a console per call: it takes the width of the terminal (or COLUMNS) now
-        Console(highlight=False, soft_wrap=True).print(people())
+        shown = people()
+        if isinstance(shown, str):
+            shown = _text(shown)
+        Console(highlight=False, soft_wrap=True).print(shown)
+
+
+# Control characters but tab and line feed, as a terminal must not get them from a
+# stored text (a reason, a result, a mail server's reply): `\xNN`.
+_ESCAPED = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if c not in (9, 10)}
+
+
+def _text(value: str) -> Text:
+    """`value` as printed: no rich markup (a reason saying `[/docs]` would stop the
+    command), control characters escaped."""
+    return Text(value.translate(_ESCAPED))
 
 
 # Work below this many log entries takes no bar: it is over before one would help.
@@ -95,11 +111,11 @@ def progress(total: int, what: str) -> Progress:
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     """A table of `rows` under `columns`; None shows as an empty cell, other values as
     `readable` says."""
-    shown = Table(title=title, title_justify="left")
+    shown = Table(title=None if title is None else _text(title), title_justify="left")
     for column in columns:
         shown.add_column(column)
     for row in rows:
-        shown.add_row(*("" if cell is None else readable(cell) for cell in row))
+        shown.add_row(*(_text("" if cell is None else readable(cell)) for cell in row))
     return shown
 
 

@@ -270,3 +270,23 @@ def test_a_database_that_cannot_be_made_is_said_in_the_drivers_words(tmp_path: P
     one_line_error(said, 2, f"cannot open {db}: unable to open database file")
     assert "Error" not in said.stderr  # no driver's class name (InterfaceError: ...)
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_stored_text_is_shown_as_it_is_not_as_markup_or_a_terminal_escape(
+    sqlite_url: str,
+) -> None:
+    # Given a reason that looks like rich markup and holds a terminal's escape
+    with Tidings(sqlite_url) as t:
+        t.open_account("tester", "123456")
+    reason = "see [/docs] and [bold]x \x1b[31mred"
+    suspended = shell("account", "suspend", "tester", "--reason", reason, "--db", sqlite_url)
+    # Then every table shows it as it is, the escape as \x1b, and no command stops
+    for said in (
+        suspended,
+        shell("account", "show", "tester", "--db", sqlite_url),
+        shell("log", "--db", sqlite_url),
+        shell("state", "account", "tester", "--db", sqlite_url),
+    ):
+        assert said.exit_code == 0, said.output
+        assert "see [/docs] and [bold]x \\x1b[31mred" in said.stdout, said.stdout
+        assert "\x1b" not in said.stdout
