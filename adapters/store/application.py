@@ -12,7 +12,7 @@ import logging
 import struct
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, MutableMapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from typing import Any, cast
 from uuid import UUID
 
@@ -279,9 +279,19 @@ class Store:
         seen = _follow(self.states, self._seen, rows, self._cache_size)
         self._seen = seen if seen is not None else self.recorder.max_notification_id() or 0
 
-    def locked(self) -> AbstractContextManager[None]:
-        """Hold the log's write lock for a block; a `save` inside commits at its end."""
-        return self.recorder.locked()
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the log's write lock for a block; a `save` inside commits at its end.
+        When the block fails, nothing it saved is kept, and the store follows the log
+        again from where it stood before the block: positions the block's save took may
+        be taken by another writer's rows next."""
+        seen = self._seen
+        try:
+            with self.recorder.locked():
+                yield
+        except BaseException:
+            self._seen, self.reads = seen, None
+            raise
 
     def snapshot_due(self, loaded: Loaded, version: int) -> bool:
         return snapshot_due(loaded, version, self.snapshot_every)
