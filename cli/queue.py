@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 from tidings.adapters.http.api_types import QueueView, queue_view
+from tidings.adapters.numbers import whole_number
 from tidings.domain import Notification
 
 from .accounts import Login
@@ -95,12 +96,13 @@ def ack_command(
     operator acks the queue up to ID, whatever the account's channel or state, and the
     log records it as that operator's action."""
     if up_to:
-        if not notification_id.isdigit() or int(notification_id) < 1:
+        up_to_id = whole_number(notification_id)
+        if not up_to_id:  # ASCII digits only: an Arabic-Indic one is no id
             raise usage(f"--up-to takes a notification id, 1 or more, not {notification_id!r}")
         if operator is None:
             raise usage("--up-to needs --operator NAME: the log records who acked")
         with user_errors(), open_tidings(db, must_exist=True) as tidings:
-            acked = tidings.bulk_ack(login, int(notification_id), by=operator)
+            acked = tidings.bulk_ack(login, up_to_id, by=operator)
         shown = f"acked {len(acked)}: {acked[0]}-{acked[-1]}"
         emit({"login": login, "acked": acked}, as_json, lambda: shown)
         return

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import typer
+from tidings.adapters.numbers import whole_number
 from tidings.domain import ACCOUNT, DELIVERY, MAILBOX, OPERATION, Decider
 from tidings.domain import delivery as dlv
 from tidings.domain.mailbox import MailboxSnapshot, MailboxState
@@ -50,9 +51,10 @@ def _stream_key(kind: Kind, key: str) -> str:
     if kind != "delivery":
         return key
     login, _, ident = key.replace("/", ":").rpartition(":")
-    if not login or not ident.isdigit():
+    number = whole_number(ident)  # ASCII digits only: an Arabic-Indic one is no id
+    if not login or number is None:
         raise usage(f"a delivery is LOGIN:ID, e.g. tester:2691, not {key!r}")
-    return dlv.key(login, int(ident))
+    return dlv.key(login, number)
 
 
 @commands.command(

@@ -12,6 +12,7 @@ from tidings.adapters.audit.trail import Audit
 from tidings.adapters.ledger.checkpoint import COSIGNATURE, Checkpoint, verifier_of
 from tidings.adapters.ledger.keys import BadKey, load_key
 from tidings.adapters.ledger.signer import Refused, new_signing_key, rotate, signer_for
+from tidings.adapters.numbers import whole_number
 from tidings.adapters.store.application import Store
 
 from .options import Db, examples, open_store
@@ -214,8 +215,9 @@ def prove_command(
         assert target is not None
         login, colon, ident = target.rpartition(":")
         audit = Audit(store)
-        if colon and ident.isdigit():
-            entries = audit.by_notification(login, int(ident))
+        number = whole_number(ident)  # ASCII digits only: an Arabic-Indic one is no id
+        if colon and number is not None:
+            entries = audit.by_notification(login, number)
         else:
             entries = audit.by_svtrid(target)
         if not entries:

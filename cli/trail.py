@@ -7,6 +7,7 @@ import typer
 from msgspec import Struct
 from rich.table import Table
 from tidings.adapters.library import TrailEntry
+from tidings.adapters.numbers import whole_number
 
 from .events import describe, public
 from .options import Db, examples, open_tidings
@@ -30,9 +31,10 @@ class _Step(Struct, frozen=True, kw_only=True):
 
 def _notification(text: str) -> tuple[str, int]:
     login, _, ident = text.rpartition(":")
-    if not login or not ident.isdigit():
+    number = whole_number(ident)  # ASCII digits only: an Arabic-Indic one is no id
+    if not login or number is None:
         raise usage(f"--notification is LOGIN:ID, e.g. tester:2691, not {text!r}")
-    return login, int(ident)
+    return login, number
 
 
 @commands.command(

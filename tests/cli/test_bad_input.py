@@ -15,6 +15,7 @@ import pytest
 from tidings.adapters import Tidings
 
 from tests.cli.shell import one_line_error, shell
+from tests.cli.test_queue import queued
 
 
 def _tidings(*args: str, cwd: Path | None = None) -> "subprocess.CompletedProcess[str]":
@@ -290,3 +291,25 @@ def test_a_stored_text_is_shown_as_it_is_not_as_markup_or_a_terminal_escape(
         assert said.exit_code == 0, said.output
         assert "see [/docs] and [bold]x \\x1b[31mred" in said.stdout, said.stdout
         assert "\x1b" not in said.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("trail", "--notification", "tester:\u0661"),
+        ("state", "delivery", "tester:\u0661"),
+        ("ack", "tester", "\u0661", "--up-to", "--operator", "alice"),
+    ],
+    ids=["trail", "state", "ack --up-to"],
+)
+def test_a_notification_id_in_other_digits_than_ascii_is_refused(
+    sqlite_url: str, args: tuple[str, ...]
+) -> None:
+    # Given notification 1 queued, and ARABIC-INDIC DIGIT ONE, which int() reads as 1
+    queued(sqlite_url, 1)
+    with Tidings(sqlite_url) as t:
+        t.add_operator("alice")
+    # Then no command takes it for notification 1, and nothing is acked
+    one_line_error(shell(*args, "--db", sqlite_url), 2, "\u0661")
+    with Tidings(sqlite_url) as t:
+        assert t.mailbox("tester").count == 1
