@@ -23,12 +23,12 @@ import uvloop
 
 from .serving import START_TIMEOUT, Running, machine_busy, reference_work, tree_times
 
-__all__ = ["GET_HELLO", "HELLO", "WAPI", "Measured", "drive"]
+__all__ = ["CYCLE_CODES", "GET_HELLO", "HELLO", "WAPI", "Measured", "drive", "wapi_document"]
 
 WAPI, HELLO = "tidings WAPI", "hello"
 _spawn = multiprocessing.get_context("spawn")
 # Every answer a poll cycle may get; anything else is a failure the bench reports.
-_CYCLE_CODES = frozenset({1000, 1001, 1002, 1003})
+CYCLE_CODES = frozenset({1000, 1001, 1002, 1003})
 # Room for the server to warm up (the first connections, the first commits).
 _WARMUP = 0.5
 # How often the parent runs the reference work while the clients load the server.
@@ -86,11 +86,16 @@ def _post(body: bytes) -> bytes:
     )
 
 
-def _wapi_request(login: str, token: str, command: str, data: dict[str, str] | None) -> bytes:
+def wapi_document(login: str, token: str, command: str, data: dict[str, str] | None) -> bytes:
+    """The JSON document of a WAPI request, as the bench's clients send it."""
     request: dict[str, object] = {"user": login, "auth": token, "command": command}
     if data is not None:
         request["data"] = data
-    return _post(msgspec.json.encode({"request": request}))
+    return msgspec.json.encode({"request": request})
+
+
+def _wapi_request(login: str, token: str, command: str, data: dict[str, str] | None) -> bytes:
+    return _post(wapi_document(login, token, command, data))
 
 
 GET_HELLO = b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
@@ -252,7 +257,7 @@ def drive(
         client_cpu = [a + b for a, b in zip(client_cpu, cpu, strict=True)]
         codes.update(seen)
         process.join(timeout=10)
-    wanted = frozenset({200}) if kind == HELLO else _CYCLE_CODES
+    wanted = frozenset({200}) if kind == HELLO else CYCLE_CODES
     unexpected = {code: n for code, n in codes.items() if code not in wanted}
     if unexpected:
         raise RuntimeError(f"{kind}: unexpected answers {unexpected}")

@@ -11,26 +11,42 @@ and above goes through the standard library's formatter to `os.devnull` (the acc
 line included). The garbage collector is
 off while the pairs run, so a collection does not land in one run and not the other.
 Run the interpreter once before, so both runs load the same compiled modules.
+
+`--cycles N` counts what one request at a time leaves out: 64 clients, each its own
+account, run `bench.load`'s poll cycle (ping-async, poll-req, poll-ack of what it
+returned) over `/wapi/json` until N requests are answered, the due runner ending the pings
+(`ping_delay` 0) and the logs at warnings, as the bench's server. The commands then fall
+into batches, and the due runner finds what it finds at each read of the log, so a
+thread's count per request moves from run to run by up to 5 per cent: compare several
+runs. It prints how many requests were answered (a few past N): with
+`--separate-threads=yes`, difference each thread over two runs' requests.
 """
 
 import asyncio
+import functools
 import gc
 import logging
 import os
 import tempfile
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import msgspec
 import typer
+import uvloop
 from starlette.types import ASGIApp as App
 from starlette.types import Message
 from tidings.adapters.http.app import create_app
 from tidings.adapters.http.context import Settings
+from tidings.adapters.http.limits import Limits
 from tidings.adapters.library import Tidings
 from tidings.adapters.wapi.auth import PRAGUE, auth_token, password_sha1
 
-__all__ = ["run_pairs"]
+from .load import CYCLE_CODES, wapi_document
+
+__all__ = ["CYCLE_CLIENTS", "run_cycles", "run_pairs"]
 
 _LOGIN, _PASSWORD = "tester", "123456"
 
@@ -54,8 +70,10 @@ async def _started(app: App, inbox: asyncio.Queue[Message]) -> asyncio.Task[None
     return task
 
 
-async def _post(app: App, path: str, body: bytes, content_type: bytes) -> bytes:
-    """POST `body` to `path`; the answer's `x-wapi-code`."""
+async def _post(
+    app: App, path: str, body: bytes, content_type: bytes, answer: list[bytes] | None = None
+) -> bytes:
+    """POST `body` to `path`; the answer's `x-wapi-code` (its body appended to `answer`)."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -84,6 +102,8 @@ async def _post(app: App, path: str, body: bytes, content_type: bytes) -> bytes:
         nonlocal code
         if message["type"] == "http.response.start":
             code = dict(message["headers"]).get(b"x-wapi-code", b"")
+        elif answer is not None:
+            answer.append(message["body"])
 
     await app(scope, receive, send)
     return code
@@ -119,12 +139,79 @@ async def run_pairs(pairs: int, db: Path) -> None:
         raise RuntimeError(f"answers other than 1003: {sorted(codes)}")
 
 
+CYCLE_CLIENTS = 64
+_decode_answer = msgspec.json.Decoder(dict[str, dict[str, Any]]).decode
+
+
+async def run_cycles(requests: int, db: Path, clients: int = CYCLE_CLIENTS) -> Counter[bytes]:
+    """`clients` accounts run poll cycles on a fresh database at `db` until `requests`
+    are answered (after each has made one cycle); how many got each code. Raises
+    `RuntimeError` on an answer no cycle gets."""
+    with Tidings(str(db)) as tidings:
+        logins = [f"cycle-{n}" for n in range(clients)]
+        for login in logins:
+            tidings.open_account(login, _PASSWORD)
+    hour = datetime.now(PRAGUE).hour
+    tokens = [auth_token(login, password_sha1(_PASSWORD), hour) for login in logins]
+    unbounded = Limits(auth_failures_per_address=10**9, auth_failures_per_login=10**9)
+    app: App = create_app(Settings(db=str(db), ping_delay=0.0, limits=unbounded))
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    lifespan = await _started(app, inbox)
+    answered = [0]
+    codes: Counter[bytes] = Counter()
+    post = functools.partial(_post, app, "/wapi/json", content_type=b"application/json")
+
+    async def client(login: str, token: str, until: int) -> None:
+        ping = wapi_document(login, token, "ping-async", None)
+        poll = wapi_document(login, token, "poll-req", None)
+        while True:
+            codes[await post(ping)] += 1
+            body: list[bytes] = []
+            polled = await post(poll, answer=body)
+            codes[polled] += 1
+            answered[0] += 2
+            if polled == b"1000":
+                notify = _decode_answer(body[0])["response"]["data"]["notify"]
+                ack = wapi_document(login, token, "poll-ack", {"id": str(notify["id"])})
+                codes[await post(ack)] += 1
+                answered[0] += 1
+            if answered[0] >= until:
+                return
+
+    try:
+        await asyncio.gather(*(client(*pair, 0) for pair in zip(logins, tokens, strict=True)))
+        answered[0] = 0
+        codes.clear()
+        gc.collect()
+        await asyncio.gather(
+            *(client(*pair, requests) for pair in zip(logins, tokens, strict=True))
+        )
+    finally:
+        inbox.put_nowait({"type": "lifespan.shutdown"})
+        await lifespan
+    unexpected = sorted(code for code in codes if int(code or 0) not in CYCLE_CODES)
+    if unexpected:
+        raise RuntimeError(f"answers no poll cycle gets: {unexpected}")
+    return codes
+
+
 def main(
     pairs: Annotated[int, typer.Option(min=0, help="XML and JSON poll-reqs to answer.")] = 300,
+    cycles: Annotated[
+        int, typer.Option(min=0, help="Instead: requests of 64 clients' poll cycles.")
+    ] = 0,
 ) -> None:
-    logging.basicConfig(level=logging.INFO, handlers=[logging.FileHandler(os.devnull)])
     with tempfile.TemporaryDirectory() as directory:
-        asyncio.run(run_pairs(pairs, Path(directory) / "tidings.db"))
+        db = Path(directory) / "tidings.db"
+        if cycles:
+            logging.basicConfig(level=logging.WARNING)
+            logging.getLogger("tidings.ledger").setLevel(logging.ERROR)  # unsigned: on purpose
+            # uvloop, as the bench's server runs.
+            answered = uvloop.run(run_cycles(cycles, db)).total()
+            typer.echo(f"{answered} requests answered")
+            return
+        logging.basicConfig(level=logging.INFO, handlers=[logging.FileHandler(os.devnull)])
+        asyncio.run(run_pairs(pairs, db))
     typer.echo(f"{pairs} pairs answered 1003")
 
 
