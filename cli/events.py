@@ -7,12 +7,13 @@ from uuid import UUID
 
 import msgspec
 from tidings.adapters.store.application import stream_id
-from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX
+from tidings.domain import ACCOUNT, DELIVERY, ENDPOINT, MAILBOX, SESSION
 from tidings.domain import account as acc
 from tidings.domain import delivery as dlv
 from tidings.domain import endpoint as ept
 from tidings.domain import mailbox as mbx
 from tidings.domain import operation as op
+from tidings.domain import session as ses
 
 from .output import readable
 
@@ -97,10 +98,11 @@ def describe(event: Any) -> str:
 
 class StreamLogins:
     """The login each of the log's streams belongs to: a stream is stored under an opaque
-    id (a UUID5 of its name), so an account's and mailbox's are computed from the logins
-    known at the start, and the others learnt from the events that name a login as the
-    log is read in order (an operation from its acceptance, a delivery and its endpoint
-    from its scheduling), or `learn`t from the entries before the first one read."""
+    id (a UUID5 of its name), so an account's, its mailbox's and its holder's sessions'
+    are computed from the logins known at the start, and the others learnt from the
+    events that name a login as the log is read in order (an operation from its
+    acceptance, a delivery and its endpoint from its scheduling), or `learn`t from the
+    entries before the first one read."""
 
     # The kinds of event a stream's login is learnt from (the log's topics).
     NAMING = ("OperationAccepted", "DeliveryScheduled")
@@ -118,6 +120,7 @@ class StreamLogins:
     def _account(self, login: str) -> None:
         for decider in (ACCOUNT, MAILBOX):
             self._logins[stream_id(decider.category, login)] = login
+        self._logins[stream_id(SESSION.category, ses.holder("account", login))] = login
 
     def login(self, stream: UUID, event: Any) -> str | None:
         """The login of `stream`, which `event` (the next read) belongs to, if known."""

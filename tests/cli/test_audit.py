@@ -1,5 +1,6 @@
 """`tidings trail`, `state` and `log`: the story, a past state and the log itself."""
 
+import asyncio
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tidings.adapters.library import Tidings
 from tidings.adapters.wapi.auth import password_sha1
+from tidings.domain.session import holder
 
 from tests.cli.shell import json_of, one_line_error, shell
 from tests.http.conftest import wait_until
@@ -152,3 +154,14 @@ def test_log_follow_prints_new_entries_as_they_come(sqlite_url: str) -> None:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_log_names_the_account_whose_holder_signed_in(sqlite_url: str) -> None:
+    # Given an account whose holder signed in to the customer center
+    with Tidings(sqlite_url) as t:
+        t.open_account("tester", "123456")
+        expires = datetime.now(UTC) + timedelta(hours=1)
+        asyncio.run(t.start_session_async(holder("account", "tester"), "0" * 64, expires))
+    # Then the log names the account as the session's login, as it names its other streams
+    entries = json_of(shell("log", "--db", sqlite_url, "--json"))
+    assert [e["login"] for e in entries if e["kind"] == "SessionStarted"] == ["tester"]
