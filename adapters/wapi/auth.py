@@ -30,8 +30,10 @@ _NO_PASSWORD = "0" * 40
 _HOURS = [f"{hour:02d}" for hour in range(24)]
 # The tokens last expected, by login, password digest and hour: a client sends the same
 # token all hour, and each is a sha1 to compute. Known and unknown logins are kept
-# alike (an unknown one under `_NO_PASSWORD`), so a check costs what it cost before
-# whether the login exists: a sha1 the first time in an hour, a lookup after that.
+# alike (an unknown one under `_NO_PASSWORD`): a check costs a sha1 the first time in an
+# hour and a lookup after that, whether the login exists. Its time can tell that the
+# login was checked this hour, as the state cache already tells (more plainly) that it
+# was read.
 # Emptied whole when full (any thread may check: one dict operation at a time). A login
 # longer than any account's (`domain.values.login_problem`: 64) is never kept.
 _EXPECTED: dict[tuple[str, str, int], bytes] = {}
