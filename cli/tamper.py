@@ -2,6 +2,7 @@
 the log (C2SP notes), kept by auditors (witnesses), and inclusion and consistency proofs.
 `verify --witness` (cli/integrity.py) checks the log against them (cli/findings.py)."""
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +32,23 @@ key_app = typer.Typer(
 )
 
 Out = Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")]
+
+
+def _writable(out: Path | None) -> None:
+    """Exit 2, before any work, when `out` cannot be written: a folder, or in a folder
+    that does not exist or may not be written to (a key rotated or a head signed, its
+    output lost, would be a change the failed command made)."""
+    if out is None:
+        return
+    if out.is_dir():
+        why = "Is a directory"
+    elif not out.parent.is_dir():
+        why = "No such file or directory"
+    elif not os.access(out if out.exists() else out.parent, os.W_OK):
+        why = "Permission denied"
+    else:
+        return
+    raise fail(f"cannot write {out}: {why}", 2)
 
 
 def _emit(text: str, out: Path | None) -> None:
@@ -108,6 +126,7 @@ def key_rotate(
     as a note signed by both keys, for auditors (who then pin both: --key OLD --key NEW).
 
     Then give servers TIDINGS_SIGNING_KEY=NEW."""
+    _writable(out)
     try:
         note = rotate(old, new)
     except BadKey as error:
@@ -161,6 +180,7 @@ def checkpoint_command(db: Db = "tidings.db", out: Out = None) -> None:
 
     With TIDINGS_SIGNING_KEY set, the log as it stands is signed first (refused, exit 1,
     when it does not extend what the key signed last)."""
+    _writable(out)
     store = _signing_store(db)
     try:
         latest = _head(store)
@@ -205,6 +225,7 @@ def prove_command(
     With TIDINGS_SIGNING_KEY set, the log as it stands is signed first."""
     if (target is None) == (consistency is None):
         raise usage("give a TARGET or --consistency OLD NEW")
+    _writable(out)
     store = _signing_store(db)
     try:
         head = _head(store)

@@ -212,12 +212,19 @@ def test_an_out_file_that_cannot_be_written_is_one_line(
             shell("key", "new", str(tmp_path / name), "--origin", "example.com/log").exit_code == 0
         )
     missing, folder = tmp_path / "missing" / "out.txt", tmp_path
+
+    def kept() -> tuple[bytes, ...]:  # what a rotation or a signature would change
+        files = ("new.key.state", "signing.key.state", "tidings.db")
+        return tuple((tmp_path / name).read_bytes() for name in files)
+
+    before = kept()
     for args, out in (
         (("key", "rotate", str(tmp_path / "old.key"), str(tmp_path / "new.key")), missing),
         (("checkpoint", "--db", str(db)), folder),
         (("prove", "--consistency", "0", "1", "--db", str(db)), missing),
     ):
         one_line_error(shell(*args, "--out", str(out)), 2, f"cannot write {out}")
+    assert kept() == before  # refused before any work: no key rotated, no head signed
 
 
 @pytest.mark.parametrize(
