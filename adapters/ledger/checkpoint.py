@@ -5,6 +5,7 @@ tlog-cosignature: Ed25519 signatures and cosignatures): written, stored beside t
 
 import base64
 import hashlib
+import math
 import os
 from collections.abc import Sequence
 
@@ -13,6 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ..errors import InvalidArgument
 from .keys import BadKey
 
 __all__ = [
@@ -258,10 +260,17 @@ def from_note(text: str, trusted: Sequence[Verifier]) -> Checkpoint:
 
 class Cadence(msgspec.Struct, frozen=True):
     """When the store signs: once `entries` entries were appended since the last
-    checkpoint, or `seconds` after it if the log grew meanwhile (and at the first write)."""
+    checkpoint, or `seconds` after it if the log grew meanwhile (and at the first write).
+    InvalidArgument: `entries` below 1, or `seconds` negative or not a finite number."""
 
     entries: int = 1000
     seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.entries < 1 or not 0 <= self.seconds < math.inf:
+            raise InvalidArgument(
+                "a checkpoint cadence needs entries of at least 1 and seconds of at least 0"
+            )
 
 
 _DEFAULT = Cadence()
@@ -269,11 +278,14 @@ _DEFAULT = Cadence()
 
 def cadence_from_env() -> Cadence:
     """`TIDINGS_CHECKPOINT_ENTRIES` and `TIDINGS_CHECKPOINT_SECONDS`, else `Cadence()`;
-    BadKey when they are not numbers."""
+    BadKey when they are not numbers `Cadence` takes."""
     try:
         return Cadence(
             int(os.environ.get("TIDINGS_CHECKPOINT_ENTRIES", _DEFAULT.entries)),
             float(os.environ.get("TIDINGS_CHECKPOINT_SECONDS", _DEFAULT.seconds)),
         )
     except ValueError:
-        raise BadKey("TIDINGS_CHECKPOINT_ENTRIES/_SECONDS must be numbers") from None
+        raise BadKey(
+            "TIDINGS_CHECKPOINT_ENTRIES must be a whole number of at least 1, and "
+            "TIDINGS_CHECKPOINT_SECONDS a finite number of at least 0"
+        ) from None

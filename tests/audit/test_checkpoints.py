@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from tidings.adapters.errors import StorageError
+from tidings.adapters.errors import InvalidArgument, StorageError
 from tidings.adapters.ledger.checkpoint import Cadence
 from tidings.adapters.ledger.keys import BadKey, load_key, new_key
 from tidings.adapters.ledger.signer import Signer, signer_for, warn_unsigned
@@ -184,3 +184,14 @@ def test_verify_warns_of_checkpoints_further_apart_than_the_cadence(
     verified = runner.invoke(app, ["verify", "--db", sqlite_url, "--key", _vkey(key_file)], env=env)
     assert verified.exit_code == 0, verified.output
     assert "warning: 6 entries between the checkpoints of 1 and 7 entries" in verified.output
+
+
+@pytest.mark.parametrize(
+    ("entries", "seconds"),
+    [(0, 60.0), (-5, 60.0), (10, -1.0), (10, float("nan")), (10, float("inf"))],
+)
+def test_a_cadence_that_would_sign_at_every_append_or_never_is_refused(
+    entries: int, seconds: float
+) -> None:
+    with pytest.raises(InvalidArgument, match="cadence"):
+        Cadence(entries, seconds)

@@ -108,6 +108,9 @@ def test_a_bad_option_of_serve_or_worker_stops_it_before_it_starts(
         ("TIDINGS_SMTP_FROM", "a@b.example\r\nBcc: c@d.example", ("TIDINGS_SMTP_FROM",)),
         ("TIDINGS_PUSH_ALLOW", "10.0.0.0/8,not-a-network", ("TIDINGS_PUSH_ALLOW",)),
         ("TIDINGS_CHECKPOINT_ENTRIES", "many", ("TIDINGS_CHECKPOINT_ENTRIES",)),
+        ("TIDINGS_CHECKPOINT_ENTRIES", "-5", ("TIDINGS_CHECKPOINT_ENTRIES", "at least 1")),
+        ("TIDINGS_CHECKPOINT_SECONDS", "nan", ("TIDINGS_CHECKPOINT_SECONDS", "finite")),
+        ("TIDINGS_CHECKPOINT_SECONDS", "-1", ("TIDINGS_CHECKPOINT_SECONDS", "at least 0")),
     ],
     ids=lambda value: value if isinstance(value, str) and value.startswith("TIDINGS") else "",
 )
@@ -119,7 +122,7 @@ def test_a_bad_setting_of_the_environment_stops_serve_or_worker_before_it_starts
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if variable == "TIDINGS_CHECKPOINT_ENTRIES":  # read with a signing key only
+    if variable.startswith("TIDINGS_CHECKPOINT_"):  # read with a signing key only
         assert (
             shell(
                 "key", "new", str(tmp_path / "signing.key"), "--origin", "x.example/log"
