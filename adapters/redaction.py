@@ -1,5 +1,6 @@
 """Credentials out of text, the one function every error, log line and screen goes
-through: `postgresql://tidings:hunter2@db/t` is shown as `postgresql://tidings:***@db/t`."""
+through: `postgresql://tidings:hunter2@db/t` is shown as `postgresql://tidings:***@db/t`,
+`...?password=hunter2` as `...?password=***`."""
 
 import os
 import re
@@ -33,6 +34,16 @@ def secret_headers() -> frozenset[str]:
 _USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*):(?P<secret>[^\s/]*)@")
 
 
+# ?password=... (or another parameter `SECRET_PARAMS` names) in a URL's query: a
+# driver takes a password there too.
+_QUERY_SECRET = re.compile(
+    r"(?P<head>[?&](?:[A-Za-z0-9]+[_-])*(?:" + "|".join(SECRET_PARAMS) + r")=)[^&\s#]*",
+    re.IGNORECASE,
+)
+
+
 def redacted(text: str) -> str:
-    """`text` with the password of every `scheme://user:password@` URL in it as `***`."""
-    return _USERINFO.sub(r"\g<head>:***@", text)
+    """`text` with the password of every `scheme://user:password@` URL in it, and the
+    value of every secret-looking query parameter (`?password=`, `&api_key=`...), as
+    `***`."""
+    return _QUERY_SECRET.sub(r"\g<head>***", _USERINFO.sub(r"\g<head>:***@", text))

@@ -16,6 +16,10 @@ from tidings.adapters.redaction import redacted
         ("postgresql://tidings@db/t", "postgresql://tidings@db/t"),  # no password: as it is
         ("a https://x:y@h and postgresql://a:b@c", "a https://x:***@h and postgresql://a:***@c"),
         ("/var/lib/tidings.db", "/var/lib/tidings.db"),
+        ("postgresql://u@db/t?password=hunter2&schema=x", "postgresql://u@db/t?password=***&schema=x"),
+        ("https://h/x?a=1&API_KEY=k3y#f and ?db_password=p",
+         "https://h/x?a=1&API_KEY=***#f and ?db_password=***"),
+        ("postgresql://u@db/t?schema=passwords", "postgresql://u@db/t?schema=passwords"),
     ],
 )  # fmt: skip
 def test_passwords_in_urls_are_masked(text: str, shown: str) -> None:

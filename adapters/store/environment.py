@@ -18,7 +18,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper
 from eventsourcing.utils import Environment, EnvType
 
-from ..errors import StorageError
+from ..errors import InvalidArgument, StorageError
 from ..ledger.entries import MsgspecMapper
 
 __all__ = [
@@ -71,7 +71,8 @@ def is_postgres(url: str) -> bool:
 def environment(url: str, *, create: bool = True) -> dict[str, str]:
     """eventsourcing settings for a SQLite file path or a database URL
     (`postgresql://user[:password]@host:port/dbname[?schema=name]`), never the process's
-    variables; `create`: make the tables that are missing."""
+    variables; `create`: make the tables that are missing. InvalidArgument: a URL
+    parameter other than one `schema` (a misspelt one would silently mean `public`)."""
     env = {"IS_SNAPSHOTTING_ENABLED": "y", "CREATE_TABLE": "y" if create else "n"}
     if not is_postgres(url):
         return env | {
@@ -81,6 +82,10 @@ def environment(url: str, *, create: bool = True) -> dict[str, str]:
             "APPLICATION_RECORDER_TOPIC": f"{_HERE}.sqlite_recorder:ChainedSQLiteRecorder",
         }
     parts = urlsplit(url)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    if set(query) - {"schema"} or len(query.get("schema", [""])) > 1:
+        named = ", ".join(sorted(query))  # names only: a value may be a secret
+        raise InvalidArgument(f"the database URL may hold one parameter, ?schema=name, not {named}")
     return env | {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
@@ -89,7 +94,7 @@ def environment(url: str, *, create: bool = True) -> dict[str, str]:
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         # eventsourcing insists on a password even where trust auth needs none.
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
-        "POSTGRES_SCHEMA": parse_qs(parts.query).get("schema", ["public"])[0],
+        "POSTGRES_SCHEMA": query.get("schema", ["public"])[0] or "public",
         "POSTGRES_LOCK_TIMEOUT": "30",
         "POSTGRES_POOL_SIZE": "4",
         "POSTGRES_MAX_OVERFLOW": "16",

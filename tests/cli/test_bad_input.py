@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from tidings.adapters import Tidings
 
@@ -53,6 +54,25 @@ def test_a_url_of_another_database_is_named_as_such(
     run = _tidings(*args, "--db", db, cwd=tmp_path)
     _one_line(run, "give a SQLite file path or a postgresql:// URL")
     assert _files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("account", "list"), ("account", "add", "bob", "--password-stdin"), ("worker",),
+     ("serve", "--port", "0", "--workers", "1")],
+    ids=" ".join,
+)  # fmt: skip
+def test_a_misspelt_parameter_of_a_postgresql_url_is_refused_not_ignored(
+    args: tuple[str, ...], postgres_url: str
+) -> None:
+    server, _, schema = postgres_url.partition("?")
+    tables = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+    with psycopg.connect(server, autocommit=True) as conn:
+        before = conn.execute(tables).fetchone()
+        run = _tidings(*args, "--db", f"{server}?shcema={schema.partition('=')[2]}")
+        _one_line(run, "?schema=name", "shcema")
+        # then: nothing was made in the schema a URL without one means
+        assert conn.execute(tables).fetchone() == before
 
 
 @pytest.mark.parametrize(
