@@ -192,10 +192,15 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteApplicationRecorder):
             try:
                 positions = self._append(connection, events, snapshots)
                 connection.execute("RELEASE write")
-            except BaseException:
-                connection.execute("ROLLBACK TO write")
-                connection.execute("RELEASE write")
-                raise
+            except BaseException as error:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK TO write")
+                    connection.execute("RELEASE write")
+                elif isinstance(error, sqlite3.IntegrityError):
+                    # SQLite ended the whole transaction (a trigger's RAISE(ROLLBACK)):
+                    # not a lost race to decide again in a block that is gone.
+                    raise sqlite3.OperationalError(str(error)) from error
+                raise  # SQLite's own words (a full disk), not a savepoint that is gone
         return positions
 
     @contextmanager
