@@ -3,6 +3,7 @@ level and layout, the delays of the operations they end, and the settings they r
 the environment. A bad value is one line on stderr and exit 2, before anything is
 opened."""
 
+from tidings.adapters.http.context import session_key_from_env
 from tidings.adapters.ledger.keys import BadKey
 from tidings.adapters.ledger.signer import signer_for
 from tidings.adapters.logs import FORMS
@@ -53,12 +54,13 @@ def check_running(log_level: str, log_format: str, ping_delay: float, job_delay:
 
 def check_environment() -> None:
     """Exit 2 on a setting of the environment the server or worker would refuse once
-    started: TIDINGS_SMTP_URL, TIDINGS_PUSH_ALLOW, and the key files TIDINGS_SIGNING_KEY
-    (with TIDINGS_CHECKPOINT_*) and TIDINGS_SECRETS_KEY name. The messages name a file,
-    never a key or a password."""
+    started: TIDINGS_SMTP_URL, TIDINGS_PUSH_ALLOW, TIDINGS_SESSION_KEY, and the key files
+    TIDINGS_SIGNING_KEY (with TIDINGS_CHECKPOINT_*) and TIDINGS_SECRETS_KEY name. The
+    messages name a file, never a key or a password."""
     try:
         SmtpServer.from_env()
         AddressGuard()
+        session_key_from_env()
         signer_for()
         SecretsKey.from_env()
     except (ValueError, BadKey) as error:

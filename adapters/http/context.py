@@ -37,8 +37,28 @@ ADMIN_TOKEN_ENV = "TIDINGS_ADMIN_TOKEN"
 SESSION_KEY_ENV = "TIDINGS_SESSION_KEY"
 
 
+# A named session key signs every session cookie: one that short could be guessed
+# offline from a cookie.
+SESSION_KEY_LEAST = 32
+
+
 def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def session_key_from_env() -> bytes:
+    """The key that signs the pages' session cookies and CSRF tokens: the sha256 of
+    TIDINGS_SESSION_KEY, else drawn at random. ValueError: a TIDINGS_SESSION_KEY of fewer
+    than `SESSION_KEY_LEAST` characters (the message never holds it)."""
+    named = os.environ.get(SESSION_KEY_ENV)
+    if not named:
+        return secrets.token_bytes(32)
+    if len(named) < SESSION_KEY_LEAST:
+        raise ValueError(
+            f"{SESSION_KEY_ENV} must be at least {SESSION_KEY_LEAST} characters, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return token_digest(named)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,13 +100,13 @@ class Settings:
         limits: Limits = DEFAULT_LIMITS,
     ) -> "Settings":
         """Settings with the admin token's digest and the session key read from the
-        environment now (the token itself is not kept)."""
-        token, named = os.environ.get(ADMIN_TOKEN_ENV), os.environ.get(SESSION_KEY_ENV)
+        environment now (the token itself is not kept). ValueError: as
+        `session_key_from_env`."""
+        token = os.environ.get(ADMIN_TOKEN_ENV)
         digest = token_digest(token) if token else None
-        key = token_digest(named) if named else secrets.token_bytes(32)
         return cls(
             db=db,
-            session_key=key,
+            session_key=session_key_from_env(),
             admin_digest=digest,
             ping_delay=ping_delay,
             job_delay=job_delay,

@@ -127,6 +127,7 @@ def test_a_bad_option_of_serve_or_worker_stops_it_before_it_starts(
         ),
         ("TIDINGS_SMTP_FROM", "a@b.example\r\nBcc: c@d.example", ("TIDINGS_SMTP_FROM",)),
         ("TIDINGS_PUSH_ALLOW", "10.0.0.0/8,not-a-network", ("TIDINGS_PUSH_ALLOW",)),
+        ("TIDINGS_SESSION_KEY", "hunter2", ("TIDINGS_SESSION_KEY", "at least 32")),
         ("TIDINGS_CHECKPOINT_ENTRIES", "many", ("TIDINGS_CHECKPOINT_ENTRIES",)),
         ("TIDINGS_CHECKPOINT_ENTRIES", "-5", ("TIDINGS_CHECKPOINT_ENTRIES", "at least 1")),
         ("TIDINGS_CHECKPOINT_SECONDS", "nan", ("TIDINGS_CHECKPOINT_SECONDS", "finite")),
