@@ -15,6 +15,7 @@ from rich.text import Text
 from tidings.adapters import Conflict, Rejected, StorageError
 from tidings.adapters.errors import DAMAGED, damaged_entry
 from tidings.adapters.redaction import redacted
+from tidings.adapters.visible import controls_shown
 from tidings.domain import Code
 
 __all__ = [
@@ -81,15 +82,10 @@ def emit(value: Any, as_json: bool, people: Callable[[], Any]) -> None:
         Console(highlight=False, soft_wrap=True).print(shown)
 
 
-# Control characters but tab and line feed, as a terminal must not get them from a
-# stored text (a reason, a result, a mail server's reply): `\xNN`.
-_ESCAPED = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if c not in (9, 10)}
-
-
 def _text(value: str) -> Text:
     """`value` as printed: no rich markup (a reason saying `[/docs]` would stop the
     command), control characters escaped."""
-    return Text(value.translate(_ESCAPED))
+    return Text(controls_shown(value))
 
 
 # Work below this many log entries takes no bar: it is over before one would help.

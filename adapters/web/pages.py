@@ -3,7 +3,6 @@ stylesheet, and `GET /docs`, the JSON API's reference rendered from its OpenAPI 
 
 import hashlib
 import hmac
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import resources
@@ -16,6 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..http.api import openapi_document
 from ..http.body import is_text
+from ..visible import controls_shown
 
 __all__ = [
     "Forbidden",
@@ -51,16 +51,11 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-# Control characters (but tab and line breaks) a page must not carry raw: a receiver's
-# answer or a reason typed elsewhere may hold NUL or a terminal's escapes.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
 def _visible(value: object) -> object:
-    """Each control character of a text shown as `\\xNN`, before it is escaped (HTML
-    already made, a macro's, is left as it is)."""
-    if isinstance(value, str) and not hasattr(value, "__html__") and _CONTROLS.search(value):
-        return _CONTROLS.sub(lambda found: f"\\x{ord(found[0]):02x}", value)
+    """Each control character of a text (but tab and line breaks) shown as `\\xNN`,
+    before it is escaped (HTML already made, a macro's, is left as it is)."""
+    if isinstance(value, str) and not hasattr(value, "__html__"):
+        return controls_shown(value, "\t\n\r")
     return value
 
 

@@ -1,0 +1,10 @@
+"""The shell and the pages show a stored text's control characters one way: `\\xNN`."""
+
+from tidings.adapters.visible import controls_shown
+
+
+def test_control_characters_are_shown_as_escapes_and_printable_text_as_it_is() -> None:
+    text = "ok\t1\nNUL\x00 ESC\x1b[31m DEL\x7f C1\x85 CR\r é ✓"
+    assert controls_shown(text) == "ok\t1\nNUL\\x00 ESC\\x1b[31m DEL\\x7f C1\\x85 CR\\x0d é ✓"
+    # A page keeps the carriage return (HTML shows it as a space); a terminal does not.
+    assert controls_shown("a\r\nb\x00", "\t\n\r") == "a\r\nb\\x00"
