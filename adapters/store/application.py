@@ -207,21 +207,26 @@ class Store:
         self._app.close()
 
     def cached(self, key: str) -> Loaded | None:
+        """A stream's cached state (None: not cached), `used`."""
         loaded = self.states.get(key)
         if loaded is not None:
-            self.states.move_to_end(key)
-            if self.reads is not None:
-                self.reads.setdefault(key, loaded.version)
+            self.used(key, loaded)
         return loaded
 
+    def used(self, key: str, loaded: Loaded) -> None:
+        """The cached state `loaded` of stream `key` was read: it is the most recent, and
+        while the look waits for the save (`refresh`), its version is noted as read."""
+        self.states.move_to_end(key)
+        if self.reads is not None:
+            self.reads.setdefault(key, loaded.version)
+
     def load(self, decider: Decider[Any, Any, Any], key: str) -> Loaded:
-        """A stream's state from the database (snapshot plus newer events), cached."""
+        """A stream's state from the database (snapshot plus newer events), cached and
+        `used`."""
         loaded = self.load_cold(decider, stream_id(decider.category, key))
         name = stream_hex(decider.category, key)
         self.states[name] = loaded
-        self.states.move_to_end(name)
-        if self.reads is not None:
-            self.reads.setdefault(name, loaded.version)
+        self.used(name, loaded)
         return loaded
 
     def load_cold(

@@ -193,9 +193,7 @@ class Work:
     ) -> Loaded:
         seen, store = self._seen, self.store
         if cached is not None:  # cached, and first looked at by this batch
-            self._states.move_to_end(sid)  # the cache's order: least recently used first
-            if store.reads is not None:
-                store.reads.setdefault(sid, cached.version)
+            store.used(sid, cached)
             seen[sid] = cached
             return cached
         # Not cached: not looked up yet, or taken as new (only these are seen uncached).
