@@ -3,8 +3,11 @@
 Stream: one per (account, notification id). Life: scheduled -> attempt started ->
 succeeded, or failed and due again later, until the retry schedule is used up and the
 delivery gives up; a given-up delivery is kept and can be requeued for redelivery, which
-starts a fresh schedule. Whether an attempt succeeded is decided here, from the status
-the account expects, not by the adapter that made the call.
+starts a fresh schedule. A requeue (or a resend of a delivered one) names its `Route`:
+the medium, target, expected statuses and retry policy it goes by from then on, the
+account's channel as it is when the requeue is decided (`dispatch.requeue`). Whether
+an attempt succeeded is decided here, from the status the account expects, not by the
+adapter that made the call.
 
 Starting an attempt is a claim with a lease: `AttemptStarted` names the claimant and
 holds until `lease_until`. A process that dies mid-attempt never records its outcome;
@@ -51,6 +54,7 @@ __all__ = [
     "GiveUp",
     "RecordAttempt",
     "RequeueDelivery",
+    "Route",
     "ScheduleDelivery",
     "StartAttempt",
     "check",
@@ -130,13 +134,24 @@ class GiveUp(Struct, frozen=True, gc=False, tag="GiveUp"):
     reason: str
 
 
+class Route(Struct, frozen=True, gc=False, kw_only=True):
+    """Where and how a delivery goes: what its scheduling says, or its requeue changed."""
+
+    medium: Medium
+    target: str
+    expected_status: frozenset[int]
+    retry_policy: RetryPolicy
+
+
 class RequeueDelivery(Struct, frozen=True, gc=False, tag="RequeueDelivery"):
     """Send a delivery again: one that gave up (requeued) or, with `delivered`, one that
     succeeded (resent: the client asked to hear it again); with `since` (aware), only
-    one that gave up, or succeeded and was scheduled, at or after it."""
+    one that gave up, or succeeded and was scheduled, at or after it. `route`: where it
+    goes from then on (None: where it went before)."""
 
     delivered: bool = False
     since: datetime | None = None
+    route: Route | None = None
 
 
 # What an operator's requeue of all of an account's deliveries answers (2304) when none
@@ -201,12 +216,16 @@ class DeliveryGaveUp(Struct, frozen=True, gc=False, kw_only=True, tag="DeliveryG
 
 
 class DeliveryRequeued(Struct, frozen=True, gc=False, kw_only=True, tag="DeliveryRequeued"):
+    """`route`: where the delivery goes from then on, when not where it went before."""
+
     at: datetime
+    route: Route | None = None
 
 
 class DeliveryResent(Struct, frozen=True, kw_only=True, tag="DeliveryResent"):
     """A delivery that succeeded is sent again. It names its scheduling (without the
-    notification, which the stream holds) and its last attempt's number, so a follower
+    notification, which the stream holds; with the route it goes by from then on) and
+    its last attempt's number, so a follower
     that forgot the delivery once it succeeded (the due index) takes it up from this
     event alone (`resumed`)."""
 
@@ -355,7 +374,8 @@ def decide(
     giving up a finished delivery; requeueing one that has not given up (resending,
     with `delivered`, one that neither gave up nor succeeded), or one that did before
     its `since`; 2101 jitter outside [-1, 1], a lease outside (0 s, 30 days], a `since`
-    without a time zone.
+    without a time zone, a requeue's route without target or expected statuses, or with
+    an unusable retry policy.
     """
     if isinstance(command, ScheduleDelivery):
         if state.scheduled is not None:
@@ -406,10 +426,42 @@ def decide(
             moment = (state.gave_up_at or scheduled.at) if gave_up else scheduled.at
             if since is not None and moment < since:
                 return reject(Code.STATUS_PROHIBITS, f"a delivery {state.status} before since")
-            if gave_up:
-                return [DeliveryRequeued(at=now)]
-            kept = replace(scheduled, notification=None)
-            return [DeliveryResent(scheduled=kept, attempts=_last_number(state), at=now)]
+            return _requeue(state, scheduled, command.route, now)
+
+
+def _route_of(scheduled: DeliveryScheduled) -> Route:
+    return Route(
+        medium=scheduled.medium,
+        target=scheduled.target,
+        expected_status=scheduled.expected_status,
+        retry_policy=scheduled.retry_policy,
+    )
+
+
+def _rerouted(scheduled: DeliveryScheduled, route: Route) -> DeliveryScheduled:
+    return replace(
+        scheduled,
+        medium=route.medium,
+        target=route.target,
+        expected_status=route.expected_status,
+        retry_policy=route.retry_policy,
+    )
+
+
+def _requeue(
+    state: DeliveryState, scheduled: DeliveryScheduled, route: Route | None, now: datetime
+) -> list[DeliveryEvent] | Rejection:
+    if route is not None:
+        if not route.target or not route.expected_status:
+            return reject(Code.INVALID_PARAMETER, "a delivery needs a target and its statuses")
+        if problem := policy_problem(route.retry_policy):
+            return reject(Code.INVALID_PARAMETER, problem)
+        if route == _route_of(scheduled):
+            route = None
+    if state.status == "gave_up":
+        return [DeliveryRequeued(at=now, route=route)]
+    kept = replace(scheduled if route is None else _rerouted(scheduled, route), notification=None)
+    return [DeliveryResent(scheduled=kept, attempts=_last_number(state), at=now)]
 
 
 def _last_number(state: DeliveryState) -> int:
@@ -515,9 +567,16 @@ def evolve(state: DeliveryState, event: DeliveryEvent) -> DeliveryState:
                 state, status="gave_up", next_attempt_at=None, gave_up_reason=reason, gave_up_at=at
             )
         case DeliveryRequeued(at=at) | DeliveryResent(at=at):
+            assert state.scheduled is not None  # checked: it gave up or succeeded
+            if isinstance(event, DeliveryResent):
+                route: Route | None = _route_of(event.scheduled)
+            else:
+                route = event.route
+            scheduled = state.scheduled if route is None else _rerouted(state.scheduled, route)
             return replace(
                 state,
                 status="scheduled",
+                scheduled=scheduled,
                 failures=0,
                 next_attempt_at=at,
                 gave_up_reason="",

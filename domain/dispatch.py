@@ -31,6 +31,15 @@ issued, so the client can still fetch it with poll-req (the account's `polls` al
 it). A delivered notification never enters the queue, and one already waiting there is
 not queued again (a redelivery that gave up once more).
 
+Requeueing (`requeue`), given the delivery, its account and its account's mailbox: an
+operator's redelivery (or resend of a delivered one) goes by the account's channel as it
+is now, not as it was when the delivery was scheduled: its medium, its target for the
+notification's outcome, its expected statuses, the account's retry policy. An account
+that now polls (no push channel) gets the notification queued in its mailbox, as a
+fallback to polling queues it (once: not when it is waiting there already); the
+delivery itself stays as it is. A URL channel with no URL for the outcome (only an
+error URL, and the outcome is a success) sends it nowhere: refused.
+
 Signing (`signing_secrets`): a push is signed with the account's current secret and,
 for `ROTATION_GRACE` after a rotation, with the one before it too, so a receiver can
 switch secrets without losing a notification (docs/decisions.md, Delivery).
@@ -42,14 +51,17 @@ channel when that is of the delivery's medium, else by that medium's defaults.
 from datetime import datetime, timedelta
 
 from msgspec import Struct
+from msgspec.structs import replace
 
 from . import delivery as dlv
 from . import endpoint as ept
 from . import mailbox as mbx
 from .account import AccountState
+from .codes import Code
 from .decider import DELIVERY, ENDPOINT, fold
-from .rejection import Rejection
-from .values import Channel, EmailChannel, PollChannel, UrlChannel
+from .ending import SMTP_OK
+from .rejection import Rejection, reject
+from .values import Channel, EmailChannel, Notification, PollChannel, UrlChannel, push_target
 
 __all__ = [
     "CLOSED",
@@ -58,6 +70,7 @@ __all__ = [
     "ClaimAttempt",
     "Held",
     "Idle",
+    "Requeued",
     "Settled",
     "Started",
     "channel_for",
@@ -66,6 +79,8 @@ __all__ = [
     "endpoint_key",
     "fall_back",
     "lease",
+    "requeue",
+    "route",
     "settle",
     "signing_secrets",
     "targets",
@@ -115,6 +130,13 @@ class Settled(Struct, frozen=True, kw_only=True):
 
     delivery: list[dlv.DeliveryEvent]
     endpoint: list[ept.EndpointEvent]
+    mailbox: list[mbx.MailboxEvent]
+
+
+class Requeued(Struct, frozen=True, kw_only=True):
+    """What a requeue decided on the delivery and on its account's mailbox."""
+
+    delivery: list[dlv.DeliveryEvent]
     mailbox: list[mbx.MailboxEvent]
 
 
@@ -248,10 +270,61 @@ def fall_back(
         or channel.fallback != "poll"
     ):
         return []
-    notification = scheduled.notification
+    return _queued(scheduled.notification, mailbox, now)
+
+
+def _queued(
+    notification: Notification, mailbox: mbx.MailboxState, now: datetime
+) -> list[mbx.MailboxEvent]:
+    """The notification queued in the mailbox, unless it is waiting there already."""
     if any(waiting.id == notification.id for waiting in mailbox.queue):
         return []
     return [mbx.NotificationQueued(notification=notification, at=now)]
+
+
+def route(account: AccountState, notification: Notification) -> dlv.Route | None:
+    """Where a delivery of `notification` goes if it is sent now: by the account's
+    channel as it is, to its target for the notification's outcome; None when the
+    channel pushes it nowhere (a poll channel, or no URL for the outcome)."""
+    channel = account.channel
+    target = push_target(channel, notification.outcome)
+    if target is None or isinstance(channel, PollChannel):
+        return None
+    url = isinstance(channel, UrlChannel)
+    return dlv.Route(
+        medium="url" if url else "email",
+        target=target,
+        expected_status=channel.expected_status if isinstance(channel, UrlChannel) else SMTP_OK,
+        retry_policy=account.retry_policy,
+    )
+
+
+def requeue(
+    delivery: dlv.DeliveryState,
+    account: AccountState,
+    mailbox: mbx.MailboxState,
+    command: dlv.RequeueDelivery,
+    now: datetime,
+) -> Requeued | Rejection:
+    """Decide a requeue of the delivery (module docstring). Rejections: the delivery's
+    (2303 never scheduled, 2304 one that may not be sent again, 2101); 2304 an account
+    that polls when the notification is waiting in its mailbox already, or whose channel
+    sends this notification nowhere. A delivery whose notification is not recorded keeps
+    its route (it cannot be sent: it gives up when claimed)."""
+    scheduled = delivery.scheduled
+    notification = None if scheduled is None else scheduled.notification
+    where = None if notification is None else route(account, notification)
+    decided = dlv.decide(delivery, replace(command, route=where), now)
+    if isinstance(decided, Rejection):
+        return decided
+    if notification is None or where is not None:
+        return Requeued(delivery=decided, mailbox=[])
+    if not isinstance(account.channel, PollChannel):
+        return reject(Code.STATUS_PROHIBITS, "the account's channel sends it nowhere")
+    queued = _queued(notification, mailbox, now)
+    if not queued:
+        return reject(Code.STATUS_PROHIBITS, "the notification is waiting in the mailbox already")
+    return Requeued(delivery=[], mailbox=queued)
 
 
 def signing_secrets(

@@ -136,14 +136,26 @@ class Deliveries:
         requeued = dlv.RequeueDelivery(delivered=delivered, since=since)
 
         def requeue(work: Work, chosen: range) -> list[int]:
-            # Chosen by the domain on the states this unit of work saves on: a delivery
-            # another writer changed meanwhile is a lost race, decided again.
-            keys = [dlv.key(login, n) for n in chosen]
-            if one is not None:  # the one asked for: refused as it is (2303, 2304)
-                sent = list(chosen) if work.must(DELIVERY, keys[0], requeued) else []
-            else:
-                changed = work.must_each(DELIVERY, keys, requeued, dlv.NOTHING_TO_SEND)
-                sent = [n for n, yes in zip(chosen, changed, strict=True) if yes]
+            # Chosen by the domain on the states this unit of work saves on (a delivery
+            # another writer changed meanwhile is a lost race, decided again), by the
+            # account's channel as it is now.
+            account = existing(work, login)
+            sent: list[int] = []
+            refused: Rejection | None = None
+            for n in chosen:
+                key = dlv.key(login, n)
+                state, mailbox = work.state(DELIVERY, key), work.state(MAILBOX, login)
+                decided = dispatch.requeue(state, account, mailbox, requeued, work.now)
+                if isinstance(decided, Rejection):
+                    refused = decided
+                    continue
+                work.record(DELIVERY, key, decided.delivery)
+                work.record(MAILBOX, login, decided.mailbox)
+                sent.append(n)
+            if refused is not None and one is not None:  # refused as it is (2303, 2304)
+                raise Rejected.of(refused)
+            if not sent:  # none of them may: as one alone is refused (`decide_each`)
+                raise Rejected(Code.STATUS_PROHIBITS, dlv.NOTHING_TO_SEND)
             # With its chunk's changes: none unattributed, none by an operator revoked.
             record(work, by, login, f"requeued {', '.join(map(str, sent))}")
             return sent

@@ -1,0 +1,47 @@
+"""A redelivery goes where the account's channel says when the operator asks for it:
+the customer who fixed their URL after a 410 gets the notification at the new one;
+one who moved to polling finds it in the poll queue."""
+
+from tidings.adapters import Tidings
+from tidings.domain import PollChannel, RetryPolicy, UrlChannel
+
+from tests.http.conftest import wait_until
+from tests.push.conftest import Receiver
+
+
+def test_a_redelivery_after_the_url_was_fixed_goes_to_the_new_url(
+    db_url: str, receiver: Receiver
+) -> None:
+    with Tidings(db_url, push=True) as t:
+        # given: a URL account whose endpoint answered 410, so the delivery gave up
+        gone = UrlChannel(success_url=receiver.url("/gone"))
+        t.open_account("shop", "123456", channel=gone, retry_policy=RetryPolicy())
+        n = t.send_test("shop").id
+        wait_until(lambda: t.delivery("shop", n).status == "gave_up", what="give-up")
+        # when: the customer fixes the URL and the operator redelivers
+        t.configure_channel("shop", UrlChannel(success_url=receiver.url("/ok")))
+        assert t.redeliver("shop", n) == [n]
+        # then: it is delivered to the new URL, and the pages show the new target
+        wait_until(lambda: t.delivery("shop", n).status == "succeeded", what="redelivery")
+        (view,) = t.deliveries("shop")
+        assert view.target == receiver.url("/ok")
+    assert len(receiver.to("/gone")) == 1
+    assert len(receiver.to("/ok")) == 1
+
+
+def test_a_redelivery_after_the_account_moved_to_polling_is_queued(
+    db_url: str, receiver: Receiver
+) -> None:
+    with Tidings(db_url, push=True) as t:
+        gone = UrlChannel(success_url=receiver.url("/gone"))
+        t.open_account("shop", "123456", channel=gone, retry_policy=RetryPolicy())
+        n = t.send_test("shop").id
+        wait_until(lambda: t.delivery("shop", n).status == "gave_up", what="give-up")
+        # when: the account polls now, and the operator redelivers
+        t.configure_channel("shop", PollChannel())
+        assert t.redeliver("shop", n) == [n]
+        # then: the notification waits in the poll queue under its id; nothing is pushed
+        answer = t.poll("shop")
+        assert answer.notification is not None and answer.notification.id == n
+        assert t.delivery("shop", n).status == "gave_up"
+    assert len(receiver.to("/gone")) == 1
