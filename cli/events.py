@@ -74,10 +74,10 @@ def describe(event: Any) -> str:
             return f"attempt {number} failed: status {status}, {error}, {_ms(ms)}{then}"
         case dlv.DeliveryGaveUp(reason=reason):
             return f"gave up: {reason}"
-        case dlv.DeliveryRequeued():
-            return "requeued for redelivery"
-        case dlv.DeliveryResent(attempts=attempts):
-            return f"delivered (attempt {attempts}), and sent again"
+        case dlv.DeliveryRequeued(route=route):
+            return "requeued for redelivery" + (f" to {route.target}" if route else "")
+        case dlv.DeliveryResent(attempts=attempts, scheduled=scheduled):
+            return f"delivered (attempt {attempts}), and sent again to {scheduled.target}"
         case ept.EndpointFailed(consecutive=n):
             return f"endpoint failed {n} time(s) in a row"
         case ept.EndpointRecovered():
@@ -132,4 +132,10 @@ class StreamLogins:
             case dlv.DeliveryScheduled(login=login, notification_id=n, target=target):
                 self._logins[stream_id(DELIVERY.category, dlv.key(login, n))] = login
                 self._logins[stream_id(ENDPOINT.category, ept.key(login, target))] = login
+            case (
+                dlv.DeliveryRequeued(route=dlv.Route(target=target))
+                | dlv.DeliveryResent(scheduled=dlv.DeliveryScheduled(target=target))
+            ) if (owner := self._logins.get(stream)) is not None:
+                # A requeue's new target: its endpoint's events belong to the same login.
+                self._logins[stream_id(ENDPOINT.category, ept.key(owner, target))] = owner
         return self._logins.get(stream)

@@ -215,10 +215,10 @@ def _describe(event: Any) -> tuple[str, str, tuple[str, ...]]:
             return row.outcome, f"attempt {row.number} {row.outcome}", details
         case dlv.DeliveryGaveUp(reason=reason):
             return "gave-up", "gave up", (reason,)
-        case dlv.DeliveryRequeued():
-            return "requeued", "requeued for redelivery", ()
-        case dlv.DeliveryResent():
-            return "requeued", "delivered, and sent again", ()
+        case dlv.DeliveryRequeued(route=route):
+            return "requeued", "requeued for redelivery", (route.target,) if route else ()
+        case dlv.DeliveryResent(scheduled=scheduled):
+            return "requeued", "delivered, and sent again", (scheduled.target,)
         case ept.EndpointPaused():
             return "failed", "endpoint paused", ()
         case ept.EndpointResumed(by=by):

@@ -3,6 +3,7 @@ the customer who fixed their URL after a 410 gets the notification at the new on
 one who moved to polling finds it in the poll queue."""
 
 from tidings.adapters import Tidings
+from tidings.cli.events import describe
 from tidings.domain import PollChannel, RetryPolicy, UrlChannel
 
 from tests.http.conftest import wait_until
@@ -25,6 +26,9 @@ def test_a_redelivery_after_the_url_was_fixed_goes_to_the_new_url(
         wait_until(lambda: t.delivery("shop", n).status == "succeeded", what="redelivery")
         (view,) = t.deliveries("shop")
         assert view.target == receiver.url("/ok")
+        # and: the trail says where the requeue sent it
+        said = [describe(entry.event) for entry in t.trail(notification=("shop", n))]
+        assert f"requeued for redelivery to {receiver.url('/ok')}" in said
     assert len(receiver.to("/gone")) == 1
     assert len(receiver.to("/ok")) == 1
 
