@@ -92,7 +92,8 @@ class Redelivered(Struct, frozen=True, kw_only=True):
 
 
 class ResumeTarget(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The endpoint to resume (a URL or address of the account); None: all of them."""
+    """The endpoint to resume (a URL or address of the account); absent or null: all of
+    them."""
 
     target: str | None = None
 
