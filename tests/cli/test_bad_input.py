@@ -37,6 +37,11 @@ def _one_line(run: "subprocess.CompletedProcess[str]", *words: str) -> None:
     assert all(word in run.stderr for word in words) and run.stdout == "", run.stderr
 
 
+# Commands that open the database, one of each way (read, write, work, serve).
+_OPENING = [("account", "list"), ("account", "add", "bob", "--password-stdin"), ("worker",),
+            ("serve", "--port", "0", "--workers", "1")]  # fmt: skip
+
+
 def _files(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())
 
@@ -56,12 +61,7 @@ def test_a_url_of_another_database_is_named_as_such(
     assert _files(tmp_path) == []
 
 
-@pytest.mark.parametrize(
-    "args",
-    [("account", "list"), ("account", "add", "bob", "--password-stdin"), ("worker",),
-     ("serve", "--port", "0", "--workers", "1")],
-    ids=" ".join,
-)  # fmt: skip
+@pytest.mark.parametrize("args", _OPENING, ids=" ".join)
 def test_a_misspelt_parameter_of_a_postgresql_url_is_refused_not_ignored(
     args: tuple[str, ...], postgres_url: str
 ) -> None:
@@ -75,12 +75,7 @@ def test_a_misspelt_parameter_of_a_postgresql_url_is_refused_not_ignored(
         assert conn.execute(tables).fetchone() == before
 
 
-@pytest.mark.parametrize(
-    "args",
-    [("account", "list"), ("account", "add", "bob", "--password-stdin"), ("worker",),
-     ("serve", "--port", "0", "--workers", "1")],
-    ids=" ".join,
-)  # fmt: skip
+@pytest.mark.parametrize("args", _OPENING, ids=" ".join)
 def test_a_directory_for_the_database_is_named_as_such(
     args: tuple[str, ...], tmp_path: Path
 ) -> None:

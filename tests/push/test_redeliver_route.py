@@ -10,15 +10,21 @@ from tests.http.conftest import wait_until
 from tests.push.conftest import Receiver
 
 
+def _gave_up(t: Tidings, receiver: Receiver) -> int:
+    """Given a URL account whose endpoint answered 410: the id of its test notification,
+    whose delivery gave up."""
+    gone = UrlChannel(success_url=receiver.url("/gone"))
+    t.open_account("shop", "123456", channel=gone, retry_policy=RetryPolicy())
+    n = t.send_test("shop").id
+    wait_until(lambda: t.delivery("shop", n).status == "gave_up", what="give-up")
+    return n
+
+
 def test_a_redelivery_after_the_url_was_fixed_goes_to_the_new_url(
     db_url: str, receiver: Receiver
 ) -> None:
     with Tidings(db_url, push=True) as t:
-        # given: a URL account whose endpoint answered 410, so the delivery gave up
-        gone = UrlChannel(success_url=receiver.url("/gone"))
-        t.open_account("shop", "123456", channel=gone, retry_policy=RetryPolicy())
-        n = t.send_test("shop").id
-        wait_until(lambda: t.delivery("shop", n).status == "gave_up", what="give-up")
+        n = _gave_up(t, receiver)
         # when: the customer fixes the URL and the operator redelivers
         t.configure_channel("shop", UrlChannel(success_url=receiver.url("/ok")))
         assert t.redeliver("shop", n) == [n]
@@ -37,10 +43,7 @@ def test_a_redelivery_after_the_account_moved_to_polling_is_queued(
     db_url: str, receiver: Receiver
 ) -> None:
     with Tidings(db_url, push=True) as t:
-        gone = UrlChannel(success_url=receiver.url("/gone"))
-        t.open_account("shop", "123456", channel=gone, retry_policy=RetryPolicy())
-        n = t.send_test("shop").id
-        wait_until(lambda: t.delivery("shop", n).status == "gave_up", what="give-up")
+        n = _gave_up(t, receiver)
         # when: the account polls now, and the operator redelivers
         t.configure_channel("shop", PollChannel())
         assert t.redeliver("shop", n) == [n]
