@@ -272,7 +272,7 @@ def test_no_adapter_module_is_over_the_limit(path: Path) -> None:
 ADAPTERS_BUDGET = 8_000
 
 
-@pytest.mark.xfail(strict=True, reason="adapters/ holds about 15,300 lines today")
+@pytest.mark.xfail(strict=True, reason="adapters/ holds about 15,500 lines today")
 def test_adapters_stay_within_their_budget() -> None:
     lines = sum(
         len(path.read_text(encoding="utf-8").splitlines())
