@@ -31,14 +31,14 @@ issued, so the client can still fetch it with poll-req (the account's `polls` al
 it). A delivered notification never enters the queue, and one already waiting there is
 not queued again (a redelivery that gave up once more).
 
-Requeueing (`requeue`), given the delivery, its account and its account's mailbox: an
-operator's redelivery (or resend of a delivered one) goes by the account's channel as it
-is now, not as it was when the delivery was scheduled: its medium, its target for the
-notification's outcome, its expected statuses, the account's retry policy. An account
-that now polls (no push channel) gets the notification queued in its mailbox, as a
-fallback to polling queues it (once: not when it is waiting there already); the
-delivery itself stays as it is. A URL channel with no URL for the outcome (only an
-error URL, and the outcome is a success) sends it nowhere: refused.
+Requeueing (`requeue`), given the delivery and its account: an operator's redelivery
+(or resend of a delivered one) goes by the account's channel as it is now, not as it
+was when the delivery was scheduled: its medium, its target for the notification's
+outcome, its expected statuses, the account's retry policy. A channel that sends the
+notification nowhere refuses it: an account that polls now (queueing it in the mailbox
+would queue it again at every redelivery, after the client acked it: the delivery
+would record nothing to stop the next one), a URL channel with no URL for the outcome
+(only an error URL, and the outcome is a success).
 
 Signing (`signing_secrets`): a push is signed with the account's current secret and,
 for `ROTATION_GRACE` after a rotation, with the one before it too, so a receiver can
@@ -70,7 +70,6 @@ __all__ = [
     "ClaimAttempt",
     "Held",
     "Idle",
-    "Requeued",
     "Settled",
     "Started",
     "channel_for",
@@ -130,13 +129,6 @@ class Settled(Struct, frozen=True, kw_only=True):
 
     delivery: list[dlv.DeliveryEvent]
     endpoint: list[ept.EndpointEvent]
-    mailbox: list[mbx.MailboxEvent]
-
-
-class Requeued(Struct, frozen=True, kw_only=True):
-    """What a requeue decided on the delivery and on its account's mailbox."""
-
-    delivery: list[dlv.DeliveryEvent]
     mailbox: list[mbx.MailboxEvent]
 
 
@@ -302,29 +294,23 @@ def route(account: AccountState, notification: Notification) -> dlv.Route | None
 def requeue(
     delivery: dlv.DeliveryState,
     account: AccountState,
-    mailbox: mbx.MailboxState,
     command: dlv.RequeueDelivery,
     now: datetime,
-) -> Requeued | Rejection:
+) -> list[dlv.DeliveryEvent] | Rejection:
     """Decide a requeue of the delivery (module docstring). Rejections: the delivery's
     (2303 never scheduled, 2304 one that may not be sent again, 2101); 2304 an account
-    that polls when the notification is waiting in its mailbox already, or whose channel
-    sends this notification nowhere. A delivery whose notification is not recorded keeps
-    its route (it cannot be sent: it gives up when claimed)."""
+    whose channel sends this notification nowhere (it polls now, or has no URL for the
+    outcome). A delivery whose notification is not recorded keeps its route (it cannot
+    be sent: it gives up when claimed)."""
     scheduled = delivery.scheduled
     notification = None if scheduled is None else scheduled.notification
     where = None if notification is None else route(account, notification)
     decided = dlv.decide(delivery, replace(command, route=where), now)
-    if isinstance(decided, Rejection):
+    if isinstance(decided, Rejection) or notification is None or where is not None:
         return decided
-    if notification is None or where is not None:
-        return Requeued(delivery=decided, mailbox=[])
-    if not isinstance(account.channel, PollChannel):
-        return reject(Code.STATUS_PROHIBITS, "the account's channel sends it nowhere")
-    queued = _queued(notification, mailbox, now)
-    if not queued:
-        return reject(Code.STATUS_PROHIBITS, "the notification is waiting in the mailbox already")
-    return Requeued(delivery=[], mailbox=queued)
+    if isinstance(account.channel, PollChannel):
+        return reject(Code.STATUS_PROHIBITS, "the account polls now: nothing is pushed to it")
+    return reject(Code.STATUS_PROHIBITS, "the account's channel sends it nowhere")
 
 
 def signing_secrets(

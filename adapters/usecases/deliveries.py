@@ -144,13 +144,11 @@ class Deliveries:
             refused: Rejection | None = None
             for n in chosen:
                 key = dlv.key(login, n)
-                state, mailbox = work.state(DELIVERY, key), work.state(MAILBOX, login)
-                decided = dispatch.requeue(state, account, mailbox, requeued, work.now)
+                decided = dispatch.requeue(work.state(DELIVERY, key), account, requeued, work.now)
                 if isinstance(decided, Rejection):
                     refused = decided
                     continue
-                work.record(DELIVERY, key, decided.delivery)
-                work.record(MAILBOX, login, decided.mailbox)
+                work.record(DELIVERY, key, decided)
                 sent.append(n)
             if refused is not None and one is not None:  # refused as it is (2303, 2304)
                 raise Rejected.of(refused)

@@ -1,12 +1,11 @@
 """A requeue goes by the account's channel as it is when it is decided: a customer who
 fixed their URL or address, or moved to another medium, is sent to the new one; an
-account that now polls finds the notification in its mailbox (the fallback's rule)."""
+account that now polls is pushed nothing, and its mailbox is left as it is."""
 
 from datetime import UTC, datetime
 
 from tidings.domain import (
     DELIVERY,
-    MAILBOX,
     Code,
     EmailChannel,
     Notification,
@@ -16,9 +15,8 @@ from tidings.domain import (
     UrlChannel,
 )
 from tidings.domain import delivery as dlv
-from tidings.domain import mailbox as mbx
 from tidings.domain.account import AccountState
-from tidings.domain.dispatch import Requeued, requeue
+from tidings.domain.dispatch import requeue
 from tidings.domain.retry import RetryPolicy
 
 from tests.gwt import T0, spec
@@ -56,7 +54,6 @@ DELIVERED = (
     )
     .state
 )
-ISSUED = spec(MAILBOX).given(mbx.NotificationIssued(notification=PUSHED, at=T0)).state
 
 
 def account(channel: object, policy: RetryPolicy | None = None) -> AccountState:
@@ -68,14 +65,14 @@ def account(channel: object, policy: RetryPolicy | None = None) -> AccountState:
     )
 
 
-def requeued(channel: object, state: dlv.DeliveryState = GAVE_UP) -> Requeued:
-    decided = requeue(state, account(channel), ISSUED, dlv.RequeueDelivery(), NOW)
-    assert isinstance(decided, Requeued)
+def requeued(channel: object, state: dlv.DeliveryState = GAVE_UP) -> list[dlv.DeliveryEvent]:
+    decided = requeue(state, account(channel), dlv.RequeueDelivery(), NOW)
+    assert isinstance(decided, list)
     return decided
 
 
-def after(state: dlv.DeliveryState, decided: Requeued) -> dlv.DeliveryState:
-    for event in decided.delivery:
+def after(state: dlv.DeliveryState, decided: list[dlv.DeliveryEvent]) -> dlv.DeliveryState:
+    for event in decided:
         assert DELIVERY.check(state, event) is None
         state = DELIVERY.evolve(state, event)
     return state
@@ -85,7 +82,7 @@ def test_the_same_channel_requeues_it_where_it_went() -> None:
     # given: a delivery that gave up; when: requeued, the channel unchanged
     decided = requeued(UrlChannel(success_url=OLD))
     # then: the requeue names no new route, and it goes to the same target
-    assert decided == Requeued(delivery=[dlv.DeliveryRequeued(at=NOW)], mailbox=[])
+    assert decided == [dlv.DeliveryRequeued(at=NOW)]
     assert after(GAVE_UP, decided).scheduled == SCHEDULED
 
 
@@ -94,12 +91,12 @@ def test_a_fixed_url_requeues_it_to_the_new_url() -> None:
     policy = RetryPolicy(schedule=(1.0, 2.0))
     channel = UrlChannel(success_url=NEW, expected_status=frozenset({204}))
     # when: requeued
-    decided = requeue(GAVE_UP, account(channel, policy), ISSUED, dlv.RequeueDelivery(), NOW)
+    decided = requeue(GAVE_UP, account(channel, policy), dlv.RequeueDelivery(), NOW)
     # then: it goes to the new URL, by the new statuses and policy, from now on
     route = dlv.Route(
         medium="url", target=NEW, expected_status=frozenset({204}), retry_policy=policy
     )
-    assert decided == Requeued(delivery=[dlv.DeliveryRequeued(at=NOW, route=route)], mailbox=[])
+    assert decided == [dlv.DeliveryRequeued(at=NOW, route=route)]
     state = after(GAVE_UP, decided)
     assert state.status == "scheduled"
     assert state.scheduled is not None
@@ -119,10 +116,10 @@ def test_an_account_moved_to_email_is_mailed() -> None:
 def test_a_resent_delivery_goes_to_the_new_url_and_names_it() -> None:
     # given: a delivered one; when: resent after the URL changed
     command = dlv.RequeueDelivery(delivered=True)
-    decided = requeue(DELIVERED, account(UrlChannel(success_url=NEW)), ISSUED, command, NOW)
-    assert isinstance(decided, Requeued)
+    decided = requeue(DELIVERED, account(UrlChannel(success_url=NEW)), command, NOW)
+    assert isinstance(decided, list)
     # then: the event names the new target (the due index takes it up from it alone)
-    (resent,) = decided.delivery
+    (resent,) = decided
     assert isinstance(resent, dlv.DeliveryResent)
     assert resent.scheduled.target == NEW
     assert dlv.resumed(resent).scheduled == resent.scheduled
@@ -131,29 +128,22 @@ def test_a_resent_delivery_goes_to_the_new_url_and_names_it() -> None:
     assert state.scheduled.notification == PUSHED
 
 
-def test_an_account_that_polls_now_finds_it_in_its_mailbox() -> None:
+def test_an_account_that_polls_now_is_refused() -> None:
     # given: the account moved to polling; when: the delivery is requeued
-    decided = requeued(PollChannel())
-    # then: the notification is queued under its id; the delivery stays as it is
-    assert decided == Requeued(
-        delivery=[], mailbox=[mbx.NotificationQueued(notification=PUSHED, at=NOW)]
-    )
-
-
-def test_polling_now_and_waiting_already_is_refused() -> None:
-    waiting = MAILBOX.evolve(ISSUED, mbx.NotificationQueued(notification=PUSHED, at=T0))
-    decided = requeue(GAVE_UP, account(PollChannel()), waiting, dlv.RequeueDelivery(), NOW)
+    decided = requeue(GAVE_UP, account(PollChannel()), dlv.RequeueDelivery(), NOW)
+    # then: refused: nothing is pushed, and nothing is queued again at each redelivery
     assert isinstance(decided, Rejection) and decided.code == Code.STATUS_PROHIBITS
+    assert "polls" in decided.text
 
 
 def test_polling_now_does_not_requeue_one_that_may_not_be_sent_again() -> None:
-    decided = requeue(DELIVERED, account(PollChannel()), ISSUED, dlv.RequeueDelivery(), NOW)
+    decided = requeue(DELIVERED, account(PollChannel()), dlv.RequeueDelivery(), NOW)
     assert isinstance(decided, Rejection) and decided.code == Code.STATUS_PROHIBITS
 
 
 def test_a_channel_with_no_url_for_the_outcome_is_refused() -> None:
     channel = UrlChannel(error_url=NEW)  # errors only; this outcome is a success
-    decided = requeue(GAVE_UP, account(channel), ISSUED, dlv.RequeueDelivery(), NOW)
+    decided = requeue(GAVE_UP, account(channel), dlv.RequeueDelivery(), NOW)
     assert isinstance(decided, Rejection) and decided.code == Code.STATUS_PROHIBITS
 
 

@@ -1,10 +1,12 @@
 """A redelivery goes where the account's channel says when the operator asks for it:
 the customer who fixed their URL after a 410 gets the notification at the new one;
-one who moved to polling finds it in the poll queue."""
+one who moved to polling is refused: nothing is queued in the poll queue, where each
+redelivery would queue it again after the client acked it."""
 
-from tidings.adapters import Tidings
+import pytest
+from tidings.adapters import Rejected, Tidings
 from tidings.cli.events import describe
-from tidings.domain import PollChannel, RetryPolicy, UrlChannel
+from tidings.domain import Code, PollChannel, RetryPolicy, UrlChannel
 
 from tests.http.conftest import wait_until
 from tests.push.conftest import Receiver
@@ -39,16 +41,17 @@ def test_a_redelivery_after_the_url_was_fixed_goes_to_the_new_url(
     assert len(receiver.to("/ok")) == 1
 
 
-def test_a_redelivery_after_the_account_moved_to_polling_is_queued(
+def test_a_redelivery_after_the_account_moved_to_polling_is_refused(
     db_url: str, receiver: Receiver
 ) -> None:
     with Tidings(db_url, push=True) as t:
         n = _gave_up(t, receiver)
         # when: the account polls now, and the operator redelivers
         t.configure_channel("shop", PollChannel())
-        assert t.redeliver("shop", n) == [n]
-        # then: the notification waits in the poll queue under its id; nothing is pushed
-        answer = t.poll("shop")
-        assert answer.notification is not None and answer.notification.id == n
+        with pytest.raises(Rejected) as refused:
+            t.redeliver("shop", n)
+        # then: refused; nothing is queued or pushed, the delivery stays given up
+        assert refused.value.code == Code.STATUS_PROHIBITS
+        assert t.poll("shop").code == Code.QUEUE_EMPTY
         assert t.delivery("shop", n).status == "gave_up"
     assert len(receiver.to("/gone")) == 1
