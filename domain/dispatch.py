@@ -59,9 +59,9 @@ from . import mailbox as mbx
 from .account import AccountState
 from .codes import Code
 from .decider import DELIVERY, ENDPOINT, fold
-from .ending import SMTP_OK
+from .ending import route
 from .rejection import Rejection, reject
-from .values import Channel, EmailChannel, Notification, PollChannel, UrlChannel, push_target
+from .values import Channel, EmailChannel, Notification, PollChannel, UrlChannel
 
 __all__ = [
     "CLOSED",
@@ -79,7 +79,6 @@ __all__ = [
     "fall_back",
     "lease",
     "requeue",
-    "route",
     "settle",
     "signing_secrets",
     "targets",
@@ -272,23 +271,6 @@ def _queued(
     if any(waiting.id == notification.id for waiting in mailbox.queue):
         return []
     return [mbx.NotificationQueued(notification=notification, at=now)]
-
-
-def route(account: AccountState, notification: Notification) -> dlv.Route | None:
-    """Where a delivery of `notification` goes if it is sent now: by the account's
-    channel as it is, to its target for the notification's outcome; None when the
-    channel pushes it nowhere (a poll channel, or no URL for the outcome)."""
-    channel = account.channel
-    target = push_target(channel, notification.outcome)
-    if target is None or isinstance(channel, PollChannel):
-        return None
-    url = isinstance(channel, UrlChannel)
-    return dlv.Route(
-        medium="url" if url else "email",
-        target=target,
-        expected_status=channel.expected_status if isinstance(channel, UrlChannel) else SMTP_OK,
-        retry_policy=account.retry_policy,
-    )
 
 
 def requeue(

@@ -31,9 +31,9 @@ from . import operation as op
 from .account import AccountState
 from .codes import Code
 from .rejection import Rejection, reject
-from .values import EmailChannel, Notification, PollChannel, UrlChannel, push_target
+from .values import Notification, PollChannel, UrlChannel, push_target
 
-__all__ = ["SMTP_OK", "Ending", "end"]
+__all__ = ["SMTP_OK", "Ending", "end", "route"]
 
 SMTP_OK = frozenset({250})
 
@@ -80,16 +80,15 @@ def end(
         )
     issued = mbx.NotificationIssued(notification=notification, at=now)
     scheduled: list[dlv.DeliveryEvent] = []
-    channel = account.channel
-    target = push_target(channel, outcome)
-    if target is not None:
+    where = route(account, notification)
+    if where is not None:
         schedule = dlv.ScheduleDelivery(
             login=login,
             notification_id=notification.id,
-            medium="email" if isinstance(channel, EmailChannel) else "url",
-            target=target,
-            expected_status=channel.expected_status if isinstance(channel, UrlChannel) else SMTP_OK,
-            retry_policy=account.retry_policy,
+            medium=where.medium,
+            target=where.target,
+            expected_status=where.expected_status,
+            retry_policy=where.retry_policy,
             notification=notification,
             context=operation.accepted.context,
         )
@@ -103,4 +102,22 @@ def end(
         operation=ended,
         mailbox=[issued],
         delivery=scheduled,
+    )
+
+
+def route(account: AccountState, notification: Notification) -> dlv.Route | None:
+    """Where a delivery of `notification` goes if it is sent now: by the account's
+    channel as it is, to its target for the notification's outcome; None when the
+    channel pushes it nowhere (a poll channel, or no URL for the outcome). The ending
+    schedules by it, a requeue (`dispatch.requeue`) goes by it."""
+    channel = account.channel
+    target = push_target(channel, notification.outcome)
+    if target is None or isinstance(channel, PollChannel):
+        return None
+    url = isinstance(channel, UrlChannel)
+    return dlv.Route(
+        medium="url" if url else "email",
+        target=target,
+        expected_status=channel.expected_status if isinstance(channel, UrlChannel) else SMTP_OK,
+        retry_policy=account.retry_policy,
     )
